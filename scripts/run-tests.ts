@@ -1,0 +1,68 @@
+/**
+ * `npm test`: picks the test environment, then runs every test file with Node's built-in runner.
+ * Environment choice (brief section 4): explicit KAFKA_BROKERS / CLICKHOUSE_URL first; else, where a
+ * Docker engine answers and CDR_TEST_DOCKER=1, testcontainers; else the local Kafka broker (Maven jars,
+ * started here, stopped at the end) and embedded ClickHouse (chDB, one data directory per test file).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { startLocalBroker, type LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+
+function testFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testFiles(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+const filter = process.argv.slice(2);
+const files = testFiles(join(root, 'tests')).map((f) => relative(root, f)).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+
+const env: NodeJS.ProcessEnv = { ...process.env };
+const cleanups: (() => Promise<void>)[] = [];
+
+async function dockerEnvironment(): Promise<boolean> {
+  if (env['CDR_TEST_DOCKER'] !== '1') return false;
+  if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return false;
+  const { startContainers } = await import('../tests/support/containers.ts');
+  const c = await startContainers();
+  env['KAFKA_BROKERS'] = c.kafkaBrokers;
+  env['CLICKHOUSE_URL'] = c.clickhouseUrl;
+  cleanups.push(() => c.stop());
+  return true;
+}
+
+let tmp: string | undefined;
+const unitOnly = files.every((f) => f.startsWith('tests/unit/'));
+if (unitOnly) {
+  process.stderr.write('test environment: unit tests only, no broker\n');
+} else if (!env['KAFKA_BROKERS'] && !(await dockerEnvironment())) {
+  tmp = mkdtempSync(join(tmpdir(), 'cdr-test-kafka-'));
+  const t0 = Date.now();
+  const broker: LocalBroker = await startLocalBroker({ dataDir: tmp, port: 0 });
+  process.stderr.write(`test environment: local Kafka ${broker.version} on ${broker.brokers.join(',')} (ready in ${Date.now() - t0} ms), embedded ClickHouse\n`);
+  env['KAFKA_BROKERS'] = broker.brokers.join(',');
+  cleanups.push(() => broker.stop());
+} else {
+  process.stderr.write(`test environment: KAFKA_BROKERS=${env['KAFKA_BROKERS']} CLICKHOUSE_URL=${env['CLICKHOUSE_URL'] ?? '(embedded)'}\n`);
+}
+
+const concurrency = env['CDR_TEST_CONCURRENCY'] ?? '2';
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { cwd: root, env, stdio: 'inherit' });
+const code: number = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+for (const c of cleanups.reverse()) {
+  try {
+    await c();
+  } catch (err) {
+    process.stderr.write(`cleanup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+}
+if (tmp) rmSync(tmp, { recursive: true, force: true });
+process.exit(code);

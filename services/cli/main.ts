@@ -1,0 +1,67 @@
+/**
+ * The `cdr` command (package bin). Commands are a contract (brief section 7): start, produce,
+ * retention run, audit verify. Parsing lives here; each command's work lives in its service.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../shared/src/config/config.ts';
+import { PipelineError } from '../shared/src/errors/pipelineError.ts';
+import { SCENARIOS, type ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import { runProduce } from './produceCommand.ts';
+import { runStart } from './startCommand.ts';
+
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+function fraction(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a number in [0, 1)`);
+    return n;
+  };
+}
+
+const program = new Command();
+program.name('cdr').description('cdr-pipeline: telecom CDR ingest with pseudonymisation and provable retention').showHelpAfterError();
+
+program
+  .command('start')
+  .description('run the whole pipeline on one machine: local Kafka, embedded ClickHouse, ingest, API, synthetic traffic, live status')
+  .option('--rate <n>', 'synthetic events per second (0: none)', nonNegativeInt('--rate'), 1000)
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .option('--seed <n>', 'seed for the synthetic traffic (default: time-based)', nonNegativeInt('--seed'))
+  .addOption(new Option('--scenario <name>', 'traffic scenario').choices([...SCENARIOS]).default('mixed'))
+  .action(async (opts: { rate: number; dataDir?: string; seed?: number; scenario: ScenarioName }) => {
+    const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
+    await runStart(loadConfig(env), opts);
+  });
+
+program
+  .command('produce')
+  .description('send synthetic routing-layer traffic as Avro to cdr.raw')
+  .requiredOption('--count <n>', 'number of records', nonNegativeInt('--count'))
+  .option('--rate <r>', 'records per second (0: as fast as possible)', nonNegativeInt('--rate'), 0)
+  .option('--seed <s>', 'seed; the same seed gives the same records', nonNegativeInt('--seed'), 1)
+  .addOption(new Option('--scenario <name>', 'traffic scenario').choices([...SCENARIOS]).default('normal'))
+  .option('--duplicates <f>', 'fraction of records re-sent (same cdr_id)', fraction('--duplicates'), 0)
+  .option('--malformed <f>', 'fraction of malformed records (go to the DLQ)', fraction('--malformed'), 0)
+  .option('--late <f>', 'fraction of records whose identifier window already closed', fraction('--late'), 0)
+  .option('--spread-months <m>', 'spread event times over the last M months', nonNegativeInt('--spread-months'), 0)
+  .option('--quiet', 'no progress bar')
+  .action(async (opts: { count: number; rate: number; seed: number; scenario: ScenarioName; duplicates: number; malformed: number; late: number; spreadMonths: number; quiet?: boolean }) => {
+    await runProduce(loadConfig(), opts);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof PipelineError && err.code === 'config_invalid') {
+    process.stderr.write(`cdr: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`cdr: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

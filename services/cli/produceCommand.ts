@@ -1,0 +1,52 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { PipelineConfig } from '../shared/src/config/config.ts';
+import { createKafka, ensureTopics, pipelineTopics } from '../shared/src/kafka/kafkaClient.ts';
+import { createLogger } from '../shared/src/observability/logger.ts';
+import type { ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import { produceTraffic } from '../generator/producer.ts';
+
+export interface ProduceArgs {
+  count: number;
+  rate: number;
+  seed: number;
+  scenario: ScenarioName;
+  duplicates: number;
+  malformed: number;
+  late: number;
+  spreadMonths: number;
+  quiet?: boolean;
+}
+
+/** `cdr produce`: to KAFKA_BROKERS, or the local broker a running `cdr start` owns. */
+export async function runProduce(config: PipelineConfig, args: ProduceArgs): Promise<void> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const brokers = config.kafka.brokers ?? [`127.0.0.1:${config.kafka.localPort}`];
+  const kafka = createKafka(brokers, `${config.kafka.clientId}-producer`, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, pipelineTopics(config.kafka));
+  await admin.disconnect();
+  const bar = args.quiet || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'producing [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta}s', hideCursor: true, stream: process.stderr }, Presets.shades_classic);
+  bar?.start(args.count, 0, { rate: 0 });
+  const started = Date.now();
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  const counts = await produceTraffic(kafka, {
+    topic: config.kafka.topics.raw,
+    count: args.count,
+    rate: args.rate,
+    seed: args.seed,
+    scenario: args.scenario,
+    duplicates: args.duplicates,
+    malformed: args.malformed,
+    late: args.late,
+    startTime: Date.now() - 60_000,
+    eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
+    ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
+    signal: ac.signal,
+    onProgress: (sent) => bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
+  });
+  bar?.stop();
+  const seconds = (Date.now() - started) / 1000;
+  process.stdout.write(`${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds) })}\n`);
+}

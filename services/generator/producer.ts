@@ -1,0 +1,63 @@
+import type { Kafka, Message } from 'kafkajs';
+import { planTraffic, type PlanOptions, type PlannedKind } from './trafficPlan.ts';
+
+/**
+ * Sends a traffic plan to the raw topic as the routing layer would: keyed by cdr_id (so a duplicate
+ * lands on the same partition as its original), in batches, paced to `rate` records/s (0: as fast as
+ * the broker takes them), with several sends in flight.
+ */
+export interface ProduceOptions extends PlanOptions {
+  readonly topic: string;
+  /** Records per second; 0 = unlimited. */
+  readonly rate: number;
+  readonly onProgress?: (sent: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export type ProduceCounts = Record<PlannedKind, number> & { sent: number };
+
+const BATCH = 500;
+const IN_FLIGHT = 4;
+
+export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promise<ProduceCounts> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+  await producer.connect();
+  const counts: ProduceCounts = { sent: 0, unique: 0, duplicate: 0, malformed: 0, late: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const started = Date.now();
+  let batch: Message[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const messages = batch;
+    batch = [];
+    const p = producer.send({ topic: opts.topic, messages, acks: -1 }).then(() => {
+      counts.sent += messages.length;
+      opts.onProgress?.(counts.sent);
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+    if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+  };
+  try {
+    let planned = 0;
+    for (const m of planTraffic(opts)) {
+      if (opts.signal?.aborted) break;
+      counts[m.kind]++;
+      planned++;
+      batch.push({ key: m.key, value: m.value });
+      if (batch.length >= (opts.rate > 0 ? Math.max(1, Math.min(BATCH, Math.ceil(opts.rate / 10))) : BATCH)) {
+        await flush();
+        if (opts.rate > 0) {
+          const due = started + (planned / opts.rate) * 1000;
+          const wait = due - Date.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    }
+    await flush();
+    await Promise.all(inFlight);
+  } finally {
+    await producer.disconnect();
+  }
+  return counts;
+}

@@ -1,0 +1,107 @@
+import { cdrEventType, encodeCdrEvent, frameConfluent } from '../shared/src/avro/cdrCodec.ts';
+import type { CdrEvent } from '../shared/src/cdr/cdrEvent.ts';
+import { Prng } from '../shared/src/synthetic/prng.ts';
+import { TrafficGenerator, type ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+
+/**
+ * What `cdr produce` sends, as a pure deterministic sequence: generated CDRs plus a chosen fraction of
+ * duplicates (an earlier record re-sent byte for byte), malformed records (each of several kinds a
+ * real producer gets wrong) and late records (identifier window already closed). Tests use the same
+ * plan to know exactly what ingest must store.
+ */
+export interface PlanOptions {
+  readonly count: number;
+  readonly seed: number;
+  readonly scenario: ScenarioName;
+  /** Fractions of `count`, each in [0, 1). */
+  readonly duplicates: number;
+  readonly malformed: number;
+  readonly late: number;
+  /** Event time of the first record; later ones follow at `eventsPerSecond`. */
+  readonly startTime: number;
+  readonly eventsPerSecond: number;
+  /** Share of records written as plain Avro rather than Confluent-framed. */
+  readonly plainShare?: number;
+  /** When set, event times are spread uniformly over [startTime - spreadMs, startTime]. */
+  readonly spreadMs?: number;
+}
+
+export type PlannedKind = 'unique' | 'duplicate' | 'malformed' | 'late';
+
+export interface PlannedMessage {
+  readonly kind: PlannedKind;
+  readonly key: string;
+  readonly value: Buffer;
+  /** Present for decodable records. */
+  readonly cdrId?: string;
+  readonly eventTime?: number;
+  /** For tests only: the event as generated (never logged). */
+  readonly event?: CdrEvent;
+}
+
+export const MALFORMED_KINDS = ['garbage', 'truncated', 'unknown_schema', 'bad_currency', 'future_time', 'empty_recipient'] as const;
+
+const MONTH_MS = 30 * 24 * 3600 * 1000;
+
+export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
+  const gen = new TrafficGenerator({
+    seed: opts.seed,
+    scenario: opts.scenario,
+    startTime: opts.startTime,
+    ratePerSecond: opts.eventsPerSecond,
+    ...(opts.spreadMs ? { timeSpreadMs: opts.spreadMs } : {}),
+  });
+  const rnd = new Prng(opts.seed ^ 0x5eed);
+  const recent: PlannedMessage[] = [];
+  let malformedIndex = 0;
+  for (let i = 0; i < opts.count; i++) {
+    const r = rnd.next();
+    if (r < opts.duplicates && recent.length > 0) {
+      const original = recent[rnd.int(0, recent.length - 1)]!;
+      yield { ...original, kind: 'duplicate' };
+      continue;
+    }
+    if (r < opts.duplicates + opts.malformed) {
+      yield malformedMessage(gen.next(), MALFORMED_KINDS[malformedIndex++ % MALFORMED_KINDS.length]!, rnd, i);
+      continue;
+    }
+    let event = gen.next();
+    let kind: PlannedKind = 'unique';
+    if (r < opts.duplicates + opts.malformed + opts.late) {
+      // 14 to 100 months back: identifiers expired, traffic data still within its 10 years.
+      event = { ...event, event_time: event.event_time - rnd.int(14, 100) * MONTH_MS };
+      event.submitted_at = event.event_time;
+      event.delivered_at = event.delivered_at === null ? null : event.event_time + 1500;
+      kind = 'late';
+    }
+    const plain = rnd.next() < (opts.plainShare ?? 0.1);
+    const msg: PlannedMessage = { kind, key: event.cdr_id, value: encodeCdrEvent(event, plain ? 'plain' : 'confluent'), cdrId: event.cdr_id, eventTime: event.event_time, event };
+    recent.push(msg);
+    if (recent.length > 2000) recent.shift();
+    yield msg;
+  }
+}
+
+function malformedMessage(event: CdrEvent, kind: (typeof MALFORMED_KINDS)[number], rnd: Prng, i: number): PlannedMessage {
+  const key = `malformed-${i}`;
+  switch (kind) {
+    case 'garbage': {
+      const bytes = Buffer.alloc(rnd.int(1, 64));
+      for (let b = 0; b < bytes.length; b++) bytes[b] = rnd.int(1, 255);
+      bytes[0] = 0x03; // odd first byte: a negative string length in plain Avro, never a valid record
+      return { kind: 'malformed', key, value: bytes };
+    }
+    case 'truncated': {
+      const full = encodeCdrEvent(event);
+      return { kind: 'malformed', key, value: full.subarray(0, Math.max(6, Math.floor(full.length / 2))) };
+    }
+    case 'unknown_schema':
+      return { kind: 'malformed', key, value: frameConfluent(999, cdrEventType.toBuffer(event)) };
+    case 'bad_currency':
+      return { kind: 'malformed', key, value: encodeCdrEvent({ ...event, currency: 'euro' }) };
+    case 'future_time':
+      return { kind: 'malformed', key, value: encodeCdrEvent({ ...event, event_time: Date.UTC(2200, 0, 1) }) };
+    case 'empty_recipient':
+      return { kind: 'malformed', key, value: encodeCdrEvent({ ...event, recipient: '   ' }) };
+  }
+}

@@ -1,0 +1,46 @@
+import { PipelineError } from '../errors/pipelineError.ts';
+import { trafficCutoff } from '../retention/retentionCalendar.ts';
+import type { CdrEvent } from './cdrEvent.ts';
+
+/**
+ * Checks a decoded CDR beyond what Avro types guarantee. A failure is dead-lettered with a reason that
+ * names the field and the rule, never the value (values may be identifiers).
+ */
+export const EARLIEST_EVENT_TIME = Date.UTC(2000, 0, 1);
+const MAX_ID = 128;
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+function fail(message: string): never {
+  throw new PipelineError('validation_failed', message);
+}
+
+export interface ValidationLimits {
+  readonly now: number;
+  readonly maxFutureSkewMs: number;
+}
+
+export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
+  if (e.cdr_id.length === 0 || e.cdr_id.length > MAX_ID || !PRINTABLE.test(e.cdr_id)) fail('cdr_id: must be 1-128 printable ASCII characters');
+  if (e.account_id.length === 0 || e.account_id.length > MAX_ID) fail('account_id: must be 1-128 characters');
+  if (e.sender.trim().length === 0) fail('sender: missing');
+  if (e.recipient.trim().length === 0) fail('recipient: missing');
+  if (e.sender.length > 320 || e.recipient.length > 320) fail('sender/recipient: longer than 320 characters');
+  if (!Number.isSafeInteger(e.event_time) || e.event_time < EARLIEST_EVENT_TIME) {
+    throw new PipelineError('timestamp_out_of_range', 'event_time: before 2000-01-01 or not an integer millisecond time');
+  }
+  if (e.event_time > limits.now + limits.maxFutureSkewMs) throw new PipelineError('timestamp_out_of_range', 'event_time: further in the future than the allowed clock skew');
+  if (limits.now >= trafficCutoff(e.event_time)) throw new PipelineError('timestamp_out_of_range', 'event_time: older than the 10-year traffic retention; nothing may be stored');
+  if (!Number.isSafeInteger(e.submitted_at) || e.submitted_at < EARLIEST_EVENT_TIME) throw new PipelineError('timestamp_out_of_range', 'submitted_at: before 2000-01-01');
+  if (e.delivered_at !== null && (!Number.isSafeInteger(e.delivered_at) || e.delivered_at < EARLIEST_EVENT_TIME)) {
+    throw new PipelineError('timestamp_out_of_range', 'delivered_at: before 2000-01-01');
+  }
+  if (e.segments < 0 || e.segments > 100_000) fail('segments: must be 0-100000');
+  if (e.size_bytes < 0) fail('size_bytes: negative');
+  if (e.duration_ms !== null && (e.duration_ms < 0 || e.duration_ms > 7 * 24 * 3600 * 1000)) fail('duration_ms: must be 0 to 7 days');
+  if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
+  if (!/^[A-Z]{3}$/.test(e.currency)) fail('currency: must be an ISO 4217 code');
+  if (e.destination_country !== null && e.destination_country !== '' && !/^[A-Za-z]{2}$/.test(e.destination_country)) fail('destination_country: must be ISO 3166-1 alpha-2');
+  if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');
+  if (e.mnc !== null && e.mnc !== '' && !/^\d{2,3}$/.test(e.mnc)) fail('mnc: must be 2 or 3 digits');
+  if (e.provider_id.length === 0 || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 characters');
+}

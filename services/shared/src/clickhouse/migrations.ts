@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import type { Storage } from './storage.ts';
+
+/**
+ * Versioned, idempotent schema migrations, applied at start-up in order. Each statement is written with
+ * IF NOT EXISTS so a migration interrupted half-way can simply run again. Applied versions are recorded
+ * in `schema_migrations`. With CLICKHOUSE_CLUSTER set, tables are created ON CLUSTER with Replicated engines.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: (ctx: DdlContext) => string[];
+}
+
+export interface DdlContext {
+  readonly t: (name: string) => string;
+  readonly on: string;
+  readonly engine: (kind: 'MergeTree' | 'ReplacingMergeTree' | 'SummingMergeTree', table: string, args?: string) => string;
+}
+
+/** How many recent insert blocks each table remembers for insert deduplication (exactly-once replays). */
+export const DEDUP_WINDOW_BLOCKS = 10_000;
+
+const utc = "DateTime64(3, 'UTC')";
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'streaming core: keys, identity vault, subscriber index, 10-year cdr, ingest batches',
+    statements: ({ t, on, engine }) => [
+      // Wrapped month keys. One partition per month so destroying a key is an exact partition drop.
+      `CREATE TABLE IF NOT EXISTS ${t('month_keys')}${on} (
+        month Date, key_id String, wrapped_key String, created_at ${utc}
+      ) ENGINE = ${engine('MergeTree', 'month_keys')} PARTITION BY toYYYYMM(month) ORDER BY (month, key_id)`,
+      // Tombstones of destroyed month keys: a month here can never get a key again (late records stay anonymous).
+      `CREATE TABLE IF NOT EXISTS ${t('destroyed_months')}${on} (
+        month Date, destroyed_at ${utc}, reason LowCardinality(String)
+      ) ENGINE = ${engine('ReplacingMergeTree', 'destroyed_months')} ORDER BY month`,
+      // Identifiers, encrypted under their month's vault key. Expiry = DROP PARTITION + key destruction.
+      `CREATE TABLE IF NOT EXISTS ${t('identity_vault')}${on} (
+        month Date, token String, id_type LowCardinality(String), sealed String, valid Bool, first_seen ${utc}
+      ) ENGINE = ${engine('ReplacingMergeTree', 'identity_vault')} PARTITION BY toYYYYMM(month) ORDER BY token
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      // token -> the records it appears in, for the identifier window only.
+      `CREATE TABLE IF NOT EXISTS ${t('subscriber_index')}${on} (
+        month Date, token String, role Enum8('sender' = 1, 'recipient' = 2), event_time ${utc}, cdr_id String, account_id LowCardinality(String)
+      ) ENGINE = ${engine('ReplacingMergeTree', 'subscriber_index')} PARTITION BY toYYYYMM(month) ORDER BY (token, event_time, cdr_id, role)
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      // Identifier-free traffic metadata for 10 years after the year. Token columns die with the identifiers;
+      // client_ip (usage data) after 3 years. Column TTLs are the backstop; the retention pass clears them explicitly.
+      `CREATE TABLE IF NOT EXISTS ${t('cdr')}${on} (
+        cdr_id String,
+        account_id LowCardinality(String),
+        event_time ${utc},
+        submitted_at ${utc},
+        delivered_at Nullable(${utc}),
+        channel LowCardinality(String),
+        direction LowCardinality(String),
+        sender_type LowCardinality(String),
+        recipient_type LowCardinality(String),
+        sender_token String TTL toStartOfMonth(event_time) + INTERVAL 13 MONTH,
+        recipient_token String TTL toStartOfMonth(event_time) + INTERVAL 13 MONTH,
+        sender_valid Bool,
+        recipient_valid Bool,
+        sender_country LowCardinality(String),
+        provider_id LowCardinality(String),
+        mcc LowCardinality(String),
+        mnc LowCardinality(String),
+        destination_country LowCardinality(String),
+        ported Bool,
+        status LowCardinality(String),
+        error_code LowCardinality(String),
+        segments UInt32,
+        size_bytes UInt32,
+        duration_ms UInt64,
+        price Int64,
+        cost Int64,
+        currency LowCardinality(String),
+        client_ip String TTL toDateTime(event_time) + INTERVAL 3 YEAR,
+        late Bool,
+        schema_id UInt32,
+        src_topic LowCardinality(String),
+        src_partition UInt32,
+        src_offset UInt64,
+        ingested_at ${utc}
+      ) ENGINE = ${engine('ReplacingMergeTree', 'cdr')}
+      PARTITION BY toYYYYMM(event_time)
+      ORDER BY (account_id, event_time, cdr_id)
+      TTL toStartOfYear(event_time) + INTERVAL 11 YEAR
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      // Batch intents: the exact offset range of each ingest batch is recorded before its writes, so a
+      // restart after a crash replays the very same batch and insert deduplication drops what already landed.
+      `CREATE TABLE IF NOT EXISTS ${t('ingest_batches')}${on} (
+        consumer_group String, topic String, partition UInt32, from_offset UInt64, to_offset UInt64, created_at ${utc}
+      ) ENGINE = ${engine('MergeTree', 'ingest_batches')} ORDER BY (consumer_group, topic, partition, from_offset)
+      TTL toDateTime(created_at) + INTERVAL 30 DAY`,
+    ],
+  },
+];
+
+export function ddlContext(storage: Storage): DdlContext {
+  return {
+    t: (name) => storage.table(name),
+    on: storage.onCluster(),
+    engine: (kind, table, args = '') => {
+      if (!storage.cluster) return `${kind}(${args})`;
+      const path = `'/clickhouse/tables/{shard}/${storage.database}/${table}', '{replica}'`;
+      return `Replicated${kind}(${path}${args ? `, ${args}` : ''})`;
+    },
+  };
+}
+
+export async function applyMigrations(storage: Storage, log?: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await storage.command(
+    `CREATE TABLE IF NOT EXISTS ${storage.table('schema_migrations')}${storage.onCluster()} (version UInt32, name String, applied_at ${utc}) ENGINE = ${ddlContext(storage).engine('ReplacingMergeTree', 'schema_migrations')} ORDER BY version`,
+  );
+  const done = new Set((await storage.query<{ version: number }>(`SELECT version FROM ${storage.table('schema_migrations')} FINAL`)).map((r) => Number(r.version)));
+  const applied: number[] = [];
+  const ctx = ddlContext(storage);
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    for (const sql of m.statements(ctx)) await storage.command(sql);
+    await storage.insert('schema_migrations', [{ version: m.version, name: m.name, applied_at: Date.now() }]);
+    log?.info({ version: m.version, migration: m.name }, 'schema migration applied');
+    applied.push(m.version);
+  }
+  return applied;
+}

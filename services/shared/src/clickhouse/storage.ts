@@ -1,0 +1,88 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import type { PipelineConfig } from '../config/config.ts';
+import { PipelineError } from '../errors/pipelineError.ts';
+
+/**
+ * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
+ * by default; a ClickHouse server over HTTP when CLICKHOUSE_URL is set. The same @clickhouse/client API
+ * either way, so no other code knows which one it talks to.
+ */
+export interface Storage {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly cluster: string | undefined;
+  readonly embedded: boolean;
+  /** `db.table`, quoted. */
+  table(name: string): string;
+  /** ` ON CLUSTER x` or ''. */
+  onCluster(): string;
+  query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
+  command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void>;
+  insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openStorage(config: PipelineConfig['clickhouse'], dataDir: string): Promise<Storage> {
+  let client: ClickHouseClient;
+  let embedded = false;
+  if (config.url) {
+    client = createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 300_000 });
+  } else {
+    const path = join(dataDir, 'clickhouse');
+    mkdirSync(path, { recursive: true });
+    // Loaded lazily: a server deployment never loads the native engine.
+    const { createChdbConnection } = await import('chdb/connection');
+    client = createClient({ connection: createChdbConnection({ path }) } as Parameters<typeof createClient>[0]);
+    embedded = true;
+  }
+  const database = config.database;
+  const cluster = config.cluster;
+  const storage: Storage = {
+    client,
+    database,
+    cluster,
+    embedded,
+    table: (name) => `\`${database}\`.\`${name}\``,
+    onCluster: () => (cluster ? ` ON CLUSTER \`${cluster}\`` : ''),
+    async query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
+      try {
+        const rs = await client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: settings });
+        return await rs.json<T>();
+      } catch (cause) {
+        throw storageError(cause, 'query');
+      }
+    },
+    async command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void> {
+      try {
+        await client.command({ query: sql, query_params: params, clickhouse_settings: settings });
+      } catch (cause) {
+        throw storageError(cause, 'command');
+      }
+    },
+    async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
+      if (rows.length === 0) return;
+      try {
+        await client.insert({ table: `${database}.${table}`, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings });
+      } catch (cause) {
+        throw storageError(cause, `insert into ${table}`);
+      }
+    },
+    async close(): Promise<void> {
+      await client.close();
+    },
+  };
+  try {
+    await client.ping();
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`${storage.onCluster()}` });
+  } catch (cause) {
+    throw storageError(cause, 'connect');
+  }
+  return storage;
+}
+
+function storageError(cause: unknown, what: string): PipelineError {
+  const message = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  return new PipelineError('storage_unavailable', `ClickHouse ${what} failed: ${message}`, { cause });
+}

@@ -1,0 +1,58 @@
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { PipelineConfig } from '../config/config.ts';
+
+/**
+ * kafkajs wiring: one Kafka instance per process, its log lines routed into pino (warn and above), and
+ * the pipeline's topics created with their retention. The raw topic carries identifiers, so its retention
+ * is short (CDR_RAW_RETENTION_HOURS).
+ */
+export function createKafka(brokers: readonly string[], clientId: string, log: Logger): Kafka {
+  const kafkaLog = log.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers: [...brokers],
+    logLevel: KafkaLogLevel.WARN,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...rest } = entry.log as { message: string } & Record<string, unknown>;
+      const fields = { broker: rest['broker'], groupId: rest['groupId'], error: rest['error'] };
+      if (entry.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message);
+      else if (entry.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message);
+      else kafkaLog.debug(fields, message);
+    },
+  });
+}
+
+export interface TopicPlan {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly retentionMs: number;
+}
+
+export function pipelineTopics(k: PipelineConfig['kafka']): TopicPlan[] {
+  const day = 24 * 3600 * 1000;
+  return [
+    { topic: k.topics.raw, partitions: k.partitions, retentionMs: k.rawRetentionHours * 3600 * 1000 },
+    { topic: k.topics.pseudonymised, partitions: k.partitions, retentionMs: 7 * day },
+    { topic: k.topics.dlq, partitions: 1, retentionMs: 14 * day },
+    { topic: k.topics.fraudAlerts, partitions: 1, retentionMs: 30 * day },
+  ];
+}
+
+/** Creates missing topics (idempotent). Existing topics are left as they are. */
+export async function ensureTopics(admin: Admin, plans: readonly TopicPlan[]): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = plans.filter((p) => !existing.has(p.topic));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((p) => ({
+      topic: p.topic,
+      numPartitions: p.partitions,
+      replicationFactor: -1,
+      configEntries: [{ name: 'retention.ms', value: String(p.retentionMs) }],
+    })),
+  });
+  return missing.map((p) => p.topic);
+}

@@ -1,0 +1,98 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+
+/**
+ * Keys that die. Each UTC month has a random 256-bit key. Two subkeys are derived from it with HKDF:
+ * one keys the HMAC tokens, one encrypts identifiers in the vault. Destroying the month key (its only
+ * stored form is wrapped under the master key) makes both unrecoverable: crypto-shredding.
+ * The master key never leaves this process: it is not written to ClickHouse, Kafka or a log.
+ */
+
+export const KEY_BYTES = 32;
+const WRAP_VERSION = 1;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+export const TOKEN_BYTES = 16;
+
+export class KeyWrapError extends Error {
+  override readonly name = 'KeyWrapError';
+}
+
+/** A month's key material, unwrapped, held only in memory. */
+export interface MonthKey {
+  readonly month: string;
+  readonly keyId: string;
+  readonly tokenKey: Buffer;
+  readonly vaultKey: Buffer;
+}
+
+export function generateMonthKey(): Buffer {
+  return randomBytes(KEY_BYTES);
+}
+
+function subkey(monthKey: Buffer, purpose: string, month: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', monthKey, Buffer.from(`cdr-pipeline/${month}`), Buffer.from(purpose), KEY_BYTES));
+}
+
+export function deriveMonthKey(month: string, keyId: string, rawKey: Buffer): MonthKey {
+  if (rawKey.length !== KEY_BYTES) throw new KeyWrapError(`month key for ${month} has ${rawKey.length} bytes, expected ${KEY_BYTES}`);
+  return { month, keyId, tokenKey: subkey(rawKey, 'token', month), vaultKey: subkey(rawKey, 'vault', month) };
+}
+
+/**
+ * Wraps a month key under the master key (AES-256-GCM). The month is authenticated data, so a wrapped
+ * key copied onto another month's row fails to unwrap. Output: version byte | nonce | tag | ciphertext, base64.
+ */
+export function wrapMonthKey(masterKey: Buffer, month: string, rawKey: Buffer): string {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', masterKey, nonce);
+  cipher.setAAD(Buffer.from(`month-key:${month}`));
+  const body = Buffer.concat([cipher.update(rawKey), cipher.final()]);
+  return Buffer.concat([Buffer.from([WRAP_VERSION]), nonce, cipher.getAuthTag(), body]).toString('base64');
+}
+
+export function unwrapMonthKey(masterKey: Buffer, month: string, wrapped: string): Buffer {
+  const buf = Buffer.from(wrapped, 'base64');
+  if (buf.length !== 1 + NONCE_BYTES + TAG_BYTES + KEY_BYTES || buf[0] !== WRAP_VERSION) {
+    throw new KeyWrapError(`wrapped key for ${month} has an unknown format`);
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', masterKey, buf.subarray(1, 1 + NONCE_BYTES));
+    decipher.setAAD(Buffer.from(`month-key:${month}`));
+    decipher.setAuthTag(buf.subarray(1 + NONCE_BYTES, 1 + NONCE_BYTES + TAG_BYTES));
+    return Buffer.concat([decipher.update(buf.subarray(1 + NONCE_BYTES + TAG_BYTES)), decipher.final()]);
+  } catch (cause) {
+    throw new KeyWrapError(`wrapped key for ${month} does not open under this master key`, { cause });
+  }
+}
+
+/**
+ * The keyed token of a normalised identifier: HMAC-SHA-256 under the month's token key, truncated to
+ * 128 bits, hex. The type is part of the message so an email and a number never collide.
+ */
+export function tokenOf(key: MonthKey, type: string, normalisedValue: string): string {
+  return createHmac('sha256', key.tokenKey).update(`${type}:${normalisedValue}`).digest().subarray(0, TOKEN_BYTES).toString('hex');
+}
+
+/**
+ * Encrypts an identifier for the vault (AES-256-GCM under the month's vault key). The nonce is derived
+ * from the plaintext (SIV-style), so the same identifier in the same month always gives the same bytes:
+ * rewrites are idempotent and a nonce never repeats with a different plaintext. AAD binds it to its token.
+ */
+export function sealIdentifier(key: MonthKey, token: string, normalisedValue: string): Buffer {
+  const nonce = createHmac('sha256', key.vaultKey).update(`nonce:${normalisedValue}`).digest().subarray(0, NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key.vaultKey, nonce);
+  cipher.setAAD(Buffer.from(`${key.month}:${token}`));
+  const body = Buffer.concat([cipher.update(normalisedValue, 'utf8'), cipher.final()]);
+  return Buffer.concat([nonce, cipher.getAuthTag(), body]);
+}
+
+export function openIdentifier(key: MonthKey, token: string, sealed: Buffer): string {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key.vaultKey, sealed.subarray(0, NONCE_BYTES));
+    decipher.setAAD(Buffer.from(`${key.month}:${token}`));
+    decipher.setAuthTag(sealed.subarray(NONCE_BYTES, NONCE_BYTES + TAG_BYTES));
+    return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch (cause) {
+    throw new KeyWrapError(`vault entry for token of ${key.month} does not open`, { cause });
+  }
+}

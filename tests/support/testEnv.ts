@@ -1,0 +1,54 @@
+/**
+ * Test factories: random topic, group and database names, one temporary data directory per test file
+ * (chDB allows one data directory per process), cleanup registered with the caller.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type PipelineConfig } from '../../services/shared/src/config/config.ts';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+export function testBrokers(): string {
+  const b = process.env['KAFKA_BROKERS'];
+  if (!b) throw new Error('KAFKA_BROKERS is not set: run the integration tests through `npm test`, which starts a local broker');
+  return b;
+}
+
+export interface TestSetup {
+  readonly config: PipelineConfig;
+  readonly env: Record<string, string>;
+  readonly dataDir: string;
+  cleanup(): void;
+}
+
+/** A config with fresh topics, group, database and data directory; `env` reproduces it for a child process. */
+export function testSetup(overrides: Record<string, string> = {}): TestSetup {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cdr-test-'));
+  const id = randomBytes(4).toString('hex');
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: testBrokers(),
+    CDR_DATA_DIR: dataDir,
+    CDR_TOPIC_RAW: `t${id}.cdr.raw`,
+    CDR_TOPIC_PSEUDONYMISED: `t${id}.cdr.pseudonymised`,
+    CDR_TOPIC_DLQ: `t${id}.cdr.dlq`,
+    CDR_TOPIC_FRAUD_ALERTS: `t${id}.fraud.alerts`,
+    CDR_TOPIC_PARTITIONS: '3',
+    CDR_INGEST_GROUP: `g${id}`,
+    CLICKHOUSE_DATABASE: `cdr_test_${id}`,
+    CDR_MASTER_KEY: randomBytes(32).toString('base64'),
+    CDR_API_PORT: '0',
+    CDR_LOG_LEVEL: 'info',
+    ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
+    ...overrides,
+  };
+  return {
+    config: loadConfig(env),
+    env,
+    dataDir,
+    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}

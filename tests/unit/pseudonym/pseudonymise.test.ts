@@ -1,0 +1,68 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CdrEvent } from '../../../services/shared/src/cdr/cdrEvent.ts';
+import { deriveMonthKey, generateMonthKey, openIdentifier, tokenOf } from '../../../services/shared/src/pseudonym/monthKeys.ts';
+import { Pseudonymiser } from '../../../services/shared/src/pseudonym/pseudonymise.ts';
+
+const t = Date.UTC(2026, 10, 15, 9);
+const e: CdrEvent = {
+  cdr_id: 'c-1', account_id: 'acct-1', sender: 'BRAND', recipient: '012-345 6789', sender_type: 'alphanumeric',
+  event_time: t, submitted_at: t, delivered_at: t + 2000, channel: 'sms', direction: 'mt', provider_id: 'op-my-maxis',
+  mcc: '502', mnc: '12', destination_country: 'MY', ported: false, status: 'delivered', error_code: null, segments: 2, size_bytes: 200,
+  duration_ms: null, price: 25_000, cost: 12_000, currency: 'EUR', client_ip: '192.0.2.7',
+};
+const key = deriveMonthKey('2026-11', 'k', generateMonthKey());
+const src = { topic: 'cdr.raw', partition: 1, offset: '42' };
+
+describe('Pseudonymiser', () => {
+  const p = new Pseudonymiser();
+  const rec = p.pseudonymise(e, '2026-11', key, 1, src, t + 5000);
+
+  it('tokenises the normalised identifiers under the month key', () => {
+    assert.equal(rec.row.recipient_token, tokenOf(key, 'msisdn', '+60123456789'));
+    assert.equal(rec.row.sender_token, tokenOf(key, 'alphanumeric', 'BRAND'));
+    assert.equal(rec.row.sender_country, '');
+  });
+  it('the cdr row and the published event hold no identifier', () => {
+    for (const text of [JSON.stringify(rec.row), JSON.stringify(rec.published)]) {
+      assert.ok(!text.includes('60123456789') && !text.includes('345 6789') && !text.includes('BRAND'));
+    }
+    assert.equal(Object.hasOwn(rec.published, 'client_ip'), false);
+  });
+  it('vault rows open to the normalised identifiers', () => {
+    assert.equal(rec.vault.length, 2);
+    const r = rec.vault.find((v) => v.id_type === 'msisdn')!;
+    assert.equal(openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')), '+60123456789');
+    assert.equal(r.month, '2026-11-01');
+  });
+  it('indexes the record under both tokens', () => {
+    assert.deepEqual(rec.index.map((i) => i.role).sort(), ['recipient', 'sender']);
+    assert.ok(rec.index.every((i) => i.cdr_id === 'c-1' && i.event_time === t));
+  });
+  it('a late record (no key) has no tokens, no vault and no index entries', () => {
+    const late = p.pseudonymise(e, '2026-11', null, 1, src, t);
+    assert.equal(late.row.late, true);
+    assert.equal(late.row.sender_token, '');
+    assert.equal(late.row.recipient_token, '');
+    assert.equal(late.vault.length, 0);
+    assert.equal(late.index.length, 0);
+    assert.equal(late.published.late, true);
+  });
+  it('keeps the metadata and the usage data for the 10-year row', () => {
+    assert.equal(rec.row.price, 25_000);
+    assert.equal(rec.row.client_ip, '192.0.2.7');
+    assert.equal(rec.row.src_offset, '42');
+    assert.equal(rec.row.destination_country, 'MY');
+  });
+  it('different spellings of one number give one token', () => {
+    const a = p.pseudonymise({ ...e, recipient: '+60 12-345 6789' }, '2026-11', key, 1, src, t);
+    const b = p.pseudonymise({ ...e, recipient: '0060123456789' }, '2026-11', key, 1, src, t);
+    assert.equal(a.row.recipient_token, rec.row.recipient_token);
+    assert.equal(b.row.recipient_token, rec.row.recipient_token);
+  });
+  it('an unparseable identifier is tokenised as given and flagged', () => {
+    const r = p.pseudonymise({ ...e, recipient: 'not-a-number' }, '2026-11', key, 1, src, t);
+    assert.equal(r.row.recipient_valid, false);
+    assert.equal(r.row.recipient_token, tokenOf(key, 'msisdn', 'not-a-number'));
+  });
+});
