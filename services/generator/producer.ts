@@ -1,4 +1,4 @@
-import type { Kafka, Message } from 'kafkajs';
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { planTraffic, type PlanOptions, type PlannedKind } from './trafficPlan.ts';
 
 /**
@@ -20,7 +20,7 @@ const BATCH = 500;
 const IN_FLIGHT = 4;
 
 export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promise<ProduceCounts> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const counts: ProduceCounts = { sent: 0, unique: 0, duplicate: 0, malformed: 0, late: 0 };
   const inFlight = new Set<Promise<void>>();

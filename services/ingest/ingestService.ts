@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../shared/src/avro/cdrCodec.ts';
 import type { CdrEvent } from '../shared/src/cdr/cdrEvent.ts';
@@ -93,12 +93,12 @@ export class IngestService {
       groupId: ic.groupId,
       maxBytesPerPartition: ic.maxBytesPerPartition,
       maxBytes: ic.maxBytesPerPartition * 4,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: ic.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3_000, Math.floor(ic.sessionTimeoutMs / 3)),
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
-    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   private get topic(): string {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import pino from 'pino';
-import type { Kafka } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { frameConfluent, loadSchemaFile, pseudonymisedType } from '../../services/shared/src/avro/cdrCodec.ts';
 import { normaliseIdentifier, recipientTypeOf } from '../../services/shared/src/identity/normalise.ts';
 import { createLogger } from '../../services/shared/src/observability/logger.ts';
@@ -48,7 +48,7 @@ describe('ingest end to end', () => {
     assert.equal(counts.sent, COUNT);
     // A few records from a newer writer (schema id 2) that carry content: it must be dropped.
     const v11 = avro.Type.forSchema(loadSchemaFile('cdr-event-v1_1.avsc'));
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const base = plan.find((m) => m.kind === 'unique' && m.event)!.event!;
     const messages = [];

@@ -33,6 +33,7 @@ const envSchema = z.object({
   CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(20_000),
   CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
+  CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
   CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
   CDR_API_HOST: z.string().trim().min(1).default('127.0.0.1'),
   CDR_API_PORT: intVar(0, 65535).default(8080),
@@ -67,6 +68,8 @@ export interface PipelineConfig {
     readonly maxBatchRecords: number;
     readonly maxBytesPerPartition: number;
     readonly dedupWindow: number;
+    /** Kafka consumer session timeout: how long a crashed member holds its partitions. */
+    readonly sessionTimeoutMs: number;
     readonly maxFutureSkewMs: number;
   };
   readonly api: { readonly host: string; readonly port: number; readonly tokensFile: string | undefined };
@@ -105,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig
       maxBatchRecords: e.CDR_INGEST_MAX_BATCH,
       maxBytesPerPartition: e.CDR_INGEST_MAX_BYTES_PER_PARTITION,
       dedupWindow: e.CDR_DEDUP_WINDOW,
+      sessionTimeoutMs: e.CDR_INGEST_SESSION_TIMEOUT_MS,
       maxFutureSkewMs: e.CDR_MAX_FUTURE_SKEW_MS,
     }),
     api: Object.freeze({ host: e.CDR_API_HOST, port: e.CDR_API_PORT, tokensFile: e.CDR_API_TOKENS_FILE }),
