@@ -7,6 +7,7 @@ import { loadConfig } from '../shared/src/config/config.ts';
 import { PipelineError } from '../shared/src/errors/pipelineError.ts';
 import { SCENARIOS, type ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
+import { runRetention } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
 
 function nonNegativeInt(name: string) {
@@ -53,6 +54,18 @@ program
   .option('--quiet', 'no progress bar')
   .action(async (opts: { count: number; rate: number; seed: number; scenario: ScenarioName; duplicates: number; malformed: number; late: number; spreadMonths: number; quiet?: boolean }) => {
     await runProduce(loadConfig(), opts);
+  });
+
+const retention = program.command('retention').description('retention of identifiers, traffic data and usage data');
+retention
+  .command('run')
+  .description('one retention pass; prints a JSON report of what was (or would be) deleted')
+  .option('--now <iso>', 'the instant to apply the retention rules at (default: now)')
+  .option('--dry-run', 'report without deleting', false)
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { now?: string; dryRun: boolean; dataDir?: string }) => {
+    const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
+    await runRetention(loadConfig(env), { ...(opts.now !== undefined ? { now: opts.now } : {}), dryRun: opts.dryRun });
   });
 
 try {

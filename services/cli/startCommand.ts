@@ -5,6 +5,9 @@ import { openRuntime, requireKafka, requireStorage } from '../shared/src/runtime
 import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
 import type { ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
 import { buildApp } from '../api/app.ts';
+import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
+import { RetentionSchedule } from '../retention/scheduler.ts';
+import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
 import { IngestService } from '../ingest/ingestService.ts';
 import { StatusLine } from './statusLine.ts';
@@ -29,7 +32,22 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const { storage, keyRing } = requireStorage(rt);
   const kafka = requireKafka(rt);
   const ingest = new IngestService({ kafka, storage, keyRing, config, log, metrics: rt.metrics });
-  const app = buildApp({ log, metrics: rt.metrics, health: () => ({ ingest: ingest.stats }) });
+  const { pass } = createRetention(rt, (month) => ingest.forgetMonth(month));
+  const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
+  let tokensFile = config.api.tokensFile;
+  let devSecrets: string | undefined;
+  if (!tokensFile) {
+    const dev = ensureDevTokens(dataDir);
+    tokensFile = dev.tokensFile;
+    devSecrets = dev.secretsFile;
+  }
+  const app = buildApp({
+    log,
+    metrics: rt.metrics,
+    tokens: TokenRegistry.fromFile(tokensFile),
+    retention: pass,
+    health: () => ({ ingest: ingest.stats, retention: schedule.lastReport ?? null }),
+  });
   const address = await app.listen({ host: config.api.host, port: config.api.port });
   const producerAbort = new AbortController();
   let produced = 0;
@@ -41,6 +59,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     process.stderr.write('\nstopping: traffic, ingest (finishing the current batch), API, broker…\n');
     producerAbort.abort();
     await producing.catch(() => undefined);
+    await schedule.stop();
     await ingest.stop();
     await app.close();
     await rt.close();
@@ -50,8 +69,10 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   await ingest.start();
   process.stderr.write(
     `kafka ${rt.brokers.join(',')} | clickhouse ${storage.embedded ? 'embedded (chDB)' : config.clickhouse.url} | API ${address} | metrics ${address}/metrics\n` +
-      `synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
+      `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
+      `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );
+  schedule.start();
   if (args.rate > 0) {
     producing = produceTraffic(kafka, {
       topic: config.kafka.topics.raw,

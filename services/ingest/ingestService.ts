@@ -132,6 +132,12 @@ export class IngestService {
     this.deps.log.info({ ...this.stats }, 'ingest stopped');
   }
 
+  /** A month key was destroyed in this process: drop anything derived from it. */
+  forgetMonth(month: string): void {
+    this.deps.keyRing.forget(month);
+    this.pseudonymiser.forgetMonth(month);
+  }
+
   private async partitionState(partition: number, firstOffset: number): Promise<PartitionState> {
     const known = this.partitions.get(partition);
     if (known) return known;

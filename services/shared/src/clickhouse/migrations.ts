@@ -96,6 +96,49 @@ export const MIGRATIONS: readonly Migration[] = [
       TTL toDateTime(created_at) + INTERVAL 30 DAY`,
     ],
   },
+  {
+    version: 2,
+    name: 'retention: retention log, legal holds, held records, hold keys',
+    statements: ({ t, on, engine }) => [
+      // One row per retention action: the proof of what was deleted when. Kept as long as the data it accounts for.
+      `CREATE TABLE IF NOT EXISTS ${t('retention_log')}${on} (
+        run_id String, run_at ${utc}, pass_now ${utc}, class LowCardinality(String), month String,
+        rows UInt64, keys_destroyed UInt32, holds_honoured UInt32, verified Bool, detail String
+      ) ENGINE = ${engine('MergeTree', 'retention_log')} ORDER BY (run_at, run_id, class, month)
+      TTL toDateTime(run_at) + INTERVAL 11 YEAR`,
+      // Legal holds. Versioned rows (ReplacingMergeTree on version): placed, then released, then purged.
+      // The held identifier is sealed under the hold's own key; never stored in clear.
+      `CREATE TABLE IF NOT EXISTS ${t('legal_holds')}${on} (
+        hold_id String, case_reference String, reason String, id_type LowCardinality(String), identifier_sealed String,
+        from_time ${utc}, to_time ${utc}, state LowCardinality(String), placed_at ${utc}, placed_by String,
+        released_at Nullable(${utc}), released_by String, purged_at Nullable(${utc}), version UInt64
+      ) ENGINE = ${engine('ReplacingMergeTree', 'legal_holds', 'version')} ORDER BY hold_id`,
+      // The lifecycle of every hold, append-only.
+      `CREATE TABLE IF NOT EXISTS ${t('legal_hold_events')}${on} (
+        hold_id String, at ${utc}, event LowCardinality(String), actor String, detail String
+      ) ENGINE = ${engine('MergeTree', 'legal_hold_events')} ORDER BY (hold_id, at)`,
+      // Each hold's key, wrapped under the master key; one partition per hold so purge destroys it exactly.
+      `CREATE TABLE IF NOT EXISTS ${t('hold_keys')}${on} (
+        hold_id String, wrapped_key String, created_at ${utc}
+      ) ENGINE = ${engine('MergeTree', 'hold_keys')} PARTITION BY hold_id ORDER BY hold_id`,
+      // Copies of the records a hold preserves, identifiers sealed under the hold key. Partition per hold.
+      `CREATE TABLE IF NOT EXISTS ${t('held_records')}${on} (
+        hold_id String, cdr_id String, event_time ${utc}, account_id String, channel LowCardinality(String),
+        direction LowCardinality(String), sender_type LowCardinality(String), recipient_type LowCardinality(String),
+        sender_sealed String, recipient_sealed String, status LowCardinality(String), duration_ms UInt64,
+        provider_id LowCardinality(String), destination_country LowCardinality(String), mcc LowCardinality(String), mnc LowCardinality(String),
+        segments UInt32, copied_at ${utc}
+      ) ENGINE = ${engine('ReplacingMergeTree', 'held_records')} PARTITION BY hold_id ORDER BY (cdr_id)`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'crypto-shredding: remove dropped parts of key and identifier tables within seconds, not 8 minutes',
+    statements: ({ t, on }) =>
+      ['month_keys', 'identity_vault', 'subscriber_index', 'hold_keys', 'held_records'].map(
+        (table) => `ALTER TABLE ${t(table)}${on} MODIFY SETTING old_parts_lifetime = 1`,
+      ),
+  },
 ];
 
 export function ddlContext(storage: Storage): DdlContext {

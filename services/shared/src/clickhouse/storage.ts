@@ -34,7 +34,11 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
     mkdirSync(path, { recursive: true });
     // Loaded lazily: a server deployment never loads the native engine.
     const { createChdbConnection } = await import('chdb/connection');
-    client = createClient({ connection: createChdbConnection({ path }) } as Parameters<typeof createClient>[0]);
+    try {
+      client = createClient({ connection: createChdbConnection({ path }) } as Parameters<typeof createClient>[0]);
+    } catch (cause) {
+      throw inUseOr(cause, path);
+    }
     embedded = true;
   }
   const database = config.database;
@@ -77,9 +81,19 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
     await client.ping();
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`${storage.onCluster()}` });
   } catch (cause) {
+    if (embedded) throw inUseOr(cause, join(dataDir, 'clickhouse'));
     throw storageError(cause, 'connect');
   }
   return storage;
+}
+
+/** chDB allows one process per data directory; say so plainly instead of a lock error. */
+function inUseOr(cause: unknown, path: string): PipelineError {
+  const text = `${cause instanceof Error ? cause.message : String(cause)} ${cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : ''}`;
+  if (/Cannot lock file|already running/i.test(text)) {
+    return new PipelineError('config_invalid', `the embedded ClickHouse data directory ${path} is in use by another process (a running \`cdr start\`?). Stop it, use its HTTP API, or set CDR_DATA_DIR / CLICKHOUSE_URL`, { cause });
+  }
+  return storageError(cause, 'open');
 }
 
 function storageError(cause: unknown, what: string): PipelineError {

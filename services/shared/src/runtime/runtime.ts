@@ -34,6 +34,8 @@ export interface Runtime {
   readonly storage: Storage | undefined;
   readonly keyRing: MonthKeyRing | undefined;
   readonly masterKeySource: string | undefined;
+  /** Only for wrapping keys (month keys, hold keys); never log or export it. */
+  readonly masterKey: Buffer | undefined;
   close(): Promise<void>;
 }
 
@@ -42,9 +44,9 @@ export function requireKafka(rt: Runtime): Kafka {
   return rt.kafka;
 }
 
-export function requireStorage(rt: Runtime): { storage: Storage; keyRing: MonthKeyRing } {
-  if (!rt.storage || !rt.keyRing) throw new Error('runtime opened without storage');
-  return { storage: rt.storage, keyRing: rt.keyRing };
+export function requireStorage(rt: Runtime): { storage: Storage; keyRing: MonthKeyRing; masterKey: Buffer } {
+  if (!rt.storage || !rt.keyRing || !rt.masterKey) throw new Error('runtime opened without storage');
+  return { storage: rt.storage, keyRing: rt.keyRing, masterKey: rt.masterKey };
 }
 
 export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -90,6 +92,7 @@ export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions =
     let storage: Storage | undefined;
     let keyRing: MonthKeyRing | undefined;
     let masterKeySource: string | undefined;
+    let masterKey: Buffer | undefined;
     if (opts.needStorage !== false) {
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
@@ -98,10 +101,11 @@ export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions =
       if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
       const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
       masterKeySource = master.source;
+      masterKey = master.key;
       if (master.source === 'generated-dev') log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
       keyRing = new MonthKeyRing(storage, master.key);
     }
-    return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, close };
+    return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,0 +1,70 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { PipelineError } from '../shared/src/errors/pipelineError.ts';
+
+/**
+ * Bearer-token authentication for the internal API. The tokens file (CDR_API_TOKENS_FILE) holds only
+ * SHA-256 digests of the tokens, with a name and roles per token:
+ * `{"tokens":[{"name":"alice","sha256":"<hex>","roles":["lea-officer"]}]}`.
+ */
+export const ROLES = ['lea-officer', 'legal', 'dpo', 'auditor', 'billing', 'fraud', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  readonly name: string;
+  readonly roles: readonly Role[];
+}
+
+const tokensFileSchema = z.object({
+  tokens: z.array(z.object({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), roles: z.array(z.enum(ROLES)).min(1) })),
+});
+
+export class TokenRegistry {
+  private constructor(private readonly entries: { name: string; digest: Buffer; roles: Role[] }[]) {}
+
+  static fromFile(path: string): TokenRegistry {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (cause) {
+      throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: cannot read ${path} as JSON`, { cause });
+    }
+    const r = tokensFileSchema.safeParse(parsed);
+    if (!r.success) throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return new TokenRegistry(r.data.tokens.map((t) => ({ name: t.name, digest: Buffer.from(t.sha256, 'hex'), roles: t.roles })));
+  }
+
+  static empty(): TokenRegistry {
+    return new TokenRegistry([]);
+  }
+
+  /** The principal of a bearer token, or undefined. Compares digests in constant time. */
+  authenticate(token: string): Principal | undefined {
+    const digest = createHash('sha256').update(token).digest();
+    let found: Principal | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.digest, digest)) found = { name: e.name, roles: e.roles };
+    return found;
+  }
+}
+
+/**
+ * Development tokens for `cdr start`: one token per role, written once into the data directory. The
+ * tokens file holds digests only; the raw tokens go to a second file, mode 0600, for the developer.
+ */
+export function ensureDevTokens(dataDir: string): { tokensFile: string; secretsFile: string } {
+  const tokensFile = join(dataDir, 'api-tokens.json');
+  const secretsFile = join(dataDir, 'api-tokens.dev-secrets.json');
+  if (existsSync(tokensFile)) return { tokensFile, secretsFile };
+  mkdirSync(dirname(tokensFile), { recursive: true });
+  const secrets: Record<string, string> = {};
+  const tokens = ROLES.map((role) => {
+    const token = randomBytes(24).toString('base64url');
+    secrets[role] = token;
+    return { name: `dev-${role}`, sha256: createHash('sha256').update(token).digest('hex'), roles: [role] };
+  });
+  writeFileSync(tokensFile, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return { tokensFile, secretsFile };
+}
