@@ -68,7 +68,7 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
     async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
       if (rows.length === 0) return;
       try {
-        await client.insert({ table: `${database}.${table}`, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings });
+        await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: settings });
       } catch (cause) {
         throw storageError(cause, `insert into ${table}`);
       }
