@@ -52,7 +52,8 @@ function parseInstant(value: unknown, field: string): number {
 export function buildApp(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
-  const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }) });
+  // Unknown body fields are an error, not silently dropped (fastify's default would remove them).
+  const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), ajv: { customOptions: { removeAdditional: false } } });
   const tokens = deps.tokens ?? TokenRegistry.empty();
 
   app.addHook('onRequest', async (req) => {
