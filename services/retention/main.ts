@@ -5,6 +5,7 @@
 import { loadConfig } from '../shared/src/config/config.ts';
 import { openRuntime } from '../shared/src/runtime/runtime.ts';
 import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
+import { buildApp } from '../api/app.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 
@@ -12,9 +13,12 @@ const config = loadConfig();
 const rt = await openRuntime(config, { needKafka: false });
 const { pass } = createRetention(rt);
 const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
+// Liveness and cdr_retention_deleted_total for Prometheus; the HTTP server also keeps the process alive between passes.
+const app = buildApp({ log: rt.log, metrics: rt.metrics, health: () => ({ retention: schedule.lastReport ?? null }) });
+await app.listen({ host: config.api.host, port: config.api.port });
 onShutdownSignal(rt.log, async () => {
   await schedule.stop();
+  await app.close();
   await rt.close();
 });
 schedule.start(1_000);
-setInterval(() => undefined, 1 << 30); // keep the process alive between passes
