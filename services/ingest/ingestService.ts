@@ -166,7 +166,9 @@ export class IngestService {
       replay = { from: Number(last.from_offset), to: Number(last.to_offset) };
       log.info({ partition, from: replay.from, to: replay.to }, 'replaying the last recorded batch of this partition');
     } else if (last && Number(last.from_offset) < firstOffset && Number(last.to_offset) >= firstOffset) {
-      throw new PipelineError('invariant_broken', `partition ${partition}: committed offset ${firstOffset} lies inside recorded batch ${last.from_offset}-${last.to_offset}`);
+      // Only possible when the start of the recorded batch is gone from Kafka (topic retention ran while
+      // ingest was down): it cannot be rebuilt, so carry on from what Kafka still has, and say so loudly.
+      log.error({ partition, firstOffset, from: last.from_offset, to: last.to_offset }, 'the unfinished batch starts before the oldest offset Kafka still holds; continuing without replay');
     }
     // Rebuild the duplicate window from what this partition already stored before the first offset we will process.
     const perPartition = Math.max(1, Math.floor(config.ingest.dedupWindow / Math.max(1, config.kafka.partitions)));
