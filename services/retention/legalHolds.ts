@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Storage } from '../shared/src/clickhouse/storage.ts';
+import { destroyPartition, type Storage } from '../shared/src/clickhouse/storage.ts';
 import { PipelineError } from '../shared/src/errors/pipelineError.ts';
 import { chTime, isoFromCh, lookupLive, type RestoredRecord } from '../shared/src/identity/identityLookup.ts';
 import { normaliseIdentifier, type NormalisedIdentifier } from '../shared/src/identity/normalise.ts';
@@ -168,9 +168,9 @@ export class LegalHolds {
     const row = await this.row(holdId);
     if (!row || row.state !== 'released') throw new HoldError('invariant_broken', `hold ${holdId} is not released`);
     const rowsByMonth = await this.heldRowsByMonth(holdId);
-    await this.storage.command(`ALTER TABLE ${this.storage.table('held_records')}${this.storage.onCluster()} DROP PARTITION ${partitionOf(holdId)}`);
+    await destroyPartition(this.storage, 'held_records', partitionOf(holdId));
     const keys = await this.storage.query<{ n: string }>(`SELECT count() n FROM ${this.storage.table('hold_keys')} WHERE hold_id = {h:String}`, { h: holdId });
-    await this.storage.command(`ALTER TABLE ${this.storage.table('hold_keys')}${this.storage.onCluster()} DROP PARTITION ${partitionOf(holdId)}`, undefined, { mutations_sync: '2' });
+    await destroyPartition(this.storage, 'hold_keys', partitionOf(holdId));
     const now = this.clock();
     await this.storage.insert('legal_holds', [{ ...row, state: 'purged', purged_at: chTime(now), identifier_sealed: '', version: String(Math.max(Number(row.version) + 1, now * 10)) }]);
     await this.event(holdId, 'purged', actor, 'held copy and hold key destroyed');

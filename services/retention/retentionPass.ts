@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Storage } from '../shared/src/clickhouse/storage.ts';
+import { destroyPartition, type Storage } from '../shared/src/clickhouse/storage.ts';
 import { PipelineError } from '../shared/src/errors/pipelineError.ts';
 import { chTime } from '../shared/src/identity/identityLookup.ts';
 import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
@@ -170,8 +170,8 @@ export class RetentionPass {
       await storage.insert('destroyed_months', [{ month: monthDateOf(month), destroyed_at: now, reason: 'identifier retention: startOfMonth + 13 months' }]);
       this.deps.keyRing.forget(month);
       this.deps.onKeyDestroyed?.(month);
-      await storage.command(`ALTER TABLE ${storage.table('identity_vault')}${on} DROP PARTITION ID '${p}'`, undefined, SYNC);
-      await storage.command(`ALTER TABLE ${storage.table('subscriber_index')}${on} DROP PARTITION ID '${p}'`, undefined, SYNC);
+      await destroyPartition(storage, 'identity_vault', `ID '${p}'`);
+      await destroyPartition(storage, 'subscriber_index', `ID '${p}'`);
     }
     if (dryRun || actions.length === 0) return actions;
     if (tokensToClear) {
@@ -183,7 +183,7 @@ export class RetentionPass {
       );
     }
     for (const a of actions) {
-      await storage.command(`ALTER TABLE ${storage.table('month_keys')}${on} DROP PARTITION ID '${partitionOfMonth(a.month)}'`, undefined, SYNC);
+      await destroyPartition(storage, 'month_keys', `ID '${partitionOfMonth(a.month)}'`);
       const after = await this.countIdentifierMaterial(a.month);
       a.verified = after.vault === 0 && after.index === 0 && after.tokens === 0 && after.keys === 0;
       if (!a.verified) this.deps.log.error({ month: a.month, after }, 'identifier material remains after the retention pass');

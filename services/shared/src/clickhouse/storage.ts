@@ -24,6 +24,19 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/**
+ * Removes a partition and its files now. DROP PARTITION only marks parts outdated; their files stay on
+ * disk until the engine's cleanup runs (seconds to minutes, later under load). Detaching and then
+ * dropping the detached parts deletes the files before this returns: what crypto-shredding needs.
+ * `partition` is a SQL partition expression (`ID '202401'` or `'hold-…'`), built by the caller from
+ * values it validated.
+ */
+export async function destroyPartition(storage: Storage, table: string, partition: string): Promise<void> {
+  const t = `${storage.table(table)}${storage.onCluster()}`;
+  await storage.command(`ALTER TABLE ${t} DETACH PARTITION ${partition}`, undefined, { mutations_sync: '2' });
+  await storage.command(`ALTER TABLE ${t} DROP DETACHED PARTITION ${partition}`, undefined, { allow_drop_detached: 1 });
+}
+
 export async function openStorage(config: PipelineConfig['clickhouse'], dataDir: string): Promise<Storage> {
   let client: ClickHouseClient;
   let embedded = false;
