@@ -53,6 +53,9 @@ async function caughtUp(kafka: Kafka, groupId: string, topic: string): Promise<b
     const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
     const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
     return high.every((h) => (byPartition.get(h.partition) ?? -1) >= Number(h.high));
+  } catch (err) {
+    if (err instanceof Error && (err as Error & { retriable?: boolean }).retriable) return false; // coordinator still loading
+    throw err;
   } finally {
     await admin.disconnect();
   }

@@ -73,7 +73,17 @@ function client(broker: LocalBroker): Kafka {
 }
 
 async function committedTotal(admin: Admin): Promise<number> {
-  const [topic] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+  // Right after a broker restart the group coordinator may still be loading its state: a retriable error.
+  let result: Awaited<ReturnType<Admin['fetchOffsets']>> | undefined;
+  for (const deadline = Date.now() + 60_000; !result; ) {
+    try {
+      result = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+    } catch (err) {
+      if (!(err instanceof Error && (err as Error & { retriable?: boolean }).retriable) || Date.now() > deadline) throw err;
+      await sleep(250);
+    }
+  }
+  const [topic] = result;
   assert.ok(topic, 'fetchOffsets returned no topic');
   return topic.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
