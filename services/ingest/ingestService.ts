@@ -73,6 +73,8 @@ interface DeadLetter {
 }
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+/** Messages per produce request: ~250 KB at ~130 B per pseudonymised event, far below 1 MiB per partition batch. */
+const PUBLISH_SLICE = 2000;
 
 export class IngestService {
   private readonly consumer: Consumer;
@@ -322,12 +324,22 @@ export class IngestService {
     // Kafka first: a record is in ClickHouse only if it was already published, so a replay that finds it
     // stored never has to publish it again.
     const dlqMessages = dead.map((d) => this.deadLetterMessage(partition, d));
-    const sends: { topic: string; messages: Message[] }[] = [];
-    if (dlqMessages.length > 0) sends.push({ topic: config.kafka.topics.dlq, messages: dlqMessages });
-    if (published.length > 0) sends.push({ topic: config.kafka.topics.pseudonymised, messages: published });
-    if (sends.length > 0) {
+    // Sent in slices, one after the other: kafkajs builds one record batch per partition per request, and a
+    // 20,000-record chunk would exceed the broker's message.max.bytes (1 MiB by default) and be refused
+    // forever; kafkajs's per-partition grouping is also quadratic in the size of one send.
+    const all: { topic: string; message: Message }[] = [
+      ...dlqMessages.map((message) => ({ topic: config.kafka.topics.dlq, message })),
+      ...published.map((message) => ({ topic: config.kafka.topics.pseudonymised, message })),
+    ];
+    for (let i = 0; i < all.length; i += PUBLISH_SLICE) {
+      const byTopic = new Map<string, Message[]>();
+      for (const { topic, message } of all.slice(i, i + PUBLISH_SLICE)) {
+        const list = byTopic.get(topic);
+        if (list) list.push(message);
+        else byTopic.set(topic, [message]);
+      }
       try {
-        await this.producer.sendBatch({ topicMessages: sends, acks: -1 });
+        await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
       } catch (err) {
         throw classifyError(err, 'broker');
       }

@@ -135,3 +135,35 @@ describe('ClickHouse refusing writes for a while', () => {
   });
 });
 
+
+describe('a catch-up batch larger than the broker message size limit', () => {
+  const COUNT = 20_000;
+  let setup: TestSetup;
+  let rt: Runtime;
+  let ingest: IngestService;
+
+  before(async () => {
+    // Default batch size and big fetches: one chunk holds thousands of records per partition, whose
+    // pseudonymised events together exceed Kafka's default message.max.bytes (1 MiB) per partition batch.
+    setup = testSetup({ CDR_INGEST_MAX_BATCH: '20000', CDR_INGEST_MAX_BYTES_PER_PARTITION: '8388608', CDR_TOPIC_PARTITIONS: '1' });
+    const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
+    rt = await openRuntime(setup.config, { log });
+    const kafka = requireKafka(rt);
+    const { storage, keyRing } = requireStorage(rt);
+    await produceTraffic(kafka, { ...plan, duplicates: 0, malformed: 0, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
+    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    await ingest.start();
+    await waitFor('ingest to finish', () => ingest.stats.stored >= COUNT, 120_000, 100);
+  });
+
+  after(async () => {
+    await ingest?.stop();
+    await rt?.close();
+    setup?.cleanup();
+  });
+
+  it('publishes in slices the broker accepts and stores everything once', async () => {
+    assert.ok(ingest.stats.batches < 10, `large chunks were used (${ingest.stats.batches} batches)`);
+    await exactlyOnce(requireStorage(rt).storage, COUNT);
+  });
+});

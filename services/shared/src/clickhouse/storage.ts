@@ -81,7 +81,10 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
     async insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void> {
       if (rows.length === 0) return;
       try {
-        await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: settings });
+        // chDB applies settings to its one session (SET …; INSERT …), so a deduplication token would stick to
+        // later inserts; every insert therefore states its own token, empty when it has none.
+        const effective = embedded ? { insert_deduplication_token: '', ...settings } : settings;
+        await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: effective });
       } catch (cause) {
         throw storageError(cause, `insert into ${table}`);
       }
