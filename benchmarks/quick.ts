@@ -1,0 +1,72 @@
+/**
+ * `npm run bench:quick`: a regression check in well under a minute. Own local broker (temp dir, 127.0.0.1,
+ * stopped at the end), one topic pre-filled with BENCH_QUICK_RECORDS (100000) generator records, our
+ * IngestService end to end once (child process), then the in-process stage micro-benchmarks (no ClickHouse
+ * insert matrix). Prints records/s and a JSON line; exits 1 if ingest fails or, when BENCH_QUICK_MIN_RATE is
+ * set, if the rate falls below it. Numbers at this size include warm-up and are noisier than `npm run bench`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Admin } from 'kafkajs';
+import type { LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
+import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker } from './lib/kafkaUtil.ts';
+import { runOurs, type OursResult } from './lib/phases.ts';
+import { fmt, fmtInt, load1 } from './lib/stats.ts';
+import { runStagesInChild, type StagesReport } from './stages.ts';
+
+const N = Number(process.env['BENCH_QUICK_RECORDS'] ?? 100_000);
+const MIN_RATE = Number(process.env['BENCH_QUICK_MIN_RATE'] ?? 0);
+const PARTITIONS = 4;
+const log = (s: string): void => console.log(`[bench:quick] ${s}`);
+
+const started = Date.now();
+const workDir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-quick-'));
+let broker: LocalBroker | undefined;
+let admin: Admin | undefined;
+let ours: OursResult | undefined;
+let stages: StagesReport | undefined;
+let failure: unknown;
+const loadAtStart = load1();
+try {
+  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 64 * 1024 * 1024));
+  const kafka = benchKafka(broker.brokers);
+  admin = kafka.admin();
+  await admin.connect();
+  await createTopics(admin, ['bench.raw'], PARTITIONS);
+  const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(N, 20_260_401, Date.now() - 3_600_000) });
+  log(`pre-filled ${N.toLocaleString('en')} records in ${fill.seconds.toFixed(1)} s (load ${load1().toFixed(2)})`);
+  ours = await runOurs({ brokers: broker.brokers, brokerPid: broker.pid, workDir, admin, partitions: PARTITIONS }, { topic: 'bench.raw', records: N });
+  log(`ingest: ${fmtInt(ours.recordsPerSecond)} records/s (last 75%: ${fmtInt(ours.steadyRecordsPerSecond)}/s), ${fmt((ours.cpuSeconds / N) * 1e6)} CPU-s per 1M, peak RSS ${fmtInt(ours.peakRssMiB)} MiB`);
+} catch (err) {
+  failure = err;
+} finally {
+  await admin?.disconnect().catch(() => undefined);
+  await broker?.stop().catch(() => undefined);
+  rmSync(workDir, { recursive: true, force: true });
+}
+if (!failure) {
+  try {
+    stages = await runStagesInChild({ records: 10_000, inserts: false, reps: 2, log: (s) => log(s) });
+  } catch (err) {
+    failure = err;
+  }
+}
+const summary = {
+  records: N,
+  recordsPerSecond: ours ? Math.round(ours.recordsPerSecond) : null,
+  steadyRecordsPerSecond: ours?.steadyRecordsPerSecond ? Math.round(ours.steadyRecordsPerSecond) : null,
+  cpuSecondsPerMillion: ours ? Number(((ours.cpuSeconds / N) * 1e6).toFixed(1)) : null,
+  peakRssMiB: ours ? Math.round(ours.peakRssMiB) : null,
+  load1AtStart: Number(loadAtStart.toFixed(2)),
+  stagesNsPerUnit: stages ? Object.fromEntries(stages.stages.map((s) => [s.stage, Math.round(s.nsPerUnit)])) : null,
+  seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
+};
+console.log(JSON.stringify(summary));
+if (failure) {
+  console.error(failure);
+  process.exitCode = 1;
+} else if (MIN_RATE > 0 && (ours?.recordsPerSecond ?? 0) < MIN_RATE) {
+  console.error(`[bench:quick] ${fmtInt(ours?.recordsPerSecond)} records/s is below BENCH_QUICK_MIN_RATE=${MIN_RATE}`);
+  process.exitCode = 1;
+}
