@@ -29,7 +29,7 @@ let stages: StagesReport | undefined;
 let failure: unknown;
 const loadAtStart = load1();
 try {
-  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 64 * 1024 * 1024));
+  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
   const kafka = benchKafka(broker.brokers);
   admin = kafka.admin();
   await admin.connect();

@@ -12,12 +12,12 @@
  *
  * Environment: BENCH_RECORDS (1000000), BENCH_RUNS (3), BENCH_PARTITIONS (4), BENCH_LATENCY_SECONDS (30),
  * BENCH_PROFILE_RECORDS (400000), BENCH_CEILING_ROWS (200000), BENCH_ANCHOR_SETTINGS, BENCH_ANCHOR_HASH
- * (hmac|siphash), BENCH_BROKER_MESSAGE_MAX_BYTES (67108864; 0 = broker default), BENCH_SKIP (comma list of
+ * (hmac|siphash), BENCH_BROKER_MESSAGE_MAX_BYTES (0 = Kafka's 1 MiB default), BENCH_SKIP (comma list of
  * consumerperf,ceiling,anchor,ours,latency,profile,stages), BENCH_RESULTS (output file), BENCH_VERBOSE=1.
  * See benchmarks/README.md.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem, availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
@@ -52,16 +52,19 @@ const CEILING_ROWS = Math.min(N, int('BENCH_CEILING_ROWS', 200_000));
 const CEILING_VARIANTS: CeilingVariant[] = ['client-json', 'client-json+idx', 'raw-json', 'raw-tsv'];
 const ANCHOR_SETTINGS = env['BENCH_ANCHOR_SETTINGS'] ?? 'kafka_num_consumers = 2, kafka_max_block_size = 262144, kafka_flush_interval_ms = 1000, kafka_thread_per_consumer = 0';
 const ANCHOR_HASH = (env['BENCH_ANCHOR_HASH'] ?? 'hmac') === 'siphash' ? 'siphash' : 'hmac';
-const BROKER_MAX_MESSAGE_BYTES = int('BENCH_BROKER_MESSAGE_MAX_BYTES', 64 * 1024 * 1024);
+const BROKER_MAX_MESSAGE_BYTES = int('BENCH_BROKER_MESSAGE_MAX_BYTES', 0);
 const SKIP = new Set((env['BENCH_SKIP'] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const OUT = path.resolve(REPO_ROOT, env['BENCH_RESULTS'] ?? 'benchmarks/RESULTS.md');
-const JSON_OUT = path.resolve(REPO_ROOT, 'benchmarks/results/last-run.json');
+/** Next to a custom BENCH_RESULTS file (so side experiments do not replace the main run's data), else results/last-run.json. */
+const JSON_OUT = env['BENCH_RESULTS'] ? OUT.replace(/(\.md)?$/, '.json') : path.resolve(REPO_ROOT, 'benchmarks/results/last-run.json');
 const SEED = 20_260_401;
 
 const log = (s: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 interface RunRound {
   run: number;
+  /** Code version when this round's ingest child started. */
+  code?: string;
   consumerPerf?: ConsumerPerfResult;
   ceiling?: InsertCeilingPhase;
   anchor?: AnchorPhase;
@@ -79,6 +82,28 @@ interface Machine {
   clickhouse: string;
   packages: Record<string, string>;
   load1AtStart: number;
+  code: string;
+}
+
+/** The last commit that changed services/, and whether services/ has uncommitted changes (others edit it while we run). */
+export function codeVersion(): string {
+  try {
+    const sha = execFileSync('git', ['log', '-1', '--format=%h', '--', 'services'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'services'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    return `services@${sha}${dirty ? '+uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+/** Older reports recorded HEAD; map such a sha to the last commit that changed services/ at that point. */
+function servicesVersion(code: string): string {
+  if (!/^[0-9a-f]{7,40}$/.test(code)) return code;
+  try {
+    return `services@${execFileSync('git', ['log', '-1', '--format=%h', code, '--', 'services'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim()}`;
+  } catch {
+    return code;
+  }
 }
 
 function pkgVersion(name: string): string {
@@ -114,6 +139,7 @@ function machine(kafka: string): Machine {
     clickhouse: '?',
     packages: Object.fromEntries(['kafkajs', '@clickhouse/client', 'chdb', 'avsc', 'libphonenumber-js'].map((p) => [p, pkgVersion(p)])),
     load1AtStart: load1(),
+    code: codeVersion(),
   };
 }
 
@@ -185,7 +211,8 @@ async function main(): Promise<void> {
         log(`  ${fmtInt(round.anchor.recordsPerSecond)} records/s, ${fmt(round.anchor.result.cpuSeconds)} CPU-s, peak RSS ${fmtInt(round.anchor.result.usage.peakRssMiB)} MiB`);
       }
       if (!SKIP.has('ours')) {
-        log(`run ${r}/${RUNS}: ours, IngestService end to end (load ${load1().toFixed(2)})`);
+        round.code = codeVersion();
+        log(`run ${r}/${RUNS}: ours, IngestService end to end at ${round.code} (load ${load1().toFixed(2)})`);
         let shown = 0;
         round.ours = await runOurs(ctx, {
           topic: raw,
@@ -249,12 +276,10 @@ async function main(): Promise<void> {
   }
 
   const totalMinutes = (Date.now() - started) / 60_000;
-  const report = renderResults({ machine: mach, fill, rounds, latency, profile, stages, errors, totalMinutes });
-  const previous = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
-  const notes = /<!-- BEGIN NOTES -->[\s\S]*<!-- END NOTES -->/.exec(previous)?.[0];
-  writeFileSync(OUT, notes ? `${report}\n${notes}\n` : report);
+  const settings = settingsObject();
+  writeReport(renderResults(settings, { machine: mach, fill, rounds, latency, profile, stages, errors, totalMinutes }));
   mkdirSync(path.dirname(JSON_OUT), { recursive: true });
-  writeFileSync(JSON_OUT, JSON.stringify({ settings: settingsObject(), machine: mach, fill, rounds, latency, profile: profile ? { ...profile.summary, inclusive: profile.inclusive, run: profile.run } : undefined, stages, errors, totalMinutes }, null, 2));
+  writeFileSync(JSON_OUT, JSON.stringify({ settings, machine: mach, fill, rounds, latency, profile: profile ? { ...profile.summary, inclusive: profile.inclusive, run: profile.run } : undefined, stages, errors, totalMinutes }, null, 2));
   console.log(`\n${summaryTable(rounds)}\n`);
   log(`done in ${totalMinutes.toFixed(1)} min; wrote ${path.relative(REPO_ROOT, OUT)} and ${path.relative(REPO_ROOT, JSON_OUT)}`);
   if (errors.length > 0) {
@@ -263,8 +288,78 @@ async function main(): Promise<void> {
   }
 }
 
-function settingsObject(): Record<string, unknown> {
-  return { records: N, runs: RUNS, partitions: PARTITIONS, oursNodeFlags: OURS_NODE_FLAGS, latencySeconds: LATENCY_SECONDS, profileRecords: PROFILE_RECORDS, ceilingRows: CEILING_ROWS, anchorSettings: ANCHOR_SETTINGS, anchorHash: ANCHOR_HASH, brokerMessageMaxBytes: BROKER_MAX_MESSAGE_BYTES, seed: SEED, skip: [...SKIP] };
+interface Settings {
+  records: number;
+  runs: number;
+  partitions: number;
+  seed: number;
+  anchorSettings: string;
+  anchorHash: string;
+  brokerMessageMaxBytes: number;
+  oursNodeFlags: string[];
+  ingestMaxBatch: string;
+  latencySeconds: number;
+  profileRecords: number;
+  ceilingRows: number;
+  skip: string[];
+  /** The BENCH_* variables of the command line. */
+  benchEnv: string;
+  generatedAt: string;
+}
+
+function settingsObject(): Settings {
+  return {
+    records: N,
+    runs: RUNS,
+    partitions: PARTITIONS,
+    seed: SEED,
+    anchorSettings: ANCHOR_SETTINGS,
+    anchorHash: ANCHOR_HASH,
+    brokerMessageMaxBytes: BROKER_MAX_MESSAGE_BYTES,
+    oursNodeFlags: OURS_NODE_FLAGS,
+    ingestMaxBatch: env['CDR_INGEST_MAX_BATCH'] ?? '20000',
+    latencySeconds: LATENCY_SECONDS,
+    profileRecords: PROFILE_RECORDS,
+    ceilingRows: CEILING_ROWS,
+    skip: [...SKIP],
+    benchEnv: Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' '),
+    generatedAt: new Date().toISOString(),
+  };
+}
+
+/** `run.ts --render`: rewrites RESULTS.md from results/last-run.json (e.g. after a change to the report format). */
+function renderFromJson(): void {
+  const j = JSON.parse(readFileSync(JSON_OUT, 'utf8')) as {
+    settings: Partial<Settings> & { records: number };
+    machine?: Machine;
+    fill?: FillResult;
+    rounds: RunRound[];
+    latency?: LatencyResult;
+    profile?: ProfileSummary & { inclusive: ReturnType<typeof projectInclusive>; run: OursResult };
+    stages?: StagesReport;
+    errors: string[];
+    totalMinutes: number;
+  };
+  const st: Settings = {
+    ...settingsObject(),
+    ...j.settings,
+    oursNodeFlags: j.settings.oursNodeFlags ?? [],
+    ingestMaxBatch: j.settings.ingestMaxBatch ?? '20000',
+    benchEnv: j.settings.benchEnv ?? '',
+    generatedAt: j.settings.generatedAt ?? statSync(JSON_OUT).mtime.toISOString(),
+  };
+  if (j.machine) j.machine.code = servicesVersion(j.machine.code);
+  for (const rd of j.rounds) if (rd.code) rd.code = servicesVersion(rd.code);
+  const profile = j.profile ? { run: j.profile.run, summary: j.profile, inclusive: j.profile.inclusive } : undefined;
+  writeReport(renderResults(st, { machine: j.machine, fill: j.fill, rounds: j.rounds, latency: j.latency, profile, stages: j.stages, errors: j.errors, totalMinutes: j.totalMinutes }));
+  console.log(`re-rendered ${path.relative(REPO_ROOT, OUT)} from ${path.relative(REPO_ROOT, JSON_OUT)}`);
+}
+
+/** Keeps the hand-written notes block of the previous report. */
+function writeReport(report: string): void {
+  const previous = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
+  const notes = /<!-- BEGIN NOTES -->[\s\S]*<!-- END NOTES -->/.exec(previous)?.[0];
+  writeFileSync(OUT, notes ? `${report}\n${notes}\n` : report);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -383,13 +478,13 @@ function summaryTable(rounds: readonly RunRound[]): string {
   return lines.join('\n');
 }
 
-function renderResults(r: { machine: Machine | undefined; fill: FillResult | undefined; rounds: RunRound[]; latency: LatencyResult | undefined; profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined; stages: StagesReport | undefined; errors: string[]; totalMinutes: number }): string {
+function renderResults(st: Settings, r: { machine: Machine | undefined; fill: FillResult | undefined; rounds: RunRound[]; latency: LatencyResult | undefined; profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined; stages: StagesReport | undefined; errors: string[]; totalMinutes: number }): string {
   const L: string[] = [];
   const m = r.machine;
-  const envShown = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' ');
+  const envShown = st.benchEnv;
   L.push('# Benchmark results (issue 4)');
   L.push('');
-  L.push(`Generated by \`${envShown ? `${envShown} ` : ''}npm run bench\` on ${new Date().toISOString()} in ${r.totalMinutes.toFixed(1)} min. Re-running overwrites this file except the notes block at the end. What each figure means, and the caveats: [README.md](README.md).`);
+  L.push(`Generated by \`${envShown ? `${envShown} ` : ''}npm run bench\` on ${st.generatedAt} in ${r.totalMinutes.toFixed(1)} min. Re-running overwrites this file except the notes block at the end. What each figure means, and the caveats: [README.md](README.md).`);
   L.push('');
   L.push('## Machine');
   L.push('');
@@ -398,18 +493,20 @@ function renderResults(r: { machine: Machine | undefined; fill: FillResult | und
     L.push(`- Node ${m.node}; Java: ${m.java}; Kafka ${m.kafka} (local single-node KRaft broker, 127.0.0.1); ClickHouse ${m.clickhouse} (embedded chDB)`);
     L.push(`- npm: ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     L.push(`- 1-minute load average at start: ${m.load1AtStart.toFixed(2)} (the machine is shared; each phase's load is listed below)`);
+    const codes = [...new Set(r.rounds.map((x) => x.code).filter((x): x is string => !!x))];
+    L.push(`- Code measured: \`${m.code}\` at start${codes.length > 1 || (codes[0] && codes[0] !== m.code) ? `; **services/ changed during the run** — ours ran at ${r.rounds.map((x) => `run ${x.run}: \`${x.code ?? '?'}\``).join(', ')}` : ''}`);
   }
   L.push('');
   L.push('## Setup');
   L.push('');
-  L.push(`- Data: ${N.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${SEED}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`);
-  L.push(`- Topics: \`bench.raw\` (${PARTITIONS} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`);
-  L.push(`- Broker: \`message.max.bytes=${BROKER_MAX_MESSAGE_BYTES || 'default (1 MiB)'}\`${BROKER_MAX_MESSAGE_BYTES ? ' — raised because with the default 1 MiB, ingest at its default CDR_INGEST_MAX_BATCH=20000 never completes a batch (see README, known problems)' : ''}; otherwise scripts/kafka.sh defaults.`);
-  L.push(`- Anchor: \`ENGINE = Kafka\` with \`${ANCHOR_SETTINGS}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${ANCHOR_HASH === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations).`);
-  L.push(`- Ours: \`benchmarks/ingestChild.ts\` = services/ingest/main.ts without the HTTP app: config → openRuntime → IngestService, defaults (CDR_INGEST_MAX_BATCH=${env['CDR_INGEST_MAX_BATCH'] ?? '20000'}, 4 partitions consumed concurrently), CDR_LOG_LEVEL=warn, fresh group and data dir per run${OURS_NODE_FLAGS.length ? `, node flags \`${OURS_NODE_FLAGS.join(' ')}\`` : ''}.`);
-  L.push(`- Each phase is its own process. Runs are interleaved (ceiling 1, ceiling 2, anchor, ours; ×${RUNS}) so background load hits all of them alike.`);
+  L.push(`- Data: ${st.records.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${st.seed}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`);
+  L.push(`- Topics: \`bench.raw\` (${st.partitions} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`);
+  L.push(`- Broker: scripts/kafka.sh defaults${st.brokerMessageMaxBytes ? `, except \`message.max.bytes=${st.brokerMessageMaxBytes}\` (BENCH_BROKER_MESSAGE_MAX_BYTES)` : ' (message.max.bytes = Kafka default 1 MiB)'}.`);
+  L.push(`- Anchor: \`ENGINE = Kafka\` with \`${st.anchorSettings}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${st.anchorHash === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations).`);
+  L.push(`- Ours: \`benchmarks/ingestChild.ts\` = services/ingest/main.ts without the HTTP app: config → openRuntime → IngestService, defaults (CDR_INGEST_MAX_BATCH=${st.ingestMaxBatch}, 4 partitions consumed concurrently), CDR_LOG_LEVEL=warn, fresh group and data dir per run${st.oursNodeFlags.length ? `, node flags \`${st.oursNodeFlags.join(' ')}\`` : ''}.`);
+  L.push(`- Each phase is its own process. Runs are interleaved (ceiling 1, ceiling 2, anchor, ours; ×${st.runs}) so background load hits all of them alike.`);
   L.push('');
-  L.push(`## Throughput (median of ${RUNS})`);
+  L.push(`## Throughput (median of ${st.runs})`);
   L.push('');
   L.push(summaryTable(r.rounds));
   L.push('');
@@ -427,7 +524,7 @@ function renderResults(r: { machine: Machine | undefined; fill: FillResult | und
     const a = rd.anchor;
     if (a) L.push(`| ${rd.run} | anchor (Kafka engine) | ${fmt(a.load1, 2)} | ${fmtInt(a.recordsPerSecond)} | ${fmt(a.result.cpuSeconds)} | ${fmt(a.brokerCpuSeconds)} | ${fmtInt(a.result.usage.peakRssMiB)} | ${fmt(a.result.seconds)} s; first rows after ${fmt(a.result.firstRowSeconds)} s; last 75% at ${fmtInt(a.result.steadyRecordsPerSecond)}/s |`);
     const o = rd.ours;
-    if (o) L.push(`| ${rd.run} | ours (IngestService) | ${fmt(o.load1, 2)} | ${fmtInt(o.recordsPerSecond)} | ${fmt(o.cpuSeconds)} | ${fmt(o.brokerCpuSeconds)} | ${fmtInt(o.peakRssMiB)} | ${fmt(o.seconds)} s; last 75% at ${fmtInt(o.steadyRecordsPerSecond)}/s; start-up ${fmt(o.startupSeconds)} s; stored ${fmtInt(o.stats['stored'])}, dup ${fmtInt(o.stats['duplicate'])}, dlq ${fmtInt(o.stats['dlq'])}, batches ${fmtInt(o.stats['batches'])} |`);
+    if (o) L.push(`| ${rd.run} | ours (IngestService) @ ${rd.code ?? '?'} | ${fmt(o.load1, 2)} | ${fmtInt(o.recordsPerSecond)} | ${fmt(o.cpuSeconds)} | ${fmt(o.brokerCpuSeconds)} | ${fmtInt(o.peakRssMiB)} | ${fmt(o.seconds)} s; last 75% at ${fmtInt(o.steadyRecordsPerSecond)}/s; start-up ${fmt(o.startupSeconds)} s; stored ${fmtInt(o.stats['stored'])}, dup ${fmtInt(o.stats['duplicate'])}, dlq ${fmtInt(o.stats['dlq'])}, batches ${fmtInt(o.stats['batches'])} |`);
   }
   L.push('');
   L.push('## Latency: produce → queryable');
@@ -486,4 +583,5 @@ function renderResults(r: { machine: Machine | undefined; fill: FillResult | und
   return L.join('\n');
 }
 
-await main();
+if (process.argv.includes('--render')) renderFromJson();
+else await main();

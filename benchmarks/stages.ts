@@ -168,11 +168,18 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     // What-if (benchmarks/lib/prototypes.ts): same output, checked record by record, fewer allocations and lookups.
     const fast = new FastPseudonymiser();
     const ref = new Pseudonymiser();
-    for (const e of events) {
-      const { month, key } = keyOf(e);
-      deepStrictEqual(fast.pseudonymise(e, month, key, 1, src, now), ref.pseudonymise(e, month, key, 1, src, now));
+    let same = true;
+    try {
+      for (const e of events) {
+        const { month, key } = keyOf(e);
+        deepStrictEqual(fast.pseudonymise(e, month, key, 1, src, now), ref.pseudonymise(e, month, key, 1, src, now));
+      }
+    } catch {
+      // services/ changed what pseudonymise returns: the prototype is no longer a like-for-like comparison.
+      same = false;
+      log('  prototype FastPseudonymiser skipped: its output no longer matches Pseudonymiser (update benchmarks/lib/prototypes.ts)');
     }
-    add(measure('prototype FastPseudonymiser, warm caches (identical output)', 'record', M, () => {
+    if (same) add(measure('prototype FastPseudonymiser, warm caches (identical output)', 'record', M, () => {
       for (const e of events) {
         const { month, key } = keyOf(e);
         sink += fast.pseudonymise(e, month, key, 1, src, now).vault.length;
@@ -248,7 +255,7 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     json += toJsonEachRow(out).length + toJsonEachRow(idx).length;
     sink += json;
   }, 3, 'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse'));
-  add(measure('same JS path with the prototype pseudonymiser', 'record', M, () => {
+  if (stages.some((x) => x.stage.startsWith('prototype FastPseudonymiser'))) add(measure('same JS path with the prototype pseudonymiser', 'record', M, () => {
     const p = new FastPseudonymiser();
     const recent = new RecentIds(500_000);
     const out: CdrRow[] = [];

@@ -12,8 +12,8 @@ process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 
 /**
  * The benchmark's own broker (temp data dir, free port on 127.0.0.1, watchdog tied to this process).
- * `messageMaxBytes` > 0 raises the broker's message.max.bytes: with Kafka's default (1 MiB) ingest at its
- * default CDR_INGEST_MAX_BATCH=20000 publishes record batches larger than that and retries them forever.
+ * `messageMaxBytes` > 0 raises the broker's message.max.bytes (needed to measure ingest before f80abe6, which
+ * published a whole 20,000-record chunk in one request and retried MESSAGE_TOO_LARGE forever).
  */
 export async function startBenchBroker(dataDir: string, messageMaxBytes: number): Promise<LocalBroker> {
   if (messageMaxBytes > 0) {

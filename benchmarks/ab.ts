@@ -1,0 +1,67 @@
+/**
+ * A/B of our ingest under different settings (environment variables and node flags), interleaved so that
+ * background load hits every variant alike:
+ *
+ *   BENCH_AB_VARIANTS='[{"name":"base"},{"name":"semi64","nodeFlags":["--max-semi-space-size=64"]},
+ *                       {"name":"batch5k","env":{"CDR_INGEST_MAX_BATCH":"5000"}}]' \
+ *   BENCH_RECORDS=1000000 BENCH_RUNS=3 node --import tsx benchmarks/ab.ts
+ *
+ * Own broker (same settings as run.ts), one pre-filled topic, then BENCH_RUNS rounds of every variant.
+ * Prints a Markdown table of medians (records/s, last-75% records/s, CPU-s per 1M, peak RSS).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Admin } from 'kafkajs';
+import type { LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
+import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker } from './lib/kafkaUtil.ts';
+import { runOurs, type OursResult } from './lib/phases.ts';
+import { fmt, fmtInt, load1, median } from './lib/stats.ts';
+
+interface Variant {
+  name: string;
+  env?: Record<string, string>;
+  nodeFlags?: string[];
+}
+
+const variants = JSON.parse(process.env['BENCH_AB_VARIANTS'] ?? '[{"name":"base"}]') as Variant[];
+const N = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
+const PARTITIONS = Number(process.env['BENCH_PARTITIONS'] ?? 4);
+const log = (s: string): void => console.log(`[bench:ab ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+const workDir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-ab-'));
+let broker: LocalBroker | undefined;
+let admin: Admin | undefined;
+const results = new Map<string, (OursResult & { load: number })[]>();
+try {
+  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
+  const kafka = benchKafka(broker.brokers);
+  admin = kafka.admin();
+  await admin.connect();
+  await createTopics(admin, ['bench.raw'], PARTITIONS);
+  const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(N, 20_260_401, Date.now() - 2 * 3_600_000) });
+  log(`pre-filled ${N.toLocaleString('en')} records in ${fill.seconds.toFixed(1)} s`);
+  const ctx = { brokers: broker.brokers, brokerPid: broker.pid, workDir, admin, partitions: PARTITIONS };
+  for (let r = 1; r <= RUNS; r++) {
+    for (const v of variants) {
+      const l = load1();
+      const res = await runOurs(ctx, { topic: 'bench.raw', records: N, nodeFlags: v.nodeFlags ?? [], extraEnv: v.env ?? {} });
+      log(`run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB`);
+      const list = results.get(v.name) ?? [];
+      list.push({ ...res, load: l });
+      results.set(v.name, list);
+    }
+  }
+} finally {
+  await admin?.disconnect().catch(() => undefined);
+  await broker?.stop().catch(() => undefined);
+  rmSync(workDir, { recursive: true, force: true });
+}
+console.log('\n| variant | settings | records/s (median) | last 75% | CPU-s per 1M | peak RSS MiB | load1 at starts |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: | --- |');
+for (const v of variants) {
+  const rs = results.get(v.name) ?? [];
+  const settings = [...Object.entries(v.env ?? {}).map(([k, x]) => `${k}=${x}`), ...(v.nodeFlags ?? [])].join(' ') || 'defaults';
+  console.log(`| ${v.name} | ${settings} | ${fmtInt(median(rs.map((x) => x.recordsPerSecond)))} | ${fmtInt(median(rs.map((x) => x.steadyRecordsPerSecond ?? Number.NaN)))} | ${fmt(median(rs.map((x) => (x.cpuSeconds / N) * 1e6)))} | ${fmtInt(median(rs.map((x) => x.peakRssMiB)))} | ${rs.map((x) => x.load.toFixed(1)).join(', ')} |`);
+}
