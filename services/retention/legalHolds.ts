@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { destroyPartition, type Storage } from '../shared/src/clickhouse/storage.ts';
 import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import { chTime, isoFromCh, lookupLive, type RestoredRecord } from '../shared/src/identity/identityLookup.ts';
+import { chTime, isoFromCh, lookupLive, restoredRecord, type RestoredRecord } from '../shared/src/identity/identityLookup.ts';
 import { normaliseIdentifier, type NormalisedIdentifier } from '../shared/src/identity/normalise.ts';
 import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
 import { deriveMonthKey, openIdentifier, sealIdentifier, unwrapMonthKey, wrapMonthKey, type MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
@@ -266,26 +266,9 @@ interface HeldRow {
 }
 
 function fromHeld(r: HeldRow, key: MonthKey): RestoredRecord {
-  return {
-    cdr_id: r.cdr_id,
-    account_id: r.account_id,
-    event_time: isoFromCh(r.event_time),
-    channel: r.channel,
-    direction: r.direction,
-    sender: openIdentifier(key, `${r.cdr_id}:sender`, Buffer.from(r.sender_sealed, 'base64')),
-    recipient: openIdentifier(key, `${r.cdr_id}:recipient`, Buffer.from(r.recipient_sealed, 'base64')),
-    sender_type: r.sender_type,
-    recipient_type: r.recipient_type,
-    status: r.status,
-    duration_ms: Number(r.duration_ms),
-    provider_id: r.provider_id,
-    destination_country: r.destination_country,
-    mcc: r.mcc,
-    mnc: r.mnc,
-    segments: Number(r.segments),
-    source: 'held',
-    hold_id: r.hold_id,
-  };
+  const sender = openIdentifier(key, `${r.cdr_id}:sender`, Buffer.from(r.sender_sealed, 'base64'));
+  const recipient = openIdentifier(key, `${r.cdr_id}:recipient`, Buffer.from(r.recipient_sealed, 'base64'));
+  return restoredRecord(r, sender, recipient, 'held', r.hold_id);
 }
 
 function toHold(r: HoldRow): LegalHold {

@@ -120,14 +120,37 @@ async function lookupMonth(storage: Storage, key: MonthKey, id: NormalisedIdenti
     if (r.recipient_token) tokens.add(r.recipient_token);
   }
   const identifiers = await openTokens(storage, key, [...tokens]);
-  return rows.map((r) => ({
+  return rows.map((r) => restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
+}
+
+/** The metadata columns a restored record carries, as ClickHouse returns them (live `cdr` or `held_records`). */
+export interface RecordMetadataRow {
+  cdr_id: string;
+  account_id: string;
+  event_time: string;
+  channel: string;
+  direction: string;
+  sender_type: string;
+  recipient_type: string;
+  status: string;
+  duration_ms: string | number;
+  provider_id: string;
+  destination_country: string;
+  mcc: string;
+  mnc: string;
+  segments: number;
+}
+
+/** One restored record from its metadata row and its two opened identifiers. */
+export function restoredRecord(r: RecordMetadataRow, sender: string, recipient: string, source: 'live' | 'held', holdId?: string): RestoredRecord {
+  return {
     cdr_id: r.cdr_id,
     account_id: r.account_id,
     event_time: isoFromCh(r.event_time),
     channel: r.channel,
     direction: r.direction,
-    sender: identifiers.get(r.sender_token) ?? '',
-    recipient: identifiers.get(r.recipient_token) ?? '',
+    sender,
+    recipient,
     sender_type: r.sender_type,
     recipient_type: r.recipient_type,
     status: r.status,
@@ -137,8 +160,9 @@ async function lookupMonth(storage: Storage, key: MonthKey, id: NormalisedIdenti
     mcc: r.mcc,
     mnc: r.mnc,
     segments: Number(r.segments),
-    source: 'live' as const,
-  }));
+    source,
+    ...(holdId !== undefined ? { hold_id: holdId } : {}),
+  };
 }
 
 /** Opens vault entries of one month for a set of tokens. */
