@@ -6,6 +6,10 @@
  *                       {"name":"batch5k","env":{"CDR_INGEST_MAX_BATCH":"5000"}}]' \
  *   BENCH_RECORDS=1000000 BENCH_RUNS=3 node --import tsx benchmarks/ab.ts
  *
+ * A variant with "root" runs the ingest child from another checkout, to compare commits:
+ *   git worktree add /tmp/cdr-base <commit> && ln -s "$PWD/node_modules" /tmp/cdr-base/node_modules
+ *   BENCH_AB_VARIANTS='[{"name":"before","root":"/tmp/cdr-base"},{"name":"after"}]' node --import tsx benchmarks/ab.ts
+ *
  * Own broker (same settings as run.ts), one pre-filled topic, then BENCH_RUNS rounds of every variant.
  * Prints a Markdown table of medians (records/s, last-75% records/s, CPU-s per 1M, peak RSS).
  */
@@ -22,6 +26,8 @@ interface Variant {
   name: string;
   env?: Record<string, string>;
   nodeFlags?: string[];
+  /** A checkout of another commit (`git worktree add /tmp/base <commit>` + node_modules link) to run instead of this one. */
+  root?: string;
 }
 
 const variants = JSON.parse(process.env['BENCH_AB_VARIANTS'] ?? '[{"name":"base"}]') as Variant[];
@@ -46,7 +52,7 @@ try {
   for (let r = 1; r <= RUNS; r++) {
     for (const v of variants) {
       const l = load1();
-      const res = await runOurs(ctx, { topic: 'bench.raw', records: N, nodeFlags: v.nodeFlags ?? [], extraEnv: v.env ?? {} });
+      const res = await runOurs(ctx, { topic: 'bench.raw', records: N, nodeFlags: v.nodeFlags ?? [], extraEnv: v.env ?? {}, ...(v.root ? { root: v.root } : {}) });
       log(`run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB`);
       const list = results.get(v.name) ?? [];
       list.push({ ...res, load: l });
@@ -62,6 +68,6 @@ console.log('\n| variant | settings | records/s (median) | last 75% | CPU-s per 
 console.log('| --- | --- | ---: | ---: | ---: | ---: | --- |');
 for (const v of variants) {
   const rs = results.get(v.name) ?? [];
-  const settings = [...Object.entries(v.env ?? {}).map(([k, x]) => `${k}=${x}`), ...(v.nodeFlags ?? [])].join(' ') || 'defaults';
+  const settings = [...(v.root ? [`code from ${v.root}`] : []), ...Object.entries(v.env ?? {}).map(([k, x]) => `${k}=${x}`), ...(v.nodeFlags ?? [])].join(' ') || 'defaults';
   console.log(`| ${v.name} | ${settings} | ${fmtInt(median(rs.map((x) => x.recordsPerSecond)))} | ${fmtInt(median(rs.map((x) => x.steadyRecordsPerSecond ?? Number.NaN)))} | ${fmt(median(rs.map((x) => (x.cpuSeconds / N) * 1e6)))} | ${fmtInt(median(rs.map((x) => x.peakRssMiB)))} | ${rs.map((x) => x.load.toFixed(1)).join(', ')} |`);
 }

@@ -26,8 +26,6 @@ import { monthKeyOf } from '../services/shared/src/retention/retentionCalendar.t
 import { planTraffic } from '../services/generator/trafficPlan.ts';
 import { benchPlan } from './lib/kafkaUtil.ts';
 import { spawnNode } from './lib/proc.ts';
-import { FastPseudonymiser } from './lib/prototypes.ts';
-import { deepStrictEqual } from 'node:assert';
 import { toJsonCompact, toJsonEachRow, toTsv } from './lib/rows.ts';
 import type { CeilingCase, CeilingResult, CeilingVariant } from './children/insertCeiling.ts';
 
@@ -158,34 +156,12 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     }));
   }
   add(measure('Pseudonymiser.pseudonymise, no caches (capacity 1)', 'record', M, () => {
-    const cold = new Pseudonymiser(new IdentifierNormaliser(1), 1);
+    const cold = new Pseudonymiser(1);
     for (const e of events) {
       const { month, key } = keyOf(e);
       sink += cold.pseudonymise(e, month, key, 1, src, now).vault.length;
     }
   }, 3));
-  {
-    // What-if (benchmarks/lib/prototypes.ts): same output, checked record by record, fewer allocations and lookups.
-    const fast = new FastPseudonymiser();
-    const ref = new Pseudonymiser();
-    let same = true;
-    try {
-      for (const e of events) {
-        const { month, key } = keyOf(e);
-        deepStrictEqual(fast.pseudonymise(e, month, key, 1, src, now), ref.pseudonymise(e, month, key, 1, src, now));
-      }
-    } catch {
-      // services/ changed what pseudonymise returns: the prototype is no longer a like-for-like comparison.
-      same = false;
-      log('  prototype FastPseudonymiser skipped: its output no longer matches Pseudonymiser (update benchmarks/lib/prototypes.ts)');
-    }
-    if (same) add(measure('prototype FastPseudonymiser, warm caches (identical output)', 'record', M, () => {
-      for (const e of events) {
-        const { month, key } = keyOf(e);
-        sink += fast.pseudonymise(e, month, key, 1, src, now).vault.length;
-      }
-    }, 5, 'benchmarks/lib/prototypes.ts: no spreads, one cache lookup per identifier'));
-  }
   const warm = new Pseudonymiser();
   const recs: PseudonymisedRecord[] = events.map((e, i) => {
     const { month, key } = keyOf(e);
@@ -255,24 +231,6 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     json += toJsonEachRow(out).length + toJsonEachRow(idx).length;
     sink += json;
   }, 3, 'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse'));
-  if (stages.some((x) => x.stage.startsWith('prototype FastPseudonymiser'))) add(measure('same JS path with the prototype pseudonymiser', 'record', M, () => {
-    const p = new FastPseudonymiser();
-    const recent = new RecentIds(500_000);
-    const out: CdrRow[] = [];
-    const idx: IndexRow[] = [];
-    for (let i = 0; i < values.length; i++) {
-      const d = decodeCdrEvent(values[i]!);
-      validateCdr(d.event, limits);
-      if (recent.has(d.event.cdr_id)) continue;
-      recent.add(d.event.cdr_id);
-      const { month, key } = keyOf(d.event);
-      const r = p.pseudonymise(d.event, month, key, d.schemaId, { ...src, offset: String(i) }, now);
-      sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
-      out.push(r.row);
-      for (const x of r.index) idx.push(x);
-    }
-    sink += toJsonEachRow(out).length + toJsonEachRow(idx).length;
-  }, 3));
 
   // ClickHouse insert formats × batch sizes, in a child with its own chDB data directory.
   let inserts: CeilingCase[] = [];

@@ -159,6 +159,8 @@ export interface OursOptions {
   records: number;
   nodeFlags?: string[];
   extraEnv?: Record<string, string>;
+  /** Run the ingest child from another checkout (ab.ts variants with `root`). */
+  root?: string;
   onInsert?: (m: InsertMessage) => void;
   /** Called after 'ready' (e.g. to start producing); the run then waits for `records` committed. */
   afterReady?: (group: string) => Promise<void>;
@@ -191,7 +193,7 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
   const l = load1();
   const b0 = brokerCpu(ctx);
   const t0 = performance.now();
-  const child = spawnNode<IngestChildMessage>('benchmarks/ingestChild.ts', { env, nodeFlags: o.nodeFlags ?? [], unset: UNSET });
+  const child = spawnNode<IngestChildMessage>('benchmarks/ingestChild.ts', { env, nodeFlags: o.nodeFlags ?? [], unset: UNSET, ...(o.root ? { root: o.root } : {}) });
   if (o.onInsert) {
     const cb = o.onInsert;
     child.onMessage((m) => {

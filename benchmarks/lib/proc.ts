@@ -93,6 +93,8 @@ export interface SpawnNodeOptions {
   args?: string[];
   /** Variables removed from the inherited environment (e.g. CLICKHOUSE_URL, so a child always runs embedded). */
   unset?: string[];
+  /** Another checkout of this repository to run the script from (ab.ts: compare against an older commit). */
+  root?: string;
 }
 
 function childEnv(opts: SpawnNodeOptions): NodeJS.ProcessEnv {
@@ -103,8 +105,9 @@ function childEnv(opts: SpawnNodeOptions): NodeJS.ProcessEnv {
 
 /** Spawns `node [flags] --import tsx <script>` from the repository root with an IPC channel. */
 export function spawnNode<M>(script: string, opts: SpawnNodeOptions = {}): NodeChild<M> {
-  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? []), '--import', 'tsx', path.resolve(REPO_ROOT, script), ...(opts.args ?? [])], {
-    cwd: REPO_ROOT,
+  const root = opts.root ?? REPO_ROOT;
+  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? []), '--import', 'tsx', path.resolve(root, script), ...(opts.args ?? [])], {
+    cwd: root,
     env: childEnv(opts),
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });

@@ -65,4 +65,24 @@ describe('Pseudonymiser', () => {
     assert.equal(r.row.recipient_valid, false);
     assert.equal(r.row.recipient_token, tokenOf(key, 'msisdn', 'not-a-number'));
   });
+  it('a new key for a month (after forgetMonth) derives new tokens and seals under the new key only', () => {
+    const q = new Pseudonymiser();
+    const before = q.pseudonymise(e, '2026-11', key, 1, src, t);
+    q.forgetMonth('2026-11');
+    const next = deriveMonthKey('2026-11', 'k2', generateMonthKey());
+    const after = q.pseudonymise(e, '2026-11', next, 1, src, t);
+    assert.notEqual(after.row.recipient_token, before.row.recipient_token);
+    assert.equal(after.row.recipient_token, tokenOf(next, 'msisdn', '+60123456789'));
+    const v = after.vault.find((x) => x.id_type === 'msisdn')!;
+    assert.equal(openIdentifier(next, v.token, Buffer.from(v.sealed, 'base64')), '+60123456789');
+    assert.throws(() => openIdentifier(key, v.token, Buffer.from(v.sealed, 'base64')));
+  });
+  it('caches per raw spelling and country: the same number under another default country is another identifier', () => {
+    const q = new Pseudonymiser(2);
+    const my = q.pseudonymise(e, '2026-11', key, 1, src, t);
+    const sg = q.pseudonymise({ ...e, destination_country: 'SG' }, '2026-11', key, 1, src, t);
+    assert.notEqual(sg.row.recipient_token, my.row.recipient_token);
+    // Capacity 2: the first entries were evicted; deriving again gives the same token (pure function of key + input).
+    assert.equal(q.pseudonymise(e, '2026-11', key, 1, src, t).row.recipient_token, my.row.recipient_token);
+  });
 });

@@ -30,7 +30,7 @@ const envSchema = z.object({
   CDR_MASTER_KEY: optionalString,
   CDR_MASTER_KEY_FILE: optionalString,
   CDR_INGEST_GROUP: z.string().trim().min(1).default('cdr-ingest'),
-  CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(20_000),
+  CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
   CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
   CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),

@@ -1,5 +1,5 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
-import { IdentifierNormaliser, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
+import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { monthDateOf } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
 
@@ -109,60 +109,90 @@ export interface PseudonymisedRecord {
   readonly published: PseudonymisedEvent;
 }
 
+/** One identifier as ingest needs it under one month key: normalised, tokenised, sealed. */
 interface Derived {
-  token: string;
-  sealed: string;
+  readonly id: NormalisedIdentifier;
+  readonly token: string;
+  readonly sealed: string;
 }
 
-/** Keeps normalisation and token derivation off the hot path for identifiers seen recently. */
-export class Pseudonymiser {
-  private readonly derived = new Map<string, Derived>();
-  constructor(
-    private readonly normaliser = new IdentifierNormaliser(),
-    private readonly capacity = 200_000,
-  ) {}
+/** Derivations under one month key, keyed by the raw input (type, default country, spelling). */
+interface MonthCache {
+  readonly key: MonthKey;
+  readonly monthDate: string;
+  readonly derived: Map<string, Derived>;
+}
 
-  private derive(key: MonthKey, id: NormalisedIdentifier): Derived {
-    const cacheKey = `${key.month}\u0000${key.keyId}\u0000${id.type}\u0000${id.value}`;
-    let d = this.derived.get(cacheKey);
-    if (!d) {
-      const token = tokenOf(key, id.type, id.value);
-      d = { token, sealed: sealIdentifier(key, token, id.value).toString('base64') };
-      if (this.derived.size >= this.capacity) {
-        const oldest = this.derived.keys().next();
-        if (!oldest.done) this.derived.delete(oldest.value);
+/**
+ * Keeps normalisation, token derivation and sealing off the hot path for identifiers seen recently: one
+ * cache lookup per identifier (raw spelling → normalised + token + sealed) per month key. Late records
+ * (no key) only need the normalised form, from a bounded normaliser cache.
+ */
+export class Pseudonymiser {
+  private readonly months = new Map<string, MonthCache>();
+  private readonly normaliser: IdentifierNormaliser;
+  constructor(private readonly capacity = 200_000) {
+    this.normaliser = new IdentifierNormaliser(capacity);
+  }
+
+  private monthCache(month: string, key: MonthKey): MonthCache {
+    let m = this.months.get(month);
+    // A different key object for the same month (a rotation in tests, or the ring reloaded it) starts afresh.
+    if (m === undefined || m.key !== key) {
+      m = { key, monthDate: monthDateOf(month), derived: new Map() };
+      this.months.set(month, m);
+    }
+    return m;
+  }
+
+  private derive(m: MonthCache, raw: string, type: IdentifierType, country: string | null): Derived {
+    const cacheKey = country === null ? `${type}|${raw}` : `${type}|${country}|${raw}`;
+    let d = m.derived.get(cacheKey);
+    if (d === undefined) {
+      const id = normaliseIdentifier(raw, type, country);
+      const token = tokenOf(m.key, id.type, id.value);
+      d = { id, token, sealed: sealIdentifier(m.key, token, id.value).toString('base64') };
+      if (m.derived.size >= this.capacity) {
+        const oldest = m.derived.keys().next();
+        if (!oldest.done) m.derived.delete(oldest.value);
       }
-      this.derived.set(cacheKey, d);
+      m.derived.set(cacheKey, d);
     }
     return d;
   }
 
-  /** Drops cached derivations of a month whose key was destroyed. */
+  /** Drops everything derived under a month key that was destroyed. */
   forgetMonth(month: string): void {
-    for (const k of this.derived.keys()) if (k.startsWith(`${month}\u0000`)) this.derived.delete(k);
+    this.months.delete(month);
   }
 
   pseudonymise(e: CdrEvent, month: string, key: MonthKey | null, schemaId: number, src: SourcePosition, ingestedAt: number): PseudonymisedRecord {
     const country = e.destination_country ? e.destination_country.toUpperCase() : null;
     const senderType: IdentifierType = e.sender_type;
     const recipientType = recipientTypeOf(e.channel, e.recipient);
-    const sender = this.normaliser.normalise(e.sender, senderType, country);
-    const recipient = this.normaliser.normalise(e.recipient, recipientType, country);
     const late = key === null;
+    let sender: NormalisedIdentifier;
+    let recipient: NormalisedIdentifier;
     let senderToken = '';
     let recipientToken = '';
     const vault: VaultRow[] = [];
     const index: IndexRow[] = [];
     if (key) {
-      const monthDate = monthDateOf(month);
-      const s = this.derive(key, sender);
-      const r = this.derive(key, recipient);
+      const m = this.monthCache(month, key);
+      const s = this.derive(m, e.sender, senderType, country);
+      const r = this.derive(m, e.recipient, recipientType, country);
+      sender = s.id;
+      recipient = r.id;
       senderToken = s.token;
       recipientToken = r.token;
+      const monthDate = m.monthDate;
       vault.push({ month: monthDate, token: s.token, id_type: sender.type, sealed: s.sealed, valid: sender.valid, first_seen: e.event_time });
       if (r.token !== s.token) vault.push({ month: monthDate, token: r.token, id_type: recipient.type, sealed: r.sealed, valid: recipient.valid, first_seen: e.event_time });
       index.push({ month: monthDate, token: s.token, role: 'sender', event_time: e.event_time, cdr_id: e.cdr_id, account_id: e.account_id });
       index.push({ month: monthDate, token: r.token, role: 'recipient', event_time: e.event_time, cdr_id: e.cdr_id, account_id: e.account_id });
+    } else {
+      sender = this.normaliser.normalise(e.sender, senderType, country);
+      recipient = this.normaliser.normalise(e.recipient, recipientType, country);
     }
     // Two explicit literals rather than spreads of a shared object: fixed shapes, fewer allocations (the
     // profile of benchmarks/RESULTS.md puts this function and the GC it causes on top).
