@@ -31,6 +31,9 @@ try {
   const span = realNow - start;
   const now = addMonthsUtc(startOfMonthUtc(realNow), 12);
   const t0 = Date.now();
+  // The index is filled explicitly below from the stored (TTL-cleared) tokens, as before migration 4; the
+  // view would index the tokens as inserted, before the column TTL cleared the old ones.
+  await storage.command(`DETACH TABLE ${storage.table('subscriber_index_from_cdr')}`);
   // Tokens are random hex; the column TTL would clear old ones at insert, so the oldest months start without tokens (as in production).
   await storage.command(`INSERT INTO ${storage.table('cdr')} (cdr_id, account_id, event_time, submitted_at, channel, direction, sender_type, recipient_type, sender_token, recipient_token, provider_id, destination_country, status, segments, price, cost, currency, client_ip, src_topic, src_partition, src_offset, ingested_at)
     SELECT toString(generateUUIDv4()), concat('acct-', toString(number % 500)), fromUnixTimestamp64Milli(toInt64(${start} + (number * ${Math.floor(span / rows)}))),
@@ -41,6 +44,7 @@ try {
     await storage.command(`INSERT INTO ${storage.table('subscriber_index')} (month, token, role, event_time, cdr_id, account_id)
       SELECT toStartOfMonth(event_time), ${role}_token, '${role}', event_time, cdr_id, account_id FROM ${storage.table('cdr')} WHERE ${role}_token != ''`, undefined, { max_partitions_per_insert_block: '1000' });
   }
+  await storage.command(`ATTACH TABLE ${storage.table('subscriber_index_from_cdr')}`);
   await storage.command(`INSERT INTO ${storage.table('identity_vault')} (month, token, id_type, sealed, valid, first_seen)
     SELECT month, token, 'msisdn', base64Encode(token), true, min(event_time) FROM ${storage.table('subscriber_index')} GROUP BY month, token`, undefined, { max_partitions_per_insert_block: '1000' });
   const keys = [];

@@ -21,8 +21,9 @@ import { validateCdr } from '../services/shared/src/cdr/validate.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type NormalisedIdentifier } from '../services/shared/src/identity/normalise.ts';
 import { RecentIds } from '../services/shared/src/ingest/recentIds.ts';
 import { deriveMonthKey, sealIdentifier, tokenOf, type MonthKey } from '../services/shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type IndexRow, type PseudonymisedRecord } from '../services/shared/src/pseudonym/pseudonymise.ts';
+import { Pseudonymiser, type CdrRow, type PseudonymisedRecord } from '../services/shared/src/pseudonym/pseudonymise.ts';
 import { monthKeyOf } from '../services/shared/src/retention/retentionCalendar.ts';
+import { jsonEachRow } from '../services/shared/src/clickhouse/storage.ts';
 import { planTraffic } from '../services/generator/trafficPlan.ts';
 import { benchPlan } from './lib/kafkaUtil.ts';
 import { spawnNode } from './lib/proc.ts';
@@ -186,7 +187,6 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     }
   }
   const rows: CdrRow[] = recs.map((r) => r.row);
-  const index: IndexRow[] = recs.flatMap((r) => r.index);
   add(measure('cdr rows → JSONEachRow (JSON.stringify per row)', 'row', rows.length, () => {
     sink += toJsonEachRow(rows).length;
   }));
@@ -195,9 +195,6 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
   }));
   add(measure('cdr rows → TSV (hand-written)', 'row', rows.length, () => {
     sink += toTsv(rows).length;
-  }));
-  add(measure('subscriber_index rows → JSONEachRow (2 per record)', 'record', rows.length, () => {
-    sink += toJsonEachRow(index).length;
   }));
   add(measure('batch digest (digestOf: sha1 over cdr_id + tokens)', 'record', rows.length, () => {
     const h = createHash('sha1');
@@ -211,12 +208,11 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     }
     sink += recent.size;
   }));
-  add(measure('JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→JSON)', 'record', M, () => {
+  add(measure('JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→jsonEachRow)', 'record', M, () => {
     const p = new Pseudonymiser();
     const recent = new RecentIds(500_000);
     let json = 0;
     const out: CdrRow[] = [];
-    const idx: IndexRow[] = [];
     for (let i = 0; i < values.length; i++) {
       const d = decodeCdrEvent(values[i]!);
       validateCdr(d.event, limits);
@@ -226,9 +222,9 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
       const r = p.pseudonymise(d.event, month, key, d.schemaId, { ...src, offset: String(i) }, now);
       sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
       out.push(r.row);
-      for (const x of r.index) idx.push(x);
+      for (const v of r.vault) json += v.sealed.length;
     }
-    json += toJsonEachRow(out).length + toJsonEachRow(idx).length;
+    json += jsonEachRow(out).length;
     sink += json;
   }, 3, 'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse'));
 
@@ -244,7 +240,7 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
           dataDir: dir,
           rowsPerCase: opts.insertRows ?? 100_000,
           batchSizes: opts.batchSizes ?? [1_000, 5_000, 20_000, 50_000],
-          variants: opts.insertVariants ?? ['client-json', 'raw-json', 'raw-tsv'],
+          variants: opts.insertVariants ?? ['project', 'client-json', 'raw-tsv'],
           templateSize: 20_000,
         }),
       },

@@ -6,22 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { decodeCdrEvent } from '../../services/shared/src/avro/cdrCodec.ts';
 import { planTraffic } from '../../services/generator/trafficPlan.ts';
 import { deriveMonthKey, type MonthKey } from '../../services/shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type IndexRow, type VaultRow } from '../../services/shared/src/pseudonym/pseudonymise.ts';
+import { Pseudonymiser, type CdrRow, type VaultRow } from '../../services/shared/src/pseudonym/pseudonymise.ts';
 import { monthKeyOf } from '../../services/shared/src/retention/retentionCalendar.ts';
 import { benchPlan } from './kafkaUtil.ts';
 
 export interface TemplateRows {
   rows: CdrRow[];
-  index: IndexRow[];
   vault: VaultRow[];
 }
 
-/** `count` records of the benchmark traffic as cdr / subscriber_index / identity_vault rows. */
+/** `count` records of the benchmark traffic as cdr / identity_vault rows. */
 export function templateRows(count: number, seed = 7): TemplateRows {
   const keys = new Map<string, MonthKey>();
   const pseudonymiser = new Pseudonymiser();
   const rows: CdrRow[] = [];
-  const index: IndexRow[] = [];
   const vault: VaultRow[] = [];
   const seen = new Set<string>();
   const now = Date.now();
@@ -36,14 +34,13 @@ export function templateRows(count: number, seed = 7): TemplateRows {
     }
     const rec = pseudonymiser.pseudonymise(event, month, key, schemaId, { topic: 'bench.raw', partition: 0, offset: String(offset++) }, now);
     rows.push(rec.row);
-    index.push(...rec.index);
     for (const v of rec.vault) {
       if (seen.has(v.token)) continue;
       seen.add(v.token);
       vault.push(v);
     }
   }
-  return { rows, index, vault };
+  return { rows, vault };
 }
 
 /** Copies of the template with unique cdr_ids and offsets (so no insert block is a byte-identical repeat). */
@@ -53,15 +50,6 @@ export function uniqueBatch(template: readonly CdrRow[], batchNo: number, size: 
   for (let i = 0; i < size; i++) {
     const r = template[i % template.length]!;
     out[i] = { ...r, cdr_id: `${r.cdr_id}.${batchNo}`, src_offset: String(base + i) };
-  }
-  return out;
-}
-
-export function uniqueIndex(template: readonly IndexRow[], batchNo: number, size: number): IndexRow[] {
-  const out: IndexRow[] = new Array<IndexRow>(size);
-  for (let i = 0; i < size; i++) {
-    const r = template[i % template.length]!;
-    out[i] = { ...r, cdr_id: `${r.cdr_id}.${batchNo}` };
   }
   return out;
 }

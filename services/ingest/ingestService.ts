@@ -11,12 +11,12 @@ import { RecentIds } from '../shared/src/ingest/recentIds.ts';
 import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
 import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
 import type { MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type IndexRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
+import { Pseudonymiser, type CdrRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
 import { identifiersExpired, monthKeyOf } from '../shared/src/retention/retentionCalendar.ts';
 
 /**
- * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, index,
- * cdr) + cdr.pseudonymised, bad records → cdr.dlq.
+ * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr,
+ * from which the engine derives the subscriber index) + cdr.pseudonymised, bad records → cdr.dlq.
  *
  * Delivery guarantee (docs/guarantees.md): every batch's exact offset range is recorded in
  * `ingest_batches` before anything is written. Writes carry insert-deduplication tokens derived from that
@@ -301,7 +301,6 @@ export class IngestService {
 
     const rows: CdrRow[] = [];
     const vault: VaultRow[] = [];
-    const index: IndexRow[] = [];
     const published: Message[] = [];
     const vaultInChunk = new Set<string>();
     let late = 0;
@@ -317,7 +316,6 @@ export class IngestService {
         vaultInChunk.add(vk);
         vault.push(v);
       }
-      for (const ix of rec.index) index.push(ix);
       published.push({ key: d.event.account_id, value: encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published), headers: { cdr_id: d.event.cdr_id } });
     }
 
@@ -350,8 +348,9 @@ export class IngestService {
     // with the same content is dropped, and a replay whose content differs is written rather than lost.
     const digest = digestOf(rows, (r) => `${r.cdr_id}|${r.sender_token}|${r.recipient_token}`);
     await storage.insert('identity_vault', vault, { insert_deduplication_token: `${base}/vault/${digestOf(vault, (v) => `${v.month}/${v.token}`)}` });
-    await storage.insert('subscriber_index', index, { insert_deduplication_token: `${base}/index/${digest}` });
-    await storage.insert('cdr', rows, { insert_deduplication_token: `${base}/cdr/${digest}` });
+    // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
+    // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
+    await storage.insert('cdr', rows, { insert_deduplication_token: `${base}/cdr/${digest}`, deduplicate_blocks_in_dependent_materialized_views: 1 });
 
     for (const r of rows) state.recent.add(r.cdr_id);
     for (const k of vaultInChunk) this.vaultWritten.add(k);

@@ -35,17 +35,12 @@ describe('Pseudonymiser', () => {
     assert.equal(openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')), '+60123456789');
     assert.equal(r.month, '2026-11-01');
   });
-  it('indexes the record under both tokens', () => {
-    assert.deepEqual(rec.index.map((i) => i.role).sort(), ['recipient', 'sender']);
-    assert.ok(rec.index.every((i) => i.cdr_id === 'c-1' && i.event_time === t));
-  });
-  it('a late record (no key) has no tokens, no vault and no index entries', () => {
+  it('a late record (no key) has no tokens and no vault entries', () => {
     const late = p.pseudonymise(e, '2026-11', null, 1, src, t);
     assert.equal(late.row.late, true);
     assert.equal(late.row.sender_token, '');
     assert.equal(late.row.recipient_token, '');
     assert.equal(late.vault.length, 0);
-    assert.equal(late.index.length, 0);
     assert.equal(late.published.late, true);
   });
   it('keeps the metadata and the usage data for the 10-year row', () => {

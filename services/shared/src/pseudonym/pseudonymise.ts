@@ -4,9 +4,10 @@ import { monthDateOf } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
 
 /**
- * Splits a CDR into its identifier-free metadata (with tokens), the vault entries (identifiers sealed
- * under the month key) and the subscriber-index entries. Pure: no I/O; the caller supplies the month key
- * (null when the identifier window has closed: the record is stored without identifiers).
+ * Splits a CDR into its identifier-free metadata (with tokens) and the vault entries (identifiers sealed
+ * under the month key). The subscriber index (token → records) is derived from the cdr rows by the engine
+ * (migration 4). Pure: no I/O; the caller supplies the month key (null when the identifier window has
+ * closed: the record is stored without identifiers).
  */
 
 export interface SourcePosition {
@@ -62,15 +63,6 @@ export interface VaultRow {
   first_seen: number;
 }
 
-export interface IndexRow {
-  month: string;
-  token: string;
-  role: 'sender' | 'recipient';
-  event_time: number;
-  cdr_id: string;
-  account_id: string;
-}
-
 /** The event published to cdr.pseudonymised (schema `cdr-pseudonymised-v1.avsc`). */
 export interface PseudonymisedEvent {
   cdr_id: string;
@@ -105,7 +97,6 @@ export interface PseudonymisedEvent {
 export interface PseudonymisedRecord {
   readonly row: CdrRow;
   readonly vault: VaultRow[];
-  readonly index: IndexRow[];
   readonly published: PseudonymisedEvent;
 }
 
@@ -176,7 +167,6 @@ export class Pseudonymiser {
     let senderToken = '';
     let recipientToken = '';
     const vault: VaultRow[] = [];
-    const index: IndexRow[] = [];
     if (key) {
       const m = this.monthCache(month, key);
       const s = this.derive(m, e.sender, senderType, country);
@@ -188,8 +178,6 @@ export class Pseudonymiser {
       const monthDate = m.monthDate;
       vault.push({ month: monthDate, token: s.token, id_type: sender.type, sealed: s.sealed, valid: sender.valid, first_seen: e.event_time });
       if (r.token !== s.token) vault.push({ month: monthDate, token: r.token, id_type: recipient.type, sealed: r.sealed, valid: recipient.valid, first_seen: e.event_time });
-      index.push({ month: monthDate, token: s.token, role: 'sender', event_time: e.event_time, cdr_id: e.cdr_id, account_id: e.account_id });
-      index.push({ month: monthDate, token: r.token, role: 'recipient', event_time: e.event_time, cdr_id: e.cdr_id, account_id: e.account_id });
     } else {
       sender = this.normaliser.normalise(e.sender, senderType, country);
       recipient = this.normaliser.normalise(e.recipient, recipientType, country);
@@ -266,6 +254,6 @@ export class Pseudonymiser {
       currency: e.currency,
       late,
     };
-    return { row, vault, index, published };
+    return { row, vault, published };
   }
 }
