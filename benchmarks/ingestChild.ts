@@ -72,7 +72,7 @@ const storage: Storage = reportInserts
     }
   : opened.storage;
 
-const ingest = new IngestService({ kafka: requireKafka(rt), storage, keyRing: opened.keyRing, config, log: rt.log, metrics: rt.metrics });
+const ingest = new IngestService({ kafka: requireKafka(rt), brokers: rt.brokers, storage, keyRing: opened.keyRing, config, log: rt.log, metrics: rt.metrics });
 
 let stopping = false;
 const stop = async (): Promise<void> => {

@@ -31,7 +31,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const rt = await openRuntime(config, { startLocalKafka: true, log });
   const { storage, keyRing } = requireStorage(rt);
   const kafka = requireKafka(rt);
-  const ingest = new IngestService({ kafka, storage, keyRing, config, log, metrics: rt.metrics });
+  const ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config, log, metrics: rt.metrics });
   const { pass } = createRetention(rt, (month) => ingest.forgetMonth(month));
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
   let tokensFile = config.api.tokensFile;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../shared/src/avro/cdrCodec.ts';
 import type { CdrEvent } from '../shared/src/cdr/cdrEvent.ts';
@@ -13,6 +13,7 @@ import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
 import type { MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
 import { Pseudonymiser, type CdrRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
 import { identifiersExpired, monthKeyOf } from '../shared/src/retention/retentionCalendar.ts';
+import { ThreadPublisher, type OutgoingMessage } from './publisher.ts';
 
 /**
  * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr,
@@ -28,6 +29,8 @@ import { identifiersExpired, monthKeyOf } from '../shared/src/retention/retentio
 
 export interface IngestDeps {
   readonly kafka: Kafka;
+  /** The same brokers as `kafka`'s, for the publisher thread's own client. */
+  readonly brokers: readonly string[];
   readonly storage: Storage;
   readonly keyRing: MonthKeyRing;
   readonly config: PipelineConfig;
@@ -73,12 +76,10 @@ interface DeadLetter {
 }
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
-/** Messages per produce request: ~250 KB at ~130 B per pseudonymised event, far below 1 MiB per partition batch. */
-const PUBLISH_SLICE = 2000;
 
 export class IngestService {
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  private readonly publisher: ThreadPublisher;
   private readonly partitions = new Map<number, PartitionState>();
   private readonly loading = new Map<number, Promise<PartitionState>>();
   private readonly pseudonymiser = new Pseudonymiser();
@@ -100,7 +101,7 @@ export class IngestService {
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
-    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.publisher = new ThreadPublisher({ brokers: deps.brokers, clientId: deps.config.kafka.clientId, log: deps.log });
   }
 
   private get topic(): string {
@@ -108,7 +109,7 @@ export class IngestService {
   }
 
   async start(): Promise<void> {
-    await this.producer.connect();
+    await this.publisher.start();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
@@ -130,7 +131,7 @@ export class IngestService {
     if (!this.running) return;
     this.running = false;
     await this.consumer.disconnect();
-    await this.producer.disconnect();
+    await this.publisher.close();
     this.deps.log.info({ ...this.stats }, 'ingest stopped');
   }
 
@@ -301,7 +302,7 @@ export class IngestService {
 
     const rows: CdrRow[] = [];
     const vault: VaultRow[] = [];
-    const published: Message[] = [];
+    const published: OutgoingMessage[] = [];
     const vaultInChunk = new Set<string>();
     let late = 0;
     for (const d of good) {
@@ -320,27 +321,14 @@ export class IngestService {
     }
 
     // Kafka first: a record is in ClickHouse only if it was already published, so a replay that finds it
-    // stored never has to publish it again.
-    const dlqMessages = dead.map((d) => this.deadLetterMessage(partition, d));
-    // Sent in slices, one after the other: kafkajs builds one record batch per partition per request, and a
-    // 20,000-record chunk would exceed the broker's message.max.bytes (1 MiB by default) and be refused
-    // forever; kafkajs's per-partition grouping is also quadratic in the size of one send.
-    const all: { topic: string; message: Message }[] = [
-      ...dlqMessages.map((message) => ({ topic: config.kafka.topics.dlq, message })),
-      ...published.map((message) => ({ topic: config.kafka.topics.pseudonymised, message })),
-    ];
-    for (let i = 0; i < all.length; i += PUBLISH_SLICE) {
-      const byTopic = new Map<string, Message[]>();
-      for (const { topic, message } of all.slice(i, i + PUBLISH_SLICE)) {
-        const list = byTopic.get(topic);
-        if (list) list.push(message);
-        else byTopic.set(topic, [message]);
-      }
-      try {
-        await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
-      } catch (err) {
-        throw classifyError(err, 'broker');
-      }
+    // stored never has to publish it again. The publisher thread resolves once the broker acknowledged all.
+    try {
+      await this.publisher.send([
+        { topic: config.kafka.topics.dlq, messages: dead.map((d) => this.deadLetterMessage(partition, d)) },
+        { topic: config.kafka.topics.pseudonymised, messages: published },
+      ]);
+    } catch (err) {
+      throw classifyError(err, 'broker');
     }
 
     const base = `${config.ingest.groupId}/${this.topic}/${partition}/${intent.from}-${intent.to}`;
@@ -366,7 +354,7 @@ export class IngestService {
   }
 
   /** The original bytes with Kafka Connect's error headers. The reason names the rule, never a value. */
-  private deadLetterMessage(partition: number, d: DeadLetter): Message {
+  private deadLetterMessage(partition: number, d: DeadLetter): OutgoingMessage {
     const original = d.message.headers ?? {};
     const headers: Record<string, string | Buffer> = {};
     for (const [k, v] of Object.entries(original)) if (Buffer.isBuffer(v) || typeof v === 'string') headers[k] = v;

@@ -11,7 +11,7 @@ import { IngestService } from './ingestService.ts';
 const config = loadConfig();
 const rt = await openRuntime(config, { startLocalKafka: false });
 const { storage, keyRing } = requireStorage(rt);
-const ingest = new IngestService({ kafka: requireKafka(rt), storage, keyRing, config, log: rt.log, metrics: rt.metrics });
+const ingest = new IngestService({ kafka: requireKafka(rt), brokers: rt.brokers, storage, keyRing, config, log: rt.log, metrics: rt.metrics });
 const app = buildApp({ log: rt.log, metrics: rt.metrics, health: () => ({ ingest: ingest.stats }) });
 await app.listen({ host: config.api.host, port: config.api.port });
 onShutdownSignal(rt.log, async () => {

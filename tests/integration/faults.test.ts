@@ -57,7 +57,7 @@ describe('Kafka broker restart mid-stream', () => {
     const kafka = requireKafka(rt);
     const { storage, keyRing } = requireStorage(rt);
     await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
     await ingest.start();
     await waitFor('ingest under way', () => ingest.stats.batches >= 5, 60_000, 20);
     await broker.stop();
@@ -109,7 +109,7 @@ describe('ClickHouse refusing writes for a while', () => {
       },
     };
     await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, storage: flaky, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage: flaky, keyRing, config: setup.config, log, metrics: rt.metrics });
     await ingest.start();
     await waitFor('ingest under way', () => ingest.stats.batches >= 2, 60_000, 10);
     down = true;
@@ -151,7 +151,7 @@ describe('a catch-up batch larger than the broker message size limit', () => {
     const kafka = requireKafka(rt);
     const { storage, keyRing } = requireStorage(rt);
     await produceTraffic(kafka, { ...plan, duplicates: 0, malformed: 0, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
     await ingest.start();
     await waitFor('ingest to finish', () => ingest.stats.stored >= COUNT, 120_000, 100);
   });

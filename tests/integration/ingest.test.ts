@@ -59,7 +59,7 @@ describe('ingest end to end', () => {
     }
     await producer.send({ topic: setup.config.kafka.topics.raw, messages });
     await producer.disconnect();
-    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
     await ingest.start();
     const total = COUNT + v11Ids.length;
     await waitFor('ingest to handle every record', () => {

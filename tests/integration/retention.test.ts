@@ -85,7 +85,7 @@ describe('retention pass', () => {
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
     const { storage, keyRing, masterKey } = requireStorage(rt);
-    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => ingestClock });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => ingestClock });
     holds = new LegalHolds(storage, keyRing, masterKey, () => holdClock);
     pass = new RetentionPass({ storage, keyRing, holds, metrics: rt.metrics, log, onKeyDestroyed: (m) => ingest.forgetMonth(m) });
     await ingest.start();

@@ -45,7 +45,7 @@ describe('retention while ingest runs', () => {
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
     const { storage, keyRing } = requireStorage(rt);
-    ingest = new IngestService({ kafka, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => fakeNow ?? Date.now() });
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => fakeNow ?? Date.now() });
     pass = createRetention(rt, (m) => ingest.forgetMonth(m)).pass;
     const tokensFile = join(setup.dataDir, 'tokens.json');
     const digest = (t: string): string => createHash('sha256').update(t).digest('hex');
