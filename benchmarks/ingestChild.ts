@@ -54,8 +54,8 @@ const reportInserts = process.env['BENCH_REPORT_INSERTS'] === '1';
 const storage: Storage = reportInserts
   ? {
       ...opened.storage,
-      async insert(table, rows, settings) {
-        await opened.storage.insert(table, rows, settings);
+      async insert(table, rows, settings, shape) {
+        await opened.storage.insert(table, rows, settings, shape);
         if (table !== 'cdr' || rows.length === 0) return;
         const t = Date.now();
         let min = Number.MAX_SAFE_INTEGER;

@@ -11,7 +11,7 @@ import { RecentIds } from '../shared/src/ingest/recentIds.ts';
 import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
 import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
 import type { MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
+import { CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
 import { identifiersExpired, monthKeyOf } from '../shared/src/retention/retentionCalendar.ts';
 import { ThreadPublisher, type OutgoingMessage } from './publisher.ts';
 
@@ -338,7 +338,7 @@ export class IngestService {
     await storage.insert('identity_vault', vault, { insert_deduplication_token: `${base}/vault/${digestOf(vault, (v) => `${v.month}/${v.token}`)}` });
     // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
     // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
-    await storage.insert('cdr', rows, { insert_deduplication_token: `${base}/cdr/${digest}`, deduplicate_blocks_in_dependent_materialized_views: 1 });
+    await storage.insert('cdr', rows, { insert_deduplication_token: `${base}/cdr/${digest}`, deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
 
     for (const r of rows) state.recent.add(r.cdr_id);
     for (const k of vaultInChunk) this.vaultWritten.add(k);

@@ -100,12 +100,12 @@ describe('ClickHouse refusing writes for a while', () => {
     let down = false;
     const flaky: Storage = {
       ...storage,
-      insert: async (table, rows, settings) => {
+      insert: async (table, rows, settings, shape) => {
         if (down && table === 'cdr') {
           refused++;
           throw new PipelineError('storage_unavailable', 'injected outage: ClickHouse refuses the insert');
         }
-        return storage.insert(table, rows, settings);
+        return storage.insert(table, rows, settings, shape);
       },
     };
     await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });

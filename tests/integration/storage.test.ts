@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../services/shared/src/config/config.ts';
-import { jsonEachRow, openStorage, type Storage } from '../../services/shared/src/clickhouse/storage.ts';
+import { jsonEachRow, openStorage, type RowShape, type Storage } from '../../services/shared/src/clickhouse/storage.ts';
 import { PipelineError } from '../../services/shared/src/errors/pipelineError.ts';
 
 describe('storage.insert', () => {
@@ -61,6 +61,18 @@ describe('storage.insert', () => {
     await storage.insert(table, [{ id: 101, text: 'b', at: 0, maybe: null, ok: true }]);
     await storage.insert(table, [{ id: 102, text: 'c', at: 0, maybe: null, ok: true }], { insert_deduplication_token: 'probe/t2' });
     assert.equal(await count(), before + 3);
+  });
+
+  it('inserts tuples in a row shape\'s column order (JSONCompactEachRow)', async () => {
+    const shape: RowShape<{ id: number; text: string; ok: boolean; at: number; maybe: number | null }> = {
+      columns: ['ok', 'text', 'id', 'at', 'maybe'],
+      tuple: (r) => [r.ok, r.text, r.id, r.at, r.maybe],
+    };
+    await storage.insert(table, [{ id: 300, text: 'shaped "row"\n', ok: true, at: 5, maybe: 7 }, { id: 301, text: '', ok: false, at: 6, maybe: null }], { insert_deduplication_token: 'probe/shape' }, shape);
+    const back = await storage.query<{ id: number; text: string; ok: boolean; at: string; maybe: string | null }>(
+      `SELECT id, text, ok, toUnixTimestamp64Milli(at) AS at, maybe FROM ${storage.table(table)} WHERE id >= 300 ORDER BY id`,
+    );
+    assert.deepEqual(back.map((r) => [r.id, r.text, r.ok, Number(r.at), r.maybe === null ? null : Number(r.maybe)]), [[300, 'shaped "row"\n', true, 5, 7], [301, '', false, 6, null]]);
   });
 
   it('a refused insert is a storage error naming the table, and writes nothing', async () => {

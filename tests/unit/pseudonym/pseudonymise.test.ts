@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../services/shared/src/cdr/cdrEvent.ts';
 import { deriveMonthKey, generateMonthKey, openIdentifier, tokenOf } from '../../../services/shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser } from '../../../services/shared/src/pseudonym/pseudonymise.ts';
+import { CDR_SHAPE, Pseudonymiser } from '../../../services/shared/src/pseudonym/pseudonymise.ts';
 
 const t = Date.UTC(2026, 10, 15, 9);
 const e: CdrEvent = {
@@ -79,5 +79,17 @@ describe('Pseudonymiser', () => {
     assert.notEqual(sg.row.recipient_token, my.row.recipient_token);
     // Capacity 2: the first entries were evicted; deriving again gives the same token (pure function of key + input).
     assert.equal(q.pseudonymise(e, '2026-11', key, 1, src, t).row.recipient_token, my.row.recipient_token);
+  });
+});
+
+describe('CDR_SHAPE (the cdr insert as JSONCompactEachRow)', () => {
+  const row = new Pseudonymiser().pseudonymise(e, '2026-11', key, 1, src, t + 5000).row;
+  it('names every field of a cdr row exactly once', () => {
+    assert.deepEqual([...CDR_SHAPE.columns].sort(), Object.keys(row).sort());
+  });
+  it('puts each value under its own column', () => {
+    const tuple = CDR_SHAPE.tuple(row);
+    assert.equal(tuple.length, CDR_SHAPE.columns.length);
+    CDR_SHAPE.columns.forEach((c, i) => assert.equal(tuple[i], row[c], c));
   });
 });

@@ -1,4 +1,5 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
+import type { RowShape } from '../clickhouse/storage.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { monthDateOf } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
@@ -53,6 +54,26 @@ export interface CdrRow {
   src_offset: string;
   ingested_at: number;
 }
+
+/**
+ * The cdr table's insert shape: columns in order, and a row's values in the same order (JSONCompactEachRow:
+ * half the bytes of JSONEachRow and cheaper for the engine to parse). A unit test keeps both in step with
+ * CdrRow.
+ */
+export const CDR_SHAPE: RowShape<CdrRow> = {
+  columns: [
+    'cdr_id', 'account_id', 'event_time', 'submitted_at', 'delivered_at', 'channel', 'direction', 'sender_type', 'recipient_type',
+    'sender_token', 'recipient_token', 'sender_valid', 'recipient_valid', 'sender_country', 'provider_id', 'mcc', 'mnc',
+    'destination_country', 'ported', 'status', 'error_code', 'segments', 'size_bytes', 'duration_ms', 'price', 'cost', 'currency',
+    'client_ip', 'late', 'schema_id', 'src_topic', 'src_partition', 'src_offset', 'ingested_at',
+  ],
+  tuple: (r) => [
+    r.cdr_id, r.account_id, r.event_time, r.submitted_at, r.delivered_at, r.channel, r.direction, r.sender_type, r.recipient_type,
+    r.sender_token, r.recipient_token, r.sender_valid, r.recipient_valid, r.sender_country, r.provider_id, r.mcc, r.mnc,
+    r.destination_country, r.ported, r.status, r.error_code, r.segments, r.size_bytes, r.duration_ms, r.price, r.cost, r.currency,
+    r.client_ip, r.late, r.schema_id, r.src_topic, r.src_partition, r.src_offset, r.ingested_at,
+  ],
+};
 
 export interface VaultRow {
   month: string;
