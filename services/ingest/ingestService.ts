@@ -61,19 +61,6 @@ interface PartitionState {
   /** Messages held while a replay range is being re-assembled across fetches. */
   buffer: KafkaMessage[];
   lag: number;
-  /** Vault rows of the last prepared batch (being written), so the batch prepared meanwhile does not repeat them. */
-  vaultInFlight: ReadonlySet<string>;
-}
-
-/** A batch turned into what must be written: computed once, written (and retried) as is. */
-interface PreparedChunk {
-  readonly rows: CdrRow[];
-  readonly vault: VaultRow[];
-  readonly vaultKeys: ReadonlySet<string>;
-  readonly published: OutgoingMessage[];
-  readonly dead: DeadLetter[];
-  readonly duplicates: number;
-  readonly late: number;
 }
 
 interface Decoded {
@@ -198,7 +185,7 @@ export class IngestService {
       );
       for (let i = ids.length - 1; i >= 0; i--) recent.add(ids[i]!.cdr_id);
     }
-    return { recent, replay, buffer: [], lag: 0, vaultInFlight: new Set() };
+    return { recent, replay, buffer: [], lag: 0 };
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -222,49 +209,30 @@ export class IngestService {
         if (last) payload.resolveOffset(last.offset);
         return;
       }
-      const ok = await this.processChunk(partition, state, state.buffer, replay, payload, false, this.prepareChunk(partition, state, state.buffer));
+      const ok = await this.processChunk(partition, state, state.buffer, replay, payload, false);
       if (!ok) return;
       state.buffer = [];
       state.replay = null;
       messages = messages.filter((m) => Number(m.offset) > replay.to);
     }
-    // Pipelined per partition: while one batch is being written (Kafka, ClickHouse, commit), the next one is
-    // decoded and pseudonymised, so the main thread works instead of waiting. Writes stay strictly in order,
-    // one at a time per partition, so the replay rule (only the last recorded batch can be unfinished) holds.
     const max = this.deps.config.ingest.maxBatchRecords;
-    let next: Promise<PreparedChunk> | undefined;
     for (let i = 0; i < messages.length && isRunning() && !isStale(); i += max) {
       const chunk = messages.slice(i, i + max);
       const intent = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
-      const prepared = next ?? this.prepareChunk(partition, state, chunk);
-      const writing = this.processChunk(partition, state, chunk, intent, payload, true, prepared);
-      next = undefined;
-      if (i + max < messages.length) {
-        // Starts once this batch's preparation is done (it reads the duplicate window that one updates).
-        const following = messages.slice(i + max, i + 2 * max);
-        next = prepared.then(() => this.prepareChunk(partition, state, following));
-        // Awaited by the next iteration; if this one is abandoned, the result is simply dropped.
-        next.catch(() => undefined);
-      }
-      const ok = await writing;
+      const ok = await this.processChunk(partition, state, chunk, intent, payload, true);
       if (!ok) return;
       await payload.heartbeat();
     }
   }
 
-  /**
-   * Writes one batch with retries (the prepared result is reused, so a retry writes the very same rows and
-   * tokens); false when abandoned because the consumer is stopping or the partition was taken away.
-   */
-  private async processChunk(partition: number, state: PartitionState, chunk: KafkaMessage[], intent: BatchIntent, payload: EachBatchPayload, recordIntent: boolean, prepared: Promise<PreparedChunk>): Promise<boolean> {
+  /** Processes one batch with retries; false when abandoned because the consumer is stopping. */
+  private async processChunk(partition: number, state: PartitionState, chunk: KafkaMessage[], intent: BatchIntent, payload: EachBatchPayload, recordIntent: boolean): Promise<boolean> {
     const { metrics, log } = this.deps;
-    let work = prepared;
     for (let attempt = 0; ; attempt++) {
       const endTimer = metrics.ingestBatchSeconds.startTimer();
       try {
         if (recordIntent && attempt === 0) await this.recordIntent(partition, intent);
-        const p = await work;
-        await this.writePrepared(partition, p, intent);
+        await this.writeChunk(partition, state, chunk, intent);
         await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(intent.to + 1) }]);
         payload.resolveOffset(String(intent.to));
         endTimer();
@@ -273,12 +241,6 @@ export class IngestService {
       } catch (err) {
         const e = classifyError(err, 'storage');
         if (e.disposition === 'stop') throw e;
-        // A preparation that failed (a month key could not be read) is redone; a prepared batch is kept.
-        work = work.then(
-          (p) => p,
-          () => this.prepareChunk(partition, state, chunk),
-        );
-        work.catch(() => undefined);
         const delay = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
         log.warn({ partition, from: intent.from, to: intent.to, attempt, err: e.message }, 'batch failed; retrying the same batch');
         if (!payload.isRunning() || payload.isStale()) return false;
@@ -300,13 +262,8 @@ export class IngestService {
     ]);
   }
 
-  /**
-   * Decode → validate → drop duplicates → month keys → pseudonymise → messages, without writing anything.
-   * The duplicate window learns the batch's ids at the end, once nothing can fail any more: the batch is
-   * then written (retried if need be) or the partition's state is discarded (stop, rebalance).
-   */
-  private async prepareChunk(partition: number, state: PartitionState, chunk: KafkaMessage[]): Promise<PreparedChunk> {
-    const { config, keyRing } = this.deps;
+  private async writeChunk(partition: number, state: PartitionState, chunk: KafkaMessage[], intent: BatchIntent): Promise<void> {
+    const { config, storage, keyRing, metrics } = this.deps;
     const now = this.clock();
     const good: Decoded[] = [];
     const dead: DeadLetter[] = [];
@@ -356,23 +313,13 @@ export class IngestService {
       rows.push(rec.row);
       for (const v of rec.vault) {
         const vk = `${v.month}/${v.token}`;
-        if (vaultInChunk.has(vk) || this.vaultWritten.has(vk) || state.vaultInFlight.has(vk)) continue;
+        if (vaultInChunk.has(vk) || this.vaultWritten.has(vk)) continue;
         vaultInChunk.add(vk);
         vault.push(v);
       }
       published.push({ key: d.event.account_id, value: encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published), headers: { cdr_id: d.event.cdr_id } });
     }
 
-    for (const r of rows) state.recent.add(r.cdr_id);
-    // The next batch is prepared only after this one, and this one is written before the one after next is
-    // prepared: excluding this batch's vault rows there, and the written ones everywhere, writes each once.
-    state.vaultInFlight = vaultInChunk;
-    return { rows, vault, vaultKeys: vaultInChunk, published, dead, duplicates: duplicates.length, late };
-  }
-
-  private async writePrepared(partition: number, p: PreparedChunk, intent: BatchIntent): Promise<void> {
-    const { config, storage, metrics } = this.deps;
-    const { rows, vault, published, dead, late } = p;
     // Kafka first: a record is in ClickHouse only if it was already published, so a replay that finds it
     // stored never has to publish it again. The publisher thread resolves once the broker acknowledged all.
     try {
@@ -393,15 +340,16 @@ export class IngestService {
     // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
     await storage.insert('cdr', rows, { insert_deduplication_token: `${base}/cdr/${digest}`, deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
 
-    for (const k of p.vaultKeys) this.vaultWritten.add(k);
+    for (const r of rows) state.recent.add(r.cdr_id);
+    for (const k of vaultInChunk) this.vaultWritten.add(k);
     metrics.ingestRecords.inc({ outcome: 'stored' }, rows.length - late);
     metrics.ingestRecords.inc({ outcome: 'late' }, late);
-    metrics.ingestRecords.inc({ outcome: 'duplicate' }, p.duplicates);
+    metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates.length);
     metrics.ingestRecords.inc({ outcome: 'dlq' }, dead.length);
     metrics.pseudonymisedPublished.inc(published.length);
     this.stats.stored += rows.length - late;
     this.stats.late += late;
-    this.stats.duplicate += p.duplicates;
+    this.stats.duplicate += duplicates.length;
     this.stats.dlq += dead.length;
   }
 
