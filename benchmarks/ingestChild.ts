@@ -37,6 +37,8 @@ export interface DoneMessage {
   t: number;
   cpu: NodeJS.CpuUsage;
   usage: ChildUsage;
+  /** V8 heaps of the main thread at the end (MiB): what of the RSS is JavaScript. */
+  heap: { usedMiB: number; totalMiB: number; externalMiB: number };
   stats: Record<string, number>;
 }
 export type IngestChildMessage = ReadyMessage | InsertMessage | DoneMessage;
@@ -79,7 +81,9 @@ const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   const cpu = process.cpuUsage();
-  send({ type: 'done', t: Date.now(), cpu, usage: selfUsage(), stats: { ...ingest.stats } });
+  const m = process.memoryUsage();
+  const heap = { usedMiB: m.heapUsed / 2 ** 20, totalMiB: m.heapTotal / 2 ** 20, externalMiB: m.external / 2 ** 20 };
+  send({ type: 'done', t: Date.now(), cpu, usage: selfUsage(), heap, stats: { ...ingest.stats } });
   try {
     await ingest.stop();
     await rt.close();

@@ -149,6 +149,8 @@ export interface OursResult extends PhaseCommon {
   cpuSeconds: number;
   cpuSecondsTotal: number;
   peakRssMiB: number;
+  /** Main-thread V8 heap at the end (used / total) and external memory, MiB. */
+  heap?: DoneMessage['heap'];
   stats: Record<string, number>;
   profileFile?: string;
 }
@@ -221,6 +223,7 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
       cpuSeconds: cpuSecondsBetween(ready.cpu, done.cpu),
       cpuSecondsTotal: done.usage.cpuSeconds,
       peakRssMiB: done.usage.peakRssMiB,
+      heap: done.heap,
       stats: done.stats,
       load1: l,
       brokerCpuSeconds: delta(b0, b1),
