@@ -29,6 +29,7 @@ import { REPO_ROOT } from './lib/proc.ts';
 import { fmt, fmtInt, load1, median, pct } from './lib/stats.ts';
 import { projectInclusive, summariseCpuProfile, type ProfileSummary } from './lib/cpuProfile.ts';
 import { runStagesInChild, stagesMarkdown, type StagesReport } from './stages.ts';
+import { loadConfig } from '../services/shared/src/config/config.ts';
 import type { CeilingVariant } from './children/insertCeiling.ts';
 
 const env = process.env;
@@ -317,7 +318,7 @@ function settingsObject(): Settings {
     anchorHash: ANCHOR_HASH,
     brokerMessageMaxBytes: BROKER_MAX_MESSAGE_BYTES,
     oursNodeFlags: OURS_NODE_FLAGS,
-    ingestMaxBatch: env['CDR_INGEST_MAX_BATCH'] ?? '20000',
+    ingestMaxBatch: env['CDR_INGEST_MAX_BATCH'] ?? String(loadConfig({}).ingest.maxBatchRecords),
     latencySeconds: LATENCY_SECONDS,
     profileRecords: PROFILE_RECORDS,
     ceilingRows: CEILING_ROWS,
@@ -344,7 +345,7 @@ function renderFromJson(): void {
     ...settingsObject(),
     ...j.settings,
     oursNodeFlags: j.settings.oursNodeFlags ?? [],
-    ingestMaxBatch: j.settings.ingestMaxBatch ?? '20000',
+    ingestMaxBatch: j.settings.ingestMaxBatch ?? String(loadConfig({}).ingest.maxBatchRecords),
     benchEnv: j.settings.benchEnv ?? '',
     generatedAt: j.settings.generatedAt ?? statSync(JSON_OUT).mtime.toISOString(),
   };
@@ -398,7 +399,7 @@ function rowsOf(rounds: readonly RunRound[]): { rows: Row[]; ours?: Row; anchor?
     for (const v of variants) {
       const cases = ce.map((c) => c.result.cases.find((x) => x.variant === v)).filter((x) => !!x);
       const label: Record<string, string> = {
-        project: 'Ceiling 2a — ClickHouse insert, project path (storage.insert: JSON.stringify + chDB raw insert), cdr + index view',
+        project: 'Ceiling 2a — ClickHouse insert, project path (storage.insert with CDR_SHAPE: JSONCompactEachRow → chDB raw insert), cdr + index view',
         'client-json': 'Ceiling 2b — @clickhouse/client JSONEachRow objects (the path before 2026-11-29 07:40), cdr + index view',
         'raw-json': 'Ceiling 2c — chDB raw insert, pre-serialised JSONEachRow Buffer (insert call only)',
         'raw-tsv': 'Ceiling 2d — chDB raw insert, pre-serialised TSV Buffer (insert call only)',
@@ -472,7 +473,7 @@ function summaryTable(rounds: readonly RunRound[]): string {
     };
     ratio('anchor (ClickHouse Kafka engine)', anchor);
     ratio('ceiling 1 (Kafka consumer)', consumer);
-    ratio('ceiling 2a (ClickHouse insert via the project path, cdr only)', ceilingProject);
+    ratio('ceiling 2a (ClickHouse insert via the project path, cdr + index view)', ceilingProject);
     ratio(`ceiling 2, best format (${ceilingBest?.name.split(' — ')[0] ?? ''})`, ceilingBest);
   }
   return lines.join('\n');
@@ -502,7 +503,7 @@ function renderResults(st: Settings, r: { machine: Machine | undefined; fill: Fi
   L.push(`- Data: ${st.records.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${st.seed}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`);
   L.push(`- Topics: \`bench.raw\` (${st.partitions} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`);
   L.push(`- Broker: scripts/kafka.sh defaults${st.brokerMessageMaxBytes ? `, except \`message.max.bytes=${st.brokerMessageMaxBytes}\` (BENCH_BROKER_MESSAGE_MAX_BYTES)` : ' (message.max.bytes = Kafka default 1 MiB)'}.`);
-  L.push(`- Anchor: \`ENGINE = Kafka\` with \`${st.anchorSettings}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${st.anchorHash === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations).`);
+  L.push(`- Anchor: \`ENGINE = Kafka\` with \`${st.anchorSettings}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${st.anchorHash === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations), without the subscriber_index view (dropped: the anchor writes cdr only).`);
   L.push(`- Ours: \`benchmarks/ingestChild.ts\` = services/ingest/main.ts without the HTTP app: config → openRuntime → IngestService, defaults (CDR_INGEST_MAX_BATCH=${st.ingestMaxBatch}, 4 partitions consumed concurrently), CDR_LOG_LEVEL=warn, fresh group and data dir per run${st.oursNodeFlags.length ? `, node flags \`${st.oursNodeFlags.join(' ')}\`` : ''}.`);
   L.push(`- Each phase is its own process. Runs are interleaved (ceiling 1, ceiling 2, anchor, ours; ×${st.runs}) so background load hits all of them alike.`);
   L.push('');

@@ -21,9 +21,9 @@ import { validateCdr } from '../services/shared/src/cdr/validate.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type NormalisedIdentifier } from '../services/shared/src/identity/normalise.ts';
 import { RecentIds } from '../services/shared/src/ingest/recentIds.ts';
 import { deriveMonthKey, sealIdentifier, tokenOf, type MonthKey } from '../services/shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type PseudonymisedRecord } from '../services/shared/src/pseudonym/pseudonymise.ts';
+import { CDR_SHAPE, Pseudonymiser, type CdrRow, type PseudonymisedRecord } from '../services/shared/src/pseudonym/pseudonymise.ts';
 import { monthKeyOf } from '../services/shared/src/retention/retentionCalendar.ts';
-import { jsonEachRow } from '../services/shared/src/clickhouse/storage.ts';
+import { jsonCompactEachRow } from '../services/shared/src/clickhouse/storage.ts';
 import { planTraffic } from '../services/generator/trafficPlan.ts';
 import { benchPlan } from './lib/kafkaUtil.ts';
 import { spawnNode } from './lib/proc.ts';
@@ -190,6 +190,9 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
   add(measure('cdr rows → JSONEachRow (JSON.stringify per row)', 'row', rows.length, () => {
     sink += toJsonEachRow(rows).length;
   }));
+  add(measure('cdr rows → JSONCompactEachRow (jsonCompactEachRow + CDR_SHAPE, as ingest)', 'row', rows.length, () => {
+    sink += jsonCompactEachRow(rows, CDR_SHAPE).length;
+  }));
   add(measure('cdr rows → JSONCompactEachRow (hand-written)', 'row', rows.length, () => {
     sink += toJsonCompact(rows).length;
   }));
@@ -208,7 +211,7 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     }
     sink += recent.size;
   }));
-  add(measure('JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→jsonEachRow)', 'record', M, () => {
+  add(measure('JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→jsonCompactEachRow)', 'record', M, () => {
     const p = new Pseudonymiser();
     const recent = new RecentIds(500_000);
     let json = 0;
@@ -224,7 +227,7 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
       out.push(r.row);
       for (const v of r.vault) json += v.sealed.length;
     }
-    json += jsonEachRow(out).length;
+    json += jsonCompactEachRow(out, CDR_SHAPE).length;
     sink += json;
   }, 3, 'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse'));
 

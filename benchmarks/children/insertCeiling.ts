@@ -3,8 +3,8 @@
  * project's real `cdr` table (openStorage + applyMigrations, fresh data directory; the subscriber_index view
  * of migration 4 fires on every insert, as in ingest), per insert path/format:
  *
- *   project          storage.insert() exactly as ingest calls it (JSON.stringify per row → chDB raw insert,
- *                    settings in the statement); timed including serialisation
+ *   project          storage.insert() exactly as ingest calls it (CDR_SHAPE: JSONCompactEachRow tuples →
+ *                    chDB raw insert, settings in the statement); timed including serialisation
  *   client-json      @clickhouse/client JSONEachRow from JS objects through chdb/connection (ingest's path
  *                    before this commit: stream → string, `SET …; INSERT … FORMAT`)
  *   raw-json         chDB raw insert of a pre-serialised JSONEachRow Buffer (connection.chdb.rawInsert)
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../services/shared/src/config/config.ts';
 import { openStorage } from '../../services/shared/src/clickhouse/storage.ts';
 import { applyMigrations } from '../../services/shared/src/clickhouse/migrations.ts';
+import { CDR_SHAPE } from '../../services/shared/src/pseudonym/pseudonymise.ts';
 import { cpuSecondsBetween, selfUsage, type ChildUsage } from '../lib/proc.ts';
 import { CDR_COLUMNS, templateRows, toJsonCompact, toJsonEachRow, toTsv, uniqueBatch } from '../lib/rows.ts';
 
@@ -112,7 +113,7 @@ try {
             settings: { insert_deduplication_token: token },
           });
         } else if (variant === 'project') {
-          await storage.insert('cdr', rows, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 });
+          await storage.insert('cdr', rows, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
         } else {
           await storage.client.insert({ table: `${storage.database}.cdr`, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } });
         }

@@ -95,8 +95,8 @@ describe('ClickHouse refusing writes for a while', () => {
     rt = await openRuntime(setup.config, { log });
     const kafka = requireKafka(rt);
     const { storage, keyRing } = requireStorage(rt);
-    // The real engine behind a switch: while "down", every write to cdr fails after the vault and index
-    // writes of the batch went through — the worst moment for a partial batch.
+    // The real engine behind a switch: while "down", every write to cdr (and so to the index view) fails
+    // after the publish and the vault write of the batch went through — the worst moment for a partial batch.
     let down = false;
     const flaky: Storage = {
       ...storage,
