@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { PipelineConfig } from '../shared/src/config/config.ts';
+import { openStorage } from '../shared/src/clickhouse/storage.ts';
 import { createLogger } from '../shared/src/observability/logger.ts';
 import { openRuntime, requireKafka, requireStorage } from '../shared/src/runtime/runtime.ts';
 import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
@@ -32,7 +33,10 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const { storage, keyRing } = requireStorage(rt);
   const kafka = requireKafka(rt);
   const ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config, log, metrics: rt.metrics });
-  const { pass } = createRetention(rt, (month) => ingest.forgetMonth(month));
+  // Retention gets its own ClickHouse session on the same data: a pass's synchronous mutation (~10 s embedded)
+  // would otherwise stall ingest, whose inserts share one session that runs one statement at a time.
+  const retentionStorage = await openStorage(config.clickhouse, config.dataDir);
+  const { pass } = createRetention(rt, (month) => ingest.forgetMonth(month), retentionStorage);
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
   let tokensFile = config.api.tokensFile;
   let devSecrets: string | undefined;
@@ -62,6 +66,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await schedule.stop();
     await ingest.stop();
     await app.close();
+    await retentionStorage.close();
     await rt.close();
     process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
   });

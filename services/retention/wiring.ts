@@ -1,11 +1,18 @@
+import type { Storage } from '../shared/src/clickhouse/storage.ts';
 import type { Runtime } from '../shared/src/runtime/runtime.ts';
 import { requireStorage } from '../shared/src/runtime/runtime.ts';
 import { LegalHolds } from './legalHolds.ts';
 import { RetentionPass } from './retentionPass.ts';
 
-/** Builds the legal-hold store and the retention pass from an opened runtime. */
-export function createRetention(rt: Runtime, onKeyDestroyed?: (month: string) => void): { holds: LegalHolds; pass: RetentionPass } {
-  const { storage, keyRing, masterKey } = requireStorage(rt);
+/**
+ * Builds the legal-hold store and the retention pass from an opened runtime. `ownStorage`: a separate
+ * ClickHouse session for them (cdr start), so a pass's synchronous mutation does not hold up ingest's
+ * inserts, which an embedded chDB session runs one at a time.
+ */
+export function createRetention(rt: Runtime, onKeyDestroyed?: (month: string) => void, ownStorage?: Storage): { holds: LegalHolds; pass: RetentionPass } {
+  const opened = requireStorage(rt);
+  const { keyRing, masterKey } = opened;
+  const storage = ownStorage ?? opened.storage;
   const holds = new LegalHolds(storage, keyRing, masterKey);
   const pass = new RetentionPass({ storage, keyRing, holds, metrics: rt.metrics, log: rt.log, ...(onKeyDestroyed ? { onKeyDestroyed } : {}) });
   return { holds, pass };

@@ -49,6 +49,14 @@ describe('Pseudonymiser', () => {
     assert.equal(rec.row.src_offset, '42');
     assert.equal(rec.row.destination_country, 'MY');
   });
+  it('stores no client IP for a record that arrives after its 3-year usage window', () => {
+    const old = Date.UTC(2023, 10, 15, 9);
+    const justIn = p.pseudonymise({ ...e, event_time: old, submitted_at: old, delivered_at: null }, '2023-11', null, 1, src, Date.UTC(2026, 10, 15, 8, 59, 59, 999));
+    assert.equal(justIn.row.client_ip, '192.0.2.7');
+    const tooLate = p.pseudonymise({ ...e, event_time: old, submitted_at: old, delivered_at: null }, '2023-11', null, 1, src, Date.UTC(2026, 10, 15, 9));
+    assert.equal(tooLate.row.client_ip, '');
+    assert.equal(tooLate.row.price, 25_000);
+  });
   it('different spellings of one number give one token', () => {
     const a = p.pseudonymise({ ...e, recipient: '+60 12-345 6789' }, '2026-11', key, 1, src, t);
     const b = p.pseudonymise({ ...e, recipient: '0060123456789' }, '2026-11', key, 1, src, t);

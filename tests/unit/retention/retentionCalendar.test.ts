@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  identifierCutoff, identifiersExpired, lastExpiredIdentifierMonth, monthKeyOf, monthStartOf, monthsInRange, trafficCutoff, usageCutoff,
+  identifierCutoff, identifiersExpired, lastExpiredIdentifierMonth, monthKeyOf, monthStartOf, monthsInRange, trafficCutoff, usageCutoff, usageExpired,
 } from '../../../services/shared/src/retention/retentionCalendar.ts';
 
 const iso = (s: string): number => Date.parse(s);
@@ -76,5 +76,10 @@ describe('months', () => {
   it(`does not depend on the process time zone (TZ=${process.env['TZ'] ?? 'unset'})`, () => {
     assert.equal(at(identifierCutoff(iso('2025-12-31T23:30:00.000Z'))), '2027-01-01T00:00:00.000Z');
     assert.equal(monthKeyOf(iso('2025-12-31T23:30:00.000Z')), '2025-12');
+  });
+  it('usage data expires exactly at the cutoff (29 February → 28 February)', () => {
+    const t = iso('2024-02-29T08:00:00.000Z');
+    assert.equal(usageExpired(t, iso('2027-02-28T07:59:59.999Z')), false);
+    assert.equal(usageExpired(t, iso('2027-02-28T08:00:00.000Z')), true);
   });
 });

@@ -1,7 +1,7 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
 import type { RowShape } from '../clickhouse/storage.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
-import { monthDateOf } from '../retention/retentionCalendar.ts';
+import { monthDateOf, usageExpired } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
 
 /**
@@ -238,7 +238,9 @@ export class Pseudonymiser {
       price: e.price,
       cost: e.cost,
       currency: e.currency,
-      client_ip: e.client_ip ?? '',
+      // A record that arrives after its usage window (3 years) is stored without the IP, as a late record is
+      // without identifiers: otherwise a retention pass that just cleared the month would find it again.
+      client_ip: e.client_ip && !usageExpired(e.event_time, ingestedAt) ? e.client_ip : '',
       late,
       schema_id: schemaId,
       src_topic: src.topic,

@@ -70,6 +70,11 @@ export function identifiersExpired(t: number, now: number): boolean {
   return now >= identifierCutoff(t);
 }
 
+/** True when the usage data (client IP) of a communication at `t` must no longer exist at `now`. */
+export function usageExpired(t: number, now: number): boolean {
+  return now >= usageCutoff(t);
+}
+
 /** The newest month whose identifiers have expired at `now` (all months <= it are expired). */
 export function lastExpiredIdentifierMonth(now: number): string {
   // identifierCutoff(month) = monthStart + 13 months <= now  <=>  monthStart <= startOfMonth(now) - 13 months
