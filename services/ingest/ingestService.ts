@@ -110,8 +110,14 @@ export class IngestService {
 
   async start(): Promise<void> {
     await this.publisher.start();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    } catch (err) {
+      // Not running yet, so stop() would do nothing: end the publisher thread here, or it keeps the process alive.
+      await this.publisher.close();
+      throw err;
+    }
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       // A rebalance may hand a partition to someone else; reload state when it comes back.
       this.partitions.clear();
@@ -292,6 +298,9 @@ export class IngestService {
       good.push({ message, event: decoded.event, schemaId: decoded.schemaId });
     }
 
+    // What was derived from the keys of months whose window has closed leaves memory now, even when the
+    // retention pass that destroys those keys runs in another process (the ring never hands them out again).
+    this.pseudonymiser.forgetExpired(now);
     // Month keys for the months of this chunk (created on first use, null when the window has closed).
     const keys = new Map<string, MonthKey | null>();
     for (const d of good) {

@@ -43,6 +43,8 @@ interface Pending {
 export class ThreadPublisher {
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
+  /** Resolves when the current worker has exited (tracked from its start, so no exit is missed). */
+  private exited: Promise<void> = Promise.resolve();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
@@ -61,7 +63,12 @@ export class ThreadPublisher {
     const id = this.nextId++;
     const request: PublisherRequest = { type: 'send', id, topics: packed };
     const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    worker.postMessage(request, packed.flatMap((p) => [p.values.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer]));
+    try {
+      worker.postMessage(request, packed.flatMap((p) => [p.values.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer]));
+    } catch (err) {
+      this.pending.delete(id);
+      throw new PipelineError('broker_unavailable', 'could not hand the batch to the publisher thread', { cause: err });
+    }
     await done;
   }
 
@@ -71,16 +78,11 @@ export class ThreadPublisher {
     this.closed = true;
     const worker = this.worker;
     if (!worker) return;
-    try {
-      await this.ready;
-    } catch {
-      // It never connected; terminating it below is all there is to do.
-    }
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Ask for a clean stop (in-flight sends finish, the producer disconnects); end the thread if it takes long.
     const stop: PublisherRequest = { type: 'stop' };
     worker.postMessage(stop);
     const timeout = setTimeout(() => void worker.terminate(), 10_000);
-    await exited;
+    await this.exited;
     clearTimeout(timeout);
   }
 
@@ -93,6 +95,7 @@ export class ThreadPublisher {
     const data: PublisherWorkerData = { brokers: [...this.opts.brokers], clientId: this.opts.clientId };
     const worker = startTsWorker(new URL('./publisherWorker.ts', import.meta.url), { publisher: data });
     this.worker = worker;
+    this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const kafkaLog = this.opts.log.child({ component: 'kafkajs', thread: 'publisher' });
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: PublisherReply) => {
@@ -155,8 +158,19 @@ function pack(batch: TopicMessages): PackedTopicMessages {
       at += m.value.length;
     }
     ends[i] = at;
-    keys[i] = m.key;
-    headers[i] = m.headers ?? null;
+    // Keys and headers of dead letters are views into kafkajs's fetch buffer: posting a view would copy the
+    // whole underlying buffer (megabytes), so each is copied on its own.
+    keys[i] = typeof m.key === 'string' || m.key === null ? m.key : new Uint8Array(m.key);
+    headers[i] = m.headers ? ownHeaders(m.headers) : null;
   }
   return { topic: batch.topic, values, ends, keys, headers, nullValues };
+}
+
+function ownHeaders(h: Readonly<Record<string, string | Buffer>>): Record<string, string | Uint8Array> {
+  const out: Record<string, string | Uint8Array> = {};
+  for (const k in h) {
+    const v = h[k]!;
+    out[k] = typeof v === 'string' ? v : new Uint8Array(v);
+  }
+  return out;
 }

@@ -80,6 +80,31 @@ describe('Pseudonymiser', () => {
     assert.equal(openIdentifier(next, v.token, Buffer.from(v.sealed, 'base64')), '+60123456789');
     assert.throws(() => openIdentifier(key, v.token, Buffer.from(v.sealed, 'base64')));
   });
+  it('two different raw identifiers never share a cache entry (a separator inside the identifier is not a country)', () => {
+    const q = new Pseudonymiser();
+    const withCountry = q.pseudonymise({ ...e, sender: 'ACME', destination_country: 'GB' }, '2026-11', key, 1, src, t);
+    const lookalike = q.pseudonymise({ ...e, sender: 'GB|ACME', destination_country: null }, '2026-11', key, 1, src, t);
+    assert.equal(withCountry.row.sender_token, tokenOf(key, 'alphanumeric', 'ACME'));
+    assert.equal(lookalike.row.sender_token, tokenOf(key, 'alphanumeric', 'GB|ACME'));
+    const nul = q.pseudonymise({ ...e, recipient: 'GB\u0000012-345 6789', destination_country: null }, '2026-11', key, 1, src, t);
+    assert.notEqual(nul.row.recipient_token, withCountry.row.recipient_token);
+  });
+  it('drops a month when its identifier window closes, and holds at most its capacity over all months', () => {
+    const q = new Pseudonymiser(4);
+    const oct = deriveMonthKey('2026-10', 'k10', generateMonthKey());
+    const t10 = Date.UTC(2026, 9, 15);
+    q.pseudonymise({ ...e, event_time: t10, recipient: '+60 12-000 0001' }, '2026-10', oct, 1, src, t);
+    q.pseudonymise({ ...e, recipient: '+60 12-000 0002' }, '2026-11', key, 1, src, t);
+    assert.equal(q.cachedIdentifiers, 4);
+    q.forgetExpired(Date.UTC(2027, 10, 1) - 1);
+    assert.equal(q.cachedIdentifiers, 4, 'October 2026 is open until 1 November 2027');
+    q.forgetExpired(Date.UTC(2027, 10, 1));
+    assert.equal(q.cachedIdentifiers, 2, 'October 2026 gone, November 2026 kept');
+    for (let i = 3; i < 20; i++) q.pseudonymise({ ...e, recipient: `+60 12-000 ${String(i).padStart(4, '0')}` }, '2026-11', key, 1, src, t);
+    assert.equal(q.cachedIdentifiers, 4);
+    q.forgetExpired(Date.UTC(2027, 11, 1));
+    assert.equal(q.cachedIdentifiers, 0);
+  });
   it('caches per raw spelling and country: the same number under another default country is another identifier', () => {
     const q = new Pseudonymiser(2);
     const my = q.pseudonymise(e, '2026-11', key, 1, src, t);

@@ -1,7 +1,7 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
 import type { RowShape } from '../clickhouse/storage.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
-import { monthDateOf, usageExpired } from '../retention/retentionCalendar.ts';
+import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
 
 /**
@@ -136,13 +136,23 @@ interface MonthCache {
 }
 
 /**
+ * The cache key of a raw identifier: unambiguous (NUL-separated; the type has no NUL, the default country is
+ * two validated letters or empty) and with the country only where normalisation uses it (phone numbers).
+ */
+function rawKey(raw: string, type: IdentifierType, country: string | null): string {
+  return type === 'msisdn' ? `msisdn\u0000${country ?? ''}\u0000${raw}` : `${type}\u0000${raw}`;
+}
+
+/**
  * Keeps normalisation, token derivation and sealing off the hot path for identifiers seen recently: one
- * cache lookup per identifier (raw spelling → normalised + token + sealed) per month key. Late records
- * (no key) only need the normalised form, from a bounded normaliser cache.
+ * cache lookup per identifier (raw spelling → normalised + token + sealed) per month key, at most
+ * `capacity` entries over all months (oldest month first out). Late records (no key) only need the
+ * normalised form, from a bounded normaliser cache.
  */
 export class Pseudonymiser {
   private readonly months = new Map<string, MonthCache>();
   private readonly normaliser: IdentifierNormaliser;
+  private size = 0;
   constructor(private readonly capacity = 200_000) {
     this.normaliser = new IdentifierNormaliser(capacity);
   }
@@ -151,6 +161,7 @@ export class Pseudonymiser {
     let m = this.months.get(month);
     // A different key object for the same month (a rotation in tests, or the ring reloaded it) starts afresh.
     if (m === undefined || m.key !== key) {
+      if (m) this.forgetMonth(month);
       m = { key, monthDate: monthDateOf(month), derived: new Map() };
       this.months.set(month, m);
     }
@@ -158,24 +169,54 @@ export class Pseudonymiser {
   }
 
   private derive(m: MonthCache, raw: string, type: IdentifierType, country: string | null): Derived {
-    const cacheKey = country === null ? `${type}|${raw}` : `${type}|${country}|${raw}`;
+    const cacheKey = rawKey(raw, type, country);
     let d = m.derived.get(cacheKey);
     if (d === undefined) {
       const id = normaliseIdentifier(raw, type, country);
       const token = tokenOf(m.key, id.type, id.value);
       d = { id, token, sealed: sealIdentifier(m.key, token, id.value).toString('base64') };
-      if (m.derived.size >= this.capacity) {
-        const oldest = m.derived.keys().next();
-        if (!oldest.done) m.derived.delete(oldest.value);
-      }
+      if (this.size >= this.capacity) this.evictOne(m);
       m.derived.set(cacheKey, d);
+      this.size++;
     }
     return d;
   }
 
+  /** Evicts the oldest entry of the oldest other month that has one, else this month's own oldest. */
+  private evictOne(current: MonthCache): void {
+    for (const [month, m] of this.months) {
+      if (m === current) continue;
+      const oldest = m.derived.keys().next();
+      if (!oldest.done) {
+        m.derived.delete(oldest.value);
+        this.size--;
+      }
+      if (m.derived.size === 0) this.months.delete(month);
+      if (!oldest.done) return;
+    }
+    const oldest = current.derived.keys().next();
+    if (!oldest.done) {
+      current.derived.delete(oldest.value);
+      this.size--;
+    }
+  }
+
   /** Drops everything derived under a month key that was destroyed. */
   forgetMonth(month: string): void {
+    const m = this.months.get(month);
+    if (!m) return;
+    this.size -= m.derived.size;
     this.months.delete(month);
+  }
+
+  /** Drops the derivations of every month whose identifier window has closed at `now` (their key is no longer used). */
+  forgetExpired(now: number): void {
+    for (const month of [...this.months.keys()]) if (identifiersExpired(monthStartOf(month), now)) this.forgetMonth(month);
+  }
+
+  /** Entries cached over all months (for tests and metrics). */
+  get cachedIdentifiers(): number {
+    return this.size;
   }
 
   pseudonymise(e: CdrEvent, month: string, key: MonthKey | null, schemaId: number, src: SourcePosition, ingestedAt: number): PseudonymisedRecord {
