@@ -16,9 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Admin } from 'kafkajs';
-import type { LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
-import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker } from './lib/kafkaUtil.ts';
+import { startFilledBench, type FilledBench } from './lib/kafkaUtil.ts';
 import { runOurs, type OursResult } from './lib/phases.ts';
 import { fmt, fmtInt, load1, median } from './lib/stats.ts';
 
@@ -37,16 +35,11 @@ const PARTITIONS = Number(process.env['BENCH_PARTITIONS'] ?? 4);
 const log = (s: string): void => console.log(`[bench:ab ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-ab-'));
-let broker: LocalBroker | undefined;
-let admin: Admin | undefined;
+let bench: FilledBench | undefined;
 const results = new Map<string, (OursResult & { load: number })[]>();
 try {
-  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
-  const kafka = benchKafka(broker.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  await createTopics(admin, ['bench.raw'], PARTITIONS);
-  const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(N, 20_260_401, Date.now() - 2 * 3_600_000) });
+  bench = await startFilledBench(workDir, PARTITIONS, N, Date.now() - 2 * 3_600_000);
+  const { broker, admin, fill } = bench;
   log(`pre-filled ${N.toLocaleString('en')} records in ${fill.seconds.toFixed(1)} s`);
   const ctx = { brokers: broker.brokers, brokerPid: broker.pid, workDir, admin, partitions: PARTITIONS };
   for (let r = 1; r <= RUNS; r++) {
@@ -60,8 +53,7 @@ try {
     }
   }
 } finally {
-  await admin?.disconnect().catch(() => undefined);
-  await broker?.stop().catch(() => undefined);
+  await bench?.close();
   rmSync(workDir, { recursive: true, force: true });
 }
 console.log('\n| variant | settings | records/s (median) | last 75% | CPU-s per 1M | peak RSS MiB | load1 at starts |');

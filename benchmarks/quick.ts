@@ -8,9 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Admin } from 'kafkajs';
-import type { LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
-import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker } from './lib/kafkaUtil.ts';
+import { startFilledBench, type FilledBench } from './lib/kafkaUtil.ts';
 import { runOurs, type OursResult } from './lib/phases.ts';
 import { fmt, fmtInt, load1 } from './lib/stats.ts';
 import { runStagesInChild, type StagesReport } from './stages.ts';
@@ -22,27 +20,21 @@ const log = (s: string): void => console.log(`[bench:quick] ${s}`);
 
 const started = Date.now();
 const workDir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-quick-'));
-let broker: LocalBroker | undefined;
-let admin: Admin | undefined;
+let bench: FilledBench | undefined;
 let ours: OursResult | undefined;
 let stages: StagesReport | undefined;
 let failure: unknown;
 const loadAtStart = load1();
 try {
-  broker = await startBenchBroker(path.join(workDir, 'kafka'), Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
-  const kafka = benchKafka(broker.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  await createTopics(admin, ['bench.raw'], PARTITIONS);
-  const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(N, 20_260_401, Date.now() - 3_600_000) });
+  bench = await startFilledBench(workDir, PARTITIONS, N, Date.now() - 3_600_000);
+  const { broker, admin, fill } = bench;
   log(`pre-filled ${N.toLocaleString('en')} records in ${fill.seconds.toFixed(1)} s (load ${load1().toFixed(2)})`);
   ours = await runOurs({ brokers: broker.brokers, brokerPid: broker.pid, workDir, admin, partitions: PARTITIONS }, { topic: 'bench.raw', records: N });
   log(`ingest: ${fmtInt(ours.recordsPerSecond)} records/s (last 75%: ${fmtInt(ours.steadyRecordsPerSecond)}/s), ${fmt((ours.cpuSeconds / N) * 1e6)} CPU-s per 1M, peak RSS ${fmtInt(ours.peakRssMiB)} MiB`);
 } catch (err) {
   failure = err;
 } finally {
-  await admin?.disconnect().catch(() => undefined);
-  await broker?.stop().catch(() => undefined);
+  await bench?.close();
   rmSync(workDir, { recursive: true, force: true });
 }
 if (!failure) {

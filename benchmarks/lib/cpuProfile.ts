@@ -91,7 +91,8 @@ function categoryOf(fn: string, url: string): string {
   return 'other';
 }
 
-export function summariseCpuProfile(file: string, topN = 15): ProfileSummary {
+/** A .cpuprofile with its nodes by id and each node's parent. */
+function loadProfile(file: string): { prof: CpuProfile; byId: Map<number, ProfileNode>; parent: Map<number, number> } {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -99,6 +100,11 @@ export function summariseCpuProfile(file: string, topN = 15): ProfileSummary {
     byId.set(n.id, n);
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
+  return { prof, byId, parent };
+}
+
+export function summariseCpuProfile(file: string, topN = 15): ProfileSummary {
+  const { prof, byId, parent } = loadProfile(file);
   const selfById = new Map<number, number>();
   for (let i = 0; i < prof.samples.length; i++) {
     const id = prof.samples[i]!;
@@ -163,13 +169,7 @@ export function summariseCpuProfile(file: string, topN = 15): ProfileSummary {
 
 /** The hottest inclusive frames inside project code, to tie self time back to pipeline stages. */
 export function projectInclusive(file: string, topN = 12): { name: string; location: string; totalShare: number }[] {
-  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const n of prof.nodes) {
-    byId.set(n.id, n);
-    for (const c of n.children ?? []) parent.set(c, n.id);
-  }
+  const { prof, byId, parent } = loadProfile(file);
   const total = new Map<string, { cf: CallFrame; ms: number }>();
   let busy = 0;
   for (let i = 0; i < prof.samples.length; i++) {

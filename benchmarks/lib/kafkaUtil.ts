@@ -201,3 +201,34 @@ export async function producePaced(kafka: Kafka, opts: { topic: string; partitio
   const seconds = (performance.timeOrigin + performance.now() - t0) / 1000;
   return { sent, records: produced, seconds, achievedRate: produced / seconds, startedAt: t0 };
 }
+
+export interface FilledBench {
+  readonly broker: LocalBroker;
+  readonly admin: Admin;
+  readonly fill: FillResult;
+  /** Disconnects the admin and stops the broker; never throws. */
+  close(): Promise<void>;
+}
+
+/**
+ * ab.ts and bench:quick: the benchmark broker with topic `bench.raw` (`partitions`) pre-filled with `records`
+ * generator records (seed 20260401, event times from `startTime`). Cleans up after itself if filling fails.
+ */
+export async function startFilledBench(workDir: string, partitions: number, records: number, startTime: number): Promise<FilledBench> {
+  const broker = await startBenchBroker(`${workDir}/kafka`, Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
+  const kafka = benchKafka(broker.brokers);
+  const admin = kafka.admin();
+  const close = async (): Promise<void> => {
+    await admin.disconnect().catch(() => undefined);
+    await broker.stop().catch(() => undefined);
+  };
+  try {
+    await admin.connect();
+    await createTopics(admin, ['bench.raw'], partitions);
+    const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(records, 20_260_401, startTime) });
+    return { broker, admin, fill, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { destroyPartition, type Storage } from '../shared/src/clickhouse/storage.ts';
 import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import { chTime, isoFromCh, lookupLive, restoredRecord, type RestoredRecord } from '../shared/src/identity/identityLookup.ts';
+import { chTime, isoFromCh, lookupLive, restoredRecord, type RecordMetadataRow, type RestoredRecord } from '../shared/src/identity/identityLookup.ts';
 import { normaliseIdentifier, type NormalisedIdentifier } from '../shared/src/identity/normalise.ts';
 import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
 import { deriveMonthKey, openIdentifier, sealIdentifier, unwrapMonthKey, wrapMonthKey, type MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
@@ -245,24 +245,10 @@ export class LegalHolds {
   }
 }
 
-interface HeldRow {
+interface HeldRow extends RecordMetadataRow {
   hold_id: string;
-  cdr_id: string;
-  event_time: string;
-  account_id: string;
-  channel: string;
-  direction: string;
-  sender_type: string;
-  recipient_type: string;
   sender_sealed: string;
   recipient_sealed: string;
-  status: string;
-  duration_ms: string | number;
-  provider_id: string;
-  destination_country: string;
-  mcc: string;
-  mnc: string;
-  segments: number;
 }
 
 function fromHeld(r: HeldRow, key: MonthKey): RestoredRecord {

@@ -38,23 +38,9 @@ export interface LiveLookupResult {
   readonly expiredMonths: string[];
 }
 
-interface CdrRowForLookup {
-  cdr_id: string;
-  account_id: string;
-  event_time: string;
-  channel: string;
-  direction: string;
+interface CdrRowForLookup extends RecordMetadataRow {
   sender_token: string;
   recipient_token: string;
-  sender_type: string;
-  recipient_type: string;
-  status: string;
-  duration_ms: string | number;
-  provider_id: string;
-  destination_country: string;
-  mcc: string;
-  mnc: string;
-  segments: number;
 }
 
 /** ClickHouse DateTime64(3) parameter text from epoch ms. */
