@@ -13,9 +13,9 @@
  *
  * `cpu` is process.cpuUsage() (all threads of the process: JS, libuv pool, chDB's engine threads).
  */
-import { loadConfig } from '../services/shared/src/config/config.ts';
-import type { Storage } from '../services/shared/src/clickhouse/storage.ts';
-import { openRuntime, requireKafka, requireStorage } from '../services/shared/src/runtime/runtime.ts';
+import { loadConfig } from '../services/platform/config/config.ts';
+import type { Storage } from '../services/platform/clickhouse/storage.ts';
+import { openRuntime, requireKafka, requireStorage } from '../services/platform/runtime/runtime.ts';
 import { IngestService } from '../services/ingest/ingestService.ts';
 import { selfUsage, type ChildUsage } from './lib/proc.ts';
 

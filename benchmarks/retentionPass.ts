@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '../services/shared/src/config/config.ts';
-import { createLogger } from '../services/shared/src/observability/logger.ts';
-import { generateMonthKey, wrapMonthKey } from '../services/shared/src/pseudonym/monthKeys.ts';
-import { addMonthsUtc, monthKeyOf, startOfMonthUtc } from '../services/shared/src/retention/retentionCalendar.ts';
-import { openRuntime, requireStorage } from '../services/shared/src/runtime/runtime.ts';
+import { loadConfig } from '../services/platform/config/config.ts';
+import { createLogger } from '../services/platform/observability/logger.ts';
+import { generateMonthKey, wrapMonthKey } from '../services/core/pseudonym/monthKeys.ts';
+import { addMonthsUtc, monthKeyOf, startOfMonthUtc } from '../services/core/retention/retentionCalendar.ts';
+import { openRuntime, requireStorage } from '../services/platform/runtime/runtime.ts';
 import { createRetention } from '../services/retention/wiring.ts';
 
 const rows = Number(process.argv[2] ?? 3_000_000);

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, release, tmpdir, totalmem, availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
-import type { LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
+import type { LocalBroker } from '../infra/kafka/localBroker.ts';
 import { startSchemaRegistry, type MiniRegistry } from './lib/schemaRegistry.ts';
 import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker, type FillResult } from './lib/kafkaUtil.ts';
 import { runAnchor, runConsumerPerf, runInsertCeiling, runLatency, runOurs, runProfiled, type AnchorPhase, type BenchContext, type ConsumerPerfResult, type InsertCeilingPhase, type LatencyResult, type OursResult } from './lib/phases.ts';
@@ -29,7 +29,7 @@ import { REPO_ROOT } from './lib/proc.ts';
 import { fmt, fmtInt, load1, median, pct } from './lib/stats.ts';
 import { projectInclusive, summariseCpuProfile, type ProfileSummary } from './lib/cpuProfile.ts';
 import { runStagesInChild, stagesMarkdown, type StagesReport } from './stages.ts';
-import { loadConfig } from '../services/shared/src/config/config.ts';
+import { loadConfig } from '../services/platform/config/config.ts';
 import type { CeilingVariant } from './children/insertCeiling.ts';
 
 const env = process.env;

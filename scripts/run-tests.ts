@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { startLocalBroker, type LocalBroker } from '../services/shared/src/kafka/localBroker.ts';
+import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 

@@ -16,10 +16,10 @@
  * Input: env BENCH_CEILING (JSON, CeilingParams). Output: IPC {type:'result', ...}.
  */
 import { join } from 'node:path';
-import { loadConfig } from '../../services/shared/src/config/config.ts';
-import { openStorage } from '../../services/shared/src/clickhouse/storage.ts';
-import { applyMigrations } from '../../services/shared/src/clickhouse/migrations.ts';
-import { CDR_SHAPE } from '../../services/shared/src/pseudonym/pseudonymise.ts';
+import { loadConfig } from '../../services/platform/config/config.ts';
+import { openStorage } from '../../services/platform/clickhouse/storage.ts';
+import { applyMigrations } from '../../services/platform/clickhouse/migrations.ts';
+import { CDR_SHAPE } from '../../services/core/pseudonym/pseudonymise.ts';
 import { cpuSecondsBetween, selfUsage, type ChildUsage } from '../lib/proc.ts';
 import { CDR_COLUMNS, templateRows, toJsonCompact, toJsonEachRow, toTsv, uniqueBatch } from '../lib/rows.ts';
 

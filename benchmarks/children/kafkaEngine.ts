@@ -8,9 +8,9 @@
  * Input: env BENCH_ANCHOR (JSON, see AnchorParams). Output over IPC: {type:'result', ...AnchorResult}.
  */
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '../../services/shared/src/config/config.ts';
-import { openStorage } from '../../services/shared/src/clickhouse/storage.ts';
-import { applyMigrations } from '../../services/shared/src/clickhouse/migrations.ts';
+import { loadConfig } from '../../services/platform/config/config.ts';
+import { openStorage } from '../../services/platform/clickhouse/storage.ts';
+import { applyMigrations } from '../../services/platform/clickhouse/migrations.ts';
 import { cpuSecondsBetween, selfUsage, sleep, type ChildUsage } from '../lib/proc.ts';
 
 export interface AnchorParams {

@@ -3,8 +3,8 @@
  * progress of a consumer group, and a paced producer that remembers when each record was sent.
  */
 import { Kafka, logLevel, type Admin, type Message } from 'kafkajs';
-import { startLocalBroker, type LocalBroker } from '../../services/shared/src/kafka/localBroker.ts';
-import { frameConfluent } from '../../services/shared/src/avro/cdrCodec.ts';
+import { startLocalBroker, type LocalBroker } from '../../infra/kafka/localBroker.ts';
+import { frameConfluent } from '../../services/platform/schemas/cdrCodec.ts';
 import { planTraffic, type PlanOptions } from '../../services/generator/trafficPlan.ts';
 import { sleep } from './proc.ts';
 

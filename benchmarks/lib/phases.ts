@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
-import { kafkaToolClasspath } from '../../services/shared/src/kafka/localBroker.ts';
+import { kafkaToolClasspath } from '../../infra/kafka/localBroker.ts';
 import type { AnchorParams, AnchorResult } from '../children/kafkaEngine.ts';
 import type { CeilingParams, CeilingResult } from '../children/insertCeiling.ts';
 import type { DoneMessage, IngestChildMessage, InsertMessage, ReadyMessage } from '../ingestChild.ts';

@@ -3,11 +3,11 @@
  * ingest does (real month key, real normaliser), plus serialisers for the insert formats compared.
  */
 import { randomBytes } from 'node:crypto';
-import { decodeCdrEvent } from '../../services/shared/src/avro/cdrCodec.ts';
+import { decodeCdrEvent } from '../../services/platform/schemas/cdrCodec.ts';
 import { planTraffic } from '../../services/generator/trafficPlan.ts';
-import { deriveMonthKey, type MonthKey } from '../../services/shared/src/pseudonym/monthKeys.ts';
-import { Pseudonymiser, type CdrRow, type VaultRow } from '../../services/shared/src/pseudonym/pseudonymise.ts';
-import { monthKeyOf } from '../../services/shared/src/retention/retentionCalendar.ts';
+import { deriveMonthKey, type MonthKey } from '../../services/core/pseudonym/monthKeys.ts';
+import { Pseudonymiser, type CdrRow, type VaultRow } from '../../services/core/pseudonym/pseudonymise.ts';
+import { monthKeyOf } from '../../services/core/retention/retentionCalendar.ts';
 import { benchPlan } from './kafkaUtil.ts';
 
 export interface TemplateRows {

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
+import { PipelineError } from '../core/errors/pipelineError.ts';
+import type { PipelineMetrics } from '../platform/observability/metrics.ts';
 import type { RetentionPass } from '../retention/retentionPass.ts';
 import { TokenRegistry, type Principal, type Role } from './auth.ts';
 

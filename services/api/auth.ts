@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { PipelineError } from '../shared/src/errors/pipelineError.ts';
+import { PipelineError } from '../core/errors/pipelineError.ts';
 
 /**
  * Bearer-token authentication for the internal API. The tokens file (CDR_API_TOKENS_FILE) holds only

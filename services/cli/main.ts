@@ -3,9 +3,9 @@
  * retention run, audit verify. Parsing lives here; each command's work lives in its service.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../shared/src/config/config.ts';
-import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import { SCENARIOS, type ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import { loadConfig } from '../platform/config/config.ts';
+import { PipelineError } from '../core/errors/pipelineError.ts';
+import { SCENARIOS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
 import { runRetention } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';

@@ -1,8 +1,8 @@
 import { SingleBar, Presets } from 'cli-progress';
-import type { PipelineConfig } from '../shared/src/config/config.ts';
-import { createKafka, ensureTopics, pipelineTopics } from '../shared/src/kafka/kafkaClient.ts';
-import { createLogger } from '../shared/src/observability/logger.ts';
-import type { ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import type { PipelineConfig } from '../platform/config/config.ts';
+import { createKafka, ensureTopics, pipelineTopics } from '../platform/kafka/kafkaClient.ts';
+import { createLogger } from '../platform/observability/logger.ts';
+import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { produceTraffic } from '../generator/producer.ts';
 
 export interface ProduceArgs {

@@ -1,7 +1,7 @@
-import type { PipelineConfig } from '../shared/src/config/config.ts';
-import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import { createLogger } from '../shared/src/observability/logger.ts';
-import { openRuntime } from '../shared/src/runtime/runtime.ts';
+import type { PipelineConfig } from '../platform/config/config.ts';
+import { PipelineError } from '../core/errors/pipelineError.ts';
+import { createLogger } from '../platform/observability/logger.ts';
+import { openRuntime } from '../platform/runtime/runtime.ts';
 import { createRetention } from '../retention/wiring.ts';
 
 /**

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import type { PipelineConfig } from '../shared/src/config/config.ts';
-import { openStorage } from '../shared/src/clickhouse/storage.ts';
-import { createLogger } from '../shared/src/observability/logger.ts';
-import { openRuntime, requireKafka, requireStorage } from '../shared/src/runtime/runtime.ts';
-import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
-import type { ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import type { PipelineConfig } from '../platform/config/config.ts';
+import { openStorage } from '../platform/clickhouse/storage.ts';
+import { createLogger } from '../platform/observability/logger.ts';
+import { openRuntime, requireKafka, requireStorage } from '../platform/runtime/runtime.ts';
+import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
+import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApp } from '../api/app.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
 import { RetentionSchedule } from '../retention/scheduler.ts';

@@ -1,7 +1,7 @@
-import { cdrEventType, encodeCdrEvent, frameConfluent } from '../shared/src/avro/cdrCodec.ts';
-import type { CdrEvent } from '../shared/src/cdr/cdrEvent.ts';
-import { Prng } from '../shared/src/synthetic/prng.ts';
-import { TrafficGenerator, type ScenarioName } from '../shared/src/synthetic/trafficGenerator.ts';
+import { cdrEventType, encodeCdrEvent, frameConfluent } from '../platform/schemas/cdrCodec.ts';
+import type { CdrEvent } from '../core/cdr/cdrEvent.ts';
+import { Prng } from './prng.ts';
+import { TrafficGenerator, type ScenarioName } from './trafficGenerator.ts';
 
 /**
  * What `cdr produce` sends, as a pure deterministic sequence: generated CDRs plus a chosen fraction of

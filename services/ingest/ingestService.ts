@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../shared/src/avro/cdrCodec.ts';
-import type { CdrEvent } from '../shared/src/cdr/cdrEvent.ts';
-import { validateCdr } from '../shared/src/cdr/validate.ts';
-import type { Storage } from '../shared/src/clickhouse/storage.ts';
-import type { PipelineConfig } from '../shared/src/config/config.ts';
-import { PipelineError, classifyError } from '../shared/src/errors/pipelineError.ts';
-import { RecentIds } from '../shared/src/ingest/recentIds.ts';
-import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
-import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
-import type { MonthKey } from '../shared/src/pseudonym/monthKeys.ts';
-import { CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow } from '../shared/src/pseudonym/pseudonymise.ts';
-import { identifiersExpired, monthKeyOf } from '../shared/src/retention/retentionCalendar.ts';
-import { ThreadPublisher, type OutgoingMessage } from './publisher.ts';
+import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/cdrCodec.ts';
+import type { CdrEvent } from '../core/cdr/cdrEvent.ts';
+import { validateCdr } from '../core/cdr/validate.ts';
+import type { Storage } from '../platform/clickhouse/storage.ts';
+import type { PipelineConfig } from '../platform/config/config.ts';
+import { PipelineError, classifyError } from '../core/errors/pipelineError.ts';
+import { RecentIds } from '../core/dedup/recentIds.ts';
+import type { PipelineMetrics } from '../platform/observability/metrics.ts';
+import type { MonthKeyRing } from '../platform/keys/monthKeyRing.ts';
+import type { MonthKey } from '../core/pseudonym/monthKeys.ts';
+import { CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow } from '../core/pseudonym/pseudonymise.ts';
+import { identifiersExpired, monthKeyOf } from '../core/retention/retentionCalendar.ts';
+import { ThreadPublisher, type OutgoingMessage } from '../platform/kafka/publisher.ts';
 
 /**
  * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr,

@@ -2,9 +2,9 @@
  * Composition root of the ingest service as its own process (docker-compose, scale-out, crash tests):
  * config → runtime → IngestService, metrics on CDR_API_PORT. `cdr start` wires the same service in-process.
  */
-import { loadConfig } from '../shared/src/config/config.ts';
-import { openRuntime, requireKafka, requireStorage } from '../shared/src/runtime/runtime.ts';
-import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
+import { loadConfig } from '../platform/config/config.ts';
+import { openRuntime, requireKafka, requireStorage } from '../platform/runtime/runtime.ts';
+import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
 import { buildApp } from '../api/app.ts';
 import { IngestService } from './ingestService.ts';
 

@@ -2,9 +2,9 @@
  * Composition root of the retention job as its own process (docker-compose): runs the pass hourly
  * (CDR_RETENTION_INTERVAL_MS) against CLICKHOUSE_URL. `cdr start` schedules the same pass in-process.
  */
-import { loadConfig } from '../shared/src/config/config.ts';
-import { openRuntime } from '../shared/src/runtime/runtime.ts';
-import { onShutdownSignal } from '../shared/src/runtime/shutdown.ts';
+import { loadConfig } from '../platform/config/config.ts';
+import { openRuntime } from '../platform/runtime/runtime.ts';
+import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
 import { buildApp } from '../api/app.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { destroyPartition, type Storage } from '../shared/src/clickhouse/storage.ts';
-import { PipelineError } from '../shared/src/errors/pipelineError.ts';
-import { chTime } from '../shared/src/identity/identityLookup.ts';
-import type { PipelineMetrics } from '../shared/src/observability/metrics.ts';
-import type { MonthKeyRing } from '../shared/src/pseudonym/monthKeyRing.ts';
+import { destroyPartition, type Storage } from '../platform/clickhouse/storage.ts';
+import { PipelineError } from '../core/errors/pipelineError.ts';
+import { chTime } from '../platform/identity/identityLookup.ts';
+import type { PipelineMetrics } from '../platform/observability/metrics.ts';
+import type { MonthKeyRing } from '../platform/keys/monthKeyRing.ts';
 import {
   addMonthsUtc, identifierCutoff, lastExpiredIdentifierMonth, monthDateOf, monthKeyOf, monthStartOf, trafficCutoff,
-} from '../shared/src/retention/retentionCalendar.ts';
-import type { LegalHolds } from './legalHolds.ts';
+} from '../core/retention/retentionCalendar.ts';
+import type { LegalHolds } from '../platform/holds/legalHolds.ts';
 
 /**
  * One retention pass at a given `now` (privacy notice 5.1.2 and 11):

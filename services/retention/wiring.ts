@@ -1,7 +1,7 @@
-import type { Storage } from '../shared/src/clickhouse/storage.ts';
-import type { Runtime } from '../shared/src/runtime/runtime.ts';
-import { requireStorage } from '../shared/src/runtime/runtime.ts';
-import { LegalHolds } from './legalHolds.ts';
+import type { Storage } from '../platform/clickhouse/storage.ts';
+import type { Runtime } from '../platform/runtime/runtime.ts';
+import { requireStorage } from '../platform/runtime/runtime.ts';
+import { LegalHolds } from '../platform/holds/legalHolds.ts';
 import { RetentionPass } from './retentionPass.ts';
 
 /**

@@ -3,7 +3,7 @@
  * collect the identifiers a traffic plan contains (to prove they appear nowhere they must not).
  */
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { normaliseIdentifier, recipientTypeOf } from '../../services/shared/src/identity/normalise.ts';
+import { normaliseIdentifier, recipientTypeOf } from '../../services/core/identity/normalise.ts';
 import type { PlannedMessage } from '../../services/generator/trafficPlan.ts';
 
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000, everyMs = 200): Promise<void> {

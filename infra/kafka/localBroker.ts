@@ -1,0 +1,369 @@
+/**
+ * A real single-node Apache Kafka broker (KRaft, broker+controller in one JVM) on 127.0.0.1,
+ * for tests, benchmarks and local development. Thin wrapper around infra/kafka/kafka.sh, which
+ * fetches the broker jars from Maven Central (infra/kafka/pom.xml) into .cache/kafka/<version>/libs
+ * and runs them with the installed Java >= 17. See docs/kafka-local.md.
+ *
+ * Existing broker for the same dataDir: startLocalBroker() does NOT reuse it; it throws
+ * KafkaBrokerAlreadyRunningError. A live broker from an earlier run is either owned by another live
+ * process (whose watchdog will stop it when that process exits, possibly in the middle of our run)
+ * or was started by hand; silently sharing it would make test results depend on leftovers.
+ * A stale pid file (process gone, or pid reused by something else) is cleaned up and ignored.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface LocalBrokerOptions {
+  /** Directory holding config, KRaft metadata, topic data, pid and log files. Created if missing. */
+  dataDir: string;
+  /** Client (PLAINTEXT) port on 127.0.0.1. 0 or undefined: reuse the port of the previous run on this
+   *  dataDir if it is free, else pick a free one. */
+  port?: number;
+  /** The broker is stopped by a watchdog once this process is gone. Default process.pid.
+   *  0 disables the watchdog (the broker then runs until stop() / `infra/kafka/kafka.sh stop`). */
+  ownerPid?: number;
+}
+
+export interface LocalBroker {
+  /** Bootstrap servers for clients, e.g. ["127.0.0.1:41234"]. */
+  readonly brokers: string[];
+  /** pid of the broker JVM. */
+  readonly pid: number;
+  /** Absolute data dir. */
+  readonly dataDir: string;
+  /** Broker stdout/stderr (log4j console output). */
+  readonly logFile: string;
+  /** Kafka version running. */
+  readonly version: string;
+  /** SIGTERM, wait for exit (SIGKILL after 30 s). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface LocalKafkaErrorOptions {
+  cause?: unknown;
+  /** Last lines of the broker log / script output; also appended to the message. */
+  logTail?: string;
+}
+
+/** Base class of every error thrown by this module. */
+export class LocalKafkaError extends Error {
+  readonly logTail: string | undefined;
+
+  constructor(message: string, options: LocalKafkaErrorOptions = {}) {
+    const tail = options.logTail?.trimEnd();
+    super(tail ? `${message}\n${tail}` : message, { cause: options.cause });
+    this.name = new.target.name;
+    this.logTail = tail;
+  }
+}
+
+/** Fetching the jars (Maven) failed, or Java/Maven are missing. */
+export class KafkaInstallError extends LocalKafkaError {}
+
+/** The broker did not start or did not become ready in time. */
+export class KafkaStartError extends LocalKafkaError {}
+
+/** A broker started earlier for the same data dir is still running (see module comment). */
+export class KafkaBrokerAlreadyRunningError extends KafkaStartError {
+  readonly runningPid: number | undefined;
+  readonly runningPort: number | undefined;
+
+  constructor(
+    message: string,
+    details: { pid: number | undefined; port: number | undefined },
+    options: LocalKafkaErrorOptions = {},
+  ) {
+    super(message, options);
+    this.runningPid = details.pid;
+    this.runningPort = details.port;
+  }
+}
+
+/** The broker could not be stopped. */
+export class KafkaStopError extends LocalKafkaError {}
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPT = path.join(REPO_ROOT, 'infra', 'kafka', 'kafka.sh');
+const POM = path.join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
+
+const FETCH_TIMEOUT_MS = 15 * 60_000;
+/** infra/kafka/kafka.sh gives up after KAFKA_START_TIMEOUT (90 s); this is only a backstop. */
+const START_TIMEOUT_MS = 5 * 60_000;
+const STOP_TIMEOUT_MS = 2 * 60_000;
+const SCRIPT_EXIT_ALREADY_RUNNING = 3;
+const LOG_TAIL_LINES = 60;
+
+interface ScriptResult {
+  stdout: string;
+  stderr: string;
+}
+
+class ScriptFailure extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly signal: string | null,
+    readonly stdout: string,
+    readonly stderr: string,
+    cause: unknown,
+  ) {
+    super(
+      `infra/kafka/kafka.sh ${args.join(' ')} failed (${exitCode !== null ? `exit code ${exitCode}` : `signal ${signal ?? '?'}`})`,
+      { cause },
+    );
+    this.name = 'ScriptFailure';
+  }
+}
+
+function runScript(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'bash',
+      [SCRIPT, ...args],
+      { env, timeout: timeoutMs, killSignal: 'SIGTERM', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (error) {
+          const exitCode = typeof error.code === 'number' ? error.code : null;
+          reject(new ScriptFailure(args, exitCode, error.signal ?? null, stdout, stderr, error));
+          return;
+        }
+        resolve({ stdout, stderr });
+      },
+    );
+  });
+}
+
+function lastLines(text: string, n: number): string {
+  const lines = text.trimEnd().split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+async function readLogTail(dataDir: string, n = LOG_TAIL_LINES): Promise<string | undefined> {
+  try {
+    return lastLines(await readFile(path.join(dataDir, 'broker.log'), 'utf8'), n);
+  } catch {
+    return undefined;
+  }
+}
+
+function readIntFile(file: string): number | undefined {
+  try {
+    const value = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive and not a zombie (kill -0 succeeds on zombies until they are reaped). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
+/** Kafka version from KAFKA_VERSION or <kafka.version> in infra/kafka/pom.xml (as infra/kafka/kafka.sh does). */
+function kafkaVersion(): string {
+  const fromEnv = process.env['KAFKA_VERSION'];
+  if (fromEnv) return fromEnv;
+  let pom: string;
+  try {
+    pom = readFileSync(POM, 'utf8');
+  } catch (cause) {
+    throw new KafkaInstallError(`cannot read ${POM}`, { cause });
+  }
+  const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom);
+  if (!match?.[1]) throw new KafkaInstallError(`no <kafka.version> in ${POM}`);
+  return match[1].trim();
+}
+
+function libDirFor(version: string): string {
+  return path.join(REPO_ROOT, '.cache', 'kafka', version, 'libs');
+}
+
+let installPromise: Promise<{ version: string; libDir: string }> | undefined;
+
+/**
+ * Makes sure the broker jars are in .cache/kafka/<version>/libs (runs Maven once; later calls are
+ * instant). Concurrent calls, also from other processes, are serialised by the script.
+ */
+export async function ensureKafkaInstalled(): Promise<{ version: string; libDir: string }> {
+  installPromise ??= (async () => {
+    const version = kafkaVersion();
+    const libDir = libDirFor(version);
+    if (existsSync(path.join(libDir, '.complete'))) return { version, libDir };
+    try {
+      const { stdout } = await runScript(['fetch'], process.env, FETCH_TIMEOUT_MS);
+      const printed = lastLines(stdout, 1).trim();
+      if (path.resolve(printed) !== path.resolve(libDir)) {
+        throw new KafkaInstallError(`infra/kafka/kafka.sh fetch printed '${printed}', expected '${libDir}'`);
+      }
+    } catch (err) {
+      if (err instanceof LocalKafkaError) throw err;
+      const output = err instanceof ScriptFailure ? lastLines(`${err.stdout}\n${err.stderr}`, LOG_TAIL_LINES) : undefined;
+      throw new KafkaInstallError(`fetching Kafka ${version} jars with Maven failed`, { cause: err, logTail: output });
+    }
+    return { version, libDir };
+  })();
+  try {
+    return await installPromise;
+  } catch (err) {
+    installPromise = undefined; // allow a retry
+    throw err;
+  }
+}
+
+/**
+ * Java classpath (`<libDir>/*`) with the broker and CLI tools, e.g. for
+ * `java -cp <cp> org.apache.kafka.tools.ConsumerPerformance --bootstrap-server ... --topic ... --messages N`.
+ * Throws if the jars are not fetched yet: await ensureKafkaInstalled() first.
+ */
+export function kafkaToolClasspath(): string {
+  const version = kafkaVersion();
+  const libDir = libDirFor(version);
+  if (!existsSync(path.join(libDir, '.complete'))) {
+    throw new KafkaInstallError(`Kafka ${version} jars are not in ${libDir}; await ensureKafkaInstalled() first`);
+  }
+  return `${libDir}${path.sep}*`;
+}
+
+function listenOnce(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : port;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+async function isPortFree(port: number): Promise<boolean> {
+  try {
+    await listenOnce(port);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function choosePort(dataDir: string, requested: number | undefined, preferPrevious: boolean): Promise<number> {
+  if (requested !== undefined && requested !== 0) {
+    if (!Number.isInteger(requested) || requested < 1 || requested > 65535) {
+      throw new KafkaStartError(`invalid port ${requested}`);
+    }
+    return requested;
+  }
+  const previous = readIntFile(path.join(dataDir, 'broker.port'));
+  const previousController = readIntFile(path.join(dataDir, 'controller.port'));
+  if (preferPrevious && previous !== undefined && (await isPortFree(previous))) return previous;
+  for (;;) {
+    const port = await listenOnce(0);
+    // the script puts the controller on the first free port above the broker port
+    if (port < 65535 && port !== previousController) return port;
+  }
+}
+
+/**
+ * Starts (formatting on first use) a broker for opts.dataDir and resolves once it answers Kafka
+ * requests on 127.0.0.1. Typical times on a 2-core machine: ~3-5 s (plus a one-off Maven fetch).
+ */
+export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalBroker> {
+  const dataDir = path.resolve(opts.dataDir);
+  const ownerPid = opts.ownerPid ?? process.pid;
+  if (!Number.isInteger(ownerPid) || ownerPid < 0) throw new KafkaStartError(`invalid ownerPid ${ownerPid}`);
+
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (cause) {
+    throw new KafkaStartError(`cannot create Kafka data dir ${dataDir}`, { cause });
+  }
+  const { version } = await ensureKafkaInstalled();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (ownerPid > 0) env['KAFKA_OWNER_PID'] = String(ownerPid);
+  else delete env['KAFKA_OWNER_PID'];
+
+  const autoPort = opts.port === undefined || opts.port === 0;
+  let port = await choosePort(dataDir, opts.port, true);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runScript(['start', dataDir, String(port)], env, START_TIMEOUT_MS);
+      break;
+    } catch (err) {
+      if (err instanceof ScriptFailure && err.exitCode === SCRIPT_EXIT_ALREADY_RUNNING) {
+        const runningPid = readIntFile(path.join(dataDir, 'broker.pid'));
+        const runningPort = readIntFile(path.join(dataDir, 'broker.port'));
+        throw new KafkaBrokerAlreadyRunningError(
+          `a Kafka broker is already running for ${dataDir} (pid ${runningPid ?? '?'}, 127.0.0.1:${runningPort ?? '?'}); ` +
+            `not starting a second one. Stop it with: infra/kafka/kafka.sh stop ${dataDir}`,
+          { pid: runningPid, port: runningPort },
+          { cause: err },
+        );
+      }
+      const scriptOutput = err instanceof ScriptFailure ? err.stderr : '';
+      // An auto-picked port can be grabbed by someone else between picking and binding: retry.
+      if (autoPort && attempt < 3 && /already in use|BindException/.test(scriptOutput)) {
+        port = await choosePort(dataDir, 0, false);
+        continue;
+      }
+      // The script prints the broker log tail on failure; otherwise add it ourselves.
+      let logTail = lastLines(scriptOutput, LOG_TAIL_LINES + 10);
+      if (!scriptOutput.includes('----- last ')) {
+        const brokerLog = await readLogTail(dataDir);
+        if (brokerLog) logTail += `\n----- last lines of ${path.join(dataDir, 'broker.log')} -----\n${brokerLog}`;
+      }
+      throw new KafkaStartError(`Kafka ${version} broker failed to start in ${dataDir} on 127.0.0.1:${port}`, {
+        cause: err,
+        logTail,
+      });
+    }
+  }
+
+  const pid = readIntFile(path.join(dataDir, 'broker.pid'));
+  if (pid === undefined || !isAlive(pid)) {
+    throw new KafkaStartError(`broker reported ready but its pid file in ${dataDir} is missing or stale`, {
+      logTail: await readLogTail(dataDir),
+    });
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      try {
+        await runScript(['stop', dataDir], process.env, STOP_TIMEOUT_MS);
+      } catch (err) {
+        stopping = undefined; // allow a retry
+        const scriptOutput = err instanceof ScriptFailure ? lastLines(err.stderr, 20) : '';
+        throw new KafkaStopError(`failed to stop Kafka broker pid ${pid} (${dataDir})`, {
+          cause: err,
+          logTail: [scriptOutput, await readLogTail(dataDir, 30)].filter(Boolean).join('\n'),
+        });
+      }
+    })();
+    return stopping;
+  };
+
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    pid,
+    dataDir,
+    logFile: path.join(dataDir, 'broker.log'),
+    version,
+    stop,
+  };
+}

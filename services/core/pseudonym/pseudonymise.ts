@@ -1,0 +1,323 @@
+import type { CdrEvent } from '../cdr/cdrEvent.ts';
+import type { RowShape } from '../../platform/clickhouse/storage.ts';
+import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
+import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
+import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
+
+/**
+ * Splits a CDR into its identifier-free metadata (with tokens) and the vault entries (identifiers sealed
+ * under the month key). The subscriber index (token → records) is derived from the cdr rows by the engine
+ * (migration 4). Pure: no I/O; the caller supplies the month key (null when the identifier window has
+ * closed: the record is stored without identifiers).
+ */
+
+export interface SourcePosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** A row of the 10-year `cdr` table (ClickHouse JSONEachRow shape). */
+export interface CdrRow {
+  cdr_id: string;
+  account_id: string;
+  event_time: number;
+  submitted_at: number;
+  delivered_at: number | null;
+  channel: string;
+  direction: string;
+  sender_type: string;
+  recipient_type: string;
+  sender_token: string;
+  recipient_token: string;
+  sender_valid: boolean;
+  recipient_valid: boolean;
+  sender_country: string;
+  provider_id: string;
+  mcc: string;
+  mnc: string;
+  destination_country: string;
+  ported: boolean;
+  status: string;
+  error_code: string;
+  segments: number;
+  size_bytes: number;
+  duration_ms: number;
+  price: number;
+  cost: number;
+  currency: string;
+  client_ip: string;
+  late: boolean;
+  schema_id: number;
+  src_topic: string;
+  src_partition: number;
+  src_offset: string;
+  ingested_at: number;
+}
+
+/**
+ * The cdr table's insert shape: columns in order, and a row's values in the same order (JSONCompactEachRow:
+ * half the bytes of JSONEachRow and cheaper for the engine to parse). A unit test keeps both in step with
+ * CdrRow.
+ */
+export const CDR_SHAPE: RowShape<CdrRow> = {
+  columns: [
+    'cdr_id', 'account_id', 'event_time', 'submitted_at', 'delivered_at', 'channel', 'direction', 'sender_type', 'recipient_type',
+    'sender_token', 'recipient_token', 'sender_valid', 'recipient_valid', 'sender_country', 'provider_id', 'mcc', 'mnc',
+    'destination_country', 'ported', 'status', 'error_code', 'segments', 'size_bytes', 'duration_ms', 'price', 'cost', 'currency',
+    'client_ip', 'late', 'schema_id', 'src_topic', 'src_partition', 'src_offset', 'ingested_at',
+  ],
+  tuple: (r) => [
+    r.cdr_id, r.account_id, r.event_time, r.submitted_at, r.delivered_at, r.channel, r.direction, r.sender_type, r.recipient_type,
+    r.sender_token, r.recipient_token, r.sender_valid, r.recipient_valid, r.sender_country, r.provider_id, r.mcc, r.mnc,
+    r.destination_country, r.ported, r.status, r.error_code, r.segments, r.size_bytes, r.duration_ms, r.price, r.cost, r.currency,
+    r.client_ip, r.late, r.schema_id, r.src_topic, r.src_partition, r.src_offset, r.ingested_at,
+  ],
+};
+
+export interface VaultRow {
+  month: string;
+  token: string;
+  id_type: IdentifierType;
+  sealed: string;
+  valid: boolean;
+  first_seen: number;
+}
+
+/** The event published to cdr.pseudonymised (schema `cdr-pseudonymised-v1.avsc`). */
+export interface PseudonymisedEvent {
+  cdr_id: string;
+  account_id: string;
+  sender_token: string;
+  recipient_token: string;
+  token_month: string;
+  sender_type: string;
+  recipient_type: string;
+  event_time: number;
+  submitted_at: number;
+  delivered_at: number | null;
+  channel: string;
+  direction: string;
+  provider_id: string;
+  mcc: string;
+  mnc: string;
+  destination_country: string;
+  sender_country: string;
+  ported: boolean;
+  status: string;
+  error_code: string;
+  segments: number;
+  size_bytes: number;
+  duration_ms: number;
+  price: number;
+  cost: number;
+  currency: string;
+  late: boolean;
+}
+
+export interface PseudonymisedRecord {
+  readonly row: CdrRow;
+  readonly vault: VaultRow[];
+  readonly published: PseudonymisedEvent;
+}
+
+/** One identifier as ingest needs it under one month key: normalised, tokenised, sealed. */
+interface Derived {
+  readonly id: NormalisedIdentifier;
+  readonly token: string;
+  readonly sealed: string;
+}
+
+/** Derivations under one month key, keyed by the raw input (type, default country, spelling). */
+interface MonthCache {
+  readonly key: MonthKey;
+  readonly monthDate: string;
+  readonly derived: Map<string, Derived>;
+}
+
+/**
+ * The cache key of a raw identifier: unambiguous (NUL-separated; the type has no NUL, the default country is
+ * two validated letters or empty) and with the country only where normalisation uses it (phone numbers).
+ */
+function rawKey(raw: string, type: IdentifierType, country: string | null): string {
+  return type === 'msisdn' ? `msisdn\u0000${country ?? ''}\u0000${raw}` : `${type}\u0000${raw}`;
+}
+
+/**
+ * Keeps normalisation, token derivation and sealing off the hot path for identifiers seen recently: one
+ * cache lookup per identifier (raw spelling → normalised + token + sealed) per month key, at most
+ * `capacity` entries over all months (oldest month first out). Late records (no key) only need the
+ * normalised form, from a bounded normaliser cache.
+ */
+export class Pseudonymiser {
+  private readonly months = new Map<string, MonthCache>();
+  private readonly normaliser: IdentifierNormaliser;
+  private size = 0;
+  constructor(private readonly capacity = 200_000) {
+    this.normaliser = new IdentifierNormaliser(capacity);
+  }
+
+  private monthCache(month: string, key: MonthKey): MonthCache {
+    let m = this.months.get(month);
+    // A different key object for the same month (a rotation in tests, or the ring reloaded it) starts afresh.
+    if (m === undefined || m.key !== key) {
+      if (m) this.forgetMonth(month);
+      m = { key, monthDate: monthDateOf(month), derived: new Map() };
+      this.months.set(month, m);
+    }
+    return m;
+  }
+
+  private derive(m: MonthCache, raw: string, type: IdentifierType, country: string | null): Derived {
+    const cacheKey = rawKey(raw, type, country);
+    let d = m.derived.get(cacheKey);
+    if (d === undefined) {
+      const id = normaliseIdentifier(raw, type, country);
+      const token = tokenOf(m.key, id.type, id.value);
+      d = { id, token, sealed: sealIdentifier(m.key, token, id.value).toString('base64') };
+      if (this.size >= this.capacity) this.evictOne(m);
+      m.derived.set(cacheKey, d);
+      this.size++;
+    }
+    return d;
+  }
+
+  /** Evicts the oldest entry of the oldest other month that has one, else this month's own oldest. */
+  private evictOne(current: MonthCache): void {
+    for (const [month, m] of this.months) {
+      if (m === current) continue;
+      const oldest = m.derived.keys().next();
+      if (!oldest.done) {
+        m.derived.delete(oldest.value);
+        this.size--;
+      }
+      if (m.derived.size === 0) this.months.delete(month);
+      if (!oldest.done) return;
+    }
+    const oldest = current.derived.keys().next();
+    if (!oldest.done) {
+      current.derived.delete(oldest.value);
+      this.size--;
+    }
+  }
+
+  /** Drops everything derived under a month key that was destroyed. */
+  forgetMonth(month: string): void {
+    const m = this.months.get(month);
+    if (!m) return;
+    this.size -= m.derived.size;
+    this.months.delete(month);
+  }
+
+  /** Drops the derivations of every month whose identifier window has closed at `now` (their key is no longer used). */
+  forgetExpired(now: number): void {
+    for (const month of [...this.months.keys()]) if (identifiersExpired(monthStartOf(month), now)) this.forgetMonth(month);
+  }
+
+  /** Entries cached over all months (for tests and metrics). */
+  get cachedIdentifiers(): number {
+    return this.size;
+  }
+
+  pseudonymise(e: CdrEvent, month: string, key: MonthKey | null, schemaId: number, src: SourcePosition, ingestedAt: number): PseudonymisedRecord {
+    const country = e.destination_country ? e.destination_country.toUpperCase() : null;
+    const senderType: IdentifierType = e.sender_type;
+    const recipientType = recipientTypeOf(e.channel, e.recipient);
+    const late = key === null;
+    let sender: NormalisedIdentifier;
+    let recipient: NormalisedIdentifier;
+    let senderToken = '';
+    let recipientToken = '';
+    const vault: VaultRow[] = [];
+    if (key) {
+      const m = this.monthCache(month, key);
+      const s = this.derive(m, e.sender, senderType, country);
+      const r = this.derive(m, e.recipient, recipientType, country);
+      sender = s.id;
+      recipient = r.id;
+      senderToken = s.token;
+      recipientToken = r.token;
+      const monthDate = m.monthDate;
+      vault.push({ month: monthDate, token: s.token, id_type: sender.type, sealed: s.sealed, valid: sender.valid, first_seen: e.event_time });
+      if (r.token !== s.token) vault.push({ month: monthDate, token: r.token, id_type: recipient.type, sealed: r.sealed, valid: recipient.valid, first_seen: e.event_time });
+    } else {
+      sender = this.normaliser.normalise(e.sender, senderType, country);
+      recipient = this.normaliser.normalise(e.recipient, recipientType, country);
+    }
+    // Two explicit literals rather than spreads of a shared object: fixed shapes, fewer allocations (the
+    // profile of benchmarks/RESULTS.md puts this function and the GC it causes on top).
+    const mcc = e.mcc ?? '';
+    const mnc = e.mnc ?? '';
+    const destination = country ?? '';
+    const errorCode = e.error_code ?? '';
+    const duration = e.duration_ms ?? 0;
+    const row: CdrRow = {
+      cdr_id: e.cdr_id,
+      account_id: e.account_id,
+      event_time: e.event_time,
+      submitted_at: e.submitted_at,
+      delivered_at: e.delivered_at,
+      channel: e.channel,
+      direction: e.direction,
+      sender_type: senderType,
+      recipient_type: recipientType,
+      sender_token: senderToken,
+      recipient_token: recipientToken,
+      sender_valid: sender.valid,
+      recipient_valid: recipient.valid,
+      sender_country: sender.country,
+      provider_id: e.provider_id,
+      mcc,
+      mnc,
+      destination_country: destination,
+      ported: e.ported,
+      status: e.status,
+      error_code: errorCode,
+      segments: e.segments,
+      size_bytes: e.size_bytes,
+      duration_ms: duration,
+      price: e.price,
+      cost: e.cost,
+      currency: e.currency,
+      // A record that arrives after its usage window (3 years) is stored without the IP, as a late record is
+      // without identifiers: otherwise a retention pass that just cleared the month would find it again.
+      client_ip: e.client_ip && !usageExpired(e.event_time, ingestedAt) ? e.client_ip : '',
+      late,
+      schema_id: schemaId,
+      src_topic: src.topic,
+      src_partition: src.partition,
+      src_offset: src.offset,
+      ingested_at: ingestedAt,
+    };
+    const published: PseudonymisedEvent = {
+      cdr_id: e.cdr_id,
+      account_id: e.account_id,
+      sender_token: senderToken,
+      recipient_token: recipientToken,
+      token_month: month,
+      sender_type: senderType,
+      recipient_type: recipientType,
+      event_time: e.event_time,
+      submitted_at: e.submitted_at,
+      delivered_at: e.delivered_at,
+      channel: e.channel,
+      direction: e.direction,
+      provider_id: e.provider_id,
+      mcc,
+      mnc,
+      destination_country: destination,
+      sender_country: sender.country,
+      ported: e.ported,
+      status: e.status,
+      error_code: errorCode,
+      segments: e.segments,
+      size_bytes: e.size_bytes,
+      duration_ms: duration,
+      price: e.price,
+      cost: e.cost,
+      currency: e.currency,
+      late,
+    };
+    return { row, vault, published };
+  }
+}

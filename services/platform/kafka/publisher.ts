@@ -1,0 +1,176 @@
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { startTsWorker } from '../runtime/tsWorker.ts';
+import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
+
+/**
+ * Publishes ingest's output (cdr.pseudonymised, cdr.dlq) from a worker thread with its own kafkajs producer.
+ *
+ * Why a thread: kafkajs encodes every record in JavaScript (record and batch encoding, CRC32C, per-partition
+ * grouping), about a fifth of ingest's main-thread time in the CPU profile (benchmarks/RESULTS.md), and the
+ * main thread was the bottleneck while the second core sat partly idle. Messages cross as one packed buffer
+ * per topic (moved, not copied) plus the keys and headers, so the hand-over costs far less than the encoding.
+ *
+ * Semantics are those of one idempotent producer with acks=-1: `send` resolves only when the broker has
+ * acknowledged every message, and rejects with a retryable `broker_unavailable` otherwise. A worker that
+ * dies is replaced on the next send; what it had in flight is reported as failed (the caller retries the
+ * batch, consumers dedupe by cdr_id as for any at-least-once publish).
+ */
+export interface OutgoingMessage {
+  readonly key: string | Buffer | null;
+  /** null: a tombstone (the DLQ passes on whatever the raw topic held, null values included). */
+  readonly value: Buffer | null;
+  readonly headers?: Readonly<Record<string, string | Buffer>>;
+}
+
+export interface TopicMessages {
+  readonly topic: string;
+  readonly messages: readonly OutgoingMessage[];
+}
+
+export interface PublisherOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly log: Logger;
+}
+
+interface Pending {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class ThreadPublisher {
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
+  /** Resolves when the current worker has exited (tracked from its start, so no exit is missed). */
+  private exited: Promise<void> = Promise.resolve();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly opts: PublisherOptions) {}
+
+  /** Starts the worker and connects its producer (also done lazily by the first send). */
+  async start(): Promise<void> {
+    await this.ensureWorker();
+  }
+
+  async send(batches: readonly TopicMessages[]): Promise<void> {
+    const packed = batches.filter((b) => b.messages.length > 0).map(pack);
+    if (packed.length === 0) return;
+    const worker = await this.ensureWorker();
+    const id = this.nextId++;
+    const request: PublisherRequest = { type: 'send', id, topics: packed };
+    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    try {
+      worker.postMessage(request, packed.flatMap((p) => [p.values.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer]));
+    } catch (err) {
+      this.pending.delete(id);
+      throw new PipelineError('broker_unavailable', 'could not hand the batch to the publisher thread', { cause: err });
+    }
+    await done;
+  }
+
+  /** Disconnects the producer (after in-flight sends settle) and ends the worker; idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const worker = this.worker;
+    if (!worker) return;
+    // Ask for a clean stop (in-flight sends finish, the producer disconnects); end the thread if it takes long.
+    const stop: PublisherRequest = { type: 'stop' };
+    worker.postMessage(stop);
+    const timeout = setTimeout(() => void worker.terminate(), 10_000);
+    await this.exited;
+    clearTimeout(timeout);
+  }
+
+  private ensureWorker(): Promise<Worker> {
+    if (this.closed) return Promise.reject(new PipelineError('broker_unavailable', 'publisher is closed'));
+    if (this.worker && this.ready) {
+      const w = this.worker;
+      return this.ready.then(() => w);
+    }
+    const data: PublisherWorkerData = { brokers: [...this.opts.brokers], clientId: this.opts.clientId };
+    const worker = startTsWorker(new URL('./publisherWorker.ts', import.meta.url), { publisher: data });
+    this.worker = worker;
+    this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const kafkaLog = this.opts.log.child({ component: 'kafkajs', thread: 'publisher' });
+    this.ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: PublisherReply) => {
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'done') this.settle(m.id, m.error);
+        else if (m.type === 'log') {
+          if (m.level === 'error') kafkaLog.error(m.fields, m.message);
+          else if (m.level === 'warn') kafkaLog.warn(m.fields, m.message);
+          else kafkaLog.debug(m.fields, m.message);
+        } else if (m.type === 'failed') reject(new PipelineError('broker_unavailable', `publisher could not connect: ${m.error}`));
+      });
+      worker.once('error', (err) => {
+        this.opts.log.error({ err }, 'publisher thread failed');
+        reject(new PipelineError('broker_unavailable', 'publisher thread failed', { cause: err }));
+      });
+      worker.once('exit', (code) => {
+        if (this.worker === worker) {
+          this.worker = undefined;
+          this.ready = undefined;
+        }
+        reject(new PipelineError('broker_unavailable', `publisher thread exited (${code})`));
+        for (const [id, p] of this.pending) {
+          this.pending.delete(id);
+          p.reject(new PipelineError('broker_unavailable', `publisher thread exited (${code}) with a send in flight`));
+        }
+      });
+    });
+    // A failed start is reported to the sender; the next send starts a new worker.
+    this.ready.catch(() => {
+      if (this.worker === worker) void worker.terminate();
+    });
+    return this.ready.then(() => worker);
+  }
+
+  private settle(id: number, error: string | undefined): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if (error === undefined) p.resolve();
+    else p.reject(new PipelineError('broker_unavailable', `publish failed: ${error}`));
+  }
+}
+
+/** One topic's messages as one values buffer with end offsets, plus keys and headers. */
+function pack(batch: TopicMessages): PackedTopicMessages {
+  const n = batch.messages.length;
+  let bytes = 0;
+  for (const m of batch.messages) bytes += m.value?.length ?? 0;
+  const values = new Uint8Array(bytes);
+  const ends = new Uint32Array(n);
+  const keys = new Array<string | Uint8Array | null>(n);
+  const headers = new Array<Readonly<Record<string, string | Uint8Array>> | null>(n);
+  const nullValues: number[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const m = batch.messages[i]!;
+    if (m.value === null) nullValues.push(i);
+    else {
+      values.set(m.value, at);
+      at += m.value.length;
+    }
+    ends[i] = at;
+    // Keys and headers of dead letters are views into kafkajs's fetch buffer: posting a view would copy the
+    // whole underlying buffer (megabytes), so each is copied on its own.
+    keys[i] = typeof m.key === 'string' || m.key === null ? m.key : new Uint8Array(m.key);
+    headers[i] = m.headers ? ownHeaders(m.headers) : null;
+  }
+  return { topic: batch.topic, values, ends, keys, headers, nullValues };
+}
+
+function ownHeaders(h: Readonly<Record<string, string | Buffer>>): Record<string, string | Uint8Array> {
+  const out: Record<string, string | Uint8Array> = {};
+  for (const k in h) {
+    const v = h[k]!;
+    out[k] = typeof v === 'string' ? v : new Uint8Array(v);
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import type { Storage } from '../clickhouse/storage.ts';
+import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { identifierCutoff, monthDateOf, monthStartOf } from '../../core/retention/retentionCalendar.ts';
+import { deriveMonthKey, generateMonthKey, unwrapMonthKey, wrapMonthKey, type MonthKey } from '../../core/pseudonym/monthKeys.ts';
+
+/**
+ * The ring of month keys: wrapped in ClickHouse (`month_keys`), unwrapped only in this process's memory.
+ * A key is created on first use for a month whose identifier window is still open and that was never
+ * destroyed; a destroyed or expired month yields `null`, and its records are stored without identifiers.
+ */
+export class MonthKeyRing {
+  private readonly cache = new Map<string, MonthKey | null>();
+  private readonly pending = new Map<string, Promise<MonthKey | null>>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly masterKey: Buffer,
+  ) {}
+
+  /** The key of a month, created if the month may still hold identifiers at `now`; null when it may not. */
+  async keyForWriting(month: string, now: number): Promise<MonthKey | null> {
+    if (now >= identifierCutoff(monthStartOf(month))) return null;
+    const cached = this.cache.get(month);
+    if (cached !== undefined) return cached;
+    let p = this.pending.get(month);
+    if (!p) {
+      p = this.loadOrCreate(month).finally(() => this.pending.delete(month));
+      this.pending.set(month, p);
+    }
+    return p;
+  }
+
+  /** The key of a month if it exists; never creates one. For lookups (LEA, DSAR). */
+  async existingKey(month: string): Promise<MonthKey | null> {
+    const cached = this.cache.get(month);
+    if (cached !== undefined) return cached;
+    if (await this.isDestroyed(month)) return null;
+    const key = await this.readKey(month);
+    if (key) this.cache.set(month, key);
+    return key;
+  }
+
+  /** Drops a month from memory after its key was destroyed; later requests see it as destroyed. */
+  forget(month: string): void {
+    this.cache.set(month, null);
+  }
+
+  /** Re-reads tombstones so a key destroyed by another process is dropped from this one's memory. */
+  async refreshDestroyed(): Promise<void> {
+    const rows = await this.storage.query<{ m: string }>(`SELECT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')}`);
+    for (const r of rows) this.cache.set(r.m, null);
+  }
+
+  private async isDestroyed(month: string): Promise<boolean> {
+    const rows = await this.storage.query<{ n: string }>(`SELECT count() AS n FROM ${this.storage.table('destroyed_months')} WHERE month = {m:Date}`, { m: monthDateOf(month) });
+    return Number(rows[0]?.n ?? 0) > 0;
+  }
+
+  private async readKey(month: string): Promise<MonthKey | null> {
+    // Racing creators may both insert; everyone picks the smallest key_id, so all agree on one key.
+    const rows = await this.storage.query<{ key_id: string; wrapped_key: string }>(
+      `SELECT key_id, wrapped_key FROM ${this.storage.table('month_keys')} WHERE month = {m:Date} ORDER BY key_id LIMIT 1`,
+      { m: monthDateOf(month) },
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return deriveMonthKey(month, row.key_id, unwrapMonthKey(this.masterKey, month, row.wrapped_key));
+  }
+
+  private async loadOrCreate(month: string): Promise<MonthKey | null> {
+    if (await this.isDestroyed(month)) {
+      this.cache.set(month, null);
+      return null;
+    }
+    let key = await this.readKey(month);
+    if (!key) {
+      const raw = generateMonthKey();
+      await this.storage.insert('month_keys', [{ month: monthDateOf(month), key_id: randomUUID(), wrapped_key: wrapMonthKey(this.masterKey, month, raw), created_at: Date.now() }]);
+      raw.fill(0);
+      key = await this.readKey(month);
+      if (!key) throw new PipelineError('key_unavailable', `month key for ${month} was written but cannot be read back`);
+    }
+    this.cache.set(month, key);
+    return key;
+  }
+}

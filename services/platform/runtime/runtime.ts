@@ -1,0 +1,113 @@
+import { resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { applyMigrations } from '../clickhouse/migrations.ts';
+import { openStorage, type Storage } from '../clickhouse/storage.ts';
+import type { PipelineConfig } from '../config/config.ts';
+import { createKafka, ensureTopics, pipelineTopics } from '../kafka/kafkaClient.ts';
+import { startLocalBroker, type LocalBroker } from '../../../infra/kafka/localBroker.ts';
+import { createLogger } from '../observability/logger.ts';
+import { createMetrics, type PipelineMetrics } from '../observability/metrics.ts';
+import { loadMasterKey } from '../keys/masterKey.ts';
+import { MonthKeyRing } from '../keys/monthKeyRing.ts';
+
+/**
+ * The shared wiring behind every composition root: config → logger, metrics, Kafka (external or the
+ * local broker), ClickHouse (server or embedded, migrated), master key and month key ring.
+ * Each piece is opened only when asked for, and closed in reverse order.
+ */
+export interface RuntimeOptions {
+  readonly needKafka?: boolean;
+  readonly needStorage?: boolean;
+  /** Start the local broker when KAFKA_BROKERS is unset (cdr start); otherwise require KAFKA_BROKERS or a running local one. */
+  readonly startLocalKafka?: boolean;
+  readonly log?: Logger;
+}
+
+export interface Runtime {
+  readonly config: PipelineConfig;
+  readonly log: Logger;
+  readonly metrics: PipelineMetrics;
+  readonly kafka: Kafka | undefined;
+  readonly brokers: readonly string[];
+  readonly localBroker: LocalBroker | undefined;
+  readonly storage: Storage | undefined;
+  readonly keyRing: MonthKeyRing | undefined;
+  readonly masterKeySource: string | undefined;
+  /** Only for wrapping keys (month keys, hold keys); never log or export it. */
+  readonly masterKey: Buffer | undefined;
+  close(): Promise<void>;
+}
+
+export function requireKafka(rt: Runtime): Kafka {
+  if (!rt.kafka) throw new Error('runtime opened without Kafka');
+  return rt.kafka;
+}
+
+export function requireStorage(rt: Runtime): { storage: Storage; keyRing: MonthKeyRing; masterKey: Buffer } {
+  if (!rt.storage || !rt.keyRing || !rt.masterKey) throw new Error('runtime opened without storage');
+  return { storage: rt.storage, keyRing: rt.keyRing, masterKey: rt.masterKey };
+}
+
+export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err }, 'error while closing');
+      }
+    }
+    closers.length = 0;
+  };
+  try {
+    let kafka: Kafka | undefined;
+    let brokers: readonly string[] = [];
+    let localBroker: LocalBroker | undefined;
+    if (opts.needKafka !== false) {
+      if (config.kafka.brokers) {
+        brokers = config.kafka.brokers;
+      } else if (opts.startLocalKafka) {
+        localBroker = await startLocalBroker({ dataDir: resolve(config.dataDir, 'kafka'), port: config.kafka.localPort });
+        const lb = localBroker;
+        closers.push(() => lb.stop());
+        brokers = localBroker.brokers;
+        log.info({ brokers, pid: localBroker.pid }, 'local Kafka broker started');
+      } else {
+        brokers = [`127.0.0.1:${config.kafka.localPort}`];
+      }
+      kafka = createKafka(brokers, config.kafka.clientId, log);
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const created = await ensureTopics(admin, pipelineTopics(config.kafka));
+        if (created.length > 0) log.info({ topics: created }, 'topics created');
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    let storage: Storage | undefined;
+    let keyRing: MonthKeyRing | undefined;
+    let masterKeySource: string | undefined;
+    let masterKey: Buffer | undefined;
+    if (opts.needStorage !== false) {
+      storage = await openStorage(config.clickhouse, config.dataDir);
+      const st = storage;
+      closers.push(() => st.close());
+      const applied = await applyMigrations(storage, log);
+      if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
+      const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
+      masterKeySource = master.source;
+      masterKey = master.key;
+      if (master.source === 'generated-dev') log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
+      keyRing = new MonthKeyRing(storage, master.key);
+    }
+    return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,52 @@
+/** The `cdr` command as other teams script it: output, exit codes and messages. */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { testSetup } from '../../support/testEnv.ts';
+
+const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const setup = testSetup();
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 120_000 });
+
+describe('cdr command', () => {
+  after(() => setup.cleanup());
+
+  it('produce sends the planned records and prints a JSON summary', () => {
+    const r = run(['produce', '--count', '300', '--seed', '3', '--duplicates', '0.1', '--malformed', '0.05', '--late', '0.05', '--quiet']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | string>;
+    assert.equal(summary['sent'], 300);
+    assert.equal(summary['topic'], setup.config.kafka.topics.raw);
+    assert.equal(Number(summary['unique']) + Number(summary['duplicate']) + Number(summary['malformed']) + Number(summary['late']), 300);
+    assert.ok(Number(summary['duplicate']) > 0 && Number(summary['malformed']) > 0);
+  });
+
+  it('retention run --dry-run prints the report and changes nothing', () => {
+    const r = run(['retention', 'run', '--dry-run', '--now', '2030-01-01T00:00:00Z', '--data-dir', join(setup.dataDir, 'cli')]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { now: string; dry_run: boolean; actions: unknown[] };
+    assert.equal(report.now, '2030-01-01T00:00:00.000Z');
+    assert.equal(report.dry_run, true);
+    assert.deepEqual(report.actions, []);
+  });
+
+  it('a bad --now stops with exit 2 and names the option', () => {
+    const r = run(['retention', 'run', '--now', 'yesterday', '--data-dir', join(setup.dataDir, 'cli')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--now/);
+  });
+
+  it('a bad configuration stops start-up with exit 2 and names the variable', () => {
+    const r = run(['retention', 'run', '--dry-run'], { CDR_API_PORT: 'eighty' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /CDR_API_PORT/);
+  });
+
+  it('bad arguments are refused with a message', () => {
+    const r = run(['produce', '--count', '-5']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--count must be a non-negative integer/);
+  });
+});

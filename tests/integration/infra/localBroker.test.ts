@@ -1,0 +1,238 @@
+/**
+ * Integration test for the local Kafka broker (scripts/kafka.sh + services/shared/src/kafka/localBroker.ts)
+ * with the project's Kafka client (kafkajs).
+ *
+ *   node --import tsx --test tests/integration/localBroker.test.ts
+ *
+ * Needs Java >= 17, and Maven + Maven Central the first time (jars are cached in .cache/kafka).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
+import {
+  KafkaBrokerAlreadyRunningError,
+  ensureKafkaInstalled,
+  kafkaToolClasspath,
+  startLocalBroker,
+  type LocalBroker,
+} from '../../../infra/kafka/localBroker.ts';
+
+const TOPIC = 'cdr.local-broker-test';
+const GROUP = 'cdr-local-broker-test-group';
+const MESSAGES = 1000;
+
+const brokersToStop = new Set<LocalBroker>();
+const dirsToRemove = new Set<string>();
+
+void after(async () => {
+  for (const broker of brokersToStop) await broker.stop().catch(() => undefined);
+  for (const dir of dirsToRemove) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cdr-kafka-test-'));
+  dirsToRemove.add(dir);
+  return dir;
+}
+
+async function start(dataDir: string, ownerPid?: number): Promise<LocalBroker> {
+  const broker = await startLocalBroker(ownerPid === undefined ? { dataDir } : { dataDir, ownerPid });
+  brokersToStop.add(broker);
+  return broker;
+}
+
+async function stop(broker: LocalBroker): Promise<void> {
+  await broker.stop();
+  brokersToStop.delete(broker);
+  assert.equal(isAlive(broker.pid), false, `broker pid ${broker.pid} still alive after stop()`);
+}
+
+/** Alive and not a zombie (the broker is re-parented once the start script exits). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
+function client(broker: LocalBroker): Kafka {
+  return new Kafka({ clientId: 'local-broker-test', brokers: broker.brokers, logLevel: logLevel.ERROR });
+}
+
+async function committedTotal(admin: Admin): Promise<number> {
+  // Right after a broker restart the group coordinator may still be loading its state: a retriable error.
+  let result: Awaited<ReturnType<Admin['fetchOffsets']>> | undefined;
+  for (const deadline = Date.now() + 60_000; !result; ) {
+    try {
+      result = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+    } catch (err) {
+      if (!(err instanceof Error && (err as Error & { retriable?: boolean }).retriable) || Date.now() > deadline) throw err;
+      await sleep(250);
+    }
+  }
+  const [topic] = result;
+  assert.ok(topic, 'fetchOffsets returned no topic');
+  return topic.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Runs a group consumer that records every message value and commits after each batch. */
+async function runRecordingConsumer(kafka: Kafka, received: string[]): Promise<Consumer> {
+  // maxWaitTimeInMs: an idle fetch returns after 0.5 s instead of kafkajs' default 5 s
+  const consumer = kafka.consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 500 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async (payload: EachBatchPayload) => {
+      const { batch } = payload;
+      const last = batch.messages.at(-1);
+      if (!last) return;
+      for (const message of batch.messages) {
+        received.push(message.value?.toString() ?? '<null>');
+        payload.resolveOffset(message.offset);
+      }
+      await consumer.commitOffsets([
+        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+      ]);
+      await payload.heartbeat();
+    },
+  });
+  return consumer;
+}
+
+void describe('local Kafka broker', { timeout: 240_000 }, () => {
+  void test('jars are installed and the tool classpath points at them', async () => {
+    const { version, libDir } = await ensureKafkaInstalled();
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.equal(kafkaToolClasspath(), `${libDir}${path.sep}*`);
+  });
+
+  void test('produce, consume with a group via eachBatch, commit, restart the broker, resume', async (t) => {
+    const t0 = Date.now();
+    const phase = (name: string): void => t.diagnostic(`${name}: +${Date.now() - t0} ms`);
+    const dataDir = await tempDataDir();
+    const broker1 = await start(dataDir);
+    phase(`broker started (${broker1.version}, ${broker1.brokers.join(',')})`);
+    assert.equal(broker1.brokers.length, 1);
+    assert.match(broker1.brokers[0] ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.equal(isAlive(broker1.pid), true);
+
+    // a second broker on the same data dir is refused while the first one runs
+    await assert.rejects(startLocalBroker({ dataDir }), KafkaBrokerAlreadyRunningError);
+
+    let kafka = client(broker1);
+    let admin = kafka.admin();
+    await admin.connect();
+    assert.equal(
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }),
+      true,
+    );
+
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    await producer.connect();
+    const expected = Array.from({ length: MESSAGES }, (_, i) => `cdr-${i}`);
+    for (let i = 0; i < MESSAGES; i += 100) {
+      await producer.send({
+        topic: TOPIC,
+        acks: -1,
+        messages: expected.slice(i, i + 100).map((value, j) => ({ key: `msisdn-${(i + j) % 97}`, value })),
+      });
+    }
+    await producer.disconnect();
+    phase('topic created, 1000 messages produced');
+
+    const offsets = await admin.fetchTopicOffsets(TOPIC);
+    assert.equal(offsets.length, 3);
+    assert.equal(offsets.reduce((sum, p) => sum + Number(p.high), 0), MESSAGES);
+    assert.ok(offsets.every((p) => Number(p.high) > 0), 'keys should spread over all 3 partitions');
+
+    const received: string[] = [];
+    const consumer1 = await runRecordingConsumer(kafka, received);
+    await waitFor(`${MESSAGES} messages`, () => received.length >= MESSAGES, 60_000);
+    await sleep(1_000); // anything extra (duplicates) would arrive now
+    await consumer1.disconnect();
+    phase('consumed (incl. 1 s settle)');
+
+    assert.equal(received.length, MESSAGES, 'exactly the produced number of messages');
+    assert.equal(new Set(received).size, MESSAGES, 'all distinct');
+    assert.deepEqual([...received].sort(), [...expected].sort());
+    assert.equal(await committedTotal(admin), MESSAGES);
+    await admin.disconnect();
+
+    await stop(broker1);
+    phase('broker stopped');
+
+    // --- restart on the same data dir: topic data and committed offsets must survive
+    const broker2 = await start(dataDir);
+    phase('broker restarted');
+    kafka = client(broker2);
+    admin = kafka.admin();
+    await admin.connect();
+    assert.equal(await committedTotal(admin), MESSAGES, 'committed offsets survived the restart');
+
+    const resumed: string[] = [];
+    const consumer2 = await runRecordingConsumer(kafka, resumed);
+    // wait until the group is joined and the consumer has polled a few times
+    let fetches = 0;
+    consumer2.on(consumer2.events.FETCH, () => {
+      fetches++;
+    });
+    await waitFor('consumer to fetch after joining', () => fetches >= 3, 60_000);
+    assert.deepEqual(resumed, [], 'no already-committed message is redelivered');
+    phase('restarted consumer joined and polled, nothing redelivered');
+
+    // and it does resume: new messages arrive, and only those
+    const producer2 = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer2.connect();
+    const extra = Array.from({ length: 10 }, (_, i) => `cdr-after-restart-${i}`);
+    await producer2.send({ topic: TOPIC, acks: -1, messages: extra.map((value, i) => ({ key: `k${i}`, value })) });
+    await producer2.disconnect();
+    await waitFor('10 new messages', () => resumed.length >= extra.length, 30_000);
+    await sleep(500);
+    await consumer2.disconnect();
+    assert.deepEqual([...resumed].sort(), [...extra].sort());
+    assert.equal(await committedTotal(admin), MESSAGES + extra.length);
+    await admin.disconnect();
+
+    await stop(broker2);
+    phase('resumed with new messages, broker stopped');
+  });
+
+  void test('watchdog stops the broker when the owner process dies', async () => {
+    const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const ownerPid = owner.pid;
+    assert.ok(ownerPid, 'spawned owner process');
+    try {
+      const dataDir = await tempDataDir();
+      const broker = await start(dataDir, ownerPid);
+      assert.equal(isAlive(broker.pid), true);
+      owner.kill('SIGKILL');
+      await waitFor(`broker pid ${broker.pid} to exit after its owner died`, () => !isAlive(broker.pid), 45_000);
+      await broker.stop(); // no-op now, must not throw
+      brokersToStop.delete(broker);
+    } finally {
+      owner.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * The publisher thread against the real broker: what goes in comes out byte for byte (values, string and
+ * binary keys, headers, a null value passed on to the DLQ), across more messages than one produce slice,
+ * and a closed publisher refuses further sends with a retryable error.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
+import { createLogger } from '../../../services/platform/observability/logger.ts';
+import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
+import { ThreadPublisher, type OutgoingMessage } from '../../../services/platform/kafka/publisher.ts';
+import { testBrokers, uniqueName } from '../../support/testEnv.ts';
+import { readTopic } from '../../support/pipelineProbe.ts';
+
+describe('ThreadPublisher', () => {
+  const brokers = testBrokers().split(',');
+  const log = createLogger('warn');
+  let kafka: Kafka;
+  const topicA = uniqueName('pub.a');
+  const topicB = uniqueName('pub.b');
+
+  before(async () => {
+    kafka = createKafka(brokers, 'publisher-test', log);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: topicA, numPartitions: 3 }, { topic: topicB, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+  });
+
+  it('delivers every message intact, in order per key, across several produce slices', async () => {
+    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
+    const many: OutgoingMessage[] = Array.from({ length: 4500 }, (_, i) => ({
+      key: `acct-${i % 7}`,
+      value: Buffer.concat([Buffer.from(`v${i}:`), randomBytes(i % 50)]),
+      headers: { cdr_id: `c-${i}` },
+    }));
+    const odd: OutgoingMessage[] = [
+      { key: null, value: null, headers: { '__connect.errors.stage': 'VALUE_CONVERTER', original: Buffer.from([0, 1, 2, 255]) } },
+      { key: Buffer.from([9, 8, 7]), value: Buffer.alloc(0) },
+    ];
+    try {
+      await publisher.start();
+      await publisher.send([{ topic: topicA, messages: many }, { topic: topicB, messages: odd }]);
+    } finally {
+      await publisher.close();
+    }
+    const a = await readTopic(kafka, topicA);
+    assert.equal(a.length, many.length);
+    const byCdr = new Map(a.map((m) => [String(m.headers!['cdr_id']), m]));
+    for (const [i, sent] of many.entries()) {
+      const got = byCdr.get(`c-${i}`);
+      assert.ok(got, `message c-${i} arrived`);
+      assert.equal(got.key!.toString(), sent.key);
+      assert.deepEqual(got.value, sent.value);
+    }
+    // Same key → same partition, in send order.
+    const perKey = new Map<string, number[]>();
+    for (const m of [...a].sort((x, y) => Number(x.offset) - Number(y.offset))) {
+      const list = perKey.get(m.key!.toString()) ?? [];
+      list.push(Number(String(m.headers!['cdr_id']).slice(2)));
+      perKey.set(m.key!.toString(), list);
+    }
+    for (const list of perKey.values()) assert.deepEqual(list, [...list].sort((x, y) => x - y));
+
+    const b = (await readTopic(kafka, topicB)).sort((x, y) => Number(x.offset) - Number(y.offset));
+    assert.equal(b.length, 2);
+    assert.equal(b[0]!.value, null);
+    assert.equal(b[0]!.key, null);
+    assert.deepEqual(b[0]!.headers!['original'], Buffer.from([0, 1, 2, 255]));
+    assert.equal(String(b[0]!.headers!['__connect.errors.stage']), 'VALUE_CONVERTER');
+    assert.deepEqual(b[1]!.key, Buffer.from([9, 8, 7]));
+    assert.equal(b[1]!.value!.length, 0);
+  });
+
+  it('refuses to send after close, with a retryable error; close is idempotent', async () => {
+    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
+    await publisher.start();
+    await publisher.close();
+    await publisher.close();
+    await assert.rejects(
+      publisher.send([{ topic: topicB, messages: [{ key: 'k', value: Buffer.from('x') }] }]),
+      (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable',
+    );
+  });
+
+  after(async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topicA, topicB] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+});

@@ -1,0 +1,284 @@
+/**
+ * Retention end to end on the real engine: traffic spread over 30+ months is ingested (with a clock
+ * that moves through those months, so every month got its identifiers and key in its time), then the
+ * pass runs at a chosen `now`. Proves: no vault rows, keys or tokens left for expired months; lookups for
+ * expired months answer "expired"; metadata stays countable; held records survive until release and go
+ * after it; a second pass deletes nothing new; usage and traffic classes expire on their own clocks.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import pino from 'pino';
+import { encodeCdrEvent } from '../../../services/platform/schemas/cdrCodec.ts';
+import type { CdrEvent } from '../../../services/core/cdr/cdrEvent.ts';
+import { lookupLive } from '../../../services/platform/identity/identityLookup.ts';
+import { normaliseIdentifier } from '../../../services/core/identity/normalise.ts';
+import { createLogger } from '../../../services/platform/observability/logger.ts';
+import { addMonthsUtc, monthKeyOf, startOfMonthUtc } from '../../../services/core/retention/retentionCalendar.ts';
+import { openRuntime, requireKafka, requireStorage, type Runtime } from '../../../services/platform/runtime/runtime.ts';
+import { TrafficGenerator } from '../../../services/generator/trafficGenerator.ts';
+import { IngestService } from '../../../services/ingest/ingestService.ts';
+import { LegalHolds } from '../../../services/platform/holds/legalHolds.ts';
+import { RetentionPass, type RetentionReport } from '../../../services/retention/retentionPass.ts';
+import { waitFor } from '../../support/pipelineProbe.ts';
+import { testSetup, type TestSetup } from '../../support/testEnv.ts';
+
+const DAY = 24 * 3600 * 1000;
+/**
+ * The timeline is relative to the real current month R, because ClickHouse applies the column and table
+ * TTLs (the backstop) with the real clock, already at insert. The pass runs at NOW = R + 14 months, so
+ * months up to R + 1 have expired identifiers while every month after R - 13 still has them in real time.
+ */
+const R = startOfMonthUtc(Date.now());
+const at = (k: number, day = 1): number => addMonthsUtc(R, k) + (day - 1) * DAY;
+const M = (k: number): string => monthKeyOf(at(k));
+const NOW = at(14);
+const LAST_EXPIRED = M(1);
+const TRAFFIC_YEAR = new Date(NOW).getUTCFullYear() - 11;
+const HELD_NUMBER = '+60123450001';
+const HELD_MONTHS = [-6, -5, 5];
+
+interface Stage {
+  readonly from: number;
+  readonly to: number;
+  /** The ingest clock while this stage is consumed. */
+  readonly clock: number;
+  readonly perMonth: number;
+}
+
+const stages: Stage[] = [
+  // January of the year whose 10-year traffic window closes between R and NOW.
+  { from: Date.UTC(TRAFFIC_YEAR, 0, 1), to: Date.UTC(TRAFFIC_YEAR, 1, 1), clock: Date.UTC(TRAFFIC_YEAR, 1, 10), perMonth: 30 },
+];
+for (let k = -23; k <= 13; k += 3) {
+  const to = at(Math.min(k + 3, 14));
+  stages.push({ from: at(k), to, clock: to + DAY, perMonth: 30 });
+}
+
+describe('retention pass', () => {
+  let setup: TestSetup;
+  let rt: Runtime;
+  let kafka: Kafka;
+  let ingest: IngestService;
+  let holds: LegalHolds;
+  let pass: RetentionPass;
+  let ingestClock = 0;
+  let holdClock = 0;
+  let produced = 0;
+  const heldEvents: CdrEvent[] = [];
+  const countsBefore = new Map<string, number>();
+  let holdId = '';
+  let dry: RetentionReport;
+  let first: RetentionReport;
+
+  const q = async (sql: string, params?: Record<string, unknown>): Promise<number> => {
+    const { storage } = requireStorage(rt);
+    const rows = await storage.query<{ n: string }>(sql.replaceAll('{db}', storage.database), params);
+    return Number(rows[0]?.n ?? 0);
+  };
+
+  before(async () => {
+    setup = testSetup({ CDR_INGEST_MAX_BATCH: '2000', CDR_TOPIC_PARTITIONS: '2' });
+    const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
+    rt = await openRuntime(setup.config, { log });
+    kafka = requireKafka(rt);
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => ingestClock });
+    holds = new LegalHolds(storage, keyRing, masterKey, () => holdClock);
+    pass = new RetentionPass({ storage, keyRing, holds, metrics: rt.metrics, log, onKeyDestroyed: (m) => ingest.forgetMonth(m) });
+    await ingest.start();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    let seed = 100;
+    for (const stage of stages) {
+      ingestClock = stage.clock;
+      const { from, to } = stage;
+      const months = Math.max(1, Math.round((to - from) / (30.4 * DAY)));
+      const gen = new TrafficGenerator({ seed: seed++, scenario: 'normal', startTime: to - 1, timeSpreadMs: to - from - 2 });
+      const messages: Message[] = [];
+      for (let i = 0; i < stage.perMonth * months; i++) {
+        const e = gen.next();
+        messages.push({ key: e.cdr_id, value: encodeCdrEvent(e) });
+      }
+      // The identifier under legal hold: three calls a month in R-6, R-5 (expired at NOW) and R+5 (live).
+      for (const k of HELD_MONTHS) {
+        const month = M(k);
+        const t0 = at(k, 10) + 12 * 3600_000;
+        if (t0 < from || t0 >= to) continue;
+        for (let k = 0; k < 3; k++) {
+          const base = gen.next();
+          const e: CdrEvent = { ...base, cdr_id: `held-${month}-${k}`, channel: 'voice', sender_type: 'msisdn', sender: '+60 12-345 0001', recipient: '+1 415 555 2671', destination_country: 'US', event_time: t0 + k * 3600_000, submitted_at: t0 + k * 3600_000, delivered_at: t0 + k * 3600_000 + 2000, duration_ms: 60_000, client_ip: null };
+          heldEvents.push(e);
+          messages.push({ key: e.cdr_id, value: encodeCdrEvent(e) });
+        }
+      }
+      await producer.send({ topic: setup.config.kafka.topics.raw, messages, acks: -1 });
+      produced += messages.length;
+      const t0 = Date.now();
+      await waitFor(`ingest of stage ${M(0)}+${stage.from}`, () => ingest.stats.stored + ingest.stats.late + ingest.stats.duplicate + ingest.stats.dlq >= produced, 120_000, 100);
+      if (process.env['CDR_TEST_TRACE']) process.stderr.write(`stage ${new Date(stage.from).toISOString().slice(0, 7)}: ${messages.length} records in ${Date.now() - t0} ms\n`);
+    }
+    await producer.disconnect();
+    assert.equal(ingest.stats.dlq, 0);
+    assert.equal(ingest.stats.late, 0, 'every stage was ingested inside its identifier window');
+    for (const r of await storage.query<{ m: string; n: string }>(`SELECT formatDateTime(event_time, '%Y-%m') m, count() n FROM ${storage.table('cdr')} GROUP BY m`)) countsBefore.set(r.m, Number(r.n));
+
+    // Hold placed while R-6 and R-5 were still inside their window.
+    holdClock = at(-4, 10);
+    const placed = await holds.place({ caseReference: 'CASE-77', reason: 'fraud investigation', identifier: { type: 'msisdn', value: '012-345 0001', country: 'MY' }, from: at(-7), to: at(-4), actor: 'legal-test' });
+    holdId = placed.hold.hold_id;
+    assert.equal(placed.copied, 6);
+    holdClock = NOW;
+    const trace = (what: string, t0: number): void => {
+      if (process.env['CDR_TEST_TRACE']) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`);
+    };
+    let t0 = Date.now();
+    dry = await pass.run({ now: NOW, dryRun: true });
+    trace('dry run', t0);
+    t0 = Date.now();
+    first = await pass.run({ now: NOW, dryRun: false });
+    trace('first pass', t0);
+  });
+
+  after(async () => {
+    await ingest?.stop();
+    await rt?.close();
+    setup?.cleanup();
+  });
+
+  it('the dry run reported what the real pass then did, and deleted nothing itself', () => {
+    const sig = (r: RetentionReport) => r.actions.map((a) => `${a.class}:${a.month}:${a.rows}:${a.keys_destroyed}`).sort();
+    assert.deepEqual(sig(dry), sig(first));
+    assert.equal(dry.dry_run, true);
+  });
+
+  it('destroyed the keys and identifiers of exactly the expired months (R+1 and before)', async () => {
+    const identifierMonths = first.actions.filter((a) => a.class === 'identifiers').map((a) => a.month);
+    const expected = [...countsBefore.keys()].filter((m) => m <= LAST_EXPIRED).sort();
+    assert.deepEqual(identifierMonths, expected);
+    assert.ok(first.actions.filter((a) => a.class === 'identifiers').every((a) => a.keys_destroyed === 1 && a.verified && a.rows > 0));
+    const p = { m: `${LAST_EXPIRED}-01`, t: `${M(2)}-01 00:00:00` };
+    assert.equal(await q(`SELECT count() n FROM {db}.month_keys WHERE month <= {m:Date}`, p), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.identity_vault WHERE month <= {m:Date}`, p), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.subscriber_index WHERE month <= {m:Date}`, p), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.cdr WHERE event_time < {t:DateTime64(3)} AND (sender_token != '' OR recipient_token != '')`, p), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.destroyed_months`), expected.length);
+  });
+
+  it('left the live months alone', async () => {
+    assert.equal(await q(`SELECT count(DISTINCT month) n FROM {db}.month_keys`), 12);
+    const p = { m: `${M(2)}-01`, t: `${M(2)}-01 00:00:00` };
+    assert.ok((await q(`SELECT count() n FROM {db}.identity_vault WHERE month >= {m:Date}`, p)) > 0);
+    assert.ok((await q(`SELECT count() n FROM {db}.cdr WHERE event_time >= {t:DateTime64(3)}`, p)) > 300);
+    assert.equal(await q(`SELECT countIf(sender_token = '' OR recipient_token = '') n FROM {db}.cdr WHERE event_time >= {t:DateTime64(3)}`, p), 0);
+  });
+
+  it('keeps the metadata of expired months countable (billing), and drops traffic past 10 years', async () => {
+    const { storage } = requireStorage(rt);
+    const after = new Map((await storage.query<{ m: string; n: string }>(`SELECT formatDateTime(event_time, '%Y-%m') m, count() n FROM ${storage.table('cdr')} GROUP BY m`)).map((r) => [r.m, Number(r.n)]));
+    for (const [m, n] of countsBefore) {
+      if (m === `${TRAFFIC_YEAR}-01`) assert.equal(after.get(m), undefined, `${TRAFFIC_YEAR} is past startOfYear + 11 years`);
+      else assert.equal(after.get(m), n, `month ${m} still has all its records`);
+    }
+    const traffic = first.actions.filter((a) => a.class === 'traffic');
+    assert.ok((countsBefore.get(`${TRAFFIC_YEAR}-01`) ?? 0) > 0);
+    assert.deepEqual(traffic.map((a) => [a.month, a.rows]), [[`${TRAFFIC_YEAR}-01`, countsBefore.get(`${TRAFFIC_YEAR}-01`)]]);
+  });
+
+  it('cleared client IPs exactly 3 years old', async () => {
+    const usage = first.actions.filter((a) => a.class === 'usage');
+    assert.deepEqual(usage.map((a) => a.month), [M(-23)]);
+    assert.ok(usage[0]!.rows > 0);
+    const p = { now: new Date(NOW).toISOString().replace('T', ' ').replace('Z', ''), t: `${M(-22)}-01 00:00:00` };
+    assert.equal(await q(`SELECT count() n FROM {db}.cdr WHERE client_ip != '' AND addYears(event_time, 3) <= {now:DateTime64(3)}`, p), 0);
+    assert.ok((await q(`SELECT count() n FROM {db}.cdr WHERE client_ip != '' AND event_time >= {t:DateTime64(3)}`, p)) > 0, 'younger client IPs stay');
+  });
+
+  it('answers "expired" for identifier lookups of expired months, never data', async () => {
+    const { storage, keyRing } = requireStorage(rt);
+    const id = normaliseIdentifier(HELD_NUMBER, 'msisdn');
+    const r = await lookupLive(storage, keyRing, id, at(-7), at(-4), NOW);
+    assert.deepEqual(r.records, []);
+    assert.deepEqual(r.expiredMonths, [M(-7), M(-6), M(-5)]);
+    const live = await lookupLive(storage, keyRing, id, at(5), at(6), NOW);
+    assert.equal(live.records.length, 3);
+    assert.ok(live.records.every((x) => x.sender === HELD_NUMBER && x.recipient === '+14155552671'));
+  });
+
+  it('preserves held records, with identifiers, past their window', async () => {
+    const id = normaliseIdentifier(HELD_NUMBER, 'msisdn');
+    const held = await holds.heldRecords(id, at(-7), at(-4));
+    assert.equal(held.length, 6);
+    assert.deepEqual(held.map((h) => h.cdr_id).sort(), heldEvents.filter((e) => monthKeyOf(e.event_time) <= LAST_EXPIRED).map((e) => e.cdr_id).sort());
+    assert.ok(held.every((h) => h.sender === HELD_NUMBER && h.recipient === '+14155552671' && h.source === 'held'));
+    const honoured = first.actions.filter((a) => a.class === 'identifiers' && (a.month === M(-6) || a.month === M(-5)));
+    assert.equal(honoured.length, 2);
+    assert.ok(honoured.every((a) => a.holds_honoured === 1));
+  });
+
+  it('writes a verified report row per action to the retention log, and counts them', async () => {
+    assert.equal(await q(`SELECT count() n FROM {db}.retention_log WHERE run_id = {r:String} AND verified`, { r: first.run_id }), first.actions.length);
+    const metrics = await rt.metrics.registry.metrics();
+    const identifierRows = first.actions.filter((a) => a.class === 'identifiers').reduce((s, a) => s + a.rows, 0);
+    assert.match(metrics, new RegExp(`cdr_retention_deleted_total\\{class="identifiers"\\} ${identifierRows}\\b`));
+  });
+
+  it('a second pass at the same now deletes nothing new', async () => {
+    const second = await pass.run({ now: NOW, dryRun: false });
+    assert.deepEqual(second.actions, []);
+  });
+
+  it('never re-creates a destroyed key: a record for an expired month arriving now is stored as late', async () => {
+    ingestClock = NOW;
+    const before = ingest.stats.late;
+    const base = new TrafficGenerator({ seed: 9, scenario: 'normal', startTime: at(-3, 20) }).next();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic: setup.config.kafka.topics.raw, messages: [{ key: 'late-1', value: encodeCdrEvent({ ...base, cdr_id: 'late-after-destruction' }) }] });
+    await producer.disconnect();
+    await waitFor('the late record', () => ingest.stats.late > before);
+    assert.equal(await q(`SELECT count() n FROM {db}.month_keys WHERE month = {m:Date}`, { m: `${M(-3)}-01` }), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.cdr WHERE cdr_id = 'late-after-destruction' AND late AND sender_token = ''`), 1);
+  });
+
+  it('releasing the hold makes the held copy and its key go in the next pass', async () => {
+    await holds.release(holdId, 'legal-test');
+    const third = await pass.run({ now: NOW, dryRun: false });
+    const heldActions = third.actions.filter((a) => a.class === 'held');
+    assert.deepEqual(heldActions.map((a) => [a.month, a.rows]), [[M(-6), 3], [M(-5), 3]]);
+    assert.equal(heldActions.reduce((s, a) => s + a.keys_destroyed, 0), 1);
+    assert.equal(await q(`SELECT count() n FROM {db}.held_records WHERE hold_id = {h:String}`, { h: holdId }), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.hold_keys WHERE hold_id = {h:String}`, { h: holdId }), 0);
+    const events = await requireStorage(rt).storage.query<{ event: string }>(`SELECT event FROM ${requireStorage(rt).storage.table('legal_hold_events')} WHERE hold_id = {h:String} ORDER BY at`, { h: holdId });
+    assert.deepEqual(events.map((e) => e.event), ['placed', 'copied', 'released', 'purged']);
+    const fourth = await pass.run({ now: NOW, dryRun: false });
+    assert.deepEqual(fourth.actions, []);
+  });
+
+  it('leaves no active or detached part of a destroyed key', async () => {
+    const { storage } = requireStorage(rt);
+    assert.equal(await q(`SELECT count() n FROM {db}.month_keys`), 12);
+    const leftovers = () =>
+      storage.query<{ table: string; name: string; active: number; remove_time: string }>(
+        `SELECT table, name, active, remove_time FROM system.parts WHERE database = {db:String} AND table IN ('month_keys', 'identity_vault', 'subscriber_index') AND partition_id <= {p:String}`,
+        { db: storage.database, p: LAST_EXPIRED.replace('-', '') },
+      );
+    // The pass detaches and deletes the parts itself, so no key of an expired month is left for a background
+    // cleanup. Vault and index parts that a merge replaced earlier may linger as "outdated" until the engine's
+    // cleanup; they hold only ciphertext and tokens under keys that no longer exist.
+    const left = await leftovers();
+    assert.deepEqual(left.filter((p) => p.active), [], 'no active part of an expired month');
+    // (The engine may still list an outdated entry of a key part; what counts is that its files are gone: below.)
+    const [detached] = await storage.query<{ n: string }>(`SELECT count() n FROM system.detached_parts WHERE database = {db:String}`, { db: storage.database });
+    assert.equal(Number(detached!.n), 0);
+    const [paths] = await storage.query<{ data_paths: string[] }>(`SELECT data_paths FROM system.tables WHERE database = {db:String} AND name = 'month_keys'`, { db: storage.database });
+    const roots = paths!.data_paths.map((p) => (p.startsWith('/') ? p : join(setup.dataDir, 'clickhouse', p)));
+    assert.deepEqual(roots.flatMap((p) => readdirSync(join(p, 'detached'))), [], 'nothing left in detached/');
+    const partitionOf = (d: string): string => d.split('_')[0] ?? '';
+    assert.ok(roots.flatMap((p) => readdirSync(p)).some((d) => /^\d{6}_/.test(d) && partitionOf(d) > LAST_EXPIRED.replace('-', '')), 'live months have their part directories');
+    // Not asserted: directories of *outdated* parts (replaced by an internal rewrite before the pass) are
+    // deleted by the engine's cleanup, which under CI load took longer than 150 s (docs/retention.md, Limits).
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
+import { validateCdr } from '../../../../services/core/cdr/validate.ts';
+import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
+
+const now = Date.UTC(2026, 10, 29, 12);
+const ok: CdrEvent = {
+  cdr_id: 'c-1', account_id: 'acct-1', sender: 'BRAND', recipient: '+60123456789', sender_type: 'alphanumeric',
+  event_time: now - 1000, submitted_at: now - 1000, delivered_at: now, channel: 'sms', direction: 'mt', provider_id: 'op-my-maxis',
+  mcc: '502', mnc: '12', destination_country: 'MY', ported: false, status: 'delivered', error_code: null, segments: 1, size_bytes: 140,
+  duration_ms: null, price: 25_000, cost: 12_000, currency: 'EUR', client_ip: null,
+};
+const limits = { now, maxFutureSkewMs: 24 * 3600 * 1000 };
+
+describe('validateCdr', () => {
+  it('accepts a good record', () => validateCdr(ok, limits));
+  it('accepts a record 10 years and 11 months old (still inside its traffic window)', () => validateCdr({ ...ok, event_time: Date.UTC(2016, 0, 1) }, limits));
+
+  const bad: [string, Partial<CdrEvent>, string][] = [
+    ['empty cdr_id', { cdr_id: '' }, 'validation_failed'],
+    ['cdr_id with spaces', { cdr_id: 'a b' }, 'validation_failed'],
+    ['empty account', { account_id: '' }, 'validation_failed'],
+    ['blank recipient', { recipient: '  ' }, 'validation_failed'],
+    ['blank sender', { sender: '' }, 'validation_failed'],
+    ['event_time before 2000', { event_time: Date.UTC(1999, 11, 31) }, 'timestamp_out_of_range'],
+    ['event_time beyond the skew', { event_time: now + 25 * 3600 * 1000 }, 'timestamp_out_of_range'],
+    ['event_time in 2200', { event_time: Date.UTC(2200, 0, 1) }, 'timestamp_out_of_range'],
+    ['event_time past its 10-year window', { event_time: Date.UTC(2015, 11, 31) }, 'timestamp_out_of_range'],
+    ['negative segments', { segments: -1 }, 'validation_failed'],
+    ['negative duration', { duration_ms: -5 }, 'validation_failed'],
+    ['lower-case currency word', { currency: 'euro' }, 'validation_failed'],
+    ['three-letter country', { destination_country: 'MYS' }, 'validation_failed'],
+    ['two-digit mcc', { mcc: '50' }, 'validation_failed'],
+    ['empty provider', { provider_id: '' }, 'validation_failed'],
+  ];
+  for (const [what, patch, code] of bad) {
+    it(`rejects ${what} (${code})`, () => {
+      assert.throws(() => validateCdr({ ...ok, ...patch }, limits), (e: unknown) => e instanceof PipelineError && e.code === code);
+    });
+  }
+  it('reasons name the field, never the value', () => {
+    try {
+      validateCdr({ ...ok, recipient: '   ', sender: '+60199998888' }, limits);
+      assert.fail('should throw');
+    } catch (e) {
+      assert.ok(e instanceof PipelineError);
+      assert.match(e.message, /^recipient/);
+      assert.ok(!e.message.includes('60199998888'));
+    }
+  });
+});

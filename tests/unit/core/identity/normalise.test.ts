@@ -1,0 +1,112 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IdentifierNormaliser, normaliseEmail, normaliseIdentifier, normalisePhone, recipientTypeOf } from '../../../../services/core/identity/normalise.ts';
+
+describe('normalisePhone', () => {
+  const same: [string, string | undefined, string][] = [
+    ['+60 12-345 6789', undefined, '+60123456789'],
+    ['0060123456789', 'MY', '+60123456789'],
+    ['0060123456789', undefined, '+60123456789'],
+    ['60123456789', 'MY', '+60123456789'],
+    ['012-345 6789', 'MY', '+60123456789'],
+    ['(012) 345-6789', 'MY', '+60123456789'],
+    ['+60123456789', 'GB', '+60123456789'],
+    [' +60 12 345 6789 ', 'my', '+60123456789'],
+    ['+1 (415) 555-2671', 'US', '+14155552671'],
+    ['415-555-2671', 'US', '+14155552671'],
+    ['07911 123456', 'GB', '+447911123456'],
+    ['+44 7911 123456', undefined, '+447911123456'],
+    ['4915112345678', 'MY', '+4915112345678'],
+    ['0151 12345678', 'DE', '+4915112345678'],
+    ['+49.151.1234.5678', undefined, '+4915112345678'],
+  ];
+  for (const [raw, country, e164] of same) {
+    it(`${JSON.stringify(raw)} with ${country ?? 'no country'} → ${e164}`, () => {
+      const n = normalisePhone(raw, country);
+      assert.equal(n.valid, true);
+      assert.equal(n.value, e164);
+      assert.equal(n.type, 'msisdn');
+    });
+  }
+
+  it('gives one value for the brief example in all three forms', () => {
+    const forms = ['+60 12-345 6789', '0060123456789', '60123456789'].map((f) => normalisePhone(f, 'MY').value);
+    assert.deepEqual(new Set(forms), new Set(['+60123456789']));
+  });
+
+  it('records the country of the number, not of the default region', () => {
+    assert.equal(normalisePhone('+14155552671', 'MY').country, 'US');
+  });
+
+  const bad = ['abc', '12', '+999 123', '0000', '+60 12', ''];
+  for (const raw of bad) {
+    it(`flags ${JSON.stringify(raw)} as unparseable and keeps it as given (trimmed)`, () => {
+      const n = normalisePhone(raw, 'MY');
+      assert.equal(n.valid, false);
+      assert.equal(n.value, raw.trim());
+    });
+  }
+
+  it('a national number without its country is unparseable, not guessed', () => {
+    assert.equal(normalisePhone('012-345 6789', undefined).valid, false);
+  });
+});
+
+describe('normaliseEmail', () => {
+  const cases: [string, string][] = [
+    ['Alice@Example.COM', 'alice@example.com'],
+    ['  bob@example.org \t', 'bob@example.org'],
+    ['Jörg@Bücher.example', 'jörg@xn--bcher-kva.example'],
+    ['user@MÜNCHEN.example', 'user@xn--mnchen-3ya.example'],
+    ['x@xn--mnchen-3ya.example', 'x@xn--mnchen-3ya.example'],
+    ['first.last+tag@sub.example.co.uk', 'first.last+tag@sub.example.co.uk'],
+  ];
+  for (const [raw, want] of cases) {
+    it(`${JSON.stringify(raw)} → ${want}`, () => {
+      const n = normaliseEmail(raw);
+      assert.equal(n.valid, true);
+      assert.equal(n.value, want);
+    });
+  }
+  it('IDN in Unicode and in punycode give one value', () => {
+    assert.equal(normaliseEmail('user@münchen.example').value, normaliseEmail('USER@xn--mnchen-3ya.example').value);
+  });
+  for (const raw of ['no-at-sign', '@example.com', 'user@', 'a b@example.com', 'two@@example.com']) {
+    it(`flags ${JSON.stringify(raw)}`, () => {
+      const n = normaliseEmail(raw);
+      assert.equal(n.valid, false);
+      assert.equal(n.value, raw.trim());
+    });
+  }
+});
+
+describe('other identifiers and types', () => {
+  it('shortcodes keep digits only', () => {
+    assert.deepEqual(normaliseIdentifier(' 12 345 ', 'shortcode'), { type: 'shortcode', value: '12345', valid: true, country: '' });
+  });
+  it('alphanumeric sender ids are trimmed, case kept', () => {
+    assert.equal(normaliseIdentifier(' MyBrand ', 'alphanumeric').value, 'MyBrand');
+  });
+  it('infers the recipient type from channel and shape', () => {
+    assert.equal(recipientTypeOf('email', 'a@b.example'), 'email');
+    assert.equal(recipientTypeOf('push', 'device-token'), 'other');
+    assert.equal(recipientTypeOf('sms', '12345'), 'shortcode');
+    assert.equal(recipientTypeOf('sms', '+60123456789'), 'msisdn');
+    assert.equal(recipientTypeOf('whatsapp', '0060123456789'), 'msisdn');
+  });
+});
+
+describe('IdentifierNormaliser cache', () => {
+  it('returns the same answers as the uncached function and stays bounded', () => {
+    const n = new IdentifierNormaliser(3);
+    for (const raw of ['+60 12-345 6789', '0060123456789', '012-345 6789', '+447911123456', '+60 12-345 6789']) {
+      assert.deepEqual(n.normalise(raw, 'msisdn', 'MY'), normaliseIdentifier(raw, 'msisdn', 'MY'));
+    }
+    assert.ok(n.size <= 3);
+  });
+  it('keys the cache by default country too', () => {
+    const n = new IdentifierNormaliser();
+    assert.equal(n.normalise('0123456789', 'msisdn', 'MY').value, '+60123456789');
+    assert.notEqual(n.normalise('0123456789', 'msisdn', 'GB').value, '+60123456789');
+  });
+});
