@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/', '.data/', 'bin/', 'eslint.config.js', 'scripts/*.js', 'benchmarks/_scratch/'] },
+  { ignores: ['node_modules/', '.cache/', '.data/', '.scratch/', 'bin/', 'eslint.config.js', 'scripts/*.js', 'benchmarks/_scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

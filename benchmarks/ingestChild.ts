@@ -15,8 +15,8 @@
  */
 import { loadConfig } from '../services/platform/config/config.ts';
 import type { Storage } from '../services/platform/clickhouse/storage.ts';
-import { openRuntime, requireKafka, requireStorage } from '../services/platform/runtime/runtime.ts';
-import { IngestService } from '../services/ingest/ingestService.ts';
+import { openRuntime, requireStorage } from '../services/platform/runtime/runtime.ts';
+import { createIngest } from '../services/ingest/createIngest.ts';
 import { selfUsage, type ChildUsage } from './lib/proc.ts';
 
 export interface ReadyMessage {
@@ -74,7 +74,7 @@ const storage: Storage = reportInserts
     }
   : opened.storage;
 
-const ingest = new IngestService({ kafka: requireKafka(rt), brokers: rt.brokers, storage, keyRing: opened.keyRing, config, log: rt.log, metrics: rt.metrics });
+const ingest = createIngest(rt, { storage });
 
 let stopping = false;
 const stop = async (): Promise<void> => {

@@ -1,119 +1,80 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { PipelineError } from '../core/errors/pipelineError.ts';
+import { PipelineError, type PipelineErrorCode } from '../core/errors/pipelineError.ts';
+import type { HealthRegistry } from '../platform/http/health.ts';
+import { opsRoutes } from '../platform/http/opsServer.ts';
 import type { PipelineMetrics } from '../platform/observability/metrics.ts';
 import type { RetentionPass } from '../retention/retentionPass.ts';
-import { TokenRegistry, type Principal, type Role } from './auth.ts';
+import { TokenRegistry, authenticate } from './auth.ts';
+import { adminRetentionRoutes } from './routes/adminRetention.ts';
 
 /**
- * The internal HTTP API. `buildApp` returns the app without listening, so tests use `app.inject()`.
- * Every /v1 route needs `Authorization: Bearer <token>` and a role; errors are
- * `{"error": "<code>", "message": "<sentence>"}` with a 4xx/5xx status.
+ * The internal HTTP API. `buildApi` returns the app without listening, so tests use `app.inject()`.
+ *
+ * Layout: the ops routes (`/healthz`, `/metrics`, no token) at the root; one plugin per domain inside the `/v1`
+ * scope, whose `onRequest` hook authenticates every route registered there (admin/retention now; lea, holds,
+ * dsar, audit, billing, fraud as they come). Errors are `{"error": "<code>", "message": "<sentence>"}`, the
+ * status taken from the one error table (core/errors/pipelineError.ts).
  */
 export interface ApiDeps {
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
+  readonly health: HealthRegistry;
   readonly tokens?: TokenRegistry;
   readonly retention?: RetentionPass;
-  /** Extra liveness detail (counts only, never identifiers). */
-  readonly health?: () => Record<string, unknown>;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
+/** fastify's own 4xx (bad JSON, wrong content type, body too large) as the error table's codes. */
+const FASTIFY_STATUS_CODES: Record<number, PipelineErrorCode> = {
+  400: 'bad_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
 
-export class ApiError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function requireRole(role: Role) {
-  return async (req: FastifyRequest): Promise<void> => {
-    if (!req.principal) throw new ApiError(401, 'unauthenticated', 'missing or unknown bearer token');
-    if (!req.principal.roles.includes(role)) throw new ApiError(403, 'forbidden', `this route needs the role ${role}`);
-  };
-}
-
-function parseInstant(value: unknown, field: string): number {
-  if (typeof value !== 'string') throw new ApiError(400, 'bad_request', `${field}: expected an ISO 8601 instant`);
-  const t = Date.parse(value);
-  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw new ApiError(400, 'bad_request', `${field}: "${value.slice(0, 40)}" is not an ISO 8601 instant`);
-  return t;
-}
-
-export function buildApp(deps: ApiDeps): FastifyInstance {
+export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
   // Unknown body fields are an error, not silently dropped (fastify's default would remove them).
   const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), ajv: { customOptions: { removeAdditional: false } } });
   const tokens = deps.tokens ?? TokenRegistry.empty();
 
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/')) return;
-    const header = req.headers.authorization;
-    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) throw new ApiError(401, 'unauthenticated', 'send Authorization: Bearer <token>');
-    const principal = tokens.authenticate(m[1]!);
-    if (!principal) throw new ApiError(401, 'unauthenticated', 'unknown bearer token');
-    req.principal = principal;
-  });
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.apiRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', ...(deps.health?.() ?? {}) }));
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
-
-  app.post<{ Body: { now?: string; dry_run?: boolean } | undefined }>(
-    '/v1/admin/retention/run',
-    {
-      preHandler: requireRole('admin'),
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { now: { type: 'string' }, dry_run: { type: 'boolean' } },
-        },
-      },
+  void app.register(opsRoutes, { metrics: deps.metrics, health: deps.health });
+  void app.register(
+    async (v1) => {
+      v1.addHook('onRequest', authenticate(tokens));
+      await v1.register(adminRetentionRoutes, { retention: deps.retention });
     },
-    async (req) => {
-      if (!deps.retention) throw new ApiError(503, 'unavailable', 'retention is not wired in this process');
-      const now = req.body?.now === undefined ? Date.now() : parseInstant(req.body.now, 'now');
-      return deps.retention.run({ now, dryRun: req.body?.dry_run ?? false, actor: req.principal?.name ?? 'api' });
-    },
+    { prefix: '/v1' },
   );
 
   app.setNotFoundHandler(async (req, reply) => {
     reply.code(404);
     return { error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` };
   });
-  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply: FastifyReply) => {
-    if (err instanceof ApiError) {
-      reply.code(err.statusCode);
+  app.setErrorHandler(async (err: FastifyError | PipelineError | Error, _req, reply) => {
+    if (err instanceof PipelineError) {
+      if (err.httpStatus >= 500) deps.log.error({ err, code: err.code }, 'API request failed');
+      reply.code(err.httpStatus);
       return { error: err.code, message: err.message };
     }
-    if (err.validation) {
+    const fe = err as FastifyError;
+    if (fe.validation) {
       reply.code(400);
-      return { error: 'bad_request', message: err.message };
+      return { error: 'bad_request', message: fe.message };
     }
-    if (err instanceof PipelineError && err.disposition === 'dead-letter') {
-      reply.code(400);
-      return { error: err.code, message: err.message };
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      reply.code(err.statusCode);
-      return { error: (err.code ?? 'bad_request').toLowerCase(), message: err.message };
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      reply.code(fe.statusCode);
+      return { error: FASTIFY_STATUS_CODES[fe.statusCode] ?? 'bad_request', message: fe.message };
     }
     deps.log.error({ err }, 'API request failed');
     reply.code(500);

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -67,4 +68,33 @@ export function ensureDevTokens(dataDir: string): { tokensFile: string; secretsF
   writeFileSync(tokensFile, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
   writeFileSync(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   return { tokensFile, secretsFile };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/**
+ * The `onRequest` hook of the `/v1` scope: every route registered inside it needs a known bearer token. Bound to
+ * the scope (not to a URL prefix test), so no spelling of a path reaches a /v1 route around it.
+ */
+export function authenticate(tokens: TokenRegistry) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!m) throw new PipelineError('unauthenticated', 'send Authorization: Bearer <token>');
+    const principal = tokens.authenticate(m[1]!);
+    if (!principal) throw new PipelineError('unauthenticated', 'unknown bearer token');
+    req.principal = principal;
+  };
+}
+
+/** A route's `preHandler`: the authenticated caller must hold `role`. */
+export function requireRole(role: Role) {
+  return async (req: FastifyRequest): Promise<void> => {
+    if (!req.principal) throw new PipelineError('unauthenticated', 'missing or unknown bearer token');
+    if (!req.principal.roles.includes(role)) throw new PipelineError('forbidden', `this route needs the role ${role}`);
+  };
 }

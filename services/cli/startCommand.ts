@@ -2,15 +2,16 @@ import { resolve } from 'node:path';
 import type { PipelineConfig } from '../platform/config/config.ts';
 import { openStorage } from '../platform/clickhouse/storage.ts';
 import { createLogger } from '../platform/observability/logger.ts';
-import { openRuntime, requireKafka, requireStorage } from '../platform/runtime/runtime.ts';
+import { openRuntime, requireKafka } from '../platform/runtime/runtime.ts';
 import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
-import { buildApp } from '../api/app.ts';
+import { buildApi } from '../api/app.ts';
+import { HealthRegistry } from '../platform/http/health.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
 import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
-import { IngestService } from '../ingest/ingestService.ts';
+import { createIngest } from '../ingest/createIngest.ts';
 import { StatusLine } from './statusLine.ts';
 
 export interface StartArgs {
@@ -30,9 +31,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
   const rt = await openRuntime(config, { startLocalKafka: true, log });
-  const { storage, keyRing } = requireStorage(rt);
   const kafka = requireKafka(rt);
-  const ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config, log, metrics: rt.metrics });
+  const ingest = createIngest(rt, { onFatal: (err) => shutdown(`ingest stopped: ${err.code}: ${err.message}`, 1) });
   // Retention gets its own ClickHouse session on the same data: a pass's synchronous mutation (~10 s embedded)
   // would otherwise stall ingest, whose inserts share one session that runs one statement at a time.
   const retentionStorage = await openStorage(config.clickhouse, config.dataDir);
@@ -45,22 +45,19 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     tokensFile = dev.tokensFile;
     devSecrets = dev.secretsFile;
   }
-  const app = buildApp({
-    log,
-    metrics: rt.metrics,
-    tokens: TokenRegistry.fromFile(tokensFile),
-    retention: pass,
-    health: () => ({ ingest: ingest.stats, retention: schedule.lastReport ?? null }),
-  });
+  const health = new HealthRegistry();
+  health.register('ingest', () => ingest.health());
+  health.register('retention', () => schedule.health());
+  const app = buildApi({ log, metrics: rt.metrics, health, tokens: TokenRegistry.fromFile(tokensFile), retention: pass });
   const address = await app.listen({ host: config.api.host, port: config.api.port });
   const producerAbort = new AbortController();
   let produced = 0;
   let producing: Promise<unknown> = Promise.resolve();
   const status = new StatusLine(() => ({ ...ingest.stats, produced }));
 
-  onShutdownSignal(log, async () => {
+  const shutdown = onShutdownSignal(log, async (reason) => {
     status.stop();
-    process.stderr.write('\nstopping: traffic, ingest (finishing the current batch), API, broker…\n');
+    process.stderr.write(`\nstopping (${reason}): traffic, ingest (finishing the current batch), API, broker…\n`);
     producerAbort.abort();
     await producing.catch(() => undefined);
     await schedule.stop();
@@ -73,7 +70,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
 
   await ingest.start();
   process.stderr.write(
-    `kafka ${rt.brokers.join(',')} | clickhouse ${storage.embedded ? 'embedded (chDB)' : config.clickhouse.url} | API ${address} | metrics ${address}/metrics\n` +
+    `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? config.clickhouse.url : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );

@@ -1,22 +1,24 @@
 /**
  * Composition root of the ingest service as its own process (docker-compose, scale-out, crash tests):
- * config → runtime → IngestService, metrics on CDR_API_PORT. `cdr start` wires the same service in-process.
+ * config → runtime → ingest, /healthz and /metrics on CDR_API_HOST:CDR_API_PORT. `cdr start` wires the same
+ * service in-process. A consumer that stops for good ends the process with exit code 1.
  */
 import { loadConfig } from '../platform/config/config.ts';
-import { openRuntime, requireKafka, requireStorage } from '../platform/runtime/runtime.ts';
+import { HealthRegistry } from '../platform/http/health.ts';
+import { startOpsServer } from '../platform/http/opsServer.ts';
+import { openRuntime } from '../platform/runtime/runtime.ts';
 import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
-import { buildApp } from '../api/app.ts';
-import { IngestService } from './ingestService.ts';
+import { createIngest } from './createIngest.ts';
 
-const config = loadConfig();
+const config = loadConfig(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api']);
 const rt = await openRuntime(config, { startLocalKafka: false });
-const { storage, keyRing } = requireStorage(rt);
-const ingest = new IngestService({ kafka: requireKafka(rt), brokers: rt.brokers, storage, keyRing, config, log: rt.log, metrics: rt.metrics });
-const app = buildApp({ log: rt.log, metrics: rt.metrics, health: () => ({ ingest: ingest.stats }) });
-await app.listen({ host: config.api.host, port: config.api.port });
-onShutdownSignal(rt.log, async () => {
+const health = new HealthRegistry();
+const ingest = createIngest(rt, { onFatal: (err) => shutdown(`ingest stopped: ${err.code}`, 1) });
+health.register('ingest', () => ingest.health());
+const ops = await startOpsServer({ host: config.api.host, port: config.api.port, log: rt.log, metrics: rt.metrics, health });
+const shutdown = onShutdownSignal(rt.log, async () => {
   await ingest.stop();
-  await app.close();
+  await ops.close();
   await rt.close();
 });
 await ingest.start();

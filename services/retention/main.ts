@@ -1,24 +1,27 @@
 /**
- * Composition root of the retention job as its own process (docker-compose): runs the pass hourly
- * (CDR_RETENTION_INTERVAL_MS) against CLICKHOUSE_URL. `cdr start` schedules the same pass in-process.
+ * Composition root of the retention job as its own process (docker-compose): runs the pass every
+ * CDR_RETENTION_INTERVAL_MS against CLICKHOUSE_URL, serves /healthz and /metrics (cdr_retention_deleted_total).
+ * `cdr start` schedules the same pass in-process.
  */
 import { loadConfig } from '../platform/config/config.ts';
+import { HealthRegistry } from '../platform/http/health.ts';
+import { startOpsServer } from '../platform/http/opsServer.ts';
 import { openRuntime } from '../platform/runtime/runtime.ts';
 import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
-import { buildApp } from '../api/app.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 
-const config = loadConfig();
+const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'retention']);
 const rt = await openRuntime(config, { needKafka: false });
 const { pass } = createRetention(rt);
 const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
-// Liveness and cdr_retention_deleted_total for Prometheus; the HTTP server also keeps the process alive between passes.
-const app = buildApp({ log: rt.log, metrics: rt.metrics, health: () => ({ retention: schedule.lastReport ?? null }) });
-await app.listen({ host: config.api.host, port: config.api.port });
+const health = new HealthRegistry();
+health.register('retention', () => schedule.health());
+// The HTTP server also keeps the process alive between passes.
+const ops = await startOpsServer({ host: config.api.host, port: config.api.port, log: rt.log, metrics: rt.metrics, health });
 onShutdownSignal(rt.log, async () => {
   await schedule.stop();
-  await app.close();
+  await ops.close();
   await rt.close();
 });
 schedule.start(1_000);

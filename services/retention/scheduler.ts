@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ComponentHealth } from '../platform/http/health.ts';
 import type { RetentionPass } from './retentionPass.ts';
 
 /**
@@ -34,6 +35,14 @@ export class RetentionSchedule {
     };
     this.timer = setTimeout(tick, firstDelayMs);
     this.timer.unref();
+  }
+
+  /** Degraded after a failed pass (until a pass succeeds again); the pass is retried at the next tick. */
+  health(): ComponentHealth {
+    const detail = { interval_ms: this.intervalMs, last_pass: this.lastReport ?? null };
+    if (this.intervalMs <= 0) return { status: 'ok', detail: { ...detail, scheduled: false } };
+    if (this.lastReport && !this.lastReport.ok) return { status: 'degraded', reasons: [`the retention pass at ${this.lastReport.at} failed; see the log`], detail };
+    return { status: 'ok', detail };
   }
 
   async stop(): Promise<void> {

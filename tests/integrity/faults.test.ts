@@ -12,8 +12,9 @@ import type { Storage } from '../../services/platform/clickhouse/storage.ts';
 import { PipelineError } from '../../services/core/errors/pipelineError.ts';
 import { startLocalBroker, type LocalBroker } from '../../infra/kafka/localBroker.ts';
 import { createLogger } from '../../services/platform/observability/logger.ts';
-import { openRuntime, requireKafka, requireStorage, type Runtime } from '../../services/platform/runtime/runtime.ts';
-import { IngestService } from '../../services/ingest/ingestService.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/runtime.ts';
+import { createIngest } from '../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../services/ingest/ingestService.ts';
 import { planTraffic } from '../../services/generator/trafficPlan.ts';
 import { produceTraffic } from '../../services/generator/producer.ts';
 import { waitFor } from '../support/pipelineProbe.ts';
@@ -45,7 +46,7 @@ describe('Kafka broker restart mid-stream', () => {
   let brokerDir: string;
   let broker: LocalBroker;
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let ingest: IngestService;
 
   before(async () => {
@@ -55,9 +56,8 @@ describe('Kafka broker restart mid-stream', () => {
     const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
     rt = await openRuntime(setup.config, { log });
     const kafka = requireKafka(rt);
-    const { storage, keyRing } = requireStorage(rt);
     await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = createIngest(rt);
     await ingest.start();
     await waitFor('ingest under way', () => ingest.stats.batches >= 5, 60_000, 20);
     await broker.stop();
@@ -85,7 +85,7 @@ describe('Kafka broker restart mid-stream', () => {
 describe('ClickHouse refusing writes for a while', () => {
   const COUNT = 4_000;
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let ingest: IngestService;
   let refused = 0;
 
@@ -94,7 +94,7 @@ describe('ClickHouse refusing writes for a while', () => {
     const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
     rt = await openRuntime(setup.config, { log });
     const kafka = requireKafka(rt);
-    const { storage, keyRing } = requireStorage(rt);
+    const { storage } = requireStorage(rt);
     // The real engine behind a switch: while "down", every write to cdr (and so to the index view) fails
     // after the publish and the vault write of the batch went through — the worst moment for a partial batch.
     let down = false;
@@ -109,7 +109,7 @@ describe('ClickHouse refusing writes for a while', () => {
       },
     };
     await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage: flaky, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = createIngest(rt, { storage: flaky });
     await ingest.start();
     await waitFor('ingest under way', () => ingest.stats.batches >= 2, 60_000, 10);
     down = true;
@@ -139,7 +139,7 @@ describe('ClickHouse refusing writes for a while', () => {
 describe('a catch-up batch larger than the broker message size limit', () => {
   const COUNT = 20_000;
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let ingest: IngestService;
 
   before(async () => {
@@ -149,9 +149,8 @@ describe('a catch-up batch larger than the broker message size limit', () => {
     const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
     rt = await openRuntime(setup.config, { log });
     const kafka = requireKafka(rt);
-    const { storage, keyRing } = requireStorage(rt);
     await produceTraffic(kafka, { ...plan, duplicates: 0, malformed: 0, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = createIngest(rt);
     await ingest.start();
     await waitFor('ingest to finish', () => ingest.stats.stored >= COUNT, 120_000, 100);
   });

@@ -1,6 +1,8 @@
 /**
- * Test factories: random topic, group and database names, one temporary data directory per test file
- * (chDB allows one data directory per process), cleanup registered with the caller.
+ * Test factories: random topic, group and database names, one temporary data directory per setup (chDB allows
+ * one data directory per process). Each setup removes its own directory when the test process exits (every test
+ * file runs in its own process), and `cleanup()` removes it earlier. Topics live on the broker `npm test` starts
+ * for the run and go with it; against an external KAFKA_BROKERS they stay, prefixed `t<random>.`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,10 +47,7 @@ export function testSetup(overrides: Record<string, string> = {}): TestSetup {
     ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
     ...overrides,
   };
-  return {
-    config: loadConfig(env),
-    env,
-    dataDir,
-    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
-  };
+  const cleanup = (): void => rmSync(dataDir, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  return { config: loadConfig(env), env, dataDir, cleanup };
 }

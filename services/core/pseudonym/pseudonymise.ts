@@ -1,5 +1,5 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
-import type { RowShape } from '../../platform/clickhouse/storage.ts';
+import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
 import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';

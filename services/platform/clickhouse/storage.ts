@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import type { PipelineConfig } from '../config/config.ts';
+import type { ClickHouseConfig } from '../config/config.ts';
 import { PipelineError } from '../../core/errors/pipelineError.ts';
+import type { RowShape } from '../../core/pseudonym/rowShape.ts';
+import { storageError } from './errors.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -41,11 +43,7 @@ export async function destroyPartition(storage: Storage, table: string, partitio
   await storage.command(`ALTER TABLE ${t} DROP DETACHED PARTITION ${partition}`, undefined, { allow_drop_detached: 1 });
 }
 
-/** A table's columns in insert order and a row's values in that order. */
-export interface RowShape<T> {
-  readonly columns: readonly (keyof T & string)[];
-  tuple(row: T): unknown[];
-}
+export type { RowShape };
 
 /** The part of chdb/connection's ChdbConnection this module uses beyond @clickhouse/client's contract. */
 interface ChdbRawInserter {
@@ -80,7 +78,7 @@ function insertSettings(settings: ClickHouseSettings | undefined): Record<string
   return out;
 }
 
-export async function openStorage(config: PipelineConfig['clickhouse'], dataDir: string): Promise<Storage> {
+export async function openStorage(config: ClickHouseConfig, dataDir: string): Promise<Storage> {
   let client: ClickHouseClient;
   let rawInserter: ChdbRawInserter | undefined;
   let embedded = false;
@@ -114,14 +112,14 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
         const rs = await client.query({ query: sql, format: 'JSONEachRow', query_params: params, clickhouse_settings: settings });
         return await rs.json<T>();
       } catch (cause) {
-        throw storageError(cause, 'query');
+        throw storageError(cause, 'query', false);
       }
     },
     async command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void> {
       try {
         await client.command({ query: sql, query_params: params, clickhouse_settings: settings });
       } catch (cause) {
-        throw storageError(cause, 'command');
+        throw storageError(cause, 'command', false);
       }
     },
     async insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void> {
@@ -145,7 +143,7 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
           await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: settings });
         }
       } catch (cause) {
-        throw storageError(cause, `insert into ${table}`);
+        throw storageError(cause, `insert into ${table}`, true);
       }
     },
     async close(): Promise<void> {
@@ -157,7 +155,7 @@ export async function openStorage(config: PipelineConfig['clickhouse'], dataDir:
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`${storage.onCluster()}` });
   } catch (cause) {
     if (embedded) throw inUseOr(cause, join(dataDir, 'clickhouse'));
-    throw storageError(cause, 'connect');
+    throw storageError(cause, 'connect', false);
   }
   return storage;
 }
@@ -168,10 +166,5 @@ function inUseOr(cause: unknown, path: string): PipelineError {
   if (/Cannot lock file|already running/i.test(text)) {
     return new PipelineError('config_invalid', `the embedded ClickHouse data directory ${path} is in use by another process (a running \`cdr start\`?). Stop it, use its HTTP API, or set CDR_DATA_DIR / CLICKHOUSE_URL`, { cause });
   }
-  return storageError(cause, 'open');
-}
-
-function storageError(cause: unknown, what: string): PipelineError {
-  const message = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-  return new PipelineError('storage_unavailable', `ClickHouse ${what} failed: ${message}`, { cause });
+  return storageError(cause, 'open', false);
 }

@@ -2,116 +2,215 @@ import { z } from 'zod';
 import { PipelineError } from '../../core/errors/pipelineError.ts';
 
 /**
- * Configuration from environment variables, parsed and validated once at start-up into a frozen typed
- * object. Defaults make the embedded single-machine mode work with no variable set. A bad value stops
- * start-up with a message naming every offending variable.
+ * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
+ * Defaults make the embedded single-machine mode work with no variable set.
+ *
+ * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, retention); a process parses only
+ * the sections it uses (`loadConfig(env, ['clickhouse', 'masterKey', 'retention'])`), so a retention process
+ * does not refuse to start over an ingest setting. Every bad variable of those sections is reported at once,
+ * in one message that names each variable and what it accepts.
  */
 
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
 
-const envSchema = z.object({
-  CDR_DATA_DIR: z.string().trim().min(1).default('.data'),
+const baseSchema = z.object({
+  /** Embedded ClickHouse, the local Kafka broker, the development master key and tokens, `pipeline.log`. */
+  CDR_DATA_DIR: name().default('.data'),
   CDR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  KAFKA_BROKERS: optionalString,
-  KAFKA_CLIENT_ID: z.string().trim().min(1).default('cdr-pipeline'),
-  CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
-  CDR_TOPIC_RAW: z.string().trim().min(1).default('cdr.raw'),
-  CDR_TOPIC_PSEUDONYMISED: z.string().trim().min(1).default('cdr.pseudonymised'),
-  CDR_TOPIC_DLQ: z.string().trim().min(1).default('cdr.dlq'),
-  CDR_TOPIC_FRAUD_ALERTS: z.string().trim().min(1).default('fraud.alerts'),
-  CDR_TOPIC_PARTITIONS: intVar(1, 1024).default(4),
-  CDR_RAW_RETENTION_HOURS: intVar(1, 24 * 30).default(72),
-  CLICKHOUSE_URL: z.url().optional(),
-  CLICKHOUSE_USER: z.string().default('default'),
-  CLICKHOUSE_PASSWORD: z.string().default(''),
-  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('cdr'),
-  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a plain cluster name').optional(),
-  CDR_MASTER_KEY: optionalString,
-  CDR_MASTER_KEY_FILE: optionalString,
-  CDR_INGEST_GROUP: z.string().trim().min(1).default('cdr-ingest'),
-  CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
-  CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
-  CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
-  CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
-  CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
-  CDR_API_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  CDR_API_PORT: intVar(0, 65535).default(8080),
-  CDR_API_TOKENS_FILE: optionalString,
-  CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
 });
 
-export interface PipelineConfig {
-  /** Directory for the embedded ClickHouse, the local Kafka broker and the development master key. */
-  readonly dataDir: string;
-  readonly logLevel: z.infer<typeof envSchema>['CDR_LOG_LEVEL'];
-  readonly kafka: {
-    /** External brokers; undefined means "start the local broker". */
-    readonly brokers: readonly string[] | undefined;
-    readonly clientId: string;
-    readonly localPort: number;
-    readonly topics: { readonly raw: string; readonly pseudonymised: string; readonly dlq: string; readonly fraudAlerts: string };
-    readonly partitions: number;
-    readonly rawRetentionHours: number;
-  };
-  readonly clickhouse: {
-    /** Server URL; undefined means embedded chDB in `<dataDir>/clickhouse`. */
-    readonly url: string | undefined;
-    readonly user: string;
-    readonly password: string;
-    readonly database: string;
-    readonly cluster: string | undefined;
-  };
-  readonly masterKey: { readonly base64: string | undefined; readonly file: string | undefined };
-  readonly ingest: {
-    readonly groupId: string;
-    readonly maxBatchRecords: number;
-    readonly maxBytesPerPartition: number;
-    readonly dedupWindow: number;
-    /** Kafka consumer session timeout: how long a crashed member holds its partitions. */
-    readonly sessionTimeoutMs: number;
-    readonly maxFutureSkewMs: number;
-  };
-  readonly api: { readonly host: string; readonly port: number; readonly tokensFile: string | undefined };
-  readonly retention: { readonly intervalMs: number };
+const sectionSchemas = {
+  kafka: z.object({
+    KAFKA_BROKERS: optionalString,
+    KAFKA_CLIENT_ID: name().default('cdr-pipeline'),
+    CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
+    CDR_TOPIC_RAW: name().default('cdr.raw'),
+    CDR_TOPIC_PSEUDONYMISED: name().default('cdr.pseudonymised'),
+    CDR_TOPIC_DLQ: name().default('cdr.dlq'),
+    CDR_TOPIC_FRAUD_ALERTS: name().default('fraud.alerts'),
+    CDR_TOPIC_PARTITIONS: intVar(1, 1024).default(4),
+    CDR_RAW_RETENTION_HOURS: intVar(1, 24 * 30).default(72),
+  }),
+  clickhouse: z.object({
+    CLICKHOUSE_URL: z.url().optional(),
+    CLICKHOUSE_USER: z.string().default('default'),
+    CLICKHOUSE_PASSWORD: z.string().default(''),
+    CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('cdr'),
+    CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a plain cluster name').optional(),
+  }),
+  masterKey: z.object({
+    CDR_MASTER_KEY: optionalString,
+    CDR_MASTER_KEY_FILE: optionalString,
+  }),
+  ingest: z.object({
+    CDR_INGEST_GROUP: name().default('cdr-ingest'),
+    CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
+    CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+    CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
+    CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
+    CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  }),
+  api: z.object({
+    CDR_API_HOST: name().default('127.0.0.1'),
+    CDR_API_PORT: intVar(0, 65535).default(8080),
+    CDR_API_TOKENS_FILE: optionalString,
+  }),
+  retention: z.object({
+    CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
+  }),
+};
+
+export type SectionName = keyof typeof sectionSchemas;
+export const SECTION_NAMES = Object.keys(sectionSchemas) as SectionName[];
+
+export interface KafkaConfig {
+  /** External brokers; undefined means "start the local broker". */
+  readonly brokers: readonly string[] | undefined;
+  readonly clientId: string;
+  readonly localPort: number;
+  readonly topics: { readonly raw: string; readonly pseudonymised: string; readonly dlq: string; readonly fraudAlerts: string };
+  readonly partitions: number;
+  readonly rawRetentionHours: number;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
-  const brokers = e.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
-  if (e.KAFKA_BROKERS !== undefined && (!brokers || brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b)))) {
-    throw new PipelineError('config_invalid', 'invalid configuration: KAFKA_BROKERS: expected host:port[,host:port...]');
-  }
-  if (e.CDR_MASTER_KEY !== undefined && Buffer.from(e.CDR_MASTER_KEY, 'base64').length !== 32) {
-    throw new PipelineError('config_invalid', 'invalid configuration: CDR_MASTER_KEY: expected 32 bytes, base64-encoded');
-  }
-  return Object.freeze({
-    dataDir: e.CDR_DATA_DIR,
-    logLevel: e.CDR_LOG_LEVEL,
-    kafka: Object.freeze({
-      brokers: brokers ? Object.freeze(brokers) : undefined,
+export interface ClickHouseConfig {
+  /** Server URL; undefined means embedded chDB in `<dataDir>/clickhouse`. */
+  readonly url: string | undefined;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly cluster: string | undefined;
+}
+
+export interface MasterKeyConfig {
+  readonly base64: string | undefined;
+  readonly file: string | undefined;
+}
+
+export interface IngestConfig {
+  readonly groupId: string;
+  readonly maxBatchRecords: number;
+  readonly maxBytesPerPartition: number;
+  readonly dedupWindow: number;
+  /** Kafka consumer session timeout: how long a crashed member holds its partitions. */
+  readonly sessionTimeoutMs: number;
+  readonly maxFutureSkewMs: number;
+}
+
+export interface ApiConfig {
+  /** Where the process serves HTTP: the internal API, or only /healthz and /metrics for the other services. */
+  readonly host: string;
+  readonly port: number;
+  readonly tokensFile: string | undefined;
+}
+
+export interface RetentionConfig {
+  readonly intervalMs: number;
+}
+
+interface Sections {
+  readonly kafka: KafkaConfig;
+  readonly clickhouse: ClickHouseConfig;
+  readonly masterKey: MasterKeyConfig;
+  readonly ingest: IngestConfig;
+  readonly api: ApiConfig;
+  readonly retention: RetentionConfig;
+}
+
+export interface BaseConfig {
+  /** Directory for the embedded ClickHouse, the local Kafka broker and the development master key. */
+  readonly dataDir: string;
+  readonly logLevel: z.infer<typeof baseSchema>['CDR_LOG_LEVEL'];
+}
+
+/** The configuration of a process that parsed the sections K. */
+export type ConfigOf<K extends SectionName> = BaseConfig & Pick<Sections, K>;
+/** Every section: `cdr start` and tests. */
+export type PipelineConfig = ConfigOf<SectionName>;
+
+type Problems = string[];
+
+function parseSection<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv, problems: Problems): z.infer<S> | undefined {
+  const r = schema.safeParse(env);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) problems.push(`${i.path.join('.')}: ${i.message}`);
+  return undefined;
+}
+
+const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problems) => Sections[K] | undefined } = {
+  kafka(env, problems) {
+    const e = parseSection(sectionSchemas.kafka, env, problems);
+    const brokers = env['KAFKA_BROKERS']?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+    if (env['KAFKA_BROKERS'] !== undefined && (!brokers || brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b)))) {
+      problems.push('KAFKA_BROKERS: expected host:port[,host:port...]');
+    }
+    if (!e) return undefined;
+    return {
+      brokers: brokers && brokers.length > 0 ? Object.freeze(brokers) : undefined,
       clientId: e.KAFKA_CLIENT_ID,
       localPort: e.CDR_LOCAL_KAFKA_PORT,
       topics: Object.freeze({ raw: e.CDR_TOPIC_RAW, pseudonymised: e.CDR_TOPIC_PSEUDONYMISED, dlq: e.CDR_TOPIC_DLQ, fraudAlerts: e.CDR_TOPIC_FRAUD_ALERTS }),
       partitions: e.CDR_TOPIC_PARTITIONS,
       rawRetentionHours: e.CDR_RAW_RETENTION_HOURS,
-    }),
-    clickhouse: Object.freeze({ url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE, cluster: e.CLICKHOUSE_CLUSTER }),
-    masterKey: Object.freeze({ base64: e.CDR_MASTER_KEY, file: e.CDR_MASTER_KEY_FILE }),
-    ingest: Object.freeze({
+    };
+  },
+  clickhouse(env, problems) {
+    const e = parseSection(sectionSchemas.clickhouse, env, problems);
+    if (!e) return undefined;
+    return { url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE, cluster: e.CLICKHOUSE_CLUSTER };
+  },
+  masterKey(env, problems) {
+    const e = parseSection(sectionSchemas.masterKey, env, problems);
+    if (!e) return undefined;
+    if (e.CDR_MASTER_KEY !== undefined && e.CDR_MASTER_KEY_FILE !== undefined) {
+      problems.push('CDR_MASTER_KEY / CDR_MASTER_KEY_FILE: set one of them, not both (which key wraps the month keys must never be a guess)');
+    }
+    if (e.CDR_MASTER_KEY !== undefined && Buffer.from(e.CDR_MASTER_KEY, 'base64').length !== 32) {
+      problems.push('CDR_MASTER_KEY: expected 32 bytes, base64-encoded');
+    }
+    return { base64: e.CDR_MASTER_KEY, file: e.CDR_MASTER_KEY_FILE };
+  },
+  ingest(env, problems) {
+    const e = parseSection(sectionSchemas.ingest, env, problems);
+    if (!e) return undefined;
+    return {
       groupId: e.CDR_INGEST_GROUP,
       maxBatchRecords: e.CDR_INGEST_MAX_BATCH,
       maxBytesPerPartition: e.CDR_INGEST_MAX_BYTES_PER_PARTITION,
       dedupWindow: e.CDR_DEDUP_WINDOW,
       sessionTimeoutMs: e.CDR_INGEST_SESSION_TIMEOUT_MS,
       maxFutureSkewMs: e.CDR_MAX_FUTURE_SKEW_MS,
-    }),
-    api: Object.freeze({ host: e.CDR_API_HOST, port: e.CDR_API_PORT, tokensFile: e.CDR_API_TOKENS_FILE }),
-    retention: Object.freeze({ intervalMs: e.CDR_RETENTION_INTERVAL_MS }),
-  });
+    };
+  },
+  api(env, problems) {
+    const e = parseSection(sectionSchemas.api, env, problems);
+    if (!e) return undefined;
+    return { host: e.CDR_API_HOST, port: e.CDR_API_PORT, tokensFile: e.CDR_API_TOKENS_FILE };
+  },
+  retention(env, problems) {
+    const e = parseSection(sectionSchemas.retention, env, problems);
+    if (!e) return undefined;
+    return { intervalMs: e.CDR_RETENTION_INTERVAL_MS };
+  },
+};
+
+/**
+ * Parses the base variables and the given sections (default: all). Throws one `config_invalid` error naming
+ * every bad variable of those sections.
+ */
+export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.ProcessEnv = process.env, sections?: readonly K[]): ConfigOf<K> {
+  const problems: Problems = [];
+  const base = parseSection(baseSchema, env, problems);
+  const wanted = (sections ?? SECTION_NAMES) as readonly SectionName[];
+  const out: Record<string, unknown> = {};
+  for (const s of wanted) {
+    const v = BUILDERS[s](env, problems);
+    if (v) out[s] = Object.freeze(v);
+  }
+  if (problems.length > 0 || !base) {
+    throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
+  }
+  return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, ...out }) as ConfigOf<K>;
 }

@@ -1,6 +1,6 @@
 import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { PipelineConfig } from '../config/config.ts';
+import type { KafkaConfig } from '../config/config.ts';
 
 /**
  * kafkajs wiring: one Kafka instance per process, its log lines routed into pino (warn and above), and
@@ -30,7 +30,7 @@ export interface TopicPlan {
   readonly retentionMs: number;
 }
 
-export function pipelineTopics(k: PipelineConfig['kafka']): TopicPlan[] {
+export function pipelineTopics(k: KafkaConfig): TopicPlan[] {
   const day = 24 * 3600 * 1000;
   return [
     { topic: k.topics.raw, partitions: k.partitions, retentionMs: k.rawRetentionHours * 3600 * 1000 },

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { PipelineError, type PipelineErrorCode } from '../../core/errors/pipelineError.ts';
 import { startTsWorker } from '../runtime/tsWorker.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
 
@@ -13,7 +13,8 @@ import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWo
  * per topic (moved, not copied) plus the keys and headers, so the hand-over costs far less than the encoding.
  *
  * Semantics are those of one idempotent producer with acks=-1: `send` resolves only when the broker has
- * acknowledged every message, and rejects with a retryable `broker_unavailable` otherwise. A worker that
+ * acknowledged every message, and rejects otherwise with the failure classified by the error model
+ * (`broker_unavailable` for a broker away, `record_too_large` for a batch the broker refuses, …). A worker that
  * dies is replaced on the next send; what it had in flight is reported as failed (the caller retries the
  * batch, consumers dedupe by cdr_id as for any at-least-once publish).
  */
@@ -100,7 +101,7 @@ export class ThreadPublisher {
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: PublisherReply) => {
         if (m.type === 'ready') resolve();
-        else if (m.type === 'done') this.settle(m.id, m.error);
+        else if (m.type === 'done') this.settle(m.id, m.error, m.code);
         else if (m.type === 'log') {
           if (m.level === 'error') kafkaLog.error(m.fields, m.message);
           else if (m.level === 'warn') kafkaLog.warn(m.fields, m.message);
@@ -130,12 +131,12 @@ export class ThreadPublisher {
     return this.ready.then(() => worker);
   }
 
-  private settle(id: number, error: string | undefined): void {
+  private settle(id: number, error: string | undefined, code: PipelineErrorCode | undefined): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
     if (error === undefined) p.resolve();
-    else p.reject(new PipelineError('broker_unavailable', `publish failed: ${error}`));
+    else p.reject(new PipelineError(code ?? 'broker_unavailable', `publish failed: ${error}`));
   }
 }
 

@@ -4,6 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type LogEntry, type Message, type Producer } from 'kafkajs';
+import type { PipelineErrorCode } from '../../core/errors/pipelineError.ts';
+import { classifyKafkaError } from './errors.ts';
 
 export interface PublisherWorkerData {
   brokers: string[];
@@ -27,7 +29,7 @@ export type PublisherRequest = { type: 'send'; id: number; topics: PackedTopicMe
 export type PublisherReply =
   | { type: 'ready' }
   | { type: 'failed'; error: string }
-  | { type: 'done'; id: number; error?: string }
+  | { type: 'done'; id: number; error?: string; code?: PipelineErrorCode }
   | { type: 'log'; level: 'error' | 'warn' | 'debug'; message: string; fields: Record<string, unknown> };
 
 /**
@@ -37,7 +39,7 @@ export type PublisherReply =
 const PUBLISH_SLICE = 2000;
 
 const port = parentPort;
-if (!port) throw new Error('publisherWorker.ts runs as a worker thread (services/ingest/publisher.ts)');
+if (!port) throw new Error('publisherWorker.ts runs as a worker thread (services/platform/kafka/publisher.ts)');
 const data = (workerData as { publisher: PublisherWorkerData }).publisher;
 
 const reply = (m: PublisherReply): void => port.postMessage(m);
@@ -108,7 +110,8 @@ port.on('message', (m: PublisherRequest) => {
       await send(m.topics);
       reply({ type: 'done', id: m.id });
     } catch (err) {
-      reply({ type: 'done', id: m.id, error: err instanceof Error ? err.message : String(err) });
+      const e = classifyKafkaError(err);
+      reply({ type: 'done', id: m.id, error: e.message, code: e.code });
     }
   });
 });

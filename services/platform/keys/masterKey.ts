@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { PipelineConfig } from '../config/config.ts';
+import type { MasterKeyConfig } from '../config/config.ts';
 import { PipelineError } from '../../core/errors/pipelineError.ts';
 
 /**
@@ -23,7 +23,7 @@ function parseKeyFile(path: string): Buffer {
   return decoded;
 }
 
-export function loadMasterKey(config: PipelineConfig['masterKey'], dataDir: string, allowGenerate: boolean): LoadedMasterKey {
+export function loadMasterKey(config: MasterKeyConfig, dataDir: string, allowGenerate: boolean): LoadedMasterKey {
   if (config.base64) return { key: Buffer.from(config.base64, 'base64'), source: 'env' };
   if (config.file) {
     if (!existsSync(config.file)) throw new PipelineError('config_invalid', `CDR_MASTER_KEY_FILE: ${config.file} does not exist`);

@@ -3,13 +3,14 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyMigrations } from '../clickhouse/migrations.ts';
 import { openStorage, type Storage } from '../clickhouse/storage.ts';
-import type { PipelineConfig } from '../config/config.ts';
+import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/config.ts';
 import { createKafka, ensureTopics, pipelineTopics } from '../kafka/kafkaClient.ts';
 import { startLocalBroker, type LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics, type PipelineMetrics } from '../observability/metrics.ts';
 import { loadMasterKey } from '../keys/masterKey.ts';
 import { MonthKeyRing } from '../keys/monthKeyRing.ts';
+import { PipelineError } from '../../core/errors/pipelineError.ts';
 
 /**
  * The shared wiring behind every composition root: config → logger, metrics, Kafka (external or the
@@ -24,8 +25,11 @@ export interface RuntimeOptions {
   readonly log?: Logger;
 }
 
-export interface Runtime {
-  readonly config: PipelineConfig;
+/** The sections the runtime uses; a process that needs no Kafka (or no storage) may leave that section out. */
+export type RuntimeConfig = BaseConfig & { readonly kafka?: KafkaConfig; readonly clickhouse?: ClickHouseConfig; readonly masterKey?: MasterKeyConfig };
+
+export interface Runtime<C extends RuntimeConfig = RuntimeConfig> {
+  readonly config: C;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   readonly kafka: Kafka | undefined;
@@ -39,17 +43,17 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function requireKafka(rt: Runtime): Kafka {
+export function requireKafka(rt: Runtime<RuntimeConfig>): Kafka {
   if (!rt.kafka) throw new Error('runtime opened without Kafka');
   return rt.kafka;
 }
 
-export function requireStorage(rt: Runtime): { storage: Storage; keyRing: MonthKeyRing; masterKey: Buffer } {
+export function requireStorage(rt: Runtime<RuntimeConfig>): { storage: Storage; keyRing: MonthKeyRing; masterKey: Buffer } {
   if (!rt.storage || !rt.keyRing || !rt.masterKey) throw new Error('runtime opened without storage');
   return { storage: rt.storage, keyRing: rt.keyRing, masterKey: rt.masterKey };
 }
 
-export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+export async function openRuntime<C extends RuntimeConfig>(config: C, opts: RuntimeOptions = {}): Promise<Runtime<C>> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const closers: (() => Promise<void>)[] = [];
@@ -68,6 +72,7 @@ export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions =
     let brokers: readonly string[] = [];
     let localBroker: LocalBroker | undefined;
     if (opts.needKafka !== false) {
+      if (!config.kafka) throw new PipelineError('invariant_broken', 'openRuntime: Kafka needed but the kafka configuration section was not loaded');
       if (config.kafka.brokers) {
         brokers = config.kafka.brokers;
       } else if (opts.startLocalKafka) {
@@ -94,6 +99,7 @@ export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions =
     let masterKeySource: string | undefined;
     let masterKey: Buffer | undefined;
     if (opts.needStorage !== false) {
+      if (!config.clickhouse || !config.masterKey) throw new PipelineError('invariant_broken', 'openRuntime: storage needed but the clickhouse/masterKey configuration sections were not loaded');
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
       closers.push(() => st.close());
@@ -111,3 +117,6 @@ export async function openRuntime(config: PipelineConfig, opts: RuntimeOptions =
     throw err;
   }
 }
+
+/** A runtime opened with every configuration section (`cdr start`, tests). */
+export type PipelineRuntime = Runtime<PipelineConfig>;

@@ -15,8 +15,9 @@ import { normaliseIdentifier, recipientTypeOf } from '../../../services/core/ide
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { openIdentifier, tokenOf } from '../../../services/core/pseudonym/monthKeys.ts';
 import { monthKeyOf } from '../../../services/core/retention/retentionCalendar.ts';
-import { openRuntime, requireKafka, requireStorage, type Runtime } from '../../../services/platform/runtime/runtime.ts';
-import { IngestService } from '../../../services/ingest/ingestService.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/runtime.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { planTraffic, type PlannedMessage } from '../../../services/generator/trafficPlan.ts';
 import { produceTraffic } from '../../../services/generator/producer.ts';
 import { identifierNeedles, leaks, readTopic, waitFor } from '../../support/pipelineProbe.ts';
@@ -27,7 +28,7 @@ const planOptions = { count: COUNT, seed: 4242, scenario: 'mixed' as const, dupl
 
 describe('ingest end to end', () => {
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let kafka: Kafka;
   let ingest: IngestService;
   let logFile: string;
@@ -43,7 +44,6 @@ describe('ingest end to end', () => {
     const log = createLogger('debug', pino.destination({ dest: logFile, sync: true }));
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
-    const { storage, keyRing } = requireStorage(rt);
     const counts = await produceTraffic(kafka, { ...planOptions, topic: setup.config.kafka.topics.raw, rate: 0 });
     assert.equal(counts.sent, COUNT);
     // A few records from a newer writer (schema id 2) that carry content: it must be dropped.
@@ -59,7 +59,7 @@ describe('ingest end to end', () => {
     }
     await producer.send({ topic: setup.config.kafka.topics.raw, messages });
     await producer.disconnect();
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics });
+    ingest = createIngest(rt);
     await ingest.start();
     const total = COUNT + v11Ids.length;
     await waitFor('ingest to handle every record', () => {

@@ -75,11 +75,11 @@ describe('storage.insert', () => {
     assert.deepEqual(back.map((r) => [r.id, r.text, r.ok, Number(r.at), r.maybe === null ? null : Number(r.maybe)]), [[300, 'shaped "row"\n', true, 5, 7], [301, '', false, 6, null]]);
   });
 
-  it('a refused insert is a storage error naming the table, and writes nothing', async () => {
+  it('an insert refused for its data is record_rejected (dead-letter), names the table, and writes nothing', async () => {
     const before = await count();
     await assert.rejects(
       storage.insert(table, [{ id: 200, text: 'ok', at: 0, maybe: null, ok: true }, { id: 'not a number', text: 'x', at: 0, maybe: null, ok: true }]),
-      (err: unknown) => err instanceof PipelineError && err.code === 'storage_unavailable' && err.message.includes(`insert into ${table}`),
+      (err: unknown) => err instanceof PipelineError && err.code === 'record_rejected' && err.message.includes(`insert into ${table}`),
     );
     assert.equal(await count(), before);
   });

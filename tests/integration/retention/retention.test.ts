@@ -17,9 +17,10 @@ import { lookupLive } from '../../../services/platform/identity/identityLookup.t
 import { normaliseIdentifier } from '../../../services/core/identity/normalise.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { addMonthsUtc, monthKeyOf, startOfMonthUtc } from '../../../services/core/retention/retentionCalendar.ts';
-import { openRuntime, requireKafka, requireStorage, type Runtime } from '../../../services/platform/runtime/runtime.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/runtime.ts';
 import { TrafficGenerator } from '../../../services/generator/trafficGenerator.ts';
-import { IngestService } from '../../../services/ingest/ingestService.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { LegalHolds } from '../../../services/platform/holds/legalHolds.ts';
 import { RetentionPass, type RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
@@ -59,7 +60,7 @@ for (let k = -23; k <= 13; k += 3) {
 
 describe('retention pass', () => {
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let kafka: Kafka;
   let ingest: IngestService;
   let holds: LegalHolds;
@@ -85,7 +86,7 @@ describe('retention pass', () => {
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
     const { storage, keyRing, masterKey } = requireStorage(rt);
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => ingestClock });
+    ingest = createIngest(rt, { clock: () => ingestClock });
     holds = new LegalHolds(storage, keyRing, masterKey, () => holdClock);
     pass = new RetentionPass({ storage, keyRing, holds, metrics: rt.metrics, log, onKeyDestroyed: (m) => ingest.forgetMonth(m) });
     await ingest.start();

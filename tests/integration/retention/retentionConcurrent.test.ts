@@ -1,24 +1,19 @@
 /**
  * The retention pass runs while ingest runs: expired months go, no in-window record is lost or loses
- * its identifiers. The same pass through the admin API: authenticated, authorised by role, the brief's
- * report shape, and 4xx with a message on bad requests.
+ * its identifiers. (The same pass through the admin API: tests/integration/api/adminRetention.test.ts.)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { Partitioners, type Kafka } from 'kafkajs';
 import pino from 'pino';
 import { encodeCdrEvent } from '../../../services/platform/schemas/cdrCodec.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { addMonthsUtc, startOfMonthUtc } from '../../../services/core/retention/retentionCalendar.ts';
-import { openRuntime, requireKafka, requireStorage, type Runtime } from '../../../services/platform/runtime/runtime.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/runtime.ts';
 import { TrafficGenerator } from '../../../services/generator/trafficGenerator.ts';
-import { buildApp } from '../../../services/api/app.ts';
-import { TokenRegistry } from '../../../services/api/auth.ts';
-import { IngestService } from '../../../services/ingest/ingestService.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import type { RetentionPass, RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
@@ -29,28 +24,21 @@ const OLD_MONTHS = [-16, -15, -14];
 
 describe('retention while ingest runs', () => {
   let setup: TestSetup;
-  let rt: Runtime;
+  let rt: PipelineRuntime;
   let kafka: Kafka;
   let ingest: IngestService;
   let pass: RetentionPass;
-  let app: FastifyInstance;
   let fakeNow: number | undefined;
   const passes: RetentionReport[] = [];
   let liveIds: string[] = [];
-  const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token' };
 
   before(async () => {
     setup = testSetup({ CDR_INGEST_MAX_BATCH: '500', CDR_TOPIC_PARTITIONS: '2' });
     const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
-    const { storage, keyRing } = requireStorage(rt);
-    ingest = new IngestService({ kafka, brokers: rt.brokers, storage, keyRing, config: setup.config, log, metrics: rt.metrics, clock: () => fakeNow ?? Date.now() });
+    ingest = createIngest(rt, { clock: () => fakeNow ?? Date.now() });
     pass = createRetention(rt, (m) => ingest.forgetMonth(m)).pass;
-    const tokensFile = join(setup.dataDir, 'tokens.json');
-    const digest = (t: string): string => createHash('sha256').update(t).digest('hex');
-    writeFileSync(tokensFile, JSON.stringify({ tokens: [{ name: 'ops', sha256: digest(tokens.admin), roles: ['admin'] }, { name: 'aud', sha256: digest(tokens.auditor), roles: ['auditor'] }] }));
-    app = buildApp({ log, metrics: rt.metrics, tokens: TokenRegistry.fromFile(tokensFile), retention: pass });
     await ingest.start();
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -87,7 +75,6 @@ describe('retention while ingest runs', () => {
   });
 
   after(async () => {
-    await app?.close();
     await ingest?.stop();
     await rt?.close();
     setup?.cleanup();
@@ -115,50 +102,5 @@ describe('retention while ingest runs', () => {
       { ids: liveIds },
     );
     assert.equal(Number(missing!.n), 0, 'every live identifier is in the vault');
-  });
-
-  it('the admin API needs a bearer token and the admin role', async () => {
-    const none = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {} });
-    assert.equal(none.statusCode, 401);
-    assert.equal(none.json<{ error: string }>().error, 'unauthenticated');
-    const wrong = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {}, headers: { authorization: 'Bearer nope' } });
-    assert.equal(wrong.statusCode, 401);
-    const auditor = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {}, headers: { authorization: `Bearer ${tokens.auditor}` } });
-    assert.equal(auditor.statusCode, 403);
-    assert.match(auditor.json<{ message: string }>().message, /admin/);
-  });
-
-  it('runs a dry pass through the API with the brief report shape', async () => {
-    const future = new Date(addMonthsUtc(R, 14)).toISOString();
-    const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: future, dry_run: true }, headers: { authorization: `Bearer ${tokens.admin}` } });
-    assert.equal(res.statusCode, 200);
-    const body = res.json<RetentionReport>();
-    assert.equal(body.now, future);
-    assert.equal(body.dry_run, true);
-    assert.ok(Array.isArray(body.actions));
-    const m = new Date(R).toISOString().slice(0, 7);
-    const current = body.actions.find((a) => a.class === 'identifiers' && a.month === m);
-    assert.ok(current, 'the current month, expired by then, is listed');
-    assert.ok(current.rows > 0 && current.keys_destroyed === 1);
-    const { storage } = requireStorage(rt);
-    const [still] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')}`);
-    assert.ok(Number(still!.n) > 0, 'a dry run destroys nothing');
-  });
-
-  it('rejects bad requests with a 4xx and a message', async () => {
-    const badNow = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: 'yesterday' }, headers: { authorization: `Bearer ${tokens.admin}` } });
-    assert.equal(badNow.statusCode, 400);
-    assert.deepEqual(Object.keys(badNow.json<object>()).sort(), ['error', 'message']);
-    const extra = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: '2026-01-01T00:00:00Z', delete_everything: true }, headers: { authorization: `Bearer ${tokens.admin}` } });
-    assert.equal(extra.statusCode, 400);
-    const unknown = await app.inject({ method: 'GET', url: '/v1/nothing', headers: { authorization: `Bearer ${tokens.admin}` } });
-    assert.equal(unknown.statusCode, 404);
-  });
-
-  it('serves liveness and metrics without a token', async () => {
-    assert.equal((await app.inject('/healthz')).statusCode, 200);
-    const metrics = await app.inject('/metrics');
-    assert.match(metrics.body, /cdr_retention_deleted_total\{class="identifiers"\} \d+/);
-    assert.match(metrics.body, /cdr_api_requests_total\{route="\/v1\/admin\/retention\/run",status="401"\} 2/);
   });
 });

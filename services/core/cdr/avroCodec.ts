@@ -1,0 +1,122 @@
+import avro from 'avsc';
+import { PipelineError } from '../errors/pipelineError.ts';
+import type { CdrEvent } from './cdrEvent.ts';
+
+/**
+ * Avro codec for the CDR topics, built from schemas handed in (platform/schemas reads them from `schemas/`).
+ * Accepts the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) resolved against the reader
+ * schema by Avro's own rules, and plain Avro written with v1. Fields the reader does not know — content such
+ * as a message body in a newer writer — are skipped by resolution and never reach a JS object.
+ */
+export interface RegisteredSchema {
+  readonly id: number;
+  readonly schema: avro.Schema;
+}
+
+export const CONFLUENT_MAGIC = 0;
+export const CDR_EVENT_SCHEMA_ID = 1;
+export const PSEUDONYMISED_SCHEMA_ID = 11;
+
+export function frameConfluent(schemaId: number, body: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header[0] = CONFLUENT_MAGIC;
+  header.writeInt32BE(schemaId, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** avsc error messages can embed values; keep only their generic shape. */
+function reasonOf(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/trailing data/i.test(msg)) return 'trailing data after record';
+  if (/truncated/i.test(msg)) return 'truncated buffer';
+  if (/invalid/i.test(msg)) return 'invalid value for its type';
+  return 'malformed Avro';
+}
+
+export class CdrCodec {
+  /** The reader schema of the raw topic (cdr-event v1). */
+  readonly cdrEventType: avro.Type;
+  /** The writer schema of cdr.pseudonymised. */
+  readonly pseudonymisedType: avro.Type;
+  private readonly schemas: Map<number, avro.Schema>;
+  private readonly writerTypes = new Map<number, avro.Type>();
+  private readonly resolvers = new Map<number, avro.Resolver | null>();
+
+  constructor(registered: readonly RegisteredSchema[]) {
+    this.schemas = new Map(registered.map((r) => [r.id, r.schema]));
+    this.cdrEventType = this.requireType(CDR_EVENT_SCHEMA_ID);
+    this.pseudonymisedType = this.requireType(PSEUDONYMISED_SCHEMA_ID);
+  }
+
+  private requireType(id: number): avro.Type {
+    const t = this.writerType(id);
+    if (!t) throw new PipelineError('config_invalid', `schema id ${id} is not registered`);
+    return t;
+  }
+
+  private writerType(id: number): avro.Type | undefined {
+    let t = this.writerTypes.get(id);
+    if (!t) {
+      const schema = this.schemas.get(id);
+      if (!schema) return undefined;
+      t = avro.Type.forSchema(schema);
+      this.writerTypes.set(id, t);
+    }
+    return t;
+  }
+
+  private resolverFor(id: number): avro.Resolver | undefined {
+    let r = this.resolvers.get(id);
+    if (r === undefined) {
+      const writer = this.writerType(id);
+      if (!writer) return undefined;
+      try {
+        r = this.cdrEventType.createResolver(writer);
+      } catch {
+        r = null;
+      }
+      this.resolvers.set(id, r);
+    }
+    return r ?? undefined;
+  }
+
+  /** Decodes a raw-topic value. Throws PipelineError (dead-letter) with a reason that never quotes field values. */
+  decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
+    if (!value || value.length === 0) throw new PipelineError('decode_failed', 'empty message value');
+    if (value[0] === CONFLUENT_MAGIC) {
+      if (value.length < 6) throw new PipelineError('decode_failed', 'Confluent frame shorter than its header');
+      const schemaId = value.readInt32BE(1);
+      const resolver = this.resolverFor(schemaId);
+      if (!resolver) throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`);
+      try {
+        return { event: this.cdrEventType.fromBuffer(value.subarray(5), resolver) as CdrEvent, schemaId };
+      } catch (cause) {
+        throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
+      }
+    }
+    try {
+      return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
+    } catch (cause) {
+      throw new PipelineError('decode_failed', `not a Confluent frame and not plain Avro cdr-event v1: ${reasonOf(cause)}`, { cause });
+    }
+  }
+
+  /** Encodes a CDR event as the routing layer would: Confluent-framed with schema id 1 (or plain Avro). */
+  encodeCdrEvent(event: CdrEvent, framing: 'confluent' | 'plain' = 'confluent'): Buffer {
+    const body = this.cdrEventType.toBuffer(event);
+    return framing === 'plain' ? body : frameConfluent(CDR_EVENT_SCHEMA_ID, body);
+  }
+
+  /** Encodes a value with a registered schema, Confluent-framed. A value the schema refuses is `encode_failed`. */
+  encodeWith(schemaId: number, value: unknown): Buffer {
+    const t = this.writerType(schemaId);
+    if (!t) throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered`);
+    let body: Buffer;
+    try {
+      body = t.toBuffer(value);
+    } catch (cause) {
+      throw new PipelineError('encode_failed', `value does not fit schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
+    }
+    return frameConfluent(schemaId, body);
+  }
+}

@@ -1,0 +1,31 @@
+import type { PipelineError } from '../core/errors/pipelineError.ts';
+import type { Storage } from '../platform/clickhouse/storage.ts';
+import type { ConfigOf } from '../platform/config/config.ts';
+import { requireKafka, requireStorage, type Runtime } from '../platform/runtime/runtime.ts';
+import { IngestService } from './ingestService.ts';
+
+export type IngestRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'masterKey' | 'ingest'>>;
+
+export interface IngestOverrides {
+  /** Another storage handle on the same database (tests inject faults through it; benchmarks observe inserts). */
+  readonly storage?: Storage;
+  /** The clock ingest judges identifier windows and future skew by (tests move it). */
+  readonly clock?: () => number;
+  readonly onFatal?: (err: PipelineError) => void;
+}
+
+/** The one way to build an ingest service: from an opened runtime (Kafka, storage, key ring, config, log, metrics). */
+export function createIngest(rt: IngestRuntime, overrides: IngestOverrides = {}): IngestService {
+  const opened = requireStorage(rt);
+  return new IngestService({
+    kafka: requireKafka(rt),
+    brokers: rt.brokers,
+    storage: overrides.storage ?? opened.storage,
+    keyRing: opened.keyRing,
+    config: rt.config,
+    log: rt.log,
+    metrics: rt.metrics,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+  });
+}

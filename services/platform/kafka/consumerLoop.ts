@@ -1,0 +1,504 @@
+import { createHash } from 'node:crypto';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
+import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts';
+import type { RowShape } from '../../core/pseudonym/rowShape.ts';
+import type { Storage } from '../clickhouse/storage.ts';
+import type { ComponentHealth } from '../http/health.ts';
+import type { ClickHouseSettings } from '@clickhouse/client';
+import { deadLetterMessage, type DeadLetter } from './deadLetters.ts';
+import { classifyKafkaError } from './errors.ts';
+import { ThreadPublisher, type TopicMessages } from './publisher.ts';
+
+/**
+ * The consume → transform → idempotent write → commit loop every consumer of the pipeline runs on (ingest
+ * today; billing and fraud next). A service supplies a `BatchHandler`: per-partition state and a `prepare`
+ * step that turns a batch of messages into dead letters, messages to publish and rows to insert. The loop does
+ * the rest, the same way for everyone:
+ *
+ * 1. records the batch's exact offset range (`ingest_batches`, keyed by consumer group) before writing;
+ * 2. publishes dead letters and the handler's messages (publisher thread, acks=-1, idempotent producer);
+ * 3. inserts each table's rows with an insert-deduplication token named after the range and the rows' content;
+ * 4. applies the handler's in-memory effects, commits the offset, and moves on.
+ *
+ * After a crash, the first batch of a partition is rebuilt to the recorded range, so `prepare` produces the
+ * same rows and ClickHouse drops the blocks that had landed: exactly-once effect in ClickHouse, at-least-once
+ * on the published topics (docs/guarantees.md; tests/integrity/consumerLoop*.test.ts prove it for any handler).
+ *
+ * Errors follow the one error model (core/errors): transient failures retry the same batch with backoff while
+ * the consumer heartbeats; `unexpected` ones a few times; a record the store refuses on its own is found by
+ * splitting the batch and dead-lettered alone; a `stop` error stops the loop, which reports itself failed.
+ *
+ * Back-pressure: kafkajs does not fetch a partition again until its batch handler returns, and fetches at most
+ * `maxBytesPerPartition`, so a slow store slows consumption instead of growing memory.
+ */
+
+export interface ConsumerLoopSettings {
+  readonly groupId: string;
+  readonly topic: string;
+  /** Records per batch: a fetch is cut into batches of at most this many. */
+  readonly maxBatchRecords: number;
+  readonly maxBytesPerPartition: number;
+  readonly sessionTimeoutMs: number;
+  readonly partitionsConcurrently: number;
+  /** Where dead letters go; a handler that dead-letters needs one. */
+  readonly dlqTopic?: string;
+  /** The consumer's name in logs and dead-letter headers (`__connect.errors.connector.name`). */
+  readonly connector: string;
+}
+
+export interface BatchRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface BatchContext<S> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly range: BatchRange;
+  readonly state: S;
+}
+
+/** Rows for one table. The deduplication token names the batch range, `label` and a digest of `identity` over the rows. */
+export interface InsertPlan<T extends object = object> {
+  readonly table: string;
+  readonly label: string;
+  readonly rows: readonly T[];
+  /** What makes a row this row (its content for deduplication purposes). */
+  readonly identity: (row: T) => string;
+  readonly shape?: RowShape<T>;
+  readonly settings?: ClickHouseSettings;
+}
+
+/** An insert plan of any row type (build one with `insertPlan`, which keeps the row type checked). */
+export type AnyInsertPlan = InsertPlan<object> & { readonly __rows: 'checked' };
+
+/** Checks a plan against its own row type, then lets it join a batch's list of writes. */
+export function insertPlan<T extends object>(plan: InsertPlan<T>): AnyInsertPlan {
+  return plan as unknown as AnyInsertPlan;
+}
+
+export interface BatchResult {
+  readonly deadLetters: readonly DeadLetter[];
+  readonly publish: readonly TopicMessages[];
+  readonly writes: readonly AnyInsertPlan[];
+  /** In-memory effects (state, counters), applied once everything of the batch is durable, before the commit. */
+  readonly onDurable?: () => void;
+}
+
+export interface BatchHandler<S> {
+  /** State of a partition this member starts consuming at `firstOffset` (not called again while it keeps the partition). */
+  openPartition(partition: number, firstOffset: number): Promise<S>;
+  /**
+   * What to do with a batch. Must not change `ctx.state` (do that in `onDurable`): the loop may call it again for
+   * the same messages (a retry, a replay after a crash, or halves of the batch), and it must then give the same result.
+   */
+  prepare(messages: readonly KafkaMessage[], ctx: BatchContext<S>): Promise<BatchResult>;
+  /** The partition went to another member (or the loop stopped). */
+  closePartition?(partition: number, state: S): void;
+  /** A record the store refused on its own was dead-lettered by the loop (for the handler's counters). */
+  onRejected?(message: KafkaMessage, error: PipelineError): void;
+}
+
+export type LoopState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface LoopStatus {
+  readonly state: LoopState;
+  readonly batches: number;
+  /** Records behind the high watermark, over this member's partitions (from the latest fetches). */
+  readonly lag: number;
+  readonly partitions: number;
+  readonly lastProgressAt: number | undefined;
+  /** Why the loop failed or is retrying (a code and a sentence; never a record's value). */
+  readonly problem: string | undefined;
+}
+
+export interface ConsumerLoopDeps<S> {
+  readonly kafka: Kafka;
+  /** The same brokers as `kafka`'s, for the publisher thread's own client. */
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly storage: Storage;
+  readonly log: Logger;
+  readonly settings: ConsumerLoopSettings;
+  readonly handler: BatchHandler<S>;
+  /** Observed per batch, from start to commit. */
+  readonly batchSeconds?: Histogram;
+  /** Per-partition lag as it is learnt. */
+  readonly onLag?: (partition: number, lag: number) => void;
+  /** Called once when the loop stops for good because of an error (the service decides whether the process exits). */
+  readonly onFatal?: (err: PipelineError) => void;
+  readonly clock?: () => number;
+}
+
+interface PartitionEntry<S> {
+  state: S;
+  /** The offset this member committed last for the partition (the next record it owes). */
+  committed: number;
+  /** The offset of the next message kafkajs should hand us; anything else means the position moved under us. */
+  expectedNext: number;
+  /** Set when the last recorded batch may not have completed: rebuild exactly that range before anything else. */
+  replay: BatchRange | null;
+  /** Messages held while a replay range is re-assembled across fetches. */
+  buffer: KafkaMessage[];
+  lag: number;
+}
+
+const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+const INTENT_TABLE = 'ingest_batches';
+
+/** Thrown out of eachBatch to make kafkajs stop (not retry, not restart) after the loop decided to stop. */
+class LoopStopped extends Error {
+  override readonly name = 'LoopStopped';
+  readonly retriable = false;
+}
+
+export class ConsumerLoop<S> {
+  private readonly consumer: Consumer;
+  private readonly publisher: ThreadPublisher;
+  private readonly partitions = new Map<number, PartitionEntry<S>>();
+  private readonly clock: () => number;
+  private state: LoopState = 'idle';
+  private batches = 0;
+  private lastProgressAt: number | undefined;
+  private problem: string | undefined;
+  private fatal: PipelineError | undefined;
+
+  constructor(private readonly deps: ConsumerLoopDeps<S>) {
+    this.clock = deps.clock ?? Date.now;
+    const s = deps.settings;
+    this.consumer = deps.kafka.consumer({
+      groupId: s.groupId,
+      maxBytesPerPartition: s.maxBytesPerPartition,
+      maxBytes: s.maxBytesPerPartition * 4,
+      sessionTimeout: s.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
+      maxWaitTimeInMs: 250,
+      retry: { retries: 10 },
+    });
+    this.publisher = new ThreadPublisher({ brokers: deps.brokers, clientId: deps.clientId, log: deps.log });
+  }
+
+  get topic(): string {
+    return this.deps.settings.topic;
+  }
+
+  status(): LoopStatus {
+    let lag = 0;
+    for (const p of this.partitions.values()) lag += p.lag;
+    return { state: this.state, batches: this.batches, lag, partitions: this.partitions.size, lastProgressAt: this.lastProgressAt, problem: this.problem };
+  }
+
+  /** Joins the group and starts consuming; resolves once the consumer runs. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new PipelineError('invariant_broken', `consumer loop ${this.deps.settings.connector} was already started`);
+    this.state = 'starting';
+    const { settings, log } = this.deps;
+    try {
+      await this.publisher.start();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    } catch (err) {
+      this.state = 'failed';
+      // Not running yet, so stop() would do nothing: end the publisher thread here, or it keeps the process alive.
+      await this.publisher.close();
+      await this.consumer.disconnect().catch(() => undefined);
+      throw classifyKafkaError(err);
+    }
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []));
+    this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
+    this.state = 'running';
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: settings.partitionsConcurrently,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    log.info({ topic: this.topic, group: settings.groupId, consumer: settings.connector }, 'consumer started');
+  }
+
+  /** Stops after the batch in progress finishes (or is abandoned uncommitted if the store is down); idempotent. */
+  async stop(): Promise<void> {
+    if (this.state === 'idle' || this.state === 'stopped' || this.state === 'stopping') return;
+    const failed = this.state === 'failed';
+    this.state = 'stopping';
+    await this.consumer.disconnect().catch((err: unknown) => this.deps.log.warn({ err }, 'consumer disconnect failed'));
+    await this.publisher.close();
+    for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
+    this.partitions.clear();
+    this.state = failed ? 'failed' : 'stopped';
+  }
+
+  /** Stops fetching (the batch in progress completes); `resume` continues where it stopped. */
+  pause(): void {
+    this.consumer.pause([{ topic: this.topic }]);
+  }
+
+  resume(): void {
+    this.consumer.resume([{ topic: this.topic }]);
+  }
+
+  private onAssignment(assigned: readonly number[]): void {
+    const keep = new Set(assigned);
+    for (const [p, e] of this.partitions) {
+      if (!keep.has(p)) {
+        this.deps.handler.closePartition?.(p, e.state);
+        this.partitions.delete(p);
+        continue;
+      }
+      // Kept across the rebalance: check the position again at its next batch (keeps the handler's state if nobody
+      // else moved the partition on in between).
+      e.expectedNext = -1;
+      e.buffer = [];
+      e.replay = null;
+    }
+  }
+
+  private onCrash(error: Error, restart: boolean): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (restart) {
+      const e = classifyKafkaError(error);
+      this.problem = `${e.code}: consumer restarting after: ${e.message}`;
+      this.deps.log.warn({ consumer: this.deps.settings.connector, code: e.code, err: e.message }, 'consumer crashed; kafkajs restarts it');
+      return;
+    }
+    const e = this.fatal ?? classifyKafkaError(error);
+    this.fail(e);
+  }
+
+  private fail(e: PipelineError): void {
+    if (this.state === 'failed') return;
+    this.state = 'failed';
+    this.problem = `${e.code}: ${e.message}`;
+    this.deps.log.error({ consumer: this.deps.settings.connector, code: e.code, err: e }, 'consumer stopped by an error it cannot get past');
+    this.deps.onFatal?.(e);
+  }
+
+  /**
+   * The partition's entry, (re)built when this is its first batch here or the position moved under us; undefined
+   * when abandoned (the consumer is stopping or lost the partition while the store was away).
+   */
+  private async entryFor(payload: EachBatchPayload, firstOffset: number): Promise<PartitionEntry<S> | undefined> {
+    const partition = payload.batch.partition;
+    const known = this.partitions.get(partition);
+    if (known && known.expectedNext === firstOffset) return known;
+    // Keep the handler's state only if the partition resumes exactly where this member committed it.
+    let state: S | undefined;
+    if (known && known.committed === firstOffset) state = known.state;
+    else state = await this.withRetries(partition, payload, () => this.deps.handler.openPartition(partition, firstOffset));
+    if (state === undefined) return undefined;
+    const replay = await this.unfinishedBatch(payload, firstOffset);
+    if (replay === undefined) return undefined;
+    if (known && known.state !== state) this.deps.handler.closePartition?.(partition, known.state);
+    const entry: PartitionEntry<S> = { state, committed: firstOffset, expectedNext: firstOffset, replay, buffer: [], lag: known?.lag ?? 0 };
+    this.partitions.set(partition, entry);
+    return entry;
+  }
+
+  /** The recorded batch that starts at `firstOffset` (its writes may be partial), null if none; undefined when abandoned. */
+  private async unfinishedBatch(payload: EachBatchPayload, firstOffset: number): Promise<BatchRange | null | undefined> {
+    const { storage, settings, log } = this.deps;
+    const partition = payload.batch.partition;
+    const intents = await this.withRetries(partition, payload, () =>
+      storage.query<{ from_offset: string; to_offset: string }>(
+        `SELECT from_offset, to_offset FROM ${storage.table(INTENT_TABLE)}
+         WHERE consumer_group = {g:String} AND topic = {t:String} AND partition = {p:UInt32}
+         ORDER BY from_offset DESC LIMIT 1`,
+        { g: settings.groupId, t: this.topic, p: partition },
+      ),
+    );
+    if (intents === undefined) return undefined;
+    const last = intents[0];
+    if (!last) return null;
+    const from = Number(last.from_offset);
+    const to = Number(last.to_offset);
+    if (from === firstOffset) {
+      log.info({ consumer: settings.connector, partition, from, to }, 'replaying the last recorded batch of this partition');
+      return { from, to };
+    }
+    if (from < firstOffset && to >= firstOffset) {
+      // Only possible when the start of the recorded batch is gone from Kafka (topic retention ran while the
+      // consumer was down): it cannot be rebuilt, so carry on from what Kafka still has, and say so loudly.
+      log.error({ consumer: settings.connector, partition, firstOffset, from, to }, 'the unfinished batch starts before the oldest offset Kafka still holds; continuing without replay');
+    }
+    return null;
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    const partition = batch.partition;
+    const entry = await this.entryFor(payload, Number(batch.messages[0]!.offset));
+    if (!entry) return;
+    entry.lag = Number(batch.offsetLag());
+    this.deps.onLag?.(partition, entry.lag);
+
+    let messages = batch.messages;
+    if (entry.replay) {
+      const replay = entry.replay;
+      entry.buffer.push(...messages.filter((m) => Number(m.offset) >= replay.from && Number(m.offset) <= replay.to));
+      const last = entry.buffer[entry.buffer.length - 1];
+      if (!last || Number(last.offset) < replay.to) {
+        // Not all of the recorded range has arrived yet: keep it, move the fetch position on, commit nothing.
+        if (last) {
+          payload.resolveOffset(last.offset);
+          entry.expectedNext = Number(last.offset) + 1;
+        }
+        return;
+      }
+      const ok = await this.runBatch(payload, entry, entry.buffer, replay, false);
+      if (!ok) return;
+      entry.buffer = [];
+      entry.replay = null;
+      messages = messages.filter((m) => Number(m.offset) > replay.to);
+    }
+    const max = this.deps.settings.maxBatchRecords;
+    for (let i = 0; i < messages.length && payload.isRunning() && !payload.isStale(); i += max) {
+      const chunk = messages.slice(i, i + max);
+      const range = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
+      const ok = await this.runBatch(payload, entry, chunk, range, true);
+      if (!ok) return;
+      await payload.heartbeat();
+    }
+  }
+
+  /** One batch, with retries; false when abandoned because the consumer is stopping or lost the partition. */
+  private async runBatch(payload: EachBatchPayload, entry: PartitionEntry<S>, messages: readonly KafkaMessage[], range: BatchRange, recordIntent: boolean): Promise<boolean> {
+    const partition = payload.batch.partition;
+    const endTimer = this.deps.batchSeconds?.startTimer();
+    const done = await this.withRetries(partition, payload, async (attempt) => {
+      if (recordIntent && attempt === 0) await this.recordIntent(partition, range);
+      await this.writeBatch(partition, entry, messages, range);
+      await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
+      return true;
+    });
+    if (done !== true) return false;
+    payload.resolveOffset(String(range.to));
+    entry.committed = range.to + 1;
+    entry.expectedNext = range.to + 1;
+    endTimer?.();
+    this.batches++;
+    this.lastProgressAt = this.clock();
+    this.problem = undefined;
+    return true;
+  }
+
+  /**
+   * Runs `work` until it succeeds, following the error model: retry transient failures with backoff (heartbeating
+   * in between), stop on a `stop` error or after too many `unexpected` ones. Returns undefined when the consumer is
+   * stopping or the partition was taken away meanwhile (nothing committed; the batch will be replayed).
+   */
+  private async withRetries<T>(partition: number, payload: EachBatchPayload, work: (attempt: number) => Promise<T>): Promise<T | undefined> {
+    const { log, settings } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work(attempt);
+      } catch (err) {
+        const e = err instanceof PipelineError ? err : err instanceof LoopStopped ? undefined : classifyError(err);
+        if (!e) throw err;
+        if (e.disposition !== 'retry' || attempt + 1 >= e.maxAttempts) {
+          const fatal = e.disposition === 'retry' ? new PipelineError(e.code, `${e.message} (gave up after ${attempt + 1} attempts)`, { cause: e }) : e;
+          this.fatal = fatal;
+          this.fail(fatal);
+          throw new LoopStopped(fatal.message);
+        }
+        this.problem = `${e.code}: ${e.message}`;
+        const delay = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
+        log.warn({ consumer: settings.connector, partition, attempt, code: e.code, err: e.message }, 'batch failed; retrying the same batch');
+        if (!payload.isRunning() || payload.isStale()) return undefined;
+        await sleep(delay);
+        try {
+          await payload.heartbeat();
+        } catch {
+          // A failed heartbeat means a rebalance is coming; isStale tells.
+        }
+        if (!payload.isRunning() || payload.isStale()) return undefined;
+      }
+    }
+  }
+
+  private async recordIntent(partition: number, range: BatchRange): Promise<void> {
+    const { storage, settings } = this.deps;
+    await storage.insert(INTENT_TABLE, [
+      { consumer_group: settings.groupId, topic: this.topic, partition, from_offset: String(range.from), to_offset: String(range.to), created_at: this.clock() },
+    ]);
+  }
+
+  /**
+   * Prepares, publishes and writes one batch. When the store refuses the rows of a batch for their data, the batch
+   * is split in halves (each with its own deterministic tokens) until the record that fails alone is found; that
+   * record is dead-lettered and the rest written. A replay after a crash takes the same path to the same result.
+   */
+  private async writeBatch(partition: number, entry: PartitionEntry<S>, messages: readonly KafkaMessage[], range: BatchRange): Promise<void> {
+    const { handler, settings, storage } = this.deps;
+    const result = await handler.prepare(messages, { topic: this.topic, partition, range, state: entry.state });
+    await this.publish(partition, result.deadLetters, result.publish);
+    const base = `${settings.groupId}/${this.topic}/${partition}/${range.from}-${range.to}`;
+    try {
+      for (const w of result.writes) {
+        if (w.rows.length === 0) continue;
+        // Tokens name the range and what is in it (not when it was processed), so a replay of the same range with
+        // the same content is dropped, and a replay whose content differs is written rather than lost.
+        const token = `${base}/${w.label}/${digestOf(w.rows, w.identity)}`;
+        await storage.insert(w.table, w.rows, { ...w.settings, insert_deduplication_token: token }, w.shape);
+      }
+    } catch (err) {
+      if (!(err instanceof PipelineError) || err.code !== 'record_rejected') throw err;
+      if (messages.length === 1) {
+        this.deps.log.warn({ consumer: settings.connector, partition, offset: messages[0]!.offset, code: err.code }, 'the store refused one record; dead-lettering it');
+        await this.publish(partition, [{ message: messages[0]!, error: err, stage: 'SINK' }], []);
+        handler.onRejected?.(messages[0]!, err);
+        return;
+      }
+      const half = Math.ceil(messages.length / 2);
+      const left = messages.slice(0, half);
+      const right = messages.slice(half);
+      await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) });
+      await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to });
+      return;
+    }
+    result.onDurable?.();
+  }
+
+  private async publish(partition: number, deadLetters: readonly DeadLetter[], publish: readonly TopicMessages[]): Promise<void> {
+    const { settings } = this.deps;
+    const batches: TopicMessages[] = [];
+    if (deadLetters.length > 0) {
+      if (!settings.dlqTopic) throw new PipelineError('invariant_broken', `${settings.connector} dead-lettered a record but has no DLQ topic`);
+      const src = { topic: this.topic, partition, connector: settings.connector };
+      batches.push({ topic: settings.dlqTopic, messages: deadLetters.map((d) => deadLetterMessage(src, d)) });
+    }
+    batches.push(...publish);
+    if (batches.every((b) => b.messages.length === 0)) return;
+    await this.publisher.send(batches);
+  }
+}
+
+export function digestOf<T>(rows: readonly T[], identity: (row: T) => string): string {
+  const h = createHash('sha1');
+  for (const r of rows) h.update(identity(r)).update('\n');
+  return h.digest('hex').slice(0, 20);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A consumer loop's status as a health component: ok only while it runs with nothing in its way. */
+export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown>> = {}): ComponentHealth {
+  const detail = { ...extra, state: s.state, batches: s.batches, lag: s.lag, partitions: s.partitions, last_progress_at: s.lastProgressAt === undefined ? null : new Date(s.lastProgressAt).toISOString() };
+  switch (s.state) {
+    case 'running':
+      return s.problem ? { status: 'degraded', reasons: [s.problem], detail } : { status: 'ok', detail };
+    case 'idle':
+    case 'starting':
+      return { status: 'degraded', reasons: ['starting'], detail };
+    case 'stopping':
+      return { status: 'degraded', reasons: ['stopping'], detail };
+    case 'stopped':
+      return { status: 'down', reasons: ['stopped'], detail };
+    case 'failed':
+      return { status: 'down', reasons: [`failed: ${s.problem ?? 'unknown error'}`], detail };
+  }
+}

@@ -1,0 +1,47 @@
+import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts';
+
+/**
+ * kafkajs failures sorted into the pipeline's error model. kafkajs marks what it considers transient with
+ * `retriable`; a few non-retriable failures are really about one record (too large) or about our own code or
+ * configuration (a codec it does not implement, authorisation).
+ */
+const RECORD_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
+const CONFIG_TYPES = new Set(['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED', 'UNSUPPORTED_SASL_MECHANISM', 'INVALID_REPLICATION_FACTOR', 'INVALID_CONFIG']);
+const TRANSIENT_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSLockTimeout',
+  'KafkaJSStaleTopicMetadataAssignment',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSTopicMetadataNotLoaded',
+]);
+
+function originalCause(err: unknown): unknown {
+  let e = err;
+  for (let i = 0; i < 10 && typeof e === 'object' && e !== null && 'cause' in e && (e as { cause?: unknown }).cause; i++) {
+    const next = (e).cause;
+    if (!(next instanceof Error)) break;
+    e = next;
+  }
+  return e;
+}
+
+export function classifyKafkaError(err: unknown): PipelineError {
+  if (err instanceof PipelineError) return err;
+  const root = originalCause(err);
+  const name = err instanceof Error ? err.name : '';
+  const rootName = root instanceof Error ? root.name : '';
+  const type = typeof root === 'object' && root !== null && 'type' in root ? String((root).type) : '';
+  const message = `Kafka: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+  if (name === 'KafkaJSNotImplemented' || rootName === 'KafkaJSNotImplemented') return new PipelineError('unsupported', message, { cause: err });
+  if (RECORD_TYPES.has(type)) return new PipelineError('record_too_large', message, { cause: err });
+  if (CONFIG_TYPES.has(type) || rootName === 'KafkaJSSASLAuthenticationError') return new PipelineError('config_invalid', message, { cause: err });
+  const retriable = (root as { retriable?: unknown } | null)?.retriable === true || (err as { retriable?: unknown } | null)?.retriable === true;
+  if (retriable || TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(rootName)) return new PipelineError('broker_unavailable', message, { cause: err });
+  return classifyError(err, 'broker');
+}
