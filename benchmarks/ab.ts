@@ -45,8 +45,16 @@ try {
   for (let r = 1; r <= RUNS; r++) {
     for (const v of variants) {
       const l = load1();
-      const res = await runOurs(ctx, { topic: 'bench.raw', records: N, nodeFlags: v.nodeFlags ?? [], extraEnv: v.env ?? {}, ...(v.root ? { root: v.root } : {}) });
-      log(`run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB${res.heap ? ` (JS heap at end ${fmtInt(res.heap.usedMiB)} used / ${fmtInt(res.heap.totalMiB)} MiB, external ${fmtInt(res.heap.externalMiB)})` : ''}`);
+      const res = await runOurs(ctx, {
+        topic: 'bench.raw',
+        records: N,
+        nodeFlags: v.nodeFlags ?? [],
+        extraEnv: v.env ?? {},
+        ...(v.root ? { root: v.root } : {}),
+      });
+      log(
+        `run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB${res.heap ? ` (JS heap at end ${fmtInt(res.heap.usedMiB)} used / ${fmtInt(res.heap.totalMiB)} MiB, external ${fmtInt(res.heap.externalMiB)})` : ''}`,
+      );
       const list = results.get(v.name) ?? [];
       list.push({ ...res, load: l });
       results.set(v.name, list);
@@ -60,6 +68,9 @@ console.log('\n| variant | settings | records/s (median) | last 75% | CPU-s per 
 console.log('| --- | --- | ---: | ---: | ---: | ---: | --- |');
 for (const v of variants) {
   const rs = results.get(v.name) ?? [];
-  const settings = [...(v.root ? [`code from ${v.root}`] : []), ...Object.entries(v.env ?? {}).map(([k, x]) => `${k}=${x}`), ...(v.nodeFlags ?? [])].join(' ') || 'defaults';
-  console.log(`| ${v.name} | ${settings} | ${fmtInt(median(rs.map((x) => x.recordsPerSecond)))} | ${fmtInt(median(rs.map((x) => x.steadyRecordsPerSecond ?? Number.NaN)))} | ${fmt(median(rs.map((x) => (x.cpuSeconds / N) * 1e6)))} | ${fmtInt(median(rs.map((x) => x.peakRssMiB)))} | ${rs.map((x) => x.load.toFixed(1)).join(', ')} |`);
+  const settings =
+    [...(v.root ? [`code from ${v.root}`] : []), ...Object.entries(v.env ?? {}).map(([k, x]) => `${k}=${x}`), ...(v.nodeFlags ?? [])].join(' ') || 'defaults';
+  console.log(
+    `| ${v.name} | ${settings} | ${fmtInt(median(rs.map((x) => x.recordsPerSecond)))} | ${fmtInt(median(rs.map((x) => x.steadyRecordsPerSecond ?? Number.NaN)))} | ${fmt(median(rs.map((x) => (x.cpuSeconds / N) * 1e6)))} | ${fmtInt(median(rs.map((x) => x.peakRssMiB)))} | ${rs.map((x) => x.load.toFixed(1)).join(', ')} |`,
+  );
 }

@@ -30,7 +30,9 @@ try {
   const { broker, admin, fill } = bench;
   log(`pre-filled ${N.toLocaleString('en')} records in ${fill.seconds.toFixed(1)} s (load ${load1().toFixed(2)})`);
   ours = await runOurs({ brokers: broker.brokers, brokerPid: broker.pid, workDir, admin, partitions: PARTITIONS }, { topic: 'bench.raw', records: N });
-  log(`ingest: ${fmtInt(ours.recordsPerSecond)} records/s (last 75%: ${fmtInt(ours.steadyRecordsPerSecond)}/s), ${fmt((ours.cpuSeconds / N) * 1e6)} CPU-s per 1M, peak RSS ${fmtInt(ours.peakRssMiB)} MiB`);
+  log(
+    `ingest: ${fmtInt(ours.recordsPerSecond)} records/s (last 75%: ${fmtInt(ours.steadyRecordsPerSecond)}/s), ${fmt((ours.cpuSeconds / N) * 1e6)} CPU-s per 1M, peak RSS ${fmtInt(ours.peakRssMiB)} MiB`,
+  );
 } catch (err) {
   failure = err;
 } finally {

@@ -35,24 +35,47 @@ try {
   // view would index the tokens as inserted, before the column TTL cleared the old ones.
   await storage.command(`DETACH TABLE ${storage.table('subscriber_index_from_cdr')}`);
   // Tokens are random hex; the column TTL would clear old ones at insert, so the oldest months start without tokens (as in production).
-  await storage.command(`INSERT INTO ${storage.table('cdr')} (cdr_id, account_id, event_time, submitted_at, channel, direction, sender_type, recipient_type, sender_token, recipient_token, provider_id, destination_country, status, segments, price, cost, currency, client_ip, src_topic, src_partition, src_offset, ingested_at)
+  await storage.command(
+    `INSERT INTO ${storage.table('cdr')} (cdr_id, account_id, event_time, submitted_at, channel, direction, sender_type, recipient_type, sender_token, recipient_token, provider_id, destination_country, status, segments, price, cost, currency, client_ip, src_topic, src_partition, src_offset, ingested_at)
     SELECT toString(generateUUIDv4()), concat('acct-', toString(number % 500)), fromUnixTimestamp64Milli(toInt64(${start} + (number * ${Math.floor(span / rows)}))),
            fromUnixTimestamp64Milli(toInt64(${start} + (number * ${Math.floor(span / rows)}))), 'sms', 'mt', 'alphanumeric', 'msisdn',
            hex(sipHash128(number, 's')), hex(sipHash128(number, 'r')), 'op-my-maxis', 'MY', 'delivered', 1, 25000, 12000, 'EUR', '192.0.2.1', 'cdr.raw', 0, number, now64(3)
-    FROM numbers(${rows})`, undefined, { max_partitions_per_insert_block: '1000' });
+    FROM numbers(${rows})`,
+    undefined,
+    { max_partitions_per_insert_block: '1000' },
+  );
   for (const role of ['sender', 'recipient']) {
-    await storage.command(`INSERT INTO ${storage.table('subscriber_index')} (month, token, role, event_time, cdr_id, account_id)
-      SELECT toStartOfMonth(event_time), ${role}_token, '${role}', event_time, cdr_id, account_id FROM ${storage.table('cdr')} WHERE ${role}_token != ''`, undefined, { max_partitions_per_insert_block: '1000' });
+    await storage.command(
+      `INSERT INTO ${storage.table('subscriber_index')} (month, token, role, event_time, cdr_id, account_id)
+      SELECT toStartOfMonth(event_time), ${role}_token, '${role}', event_time, cdr_id, account_id FROM ${storage.table('cdr')} WHERE ${role}_token != ''`,
+      undefined,
+      { max_partitions_per_insert_block: '1000' },
+    );
   }
   await storage.command(`ATTACH TABLE ${storage.table('subscriber_index_from_cdr')}`);
-  await storage.command(`INSERT INTO ${storage.table('identity_vault')} (month, token, id_type, sealed, valid, first_seen)
-    SELECT month, token, 'msisdn', base64Encode(token), true, min(event_time) FROM ${storage.table('subscriber_index')} GROUP BY month, token`, undefined, { max_partitions_per_insert_block: '1000' });
+  await storage.command(
+    `INSERT INTO ${storage.table('identity_vault')} (month, token, id_type, sealed, valid, first_seen)
+    SELECT month, token, 'msisdn', base64Encode(token), true, min(event_time) FROM ${storage.table('subscriber_index')} GROUP BY month, token`,
+    undefined,
+    { max_partitions_per_insert_block: '1000' },
+  );
   const keys = [];
-  for (let m = start; m <= realNow; m = addMonthsUtc(m, 1)) keys.push({ month: `${monthKeyOf(m)}-01`, key_id: randomBytes(8).toString('hex'), wrapped_key: wrapMonthKey(masterKey, monthKeyOf(m), generateMonthKey()), created_at: m });
+  for (let m = start; m <= realNow; m = addMonthsUtc(m, 1))
+    keys.push({
+      month: `${monthKeyOf(m)}-01`,
+      key_id: randomBytes(8).toString('hex'),
+      wrapped_key: wrapMonthKey(masterKey, monthKeyOf(m), generateMonthKey()),
+      created_at: m,
+    });
   await storage.insert('month_keys', keys);
   const fill = Date.now() - t0;
   const count = async (t: string): Promise<number> => Number((await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table(t)}`))[0]?.n ?? 0);
-  const sizes = { cdr: await count('cdr'), subscriber_index: await count('subscriber_index'), identity_vault: await count('identity_vault'), month_keys: await count('month_keys') };
+  const sizes = {
+    cdr: await count('cdr'),
+    subscriber_index: await count('subscriber_index'),
+    identity_vault: await count('identity_vault'),
+    month_keys: await count('month_keys'),
+  };
   const { pass } = createRetention(rt);
   let t = Date.now();
   const dry = await pass.run({ now, dryRun: true });

@@ -24,7 +24,20 @@ import type { Admin } from 'kafkajs';
 import type { LocalBroker } from '../infra/kafka/localBroker.ts';
 import { startSchemaRegistry, type MiniRegistry } from './lib/schemaRegistry.ts';
 import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker, type FillResult } from './lib/kafkaUtil.ts';
-import { runAnchor, runConsumerPerf, runInsertCeiling, runLatency, runOurs, runProfiled, type AnchorPhase, type BenchContext, type ConsumerPerfResult, type InsertCeilingPhase, type LatencyResult, type OursResult } from './lib/phases.ts';
+import {
+  runAnchor,
+  runConsumerPerf,
+  runInsertCeiling,
+  runLatency,
+  runOurs,
+  runProfiled,
+  type AnchorPhase,
+  type BenchContext,
+  type ConsumerPerfResult,
+  type InsertCeilingPhase,
+  type LatencyResult,
+  type OursResult,
+} from './lib/phases.ts';
 import { REPO_ROOT } from './lib/proc.ts';
 import { fmt, fmtInt, load1, median, pct } from './lib/stats.ts';
 import { projectInclusive, summariseCpuProfile, type ProfileSummary } from './lib/cpuProfile.ts';
@@ -51,10 +64,16 @@ const PROFILE_RECORDS = Math.min(N, int('BENCH_PROFILE_RECORDS', 300_000));
 const OURS_NODE_FLAGS = (env['BENCH_OURS_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
 const CEILING_ROWS = Math.min(N, int('BENCH_CEILING_ROWS', 200_000));
 const CEILING_VARIANTS: CeilingVariant[] = ['project', 'client-json', 'raw-tsv'];
-const ANCHOR_SETTINGS = env['BENCH_ANCHOR_SETTINGS'] ?? 'kafka_num_consumers = 2, kafka_max_block_size = 262144, kafka_flush_interval_ms = 1000, kafka_thread_per_consumer = 0';
+const ANCHOR_SETTINGS =
+  env['BENCH_ANCHOR_SETTINGS'] ?? 'kafka_num_consumers = 2, kafka_max_block_size = 262144, kafka_flush_interval_ms = 1000, kafka_thread_per_consumer = 0';
 const ANCHOR_HASH = (env['BENCH_ANCHOR_HASH'] ?? 'hmac') === 'siphash' ? 'siphash' : 'hmac';
 const BROKER_MAX_MESSAGE_BYTES = int('BENCH_BROKER_MESSAGE_MAX_BYTES', 0);
-const SKIP = new Set((env['BENCH_SKIP'] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const SKIP = new Set(
+  (env['BENCH_SKIP'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 const OUT = path.resolve(REPO_ROOT, env['BENCH_RESULTS'] ?? 'benchmarks/RESULTS.md');
 /** Next to a custom BENCH_RESULTS file (so side experiments do not replace the main run's data), else results/last-run.json. */
 const JSON_OUT = env['BENCH_RESULTS'] ? OUT.replace(/(\.md)?$/, '.json') : path.resolve(REPO_ROOT, 'benchmarks/results/last-run.json');
@@ -185,7 +204,9 @@ async function main(): Promise<void> {
         }
       },
     });
-    log(`pre-filled in ${fill.seconds.toFixed(1)} s (${fmtInt(fill.records / fill.seconds)} records/s per topic), ${fill.plainRecords.toLocaleString('en')} plain Avro, avg value ${(fill.bytesMixed / fill.records).toFixed(0)} B`);
+    log(
+      `pre-filled in ${fill.seconds.toFixed(1)} s (${fmtInt(fill.records / fill.seconds)} records/s per topic), ${fill.plainRecords.toLocaleString('en')} plain Avro, avg value ${(fill.bytesMixed / fill.records).toFixed(0)} B`,
+    );
 
     if (needConfluent) {
       registry = await startSchemaRegistry();
@@ -203,13 +224,16 @@ async function main(): Promise<void> {
         log(`run ${r}/${RUNS}: ceiling 2, ClickHouse insert into cdr (load ${load1().toFixed(2)})`);
         round.ceiling = await runInsertCeiling(ctx, { rowsPerCase: CEILING_ROWS, batchSizes: [20_000], variants: CEILING_VARIANTS });
         if (mach) mach.clickhouse = round.ceiling.result.clickhouseVersion;
-        for (const c of round.ceiling.result.cases) log(`  ${c.variant.padEnd(16)} ${fmtInt(c.rowsPerSecond)} rows/s (${fmtInt(c.rowsPerSecondWithSerialise)} with serialisation)`);
+        for (const c of round.ceiling.result.cases)
+          log(`  ${c.variant.padEnd(16)} ${fmtInt(c.rowsPerSecond)} rows/s (${fmtInt(c.rowsPerSecondWithSerialise)} with serialisation)`);
       }
       if (!SKIP.has('anchor') && registry) {
         log(`run ${r}/${RUNS}: anchor, ClickHouse Kafka engine (load ${load1().toFixed(2)})`);
         round.anchor = await runAnchor(ctx, { topic: rawConfluent, records: N, registryUrl: registry.url, settings: ANCHOR_SETTINGS, hash: ANCHOR_HASH });
         if (mach) mach.clickhouse = round.anchor.result.clickhouseVersion;
-        log(`  ${fmtInt(round.anchor.recordsPerSecond)} records/s, ${fmt(round.anchor.result.cpuSeconds)} CPU-s, peak RSS ${fmtInt(round.anchor.result.usage.peakRssMiB)} MiB`);
+        log(
+          `  ${fmtInt(round.anchor.recordsPerSecond)} records/s, ${fmt(round.anchor.result.cpuSeconds)} CPU-s, peak RSS ${fmtInt(round.anchor.result.usage.peakRssMiB)} MiB`,
+        );
       }
       if (!SKIP.has('ours')) {
         round.code = codeVersion();
@@ -236,7 +260,9 @@ async function main(): Promise<void> {
       log(`latency: producing at ${rate.toLocaleString('en')} records/s for ${LATENCY_SECONDS + LATENCY_WARMUP} s (load ${load1().toFixed(2)})`);
       try {
         latency = await runLatency(ctx, { rate, seconds: LATENCY_SECONDS, warmupSeconds: LATENCY_WARMUP });
-        log(`  p50 ${fmt(latency.p50Ms, 0)} ms, p99 ${fmt(latency.p99Ms, 0)} ms over ${latency.measured.toLocaleString('en')} records (achieved ${fmtInt(latency.achievedRate)}/s)`);
+        log(
+          `  p50 ${fmt(latency.p50Ms, 0)} ms, p99 ${fmt(latency.p99Ms, 0)} ms over ${latency.measured.toLocaleString('en')} records (achieved ${fmtInt(latency.achievedRate)}/s)`,
+        );
       } catch (err) {
         errors.push(`latency: ${String(err)}`);
         log(`  latency failed: ${String(err)}`);
@@ -254,7 +280,9 @@ async function main(): Promise<void> {
         const saved = path.join(savedDir, 'ingest.cpuprofile');
         copyFileSync(run.profileFile, saved);
         profile = { run, summary, inclusive, saved };
-        log(`  ${fmtInt(run.recordsPerSecond)} records/s under the profiler; GC ${pct(summary.gcMs / Math.max(1, summary.totalMs - summary.idleMs))} of busy time`);
+        log(
+          `  ${fmtInt(run.recordsPerSecond)} records/s under the profiler; GC ${pct(summary.gcMs / Math.max(1, summary.totalMs - summary.idleMs))} of busy time`,
+        );
       }
     }
   } catch (err) {
@@ -280,7 +308,24 @@ async function main(): Promise<void> {
   const settings = settingsObject();
   writeReport(renderResults(settings, { machine: mach, fill, rounds, latency, profile, stages, errors, totalMinutes }));
   mkdirSync(path.dirname(JSON_OUT), { recursive: true });
-  writeFileSync(JSON_OUT, JSON.stringify({ settings, machine: mach, fill, rounds, latency, profile: profile ? { ...profile.summary, inclusive: profile.inclusive, run: profile.run } : undefined, stages, errors, totalMinutes }, null, 2));
+  writeFileSync(
+    JSON_OUT,
+    JSON.stringify(
+      {
+        settings,
+        machine: mach,
+        fill,
+        rounds,
+        latency,
+        profile: profile ? { ...profile.summary, inclusive: profile.inclusive, run: profile.run } : undefined,
+        stages,
+        errors,
+        totalMinutes,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\n${summaryTable(rounds)}\n`);
   log(`done in ${totalMinutes.toFixed(1)} min; wrote ${path.relative(REPO_ROOT, OUT)} and ${path.relative(REPO_ROOT, JSON_OUT)}`);
   if (errors.length > 0) {
@@ -323,7 +368,10 @@ function settingsObject(): Settings {
     profileRecords: PROFILE_RECORDS,
     ceilingRows: CEILING_ROWS,
     skip: [...SKIP],
-    benchEnv: Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' '),
+    benchEnv: Object.entries(process.env)
+      .filter(([k]) => k.startsWith('BENCH_'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
     generatedAt: new Date().toISOString(),
   };
 }
@@ -352,7 +400,18 @@ function renderFromJson(): void {
   if (j.machine) j.machine.code = servicesVersion(j.machine.code);
   for (const rd of j.rounds) if (rd.code) rd.code = servicesVersion(rd.code);
   const profile = j.profile ? { run: j.profile.run, summary: j.profile, inclusive: j.profile.inclusive } : undefined;
-  writeReport(renderResults(st, { machine: j.machine, fill: j.fill, rounds: j.rounds, latency: j.latency, profile, stages: j.stages, errors: j.errors, totalMinutes: j.totalMinutes }));
+  writeReport(
+    renderResults(st, {
+      machine: j.machine,
+      fill: j.fill,
+      rounds: j.rounds,
+      latency: j.latency,
+      profile,
+      stages: j.stages,
+      errors: j.errors,
+      totalMinutes: j.totalMinutes,
+    }),
+  );
   console.log(`re-rendered ${path.relative(REPO_ROOT, OUT)} from ${path.relative(REPO_ROOT, JSON_OUT)}`);
 }
 
@@ -446,7 +505,14 @@ function rowsOf(rounds: readonly RunRound[]): { rows: Row[]; ours?: Row; anchor?
     };
     rows.push(ours);
   }
-  return { rows, ...(ours ? { ours } : {}), ...(anchor ? { anchor } : {}), ...(consumer ? { consumer } : {}), ...(ceilingProject ? { ceilingProject } : {}), ...(ceilingBest ? { ceilingBest } : {}) };
+  return {
+    rows,
+    ...(ours ? { ours } : {}),
+    ...(anchor ? { anchor } : {}),
+    ...(consumer ? { consumer } : {}),
+    ...(ceilingProject ? { ceilingProject } : {}),
+    ...(ceilingBest ? { ceilingBest } : {}),
+  };
 }
 
 function summaryTable(rounds: readonly RunRound[]): string {
@@ -457,7 +523,9 @@ function summaryTable(rounds: readonly RunRound[]): string {
   for (const r of rows) {
     const lo = Math.min(...r.rate);
     const hi = Math.max(...r.rate);
-    lines.push(`| ${r.name} | **${fmtInt(median(r.rate))}** | ${fmtInt(lo)} – ${fmtInt(hi)} | ${r.steady ? fmtInt(median(r.steady)) : '–'} | ${fmt(median(r.cpuPerM))} | ${r.brokerCpuPerM.length ? fmt(median(r.brokerCpuPerM)) : '–'} | ${fmtInt(median(r.rss))} | ${r.note} |`);
+    lines.push(
+      `| ${r.name} | **${fmtInt(median(r.rate))}** | ${fmtInt(lo)} – ${fmtInt(hi)} | ${r.steady ? fmtInt(median(r.steady)) : '–'} | ${fmt(median(r.cpuPerM))} | ${r.brokerCpuPerM.length ? fmt(median(r.brokerCpuPerM)) : '–'} | ${fmtInt(median(r.rss))} | ${r.note} |`,
+    );
   }
   if (ours) {
     const o = median(ours.rate);
@@ -479,39 +547,71 @@ function summaryTable(rounds: readonly RunRound[]): string {
   return lines.join('\n');
 }
 
-function renderResults(st: Settings, r: { machine: Machine | undefined; fill: FillResult | undefined; rounds: RunRound[]; latency: LatencyResult | undefined; profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined; stages: StagesReport | undefined; errors: string[]; totalMinutes: number }): string {
+function renderResults(
+  st: Settings,
+  r: {
+    machine: Machine | undefined;
+    fill: FillResult | undefined;
+    rounds: RunRound[];
+    latency: LatencyResult | undefined;
+    profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined;
+    stages: StagesReport | undefined;
+    errors: string[];
+    totalMinutes: number;
+  },
+): string {
   const L: string[] = [];
   const m = r.machine;
   const envShown = st.benchEnv;
   L.push('# Benchmark results (issue 4)');
   L.push('');
-  L.push(`Generated by \`${envShown ? `${envShown} ` : ''}npm run bench\` on ${st.generatedAt} in ${r.totalMinutes.toFixed(1)} min. Re-running overwrites this file except the notes block at the end. What each figure means, and the caveats: [README.md](README.md).`);
+  L.push(
+    `Generated by \`${envShown ? `${envShown} ` : ''}npm run bench\` on ${st.generatedAt} in ${r.totalMinutes.toFixed(1)} min. Re-running overwrites this file except the notes block at the end. What each figure means, and the caveats: [README.md](README.md).`,
+  );
   L.push('');
   L.push('## Machine');
   L.push('');
   if (m) {
     L.push(`- ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}, ${m.memoryGiB.toFixed(1)} GiB RAM, Linux ${m.kernel}`);
     L.push(`- Node ${m.node}; Java: ${m.java}; Kafka ${m.kafka} (local single-node KRaft broker, 127.0.0.1); ClickHouse ${m.clickhouse} (embedded chDB)`);
-    L.push(`- npm: ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    L.push(
+      `- npm: ${Object.entries(m.packages)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
     L.push(`- 1-minute load average at start: ${m.load1AtStart.toFixed(2)} (the machine is shared; each phase's load is listed below)`);
     const codes = [...new Set(r.rounds.map((x) => x.code).filter((x): x is string => !!x))];
-    L.push(`- Code measured: \`${m.code}\` at start${codes.length > 1 || (codes[0] && codes[0] !== m.code) ? `; **services/ changed during the run** — ours ran at ${r.rounds.map((x) => `run ${x.run}: \`${x.code ?? '?'}\``).join(', ')}` : ''}`);
+    L.push(
+      `- Code measured: \`${m.code}\` at start${codes.length > 1 || (codes[0] && codes[0] !== m.code) ? `; **services/ changed during the run** — ours ran at ${r.rounds.map((x) => `run ${x.run}: \`${x.code ?? '?'}\``).join(', ')}` : ''}`,
+    );
   }
   L.push('');
   L.push('## Setup');
   L.push('');
-  L.push(`- Data: ${st.records.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${st.seed}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`);
-  L.push(`- Topics: \`bench.raw\` (${st.partitions} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`);
-  L.push(`- Broker: scripts/kafka.sh defaults${st.brokerMessageMaxBytes ? `, except \`message.max.bytes=${st.brokerMessageMaxBytes}\` (BENCH_BROKER_MESSAGE_MAX_BYTES)` : ' (message.max.bytes = Kafka default 1 MiB)'}.`);
-  L.push(`- Anchor: \`ENGINE = Kafka\` with \`${st.anchorSettings}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${st.anchorHash === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations), without the subscriber_index view (dropped: the anchor writes cdr only).`);
-  L.push(`- Ours: \`benchmarks/ingestChild.ts\` = services/ingest/main.ts without the HTTP app: config → openRuntime → IngestService, defaults (CDR_INGEST_MAX_BATCH=${st.ingestMaxBatch}, 4 partitions consumed concurrently), CDR_LOG_LEVEL=warn, fresh group and data dir per run${st.oursNodeFlags.length ? `, node flags \`${st.oursNodeFlags.join(' ')}\`` : ''}.`);
+  L.push(
+    `- Data: ${st.records.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${st.seed}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`,
+  );
+  L.push(
+    `- Topics: \`bench.raw\` (${st.partitions} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`,
+  );
+  L.push(
+    `- Broker: scripts/kafka.sh defaults${st.brokerMessageMaxBytes ? `, except \`message.max.bytes=${st.brokerMessageMaxBytes}\` (BENCH_BROKER_MESSAGE_MAX_BYTES)` : ' (message.max.bytes = Kafka default 1 MiB)'}.`,
+  );
+  L.push(
+    `- Anchor: \`ENGINE = Kafka\` with \`${st.anchorSettings}\`, \`kafka_format = 'AvroConfluent'\`; a materialized view computes ${st.anchorHash === 'hmac' ? "`lower(hex(substring(HMAC('SHA256', type:identifier, key), 1, 16)))`, the same token function ingest uses" : '`hex(sipHash128Keyed((k0, k1), type:identifier))`'} for sender and recipient and writes the project's real \`cdr\` table (openStorage + applyMigrations), without the subscriber_index view (dropped: the anchor writes cdr only).`,
+  );
+  L.push(
+    `- Ours: \`benchmarks/ingestChild.ts\` = services/ingest/main.ts without the HTTP app: config → openRuntime → IngestService, defaults (CDR_INGEST_MAX_BATCH=${st.ingestMaxBatch}, 4 partitions consumed concurrently), CDR_LOG_LEVEL=warn, fresh group and data dir per run${st.oursNodeFlags.length ? `, node flags \`${st.oursNodeFlags.join(' ')}\`` : ''}.`,
+  );
   L.push(`- Each phase is its own process. Runs are interleaved (ceiling 1, ceiling 2, anchor, ours; ×${st.runs}) so background load hits all of them alike.`);
   L.push('');
   L.push(`## Throughput (median of ${st.runs})`);
   L.push('');
   L.push(summaryTable(r.rounds));
   L.push('');
-  L.push('CPU-s = user+system seconds of the measured process, all threads (for ClickHouse: its engine threads too), over the measured interval; the broker JVM is shared and listed separately. Peak RSS = VmHWM of the process.');
+  L.push(
+    'CPU-s = user+system seconds of the measured process, all threads (for ClickHouse: its engine threads too), over the measured interval; the broker JVM is shared and listed separately. Peak RSS = VmHWM of the process.',
+  );
   L.push('');
   L.push('### Per run');
   L.push('');
@@ -519,26 +619,45 @@ function renderResults(st: Settings, r: { machine: Machine | undefined; fill: Fi
   L.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const rd of r.rounds) {
     const c = rd.consumerPerf;
-    if (c) L.push(`| ${rd.run} | ConsumerPerformance | ${fmt(c.load1, 2)} | ${fmtInt(c.recordsPerSecond)} | ${fmt(c.cpuSeconds)} | ${fmt(c.brokerCpuSeconds)} | ${fmtInt(c.peakRssMiB)} | ${fmtInt(c.recordsPerSecondInclJoin)}/s incl. join, ${fmt(c.mbPerSecond)} MB/s, wall ${fmt(c.wallSeconds)} s |`);
+    if (c)
+      L.push(
+        `| ${rd.run} | ConsumerPerformance | ${fmt(c.load1, 2)} | ${fmtInt(c.recordsPerSecond)} | ${fmt(c.cpuSeconds)} | ${fmt(c.brokerCpuSeconds)} | ${fmtInt(c.peakRssMiB)} | ${fmtInt(c.recordsPerSecondInclJoin)}/s incl. join, ${fmt(c.mbPerSecond)} MB/s, wall ${fmt(c.wallSeconds)} s |`,
+      );
     const ce = rd.ceiling;
-    if (ce) for (const k of ce.result.cases) L.push(`| ${rd.run} | insert ${k.variant} | ${fmt(ce.load1, 2)} | ${fmtInt(k.rowsPerSecond)} | ${fmt(k.insertCpuSeconds)} | – | ${fmtInt(ce.result.usage.peakRssMiB)} | ${k.rows.toLocaleString('en')} rows; ${fmtInt(k.rowsPerSecondWithSerialise)} rows/s incl. serialisation |`);
+    if (ce)
+      for (const k of ce.result.cases)
+        L.push(
+          `| ${rd.run} | insert ${k.variant} | ${fmt(ce.load1, 2)} | ${fmtInt(k.rowsPerSecond)} | ${fmt(k.insertCpuSeconds)} | – | ${fmtInt(ce.result.usage.peakRssMiB)} | ${k.rows.toLocaleString('en')} rows; ${fmtInt(k.rowsPerSecondWithSerialise)} rows/s incl. serialisation |`,
+        );
     const a = rd.anchor;
-    if (a) L.push(`| ${rd.run} | anchor (Kafka engine) | ${fmt(a.load1, 2)} | ${fmtInt(a.recordsPerSecond)} | ${fmt(a.result.cpuSeconds)} | ${fmt(a.brokerCpuSeconds)} | ${fmtInt(a.result.usage.peakRssMiB)} | ${fmt(a.result.seconds)} s; first rows after ${fmt(a.result.firstRowSeconds)} s; last 75% at ${fmtInt(a.result.steadyRecordsPerSecond)}/s |`);
+    if (a)
+      L.push(
+        `| ${rd.run} | anchor (Kafka engine) | ${fmt(a.load1, 2)} | ${fmtInt(a.recordsPerSecond)} | ${fmt(a.result.cpuSeconds)} | ${fmt(a.brokerCpuSeconds)} | ${fmtInt(a.result.usage.peakRssMiB)} | ${fmt(a.result.seconds)} s; first rows after ${fmt(a.result.firstRowSeconds)} s; last 75% at ${fmtInt(a.result.steadyRecordsPerSecond)}/s |`,
+      );
     const o = rd.ours;
-    if (o) L.push(`| ${rd.run} | ours (IngestService) @ ${rd.code ?? '?'} | ${fmt(o.load1, 2)} | ${fmtInt(o.recordsPerSecond)} | ${fmt(o.cpuSeconds)} | ${fmt(o.brokerCpuSeconds)} | ${fmtInt(o.peakRssMiB)} | ${fmt(o.seconds)} s; last 75% at ${fmtInt(o.steadyRecordsPerSecond)}/s; start-up ${fmt(o.startupSeconds)} s; stored ${fmtInt(o.stats['stored'])}, dup ${fmtInt(o.stats['duplicate'])}, dlq ${fmtInt(o.stats['dlq'])}, batches ${fmtInt(o.stats['batches'])} |`);
+    if (o)
+      L.push(
+        `| ${rd.run} | ours (IngestService) @ ${rd.code ?? '?'} | ${fmt(o.load1, 2)} | ${fmtInt(o.recordsPerSecond)} | ${fmt(o.cpuSeconds)} | ${fmt(o.brokerCpuSeconds)} | ${fmtInt(o.peakRssMiB)} | ${fmt(o.seconds)} s; last 75% at ${fmtInt(o.steadyRecordsPerSecond)}/s; start-up ${fmt(o.startupSeconds)} s; stored ${fmtInt(o.stats['stored'])}, dup ${fmtInt(o.stats['duplicate'])}, dlq ${fmtInt(o.stats['dlq'])}, batches ${fmtInt(o.stats['batches'])} |`,
+      );
   }
   L.push('');
   L.push('## Latency: produce → queryable');
   L.push('');
   const lt = r.latency;
   if (lt) {
-    L.push(`At ${fmtInt(lt.targetRate)} records/s (50% of our median throughput; achieved ${fmtInt(lt.achievedRate)}/s), ${lt.seconds} s measured after a ${lt.warmupSeconds} s warm-up, ${lt.measured.toLocaleString('en')} records, load1 ${fmt(lt.load1, 2)} at start:`);
+    L.push(
+      `At ${fmtInt(lt.targetRate)} records/s (50% of our median throughput; achieved ${fmtInt(lt.achievedRate)}/s), ${lt.seconds} s measured after a ${lt.warmupSeconds} s warm-up, ${lt.measured.toLocaleString('en')} records, load1 ${fmt(lt.load1, 2)} at start:`,
+    );
     L.push('');
     L.push('| p50 | p90 | p99 | max | ingest CPU-s | peak RSS MiB |');
     L.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
-    L.push(`| ${fmt(lt.p50Ms, 0)} ms | ${fmt(lt.p90Ms, 0)} ms | ${fmt(lt.p99Ms, 0)} ms | ${fmt(lt.maxMs, 0)} ms | ${fmt(lt.ingestCpuSeconds)} | ${fmtInt(lt.peakRssMiB)} |`);
+    L.push(
+      `| ${fmt(lt.p50Ms, 0)} ms | ${fmt(lt.p90Ms, 0)} ms | ${fmt(lt.p99Ms, 0)} ms | ${fmt(lt.maxMs, 0)} ms | ${fmt(lt.ingestCpuSeconds)} | ${fmtInt(lt.peakRssMiB)} |`,
+    );
     L.push('');
-    L.push("Measured per record: from the moment the benchmark's producer handed it to kafkajs `send()` (acks=-1) to the moment the ingest child's `storage.insert('cdr', …)` call covering its offset returned (from then on it answers SELECTs in the same engine). The offset commit follows a few ms later and is not included; the vault insert and the cdr.pseudonymised publish happen before the cdr insert (which also writes the index through the view) and are included. Both clocks are the same machine's wall clock.");
+    L.push(
+      "Measured per record: from the moment the benchmark's producer handed it to kafkajs `send()` (acks=-1) to the moment the ingest child's `storage.insert('cdr', …)` call covering its offset returned (from then on it answers SELECTs in the same engine). The offset commit follows a few ms later and is not included; the vault insert and the cdr.pseudonymised publish happen before the cdr insert (which also writes the index through the view) and are included. Both clocks are the same machine's wall clock.",
+    );
   } else {
     L.push('Not measured in this run.');
   }
@@ -548,7 +667,9 @@ function renderResults(st: Settings, r: { machine: Machine | undefined; fill: Fi
   const p = r.profile;
   if (p) {
     const busy = p.summary.totalMs - p.summary.idleMs;
-    L.push(`\`node --cpu-prof\` on the ingest child over ${p.run.records.toLocaleString('en')} records (${fmtInt(p.run.recordsPerSecond)} records/s under the profiler); main thread, ${(busy / 1000).toFixed(1)} s busy of ${(p.summary.totalMs / 1000).toFixed(1)} s sampled. Self time aggregated by function name + script + line; shares are of busy (non-idle) time. ClickHouse's own work runs on chDB threads and is not in this JS profile. Profile: \`benchmarks/results/ingest.cpuprofile\` (open in Chrome DevTools).`);
+    L.push(
+      `\`node --cpu-prof\` on the ingest child over ${p.run.records.toLocaleString('en')} records (${fmtInt(p.run.recordsPerSecond)} records/s under the profiler); main thread, ${(busy / 1000).toFixed(1)} s busy of ${(p.summary.totalMs / 1000).toFixed(1)} s sampled. Self time aggregated by function name + script + line; shares are of busy (non-idle) time. ClickHouse's own work runs on chDB threads and is not in this JS profile. Profile: \`benchmarks/results/ingest.cpuprofile\` (open in Chrome DevTools).`,
+    );
     L.push('');
     L.push('| # | self | incl. | function | location |');
     L.push('| ---: | ---: | ---: | --- | --- |');

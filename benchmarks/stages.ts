@@ -66,7 +66,12 @@ function measure(stage: string, unit: string, units: number, fn: () => void, def
 }
 
 interface KafkajsInternals {
-  group: (o: { topic: string; partitionMetadata: { partitionId: number; leader: number }[]; messages: Message[]; partitioner: (a: { topic: string; partitionMetadata: unknown; message: Message }) => number }) => Record<string, Message[]>;
+  group: (o: {
+    topic: string;
+    partitionMetadata: { partitionId: number; leader: number }[];
+    messages: Message[];
+    partitioner: (a: { topic: string; partitionMetadata: unknown; message: Message }) => number;
+  }) => Record<string, Message[]>;
   partitioner: () => (a: { topic: string; partitionMetadata: unknown; message: Message }) => number;
 }
 
@@ -82,7 +87,17 @@ function kafkajsInternals(): KafkajsInternals | undefined {
   }
 }
 
-export async function runStages(opts: { records?: number; insertRows?: number; batchSizes?: number[]; insertVariants?: CeilingVariant[]; inserts?: boolean; reps?: number; log?: (s: string) => void } = {}): Promise<StagesReport> {
+export async function runStages(
+  opts: {
+    records?: number;
+    insertRows?: number;
+    batchSizes?: number[];
+    insertVariants?: CeilingVariant[];
+    inserts?: boolean;
+    reps?: number;
+    log?: (s: string) => void;
+  } = {},
+): Promise<StagesReport> {
   repsOverride = opts.reps;
   const log = opts.log ?? ((): void => undefined);
   const M = opts.records ?? 50_000;
@@ -114,34 +129,60 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     log(`  ${r.stage.padEnd(58)} ${r.nsPerUnit.toFixed(0).padStart(8)} ns/${r.unit}`);
   };
 
-  add(measure('Avro decode (decodeCdrEvent, 90% Confluent / 10% plain)', 'record', M, () => {
-    for (const v of values) sink += decodeCdrEvent(v).schemaId;
-  }));
+  add(
+    measure('Avro decode (decodeCdrEvent, 90% Confluent / 10% plain)', 'record', M, () => {
+      for (const v of values) sink += decodeCdrEvent(v).schemaId;
+    }),
+  );
   const limits = { now, maxFutureSkewMs: 86_400_000 };
-  add(measure('validation (validateCdr)', 'record', M, () => {
-    for (const e of events) validateCdr(e, limits);
-  }));
-  add(measure('recipientTypeOf', 'record', M, () => {
-    for (const e of events) sink += recipientTypeOf(e.channel, e.recipient).length;
-  }));
-  add(measure('normaliseIdentifier, no cache (libphonenumber-js parse)', 'identifier', ids.length, () => {
-    for (const i of ids) sink += normaliseIdentifier(i.raw, i.type, i.country).value.length;
-  }, 3));
+  add(
+    measure('validation (validateCdr)', 'record', M, () => {
+      for (const e of events) validateCdr(e, limits);
+    }),
+  );
+  add(
+    measure('recipientTypeOf', 'record', M, () => {
+      for (const e of events) sink += recipientTypeOf(e.channel, e.recipient).length;
+    }),
+  );
+  add(
+    measure(
+      'normaliseIdentifier, no cache (libphonenumber-js parse)',
+      'identifier',
+      ids.length,
+      () => {
+        for (const i of ids) sink += normaliseIdentifier(i.raw, i.type, i.country).value.length;
+      },
+      3,
+    ),
+  );
   {
     const n = new IdentifierNormaliser();
     for (const i of ids) n.normalise(i.raw, i.type, i.country);
-    add(measure('IdentifierNormaliser, cache hit (as in ingest for a known subscriber)', 'identifier', ids.length, () => {
-      for (const i of ids) sink += n.normalise(i.raw, i.type, i.country).value.length;
-    }));
+    add(
+      measure('IdentifierNormaliser, cache hit (as in ingest for a known subscriber)', 'identifier', ids.length, () => {
+        for (const i of ids) sink += n.normalise(i.raw, i.type, i.country).value.length;
+      }),
+    );
   }
   const key0 = keyOf(events[0]!).key;
-  add(measure('tokenOf (HMAC-SHA-256, truncated, hex)', 'identifier', normalised.length, () => {
-    for (const n of normalised) sink += tokenOf(key0, n.type, n.value).length;
-  }));
+  add(
+    measure('tokenOf (HMAC-SHA-256, truncated, hex)', 'identifier', normalised.length, () => {
+      for (const n of normalised) sink += tokenOf(key0, n.type, n.value).length;
+    }),
+  );
   const tokens = normalised.map((n) => tokenOf(key0, n.type, n.value));
-  add(measure('sealIdentifier (HMAC nonce + AES-256-GCM) + base64', 'identifier', normalised.length, () => {
-    for (let i = 0; i < normalised.length; i++) sink += sealIdentifier(key0, tokens[i]!, normalised[i]!.value).toString('base64').length;
-  }, 3));
+  add(
+    measure(
+      'sealIdentifier (HMAC nonce + AES-256-GCM) + base64',
+      'identifier',
+      normalised.length,
+      () => {
+        for (let i = 0; i < normalised.length; i++) sink += sealIdentifier(key0, tokens[i]!, normalised[i]!.value).toString('base64').length;
+      },
+      3,
+    ),
+  );
   const src = { topic: 'cdr.raw', partition: 0, offset: '0' };
   {
     const warm = new Pseudonymiser();
@@ -149,29 +190,45 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
       const { month, key } = keyOf(e);
       warm.pseudonymise(e, month, key, 1, src, now);
     }
-    add(measure('Pseudonymiser.pseudonymise, warm caches (as in ingest)', 'record', M, () => {
-      for (const e of events) {
-        const { month, key } = keyOf(e);
-        sink += warm.pseudonymise(e, month, key, 1, src, now).vault.length;
-      }
-    }));
+    add(
+      measure('Pseudonymiser.pseudonymise, warm caches (as in ingest)', 'record', M, () => {
+        for (const e of events) {
+          const { month, key } = keyOf(e);
+          sink += warm.pseudonymise(e, month, key, 1, src, now).vault.length;
+        }
+      }),
+    );
   }
-  add(measure('Pseudonymiser.pseudonymise, no caches (capacity 1)', 'record', M, () => {
-    const cold = new Pseudonymiser(1);
-    for (const e of events) {
-      const { month, key } = keyOf(e);
-      sink += cold.pseudonymise(e, month, key, 1, src, now).vault.length;
-    }
-  }, 3));
+  add(
+    measure(
+      'Pseudonymiser.pseudonymise, no caches (capacity 1)',
+      'record',
+      M,
+      () => {
+        const cold = new Pseudonymiser(1);
+        for (const e of events) {
+          const { month, key } = keyOf(e);
+          sink += cold.pseudonymise(e, month, key, 1, src, now).vault.length;
+        }
+      },
+      3,
+    ),
+  );
   const warm = new Pseudonymiser();
   const recs: PseudonymisedRecord[] = events.map((e, i) => {
     const { month, key } = keyOf(e);
     return warm.pseudonymise(e, month, key, 1, { ...src, offset: String(i) }, now);
   });
-  add(measure('encodeWith(pseudonymised) + Message object', 'record', M, () => {
-    for (const r of recs) sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
+  add(
+    measure('encodeWith(pseudonymised) + Message object', 'record', M, () => {
+      for (const r of recs) sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
+    }),
+  );
+  const messages: Message[] = recs.map((r) => ({
+    key: r.row.account_id,
+    value: encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published),
+    headers: { cdr_id: r.row.cdr_id },
   }));
-  const messages: Message[] = recs.map((r) => ({ key: r.row.account_id, value: encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published), headers: { cdr_id: r.row.cdr_id } }));
   const kj = kafkajsInternals();
   if (kj) {
     const partitioner = kj.partitioner();
@@ -181,55 +238,85 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
       const slices: Message[][] = [];
       for (let i = 0; i + size <= messages.length; i += size) slices.push(messages.slice(i, i + size));
       const units = slices.length * size;
-      add(measure(`kafkajs groupMessagesPerPartition, ${size}-message send`, 'record', units, () => {
-        for (const s of slices) sink += Object.keys(kj.group({ topic: 'cdr.pseudonymised', partitionMetadata, messages: s, partitioner })).length;
-      }, 3, 'kafkajs copies the per-partition array for every message: O(n²) per send'));
+      add(
+        measure(
+          `kafkajs groupMessagesPerPartition, ${size}-message send`,
+          'record',
+          units,
+          () => {
+            for (const s of slices) sink += Object.keys(kj.group({ topic: 'cdr.pseudonymised', partitionMetadata, messages: s, partitioner })).length;
+          },
+          3,
+          'kafkajs copies the per-partition array for every message: O(n²) per send',
+        ),
+      );
     }
   }
   const rows: CdrRow[] = recs.map((r) => r.row);
-  add(measure('cdr rows → JSONEachRow (JSON.stringify per row)', 'row', rows.length, () => {
-    sink += toJsonEachRow(rows).length;
-  }));
-  add(measure('cdr rows → JSONCompactEachRow (jsonCompactEachRow + CDR_SHAPE, as ingest)', 'row', rows.length, () => {
-    sink += jsonCompactEachRow(rows, CDR_SHAPE).length;
-  }));
-  add(measure('cdr rows → JSONCompactEachRow (hand-written)', 'row', rows.length, () => {
-    sink += toJsonCompact(rows).length;
-  }));
-  add(measure('cdr rows → TSV (hand-written)', 'row', rows.length, () => {
-    sink += toTsv(rows).length;
-  }));
-  add(measure('batch digest (digestOf: sha1 over cdr_id + tokens)', 'record', rows.length, () => {
-    const h = createHash('sha1');
-    for (const r of rows) h.update(`${r.cdr_id}|${r.sender_token}|${r.recipient_token}`).update('\n');
-    sink += h.digest('hex').length;
-  }));
-  add(measure('RecentIds has + add (dedup window)', 'record', rows.length, () => {
-    const recent = new RecentIds(500_000);
-    for (const r of rows) {
-      if (!recent.has(r.cdr_id)) recent.add(r.cdr_id);
-    }
-    sink += recent.size;
-  }));
-  add(measure('JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→jsonCompactEachRow)', 'record', M, () => {
-    const p = new Pseudonymiser();
-    const recent = new RecentIds(500_000);
-    let json = 0;
-    const out: CdrRow[] = [];
-    for (let i = 0; i < values.length; i++) {
-      const d = decodeCdrEvent(values[i]!);
-      validateCdr(d.event, limits);
-      if (recent.has(d.event.cdr_id)) continue;
-      recent.add(d.event.cdr_id);
-      const { month, key } = keyOf(d.event);
-      const r = p.pseudonymise(d.event, month, key, d.schemaId, { ...src, offset: String(i) }, now);
-      sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
-      out.push(r.row);
-      for (const v of r.vault) json += v.sealed.length;
-    }
-    json += jsonCompactEachRow(out, CDR_SHAPE).length;
-    sink += json;
-  }, 3, 'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse'));
+  add(
+    measure('cdr rows → JSONEachRow (JSON.stringify per row)', 'row', rows.length, () => {
+      sink += toJsonEachRow(rows).length;
+    }),
+  );
+  add(
+    measure('cdr rows → JSONCompactEachRow (jsonCompactEachRow + CDR_SHAPE, as ingest)', 'row', rows.length, () => {
+      sink += jsonCompactEachRow(rows, CDR_SHAPE).length;
+    }),
+  );
+  add(
+    measure('cdr rows → JSONCompactEachRow (hand-written)', 'row', rows.length, () => {
+      sink += toJsonCompact(rows).length;
+    }),
+  );
+  add(
+    measure('cdr rows → TSV (hand-written)', 'row', rows.length, () => {
+      sink += toTsv(rows).length;
+    }),
+  );
+  add(
+    measure('batch digest (digestOf: sha1 over cdr_id + tokens)', 'record', rows.length, () => {
+      const h = createHash('sha1');
+      for (const r of rows) h.update(`${r.cdr_id}|${r.sender_token}|${r.recipient_token}`).update('\n');
+      sink += h.digest('hex').length;
+    }),
+  );
+  add(
+    measure('RecentIds has + add (dedup window)', 'record', rows.length, () => {
+      const recent = new RecentIds(500_000);
+      for (const r of rows) {
+        if (!recent.has(r.cdr_id)) recent.add(r.cdr_id);
+      }
+      sink += recent.size;
+    }),
+  );
+  add(
+    measure(
+      'JS path of one chunk, no I/O (decode→validate→pseudonymise→encode→jsonCompactEachRow)',
+      'record',
+      M,
+      () => {
+        const p = new Pseudonymiser();
+        const recent = new RecentIds(500_000);
+        let json = 0;
+        const out: CdrRow[] = [];
+        for (let i = 0; i < values.length; i++) {
+          const d = decodeCdrEvent(values[i]!);
+          validateCdr(d.event, limits);
+          if (recent.has(d.event.cdr_id)) continue;
+          recent.add(d.event.cdr_id);
+          const { month, key } = keyOf(d.event);
+          const r = p.pseudonymise(d.event, month, key, d.schemaId, { ...src, offset: String(i) }, now);
+          sink += encodeWith(PSEUDONYMISED_SCHEMA_ID, r.published).length;
+          out.push(r.row);
+          for (const v of r.vault) json += v.sealed.length;
+        }
+        json += jsonCompactEachRow(out, CDR_SHAPE).length;
+        sink += json;
+      },
+      3,
+      'includes cold caches once per pass (a new Pseudonymiser per pass), excludes kafkajs and ClickHouse',
+    ),
+  );
 
   // ClickHouse insert formats × batch sizes, in a child with its own chDB data directory.
   let inserts: CeilingCase[] = [];
@@ -251,7 +338,10 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
     const res = await child.waitFor((m) => m.type === 'result', 900_000);
     await child.exited;
     inserts = res.cases;
-    for (const c of inserts) log(`  insert ${c.variant.padEnd(16)} batch ${String(c.batch).padStart(6)}: ${Math.round(c.rowsPerSecond).toString().padStart(8)} rows/s insert, ${Math.round(c.rowsPerSecondWithSerialise).toString().padStart(8)} rows/s with serialisation`);
+    for (const c of inserts)
+      log(
+        `  insert ${c.variant.padEnd(16)} batch ${String(c.batch).padStart(6)}: ${Math.round(c.rowsPerSecond).toString().padStart(8)} rows/s insert, ${Math.round(c.rowsPerSecondWithSerialise).toString().padStart(8)} rows/s with serialisation`,
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -261,19 +351,28 @@ export async function runStages(opts: { records?: number; insertRows?: number; b
 
 export function stagesMarkdown(r: StagesReport): string {
   const lines: string[] = [];
-  lines.push(`Input: ${r.records.toLocaleString('en')} generated records, ${r.distinctIdentifiers.toLocaleString('en')} distinct (identifier, type, country) inputs among ${(r.records * r.identifiersPerRecord).toLocaleString('en')} identifiers (zipf-skewed subscriber pool, so caches hit often).`);
+  lines.push(
+    `Input: ${r.records.toLocaleString('en')} generated records, ${r.distinctIdentifiers.toLocaleString('en')} distinct (identifier, type, country) inputs among ${(r.records * r.identifiersPerRecord).toLocaleString('en')} identifiers (zipf-skewed subscriber pool, so caches hit often).`,
+  );
   lines.push('');
   lines.push('| stage | ns per unit | units/s | note |');
   lines.push('| --- | ---: | ---: | --- |');
-  for (const s of r.stages) lines.push(`| ${s.stage.replace(/\|/g, '/')} | ${Math.round(s.nsPerUnit).toLocaleString('en')} / ${s.unit} | ${Math.round(s.unitsPerSecond).toLocaleString('en')} | ${s.note ?? ''} |`);
+  for (const s of r.stages)
+    lines.push(
+      `| ${s.stage.replace(/\|/g, '/')} | ${Math.round(s.nsPerUnit).toLocaleString('en')} / ${s.unit} | ${Math.round(s.unitsPerSecond).toLocaleString('en')} | ${s.note ?? ''} |`,
+    );
   if (r.inserts.length > 0) {
     lines.push('');
-    lines.push('ClickHouse (embedded chDB) inserts into the real `cdr` table, fresh data directory, unique rows per batch, each with an insert_deduplication_token:');
+    lines.push(
+      'ClickHouse (embedded chDB) inserts into the real `cdr` table, fresh data directory, unique rows per batch, each with an insert_deduplication_token:',
+    );
     lines.push('');
     lines.push('| path / format | batch rows | rows/s (insert call) | rows/s incl. serialisation | insert CPU-s per 1M rows |');
     lines.push('| --- | ---: | ---: | ---: | ---: |');
     for (const c of r.inserts) {
-      lines.push(`| ${c.variant} | ${c.batch.toLocaleString('en')} | ${Math.round(c.rowsPerSecond).toLocaleString('en')} | ${Math.round(c.rowsPerSecondWithSerialise).toLocaleString('en')} | ${((c.insertCpuSeconds / c.rows) * 1e6).toFixed(1)} |`);
+      lines.push(
+        `| ${c.variant} | ${c.batch.toLocaleString('en')} | ${Math.round(c.rowsPerSecond).toLocaleString('en')} | ${Math.round(c.rowsPerSecondWithSerialise).toLocaleString('en')} | ${((c.insertCpuSeconds / c.rows) * 1e6).toFixed(1)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -284,7 +383,13 @@ export function stagesMarkdown(r: StagesReport): string {
  * already done other work (the orchestrator: kafkajs, a 2M-record pre-fill), the same stages came out up to
  * 7× slower (e.g. pseudonymise 28 µs vs 3.7 µs per record), so run.ts and quick.ts always use this.
  */
-export async function runStagesInChild(opts: { records: number; insertRows?: number; inserts?: boolean; reps?: number; log?: (s: string) => void }): Promise<StagesReport> {
+export async function runStagesInChild(opts: {
+  records: number;
+  insertRows?: number;
+  inserts?: boolean;
+  reps?: number;
+  log?: (s: string) => void;
+}): Promise<StagesReport> {
   const child = spawnNode<{ type: 'log'; line: string } | { type: 'report'; report: StagesReport }>('benchmarks/stages.ts', {
     env: { BENCH_STAGES_CHILD: JSON.stringify(opts.log ? { ...opts, log: undefined } : opts) },
     unset: ['NODE_OPTIONS'],

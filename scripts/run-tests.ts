@@ -23,7 +23,9 @@ function testFiles(dir: string): string[] {
 }
 
 const filter = process.argv.slice(2);
-const files = testFiles(join(root, 'tests')).map((f) => relative(root, f)).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+const files = testFiles(join(root, 'tests'))
+  .map((f) => relative(root, f))
+  .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 const cleanups: (() => Promise<void>)[] = [];
@@ -47,7 +49,9 @@ if (unitOnly) {
   tmp = mkdtempSync(join(tmpdir(), 'cdr-test-kafka-'));
   const t0 = Date.now();
   const broker: LocalBroker = await startLocalBroker({ dataDir: tmp, port: 0 });
-  process.stderr.write(`test environment: local Kafka ${broker.version} on ${broker.brokers.join(',')} (ready in ${Date.now() - t0} ms), embedded ClickHouse\n`);
+  process.stderr.write(
+    `test environment: local Kafka ${broker.version} on ${broker.brokers.join(',')} (ready in ${Date.now() - t0} ms), embedded ClickHouse\n`,
+  );
   env['KAFKA_BROKERS'] = broker.brokers.join(',');
   cleanups.push(() => broker.stop());
 } else {

@@ -115,7 +115,12 @@ try {
         } else if (variant === 'project') {
           await storage.insert('cdr', rows, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
         } else {
-          await storage.client.insert({ table: `${storage.database}.cdr`, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } });
+          await storage.client.insert({
+            table: `${storage.database}.cdr`,
+            values: rows,
+            format: 'JSONEachRow',
+            clickhouse_settings: { insert_deduplication_token: token },
+          });
         }
         insertSeconds += (performance.now() - t0) / 1000;
         insertCpu += cpuSecondsBetween(c0, process.cpuUsage());

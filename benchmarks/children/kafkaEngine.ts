@@ -100,7 +100,18 @@ try {
   await storage.command(`DROP TABLE ${t('cdr_queue_mv')}`);
   await storage.command(`DROP TABLE ${t('cdr_queue')}`);
   const steadyRecordsPerSecond = quarter && seconds > quarter.at ? (n - quarter.n) / (seconds - quarter.at) : undefined;
-  const result: AnchorResult = { type: 'result', clickhouseVersion: version, records: n, seconds, firstRowSeconds, steadyRecordsPerSecond, cpuSeconds, usage, settings: params.settings, hash: params.hash };
+  const result: AnchorResult = {
+    type: 'result',
+    clickhouseVersion: version,
+    records: n,
+    seconds,
+    firstRowSeconds,
+    steadyRecordsPerSecond,
+    cpuSeconds,
+    usage,
+    settings: params.settings,
+    hash: params.hash,
+  };
   process.send?.(result);
 } finally {
   await storage.close();

@@ -20,7 +20,9 @@ function tsLine(url: string, fn: string): number | undefined {
   }
   if (!lines) return undefined;
   const name = fn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const decl = new RegExp(`(function\\*?\\s+${name}\\b|^\\s*(export\\s+)?(async\\s+)?(private\\s+|public\\s+|static\\s+|readonly\\s+)*(async\\s+)?\\*?${name}\\s*[(<]|\\b(const|let)\\s+${name}\\s*=)`);
+  const decl = new RegExp(
+    `(function\\*?\\s+${name}\\b|^\\s*(export\\s+)?(async\\s+)?(private\\s+|public\\s+|static\\s+|readonly\\s+)*(async\\s+)?\\*?${name}\\s*[(<]|\\b(const|let)\\s+${name}\\s*=)`,
+  );
   const i = lines.findIndex((l) => decl.test(l));
   return i >= 0 ? i + 1 : undefined;
 }
@@ -162,7 +164,9 @@ export function summariseCpuProfile(file: string, topN = 15): ProfileSummary {
     idleMs,
     gcMs,
     top,
-    byFile: sortMap(byFile).slice(0, topN).map(([file, ms]) => ({ file, selfMs: ms, selfShare: ms / busy })),
+    byFile: sortMap(byFile)
+      .slice(0, topN)
+      .map(([file, ms]) => ({ file, selfMs: ms, selfShare: ms / busy })),
     byCategory: sortMap(byCategory).map(([category, ms]) => ({ category, selfMs: ms, selfShare: ms / busy })),
   };
 }

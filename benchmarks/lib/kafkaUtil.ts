@@ -59,7 +59,10 @@ export interface FillResult {
  * `confluentOnly` with the very same records, every one Confluent-framed (schema id 1), for the
  * ClickHouse Kafka-engine anchor, whose AvroConfluent format cannot read unframed messages.
  */
-export async function prefill(kafka: Kafka, opts: { mixed: string; confluentOnly?: string; plan: PlanOptions; onProgress?: (n: number) => void }): Promise<FillResult> {
+export async function prefill(
+  kafka: Kafka,
+  opts: { mixed: string; confluentOnly?: string; plan: PlanOptions; onProgress?: (n: number) => void },
+): Promise<FillResult> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
   const started = performance.now();
@@ -119,7 +122,13 @@ export async function committed(admin: Admin, groupId: string, topic: string): P
  * Polls the group's committed offsets until they reach `target` records; returns the time (performance.now)
  * of the first poll that saw the target, and of the first poll that saw at least a quarter of it.
  */
-export async function waitCommitted(admin: Admin, groupId: string, topic: string, target: number, opts: { everyMs?: number; timeoutMs?: number; onPoll?: (n: number) => void; abort?: () => string | undefined } = {}): Promise<{ doneAt: number; quarterAt: number | undefined; quarterCount: number }> {
+export async function waitCommitted(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  target: number,
+  opts: { everyMs?: number; timeoutMs?: number; onPoll?: (n: number) => void; abort?: () => string | undefined } = {},
+): Promise<{ doneAt: number; quarterAt: number | undefined; quarterCount: number }> {
   const every = opts.everyMs ?? 200;
   const deadline = performance.now() + (opts.timeoutMs ?? 30 * 60_000);
   let quarterAt: number | undefined;
@@ -155,7 +164,10 @@ export interface PacedSendLog {
  * round-robin over `partitions` explicit partitions, and records when each one was handed to the producer
  * (the "produced" instant for latency). Offsets come from the broker's acknowledgements.
  */
-export async function producePaced(kafka: Kafka, opts: { topic: string; partitions: number; rate: number; seconds: number; plan: PlanOptions; tickMs?: number }): Promise<PacedSendLog> {
+export async function producePaced(
+  kafka: Kafka,
+  opts: { topic: string; partitions: number; rate: number; seconds: number; plan: PlanOptions; tickMs?: number },
+): Promise<PacedSendLog> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
   const tick = opts.tickMs ?? 20;

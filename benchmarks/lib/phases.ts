@@ -61,7 +61,21 @@ export async function runConsumerPerf(ctx: BenchContext, topic: string, records:
   const b0 = brokerCpu(ctx);
   const res = await runTimed(
     'java',
-    ['-cp', kafkaToolClasspath(), 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', ctx.brokers.join(','), '--topic', topic, '--num-records', String(records), '--group', `bench-perf-${shortId()}`, '--timeout', '120000'],
+    [
+      '-cp',
+      kafkaToolClasspath(),
+      'org.apache.kafka.tools.ConsumerPerformance',
+      '--bootstrap-server',
+      ctx.brokers.join(','),
+      '--topic',
+      topic,
+      '--num-records',
+      String(records),
+      '--group',
+      `bench-perf-${shortId()}`,
+      '--timeout',
+      '120000',
+    ],
     { timeoutMs: 10 * 60_000 },
   );
   const b1 = brokerCpu(ctx);
@@ -114,10 +128,23 @@ export interface AnchorPhase extends PhaseCommon {
   wallSeconds: number;
 }
 
-export async function runAnchor(ctx: BenchContext, p: { topic: string; records: number; registryUrl: string; settings: string; hash: 'hmac' | 'siphash' }): Promise<AnchorPhase> {
+export async function runAnchor(
+  ctx: BenchContext,
+  p: { topic: string; records: number; registryUrl: string; settings: string; hash: 'hmac' | 'siphash' },
+): Promise<AnchorPhase> {
   const dataDir = path.join(ctx.workDir, `anchor-${shortId()}`);
   mkdirSync(dataDir, { recursive: true });
-  const params: AnchorParams = { brokers: ctx.brokers.join(','), topic: p.topic, group: `bench-anchor-${shortId()}`, registryUrl: p.registryUrl, records: p.records, dataDir, settings: p.settings, hash: p.hash, timeoutMs: 30 * 60_000 };
+  const params: AnchorParams = {
+    brokers: ctx.brokers.join(','),
+    topic: p.topic,
+    group: `bench-anchor-${shortId()}`,
+    registryUrl: p.registryUrl,
+    records: p.records,
+    dataDir,
+    settings: p.settings,
+    hash: p.hash,
+    timeoutMs: 30 * 60_000,
+  };
   const l = load1();
   const started = performance.now();
   try {
@@ -127,7 +154,13 @@ export async function runAnchor(ctx: BenchContext, p: { topic: string; records: 
     const result = await child.waitFor((m) => m.type === 'result', 31 * 60_000);
     const b1 = brokerCpu(ctx);
     await child.exited;
-    return { result, recordsPerSecond: result.records / result.seconds, wallSeconds: (performance.now() - started) / 1000, load1: l, brokerCpuSeconds: delta(b0, b1) };
+    return {
+      result,
+      recordsPerSecond: result.records / result.seconds,
+      wallSeconds: (performance.now() - started) / 1000,
+      load1: l,
+      brokerCpuSeconds: delta(b0, b1),
+    };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -195,7 +228,12 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
   const l = load1();
   const b0 = brokerCpu(ctx);
   const t0 = performance.now();
-  const child = spawnNode<IngestChildMessage>('benchmarks/ingestChild.ts', { env, nodeFlags: o.nodeFlags ?? [], unset: UNSET, ...(o.root ? { root: o.root } : {}) });
+  const child = spawnNode<IngestChildMessage>('benchmarks/ingestChild.ts', {
+    env,
+    nodeFlags: o.nodeFlags ?? [],
+    unset: UNSET,
+    ...(o.root ? { root: o.root } : {}),
+  });
   if (o.onInsert) {
     const cb = o.onInsert;
     child.onMessage((m) => {
@@ -208,7 +246,11 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
     if (o.afterReady) await o.afterReady(group);
     let exitedEarly: string | undefined;
     void child.exited.then((code) => (exitedEarly = `ingest child exited early (code ${code})\n${child.stderrTail().slice(-4000)}`));
-    const { doneAt, quarterAt, quarterCount } = await waitCommitted(ctx.admin, group, o.topic, o.records, { everyMs: 100, onPoll: o.onProgress, abort: () => exitedEarly });
+    const { doneAt, quarterAt, quarterCount } = await waitCommitted(ctx.admin, group, o.topic, o.records, {
+      everyMs: 100,
+      onPoll: o.onProgress,
+      abort: () => exitedEarly,
+    });
     const b1 = brokerCpu(ctx);
     child.send({ type: 'stop' });
     const done = (await child.waitFor((m) => m.type === 'done', 120_000)) as DoneMessage;
@@ -278,7 +320,13 @@ export async function runLatency(ctx: BenchContext, p: { rate: number; seconds: 
           await sleep(200);
         }
         const kafka = benchKafka(ctx.brokers, 'cdr-bench-latency');
-        sendLog = await producePaced(kafka, { topic, partitions: ctx.partitions, rate: p.rate, seconds: p.seconds + p.warmupSeconds, plan: benchPlan(total, 99, Date.now()) });
+        sendLog = await producePaced(kafka, {
+          topic,
+          partitions: ctx.partitions,
+          rate: p.rate,
+          seconds: p.seconds + p.warmupSeconds,
+          plan: benchPlan(total, 99, Date.now()),
+        });
       },
     });
     if (!sendLog) throw new Error('latency: nothing was produced');
@@ -328,7 +376,9 @@ export async function runProfiled(ctx: BenchContext, p: { topic: string; records
   mkdirSync(p.profileDir, { recursive: true });
   const res = await runOurs(ctx, { topic: p.topic, records: p.records, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${p.profileDir}`] });
   // One file per thread (tsx's module-loader hooks run on their own thread): the main thread's is the largest.
-  const files = readdirSync(p.profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(p.profileDir, f));
+  const files = readdirSync(p.profileDir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(p.profileDir, f));
   files.sort((a, b) => statSync(b).size - statSync(a).size);
   return { ...res, ...(files[0] ? { profileFile: files[0] } : {}) };
 }

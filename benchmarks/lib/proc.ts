@@ -139,7 +139,10 @@ export function spawnNode<M>(script: string, opts: SpawnNodeOptions = {}): NodeC
       const found = messages.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise<M>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${script}: timed out after ${timeoutMs} ms waiting for a message\n${stderr.slice(-4000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${script}: timed out after ${timeoutMs} ms waiting for a message\n${stderr.slice(-4000)}`)),
+          timeoutMs,
+        );
         listeners.push((m) => {
           if (pred(m)) {
             clearTimeout(timer);

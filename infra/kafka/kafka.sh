@@ -337,7 +337,7 @@ start_watchdog() {
   # A separate bash (not a subshell of this script) with its own stdio, so callers that wait for
   # our stdout to close (e.g. Node's execFile) are not held up. "kafka-watchdog" + data dir in its
   # argv identify it for `stop`.
-  nohup bash -c '
+  setsid nohup bash -c '
     owner="$1"; owner_start="$2"; broker="$3"; broker_start="$4"; data="$5"; stop_timeout="$6"
     alive() {
       kill -0 "$1" 2>/dev/null || return 1
@@ -426,7 +426,7 @@ cmd_start() {
   fi
 
   jvm_opts "$data"
-  nohup "$java" "${JVM_OPTS[@]}" -cp "$libs/*" kafka.Kafka "$data/server.properties" \
+  setsid nohup "$java" "${JVM_OPTS[@]}" -cp "$libs/*" kafka.Kafka "$data/server.properties" \
     </dev/null >>"$logf" 2>&1 &
   pid=$!
   echo "$pid" >"$data/broker.pid"

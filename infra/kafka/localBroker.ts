@@ -72,11 +72,7 @@ export class KafkaBrokerAlreadyRunningError extends KafkaStartError {
   readonly runningPid: number | undefined;
   readonly runningPort: number | undefined;
 
-  constructor(
-    message: string,
-    details: { pid: number | undefined; port: number | undefined },
-    options: LocalKafkaErrorOptions = {},
-  ) {
+  constructor(message: string, details: { pid: number | undefined; port: number | undefined }, options: LocalKafkaErrorOptions = {}) {
     super(message, options);
     this.runningPid = details.pid;
     this.runningPort = details.port;
@@ -111,10 +107,7 @@ class ScriptFailure extends Error {
     readonly stderr: string,
     cause: unknown,
   ) {
-    super(
-      `infra/kafka/kafka.sh ${args.join(' ')} failed (${exitCode !== null ? `exit code ${exitCode}` : `signal ${signal ?? '?'}`})`,
-      { cause },
-    );
+    super(`infra/kafka/kafka.sh ${args.join(' ')} failed (${exitCode !== null ? `exit code ${exitCode}` : `signal ${signal ?? '?'}`})`, { cause });
     this.name = 'ScriptFailure';
   }
 }

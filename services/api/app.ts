@@ -1,9 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { PipelineError, type PipelineErrorCode } from '../core/errors/pipelineError.ts';
-import type { HealthRegistry } from '../platform/http/health.ts';
-import { opsRoutes } from '../platform/http/opsServer.ts';
-import type { PipelineMetrics } from '../platform/observability/metrics.ts';
+import { PipelineError, type PipelineErrorCode } from '../core/index.ts';
+import type { HealthRegistry } from '../platform/http/index.ts';
+import { opsRoutes } from '../platform/http/index.ts';
+import type { PipelineMetrics } from '../platform/observability/index.ts';
 import type { RetentionPass } from '../retention/retentionPass.ts';
 import { TokenRegistry, authenticate } from './auth.ts';
 import { adminRetentionRoutes } from './routes/adminRetention.ts';
@@ -41,7 +41,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
   // Unknown body fields are an error, not silently dropped (fastify's default would remove them).
-  const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), ajv: { customOptions: { removeAdditional: false } } });
+  const app = Fastify({
+    loggerInstance,
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false } },
+  });
   const tokens = deps.tokens ?? TokenRegistry.empty();
 
   app.addHook('onResponse', async (req, reply) => {

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { PipelineError } from '../core/errors/pipelineError.ts';
+import { PipelineError } from '../core/index.ts';
 
 /**
  * Bearer-token authentication for the internal API. The tokens file (CDR_API_TOKENS_FILE) holds only
@@ -33,7 +33,8 @@ export class TokenRegistry {
       throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: cannot read ${path} as JSON`, { cause });
     }
     const r = tokensFileSchema.safeParse(parsed);
-    if (!r.success) throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!r.success)
+      throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     return new TokenRegistry(r.data.tokens.map((t) => ({ name: t.name, digest: Buffer.from(t.sha256, 'hex'), roles: t.roles })));
   }
 

@@ -3,11 +3,10 @@
  * and /openapi.json on CDR_API_HOST:CDR_API_PORT, against CLICKHOUSE_URL. Needs CDR_API_TOKENS_FILE (there is
  * no development token file outside `cdr start`).
  */
-import { PipelineError } from '../core/errors/pipelineError.ts';
-import { loadConfig } from '../platform/config/config.ts';
-import { HealthRegistry } from '../platform/http/health.ts';
-import { openRuntime } from '../platform/runtime/runtime.ts';
-import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
+import { PipelineError } from '../core/index.ts';
+import { loadConfig } from '../platform/config/index.ts';
+import { HealthRegistry } from '../platform/http/index.ts';
+import { openRuntime, onShutdownSignal } from '../platform/runtime/index.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { buildApi } from './app.ts';
 import { TokenRegistry } from './auth.ts';

@@ -3,8 +3,8 @@
  * retention run, audit verify. Parsing lives here; each command's work lives in its service.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../platform/config/config.ts';
-import { PipelineError } from '../core/errors/pipelineError.ts';
+import { loadConfig } from '../platform/config/index.ts';
+import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
 import { runRetention } from './retentionCommand.ts';
@@ -52,9 +52,21 @@ program
   .option('--late <f>', 'fraction of records whose identifier window already closed', fraction('--late'), 0)
   .option('--spread-months <m>', 'spread event times over the last M months', nonNegativeInt('--spread-months'), 0)
   .option('--quiet', 'no progress bar')
-  .action(async (opts: { count: number; rate: number; seed: number; scenario: ScenarioName; duplicates: number; malformed: number; late: number; spreadMonths: number; quiet?: boolean }) => {
-    await runProduce(loadConfig(), opts);
-  });
+  .action(
+    async (opts: {
+      count: number;
+      rate: number;
+      seed: number;
+      scenario: ScenarioName;
+      duplicates: number;
+      malformed: number;
+      late: number;
+      spreadMonths: number;
+      quiet?: boolean;
+    }) => {
+      await runProduce(loadConfig(), opts);
+    },
+  );
 
 const retention = program.command('retention').description('retention of identifiers, traffic data and usage data');
 retention

@@ -1,7 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
-import type { PipelineConfig } from '../platform/config/config.ts';
-import { createKafka, ensureTopics, pipelineTopics } from '../platform/kafka/kafkaClient.ts';
-import { createLogger } from '../platform/observability/logger.ts';
+import type { PipelineConfig } from '../platform/config/index.ts';
+import { createKafka, ensureTopics, pipelineTopics } from '../platform/kafka/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { produceTraffic } from '../generator/producer.ts';
 
@@ -26,7 +26,13 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   await admin.connect();
   await ensureTopics(admin, pipelineTopics(config.kafka));
   await admin.disconnect();
-  const bar = args.quiet || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'producing [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta}s', hideCursor: true, stream: process.stderr }, Presets.shades_classic);
+  const bar =
+    args.quiet || !process.stderr.isTTY
+      ? undefined
+      : new SingleBar(
+          { format: 'producing [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta}s', hideCursor: true, stream: process.stderr },
+          Presets.shades_classic,
+        );
   bar?.start(args.count, 0, { rate: 0 });
   const started = Date.now();
   const ac = new AbortController();
@@ -48,5 +54,7 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   });
   bar?.stop();
   const seconds = (Date.now() - started) / 1000;
-  process.stdout.write(`${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds) })}\n`,
+  );
 }

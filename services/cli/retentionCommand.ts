@@ -1,7 +1,7 @@
-import type { PipelineConfig } from '../platform/config/config.ts';
-import { PipelineError } from '../core/errors/pipelineError.ts';
-import { createLogger } from '../platform/observability/logger.ts';
-import { openRuntime } from '../platform/runtime/runtime.ts';
+import type { PipelineConfig } from '../platform/config/index.ts';
+import { PipelineError } from '../core/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
+import { openRuntime } from '../platform/runtime/index.ts';
 import { createRetention } from '../retention/wiring.ts';
 
 /**
@@ -13,7 +13,8 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
   let now = Date.now();
   if (args.now !== undefined) {
     now = Date.parse(args.now);
-    if (!Number.isFinite(now) || !/^\d{4}-\d{2}-\d{2}T/.test(args.now)) throw new PipelineError('config_invalid', `--now: "${args.now}" is not an ISO 8601 instant`);
+    if (!Number.isFinite(now) || !/^\d{4}-\d{2}-\d{2}T/.test(args.now))
+      throw new PipelineError('config_invalid', `--now: "${args.now}" is not an ISO 8601 instant`);
   }
   const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {

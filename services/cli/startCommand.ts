@@ -1,12 +1,11 @@
 import { resolve } from 'node:path';
-import type { PipelineConfig } from '../platform/config/config.ts';
-import { openStorage } from '../platform/clickhouse/storage.ts';
-import { createLogger } from '../platform/observability/logger.ts';
-import { openRuntime, requireKafka } from '../platform/runtime/runtime.ts';
-import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
+import type { PipelineConfig } from '../platform/config/index.ts';
+import { openStorage } from '../platform/clickhouse/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
+import { openRuntime, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApi } from '../api/app.ts';
-import { HealthRegistry } from '../platform/http/health.ts';
+import { HealthRegistry } from '../platform/http/index.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
 import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';

@@ -13,8 +13,8 @@
  * spread uniformly over [startTime - timeSpreadMs, startTime] and fraud bursts are clustered in
  * short windows inside that range.
  */
-import { CHANNELS, STATUSES } from '../core/cdr/cdrEvent.ts';
-import type { CdrEvent, Channel, SenderType, Status } from '../core/cdr/cdrEvent.ts';
+import { CHANNELS, STATUSES } from '../core/index.ts';
+import type { CdrEvent, Channel, SenderType, Status } from '../core/index.ts';
 import {
   AGGREGATORS,
   BRANDS,
@@ -480,9 +480,28 @@ export class TrafficGenerator {
     this.patterns = this.makePatterns(o.scenario, o.velocityOnset);
 
     this.draft = {
-      account: this.accounts[0]!, chIdx: 0, mo: false, senderType: 'msisdn', sender: '', recipient: '', dest: null, op: null,
-      ported: false, provider: '', status: 0, segments: 1, size: 0, duration: null, price: 0, cost: 0, currency: 'EUR',
-      ip: null, t: 0, submitted: 0, delivered: null, errFamily: 0,
+      account: this.accounts[0]!,
+      chIdx: 0,
+      mo: false,
+      senderType: 'msisdn',
+      sender: '',
+      recipient: '',
+      dest: null,
+      op: null,
+      ported: false,
+      provider: '',
+      status: 0,
+      segments: 1,
+      size: 0,
+      duration: null,
+      price: 0,
+      cost: 0,
+      currency: 'EUR',
+      ip: null,
+      t: 0,
+      submitted: 0,
+      delivered: null,
+      errFamily: 0,
     };
   }
 
@@ -773,9 +792,7 @@ export class TrafficGenerator {
         w.size = Math.round(clamp(rng.lognormal(350, 0.6), 16, 4096));
         return;
       default: // whatsapp, viber, rcs: mostly text, some media
-        w.size = rng.next() < 0.12
-          ? Math.round(clamp(rng.lognormal(120_000, 1.0), 2_000, 16_000_000))
-          : Math.round(clamp(rng.lognormal(160, 0.8), 1, 4096));
+        w.size = rng.next() < 0.12 ? Math.round(clamp(rng.lognormal(120_000, 1.0), 2_000, 16_000_000)) : Math.round(clamp(rng.lognormal(160, 0.8), 1, 4096));
     }
   }
 
@@ -801,7 +818,8 @@ export class TrafficGenerator {
     }
     let lat: number;
     if (mo) lat = clamp(rng.lognormal(150, 0.8), 5, 60_000);
-    else if ((ch === CH_SMS || ch === CH_MMS) && rng.next() < 0.04) lat = clamp(rng.lognormal(900_000, 1.2), 60_000, 259_200_000); // handset was off
+    else if ((ch === CH_SMS || ch === CH_MMS) && rng.next() < 0.04)
+      lat = clamp(rng.lognormal(900_000, 1.2), 60_000, 259_200_000); // handset was off
     else lat = clamp(rng.lognormal(LATENCY_MEDIAN[ch]!, LATENCY_SIGMA[ch]!), 20, 3_600_000);
     w.delivered = w.submitted + Math.round(lat);
   }
@@ -815,7 +833,8 @@ export class TrafficGenerator {
       return;
     }
     let units: number;
-    if (ch === CH_VOICE) units = Math.max(60, Math.ceil(w.duration! / 1000)) / 60; // 60/1 billing
+    if (ch === CH_VOICE)
+      units = Math.max(60, Math.ceil(w.duration! / 1000)) / 60; // 60/1 billing
     else units = w.segments;
     let price = this.unitPrice[destIdx * 8 + ch]! * units;
     let cost = this.unitCost[destIdx * 8 + ch]! * units;
@@ -825,7 +844,8 @@ export class TrafficGenerator {
     }
     price = Math.round(price * acct.priceFactor);
     cost = Math.round(cost);
-    if (rng.next() < 0.01) cost = Math.round(price * (1.05 + 0.3 * rng.next())); // negative-margin route
+    if (rng.next() < 0.01)
+      cost = Math.round(price * (1.05 + 0.3 * rng.next())); // negative-margin route
     else if (cost >= price) price = cost + Math.max(1, Math.ceil(cost * 0.02));
     w.price = price;
     w.cost = cost;
@@ -938,10 +958,7 @@ export class TrafficGenerator {
     const b = rng.nextU32();
     const c = rng.nextU32();
     const d = rng.nextU32();
-    return (
-      hex8(a) + '-' + hex4(b >>> 16) + '-4' + HEX1[(b >>> 8) & 15]! + HEX[b & 255]! + '-' +
-      hex4(((c >>> 16) & 0x3fff) | 0x8000) + '-' + hex4(c) + hex8(d)
-    );
+    return hex8(a) + '-' + hex4(b >>> 16) + '-4' + HEX1[(b >>> 8) & 15]! + HEX[b & 255]! + '-' + hex4(((c >>> 16) & 0x3fff) | 0x8000) + '-' + hex4(c) + hex8(d);
   }
 
   // ----------------------------------------------------------------------------------------
@@ -1121,7 +1138,14 @@ export class TrafficGenerator {
 
   private makePatterns(scenario: ScenarioName, velocityOnset: number): Pattern[] {
     const mk = (kind: PatternKind, first: number, meanGap: number, meanBurst: number, intensity: number, burstGapMs: number): Pattern => ({
-      kind, meanGap, meanBurst, intensity, burstGapMs, active: false, countdown: Math.max(1, Math.round(first)), burstClock: 0,
+      kind,
+      meanGap,
+      meanBurst,
+      intensity,
+      burstGapMs,
+      active: false,
+      countdown: Math.max(1, Math.round(first)),
+      burstClock: 0,
     });
     const vel = this.velocitySpikeShare;
     switch (scenario) {

@@ -1,5 +1,5 @@
-import { cdrEventType, encodeCdrEvent, frameConfluent } from '../platform/schemas/cdrCodec.ts';
-import type { CdrEvent } from '../core/cdr/cdrEvent.ts';
+import { cdrEventType, encodeCdrEvent, frameConfluent } from '../platform/schemas/index.ts';
+import type { CdrEvent } from '../core/index.ts';
 import { Prng } from './prng.ts';
 import { TrafficGenerator, type ScenarioName } from './trafficGenerator.ts';
 
@@ -75,7 +75,14 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
       kind = 'late';
     }
     const plain = rnd.next() < (opts.plainShare ?? 0.1);
-    const msg: PlannedMessage = { kind, key: event.cdr_id, value: encodeCdrEvent(event, plain ? 'plain' : 'confluent'), cdrId: event.cdr_id, eventTime: event.event_time, event };
+    const msg: PlannedMessage = {
+      kind,
+      key: event.cdr_id,
+      value: encodeCdrEvent(event, plain ? 'plain' : 'confluent'),
+      cdrId: event.cdr_id,
+      eventTime: event.event_time,
+      event,
+    };
     recent.push(msg);
     if (recent.length > 2000) recent.shift();
     yield msg;

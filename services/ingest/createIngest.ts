@@ -1,7 +1,7 @@
-import type { PipelineError } from '../core/errors/pipelineError.ts';
-import type { Storage } from '../platform/clickhouse/storage.ts';
-import type { ConfigOf } from '../platform/config/config.ts';
-import { requireKafka, requireStorage, type Runtime } from '../platform/runtime/runtime.ts';
+import type { PipelineError } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { ConfigOf } from '../platform/config/index.ts';
+import { requireKafka, requireStorage, type Runtime } from '../platform/runtime/index.ts';
 import { IngestService } from './ingestService.ts';
 
 export type IngestRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'masterKey' | 'ingest'>>;

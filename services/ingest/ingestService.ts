@@ -1,21 +1,15 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { CdrEvent } from '../core/cdr/cdrEvent.ts';
-import { validateCdr } from '../core/cdr/validate.ts';
-import { RecentIds } from '../core/dedup/recentIds.ts';
-import { PipelineError } from '../core/errors/pipelineError.ts';
-import type { MonthKey } from '../core/pseudonym/monthKeys.ts';
-import { CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow } from '../core/pseudonym/pseudonymise.ts';
-import { identifiersExpired, monthKeyOf } from '../core/retention/retentionCalendar.ts';
-import type { Storage } from '../platform/clickhouse/storage.ts';
-import type { IngestConfig, KafkaConfig } from '../platform/config/config.ts';
-import type { MonthKeyRing } from '../platform/keys/monthKeyRing.ts';
-import { ConsumerLoop, insertPlan, loopHealth, type BatchContext, type BatchHandler, type BatchResult, type LoopStatus } from '../platform/kafka/consumerLoop.ts';
-import type { DeadLetter } from '../platform/kafka/deadLetters.ts';
-import type { ComponentHealth } from '../platform/http/health.ts';
-import type { OutgoingMessage } from '../platform/kafka/publisher.ts';
-import type { PipelineMetrics } from '../platform/observability/metrics.ts';
-import { PSEUDONYMISED_SCHEMA_ID, decodeCdrEvent, encodeWith } from '../platform/schemas/cdrCodec.ts';
+import type { CdrEvent, MonthKey } from '../core/index.ts';
+import { validateCdr, RecentIds, PipelineError, CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow, identifiersExpired, monthKeyOf } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
+import type { MonthKeyRing } from '../platform/keys/index.ts';
+import { ConsumerLoop, insertPlan, loopHealth, type BatchContext, type BatchHandler, type BatchResult, type LoopStatus } from '../platform/kafka/index.ts';
+import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
+import type { ComponentHealth } from '../platform/http/index.ts';
+import type { PipelineMetrics } from '../platform/observability/index.ts';
+import { PSEUDONYMISED_SCHEMA_ID, decodeCdrEvent, encodeWith } from '../platform/schemas/index.ts';
 
 /**
  * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr, from
@@ -199,7 +193,14 @@ export class IngestService implements BatchHandler<PartitionState> {
     for (const d of good) {
       const month = monthKeyOf(d.event.event_time);
       const key = identifiersExpired(d.event.event_time, now) ? null : (keys.get(month) ?? null);
-      const rec = this.pseudonymiser.pseudonymise(d.event, month, key, d.schemaId, { topic: ctx.topic, partition: ctx.partition, offset: d.message.offset }, now);
+      const rec = this.pseudonymiser.pseudonymise(
+        d.event,
+        month,
+        key,
+        d.schemaId,
+        { topic: ctx.topic, partition: ctx.partition, offset: d.message.offset },
+        now,
+      );
       let value: Buffer;
       try {
         value = encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published);

@@ -3,11 +3,9 @@
  * config → runtime → ingest, /healthz and /metrics on CDR_API_HOST:CDR_API_PORT. `cdr start` wires the same
  * service in-process. A consumer that stops for good ends the process with exit code 1.
  */
-import { loadConfig } from '../platform/config/config.ts';
-import { HealthRegistry } from '../platform/http/health.ts';
-import { startOpsServer } from '../platform/http/opsServer.ts';
-import { openRuntime } from '../platform/runtime/runtime.ts';
-import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
+import { loadConfig } from '../platform/config/index.ts';
+import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
+import { openRuntime, onShutdownSignal } from '../platform/runtime/index.ts';
 import { createIngest } from './createIngest.ts';
 
 const config = loadConfig(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api']);

@@ -3,11 +3,9 @@
  * CDR_RETENTION_INTERVAL_MS against CLICKHOUSE_URL, serves /healthz and /metrics (cdr_retention_deleted_total).
  * `cdr start` schedules the same pass in-process.
  */
-import { loadConfig } from '../platform/config/config.ts';
-import { HealthRegistry } from '../platform/http/health.ts';
-import { startOpsServer } from '../platform/http/opsServer.ts';
-import { openRuntime } from '../platform/runtime/runtime.ts';
-import { onShutdownSignal } from '../platform/runtime/shutdown.ts';
+import { loadConfig } from '../platform/config/index.ts';
+import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
+import { openRuntime, onShutdownSignal } from '../platform/runtime/index.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 

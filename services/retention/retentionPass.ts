@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { destroyPartition, type Storage } from '../platform/clickhouse/storage.ts';
-import { PipelineError } from '../core/errors/pipelineError.ts';
-import { chTime } from '../platform/identity/identityLookup.ts';
-import type { PipelineMetrics } from '../platform/observability/metrics.ts';
-import type { MonthKeyRing } from '../platform/keys/monthKeyRing.ts';
+import { destroyPartition, type Storage } from '../platform/clickhouse/index.ts';
 import {
-  addMonthsUtc, identifierCutoff, lastExpiredIdentifierMonth, monthDateOf, monthKeyOf, monthStartOf, trafficCutoff,
-} from '../core/retention/retentionCalendar.ts';
-import type { LegalHolds } from '../platform/holds/legalHolds.ts';
+  PipelineError,
+  addMonthsUtc,
+  identifierCutoff,
+  lastExpiredIdentifierMonth,
+  monthDateOf,
+  monthKeyOf,
+  monthStartOf,
+  trafficCutoff,
+} from '../core/index.ts';
+import { chTime } from '../platform/identity/index.ts';
+import type { PipelineMetrics } from '../platform/observability/index.ts';
+import type { MonthKeyRing } from '../platform/keys/index.ts';
+import type { LegalHolds } from '../platform/holds/index.ts';
 
 /**
  * One retention pass at a given `now` (privacy notice 5.1.2 and 11):
@@ -85,13 +91,28 @@ export class RetentionPass {
     actions.push(...(await this.expireTraffic(now, dryRun)));
     actions.push(...(await this.expireUsage(now, dryRun)));
     actions.push(...(await this.purgeReleasedHolds(dryRun, actor)));
-    const report: RetentionReport = { run_id: runId, now: new Date(now).toISOString(), dry_run: dryRun, actions, holds_synced: holdsSynced, duration_ms: Date.now() - started };
+    const report: RetentionReport = {
+      run_id: runId,
+      now: new Date(now).toISOString(),
+      dry_run: dryRun,
+      actions,
+      holds_synced: holdsSynced,
+      duration_ms: Date.now() - started,
+    };
     if (!dryRun) {
       await this.deps.storage.insert(
         'retention_log',
         actions.map((a) => ({
-          run_id: runId, run_at: Date.now(), pass_now: now, class: a.class, month: a.month, rows: a.rows,
-          keys_destroyed: a.keys_destroyed, holds_honoured: a.holds_honoured, verified: a.verified, detail: a.hold_id ?? '',
+          run_id: runId,
+          run_at: Date.now(),
+          pass_now: now,
+          class: a.class,
+          month: a.month,
+          rows: a.rows,
+          keys_destroyed: a.keys_destroyed,
+          holds_honoured: a.holds_honoured,
+          verified: a.verified,
+          detail: a.hold_id ?? '',
         })),
       );
       for (const a of actions) this.deps.metrics.retentionDeleted.inc({ class: a.class }, a.rows);
@@ -99,7 +120,10 @@ export class RetentionPass {
     this.deps.log.info({ runId, now: report.now, dryRun, actions: actions.length, durationMs: report.duration_ms }, 'retention pass finished');
     const unverified = actions.filter((a) => !a.verified);
     if (!dryRun && unverified.length > 0) {
-      throw new RetentionError('invariant_broken', `retention pass ${runId}: verification failed for ${unverified.map((a) => `${a.class} ${a.month}`).join(', ')}`);
+      throw new RetentionError(
+        'invariant_broken',
+        `retention pass ${runId}: verification failed for ${unverified.map((a) => `${a.class} ${a.month}`).join(', ')}`,
+      );
     }
     return report;
   }
@@ -119,7 +143,9 @@ export class RetentionPass {
     // Token columns of cdr: months not yet verified clean, plus the newest expired months (a batch that
     // straddled a cutoff may have written tokens after the pass that cleared the month).
     const verified = new Set(
-      (await storage.query<{ month: string }>(`SELECT DISTINCT month FROM ${storage.table('retention_log')} WHERE class = 'identifiers' AND verified`)).map((r) => r.month),
+      (await storage.query<{ month: string }>(`SELECT DISTINCT month FROM ${storage.table('retention_log')} WHERE class = 'identifiers' AND verified`)).map(
+        (r) => r.month,
+      ),
     );
     for (const r of await storage.query<{ p: string }>(
       `SELECT DISTINCT partition p FROM system.parts WHERE database = {db:String} AND table = 'cdr' AND active`,
@@ -201,11 +227,15 @@ export class RetentionPass {
     for (const part of parts) {
       const month = `${part.p.slice(0, 4)}-${part.p.slice(4, 6)}`;
       if (now < trafficCutoff(monthStartOf(month))) continue;
-      const [c] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, { p: Number(part.p) });
+      const [c] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
+        p: Number(part.p),
+      });
       const action: RetentionAction = { class: 'traffic', month, rows: Number(c?.n ?? 0), keys_destroyed: 0, holds_honoured: 0, verified: true };
       if (!dryRun) {
         await storage.command(`ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} DROP PARTITION ID '${part.p}'`, undefined, SYNC);
-        const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, { p: Number(part.p) });
+        const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
+          p: Number(part.p),
+        });
         action.verified = Number(after?.n ?? 0) === 0;
       }
       out.push(action);
@@ -225,7 +255,14 @@ export class RetentionPass {
       `SELECT toString(toYYYYMM(event_time)) p, count() n FROM ${storage.table('cdr')} WHERE ${where} GROUP BY p ORDER BY p`,
       params,
     );
-    const out: RetentionAction[] = byMonth.map((r) => ({ class: 'usage', month: `${r.p.slice(0, 4)}-${r.p.slice(4, 6)}`, rows: Number(r.n), keys_destroyed: 0, holds_honoured: 0, verified: true }));
+    const out: RetentionAction[] = byMonth.map((r) => ({
+      class: 'usage',
+      month: `${r.p.slice(0, 4)}-${r.p.slice(4, 6)}`,
+      rows: Number(r.n),
+      keys_destroyed: 0,
+      holds_honoured: 0,
+      verified: true,
+    }));
     if (dryRun || out.length === 0) return out;
     await storage.command(`ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} UPDATE client_ip = '' WHERE ${where}`, params, SYNC);
     const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE ${where}`, params);
@@ -250,10 +287,27 @@ export class RetentionPass {
       const remaining = await this.deps.holds.heldRowsByMonth(hold.hold_id);
       let first = true;
       for (const [month, rows] of rowsByMonth) {
-        out.push({ class: 'held', month, rows, keys_destroyed: first ? keysDestroyed : 0, holds_honoured: 0, verified: remaining.size === 0, hold_id: hold.hold_id });
+        out.push({
+          class: 'held',
+          month,
+          rows,
+          keys_destroyed: first ? keysDestroyed : 0,
+          holds_honoured: 0,
+          verified: remaining.size === 0,
+          hold_id: hold.hold_id,
+        });
         first = false;
       }
-      if (rowsByMonth.size === 0) out.push({ class: 'held', month: '', rows: 0, keys_destroyed: keysDestroyed, holds_honoured: 0, verified: remaining.size === 0, hold_id: hold.hold_id });
+      if (rowsByMonth.size === 0)
+        out.push({
+          class: 'held',
+          month: '',
+          rows: 0,
+          keys_destroyed: keysDestroyed,
+          holds_honoured: 0,
+          verified: remaining.size === 0,
+          hold_id: hold.hold_id,
+        });
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ComponentHealth } from '../platform/http/health.ts';
+import type { ComponentHealth } from '../platform/http/index.ts';
 import type { RetentionPass } from './retentionPass.ts';
 
 /**
@@ -41,7 +41,8 @@ export class RetentionSchedule {
   health(): ComponentHealth {
     const detail = { interval_ms: this.intervalMs, last_pass: this.lastReport ?? null };
     if (this.intervalMs <= 0) return { status: 'ok', detail: { ...detail, scheduled: false } };
-    if (this.lastReport && !this.lastReport.ok) return { status: 'degraded', reasons: [`the retention pass at ${this.lastReport.at} failed; see the log`], detail };
+    if (this.lastReport && !this.lastReport.ok)
+      return { status: 'degraded', reasons: [`the retention pass at ${this.lastReport.at} failed; see the log`], detail };
     return { status: 'ok', detail };
   }
 

@@ -1,7 +1,7 @@
-import type { Storage } from '../platform/clickhouse/storage.ts';
-import type { Runtime } from '../platform/runtime/runtime.ts';
-import { requireStorage } from '../platform/runtime/runtime.ts';
-import { LegalHolds } from '../platform/holds/legalHolds.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { Runtime } from '../platform/runtime/index.ts';
+import { requireStorage } from '../platform/runtime/index.ts';
+import { LegalHolds } from '../platform/holds/index.ts';
 import { RetentionPass } from './retentionPass.ts';
 
 /**

@@ -135,7 +135,6 @@ describe('ClickHouse refusing writes for a while', () => {
   });
 });
 
-
 describe('a catch-up batch larger than the broker message size limit', () => {
   const COUNT = 20_000;
   let setup: TestSetup;

@@ -19,7 +19,16 @@ import { testSetup, type TestSetup } from '../support/testEnv.ts';
 
 const COUNT = 24_000;
 const KILLS = 4;
-const planOptions = { count: COUNT, seed: 777, scenario: 'mixed' as const, duplicates: 0.03, malformed: 0.01, late: 0.01, startTime: Date.now() - 7_200_000, eventsPerSecond: 5 };
+const planOptions = {
+  count: COUNT,
+  seed: 777,
+  scenario: 'mixed' as const,
+  duplicates: 0.03,
+  malformed: 0.01,
+  late: 0.01,
+  startTime: Date.now() - 7_200_000,
+  eventsPerSecond: 5,
+};
 
 interface ChildStats {
   batches: number;
@@ -113,7 +122,9 @@ describe('ingest survives kill -9 mid-stream', () => {
   });
 
   it('stores every CDR exactly once in cdr: no gap, no repeat', async () => {
-    const [row] = await storage.query<{ n: string; u: string; n_late: string }>(`SELECT count() n, uniqExact(cdr_id) u, countIf(late) AS n_late FROM ${storage.table('cdr')}`);
+    const [row] = await storage.query<{ n: string; u: string; n_late: string }>(
+      `SELECT count() n, uniqExact(cdr_id) u, countIf(late) AS n_late FROM ${storage.table('cdr')}`,
+    );
     assert.equal(Number(row!.n), expected.unique + expected.late, 'count() equals the number of distinct records produced');
     assert.equal(Number(row!.u), Number(row!.n), 'count() = uniqExact(cdr_id)');
     const ids = new Set((await storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${storage.table('cdr')}`)).map((r) => r.cdr_id));

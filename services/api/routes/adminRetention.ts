@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { PipelineError } from '../../core/index.ts';
 import type { RetentionPass } from '../../retention/retentionPass.ts';
 import { requireRole } from '../auth.ts';
 
@@ -10,7 +10,8 @@ export interface AdminRetentionOptions {
 
 function parseInstant(value: string, field: string): number {
   const t = Date.parse(value);
-  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw new PipelineError('bad_request', `${field}: "${value.slice(0, 40)}" is not an ISO 8601 instant`);
+  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
+    throw new PipelineError('bad_request', `${field}: "${value.slice(0, 40)}" is not an ISO 8601 instant`);
   return t;
 }
 

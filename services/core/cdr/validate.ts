@@ -28,9 +28,12 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (!Number.isSafeInteger(e.event_time) || e.event_time < EARLIEST_EVENT_TIME) {
     throw new PipelineError('timestamp_out_of_range', 'event_time: before 2000-01-01 or not an integer millisecond time');
   }
-  if (e.event_time > limits.now + limits.maxFutureSkewMs) throw new PipelineError('timestamp_out_of_range', 'event_time: further in the future than the allowed clock skew');
-  if (limits.now >= trafficCutoff(e.event_time)) throw new PipelineError('timestamp_out_of_range', 'event_time: older than the 10-year traffic retention; nothing may be stored');
-  if (!Number.isSafeInteger(e.submitted_at) || e.submitted_at < EARLIEST_EVENT_TIME) throw new PipelineError('timestamp_out_of_range', 'submitted_at: before 2000-01-01');
+  if (e.event_time > limits.now + limits.maxFutureSkewMs)
+    throw new PipelineError('timestamp_out_of_range', 'event_time: further in the future than the allowed clock skew');
+  if (limits.now >= trafficCutoff(e.event_time))
+    throw new PipelineError('timestamp_out_of_range', 'event_time: older than the 10-year traffic retention; nothing may be stored');
+  if (!Number.isSafeInteger(e.submitted_at) || e.submitted_at < EARLIEST_EVENT_TIME)
+    throw new PipelineError('timestamp_out_of_range', 'submitted_at: before 2000-01-01');
   if (e.delivered_at !== null && (!Number.isSafeInteger(e.delivered_at) || e.delivered_at < EARLIEST_EVENT_TIME)) {
     throw new PipelineError('timestamp_out_of_range', 'delivered_at: before 2000-01-01');
   }
@@ -39,7 +42,8 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.duration_ms !== null && (e.duration_ms < 0 || e.duration_ms > 7 * 24 * 3600 * 1000)) fail('duration_ms: must be 0 to 7 days');
   if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
   if (!/^[A-Z]{3}$/.test(e.currency)) fail('currency: must be an ISO 4217 code');
-  if (e.destination_country !== null && e.destination_country !== '' && !/^[A-Za-z]{2}$/.test(e.destination_country)) fail('destination_country: must be ISO 3166-1 alpha-2');
+  if (e.destination_country !== null && e.destination_country !== '' && !/^[A-Za-z]{2}$/.test(e.destination_country))
+    fail('destination_country: must be ISO 3166-1 alpha-2');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');
   if (e.mnc !== null && e.mnc !== '' && !/^\d{2,3}$/.test(e.mnc)) fail('mnc: must be 2 or 3 digits');
   if (e.provider_id.length === 0 || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 characters');

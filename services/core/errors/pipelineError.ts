@@ -97,7 +97,19 @@ export class PipelineError extends Error {
 }
 
 /** Network failures seen from Node's sockets, whoever the peer: transient by nature. */
-const TRANSIENT_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const TRANSIENT_SYSTEM_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 /** Programming errors: retrying the same code on the same input gives the same result. */
 const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError']);
 
@@ -109,7 +121,7 @@ const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError',
 export function classifyError(err: unknown, whileDoing: 'storage' | 'broker' | 'other' = 'other'): PipelineError {
   if (err instanceof PipelineError) return err;
   const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  const sysCode = typeof err === 'object' && err !== null && 'code' in err ? String((err).code) : '';
+  const sysCode = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   if (TRANSIENT_SYSTEM_CODES.has(sysCode) || /socket hang up|timeout|timed out/i.test(message)) {
     const code = whileDoing === 'storage' ? 'storage_unavailable' : whileDoing === 'broker' ? 'broker_unavailable' : 'unavailable';
     return new PipelineError(code, `${whileDoing} call failed: ${message}`, { cause: err });

@@ -38,9 +38,10 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   // Bare digits may be an international number without its "+": try that second.
   if (DIGITS.test(compact) && compact.length >= 8) candidates.push(`+${compact}`);
   for (const candidate of candidates) {
-    const parsed = candidate.startsWith('+') || !isCountryCode(region)
-      ? parsePhoneNumberFromString(candidate.startsWith('+') ? candidate : `+${candidate}`)
-      : parsePhoneNumberFromString(candidate, region);
+    const parsed =
+      candidate.startsWith('+') || !isCountryCode(region)
+        ? parsePhoneNumberFromString(candidate.startsWith('+') ? candidate : `+${candidate}`)
+        : parsePhoneNumberFromString(candidate, region);
     if (parsed && parsed.isValid()) {
       return { type: 'msisdn', value: parsed.number, valid: true, country: parsed.country ?? '' };
     }

@@ -1,4 +1,4 @@
-import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts';
+import { PipelineError, classifyError } from '../../core/index.ts';
 
 /**
  * ClickHouse's error codes (src/Common/ErrorCodes.cpp) sorted into the pipeline's error model. The same numbers
@@ -83,7 +83,7 @@ const STATEMENT = new Set([
 /** The ClickHouse error code of an error from @clickhouse/client or chDB, if it carries one. */
 export function clickhouseCodeOf(err: unknown): number | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const c = Number((err).code);
+    const c = Number(err.code);
     if (Number.isInteger(c) && c > 0) return c;
   }
   const text = err instanceof Error ? err.message : String(err);

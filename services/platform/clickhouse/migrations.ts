@@ -174,7 +174,9 @@ export async function applyMigrations(storage: Storage, log?: Logger, migrations
   await storage.command(
     `CREATE TABLE IF NOT EXISTS ${storage.table('schema_migrations')}${storage.onCluster()} (version UInt32, name String, applied_at ${utc}) ENGINE = ${ddlContext(storage).engine('ReplacingMergeTree', 'schema_migrations')} ORDER BY version`,
   );
-  const done = new Set((await storage.query<{ version: number }>(`SELECT version FROM ${storage.table('schema_migrations')} FINAL`)).map((r) => Number(r.version)));
+  const done = new Set(
+    (await storage.query<{ version: number }>(`SELECT version FROM ${storage.table('schema_migrations')} FINAL`)).map((r) => Number(r.version)),
+  );
   const applied: number[] = [];
   const ctx = ddlContext(storage);
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import type { ClickHouseConfig } from '../config/config.ts';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
-import type { RowShape } from '../../core/pseudonym/rowShape.ts';
+import type { ClickHouseConfig } from '../config/index.ts';
+import { PipelineError } from '../../core/index.ts';
+import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
 
 /**
@@ -48,7 +48,13 @@ export type { RowShape };
 /** The part of chdb/connection's ChdbConnection this module uses beyond @clickhouse/client's contract. */
 interface ChdbRawInserter {
   readonly chdb: {
-    rawInsert(params: { table: string; values: Buffer; format: 'JSONEachRow' | 'JSONCompactEachRow'; columns?: readonly string[]; settings?: Record<string, string | number | boolean> }): Promise<unknown>;
+    rawInsert(params: {
+      table: string;
+      values: Buffer;
+      format: 'JSONEachRow' | 'JSONCompactEachRow';
+      columns?: readonly string[];
+      settings?: Record<string, string | number | boolean>;
+    }): Promise<unknown>;
   };
 }
 
@@ -132,13 +138,25 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
           // benchmarks/RESULTS.md measured 28.9 vs 19.8 CPU-µs per cdr row.)
           await rawInserter.chdb.rawInsert(
             shape
-              ? { table: `${database}.${table}`, values: jsonCompactEachRow(rows, shape), format: 'JSONCompactEachRow', columns: shape.columns, settings: insertSettings(settings) }
+              ? {
+                  table: `${database}.${table}`,
+                  values: jsonCompactEachRow(rows, shape),
+                  format: 'JSONCompactEachRow',
+                  columns: shape.columns,
+                  settings: insertSettings(settings),
+                }
               : { table: `${database}.${table}`, values: jsonEachRow(rows), format: 'JSONEachRow', settings: insertSettings(settings) },
           );
         } else if (shape) {
           const [first, ...rest] = shape.columns;
           if (first === undefined) throw new PipelineError('invariant_broken', `insert into ${table}: a row shape without columns`);
-          await client.insert({ table: `${database}.${table}`, values: rows.map((r) => shape.tuple(r)), format: 'JSONCompactEachRow', columns: [first, ...rest], clickhouse_settings: settings });
+          await client.insert({
+            table: `${database}.${table}`,
+            values: rows.map((r) => shape.tuple(r)),
+            format: 'JSONCompactEachRow',
+            columns: [first, ...rest],
+            clickhouse_settings: settings,
+          });
         } else {
           await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: settings });
         }
@@ -164,7 +182,11 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
 function inUseOr(cause: unknown, path: string): PipelineError {
   const text = `${cause instanceof Error ? cause.message : String(cause)} ${cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : ''}`;
   if (/Cannot lock file|already running/i.test(text)) {
-    return new PipelineError('config_invalid', `the embedded ClickHouse data directory ${path} is in use by another process (a running \`cdr start\`?). Stop it, use its HTTP API, or set CDR_DATA_DIR / CLICKHOUSE_URL`, { cause });
+    return new PipelineError(
+      'config_invalid',
+      `the embedded ClickHouse data directory ${path} is in use by another process (a running \`cdr start\`?). Stop it, use its HTTP API, or set CDR_DATA_DIR / CLICKHOUSE_URL`,
+      { cause },
+    );
   }
   return storageError(cause, 'open', false);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { PipelineError } from '../../core/index.ts';
 
 /**
  * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
@@ -37,8 +37,14 @@ const sectionSchemas = {
     CLICKHOUSE_URL: z.url().optional(),
     CLICKHOUSE_USER: z.string().default('default'),
     CLICKHOUSE_PASSWORD: z.string().default(''),
-    CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('cdr'),
-    CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a plain cluster name').optional(),
+    CLICKHOUSE_DATABASE: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+      .default('cdr'),
+    CLICKHOUSE_CLUSTER: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be a plain cluster name')
+      .optional(),
   }),
   masterKey: z.object({
     CDR_MASTER_KEY: optionalString,
@@ -142,7 +148,10 @@ function parseSection<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv, 
 const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problems) => Sections[K] | undefined } = {
   kafka(env, problems) {
     const e = parseSection(sectionSchemas.kafka, env, problems);
-    const brokers = env['KAFKA_BROKERS']?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+    const brokers = env['KAFKA_BROKERS']
+      ?.split(',')
+      .map((b) => b.trim())
+      .filter((b) => b.length > 0);
     if (env['KAFKA_BROKERS'] !== undefined && (!brokers || brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b)))) {
       problems.push('KAFKA_BROKERS: expected host:port[,host:port...]');
     }

@@ -1,10 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { destroyPartition, type Storage } from '../clickhouse/storage.ts';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
-import { chTime, isoFromCh, lookupLive, restoredRecord, type RecordMetadataRow, type RestoredRecord } from '../identity/identityLookup.ts';
-import { normaliseIdentifier, type NormalisedIdentifier } from '../../core/identity/normalise.ts';
-import type { MonthKeyRing } from '../keys/monthKeyRing.ts';
-import { deriveMonthKey, openIdentifier, sealIdentifier, unwrapMonthKey, wrapMonthKey, type MonthKey } from '../../core/pseudonym/monthKeys.ts';
+import { destroyPartition, type Storage } from '../clickhouse/index.ts';
+import {
+  PipelineError,
+  normaliseIdentifier,
+  type NormalisedIdentifier,
+  deriveMonthKey,
+  openIdentifier,
+  sealIdentifier,
+  unwrapMonthKey,
+  wrapMonthKey,
+  type MonthKey,
+} from '../../core/index.ts';
+import { chTime, isoFromCh, lookupLive, restoredRecord, type RecordMetadataRow, type RestoredRecord } from '../identity/index.ts';
+import type { MonthKeyRing } from '../keys/index.ts';
 
 /**
  * Legal holds (privacy notice section 11). A hold names a case reference, one identifier and a time
@@ -110,7 +118,13 @@ export class LegalHolds {
     if (!row) throw new HoldError('validation_failed', `no legal hold ${holdId}`);
     if (row.state !== 'active') throw new HoldError('validation_failed', `legal hold ${holdId} is already ${row.state}`);
     const now = this.clock();
-    const released: HoldRow = { ...row, state: 'released', released_at: chTime(now), released_by: actor, version: String(Math.max(Number(row.version) + 1, now * 10)) };
+    const released: HoldRow = {
+      ...row,
+      state: 'released',
+      released_at: chTime(now),
+      released_by: actor,
+      version: String(Math.max(Number(row.version) + 1, now * 10)),
+    };
     await this.storage.insert('legal_holds', [released]);
     await this.event(holdId, 'released', actor, 'held copy goes in the next retention pass');
     return toHold(released);
@@ -131,7 +145,12 @@ export class LegalHolds {
     for (const row of (await this.rows()).filter((r) => r.state === 'active')) {
       const key = await this.holdKey(row.hold_id);
       if (!key) continue;
-      const id: NormalisedIdentifier = { type: row.id_type as NormalisedIdentifier['type'], value: openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')), valid: true, country: '' };
+      const id: NormalisedIdentifier = {
+        type: row.id_type as NormalisedIdentifier['type'],
+        value: openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')),
+        valid: true,
+        country: '',
+      };
       total += (await this.syncWith(row, key, id)).copied;
     }
     return total;
@@ -172,7 +191,9 @@ export class LegalHolds {
     const keys = await this.storage.query<{ n: string }>(`SELECT count() n FROM ${this.storage.table('hold_keys')} WHERE hold_id = {h:String}`, { h: holdId });
     await destroyPartition(this.storage, 'hold_keys', partitionOf(holdId));
     const now = this.clock();
-    await this.storage.insert('legal_holds', [{ ...row, state: 'purged', purged_at: chTime(now), identifier_sealed: '', version: String(Math.max(Number(row.version) + 1, now * 10)) }]);
+    await this.storage.insert('legal_holds', [
+      { ...row, state: 'purged', purged_at: chTime(now), identifier_sealed: '', version: String(Math.max(Number(row.version) + 1, now * 10)) },
+    ]);
     await this.event(holdId, 'purged', actor, 'held copy and hold key destroyed');
     return { rowsByMonth, keysDestroyed: Number(keys[0]?.n ?? 0) > 0 ? 1 : 0 };
   }
@@ -190,29 +211,33 @@ export class LegalHolds {
     const to = Date.parse(isoFromCh(row.to_time));
     const live = await lookupLive(this.storage, this.keyRing, id, from, to, this.clock());
     const already = new Set(
-      (await this.storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String}`, { h: row.hold_id })).map((r) => r.cdr_id),
+      (
+        await this.storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String}`, { h: row.hold_id })
+      ).map((r) => r.cdr_id),
     );
     const now = this.clock();
-    const copies = live.records.filter((r) => !already.has(r.cdr_id)).map((r) => ({
-      hold_id: row.hold_id,
-      cdr_id: r.cdr_id,
-      event_time: Date.parse(r.event_time),
-      account_id: r.account_id,
-      channel: r.channel,
-      direction: r.direction,
-      sender_type: r.sender_type,
-      recipient_type: r.recipient_type,
-      sender_sealed: sealIdentifier(holdKey, `${r.cdr_id}:sender`, r.sender).toString('base64'),
-      recipient_sealed: sealIdentifier(holdKey, `${r.cdr_id}:recipient`, r.recipient).toString('base64'),
-      status: r.status,
-      duration_ms: r.duration_ms,
-      provider_id: r.provider_id,
-      destination_country: r.destination_country,
-      mcc: r.mcc,
-      mnc: r.mnc,
-      segments: r.segments,
-      copied_at: now,
-    }));
+    const copies = live.records
+      .filter((r) => !already.has(r.cdr_id))
+      .map((r) => ({
+        hold_id: row.hold_id,
+        cdr_id: r.cdr_id,
+        event_time: Date.parse(r.event_time),
+        account_id: r.account_id,
+        channel: r.channel,
+        direction: r.direction,
+        sender_type: r.sender_type,
+        recipient_type: r.recipient_type,
+        sender_sealed: sealIdentifier(holdKey, `${r.cdr_id}:sender`, r.sender).toString('base64'),
+        recipient_sealed: sealIdentifier(holdKey, `${r.cdr_id}:recipient`, r.recipient).toString('base64'),
+        status: r.status,
+        duration_ms: r.duration_ms,
+        provider_id: r.provider_id,
+        destination_country: r.destination_country,
+        mcc: r.mcc,
+        mnc: r.mnc,
+        segments: r.segments,
+        copied_at: now,
+      }));
     if (copies.length > 0) {
       await this.storage.insert('held_records', copies);
       await this.event(row.hold_id, 'copied', 'system', `${copies.length} records preserved`);
@@ -221,7 +246,10 @@ export class LegalHolds {
   }
 
   private async holdKey(holdId: string): Promise<MonthKey | undefined> {
-    const rows = await this.storage.query<{ wrapped_key: string }>(`SELECT wrapped_key FROM ${this.storage.table('hold_keys')} WHERE hold_id = {h:String} LIMIT 1`, { h: holdId });
+    const rows = await this.storage.query<{ wrapped_key: string }>(
+      `SELECT wrapped_key FROM ${this.storage.table('hold_keys')} WHERE hold_id = {h:String} LIMIT 1`,
+      { h: holdId },
+    );
     const wrapped = rows[0]?.wrapped_key;
     if (!wrapped) return undefined;
     return deriveMonthKey(`hold:${holdId}`, holdId, unwrapMonthKey(this.masterKey, `hold:${holdId}`, wrapped));

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
-import type { PipelineMetrics } from '../observability/metrics.ts';
+import type { PipelineMetrics } from '../observability/index.ts';
 import type { HealthRegistry } from './health.ts';
 
 /**

@@ -1,8 +1,7 @@
-import type { Storage } from '../clickhouse/storage.ts';
-import type { MonthKeyRing } from '../keys/monthKeyRing.ts';
-import { openIdentifier, tokenOf, type MonthKey } from '../../core/pseudonym/monthKeys.ts';
-import { identifierCutoff, monthDateOf, monthStartOf, monthsInRange } from '../../core/retention/retentionCalendar.ts';
-import type { NormalisedIdentifier } from '../../core/identity/normalise.ts';
+import type { Storage } from '../clickhouse/index.ts';
+import type { MonthKeyRing } from '../keys/index.ts';
+import { openIdentifier, tokenOf, type MonthKey, identifierCutoff, monthDateOf, monthStartOf, monthsInRange } from '../../core/index.ts';
+import type { NormalisedIdentifier } from '../../core/index.ts';
 
 /**
  * Finds the records of one identifier in a time range, with both parties' identifiers restored, from
@@ -81,7 +80,9 @@ export async function lookupLive(
 }
 
 async function monthDestroyed(storage: Storage, month: string): Promise<boolean> {
-  const rows = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('destroyed_months')} WHERE month = {m:Date}`, { m: monthDateOf(month) });
+  const rows = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('destroyed_months')} WHERE month = {m:Date}`, {
+    m: monthDateOf(month),
+  });
   return Number(rows[0]?.n ?? 0) > 0;
 }
 
@@ -162,4 +163,3 @@ export async function openTokens(storage: Storage, key: MonthKey, tokens: string
   for (const r of rows) out.set(r.token, openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')));
   return out;
 }
-

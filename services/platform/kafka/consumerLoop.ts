@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
-import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts';
-import type { RowShape } from '../../core/pseudonym/rowShape.ts';
-import type { Storage } from '../clickhouse/storage.ts';
-import type { ComponentHealth } from '../http/health.ts';
+import { PipelineError, classifyError } from '../../core/index.ts';
+import type { RowShape } from '../../core/index.ts';
+import type { Storage } from '../clickhouse/index.ts';
+import type { ComponentHealth } from '../http/index.ts';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { deadLetterMessage, type DeadLetter } from './deadLetters.ts';
 import { classifyKafkaError } from './errors.ts';
@@ -320,7 +320,10 @@ export class ConsumerLoop<S> {
     if (from < firstOffset && to >= firstOffset) {
       // Only possible when the start of the recorded batch is gone from Kafka (topic retention ran while the
       // consumer was down): it cannot be rebuilt, so carry on from what Kafka still has, and say so loudly.
-      log.error({ consumer: settings.connector, partition, firstOffset, from, to }, 'the unfinished batch starts before the oldest offset Kafka still holds; continuing without replay');
+      log.error(
+        { consumer: settings.connector, partition, firstOffset, from, to },
+        'the unfinished batch starts before the oldest offset Kafka still holds; continuing without replay',
+      );
     }
     return null;
   }
@@ -364,7 +367,13 @@ export class ConsumerLoop<S> {
   }
 
   /** One batch, with retries; false when abandoned because the consumer is stopping or lost the partition. */
-  private async runBatch(payload: EachBatchPayload, entry: PartitionEntry<S>, messages: readonly KafkaMessage[], range: BatchRange, recordIntent: boolean): Promise<boolean> {
+  private async runBatch(
+    payload: EachBatchPayload,
+    entry: PartitionEntry<S>,
+    messages: readonly KafkaMessage[],
+    range: BatchRange,
+    recordIntent: boolean,
+  ): Promise<boolean> {
     const partition = payload.batch.partition;
     const endTimer = this.deps.batchSeconds?.startTimer();
     const done = await this.withRetries(partition, payload, async (attempt) => {
@@ -421,7 +430,14 @@ export class ConsumerLoop<S> {
   private async recordIntent(partition: number, range: BatchRange): Promise<void> {
     const { storage, settings } = this.deps;
     await storage.insert(INTENT_TABLE, [
-      { consumer_group: settings.groupId, topic: this.topic, partition, from_offset: String(range.from), to_offset: String(range.to), created_at: this.clock() },
+      {
+        consumer_group: settings.groupId,
+        topic: this.topic,
+        partition,
+        from_offset: String(range.from),
+        to_offset: String(range.to),
+        created_at: this.clock(),
+      },
     ]);
   }
 
@@ -446,7 +462,10 @@ export class ConsumerLoop<S> {
     } catch (err) {
       if (!(err instanceof PipelineError) || err.code !== 'record_rejected') throw err;
       if (messages.length === 1) {
-        this.deps.log.warn({ consumer: settings.connector, partition, offset: messages[0]!.offset, code: err.code }, 'the store refused one record; dead-lettering it');
+        this.deps.log.warn(
+          { consumer: settings.connector, partition, offset: messages[0]!.offset, code: err.code },
+          'the store refused one record; dead-lettering it',
+        );
         await this.publish(partition, [{ message: messages[0]!, error: err, stage: 'SINK' }], []);
         handler.onRejected?.(messages[0]!, err);
         return;
@@ -487,7 +506,14 @@ function sleep(ms: number): Promise<void> {
 
 /** A consumer loop's status as a health component: ok only while it runs with nothing in its way. */
 export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown>> = {}): ComponentHealth {
-  const detail = { ...extra, state: s.state, batches: s.batches, lag: s.lag, partitions: s.partitions, last_progress_at: s.lastProgressAt === undefined ? null : new Date(s.lastProgressAt).toISOString() };
+  const detail = {
+    ...extra,
+    state: s.state,
+    batches: s.batches,
+    lag: s.lag,
+    partitions: s.partitions,
+    last_progress_at: s.lastProgressAt === undefined ? null : new Date(s.lastProgressAt).toISOString(),
+  };
   switch (s.state) {
     case 'running':
       return s.problem ? { status: 'degraded', reasons: [s.problem], detail } : { status: 'ok', detail };

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { PipelineError } from '../../core/errors/pipelineError.ts';
+import type { PipelineError } from '../../core/index.ts';
 import type { OutgoingMessage } from './publisher.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts';
+import { PipelineError, classifyError } from '../../core/index.ts';
 
 /**
  * kafkajs failures sorted into the pipeline's error model. kafkajs marks what it considers transient with
@@ -6,7 +6,15 @@ import { PipelineError, classifyError } from '../../core/errors/pipelineError.ts
  * configuration (a codec it does not implement, authorisation).
  */
 const RECORD_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
-const CONFIG_TYPES = new Set(['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED', 'UNSUPPORTED_SASL_MECHANISM', 'INVALID_REPLICATION_FACTOR', 'INVALID_CONFIG']);
+const CONFIG_TYPES = new Set([
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'SASL_AUTHENTICATION_FAILED',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'INVALID_REPLICATION_FACTOR',
+  'INVALID_CONFIG',
+]);
 const TRANSIENT_NAMES = new Set([
   'KafkaJSConnectionError',
   'KafkaJSConnectionClosedError',
@@ -24,7 +32,7 @@ const TRANSIENT_NAMES = new Set([
 function originalCause(err: unknown): unknown {
   let e = err;
   for (let i = 0; i < 10 && typeof e === 'object' && e !== null && 'cause' in e && (e as { cause?: unknown }).cause; i++) {
-    const next = (e).cause;
+    const next = e.cause;
     if (!(next instanceof Error)) break;
     e = next;
   }
@@ -36,7 +44,7 @@ export function classifyKafkaError(err: unknown): PipelineError {
   const root = originalCause(err);
   const name = err instanceof Error ? err.name : '';
   const rootName = root instanceof Error ? root.name : '';
-  const type = typeof root === 'object' && root !== null && 'type' in root ? String((root).type) : '';
+  const type = typeof root === 'object' && root !== null && 'type' in root ? String(root.type) : '';
   const message = `Kafka: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
   if (name === 'KafkaJSNotImplemented' || rootName === 'KafkaJSNotImplemented') return new PipelineError('unsupported', message, { cause: err });
   if (RECORD_TYPES.has(type)) return new PipelineError('record_too_large', message, { cause: err });

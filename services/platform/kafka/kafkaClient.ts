@@ -1,6 +1,6 @@
 import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { KafkaConfig } from '../config/config.ts';
+import type { KafkaConfig } from '../config/index.ts';
 
 /**
  * kafkajs wiring: one Kafka instance per process, its log lines routed into pino (warn and above), and

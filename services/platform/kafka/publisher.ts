@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { PipelineError, type PipelineErrorCode } from '../../core/errors/pipelineError.ts';
-import { startTsWorker } from '../runtime/tsWorker.ts';
+import { PipelineError, type PipelineErrorCode } from '../../core/index.ts';
+import { startTsWorker } from '../runtime/index.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
 
 /**
@@ -65,7 +65,10 @@ export class ThreadPublisher {
     const request: PublisherRequest = { type: 'send', id, topics: packed };
     const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     try {
-      worker.postMessage(request, packed.flatMap((p) => [p.values.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer]));
+      worker.postMessage(
+        request,
+        packed.flatMap((p) => [p.values.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer]),
+      );
     } catch (err) {
       this.pending.delete(id);
       throw new PipelineError('broker_unavailable', 'could not hand the batch to the publisher thread', { cause: err });

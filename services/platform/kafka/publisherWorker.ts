@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type LogEntry, type Message, type Producer } from 'kafkajs';
-import type { PipelineErrorCode } from '../../core/errors/pipelineError.ts';
+import type { PipelineErrorCode } from '../../core/index.ts';
 import { classifyKafkaError } from './errors.ts';
 
 export interface PublisherWorkerData {
@@ -55,7 +55,12 @@ const kafka = new Kafka({
     reply({ type: 'log', level, message, fields: { broker: rest['broker'], error: rest['error'] } });
   },
 });
-const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+const producer: Producer = kafka.producer({
+  idempotent: true,
+  maxInFlightRequests: 1,
+  allowAutoTopicCreation: false,
+  createPartitioner: Partitioners.DefaultPartitioner,
+});
 
 function asBuffer(v: string | Uint8Array): string | Buffer {
   return typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
@@ -75,7 +80,10 @@ function unpack(p: PackedTopicMessages): { topic: string; message: Message }[] {
       headers = {};
       for (const k in h) headers[k] = asBuffer(h[k]!);
     }
-    out[i] = { topic: p.topic, message: { key: key === null ? null : asBuffer(key), value: nulls.has(i) ? null : values.subarray(start, end), ...(headers ? { headers } : {}) } };
+    out[i] = {
+      topic: p.topic,
+      message: { key: key === null ? null : asBuffer(key), value: nulls.has(i) ? null : values.subarray(start, end), ...(headers ? { headers } : {}) },
+    };
     start = end;
   }
   return out;

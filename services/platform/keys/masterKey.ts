@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { MasterKeyConfig } from '../config/config.ts';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
+import type { MasterKeyConfig } from '../config/index.ts';
+import { PipelineError } from '../../core/index.ts';
 
 /**
  * The master key wraps every month key. It comes from CDR_MASTER_KEY (base64) or CDR_MASTER_KEY_FILE;

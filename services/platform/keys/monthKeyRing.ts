@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Storage } from '../clickhouse/storage.ts';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
-import { identifierCutoff, monthDateOf, monthStartOf } from '../../core/retention/retentionCalendar.ts';
-import { deriveMonthKey, generateMonthKey, unwrapMonthKey, wrapMonthKey, type MonthKey } from '../../core/pseudonym/monthKeys.ts';
+import type { Storage } from '../clickhouse/index.ts';
+import {
+  PipelineError,
+  identifierCutoff,
+  monthDateOf,
+  monthStartOf,
+  deriveMonthKey,
+  generateMonthKey,
+  unwrapMonthKey,
+  wrapMonthKey,
+  type MonthKey,
+} from '../../core/index.ts';
 
 /**
  * The ring of month keys: wrapped in ClickHouse (`month_keys`), unwrapped only in this process's memory.
@@ -53,7 +61,9 @@ export class MonthKeyRing {
   }
 
   private async isDestroyed(month: string): Promise<boolean> {
-    const rows = await this.storage.query<{ n: string }>(`SELECT count() AS n FROM ${this.storage.table('destroyed_months')} WHERE month = {m:Date}`, { m: monthDateOf(month) });
+    const rows = await this.storage.query<{ n: string }>(`SELECT count() AS n FROM ${this.storage.table('destroyed_months')} WHERE month = {m:Date}`, {
+      m: monthDateOf(month),
+    });
     return Number(rows[0]?.n ?? 0) > 0;
   }
 
@@ -76,7 +86,9 @@ export class MonthKeyRing {
     let key = await this.readKey(month);
     if (!key) {
       const raw = generateMonthKey();
-      await this.storage.insert('month_keys', [{ month: monthDateOf(month), key_id: randomUUID(), wrapped_key: wrapMonthKey(this.masterKey, month, raw), created_at: Date.now() }]);
+      await this.storage.insert('month_keys', [
+        { month: monthDateOf(month), key_id: randomUUID(), wrapped_key: wrapMonthKey(this.masterKey, month, raw), created_at: Date.now() },
+      ]);
       raw.fill(0);
       key = await this.readKey(month);
       if (!key) throw new PipelineError('key_unavailable', `month key for ${month} was written but cannot be read back`);

@@ -20,13 +20,38 @@ export function createMetrics(): PipelineMetrics {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
-    ingestRecords: new Counter({ name: 'cdr_ingest_records_total', help: 'CDRs handled by ingest, by outcome (stored, duplicate, dlq, late)', labelNames: ['outcome'], registers: [registry] }),
-    ingestBatchSeconds: new Histogram({ name: 'cdr_ingest_batch_seconds', help: 'Time to process one ingest batch end to end', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
-    ingestLag: new Gauge({ name: 'cdr_ingest_lag_records', help: 'Records behind the partition high watermark', labelNames: ['partition'], registers: [registry] }),
+    ingestRecords: new Counter({
+      name: 'cdr_ingest_records_total',
+      help: 'CDRs handled by ingest, by outcome (stored, duplicate, dlq, late)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    ingestBatchSeconds: new Histogram({
+      name: 'cdr_ingest_batch_seconds',
+      help: 'Time to process one ingest batch end to end',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    ingestLag: new Gauge({
+      name: 'cdr_ingest_lag_records',
+      help: 'Records behind the partition high watermark',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
     pseudonymisedPublished: new Counter({ name: 'cdr_pseudonymised_published_total', help: 'Pseudonymised events published', registers: [registry] }),
-    retentionDeleted: new Counter({ name: 'cdr_retention_deleted_total', help: 'Rows deleted by retention, by data class', labelNames: ['class'], registers: [registry] }),
+    retentionDeleted: new Counter({
+      name: 'cdr_retention_deleted_total',
+      help: 'Rows deleted by retention, by data class',
+      labelNames: ['class'],
+      registers: [registry],
+    }),
     billingRecords: new Counter({ name: 'cdr_billing_records_total', help: 'Records aggregated by billing', registers: [registry] }),
     fraudAlerts: new Counter({ name: 'cdr_fraud_alerts_total', help: 'Fraud alerts raised, by rule', labelNames: ['rule'], registers: [registry] }),
-    apiRequests: new Counter({ name: 'cdr_api_requests_total', help: 'Internal API requests by route and status', labelNames: ['route', 'status'], registers: [registry] }),
+    apiRequests: new Counter({
+      name: 'cdr_api_requests_total',
+      help: 'Internal API requests by route and status',
+      labelNames: ['route', 'status'],
+      registers: [registry],
+    }),
   };
 }

@@ -1,16 +1,13 @@
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { applyMigrations } from '../clickhouse/migrations.ts';
-import { openStorage, type Storage } from '../clickhouse/storage.ts';
-import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/config.ts';
-import { createKafka, ensureTopics, pipelineTopics } from '../kafka/kafkaClient.ts';
+import { applyMigrations, openStorage, type Storage } from '../clickhouse/index.ts';
+import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
+import { createKafka, ensureTopics, pipelineTopics } from '../kafka/index.ts';
 import { startLocalBroker, type LocalBroker } from '../../../infra/kafka/localBroker.ts';
-import { createLogger } from '../observability/logger.ts';
-import { createMetrics, type PipelineMetrics } from '../observability/metrics.ts';
-import { loadMasterKey } from '../keys/masterKey.ts';
-import { MonthKeyRing } from '../keys/monthKeyRing.ts';
-import { PipelineError } from '../../core/errors/pipelineError.ts';
+import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
+import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
+import { PipelineError } from '../../core/index.ts';
 
 /**
  * The shared wiring behind every composition root: config → logger, metrics, Kafka (external or the
@@ -99,7 +96,8 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
     let masterKeySource: string | undefined;
     let masterKey: Buffer | undefined;
     if (opts.needStorage !== false) {
-      if (!config.clickhouse || !config.masterKey) throw new PipelineError('invariant_broken', 'openRuntime: storage needed but the clickhouse/masterKey configuration sections were not loaded');
+      if (!config.clickhouse || !config.masterKey)
+        throw new PipelineError('invariant_broken', 'openRuntime: storage needed but the clickhouse/masterKey configuration sections were not loaded');
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
       closers.push(() => st.close());
@@ -108,7 +106,8 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
       masterKeySource = master.source;
       masterKey = master.key;
-      if (master.source === 'generated-dev') log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
+      if (master.source === 'generated-dev')
+        log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
       keyRing = new MonthKeyRing(storage, master.key);
     }
     return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };

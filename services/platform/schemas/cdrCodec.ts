@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type avro from 'avsc';
-import { CdrCodec, type RegisteredSchema } from '../../core/cdr/avroCodec.ts';
-import type { CdrEvent } from '../../core/cdr/cdrEvent.ts';
+import { CdrCodec, type RegisteredSchema } from '../../core/index.ts';
+import type { CdrEvent } from '../../core/index.ts';
 
 /**
  * The project's Avro schemas, read once from `schemas/` (registry.json: Confluent schema id → file), and the

@@ -35,8 +35,22 @@ describe('admin retention API', () => {
     await storeDirectly(rt, gen.take(50));
     const tokensFile = join(setup.dataDir, 'tokens.json');
     const digest = (t: string): string => createHash('sha256').update(t).digest('hex');
-    writeFileSync(tokensFile, JSON.stringify({ tokens: [{ name: 'ops', sha256: digest(tokens.admin), roles: ['admin'] }, { name: 'aud', sha256: digest(tokens.auditor), roles: ['auditor'] }] }));
-    app = buildApi({ log: rt.log, metrics: rt.metrics, health: new HealthRegistry(), tokens: TokenRegistry.fromFile(tokensFile), retention: createRetention(rt).pass });
+    writeFileSync(
+      tokensFile,
+      JSON.stringify({
+        tokens: [
+          { name: 'ops', sha256: digest(tokens.admin), roles: ['admin'] },
+          { name: 'aud', sha256: digest(tokens.auditor), roles: ['auditor'] },
+        ],
+      }),
+    );
+    app = buildApi({
+      log: rt.log,
+      metrics: rt.metrics,
+      health: new HealthRegistry(),
+      tokens: TokenRegistry.fromFile(tokensFile),
+      retention: createRetention(rt).pass,
+    });
   });
 
   after(async () => {
@@ -76,9 +90,19 @@ describe('admin retention API', () => {
     const badNow = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: 'yesterday' }, headers: auth(tokens.admin) });
     assert.equal(badNow.statusCode, 400);
     assert.deepEqual(Object.keys(badNow.json<object>()).sort(), ['error', 'message']);
-    const extra = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: '2026-01-01T00:00:00Z', delete_everything: true }, headers: auth(tokens.admin) });
+    const extra = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/retention/run',
+      payload: { now: '2026-01-01T00:00:00Z', delete_everything: true },
+      headers: auth(tokens.admin),
+    });
     assert.equal(extra.statusCode, 400);
-    const badJson = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: '{"dry_run":', headers: { ...auth(tokens.admin), 'content-type': 'application/json' } });
+    const badJson = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/retention/run',
+      payload: '{"dry_run":',
+      headers: { ...auth(tokens.admin), 'content-type': 'application/json' },
+    });
     assert.equal(badJson.statusCode, 400);
     assert.equal(badJson.json<{ error: string }>().error, 'bad_request');
     const unknown = await app.inject({ method: 'GET', url: '/v1/nothing', headers: auth(tokens.admin) });

@@ -75,7 +75,7 @@ function client(broker: LocalBroker): Kafka {
 async function committedTotal(admin: Admin): Promise<number> {
   // Right after a broker restart the group coordinator may still be loading its state: a retriable error.
   let result: Awaited<ReturnType<Admin['fetchOffsets']>> | undefined;
-  for (const deadline = Date.now() + 60_000; !result; ) {
+  for (const deadline = Date.now() + 60_000; !result;) {
     try {
       result = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
     } catch (err) {
@@ -112,9 +112,7 @@ async function runRecordingConsumer(kafka: Kafka, received: string[]): Promise<C
         received.push(message.value?.toString() ?? '<null>');
         payload.resolveOffset(message.offset);
       }
-      await consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-      ]);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
       await payload.heartbeat();
     },
   });
@@ -144,10 +142,7 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
     let kafka = client(broker1);
     let admin = kafka.admin();
     await admin.connect();
-    assert.equal(
-      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }),
-      true,
-    );
+    assert.equal(await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }), true);
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
     await producer.connect();
@@ -164,8 +159,14 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
 
     const offsets = await admin.fetchTopicOffsets(TOPIC);
     assert.equal(offsets.length, 3);
-    assert.equal(offsets.reduce((sum, p) => sum + Number(p.high), 0), MESSAGES);
-    assert.ok(offsets.every((p) => Number(p.high) > 0), 'keys should spread over all 3 partitions');
+    assert.equal(
+      offsets.reduce((sum, p) => sum + Number(p.high), 0),
+      MESSAGES,
+    );
+    assert.ok(
+      offsets.every((p) => Number(p.high) > 0),
+      'keys should spread over all 3 partitions',
+    );
 
     const received: string[] = [];
     const consumer1 = await runRecordingConsumer(kafka, received);

@@ -24,7 +24,16 @@ import { identifierNeedles, leaks, readTopic, waitFor } from '../../support/pipe
 import { testSetup, type TestSetup } from '../../support/testEnv.ts';
 
 const COUNT = 4000;
-const planOptions = { count: COUNT, seed: 4242, scenario: 'mixed' as const, duplicates: 0.05, malformed: 0.03, late: 0.03, startTime: Date.now() - 3_600_000, eventsPerSecond: 50 };
+const planOptions = {
+  count: COUNT,
+  seed: 4242,
+  scenario: 'mixed' as const,
+  duplicates: 0.05,
+  malformed: 0.03,
+  late: 0.03,
+  startTime: Date.now() - 3_600_000,
+  eventsPerSecond: 50,
+};
 
 describe('ingest end to end', () => {
   let setup: TestSetup;
@@ -120,7 +129,10 @@ describe('ingest end to end', () => {
       const key = await keyRing.existingKey(month);
       assert.ok(key, `key for ${month}`);
       const token = tokenOf(key, n.type, n.value);
-      const rows = await storage.query<{ sealed: string }>(`SELECT sealed FROM ${storage.table('identity_vault')} WHERE month = {m:Date} AND token = {t:String} LIMIT 1`, { m: `${month}-01`, t: token });
+      const rows = await storage.query<{ sealed: string }>(
+        `SELECT sealed FROM ${storage.table('identity_vault')} WHERE month = {m:Date} AND token = {t:String} LIMIT 1`,
+        { m: `${month}-01`, t: token },
+      );
       assert.equal(rows.length, 1);
       assert.equal(openIdentifier(key, token, Buffer.from(rows[0]!.sealed, 'base64')), n.value);
       checked++;
@@ -149,12 +161,23 @@ describe('ingest end to end', () => {
     for (const m of msgs) {
       assert.ok(originals.has(m.value!.toString('base64')), 'original bytes kept');
       const h = m.headers!;
-      for (const name of ['__connect.errors.topic', '__connect.errors.partition', '__connect.errors.offset', '__connect.errors.exception.class.name', '__connect.errors.exception.message']) {
+      for (const name of [
+        '__connect.errors.topic',
+        '__connect.errors.partition',
+        '__connect.errors.offset',
+        '__connect.errors.exception.class.name',
+        '__connect.errors.exception.message',
+      ]) {
         assert.ok(h[name], `header ${name}`);
       }
       reasons.add(String(h['__connect.errors.exception.class.name']));
     }
-    assert.deepEqual([...reasons].sort(), ['PipelineError:decode_failed', 'PipelineError:timestamp_out_of_range', 'PipelineError:unknown_schema_id', 'PipelineError:validation_failed']);
+    assert.deepEqual([...reasons].sort(), [
+      'PipelineError:decode_failed',
+      'PipelineError:timestamp_out_of_range',
+      'PipelineError:unknown_schema_id',
+      'PipelineError:validation_failed',
+    ]);
     const headerText = msgs.map((m) => Object.values(m.headers!).map(String).join('|')).join('\n');
     assert.deepEqual(leaks(headerText, identifierNeedles(plan)), []);
   });

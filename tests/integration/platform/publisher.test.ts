@@ -25,7 +25,13 @@ describe('ThreadPublisher', () => {
     kafka = createKafka(brokers, 'publisher-test', log);
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: topicA, numPartitions: 3 }, { topic: topicB, numPartitions: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [
+        { topic: topicA, numPartitions: 3 },
+        { topic: topicB, numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    });
     await admin.disconnect();
   });
 
@@ -42,7 +48,10 @@ describe('ThreadPublisher', () => {
     ];
     try {
       await publisher.start();
-      await publisher.send([{ topic: topicA, messages: many }, { topic: topicB, messages: odd }]);
+      await publisher.send([
+        { topic: topicA, messages: many },
+        { topic: topicB, messages: odd },
+      ]);
     } finally {
       await publisher.close();
     }
@@ -62,7 +71,11 @@ describe('ThreadPublisher', () => {
       list.push(Number(String(m.headers!['cdr_id']).slice(2)));
       perKey.set(m.key!.toString(), list);
     }
-    for (const list of perKey.values()) assert.deepEqual(list, [...list].sort((x, y) => x - y));
+    for (const list of perKey.values())
+      assert.deepEqual(
+        list,
+        [...list].sort((x, y) => x - y),
+      );
 
     const b = (await readTopic(kafka, topicB)).sort((x, y) => Number(x.offset) - Number(y.offset));
     assert.equal(b.length, 2);

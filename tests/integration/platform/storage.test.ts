@@ -20,7 +20,10 @@ describe('storage.insert', () => {
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'cdr-storage-'));
-    const config = loadConfig({ CLICKHOUSE_DATABASE: `cdr_storage_${randomBytes(4).toString('hex')}`, ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}) });
+    const config = loadConfig({
+      CLICKHOUSE_DATABASE: `cdr_storage_${randomBytes(4).toString('hex')}`,
+      ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
+    });
     storage = await openStorage(config.clickhouse, dataDir);
     await storage.command(`CREATE TABLE ${storage.table(table)} (id UInt32, text String, at DateTime64(3, 'UTC'), maybe Nullable(Int64), ok Bool)
       ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100`);
@@ -33,7 +36,10 @@ describe('storage.insert', () => {
   const count = async (): Promise<number> => Number((await storage.query<{ n: string }>(`SELECT count() AS n FROM ${storage.table(table)}`))[0]!.n);
 
   it('serialises exactly as JSONEachRow: one JSON object per line', () => {
-    const rows = [{ a: 1, b: 'x\ny' }, { a: 2, b: null }];
+    const rows = [
+      { a: 1, b: 'x\ny' },
+      { a: 2, b: null },
+    ];
     assert.equal(jsonEachRow(rows).toString(), '{"a":1,"b":"x\\ny"}\n{"a":2,"b":null}\n');
     assert.equal(jsonEachRow([]).toString(), '');
   });
@@ -41,14 +47,27 @@ describe('storage.insert', () => {
   it('stores strings, timestamps, nulls and booleans intact', async () => {
     const at = Date.UTC(2026, 10, 29, 7, 30, 15, 123);
     const texts = ['quote " and \\ backslash', 'line\nbreak\ttab', 'ünïcödé 東京 📞', ''];
-    await storage.insert(table, texts.map((text, i) => ({ id: i + 1, text, at, maybe: i % 2 ? null : -42, ok: i % 2 === 0 })), { insert_deduplication_token: 'probe/intact' });
+    await storage.insert(
+      table,
+      texts.map((text, i) => ({ id: i + 1, text, at, maybe: i % 2 ? null : -42, ok: i % 2 === 0 })),
+      { insert_deduplication_token: 'probe/intact' },
+    );
     const back = await storage.query<{ id: number; text: string; at: string; maybe: string | null; ok: boolean }>(
       `SELECT id, text, toUnixTimestamp64Milli(at) AS at, maybe, ok FROM ${storage.table(table)} WHERE id <= 4 ORDER BY id`,
     );
-    assert.deepEqual(back.map((r) => r.text), texts);
+    assert.deepEqual(
+      back.map((r) => r.text),
+      texts,
+    );
     assert.ok(back.every((r) => Number(r.at) === at));
-    assert.deepEqual(back.map((r) => (r.maybe === null ? null : Number(r.maybe))), [-42, null, -42, null]);
-    assert.deepEqual(back.map((r) => r.ok), [true, false, true, false]);
+    assert.deepEqual(
+      back.map((r) => (r.maybe === null ? null : Number(r.maybe))),
+      [-42, null, -42, null],
+    );
+    assert.deepEqual(
+      back.map((r) => r.ok),
+      [true, false, true, false],
+    );
   });
 
   it('a deduplication token applies to its own insert only', async () => {
@@ -63,22 +82,39 @@ describe('storage.insert', () => {
     assert.equal(await count(), before + 3);
   });
 
-  it('inserts tuples in a row shape\'s column order (JSONCompactEachRow)', async () => {
+  it("inserts tuples in a row shape's column order (JSONCompactEachRow)", async () => {
     const shape: RowShape<{ id: number; text: string; ok: boolean; at: number; maybe: number | null }> = {
       columns: ['ok', 'text', 'id', 'at', 'maybe'],
       tuple: (r) => [r.ok, r.text, r.id, r.at, r.maybe],
     };
-    await storage.insert(table, [{ id: 300, text: 'shaped "row"\n', ok: true, at: 5, maybe: 7 }, { id: 301, text: '', ok: false, at: 6, maybe: null }], { insert_deduplication_token: 'probe/shape' }, shape);
+    await storage.insert(
+      table,
+      [
+        { id: 300, text: 'shaped "row"\n', ok: true, at: 5, maybe: 7 },
+        { id: 301, text: '', ok: false, at: 6, maybe: null },
+      ],
+      { insert_deduplication_token: 'probe/shape' },
+      shape,
+    );
     const back = await storage.query<{ id: number; text: string; ok: boolean; at: string; maybe: string | null }>(
       `SELECT id, text, ok, toUnixTimestamp64Milli(at) AS at, maybe FROM ${storage.table(table)} WHERE id >= 300 ORDER BY id`,
     );
-    assert.deepEqual(back.map((r) => [r.id, r.text, r.ok, Number(r.at), r.maybe === null ? null : Number(r.maybe)]), [[300, 'shaped "row"\n', true, 5, 7], [301, '', false, 6, null]]);
+    assert.deepEqual(
+      back.map((r) => [r.id, r.text, r.ok, Number(r.at), r.maybe === null ? null : Number(r.maybe)]),
+      [
+        [300, 'shaped "row"\n', true, 5, 7],
+        [301, '', false, 6, null],
+      ],
+    );
   });
 
   it('an insert refused for its data is record_rejected (dead-letter), names the table, and writes nothing', async () => {
     const before = await count();
     await assert.rejects(
-      storage.insert(table, [{ id: 200, text: 'ok', at: 0, maybe: null, ok: true }, { id: 'not a number', text: 'x', at: 0, maybe: null, ok: true }]),
+      storage.insert(table, [
+        { id: 200, text: 'ok', at: 0, maybe: null, ok: true },
+        { id: 'not a number', text: 'x', at: 0, maybe: null, ok: true },
+      ]),
       (err: unknown) => err instanceof PipelineError && err.code === 'record_rejected' && err.message.includes(`insert into ${table}`),
     );
     assert.equal(await count(), before);

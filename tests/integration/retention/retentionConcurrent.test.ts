@@ -47,7 +47,12 @@ describe('retention while ingest runs', () => {
     let produced = 0;
     for (const k of OLD_MONTHS) {
       fakeNow = addMonthsUtc(R, k + 1) + 3600_000;
-      const gen = new TrafficGenerator({ seed: 500 + k, scenario: 'normal', startTime: addMonthsUtc(R, k + 1) - 1, timeSpreadMs: addMonthsUtc(R, k + 1) - addMonthsUtc(R, k) - 2 });
+      const gen = new TrafficGenerator({
+        seed: 500 + k,
+        scenario: 'normal',
+        startTime: addMonthsUtc(R, k + 1) - 1,
+        timeSpreadMs: addMonthsUtc(R, k + 1) - addMonthsUtc(R, k) - 2,
+      });
       const events = gen.take(200);
       await producer.send({ topic: setup.config.kafka.topics.raw, messages: events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
       produced += events.length;
@@ -81,10 +86,19 @@ describe('retention while ingest runs', () => {
   });
 
   it('expired the old months while ingest ran', async () => {
-    const expired = passes.flatMap((p) => p.actions).filter((a) => a.class === 'identifiers').map((a) => a.month).sort();
-    assert.deepEqual(expired, OLD_MONTHS.map((k) => new Date(addMonthsUtc(R, k)).toISOString().slice(0, 7)));
+    const expired = passes
+      .flatMap((p) => p.actions)
+      .filter((a) => a.class === 'identifiers')
+      .map((a) => a.month)
+      .sort();
+    assert.deepEqual(
+      expired,
+      OLD_MONTHS.map((k) => new Date(addMonthsUtc(R, k)).toISOString().slice(0, 7)),
+    );
     const { storage } = requireStorage(rt);
-    const [keys] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')} WHERE month < {m:Date}`, { m: new Date(addMonthsUtc(R, -12)).toISOString().slice(0, 10) });
+    const [keys] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')} WHERE month < {m:Date}`, {
+      m: new Date(addMonthsUtc(R, -12)).toISOString().slice(0, 10),
+    });
     assert.equal(Number(keys!.n), 0);
   });
 

@@ -86,7 +86,11 @@ describe('Prng', () => {
       assert.ok(x >= 0 && x < 1);
       const k = r.int(3, 7);
       assert.ok(Number.isInteger(k) && k >= 3 && k <= 7);
-      const w = r.weighted([['a', 1], ['b', 3], ['z', 0]] as const);
+      const w = r.weighted([
+        ['a', 1],
+        ['b', 3],
+        ['z', 0],
+      ] as const);
       counts.set(w, (counts.get(w) ?? 0) + 1);
       sum += r.exponential(10);
       assert.ok(r.lognormal(100, 1) > 0);
@@ -99,7 +103,10 @@ describe('Prng', () => {
     let hits = 0;
     for (let i = 0; i < 10_000; i++) if (r.chance(0.2)) hits++;
     assert.ok(hits > 1800 && hits < 2200);
-    const p = new WeightedPicker([['x', 1], ['y', 9]] as const);
+    const p = new WeightedPicker([
+      ['x', 1],
+      ['y', 9],
+    ] as const);
     let ys = 0;
     for (let i = 0; i < 10_000; i++) if (p.pick(r) === 'y') ys++;
     assert.ok(ys > 8800 && ys < 9200);
@@ -114,7 +121,34 @@ describe('catalog', () => {
   it('has ~20+ destinations across regions with 2–3 operators each', () => {
     assert.ok(DESTINATIONS.length >= 20);
     assert.deepEqual(new Set(DESTINATIONS.map((d) => d.region)), new Set(['APAC', 'EMEA', 'AMER']));
-    for (const iso of ['MY', 'SG', 'ID', 'PH', 'TH', 'VN', 'IN', 'PK', 'GB', 'DE', 'FR', 'ES', 'IT', 'NL', 'US', 'CA', 'BR', 'MX', 'NG', 'ZA', 'AE', 'LV', 'GN', 'CU', 'SO', 'TN']) {
+    for (const iso of [
+      'MY',
+      'SG',
+      'ID',
+      'PH',
+      'TH',
+      'VN',
+      'IN',
+      'PK',
+      'GB',
+      'DE',
+      'FR',
+      'ES',
+      'IT',
+      'NL',
+      'US',
+      'CA',
+      'BR',
+      'MX',
+      'NG',
+      'ZA',
+      'AE',
+      'LV',
+      'GN',
+      'CU',
+      'SO',
+      'TN',
+    ]) {
       assert.ok(DESTINATION_BY_ISO.has(iso), iso);
     }
     assert.ok(IRSF_DESTINATIONS.length >= 5);
@@ -172,7 +206,10 @@ describe('TrafficGenerator', () => {
     const y = new TrafficGenerator({ seed: 2, scenario: 'normal', startTime: START }).take(1000);
     assert.notDeepEqual(x, y);
     const xIds = new Set(x.map((e) => e.cdr_id));
-    assert.ok(y.every((e) => !xIds.has(e.cdr_id)), 'different seeds share cdr_ids');
+    assert.ok(
+      y.every((e) => !xIds.has(e.cdr_id)),
+      'different seeds share cdr_ids',
+    );
   });
 
   it('every event is valid against the Avro schema and round-trips', () => {
@@ -234,8 +271,14 @@ describe('TrafficGenerator', () => {
     assert.ok(multiForm > 100, `numbers seen in ≥ 3 spellings: ${multiForm}`);
     // examples of the exact spellings from the spec exist
     const all = [...rawFormsByE164.values()].flatMap((s) => [...s]);
-    assert.ok(all.some((s) => /^\+60 1\d-\d{3} \d{4}$/.test(s)), 'MY "+60 12-345 6789" style');
-    assert.ok(all.some((s) => /^01\d-\d{3} \d{4}$/.test(s)), 'MY "012-345 6789" style');
+    assert.ok(
+      all.some((s) => /^\+60 1\d-\d{3} \d{4}$/.test(s)),
+      'MY "+60 12-345 6789" style',
+    );
+    assert.ok(
+      all.some((s) => /^01\d-\d{3} \d{4}$/.test(s)),
+      'MY "012-345 6789" style',
+    );
   });
 
   it('subscriber popularity is skewed: the same number recurs many times', () => {
@@ -261,12 +304,30 @@ describe('TrafficGenerator', () => {
       assert.equal(e.mcc, null);
     }
     const rcpt = emails.map((e) => e.recipient);
-    assert.ok(rcpt.some((r) => /[\u0080-\uffff]/.test(r.split('@')[1] ?? '')), 'Unicode IDN domain');
-    assert.ok(rcpt.some((r) => r.includes('@xn--')), 'punycode IDN domain');
-    assert.ok(rcpt.some((r) => /[A-Z]/.test(r)), 'upper case');
-    assert.ok(rcpt.some((r) => /[ÄÖÜÉÇ]|[A-Z][^@]*@[^@]*[\u0080-\uffff]/.test(r)), 'upper case + IDN');
-    assert.ok(rcpt.some((r) => r !== r.trim()), 'surrounding whitespace');
-    assert.ok(rcpt.some((r) => /[\u0080-\uffff]/.test(r.split('@')[0] ?? '')), 'Unicode local part');
+    assert.ok(
+      rcpt.some((r) => /[\u0080-\uffff]/.test(r.split('@')[1] ?? '')),
+      'Unicode IDN domain',
+    );
+    assert.ok(
+      rcpt.some((r) => r.includes('@xn--')),
+      'punycode IDN domain',
+    );
+    assert.ok(
+      rcpt.some((r) => /[A-Z]/.test(r)),
+      'upper case',
+    );
+    assert.ok(
+      rcpt.some((r) => /[ÄÖÜÉÇ]|[A-Z][^@]*@[^@]*[\u0080-\uffff]/.test(r)),
+      'upper case + IDN',
+    );
+    assert.ok(
+      rcpt.some((r) => r !== r.trim()),
+      'surrounding whitespace',
+    );
+    assert.ok(
+      rcpt.some((r) => /[\u0080-\uffff]/.test(r.split('@')[0] ?? '')),
+      'Unicode local part',
+    );
     // same mailbox in several spellings
     const byCanon = new Map<string, Set<string>>();
     for (const r of rcpt) {
@@ -471,7 +532,11 @@ describe('TrafficGenerator', () => {
     const pumping = fraud.filter((e) => e.account_id === a.smsPumping.accountId && e.channel === 'sms').length;
     const irsf = fraud.filter((e) => e.account_id === a.irsf.accountId && e.channel === 'voice').length;
     const velocity = fraud.filter((e) => e.account_id === a.velocity.accountId).length;
-    for (const [name, n] of [['pumping', pumping], ['irsf', irsf], ['velocity', velocity]] as const) {
+    for (const [name, n] of [
+      ['pumping', pumping],
+      ['irsf', irsf],
+      ['velocity', velocity],
+    ] as const) {
       assert.ok(n > 0.003 * out.length && n < 0.1 * out.length, `${name}: ${n}`);
     }
   });

@@ -2,7 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  KeyWrapError, deriveMonthKey, generateMonthKey, openIdentifier, sealIdentifier, tokenOf, unwrapMonthKey, wrapMonthKey,
+  KeyWrapError,
+  deriveMonthKey,
+  generateMonthKey,
+  openIdentifier,
+  sealIdentifier,
+  tokenOf,
+  unwrapMonthKey,
+  wrapMonthKey,
 } from '../../../../services/core/pseudonym/monthKeys.ts';
 
 const master = randomBytes(32);

@@ -6,10 +6,30 @@ import { CDR_SHAPE, Pseudonymiser } from '../../../../services/core/pseudonym/ps
 
 const t = Date.UTC(2026, 10, 15, 9);
 const e: CdrEvent = {
-  cdr_id: 'c-1', account_id: 'acct-1', sender: 'BRAND', recipient: '012-345 6789', sender_type: 'alphanumeric',
-  event_time: t, submitted_at: t, delivered_at: t + 2000, channel: 'sms', direction: 'mt', provider_id: 'op-my-maxis',
-  mcc: '502', mnc: '12', destination_country: 'MY', ported: false, status: 'delivered', error_code: null, segments: 2, size_bytes: 200,
-  duration_ms: null, price: 25_000, cost: 12_000, currency: 'EUR', client_ip: '192.0.2.7',
+  cdr_id: 'c-1',
+  account_id: 'acct-1',
+  sender: 'BRAND',
+  recipient: '012-345 6789',
+  sender_type: 'alphanumeric',
+  event_time: t,
+  submitted_at: t,
+  delivered_at: t + 2000,
+  channel: 'sms',
+  direction: 'mt',
+  provider_id: 'op-my-maxis',
+  mcc: '502',
+  mnc: '12',
+  destination_country: 'MY',
+  ported: false,
+  status: 'delivered',
+  error_code: null,
+  segments: 2,
+  size_bytes: 200,
+  duration_ms: null,
+  price: 25_000,
+  cost: 12_000,
+  currency: 'EUR',
+  client_ip: '192.0.2.7',
 };
 const key = deriveMonthKey('2026-11', 'k', generateMonthKey());
 const src = { topic: 'cdr.raw', partition: 1, offset: '42' };
@@ -51,7 +71,14 @@ describe('Pseudonymiser', () => {
   });
   it('stores no client IP for a record that arrives after its 3-year usage window', () => {
     const old = Date.UTC(2023, 10, 15, 9);
-    const justIn = p.pseudonymise({ ...e, event_time: old, submitted_at: old, delivered_at: null }, '2023-11', null, 1, src, Date.UTC(2026, 10, 15, 8, 59, 59, 999));
+    const justIn = p.pseudonymise(
+      { ...e, event_time: old, submitted_at: old, delivered_at: null },
+      '2023-11',
+      null,
+      1,
+      src,
+      Date.UTC(2026, 10, 15, 8, 59, 59, 999),
+    );
     assert.equal(justIn.row.client_ip, '192.0.2.7');
     const tooLate = p.pseudonymise({ ...e, event_time: old, submitted_at: old, delivered_at: null }, '2023-11', null, 1, src, Date.UTC(2026, 10, 15, 9));
     assert.equal(tooLate.row.client_ip, '');

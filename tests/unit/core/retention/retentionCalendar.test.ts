@@ -1,7 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  identifierCutoff, identifiersExpired, lastExpiredIdentifierMonth, monthKeyOf, monthStartOf, monthsInRange, trafficCutoff, usageCutoff, usageExpired,
+  identifierCutoff,
+  identifiersExpired,
+  lastExpiredIdentifierMonth,
+  monthKeyOf,
+  monthStartOf,
+  monthsInRange,
+  trafficCutoff,
+  usageCutoff,
+  usageExpired,
 } from '../../../../services/core/retention/retentionCalendar.ts';
 
 const iso = (s: string): number => Date.parse(s);

@@ -29,10 +29,16 @@ describe('loadConfig', () => {
   ];
   for (const [env, name] of bad) {
     it(`stops on a bad ${name} and names it`, () => {
-      assert.throws(() => loadConfig(env), (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && e.message.includes(name));
+      assert.throws(
+        () => loadConfig(env),
+        (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && e.message.includes(name),
+      );
     });
   }
   it('names every bad variable at once', () => {
-    assert.throws(() => loadConfig({ CDR_API_PORT: 'x', CDR_TOPIC_PARTITIONS: '-1' }), (e: unknown) => e instanceof Error && e.message.includes('CDR_API_PORT') && e.message.includes('CDR_TOPIC_PARTITIONS'));
+    assert.throws(
+      () => loadConfig({ CDR_API_PORT: 'x', CDR_TOPIC_PARTITIONS: '-1' }),
+      (e: unknown) => e instanceof Error && e.message.includes('CDR_API_PORT') && e.message.includes('CDR_TOPIC_PARTITIONS'),
+    );
   });
 });

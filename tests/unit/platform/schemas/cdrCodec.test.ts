@@ -2,16 +2,43 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import avro from 'avsc';
 import {
-  cdrEventType, decodeCdrEvent, encodeCdrEvent, encodeWith, frameConfluent, loadSchemaFile, pseudonymisedType, PSEUDONYMISED_SCHEMA_ID,
+  cdrEventType,
+  decodeCdrEvent,
+  encodeCdrEvent,
+  encodeWith,
+  frameConfluent,
+  loadSchemaFile,
+  pseudonymisedType,
+  PSEUDONYMISED_SCHEMA_ID,
 } from '../../../../services/platform/schemas/cdrCodec.ts';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 const event: CdrEvent = {
-  cdr_id: 'c-1', account_id: 'acct-1', sender: 'BRAND', recipient: '+60123456789', sender_type: 'alphanumeric',
-  event_time: Date.UTC(2026, 10, 1, 12), submitted_at: Date.UTC(2026, 10, 1, 12), delivered_at: null,
-  channel: 'sms', direction: 'mt', provider_id: 'op-my-maxis', mcc: '502', mnc: '12', destination_country: 'MY', ported: false,
-  status: 'delivered', error_code: null, segments: 1, size_bytes: 140, duration_ms: null, price: 25_000, cost: 12_000, currency: 'EUR', client_ip: '192.0.2.1',
+  cdr_id: 'c-1',
+  account_id: 'acct-1',
+  sender: 'BRAND',
+  recipient: '+60123456789',
+  sender_type: 'alphanumeric',
+  event_time: Date.UTC(2026, 10, 1, 12),
+  submitted_at: Date.UTC(2026, 10, 1, 12),
+  delivered_at: null,
+  channel: 'sms',
+  direction: 'mt',
+  provider_id: 'op-my-maxis',
+  mcc: '502',
+  mnc: '12',
+  destination_country: 'MY',
+  ported: false,
+  status: 'delivered',
+  error_code: null,
+  segments: 1,
+  size_bytes: 140,
+  duration_ms: null,
+  price: 25_000,
+  cost: 12_000,
+  currency: 'EUR',
+  client_ip: '192.0.2.1',
 };
 
 const v11 = avro.Type.forSchema(loadSchemaFile('cdr-event-v1_1.avsc'));
@@ -48,14 +75,34 @@ describe('CDR Avro codec', () => {
   const bad: [string, Buffer, string][] = [
     ['an empty value', Buffer.alloc(0), 'decode_failed'],
     ['an unknown schema id', frameConfluent(999, cdrEventType.toBuffer(event)), 'unknown_schema_id'],
-    ['a schema id of another subject', encodeWith(PSEUDONYMISED_SCHEMA_ID, { ...event, sender_token: '', recipient_token: '', token_month: '2026-11', recipient_type: 'msisdn', sender_country: '', mcc: '', mnc: '', destination_country: '', error_code: '', duration_ms: 0, late: false }), 'unknown_schema_id'],
+    [
+      'a schema id of another subject',
+      encodeWith(PSEUDONYMISED_SCHEMA_ID, {
+        ...event,
+        sender_token: '',
+        recipient_token: '',
+        token_month: '2026-11',
+        recipient_type: 'msisdn',
+        sender_country: '',
+        mcc: '',
+        mnc: '',
+        destination_country: '',
+        error_code: '',
+        duration_ms: 0,
+        late: false,
+      }),
+      'unknown_schema_id',
+    ],
     ['a truncated body', encodeCdrEvent(event).subarray(0, 20), 'decode_failed'],
     ['trailing bytes', Buffer.concat([encodeCdrEvent(event, 'plain'), Buffer.from([1, 2, 3])]), 'decode_failed'],
     ['random bytes', Buffer.from([0x03, 0xff, 0x10, 0x22]), 'decode_failed'],
   ];
   for (const [what, buf, code] of bad) {
     it(`rejects ${what} with ${code}`, () => {
-      assert.throws(() => decodeCdrEvent(buf), (e: unknown) => e instanceof PipelineError && e.code === code && e.disposition === 'dead-letter');
+      assert.throws(
+        () => decodeCdrEvent(buf),
+        (e: unknown) => e instanceof PipelineError && e.code === code && e.disposition === 'dead-letter',
+      );
     });
   }
 
@@ -72,9 +119,33 @@ describe('CDR Avro codec', () => {
 
   it('pseudonymised schema round-trips through its registry id', () => {
     const value = {
-      cdr_id: 'c-1', account_id: 'a', sender_token: 'ab'.repeat(16), recipient_token: 'cd'.repeat(16), token_month: '2026-11', sender_type: 'msisdn', recipient_type: 'msisdn',
-      event_time: 1, submitted_at: 1, delivered_at: null, channel: 'sms', direction: 'mt', provider_id: 'p', mcc: '', mnc: '', destination_country: 'MY', sender_country: 'MY',
-      ported: false, status: 'delivered', error_code: '', segments: 1, size_bytes: 1, duration_ms: 0, price: 1, cost: 1, currency: 'EUR', late: false,
+      cdr_id: 'c-1',
+      account_id: 'a',
+      sender_token: 'ab'.repeat(16),
+      recipient_token: 'cd'.repeat(16),
+      token_month: '2026-11',
+      sender_type: 'msisdn',
+      recipient_type: 'msisdn',
+      event_time: 1,
+      submitted_at: 1,
+      delivered_at: null,
+      channel: 'sms',
+      direction: 'mt',
+      provider_id: 'p',
+      mcc: '',
+      mnc: '',
+      destination_country: 'MY',
+      sender_country: 'MY',
+      ported: false,
+      status: 'delivered',
+      error_code: '',
+      segments: 1,
+      size_bytes: 1,
+      duration_ms: 0,
+      price: 1,
+      cost: 1,
+      currency: 'EUR',
+      late: false,
     };
     const buf = encodeWith(PSEUDONYMISED_SCHEMA_ID, value);
     assert.equal(buf[0], 0);

@@ -1,0 +1,47 @@
+/**
+ * The pure core of cdr-pipeline: everything here computes and nothing does I/O (a lint rule keeps it so).
+ * Decode and validate CDRs, normalise identifiers, derive tokens and sealed identifiers, the retention
+ * calendar, duplicate windows and the one error model. Services and platform import it from here.
+ */
+export { CHANNELS, DIRECTIONS, SENDER_TYPES, STATUSES } from './cdr/cdrEvent.ts';
+export type { CdrEvent, Channel, Direction, SenderType, Status } from './cdr/cdrEvent.ts';
+export { EARLIEST_EVENT_TIME, validateCdr } from './cdr/validate.ts';
+export type { ValidationLimits } from './cdr/validate.ts';
+export { CDR_EVENT_SCHEMA_ID, CdrCodec, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID } from './cdr/avroCodec.ts';
+export type { RegisteredSchema } from './cdr/avroCodec.ts';
+export { IdentifierNormaliser, normaliseEmail, normaliseIdentifier, normaliseOther, normalisePhone, recipientTypeOf } from './identity/normalise.ts';
+export type { IdentifierType, NormalisedIdentifier } from './identity/normalise.ts';
+export {
+  deriveMonthKey,
+  generateMonthKey,
+  KEY_BYTES,
+  KeyWrapError,
+  openIdentifier,
+  sealIdentifier,
+  TOKEN_BYTES,
+  tokenOf,
+  unwrapMonthKey,
+  wrapMonthKey,
+} from './pseudonym/monthKeys.ts';
+export type { MonthKey } from './pseudonym/monthKeys.ts';
+export { CDR_SHAPE, Pseudonymiser } from './pseudonym/pseudonymise.ts';
+export type { CdrRow, PseudonymisedEvent, PseudonymisedRecord, SourcePosition, VaultRow } from './pseudonym/pseudonymise.ts';
+export type { RowShape } from './pseudonym/rowShape.ts';
+export {
+  addMonthsUtc,
+  identifierCutoff,
+  identifiersExpired,
+  lastExpiredIdentifierMonth,
+  monthDateOf,
+  monthKeyOf,
+  monthsInRange,
+  monthStartOf,
+  startOfMonthUtc,
+  startOfYearUtc,
+  trafficCutoff,
+  usageCutoff,
+  usageExpired,
+} from './retention/retentionCalendar.ts';
+export { RecentIds } from './dedup/recentIds.ts';
+export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
+export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';

@@ -1,0 +1,8 @@
+/**
+ * ClickHouse: the storage handle (embedded chDB or a server), schema migrations, error classification.
+ */
+export { destroyPartition, jsonCompactEachRow, jsonEachRow, openStorage } from './storage.ts';
+export type { Storage } from './storage.ts';
+export { applyMigrations, ddlContext, DEDUP_WINDOW_BLOCKS, MIGRATIONS } from './migrations.ts';
+export type { DdlContext, Migration } from './migrations.ts';
+export { clickhouseCodeOf, storageError } from './errors.ts';

@@ -1,0 +1,6 @@
+/**
+ * Key storage: the master key and the ring of month keys wrapped under it.
+ */
+export { loadMasterKey } from './masterKey.ts';
+export type { LoadedMasterKey } from './masterKey.ts';
+export { MonthKeyRing } from './monthKeyRing.ts';

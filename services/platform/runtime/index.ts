@@ -1,0 +1,8 @@
+/**
+ * The wiring behind every composition root: open what a process needs, close it in reverse, stop gracefully.
+ */
+export { openRuntime, requireKafka, requireStorage } from './runtime.ts';
+export type { PipelineRuntime, Runtime, RuntimeConfig, RuntimeOptions } from './runtime.ts';
+export { onShutdownSignal } from './shutdown.ts';
+export type { Shutdown } from './shutdown.ts';
+export { startTsWorker } from './tsWorker.ts';
