@@ -5,8 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { openStorage, type Storage } from '../../services/platform/clickhouse/storage.ts';
@@ -16,7 +15,10 @@ import { planTraffic, type PlannedMessage } from '../../services/generator/traff
 import { produceTraffic } from '../../services/generator/producer.ts';
 import { identifierNeedles, leaks, readTopic, waitFor } from '../support/pipelineProbe.ts';
 import { testSetup, type TestSetup } from '../support/testEnv.ts';
+import { caughtUp, exited, startChild } from '../support/children.ts';
+import { assertIndexExactlyTwice, assertNoGapNoRepeat } from '../support/integrity.ts';
 
+const INGEST_MAIN = join(import.meta.dirname, '../../services/ingest/main.ts');
 const COUNT = 24_000;
 const KILLS = 4;
 const planOptions = {
@@ -33,41 +35,6 @@ const planOptions = {
 interface ChildStats {
   batches: number;
   stored: number;
-}
-
-function startChild(setup: TestSetup, logFile: string, onStats: (s: ChildStats) => void): ChildProcess {
-  const fd = openSync(logFile, 'a');
-  const child = fork(join(import.meta.dirname, '../../services/ingest/main.ts'), [], {
-    env: { ...process.env, ...setup.env },
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', fd, fd, 'ipc'],
-  });
-  closeSync(fd);
-  child.on('message', (m: { type?: string; stats?: ChildStats }) => {
-    if (m.type === 'stats' && m.stats) onStats(m.stats);
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<number | string> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode ?? 'gone');
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'gone')));
-}
-
-async function caughtUp(kafka: Kafka, groupId: string, topic: string): Promise<boolean> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const high = await admin.fetchTopicOffsets(topic);
-    const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-    return high.every((h) => (byPartition.get(h.partition) ?? -1) >= Number(h.high));
-  } catch (err) {
-    if (err instanceof Error && (err as Error & { retriable?: boolean }).retriable) return false; // coordinator still loading
-    throw err;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 describe('ingest survives kill -9 mid-stream', () => {
@@ -94,7 +61,7 @@ describe('ingest survives kill -9 mid-stream', () => {
     let latest: ChildStats = { batches: 0, stored: 0 };
     for (let k = 0; k < KILLS; k++) {
       latest = { batches: 0, stored: 0 };
-      const child = startChild(setup, logFile, (s) => (latest = s));
+      const child = startChild<ChildStats>(INGEST_MAIN, setup, logFile, (s) => (latest = s));
       const target = 2 + Math.floor(Math.random() * 8);
       const delayMs = Math.floor(Math.random() * 150);
       await waitFor(`child ${k} to process ${target} batches`, () => latest.batches >= target || child.exitCode !== null, 120_000, 20);
@@ -104,7 +71,7 @@ describe('ingest survives kill -9 mid-stream', () => {
       assert.equal(await exited(child), 'SIGKILL');
       kills.push({ batches: latest.batches, delayMs });
     }
-    const last = startChild(setup, logFile, (s) => (latest = s));
+    const last = startChild<ChildStats>(INGEST_MAIN, setup, logFile, (s) => (latest = s));
     await waitFor('the last child to catch up with the topic', () => caughtUp(kafka, setup.config.ingest.groupId, setup.config.kafka.topics.raw), 240_000, 500);
     last.kill('SIGTERM');
     assert.equal(await exited(last), 0, 'graceful stop exits 0');
@@ -122,20 +89,12 @@ describe('ingest survives kill -9 mid-stream', () => {
   });
 
   it('stores every CDR exactly once in cdr: no gap, no repeat', async () => {
-    const [row] = await storage.query<{ n: string; u: string; n_late: string }>(
-      `SELECT count() n, uniqExact(cdr_id) u, countIf(late) AS n_late FROM ${storage.table('cdr')}`,
-    );
-    assert.equal(Number(row!.n), expected.unique + expected.late, 'count() equals the number of distinct records produced');
-    assert.equal(Number(row!.u), Number(row!.n), 'count() = uniqExact(cdr_id)');
-    const ids = new Set((await storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${storage.table('cdr')}`)).map((r) => r.cdr_id));
-    const missing = plan.filter((m) => (m.kind === 'unique' || m.kind === 'late') && !ids.has(m.cdrId!));
-    assert.equal(missing.length, 0, 'no gap');
+    const stored = plan.filter((m) => m.kind === 'unique' || m.kind === 'late').map((m) => m.cdrId!);
+    await assertNoGapNoRepeat(storage, 'cdr', 'cdr_id', stored);
   });
 
   it('stores every index entry exactly once', async () => {
-    const [row] = await storage.query<{ n: string; u: string }>(`SELECT count() n, uniqExact(cdr_id, role) u FROM ${storage.table('subscriber_index')}`);
-    assert.equal(Number(row!.n), 2 * expected.unique);
-    assert.equal(Number(row!.u), Number(row!.n));
+    await assertIndexExactlyTwice(storage, expected.unique);
   });
 
   it('holds every indexed identifier in the vault, once per month after merge semantics', async () => {

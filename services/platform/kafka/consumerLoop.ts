@@ -404,8 +404,10 @@ export class ConsumerLoop<S> {
       try {
         return await work(attempt);
       } catch (err) {
-        const e = err instanceof PipelineError ? err : err instanceof LoopStopped ? undefined : classifyError(err);
-        if (!e) throw err;
+        // The group moved on (rebalance, or this member was fenced): give the batch up uncommitted and let kafkajs
+        // rejoin. Whoever owns the partition next replays the recorded range, so nothing is lost or doubled.
+        if (isGroupMembershipError(err) || err instanceof LoopStopped) throw err;
+        const e = err instanceof PipelineError ? err : classifyError(err);
         if (e.disposition !== 'retry' || attempt + 1 >= e.maxAttempts) {
           const fatal = e.disposition === 'retry' ? new PipelineError(e.code, `${e.message} (gave up after ${attempt + 1} attempts)`, { cause: e }) : e;
           this.fatal = fatal;
@@ -419,8 +421,9 @@ export class ConsumerLoop<S> {
         await sleep(delay);
         try {
           await payload.heartbeat();
-        } catch {
-          // A failed heartbeat means a rebalance is coming; isStale tells.
+        } catch (hb) {
+          if (isGroupMembershipError(hb)) throw hb;
+          // Any other heartbeat failure: the broker is away; the next attempt finds out.
         }
         if (!payload.isRunning() || payload.isStale()) return undefined;
       }
@@ -492,6 +495,18 @@ export class ConsumerLoop<S> {
     if (batches.every((b) => b.messages.length === 0)) return;
     await this.publisher.send(batches);
   }
+}
+
+/** kafkajs's "the group has moved on" errors (its own isRebalancing, plus a member the coordinator forgot). */
+const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+function isGroupMembershipError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && typeof e === 'object' && e !== null; i++) {
+    if (MEMBERSHIP_ERRORS.has(String((e as { type?: unknown }).type))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 export function digestOf<T>(rows: readonly T[], identity: (row: T) => string): string {

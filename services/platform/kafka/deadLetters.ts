@@ -33,7 +33,7 @@ export function deadLetterMessage(src: DeadLetterSource, d: DeadLetter): Outgoin
     '__connect.errors.connector.name': src.connector,
     '__connect.errors.task.id': '0',
     '__connect.errors.stage': d.stage,
-    '__connect.errors.class.name': 'io.cdrpipeline.Ingest',
+    '__connect.errors.class.name': `io.cdrpipeline.${src.connector}`,
     '__connect.errors.exception.class.name': `PipelineError:${d.error.code}`,
     '__connect.errors.exception.message': d.error.message,
   });

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { applyMigrations, openStorage, type Storage } from '../clickhouse/index.ts';
 import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
 import { createKafka, ensureTopics, pipelineTopics } from '../kafka/index.ts';
-import { startLocalBroker, type LocalBroker } from '../../../infra/kafka/localBroker.ts';
+import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
 import { PipelineError } from '../../core/index.ts';
@@ -73,6 +73,8 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       if (config.kafka.brokers) {
         brokers = config.kafka.brokers;
       } else if (opts.startLocalKafka) {
+        // Development tooling (infra/kafka), loaded only when asked for: container images do not carry it.
+        const { startLocalBroker } = await import('../../../infra/kafka/localBroker.ts');
         localBroker = await startLocalBroker({ dataDir: resolve(config.dataDir, 'kafka'), port: config.kafka.localPort });
         const lb = localBroker;
         closers.push(() => lb.stop());

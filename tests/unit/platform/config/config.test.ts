@@ -41,4 +41,30 @@ describe('loadConfig', () => {
       (e: unknown) => e instanceof Error && e.message.includes('CDR_API_PORT') && e.message.includes('CDR_TOPIC_PARTITIONS'),
     );
   });
+  it('names every bad variable at once, across sections and checks', () => {
+    assert.throws(
+      () => loadConfig({ CDR_API_PORT: 'x', KAFKA_BROKERS: 'nohost', CDR_MASTER_KEY: 'c2hvcnQ=', CLICKHOUSE_URL: 'nope', CDR_INGEST_MAX_BATCH: '0' }),
+      (e: unknown) =>
+        e instanceof Error && ['CDR_API_PORT', 'KAFKA_BROKERS', 'CDR_MASTER_KEY', 'CLICKHOUSE_URL', 'CDR_INGEST_MAX_BATCH'].every((v) => e.message.includes(v)),
+    );
+  });
+  it('refuses CDR_MASTER_KEY together with CDR_MASTER_KEY_FILE', () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    assert.throws(
+      () => loadConfig({ CDR_MASTER_KEY: key, CDR_MASTER_KEY_FILE: '/run/secrets/master.key' }),
+      (e: unknown) =>
+        e instanceof PipelineError && e.code === 'config_invalid' && /CDR_MASTER_KEY \/ CDR_MASTER_KEY_FILE: set one of them, not both/.test(e.message),
+    );
+  });
+  it('parses only the sections a process asks for', () => {
+    // The retention process does not read ingest or Kafka settings, so a bad one does not stop it.
+    const c = loadConfig({ CDR_INGEST_MAX_BATCH: 'lots', KAFKA_BROKERS: 'nohost', CDR_RETENTION_INTERVAL_MS: '60000' }, [
+      'clickhouse',
+      'masterKey',
+      'retention',
+    ]);
+    assert.equal(c.retention.intervalMs, 60000);
+    assert.equal((c as unknown as Record<string, unknown>)['ingest'], undefined);
+    assert.throws(() => loadConfig({ CDR_RETENTION_INTERVAL_MS: '-1' }, ['retention']), /CDR_RETENTION_INTERVAL_MS/);
+  });
 });

@@ -1,0 +1,48 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { HealthRegistry } from '../../../../services/platform/http/index.ts';
+import { loopHealth, type LoopStatus } from '../../../../services/platform/kafka/index.ts';
+
+const status = (over: Partial<LoopStatus>): LoopStatus => ({
+  state: 'running',
+  batches: 3,
+  lag: 0,
+  partitions: 2,
+  lastProgressAt: Date.UTC(2026, 0, 1),
+  problem: undefined,
+  ...over,
+});
+
+describe('health', () => {
+  it('is ok only while every component is ok, and names each reason', () => {
+    const h = new HealthRegistry();
+    h.register('ingest', () => ({ status: 'ok' }));
+    assert.equal(h.report().status, 'ok');
+    h.register('billing', () => ({ status: 'degraded', reasons: ['storage_unavailable: ClickHouse insert failed'] }));
+    assert.deepEqual(h.report().reasons, ['billing: storage_unavailable: ClickHouse insert failed']);
+    assert.equal(h.report().status, 'degraded');
+    h.register('fraud', () => ({ status: 'down', reasons: ['stopped'] }));
+    assert.equal(h.report().status, 'down');
+  });
+
+  it('a check that throws is down, not a crash of /healthz', () => {
+    const h = new HealthRegistry();
+    h.register('broken', () => {
+      throw new Error('boom');
+    });
+    const r = h.report();
+    assert.equal(r.status, 'down');
+    assert.match(r.reasons[0]!, /broken: health check failed: boom/);
+  });
+
+  it('maps a consumer loop: running ok, retrying degraded, failed or stopped down', () => {
+    assert.equal(loopHealth(status({})).status, 'ok');
+    assert.equal(loopHealth(status({ problem: 'storage_unavailable: down' })).status, 'degraded');
+    assert.equal(loopHealth(status({ state: 'starting' })).status, 'degraded');
+    assert.equal(loopHealth(status({ state: 'stopped' })).status, 'down');
+    const failed = loopHealth(status({ state: 'failed', problem: 'unsupported: Snappy compression not implemented' }));
+    assert.equal(failed.status, 'down');
+    assert.match(failed.reasons![0]!, /failed: unsupported: Snappy/);
+    assert.equal(failed.detail!['last_progress_at'], '2026-01-01T00:00:00.000Z');
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KafkaMessage } from 'kafkajs';
+import { PipelineError } from '../../../../services/core/index.ts';
+import { deadLetterMessage, digestOf } from '../../../../services/platform/kafka/index.ts';
+
+const message = (over: Partial<KafkaMessage> = {}): KafkaMessage =>
+  ({
+    key: Buffer.from('k'),
+    value: Buffer.from([1, 2, 3]),
+    offset: '42',
+    timestamp: '0',
+    attributes: 0,
+    headers: { 'x-trace': 'abc' },
+    size: 3,
+    ...over,
+  }) as unknown as KafkaMessage;
+
+describe('consumer loop building blocks', () => {
+  it('digests rows by their identity: same rows same digest, any change or order change another', () => {
+    const rows = [{ id: 'a' }, { id: 'b' }];
+    const d = digestOf(rows, (r) => r.id);
+    assert.equal(
+      d,
+      digestOf([{ id: 'a' }, { id: 'b' }], (r) => r.id),
+    );
+    assert.notEqual(
+      d,
+      digestOf([{ id: 'b' }, { id: 'a' }], (r) => r.id),
+    );
+    assert.notEqual(
+      d,
+      digestOf([{ id: 'a' }], (r) => r.id),
+    );
+    // A separator between rows: ['ab'] and ['a','b'] must differ.
+    assert.notEqual(
+      digestOf([{ id: 'ab' }], (r) => r.id),
+      d,
+    );
+    assert.match(d, /^[0-9a-f]{20}$/);
+  });
+
+  it('builds a dead letter with the original bytes and Kafka Connect error headers, reason without values', () => {
+    const d = deadLetterMessage(
+      { topic: 'cdr.raw', partition: 3, connector: 'cdr-ingest' },
+      { message: message(), error: new PipelineError('validation_failed', 'currency: must be an ISO 4217 code'), stage: 'TRANSFORMATION' },
+    );
+    assert.deepEqual(d.value, Buffer.from([1, 2, 3]));
+    assert.deepEqual(d.key, Buffer.from('k'));
+    const h = d.headers!;
+    assert.equal(h['__connect.errors.topic'], 'cdr.raw');
+    assert.equal(h['__connect.errors.partition'], '3');
+    assert.equal(h['__connect.errors.offset'], '42');
+    assert.equal(h['__connect.errors.connector.name'], 'cdr-ingest');
+    assert.equal(h['__connect.errors.stage'], 'TRANSFORMATION');
+    assert.equal(h['__connect.errors.exception.class.name'], 'PipelineError:validation_failed');
+    assert.equal(h['__connect.errors.exception.message'], 'currency: must be an ISO 4217 code');
+  });
+
+  it('passes a null value (tombstone) on as null', () => {
+    const d = deadLetterMessage(
+      { topic: 't', partition: 0, connector: 'c' },
+      { message: message({ value: null }), error: new PipelineError('decode_failed', 'empty message value'), stage: 'VALUE_CONVERTER' },
+    );
+    assert.equal(d.value, null);
+  });
+});

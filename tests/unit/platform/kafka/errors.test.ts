@@ -1,0 +1,36 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import kafkajs from 'kafkajs';
+import { classifyKafkaError } from '../../../../services/platform/kafka/index.ts';
+
+// kafkajs is CommonJS: its error classes come off the default export.
+const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs;
+
+/** kafkajs protocol errors as the library builds them (type, retriable) from a broker's error code. */
+const protocolError = (type: string, retriable: boolean): Error => new KafkaJSProtocolError(Object.assign(new Error(type), { type, code: 1, retriable }));
+/** How kafkajs's retrier wraps an error it will not retry: `new KafkaJSNonRetriableError(e, { cause: e })`. */
+const NonRetriable = KafkaJSNonRetriableError as unknown as new (e: Error, opts: { cause: Error }) => Error;
+
+describe('kafkajs errors in the error model', () => {
+  it('treats connection loss and exhausted retries as transient', () => {
+    assert.equal(classifyKafkaError(new KafkaJSConnectionError('Connection error: ECONNREFUSED')).code, 'broker_unavailable');
+    assert.equal(classifyKafkaError(new KafkaJSNumberOfRetriesExceeded(new Error('x'), { retryCount: 5, retryTime: 100 })).code, 'broker_unavailable');
+    assert.equal(classifyKafkaError(protocolError('LEADER_NOT_AVAILABLE', true)).code, 'broker_unavailable');
+  });
+
+  it('a message the broker refuses for its size is about the record, not the broker', () => {
+    assert.equal(classifyKafkaError(protocolError('MESSAGE_TOO_LARGE', false)).code, 'record_too_large');
+    const inner = protocolError('RECORD_LIST_TOO_LARGE', false);
+    assert.equal(classifyKafkaError(new NonRetriable(inner, { cause: inner })).code, 'record_too_large');
+  });
+
+  it('a codec kafkajs lacks stops the consumer instead of looping', () => {
+    const e = classifyKafkaError(new (KafkaJSNotImplemented as unknown as new (message: string) => Error)('Snappy compression not implemented'));
+    assert.equal(e.code, 'unsupported');
+    assert.equal(e.disposition, 'stop');
+  });
+
+  it('authorisation failures are configuration', () => {
+    assert.equal(classifyKafkaError(protocolError('TOPIC_AUTHORIZATION_FAILED', false)).code, 'config_invalid');
+  });
+});
