@@ -1,6 +1,6 @@
 /**
  * `npm test`: picks the test environment, then runs every test file with Node's built-in runner.
- * Environment choice (brief section 4): explicit KAFKA_BROKERS / CLICKHOUSE_URL first; else, where a
+ * Environment choice (docs/architecture.md, tests: README): explicit KAFKA_BROKERS / CLICKHOUSE_URL first; else, where a
  * Docker engine answers and CDR_TEST_DOCKER=1, testcontainers; else the local Kafka broker (Maven jars,
  * started here, stopped at the end) and embedded ClickHouse (chDB, one data directory per test file).
  */

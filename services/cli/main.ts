@@ -1,5 +1,5 @@
 /**
- * The `cdr` command (package bin). Commands are a contract (brief section 7): start, produce,
+ * The `cdr` command (package bin). Commands are a contract (docs/contract.md): start, produce,
  * retention run, audit verify. Parsing lives here; each command's work lives in its service.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';

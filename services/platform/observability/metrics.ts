@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The metric names of the brief (section 7) are a contract: scripts and dashboards use them. */
+/** The metric names are a contract (docs/contract.md): scripts and dashboards use them. */
 export interface PipelineMetrics {
   readonly registry: Registry;
   readonly ingestRecords: Counter<'outcome'>;

@@ -1,6 +1,6 @@
 /**
  * `POST /v1/admin/retention/run` through `inject()` on the real engine: authenticated, authorised by role, the
- * brief's report shape, 4xx with a message on bad requests; `/healthz` and `/metrics` without a token.
+ * report shape of docs/contract.md, 4xx with a message on bad requests; `/healthz` and `/metrics` without a token.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,7 +70,7 @@ describe('admin retention API', () => {
     assert.match(auditor.json<{ message: string }>().message, /admin/);
   });
 
-  it('runs a dry pass with the brief report shape and destroys nothing', async () => {
+  it('runs a dry pass with the report shape of the contract and destroys nothing', async () => {
     const future = new Date(addMonthsUtc(R, 14)).toISOString();
     const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: future, dry_run: true }, headers: auth(tokens.admin) });
     assert.equal(res.statusCode, 200);

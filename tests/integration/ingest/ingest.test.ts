@@ -198,7 +198,7 @@ describe('ingest end to end', () => {
     assert.deepEqual(leaks(logs, identifierNeedles(plan)), []);
   });
 
-  it('exposes the ingest metrics under the brief names', async () => {
+  it('exposes the ingest metrics under the names of the contract', async () => {
     const text = await rt.metrics.registry.metrics();
     assert.match(text, new RegExp(`cdr_ingest_records_total\\{outcome="stored"\\} ${expected.unique + v11Ids.length}\\b`));
     assert.match(text, new RegExp(`cdr_ingest_records_total\\{outcome="dlq"\\} ${expected.malformed}\\b`));

@@ -29,7 +29,7 @@ describe('normalisePhone', () => {
     });
   }
 
-  it('gives one value for the brief example in all three forms', () => {
+  it('gives one value for the three spellings of one Malaysian number (docs/data-protection.md)', () => {
     const forms = ['+60 12-345 6789', '0060123456789', '60123456789'].map((f) => normalisePhone(f, 'MY').value);
     assert.deepEqual(new Set(forms), new Set(['+60123456789']));
   });

@@ -17,7 +17,7 @@ const at = (t: number): string => new Date(t).toISOString();
 
 describe('identifier cutoff: startOfMonth(t) + 13 months (UTC)', () => {
   const cases: [string, string][] = [
-    ['2025-03-15T10:00:00.000Z', '2026-04-01T00:00:00.000Z'], // the brief's example
+    ['2025-03-15T10:00:00.000Z', '2026-04-01T00:00:00.000Z'], // the example of docs/data-protection.md
     ['2025-03-31T23:59:59.999Z', '2026-04-01T00:00:00.000Z'], // last instant of a month
     ['2025-04-01T00:00:00.000Z', '2026-05-01T00:00:00.000Z'], // first instant of the next: one month later
     ['2025-12-31T23:59:59.999Z', '2027-01-01T00:00:00.000Z'], // December → January, across two year ends
@@ -49,7 +49,7 @@ describe('identifier cutoff: startOfMonth(t) + 13 months (UTC)', () => {
 
 describe('traffic cutoff: startOfYear(t) + 11 years (UTC)', () => {
   const cases: [string, string][] = [
-    ['2025-06-01T00:00:00.000Z', '2036-01-01T00:00:00.000Z'], // the brief's example
+    ['2025-06-01T00:00:00.000Z', '2036-01-01T00:00:00.000Z'], // the example of docs/data-protection.md
     ['2025-01-01T00:00:00.000Z', '2036-01-01T00:00:00.000Z'],
     ['2025-12-31T23:59:59.999Z', '2036-01-01T00:00:00.000Z'], // last instant of a year
     ['2026-01-01T00:00:00.000Z', '2037-01-01T00:00:00.000Z'], // first instant of the next year
