@@ -82,8 +82,8 @@ export class LegalHolds {
   ) {}
 
   async place(input: PlaceHoldInput): Promise<{ hold: LegalHold; copied: number; expiredMonths: string[] }> {
-    if (!(input.to > input.from)) throw new HoldError('validation_failed', 'hold range: "to" must be after "from"');
-    if (input.caseReference.trim() === '') throw new HoldError('validation_failed', 'case_reference: missing');
+    if (!(input.to > input.from)) throw new HoldError('bad_request', 'hold range: "to" must be after "from"');
+    if (input.caseReference.trim() === '') throw new HoldError('bad_request', 'case_reference: missing');
     const id = normaliseIdentifier(input.identifier.value, input.identifier.type, input.identifier.country?.toUpperCase());
     const holdId = `hold-${randomUUID()}`;
     const raw = randomBytes(32);
@@ -115,8 +115,9 @@ export class LegalHolds {
 
   async release(holdId: string, actor: string): Promise<LegalHold> {
     const row = await this.row(holdId);
-    if (!row) throw new HoldError('validation_failed', `no legal hold ${holdId}`);
-    if (row.state !== 'active') throw new HoldError('validation_failed', `legal hold ${holdId} is already ${row.state}`);
+    if (!row) throw new HoldError('not_found', `no legal hold ${holdId}`);
+    // Releasing twice is harmless: the hold stays as the first release left it.
+    if (row.state !== 'active') return toHold(row);
     const now = this.clock();
     const released: HoldRow = {
       ...row,
