@@ -35,7 +35,7 @@ const IO_MODULES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/', '.data/', '.scratch/', 'bin/', 'eslint.config.js', 'scripts/*.js', 'benchmarks/_scratch/'] },
+  { ignores: ['node_modules/', '.cache/', '.data/', '.scratch/', 'bin/', 'eslint.config.js', 'scripts/*.js', 'scripts/*.mjs', 'benchmarks/_scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -18,7 +18,12 @@ import { PSEUDONYMISED_SCHEMA_ID, decodeCdrEvent, encodeWith } from '../platform
  * It is a `BatchHandler` on the shared consumer loop (platform/kafka/consumerLoop.ts), which owns batching,
  * batch intents, deduplication tokens, retries, publishing and commits: exactly-once effect in ClickHouse,
  * at-least-once on cdr.pseudonymised and cdr.dlq (consumers dedupe by cdr_id / offset). This file holds only
- * what is particular to ingest: the duplicate window per partition, month keys, and the pseudonymisation step.
+ * what is particular to ingest: duplicates by cdr_id whatever the partition, month keys, and the pseudonymisation.
+ *
+ * Duplicates: a record whose cdr_id was stored before (within the horizon of `cdr_ids`, filled by the engine from
+ * every cdr insert) at another position, or that another in-flight batch of this process is storing, is counted
+ * `duplicate` and neither stored nor published. The decision depends on other partitions, so it is recorded with
+ * the batch's range (the consumer loop's `decisions`): a replay after a crash decides exactly as the first run did.
  */
 
 export interface IngestDeps {
@@ -46,8 +51,9 @@ export interface IngestStats {
   partitions: number;
 }
 
+/** Nothing per partition: duplicates are judged against the store, so a new owner of a partition rebuilds nothing. */
 interface PartitionState {
-  readonly recent: RecentIds;
+  readonly partition: number;
 }
 
 interface Decoded {
@@ -63,6 +69,10 @@ export class IngestService implements BatchHandler<PartitionState> {
   private readonly vaultWritten = new RecentIds(400_000);
   private readonly clock: () => number;
   private readonly counts = { stored: 0, duplicate: 0, dlq: 0, late: 0 };
+  /** cdr_id → position (topic/partition/offset) of the in-flight batch of this process that is storing it. */
+  private readonly claims = new Map<string, string>();
+  /** The claimed ids per partition, released when a partition leaves this member. */
+  private readonly claimsByPartition = new Map<number, Set<string>>();
 
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -87,6 +97,9 @@ export class IngestService implements BatchHandler<PartitionState> {
         partitionsConcurrently: Math.min(4, kafka.partitions),
         dlqTopic: kafka.topics.dlq,
         connector: 'cdr-ingest',
+        compression: kafka.compression,
+        maxRecordBytes: kafka.maxRecordBytes,
+        stallMs: kafka.stallMs,
       },
     });
   }
@@ -121,22 +134,13 @@ export class IngestService implements BatchHandler<PartitionState> {
     this.pseudonymiser.forgetMonth(month);
   }
 
-  /** Rebuilds the partition's duplicate window from what it already stored before `firstOffset`. */
-  async openPartition(partition: number, firstOffset: number): Promise<PartitionState> {
-    const { storage, config } = this.deps;
-    const { dedupWindow } = config.ingest;
-    const perPartition = Math.max(1, Math.floor(dedupWindow / Math.max(1, config.kafka.partitions)));
-    const recent = new RecentIds(perPartition * 2);
-    if (dedupWindow > 0) {
-      const ids = await storage.query<{ cdr_id: string }>(
-        `SELECT cdr_id FROM ${storage.table('cdr')}
-         WHERE src_topic = {t:String} AND src_partition = {p:UInt32} AND src_offset < {o:UInt64}
-         ORDER BY src_offset DESC LIMIT {n:UInt32}`,
-        { t: config.kafka.topics.raw, p: partition, o: firstOffset, n: perPartition },
-      );
-      for (let i = ids.length - 1; i >= 0; i--) recent.add(ids[i]!.cdr_id);
-    }
-    return { recent };
+  async openPartition(partition: number): Promise<PartitionState> {
+    return { partition };
+  }
+
+  closePartition(partition: number): void {
+    for (const id of this.claimsByPartition.get(partition) ?? []) this.claims.delete(id);
+    this.claimsByPartition.delete(partition);
   }
 
   onRejected(): void {
@@ -146,11 +150,9 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
     const { config, keyRing, metrics } = this.deps;
-    const now = this.clock();
-    const good: Decoded[] = [];
+    const now = ctx.at;
+    const candidates: Decoded[] = [];
     const dead: DeadLetter[] = [];
-    let duplicates = 0;
-    const seenInBatch = new Set<string>();
     for (const message of messages) {
       let decoded: { event: CdrEvent; schemaId: number };
       try {
@@ -165,14 +167,10 @@ export class IngestService implements BatchHandler<PartitionState> {
         dead.push({ message, error: asRecordError(err, 'validation_failed'), stage: 'TRANSFORMATION' });
         continue;
       }
-      const id = decoded.event.cdr_id;
-      if (ctx.state.recent.has(id) || seenInBatch.has(id)) {
-        duplicates++;
-        continue;
-      }
-      seenInBatch.add(id);
-      good.push({ message, event: decoded.event, schemaId: decoded.schemaId });
+      candidates.push({ message, event: decoded.event, schemaId: decoded.schemaId });
     }
+
+    const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
 
     // What was derived from the keys of months whose window has closed leaves memory now, even when the
     // retention pass that destroys those keys runs in another process (the ring never hands them out again).
@@ -238,8 +236,11 @@ export class IngestService implements BatchHandler<PartitionState> {
           settings: { deduplicate_blocks_in_dependent_materialized_views: 1 },
         }),
       ],
+      decisions,
+      onAbandoned: () => this.release(ctx.partition, claimed),
       onDurable: () => {
-        for (const r of rows) ctx.state.recent.add(r.cdr_id);
+        // Stored: cdr_ids now answers for these ids, the claims can go.
+        this.release(ctx.partition, claimed);
         for (const k of vaultInBatch) this.vaultWritten.add(k);
         metrics.ingestRecords.inc({ outcome: 'stored' }, rows.length - late);
         metrics.ingestRecords.inc({ outcome: 'late' }, late);
@@ -252,6 +253,75 @@ export class IngestService implements BatchHandler<PartitionState> {
         this.counts.dlq += dead.length;
       },
     };
+  }
+
+  /**
+   * Splits the candidates into records to store and duplicates. A duplicate: the same cdr_id earlier in this batch,
+   * or stored at another position (cdr_ids), or claimed by another in-flight batch of this process. The first time a
+   * batch is prepared the cross-batch duplicates are looked up and returned as `decisions` (their offsets); a replay
+   * uses the recorded decisions instead of looking again.
+   */
+  private async dropDuplicates(
+    candidates: readonly Decoded[],
+    ctx: BatchContext<PartitionState>,
+  ): Promise<{ good: Decoded[]; duplicates: number; decisions: string; claimed: string[] }> {
+    const position = (d: Decoded): string => `${ctx.topic}/${ctx.partition}/${d.message.offset}`;
+    let elsewhere: Set<string>;
+    if (ctx.recorded !== undefined) {
+      elsewhere = new Set(ctx.recorded === '' ? [] : ctx.recorded.split(','));
+    } else {
+      elsewhere = new Set();
+      const firsts = new Map<string, Decoded>();
+      for (const d of candidates) if (!firsts.has(d.event.cdr_id)) firsts.set(d.event.cdr_id, d);
+      const toLookUp: string[] = [];
+      for (const [id, d] of firsts) {
+        const claim = this.claims.get(id);
+        if (claim !== undefined && claim !== position(d)) elsewhere.add(d.message.offset);
+        else toLookUp.push(id);
+      }
+      if (toLookUp.length > 0) {
+        const { storage } = this.deps;
+        const stored = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
+          `SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
+          { ids: toLookUp },
+        );
+        for (const r of stored) {
+          const d = firsts.get(r.cdr_id);
+          if (d && `${r.src_topic}/${r.src_partition}/${r.src_offset}` !== position(d)) elsewhere.add(d.message.offset);
+        }
+      }
+    }
+    const good: Decoded[] = [];
+    const claimed: string[] = [];
+    const seen = new Set<string>();
+    let duplicates = 0;
+    for (const d of candidates) {
+      const id = d.event.cdr_id;
+      if (seen.has(id) || elsewhere.has(d.message.offset)) {
+        duplicates++;
+        seen.add(id);
+        continue;
+      }
+      seen.add(id);
+      good.push(d);
+      const claim = this.claims.get(id);
+      if (claim === undefined || claim === position(d)) {
+        this.claims.set(id, position(d));
+        claimed.push(id);
+      }
+    }
+    let byPartition = this.claimsByPartition.get(ctx.partition);
+    if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Set()));
+    for (const id of claimed) byPartition.add(id);
+    return { good, duplicates, decisions: [...elsewhere].join(','), claimed };
+  }
+
+  private release(partition: number, ids: readonly string[]): void {
+    const byPartition = this.claimsByPartition.get(partition);
+    for (const id of ids) {
+      this.claims.delete(id);
+      byPartition?.delete(id);
+    }
   }
 }
 

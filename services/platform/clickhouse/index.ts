@@ -3,6 +3,6 @@
  */
 export { destroyPartition, jsonCompactEachRow, jsonEachRow, openStorage } from './storage.ts';
 export type { Storage } from './storage.ts';
-export { applyMigrations, ddlContext, DEDUP_WINDOW_BLOCKS, MIGRATIONS } from './migrations.ts';
-export type { DdlContext, Migration } from './migrations.ts';
+export { applyMigrations, ddlContext, DEDUP_WINDOW_BLOCKS, dedupHorizonSecondsFor, DEFAULT_MIGRATION_OPTIONS, MIGRATIONS } from './migrations.ts';
+export type { DdlContext, Migration, MigrationOptions } from './migrations.ts';
 export { clickhouseCodeOf, storageError } from './errors.ts';

@@ -11,6 +11,10 @@ import { PipelineError } from '../../core/index.ts';
  * in one message that names each variable and what it accepts.
  */
 
+/** Kafka compression codecs the pipeline reads (all of them) and may write (CDR_KAFKA_COMPRESSION). */
+export const COMPRESSION_NAMES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+export type CompressionName = (typeof COMPRESSION_NAMES)[number];
+
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
@@ -32,6 +36,9 @@ const sectionSchemas = {
     CDR_TOPIC_FRAUD_ALERTS: name().default('fraud.alerts'),
     CDR_TOPIC_PARTITIONS: intVar(1, 1024).default(4),
     CDR_RAW_RETENTION_HOURS: intVar(1, 24 * 30).default(72),
+    CDR_KAFKA_COMPRESSION: z.enum(COMPRESSION_NAMES).default('lz4'),
+    CDR_MAX_RECORD_BYTES: intVar(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    CDR_CONSUMER_STALL_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
   }),
   clickhouse: z.object({
     CLICKHOUSE_URL: z.url().optional(),
@@ -79,6 +86,12 @@ export interface KafkaConfig {
   readonly topics: { readonly raw: string; readonly pseudonymised: string; readonly dlq: string; readonly fraudAlerts: string };
   readonly partitions: number;
   readonly rawRetentionHours: number;
+  /** The codec of everything the pipeline produces (every codec is read whatever this says). */
+  readonly compression: CompressionName;
+  /** Records larger than this (after decompression) are dead-lettered as a stub with a pointer, never processed. */
+  readonly maxRecordBytes: number;
+  /** A consumer that commits nothing for this long while records wait reports itself degraded. */
+  readonly stallMs: number;
 }
 
 export interface ClickHouseConfig {
@@ -163,6 +176,9 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       topics: Object.freeze({ raw: e.CDR_TOPIC_RAW, pseudonymised: e.CDR_TOPIC_PSEUDONYMISED, dlq: e.CDR_TOPIC_DLQ, fraudAlerts: e.CDR_TOPIC_FRAUD_ALERTS }),
       partitions: e.CDR_TOPIC_PARTITIONS,
       rawRetentionHours: e.CDR_RAW_RETENTION_HOURS,
+      compression: e.CDR_KAFKA_COMPRESSION,
+      maxRecordBytes: e.CDR_MAX_RECORD_BYTES,
+      stallMs: e.CDR_CONSUMER_STALL_MS,
     };
   },
   clickhouse(env, problems) {

@@ -1,11 +1,12 @@
 /**
  * Configuration from the environment, by section.
  */
-export { loadConfig, SECTION_NAMES } from './config.ts';
+export { COMPRESSION_NAMES, loadConfig, SECTION_NAMES } from './config.ts';
 export type {
   ApiConfig,
   BaseConfig,
   ClickHouseConfig,
+  CompressionName,
   ConfigOf,
   IngestConfig,
   KafkaConfig,

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { ClickHouseSettings } from '@clickhouse/client';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
-import { PipelineError, classifyError } from '../../core/index.ts';
-import type { RowShape } from '../../core/index.ts';
+import { PipelineError, classifyError, type RowShape } from '../../core/index.ts';
 import type { Storage } from '../clickhouse/index.ts';
+import type { CompressionName } from '../config/config.ts';
 import type { ComponentHealth } from '../http/index.ts';
-import type { ClickHouseSettings } from '@clickhouse/client';
-import { deadLetterMessage, type DeadLetter } from './deadLetters.ts';
+import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
 import { classifyKafkaError } from './errors.ts';
 import { ThreadPublisher, type TopicMessages } from './publisher.ts';
 
@@ -17,21 +17,26 @@ import { ThreadPublisher, type TopicMessages } from './publisher.ts';
  * step that turns a batch of messages into dead letters, messages to publish and rows to insert. The loop does
  * the rest, the same way for everyone:
  *
- * 1. records the batch's exact offset range (`ingest_batches`, keyed by consumer group) before writing;
- * 2. publishes dead letters and the handler's messages (publisher thread, acks=-1, idempotent producer);
- * 3. inserts each table's rows with an insert-deduplication token named after the range and the rows' content;
- * 4. applies the handler's in-memory effects, commits the offset, and moves on.
+ * 1. a record larger than `maxRecordBytes` (or replaced by a stand-in while decompressing, codecs.ts) is
+ *    dead-lettered by the loop as a stub with a pointer; the handler never sees it;
+ * 2. the handler prepares the batch; the batch's exact offset range is recorded (`ingest_batches`, keyed by
+ *    consumer group) with the handler's decisions and the batch's clock, before anything is written;
+ * 3. dead letters and the handler's messages are published (publisher thread, acks=-1, idempotent producer);
+ * 4. each table's rows are inserted with an insert-deduplication token named after the range and the rows' content;
+ * 5. the handler's in-memory effects are applied, the offset is committed.
  *
- * After a crash, the first batch of a partition is rebuilt to the recorded range, so `prepare` produces the
- * same rows and ClickHouse drops the blocks that had landed: exactly-once effect in ClickHouse, at-least-once
- * on the published topics (docs/guarantees.md; tests/integrity/consumerLoop*.test.ts prove it for any handler).
+ * After a crash the first batch of a partition is rebuilt to the recorded range and prepared with the recorded
+ * decisions and clock, so the handler produces the same rows and ClickHouse drops the blocks that had landed:
+ * exactly-once effect in ClickHouse, at-least-once on the published topics (docs/guarantees.md;
+ * tests/integrity/consumerLoop*.test.ts prove it for any handler).
  *
  * Errors follow the one error model (core/errors): transient failures retry the same batch with backoff while
  * the consumer heartbeats; `unexpected` ones a few times; a record the store refuses on its own is found by
  * splitting the batch and dead-lettered alone; a `stop` error stops the loop, which reports itself failed.
  *
  * Back-pressure: kafkajs does not fetch a partition again until its batch handler returns, and fetches at most
- * `maxBytesPerPartition`, so a slow store slows consumption instead of growing memory.
+ * `maxBytesPerPartition`, so a slow store slows consumption instead of growing memory. Lag is the broker's
+ * (high watermark − committed offset), polled on its own, so it is true even when no batch arrives.
  */
 
 export interface ConsumerLoopSettings {
@@ -46,6 +51,14 @@ export interface ConsumerLoopSettings {
   readonly dlqTopic?: string;
   /** The consumer's name in logs and dead-letter headers (`__connect.errors.connector.name`). */
   readonly connector: string;
+  /** Codec of what the loop publishes. */
+  readonly compression?: CompressionName;
+  /** Larger records (key + value + headers) are dead-lettered as stubs without reaching the handler. */
+  readonly maxRecordBytes?: number;
+  /** How often the broker's lag is read (ms). */
+  readonly lagPollMs?: number;
+  /** With records waiting, no committed batch for this long makes health `degraded` (ms). */
+  readonly stallMs?: number;
 }
 
 export interface BatchRange {
@@ -58,6 +71,14 @@ export interface BatchContext<S> {
   readonly partition: number;
   readonly range: BatchRange;
   readonly state: S;
+  /** The batch's clock (epoch ms): when it was first prepared. A replay gets the same value. */
+  readonly at: number;
+  /**
+   * The decisions `prepare` returned the first time it saw this batch, when it sees it again (a retry, a replay after
+   * a crash, a half of a split batch); undefined the first time. A handler whose result depends on outside state
+   * (other partitions' records) records that dependence here so that it decides the same way every time.
+   */
+  readonly recorded: string | undefined;
 }
 
 /** Rows for one table. The deduplication token names the batch range, `label` and a digest of `identity` over the rows. */
@@ -83,8 +104,12 @@ export interface BatchResult {
   readonly deadLetters: readonly DeadLetter[];
   readonly publish: readonly TopicMessages[];
   readonly writes: readonly AnyInsertPlan[];
+  /** Recorded with the batch's range the first time (see BatchContext.recorded); at most a few KB. */
+  readonly decisions?: string;
   /** In-memory effects (state, counters), applied once everything of the batch is durable, before the commit. */
   readonly onDurable?: () => void;
+  /** The batch was given up uncommitted (the consumer stops, or the partition moved): undo claims made by prepare. */
+  readonly onAbandoned?: () => void;
 }
 
 export interface BatchHandler<S> {
@@ -92,12 +117,12 @@ export interface BatchHandler<S> {
   openPartition(partition: number, firstOffset: number): Promise<S>;
   /**
    * What to do with a batch. Must not change `ctx.state` (do that in `onDurable`): the loop may call it again for
-   * the same messages (a retry, a replay after a crash, or halves of the batch), and it must then give the same result.
+   * the same messages, and with `ctx.recorded` and `ctx.at` it must then give the same result.
    */
   prepare(messages: readonly KafkaMessage[], ctx: BatchContext<S>): Promise<BatchResult>;
   /** The partition went to another member (or the loop stopped). */
   closePartition?(partition: number, state: S): void;
-  /** A record the store refused on its own was dead-lettered by the loop (for the handler's counters). */
+  /** The loop dead-lettered a record itself (too large, or refused by the store on its own), for the handler's counters. */
   onRejected?(message: KafkaMessage, error: PipelineError): void;
 }
 
@@ -106,12 +131,17 @@ export type LoopState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
 export interface LoopStatus {
   readonly state: LoopState;
   readonly batches: number;
-  /** Records behind the high watermark, over this member's partitions (from the latest fetches). */
+  /** Records behind the high watermark over the topic's partitions, as the broker sees the group (polled). */
   readonly lag: number;
+  /** When `lag` was read from the broker; undefined before the first successful read. */
+  readonly lagAt: number | undefined;
   readonly partitions: number;
+  readonly startedAt: number | undefined;
   readonly lastProgressAt: number | undefined;
   /** Why the loop failed or is retrying (a code and a sentence; never a record's value). */
   readonly problem: string | undefined;
+  /** Milliseconds without a committed batch while records wait, once over the stall threshold; else 0. */
+  readonly stalledMs: number;
 }
 
 export interface ConsumerLoopDeps<S> {
@@ -125,11 +155,17 @@ export interface ConsumerLoopDeps<S> {
   readonly handler: BatchHandler<S>;
   /** Observed per batch, from start to commit. */
   readonly batchSeconds?: Histogram;
-  /** Per-partition lag as it is learnt. */
+  /** Per-partition lag, as read from the broker. */
   readonly onLag?: (partition: number, lag: number) => void;
   /** Called once when the loop stops for good because of an error (the service decides whether the process exits). */
   readonly onFatal?: (err: PipelineError) => void;
   readonly clock?: () => number;
+}
+
+/** A recorded batch: its range, its clock and the handler's decisions. */
+interface RecordedBatch extends BatchRange {
+  readonly at: number;
+  readonly decisions: string;
 }
 
 interface PartitionEntry<S> {
@@ -139,10 +175,9 @@ interface PartitionEntry<S> {
   /** The offset of the next message kafkajs should hand us; anything else means the position moved under us. */
   expectedNext: number;
   /** Set when the last recorded batch may not have completed: rebuild exactly that range before anything else. */
-  replay: BatchRange | null;
+  replay: RecordedBatch | null;
   /** Messages held while a replay range is re-assembled across fetches. */
   buffer: KafkaMessage[];
-  lag: number;
 }
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
@@ -156,14 +191,20 @@ class LoopStopped extends Error {
 
 export class ConsumerLoop<S> {
   private readonly consumer: Consumer;
+  private readonly admin: Admin;
   private readonly publisher: ThreadPublisher;
   private readonly partitions = new Map<number, PartitionEntry<S>>();
   private readonly clock: () => number;
   private state: LoopState = 'idle';
   private batches = 0;
+  private startedAt: number | undefined;
   private lastProgressAt: number | undefined;
   private problem: string | undefined;
   private fatal: PipelineError | undefined;
+  private lag = 0;
+  private lagAt: number | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private lagPoll: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ConsumerLoopDeps<S>) {
     this.clock = deps.clock ?? Date.now;
@@ -177,7 +218,8 @@ export class ConsumerLoop<S> {
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
-    this.publisher = new ThreadPublisher({ brokers: deps.brokers, clientId: deps.clientId, log: deps.log });
+    this.admin = deps.kafka.admin();
+    this.publisher = new ThreadPublisher({ brokers: deps.brokers, clientId: deps.clientId, log: deps.log, compression: s.compression ?? 'none' });
   }
 
   get topic(): string {
@@ -185,9 +227,21 @@ export class ConsumerLoop<S> {
   }
 
   status(): LoopStatus {
-    let lag = 0;
-    for (const p of this.partitions.values()) lag += p.lag;
-    return { state: this.state, batches: this.batches, lag, partitions: this.partitions.size, lastProgressAt: this.lastProgressAt, problem: this.problem };
+    const now = Date.now();
+    const since = Math.max(this.lastProgressAt ?? 0, this.startedAt ?? now);
+    const stallMs = this.deps.settings.stallMs ?? 60_000;
+    const stalledMs = this.state === 'running' && this.lag > 0 && now - since > stallMs ? now - since : 0;
+    return {
+      state: this.state,
+      batches: this.batches,
+      lag: this.lag,
+      lagAt: this.lagAt,
+      partitions: this.partitions.size,
+      startedAt: this.startedAt,
+      lastProgressAt: this.lastProgressAt,
+      problem: this.problem,
+      stalledMs,
+    };
   }
 
   /** Joins the group and starts consuming; resolves once the consumer runs. */
@@ -197,6 +251,7 @@ export class ConsumerLoop<S> {
     const { settings, log } = this.deps;
     try {
       await this.publisher.start();
+      await this.admin.connect();
       await this.consumer.connect();
       await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     } catch (err) {
@@ -204,17 +259,20 @@ export class ConsumerLoop<S> {
       // Not running yet, so stop() would do nothing: end the publisher thread here, or it keeps the process alive.
       await this.publisher.close();
       await this.consumer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
       throw classifyKafkaError(err);
     }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []));
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     this.state = 'running';
+    this.startedAt = this.clock();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: settings.partitionsConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.scheduleLagPoll(0);
     log.info({ topic: this.topic, group: settings.groupId, consumer: settings.connector }, 'consumer started');
   }
 
@@ -223,7 +281,10 @@ export class ConsumerLoop<S> {
     if (this.state === 'idle' || this.state === 'stopped' || this.state === 'stopping') return;
     const failed = this.state === 'failed';
     this.state = 'stopping';
+    if (this.lagTimer) clearTimeout(this.lagTimer);
+    await this.lagPoll;
     await this.consumer.disconnect().catch((err: unknown) => this.deps.log.warn({ err }, 'consumer disconnect failed'));
+    await this.admin.disconnect().catch(() => undefined);
     await this.publisher.close();
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
@@ -237,6 +298,38 @@ export class ConsumerLoop<S> {
 
   resume(): void {
     this.consumer.resume([{ topic: this.topic }]);
+  }
+
+  /** Reads the group's lag from the broker: high watermark − committed offset, per partition of the topic. */
+  private scheduleLagPoll(delayMs: number): void {
+    this.lagTimer = setTimeout(() => {
+      this.lagPoll = this.readLag().finally(() => {
+        if (this.state === 'running' || this.state === 'starting') this.scheduleLagPoll(this.deps.settings.lagPollMs ?? 5_000);
+      });
+    }, delayMs);
+    this.lagTimer.unref();
+  }
+
+  private async readLag(): Promise<void> {
+    try {
+      const [high, committed] = await Promise.all([
+        this.admin.fetchTopicOffsets(this.topic),
+        this.admin.fetchOffsets({ groupId: this.deps.settings.groupId, topics: [this.topic] }),
+      ]);
+      const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+      let total = 0;
+      for (const h of high) {
+        const c = byPartition.get(h.partition) ?? -1;
+        // Nothing committed yet: everything the partition still holds is waiting.
+        const lag = Math.max(0, Number(h.high) - (c >= 0 ? c : Number(h.low)));
+        total += lag;
+        this.deps.onLag?.(h.partition, lag);
+      }
+      this.lag = total;
+      this.lagAt = this.clock();
+    } catch (err) {
+      this.deps.log.debug({ err: (err as Error).message }, 'reading consumer lag failed; keeping the last value');
+    }
   }
 
   private onAssignment(assigned: readonly number[]): void {
@@ -291,20 +384,20 @@ export class ConsumerLoop<S> {
     const replay = await this.unfinishedBatch(payload, firstOffset);
     if (replay === undefined) return undefined;
     if (known && known.state !== state) this.deps.handler.closePartition?.(partition, known.state);
-    const entry: PartitionEntry<S> = { state, committed: firstOffset, expectedNext: firstOffset, replay, buffer: [], lag: known?.lag ?? 0 };
+    const entry: PartitionEntry<S> = { state, committed: firstOffset, expectedNext: firstOffset, replay, buffer: [] };
     this.partitions.set(partition, entry);
     return entry;
   }
 
   /** The recorded batch that starts at `firstOffset` (its writes may be partial), null if none; undefined when abandoned. */
-  private async unfinishedBatch(payload: EachBatchPayload, firstOffset: number): Promise<BatchRange | null | undefined> {
+  private async unfinishedBatch(payload: EachBatchPayload, firstOffset: number): Promise<RecordedBatch | null | undefined> {
     const { storage, settings, log } = this.deps;
     const partition = payload.batch.partition;
     const intents = await this.withRetries(partition, payload, () =>
-      storage.query<{ from_offset: string; to_offset: string }>(
-        `SELECT from_offset, to_offset FROM ${storage.table(INTENT_TABLE)}
+      storage.query<{ from_offset: string; to_offset: string; at: string; decisions: string }>(
+        `SELECT from_offset, to_offset, toUnixTimestamp64Milli(created_at) AS at, decisions FROM ${storage.table(INTENT_TABLE)}
          WHERE consumer_group = {g:String} AND topic = {t:String} AND partition = {p:UInt32}
-         ORDER BY from_offset DESC LIMIT 1`,
+         ORDER BY from_offset DESC, created_at DESC LIMIT 1`,
         { g: settings.groupId, t: this.topic, p: partition },
       ),
     );
@@ -315,7 +408,7 @@ export class ConsumerLoop<S> {
     const to = Number(last.to_offset);
     if (from === firstOffset) {
       log.info({ consumer: settings.connector, partition, from, to }, 'replaying the last recorded batch of this partition');
-      return { from, to };
+      return { from, to, at: Number(last.at), decisions: last.decisions };
     }
     if (from < firstOffset && to >= firstOffset) {
       // Only possible when the start of the recorded batch is gone from Kafka (topic retention ran while the
@@ -331,11 +424,8 @@ export class ConsumerLoop<S> {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
-    const partition = batch.partition;
     const entry = await this.entryFor(payload, Number(batch.messages[0]!.offset));
     if (!entry) return;
-    entry.lag = Number(batch.offsetLag());
-    this.deps.onLag?.(partition, entry.lag);
 
     let messages = batch.messages;
     if (entry.replay) {
@@ -350,7 +440,7 @@ export class ConsumerLoop<S> {
         }
         return;
       }
-      const ok = await this.runBatch(payload, entry, entry.buffer, replay, false);
+      const ok = await this.runBatch(payload, entry, entry.buffer, replay, replay);
       if (!ok) return;
       entry.buffer = [];
       entry.replay = null;
@@ -360,29 +450,41 @@ export class ConsumerLoop<S> {
     for (let i = 0; i < messages.length && payload.isRunning() && !payload.isStale(); i += max) {
       const chunk = messages.slice(i, i + max);
       const range = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
-      const ok = await this.runBatch(payload, entry, chunk, range, true);
+      const ok = await this.runBatch(payload, entry, chunk, range, null);
       if (!ok) return;
       await payload.heartbeat();
     }
   }
 
-  /** One batch, with retries; false when abandoned because the consumer is stopping or lost the partition. */
+  /**
+   * One batch, with retries; false when abandoned because the consumer is stopping or lost the partition. `recorded`
+   * is the replayed batch's record, or null for a new batch (recorded on its first attempt).
+   */
   private async runBatch(
     payload: EachBatchPayload,
     entry: PartitionEntry<S>,
     messages: readonly KafkaMessage[],
     range: BatchRange,
-    recordIntent: boolean,
+    recorded: RecordedBatch | null,
   ): Promise<boolean> {
     const partition = payload.batch.partition;
     const endTimer = this.deps.batchSeconds?.startTimer();
-    const done = await this.withRetries(partition, payload, async (attempt) => {
-      if (recordIntent && attempt === 0) await this.recordIntent(partition, range);
-      await this.writeBatch(partition, entry, messages, range);
+    let record: RecordedBatch | null = recorded;
+    const abandon: (() => void)[] = [];
+    const done = await this.withRetries(partition, payload, async () => {
+      const at = record?.at ?? this.clock();
+      await this.writeBatch(partition, entry, messages, range, at, record?.decisions, abandon, async (decisions) => {
+        // The first prepare of a new batch: record its range, clock and decisions before anything is written.
+        await this.recordIntent(partition, range, at, decisions);
+        record = { ...range, at, decisions };
+      });
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
       return true;
     });
-    if (done !== true) return false;
+    if (done !== true) {
+      for (const undo of abandon) undo();
+      return false;
+    }
     payload.resolveOffset(String(range.to));
     entry.committed = range.to + 1;
     entry.expectedNext = range.to + 1;
@@ -430,7 +532,7 @@ export class ConsumerLoop<S> {
     }
   }
 
-  private async recordIntent(partition: number, range: BatchRange): Promise<void> {
+  private async recordIntent(partition: number, range: BatchRange, at: number, decisions: string): Promise<void> {
     const { storage, settings } = this.deps;
     await storage.insert(INTENT_TABLE, [
       {
@@ -439,20 +541,48 @@ export class ConsumerLoop<S> {
         partition,
         from_offset: String(range.from),
         to_offset: String(range.to),
-        created_at: this.clock(),
+        created_at: at,
+        decisions,
       },
     ]);
   }
 
   /**
-   * Prepares, publishes and writes one batch. When the store refuses the rows of a batch for their data, the batch
-   * is split in halves (each with its own deterministic tokens) until the record that fails alone is found; that
-   * record is dead-lettered and the rest written. A replay after a crash takes the same path to the same result.
+   * Prepares, publishes and writes one batch. Records the loop refuses (too large) are dead-lettered here; the rest go
+   * to the handler. When the store refuses the rows of a batch for their data, the batch is split in halves (each with
+   * its own deterministic tokens, prepared with the same clock and decisions) until the record that fails alone is
+   * found; it is dead-lettered and the rest written. A replay after a crash takes the same path to the same result.
    */
-  private async writeBatch(partition: number, entry: PartitionEntry<S>, messages: readonly KafkaMessage[], range: BatchRange): Promise<void> {
+  private async writeBatch(
+    partition: number,
+    entry: PartitionEntry<S>,
+    messages: readonly KafkaMessage[],
+    range: BatchRange,
+    at: number,
+    recorded: string | undefined,
+    abandon: (() => void)[],
+    onFirstPrepare: (decisions: string) => Promise<void>,
+  ): Promise<void> {
     const { handler, settings, storage } = this.deps;
-    const result = await handler.prepare(messages, { topic: this.topic, partition, range, state: entry.state });
-    await this.publish(partition, result.deadLetters, result.publish);
+    const tooLarge: DeadLetter[] = [];
+    const forHandler: KafkaMessage[] = [];
+    for (const m of messages) {
+      const standIn = oversizeOf(m);
+      const size = standIn ?? messageBytes(m);
+      if (standIn !== undefined || size > (settings.maxRecordBytes ?? Number.POSITIVE_INFINITY)) {
+        const limit = settings.maxRecordBytes ?? 0;
+        tooLarge.push({
+          message: m,
+          error: new PipelineError('record_too_large', `record of ${size} bytes (decompressed) is over the ${limit}-byte limit`),
+          stage: 'VALUE_CONVERTER',
+        });
+      } else forHandler.push(m);
+    }
+    const result = await handler.prepare(forHandler, { topic: this.topic, partition, range, state: entry.state, at, recorded });
+    if (result.onAbandoned) abandon.push(result.onAbandoned);
+    const decisions = recorded ?? result.decisions ?? '';
+    if (recorded === undefined) await onFirstPrepare(decisions);
+    await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
     const base = `${settings.groupId}/${this.topic}/${partition}/${range.from}-${range.to}`;
     try {
       for (const w of result.writes) {
@@ -464,6 +594,7 @@ export class ConsumerLoop<S> {
       }
     } catch (err) {
       if (!(err instanceof PipelineError) || err.code !== 'record_rejected') throw err;
+      result.onAbandoned?.();
       if (messages.length === 1) {
         this.deps.log.warn(
           { consumer: settings.connector, partition, offset: messages[0]!.offset, code: err.code },
@@ -476,11 +607,13 @@ export class ConsumerLoop<S> {
       const half = Math.ceil(messages.length / 2);
       const left = messages.slice(0, half);
       const right = messages.slice(half);
-      await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) });
-      await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to });
+      const noRecord = async (): Promise<void> => undefined;
+      await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) }, at, decisions, abandon, noRecord);
+      await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to }, at, decisions, abandon, noRecord);
       return;
     }
     result.onDurable?.();
+    for (const d of tooLarge) handler.onRejected?.(d.message, d.error);
   }
 
   private async publish(partition: number, deadLetters: readonly DeadLetter[], publish: readonly TopicMessages[]): Promise<void> {
@@ -519,19 +652,28 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A consumer loop's status as a health component: ok only while it runs with nothing in its way. */
+/**
+ * A consumer loop's status as a health component: ok only while it runs, is not retrying and is not stalled with
+ * records waiting; degraded while starting, stopping, retrying or stalled; down once stopped or failed.
+ */
 export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown>> = {}): ComponentHealth {
+  const iso = (t: number | undefined): string | null => (t === undefined ? null : new Date(t).toISOString());
   const detail = {
     ...extra,
     state: s.state,
     batches: s.batches,
     lag: s.lag,
+    lag_read_at: iso(s.lagAt),
     partitions: s.partitions,
-    last_progress_at: s.lastProgressAt === undefined ? null : new Date(s.lastProgressAt).toISOString(),
+    last_progress_at: iso(s.lastProgressAt),
   };
   switch (s.state) {
-    case 'running':
-      return s.problem ? { status: 'degraded', reasons: [s.problem], detail } : { status: 'ok', detail };
+    case 'running': {
+      const reasons: string[] = [];
+      if (s.problem) reasons.push(s.problem);
+      if (s.stalledMs > 0) reasons.push(`no batch committed for ${Math.round(s.stalledMs / 1000)} s while ${s.lag} records wait`);
+      return reasons.length > 0 ? { status: 'degraded', reasons, detail } : { status: 'ok', detail };
+    }
     case 'idle':
     case 'starting':
       return { status: 'degraded', reasons: ['starting'], detail };

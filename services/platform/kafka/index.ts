@@ -1,7 +1,7 @@
 /**
  * Kafka: client wiring and topics, the shared consumer loop, the publisher thread, dead letters.
  */
-export { createKafka, ensureTopics, pipelineTopics } from './kafkaClient.ts';
+export { createKafka, ensureTopics, pipelineTopics, recordLimitsOf } from './kafkaClient.ts';
 export type { TopicPlan } from './kafkaClient.ts';
 export { ConsumerLoop, digestOf, insertPlan, loopHealth } from './consumerLoop.ts';
 export type {
@@ -18,6 +18,10 @@ export type {
 } from './consumerLoop.ts';
 export { ThreadPublisher } from './publisher.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';
-export { deadLetterMessage } from './deadLetters.ts';
+export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, messageBytes, oversizeOf } from './deadLetters.ts';
 export type { DeadLetter, DeadLetterSource, DeadLetterStage } from './deadLetters.ts';
 export { classifyKafkaError } from './errors.ts';
+export { compressionType, DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
+export { OVERSIZE_HEADER, readVarint, RecordStream, writeZigzag, zigzag } from './recordStream.ts';
+export type { RecordLimits } from './recordStream.ts';
+export { decodeBlock, Lz4FormatError } from './lz4.ts';

@@ -1,13 +1,22 @@
 import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConfig } from '../config/index.ts';
+import { DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
+import type { RecordLimits } from './recordStream.ts';
+
+/** The decompression caps that follow from the configuration: a record, and a batch of them. */
+export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {
+  return { maxRecordBytes: k.maxRecordBytes, maxBatchBytes: Math.max(32 * 1024 * 1024, 4 * k.maxRecordBytes) };
+}
 
 /**
  * kafkajs wiring: one Kafka instance per process, its log lines routed into pino (warn and above), and
  * the pipeline's topics created with their retention. The raw topic carries identifiers, so its retention
  * is short (CDR_RAW_RETENTION_HOURS).
  */
-export function createKafka(brokers: readonly string[], clientId: string, log: Logger): Kafka {
+export function createKafka(brokers: readonly string[], clientId: string, log: Logger, recordLimits?: RecordLimits): Kafka {
+  // Every codec, with decompression capped (codecs.ts); kafkajs alone reads gzip only.
+  registerCodecs(recordLimits ?? DEFAULT_RECORD_LIMITS);
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { CompressionName } from '../config/config.ts';
 import { PipelineError, type PipelineErrorCode } from '../../core/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
@@ -34,6 +35,8 @@ export interface PublisherOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly log: Logger;
+  /** The codec of everything this publisher sends (default none). */
+  readonly compression?: CompressionName;
 }
 
 interface Pending {
@@ -96,7 +99,7 @@ export class ThreadPublisher {
       const w = this.worker;
       return this.ready.then(() => w);
     }
-    const data: PublisherWorkerData = { brokers: [...this.opts.brokers], clientId: this.opts.clientId };
+    const data: PublisherWorkerData = { brokers: [...this.opts.brokers], clientId: this.opts.clientId, compression: this.opts.compression ?? 'none' };
     const worker = startTsWorker(new URL('./publisherWorker.ts', import.meta.url), { publisher: data });
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -5,11 +5,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type LogEntry, type Message, type Producer } from 'kafkajs';
 import type { PipelineErrorCode } from '../../core/index.ts';
+import type { CompressionName } from '../config/config.ts';
+import { compressionType, registerCodecs } from './codecs.ts';
 import { classifyKafkaError } from './errors.ts';
+import { MAX_MESSAGE_BYTES, PUBLISH_SLICE, SLICE_BYTES } from './limits.ts';
 
 export interface PublisherWorkerData {
   brokers: string[];
   clientId: string;
+  compression: CompressionName;
 }
 
 export interface PackedTopicMessages {
@@ -32,17 +36,18 @@ export type PublisherReply =
   | { type: 'done'; id: number; error?: string; code?: PipelineErrorCode }
   | { type: 'log'; level: 'error' | 'warn' | 'debug'; message: string; fields: Record<string, unknown> };
 
-/**
- * Messages per produce request: ~250 KB at ~130 B per pseudonymised event, far below the broker's 1 MiB
- * message.max.bytes per partition batch; kafkajs's per-partition grouping is also quadratic in one send.
- */
-const PUBLISH_SLICE = 2000;
+// A produce request carries at most PUBLISH_SLICE messages and SLICE_BYTES bytes (before compression), so no
+// partition's record batch can exceed the broker's message.max.bytes whatever the messages' sizes; kafkajs's
+// per-partition grouping is also quadratic in the messages of one send.
 
 const port = parentPort;
 if (!port) throw new Error('publisherWorker.ts runs as a worker thread (services/platform/kafka/publisher.ts)');
 const data = (workerData as { publisher: PublisherWorkerData }).publisher;
 
 const reply = (m: PublisherReply): void => port.postMessage(m);
+
+registerCodecs();
+const compression = compressionType(data.compression);
 
 const kafka = new Kafka({
   clientId: data.clientId,
@@ -89,17 +94,36 @@ function unpack(p: PackedTopicMessages): { topic: string; message: Message }[] {
   return out;
 }
 
+function sizeOf(m: Message): number {
+  let n = 64 + (m.value ? (m.value as Buffer).length : 0) + (m.key ? m.key.length : 0);
+  for (const k in m.headers ?? {}) n += k.length + String((m.headers as Record<string, Buffer | string>)[k]!).length;
+  return n;
+}
+
+class MessageTooLarge extends Error {
+  override readonly name = 'MessageTooLarge';
+  readonly type = 'MESSAGE_TOO_LARGE';
+}
+
 async function send(topics: PackedTopicMessages[]): Promise<void> {
   const all = topics.flatMap(unpack);
-  // Slices one after the other, as the broker's per-request limit and kafkajs's grouping cost require.
-  for (let i = 0; i < all.length; i += PUBLISH_SLICE) {
+  // Slices one after the other, bounded by count and bytes, as the broker's limits and kafkajs's grouping cost require.
+  let i = 0;
+  while (i < all.length) {
     const byTopic = new Map<string, Message[]>();
-    for (const { topic, message } of all.slice(i, i + PUBLISH_SLICE)) {
+    let bytes = 0;
+    let n = 0;
+    for (; i < all.length && n < PUBLISH_SLICE; i++, n++) {
+      const { topic, message } = all[i]!;
+      const size = sizeOf(message);
+      if (size > MAX_MESSAGE_BYTES) throw new MessageTooLarge(`a ${size}-byte message for ${topic} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+      if (n > 0 && bytes + size > SLICE_BYTES) break;
+      bytes += size;
       const list = byTopic.get(topic);
       if (list) list.push(message);
       else byTopic.set(topic, [message]);
     }
-    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1, compression });
   }
 }
 

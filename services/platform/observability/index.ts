@@ -1,5 +1,5 @@
 /**
- * Logging (pino, with central redaction) and metrics (prom-client, the names of docs/contract.md).
+ * Logging (pino, with central redaction) and metrics (prom-client, the brief's names).
  */
 export { createLogger, REDACTED_PATHS } from './logger.ts';
 export { createMetrics } from './metrics.ts';

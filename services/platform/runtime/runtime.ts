@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { applyMigrations, openStorage, type Storage } from '../clickhouse/index.ts';
+import { applyMigrations, dedupHorizonSecondsFor, MIGRATIONS, openStorage, type Storage } from '../clickhouse/index.ts';
 import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
-import { createKafka, ensureTopics, pipelineTopics } from '../kafka/index.ts';
+import { createKafka, ensureTopics, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
@@ -83,7 +83,7 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       } else {
         brokers = [`127.0.0.1:${config.kafka.localPort}`];
       }
-      kafka = createKafka(brokers, config.kafka.clientId, log);
+      kafka = createKafka(brokers, config.kafka.clientId, log, recordLimitsOf(config.kafka));
       const admin = kafka.admin();
       await admin.connect();
       try {
@@ -103,7 +103,7 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
       closers.push(() => st.close());
-      const applied = await applyMigrations(storage, log);
+      const applied = await applyMigrations(storage, log, MIGRATIONS, { dedupHorizonSeconds: dedupHorizonSecondsFor(config.kafka?.rawRetentionHours ?? 72) });
       if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
       const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
       masterKeySource = master.source;

@@ -7,9 +7,12 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   state: 'running',
   batches: 3,
   lag: 0,
+  lagAt: Date.UTC(2026, 0, 1),
   partitions: 2,
+  startedAt: Date.UTC(2026, 0, 1),
   lastProgressAt: Date.UTC(2026, 0, 1),
   problem: undefined,
+  stalledMs: 0,
   ...over,
 });
 
@@ -44,5 +47,11 @@ describe('health', () => {
     assert.equal(failed.status, 'down');
     assert.match(failed.reasons![0]!, /failed: unsupported: Snappy/);
     assert.equal(failed.detail!['last_progress_at'], '2026-01-01T00:00:00.000Z');
+  });
+
+  it('a running consumer that commits nothing while records wait is degraded, and says how long and how many', () => {
+    const stalled = loopHealth(status({ lag: 1234, stalledMs: 95_000 }));
+    assert.equal(stalled.status, 'degraded');
+    assert.deepEqual(stalled.reasons, ['no batch committed for 95 s while 1234 records wait']);
   });
 });
