@@ -73,6 +73,12 @@ export class IngestService implements BatchHandler<PartitionState> {
   private readonly claims = new Map<string, string>();
   /** The claimed ids per partition, released when a partition leaves this member. */
   private readonly claimsByPartition = new Map<number, Set<string>>();
+  /** Counts stored batches; a lookup remembers the count it started at. */
+  private storedEpoch = 0;
+  /** Lookups in flight, by the epoch they started at (with how many started then). */
+  private readonly lookupsInFlight = new Map<number, number>();
+  /** Ids (→ position) stored at each epoch since the oldest lookup in flight began. */
+  private readonly recentlyStored = new Map<number, Map<string, string>>();
 
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -240,7 +246,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       onAbandoned: () => this.release(ctx.partition, claimed),
       onDurable: () => {
         // Stored: cdr_ids now answers for these ids, the claims can go.
-        this.release(ctx.partition, claimed);
+        this.stored(ctx.partition, claimed);
         for (const k of vaultInBatch) this.vaultWritten.add(k);
         metrics.ingestRecords.inc({ outcome: 'stored' }, rows.length - late);
         metrics.ingestRecords.inc({ outcome: 'late' }, late);
@@ -266,29 +272,43 @@ export class IngestService implements BatchHandler<PartitionState> {
     ctx: BatchContext<PartitionState>,
   ): Promise<{ good: Decoded[]; duplicates: number; decisions: string; claimed: string[] }> {
     const position = (d: Decoded): string => `${ctx.topic}/${ctx.partition}/${d.message.offset}`;
-    let elsewhere: Set<string>;
+    const firsts = new Map<string, Decoded>();
+    for (const d of candidates) if (!firsts.has(d.event.cdr_id)) firsts.set(d.event.cdr_id, d);
+    const elsewhere = new Set<string>();
     if (ctx.recorded !== undefined) {
-      elsewhere = new Set(ctx.recorded === '' ? [] : ctx.recorded.split(','));
-    } else {
-      elsewhere = new Set();
-      const firsts = new Map<string, Decoded>();
-      for (const d of candidates) if (!firsts.has(d.event.cdr_id)) firsts.set(d.event.cdr_id, d);
-      const toLookUp: string[] = [];
-      for (const [id, d] of firsts) {
-        const claim = this.claims.get(id);
-        if (claim !== undefined && claim !== position(d)) elsewhere.add(d.message.offset);
-        else toLookUp.push(id);
-      }
-      if (toLookUp.length > 0) {
+      for (const offset of ctx.recorded === '' ? [] : ctx.recorded.split(',')) elsewhere.add(offset);
+    } else if (firsts.size > 0) {
+      // Look the ids up in the store; records other batches of this process store while the lookup is in flight are
+      // in `recentlyStored` (kept until no lookup that started before them is still running).
+      const since = this.storedEpoch;
+      this.lookupsInFlight.set(since, (this.lookupsInFlight.get(since) ?? 0) + 1);
+      try {
         const { storage } = this.deps;
         const stored = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
           `SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
-          { ids: toLookUp },
+          { ids: [...firsts.keys()] },
         );
         for (const r of stored) {
           const d = firsts.get(r.cdr_id);
           if (d && `${r.src_topic}/${r.src_partition}/${r.src_offset}` !== position(d)) elsewhere.add(d.message.offset);
         }
+        // From here to the claims below there is no await: no other batch of this process can claim in between.
+        for (const [epoch, ids] of this.recentlyStored) {
+          if (epoch <= since) continue;
+          for (const [id, d] of firsts) {
+            const at = ids.get(id);
+            if (at !== undefined && at !== position(d)) elsewhere.add(d.message.offset);
+          }
+        }
+        for (const [id, d] of firsts) {
+          const claim = this.claims.get(id);
+          if (claim !== undefined && claim !== position(d)) elsewhere.add(d.message.offset);
+        }
+      } finally {
+        const left = (this.lookupsInFlight.get(since) ?? 1) - 1;
+        if (left > 0) this.lookupsInFlight.set(since, left);
+        else this.lookupsInFlight.delete(since);
+        this.pruneRecentlyStored();
       }
     }
     const good: Decoded[] = [];
@@ -316,12 +336,32 @@ export class IngestService implements BatchHandler<PartitionState> {
     return { good, duplicates, decisions: [...elsewhere].join(','), claimed };
   }
 
+  /** Claims of a batch that was given up: nothing was stored. */
   private release(partition: number, ids: readonly string[]): void {
     const byPartition = this.claimsByPartition.get(partition);
     for (const id of ids) {
       this.claims.delete(id);
       byPartition?.delete(id);
     }
+  }
+
+  /** Claims of a batch now stored: kept as recently stored for lookups that were in flight meanwhile. */
+  private stored(partition: number, ids: readonly string[]): void {
+    if (ids.length > 0) {
+      const positions = new Map<string, string>();
+      for (const id of ids) {
+        const at = this.claims.get(id);
+        if (at !== undefined) positions.set(id, at);
+      }
+      this.storedEpoch++;
+      if (this.lookupsInFlight.size > 0) this.recentlyStored.set(this.storedEpoch, positions);
+    }
+    this.release(partition, ids);
+  }
+
+  private pruneRecentlyStored(): void {
+    const oldest = this.lookupsInFlight.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.lookupsInFlight.keys());
+    for (const epoch of this.recentlyStored.keys()) if (epoch <= oldest) this.recentlyStored.delete(epoch);
   }
 }
 

@@ -22,5 +22,5 @@ const shutdown = onShutdownSignal(rt.log, async () => {
 await ingest.start();
 if (process.send) {
   // Tell a supervising parent (tests) how to read progress.
-  setInterval(() => process.send?.({ type: 'stats', stats: ingest.stats }), 200).unref();
+  setInterval(() => process.send?.({ type: 'stats', stats: { ...ingest.stats, rss: process.memoryUsage().rss, health: ingest.health().status } }), 200).unref();
 }

@@ -8,6 +8,9 @@ import type { CdrEvent } from './cdrEvent.ts';
  */
 export const EARLIEST_EVENT_TIME = Date.UTC(2000, 0, 1);
 const MAX_ID = 128;
+const INT32_MAX = 2 ** 31 - 1;
+/** A billion units of any currency per record: far beyond any real CDR, far within a sum of many in Int64. */
+const MAX_MICROS = 10 ** 15;
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
 function fail(message: string): never {
@@ -37,10 +40,14 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.delivered_at !== null && (!Number.isSafeInteger(e.delivered_at) || e.delivered_at < EARLIEST_EVENT_TIME)) {
     throw new PipelineError('timestamp_out_of_range', 'delivered_at: before 2000-01-01');
   }
-  if (e.segments < 0 || e.segments > 100_000) fail('segments: must be 0-100000');
-  if (e.size_bytes < 0) fail('size_bytes: negative');
-  if (e.duration_ms !== null && (e.duration_ms < 0 || e.duration_ms > 7 * 24 * 3600 * 1000)) fail('duration_ms: must be 0 to 7 days');
+  // Avro int fields arrive as whatever the varint held (avsc does not range-check): check every number here, so a
+  // crafted value fails this record alone instead of failing later, when it is encoded for downstream.
+  if (!Number.isInteger(e.segments) || e.segments < 0 || e.segments > 100_000) fail('segments: must be an integer 0-100000');
+  if (!Number.isInteger(e.size_bytes) || e.size_bytes < 0 || e.size_bytes > INT32_MAX) fail('size_bytes: must be an integer 0-2147483647');
+  if (e.duration_ms !== null && (!Number.isSafeInteger(e.duration_ms) || e.duration_ms < 0 || e.duration_ms > 7 * 24 * 3600 * 1000))
+    fail('duration_ms: must be an integer from 0 to 7 days');
   if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
+  if (Math.abs(e.price) > MAX_MICROS || Math.abs(e.cost) > MAX_MICROS) fail('price/cost: beyond ±10^15 micro-units (a billion per record)');
   if (!/^[A-Z]{3}$/.test(e.currency)) fail('currency: must be an ISO 4217 code');
   if (e.destination_country !== null && e.destination_country !== '' && !/^[A-Za-z]{2}$/.test(e.destination_country))
     fail('destination_country: must be ISO 3166-1 alpha-2');

@@ -13,6 +13,7 @@ import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 import { ThreadPublisher, type OutgoingMessage } from '../../../services/platform/kafka/publisher.ts';
 import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
+import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
 
 describe('ThreadPublisher', () => {
   const brokers = testBrokers().split(',');
@@ -96,6 +97,48 @@ describe('ThreadPublisher', () => {
       publisher.send([{ topic: topicB, messages: [{ key: 'k', value: Buffer.from('x') }] }]),
       (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable',
     );
+  });
+
+  it('compresses with each codec so that the Java consumer reads every message back', async () => {
+    for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      const topic = uniqueName(`pub.${codec}`);
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      await admin.disconnect();
+      const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log, compression: codec });
+      const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
+        key: `k${i % 13}`,
+        value: Buffer.from(`${codec}-${i}-${'z'.repeat(i % 400)}`),
+      }));
+      try {
+        await publisher.send([{ topic, messages }]);
+      } finally {
+        await publisher.close();
+      }
+      const read = await javaConsume(brokers.join(','), topic, messages.length);
+      assert.equal(read.count, messages.length, codec);
+      assert.equal(read.digest, valuesDigest(messages.map((m) => m.value)), codec);
+    }
+  });
+
+  it('slices by bytes, so large messages together never exceed the broker limit; one message over the limit is record_too_large', async () => {
+    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
+    // 6 × 400 KB plus small ones: more than 2 MB in one send, to a broker whose message.max.bytes is 1 MiB.
+    const big: OutgoingMessage[] = Array.from({ length: 6 }, (_, i) => ({ key: 'same-partition', value: randomBytes(400 * 1024), headers: { n: String(i) } }));
+    const small: OutgoingMessage[] = Array.from({ length: 500 }, (_, i) => ({ key: 'same-partition', value: Buffer.from(`s${i}`) }));
+    try {
+      await publisher.send([{ topic: topicB, messages: [...big, ...small] }]);
+      await assert.rejects(
+        publisher.send([{ topic: topicB, messages: [{ key: 'x', value: randomBytes(950 * 1024) }] }]),
+        (err: unknown) => err instanceof PipelineError && err.code === 'record_too_large' && err.disposition === 'dead-letter',
+      );
+    } finally {
+      await publisher.close();
+    }
+    const b = await readTopic(kafka, topicB);
+    assert.equal(b.filter((m) => m.value?.length === 400 * 1024).length, 6);
+    assert.equal(b.filter((m) => m.value?.toString().startsWith('s')).length, 500);
   });
 
   after(async () => {

@@ -53,6 +53,13 @@ describe('validateCdr', () => {
     ['three-letter country', { destination_country: 'MYS' }, 'validation_failed'],
     ['two-digit mcc', { mcc: '50' }, 'validation_failed'],
     ['empty provider', { provider_id: '' }, 'validation_failed'],
+    // What an Avro int/long can carry on the wire but a CDR cannot (avsc does not range-check ints).
+    ['segments of 2^31 (a crafted int)', { segments: 2 ** 31 }, 'validation_failed'],
+    ['size_bytes of 2^40 (a crafted int)', { size_bytes: 2 ** 40 }, 'validation_failed'],
+    ['fractional segments', { segments: 1.5 }, 'validation_failed'],
+    ['duration beyond a safe integer', { duration_ms: 2 ** 60 }, 'validation_failed'],
+    ['a price of 10^16 micro-units', { price: 10 ** 16 }, 'validation_failed'],
+    ['a cost of -10^16 micro-units', { cost: -(10 ** 16) }, 'validation_failed'],
   ];
   for (const [what, patch, code] of bad) {
     it(`rejects ${what} (${code})`, () => {
