@@ -11,7 +11,7 @@ import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
 import { createIngest } from '../ingest/createIngest.ts';
-import { StatusLine } from './statusLine.ts';
+import { StatusLine, healthWords } from './statusLine.ts';
 
 export interface StartArgs {
   rate: number;
@@ -52,7 +52,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const producerAbort = new AbortController();
   let produced = 0;
   let producing: Promise<unknown> = Promise.resolve();
-  const status = new StatusLine(() => ({ ...ingest.stats, produced }));
+  const status = new StatusLine(() => ({ ...ingest.stats, produced, health: healthWords(health.report()) }));
 
   const shutdown = onShutdownSignal(log, async (reason) => {
     status.stop();

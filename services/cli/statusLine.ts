@@ -6,6 +6,20 @@ export interface StatusSnapshot {
   dlq: number;
   lag: number;
   produced: number;
+  /** The process's health in words: `ok`, or the status and its reasons (a stopped consumer says so). */
+  health: string;
+}
+
+/** One status line from two snapshots `secs` apart. */
+export function formatStatus(prev: StatusSnapshot, s: StatusSnapshot, secs: number): string {
+  const ingested = s.stored + s.late + s.duplicate + s.dlq - (prev.stored + prev.late + prev.duplicate + prev.dlq);
+  const health = s.health === 'ok' ? '' : ` | ${s.health.length > 140 ? `${s.health.slice(0, 137)}...` : s.health}`;
+  return `ingested ${Math.round(ingested / Math.max(0.001, secs))}/s | produced ${s.produced} | stored ${s.stored} | late ${s.late} | dup ${s.duplicate} | DLQ ${s.dlq} | lag ${s.lag}${health}`;
+}
+
+/** A health report in the words of the status line. */
+export function healthWords(report: { status: string; reasons: readonly string[] }): string {
+  return report.status === 'ok' ? 'ok' : `${report.status.toUpperCase()}: ${report.reasons.join('; ')}`;
 }
 
 export class StatusLine {
@@ -33,14 +47,12 @@ export class StatusLine {
   private tick(): void {
     const now = Date.now();
     const s = this.read();
-    const prev = this.last ?? s;
-    const secs = Math.max(0.001, (now - this.lastAt) / 1000);
-    const ingested = s.stored + s.late + s.duplicate + s.dlq - (prev.stored + prev.late + prev.duplicate + prev.dlq);
-    const line = `ingested ${Math.round(ingested / secs)}/s | produced ${s.produced} | stored ${s.stored} | late ${s.late} | dup ${s.duplicate} | DLQ ${s.dlq} | lag ${s.lag}`;
+    const line = formatStatus(this.last ?? s, s, (now - this.lastAt) / 1000);
     this.last = s;
     this.lastAt = now;
     this.ticks++;
+    // A problem is printed at once, also when stderr is not a terminal; otherwise every fifth line there.
     if (this.out.isTTY) this.out.write(`\r\x1b[2K${line}`);
-    else if (this.ticks % 5 === 0) this.out.write(`${line}\n`);
+    else if (this.ticks % 5 === 0 || s.health !== 'ok') this.out.write(`${line}\n`);
   }
 }
