@@ -11,6 +11,7 @@
  * A stale pid file (process gone, or pid reused by something else) is cleaned up and ignored.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -359,4 +360,112 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     version,
     stop,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A local KRaft cluster: several combined broker+controller nodes on loopback, for tests of broker loss.
+
+export interface LocalClusterOptions {
+  /** Parent directory; node N keeps its data in `<dataDir>/node-N`. */
+  dataDir: string;
+  /** Number of nodes (default 3). Replication factor min(3, nodes); min.insync.replicas 2 from 3 nodes on. */
+  nodes?: number;
+  /** As for startLocalBroker (default: this process). */
+  ownerPid?: number;
+}
+
+export interface LocalClusterNode {
+  readonly id: number;
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly dataDir: string;
+  /** pid of the node's JVM while it runs. */
+  pid(): number | undefined;
+  /** Ends the node's JVM with the signal (default SIGKILL: a crash) and waits until it is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the node again on the same ports and data, and waits until it answers. */
+  restart(): Promise<void>;
+}
+
+export interface LocalCluster {
+  readonly brokers: string[];
+  readonly nodes: readonly LocalClusterNode[];
+  readonly version: string;
+  /** Stops every node that runs. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** Starts a KRaft cluster of `nodes` nodes on free loopback ports; resolves when every node answers. */
+export async function startLocalCluster(opts: LocalClusterOptions): Promise<LocalCluster> {
+  const n = opts.nodes ?? 3;
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new KafkaStartError(`invalid node count ${n}`);
+  const dataDir = path.resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const { version } = await ensureKafkaInstalled();
+  const ownerPid = opts.ownerPid ?? process.pid;
+  const ports: number[] = [];
+  while (ports.length < 2 * n) {
+    const p = await listenOnce(0);
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const cid = clusterId();
+  const voters = Array.from({ length: n }, (_, i) => `${i + 1}@127.0.0.1:${ports[n + i]}`).join(',');
+  const nodeEnv = (id: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    KAFKA_NODE_ID: String(id),
+    KAFKA_QUORUM_VOTERS: voters,
+    KAFKA_CLUSTER_ID: cid,
+    KAFKA_REPLICATION: String(Math.min(3, n)),
+    KAFKA_CONTROLLER_PORT: String(ports[n + id - 1]),
+    ...(ownerPid > 0 ? { KAFKA_OWNER_PID: String(ownerPid) } : {}),
+  });
+  const nodes: LocalClusterNode[] = Array.from({ length: n }, (_, i) => {
+    const id = i + 1;
+    const dir = path.join(dataDir, `node-${id}`);
+    const port = ports[i]!;
+    const start = async (): Promise<void> => {
+      await mkdir(dir, { recursive: true });
+      try {
+        await runScript(['start', dir, String(port)], nodeEnv(id), START_TIMEOUT_MS);
+      } catch (err) {
+        const out = err instanceof ScriptFailure ? lastLines(`${err.stdout}\n${err.stderr}`, LOG_TAIL_LINES) : undefined;
+        throw new KafkaStartError(`cluster node ${id} did not start on 127.0.0.1:${port}`, { cause: err, logTail: out });
+      }
+    };
+    return {
+      id,
+      port,
+      controllerPort: ports[n + i]!,
+      dataDir: dir,
+      pid: () => {
+        const pid = readIntFile(path.join(dir, 'broker.pid'));
+        return pid !== undefined && isAlive(pid) ? pid : undefined;
+      },
+      kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+        const pid = readIntFile(path.join(dir, 'broker.pid'));
+        if (pid === undefined || !isAlive(pid)) return;
+        process.kill(pid, signal);
+        for (let t = 0; t < 600 && isAlive(pid); t++) await new Promise((r) => setTimeout(r, 100));
+        if (isAlive(pid)) throw new KafkaStopError(`node ${id} (pid ${pid}) did not end after ${signal}`);
+      },
+      restart: start,
+    };
+  });
+  const started = await Promise.allSettled(nodes.map((node) => (node as LocalClusterNode).restart()));
+  const failed = started.find((r) => r.status === 'rejected');
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((node) => runScript(['stop', node.dataDir], process.env, STOP_TIMEOUT_MS).catch(() => undefined)));
+  };
+  if (failed) {
+    await stop();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return { brokers: nodes.map((node) => `127.0.0.1:${node.port}`), nodes, version, stop };
 }

@@ -304,7 +304,8 @@ export class ConsumerLoop<S> {
   private scheduleLagPoll(delayMs: number): void {
     this.lagTimer = setTimeout(() => {
       this.lagPoll = this.readLag().finally(() => {
-        if (this.state === 'running' || this.state === 'starting') this.scheduleLagPoll(this.deps.settings.lagPollMs ?? Math.min(5_000, (this.deps.settings.stallMs ?? 60_000) / 2));
+        if (this.state === 'running' || this.state === 'starting')
+          this.scheduleLagPoll(this.deps.settings.lagPollMs ?? Math.min(5_000, (this.deps.settings.stallMs ?? 60_000) / 2));
       });
     }, delayMs);
     this.lagTimer.unref();

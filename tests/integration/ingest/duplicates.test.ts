@@ -53,7 +53,7 @@ describe('duplicates by cdr_id on any partition', () => {
     await settled(handled);
 
     // 1. Copies re-keyed, so they land on other partitions than their originals.
-    const rekeyed = originals.slice(0, 500).map((e, i) => ({ key: `other-key-${i}`, value: encodeCdrEvent(e), partition: (i % PARTITIONS) }));
+    const rekeyed = originals.slice(0, 500).map((e, i) => ({ key: `other-key-${i}`, value: encodeCdrEvent(e), partition: i % PARTITIONS }));
     await send(rekeyed);
     duplicatesSent += rekeyed.length;
     handled += rekeyed.length;

@@ -64,7 +64,8 @@ describe('health tells the truth', () => {
       ...storage,
       insert: async (table, rows, settings, shape) => {
         if (table === 'cdr' && mode === 'outage') throw new PipelineError('storage_unavailable', 'injected outage: ClickHouse unreachable');
-        if (table === 'cdr' && mode === 'rejected') throw new PipelineError('storage_rejected', 'injected: ClickHouse insert into cdr failed: Code: 16. No such column');
+        if (table === 'cdr' && mode === 'rejected')
+          throw new PipelineError('storage_rejected', 'injected: ClickHouse insert into cdr failed: Code: 16. No such column');
         return storage.insert(table, rows, settings, shape);
       },
     };
@@ -96,7 +97,10 @@ describe('health tells the truth', () => {
     await waitFor('the stall to show', async () => (await healthz()).code === 503, 20_000, 200);
     const h = await healthz();
     assert.equal(h.body.status, 'degraded');
-    assert.ok(h.body.reasons.some((r) => /ingest: no batch committed for \d+ s while 250 records wait/.test(r)), h.body.reasons.join(' | '));
+    assert.ok(
+      h.body.reasons.some((r) => /ingest: no batch committed for \d+ s while 250 records wait/.test(r)),
+      h.body.reasons.join(' | '),
+    );
     assert.equal(h.body.components.ingest.lag, 250);
     const metrics = await rt.metrics.registry.metrics();
     const lag = [...metrics.matchAll(/cdr_ingest_lag_records\{partition="\d+"\} (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
@@ -111,7 +115,10 @@ describe('health tells the truth', () => {
     await waitFor('the outage to show', async () => (await healthz()).code === 503, 20_000, 100);
     const h = await healthz();
     assert.equal(h.body.status, 'degraded');
-    assert.ok(h.body.reasons.some((r) => r.includes('storage_unavailable')), h.body.reasons.join(' | '));
+    assert.ok(
+      h.body.reasons.some((r) => r.includes('storage_unavailable')),
+      h.body.reasons.join(' | '),
+    );
     mode = 'ok';
     await waitFor('ok after the outage', async () => (await healthz()).code === 200, 30_000, 200);
     assert.equal(fatal.length, 0);
@@ -124,7 +131,10 @@ describe('health tells the truth', () => {
     const h = await healthz();
     assert.equal(h.code, 503);
     assert.equal(h.body.status, 'down');
-    assert.ok(h.body.reasons.some((r) => r.includes('failed: storage_rejected')), h.body.reasons.join(' | '));
+    assert.ok(
+      h.body.reasons.some((r) => r.includes('failed: storage_rejected')),
+      h.body.reasons.join(' | '),
+    );
     assert.equal(fatal.length, 1);
     assert.equal(fatal[0]!.code, 'storage_rejected');
   });

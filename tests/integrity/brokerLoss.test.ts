@@ -1,0 +1,124 @@
+/**
+ * A real Kafka cluster: three KRaft nodes on loopback (infra/kafka/localBroker.ts startLocalCluster), topics with
+ * replication factor 3 and min.insync.replicas 2. While records keep arriving, the broker that leads a partition of
+ * cdr.raw is killed with SIGKILL mid-stream and restarted a few seconds later. Ingest never stops, and every CDR is
+ * stored exactly once (no gap, no repeat), indexed twice and published.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkajs, { type Kafka } from 'kafkajs';
+import { startLocalCluster, type LocalCluster } from '../../infra/kafka/localBroker.ts';
+import { TrafficGenerator } from '../../services/generator/index.ts';
+import { createIngest } from '../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../services/ingest/ingestService.ts';
+import { createLogger } from '../../services/platform/observability/index.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
+import { encodeCdrEvent } from '../../services/platform/schemas/index.ts';
+import { caughtUp } from '../support/children.ts';
+import { assertIndexExactlyTwice, assertNoGapNoRepeat } from '../support/integrity.ts';
+import { readTopic, waitFor } from '../support/pipelineProbe.ts';
+import { testSetup } from '../support/testEnv.ts';
+
+const { Partitioners } = kafkajs;
+const BURSTS = 40;
+const PER_BURST = 400;
+
+describe('ingest on a 3-node cluster survives the loss of a partition leader', () => {
+  const clusterDir = mkdtempSync(join(tmpdir(), 'cdr-test-cluster-'));
+  let cluster: LocalCluster;
+  let rt: PipelineRuntime;
+  let kafka: Kafka;
+  let ingest: IngestService;
+  const ids: string[] = [];
+  const states = new Set<string>();
+  let killed = -1;
+  let storedWhenKilled = 0;
+  let topicReplicas: number[] = [];
+  let minIsr = '';
+
+  before(async () => {
+    cluster = await startLocalCluster({ dataDir: clusterDir, nodes: 3 });
+    const setup = testSetup({
+      KAFKA_BROKERS: cluster.brokers.join(','),
+      CDR_TOPIC_PARTITIONS: '3',
+      CDR_INGEST_MAX_BATCH: '500',
+      CDR_INGEST_SESSION_TIMEOUT_MS: '10000',
+    });
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    kafka = requireKafka(rt);
+    const raw = setup.config.kafka.topics.raw;
+    const admin = kafka.admin();
+    await admin.connect();
+    const meta = await admin.fetchTopicMetadata({ topics: [raw] });
+    topicReplicas = meta.topics[0]!.partitions.map((p) => p.replicas.length);
+    const configs = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 2 /* TOPIC */, name: raw, configNames: ['min.insync.replicas'] }],
+    });
+    minIsr = configs.resources[0]!.configEntries[0]!.configValue;
+
+    ingest = createIngest(rt);
+    await ingest.start();
+    const sampler = setInterval(() => states.add(ingest.status().state), 50);
+
+    const gen = new TrafficGenerator({ seed: 333, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 100 });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, retry: { retries: 20 } });
+    await producer.connect();
+    for (let b = 0; b < BURSTS; b++) {
+      const events = gen.take(PER_BURST);
+      ids.push(...events.map((e) => e.cdr_id));
+      // A send that fails outright while leadership moves is sent again: a copy in Kafka is a duplicate ingest drops.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await producer.send({ topic: raw, acks: -1, messages: events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      if (b === 12) {
+        await waitFor('ingest under way', () => ingest.stats.stored > 2000, 60_000, 50);
+        const leaders = await admin.fetchTopicMetadata({ topics: [raw] });
+        killed = leaders.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+        storedWhenKilled = ingest.stats.stored;
+        await cluster.nodes.find((n) => n.id === killed)!.kill('SIGKILL');
+      }
+      if (b === 24) await cluster.nodes.find((n) => n.id === killed)!.restart();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await producer.disconnect();
+    await admin.disconnect();
+    await waitFor('ingest to catch up', () => caughtUp(kafka, setup.config.ingest.groupId, raw), 240_000, 500);
+    clearInterval(sampler);
+  });
+
+  after(async () => {
+    await ingest?.stop();
+    await rt?.close();
+    await cluster?.stop();
+    rmSync(clusterDir, { recursive: true, force: true });
+  });
+
+  it('runs its topics with replication factor 3 and min.insync.replicas 2', () => {
+    assert.deepEqual(topicReplicas, [3, 3, 3]);
+    assert.equal(minIsr, '2');
+  });
+
+  it('lost the leader of partition 0 mid-stream, and ingest never stopped', () => {
+    assert.ok(killed >= 1, 'a leader was killed');
+    assert.ok(storedWhenKilled > 0 && storedWhenKilled < ids.length);
+    assert.ok(!states.has('failed') && !states.has('stopped'), [...states].join(','));
+  });
+
+  it('stores every CDR exactly once, indexes it twice and publishes it', async () => {
+    const { storage } = requireStorage(rt);
+    await assertNoGapNoRepeat(storage, 'cdr', 'cdr_id', ids);
+    await assertIndexExactlyTwice(storage, ids.length);
+    const published = new Set((await readTopic(kafka, rt.config.kafka.topics.pseudonymised)).map((m) => String(m.headers!['cdr_id'])));
+    assert.equal(ids.filter((id) => !published.has(id)).length, 0);
+  });
+});
