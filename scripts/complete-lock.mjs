@@ -21,7 +21,9 @@ for (const [path, entry] of Object.entries(lock.packages)) {
     if (lock.packages[key]) continue;
     const platform = Object.entries(PLATFORM).find(([suffix]) => dep.endsWith(suffix));
     if (!platform) throw new Error(`${path}: optional dependency ${dep} is missing from the lock and is not a known platform package`);
-    lock.packages[key] = { version, ...platform[1], license: entry.license, optional: true };
+    // Keys in the order npm writes them, so that a later `npm install` leaves the entry as it is.
+    const fields = { ...platform[1], license: entry.license, optional: true };
+    lock.packages[key] = { version, ...Object.fromEntries(Object.entries(fields).sort(([a], [b]) => a.localeCompare(b))) };
     added.push(`${dep}@${version}`);
   }
 }
