@@ -458,14 +458,14 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       restart: start,
     };
   });
-  const started = await Promise.allSettled(nodes.map((node) => (node).restart()));
+  const started = await Promise.allSettled(nodes.map((node) => node.restart()));
   const failed = started.find((r) => r.status === 'rejected');
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((node) => runScript(['stop', node.dataDir], process.env, STOP_TIMEOUT_MS).catch(() => undefined)));
   };
   if (failed) {
     await stop();
-    throw (failed).reason;
+    throw failed.reason;
   }
   return { brokers: nodes.map((node) => `127.0.0.1:${node.port}`), nodes, version, stop };
 }
