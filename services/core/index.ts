@@ -7,9 +7,20 @@ export { CHANNELS, DIRECTIONS, SENDER_TYPES, STATUSES } from './cdr/cdrEvent.ts'
 export type { CdrEvent, Channel, Direction, SenderType, Status } from './cdr/cdrEvent.ts';
 export { EARLIEST_EVENT_TIME, validateCdr } from './cdr/validate.ts';
 export type { ValidationLimits } from './cdr/validate.ts';
+export { sanitiseCdr, sanitiseClientIp, sanitiseErrorCode } from './cdr/sanitise.ts';
+export type { DroppedField, Sanitised } from './cdr/sanitise.ts';
+export { ISO_3166_ALPHA2, ISO_4217 } from './cdr/codes.ts';
 export { CDR_EVENT_SCHEMA_ID, CdrCodec, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID } from './cdr/avroCodec.ts';
 export type { RegisteredSchema } from './cdr/avroCodec.ts';
-export { IdentifierNormaliser, normaliseEmail, normaliseIdentifier, normaliseOther, normalisePhone, recipientTypeOf } from './identity/normalise.ts';
+export {
+  cleanIdentifier,
+  IdentifierNormaliser,
+  normaliseEmail,
+  normaliseIdentifier,
+  normaliseOther,
+  normalisePhone,
+  recipientTypeOf,
+} from './identity/normalise.ts';
 export type { IdentifierType, NormalisedIdentifier } from './identity/normalise.ts';
 export {
   deriveMonthKey,

@@ -1,7 +1,18 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CdrEvent, MonthKey } from '../core/index.ts';
-import { validateCdr, RecentIds, PipelineError, CDR_SHAPE, Pseudonymiser, type CdrRow, type VaultRow, identifiersExpired, monthKeyOf } from '../core/index.ts';
+import {
+  validateCdr,
+  sanitiseCdr,
+  RecentIds,
+  PipelineError,
+  CDR_SHAPE,
+  Pseudonymiser,
+  type CdrRow,
+  type VaultRow,
+  identifiersExpired,
+  monthKeyOf,
+} from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
@@ -159,6 +170,7 @@ export class IngestService implements BatchHandler<PartitionState> {
     const now = ctx.at;
     const candidates: Decoded[] = [];
     const dead: DeadLetter[] = [];
+    const dropped = { error_code: 0, client_ip: 0 };
     for (const message of messages) {
       let decoded: { event: CdrEvent; schemaId: number };
       try {
@@ -173,7 +185,9 @@ export class IngestService implements BatchHandler<PartitionState> {
         dead.push({ message, error: asRecordError(err, 'validation_failed'), stage: 'TRANSFORMATION' });
         continue;
       }
-      candidates.push({ message, event: decoded.event, schemaId: decoded.schemaId });
+      const { event, dropped: fields } = sanitiseCdr(decoded.event);
+      for (const f of fields) dropped[f]++;
+      candidates.push({ message, event, schemaId: decoded.schemaId });
     }
 
     const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
@@ -253,6 +267,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
         metrics.ingestRecords.inc({ outcome: 'dlq' }, dead.length);
         metrics.pseudonymisedPublished.inc(published.length);
+        for (const [field, n] of Object.entries(dropped)) if (n > 0) metrics.ingestFieldsDropped.inc({ field }, n);
         this.counts.stored += rows.length - late;
         this.counts.late += late;
         this.counts.duplicate += duplicates;

@@ -1,4 +1,5 @@
 import { PipelineError } from '../errors/pipelineError.ts';
+import { ISO_3166_ALPHA2, ISO_4217 } from './codes.ts';
 import { trafficCutoff } from '../retention/retentionCalendar.ts';
 import type { CdrEvent } from './cdrEvent.ts';
 
@@ -13,6 +14,11 @@ const INT32_MAX = 2 ** 31 - 1;
 const MAX_MICROS = 10 ** 15;
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
+/** An email address, or a phone number written internationally (`+` and 7-15 digits, or a `tel:` URI). */
+function identifierShaped(v: string): boolean {
+  return /[^@]+@[^@]+\.[^@]+/.test(v) || /^(?:tel:)?\+\d{7,15}$/i.test(v);
+}
+
 function fail(message: string): never {
   throw new PipelineError('validation_failed', message);
 }
@@ -24,7 +30,8 @@ export interface ValidationLimits {
 
 export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.cdr_id.length === 0 || e.cdr_id.length > MAX_ID || !PRINTABLE.test(e.cdr_id)) fail('cdr_id: must be 1-128 printable ASCII characters');
-  if (e.account_id.length === 0 || e.account_id.length > MAX_ID) fail('account_id: must be 1-128 characters');
+  if (!PRINTABLE.test(e.account_id) || e.account_id.length > MAX_ID) fail('account_id: must be 1-128 printable ASCII characters');
+  if (identifierShaped(e.account_id)) fail('account_id: must not be a phone number or an email address');
   if (e.sender.trim().length === 0) fail('sender: missing');
   if (e.recipient.trim().length === 0) fail('recipient: missing');
   if (e.sender.length > 320 || e.recipient.length > 320) fail('sender/recipient: longer than 320 characters');
@@ -35,10 +42,11 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
     throw new PipelineError('timestamp_out_of_range', 'event_time: further in the future than the allowed clock skew');
   if (limits.now >= trafficCutoff(e.event_time))
     throw new PipelineError('timestamp_out_of_range', 'event_time: older than the 10-year traffic retention; nothing may be stored');
-  if (!Number.isSafeInteger(e.submitted_at) || e.submitted_at < EARLIEST_EVENT_TIME)
-    throw new PipelineError('timestamp_out_of_range', 'submitted_at: before 2000-01-01');
-  if (e.delivered_at !== null && (!Number.isSafeInteger(e.delivered_at) || e.delivered_at < EARLIEST_EVENT_TIME)) {
-    throw new PipelineError('timestamp_out_of_range', 'delivered_at: before 2000-01-01');
+  const latest = limits.now + limits.maxFutureSkewMs;
+  if (!Number.isSafeInteger(e.submitted_at) || e.submitted_at < EARLIEST_EVENT_TIME || e.submitted_at > latest)
+    throw new PipelineError('timestamp_out_of_range', 'submitted_at: before 2000-01-01 or further in the future than the allowed clock skew');
+  if (e.delivered_at !== null && (!Number.isSafeInteger(e.delivered_at) || e.delivered_at < EARLIEST_EVENT_TIME || e.delivered_at > latest)) {
+    throw new PipelineError('timestamp_out_of_range', 'delivered_at: before 2000-01-01 or further in the future than the allowed clock skew');
   }
   // Avro int fields arrive as whatever the varint held (avsc does not range-check): check every number here, so a
   // crafted value fails this record alone instead of failing later, when it is encoded for downstream.
@@ -48,10 +56,11 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
     fail('duration_ms: must be an integer from 0 to 7 days');
   if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
   if (Math.abs(e.price) > MAX_MICROS || Math.abs(e.cost) > MAX_MICROS) fail('price/cost: beyond ±10^15 micro-units (a billion per record)');
-  if (!/^[A-Z]{3}$/.test(e.currency)) fail('currency: must be an ISO 4217 code');
-  if (e.destination_country !== null && e.destination_country !== '' && !/^[A-Za-z]{2}$/.test(e.destination_country))
-    fail('destination_country: must be ISO 3166-1 alpha-2');
+  if (!ISO_4217.has(e.currency)) fail('currency: must be an ISO 4217 code');
+  if (e.destination_country !== null && e.destination_country !== '' && !ISO_3166_ALPHA2.has(e.destination_country.toUpperCase()))
+    fail('destination_country: must be an ISO 3166-1 alpha-2 country code');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');
   if (e.mnc !== null && e.mnc !== '' && !/^\d{2,3}$/.test(e.mnc)) fail('mnc: must be 2 or 3 digits');
-  if (e.provider_id.length === 0 || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 characters');
+  if (!PRINTABLE.test(e.provider_id) || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 printable ASCII characters');
+  if (identifierShaped(e.provider_id)) fail('provider_id: must not be a phone number or an email address');
 }

@@ -1,77 +1,219 @@
 import { domainToASCII } from 'node:url';
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { Metadata, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
 
 /**
- * Identifier normalisation: one person, one normal form, one token. Pure functions; the parse cost of
- * libphonenumber-js (~10 µs) is why `IdentifierNormaliser` keeps a bounded cache of recent inputs.
+ * Identifier normalisation: one person, one normal form, one token; two people, two. Pure functions; the parse cost
+ * of libphonenumber-js is why `IdentifierNormaliser` and the Pseudonymiser keep bounded caches of recent inputs.
+ *
+ * Phone numbers (docs/data-protection.md, "Normalisation", gives every rule and why):
+ * - control characters (NUL padding of SMPP strings, zero-width and direction marks) are removed first;
+ * - `tel:` URIs (RFC 3966) are read, with a `phone-context` of `+<digits>` as the country part;
+ * - vanity letters are dialled as the keypad does (`1-800-FLOWERS`);
+ * - with a default region (the destination country), the number is parsed by libphonenumber-js's own rules for
+ *   that region: its international dialling prefixes (`0011` in AU, `001`/`002`/`00700` in KR, `001` in HK and SG,
+ *   `009` in CO…) and its trunk prefix. No prefix is rewritten by hand: `00` is not an exit code everywhere;
+ * - digits that start with the region's own calling code but not with its trunk prefix (`4915…` in DE, `6281…` in
+ *   ID: an SMPP peer that dropped the `+`) are the international number when that is valid;
+ * - Mexico's retired mobile `1` after `52` is dropped when the result is valid;
+ * - the full metadata ("max") validates, so a number is valid only if it matches a real numbering plan.
  */
 
 export type IdentifierType = 'msisdn' | 'email' | 'alphanumeric' | 'shortcode' | 'other';
 
 export interface NormalisedIdentifier {
   readonly type: IdentifierType;
-  /** E.164 for phone numbers, lower-case ASCII for emails, trimmed input otherwise. */
+  /** E.164 for phone numbers, lower-case ASCII-domain emails, `CC:digits` shortcodes, cleaned input otherwise. */
   readonly value: string;
-  /** False when the input could not be parsed: it is then tokenised as given (trimmed) and flagged. */
+  /** False when the input could not be parsed: it is then tokenised as given (cleaned) and flagged. */
   readonly valid: boolean;
-  /** ISO country of a phone number, when known. Not an identifier. */
+  /** ISO country of a phone number (or of a shortcode's network), when known. Not an identifier. */
   readonly country: string;
 }
 
-const NON_DIALLABLE = /[\s\-().\u00a0/]/g;
+/** C0 and C1 controls (NUL padding included), zero-width characters, direction marks and the BOM. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are removed.
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212]/g;
 const DIGITS = /^\d+$/;
+const KEYPAD: Record<string, string> = {
+  A: '2',
+  B: '2',
+  C: '2',
+  D: '3',
+  E: '3',
+  F: '3',
+  G: '4',
+  H: '4',
+  I: '4',
+  J: '5',
+  K: '5',
+  L: '5',
+  M: '6',
+  N: '6',
+  O: '6',
+  P: '7',
+  Q: '7',
+  R: '7',
+  S: '7',
+  T: '8',
+  U: '8',
+  V: '8',
+  W: '9',
+  X: '9',
+  Y: '9',
+  Z: '9',
+};
+
+/** Removes what no person types: NULs and other controls, zero-width characters and direction marks; trims. */
+export function cleanIdentifier(raw: string): string {
+  return raw.replace(INVISIBLE, '').trim();
+}
 
 function isCountryCode(c: string | null | undefined): c is CountryCode {
   return typeof c === 'string' && /^[A-Z]{2}$/.test(c);
 }
 
+const metadata = new Metadata();
+const planCache = new Map<string, { callingCode: string; trunk: string | undefined } | null>();
+
+function planOf(region: CountryCode): { callingCode: string; trunk: string | undefined } | null {
+  let p = planCache.get(region);
+  if (p === undefined) {
+    try {
+      metadata.selectNumberingPlan(region);
+      // The typings declare NumberingPlan without its accessors; these two exist on every plan.
+      const plan = metadata.numberingPlan as unknown as { nationalPrefix(): string | undefined; callingCode(): string } | undefined;
+      const trunk = plan?.nationalPrefix();
+      p = plan ? { callingCode: plan.callingCode(), trunk: typeof trunk === 'string' && trunk.length > 0 ? trunk : undefined } : null;
+    } catch {
+      p = null; // not a region libphonenumber knows
+    }
+    planCache.set(region, p);
+  }
+  return p;
+}
+
+/** The number of a `tel:` URI, with its `phone-context` applied: `+CC` joins the digits, a domain leaves them local. */
+function fromTelUri(text: string): string {
+  const body = text.slice(4);
+  const [number = '', ...params] = body.split(';');
+  let context: string | undefined;
+  for (const p of params) {
+    const [name, value] = p.split('=');
+    if (name?.toLowerCase() === 'phone-context' && value) context = value;
+  }
+  let decoded = number;
+  try {
+    decoded = decodeURIComponent(number);
+  } catch {
+    // keep it as written
+  }
+  if (context?.startsWith('+') && !decoded.startsWith('+')) return `${context}${decoded}`;
+  return decoded;
+}
+
+function parsed(text: string, region?: CountryCode): PhoneNumber | undefined {
+  try {
+    return parsePhoneNumberFromString(text, region) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mexico: mobile numbers used to carry a `1` after the country code (`+52 1 55…`); the plan has dropped it. */
+function withoutMexicanMobileOne(n: PhoneNumber | undefined): PhoneNumber | undefined {
+  if (!n || n.isValid() || n.countryCallingCode !== '52' || !/^1\d{10}$/.test(n.nationalNumber)) return n;
+  const fixed = parsed(`+52${n.nationalNumber.slice(1)}`);
+  return fixed?.isValid() ? fixed : n;
+}
+
+function phoneResult(n: PhoneNumber): NormalisedIdentifier {
+  return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '' };
+}
+
 /**
- * A phone number to E.164. Accepts `+60 12-345 6789`, `0060123456789`, `60123456789` and national
- * `012-345 6789` (with `defaultCountry` MY): all give `+60123456789`.
+ * A phone number to E.164. Accepts `+60 12-345 6789`, `0060123456789`, `60123456789`, national `012-345 6789`,
+ * `tel:+60-12-345-6789` and `tel:012-345-6789;phone-context=+60` (with `defaultCountry` MY): all give `+60123456789`.
  */
 export function normalisePhone(raw: string, defaultCountry?: string | null): NormalisedIdentifier {
-  const trimmed = raw.trim();
-  let compact = trimmed.replace(NON_DIALLABLE, '');
-  if (compact.startsWith('00')) compact = `+${compact.slice(2)}`;
+  const cleaned = cleanIdentifier(raw);
+  let text = /^tel:/i.test(cleaned) ? fromTelUri(cleaned) : cleaned;
+  // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
+  if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
+  const compact = text.replace(NON_DIALLABLE, '');
   const region = defaultCountry ? defaultCountry.toUpperCase() : undefined;
-  const candidates: string[] = [compact];
-  // Bare digits may be an international number without its "+": try that second.
-  if (DIGITS.test(compact) && compact.length >= 8) candidates.push(`+${compact}`);
-  for (const candidate of candidates) {
-    const parsed =
-      candidate.startsWith('+') || !isCountryCode(region)
-        ? parsePhoneNumberFromString(candidate.startsWith('+') ? candidate : `+${candidate}`)
-        : parsePhoneNumberFromString(candidate, region);
-    if (parsed && parsed.isValid()) {
-      return { type: 'msisdn', value: parsed.number, valid: true, country: parsed.country ?? '' };
-    }
+  const invalid: NormalisedIdentifier = { type: 'msisdn', value: cleaned, valid: false, country: '' };
+  if (compact === '' || !/^\+?\d+$/.test(compact)) return invalid;
+
+  if (compact.startsWith('+')) {
+    const n = withoutMexicanMobileOne(parsed(compact));
+    return n?.isValid() ? phoneResult(n) : invalid;
   }
-  return { type: 'msisdn', value: trimmed, valid: false, country: '' };
+  if (!isCountryCode(region) || !planOf(region)) {
+    // No region to read it by: `00` is the most common exit code, and bare digits may be international.
+    const n = withoutMexicanMobileOne(parsed(compact.startsWith('00') ? `+${compact.slice(2)}` : `+${compact}`));
+    return n?.isValid() && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid;
+  }
+  const plan = planOf(region)!;
+  // Mexico's retired domestic prefixes (`01` long distance, `044`/`045` mobile) before a 10-digit number.
+  const mexican = region === 'MX' ? /^(?:01|04[45])(\d{10})$/.exec(compact) : null;
+  if (mexican) {
+    const n = parsed(`+52${mexican[1]}`);
+    if (n?.isValid()) return phoneResult(n);
+  }
+  const national = withoutMexicanMobileOne(parsed(compact, region));
+  const international = DIGITS.test(compact) && compact.length >= 8 ? withoutMexicanMobileOne(parsed(`+${compact}`)) : undefined;
+  // The region's calling code without its trunk prefix in front: the international number, if it is one.
+  const looksInternational =
+    international?.isValid() === true &&
+    compact.startsWith(plan.callingCode) &&
+    (national?.isValid() !== true || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)));
+  if (looksInternational) return phoneResult(international);
+  if (national?.isValid()) return phoneResult(national);
+  if (international?.isValid()) return phoneResult(international);
+  return invalid;
 }
 
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;
 
-/** Email: trimmed, lower-cased, IDN domain to ASCII (punycode). `Jörg@Bücher.example` → `jörg@xn--bcher-kva.example`. */
+/**
+ * Email: cleaned, `mailto:` and its query removed (and percent-decoded), Unicode NFC, lower-cased, trailing dots
+ * of the domain removed, IDN domain to ASCII (punycode). `Jörg@Bücher.example` → `jörg@xn--bcher-kva.example`.
+ */
 export function normaliseEmail(raw: string): NormalisedIdentifier {
-  const trimmed = raw.trim();
-  const lower = trimmed.toLowerCase();
-  const at = lower.lastIndexOf('@');
-  if (at <= 0 || at === lower.length - 1 || !EMAIL_SHAPE.test(lower)) {
-    return { type: 'email', value: trimmed, valid: false, country: '' };
+  let text = cleanIdentifier(raw);
+  if (/^mailto:/i.test(text)) {
+    text = text.slice(7).split('?')[0]!;
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      // keep it as written
+    }
+    text = cleanIdentifier(text);
   }
-  const domain = domainToASCII(lower.slice(at + 1));
-  if (domain === '') return { type: 'email', value: trimmed, valid: false, country: '' };
+  const invalid: NormalisedIdentifier = { type: 'email', value: cleanIdentifier(raw), valid: false, country: '' };
+  const lower = text.normalize('NFC').toLowerCase();
+  const at = lower.lastIndexOf('@');
+  if (at <= 0 || at === lower.length - 1 || !EMAIL_SHAPE.test(lower)) return invalid;
+  const domainPart = lower.slice(at + 1).replace(/\.+$/, '');
+  const domain = domainPart === '' ? '' : domainToASCII(domainPart);
+  if (domain === '' || !domain.includes('.')) return invalid;
   return { type: 'email', value: `${lower.slice(0, at)}@${domain}`, valid: true, country: '' };
 }
 
-/** Alphanumeric sender ids and shortcodes are not parsed; they are trimmed (shortcodes: digits only). */
-export function normaliseOther(raw: string, type: IdentifierType): NormalisedIdentifier {
-  const trimmed = raw.trim();
+/**
+ * Alphanumeric sender ids are cleaned (case kept: it is what recipients see); shortcodes are digits, per country
+ * (the same digits are different services in different countries).
+ */
+export function normaliseOther(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
+  const cleaned = cleanIdentifier(raw);
   if (type === 'shortcode') {
-    const digits = trimmed.replace(NON_DIALLABLE, '');
-    return { type, value: digits, valid: DIGITS.test(digits) && digits.length <= 8, country: '' };
+    const digits = cleaned.replace(NON_DIALLABLE, '');
+    const valid = DIGITS.test(digits) && digits.length >= 3 && digits.length <= 8;
+    const country = defaultCountry && isCountryCode(defaultCountry.toUpperCase()) ? defaultCountry.toUpperCase() : '';
+    return { type, value: valid && country ? `${country}:${digits}` : valid ? digits : cleaned, valid, country: valid ? country : '' };
   }
-  return { type, value: trimmed, valid: trimmed.length > 0, country: '' };
+  return { type, value: cleaned, valid: cleaned.length > 0, country: '' };
 }
 
 export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
@@ -81,18 +223,18 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
     case 'email':
       return normaliseEmail(raw);
     default:
-      return normaliseOther(raw, type);
+      return normaliseOther(raw, type, defaultCountry);
   }
 }
 
 /**
- * The type of a recipient, which schema v1 does not carry: email channel → email, push → device
- * token ("other"), a short all-digit number → shortcode, else a phone number.
+ * The type of a recipient, which schema v1 does not carry: email channel → email, push → device token ("other"),
+ * a short all-digit number → shortcode, else a phone number.
  */
 export function recipientTypeOf(channel: string, recipient: string): IdentifierType {
   if (channel === 'email') return 'email';
   if (channel === 'push') return 'other';
-  const compact = recipient.trim().replace(NON_DIALLABLE, '');
+  const compact = cleanIdentifier(recipient).replace(NON_DIALLABLE, '');
   if (DIGITS.test(compact) && compact.length <= 6) return 'shortcode';
   return 'msisdn';
 }

@@ -200,7 +200,7 @@ interface MonthCache {
  * two validated letters or empty) and with the country only where normalisation uses it (phone numbers).
  */
 function rawKey(raw: string, type: IdentifierType, country: string | null): string {
-  return type === 'msisdn' ? `msisdn\u0000${country ?? ''}\u0000${raw}` : `${type}\u0000${raw}`;
+  return type === 'msisdn' || type === 'shortcode' ? `${type}\u0000${country ?? ''}\u0000${raw}` : `${type}\u0000${raw}`;
 }
 
 /**

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface PipelineMetrics {
   readonly registry: Registry;
   readonly ingestRecords: Counter<'outcome'>;
+  readonly ingestFieldsDropped: Counter<'field'>;
   readonly ingestBatchSeconds: Histogram;
   readonly ingestLag: Gauge<'partition'>;
   readonly pseudonymisedPublished: Counter;
@@ -24,6 +25,12 @@ export function createMetrics(): PipelineMetrics {
       name: 'cdr_ingest_records_total',
       help: 'CDRs handled by ingest, by outcome (stored, duplicate, dlq, late)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    ingestFieldsDropped: new Counter({
+      name: 'cdr_ingest_fields_dropped_total',
+      help: 'Free-text fields cleared or cut at ingest because they were not what the field holds (error_code beyond its code or phone-shaped, client_ip not an IP)',
+      labelNames: ['field'],
       registers: [registry],
     }),
     ingestBatchSeconds: new Histogram({

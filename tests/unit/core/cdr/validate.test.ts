@@ -60,6 +60,15 @@ describe('validateCdr', () => {
     ['duration beyond a safe integer', { duration_ms: 2 ** 60 }, 'validation_failed'],
     ['a price of 10^16 micro-units', { price: 10 ** 16 }, 'validation_failed'],
     ['a cost of -10^16 micro-units', { cost: -(10 ** 16) }, 'validation_failed'],
+    ['a country that is not one (xx)', { destination_country: 'xx' }, 'validation_failed'],
+    ['a currency that is not one (XYZ)', { currency: 'XYZ' }, 'validation_failed'],
+    ['delivered in 9999', { delivered_at: Date.UTC(9999, 11, 31) }, 'timestamp_out_of_range'],
+    ['submitted beyond the skew', { submitted_at: now + 2 * 24 * 3600 * 1000 }, 'timestamp_out_of_range'],
+    ['an account id that is an email address', { account_id: 'alice@example.com' }, 'validation_failed'],
+    ['an account id that is a phone number', { account_id: '+60123456789' }, 'validation_failed'],
+    ['an account id with a space', { account_id: 'acct 1' }, 'validation_failed'],
+    ['a provider id that is a tel: URI', { provider_id: 'tel:+60123456789' }, 'validation_failed'],
+    ['a provider id with a control character', { provider_id: 'op\u0000my' }, 'validation_failed'],
   ];
   for (const [what, patch, code] of bad) {
     it(`rejects ${what} (${code})`, () => {

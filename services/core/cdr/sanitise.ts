@@ -1,0 +1,63 @@
+import ipaddr from 'ipaddr.js';
+import type { CdrEvent } from './cdrEvent.ts';
+
+/**
+ * Free-text fields that outlive the identifier window (the 10-year `cdr` table, downstream topics) must not carry
+ * an identifier in them. Two fields are free-form on the wire and are cleaned rather than rejected (the rest of the
+ * record is good traffic data):
+ *
+ * - `error_code`: a bounded code — letters, digits, `_ . : -` and single spaces, at most 40 characters, as operators
+ *   write them (`MAP:27`, `SMPP:0x0000000B`, `SMTP:550 5.1.1`, `SIP:486 Busy Here`). Anything after the first other
+ *   character is dropped (an `@`, a `+`, brackets…), and at an `@` the word before it too (an email's local part); a
+ *   code that still holds a run of 7 or more digits (a phone number; hexadecimal `0x…` codes excepted) is dropped
+ *   whole. A name written in plain words is not recognised: error texts are the operator's, not the subscriber's.
+ * - `client_ip`: must parse as an IPv4 dotted quad or an IPv6 address; stored in canonical form (an IPv4-mapped
+ *   IPv6 address as IPv4, no zone id). Anything else is dropped.
+ *
+ * What was dropped is reported, so ingest counts it (`cdr_ingest_fields_dropped_total{field}`).
+ */
+export type DroppedField = 'error_code' | 'client_ip';
+
+export interface Sanitised {
+  readonly event: CdrEvent;
+  readonly dropped: readonly DroppedField[];
+}
+
+const CODE_PREFIX = /^[A-Za-z0-9_.:-]+(?: [A-Za-z0-9_.:-]+)*/;
+const MAX_CODE = 40;
+const HEX = /0x[0-9a-f]+/gi;
+const PHONE_RUN = /\d{7,}/;
+
+export function sanitiseErrorCode(raw: string | null): { code: string | null; dropped: boolean } {
+  if (raw === null) return { code: null, dropped: false };
+  const trimmed = raw.trim();
+  if (trimmed === '') return { code: null, dropped: raw.length > 0 };
+  let prefix = CODE_PREFIX.exec(trimmed)?.[0] ?? '';
+  // Cut at an `@`: the word before it is the local part of an email address, so it goes too.
+  if (trimmed[prefix.length] === '@') prefix = prefix.replace(/\s*\S+$/, '');
+  prefix = prefix.slice(0, MAX_CODE).trim();
+  if (prefix === '' || PHONE_RUN.test(prefix.replace(HEX, ''))) return { code: null, dropped: true };
+  return { code: prefix, dropped: prefix !== trimmed };
+}
+
+export function sanitiseClientIp(raw: string | null): { ip: string | null; dropped: boolean } {
+  if (raw === null) return { ip: null, dropped: false };
+  const text = raw.trim().replace(/%[\w.-]+$/, ''); // an IPv6 zone id names a local interface, not the client
+  if (text === '') return { ip: null, dropped: raw.length > 0 };
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { ip: ipaddr.IPv4.parse(text).toString(), dropped: false };
+  if (ipaddr.IPv6.isValid(text) && text.includes(':')) {
+    const v6 = ipaddr.IPv6.parse(text);
+    return { ip: v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toString(), dropped: false };
+  }
+  return { ip: null, dropped: true };
+}
+
+export function sanitiseCdr(e: CdrEvent): Sanitised {
+  const dropped: DroppedField[] = [];
+  const code = sanitiseErrorCode(e.error_code);
+  if (code.dropped) dropped.push('error_code');
+  const ip = sanitiseClientIp(e.client_ip);
+  if (ip.dropped) dropped.push('client_ip');
+  if (code.code === e.error_code && ip.ip === e.client_ip) return { event: e, dropped };
+  return { event: { ...e, error_code: code.code, client_ip: ip.ip }, dropped };
+}

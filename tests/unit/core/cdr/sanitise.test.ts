@@ -1,0 +1,49 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sanitiseClientIp, sanitiseErrorCode } from '../../../../services/core/index.ts';
+
+describe('error_code is a bounded code, never free text', () => {
+  const kept: [string, string][] = [
+    ['MAP:27', 'MAP:27'],
+    ['SMPP:0x0000000B', 'SMPP:0x0000000B'],
+    ['SMTP:550 5.1.1', 'SMTP:550 5.1.1'],
+    ['SIP:486 Busy Here', 'SIP:486 Busy Here'],
+    ['  WA:131026 ', 'WA:131026'],
+  ];
+  for (const [raw, code] of kept) {
+    it(`keeps ${JSON.stringify(raw)}`, () => assert.deepEqual(sanitiseErrorCode(raw).code, code));
+  }
+  const scrubbed: [string, string | null][] = [
+    ['delivery failed for +60 12-345 6789 (alice@example.com)', 'delivery failed for'],
+    ['ERR 60123456789', null],
+    ['user alice@example.com unknown', 'user'],
+    ['SMTP:550 5.1.1 Bob.Smith@corp.example', 'SMTP:550 5.1.1'],
+    ['E1\nCaller: +60123456789', 'E1'],
+    ['<script>', null],
+    ['X'.repeat(100), 'X'.repeat(40)],
+  ];
+  for (const [raw, code] of scrubbed) {
+    it(`cuts ${JSON.stringify(raw.slice(0, 40))} to ${JSON.stringify(code)} and reports it`, () => {
+      const r = sanitiseErrorCode(raw);
+      assert.equal(r.code, code);
+      assert.equal(r.dropped, true);
+      assert.ok(!/\d{7,}/.test(r.code ?? '') && !(r.code ?? '').includes('@'), 'nothing phone- or email-shaped remains');
+    });
+  }
+  it('null stays null and is not counted', () => assert.deepEqual(sanitiseErrorCode(null), { code: null, dropped: false }));
+});
+
+describe('client_ip must be an IP address', () => {
+  const kept: [string, string][] = [
+    ['192.0.2.7', '192.0.2.7'],
+    [' 198.51.100.255 ', '198.51.100.255'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['2001:0DB8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['::ffff:192.0.2.7', '192.0.2.7'],
+    ['fe80::1%eth0', 'fe80::1'],
+  ];
+  for (const [raw, ip] of kept) it(`keeps ${raw} as ${ip}`, () => assert.deepEqual(sanitiseClientIp(raw), { ip, dropped: false }));
+  for (const raw of ['1.2.3', '0x7f.1', '999.1.1.1', "'; DROP TABLE cdr; --", 'x'.repeat(5000), '+60123456789', 'localhost']) {
+    it(`drops ${JSON.stringify(raw.slice(0, 30))}`, () => assert.deepEqual(sanitiseClientIp(raw), { ip: null, dropped: true }));
+  }
+});

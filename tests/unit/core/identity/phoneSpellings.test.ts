@@ -1,0 +1,231 @@
+/**
+ * One subscriber, one token; two subscribers, two tokens — for every way a number reaches us, in many countries.
+ * Each person below is written in every spelling the routing layer, SMPP peers, SIP (tel: URIs) and people produce;
+ * every spelling must normalise to the person's E.164 number, and no spelling of anyone, read under any country's
+ * rules, may become another person's number.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanIdentifier, normaliseEmail, normaliseIdentifier, normalisePhone, normaliseOther } from '../../../../services/core/index.ts';
+
+interface Person {
+  readonly region: string;
+  readonly e164: string;
+  /** The country calling code and the national significant number. */
+  readonly cc: string;
+  readonly nsn: string;
+  /** How people in the region write it at home (with the trunk prefix where there is one). */
+  readonly national: string[];
+  /** The region's international dialling prefixes (exit codes) people put in front of +. */
+  readonly exits: string[];
+  /** Whether the region has a trunk prefix (then the country code without + is unambiguous). */
+  readonly trunk: boolean;
+}
+
+const people: Person[] = [
+  { region: 'MY', e164: '+60123456789', cc: '60', nsn: '123456789', national: ['012-345 6789', '012 3456789', '(012) 345-6789'], exits: ['00'], trunk: true },
+  {
+    region: 'DE',
+    e164: '+4915112345678',
+    cc: '49',
+    nsn: '15112345678',
+    national: ['01511 2345678', '0151/12345678', '0151-1234-5678'],
+    exits: ['00'],
+    trunk: true,
+  },
+  { region: 'ID', e164: '+6281234567890', cc: '62', nsn: '81234567890', national: ['0812-3456-7890', '0812 3456 7890'], exits: ['008', '009'], trunk: true },
+  { region: 'AU', e164: '+61412345678', cc: '61', nsn: '412345678', national: ['0412 345 678', '0412-345-678'], exits: ['0011'], trunk: true },
+  {
+    region: 'KR',
+    e164: '+821012345678',
+    cc: '82',
+    nsn: '1012345678',
+    national: ['010-1234-5678', '010 1234 5678'],
+    exits: ['001', '002', '00700'],
+    trunk: true,
+  },
+  { region: 'HK', e164: '+85291234567', cc: '852', nsn: '91234567', national: ['9123 4567', '91234567'], exits: ['001', '002', '0030'], trunk: false },
+  { region: 'SG', e164: '+6591234567', cc: '65', nsn: '91234567', national: ['9123 4567'], exits: ['001', '002', '008'], trunk: false },
+  { region: 'CO', e164: '+573001234567', cc: '57', nsn: '3001234567', national: ['300 1234567', '300-123-4567'], exits: ['009', '005', '007'], trunk: true },
+  {
+    region: 'MX',
+    e164: '+525512345678',
+    cc: '52',
+    nsn: '5512345678',
+    national: ['55 1234 5678', '044 55 1234 5678', '01 55 1234 5678'],
+    exits: ['00'],
+    trunk: false,
+  },
+  { region: 'GB', e164: '+447400123456', cc: '44', nsn: '7400123456', national: ['07400 123456', '07400-123-456'], exits: ['00'], trunk: true },
+  {
+    region: 'US',
+    e164: '+14155552671',
+    cc: '1',
+    nsn: '4155552671',
+    national: ['(415) 555-2671', '415-555-2671', '415.555.2671', '1 415 555 2671'],
+    exits: ['011'],
+    trunk: true,
+  },
+  { region: 'FR', e164: '+33612345678', cc: '33', nsn: '612345678', national: ['06 12 34 56 78', '06.12.34.56.78'], exits: ['00'], trunk: true },
+  { region: 'IN', e164: '+919812345678', cc: '91', nsn: '9812345678', national: ['098123 45678', '98123 45678'], exits: ['00'], trunk: true },
+  { region: 'BR', e164: '+5511912345678', cc: '55', nsn: '11912345678', national: ['(11) 91234-5678'], exits: ['0014', '0021'], trunk: true },
+  { region: 'NG', e164: '+2348031234567', cc: '234', nsn: '8031234567', national: ['0803 123 4567'], exits: ['009'], trunk: true },
+  { region: 'ZA', e164: '+27821234567', cc: '27', nsn: '821234567', national: ['082 123 4567'], exits: ['00'], trunk: true },
+  { region: 'JP', e164: '+819012345678', cc: '81', nsn: '9012345678', national: ['090-1234-5678'], exits: ['010'], trunk: true },
+  { region: 'CN', e164: '+8613812345678', cc: '86', nsn: '13812345678', national: ['138 1234 5678'], exits: ['00'], trunk: true },
+  { region: 'IT', e164: '+393123456789', cc: '39', nsn: '3123456789', national: ['312 345 6789'], exits: ['00'], trunk: false },
+  { region: 'IT', e164: '+390612345678', cc: '39', nsn: '0612345678', national: ['06 1234 5678'], exits: ['00'], trunk: false },
+  { region: 'ES', e164: '+34612345678', cc: '34', nsn: '612345678', national: ['612 34 56 78'], exits: ['00'], trunk: false },
+  { region: 'TR', e164: '+905321234567', cc: '90', nsn: '5321234567', national: ['0532 123 45 67'], exits: ['00'], trunk: true },
+  { region: 'AE', e164: '+971501234567', cc: '971', nsn: '501234567', national: ['050 123 4567'], exits: ['00'], trunk: true },
+  { region: 'PH', e164: '+639171234567', cc: '63', nsn: '9171234567', national: ['0917 123 4567'], exits: ['00'], trunk: true },
+  { region: 'TH', e164: '+66812345678', cc: '66', nsn: '812345678', national: ['081 234 5678'], exits: ['001', '007'], trunk: true },
+  { region: 'PK', e164: '+923001234567', cc: '92', nsn: '3001234567', national: ['0300 1234567'], exits: ['00'], trunk: true },
+];
+
+/** Every spelling of a person, each with the default region it is read under (null: none known). */
+function spellings(p: Person): [string, string | null][] {
+  const out: [string, string | null][] = [];
+  const spaced = p.nsn.replace(/(\d{3})(?=\d)/g, '$1 ');
+  for (const intl of [
+    `+${p.cc}${p.nsn}`,
+    `+${p.cc} ${spaced}`,
+    `+${p.cc}-${p.nsn.slice(0, 3)}-${p.nsn.slice(3)}`,
+    `+(${p.cc}) ${p.nsn}`,
+    `+${p.cc}.${p.nsn}`,
+  ]) {
+    out.push([intl, p.region], [intl, null], [intl, 'US']);
+  }
+  for (const exit of p.exits) out.push([`${exit} ${p.cc} ${spaced}`, p.region], [`${exit}${p.cc}${p.nsn}`, p.region]);
+  for (const n of p.national) out.push([n, p.region]);
+  if (p.trunk) out.push([`${p.cc}${p.nsn}`, p.region], [`${p.cc} ${spaced}`, p.region]); // an SMPP peer dropped the +
+  out.push([`${p.cc}${p.nsn}`, null]); // no region: digits long enough are read as international
+  out.push([`tel:+${p.cc}-${p.nsn}`, null], [`tel:+${p.cc}${p.nsn}`, p.region], [`TEL:+${p.cc}-${spaced.replace(/ /g, '-')}`, 'GB']);
+  out.push([`tel:${p.national[0]!.replace(/\s/g, '-')};phone-context=+${p.cc}`, null]);
+  out.push(
+    [`+${p.cc}${p.nsn}\u0000\u0000\u0000`, p.region],
+    [`\u0000+${p.cc} ${spaced}\u0000`, null],
+    [`+${p.cc}\u200b${p.nsn}`, p.region],
+    [`\ufeff+${p.cc}${p.nsn}`, p.region],
+  );
+  return out;
+}
+
+describe('one subscriber, one token: every spelling of a number in many countries', () => {
+  for (const p of people) {
+    it(`${p.region} ${p.e164}: ${spellings(p).length} spellings give one E.164 number`, () => {
+      assert.equal(normalisePhone(p.e164).valid, true, `${p.e164} is a valid number`);
+      const wrong = spellings(p)
+        .map(([s, region]) => ({ s, region, got: normalisePhone(s, region) }))
+        .filter((r) => !r.got.valid || r.got.value !== p.e164)
+        .map((r) => `${JSON.stringify(r.s)} under ${r.region ?? 'no region'} → ${r.got.value} (${r.got.valid ? 'valid' : 'invalid'})`);
+      assert.deepEqual(wrong, []);
+    });
+  }
+
+  it("Mexico's retired mobile 1 after 52 gives the same number as without it", () => {
+    assert.equal(normalisePhone('+52 1 55 1234 5678').value, '+525512345678');
+    assert.equal(normalisePhone('52 1 55 1234 5678', 'MX').value, '+525512345678');
+    assert.equal(normalisePhone('tel:+52-1-55-1234-5678').value, '+525512345678');
+  });
+
+  it('vanity letters dial as the keypad shows them', () => {
+    assert.equal(normalisePhone('1-800-FLOWERS', 'US').value, '+18003569377');
+    assert.equal(normalisePhone('+1 800 FLOWERS').value, '+18003569377');
+  });
+
+  it('a national number without a country is flagged, not guessed', () => {
+    const n = normalisePhone('012-345 6789', null);
+    assert.equal(n.valid, false);
+    assert.equal(n.value, '012-345 6789');
+  });
+});
+
+describe('two subscribers, two tokens', () => {
+  it('no two people share a number', () => {
+    assert.equal(new Set(people.map((p) => p.e164)).size, people.length);
+  });
+
+  it('no spelling that says its country (+, tel:+, an exit code), read under any country, becomes another person', () => {
+    // National spellings are excluded: `9123 4567` is a number in Hong Kong and in Singapore alike, and only the
+    // default region (the record's destination country) can tell. What carries its own country must never merge.
+    const others = new Map(people.map((p) => [p.e164, p]));
+    const regions = [...new Set(people.map((p) => p.region)), 'CA', 'NZ', 'TW', 'CH', 'SE', 'PL', 'RU', 'AR', 'CL', 'PE', 'KE', 'EG'];
+    const merged: string[] = [];
+    const international = (p: Person, s: string): boolean => {
+      const c = cleanIdentifier(s).replace(/\s/g, '');
+      return (
+        c.startsWith('+') || /^tel:\+/i.test(c) || /phone-context=\+/i.test(c) || p.exits.some((e) => c.startsWith(e) && c.slice(e.length).startsWith(p.cc))
+      );
+    };
+    for (const p of people) {
+      for (const [s] of spellings(p).filter(([s]) => international(p, s))) {
+        for (const region of regions) {
+          const got = normalisePhone(s, region);
+          if (got.valid && got.value !== p.e164 && others.has(got.value)) merged.push(`${JSON.stringify(s)} (${p.e164}) under ${region} → ${got.value}`);
+        }
+      }
+    }
+    assert.deepEqual(merged, []);
+  });
+
+  it('an exit code of one country is not read as a country code elsewhere: 001 65… in SG is Singapore, not +1', () => {
+    assert.equal(normalisePhone('001 65 9123 4567', 'SG').value, '+6591234567');
+    assert.notEqual(normalisePhone('001 65 9123 4567', 'SG').country, 'US');
+    assert.equal(normalisePhone('00700 60 12 345 6789', 'KR').value, '+60123456789');
+  });
+});
+
+describe('emails: one mailbox, one token', () => {
+  const mailbox: [string, string][] = [
+    ['jörg@bücher.example', 'jörg@xn--bcher-kva.example'],
+    ['alice@example.com', 'alice@example.com'],
+  ];
+  const spellingsOf = (v: string): string[] => {
+    const [local, domain] = v.split('@') as [string, string];
+    const nfd = local.normalize('NFD');
+    return [
+      v,
+      v.toUpperCase(),
+      ` ${v}\t`,
+      `${v}.`,
+      `${local}@${domain}..`,
+      `mailto:${v}`,
+      `MAILTO:${v}?subject=hello`,
+      `mailto:${encodeURIComponent(local)}@${domain}`,
+      `${nfd}@${domain}`,
+      `${v}\u0000\u0000`,
+      `\u200b${v}`,
+    ];
+  };
+  for (const [given, expected] of mailbox) {
+    it(`${given}: ${spellingsOf(given).length} spellings give ${expected}`, () => {
+      const wrong = spellingsOf(given)
+        .map((s) => ({ s, got: normaliseEmail(s) }))
+        .filter((r) => !r.got.valid || r.got.value !== expected)
+        .map((r) => `${JSON.stringify(r.s)} → ${r.got.value}`);
+      assert.deepEqual(wrong, []);
+    });
+  }
+
+  it('different mailboxes stay different', () => {
+    const values = ['a@example.com', 'a@example.org', 'b@example.com', 'a.b@example.com', 'a+tag@example.com'].map((e) => normaliseEmail(e).value);
+    assert.equal(new Set(values).size, values.length);
+  });
+});
+
+describe('sender ids and shortcodes', () => {
+  it('NUL-padded SMPP sender ids are the same sender', () => {
+    assert.equal(normaliseIdentifier('ACME\u0000\u0000', 'alphanumeric').value, 'ACME');
+    assert.equal(normaliseIdentifier('ACME', 'alphanumeric').value, 'ACME');
+  });
+
+  it('a shortcode is per country: the same digits are different services in different countries', () => {
+    const my = normaliseOther('12345\u0000', 'shortcode', 'MY');
+    const us = normaliseOther('12345', 'shortcode', 'US');
+    assert.equal(my.value, 'MY:12345');
+    assert.equal(us.value, 'US:12345');
+    assert.equal(my.valid && us.valid, true);
+    assert.equal(normaliseOther('123 45', 'shortcode', 'my').value, 'MY:12345');
+  });
+});
