@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
 import { PipelineError, type PipelineErrorCode } from '../core/index.ts';
 import type { HealthRegistry } from '../platform/http/index.ts';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly health: HealthRegistry;
   readonly tokens?: TokenRegistry;
   readonly retention?: RetentionPass;
+  /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
+  readonly allowClockOverride?: boolean;
 }
 
 /** fastify's own 4xx (bad JSON, wrong content type, body too large) as the error table's codes. */
@@ -37,6 +40,19 @@ const FASTIFY_STATUS_CODES: Record<number, PipelineErrorCode> = {
   429: 'rate_limited',
 };
 
+export interface ApiRoute {
+  readonly method: string;
+  /** As registered, with `:param` placeholders. */
+  readonly url: string;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, ApiRoute[]>();
+
+/** Every route of an app built by buildApi (tests enumerate them: auth bypass attempts, fuzzing). */
+export function apiRoutes(app: FastifyInstance): readonly ApiRoute[] {
+  return ROUTES.get(app) ?? [];
+}
+
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
@@ -44,9 +60,22 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { removeAdditional: false } },
+    // No type coercion: `"false"`, `0` or `null` where a boolean belongs is a 400, not a silent false.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   const tokens = deps.tokens ?? TokenRegistry.empty();
+
+  // Every route also goes into a second router, so that a known path asked with another method is a 405 with `Allow`.
+  const known = FindMyWay({ ignoreTrailingSlash: false });
+  const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+  const table: ApiRoute[] = [];
+  ROUTES.set(app, table);
+  app.addHook('onRoute', (route) => {
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
+      known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
+      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url });
+    }
+  });
 
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.apiRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
@@ -56,18 +85,26 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate(tokens));
-      await v1.register(adminRetentionRoutes, { retention: deps.retention });
+      await v1.register(adminRetentionRoutes, { retention: deps.retention, allowClockOverride: deps.allowClockOverride ?? false });
     },
     { prefix: '/v1' },
   );
 
   app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const allowed = METHODS.filter((m) => known.find(m, path) !== null);
+    if (allowed.length > 0) {
+      reply.code(405).header('allow', allowed.join(', '));
+      return { error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}` };
+    }
     reply.code(404);
-    return { error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` };
+    return { error: 'not_found', message: `no route ${req.method} ${path}` };
   });
   app.setErrorHandler(async (err: FastifyError | PipelineError | Error, _req, reply) => {
     if (err instanceof PipelineError) {
       if (err.httpStatus >= 500) deps.log.error({ err, code: err.code }, 'API request failed');
+      // RFC 6750: a 401 says which scheme it wants.
+      if (err.httpStatus === 401) reply.header('www-authenticate', 'Bearer realm="cdr-pipeline"');
       reply.code(err.httpStatus);
       return { error: err.code, message: err.message };
     }

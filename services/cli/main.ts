@@ -83,7 +83,7 @@ retention
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof PipelineError && err.code === 'config_invalid') {
+  if (err instanceof PipelineError && (err.code === 'config_invalid' || err.code === 'key_invalid')) {
     process.stderr.write(`cdr: ${err.message}\n`);
     process.exit(2);
   }

@@ -1,6 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { PipelineConfig } from '../platform/config/index.ts';
-import { createKafka, ensureTopics, pipelineTopics } from '../platform/kafka/index.ts';
+import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { produceTraffic } from '../generator/producer.ts';
@@ -21,7 +21,7 @@ export interface ProduceArgs {
 export async function runProduce(config: PipelineConfig, args: ProduceArgs): Promise<void> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const brokers = config.kafka.brokers ?? [`127.0.0.1:${config.kafka.localPort}`];
-  const kafka = createKafka(brokers, `${config.kafka.clientId}-producer`, log);
+  const kafka = createKafka(brokers, `${config.kafka.clientId}-producer`, log, recordLimitsOf(config.kafka), kafkaClientSecurity(config.kafka.security));
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, pipelineTopics(config.kafka));
@@ -50,6 +50,7 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
     eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
     ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
     signal: ac.signal,
+    compression: compressionType(config.kafka.compression),
     onProgress: (sent) => bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
   });
   bar?.stop();

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
-import type { PipelineConfig } from '../platform/config/index.ts';
+import { redactUrl, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
-import { openRuntime, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
+import { compressionType } from '../platform/kafka/index.ts';
+import { keepPrivate, openRuntime, permissionWarning, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApi } from '../api/app.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
@@ -26,6 +27,8 @@ export interface StartArgs {
  */
 export async function runStart(config: PipelineConfig, args: StartArgs): Promise<void> {
   const dataDir = resolve(config.dataDir);
+  // Before the first file is written: the data directory holds identifiers (docs/data-protection.md).
+  if (!config.clickhouse.url || !config.kafka.brokers) keepPrivate(dataDir);
   const log = createLogger(config.logLevel, (await import('pino')).default.destination({ dest: resolve(dataDir, 'pipeline.log'), mkdir: true, sync: false }));
   process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
@@ -44,10 +47,22 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     tokensFile = dev.tokensFile;
     devSecrets = dev.secretsFile;
   }
+  const exposed = config.api.tokensFile ? permissionWarning(config.api.tokensFile, 'the API tokens file') : undefined;
+  if (exposed) {
+    log.warn({ path: config.api.tokensFile }, exposed);
+    process.stderr.write(`warning: ${exposed}\n`);
+  }
   const health = new HealthRegistry();
   health.register('ingest', () => ingest.health());
   health.register('retention', () => schedule.health());
-  const app = buildApi({ log, metrics: rt.metrics, health, tokens: TokenRegistry.fromFile(tokensFile), retention: pass });
+  const app = buildApi({
+    log,
+    metrics: rt.metrics,
+    health,
+    tokens: TokenRegistry.fromFile(tokensFile),
+    retention: pass,
+    allowClockOverride: config.retention.allowClockOverride,
+  });
   const address = await app.listen({ host: config.api.host, port: config.api.port });
   const producerAbort = new AbortController();
   let produced = 0;
@@ -69,7 +84,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
 
   await ingest.start();
   process.stderr.write(
-    `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? config.clickhouse.url : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
+    `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );
@@ -87,6 +102,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       startTime: Date.now(),
       eventsPerSecond: args.rate,
       signal: producerAbort.signal,
+      compression: compressionType(config.kafka.compression),
       onProgress: (sent) => {
         produced = sent;
       },

@@ -56,3 +56,4 @@ export {
 export { RecentIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
+export { isoInstantProblem, parseIsoInstant } from './time/isoInstant.ts';

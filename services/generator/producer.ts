@@ -12,6 +12,8 @@ export interface ProduceOptions extends PlanOptions {
   readonly rate: number;
   readonly onProgress?: (sent: number) => void;
   readonly signal?: AbortSignal;
+  /** kafkajs CompressionTypes value (default none). */
+  readonly compression?: number;
 }
 
 export type ProduceCounts = Record<PlannedKind, number> & { sent: number };
@@ -30,7 +32,7 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
     if (batch.length === 0) return;
     const messages = batch;
     batch = [];
-    const p = producer.send({ topic: opts.topic, messages, acks: -1 }).then(() => {
+    const p = producer.send({ topic: opts.topic, messages, acks: -1, ...(opts.compression ? { compression: opts.compression } : {}) }).then(() => {
       counts.sent += messages.length;
       opts.onProgress?.(counts.sent);
     });

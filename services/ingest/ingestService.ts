@@ -16,7 +16,16 @@ import {
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
-import { ConsumerLoop, insertPlan, loopHealth, type BatchContext, type BatchHandler, type BatchResult, type LoopStatus } from '../platform/kafka/index.ts';
+import {
+  ConsumerLoop,
+  insertPlan,
+  kafkaClientSecurity,
+  loopHealth,
+  type BatchContext,
+  type BatchHandler,
+  type BatchResult,
+  type LoopStatus,
+} from '../platform/kafka/index.ts';
 import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
@@ -115,6 +124,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         dlqTopic: kafka.topics.dlq,
         connector: 'cdr-ingest',
         compression: kafka.compression,
+        security: kafkaClientSecurity(kafka.security),
         maxRecordBytes: kafka.maxRecordBytes,
         stallMs: kafka.stallMs,
       },

@@ -5,21 +5,23 @@
  */
 import { loadConfig } from '../platform/config/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
-import { openRuntime, onShutdownSignal } from '../platform/runtime/index.ts';
+import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 
-const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'retention']);
-const rt = await openRuntime(config, { needKafka: false });
-const { pass } = createRetention(rt);
-const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
-const health = new HealthRegistry();
-health.register('retention', () => schedule.health());
-// The HTTP server also keeps the process alive between passes.
-const ops = await startOpsServer({ host: config.api.host, port: config.api.port, log: rt.log, metrics: rt.metrics, health });
-onShutdownSignal(rt.log, async () => {
-  await schedule.stop();
-  await ops.close();
-  await rt.close();
+await startService('retention', async () => {
+  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'retention']);
+  const rt = await openRuntime(config, { needKafka: false });
+  const { pass } = createRetention(rt);
+  const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
+  const health = new HealthRegistry();
+  health.register('retention', () => schedule.health());
+  // The HTTP server also keeps the process alive between passes.
+  const ops = await startOpsServer({ host: config.api.host, port: config.api.port, log: rt.log, metrics: rt.metrics, health });
+  onShutdownSignal(rt.log, async () => {
+    await schedule.stop();
+    await ops.close();
+    await rt.close();
+  });
+  schedule.start(1_000);
 });
-schedule.start(1_000);

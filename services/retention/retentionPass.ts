@@ -47,6 +47,8 @@ export interface RetentionReport {
   run_id: string;
   now: string;
   dry_run: boolean;
+  /** Who ran the pass: the API caller's token name, `cli:<user>`, or `schedule`. */
+  actor: string;
   actions: RetentionAction[];
   holds_synced: number;
   duration_ms: number;
@@ -95,6 +97,7 @@ export class RetentionPass {
       run_id: runId,
       now: new Date(now).toISOString(),
       dry_run: dryRun,
+      actor,
       actions,
       holds_synced: holdsSynced,
       duration_ms: Date.now() - started,
@@ -113,11 +116,12 @@ export class RetentionPass {
           holds_honoured: a.holds_honoured,
           verified: a.verified,
           detail: a.hold_id ?? '',
+          actor,
         })),
       );
       for (const a of actions) this.deps.metrics.retentionDeleted.inc({ class: a.class }, a.rows);
     }
-    this.deps.log.info({ runId, now: report.now, dryRun, actions: actions.length, durationMs: report.duration_ms }, 'retention pass finished');
+    this.deps.log.info({ runId, now: report.now, dryRun, actor, actions: actions.length, durationMs: report.duration_ms }, 'retention pass finished');
     const unverified = actions.filter((a) => !a.verified);
     if (!dryRun && unverified.length > 0) {
       throw new RetentionError(

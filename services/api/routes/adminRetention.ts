@@ -1,18 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError } from '../../core/index.ts';
+import { PipelineError, isoInstantProblem, parseIsoInstant } from '../../core/index.ts';
 import type { RetentionPass } from '../../retention/retentionPass.ts';
 import { requireRole } from '../auth.ts';
 
-/** `POST /v1/admin/retention/run` (role `admin`): one retention pass, the same report as `cdr retention run`. */
+/**
+ * `POST /v1/admin/retention/run` (role `admin`): one retention pass, the same report as `cdr retention run`.
+ *
+ * A pass destroys for good, so the route cannot destroy by accident: a real run (`dry_run` false, the default) uses
+ * the real clock; `now` moves the clock of a dry run only, unless the process runs with CDR_ALLOW_CLOCK_OVERRIDE=1
+ * (tests and retention drills). No type coercion: `"false"`, `0` or `null` for `dry_run` are refused, not read as
+ * false. The caller's token name is recorded with the pass.
+ */
 export interface AdminRetentionOptions {
   readonly retention: RetentionPass | undefined;
-}
-
-function parseInstant(value: string, field: string): number {
-  const t = Date.parse(value);
-  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
-    throw new PipelineError('bad_request', `${field}: "${value.slice(0, 40)}" is not an ISO 8601 instant`);
-  return t;
+  readonly allowClockOverride: boolean;
 }
 
 export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = async (app, opts) => {
@@ -24,14 +25,26 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
         body: {
           type: 'object',
           additionalProperties: false,
-          properties: { now: { type: 'string' }, dry_run: { type: 'boolean' } },
+          properties: { now: { type: 'string', maxLength: 64 }, dry_run: { type: 'boolean' } },
         },
       },
     },
     async (req) => {
       if (!opts.retention) throw new PipelineError('unavailable', 'retention is not wired in this process');
-      const now = req.body?.now === undefined ? Date.now() : parseInstant(req.body.now, 'now');
-      return opts.retention.run({ now, dryRun: req.body?.dry_run ?? false, actor: req.principal?.name ?? 'api' });
+      const dryRun = req.body?.dry_run ?? false;
+      let now = Date.now();
+      if (req.body?.now !== undefined) {
+        const at = parseIsoInstant(req.body.now);
+        if (at === undefined) throw new PipelineError('bad_request', isoInstantProblem('now', req.body.now));
+        if (!dryRun && !opts.allowClockOverride) {
+          throw new PipelineError(
+            'bad_request',
+            'now: only a dry run may move the clock (a real run destroys at the real time); send "dry_run": true, or run the process with CDR_ALLOW_CLOCK_OVERRIDE=1 for a retention drill',
+          );
+        }
+        now = at;
+      }
+      return opts.retention.run({ now, dryRun, actor: req.principal?.name ?? 'api' });
     },
   );
 };

@@ -195,6 +195,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t('ingest_batches')}${on} ADD COLUMN IF NOT EXISTS decisions String DEFAULT ''`,
     ],
   },
+  {
+    version: 6,
+    name: 'retention log records who ran each pass',
+    statements: ({ t, on }) => [`ALTER TABLE ${t('retention_log')}${on} ADD COLUMN IF NOT EXISTS actor String DEFAULT ''`],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -39,6 +39,15 @@ const sectionSchemas = {
     CDR_KAFKA_COMPRESSION: z.enum(COMPRESSION_NAMES).default('lz4'),
     CDR_MAX_RECORD_BYTES: intVar(1024, 64 * 1024 * 1024).default(1024 * 1024),
     CDR_CONSUMER_STALL_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
+    KAFKA_SSL: z.enum(['0', '1', '']).default('0'),
+    KAFKA_SSL_CA_FILE: optionalString,
+    KAFKA_SSL_CERT_FILE: optionalString,
+    KAFKA_SSL_KEY_FILE: optionalString,
+    KAFKA_SSL_REJECT_UNAUTHORIZED: z.enum(['0', '1']).default('1'),
+    KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+    KAFKA_SASL_USERNAME: optionalString,
+    KAFKA_SASL_PASSWORD: optionalString,
+    KAFKA_SASL_PASSWORD_FILE: optionalString,
   }),
   clickhouse: z.object({
     CLICKHOUSE_URL: z.url().optional(),
@@ -72,6 +81,7 @@ const sectionSchemas = {
   }),
   retention: z.object({
     CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
+    CDR_ALLOW_CLOCK_OVERRIDE: z.enum(['0', '1', '']).default('0'),
   }),
 };
 
@@ -92,6 +102,15 @@ export interface KafkaConfig {
   readonly maxRecordBytes: number;
   /** A consumer that commits nothing for this long while records wait reports itself degraded. */
   readonly stallMs: number;
+  /** TLS and SASL towards the brokers (file paths; platform/kafka reads them). Undefined: plain TCP, no authentication. */
+  readonly security: KafkaSecurityConfig;
+}
+
+export interface KafkaSecurityConfig {
+  readonly ssl: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string; readonly rejectUnauthorized: boolean } | undefined;
+  readonly sasl:
+    | { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password?: string; readonly passwordFile?: string }
+    | undefined;
 }
 
 export interface ClickHouseConfig {
@@ -127,6 +146,8 @@ export interface ApiConfig {
 
 export interface RetentionConfig {
   readonly intervalMs: number;
+  /** A real (non-dry) retention run may take another `now` (tests and retention drills only). */
+  readonly allowClockOverride: boolean;
 }
 
 interface Sections {
@@ -158,6 +179,37 @@ function parseSection<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv, 
   return undefined;
 }
 
+function kafkaSecurity(e: z.infer<(typeof sectionSchemas)['kafka']>, problems: Problems): KafkaSecurityConfig {
+  const files = { caFile: e.KAFKA_SSL_CA_FILE, certFile: e.KAFKA_SSL_CERT_FILE, keyFile: e.KAFKA_SSL_KEY_FILE };
+  const anyFile = Object.values(files).some((f) => f !== undefined);
+  if ((e.KAFKA_SSL_CERT_FILE === undefined) !== (e.KAFKA_SSL_KEY_FILE === undefined))
+    problems.push('KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE: a client certificate needs both');
+  const ssl =
+    e.KAFKA_SSL === '1' || anyFile
+      ? {
+          ...(files.caFile ? { caFile: files.caFile } : {}),
+          ...(files.certFile ? { certFile: files.certFile } : {}),
+          ...(files.keyFile ? { keyFile: files.keyFile } : {}),
+          rejectUnauthorized: e.KAFKA_SSL_REJECT_UNAUTHORIZED === '1',
+        }
+      : undefined;
+  let sasl: KafkaSecurityConfig['sasl'];
+  if (e.KAFKA_SASL_MECHANISM) {
+    if (!e.KAFKA_SASL_USERNAME) problems.push('KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM');
+    if ((e.KAFKA_SASL_PASSWORD === undefined) === (e.KAFKA_SASL_PASSWORD_FILE === undefined))
+      problems.push('KAFKA_SASL_PASSWORD / KAFKA_SASL_PASSWORD_FILE: set exactly one with KAFKA_SASL_MECHANISM');
+    sasl = {
+      mechanism: e.KAFKA_SASL_MECHANISM,
+      username: e.KAFKA_SASL_USERNAME ?? '',
+      ...(e.KAFKA_SASL_PASSWORD !== undefined ? { password: e.KAFKA_SASL_PASSWORD } : {}),
+      ...(e.KAFKA_SASL_PASSWORD_FILE !== undefined ? { passwordFile: e.KAFKA_SASL_PASSWORD_FILE } : {}),
+    };
+  } else if (e.KAFKA_SASL_USERNAME || e.KAFKA_SASL_PASSWORD || e.KAFKA_SASL_PASSWORD_FILE) {
+    problems.push('KAFKA_SASL_MECHANISM: set it (plain, scram-sha-256 or scram-sha-512) with the SASL username and password');
+  }
+  return { ssl, sasl };
+}
+
 const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problems) => Sections[K] | undefined } = {
   kafka(env, problems) {
     const e = parseSection(sectionSchemas.kafka, env, problems);
@@ -179,6 +231,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       compression: e.CDR_KAFKA_COMPRESSION,
       maxRecordBytes: e.CDR_MAX_RECORD_BYTES,
       stallMs: e.CDR_CONSUMER_STALL_MS,
+      security: kafkaSecurity(e, problems),
     };
   },
   clickhouse(env, problems) {
@@ -217,7 +270,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
   retention(env, problems) {
     const e = parseSection(sectionSchemas.retention, env, problems);
     if (!e) return undefined;
-    return { intervalMs: e.CDR_RETENTION_INTERVAL_MS };
+    return { intervalMs: e.CDR_RETENTION_INTERVAL_MS, allowClockOverride: e.CDR_ALLOW_CLOCK_OVERRIDE === '1' };
   },
 };
 
@@ -238,4 +291,16 @@ export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.Proc
     throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   }
   return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, ...out }) as ConfigOf<K>;
+}
+
+/** A URL as it may be printed or logged: a password in its user info or its query is replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    for (const key of [...u.searchParams.keys()]) if (/pass|secret|token|key/i.test(key)) u.searchParams.set(key, '***');
+    return u.toString();
+  } catch {
+    return '<a URL that does not parse>';
+  }
 }

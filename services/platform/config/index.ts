@@ -1,7 +1,7 @@
 /**
  * Configuration from the environment, by section.
  */
-export { COMPRESSION_NAMES, loadConfig, SECTION_NAMES } from './config.ts';
+export { COMPRESSION_NAMES, loadConfig, redactUrl, SECTION_NAMES } from './config.ts';
 export type {
   ApiConfig,
   BaseConfig,
@@ -10,6 +10,7 @@ export type {
   ConfigOf,
   IngestConfig,
   KafkaConfig,
+  KafkaSecurityConfig,
   MasterKeyConfig,
   PipelineConfig,
   RetentionConfig,

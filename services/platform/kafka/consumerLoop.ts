@@ -10,6 +10,7 @@ import type { ComponentHealth } from '../http/index.ts';
 import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
 import { classifyKafkaError } from './errors.ts';
 import { ThreadPublisher, type TopicMessages } from './publisher.ts';
+import type { KafkaClientSecurity } from './security.ts';
 
 /**
  * The consume → transform → idempotent write → commit loop every consumer of the pipeline runs on (ingest
@@ -57,6 +58,8 @@ export interface ConsumerLoopSettings {
   readonly maxRecordBytes?: number;
   /** How often the broker's lag is read (ms). */
   readonly lagPollMs?: number;
+  /** TLS and SASL for the publisher thread's own client (the consumer's client comes in `kafka`). */
+  readonly security?: KafkaClientSecurity;
   /** With records waiting, no committed batch for this long makes health `degraded` (ms). */
   readonly stallMs?: number;
 }
@@ -219,7 +222,13 @@ export class ConsumerLoop<S> {
       retry: { retries: 10 },
     });
     this.admin = deps.kafka.admin();
-    this.publisher = new ThreadPublisher({ brokers: deps.brokers, clientId: deps.clientId, log: deps.log, compression: s.compression ?? 'none' });
+    this.publisher = new ThreadPublisher({
+      brokers: deps.brokers,
+      clientId: deps.clientId,
+      log: deps.log,
+      compression: s.compression ?? 'none',
+      security: s.security ?? {},
+    });
   }
 
   get topic(): string {

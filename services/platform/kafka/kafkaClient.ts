@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KafkaConfig } from '../config/index.ts';
 import { DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
 import type { RecordLimits } from './recordStream.ts';
+import type { KafkaClientSecurity } from './security.ts';
 
 /** The decompression caps that follow from the configuration: a record, and a batch of them. */
 export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {
@@ -14,13 +15,15 @@ export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLi
  * the pipeline's topics created with their retention. The raw topic carries identifiers, so its retention
  * is short (CDR_RAW_RETENTION_HOURS).
  */
-export function createKafka(brokers: readonly string[], clientId: string, log: Logger, recordLimits?: RecordLimits): Kafka {
+export function createKafka(brokers: readonly string[], clientId: string, log: Logger, recordLimits?: RecordLimits, security: KafkaClientSecurity = {}): Kafka {
   // Every codec, with decompression capped (codecs.ts); kafkajs alone reads gzip only.
   registerCodecs(recordLimits ?? DEFAULT_RECORD_LIMITS);
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,
     brokers: [...brokers],
+    ...(security.ssl ? { ssl: security.ssl } : {}),
+    ...(security.sasl ? { sasl: security.sasl } : {}),
     logLevel: KafkaLogLevel.WARN,
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
     logCreator: () => (entry: LogEntry) => {

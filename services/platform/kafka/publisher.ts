@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { CompressionName } from '../config/config.ts';
+import type { KafkaClientSecurity } from './security.ts';
 import { PipelineError, type PipelineErrorCode } from '../../core/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
@@ -37,6 +38,7 @@ export interface PublisherOptions {
   readonly log: Logger;
   /** The codec of everything this publisher sends (default none). */
   readonly compression?: CompressionName;
+  readonly security?: KafkaClientSecurity;
 }
 
 interface Pending {
@@ -99,7 +101,12 @@ export class ThreadPublisher {
       const w = this.worker;
       return this.ready.then(() => w);
     }
-    const data: PublisherWorkerData = { brokers: [...this.opts.brokers], clientId: this.opts.clientId, compression: this.opts.compression ?? 'none' };
+    const data: PublisherWorkerData = {
+      brokers: [...this.opts.brokers],
+      clientId: this.opts.clientId,
+      compression: this.opts.compression ?? 'none',
+      security: this.opts.security ?? {},
+    };
     const worker = startTsWorker(new URL('./publisherWorker.ts', import.meta.url), { publisher: data });
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -9,11 +9,13 @@ import type { CompressionName } from '../config/config.ts';
 import { compressionType, registerCodecs } from './codecs.ts';
 import { classifyKafkaError } from './errors.ts';
 import { MAX_MESSAGE_BYTES, PUBLISH_SLICE, SLICE_BYTES } from './limits.ts';
+import type { KafkaClientSecurity } from './security.ts';
 
 export interface PublisherWorkerData {
   brokers: string[];
   clientId: string;
   compression: CompressionName;
+  security: KafkaClientSecurity;
 }
 
 export interface PackedTopicMessages {
@@ -52,6 +54,8 @@ const compression = compressionType(data.compression);
 const kafka = new Kafka({
   clientId: data.clientId,
   brokers: data.brokers,
+  ...(data.security.ssl ? { ssl: data.security.ssl } : {}),
+  ...(data.security.sasl ? { sasl: data.security.sasl } : {}),
   logLevel: KafkaLogLevel.WARN,
   retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
   logCreator: () => (entry: LogEntry) => {

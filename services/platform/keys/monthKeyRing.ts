@@ -54,6 +54,27 @@ export class MonthKeyRing {
     this.cache.set(month, null);
   }
 
+  /**
+   * Checks, before anything runs, that the master key opens the newest month key stored (a wrong key would make every
+   * new token unlinkable to the stored ones and every stored identifier unreadable). No stored key: nothing to check.
+   */
+  async verifyMasterKey(source: string): Promise<void> {
+    const rows = await this.storage.query<{ m: string; wrapped_key: string }>(
+      `SELECT formatDateTime(month, '%Y-%m') AS m, wrapped_key FROM ${this.storage.table('month_keys')} ORDER BY created_at DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (!row) return;
+    try {
+      unwrapMonthKey(this.masterKey, row.m, row.wrapped_key).fill(0);
+    } catch (cause) {
+      throw new PipelineError(
+        'key_invalid',
+        `the master key (${source}) does not open the month key of ${row.m} stored in ClickHouse: is CDR_MASTER_KEY / CDR_MASTER_KEY_FILE the key this data was written with? Refusing to start: new tokens would not link to the stored ones and no stored identifier could be read`,
+        { cause },
+      );
+    }
+  }
+
   /** Re-reads tombstones so a key destroyed by another process is dropped from this one's memory. */
   async refreshDestroyed(): Promise<void> {
     const rows = await this.storage.query<{ m: string }>(`SELECT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')}`);

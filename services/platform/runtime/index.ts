@@ -6,3 +6,5 @@ export type { PipelineRuntime, Runtime, RuntimeConfig, RuntimeOptions } from './
 export { onShutdownSignal } from './shutdown.ts';
 export type { Shutdown } from './shutdown.ts';
 export { startTsWorker } from './tsWorker.ts';
+export { keepPrivate, permissionWarning } from './privacy.ts';
+export { startService } from './service.ts';

@@ -3,11 +3,12 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyMigrations, dedupHorizonSecondsFor, MIGRATIONS, openStorage, type Storage } from '../clickhouse/index.ts';
 import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
-import { createKafka, ensureTopics, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
+import { classifyKafkaError, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
 import { PipelineError } from '../../core/index.ts';
+import { keepPrivate, permissionWarning } from './privacy.ts';
 
 /**
  * The shared wiring behind every composition root: config → logger, metrics, Kafka (external or the
@@ -65,6 +66,10 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
     closers.length = 0;
   };
   try {
+    // Local data (the embedded engine, the local broker) holds identifiers: private to the process owner.
+    const localData =
+      (opts.needStorage !== false && !config.clickhouse?.url) || (opts.needKafka !== false && !config.kafka?.brokers && opts.startLocalKafka === true);
+    if (localData) keepPrivate(resolve(config.dataDir));
     let kafka: Kafka | undefined;
     let brokers: readonly string[] = [];
     let localBroker: LocalBroker | undefined;
@@ -83,12 +88,15 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       } else {
         brokers = [`127.0.0.1:${config.kafka.localPort}`];
       }
-      kafka = createKafka(brokers, config.kafka.clientId, log, recordLimitsOf(config.kafka));
+      kafka = createKafka(brokers, config.kafka.clientId, log, recordLimitsOf(config.kafka), kafkaClientSecurity(config.kafka.security));
       const admin = kafka.admin();
-      await admin.connect();
       try {
+        await admin.connect();
         const created = await ensureTopics(admin, pipelineTopics(config.kafka));
         if (created.length > 0) log.info({ topics: created }, 'topics created');
+      } catch (err) {
+        // A refused login is configuration (exit 2), a broker away is transient: say which.
+        throw classifyKafkaError(err);
       } finally {
         await admin.disconnect();
       }
@@ -106,11 +114,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       const applied = await applyMigrations(storage, log, MIGRATIONS, { dedupHorizonSeconds: dedupHorizonSecondsFor(config.kafka?.rawRetentionHours ?? 72) });
       if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
       const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
+      const exposed = master.path ? permissionWarning(master.path, 'the master key file') : undefined;
+      if (exposed) log.warn({ path: master.path }, exposed);
       masterKeySource = master.source;
       masterKey = master.key;
       if (master.source === 'generated-dev')
         log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
       keyRing = new MonthKeyRing(storage, master.key);
+      await keyRing.verifyMasterKey(
+        master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
+      );
     }
     return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };
   } catch (err) {

@@ -24,6 +24,39 @@ const R = startOfMonthUtc(Date.now());
 const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token' };
 const auth = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
+describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill)', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let app: FastifyInstance;
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('warn') });
+    const tokensFile = join(setup.dataDir, 'tokens.json');
+    writeFileSync(
+      tokensFile,
+      JSON.stringify({ tokens: [{ name: 'drill', sha256: createHash('sha256').update(tokens.admin).digest('hex'), roles: ['admin'] }] }),
+    );
+    app = buildApi({
+      log: rt.log,
+      metrics: rt.metrics,
+      health: new HealthRegistry(),
+      tokens: TokenRegistry.fromFile(tokensFile),
+      retention: createRetention(rt).pass,
+      allowClockOverride: true,
+    });
+  });
+  after(async () => {
+    await app?.close();
+    await rt?.close();
+  });
+  it('lets a real run take `now`', async () => {
+    const at = new Date(addMonthsUtc(R, 1)).toISOString();
+    const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: at, dry_run: false }, headers: auth(tokens.admin) });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<RetentionReport>().now, at);
+    assert.equal(res.json<RetentionReport>().actor, 'drill');
+  });
+});
+
 describe('admin retention API', () => {
   const setup = testSetup();
   let rt: PipelineRuntime;
@@ -110,12 +143,57 @@ describe('admin retention API', () => {
     assert.equal(unknown.json<{ error: string }>().error, 'not_found');
   });
 
+  it('a real run cannot move the clock: `now` is for dry runs (or drills with CDR_ALLOW_CLOCK_OVERRIDE=1)', async () => {
+    const future = new Date(addMonthsUtc(R, 14)).toISOString();
+    for (const payload of [{ now: future }, { now: future, dry_run: false }]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload, headers: auth(tokens.admin) });
+      assert.equal(res.statusCode, 400);
+      assert.match(res.json<{ message: string }>().message, /only a dry run may move the clock.*CDR_ALLOW_CLOCK_OVERRIDE=1/);
+    }
+    const { storage } = requireStorage(rt);
+    const [keys] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')}`);
+    assert.equal(Number(keys!.n), 1, 'nothing was destroyed');
+  });
+
+  it('coerces nothing: "false", 0 or null for dry_run are refused', async () => {
+    for (const dry_run of ['false', 0, null, 'true', 1]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { dry_run }, headers: auth(tokens.admin) });
+      assert.equal(res.statusCode, 400, `dry_run: ${JSON.stringify(dry_run)}`);
+      assert.equal(res.json<{ error: string }>().error, 'bad_request');
+    }
+  });
+
+  it('refuses dates that are not on the calendar, with a 400 and never a 500', async () => {
+    for (const now of ['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '2026-12-01T25:00:00Z', '2026-12-01T10:00:00', '9'.repeat(60)]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now, dry_run: true }, headers: auth(tokens.admin) });
+      assert.equal(res.statusCode, 400, now);
+      assert.match(res.json<{ message: string }>().message, /^now: /);
+    }
+  });
+
+  it('records who ran each pass, in the report and in the retention log', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { dry_run: false }, headers: auth(tokens.admin) });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<RetentionReport>().actor, 'ops');
+    const dry = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { dry_run: true }, headers: auth(tokens.admin) });
+    assert.equal(dry.json<RetentionReport>().actor, 'ops');
+  });
+
+  it('answers a known path with a wrong method 405 and Allow, and a 401 with WWW-Authenticate', async () => {
+    const wrong = await app.inject({ method: 'GET', url: '/v1/admin/retention/run', headers: auth(tokens.admin) });
+    assert.equal(wrong.statusCode, 405);
+    assert.equal(wrong.headers['allow'], 'POST');
+    assert.equal(wrong.json<{ error: string }>().error, 'method_not_allowed');
+    const none = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {} });
+    assert.match(String(none.headers['www-authenticate']), /^Bearer realm="cdr-pipeline"/);
+  });
+
   it('serves liveness and metrics without a token', async () => {
     const health = await app.inject('/healthz');
     assert.equal(health.statusCode, 200);
     assert.equal(health.json<{ status: string }>().status, 'ok');
     const metrics = await app.inject('/metrics');
-    assert.match(metrics.body, /cdr_api_requests_total\{route="\/v1\/admin\/retention\/run",status="401"\} 2/);
+    assert.match(metrics.body, /cdr_api_requests_total\{route="\/v1\/admin\/retention\/run",status="401"\} 3/);
     assert.match(metrics.body, /cdr_api_requests_total\{route="\/v1\/admin\/retention\/run",status="403"\} 1/);
   });
 });

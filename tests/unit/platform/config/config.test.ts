@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../../../services/platform/config/config.ts';
+import { loadConfig, redactUrl } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 describe('loadConfig', () => {
@@ -66,5 +66,31 @@ describe('loadConfig', () => {
     assert.equal(c.retention.intervalMs, 60000);
     assert.equal((c as unknown as Record<string, unknown>)['ingest'], undefined);
     assert.throws(() => loadConfig({ CDR_RETENTION_INTERVAL_MS: '-1' }, ['retention']), /CDR_RETENTION_INTERVAL_MS/);
+  });
+  it('reads Kafka TLS and SASL settings, and refuses half of them', () => {
+    const c = loadConfig({
+      KAFKA_SSL: '1',
+      KAFKA_SSL_CA_FILE: '/etc/ca.pem',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'cdr',
+      KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka',
+    });
+    assert.deepEqual(c.kafka.security.ssl, { caFile: '/etc/ca.pem', rejectUnauthorized: true });
+    assert.deepEqual(c.kafka.security.sasl, { mechanism: 'scram-sha-512', username: 'cdr', passwordFile: '/run/secrets/kafka' });
+    assert.equal(loadConfig({}).kafka.security.ssl, undefined);
+    assert.throws(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'cdr' }), /KAFKA_SASL_PASSWORD \/ KAFKA_SASL_PASSWORD_FILE/);
+    assert.throws(() => loadConfig({ KAFKA_SASL_USERNAME: 'cdr', KAFKA_SASL_PASSWORD: 'x' }), /KAFKA_SASL_MECHANISM/);
+    assert.throws(() => loadConfig({ KAFKA_SSL_CERT_FILE: '/c.pem' }), /KAFKA_SSL_CERT_FILE \/ KAFKA_SSL_KEY_FILE/);
+    assert.throws(() => loadConfig({ KAFKA_SASL_MECHANISM: 'gssapi' }), /KAFKA_SASL_MECHANISM/);
+  });
+  it('allows the retention clock override only when CDR_ALLOW_CLOCK_OVERRIDE=1', () => {
+    assert.equal(loadConfig({}).retention.allowClockOverride, false);
+    assert.equal(loadConfig({ CDR_ALLOW_CLOCK_OVERRIDE: '1' }).retention.allowClockOverride, true);
+    assert.throws(() => loadConfig({ CDR_ALLOW_CLOCK_OVERRIDE: 'yes' }), /CDR_ALLOW_CLOCK_OVERRIDE/);
+  });
+  it('redacts a password from a URL before it is printed', () => {
+    assert.equal(redactUrl('http://cdr:hunter2@clickhouse:8123/?password=x&database=cdr'), 'http://cdr:***@clickhouse:8123/?password=***&database=cdr');
+    assert.equal(redactUrl('http://clickhouse:8123'), 'http://clickhouse:8123/');
+    assert.equal(redactUrl('not a url'), '<a URL that does not parse>');
   });
 });

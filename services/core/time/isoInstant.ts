@@ -1,0 +1,35 @@
+/**
+ * Strict ISO 8601 instants at the edges (API bodies and queries, command-line options). `Date.parse` accepts
+ * `2026-02-30` (as 2 March) and years like 0000; an instant here must be a real calendar date and time with an
+ * explicit zone (`Z` or `±hh:mm`), or a bare date (`YYYY-MM-DD`, midnight UTC), between the years 2000 and 9999.
+ */
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+export function parseIsoInstant(text: string): number | undefined {
+  const m = ISO.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  if (year < 2000 || month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
+  if (h === undefined) return Date.UTC(year, month - 1, day);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = s === undefined ? 0 : Number(s);
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  let offset = 0;
+  if (zone && zone !== 'Z') {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(4, 6));
+    if (oh > 23 || om > 59) return undefined;
+    offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset;
+}
+
+/** What a caller is told about a value parseIsoInstant refused (never the value itself beyond 40 characters). */
+export function isoInstantProblem(field: string, text: string): string {
+  return `${field}: ${JSON.stringify(text.slice(0, 40))} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, a real calendar date, years 2000-9999)`;
+}

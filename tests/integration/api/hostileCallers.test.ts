@@ -1,0 +1,199 @@
+/**
+ * The API against a hostile caller, over every route it has (enumerated from the app, so a route added later is
+ * covered too):
+ * - authentication cannot be skipped: percent-encoded, doubled-slash, dot-segment, case and trailing-slash spellings
+ *   of each /v1 path never reach a handler without a token, or with a token of the wrong role;
+ * - malformed input never gives a 500: random bodies, types, sizes, encodings and query strings (seeded, so a
+ *   failure repeats) all get a 4xx with `{"error","message"}`, or a 2xx where the input happens to be valid.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { Prng } from '../../../services/generator/index.ts';
+import { HealthRegistry } from '../../../services/platform/http/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { apiRoutes, buildApi, type ApiRoute } from '../../../services/api/app.ts';
+import { ROLES, TokenRegistry } from '../../../services/api/auth.ts';
+import { createRetention } from '../../../services/retention/wiring.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+/** A bearer token per role; the token `all` holds every role. */
+const tokenOf = (role: string): string => `token-of-${role}`;
+
+describe('hostile callers', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let app: FastifyInstance;
+  let routes: readonly ApiRoute[];
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    const tokensFile = join(setup.dataDir, 'tokens.json');
+    const digest = (t: string): string => createHash('sha256').update(t).digest('hex');
+    writeFileSync(
+      tokensFile,
+      JSON.stringify({
+        tokens: [
+          ...ROLES.map((r) => ({ name: r, sha256: digest(tokenOf(r)), roles: [r] })),
+          { name: 'all', sha256: digest(tokenOf('all')), roles: [...ROLES] },
+        ],
+      }),
+    );
+    app = buildApi({
+      log: rt.log,
+      metrics: rt.metrics,
+      health: new HealthRegistry(),
+      tokens: TokenRegistry.fromFile(tokensFile),
+      retention: createRetention(rt).pass,
+    });
+    await app.ready();
+    routes = apiRoutes(app);
+  });
+
+  after(async () => {
+    await app?.close();
+    await rt?.close();
+  });
+
+  /** A concrete URL for a route pattern: each `:param` filled with a plausible value. */
+  const concrete = (url: string): string => url.replace(/:[A-Za-z_]+/g, 'x1');
+
+  /** Spellings of a path that a router or a proxy might treat as the same path. */
+  function spellings(path: string): string[] {
+    const segs = path.split('/').filter(Boolean);
+    const enc = (s: string): string => [...s].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    return [
+      `/${segs.map(enc).join('/')}`,
+      `/${enc(segs[0]!)}/${segs.slice(1).join('/')}`,
+      `/${segs[0]!}/${segs.slice(1).map(enc).join('/')}`,
+      `//${segs.join('/')}`,
+      `/${segs.join('//')}`,
+      `/${segs[0]!}/./${segs.slice(1).join('/')}`,
+      `/x/../${segs.join('/')}`,
+      `/${segs.join('/').toUpperCase()}`,
+      `/${segs[0]!.toUpperCase()}/${segs.slice(1).join('/')}`,
+      `${path}/`,
+      `${path}?`,
+      `${path}%00`,
+      `${path};x=1`,
+      path.replace('/v1/', '/v1%2f'),
+    ];
+  }
+
+  it('has /v1 routes to try', () => {
+    assert.ok(routes.filter((r) => r.url.startsWith('/v1/')).length >= 1);
+  });
+
+  it('never reaches a /v1 handler without a token, whatever the spelling of the path', async () => {
+    const leaks: string[] = [];
+    for (const r of routes.filter((x) => x.url.startsWith('/v1/'))) {
+      for (const url of [concrete(r.url), ...spellings(concrete(r.url))]) {
+        for (const headers of [
+          {},
+          { authorization: 'Bearer not-a-token' },
+          { authorization: 'Basic YWRtaW46YWRtaW4=' },
+          { authorization: `bearer ${tokenOf('nobody')}` },
+        ]) {
+          const res = await app.inject({ method: r.method as InjectOptions['method'], url, headers, payload: r.method === 'GET' ? undefined : {} });
+          if (![400, 401, 404, 405].includes(res.statusCode)) leaks.push(`${r.method} ${url} ${JSON.stringify(headers)} → ${res.statusCode}`);
+        }
+      }
+    }
+    assert.deepEqual(leaks, []);
+  });
+
+  it('never reaches a /v1 handler with a token of another role, whatever the spelling', async () => {
+    const leaks: string[] = [];
+    for (const r of routes.filter((x) => x.url.startsWith('/v1/'))) {
+      for (const role of ROLES) {
+        const probe = await app.inject({
+          method: r.method as InjectOptions['method'],
+          url: concrete(r.url),
+          headers: { authorization: `Bearer ${tokenOf(role)}` },
+          payload: r.method === 'GET' ? undefined : { dry_run: true },
+        });
+        if (probe.statusCode !== 403) continue; // this role may use the route
+        for (const url of spellings(concrete(r.url))) {
+          const res = await app.inject({
+            method: r.method as InjectOptions['method'],
+            url,
+            headers: { authorization: `Bearer ${tokenOf(role)}` },
+            payload: r.method === 'GET' ? undefined : { dry_run: true },
+          });
+          if (![400, 401, 403, 404, 405].includes(res.statusCode)) leaks.push(`${role}: ${r.method} ${url} → ${res.statusCode}`);
+        }
+      }
+    }
+    assert.deepEqual(leaks, []);
+  });
+
+  it('answers 2,000 malformed requests over every route with a 4xx (or 2xx) and a message, never a 5xx', async () => {
+    const rng = new Prng(20261201);
+    const randomString = (): string => {
+      const alphabets = ['abcXYZ', '0123456789', ' \t\n', '"\\\'{}[]:,', 'é東京📞\u0000\u202e\ufeff', '%&?#/;='];
+      let s = '';
+      const n = rng.pick([0, 1, 5, 40, 300, 70_000]);
+      for (let i = 0; i < n; i++) s += rng.pick([...rng.pick(alphabets)]);
+      return s;
+    };
+    const randomValue = (depth: number): unknown => {
+      switch (rng.int(0, depth > 2 ? 5 : 7)) {
+        case 0:
+          return null;
+        case 1:
+          return rng.next() < 0.5;
+        case 2:
+          return rng.pick([0, -1, 1e308, -1e-308, 2 ** 53 + 1, 0.5]);
+        case 3:
+          return randomString();
+        case 4:
+          return rng.pick(['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '2026-12-01T00:00:00Z', 'yesterday', '1e400', '']);
+        case 5:
+          return rng.pick(['false', 'true', '0', 'null', '{}']);
+        case 6:
+          return Array.from({ length: rng.int(0, 4) }, () => randomValue(depth + 1));
+        default:
+          return Object.fromEntries(
+            Array.from({ length: rng.int(0, 4) }, () => [
+              rng.pick(['now', 'dry_run', 'identifier', 'from', 'to', '__proto__', 'constructor', randomString()]),
+              randomValue(depth + 1),
+            ]),
+          );
+      }
+    };
+    const failures: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const r = rng.pick([...routes]);
+      const kind = rng.int(0, 5);
+      const url = `${concrete(r.url)}${rng.next() < 0.3 ? `?${encodeURIComponent(randomString()).slice(0, 200)}=${encodeURIComponent(randomString()).slice(0, 200)}` : ''}`;
+      const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(rng.next() < 0.8 ? 'all' : rng.pick([...ROLES]))}` };
+      let payload: string | undefined;
+      if (r.method !== 'GET') {
+        if (kind === 0) payload = JSON.stringify(randomValue(0));
+        else if (kind === 1) payload = randomString();
+        else if (kind === 2) payload = `{"now":${JSON.stringify(randomString())},"dry_run":true}`;
+        else if (kind === 3) payload = '{"dry_run": true'.repeat(rng.int(1, 3));
+        else payload = JSON.stringify({ dry_run: true, now: rng.pick(['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '2000-01-01']) });
+        headers['content-type'] = rng.pick([
+          'application/json',
+          'application/json; charset=utf-8',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/json; charset=latin1',
+          '',
+        ]);
+        if (headers['content-type'] === '') delete headers['content-type'];
+      }
+      const res = await app.inject({ method: r.method as InjectOptions['method'], url, headers, ...(payload !== undefined ? { payload } : {}) });
+      const body = res.headers['content-type']?.toString().includes('json') ? (res.json<Record<string, unknown>>() ?? {}) : {};
+      if (res.statusCode >= 500) failures.push(`${r.method} ${url.slice(0, 80)} ${String(payload).slice(0, 80)} → ${res.statusCode} ${res.body.slice(0, 120)}`);
+      else if (res.statusCode >= 400 && (typeof body['error'] !== 'string' || typeof body['message'] !== 'string'))
+        failures.push(`${r.method} ${url.slice(0, 80)} → ${res.statusCode} without {error, message}`);
+    }
+    assert.deepEqual(failures.slice(0, 10), []);
+  });
+});

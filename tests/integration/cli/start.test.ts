@@ -1,0 +1,113 @@
+/**
+ * `cdr start` as a newcomer runs it (the README's first command), on a data directory an older version left readable:
+ * the whole pipeline comes up (local broker, embedded ClickHouse, ingest, API), stores synthetic traffic, answers
+ * /healthz, warns about a tokens file others can read, stops cleanly on Ctrl-C — and leaves nothing in the data
+ * directory (vault and index parts, broker segments of cdr.raw, logs, keys) readable by anyone but its owner.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '../../support/pipelineProbe.ts';
+
+const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every file and directory below `path` with its mode (symbolic links, always 0777 and never followed, left out). */
+function walk(path: string, out: { path: string; mode: number }[] = []): { path: string; mode: number }[] {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return out;
+  out.push({ path, mode: st.mode & 0o777 });
+  if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), out);
+  return out;
+}
+
+describe('cdr start, end to end', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cdr-start-'));
+  const dataDir = join(root, 'data');
+  let child: ChildProcess | undefined;
+  after(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('runs the pipeline, stops on Ctrl-C, and keeps its data directory private', async () => {
+    // What an older version left: a readable directory and file.
+    mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    writeFileSync(join(dataDir, 'old-notes.txt'), 'left by an older version\n', { mode: 0o644 });
+    const token = 'start-test-admin-token';
+    const tokensFile = join(root, 'tokens.json');
+    writeFileSync(tokensFile, JSON.stringify({ tokens: [{ name: 'ops', sha256: createHash('sha256').update(token).digest('hex'), roles: ['admin'] }] }), {
+      mode: 0o644,
+    });
+    chmodSync(tokensFile, 0o644);
+    const apiPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CDR_LOCAL_KAFKA_PORT: String(await freePort()),
+      CDR_API_PORT: String(apiPort),
+      CDR_API_TOKENS_FILE: tokensFile,
+      CDR_LOG_LEVEL: 'info',
+    };
+    for (const k of ['KAFKA_BROKERS', 'CLICKHOUSE_URL', 'CDR_MASTER_KEY', 'CDR_MASTER_KEY_FILE', 'CDR_DATA_DIR']) delete env[k];
+    let stderr = '';
+    child = spawn(process.execPath, [bin, 'start', '--rate', '300', '--data-dir', dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+
+    let health: { status: string; components?: { ingest?: { stored?: number } } } = { status: '' };
+    await waitFor(
+      'cdr start to store traffic',
+      async () => {
+        try {
+          health = (await (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).json()) as typeof health;
+          return (health.components?.ingest?.stored ?? 0) > 200;
+        } catch {
+          return false;
+        }
+      },
+      180_000,
+      500,
+    );
+    assert.equal(health.status, 'ok');
+    const dry = await fetch(`http://127.0.0.1:${apiPort}/v1/admin/retention/run`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"dry_run":true}',
+    });
+    assert.equal(dry.status, 200);
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr.slice(-2000));
+    assert.match(stderr, /stopped\. stored=\d+/);
+    assert.match(stderr, /warning: the API tokens file .* is readable by others than its owner \(mode 0644\)/);
+
+    const entries = walk(dataDir);
+    assert.ok(
+      entries.some((e) => e.path.endsWith('pipeline.log')),
+      'the log is in the data directory',
+    );
+    assert.ok(
+      entries.some((e) => e.path.includes(join('kafka', 'kraft-logs'))),
+      'the broker data is in the data directory',
+    );
+    assert.ok(entries.length > 50);
+    const exposed = entries.filter((e) => (e.mode & 0o077) !== 0).map((e) => `${e.path.slice(dataDir.length)} ${e.mode.toString(8)}`);
+    assert.deepEqual(exposed, [], 'nothing readable by group or others');
+  });
+});
