@@ -40,8 +40,12 @@ export function sanitiseErrorCode(raw: string | null): { code: string | null; dr
   return { code: prefix, dropped: prefix !== trimmed };
 }
 
+/** A canonical IPv4 dotted quad (no leading zeros): the common case, accepted without a parse. */
+const PLAIN_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 export function sanitiseClientIp(raw: string | null): { ip: string | null; dropped: boolean } {
   if (raw === null) return { ip: null, dropped: false };
+  if (PLAIN_IPV4.test(raw)) return { ip: raw, dropped: false };
   const text = raw.trim().replace(/%[\w.-]+$/, ''); // an IPv6 zone id names a local interface, not the client
   if (text === '') return { ip: null, dropped: raw.length > 0 };
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { ip: ipaddr.IPv4.parse(text).toString(), dropped: false };

@@ -16,7 +16,8 @@ const PRINTABLE = /^[\x21-\x7e]+$/;
 
 /** An email address, or a phone number written internationally (`+` and 7-15 digits, or a `tel:` URI). */
 function identifierShaped(v: string): boolean {
-  return /[^@]+@[^@]+\.[^@]+/.test(v) || /^(?:tel:)?\+\d{7,15}$/i.test(v);
+  if (v.includes('@')) return /[^@]+@[^@]+\.[^@]+/.test(v);
+  return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:)?\+\d{7,15}$/i.test(v);
 }
 
 function fail(message: string): never {
