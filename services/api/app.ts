@@ -1,30 +1,38 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
 import { PipelineError, type PipelineErrorCode } from '../core/index.ts';
 import type { HealthRegistry } from '../platform/http/index.ts';
 import { opsRoutes } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
-import type { RetentionPass } from '../retention/retentionPass.ts';
-import { TokenRegistry, authenticate } from './auth.ts';
+import { auditHook } from './auditHook.ts';
+import { TokenRegistry, authenticate, rolesOf } from './auth.ts';
 import { adminRetentionRoutes } from './routes/adminRetention.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { dsarRoutes } from './routes/dsar.ts';
+import { holdRoutes } from './routes/holds.ts';
+import { leaRoutes } from './routes/lea.ts';
+import type { ApiServices } from './wiring.ts';
 
 /**
  * The internal HTTP API. `buildApi` returns the app without listening, so tests use `app.inject()`.
  *
- * Layout: the ops routes (`/healthz`, `/metrics`, no token) at the root; one plugin per domain inside the `/v1`
- * scope, whose `onRequest` hook authenticates every route registered there (admin/retention now; lea, holds,
- * dsar, audit, billing, fraud as they come). Errors are `{"error": "<code>", "message": "<sentence>"}`, the
- * status taken from the one error table (core/errors/pipelineError.ts).
+ * Layout: the ops routes (`/healthz`, `/metrics`, `/openapi.json`, no token) at the root; one plugin per domain inside
+ * the `/v1` scope, whose hooks apply to every route registered there: `onRequest` authenticates, a per-token rate
+ * limit runs before the handler, and `onSend` writes the audit entry before the response leaves (lea, holds, dsar,
+ * audit, admin/retention; billing and fraud as they come). Errors are `{"error": "<code>", "message": "<sentence>"}`,
+ * the status taken from the one error table (core/errors/pipelineError.ts).
  */
 export interface ApiDeps {
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   readonly health: HealthRegistry;
   readonly tokens?: TokenRegistry;
-  readonly retention?: RetentionPass;
-  /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
-  readonly allowClockOverride?: boolean;
+  readonly services: ApiServices;
+  /** Requests per token in each window (CDR_API_RATE_LIMIT, CDR_API_RATE_WINDOW_MS). */
+  readonly rateLimit?: { readonly max: number; readonly windowMs: number };
 }
 
 /** fastify's own 4xx (bad JSON, wrong content type, body too large) as the error table's codes. */
@@ -44,6 +52,8 @@ export interface ApiRoute {
   readonly method: string;
   /** As registered, with `:param` placeholders. */
   readonly url: string;
+  /** The roles that may call it (empty: no token needed). */
+  readonly roles: readonly string[];
 }
 
 const ROUTES = new WeakMap<FastifyInstance, ApiRoute[]>();
@@ -73,8 +83,31 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
       known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
-      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url });
+      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preHandler) });
     }
+  });
+
+  // The OpenAPI document is generated from the route schemas; each operation names its roles (x-roles) and security.
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'cdr-pipeline internal API',
+        version: '1',
+        description: 'Law-enforcement requests, legal holds, data-subject access, the audit trail and operations (docs/contract.md).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    hideUntagged: false,
+    exposeHeadRoutes: false,
+    transform: ({ schema, url, route }) => {
+      const roles = rolesOf(route.preHandler);
+      const base = (schema ?? {}) as Record<string, unknown>;
+      return {
+        schema: { ...base, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
+        url,
+      };
+    },
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -82,10 +115,30 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   void app.register(opsRoutes, { metrics: deps.metrics, health: deps.health });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const svc = deps.services;
   void app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate(tokens));
-      await v1.register(adminRetentionRoutes, { retention: deps.retention, allowClockOverride: deps.allowClockOverride ?? false });
+      v1.addHook('onSend', auditHook(svc.audit, deps.log));
+      // Per token, after authentication: one caller cannot starve the others (or the engine).
+      await v1.register(rateLimit, {
+        global: true,
+        hook: 'preHandler',
+        max: deps.rateLimit?.max ?? 120,
+        timeWindow: deps.rateLimit?.windowMs ?? 60_000,
+        keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
+        errorResponseBuilder: (_req, ctx) =>
+          new PipelineError(
+            'rate_limited',
+            `rate limit: at most ${ctx.max} requests per ${Math.round((deps.rateLimit?.windowMs ?? 60_000) / 1000)} s per token; retry in ${ctx.after}`,
+          ),
+      });
+      await v1.register(adminRetentionRoutes, { retention: svc.retention, allowClockOverride: svc.allowClockOverride });
+      await v1.register(leaRoutes, svc.disclosure);
+      await v1.register(holdRoutes, { holds: svc.holds });
+      await v1.register(dsarRoutes, { ...svc.disclosure, holds: svc.holds });
+      await v1.register(auditRoutes, { audit: svc.audit });
     },
     { prefix: '/v1' },
   );

@@ -92,10 +92,23 @@ export function authenticate(tokens: TokenRegistry) {
   };
 }
 
-/** A route's `preHandler`: the authenticated caller must hold `role`. */
-export function requireRole(role: Role) {
-  return async (req: FastifyRequest): Promise<void> => {
+/** The roles each route was registered with (`requireRole`), for the OpenAPI document. */
+export const ROUTE_ROLES = Symbol('cdr.routeRoles');
+
+/** A route's `preHandler`: the authenticated caller must hold one of `roles`. */
+export function requireRole(...roles: Role[]) {
+  const check = async (req: FastifyRequest): Promise<void> => {
     if (!req.principal) throw new PipelineError('unauthenticated', 'missing or unknown bearer token');
-    if (!req.principal.roles.includes(role)) throw new PipelineError('forbidden', `this route needs the role ${role}`);
+    if (!roles.some((r) => req.principal!.roles.includes(r))) throw new PipelineError('forbidden', `this route needs the role ${roles.join(' or ')}`);
   };
+  return Object.assign(check, { [ROUTE_ROLES]: roles });
+}
+
+/** The roles of a route's preHandler made by requireRole, if any. */
+export function rolesOf(preHandler: unknown): readonly Role[] {
+  const list = Array.isArray(preHandler) ? preHandler : [preHandler];
+  for (const h of list) {
+    if (typeof h === 'function' && ROUTE_ROLES in h) return (h as { [ROUTE_ROLES]: Role[] })[ROUTE_ROLES];
+  }
+  return [];
 }

@@ -1,35 +1,58 @@
 /**
  * Composition root of the internal API as its own process (docker-compose): the /v1 routes, /healthz, /metrics
- * and /openapi.json on CDR_API_HOST:CDR_API_PORT, against CLICKHOUSE_URL. Needs CDR_API_TOKENS_FILE (there is
- * no development token file outside `cdr start`).
+ * and /openapi.json on CDR_API_HOST:CDR_API_PORT, against CLICKHOUSE_URL. Needs CDR_API_TOKENS_FILE and
+ * CDR_SIGNING_KEY_FILE (the development files exist only under `cdr start`).
  */
 import { PipelineError } from '../core/index.ts';
 import { loadConfig } from '../platform/config/index.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, permissionWarning, startService } from '../platform/runtime/index.ts';
+import { loadSigner } from '../platform/signing/index.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { buildApi } from './app.ts';
 import { TokenRegistry } from './auth.ts';
+import { createApiServices } from './wiring.ts';
 
 await startService('api', async () => {
-  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'retention']);
-  if (!config.api.tokensFile) throw new PipelineError('config_invalid', 'invalid configuration: CDR_API_TOKENS_FILE: required for the API as its own process');
-  const tokens = TokenRegistry.fromFile(config.api.tokensFile);
+  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention']);
+  const missing = [
+    ...(config.api.tokensFile ? [] : ['CDR_API_TOKENS_FILE: required for the API as its own process']),
+    ...(config.audit.signingKeyFile || !config.clickhouse.url ? [] : ['CDR_SIGNING_KEY_FILE: required for the API as its own process']),
+  ];
+  if (missing.length > 0) throw new PipelineError('config_invalid', `invalid configuration: ${missing.join('; ')}`);
+  const tokens = TokenRegistry.fromFile(config.api.tokensFile!);
+  const signer = loadSigner(config.audit.signingKeyFile, config.dataDir, !config.clickhouse.url);
   const rt = await openRuntime(config, { needKafka: false });
-  const exposed = permissionWarning(config.api.tokensFile, 'the API tokens file');
-  if (exposed) rt.log.warn({ path: config.api.tokensFile }, exposed);
-  const { pass } = createRetention(rt);
+  for (const [path, what] of [
+    [config.api.tokensFile!, 'the API tokens file'],
+    [signer.path, 'the signing key file'],
+  ] as const) {
+    const exposed = permissionWarning(path, what);
+    if (exposed) rt.log.warn({ path }, exposed);
+  }
+  const services = await createApiServices(rt, {
+    signer,
+    chain: config.audit.chain ?? 'api',
+    anchorDir: config.audit.anchorDir,
+    checkpointMs: config.audit.checkpointMs,
+    allowClockOverride: config.retention.allowClockOverride,
+    maxAnswerRows: config.api.maxAnswerRows,
+    queryTimeoutSeconds: config.api.queryTimeoutSeconds,
+    queryMaxMemoryBytes: config.api.queryMaxMemoryBytes,
+  });
+  const { pass } = createRetention(rt, { audit: services.audit });
   const app = buildApi({
     log: rt.log,
     metrics: rt.metrics,
     health: new HealthRegistry(),
     tokens,
-    retention: pass,
-    allowClockOverride: config.retention.allowClockOverride,
+    services: { ...services, retention: pass },
+    rateLimit: { max: config.api.rateLimit, windowMs: config.api.rateWindowMs },
   });
   await app.listen({ host: config.api.host, port: config.api.port });
   onShutdownSignal(rt.log, async () => {
     await app.close();
+    await services.close();
     await rt.close();
   });
 });

@@ -1,12 +1,14 @@
 /**
  * The `cdr` command (package bin). Commands are a contract (docs/contract.md): start, produce,
- * retention run, audit verify. Parsing lives here; each command's work lives in its service.
+ * retention run, audit verify, lea verify. Parsing lives here; each command's work lives in its own module.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../platform/config/index.ts';
 import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
+import { verifyAudit } from './auditCommand.ts';
+import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
 import { runRetention } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
 
@@ -78,6 +80,49 @@ retention
   .action(async (opts: { now?: string; dryRun: boolean; dataDir?: string }) => {
     const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
     await runRetention(loadConfig(env), { ...(opts.now !== undefined ? { now: opts.now } : {}), dryRun: opts.dryRun });
+  });
+
+const withDataDir = (dataDir: string | undefined): NodeJS.ProcessEnv => (dataDir ? { ...process.env, CDR_DATA_DIR: dataDir } : process.env);
+
+program
+  .command('audit')
+  .description('the audit trail')
+  .command('verify')
+  .description("recompute the audit trail's hash chains against their signed checkpoints; exit 1 on any break")
+  .option('--public-key <file>', 'PEM public (or private) key the checkpoints are signed with (default: CDR_SIGNING_KEY_FILE, or the development key)')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { publicKey?: string; dataDir?: string }) => {
+    const report = await verifyAudit(loadConfig(withDataDir(opts.dataDir)), opts.publicKey ? { publicKey: opts.publicKey } : {});
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (!report.ok) {
+      process.stderr.write(
+        `cdr: the audit trail is broken: ${report.first_bad_entry?.chain} entry ${report.first_bad_entry?.seq}: ${report.first_bad_entry?.problem}\n`,
+      );
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('lea')
+  .description('law-enforcement answers')
+  .command('verify')
+  .description('check a signed law-enforcement answer (or data-subject export) offline; names what changed; exit 1 if anything did')
+  .argument('<file>', 'the answer: JSON, or NDJSON/CSV with --receipt')
+  .option('--receipt <file>', 'for an NDJSON or CSV answer: its receipt, GET /v1/lea/requests/{id}')
+  .option('--public-key <file>', 'PEM public key to trust (default: CDR_SIGNING_KEY_FILE, or the development key of the data directory)')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .option('--json', 'print the report as JSON')
+  .action((file: string, opts: { receipt?: string; publicKey?: string; dataDir?: string; json?: boolean }) => {
+    const config = loadConfig(withDataDir(opts.dataDir), ['audit']);
+    const report = verifyAnswerFile({
+      file,
+      ...(opts.receipt ? { receipt: opts.receipt } : {}),
+      ...(opts.publicKey ? { publicKey: opts.publicKey } : {}),
+      signingKeyFile: config.audit.signingKeyFile,
+      dataDir: config.dataDir,
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : printAnswerReport(report, file));
+    if (!report.ok) process.exitCode = 1;
   });
 
 try {

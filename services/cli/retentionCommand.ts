@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { PipelineError, isoInstantProblem, parseIsoInstant } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
+import { openProcessAudit } from '../platform/audit/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
 import { createRetention } from '../retention/wiring.ts';
@@ -26,9 +27,14 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
   }
   const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {
-    const { pass } = createRetention(rt);
-    const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}` });
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    const audit = await openProcessAudit(rt, 'cli');
+    try {
+      const { pass } = createRetention(rt, { audit });
+      const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}` });
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } finally {
+      await audit.close();
+    }
   } finally {
     await rt.close();
   }

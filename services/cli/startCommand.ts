@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redactUrl, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
@@ -8,6 +9,8 @@ import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApi } from '../api/app.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
+import { createApiServices } from '../api/wiring.ts';
+import { loadSigner } from '../platform/signing/index.ts';
 import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
@@ -38,7 +41,19 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   // Retention gets its own ClickHouse session on the same data: a pass's synchronous mutation (~10 s embedded)
   // would otherwise stall ingest, whose inserts share one session that runs one statement at a time.
   const retentionStorage = await openStorage(config.clickhouse, config.dataDir);
-  const { pass } = createRetention(rt, (month) => ingest.forgetMonth(month), retentionStorage);
+  const signer = loadSigner(config.audit.signingKeyFile, dataDir, true);
+  // The API gets a third session (its reads never wait for ingest's inserts or a retention mutation).
+  const services = await createApiServices(rt, {
+    signer,
+    chain: config.audit.chain ?? 'main',
+    anchorDir: config.audit.anchorDir,
+    checkpointMs: config.audit.checkpointMs,
+    allowClockOverride: config.retention.allowClockOverride,
+    maxAnswerRows: config.api.maxAnswerRows,
+    queryTimeoutSeconds: config.api.queryTimeoutSeconds,
+    queryMaxMemoryBytes: config.api.queryMaxMemoryBytes,
+  });
+  const { pass } = createRetention(rt, { onKeyDestroyed: (month) => ingest.forgetMonth(month), storage: retentionStorage, audit: services.audit });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
   let tokensFile = config.api.tokensFile;
   let devSecrets: string | undefined;
@@ -47,10 +62,15 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     tokensFile = dev.tokensFile;
     devSecrets = dev.secretsFile;
   }
-  const exposed = config.api.tokensFile ? permissionWarning(config.api.tokensFile, 'the API tokens file') : undefined;
-  if (exposed) {
-    log.warn({ path: config.api.tokensFile }, exposed);
-    process.stderr.write(`warning: ${exposed}\n`);
+  for (const [path, what] of [
+    [config.api.tokensFile, 'the API tokens file'],
+    [config.audit.signingKeyFile, 'the signing key file'],
+  ] as const) {
+    const exposed = path ? permissionWarning(path, what) : undefined;
+    if (exposed) {
+      log.warn({ path }, exposed);
+      process.stderr.write(`warning: ${exposed}\n`);
+    }
   }
   const health = new HealthRegistry();
   health.register('ingest', () => ingest.health());
@@ -60,10 +80,13 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     metrics: rt.metrics,
     health,
     tokens: TokenRegistry.fromFile(tokensFile),
-    retention: pass,
-    allowClockOverride: config.retention.allowClockOverride,
+    services: { ...services, retention: pass },
+    rateLimit: { max: config.api.rateLimit, windowMs: config.api.rateWindowMs },
   });
   const address = await app.listen({ host: config.api.host, port: config.api.port });
+  // Where the running API is, for commands that cannot open the embedded store while this process holds it.
+  const runFile = resolve(dataDir, 'api.json');
+  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: address, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
   const producerAbort = new AbortController();
   let produced = 0;
   let producing: Promise<unknown> = Promise.resolve();
@@ -77,6 +100,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await schedule.stop();
     await ingest.stop();
     await app.close();
+    rmSync(runFile, { force: true });
+    await services.close();
     await retentionStorage.close();
     await rt.close();
     process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
@@ -86,6 +111,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.stderr.write(
     `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
+      `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );
   schedule.start();

@@ -1,8 +1,10 @@
 /**
  * Composition root of the retention job as its own process (docker-compose): runs the pass every
- * CDR_RETENTION_INTERVAL_MS against CLICKHOUSE_URL, serves /healthz and /metrics (cdr_retention_deleted_total).
+ * CDR_RETENTION_INTERVAL_MS against CLICKHOUSE_URL, serves /healthz and /metrics (cdr_retention_deleted_total),
+ * and records each pass in the audit trail (needs CDR_SIGNING_KEY_FILE with a ClickHouse server).
  * `cdr start` schedules the same pass in-process.
  */
+import { openProcessAudit } from '../platform/audit/index.ts';
 import { loadConfig } from '../platform/config/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
@@ -10,9 +12,11 @@ import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 
 await startService('retention', async () => {
-  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'retention']);
+  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention']);
   const rt = await openRuntime(config, { needKafka: false });
-  const { pass } = createRetention(rt);
+  // Every pass is recorded in the audit trail (chain "retention" unless CDR_AUDIT_CHAIN says otherwise).
+  const audit = await openProcessAudit(rt, 'retention');
+  const { pass } = createRetention(rt, { audit });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
   const health = new HealthRegistry();
   health.register('retention', () => schedule.health());
@@ -21,6 +25,7 @@ await startService('retention', async () => {
   onShutdownSignal(rt.log, async () => {
     await schedule.stop();
     await ops.close();
+    await audit.close();
     await rt.close();
   });
   schedule.start(1_000);

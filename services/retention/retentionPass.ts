@@ -62,6 +62,13 @@ export interface RetentionDeps {
   readonly log: Logger;
   /** Called after a month key is destroyed, so in-process caches drop it. */
   readonly onKeyDestroyed?: (month: string) => void;
+  /** Where each pass is recorded in the audit trail (who ran it, what it did), when the process keeps one. */
+  readonly audit?: RetentionAuditSink;
+}
+
+/** The part of the audit trail a retention pass writes to. */
+export interface RetentionAuditSink {
+  append(entry: { actor: string; action: string; outcome: string; rows?: number; requestId?: string; detail?: string }): Promise<unknown>;
 }
 
 export class RetentionError extends PipelineError {}
@@ -79,9 +86,31 @@ export class RetentionPass {
 
   /** Runs a pass; concurrent calls run one after the other, never interleaved. */
   run(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
-    const next = this.queue.then(() => this.runExclusive(opts));
+    const next = this.queue.then(() => this.runAudited(opts));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private async runAudited(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
+    const audit = this.deps.audit;
+    const actor = opts.actor ?? 'retention';
+    try {
+      const report = await this.runExclusive(opts);
+      await audit?.append({
+        actor,
+        action: 'retention.pass',
+        outcome: report.dry_run ? 'dry_run' : 'done',
+        rows: report.actions.reduce((n, a) => n + a.rows, 0),
+        requestId: report.run_id,
+        detail: `now ${report.now}; ${report.actions.map((a) => `${a.class} ${a.month}: ${a.rows} rows, ${a.keys_destroyed} keys`).join('; ') || 'nothing to delete'}`,
+      });
+      return report;
+    } catch (err) {
+      await audit
+        ?.append({ actor, action: 'retention.pass', outcome: 'failed', detail: err instanceof Error ? err.message : String(err) })
+        .catch((e: unknown) => this.deps.log.error({ err: e }, 'could not record a failed retention pass in the audit trail'));
+      throw err;
+    }
   }
 
   private async runExclusive({ now, dryRun, actor = 'retention' }: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {

@@ -53,6 +53,10 @@ export const ERROR_CODES = {
   payload_too_large: { disposition: 'dead-letter', http: 413 },
   unsupported_media_type: { disposition: 'dead-letter', http: 415 },
   rate_limited: { disposition: 'dead-letter', http: 429 },
+  /** No answer form the request's Accept header allows. */
+  not_acceptable: { disposition: 'dead-letter', http: 406 },
+  /** The answer would exceed the most records one answer may hold (CDR_API_MAX_ANSWER_ROWS). */
+  answer_too_large: { disposition: 'dead-letter', http: 422 },
 
   // Transient: retry.
   storage_unavailable: { disposition: 'retry', http: 503 },

@@ -200,6 +200,37 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'retention log records who ran each pass',
     statements: ({ t, on }) => [`ALTER TABLE ${t('retention_log')}${on} ADD COLUMN IF NOT EXISTS actor String DEFAULT ''`],
   },
+  {
+    version: 7,
+    name: 'internal API: audit trail with signed checkpoints, disclosure requests, confidential holds',
+    statements: ({ t, on, engine }) => [
+      // Append-only, hash-chained (core/audit/auditChain.ts). Identifiers never: a keyed token of the subject under
+      // the month key of subject_month, unlinkable once that key is destroyed. Usage data: whole months go 36 months on.
+      `CREATE TABLE IF NOT EXISTS ${t('audit_log')}${on} (
+        chain LowCardinality(String), seq UInt64, at ${utc}, prev_at Nullable(${utc}),
+        actor String, roles String, action LowCardinality(String), method LowCardinality(String), route String, status UInt16,
+        outcome LowCardinality(String), authority String, case_reference String, legal_basis String, request_id String,
+        subject_type LowCardinality(String), subject_token String, subject_month String, rows UInt64, confidential Bool,
+        client_ip String, detail String, prev_hash String, hash String
+      ) ENGINE = ${engine('MergeTree', 'audit_log')} PARTITION BY toYYYYMM(at) ORDER BY (chain, seq)
+      TTL toStartOfMonth(at) + INTERVAL 36 MONTH`,
+      // Signed statements "entry seq of chain has this hash", written after each burst of entries and periodically.
+      `CREATE TABLE IF NOT EXISTS ${t('audit_checkpoints')}${on} (
+        chain LowCardinality(String), seq UInt64, hash String, at ${utc}, kind LowCardinality(String), key_id String, signature String
+      ) ENGINE = ${engine('MergeTree', 'audit_checkpoints')} PARTITION BY toYYYYMM(at) ORDER BY (chain, seq, at)
+      TTL toStartOfMonth(at) + INTERVAL 36 MONTH`,
+      // Law-enforcement requests and data-subject exports: what was asked, by whom, the outcome. No identifier: a token
+      // like the audit's; the signed receipt (digests of the answer) is sealed under the same month key.
+      `CREATE TABLE IF NOT EXISTS ${t('disclosure_requests')}${on} (
+        request_id String, kind LowCardinality(String), requested_at ${utc}, requested_by String, authority String,
+        case_reference String, legal_basis String, confidential Bool, id_type LowCardinality(String), from_time ${utc}, to_time ${utc},
+        answer_format LowCardinality(String), status LowCardinality(String), record_count UInt64, months String,
+        subject_token String, subject_month String, receipt_sealed String, finished_at Nullable(${utc}), version UInt64
+      ) ENGINE = ${engine('ReplacingMergeTree', 'disclosure_requests', 'version')} PARTITION BY toYYYYMM(requested_at) ORDER BY request_id
+      TTL toStartOfMonth(requested_at) + INTERVAL 36 MONTH`,
+      `ALTER TABLE ${t('legal_holds')}${on} ADD COLUMN IF NOT EXISTS confidential Bool DEFAULT false`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

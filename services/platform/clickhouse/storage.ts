@@ -190,3 +190,19 @@ function inUseOr(cause: unknown, path: string): PipelineError {
   }
   return storageError(cause, 'open', false);
 }
+
+/**
+ * The same storage with settings applied to every query (not inserts): the API's session runs each read under a
+ * time and memory limit (`max_execution_time`, `max_memory_usage`), so no request can occupy the engine.
+ */
+export function withQueryLimits(storage: Storage, limits: ClickHouseSettings): Storage {
+  return {
+    ...storage,
+    table: (name) => storage.table(name),
+    onCluster: () => storage.onCluster(),
+    query: <T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings) => storage.query<T>(sql, params, { ...limits, ...settings }),
+    command: (sql, params, settings) => storage.command(sql, params, settings),
+    insert: (table, rows, settings, shape) => storage.insert(table, rows, settings, shape),
+    close: () => storage.close(),
+  };
+}

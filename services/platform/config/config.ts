@@ -5,7 +5,7 @@ import { PipelineError } from '../../core/index.ts';
  * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
  * Defaults make the embedded single-machine mode work with no variable set.
  *
- * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, retention); a process parses only
+ * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, audit, retention); a process parses only
  * the sections it uses (`loadConfig(env, ['clickhouse', 'masterKey', 'retention'])`), so a retention process
  * does not refuse to start over an ingest setting. Every bad variable of those sections is reported at once,
  * in one message that names each variable and what it accepts.
@@ -78,6 +78,20 @@ const sectionSchemas = {
     CDR_API_HOST: name().default('127.0.0.1'),
     CDR_API_PORT: intVar(0, 65535).default(8080),
     CDR_API_TOKENS_FILE: optionalString,
+    CDR_API_RATE_LIMIT: intVar(1, 1_000_000).default(120),
+    CDR_API_RATE_WINDOW_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
+    CDR_API_MAX_ANSWER_ROWS: intVar(1, 100_000_000).default(1_000_000),
+    CDR_API_QUERY_TIMEOUT_S: intVar(1, 3600).default(120),
+    CDR_API_QUERY_MAX_MEMORY_BYTES: intVar(16 * 1024 * 1024, 2 ** 40).default(2 * 1024 ** 3),
+  }),
+  audit: z.object({
+    CDR_SIGNING_KEY_FILE: optionalString,
+    CDR_AUDIT_CHAIN: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')
+      .optional(),
+    CDR_AUDIT_ANCHOR_DIR: optionalString,
+    CDR_AUDIT_CHECKPOINT_MS: intVar(1_000, 24 * 3600 * 1000).default(300_000),
   }),
   retention: z.object({
     CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
@@ -142,6 +156,24 @@ export interface ApiConfig {
   readonly host: string;
   readonly port: number;
   readonly tokensFile: string | undefined;
+  /** Requests per token (per client address before authentication) in each window. */
+  readonly rateLimit: number;
+  readonly rateWindowMs: number;
+  /** The most records one law-enforcement answer or data-subject export may hold. */
+  readonly maxAnswerRows: number;
+  /** ClickHouse limits on every query of the API's own session. */
+  readonly queryTimeoutSeconds: number;
+  readonly queryMaxMemoryBytes: number;
+}
+
+export interface AuditConfig {
+  /** Ed25519 private key (PKCS#8 PEM) that signs answers, audit checkpoints and reports; undefined: the development key. */
+  readonly signingKeyFile: string | undefined;
+  /** The audit chain this process writes (one writer per chain); undefined: the process's own default. */
+  readonly chain: string | undefined;
+  /** Where the newest signed checkpoint of each chain is also kept, outside the database; undefined: the data directory. */
+  readonly anchorDir: string | undefined;
+  readonly checkpointMs: number;
 }
 
 export interface RetentionConfig {
@@ -156,6 +188,7 @@ interface Sections {
   readonly masterKey: MasterKeyConfig;
   readonly ingest: IngestConfig;
   readonly api: ApiConfig;
+  readonly audit: AuditConfig;
   readonly retention: RetentionConfig;
 }
 
@@ -265,7 +298,21 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
   api(env, problems) {
     const e = parseSection(sectionSchemas.api, env, problems);
     if (!e) return undefined;
-    return { host: e.CDR_API_HOST, port: e.CDR_API_PORT, tokensFile: e.CDR_API_TOKENS_FILE };
+    return {
+      host: e.CDR_API_HOST,
+      port: e.CDR_API_PORT,
+      tokensFile: e.CDR_API_TOKENS_FILE,
+      rateLimit: e.CDR_API_RATE_LIMIT,
+      rateWindowMs: e.CDR_API_RATE_WINDOW_MS,
+      maxAnswerRows: e.CDR_API_MAX_ANSWER_ROWS,
+      queryTimeoutSeconds: e.CDR_API_QUERY_TIMEOUT_S,
+      queryMaxMemoryBytes: e.CDR_API_QUERY_MAX_MEMORY_BYTES,
+    };
+  },
+  audit(env, problems) {
+    const e = parseSection(sectionSchemas.audit, env, problems);
+    if (!e) return undefined;
+    return { signingKeyFile: e.CDR_SIGNING_KEY_FILE, chain: e.CDR_AUDIT_CHAIN, anchorDir: e.CDR_AUDIT_ANCHOR_DIR, checkpointMs: e.CDR_AUDIT_CHECKPOINT_MS };
   },
   retention(env, problems) {
     const e = parseSection(sectionSchemas.retention, env, problems);

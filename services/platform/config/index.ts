@@ -4,6 +4,7 @@
 export { COMPRESSION_NAMES, loadConfig, redactUrl, SECTION_NAMES } from './config.ts';
 export type {
   ApiConfig,
+  AuditConfig,
   BaseConfig,
   ClickHouseConfig,
   CompressionName,

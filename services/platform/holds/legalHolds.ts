@@ -11,7 +11,7 @@ import {
   wrapMonthKey,
   type MonthKey,
 } from '../../core/index.ts';
-import { chTime, isoFromCh, lookupLive, restoredRecord, type RecordMetadataRow, type RestoredRecord } from '../identity/index.ts';
+import { chTime, isoFromCh, lookupLive, restoredRecord, type PagePosition, type RecordMetadataRow, type RestoredRecord } from '../identity/index.ts';
 import type { MonthKeyRing } from '../keys/index.ts';
 
 /**
@@ -37,6 +37,8 @@ export interface PlaceHoldInput {
   readonly from: number;
   readonly to: number;
   readonly actor: string;
+  /** The law forbids telling the data subject about this hold (a data-subject export lists it as withheld). */
+  readonly confidential?: boolean;
 }
 
 export interface LegalHold {
@@ -52,6 +54,7 @@ export interface LegalHold {
   readonly released_at: string | null;
   readonly released_by: string;
   readonly purged_at: string | null;
+  readonly confidential: boolean;
 }
 
 interface HoldRow {
@@ -68,6 +71,7 @@ interface HoldRow {
   released_at: string | null;
   released_by: string;
   purged_at: string | null;
+  confidential: boolean | number;
   version: string;
 }
 
@@ -81,10 +85,10 @@ export class LegalHolds {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  async place(input: PlaceHoldInput): Promise<{ hold: LegalHold; copied: number; expiredMonths: string[] }> {
+  async place(input: PlaceHoldInput, normalised?: NormalisedIdentifier): Promise<{ hold: LegalHold; copied: number; expiredMonths: string[] }> {
     if (!(input.to > input.from)) throw new HoldError('bad_request', 'hold range: "to" must be after "from"');
     if (input.caseReference.trim() === '') throw new HoldError('bad_request', 'case_reference: missing');
-    const id = normaliseIdentifier(input.identifier.value, input.identifier.type, input.identifier.country?.toUpperCase());
+    const id = normalised ?? normaliseIdentifier(input.identifier.value, input.identifier.type, input.identifier.country?.toUpperCase());
     const holdId = `hold-${randomUUID()}`;
     const raw = randomBytes(32);
     const holdKey = deriveMonthKey(`hold:${holdId}`, holdId, raw);
@@ -105,6 +109,7 @@ export class LegalHolds {
       released_at: null,
       released_by: '',
       purged_at: null,
+      confidential: input.confidential ?? false,
       version: String(now * 10),
     };
     await this.storage.insert('legal_holds', [row]);
@@ -176,6 +181,48 @@ export class LegalHolds {
       for (const r of rows) out.push(fromHeld(r, key));
     }
     return out;
+  }
+
+  /** Active holds about this identifier, with their keys (answers from held copies). */
+  async activeFor(id: NormalisedIdentifier): Promise<{ hold: LegalHold; key: MonthKey }[]> {
+    const out: { hold: LegalHold; key: MonthKey }[] = [];
+    for (const row of (await this.rows()).filter((r) => r.state === 'active' && r.id_type === id.type)) {
+      const key = await this.holdKey(row.hold_id);
+      if (!key) continue;
+      if (openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) === id.value) out.push({ hold: toHold(row), key });
+    }
+    return out;
+  }
+
+  /** Holds about this identifier that still hold a copy (active or released, not purged): for data-subject access. */
+  async about(id: NormalisedIdentifier): Promise<LegalHold[]> {
+    const out: LegalHold[] = [];
+    for (const row of (await this.rows()).filter((r) => r.state !== 'purged' && r.id_type === id.type && r.identifier_sealed !== '')) {
+      const key = await this.holdKey(row.hold_id);
+      if (key && openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) === id.value) out.push(toHold(row));
+    }
+    return out;
+  }
+
+  /** How many held records of a hold lie in [from, to). */
+  async countHeld(holdId: string, from: number, to: number): Promise<number> {
+    const rows = await this.storage.query<{ n: string }>(
+      `SELECT uniqExact(cdr_id) n FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}`,
+      { h: holdId, from: chTime(from), to: chTime(to) },
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** One page of a hold's records in [from, to), in (event_time, cdr_id) order, identifiers restored. */
+  async pageHeld(holdId: string, key: MonthKey, from: number, to: number, after: PagePosition | undefined, limit: number): Promise<RestoredRecord[]> {
+    const rows = await this.storage.query<HeldRow>(
+      `SELECT * FROM ${this.storage.table('held_records')} FINAL
+       WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+         AND (event_time, cdr_id) > ({at:DateTime64(3)}, {id:String})
+       ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
+      { h: holdId, from: chTime(from), to: chTime(to), at: after ? after.eventTime : chTime(0), id: after ? after.cdrId : '', n: limit },
+    );
+    return rows.map((r) => fromHeld(r, key));
   }
 
   /** Released holds whose copy is still there: what the retention pass purges. */
@@ -300,6 +347,7 @@ function toHold(r: HoldRow): LegalHold {
     released_at: r.released_at ? isoFromCh(r.released_at) : null,
     released_by: r.released_by,
     purged_at: r.purged_at ? isoFromCh(r.purged_at) : null,
+    confidential: r.confidential === true || r.confidential === 1,
   };
 }
 

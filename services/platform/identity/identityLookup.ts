@@ -163,3 +163,84 @@ export async function openTokens(storage: Storage, key: MonthKey, tokens: string
   for (const r of rows) out.set(r.token, openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')));
   return out;
 }
+
+/** Where a page of an answer ends: the next page starts after this (event_time, cdr_id). */
+export interface PagePosition {
+  readonly eventTime: string;
+  readonly cdrId: string;
+}
+
+/** How many records of one month an identifier appears in, within [from, to) (both directions). */
+export async function countLiveMonth(storage: Storage, key: MonthKey, id: NormalisedIdentifier, from: number, to: number): Promise<number> {
+  const rows = await storage.query<{ n: string }>(
+    `SELECT uniqExact(cdr_id) n FROM ${storage.table('subscriber_index')}
+     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}`,
+    { m: monthDateOf(key.month), t: tokenOf(key, id.type, id.value), from: chTime(from), to: chTime(to) },
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * One page of an identifier's records of one month, in (event_time, cdr_id) order, both parties restored. Pages keep
+ * memory bounded whatever the answer's size: the index gives the page's records, then their rows and vault entries.
+ */
+export async function pageLiveMonth(
+  storage: Storage,
+  key: MonthKey,
+  id: NormalisedIdentifier,
+  from: number,
+  to: number,
+  after: PagePosition | undefined,
+  limit: number,
+): Promise<RestoredRecord[]> {
+  const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
+    `SELECT cdr_id, any(account_id) AS account_id, event_time FROM ${storage.table('subscriber_index')}
+     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+       AND (event_time, cdr_id) > ({at:DateTime64(3)}, {id:String})
+     GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
+    {
+      m: monthDateOf(key.month),
+      t: tokenOf(key, id.type, id.value),
+      from: chTime(from),
+      to: chTime(to),
+      at: after ? after.eventTime : chTime(0),
+      id: after ? after.cdrId : '',
+      n: limit,
+    },
+  );
+  if (hits.length === 0) return [];
+  const first = hits[0]!.event_time;
+  const last = hits[hits.length - 1]!.event_time;
+  const rows = await storage.query<CdrRowForLookup>(
+    `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
+            duration_ms, provider_id, destination_country, mcc, mnc, segments
+     FROM ${storage.table('cdr')} FINAL
+     WHERE account_id IN {accounts:Array(String)} AND event_time >= {first:DateTime64(3)} AND event_time <= {last:DateTime64(3)} AND cdr_id IN {ids:Array(String)}`,
+    { accounts: [...new Set(hits.map((h) => h.account_id))], ids: hits.map((h) => h.cdr_id), first, last },
+  );
+  const byId = new Map(rows.map((r) => [r.cdr_id, r]));
+  const tokens = new Set<string>();
+  for (const r of rows) {
+    if (r.sender_token) tokens.add(r.sender_token);
+    if (r.recipient_token) tokens.add(r.recipient_token);
+  }
+  const identifiers = await openTokens(storage, key, [...tokens]);
+  const out: RestoredRecord[] = [];
+  for (const h of hits) {
+    const r = byId.get(h.cdr_id);
+    // An index entry whose record is gone (its tokens cleared, or not yet merged away) is not part of the answer.
+    if (!r || !r.sender_token) continue;
+    out.push(restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
+  }
+  return out;
+}
+
+/** A restored record's position, for the next page. */
+export function positionOf(r: RestoredRecord): PagePosition {
+  return { eventTime: chTime(Date.parse(r.event_time)), cdrId: r.cdr_id };
+}
+
+/** True when a month's key was destroyed (its identifiers are gone for good). */
+export async function monthKeyDestroyed(storage: Storage, month: string): Promise<boolean> {
+  return monthDestroyed(storage, month);
+}

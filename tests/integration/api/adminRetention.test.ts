@@ -15,6 +15,8 @@ import { createLogger } from '../../../services/platform/observability/logger.ts
 import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/runtime.ts';
 import { buildApi } from '../../../services/api/app.ts';
 import { TokenRegistry } from '../../../services/api/auth.ts';
+import { createApiServices, type ApiServices } from '../../../services/api/wiring.ts';
+import { loadSigner } from '../../../services/platform/signing/index.ts';
 import type { RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { storeDirectly } from '../../support/seed.ts';
@@ -28,6 +30,7 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
   const setup = testSetup();
   let rt: PipelineRuntime;
   let app: FastifyInstance;
+  let services: ApiServices | undefined;
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('warn') });
     const tokensFile = join(setup.dataDir, 'tokens.json');
@@ -40,12 +43,18 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
       metrics: rt.metrics,
       health: new HealthRegistry(),
       tokens: TokenRegistry.fromFile(tokensFile),
-      retention: createRetention(rt).pass,
-      allowClockOverride: true,
+      services: (services = await createApiServices(rt, {
+        signer: loadSigner(undefined, setup.dataDir, true),
+        chain: 'test',
+        checkpointMs: 0,
+        retention: createRetention(rt).pass,
+        allowClockOverride: true,
+      })),
     });
   });
   after(async () => {
     await app?.close();
+    await services?.close();
     await rt?.close();
   });
   it('lets a real run take `now`', async () => {
@@ -61,6 +70,7 @@ describe('admin retention API', () => {
   const setup = testSetup();
   let rt: PipelineRuntime;
   let app: FastifyInstance;
+  let services: ApiServices | undefined;
 
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('warn') });
@@ -82,12 +92,19 @@ describe('admin retention API', () => {
       metrics: rt.metrics,
       health: new HealthRegistry(),
       tokens: TokenRegistry.fromFile(tokensFile),
-      retention: createRetention(rt).pass,
+      services: (services = await createApiServices(rt, {
+        signer: loadSigner(undefined, setup.dataDir, true),
+        chain: 'test',
+        checkpointMs: 0,
+        retention: createRetention(rt).pass,
+      })),
+      rateLimit: { max: 100_000, windowMs: 60_000 },
     });
   });
 
   after(async () => {
     await app?.close();
+    await services?.close();
     await rt?.close();
   });
 

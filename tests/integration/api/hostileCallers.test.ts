@@ -18,6 +18,8 @@ import { createLogger } from '../../../services/platform/observability/index.ts'
 import { openRuntime, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { apiRoutes, buildApi, type ApiRoute } from '../../../services/api/app.ts';
 import { ROLES, TokenRegistry } from '../../../services/api/auth.ts';
+import { createApiServices, type ApiServices } from '../../../services/api/wiring.ts';
+import { loadSigner } from '../../../services/platform/signing/index.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
@@ -28,6 +30,7 @@ describe('hostile callers', () => {
   const setup = testSetup();
   let rt: PipelineRuntime;
   let app: FastifyInstance;
+  let services: ApiServices | undefined;
   let routes: readonly ApiRoute[];
 
   before(async () => {
@@ -48,7 +51,13 @@ describe('hostile callers', () => {
       metrics: rt.metrics,
       health: new HealthRegistry(),
       tokens: TokenRegistry.fromFile(tokensFile),
-      retention: createRetention(rt).pass,
+      services: (services = await createApiServices(rt, {
+        signer: loadSigner(undefined, setup.dataDir, true),
+        chain: 'test',
+        checkpointMs: 0,
+        retention: createRetention(rt).pass,
+      })),
+      rateLimit: { max: 100_000, windowMs: 60_000 },
     });
     await app.ready();
     routes = apiRoutes(app);
@@ -56,6 +65,7 @@ describe('hostile callers', () => {
 
   after(async () => {
     await app?.close();
+    await services?.close();
     await rt?.close();
   });
 

@@ -38,7 +38,7 @@ describe('retention while ingest runs', () => {
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
     ingest = createIngest(rt, { clock: () => fakeNow ?? Date.now() });
-    pass = createRetention(rt, (m) => ingest.forgetMonth(m)).pass;
+    pass = createRetention(rt, { onKeyDestroyed: (m) => ingest.forgetMonth(m) }).pass;
     await ingest.start();
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

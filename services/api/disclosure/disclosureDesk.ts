@@ -1,0 +1,337 @@
+import { randomUUID } from 'node:crypto';
+import {
+  canonicalJson,
+  identifierCutoff,
+  monthKeyOf,
+  monthStartOf,
+  monthsInRange,
+  addMonthsUtc,
+  openIdentifier,
+  sealIdentifier,
+  tokenOf,
+  type AnswerIntegrity,
+  type MonthKey,
+  type NormalisedIdentifier,
+} from '../../core/index.ts';
+import type { Storage } from '../../platform/clickhouse/index.ts';
+import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
+import {
+  chTime,
+  countLiveMonth,
+  isoFromCh,
+  monthKeyDestroyed,
+  pageLiveMonth,
+  positionOf,
+  type PagePosition,
+  type RestoredRecord,
+} from '../../platform/identity/index.ts';
+import type { MonthKeyRing } from '../../platform/keys/index.ts';
+
+/**
+ * The disclosure desk: the only door through which identifiers leave the vault. It plans an answer month by month
+ * (live data while the identifier window is open and the month key lives; a legal hold's copy after that; otherwise
+ * expired), streams its records page by page, and keeps each request (no identifier: a token under the month key,
+ * the signed receipt sealed under the same key) so the request can be shown again without its records.
+ */
+export type MonthStatus = 'answered' | 'no_traffic' | 'expired' | 'held';
+
+export interface MonthAnswer {
+  readonly month: string;
+  readonly status: MonthStatus;
+  readonly records: number;
+}
+
+interface MonthPlan {
+  readonly month: string;
+  readonly from: number;
+  readonly to: number;
+  readonly source: 'live' | 'held' | 'expired' | 'none';
+  readonly key?: MonthKey;
+  readonly holds?: readonly { hold: LegalHold; key: MonthKey }[];
+  readonly estimate: number;
+}
+
+export interface AnswerPlan {
+  readonly id: NormalisedIdentifier;
+  readonly months: readonly MonthPlan[];
+  readonly estimate: number;
+}
+
+export type DisclosureKind = 'lea' | 'dsar';
+
+export interface DisclosureRequestMeta {
+  readonly kind: DisclosureKind;
+  readonly requestId: string;
+  readonly requestedAt: number;
+  readonly requestedBy: string;
+  readonly authority: string;
+  readonly caseReference: string;
+  readonly legalBasis: string;
+  readonly confidential: boolean;
+  readonly identifier: NormalisedIdentifier;
+  readonly from: number;
+  readonly to: number;
+  readonly format: string;
+}
+
+/** A stored request as `GET /v1/lea/requests/{id}` shows it: no identifier, no record. */
+export interface DisclosureReceipt {
+  readonly request_id: string;
+  readonly kind: DisclosureKind;
+  readonly status: string;
+  readonly requested_by: string;
+  readonly authority: string;
+  readonly case_reference: string;
+  readonly legal_basis: string;
+  readonly identifier_type: string;
+  readonly from: string;
+  readonly to: string;
+  readonly answered_at: string;
+  readonly confidential: boolean;
+  readonly format: string;
+  readonly months: MonthAnswer[];
+  readonly expired_months: string[];
+  readonly record_count: number;
+  readonly finished_at: string | null;
+  /** The answer's signed integrity block while the month key of the request lives; null after (or if unfinished). */
+  readonly integrity: AnswerIntegrity | null;
+}
+
+interface RequestRow {
+  request_id: string;
+  kind: DisclosureKind;
+  requested_at: string;
+  requested_by: string;
+  authority: string;
+  case_reference: string;
+  legal_basis: string;
+  confidential: boolean | number;
+  id_type: string;
+  from_time: string;
+  to_time: string;
+  answer_format: string;
+  status: string;
+  record_count: string | number;
+  months: string;
+  subject_token: string;
+  subject_month: string;
+  receipt_sealed: string;
+  finished_at: string | null;
+  version: string | number;
+}
+
+export interface DisclosureDeskDeps {
+  /** The API's own storage session (reads never queue behind ingest's inserts). */
+  readonly storage: Storage;
+  readonly keyRing: MonthKeyRing;
+  readonly holds: LegalHolds;
+  readonly pageSize?: number;
+}
+
+export const DEFAULT_PAGE_SIZE = 2_000;
+
+export function newRequestId(kind: DisclosureKind): string {
+  return `${kind}-${randomUUID()}`;
+}
+
+/** The latest `to` a range starting at `from` may have: the identifier window is at most 13 calendar months. */
+export function latestRangeEnd(from: number): number {
+  const d = new Date(from);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 13, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
+}
+
+/** The start of the identifier window at `now`: the oldest month whose identifiers may still exist. */
+export function identifierWindowStart(now: number): number {
+  return addMonthsUtc(monthStartOf(monthKeyOf(now)), -12);
+}
+
+export class DisclosureDesk {
+  private readonly pageSize: number;
+
+  constructor(private readonly deps: DisclosureDeskDeps) {
+    this.pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+  }
+
+  /**
+   * Plans the answer: for each month of [from, to), where its records come from and about how many there are.
+   * `allowHeld`: months past the window are answered from active legal holds' copies (law enforcement; a data-subject
+   * export covers the live window only).
+   */
+  async plan(id: NormalisedIdentifier, from: number, to: number, now: number, allowHeld: boolean): Promise<AnswerPlan> {
+    await this.deps.keyRing.refreshDestroyed();
+    const holds = allowHeld ? await this.deps.holds.activeFor(id) : [];
+    const months: MonthPlan[] = [];
+    let estimate = 0;
+    for (const month of monthsInRange(from, to)) {
+      const start = monthStartOf(month);
+      const mFrom = Math.max(from, start);
+      const mTo = Math.min(to, addMonthsUtc(start, 1));
+      const windowOpen = now < identifierCutoff(start);
+      let plan: MonthPlan | undefined;
+      if (windowOpen) {
+        const key = await this.deps.keyRing.existingKey(month);
+        if (key) {
+          const n = await countLiveMonth(this.deps.storage, key, id, mFrom, mTo);
+          plan = { month, from: mFrom, to: mTo, source: 'live', key, estimate: n };
+        } else if (!(await monthKeyDestroyed(this.deps.storage, month))) {
+          plan = { month, from: mFrom, to: mTo, source: 'none', estimate: 0 };
+        }
+      }
+      if (!plan) {
+        const covering = holds.filter((h) => Date.parse(h.hold.from) < mTo && Date.parse(h.hold.to) > mFrom);
+        let n = 0;
+        for (const h of covering)
+          n += await this.deps.holds.countHeld(h.hold.hold_id, Math.max(mFrom, Date.parse(h.hold.from)), Math.min(mTo, Date.parse(h.hold.to)));
+        plan =
+          n > 0
+            ? { month, from: mFrom, to: mTo, source: 'held', holds: covering, estimate: n }
+            : { month, from: mFrom, to: mTo, source: 'expired', estimate: 0 };
+      }
+      months.push(plan);
+      estimate += plan.estimate;
+    }
+    return { id, months, estimate };
+  }
+
+  /** The months a plan can already say are expired (before any record is read). */
+  static expiredMonths(plan: AnswerPlan): string[] {
+    return plan.months.filter((m) => m.source === 'expired').map((m) => m.month);
+  }
+
+  /**
+   * The planned records, page by page, in month order then (event_time, cdr_id); `onMonth` gets each month's
+   * final count once its records are all given. A record held by two holds is given once.
+   */
+  async *pages(plan: AnswerPlan, onMonth: (m: MonthAnswer) => void): AsyncGenerator<RestoredRecord[]> {
+    for (const m of plan.months) {
+      let count = 0;
+      if (m.source === 'live' && m.key) {
+        let after: PagePosition | undefined;
+        for (;;) {
+          const page = await pageLiveMonth(this.deps.storage, m.key, plan.id, m.from, m.to, after, this.pageSize);
+          if (page.length === 0) break;
+          count += page.length;
+          after = positionOf(page[page.length - 1]!);
+          yield page;
+          if (page.length < this.pageSize) break;
+        }
+        onMonth({ month: m.month, status: count > 0 ? 'answered' : 'no_traffic', records: count });
+      } else if (m.source === 'held' && m.holds) {
+        const given = new Set<string>();
+        for (const h of m.holds) {
+          const hFrom = Math.max(m.from, Date.parse(h.hold.from));
+          const hTo = Math.min(m.to, Date.parse(h.hold.to));
+          let after: PagePosition | undefined;
+          for (;;) {
+            const page = await this.deps.holds.pageHeld(h.hold.hold_id, h.key, hFrom, hTo, after, this.pageSize);
+            if (page.length === 0) break;
+            after = positionOf(page[page.length - 1]!);
+            const fresh = page.filter((r) => !given.has(r.cdr_id));
+            for (const r of fresh) given.add(r.cdr_id);
+            count += fresh.length;
+            if (fresh.length > 0) yield fresh;
+            if (page.length < this.pageSize) break;
+          }
+        }
+        onMonth({ month: m.month, status: count > 0 ? 'held' : 'expired', records: count });
+      } else {
+        onMonth({ month: m.month, status: m.source === 'none' ? 'no_traffic' : 'expired', records: 0 });
+      }
+    }
+  }
+
+  /** Records a request before its first record leaves (a crash mid-answer still leaves it on record). */
+  async begin(meta: DisclosureRequestMeta): Promise<void> {
+    const subject = await this.subjectOf(meta.identifier, meta.requestedAt);
+    await this.deps.storage.insert('disclosure_requests', [
+      this.row(meta, subject, { status: 'started', recordCount: 0, months: [], receipt: '', finishedAt: null }),
+    ]);
+  }
+
+  /** Records how a request ended, with its signed receipt sealed under the month key of the request. */
+  async finish(
+    meta: DisclosureRequestMeta,
+    outcome: { status: 'answered' | 'failed' | 'aborted'; recordCount: number; months: MonthAnswer[]; integrity: AnswerIntegrity | null },
+    now: number,
+  ): Promise<void> {
+    const subject = await this.subjectOf(meta.identifier, meta.requestedAt);
+    const receipt =
+      outcome.integrity && subject.key ? sealIdentifier(subject.key, `receipt:${meta.requestId}`, canonicalJson(outcome.integrity)).toString('base64') : '';
+    await this.deps.storage.insert('disclosure_requests', [
+      this.row(meta, subject, { status: outcome.status, recordCount: outcome.recordCount, months: outcome.months, receipt, finishedAt: now }),
+    ]);
+  }
+
+  /** A stored request (no identifier, no record); undefined when unknown or of another kind. */
+  async receipt(requestId: string, kind: DisclosureKind): Promise<DisclosureReceipt | undefined> {
+    const rows = await this.deps.storage.query<RequestRow>(
+      `SELECT * FROM ${this.deps.storage.table('disclosure_requests')} FINAL WHERE request_id = {id:String} AND kind = {k:String}`,
+      { id: requestId, k: kind },
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    let integrity: AnswerIntegrity | null = null;
+    if (r.receipt_sealed !== '' && r.subject_month !== '') {
+      const key = await this.deps.keyRing.existingKey(r.subject_month);
+      if (key) integrity = JSON.parse(openIdentifier(key, `receipt:${r.request_id}`, Buffer.from(r.receipt_sealed, 'base64'))) as AnswerIntegrity;
+    }
+    const months = JSON.parse(r.months || '[]') as MonthAnswer[];
+    return {
+      request_id: r.request_id,
+      kind: r.kind,
+      status: r.status,
+      requested_by: r.requested_by,
+      authority: r.authority,
+      case_reference: r.case_reference,
+      legal_basis: r.legal_basis,
+      identifier_type: r.id_type,
+      from: isoFromCh(r.from_time),
+      to: isoFromCh(r.to_time),
+      answered_at: isoFromCh(r.requested_at),
+      confidential: r.confidential === true || r.confidential === 1,
+      format: r.answer_format,
+      months,
+      expired_months: months.filter((m) => m.status === 'expired').map((m) => m.month),
+      record_count: Number(r.record_count),
+      finished_at: r.finished_at ? isoFromCh(r.finished_at) : null,
+      integrity,
+    };
+  }
+
+  /** The token of a subject under the month key of `at` (created if needed: the month is inside the window). */
+  private async subjectOf(id: NormalisedIdentifier, at: number): Promise<{ token: string; month: string; key: MonthKey | null }> {
+    const month = monthKeyOf(at);
+    const key = await this.deps.keyRing.keyForWriting(month, at);
+    return key ? { token: tokenOf(key, `audit:${id.type}`, id.value), month, key } : { token: '', month: '', key: null };
+  }
+
+  private row(
+    meta: DisclosureRequestMeta,
+    subject: { token: string; month: string },
+    state: { status: string; recordCount: number; months: MonthAnswer[]; receipt: string; finishedAt: number | null },
+  ): RequestRow {
+    return {
+      request_id: meta.requestId,
+      kind: meta.kind,
+      requested_at: chTime(meta.requestedAt),
+      requested_by: meta.requestedBy,
+      authority: meta.authority,
+      case_reference: meta.caseReference,
+      legal_basis: meta.legalBasis,
+      confidential: meta.confidential,
+      id_type: meta.identifier.type,
+      from_time: chTime(meta.from),
+      to_time: chTime(meta.to),
+      answer_format: meta.format,
+      status: state.status,
+      record_count: state.recordCount,
+      months: JSON.stringify(state.months),
+      subject_token: subject.token,
+      subject_month: subject.month,
+      receipt_sealed: state.receipt,
+      finished_at: state.finishedAt === null ? null : chTime(state.finishedAt),
+      // Later states win (ReplacingMergeTree on version): started, then how it ended.
+      version: state.status === 'started' ? 1 : 2,
+    };
+  }
+}

@@ -1,0 +1,121 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { PipelineError, answerFormatOf, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
+import type { AuditTrail } from '../../platform/audit/index.ts';
+import type { LoadedSigner } from '../../platform/signing/index.ts';
+import { audited } from '../routes/common.ts';
+import { answerStream } from './answerStream.ts';
+import { DisclosureDesk, newRequestId, type DisclosureKind } from './disclosureDesk.ts';
+
+/**
+ * Serves one disclosure (a law-enforcement answer or a data-subject export) the same way: plan it, refuse it while
+ * nothing has left (too many records, an Accept we cannot write), write the audit entry and the request row *before*
+ * the first record leaves, stream the signed answer, then record how it ended.
+ */
+export interface DisclosureServices {
+  readonly desk: DisclosureDesk;
+  readonly audit: AuditTrail;
+  readonly signer: LoadedSigner;
+  readonly maxAnswerRows: number;
+  readonly clock: () => number;
+  readonly log: Logger;
+}
+
+export interface DisclosureAsk {
+  readonly kind: DisclosureKind;
+  readonly action: string;
+  readonly subject: NormalisedIdentifier;
+  readonly from: number;
+  readonly to: number;
+  readonly authority: string;
+  readonly caseReference: string;
+  readonly legalBasis: string;
+  readonly confidential: boolean;
+  /** Months past the identifier window are answered from legal holds' copies. */
+  readonly allowHeld: boolean;
+  /** Members of the answer after the request's own (data-subject exports: disclosures, holds). */
+  readonly extraHeader?: (requestId: string) => Promise<Record<string, unknown>>;
+}
+
+export async function serveDisclosure(svc: DisclosureServices, req: FastifyRequest, reply: FastifyReply, ask: DisclosureAsk): Promise<FastifyReply> {
+  const format = answerFormatOf(req.headers.accept);
+  if (!format) throw new PipelineError('not_acceptable', `Accept: this route answers ${Object.values(CONTENT_TYPES).join(', ')}`);
+  const now = svc.clock();
+  const plan = await svc.desk.plan(ask.subject, ask.from, ask.to, now, ask.allowHeld);
+  if (plan.estimate > svc.maxAnswerRows) {
+    throw new PipelineError(
+      'answer_too_large',
+      `the answer would hold about ${plan.estimate} records, more than this API gives in one answer (${svc.maxAnswerRows}, CDR_API_MAX_ANSWER_ROWS); ask for a shorter range`,
+    );
+  }
+  const requestId = newRequestId(ask.kind);
+  const actor = req.principal?.name ?? 'anonymous';
+  const meta = {
+    kind: ask.kind,
+    requestId,
+    requestedAt: now,
+    requestedBy: actor,
+    authority: ask.authority,
+    caseReference: ask.caseReference,
+    legalBasis: ask.legalBasis,
+    confidential: ask.confidential,
+    identifier: ask.subject,
+    from: ask.from,
+    to: ask.to,
+    format,
+  };
+  const auditBase = {
+    actor,
+    roles: req.principal?.roles ?? [],
+    action: ask.action,
+    method: req.method,
+    route: req.routeOptions.url ?? req.url,
+    authority: ask.authority,
+    caseReference: ask.caseReference,
+    legalBasis: ask.legalBasis,
+    requestId,
+    subject: ask.subject,
+    confidential: ask.confidential,
+    clientIp: req.ip,
+  };
+  // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent.
+  await svc.audit.append({ ...auditBase, status: 201, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned` });
+  await svc.desk.begin(meta);
+  const header: Record<string, unknown> = {
+    request_id: requestId,
+    ...(ask.kind === 'lea' ? { authority: ask.authority, case_reference: ask.caseReference, legal_basis: ask.legalBasis } : {}),
+    identifier: { type: ask.subject.type, value: ask.subject.value },
+    from: new Date(ask.from).toISOString(),
+    to: new Date(ask.to).toISOString(),
+    answered_at: new Date(now).toISOString(),
+    confidential: ask.confidential,
+    ...(ask.extraHeader ? await ask.extraHeader(requestId) : {}),
+  };
+  const stream = answerStream({
+    format,
+    header,
+    plan,
+    desk: svc.desk,
+    signer: svc.signer,
+    clock: svc.clock,
+    onEnd: async (outcome) => {
+      try {
+        await svc.desk.finish(meta, outcome, svc.clock());
+        await svc.audit.append({ ...auditBase, status: 201, outcome: outcome.status, rows: outcome.recordCount });
+      } catch (err) {
+        svc.log.error({ err, request_id: requestId }, 'could not record how a disclosure ended');
+      }
+    },
+  });
+  const receiptUrl = ask.kind === 'lea' ? `/v1/lea/requests/${requestId}` : undefined;
+  reply
+    .code(201)
+    .header('content-type', CONTENT_TYPES[format])
+    .header('x-request-id', requestId)
+    .header('x-expired-months', DisclosureDesk.expiredMonths(plan).join(','))
+    .header('cache-control', 'no-store');
+  if (receiptUrl) reply.header('location', receiptUrl);
+  // From here the stream's end writes the closing entry; the audit hook writes none for this request.
+  audited(req, { self: true });
+  return reply.send(stream);
+}

@@ -1,0 +1,92 @@
+import type { FastifyRequest } from 'fastify';
+import { PipelineError, isoInstantProblem, normaliseIdentifier, parseIsoInstant, type NormalisedIdentifier } from '../../core/index.ts';
+import { latestRangeEnd } from '../disclosure/disclosureDesk.ts';
+
+/**
+ * What the disclosure routes share: the identifier and range in request bodies, checked the same way everywhere
+ * (a 400 that names the field, never a 500), and normalised exactly as ingest normalises.
+ */
+export interface IdentifierBody {
+  type: 'msisdn' | 'email';
+  value: string;
+  country?: string;
+}
+
+export const identifierSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'value'],
+  properties: {
+    type: { type: 'string', enum: ['msisdn', 'email'] },
+    value: { type: 'string', minLength: 1, maxLength: 320 },
+    country: { type: 'string', pattern: '^[A-Za-z]{2}$', description: 'default region (ISO 3166-1 alpha-2) for a national-format number' },
+  },
+} as const;
+
+export const isoString = { type: 'string', minLength: 1, maxLength: 64, description: 'ISO 8601 instant with a zone (Z or ±hh:mm)' } as const;
+
+export const errorSchema = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+/** The identifier of a body, normalised as ingest does; a 400 naming the problem when it is not one. */
+export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
+  const id = normaliseIdentifier(body.value, body.type, body.country?.toUpperCase());
+  if (!id.valid) {
+    throw new PipelineError(
+      'bad_request',
+      body.type === 'msisdn'
+        ? `identifier.value: not a valid phone number${body.country ? ` (read with default region ${body.country.toUpperCase()})` : ''}; a national-format number needs identifier.country`
+        : 'identifier.value: not a valid email address',
+    );
+  }
+  return id;
+}
+
+/** An ISO instant of a body field, or a 400 naming it. */
+export function instantOf(field: string, text: string): number {
+  const at = parseIsoInstant(text);
+  if (at === undefined) throw new PipelineError('bad_request', isoInstantProblem(field, text));
+  return at;
+}
+
+/** [from, to): "to" after "from", and (for disclosures) no longer than the identifier window. */
+export function rangeOf(fromText: string, toText: string, opts: { windowBound: boolean }): { from: number; to: number } {
+  const from = instantOf('from', fromText);
+  const to = instantOf('to', toText);
+  if (!(to > from)) throw new PipelineError('bad_request', `range: "to" (${toText}) must be after "from" (${fromText})`);
+  if (opts.windowBound && to > latestRangeEnd(from)) {
+    throw new PipelineError(
+      'bad_request',
+      'range: longer than the identifier window (at most 13 calendar months: identifiers are kept 12 months after the end of their month); split the request',
+    );
+  }
+  return { from, to };
+}
+
+/** Details a route adds to its audit entry (the hook writes it when the response goes out). */
+export interface AuditDetail {
+  action?: string;
+  subject?: NormalisedIdentifier;
+  authority?: string;
+  caseReference?: string;
+  legalBasis?: string;
+  requestId?: string;
+  rows?: number;
+  confidential?: boolean;
+  detail?: string;
+  /** The route wrote its own entries (streamed answers): the hook writes none. */
+  self?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auditDetail?: AuditDetail;
+  }
+}
+
+export function audited(req: FastifyRequest, detail: AuditDetail): void {
+  req.auditDetail = { ...(req.auditDetail ?? {}), ...detail };
+}

@@ -1,0 +1,125 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { monthsInRange, type AuditEntry, type NormalisedIdentifier } from '../../core/index.ts';
+import type { LegalHolds } from '../../platform/holds/index.ts';
+import { requireRole } from '../auth.ts';
+import { identifierWindowStart } from '../disclosure/disclosureDesk.ts';
+import { serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
+import { errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+
+/**
+ * Data-subject access (role `dpo`; privacy notice section 9): everything held about one identifier in the identifier
+ * window, in both directions, and what was disclosed about it — which authority, when, under which case and legal
+ * basis. A request or hold flagged confidential (the law forbids tipping off) is not described: it is counted as
+ * withheld. The export is signed like a law-enforcement answer.
+ */
+interface DsarBody {
+  identifier: IdentifierBody;
+  from?: string;
+  to?: string;
+}
+
+export interface DsarOptions extends DisclosureServices {
+  readonly holds: LegalHolds;
+}
+
+interface Disclosure {
+  request_id: string;
+  authority: string;
+  case_reference: string;
+  legal_basis: string;
+  at: string;
+  records: number;
+  outcome: string;
+}
+
+/** The law-enforcement disclosures in the audit trail, one per request (its last entry says how it ended). */
+export function disclosuresFrom(entries: readonly AuditEntry[]): { listed: Disclosure[]; withheld: number } {
+  const byRequest = new Map<string, { first: AuditEntry; last: AuditEntry }>();
+  for (const e of entries) {
+    if (e.request_id === '') continue;
+    const seen = byRequest.get(e.request_id);
+    if (!seen) byRequest.set(e.request_id, { first: e, last: e });
+    else seen.last = e;
+  }
+  const listed: Disclosure[] = [];
+  let withheld = 0;
+  for (const { first, last } of byRequest.values()) {
+    if (first.confidential || last.confidential) {
+      withheld++;
+      continue;
+    }
+    listed.push({
+      request_id: first.request_id,
+      authority: first.authority,
+      case_reference: first.case_reference,
+      legal_basis: first.legal_basis,
+      at: first.at,
+      records: last.rows,
+      outcome: last.outcome === 'started' ? 'interrupted' : last.outcome,
+    });
+  }
+  return { listed, withheld };
+}
+
+export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
+  async function aboutSubject(subject: NormalisedIdentifier, now: number): Promise<Record<string, unknown>> {
+    const months = monthsInRange(identifierWindowStart(now), now + 1);
+    const tokens = await svc.audit.subjectTokensOf(subject, months);
+    const disclosures = disclosuresFrom(await svc.audit.about(tokens, ['lea.request']));
+    const holds = await svc.holds.about(subject);
+    const listedHolds = holds
+      .filter((h) => !h.confidential)
+      .map((h) => ({
+        case_reference: h.case_reference,
+        reason: h.reason,
+        from: h.from,
+        to: h.to,
+        state: h.state,
+        placed_at: h.placed_at,
+        released_at: h.released_at,
+      }));
+    return {
+      disclosures: disclosures.listed,
+      holds: listedHolds,
+      withheld: { disclosures: disclosures.withheld, holds: holds.length - listedHolds.length },
+    };
+  }
+
+  app.post<{ Body: DsarBody }>(
+    '/dsar',
+    {
+      preHandler: requireRole('dpo'),
+      schema: {
+        summary: "Data-subject access export: one identifier's records in the identifier window and the disclosures made about it",
+        tags: ['data protection'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['identifier'],
+          properties: { identifier: identifierSchema, from: isoString, to: isoString },
+        },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 406: errorSchema, 422: errorSchema, 429: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const now = svc.clock();
+      const subject = subjectOf(req.body.identifier);
+      const { from, to } = rangeOf(req.body.from ?? new Date(identifierWindowStart(now)).toISOString(), req.body.to ?? new Date(now).toISOString(), {
+        windowBound: true,
+      });
+      return serveDisclosure(svc, req, reply, {
+        kind: 'dsar',
+        action: 'dsar.export',
+        subject,
+        from,
+        to,
+        authority: 'data subject',
+        caseReference: '',
+        legalBasis: 'data-subject access (privacy notice section 9)',
+        confidential: false,
+        allowHeld: false,
+        extraHeader: async () => aboutSubject(subject, now),
+      });
+    },
+  );
+};

@@ -1,0 +1,80 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { openStorage, withQueryLimits, type Storage } from '../platform/clickhouse/index.ts';
+import type { ClickHouseConfig } from '../platform/config/index.ts';
+import { AuditTrail } from '../platform/audit/index.ts';
+import { LegalHolds } from '../platform/holds/index.ts';
+import { requireStorage, type Runtime } from '../platform/runtime/index.ts';
+import type { LoadedSigner } from '../platform/signing/index.ts';
+import type { RetentionPass } from '../retention/retentionPass.ts';
+import { DisclosureDesk } from './disclosure/disclosureDesk.ts';
+import type { DisclosureServices } from './disclosure/serveAnswer.ts';
+
+/**
+ * What the internal API's routes need, built from an opened runtime: its own ClickHouse session (API reads never
+ * queue behind ingest's inserts) with a time and memory limit on every query, the audit trail of this process's
+ * chain, the legal holds, and the disclosure desk with the signing key.
+ */
+export interface ApiServices {
+  readonly audit: AuditTrail;
+  readonly holds: LegalHolds;
+  readonly disclosure: DisclosureServices;
+  readonly retention: RetentionPass | undefined;
+  /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
+  readonly allowClockOverride: boolean;
+  /** Stops the audit's periodic checkpoints (with a closing one) and closes the API's own session. */
+  close(): Promise<void>;
+}
+
+export interface ApiServicesOptions {
+  readonly signer: LoadedSigner;
+  /** The audit chain this process writes. */
+  readonly chain: string;
+  /** Where anchors are kept outside the database; default: the data directory. */
+  readonly anchorDir?: string | undefined;
+  readonly checkpointMs?: number;
+  readonly retention?: RetentionPass;
+  readonly allowClockOverride?: boolean;
+  readonly maxAnswerRows?: number;
+  readonly queryTimeoutSeconds?: number;
+  readonly queryMaxMemoryBytes?: number;
+  /** Open a second session on the runtime's store for the API (default true). */
+  readonly ownSession?: boolean;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+}
+
+export async function createApiServices(rt: Runtime & { config: { clickhouse?: ClickHouseConfig } }, opts: ApiServicesOptions): Promise<ApiServices> {
+  const { storage: shared, keyRing, masterKey } = requireStorage(rt);
+  const log = opts.log ?? rt.log;
+  let own: Storage | undefined;
+  if (opts.ownSession !== false && rt.config.clickhouse) own = await openStorage(rt.config.clickhouse, rt.config.dataDir);
+  const storage = withQueryLimits(own ?? shared, {
+    max_execution_time: opts.queryTimeoutSeconds ?? 120,
+    max_memory_usage: String(opts.queryMaxMemoryBytes ?? 2 * 1024 ** 3),
+  });
+  const clock = opts.clock ?? Date.now;
+  const audit = await AuditTrail.open({
+    storage,
+    keyRing,
+    signer: opts.signer,
+    chain: opts.chain,
+    anchorDir: opts.anchorDir ?? resolve(rt.config.dataDir),
+    checkpointMs: opts.checkpointMs ?? 300_000,
+    log,
+    clock,
+  });
+  const holds = new LegalHolds(storage, keyRing, masterKey, clock);
+  const desk = new DisclosureDesk({ storage, keyRing, holds });
+  return {
+    audit,
+    holds,
+    disclosure: { desk, audit, signer: opts.signer, maxAnswerRows: opts.maxAnswerRows ?? 1_000_000, clock, log },
+    retention: opts.retention,
+    allowClockOverride: opts.allowClockOverride ?? false,
+    async close() {
+      await audit.close();
+      if (own) await own.close();
+    },
+  };
+}

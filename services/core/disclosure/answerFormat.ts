@@ -1,0 +1,169 @@
+import { canonicalJson } from './canonical.ts';
+
+/**
+ * The three forms of an answer, written piece by piece so an answer of any size streams with bounded memory:
+ *
+ * - `json` (default): one document, `{<header members>, "records": [...], <trailer members>, "integrity": {...}}`.
+ *   Self-contained: `cdr lea verify FILE` checks it alone.
+ * - `ndjson` (`Accept: application/x-ndjson`): one record per line, nothing else; the header, trailer and
+ *   integrity block are the request's receipt (`GET /v1/lea/requests/{id}`), verified together with the file.
+ * - `csv` (`Accept: text/csv`): a header row of {@link CSV_COLUMNS}, one row per record (RFC 4180 quoting).
+ *
+ * Records are written in canonical JSON (RFC 8785), the form their digests are computed over.
+ */
+export type AnswerFormat = 'json' | 'ndjson' | 'csv';
+
+export const CONTENT_TYPES: Record<AnswerFormat, string> = {
+  json: 'application/json; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+};
+
+/** The answer format an Accept header asks for: the first of ndjson, csv or json it names (json by default). */
+export function answerFormatOf(accept: string | undefined): AnswerFormat | undefined {
+  if (!accept || accept.trim() === '') return 'json';
+  const ranges = accept
+    .split(',')
+    .map((part) => {
+      const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+      const q = params.find((p) => p.startsWith('q='));
+      return { type, q: q ? Number(q.slice(2)) : 1 };
+    })
+    .filter((r) => r.q > 0)
+    .sort((a, b) => b.q - a.q);
+  for (const r of ranges) {
+    if (r.type === 'application/x-ndjson' || r.type === 'application/ndjson') return 'ndjson';
+    if (r.type === 'text/csv') return 'csv';
+    if (r.type === 'application/json' || r.type === 'application/*' || r.type === '*/*') return 'json';
+  }
+  return undefined;
+}
+
+/**
+ * Record columns of the CSV form, in order. Numbers are written as digits; `hold_id` (present only on records answered
+ * from a legal hold's copy) as an empty cell when absent, every other column is always present.
+ */
+export const CSV_COLUMNS = [
+  'cdr_id',
+  'account_id',
+  'event_time',
+  'channel',
+  'direction',
+  'sender',
+  'recipient',
+  'sender_type',
+  'recipient_type',
+  'status',
+  'duration_ms',
+  'provider_id',
+  'destination_country',
+  'mcc',
+  'mnc',
+  'segments',
+  'source',
+  'hold_id',
+] as const;
+const NUMERIC_COLUMNS = new Set<string>(['duration_ms', 'segments']);
+const OPTIONAL_COLUMNS = new Set<string>(['hold_id']);
+
+function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : canonicalJson(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export interface AnswerWriter {
+  readonly format: AnswerFormat;
+  readonly contentType: string;
+  /** The text before the first record. */
+  open(header: Readonly<Record<string, unknown>>): string;
+  /** One record: its canonical JSON line (from RecordDigester.add) and the record itself. */
+  record(canonicalLine: string, record: Readonly<Record<string, unknown>>): string;
+  /** The text after the last record. */
+  close(trailer: Readonly<Record<string, unknown>>, integrity: unknown): string;
+}
+
+export function answerWriter(format: AnswerFormat): AnswerWriter {
+  let first = true;
+  switch (format) {
+    case 'json':
+      return {
+        format,
+        contentType: CONTENT_TYPES.json,
+        open: (header) =>
+          `{${Object.entries(header)
+            .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v ?? null)},`)
+            .join('')}"records":[\n`,
+        record: (line) => {
+          const out = first ? line : `,\n${line}`;
+          first = false;
+          return out;
+        },
+        close: (trailer, integrity) =>
+          `\n]${Object.entries(trailer)
+            .map(([k, v]) => `,${JSON.stringify(k)}:${canonicalJson(v ?? null)}`)
+            .join('')},"integrity":${canonicalJson(integrity)}}\n`,
+      };
+    case 'ndjson':
+      return { format, contentType: CONTENT_TYPES.ndjson, open: () => '', record: (line) => `${line}\n`, close: () => '' };
+    case 'csv':
+      return {
+        format,
+        contentType: CONTENT_TYPES.csv,
+        open: () => `${CSV_COLUMNS.join(',')}\r\n`,
+        record: (_line, record) => `${CSV_COLUMNS.map((c) => csvCell(record[c])).join(',')}\r\n`,
+        close: () => '',
+      };
+  }
+}
+
+/** Parses RFC 4180 CSV text into rows of cells. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else quoted = false;
+      } else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = '';
+    } else cell += c;
+  }
+  if (cell !== '' || row.length > 0) {
+    row.push(cell);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The records of a CSV answer, typed as in the JSON form (numbers as numbers; an empty hold_id absent). */
+export function recordsFromCsv(text: string): Record<string, unknown>[] {
+  const [head, ...rows] = parseCsv(text);
+  if (!head) return [];
+  return rows
+    .filter((r) => r.length > 1 || (r[0] ?? '') !== '')
+    .map((cells) => {
+      const rec: Record<string, unknown> = {};
+      head.forEach((col, i) => {
+        const v = cells[i] ?? '';
+        if (v === '' && OPTIONAL_COLUMNS.has(col)) return;
+        rec[col] = NUMERIC_COLUMNS.has(col) && /^-?\d+$/.test(v) ? Number(v) : v;
+      });
+      return rec;
+    });
+}

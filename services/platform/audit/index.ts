@@ -1,0 +1,6 @@
+/**
+ * The audit trail: hash-chained entries, signed checkpoints, anchors outside the database, verification.
+ */
+export { AuditTrail, entryFromRow, publicKeyFromPem, readAnchors, readEntries, verifyAuditTrail } from './auditTrail.ts';
+export type { AuditInput, AuditPageQuery, AuditTrailOptions } from './auditTrail.ts';
+export { openProcessAudit } from './processAudit.ts';

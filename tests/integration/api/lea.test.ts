@@ -1,0 +1,386 @@
+/**
+ * The internal API's disclosure routes on the real broker and engine, with data ingested through Kafka: law-enforcement
+ * requests (answers, receipts, the signing key), legal holds, data-subject access and the audit trail. Every route:
+ * success, 401 without and with a bad token, 403 with the wrong role, 400 for malformed identifiers, inverted or
+ * too-long ranges and unknown fields. Spellings: a national number finds records ingested in international format
+ * and the reverse; an email in any case or IDN form finds its records.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import kafkajs from 'kafkajs';
+import type { CdrEvent } from '../../../services/core/index.ts';
+import { verifyAnswer } from '../../../services/core/index.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { waitFor } from '../../support/pipelineProbe.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const { Partitioners } = kafkajs;
+
+const ALICE_E164 = '+60123456789';
+const ALICE_NATIONAL = '012-345 6789';
+const BOB_EMAIL = 'jörg.müller@bücher.example';
+const BOB_NORMALISED = 'jörg.müller@xn--bcher-kva.example';
+
+interface Answer {
+  request_id: string;
+  records: Record<string, unknown>[];
+  expired_months: string[];
+  months: { month: string; status: string; records: number }[];
+  record_count: number;
+  integrity: unknown;
+  [k: string]: unknown;
+}
+
+describe('the internal API: law enforcement, holds, data-subject access, audit', () => {
+  const setup = testSetup();
+  const now = Date.now();
+  const gen = new TrafficGenerator({ seed: 31, scenario: 'normal', startTime: now - 3_600_000, ratePerSecond: 5 });
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  let api: TestApi;
+  const alice: CdrEvent[] = [];
+  const bob: CdrEvent[] = [];
+  const from = new Date(now - 86_400_000).toISOString();
+  const to = new Date(now + 60_000).toISOString();
+  const lea = (identifier: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    authority: 'Royal Malaysia Police',
+    case_reference: 'KL-2026-0042',
+    legal_basis: 'Criminal Procedure Code s.116B',
+    identifier,
+    from,
+    to,
+    ...extra,
+  });
+  const post = (url: string, payload: unknown, role = 'lea-officer', headers: Record<string, string> = {}) =>
+    api.app.inject({ method: 'POST', url, payload: payload as object, headers: { ...auth(role), ...headers } });
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    const base = (): CdrEvent => ({ ...gen.next(), destination_country: 'MY', mcc: '502', mnc: '12' });
+    for (let i = 0; i < 6; i++)
+      alice.push({ ...base(), channel: 'sms', direction: 'mt', sender_type: 'alphanumeric', sender: 'ACMEBANK', recipient: ALICE_E164 });
+    for (let i = 0; i < 4; i++)
+      alice.push({ ...base(), channel: 'sms', direction: 'mo', sender_type: 'msisdn', sender: ALICE_NATIONAL, recipient: '+60198765432' });
+    for (let i = 0; i < 3; i++)
+      bob.push({ ...base(), channel: 'email', direction: 'mt', sender_type: 'email', sender: 'noreply@shop.example', recipient: 'Jörg.Müller@Bücher.example' });
+    const others = gen.take(40);
+    const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({
+      topic: setup.config.kafka.topics.raw,
+      acks: -1,
+      messages: [...alice, ...bob, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+    });
+    await producer.disconnect();
+    ingest = createIngest(rt);
+    await ingest.start();
+    await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + others.length);
+    api = await openTestApi(rt);
+  });
+
+  after(async () => {
+    await api?.close();
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  describe('POST /v1/lea/requests', () => {
+    it('answers with both parties restored, per-month statuses and a signed integrity block', async () => {
+      const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }));
+      assert.equal(res.statusCode, 201, res.body);
+      const a = res.json<Answer>();
+      assert.match(a.request_id, /^lea-/);
+      assert.equal(res.headers['location'], `/v1/lea/requests/${a.request_id}`);
+      assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), alice.map((e) => e.cdr_id).sort());
+      for (const r of a.records) {
+        assert.ok(r['sender'] === ALICE_E164 || r['recipient'] === ALICE_E164, 'every record involves the subject');
+        for (const f of ['cdr_id', 'event_time', 'channel', 'direction', 'sender', 'recipient', 'status', 'duration_ms', 'provider_id', 'destination_country'])
+          assert.ok(f in r, f);
+      }
+      const counterpart = a.records.find((r) => r['direction'] === 'mo');
+      assert.equal(counterpart?.['recipient'], '+60198765432', 'the other party is restored too');
+      assert.deepEqual(a.expired_months, []);
+      assert.equal(a.record_count, alice.length);
+      assert.ok(a.months.some((m) => m.status === 'answered' && m.records === alice.length));
+      const report = verifyAnswer({ header: a, records: a.records, integrity: a.integrity, trustedKeys: [api.signer.publicKeyObject] });
+      assert.deepEqual(report.problems, []);
+      assert.equal(report.key_trusted, true);
+    });
+
+    it('finds records ingested in international format from a national number, and the reverse', async () => {
+      const national = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '012 345 6789', country: 'my' }))).json<Answer>();
+      const international = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: 'tel:+60-12-345-6789' }))).json<Answer>();
+      const idd = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '00 60 12 345 6789', country: 'MY' }))).json<Answer>();
+      const ids = alice.map((e) => e.cdr_id).sort();
+      for (const a of [national, international, idd]) assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), ids);
+      // The four `mo` records were ingested with the national spelling, the six `mt` ones in E.164.
+      assert.equal(national.records.filter((r) => r['direction'] === 'mo').length, 4);
+    });
+
+    it('finds an email in any case and IDN form', async () => {
+      for (const value of [BOB_EMAIL, 'JÖRG.MÜLLER@BÜCHER.EXAMPLE', 'mailto:jörg.müller@xn--bcher-kva.example', 'jo\u0308rg.mu\u0308ller@bücher.example.']) {
+        const res = await post('/v1/lea/requests', lea({ type: 'email', value }));
+        assert.equal(res.statusCode, 201, value);
+        const a = res.json<Answer>();
+        assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), bob.map((e) => e.cdr_id).sort(), value);
+        assert.ok(a.records.every((r) => r['recipient'] === BOB_NORMALISED));
+      }
+    });
+
+    it('says "no traffic" for a number nobody used, which is not "expired"', async () => {
+      const a = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '+60123450000' }))).json<Answer>();
+      assert.equal(a.records.length, 0);
+      assert.deepEqual(a.expired_months, []);
+      assert.ok(a.months.every((m) => m.status === 'no_traffic'));
+    });
+
+    it('streams NDJSON one record per line and CSV row by row, with the receipt carrying the signature', async () => {
+      const nd = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'application/x-ndjson' });
+      assert.equal(nd.statusCode, 201);
+      assert.match(String(nd.headers['content-type']), /^application\/x-ndjson/);
+      const lines = nd.body.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, alice.length);
+      const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.ok(records.every((r) => typeof r['cdr_id'] === 'string'));
+      const receipt = await api.app.inject({ method: 'GET', url: String(nd.headers['location']), headers: auth('lea-officer') });
+      assert.equal(receipt.statusCode, 200);
+      const body = receipt.json<Record<string, unknown>>();
+      assert.equal(body['status'], 'answered');
+      assert.equal(body['record_count'], alice.length);
+      assert.ok(!JSON.stringify(body).includes('60123456789'), 'a receipt holds no identifier');
+      const report = verifyAnswer({ header: body, records, integrity: body['integrity'], trustedKeys: [api.signer.publicKeyObject], receipt: true });
+      assert.deepEqual(report.problems, []);
+      assert.deepEqual(report.unchecked, ['identifier']);
+      const csv = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'text/csv' });
+      assert.equal(csv.statusCode, 201);
+      const rows = csv.body.trim().split('\r\n');
+      assert.equal(rows.length, alice.length + 1);
+      assert.match(rows[0]!, /^cdr_id,account_id,event_time,/);
+      const odd = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'application/xml' });
+      assert.equal(odd.statusCode, 406);
+    });
+
+    it('refuses malformed identifiers, inverted or too-long ranges and unknown fields with a 400 that names the problem', async () => {
+      const cases: [string, unknown, RegExp][] = [
+        ['letters for a number', lea({ type: 'msisdn', value: 'not a number' }), /identifier\.value/],
+        ['a national number without a country', lea({ type: 'msisdn', value: '012-345 6789' }), /identifier\.country/],
+        ['an email without a domain', lea({ type: 'email', value: 'alice@' }), /email/],
+        ['an unknown identifier type', lea({ type: 'imsi', value: '502120123456789' }), /type/],
+        ['an inverted range', lea({ type: 'msisdn', value: ALICE_E164 }, { from: to, to: from }), /must be after/],
+        [
+          'a range longer than the window',
+          lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2024-01-01T00:00:00Z', to: '2025-03-01T00:00:00Z' }),
+          /identifier window/,
+        ],
+        ['a date not on the calendar', lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2026-02-30T00:00:00Z' }), /from/],
+        ['an unknown field', lea({ type: 'msisdn', value: ALICE_E164 }, { all_records: true }), /additional/],
+        ['a missing legal basis', { ...lea({ type: 'msisdn', value: ALICE_E164 }), legal_basis: undefined }, /legal_basis/],
+        ['a blank authority', lea({ type: 'msisdn', value: ALICE_E164 }, { authority: '   ' }), /authority/],
+        ['confidential as a string', lea({ type: 'msisdn', value: ALICE_E164 }, { confidential: 'yes' }), /confidential/],
+      ];
+      for (const [what, body, message] of cases) {
+        const res = await post('/v1/lea/requests', body);
+        assert.equal(res.statusCode, 400, what);
+        const e = res.json<{ error: string; message: string }>();
+        assert.equal(e.error, 'bad_request', what);
+        assert.match(e.message, message, what);
+        assert.ok(!e.message.includes('60123456789') && !e.message.includes('012-345'), `${what}: the message quotes no identifier`);
+      }
+    });
+
+    it('needs a token (401) and the lea-officer role (403)', async () => {
+      const body = lea({ type: 'msisdn', value: ALICE_E164 });
+      assert.equal((await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body })).statusCode, 401);
+      assert.equal(
+        (await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body, headers: { authorization: 'Bearer nope' } })).statusCode,
+        401,
+      );
+      for (const role of ['legal', 'dpo', 'auditor', 'admin', 'billing', 'fraud'])
+        assert.equal((await post('/v1/lea/requests', body, role)).statusCode, 403, role);
+    });
+  });
+
+  describe('GET /v1/lea/requests/{id} and /v1/lea/signing-key', () => {
+    it('shows a past request and its summary, never the identifier; 404 for an unknown id', async () => {
+      const a = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { confidential: true }))).json<Answer>();
+      const res = await api.app.inject({ method: 'GET', url: `/v1/lea/requests/${a.request_id}`, headers: auth('lea-officer') });
+      assert.equal(res.statusCode, 200);
+      const r = res.json<Record<string, unknown>>();
+      assert.equal(r['authority'], 'Royal Malaysia Police');
+      assert.equal(r['case_reference'], 'KL-2026-0042');
+      assert.equal(r['legal_basis'], 'Criminal Procedure Code s.116B');
+      assert.equal(r['identifier_type'], 'msisdn');
+      assert.equal(r['confidential'], true);
+      assert.equal(r['record_count'], alice.length);
+      assert.equal(r['requested_by'], 'test-lea-officer');
+      assert.ok(!('records' in r));
+      assert.ok(!res.body.includes('60123456789'));
+      assert.equal(
+        (await api.app.inject({ method: 'GET', url: '/v1/lea/requests/lea-00000000-0000-0000-0000-000000000000', headers: auth('lea-officer') })).statusCode,
+        404,
+      );
+      assert.equal((await api.app.inject({ method: 'GET', url: `/v1/lea/requests/${a.request_id}` })).statusCode, 401);
+      assert.equal((await api.app.inject({ method: 'GET', url: `/v1/lea/requests/${a.request_id}`, headers: auth('auditor') })).statusCode, 403);
+    });
+
+    it('serves the public signing key to lea officers and auditors only', async () => {
+      for (const role of ['lea-officer', 'auditor']) {
+        const res = await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key', headers: auth(role) });
+        assert.equal(res.statusCode, 200, role);
+        const k = res.json<{ key_id: string; public_key_pem: string; algorithm: string }>();
+        assert.equal(k.key_id, api.signer.keyId);
+        assert.equal(k.algorithm, 'Ed25519');
+        assert.match(k.public_key_pem, /BEGIN PUBLIC KEY/);
+        assert.ok(!res.body.includes('PRIVATE'));
+      }
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key', headers: auth('legal') })).statusCode, 403);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key' })).statusCode, 401);
+    });
+  });
+
+  describe('legal holds over HTTP', () => {
+    const hold = (extra: Record<string, unknown> = {}) => ({
+      case_reference: 'CIV-2026-7',
+      identifier: { type: 'msisdn', value: ALICE_NATIONAL, country: 'MY' },
+      from,
+      to,
+      reason: 'litigation: preserve the customer’s messages',
+      ...extra,
+    });
+
+    it('places, lists, reads and releases a hold; releasing twice is harmless; 404 for an unknown hold', async () => {
+      const placed = await post('/v1/holds', hold(), 'legal');
+      assert.equal(placed.statusCode, 201, placed.body);
+      const p = placed.json<{ hold_id: string; copied: number; state: string }>();
+      assert.match(p.hold_id, /^hold-/);
+      assert.equal(p.copied, alice.length, 'the live records are copied under the hold');
+      assert.equal(p.state, 'active');
+      const list = await api.app.inject({ method: 'GET', url: '/v1/holds', headers: auth('legal') });
+      assert.equal(list.statusCode, 200);
+      assert.ok(list.json<{ holds: { hold_id: string }[] }>().holds.some((h) => h.hold_id === p.hold_id));
+      assert.ok(!list.body.includes('60123456789') && !list.body.includes('345 6789'), 'a hold lists no identifier');
+      const one = await api.app.inject({ method: 'GET', url: `/v1/holds/${p.hold_id}`, headers: auth('legal') });
+      assert.equal(one.json<{ case_reference: string }>().case_reference, 'CIV-2026-7');
+      for (let i = 0; i < 2; i++) {
+        const del = await api.app.inject({ method: 'DELETE', url: `/v1/holds/${p.hold_id}`, headers: auth('legal') });
+        assert.equal(del.statusCode, 200);
+        assert.equal(del.json<{ state: string }>().state, 'released');
+      }
+      for (const url of ['/v1/holds/hold-00000000-0000-0000-0000-000000000000', '/v1/holds/nonsense']) {
+        assert.equal((await api.app.inject({ method: 'DELETE', url, headers: auth('legal') })).statusCode, 404, url);
+        assert.equal((await api.app.inject({ method: 'GET', url, headers: auth('legal') })).statusCode, 404, url);
+      }
+    });
+
+    it('refuses what is not a hold (400), and callers without the legal role (401/403)', async () => {
+      for (const [what, body] of [
+        ['a malformed identifier', hold({ identifier: { type: 'msisdn', value: '12' } })],
+        ['an inverted range', hold({ from: to, to: from })],
+        ['an unknown field', hold({ everything: true })],
+        ['no reason', { ...hold(), reason: undefined }],
+      ] as const) {
+        const res = await post('/v1/holds', body, 'legal');
+        assert.equal(res.statusCode, 400, what);
+        assert.equal(res.json<{ error: string }>().error, 'bad_request', what);
+      }
+      assert.equal((await api.app.inject({ method: 'POST', url: '/v1/holds', payload: hold() })).statusCode, 401);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/holds', headers: { authorization: 'Bearer x' } })).statusCode, 401);
+      assert.equal((await post('/v1/holds', hold(), 'lea-officer')).statusCode, 403);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/holds', headers: auth('dpo') })).statusCode, 403);
+      assert.equal((await api.app.inject({ method: 'DELETE', url: '/v1/holds/x', headers: auth('auditor') })).statusCode, 403);
+    });
+  });
+
+  describe('POST /v1/dsar', () => {
+    it('exports the subject’s records in both directions and the disclosures made about it, withholding confidential ones', async () => {
+      // One open and one confidential law-enforcement request about Alice (besides the earlier ones), and a confidential hold.
+      await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { case_reference: 'OPEN-1' }));
+      await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { case_reference: 'SECRET-1', confidential: true }));
+      await post(
+        '/v1/holds',
+        { case_reference: 'SECRET-HOLD', identifier: { type: 'msisdn', value: ALICE_E164 }, from, to, reason: 'investigation', confidential: true },
+        'legal',
+      );
+      const res = await post('/v1/dsar', { identifier: { type: 'msisdn', value: '0123456789', country: 'MY' } }, 'dpo');
+      assert.equal(res.statusCode, 201, res.body);
+      const d = res.json<
+        Answer & {
+          disclosures: { case_reference: string; authority: string; legal_basis: string; at: string }[];
+          withheld: { disclosures: number; holds: number };
+        }
+      >();
+      assert.deepEqual(d.records.map((r) => r['cdr_id']).sort(), alice.map((e) => e.cdr_id).sort());
+      assert.ok(d.records.some((r) => r['sender'] === ALICE_E164) && d.records.some((r) => r['recipient'] === ALICE_E164), 'both directions');
+      const cases = d.disclosures.map((x) => x.case_reference);
+      assert.ok(cases.includes('OPEN-1'));
+      assert.ok(!cases.includes('SECRET-1'));
+      assert.ok(d.disclosures.every((x) => x.authority === 'Royal Malaysia Police' && x.legal_basis !== '' && x.at !== ''));
+      assert.ok(d.withheld.disclosures >= 2, 'the confidential requests are counted, not described');
+      assert.equal(d.withheld.holds, 1);
+      assert.ok(!res.body.includes('SECRET'));
+      const report = verifyAnswer({ header: d, records: d.records, integrity: d.integrity, trustedKeys: [api.signer.publicKeyObject] });
+      assert.deepEqual(report.problems, []);
+    });
+
+    it('refuses malformed requests (400) and other roles (401/403)', async () => {
+      assert.equal((await post('/v1/dsar', { identifier: { type: 'email', value: 'nobody' } }, 'dpo')).statusCode, 400);
+      assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 }, extra: 1 }, 'dpo')).statusCode, 400);
+      assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 }, from: to, to: from }, 'dpo')).statusCode, 400);
+      assert.equal((await api.app.inject({ method: 'POST', url: '/v1/dsar', payload: { identifier: { type: 'msisdn', value: ALICE_E164 } } })).statusCode, 401);
+      assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 } }, 'lea-officer')).statusCode, 403);
+    });
+  });
+
+  describe('the audit trail', () => {
+    it('records every request, denied access and disclosure, with no identifier in clear, and verifies', async () => {
+      const page = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+      assert.equal(page.statusCode, 200);
+      const entries = page.json<{ entries: Record<string, unknown>[] }>().entries;
+      const outcomes = new Set(entries.map((e) => e['outcome']));
+      for (const o of ['ok', 'unauthenticated', 'forbidden', 'rejected', 'started', 'answered']) assert.ok(outcomes.has(o), o);
+      const disclosure = entries.find((e) => e['action'] === 'lea.request' && e['outcome'] === 'answered');
+      assert.ok(disclosure);
+      assert.equal(disclosure['case_reference'], 'KL-2026-0042');
+      assert.equal(disclosure['legal_basis'], 'Criminal Procedure Code s.116B');
+      assert.equal(disclosure['actor'], 'test-lea-officer');
+      assert.match(String(disclosure['subject_token']), /^[0-9a-f]{32}$/);
+      assert.ok(Number(disclosure['rows']) > 0);
+      for (const needle of ['60123456789', '345 6789', 'müller', 'xn--bcher']) assert.ok(!page.body.toLowerCase().includes(needle), needle);
+      assert.ok(entries.some((e) => e['action'] === 'hold.place' && e['case_reference'] === 'CIV-2026-7'));
+      assert.ok(entries.some((e) => e['action'] === 'dsar.export'));
+      const verify = await api.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth('auditor') });
+      assert.equal(verify.statusCode, 200);
+      const v = verify.json<{ ok: boolean; entries: number }>();
+      assert.equal(v.ok, true, verify.body);
+      assert.ok(v.entries >= entries.length);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth('lea-officer') })).statusCode, 403);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit' })).statusCode, 401);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit?limit=0', headers: auth('auditor') })).statusCode, 400);
+      assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit?cursor=%27%3B', headers: auth('auditor') })).statusCode, 400);
+    });
+
+    it('pages with a cursor', async () => {
+      const first = (await api.app.inject({ method: 'GET', url: '/v1/audit?limit=3', headers: auth('auditor') })).json<{
+        entries: { seq: number }[];
+        next_cursor: string;
+      }>();
+      assert.equal(first.entries.length, 3);
+      const second = (
+        await api.app.inject({ method: 'GET', url: `/v1/audit?limit=3&cursor=${encodeURIComponent(first.next_cursor)}`, headers: auth('auditor') })
+      ).json<{ entries: { seq: number }[] }>();
+      assert.equal(second.entries[0]!.seq, first.entries[2]!.seq + 1);
+    });
+  });
+
+  it('stores nothing of the subject in clear in the request table', async () => {
+    const { storage } = requireStorage(rt);
+    const rows = JSON.stringify(await storage.query(`SELECT * FROM ${storage.table('disclosure_requests')}`));
+    for (const needle of ['60123456789', 'müller', 'xn--bcher']) assert.ok(!rows.includes(needle), needle);
+  });
+});
