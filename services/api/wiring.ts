@@ -40,6 +40,8 @@ export interface ApiServicesOptions {
   readonly queryMaxMemoryBytes?: number;
   /** Open a second session on the runtime's store for the API (default true). */
   readonly ownSession?: boolean;
+  /** Records per page of an answer (memory per page against queries per answer). */
+  readonly pageSize?: number;
   readonly clock?: () => number;
   readonly log?: Logger;
 }
@@ -65,7 +67,7 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     clock,
   });
   const holds = new LegalHolds(storage, keyRing, masterKey, clock);
-  const desk = new DisclosureDesk({ storage, keyRing, holds });
+  const desk = new DisclosureDesk({ storage, keyRing, holds, ...(opts.pageSize ? { pageSize: opts.pageSize } : {}) });
   return {
     audit,
     holds,

@@ -31,18 +31,26 @@ export const errorSchema = {
   properties: { error: { type: 'string' }, message: { type: 'string' } },
 } as const;
 
-/** The identifier of a body, normalised as ingest does; a 400 naming the problem when it is not one. */
+/** A phone number's shape: digits (5 to 15 of them) and the usual separators, after cleaning. */
+const NUMBER_SHAPED = /^\+?[\d\s\-().]+$/;
+
+/**
+ * The identifier of a body, normalised exactly as ingest does; a 400 naming the problem when it is not one. A number
+ * the numbering-plan metadata does not know (a new range, a test range) but that is a number — digits only — is
+ * looked up as ingest stored it (cleaned, flagged invalid), so nothing ingest kept is out of reach.
+ */
 export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
   const id = normaliseIdentifier(body.value, body.type, body.country?.toUpperCase());
-  if (!id.valid) {
+  if (id.valid) return id;
+  if (body.type === 'msisdn') {
+    const digits = id.value.replace(/\D/g, '').length;
+    if (NUMBER_SHAPED.test(id.value) && digits >= 5 && digits <= 15 && (id.value.startsWith('+') || id.value.startsWith('00'))) return id;
     throw new PipelineError(
       'bad_request',
-      body.type === 'msisdn'
-        ? `identifier.value: not a valid phone number${body.country ? ` (read with default region ${body.country.toUpperCase()})` : ''}; a national-format number needs identifier.country`
-        : 'identifier.value: not a valid email address',
+      `identifier.value: not a valid phone number${body.country ? ` (read with default region ${body.country.toUpperCase()})` : ''}; a national-format number needs identifier.country`,
     );
   }
-  return id;
+  throw new PipelineError('bad_request', 'identifier.value: not a valid email address');
 }
 
 /** An ISO instant of a body field, or a 400 naming it. */

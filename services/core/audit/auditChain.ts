@@ -157,11 +157,12 @@ export class AuditChainVerifier {
       return;
     }
     const s = this.state(c.chain);
+    const cp = where === 'anchor' ? { ...c, kind: `${c.kind} (anchor)` } : c;
     const list = s.checkpoints.get(c.seq) ?? [];
-    list.push(where === 'anchor' ? { ...c, kind: `${c.kind} (anchor)` } : c);
+    list.push(cp);
     s.checkpoints.set(c.seq, list);
     s.checkpointCount++;
-    if (!s.lastCheckpoint || c.seq > s.lastCheckpoint.seq || (c.seq === s.lastCheckpoint.seq && c.at > s.lastCheckpoint.at)) s.lastCheckpoint = c;
+    if (!s.lastCheckpoint || cp.seq > s.lastCheckpoint.seq || (cp.seq === s.lastCheckpoint.seq && cp.at > s.lastCheckpoint.at)) s.lastCheckpoint = cp;
   }
 
   /** The next entry of its chain, by ascending seq. */

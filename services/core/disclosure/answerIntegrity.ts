@@ -1,6 +1,6 @@
-import { createHash, createPublicKey, verify as verifySignature, type Hash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, hash, verify as verifySignature, type Hash, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalFlatJson, canonicalJson, sha256Hex } from './canonical.ts';
 
 /**
  * Integrity-assured answers (law-enforcement answers, data-subject exports): ETSI TS 102 657 asks for the signed
@@ -48,11 +48,6 @@ export function keyIdOf(spkiDer: Buffer): string {
   return `ed25519:${sha256Hex(spkiDer).slice(0, 16)}`;
 }
 
-/** A record's value of one field, as it is hashed into that field's column digest. */
-function fieldLine(index: number, value: unknown): string {
-  return `${index}\u0000${canonicalJson(value ?? null)}\n`;
-}
-
 /**
  * Digests records one at a time (bounded memory: a few hashes and 8 bytes per record), in answer order.
  * `add` returns the record's canonical JSON, which the answer writers emit as is.
@@ -64,23 +59,25 @@ export class RecordDigester {
   private count = 0;
 
   add(record: Readonly<Record<string, unknown>>): string {
-    const line = canonicalJson(record);
-    this.all.update(line).update('\n');
-    const d = createHash('sha256').update(line).digest();
-    if ((this.count + 1) * RECORD_DIGEST_BYTES > this.digests.length) {
-      const grown = Buffer.alloc(this.digests.length * 2);
-      this.digests.copy(grown);
-      this.digests = grown;
-    }
-    d.copy(this.digests, this.count * RECORD_DIGEST_BYTES, 0, RECORD_DIGEST_BYTES);
-    for (const [field, value] of Object.entries(record)) {
+    const index = this.count;
+    // Each member's value text feeds its column digest (its values in answer order) as the canonical line is built.
+    const line = canonicalFlatJson(record, (field, valueText) => {
       let h = this.columns.get(field);
       if (!h) {
         h = createHash('sha256');
         this.columns.set(field, h);
       }
-      h.update(fieldLine(this.count, value));
+      h.update(valueText).update('\n');
+    });
+    this.all.update(line).update('\n');
+    // One-shot hashing: no Hash object (and its native context) per record.
+    const d = hash('sha256', line, 'buffer');
+    if ((index + 1) * RECORD_DIGEST_BYTES > this.digests.length) {
+      const grown = Buffer.alloc(this.digests.length * 2);
+      this.digests.copy(grown);
+      this.digests = grown;
     }
+    d.copy(this.digests, index * RECORD_DIGEST_BYTES, 0, RECORD_DIGEST_BYTES);
     this.count++;
     return line;
   }

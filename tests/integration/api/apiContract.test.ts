@@ -1,0 +1,185 @@
+/**
+ * The API's outer contract: the OpenAPI document (valid OpenAPI 3, every route with its roles), the per-token rate
+ * limit (the N+1th request in the window is a 429, audited, and other tokens are not affected), and `cdr lea verify`
+ * as an officer runs it offline on a saved answer: the untouched answer passes, one changed field fails and is named,
+ * in the JSON form and in the streamed forms with their receipt.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { apiRoutes } from '../../../services/api/app.ts';
+import type { CdrEvent } from '../../../services/core/index.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { storeDirectly } from '../../support/seed.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const SUBJECT = '+6591234567';
+const LIMIT = 5;
+
+describe('the API contract: OpenAPI, rate limit, offline verification of answers', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let api: TestApi;
+  const events: CdrEvent[] = [];
+  const body = {
+    authority: 'Singapore Police Force',
+    case_reference: 'SPF-9',
+    legal_basis: 'Criminal Procedure Code s.20',
+    identifier: { type: 'msisdn', value: '9123 4567', country: 'SG' },
+    from: new Date(Date.now() - 86_400_000).toISOString(),
+    to: new Date(Date.now() + 60_000).toISOString(),
+  };
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    const gen = new TrafficGenerator({ seed: 51, scenario: 'normal', startTime: Date.now() - 3_600_000, ratePerSecond: 1 });
+    for (let i = 0; i < 12; i++)
+      events.push({ ...gen.next(), channel: 'sms', sender_type: 'alphanumeric', sender: 'SHOP', recipient: SUBJECT, destination_country: 'SG' });
+    await storeDirectly(rt, events);
+    api = await openTestApi(rt, {
+      rateLimit: { max: LIMIT, windowMs: 60_000 },
+      extraTokens: [{ name: 'busy-officer', token: 'busy-token', roles: ['lea-officer'] }],
+    });
+  });
+
+  after(async () => {
+    await api?.close();
+    await rt?.close();
+  });
+
+  it('serves a valid OpenAPI 3 document listing every route with its roles', async () => {
+    const res = await api.app.inject('/openapi.json');
+    assert.equal(res.statusCode, 200);
+    const doc = res.json<{ openapi: string; paths: Record<string, Record<string, { 'x-roles'?: string[]; security?: unknown[] }>> }>();
+    const result = await new Validator().validate(doc);
+    assert.equal(result.valid, true, JSON.stringify(result.errors));
+    assert.match(doc.openapi, /^3\./);
+    const routes = apiRoutes(api.app).filter((r) => r.url !== '/openapi.json');
+    assert.ok(routes.length >= 12, `${routes.length} routes`);
+    for (const r of routes) {
+      const path = r.url.replace(/:([A-Za-z_]+)/g, '{$1}');
+      const op = doc.paths[path]?.[r.method.toLowerCase()];
+      assert.ok(op, `${r.method} ${path} is in the document`);
+      assert.deepEqual(op['x-roles'], [...r.roles], `${r.method} ${path} roles`);
+      if (r.roles.length > 0) assert.deepEqual(op.security, [{ bearer: [] }], `${r.method} ${path} needs a bearer token`);
+    }
+    assert.deepEqual(doc.paths['/v1/lea/requests']?.['post']?.['x-roles'], ['lea-officer']);
+    assert.deepEqual(doc.paths['/v1/lea/signing-key']?.['get']?.['x-roles'], ['lea-officer', 'auditor']);
+    assert.deepEqual(doc.paths['/v1/dsar']?.['post']?.['x-roles'], ['dpo']);
+  });
+
+  it('limits each token: the request after the limit gets a 429 with a message, is audited, and other tokens go on', async () => {
+    const busy = { authorization: 'Bearer busy-token' };
+    const codes: number[] = [];
+    for (let i = 0; i < LIMIT + 1; i++) codes.push((await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key', headers: busy })).statusCode);
+    assert.deepEqual(codes, [...Array<number>(LIMIT).fill(200), 429]);
+    const limited = await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key', headers: busy });
+    assert.equal(limited.statusCode, 429);
+    assert.equal(limited.json<{ error: string }>().error, 'rate_limited');
+    assert.match(limited.json<{ message: string }>().message, /at most 5 requests per 60 s/);
+    assert.ok(Number(limited.headers['retry-after']) > 0);
+    assert.equal(
+      (await api.app.inject({ method: 'GET', url: '/v1/lea/signing-key', headers: auth('auditor') })).statusCode,
+      200,
+      'another token is not limited',
+    );
+    const entries = (await api.services.audit.page({ limit: 1000, actor: 'busy-officer' })).filter((e) => e.outcome === 'rate_limited');
+    assert.equal(entries.length, 2);
+    assert.equal(entries[0]!.status, 429);
+    assert.equal(entries[0]!.route, '/v1/lea/signing-key');
+  });
+
+  it('cdr lea verify passes an untouched answer and fails a changed one, naming the record and the field', async () => {
+    const res = await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body, headers: auth('lea-officer') });
+    assert.equal(res.statusCode, 201, res.body);
+    const answer = res.json<{ records: Record<string, unknown>[]; case_reference: string }>();
+    assert.equal(answer.records.length, events.length);
+    const file = join(setup.dataDir, 'answer.json');
+    writeFileSync(file, res.body);
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [bin, 'lea', 'verify', ...args], { env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' }, encoding: 'utf8' });
+    const ok = run(file);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /OK: unchanged since it was signed/);
+    assert.match(ok.stdout, /trusted key/);
+
+    const changed = structuredClone(answer);
+    changed.records[3]!['recipient'] = '+6598765432';
+    writeFileSync(join(setup.dataDir, 'changed.json'), JSON.stringify(changed, null, 2));
+    const bad = run(join(setup.dataDir, 'changed.json'));
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, new RegExp(`record 4 \\(cdr_id ${String(answer.records[3]!['cdr_id'])}\\): changed \\(field recipient\\)`));
+
+    const header = { ...answer, case_reference: 'SPF-10' };
+    writeFileSync(join(setup.dataDir, 'header.json'), JSON.stringify(header));
+    const badHeader = run(join(setup.dataDir, 'header.json'));
+    assert.equal(badHeader.status, 1);
+    assert.match(badHeader.stdout, /case_reference: changed/);
+
+    const fewer = { ...answer, records: answer.records.slice(1) };
+    writeFileSync(join(setup.dataDir, 'fewer.json'), JSON.stringify(fewer));
+    const removed = run(join(setup.dataDir, 'fewer.json'));
+    assert.equal(removed.status, 1);
+    assert.match(removed.stdout, /records: 11 in the answer, 12 signed \(records removed/);
+
+    // Another key: refused when a trusted key is given.
+    const stranger = join(setup.dataDir, 'stranger');
+    const other = spawnSync(
+      process.execPath,
+      ['-e', "const c=require('node:crypto');process.stdout.write(c.generateKeyPairSync('ed25519').publicKey.export({type:'spki',format:'pem'}))"],
+      {
+        encoding: 'utf8',
+      },
+    );
+    writeFileSync(`${stranger}.pem`, other.stdout);
+    const untrusted = run(file, '--public-key', `${stranger}.pem`);
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stdout, /not a trusted key/);
+  });
+
+  it('cdr lea verify checks a streamed answer (NDJSON, CSV) against its receipt', async () => {
+    for (const [accept, ext] of [
+      ['application/x-ndjson', 'ndjson'],
+      ['text/csv', 'csv'],
+    ] as const) {
+      const res = await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body, headers: { ...auth('lea-officer'), accept } });
+      assert.equal(res.statusCode, 201);
+      const receipt = await api.app.inject({ method: 'GET', url: String(res.headers['location']), headers: auth('lea-officer') });
+      const file = join(setup.dataDir, `answer.${ext}`);
+      const receiptFile = join(setup.dataDir, `receipt.${ext}.json`);
+      writeFileSync(file, res.body);
+      writeFileSync(receiptFile, receipt.body);
+      const run = (f: string) =>
+        spawnSync(process.execPath, [bin, 'lea', 'verify', f, '--receipt', receiptFile], {
+          env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
+          encoding: 'utf8',
+        });
+      const ok = run(file);
+      assert.equal(ok.status, 0, `${ext}: ${ok.stdout}${ok.stderr}`);
+      assert.match(ok.stdout, /not checked \(absent from the receipt\): identifier/);
+      const tampered = join(setup.dataDir, `tampered.${ext}`);
+      writeFileSync(
+        tampered,
+        res.body.replace(/"?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{3})Z"?/, (m, a: string) =>
+          m.replace(
+            a,
+            a.replace(/\d$/, (d) => String((Number(d) + 1) % 10)),
+          ),
+        ),
+      );
+      const bad = run(tampered);
+      assert.equal(bad.status, 1, ext);
+      assert.match(bad.stdout, /record 1 .*changed \(field event_time\)/, ext);
+      const missing = spawnSync(process.execPath, [bin, 'lea', 'verify', file], { env: { ...process.env, ...setup.env }, encoding: 'utf8' });
+      assert.equal(missing.status, 2, 'a streamed answer without its receipt cannot be checked');
+      assert.match(missing.stderr, /--receipt/);
+    }
+  });
+});

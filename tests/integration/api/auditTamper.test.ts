@@ -1,0 +1,180 @@
+/**
+ * Tampering with the audit trail, in the real engine, as someone with write access to ClickHouse would: one changed
+ * field, one deleted entry in the middle, two entries swapped, the newest entries deleted, the newest entries deleted
+ * together with their checkpoints, the whole chain rewritten with fresh hashes. Each is detected and names the entry;
+ * the untouched trail verifies. `cdr audit verify` says the same with its exit code.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { entryHash, type AuditEntry } from '../../../services/core/index.ts';
+import { entryFromRow, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
+import { chTime } from '../../../services/platform/identity/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+
+describe('tampering with the audit trail is detected and named', () => {
+  const setup = testSetup({ CDR_AUDIT_CHAIN: 'test' });
+  let rt: PipelineRuntime;
+  let api: TestApi;
+  let entries: Record<string, unknown>[] = [];
+  let checkpoints: Record<string, unknown>[] = [];
+  let last = 0;
+
+  const q = () => requireStorage(rt).storage;
+  const t = (name: string) => q().table(name);
+  const verify = async () => verifyAuditTrail(q(), [api.signer.publicKeyObject], setup.dataDir, Date.now());
+  const restore = async () => {
+    await q().command(`TRUNCATE TABLE ${t('audit_log')}`);
+    await q().command(`TRUNCATE TABLE ${t('audit_checkpoints')}`);
+    await q().insert('audit_log', entries);
+    await q().insert('audit_checkpoints', checkpoints);
+    const ok = await verify();
+    assert.equal(ok.ok, true, JSON.stringify(ok.problems));
+  };
+  const mutate = async (sql: string, params?: Record<string, unknown>) => q().command(sql, params, { mutations_sync: '2' });
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    api = await openTestApi(rt);
+    // Twenty-odd entries: requests answered, refused and denied.
+    for (let i = 0; i < 8; i++) await api.app.inject({ method: 'GET', url: '/v1/holds', headers: auth('legal') });
+    for (let i = 0; i < 4; i++) await api.app.inject({ method: 'GET', url: '/v1/holds', headers: auth('dpo') });
+    for (let i = 0; i < 4; i++) await api.app.inject({ method: 'GET', url: '/v1/holds' });
+    for (let i = 0; i < 4; i++) await api.app.inject({ method: 'GET', url: '/v1/audit?limit=5', headers: auth('auditor') });
+    await snapshot();
+    assert.ok(last >= 20, `${last} entries`);
+  });
+
+  /** What the restores put back: the trail as it is now (every request adds to it, so take it after the last one). */
+  async function snapshot(): Promise<void> {
+    await api.services.audit.flush();
+    entries = await q().query(`SELECT * FROM ${t('audit_log')} ORDER BY seq`);
+    checkpoints = await q().query(`SELECT * FROM ${t('audit_checkpoints')} ORDER BY seq, at`);
+    last = entries.length;
+  }
+
+  after(async () => {
+    await api?.close();
+    await rt?.close();
+  });
+
+  it('the untouched trail verifies, through the API as well', async () => {
+    const r = await verify();
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.equal(r.entries, last);
+    assert.ok(r.anchors >= 1, 'an anchor file is kept outside the database');
+    const res = await api.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth('auditor') });
+    assert.equal(res.json<{ ok: boolean }>().ok, true);
+    await snapshot();
+  });
+
+  it('one changed field', async () => {
+    await mutate(`ALTER TABLE ${t('audit_log')} UPDATE actor = 'someone-else' WHERE seq = 5`);
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.first_bad_entry?.seq, 5);
+    assert.match(r.first_bad_entry.problem, /content does not match its hash \(changed\)/);
+    await restore();
+  });
+
+  it('one deleted entry in the middle', async () => {
+    await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq = 9`);
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.first_bad_entry?.seq, 9);
+    assert.match(r.first_bad_entry.problem, /entry 9 is missing \(deleted\)/);
+    await restore();
+  });
+
+  it('two entries swapped', async () => {
+    // Each keeps its content but takes the other's place in the order.
+    await mutate(`ALTER TABLE ${t('audit_log')} UPDATE seq = if(seq = 11, 12, 11) WHERE seq IN (11, 12)`).catch(async () => {
+      // seq is a key column (not updatable): delete both and insert them with their places exchanged.
+      const two = entries.filter((e) => Number(e['seq']) === 11 || Number(e['seq']) === 12);
+      await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq IN (11, 12)`);
+      await q().insert(
+        'audit_log',
+        two.map((e) => ({ ...e, seq: Number(e['seq']) === 11 ? 12 : 11 })),
+      );
+    });
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.first_bad_entry?.seq, 11);
+    await restore();
+  });
+
+  it('the newest entries deleted (their checkpoint stays)', async () => {
+    await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq > {n:UInt64}`, { n: last - 3 });
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.first_bad_entry?.seq, last - 2);
+    assert.match(r.first_bad_entry.problem, new RegExp(`entries ${last - 2} to ${last} are missing.*newest entries deleted`));
+    await restore();
+  });
+
+  it('the newest entries deleted together with their checkpoints (the anchor outside the database remains)', async () => {
+    await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq > {n:UInt64}`, { n: last - 3 });
+    await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE seq > {n:UInt64}`, { n: last - 3 });
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.first_bad_entry?.seq, last - 2);
+    assert.match(r.first_bad_entry.problem, /anchor kept outside the database/);
+    await restore();
+  });
+
+  it('the chain rewritten from an entry on, with fresh hashes (checkpoints need the signing key)', async () => {
+    const rewritten: AuditEntry[] = [];
+    let prev = '';
+    for (const row of entries) {
+      const e = entryFromRow(row as never);
+      if (e.seq < 6) {
+        prev = e.hash;
+        continue;
+      }
+      const { hash: _old, ...content } = { ...e, prev_hash: prev, detail: e.seq === 6 ? 'nothing happened here' : e.detail };
+      const hash = entryHash(content);
+      rewritten.push({ ...content, hash });
+      prev = hash;
+    }
+    await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq >= 6`);
+    await q().insert(
+      'audit_log',
+      rewritten.map((e) => ({ ...e, at: chTime(Date.parse(e.at)), prev_at: e.prev_at ? chTime(Date.parse(e.prev_at)) : null })),
+    );
+    const r = await verify();
+    assert.equal(r.ok, false);
+    assert.match(r.problems.map((p) => p.problem).join('\n'), /differs from the signed checkpoint/);
+    await restore();
+  });
+
+  it('cdr audit verify exits 0 on the untouched trail and 1 naming the entry after a change', async () => {
+    await api.close();
+    await rt.close();
+    const run = () =>
+      spawnSync(process.execPath, [bin, 'audit', 'verify'], {
+        env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+    const clean = run();
+    assert.equal(clean.status, 0, clean.stderr);
+    assert.equal((JSON.parse(clean.stdout) as { ok: boolean }).ok, true);
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    await mutate(`ALTER TABLE ${t('audit_log')} UPDATE outcome = 'ok' WHERE seq = 14`);
+    await rt.close();
+    const broken = run();
+    assert.equal(broken.status, 1);
+    const report = JSON.parse(broken.stdout) as { ok: boolean; first_bad_entry: { seq: number; chain: string } };
+    assert.equal(report.ok, false);
+    assert.equal(report.first_bad_entry.seq, 14);
+    assert.match(broken.stderr, /test entry 14/);
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    api = await openTestApi(rt);
+  });
+});

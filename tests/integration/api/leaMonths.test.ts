@@ -1,0 +1,134 @@
+/**
+ * A law-enforcement request spanning expired, held and live months, on the real engine after a real retention pass:
+ * each month is answered as it should be and named — "expired" (key destroyed, no hold), "held" (answered from a legal
+ * hold's copy after expiry), "answered" (live), "no_traffic" (live, nothing there) — and "expired" is never confused
+ * with "no traffic".
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CdrEvent } from '../../../services/core/index.ts';
+import { addMonthsUtc, monthKeyOf, startOfMonthUtc, verifyAnswer } from '../../../services/core/index.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { LegalHolds } from '../../../services/platform/holds/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { createRetention } from '../../../services/retention/wiring.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { storeDirectly } from '../../support/seed.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const SUBJECT = '+447911123456';
+const DAY = 86_400_000;
+
+describe('a request across expired, held and live months', () => {
+  const setup = testSetup();
+  const R = startOfMonthUtc(Date.now());
+  const month = (k: number) => addMonthsUtc(R, k);
+  const gen = new TrafficGenerator({ seed: 41, scenario: 'normal', startTime: Date.now(), ratePerSecond: 1 });
+  let rt: PipelineRuntime;
+  let api: TestApi;
+  const byMonth = new Map<number, CdrEvent[]>();
+
+  const at = (t: number): CdrEvent => {
+    const e = gen.next();
+    return {
+      ...e,
+      event_time: t,
+      submitted_at: t,
+      delivered_at: t + 1000,
+      channel: 'sms',
+      direction: 'mt',
+      sender_type: 'alphanumeric',
+      sender: 'ACMEBANK',
+      recipient: SUBJECT,
+      destination_country: 'GB',
+      mcc: '234',
+      mnc: '15',
+    };
+  };
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    // R-13 written while its window was open (it closed today or earlier); R-12, R-11 and R-1 are live by the wall clock.
+    for (const [k, n] of [
+      [-13, 3],
+      [-12, 4],
+      [-11, 2],
+      [-1, 5],
+    ] as const) {
+      // R-1's records lie early in the month: the request below reaches 13 calendar months from its start.
+      const events = Array.from({ length: n }, (_, i) => at(month(k) + (k === -1 ? 2 : 20) * DAY + i * 3_600_000));
+      byMonth.set(k, events);
+      await storeDirectly(rt, events, month(k) + 25 * DAY);
+    }
+    // A hold on R-12, placed while its identifiers are there.
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    await new LegalHolds(storage, keyRing, masterKey).place({
+      caseReference: 'HOLD-12',
+      reason: 'preservation order',
+      identifier: { type: 'msisdn', value: SUBJECT },
+      from: month(-12),
+      to: month(-11),
+      actor: 'legal-test',
+    });
+    // The retention pass at the start of next month destroys the keys of R-13 and R-12 (the hold keeps its copy of
+    // R-12): the state a request finds once R-12 has expired too. (The clock is moved for the pass only; the API
+    // below runs on the wall clock, where R-12's window is open but its key is gone: expired all the same.)
+    const report = await createRetention(rt).pass.run({ now: month(1) + DAY, dryRun: false, actor: 'test' });
+    const destroyed = report.actions.filter((a) => a.class === 'identifiers').map((a) => a.month);
+    assert.deepEqual(destroyed.sort(), [monthKeyOf(month(-13)), monthKeyOf(month(-12))]);
+    api = await openTestApi(rt);
+  });
+
+  after(async () => {
+    await api?.close();
+    await rt?.close();
+  });
+
+  it('answers live months, answers the held month from the hold, names the expired one, and says where there was no traffic', async () => {
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/lea/requests',
+      headers: auth('lea-officer'),
+      payload: {
+        authority: 'Metropolitan Police',
+        case_reference: 'MP-77',
+        legal_basis: 'Investigatory Powers Act 2016 s.61',
+        identifier: { type: 'msisdn', value: '07911 123456', country: 'GB' },
+        from: new Date(month(-13) + 15 * DAY).toISOString(),
+        to: new Date(month(-1) + 10 * DAY).toISOString(),
+      },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const a = res.json<{
+      records: { cdr_id: string; source: string; hold_id?: string; recipient: string }[];
+      months: { month: string; status: string; records: number }[];
+      expired_months: string[];
+      integrity: unknown;
+    }>();
+    const status = Object.fromEntries(a.months.map((m) => [m.month, `${m.status}:${m.records}`]));
+    assert.equal(status[monthKeyOf(month(-13))], 'expired:0');
+    assert.equal(status[monthKeyOf(month(-12))], 'held:4');
+    assert.equal(status[monthKeyOf(month(-11))], 'answered:2');
+    assert.equal(status[monthKeyOf(month(-1))], 'answered:5');
+    for (let k = -10; k <= -2; k++) assert.equal(status[monthKeyOf(month(k))], 'no_traffic:0', monthKeyOf(month(k)));
+    assert.deepEqual(a.expired_months, [monthKeyOf(month(-13))]);
+    assert.equal(res.headers['x-expired-months'], monthKeyOf(month(-13)));
+    const held = a.records.filter((r) => r.source === 'held');
+    assert.deepEqual(
+      held.map((r) => r.cdr_id).sort(),
+      byMonth
+        .get(-12)!
+        .map((e) => e.cdr_id)
+        .sort(),
+    );
+    assert.ok(
+      held.every((r) => r.hold_id?.startsWith('hold-') && r.recipient === SUBJECT),
+      'held records carry the identifiers the hold preserved',
+    );
+    const live = a.records.filter((r) => r.source === 'live').map((r) => r.cdr_id);
+    assert.deepEqual(live.sort(), [...byMonth.get(-11)!, ...byMonth.get(-1)!].map((e) => e.cdr_id).sort());
+    assert.ok(!a.records.some((r) => byMonth.get(-13)!.some((e) => e.cdr_id === r.cdr_id)), 'nothing of the expired month');
+    assert.deepEqual(verifyAnswer({ header: a, records: a.records, integrity: a.integrity, trustedKeys: [api.signer.publicKeyObject] }).problems, []);
+  });
+});

@@ -1,0 +1,161 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import {
+  RecordDigester,
+  answerFormatOf,
+  answerWriter,
+  keyIdOf,
+  recordsFromCsv,
+  signAnswer,
+  verifyAnswer,
+  type AnswerFormat,
+  type AnswerSigner,
+} from '../../../../services/core/index.ts';
+
+function signer(): AnswerSigner & { publicKeyObject: ReturnType<typeof createPublicKey> } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return { keyId: keyIdOf(der), publicKey: der.toString('base64'), publicKeyObject: publicKey, sign: (d) => sign(null, d, privateKey) };
+}
+
+const header = {
+  request_id: 'lea-1',
+  authority: 'Police',
+  case_reference: 'C-1',
+  legal_basis: 'warrant 7',
+  identifier: { type: 'msisdn', value: '+60123456789' },
+  from: '2026-11-01T00:00:00.000Z',
+  to: '2026-12-01T00:00:00.000Z',
+  answered_at: '2026-12-01T10:00:00.000Z',
+  confidential: false,
+};
+const records = Array.from({ length: 25 }, (_, i) => ({
+  cdr_id: `id-${i}`,
+  account_id: 'acct, "quoted"',
+  event_time: `2026-11-${String(1 + (i % 28)).padStart(2, '0')}T10:00:00.000Z`,
+  channel: 'sms',
+  direction: i % 2 ? 'mo' : 'mt',
+  sender: i % 2 ? '+60123456789' : 'BANK',
+  recipient: i % 2 ? '+60198765432' : '+60123456789',
+  sender_type: i % 2 ? 'msisdn' : 'alphanumeric',
+  recipient_type: 'msisdn',
+  status: 'delivered',
+  duration_ms: i * 1000,
+  provider_id: 'p1',
+  destination_country: 'MY',
+  mcc: '502',
+  mnc: '',
+  segments: 1,
+  source: i < 3 ? 'held' : 'live',
+  ...(i < 3 ? { hold_id: 'hold-x' } : {}),
+}));
+
+/** An answer in each form, built as the API builds it. */
+function answer(format: AnswerFormat, s: AnswerSigner): { text: string; integrity: ReturnType<typeof signAnswer>; trailer: Record<string, unknown> } {
+  const w = answerWriter(format);
+  const d = new RecordDigester();
+  let text = w.open(header);
+  for (const r of records) text += w.record(d.add(r), r);
+  const trailer = { months: [{ month: '2026-11', status: 'answered', records: records.length }], expired_months: [], record_count: records.length };
+  const integrity = signAnswer({ ...header, ...trailer }, d.finish(), s, '2026-12-01T10:00:01.000Z');
+  text += w.close(trailer, integrity);
+  return { text, integrity, trailer };
+}
+
+describe('signed answers', () => {
+  const s = signer();
+  const trusted = [s.publicKeyObject];
+
+  it('a JSON answer is one valid document that verifies untouched', () => {
+    const { text } = answer('json', s);
+    const doc = JSON.parse(text) as Record<string, unknown> & { records: Record<string, unknown>[] };
+    assert.deepEqual(doc.records, records);
+    const r = verifyAnswer({ header: doc, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.ok, true);
+    assert.equal(r.key_trusted, true);
+    assert.equal(r.records, records.length);
+  });
+
+  it('names a changed record and its field', () => {
+    const doc = JSON.parse(answer('json', s).text) as Record<string, unknown> & { records: Record<string, unknown>[] };
+    doc.records[7]!['recipient'] = '+60111111111';
+    const r = verifyAnswer({ header: doc, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted });
+    assert.deepEqual(r.problems, ['record 8 (cdr_id id-7): changed (field recipient)']);
+  });
+
+  it('names changed, added and removed header members, and removed or reordered records', () => {
+    const doc = JSON.parse(answer('json', s).text) as Record<string, unknown> & { records: Record<string, unknown>[] };
+    const edited = { ...doc, legal_basis: 'none', extra: 1 } as Record<string, unknown>;
+    delete edited['authority'];
+    const r = verifyAnswer({ header: edited, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted });
+    assert.deepEqual(r.problems.sort(), [
+      'authority: missing (it is part of the signed answer)',
+      'extra: added (not part of the signed answer)',
+      'legal_basis: changed',
+    ]);
+    const fewer = verifyAnswer({ header: doc, records: doc.records.slice(0, -1), integrity: doc['integrity'], trustedKeys: trusted });
+    assert.match(fewer.problems[0]!, /records: 24 in the answer, 25 signed \(records removed after record 24\)/);
+    const swapped = [...doc.records];
+    [swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!];
+    const sw = verifyAnswer({ header: doc, records: swapped, integrity: doc['integrity'], trustedKeys: trusted });
+    assert.equal(sw.ok, false);
+    assert.match(sw.problems.join('\n'), /record 3 .*record 4/s);
+  });
+
+  it('detects an edited integrity block and a foreign key', () => {
+    const doc = JSON.parse(answer('json', s).text) as Record<string, unknown> & { records: Record<string, unknown>[]; integrity: Record<string, unknown> };
+    const forged = { ...doc.integrity, record_count: 24 };
+    const r = verifyAnswer({ header: doc, records: doc.records.slice(0, 24), integrity: forged, trustedKeys: trusted });
+    assert.match(r.problems.join('\n'), /signature does not match/);
+    const other = signer();
+    const mine = verifyAnswer({ header: doc, records: doc.records, integrity: doc.integrity, trustedKeys: [other.publicKeyObject] });
+    assert.match(mine.problems.join('\n'), /not a trusted key/);
+    // Re-signed by someone else entirely: fine under its own key, refused under the trusted one.
+    const resigned = answer('json', other);
+    const rd = JSON.parse(resigned.text) as Record<string, unknown> & { records: Record<string, unknown>[] };
+    assert.equal(verifyAnswer({ header: rd, records: rd.records, integrity: rd['integrity'], trustedKeys: [] }).ok, true);
+    assert.equal(verifyAnswer({ header: rd, records: rd.records, integrity: rd['integrity'], trustedKeys: trusted }).ok, false);
+    assert.match(
+      verifyAnswer({ header: doc, records: doc.records, integrity: { nonsense: true }, trustedKeys: trusted }).problems[0]!,
+      /integrity: missing or malformed/,
+    );
+  });
+
+  it('NDJSON and CSV answers hold the records alone and verify against the receipt', () => {
+    for (const format of ['ndjson', 'csv'] as const) {
+      const { text, integrity, trailer } = answer(format, s);
+      const got =
+        format === 'ndjson'
+          ? text
+              .split('\n')
+              .filter((l) => l)
+              .map((l) => JSON.parse(l) as Record<string, unknown>)
+          : recordsFromCsv(text);
+      assert.deepEqual(got, records, format);
+      const { identifier: _id, ...receiptHeader } = header;
+      const receipt = { ...receiptHeader, ...trailer, status: 'answered', identifier_type: 'msisdn' };
+      const r = verifyAnswer({ header: receipt, records: got, integrity, trustedKeys: trusted, receipt: true });
+      assert.deepEqual(r.problems, [], format);
+      assert.deepEqual(r.unchecked, ['identifier']);
+    }
+  });
+
+  it('writes a record with commas, quotes and line breaks as one CSV row that reads back the same', () => {
+    const w = answerWriter('csv');
+    const r = { ...records[0]!, account_id: 'a,"b"\nc' };
+    const text = w.open({}) + w.record('', r);
+    assert.deepEqual(recordsFromCsv(text), [r]);
+  });
+
+  it('reads the answer form from Accept', () => {
+    assert.equal(answerFormatOf(undefined), 'json');
+    assert.equal(answerFormatOf('application/x-ndjson'), 'ndjson');
+    assert.equal(answerFormatOf('text/csv;q=0.5, application/x-ndjson;q=0.9'), 'ndjson');
+    assert.equal(answerFormatOf('text/html, */*;q=0.1'), 'json');
+    assert.equal(answerFormatOf('application/xml'), undefined);
+    assert.equal(answerFormatOf('text/csv;q=0'), undefined);
+  });
+});
