@@ -64,6 +64,8 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     to: ask.to,
     format,
   };
+  // A law-enforcement request creates a resource (its receipt, at Location): 201. A data-subject export has none: 200.
+  const status = ask.kind === 'lea' ? 201 : 200;
   const auditBase = {
     actor,
     roles: req.principal?.roles ?? [],
@@ -79,7 +81,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     clientIp: req.ip,
   };
   // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent.
-  await svc.audit.append({ ...auditBase, status: 201, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned` });
+  await svc.audit.append({ ...auditBase, status, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned` });
   await svc.desk.begin(meta);
   const header: Record<string, unknown> = {
     request_id: requestId,
@@ -101,7 +103,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     onEnd: async (outcome) => {
       try {
         await svc.desk.finish(meta, outcome, svc.clock());
-        await svc.audit.append({ ...auditBase, status: 201, outcome: outcome.status, rows: outcome.recordCount });
+        await svc.audit.append({ ...auditBase, status, outcome: outcome.status, rows: outcome.recordCount });
       } catch (err) {
         svc.log.error({ err, request_id: requestId }, 'could not record how a disclosure ended');
       }
@@ -109,7 +111,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   });
   const receiptUrl = ask.kind === 'lea' ? `/v1/lea/requests/${requestId}` : undefined;
   reply
-    .code(201)
+    .code(status)
     .header('content-type', CONTENT_TYPES[format])
     .header('x-request-id', requestId)
     .header('x-expired-months', DisclosureDesk.expiredMonths(plan).join(','))
