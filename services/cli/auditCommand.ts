@@ -35,6 +35,7 @@ async function viaRunningApi(config: PipelineConfig): Promise<AuditVerifyReport 
     return undefined;
   }
   let token = process.env['CDR_API_TOKEN'];
+  process.stderr.write(`cdr: the data directory is held by a running cdr start (pid ${run.pid}); asking its API at ${run.url}\n`);
   const devSecrets = resolve(config.dataDir, 'api-tokens.dev-secrets.json');
   if (!token && existsSync(devSecrets)) token = (JSON.parse(readFileSync(devSecrets, 'utf8')) as Record<string, string>)['auditor'];
   if (!token)
@@ -45,16 +46,12 @@ async function viaRunningApi(config: PipelineConfig): Promise<AuditVerifyReport 
 }
 
 export async function verifyAudit(config: PipelineConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
-  let rt;
-  try {
-    rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
-  } catch (err) {
-    if (err instanceof PipelineError && /in use by another process/.test(err.message)) {
-      const remote = await viaRunningApi(config);
-      if (remote) return remote;
-    }
-    throw err;
+  // The embedded store is held by a running `cdr start`: ask it (opening the store here would only fail).
+  if (!config.clickhouse.url) {
+    const remote = await viaRunningApi(config);
+    if (remote) return remote;
   }
+  const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {
     const keys = trustedKeys(config, args.publicKey);
     return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now());
