@@ -38,6 +38,7 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
   let storedWhenKilled = 0;
   let topicReplicas: number[] = [];
   let minIsr = '';
+  let sampler: NodeJS.Timeout | undefined;
 
   before(async () => {
     cluster = await startLocalCluster({ dataDir: clusterDir, nodes: 3 });
@@ -62,7 +63,7 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
 
     ingest = createIngest(rt);
     await ingest.start();
-    const sampler = setInterval(() => states.add(ingest.status().state), 50);
+    sampler = setInterval(() => states.add(ingest.status().state), 50);
 
     const gen = new TrafficGenerator({ seed: 333, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 100 });
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, retry: { retries: 20 } });
@@ -92,11 +93,27 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
     }
     await producer.disconnect();
     await admin.disconnect();
-    await waitFor('ingest to catch up', () => caughtUp(kafka, setup.config.ingest.groupId, raw), 240_000, 500);
-    clearInterval(sampler);
+    try {
+      await waitFor('ingest to catch up', () => caughtUp(kafka, setup.config.ingest.groupId, raw), 240_000, 500);
+    } catch (err) {
+      // Say where it stood: the loop's own view, its health, and the group's offsets against the log ends.
+      const a = kafka.admin();
+      await a.connect();
+      const high = await a.fetchTopicOffsets(raw).catch(() => []);
+      const committed = await a.fetchOffsets({ groupId: setup.config.ingest.groupId, topics: [raw] }).catch(() => []);
+      const meta = await a.fetchTopicMetadata({ topics: [raw] }).catch(() => ({ topics: [] }));
+      await a.disconnect();
+      throw new Error(
+        `${(err as Error).message}; killed broker ${killed}; states ${[...states].join(',')}; status ${JSON.stringify(ingest.status())}; ` +
+          `health ${JSON.stringify(ingest.health())}; stats ${JSON.stringify(ingest.stats)}; high ${JSON.stringify(high)}; committed ${JSON.stringify(committed)}; ` +
+          `leaders ${JSON.stringify(meta.topics[0]?.partitions.map((p) => [p.partitionId, p.leader, p.isr]))}`,
+        { cause: err },
+      );
+    }
   });
 
   after(async () => {
+    clearInterval(sampler);
     await ingest?.stop();
     await rt?.close();
     await cluster?.stop();
