@@ -54,6 +54,10 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
   const storage = withQueryLimits(own ?? shared, {
     max_execution_time: opts.queryTimeoutSeconds ?? 120,
     max_memory_usage: String(opts.queryMaxMemoryBytes ?? 2 * 1024 ** 3),
+    // One subject's records are a few granules per page: parallel reads and 65k-row blocks buy nothing there and
+    // roughly doubled the engine's transient memory per answer (tests/integration/api/leaStream.test.ts).
+    max_threads: 1,
+    max_block_size: '8192',
   });
   const clock = opts.clock ?? Date.now;
   const audit = await AuditTrail.open({
