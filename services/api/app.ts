@@ -11,6 +11,7 @@ import { auditHook } from './auditHook.ts';
 import { TokenRegistry, authenticate, rolesOf } from './auth.ts';
 import { adminRetentionRoutes } from './routes/adminRetention.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { billingRoutes } from './routes/billing.ts';
 import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
@@ -138,6 +139,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       await v1.register(leaRoutes, svc.disclosure);
       await v1.register(holdRoutes, { holds: svc.holds });
       await v1.register(dsarRoutes, { ...svc.disclosure, holds: svc.holds });
+      await v1.register(billingRoutes, { billing: svc.billing, plans: svc.billingPlans });
       await v1.register(auditRoutes, { audit: svc.audit });
     },
     { prefix: '/v1' },

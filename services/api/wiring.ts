@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { BillingStore } from '../billing/billingStore.ts';
+import { PlanSource, plansFileOf } from '../billing/planFile.ts';
+import type { PlanBook } from '../core/index.ts';
 import { openStorage, withQueryLimits, type Storage } from '../platform/clickhouse/index.ts';
 import type { ClickHouseConfig } from '../platform/config/index.ts';
 import { AuditTrail } from '../platform/audit/index.ts';
@@ -20,6 +23,10 @@ export interface ApiServices {
   readonly holds: LegalHolds;
   readonly disclosure: DisclosureServices;
   readonly retention: RetentionPass | undefined;
+  /** Billing's figures (usage, statements), read on the API's own session. */
+  readonly billing: BillingStore;
+  /** The tariff plans a re-rate over the API applies (the plan file, re-read when it changes). */
+  readonly billingPlans: () => PlanBook;
   /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
   readonly allowClockOverride: boolean;
   /** Stops the audit's periodic checkpoints (with a closing one) and closes the API's own session. */
@@ -40,6 +47,8 @@ export interface ApiServicesOptions {
   readonly queryMaxMemoryBytes?: number;
   /** Open a second session on the runtime's store for the API (default true). */
   readonly ownSession?: boolean;
+  /** The tariff plan file (CDR_BILLING_PLANS_FILE); undefined: the package's. */
+  readonly billingPlansFile?: string | undefined;
   /** Records per page of an answer (memory per page against queries per answer). */
   readonly pageSize?: number;
   readonly clock?: () => number;
@@ -60,6 +69,7 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     max_block_size: '8192',
   });
   const clock = opts.clock ?? Date.now;
+  const billingPlans = new PlanSource(plansFileOf(opts.billingPlansFile));
   const audit = await AuditTrail.open({
     storage,
     keyRing,
@@ -77,6 +87,8 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     holds,
     disclosure: { desk, audit, signer: opts.signer, maxAnswerRows: opts.maxAnswerRows ?? 1_000_000, clock, log },
     retention: opts.retention,
+    billing: new BillingStore(storage, clock),
+    billingPlans: () => billingPlans.current(),
     allowClockOverride: opts.allowClockOverride ?? false,
     async close() {
       await audit.close();

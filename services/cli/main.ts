@@ -8,6 +8,7 @@ import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
 import { verifyAudit } from './auditCommand.ts';
+import { billingClose, billingReconcile, billingRerate, billingStatement } from './billingCommand.ts';
 import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
 import { runRetention } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
@@ -123,6 +124,47 @@ program
     });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : printAnswerReport(report, file));
     if (!report.ok) process.exitCode = 1;
+  });
+
+const billing = program.command('billing').description('billing: month close, statements, re-rating, provider reconciliation');
+const printJson = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+};
+billing
+  .command('close')
+  .description("freeze a month's statements (with digests); later changes to it appear as adjustments in the next open month")
+  .requiredOption('--month <YYYY-MM>', 'the month to close')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { month: string; dataDir?: string }) => printJson(await billingClose(loadConfig(withDataDir(opts.dataDir)), opts)));
+billing
+  .command('statement')
+  .description("an account's monthly statement: counts, segments, minutes, amount per currency, adjustments, digest")
+  .requiredOption('--account <id>', 'account id')
+  .requiredOption('--month <YYYY-MM>', 'month')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { account: string; month: string; dataDir?: string }) => printJson(await billingStatement(loadConfig(withDataDir(opts.dataDir)), opts)));
+billing
+  .command('rerate')
+  .description('rate [from, to) again with the current tariff plan file; differences in closed months become adjustments')
+  .requiredOption('--from <iso>', 'start (inclusive), ISO 8601 with a zone')
+  .requiredOption('--to <iso>', 'end (exclusive), ISO 8601 with a zone')
+  .option('--account <id>', 'only this account')
+  .option('--plan <id>', 'only records rated under this plan (and unrated ones)')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { from: string; to: string; account?: string; plan?: string; dataDir?: string }) =>
+    printJson(await billingRerate(loadConfig(withDataDir(opts.dataDir)), opts)),
+  );
+billing
+  .command('reconcile')
+  .description("compare our cost of a provider's traffic per day and destination with its invoice (CSV); exit 1 when they differ")
+  .requiredOption('--provider <id>', 'provider id')
+  .requiredOption('--month <YYYY-MM>', 'month')
+  .requiredOption('--invoice <file>', 'CSV: day,destination_country,currency,cost[,records]')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { provider: string; month: string; invoice: string; dataDir?: string }) => {
+    const report = await billingReconcile(loadConfig(withDataDir(opts.dataDir)), opts);
+    printJson(report);
+    if (report.differences.length > 0) process.exitCode = 1;
   });
 
 try {

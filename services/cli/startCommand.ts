@@ -15,6 +15,7 @@ import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
 import { createIngest } from '../ingest/createIngest.ts';
+import { createBilling } from '../billing/createBilling.ts';
 import { StatusLine, healthWords } from './statusLine.ts';
 
 export interface StartArgs {
@@ -52,6 +53,13 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     maxAnswerRows: config.api.maxAnswerRows,
     queryTimeoutSeconds: config.api.queryTimeoutSeconds,
     queryMaxMemoryBytes: config.api.queryMaxMemoryBytes,
+    billingPlansFile: config.billing.plansFile,
+  });
+  // Billing gets a session of its own as well: its inserts never queue behind ingest's.
+  const billingStorage = await openStorage(config.clickhouse, config.dataDir);
+  const { service: billing, plans: billingPlans } = await createBilling(rt, {
+    storage: billingStorage,
+    onFatal: (err) => shutdown(`billing stopped: ${err.code}: ${err.message}`, 1),
   });
   const { pass } = createRetention(rt, { onKeyDestroyed: (month) => ingest.forgetMonth(month), storage: retentionStorage, audit: services.audit });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
@@ -75,6 +83,10 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const health = new HealthRegistry();
   health.register('ingest', () => ingest.health());
   health.register('retention', () => schedule.health());
+  health.register('billing', () => {
+    const h = billing.health();
+    return billingPlans.problem && h.status === 'ok' ? { status: 'degraded', reasons: [billingPlans.problem], detail: h.detail } : h;
+  });
   const app = buildApi({
     log,
     metrics: rt.metrics,
@@ -99,19 +111,23 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await producing.catch(() => undefined);
     await schedule.stop();
     await ingest.stop();
+    await billing.stop();
     await app.close();
     rmSync(runFile, { force: true });
     await services.close();
     await retentionStorage.close();
+    await billingStorage.close();
     await rt.close();
     process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
   });
 
   await ingest.start();
+  await billing.start();
   process.stderr.write(
     `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
       `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
+      `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );
   schedule.start();

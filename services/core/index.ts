@@ -10,8 +10,8 @@ export type { ValidationLimits } from './cdr/validate.ts';
 export { sanitiseCdr, sanitiseClientIp, sanitiseErrorCode } from './cdr/sanitise.ts';
 export type { DroppedField, Sanitised } from './cdr/sanitise.ts';
 export { ISO_3166_ALPHA2, ISO_4217 } from './cdr/codes.ts';
-export { CDR_EVENT_SCHEMA_ID, CdrCodec, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID } from './cdr/avroCodec.ts';
-export type { RegisteredSchema } from './cdr/avroCodec.ts';
+export { CDR_EVENT_SCHEMA_ID, CdrCodec, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID, PSEUDONYMISED_V1_SCHEMA_ID } from './cdr/avroCodec.ts';
+export type { PseudonymisedValue, RegisteredSchema } from './cdr/avroCodec.ts';
 export {
   cleanIdentifier,
   IdentifierNormaliser,
@@ -57,10 +57,19 @@ export { RecentIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
 export { isoInstantProblem, parseIsoInstant } from './time/isoInstant.ts';
-export { canonicalJson, sha256Hex } from './disclosure/canonical.ts';
+export { canonicalFlatJson, canonicalJson, sha256Hex } from './disclosure/canonical.ts';
 export { ANSWER_FORMAT, answerIntegritySchema, fieldDigests, keyIdOf, RecordDigester, signAnswer, verifyAnswer } from './disclosure/answerIntegrity.ts';
 export type { AnswerIntegrity, AnswerSigner, VerifyAnswerInput, VerifyAnswerReport } from './disclosure/answerIntegrity.ts';
 export { answerFormatOf, answerWriter, CONTENT_TYPES, CSV_COLUMNS, parseCsv, recordsFromCsv } from './disclosure/answerFormat.ts';
 export type { AnswerFormat, AnswerWriter } from './disclosure/answerFormat.ts';
 export { AUDIT_RETENTION_MONTHS, AuditChainVerifier, CHECKPOINT_FORMAT, checkpointBytes, entryHash, GENESIS_HASH } from './audit/auditChain.ts';
 export type { AuditCheckpoint, AuditEntry, AuditEntryContent, ChainProblem, ChainReport } from './audit/auditChain.ts';
+export { numberRangeOf, numberTypeOf, RANGE_HIDDEN_DIGITS } from './identity/numberRange.ts';
+export { parsePlanBook, planBody } from './billing/tariffPlan.ts';
+export type { PlanBook, RateLine, TariffPlan } from './billing/tariffPlan.ts';
+export { billableSeconds, planFor, rate, rateLineFor } from './billing/rating.ts';
+export type { Rating, RatingInput } from './billing/rating.ts';
+export { MONTH, monthOf, monthStart, nextMonth, sealStatement, statementDigest, totalsOf } from './billing/statement.ts';
+export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
+export { decimalToMicros, reconcile } from './billing/reconcile.ts';
+export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';

@@ -40,6 +40,7 @@ export function testSetup(overrides: Record<string, string> = {}): TestSetup {
     CDR_TOPIC_FRAUD_ALERTS: `t${id}.fraud.alerts`,
     CDR_TOPIC_PARTITIONS: '3',
     CDR_INGEST_GROUP: `g${id}`,
+    CDR_BILLING_GROUP: `b${id}`,
     CLICKHOUSE_DATABASE: `cdr_test_${id}`,
     CDR_MASTER_KEY: randomBytes(32).toString('base64'),
     CDR_API_PORT: '0',

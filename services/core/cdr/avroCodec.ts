@@ -1,6 +1,9 @@
 import avro from 'avsc';
 import { PipelineError } from '../errors/pipelineError.ts';
+import type { PseudonymisedEvent } from '../pseudonym/pseudonymise.ts';
 import type { CdrEvent } from './cdrEvent.ts';
+
+export type PseudonymisedValue = PseudonymisedEvent;
 
 /**
  * Avro codec for the CDR topics, built from schemas handed in (platform/schemas reads them from `schemas/`).
@@ -15,7 +18,10 @@ export interface RegisteredSchema {
 
 export const CONFLUENT_MAGIC = 0;
 export const CDR_EVENT_SCHEMA_ID = 1;
-export const PSEUDONYMISED_SCHEMA_ID = 11;
+/** The schema ingest writes cdr.pseudonymised with (v1.1: v1 plus number ranges and types). */
+export const PSEUDONYMISED_SCHEMA_ID = 12;
+/** The first pseudonymised schema; events written with it are still read (their ranges and types are empty). */
+export const PSEUDONYMISED_V1_SCHEMA_ID = 11;
 
 export function frameConfluent(schemaId: number, body: Buffer): Buffer {
   const header = Buffer.alloc(5);
@@ -41,6 +47,7 @@ export class CdrCodec {
   private readonly schemas: Map<number, avro.Schema>;
   private readonly writerTypes = new Map<number, avro.Type>();
   private readonly resolvers = new Map<number, avro.Resolver | null>();
+  private readonly pseudonymisedResolvers = new Map<number, avro.Resolver | null>();
 
   constructor(registered: readonly RegisteredSchema[]) {
     this.schemas = new Map(registered.map((r) => [r.id, r.schema]));
@@ -98,6 +105,31 @@ export class CdrCodec {
       return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
     } catch (cause) {
       throw new PipelineError('decode_failed', `not a Confluent frame and not plain Avro cdr-event v1: ${reasonOf(cause)}`, { cause });
+    }
+  }
+
+  /**
+   * Decodes a cdr.pseudonymised value written with any registered pseudonymised schema (v1 or v1.1) into the current
+   * reader shape (v1.1: fields a v1 writer lacked take their defaults). Throws PipelineError (dead-letter).
+   */
+  decodePseudonymised(value: Buffer | null): PseudonymisedValue {
+    if (!value || value.length < 6 || value[0] !== CONFLUENT_MAGIC) throw new PipelineError('decode_failed', 'not a Confluent-framed pseudonymised event');
+    const schemaId = value.readInt32BE(1);
+    let resolver = this.pseudonymisedResolvers.get(schemaId);
+    if (resolver === undefined) {
+      const writer = this.writerType(schemaId);
+      try {
+        resolver = writer ? this.pseudonymisedType.createResolver(writer) : null;
+      } catch {
+        resolver = null;
+      }
+      this.pseudonymisedResolvers.set(schemaId, resolver);
+    }
+    if (!resolver) throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not a pseudonymised schema this reader resolves`);
+    try {
+      return this.pseudonymisedType.fromBuffer(value.subarray(5), resolver) as PseudonymisedValue;
+    } catch (cause) {
+      throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
     }
   }
 

@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import { numberRangeOf, numberTypeOf } from './numberRange.ts';
 import { Metadata, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
 
 /**
@@ -28,6 +29,10 @@ export interface NormalisedIdentifier {
   readonly valid: boolean;
   /** ISO country of a phone number (or of a shortcode's network), when known. Not an identifier. */
   readonly country: string;
+  /** Phone numbers: the number range prefix (digits, no `+`), never the number itself; see numberRange.ts. */
+  readonly range?: string;
+  /** Phone numbers: the number type from the phone library's metadata (`mobile`, `premium_rate`, …), or ''. */
+  readonly numberType?: string;
 }
 
 /** C0 and C1 controls (NUL padding included), zero-width characters, direction marks and the BOM. */
@@ -128,7 +133,7 @@ function withoutMexicanMobileOne(n: PhoneNumber | undefined): PhoneNumber | unde
 }
 
 function phoneResult(n: PhoneNumber): NormalisedIdentifier {
-  return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '' };
+  return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '', range: numberRangeOf(n), numberType: numberTypeOf(n) };
 }
 
 /**

@@ -173,6 +173,11 @@ export interface PseudonymisedEvent {
   cost: number;
   currency: string;
   late: boolean;
+  /** v1.1: number range prefix and number type of each phone party (empty otherwise); see core/identity/numberRange.ts. */
+  sender_range: string;
+  sender_number_type: string;
+  recipient_range: string;
+  recipient_number_type: string;
 }
 
 export interface PseudonymisedRecord {
@@ -378,6 +383,10 @@ export class Pseudonymiser {
       cost: e.cost,
       currency: e.currency,
       late,
+      sender_range: sender.range ?? '',
+      sender_number_type: sender.numberType ?? '',
+      recipient_range: recipient.range ?? '',
+      recipient_number_type: recipient.numberType ?? '',
     };
     return { row, vault, published };
   }

@@ -231,6 +231,53 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t('legal_holds')}${on} ADD COLUMN IF NOT EXISTS confidential Bool DEFAULT false`,
     ],
   },
+  {
+    version: 8,
+    name: 'billing: rated records, plans, statements, adjustments, re-rating runs',
+    statements: ({ t, on, engine }) => [
+      // One row per CDR and rating revision (0 = as first rated; a re-rate writes its run time). Reads take FINAL, so a
+      // record published twice (at-least-once from ingest, any partition) counts once and the newest revision wins.
+      // Identifier-free traffic data (number ranges, never numbers or tokens): kept as `cdr` is.
+      `CREATE TABLE IF NOT EXISTS ${t('billing_rated')}${on} (
+        account_id String, event_time ${utc}, cdr_id String, revision UInt64,
+        channel LowCardinality(String), direction LowCardinality(String), status LowCardinality(String),
+        destination_country LowCardinality(String), recipient_range String, recipient_number_type LowCardinality(String),
+        provider_id String, segments UInt32, duration_ms UInt64,
+        event_price Int64, event_cost Int64, event_currency LowCardinality(String),
+        rated Bool, unrated_reason LowCardinality(String), currency LowCardinality(String), amount_micros Int64, cost_micros Int64,
+        billable_seconds UInt64, plan_id String, plan_version UInt32, basis String,
+        rated_at ${utc}, src_partition Int32, src_offset String
+      ) ENGINE = ${engine('ReplacingMergeTree', 'billing_rated', 'revision')} PARTITION BY toYYYYMM(event_time)
+      ORDER BY (account_id, event_time, cdr_id)
+      TTL toStartOfYear(event_time) + INTERVAL 11 YEAR`,
+      // Figures a re-rate replaced: the original stays on record with the run that replaced it.
+      `CREATE TABLE IF NOT EXISTS ${t('billing_rated_history')}${on} (
+        rerate_id String, account_id String, event_time ${utc}, cdr_id String, revision UInt64,
+        rated Bool, currency LowCardinality(String), amount_micros Int64, cost_micros Int64, plan_id String, plan_version UInt32
+      ) ENGINE = ${engine('MergeTree', 'billing_rated_history')} PARTITION BY toYYYYMM(event_time) ORDER BY (account_id, event_time, cdr_id, revision)
+      TTL toStartOfYear(event_time) + INTERVAL 11 YEAR`,
+      `CREATE TABLE IF NOT EXISTS ${t('billing_plans')}${on} (
+        plan_id String, version UInt32, active_from ${utc}, active_to Nullable(${utc}), currency LowCardinality(String),
+        digest String, body String, source String, loaded_at ${utc}
+      ) ENGINE = ${engine('ReplacingMergeTree', 'billing_plans')} ORDER BY (plan_id, version)`,
+      `CREATE TABLE IF NOT EXISTS ${t('billing_rerates')}${on} (
+        rerate_id String, at ${utc}, actor String, from_time ${utc}, to_time ${utc}, account_id String, plan_id String,
+        records UInt64, changed UInt64, before String, after String
+      ) ENGINE = ${engine('MergeTree', 'billing_rerates')} ORDER BY (at, rerate_id)`,
+      // Closed statements: frozen bodies with their digests. A month is closed once; nothing here is ever updated.
+      `CREATE TABLE IF NOT EXISTS ${t('billing_statements')}${on} (
+        month String, account_id String, closed_at ${utc}, closed_by String, body String, digest String
+      ) ENGINE = ${engine('MergeTree', 'billing_statements')} ORDER BY (month, account_id)`,
+      `CREATE TABLE IF NOT EXISTS ${t('billing_closures')}${on} (
+        month String, closed_at ${utc}, closed_by String, accounts UInt64, digest String
+      ) ENGINE = ${engine('MergeTree', 'billing_closures')} ORDER BY month`,
+      // What changed in a closed month after it closed, carried by the statement of a later month.
+      `CREATE TABLE IF NOT EXISTS ${t('billing_adjustments')}${on} (
+        adjustment_id String, account_id String, currency LowCardinality(String), concerns_month String, applies_to_month String,
+        records Int64, segments Int64, amount_micros Int64, cost_micros Int64, reason String, created_at ${utc}
+      ) ENGINE = ${engine('MergeTree', 'billing_adjustments')} ORDER BY (account_id, applies_to_month, adjustment_id)`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -5,7 +5,7 @@ import { PipelineError } from '../../core/index.ts';
  * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
  * Defaults make the embedded single-machine mode work with no variable set.
  *
- * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, audit, retention); a process parses only
+ * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, audit, billing, retention); a process parses only
  * the sections it uses (`loadConfig(env, ['clickhouse', 'masterKey', 'retention'])`), so a retention process
  * does not refuse to start over an ingest setting. Every bad variable of those sections is reported at once,
  * in one message that names each variable and what it accepts.
@@ -93,6 +93,11 @@ const sectionSchemas = {
     CDR_AUDIT_ANCHOR_DIR: optionalString,
     CDR_AUDIT_CHECKPOINT_MS: intVar(1_000, 24 * 3600 * 1000).default(300_000),
   }),
+  billing: z.object({
+    CDR_BILLING_GROUP: name().default('cdr-billing'),
+    CDR_BILLING_PLANS_FILE: optionalString,
+    CDR_BILLING_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
+  }),
   retention: z.object({
     CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
     CDR_ALLOW_CLOCK_OVERRIDE: z.enum(['0', '1', '']).default('0'),
@@ -176,6 +181,13 @@ export interface AuditConfig {
   readonly checkpointMs: number;
 }
 
+export interface BillingConfig {
+  readonly groupId: string;
+  /** The tariff plan file (YAML or JSON); undefined: config/billing-plans.yaml of the package. */
+  readonly plansFile: string | undefined;
+  readonly maxBatchRecords: number;
+}
+
 export interface RetentionConfig {
   readonly intervalMs: number;
   /** A real (non-dry) retention run may take another `now` (tests and retention drills only). */
@@ -189,6 +201,7 @@ interface Sections {
   readonly ingest: IngestConfig;
   readonly api: ApiConfig;
   readonly audit: AuditConfig;
+  readonly billing: BillingConfig;
   readonly retention: RetentionConfig;
 }
 
@@ -313,6 +326,11 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     const e = parseSection(sectionSchemas.audit, env, problems);
     if (!e) return undefined;
     return { signingKeyFile: e.CDR_SIGNING_KEY_FILE, chain: e.CDR_AUDIT_CHAIN, anchorDir: e.CDR_AUDIT_ANCHOR_DIR, checkpointMs: e.CDR_AUDIT_CHECKPOINT_MS };
+  },
+  billing(env, problems) {
+    const e = parseSection(sectionSchemas.billing, env, problems);
+    if (!e) return undefined;
+    return { groupId: e.CDR_BILLING_GROUP, plansFile: e.CDR_BILLING_PLANS_FILE, maxBatchRecords: e.CDR_BILLING_MAX_BATCH };
   },
   retention(env, problems) {
     const e = parseSection(sectionSchemas.retention, env, problems);

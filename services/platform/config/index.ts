@@ -6,6 +6,7 @@ export type {
   ApiConfig,
   AuditConfig,
   BaseConfig,
+  BillingConfig,
   ClickHouseConfig,
   CompressionName,
   ConfigOf,

@@ -9,7 +9,9 @@ export interface PipelineMetrics {
   readonly ingestLag: Gauge<'partition'>;
   readonly pseudonymisedPublished: Counter;
   readonly retentionDeleted: Counter<'class'>;
-  readonly billingRecords: Counter;
+  readonly billingRecords: Counter<'outcome'>;
+  readonly billingLag: Gauge<'partition'>;
+  readonly billingBatchSeconds: Histogram;
   readonly fraudAlerts: Counter<'rule'>;
   readonly apiRequests: Counter<'route' | 'status'>;
 }
@@ -52,7 +54,24 @@ export function createMetrics(): PipelineMetrics {
       labelNames: ['class'],
       registers: [registry],
     }),
-    billingRecords: new Counter({ name: 'cdr_billing_records_total', help: 'Records aggregated by billing', registers: [registry] }),
+    billingRecords: new Counter({
+      name: 'cdr_billing_records_total',
+      help: 'Pseudonymised records handled by billing, by outcome (rated, unrated, duplicate)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    billingLag: new Gauge({
+      name: 'cdr_billing_lag_records',
+      help: 'Records of cdr.pseudonymised the billing group has not yet handled, per partition',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
+    billingBatchSeconds: new Histogram({
+      name: 'cdr_billing_batch_seconds',
+      help: 'Time to rate and store one billing batch end to end',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     fraudAlerts: new Counter({ name: 'cdr_fraud_alerts_total', help: 'Fraud alerts raised, by rule', labelNames: ['rule'], registers: [registry] }),
     apiRequests: new Counter({
       name: 'cdr_api_requests_total',

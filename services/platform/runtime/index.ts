@@ -1,7 +1,7 @@
 /**
  * The wiring behind every composition root: open what a process needs, close it in reverse, stop gracefully.
  */
-export { openRuntime, requireKafka, requireStorage } from './runtime.ts';
+export { openRuntime, requireKafka, requireStorage, requireStore } from './runtime.ts';
 export type { PipelineRuntime, Runtime, RuntimeConfig, RuntimeOptions } from './runtime.ts';
 export { onShutdownSignal } from './shutdown.ts';
 export type { Shutdown } from './shutdown.ts';

@@ -46,6 +46,12 @@ export function requireKafka(rt: Runtime<RuntimeConfig>): Kafka {
   return rt.kafka;
 }
 
+/** Storage alone, for services that never touch identifiers (no key ring, no master key needed). */
+export function requireStore(rt: Runtime<RuntimeConfig>): Storage {
+  if (!rt.storage) throw new Error('runtime opened without storage');
+  return rt.storage;
+}
+
 export function requireStorage(rt: Runtime<RuntimeConfig>): { storage: Storage; keyRing: MonthKeyRing; masterKey: Buffer } {
   if (!rt.storage || !rt.keyRing || !rt.masterKey) throw new Error('runtime opened without storage');
   return { storage: rt.storage, keyRing: rt.keyRing, masterKey: rt.masterKey };
@@ -106,24 +112,27 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
     let masterKeySource: string | undefined;
     let masterKey: Buffer | undefined;
     if (opts.needStorage !== false) {
-      if (!config.clickhouse || !config.masterKey)
-        throw new PipelineError('invariant_broken', 'openRuntime: storage needed but the clickhouse/masterKey configuration sections were not loaded');
+      if (!config.clickhouse)
+        throw new PipelineError('invariant_broken', 'openRuntime: storage needed but the clickhouse configuration section was not loaded');
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
       closers.push(() => st.close());
       const applied = await applyMigrations(storage, log, MIGRATIONS, { dedupHorizonSeconds: dedupHorizonSecondsFor(config.kafka?.rawRetentionHours ?? 72) });
       if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
-      const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
-      const exposed = master.path ? permissionWarning(master.path, 'the master key file') : undefined;
-      if (exposed) log.warn({ path: master.path }, exposed);
-      masterKeySource = master.source;
-      masterKey = master.key;
-      if (master.source === 'generated-dev')
-        log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
-      keyRing = new MonthKeyRing(storage, master.key);
-      await keyRing.verifyMasterKey(
-        master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
-      );
+      // A process that never touches identifiers (billing, fraud) loads no masterKey section and never holds the key.
+      if (config.masterKey) {
+        const master = loadMasterKey(config.masterKey, config.dataDir, !config.clickhouse.url);
+        const exposed = master.path ? permissionWarning(master.path, 'the master key file') : undefined;
+        if (exposed) log.warn({ path: master.path }, exposed);
+        masterKeySource = master.source;
+        masterKey = master.key;
+        if (master.source === 'generated-dev')
+          log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
+        keyRing = new MonthKeyRing(storage, master.key);
+        await keyRing.verifyMasterKey(
+          master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
+        );
+      }
     }
     return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };
   } catch (err) {

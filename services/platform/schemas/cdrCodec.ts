@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type avro from 'avsc';
 import { CdrCodec, type RegisteredSchema } from '../../core/index.ts';
-import type { CdrEvent } from '../../core/index.ts';
+import type { CdrEvent, PseudonymisedValue } from '../../core/index.ts';
 
 /**
  * The project's Avro schemas, read once from `schemas/` (registry.json: Confluent schema id → file), and the
@@ -35,7 +35,11 @@ export function decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaI
 export function encodeCdrEvent(event: CdrEvent, framing: 'confluent' | 'plain' = 'confluent'): Buffer {
   return cdrCodec.encodeCdrEvent(event, framing);
 }
+/** A cdr.pseudonymised value (v1 or v1.1) in the v1.1 reader shape. */
+export function decodePseudonymised(value: Buffer | null): PseudonymisedValue {
+  return cdrCodec.decodePseudonymised(value);
+}
 export function encodeWith(schemaId: number, value: unknown): Buffer {
   return cdrCodec.encodeWith(schemaId, value);
 }
-export { CDR_EVENT_SCHEMA_ID, CONFLUENT_MAGIC, PSEUDONYMISED_SCHEMA_ID, frameConfluent } from '../../core/cdr/avroCodec.ts';
+export { CDR_EVENT_SCHEMA_ID, CONFLUENT_MAGIC, PSEUDONYMISED_SCHEMA_ID, PSEUDONYMISED_V1_SCHEMA_ID, frameConfluent } from '../../core/cdr/avroCodec.ts';

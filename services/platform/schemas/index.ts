@@ -1,5 +1,15 @@
 /**
  * The project's Avro schemas read from schemas/ and the codec built from them.
  */
-export { cdrCodec, cdrEventType, decodeCdrEvent, encodeCdrEvent, encodeWith, loadRegisteredSchemas, loadSchemaFile, pseudonymisedType } from './cdrCodec.ts';
+export {
+  cdrCodec,
+  cdrEventType,
+  decodeCdrEvent,
+  decodePseudonymised,
+  encodeCdrEvent,
+  encodeWith,
+  loadRegisteredSchemas,
+  loadSchemaFile,
+  pseudonymisedType,
+} from './cdrCodec.ts';
 export { CDR_EVENT_SCHEMA_ID, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID } from './cdrCodec.ts';

@@ -1,0 +1,220 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { MONTH, PipelineError, type PlanBook } from '../../core/index.ts';
+import type { BillingStore, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
+import { requireRole } from '../auth.ts';
+import { audited, errorSchema, instantOf, isoString } from './common.ts';
+
+/**
+ * Billing queries (role `billing`): usage aggregates and monthly statements. Figures come from the rated records
+ * (services/billing/billingStore.ts); no identifier is involved anywhere on this path.
+ */
+const DIMENSIONS: readonly UsageDimension[] = ['day', 'month', 'channel', 'country', 'provider'];
+const MAX_RANGE_MS = 400 * 86_400_000;
+const CSV_COLUMNS = [
+  'account_id',
+  'day',
+  'month',
+  'channel',
+  'destination_country',
+  'provider_id',
+  'records',
+  'segments',
+  'duration_ms',
+  'currency',
+  'amount_micros',
+  'cost_micros',
+  'adjustment_micros',
+] as const;
+
+interface UsageQuerystring {
+  account_id?: string;
+  from: string;
+  to: string;
+  group_by?: string;
+  format?: 'json' | 'csv';
+}
+
+/** A CSV cell: quoted when needed, and a leading = + - @ neutralised so a spreadsheet never runs it as a formula. */
+function csvCell(v: string | number | undefined): string {
+  const text = v === undefined ? '' : String(v);
+  const safe = typeof v === 'string' && /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function usageCsv(rows: readonly UsageRow[], groupBy: readonly UsageDimension[]): string {
+  const wanted = new Set(['account_id', 'records', 'segments', 'duration_ms', 'currency', 'amount_micros', 'cost_micros', 'adjustment_micros']);
+  if (groupBy.includes('day')) wanted.add('day');
+  if (groupBy.includes('month')) wanted.add('month');
+  if (groupBy.includes('channel')) wanted.add('channel');
+  if (groupBy.includes('country')) wanted.add('destination_country');
+  if (groupBy.includes('provider')) wanted.add('provider_id');
+  const columns = CSV_COLUMNS.filter((c) => wanted.has(c));
+  const lines = [columns.join(',')];
+  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export function groupByOf(text: string | undefined): UsageDimension[] {
+  const parts = (text ?? 'day')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = parts.filter((p) => !(DIMENSIONS as readonly string[]).includes(p));
+  if (bad.length > 0)
+    throw new PipelineError(
+      'bad_request',
+      `group_by: unknown dimension ${bad.map((b) => JSON.stringify(b.slice(0, 32))).join(', ')}; use ${DIMENSIONS.join(', ')}`,
+    );
+  const dims = [...new Set(parts)] as UsageDimension[];
+  if (dims.includes('day') && dims.includes('month')) throw new PipelineError('bad_request', 'group_by: day or month, not both');
+  return dims;
+}
+
+export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook }> = async (app, { billing, plans }) => {
+  const store = (): BillingStore => billing;
+
+  app.get<{ Querystring: UsageQuerystring }>(
+    '/billing/usage',
+    {
+      preHandler: requireRole('billing'),
+      schema: {
+        summary: 'Usage aggregates per account and currency, by day or month, channel, destination country, provider (JSON or CSV)',
+        tags: ['billing'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from', 'to'],
+          properties: {
+            account_id: { type: 'string', minLength: 1, maxLength: 128 },
+            from: isoString,
+            to: isoString,
+            group_by: { type: 'string', maxLength: 64, description: 'comma-separated: day|month, channel, country, provider (default day)' },
+            format: { type: 'string', enum: ['json', 'csv'] },
+          },
+        },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const from = instantOf('from', q.from);
+      const to = instantOf('to', q.to);
+      if (!(to > from)) throw new PipelineError('bad_request', `range: "to" (${q.to}) must be after "from" (${q.from})`);
+      if (to - from > MAX_RANGE_MS) throw new PipelineError('bad_request', 'range: at most 400 days per query');
+      const groupBy = groupByOf(q.group_by);
+      const csv = q.format === 'csv' || (q.format === undefined && /\btext\/csv\b/.test(req.headers.accept ?? ''));
+      const rows = await store().usage({ ...(q.account_id !== undefined ? { accountId: q.account_id } : {}), from, to, groupBy });
+      audited(req, { action: 'billing.usage', rows: rows.length });
+      if (csv) {
+        reply.header('content-type', 'text/csv; charset=utf-8');
+        return usageCsv(rows, groupBy);
+      }
+      return { rows };
+    },
+  );
+
+  app.get<{ Params: { account: string; month: string } }>(
+    '/billing/statements/:account/:month',
+    {
+      preHandler: requireRole('billing'),
+      schema: {
+        summary: "An account's monthly statement: per currency records, segments, minutes, amount and cost, adjustments for closed months, digest",
+        tags: ['billing'],
+        params: {
+          type: 'object',
+          required: ['account', 'month'],
+          properties: { account: { type: 'string', minLength: 1, maxLength: 128 }, month: { type: 'string', pattern: MONTH.source } },
+        },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const s = await store().statement(req.params.account, req.params.month);
+      if (!s) throw new PipelineError('not_found', `no statement for account ${req.params.account} in ${req.params.month}`);
+      audited(req, { action: 'billing.statement', rows: s.lines.length });
+      return { ...s, lines: s.lines.map((l) => ({ ...l, minutes: Math.round((l.billable_seconds / 60) * 100) / 100 })) };
+    },
+  );
+
+  const actorOf = (req: { principal?: { name: string } | undefined }): string => `api:${req.principal?.name ?? 'unknown'}`;
+
+  app.post<{ Body: { month: string } }>(
+    '/billing/close',
+    {
+      preHandler: requireRole('billing'),
+      schema: {
+        summary: "Close a month: freeze every account's statement with its digest; later changes become adjustments of the next open month",
+        tags: ['billing'],
+        body: { type: 'object', additionalProperties: false, required: ['month'], properties: { month: { type: 'string', pattern: MONTH.source } } },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req) => {
+      const result = await store().close(req.body.month, actorOf(req));
+      audited(req, { action: 'billing.close', rows: result.accounts });
+      return { month: result.month, accounts: result.accounts, adjustments: result.adjustments, digest: result.digest };
+    },
+  );
+
+  app.post<{ Body: { from: string; to: string; account_id?: string; plan_id?: string } }>(
+    '/billing/rerate',
+    {
+      preHandler: requireRole('billing'),
+      schema: {
+        summary: 'Rate a period again with the current tariff plans; the replaced figures and the run are kept',
+        tags: ['billing'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from', 'to'],
+          properties: {
+            from: isoString,
+            to: isoString,
+            account_id: { type: 'string', minLength: 1, maxLength: 128 },
+            plan_id: { type: 'string', minLength: 1, maxLength: 64 },
+          },
+        },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema },
+      },
+    },
+    async (req) => {
+      const from = instantOf('from', req.body.from);
+      const to = instantOf('to', req.body.to);
+      if (!(to > from)) throw new PipelineError('bad_request', 'range: "to" must be after "from"');
+      const report = await store().rerate({
+        from,
+        to,
+        book: plans(),
+        actor: actorOf(req),
+        ...(req.body.account_id ? { accountId: req.body.account_id } : {}),
+        ...(req.body.plan_id ? { planId: req.body.plan_id } : {}),
+      });
+      audited(req, { action: 'billing.rerate', rows: report.changed, requestId: report.rerate_id });
+      return report;
+    },
+  );
+
+  app.get<{ Params: { provider: string; month: string } }>(
+    '/billing/providers/:provider/costs/:month',
+    {
+      preHandler: requireRole('billing'),
+      schema: {
+        summary: "Our cost of one provider's traffic in a month per day, destination country and currency (what reconciliation compares)",
+        tags: ['billing'],
+        params: {
+          type: 'object',
+          required: ['provider', 'month'],
+          properties: { provider: { type: 'string', minLength: 1, maxLength: 128 }, month: { type: 'string', pattern: MONTH.source } },
+        },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema },
+      },
+    },
+    async (req) => {
+      const cells = await store().providerCost(req.params.provider, req.params.month);
+      audited(req, { action: 'billing.provider_costs', rows: cells.length });
+      return { cells };
+    },
+  );
+};
+
+export const MAX_USAGE_RANGE_MS = MAX_RANGE_MS;

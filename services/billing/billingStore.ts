@@ -1,0 +1,595 @@
+import { randomUUID } from 'node:crypto';
+import {
+  MONTH,
+  monthStart,
+  nextMonth,
+  PipelineError,
+  planBody,
+  rate,
+  sealStatement,
+  statementDigest,
+  type CostCell,
+  type PlanBook,
+  type Statement,
+  type StatementAdjustment,
+  type StatementLine,
+} from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import { chTime, isoFromCh } from '../platform/identity/index.ts';
+import { ratingInputOf, rowOf, type RatedRow } from './ratedRow.ts';
+
+/**
+ * Billing's reads and writes in ClickHouse: plans, usage aggregates, statements and month close, adjustments,
+ * re-rating and the provider cost cells reconciliation compares. Every figure is summed from `billing_rated FINAL`
+ * (one row per CDR, newest rating revision), so aggregates equal the sum over the individually rated records by
+ * construction, whatever arrived twice or was re-rated.
+ */
+export type UsageDimension = 'day' | 'month' | 'channel' | 'country' | 'provider';
+
+export interface UsageQuery {
+  readonly accountId?: string;
+  readonly from: number;
+  readonly to: number;
+  readonly groupBy: readonly UsageDimension[];
+}
+
+export interface UsageRow {
+  account_id: string;
+  day?: string;
+  month?: string;
+  channel?: string;
+  destination_country?: string;
+  provider_id?: string;
+  records: number;
+  segments: number;
+  duration_ms: number;
+  currency: string;
+  amount_micros: number;
+  cost_micros: number;
+  adjustment_micros: number;
+}
+
+const DIMENSION_SQL: Record<UsageDimension, { expr: string; as: keyof UsageRow }> = {
+  day: { expr: "toString(toDate(event_time, 'UTC'))", as: 'day' },
+  month: { expr: "formatDateTime(event_time, '%Y-%m', 'UTC')", as: 'month' },
+  channel: { expr: 'channel', as: 'channel' },
+  country: { expr: 'destination_country', as: 'destination_country' },
+  provider: { expr: 'provider_id', as: 'provider_id' },
+};
+
+interface Totals {
+  records: number;
+  segments: number;
+  duration_ms: number;
+  billable_seconds: number;
+  amount_micros: number;
+  cost_micros: number;
+}
+
+export class BillingStore {
+  constructor(
+    private readonly storage: Storage,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private t(name: string): string {
+    return this.storage.table(name);
+  }
+
+  /**
+   * Records the plans of the file in `billing_plans`. A plan version already recorded with other content is refused:
+   * a published price list never changes under its version (bump the version, with a new activation time).
+   */
+  async recordPlans(book: PlanBook, source: string): Promise<void> {
+    const existing = await this.storage.query<{ plan_id: string; version: number; digest: string; active_to: string | null }>(
+      `SELECT plan_id, version, argMax(digest, loaded_at) AS digest, argMax(active_to, loaded_at) AS active_to FROM ${this.t('billing_plans')} GROUP BY plan_id, version`,
+    );
+    const known = new Map(existing.map((p) => [`${p.plan_id}@${p.version}`, p]));
+    const changed = book.plans.filter((p) => known.has(`${p.id}@${p.version}`) && known.get(`${p.id}@${p.version}`)!.digest !== p.digest);
+    if (changed.length > 0)
+      throw new PipelineError(
+        'config_invalid',
+        `tariff plan file ${source}: ${changed.map((p) => `line ${p.line}: plan ${p.id} version ${p.version} differs from the version already in use`).join('; ')}; a loaded version never changes what it charges: end it (active_to) and give the new prices a new version`,
+      );
+    const endOf = (p: { activeTo: number }): number | null => (p.activeTo === Number.POSITIVE_INFINITY ? null : p.activeTo);
+    const fresh = book.plans.filter((p) => {
+      const k = known.get(`${p.id}@${p.version}`);
+      return !k || (k.active_to === null ? null : Date.parse(`${k.active_to.replace(' ', 'T')}Z`)) !== endOf(p);
+    });
+    if (fresh.length === 0) return;
+    await this.storage.insert(
+      'billing_plans',
+      fresh.map((p) => ({
+        plan_id: p.id,
+        version: p.version,
+        active_from: p.activeFrom,
+        active_to: endOf(p),
+        currency: p.currency,
+        digest: p.digest,
+        body: planBody(p),
+        source,
+        loaded_at: this.clock(),
+      })),
+    );
+  }
+
+  /** Usage aggregates, one row per group and currency; adjustments carried by a month are added to its rows. */
+  async usage(q: UsageQuery): Promise<UsageRow[]> {
+    const dims = q.groupBy.map((d) => DIMENSION_SQL[d]);
+    const select = dims.map((d) => `${d.expr} AS ${d.as}`);
+    const rows = await this.storage.query<UsageRow>(
+      `SELECT account_id, ${select.length ? `${select.join(', ')}, ` : ''}currency,
+              count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms,
+              sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros, toInt64(0) AS adjustment_micros
+       FROM ${this.t('billing_rated')} FINAL
+       WHERE rated AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+         ${q.accountId !== undefined ? 'AND account_id = {account:String}' : ''}
+       GROUP BY account_id, ${dims.map((d) => d.as).join(', ')}${dims.length ? ', ' : ''}currency
+       ORDER BY account_id, ${dims.map((d) => d.as).join(', ')}${dims.length ? ', ' : ''}currency`,
+      { from: chTime(q.from), to: chTime(q.to), ...(q.accountId !== undefined ? { account: q.accountId } : {}) },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    // Adjustments belong to the statement month that carries them: shown on month rows (or, grouped by day, on the
+    // first day of that month) in a row of their own when the grouping splits by channel, country or provider.
+    const adjustments = await this.storage.query<{ account_id: string; applies_to_month: string; currency: string; amount: number }>(
+      `SELECT account_id, applies_to_month, currency, sum(amount_micros) AS amount FROM ${this.t('billing_adjustments')}
+       WHERE applies_to_month >= {fromMonth:String} AND applies_to_month <= {toMonth:String}
+         ${q.accountId !== undefined ? 'AND account_id = {account:String}' : ''}
+       GROUP BY account_id, applies_to_month, currency`,
+      {
+        fromMonth: new Date(q.from).toISOString().slice(0, 7),
+        toMonth: new Date(q.to - 1).toISOString().slice(0, 7),
+        ...(q.accountId !== undefined ? { account: q.accountId } : {}),
+      },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    const splits = q.groupBy.some((d) => d === 'channel' || d === 'country' || d === 'provider');
+    for (const a of adjustments) {
+      const start = monthStart(a.applies_to_month);
+      if (start < q.from || start >= q.to) continue;
+      const period: Partial<UsageRow> = {};
+      if (q.groupBy.includes('month')) period.month = a.applies_to_month;
+      if (q.groupBy.includes('day')) period.day = `${a.applies_to_month}-01`;
+      const match = splits
+        ? undefined
+        : rows.find((r) => r.account_id === a.account_id && r.currency === a.currency && r.month === period.month && r.day === period.day);
+      if (match) match.adjustment_micros += Number(a.amount);
+      else {
+        const extra: UsageRow = {
+          account_id: a.account_id,
+          ...period,
+          records: 0,
+          segments: 0,
+          duration_ms: 0,
+          currency: a.currency,
+          amount_micros: 0,
+          cost_micros: 0,
+          adjustment_micros: Number(a.amount),
+        };
+        if (q.groupBy.includes('channel')) extra.channel = '';
+        if (q.groupBy.includes('country')) extra.destination_country = '';
+        if (q.groupBy.includes('provider')) extra.provider_id = '';
+        rows.push(extra);
+      }
+    }
+    return rows.map((r) => ({
+      ...r,
+      records: Number(r.records),
+      segments: Number(r.segments),
+      duration_ms: Number(r.duration_ms),
+      amount_micros: Number(r.amount_micros),
+      cost_micros: Number(r.cost_micros),
+    }));
+  }
+
+  private async monthLines(month: string, accountId?: string): Promise<Map<string, { lines: StatementLine[]; unrated: number }>> {
+    const rows = await this.storage.query<Totals & { account_id: string; currency: string; rated: boolean }>(
+      `SELECT account_id, rated, currency, count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms,
+              sum(billable_seconds) AS billable_seconds, sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros
+       FROM ${this.t('billing_rated')} FINAL
+       WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ${accountId !== undefined ? 'AND account_id = {account:String}' : ''}
+       GROUP BY account_id, rated, currency ORDER BY account_id, currency`,
+      { from: chTime(monthStart(month)), to: chTime(monthStart(nextMonth(month))), ...(accountId !== undefined ? { account: accountId } : {}) },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    const out = new Map<string, { lines: StatementLine[]; unrated: number }>();
+    for (const r of rows) {
+      const entry = out.get(r.account_id) ?? { lines: [], unrated: 0 };
+      if (!r.rated) entry.unrated += Number(r.records);
+      else
+        entry.lines.push({
+          currency: r.currency,
+          records: Number(r.records),
+          segments: Number(r.segments),
+          duration_ms: Number(r.duration_ms),
+          billable_seconds: Number(r.billable_seconds),
+          amount_micros: Number(r.amount_micros),
+          cost_micros: Number(r.cost_micros),
+        });
+      out.set(r.account_id, entry);
+    }
+    return out;
+  }
+
+  async closedMonths(): Promise<Set<string>> {
+    const rows = await this.storage.query<{ month: string }>(`SELECT DISTINCT month FROM ${this.t('billing_closures')}`);
+    return new Set(rows.map((r) => r.month));
+  }
+
+  /** The closed statement as stored (null when the month is not closed for that account). */
+  async closedStatement(accountId: string, month: string): Promise<(Statement & { digest_verified: boolean }) | null> {
+    const rows = await this.storage.query<{ body: string; digest: string }>(
+      `SELECT body, digest FROM ${this.t('billing_statements')} WHERE month = {month:String} AND account_id = {account:String} LIMIT 1`,
+      { month, account: accountId },
+    );
+    if (rows.length === 0) return null;
+    const body = JSON.parse(rows[0]!.body) as Statement;
+    return { ...body, digest: rows[0]!.digest, digest_verified: statementDigest(body) === rows[0]!.digest };
+  }
+
+  /**
+   * What changed in closed months before `month` since they closed, per account × currency × closed month: the
+   * difference between the records as rated now and the frozen statement plus the adjustments already issued.
+   */
+  async pendingAdjustments(month: string, accountId?: string): Promise<Map<string, StatementAdjustment[]>> {
+    const closed = [...(await this.closedMonths())].filter((m) => m < month).sort();
+    const out = new Map<string, StatementAdjustment[]>();
+    for (const c of closed) {
+      const now = await this.monthLines(c, accountId);
+      const frozen = await this.storage.query<{ account_id: string; body: string }>(
+        `SELECT account_id, body FROM ${this.t('billing_statements')} WHERE month = {month:String} ${accountId !== undefined ? 'AND account_id = {account:String}' : ''}`,
+        { month: c, ...(accountId !== undefined ? { account: accountId } : {}) },
+      );
+      const issued = await this.storage.query<{ account_id: string; currency: string; records: number; segments: number; amount: number; cost: number }>(
+        `SELECT account_id, currency, sum(records) AS records, sum(segments) AS segments, sum(amount_micros) AS amount, sum(cost_micros) AS cost
+         FROM ${this.t('billing_adjustments')} WHERE concerns_month = {month:String} ${accountId !== undefined ? 'AND account_id = {account:String}' : ''}
+         GROUP BY account_id, currency`,
+        { month: c, ...(accountId !== undefined ? { account: accountId } : {}) },
+        { output_format_json_quote_64bit_integers: 0 },
+      );
+      const rerated = await this.storage.query<{ n: number }>(
+        `SELECT count() AS n FROM ${this.t('billing_rerates')} WHERE from_time < {to:DateTime64(3, 'UTC')} AND to_time > {from:DateTime64(3, 'UTC')} AND changed > 0
+           AND at > (SELECT max(closed_at) FROM ${this.t('billing_closures')} WHERE month = {month:String})`,
+        { from: chTime(monthStart(c)), to: chTime(monthStart(nextMonth(c))), month: c },
+        { output_format_json_quote_64bit_integers: 0 },
+      );
+      const base = new Map<string, { records: number; segments: number; amount: number; cost: number }>();
+      const add = (account: string, currency: string, d: { records: number; segments: number; amount: number; cost: number }, sign: number): void => {
+        const k = `${account}\u0000${currency}`;
+        const v = base.get(k) ?? { records: 0, segments: 0, amount: 0, cost: 0 };
+        v.records += sign * d.records;
+        v.segments += sign * d.segments;
+        v.amount += sign * d.amount;
+        v.cost += sign * d.cost;
+        base.set(k, v);
+      };
+      for (const [account, { lines }] of now)
+        for (const l of lines) add(account, l.currency, { records: l.records, segments: l.segments, amount: l.amount_micros, cost: l.cost_micros }, 1);
+      for (const f of frozen) {
+        const s = JSON.parse(f.body) as Statement;
+        for (const l of s.lines) add(f.account_id, l.currency, { records: l.records, segments: l.segments, amount: l.amount_micros, cost: l.cost_micros }, -1);
+      }
+      for (const i of issued)
+        add(i.account_id, i.currency, { records: Number(i.records), segments: Number(i.segments), amount: Number(i.amount), cost: Number(i.cost) }, -1);
+      for (const [k, v] of base) {
+        if (v.records === 0 && v.segments === 0 && v.amount === 0 && v.cost === 0) continue;
+        const [account, currency] = k.split('\u0000') as [string, string];
+        const reasons = [v.records !== 0 ? 'late_records' : '', Number(rerated[0]?.n ?? 0) > 0 ? 'rerate' : ''].filter(Boolean);
+        const list = out.get(account) ?? [];
+        list.push({
+          adjustment_id: '',
+          concerns_month: c,
+          currency,
+          records: v.records,
+          segments: v.segments,
+          amount_micros: v.amount,
+          cost_micros: v.cost,
+          reason: reasons.join('+') || 'late_records',
+          final: false,
+        });
+        out.set(account, list);
+      }
+    }
+    return out;
+  }
+
+  private async issuedAdjustments(month: string, accountId: string): Promise<StatementAdjustment[]> {
+    const rows = await this.storage.query<{
+      adjustment_id: string;
+      concerns_month: string;
+      currency: string;
+      records: number;
+      segments: number;
+      amount_micros: number;
+      cost_micros: number;
+      reason: string;
+    }>(
+      `SELECT adjustment_id, concerns_month, currency, records, segments, amount_micros, cost_micros, reason FROM ${this.t('billing_adjustments')}
+       WHERE account_id = {account:String} AND applies_to_month = {month:String} ORDER BY concerns_month, currency, adjustment_id`,
+      { account: accountId, month },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    return rows.map((r) => ({
+      ...r,
+      records: Number(r.records),
+      segments: Number(r.segments),
+      amount_micros: Number(r.amount_micros),
+      cost_micros: Number(r.cost_micros),
+      final: true,
+    }));
+  }
+
+  /** A statement: the frozen one of a closed month, or the current figures of an open month (status `open`). */
+  async statement(accountId: string, month: string): Promise<(Statement & { digest_verified?: boolean }) | null> {
+    if (!MONTH.test(month)) throw new PipelineError('bad_request', 'month must be YYYY-MM');
+    const closed = await this.closedStatement(accountId, month);
+    if (closed) return closed;
+    if ((await this.closedMonths()).has(month)) return null; // closed, and this account had nothing that month
+    const lines = (await this.monthLines(month, accountId)).get(accountId);
+    const pending = (await this.pendingAdjustments(month, accountId)).get(accountId) ?? [];
+    const issued = await this.issuedAdjustments(month, accountId);
+    if (!lines && pending.length === 0 && issued.length === 0) return null;
+    return sealStatement({
+      account_id: accountId,
+      month,
+      status: 'open',
+      closed_at: null,
+      closed_by: null,
+      lines: lines?.lines ?? [],
+      unrated_records: lines?.unrated ?? 0,
+      adjustments: [...issued, ...pending],
+    });
+  }
+
+  /**
+   * Closes a month: every account's statement is frozen with its digest, and what changed in earlier closed months
+   * since they closed becomes adjustments carried by this month's statements. A month closes once, after it ended.
+   */
+  async close(month: string, actor: string): Promise<{ month: string; accounts: number; adjustments: number; digest: string; statements: Statement[] }> {
+    if (!MONTH.test(month)) throw new PipelineError('bad_request', 'month must be YYYY-MM');
+    const now = this.clock();
+    if (now < monthStart(nextMonth(month)))
+      throw new PipelineError('bad_request', `${month} has not ended yet (it ends ${new Date(monthStart(nextMonth(month))).toISOString()})`);
+    const closed = await this.closedMonths();
+    if (closed.has(month)) throw new PipelineError('conflict', `${month} is already closed; later changes appear as adjustments in the next open month`);
+    const later = [...closed].filter((m) => m > month);
+    if (later.length > 0) throw new PipelineError('conflict', `a later month (${later.sort()[0]}) is already closed: months close in order`);
+    const usage = await this.monthLines(month);
+    const pending = await this.pendingAdjustments(month);
+    const adjustmentRows: Record<string, unknown>[] = [];
+    const issued = new Map<string, StatementAdjustment[]>();
+    for (const [account, list] of pending) {
+      issued.set(
+        account,
+        list.map((a) => {
+          const adjustment = { ...a, adjustment_id: randomUUID(), final: true };
+          adjustmentRows.push({
+            adjustment_id: adjustment.adjustment_id,
+            account_id: account,
+            currency: a.currency,
+            concerns_month: a.concerns_month,
+            applies_to_month: month,
+            records: a.records,
+            segments: a.segments,
+            amount_micros: a.amount_micros,
+            cost_micros: a.cost_micros,
+            reason: a.reason,
+            created_at: now,
+          });
+          return adjustment;
+        }),
+      );
+    }
+    const accounts = [...new Set([...usage.keys(), ...issued.keys()])].sort();
+    const closedAt = new Date(now).toISOString();
+    const statements = accounts.map((account) =>
+      sealStatement({
+        account_id: account,
+        month,
+        status: 'closed',
+        closed_at: closedAt,
+        closed_by: actor,
+        lines: usage.get(account)?.lines ?? [],
+        unrated_records: usage.get(account)?.unrated ?? 0,
+        adjustments: issued.get(account) ?? [],
+      }),
+    );
+    const digest = statementDigest({ month, statements: statements.map((s) => s.digest) } as never);
+    await this.storage.insert('billing_adjustments', adjustmentRows);
+    await this.storage.insert(
+      'billing_statements',
+      statements.map((s) => {
+        const { digest: d, ...body } = s;
+        return { month, account_id: s.account_id, closed_at: now, closed_by: actor, body: JSON.stringify({ ...body, digest: d }), digest: d };
+      }),
+    );
+    // Written last: a close that failed before this line is not a close, and can run again (its rows are ignored).
+    await this.storage.insert('billing_closures', [{ month, closed_at: now, closed_by: actor, accounts: accounts.length, digest }]);
+    return { month, accounts: accounts.length, adjustments: adjustmentRows.length, digest, statements };
+  }
+
+  /**
+   * Re-rates the records of [from, to) (one account, or records rated under one plan, optionally) with the plans
+   * given: rows whose figures change get a new revision; the figures they replace go to `billing_rated_history`
+   * with the run; the run is recorded in `billing_rerates` with the totals before and after per currency.
+   */
+  async rerate(opts: { from: number; to: number; accountId?: string; planId?: string; book: PlanBook; actor: string }): Promise<RerateReport> {
+    const rerateId = randomUUID();
+    const now = this.clock();
+    const filters = [
+      `event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
+      opts.accountId !== undefined ? 'account_id = {account:String}' : '',
+      opts.planId !== undefined ? '(plan_id = {plan:String} OR NOT rated)' : '',
+    ].filter(Boolean);
+    const params = {
+      from: chTime(opts.from),
+      to: chTime(opts.to),
+      ...(opts.accountId !== undefined ? { account: opts.accountId } : {}),
+      ...(opts.planId !== undefined ? { plan: opts.planId } : {}),
+    };
+    const before = new Map<string, { records: number; amount: number; cost: number }>();
+    const after = new Map<string, { records: number; amount: number; cost: number }>();
+    const bump = (
+      m: Map<string, { records: number; amount: number; cost: number }>,
+      r: { rated: boolean; currency: string; amount_micros: number; cost_micros: number },
+    ): void => {
+      const k = r.rated ? r.currency : '(unrated)';
+      const v = m.get(k) ?? { records: 0, amount: 0, cost: 0 };
+      v.records++;
+      v.amount += r.amount_micros;
+      v.cost += r.cost_micros;
+      m.set(k, v);
+    };
+    let records = 0;
+    let changed = 0;
+    const pageSize = 20_000;
+    let cursor: { t: string; id: string; account: string } | undefined;
+    for (;;) {
+      const page = await this.storage.query<RatedRow & { event_time_text: string; event_ms: number }>(
+        `SELECT *, toString(event_time) AS event_time_text, toUnixTimestamp64Milli(event_time) AS event_ms FROM ${this.t('billing_rated')} FINAL
+         WHERE ${filters.join(' AND ')} ${cursor ? "AND (account_id, event_time, cdr_id) > ({ca:String}, {ct:DateTime64(3, 'UTC')}, {ci:String})" : ''}
+         ORDER BY account_id, event_time, cdr_id LIMIT ${pageSize}`,
+        { ...params, ...(cursor ? { ca: cursor.account, ct: cursor.t, ci: cursor.id } : {}) },
+        { output_format_json_quote_64bit_integers: 0 },
+      );
+      if (page.length === 0) break;
+      const replaced: Record<string, unknown>[] = [];
+      const fresh: RatedRow[] = [];
+      for (const raw of page) {
+        const { event_time_text: _text, event_ms, ...stored } = raw;
+        const old: RatedRow = {
+          ...stored,
+          event_time: Number(event_ms),
+          amount_micros: Number(stored.amount_micros),
+          cost_micros: Number(stored.cost_micros),
+          event_price: Number(stored.event_price),
+          event_cost: Number(stored.event_cost),
+          duration_ms: Number(stored.duration_ms),
+          revision: Number(stored.revision),
+          rated_at: now,
+        };
+        records++;
+        bump(before, old);
+        const rating = rate(opts.book, ratingInputOf(old));
+        const next = rowOf(old, rating, now, now, old.src_partition, old.src_offset);
+        bump(after, next);
+        if (
+          next.rated === old.rated &&
+          next.currency === old.currency &&
+          next.amount_micros === old.amount_micros &&
+          next.cost_micros === old.cost_micros &&
+          next.plan_id === old.plan_id &&
+          next.plan_version === old.plan_version
+        )
+          continue;
+        changed++;
+        fresh.push(next);
+        replaced.push({
+          rerate_id: rerateId,
+          account_id: old.account_id,
+          event_time: old.event_time,
+          cdr_id: old.cdr_id,
+          revision: old.revision,
+          rated: old.rated,
+          currency: old.currency,
+          amount_micros: old.amount_micros,
+          cost_micros: old.cost_micros,
+          plan_id: old.plan_id,
+          plan_version: old.plan_version,
+        });
+      }
+      await this.storage.insert('billing_rated_history', replaced);
+      await this.storage.insert('billing_rated', fresh);
+      const last = page[page.length - 1]!;
+      cursor = { account: last.account_id, t: last.event_time_text, id: last.cdr_id };
+      if (page.length < pageSize) break;
+    }
+    const summary = (m: Map<string, { records: number; amount: number; cost: number }>) =>
+      [...m.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([currency, v]) => ({ currency, records: v.records, amount_micros: v.amount, cost_micros: v.cost }));
+    const report: RerateReport = {
+      rerate_id: rerateId,
+      at: new Date(now).toISOString(),
+      actor: opts.actor,
+      from: new Date(opts.from).toISOString(),
+      to: new Date(opts.to).toISOString(),
+      account_id: opts.accountId ?? null,
+      plan_id: opts.planId ?? null,
+      records,
+      changed,
+      before: summary(before),
+      after: summary(after),
+    };
+    await this.storage.insert('billing_rerates', [
+      {
+        rerate_id: rerateId,
+        at: now,
+        actor: opts.actor,
+        from_time: opts.from,
+        to_time: opts.to,
+        account_id: opts.accountId ?? '',
+        plan_id: opts.planId ?? '',
+        records,
+        changed,
+        before: JSON.stringify(report.before),
+        after: JSON.stringify(report.after),
+      },
+    ]);
+    return report;
+  }
+
+  /** Our cost of one provider's traffic in a month, per day × destination country × currency. */
+  async providerCost(provider: string, month: string): Promise<CostCell[]> {
+    if (!MONTH.test(month)) throw new PipelineError('bad_request', 'month must be YYYY-MM');
+    const rows = await this.storage.query<CostCell>(
+      `SELECT toString(toDate(event_time, 'UTC')) AS day, destination_country, currency, count() AS records, sum(cost_micros) AS cost_micros
+       FROM ${this.t('billing_rated')} FINAL
+       WHERE provider_id = {provider:String} AND rated AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+       GROUP BY day, destination_country, currency ORDER BY day, destination_country, currency`,
+      { provider, from: chTime(monthStart(month)), to: chTime(monthStart(nextMonth(month))) },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    return rows.map((r) => ({ ...r, records: Number(r.records), cost_micros: Number(r.cost_micros) }));
+  }
+
+  /** The individually rated records of a period (tests and disputes): one row per CDR, newest revision. */
+  async ratedRecords(from: number, to: number, accountId?: string): Promise<RatedRecord[]> {
+    const rows = await this.storage.query<Omit<RatedRecord, 'event_time'> & { event_at: string }>(
+      `SELECT cdr_id, account_id, rated, currency, amount_micros, cost_micros, toString(event_time) AS event_at FROM ${this.t('billing_rated')} FINAL
+       WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ${accountId !== undefined ? 'AND account_id = {account:String}' : ''}`,
+      { from: chTime(from), to: chTime(to), ...(accountId !== undefined ? { account: accountId } : {}) },
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    return rows.map(({ event_at, ...r }) => ({
+      ...r,
+      event_time: isoFromCh(event_at),
+      amount_micros: Number(r.amount_micros),
+      cost_micros: Number(r.cost_micros),
+    }));
+  }
+}
+
+export interface RatedRecord {
+  readonly cdr_id: string;
+  readonly account_id: string;
+  readonly rated: boolean;
+  readonly currency: string;
+  readonly amount_micros: number;
+  readonly cost_micros: number;
+  readonly event_time: string;
+}
+
+export interface RerateReport {
+  readonly rerate_id: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly from: string;
+  readonly to: string;
+  readonly account_id: string | null;
+  readonly plan_id: string | null;
+  readonly records: number;
+  readonly changed: number;
+  readonly before: readonly { currency: string; records: number; amount_micros: number; cost_micros: number }[];
+  readonly after: readonly { currency: string; records: number; amount_micros: number; cost_micros: number }[];
+}

@@ -1,0 +1,53 @@
+import type { PipelineError } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { ConfigOf } from '../platform/config/index.ts';
+import { requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
+import { BillingService } from './billingService.ts';
+import { BillingStore } from './billingStore.ts';
+import { PlanSource, plansFileOf } from './planFile.ts';
+
+export type BillingRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'billing'>>;
+
+export interface BillingOverrides {
+  readonly storage?: Storage;
+  readonly clock?: () => number;
+  readonly onFatal?: (err: PipelineError) => void;
+}
+
+export interface Billing {
+  readonly service: BillingService;
+  readonly store: BillingStore;
+  readonly plans: PlanSource;
+}
+
+/**
+ * The one way to build the billing service: reads and checks the tariff plan file (a bad file stops start-up naming
+ * each bad line), records its plans in `billing_plans`, and wires the consumer on the runtime's Kafka and storage.
+ */
+export async function createBilling(rt: BillingRuntime, overrides: BillingOverrides = {}): Promise<Billing> {
+  const storage = overrides.storage ?? requireStore(rt);
+  const store = new BillingStore(storage, overrides.clock);
+  const file = plansFileOf(rt.config.billing.plansFile);
+  const plans = new PlanSource(file, async (book) => {
+    try {
+      await store.recordPlans(book, file);
+      rt.log.info({ file, plans: book.plans.length }, 'tariff plans reloaded');
+    } catch (err) {
+      plans.problem = err instanceof Error ? err.message : String(err);
+      rt.log.error({ err }, 'tariff plans changed but were not recorded');
+    }
+  });
+  await store.recordPlans(plans.current(), file);
+  const service = new BillingService({
+    kafka: requireKafka(rt),
+    brokers: rt.brokers,
+    storage,
+    config: rt.config,
+    plans: () => plans.current(),
+    log: rt.log,
+    metrics: rt.metrics,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+  });
+  return { service, store, plans };
+}

@@ -1,0 +1,111 @@
+import type { PseudonymisedValue, Rating } from '../core/index.ts';
+
+/** One row of `billing_rated` (migration 8): the rating inputs of a record, its rating, and where it came from. */
+export interface RatedRow {
+  account_id: string;
+  /** Epoch milliseconds (DateTime64(3, 'UTC')). */
+  event_time: number;
+  cdr_id: string;
+  revision: number;
+  channel: string;
+  direction: string;
+  status: string;
+  destination_country: string;
+  recipient_range: string;
+  recipient_number_type: string;
+  provider_id: string;
+  segments: number;
+  duration_ms: number;
+  event_price: number;
+  event_cost: number;
+  event_currency: string;
+  rated: boolean;
+  unrated_reason: string;
+  currency: string;
+  amount_micros: number;
+  cost_micros: number;
+  billable_seconds: number;
+  plan_id: string;
+  plan_version: number;
+  basis: string;
+  rated_at: number;
+  src_partition: number;
+  src_offset: string;
+}
+
+/** What rating reads, as `billing_rated` keeps it (a re-rate rates the stored inputs again). */
+export type RatingInputRow = Pick<
+  RatedRow,
+  | 'account_id'
+  | 'event_time'
+  | 'cdr_id'
+  | 'channel'
+  | 'direction'
+  | 'status'
+  | 'destination_country'
+  | 'recipient_range'
+  | 'recipient_number_type'
+  | 'provider_id'
+  | 'segments'
+  | 'duration_ms'
+  | 'event_price'
+  | 'event_cost'
+  | 'event_currency'
+  | 'src_partition'
+  | 'src_offset'
+>;
+
+export function inputOf(e: PseudonymisedValue): Omit<RatingInputRow, 'src_partition' | 'src_offset'> {
+  return {
+    account_id: e.account_id,
+    event_time: e.event_time,
+    cdr_id: e.cdr_id,
+    channel: e.channel,
+    direction: e.direction,
+    status: e.status,
+    destination_country: e.destination_country,
+    recipient_range: e.recipient_range,
+    recipient_number_type: e.recipient_number_type,
+    provider_id: e.provider_id,
+    segments: e.segments,
+    duration_ms: e.duration_ms,
+    event_price: e.price,
+    event_cost: e.cost,
+    event_currency: e.currency,
+  };
+}
+
+/** Rating reads the stored inputs under the event's field names. */
+export function ratingInputOf(r: Omit<RatingInputRow, 'src_partition' | 'src_offset'>) {
+  return { ...r, price: r.event_price, cost: r.event_cost, currency: r.event_currency };
+}
+
+export function rowOf(
+  input: Omit<RatingInputRow, 'src_partition' | 'src_offset'>,
+  rating: Rating,
+  revision: number,
+  ratedAt: number,
+  partition: number,
+  offset: string,
+): RatedRow {
+  return {
+    ...input,
+    revision,
+    rated: rating.rated,
+    unrated_reason: rating.rated ? '' : rating.reason,
+    currency: rating.rated ? rating.currency : '',
+    amount_micros: rating.rated ? rating.amountMicros : 0,
+    cost_micros: rating.rated ? rating.costMicros : 0,
+    billable_seconds: rating.rated ? rating.billableSeconds : 0,
+    plan_id: rating.planId,
+    plan_version: rating.planVersion,
+    basis: rating.rated ? rating.basis : '',
+    rated_at: ratedAt,
+    src_partition: partition,
+    src_offset: offset,
+  };
+}
+
+export function ratedRowOf(e: PseudonymisedValue, rating: Rating, revision: number, ratedAt: number, partition: number, offset: string): RatedRow {
+  return rowOf(inputOf(e), rating, revision, ratedAt, partition, offset);
+}

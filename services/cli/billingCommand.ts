@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { parse } from 'csv-parse/sync';
+import {
+  decimalToMicros,
+  ISO_3166_ALPHA2,
+  ISO_4217,
+  MONTH,
+  PipelineError,
+  isoInstantProblem,
+  parseIsoInstant,
+  reconcile,
+  type Difference,
+  type InvoiceLine,
+  type Statement,
+} from '../core/index.ts';
+import { BillingStore, type RerateReport } from '../billing/billingStore.ts';
+import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
+import { openProcessAudit } from '../platform/audit/index.ts';
+import type { PipelineConfig } from '../platform/config/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
+import { openRuntime, requireStore } from '../platform/runtime/index.ts';
+import { runningApi } from './runningApi.ts';
+
+/**
+ * `cdr billing close | statement | rerate | reconcile`: JSON on stdout. Each opens the store itself, or — when a
+ * `cdr start` holds the embedded store — asks its API (role `billing`). A close and a re-rate are written to the
+ * audit trail with the OS user.
+ */
+function actor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli:unknown';
+  }
+}
+
+async function withStore<T>(
+  config: PipelineConfig,
+  work: (store: BillingStore, audit: Awaited<ReturnType<typeof openProcessAudit>> | undefined) => Promise<T>,
+  audited = false,
+): Promise<T> {
+  const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+  try {
+    const audit = audited ? await openProcessAudit(rt, 'cli') : undefined;
+    try {
+      return await work(new BillingStore(requireStore(rt)), audit);
+    } finally {
+      await audit?.close();
+    }
+  } finally {
+    await rt.close();
+  }
+}
+
+function monthArg(month: string): string {
+  if (!MONTH.test(month)) throw new PipelineError('config_invalid', `--month: "${month.slice(0, 20)}" is not YYYY-MM`);
+  return month;
+}
+
+function instantArg(flag: string, text: string): number {
+  const at = parseIsoInstant(text);
+  if (at === undefined) throw new PipelineError('config_invalid', isoInstantProblem(flag, text));
+  return at;
+}
+
+const api = (config: PipelineConfig) => (config.clickhouse.url ? undefined : runningApi(config.dataDir, 'billing'));
+
+export async function billingClose(config: PipelineConfig, args: { month: string }): Promise<unknown> {
+  const month = monthArg(args.month);
+  const remote = api(config);
+  if (remote) return remote.call('POST', '/v1/billing/close', { month });
+  return withStore(
+    config,
+    async (store, audit) => {
+      const result = await store.close(month, actor());
+      await audit?.append({
+        actor: actor(),
+        action: 'billing.close',
+        outcome: 'closed',
+        rows: result.accounts,
+        detail: `month ${month}, ${result.adjustments} adjustments, digest ${result.digest}`,
+      });
+      return { month: result.month, accounts: result.accounts, adjustments: result.adjustments, digest: result.digest };
+    },
+    true,
+  );
+}
+
+export async function billingStatement(config: PipelineConfig, args: { account: string; month: string }): Promise<Statement> {
+  const month = monthArg(args.month);
+  const remote = api(config);
+  if (remote) return remote.call<Statement>('GET', `/v1/billing/statements/${encodeURIComponent(args.account)}/${month}`);
+  const s = await withStore(config, (store) => store.statement(args.account, month));
+  if (!s) throw new PipelineError('not_found', `no statement for account ${args.account} in ${month}`);
+  return s;
+}
+
+export async function billingRerate(config: PipelineConfig, args: { from: string; to: string; account?: string; plan?: string }): Promise<RerateReport> {
+  const from = instantArg('--from', args.from);
+  const to = instantArg('--to', args.to);
+  if (!(to > from)) throw new PipelineError('config_invalid', '--to must be after --from');
+  const remote = api(config);
+  if (remote)
+    return remote.call<RerateReport>('POST', '/v1/billing/rerate', {
+      from: args.from,
+      to: args.to,
+      ...(args.account ? { account_id: args.account } : {}),
+      ...(args.plan ? { plan_id: args.plan } : {}),
+    });
+  const file = plansFileOf(config.billing.plansFile);
+  const book = readPlanFile(file);
+  return withStore(
+    config,
+    async (store, audit) => {
+      await store.recordPlans(book, file);
+      const report = await store.rerate({
+        from,
+        to,
+        book,
+        actor: actor(),
+        ...(args.account ? { accountId: args.account } : {}),
+        ...(args.plan ? { planId: args.plan } : {}),
+      });
+      await audit?.append({
+        actor: actor(),
+        action: 'billing.rerate',
+        outcome: 'rerated',
+        requestId: report.rerate_id,
+        rows: report.changed,
+        detail: `${report.from}..${report.to} ${report.records} records, ${report.changed} changed`,
+      });
+      return report;
+    },
+    true,
+  );
+}
+
+/**
+ * Reads an operator's invoice: CSV with a header naming `day` (YYYY-MM-DD), `destination_country` (or `country`),
+ * `currency`, `cost` (decimal in major units, e.g. 12.345678) and optionally `records`. Every bad line is named.
+ */
+export function readInvoice(file: string, month: string): InvoiceLine[] {
+  let rows: Record<string, string>[];
+  try {
+    rows = parse(readFileSync(file, 'utf8'), {
+      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+    }) as Record<string, string>[];
+  } catch (cause) {
+    throw new PipelineError('config_invalid', `invoice ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  const problems: string[] = [];
+  const out: InvoiceLine[] = [];
+  rows.forEach((r, i) => {
+    const line = i + 2;
+    const day = r['day'] ?? r['date'] ?? '';
+    const country = (r['destination_country'] ?? r['country'] ?? '').toUpperCase();
+    const currency = (r['currency'] ?? '').toUpperCase();
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !day.startsWith(month))
+      problems.push(`line ${line}: day "${day.slice(0, 20)}" is not a date (YYYY-MM-DD) of ${month}`);
+    if (!ISO_3166_ALPHA2.has(country)) problems.push(`line ${line}: destination_country "${country.slice(0, 10)}" is not an ISO 3166 code`);
+    if (!ISO_4217.has(currency)) problems.push(`line ${line}: currency "${currency.slice(0, 10)}" is not an ISO 4217 code`);
+    let cost = 0;
+    try {
+      cost = decimalToMicros(r['cost'] ?? '', `line ${line}: cost`);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    const recordsText = r['records'];
+    const records = recordsText === undefined || recordsText === '' ? null : Number(recordsText);
+    if (records !== null && (!Number.isSafeInteger(records) || records < 0))
+      problems.push(`line ${line}: records "${String(recordsText).slice(0, 20)}" is not a count`);
+    out.push({ day, destination_country: country, currency, records, cost_micros: cost, line });
+  });
+  if (problems.length > 0) throw new PipelineError('config_invalid', `invoice ${file} is invalid:\n  ${problems.slice(0, 50).join('\n  ')}`);
+  return out;
+}
+
+export interface ReconcileReport {
+  readonly provider: string;
+  readonly month: string;
+  readonly invoice: string;
+  readonly cells_compared: number;
+  readonly differences: readonly Difference[];
+  readonly ours_total: readonly { currency: string; cost_micros: number }[];
+  readonly invoice_total: readonly { currency: string; cost_micros: number }[];
+}
+
+export async function billingReconcile(config: PipelineConfig, args: { provider: string; month: string; invoice: string }): Promise<ReconcileReport> {
+  const month = monthArg(args.month);
+  const invoice = readInvoice(args.invoice, month);
+  const remote = api(config);
+  const ours = remote
+    ? (
+        await remote.call<{ cells: Awaited<ReturnType<BillingStore['providerCost']>> }>(
+          'GET',
+          `/v1/billing/providers/${encodeURIComponent(args.provider)}/costs/${month}`,
+        )
+      ).cells
+    : await withStore(config, (store) => store.providerCost(args.provider, month));
+  const differences = reconcile(ours, invoice);
+  const total = (cells: readonly { currency: string; cost_micros: number }[]) => {
+    const m = new Map<string, number>();
+    for (const c of cells) m.set(c.currency, (m.get(c.currency) ?? 0) + c.cost_micros);
+    return [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([currency, cost_micros]) => ({ currency, cost_micros }));
+  };
+  return {
+    provider: args.provider,
+    month,
+    invoice: args.invoice,
+    cells_compared: new Set([
+      ...ours.map((c) => `${c.day}|${c.destination_country}|${c.currency}`),
+      ...invoice.map((c) => `${c.day}|${c.destination_country}|${c.currency}`),
+    ]).size,
+    differences,
+    ours_total: total(ours),
+    invoice_total: total(invoice),
+  };
+}

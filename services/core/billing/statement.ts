@@ -1,0 +1,98 @@
+import { canonicalJson, sha256Hex } from '../disclosure/canonical.ts';
+
+/**
+ * A monthly statement of one account: per currency what was used and what it costs, the adjustments it carries
+ * for earlier (closed) months, and a digest over its canonical JSON (RFC 8785) so a closed statement can be shown
+ * unchanged years later. Money is integer micro-units per currency; currencies are never added together.
+ */
+export interface StatementLine {
+  readonly currency: string;
+  readonly records: number;
+  readonly segments: number;
+  readonly duration_ms: number;
+  readonly billable_seconds: number;
+  readonly amount_micros: number;
+  readonly cost_micros: number;
+}
+
+export interface StatementAdjustment {
+  readonly adjustment_id: string;
+  /** The closed month whose figures changed after it was closed. */
+  readonly concerns_month: string;
+  readonly currency: string;
+  readonly records: number;
+  readonly segments: number;
+  readonly amount_micros: number;
+  readonly cost_micros: number;
+  /** `late_records`, `rerate`, or both joined by `+`. */
+  readonly reason: string;
+  /** False while the month carrying it is open (it is recomputed until that month closes). */
+  readonly final: boolean;
+}
+
+export interface StatementTotal {
+  readonly currency: string;
+  readonly amount_micros: number;
+  readonly adjustment_micros: number;
+  readonly total_micros: number;
+}
+
+export interface Statement {
+  readonly account_id: string;
+  readonly month: string;
+  readonly status: 'open' | 'closed';
+  readonly closed_at: string | null;
+  readonly closed_by: string | null;
+  readonly lines: readonly StatementLine[];
+  readonly unrated_records: number;
+  readonly adjustments: readonly StatementAdjustment[];
+  readonly totals: readonly StatementTotal[];
+  readonly digest: string;
+}
+
+export type StatementBody = Omit<Statement, 'digest' | 'totals'>;
+
+export function totalsOf(lines: readonly StatementLine[], adjustments: readonly StatementAdjustment[]): StatementTotal[] {
+  const byCurrency = new Map<string, { amount: number; adj: number }>();
+  for (const l of lines) {
+    const t = byCurrency.get(l.currency) ?? { amount: 0, adj: 0 };
+    t.amount += l.amount_micros;
+    byCurrency.set(l.currency, t);
+  }
+  for (const a of adjustments) {
+    const t = byCurrency.get(a.currency) ?? { amount: 0, adj: 0 };
+    t.adj += a.amount_micros;
+    byCurrency.set(a.currency, t);
+  }
+  return [...byCurrency.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([currency, t]) => ({ currency, amount_micros: t.amount, adjustment_micros: t.adj, total_micros: t.amount + t.adj }));
+}
+
+/** The statement with its totals and digest (SHA-256 of the canonical JSON of everything but the digest). */
+export function sealStatement(body: StatementBody): Statement {
+  const withTotals = { ...body, totals: totalsOf(body.lines, body.adjustments) };
+  return { ...withTotals, digest: statementDigest(withTotals) };
+}
+
+export function statementDigest(s: Omit<Statement, 'digest'> | Statement): string {
+  const { digest: _digest, ...rest } = s as Statement;
+  return sha256Hex(canonicalJson(rest));
+}
+
+/** YYYY-MM of an instant, in UTC. */
+export function monthOf(t: number): string {
+  return new Date(t).toISOString().slice(0, 7);
+}
+
+/** The month after `month` (YYYY-MM). */
+export function nextMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+}
+
+export function monthStart(month: string): number {
+  return Date.parse(`${month}-01T00:00:00Z`);
+}
+
+export const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;

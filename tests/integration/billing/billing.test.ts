@@ -1,0 +1,491 @@
+/**
+ * Billing end to end on the real broker and engine: generated traffic of October 2026 in three currencies goes
+ * through ingest and billing; duplicates on another partition and a redelivery of every batch change no total;
+ * aggregates (usage API, JSON and CSV) equal the sum over the individually rated records to the micro-unit; closing
+ * October freezes its statements; a late October record becomes exactly one adjustment of November; a re-rate after
+ * a plan change gives the new totals and keeps the old figures; reconciliation finds exactly the planted differences.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import { billableSeconds, PipelineError, type CdrEvent } from '../../../services/core/index.ts';
+import { createBilling, type Billing } from '../../../services/billing/createBilling.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
+import { billingReconcile, billingRerate } from '../../../services/cli/billingCommand.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireKafka, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { readTopic, waitFor } from '../../support/pipelineProbe.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const { Partitioners } = kafkajs;
+const OCT = Date.parse('2026-10-01T00:00:00Z');
+const NOV = Date.parse('2026-11-01T00:00:00Z');
+const DEC = Date.parse('2026-12-01T00:00:00Z');
+const MID_OCT = Date.parse('2026-10-15T00:00:00Z');
+const RECORDS = 3_000;
+
+const PLANS_V1 = `plans:
+  - id: eur-standard
+    version: 1
+    active_from: 2026-01-01T00:00:00Z
+    accounts: ["*"]
+    currency: EUR
+    rates:
+      - channel: sms
+        country: "*"
+        price: 50000
+        cost: 30000
+      - channel: sms
+        country: MY
+        prefix: "6017"
+        price: 25000
+        cost: 11000
+      - channel: voice
+        country: "*"
+        price: 60000
+        cost: 30000
+  - id: usd-partners
+    version: 1
+    active_from: 2026-01-01T00:00:00Z
+    ACTIVE_TO
+    accounts: [acct-0001, acct-0002]
+    currency: USD
+    rates:
+      - channel: sms
+        country: "*"
+        price: 40000
+        cost: 20000
+      - channel: voice
+        country: "*"
+        price: 50000
+        cost: 25000
+        first_increment_s: 1
+        increment_s: 1
+  - id: myr-local
+    version: 1
+    active_from: 2026-01-01T00:00:00Z
+    accounts: [acct-0003]
+    currency: MYR
+    rates:
+      - channel: sms
+        country: "*"
+        price: 90000
+        cost: 45000
+`;
+// The plan change: USD prices double from 15 October (version 1 ends there, version 2 begins).
+const PLANS_V2 = `${PLANS_V1.replace('    ACTIVE_TO\n', '    active_to: 2026-10-15T00:00:00Z\n')}  - id: usd-partners
+    version: 2
+    active_from: 2026-10-15T00:00:00Z
+    accounts: [acct-0001, acct-0002]
+    currency: USD
+    rates:
+      - channel: sms
+        country: "*"
+        price: 80000
+        cost: 40000
+      - channel: voice
+        country: "*"
+        price: 100000
+        cost: 50000
+        first_increment_s: 1
+        increment_s: 1
+`;
+
+interface Money {
+  records: number;
+  amount: number;
+  cost: number;
+}
+
+function byCurrency(rows: readonly { currency: string; amount_micros: number; cost_micros: number; records?: number }[]): Map<string, Money> {
+  const m = new Map<string, Money>();
+  for (const r of rows) {
+    const v = m.get(r.currency) ?? { records: 0, amount: 0, cost: 0 };
+    v.records += r.records ?? 1;
+    v.amount += r.amount_micros;
+    v.cost += r.cost_micros;
+    m.set(r.currency, v);
+  }
+  return m;
+}
+
+describe('billing: rated records, exact aggregates, month close, re-rating, reconciliation', () => {
+  const setup = testSetup();
+  const plansFile = join(setup.dataDir, 'plans.yaml');
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  let billing: Billing;
+  let api: TestApi;
+  const events: CdrEvent[] = [];
+  let republished = 0;
+
+  const produce = async (list: readonly CdrEvent[]): Promise<void> => {
+    const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: list.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
+    await producer.disconnect();
+  };
+  const billed = (): number => billing.service.stats.rated + billing.service.stats.unrated;
+
+  before(async () => {
+    writeFileSync(plansFile, PLANS_V1.replace('    ACTIVE_TO\n', ''));
+    rt = await openRuntime({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { log: createLogger('silent') });
+    const gen = new TrafficGenerator({
+      seed: 1210,
+      scenario: 'normal',
+      startTime: OCT + 60_000,
+      ratePerSecond: RECORDS / ((NOV - OCT - 3_600_000) / 1000),
+      accounts: 5,
+    });
+    // Spread over October whatever the arrival process drew: every time of a record moves by the same amount.
+    gen.take(RECORDS).forEach((e, i) => {
+      const shift = OCT + 60_000 + Math.floor((i * (NOV - OCT - 3_600_000)) / RECORDS) - e.event_time;
+      events.push({
+        ...e,
+        event_time: e.event_time + shift,
+        submitted_at: e.submitted_at + shift,
+        delivered_at: e.delivered_at === null ? null : e.delivered_at + shift,
+      });
+    });
+    assert.ok(events.every((e) => e.event_time >= OCT && e.event_time < NOV));
+    await produce(events);
+    ingest = createIngest(rt);
+    await ingest.start();
+    billing = await createBilling(rt);
+    await billing.service.start();
+    await waitFor('ingest stored every record', () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= RECORDS, 180_000);
+    await waitFor('billing rated every stored record', () => billed() >= ingest.stats.stored, 180_000);
+    // Duplicates on another partition: 200 pseudonymised events sent again by a producer that does not key them.
+    const published = await readTopic(requireKafka(rt), setup.config.kafka.topics.pseudonymised);
+    const again = published.slice(0, 200);
+    const producer = requireKafka(rt).producer();
+    await producer.connect();
+    await producer.send({
+      topic: setup.config.kafka.topics.pseudonymised,
+      acks: -1,
+      messages: again.map((m, i) => ({ value: m.value, headers: m.headers ?? {}, partition: i % 3 })),
+    });
+    await producer.disconnect();
+    republished = again.length;
+    await waitFor('billing saw the copies', () => billing.service.stats.duplicate >= republished, 120_000);
+    api = await openTestApi(rt, { billingPlansFile: plansFile });
+  });
+
+  after(async () => {
+    await api?.close();
+    await billing?.service.stop();
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  const ratedOctober = () => billing.store.ratedRecords(OCT, NOV);
+
+  it('rates every stored record once, in three currencies, and counts the unrated ones instead of pricing them at zero', async () => {
+    const rated = await ratedOctober();
+    assert.equal(rated.length, ingest.stats.stored + ingest.stats.late);
+    assert.equal(new Set(rated.map((r) => r.cdr_id)).size, rated.length);
+    const currencies = new Set(rated.filter((r) => r.rated).map((r) => r.currency));
+    assert.deepEqual([...currencies].sort(), ['EUR', 'MYR', 'USD']);
+    const unrated = rated.filter((r) => !r.rated);
+    assert.ok(unrated.length > 0, 'channels without a rate (email, push…) are unrated');
+    assert.ok(unrated.every((r) => r.amount_micros === 0 && r.currency === ''));
+    assert.equal(billing.service.stats.unrated, unrated.length);
+    assert.ok(billing.service.stats.duplicate >= republished);
+    const metrics = await rt.metrics.registry.getSingleMetricAsString('cdr_billing_records_total');
+    assert.match(metrics, new RegExp(`cdr_billing_records_total\\{outcome="rated"\\} ${rated.length - unrated.length}\\b`));
+    assert.match(metrics, new RegExp(`cdr_billing_records_total\\{outcome="unrated"\\} ${unrated.length}\\b`));
+    assert.match(metrics, /cdr_billing_records_total\{outcome="duplicate"\} [1-9]/);
+  });
+
+  it('prices records by the plan of their account, the longest range prefix and voice increments', async () => {
+    const rated = new Map((await ratedOctober()).map((r) => [r.cdr_id, r]));
+    let checked = 0;
+    for (const e of events) {
+      const r = rated.get(e.cdr_id);
+      if (!r || !r.rated) continue;
+      if (e.account_id === 'acct-0001' || e.account_id === 'acct-0002') {
+        assert.equal(r.currency, 'USD');
+        const expected = e.channel === 'sms' ? Math.max(1, e.segments) * 40_000 : Math.floor((50_000 * billableSeconds(e.duration_ms ?? 0, 1, 1) + 30) / 60);
+        assert.equal(r.amount_micros, expected, `${e.channel} ${e.cdr_id}`);
+        checked++;
+      } else if (e.account_id === 'acct-0003') {
+        assert.equal(r.currency, 'MYR');
+        assert.equal(r.amount_micros, Math.max(1, e.segments) * 90_000);
+        checked++;
+      }
+    }
+    assert.ok(checked > 100, `${checked} records checked`);
+  });
+
+  it('usage aggregates equal the sum over the rated records to the micro-unit, by day and by month, in JSON and CSV', async () => {
+    const rated = (await ratedOctober()).filter((r) => r.rated);
+    const expected = byCurrency(rated);
+    for (const groupBy of ['month', 'day', 'day,channel,country,provider', 'month,provider']) {
+      const res = await api.app.inject({
+        method: 'GET',
+        url: `/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=${groupBy}`,
+        headers: auth('billing'),
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const rows = (res.json() as { rows: { currency: string; amount_micros: number; cost_micros: number; records: number; account_id: string }[] }).rows;
+      assert.deepEqual(byCurrency(rows), expected, groupBy);
+      for (const r of rows) for (const v of [r.amount_micros, r.cost_micros, r.records]) assert.ok(Number.isSafeInteger(v));
+      const csv = await api.app.inject({
+        method: 'GET',
+        url: `/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=${groupBy}&format=csv`,
+        headers: auth('billing'),
+      });
+      assert.equal(csv.statusCode, 200);
+      assert.match(String(csv.headers['content-type']), /^text\/csv/);
+      const [header, ...lines] = csv.body.trim().split('\r\n');
+      const cols = header!.split(',');
+      const csvRows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i]!, v])));
+      assert.equal(csvRows.length, rows.length);
+      assert.deepEqual(
+        byCurrency(
+          csvRows.map((r) => ({
+            currency: r['currency']!,
+            amount_micros: Number(r['amount_micros']),
+            cost_micros: Number(r['cost_micros']),
+            records: Number(r['records']),
+          })),
+        ),
+        expected,
+      );
+    }
+    const perAccount = byCurrency(rated.filter((r) => r.account_id === 'acct-0003'));
+    const one = await api.app.inject({
+      method: 'GET',
+      url: '/v1/billing/usage?account_id=acct-0003&from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=month',
+      headers: auth('billing'),
+    });
+    assert.deepEqual(byCurrency((one.json() as { rows: [] }).rows), perAccount);
+  });
+
+  it('refuses bad usage queries with a 400 that names the problem, and other roles', async () => {
+    const bad = [
+      ['from=yesterday&to=2026-11-01T00:00:00Z', /from/],
+      ['from=2026-11-01T00:00:00Z&to=2026-10-01T00:00:00Z', /after/],
+      ['from=2026-01-01T00:00:00Z&to=2027-06-01T00:00:00Z', /400 days/],
+      ['from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=colour', /colour/],
+      ['from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=day,month', /not both/],
+      ['from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&format=xml', /format/],
+    ] as const;
+    for (const [qs, message] of bad) {
+      const res = await api.app.inject({ method: 'GET', url: `/v1/billing/usage?${qs}`, headers: auth('billing') });
+      assert.equal(res.statusCode, 400, qs);
+      assert.match((res.json() as { message: string }).message, message);
+    }
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z' })).statusCode, 401);
+    assert.equal(
+      (await api.app.inject({ method: 'GET', url: '/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z', headers: auth('fraud') })).statusCode,
+      403,
+    );
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0001/2026-13', headers: auth('billing') })).statusCode, 400);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/billing/statements/nobody/2026-10', headers: auth('billing') })).statusCode, 404);
+  });
+
+  it('a redelivery of every batch (the group rewound to the start) changes no total', async () => {
+    const before = byCurrency((await ratedOctober()).filter((r) => r.rated));
+    const seen = billing.service.stats.duplicate + billed();
+    await billing.service.stop();
+    const admin = requireKafka(rt).admin();
+    await admin.connect();
+    await admin.resetOffsets({ groupId: setup.config.billing.groupId, topic: setup.config.kafka.topics.pseudonymised, earliest: true });
+    await admin.disconnect();
+    billing = await createBilling(rt);
+    await billing.service.start();
+    await waitFor('billing read the topic again', () => billing.service.stats.duplicate + billed() >= seen, 120_000);
+    assert.deepEqual(byCurrency((await ratedOctober()).filter((r) => r.rated)), before);
+  });
+
+  let octoberDigest = '';
+  it('closes October: statements frozen with a digest; closing again or closing an unfinished month is refused', async () => {
+    const closed = await billing.store.close('2026-10', 'test');
+    assert.equal(closed.accounts, 5);
+    assert.equal(closed.adjustments, 0);
+    const res = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') });
+    assert.equal(res.statusCode, 200);
+    const s = res.json() as {
+      status: string;
+      digest: string;
+      digest_verified: boolean;
+      lines: { currency: string; amount_micros: number; minutes: number }[];
+      totals: { total_micros: number }[];
+    };
+    assert.equal(s.status, 'closed');
+    assert.equal(s.digest_verified, true);
+    assert.match(s.digest, /^[0-9a-f]{64}$/);
+    const own = byCurrency((await ratedOctober()).filter((r) => r.rated && r.account_id === 'acct-0004'));
+    assert.equal(s.lines.find((l) => l.currency === 'EUR')!.amount_micros, own.get('EUR')!.amount);
+    octoberDigest = s.digest;
+    await assert.rejects(billing.store.close('2026-10', 'test'), (e: unknown) => e instanceof PipelineError && e.code === 'conflict');
+    await assert.rejects(billing.store.close('2026-12', 'test'), (e: unknown) => e instanceof PipelineError && /not ended/.test(e.message));
+  });
+
+  let lateAmount = 0;
+  it('a late October record is exactly one adjustment of November; October’s statement and digest do not change', async () => {
+    const gen = new TrafficGenerator({ seed: 99, scenario: 'normal', startTime: OCT + 20 * 86_400_000, ratePerSecond: 1, accounts: 5 });
+    const late = { ...gen.next(), account_id: 'acct-0004', channel: 'sms' as const, segments: 3 };
+    const stored = ingest.stats.stored;
+    await produce([late]);
+    await waitFor(
+      'the late record is rated',
+      async () => ingest.stats.stored > stored && (await ratedOctober()).some((r) => r.cdr_id === late.cdr_id),
+      120_000,
+    );
+    lateAmount = (await ratedOctober()).find((r) => r.cdr_id === late.cdr_id)!.amount_micros;
+    assert.ok(lateAmount > 0);
+    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json() as {
+      digest: string;
+      digest_verified: boolean;
+    };
+    assert.equal(oct.digest, octoberDigest);
+    assert.equal(oct.digest_verified, true);
+    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json() as {
+      status: string;
+      adjustments: { concerns_month: string; records: number; amount_micros: number; reason: string; final: boolean }[];
+    };
+    assert.equal(nov.status, 'open');
+    assert.deepEqual(
+      nov.adjustments.map((a) => [a.concerns_month, a.records, a.amount_micros, a.reason, a.final]),
+      [['2026-10', 1, lateAmount, 'late_records', false]],
+    );
+  });
+
+  it('re-rating after a plan change gives the new totals, keeps the old figures and records who re-rated', async () => {
+    const usdBefore = (await ratedOctober()).filter((r) => r.rated && r.currency === 'USD' && Date.parse(r.event_time) >= MID_OCT);
+    writeFileSync(plansFile, PLANS_V2);
+    const config = { ...setup.config, billing: { ...setup.config.billing, plansFile } };
+    // The CLI's own path (opening the store) — this test process holds the embedded store in the same process, which
+    // chDB allows (several sessions per process).
+    const report = await billingRerate(config, { from: '2026-10-15T00:00:00Z', to: '2026-11-01T00:00:00Z' });
+    // Changed: every USD record after the change (new prices), and the unrated records of those accounts (their plan
+    // version changed, their figures stay zero).
+    const unratedUsdAccounts = (await ratedOctober()).filter(
+      (r) => !r.rated && ['acct-0001', 'acct-0002'].includes(r.account_id) && Date.parse(r.event_time) >= MID_OCT,
+    );
+    assert.equal(report.changed, usdBefore.length + unratedUsdAccounts.length);
+    const usdAfter = (await ratedOctober()).filter((r) => r.rated && r.currency === 'USD' && Date.parse(r.event_time) >= MID_OCT);
+    const byId = new Map(events.map((e) => [e.cdr_id, e]));
+    for (const r of usdAfter) {
+      const e = byId.get(r.cdr_id)!;
+      const expected = e.channel === 'sms' ? Math.max(1, e.segments) * 80_000 : Math.floor((100_000 * billableSeconds(e.duration_ms ?? 0, 1, 1) + 30) / 60);
+      assert.equal(r.amount_micros, expected);
+    }
+    const sum = (rows: readonly { amount_micros: number }[]) => rows.reduce((a, r) => a + r.amount_micros, 0);
+    assert.deepEqual(report.after.find((t) => t.currency === 'USD')?.amount_micros, sum(usdAfter));
+    assert.deepEqual(report.before.find((t) => t.currency === 'USD')?.amount_micros, sum(usdBefore));
+    const storage = requireStore(rt);
+    const kept = await storage.query<{ n: string; amount: string }>(
+      `SELECT count() AS n, sum(amount_micros) AS amount FROM ${storage.table('billing_rated_history')} WHERE rerate_id = {id:String}`,
+      { id: report.rerate_id },
+    );
+    assert.deepEqual([Number(kept[0]!.n), Number(kept[0]!.amount)], [report.changed, sum(usdBefore)]);
+    const runs = await storage.query<{ actor: string; changed: string }>(
+      `SELECT actor, changed FROM ${storage.table('billing_rerates')} WHERE rerate_id = {id:String}`,
+      { id: report.rerate_id },
+    );
+    assert.equal(runs.length, 1);
+    assert.match(runs[0]!.actor, /^cli:/);
+    const audit = await storage.query<{ action: string }>(`SELECT action FROM ${storage.table('audit_log')} WHERE request_id = {id:String}`, {
+      id: report.rerate_id,
+    });
+    assert.deepEqual(
+      audit.map((a) => a.action),
+      ['billing.rerate'],
+    );
+  });
+
+  it('closing November carries the late record as one adjustment and the re-rate of closed October as others', async () => {
+    const closed = await billing.store.close('2026-11', 'test');
+    assert.ok(closed.adjustments >= 2);
+    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json() as {
+      status: string;
+      digest_verified: boolean;
+      adjustments: { concerns_month: string; records: number; amount_micros: number; final: boolean }[];
+      totals: { currency: string; adjustment_micros: number }[];
+    };
+    assert.equal(nov.status, 'closed');
+    assert.equal(nov.digest_verified, true);
+    assert.deepEqual(
+      nov.adjustments.map((a) => [a.concerns_month, a.records, a.amount_micros, a.final]),
+      [['2026-10', 1, lateAmount, true]],
+    );
+    assert.equal(nov.totals.find((t) => t.currency === 'EUR')!.adjustment_micros, lateAmount);
+    const usd = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0001/2026-11', headers: auth('billing') })).json() as {
+      adjustments: { reason: string; records: number; amount_micros: number }[];
+    };
+    assert.equal(usd.adjustments.length, 1);
+    assert.equal(usd.adjustments[0]!.reason, 'rerate');
+    assert.equal(usd.adjustments[0]!.records, 0);
+    assert.ok(usd.adjustments[0]!.amount_micros > 0, 'prices doubled');
+    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json() as {
+      digest: string;
+    };
+    assert.equal(oct.digest, octoberDigest);
+    // The usage of November's month row carries its adjustments.
+    const usage = await api.app.inject({
+      method: 'GET',
+      url: '/v1/billing/usage?account_id=acct-0004&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&group_by=month',
+      headers: auth('billing'),
+    });
+    const rows = (usage.json() as { rows: { currency: string; adjustment_micros: number }[] }).rows;
+    assert.equal(rows.find((r) => r.currency === 'EUR')?.adjustment_micros, lateAmount);
+    assert.ok(DEC > NOV);
+  });
+
+  it('reconciliation against an invoice with planted differences finds exactly those', async () => {
+    const provider = events.find((e) => e.channel === 'sms')!.provider_id;
+    const ours = await billing.store.providerCost(provider, '2026-10');
+    assert.ok(ours.length >= 10, `${ours.length} cells`);
+    const toDecimal = (micros: number): string => `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`;
+    const lines = ['day,destination_country,currency,records,cost'];
+    ours.forEach((c, i) => {
+      if (i === 1) return; // planted: a cell the invoice lacks
+      const cost = i === 3 ? c.cost_micros + 500_000 : c.cost_micros; // planted: 0.50 more
+      const records = i === 5 ? c.records + 2 : c.records; // planted: two records more at the same cost
+      lines.push(`${c.day},${c.destination_country},${c.currency},${records},${toDecimal(cost)}`);
+    });
+    lines.push('2026-10-31,IS,EUR,4,1.250000'); // planted: a cell we have no traffic for
+    const invoice = join(setup.dataDir, 'invoice.csv');
+    writeFileSync(invoice, `${lines.join('\n')}\n`);
+    const report = await billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider, month: '2026-10', invoice });
+    const key = (d: { day: string; destination_country: string; currency: string }) => `${d.day}|${d.destination_country}|${d.currency}`;
+    assert.deepEqual(
+      report.differences.map((d) => [key(d), d.kind, d.delta_micros]).sort(),
+      [
+        [key(ours[1]!), 'missing_in_invoice', -ours[1]!.cost_micros],
+        [key(ours[3]!), 'cost_differs', 500_000],
+        [key(ours[5]!), 'records_differ', 0],
+        ['2026-10-31|IS|EUR', 'missing_in_ours', 1_250_000],
+      ].sort(),
+    );
+    writeFileSync(invoice, 'day,destination_country,currency,cost\n2026-10-01,MY,EUR,1.5\n2026-10-02,MY,EUX,abc\n');
+    await assert.rejects(
+      billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider, month: '2026-10', invoice }),
+      (e: unknown) => e instanceof PipelineError && /line 3: currency "EUX"/.test(e.message) && /line 3: cost/.test(e.message),
+    );
+  });
+
+  it('refuses to start on a plan file with an overlapping window, naming the line', async () => {
+    const bad = join(setup.dataDir, 'bad-plans.yaml');
+    writeFileSync(
+      bad,
+      PLANS_V2.replace(
+        'active_from: 2026-10-15T00:00:00Z\n    accounts: [acct-0001, acct-0002]\n    currency: USD\n    rates:\n      - channel: sms\n        country: "*"\n        price: 80000',
+        'active_from: 2026-10-01T00:00:00Z\n    accounts: [acct-0001, acct-0002]\n    currency: USD\n    rates:\n      - channel: sms\n        country: "*"\n        price: 80000',
+      ),
+    );
+    await assert.rejects(
+      createBilling({ ...rt, config: { ...rt.config, billing: { ...rt.config.billing, plansFile: bad } } }),
+      (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /line \d+: plan usd-partners version 2 overlaps version 1/.test(e.message),
+    );
+  });
+});
