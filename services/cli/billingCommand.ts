@@ -143,12 +143,12 @@ export async function billingRerate(config: PipelineConfig, args: { from: string
 export function readInvoice(file: string, month: string): InvoiceLine[] {
   let rows: Record<string, string>[];
   try {
-    rows = parse(readFileSync(file, 'utf8'), {
+    rows = parse<Record<string, string>>(readFileSync(file, 'utf8'), {
       columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
       skip_empty_lines: true,
       trim: true,
       bom: true,
-    }) as Record<string, string>[];
+    });
   } catch (cause) {
     throw new PipelineError('config_invalid', `invoice ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

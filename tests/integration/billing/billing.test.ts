@@ -233,7 +233,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         headers: auth('billing'),
       });
       assert.equal(res.statusCode, 200, res.body);
-      const rows = (res.json() as { rows: { currency: string; amount_micros: number; cost_micros: number; records: number; account_id: string }[] }).rows;
+      const rows = res.json<{ rows: { currency: string; amount_micros: number; cost_micros: number; records: number; account_id: string }[] }>().rows;
       assert.deepEqual(byCurrency(rows), expected, groupBy);
       for (const r of rows) for (const v of [r.amount_micros, r.cost_micros, r.records]) assert.ok(Number.isSafeInteger(v));
       const csv = await api.app.inject({
@@ -265,7 +265,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       url: '/v1/billing/usage?account_id=acct-0003&from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=month',
       headers: auth('billing'),
     });
-    assert.deepEqual(byCurrency((one.json() as { rows: [] }).rows), perAccount);
+    assert.deepEqual(byCurrency(one.json<{ rows: [] }>().rows), perAccount);
   });
 
   it('refuses bad usage queries with a 400 that names the problem, and other roles', async () => {
@@ -280,7 +280,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     for (const [qs, message] of bad) {
       const res = await api.app.inject({ method: 'GET', url: `/v1/billing/usage?${qs}`, headers: auth('billing') });
       assert.equal(res.statusCode, 400, qs);
-      assert.match((res.json() as { message: string }).message, message);
+      assert.match(res.json<{ message: string }>().message, message);
     }
     assert.equal((await api.app.inject({ method: 'GET', url: '/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z' })).statusCode, 401);
     assert.equal(
@@ -312,13 +312,13 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.equal(closed.adjustments, 0);
     const res = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') });
     assert.equal(res.statusCode, 200);
-    const s = res.json() as {
+    const s = res.json<{
       status: string;
       digest: string;
       digest_verified: boolean;
       lines: { currency: string; amount_micros: number; minutes: number }[];
       totals: { total_micros: number }[];
-    };
+    }>();
     assert.equal(s.status, 'closed');
     assert.equal(s.digest_verified, true);
     assert.match(s.digest, /^[0-9a-f]{64}$/);
@@ -342,16 +342,16 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     );
     lateAmount = (await ratedOctober()).find((r) => r.cdr_id === late.cdr_id)!.amount_micros;
     assert.ok(lateAmount > 0);
-    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json() as {
+    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json<{
       digest: string;
       digest_verified: boolean;
-    };
+    }>();
     assert.equal(oct.digest, octoberDigest);
     assert.equal(oct.digest_verified, true);
-    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json() as {
+    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json<{
       status: string;
       adjustments: { concerns_month: string; records: number; amount_micros: number; reason: string; final: boolean }[];
-    };
+    }>();
     assert.equal(nov.status, 'open');
     assert.deepEqual(
       nov.adjustments.map((a) => [a.concerns_month, a.records, a.amount_micros, a.reason, a.final]),
@@ -406,12 +406,12 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   it('closing November carries the late record as one adjustment and the re-rate of closed October as others', async () => {
     const closed = await billing.store.close('2026-11', 'test');
     assert.ok(closed.adjustments >= 2);
-    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json() as {
+    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json<{
       status: string;
       digest_verified: boolean;
       adjustments: { concerns_month: string; records: number; amount_micros: number; final: boolean }[];
       totals: { currency: string; adjustment_micros: number }[];
-    };
+    }>();
     assert.equal(nov.status, 'closed');
     assert.equal(nov.digest_verified, true);
     assert.deepEqual(
@@ -419,16 +419,16 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       [['2026-10', 1, lateAmount, true]],
     );
     assert.equal(nov.totals.find((t) => t.currency === 'EUR')!.adjustment_micros, lateAmount);
-    const usd = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0001/2026-11', headers: auth('billing') })).json() as {
+    const usd = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0001/2026-11', headers: auth('billing') })).json<{
       adjustments: { reason: string; records: number; amount_micros: number }[];
-    };
+    }>();
     assert.equal(usd.adjustments.length, 1);
     assert.equal(usd.adjustments[0]!.reason, 'rerate');
     assert.equal(usd.adjustments[0]!.records, 0);
     assert.ok(usd.adjustments[0]!.amount_micros > 0, 'prices doubled');
-    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json() as {
+    const oct = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') })).json<{
       digest: string;
-    };
+    }>();
     assert.equal(oct.digest, octoberDigest);
     // The usage of November's month row carries its adjustments.
     const usage = await api.app.inject({
@@ -436,7 +436,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       url: '/v1/billing/usage?account_id=acct-0004&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&group_by=month',
       headers: auth('billing'),
     });
-    const rows = (usage.json() as { rows: { currency: string; adjustment_micros: number }[] }).rows;
+    const rows = usage.json<{ rows: { currency: string; adjustment_micros: number }[] }>().rows;
     assert.equal(rows.find((r) => r.currency === 'EUR')?.adjustment_micros, lateAmount);
     assert.ok(DEC > NOV);
   });
