@@ -10,6 +10,8 @@ import {
   loadSchemaFile,
   pseudonymisedType,
   PSEUDONYMISED_SCHEMA_ID,
+  PSEUDONYMISED_V1_SCHEMA_ID,
+  decodePseudonymised,
 } from '../../../../services/platform/schemas/cdrCodec.ts';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
@@ -146,10 +148,23 @@ describe('CDR Avro codec', () => {
       cost: 1,
       currency: 'EUR',
       late: false,
+      sender_range: '',
+      sender_number_type: '',
+      recipient_range: '6017',
+      recipient_number_type: 'mobile',
     };
     const buf = encodeWith(PSEUDONYMISED_SCHEMA_ID, value);
     assert.equal(buf[0], 0);
     assert.equal(buf.readInt32BE(1), PSEUDONYMISED_SCHEMA_ID);
     assert.deepEqual({ ...(pseudonymisedType.fromBuffer(buf.subarray(5)) as object) }, value);
+    assert.deepEqual({ ...decodePseudonymised(buf) }, value);
+    // Old readers still read v1.1 (the new fields are skipped), and a v1 event reads as v1.1 with empty ranges.
+    const v1 = avro.Type.forSchema(loadSchemaFile('cdr-pseudonymised-v1.avsc'));
+    const asV1 = v1.fromBuffer(buf.subarray(5), v1.createResolver(pseudonymisedType)) as Record<string, unknown>;
+    assert.equal(asV1['recipient_range'], undefined);
+    assert.equal(asV1['cdr_id'], value.cdr_id);
+    const { sender_range: _a, sender_number_type: _b, recipient_range: _c, recipient_number_type: _d, ...v1Value } = value;
+    const fromV1 = decodePseudonymised(encodeWith(PSEUDONYMISED_V1_SCHEMA_ID, v1Value));
+    assert.deepEqual({ ...fromV1 }, { ...v1Value, sender_range: '', sender_number_type: '', recipient_range: '', recipient_number_type: '' });
   });
 });
