@@ -24,7 +24,7 @@ import { ratingInputOf, rowOf, type RatedRow } from './ratedRow.ts';
  * (one row per CDR, newest rating revision), so aggregates equal the sum over the individually rated records by
  * construction, whatever arrived twice or was re-rated.
  */
-export type UsageDimension = 'day' | 'month' | 'channel' | 'country' | 'provider';
+export type UsageDimension = 'day' | 'month' | 'channel' | 'country' | 'provider' | 'status';
 
 export interface UsageQuery {
   readonly accountId?: string;
@@ -40,6 +40,7 @@ export interface UsageRow {
   channel?: string;
   destination_country?: string;
   provider_id?: string;
+  status?: string;
   records: number;
   segments: number;
   duration_ms: number;
@@ -55,6 +56,7 @@ const DIMENSION_SQL: Record<UsageDimension, { expr: string; as: keyof UsageRow }
   channel: { expr: 'channel', as: 'channel' },
   country: { expr: 'destination_country', as: 'destination_country' },
   provider: { expr: 'provider_id', as: 'provider_id' },
+  status: { expr: 'status', as: 'status' },
 };
 
 interface Totals {
@@ -143,7 +145,7 @@ export class BillingStore {
       },
       { output_format_json_quote_64bit_integers: 0 },
     );
-    const splits = q.groupBy.some((d) => d === 'channel' || d === 'country' || d === 'provider');
+    const splits = q.groupBy.some((d) => d === 'channel' || d === 'country' || d === 'provider' || d === 'status');
     for (const a of adjustments) {
       const start = monthStart(a.applies_to_month);
       if (start < q.from || start >= q.to) continue;
@@ -169,6 +171,7 @@ export class BillingStore {
         if (q.groupBy.includes('channel')) extra.channel = '';
         if (q.groupBy.includes('country')) extra.destination_country = '';
         if (q.groupBy.includes('provider')) extra.provider_id = '';
+        if (q.groupBy.includes('status')) extra.status = '';
         rows.push(extra);
       }
     }

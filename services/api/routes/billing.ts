@@ -8,7 +8,7 @@ import { audited, errorSchema, instantOf, isoString } from './common.ts';
  * Billing queries (role `billing`): usage aggregates and monthly statements. Figures come from the rated records
  * (services/billing/billingStore.ts); no identifier is involved anywhere on this path.
  */
-const DIMENSIONS: readonly UsageDimension[] = ['day', 'month', 'channel', 'country', 'provider'];
+const DIMENSIONS: readonly UsageDimension[] = ['day', 'month', 'channel', 'country', 'provider', 'status'];
 const MAX_RANGE_MS = 400 * 86_400_000;
 const CSV_COLUMNS = [
   'account_id',
@@ -48,6 +48,7 @@ export function usageCsv(rows: readonly UsageRow[], groupBy: readonly UsageDimen
   if (groupBy.includes('channel')) wanted.add('channel');
   if (groupBy.includes('country')) wanted.add('destination_country');
   if (groupBy.includes('provider')) wanted.add('provider_id');
+  if (groupBy.includes('status')) wanted.add('status');
   const columns = CSV_COLUMNS.filter((c) => wanted.has(c));
   const lines = [columns.join(',')];
   for (const r of rows) lines.push(columns.map((c) => csvCell(r[c])).join(','));
@@ -88,7 +89,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
             account_id: { type: 'string', minLength: 1, maxLength: 128 },
             from: isoString,
             to: isoString,
-            group_by: { type: 'string', maxLength: 64, description: 'comma-separated: day|month, channel, country, provider (default day)' },
+            group_by: { type: 'string', maxLength: 64, description: 'comma-separated: day|month, channel, country, provider, status (default day)' },
             format: { type: 'string', enum: ['json', 'csv'] },
           },
         },

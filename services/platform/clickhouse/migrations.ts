@@ -278,6 +278,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE = ${engine('MergeTree', 'billing_adjustments')} ORDER BY (account_id, applies_to_month, adjustment_id)`,
     ],
   },
+  {
+    version: 9,
+    name: 'billing: daily aggregates as views over the rated records',
+    statements: ({ t, on }) => [
+      // Views, not summing tables: the figures are always the sum over billing_rated FINAL (ADR 0024).
+      `CREATE VIEW IF NOT EXISTS ${t('billing_usage_daily')}${on} AS
+       SELECT account_id, toDate(event_time, 'UTC') AS day, channel, destination_country, status, currency,
+              count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms, sum(billable_seconds) AS billable_seconds,
+              sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros
+       FROM ${t('billing_rated')} FINAL WHERE rated
+       GROUP BY account_id, day, channel, destination_country, status, currency`,
+      `CREATE VIEW IF NOT EXISTS ${t('billing_provider_daily')}${on} AS
+       SELECT provider_id, toDate(event_time, 'UTC') AS day, destination_country, currency,
+              count() AS records, sum(segments) AS segments, sum(billable_seconds) AS billable_seconds, sum(cost_micros) AS cost_micros
+       FROM ${t('billing_rated')} FINAL WHERE rated
+       GROUP BY provider_id, day, destination_country, currency`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

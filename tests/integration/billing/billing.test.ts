@@ -226,7 +226,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   it('usage aggregates equal the sum over the rated records to the micro-unit, by day and by month, in JSON and CSV', async () => {
     const rated = (await ratedOctober()).filter((r) => r.rated);
     const expected = byCurrency(rated);
-    for (const groupBy of ['month', 'day', 'day,channel,country,provider', 'month,provider']) {
+    for (const groupBy of ['month', 'day', 'day,channel,country,provider', 'month,provider', 'day,status']) {
       const res = await api.app.inject({
         method: 'GET',
         url: `/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=${groupBy}`,
@@ -259,6 +259,18 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         expected,
       );
     }
+    // The same figures as ClickHouse views, for SQL users (migration 9).
+    const storage = requireStore(rt);
+    const daily = await storage.query<{ currency: string; records: string; amount_micros: string; cost_micros: string }>(
+      `SELECT currency, sum(records) AS records, sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros FROM ${storage.table('billing_usage_daily')}
+       WHERE day >= '2026-10-01' AND day < '2026-11-01' GROUP BY currency`,
+    );
+    assert.deepEqual(
+      byCurrency(
+        daily.map((d) => ({ currency: d.currency, records: Number(d.records), amount_micros: Number(d.amount_micros), cost_micros: Number(d.cost_micros) })),
+      ),
+      expected,
+    );
     const perAccount = byCurrency(rated.filter((r) => r.account_id === 'acct-0003'));
     const one = await api.app.inject({
       method: 'GET',
