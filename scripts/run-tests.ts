@@ -58,9 +58,23 @@ if (unitOnly) {
   process.stderr.write(`test environment: KAFKA_BROKERS=${env['KAFKA_BROKERS']} CLICKHOUSE_URL=${env['CLICKHOUSE_URL'] ?? '(embedded)'}\n`);
 }
 
+// Unit and integration files two at a time; the integrity files (kill -9, broker loss, rebalances: each drives its
+// own processes or cluster and times faults) one at a time after them, so one's faults never land in another's timing.
 const concurrency = env['CDR_TEST_CONCURRENCY'] ?? '2';
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { cwd: root, env, stdio: 'inherit' });
-const code: number = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+const run = (group: readonly string[], n: string): Promise<number> =>
+  group.length === 0
+    ? Promise.resolve(0)
+    : new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...group], { cwd: root, env, stdio: 'inherit' });
+        child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+      });
+const integrity = files.filter((f) => f.startsWith('tests/integrity/'));
+const first = await run(
+  files.filter((f) => !f.startsWith('tests/integrity/')),
+  concurrency,
+);
+const second = await run(integrity, env['CDR_TEST_INTEGRITY_CONCURRENCY'] ?? '1');
+const code = first !== 0 ? first : second;
 for (const c of cleanups.reverse()) {
   try {
     await c();

@@ -137,13 +137,30 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
     await assertIndexExactlyTwice(storage, ids.length);
     // Right after a leader change the new leader's high watermark can trail its log until the followers catch up, so
     // a read bounded by it may stop short: read again (for up to a minute) before calling anything missing.
-    let missing = ids.length;
+    let missing: string[] = ids;
+    let read: Awaited<ReturnType<typeof readTopic>> = [];
     for (const deadline = Date.now() + 60_000; ;) {
-      const published = new Set((await readTopic(kafka, rt.config.kafka.topics.pseudonymised)).map((m) => String(m.headers!['cdr_id'])));
-      missing = ids.filter((id) => !published.has(id)).length;
-      if (missing === 0 || Date.now() > deadline) break;
+      read = await readTopic(kafka, rt.config.kafka.topics.pseudonymised);
+      const published = new Set(read.map((m) => String(m.headers!['cdr_id'])));
+      missing = ids.filter((id) => !published.has(id));
+      if (missing.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2_000));
     }
-    assert.equal(missing, 0);
+    if (missing.length > 0) {
+      // Say where the missing ones came from and what the topic holds, so a failure can be diagnosed from CI output.
+      const where = await storage.query<{ src_partition: number; first: string; last: string; n: string; ingested_from: string; ingested_to: string }>(
+        `SELECT src_partition, min(toUInt64(src_offset)) AS first, max(toUInt64(src_offset)) AS last, count() AS n,
+                toString(min(ingested_at)) AS ingested_from, toString(max(ingested_at)) AS ingested_to
+         FROM ${storage.table('cdr')} WHERE cdr_id IN {ids:Array(String)} GROUP BY src_partition`,
+        { ids: missing },
+      );
+      const a = kafka.admin();
+      await a.connect();
+      const offsets = await a.fetchTopicOffsets(rt.config.kafka.topics.pseudonymised).finally(() => a.disconnect());
+      assert.fail(
+        `${missing.length} stored records were not found on ${rt.config.kafka.topics.pseudonymised}: raw positions ${JSON.stringify(where)}; ` +
+          `topic offsets ${JSON.stringify(offsets)}; messages read ${read.length}; killed broker ${killed} at ${storedWhenKilled} stored`,
+      );
+    }
   });
 });
