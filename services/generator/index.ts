@@ -21,5 +21,14 @@ export {
   rangesOf,
 } from './catalog.ts';
 export type { CurrencyCode, Destination, ErrorFamily, NonDeliveredStatus, NumberRange, Operator, Region } from './catalog.ts';
-export { SCENARIOS, TrafficGenerator, identifierFormatOf } from './trafficGenerator.ts';
-export type { FraudActors, GeneratedCdr, GeneratorOptions, IdentifierFormat, ScenarioName } from './trafficGenerator.ts';
+export { ATTACK_SCENARIOS, SCENARIOS, TrafficGenerator, identifierFormatOf, scenarioOf } from './trafficGenerator.ts';
+export type {
+  AttackLabel,
+  AttackScenario,
+  CampaignOptions,
+  FraudActors,
+  GeneratedCdr,
+  GeneratorOptions,
+  IdentifierFormat,
+  ScenarioName,
+} from './trafficGenerator.ts';

@@ -6,12 +6,18 @@
  * account activity, a zipf-skewed pool of end users whose identifiers are written in many
  * formats (E.164, spaced/dashed international, `00` IDD, bare country-code digits, national),
  * per-channel status/error/size/latency models, catalog prices, client IPs, ported numbers, and
- * optional fraud patterns (SMS pumping, IRSF, velocity spikes) mixed into normal traffic.
+ * optional fraud patterns (SMS pumping, IRSF, velocity spikes, range scans, account anomalies)
+ * mixed into normal traffic. `nextLabeled()` says which events are fraud and which attack episode
+ * they belong to, so a detector can be scored against the ground truth.
  *
  * Time: in rate mode (default) event_time starts at `startTime` and advances with Poisson
- * arrivals at `ratePerSecond` (monotone non-decreasing). With `timeSpreadMs`, normal events are
- * spread uniformly over [startTime - timeSpreadMs, startTime] and fraud bursts are clustered in
- * short windows inside that range.
+ * arrivals at `ratePerSecond` (monotone non-decreasing; optionally shaped by a UTC day curve,
+ * `diurnal`). With `timeSpreadMs`, normal events are spread over [startTime - timeSpreadMs,
+ * startTime] and fraud bursts are clustered in short windows inside that range.
+ *
+ * Stability: the original scenarios (normal, sms_pumping, irsf, velocity, mixed) produce exactly
+ * the stream they always did for a given seed; everything added later (new scenarios' actors,
+ * the campaign, the day curve) either runs only when asked for or draws from its own generator.
  */
 import { CHANNELS, STATUSES } from '../core/index.ts';
 import type { CdrEvent, Channel, SenderType, Status } from '../core/index.ts';
@@ -36,15 +42,51 @@ import {
 import type { CurrencyCode, Destination, NumberRange, Operator } from './catalog.ts';
 import { Prng, WeightedPicker, hash32, permute32 } from './prng.ts';
 
-export type ScenarioName = 'normal' | 'sms_pumping' | 'irsf' | 'velocity' | 'mixed';
-export const SCENARIOS: readonly ScenarioName[] = ['normal', 'sms_pumping', 'irsf', 'velocity', 'mixed'];
+export type ScenarioName = 'normal' | 'sms_pumping' | 'irsf' | 'velocity' | 'mixed' | 'range_scan' | 'account_anomaly' | 'fraud_mix';
+export const SCENARIOS: readonly ScenarioName[] = ['normal', 'sms_pumping', 'irsf', 'velocity', 'mixed', 'range_scan', 'account_anomaly', 'fraud_mix'];
+
+/** The attack patterns an event can be labelled with. */
+export type AttackScenario = 'sms_pumping' | 'irsf' | 'velocity' | 'range_scan' | 'account_anomaly';
+export const ATTACK_SCENARIOS: readonly AttackScenario[] = ['sms_pumping', 'irsf', 'velocity', 'range_scan', 'account_anomaly'];
+
+/** Ground truth of one fraud event: the pattern and which of its bursts (1, 2, …) produced it. */
+export interface AttackLabel {
+  scenario: AttackScenario;
+  episode: number;
+}
+
+/**
+ * A scenario by name, accepting the hyphenated spellings (`sms-pumping`, `range-scan`,
+ * `account-anomaly`, `fraud-mix`) and any letter case; undefined for an unknown name.
+ */
+export function scenarioOf(name: string): ScenarioName | undefined {
+  const key = name.trim().toLowerCase().replace(/-/g, '_');
+  return SCENARIOS.find((s) => s === key);
+}
+
+/** A legitimate surge (marketing campaign) for false-positive tests; its events are labelled normal. */
+export interface CampaignOptions {
+  /** Epoch ms UTC of the first possible campaign event. */
+  at: number;
+  /** Campaign events get event times spread over [at, at + durationMs). */
+  durationMs: number;
+  /** Number of campaign events, each to a different recipient. */
+  count: number;
+  /** ISO country of the recipients (must accept alphanumeric senders). Default 'MY'. */
+  country?: string;
+}
 
 export interface GeneratorOptions {
   seed: number;
   scenario: ScenarioName;
   /** Epoch ms UTC. Rate mode: time of the first event. Spread mode: end of the spread window. */
   startTime: number;
-  /** Events per second of simulated time in rate mode (Poisson arrivals). Default 1000. */
+  /**
+   * Events per second of simulated time in rate mode (Poisson arrivals). Default 1000. The bursts
+   * of range_scan, account_anomaly and fraud_mix are scheduled in event time (minutes), so they
+   * span `ratePerSecond` × 60 events per minute; in spread mode they run on a virtual clock of
+   * that many events per second.
+   */
   ratePerSecond?: number;
   /** Number of customer accounts (`acct-0001`…). Default 50. */
   accounts?: number;
@@ -58,13 +100,25 @@ export interface GeneratorOptions {
    * original event_time, so they break event_time monotonicity in rate mode.
    */
   duplicateRate?: number;
-  /** Velocity scenario: number of events before the first spike. Default 1000. */
+  /** Velocity and mixed scenarios: number of events before the first spike. Default 1000. */
   velocityOnset?: number;
+  /**
+   * Rate mode: the arrival rate follows a UTC day curve (about 25% of the mean at 02:00–05:00,
+   * about 150% at 10:00–20:00) whose daily mean is `ratePerSecond`. Spread mode: event times are
+   * drawn from the same curve. Default false.
+   */
+  diurnal?: boolean;
+  /** Extra, legitimate campaign traffic interleaved into the stream. Default: none. */
+  campaign?: CampaignOptions;
 }
 
 export interface GeneratedCdr {
   event: CdrEvent;
   kind: 'normal' | 'duplicate' | 'fraud';
+  /** Set on fraud events only. */
+  attack?: AttackLabel;
+  /** Set (true) on the events of the `campaign` option, which are otherwise ordinary `normal` events. */
+  campaign?: true;
 }
 
 /** Ground truth about the fraud actors of a generator instance (for tests and detector evaluation). */
@@ -72,6 +126,10 @@ export interface FraudActors {
   smsPumping: { accountId: string; senderId: string; countries: readonly string[] };
   irsf: { accountId: string; countries: readonly string[] };
   velocity: { accountId: string; senderId: string; baselineShare: number; spikeShare: number; factor: number };
+  /** The scanner: an account that sends nothing but its scans in scenarios that include range_scan. */
+  rangeScan: { accountId: string; senderId: string; country: string; blockPrefix: string; blockSize: number };
+  /** An ordinary account that, in bursts, sends at 6–10× its rate to `countries` (never used otherwise). */
+  accountAnomaly: { accountId: string; baselineShare: number; countries: readonly string[] };
 }
 
 /** The identifier writing styles produced for phone numbers. */
@@ -140,6 +198,29 @@ const MT_STATUS_WEIGHTS: ReadonlyArray<readonly number[]> = [
 ];
 const MO_STATUS_WEIGHTS = [99, 1, 0, 0, 0];
 const PUMPING_STATUS_WEIGHTS = [6, 46, 6, 26, 16];
+/** A range scan mostly hits unallocated numbers: ~65% failed/rejected. */
+const SCAN_STATUS_WEIGHTS = [25, 48, 17, 6, 4];
+/** A legitimate campaign to fresh, valid numbers: ~95% delivered. */
+const CAMPAIGN_STATUS_WEIGHTS = [95, 2.5, 0.5, 1, 1];
+/** Error family index (after the 8 channels) for range-scan failures. */
+const ERR_SCAN = 8;
+/** Scanned numbers that fail are mostly unallocated: unknown subscriber / invalid destination. */
+const SCAN_ERRORS: Readonly<Record<'failed' | 'rejected' | 'expired', ReadonlyArray<readonly [string | null, number]>>> = {
+  failed: [
+    ['MAP:1', 70],
+    ['MAP:5', 12],
+    ['MAP:27', 10],
+    ['MAP:11', 8],
+  ],
+  rejected: [
+    ['SMPP:0x0000000B', 75],
+    ['POLICY:DEST_BLOCKED', 25],
+  ],
+  expired: [
+    [null, 60],
+    ['VP_EXPIRED', 40],
+  ],
+};
 
 /** Skew of the end-user popularity distribution (zipf exponent, < 1 so the tail still matters). */
 const ZIPF_S = 0.9;
@@ -155,6 +236,75 @@ const F_NATIONAL = 5;
 /** Delivery latency (ms) lognormal median / sigma per channel index. */
 const LATENCY_MEDIAN = [2_200, 6_000, 1_800, 7_000, 700, 900, 1_200, 250];
 const LATENCY_SIGMA = [0.9, 0.9, 1.0, 0.5, 0.8, 0.8, 0.8, 0.7];
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/** A range scan: a few hundred numbers over a few minutes. */
+const SCAN_BURST = { events: [250, 450], durationMs: [2 * MINUTE_MS, 5 * MINUTE_MS], factor: null } as const;
+/** An account anomaly: 6–10× the account's rate for a few minutes. */
+const ANOMALY_BURST = { events: null, durationMs: [3 * MINUTE_MS, 6 * MINUTE_MS], factor: [6, 10] } as const;
+
+/**
+ * Diurnal arrival-rate curve: [hour of day UTC, relative rate] knots, linear in between, scaled
+ * below so that its mean over a day is exactly 1. Low 02:00–05:00 (~24%), plateau 10:00–20:00 (~145%).
+ */
+const DIURNAL_KNOTS: ReadonlyArray<readonly [number, number]> = [
+  [0, 0.5],
+  [2, 0.25],
+  [5, 0.25],
+  [10, 1.5],
+  [20, 1.5],
+  [24, 0.5],
+];
+
+/** Knot times (ms of day), normalised rates, and the integral of the rate up to each knot. */
+const DIURNAL = ((): { at: Float64Array; rate: Float64Array; cum: Float64Array } => {
+  const at = Float64Array.from(DIURNAL_KNOTS, ([h]) => h * 3_600_000);
+  const raw = Float64Array.from(DIURNAL_KNOTS, ([, v]) => v);
+  let area = 0;
+  for (let i = 1; i < at.length; i++) area += ((raw[i - 1]! + raw[i]!) / 2) * (at[i]! - at[i - 1]!);
+  const rate = raw.map((v) => (v * DAY_MS) / area);
+  const cum = new Float64Array(at.length);
+  for (let i = 1; i < at.length; i++) cum[i] = cum[i - 1]! + ((rate[i - 1]! + rate[i]!) / 2) * (at[i]! - at[i - 1]!);
+  return { at, rate, cum };
+})();
+
+/** Relative arrival rate at epoch ms `t` (mean 1 over a UTC day). */
+function diurnalRate(t: number): number {
+  const { at, rate } = DIURNAL;
+  const r = t - Math.floor(t / DAY_MS) * DAY_MS;
+  let i = 0;
+  while (i < at.length - 2 && r >= at[i + 1]!) i++;
+  return rate[i]! + ((rate[i + 1]! - rate[i]!) * (r - at[i]!)) / (at[i + 1]! - at[i]!);
+}
+
+/** "Operational time" Λ(t) = ∫ rate: advances one ms per ms on average, faster by day, slower by night. */
+function diurnalIntegral(t: number): number {
+  const { at, rate, cum } = DIURNAL;
+  const day = Math.floor(t / DAY_MS);
+  const r = t - day * DAY_MS;
+  let i = 0;
+  while (i < at.length - 2 && r >= at[i + 1]!) i++;
+  const x = r - at[i]!;
+  const slope = (rate[i + 1]! - rate[i]!) / (at[i + 1]! - at[i]!);
+  return day * DAY_MS + cum[i]! + rate[i]! * x + (slope * x * x) / 2;
+}
+
+/** Inverse of `diurnalIntegral` (solves the quadratic of the linear segment). */
+function diurnalInverse(u: number): number {
+  const { at, rate, cum } = DIURNAL;
+  const day = Math.floor(u / DAY_MS);
+  const r = u - day * DAY_MS;
+  let i = 0;
+  while (i < at.length - 2 && r >= cum[i + 1]!) i++;
+  const rem = r - cum[i]!;
+  const a = rate[i]!;
+  const slope = (rate[i + 1]! - a) / (at[i + 1]! - at[i]!);
+  // a·x + slope·x²/2 = rem, written to stay exact when slope is 0
+  const x = (2 * rem) / (a + Math.sqrt(Math.max(0, a * a + 2 * slope * rem)));
+  return day * DAY_MS + at[i]! + x;
+}
 
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const HEX1: readonly string[] = Array.from({ length: 16 }, (_, i) => i.toString(16));
@@ -279,18 +429,72 @@ interface Account {
   shortcodes: (string | undefined)[];
 }
 
-type PatternKind = 'sms_pumping' | 'irsf' | 'velocity';
+type PatternKind = AttackScenario;
+
+/**
+ * Burst schedule of the newer scenarios, in event time (the original scenarios count events
+ * instead). Burst n (0-based) starts phaseMs + n·periodMs (+ U·jitterMs for n ≥ 1) after the start;
+ * in spread mode "time" is a virtual clock on which event k sits at k / ratePerSecond.
+ */
+interface BurstPlan {
+  /** Events per burst [min, max]: the burst ends when they are sent. Null: it ends after its duration. */
+  readonly events: readonly [number, number] | null;
+  /** Burst duration [min, max] (ms of event time). */
+  readonly durationMs: readonly [number, number];
+  /** Rate of the actor during the burst as a multiple of its normal rate [min, max]; null keeps `intensity`. */
+  readonly factor: readonly [number, number] | null;
+  readonly periodMs: number;
+  readonly phaseMs: number;
+  readonly jitterMs: number;
+}
 
 interface Pattern {
   kind: PatternKind;
   meanGap: number;
   meanBurst: number;
+  /** Probability that an event drawn while the burst is active belongs to the pattern. */
   intensity: number;
   /** Mean ms between pattern events inside a burst (spread mode only). */
   burstGapMs: number;
   active: boolean;
   countdown: number;
   burstClock: number;
+  /** Bursts started so far: the episode number of the current (or last) burst. */
+  episode: number;
+  /** Time-based schedule (newer scenarios) or null for the original count-based one. */
+  plan: BurstPlan | null;
+  /** Planned patterns: events left in the burst, schedule time the burst ends, the next one starts. */
+  quota: number;
+  burstEnd: number;
+  nextStart: number;
+}
+
+/** State of the `campaign` option. */
+interface Campaign {
+  readonly rng: Prng;
+  readonly account: Account;
+  readonly destIdx: number;
+  /** Every number range of the country, with the index of its operator. */
+  readonly ranges: readonly { range: NumberRange; opIdx: number }[];
+  readonly at: number;
+  readonly durationMs: number;
+  /** Numbers already used (the campaign never sends twice to one number). */
+  readonly seen: Set<string>;
+  left: number;
+  /** Position in [0, 1) of the last scheduled event within the campaign window. */
+  pos: number;
+  /** Event time of the next campaign event. */
+  nextAt: number;
+  /** Id counter of campaign events: a range the main counter never reaches, so cdr_ids stay unique. */
+  idCounter: number;
+}
+
+/** A base event generated ahead (rate mode with a campaign) and its label. */
+interface Pending {
+  event: CdrEvent;
+  kind: GeneratedCdr['kind'];
+  pattern: Pattern | null;
+  episode: number;
 }
 
 interface SequentialBlock {
@@ -331,11 +535,21 @@ interface Draft {
 // ------------------------------------------------------------------------------------------
 
 export class TrafficGenerator {
-  readonly options: Readonly<Required<Omit<GeneratorOptions, 'timeSpreadMs'>> & { timeSpreadMs: number }>;
-  private readonly rng: Prng;
+  readonly options: Readonly<
+    Required<Omit<GeneratorOptions, 'timeSpreadMs' | 'campaign'>> & { timeSpreadMs: number; campaign: Readonly<CampaignOptions> | undefined }
+  >;
+  /** Not readonly: campaign events swap in their own generator so the base stream is untouched. */
+  private rng: Prng;
   private readonly spread: boolean;
   private readonly meanGapMs: number;
   private clock: number;
+  /** Diurnal rate mode: operational time (see `diurnalIntegral`) of the clock. */
+  private opClock = 0;
+  /** Diurnal spread mode: operational times of the window ends. */
+  private spreadOpLo = 0;
+  private spreadOpHi = 0;
+  /** Non-duplicate events drawn so far (the virtual clock of planned bursts in spread mode). */
+  private ticks = 0;
   private idCounter = 0;
   private readonly idKey: number;
   private readonly seedKey: number;
@@ -344,11 +558,14 @@ export class TrafficGenerator {
   private readonly pools: Subscriber[][];
   private readonly poolZipfC: Float64Array;
   private readonly accounts: Account[];
-  private readonly accountPicker: WeightedPicker<number>;
+  /** Not readonly: scenarios with a range scan rebuild it without the scanner's account. */
+  private accountPicker: WeightedPicker<number>;
   private readonly channelPicker: WeightedPicker<number>;
   private readonly mtStatus: WeightedPicker<number>[];
   private readonly moStatus: WeightedPicker<number>;
   private readonly pumpStatus: WeightedPicker<number>;
+  private readonly scanStatus: WeightedPicker<number>;
+  private readonly campaignStatus: WeightedPicker<number>;
   private readonly errors: WeightedPicker<string | null>[][];
   /** [destIdx * 8 + chIdx] → unit price / cost (micro-units). */
   private readonly unitPrice: Float64Array;
@@ -363,9 +580,22 @@ export class TrafficGenerator {
   private readonly irsfBlocks: SequentialBlock[];
   private readonly velocityAccount: Account;
   private readonly velocitySpikeShare: number;
+  private readonly scanAccount: Account;
+  private readonly scanBlock: SequentialBlock;
+  private readonly anomalyAccount: Account;
+  private readonly anomalyDests: readonly number[];
+  /** Set in scenarios with an account anomaly: that account's normal traffic avoids `anomalyDests`. */
+  private readonly anomalyGuard: Account | null;
+  private readonly anomalyDestMask: Uint8Array;
+  private readonly campaign: Campaign | null;
+  private pending: Pending | null = null;
 
   private readonly draft: Draft;
   private lastKind: GeneratedCdr['kind'] = 'normal';
+  /** Pattern (and its episode) of the last fraud event; null for other events. */
+  private lastPattern: Pattern | null = null;
+  private lastEpisode = 0;
+  private lastCampaign = false;
   private readonly ring: CdrEvent[] = [];
   private ringPos = 0;
 
@@ -380,6 +610,8 @@ export class TrafficGenerator {
       timeSpreadMs: opts.timeSpreadMs ?? 0,
       duplicateRate: opts.duplicateRate ?? 0,
       velocityOnset: opts.velocityOnset ?? 1000,
+      diurnal: opts.diurnal ?? false,
+      campaign: opts.campaign === undefined ? undefined : { ...opts.campaign },
     };
     if (!SCENARIOS.includes(o.scenario)) throw new RangeError(`unknown scenario ${String(o.scenario)}`);
     if (!Number.isFinite(o.startTime)) throw new RangeError('startTime must be epoch milliseconds');
@@ -388,12 +620,23 @@ export class TrafficGenerator {
     if (!(Number.isInteger(o.subscribers) && o.subscribers >= 1)) throw new RangeError('subscribers must be an integer ≥ 1');
     if (!(o.timeSpreadMs >= 0)) throw new RangeError('timeSpreadMs must be ≥ 0');
     if (!(o.duplicateRate >= 0 && o.duplicateRate < 1)) throw new RangeError('duplicateRate must be in [0, 1)');
+    const camp = o.campaign;
+    if (camp !== undefined) {
+      if (!Number.isFinite(camp.at)) throw new RangeError('campaign.at must be epoch milliseconds');
+      if (!(Number.isFinite(camp.durationMs) && camp.durationMs > 0)) throw new RangeError('campaign.durationMs must be > 0');
+      if (!(Number.isInteger(camp.count) && camp.count >= 0)) throw new RangeError('campaign.count must be an integer ≥ 0');
+    }
     this.options = o;
 
     const rng = (this.rng = new Prng(o.seed));
     this.spread = o.timeSpreadMs > 0;
     this.meanGapMs = 1000 / o.ratePerSecond;
     this.clock = o.startTime;
+    if (o.diurnal) {
+      this.opClock = diurnalIntegral(o.startTime);
+      this.spreadOpLo = diurnalIntegral(o.startTime - o.timeSpreadMs);
+      this.spreadOpHi = diurnalIntegral(o.startTime + 1);
+    }
     this.idKey = rng.nextU32();
     this.seedKey = rng.nextU32();
 
@@ -428,12 +671,18 @@ export class TrafficGenerator {
     this.mtStatus = MT_STATUS_WEIGHTS.map((ws) => new WeightedPicker(ws.map((w, s) => [s, w] as const)));
     this.moStatus = new WeightedPicker(MO_STATUS_WEIGHTS.map((w, s) => [s, w] as const));
     this.pumpStatus = new WeightedPicker(PUMPING_STATUS_WEIGHTS.map((w, s) => [s, w] as const));
+    this.scanStatus = new WeightedPicker(SCAN_STATUS_WEIGHTS.map((w, s) => [s, w] as const));
+    this.campaignStatus = new WeightedPicker(CAMPAIGN_STATUS_WEIGHTS.map((w, s) => [s, w] as const));
     this.errors = CHANNEL_LIST.map((ch) => {
       const fam = ERROR_CODES[ch];
       const none = new WeightedPicker<string | null>([[null, 1]]);
       // index by status code: delivered / pending have no error code
       return [none, new WeightedPicker(fam.failed), new WeightedPicker(fam.rejected), new WeightedPicker(fam.expired), none];
     });
+    {
+      const none = new WeightedPicker<string | null>([[null, 1]]);
+      this.errors.push([none, new WeightedPicker(SCAN_ERRORS.failed), new WeightedPicker(SCAN_ERRORS.rejected), new WeightedPicker(SCAN_ERRORS.expired), none]);
+    }
     this.unitPrice = new Float64Array(DESTINATIONS.length * 8);
     this.unitCost = new Float64Array(DESTINATIONS.length * 8);
     DESTINATIONS.forEach((d, di) => {
@@ -477,7 +726,35 @@ export class TrafficGenerator {
     const irsfTargets = rng.shuffle([...irsfIdx]).slice(0, 3);
     this.irsfBlocks = irsfTargets.map((di) => this.makeBlock(di, 3));
 
+    // --- actors added later (range scan, account anomaly, campaign): drawn from a generator of their
+    //     own, so the main stream, and with it every original scenario, is exactly what it was
+    const aux = new Prng(hash32(this.seedKey ^ 0x5ca77e57));
+    const taken = new Set<Account>([this.pumpAccount, this.irsfAccount, this.velocityAccount]);
+    const free = byShare.filter((a) => !taken.has(a));
+    // a small account, three quarters down the activity ranking
+    this.scanAccount = free[Math.floor(free.length * 0.75)] ?? byShare[byShare.length - 1]!;
+    taken.add(this.scanAccount);
+    const scanDests = DESTINATIONS.map((d, i) => [i, d.irsfRisk || !d.alphanumericSenders || pumpTargets.includes(i) ? 0 : d.trafficWeight] as const);
+    this.scanBlock = this.makeBlock(new WeightedPicker(scanDests).pick(aux), 4, aux);
+    // an ordinary account: share near half the average
+    const free2 = byShare.filter((a) => !taken.has(a));
+    const anomalyTarget = 0.5 / o.accounts;
+    let anomaly: Account = free2[0] ?? byShare[byShare.length - 1]!;
+    for (const a of free2) if (Math.abs(a.share - anomalyTarget) < Math.abs(anomaly.share - anomalyTarget)) anomaly = a;
+    this.anomalyAccount = anomaly;
+    taken.add(anomaly);
+    this.anomalyDests = this.pickAnomalyDests(anomaly, aux);
+    this.anomalyDestMask = new Uint8Array(DESTINATIONS.length);
+    for (const di of this.anomalyDests) this.anomalyDestMask[di] = 1;
+
     this.patterns = this.makePatterns(o.scenario, o.velocityOnset);
+    const kinds = new Set(this.patterns.map((p) => p.kind));
+    // the scanner is a throwaway account: it sends nothing but its scans
+    if (kinds.has('range_scan') && free.length > 0) {
+      this.accountPicker = new WeightedPicker(this.accounts.map((a) => [a.idx, a === this.scanAccount ? 0 : a.share] as const));
+    }
+    this.anomalyGuard = kinds.has('account_anomaly') ? anomaly : null;
+    this.campaign = camp === undefined ? null : this.makeCampaign(camp, taken);
 
     this.draft = {
       account: this.accounts[0]!,
@@ -523,6 +800,18 @@ export class TrafficGenerator {
         spikeShare: s + (1 - s) * p0,
         factor: (s + (1 - s) * p0) / p0,
       },
+      rangeScan: {
+        accountId: this.scanAccount.id,
+        senderId: this.scanAccount.senderId,
+        country: DESTINATIONS[this.scanBlock.destIdx]!.iso,
+        blockPrefix: `+${DESTINATIONS[this.scanBlock.destIdx]!.callingCode}${this.scanBlock.head}`,
+        blockSize: Math.pow(10, this.scanBlock.tailDigits),
+      },
+      accountAnomaly: {
+        accountId: this.anomalyAccount.id,
+        baselineShare: this.anomalyAccount.share / this.accountPicker.total,
+        countries: this.anomalyDests.map((di) => DESTINATIONS[di]!.iso),
+      },
     };
   }
 
@@ -533,42 +822,101 @@ export class TrafficGenerator {
 
   /** Next event. */
   next(): CdrEvent {
-    return this.generate();
+    return this.pull();
   }
 
   /** Next event with its ground-truth label. */
   nextLabeled(): GeneratedCdr {
-    const event = this.generate();
-    return { event, kind: this.lastKind };
+    const event = this.pull();
+    const out: GeneratedCdr = { event, kind: this.lastKind };
+    if (this.lastPattern !== null) out.attack = { scenario: this.lastPattern.kind, episode: this.lastEpisode };
+    if (this.lastCampaign) out.campaign = true;
+    return out;
   }
 
   /** The next `n` events. */
   take(n: number): CdrEvent[] {
     const out = new Array<CdrEvent>(n);
-    for (let i = 0; i < n; i++) out[i] = this.generate();
+    for (let i = 0; i < n; i++) out[i] = this.pull();
     return out;
   }
 
   *[Symbol.iterator](): Iterator<CdrEvent> {
-    for (;;) yield this.generate();
+    for (;;) yield this.pull();
   }
 
   // ----------------------------------------------------------------------------------------
   // generation
 
+  /**
+   * The base stream (`generate`) merged with campaign events. In rate mode the next base event is
+   * generated one step ahead, so a campaign event goes out exactly when its time comes before the
+   * next base event's: the merged stream stays in event_time order and the base stream is
+   * unchanged event for event. Spread mode has no order to keep: campaign events are interleaved
+   * with about every other base event until they run out.
+   */
+  private pull(): CdrEvent {
+    const c = this.campaign;
+    if (c === null || c.left <= 0) return this.pending === null ? this.generate() : this.takePending();
+    if (this.spread) return c.rng.next() < 0.5 ? this.emitCampaign(c) : this.generate();
+    if (this.pending === null) {
+      const event = this.generate();
+      this.pending = { event, kind: this.lastKind, pattern: this.lastPattern, episode: this.lastEpisode };
+    }
+    // floor(clock) is the time of the newest base event, the pending one or (pending duplicate) the one before
+    return c.nextAt < Math.floor(this.clock) ? this.emitCampaign(c) : this.takePending();
+  }
+
+  private takePending(): CdrEvent {
+    const p = this.pending!;
+    this.pending = null;
+    this.lastKind = p.kind;
+    this.lastPattern = p.pattern;
+    this.lastEpisode = p.episode;
+    this.lastCampaign = false;
+    return p.event;
+  }
+
+  private emitCampaign(c: Campaign): CdrEvent {
+    // own generator and own id range: the base stream must not notice the campaign
+    const mainRng = this.rng;
+    const mainIds = this.idCounter;
+    this.rng = c.rng;
+    this.idCounter = c.idCounter;
+    let ev: CdrEvent;
+    try {
+      this.fillCampaign(c, c.nextAt);
+      ev = this.emit();
+    } finally {
+      c.idCounter = this.idCounter;
+      this.rng = mainRng;
+      this.idCounter = mainIds;
+    }
+    c.left--;
+    this.scheduleCampaign(c);
+    this.lastKind = 'normal';
+    this.lastPattern = null;
+    this.lastCampaign = true;
+    return ev;
+  }
+
   private generate(): CdrEvent {
     const rng = this.rng;
+    this.lastPattern = null;
+    this.lastCampaign = false;
     if (this.options.duplicateRate > 0 && this.ring.length > 0 && rng.next() < this.options.duplicateRate) {
       const orig = this.ring[Math.floor(rng.next() * this.ring.length)]!;
       this.lastKind = 'duplicate';
       return { ...orig };
     }
+    this.ticks++;
 
     let fraud: Pattern | null = null;
     const patterns = this.patterns;
     for (let i = 0; i < patterns.length; i++) {
       const p = patterns[i]!;
-      if (!p.active) {
+      if (p.plan !== null) this.tickPlanned(p);
+      else if (!p.active) {
         if (--p.countdown <= 0) this.startBurst(p);
       } else if (--p.countdown <= 0) {
         p.active = false;
@@ -580,17 +928,35 @@ export class TrafficGenerator {
     let ev: CdrEvent;
     if (fraud === null) {
       const t = this.normalTime();
-      const acct = this.accounts[this.accountPicker.pickIndex(rng)]!;
+      const acct = this.accounts[this.accountPicker.pick(rng)]!;
       this.fillNormal(acct, -1, t);
       ev = this.emit();
       this.lastKind = 'normal';
     } else {
       const t = this.spread ? this.burstTime(fraud) : this.normalTime();
-      if (fraud.kind === 'sms_pumping') this.fillPumping(t);
-      else if (fraud.kind === 'irsf') this.fillIrsf(t);
-      else this.fillNormal(this.velocityAccount, rng.next() < 0.85 ? CH_SMS : -1, t);
+      switch (fraud.kind) {
+        case 'sms_pumping':
+          this.fillPumping(t);
+          break;
+        case 'irsf':
+          this.fillIrsf(t);
+          break;
+        case 'velocity':
+          this.fillNormal(this.velocityAccount, rng.next() < 0.85 ? CH_SMS : -1, t);
+          break;
+        case 'range_scan':
+          this.fillRangeScan(t);
+          break;
+        case 'account_anomaly':
+          // SMS and some voice: channels that always name the destination country
+          this.fillNormal(this.anomalyAccount, rng.next() < 0.85 ? CH_SMS : CH_VOICE, t, this.anomalyDests[Math.floor(rng.next() * this.anomalyDests.length)]);
+          break;
+      }
       ev = this.emit();
       this.lastKind = 'fraud';
+      this.lastPattern = fraud;
+      this.lastEpisode = fraud.episode;
+      if (fraud.plan !== null && --fraud.quota <= 0) this.endPlanned(fraud);
     }
 
     if (this.options.duplicateRate > 0) {
@@ -604,11 +970,72 @@ export class TrafficGenerator {
   }
 
   private normalTime(): number {
+    if (this.options.diurnal) return this.diurnalTime();
     if (this.spread) {
       return this.options.startTime - Math.floor(this.rng.next() * (this.options.timeSpreadMs + 1));
     }
     this.clock += this.rng.exponential(this.meanGapMs);
     return Math.floor(this.clock);
+  }
+
+  /** `normalTime` on the day curve: uniform steps in operational time, mapped back to clock time. */
+  private diurnalTime(): number {
+    if (this.spread) {
+      const u = this.spreadOpLo + this.rng.next() * (this.spreadOpHi - this.spreadOpLo);
+      return Math.min(this.options.startTime, Math.max(this.options.startTime - this.options.timeSpreadMs, Math.floor(diurnalInverse(u))));
+    }
+    this.opClock += this.rng.exponential(this.meanGapMs);
+    // never step back (the inverse can round a hair below the previous clock)
+    this.clock = Math.max(this.clock, diurnalInverse(this.opClock));
+    return Math.floor(this.clock);
+  }
+
+  /** Schedule time of planned bursts: elapsed event time, or the virtual clock in spread mode. */
+  private schedNow(): number {
+    return this.spread ? this.ticks * this.meanGapMs : this.clock - this.options.startTime;
+  }
+
+  private tickPlanned(p: Pattern): void {
+    const now = this.schedNow();
+    if (!p.active) {
+      if (now >= p.nextStart) this.startBurst(p);
+    } else if (now >= p.burstEnd) this.endPlanned(p);
+  }
+
+  /** Sizes a planned burst: its length, its share of events, its pace in spread mode. */
+  private planBurst(p: Pattern, plan: BurstPlan): void {
+    const rng = this.rng;
+    const [d0, d1] = plan.durationMs;
+    const dur = d0 + rng.next() * (d1 - d0);
+    // events the stream will carry during the burst (the day curve slows or speeds the clock)
+    const rate = this.options.diurnal && !this.spread ? diurnalRate(this.clock) : 1;
+    const calls = Math.max(1, (dur * this.options.ratePerSecond * rate) / 1000);
+    if (plan.events !== null) {
+      const n = rng.int(plan.events[0], plan.events[1]);
+      p.quota = n;
+      p.burstEnd = Infinity;
+      // capped: at very low rates the burst stretches beyond its duration rather than crowd out all else
+      p.intensity = Math.min(0.9, n / calls);
+      p.burstGapMs = dur / n;
+    } else {
+      if (plan.factor !== null) {
+        const f = plan.factor[0] + rng.next() * (plan.factor[1] - plan.factor[0]);
+        // the account's share s becomes q + (1 - q)·s = f·s with q = (f - 1)·s / (1 - s)
+        const s = Math.min(0.5, this.anomalyAccount.share / this.accountPicker.total);
+        p.intensity = Math.min(0.9, ((f - 1) * s) / (1 - s));
+      }
+      p.quota = Infinity;
+      p.burstEnd = this.schedNow() + dur;
+      p.burstGapMs = dur / Math.max(1, p.intensity * calls);
+    }
+  }
+
+  private endPlanned(p: Pattern): void {
+    const plan = p.plan!;
+    p.active = false;
+    // anchored to the schedule (no drift between patterns); a burst that overran waits a quarter period
+    const anchor = plan.phaseMs + p.episode * plan.periodMs + this.rng.next() * plan.jitterMs;
+    p.nextStart = Math.max(anchor, this.schedNow() + plan.periodMs / 4);
   }
 
   private burstTime(p: Pattern): number {
@@ -620,7 +1047,9 @@ export class TrafficGenerator {
   private startBurst(p: Pattern): void {
     const rng = this.rng;
     p.active = true;
-    p.countdown = Math.max(20, Math.round(rng.exponential(p.meanBurst)));
+    p.episode++;
+    if (p.plan === null) p.countdown = Math.max(20, Math.round(rng.exponential(p.meanBurst)));
+    else this.planBurst(p, p.plan);
     if (this.spread) {
       const span = this.options.timeSpreadMs;
       let start = this.options.startTime - span + Math.floor(rng.next() * span * 0.98);
@@ -632,13 +1061,20 @@ export class TrafficGenerator {
     }
   }
 
-  /** Normal traffic of `acct` (channel forced when chIdxForced ≥ 0). */
-  private fillNormal(acct: Account, chIdxForced: number, t: number): void {
+  /** Normal traffic of `acct` (channel forced when chIdxForced ≥ 0, destination when destForced ≥ 0). */
+  private fillNormal(acct: Account, chIdxForced: number, t: number, destForced = -1): void {
     const rng = this.rng;
     const w = this.draft;
     const ch = chIdxForced >= 0 ? chIdxForced : this.channelPicker.pick(rng);
-    const mo = MO_PROB[ch]! > 0 && rng.next() < MO_PROB[ch]!;
-    const destIdx = rng.next() < 0.03 ? this.destPicker.pick(rng) : acct.markets.pick(rng);
+    // a forced destination (account anomaly) is always outbound
+    const mo = destForced < 0 && MO_PROB[ch]! > 0 && rng.next() < MO_PROB[ch]!;
+    let destIdx: number;
+    if (destForced >= 0) destIdx = destForced;
+    else {
+      destIdx = rng.next() < 0.03 ? this.destPicker.pick(rng) : acct.markets.pick(rng);
+      // the anomaly's destinations stay unused outside its bursts (a remap, no extra draw)
+      if (acct === this.anomalyGuard && this.anomalyDestMask[destIdx] === 1) destIdx = acct.home;
+    }
     const d = DESTINATIONS[destIdx]!;
     const sub = this.pickSubscriber(destIdx);
 
@@ -662,7 +1098,7 @@ export class TrafficGenerator {
     } else {
       // ~0.5% of MT events: the routing layer did not resolve the destination (no country, no
       // network); such events never carry national-format numbers.
-      const unresolved = !mo && rng.next() < 0.005;
+      const unresolved = !mo && destForced < 0 && rng.next() < 0.005;
       if (mo) {
         w.senderType = 'msisdn';
         w.sender = this.renderPhone(sub, destIdx);
@@ -918,6 +1354,80 @@ export class TrafficGenerator {
     w.ip = rng.next() < 0.2 ? this.attackerIps[Math.floor(rng.next() * this.attackerIps.length)]! : null;
   }
 
+  /** One number of the scanned block: mostly the next one, sometimes a skip of one or two. */
+  private fillRangeScan(t: number): void {
+    const rng = this.rng;
+    const w = this.draft;
+    const acct = this.scanAccount;
+    const block = this.scanBlock;
+    const d = DESTINATIONS[block.destIdx]!;
+    block.counter += rng.next() < 0.9 ? 1 : 2 + Math.floor(rng.next() * 2);
+    const num = this.blockNumber(block, block.counter);
+    const op = d.operators[block.opIdx]!;
+
+    w.account = acct;
+    w.chIdx = CH_SMS;
+    w.mo = false;
+    w.dest = d;
+    w.op = op;
+    w.ported = false;
+    w.senderType = 'alphanumeric'; // the scan destination is chosen among alphanumeric-capable ones
+    w.sender = acct.senderId;
+    w.recipient = this.renderPhone(num, block.destIdx);
+    w.provider = rng.next() < 0.3 ? pickStr(rng, AGGREGATORS[d.region]) : op.providerId;
+    w.status = this.scanStatus.pick(rng);
+    w.errFamily = ERR_SCAN;
+    w.duration = null;
+    w.currency = d.currency;
+    w.segments = 1;
+    w.size = Math.ceil((Math.round(clamp(rng.lognormal(40, 0.2), 20, 70)) * 7) / 8);
+    this.fillTimes(t, CH_SMS, false);
+    this.fillPrice(block.destIdx, CH_SMS, false, acct);
+    w.ip = acct.ips[Math.floor(rng.next() * acct.ips.length)]!;
+  }
+
+  /** A campaign message: alphanumeric sender, a never-used number from any range of the country. */
+  private fillCampaign(c: Campaign, t: number): void {
+    const rng = this.rng;
+    const w = this.draft;
+    const acct = c.account;
+    const d = DESTINATIONS[c.destIdx]!;
+    const num = this.freshCampaignNumber(c);
+    const op = d.operators[num.rangeOp]!;
+
+    w.account = acct;
+    w.chIdx = CH_SMS;
+    w.mo = false;
+    w.dest = d;
+    w.op = op;
+    w.ported = false;
+    w.senderType = 'alphanumeric';
+    w.sender = acct.senderId;
+    w.recipient = this.renderPhone(num, c.destIdx);
+    w.provider = this.operatorRoute(d, op, CH_SMS);
+    w.status = this.campaignStatus.pick(rng);
+    w.errFamily = CH_SMS;
+    w.duration = null;
+    w.currency = d.currency;
+    this.fillPayload(CH_SMS, false);
+    this.fillTimes(t, CH_SMS, false);
+    this.fillPrice(c.destIdx, CH_SMS, false, acct);
+    w.ip = acct.ips[Math.floor(rng.next() * acct.ips.length)]!;
+  }
+
+  private freshCampaignNumber(c: Campaign): PhoneNumber {
+    const rng = this.rng;
+    for (;;) {
+      const { range, opIdx } = c.ranges[Math.floor(rng.next() * c.ranges.length)]!;
+      let nsn = range.prefix;
+      while (nsn.length < range.length) nsn += String(Math.floor(rng.next() * 10));
+      if (!c.seen.has(nsn)) {
+        c.seen.add(nsn);
+        return new PhoneNumber(c.destIdx, DESTINATIONS[c.destIdx]!, range, opIdx, nsn);
+      }
+    }
+  }
+
   /** Copy the draft into a fresh event (fixed key order → one hidden class). */
   private emit(): CdrEvent {
     const w = this.draft;
@@ -1025,8 +1535,8 @@ export class TrafficGenerator {
   private randomNumber<T extends PhoneNumber>(
     destIdx: number,
     Ctor: new (destIdx: number, dest: Destination, range: NumberRange, rangeOp: number, nsn: string) => T,
+    rng: Prng = this.rng,
   ): T {
-    const rng = this.rng;
     const d = DESTINATIONS[destIdx]!;
     let opIdx: number;
     do opIdx = Math.floor(rng.next() * d.operators.length);
@@ -1117,9 +1627,8 @@ export class TrafficGenerator {
   }
 
   /** A block of adjacent numbers: fixed head, the last `tailDigits` digits vary. */
-  private makeBlock(destIdx: number, tailDigits: number): SequentialBlock {
-    const rng = this.rng;
-    const base = this.randomNumber(destIdx, PhoneNumber);
+  private makeBlock(destIdx: number, tailDigits: number, rng: Prng = this.rng): SequentialBlock {
+    const base = this.randomNumber(destIdx, PhoneNumber, rng);
     return {
       destIdx,
       opIdx: base.rangeOp,
@@ -1146,6 +1655,16 @@ export class TrafficGenerator {
       active: false,
       countdown: Math.max(1, Math.round(first)),
       burstClock: 0,
+      episode: 0,
+      plan: null,
+      quota: Infinity,
+      burstEnd: 0,
+      nextStart: 0,
+    });
+    const planned = (kind: PatternKind, plan: BurstPlan, intensity = 0): Pattern => ({
+      ...mk(kind, 1, 0, 0, intensity, 0),
+      plan,
+      nextStart: plan.phaseMs, // the first burst is on time, later ones jitter
     });
     const vel = this.velocitySpikeShare;
     switch (scenario) {
@@ -1161,9 +1680,95 @@ export class TrafficGenerator {
           mk('irsf', 2_500, 6_000, 150, 0.5, 3_000),
           mk('velocity', velocityOnset, 8_000, 1_000, vel, 200),
         ];
+      case 'range_scan':
+        // 250–450 numbers in 2–5 minutes, a burst every ~20 minutes, the first after 5 s
+        return [planned('range_scan', { ...SCAN_BURST, periodMs: 20 * MINUTE_MS, phaseMs: 5_000, jitterMs: 5 * MINUTE_MS })];
+      case 'account_anomaly':
+        // 10 minutes of ordinary history first, then a burst every ~45 minutes
+        return [
+          planned('account_anomaly', {
+            ...ANOMALY_BURST,
+            durationMs: [4 * MINUTE_MS, 10 * MINUTE_MS],
+            periodMs: 45 * MINUTE_MS,
+            phaseMs: 10 * MINUTE_MS,
+            jitterMs: 10 * MINUTE_MS,
+          }),
+        ];
+      case 'fraud_mix': {
+        // one 8-minute slot per pattern in a 40-minute cycle; bursts (≤ 6 min, ≤ 2 min late) stay
+        // inside their slot, so two attacks overlap only when a burst overruns (very low rates)
+        const slot = 8 * MINUTE_MS;
+        const cycle = { periodMs: 5 * slot, jitterMs: 2 * MINUTE_MS };
+        return [
+          planned('sms_pumping', { events: [300, 600], durationMs: [2 * MINUTE_MS, 5 * MINUTE_MS], factor: null, ...cycle, phaseMs: MINUTE_MS }),
+          planned('range_scan', { ...SCAN_BURST, ...cycle, phaseMs: MINUTE_MS + slot }),
+          planned('irsf', { events: [80, 200], durationMs: [3 * MINUTE_MS, 6 * MINUTE_MS], factor: null, ...cycle, phaseMs: MINUTE_MS + 2 * slot }),
+          planned('account_anomaly', { ...ANOMALY_BURST, ...cycle, phaseMs: MINUTE_MS + 3 * slot }),
+          planned('velocity', { events: null, durationMs: [MINUTE_MS, 3 * MINUTE_MS], factor: null, ...cycle, phaseMs: MINUTE_MS + 4 * slot }, vel),
+        ];
+      }
       default:
         return [];
     }
+  }
+
+  /**
+   * Destinations the anomaly account never uses: not among its markets, outside its home region
+   * when possible, never IRSF-prone (so the anomaly is not confused with IRSF or pumping).
+   */
+  private pickAnomalyDests(acct: Account, rng: Prng): number[] {
+    const markets = new Set(acct.markets.values);
+    const region = DESTINATIONS[acct.home]!.region;
+    const usable = DESTINATIONS.map((_, i) => i).filter((i) => !markets.has(i) && !DESTINATIONS[i]!.irsfRisk);
+    const far = usable.filter((i) => DESTINATIONS[i]!.region !== region);
+    return rng.shuffle(far.length >= 3 ? far : usable).slice(0, 3);
+  }
+
+  private makeCampaign(c: Readonly<CampaignOptions>, actors: ReadonlySet<Account>): Campaign {
+    const iso = (c.country ?? 'MY').toUpperCase();
+    const destIdx = DESTINATIONS.findIndex((d) => d.iso === iso);
+    const d = DESTINATIONS[destIdx];
+    if (d === undefined) throw new RangeError(`campaign.country ${iso} is not a generator destination`);
+    if (!d.alphanumericSenders) throw new RangeError(`campaign.country ${iso} does not accept alphanumeric senders`);
+    const ranges: { range: NumberRange; opIdx: number }[] = [];
+    let capacity = 0;
+    d.operators.forEach((op, opIdx) => {
+      for (const range of op.ranges) {
+        ranges.push({ range, opIdx });
+        capacity += Math.pow(10, range.length - range.prefix.length);
+      }
+    });
+    // rejection sampling of fresh numbers stays fast while the campaign uses a small part of the plan
+    if (c.count > capacity / 10) throw new RangeError(`campaign.count ${c.count} is too large for ${iso} (at most ${Math.floor(capacity / 10)})`);
+    // a legitimate sender of that country: one with it as home market, else one that serves it, else the largest
+    const ordinary = [...this.accounts].filter((a) => !actors.has(a)).sort((a, b) => b.share - a.share || a.idx - b.idx);
+    const account =
+      ordinary.find((a) => a.home === destIdx) ??
+      ordinary.find((a) => a.markets.values.includes(destIdx)) ??
+      ordinary[0] ??
+      [...this.accounts].sort((a, b) => b.share - a.share || a.idx - b.idx)[0]!;
+    const camp: Campaign = {
+      rng: new Prng(hash32(this.seedKey ^ 0x0ca4a167)),
+      account,
+      destIdx,
+      ranges,
+      at: c.at,
+      durationMs: c.durationMs,
+      seen: new Set(),
+      left: c.count,
+      pos: 0,
+      nextAt: 0,
+      idCounter: 0x8000_0000,
+    };
+    this.scheduleCampaign(camp);
+    return camp;
+  }
+
+  /** Next of `left` sorted uniform times on the window (order statistics, no table needed). */
+  private scheduleCampaign(c: Campaign): void {
+    if (c.left <= 0) return;
+    c.pos += (1 - c.pos) * (1 - Math.pow(c.rng.next(), 1 / c.left));
+    c.nextAt = Math.min(Math.floor(c.at + c.pos * c.durationMs), Math.ceil(c.at + c.durationMs) - 1);
   }
 }
 

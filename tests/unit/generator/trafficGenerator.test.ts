@@ -190,7 +190,7 @@ describe('catalog', () => {
 
 describe('TrafficGenerator', () => {
   it('exposes the scenarios', () => {
-    assert.deepEqual([...SCENARIOS], ['normal', 'sms_pumping', 'irsf', 'velocity', 'mixed']);
+    assert.deepEqual([...SCENARIOS], ['normal', 'sms_pumping', 'irsf', 'velocity', 'mixed', 'range_scan', 'account_anomaly', 'fraud_mix']);
   });
 
   it('is deterministic for a seed (first 1000 events identical) and differs across seeds', () => {
