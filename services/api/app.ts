@@ -12,6 +12,7 @@ import { TokenRegistry, authenticate, rolesOf } from './auth.ts';
 import { adminRetentionRoutes } from './routes/adminRetention.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { billingRoutes } from './routes/billing.ts';
+import { fraudRoutes } from './routes/fraud.ts';
 import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
@@ -140,6 +141,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       await v1.register(holdRoutes, { holds: svc.holds });
       await v1.register(dsarRoutes, { ...svc.disclosure, holds: svc.holds });
       await v1.register(billingRoutes, { billing: svc.billing, plans: svc.billingPlans });
+      await v1.register(fraudRoutes, { alerts: svc.fraudAlerts, clock: svc.clock });
       await v1.register(auditRoutes, { audit: svc.audit });
     },
     { prefix: '/v1' },

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { BillingStore } from '../billing/billingStore.ts';
+import { AlertStore } from '../fraud/alertStore.ts';
 import { PlanSource, plansFileOf } from '../billing/planFile.ts';
 import type { PlanBook } from '../core/index.ts';
 import { openStorage, withQueryLimits, type Storage } from '../platform/clickhouse/index.ts';
@@ -25,6 +26,9 @@ export interface ApiServices {
   readonly retention: RetentionPass | undefined;
   /** Billing's figures (usage, statements), read on the API's own session. */
   readonly billing: BillingStore;
+  /** Fraud alerts, read on the API's own session. */
+  readonly fraudAlerts: AlertStore;
+  readonly clock: () => number;
   /** The tariff plans a re-rate over the API applies (the plan file, re-read when it changes). */
   readonly billingPlans: () => PlanBook;
   /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
@@ -88,6 +92,8 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     disclosure: { desk, audit, signer: opts.signer, maxAnswerRows: opts.maxAnswerRows ?? 1_000_000, clock, log },
     retention: opts.retention,
     billing: new BillingStore(storage, clock),
+    fraudAlerts: new AlertStore(storage),
+    clock,
     billingPlans: () => billingPlans.current(),
     allowClockOverride: opts.allowClockOverride ?? false,
     async close() {

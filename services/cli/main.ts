@@ -5,10 +5,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../platform/config/index.ts';
 import { PipelineError } from '../core/index.ts';
-import { SCENARIOS, type ScenarioName } from '../generator/trafficGenerator.ts';
+import { SCENARIOS, scenarioOf, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
 import { verifyAudit } from './auditCommand.ts';
 import { billingClose, billingReconcile, billingRerate, billingStatement } from './billingCommand.ts';
+import { printEvaluation, runFraudEvaluate } from './fraudCommand.ts';
 import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
 import { runRetention } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
@@ -29,6 +30,13 @@ function fraction(name: string) {
 }
 
 const program = new Command();
+/** A scenario name or its hyphenated alias (`sms-pumping`, `range-scan`, …). */
+function scenarioArg(value: string): ScenarioName {
+  const s = scenarioOf(value);
+  if (!s) throw new InvalidArgumentError(`unknown scenario; one of ${SCENARIOS.join(', ')} (hyphens accepted)`);
+  return s;
+}
+
 program.name('cdr').description('cdr-pipeline: telecom CDR ingest with pseudonymisation and provable retention').showHelpAfterError();
 
 program
@@ -37,7 +45,7 @@ program
   .option('--rate <n>', 'synthetic events per second (0: none)', nonNegativeInt('--rate'), 1000)
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
   .option('--seed <n>', 'seed for the synthetic traffic (default: time-based)', nonNegativeInt('--seed'))
-  .addOption(new Option('--scenario <name>', 'traffic scenario').choices([...SCENARIOS]).default('mixed'))
+  .addOption(new Option('--scenario <name>', `traffic scenario: ${SCENARIOS.join(', ')} (hyphens accepted)`).argParser(scenarioArg).default('mixed'))
   .action(async (opts: { rate: number; dataDir?: string; seed?: number; scenario: ScenarioName }) => {
     const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
     await runStart(loadConfig(env), opts);
@@ -49,7 +57,7 @@ program
   .requiredOption('--count <n>', 'number of records', nonNegativeInt('--count'))
   .option('--rate <r>', 'records per second (0: as fast as possible)', nonNegativeInt('--rate'), 0)
   .option('--seed <s>', 'seed; the same seed gives the same records', nonNegativeInt('--seed'), 1)
-  .addOption(new Option('--scenario <name>', 'traffic scenario').choices([...SCENARIOS]).default('normal'))
+  .addOption(new Option('--scenario <name>', `traffic scenario: ${SCENARIOS.join(', ')} (hyphens accepted)`).argParser(scenarioArg).default('normal'))
   .option('--duplicates <f>', 'fraction of records re-sent (same cdr_id)', fraction('--duplicates'), 0)
   .option('--malformed <f>', 'fraction of malformed records (go to the DLQ)', fraction('--malformed'), 0)
   .option('--late <f>', 'fraction of records whose identifier window already closed', fraction('--late'), 0)
@@ -165,6 +173,22 @@ billing
     const report = await billingReconcile(loadConfig(withDataDir(opts.dataDir)), opts);
     printJson(report);
     if (report.differences.length > 0) process.exitCode = 1;
+  });
+
+program
+  .command('fraud')
+  .description('fraud detection')
+  .command('evaluate')
+  .description('replay a labelled synthetic run through the fraud rules; print precision, recall and time to detect per rule')
+  .option('--seed <n>', 'generator seed', (v) => Number(v), 7)
+  .option('--events <n>', 'events in the run', (v) => Number(v), 300_000)
+  .option('--rate <n>', 'events per second of event time', (v) => Number(v), 20)
+  .option('--scenario <name>', 'generator scenario (fraud_mix has all five attacks)', 'fraud_mix')
+  .option('--rules <file>', 'thresholds file (default: CDR_FRAUD_RULES_FILE or config/fraud-rules.yaml)')
+  .option('--json', 'print the evaluation as JSON')
+  .action((opts: { seed: number; events: number; rate: number; scenario: string; rules?: string; json?: boolean }) => {
+    const ev = runFraudEvaluate(opts, process.env['CDR_FRAUD_RULES_FILE'] || undefined);
+    process.stdout.write(printEvaluation(ev, opts.json === true));
   });
 
 try {

@@ -16,6 +16,7 @@ import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
 import { createIngest } from '../ingest/createIngest.ts';
 import { createBilling } from '../billing/createBilling.ts';
+import { createFraud } from '../fraud/createFraud.ts';
 import { StatusLine, healthWords } from './statusLine.ts';
 
 export interface StartArgs {
@@ -61,6 +62,12 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     storage: billingStorage,
     onFatal: (err) => shutdown(`billing stopped: ${err.code}: ${err.message}`, 1),
   });
+  // Fraud too: its own session, its own group, no identifier.
+  const fraudStorage = await openStorage(config.clickhouse, config.dataDir);
+  const { service: fraud, rulesFile: fraudRules } = await createFraud(rt, {
+    storage: fraudStorage,
+    onFatal: (err) => shutdown(`fraud stopped: ${err.code}: ${err.message}`, 1),
+  });
   const { pass } = createRetention(rt, { onKeyDestroyed: (month) => ingest.forgetMonth(month), storage: retentionStorage, audit: services.audit });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
   let tokensFile = config.api.tokensFile;
@@ -83,6 +90,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const health = new HealthRegistry();
   health.register('ingest', () => ingest.health());
   health.register('retention', () => schedule.health());
+  health.register('fraud', () => fraud.health());
   health.register('billing', () => {
     const h = billing.health();
     return billingPlans.problem && h.status === 'ok' ? { status: 'degraded', reasons: [billingPlans.problem], detail: h.detail } : h;
@@ -102,7 +110,13 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const producerAbort = new AbortController();
   let produced = 0;
   let producing: Promise<unknown> = Promise.resolve();
-  const status = new StatusLine(() => ({ ...ingest.stats, produced, health: healthWords(health.report()) }));
+  const status = new StatusLine(() => ({
+    ...ingest.stats,
+    produced,
+    billed: billing.stats.rated + billing.stats.unrated,
+    openAlerts: fraud.stats.open,
+    health: healthWords(health.report()),
+  }));
 
   const shutdown = onShutdownSignal(log, async (reason) => {
     status.stop();
@@ -112,22 +126,26 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await schedule.stop();
     await ingest.stop();
     await billing.stop();
+    await fraud.stop();
     await app.close();
     rmSync(runFile, { force: true });
     await services.close();
     await retentionStorage.close();
     await billingStorage.close();
+    await fraudStorage.close();
     await rt.close();
     process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
   });
 
   await ingest.start();
   await billing.start();
+  await fraud.start();
   process.stderr.write(
     `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
       `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
       `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +
+      `fraud: rules ${fraudRules}; alerts at ${address}/v1/fraud/alerts\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
   );
   schedule.start();

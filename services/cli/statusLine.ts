@@ -6,6 +6,10 @@ export interface StatusSnapshot {
   dlq: number;
   lag: number;
   produced: number;
+  /** Fraud alerts open now (absent: no fraud service in the process). */
+  openAlerts?: number;
+  /** Records billing has rated (absent: no billing service in the process). */
+  billed?: number;
   /** The process's health in words: `ok`, or the status and its reasons (a stopped consumer says so). */
   health: string;
 }
@@ -14,7 +18,7 @@ export interface StatusSnapshot {
 export function formatStatus(prev: StatusSnapshot, s: StatusSnapshot, secs: number): string {
   const ingested = s.stored + s.late + s.duplicate + s.dlq - (prev.stored + prev.late + prev.duplicate + prev.dlq);
   const health = s.health === 'ok' ? '' : ` | ${s.health.length > 140 ? `${s.health.slice(0, 137)}...` : s.health}`;
-  return `ingested ${Math.round(ingested / Math.max(0.001, secs))}/s | produced ${s.produced} | stored ${s.stored} | late ${s.late} | dup ${s.duplicate} | DLQ ${s.dlq} | lag ${s.lag}${health}`;
+  return `ingested ${Math.round(ingested / Math.max(0.001, secs))}/s | produced ${s.produced} | stored ${s.stored} | late ${s.late} | dup ${s.duplicate} | DLQ ${s.dlq} | lag ${s.lag}${s.billed !== undefined ? ` | billed ${s.billed}` : ''}${s.openAlerts !== undefined ? ` | alerts ${s.openAlerts}` : ''}${health}`;
 }
 
 /** A health report in the words of the status line. */

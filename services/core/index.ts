@@ -10,7 +10,15 @@ export type { ValidationLimits } from './cdr/validate.ts';
 export { sanitiseCdr, sanitiseClientIp, sanitiseErrorCode } from './cdr/sanitise.ts';
 export type { DroppedField, Sanitised } from './cdr/sanitise.ts';
 export { ISO_3166_ALPHA2, ISO_4217 } from './cdr/codes.ts';
-export { CDR_EVENT_SCHEMA_ID, CdrCodec, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID, PSEUDONYMISED_V1_SCHEMA_ID } from './cdr/avroCodec.ts';
+export {
+  CDR_EVENT_SCHEMA_ID,
+  CdrCodec,
+  CONFLUENT_MAGIC,
+  frameConfluent,
+  FRAUD_ALERT_SCHEMA_ID,
+  PSEUDONYMISED_SCHEMA_ID,
+  PSEUDONYMISED_V1_SCHEMA_ID,
+} from './cdr/avroCodec.ts';
 export type { PseudonymisedValue, RegisteredSchema } from './cdr/avroCodec.ts';
 export {
   cleanIdentifier,
@@ -73,3 +81,7 @@ export { MONTH, monthOf, monthStart, nextMonth, sealStatement, statementDigest, 
 export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
 export { decimalToMicros, reconcile } from './billing/reconcile.ts';
 export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';
+export { DEFAULT_FRAUD_CONFIG, DEFAULT_RULES, parseFraudConfig, RULE_NAMES, thresholdsFor } from './fraud/fraudConfig.ts';
+export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudConfig.ts';
+export { alertIdOf, FraudDetector } from './fraud/fraudDetector.ts';
+export type { Alert, AlertChange, AlertKey, FraudEvent, Severity } from './fraud/fraudDetector.ts';

@@ -41,6 +41,7 @@ export function testSetup(overrides: Record<string, string> = {}): TestSetup {
     CDR_TOPIC_PARTITIONS: '3',
     CDR_INGEST_GROUP: `g${id}`,
     CDR_BILLING_GROUP: `b${id}`,
+    CDR_FRAUD_GROUP: `f${id}`,
     CLICKHOUSE_DATABASE: `cdr_test_${id}`,
     CDR_MASTER_KEY: randomBytes(32).toString('base64'),
     CDR_API_PORT: '0',

@@ -20,6 +20,8 @@ export const CONFLUENT_MAGIC = 0;
 export const CDR_EVENT_SCHEMA_ID = 1;
 /** The schema ingest writes cdr.pseudonymised with (v1.1: v1 plus number ranges and types). */
 export const PSEUDONYMISED_SCHEMA_ID = 12;
+/** fraud.alerts (fraud-alert-v1.avsc). */
+export const FRAUD_ALERT_SCHEMA_ID = 21;
 /** The first pseudonymised schema; events written with it are still read (their ranges and types are empty). */
 export const PSEUDONYMISED_V1_SCHEMA_ID = 11;
 

@@ -296,6 +296,20 @@ export const MIGRATIONS: readonly Migration[] = [
        GROUP BY provider_id, day, destination_country, currency`,
     ],
   },
+  {
+    version: 10,
+    name: 'fraud: alerts',
+    statements: ({ t, on, engine }) => [
+      // One row per alert change; the newest (version) is the alert's state. Keys: account, country, range, token at
+      // most — never an identifier. Identifier-free traffic data: kept as cdr is.
+      `CREATE TABLE IF NOT EXISTS ${t('fraud_alerts')}${on} (
+        alert_id String, version UInt64, rule LowCardinality(String), severity LowCardinality(String), state LowCardinality(String),
+        account_id String, destination_country LowCardinality(String), range String, token String, risk_score UInt8,
+        started_at ${utc}, ended_at ${utc}, detected_at ${utc}, evidence String, changed_at ${utc}
+      ) ENGINE = ${engine('ReplacingMergeTree', 'fraud_alerts', 'version')} PARTITION BY toYYYYMM(started_at) ORDER BY alert_id
+      TTL toStartOfYear(started_at) + INTERVAL 11 YEAR`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -5,7 +5,7 @@ import { PipelineError } from '../../core/index.ts';
  * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
  * Defaults make the embedded single-machine mode work with no variable set.
  *
- * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, audit, billing, retention); a process parses only
+ * The variables come in sections (kafka, clickhouse, masterKey, ingest, api, audit, billing, fraud, retention); a process parses only
  * the sections it uses (`loadConfig(env, ['clickhouse', 'masterKey', 'retention'])`), so a retention process
  * does not refuse to start over an ingest setting. Every bad variable of those sections is reported at once,
  * in one message that names each variable and what it accepts.
@@ -98,6 +98,10 @@ const sectionSchemas = {
     CDR_BILLING_PLANS_FILE: optionalString,
     CDR_BILLING_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
   }),
+  fraud: z.object({
+    CDR_FRAUD_GROUP: name().default('cdr-fraud'),
+    CDR_FRAUD_RULES_FILE: optionalString,
+  }),
   retention: z.object({
     CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
     CDR_ALLOW_CLOCK_OVERRIDE: z.enum(['0', '1', '']).default('0'),
@@ -188,6 +192,12 @@ export interface BillingConfig {
   readonly maxBatchRecords: number;
 }
 
+export interface FraudConfigSection {
+  readonly groupId: string;
+  /** The rule thresholds file (YAML or JSON); undefined: config/fraud-rules.yaml of the package. */
+  readonly rulesFile: string | undefined;
+}
+
 export interface RetentionConfig {
   readonly intervalMs: number;
   /** A real (non-dry) retention run may take another `now` (tests and retention drills only). */
@@ -202,6 +212,7 @@ interface Sections {
   readonly api: ApiConfig;
   readonly audit: AuditConfig;
   readonly billing: BillingConfig;
+  readonly fraud: FraudConfigSection;
   readonly retention: RetentionConfig;
 }
 
@@ -331,6 +342,11 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     const e = parseSection(sectionSchemas.billing, env, problems);
     if (!e) return undefined;
     return { groupId: e.CDR_BILLING_GROUP, plansFile: e.CDR_BILLING_PLANS_FILE, maxBatchRecords: e.CDR_BILLING_MAX_BATCH };
+  },
+  fraud(env, problems) {
+    const e = parseSection(sectionSchemas.fraud, env, problems);
+    if (!e) return undefined;
+    return { groupId: e.CDR_FRAUD_GROUP, rulesFile: e.CDR_FRAUD_RULES_FILE };
   },
   retention(env, problems) {
     const e = parseSection(sectionSchemas.retention, env, problems);

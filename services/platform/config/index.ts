@@ -10,6 +10,7 @@ export type {
   ClickHouseConfig,
   CompressionName,
   ConfigOf,
+  FraudConfigSection,
   IngestConfig,
   KafkaConfig,
   KafkaSecurityConfig,

@@ -12,7 +12,10 @@ export interface PipelineMetrics {
   readonly billingRecords: Counter<'outcome'>;
   readonly billingLag: Gauge<'partition'>;
   readonly billingBatchSeconds: Histogram;
-  readonly fraudAlerts: Counter<'rule'>;
+  readonly fraudAlerts: Counter<'rule' | 'severity'>;
+  readonly fraudOpenAlerts: Gauge<'rule'>;
+  readonly fraudLag: Gauge<'partition'>;
+  readonly fraudRecords: Counter;
   readonly apiRequests: Counter<'route' | 'status'>;
 }
 
@@ -72,7 +75,20 @@ export function createMetrics(): PipelineMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
-    fraudAlerts: new Counter({ name: 'cdr_fraud_alerts_total', help: 'Fraud alerts raised, by rule', labelNames: ['rule'], registers: [registry] }),
+    fraudAlerts: new Counter({
+      name: 'cdr_fraud_alerts_total',
+      help: 'Fraud alerts raised (opened), by rule and severity at opening; escalations count under critical',
+      labelNames: ['rule', 'severity'],
+      registers: [registry],
+    }),
+    fraudOpenAlerts: new Gauge({ name: 'cdr_fraud_open_alerts', help: 'Fraud alerts open now, by rule', labelNames: ['rule'], registers: [registry] }),
+    fraudLag: new Gauge({
+      name: 'cdr_fraud_lag_records',
+      help: 'Records of cdr.pseudonymised the fraud group has not yet handled, per partition',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
+    fraudRecords: new Counter({ name: 'cdr_fraud_records_total', help: 'Pseudonymised records examined by the fraud rules', registers: [registry] }),
     apiRequests: new Counter({
       name: 'cdr_api_requests_total',
       help: 'Internal API requests by route and status',

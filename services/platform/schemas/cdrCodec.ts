@@ -42,4 +42,11 @@ export function decodePseudonymised(value: Buffer | null): PseudonymisedValue {
 export function encodeWith(schemaId: number, value: unknown): Buffer {
   return cdrCodec.encodeWith(schemaId, value);
 }
-export { CDR_EVENT_SCHEMA_ID, CONFLUENT_MAGIC, PSEUDONYMISED_SCHEMA_ID, PSEUDONYMISED_V1_SCHEMA_ID, frameConfluent } from '../../core/cdr/avroCodec.ts';
+export {
+  CDR_EVENT_SCHEMA_ID,
+  CONFLUENT_MAGIC,
+  FRAUD_ALERT_SCHEMA_ID,
+  PSEUDONYMISED_SCHEMA_ID,
+  PSEUDONYMISED_V1_SCHEMA_ID,
+  frameConfluent,
+} from '../../core/cdr/avroCodec.ts';

@@ -12,4 +12,11 @@ export {
   loadSchemaFile,
   pseudonymisedType,
 } from './cdrCodec.ts';
-export { CDR_EVENT_SCHEMA_ID, CONFLUENT_MAGIC, frameConfluent, PSEUDONYMISED_SCHEMA_ID } from './cdrCodec.ts';
+export {
+  CDR_EVENT_SCHEMA_ID,
+  CONFLUENT_MAGIC,
+  frameConfluent,
+  FRAUD_ALERT_SCHEMA_ID,
+  PSEUDONYMISED_SCHEMA_ID,
+  PSEUDONYMISED_V1_SCHEMA_ID,
+} from './cdrCodec.ts';

@@ -1,0 +1,604 @@
+import { createHash } from 'node:crypto';
+import { thresholdsFor, type FraudConfig, type RuleConfig, type RuleName } from './fraudConfig.ts';
+
+/**
+ * Streaming fraud rules over sliding windows of event time, keyed by what an analyst acts on (account, destination
+ * country, number range, a token at most — never an identifier). Pure: events in, alert changes out; the service
+ * (services/fraud) persists and publishes the changes.
+ *
+ * Windows are 10-second buckets per key. A key's baseline is an exponentially weighted mean of its own bucket counts
+ * (half-life ~1 hour of event time), fed only while the key is not alerting, so an attack never becomes its own
+ * baseline. An alert opens when a rule's condition holds at its warning threshold, is raised to critical if the
+ * figure reaches it, carries the first and last event time of the anomalous activity, and closes when the condition
+ * has not held for `close_after_s` of event time. One alert per rule and key while the condition lasts.
+ */
+export interface FraudEvent {
+  readonly cdr_id: string;
+  readonly account_id: string;
+  readonly event_time: number;
+  readonly channel: string;
+  readonly direction: string;
+  readonly status: string;
+  readonly destination_country: string;
+  readonly mcc: string;
+  readonly mnc: string;
+  readonly recipient_range: string;
+  readonly recipient_number_type: string;
+  readonly recipient_token: string;
+  readonly duration_ms: number;
+}
+
+export type Severity = 'warning' | 'critical';
+
+export interface AlertKey {
+  readonly account_id: string;
+  readonly destination_country?: string;
+  readonly range?: string;
+  readonly token?: string;
+}
+
+export interface Alert {
+  readonly alert_id: string;
+  readonly rule: RuleName;
+  readonly severity: Severity;
+  readonly key: AlertKey;
+  readonly risk_score: number;
+  /** Event times of the anomalous activity itself: its first and (so far) last event. */
+  readonly started_at: number;
+  readonly ended_at: number;
+  /** Event time at which the condition first held (detection). */
+  readonly detected_at: number;
+  readonly state: 'open' | 'closed';
+  readonly evidence: Readonly<Record<string, number | string>>;
+}
+
+export interface AlertChange {
+  readonly change: 'opened' | 'escalated' | 'updated' | 'closed';
+  readonly alert: Alert;
+}
+
+const BUCKET_MS = 10_000;
+/** EWMA weight per bucket: a half-life of ~1 hour of event time (360 buckets). */
+const ALPHA = 1 - Math.pow(0.5, 1 / 360);
+/** An open alert's last-event time is re-published at most this often. */
+const UPDATE_EVERY_MS = 60_000;
+const FAILED = new Set(['failed', 'rejected']);
+
+/** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
+class KeyWindow {
+  readonly buckets: { at: number; n: number; delivered: number; failed: number; first: number }[] = [];
+  baselinePerBucket = 0;
+  /** 1 − (1 − α)^k after k buckets: the weight the mean has gathered (bias correction, so a young key is not "quiet"). */
+  private weight = 0;
+  private lastBucket = -1;
+
+  /**
+   * `unbiased`: the baseline is the bias-corrected mean (for keys that exist from the start, like accounts, so a young
+   * key is not taken for a quiet one); otherwise a new key starts quiet (a number range nobody sent to before).
+   */
+  constructor(
+    private readonly windowBuckets: number,
+    private readonly unbiased = false,
+  ) {}
+
+  /** Moves to the bucket of `t`, folding completed buckets into the baseline (unless the key is alerting). */
+  advance(t: number, learning: boolean): void {
+    const b = Math.floor(t / BUCKET_MS);
+    if (this.lastBucket < 0) this.lastBucket = b;
+    if (b > this.lastBucket) {
+      if (learning) {
+        let i = 0;
+        for (let k = this.lastBucket; k < b; k++) {
+          while (i < this.buckets.length && this.buckets[i]!.at < k) i++;
+          const bucket = i < this.buckets.length && this.buckets[i]!.at === k ? this.buckets[i] : undefined;
+          const c = bucket ? bucket.n : 0;
+          this.baselinePerBucket = (1 - ALPHA) * this.baselinePerBucket + ALPHA * c;
+          this.weight = (1 - ALPHA) * this.weight + ALPHA;
+          if (!bucket && b - k > 400) {
+            // A long silence: fold the rest at once.
+            const decay = Math.pow(1 - ALPHA, b - k - 1);
+            this.baselinePerBucket *= decay;
+            this.weight = 1 - (1 - this.weight) * decay;
+            break;
+          }
+        }
+      }
+      this.lastBucket = b;
+    }
+    while (this.buckets.length > 0 && this.buckets[0]!.at <= b - this.windowBuckets) this.buckets.shift();
+  }
+
+  add(t: number, delivered: boolean, failed: boolean): void {
+    const b = Math.floor(t / BUCKET_MS);
+    // Events come in time order almost always: the newest bucket is the one, or a new one goes at the end.
+    const newest = this.buckets[this.buckets.length - 1];
+    let bucket = newest && newest.at === b ? newest : this.buckets.find((x) => x.at === b);
+    if (!bucket) {
+      bucket = { at: b, n: 0, delivered: 0, failed: 0, first: t };
+      this.buckets.push(bucket);
+      if (newest && newest.at > b) this.buckets.sort((x, y) => x.at - y.at);
+    }
+    bucket.n++;
+    if (delivered) bucket.delivered++;
+    if (failed) bucket.failed++;
+    if (t < bucket.first) bucket.first = t;
+  }
+
+  /** No bucket since `t`. */
+  idleSince(t: number): boolean {
+    return this.lastBucket * BUCKET_MS < t;
+  }
+
+  totals(): { n: number; delivered: number; failed: number; first: number } {
+    let n = 0;
+    let delivered = 0;
+    let failed = 0;
+    let first = Number.POSITIVE_INFINITY;
+    for (const b of this.buckets) {
+      n += b.n;
+      delivered += b.delivered;
+      failed += b.failed;
+      if (b.first < first) first = b.first;
+    }
+    return { n, delivered, failed, first };
+  }
+
+  /** The baseline count of a whole window. */
+  baseline(floor: number): number {
+    const mean = this.unbiased && this.weight > 0 ? this.baselinePerBucket / this.weight : this.baselinePerBucket;
+    return Math.max(floor, mean * this.windowBuckets);
+  }
+}
+
+/** Distinct values seen per key within a window (last-seen time per value). */
+class DistinctWindow {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly windowMs: number) {}
+  add(value: string, t: number): void {
+    this.seen.delete(value);
+    this.seen.set(value, t);
+  }
+  count(now: number): number {
+    for (const [v, t] of this.seen) {
+      if (t > now - this.windowMs) break;
+      this.seen.delete(v);
+    }
+    return this.seen.size;
+  }
+}
+
+/**
+ * An account's usual destinations: a country is usual once the account's traffic reached it in `known_after_hours`
+ * distinct hours (a burst of minutes never makes a country usual). Traffic enters the history one anomaly window late,
+ * so a burst is judged against what came before it.
+ */
+interface AccountHistory {
+  firstSeen: number;
+  total: number;
+  hours: Map<string, Set<number>>;
+  recent: { t: number; country: string }[];
+  /** 10-second buckets in which the account's volume surged: their traffic never becomes history or baseline. */
+  surge: Set<number>;
+}
+
+interface OpenAlert {
+  alert: Alert;
+  publishedAt: number;
+}
+
+interface Verdict {
+  readonly anomalous: boolean;
+  readonly figure: number;
+  readonly warning: number;
+  readonly critical: number;
+  readonly started: number;
+  readonly evidence: Record<string, number | string>;
+}
+
+function riskScore(figure: number, warning: number, critical: number): number {
+  if (figure <= 0 || warning <= 0) return 0;
+  if (figure < warning) return Math.round((50 * figure) / warning);
+  if (figure < critical) return Math.round(50 + (30 * (figure - warning)) / Math.max(critical - warning, 1e-9));
+  return Math.min(100, Math.round(80 + (20 * (figure - critical)) / Math.max(critical, 1e-9)));
+}
+
+function keyText(k: AlertKey): string {
+  return [k.account_id, k.destination_country ?? '', k.range ?? '', k.token ?? ''].join('|');
+}
+
+export function alertIdOf(rule: RuleName, key: AlertKey, startedAt: number): string {
+  return createHash('sha256')
+    .update(`${rule}\u0000${keyText(key)}\u0000${startedAt}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export class FraudDetector {
+  private readonly windows = new Map<string, KeyWindow>();
+  private readonly distinct = new Map<string, DistinctWindow>();
+  /** Per account: the destination countries of its traffic before the current window (what it "usually" does). */
+  private readonly history = new Map<string, AccountHistory>();
+  private readonly open = new Map<string, OpenAlert>();
+  private watermark = 0;
+  private lastSweep = 0;
+  private lastPrune = 0;
+
+  constructor(private readonly config: FraudConfig) {}
+
+  /** Alerts open now (their latest state). */
+  openAlerts(): Alert[] {
+    return [...this.open.values()].map((o) => o.alert);
+  }
+
+  /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
+  adopt(alerts: readonly Alert[]): void {
+    for (const a of alerts) if (a.state === 'open') this.open.set(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
+    for (const a of alerts) this.watermark = Math.max(this.watermark, a.ended_at);
+  }
+
+  observe(e: FraudEvent): AlertChange[] {
+    const changes: AlertChange[] = [];
+    const t = e.event_time;
+    if (t > this.watermark) this.watermark = t;
+    const r = this.config.rules;
+    const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';
+    const delivered = e.status === 'delivered';
+    const failed = FAILED.has(e.status);
+    const outbound = e.direction !== 'mo';
+
+    // account: volume and destination mix (velocity and account anomaly)
+    const accountKey = { account_id: e.account_id };
+    const hist = this.history.get(e.account_id) ?? { firstSeen: t, total: 0, hours: new Map<string, Set<number>>(), recent: [], surge: new Set<number>() };
+    this.history.set(e.account_id, hist);
+    const bucket = Math.floor(t / BUCKET_MS);
+    const accountAlerting =
+      this.isOpen('velocity', accountKey) || this.isOpen('account_anomaly', accountKey) || hist.surge.has(bucket - 1) || hist.surge.has(bucket);
+    const acct = this.window(`a|${e.account_id}`, Math.max(r.velocity.windowS, r.account_anomaly.windowS), !accountAlerting, true);
+    const acctShort = this.window(`as|${e.account_id}`, r.velocity.windowS, !accountAlerting, true);
+    // History learns with a delay of one anomaly window: traffic enters it only once it is older than the window being
+    // judged, so a burst to new countries is judged against what came before it, not against itself.
+    const learnBefore = t - r.account_anomaly.windowS * 1000;
+    while (hist.recent.length > 0 && hist.recent[0]!.t < learnBefore) {
+      const old = hist.recent.shift()!;
+      if (hist.surge.has(Math.floor(old.t / BUCKET_MS))) continue;
+      hist.total++;
+      let hours = hist.hours.get(old.country);
+      if (!hours) hist.hours.set(old.country, (hours = new Set<number>()));
+      if (hours.size < 48) hours.add(Math.floor(old.t / 3_600_000));
+    }
+    for (const b of hist.surge) if ((b + 1) * BUCKET_MS < learnBefore) hist.surge.delete(b);
+    const knownHours = Number(r.account_anomaly.params['known_after_hours']);
+    const knownCountry = (c: string): boolean => (hist.hours.get(c)?.size ?? 0) >= knownHours;
+    const warmedUp = (rc: RuleConfig): boolean => t - hist.firstSeen >= Number(rc.params['warmup_s']) * 1000;
+    const newCountryWindow = this.window(`an|${e.account_id}`, r.account_anomaly.windowS, false);
+    const acctDistinct = this.distinctOf(`ad|${e.account_id}`, r.velocity.windowS * 1000);
+    acct.add(t, delivered, failed);
+    acctShort.add(t, delivered, failed);
+    const freshRanges = this.distinctOf(`anr|${e.account_id}`, r.account_anomaly.windowS * 1000);
+    if (!knownCountry(e.destination_country)) {
+      newCountryWindow.add(t, delivered, failed);
+      freshRanges.add(e.recipient_range || e.destination_country, t);
+    }
+    if (e.recipient_token) acctDistinct.add(e.recipient_token, t);
+
+    {
+      // A surge of the account's volume (either short or long window): its buckets are kept out of what is learned.
+      const longVolume =
+        this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n / acct.baseline(Number(r.account_anomaly.params['baseline_floor']));
+      const shortVolume = acctShort.totals().n / acctShort.baseline(Number(r.velocity.params['baseline_floor']));
+      // The surge is seen some seconds after it began: the minute before is kept out too.
+      const surging = longVolume >= Number(r.account_anomaly.params['volume_ratio']) || shortVolume >= r.velocity.warning;
+      if (surging) for (let k = 0; k <= 6; k++) hist.surge.add(bucket - k);
+      // What the account usually does is learned from ordinary moments only: not in a surge, and a country it does not
+      // usually reach is learned only while most of its traffic goes to usual ones.
+      const mix = this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n;
+      const freshShare = mix > 0 ? newCountryWindow.totals().n / mix : 0;
+      const warming = t - hist.firstSeen < Number(r.account_anomaly.params['warmup_s']) * 1000;
+      if (!accountAlerting && !surging && (warming || knownCountry(e.destination_country) || freshShare < 0.25))
+        hist.recent.push({ t, country: e.destination_country });
+    }
+
+    if (r.account_anomaly.enabled) {
+      const rc = r.account_anomaly;
+      const all = this.windowTotals(`a|${e.account_id}`, rc.windowS, t);
+      const fresh = newCountryWindow.totals();
+      const share = all.n > 0 ? fresh.n / all.n : 0;
+      const volume = all.n / this.windowOf(`a|${e.account_id}`)!.baseline(Number(rc.params['baseline_floor']));
+      const th = thresholdsFor(rc, e.destination_country, network);
+      changes.push(
+        ...this.judge('account_anomaly', accountKey, t, {
+          // A shift spread over several ranges: traffic concentrated on one range is the range rules' business
+          // (a scan, pumping, IRSF), and an open alert of one of those already explains the account's traffic.
+          anomalous:
+            warmedUp(rc) &&
+            freshRanges.count(t) >= Number(rc.params['min_new_ranges']) &&
+            !this.specificOpen(e.account_id) &&
+            hist.total >= Number(rc.params['history_min_records']) &&
+            all.n >= rc.minRecords &&
+            share >= th.warning &&
+            volume >= Number(rc.params['volume_ratio']),
+          figure: share,
+          warning: th.warning,
+          critical: th.critical,
+          started: fresh.first,
+          evidence: {
+            window_s: rc.windowS,
+            records: all.n,
+            records_to_new_countries: fresh.n,
+            new_country_share: round(share),
+            volume_ratio: round(volume),
+            history_records: hist.total,
+          },
+        }),
+      );
+    }
+
+    if (r.velocity.enabled) {
+      const rc = r.velocity;
+      const all = acctShort.totals();
+      const baseline = acctShort.baseline(Number(rc.params['baseline_floor']));
+      const surge = all.n / baseline;
+      const distinctShare = all.n > 0 ? acctDistinct.count(t) / all.n : 1;
+      const fresh = this.windowTotals(`an|${e.account_id}`, rc.windowS, t);
+      const th = thresholdsFor(rc, e.destination_country, network);
+      // A surge that repeats recipients (flooding) rather than reaching new ones (a campaign), in the usual destinations.
+      changes.push(
+        ...this.judge('velocity', accountKey, t, {
+          anomalous:
+            warmedUp(rc) &&
+            all.n >= rc.minRecords &&
+            surge >= th.warning &&
+            distinctShare < Number(rc.params['max_distinct_share']) &&
+            (all.n > 0 ? fresh.n / all.n : 0) < Number(rc.params['max_new_country_share']),
+          figure: surge,
+          warning: th.warning,
+          critical: th.critical,
+          started: all.first,
+          evidence: { window_s: rc.windowS, records: all.n, baseline: round(baseline), surge: round(surge), distinct_recipient_share: round(distinctShare) },
+        }),
+      );
+      if (e.recipient_token && outbound) {
+        const tokenKey = { account_id: e.account_id, token: e.recipient_token };
+        const tw = this.window(`t|${e.account_id}|${e.recipient_token}`, rc.windowS, false);
+        tw.add(t, delivered, failed);
+        const n = tw.totals();
+        const tokenWarning = Number(rc.params['token_warning']);
+        const tokenCritical = Number(rc.params['token_critical']);
+        changes.push(
+          ...this.judge('velocity', tokenKey, t, {
+            anomalous: n.n >= tokenWarning,
+            figure: n.n,
+            warning: tokenWarning,
+            critical: tokenCritical,
+            started: n.first,
+            evidence: { window_s: rc.windowS, records_to_token: n.n },
+          }),
+        );
+      }
+    }
+
+    if (outbound && e.recipient_range) {
+      const rangeKey = { account_id: e.account_id, destination_country: e.destination_country, range: e.recipient_range };
+      let pumping = false;
+      if (r.sms_pumping.enabled && (e.channel === 'sms' || e.channel === 'mms')) {
+        const rc = r.sms_pumping;
+        const w = this.window(`p|${keyText(rangeKey)}`, rc.windowS, !this.isOpen('sms_pumping', rangeKey));
+        w.add(t, delivered, failed);
+        const s = w.totals();
+        const baseline = w.baseline(Number(rc.params['baseline_floor']));
+        const deliveredRatio = s.n > 0 ? s.delivered / s.n : 1;
+        const th = thresholdsFor(rc, e.destination_country, network);
+        const surge = s.n / baseline;
+        const failureRatio = s.n > 0 ? s.failed / s.n : 0;
+        const riskyDestination = (rc.params['high_risk_countries'] as readonly string[]).includes(e.destination_country);
+        // Pumped traffic is accepted by the network and never confirmed (expired, pending); a scan of unallocated
+        // numbers fails outright. Many outright failures to an ordinary destination are a scan (range_scan), not pumping.
+        pumping =
+          s.n >= rc.minRecords &&
+          surge >= th.warning &&
+          deliveredRatio <= Number(rc.params['max_delivery_ratio']) &&
+          (riskyDestination || failureRatio < Number(r.range_scan.params['min_failure_ratio']));
+        changes.push(
+          ...this.judge('sms_pumping', rangeKey, t, {
+            anomalous: pumping,
+            figure: surge,
+            warning: th.warning,
+            critical: th.critical,
+            started: s.first,
+            evidence: {
+              window_s: rc.windowS,
+              records: s.n,
+              baseline: round(baseline),
+              surge: round(surge),
+              delivered_ratio: round(deliveredRatio),
+              failure_ratio: round(failureRatio),
+            },
+          }),
+        );
+      }
+      if (r.range_scan.enabled) {
+        const rc = r.range_scan;
+        const w = this.window(`s|${keyText(rangeKey)}`, rc.windowS, false);
+        w.add(t, delivered, failed);
+        const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000);
+        if (e.recipient_token) d.add(e.recipient_token, t);
+        const s = w.totals();
+        const distinct = d.count(t);
+        const failureRatio = s.n > 0 ? s.failed / s.n : 0;
+        const th = thresholdsFor(rc, e.destination_country, network);
+        // Pumping takes precedence: a pumped range is also scanned, and one alert says more than two.
+        changes.push(
+          ...this.judge('range_scan', rangeKey, t, {
+            anomalous:
+              !pumping &&
+              !this.isOpen('sms_pumping', rangeKey) &&
+              s.n >= rc.minRecords &&
+              distinct >= th.warning &&
+              failureRatio >= Number(rc.params['min_failure_ratio']),
+            figure: distinct,
+            warning: th.warning,
+            critical: th.critical,
+            started: s.first,
+            evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
+          }),
+        );
+      }
+      if (r.irsf.enabled && e.channel === 'voice') {
+        const rc = r.irsf;
+        const countries = rc.params['high_risk_countries'] as readonly string[];
+        const ranges = rc.params['high_risk_ranges'] as readonly string[];
+        const risky =
+          countries.includes(e.destination_country) || ranges.some((p) => e.recipient_range.startsWith(p)) || e.recipient_number_type === 'premium_rate';
+        if (risky) {
+          const w = this.window(`i|${keyText(rangeKey)}`, rc.windowS, false);
+          const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
+          w.add(t, short, failed);
+          const s = w.totals();
+          const th = thresholdsFor(rc, e.destination_country, network);
+          changes.push(
+            ...this.judge('irsf', rangeKey, t, {
+              anomalous: s.n >= Math.max(rc.minRecords, th.warning),
+              figure: s.n,
+              warning: th.warning,
+              critical: th.critical,
+              started: s.first,
+              evidence: { window_s: rc.windowS, calls_to_high_risk_range: s.n, short_calls: s.delivered, number_type: e.recipient_number_type || 'unknown' },
+            }),
+          );
+        }
+      }
+    }
+    changes.push(...this.sweep());
+    return changes;
+  }
+
+  /** Closes alerts whose condition has not held for `close_after_s` before `now` (event time). */
+  closeUpTo(now: number): AlertChange[] {
+    if (now > this.watermark) this.watermark = now;
+    this.lastSweep = 0;
+    return this.sweep();
+  }
+
+  private sweep(): AlertChange[] {
+    if (this.watermark - this.lastSweep < BUCKET_MS) return [];
+    this.lastSweep = this.watermark;
+    const out: AlertChange[] = [];
+    const limit = this.watermark - this.config.closeAfterS * 1000;
+    for (const [k, o] of this.open) {
+      if (o.alert.ended_at < limit) {
+        this.open.delete(k);
+        out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
+      }
+    }
+    // Once an hour of event time: windows of keys quiet for a day are forgotten (their baseline with them), and distinct
+    // sets with nothing left in their window: memory stays bounded by activity.
+    if (this.watermark - this.lastPrune >= 3_600_000) {
+      this.lastPrune = this.watermark;
+      for (const [k, w] of this.windows) {
+        const last = w.buckets[w.buckets.length - 1];
+        if ((!last || last.at * BUCKET_MS < this.watermark - 86_400_000) && w.idleSince(this.watermark - 86_400_000)) this.windows.delete(k);
+      }
+      for (const [k, d] of this.distinct) if (d.count(this.watermark) === 0) this.distinct.delete(k);
+    }
+    return out;
+  }
+
+  /** An open alert of a range rule (pumping, scan, IRSF) names this account. */
+  private specificOpen(account: string): boolean {
+    for (const o of this.open.values()) if (o.alert.key.account_id === account && o.alert.key.range !== undefined) return true;
+    return false;
+  }
+
+  private isOpen(rule: RuleName, key: AlertKey): boolean {
+    return this.open.has(`${rule}|${keyText(key)}`);
+  }
+
+  private judge(rule: RuleName, key: AlertKey, t: number, v: Verdict): AlertChange[] {
+    const id = `${rule}|${keyText(key)}`;
+    const existing = this.open.get(id);
+    if (!v.anomalous) return [];
+    const severity: Severity = v.figure >= v.critical ? 'critical' : 'warning';
+    const risk = riskScore(v.figure, v.warning, v.critical);
+    if (!existing) {
+      const started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
+      const alert: Alert = {
+        alert_id: alertIdOf(rule, key, started),
+        rule,
+        severity,
+        key,
+        risk_score: risk,
+        started_at: started,
+        ended_at: t,
+        detected_at: t,
+        state: 'open',
+        evidence: { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical },
+      };
+      this.open.set(id, { alert, publishedAt: t });
+      return [{ change: 'opened', alert }];
+    }
+    const a = existing.alert;
+    const escalated = severity === 'critical' && a.severity === 'warning';
+    const next: Alert = {
+      ...a,
+      severity: escalated ? 'critical' : a.severity,
+      risk_score: Math.max(a.risk_score, risk),
+      // Records of one key can arrive a little out of event-time order (they come from several raw partitions).
+      started_at: Number.isFinite(v.started) ? Math.min(a.started_at, v.started) : a.started_at,
+      ended_at: Math.max(a.ended_at, t),
+      evidence: risk >= a.risk_score ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical } : a.evidence,
+    };
+    existing.alert = next;
+    if (escalated) {
+      existing.publishedAt = t;
+      return [{ change: 'escalated', alert: next }];
+    }
+    if (t - existing.publishedAt >= UPDATE_EVERY_MS) {
+      existing.publishedAt = t;
+      return [{ change: 'updated', alert: next }];
+    }
+    return [];
+  }
+
+  private window(key: string, windowS: number, learning: boolean, unbiased = false): KeyWindow {
+    let w = this.windows.get(key);
+    if (!w) {
+      w = new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased);
+      this.windows.set(key, w);
+    }
+    w.advance(this.watermark, learning);
+    return w;
+  }
+
+  private windowOf(key: string): KeyWindow | undefined {
+    return this.windows.get(key);
+  }
+
+  private windowTotals(key: string, windowS: number, now: number): { n: number; first: number } {
+    const w = this.windows.get(key);
+    if (!w) return { n: 0, first: now };
+    let n = 0;
+    let first = Number.POSITIVE_INFINITY;
+    const from = Math.floor((now - windowS * 1000) / BUCKET_MS);
+    for (const b of w.buckets)
+      if (b.at > from) {
+        n += b.n;
+        if (b.first < first) first = b.first;
+      }
+    return { n, first };
+  }
+
+  private distinctOf(key: string, windowMs: number): DistinctWindow {
+    let d = this.distinct.get(key);
+    if (!d) {
+      d = new DistinctWindow(windowMs);
+      this.distinct.set(key, d);
+    }
+    return d;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+export type { RuleConfig };

@@ -1,0 +1,122 @@
+import type { Alert, AlertChange, RuleName } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import { chTime, isoFromCh } from '../platform/identity/index.ts';
+
+/**
+ * Fraud alerts in ClickHouse (`fraud_alerts`, migration 10): one row per change, the newest version is the alert. The
+ * version is the change's position (event time of the change × 8 + the kind's order), so a replayed change lands on the
+ * same version and a later change always wins.
+ */
+export interface AlertRow {
+  alert_id: string;
+  version: number;
+  rule: string;
+  severity: string;
+  state: string;
+  account_id: string;
+  destination_country: string;
+  range: string;
+  token: string;
+  risk_score: number;
+  started_at: number;
+  ended_at: number;
+  detected_at: number;
+  evidence: string;
+  changed_at: number;
+}
+
+const ORDER: Record<AlertChange['change'], number> = { opened: 0, updated: 1, escalated: 2, closed: 3 };
+
+export function rowOf(c: AlertChange, changedAt: number): AlertRow {
+  const a = c.alert;
+  return {
+    alert_id: a.alert_id,
+    version: Math.max(a.ended_at, a.detected_at) * 8 + ORDER[c.change],
+    rule: a.rule,
+    severity: a.severity,
+    state: a.state,
+    account_id: a.key.account_id,
+    destination_country: a.key.destination_country ?? '',
+    range: a.key.range ?? '',
+    token: a.key.token ?? '',
+    risk_score: a.risk_score,
+    started_at: a.started_at,
+    ended_at: a.ended_at,
+    detected_at: a.detected_at,
+    evidence: JSON.stringify(a.evidence),
+    changed_at: changedAt,
+  };
+}
+
+interface StoredRow {
+  alert_id: string;
+  rule: string;
+  severity: string;
+  state: string;
+  account_id: string;
+  destination_country: string;
+  range: string;
+  token: string;
+  risk_score: number;
+  started_at: string;
+  ended_at: string;
+  detected_at: string;
+  evidence: string;
+}
+
+function alertOf(r: StoredRow): Alert {
+  return {
+    alert_id: r.alert_id,
+    rule: r.rule as RuleName,
+    severity: r.severity === 'critical' ? 'critical' : 'warning',
+    state: r.state === 'closed' ? 'closed' : 'open',
+    key: {
+      account_id: r.account_id,
+      ...(r.destination_country ? { destination_country: r.destination_country } : {}),
+      ...(r.range ? { range: r.range } : {}),
+      ...(r.token ? { token: r.token } : {}),
+    },
+    risk_score: Number(r.risk_score),
+    started_at: Date.parse(isoFromCh(r.started_at)),
+    ended_at: Date.parse(isoFromCh(r.ended_at)),
+    detected_at: Date.parse(isoFromCh(r.detected_at)),
+    evidence: JSON.parse(r.evidence) as Record<string, number | string>,
+  };
+}
+
+export class AlertStore {
+  constructor(private readonly storage: Storage) {}
+
+  /** Alerts open now (a restarted detector adopts them: their condition continues them rather than opening new ones). */
+  async openAlerts(): Promise<Alert[]> {
+    const rows = await this.storage.query<StoredRow>(`SELECT * FROM ${this.storage.table('fraud_alerts')} FINAL WHERE state = 'open'`);
+    return rows.map(alertOf);
+  }
+
+  /** Alerts whose activity overlaps [from, to), newest first. */
+  async list(from: number, to: number, rule?: string, limit = 1000): Promise<Alert[]> {
+    const rows = await this.storage.query<StoredRow>(
+      `SELECT * FROM ${this.storage.table('fraud_alerts')} FINAL
+       WHERE started_at < {to:DateTime64(3, 'UTC')} AND ended_at >= {from:DateTime64(3, 'UTC')} ${rule ? 'AND rule = {rule:String}' : ''}
+       ORDER BY started_at DESC, alert_id LIMIT {limit:UInt32}`,
+      { from: chTime(from), to: chTime(to), limit, ...(rule ? { rule } : {}) },
+    );
+    return rows.map(alertOf);
+  }
+}
+
+/** An alert as the API and the topic show it: ISO times. */
+export function alertView(a: Alert): Record<string, unknown> {
+  return {
+    alert_id: a.alert_id,
+    rule: a.rule,
+    severity: a.severity,
+    state: a.state,
+    key: a.key,
+    risk_score: a.risk_score,
+    started_at: new Date(a.started_at).toISOString(),
+    ended_at: new Date(a.ended_at).toISOString(),
+    detected_at: new Date(a.detected_at).toISOString(),
+    evidence: a.evidence,
+  };
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFraudConfig, PipelineError, type FraudConfig, type PipelineError as PipelineErrorType } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { ConfigOf } from '../platform/config/index.ts';
+import { requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
+import { AlertStore } from './alertStore.ts';
+import { FraudService } from './fraudService.ts';
+
+export type FraudRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'fraud'>>;
+
+/** The rule thresholds shipped with the package. */
+export const DEFAULT_RULES_FILE = fileURLToPath(new URL('../../config/fraud-rules.yaml', import.meta.url));
+
+/** Reads and checks a thresholds file; every problem named with its line. */
+export function readRulesFile(file: string | undefined): { file: string; rules: FraudConfig } {
+  const path = resolve(file ?? DEFAULT_RULES_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new PipelineError('config_invalid', `fraud rules file ${path} cannot be read: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause });
+  }
+  return { file: path, rules: parseFraudConfig(text, path) };
+}
+
+export interface Fraud {
+  readonly service: FraudService;
+  readonly alerts: AlertStore;
+  readonly rulesFile: string;
+}
+
+/** The one way to build the fraud service: checks the thresholds file, adopts the alerts that are open, wires the consumer. */
+export async function createFraud(
+  rt: FraudRuntime,
+  overrides: { storage?: Storage; clock?: () => number; onFatal?: (err: PipelineErrorType) => void } = {},
+): Promise<Fraud> {
+  const storage = overrides.storage ?? requireStore(rt);
+  const { file, rules } = readRulesFile(rt.config.fraud.rulesFile);
+  const alerts = new AlertStore(storage);
+  const adopted = await alerts.openAlerts();
+  const service = new FraudService({
+    kafka: requireKafka(rt),
+    brokers: rt.brokers,
+    storage,
+    config: rt.config,
+    rules,
+    adopted,
+    log: rt.log,
+    metrics: rt.metrics,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+  });
+  return { service, alerts, rulesFile: file };
+}

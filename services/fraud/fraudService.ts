@@ -1,0 +1,222 @@
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { FraudDetector, PipelineError, RecentIds, type Alert, type AlertChange, type FraudConfig, type FraudEvent } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import type { FraudConfigSection, KafkaConfig } from '../platform/config/index.ts';
+import type { ComponentHealth } from '../platform/http/index.ts';
+import {
+  ConsumerLoop,
+  insertPlan,
+  kafkaClientSecurity,
+  loopHealth,
+  type BatchContext,
+  type BatchHandler,
+  type BatchResult,
+  type DeadLetter,
+  type LoopStatus,
+} from '../platform/kafka/index.ts';
+import type { PipelineMetrics } from '../platform/observability/index.ts';
+import { decodePseudonymised, encodeWith, FRAUD_ALERT_SCHEMA_ID } from '../platform/schemas/index.ts';
+import { rowOf } from './alertStore.ts';
+
+/**
+ * The fraud service: cdr.pseudonymised → the streaming rules (core/fraud/fraudDetector.ts) → alert changes to
+ * `fraud_alerts` (ClickHouse) and `fraud.alerts` (Avro). It never sees an identifier.
+ *
+ * A `BatchHandler` on the shared consumer loop in its own group. The detector's windows live in memory; what must
+ * survive a restart is the alerts: a new process adopts the alerts that were open (`fraud_alerts`), so an attack that
+ * goes on continues its alert instead of opening a second one, and one that ended is closed when event time passes
+ * its close delay. A batch retried after a failed write is not counted twice: each partition remembers the last offset
+ * its events were observed up to, and the changes not yet stored are carried into the retry.
+ */
+export interface FraudDeps {
+  readonly kafka: Kafka;
+  readonly brokers: readonly string[];
+  readonly storage: Storage;
+  readonly config: { readonly kafka: KafkaConfig; readonly fraud: FraudConfigSection };
+  readonly rules: FraudConfig;
+  readonly adopted: readonly Alert[];
+  readonly log: Logger;
+  readonly metrics: PipelineMetrics;
+  readonly clock?: () => number;
+  readonly onFatal?: (err: PipelineError) => void;
+}
+
+export interface FraudStats {
+  records: number;
+  alerts: number;
+  open: number;
+  batches: number;
+  lag: number;
+}
+
+interface PartitionState {
+  readonly partition: number;
+  observedUpTo: number;
+  pending: AlertChange[];
+}
+
+export function fraudEventOf(e: ReturnType<typeof decodePseudonymised>): FraudEvent {
+  return {
+    cdr_id: e.cdr_id,
+    account_id: e.account_id,
+    event_time: e.event_time,
+    channel: e.channel,
+    direction: e.direction,
+    status: e.status,
+    destination_country: e.destination_country,
+    mcc: e.mcc,
+    mnc: e.mnc,
+    recipient_range: e.recipient_range,
+    recipient_number_type: e.recipient_number_type,
+    recipient_token: e.recipient_token,
+    duration_ms: e.duration_ms,
+  };
+}
+
+export class FraudService implements BatchHandler<PartitionState> {
+  readonly loop: ConsumerLoop<PartitionState>;
+  readonly detector: FraudDetector;
+  private readonly seen = new RecentIds(400_000);
+  private readonly counts = { records: 0, alerts: 0 };
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: FraudDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.detector = new FraudDetector(deps.rules);
+    this.detector.adopt(deps.adopted);
+    for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
+    const { kafka, fraud } = deps.config;
+    this.loop = new ConsumerLoop({
+      kafka: deps.kafka,
+      brokers: deps.brokers,
+      clientId: `${kafka.clientId}-fraud`,
+      storage: deps.storage,
+      log: deps.log,
+      handler: this,
+      onLag: (partition, lag) => deps.metrics.fraudLag.set({ partition: String(partition) }, lag),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+      clock: this.clock,
+      settings: {
+        groupId: fraud.groupId,
+        topic: kafka.topics.pseudonymised,
+        maxBatchRecords: 2_000,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        sessionTimeoutMs: 30_000,
+        partitionsConcurrently: Math.min(4, kafka.partitions),
+        dlqTopic: kafka.topics.dlq,
+        connector: 'cdr-fraud',
+        compression: kafka.compression,
+        security: kafkaClientSecurity(kafka.security),
+        maxRecordBytes: kafka.maxRecordBytes,
+        stallMs: kafka.stallMs,
+      },
+    });
+  }
+
+  get stats(): FraudStats {
+    const s = this.loop.status();
+    return { ...this.counts, open: this.detector.openAlerts().length, batches: s.batches, lag: s.lag };
+  }
+
+  status(): LoopStatus {
+    return this.loop.status();
+  }
+
+  health(): ComponentHealth {
+    return loopHealth(this.loop.status(), { ...this.counts, open_alerts: this.detector.openAlerts().length });
+  }
+
+  async start(): Promise<void> {
+    await this.loop.start();
+    this.deps.log.info(
+      { topic: this.deps.config.kafka.topics.pseudonymised, group: this.deps.config.fraud.groupId, adopted: this.deps.adopted.length },
+      'fraud started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    this.deps.log.info({ ...this.stats }, 'fraud stopped');
+  }
+
+  async openPartition(partition: number, firstOffset: number): Promise<PartitionState> {
+    return { partition, observedUpTo: firstOffset - 1, pending: [] };
+  }
+
+  async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
+    const dead: DeadLetter[] = [];
+    const state = ctx.state;
+    const changes: AlertChange[] = [...state.pending];
+    let examined = 0;
+    let last = state.observedUpTo;
+    for (const message of messages) {
+      const offset = Number(message.offset);
+      if (offset <= state.observedUpTo) continue;
+      last = Math.max(last, offset);
+      let event: FraudEvent;
+      try {
+        event = fraudEventOf(decodePseudonymised(message.value));
+      } catch (err) {
+        const error =
+          err instanceof PipelineError && err.disposition === 'dead-letter'
+            ? err
+            : new PipelineError('decode_failed', 'pseudonymised event could not be read', { cause: err });
+        dead.push({ message, error, stage: 'VALUE_CONVERTER' });
+        continue;
+      }
+      // A record published twice (ingest publishes at least once) is counted once.
+      if (this.seen.has(event.cdr_id)) continue;
+      this.seen.add(event.cdr_id);
+      examined++;
+      changes.push(...this.detector.observe(event));
+    }
+    state.observedUpTo = last;
+    state.pending = changes;
+    const now = this.clock();
+    const rows = changes.map((c) => rowOf(c, now));
+    const published = changes.map((c) => ({
+      key: c.alert.alert_id,
+      value: encodeWith(FRAUD_ALERT_SCHEMA_ID, {
+        alert_id: c.alert.alert_id,
+        change: c.change,
+        rule: c.alert.rule,
+        severity: c.alert.severity,
+        state: c.alert.state,
+        account_id: c.alert.key.account_id,
+        destination_country: c.alert.key.destination_country ?? '',
+        range: c.alert.key.range ?? '',
+        token: c.alert.key.token ?? '',
+        risk_score: c.alert.risk_score,
+        started_at: c.alert.started_at,
+        ended_at: c.alert.ended_at,
+        detected_at: c.alert.detected_at,
+        evidence: JSON.stringify(c.alert.evidence),
+      }),
+      headers: { alert_id: c.alert.alert_id, change: c.change },
+    }));
+    const { metrics } = this.deps;
+    return {
+      deadLetters: dead,
+      publish: published.length > 0 ? [{ topic: this.deps.config.kafka.topics.fraudAlerts, messages: published }] : [],
+      writes: [insertPlan({ table: 'fraud_alerts', label: 'fraud_alerts', rows, identity: (r) => `${r.alert_id}|${r.version}` })],
+      onDurable: () => {
+        state.pending = [];
+        this.counts.records += examined;
+        metrics.fraudRecords.inc(examined);
+        for (const c of changes) {
+          if (c.change === 'opened') {
+            this.counts.alerts++;
+            metrics.fraudAlerts.inc({ rule: c.alert.rule, severity: c.alert.severity });
+            metrics.fraudOpenAlerts.inc({ rule: c.alert.rule });
+          } else if (c.change === 'escalated') metrics.fraudAlerts.inc({ rule: c.alert.rule, severity: 'critical' });
+          else if (c.change === 'closed') metrics.fraudOpenAlerts.dec({ rule: c.alert.rule });
+          this.deps.log.info(
+            { alert_id: c.alert.alert_id, rule: c.alert.rule, change: c.change, severity: c.alert.severity, account_id: c.alert.key.account_id },
+            'fraud alert',
+          );
+        }
+      },
+    };
+  }
+}

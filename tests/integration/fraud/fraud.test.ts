@@ -1,0 +1,207 @@
+/**
+ * The fraud service on the real broker and engine, fed by ingest: a range scan (one account, 300 distinct numbers
+ * of one Malaysian range, mostly failing) among ordinary traffic raises one alert; the service is stopped in the
+ * middle of the attack and a new one started, which continues the same alert instead of opening a second (and loses
+ * nothing); when event time moves past the close delay, the alert closes with the attack's first and last event
+ * times. The alert is in ClickHouse, on fraud.alerts and at GET /v1/fraud/alerts; no identifier appears in any of
+ * them or in the service's logs.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import avro from 'avsc';
+import kafkajs from 'kafkajs';
+import pino from 'pino';
+import type { CdrEvent } from '../../../services/core/index.ts';
+import { createFraud, type Fraud } from '../../../services/fraud/createFraud.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireKafka, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { readTopic, waitFor } from '../../support/pipelineProbe.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const { Partitioners } = kafkajs;
+const ATTACKER = 'acct-scanner';
+
+describe('fraud service: an attack across a restart, one alert, no identifier', () => {
+  const setup = testSetup();
+  const logFile = join(setup.dataDir, 'fraud.log');
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  let fraud: Fraud;
+  let api: TestApi;
+  const t0 = Date.now() - 3_600_000;
+  const gen = new TrafficGenerator({ seed: 4242, scenario: 'normal', startTime: t0, ratePerSecond: 5 });
+  const sent: CdrEvent[] = [];
+  // 300 consecutive numbers of +60 17-55x xxxx, a third of a second apart, 65% failing: a scan of one range.
+  const attack: CdrEvent[] = Array.from({ length: 300 }, (_, i) => {
+    const t = t0 + 120_000 + i * 333;
+    return {
+      ...gen.next(),
+      account_id: ATTACKER,
+      channel: 'sms',
+      direction: 'mt',
+      sender_type: 'alphanumeric',
+      sender: 'CLOUDOTP',
+      recipient: `+6017${String(5_500_000 + i).padStart(7, '0')}`,
+      destination_country: 'MY',
+      status: i % 20 < 13 ? 'failed' : 'delivered',
+      error_code: i % 20 < 13 ? 'UNKNOWN_SUBSCRIBER' : '',
+      event_time: t,
+      submitted_at: t,
+      delivered_at: i % 20 < 13 ? null : t + 900,
+      duration_ms: 0,
+      segments: 1,
+    };
+  });
+
+  const produce = async (list: readonly CdrEvent[]): Promise<void> => {
+    sent.push(...list);
+    const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: list.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
+    await producer.disconnect();
+  };
+  const background = (from: number, to: number, n: number): CdrEvent[] =>
+    Array.from({ length: n }, (_, i) => {
+      const t = from + Math.floor(((to - from) * i) / n);
+      return { ...gen.next(), event_time: t, submitted_at: t, delivered_at: t + 700 };
+    });
+  const stored = (): number => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate + ingest.stats.late;
+  const rangeAlerts = async () => {
+    const storage = requireStore(rt);
+    return storage.query<{ alert_id: string; state: string; started_at: string; ended_at: string; severity: string }>(
+      `SELECT alert_id, state, toString(started_at) AS started_at, toString(ended_at) AS ended_at, severity FROM ${storage.table('fraud_alerts')} FINAL
+       WHERE rule = 'range_scan' AND account_id = {a:String}`,
+      { a: ATTACKER },
+    );
+  };
+  const openFraud = async (): Promise<Fraud> => {
+    const log = createLogger('info', pino.destination({ dest: logFile, sync: true, append: true }));
+    return createFraud({ ...rt, log });
+  };
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    ingest = createIngest(rt);
+    await ingest.start();
+    fraud = await openFraud();
+    await fraud.service.start();
+    // Ordinary traffic, then the first half of the scan.
+    await produce(background(t0, t0 + 120_000, 400));
+    await produce([...attack.slice(0, 150), ...background(t0 + 120_000, t0 + 170_000, 100)]);
+    await waitFor('ingest stored the first half', () => stored() >= sent.length, 120_000);
+    await waitFor('the scan is alerted', async () => (await rangeAlerts()).length > 0, 120_000);
+    // Stop in the middle of the attack; a new process takes over.
+    await fraud.service.stop();
+    fraud = await openFraud();
+    await fraud.service.start();
+    await produce([...attack.slice(150), ...background(t0 + 170_000, t0 + 230_000, 100)]);
+    await waitFor('ingest stored the second half', () => stored() >= sent.length, 120_000);
+    await waitFor('fraud saw the second half', () => fraud.service.stats.records >= 250, 120_000);
+    // Event time moves on past the close delay (120 s) with ordinary traffic.
+    await produce(background(t0 + 230_000, t0 + 600_000, 300));
+    await waitFor('ingest stored the rest', () => stored() >= sent.length, 120_000);
+    await waitFor('the alert closed', async () => (await rangeAlerts()).some((a) => a.state === 'closed'), 120_000);
+    api = await openTestApi(rt);
+  });
+
+  after(async () => {
+    await api?.close();
+    await fraud?.service.stop();
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  it('raised one range-scan alert for the attack across the restart, closed with the attack’s own first and last event times', async () => {
+    const alerts = await rangeAlerts();
+    assert.equal(alerts.length, 1, JSON.stringify(alerts));
+    const a = alerts[0]!;
+    assert.equal(a.state, 'closed');
+    assert.equal(Date.parse(`${a.started_at.replace(' ', 'T')}Z`), attack[0]!.event_time);
+    assert.equal(Date.parse(`${a.ended_at.replace(' ', 'T')}Z`), attack[attack.length - 1]!.event_time);
+    // And no other rule took the scan or the ordinary traffic for an attack.
+    const storage = requireStore(rt);
+    const others = await storage.query<{ rule: string; account_id: string }>(
+      `SELECT rule, account_id FROM ${storage.table('fraud_alerts')} FINAL WHERE alert_id != {id:String}`,
+      {
+        id: a.alert_id,
+      },
+    );
+    assert.deepEqual(others, []);
+  });
+
+  it('published it on fraud.alerts: opened once, closed once, in the Avro schema of the contract', async () => {
+    const messages = await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts);
+    const changes = messages.map((m) => String(m.headers!['change']));
+    assert.equal(changes.filter((c) => c === 'opened').length, 1, changes.join(','));
+    assert.equal(changes.filter((c) => c === 'closed').length, 1, changes.join(','));
+    const schema = JSON.parse(readFileSync(new URL('../../../schemas/fraud-alert-v1.avsc', import.meta.url), 'utf8')) as avro.Schema;
+    const decoded = avro.Type.forSchema(schema).fromBuffer(messages[0]!.value!.subarray(5)) as Record<string, unknown>;
+    assert.equal(decoded['rule'], 'range_scan');
+    assert.equal(decoded['account_id'], ATTACKER);
+    assert.equal(decoded['range'], '6017');
+  });
+
+  it('serves it at GET /v1/fraud/alerts with its evidence, to the fraud role only', async () => {
+    const from = new Date(t0).toISOString();
+    const to = new Date(t0 + 3_600_000).toISOString();
+    const res = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?from=${from}&to=${to}&rule=range_scan`, headers: auth('fraud') });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json<{
+      alerts: {
+        rule: string;
+        severity: string;
+        key: Record<string, string>;
+        risk_score: number;
+        started_at: string;
+        ended_at: string;
+        evidence: Record<string, number>;
+      }[];
+    }>();
+    assert.equal(body.alerts.length, 1);
+    const a = body.alerts[0]!;
+    assert.deepEqual(a.key, { account_id: ATTACKER, destination_country: 'MY', range: '6017' });
+    assert.ok(a.risk_score >= 50 && a.risk_score <= 100);
+    assert.equal(a.started_at, new Date(attack[0]!.event_time).toISOString());
+    assert.ok(a.evidence['distinct_recipients']! >= 40 && a.evidence['failure_ratio']! >= 0.4, JSON.stringify(a.evidence));
+    const before = await api.app.inject({
+      method: 'GET',
+      url: `/v1/fraud/alerts?from=${new Date(t0 - 7_200_000).toISOString()}&to=${from}`,
+      headers: auth('fraud'),
+    });
+    assert.equal(before.json<{ alerts: unknown[] }>().alerts.length, 0, 'selected by overlap with the activity');
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/fraud/alerts' })).statusCode, 401);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/fraud/alerts', headers: auth('billing') })).statusCode, 403);
+    for (const qs of ['from=yesterday', 'rule=teleport', `from=${to}&to=${from}`, 'limit=0', 'colour=red']) {
+      const bad = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?${qs}`, headers: auth('fraud') });
+      assert.equal(bad.statusCode, 400, qs);
+    }
+  });
+
+  it('counts it in cdr_fraud_alerts_total{rule,severity}', async () => {
+    const text = await rt.metrics.registry.getSingleMetricAsString('cdr_fraud_alerts_total');
+    assert.match(text, /cdr_fraud_alerts_total\{rule="range_scan",severity="(warning|critical)"\} 1\b/);
+  });
+
+  it('carries no identifier: alerts, evidence, the topic and the logs hold none of the numbers sent', async () => {
+    const needles = [...new Set(sent.flatMap((e) => [e.recipient, e.sender].filter((x) => /\d{6,}|@/.test(x)).map((x) => x.replace(/^\+/, ''))))];
+    assert.ok(needles.length > 300);
+    const storage = requireStore(rt);
+    const rows = JSON.stringify(await storage.query(`SELECT * FROM ${storage.table('fraud_alerts')}`));
+    const topic = (await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts)).map((m) => m.value!.toString('latin1')).join('\n');
+    const logs = readFileSync(logFile, 'utf8');
+    assert.ok(logs.includes('fraud alert'), 'the service logged its alerts');
+    for (const [what, text] of [
+      ['fraud_alerts', rows],
+      ['fraud.alerts', topic],
+      ['fraud logs', logs],
+    ] as const)
+      assert.deepEqual(needles.filter((n) => text.includes(n)).slice(0, 3), [], what);
+  });
+});
