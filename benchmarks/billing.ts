@@ -3,8 +3,8 @@
  *
  * 1. Throughput: BENCH_BILLING_RECORDS generated CDRs (default 200,000; 20k-subscriber pool) go to cdr.raw of the local
  *    broker (started like `cdr start` does, unless KAFKA_BROKERS is set); ingest consumes them to the end, then billing
- *    consumes cdr.pseudonymised to the end, one after the other in this process, so each phase's records/s and CPU
- *    per record (process.cpuUsage: JS, libuv and the embedded engine's threads) are its own.
+ *    consumes cdr.pseudonymised to the end, then fraud does, one after the other in this process, so each phase's
+ *    records/s and CPU per record (process.cpuUsage: JS, libuv and the embedded engine's threads) are its own.
  * 2. Queries: BENCH_BILLING_FILL rated records (default 10,000,000; 200 accounts over 13 months, ~3,800 per account
  *    and month) written straight into billing_rated with INSERT … SELECT, then BENCH_BILLING_QUERIES (default 100)
  *    usage queries for one random account-month (group_by day, and day,channel,country,provider) and statements.
@@ -15,6 +15,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BillingStore } from '../services/billing/billingStore.ts';
 import { createBilling } from '../services/billing/createBilling.ts';
+import { createFraud } from '../services/fraud/createFraud.ts';
 import { produceTraffic } from '../services/generator/producer.ts';
 import { createIngest } from '../services/ingest/createIngest.ts';
 import { loadConfig } from '../services/platform/config/index.ts';
@@ -40,6 +41,7 @@ const config = loadConfig({
   CDR_TOPIC_FRAUD_ALERTS: `bench${id}.fraud.alerts`,
   CDR_INGEST_GROUP: `bench${id}-ingest`,
   CDR_BILLING_GROUP: `bench${id}-billing`,
+  CDR_FRAUD_GROUP: `bench${id}-fraud`,
 });
 const log = (s: string) => console.log(`[bench:billing ${new Date().toISOString().slice(11, 19)}] ${s}`);
 const rt = await openRuntime(config, { startLocalKafka: true, log: createLogger('warn') });
@@ -90,6 +92,14 @@ try {
     await waitUntil(() => billing.stats.rated + billing.stats.unrated >= stored);
     await billing.stop();
     return billing.stats.rated + billing.stats.unrated;
+  });
+
+  const { service: fraud } = await createFraud(rt);
+  await phase('fraud', async () => {
+    await fraud.start();
+    await waitUntil(() => fraud.stats.records >= stored);
+    await fraud.stop();
+    return fraud.stats.records;
   });
 
   const storage = requireStore(rt);

@@ -17,6 +17,7 @@ export interface AlertRow {
   destination_country: string;
   range: string;
   token: string;
+  token_role: string;
   risk_score: number;
   started_at: number;
   ended_at: number;
@@ -39,6 +40,7 @@ export function rowOf(c: AlertChange, changedAt: number): AlertRow {
     destination_country: a.key.destination_country ?? '',
     range: a.key.range ?? '',
     token: a.key.token ?? '',
+    token_role: a.key.token_role ?? '',
     risk_score: a.risk_score,
     started_at: a.started_at,
     ended_at: a.ended_at,
@@ -57,6 +59,7 @@ interface StoredRow {
   destination_country: string;
   range: string;
   token: string;
+  token_role: string;
   risk_score: number;
   started_at: string;
   ended_at: string;
@@ -75,6 +78,7 @@ function alertOf(r: StoredRow): Alert {
       ...(r.destination_country ? { destination_country: r.destination_country } : {}),
       ...(r.range ? { range: r.range } : {}),
       ...(r.token ? { token: r.token } : {}),
+      ...(r.token_role === 'recipient' || r.token_role === 'sender' ? { token_role: r.token_role } : {}),
     },
     risk_score: Number(r.risk_score),
     started_at: Date.parse(isoFromCh(r.started_at)),

@@ -109,13 +109,18 @@ export function evaluate(o: EvaluateOptions): Evaluation {
       campaignAccount = e.account_id;
     }
     const country = e.destination_country ? e.destination_country.toUpperCase() : null;
+    const tokenOf = (value: string, type: string): string => {
+      let token = tokens.get(`${type}\u0000${value}`);
+      if (!token) {
+        token = createHmac('sha256', key).update(`${type}\u0000${value}`).digest('hex').slice(0, 32);
+        if (tokens.size > 2_000_000) tokens.clear();
+        tokens.set(`${type}\u0000${value}`, token);
+      }
+      return token;
+    };
     const id = normaliser.normalise(e.recipient, recipientTypeOf(e.channel, e.recipient), country);
-    let token = tokens.get(id.value);
-    if (!token) {
-      token = createHmac('sha256', key).update(`${id.type}\u0000${id.value}`).digest('hex').slice(0, 32);
-      if (tokens.size > 2_000_000) tokens.clear();
-      tokens.set(id.value, token);
-    }
+    const token = tokenOf(id.value, id.type);
+    const sender = normaliser.normalise(e.sender, e.sender_type, country);
     const fe: FraudEvent = {
       cdr_id: e.cdr_id,
       account_id: e.account_id,
@@ -129,6 +134,8 @@ export function evaluate(o: EvaluateOptions): Evaluation {
       recipient_range: id.range ?? '',
       recipient_number_type: id.numberType ?? '',
       recipient_token: token,
+      sender_token: tokenOf(sender.value, sender.type),
+      sender_type: e.sender_type,
       duration_ms: e.duration_ms ?? 0,
     };
     const t0 = process.hrtime.bigint();

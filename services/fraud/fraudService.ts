@@ -70,6 +70,8 @@ export function fraudEventOf(e: ReturnType<typeof decodePseudonymised>): FraudEv
     recipient_range: e.recipient_range,
     recipient_number_type: e.recipient_number_type,
     recipient_token: e.recipient_token,
+    sender_token: e.sender_token,
+    sender_type: e.sender_type,
     duration_ms: e.duration_ms,
   };
 }
@@ -187,6 +189,7 @@ export class FraudService implements BatchHandler<PartitionState> {
         destination_country: c.alert.key.destination_country ?? '',
         range: c.alert.key.range ?? '',
         token: c.alert.key.token ?? '',
+        token_role: c.alert.key.token_role ?? '',
         risk_score: c.alert.risk_score,
         started_at: c.alert.started_at,
         ended_at: c.alert.ended_at,

@@ -25,6 +25,9 @@ export interface FraudEvent {
   readonly recipient_range: string;
   readonly recipient_number_type: string;
   readonly recipient_token: string;
+  /** The sender's token, judged for velocity only when the sender is a subscriber's number (`sender_type` msisdn). */
+  readonly sender_token: string;
+  readonly sender_type: string;
   readonly duration_ms: number;
 }
 
@@ -35,6 +38,8 @@ export interface AlertKey {
   readonly destination_country?: string;
   readonly range?: string;
   readonly token?: string;
+  /** Whose token: `recipient` or `sender` (velocity). */
+  readonly token_role?: 'recipient' | 'sender';
 }
 
 export interface Alert {
@@ -203,7 +208,7 @@ function riskScore(figure: number, warning: number, critical: number): number {
 }
 
 function keyText(k: AlertKey): string {
-  return [k.account_id, k.destination_country ?? '', k.range ?? '', k.token ?? ''].join('|');
+  return [k.account_id, k.destination_country ?? '', k.range ?? '', k.token ?? '', k.token_role ?? ''].join('|');
 }
 
 export function alertIdOf(rule: RuleName, key: AlertKey, startedAt: number): string {
@@ -357,9 +362,14 @@ export class FraudDetector {
           evidence: { window_s: rc.windowS, records: all.n, baseline: round(baseline), surge: round(surge), distinct_recipient_share: round(distinctShare) },
         }),
       );
-      if (e.recipient_token && outbound) {
-        const tokenKey = { account_id: e.account_id, token: e.recipient_token };
-        const tw = this.window(`t|${e.account_id}|${e.recipient_token}`, rc.windowS, false);
+      // Per token: one recipient receiving (or one subscriber's number sending) this many records in a window.
+      const perToken: [string, 'recipient' | 'sender'][] = [];
+      if (e.recipient_token && outbound) perToken.push([e.recipient_token, 'recipient']);
+      // A sending number is a subscriber's only on mobile-originated traffic (A2P long numbers send thousands by design).
+      if (e.sender_token && e.sender_type === 'msisdn' && e.direction === 'mo') perToken.push([e.sender_token, 'sender']);
+      for (const [token, role] of perToken) {
+        const tokenKey: AlertKey = { account_id: e.account_id, token, token_role: role };
+        const tw = this.window(`t|${role}|${e.account_id}|${token}`, rc.windowS, false);
         tw.add(t, delivered, failed);
         const n = tw.totals();
         const tokenWarning = Number(rc.params['token_warning']);
@@ -371,7 +381,7 @@ export class FraudDetector {
             warning: tokenWarning,
             critical: tokenCritical,
             started: n.first,
-            evidence: { window_s: rc.windowS, records_to_token: n.n },
+            evidence: { window_s: rc.windowS, records_of_token: n.n, token_role: role },
           }),
         );
       }

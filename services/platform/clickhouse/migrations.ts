@@ -304,7 +304,7 @@ export const MIGRATIONS: readonly Migration[] = [
       // most — never an identifier. Identifier-free traffic data: kept as cdr is.
       `CREATE TABLE IF NOT EXISTS ${t('fraud_alerts')}${on} (
         alert_id String, version UInt64, rule LowCardinality(String), severity LowCardinality(String), state LowCardinality(String),
-        account_id String, destination_country LowCardinality(String), range String, token String, risk_score UInt8,
+        account_id String, destination_country LowCardinality(String), range String, token String, token_role LowCardinality(String), risk_score UInt8,
         started_at ${utc}, ended_at ${utc}, detected_at ${utc}, evidence String, changed_at ${utc}
       ) ENGINE = ${engine('ReplacingMergeTree', 'fraud_alerts', 'version')} PARTITION BY toYYYYMM(started_at) ORDER BY alert_id
       TTL toStartOfYear(started_at) + INTERVAL 11 YEAR`,

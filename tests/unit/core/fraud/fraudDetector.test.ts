@@ -1,0 +1,154 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_FRAUD_CONFIG, FraudDetector, type AlertChange, type FraudEvent } from '../../../../services/core/index.ts';
+
+const T0 = Date.UTC(2026, 10, 10, 12);
+let seq = 0;
+function ev(over: Partial<FraudEvent>): FraudEvent {
+  return {
+    cdr_id: `c${seq++}`,
+    account_id: 'acct-1',
+    event_time: T0,
+    channel: 'sms',
+    direction: 'mt',
+    status: 'delivered',
+    destination_country: 'MY',
+    mcc: '502',
+    mnc: '12',
+    recipient_range: '6012',
+    recipient_number_type: 'mobile',
+    recipient_token: `r${seq}`,
+    sender_token: 's-brand',
+    sender_type: 'alphanumeric',
+    duration_ms: 0,
+    ...over,
+  };
+}
+
+function run(d: FraudDetector, events: readonly FraudEvent[]): AlertChange[] {
+  return events.flatMap((e) => d.observe(e));
+}
+
+describe('fraud detector', () => {
+  it('velocity per recipient token: one number flooded from one account', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const changes = run(
+      d,
+      Array.from({ length: 40 }, (_, i) => ev({ event_time: T0 + i * 1000, recipient_token: 'victim' })),
+    );
+    const opened = changes.filter((c) => c.change === 'opened');
+    assert.equal(opened.length, 1);
+    assert.deepEqual(opened[0]!.alert.key, { account_id: 'acct-1', token: 'victim', token_role: 'recipient' });
+    assert.equal(opened[0]!.alert.rule, 'velocity');
+    assert.equal(opened[0]!.alert.started_at, T0);
+    assert.equal(opened[0]!.alert.detected_at, T0 + 29_000, 'the 30th record in the window');
+  });
+
+  it('velocity per sending number on mobile-originated traffic only (an A2P long number sends thousands by design)', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const mo = run(
+      d,
+      Array.from({ length: 40 }, (_, i) => ev({ event_time: T0 + i * 1000, direction: 'mo', sender_type: 'msisdn', sender_token: 'sub' })),
+    );
+    assert.deepEqual(
+      mo.filter((c) => c.change === 'opened').map((c) => c.alert.key),
+      [{ account_id: 'acct-1', token: 'sub', token_role: 'sender' }],
+    );
+    const d2 = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const a2p = run(
+      d2,
+      Array.from({ length: 200 }, (_, i) => ev({ event_time: T0 + i * 250, sender_type: 'msisdn', sender_token: 'long-number' })),
+    );
+    assert.deepEqual(a2p, []);
+  });
+
+  it('one alert while the condition lasts: escalated once, closed after close_after_s of event time, with the first and last anomalous event times', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const flood = Array.from({ length: 100 }, (_, i) => ev({ event_time: T0 + i * 500, recipient_token: 'victim' }));
+    // One record arrives late (out of event-time order): it moves started_at back.
+    const late = ev({ event_time: T0 - 2_000, recipient_token: 'victim' });
+    const changes = run(d, [...flood.slice(0, 50), late, ...flood.slice(50)]);
+    assert.equal(changes.filter((c) => c.change === 'opened').length, 1);
+    assert.equal(changes.filter((c) => c.change === 'escalated').length, 1, 'critical at 90 in the window');
+    assert.equal(d.openAlerts().length, 1);
+    const closing = run(d, [ev({ event_time: T0 + 50_000 + 121_000, recipient_token: 'someone-else' }), ev({ event_time: T0 + 50_000 + 131_000 })]);
+    const closed = closing.filter((c) => c.change === 'closed');
+    assert.equal(closed.length, 1);
+    assert.equal(closed[0]!.alert.state, 'closed');
+    assert.equal(closed[0]!.alert.started_at, T0 - 2_000);
+    assert.equal(closed[0]!.alert.ended_at, T0 + 99 * 500);
+    assert.equal(closed[0]!.alert.severity, 'critical');
+    assert.equal(d.openAlerts().length, 0);
+  });
+
+  it('an adopted open alert is continued by its condition, not opened again', () => {
+    const first = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const opened = run(
+      first,
+      Array.from({ length: 35 }, (_, i) => ev({ event_time: T0 + i * 1000, recipient_token: 'victim' })),
+    ).filter((c) => c.change === 'opened');
+    assert.equal(opened.length, 1);
+    const second = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    second.adopt(first.openAlerts());
+    const after = run(
+      second,
+      Array.from({ length: 40 }, (_, i) => ev({ event_time: T0 + 40_000 + i * 1000, recipient_token: 'victim' })),
+    );
+    assert.equal(after.filter((c) => c.change === 'opened').length, 0);
+    assert.equal(second.openAlerts()[0]!.alert_id, opened[0]!.alert.alert_id);
+    assert.equal(second.openAlerts()[0]!.ended_at, T0 + 79_000);
+  });
+
+  it('IRSF: calls to a listed high-risk destination, and to premium-rate numbers anywhere', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const calls = run(
+      d,
+      Array.from({ length: 6 }, (_, i) =>
+        ev({ event_time: T0 + i * 20_000, channel: 'voice', destination_country: 'LV', recipient_range: '37129', duration_ms: 900_000 }),
+      ),
+    );
+    assert.deepEqual(
+      calls.filter((c) => c.change === 'opened').map((c) => [c.alert.rule, c.alert.key.range]),
+      [['irsf', '37129']],
+    );
+    const premium = run(
+      new FraudDetector(DEFAULT_FRAUD_CONFIG),
+      Array.from({ length: 6 }, (_, i) =>
+        ev({
+          event_time: T0 + i * 20_000,
+          channel: 'voice',
+          destination_country: 'GB',
+          recipient_range: '44871',
+          recipient_number_type: 'premium_rate',
+          duration_ms: 5_000,
+        }),
+      ),
+    );
+    assert.equal(premium.filter((c) => c.change === 'opened').length, 1);
+    assert.equal(premium[0]!.alert.evidence['short_calls'], 5, 'calls under 10 s are counted in the evidence');
+    const ordinary = run(
+      new FraudDetector(DEFAULT_FRAUD_CONFIG),
+      Array.from({ length: 20 }, (_, i) =>
+        ev({
+          event_time: T0 + i * 20_000,
+          channel: 'voice',
+          destination_country: 'GB',
+          recipient_range: '4420',
+          recipient_number_type: 'fixed_line',
+          duration_ms: 60_000,
+        }),
+      ),
+    );
+    assert.deepEqual(ordinary, []);
+  });
+
+  it('keys never carry more than account, country, range and a token', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const changes = run(
+      d,
+      Array.from({ length: 40 }, (_, i) => ev({ event_time: T0 + i * 1000, recipient_token: 'victim' })),
+    );
+    for (const c of changes)
+      for (const k of Object.keys(c.alert.key)) assert.ok(['account_id', 'destination_country', 'range', 'token', 'token_role'].includes(k), k);
+  });
+});
