@@ -49,6 +49,9 @@ export function classifyKafkaError(err: unknown): PipelineError {
   if (name === 'KafkaJSNotImplemented' || rootName === 'KafkaJSNotImplemented') return new PipelineError('unsupported', message, { cause: err });
   if (RECORD_TYPES.has(type)) return new PipelineError('record_too_large', message, { cause: err });
   if (CONFIG_TYPES.has(type) || rootName === 'KafkaJSSASLAuthenticationError') return new PipelineError('config_invalid', message, { cause: err });
+  // An idempotent producer out of step with the broker: the publisher replaces it; sending again is the cure.
+  if (['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'].includes(type))
+    return new PipelineError('broker_unavailable', message, { cause: err });
   const retriable = (root as { retriable?: unknown } | null)?.retriable === true || (err as { retriable?: unknown } | null)?.retriable === true;
   if (retriable || TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(rootName)) return new PipelineError('broker_unavailable', message, { cause: err });
   return classifyError(err, 'broker');

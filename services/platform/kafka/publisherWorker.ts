@@ -64,12 +64,31 @@ const kafka = new Kafka({
     reply({ type: 'log', level, message, fields: { broker: rest['broker'], error: rest['error'] } });
   },
 });
-const producer: Producer = kafka.producer({
-  idempotent: true,
-  maxInFlightRequests: 1,
-  allowAutoTopicCreation: false,
-  createPartitioner: Partitioners.DefaultPartitioner,
-});
+const newProducer = (): Producer =>
+  kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+let producer: Producer = newProducer();
+
+/**
+ * After a partition leader changes, kafkajs's idempotent producer can lose step with the broker's sequence numbers
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER; librdkafka and the Java client bump the producer epoch there, kafkajs does not), and
+ * every later send on that producer fails. Such a producer is replaced by a new one (a new producer id, sequences from
+ * zero) and the send is reported as retryable: the caller publishes the batch again (at least once; consumers drop
+ * copies by cdr_id).
+ */
+const DESYNCHRONISED = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+
+function desynchronised(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e && i < 10; e = (e as { cause?: unknown }).cause, i++) {
+    const type = typeof e === 'object' && e !== null && 'type' in e ? String(e.type) : '';
+    if (DESYNCHRONISED.has(type) || /out of order sequence number/i.test(e instanceof Error ? e.message : '')) return true;
+  }
+  return false;
+}
 
 function asBuffer(v: string | Uint8Array): string | Buffer {
   return typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
@@ -146,6 +165,24 @@ port.on('message', (m: PublisherRequest) => {
       await send(m.topics);
       reply({ type: 'done', id: m.id });
     } catch (err) {
+      if (desynchronised(err)) {
+        reply({
+          type: 'log',
+          level: 'warn',
+          message: 'idempotent producer out of step with the broker after a leader change: replaced by a new producer; the batch is sent again',
+          fields: {},
+        });
+        const old = producer;
+        producer = newProducer();
+        await old.disconnect().catch(() => undefined);
+        try {
+          await producer.connect();
+        } catch {
+          // The next send connects (kafkajs connects on demand); the batch is retried either way.
+        }
+        reply({ type: 'done', id: m.id, error: `Kafka: ${err instanceof Error ? err.message : String(err)} (producer replaced)`, code: 'broker_unavailable' });
+        return;
+      }
       const e = classifyKafkaError(err);
       reply({ type: 'done', id: m.id, error: e.message, code: e.code });
     }
