@@ -6,8 +6,8 @@ import type { BillingConfig, KafkaConfig } from '../platform/config/index.ts';
 import {
   ConsumerLoop,
   insertPlan,
-  kafkaClientSecurity,
   loopHealth,
+  loopSettingsFor,
   type BatchContext,
   type BatchHandler,
   type BatchResult,
@@ -74,20 +74,12 @@ export class BillingService implements BatchHandler<PartitionState> {
       onLag: (partition, lag) => deps.metrics.billingLag.set({ partition: String(partition) }, lag),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
-      settings: {
+      settings: loopSettingsFor(kafka, {
         groupId: billing.groupId,
         topic: kafka.topics.pseudonymised,
-        maxBatchRecords: billing.maxBatchRecords,
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        sessionTimeoutMs: 30_000,
-        partitionsConcurrently: Math.min(4, kafka.partitions),
-        dlqTopic: kafka.topics.dlq,
         connector: 'cdr-billing',
-        compression: kafka.compression,
-        security: kafkaClientSecurity(kafka.security),
-        maxRecordBytes: kafka.maxRecordBytes,
-        stallMs: kafka.stallMs,
-      },
+        maxBatchRecords: billing.maxBatchRecords,
+      }),
     });
   }
 

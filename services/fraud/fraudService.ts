@@ -7,8 +7,8 @@ import type { ComponentHealth } from '../platform/http/index.ts';
 import {
   ConsumerLoop,
   insertPlan,
-  kafkaClientSecurity,
   loopHealth,
+  loopSettingsFor,
   type BatchContext,
   type BatchHandler,
   type BatchResult,
@@ -99,20 +99,7 @@ export class FraudService implements BatchHandler<PartitionState> {
       onLag: (partition, lag) => deps.metrics.fraudLag.set({ partition: String(partition) }, lag),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
-      settings: {
-        groupId: fraud.groupId,
-        topic: kafka.topics.pseudonymised,
-        maxBatchRecords: 2_000,
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        sessionTimeoutMs: 30_000,
-        partitionsConcurrently: Math.min(4, kafka.partitions),
-        dlqTopic: kafka.topics.dlq,
-        connector: 'cdr-fraud',
-        compression: kafka.compression,
-        security: kafkaClientSecurity(kafka.security),
-        maxRecordBytes: kafka.maxRecordBytes,
-        stallMs: kafka.stallMs,
-      },
+      settings: loopSettingsFor(kafka, { groupId: fraud.groupId, topic: kafka.topics.pseudonymised, connector: 'cdr-fraud', maxBatchRecords: 2_000 }),
     });
   }
 

@@ -19,8 +19,8 @@ import type { MonthKeyRing } from '../platform/keys/index.ts';
 import {
   ConsumerLoop,
   insertPlan,
-  kafkaClientSecurity,
   loopHealth,
+  loopSettingsFor,
   type BatchContext,
   type BatchHandler,
   type BatchResult,
@@ -114,20 +114,14 @@ export class IngestService implements BatchHandler<PartitionState> {
       onLag: (partition, lag) => deps.metrics.ingestLag.set({ partition: String(partition) }, lag),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
-      settings: {
+      settings: loopSettingsFor(kafka, {
         groupId: ingest.groupId,
         topic: kafka.topics.raw,
+        connector: 'cdr-ingest',
         maxBatchRecords: ingest.maxBatchRecords,
         maxBytesPerPartition: ingest.maxBytesPerPartition,
         sessionTimeoutMs: ingest.sessionTimeoutMs,
-        partitionsConcurrently: Math.min(4, kafka.partitions),
-        dlqTopic: kafka.topics.dlq,
-        connector: 'cdr-ingest',
-        compression: kafka.compression,
-        security: kafkaClientSecurity(kafka.security),
-        maxRecordBytes: kafka.maxRecordBytes,
-        stallMs: kafka.stallMs,
-      },
+      }),
     });
   }
 

@@ -26,5 +26,6 @@ export { OVERSIZE_HEADER, readVarint, RecordStream, writeZigzag, zigzag } from '
 export type { RecordLimits } from './recordStream.ts';
 export { decodeBlock, Lz4FormatError } from './lz4.ts';
 export { kafkaClientSecurity } from './security.ts';
+export { loopSettingsFor } from './loopSettings.ts';
 export type { KafkaClientSecurity } from './security.ts';
 export { MAX_MESSAGE_BYTES, PUBLISH_SLICE, SLICE_BYTES } from './limits.ts';
