@@ -304,10 +304,11 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 background.threads=4
 
-# retention: a dev/test broker, keep disk use bounded
+# retention: a dev/test broker, keep disk use bounded (the pipeline's topics set their own retention.ms and segments)
 log.retention.hours=24
 log.retention.bytes=1073741824
 log.segment.bytes=134217728
+# checkTopicPolicy assumes <= 5 min (services/platform/kafka/topicPolicy.ts); 1 min here
 log.retention.check.interval.ms=60000
 offsets.retention.minutes=10080
 EOF

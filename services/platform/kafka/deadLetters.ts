@@ -14,6 +14,9 @@ import { OVERSIZE_HEADER } from './recordStream.ts';
  * decompressed past the caps) goes as a stub: no value, the key only if small, and the pointer to the original —
  * `__connect.errors.topic/partition/offset` — plus `cdr-pipeline.original.bytes`. The original stays readable
  * there for the topic's retention.
+ *
+ * A record whose identifier window has closed (the caller says so: `identifiersExpired`) goes as a stub too, without
+ * its key, and `cdr-pipeline.stub` says why: identifiers past their retention are not copied anywhere.
  */
 export type DeadLetterStage = 'VALUE_CONVERTER' | 'TRANSFORMATION' | 'SINK';
 
@@ -21,6 +24,11 @@ export interface DeadLetter {
   readonly message: KafkaMessage;
   readonly error: PipelineError;
   readonly stage: DeadLetterStage;
+  /**
+   * The caller decoded the record and its identifier window has already closed (`identifiersExpired(event_time,
+   * now)`): the DLQ must not keep the original bytes or the key (both may hold identifiers). It gets a stub.
+   */
+  readonly identifiersExpired?: boolean;
 }
 
 export interface DeadLetterSource {
@@ -33,6 +41,9 @@ export interface DeadLetterSource {
 /** Headers of our own a dead letter carries (besides Kafka Connect's). */
 export const DLQ_STUB_HEADER = 'cdr-pipeline.stub';
 export const DLQ_ORIGINAL_BYTES_HEADER = 'cdr-pipeline.original.bytes';
+/** `cdr-pipeline.stub` of a record whose identifier window had closed. */
+export const DLQ_STUB_IDENTIFIERS_EXPIRED =
+  'identifier retention expired: original and key not kept (read it at __connect.errors.topic/partition/offset while the topic holds it)';
 
 const MAX_STUB_KEY = 1024;
 /** Room kept for the error headers within MAX_MESSAGE_BYTES. */
@@ -71,6 +82,11 @@ export function deadLetterMessage(src: DeadLetterSource, d: DeadLetter): Outgoin
   };
   const standIn = oversizeOf(d.message);
   const originalBytes = standIn ?? (d.message.value?.length ?? 0) + (d.message.key?.length ?? 0);
+  if (d.identifiersExpired === true) {
+    headers[DLQ_STUB_HEADER] = DLQ_STUB_IDENTIFIERS_EXPIRED;
+    headers[DLQ_ORIGINAL_BYTES_HEADER] = String(originalBytes);
+    return { key: null, value: null, headers };
+  }
   const fits = standIn === undefined && originalBytes + HEADER_ROOM <= MAX_MESSAGE_BYTES;
   if (fits) return { key: d.message.key, value: d.message.value, headers };
   headers[DLQ_STUB_HEADER] = 'original too large for the DLQ: read it at __connect.errors.topic/partition/offset';

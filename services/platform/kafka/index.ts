@@ -1,8 +1,19 @@
 /**
- * Kafka: client wiring and topics, the shared consumer loop, the publisher thread, dead letters.
+ * Kafka: client wiring and topics (and their retention policy), the shared consumer loop, the publisher thread, dead letters.
  */
 export { createKafka, ensureTopics, pipelineTopics, recordLimitsOf } from './kafkaClient.ts';
 export type { TopicPlan } from './kafkaClient.ts';
+export {
+  ASSUMED_RETENTION_CHECK_INTERVAL_MS,
+  assessTopic,
+  checkTopicPolicy,
+  identifierTopicConfigs,
+  maxRecordAgeMs,
+  planConfigEntries,
+  planPolicyMs,
+  retentionWithinPolicy,
+} from './topicPolicy.ts';
+export type { PolicyRetention, RetentionSettings, TopicAssessment, TopicConfigs, TopicPolicyReport } from './topicPolicy.ts';
 export { ConsumerLoop, digestOf, insertPlan, loopHealth } from './consumerLoop.ts';
 export type {
   AnyInsertPlan,
@@ -18,7 +29,7 @@ export type {
 } from './consumerLoop.ts';
 export { ThreadPublisher } from './publisher.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';
-export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, messageBytes, oversizeOf } from './deadLetters.ts';
+export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, DLQ_STUB_IDENTIFIERS_EXPIRED, messageBytes, oversizeOf } from './deadLetters.ts';
 export type { DeadLetter, DeadLetterSource, DeadLetterStage } from './deadLetters.ts';
 export { classifyKafkaError } from './errors.ts';
 export { compressionType, DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';

@@ -4,6 +4,7 @@ import type { KafkaConfig } from '../config/index.ts';
 import { DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
 import type { RecordLimits } from './recordStream.ts';
 import type { KafkaClientSecurity } from './security.ts';
+import { identifierTopicConfigs, planConfigEntries } from './topicPolicy.ts';
 
 /** The decompression caps that follow from the configuration: a record, and a batch of them. */
 export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {
@@ -12,8 +13,8 @@ export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLi
 
 /**
  * kafkajs wiring: one Kafka instance per process, its log lines routed into pino (warn and above), and
- * the pipeline's topics created with their retention. The raw topic carries identifiers, so its retention
- * is short (CDR_RAW_RETENTION_HOURS).
+ * the pipeline's topics created with their retention. The raw topic and the DLQ carry identifiers, so a record
+ * stays on them no longer than CDR_RAW_RETENTION_HOURS (topicPolicy.ts).
  */
 export function createKafka(brokers: readonly string[], clientId: string, log: Logger, recordLimits?: RecordLimits, security: KafkaClientSecurity = {}): Kafka {
   // Every codec, with decompression capped (codecs.ts); kafkajs alone reads gzip only.
@@ -40,19 +41,37 @@ export interface TopicPlan {
   readonly topic: string;
   readonly partitions: number;
   readonly retentionMs: number;
+  /** Further topic configs the topic is created with (`segment.ms`, `message.timestamp.type`, …); not `retention.ms`. */
+  readonly configs?: Readonly<Record<string, string>>;
+  /**
+   * The longest a record may stay on the topic (topics that carry identifiers: CDR_RAW_RETENTION_HOURS), which
+   * checkTopicPolicy holds the topic to. Without it, the topic is held to what its own settings give (topicPolicy.ts).
+   */
+  readonly policyMs?: number;
 }
 
+/**
+ * The pipeline's topics. `cdr.raw` and `cdr.dlq` carry identifiers in clear: their settings keep the real age of a
+ * record within CDR_RAW_RETENTION_HOURS (topicPolicy.ts has the arithmetic), the DLQ no longer than the raw topic.
+ * The others keep their retention, with one-day segments so that it is not stretched by a week-long segment.
+ */
 export function pipelineTopics(k: KafkaConfig): TopicPlan[] {
   const day = 24 * 3600 * 1000;
+  const policyMs = k.rawRetentionHours * 3600 * 1000;
+  const identifiers = identifierTopicConfigs(policyMs);
+  const daySegments = { 'segment.ms': String(day) };
   return [
-    { topic: k.topics.raw, partitions: k.partitions, retentionMs: k.rawRetentionHours * 3600 * 1000 },
-    { topic: k.topics.pseudonymised, partitions: k.partitions, retentionMs: 7 * day },
-    { topic: k.topics.dlq, partitions: 1, retentionMs: 14 * day },
-    { topic: k.topics.fraudAlerts, partitions: 1, retentionMs: 30 * day },
+    { topic: k.topics.raw, partitions: k.partitions, retentionMs: identifiers.retentionMs, configs: identifiers.configs, policyMs },
+    { topic: k.topics.pseudonymised, partitions: k.partitions, retentionMs: 7 * day, configs: daySegments },
+    { topic: k.topics.dlq, partitions: 1, retentionMs: identifiers.retentionMs, configs: identifiers.configs, policyMs },
+    { topic: k.topics.fraudAlerts, partitions: 1, retentionMs: 30 * day, configs: daySegments },
   ];
 }
 
-/** Creates missing topics (idempotent). Existing topics are left as they are. */
+/**
+ * Creates missing topics (idempotent) with every config entry of their plan. Existing topics are left as they are:
+ * checkTopicPolicy (topicPolicy.ts) checks and corrects their settings.
+ */
 export async function ensureTopics(admin: Admin, plans: readonly TopicPlan[]): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = plans.filter((p) => !existing.has(p.topic));
@@ -63,7 +82,7 @@ export async function ensureTopics(admin: Admin, plans: readonly TopicPlan[]): P
       topic: p.topic,
       numPartitions: p.partitions,
       replicationFactor: -1,
-      configEntries: [{ name: 'retention.ms', value: String(p.retentionMs) }],
+      configEntries: planConfigEntries(p),
     })),
   });
   return missing.map((p) => p.topic);
