@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { signerFromPrivateKey } from '../services/platform/signing/index.ts';
 import { loadConfig } from '../services/platform/config/config.ts';
 import { createLogger } from '../services/platform/observability/logger.ts';
 import { generateMonthKey, wrapMonthKey } from '../services/core/pseudonym/monthKeys.ts';
@@ -76,7 +77,7 @@ try {
     identity_vault: await count('identity_vault'),
     month_keys: await count('month_keys'),
   };
-  const { pass } = createRetention(rt);
+  const { pass } = createRetention(rt, { signer: signerFromPrivateKey(generateKeyPairSync('ed25519').privateKey, 'file', 'bench') });
   let t = Date.now();
   const dry = await pass.run({ now, dryRun: true });
   const dryMs = Date.now() - t;

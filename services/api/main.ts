@@ -40,7 +40,7 @@ await startService('api', async () => {
     queryTimeoutSeconds: config.api.queryTimeoutSeconds,
     queryMaxMemoryBytes: config.api.queryMaxMemoryBytes,
   });
-  const { pass } = createRetention(rt, { audit: services.audit });
+  const { pass } = createRetention(rt, { audit: services.audit, signer: services.audit.signer });
   const app = buildApi({
     log: rt.log,
     metrics: rt.metrics,

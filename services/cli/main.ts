@@ -11,7 +11,7 @@ import { verifyAudit } from './auditCommand.ts';
 import { billingClose, billingReconcile, billingRerate, billingStatement } from './billingCommand.ts';
 import { printEvaluation, runFraudEvaluate } from './fraudCommand.ts';
 import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
-import { runRetention } from './retentionCommand.ts';
+import { printReportCheck, retentionReport, runRetention, verifyReportFile } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
 
 function nonNegativeInt(name: string) {
@@ -92,6 +92,36 @@ retention
   });
 
 const withDataDir = (dataDir: string | undefined): NodeJS.ProcessEnv => (dataDir ? { ...process.env, CDR_DATA_DIR: dataDir } : process.env);
+
+retention
+  .command('report')
+  .description('the signed destruction report of a month (what was destroyed, when, by whom, how it was verified)')
+  .requiredOption('--month <YYYY-MM>', 'the month')
+  .option('--out <file>', 'write the report to a file instead of stdout')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .action(async (opts: { month: string; out?: string; dataDir?: string }) => {
+    const report = await retentionReport(loadConfig(withDataDir(opts.dataDir)), { month: opts.month, ...(opts.out ? { out: opts.out } : {}) });
+    if (opts.out) process.stderr.write(`cdr: ${report.entries.length} entries for ${report.month} written to ${opts.out} (signed by ${report.key_id})\n`);
+  });
+
+retention
+  .command('verify-report')
+  .description('check a signed destruction report offline; exit 1 if anything in it changed')
+  .argument('<file>', 'the report (cdr retention report --out FILE)')
+  .option('--public-key <file>', 'PEM public key to trust (default: CDR_SIGNING_KEY_FILE, or the development key of the data directory)')
+  .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
+  .option('--json', 'print the result as JSON')
+  .action((file: string, opts: { publicKey?: string; dataDir?: string; json?: boolean }) => {
+    const config = loadConfig(withDataDir(opts.dataDir), ['audit']);
+    const result = verifyReportFile({
+      file,
+      ...(opts.publicKey ? { publicKey: opts.publicKey } : {}),
+      signingKeyFile: config.audit.signingKeyFile,
+      dataDir: config.dataDir,
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : printReportCheck(result, file));
+    if (!result.ok) process.exitCode = 1;
+  });
 
 program
   .command('audit')

@@ -1,10 +1,23 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { PipelineError, isoInstantProblem, parseIsoInstant } from '../core/index.ts';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import {
+  PipelineError,
+  isoInstantProblem,
+  parseIsoInstant,
+  verifyDestructionReport,
+  type DestructionReport,
+  type DestructionReportCheck,
+} from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { openProcessAudit } from '../platform/audit/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
-import { openRuntime } from '../platform/runtime/index.ts';
+import { openRuntime, requireStorage } from '../platform/runtime/index.ts';
+import { DEV_SIGNING_KEY, loadSigner, readPublicKey } from '../platform/signing/index.ts';
+import { DestructionLog } from '../retention/destructionLog.ts';
 import { createRetention } from '../retention/wiring.ts';
+import { runningApi } from './runningApi.ts';
 
 /**
  * `cdr retention run [--now ISO] [--dry-run]`: one pass, JSON report on stdout. Opens the storage itself,
@@ -29,7 +42,9 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
   try {
     const audit = await openProcessAudit(rt, 'cli');
     try {
-      const { pass } = createRetention(rt, { audit });
+      const { pass } = createRetention(rt, { audit, signer: audit.signer });
+      // Without a running broker here (the local one runs with cdr start), the topics are checked by cdr start and by
+      // the passes it runs; the report then has no "topics".
       const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}` });
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } finally {
@@ -46,4 +61,70 @@ function safeUser(): string {
   } catch {
     return 'unknown';
   }
+}
+
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/**
+ * `cdr retention report --month YYYY-MM [--out FILE]`: the signed destruction report of a month — every action the
+ * retention passes recorded about it (class, rows, key ids, when, who, what verification found), the signed head of
+ * the chain and a signature over the whole, to hand to a third party. From the store, or from a running `cdr start`'s
+ * API (`GET /v1/retention/reports/{month}`) when it holds the store.
+ */
+export async function retentionReport(config: PipelineConfig, args: { month: string; out?: string }): Promise<DestructionReport> {
+  if (!MONTH.test(args.month)) throw new PipelineError('config_invalid', `--month: "${args.month.slice(0, 20)}" is not YYYY-MM`);
+  const remote = config.clickhouse.url ? undefined : runningApi(config.dataDir, 'dpo');
+  let report: DestructionReport;
+  if (remote) {
+    report = await remote.call<DestructionReport>('GET', `/v1/retention/reports/${args.month}`);
+  } else {
+    const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+    try {
+      const signer = loadSigner(config.audit.signingKeyFile, config.dataDir, !config.clickhouse.url);
+      report = await new DestructionLog(requireStorage(rt).storage, signer).report(args.month);
+    } finally {
+      await rt.close();
+    }
+  }
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  if (args.out) writeFileSync(args.out, text, { mode: 0o644 });
+  else process.stdout.write(text);
+  return report;
+}
+
+/**
+ * `cdr retention verify-report FILE [--public-key K]`: checks a destruction report offline. The signatures are checked
+ * against a trusted key — --public-key, else CDR_SIGNING_KEY_FILE, else the development key of the data directory —
+ * or, with none, against the key the report carries, and the answer says so. Exit 0: intact; 1: changed or failed.
+ */
+export function verifyReportFile(args: { file: string; publicKey?: string; signingKeyFile: string | undefined; dataDir: string }): DestructionReportCheck & {
+  trusted_key_from: string | null;
+} {
+  if (!existsSync(args.file)) throw new PipelineError('config_invalid', `no such file: ${args.file}`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(args.file, 'utf8'));
+  } catch (cause) {
+    throw new PipelineError('config_invalid', `${args.file} is not JSON`, { cause });
+  }
+  let keys: KeyObject[] = [];
+  let from: string | null = null;
+  const dev = join(args.dataDir, DEV_SIGNING_KEY);
+  if (args.publicKey) [keys, from] = [[readPublicKey(args.publicKey)], args.publicKey];
+  else if (args.signingKeyFile) [keys, from] = [[readPublicKey(args.signingKeyFile)], args.signingKeyFile];
+  else if (existsSync(dev)) [keys, from] = [[readPublicKey(dev)], dev];
+  return { ...verifyDestructionReport(doc, keys), trusted_key_from: from };
+}
+
+export function printReportCheck(r: DestructionReportCheck & { trusted_key_from: string | null }, file: string): string {
+  const lines = [
+    `${file}: ${r.ok ? 'intact' : 'NOT intact'} — retention report of ${r.month ?? '?'}, ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}, signed by ${r.key_id ?? '?'}`,
+    r.trusted_key
+      ? `signatures checked against the trusted key in ${r.trusted_key_from}`
+      : r.trusted_key_from
+        ? `the signing key is not the trusted key in ${r.trusted_key_from}`
+        : 'signatures checked against the key the report carries only: no trusted key given (--public-key, CDR_SIGNING_KEY_FILE); compare the key id with GET /v1/lea/signing-key',
+    ...r.problems.map((p) => `  - ${p}`),
+  ];
+  return `${lines.join('\n')}\n`;
 }

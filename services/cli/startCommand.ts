@@ -68,7 +68,12 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     storage: fraudStorage,
     onFatal: (err) => shutdown(`fraud stopped: ${err.code}: ${err.message}`, 1),
   });
-  const { pass } = createRetention(rt, { onKeyDestroyed: (month) => ingest.forgetMonth(month), storage: retentionStorage, audit: services.audit });
+  const { pass } = createRetention(rt, {
+    onKeyDestroyed: (month) => ingest.forgetMonth(month),
+    storage: retentionStorage,
+    audit: services.audit,
+    signer: services.audit.signer,
+  });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, log);
   let tokensFile = config.api.tokensFile;
   let devSecrets: string | undefined;

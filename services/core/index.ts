@@ -61,6 +61,19 @@ export {
   usageCutoff,
   usageExpired,
 } from './retention/retentionCalendar.ts';
+export {
+  DESTRUCTION_ENTRY_FORMAT,
+  DESTRUCTION_GENESIS,
+  DESTRUCTION_REPORT_FORMAT,
+  buildDestructionReport,
+  destructionEntryHash,
+  destructionEntrySchema,
+  destructionReportSchema,
+  signDestructionEntry,
+  verifyDestructionChain,
+  verifyDestructionReport,
+} from './retention/destructionRecord.ts';
+export type { DestructionEntry, DestructionEntryContent, DestructionHead, DestructionReport, DestructionReportCheck } from './retention/destructionRecord.ts';
 export { RecentIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';

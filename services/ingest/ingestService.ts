@@ -102,6 +102,9 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
+    // A month the ring learns was destroyed (here, or by another process: the ring re-reads the tombstones every
+    // CDR_KEY_REFRESH_MS) leaves the pseudonymiser's caches too.
+    deps.keyRing.onDestroyed((month) => this.pseudonymiser.forgetMonth(month));
     const { kafka, ingest } = deps.config;
     this.loop = new ConsumerLoop({
       kafka: deps.kafka,
@@ -186,7 +189,13 @@ export class IngestService implements BatchHandler<PartitionState> {
       try {
         validateCdr(decoded.event, { now, maxFutureSkewMs: config.ingest.maxFutureSkewMs });
       } catch (err) {
-        dead.push({ message, error: asRecordError(err, 'validation_failed'), stage: 'TRANSFORMATION' });
+        // Decoded: if its identifier window has closed, the DLQ gets a stub, not the identifiers (deadLetters.ts).
+        dead.push({
+          message,
+          error: asRecordError(err, 'validation_failed'),
+          stage: 'TRANSFORMATION',
+          identifiersExpired: windowClosed(decoded.event.event_time, now),
+        });
         continue;
       }
       const { event, dropped: fields } = sanitiseCdr(decoded.event);
@@ -228,7 +237,12 @@ export class IngestService implements BatchHandler<PartitionState> {
         value = encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published);
       } catch (err) {
         // A record that decodes and validates but cannot be encoded for downstream goes to the DLQ alone.
-        dead.push({ message: d.message, error: asRecordError(err, 'encode_failed'), stage: 'TRANSFORMATION' });
+        dead.push({
+          message: d.message,
+          error: asRecordError(err, 'encode_failed'),
+          stage: 'TRANSFORMATION',
+          identifiersExpired: windowClosed(d.event.event_time, now),
+        });
         continue;
       }
       if (rec.row.late) late++;
@@ -242,8 +256,11 @@ export class IngestService implements BatchHandler<PartitionState> {
       published.push({ key: d.event.account_id, value, headers: { cdr_id: d.event.cdr_id } });
     }
 
+    // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
+    const expired = new Set(candidates.filter((d) => windowClosed(d.event.event_time, now)).map((d) => d.message.offset));
     return {
       deadLetters: dead,
+      identifiersExpired: expired,
       // Kafka first (the loop publishes before it writes): a record is in ClickHouse only if it was already
       // published, so a replay that finds it stored never has to publish it again.
       publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
@@ -261,6 +278,18 @@ export class IngestService implements BatchHandler<PartitionState> {
         }),
       ],
       decisions,
+      // The retention pass may have destroyed a month this batch holds the key of (another process, or the pass of this
+      // one, while the batch was being prepared and published): then nothing of it may be written with identifiers.
+      // The tombstone is re-read from the database right before the writes; if it is there, the month is forgotten and
+      // the batch prepared again (its records of that month stored as late, without tokens). The pass, for its part,
+      // waits a moment after the tombstone and destroys again what a write already past this check still put back.
+      beforeWrite: async () => {
+        const used = [...keys.entries()].filter(([, k]) => k !== null).map(([m]) => m);
+        const destroyed = await keyRing.anyDestroyed(used);
+        if (destroyed.length === 0) return;
+        for (const m of destroyed) this.forgetMonth(m);
+        throw new PipelineError('key_destroyed', `the key of ${destroyed.join(', ')} was destroyed while this batch was in flight; preparing it again without`);
+      },
       onAbandoned: () => this.release(ctx.partition, claimed),
       onDurable: () => {
         // Stored: cdr_ids now answers for these ids, the claims can go.
@@ -382,6 +411,11 @@ export class IngestService implements BatchHandler<PartitionState> {
     const oldest = this.lookupsInFlight.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.lookupsInFlight.keys());
     for (const epoch of this.recentlyStored.keys()) if (epoch <= oldest) this.recentlyStored.delete(epoch);
   }
+}
+
+/** The identifier window of a record at `eventTime` has closed at `now` (false for a time that is not a number). */
+function windowClosed(eventTime: unknown, now: number): boolean {
+  return typeof eventTime === 'number' && Number.isFinite(eventTime) && identifiersExpired(eventTime, now);
 }
 
 function asRecordError(err: unknown, fallback: 'decode_failed' | 'validation_failed' | 'encode_failed'): PipelineError {

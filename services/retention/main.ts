@@ -16,7 +16,7 @@ await startService('retention', async () => {
   const rt = await openRuntime(config, { needKafka: false });
   // Every pass is recorded in the audit trail (chain "retention" unless CDR_AUDIT_CHAIN says otherwise).
   const audit = await openProcessAudit(rt, 'retention');
-  const { pass } = createRetention(rt, { audit });
+  const { pass } = createRetention(rt, { audit, signer: audit.signer });
   const schedule = new RetentionSchedule(pass, config.retention.intervalMs, rt.log);
   const health = new HealthRegistry();
   health.register('retention', () => schedule.health());

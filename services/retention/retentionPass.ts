@@ -15,21 +15,32 @@ import { chTime } from '../platform/identity/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
 import type { LegalHolds } from '../platform/holds/index.ts';
+import type { TopicPolicyReport } from '../platform/kafka/index.ts';
+import type { DestructionLog, NewDestructionEntry } from './destructionLog.ts';
+import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type LeftoverTarget, type Leftovers, type PartSnapshot } from './partsOnDisk.ts';
 
 /**
  * One retention pass at a given `now` (privacy notice 5.1.2 and 11):
  *
- * 1. re-sync active legal holds, so everything a hold names is preserved before anything is dropped;
- * 2. identifiers: for every month whose cutoff (startOfMonth + 13 months) has passed — drop its
- *    identity-vault and subscriber-index partitions, clear its token columns in `cdr` (synchronous
- *    mutation), write a tombstone and drop its key partition (crypto-shredding), then verify that no
- *    vault row, index row, key or token of the month remains;
- * 3. traffic: drop `cdr` partitions whose year is past startOfYear + 11 years;
- * 4. usage: clear `client_ip` older than 3 years;
- * 5. held: purge the copies and keys of released holds;
- * 6. write one `retention_log` row per action and count `cdr_retention_deleted_total{class}`.
+ * 1. check (and correct) the Kafka topics that carry identifiers against the policy (topicPolicy.ts);
+ * 2. re-sync active legal holds on the pass's own clock, immediately before anything is destroyed, so a record a hold
+ *    names is copied even if it arrived after the last copy and its month is about to go;
+ * 3. identifiers: for every month whose cutoff (startOfMonth + 13 months) has passed — write a tombstone (no process
+ *    hands out the key again; a batch that fetched it re-checks before writing), wait `settleMs` for batches already
+ *    past that check, destroy its identity-vault and subscriber-index partitions, clear its token columns in `cdr`,
+ *    destroy its key partition (crypto-shredding); then verify — rows by SQL *and* parts in every state, detached
+ *    parts and part directories on disk, waiting for the engine to remove superseded parts — and repeat the
+ *    destruction if a straggling write put anything back;
+ * 4. traffic: drop `cdr` partitions whose year is past startOfYear + 11 years;
+ * 5. usage: clear `client_ip` older than 3 years (and wait for the superseded parts that still hold them);
+ * 6. held: purge the copies and keys of released holds;
+ * 7. append one signed, hash-chained entry per action and one for the pass to the destruction record
+ *    (`retention_records`, destructionLog.ts), one `retention_log` row per action (kept for older readers), and count
+ *    `cdr_retention_deleted_total{class}`.
  *
- * Idempotent: a second pass at the same `now` finds nothing. `dryRun` counts without changing anything.
+ * Every instant crosses into ClickHouse as a `DateTime64(3, 'UTC')` parameter, so the boundaries do not move with the
+ * process time zone (tests/integration/retention/retentionTimeZones.test.ts). Idempotent: a second pass at the same
+ * `now` finds nothing. `dryRun` counts without changing anything.
  */
 export type RetentionClass = 'identifiers' | 'traffic' | 'usage' | 'held';
 
@@ -41,6 +52,10 @@ export interface RetentionAction {
   holds_honoured: number;
   verified: boolean;
   hold_id?: string;
+  /** Ids of the keys destroyed (never key material). */
+  key_ids?: string[];
+  /** What verification checked and found: rows left by SQL, parts and directories left on disk. */
+  verification?: Record<string, unknown>;
 }
 
 export interface RetentionReport {
@@ -52,6 +67,10 @@ export interface RetentionReport {
   actions: RetentionAction[];
   holds_synced: number;
   duration_ms: number;
+  /** The Kafka topics that carry identifiers, checked (and corrected) against the policy; absent without Kafka. */
+  topics?: TopicPolicyReport[];
+  /** Where this pass is in the signed destruction record (`cdr retention report --month M` exports it). */
+  record?: { first_seq: number; last_seq: number; head_hash: string; key_id: string };
 }
 
 export interface RetentionDeps {
@@ -64,6 +83,14 @@ export interface RetentionDeps {
   readonly onKeyDestroyed?: (month: string) => void;
   /** Where each pass is recorded in the audit trail (who ran it, what it did), when the process keeps one. */
   readonly audit?: RetentionAuditSink;
+  /** The signed destruction record every real pass appends to. */
+  readonly record: DestructionLog;
+  /** Checks (and corrects) the Kafka topics that carry identifiers; absent in a process without Kafka. */
+  readonly topics?: (correct: boolean) => Promise<TopicPolicyReport[]>;
+  /** How long to wait after a tombstone for batches that fetched the key before it (default 1 s). */
+  readonly settleMs?: number;
+  /** How long to wait for the engine to remove superseded parts before calling a month unverified (default 120 s). */
+  readonly cleanupTimeoutMs?: number;
 }
 
 /** The part of the audit trail a retention pass writes to. */
@@ -83,6 +110,11 @@ export class RetentionPass {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: RetentionDeps) {}
+
+  /** The signed destruction record this pass appends to (reports are exported from it). */
+  get record(): DestructionLog {
+    return this.deps.record;
+  }
 
   /** Runs a pass; concurrent calls run one after the other, never interleaved. */
   run(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
@@ -117,8 +149,11 @@ export class RetentionPass {
     const started = Date.now();
     const runId = randomUUID();
     const actions: RetentionAction[] = [];
-    const holdsSynced = dryRun ? 0 : await this.deps.holds.syncActive();
-    actions.push(...(await this.expireIdentifiers(await this.expiredIdentifierMonths(now), now, dryRun)));
+    const topics = await this.checkTopics(!dryRun);
+    const months = await this.expiredIdentifierMonths(now);
+    // Immediately before anything is destroyed, on the pass's own clock (not the wall clock).
+    const holdsSynced = dryRun ? 0 : await this.deps.holds.syncActive(now);
+    actions.push(...(await this.expireIdentifiers(months, now, dryRun)));
     actions.push(...(await this.expireTraffic(now, dryRun)));
     actions.push(...(await this.expireUsage(now, dryRun)));
     actions.push(...(await this.purgeReleasedHolds(dryRun, actor)));
@@ -130,8 +165,50 @@ export class RetentionPass {
       actions,
       holds_synced: holdsSynced,
       duration_ms: Date.now() - started,
+      ...(topics ? { topics } : {}),
     };
     if (!dryRun) {
+      const entries: NewDestructionEntry[] = actions.map((a) => ({
+        pass_now: report.now,
+        run_id: runId,
+        actor,
+        class: a.class,
+        month: a.month,
+        key_ids: a.key_ids ?? [],
+        rows: a.rows,
+        keys_destroyed: a.keys_destroyed,
+        holds_honoured: a.holds_honoured,
+        verified: a.verified,
+        verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
+      }));
+      entries.push({
+        pass_now: report.now,
+        run_id: runId,
+        actor,
+        class: 'pass',
+        month: '',
+        key_ids: [],
+        rows: actions.reduce((n, a) => n + a.rows, 0),
+        keys_destroyed: actions.reduce((n, a) => n + a.keys_destroyed, 0),
+        holds_honoured: holdsSynced,
+        verified: actions.every((a) => a.verified) && (topics ?? []).every((t) => t.compliant),
+        verification: {
+          actions: actions.length,
+          months: actions.map((a) => `${a.class} ${a.month}`),
+          topics: (topics ?? []).map((t) => ({
+            topic: t.topic,
+            compliant: t.compliant,
+            max_age_ms: t.max_age_ms,
+            policy_ms: t.policy_ms,
+            corrected: t.corrected,
+          })),
+          kafka_checked: topics !== undefined,
+        },
+      });
+      const written = await this.deps.record.append(entries);
+      const first = written[0]!;
+      const last = written[written.length - 1]!;
+      report.record = { first_seq: first.seq, last_seq: last.seq, head_hash: last.hash, key_id: this.deps.record.keyId };
       await this.deps.storage.insert(
         'retention_log',
         actions.map((a) => ({
@@ -150,6 +227,7 @@ export class RetentionPass {
       );
       for (const a of actions) this.deps.metrics.retentionDeleted.inc({ class: a.class }, a.rows);
     }
+    report.duration_ms = Date.now() - started;
     this.deps.log.info({ runId, now: report.now, dryRun, actor, actions: actions.length, durationMs: report.duration_ms }, 'retention pass finished');
     const unverified = actions.filter((a) => !a.verified);
     if (!dryRun && unverified.length > 0) {
@@ -159,6 +237,21 @@ export class RetentionPass {
       );
     }
     return report;
+  }
+
+  private async checkTopics(correct: boolean): Promise<TopicPolicyReport[] | undefined> {
+    if (!this.deps.topics) return undefined;
+    try {
+      return await this.deps.topics(correct);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'retention pass: could not check the Kafka topics');
+      return [];
+    }
+  }
+
+  /** Waits for the engine to remove what the targets may leave behind; the findings go into the verification. */
+  private async leftovers(targets: readonly LeftoverTarget[], snapshot: PartSnapshot): Promise<Leftovers[]> {
+    return awaitNoLeftovers(this.deps.storage, targets, snapshot, this.deps.cleanupTimeoutMs ?? 120_000);
   }
 
   /** Months that still have any identifier material (key, vault, index, tokens) and whose cutoff has passed. */
@@ -199,20 +292,20 @@ export class RetentionPass {
     const [i] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('subscriber_index')} WHERE month = {m:Date}`, m);
     const [k] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')} WHERE month = {m:Date}`, m);
     const [t] = await storage.query<{ n: string }>(
-      `SELECT count() n FROM ${storage.table('cdr')} WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)} AND (sender_token != '' OR recipient_token != '')`,
+      `SELECT count() n FROM ${storage.table('cdr')} WHERE event_time >= {a:DateTime64(3, 'UTC')} AND event_time < {b:DateTime64(3, 'UTC')} AND (sender_token != '' OR recipient_token != '')`,
       { a: chTime(start), b: chTime(addMonthsUtc(start, 1)) },
     );
     return { vault: Number(v?.n ?? 0), index: Number(i?.n ?? 0), keys: Number(k?.n ?? 0), tokens: Number(t?.n ?? 0) };
   }
 
   /**
-   * Expires the identifiers of the given months. Partition drops are per month; the token columns of
-   * `cdr` are cleared by one synchronous mutation for all months (a mutation costs seconds of scheduling
-   * in the embedded engine, whatever its size).
+   * Expires the identifiers of the given months. Partition drops are per month; the token columns of `cdr` are
+   * cleared by one synchronous mutation for all months (a mutation costs seconds of scheduling in the embedded engine,
+   * whatever its size). Verified by SQL and on disk; a straggling write (a batch that passed its tombstone check just
+   * before the tombstone) is destroyed by a second round.
    */
   private async expireIdentifiers(months: string[], now: number, dryRun: boolean): Promise<RetentionAction[]> {
     const { storage } = this.deps;
-    const on = storage.onCluster();
     const actions: RetentionAction[] = [];
     let tokensToClear = false;
     for (const month of months) {
@@ -221,33 +314,99 @@ export class RetentionPass {
       if (rows === 0 && before.keys === 0) continue;
       const start = monthStartOf(month);
       const holds = await this.deps.holds.activeOverlapping(start, addMonthsUtc(start, 1));
-      actions.push({ class: 'identifiers', month, rows, keys_destroyed: before.keys > 0 ? 1 : 0, holds_honoured: holds.length, verified: true });
+      const keyIds = (
+        await storage.query<{ key_id: string }>(`SELECT DISTINCT key_id FROM ${storage.table('month_keys')} WHERE month = {m:Date} ORDER BY key_id`, {
+          m: monthDateOf(month),
+        })
+      ).map((r) => r.key_id);
+      actions.push({
+        class: 'identifiers',
+        month,
+        rows,
+        keys_destroyed: keyIds.length,
+        holds_honoured: holds.length,
+        verified: true,
+        key_ids: keyIds,
+        verification: { before },
+      });
       if (before.tokens > 0) tokensToClear = true;
-      if (dryRun) continue;
+    }
+    if (dryRun || actions.length === 0) return actions;
+    // The key first becomes unusable for new writes (tombstone; this process forgets it now, others within
+    // CDR_KEY_REFRESH_MS, and every ingest batch re-checks the tombstones just before it writes).
+    for (const a of actions) {
+      await storage.insert('destroyed_months', [
+        { month: monthDateOf(a.month), destroyed_at: Date.now(), reason: 'identifier retention: startOfMonth + 13 months' },
+      ]);
+      this.deps.keyRing.forget(a.month);
+      this.deps.onKeyDestroyed?.(a.month);
+    }
+    await new Promise((r) => setTimeout(r, this.deps.settleMs ?? 1_000));
+    const boundary = addMonthsUtc(monthStartOf(lastExpiredIdentifierMonth(now)), 1);
+    // What holds the identifiers now — every part of these partitions, in any state, on disk too — must be gone after.
+    const targets: LeftoverTarget[] = [
+      ...['month_keys', 'identity_vault', 'subscriber_index'].map((table): LeftoverTarget => ({
+        table,
+        partitions: actions.map((a) => partitionOfMonth(a.month)),
+        mode: 'gone',
+      })),
+      { table: 'cdr', partitions: await this.cdrPartitionsBefore(boundary), mode: 'rewritten' },
+    ];
+    let snapshot = await snapshotParts(storage, targets);
+    let rounds = 0;
+    for (let round = 1; round <= 3; round++) {
+      rounds = round;
+      // A straggling write made parts after the first look: they hold identifiers too.
+      if (round > 1) snapshot = mergeSnapshots(snapshot, await snapshotParts(storage, targets));
+      await this.destroyIdentifierMaterial(
+        actions.map((a) => a.month),
+        boundary,
+        tokensToClear || round > 1,
+      );
+      const onDisk = await this.leftovers(targets, snapshot);
+      let clean = onDisk.every(isClean);
+      for (const a of actions) {
+        const after = await this.countIdentifierMaterial(a.month);
+        const rowsLeft = after.vault + after.index + after.tokens + after.keys;
+        a.verified = rowsLeft === 0 && clean;
+        a.verification = { ...a.verification, after, on_disk: onDisk, rounds: round, engine: storage.path === undefined ? 'server' : 'embedded' };
+        if (rowsLeft > 0) clean = false;
+      }
+      if (clean) break;
+      this.deps.log.warn({ round, months: actions.map((a) => a.month) }, 'identifier material found after destruction: destroying again');
+    }
+    for (const a of actions) {
+      if (!a.verified) this.deps.log.error({ month: a.month, verification: a.verification, rounds }, 'identifier material remains after the retention pass');
+    }
+    return actions;
+  }
+
+  private async destroyIdentifierMaterial(months: readonly string[], boundary: number, clearTokens: boolean): Promise<void> {
+    const { storage } = this.deps;
+    for (const month of months) {
       const p = partitionOfMonth(month);
-      // First make the key unusable for new writes (tombstone), then remove the data, then the key.
-      await storage.insert('destroyed_months', [{ month: monthDateOf(month), destroyed_at: now, reason: 'identifier retention: startOfMonth + 13 months' }]);
-      this.deps.keyRing.forget(month);
-      this.deps.onKeyDestroyed?.(month);
       await destroyPartition(storage, 'identity_vault', `ID '${p}'`);
       await destroyPartition(storage, 'subscriber_index', `ID '${p}'`);
     }
-    if (dryRun || actions.length === 0) return actions;
-    if (tokensToClear) {
-      const boundary = chTime(addMonthsUtc(monthStartOf(lastExpiredIdentifierMonth(now)), 1));
+    if (clearTokens) {
       await storage.command(
-        `ALTER TABLE ${storage.table('cdr')}${on} UPDATE sender_token = '', recipient_token = '' WHERE event_time < {b:DateTime64(3)} AND (sender_token != '' OR recipient_token != '')`,
-        { b: boundary },
+        `ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} UPDATE sender_token = '', recipient_token = '' WHERE event_time < {b:DateTime64(3, 'UTC')} AND (sender_token != '' OR recipient_token != '')`,
+        { b: chTime(boundary) },
         SYNC,
       );
     }
-    for (const a of actions) {
-      await destroyPartition(storage, 'month_keys', `ID '${partitionOfMonth(a.month)}'`);
-      const after = await this.countIdentifierMaterial(a.month);
-      a.verified = after.vault === 0 && after.index === 0 && after.tokens === 0 && after.keys === 0;
-      if (!a.verified) this.deps.log.error({ month: a.month, after }, 'identifier material remains after the retention pass');
-    }
-    return actions;
+    for (const month of months) await destroyPartition(storage, 'month_keys', `ID '${partitionOfMonth(month)}'`);
+  }
+
+  /** Partition ids of `cdr` wholly before `boundary` (a month start, UTC). */
+  private async cdrPartitionsBefore(boundary: number): Promise<string[]> {
+    const { storage } = this.deps;
+    const last = monthKeyOf(boundary - 1).replace('-', '');
+    const rows = await storage.query<{ p: string }>(
+      `SELECT DISTINCT partition_id p FROM system.parts WHERE database = {db:String} AND table = 'cdr' AND partition_id <= {last:String}`,
+      { db: storage.database, last },
+    );
+    return rows.map((r) => r.p);
   }
 
   private async expireTraffic(now: number, dryRun: boolean): Promise<RetentionAction[]> {
@@ -265,11 +424,15 @@ export class RetentionPass {
       });
       const action: RetentionAction = { class: 'traffic', month, rows: Number(c?.n ?? 0), keys_destroyed: 0, holds_honoured: 0, verified: true };
       if (!dryRun) {
-        await storage.command(`ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} DROP PARTITION ID '${part.p}'`, undefined, SYNC);
+        const target: LeftoverTarget = { table: 'cdr', partitions: [part.p], mode: 'gone' };
+        const snapshot = await snapshotParts(storage, [target]);
+        await destroyPartition(storage, 'cdr', `ID '${part.p}'`);
         const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
           p: Number(part.p),
         });
-        action.verified = Number(after?.n ?? 0) === 0;
+        const onDisk = await this.leftovers([target], snapshot);
+        action.verified = Number(after?.n ?? 0) === 0 && onDisk.every(isClean);
+        action.verification = { rows_left: Number(after?.n ?? 0), on_disk: onDisk };
       }
       out.push(action);
     }
@@ -282,7 +445,7 @@ export class RetentionPass {
     const coarse = chTime(Date.UTC(new Date(now).getUTCFullYear() - 3, new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 2));
     // Months past their traffic window go whole with their partition; they are not counted twice here.
     const trafficKept = chTime(Date.UTC(new Date(now).getUTCFullYear() - 10, 0, 1));
-    const where = `client_ip != '' AND event_time >= {kept:DateTime64(3)} AND event_time < {coarse:DateTime64(3)} AND addYears(event_time, 3) <= {now:DateTime64(3)}`;
+    const where = `client_ip != '' AND event_time >= {kept:DateTime64(3, 'UTC')} AND event_time < {coarse:DateTime64(3, 'UTC')} AND addYears(event_time, 3) <= {now:DateTime64(3, 'UTC')}`;
     const params = { coarse, now: chTime(now), kept: trafficKept };
     const byMonth = await storage.query<{ p: string; n: string }>(
       `SELECT toString(toYYYYMM(event_time)) p, count() n FROM ${storage.table('cdr')} WHERE ${where} GROUP BY p ORDER BY p`,
@@ -297,9 +460,16 @@ export class RetentionPass {
       verified: true,
     }));
     if (dryRun || out.length === 0) return out;
+    const target: LeftoverTarget = { table: 'cdr', partitions: out.map((a) => partitionOfMonth(a.month)), mode: 'rewritten' };
+    const snapshot = await snapshotParts(storage, [target]);
     await storage.command(`ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} UPDATE client_ip = '' WHERE ${where}`, params, SYNC);
     const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE ${where}`, params);
-    if (Number(after?.n ?? 0) !== 0) for (const a of out) a.verified = false;
+    // The parts the update replaced still hold the addresses until the engine removes them.
+    const onDisk = await this.leftovers([target], snapshot);
+    for (const a of out) {
+      a.verified = Number(after?.n ?? 0) === 0 && onDisk.every(isClean);
+      a.verification = { rows_left: Number(after?.n ?? 0), on_disk: onDisk };
+    }
     return out;
   }
 
@@ -316,8 +486,24 @@ export class RetentionPass {
         if (byMonth.size === 0) out.push({ class: 'held', month: '', rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
         continue;
       }
+      // A String partition key is named by its hash: find the ids while the parts are there.
+      const ids = (
+        await this.deps.storage.query<{ t: string; id: string }>(
+          `SELECT DISTINCT table t, partition_id id FROM system.parts WHERE database = {db:String} AND table IN ('held_records', 'hold_keys')
+           AND (partition = {h:String} OR partition = concat('\\'', {h:String}, '\\''))`,
+          { db: this.deps.storage.database, h: hold.hold_id },
+        )
+      ).map((r) => ({ table: r.t, id: r.id }));
+      const targets = ['held_records', 'hold_keys'].map((table): LeftoverTarget => ({
+        table,
+        partitions: ids.filter((i) => i.table === table).map((i) => i.id),
+        mode: 'gone',
+      }));
+      const snapshot = await snapshotParts(this.deps.storage, targets);
       const { rowsByMonth, keysDestroyed } = await this.deps.holds.purge(hold.hold_id, actor);
-      const remaining = await this.deps.holds.heldRowsByMonth(hold.hold_id);
+      const remainingRows = await this.deps.holds.heldRowsByMonth(hold.hold_id);
+      const onDisk = await this.leftovers(targets, snapshot);
+      const remaining = onDisk.every(isClean) ? remainingRows : new Map([...remainingRows, ['on disk', 1]]);
       let first = true;
       for (const [month, rows] of rowsByMonth) {
         out.push({

@@ -7,8 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { loadConfig, type PipelineConfig } from '../../services/platform/config/config.ts';
+import { signerFromPrivateKey, type LoadedSigner } from '../../services/platform/signing/index.ts';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -52,4 +53,9 @@ export function testSetup(overrides: Record<string, string> = {}): TestSetup {
   const cleanup = (): void => rmSync(dataDir, { recursive: true, force: true });
   process.once('exit', cleanup);
   return { config: loadConfig(env), env, dataDir, cleanup };
+}
+
+/** A fresh Ed25519 signer (what the audit trail and the destruction record sign with), for tests that need one. */
+export function testSigner(): LoadedSigner {
+  return signerFromPrivateKey(generateKeyPairSync('ed25519').privateKey, 'file', 'test-signer');
 }

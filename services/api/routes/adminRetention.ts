@@ -5,6 +5,7 @@ import { requireRole } from '../auth.ts';
 
 /**
  * `POST /v1/admin/retention/run` (role `admin`): one retention pass, the same report as `cdr retention run`.
+ * `GET /v1/retention/reports/{month}` (`dpo`, `auditor`, `admin`): the signed destruction report of a month.
  *
  * A pass destroys for good, so the route cannot destroy by accident: a real run (`dry_run` false, the default) uses
  * the real clock; `now` moves the clock of a dry run only, unless the process runs with CDR_ALLOW_CLOCK_OVERRIDE=1
@@ -45,6 +46,20 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
         now = at;
       }
       return opts.retention.run({ now, dryRun, actor: req.principal?.name ?? 'api' });
+    },
+  );
+
+  // The signed destruction report of one month (`cdr retention report --month M` asks this route when `cdr start` holds
+  // the store). Read-only; verifiable offline with `cdr retention verify-report`.
+  app.get<{ Params: { month: string } }>(
+    '/retention/reports/:month',
+    {
+      preHandler: requireRole('dpo', 'auditor', 'admin'),
+      schema: { params: { type: 'object', required: ['month'], properties: { month: { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' } } } },
+    },
+    async (req) => {
+      if (!opts.retention) throw new PipelineError('unavailable', 'retention is not wired in this process');
+      return opts.retention.record.report(req.params.month);
     },
   );
 };

@@ -201,6 +201,11 @@ export class AuditTrail {
     return this.opts.signer.publicKeyObject;
   }
 
+  /** The key this chain's checkpoints are signed with (the retention pass signs its destruction record with it too). */
+  get signer(): LoadedSigner {
+    return this.opts.signer;
+  }
+
   private async resume(): Promise<void> {
     const { storage, chain } = this.opts;
     const tail = await storage.query<AuditRow>(`SELECT * FROM ${storage.table('audit_log')} WHERE chain = {c:String} ORDER BY seq DESC LIMIT 1`, { c: chain });
@@ -392,11 +397,11 @@ export async function readEntries(storage: Storage, q: AuditPageQuery): Promise<
     params['afterSeq'] = q.after.seq;
   }
   if (q.from !== undefined) {
-    where.push('at >= {from:DateTime64(3)}');
+    where.push("at >= {from:DateTime64(3, 'UTC')}");
     params['from'] = chTime(q.from);
   }
   if (q.to !== undefined) {
-    where.push('at < {to:DateTime64(3)}');
+    where.push("at < {to:DateTime64(3, 'UTC')}");
     params['to'] = chTime(q.to);
   }
   if (q.action !== undefined) {

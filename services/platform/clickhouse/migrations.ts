@@ -310,6 +310,42 @@ export const MIGRATIONS: readonly Migration[] = [
       TTL toStartOfYear(started_at) + INTERVAL 11 YEAR`,
     ],
   },
+  {
+    version: 11,
+    name: 'retention you can prove: superseded parts of identifier tables go within seconds; one key per month',
+    statements: ({ t, on }) => [
+      // A part replaced by a merge or a mutation ("outdated") stays on disk until the engine's cleanup thread removes
+      // it: by default 8 minutes after it was replaced, and the thread itself may sleep up to 5 minutes. For tables
+      // that hold identifiers, tokens or client IPs that is a copy the retention pass cannot vouch for, so they are
+      // removed a second after they are replaced, by a cleanup that looks every second, and the pass waits for it
+      // (docs/retention.md, "Superseded parts"). Merged cdr parts are fsynced, so removing their sources this early
+      // cannot lose rows on a power cut.
+      ...['month_keys', 'identity_vault', 'subscriber_index', 'hold_keys', 'held_records', 'cdr'].map(
+        (table) =>
+          `ALTER TABLE ${t(table)}${on} MODIFY SETTING old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_period = 1, cleanup_delay_period_random_add = 0`,
+      ),
+      `ALTER TABLE ${t('cdr')}${on} MODIFY SETTING min_compressed_bytes_to_fsync_after_merge = 1`,
+      // One key per month: every creator inserts with the insert deduplication token `month-key:<month>`, so the
+      // engine keeps the first insert and drops the others; everyone then reads the one key that landed.
+      `ALTER TABLE ${t('month_keys')}${on} MODIFY SETTING non_replicated_deduplication_window = 1000`,
+    ],
+  },
+  {
+    version: 12,
+    name: 'retention: signed, hash-chained destruction record',
+    statements: ({ t, on, engine }) => [
+      // One row per retention action and one per pass (core/retention/destructionRecord.ts). Each row is signed and
+      // names the hash of the one before, so an edit is detected; inserts are deduplicated by seq (a second writer of
+      // the same seq is dropped and retries with the next). Kept as long as the traffic data it accounts for.
+      `CREATE TABLE IF NOT EXISTS ${t('retention_records')}${on} (
+        seq UInt64, prev_hash String, destroyed_at ${utc}, pass_now ${utc}, run_id String, actor String,
+        class LowCardinality(String), month String, key_ids Array(String), rows UInt64, keys_destroyed UInt32, holds_honoured UInt32,
+        verified Bool, verification String, verification_sha256 String, signer_key_id String, hash String, signature String
+      ) ENGINE = ${engine('MergeTree', 'retention_records')} ORDER BY seq
+      TTL toStartOfYear(destroyed_at) + INTERVAL 11 YEAR
+      SETTINGS non_replicated_deduplication_window = 1000`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

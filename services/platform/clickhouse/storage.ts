@@ -16,6 +16,8 @@ export interface Storage {
   readonly database: string;
   readonly cluster: string | undefined;
   readonly embedded: boolean;
+  /** The embedded engine's directory (its tables' files live under it); undefined for a server. */
+  readonly path: string | undefined;
   /** `db.table`, quoted. */
   table(name: string): string;
   /** ` ON CLUSTER x` or ''. */
@@ -88,6 +90,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
   let client: ClickHouseClient;
   let rawInserter: ChdbRawInserter | undefined;
   let embedded = false;
+  let enginePath: string | undefined;
   if (config.url) {
     client = createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 300_000 });
   } else {
@@ -103,6 +106,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
       throw inUseOr(cause, path);
     }
     embedded = true;
+    enginePath = path;
   }
   const database = config.database;
   const cluster = config.cluster;
@@ -111,6 +115,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     database,
     cluster,
     embedded,
+    path: enginePath,
     table: (name) => `\`${database}\`.\`${name}\``,
     onCluster: () => (cluster ? ` ON CLUSTER \`${cluster}\`` : ''),
     async query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {

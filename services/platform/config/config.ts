@@ -65,6 +65,12 @@ const sectionSchemas = {
   masterKey: z.object({
     CDR_MASTER_KEY: optionalString,
     CDR_MASTER_KEY_FILE: optionalString,
+    // Where the development master key lives (never inside the data directory: a copy of that would re-identify).
+    CDR_DEV_KEY_DIR: optionalString,
+    XDG_CONFIG_HOME: optionalString,
+    HOME: optionalString,
+    // How often a long-running process re-reads the tombstones of destroyed months (drops their keys from memory).
+    CDR_KEY_REFRESH_MS: intVar(100, 60_000).default(30_000),
   }),
   ingest: z.object({
     CDR_INGEST_GROUP: name().default('cdr-ingest'),
@@ -148,6 +154,9 @@ export interface ClickHouseConfig {
 export interface MasterKeyConfig {
   readonly base64: string | undefined;
   readonly file: string | undefined;
+  /** Directory of development master keys (one file per data directory), outside every data directory. */
+  readonly devKeyDir: string | undefined;
+  readonly refreshMs: number;
 }
 
 export interface IngestConfig {
@@ -305,7 +314,9 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     if (e.CDR_MASTER_KEY !== undefined && Buffer.from(e.CDR_MASTER_KEY, 'base64').length !== 32) {
       problems.push('CDR_MASTER_KEY: expected 32 bytes, base64-encoded');
     }
-    return { base64: e.CDR_MASTER_KEY, file: e.CDR_MASTER_KEY_FILE };
+    const configHome = e.XDG_CONFIG_HOME ?? (e.HOME !== undefined ? `${e.HOME}/.config` : undefined);
+    const devKeyDir = e.CDR_DEV_KEY_DIR ?? (configHome !== undefined ? `${configHome}/cdr-pipeline/dev-keys` : undefined);
+    return { base64: e.CDR_MASTER_KEY, file: e.CDR_MASTER_KEY_FILE, devKeyDir, refreshMs: e.CDR_KEY_REFRESH_MS };
   },
   ingest(env, problems) {
     const e = parseSection(sectionSchemas.ingest, env, problems);

@@ -145,8 +145,12 @@ export class LegalHolds {
     return row ? toHold(row) : undefined;
   }
 
-  /** Copies live records of every active hold that are not yet held. Returns records copied. */
-  async syncActive(): Promise<number> {
+  /**
+   * Copies the stored records of every active hold that are not yet held; returns how many. `passNow`: the retention
+   * pass's clock, just before it destroys anything — records of months whose window closed at that time but that are
+   * still stored (they arrived after the last copy) are copied too, since the pass is about to destroy them.
+   */
+  async syncActive(passNow?: number): Promise<number> {
     let total = 0;
     for (const row of (await this.rows()).filter((r) => r.state === 'active')) {
       const key = await this.holdKey(row.hold_id);
@@ -157,7 +161,7 @@ export class LegalHolds {
         valid: true,
         country: '',
       };
-      total += (await this.syncWith(row, key, id)).copied;
+      total += (await this.syncWith(row, key, id, passNow)).copied;
     }
     return total;
   }
@@ -175,7 +179,7 @@ export class LegalHolds {
       if (!key) continue;
       if (openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) !== id.value) continue;
       const rows = await this.storage.query<HeldRow>(
-        `SELECT * FROM ${this.storage.table('held_records')} FINAL WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} ORDER BY event_time, cdr_id`,
+        `SELECT * FROM ${this.storage.table('held_records')} FINAL WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ORDER BY event_time, cdr_id`,
         { h: row.hold_id, from: chTime(from), to: chTime(to) },
       );
       for (const r of rows) out.push(fromHeld(r, key));
@@ -207,7 +211,7 @@ export class LegalHolds {
   /** How many held records of a hold lie in [from, to). */
   async countHeld(holdId: string, from: number, to: number): Promise<number> {
     const rows = await this.storage.query<{ n: string }>(
-      `SELECT uniqExact(cdr_id) n FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}`,
+      `SELECT uniqExact(cdr_id) n FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
       { h: holdId, from: chTime(from), to: chTime(to) },
     );
     return Number(rows[0]?.n ?? 0);
@@ -217,8 +221,8 @@ export class LegalHolds {
   async pageHeld(holdId: string, key: MonthKey, from: number, to: number, after: PagePosition | undefined, limit: number): Promise<RestoredRecord[]> {
     const rows = await this.storage.query<HeldRow>(
       `SELECT * FROM ${this.storage.table('held_records')} FINAL
-       WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-         AND (event_time, cdr_id) > ({at:DateTime64(3)}, {id:String})
+       WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+         AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})
        ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
       { h: holdId, from: chTime(from), to: chTime(to), at: after ? after.eventTime : chTime(0), id: after ? after.cdrId : '', n: limit },
     );
@@ -254,10 +258,13 @@ export class LegalHolds {
     return new Map(rows.map((r) => [r.m, Number(r.n)]));
   }
 
-  private async syncWith(row: HoldRow, holdKey: MonthKey, id: NormalisedIdentifier): Promise<{ copied: number; expiredMonths: string[] }> {
+  private async syncWith(row: HoldRow, holdKey: MonthKey, id: NormalisedIdentifier, passNow?: number): Promise<{ copied: number; expiredMonths: string[] }> {
     const from = Date.parse(isoFromCh(row.from_time));
     const to = Date.parse(isoFromCh(row.to_time));
-    const live = await lookupLive(this.storage, this.keyRing, id, from, to, this.clock());
+    const live =
+      passNow === undefined
+        ? await lookupLive(this.storage, this.keyRing, id, from, to, this.clock())
+        : await lookupLive(this.storage, this.keyRing, id, from, to, passNow, { untilDestroyed: true });
     const already = new Set(
       (
         await this.storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${this.storage.table('held_records')} WHERE hold_id = {h:String}`, { h: row.hold_id })

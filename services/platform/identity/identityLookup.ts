@@ -59,12 +59,17 @@ export async function lookupLive(
   from: number,
   to: number,
   now: number,
+  /**
+   * `untilDestroyed`: answer a month whose window has closed at `now` but whose identifiers are still stored (the
+   * retention pass about to destroy it). Only legal holds use it, to copy what they name before it is destroyed.
+   */
+  opts: { readonly untilDestroyed?: boolean } = {},
 ): Promise<LiveLookupResult> {
   const records: RestoredRecord[] = [];
   const expiredMonths: string[] = [];
   for (const month of monthsInRange(from, to)) {
     const monthStart = monthStartOf(month);
-    if (now >= identifierCutoff(monthStart)) {
+    if (!opts.untilDestroyed && now >= identifierCutoff(monthStart)) {
       expiredMonths.push(month);
       continue;
     }
@@ -90,7 +95,7 @@ async function lookupMonth(storage: Storage, key: MonthKey, id: NormalisedIdenti
   const token = tokenOf(key, id.type, id.value);
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
     `SELECT DISTINCT cdr_id, account_id, event_time FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}`,
+     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
     { m: monthDateOf(key.month), t: token, from: chTime(from), to: chTime(to) },
   );
   if (hits.length === 0) return [];
@@ -98,7 +103,7 @@ async function lookupMonth(storage: Storage, key: MonthKey, id: NormalisedIdenti
     `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
             duration_ms, provider_id, destination_country, mcc, mnc, segments
      FROM ${storage.table('cdr')} FINAL
-     WHERE account_id IN {accounts:Array(String)} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND cdr_id IN {ids:Array(String)}`,
+     WHERE account_id IN {accounts:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} AND cdr_id IN {ids:Array(String)}`,
     { accounts: [...new Set(hits.map((h) => h.account_id))], ids: hits.map((h) => h.cdr_id), from: chTime(from), to: chTime(to) },
   );
   const tokens = new Set<string>();
@@ -174,7 +179,7 @@ export interface PagePosition {
 export async function countLiveMonth(storage: Storage, key: MonthKey, id: NormalisedIdentifier, from: number, to: number): Promise<number> {
   const rows = await storage.query<{ n: string }>(
     `SELECT uniqExact(cdr_id) n FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}`,
+     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
     { m: monthDateOf(key.month), t: tokenOf(key, id.type, id.value), from: chTime(from), to: chTime(to) },
   );
   return Number(rows[0]?.n ?? 0);
@@ -195,8 +200,8 @@ export async function pageLiveMonth(
 ): Promise<RestoredRecord[]> {
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
     `SELECT cdr_id, any(account_id) AS account_id, event_time FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-       AND (event_time, cdr_id) > ({at:DateTime64(3)}, {id:String})
+     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+       AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
     {
       m: monthDateOf(key.month),
@@ -215,7 +220,7 @@ export async function pageLiveMonth(
     `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
             duration_ms, provider_id, destination_country, mcc, mnc, segments
      FROM ${storage.table('cdr')} FINAL
-     WHERE account_id IN {accounts:Array(String)} AND event_time >= {first:DateTime64(3)} AND event_time <= {last:DateTime64(3)} AND cdr_id IN {ids:Array(String)}`,
+     WHERE account_id IN {accounts:Array(String)} AND event_time >= {first:DateTime64(3, 'UTC')} AND event_time <= {last:DateTime64(3, 'UTC')} AND cdr_id IN {ids:Array(String)}`,
     { accounts: [...new Set(hits.map((h) => h.account_id))], ids: hits.map((h) => h.cdr_id), first, last },
   );
   const byId = new Map(rows.map((r) => [r.cdr_id, r]));

@@ -113,6 +113,16 @@ export interface BatchResult {
   readonly onDurable?: () => void;
   /** The batch was given up uncommitted (the consumer stops, or the partition moved): undo claims made by prepare. */
   readonly onAbandoned?: () => void;
+  /**
+   * Offsets of records the handler decoded whose identifier window has closed: should the store refuse one of them,
+   * its dead letter is a stub without the original (deadLetters.ts, `identifiersExpired`).
+   */
+  readonly identifiersExpired?: ReadonlySet<string>;
+  /**
+   * Runs right before the writes (after the publish): a last check that what `prepare` relied on still holds. Throwing
+   * a retryable error makes the loop prepare the batch again (ingest: a month key destroyed meanwhile).
+   */
+  readonly beforeWrite?: () => Promise<void>;
 }
 
 export interface BatchHandler<S> {
@@ -594,6 +604,7 @@ export class ConsumerLoop<S> {
     if (recorded === undefined) await onFirstPrepare(decisions);
     await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
     const base = `${settings.groupId}/${this.topic}/${partition}/${range.from}-${range.to}`;
+    await result.beforeWrite?.();
     try {
       for (const w of result.writes) {
         if (w.rows.length === 0) continue;
@@ -610,7 +621,8 @@ export class ConsumerLoop<S> {
           { consumer: settings.connector, partition, offset: messages[0]!.offset, code: err.code },
           'the store refused one record; dead-lettering it',
         );
-        await this.publish(partition, [{ message: messages[0]!, error: err, stage: 'SINK' }], []);
+        const identifiersExpired = result.identifiersExpired?.has(messages[0]!.offset) === true;
+        await this.publish(partition, [{ message: messages[0]!, error: err, stage: 'SINK', identifiersExpired }], []);
         handler.onRejected?.(messages[0]!, err);
         return;
       }

@@ -20,6 +20,8 @@ import {
 export class MonthKeyRing {
   private readonly cache = new Map<string, MonthKey | null>();
   private readonly pending = new Map<string, Promise<MonthKey | null>>();
+  private readonly destroyedListeners: ((month: string) => void)[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -49,9 +51,45 @@ export class MonthKeyRing {
     return key;
   }
 
-  /** Drops a month from memory after its key was destroyed; later requests see it as destroyed. */
+  /** Drops a month from memory after its key was destroyed (its derived keys are zeroed); later requests see it as destroyed. */
   forget(month: string): void {
+    const had = this.cache.get(month);
+    if (had) {
+      had.tokenKey.fill(0);
+      had.vaultKey.fill(0);
+    }
     this.cache.set(month, null);
+    if (had !== null) for (const listener of this.destroyedListeners) listener(month);
+  }
+
+  /** Called with each month this ring learns was destroyed (here or, via `refreshDestroyed`, by another process). */
+  onDestroyed(listener: (month: string) => void): void {
+    this.destroyedListeners.push(listener);
+  }
+
+  /**
+   * Re-reads the tombstones every `intervalMs`, so a key destroyed by another process (the CLI, the retention job)
+   * leaves this long-running process's memory within that interval. Stopped by `stopRefresh`; never keeps a process alive.
+   */
+  startRefresh(intervalMs: number, onError: (err: unknown) => void): void {
+    this.stopRefresh();
+    this.refreshTimer = setInterval(() => void this.refreshDestroyed().catch(onError), intervalMs);
+    this.refreshTimer.unref();
+  }
+
+  stopRefresh(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  /** Whether any of these months has a tombstone now (asked of the database, not of this ring's memory). */
+  async anyDestroyed(months: readonly string[]): Promise<string[]> {
+    if (months.length === 0) return [];
+    const rows = await this.storage.query<{ m: string }>(
+      `SELECT DISTINCT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')} WHERE month IN {ms:Array(Date)}`,
+      { ms: months.map(monthDateOf) },
+    );
+    return rows.map((r) => r.m);
   }
 
   /**
@@ -78,7 +116,7 @@ export class MonthKeyRing {
   /** Re-reads tombstones so a key destroyed by another process is dropped from this one's memory. */
   async refreshDestroyed(): Promise<void> {
     const rows = await this.storage.query<{ m: string }>(`SELECT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')}`);
-    for (const r of rows) this.cache.set(r.m, null);
+    for (const r of rows) if (this.cache.get(r.m) !== null) this.forget(r.m);
   }
 
   private async isDestroyed(month: string): Promise<boolean> {
@@ -89,7 +127,8 @@ export class MonthKeyRing {
   }
 
   private async readKey(month: string): Promise<MonthKey | null> {
-    // Racing creators may both insert; everyone picks the smallest key_id, so all agree on one key.
+    // One key per month is enforced at creation (deduplicated inserts, below). Data written before that rule could
+    // hold two: everyone picks the smallest key_id, and the retention pass destroys the whole month either way.
     const rows = await this.storage.query<{ key_id: string; wrapped_key: string }>(
       `SELECT key_id, wrapped_key FROM ${this.storage.table('month_keys')} WHERE month = {m:Date} ORDER BY key_id LIMIT 1`,
       { m: monthDateOf(month) },
@@ -105,15 +144,21 @@ export class MonthKeyRing {
       return null;
     }
     let key = await this.readKey(month);
-    if (!key) {
+    // Racing creators (threads, processes) each insert a key under the same deduplication token: the engine keeps
+    // the first and silently drops the rest, so all of them read back the one that landed. Should a generation's
+    // insert leave nothing (its partition dropped by hand after the token was used), the next generation is tried,
+    // in the same order by everyone.
+    for (let generation = 1; !key && generation <= 3; generation++) {
       const raw = generateMonthKey();
-      await this.storage.insert('month_keys', [
-        { month: monthDateOf(month), key_id: randomUUID(), wrapped_key: wrapMonthKey(this.masterKey, month, raw), created_at: Date.now() },
-      ]);
+      await this.storage.insert(
+        'month_keys',
+        [{ month: monthDateOf(month), key_id: randomUUID(), wrapped_key: wrapMonthKey(this.masterKey, month, raw), created_at: Date.now() }],
+        { insert_deduplicate: 1, insert_deduplication_token: `month-key:${month}:${generation}` },
+      );
       raw.fill(0);
       key = await this.readKey(month);
-      if (!key) throw new PipelineError('key_unavailable', `month key for ${month} was written but cannot be read back`);
     }
+    if (!key) throw new PipelineError('key_unavailable', `month key for ${month} was written but cannot be read back`);
     this.cache.set(month, key);
     return key;
   }

@@ -3,7 +3,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyMigrations, dedupHorizonSecondsFor, MIGRATIONS, openStorage, type Storage } from '../clickhouse/index.ts';
 import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
-import { classifyKafkaError, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
+import { checkTopicPolicy, classifyKafkaError, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
@@ -98,8 +98,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       const admin = kafka.admin();
       try {
         await admin.connect();
-        const created = await ensureTopics(admin, pipelineTopics(config.kafka));
+        const plans = pipelineTopics(config.kafka);
+        const created = await ensureTopics(admin, plans);
         if (created.length > 0) log.info({ topics: created }, 'topics created');
+        // Existing topics too: a record on cdr.raw / cdr.dlq stays no longer than CDR_RAW_RETENTION_HOURS (topicPolicy.ts).
+        // Never throws; what it cannot check or correct (no DescribeConfigs/AlterConfigs permission) is logged.
+        for (const r of await checkTopicPolicy(admin, plans, { correct: true })) {
+          const fields = { topic: r.topic, policy_ms: r.policy_ms, retention_ms: r.retention_ms, segment_ms: r.segment_ms, max_age_ms: r.max_age_ms };
+          if (r.corrected.length > 0) log.info({ ...fields, corrected: r.corrected, previous: r.previous }, 'topic settings corrected to the retention policy');
+          if (r.error !== undefined || !r.compliant) log.warn({ ...fields, reasons: r.reasons, error: r.error }, 'topic settings exceed the retention policy');
+        }
       } catch (err) {
         // A refused login is configuration (exit 2), a broker away is transient: say which.
         throw classifyKafkaError(err);
@@ -126,9 +134,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         if (exposed) log.warn({ path: master.path }, exposed);
         masterKeySource = master.source;
         masterKey = master.key;
+        if (master.movedFrom) log.warn({ from: master.movedFrom, to: master.path }, 'moved the development master key out of the data directory');
         if (master.source === 'generated-dev')
-          log.warn({ path: master.path }, 'using a development master key from the data directory; set CDR_MASTER_KEY_FILE in production');
+          log.warn(
+            { path: master.path },
+            'using a development master key (kept outside the data directory; whoever holds it and a copy of the data re-identifies every live month); set CDR_MASTER_KEY_FILE in production',
+          );
         keyRing = new MonthKeyRing(storage, master.key);
+        const ring = keyRing;
+        ring.startRefresh(config.masterKey.refreshMs, (err: unknown) => log.warn({ err }, 'could not re-read destroyed months'));
+        closers.push(() => Promise.resolve(ring.stopRefresh()));
         await keyRing.verifyMasterKey(
           master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
         );

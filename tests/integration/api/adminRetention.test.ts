@@ -20,7 +20,7 @@ import { loadSigner } from '../../../services/platform/signing/index.ts';
 import type { RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { storeDirectly } from '../../support/seed.ts';
-import { testSetup } from '../../support/testEnv.ts';
+import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const R = startOfMonthUtc(Date.now());
 const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token' };
@@ -47,7 +47,7 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
         signer: loadSigner(undefined, setup.dataDir, true),
         chain: 'test',
         checkpointMs: 0,
-        retention: createRetention(rt).pass,
+        retention: createRetention(rt, { signer: testSigner() }).pass,
         allowClockOverride: true,
       })),
     });
@@ -96,7 +96,7 @@ describe('admin retention API', () => {
         signer: loadSigner(undefined, setup.dataDir, true),
         chain: 'test',
         checkpointMs: 0,
-        retention: createRetention(rt).pass,
+        retention: createRetention(rt, { signer: testSigner() }).pass,
       })),
       rateLimit: { max: 100_000, windowMs: 60_000 },
     });

@@ -21,7 +21,7 @@ import { ROLES, TokenRegistry } from '../../../services/api/auth.ts';
 import { createApiServices, type ApiServices } from '../../../services/api/wiring.ts';
 import { loadSigner } from '../../../services/platform/signing/index.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
-import { testSetup } from '../../support/testEnv.ts';
+import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 /** A bearer token per role; the token `all` holds every role. */
 const tokenOf = (role: string): string => `token-of-${role}`;
@@ -55,7 +55,7 @@ describe('hostile callers', () => {
         signer: loadSigner(undefined, setup.dataDir, true),
         chain: 'test',
         checkpointMs: 0,
-        retention: createRetention(rt).pass,
+        retention: createRetention(rt, { signer: testSigner() }).pass,
       })),
       rateLimit: { max: 100_000, windowMs: 60_000 },
     });

@@ -15,7 +15,7 @@ import { openRuntime, requireStorage, type PipelineRuntime } from '../../../serv
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { storeDirectly } from '../../support/seed.ts';
-import { testSetup } from '../../support/testEnv.ts';
+import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const SUBJECT = '+447911123456';
 const DAY = 86_400_000;
@@ -74,7 +74,7 @@ describe('a request across expired, held and live months', () => {
     // The retention pass at the start of next month destroys the keys of R-13 and R-12 (the hold keeps its copy of
     // R-12): the state a request finds once R-12 has expired too. (The clock is moved for the pass only; the API
     // below runs on the wall clock, where R-12's window is open but its key is gone: expired all the same.)
-    const report = await createRetention(rt).pass.run({ now: month(1) + DAY, dryRun: false, actor: 'test' });
+    const report = await createRetention(rt, { signer: testSigner() }).pass.run({ now: month(1) + DAY, dryRun: false, actor: 'test' });
     const destroyed = report.actions.filter((a) => a.class === 'identifiers').map((a) => a.month);
     assert.deepEqual(destroyed.sort(), [monthKeyOf(month(-13)), monthKeyOf(month(-12))]);
     api = await openTestApi(rt);

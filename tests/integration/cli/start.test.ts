@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,8 @@ describe('cdr start, end to end', () => {
       CDR_API_PORT: String(apiPort),
       CDR_API_TOKENS_FILE: tokensFile,
       CDR_LOG_LEVEL: 'info',
+      // The development master key goes here, outside the data directory.
+      CDR_DEV_KEY_DIR: join(root, 'keys'),
     };
     for (const k of ['KAFKA_BROKERS', 'CLICKHOUSE_URL', 'CDR_MASTER_KEY', 'CDR_MASTER_KEY_FILE', 'CDR_DATA_DIR']) delete env[k];
     let stderr = '';
@@ -107,6 +109,10 @@ describe('cdr start, end to end', () => {
       'the broker data is in the data directory',
     );
     assert.ok(entries.length > 50);
+    assert.ok(!entries.some((e) => e.path.endsWith('master.key')), 'no master key inside the data directory');
+    const keyFiles = readdirSync(join(root, 'keys'));
+    assert.equal(keyFiles.length, 1, 'the development master key is in the configured key directory');
+    assert.equal(statSync(join(root, 'keys', keyFiles[0]!)).mode & 0o777, 0o600);
     const exposed = entries.filter((e) => (e.mode & 0o077) !== 0).map((e) => `${e.path.slice(dataDir.length)} ${e.mode.toString(8)}`);
     assert.deepEqual(exposed, [], 'nothing readable by group or others');
   });

@@ -17,7 +17,7 @@ import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import type { RetentionPass, RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
-import { testSetup, type TestSetup } from '../../support/testEnv.ts';
+import { testSetup, testSigner, type TestSetup } from '../../support/testEnv.ts';
 
 const R = startOfMonthUtc(Date.now());
 const OLD_MONTHS = [-16, -15, -14];
@@ -38,7 +38,7 @@ describe('retention while ingest runs', () => {
     rt = await openRuntime(setup.config, { log });
     kafka = requireKafka(rt);
     ingest = createIngest(rt, { clock: () => fakeNow ?? Date.now() });
-    pass = createRetention(rt, { onKeyDestroyed: (m) => ingest.forgetMonth(m) }).pass;
+    pass = createRetention(rt, { onKeyDestroyed: (m) => ingest.forgetMonth(m), signer: testSigner() }).pass;
     await ingest.start();
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

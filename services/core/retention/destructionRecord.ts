@@ -1,0 +1,228 @@
+import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson, sha256Hex } from '../disclosure/canonical.ts';
+import { keyIdOf, type AnswerSigner } from '../disclosure/answerIntegrity.ts';
+
+/**
+ * The destruction record: what the retention pass destroyed, when, by whom, and how it checked, as a hash-chained log
+ * of entries each signed with Ed25519 — so that a third party (an auditor, a regulator) can check a month's report
+ * offline, and an edit of the stored log (a changed row count, a removed entry, a back-dated time) is detected.
+ *
+ * Entry hash = SHA-256 of the entry's canonical JSON (RFC 8785) without `hash` and `signature`; each entry names the
+ * hash of the one before (`prev_hash`, a run of 64 zeros for the first). Signature = Ed25519 over
+ * `cdr-pipeline/retention-entry/1\n<hash>`. A report of one month carries that month's entries, the signed head of the
+ * chain when the report was made, the public key, and its own signature over everything else.
+ *
+ * Pure: signing takes a signer, verification takes public keys.
+ */
+export const DESTRUCTION_ENTRY_FORMAT = 'cdr-pipeline/retention-entry/1';
+export const DESTRUCTION_REPORT_FORMAT = 'cdr-pipeline/retention-report/1';
+export const DESTRUCTION_GENESIS = '0'.repeat(64);
+
+export const destructionEntrySchema = z.object({
+  seq: z.number().int().min(1),
+  prev_hash: z.string(),
+  /** The real time the entry was written, after what it records was done and checked (never the pass's `now`). */
+  destroyed_at: z.string(),
+  /** The pass's clock: the instant the retention rules were applied at (a drill may move it). */
+  pass_now: z.string(),
+  run_id: z.string(),
+  actor: z.string(),
+  /** identifiers | traffic | usage | held | pass (one per pass: what it checked, including the Kafka topics). */
+  class: z.string(),
+  month: z.string(),
+  /** Ids of the keys destroyed (month keys, a hold's key); never key material. */
+  key_ids: z.array(z.string()),
+  rows: z.number().int().min(0),
+  keys_destroyed: z.number().int().min(0),
+  holds_honoured: z.number().int().min(0),
+  verified: z.boolean(),
+  /** What verification checked, with the numbers it found (rows left, parts on disk, …). */
+  verification: z.record(z.string(), z.unknown()),
+  verification_sha256: z.string(),
+  signer_key_id: z.string(),
+  hash: z.string(),
+  signature: z.string(),
+});
+export type DestructionEntry = z.infer<typeof destructionEntrySchema>;
+export type DestructionEntryContent = Omit<DestructionEntry, 'hash' | 'signature' | 'verification_sha256' | 'signer_key_id'>;
+
+export function destructionEntryHash(e: Omit<DestructionEntry, 'hash' | 'signature'>): string {
+  return sha256Hex(canonicalJson(e));
+}
+
+function entrySigningBytes(hash: string): Buffer {
+  return Buffer.from(`${DESTRUCTION_ENTRY_FORMAT}\n${hash}`);
+}
+
+/** Completes an entry: the digest of its verification, its hash and its signature. */
+export function signDestructionEntry(content: DestructionEntryContent, signer: AnswerSigner): DestructionEntry {
+  const body = { ...content, verification_sha256: sha256Hex(canonicalJson(content.verification)), signer_key_id: signer.keyId };
+  const hash = destructionEntryHash(body);
+  return { ...body, hash, signature: signer.sign(entrySigningBytes(hash)).toString('base64') };
+}
+
+export const destructionHeadSchema = z.object({ seq: z.number().int().min(0), hash: z.string(), at: z.string(), signature: z.string() });
+export type DestructionHead = z.infer<typeof destructionHeadSchema>;
+
+function headSigningBytes(h: Omit<DestructionHead, 'signature'>): Buffer {
+  return Buffer.from(canonicalJson({ format: `${DESTRUCTION_REPORT_FORMAT}#head`, ...h }));
+}
+
+export const destructionReportSchema = z.object({
+  format: z.literal(DESTRUCTION_REPORT_FORMAT),
+  month: z.string().regex(/^\d{4}-\d{2}$/),
+  generated_at: z.string(),
+  hash: z.literal('SHA-256'),
+  canonicalization: z.literal('RFC 8785'),
+  signature_algorithm: z.literal('Ed25519'),
+  key_id: z.string(),
+  public_key: z.string(),
+  /** Every entry of the chain about this month, oldest first. */
+  entries: z.array(destructionEntrySchema),
+  /** The newest entry of the whole chain when the report was made, signed. */
+  chain_head: destructionHeadSchema,
+  /** A sentence a reader can act on: what the report says and how to check it. */
+  summary: z.string(),
+  signature: z.string(),
+});
+export type DestructionReport = z.infer<typeof destructionReportSchema>;
+
+function reportSigningBytes(r: Omit<DestructionReport, 'signature'>): Buffer {
+  return Buffer.from(canonicalJson(r));
+}
+
+/** A month's report: its entries, the signed head of the chain, signed as a whole. */
+export function buildDestructionReport(input: {
+  month: string;
+  entries: readonly DestructionEntry[];
+  head: { seq: number; hash: string };
+  generatedAt: number;
+  signer: AnswerSigner;
+}): DestructionReport {
+  const { month, entries, signer } = input;
+  const at = new Date(input.generatedAt).toISOString();
+  const headBody = { seq: input.head.seq, hash: input.head.hash, at };
+  const destroyed = entries.filter((e) => e.class === 'identifiers' && e.verified);
+  const summary =
+    entries.length === 0
+      ? `No retention action is recorded for ${month}.`
+      : `${entries.length} retention action(s) recorded for ${month}` +
+        (destroyed.length > 0 ? `; identifiers destroyed and verified at ${destroyed[destroyed.length - 1]!.destroyed_at}` : '') +
+        `. Check offline with: cdr retention verify-report FILE --public-key KEY.pem (the key of ${signer.keyId}).`;
+  const body: Omit<DestructionReport, 'signature'> = {
+    format: DESTRUCTION_REPORT_FORMAT,
+    month,
+    generated_at: at,
+    hash: 'SHA-256',
+    canonicalization: 'RFC 8785',
+    signature_algorithm: 'Ed25519',
+    key_id: signer.keyId,
+    public_key: signer.publicKey,
+    entries: [...entries],
+    chain_head: { ...headBody, signature: signer.sign(headSigningBytes(headBody)).toString('base64') },
+    summary,
+  };
+  return { ...body, signature: signer.sign(reportSigningBytes(body)).toString('base64') };
+}
+
+export interface DestructionReportCheck {
+  readonly ok: boolean;
+  readonly month: string | undefined;
+  readonly entries: number;
+  readonly key_id: string | undefined;
+  /** Whether the signatures were checked against a key the verifier trusts (not only the one the report carries). */
+  readonly trusted_key: boolean;
+  readonly problems: string[];
+}
+
+function verifies(data: Buffer, key: KeyObject, signature: string): boolean {
+  try {
+    return verifySignature(null, data, key, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks a report offline: its form, its own signature, each entry's verification digest, hash, signature and month,
+ * the links between consecutive entries, and the signed chain head (it must not be older than the newest entry).
+ * `trustedKeys`: public keys to check against; without one, the key the report carries is used and the answer says so.
+ */
+export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyObject[] = []): DestructionReportCheck {
+  const parsed = destructionReportSchema.safeParse(doc);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || 'report'}: ${i.message}`);
+    return { ok: false, month: undefined, entries: 0, key_id: undefined, trusted_key: false, problems: [`not a retention report: ${problems.join('; ')}`] };
+  }
+  const report = parsed.data;
+  const problems: string[] = [];
+  let key: KeyObject | undefined;
+  let trusted = false;
+  if (trustedKeys.length > 0) {
+    key = trustedKeys.find((k) => keyIdOf(k.export({ type: 'spki', format: 'der' })) === report.key_id);
+    if (!key)
+      problems.push(
+        `signed by ${report.key_id}, which is none of the trusted keys (${trustedKeys.map((k) => keyIdOf(k.export({ type: 'spki', format: 'der' }))).join(', ')})`,
+      );
+    else trusted = true;
+  } else {
+    try {
+      key = createPublicKey({ key: Buffer.from(report.public_key, 'base64'), format: 'der', type: 'spki' });
+      if (keyIdOf(key.export({ type: 'spki', format: 'der' })) !== report.key_id) problems.push('the public key in the report is not the one its key_id names');
+    } catch {
+      problems.push('the public key in the report is not an SPKI Ed25519 key');
+    }
+  }
+  if (key) {
+    const { signature, ...body } = report;
+    if (!verifies(reportSigningBytes(body), key, signature)) problems.push('the report signature does not verify: the report was changed after it was signed');
+    const { signature: headSignature, ...headBody } = report.chain_head;
+    if (!verifies(headSigningBytes(headBody), key, headSignature)) problems.push('the chain head signature does not verify');
+  }
+  let previous: DestructionEntry | undefined;
+  for (const e of report.entries) {
+    const { hash, signature, ...content } = e;
+    const name = `entry ${e.seq} (${e.class} ${e.month})`;
+    if (e.month !== report.month) problems.push(`${name} is about another month than the report (${report.month})`);
+    if (sha256Hex(canonicalJson(e.verification)) !== e.verification_sha256) problems.push(`${name}: its verification details do not match their digest`);
+    if (destructionEntryHash(content) !== hash) problems.push(`${name}: its content does not match its hash (changed: rows, time, key or verification)`);
+    if (e.signer_key_id !== report.key_id && trustedKeys.length === 0) problems.push(`${name}: signed by ${e.signer_key_id}, not by the report's key`);
+    const entryKey = e.signer_key_id === report.key_id ? key : trustedKeys.find((k) => keyIdOf(k.export({ type: 'spki', format: 'der' })) === e.signer_key_id);
+    if (!entryKey) {
+      if (e.signer_key_id !== report.key_id && trustedKeys.length > 0)
+        problems.push(`${name}: signed by ${e.signer_key_id}, which is none of the trusted keys`);
+    } else if (!verifies(entrySigningBytes(hash), entryKey, signature)) {
+      problems.push(`${name}: its signature does not verify`);
+    }
+    if (previous) {
+      if (e.seq <= previous.seq) problems.push(`${name}: out of order after entry ${previous.seq}`);
+      else if (e.seq === previous.seq + 1 && e.prev_hash !== previous.hash) problems.push(`${name}: does not follow entry ${previous.seq} (chain broken)`);
+    }
+    if (!e.verified && e.class !== 'pass') problems.push(`${name}: the pass recorded that its verification failed`);
+    previous = e;
+  }
+  if (previous && report.chain_head.seq < previous.seq)
+    problems.push(`the signed chain head (entry ${report.chain_head.seq}) is older than the report's newest entry ${previous.seq}`);
+  return { ok: problems.length === 0, month: report.month, entries: report.entries.length, key_id: report.key_id, trusted_key: trusted, problems };
+}
+
+/** Recomputes a stored chain (oldest first): every hash, every link, every signature. Returns the problems found. */
+export function verifyDestructionChain(entries: readonly DestructionEntry[], keys: readonly KeyObject[]): string[] {
+  const problems: string[] = [];
+  let prev = DESTRUCTION_GENESIS;
+  let expected = 1;
+  const byId = new Map(keys.map((k) => [keyIdOf(k.export({ type: 'spki', format: 'der' })), k]));
+  for (const e of entries) {
+    const { hash, signature, ...content } = e;
+    if (e.seq !== expected) problems.push(`entry ${expected} is missing (found ${e.seq})`);
+    if (e.prev_hash !== prev) problems.push(`entry ${e.seq} does not follow the entry before it`);
+    if (destructionEntryHash(content) !== hash) problems.push(`entry ${e.seq} was changed after it was written`);
+    const key = byId.get(e.signer_key_id);
+    if (!key) problems.push(`entry ${e.seq} is signed by an unknown key ${e.signer_key_id}`);
+    else if (!verifies(entrySigningBytes(hash), key, signature)) problems.push(`entry ${e.seq}: signature does not verify`);
+    prev = hash;
+    expected = e.seq + 1;
+  }
+  return problems;
+}

@@ -1,0 +1,155 @@
+import type { KeyObject } from 'node:crypto';
+import type { Storage } from '../platform/clickhouse/index.ts';
+import { chTime, isoFromCh } from '../platform/identity/index.ts';
+import {
+  DESTRUCTION_GENESIS,
+  PipelineError,
+  buildDestructionReport,
+  canonicalJson,
+  signDestructionEntry,
+  verifyDestructionChain,
+  type AnswerSigner,
+  type DestructionEntry,
+  type DestructionEntryContent,
+  type DestructionReport,
+} from '../core/index.ts';
+
+/**
+ * The stored destruction record (`retention_records`): appends signed, hash-chained entries, exports a month's
+ * report, and re-checks the whole chain. Appends are serialised in this process; a writer in another process that
+ * takes the same `seq` first wins (the insert is deduplicated by seq) and this one retries with the next.
+ */
+interface RecordRow {
+  seq: string | number;
+  prev_hash: string;
+  destroyed_at: string;
+  pass_now: string;
+  run_id: string;
+  actor: string;
+  class: string;
+  month: string;
+  key_ids: string[];
+  rows: string | number;
+  keys_destroyed: string | number;
+  holds_honoured: string | number;
+  verified: boolean | number;
+  verification: string;
+  verification_sha256: string;
+  signer_key_id: string;
+  hash: string;
+  signature: string;
+}
+
+function entryOf(r: RecordRow): DestructionEntry {
+  return {
+    seq: Number(r.seq),
+    prev_hash: r.prev_hash,
+    destroyed_at: isoFromCh(r.destroyed_at),
+    pass_now: isoFromCh(r.pass_now),
+    run_id: r.run_id,
+    actor: r.actor,
+    class: r.class,
+    month: r.month,
+    key_ids: r.key_ids,
+    rows: Number(r.rows),
+    keys_destroyed: Number(r.keys_destroyed),
+    holds_honoured: Number(r.holds_honoured),
+    verified: r.verified === true || r.verified === 1,
+    verification: JSON.parse(r.verification) as Record<string, unknown>,
+    verification_sha256: r.verification_sha256,
+    signer_key_id: r.signer_key_id,
+    hash: r.hash,
+    signature: r.signature,
+  };
+}
+
+function rowOf(e: DestructionEntry): Record<string, unknown> {
+  return {
+    ...e,
+    destroyed_at: chTime(Date.parse(e.destroyed_at)),
+    pass_now: chTime(Date.parse(e.pass_now)),
+    verification: canonicalJson(e.verification),
+  };
+}
+
+export type NewDestructionEntry = Omit<DestructionEntryContent, 'seq' | 'prev_hash' | 'destroyed_at'>;
+
+export class DestructionLog {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly signer: AnswerSigner,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  get keyId(): string {
+    return this.signer.keyId;
+  }
+
+  /** Appends entries in order; each gets the real time of writing as `destroyed_at`. */
+  append(entries: readonly NewDestructionEntry[]): Promise<DestructionEntry[]> {
+    const p = this.queue.then(async () => {
+      const out: DestructionEntry[] = [];
+      for (const e of entries) out.push(await this.appendOne(e));
+      return out;
+    });
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private async appendOne(content: NewDestructionEntry): Promise<DestructionEntry> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const head = await this.head();
+      const entry = signDestructionEntry(
+        {
+          ...content,
+          seq: head.seq + 1,
+          prev_hash: head.hash,
+          destroyed_at: new Date(Math.max(this.clock(), Date.parse(head.at || '1970-01-01T00:00:00Z'))).toISOString(),
+        },
+        this.signer,
+      );
+      await this.storage.insert('retention_records', [rowOf(entry)], { insert_deduplicate: 1, insert_deduplication_token: `retention-record:${entry.seq}` });
+      const landed = await this.storage.query<{ hash: string }>(`SELECT hash FROM ${this.storage.table('retention_records')} WHERE seq = {s:UInt64}`, {
+        s: entry.seq,
+      });
+      if (landed.length === 1 && landed[0]!.hash === entry.hash) return entry;
+    }
+    throw new PipelineError('invariant_broken', 'retention record: could not append after 20 attempts (another writer keeps taking the next entry)');
+  }
+
+  /** The newest entry's seq, hash and time (seq 0 and the genesis hash for an empty log). */
+  async head(): Promise<{ seq: number; hash: string; at: string }> {
+    const rows = await this.storage.query<{ seq: string; hash: string; destroyed_at: string }>(
+      `SELECT seq, hash, destroyed_at FROM ${this.storage.table('retention_records')} ORDER BY seq DESC LIMIT 1`,
+    );
+    const r = rows[0];
+    return r ? { seq: Number(r.seq), hash: r.hash, at: isoFromCh(r.destroyed_at) } : { seq: 0, hash: DESTRUCTION_GENESIS, at: '' };
+  }
+
+  async entriesOf(month: string): Promise<DestructionEntry[]> {
+    const rows = await this.storage.query<RecordRow>(`SELECT * FROM ${this.storage.table('retention_records')} WHERE month = {m:String} ORDER BY seq`, {
+      m: month,
+    });
+    return rows.map(entryOf);
+  }
+
+  async all(): Promise<DestructionEntry[]> {
+    return (await this.storage.query<RecordRow>(`SELECT * FROM ${this.storage.table('retention_records')} ORDER BY seq`)).map(entryOf);
+  }
+
+  /** The signed report of one month (`cdr retention report --month M`). */
+  async report(month: string): Promise<DestructionReport> {
+    const entries = await this.entriesOf(month);
+    const head = await this.head();
+    return buildDestructionReport({ month, entries, head, generatedAt: this.clock(), signer: this.signer });
+  }
+
+  /** Recomputes the whole stored chain against the given public keys. */
+  async verify(keys: readonly KeyObject[]): Promise<{ ok: boolean; entries: number; problems: string[] }> {
+    const entries = await this.all();
+    const problems = verifyDestructionChain(entries, keys);
+    return { ok: problems.length === 0, entries: entries.length, problems };
+  }
+}

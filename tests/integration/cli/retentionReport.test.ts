@@ -1,0 +1,79 @@
+/**
+ * The destruction record from the command line, as a data protection officer would use it: a retention drill
+ * (`cdr retention run --now …` with CDR_ALLOW_CLOCK_OVERRIDE=1) destroys a month; `cdr retention report --month M --out F`
+ * exports its signed report; `cdr retention verify-report F` says it is intact (exit 0) against the trusted key; the
+ * same file with one number changed is refused (exit 1) with the entry and what changed named.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger } from '../../../services/platform/observability/logger.ts';
+import { openRuntime } from '../../../services/platform/runtime/runtime.ts';
+import { TrafficGenerator } from '../../../services/generator/trafficGenerator.ts';
+import { storeDirectly } from '../../support/seed.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const setup = testSetup();
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 300_000 });
+
+const MONTH = '2027-03';
+const END = Date.UTC(2027, 3, 1);
+
+describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
+  const file = join(setup.dataDir, 'report.json');
+  let passReport: { actions: { class: string; month: string; verified: boolean; key_ids?: string[] }[]; record?: { last_seq: number } };
+
+  before(async () => {
+    const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    const gen = new TrafficGenerator({ seed: 5, scenario: 'normal', startTime: END - 1, timeSpreadMs: END - Date.UTC(2027, 2, 1) - 2 });
+    await storeDirectly(rt, gen.take(300), END - 1);
+    await rt.close();
+    const r = run(['retention', 'run', '--now', '2028-04-01T00:00:00Z'], { CDR_ALLOW_CLOCK_OVERRIDE: '1' });
+    assert.equal(r.status, 0, r.stderr);
+    passReport = JSON.parse(r.stdout) as typeof passReport;
+  });
+  after(() => setup.cleanup());
+
+  it('the drill destroyed the month, verified, and says where it is in the record', () => {
+    const action = passReport.actions.find((a) => a.class === 'identifiers' && a.month === MONTH);
+    assert.ok(action?.verified, JSON.stringify(passReport.actions));
+    assert.equal(action.key_ids?.length, 1);
+    assert.ok((passReport.record?.last_seq ?? 0) >= 2, 'an entry per action and one for the pass');
+  });
+
+  it('exports a signed report that verifies offline against the trusted key', () => {
+    const r = run(['retention', 'report', '--month', MONTH, '--out', file]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(readFileSync(file, 'utf8')) as { month: string; entries: { class: string; rows: number; verified: boolean }[]; key_id: string };
+    assert.equal(report.month, MONTH);
+    assert.ok(report.entries.some((e) => e.class === 'identifiers' && e.rows > 0 && e.verified));
+    const v = run(['retention', 'verify-report', file, '--json']);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    const check = JSON.parse(v.stdout) as { ok: boolean; trusted_key: boolean; key_id: string; entries: number };
+    assert.equal(check.ok, true);
+    assert.equal(check.trusted_key, true, 'checked against the development signing key of the data directory');
+    assert.equal(check.key_id, report.key_id);
+  });
+
+  it('a report with one number changed is refused, and the entry named', () => {
+    const report = JSON.parse(readFileSync(file, 'utf8')) as { entries: { seq: number; class: string; rows: number }[] };
+    const entry = report.entries.find((e) => e.class === 'identifiers')!;
+    entry.rows += 1;
+    const edited = join(setup.dataDir, 'report-edited.json');
+    writeFileSync(edited, JSON.stringify(report, null, 2));
+    const v = run(['retention', 'verify-report', edited]);
+    assert.equal(v.status, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /NOT intact/);
+    assert.match(v.stdout, new RegExp(`entry ${entry.seq} \\(identifiers ${MONTH}\\): its content does not match its hash`));
+  });
+
+  it('refuses a month that is not YYYY-MM with exit 2', () => {
+    const r = run(['retention', 'report', '--month', '2027-13']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--month/);
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * The destruction record's report, checked offline: an untouched report verifies; each kind of edit an interested party
+ * might make — a row count, a time, a key id, a verification detail, a removed entry, a re-signed report under another
+ * key, an old chain head — is detected and named.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import {
+  DESTRUCTION_GENESIS,
+  buildDestructionReport,
+  keyIdOf,
+  signDestructionEntry,
+  verifyDestructionChain,
+  verifyDestructionReport,
+  type AnswerSigner,
+  type DestructionEntry,
+  type DestructionReport,
+} from '../../../../services/core/index.ts';
+
+function signer(): AnswerSigner & { publicKeyObject: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return { keyId: keyIdOf(der), publicKey: der.toString('base64'), publicKeyObject: publicKey, sign: (d) => sign(null, d, privateKey) };
+}
+
+function chain(s: AnswerSigner): DestructionEntry[] {
+  const out: DestructionEntry[] = [];
+  let prev = DESTRUCTION_GENESIS;
+  const items = [
+    { class: 'identifiers', month: '2025-11', rows: 1200, key_ids: ['k-1'], keys_destroyed: 1 },
+    { class: 'usage', month: '2022-12', rows: 40, key_ids: [], keys_destroyed: 0 },
+    { class: 'pass', month: '', rows: 1240, key_ids: [], keys_destroyed: 1 },
+    { class: 'identifiers', month: '2025-12', rows: 900, key_ids: ['k-2'], keys_destroyed: 1 },
+  ];
+  for (const [i, it] of items.entries()) {
+    const e = signDestructionEntry(
+      {
+        ...it,
+        seq: i + 1,
+        prev_hash: prev,
+        destroyed_at: new Date(Date.UTC(2026, 11, 1, 0, i)).toISOString(),
+        pass_now: '2026-12-01T00:00:00.000Z',
+        run_id: 'run-1',
+        actor: 'schedule',
+        holds_honoured: 0,
+        verified: true,
+        verification: { after: { vault: 0, index: 0, tokens: 0, keys: 0 }, on_disk: [{ table: 'month_keys', parts: 0, directories: 0 }] },
+      },
+      s,
+    );
+    out.push(e);
+    prev = e.hash;
+  }
+  return out;
+}
+
+function reportOf(s: AnswerSigner, entries: DestructionEntry[], month = '2025-11'): DestructionReport {
+  const head = entries[entries.length - 1]!;
+  return buildDestructionReport({
+    month,
+    entries: entries.filter((e) => e.month === month),
+    head: { seq: head.seq, hash: head.hash },
+    generatedAt: Date.UTC(2026, 11, 2),
+    signer: s,
+  });
+}
+
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+describe('destruction record', () => {
+  const s = signer();
+  const entries = chain(s);
+
+  it('an untouched report verifies, against the trusted key and against its own', () => {
+    const r = reportOf(s, entries);
+    const trusted = verifyDestructionReport(clone(r), [s.publicKeyObject]);
+    assert.deepEqual(trusted.problems, []);
+    assert.equal(trusted.ok, true);
+    assert.equal(trusted.trusted_key, true);
+    assert.equal(trusted.entries, 1);
+    const own = verifyDestructionReport(clone(r));
+    assert.equal(own.ok, true);
+    assert.equal(own.trusted_key, false);
+  });
+
+  it('names a changed row count, time, key id or verification detail', () => {
+    const r = reportOf(s, entries);
+    const edits: [string, (x: DestructionReport) => void, RegExp][] = [
+      ['rows', (x) => (x.entries[0]!.rows = 12), /entry 1 .*content does not match|report signature/],
+      ['time', (x) => (x.entries[0]!.destroyed_at = '2027-06-01T00:00:00.000Z'), /entry 1 .*content does not match|report signature/],
+      ['key id', (x) => (x.entries[0]!.key_ids = ['k-other']), /entry 1 .*content does not match|report signature/],
+      ['verification', (x) => ((x.entries[0]!.verification['after'] as { tokens: number }).tokens = 5), /verification details do not match/],
+    ];
+    for (const [what, edit, expected] of edits) {
+      const x = clone(r);
+      edit(x);
+      const check = verifyDestructionReport(x, [s.publicKeyObject]);
+      assert.equal(check.ok, false, what);
+      assert.ok(
+        check.problems.some((p) => expected.test(p)),
+        `${what}: ${check.problems.join(' | ')}`,
+      );
+    }
+  });
+
+  it('detects a removed entry and a report re-signed by another key', () => {
+    const x = clone(reportOf(s, entries));
+    x.entries = [];
+    assert.ok(verifyDestructionReport(x, [s.publicKeyObject]).problems.some((p) => /report signature does not verify/.test(p)));
+    const mallory = signer();
+    const forged = reportOf(mallory, chain(mallory));
+    const check = verifyDestructionReport(forged, [s.publicKeyObject]);
+    assert.equal(check.ok, false);
+    assert.ok(check.problems.some((p) => /none of the trusted keys/.test(p)));
+  });
+
+  it('refuses an entry of another month and a chain head older than the entries', () => {
+    const wrongMonth = buildDestructionReport({
+      month: '2025-11',
+      entries: [entries[3]!],
+      head: { seq: 4, hash: entries[3]!.hash },
+      generatedAt: 0,
+      signer: s,
+    });
+    assert.ok(verifyDestructionReport(wrongMonth, [s.publicKeyObject]).problems.some((p) => /another month/.test(p)));
+    const oldHead = buildDestructionReport({ month: '2025-12', entries: [entries[3]!], head: { seq: 2, hash: entries[1]!.hash }, generatedAt: 0, signer: s });
+    assert.ok(verifyDestructionReport(oldHead, [s.publicKeyObject]).problems.some((p) => /chain head .* older/.test(p)));
+  });
+
+  it('is not fooled by a document of another kind', () => {
+    const check = verifyDestructionReport({ records: [] }, [s.publicKeyObject]);
+    assert.equal(check.ok, false);
+    assert.match(check.problems[0]!, /not a retention report/);
+  });
+
+  it('recomputes a whole stored chain: a gap, an edit and a foreign signature are each found', () => {
+    assert.deepEqual(verifyDestructionChain(entries, [s.publicKeyObject]), []);
+    const gap = [entries[0]!, entries[2]!, entries[3]!];
+    assert.ok(verifyDestructionChain(gap, [s.publicKeyObject]).some((p) => /entry 2 is missing/.test(p)));
+    const edited = clone(entries);
+    edited[1]!.rows = 1;
+    assert.ok(verifyDestructionChain(edited, [s.publicKeyObject]).some((p) => /entry 2 was changed/.test(p)));
+    assert.ok(verifyDestructionChain(entries, [signer().publicKeyObject]).some((p) => /unknown key/.test(p)));
+  });
+});
