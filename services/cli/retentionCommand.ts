@@ -38,13 +38,24 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
     }
     now = at;
   }
-  const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // With external brokers (KAFKA_BROKERS), the pass checks and corrects the topics that carry identifiers too; a
+  // broker away must not stop the retention of the store, so it then runs without (and its report has no `topics`).
+  let rt;
+  if (config.kafka.brokers) {
+    try {
+      rt = await openRuntime(config, { log });
+    } catch (err) {
+      log.warn({ err }, 'Kafka unreachable: the retention pass runs without checking the topics');
+    }
+  }
+  rt ??= await openRuntime(config, { needKafka: false, log });
   try {
     const audit = await openProcessAudit(rt, 'cli');
     try {
       const { pass } = createRetention(rt, { audit, signer: audit.signer });
-      // Without a running broker here (the local one runs with cdr start), the topics are checked by cdr start and by
-      // the passes it runs; the report then has no "topics".
+      // Without KAFKA_BROKERS (the local broker runs with cdr start), the topics are checked by cdr start and by the
+      // passes it runs; this report then has no "topics".
       const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}` });
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } finally {

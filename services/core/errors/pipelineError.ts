@@ -63,7 +63,7 @@ export const ERROR_CODES = {
   broker_unavailable: { disposition: 'retry', http: 503 },
   key_unavailable: { disposition: 'retry', http: 503 },
   /** A month key was destroyed while a batch that uses it was in flight: the batch is prepared again, without it. */
-  key_destroyed: { disposition: 'retry', http: 409 },
+  key_destroyed: { disposition: 'retry', http: 503 },
   unavailable: { disposition: 'retry', http: 503 },
   /** Nobody classified it: a few retries (it may be transient), then stop loudly rather than loop forever. */
   unexpected: { disposition: 'retry', http: 500, maxAttempts: 5 },

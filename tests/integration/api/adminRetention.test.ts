@@ -108,6 +108,20 @@ describe('admin retention API', () => {
     await rt?.close();
   });
 
+  it('serves the signed destruction report of a month, and refuses a month that is not YYYY-MM', async () => {
+    const ok = await app.inject({ method: 'GET', url: '/v1/retention/reports/2026-01', headers: { authorization: `Bearer ${tokens.admin}` } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const report = ok.json<{ format: string; month: string; entries: unknown[]; signature: string }>();
+    assert.equal(report.format, 'cdr-pipeline/retention-report/1');
+    assert.equal(report.month, '2026-01');
+    assert.ok(report.signature.length > 0);
+    const bad = await app.inject({ method: 'GET', url: '/v1/retention/reports/2026-13', headers: { authorization: `Bearer ${tokens.admin}` } });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.ok(bad.json<{ message: string }>().message.length > 0);
+    const none = await app.inject({ method: 'GET', url: '/v1/retention/reports/2026-01' });
+    assert.equal(none.statusCode, 401);
+  });
+
   it('needs a bearer token and the admin role', async () => {
     const none = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {} });
     assert.equal(none.statusCode, 401);

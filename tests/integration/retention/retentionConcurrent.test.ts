@@ -102,6 +102,17 @@ describe('retention while ingest runs', () => {
     assert.equal(Number(keys!.n), 0);
   });
 
+  it('checked the Kafka topics that carry identifiers and reported them', () => {
+    const topics = passes[0]!.topics ?? [];
+    const byName = new Map(topics.map((t) => [t.topic, t]));
+    for (const name of [setup.config.kafka.topics.raw, setup.config.kafka.topics.dlq]) {
+      const t = byName.get(name);
+      assert.ok(t, `${name} in the report: ${JSON.stringify(topics.map((x) => x.topic))}`);
+      assert.equal(t.compliant, true, JSON.stringify(t));
+      assert.ok(t.max_age_ms !== null && t.max_age_ms <= setup.config.kafka.rawRetentionHours * 3600_000);
+    }
+  });
+
   it('lost no in-window record and cleared none of their identifiers', async () => {
     const { storage } = requireStorage(rt);
     const rows = await storage.query<{ cdr_id: string; sender_token: string; recipient_token: string; late: boolean }>(
