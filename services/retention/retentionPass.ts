@@ -134,7 +134,10 @@ export class RetentionPass {
         outcome: report.dry_run ? 'dry_run' : 'done',
         rows: report.actions.reduce((n, a) => n + a.rows, 0),
         requestId: report.run_id,
-        detail: `now ${report.now}; ${report.actions.map((a) => `${a.class} ${a.month}: ${a.rows} rows, ${a.keys_destroyed} keys`).join('; ') || 'nothing to delete'}`,
+        // Linked to the destruction record: its entries of this pass and the chain's head after them.
+        detail:
+          `now ${report.now}; ${report.actions.map((a) => `${a.class} ${a.month}: ${a.rows} rows, ${a.keys_destroyed} keys`).join('; ') || 'nothing to delete'}` +
+          (report.record ? `; retention_records ${report.record.first_seq}-${report.record.last_seq}, head ${report.record.head_hash}` : ''),
       });
       return report;
     } catch (err) {
@@ -415,28 +418,29 @@ export class RetentionPass {
       `SELECT partition p, sum(rows) n FROM system.parts WHERE database = {db:String} AND table = 'cdr' AND active GROUP BY p ORDER BY p`,
       { db: storage.database },
     );
-    const out: RetentionAction[] = [];
+    const out: { action: RetentionAction; p: string }[] = [];
     for (const part of parts) {
       const month = `${part.p.slice(0, 4)}-${part.p.slice(4, 6)}`;
       if (now < trafficCutoff(monthStartOf(month))) continue;
       const [c] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
         p: Number(part.p),
       });
-      const action: RetentionAction = { class: 'traffic', month, rows: Number(c?.n ?? 0), keys_destroyed: 0, holds_honoured: 0, verified: true };
-      if (!dryRun) {
-        const target: LeftoverTarget = { table: 'cdr', partitions: [part.p], mode: 'gone' };
-        const snapshot = await snapshotParts(storage, [target]);
-        await destroyPartition(storage, 'cdr', `ID '${part.p}'`);
-        const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
-          p: Number(part.p),
-        });
-        const onDisk = await this.leftovers([target], snapshot);
-        action.verified = Number(after?.n ?? 0) === 0 && onDisk.every(isClean);
-        action.verification = { rows_left: Number(after?.n ?? 0), on_disk: onDisk };
-      }
-      out.push(action);
+      out.push({ action: { class: 'traffic', month, rows: Number(c?.n ?? 0), keys_destroyed: 0, holds_honoured: 0, verified: true }, p: part.p });
     }
-    return out;
+    if (dryRun || out.length === 0) return out.map((o) => o.action);
+    // All expired partitions first, then one wait for the engine to remove what they left.
+    const targets = out.map((o): LeftoverTarget => ({ table: 'cdr', partitions: [o.p], mode: 'gone' }));
+    const snapshot = await snapshotParts(storage, targets);
+    for (const o of out) await destroyPartition(storage, 'cdr', `ID '${o.p}'`);
+    const onDisk = await this.leftovers(targets, snapshot);
+    for (const [i, o] of out.entries()) {
+      const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
+        p: Number(o.p),
+      });
+      o.action.verified = Number(after?.n ?? 0) === 0 && isClean(onDisk[i]!);
+      o.action.verification = { rows_left: Number(after?.n ?? 0), on_disk: [onDisk[i]] };
+    }
+    return out.map((o) => o.action);
   }
 
   private async expireUsage(now: number, dryRun: boolean): Promise<RetentionAction[]> {

@@ -38,6 +38,13 @@ export const DEDUP_WINDOW_BLOCKS = 10_000;
 
 const utc = "DateTime64(3, 'UTC')";
 
+/**
+ * Tables that hold identifiers, tokens or client IPs: a part replaced by a merge or a mutation goes a second later, by
+ * a cleanup that looks every second (migration 11 says why). Given at creation too, so a new table starts with it: a
+ * table altered later keeps the cleanup schedule it had (up to ~40 s) until its first round.
+ */
+const PROMPT_CLEANUP = 'old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_period = 1, cleanup_delay_period_random_add = 0';
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -46,7 +53,8 @@ export const MIGRATIONS: readonly Migration[] = [
       // Wrapped month keys. One partition per month so destroying a key is an exact partition drop.
       `CREATE TABLE IF NOT EXISTS ${t('month_keys')}${on} (
         month Date, key_id String, wrapped_key String, created_at ${utc}
-      ) ENGINE = ${engine('MergeTree', 'month_keys')} PARTITION BY toYYYYMM(month) ORDER BY (month, key_id)`,
+      ) ENGINE = ${engine('MergeTree', 'month_keys')} PARTITION BY toYYYYMM(month) ORDER BY (month, key_id)
+      SETTINGS ${PROMPT_CLEANUP}, non_replicated_deduplication_window = 1000`,
       // Tombstones of destroyed month keys: a month here can never get a key again (late records stay anonymous).
       `CREATE TABLE IF NOT EXISTS ${t('destroyed_months')}${on} (
         month Date, destroyed_at ${utc}, reason LowCardinality(String)
@@ -55,12 +63,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE IF NOT EXISTS ${t('identity_vault')}${on} (
         month Date, token String, id_type LowCardinality(String), sealed String, valid Bool, first_seen ${utc}
       ) ENGINE = ${engine('ReplacingMergeTree', 'identity_vault')} PARTITION BY toYYYYMM(month) ORDER BY token
-      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}, ${PROMPT_CLEANUP}`,
       // token -> the records it appears in, for the identifier window only.
       `CREATE TABLE IF NOT EXISTS ${t('subscriber_index')}${on} (
         month Date, token String, role Enum8('sender' = 1, 'recipient' = 2), event_time ${utc}, cdr_id String, account_id LowCardinality(String)
       ) ENGINE = ${engine('ReplacingMergeTree', 'subscriber_index')} PARTITION BY toYYYYMM(month) ORDER BY (token, event_time, cdr_id, role)
-      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}, ${PROMPT_CLEANUP}`,
       // Identifier-free traffic metadata for 10 years after the year. Token columns die with the identifiers;
       // client_ip (usage data) after 3 years. Column TTLs are the backstop; the retention pass clears them explicitly.
       `CREATE TABLE IF NOT EXISTS ${t('cdr')}${on} (
@@ -102,7 +110,7 @@ export const MIGRATIONS: readonly Migration[] = [
       PARTITION BY toYYYYMM(event_time)
       ORDER BY (account_id, event_time, cdr_id)
       TTL toStartOfYear(event_time) + INTERVAL 11 YEAR
-      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}`,
+      SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_BLOCKS}, ${PROMPT_CLEANUP}, min_compressed_bytes_to_fsync_after_merge = 1`,
       // Batch intents: the exact offset range of each ingest batch is recorded before its writes, so a
       // restart after a crash replays the very same batch and insert deduplication drops what already landed.
       `CREATE TABLE IF NOT EXISTS ${t('ingest_batches')}${on} (
@@ -135,7 +143,7 @@ export const MIGRATIONS: readonly Migration[] = [
       // Each hold's key, wrapped under the master key; one partition per hold so purge destroys it exactly.
       `CREATE TABLE IF NOT EXISTS ${t('hold_keys')}${on} (
         hold_id String, wrapped_key String, created_at ${utc}
-      ) ENGINE = ${engine('MergeTree', 'hold_keys')} PARTITION BY hold_id ORDER BY hold_id`,
+      ) ENGINE = ${engine('MergeTree', 'hold_keys')} PARTITION BY hold_id ORDER BY hold_id SETTINGS ${PROMPT_CLEANUP}`,
       // Copies of the records a hold preserves, identifiers sealed under the hold key. Partition per hold.
       `CREATE TABLE IF NOT EXISTS ${t('held_records')}${on} (
         hold_id String, cdr_id String, event_time ${utc}, account_id String, channel LowCardinality(String),
@@ -143,7 +151,7 @@ export const MIGRATIONS: readonly Migration[] = [
         sender_sealed String, recipient_sealed String, status LowCardinality(String), duration_ms UInt64,
         provider_id LowCardinality(String), destination_country LowCardinality(String), mcc LowCardinality(String), mnc LowCardinality(String),
         segments UInt32, copied_at ${utc}
-      ) ENGINE = ${engine('ReplacingMergeTree', 'held_records')} PARTITION BY hold_id ORDER BY (cdr_id)`,
+      ) ENGINE = ${engine('ReplacingMergeTree', 'held_records')} PARTITION BY hold_id ORDER BY (cdr_id) SETTINGS ${PROMPT_CLEANUP}`,
     ],
   },
   {
@@ -321,8 +329,7 @@ export const MIGRATIONS: readonly Migration[] = [
       // (docs/retention.md, "Superseded parts"). Merged cdr parts are fsynced, so removing their sources this early
       // cannot lose rows on a power cut.
       ...['month_keys', 'identity_vault', 'subscriber_index', 'hold_keys', 'held_records', 'cdr'].map(
-        (table) =>
-          `ALTER TABLE ${t(table)}${on} MODIFY SETTING old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_period = 1, cleanup_delay_period_random_add = 0`,
+        (table) => `ALTER TABLE ${t(table)}${on} MODIFY SETTING ${PROMPT_CLEANUP}`,
       ),
       `ALTER TABLE ${t('cdr')}${on} MODIFY SETTING min_compressed_bytes_to_fsync_after_merge = 1`,
       // One key per month: every creator inserts with the insert deduplication token `month-key:<month>`, so the
