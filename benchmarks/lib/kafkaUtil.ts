@@ -42,8 +42,32 @@ export async function deleteTopics(admin: Admin, topics: readonly string[]): Pro
 }
 
 /** The traffic every benchmark phase consumes: clean, realistic, deterministic (no duplicates, DLQ or late records). */
-export function benchPlan(count: number, seed: number, startTime: number): PlanOptions {
-  return { count, seed, scenario: 'normal', duplicates: 0, malformed: 0, late: 0, startTime, eventsPerSecond: 2_000, plainShare: 0.1 };
+/**
+ * The data sets: `cache` — the generator's default pool of 20,000 subscribers, so per-identifier caches hit;
+ * `otp` — a subscriber never seen before for every record (one-time passwords, notifications: millions of distinct
+ * numbers a month), where no per-identifier cache helps. `BENCH_DATASET` picks the default.
+ */
+export type BenchDataset = 'cache' | 'otp';
+
+export function benchDataset(): BenchDataset {
+  const v = process.env['BENCH_DATASET'] ?? 'cache';
+  if (v !== 'cache' && v !== 'otp') throw new Error(`BENCH_DATASET must be cache or otp, not ${v}`);
+  return v;
+}
+
+export function benchPlan(count: number, seed: number, startTime: number, dataset: BenchDataset = benchDataset()): PlanOptions {
+  return {
+    count,
+    seed,
+    scenario: 'normal',
+    duplicates: 0,
+    malformed: 0,
+    late: 0,
+    startTime,
+    eventsPerSecond: 2_000,
+    plainShare: 0.1,
+    ...(dataset === 'otp' ? { subscribers: 'fresh' as const } : {}),
+  };
 }
 
 export interface FillResult {
@@ -226,7 +250,13 @@ export interface FilledBench {
  * ab.ts and bench:quick: the benchmark broker with topic `bench.raw` (`partitions`) pre-filled with `records`
  * generator records (seed 20260401, event times from `startTime`). Cleans up after itself if filling fails.
  */
-export async function startFilledBench(workDir: string, partitions: number, records: number, startTime: number): Promise<FilledBench> {
+export async function startFilledBench(
+  workDir: string,
+  partitions: number,
+  records: number,
+  startTime: number,
+  dataset: BenchDataset = benchDataset(),
+): Promise<FilledBench> {
   const broker = await startBenchBroker(`${workDir}/kafka`, Number(process.env['BENCH_BROKER_MESSAGE_MAX_BYTES'] ?? 0));
   const kafka = benchKafka(broker.brokers);
   const admin = kafka.admin();
@@ -237,7 +267,7 @@ export async function startFilledBench(workDir: string, partitions: number, reco
   try {
     await admin.connect();
     await createTopics(admin, ['bench.raw'], partitions);
-    const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(records, 20_260_401, startTime) });
+    const fill = await prefill(kafka, { mixed: 'bench.raw', plan: benchPlan(records, 20_260_401, startTime, dataset) });
     return { broker, admin, fill, close };
   } catch (err) {
     await close();

@@ -92,6 +92,11 @@ export interface GeneratorOptions {
   accounts?: number;
   /** Size of the end-user pool. Default 20000. */
   subscribers?: number;
+  /**
+   * Every event reaches a subscriber never seen before (no pool): one-time passwords and notifications to millions
+   * of numbers a month — the high-cardinality data set of the benchmarks, where no per-identifier cache hits.
+   */
+  freshSubscribers?: boolean;
   /** If set (> 0), spread event_time uniformly over [startTime - timeSpreadMs, startTime]. */
   timeSpreadMs?: number;
   /**
@@ -607,6 +612,7 @@ export class TrafficGenerator {
       ratePerSecond: opts.ratePerSecond ?? 1000,
       accounts: opts.accounts ?? 50,
       subscribers: opts.subscribers ?? 20_000,
+      freshSubscribers: opts.freshSubscribers ?? false,
       timeSpreadMs: opts.timeSpreadMs ?? 0,
       duplicateRate: opts.duplicateRate ?? 0,
       velocityOnset: opts.velocityOnset ?? 1000,
@@ -1501,6 +1507,7 @@ export class TrafficGenerator {
   }
 
   private pickSubscriber(destIdx: number): Subscriber {
+    if (this.options.freshSubscribers) return this.makeSubscriber(destIdx);
     const pool = this.pools[destIdx]!;
     // zipf-like rank: continuous power-law inverse CDF with exponent ZIPF_S
     const k = Math.pow(this.rng.next() * this.poolZipfC[destIdx]! + 1, 1 / (1 - ZIPF_S)) - 1;

@@ -24,6 +24,8 @@ export interface PlanOptions {
   readonly plainShare?: number;
   /** When set, event times are spread uniformly over [startTime - spreadMs, startTime]. */
   readonly spreadMs?: number;
+  /** The generator's subscriber pool size (default 20,000), or `fresh`: a new subscriber for every event (OTP-like). */
+  readonly subscribers?: number | 'fresh';
 }
 
 export type PlannedKind = 'unique' | 'duplicate' | 'malformed' | 'late';
@@ -50,6 +52,7 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
     startTime: opts.startTime,
     ratePerSecond: opts.eventsPerSecond,
     ...(opts.spreadMs ? { timeSpreadMs: opts.spreadMs } : {}),
+    ...(opts.subscribers === 'fresh' ? { freshSubscribers: true } : opts.subscribers !== undefined ? { subscribers: opts.subscribers } : {}),
   });
   const rnd = new Prng(opts.seed ^ 0x5eed);
   const recent: PlannedMessage[] = [];
