@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { numberRangeOf, numberTypeOf } from './numberRange.ts';
+import { numberRangeOf } from './numberRange.ts';
 import { Metadata, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
 
 /**
@@ -125,15 +125,37 @@ function parsed(text: string, region?: CountryCode): PhoneNumber | undefined {
   }
 }
 
+/**
+ * The number's type by the numbering plan (`MOBILE`, `FIXED_LINE`, …), or undefined when the number is not valid. With
+ * the `max` metadata, libphonenumber's `isValid()` is exactly "getType() is defined" and each call matches the number
+ * against every type's pattern again; the type is computed once per parsed number and remembered here, so validity and
+ * type cost one matching (the per-new-identifier cost in ingest; benchmarks/stages.ts).
+ */
+const typeOfParsed = new WeakMap<PhoneNumber, string | null>();
+function validType(n: PhoneNumber | undefined): string | undefined {
+  if (!n) return undefined;
+  let t = typeOfParsed.get(n);
+  if (t === undefined) {
+    t = n.getType() ?? null;
+    typeOfParsed.set(n, t);
+  }
+  return t ?? undefined;
+}
+
+function isValidNumber(n: PhoneNumber | undefined): n is PhoneNumber {
+  return validType(n) !== undefined;
+}
+
 /** Mexico: mobile numbers used to carry a `1` after the country code (`+52 1 55…`); the plan has dropped it. */
 function withoutMexicanMobileOne(n: PhoneNumber | undefined): PhoneNumber | undefined {
-  if (!n || n.isValid() || n.countryCallingCode !== '52' || !/^1\d{10}$/.test(n.nationalNumber)) return n;
+  // The cheap tests first: most numbers are not Mexican, and need no validity check here.
+  if (!n || n.countryCallingCode !== '52' || !/^1\d{10}$/.test(n.nationalNumber) || validType(n) !== undefined) return n;
   const fixed = parsed(`+52${n.nationalNumber.slice(1)}`);
-  return fixed?.isValid() ? fixed : n;
+  return isValidNumber(fixed) ? fixed : n;
 }
 
 function phoneResult(n: PhoneNumber): NormalisedIdentifier {
-  return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '', range: numberRangeOf(n), numberType: numberTypeOf(n) };
+  return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '', range: numberRangeOf(n), numberType: validType(n)?.toLowerCase() ?? '' };
 }
 
 /**
@@ -152,30 +174,30 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
 
   if (compact.startsWith('+')) {
     const n = withoutMexicanMobileOne(parsed(compact));
-    return n?.isValid() ? phoneResult(n) : invalid;
+    return isValidNumber(n) ? phoneResult(n) : invalid;
   }
   if (!isCountryCode(region) || !planOf(region)) {
     // No region to read it by: `00` is the most common exit code, and bare digits may be international.
     const n = withoutMexicanMobileOne(parsed(compact.startsWith('00') ? `+${compact.slice(2)}` : `+${compact}`));
-    return n?.isValid() && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid;
+    return isValidNumber(n) && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid;
   }
   const plan = planOf(region)!;
   // Mexico's retired domestic prefixes (`01` long distance, `044`/`045` mobile) before a 10-digit number.
   const mexican = region === 'MX' ? /^(?:01|04[45])(\d{10})$/.exec(compact) : null;
   if (mexican) {
     const n = parsed(`+52${mexican[1]}`);
-    if (n?.isValid()) return phoneResult(n);
+    if (isValidNumber(n)) return phoneResult(n);
   }
   const national = withoutMexicanMobileOne(parsed(compact, region));
   const international = DIGITS.test(compact) && compact.length >= 8 ? withoutMexicanMobileOne(parsed(`+${compact}`)) : undefined;
   // The region's calling code without its trunk prefix in front: the international number, if it is one.
   const looksInternational =
-    international?.isValid() === true &&
+    isValidNumber(international) &&
     compact.startsWith(plan.callingCode) &&
-    (national?.isValid() !== true || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)));
+    (!isValidNumber(national) || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)));
   if (looksInternational) return phoneResult(international);
-  if (national?.isValid()) return phoneResult(national);
-  if (international?.isValid()) return phoneResult(international);
+  if (isValidNumber(national)) return phoneResult(national);
+  if (isValidNumber(international)) return phoneResult(international);
   return invalid;
 }
 
