@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { PipelineError, type ChainReport } from '../core/index.ts';
 import { verifyAuditTrail } from '../platform/audit/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
-import { DEV_SIGNING_KEY, readPublicKey } from '../platform/signing/index.ts';
+import { trustedPublicKey } from '../platform/signing/index.ts';
 
 /**
  * `cdr audit verify [--public-key K]`: recomputes every chain of the audit trail against its signed checkpoints and
@@ -18,10 +18,8 @@ import { DEV_SIGNING_KEY, readPublicKey } from '../platform/signing/index.ts';
 export type AuditVerifyReport = ChainReport & { anchors: number; via?: string };
 
 function trustedKeys(config: PipelineConfig, publicKey: string | undefined): KeyObject[] {
-  if (publicKey) return [readPublicKey(publicKey)];
-  if (config.audit.signingKeyFile) return [readPublicKey(config.audit.signingKeyFile)];
-  const dev = join(config.dataDir, DEV_SIGNING_KEY);
-  if (existsSync(dev)) return [readPublicKey(dev)];
+  const trusted = trustedPublicKey({ publicKey, signingKeyFile: config.audit.signingKeyFile, dataDir: config.dataDir });
+  if (trusted) return [trusted.key];
   throw new PipelineError('config_invalid', 'no key to check the audit checkpoints with: --public-key, or CDR_SIGNING_KEY_FILE');
 }
 

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { PipelineError, recordsFromCsv, verifyAnswer, type VerifyAnswerReport } from '../core/index.ts';
-import { DEV_SIGNING_KEY, readPublicKey } from '../platform/signing/index.ts';
+import { trustedPublicKey } from '../platform/signing/index.ts';
 
 /**
  * `cdr lea verify FILE [--receipt R] [--public-key K]`: checks a signed answer offline and names what changed.
@@ -68,11 +67,8 @@ function readAnswer(path: string): { header?: Record<string, unknown>; integrity
 }
 
 function trustedKeys(args: LeaVerifyArgs): { keys: KeyObject[]; from: string | undefined } {
-  if (args.publicKey) return { keys: [readPublicKey(args.publicKey)], from: args.publicKey };
-  if (args.signingKeyFile) return { keys: [readPublicKey(args.signingKeyFile)], from: args.signingKeyFile };
-  const dev = join(args.dataDir, DEV_SIGNING_KEY);
-  if (existsSync(dev)) return { keys: [readPublicKey(dev)], from: dev };
-  return { keys: [], from: undefined };
+  const trusted = trustedPublicKey(args);
+  return trusted ? { keys: [trusted.key], from: trusted.from } : { keys: [], from: undefined };
 }
 
 export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { form: string; trusted_key_from: string | null } {

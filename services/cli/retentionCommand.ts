@@ -1,7 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import {
   PipelineError,
   isoInstantProblem,
@@ -14,7 +12,7 @@ import type { PipelineConfig } from '../platform/config/index.ts';
 import { openProcessAudit } from '../platform/audit/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { openRuntime, requireStorage } from '../platform/runtime/index.ts';
-import { DEV_SIGNING_KEY, loadSigner, readPublicKey } from '../platform/signing/index.ts';
+import { loadSigner, trustedPublicKey } from '../platform/signing/index.ts';
 import { DestructionLog } from '../retention/destructionLog.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { runningApi } from './runningApi.ts';
@@ -118,13 +116,8 @@ export function verifyReportFile(args: { file: string; publicKey?: string; signi
   } catch (cause) {
     throw new PipelineError('config_invalid', `${args.file} is not JSON`, { cause });
   }
-  let keys: KeyObject[] = [];
-  let from: string | null = null;
-  const dev = join(args.dataDir, DEV_SIGNING_KEY);
-  if (args.publicKey) [keys, from] = [[readPublicKey(args.publicKey)], args.publicKey];
-  else if (args.signingKeyFile) [keys, from] = [[readPublicKey(args.signingKeyFile)], args.signingKeyFile];
-  else if (existsSync(dev)) [keys, from] = [[readPublicKey(dev)], dev];
-  return { ...verifyDestructionReport(doc, keys), trusted_key_from: from };
+  const trusted = trustedPublicKey(args);
+  return { ...verifyDestructionReport(doc, trusted ? [trusted.key] : []), trusted_key_from: trusted?.from ?? null };
 }
 
 export function printReportCheck(r: DestructionReportCheck & { trusted_key_from: string | null }, file: string): string {

@@ -154,8 +154,8 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   /** A month key was destroyed in this process: drop anything derived from it. */
   forgetMonth(month: string): void {
+    // The ring tells its listeners, the pseudonymiser among them (constructor).
     this.deps.keyRing.forget(month);
-    this.pseudonymiser.forgetMonth(month);
   }
 
   async openPartition(partition: number): Promise<PartitionState> {

@@ -136,6 +136,10 @@ export interface DestructionReportCheck {
   readonly problems: string[];
 }
 
+function idOf(key: KeyObject): string {
+  return keyIdOf(key.export({ type: 'spki', format: 'der' }));
+}
+
 function verifies(data: Buffer, key: KeyObject, signature: string): boolean {
   try {
     return verifySignature(null, data, key, Buffer.from(signature, 'base64'));
@@ -160,16 +164,13 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
   let key: KeyObject | undefined;
   let trusted = false;
   if (trustedKeys.length > 0) {
-    key = trustedKeys.find((k) => keyIdOf(k.export({ type: 'spki', format: 'der' })) === report.key_id);
-    if (!key)
-      problems.push(
-        `signed by ${report.key_id}, which is none of the trusted keys (${trustedKeys.map((k) => keyIdOf(k.export({ type: 'spki', format: 'der' }))).join(', ')})`,
-      );
+    key = trustedKeys.find((k) => idOf(k) === report.key_id);
+    if (!key) problems.push(`signed by ${report.key_id}, which is none of the trusted keys (${trustedKeys.map((k) => idOf(k)).join(', ')})`);
     else trusted = true;
   } else {
     try {
       key = createPublicKey({ key: Buffer.from(report.public_key, 'base64'), format: 'der', type: 'spki' });
-      if (keyIdOf(key.export({ type: 'spki', format: 'der' })) !== report.key_id) problems.push('the public key in the report is not the one its key_id names');
+      if (idOf(key) !== report.key_id) problems.push('the public key in the report is not the one its key_id names');
     } catch {
       problems.push('the public key in the report is not an SPKI Ed25519 key');
     }
@@ -188,7 +189,7 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
     if (sha256Hex(canonicalJson(e.verification)) !== e.verification_sha256) problems.push(`${name}: its verification details do not match their digest`);
     if (destructionEntryHash(content) !== hash) problems.push(`${name}: its content does not match its hash (changed: rows, time, key or verification)`);
     if (e.signer_key_id !== report.key_id && trustedKeys.length === 0) problems.push(`${name}: signed by ${e.signer_key_id}, not by the report's key`);
-    const entryKey = e.signer_key_id === report.key_id ? key : trustedKeys.find((k) => keyIdOf(k.export({ type: 'spki', format: 'der' })) === e.signer_key_id);
+    const entryKey = e.signer_key_id === report.key_id ? key : trustedKeys.find((k) => idOf(k) === e.signer_key_id);
     if (!entryKey) {
       if (e.signer_key_id !== report.key_id && trustedKeys.length > 0)
         problems.push(`${name}: signed by ${e.signer_key_id}, which is none of the trusted keys`);
@@ -212,7 +213,7 @@ export function verifyDestructionChain(entries: readonly DestructionEntry[], key
   const problems: string[] = [];
   let prev = DESTRUCTION_GENESIS;
   let expected = 1;
-  const byId = new Map(keys.map((k) => [keyIdOf(k.export({ type: 'spki', format: 'der' })), k]));
+  const byId = new Map(keys.map((k) => [idOf(k), k]));
   for (const e of entries) {
     const { hash, signature, ...content } = e;
     if (e.seq !== expected) problems.push(`entry ${expected} is missing (found ${e.seq})`);

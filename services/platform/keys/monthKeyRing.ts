@@ -59,7 +59,7 @@ export class MonthKeyRing {
       had.vaultKey.fill(0);
     }
     this.cache.set(month, null);
-    if (had !== null) for (const listener of this.destroyedListeners) listener(month);
+    for (const listener of this.destroyedListeners) listener(month);
   }
 
   /** Called with each month this ring learns was destroyed (here or, via `refreshDestroyed`, by another process). */
@@ -116,6 +116,7 @@ export class MonthKeyRing {
   /** Re-reads tombstones so a key destroyed by another process is dropped from this one's memory. */
   async refreshDestroyed(): Promise<void> {
     const rows = await this.storage.query<{ m: string }>(`SELECT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')}`);
+    // Only news: a month this ring already holds as destroyed was already forgotten (and its listeners told).
     for (const r of rows) if (this.cache.get(r.m) !== null) this.forget(r.m);
   }
 

@@ -1,5 +1,5 @@
 /**
  * The Ed25519 key that signs answers, exports and audit checkpoints.
  */
-export { DEV_SIGNING_KEY, DEV_SIGNING_PUBLIC_KEY, loadSigner, readPublicKey, signerFromPrivateKey } from './signingKey.ts';
+export { DEV_SIGNING_KEY, DEV_SIGNING_PUBLIC_KEY, loadSigner, readPublicKey, signerFromPrivateKey, trustedPublicKey } from './signingKey.ts';
 export type { LoadedSigner } from './signingKey.ts';

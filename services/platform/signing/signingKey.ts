@@ -71,3 +71,17 @@ export function readPublicKey(path: string): KeyObject {
     throw new PipelineError('config_invalid', `${path} holds no PEM public or private key`, { cause });
   }
 }
+
+/**
+ * The public key a command checks signatures against: `--public-key`, else CDR_SIGNING_KEY_FILE, else the development
+ * key of the data directory; undefined when there is none (the caller decides whether the document's own key will do).
+ */
+export function trustedPublicKey(opts: {
+  publicKey?: string | undefined;
+  signingKeyFile: string | undefined;
+  dataDir: string;
+}): { key: KeyObject; from: string } | undefined {
+  const dev = join(opts.dataDir, DEV_SIGNING_KEY);
+  const from = opts.publicKey ?? opts.signingKeyFile ?? (existsSync(dev) ? dev : undefined);
+  return from === undefined ? undefined : { key: readPublicKey(from), from };
+}
