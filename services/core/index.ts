@@ -43,9 +43,9 @@ export {
   wrapMonthKey,
 } from './pseudonym/monthKeys.ts';
 export type { MonthKey } from './pseudonym/monthKeys.ts';
-export { CDR_SHAPE, Pseudonymiser } from './pseudonym/pseudonymise.ts';
+export { CDR_SHAPE, VAULT_SHAPE, Pseudonymiser } from './pseudonym/pseudonymise.ts';
 export type { CdrRow, PseudonymisedEvent, PseudonymisedRecord, SourcePosition, VaultRow } from './pseudonym/pseudonymise.ts';
-export type { RowShape } from './pseudonym/rowShape.ts';
+export type { RowShape, RowBinaryType } from './pseudonym/rowShape.ts';
 export {
   addMonthsUtc,
   identifierCutoff,

@@ -7,6 +7,7 @@ import {
   RecentIds,
   PipelineError,
   CDR_SHAPE,
+  VAULT_SHAPE,
   Pseudonymiser,
   type CdrRow,
   type VaultRow,
@@ -265,7 +266,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       // published, so a replay that finds it stored never has to publish it again.
       publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
       writes: [
-        insertPlan({ table: 'identity_vault', label: 'vault', rows: vault, identity: (v) => `${v.month}/${v.token}` }),
+        insertPlan({ table: 'identity_vault', label: 'vault', rows: vault, identity: (v) => `${v.month}/${v.token}`, shape: VAULT_SHAPE }),
         // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
         // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
         insertPlan({

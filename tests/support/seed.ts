@@ -3,7 +3,7 @@
  * for tests of what reads the stored data (API routes, retention) that do not test ingest itself.
  */
 import type { CdrEvent } from '../../services/core/cdr/cdrEvent.ts';
-import { CDR_SHAPE, Pseudonymiser, type VaultRow } from '../../services/core/pseudonym/pseudonymise.ts';
+import { CDR_SHAPE, VAULT_SHAPE, Pseudonymiser, type VaultRow } from '../../services/core/pseudonym/pseudonymise.ts';
 import { identifiersExpired, monthKeyOf } from '../../services/core/retention/retentionCalendar.ts';
 import { requireStorage, type Runtime } from '../../services/platform/runtime/runtime.ts';
 
@@ -20,6 +20,6 @@ export async function storeDirectly(rt: Runtime, events: readonly CdrEvent[], no
     rows.push(rec.row);
     for (const v of rec.vault) vault.set(`${v.month}/${v.token}`, v);
   }
-  await storage.insert('identity_vault', [...vault.values()]);
+  await storage.insert('identity_vault', [...vault.values()], {}, VAULT_SHAPE);
   await storage.insert('cdr', rows, { deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
 }

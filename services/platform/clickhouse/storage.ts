@@ -1,10 +1,13 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/index.ts';
 import { PipelineError } from '../../core/index.ts';
 import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
+import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -25,10 +28,12 @@ export interface Storage {
   query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
   command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void>;
   /**
-   * Inserts rows, as JSONEachRow objects, or with `shape` as JSONCompactEachRow tuples: half the bytes
-   * and cheaper for the engine to parse (benchmarks/RESULTS.md), for the hot tables.
+   * Inserts rows, as JSONEachRow objects, or with `shape` (the hot tables) as RowBinary into the embedded engine and
+   * as JSONCompactEachRow tuples into a server: no JSON for the engine to parse (benchmarks/RESULTS.md).
    */
   insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void>;
+  /** How `insert` with a shape reaches the engine: `RowBinary` (embedded, probed at open) or `JSONCompactEachRow`. */
+  readonly shapedInsertFormat: 'RowBinary' | 'JSONCompactEachRow';
   close(): Promise<void>;
 }
 
@@ -57,6 +62,96 @@ interface ChdbRawInserter {
       columns?: readonly string[];
       settings?: Record<string, string | number | boolean>;
     }): Promise<unknown>;
+    queryAsync(sql: string): Promise<unknown>;
+  };
+}
+
+/**
+ * RowBinary into the embedded engine, through a spool file the engine reads with `file()`. chDB's raw insert takes
+ * text formats only, and with reason: its inline path splits the payload on an empty line, so binary data holding two
+ * newline bytes in a row (an offset of 2570, say) is misread or wedges the session (measured; docs/decisions/0028).
+ * A file has no such limit: `INSERT INTO t (…) SETTINGS … SELECT * FROM file(path, RowBinary)` reads the bytes as
+ * written, with the insert's own column types (the engine takes the structure from the table, so a value is never
+ * converted on the way: a shape whose types disagree with the table fails its test), in one block, and honours `insert_deduplication_token` as a plain insert does (a replay with the
+ * same token writes nothing — tests/integration/platform/rowBinary.test.ts). The spool lives in shared memory
+ * (/dev/shm) when there is one, so rows never touch a disk outside the engine's own files; each file is removed as
+ * soon as its insert returns, and whatever a crash left is removed at the next open.
+ */
+interface BinaryInserter {
+  insert(table: string, columns: readonly string[], settingsSql: string, payload: Buffer): Promise<void>;
+}
+
+/** The spool directory for a data directory: in /dev/shm if it is there and writable, else beside the engine's files. */
+function spoolBaseFor(enginePath: string): string {
+  const name = `cdr-pipeline-spool-${createHash('sha256').update(resolve(enginePath)).digest('hex').slice(0, 16)}`;
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return join('/dev/shm', name);
+  } catch {
+    return join(dirname(enginePath), 'insert-spool');
+  }
+}
+
+/** Read with one thread and squash into one block (ingest batches are far below these sizes). */
+const ONE_BLOCK = [
+  'max_threads = 1',
+  'max_insert_threads = 1',
+  'max_block_size = 1048576',
+  'max_insert_block_size = 1048576',
+  'min_insert_block_size_rows = 1048576',
+  'min_insert_block_size_bytes = 1073741824',
+].join(', ');
+
+function spoolError(cause: unknown): PipelineError {
+  const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+  return new PipelineError('storage_unavailable', `the insert spool could not be written (${code})`, { cause });
+}
+
+/** True while a process with this pid exists (an entry that is not a pid counts as gone). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Spool files are numbered per process: several storages of one process may share the directory. */
+let spoolSequence = 0;
+
+function openBinaryInserter(enginePath: string, command: (sql: string) => Promise<void>): BinaryInserter {
+  const base = spoolBaseFor(enginePath);
+  const dir = join(base, String(process.pid));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // What a process that is gone left behind (a crash between writing a file and removing it) goes now.
+  for (const entry of readdirSync(base)) {
+    if (entry !== String(process.pid) && !processAlive(Number(entry))) rmSync(join(base, entry), { recursive: true, force: true });
+  }
+  return {
+    async insert(table, columns, settingsSql, payload) {
+      const file = join(dir, `${spoolSequence++}.rowbinary`);
+      try {
+        await writeFile(file, payload, { mode: 0o600 });
+      } catch (err) {
+        // The directory removed under us (a tmp cleaner) is made again; a full or read-only spool is an outage of
+        // the store as far as the caller can tell: retried, not dead-lettered.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolError(err);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        await writeFile(file, payload, { mode: 0o600 }).catch((again: unknown) => {
+          throw spoolError(again);
+        });
+      }
+      try {
+        // One thread and one block: the block a replay produces is the block the first run produced, so the
+        // deduplication token (which names blocks) matches.
+        const settings = `${settingsSql ? `${settingsSql}, ` : ''}${ONE_BLOCK}`;
+        await command(`INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${settings} SELECT * FROM file(${literal(file)}, 'RowBinary')`);
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
   };
 }
 
@@ -76,6 +171,22 @@ export function jsonCompactEachRow<T>(rows: readonly T[], shape: RowShape<T>): B
   return Buffer.from(lines.join('\n'));
 }
 
+/** A column or setting name for SQL text: the names come from code, never from input, and are checked anyway. */
+function identifier(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new PipelineError('invariant_broken', `not a plain SQL name: ${name}`);
+  return name;
+}
+
+/** A setting's value as a SQL literal. */
+function literal(v: string | number | boolean): string {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new PipelineError('config_invalid', 'an insert setting must be a finite number');
+    return String(v);
+  }
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 /** Settings as literals for an INSERT's own SETTINGS clause; objects (map settings) are not used for inserts. */
 function insertSettings(settings: ClickHouseSettings | undefined): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
@@ -89,6 +200,7 @@ function insertSettings(settings: ClickHouseSettings | undefined): Record<string
 export async function openStorage(config: ClickHouseConfig, dataDir: string): Promise<Storage> {
   let client: ClickHouseClient;
   let rawInserter: ChdbRawInserter | undefined;
+  let binaryInserter: BinaryInserter | undefined;
   let embedded = false;
   let enginePath: string | undefined;
   if (config.url) {
@@ -107,6 +219,10 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     }
     embedded = true;
     enginePath = path;
+    const engine = rawInserter;
+    binaryInserter = openBinaryInserter(path, async (sql) => {
+      await engine.chdb.queryAsync(sql);
+    });
   }
   const database = config.database;
   const cluster = config.cluster;
@@ -116,6 +232,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     cluster,
     embedded,
     path: enginePath,
+    shapedInsertFormat: binaryInserter ? 'RowBinary' : 'JSONCompactEachRow',
     table: (name) => `\`${database}\`.\`${name}\``,
     onCluster: () => (cluster ? ` ON CLUSTER \`${cluster}\`` : ''),
     async query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
@@ -136,7 +253,17 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     async insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void> {
       if (rows.length === 0) return;
       try {
-        if (rawInserter) {
+        if (binaryInserter && shape) {
+          const settingsSql = Object.entries(insertSettings(settings))
+            .map(([k, v]) => `${identifier(k)} = ${literal(v)}`)
+            .join(', ');
+          await binaryInserter.insert(
+            storage.table(table),
+            shape.columns.map(identifier),
+            settingsSql,
+            rowBinary(rows, shape.columns, shape.types, shape.tuple),
+          );
+        } else if (rawInserter) {
           // Embedded: the serialised rows go to chDB's raw insert, which parses them on its own threads and
           // takes the settings in the INSERT's SETTINGS clause, so they apply to this statement only. (Through
           // @clickhouse/client, chDB turns settings into session-wide SETs and re-copies the body as a string;
@@ -166,6 +293,9 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
           await client.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', clickhouse_settings: settings });
         }
       } catch (cause) {
+        // A value that does not fit its column: refused for its data, as the engine refuses unparsable text (the
+        // consumer loop splits the batch to find the record and dead-letters it alone).
+        if (cause instanceof RowBinaryValueError) throw new PipelineError('record_rejected', `insert into ${table}: ${cause.message}`, { cause });
         throw storageError(cause, `insert into ${table}`, true);
       }
     },
@@ -208,6 +338,7 @@ export function withQueryLimits(storage: Storage, limits: ClickHouseSettings): S
     query: <T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings) => storage.query<T>(sql, params, { ...limits, ...settings }),
     command: (sql, params, settings) => storage.command(sql, params, settings),
     insert: (table, rows, settings, shape) => storage.insert(table, rows, settings, shape),
+    shapedInsertFormat: storage.shapedInsertFormat,
     close: () => storage.close(),
   };
 }

@@ -85,6 +85,7 @@ describe('storage.insert', () => {
   it("inserts tuples in a row shape's column order (JSONCompactEachRow)", async () => {
     const shape: RowShape<{ id: number; text: string; ok: boolean; at: number; maybe: number | null }> = {
       columns: ['ok', 'text', 'id', 'at', 'maybe'],
+      types: ['Bool', 'String', 'UInt32', 'DateTime64', 'Nullable(DateTime64)'],
       tuple: (r) => [r.ok, r.text, r.id, r.at, r.maybe],
     };
     await storage.insert(

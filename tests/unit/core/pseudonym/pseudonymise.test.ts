@@ -142,7 +142,7 @@ describe('Pseudonymiser', () => {
   });
 });
 
-describe('CDR_SHAPE (the cdr insert as JSONCompactEachRow)', () => {
+describe('CDR_SHAPE (the cdr insert: columns, RowBinary types, values)', () => {
   const row = new Pseudonymiser().pseudonymise(e, '2026-11', key, 1, src, t + 5000).row;
   it('names every field of a cdr row exactly once', () => {
     assert.deepEqual([...CDR_SHAPE.columns].sort(), Object.keys(row).sort());

@@ -1,0 +1,182 @@
+/**
+ * ClickHouse RowBinary, written by hand for the hot tables: the engine copies the values into its columns instead
+ * of parsing JSON text (benchmarks/results/ab-rowbinary-2026-12-02.md). Pure: rows in, bytes out.
+ *
+ * Only the column types the hot tables use are supported. A LowCardinality(String) column takes a plain String in
+ * RowBinary; an Enum, Decimal or Array column needs a type of its own here first. The shapes are checked against the
+ * real tables' columns (tests/integration/storage/rowBinary.test.ts), so a migration that changes a type fails there,
+ * not in production.
+ */
+
+import type { RowBinaryType } from '../../core/index.ts';
+
+export type { RowBinaryType };
+
+const TWO_32 = 4_294_967_296;
+const MS_PER_DAY = 86_400_000;
+
+/** Thrown when a value does not fit its column (storage turns it into `record_rejected`, as for unparsable text). */
+export class RowBinaryValueError extends Error {
+  constructor(
+    readonly column: string,
+    readonly type: RowBinaryType,
+  ) {
+    // The value itself is not in the message: it may be an identifier.
+    super(`a value of column ${column} does not fit ${type}`);
+    this.name = 'RowBinaryValueError';
+  }
+}
+
+class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, size));
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  uint32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+
+  /** A signed 64-bit integer from a safe integer: low and high 32-bit halves, two's complement. */
+  int64(v: number): void {
+    this.ensure(8);
+    const lo = v >>> 0; // v mod 2^32, also for negatives
+    const hi = Math.floor(v / TWO_32); // floor keeps two's complement for negatives
+    this.buf.writeUInt32LE(lo, this.pos);
+    this.buf.writeInt32LE(hi, this.pos + 4);
+    this.pos += 8;
+  }
+
+  string(s: string): void {
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes: short strings (ids, tokens, codes) get their one-byte length
+    // after the bytes are written, longer ones are measured first.
+    const most = s.length * 3;
+    if (most < 128) {
+      this.ensure(most + 1);
+      const n = this.buf.write(s, this.pos + 1, 'utf8');
+      this.buf[this.pos] = n;
+      this.pos += 1 + n;
+      return;
+    }
+    const n = Buffer.byteLength(s, 'utf8');
+    this.ensure(n + 5);
+    let len = n;
+    while (len >= 0x80) {
+      this.buf[this.pos++] = (len & 0x7f) | 0x80;
+      len >>>= 7;
+    }
+    this.buf[this.pos++] = len;
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+}
+
+function isSafeInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+/** A UInt64 given as a safe integer or as a decimal string (Kafka offsets are strings). */
+function uint64Of(v: unknown): number | bigint | null {
+  if (isSafeInteger(v)) return v >= 0 ? v : null;
+  if (typeof v === 'string' && /^\d{1,20}$/.test(v)) {
+    const n = Number(v);
+    if (Number.isSafeInteger(n)) return n;
+    const b = BigInt(v);
+    return b < 2n ** 64n ? b : null;
+  }
+  return null;
+}
+
+/** `YYYY-MM-DD` → days since 1970-01-01 (a ClickHouse Date), or null. */
+function daysOf(v: unknown): number | null {
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) return null;
+  const ms = Date.parse(`${v}T00:00:00Z`);
+  if (!Number.isFinite(ms)) return null;
+  const days = ms / MS_PER_DAY;
+  return days >= 0 && days <= 0xffff ? days : null;
+}
+
+/**
+ * The rows as RowBinary, values taken by `tuple` in the order of `columns`, encoded as `types` says. Throws
+ * RowBinaryValueError (naming the column, never the value) for a value its type cannot hold.
+ */
+export function rowBinary<T>(
+  rows: readonly T[],
+  columns: readonly string[],
+  types: readonly RowBinaryType[],
+  tuple: (row: T) => unknown[],
+  bytesPerRowHint = 256,
+): Buffer {
+  if (types.length !== columns.length) throw new Error(`rowBinary: ${columns.length} columns but ${types.length} types`);
+  const w = new Writer(rows.length * bytesPerRowHint);
+  for (const row of rows) {
+    const values = tuple(row);
+    for (let c = 0; c < types.length; c++) {
+      const v = values[c];
+      const type = types[c]!;
+      switch (type) {
+        case 'String':
+          if (typeof v !== 'string') throw new RowBinaryValueError(columns[c]!, type);
+          w.string(v);
+          break;
+        case 'Bool':
+          if (typeof v !== 'boolean') throw new RowBinaryValueError(columns[c]!, type);
+          w.byte(v ? 1 : 0);
+          break;
+        case 'UInt32':
+          if (!isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RowBinaryValueError(columns[c]!, type);
+          w.uint32(v);
+          break;
+        case 'UInt64': {
+          const n = uint64Of(v);
+          if (n === null) throw new RowBinaryValueError(columns[c]!, type);
+          if (typeof n === 'number') w.int64(n);
+          else {
+            w.ensure(8);
+            w.buf.writeBigUInt64LE(n, w.pos);
+            w.pos += 8;
+          }
+          break;
+        }
+        case 'Int64':
+        case 'DateTime64':
+          if (!isSafeInteger(v)) throw new RowBinaryValueError(columns[c]!, type);
+          w.int64(v);
+          break;
+        case 'Nullable(DateTime64)':
+          if (v === null || v === undefined) w.byte(1);
+          else {
+            if (!isSafeInteger(v)) throw new RowBinaryValueError(columns[c]!, type);
+            w.byte(0);
+            w.int64(v);
+          }
+          break;
+        case 'Date': {
+          const days = daysOf(v);
+          if (days === null) throw new RowBinaryValueError(columns[c]!, type);
+          w.ensure(2);
+          w.buf.writeUInt16LE(days, w.pos);
+          w.pos += 2;
+          break;
+        }
+      }
+    }
+  }
+  return w.buf.subarray(0, w.pos);
+}
