@@ -53,7 +53,7 @@ try {
         ...(v.root ? { root: v.root } : {}),
       });
       log(
-        `run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB${res.heap ? ` (JS heap at end ${fmtInt(res.heap.usedMiB)} used / ${fmtInt(res.heap.totalMiB)} MiB, external ${fmtInt(res.heap.externalMiB)})` : ''}`,
+        `run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB${res.heap ? ` (JS heap at end ${fmtInt(res.heap.usedMiB)} used / ${fmtInt(res.heap.totalMiB)} MiB, external ${fmtInt(res.heap.externalMiB)}; RSS at end ${fmtInt(res.heap.rssAnonMiB)} anonymous + ${fmtInt(res.heap.rssFileMiB)} file-backed)` : ''}`,
       );
       const list = results.get(v.name) ?? [];
       list.push({ ...res, load: l });

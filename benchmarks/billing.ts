@@ -8,6 +8,8 @@
  * 2. Queries: BENCH_BILLING_FILL rated records (default 10,000,000; 200 accounts over 13 months, ~3,800 per account
  *    and month) written straight into billing_rated with INSERT … SELECT, then BENCH_BILLING_QUERIES (default 100)
  *    usage queries for one random account-month (group_by day, and day,channel,country,provider) and statements.
+ *    BENCH_INGEST_RATE (default 0): meanwhile a `cdr produce` child sends that many records/s and this process's
+ *    ingest stores them into the same engine, as `cdr start` runs them side by side.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,11 +24,13 @@ import { loadConfig } from '../services/platform/config/index.ts';
 import { createLogger } from '../services/platform/observability/index.ts';
 import { openRuntime, requireKafka, requireStore } from '../services/platform/runtime/index.ts';
 import { fmt, fmtInt, load1, percentileSorted } from './lib/stats.ts';
+import { startBackgroundIngest } from './lib/backgroundIngest.ts';
 
 const RECORDS = Number(process.env['BENCH_BILLING_RECORDS'] ?? 200_000);
 const FILL = Number(process.env['BENCH_BILLING_FILL'] ?? 10_000_000);
 const QUERIES = Number(process.env['BENCH_BILLING_QUERIES'] ?? 100);
 const DAY = 86_400_000;
+const INGEST_RATE = Number(process.env['BENCH_INGEST_RATE'] ?? 0);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-billing-'));
 const id = randomBytes(3).toString('hex');
@@ -121,6 +125,7 @@ try {
   }
   log(`filler: ${fmtInt(FILL)} rated records in ${fmt((performance.now() - t0) / 1000)} s`);
   const store = new BillingStore(storage);
+  const background = INGEST_RATE > 0 ? await startBackgroundIngest(rt, INGEST_RATE, log) : undefined;
   const months: string[] = [];
   for (let m = 1; m <= 12; m++) months.push(new Date(now - m * 30 * DAY).toISOString().slice(0, 7));
   for (const groupBy of [['day'], ['day', 'channel', 'country', 'provider']] as const) {
@@ -148,6 +153,10 @@ try {
   }
   times.sort((a, b) => a - b);
   log(`statement of one account-month (open): p50 ${fmt(percentileSorted(times, 50))} ms, p99 ${fmt(percentileSorted(times, 99))} ms`);
+  if (background) {
+    const b = await background.stop();
+    log(`background ingest during the queries: ${fmtInt(b.stored)} records stored in ${fmt(b.seconds)} s = ${fmtInt(b.perSecond)} records/s`);
+  }
 } finally {
   await rt.close();
   rmSync(dir, { recursive: true, force: true });

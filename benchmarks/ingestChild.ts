@@ -17,7 +17,7 @@ import { loadConfig } from '../services/platform/config/config.ts';
 import type { Storage } from '../services/platform/clickhouse/storage.ts';
 import { openRuntime, requireStorage } from '../services/platform/runtime/runtime.ts';
 import { createIngest } from '../services/ingest/createIngest.ts';
-import { selfUsage, type ChildUsage } from './lib/proc.ts';
+import { readProcStatus, selfUsage, type ChildUsage } from './lib/proc.ts';
 
 export interface ReadyMessage {
   type: 'ready';
@@ -38,7 +38,7 @@ export interface DoneMessage {
   cpu: NodeJS.CpuUsage;
   usage: ChildUsage;
   /** V8 heaps of the main thread at the end (MiB): what of the RSS is JavaScript. */
-  heap: { usedMiB: number; totalMiB: number; externalMiB: number };
+  heap: { usedMiB: number; totalMiB: number; externalMiB: number; rssAnonMiB?: number; rssFileMiB?: number };
   stats: Record<string, number>;
 }
 export type IngestChildMessage = ReadyMessage | InsertMessage | DoneMessage;
@@ -82,7 +82,14 @@ const stop = async (): Promise<void> => {
   stopping = true;
   const cpu = process.cpuUsage();
   const m = process.memoryUsage();
-  const heap = { usedMiB: m.heapUsed / 2 ** 20, totalMiB: m.heapTotal / 2 ** 20, externalMiB: m.external / 2 ** 20 };
+  const st = readProcStatus('self');
+  const heap = {
+    usedMiB: m.heapUsed / 2 ** 20,
+    totalMiB: m.heapTotal / 2 ** 20,
+    externalMiB: m.external / 2 ** 20,
+    ...(st.rssAnonKiB !== undefined ? { rssAnonMiB: st.rssAnonKiB / 1024 } : {}),
+    ...(st.rssFileKiB !== undefined ? { rssFileMiB: st.rssFileKiB / 1024 } : {}),
+  };
   send({ type: 'done', t: Date.now(), cpu, usage: selfUsage(), heap, stats: { ...ingest.stats } });
   try {
     await ingest.stop();

@@ -8,6 +8,9 @@
  * plus BENCH_LEA_SUBJECTS subscribers (default 200) with ~BENCH_LEA_PER_SUBJECT records each (default 50), written
  * through the real pseudonymisation (tests/support/seed.ts). Then BENCH_LEA_REQUESTS requests (default 200) for random
  * subjects, over 30 days and over the whole 13-month window, in the JSON form; prints p50, p99 and max per shape.
+ * BENCH_INGEST_RATE (default 0): while the requests run, a local broker, a `cdr produce` child at that many records/s
+ * and this process's ingest storing them into the same engine, as `cdr start` runs them side by side (half of ingest's
+ * throughput on this machine is about 5,000/s).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,16 +24,29 @@ import { openRuntime, requireStorage } from '../services/platform/runtime/index.
 import { storeDirectly } from '../tests/support/seed.ts';
 import { auth, openTestApi } from '../tests/support/api.ts';
 import { fmt, fmtInt, load1, percentileSorted } from './lib/stats.ts';
+import { startBackgroundIngest } from './lib/backgroundIngest.ts';
 
 const FILL = Number(process.env['BENCH_LEA_FILL'] ?? 10_000_000);
 const SUBJECTS = Number(process.env['BENCH_LEA_SUBJECTS'] ?? 200);
 const PER_SUBJECT = Number(process.env['BENCH_LEA_PER_SUBJECT'] ?? 50);
 const REQUESTS = Number(process.env['BENCH_LEA_REQUESTS'] ?? 200);
 const DAY = 86_400_000;
+const INGEST_RATE = Number(process.env['BENCH_INGEST_RATE'] ?? 0);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-lea-'));
-const config = loadConfig({ CDR_DATA_DIR: dir, CDR_MASTER_KEY: randomBytes(32).toString('base64'), CDR_LOG_LEVEL: 'warn' });
-const rt = await openRuntime(config, { needKafka: false, log: createLogger('warn') });
+const id = randomBytes(3).toString('hex');
+const config = loadConfig({
+  CDR_DATA_DIR: dir,
+  CDR_MASTER_KEY: randomBytes(32).toString('base64'),
+  CDR_LOG_LEVEL: 'warn',
+  ...(process.env['KAFKA_BROKERS'] ? { KAFKA_BROKERS: process.env['KAFKA_BROKERS'] } : {}),
+  CDR_TOPIC_RAW: `bench${id}.cdr.raw`,
+  CDR_TOPIC_PSEUDONYMISED: `bench${id}.cdr.pseudonymised`,
+  CDR_TOPIC_DLQ: `bench${id}.cdr.dlq`,
+  CDR_TOPIC_FRAUD_ALERTS: `bench${id}.fraud.alerts`,
+  CDR_INGEST_GROUP: `bench${id}-ingest`,
+});
+const rt = await openRuntime(config, INGEST_RATE > 0 ? { startLocalKafka: true, log: createLogger('warn') } : { needKafka: false, log: createLogger('warn') });
 const log = (s: string) => console.log(`[bench:lea ${new Date().toISOString().slice(11, 19)}] ${s}`);
 try {
   const { storage } = requireStorage(rt);
@@ -81,6 +97,7 @@ try {
   log(`store: ${fmtInt(Number(n))} records in cdr`);
 
   const api = await openTestApi(rt);
+  const background = INGEST_RATE > 0 ? await startBackgroundIngest(rt, INGEST_RATE, log) : undefined;
   try {
     for (const [shape, days] of [
       ['30 days', 30],
@@ -114,6 +131,10 @@ try {
       );
     }
   } finally {
+    if (background) {
+      const b = await background.stop();
+      log(`background ingest during the requests: ${fmtInt(b.stored)} records stored in ${fmt(b.seconds)} s = ${fmtInt(b.perSecond)} records/s`);
+    }
     await api.close();
   }
 } finally {

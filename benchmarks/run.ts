@@ -13,7 +13,9 @@
  * Environment: BENCH_RECORDS (1000000), BENCH_RUNS (3), BENCH_PARTITIONS (4), BENCH_LATENCY_SECONDS (30),
  * BENCH_PROFILE_RECORDS (400000), BENCH_CEILING_ROWS (200000), BENCH_ANCHOR_SETTINGS, BENCH_ANCHOR_HASH
  * (hmac|siphash), BENCH_BROKER_MESSAGE_MAX_BYTES (0 = Kafka's 1 MiB default), BENCH_SKIP (comma list of
- * consumerperf,ceiling,anchor,ours,latency,profile,stages), BENCH_RESULTS (output file), BENCH_VERBOSE=1.
+ * consumerperf,ceiling,anchor,ours,latency,profile,stages), BENCH_RESULTS (output file), BENCH_VERBOSE=1,
+ * BENCH_DATASETS (cache,otp: the first is the one every phase uses; each further one gets its own topics and its own
+ * anchor and ours runs in every round, so both ratios come from the same run).
  * See benchmarks/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,7 +25,7 @@ import path from 'node:path';
 import type { Admin } from 'kafkajs';
 import type { LocalBroker } from '../infra/kafka/localBroker.ts';
 import { startSchemaRegistry, type MiniRegistry } from './lib/schemaRegistry.ts';
-import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker, type FillResult } from './lib/kafkaUtil.ts';
+import { benchKafka, benchPlan, createTopics, prefill, startBenchBroker, type BenchDataset, type FillResult } from './lib/kafkaUtil.ts';
 import {
   runAnchor,
   runConsumerPerf,
@@ -78,6 +80,15 @@ const OUT = path.resolve(REPO_ROOT, env['BENCH_RESULTS'] ?? 'benchmarks/RESULTS.
 /** Next to a custom BENCH_RESULTS file (so side experiments do not replace the main run's data), else results/last-run.json. */
 const JSON_OUT = env['BENCH_RESULTS'] ? OUT.replace(/(\.md)?$/, '.json') : path.resolve(REPO_ROOT, 'benchmarks/results/last-run.json');
 const SEED = 20_260_401;
+const DATASETS: BenchDataset[] = (env['BENCH_DATASETS'] ?? 'cache,otp').split(',').map((d) => {
+  const v = d.trim();
+  if (v !== 'cache' && v !== 'otp') throw new Error(`BENCH_DATASETS: cache or otp, not '${v}'`);
+  return v;
+});
+const PRIMARY: BenchDataset = DATASETS[0] ?? 'cache';
+const EXTRA: BenchDataset[] = DATASETS.slice(1).filter((d) => d !== PRIMARY);
+/** Topics of a further data set. */
+const extraTopics = (d: BenchDataset): { raw: string; confluent: string } => ({ raw: `bench.raw.${d}`, confluent: `bench.raw.${d}.confluent` });
 
 const log = (s: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
@@ -89,6 +100,8 @@ interface RunRound {
   ceiling?: InsertCeilingPhase;
   anchor?: AnchorPhase;
   ours?: OursResult;
+  /** The same two phases on each further data set (BENCH_DATASETS). */
+  more?: Partial<Record<BenchDataset, { anchor?: AnchorPhase; ours?: OursResult }>>;
 }
 
 interface Machine {
@@ -188,14 +201,22 @@ async function main(): Promise<void> {
     const raw = 'bench.raw';
     const rawConfluent = 'bench.raw.confluent';
     const needConfluent = !SKIP.has('anchor');
-    await createTopics(admin.current, needConfluent ? [raw, rawConfluent] : [raw], PARTITIONS);
+    await createTopics(
+      admin.current,
+      [
+        raw,
+        ...(needConfluent ? [rawConfluent] : []),
+        ...EXTRA.flatMap((d) => (needConfluent ? [extraTopics(d).raw, extraTopics(d).confluent] : [extraTopics(d).raw])),
+      ],
+      PARTITIONS,
+    );
     log(`pre-filling ${raw}${needConfluent ? ` and ${rawConfluent}` : ''} with ${N.toLocaleString('en')} records…`);
     let done = 0;
     let next = 250_000;
     fill = await prefill(kafka, {
       mixed: raw,
       ...(needConfluent ? { confluentOnly: rawConfluent } : {}),
-      plan: benchPlan(N, SEED, Date.now() - 2 * 3_600_000),
+      plan: benchPlan(N, SEED, Date.now() - 2 * 3_600_000, PRIMARY),
       onProgress: (n) => {
         done += n;
         if (done >= next) {
@@ -207,6 +228,16 @@ async function main(): Promise<void> {
     log(
       `pre-filled in ${fill.seconds.toFixed(1)} s (${fmtInt(fill.records / fill.seconds)} records/s per topic), ${fill.plainRecords.toLocaleString('en')} plain Avro, avg value ${(fill.bytesMixed / fill.records).toFixed(0)} B`,
     );
+
+    for (const d of EXTRA) {
+      log(`pre-filling the ${d} data set (${extraTopics(d).raw}${needConfluent ? ` and ${extraTopics(d).confluent}` : ''})…`);
+      const f = await prefill(kafka, {
+        mixed: extraTopics(d).raw,
+        ...(needConfluent ? { confluentOnly: extraTopics(d).confluent } : {}),
+        plan: benchPlan(N, SEED + 1, Date.now() - 2 * 3_600_000, d),
+      });
+      log(`  pre-filled in ${f.seconds.toFixed(1)} s`);
+    }
 
     if (needConfluent) {
       registry = await startSchemaRegistry();
@@ -251,6 +282,21 @@ async function main(): Promise<void> {
           },
         });
         log(`  ${fmtInt(round.ours.recordsPerSecond)} records/s, ${fmt(round.ours.cpuSeconds)} CPU-s, peak RSS ${fmtInt(round.ours.peakRssMiB)} MiB`);
+      }
+      for (const d of EXTRA) {
+        const more: { anchor?: AnchorPhase; ours?: OursResult } = {};
+        round.more = { ...round.more, [d]: more };
+        const t = extraTopics(d);
+        if (!SKIP.has('anchor') && registry) {
+          log(`run ${r}/${RUNS}: anchor on the ${d} data set (load ${load1().toFixed(2)})`);
+          more.anchor = await runAnchor(ctx, { topic: t.confluent, records: N, registryUrl: registry.url, settings: ANCHOR_SETTINGS, hash: ANCHOR_HASH });
+          log(`  ${fmtInt(more.anchor.recordsPerSecond)} records/s, ${fmt(more.anchor.result.cpuSeconds)} CPU-s`);
+        }
+        if (!SKIP.has('ours')) {
+          log(`run ${r}/${RUNS}: ours on the ${d} data set (load ${load1().toFixed(2)})`);
+          more.ours = await runOurs(ctx, { topic: t.raw, records: N, nodeFlags: OURS_NODE_FLAGS });
+          log(`  ${fmtInt(more.ours.recordsPerSecond)} records/s, ${fmt(more.ours.cpuSeconds)} CPU-s, peak RSS ${fmtInt(more.ours.peakRssMiB)} MiB`);
+        }
       }
     }
 
@@ -326,7 +372,7 @@ async function main(): Promise<void> {
       2,
     ),
   );
-  console.log(`\n${summaryTable(rounds)}\n`);
+  console.log(`\n${summaryTable(rounds)}\n\n${datasetsTable(rounds)}\n`);
   log(`done in ${totalMinutes.toFixed(1)} min; wrote ${path.relative(REPO_ROOT, OUT)} and ${path.relative(REPO_ROOT, JSON_OUT)}`);
   if (errors.length > 0) {
     console.error(errors.join('\n'));
@@ -348,6 +394,7 @@ interface Settings {
   profileRecords: number;
   ceilingRows: number;
   skip: string[];
+  datasets?: string[];
   /** The BENCH_* variables of the command line. */
   benchEnv: string;
   generatedAt: string;
@@ -368,6 +415,7 @@ function settingsObject(): Settings {
     profileRecords: PROFILE_RECORDS,
     ceilingRows: CEILING_ROWS,
     skip: [...SKIP],
+    datasets: [PRIMARY, ...EXTRA],
     benchEnv: Object.entries(process.env)
       .filter(([k]) => k.startsWith('BENCH_'))
       .map(([k, v]) => `${k}=${v}`)
@@ -458,7 +506,7 @@ function rowsOf(rounds: readonly RunRound[]): { rows: Row[]; ours?: Row; anchor?
     for (const v of variants) {
       const cases = ce.map((c) => c.result.cases.find((x) => x.variant === v)).filter((x) => !!x);
       const label: Record<string, string> = {
-        project: 'Ceiling 2a — ClickHouse insert, project path (storage.insert with CDR_SHAPE: JSONCompactEachRow → chDB raw insert), cdr + index view',
+        project: 'Ceiling 2a — ClickHouse insert, project path (storage.insert with CDR_SHAPE: RowBinary through a spool file), cdr + index view',
         'client-json': 'Ceiling 2b — @clickhouse/client JSONEachRow objects (the path before 2026-11-29 07:40), cdr + index view',
         'raw-json': 'Ceiling 2c — chDB raw insert, pre-serialised JSONEachRow Buffer (insert call only)',
         'raw-tsv': 'Ceiling 2d — chDB raw insert, pre-serialised TSV Buffer (insert call only)',
@@ -547,6 +595,30 @@ function summaryTable(rounds: readonly RunRound[]): string {
   return lines.join('\n');
 }
 
+/** Ours against the anchor on every data set of the run: the two ratios issue 15 asks for, from the same rounds. */
+function datasetsTable(rounds: readonly RunRound[]): string {
+  const lines = [
+    '| data set | ours records/s | ours CPU-s per 1M | ours peak RSS MiB | anchor records/s | anchor CPU-s per 1M | ratio: anchor CPU per record / ours |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const describe: Record<BenchDataset, string> = {
+    cache: 'cache-friendly (20,000-subscriber pool)',
+    otp: 'high cardinality (a new subscriber per record, OTP-like)',
+  };
+  for (const d of [PRIMARY, ...EXTRA]) {
+    const phases = rounds.map((r) => (d === PRIMARY ? { anchor: r.anchor, ours: r.ours } : (r.more?.[d] ?? {})));
+    const ours = phases.map((p) => p.ours).filter((x): x is OursResult => !!x);
+    const anchor = phases.map((p) => p.anchor).filter((x): x is AnchorPhase => !!x);
+    if (ours.length === 0 && anchor.length === 0) continue;
+    const oursCpu = ours.length ? median(ours.map((o) => (o.cpuSeconds / o.records) * 1e6)) : Number.NaN;
+    const anchorCpu = anchor.length ? median(anchor.map((a) => (a.result.cpuSeconds / a.result.records) * 1e6)) : Number.NaN;
+    lines.push(
+      `| ${describe[d]} | ${ours.length ? fmtInt(median(ours.map((o) => o.recordsPerSecond))) : '–'} | ${fmt(oursCpu)} | ${ours.length ? fmtInt(median(ours.map((o) => o.peakRssMiB))) : '–'} | ${anchor.length ? fmtInt(median(anchor.map((a) => a.recordsPerSecond))) : '–'} | ${fmt(anchorCpu)} | ${Number.isFinite(oursCpu) && Number.isFinite(anchorCpu) ? `**${(anchorCpu / oursCpu).toFixed(2)}**` : '–'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 function renderResults(
   st: Settings,
   r: {
@@ -592,6 +664,9 @@ function renderResults(
     `- Data: ${st.records.toLocaleString('en')} records from the project generator (\`planTraffic\`, scenario \`normal\`, seed ${st.seed}, no duplicates / malformed / late), keyed by cdr_id, default kafkajs partitioner, **no compression**, acks=-1.${r.fill ? ` ${r.fill.plainRecords.toLocaleString('en')} (${pct(r.fill.plainRecords / r.fill.records)}) plain Avro, the rest Confluent-framed (schema id 1); average value ${(r.fill.bytesMixed / r.fill.records).toFixed(0)} B. Pre-fill took ${r.fill.seconds.toFixed(0)} s.` : ''}`,
   );
   L.push(
+    `- Data sets: ${(st.datasets ?? ['cache']).map((d, i) => `\`${d}\` (${d === 'otp' ? 'a new subscriber for every record: ≥ 1 distinct identifier per record, no cache hits' : '20,000-subscriber zipf-skewed pool: caches hit'}; topics ${i === 0 ? '`bench.raw`, `bench.raw.confluent`' : `\`bench.raw.${d}\`, \`bench.raw.${d}.confluent\``})`).join('; ')}. Anchor and ours run on each in every round.`,
+  );
+  L.push(
     `- Topics: \`bench.raw\` (${st.partitions} partitions; ceilings 1 and ours) and \`bench.raw.confluent\` (the same records, every one Confluent-framed, for the anchor: AvroConfluent cannot read unframed messages). A 60-line schema registry stand-in on 127.0.0.1 serves the ids of \`schemas/registry.json\`.`,
   );
   L.push(
@@ -605,7 +680,15 @@ function renderResults(
   );
   L.push(`- Each phase is its own process. Runs are interleaved (ceiling 1, ceiling 2, anchor, ours; ×${st.runs}) so background load hits all of them alike.`);
   L.push('');
-  L.push(`## Throughput (median of ${st.runs})`);
+  L.push(`## Both data sets: ours against the anchor (median of ${st.runs})`);
+  L.push('');
+  L.push(datasetsTable(r.rounds));
+  L.push('');
+  L.push(
+    'The issue-15 goal: a ratio ≥ 0.7 on the cache-friendly set and ≥ 0.5 at high cardinality. The anchor writes `cdr` only (no vault, index, normalisation or publish). The phases below (ceilings, latency, profile) use the first data set.',
+  );
+  L.push('');
+  L.push(`## Throughput, ${PRIMARY === 'cache' ? 'cache-friendly' : 'high-cardinality'} data set (median of ${st.runs})`);
   L.push('');
   L.push(summaryTable(r.rounds));
   L.push('');
@@ -634,6 +717,18 @@ function renderResults(
       L.push(
         `| ${rd.run} | anchor (Kafka engine) | ${fmt(a.load1, 2)} | ${fmtInt(a.recordsPerSecond)} | ${fmt(a.result.cpuSeconds)} | ${fmt(a.brokerCpuSeconds)} | ${fmtInt(a.result.usage.peakRssMiB)} | ${fmt(a.result.seconds)} s; first rows after ${fmt(a.result.firstRowSeconds)} s; last 75% at ${fmtInt(a.result.steadyRecordsPerSecond)}/s |`,
       );
+    for (const [d, more] of Object.entries(rd.more ?? {})) {
+      const ma = more.anchor;
+      if (ma)
+        L.push(
+          `| ${rd.run} | anchor, ${d} data set | ${fmt(ma.load1, 2)} | ${fmtInt(ma.recordsPerSecond)} | ${fmt(ma.result.cpuSeconds)} | ${fmt(ma.brokerCpuSeconds)} | ${fmtInt(ma.result.usage.peakRssMiB)} | ${fmt(ma.result.seconds)} s |`,
+        );
+      const mo = more.ours;
+      if (mo)
+        L.push(
+          `| ${rd.run} | ours, ${d} data set | ${fmt(mo.load1, 2)} | ${fmtInt(mo.recordsPerSecond)} | ${fmt(mo.cpuSeconds)} | ${fmt(mo.brokerCpuSeconds)} | ${fmtInt(mo.peakRssMiB)} | ${fmt(mo.seconds)} s; stored ${fmtInt(mo.stats['stored'])}, dlq ${fmtInt(mo.stats['dlq'])} |`,
+        );
+    }
     const o = rd.ours;
     if (o)
       L.push(

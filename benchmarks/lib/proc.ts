@@ -32,14 +32,16 @@ export function cpuSecondsBetween(a: NodeJS.CpuUsage, b: NodeJS.CpuUsage): numbe
   return (b.user - a.user + (b.system - a.system)) / 1e6;
 }
 
-export function readProcStatus(pid: number | 'self'): { vmHWMKiB?: number; vmRSSKiB?: number } {
+/** VmHWM and VmRSS, and the RSS split: anonymous (heaps: JS, the engine's allocator), file-backed (mapped code, above
+ * all libchdb's), shared memory. */
+export function readProcStatus(pid: number | 'self'): { vmHWMKiB?: number; vmRSSKiB?: number; rssAnonKiB?: number; rssFileKiB?: number; rssShmemKiB?: number } {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
     const num = (k: string): number | undefined => {
       const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text);
       return m?.[1] ? Number(m[1]) : undefined;
     };
-    return { vmHWMKiB: num('VmHWM'), vmRSSKiB: num('VmRSS') };
+    return { vmHWMKiB: num('VmHWM'), vmRSSKiB: num('VmRSS'), rssAnonKiB: num('RssAnon'), rssFileKiB: num('RssFile'), rssShmemKiB: num('RssShmem') };
   } catch {
     return {};
   }
