@@ -37,6 +37,7 @@ export {
   KeyWrapError,
   openIdentifier,
   sealIdentifier,
+  tokenAndSeal,
   TOKEN_BYTES,
   tokenOf,
   unwrapMonthKey,

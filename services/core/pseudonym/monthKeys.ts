@@ -86,6 +86,30 @@ export function sealIdentifier(key: MonthKey, token: string, normalisedValue: st
   return Buffer.concat([nonce, cipher.getAuthTag(), body]);
 }
 
+/**
+ * Token and sealed form of a new identifier with one HMAC instead of two: the HMAC-SHA-256 that gives the token
+ * (its first 16 bytes, exactly `tokenOf`) gives the seal's nonce too (bytes 16–27). Why that is safe:
+ * - the nonce is still a deterministic function of the identifier (and its type) under a month key, so the SIV-style
+ *   property of `sealIdentifier` holds: the same identifier gives the same bytes, and two different identifiers share
+ *   a nonce only if 96 bits of HMAC output collide (the same bound as a separate nonce HMAC);
+ * - HMAC-SHA-256 is a PRF: bytes 16–27 say nothing about bytes 0–15 (the token) or the key, and the nonce is stored
+ *   in the clear beside the ciphertext anyway;
+ * - the token key only derives (HKDF), it never encrypts; the vault key only encrypts. Destroying the month key still
+ *   makes both unrecoverable.
+ * `openIdentifier` opens either form (the nonce travels in the sealed bytes); the vault keeps one row per token, so a
+ * row sealed by the older two-HMAC form and one sealed by this one are the same identifier either way.
+ */
+export function tokenAndSeal(key: MonthKey, type: string, normalisedValue: string): { token: string; sealed: Buffer } {
+  const mac = createHmac('sha256', key.tokenKey).update(`${type}:${normalisedValue}`).digest();
+  const token = mac.toString('hex', 0, TOKEN_BYTES);
+  const nonce = mac.subarray(TOKEN_BYTES, TOKEN_BYTES + NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key.vaultKey, nonce);
+  cipher.setAAD(Buffer.from(`${key.month}:${token}`));
+  const body = cipher.update(normalisedValue, 'utf8');
+  const final = cipher.final();
+  return { token, sealed: Buffer.concat([nonce, cipher.getAuthTag(), body, final]) };
+}
+
 export function openIdentifier(key: MonthKey, token: string, sealed: Buffer): string {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.vaultKey, sealed.subarray(0, NONCE_BYTES));

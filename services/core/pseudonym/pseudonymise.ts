@@ -2,7 +2,7 @@ import type { CdrEvent } from '../cdr/cdrEvent.ts';
 import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
-import { sealIdentifier, tokenOf, type MonthKey } from './monthKeys.ts';
+import { tokenAndSeal, type MonthKey } from './monthKeys.ts';
 
 /**
  * Splits a CDR into its identifier-free metadata (with tokens) and the vault entries (identifiers sealed
@@ -280,8 +280,8 @@ export class Pseudonymiser {
     let d = m.derived.get(cacheKey);
     if (d === undefined) {
       const id = normaliseIdentifier(raw, type, country);
-      const token = tokenOf(m.key, id.type, id.value);
-      d = { id, token, sealed: sealIdentifier(m.key, token, id.value).toString('base64') };
+      const { token, sealed } = tokenAndSeal(m.key, id.type, id.value);
+      d = { id, token, sealed: sealed.toString('base64') };
       if (this.size >= this.capacity) this.evictOne(m);
       m.derived.set(cacheKey, d);
       this.size++;

@@ -1,12 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   KeyWrapError,
   deriveMonthKey,
   generateMonthKey,
   openIdentifier,
   sealIdentifier,
+  tokenAndSeal,
   tokenOf,
   unwrapMonthKey,
   wrapMonthKey,
@@ -87,5 +88,47 @@ describe('vault sealing', () => {
   it('ciphertext does not contain the identifier', () => {
     const token = tokenOf(key, 'msisdn', '+60123456789');
     assert.equal(sealIdentifier(key, token, '+60123456789').indexOf('+60123456789'), -1);
+  });
+});
+
+describe('tokenAndSeal (one HMAC for the token and the nonce)', () => {
+  const key = deriveMonthKey('2026-11', 'k', generateMonthKey());
+  const other = deriveMonthKey('2026-11', 'k2', generateMonthKey());
+  const ids: [string, string][] = [
+    ['msisdn', '+60123456789'],
+    ['msisdn', '+447700900123'],
+    ['email', 'ünïcödé@xn--bcher-kva.example'],
+    ['alphanumeric', 'GB|ACME'],
+    ['shortcode', 'MY|32665'],
+  ];
+  it('gives exactly the token tokenOf gives, and a sealed form that opens to the identifier', () => {
+    for (const [type, value] of ids) {
+      const { token, sealed } = tokenAndSeal(key, type, value);
+      assert.equal(token, tokenOf(key, type, value));
+      assert.equal(openIdentifier(key, token, sealed), value);
+      assert.throws(() => openIdentifier(other, token, sealed), KeyWrapError);
+      assert.throws(() => openIdentifier(key, tokenOf(key, type, `${value}0`), sealed), KeyWrapError, 'bound to its token');
+    }
+  });
+  it('takes its nonce from bytes 16–27 of the token HMAC: deterministic, different per identifier and per type', () => {
+    const nonces = new Set<string>();
+    for (const [type, value] of ids) {
+      const a = tokenAndSeal(key, type, value).sealed;
+      assert.deepEqual(tokenAndSeal(key, type, value).sealed, a, 'same identifier, same bytes');
+      const mac = createHmac('sha256', key.tokenKey).update(`${type}:${value}`).digest();
+      assert.deepEqual(a.subarray(0, 12), mac.subarray(16, 28));
+      nonces.add(a.subarray(0, 12).toString('hex'));
+      nonces.add(tokenAndSeal(key, `${type}x`, value).sealed.subarray(0, 12).toString('hex'));
+    }
+    assert.equal(nonces.size, ids.length * 2);
+  });
+  it('a vault entry sealed the older way (its own nonce HMAC) still opens', () => {
+    const token = tokenOf(key, 'msisdn', '+60123456789');
+    assert.equal(openIdentifier(key, token, sealIdentifier(key, token, '+60123456789')), '+60123456789');
+  });
+  it('the sealed form does not contain the identifier or the token', () => {
+    const { token, sealed } = tokenAndSeal(key, 'msisdn', '+60123456789');
+    assert.ok(!sealed.toString('latin1').includes('60123456789'));
+    assert.ok(!sealed.toString('hex').includes(token));
   });
 });
