@@ -85,9 +85,9 @@ interface Decoded {
 
 export class IngestService implements BatchHandler<PartitionState> {
   readonly loop: ConsumerLoop<PartitionState>;
-  private readonly pseudonymiser = new Pseudonymiser();
-  /** (month, token) pairs whose vault row this process has written recently. */
-  private readonly vaultWritten = new RecentIds(400_000);
+  private readonly pseudonymiser: Pseudonymiser;
+  /** (month, token) pairs whose vault row this process has written recently (CDR_INGEST_VAULT_RECENT). */
+  private readonly vaultWritten: RecentIds;
   private readonly clock: () => number;
   private readonly counts = { stored: 0, duplicate: 0, dlq: 0, late: 0 };
   /** cdr_id → position (topic/partition/offset) of the in-flight batch of this process that is storing it. */
@@ -103,6 +103,8 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
+    this.pseudonymiser = new Pseudonymiser(deps.config.ingest.identifierCache);
+    this.vaultWritten = new RecentIds(deps.config.ingest.vaultRecent);
     // A month the ring learns was destroyed (here, or by another process: the ring re-reads the tombstones every
     // CDR_KEY_REFRESH_MS) leaves the pseudonymiser's caches too.
     deps.keyRing.onDestroyed((month) => this.pseudonymiser.forgetMonth(month));

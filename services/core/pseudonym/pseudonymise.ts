@@ -282,6 +282,7 @@ export class Pseudonymiser {
       const id = normaliseIdentifier(raw, type, country);
       const { token, sealed } = tokenAndSeal(m.key, id.type, id.value);
       d = { id, token, sealed: sealed.toString('base64') };
+      if (this.capacity === 0) return d;
       if (this.size >= this.capacity) this.evictOne(m);
       m.derived.set(cacheKey, d);
       this.size++;

@@ -78,6 +78,9 @@ const sectionSchemas = {
     CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
     CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
     CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
+    // Memory bounds (docs/operations.md "Memory"): identifiers derived under a month key and vault rows known written.
+    CDR_INGEST_IDENTIFIER_CACHE: intVar(0, 10_000_000).default(100_000),
+    CDR_INGEST_VAULT_RECENT: intVar(0, 20_000_000).default(200_000),
     CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
   }),
   api: z.object({
@@ -167,6 +170,10 @@ export interface IngestConfig {
   /** Kafka consumer session timeout: how long a crashed member holds its partitions. */
   readonly sessionTimeoutMs: number;
   readonly maxFutureSkewMs: number;
+  /** Most identifiers kept normalised, tokenised and sealed in memory, over all months (0: no cache). */
+  readonly identifierCache: number;
+  /** Most (month, token) vault rows remembered as written, so a known subscriber's row is not sent again (0: none). */
+  readonly vaultRecent: number;
 }
 
 export interface ApiConfig {
@@ -328,6 +335,8 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       dedupWindow: e.CDR_DEDUP_WINDOW,
       sessionTimeoutMs: e.CDR_INGEST_SESSION_TIMEOUT_MS,
       maxFutureSkewMs: e.CDR_MAX_FUTURE_SKEW_MS,
+      identifierCache: e.CDR_INGEST_IDENTIFIER_CACHE,
+      vaultRecent: e.CDR_INGEST_VAULT_RECENT,
     };
   },
   api(env, problems) {

@@ -132,6 +132,18 @@ describe('Pseudonymiser', () => {
     q.forgetExpired(Date.UTC(2027, 11, 1));
     assert.equal(q.cachedIdentifiers, 0);
   });
+  it('with capacity 0 caches nothing and derives the same tokens and sealed values as with a cache', () => {
+    const none = new Pseudonymiser(0);
+    const cached = new Pseudonymiser();
+    for (let i = 0; i < 5; i++) {
+      const a = none.pseudonymise(e, '2026-11', key, 1, src, t);
+      const b = cached.pseudonymise(e, '2026-11', key, 1, src, t);
+      assert.deepEqual(a.row, b.row);
+      assert.deepEqual(a.vault, b.vault);
+    }
+    assert.equal(none.cachedIdentifiers, 0);
+    assert.equal(cached.cachedIdentifiers, 2);
+  });
   it('caches per raw spelling and country: the same number under another default country is another identifier', () => {
     const q = new Pseudonymiser(2);
     const my = q.pseudonymise(e, '2026-11', key, 1, src, t);
