@@ -3,6 +3,7 @@ import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
 import { tokenAndSeal, type MonthKey } from './monthKeys.ts';
+import { RecentIds } from '../dedup/recentIds.ts';
 
 /**
  * Splits a CDR into its identifier-free metadata (with tokens) and the vault entries (identifiers sealed
@@ -259,9 +260,15 @@ function rawKey(raw: string, type: IdentifierType, country: string | null): stri
 export class Pseudonymiser {
   private readonly months = new Map<string, MonthCache>();
   private readonly normaliser: IdentifierNormaliser;
+  /** Raw identifiers seen once recently: only a second sighting earns a cache entry (see `derive`). */
+  private readonly seenOnce: RecentIds | undefined;
   private size = 0;
-  constructor(private readonly capacity = 200_000) {
+  constructor(
+    private readonly capacity = 200_000,
+    admission: 'second-sight' | 'always' = 'second-sight',
+  ) {
     this.normaliser = new IdentifierNormaliser(capacity);
+    this.seenOnce = admission === 'second-sight' && capacity > 0 ? new RecentIds(capacity) : undefined;
   }
 
   private monthCache(month: string, key: MonthKey): MonthCache {
@@ -283,6 +290,14 @@ export class Pseudonymiser {
       const { token, sealed } = tokenAndSeal(m.key, id.type, id.value);
       d = { id, token, sealed: sealed.toString('base64') };
       if (this.capacity === 0) return d;
+      // Admission on the second sighting: traffic to one-off numbers (one-time passwords, notifications) would
+      // otherwise push every entry through the cache — each a few hundred bytes that outlive the young generation
+      // and die in the old one — and evict the subscribers that do come back. A returning identifier costs one
+      // extra derivation. (benchmarks/results/ab-identifier-cache-2026-12-02.md)
+      if (this.seenOnce && !this.seenOnce.has(cacheKey)) {
+        this.seenOnce.add(cacheKey);
+        return d;
+      }
       if (this.size >= this.capacity) this.evictOne(m);
       m.derived.set(cacheKey, d);
       this.size++;

@@ -117,7 +117,7 @@ describe('Pseudonymiser', () => {
     assert.notEqual(nul.row.recipient_token, withCountry.row.recipient_token);
   });
   it('drops a month when its identifier window closes, and holds at most its capacity over all months', () => {
-    const q = new Pseudonymiser(4);
+    const q = new Pseudonymiser(4, 'always');
     const oct = deriveMonthKey('2026-10', 'k10', generateMonthKey());
     const t10 = Date.UTC(2026, 9, 15);
     q.pseudonymise({ ...e, event_time: t10, recipient: '+60 12-000 0001' }, '2026-10', oct, 1, src, t);
@@ -131,6 +131,18 @@ describe('Pseudonymiser', () => {
     assert.equal(q.cachedIdentifiers, 4);
     q.forgetExpired(Date.UTC(2027, 11, 1));
     assert.equal(q.cachedIdentifiers, 0);
+  });
+  it('caches an identifier on its second sighting only (one-off numbers never enter the cache), with the same results', () => {
+    const q = new Pseudonymiser(100);
+    const always = new Pseudonymiser(100, 'always');
+    const oneOffs = Array.from({ length: 30 }, (_, i) => ({ ...e, recipient: `+60 12-111 ${String(i).padStart(4, '0')}` }));
+    for (const ev of oneOffs) assert.deepEqual(q.pseudonymise(ev, '2026-11', key, 1, src, t).row, always.pseudonymise(ev, '2026-11', key, 1, src, t).row);
+    assert.equal(q.cachedIdentifiers, 1, 'the recipients, each seen once, are not cached; the sender, seen 30 times, is');
+    assert.equal(always.cachedIdentifiers, 31, 'the other policy caches every one (and the sender)');
+    q.pseudonymise(oneOffs[0]!, '2026-11', key, 1, src, t);
+    assert.equal(q.cachedIdentifiers, 2, 'the second sighting of a recipient earns its entry');
+    q.pseudonymise(oneOffs[0]!, '2026-11', key, 1, src, t);
+    assert.equal(q.cachedIdentifiers, 2, 'a hit adds nothing');
   });
   it('with capacity 0 caches nothing and derives the same tokens and sealed values as with a cache', () => {
     const none = new Pseudonymiser(0);
