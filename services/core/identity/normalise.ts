@@ -189,15 +189,21 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
     if (isValidNumber(n)) return phoneResult(n);
   }
   const national = withoutMexicanMobileOne(parsed(compact, region));
-  const international = DIGITS.test(compact) && compact.length >= 8 ? withoutMexicanMobileOne(parsed(`+${compact}`)) : undefined;
+  // Read as international only where that can matter, and never from a leading 0 (no calling code starts with one):
+  // libphonenumber answers an impossible number by throwing and catching an error, which cost more than the parse
+  // itself for every national number (`0…`) a new subscriber arrives with (benchmarks/RESULTS.md, profile).
+  const mayBeInternational = DIGITS.test(compact) && compact.length >= 8 && !compact.startsWith('0');
+  let asInternational: PhoneNumber | undefined | null = null;
+  const international = (): PhoneNumber | undefined =>
+    asInternational !== null ? asInternational : (asInternational = mayBeInternational ? withoutMexicanMobileOne(parsed(`+${compact}`)) : undefined);
   // The region's calling code without its trunk prefix in front: the international number, if it is one.
-  const looksInternational =
-    isValidNumber(international) &&
-    compact.startsWith(plan.callingCode) &&
-    (!isValidNumber(national) || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)));
-  if (looksInternational) return phoneResult(international);
+  if (compact.startsWith(plan.callingCode) && (!isValidNumber(national) || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)))) {
+    const n = international();
+    if (isValidNumber(n)) return phoneResult(n);
+  }
   if (isValidNumber(national)) return phoneResult(national);
-  if (isValidNumber(international)) return phoneResult(international);
+  const n = international();
+  if (isValidNumber(n)) return phoneResult(n);
   return invalid;
 }
 
