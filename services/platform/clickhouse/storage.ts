@@ -32,7 +32,7 @@ export interface Storage {
    * as JSONCompactEachRow tuples into a server: no JSON for the engine to parse (benchmarks/RESULTS.md).
    */
   insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void>;
-  /** How `insert` with a shape reaches the engine: `RowBinary` (embedded, probed at open) or `JSONCompactEachRow`. */
+  /** How `insert` with a shape reaches the engine: `RowBinary` (embedded, through a spool file) or `JSONCompactEachRow` (a server). */
   readonly shapedInsertFormat: 'RowBinary' | 'JSONCompactEachRow';
   close(): Promise<void>;
 }
