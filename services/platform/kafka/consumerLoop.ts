@@ -511,7 +511,9 @@ export class ConsumerLoop<S> {
     endTimer?.();
     this.batches++;
     this.lastProgressAt = this.clock();
-    this.problem = undefined;
+    // A batch of another partition that finishes after the loop failed must not erase why it failed (health would
+    // say "failed: unknown error"; seen once in CI, tests/integration/ingest/health.test.ts).
+    if (this.state !== 'failed') this.problem = undefined;
     return true;
   }
 
