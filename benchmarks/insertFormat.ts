@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../services/platform/config/config.ts';
-import { jsonCompactEachRow, openStorage } from '../services/platform/clickhouse/storage.ts';
+import { jsonCompactEachRow, ONE_BLOCK, openStorage } from '../services/platform/clickhouse/storage.ts';
 import { applyMigrations } from '../services/platform/clickhouse/migrations.ts';
 import { rowBinary } from '../services/platform/clickhouse/rowBinary.ts';
 import { CDR_SHAPE } from '../services/core/pseudonym/pseudonymise.ts';
@@ -38,8 +38,6 @@ interface RawEngine {
 
 const BATCHES = Number(process.env['BENCH_INSERT_BATCHES'] ?? 40);
 const BATCH = Number(process.env['BENCH_INSERT_BATCH'] ?? 5_000);
-const ONE_BLOCK =
-  'max_threads = 1, max_insert_threads = 1, max_block_size = 1048576, max_insert_block_size = 1048576, min_insert_block_size_rows = 1048576, min_insert_block_size_bytes = 1073741824';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdr-bench-format-'));
 const spool = join(process.platform === 'linux' ? '/dev/shm' : tmpdir(), `cdr-bench-format-${process.pid}.rowbinary`);

@@ -80,10 +80,16 @@ export function tokenOf(key: MonthKey, type: string, normalisedValue: string): s
  */
 export function sealIdentifier(key: MonthKey, token: string, normalisedValue: string): Buffer {
   const nonce = createHmac('sha256', key.vaultKey).update(`nonce:${normalisedValue}`).digest().subarray(0, NONCE_BYTES);
+  return sealWithNonce(key, token, normalisedValue, nonce);
+}
+
+/** nonce | tag | AES-256-GCM(vault key, identifier), the token and month bound as associated data. */
+function sealWithNonce(key: MonthKey, token: string, normalisedValue: string, nonce: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key.vaultKey, nonce);
   cipher.setAAD(Buffer.from(`${key.month}:${token}`));
-  const body = Buffer.concat([cipher.update(normalisedValue, 'utf8'), cipher.final()]);
-  return Buffer.concat([nonce, cipher.getAuthTag(), body]);
+  const body = cipher.update(normalisedValue, 'utf8');
+  const final = cipher.final();
+  return Buffer.concat([nonce, cipher.getAuthTag(), body, final]);
 }
 
 /**
@@ -102,12 +108,7 @@ export function sealIdentifier(key: MonthKey, token: string, normalisedValue: st
 export function tokenAndSeal(key: MonthKey, type: string, normalisedValue: string): { token: string; sealed: Buffer } {
   const mac = createHmac('sha256', key.tokenKey).update(`${type}:${normalisedValue}`).digest();
   const token = mac.toString('hex', 0, TOKEN_BYTES);
-  const nonce = mac.subarray(TOKEN_BYTES, TOKEN_BYTES + NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key.vaultKey, nonce);
-  cipher.setAAD(Buffer.from(`${key.month}:${token}`));
-  const body = cipher.update(normalisedValue, 'utf8');
-  const final = cipher.final();
-  return { token, sealed: Buffer.concat([nonce, cipher.getAuthTag(), body, final]) };
+  return { token, sealed: sealWithNonce(key, token, normalisedValue, mac.subarray(TOKEN_BYTES, TOKEN_BYTES + NONCE_BYTES)) };
 }
 
 export function openIdentifier(key: MonthKey, token: string, sealed: Buffer): string {

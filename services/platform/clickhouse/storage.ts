@@ -93,7 +93,7 @@ function spoolBaseFor(enginePath: string): string {
 }
 
 /** Read with one thread and squash into one block (ingest batches are far below these sizes). */
-const ONE_BLOCK = [
+export const ONE_BLOCK = [
   'max_threads = 1',
   'max_insert_threads = 1',
   'max_block_size = 1048576',
