@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -79,6 +79,8 @@ interface ChdbRawInserter {
  */
 interface BinaryInserter {
   insert(table: string, columns: readonly string[], settingsSql: string, payload: Buffer): Promise<void>;
+  /** Removes this process's spool directory and the data directory's, if empty (never a file in use). */
+  close(): void;
 }
 
 /** The spool directory for a data directory: in /dev/shm if it is there and writable, else beside the engine's files. */
@@ -150,6 +152,15 @@ function openBinaryInserter(enginePath: string, command: (sql: string) => Promis
         await command(`INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${settings} SELECT * FROM file(${literal(file)}, 'RowBinary')`);
       } finally {
         await rm(file, { force: true });
+      }
+    },
+    close() {
+      for (const d of [dir, base]) {
+        try {
+          rmdirSync(d); // only when empty: another storage of this process may still be writing here
+        } catch {
+          return;
+        }
       }
     },
   };
@@ -301,6 +312,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     },
     async close(): Promise<void> {
       await client.close();
+      binaryInserter?.close();
     },
   };
   try {
