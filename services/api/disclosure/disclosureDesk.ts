@@ -17,10 +17,10 @@ import type { Storage } from '../../platform/clickhouse/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import {
   chTime,
-  countLiveMonth,
+  countLive,
   isoFromCh,
   monthKeyDestroyed,
-  pageLiveMonth,
+  pageLive,
   positionOf,
   type PagePosition,
   type RestoredRecord,
@@ -160,24 +160,36 @@ export class DisclosureDesk {
   async plan(id: NormalisedIdentifier, from: number, to: number, now: number, allowHeld: boolean): Promise<AnswerPlan> {
     await this.deps.keyRing.refreshDestroyed();
     const holds = allowHeld ? await this.deps.holds.activeFor(id) : [];
-    const months: MonthPlan[] = [];
-    let estimate = 0;
+    // First where each month's records would come from; then one count over all live months (one query, not one
+    // per month: a whole-window request spans 14 months).
+    const sources: { month: string; from: number; to: number; key?: MonthKey; none?: true }[] = [];
     for (const month of monthsInRange(from, to)) {
       const start = monthStartOf(month);
       const mFrom = Math.max(from, start);
       const mTo = Math.min(to, addMonthsUtc(start, 1));
       const windowOpen = now < identifierCutoff(start);
-      let plan: MonthPlan | undefined;
       if (windowOpen) {
         const key = await this.deps.keyRing.existingKey(month);
         if (key) {
-          const n = await countLiveMonth(this.deps.storage, key, id, mFrom, mTo);
-          plan = { month, from: mFrom, to: mTo, source: 'live', key, estimate: n };
-        } else if (!(await monthKeyDestroyed(this.deps.storage, month))) {
-          plan = { month, from: mFrom, to: mTo, source: 'none', estimate: 0 };
+          sources.push({ month, from: mFrom, to: mTo, key });
+          continue;
+        }
+        if (!(await monthKeyDestroyed(this.deps.storage, month))) {
+          sources.push({ month, from: mFrom, to: mTo, none: true });
+          continue;
         }
       }
-      if (!plan) {
+      sources.push({ month, from: mFrom, to: mTo });
+    }
+    const liveKeys = sources.flatMap((m) => (m.key ? [m.key] : []));
+    const liveCounts = await countLive(this.deps.storage, liveKeys, id, from, to);
+    const months: MonthPlan[] = [];
+    let estimate = 0;
+    for (const { month, from: mFrom, to: mTo, key, none } of sources) {
+      let plan: MonthPlan;
+      if (key) plan = { month, from: mFrom, to: mTo, source: 'live', key, estimate: liveCounts.get(month) ?? 0 };
+      else if (none) plan = { month, from: mFrom, to: mTo, source: 'none', estimate: 0 };
+      else {
         const covering = holds.filter((h) => Date.parse(h.hold.from) < mTo && Date.parse(h.hold.to) > mFrom);
         let n = 0;
         for (const h of covering)
@@ -203,20 +215,19 @@ export class DisclosureDesk {
    * final count once its records are all given. A record held by two holds is given once.
    */
   async *pages(plan: AnswerPlan, onMonth: (m: MonthAnswer) => void): AsyncGenerator<RestoredRecord[]> {
-    for (const m of plan.months) {
+    const months = plan.months;
+    for (let i = 0; i < months.length;) {
+      const m = months[i]!;
+      if (m.source === 'live' || m.source === 'none') {
+        // A run of months answered from live data is paged as one range: three queries per page, not per month.
+        let j = i;
+        while (j < months.length && (months[j]!.source === 'live' || months[j]!.source === 'none')) j++;
+        yield* this.liveRun(plan.id, months.slice(i, j), onMonth);
+        i = j;
+        continue;
+      }
       let count = 0;
-      if (m.source === 'live' && m.key) {
-        let after: PagePosition | undefined;
-        for (;;) {
-          const page = await pageLiveMonth(this.deps.storage, m.key, plan.id, m.from, m.to, after, this.pageSize);
-          if (page.length === 0) break;
-          count += page.length;
-          after = positionOf(page[page.length - 1]!);
-          yield page;
-          if (page.length < this.pageSize) break;
-        }
-        onMonth({ month: m.month, status: count > 0 ? 'answered' : 'no_traffic', records: count });
-      } else if (m.source === 'held' && m.holds) {
+      if (m.source === 'held' && m.holds) {
         const given = new Set<string>();
         for (const h of m.holds) {
           const hFrom = Math.max(m.from, Date.parse(h.hold.from));
@@ -235,8 +246,34 @@ export class DisclosureDesk {
         }
         onMonth({ month: m.month, status: count > 0 ? 'held' : 'expired', records: count });
       } else {
-        onMonth({ month: m.month, status: m.source === 'none' ? 'no_traffic' : 'expired', records: 0 });
+        onMonth({ month: m.month, status: 'expired', records: 0 });
       }
+      i++;
+    }
+  }
+
+  /** The records of consecutive live (or traffic-less) months, page by page; then each month's count, in order. */
+  private async *liveRun(id: NormalisedIdentifier, run: readonly MonthPlan[], onMonth: (m: MonthAnswer) => void): AsyncGenerator<RestoredRecord[]> {
+    const keys = run.flatMap((m) => (m.source === 'live' && m.key ? [m.key] : []));
+    const counts = new Map<string, number>();
+    if (keys.length > 0) {
+      const from = run[0]!.from;
+      const to = run[run.length - 1]!.to;
+      let after: PagePosition | undefined;
+      for (;;) {
+        const page = await pageLive(this.deps.storage, keys, id, from, to, after, this.pageSize);
+        for (const r of page.records) {
+          const month = r.event_time.slice(0, 7);
+          counts.set(month, (counts.get(month) ?? 0) + 1);
+        }
+        if (page.records.length > 0) yield page.records;
+        if (page.last === undefined) break;
+        after = page.last;
+      }
+    }
+    for (const m of run) {
+      const n = counts.get(m.month) ?? 0;
+      onMonth({ month: m.month, status: n > 0 ? 'answered' : 'no_traffic', records: n });
     }
   }
 

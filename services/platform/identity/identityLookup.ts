@@ -1,3 +1,4 @@
+import { TupleParam } from '@clickhouse/client';
 import type { Storage } from '../clickhouse/index.ts';
 import type { MonthKeyRing } from '../keys/index.ts';
 import { openIdentifier, tokenOf, type MonthKey, identifierCutoff, monthDateOf, monthStartOf, monthsInRange } from '../../core/index.ts';
@@ -65,54 +66,36 @@ export async function lookupLive(
    */
   opts: { readonly untilDestroyed?: boolean } = {},
 ): Promise<LiveLookupResult> {
-  const records: RestoredRecord[] = [];
+  const keys: MonthKey[] = [];
   const expiredMonths: string[] = [];
   for (const month of monthsInRange(from, to)) {
-    const monthStart = monthStartOf(month);
-    if (!opts.untilDestroyed && now >= identifierCutoff(monthStart)) {
+    if (!opts.untilDestroyed && now >= identifierCutoff(monthStartOf(month))) {
       expiredMonths.push(month);
       continue;
     }
     const key = await keyRing.existingKey(month);
-    if (!key) {
-      if (await monthDestroyed(storage, month)) expiredMonths.push(month);
-      continue; // no key and not destroyed: nothing was ever stored for that month
-    }
-    records.push(...(await lookupMonth(storage, key, id, Math.max(from, monthStart), to)));
+    if (key) keys.push(key);
+    else if (await monthDestroyed(storage, month)) expiredMonths.push(month);
+    // no key and not destroyed: nothing was ever stored for that month
   }
-  records.sort((a, b) => (a.event_time < b.event_time ? -1 : a.event_time > b.event_time ? 1 : a.cdr_id.localeCompare(b.cdr_id)));
+  const records: RestoredRecord[] = [];
+  let after: PagePosition | undefined;
+  for (;;) {
+    const page = await pageLive(storage, keys, id, from, to, after, LOOKUP_PAGE);
+    records.push(...page.records);
+    if (page.last === undefined) break;
+    after = page.last;
+  }
   return { records, expiredMonths };
 }
+
+const LOOKUP_PAGE = 10_000;
 
 async function monthDestroyed(storage: Storage, month: string): Promise<boolean> {
   const rows = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('destroyed_months')} WHERE month = {m:Date}`, {
     m: monthDateOf(month),
   });
   return Number(rows[0]?.n ?? 0) > 0;
-}
-
-async function lookupMonth(storage: Storage, key: MonthKey, id: NormalisedIdentifier, from: number, to: number): Promise<RestoredRecord[]> {
-  const token = tokenOf(key, id.type, id.value);
-  const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
-    `SELECT DISTINCT cdr_id, account_id, event_time FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
-    { m: monthDateOf(key.month), t: token, from: chTime(from), to: chTime(to) },
-  );
-  if (hits.length === 0) return [];
-  const rows = await storage.query<CdrRowForLookup>(
-    `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
-            duration_ms, provider_id, destination_country, mcc, mnc, segments
-     FROM ${storage.table('cdr')} FINAL
-     WHERE account_id IN {accounts:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} AND cdr_id IN {ids:Array(String)}`,
-    { accounts: [...new Set(hits.map((h) => h.account_id))], ids: hits.map((h) => h.cdr_id), from: chTime(from), to: chTime(to) },
-  );
-  const tokens = new Set<string>();
-  for (const r of rows) {
-    if (r.sender_token) tokens.add(r.sender_token);
-    if (r.recipient_token) tokens.add(r.recipient_token);
-  }
-  const identifiers = await openTokens(storage, key, [...tokens]);
-  return rows.map((r) => restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
 }
 
 /** The metadata columns a restored record carries, as ClickHouse returns them (live `cdr` or `held_records`). */
@@ -157,15 +140,29 @@ export function restoredRecord(r: RecordMetadataRow, sender: string, recipient: 
   };
 }
 
-/** Opens vault entries of one month for a set of tokens. */
-export async function openTokens(storage: Storage, key: MonthKey, tokens: string[]): Promise<Map<string, string>> {
+/**
+ * Opens vault entries for a set of tokens, each under its own month's key, in one query. A token is looked up only
+ * in its own month's partition: the same text under another month's key would take an HMAC collision.
+ */
+export async function openTokens(storage: Storage, tokensByMonth: ReadonlyMap<MonthKey, readonly string[]>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
+  const keyOf = new Map<string, MonthKey>();
+  const tokens: string[] = [];
+  for (const [key, monthTokens] of tokensByMonth) {
+    if (monthTokens.length === 0) continue;
+    keyOf.set(key.month, key);
+    tokens.push(...monthTokens);
+  }
   if (tokens.length === 0) return out;
-  const rows = await storage.query<{ token: string; sealed: string }>(
-    `SELECT token, any(sealed) sealed FROM ${storage.table('identity_vault')} WHERE month = {m:Date} AND token IN {t:Array(String)} GROUP BY token`,
-    { m: monthDateOf(key.month), t: tokens },
+  const rows = await storage.query<{ m: string; token: string; sealed: string }>(
+    `SELECT formatDateTime(month, '%Y-%m') AS m, token, any(sealed) sealed FROM ${storage.table('identity_vault')}
+     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} GROUP BY month, token`,
+    { months: [...keyOf.keys()].map(monthDateOf), t: tokens },
   );
-  for (const r of rows) out.set(r.token, openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')));
+  for (const r of rows) {
+    const key = keyOf.get(r.m);
+    if (key) out.set(r.token, openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')));
+  }
   return out;
 }
 
@@ -175,37 +172,62 @@ export interface PagePosition {
   readonly cdrId: string;
 }
 
-/** How many records of one month an identifier appears in, within [from, to) (both directions). */
-export async function countLiveMonth(storage: Storage, key: MonthKey, id: NormalisedIdentifier, from: number, to: number): Promise<number> {
-  const rows = await storage.query<{ n: string }>(
-    `SELECT uniqExact(cdr_id) n FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}`,
-    { m: monthDateOf(key.month), t: tokenOf(key, id.type, id.value), from: chTime(from), to: chTime(to) },
-  );
-  return Number(rows[0]?.n ?? 0);
+/**
+ * The identifier's token in each of the given months, for one query over all of them. Tokens differ per month (each
+ * month has its own token key) and the index is partitioned by month, so `month IN … AND token IN …` finds exactly
+ * each month's own entries (a token of one month equal to another month's would take an HMAC collision).
+ */
+function liveScope(keys: readonly MonthKey[], id: NormalisedIdentifier): { months: string[]; tokens: string[] } {
+  return { months: keys.map((k) => monthDateOf(k.month)), tokens: keys.map((k) => tokenOf(k, id.type, id.value)) };
 }
 
 /**
- * One page of an identifier's records of one month, in (event_time, cdr_id) order, both parties restored. Pages keep
- * memory bounded whatever the answer's size: the index gives the page's records, then their rows and vault entries.
+ * How many records of each given month an identifier appears in, within [from, to) (both directions), in one query.
+ * Months without a record are absent from the map.
  */
-export async function pageLiveMonth(
+export async function countLive(storage: Storage, keys: readonly MonthKey[], id: NormalisedIdentifier, from: number, to: number): Promise<Map<string, number>> {
+  if (keys.length === 0) return new Map();
+  const scope = liveScope(keys, id);
+  const rows = await storage.query<{ m: string; n: string }>(
+    `SELECT formatDateTime(month, '%Y-%m') AS m, uniqExact(cdr_id) n FROM ${storage.table('subscriber_index')}
+     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+     GROUP BY month`,
+    { months: scope.months, t: scope.tokens, from: chTime(from), to: chTime(to) },
+  );
+  return new Map(rows.map((r) => [r.m, Number(r.n)]));
+}
+
+export interface LivePage {
+  readonly records: RestoredRecord[];
+  /** Where the next page starts; undefined when this page was the last. */
+  readonly last: PagePosition | undefined;
+}
+
+/**
+ * One page of an identifier's records over the given months, in (event_time, cdr_id) order (so month order too),
+ * both parties restored. Three queries per page whatever the number of months: the index gives the page's records,
+ * then their rows (by their exact primary key), then their vault entries. Pages keep memory bounded whatever the
+ * answer's size.
+ */
+export async function pageLive(
   storage: Storage,
-  key: MonthKey,
+  keys: readonly MonthKey[],
   id: NormalisedIdentifier,
   from: number,
   to: number,
   after: PagePosition | undefined,
   limit: number,
-): Promise<RestoredRecord[]> {
+): Promise<LivePage> {
+  if (keys.length === 0) return { records: [], last: undefined };
+  const scope = liveScope(keys, id);
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
     `SELECT cdr_id, any(account_id) AS account_id, event_time FROM ${storage.table('subscriber_index')}
-     WHERE month = {m:Date} AND token = {t:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
+     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
        AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
     {
-      m: monthDateOf(key.month),
-      t: tokenOf(key, id.type, id.value),
+      months: scope.months,
+      t: scope.tokens,
       from: chTime(from),
       to: chTime(to),
       at: after ? after.eventTime : chTime(0),
@@ -213,31 +235,37 @@ export async function pageLiveMonth(
       n: limit,
     },
   );
-  if (hits.length === 0) return [];
-  const first = hits[0]!.event_time;
-  const last = hits[hits.length - 1]!.event_time;
+  if (hits.length === 0) return { records: [], last: undefined };
+  const lastHit = hits[hits.length - 1]!;
+  const last = hits.length < limit ? undefined : { eventTime: lastHit.event_time, cdrId: lastHit.cdr_id };
   const rows = await storage.query<CdrRowForLookup>(
     `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
             duration_ms, provider_id, destination_country, mcc, mnc, segments
      FROM ${storage.table('cdr')} FINAL
-     WHERE account_id IN {accounts:Array(String)} AND event_time >= {first:DateTime64(3, 'UTC')} AND event_time <= {last:DateTime64(3, 'UTC')} AND cdr_id IN {ids:Array(String)}`,
-    { accounts: [...new Set(hits.map((h) => h.account_id))], ids: hits.map((h) => h.cdr_id), first, last },
+     WHERE (account_id, event_time, cdr_id) IN {keys:Array(Tuple(String, DateTime64(3, 'UTC'), String))}`,
+    { keys: hits.map((h) => new TupleParam([h.account_id, h.event_time, h.cdr_id])) },
   );
   const byId = new Map(rows.map((r) => [r.cdr_id, r]));
-  const tokens = new Set<string>();
+  const keyOf = new Map(keys.map((k) => [k.month, k]));
+  const tokensByMonth = new Map<MonthKey, string[]>();
   for (const r of rows) {
-    if (r.sender_token) tokens.add(r.sender_token);
-    if (r.recipient_token) tokens.add(r.recipient_token);
+    // A record's tokens are under the key of its own event month (ingest writes them so; the index's month is it).
+    const key = keyOf.get(r.event_time.slice(0, 7));
+    if (!key) continue;
+    let list = tokensByMonth.get(key);
+    if (!list) tokensByMonth.set(key, (list = []));
+    if (r.sender_token) list.push(r.sender_token);
+    if (r.recipient_token) list.push(r.recipient_token);
   }
-  const identifiers = await openTokens(storage, key, [...tokens]);
-  const out: RestoredRecord[] = [];
+  const identifiers = await openTokens(storage, tokensByMonth);
+  const records: RestoredRecord[] = [];
   for (const h of hits) {
     const r = byId.get(h.cdr_id);
     // An index entry whose record is gone (its tokens cleared, or not yet merged away) is not part of the answer.
     if (!r || !r.sender_token) continue;
-    out.push(restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
+    records.push(restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
   }
-  return out;
+  return { records, last };
 }
 
 /** A restored record's position, for the next page. */

@@ -15,6 +15,8 @@ import { openRuntime, requireStorage, type PipelineRuntime } from '../../../serv
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { storeDirectly } from '../../support/seed.ts';
+import { DisclosureDesk, type MonthAnswer } from '../../../services/api/disclosure/disclosureDesk.ts';
+import { normaliseIdentifier } from '../../../services/core/index.ts';
 import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const SUBJECT = '+447911123456';
@@ -130,5 +132,54 @@ describe('a request across expired, held and live months', () => {
     assert.deepEqual(live.sort(), [...byMonth.get(-11)!, ...byMonth.get(-1)!].map((e) => e.cdr_id).sort());
     assert.ok(!a.records.some((r) => byMonth.get(-13)!.some((e) => e.cdr_id === r.cdr_id)), 'nothing of the expired month');
     assert.deepEqual(verifyAnswer({ header: a, records: a.records, integrity: a.integrity, trustedKeys: [api.signer.publicKeyObject] }).problems, []);
+  });
+
+  it('pages live months as one range: pages cross month boundaries, order and per-month counts stay exact', async () => {
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    const holds = new LegalHolds(storage, keyRing, masterKey);
+    const id = normaliseIdentifier(SUBJECT, 'msisdn');
+    const from = month(-13) + 15 * DAY;
+    const to = month(-1) + 10 * DAY;
+    const answer = async (pageSize: number) => {
+      const desk = new DisclosureDesk({ storage, keyRing, holds, pageSize });
+      const plan = await desk.plan(id, from, to, Date.now(), true);
+      const months: MonthAnswer[] = [];
+      const pages: { cdr_id: string; event_time: string; source: string }[][] = [];
+      for await (const page of desk.pages(plan, (m) => months.push(m))) pages.push(page);
+      return { plan, months, pages };
+    };
+    const whole = await answer(2_000);
+    const paged = await answer(3);
+    // The plan counted each live month in one query: its estimates are the months' real counts.
+    const estimates = Object.fromEntries(paged.plan.months.map((m) => [m.month, m.estimate]));
+    assert.equal(estimates[monthKeyOf(month(-11))], 2);
+    assert.equal(estimates[monthKeyOf(month(-1))], 5);
+    assert.equal(estimates[monthKeyOf(month(-5))], 0);
+    assert.equal(paged.plan.estimate, 4 + 2 + 5);
+    assert.ok(
+      paged.pages.every((p) => p.length >= 1 && p.length <= 3),
+      'no page larger than asked',
+    );
+    const livePages = paged.pages.filter((p) => p.every((r) => r.source === 'live'));
+    assert.ok(
+      livePages.some((p) => new Set(p.map((r) => r.event_time.slice(0, 7))).size > 1),
+      'a page holds the end of one month and the start of another',
+    );
+    const flat = paged.pages.flat();
+    assert.deepEqual(
+      flat.map((r) => r.cdr_id),
+      whole.pages.flat().map((r) => r.cdr_id),
+      'same records in the same order whatever the page size',
+    );
+    const live = flat.filter((r) => r.source === 'live');
+    const sorted = [...live].sort((a, b) => (a.event_time < b.event_time ? -1 : a.event_time > b.event_time ? 1 : a.cdr_id < b.cdr_id ? -1 : 1));
+    assert.deepEqual(live, sorted, 'live records in (event_time, cdr_id) order');
+    assert.deepEqual(paged.months, whole.months, 'months and their counts do not depend on paging');
+    assert.deepEqual(
+      paged.months.map((m) => m.month),
+      [...paged.months.map((m) => m.month)].sort(),
+      'months in calendar order',
+    );
+    assert.equal(paged.months.find((m) => m.month === monthKeyOf(month(-1)))?.records, 5);
   });
 });
