@@ -18,6 +18,7 @@ import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { chTime } from '../platform/identity/index.ts';
 import { decodePseudonymised } from '../platform/schemas/index.ts';
+import { EventLoopSlice } from '../platform/runtime/index.ts';
 import { inputOf, ratedRowOf, ratingInputOf, type RatedRow } from './ratedRow.ts';
 
 /**
@@ -118,7 +119,9 @@ export class BillingService implements BatchHandler<PartitionState> {
     const now = ctx.at;
     const dead: DeadLetter[] = [];
     const events: { message: KafkaMessage; event: PseudonymisedValue }[] = [];
+    const slice = new EventLoopSlice();
     for (const message of messages) {
+      if (slice.spent()) await slice.pause();
       try {
         events.push({ message, event: decodePseudonymised(message.value) });
       } catch (err) {
@@ -136,6 +139,7 @@ export class BillingService implements BatchHandler<PartitionState> {
     let duplicates = 0;
     let unrated = 0;
     for (const { message, event } of events) {
+      if (slice.spent()) await slice.pause();
       if (seen.has(event.cdr_id) || storedElsewhere.has(event.cdr_id)) {
         duplicates++;
         continue;

@@ -31,6 +31,7 @@ import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { PSEUDONYMISED_SCHEMA_ID, decodeCdrEvent, encodeWith } from '../platform/schemas/index.ts';
+import { EventLoopSlice } from '../platform/runtime/index.ts';
 
 /**
  * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr, from
@@ -181,7 +182,9 @@ export class IngestService implements BatchHandler<PartitionState> {
     const candidates: Decoded[] = [];
     const dead: DeadLetter[] = [];
     const dropped = { error_code: 0, client_ip: 0 };
+    const slice = new EventLoopSlice();
     for (const message of messages) {
+      if (slice.spent()) await slice.pause();
       let decoded: { event: CdrEvent; schemaId: number };
       try {
         decoded = decodeCdrEvent(message.value);
@@ -225,6 +228,7 @@ export class IngestService implements BatchHandler<PartitionState> {
     const vaultInBatch = new Set<string>();
     let late = 0;
     for (const d of good) {
+      if (slice.spent()) await slice.pause();
       const month = monthKeyOf(d.event.event_time);
       const key = identifiersExpired(d.event.event_time, now) ? null : (keys.get(month) ?? null);
       const rec = this.pseudonymiser.pseudonymise(
