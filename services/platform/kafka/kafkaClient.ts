@@ -76,14 +76,49 @@ export async function ensureTopics(admin: Admin, plans: readonly TopicPlan[]): P
   const existing = new Set(await admin.listTopics());
   const missing = plans.filter((p) => !existing.has(p.topic));
   if (missing.length === 0) return [];
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((p) => ({
-      topic: p.topic,
-      numPartitions: p.partitions,
-      replicationFactor: -1,
-      configEntries: planConfigEntries(p),
-    })),
-  });
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((p) => ({
+        topic: p.topic,
+        numPartitions: p.partitions,
+        replicationFactor: -1,
+        configEntries: planConfigEntries(p),
+      })),
+    });
+  } catch (err) {
+    // kafkajs waits for the new topics' leaders but gives up at the first "does not host this topic-partition" from a
+    // broker whose metadata has not caught up yet (seen on a local KRaft broker right after creation): the topics
+    // exist; wait for their leaders here instead of failing start-up.
+    if (!isNewTopicSettling(err)) throw err;
+    await waitForLeaders(
+      admin,
+      missing.map((p) => p.topic),
+      err,
+    );
+  }
   return missing.map((p) => p.topic);
+}
+
+const SETTLING_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER']);
+
+function isNewTopicSettling(err: unknown): boolean {
+  const type = typeof err === 'object' && err !== null && 'type' in err ? String(err.type) : '';
+  return SETTLING_TYPES.has(type);
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], first: unknown, maxWaitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + maxWaitMs;
+  let last = first;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (!isNewTopicSettling(err)) throw err;
+      last = err;
+    }
+  }
+  throw last;
 }
