@@ -141,23 +141,29 @@ export function restoredRecord(r: RecordMetadataRow, sender: string, recipient: 
 }
 
 /**
- * Opens vault entries for a set of tokens, each under its own month's key, in one query. A token is looked up only
- * in its own month's partition: the same text under another month's key would take an HMAC collision.
+ * Opens vault entries for a set of tokens, each under its own month's key, in one query: one branch per month, each
+ * reading its own partition for its own tokens only.
  */
 export async function openTokens(storage: Storage, tokensByMonth: ReadonlyMap<MonthKey, readonly string[]>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const keyOf = new Map<string, MonthKey>();
-  const tokens: string[] = [];
+  const params: Record<string, unknown> = {};
+  const branches: string[] = [];
   for (const [key, monthTokens] of tokensByMonth) {
     if (monthTokens.length === 0) continue;
+    const i = branches.length;
     keyOf.set(key.month, key);
-    tokens.push(...monthTokens);
+    params[`m${i}`] = monthDateOf(key.month);
+    params[`t${i}`] = [...new Set(monthTokens)];
+    branches.push(
+      `SELECT {m${i}:Date} AS month, token, any(sealed) AS sealed FROM ${storage.table('identity_vault')}
+       WHERE month = {m${i}:Date} AND token IN {t${i}:Array(String)} GROUP BY token`,
+    );
   }
-  if (tokens.length === 0) return out;
+  if (branches.length === 0) return out;
   const rows = await storage.query<{ m: string; token: string; sealed: string }>(
-    `SELECT formatDateTime(month, '%Y-%m') AS m, token, any(sealed) sealed FROM ${storage.table('identity_vault')}
-     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} GROUP BY month, token`,
-    { months: [...keyOf.keys()].map(monthDateOf), t: tokens },
+    `SELECT formatDateTime(month, '%Y-%m') AS m, token, sealed FROM (${branches.join(' UNION ALL ')})`,
+    params,
   );
   for (const r of rows) {
     const key = keyOf.get(r.m);
@@ -173,12 +179,27 @@ export interface PagePosition {
 }
 
 /**
- * The identifier's token in each of the given months, for one query over all of them. Tokens differ per month (each
- * month has its own token key) and the index is partitioned by month, so `month IN … AND token IN …` finds exactly
- * each month's own entries (a token of one month equal to another month's would take an HMAC collision).
+ * The index entries of one identifier over several months, as one query: one UNION ALL branch per month, each
+ * reading only its own partition for its own token (the identifier's token differs per month). One `month IN … AND
+ * token IN …` would read every month's parts for every month's token: 13× the granules on a whole-window request
+ * (421 marks instead of ~31 over 10M records, 90 ms instead of ~10).
  */
-function liveScope(keys: readonly MonthKey[], id: NormalisedIdentifier): { months: string[]; tokens: string[] } {
-  return { months: keys.map((k) => monthDateOf(k.month)), tokens: keys.map((k) => tokenOf(k, id.type, id.value)) };
+function indexBranches(
+  storage: Storage,
+  keys: readonly MonthKey[],
+  id: NormalisedIdentifier,
+  columns: string,
+  extra: string,
+  params: Record<string, unknown>,
+): string {
+  return keys
+    .map((k, i) => {
+      params[`m${i}`] = monthDateOf(k.month);
+      params[`t${i}`] = tokenOf(k, id.type, id.value);
+      return `SELECT ${columns} FROM ${storage.table('subscriber_index')}
+       WHERE month = {m${i}:Date} AND token = {t${i}:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}${extra}`;
+    })
+    .join(' UNION ALL ');
 }
 
 /**
@@ -187,13 +208,9 @@ function liveScope(keys: readonly MonthKey[], id: NormalisedIdentifier): { month
  */
 export async function countLive(storage: Storage, keys: readonly MonthKey[], id: NormalisedIdentifier, from: number, to: number): Promise<Map<string, number>> {
   if (keys.length === 0) return new Map();
-  const scope = liveScope(keys, id);
-  const rows = await storage.query<{ m: string; n: string }>(
-    `SELECT formatDateTime(month, '%Y-%m') AS m, uniqExact(cdr_id) n FROM ${storage.table('subscriber_index')}
-     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
-     GROUP BY month`,
-    { months: scope.months, t: scope.tokens, from: chTime(from), to: chTime(to) },
-  );
+  const params: Record<string, unknown> = { from: chTime(from), to: chTime(to) };
+  const branches = indexBranches(storage, keys, id, `formatDateTime(month, '%Y-%m') AS m, uniqExact(cdr_id) AS n`, ' GROUP BY month', params);
+  const rows = await storage.query<{ m: string; n: string }>(`SELECT m, n FROM (${branches})`, params);
   return new Map(rows.map((r) => [r.m, Number(r.n)]));
 }
 
@@ -219,21 +236,25 @@ export async function pageLive(
   limit: number,
 ): Promise<LivePage> {
   if (keys.length === 0) return { records: [], last: undefined };
-  const scope = liveScope(keys, id);
+  const params: Record<string, unknown> = {
+    from: chTime(from),
+    to: chTime(to),
+    at: after ? after.eventTime : chTime(0),
+    id: after ? after.cdrId : '',
+    n: limit,
+  };
+  const branches = indexBranches(
+    storage,
+    keys,
+    id,
+    'cdr_id, account_id, event_time',
+    ` AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`,
+    params,
+  );
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
-    `SELECT cdr_id, any(account_id) AS account_id, event_time FROM ${storage.table('subscriber_index')}
-     WHERE month IN {months:Array(Date)} AND token IN {t:Array(String)} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
-       AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})
+    `SELECT cdr_id, any(account_id) AS account_id, event_time FROM (${branches})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
-    {
-      months: scope.months,
-      t: scope.tokens,
-      from: chTime(from),
-      to: chTime(to),
-      at: after ? after.eventTime : chTime(0),
-      id: after ? after.cdrId : '',
-      n: limit,
-    },
+    params,
   );
   if (hits.length === 0) return { records: [], last: undefined };
   const lastHit = hits[hits.length - 1]!;
