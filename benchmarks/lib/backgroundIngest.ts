@@ -21,7 +21,8 @@ export interface BackgroundIngest {
 }
 
 export async function startBackgroundIngest(rt: IngestRuntime, rate: number, log: (s: string) => void): Promise<BackgroundIngest> {
-  const ingest = createIngest(rt);
+  // As `cdr start` builds it: the API shares this process's event loop.
+  const ingest = createIngest(rt, { sharesEventLoop: true });
   await ingest.start();
   const dir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-producer-'));
   const child: ChildProcess = spawn(

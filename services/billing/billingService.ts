@@ -41,6 +41,8 @@ export interface BillingDeps {
   readonly metrics: PipelineMetrics;
   readonly clock?: () => number;
   readonly onFatal?: (err: PipelineError) => void;
+  /** As ingest's: give the event loop a turn every this many ms while preparing (set where the API shares the process). */
+  readonly sliceMs?: number;
 }
 
 export interface BillingStats {
@@ -119,7 +121,7 @@ export class BillingService implements BatchHandler<PartitionState> {
     const now = ctx.at;
     const dead: DeadLetter[] = [];
     const events: { message: KafkaMessage; event: PseudonymisedValue }[] = [];
-    const slice = new EventLoopSlice();
+    const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
     for (const message of messages) {
       if (slice.spent()) await slice.pause();
       try {

@@ -1,7 +1,7 @@
 import type { PipelineError } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { ConfigOf } from '../platform/config/index.ts';
-import { requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
+import { DEFAULT_SLICE_MS, requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
 import { BillingService } from './billingService.ts';
 import { BillingStore } from './billingStore.ts';
 import { PlanSource, plansFileOf } from './planFile.ts';
@@ -12,6 +12,8 @@ export interface BillingOverrides {
   readonly storage?: Storage;
   readonly clock?: () => number;
   readonly onFatal?: (err: PipelineError) => void;
+  /** The process serves the API too (`cdr start`): prepare batches in slices so requests are not kept waiting. */
+  readonly sharesEventLoop?: boolean;
 }
 
 export interface Billing {
@@ -48,6 +50,7 @@ export async function createBilling(rt: BillingRuntime, overrides: BillingOverri
     metrics: rt.metrics,
     ...(overrides.clock ? { clock: overrides.clock } : {}),
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+    ...(overrides.sharesEventLoop ? { sliceMs: DEFAULT_SLICE_MS } : {}),
   });
   return { service, store, plans };
 }

@@ -39,7 +39,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
   const rt = await openRuntime(config, { startLocalKafka: true, log });
   const kafka = requireKafka(rt);
-  const ingest = createIngest(rt, { onFatal: (err) => shutdown(`ingest stopped: ${err.code}: ${err.message}`, 1) });
+  // One process, one event loop: ingest and billing prepare their batches in slices so API requests are not kept waiting.
+  const ingest = createIngest(rt, { sharesEventLoop: true, onFatal: (err) => shutdown(`ingest stopped: ${err.code}: ${err.message}`, 1) });
   // Retention gets its own ClickHouse session on the same data: a pass's synchronous mutation (~10 s embedded)
   // would otherwise stall ingest, whose inserts share one session that runs one statement at a time.
   const retentionStorage = await openStorage(config.clickhouse, config.dataDir);
@@ -60,6 +61,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const billingStorage = await openStorage(config.clickhouse, config.dataDir);
   const { service: billing, plans: billingPlans } = await createBilling(rt, {
     storage: billingStorage,
+    sharesEventLoop: true,
     onFatal: (err) => shutdown(`billing stopped: ${err.code}: ${err.message}`, 1),
   });
   // Fraud too: its own session, its own group, no identifier.

@@ -1,7 +1,7 @@
 import type { PipelineError } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { ConfigOf } from '../platform/config/index.ts';
-import { requireKafka, requireStorage, type Runtime } from '../platform/runtime/index.ts';
+import { DEFAULT_SLICE_MS, requireKafka, requireStorage, type Runtime } from '../platform/runtime/index.ts';
 import { IngestService } from './ingestService.ts';
 
 export type IngestRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'masterKey' | 'ingest'>>;
@@ -12,6 +12,8 @@ export interface IngestOverrides {
   /** The clock ingest judges identifier windows and future skew by (tests move it). */
   readonly clock?: () => number;
   readonly onFatal?: (err: PipelineError) => void;
+  /** The process serves the API too (`cdr start`): prepare batches in slices so requests are not kept waiting. */
+  readonly sharesEventLoop?: boolean;
 }
 
 /** The one way to build an ingest service: from an opened runtime (Kafka, storage, key ring, config, log, metrics). */
@@ -27,5 +29,6 @@ export function createIngest(rt: IngestRuntime, overrides: IngestOverrides = {})
     metrics: rt.metrics,
     ...(overrides.clock ? { clock: overrides.clock } : {}),
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+    ...(overrides.sharesEventLoop ? { sliceMs: DEFAULT_SLICE_MS } : {}),
   });
 }

@@ -61,6 +61,12 @@ export interface IngestDeps {
   readonly clock?: () => number;
   /** Called once if ingest stops for good (a `stop` error): the composition root decides how the process ends. */
   readonly onFatal?: (err: PipelineError) => void;
+  /**
+   * Give the event loop a turn every this many ms while preparing a batch: set where the process serves the API
+   * too (`cdr start`), whose requests would otherwise wait a whole batch at each await. Unset: one piece per batch
+   * (slicing cost a standalone ingest 2–8% CPU per record, benchmarks/results/queries-under-ingest-2026-12-02.md).
+   */
+  readonly sliceMs?: number;
 }
 
 export interface IngestStats {
@@ -182,7 +188,7 @@ export class IngestService implements BatchHandler<PartitionState> {
     const candidates: Decoded[] = [];
     const dead: DeadLetter[] = [];
     const dropped = { error_code: 0, client_ip: 0 };
-    const slice = new EventLoopSlice();
+    const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
     for (const message of messages) {
       if (slice.spent()) await slice.pause();
       let decoded: { event: CdrEvent; schemaId: number };

@@ -8,4 +8,4 @@ export type { Shutdown } from './shutdown.ts';
 export { startTsWorker } from './tsWorker.ts';
 export { keepPrivate, permissionWarning } from './privacy.ts';
 export { startService } from './service.ts';
-export { EventLoopSlice } from './eventLoopSlice.ts';
+export { DEFAULT_SLICE_MS, EventLoopSlice } from './eventLoopSlice.ts';

@@ -15,6 +15,12 @@ describe('EventLoopSlice', () => {
     assert.equal(slice.spent(), true);
   });
 
+  it('an infinite slice is never spent (a process with nothing else on its thread)', () => {
+    const slice = new EventLoopSlice(Number.POSITIVE_INFINITY);
+    busy(5);
+    assert.equal(slice.spent(), false);
+  });
+
   it('pause lets callbacks queued meanwhile run, and starts a fresh slice', async () => {
     const slice = new EventLoopSlice(5);
     let ran = false;
