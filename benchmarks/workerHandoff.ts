@@ -15,6 +15,7 @@
  * thread the API and Kafka share), the whole process's CPU (all threads), and wall time.
  */
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -70,7 +71,7 @@ function pack(values: Buffer[]): { buf: ArrayBuffer; ends: Uint32Array } {
     at += v.length;
     ends[i] = at;
   });
-  return { buf: out.buffer.slice(out.byteOffset, out.byteOffset + total) as ArrayBuffer, ends };
+  return { buf: out.buffer.slice(out.byteOffset, out.byteOffset + total), ends };
 }
 
 function unpack(buf: ArrayBuffer, ends: Uint32Array): Buffer[] {
