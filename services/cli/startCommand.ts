@@ -39,7 +39,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
   const rt = await openRuntime(config, { startLocalKafka: true, log });
   const kafka = requireKafka(rt);
-  // One process, one event loop: ingest and billing prepare their batches in slices so API requests are not kept waiting.
+  // One process, one event loop: ingest, billing and fraud prepare their batches in slices so API requests are not kept waiting.
   const ingest = createIngest(rt, { sharesEventLoop: true, onFatal: (err) => shutdown(`ingest stopped: ${err.code}: ${err.message}`, 1) });
   // Retention gets its own ClickHouse session on the same data: a pass's synchronous mutation (~10 s embedded)
   // would otherwise stall ingest, whose inserts share one session that runs one statement at a time.
@@ -68,6 +68,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const fraudStorage = await openStorage(config.clickhouse, config.dataDir);
   const { service: fraud, rulesFile: fraudRules } = await createFraud(rt, {
     storage: fraudStorage,
+    sharesEventLoop: true,
     onFatal: (err) => shutdown(`fraud stopped: ${err.code}: ${err.message}`, 1),
   });
   const { pass } = createRetention(rt, {

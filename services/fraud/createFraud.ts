@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFraudConfig, PipelineError, type FraudConfig, type PipelineError as PipelineErrorType } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { ConfigOf } from '../platform/config/index.ts';
-import { requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
+import { DEFAULT_SLICE_MS, requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
 import { AlertStore } from './alertStore.ts';
 import { FraudService } from './fraudService.ts';
 
@@ -34,7 +34,8 @@ export interface Fraud {
 /** The one way to build the fraud service: checks the thresholds file, adopts the alerts that are open, wires the consumer. */
 export async function createFraud(
   rt: FraudRuntime,
-  overrides: { storage?: Storage; clock?: () => number; onFatal?: (err: PipelineErrorType) => void } = {},
+  /** sharesEventLoop: the process serves the API too (`cdr start`): prepare batches in slices. */
+  overrides: { storage?: Storage; clock?: () => number; onFatal?: (err: PipelineErrorType) => void; sharesEventLoop?: boolean } = {},
 ): Promise<Fraud> {
   const storage = overrides.storage ?? requireStore(rt);
   const { file, rules } = readRulesFile(rt.config.fraud.rulesFile);
@@ -51,6 +52,7 @@ export async function createFraud(
     metrics: rt.metrics,
     ...(overrides.clock ? { clock: overrides.clock } : {}),
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
+    ...(overrides.sharesEventLoop ? { sliceMs: DEFAULT_SLICE_MS } : {}),
   });
   return { service, alerts, rulesFile: file };
 }

@@ -18,6 +18,7 @@ import {
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { decodePseudonymised, encodeWith, FRAUD_ALERT_SCHEMA_ID } from '../platform/schemas/index.ts';
 import { rowOf } from './alertStore.ts';
+import { EventLoopSlice } from '../platform/runtime/index.ts';
 
 /**
  * The fraud service: cdr.pseudonymised → the streaming rules (core/fraud/fraudDetector.ts) → alert changes to
@@ -40,6 +41,13 @@ export interface FraudDeps {
   readonly metrics: PipelineMetrics;
   readonly clock?: () => number;
   readonly onFatal?: (err: PipelineError) => void;
+  /**
+   * As ingest's: give the event loop a turn every this many ms while preparing (set where the API shares the
+   * process). Another partition's batch may then be observed between two of this batch's records: the detector
+   * already sees partitions in whatever order their batches come, and one account's records share a partition
+   * (they are keyed by account), so each account's own order is kept.
+   */
+  readonly sliceMs?: number;
 }
 
 export interface FraudStats {
@@ -139,7 +147,9 @@ export class FraudService implements BatchHandler<PartitionState> {
     const changes: AlertChange[] = [...state.pending];
     let examined = 0;
     let last = state.observedUpTo;
+    const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
     for (const message of messages) {
+      if (slice.spent()) await slice.pause();
       const offset = Number(message.offset);
       if (offset <= state.observedUpTo) continue;
       last = Math.max(last, offset);
