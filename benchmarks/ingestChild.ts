@@ -15,6 +15,7 @@
  */
 import { loadConfig } from '../services/platform/config/config.ts';
 import type { Storage } from '../services/platform/clickhouse/storage.ts';
+import { isEncodedRows, rowCountOf } from '../services/platform/clickhouse/encodedRows.ts';
 import { openRuntime, requireStorage } from '../services/platform/runtime/runtime.ts';
 import { createIngest } from '../services/ingest/createIngest.ts';
 import { readProcStatus, selfUsage, type ChildUsage } from './lib/proc.ts';
@@ -58,18 +59,24 @@ const storage: Storage = reportInserts
       ...opened.storage,
       async insert(table, rows, settings, shape) {
         await opened.storage.insert(table, rows, settings, shape);
-        if (table !== 'cdr' || rows.length === 0) return;
+        if (table !== 'cdr' || rowCountOf(rows) === 0) return;
         const t = Date.now();
         let min = Number.MAX_SAFE_INTEGER;
         let max = -1;
         let partition = -1;
-        for (const r of rows as readonly { src_partition: number; src_offset: string }[]) {
-          const o = Number(r.src_offset);
-          if (o < min) min = o;
-          if (o > max) max = o;
-          partition = r.src_partition;
+        if (isEncodedRows(rows)) {
+          // Serialised by a prepare worker, which notes the offsets it holds.
+          if (!rows.offsets) return;
+          ({ min, max, partition } = rows.offsets);
+        } else {
+          for (const r of rows as readonly { src_partition: number; src_offset: string }[]) {
+            const o = Number(r.src_offset);
+            if (o < min) min = o;
+            if (o > max) max = o;
+            partition = r.src_partition;
+          }
         }
-        send({ type: 'insert', partition, minOffset: min, maxOffset: max, rows: rows.length, t });
+        send({ type: 'insert', partition, minOffset: min, maxOffset: max, rows: rowCountOf(rows), t });
       },
     }
   : opened.storage;

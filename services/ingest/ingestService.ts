@@ -1,20 +1,8 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { CdrEvent, MonthKey } from '../core/index.ts';
-import {
-  validateCdr,
-  sanitiseCdr,
-  RecentIds,
-  PipelineError,
-  CDR_SHAPE,
-  VAULT_SHAPE,
-  Pseudonymiser,
-  type CdrRow,
-  type VaultRow,
-  identifiersExpired,
-  monthKeyOf,
-} from '../core/index.ts';
-import type { Storage } from '../platform/clickhouse/index.ts';
+import type { MonthKey } from '../core/index.ts';
+import { RecentIds, PipelineError, CDR_SHAPE, VAULT_SHAPE, cdrRowIdentity, vaultRowIdentity, monthKeyOf } from '../core/index.ts';
+import { digestOf, type EncodedRows, type Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
 import {
@@ -30,8 +18,8 @@ import {
 import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
-import { PSEUDONYMISED_SCHEMA_ID, decodeCdrEvent, encodeWith } from '../platform/schemas/index.ts';
-import { EventLoopSlice } from '../platform/runtime/index.ts';
+import { windowClosed, type RecordFailure, type VaultRows } from './batchWork.ts';
+import { createPrepareWork, type PrepareWork } from './preparePool.ts';
 
 /**
  * The ingest service: cdr.raw → decode → validate → normalise → pseudonymise → ClickHouse (vault, then cdr, from
@@ -84,15 +72,19 @@ interface PartitionState {
   readonly partition: number;
 }
 
-interface Decoded {
+/** A decoded, valid record as the main thread decides on it (the event itself stays with the prepare work). */
+interface Candidate {
+  /** Its position among the screened records. */
+  readonly position: number;
   readonly message: KafkaMessage;
-  readonly event: CdrEvent;
-  readonly schemaId: number;
+  readonly cdrId: string;
+  readonly eventTime: number;
 }
 
 export class IngestService implements BatchHandler<PartitionState> {
   readonly loop: ConsumerLoop<PartitionState>;
-  private readonly pseudonymiser: Pseudonymiser;
+  /** Where the per-record work runs: worker threads, or this thread (CDR_INGEST_WORKERS=0). */
+  private readonly work: PrepareWork;
   /** (month, token) pairs whose vault row this process has written recently (CDR_INGEST_VAULT_RECENT). */
   private readonly vaultWritten: RecentIds;
   private readonly clock: () => number;
@@ -110,11 +102,19 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.pseudonymiser = new Pseudonymiser(deps.config.ingest.identifierCache);
-    this.vaultWritten = new RecentIds(deps.config.ingest.vaultRecent);
+    const { ingest: settings } = deps.config;
+    this.work = createPrepareWork({
+      threads: settings.workers,
+      identifierCache: settings.identifierCache,
+      maxFutureSkewMs: settings.maxFutureSkewMs,
+      format: deps.storage.shapedInsertFormat,
+      log: deps.log,
+      ...(deps.sliceMs !== undefined ? { sliceMs: deps.sliceMs } : {}),
+    });
+    this.vaultWritten = new RecentIds(settings.vaultRecent);
     // A month the ring learns was destroyed (here, or by another process: the ring re-reads the tombstones every
-    // CDR_KEY_REFRESH_MS) leaves the pseudonymiser's caches too.
-    deps.keyRing.onDestroyed((month) => this.pseudonymiser.forgetMonth(month));
+    // CDR_KEY_REFRESH_MS) leaves the prepare work too: its copies of the key are zeroed, its caches dropped.
+    deps.keyRing.onDestroyed((month) => this.work.forgetMonth(month));
     const { kafka, ingest } = deps.config;
     this.loop = new ConsumerLoop({
       kafka: deps.kafka,
@@ -153,12 +153,16 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   async start(): Promise<void> {
     await this.loop.start();
-    this.deps.log.info({ topic: this.deps.config.kafka.topics.raw, group: this.deps.config.ingest.groupId }, 'ingest started');
+    this.deps.log.info(
+      { topic: this.deps.config.kafka.topics.raw, group: this.deps.config.ingest.groupId, prepareThreads: this.work.threads },
+      'ingest started',
+    );
   }
 
   /** Stops after the batch in progress finishes (or is abandoned uncommitted if storage is down); idempotent. */
   async stop(): Promise<void> {
     await this.loop.stop();
+    await this.work.close();
     this.deps.log.info({ ...this.stats }, 'ingest stopped');
   }
 
@@ -185,141 +189,135 @@ export class IngestService implements BatchHandler<PartitionState> {
   async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
     const { config, keyRing, metrics } = this.deps;
     const now = ctx.at;
-    const candidates: Decoded[] = [];
-    const dead: DeadLetter[] = [];
-    const dropped = { error_code: 0, client_ip: 0 };
-    const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
-    for (const message of messages) {
-      if (slice.spent()) await slice.pause();
-      let decoded: { event: CdrEvent; schemaId: number };
-      try {
-        decoded = decodeCdrEvent(message.value);
-      } catch (err) {
-        dead.push({ message, error: asRecordError(err, 'decode_failed'), stage: 'VALUE_CONVERTER' });
-        continue;
+    // Step one on the prepare work (a worker thread, preparePool.ts): decode, validate, sanitise.
+    const screened = await this.work.screen(
+      ctx.partition,
+      messages.map((m) => m.value),
+      now,
+    );
+    let transformed = false;
+    try {
+      const dead: DeadLetter[] = screened.failures.map((f) => deadLetterOf(messages, f));
+      const candidates: Candidate[] = [];
+      for (let p = 0; p < screened.indices.length; p++) {
+        candidates.push({ position: p, message: messages[screened.indices[p]!]!, cdrId: screened.cdrIds[p]!, eventTime: screened.eventTimes[p]! });
       }
-      try {
-        validateCdr(decoded.event, { now, maxFutureSkewMs: config.ingest.maxFutureSkewMs });
-      } catch (err) {
-        // Decoded: if its identifier window has closed, the DLQ gets a stub, not the identifiers (deadLetters.ts).
-        dead.push({
-          message,
-          error: asRecordError(err, 'validation_failed'),
-          stage: 'TRANSFORMATION',
-          identifiersExpired: windowClosed(decoded.event.event_time, now),
-        });
-        continue;
+
+      const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
+
+      // Month keys for the months of this batch (created on first use, null when the window has closed).
+      const keys = new Map<string, MonthKey | null>();
+      for (const d of good) {
+        const month = monthKeyOf(d.eventTime);
+        if (!keys.has(month)) keys.set(month, null);
       }
-      const { event, dropped: fields } = sanitiseCdr(decoded.event);
-      for (const f of fields) dropped[f]++;
-      candidates.push({ message, event, schemaId: decoded.schemaId });
-    }
+      for (const month of keys.keys()) keys.set(month, await keyRing.keyForWriting(month, now));
 
-    const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
-
-    // What was derived from the keys of months whose window has closed leaves memory now, even when the
-    // retention pass that destroys those keys runs in another process (the ring never hands them out again).
-    this.pseudonymiser.forgetExpired(now);
-    // Month keys for the months of this batch (created on first use, null when the window has closed).
-    const keys = new Map<string, MonthKey | null>();
-    for (const d of good) {
-      const month = monthKeyOf(d.event.event_time);
-      if (!keys.has(month)) keys.set(month, null);
-    }
-    for (const month of keys.keys()) keys.set(month, await keyRing.keyForWriting(month, now));
-
-    const rows: CdrRow[] = [];
-    const vault: VaultRow[] = [];
-    const published: OutgoingMessage[] = [];
-    const vaultInBatch = new Set<string>();
-    let late = 0;
-    for (const d of good) {
-      if (slice.spent()) await slice.pause();
-      const month = monthKeyOf(d.event.event_time);
-      const key = identifiersExpired(d.event.event_time, now) ? null : (keys.get(month) ?? null);
-      const rec = this.pseudonymiser.pseudonymise(
-        d.event,
-        month,
-        key,
-        d.schemaId,
-        { topic: ctx.topic, partition: ctx.partition, offset: d.message.offset },
+      // Step two: pseudonymise, Avro, the rows serialised for the store.
+      transformed = true;
+      const out = await this.work.transform(screened, {
+        chosen: Uint32Array.from(good, (d) => d.position),
+        offsets: good.map((d) => d.message.offset),
+        topic: ctx.topic,
+        partition: ctx.partition,
         now,
-      );
-      let value: Buffer;
-      try {
-        value = encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published);
-      } catch (err) {
-        // A record that decodes and validates but cannot be encoded for downstream goes to the DLQ alone.
-        dead.push({
-          message: d.message,
-          error: asRecordError(err, 'encode_failed'),
-          stage: 'TRANSFORMATION',
-          identifiersExpired: windowClosed(d.event.event_time, now),
-        });
-        continue;
-      }
-      if (rec.row.late) late++;
-      rows.push(rec.row);
-      for (const v of rec.vault) {
-        const vk = `${v.month}/${v.token}`;
-        if (vaultInBatch.has(vk) || this.vaultWritten.has(vk)) continue;
-        vaultInBatch.add(vk);
-        vault.push(v);
-      }
-      published.push({ key: d.event.account_id, value, headers: { cdr_id: d.event.cdr_id } });
-    }
+        keys,
+      });
+      for (const f of out.failures) dead.push(deadLetterOf(messages, f));
 
-    // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
-    const expired = new Set(candidates.filter((d) => windowClosed(d.event.event_time, now)).map((d) => d.message.offset));
-    return {
-      deadLetters: dead,
-      identifiersExpired: expired,
-      // Kafka first (the loop publishes before it writes): a record is in ClickHouse only if it was already
-      // published, so a replay that finds it stored never has to publish it again.
-      publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
-      writes: [
-        insertPlan({ table: 'identity_vault', label: 'vault', rows: vault, identity: (v) => `${v.month}/${v.token}`, shape: VAULT_SHAPE }),
-        // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
-        // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
-        insertPlan({
-          table: 'cdr',
-          label: 'cdr',
-          rows,
-          identity: (r) => `${r.cdr_id}|${r.sender_token}|${r.recipient_token}`,
-          shape: CDR_SHAPE,
-          settings: { deduplicate_blocks_in_dependent_materialized_views: 1 },
-        }),
-      ],
-      decisions,
-      // The retention pass may have destroyed a month this batch holds the key of (another process, or the pass of this
-      // one, while the batch was being prepared and published): then nothing of it may be written with identifiers.
-      // The tombstone is re-read from the database right before the writes; if it is there, the month is forgotten and
-      // the batch prepared again (its records of that month stored as late, without tokens). The pass, for its part,
-      // waits a moment after the tombstone and destroys again what a write already past this check still put back.
-      beforeWrite: async () => {
-        const used = [...keys.entries()].filter(([, k]) => k !== null).map(([m]) => m);
-        const destroyed = await keyRing.anyDestroyed(used);
-        if (destroyed.length === 0) return;
-        for (const m of destroyed) this.forgetMonth(m);
-        throw new PipelineError('key_destroyed', `the key of ${destroyed.join(', ')} was destroyed while this batch was in flight; preparing it again without`);
-      },
-      onAbandoned: () => this.release(ctx.partition, claimed),
-      onDurable: () => {
-        // Stored: cdr_ids now answers for these ids, the claims can go.
-        this.stored(ctx.partition, claimed);
-        for (const k of vaultInBatch) this.vaultWritten.add(k);
-        metrics.ingestRecords.inc({ outcome: 'stored' }, rows.length - late);
-        metrics.ingestRecords.inc({ outcome: 'late' }, late);
-        metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
-        metrics.ingestRecords.inc({ outcome: 'dlq' }, dead.length);
-        metrics.pseudonymisedPublished.inc(published.length);
-        for (const [field, n] of Object.entries(dropped)) if (n > 0) metrics.ingestFieldsDropped.inc({ field }, n);
-        this.counts.stored += rows.length - late;
-        this.counts.late += late;
-        this.counts.duplicate += duplicates;
-        this.counts.dlq += dead.length;
-      },
-    };
+      const published: OutgoingMessage[] = [];
+      const { bytes, ends, positions } = out.published;
+      for (let i = 0, from = 0; i < ends.length; i++) {
+        const p = positions[i]!;
+        published.push({
+          key: screened.accountIds[p]!,
+          value: Buffer.from(bytes.buffer, bytes.byteOffset + from, ends[i]! - from),
+          headers: { cdr_id: screened.cdrIds[p]! },
+        });
+        from = ends[i]!;
+      }
+      const vault = this.vaultToWrite(out.vault);
+      const stored = out.cdr.count;
+      const late = out.late;
+
+      // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
+      const expired = new Set(candidates.filter((d) => windowClosed(d.eventTime, now)).map((d) => d.message.offset));
+      return {
+        deadLetters: dead,
+        identifiersExpired: expired,
+        // Kafka first (the loop publishes before it writes): a record is in ClickHouse only if it was already
+        // published, so a replay that finds it stored never has to publish it again.
+        publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
+        writes: [
+          insertPlan({ table: 'identity_vault', label: 'vault', rows: vault.rows, identity: vaultRowIdentity, shape: VAULT_SHAPE }),
+          // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
+          // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
+          insertPlan({
+            table: 'cdr',
+            label: 'cdr',
+            rows: out.cdr,
+            identity: cdrRowIdentity,
+            shape: CDR_SHAPE,
+            settings: { deduplicate_blocks_in_dependent_materialized_views: 1 },
+          }),
+        ],
+        decisions,
+        // The retention pass may have destroyed a month this batch holds the key of (another process, or the pass of
+        // this one, while the batch was being prepared and published): then nothing of it may be written with
+        // identifiers. The tombstone is re-read from the database right before the writes; if it is there, the month is
+        // forgotten and the batch prepared again (its records of that month stored as late, without tokens). The pass,
+        // for its part, waits a moment after the tombstone and destroys again what a write already past this check
+        // still put back.
+        beforeWrite: async () => {
+          const used = [...keys.entries()].filter(([, k]) => k !== null).map(([m]) => m);
+          const destroyed = await keyRing.anyDestroyed(used);
+          if (destroyed.length === 0) return;
+          for (const m of destroyed) this.forgetMonth(m);
+          throw new PipelineError(
+            'key_destroyed',
+            `the key of ${destroyed.join(', ')} was destroyed while this batch was in flight; preparing it again without`,
+          );
+        },
+        onAbandoned: () => this.release(ctx.partition, claimed),
+        onDurable: () => {
+          // Stored: cdr_ids now answers for these ids, the claims can go.
+          this.stored(ctx.partition, claimed);
+          for (const k of vault.keys) this.vaultWritten.add(k);
+          metrics.ingestRecords.inc({ outcome: 'stored' }, stored - late);
+          metrics.ingestRecords.inc({ outcome: 'late' }, late);
+          metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
+          metrics.ingestRecords.inc({ outcome: 'dlq' }, dead.length);
+          metrics.pseudonymisedPublished.inc(published.length);
+          for (const [field, n] of Object.entries(screened.dropped)) if (n > 0) metrics.ingestFieldsDropped.inc({ field }, n);
+          this.counts.stored += stored - late;
+          this.counts.late += late;
+          this.counts.duplicate += duplicates;
+          this.counts.dlq += dead.length;
+        },
+      };
+    } finally {
+      if (!transformed) this.work.release(screened);
+    }
+  }
+
+  /** The batch's vault rows less those this process wrote recently (CDR_INGEST_VAULT_RECENT), still serialised. */
+  private vaultToWrite(v: VaultRows): { rows: EncodedRows; keys: string[] } {
+    const keys: string[] = [];
+    const parts: Uint8Array[] = [];
+    let kept = 0;
+    for (let i = 0, from = 0; i < v.keys.length; i++) {
+      const end = v.ends[i]!;
+      if (!this.vaultWritten.has(v.keys[i]!)) {
+        keys.push(v.keys[i]!);
+        parts.push(v.body.subarray(from, end));
+        kept++;
+      }
+      from = end;
+    }
+    const body = kept === v.keys.length ? v.body : Buffer.concat(parts);
+    const format = this.deps.storage.shapedInsertFormat;
+    const rows: EncodedRows = { kind: 'encoded', format, body, count: kept, digest: digestOf(keys, (k) => k), ...(v.rejected ? { rejected: v.rejected } : {}) };
+    return { rows, keys };
   }
 
   /**
@@ -329,12 +327,12 @@ export class IngestService implements BatchHandler<PartitionState> {
    * uses the recorded decisions instead of looking again.
    */
   private async dropDuplicates(
-    candidates: readonly Decoded[],
+    candidates: readonly Candidate[],
     ctx: BatchContext<PartitionState>,
-  ): Promise<{ good: Decoded[]; duplicates: number; decisions: string; claimed: string[] }> {
-    const position = (d: Decoded): string => `${ctx.topic}/${ctx.partition}/${d.message.offset}`;
-    const firsts = new Map<string, Decoded>();
-    for (const d of candidates) if (!firsts.has(d.event.cdr_id)) firsts.set(d.event.cdr_id, d);
+  ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; claimed: string[] }> {
+    const position = (d: Candidate): string => `${ctx.topic}/${ctx.partition}/${d.message.offset}`;
+    const firsts = new Map<string, Candidate>();
+    for (const d of candidates) if (!firsts.has(d.cdrId)) firsts.set(d.cdrId, d);
     const elsewhere = new Set<string>();
     if (ctx.recorded !== undefined) {
       for (const offset of ctx.recorded === '' ? [] : ctx.recorded.split(',')) elsewhere.add(offset);
@@ -372,12 +370,12 @@ export class IngestService implements BatchHandler<PartitionState> {
         this.pruneRecentlyStored();
       }
     }
-    const good: Decoded[] = [];
+    const good: Candidate[] = [];
     const claimed: string[] = [];
     const seen = new Set<string>();
     let duplicates = 0;
     for (const d of candidates) {
-      const id = d.event.cdr_id;
+      const id = d.cdrId;
       if (seen.has(id) || elsewhere.has(d.message.offset)) {
         duplicates++;
         seen.add(id);
@@ -426,13 +424,8 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 }
 
-/** The identifier window of a record at `eventTime` has closed at `now` (false for a time that is not a number). */
-function windowClosed(eventTime: unknown, now: number): boolean {
-  return typeof eventTime === 'number' && Number.isFinite(eventTime) && identifiersExpired(eventTime, now);
-}
-
-function asRecordError(err: unknown, fallback: 'decode_failed' | 'validation_failed' | 'encode_failed'): PipelineError {
-  if (err instanceof PipelineError && err.disposition === 'dead-letter') return err;
-  if (err instanceof PipelineError) throw err;
-  return new PipelineError(fallback, 'record could not be processed', { cause: err });
+function deadLetterOf(messages: readonly KafkaMessage[], f: RecordFailure): DeadLetter {
+  const message = messages[f.index];
+  if (!message) throw new PipelineError('invariant_broken', `prepare work named record ${f.index} of a batch of ${messages.length}`);
+  return { message, error: new PipelineError(f.code, f.message), stage: f.stage, identifiersExpired: f.identifiersExpired };
 }

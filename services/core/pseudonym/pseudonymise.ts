@@ -171,6 +171,11 @@ export const CDR_SHAPE: RowShape<CdrRow> = {
   ],
 };
 
+/** What makes a cdr row this row for its insert's deduplication token (the id and both tokens). */
+export function cdrRowIdentity(r: CdrRow): string {
+  return `${r.cdr_id}|${r.sender_token}|${r.recipient_token}`;
+}
+
 export interface VaultRow {
   month: string;
   token: string;
@@ -186,6 +191,11 @@ export const VAULT_SHAPE: RowShape<VaultRow> = {
   types: ['Date', 'String', 'String', 'String', 'Bool', 'DateTime64'],
   tuple: (v) => [v.month, v.token, v.id_type, v.sealed, v.valid, v.first_seen],
 };
+
+/** A vault row's identity: one row per (month, token); also how ingest remembers the rows it has written. */
+export function vaultRowIdentity(v: VaultRow): string {
+  return `${v.month}/${v.token}`;
+}
 
 /** The event published to cdr.pseudonymised (schema `cdr-pseudonymised-v1.avsc`). */
 export interface PseudonymisedEvent {

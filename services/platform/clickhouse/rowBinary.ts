@@ -122,6 +122,8 @@ export function rowBinary<T>(
   types: readonly RowBinaryType[],
   tuple: (row: T) => unknown[],
   bytesPerRowHint = 256,
+  /** When given, receives each row's end offset in the output (rows can then be cut apart without parsing). */
+  ends?: number[],
 ): Buffer {
   if (types.length !== columns.length) throw new Error(`rowBinary: ${columns.length} columns but ${types.length} types`);
   const w = new Writer(rows.length * bytesPerRowHint);
@@ -177,6 +179,7 @@ export function rowBinary<T>(
         }
       }
     }
+    ends?.push(w.pos);
   }
   return w.buf.subarray(0, w.pos);
 }

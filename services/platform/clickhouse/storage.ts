@@ -1,6 +1,7 @@
 import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { dirname, join, resolve } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/index.ts';
@@ -8,6 +9,7 @@ import { PipelineError } from '../../core/index.ts';
 import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
 import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
+import { isEncodedRows, type EncodedRows } from './encodedRows.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -29,9 +31,10 @@ export interface Storage {
   command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void>;
   /**
    * Inserts rows, as JSONEachRow objects, or with `shape` (the hot tables) as RowBinary into the embedded engine and
-   * as JSONCompactEachRow tuples into a server: no JSON for the engine to parse (benchmarks/RESULTS.md).
+   * as JSONCompactEachRow tuples into a server: no JSON for the engine to parse (benchmarks/RESULTS.md). Rows already
+   * serialised (`EncodedRows`, in `shapedInsertFormat`, with `shape` naming their columns) go in as they are.
    */
-  insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void>;
+  insert<T extends object>(table: string, rows: readonly T[] | EncodedRows, settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void>;
   /** How `insert` with a shape reaches the engine: `RowBinary` (embedded, through a spool file) or `JSONCompactEachRow` (a server). */
   readonly shapedInsertFormat: 'RowBinary' | 'JSONCompactEachRow';
   close(): Promise<void>;
@@ -237,13 +240,48 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
   }
   const database = config.database;
   const cluster = config.cluster;
+  const shapedInsertFormat = binaryInserter ? 'RowBinary' : 'JSONCompactEachRow';
+  /** Rows serialised elsewhere (ingest's prepare workers), in this storage's shaped format. */
+  const insertEncoded = async (
+    table: string,
+    rows: EncodedRows,
+    settings: ClickHouseSettings | undefined,
+    columns: readonly string[] | undefined,
+  ): Promise<void> => {
+    if (rows.count === 0) return;
+    if (rows.rejected !== undefined) throw new PipelineError('record_rejected', `insert into ${table}: ${rows.rejected}`);
+    if (rows.format !== shapedInsertFormat || columns === undefined || columns.length === 0) {
+      throw new PipelineError('invariant_broken', `insert into ${table}: ${rows.format} rows need their columns and a storage that takes ${rows.format}`);
+    }
+    const body = Buffer.from(rows.body.buffer, rows.body.byteOffset, rows.body.byteLength);
+    try {
+      if (binaryInserter) {
+        const settingsSql = Object.entries(insertSettings(settings))
+          .map(([k, v]) => `${identifier(k)} = ${literal(v)}`)
+          .join(', ');
+        await binaryInserter.insert(storage.table(table), columns.map(identifier), settingsSql, body);
+      } else {
+        const [first, ...rest] = columns;
+        // A byte stream (not object mode) goes to the server as it is: the body is JSONCompactEachRow text already.
+        await client.insert({
+          table: `${database}.${table}`,
+          values: Readable.from([body], { objectMode: false }),
+          format: 'JSONCompactEachRow',
+          columns: [first!, ...rest],
+          clickhouse_settings: settings,
+        });
+      }
+    } catch (cause) {
+      throw storageError(cause, `insert into ${table}`, true);
+    }
+  };
   const storage: Storage = {
     client,
     database,
     cluster,
     embedded,
     path: enginePath,
-    shapedInsertFormat: binaryInserter ? 'RowBinary' : 'JSONCompactEachRow',
+    shapedInsertFormat,
     table: (name) => `\`${database}\`.\`${name}\``,
     onCluster: () => (cluster ? ` ON CLUSTER \`${cluster}\`` : ''),
     async query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
@@ -261,7 +299,8 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
         throw storageError(cause, 'command', false);
       }
     },
-    async insert<T extends object>(table: string, rows: readonly T[], settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void> {
+    async insert<T extends object>(table: string, rows: readonly T[] | EncodedRows, settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void> {
+      if (isEncodedRows(rows)) return insertEncoded(table, rows, settings, shape?.columns);
       if (rows.length === 0) return;
       try {
         if (binaryInserter && shape) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { availableParallelism } from 'node:os';
 import { PipelineError } from '../../core/index.ts';
 
 /**
@@ -82,6 +83,8 @@ const sectionSchemas = {
     CDR_INGEST_IDENTIFIER_CACHE: intVar(0, 10_000_000).default(100_000),
     CDR_INGEST_VAULT_RECENT: intVar(0, 20_000_000).default(200_000),
     CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+    // Prepare worker threads (services/ingest/preparePool.ts); unset: one fewer than the cores, at least one.
+    CDR_INGEST_WORKERS: intVar(0, 64).optional(),
   }),
   api: z.object({
     CDR_API_HOST: name().default('127.0.0.1'),
@@ -174,6 +177,8 @@ export interface IngestConfig {
   readonly identifierCache: number;
   /** Most (month, token) vault rows remembered as written, so a known subscriber's row is not sent again (0: none). */
   readonly vaultRecent: number;
+  /** Worker threads doing the per-record work (0: the main thread does it). */
+  readonly workers: number;
 }
 
 export interface ApiConfig {
@@ -337,6 +342,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       maxFutureSkewMs: e.CDR_MAX_FUTURE_SKEW_MS,
       identifierCache: e.CDR_INGEST_IDENTIFIER_CACHE,
       vaultRecent: e.CDR_INGEST_VAULT_RECENT,
+      workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
     };
   },
   api(env, problems) {

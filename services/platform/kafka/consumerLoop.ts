@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
 import { PipelineError, classifyError, type RowShape } from '../../core/index.ts';
-import type { Storage } from '../clickhouse/index.ts';
+import { digestOf, isEncodedRows, rowCountOf, type EncodedRows, type Storage } from '../clickhouse/index.ts';
 import type { CompressionName } from '../config/config.ts';
 import type { ComponentHealth } from '../http/index.ts';
 import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
@@ -88,7 +87,8 @@ export interface BatchContext<S> {
 export interface InsertPlan<T extends object = object> {
   readonly table: string;
   readonly label: string;
-  readonly rows: readonly T[];
+  /** The rows, or the same rows already serialised (ingest's prepare workers; `identity` then gave their digest). */
+  readonly rows: readonly T[] | EncodedRows;
   /** What makes a row this row (its content for deduplication purposes). */
   readonly identity: (row: T) => string;
   readonly shape?: RowShape<T>;
@@ -609,10 +609,10 @@ export class ConsumerLoop<S> {
     await result.beforeWrite?.();
     try {
       for (const w of result.writes) {
-        if (w.rows.length === 0) continue;
+        if (rowCountOf(w.rows) === 0) continue;
         // Tokens name the range and what is in it (not when it was processed), so a replay of the same range with
         // the same content is dropped, and a replay whose content differs is written rather than lost.
-        const token = `${base}/${w.label}/${digestOf(w.rows, w.identity)}`;
+        const token = `${base}/${w.label}/${isEncodedRows(w.rows) ? w.rows.digest : digestOf(w.rows, w.identity)}`;
         await storage.insert(w.table, w.rows, { ...w.settings, insert_deduplication_token: token }, w.shape);
       }
     } catch (err) {
@@ -664,12 +664,6 @@ function isGroupMembershipError(err: unknown): boolean {
     e = (e as { cause?: unknown }).cause;
   }
   return false;
-}
-
-export function digestOf<T>(rows: readonly T[], identity: (row: T) => string): string {
-  const h = createHash('sha1');
-  for (const r of rows) h.update(identity(r)).update('\n');
-  return h.digest('hex').slice(0, 20);
 }
 
 function sleep(ms: number): Promise<void> {

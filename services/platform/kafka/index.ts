@@ -14,7 +14,8 @@ export {
   retentionWithinPolicy,
 } from './topicPolicy.ts';
 export type { PolicyRetention, RetentionSettings, TopicAssessment, TopicConfigs, TopicPolicyReport } from './topicPolicy.ts';
-export { ConsumerLoop, digestOf, insertPlan, loopHealth } from './consumerLoop.ts';
+export { ConsumerLoop, insertPlan, loopHealth } from './consumerLoop.ts';
+export { digestOf } from '../clickhouse/encodedRows.ts';
 export type {
   AnyInsertPlan,
   BatchContext,

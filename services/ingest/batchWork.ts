@@ -1,0 +1,347 @@
+import type { CdrEvent, MonthKey, PipelineErrorCode } from '../core/index.ts';
+import {
+  CDR_SHAPE,
+  cdrRowIdentity,
+  identifiersExpired,
+  monthKeyOf,
+  monthStartOf,
+  PipelineError,
+  Pseudonymiser,
+  sanitiseCdr,
+  validateCdr,
+  VAULT_SHAPE,
+  vaultRowIdentity,
+  type CdrRow,
+  type VaultRow,
+} from '../core/index.ts';
+import { digestOf, encodeRows, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
+import { RowBinaryValueError } from '../platform/clickhouse/rowBinary.ts';
+import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
+import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
+
+/**
+ * Ingest's per-record work on one batch, in two steps around the main thread's decisions:
+ *
+ * 1. `screen`: decode, validate, sanitise. The main thread gets back what it decides on — each valid record's
+ *    cdr_id, event time and account — and the records that go to the DLQ.
+ * 2. `transform`: for the records the main thread keeps (not duplicates), with the month keys it hands over:
+ *    normalise, tokenise, seal, Avro for cdr.pseudonymised, and the cdr and vault rows serialised for the store.
+ *
+ * It runs in a prepare worker thread (prepareWorker.ts; `CDR_INGEST_WORKERS`) or, with no workers, on the main
+ * thread (InlineWork in preparePool.ts). Everything it returns is plain data and bytes: no identifier leaves it
+ * except inside the Avro values and the rows (as before), and key material only ever comes in.
+ */
+
+export type ShapedFormat = EncodedRows['format'];
+
+/** A record for the DLQ as the work describes it; the main thread holds the Kafka message itself. */
+export interface RecordFailure {
+  /** Position of the record in the batch's messages. */
+  readonly index: number;
+  readonly code: PipelineErrorCode;
+  readonly message: string;
+  readonly stage: 'VALUE_CONVERTER' | 'TRANSFORMATION';
+  /** Decoded and its identifier window has closed: the DLQ gets a stub (deadLetters.ts). */
+  readonly identifiersExpired: boolean;
+}
+
+/** A batch's message values: one buffer, each value's end offset, and which values were null. */
+export interface PackedValues {
+  readonly bytes: Uint8Array;
+  readonly ends: Uint32Array;
+  readonly nulls: readonly number[];
+}
+
+export interface ScreenRequest {
+  readonly batch: number;
+  readonly values: PackedValues;
+  readonly now: number;
+}
+
+export interface ScreenReply {
+  /** For each valid record, in message order: its position in the batch's messages. */
+  readonly indices: Uint32Array;
+  readonly cdrIds: readonly string[];
+  readonly eventTimes: Float64Array;
+  readonly accountIds: readonly string[];
+  readonly failures: readonly RecordFailure[];
+  /** Optional fields dropped as unusable (counted in a metric). */
+  readonly dropped: { readonly error_code: number; readonly client_ip: number };
+}
+
+/**
+ * A month's key for one transform: the key itself (first use, or a new key object), `'held'` (the work has it from
+ * an earlier transform), or null (write that month's records without identifiers).
+ */
+export type KeyGrant = MonthKey | 'held' | null;
+
+export interface TransformRequest {
+  readonly batch: number;
+  /** Positions (into the screened records) of the records to store, in order. */
+  readonly chosen: Uint32Array;
+  /** Their Kafka offsets, same order. */
+  readonly offsets: readonly string[];
+  readonly topic: string;
+  readonly partition: number;
+  readonly now: number;
+  readonly keys: readonly (readonly [month: string, key: KeyGrant])[];
+}
+
+export interface VaultRows {
+  /** Every vault row of the batch once (after in-batch deduplication), serialised back to back. */
+  readonly body: Uint8Array;
+  readonly ends: Uint32Array;
+  /** Each row's identity (`month/token`), for the main thread's "written recently" filter and the digest. */
+  readonly keys: readonly string[];
+  readonly rejected?: string;
+}
+
+export interface TransformReply {
+  readonly failures: readonly RecordFailure[];
+  readonly late: number;
+  readonly cdr: EncodedRows;
+  readonly vault: VaultRows;
+  /** The Avro values for cdr.pseudonymised, back to back, and for each the screened position it belongs to. */
+  readonly published: { readonly bytes: Uint8Array; readonly ends: Uint32Array; readonly positions: Uint32Array };
+}
+
+export interface BatchWorkOptions {
+  /** Most identifiers this work keeps derived (its share of CDR_INGEST_IDENTIFIER_CACHE). */
+  readonly identifierCache: number;
+  readonly maxFutureSkewMs: number;
+  readonly format: ShapedFormat;
+  /** The keys handed over are this work's own copies (a worker thread): zero them when they are dropped. */
+  readonly ownsKeys: boolean;
+  /** Give the event loop a turn every this many ms (on the main thread under `cdr start`); unset: never. */
+  readonly sliceMs?: number;
+}
+
+interface Screened {
+  readonly events: CdrEvent[];
+  readonly schemaIds: number[];
+  readonly indices: Uint32Array;
+}
+
+export class BatchWork {
+  private readonly pseudonymiser: Pseudonymiser;
+  private readonly keys = new Map<string, MonthKey>();
+  private readonly batches = new Map<number, Screened>();
+
+  constructor(private readonly opts: BatchWorkOptions) {
+    this.pseudonymiser = new Pseudonymiser(opts.identifierCache);
+  }
+
+  /** Batches screened and not yet transformed or released (a leak shows here). */
+  get batchesHeld(): number {
+    return this.batches.size;
+  }
+
+  async screen(req: ScreenRequest): Promise<ScreenReply> {
+    const { bytes, ends, nulls } = req.values;
+    const now = req.now;
+    const slice = new EventLoopSlice(this.opts.sliceMs ?? Number.POSITIVE_INFINITY);
+    const isNull = new Set(nulls);
+    const events: CdrEvent[] = [];
+    const schemaIds: number[] = [];
+    const indices: number[] = [];
+    const failures: RecordFailure[] = [];
+    const dropped = { error_code: 0, client_ip: 0 };
+    let from = 0;
+    for (let i = 0; i < ends.length; i++) {
+      if (slice.spent()) await slice.pause();
+      const end = ends[i]!;
+      const value = isNull.has(i) ? null : Buffer.from(bytes.buffer, bytes.byteOffset + from, end - from);
+      from = end;
+      let decoded: { event: CdrEvent; schemaId: number };
+      try {
+        decoded = decodeCdrEvent(value);
+      } catch (err) {
+        failures.push(failureOf(i, err, 'decode_failed', 'VALUE_CONVERTER', false));
+        continue;
+      }
+      try {
+        validateCdr(decoded.event, { now, maxFutureSkewMs: this.opts.maxFutureSkewMs });
+      } catch (err) {
+        // Decoded: if its identifier window has closed, the DLQ gets a stub, not the identifiers (deadLetters.ts).
+        failures.push(failureOf(i, err, 'validation_failed', 'TRANSFORMATION', windowClosed(decoded.event.event_time, now)));
+        continue;
+      }
+      const { event, dropped: fields } = sanitiseCdr(decoded.event);
+      for (const f of fields) dropped[f]++;
+      events.push(event);
+      schemaIds.push(decoded.schemaId);
+      indices.push(i);
+    }
+    const screened: Screened = { events, schemaIds, indices: Uint32Array.from(indices) };
+    this.batches.set(req.batch, screened);
+    return {
+      indices: screened.indices,
+      cdrIds: events.map((e) => e.cdr_id),
+      eventTimes: Float64Array.from(events, (e) => e.event_time),
+      accountIds: events.map((e) => e.account_id),
+      failures,
+      dropped,
+    };
+  }
+
+  /** Forgets a screened batch that will not be transformed (the main thread gave up on it). */
+  release(batch: number): void {
+    this.batches.delete(batch);
+  }
+
+  async transform(req: TransformRequest): Promise<TransformReply> {
+    const screened = this.batches.get(req.batch);
+    if (!screened) throw new PipelineError('unexpected', `prepare work has no screened batch ${req.batch} (its worker restarted?)`);
+    this.batches.delete(req.batch);
+    const { now, chosen, offsets } = req;
+    const slice = new EventLoopSlice(this.opts.sliceMs ?? Number.POSITIVE_INFINITY);
+    // What was derived from the keys of months whose window has closed leaves memory now, even when the retention
+    // pass that destroys those keys runs in another process (the ring never hands them out again).
+    this.pseudonymiser.forgetExpired(now);
+    for (const month of [...this.keys.keys()]) if (identifiersExpired(monthStartOf(month), now)) this.drop(month);
+    const keys = this.grant(req.keys);
+
+    const rows: CdrRow[] = [];
+    const vault: VaultRow[] = [];
+    const vaultKeys: string[] = [];
+    const vaultInBatch = new Set<string>();
+    const published: Buffer[] = [];
+    const positions: number[] = [];
+    const failures: RecordFailure[] = [];
+    let late = 0;
+    let minOffset = Number.MAX_SAFE_INTEGER;
+    let maxOffset = -1;
+    for (let i = 0; i < chosen.length; i++) {
+      if (slice.spent()) await slice.pause();
+      const p = chosen[i]!;
+      const event = screened.events[p];
+      const offset = offsets[i];
+      if (event === undefined || offset === undefined) throw new PipelineError('invariant_broken', `transform: no screened record at ${p}`);
+      const month = monthKeyOf(event.event_time);
+      const key = identifiersExpired(event.event_time, now) ? null : (keys.get(month) ?? null);
+      const rec = this.pseudonymiser.pseudonymise(event, month, key, screened.schemaIds[p]!, { topic: req.topic, partition: req.partition, offset }, now);
+      let value: Buffer;
+      try {
+        value = encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published);
+      } catch (err) {
+        // A record that decodes and validates but cannot be encoded for downstream goes to the DLQ alone.
+        failures.push(failureOf(screened.indices[p]!, err, 'encode_failed', 'TRANSFORMATION', windowClosed(event.event_time, now)));
+        continue;
+      }
+      if (rec.row.late) late++;
+      rows.push(rec.row);
+      const o = Number(offset);
+      if (o < minOffset) minOffset = o;
+      if (o > maxOffset) maxOffset = o;
+      for (const v of rec.vault) {
+        const vk = vaultRowIdentity(v);
+        if (vaultInBatch.has(vk)) continue;
+        vaultInBatch.add(vk);
+        vault.push(v);
+        vaultKeys.push(vk);
+      }
+      published.push(value);
+      positions.push(p);
+    }
+
+    const { format } = this.opts;
+    let cdr: EncodedRows;
+    try {
+      cdr = { kind: 'encoded', format, body: encodeRows(rows, CDR_SHAPE, format), count: rows.length, digest: digestOf(rows, cdrRowIdentity) };
+    } catch (err) {
+      // A value that does not fit its column: the insert is refused for its data and the loop splits the batch.
+      if (!(err instanceof RowBinaryValueError)) throw err;
+      cdr = { kind: 'encoded', format, body: new Uint8Array(0), count: rows.length, digest: '', rejected: err.message };
+    }
+    if (rows.length > 0) cdr = { ...cdr, offsets: { partition: req.partition, min: minOffset, max: maxOffset } };
+    const vaultEnds: number[] = [];
+    let vaultRows: VaultRows;
+    try {
+      vaultRows = { body: encodeRows(vault, VAULT_SHAPE, format, vaultEnds), ends: Uint32Array.from(vaultEnds), keys: vaultKeys };
+    } catch (err) {
+      if (!(err instanceof RowBinaryValueError)) throw err;
+      vaultRows = { body: new Uint8Array(0), ends: new Uint32Array(vault.length), keys: vaultKeys, rejected: err.message };
+    }
+    return { failures, late, cdr, vault: vaultRows, published: packBuffers(published, positions) };
+  }
+
+  /** A month key was destroyed: drop it and everything derived from it. */
+  forgetMonth(month: string): void {
+    this.drop(month);
+    this.pseudonymiser.forgetMonth(month);
+  }
+
+  /** Drops every key (the work is ending). */
+  close(): void {
+    for (const month of [...this.keys.keys()]) this.drop(month);
+    this.batches.clear();
+  }
+
+  private grant(grants: TransformRequest['keys']): Map<string, MonthKey | null> {
+    const out = new Map<string, MonthKey | null>();
+    for (const [month, grant] of grants) {
+      if (grant === null) {
+        this.drop(month);
+        out.set(month, null);
+      } else if (grant === 'held') {
+        const held = this.keys.get(month);
+        if (!held) throw new PipelineError('unexpected', `prepare work was told it holds the key of ${month} but does not`);
+        out.set(month, held);
+      } else {
+        if (this.keys.get(month) !== grant) {
+          this.drop(month);
+          this.keys.set(month, grant);
+        }
+        out.set(month, grant);
+      }
+    }
+    return out;
+  }
+
+  private drop(month: string): void {
+    const key = this.keys.get(month);
+    if (!key) return;
+    this.keys.delete(month);
+    if (this.opts.ownsKeys) {
+      key.tokenKey.fill(0);
+      key.vaultKey.fill(0);
+    }
+  }
+}
+
+/** Buffers back to back in one fresh buffer (safe to transfer), with end offsets and the positions they belong to. */
+function packBuffers(values: readonly Buffer[], positions: readonly number[]): TransformReply['published'] {
+  let total = 0;
+  for (const v of values) total += v.length;
+  const bytes = new Uint8Array(total);
+  const ends = new Uint32Array(values.length);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) {
+    bytes.set(values[i]!, at);
+    at += values[i]!.length;
+    ends[i] = at;
+  }
+  return { bytes, ends, positions: Uint32Array.from(positions) };
+}
+
+/** The identifier window of a record at `eventTime` has closed at `now` (false for a time that is not a number). */
+export function windowClosed(eventTime: unknown, now: number): boolean {
+  return typeof eventTime === 'number' && Number.isFinite(eventTime) && identifiersExpired(eventTime, now);
+}
+
+/**
+ * A record's failure for the DLQ. A `dead-letter` PipelineError is kept as it is; anything else that is not a
+ * PipelineError becomes `fallback`; a PipelineError that is not about the record (retry or stop) fails the batch.
+ */
+function failureOf(
+  index: number,
+  err: unknown,
+  fallback: 'decode_failed' | 'validation_failed' | 'encode_failed',
+  stage: RecordFailure['stage'],
+  expired: boolean,
+): RecordFailure {
+  if (err instanceof PipelineError && err.disposition === 'dead-letter')
+    return { index, code: err.code, message: err.message, stage, identifiersExpired: expired };
+  if (err instanceof PipelineError) throw err;
+  return { index, code: fallback, message: 'record could not be processed', stage, identifiersExpired: expired };
+}

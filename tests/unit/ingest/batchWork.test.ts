@@ -1,0 +1,335 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import type { CdrEvent } from '../../../services/core/cdr/cdrEvent.ts';
+import { deriveMonthKey, generateMonthKey, type MonthKey } from '../../../services/core/pseudonym/monthKeys.ts';
+import {
+  CDR_SHAPE,
+  cdrRowIdentity,
+  Pseudonymiser,
+  VAULT_SHAPE,
+  vaultRowIdentity,
+  type CdrRow,
+  type VaultRow,
+} from '../../../services/core/pseudonym/pseudonymise.ts';
+import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
+import { monthKeyOf } from '../../../services/core/retention/retentionCalendar.ts';
+import { digestOf, encodeRows } from '../../../services/platform/clickhouse/encodedRows.ts';
+import { jsonCompactEachRow } from '../../../services/platform/clickhouse/storage.ts';
+import { decodePseudonymised, encodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../../../services/platform/schemas/cdrCodec.ts';
+import { BatchWork, type KeyGrant, type ShapedFormat, type TransformReply } from '../../../services/ingest/batchWork.ts';
+import { createPrepareWork, packValues, type PrepareWork } from '../../../services/ingest/preparePool.ts';
+
+const now = Date.UTC(2026, 11, 2, 6);
+const nov = Date.UTC(2026, 10, 20, 9);
+const dec = Date.UTC(2026, 11, 1, 9);
+/** Past the 12-month identifier window: stored late, without tokens. */
+const old = Date.UTC(2025, 5, 3, 9);
+
+function cdr(i: number, over: Partial<CdrEvent> = {}): CdrEvent {
+  return {
+    cdr_id: `c-${i}`,
+    account_id: `acct-${i % 3}`,
+    sender: 'BRAND',
+    recipient: i % 2 === 0 ? '012-345 6789' : `+4915112345${String(i).padStart(3, '0')}`,
+    sender_type: 'alphanumeric',
+    event_time: i % 2 === 0 ? nov : dec,
+    submitted_at: i % 2 === 0 ? nov : dec,
+    delivered_at: null,
+    channel: 'sms',
+    direction: 'mt',
+    provider_id: 'op-my-maxis',
+    mcc: '502',
+    mnc: '12',
+    destination_country: 'MY',
+    ported: false,
+    status: 'delivered',
+    error_code: null,
+    segments: 1,
+    size_bytes: 140,
+    duration_ms: null,
+    price: 25_000,
+    cost: 12_000,
+    currency: 'EUR',
+    client_ip: '192.0.2.1',
+    ...over,
+  };
+}
+
+const keys = new Map<string, MonthKey>([
+  ['2026-11', deriveMonthKey('2026-11', 'k-nov', generateMonthKey())],
+  ['2026-12', deriveMonthKey('2026-12', 'k-dec', generateMonthKey())],
+]);
+
+/** A batch as Kafka would hand it over: good records, a duplicate id, garbage, a null, an invalid and a late record. */
+function batch(): (Buffer | null)[] {
+  return [
+    encodeCdrEvent(cdr(0)),
+    Buffer.from('not avro at all'),
+    encodeCdrEvent(cdr(1)),
+    null,
+    encodeCdrEvent(cdr(2, { currency: 'XXX-not-a-code' })),
+    encodeCdrEvent(cdr(3, { event_time: old, submitted_at: old })),
+    encodeCdrEvent(cdr(4)),
+    encodeCdrEvent(cdr(5, { recipient: '+491511234500' })),
+  ];
+}
+
+/** What the main thread did before prepare workers: the same records through a Pseudonymiser of its own. */
+function expected(events: CdrEvent[], offsets: string[]): { rows: CdrRow[]; vault: VaultRow[]; published: Buffer[] } {
+  const p = new Pseudonymiser(1_000);
+  const rows: CdrRow[] = [];
+  const vault: VaultRow[] = [];
+  const seen = new Set<string>();
+  const published: Buffer[] = [];
+  events.forEach((e, i) => {
+    const month = monthKeyOf(e.event_time);
+    const key = e.event_time === old ? null : keys.get(month)!;
+    const rec = p.pseudonymise(e, month, key, 1, { topic: 'cdr.raw', partition: 3, offset: offsets[i]! }, now);
+    rows.push(rec.row);
+    for (const v of rec.vault) {
+      if (seen.has(vaultRowIdentity(v))) continue;
+      seen.add(vaultRowIdentity(v));
+      vault.push(v);
+    }
+    published.push(encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published));
+  });
+  return { rows, vault, published };
+}
+
+function grants(over: Partial<Record<string, KeyGrant>> = {}): [string, KeyGrant][] {
+  return [
+    ['2026-11', over['2026-11'] === undefined ? keys.get('2026-11')! : over['2026-11']],
+    ['2026-12', over['2026-12'] === undefined ? keys.get('2026-12')! : over['2026-12']],
+    ['2025-06', null],
+  ];
+}
+
+function newWork(format: ShapedFormat = 'RowBinary', ownsKeys = false): BatchWork {
+  return new BatchWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format, ownsKeys });
+}
+
+function slices(bytes: Uint8Array, ends: Uint32Array): Buffer[] {
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const end of ends) {
+    out.push(Buffer.from(bytes.subarray(from, end)));
+    from = end;
+  }
+  return out;
+}
+
+describe('BatchWork (ingest per-record work, as the prepare workers run it)', () => {
+  it('screens: keeps valid records in order and names every bad one by its position, code and stage', async () => {
+    const work = newWork();
+    const r = await work.screen({ batch: 1, values: packValues(batch()), now });
+    assert.deepEqual([...r.indices], [0, 2, 5, 6, 7]);
+    assert.deepEqual(r.cdrIds, ['c-0', 'c-1', 'c-3', 'c-4', 'c-5']);
+    assert.deepEqual(r.accountIds, ['acct-0', 'acct-1', 'acct-0', 'acct-1', 'acct-2']);
+    assert.deepEqual([...r.eventTimes], [nov, dec, old, nov, dec]);
+    assert.deepEqual(
+      r.failures.map((f) => [f.index, f.stage]),
+      [
+        [1, 'VALUE_CONVERTER'],
+        [3, 'VALUE_CONVERTER'],
+        [4, 'TRANSFORMATION'],
+      ],
+    );
+    assert.ok(r.failures.every((f) => f.code !== undefined && f.message.length > 0));
+    assert.equal(r.failures[2]!.code, 'validation_failed');
+    assert.equal(work.batchesHeld, 1);
+    work.release(1);
+    assert.equal(work.batchesHeld, 0);
+  });
+
+  for (const format of ['RowBinary', 'JSONCompactEachRow'] as const) {
+    it(`transforms the chosen records into exactly the rows, vault rows, digest and Avro of the main-thread path (${format})`, async () => {
+      const work = newWork(format);
+      const s = await work.screen({ batch: 7, values: packValues(batch()), now });
+      assert.equal(s.cdrIds[1], 'c-1');
+      // The main thread dropped c-1 as a duplicate: positions 0, 2, 3, 4 of the screened records stay.
+      const chosen = Uint32Array.from([0, 2, 3, 4]);
+      const offsets = ['100', '105', '106', '107'];
+      const out = await work.transform({ batch: 7, chosen, offsets, topic: 'cdr.raw', partition: 3, now, keys: grants() });
+      const events = [cdr(0), cdr(3, { event_time: old, submitted_at: old }), cdr(4), cdr(5, { recipient: '+491511234500' })];
+      const want = expected(events, offsets);
+      assert.equal(out.cdr.count, 4);
+      assert.equal(out.late, 1);
+      assert.equal(out.cdr.format, format);
+      assert.deepEqual(Buffer.from(out.cdr.body), encodeRows(want.rows, CDR_SHAPE, format));
+      assert.equal(out.cdr.digest, digestOf(want.rows, cdrRowIdentity));
+      assert.deepEqual(out.cdr.offsets, { partition: 3, min: 100, max: 107 });
+      // Vault: each (month, token) once, cut apart by `ends`, each piece one row of the shape.
+      assert.deepEqual(out.vault.keys, want.vault.map(vaultRowIdentity));
+      assert.equal(new Set(out.vault.keys).size, out.vault.keys.length, 'no vault row twice in one batch');
+      const pieces = slices(out.vault.body, out.vault.ends);
+      assert.deepEqual(
+        pieces,
+        want.vault.map((v) => encodeRows([v], VAULT_SHAPE, format)),
+      );
+      // Published: the same Avro values, each tagged with its screened position (the main thread keys it by account).
+      assert.deepEqual([...out.published.positions], [0, 2, 3, 4]);
+      assert.deepEqual(slices(out.published.bytes, out.published.ends), want.published);
+      const late = decodePseudonymised(slices(out.published.bytes, out.published.ends)[1]!);
+      assert.equal((late as { sender_token: string }).sender_token, '', 'a late record carries no token');
+      assert.equal(work.batchesHeld, 0, 'a transformed batch is not kept');
+    });
+  }
+
+  it('JSONCompactEachRow bodies are what the storage would have sent for the same rows', () => {
+    const rows = expected([cdr(0), cdr(1)], ['1', '2']).rows;
+    assert.deepEqual(encodeRows(rows, CDR_SHAPE, 'JSONCompactEachRow'), jsonCompactEachRow(rows, CDR_SHAPE));
+  });
+
+  it('refuses what it cannot do faithfully: a key it does not hold, a batch it never screened (both retryable)', async () => {
+    const work = newWork();
+    await work.screen({ batch: 2, values: packValues(batch()), now });
+    await assert.rejects(
+      work.transform({ batch: 2, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants({ '2026-11': 'held' }) }),
+      (err: unknown) => err instanceof PipelineError && err.code === 'unexpected' && err.canRetry,
+    );
+    await assert.rejects(
+      work.transform({ batch: 99, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants() }),
+      (err: unknown) => err instanceof PipelineError && err.code === 'unexpected' && /no screened batch 99/.test(err.message),
+    );
+  });
+
+  it('holds a key once handed over ("held" later), and a null grant writes that month without identifiers', async () => {
+    const work = newWork();
+    await work.screen({ batch: 1, values: packValues(batch()), now });
+    await work.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants() });
+    await work.screen({ batch: 2, values: packValues(batch()), now });
+    const held = await work.transform({
+      batch: 2,
+      chosen: Uint32Array.from([0, 1]),
+      offsets: ['1', '2'],
+      topic: 't',
+      partition: 0,
+      now,
+      keys: grants({ '2026-11': 'held', '2026-12': 'held' }),
+    });
+    assert.equal(held.late, 0);
+    await work.screen({ batch: 3, values: packValues(batch()), now });
+    const without = await work.transform({
+      batch: 3,
+      chosen: Uint32Array.from([0, 1]),
+      offsets: ['1', '2'],
+      topic: 't',
+      partition: 0,
+      now,
+      keys: grants({ '2026-11': null }),
+    });
+    assert.equal(without.late, 1, 'the November record is stored late');
+    assert.deepEqual(
+      without.vault.keys.filter((k) => k.startsWith('2026-11')),
+      [],
+    );
+    // After a null grant the key is gone: "held" is refused rather than guessed.
+    await work.screen({ batch: 4, values: packValues(batch()), now });
+    await assert.rejects(
+      work.transform({ batch: 4, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants({ '2026-11': 'held' }) }),
+    );
+  });
+
+  it('zeroes its own copies of a key when the month is forgotten, and never the copies it does not own', async () => {
+    const own = deriveMonthKey('2026-11', 'k', generateMonthKey());
+    const copy: MonthKey = { ...own, tokenKey: Buffer.from(own.tokenKey), vaultKey: Buffer.from(own.vaultKey) };
+    const work = newWork('RowBinary', true);
+    await work.screen({ batch: 1, values: packValues(batch()), now });
+    await work.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', copy]] });
+    work.forgetMonth('2026-11');
+    assert.ok(copy.tokenKey.every((b) => b === 0) && copy.vaultKey.every((b) => b === 0), 'the worker copy is zeroed');
+    assert.ok(own.tokenKey.some((b) => b !== 0));
+
+    const ring = deriveMonthKey('2026-11', 'k', generateMonthKey());
+    const inline = newWork('RowBinary', false);
+    await inline.screen({ batch: 1, values: packValues(batch()), now });
+    await inline.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', ring]] });
+    inline.forgetMonth('2026-11');
+    assert.ok(
+      ring.tokenKey.some((b) => b !== 0),
+      'the ring owns its key: inline work leaves it alone',
+    );
+  });
+
+  it('a value that does not fit its column marks the rows rejected (the loop then splits the batch)', async () => {
+    const work = newWork();
+    await work.screen({ batch: 1, values: packValues([encodeCdrEvent(cdr(0))]), now });
+    // An offset that is not a UInt64 (src_offset) cannot be written in RowBinary.
+    const out = await work.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['-1'], topic: 't', partition: 0, now, keys: grants() });
+    assert.equal(out.cdr.count, 1);
+    assert.match(out.cdr.rejected ?? '', /src_offset/);
+  });
+});
+
+describe('PrepareWork in worker threads', () => {
+  const log = pino({ level: 'silent' });
+  const pools: PrepareWork[] = [];
+  after(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  async function run(work: PrepareWork, partition: number, n: number): Promise<TransformReply> {
+    const s = await work.screen(partition, batch(), now);
+    return work.transform(s, {
+      chosen: Uint32Array.from(s.indices.map((_, i) => i)).subarray(0, n),
+      offsets: ['10', '11', '12', '13', '14'].slice(0, n),
+      topic: 'cdr.raw',
+      partition,
+      now,
+      keys: new Map<string, MonthKey | null>([...keys, ['2025-06', null]]),
+    });
+  }
+
+  it('gives byte for byte what the main thread gives, over several partitions and repeated batches', async () => {
+    const opts = { identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
+    const pool = createPrepareWork({ ...opts, threads: 2 });
+    const inline = createPrepareWork({ ...opts, threads: 0 });
+    pools.push(pool, inline);
+    assert.equal(pool.threads, 2);
+    assert.equal(inline.threads, 0);
+    for (const partition of [0, 1, 2, 0]) {
+      const a = await run(pool, partition, 5);
+      const b = await run(inline, partition, 5);
+      assert.deepEqual(Buffer.from(a.cdr.body), Buffer.from(b.cdr.body));
+      assert.equal(a.cdr.digest, b.cdr.digest);
+      assert.deepEqual(a.vault.keys, b.vault.keys);
+      assert.deepEqual(Buffer.from(a.vault.body), Buffer.from(b.vault.body));
+      assert.deepEqual(Buffer.from(a.published.bytes), Buffer.from(b.published.bytes));
+      assert.deepEqual(a.failures, b.failures);
+    }
+  });
+
+  it('after a month is forgotten, the worker is handed the key again rather than using a stale one', async () => {
+    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    pools.push(pool);
+    const first = await run(pool, 0, 2);
+    pool.forgetMonth('2026-11');
+    const again = await run(pool, 0, 2);
+    assert.equal(again.cdr.digest, first.cdr.digest);
+  });
+
+  it('a released batch is dropped by its worker; a batch the worker no longer has fails retryably', async () => {
+    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    pools.push(pool);
+    const s = await pool.screen(0, batch(), now);
+    pool.release(s);
+    await assert.rejects(
+      pool.transform(s, { chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: new Map([...keys]) }),
+      (err: unknown) => err instanceof PipelineError && err.canRetry,
+    );
+    // The pool still works afterwards.
+    assert.equal((await run(pool, 0, 3)).cdr.count, 3);
+  });
+
+  it('a worker that dies fails its batch in flight retryably and is replaced', async () => {
+    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    pools.push(pool);
+    const s = await pool.screen(0, batch(), now);
+    const worker = (pool as unknown as { slots: { worker?: { terminate(): Promise<number> } }[] }).slots[0]!.worker!;
+    const transform = pool.transform(s, { chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: new Map([...keys]) });
+    await worker.terminate();
+    await assert.rejects(transform, (err: unknown) => err instanceof PipelineError && err.canRetry);
+    assert.equal((await run(pool, 0, 4)).cdr.count, 4, 'a new worker took over, and was handed the keys again');
+  });
+});
