@@ -7,6 +7,7 @@ import {
   monthStartOf,
   PipelineError,
   Pseudonymiser,
+  RecentIds,
   sanitiseCdr,
   validateCdr,
   VAULT_SHAPE,
@@ -33,6 +34,9 @@ import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
  */
 
 export type ShapedFormat = EncodedRows['format'];
+
+/** Transformed batches whose vault rows wait for `written` (more in flight at once than partitions per process). */
+const MAX_BATCHES_AWAITING_WRITE = 256;
 
 /** A record for the DLQ as the work describes it; the main thread holds the Kafka message itself. */
 export interface RecordFailure {
@@ -87,20 +91,12 @@ export interface TransformRequest {
   readonly keys: readonly (readonly [month: string, key: KeyGrant])[];
 }
 
-export interface VaultRows {
-  /** Every vault row of the batch once (after in-batch deduplication), serialised back to back. */
-  readonly body: Uint8Array;
-  readonly ends: Uint32Array;
-  /** Each row's identity (`month/token`), for the main thread's "written recently" filter and the digest. */
-  readonly keys: readonly string[];
-  readonly rejected?: string;
-}
-
 export interface TransformReply {
   readonly failures: readonly RecordFailure[];
   readonly late: number;
   readonly cdr: EncodedRows;
-  readonly vault: VaultRows;
+  /** The batch's vault rows, each (month, token) once and none this work knows written (see `written`). */
+  readonly vault: EncodedRows;
   /** The Avro values for cdr.pseudonymised, back to back, and for each the screened position it belongs to. */
   readonly published: { readonly bytes: Uint8Array; readonly ends: Uint32Array; readonly positions: Uint32Array };
 }
@@ -108,6 +104,8 @@ export interface TransformReply {
 export interface BatchWorkOptions {
   /** Most identifiers this work keeps derived (its share of CDR_INGEST_IDENTIFIER_CACHE). */
   readonly identifierCache: number;
+  /** Most vault rows it remembers as written, so a known subscriber's row is not sent again (CDR_INGEST_VAULT_RECENT). */
+  readonly vaultRecent: number;
   readonly maxFutureSkewMs: number;
   readonly format: ShapedFormat;
   /** The keys handed over are this work's own copies (a worker thread): zero them when they are dropped. */
@@ -126,9 +124,14 @@ export class BatchWork {
   private readonly pseudonymiser: Pseudonymiser;
   private readonly keys = new Map<string, MonthKey>();
   private readonly batches = new Map<number, Screened>();
+  /** (month, token) of vault rows known durable in the store. */
+  private readonly vaultWritten: RecentIds;
+  /** Vault rows of transformed batches, until the main thread says they are durable (`written`); the oldest go first. */
+  private readonly vaultReturned = new Map<number, string[]>();
 
   constructor(private readonly opts: BatchWorkOptions) {
     this.pseudonymiser = new Pseudonymiser(opts.identifierCache);
+    this.vaultWritten = new RecentIds(opts.vaultRecent);
   }
 
   /** Batches screened and not yet transformed or released (a leak shows here). */
@@ -235,7 +238,7 @@ export class BatchWork {
       if (o > maxOffset) maxOffset = o;
       for (const v of rec.vault) {
         const vk = vaultRowIdentity(v);
-        if (vaultInBatch.has(vk)) continue;
+        if (vaultInBatch.has(vk) || this.vaultWritten.has(vk)) continue;
         vaultInBatch.add(vk);
         vault.push(v);
         vaultKeys.push(vk);
@@ -254,15 +257,28 @@ export class BatchWork {
       cdr = { kind: 'encoded', format, body: new Uint8Array(0), count: rows.length, digest: '', rejected: err.message };
     }
     if (rows.length > 0) cdr = { ...cdr, offsets: { partition: req.partition, min: minOffset, max: maxOffset } };
-    const vaultEnds: number[] = [];
-    let vaultRows: VaultRows;
+    let vaultRows: EncodedRows;
     try {
-      vaultRows = { body: encodeRows(vault, VAULT_SHAPE, format, vaultEnds), ends: Uint32Array.from(vaultEnds), keys: vaultKeys };
+      vaultRows = { kind: 'encoded', format, body: encodeRows(vault, VAULT_SHAPE, format), count: vault.length, digest: digestOf(vaultKeys, (k) => k) };
     } catch (err) {
       if (!(err instanceof RowBinaryValueError)) throw err;
-      vaultRows = { body: new Uint8Array(0), ends: new Uint32Array(vault.length), keys: vaultKeys, rejected: err.message };
+      vaultRows = { kind: 'encoded', format, body: new Uint8Array(0), count: vault.length, digest: '', rejected: err.message };
     }
+    this.vaultReturned.set(req.batch, vaultKeys);
+    // Bounded: a batch given up after its transform never says `written`.
+    if (this.vaultReturned.size > MAX_BATCHES_AWAITING_WRITE) this.vaultReturned.delete(this.vaultReturned.keys().next().value!);
     return { failures, late, cdr, vault: vaultRows, published: packBuffers(published, positions) };
+  }
+
+  /**
+   * The batch's inserts are durable: its vault rows need not be sent again. Only then — a batch retried after a failed
+   * insert must carry its vault rows again.
+   */
+  written(batch: number): void {
+    const keys = this.vaultReturned.get(batch);
+    if (!keys) return;
+    this.vaultReturned.delete(batch);
+    for (const k of keys) this.vaultWritten.add(k);
   }
 
   /** A month key was destroyed: drop it and everything derived from it. */
@@ -275,6 +291,7 @@ export class BatchWork {
   close(): void {
     for (const month of [...this.keys.keys()]) this.drop(month);
     this.batches.clear();
+    this.vaultReturned.clear();
   }
 
   private grant(grants: TransformRequest['keys']): Map<string, MonthKey | null> {

@@ -1,8 +1,8 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { MonthKey } from '../core/index.ts';
-import { RecentIds, PipelineError, CDR_SHAPE, VAULT_SHAPE, cdrRowIdentity, vaultRowIdentity, monthKeyOf } from '../core/index.ts';
-import { digestOf, type EncodedRows, type Storage } from '../platform/clickhouse/index.ts';
+import { PipelineError, CDR_SHAPE, VAULT_SHAPE, cdrRowIdentity, vaultRowIdentity, monthKeyOf } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
 import {
@@ -18,7 +18,7 @@ import {
 import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
-import { windowClosed, type RecordFailure, type VaultRows } from './batchWork.ts';
+import { windowClosed, type RecordFailure } from './batchWork.ts';
 import { createPrepareWork, type PrepareWork } from './preparePool.ts';
 
 /**
@@ -85,8 +85,6 @@ export class IngestService implements BatchHandler<PartitionState> {
   readonly loop: ConsumerLoop<PartitionState>;
   /** Where the per-record work runs: worker threads, or this thread (CDR_INGEST_WORKERS=0). */
   private readonly work: PrepareWork;
-  /** (month, token) pairs whose vault row this process has written recently (CDR_INGEST_VAULT_RECENT). */
-  private readonly vaultWritten: RecentIds;
   private readonly clock: () => number;
   private readonly counts = { stored: 0, duplicate: 0, dlq: 0, late: 0 };
   /** cdr_id → position (topic/partition/offset) of the in-flight batch of this process that is storing it. */
@@ -106,12 +104,12 @@ export class IngestService implements BatchHandler<PartitionState> {
     this.work = createPrepareWork({
       threads: settings.workers,
       identifierCache: settings.identifierCache,
+      vaultRecent: settings.vaultRecent,
       maxFutureSkewMs: settings.maxFutureSkewMs,
       format: deps.storage.shapedInsertFormat,
       log: deps.log,
       ...(deps.sliceMs !== undefined ? { sliceMs: deps.sliceMs } : {}),
     });
-    this.vaultWritten = new RecentIds(settings.vaultRecent);
     // A month the ring learns was destroyed (here, or by another process: the ring re-reads the tombstones every
     // CDR_KEY_REFRESH_MS) leaves the prepare work too: its copies of the key are zeroed, its caches dropped.
     deps.keyRing.onDestroyed((month) => this.work.forgetMonth(month));
@@ -236,7 +234,6 @@ export class IngestService implements BatchHandler<PartitionState> {
         });
         from = ends[i]!;
       }
-      const vault = this.vaultToWrite(out.vault);
       const stored = out.cdr.count;
       const late = out.late;
 
@@ -249,7 +246,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         // published, so a replay that finds it stored never has to publish it again.
         publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
         writes: [
-          insertPlan({ table: 'identity_vault', label: 'vault', rows: vault.rows, identity: vaultRowIdentity, shape: VAULT_SHAPE }),
+          insertPlan({ table: 'identity_vault', label: 'vault', rows: out.vault, identity: vaultRowIdentity, shape: VAULT_SHAPE }),
           // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
           // again and the index deduplicates on its own, so a crash between the cdr and index parts loses nothing.
           insertPlan({
@@ -282,7 +279,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         onDurable: () => {
           // Stored: cdr_ids now answers for these ids, the claims can go.
           this.stored(ctx.partition, claimed);
-          for (const k of vault.keys) this.vaultWritten.add(k);
+          this.work.written(screened);
           metrics.ingestRecords.inc({ outcome: 'stored' }, stored - late);
           metrics.ingestRecords.inc({ outcome: 'late' }, late);
           metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
@@ -298,26 +295,6 @@ export class IngestService implements BatchHandler<PartitionState> {
     } finally {
       if (!transformed) this.work.release(screened);
     }
-  }
-
-  /** The batch's vault rows less those this process wrote recently (CDR_INGEST_VAULT_RECENT), still serialised. */
-  private vaultToWrite(v: VaultRows): { rows: EncodedRows; keys: string[] } {
-    const keys: string[] = [];
-    const parts: Uint8Array[] = [];
-    let kept = 0;
-    for (let i = 0, from = 0; i < v.keys.length; i++) {
-      const end = v.ends[i]!;
-      if (!this.vaultWritten.has(v.keys[i]!)) {
-        keys.push(v.keys[i]!);
-        parts.push(v.body.subarray(from, end));
-        kept++;
-      }
-      from = end;
-    }
-    const body = kept === v.keys.length ? v.body : Buffer.concat(parts);
-    const format = this.deps.storage.shapedInsertFormat;
-    const rows: EncodedRows = { kind: 'encoded', format, body, count: kept, digest: digestOf(keys, (k) => k), ...(v.rejected ? { rejected: v.rejected } : {}) };
-    return { rows, keys };
   }
 
   /**

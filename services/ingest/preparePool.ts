@@ -36,6 +36,8 @@ export interface PrepareWork {
   /** Step two for a screened batch (at most once; call `release` instead if it will not be transformed). */
   transform(screened: ScreenedBatch, input: TransformInput): Promise<TransformReply>;
   release(screened: ScreenedBatch): void;
+  /** The transformed batch's inserts are durable (its vault rows need not be sent again). */
+  written(screened: ScreenedBatch): void;
   /** A month key was destroyed: every copy of it and everything derived from it goes. */
   forgetMonth(month: string): void;
   close(): Promise<void>;
@@ -93,6 +95,10 @@ class InlineWork implements PrepareWork {
     this.work.release(screened.batch);
   }
 
+  written(screened: ScreenedBatch): void {
+    this.work.written(screened.batch);
+  }
+
   forgetMonth(month: string): void {
     this.work.forgetMonth(month);
   }
@@ -125,8 +131,9 @@ class WorkerPool implements PrepareWork {
   constructor(private readonly opts: PrepareWorkOptions) {
     this.threads = opts.threads;
     this.data = {
-      // The cache is shared out: each worker meets its own partitions' subscribers.
+      // The caches are shared out: each worker meets its own partitions' subscribers.
       identifierCache: Math.ceil(opts.identifierCache / opts.threads),
+      vaultRecent: Math.ceil(opts.vaultRecent / opts.threads),
       maxFutureSkewMs: opts.maxFutureSkewMs,
       format: opts.format,
     };
@@ -170,6 +177,10 @@ class WorkerPool implements PrepareWork {
 
   release(screened: ScreenedBatch): void {
     this.slots[screened.slot]?.worker?.postMessage({ type: 'release', batch: screened.batch } satisfies PrepareRequest);
+  }
+
+  written(screened: ScreenedBatch): void {
+    this.slots[screened.slot]?.worker?.postMessage({ type: 'written', batch: screened.batch } satisfies PrepareRequest);
   }
 
   forgetMonth(month: string): void {

@@ -24,6 +24,7 @@ export type PrepareRequest =
         keys: readonly (readonly [string, KeyMaterial | 'held' | null])[];
       })
   | { type: 'release'; batch: number }
+  | { type: 'written'; batch: number }
   | { type: 'forget'; month: string }
   | { type: 'stop' };
 
@@ -49,7 +50,7 @@ function transferable(r: TransformReply): { result: TransformReply; transfer: Ar
     cdr: { ...r.cdr, body: new Uint8Array(r.cdr.body) },
     vault: { ...r.vault, body: new Uint8Array(r.vault.body) },
   };
-  const buffers = [result.cdr.body, result.vault.body, result.vault.ends, result.published.bytes, result.published.ends, result.published.positions];
+  const buffers = [result.cdr.body, result.vault.body, result.published.bytes, result.published.ends, result.published.positions];
   return { result, transfer: buffers.map((b) => b.buffer as ArrayBuffer).filter((b) => b.byteLength > 0) };
 }
 
@@ -82,6 +83,9 @@ port.on('message', (m: PrepareRequest) => {
       break;
     case 'release':
       work.release(m.batch);
+      break;
+    case 'written':
+      work.written(m.batch);
       break;
     case 'forget':
       work.forgetMonth(m.month);

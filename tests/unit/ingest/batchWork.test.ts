@@ -106,7 +106,7 @@ function grants(over: Partial<Record<string, KeyGrant>> = {}): [string, KeyGrant
 }
 
 function newWork(format: ShapedFormat = 'RowBinary', ownsKeys = false): BatchWork {
-  return new BatchWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format, ownsKeys });
+  return new BatchWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format, ownsKeys });
 }
 
 function slices(bytes: Uint8Array, ends: Uint32Array): Buffer[] {
@@ -159,14 +159,11 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
       assert.deepEqual(Buffer.from(out.cdr.body), encodeRows(want.rows, CDR_SHAPE, format));
       assert.equal(out.cdr.digest, digestOf(want.rows, cdrRowIdentity));
       assert.deepEqual(out.cdr.offsets, { partition: 3, min: 100, max: 107 });
-      // Vault: each (month, token) once, cut apart by `ends`, each piece one row of the shape.
-      assert.deepEqual(out.vault.keys, want.vault.map(vaultRowIdentity));
-      assert.equal(new Set(out.vault.keys).size, out.vault.keys.length, 'no vault row twice in one batch');
-      const pieces = slices(out.vault.body, out.vault.ends);
-      assert.deepEqual(
-        pieces,
-        want.vault.map((v) => encodeRows([v], VAULT_SHAPE, format)),
-      );
+      // Vault: each (month, token) once, serialised as the storage takes them, with the digest of their identities.
+      assert.equal(out.vault.count, want.vault.length);
+      assert.deepEqual(Buffer.from(out.vault.body), encodeRows(want.vault, VAULT_SHAPE, format));
+      assert.equal(out.vault.digest, digestOf(want.vault, vaultRowIdentity));
+      assert.equal(new Set(want.vault.map(vaultRowIdentity)).size, want.vault.length, 'no vault row twice in one batch');
       // Published: the same Avro values, each tagged with its screened position (the main thread keys it by account).
       assert.deepEqual([...out.published.positions], [0, 2, 3, 4]);
       assert.deepEqual(slices(out.published.bytes, out.published.ends), want.published);
@@ -220,15 +217,35 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
       keys: grants({ '2026-11': null }),
     });
     assert.equal(without.late, 1, 'the November record is stored late');
-    assert.deepEqual(
-      without.vault.keys.filter((k) => k.startsWith('2026-11')),
-      [],
-    );
+    assert.equal(without.vault.count, 2, "only December's two identifiers reach the vault");
     // After a null grant the key is gone: "held" is refused rather than guessed.
     await work.screen({ batch: 4, values: packValues(batch()), now });
     await assert.rejects(
       work.transform({ batch: 4, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants({ '2026-11': 'held' }) }),
     );
+  });
+
+  it('leaves out vault rows of batches said durable, and only those', async () => {
+    const work = newWork();
+    const all = async (batch: number): Promise<TransformReply> => {
+      await work.screen({ batch, values: packValues(batch === 3 ? [encodeCdrEvent(cdr(0)), encodeCdrEvent(cdr(9))] : [encodeCdrEvent(cdr(0))]), now });
+      return work.transform({
+        batch,
+        chosen: Uint32Array.from(batch === 3 ? [0, 1] : [0]),
+        offsets: ['1', '2'].slice(0, batch === 3 ? 2 : 1),
+        topic: 't',
+        partition: 0,
+        now,
+        keys: grants(),
+      });
+    };
+    assert.equal((await all(1)).vault.count, 2);
+    // Batch 1's insert failed (never said written): its rows go again.
+    assert.equal((await all(2)).vault.count, 2);
+    work.written(2);
+    const third = await all(3);
+    assert.equal(third.vault.count, 2, "only cdr(9)'s two new identifiers (another month's sender, its recipient)");
+    assert.equal(third.cdr.count, 2, 'the cdr rows are all there');
   });
 
   it('zeroes its own copies of a key when the month is forgotten, and never the copies it does not own', async () => {
@@ -282,7 +299,7 @@ describe('PrepareWork in worker threads', () => {
   }
 
   it('gives byte for byte what the main thread gives, over several partitions and repeated batches', async () => {
-    const opts = { identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
+    const opts = { identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
     const pool = createPrepareWork({ ...opts, threads: 2 });
     const inline = createPrepareWork({ ...opts, threads: 0 });
     pools.push(pool, inline);
@@ -293,7 +310,7 @@ describe('PrepareWork in worker threads', () => {
       const b = await run(inline, partition, 5);
       assert.deepEqual(Buffer.from(a.cdr.body), Buffer.from(b.cdr.body));
       assert.equal(a.cdr.digest, b.cdr.digest);
-      assert.deepEqual(a.vault.keys, b.vault.keys);
+      assert.equal(a.vault.digest, b.vault.digest);
       assert.deepEqual(Buffer.from(a.vault.body), Buffer.from(b.vault.body));
       assert.deepEqual(Buffer.from(a.published.bytes), Buffer.from(b.published.bytes));
       assert.deepEqual(a.failures, b.failures);
@@ -301,7 +318,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('after a month is forgotten, the worker is handed the key again rather than using a stale one', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
     pools.push(pool);
     const first = await run(pool, 0, 2);
     pool.forgetMonth('2026-11');
@@ -310,7 +327,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a released batch is dropped by its worker; a batch the worker no longer has fails retryably', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
     pools.push(pool);
     const s = await pool.screen(0, batch(), now);
     pool.release(s);
@@ -323,7 +340,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a worker that dies fails its batch in flight retryably and is replaced', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
     pools.push(pool);
     const s = await pool.screen(0, batch(), now);
     const worker = (pool as unknown as { slots: { worker?: { terminate(): Promise<number> } }[] }).slots[0]!.worker!;
