@@ -213,6 +213,8 @@ class WorkerPool implements PrepareWork {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
+      // Keeps the process alive only while a batch is in the worker: an idle pool never holds a process open.
+      worker.ref();
       try {
         worker.postMessage({ ...request, id }, transfer);
       } catch (err) {
@@ -232,6 +234,7 @@ class WorkerPool implements PrepareWork {
       const p = slot.pending.get(m.id);
       if (!p) return;
       slot.pending.delete(m.id);
+      if (slot.pending.size === 0) worker.unref();
       if (m.error) p.reject(new PipelineError(m.error.code, m.error.message));
       else p.resolve(m.result);
     });
