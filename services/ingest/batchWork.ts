@@ -74,10 +74,11 @@ export interface ScreenReply {
 }
 
 /**
- * A month's key for one transform: the key itself (first use, or a new key object), `'held'` (the work has it from
- * an earlier transform), or null (write that month's records without identifiers).
+ * A month's key for one transform, or null (write that month's records without identifiers). A worker is handed the
+ * key with every transform (64 bytes) and keeps the copy it already holds when the bytes are the same, so its caches
+ * live on; nothing depends on the pool remembering what a worker holds.
  */
-export type KeyGrant = MonthKey | 'held' | null;
+export type KeyGrant = MonthKey | null;
 
 export interface TransformRequest {
   readonly batch: number;
@@ -123,6 +124,8 @@ interface Screened {
 export class BatchWork {
   private readonly pseudonymiser: Pseudonymiser;
   private readonly keys = new Map<string, MonthKey>();
+  /** Months whose key was destroyed: a key for one of them is refused (it can only be a copy taken before). */
+  private readonly forgotten = new Set<string>();
   private readonly batches = new Map<number, Screened>();
   /** (month, token) of vault rows known durable in the store. */
   private readonly vaultWritten: RecentIds;
@@ -178,7 +181,8 @@ export class BatchWork {
     const screened: Screened = { events, schemaIds, indices: Uint32Array.from(indices) };
     this.batches.set(req.batch, screened);
     return {
-      indices: screened.indices,
+      // A copy: the reply may be transferred to another thread, and the work keeps its own for `transform`.
+      indices: Uint32Array.from(screened.indices),
       cdrIds: events.map((e) => e.cdr_id),
       eventTimes: Float64Array.from(events, (e) => e.event_time),
       accountIds: events.map((e) => e.account_id),
@@ -283,6 +287,7 @@ export class BatchWork {
 
   /** A month key was destroyed: drop it and everything derived from it. */
   forgetMonth(month: string): void {
+    this.forgotten.add(month);
     this.drop(month);
     this.pseudonymiser.forgetMonth(month);
   }
@@ -300,30 +305,43 @@ export class BatchWork {
       if (grant === null) {
         this.drop(month);
         out.set(month, null);
-      } else if (grant === 'held') {
-        const held = this.keys.get(month);
-        if (!held) throw new PipelineError('unexpected', `prepare work was told it holds the key of ${month} but does not`);
-        out.set(month, held);
-      } else {
-        if (this.keys.get(month) !== grant) {
-          this.drop(month);
-          this.keys.set(month, grant);
-        }
-        out.set(month, grant);
+        continue;
       }
+      if (this.forgotten.has(month)) {
+        this.discard(grant);
+        throw new PipelineError('key_destroyed', `the key of ${month} was destroyed before this batch reached its prepare work; preparing it again without`);
+      }
+      const held = this.keys.get(month);
+      if (held !== undefined && sameKey(held, grant)) {
+        // The same key again (a worker gets a fresh copy each time): keep the one held, with its caches.
+        if (held !== grant) this.discard(grant);
+        out.set(month, held);
+        continue;
+      }
+      this.drop(month);
+      this.keys.set(month, grant);
+      out.set(month, grant);
     }
     return out;
+  }
+
+  /** A copy handed over and not kept. */
+  private discard(key: MonthKey): void {
+    if (!this.opts.ownsKeys) return;
+    key.tokenKey.fill(0);
+    key.vaultKey.fill(0);
   }
 
   private drop(month: string): void {
     const key = this.keys.get(month);
     if (!key) return;
     this.keys.delete(month);
-    if (this.opts.ownsKeys) {
-      key.tokenKey.fill(0);
-      key.vaultKey.fill(0);
-    }
+    this.discard(key);
   }
+}
+
+function sameKey(a: MonthKey, b: MonthKey): boolean {
+  return a === b || (a.keyId === b.keyId && a.tokenKey.equals(b.tokenKey) && a.vaultKey.equals(b.vaultKey));
 }
 
 /** Buffers back to back in one fresh buffer (safe to transfer), with end offsets and the positions they belong to. */

@@ -20,6 +20,9 @@ import type { KeyMaterial, PrepareReply, PrepareRequest, PrepareWorkerData } fro
  * cache). Month keys go to a worker on first use and are zeroed there when the ring forgets the month. A worker
  * that dies fails what it had in flight with a retryable error (the loop prepares the batch again) and is replaced.
  */
+/** Longest a worker may take over one step of one batch (a 5,000-record batch takes well under a second). */
+const CALL_DEADLINE_MS = 120_000;
+
 export interface ScreenedBatch extends ScreenReply {
   readonly batch: number;
   readonly slot: number;
@@ -115,8 +118,6 @@ interface Pending {
 
 interface Slot {
   worker: Worker | undefined;
-  /** The key object each month's key was last sent as, to this worker incarnation. */
-  readonly sent: Map<string, MonthKey>;
   readonly pending: Map<number, Pending>;
   exited: Promise<void>;
 }
@@ -137,7 +138,7 @@ class WorkerPool implements PrepareWork {
       maxFutureSkewMs: opts.maxFutureSkewMs,
       format: opts.format,
     };
-    this.slots = Array.from({ length: opts.threads }, () => ({ worker: undefined, sent: new Map(), pending: new Map(), exited: Promise.resolve() }));
+    this.slots = Array.from({ length: opts.threads }, () => ({ worker: undefined, pending: new Map(), exited: Promise.resolve() }));
   }
 
   async screen(partition: number, values: readonly (Buffer | null)[], now: number): Promise<ScreenedBatch> {
@@ -152,27 +153,21 @@ class WorkerPool implements PrepareWork {
   }
 
   async transform(screened: ScreenedBatch, input: TransformInput): Promise<TransformReply> {
-    const slot = this.slots[screened.slot]!;
-    const keys: [string, KeyMaterial | 'held' | null][] = [];
+    const keys: [string, KeyMaterial | null][] = [];
+    const transfer: ArrayBuffer[] = [];
     for (const [month, key] of input.keys) {
-      if (key === null) {
-        slot.sent.delete(month);
-        keys.push([month, null]);
-      } else if (slot.sent.get(month) === key && slot.worker) keys.push([month, 'held']);
+      if (key === null) keys.push([month, null]);
       else {
-        // Copies of the key's bytes, for the worker alone (it zeroes them when the month is forgotten).
-        keys.push([month, { month: key.month, keyId: key.keyId, tokenKey: new Uint8Array(key.tokenKey), vaultKey: new Uint8Array(key.vaultKey) }]);
-        slot.sent.set(month, key);
+        // Copies of the key's bytes, moved (not cloned) to the worker, so no copy stays behind on this thread; the
+        // worker keeps the one it holds when the bytes are the same and zeroes the other.
+        const tokenKey = new Uint8Array(key.tokenKey);
+        const vaultKey = new Uint8Array(key.vaultKey);
+        keys.push([month, { month: key.month, keyId: key.keyId, tokenKey, vaultKey }]);
+        transfer.push(tokenKey.buffer, vaultKey.buffer);
       }
     }
     const { keys: _keys, ...rest } = input;
-    try {
-      return (await this.call(screened.slot, { type: 'transform', id: 0, ...rest, batch: screened.batch, keys })) as TransformReply;
-    } catch (err) {
-      // The worker may have refused before taking the keys: hand them over again next time rather than trust "held".
-      slot.sent.clear();
-      throw err;
-    }
+    return (await this.call(screened.slot, { type: 'transform', id: 0, ...rest, batch: screened.batch, keys }, transfer)) as TransformReply;
   }
 
   release(screened: ScreenedBatch): void {
@@ -185,7 +180,6 @@ class WorkerPool implements PrepareWork {
 
   forgetMonth(month: string): void {
     for (const slot of this.slots) {
-      slot.sent.delete(month);
       slot.worker?.postMessage({ type: 'forget', month } satisfies PrepareRequest);
     }
   }
@@ -212,13 +206,33 @@ class WorkerPool implements PrepareWork {
     const worker = this.workerOf(slot);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      // A worker that does not answer (a hang) is ended: its exit fails what it had, and the loop prepares again.
+      const deadline = setTimeout(() => {
+        this.opts.log.error({ slot: slotIndex, afterMs: CALL_DEADLINE_MS }, 'a prepare worker did not answer; ending it');
+        void worker.terminate();
+      }, CALL_DEADLINE_MS);
+      deadline.unref();
+      const settle = (): void => {
+        clearTimeout(deadline);
+        if (slot.pending.size === 0) worker.unref();
+      };
+      slot.pending.set(id, {
+        resolve: (v) => {
+          settle();
+          resolve(v);
+        },
+        reject: (e) => {
+          settle();
+          reject(e);
+        },
+      });
       // Keeps the process alive only while a batch is in the worker: an idle pool never holds a process open.
       worker.ref();
       try {
         worker.postMessage({ ...request, id }, transfer);
       } catch (err) {
         slot.pending.delete(id);
+        settle();
         reject(new PipelineError('unexpected', 'could not hand the batch to a prepare worker', { cause: err }));
       }
     });
@@ -228,23 +242,18 @@ class WorkerPool implements PrepareWork {
     if (slot.worker) return slot.worker;
     const worker = startTsWorker(new URL('./prepareWorker.ts', import.meta.url), { prepare: this.data });
     slot.worker = worker;
-    slot.sent.clear();
     slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: PrepareReply) => {
       const p = slot.pending.get(m.id);
       if (!p) return;
       slot.pending.delete(m.id);
-      if (slot.pending.size === 0) worker.unref();
       if (m.error) p.reject(new PipelineError(m.error.code, m.error.message));
       else p.resolve(m.result);
     });
     // The name only: a message could quote a value from a record.
     worker.once('error', (err) => this.opts.log.error({ error: err.name }, 'a prepare worker failed'));
     worker.once('exit', (code) => {
-      if (slot.worker === worker) {
-        slot.worker = undefined;
-        slot.sent.clear();
-      }
+      if (slot.worker === worker) slot.worker = undefined;
       for (const [id, p] of slot.pending) {
         slot.pending.delete(id);
         p.reject(new PipelineError('unexpected', `a prepare worker exited (${code}) with a batch in flight`));

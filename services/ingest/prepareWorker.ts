@@ -21,7 +21,7 @@ export interface KeyMaterial {
 export type PrepareRequest =
   | ({ type: 'screen'; id: number } & ScreenRequest)
   | ({ type: 'transform'; id: number } & Omit<TransformRequest, 'keys'> & {
-        keys: readonly (readonly [string, KeyMaterial | 'held' | null])[];
+        keys: readonly (readonly [string, KeyMaterial | null])[];
       })
   | { type: 'release'; batch: number }
   | { type: 'written'; batch: number }
@@ -71,13 +71,13 @@ port.on('message', (m: PrepareRequest) => {
   switch (m.type) {
     case 'screen':
       void answer(m.id, async () => {
-        const r = await work.screen(m);
-        return { result: r, transfer: [r.indices.buffer as ArrayBuffer, r.eventTimes.buffer as ArrayBuffer] };
+        // Copied, not transferred: a few tens of KB.
+        return { result: await work.screen(m), transfer: [] };
       });
       break;
     case 'transform':
       void answer(m.id, async () => {
-        const keys = m.keys.map(([month, k]): readonly [string, KeyGrant] => [month, k === null || k === 'held' ? k : keyOf(k)]);
+        const keys = m.keys.map(([month, k]): readonly [string, KeyGrant] => [month, k === null ? null : keyOf(k)]);
         return transferable(await work.transform({ ...m, keys }));
       });
       break;

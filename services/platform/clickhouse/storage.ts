@@ -2,6 +2,7 @@ import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync } from
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/index.ts';
@@ -169,6 +170,27 @@ function openBinaryInserter(enginePath: string, command: (sql: string) => Promis
   };
 }
 
+/**
+ * JSONCompactEachRow bytes (already serialised) into a server: the INSERT goes as the query, the bytes as the request
+ * body. (`client.insert` takes such bytes only for CSV-like formats: it refuses a byte stream for a JSON format.)
+ */
+export async function insertJsonCompactBytes(
+  client: ClickHouseClient,
+  quotedTable: string,
+  columns: readonly string[],
+  body: Buffer,
+  settings?: ClickHouseSettings,
+): Promise<void> {
+  const result = await client.exec({
+    query: `INSERT INTO ${quotedTable} (${columns.map(identifier).join(', ')}) FORMAT JSONCompactEachRow`,
+    values: Readable.from([body]),
+    ...(settings ? { clickhouse_settings: settings } : {}),
+  });
+  // The answer has no body to speak of; read it to the end so the connection is free again.
+  result.stream.resume();
+  await finished(result.stream);
+}
+
 /** JSONEachRow bytes: exactly what @clickhouse/client sends for the same objects (JSON.stringify per row). */
 export function jsonEachRow(rows: readonly object[]): Buffer {
   const lines = new Array<string>(rows.length + 1);
@@ -261,15 +283,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
           .join(', ');
         await binaryInserter.insert(storage.table(table), columns.map(identifier), settingsSql, body);
       } else {
-        const [first, ...rest] = columns;
-        // A byte stream (not object mode) goes to the server as it is: the body is JSONCompactEachRow text already.
-        await client.insert({
-          table: `${database}.${table}`,
-          values: Readable.from([body], { objectMode: false }),
-          format: 'JSONCompactEachRow',
-          columns: [first!, ...rest],
-          clickhouse_settings: settings,
-        });
+        await insertJsonCompactBytes(client, storage.table(table), columns, body, settings);
       }
     } catch (cause) {
       throw storageError(cause, `insert into ${table}`, true);

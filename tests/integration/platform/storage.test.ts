@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../../services/platform/config/config.ts';
-import { jsonEachRow, openStorage, type RowShape, type Storage } from '../../../services/platform/clickhouse/storage.ts';
+import { insertJsonCompactBytes, jsonEachRow, openStorage, type RowShape, type Storage } from '../../../services/platform/clickhouse/storage.ts';
+import { encodeRows, type EncodedRows } from '../../../services/platform/clickhouse/encodedRows.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 
 describe('storage.insert', () => {
@@ -119,5 +120,69 @@ describe('storage.insert', () => {
       (err: unknown) => err instanceof PipelineError && err.code === 'record_rejected' && err.message.includes(`insert into ${table}`),
     );
     assert.equal(await count(), before);
+  });
+
+  describe("rows serialised elsewhere (ingest's prepare workers)", () => {
+    type Probe = { id: number; text: string; ok: boolean; at: number; maybe: number | null };
+    const shape: RowShape<Probe> = {
+      columns: ['ok', 'text', 'id', 'at', 'maybe'],
+      types: ['Bool', 'String', 'UInt32', 'DateTime64', 'Nullable(DateTime64)'],
+      tuple: (r) => [r.ok, r.text, r.id, r.at, r.maybe],
+    };
+    const readBack = async (from: number, to: number): Promise<unknown[][]> =>
+      (
+        await storage.query<{ id: number; text: string; ok: boolean; at: string; maybe: string | null }>(
+          `SELECT id, text, ok, toUnixTimestamp64Milli(at) AS at, maybe FROM ${storage.table(table)} WHERE id BETWEEN {from:UInt32} AND {to:UInt32} ORDER BY id`,
+          { from, to },
+        )
+      ).map((r) => [r.id, r.text, r.ok, Number(r.at), r.maybe === null ? null : Number(r.maybe)]);
+
+    it('takes EncodedRows in its own format, deduplicated by their token like rows as objects', async () => {
+      const rows: Probe[] = [
+        { id: 400, text: 'encoded "✓"\n\u0000 東京', ok: true, at: 8, maybe: null },
+        { id: 401, text: '', ok: false, at: 9, maybe: -3 },
+      ];
+      const format = storage.shapedInsertFormat;
+      const encoded: EncodedRows = { kind: 'encoded', format, body: encodeRows(rows, shape, format), count: 2, digest: 'probe' };
+      await storage.insert(table, encoded, { insert_deduplication_token: 'probe/encoded' }, shape);
+      await storage.insert(table, encoded, { insert_deduplication_token: 'probe/encoded' }, shape);
+      assert.deepEqual(await readBack(400, 401), [
+        [400, 'encoded "✓"\n\u0000 東京', true, 8, null],
+        [401, '', false, 9, -3],
+      ]);
+    });
+
+    it('refuses EncodedRows marked rejected (record_rejected) or in the other format (invariant_broken), writing nothing', async () => {
+      const before = await count();
+      const format = storage.shapedInsertFormat;
+      const other = format === 'RowBinary' ? 'JSONCompactEachRow' : 'RowBinary';
+      const row: Probe[] = [{ id: 410, text: 'x', ok: true, at: 1, maybe: null }];
+      await assert.rejects(
+        storage.insert(
+          table,
+          { kind: 'encoded', format, body: new Uint8Array(0), count: 1, digest: '', rejected: 'a value of column id does not fit UInt32' },
+          {},
+          shape,
+        ),
+        (err: unknown) => err instanceof PipelineError && err.code === 'record_rejected' && err.message.includes(table),
+      );
+      await assert.rejects(
+        storage.insert(table, { kind: 'encoded', format: other, body: encodeRows(row, shape, other), count: 1, digest: '' }, {}, shape),
+        (err: unknown) => err instanceof PipelineError && err.code === 'invariant_broken',
+      );
+      assert.equal(await count(), before);
+    });
+
+    it('sends JSONCompactEachRow bytes as the body of an INSERT (the path to a ClickHouse server)', async () => {
+      const rows: Probe[] = [
+        { id: 500, text: 'over "HTTP"\n', ok: true, at: 10, maybe: 4 },
+        { id: 501, text: 'ünï', ok: false, at: 11, maybe: null },
+      ];
+      await insertJsonCompactBytes(storage.client, storage.table(table), shape.columns, encodeRows(rows, shape, 'JSONCompactEachRow'));
+      assert.deepEqual(await readBack(500, 501), [
+        [500, 'over "HTTP"\n', true, 10, 4],
+        [501, 'ünï', false, 11, null],
+      ]);
+    });
   });
 });

@@ -98,11 +98,16 @@ function expected(events: CdrEvent[], offsets: string[]): { rows: CdrRow[]; vaul
 }
 
 function grants(over: Partial<Record<string, KeyGrant>> = {}): [string, KeyGrant][] {
+  // Copies, as a worker gets them (the work may zero what it does not keep).
   return [
-    ['2026-11', over['2026-11'] === undefined ? keys.get('2026-11')! : over['2026-11']],
-    ['2026-12', over['2026-12'] === undefined ? keys.get('2026-12')! : over['2026-12']],
+    ['2026-11', over['2026-11'] === undefined ? copyOf(keys.get('2026-11')!) : over['2026-11']],
+    ['2026-12', over['2026-12'] === undefined ? copyOf(keys.get('2026-12')!) : over['2026-12']],
     ['2025-06', null],
   ];
+}
+
+function copyOf(k: MonthKey): MonthKey {
+  return { ...k, tokenKey: Buffer.from(k.tokenKey), vaultKey: Buffer.from(k.vaultKey) };
 }
 
 function newWork(format: ShapedFormat = 'RowBinary', ownsKeys = false): BatchWork {
@@ -178,34 +183,48 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
     assert.deepEqual(encodeRows(rows, CDR_SHAPE, 'JSONCompactEachRow'), jsonCompactEachRow(rows, CDR_SHAPE));
   });
 
-  it('refuses what it cannot do faithfully: a key it does not hold, a batch it never screened (both retryable)', async () => {
-    const work = newWork();
-    await work.screen({ batch: 2, values: packValues(batch()), now });
-    await assert.rejects(
-      work.transform({ batch: 2, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants({ '2026-11': 'held' }) }),
-      (err: unknown) => err instanceof PipelineError && err.code === 'unexpected' && err.canRetry,
-    );
+  it('refuses what it cannot do faithfully: a batch it never screened, a key of a month forgotten (both retryable)', async () => {
+    const work = newWork('RowBinary', true);
     await assert.rejects(
       work.transform({ batch: 99, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants() }),
-      (err: unknown) => err instanceof PipelineError && err.code === 'unexpected' && /no screened batch 99/.test(err.message),
+      (err: unknown) => err instanceof PipelineError && err.code === 'unexpected' && err.canRetry && /no screened batch 99/.test(err.message),
     );
+    // A copy of a key taken before the month was destroyed reaches the work after it heard: refused, and zeroed.
+    work.forgetMonth('2026-11');
+    const late = copyOf(keys.get('2026-11')!);
+    await work.screen({ batch: 2, values: packValues(batch()), now });
+    await assert.rejects(
+      work.transform({ batch: 2, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', late]] }),
+      (err: unknown) => err instanceof PipelineError && err.code === 'key_destroyed' && err.canRetry,
+    );
+    assert.ok(
+      late.tokenKey.every((b) => b === 0),
+      'the refused copy is zeroed',
+    );
+    // Prepared again, as the loop does, with no key for that month: stored late, nothing derived.
+    await work.screen({ batch: 3, values: packValues(batch()), now });
+    const out = await work.transform({ batch: 3, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', null]] });
+    assert.equal(out.late, 1);
+    assert.equal(out.vault.count, 0);
   });
 
-  it('holds a key once handed over ("held" later), and a null grant writes that month without identifiers', async () => {
-    const work = newWork();
+  it('keeps the key it holds when handed the same bytes again (zeroing the new copy), and a null grant writes without identifiers', async () => {
+    const work = newWork('RowBinary', true);
+    const first = copyOf(keys.get('2026-11')!);
     await work.screen({ batch: 1, values: packValues(batch()), now });
-    await work.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants() });
+    const a = await work.transform({ batch: 1, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', first]] });
+    const second = copyOf(keys.get('2026-11')!);
     await work.screen({ batch: 2, values: packValues(batch()), now });
-    const held = await work.transform({
-      batch: 2,
-      chosen: Uint32Array.from([0, 1]),
-      offsets: ['1', '2'],
-      topic: 't',
-      partition: 0,
-      now,
-      keys: grants({ '2026-11': 'held', '2026-12': 'held' }),
-    });
-    assert.equal(held.late, 0);
+    const b = await work.transform({ batch: 2, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: [['2026-11', second]] });
+    assert.equal(b.cdr.digest, a.cdr.digest, 'same tokens');
+    assert.ok(
+      second.tokenKey.every((v) => v === 0),
+      'the second copy was not kept: zeroed',
+    );
+    assert.ok(
+      first.tokenKey.some((v) => v !== 0),
+      'the first is the one held',
+    );
     await work.screen({ batch: 3, values: packValues(batch()), now });
     const without = await work.transform({
       batch: 3,
@@ -218,10 +237,9 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
     });
     assert.equal(without.late, 1, 'the November record is stored late');
     assert.equal(without.vault.count, 2, "only December's two identifiers reach the vault");
-    // After a null grant the key is gone: "held" is refused rather than guessed.
-    await work.screen({ batch: 4, values: packValues(batch()), now });
-    await assert.rejects(
-      work.transform({ batch: 4, chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: grants({ '2026-11': 'held' }) }),
+    assert.ok(
+      first.tokenKey.every((v) => v === 0),
+      'a null grant drops (and zeroes) the key held',
     );
   });
 
@@ -317,13 +335,28 @@ describe('PrepareWork in worker threads', () => {
     }
   });
 
-  it('after a month is forgotten, the worker is handed the key again rather than using a stale one', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+  it('a month forgotten reaches every worker: a key of it handed over afterwards is refused, the other months go on', async () => {
+    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 2 });
     pools.push(pool);
-    const first = await run(pool, 0, 2);
+    await run(pool, 0, 2);
+    await run(pool, 1, 2);
     pool.forgetMonth('2026-11');
-    const again = await run(pool, 0, 2);
-    assert.equal(again.cdr.digest, first.cdr.digest);
+    for (const partition of [0, 1]) {
+      await assert.rejects(run(pool, partition, 2), (err: unknown) => err instanceof PipelineError && err.code === 'key_destroyed');
+      const s = await pool.screen(partition, batch(), now);
+      const out = await pool.transform(s, {
+        chosen: Uint32Array.from([0, 1]),
+        offsets: ['1', '2'],
+        topic: 't',
+        partition,
+        now,
+        keys: new Map<string, MonthKey | null>([
+          ['2026-11', null],
+          ['2026-12', keys.get('2026-12')!],
+        ]),
+      });
+      assert.equal(out.late, 1, 'November without identifiers, December as before');
+    }
   });
 
   it('a released batch is dropped by its worker; a batch the worker no longer has fails retryably', async () => {
