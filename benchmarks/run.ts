@@ -192,7 +192,8 @@ async function main(): Promise<void> {
   const rounds: RunRound[] = [];
   let fill: FillResult | undefined;
   let latency: LatencyResult | undefined;
-  let profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined;
+  let profile:
+    { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string; worker?: ProfileSummary } | undefined;
   let stages: StagesReport | undefined;
   let mach: Machine | undefined;
   const errors: string[] = [];
@@ -336,7 +337,8 @@ async function main(): Promise<void> {
         mkdirSync(savedDir, { recursive: true });
         const saved = path.join(savedDir, 'ingest.cpuprofile');
         copyFileSync(run.profileFile, saved);
-        profile = { run, summary, inclusive, saved };
+        const worker = run.workerProfileFile ? summariseCpuProfile(run.workerProfileFile, 15) : undefined;
+        profile = { run, summary, inclusive, saved, ...(worker ? { worker } : {}) };
         log(
           `  ${fmtInt(run.recordsPerSecond)} records/s under the profiler; GC ${pct(summary.gcMs / Math.max(1, summary.totalMs - summary.idleMs))} of busy time`,
         );
@@ -639,7 +641,7 @@ function renderResults(
     fill: FillResult | undefined;
     rounds: RunRound[];
     latency: LatencyResult | undefined;
-    profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string } | undefined;
+    profile: { run: OursResult; summary: ProfileSummary; inclusive: ReturnType<typeof projectInclusive>; saved?: string; worker?: ProfileSummary } | undefined;
     stages: StagesReport | undefined;
     errors: string[];
     totalMinutes: number;
@@ -794,6 +796,21 @@ function renderResults(
     L.push('| inclusive | function | location |');
     L.push('| ---: | --- | --- |');
     for (const c of p.inclusive) L.push(`| ${pct(c.totalShare)} | \`${c.name}\` | ${c.location} |`);
+    if (p.worker) {
+      const w = p.worker;
+      L.push('');
+      L.push(
+        `The prepare worker thread of the same run (decode, validate, normalise, tokenise, seal, Avro, RowBinary: ADR 0029): ${((w.totalMs - w.idleMs) / 1000).toFixed(1)} s busy of ${(w.totalMs / 1000).toFixed(1)} s sampled, self time:`,
+      );
+      L.push('');
+      L.push('| # | self | incl. | function | location |');
+      L.push('| ---: | ---: | ---: | --- | --- |');
+      w.top.forEach((t, i) => L.push(`| ${i + 1} | ${pct(t.selfShare)} | ${pct(t.totalShare)} | \`${t.name}\` | ${t.location} |`));
+      L.push('');
+      L.push('| category (worker) | self |');
+      L.push('| --- | ---: |');
+      for (const c of w.byCategory.filter((c) => c.category !== '(idle)' && c.selfShare >= 0.005)) L.push(`| ${c.category} | ${pct(c.selfShare)} |`);
+    }
   } else {
     L.push('Not measured in this run.');
   }

@@ -4,7 +4,7 @@
  * Kafka broker JVM spent while it ran (the broker serves every phase and competes for the same 2 cores).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
 import { kafkaToolClasspath } from '../../infra/kafka/localBroker.ts';
@@ -186,6 +186,8 @@ export interface OursResult extends PhaseCommon {
   heap?: DoneMessage['heap'];
   stats: Record<string, number>;
   profileFile?: string;
+  /** The profile of the (first) prepare worker thread, when the run had one. */
+  workerProfileFile?: string;
 }
 
 export interface OursOptions {
@@ -375,12 +377,16 @@ export async function runProfiled(ctx: BenchContext, p: { topic: string; records
   rmSync(p.profileDir, { recursive: true, force: true });
   mkdirSync(p.profileDir, { recursive: true });
   const res = await runOurs(ctx, { topic: p.topic, records: p.records, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${p.profileDir}`] });
-  // One file per thread (tsx's module-loader hooks run on their own thread): the main thread's is the largest.
+  // One file per thread (tsx's module-loader hooks, the publisher and the prepare workers run on their own): the main
+  // thread's is the one that ran the ingest child's entry, a prepare worker's the one that ran prepareWorker.ts.
   const files = readdirSync(p.profileDir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => path.join(p.profileDir, f));
   files.sort((a, b) => statSync(b).size - statSync(a).size);
-  return { ...res, ...(files[0] ? { profileFile: files[0] } : {}) };
+  const ran = (f: string, script: string): boolean => readFileSync(f, 'utf8').includes(script);
+  const main = files.find((f) => ran(f, 'benchmarks/ingestChild.ts')) ?? files[0];
+  const worker = files.find((f) => f !== main && ran(f, 'services/ingest/prepareWorker.ts'));
+  return { ...res, ...(main ? { profileFile: main } : {}), ...(worker ? { workerProfileFile: worker } : {}) };
 }
 
 export { committed };
