@@ -530,7 +530,9 @@ export class ConsumerLoop<S> {
       } catch (err) {
         // The group moved on (rebalance, or this member was fenced): give the batch up uncommitted and let kafkajs
         // rejoin. Whoever owns the partition next replays the recorded range, so nothing is lost or doubled.
-        if (isGroupMembershipError(err) || err instanceof LoopStopped) throw err;
+        if (err instanceof LoopStopped) throw err;
+        const moved = membershipErrorIn(err);
+        if (moved !== undefined) throw moved;
         const e = err instanceof PipelineError ? err : classifyError(err);
         if (e.disposition !== 'retry' || attempt + 1 >= e.maxAttempts) {
           const fatal = e.disposition === 'retry' ? new PipelineError(e.code, `${e.message} (gave up after ${attempt + 1} attempts)`, { cause: e }) : e;
@@ -546,7 +548,8 @@ export class ConsumerLoop<S> {
         try {
           await payload.heartbeat();
         } catch (hb) {
-          if (isGroupMembershipError(hb)) throw hb;
+          const moved = membershipErrorIn(hb);
+          if (moved !== undefined) throw moved;
           // Any other heartbeat failure: the broker is away; the next attempt finds out.
         }
         if (!payload.isRunning() || payload.isStale()) return undefined;
@@ -657,13 +660,19 @@ export class ConsumerLoop<S> {
 /** kafkajs's "the group has moved on" errors (its own isRebalancing, plus a member the coordinator forgot). */
 const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
-function isGroupMembershipError(err: unknown): boolean {
+/**
+ * The "group has moved on" error inside `err` (kafkajs wraps what its retrier gives up on, and so does our error
+ * model): kafkajs's runner rejoins the group only for an error whose own `type` says so — given the wrapper it crashes
+ * the consumer without restarting it (UNKNOWN_MEMBER_ID is not retriable), which stopped ingest for good when a broker
+ * that was the group's coordinator died (tests/integrity/brokerLoss.test.ts, CI 2026-12-02).
+ */
+export function membershipErrorIn(err: unknown): Error | undefined {
   let e: unknown = err;
   for (let i = 0; i < 5 && typeof e === 'object' && e !== null; i++) {
-    if (MEMBERSHIP_ERRORS.has(String((e as { type?: unknown }).type))) return true;
+    if (e instanceof Error && MEMBERSHIP_ERRORS.has(String((e as { type?: unknown }).type))) return e;
     e = (e as { cause?: unknown }).cause;
   }
-  return false;
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

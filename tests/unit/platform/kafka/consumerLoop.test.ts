@@ -3,6 +3,13 @@ import assert from 'node:assert/strict';
 import type { KafkaMessage } from 'kafkajs';
 import { PipelineError } from '../../../../services/core/index.ts';
 import { deadLetterMessage, digestOf } from '../../../../services/platform/kafka/index.ts';
+import { membershipErrorIn } from '../../../../services/platform/kafka/consumerLoop.ts';
+import { createRequire } from 'node:module';
+
+// kafkajs's own error classes and protocol-error constructor (CommonJS; the last is not in its typings).
+const requireCjs = createRequire(import.meta.url);
+const { createErrorFromCode } = requireCjs('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error & { type: string } };
+const { KafkaJSNonRetriableError } = requireCjs('kafkajs') as { KafkaJSNonRetriableError: new (e: Error, opts: { cause: Error }) => Error };
 
 const message = (over: Partial<KafkaMessage> = {}): KafkaMessage =>
   ({
@@ -17,6 +24,19 @@ const message = (over: Partial<KafkaMessage> = {}): KafkaMessage =>
   }) as unknown as KafkaMessage;
 
 describe('consumer loop building blocks', () => {
+  it('finds the "group moved on" error kafkajs wraps, so its runner can rejoin instead of crashing for good', () => {
+    const unknownMember = createErrorFromCode(25);
+    assert.equal(unknownMember.type, 'UNKNOWN_MEMBER_ID');
+    // What consumer.commitOffsets throws once its retrier gives up on a non-retriable protocol error.
+    const wrapped = new KafkaJSNonRetriableError(unknownMember, { cause: unknownMember });
+    assert.equal((wrapped as unknown as { type?: string }).type, undefined, 'the wrapper alone does not say it (kafkajs would crash)');
+    assert.equal(membershipErrorIn(wrapped), unknownMember);
+    assert.equal(membershipErrorIn(new PipelineError('unexpected', 'broker call failed', { cause: wrapped })), unknownMember);
+    assert.equal((membershipErrorIn(createErrorFromCode(27)) as { type?: string } | undefined)?.type, 'REBALANCE_IN_PROGRESS');
+    assert.equal(membershipErrorIn(new KafkaJSNonRetriableError(createErrorFromCode(3), { cause: createErrorFromCode(3) })), undefined);
+    assert.equal(membershipErrorIn(new Error('anything else')), undefined);
+  });
+
   it('digests rows by their identity: same rows same digest, any change or order change another', () => {
     const rows = [{ id: 'a' }, { id: 'b' }];
     const d = digestOf(rows, (r) => r.id);
