@@ -10,7 +10,7 @@ import { PipelineError } from '../../core/index.ts';
 import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
 import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
-import { isEncodedRows, type EncodedRows } from './encodedRows.ts';
+import { encodeRows, isEncodedRows, type EncodedRows } from './encodedRows.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -201,10 +201,7 @@ export function jsonEachRow(rows: readonly object[]): Buffer {
 
 /** JSONCompactEachRow bytes: one JSON array per row, values in `shape.columns` order. */
 export function jsonCompactEachRow<T>(rows: readonly T[], shape: RowShape<T>): Buffer {
-  const lines = new Array<string>(rows.length + 1);
-  for (let i = 0; i < rows.length; i++) lines[i] = JSON.stringify(shape.tuple(rows[i]!));
-  lines[rows.length] = '';
-  return Buffer.from(lines.join('\n'));
+  return encodeRows(rows, shape, 'JSONCompactEachRow');
 }
 
 /** A column or setting name for SQL text: the names come from code, never from input, and are checked anyway. */
@@ -221,6 +218,13 @@ function literal(v: string | number | boolean): string {
   }
   if (typeof v === 'boolean') return v ? '1' : '0';
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** The body of an INSERT's own SETTINGS clause (`k = v, …`), '' for none. */
+function settingsClause(settings: ClickHouseSettings | undefined): string {
+  return Object.entries(insertSettings(settings))
+    .map(([k, v]) => `${identifier(k)} = ${literal(v)}`)
+    .join(', ');
 }
 
 /** Settings as literals for an INSERT's own SETTINGS clause; objects (map settings) are not used for inserts. */
@@ -278,10 +282,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     const body = Buffer.from(rows.body.buffer, rows.body.byteOffset, rows.body.byteLength);
     try {
       if (binaryInserter) {
-        const settingsSql = Object.entries(insertSettings(settings))
-          .map(([k, v]) => `${identifier(k)} = ${literal(v)}`)
-          .join(', ');
-        await binaryInserter.insert(storage.table(table), columns.map(identifier), settingsSql, body);
+        await binaryInserter.insert(storage.table(table), columns.map(identifier), settingsClause(settings), body);
       } else {
         await insertJsonCompactBytes(client, storage.table(table), columns, body, settings);
       }
@@ -318,13 +319,10 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
       if (rows.length === 0) return;
       try {
         if (binaryInserter && shape) {
-          const settingsSql = Object.entries(insertSettings(settings))
-            .map(([k, v]) => `${identifier(k)} = ${literal(v)}`)
-            .join(', ');
           await binaryInserter.insert(
             storage.table(table),
             shape.columns.map(identifier),
-            settingsSql,
+            settingsClause(settings),
             rowBinary(rows, shape.columns, shape.types, shape.tuple),
           );
         } else if (rawInserter) {
