@@ -190,9 +190,9 @@ function indexBranches(
   id: NormalisedIdentifier,
   columns: string,
   extra: string,
-  params: Record<string, unknown>,
-): string {
-  return keys
+): { sql: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = {};
+  const sql = keys
     .map((k, i) => {
       params[`m${i}`] = monthDateOf(k.month);
       params[`t${i}`] = tokenOf(k, id.type, id.value);
@@ -200,6 +200,7 @@ function indexBranches(
        WHERE month = {m${i}:Date} AND token = {t${i}:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}${extra}`;
     })
     .join(' UNION ALL ');
+  return { sql, params };
 }
 
 /**
@@ -208,9 +209,12 @@ function indexBranches(
  */
 export async function countLive(storage: Storage, keys: readonly MonthKey[], id: NormalisedIdentifier, from: number, to: number): Promise<Map<string, number>> {
   if (keys.length === 0) return new Map();
-  const params: Record<string, unknown> = { from: chTime(from), to: chTime(to) };
-  const branches = indexBranches(storage, keys, id, `formatDateTime(month, '%Y-%m') AS m, uniqExact(cdr_id) AS n`, ' GROUP BY month', params);
-  const rows = await storage.query<{ m: string; n: string }>(`SELECT m, n FROM (${branches})`, params);
+  const branches = indexBranches(storage, keys, id, `formatDateTime(month, '%Y-%m') AS m, uniqExact(cdr_id) AS n`, ' GROUP BY month');
+  const rows = await storage.query<{ m: string; n: string }>(`SELECT m, n FROM (${branches.sql})`, {
+    ...branches.params,
+    from: chTime(from),
+    to: chTime(to),
+  });
   return new Map(rows.map((r) => [r.m, Number(r.n)]));
 }
 
@@ -236,25 +240,18 @@ export async function pageLive(
   limit: number,
 ): Promise<LivePage> {
   if (keys.length === 0) return { records: [], last: undefined };
-  const params: Record<string, unknown> = {
-    from: chTime(from),
-    to: chTime(to),
-    at: after ? after.eventTime : chTime(0),
-    id: after ? after.cdrId : '',
-    n: limit,
-  };
-  const branches = indexBranches(
-    storage,
-    keys,
-    id,
-    'cdr_id, account_id, event_time',
-    ` AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`,
-    params,
-  );
+  const branches = indexBranches(storage, keys, id, 'cdr_id, account_id, event_time', ` AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`);
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
-    `SELECT cdr_id, any(account_id) AS account_id, event_time FROM (${branches})
+    `SELECT cdr_id, any(account_id) AS account_id, event_time FROM (${branches.sql})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
-    params,
+    {
+      ...branches.params,
+      from: chTime(from),
+      to: chTime(to),
+      at: after ? after.eventTime : chTime(0),
+      id: after ? after.cdrId : '',
+      n: limit,
+    },
   );
   if (hits.length === 0) return { records: [], last: undefined };
   const lastHit = hits[hits.length - 1]!;
