@@ -136,6 +136,62 @@ describe('ClickHouse refusing writes for a while', () => {
   });
 });
 
+describe('one batch sitting out an outage, then failing once for an unclassified reason', () => {
+  const COUNT = 1_500;
+  let setup: TestSetup;
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  const failedAs: string[] = [];
+
+  before(async () => {
+    setup = testSetup({ CDR_INGEST_MAX_BATCH: '250' });
+    const log = createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true }));
+    rt = await openRuntime(setup.config, { log });
+    const kafka = requireKafka(rt);
+    const { storage } = requireStorage(rt);
+    // The first cdr write's batch (known by its deduplication token, the same on every retry) fails four times with
+    // a storage outage and then once with an error nobody classified (`unexpected`, allowed 5 attempts). Counted per
+    // batch, that fifth failure would stop ingest; counted per error code it is the first `unexpected` one.
+    const failures: (() => Error)[] = [
+      ...Array.from({ length: 4 }, () => () => new PipelineError('storage_unavailable', 'injected outage')),
+      () => new Error('injected: something nobody classified'),
+    ];
+    let victim: unknown;
+    const flaky: Storage = {
+      ...storage,
+      insert: async (table, rows, settings, shape) => {
+        if (table === 'cdr') {
+          victim ??= settings?.insert_deduplication_token;
+          if (settings?.insert_deduplication_token === victim && failures.length > 0) {
+            const error = failures.shift()!();
+            failedAs.push(error instanceof PipelineError ? error.code : 'unclassified');
+            throw error;
+          }
+        }
+        return storage.insert(table, rows, settings, shape);
+      },
+    };
+    await produceTraffic(kafka, { ...plan, count: COUNT, topic: setup.config.kafka.topics.raw, rate: 0 });
+    ingest = createIngest(rt, { storage: flaky });
+    await ingest.start();
+    const e = expectedOf(COUNT);
+    await waitFor('ingest to finish', () => ingest.stats.stored >= e.stored || ingest.health().status === 'down', 120_000, 100);
+  });
+
+  after(async () => {
+    await ingest?.stop();
+    await rt?.close();
+    setup?.cleanup();
+  });
+
+  it('retries the batch until it is stored, and stores every CDR exactly once', async () => {
+    assert.deepEqual(failedAs, ['storage_unavailable', 'storage_unavailable', 'storage_unavailable', 'storage_unavailable', 'unclassified']);
+    assert.notEqual(ingest.health().status, 'down', `ingest stopped: ${JSON.stringify(ingest.health())}`);
+    await exactlyOnce(requireStorage(rt).storage, COUNT);
+    assert.equal(ingest.stats.stored, expectedOf(COUNT).stored);
+  });
+});
+
 describe('a catch-up batch larger than the broker message size limit', () => {
   const COUNT = 20_000;
   let setup: TestSetup;

@@ -524,6 +524,9 @@ export class ConsumerLoop<S> {
    */
   private async withRetries<T>(partition: number, payload: EachBatchPayload, work: (attempt: number) => Promise<T>): Promise<T | undefined> {
     const { log, settings } = this.deps;
+    // Attempts are counted per error code: a limited code (`unexpected`) gets its own allowance however many
+    // storage or broker outages the same batch sat out before it.
+    const failuresByCode = new Map<string, number>();
     for (let attempt = 0; ; attempt++) {
       try {
         return await work(attempt);
@@ -534,8 +537,10 @@ export class ConsumerLoop<S> {
         const moved = membershipErrorIn(err);
         if (moved !== undefined) throw moved;
         const e = err instanceof PipelineError ? err : classifyError(err);
-        if (e.disposition !== 'retry' || attempt + 1 >= e.maxAttempts) {
-          const fatal = e.disposition === 'retry' ? new PipelineError(e.code, `${e.message} (gave up after ${attempt + 1} attempts)`, { cause: e }) : e;
+        const failures = (failuresByCode.get(e.code) ?? 0) + 1;
+        failuresByCode.set(e.code, failures);
+        if (e.disposition !== 'retry' || failures >= e.maxAttempts) {
+          const fatal = e.disposition === 'retry' ? new PipelineError(e.code, `${e.message} (gave up after ${failures} attempts)`, { cause: e }) : e;
           this.fatal = fatal;
           this.fail(fatal);
           throw new LoopStopped(fatal.message);
