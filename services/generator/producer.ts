@@ -1,4 +1,5 @@
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { PartitionedSender } from '../platform/kafka/index.ts';
 import { planTraffic, type PlanOptions, type PlannedKind } from './trafficPlan.ts';
 
 /**
@@ -24,6 +25,8 @@ const IN_FLIGHT = 4;
 export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promise<ProduceCounts> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  // One send per partition: kafkajs's multi-partition send can drop a partition whose leader moves mid-send.
+  const sender = new PartitionedSender(kafka, () => producer);
   const counts: ProduceCounts = { sent: 0, unique: 0, duplicate: 0, malformed: 0, late: 0 };
   const inFlight = new Set<Promise<void>>();
   const started = Date.now();
@@ -32,7 +35,7 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
     if (batch.length === 0) return;
     const messages = batch;
     batch = [];
-    const p = producer.send({ topic: opts.topic, messages, acks: -1, ...(opts.compression ? { compression: opts.compression } : {}) }).then(() => {
+    const p = sender.send(opts.topic, messages, { acks: -1, ...(opts.compression ? { compression: opts.compression } : {}) }).then(() => {
       counts.sent += messages.length;
       opts.onProgress?.(counts.sent);
     });
@@ -59,6 +62,7 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
     await flush();
     await Promise.all(inFlight);
   } finally {
+    await sender.close();
     await producer.disconnect();
   }
   return counts;

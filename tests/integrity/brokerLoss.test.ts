@@ -14,6 +14,7 @@ import { startLocalCluster, type LocalCluster } from '../../infra/kafka/localBro
 import { TrafficGenerator } from '../../services/generator/index.ts';
 import { createIngest } from '../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../services/ingest/ingestService.ts';
+import { PartitionedSender } from '../../services/platform/kafka/index.ts';
 import { createLogger } from '../../services/platform/observability/index.ts';
 import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../services/platform/schemas/index.ts';
@@ -68,13 +69,20 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
     const gen = new TrafficGenerator({ seed: 333, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 100 });
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, retry: { retries: 20 } });
     await producer.connect();
+    // One send per partition, as ingest's publisher and the generator do (services/platform/kafka/partitionedSend.ts):
+    // kafkajs's own multi-partition send can drop the partition whose leader is killed mid-send.
+    const sender = new PartitionedSender(kafka, () => producer);
     for (let b = 0; b < BURSTS; b++) {
       const events = gen.take(PER_BURST);
       ids.push(...events.map((e) => e.cdr_id));
       // A send that fails outright while leadership moves is sent again: a copy in Kafka is a duplicate ingest drops.
       for (let attempt = 0; ; attempt++) {
         try {
-          await producer.send({ topic: raw, acks: -1, messages: events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
+          await sender.send(
+            raw,
+            events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+            { acks: -1 },
+          );
           break;
         } catch (err) {
           if (attempt >= 10) throw err;
@@ -91,6 +99,7 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
       if (b === 24) await cluster.nodes.find((n) => n.id === killed)!.restart();
       await new Promise((r) => setTimeout(r, 100));
     }
+    await sender.close();
     await producer.disconnect();
     await admin.disconnect();
     try {

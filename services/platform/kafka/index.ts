@@ -29,6 +29,7 @@ export type {
   LoopStatus,
 } from './consumerLoop.ts';
 export { ThreadPublisher } from './publisher.ts';
+export { PartitionedSender, splitByPartition } from './partitionedSend.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';
 export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, DLQ_STUB_IDENTIFIERS_EXPIRED, messageBytes, oversizeOf } from './deadLetters.ts';
 export type { DeadLetter, DeadLetterSource, DeadLetterStage } from './deadLetters.ts';

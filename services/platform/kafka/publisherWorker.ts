@@ -9,6 +9,7 @@ import type { CompressionName } from '../config/config.ts';
 import { compressionType, registerCodecs } from './codecs.ts';
 import { classifyKafkaError } from './errors.ts';
 import { MAX_MESSAGE_BYTES, PUBLISH_SLICE, SLICE_BYTES } from './limits.ts';
+import { PartitionedSender } from './partitionedSend.ts';
 import type { KafkaClientSecurity } from './security.ts';
 
 export interface PublisherWorkerData {
@@ -72,6 +73,7 @@ const newProducer = (): Producer =>
     createPartitioner: Partitioners.DefaultPartitioner,
   });
 let producer: Producer = newProducer();
+const sender = new PartitionedSender(kafka, () => producer);
 
 /**
  * After a partition leader changes, kafkajs's idempotent producer can lose step with the broker's sequence numbers
@@ -146,7 +148,9 @@ async function send(topics: PackedTopicMessages[]): Promise<void> {
       if (list) list.push(message);
       else byTopic.set(topic, [message]);
     }
-    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1, compression });
+    // One send per topic and partition (partitionedSend.ts: kafkajs's multi-partition send can drop a partition whose
+    // leader moved during the send); the slice's sends are in flight together.
+    await Promise.all([...byTopic].map(([topic, messages]) => sender.send(topic, messages, { acks: -1, compression })));
   }
 }
 
@@ -156,6 +160,7 @@ port.on('message', (m: PublisherRequest) => {
   if (m.type === 'stop') {
     queue = queue.then(async () => {
       await producer.disconnect().catch(() => undefined);
+      await sender.close();
       port.close();
     });
     return;
