@@ -49,6 +49,8 @@ describe('Kafka broker restart mid-stream', () => {
   let setup: TestSetup;
   let rt: PipelineRuntime;
   let ingest: IngestService;
+  let whileAway: ReturnType<IngestService['health']> | undefined;
+  let okAfterMs = -1;
 
   before(async () => {
     brokerDir = mkdtempSync(join(tmpdir(), 'cdr-test-restart-kafka-'));
@@ -68,6 +70,16 @@ describe('Kafka broker restart mid-stream', () => {
     assert.ok(stoppedAt < expectedOf(COUNT).stored, 'the broker went away before ingest had finished');
     const e = expectedOf(COUNT);
     await waitFor('ingest to finish after the restart', () => ingest.stats.stored >= e.stored && ingest.stats.dlq >= e.malformed, 180_000, 200);
+
+    // Idle now: the broker goes away again and comes back with nothing left to fetch. Health says so while it is away,
+    // and is ok again once the consumer is back in its group — with no batch to clear the reason.
+    await broker.stop();
+    await waitFor('health to report the broker away', () => ingest.health().status !== 'ok', 120_000, 100);
+    whileAway = ingest.health();
+    broker = await startLocalBroker({ dataDir: brokerDir, port: Number(broker.brokers[0]!.split(':')[1]) });
+    const back = Date.now();
+    await waitFor('health ok again without traffic', () => ingest.health().status === 'ok', 180_000, 200);
+    okAfterMs = Date.now() - back;
   });
 
   after(async () => {
@@ -80,6 +92,12 @@ describe('Kafka broker restart mid-stream', () => {
 
   it('stores every CDR exactly once', async () => {
     await exactlyOnce(requireStorage(rt).storage, COUNT);
+  });
+
+  it('says degraded while an idle consumer has no broker, and ok once it is back in its group', () => {
+    assert.equal(whileAway?.status, 'degraded', JSON.stringify(whileAway));
+    assert.ok(okAfterMs >= 0);
+    assert.equal(ingest.health().status, 'ok', JSON.stringify(ingest.health()));
   });
 });
 

@@ -213,6 +213,8 @@ export class ConsumerLoop<S> {
   private startedAt: number | undefined;
   private lastProgressAt: number | undefined;
   private problem: string | undefined;
+  /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
+  private membershipProblem: string | undefined;
   private fatal: PipelineError | undefined;
   private lag = 0;
   private lagAt: number | undefined;
@@ -258,7 +260,7 @@ export class ConsumerLoop<S> {
       partitions: this.partitions.size,
       startedAt: this.startedAt,
       lastProgressAt: this.lastProgressAt,
-      problem: this.problem,
+      problem: this.state === 'failed' ? this.problem : [this.membershipProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
       stalledMs,
     };
   }
@@ -281,7 +283,12 @@ export class ConsumerLoop<S> {
       await this.admin.disconnect().catch(() => undefined);
       throw classifyKafkaError(err);
     }
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // Back in the group: a restart's reason no longer holds, even if no record comes to clear it (seen with
+      // `cdr start --rate 0`: degraded with "coordinator is loading" long after the join).
+      this.membershipProblem = undefined;
+      this.onAssignment(e.payload.memberAssignment[this.topic] ?? []);
+    });
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     this.state = 'running';
     this.startedAt = this.clock();
@@ -372,7 +379,7 @@ export class ConsumerLoop<S> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     if (restart) {
       const e = classifyKafkaError(error);
-      this.problem = `${e.code}: consumer restarting after: ${e.message}`;
+      this.membershipProblem = `${e.code}: consumer restarting after: ${e.message}`;
       this.deps.log.warn({ consumer: this.deps.settings.connector, code: e.code, err: e.message }, 'consumer crashed; kafkajs restarts it');
       return;
     }
