@@ -18,9 +18,9 @@ import { createRetention } from '../retention/wiring.ts';
 import { runningApi } from './runningApi.ts';
 
 /**
- * `cdr retention run [--now ISO] [--dry-run]`: one pass, JSON report on stdout. Opens the storage itself,
- * so with the embedded engine it needs the data directory to itself (stop `cdr start`, or call its
- * `POST /v1/admin/retention/run`). `--now` moves the clock of a dry run; a real run takes it only with
+ * `cdr retention run [--now ISO] [--dry-run]`: one pass, JSON report on stdout. Opens the storage itself, or, when a
+ * running `cdr start` holds the embedded store, asks its `POST /v1/admin/retention/run` (token: CDR_API_TOKEN, or
+ * the development `admin` token `cdr start` wrote). `--now` moves the clock of a dry run; a real run takes it only with
  * CDR_ALLOW_CLOCK_OVERRIDE=1 (tests and retention drills). The report and the retention log name the OS user.
  */
 export async function runRetention(config: PipelineConfig, args: { now?: string; dryRun: boolean }): Promise<void> {
@@ -35,6 +35,17 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
       );
     }
     now = at;
+  }
+  // A running `cdr start` holds the embedded store: the pass runs there, through its API (the same report; the
+  // server applies its own CDR_ALLOW_CLOCK_OVERRIDE to a real run's `now`).
+  const remote = config.clickhouse.url ? undefined : runningApi(config.dataDir, 'admin');
+  if (remote) {
+    const report = await remote.call<unknown>('POST', '/v1/admin/retention/run', {
+      ...(args.now !== undefined ? { now: new Date(now).toISOString() } : {}),
+      dry_run: args.dryRun,
+    });
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
   }
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   // With external brokers (KAFKA_BROKERS), the pass checks and corrects the topics that carry identifiers too; a

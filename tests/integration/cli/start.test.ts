@@ -93,6 +93,22 @@ describe('cdr start, end to end', () => {
     });
     assert.equal(dry.status, 200);
 
+    // `cdr retention run` while `cdr start` holds the store: the pass runs there, through its API; stdout is the report.
+    const cli = spawn(process.execPath, [bin, 'retention', 'run', '--dry-run', '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let cliOut = '';
+    let cliErr = '';
+    cli.stdout!.on('data', (d: Buffer) => (cliOut += d.toString()));
+    cli.stderr!.on('data', (d: Buffer) => (cliErr += d.toString()));
+    const cliCode = await new Promise<number | null>((resolve) => cli.once('exit', (c) => resolve(c)));
+    assert.equal(cliCode, 0, cliErr.slice(-2000));
+    const report = JSON.parse(cliOut) as { dry_run: boolean; now: string; actions: unknown[] };
+    assert.equal(report.dry_run, true);
+    assert.ok(Array.isArray(report.actions));
+    assert.match(cliErr, /asking its API/);
+
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
     assert.equal(code, 0, stderr.slice(-2000));
