@@ -134,10 +134,25 @@ export function newRequestId(kind: DisclosureKind): string {
   return `${kind}-${randomUUID()}`;
 }
 
-/** The latest `to` a range starting at `from` may have: the identifier window is at most 13 calendar months. */
+/**
+ * The longest range a disclosure may ask for, in calendar months: longer than anything is kept (traffic 10 years,
+ * identifiers 12 months, held copies while their hold lasts). Months outside the identifier window cost no query:
+ * they are answered `expired` (or from a hold's copy), so a long range is an answer, not a 400.
+ */
+export const MAX_DISCLOSURE_MONTHS = 15 * 12;
+
+/** The latest `to` a range starting at `from` may have (MAX_DISCLOSURE_MONTHS calendar months). */
 export function latestRangeEnd(from: number): number {
   const d = new Date(from);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 13, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
+  return Date.UTC(
+    d.getUTCFullYear(),
+    d.getUTCMonth() + MAX_DISCLOSURE_MONTHS,
+    d.getUTCDate(),
+    d.getUTCHours(),
+    d.getUTCMinutes(),
+    d.getUTCSeconds(),
+    d.getUTCMilliseconds(),
+  );
 }
 
 /** The start of the identifier window at `now`: the oldest month whose identifiers may still exist. */

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { PipelineError, isoInstantProblem, normaliseIdentifier, parseIsoInstant, type NormalisedIdentifier } from '../../core/index.ts';
-import { latestRangeEnd } from '../disclosure/disclosureDesk.ts';
+import { latestRangeEnd, MAX_DISCLOSURE_MONTHS } from '../disclosure/disclosureDesk.ts';
 
 /**
  * What the disclosure routes share: the identifier and range in request bodies, checked the same way everywhere
@@ -60,7 +60,7 @@ export function instantOf(field: string, text: string): number {
   return at;
 }
 
-/** [from, to): "to" after "from", and (for disclosures) no longer than the identifier window. */
+/** [from, to): "to" after "from", and (for disclosures) at most MAX_DISCLOSURE_MONTHS long. */
 export function rangeOf(fromText: string, toText: string, opts: { windowBound: boolean }): { from: number; to: number } {
   const from = instantOf('from', fromText);
   const to = instantOf('to', toText);
@@ -68,7 +68,7 @@ export function rangeOf(fromText: string, toText: string, opts: { windowBound: b
   if (opts.windowBound && to > latestRangeEnd(from)) {
     throw new PipelineError(
       'bad_request',
-      'range: longer than the identifier window (at most 13 calendar months: identifiers are kept 12 months after the end of their month); split the request',
+      `range: longer than ${MAX_DISCLOSURE_MONTHS / 12} years (nothing is kept that long: traffic 10 years, identifiers 12 months after the end of their month)`,
     );
   }
   return { from, to };

@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import type { CdrEvent } from '../../../services/core/index.ts';
-import { verifyAnswer } from '../../../services/core/index.ts';
+import { monthKeyOf, verifyAnswer } from '../../../services/core/index.ts';
+import { identifierWindowStart } from '../../../services/api/disclosure/disclosureDesk.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
@@ -133,6 +134,21 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       }
     });
 
+    it('answers a range of years: the records it holds, and every month outside the identifier window as expired', async () => {
+      const start = Date.UTC(new Date(now).getUTCFullYear() - 3, 0, 1);
+      const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { from: new Date(start).toISOString() }));
+      assert.equal(res.statusCode, 201, res.body);
+      const a = res.json<Answer>();
+      assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), alice.map((e) => e.cdr_id).sort());
+      const windowStart = monthKeyOf(identifierWindowStart(now));
+      const expected: string[] = [];
+      for (let m = start; monthKeyOf(m) < windowStart; m = Date.UTC(new Date(m).getUTCFullYear(), new Date(m).getUTCMonth() + 1, 1))
+        expected.push(monthKeyOf(m));
+      assert.ok(expected.length >= 24);
+      assert.deepEqual(a.expired_months, expected, 'the months before the window, each once, in order');
+      assert.equal(a.months.length, expected.length + 13, 'the window: twelve past months and this one');
+    });
+
     it('says "no traffic" for a number nobody used, which is not "expired"', async () => {
       const a = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '+60123450000' }))).json<Answer>();
       assert.equal(a.records.length, 0);
@@ -174,9 +190,9 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         ['an unknown identifier type', lea({ type: 'imsi', value: '502120123456789' }), /type/],
         ['an inverted range', lea({ type: 'msisdn', value: ALICE_E164 }, { from: to, to: from }), /must be after/],
         [
-          'a range longer than the window',
-          lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2024-01-01T00:00:00Z', to: '2025-03-01T00:00:00Z' }),
-          /identifier window/,
+          'a range longer than anything is kept',
+          lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2000-01-01T00:00:00Z', to: '2025-03-01T00:00:00Z' }),
+          /longer than 15 years/,
         ],
         ['a date not on the calendar', lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2026-02-30T00:00:00Z' }), /from/],
         ['an unknown field', lea({ type: 'msisdn', value: ALICE_E164 }, { all_records: true }), /additional/],
