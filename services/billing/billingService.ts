@@ -65,6 +65,7 @@ export class BillingService implements BatchHandler<PartitionState> {
 
   constructor(private readonly deps: BillingDeps) {
     this.clock = deps.clock ?? Date.now;
+    for (const outcome of ['rated', 'unrated', 'duplicate']) deps.metrics.billingRecords.inc({ outcome }, 0);
     const { kafka, billing } = deps.config;
     this.loop = new ConsumerLoop({
       kafka: deps.kafka,

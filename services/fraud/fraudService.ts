@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { FraudDetector, PipelineError, RecentIds, type Alert, type AlertChange, type FraudConfig, type FraudEvent } from '../core/index.ts';
+import { FraudDetector, PipelineError, RecentIds, RULE_NAMES, type Alert, type AlertChange, type FraudConfig, type FraudEvent } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { FraudConfigSection, KafkaConfig } from '../platform/config/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
@@ -93,6 +93,10 @@ export class FraudService implements BatchHandler<PartitionState> {
 
   constructor(private readonly deps: FraudDeps) {
     this.clock = deps.clock ?? Date.now;
+    for (const rule of RULE_NAMES) {
+      for (const severity of ['warning', 'critical']) deps.metrics.fraudAlerts.inc({ rule, severity }, 0);
+      deps.metrics.fraudOpenAlerts.inc({ rule }, 0);
+    }
     this.detector = new FraudDetector(deps.rules);
     this.detector.adopt(deps.adopted);
     for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });

@@ -187,6 +187,10 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
   it('counts it in cdr_fraud_alerts_total{rule,severity}', async () => {
     const text = await rt.metrics.registry.getSingleMetricAsString('cdr_fraud_alerts_total');
     assert.match(text, /cdr_fraud_alerts_total\{rule="range_scan",severity="(warning|critical)"\} 1\b/);
+    // Every rule is served from the start: a rule that never fired is a 0, not a missing series.
+    const series = [...text.matchAll(/^cdr_fraud_alerts_total\{rule="(\w+)",severity="(\w+)"\} (\d+)$/gm)].map((m) => `${m[1]}/${m[2]}`);
+    for (const rule of ['sms_pumping', 'range_scan', 'velocity', 'irsf', 'account_anomaly'])
+      for (const severity of ['warning', 'critical']) assert.ok(series.includes(`${rule}/${severity}`), `${rule}/${severity} in ${series.join(' ')}`);
   });
 
   it('carries no identifier: alerts, evidence, the topic and the logs hold none of the numbers sent', async () => {
