@@ -14,7 +14,7 @@ import {
 import { chTime } from '../platform/identity/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
-import type { LegalHolds } from '../platform/holds/index.ts';
+import type { LegalHold, LegalHolds } from '../platform/holds/index.ts';
 import type { TopicPolicyReport } from '../platform/kafka/index.ts';
 import type { DestructionLog, NewDestructionEntry } from './destructionLog.ts';
 import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type LeftoverTarget, type Leftovers, type PartSnapshot } from './partsOnDisk.ts';
@@ -109,7 +109,9 @@ function partitionOfMonth(month: string): string {
 export class RetentionPass {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: RetentionDeps) {}
+  constructor(private readonly deps: RetentionDeps) {
+    for (const c of ['identifiers', 'traffic', 'usage', 'held']) deps.metrics.retentionDeleted.inc({ class: c }, 0);
+  }
 
   /** The signed destruction record this pass appends to (reports are exported from it). */
   get record(): DestructionLog {
@@ -487,7 +489,8 @@ export class RetentionPass {
           out.push({ class: 'held', month, rows, keys_destroyed: first ? 1 : 0, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
           first = false;
         }
-        if (byMonth.size === 0) out.push({ class: 'held', month: '', rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
+        if (byMonth.size === 0)
+          out.push({ class: 'held', month: holdMonth(hold), rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
         continue;
       }
       // A String partition key is named by its hash: find the ids while the parts are there.
@@ -524,7 +527,7 @@ export class RetentionPass {
       if (rowsByMonth.size === 0)
         out.push({
           class: 'held',
-          month: '',
+          month: holdMonth(hold),
           rows: 0,
           keys_destroyed: keysDestroyed,
           holds_honoured: 0,
@@ -534,4 +537,10 @@ export class RetentionPass {
     }
     return out;
   }
+}
+
+/** The month a released hold that copied nothing is reported under (an action always names a YYYY-MM): its range's first. */
+function holdMonth(hold: LegalHold): string {
+  const from = Date.parse(hold.from);
+  return monthKeyOf(Number.isFinite(from) ? from : Date.parse(hold.placed_at));
 }

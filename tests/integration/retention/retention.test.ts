@@ -325,6 +325,28 @@ describe('retention pass', () => {
     assert.deepEqual(fourth.actions, []);
   });
 
+  it('names a month for a released hold that copied nothing, in a dry run and a real one', async () => {
+    const empty = await holds.place({
+      caseReference: 'CASE-78',
+      reason: 'nothing to keep',
+      identifier: { type: 'msisdn', value: '012-345 0999', country: 'MY' },
+      from: at(-2),
+      to: at(-1),
+      actor: 'legal-test',
+    });
+    assert.equal(empty.copied, 0);
+    await holds.release(empty.hold.hold_id, 'legal-test');
+    for (const dryRun of [true, false]) {
+      const report = await pass.run({ now: NOW, dryRun });
+      const held = report.actions.filter((a) => a.class === 'held');
+      assert.deepEqual(
+        held.map((a) => [a.month, a.rows]),
+        [[M(-2), 0]],
+        `dry run: ${dryRun}`,
+      );
+    }
+  });
+
   it('leaves no part of a destroyed month in any state, detached or on disk', async () => {
     const { storage } = requireStorage(rt);
     assert.equal(await q(`SELECT count() n FROM {db}.month_keys`), 12);
