@@ -122,12 +122,23 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate(tokens));
+      // A blank query parameter (`?account_id=&from=`, the brief's own templates) is a parameter not given.
+      v1.addHook('preValidation', async (req) => {
+        const q = req.query as Record<string, unknown> | null | undefined;
+        if (q && typeof q === 'object') for (const k of Object.keys(q)) if (q[k] === '') delete q[k];
+      });
+      // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before.
+      const json = v1.getDefaultJsonParser('error', 'error');
+      v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+        if (typeof body === 'string' && body.trim() === '') done(null, undefined);
+        else json(req, body as string, done);
+      });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));
       // Per token, after authentication: one caller cannot starve the others (or the engine).
       await v1.register(rateLimit, {
         global: true,
         hook: 'preHandler',
-        max: deps.rateLimit?.max ?? 120,
+        max: deps.rateLimit?.max ?? 600,
         timeWindow: deps.rateLimit?.windowMs ?? 60_000,
         keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
         errorResponseBuilder: (_req, ctx) =>

@@ -22,6 +22,10 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
     '/admin/retention/run',
     {
       preHandler: requireRole('admin'),
+      // No body at all is `{}`: every field is optional (a real run at the real clock).
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
       schema: {
         body: {
           type: 'object',

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { MONTH, PipelineError, type PlanBook } from '../../core/index.ts';
+import { MONTH, monthKeyOf, monthStartOf, PipelineError, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -28,8 +28,8 @@ const CSV_COLUMNS = [
 
 interface UsageQuerystring {
   account_id?: string;
-  from: string;
-  to: string;
+  from?: string;
+  to?: string;
   group_by?: string;
   format?: 'json' | 'csv';
 }
@@ -84,7 +84,6 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
         querystring: {
           type: 'object',
           additionalProperties: false,
-          required: ['from', 'to'],
           properties: {
             account_id: { type: 'string', minLength: 1, maxLength: 128 },
             from: isoString,
@@ -98,9 +97,11 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
     },
     async (req, reply) => {
       const q = req.query;
-      const from = instantOf('from', q.from);
-      const to = instantOf('to', q.to);
-      if (!(to > from)) throw new PipelineError('bad_request', `range: "to" (${q.to}) must be after "from" (${q.from})`);
+      // Defaults: the month to date (UTC), as a bill reads.
+      const to = q.to !== undefined ? instantOf('to', q.to) : Date.now();
+      const from = q.from !== undefined ? instantOf('from', q.from) : monthStartOf(monthKeyOf(to - 1));
+      if (!(to > from))
+        throw new PipelineError('bad_request', `range: "to" (${new Date(to).toISOString()}) must be after "from" (${new Date(from).toISOString()})`);
       if (to - from > MAX_RANGE_MS) throw new PipelineError('bad_request', 'range: at most 400 days per query');
       const groupBy = groupByOf(q.group_by);
       const csv = q.format === 'csv' || (q.format === undefined && /\btext\/csv\b/.test(req.headers.accept ?? ''));

@@ -90,7 +90,7 @@ const sectionSchemas = {
     CDR_API_HOST: name().default('127.0.0.1'),
     CDR_API_PORT: intVar(0, 65535).default(8080),
     CDR_API_TOKENS_FILE: optionalString,
-    CDR_API_RATE_LIMIT: intVar(1, 1_000_000).default(120),
+    CDR_API_RATE_LIMIT: intVar(1, 1_000_000).default(600),
     CDR_API_RATE_WINDOW_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
     CDR_API_MAX_ANSWER_ROWS: intVar(1, 100_000_000).default(1_000_000),
     CDR_API_QUERY_TIMEOUT_S: intVar(1, 3600).default(120),

@@ -208,6 +208,18 @@ describe('admin retention API', () => {
     assert.equal(res.json<RetentionReport>().actor, 'ops');
     const dry = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { dry_run: true }, headers: auth(tokens.admin) });
     assert.equal(dry.json<RetentionReport>().actor, 'ops');
+    // Every field is optional, so no body — or an empty JSON one — is a real run at the real clock.
+    const bare = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', headers: auth(tokens.admin) });
+    assert.equal(bare.statusCode, 200, bare.body);
+    assert.equal(bare.json<RetentionReport>().dry_run, false);
+    const empty = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/retention/run',
+      payload: '',
+      headers: { ...auth(tokens.admin), 'content-type': 'application/json' },
+    });
+    assert.equal(empty.statusCode, 200, empty.body);
+    assert.equal(empty.json<RetentionReport>().dry_run, false);
   });
 
   it('answers a known path with a wrong method 405 and Allow, and a 401 with WWW-Authenticate', async () => {

@@ -280,6 +280,18 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.deepEqual(byCurrency(one.json<{ rows: [] }>().rows), perAccount);
   });
 
+  it('reads blank parameters as not given: every account, and the month to date without a range', async () => {
+    const get = (qs: string) => api.app.inject({ method: 'GET', url: `/v1/billing/usage?${qs}`, headers: auth('billing') });
+    const all = await get('from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=month');
+    const blank = await get('account_id=&from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=month&format=');
+    assert.equal(blank.statusCode, 200, blank.body);
+    assert.ok(all.json<{ rows: unknown[] }>().rows.length > 0);
+    assert.deepEqual(blank.json(), all.json());
+    const template = await get('account_id=&from=&to=&group_by=month');
+    assert.equal(template.statusCode, 200, template.body);
+    assert.deepEqual(template.json(), (await get('group_by=month')).json(), 'blank is absent: the month to date');
+  });
+
   it('refuses bad usage queries with a 400 that names the problem, and other roles', async () => {
     const bad = [
       ['from=yesterday&to=2026-11-01T00:00:00Z', /from/],

@@ -153,6 +153,11 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     const to = new Date(t0 + 3_600_000).toISOString();
     const res = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?from=${from}&to=${to}&rule=range_scan`, headers: auth('fraud') });
     assert.equal(res.statusCode, 200, res.body);
+    // The brief's template with its blanks left blank: the defaults (the last 24 hours, every rule).
+    const template = await api.app.inject({ method: 'GET', url: '/v1/fraud/alerts?from=&to=&rule=', headers: auth('fraud') });
+    assert.equal(template.statusCode, 200, template.body);
+    const bare = await api.app.inject({ method: 'GET', url: '/v1/fraud/alerts', headers: auth('fraud') });
+    assert.deepEqual(template.json(), bare.json());
     const body = res.json<{
       alerts: {
         rule: string;
