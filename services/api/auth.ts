@@ -19,7 +19,13 @@ export interface Principal {
 }
 
 const tokensFileSchema = z.object({
-  tokens: z.array(z.object({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), roles: z.array(z.enum(ROLES)).min(1) })),
+  tokens: z.array(
+    z.object({
+      name: z.string().min(1),
+      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits (the SHA-256 of the token)'),
+      roles: z.array(z.enum(ROLES)).min(1),
+    }),
+  ),
 });
 
 export class TokenRegistry {

@@ -2,7 +2,7 @@
  * The `cdr` command (package bin). Commands are a contract (docs/contract.md): start, produce,
  * retention run, audit verify, lea verify. Parsing lives here; each command's work lives in its own module.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../platform/config/index.ts';
 import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, scenarioOf, type ScenarioName } from '../generator/trafficGenerator.ts';
@@ -38,6 +38,9 @@ function scenarioArg(value: string): ScenarioName {
 }
 
 program.name('cdr').description('cdr-pipeline: telecom CDR ingest with pseudonymisation and provable retention').showHelpAfterError();
+// Commander's own argument errors (an unknown command or option, a missing or malformed value) throw instead of
+// exiting 1, so they exit 2 like every other bad argument (docs/contract.md); subcommands inherit this.
+program.exitOverride();
 
 program
   .command('start')
@@ -210,9 +213,9 @@ program
   .description('fraud detection')
   .command('evaluate')
   .description('replay a labelled synthetic run through the fraud rules; print precision, recall and time to detect per rule')
-  .option('--seed <n>', 'generator seed', (v) => Number(v), 7)
-  .option('--events <n>', 'events in the run', (v) => Number(v), 300_000)
-  .option('--rate <n>', 'events per second of event time', (v) => Number(v), 20)
+  .option('--seed <n>', 'generator seed', nonNegativeInt('--seed'), 7)
+  .option('--events <n>', 'events in the run', nonNegativeInt('--events'), 300_000)
+  .option('--rate <n>', 'events per second of event time', nonNegativeInt('--rate'), 20)
   .option('--scenario <name>', 'generator scenario (fraud_mix has all five attacks)', 'fraud_mix')
   .option('--rules <file>', 'thresholds file (default: CDR_FRAUD_RULES_FILE or config/fraud-rules.yaml)')
   .option('--json', 'print the evaluation as JSON')
@@ -224,6 +227,8 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  // Commander has already printed its message (and the help); --help and --version end here with 0.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
   if (err instanceof PipelineError && (err.code === 'config_invalid' || err.code === 'key_invalid')) {
     process.stderr.write(`cdr: ${err.message}\n`);
     process.exit(2);

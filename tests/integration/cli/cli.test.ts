@@ -44,9 +44,19 @@ describe('cdr command', () => {
     assert.match(r.stderr, /CDR_API_PORT/);
   });
 
-  it('bad arguments are refused with a message', () => {
-    const r = run(['produce', '--count', '-5']);
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /--count must be a non-negative integer/);
+  it('bad arguments are refused with exit 2 and a message naming them; help exits 0', () => {
+    const cases: [string[], RegExp][] = [
+      [['produce', '--count', '-5'], /--count must be a non-negative integer/],
+      [['produce'], /required option '--count <n>'/],
+      [['fraud', 'evaluate', '--seed', 'abc'], /--seed must be a non-negative integer/],
+      [['no-such-command'], /unknown command 'no-such-command'/],
+      [['retention', 'run', '--colour', 'red'], /unknown option '--colour'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    for (const args of [['--help'], ['retention', 'run', '--help']]) assert.equal(run(args).status, 0, args.join(' '));
   });
 });
