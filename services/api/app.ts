@@ -131,7 +131,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
         if (typeof body === 'string' && body.trim() === '') done(null, undefined);
-        else json(req, body as string, done);
+        else void json(req, body as string, done);
       });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));
       // Per token, after authentication: one caller cannot starve the others (or the engine).

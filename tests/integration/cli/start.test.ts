@@ -100,8 +100,8 @@ describe('cdr start, end to end', () => {
     });
     let cliOut = '';
     let cliErr = '';
-    cli.stdout!.on('data', (d: Buffer) => (cliOut += d.toString()));
-    cli.stderr!.on('data', (d: Buffer) => (cliErr += d.toString()));
+    cli.stdout.on('data', (d: Buffer) => (cliOut += d.toString()));
+    cli.stderr.on('data', (d: Buffer) => (cliErr += d.toString()));
     const cliCode = await new Promise<number | null>((resolve) => cli.once('exit', (c) => resolve(c)));
     assert.equal(cliCode, 0, cliErr.slice(-2000));
     const report = JSON.parse(cliOut) as { dry_run: boolean; now: string; actions: unknown[] };
