@@ -35,6 +35,15 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
         );
   bar?.start(args.count, 0, { rate: 0 });
   const started = Date.now();
+  // Not a terminal (a script, a log): a plain progress line on stderr every few seconds instead of the bar.
+  const LINE_EVERY_MS = 5_000;
+  let lastLine = started;
+  const progressLine = (sent: number): void => {
+    const now = Date.now();
+    if (args.quiet || bar || now - lastLine < LINE_EVERY_MS) return;
+    lastLine = now;
+    process.stderr.write(`cdr produce: ${sent}/${args.count} sent (${Math.round(sent / Math.max(0.001, (now - started) / 1000))}/s)\n`);
+  };
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   const counts = await produceTraffic(kafka, {
@@ -51,7 +60,10 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
     ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
     signal: ac.signal,
     compression: compressionType(config.kafka.compression),
-    onProgress: (sent) => bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
+    onProgress: (sent) => {
+      bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) });
+      progressLine(sent);
+    },
   });
   bar?.stop();
   const seconds = (Date.now() - started) / 1000;

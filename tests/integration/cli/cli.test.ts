@@ -23,6 +23,14 @@ describe('cdr command', () => {
     assert.ok(Number(summary['duplicate']) > 0 && Number(summary['malformed']) > 0);
   });
 
+  it('produce shows progress on stderr when it is not a terminal (a script, a log), the summary alone on stdout', () => {
+    const r = run(['produce', '--count', '3500', '--rate', '500', '--seed', '4']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^cdr produce: \d+\/3500 sent \(\d+\/s\)$/m);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    assert.equal((JSON.parse(r.stdout) as { sent: number }).sent, 3500);
+  });
+
   it('retention run --dry-run prints the report and changes nothing', () => {
     const r = run(['retention', 'run', '--dry-run', '--now', '2030-01-01T00:00:00Z', '--data-dir', join(setup.dataDir, 'cli')]);
     assert.equal(r.status, 0, r.stderr);
