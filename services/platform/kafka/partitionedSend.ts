@@ -12,8 +12,9 @@ import { Partitioners, type Admin, type CompressionTypes, type Kafka, type Messa
  */
 export class PartitionedSender {
   private readonly partitioner = Partitioners.DefaultPartitioner();
-  private readonly metadata = new Map<string, { partitions: PartitionMetadata[]; at: number }>();
-  private admin: Admin | undefined;
+  private readonly metadata = new Map<string, { partitions: Promise<PartitionMetadata[]>; at: number }>();
+  /** One admin client, connected once however many sends ask at the same time (each would otherwise open its own). */
+  private admin: Promise<Admin> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -42,21 +43,37 @@ export class PartitionedSender {
   async close(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;
-    await admin?.disconnect().catch(() => undefined);
+    this.metadata.clear();
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 
-  private async partitionsOf(topic: string): Promise<PartitionMetadata[]> {
+  /** The topic's partitions, read once for concurrent sends and reused for metadataMaxAgeMs. */
+  private partitionsOf(topic: string): Promise<PartitionMetadata[]> {
     const known = this.metadata.get(topic);
     if (known && Date.now() - known.at < this.metadataMaxAgeMs) return known.partitions;
+    const partitions = this.fetchPartitions(topic);
+    this.metadata.set(topic, { partitions, at: Date.now() });
+    // A failed read is not kept: the next send reads again.
+    partitions.catch(() => {
+      if (this.metadata.get(topic)?.partitions === partitions) this.metadata.delete(topic);
+    });
+    return partitions;
+  }
+
+  private async fetchPartitions(topic: string): Promise<PartitionMetadata[]> {
     if (!this.admin) {
       const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
+      const connected = admin.connect().then(() => admin);
+      this.admin = connected;
+      // A failed connection is not kept either.
+      connected.catch(() => {
+        if (this.admin === connected) this.admin = undefined;
+      });
     }
-    const { topics } = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const admin = await this.admin;
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = topics[0]?.partitions ?? [];
     if (partitions.length === 0) throw new Error(`topic ${topic} has no partitions in the cluster's metadata`);
-    this.metadata.set(topic, { partitions, at: Date.now() });
     return partitions;
   }
 }

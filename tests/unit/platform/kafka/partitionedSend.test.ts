@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Partitioners, type Message, type PartitionMetadata } from 'kafkajs';
-import { splitByPartition } from '../../../../services/platform/kafka/partitionedSend.ts';
+import { Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer } from 'kafkajs';
+import { PartitionedSender, splitByPartition } from '../../../../services/platform/kafka/partitionedSend.ts';
 
 const metadata = (n: number, leaderless: number[] = []): PartitionMetadata[] =>
   Array.from({ length: n }, (_, partitionId) => ({
@@ -53,5 +53,54 @@ describe('splitByPartition (one kafkajs send per partition)', () => {
     );
     assert.deepEqual([...keyless.keys()].sort(), [0, 1, 3], 'round robin, never the leaderless partition 2');
     for (const ms of keyless.values()) assert.equal(ms.length, 10);
+  });
+});
+
+describe('PartitionedSender', () => {
+  /** kafkajs stand-ins that count what the sender asks of them (the real client is exercised by publisher.test.ts). */
+  function fakeKafka(partitions: number) {
+    const counts = { admins: 0, connects: 0, metadataReads: 0, disconnects: 0, sends: [] as { partition: number; n: number }[] };
+    const kafka = {
+      admin: () => {
+        counts.admins++;
+        return {
+          connect: async () => {
+            counts.connects++;
+            await new Promise((r) => setTimeout(r, 20));
+          },
+          fetchTopicMetadata: async () => {
+            counts.metadataReads++;
+            await new Promise((r) => setTimeout(r, 5));
+            return { topics: [{ name: 't', partitions: metadata(partitions) }] };
+          },
+          disconnect: async () => {
+            counts.disconnects++;
+          },
+        };
+      },
+    };
+    const producer = {
+      send: async ({ messages }: { messages: Message[] }) => {
+        counts.sends.push({ partition: messages[0]!.partition!, n: messages.length });
+        return [];
+      },
+    };
+    return { counts, kafka: kafka as unknown as Kafka, producer: producer as unknown as Producer };
+  }
+
+  it('opens one admin client and reads the partitions once for sends made at the same time, and closes it', async () => {
+    const { counts, kafka, producer } = fakeKafka(4);
+    const sender = new PartitionedSender(kafka, () => producer);
+    const batch = (k: number): Message[] => Array.from({ length: 100 }, (_, i) => ({ key: `k${k}-${i}`, value: 'v' }));
+    await Promise.all([0, 1, 2, 3].map((k) => sender.send('t', batch(k), { acks: -1 })));
+    assert.equal(counts.admins, 1, 'one admin client (four concurrent first sends once opened four and kept one open for ever)');
+    assert.equal(counts.metadataReads, 1);
+    assert.equal(counts.sends.length, 16, 'four sends × four partitions');
+    assert.equal(
+      counts.sends.reduce((n, s) => n + s.n, 0),
+      400,
+    );
+    await sender.close();
+    assert.equal(counts.disconnects, 1);
   });
 });
