@@ -386,6 +386,15 @@ function inUseOr(cause: unknown, path: string): PipelineError {
       { cause },
     );
   }
+  // chDB 3.4 throws only "Failed to create connection for path …" (the lock message goes to the console), for a held
+  // directory as for an unwritable one: name both.
+  if (/Failed to create connection for path/i.test(text)) {
+    return new PipelineError(
+      'config_invalid',
+      `the embedded ClickHouse data directory ${path} could not be opened: in use by another process (a running \`cdr start\`? stop it or use its HTTP API) or not writable; or set CDR_DATA_DIR / CLICKHOUSE_URL`,
+      { cause },
+    );
+  }
   return storageError(cause, 'open', false);
 }
 

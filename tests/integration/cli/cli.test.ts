@@ -1,7 +1,9 @@
 /** The `cdr` command as other teams script it: output, exit codes and messages. */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testSetup } from '../../support/testEnv.ts';
 
@@ -50,6 +52,35 @@ describe('cdr command', () => {
     const r = run(['retention', 'run', '--dry-run'], { CDR_API_PORT: 'eighty' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CDR_API_PORT/);
+  });
+
+  it('a data directory another process holds is named as in use, with exit 2 (not a raw engine error)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-held-'));
+    // Another process holds the embedded engine's directory (as a `cdr start` does, minus its API file).
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { Session } from 'chdb'; new Session(${JSON.stringify(join(dir, 'clickhouse'))}).query('SELECT 1', 'TSV'); console.log('held'); setTimeout(() => {}, 60000);`,
+      ],
+      {
+        cwd: join(import.meta.dirname, '../../..'),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+        holder.once('exit', (c) => reject(new Error(`holder exited ${c}`)));
+      });
+      const r = run(['audit', 'verify', '--data-dir', dir], { CDR_DATA_DIR: dir });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /data directory .* (is in use|could not be opened: in use) by another process/);
+    } finally {
+      holder.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bad arguments are refused with exit 2 and a message naming them; help exits 0', () => {
