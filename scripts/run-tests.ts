@@ -61,12 +61,51 @@ if (unitOnly) {
 // Unit and integration files two at a time; the integrity files (kill -9, broker loss, rebalances: each drives its
 // own processes or cluster and times faults) one at a time after them, so one's faults never land in another's timing.
 const concurrency = env['CDR_TEST_CONCURRENCY'] ?? '2';
+// Bounds, so that a test file that never ends — or whose tests pass but which never exits, a handle left open — fails
+// the run in minutes with its name, not at CI's 90-minute limit. With the runner's process isolation,
+// `--test-timeout` bounds each file's process (CDR_TEST_TIMEOUT_S; the longest file, billing's kill -9, takes ~2 min);
+// a whole group still running after CDR_TEST_GROUP_TIMEOUT_S is ended too, as a backstop for the runner itself.
+const testTimeoutMs = Number(env['CDR_TEST_TIMEOUT_S'] ?? 900) * 1000;
+const groupTimeoutMs = Number(env['CDR_TEST_GROUP_TIMEOUT_S'] ?? 2700) * 1000;
+let interrupted = false;
 const run = (group: readonly string[], n: string): Promise<number> =>
-  group.length === 0
-    ? Promise.resolve(0)
+  group.length === 0 || interrupted
+    ? Promise.resolve(interrupted ? 130 : 0)
     : new Promise((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...group], { cwd: root, env, stdio: 'inherit' });
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+        const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${testTimeoutMs}`, ...group], {
+          cwd: root,
+          env,
+          stdio: 'inherit',
+          // Its own process group: the watchdog ends the runner and every test file it started, and nothing else.
+          detached: true,
+        });
+        const watchdog = setTimeout(() => {
+          process.stderr.write(
+            `\ntest run: this group of files was still running after ${groupTimeoutMs / 1000} s (CDR_TEST_GROUP_TIMEOUT_S); ending it:\n  ${group.join('\n  ')}\n`,
+          );
+          try {
+            if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }, groupTimeoutMs);
+        // Ctrl-C reaches the terminal's process group only: pass it on, so the files stop and the broker is stopped after.
+        const forward = (signal: NodeJS.Signals): void => {
+          interrupted = true;
+          try {
+            if (child.pid !== undefined) process.kill(-child.pid, signal);
+          } catch {
+            // Already gone.
+          }
+        };
+        process.on('SIGINT', forward);
+        process.on('SIGTERM', forward);
+        child.on('exit', (c, sig) => {
+          clearTimeout(watchdog);
+          process.off('SIGINT', forward);
+          process.off('SIGTERM', forward);
+          resolve(c ?? (sig ? 1 : 0));
+        });
       });
 const integrity = files.filter((f) => f.startsWith('tests/integrity/'));
 const first = await run(
