@@ -55,6 +55,12 @@ try {
       log(
         `run ${r} ${v.name.padEnd(12)} load ${l.toFixed(2)}: ${fmtInt(res.recordsPerSecond)} records/s (last 75% ${fmtInt(res.steadyRecordsPerSecond)}), ${fmt((res.cpuSeconds / N) * 1e6)} CPU-s/1M, RSS ${fmtInt(res.peakRssMiB)} MiB${res.heap ? ` (JS heap at end ${fmtInt(res.heap.usedMiB)} used / ${fmtInt(res.heap.totalMiB)} MiB, external ${fmtInt(res.heap.externalMiB)}; RSS at end ${fmtInt(res.heap.rssAnonMiB)} anonymous + ${fmtInt(res.heap.rssFileMiB)} file-backed)` : ''}`,
       );
+      const threads = Object.entries(res.threadCpu)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 10)
+        .map(([name, sec]) => `${name} ${fmt((sec / N) * 1e6)}`)
+        .join(', ');
+      log(`  CPU-s per 1M by thread: ${threads}`);
       const list = results.get(v.name) ?? [];
       list.push({ ...res, load: l });
       results.set(v.name, list);

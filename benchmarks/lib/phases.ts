@@ -12,7 +12,7 @@ import type { AnchorParams, AnchorResult } from '../children/kafkaEngine.ts';
 import type { CeilingParams, CeilingResult } from '../children/insertCeiling.ts';
 import type { DoneMessage, IngestChildMessage, InsertMessage, ReadyMessage } from '../ingestChild.ts';
 import { benchKafka, benchPlan, committed, createTopics, deleteTopics, producePaced, waitCommitted } from './kafkaUtil.ts';
-import { cpuSecondsBetween, procCpuSeconds, runTimed, sleep, spawnNode } from './proc.ts';
+import { cpuSecondsBetween, procCpuSeconds, runTimed, sleep, spawnNode, threadCpuDelta, threadCpuSeconds } from './proc.ts';
 import { load1, percentileSorted } from './stats.ts';
 
 /** Environment variables a measured child must not inherit (it always runs embedded, on the bench broker). */
@@ -185,6 +185,8 @@ export interface OursResult extends PhaseCommon {
   /** Main-thread V8 heap at the end (used / total) and external memory, MiB. */
   heap?: DoneMessage['heap'];
   stats: Record<string, number>;
+  /** CPU seconds by thread name from 'ready' to all committed (threads alive at the end). */
+  threadCpu: Record<string, number>;
   profileFile?: string;
   /** The profile of the (first) prepare worker thread, when the run had one. */
   workerProfileFile?: string;
@@ -245,6 +247,7 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
   try {
     const ready = (await child.waitFor((m) => m.type === 'ready', 5 * 60_000)) as ReadyMessage;
     const tReady = performance.now();
+    const threadsAtReady = threadCpuSeconds(child.pid);
     if (o.afterReady) await o.afterReady(group);
     let exitedEarly: string | undefined;
     void child.exited.then((code) => (exitedEarly = `ingest child exited early (code ${code})\n${child.stderrTail().slice(-4000)}`));
@@ -254,6 +257,7 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
       abort: () => exitedEarly,
     });
     const b1 = brokerCpu(ctx);
+    const threadCpu = threadCpuDelta(child.pid, threadsAtReady, threadCpuSeconds(child.pid));
     child.send({ type: 'stop' });
     const done = (await child.waitFor((m) => m.type === 'done', 120_000)) as DoneMessage;
     await child.exited;
@@ -269,6 +273,7 @@ export async function runOurs(ctx: BenchContext, o: OursOptions): Promise<OursRe
       peakRssMiB: done.usage.peakRssMiB,
       heap: done.heap,
       stats: done.stats,
+      threadCpu,
       load1: l,
       brokerCpuSeconds: delta(b0, b1),
     };

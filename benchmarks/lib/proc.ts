@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,6 +57,50 @@ function ticksPerSecond(): number {
     }
   }
   return clkTck;
+}
+
+/** CPU seconds (user + system) of every live thread of a process, by thread id, with the thread's name (comm).
+ * Node names its threads (main `node`, workers by their name, libuv `libuv-worker`); the engine names its own. */
+export function threadCpuSeconds(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** CPU seconds per thread between two samples of threadCpuSeconds (threads that ended in between are lost). Threads
+ * named alike are summed, except Node's, which all share the name `node`: those are listed one by one, the busiest
+ * first (`node main` is the process's main thread, `node 1`, `node 2`, … the others). */
+export function threadCpuDelta(
+  pid: number,
+  before: Map<number, { name: string; seconds: number }>,
+  after: Map<number, { name: string; seconds: number }>,
+): Record<string, number> {
+  const byName: Record<string, number> = {};
+  const nodeThreads: number[] = [];
+  for (const [tid, a] of after) {
+    const d = a.seconds - (before.get(tid)?.seconds ?? 0);
+    if (d <= 0) continue;
+    if (tid === pid) byName['node main'] = d;
+    else if (a.name === 'node') nodeThreads.push(d);
+    else byName[a.name] = (byName[a.name] ?? 0) + d;
+  }
+  nodeThreads.sort((x, y) => y - x).forEach((d, i) => (byName[`node ${i + 1}`] = d));
+  return byName;
 }
 
 /** CPU seconds (user + system) a live process has used so far, from /proc/<pid>/stat; undefined if gone. */
