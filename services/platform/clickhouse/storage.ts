@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -79,7 +79,7 @@ interface ChdbRawInserter {
  * converted on the way: a shape whose types disagree with the table fails its test), in one block, and honours `insert_deduplication_token` as a plain insert does (a replay with the
  * same token writes nothing — tests/integration/platform/rowBinary.test.ts). The spool lives in shared memory
  * (/dev/shm) when there is one, so rows never touch a disk outside the engine's own files; each file is removed as
- * soon as its insert returns, and whatever a crash left is removed at the next open.
+ * soon as its insert returns, and whatever a crash left is removed at the next open (`sweepSpools`).
  */
 interface BinaryInserter {
   insert(table: string, columns: readonly string[], settingsSql: string, payload: Buffer): Promise<void>;
@@ -87,14 +87,68 @@ interface BinaryInserter {
   close(): void;
 }
 
+const SHARED_SPOOL_PARENT = '/dev/shm';
+const SPOOL_PREFIX = 'cdr-pipeline-spool-';
+
 /** The spool directory for a data directory: in /dev/shm if it is there and writable, else beside the engine's files. */
 function spoolBaseFor(enginePath: string): string {
-  const name = `cdr-pipeline-spool-${createHash('sha256').update(resolve(enginePath)).digest('hex').slice(0, 16)}`;
+  const name = `${SPOOL_PREFIX}${createHash('sha256').update(resolve(enginePath)).digest('hex').slice(0, 16)}`;
   try {
-    accessSync('/dev/shm', constants.W_OK);
-    return join('/dev/shm', name);
+    accessSync(SHARED_SPOOL_PARENT, constants.W_OK);
+    return join(SHARED_SPOOL_PARENT, name);
   } catch {
     return join(dirname(enginePath), 'insert-spool');
+  }
+}
+
+/**
+ * A spool directory left by a process of another data directory is only looked at once it has been still this long: a
+ * process in another pid namespace that shares /dev/shm looks gone to `kill(pid, 0)`, but its directory changes with
+ * every insert (seconds apart), so a live one is never this old.
+ */
+export const FOREIGN_SPOOL_MIN_AGE_MS = 15 * 60_000;
+
+/**
+ * Removes the spool directories of processes that are gone: this data directory's at once (its engine is locked to
+ * this process), every other data directory's in shared memory once still for FOREIGN_SPOOL_MIN_AGE_MS — a data
+ * directory that is never opened again (a killed test's, a crashed run's in a temporary directory) would otherwise
+ * hold its leftovers in RAM until the machine restarts. Never throws: another user's entries are skipped.
+ */
+export function sweepSpools(ownBase: string, now = Date.now(), parent = SHARED_SPOOL_PARENT): void {
+  const removeGone = (base: string, minAgeMs: number): void => {
+    let entries: string[];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry === String(process.pid) || processAlive(Number(entry))) continue;
+      try {
+        if (minAgeMs > 0 && now - statSync(join(base, entry)).mtimeMs < minAgeMs) continue;
+        rmSync(join(base, entry), { recursive: true, force: true });
+      } catch {
+        // Not ours to remove, or gone already.
+      }
+    }
+  };
+  removeGone(ownBase, 0);
+  if (dirname(ownBase) !== parent) return;
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(SPOOL_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const base = join(parent, name);
+    if (base === ownBase) continue;
+    removeGone(base, FOREIGN_SPOOL_MIN_AGE_MS);
+    try {
+      rmdirSync(base); // only when empty
+    } catch {
+      // Still in use, or not ours.
+    }
   }
 }
 
@@ -132,9 +186,7 @@ function openBinaryInserter(enginePath: string, command: (sql: string) => Promis
   const dir = join(base, String(process.pid));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // What a process that is gone left behind (a crash between writing a file and removing it) goes now.
-  for (const entry of readdirSync(base)) {
-    if (entry !== String(process.pid) && !processAlive(Number(entry))) rmSync(join(base, entry), { recursive: true, force: true });
-  }
+  sweepSpools(base);
   return {
     async insert(table, columns, settingsSql, payload) {
       const file = join(dir, `${spoolSequence++}.rowbinary`);
