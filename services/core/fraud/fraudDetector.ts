@@ -69,6 +69,9 @@ const ALPHA = 1 - Math.pow(0.5, 1 / 360);
 const UPDATE_EVERY_MS = 60_000;
 const FAILED = new Set(['failed', 'rejected']);
 
+/** Event-time slack beyond the longest window before a record counts as too late to judge (s). */
+const LATE_SLACK_S = 15 * 60;
+
 /** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
 class KeyWindow {
   readonly buckets: { at: number; n: number; delivered: number; failed: number; first: number }[] = [];
@@ -227,8 +230,19 @@ export class FraudDetector {
   private watermark = 0;
   private lastSweep = 0;
   private lastPrune = 0;
+  private ignoredLate = 0;
+  /** How far behind the newest event time an event may be and still be judged (see `observe`). */
+  private readonly lateToleranceMs: number;
 
-  constructor(private readonly config: FraudConfig) {}
+  constructor(private readonly config: FraudConfig) {
+    const longest = Math.max(...Object.values(config.rules).map((r) => r.windowS));
+    this.lateToleranceMs = (longest + LATE_SLACK_S) * 1000;
+  }
+
+  /** Events not judged because they were older than every live window (late arrivals). */
+  get lateIgnored(): number {
+    return this.ignoredLate;
+  }
 
   /** Alerts open now (their latest state). */
   openAlerts(): Alert[] {
@@ -244,6 +258,13 @@ export class FraudDetector {
   observe(e: FraudEvent): AlertChange[] {
     const changes: AlertChange[] = [];
     const t = e.event_time;
+    // A record older than the longest window behind the newest event time (plus slack for partitions read at different
+    // paces) belongs to no window being judged: a late arrival, back-dated hours or years. Judged, it would open or
+    // stretch an alert back to its own time (an alert "started" years before the activity: 2026-12-02 audit).
+    if (t < this.watermark - this.lateToleranceMs) {
+      this.ignoredLate++;
+      return changes;
+    }
     if (t > this.watermark) this.watermark = t;
     const r = this.config.rules;
     const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';

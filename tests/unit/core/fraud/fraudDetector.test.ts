@@ -142,6 +142,32 @@ describe('fraud detector', () => {
     assert.deepEqual(ordinary, []);
   });
 
+  it('a record back-dated years (a late arrival) neither stretches an alert back nor counts in a live window', () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const years = 6 * 365 * 86_400_000;
+    const attack = (i: number): FraudEvent =>
+      ev({ event_time: T0 + i * 20_000, channel: 'voice', destination_country: 'LV', recipient_range: '37129', duration_ms: 900_000 });
+    // The same key's traffic, but from years before: interleaved with the attack, as a late record arrives.
+    const late = (i: number): FraudEvent =>
+      ev({ event_time: T0 - years + i, channel: 'voice', destination_country: 'LV', recipient_range: '37129', duration_ms: 900_000 });
+    const changes = run(d, [attack(0), attack(1), late(0), attack(2), late(1), attack(3), late(2), attack(4), attack(5), late(3)]);
+    const alerts = changes.map((c) => c.alert);
+    assert.ok(alerts.length > 0, 'the attack is still found');
+    for (const a of alerts) {
+      assert.ok(a.started_at >= T0, `started_at ${new Date(a.started_at).toISOString()} is the attack's first event, not a late record's`);
+      assert.ok(a.ended_at <= T0 + 5 * 20_000);
+    }
+    // Late records alone, years before everything seen, open nothing.
+    assert.deepEqual(
+      run(
+        d,
+        Array.from({ length: 50 }, (_, i) => late(10 + i)),
+      ),
+      [],
+    );
+    assert.equal(d.lateIgnored, 4 + 50);
+  });
+
   it('keys never carry more than account, country, range and a token', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
