@@ -102,6 +102,7 @@ export class IngestService implements BatchHandler<PartitionState> {
     this.clock = deps.clock ?? Date.now;
     // Every outcome is served from the start (0 until it happens): a missing series is not a zero to a dashboard.
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
+    for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
     const { ingest: settings } = deps.config;
     this.work = createPrepareWork({
       threads: settings.workers,
