@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
-import { PipelineError, type PipelineErrorCode } from '../core/index.ts';
+import { MONTH, MONTH_RULE, PipelineError, type PipelineErrorCode } from '../core/index.ts';
 import type { HealthRegistry } from '../platform/http/index.ts';
 import { opsRoutes } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
@@ -17,6 +17,21 @@ import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
 import type { ApiServices } from './wiring.ts';
+
+/** Schema patterns, and how an error message says them. */
+const PATTERN_RULES = new Map<string, string>([[MONTH.source, MONTH_RULE]]);
+
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether any string in a parsed JSON value (keys included) holds a lone surrogate. */
+function hasLoneSurrogate(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (value === null || typeof value !== 'object' || depth > 256) return false;
+  if (Array.isArray(value)) return value.some((v) => hasLoneSurrogate(v, depth + 1));
+  for (const [k, v] of Object.entries(value)) if (LONE_SURROGATE.test(k) || hasLoneSurrogate(v, depth + 1)) return true;
+  return false;
+}
 
 /**
  * The internal HTTP API. `buildApi` returns the app without listening, so tests use `app.inject()`.
@@ -85,7 +100,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
       known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
-      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preHandler) });
+      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.onRequest) });
     }
   });
 
@@ -103,7 +118,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     hideUntagged: false,
     exposeHeadRoutes: false,
     transform: ({ schema, url, route }) => {
-      const roles = rolesOf(route.preHandler);
+      const roles = rolesOf(route.onRequest);
       const base = (schema ?? {}) as Record<string, unknown>;
       return {
         schema: { ...base, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
@@ -131,7 +146,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
         if (typeof body === 'string' && body.trim() === '') done(null, undefined);
-        else void json(req, body as string, done);
+        else
+          void json(req, body as string, (err, value) => {
+            // JSON may spell a lone UTF-16 surrogate (`"\ud800"`); no text holds one, and the audit chain's canonical
+            // form and the engine's JSON reader refuse it: a 400 here rather than a 500 there.
+            if (!err && ESCAPED_SURROGATE.test(body as string) && hasLoneSurrogate(value))
+              done(
+                new PipelineError('bad_request', 'body strings must be well-formed Unicode: a lone UTF-16 surrogate (\\ud800–\\udfff) is not text'),
+                undefined,
+              );
+            else done(err, value);
+          });
       });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));
       // Per token, after authentication: one caller cannot starve the others (or the engine).
@@ -158,8 +183,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     { prefix: '/v1' },
   );
 
+  const authenticateV1 = authenticate(tokens);
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0]!;
+    // Under /v1 a caller without a token learns nothing, not even which paths exist: 401 first.
+    if (path === '/v1' || path.startsWith('/v1/')) await authenticateV1(req);
     const allowed = METHODS.filter((m) => known.find(m, path) !== null);
     if (allowed.length > 0) {
       reply.code(405).header('allow', allowed.join(', '));
@@ -168,26 +196,32 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     reply.code(404);
     return { error: 'not_found', message: `no route ${req.method} ${path}` };
   });
-  app.setErrorHandler(async (err: FastifyError | PipelineError | Error, _req, reply) => {
+  app.setErrorHandler(async (err: FastifyError | PipelineError | Error, req, reply) => {
     if (err instanceof PipelineError) {
-      if (err.httpStatus >= 500) deps.log.error({ err, code: err.code }, 'API request failed');
+      if (err.httpStatus >= 500) deps.log.error({ err, code: err.code, request: req.id }, 'API request failed');
       // RFC 6750: a 401 says which scheme it wants.
       if (err.httpStatus === 401) reply.header('www-authenticate', 'Bearer realm="cdr-pipeline"');
       reply.code(err.httpStatus);
+      // A fault of ours (500) is described in the service log, not to the caller: its message may quote the engine
+      // (table names, settings) or a library.
+      if (err.httpStatus === 500) return { error: err.code, message: `internal error (${err.code}); see the service log, request ${String(req.id)}` };
       return { error: err.code, message: err.message };
     }
     const fe = err as FastifyError;
     if (fe.validation) {
       reply.code(400);
-      return { error: 'bad_request', message: fe.message };
+      // A pattern the caller cannot be expected to read as a regular expression is said in words.
+      const v = fe.validation[0];
+      const rule = v?.keyword === 'pattern' ? PATTERN_RULES.get(String((v.params as { pattern?: unknown }).pattern)) : undefined;
+      return { error: 'bad_request', message: rule && v ? `${fe.validationContext ?? 'request'}${v.instancePath} must be ${rule}` : fe.message };
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       reply.code(fe.statusCode);
       return { error: FASTIFY_STATUS_CODES[fe.statusCode] ?? 'bad_request', message: fe.message };
     }
-    deps.log.error({ err }, 'API request failed');
+    deps.log.error({ err, request: req.id }, 'API request failed');
     reply.code(500);
-    return { error: 'internal_error', message: 'internal error; see the service log' };
+    return { error: 'internal_error', message: `internal error; see the service log, request ${String(req.id)}` };
   });
   return app;
 }

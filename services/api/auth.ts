@@ -101,7 +101,11 @@ export function authenticate(tokens: TokenRegistry) {
 /** The roles each route was registered with (`requireRole`), for the OpenAPI document. */
 export const ROUTE_ROLES = Symbol('cdr.routeRoles');
 
-/** A route's `preHandler`: the authenticated caller must hold one of `roles`. */
+/**
+ * A route's `onRequest` hook (after the scope's `authenticate`): the authenticated caller must hold one of `roles`.
+ * Before the body is parsed and validated, so a caller without the role learns nothing about what the route accepts
+ * (a 403, never a schema error) and is audited as forbidden.
+ */
 export function requireRole(...roles: Role[]) {
   const check = async (req: FastifyRequest): Promise<void> => {
     if (!req.principal) throw new PipelineError('unauthenticated', 'missing or unknown bearer token');
@@ -110,9 +114,9 @@ export function requireRole(...roles: Role[]) {
   return Object.assign(check, { [ROUTE_ROLES]: roles });
 }
 
-/** The roles of a route's preHandler made by requireRole, if any. */
-export function rolesOf(preHandler: unknown): readonly Role[] {
-  const list = Array.isArray(preHandler) ? preHandler : [preHandler];
+/** The roles of a route's onRequest hook made by requireRole, if any. */
+export function rolesOf(onRequest: unknown): readonly Role[] {
+  const list = Array.isArray(onRequest) ? onRequest : [onRequest];
   for (const h of list) {
     if (typeof h === 'function' && ROUTE_ROLES in h) return (h as { [ROUTE_ROLES]: Role[] })[ROUTE_ROLES];
   }

@@ -23,7 +23,7 @@ function trustedKeys(config: PipelineConfig, publicKey: string | undefined): Key
   throw new PipelineError('config_invalid', 'no key to check the audit checkpoints with: --public-key, or CDR_SIGNING_KEY_FILE');
 }
 
-async function viaRunningApi(config: PipelineConfig): Promise<AuditVerifyReport | undefined> {
+async function viaRunningApi(config: PipelineConfig, keyGiven: boolean): Promise<AuditVerifyReport | undefined> {
   const runFile = resolve(config.dataDir, 'api.json');
   if (!existsSync(runFile)) return undefined;
   const run = JSON.parse(readFileSync(runFile, 'utf8')) as { pid: number; url: string };
@@ -32,6 +32,12 @@ async function viaRunningApi(config: PipelineConfig): Promise<AuditVerifyReport 
   } catch {
     return undefined;
   }
+  // The running process checks with its own key: its verdict is no check against the key given here.
+  if (keyGiven)
+    throw new PipelineError(
+      'config_invalid',
+      `--public-key: the store is held by a running cdr start (pid ${run.pid}), whose API checks the trail with its own key, not the one given; stop it to check against your key, or leave out --public-key to take its verdict`,
+    );
   let token = process.env['CDR_API_TOKEN'];
   process.stderr.write(`cdr: the data directory is held by a running cdr start (pid ${run.pid}); asking its API at ${run.url}\n`);
   const devSecrets = resolve(config.dataDir, 'api-tokens.dev-secrets.json');
@@ -44,14 +50,19 @@ async function viaRunningApi(config: PipelineConfig): Promise<AuditVerifyReport 
 }
 
 export async function verifyAudit(config: PipelineConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
-  // The embedded store is held by a running `cdr start`: ask it (opening the store here would only fail).
+  // A key given is the trust anchor of the check: read it first, so a missing or unreadable one is said at once.
+  const given = args.publicKey !== undefined ? trustedKeys(config, args.publicKey) : undefined;
   if (!config.clickhouse.url) {
-    const remote = await viaRunningApi(config);
+    // A verify creates nothing: no store here is an error, not a new empty store (and a new development key).
+    if (!existsSync(resolve(config.dataDir, 'clickhouse')))
+      throw new PipelineError('config_invalid', `no store in ${resolve(config.dataDir)}: set --data-dir (or CDR_DATA_DIR) to the data directory to check`);
+    // The embedded store is held by a running `cdr start`: ask it (opening the store here would only fail).
+    const remote = await viaRunningApi(config, given !== undefined);
     if (remote) return remote;
   }
   const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {
-    const keys = trustedKeys(config, args.publicKey);
+    const keys = given ?? trustedKeys(config, undefined);
     return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now());
   } finally {
     await rt.close();

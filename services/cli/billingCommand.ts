@@ -6,6 +6,7 @@ import {
   ISO_3166_ALPHA2,
   ISO_4217,
   MONTH,
+  MONTH_RULE,
   PipelineError,
   isoInstantProblem,
   parseIsoInstant,
@@ -54,7 +55,7 @@ async function withStore<T>(
 }
 
 function monthArg(month: string): string {
-  if (!MONTH.test(month)) throw new PipelineError('config_invalid', `--month: "${month.slice(0, 20)}" is not YYYY-MM`);
+  if (!MONTH.test(month)) throw new PipelineError('config_invalid', `--month: "${month.slice(0, 20)}" is not ${MONTH_RULE}`);
   return month;
 }
 

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import {
+  MONTH,
+  MONTH_RULE,
   PipelineError,
   isoInstantProblem,
   parseIsoInstant,
@@ -83,8 +85,6 @@ function safeUser(): string {
   }
 }
 
-const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
-
 /**
  * `cdr retention report --month YYYY-MM [--out FILE]`: the signed destruction report of a month — every action the
  * retention passes recorded about it (class, rows, key ids, when, who, what verification found), the signed head of
@@ -92,7 +92,7 @@ const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
  * API (`GET /v1/retention/reports/{month}`) when it holds the store.
  */
 export async function retentionReport(config: PipelineConfig, args: { month: string; out?: string }): Promise<DestructionReport> {
-  if (!MONTH.test(args.month)) throw new PipelineError('config_invalid', `--month: "${args.month.slice(0, 20)}" is not YYYY-MM`);
+  if (!MONTH.test(args.month)) throw new PipelineError('config_invalid', `--month: "${args.month.slice(0, 20)}" is not ${MONTH_RULE}`);
   const remote = config.clickhouse.url ? undefined : runningApi(config.dataDir, 'dpo');
   let report: DestructionReport;
   if (remote) {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError, isoInstantProblem, parseIsoInstant } from '../../core/index.ts';
+import { MONTH, MONTH_RULE, PipelineError, isoInstantProblem, parseIsoInstant } from '../../core/index.ts';
 import type { RetentionPass } from '../../retention/retentionPass.ts';
 import { requireRole } from '../auth.ts';
 
@@ -21,7 +21,7 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.post<{ Body: { now?: string; dry_run?: boolean } | undefined }>(
     '/admin/retention/run',
     {
-      preHandler: requireRole('admin'),
+      onRequest: requireRole('admin'),
       // No body at all is `{}`: every field is optional (a real run at the real clock).
       preValidation: async (req) => {
         if (req.body === undefined || req.body === null) req.body = {};
@@ -58,8 +58,8 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.get<{ Params: { month: string } }>(
     '/retention/reports/:month',
     {
-      preHandler: requireRole('dpo', 'auditor', 'admin'),
-      schema: { params: { type: 'object', required: ['month'], properties: { month: { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' } } } },
+      onRequest: requireRole('dpo', 'auditor', 'admin'),
+      schema: { params: { type: 'object', required: ['month'], properties: { month: { type: 'string', pattern: MONTH.source, description: MONTH_RULE } } } },
     },
     async (req) => {
       if (!opts.retention) throw new PipelineError('unavailable', 'retention is not wired in this process');

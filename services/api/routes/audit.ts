@@ -23,7 +23,7 @@ export const auditRoutes: FastifyPluginAsync<{ audit: AuditTrail }> = async (app
   app.get<{ Querystring: AuditQuery }>(
     '/audit',
     {
-      preHandler: requireRole('auditor'),
+      onRequest: requireRole('auditor'),
       schema: {
         summary: 'The audit trail, oldest first, a page at a time (follow next_cursor)',
         tags: ['audit'],
@@ -47,15 +47,22 @@ export const auditRoutes: FastifyPluginAsync<{ audit: AuditTrail }> = async (app
       let after: { chain: string; seq: number } | undefined;
       if (q.cursor !== undefined) {
         const m = CURSOR.exec(q.cursor);
-        if (!m) throw new PipelineError('bad_request', 'cursor: not a cursor this API gave (next_cursor of a page)');
-        after = { chain: m[1]!, seq: Number(m[2]) };
+        const seq = m ? Number(m[2]) : Number.NaN;
+        // Sequence numbers are safe integers; a larger one was not given by this API (and the engine refuses it).
+        if (!m || !Number.isSafeInteger(seq)) throw new PipelineError('bad_request', 'cursor: not a cursor this API gave (next_cursor of a page)');
+        after = { chain: m[1]!, seq };
       }
       const limit = q.limit !== undefined ? Number(q.limit) : 100;
+      const from = q.from !== undefined ? instantOf('from', q.from) : undefined;
+      const to = q.to !== undefined ? instantOf('to', q.to) : undefined;
+      // As every other range of this API: an empty or reversed one is a mistake, not an empty page.
+      if (from !== undefined && to !== undefined && !(to > from))
+        throw new PipelineError('bad_request', `range: "to" (${q.to}) must be after "from" (${q.from})`);
       const entries = await audit.page({
         limit,
         ...(after ? { after } : {}),
-        ...(q.from !== undefined ? { from: instantOf('from', q.from) } : {}),
-        ...(q.to !== undefined ? { to: instantOf('to', q.to) } : {}),
+        ...(from !== undefined ? { from } : {}),
+        ...(to !== undefined ? { to } : {}),
         ...(q.action !== undefined ? { action: q.action } : {}),
         ...(q.actor !== undefined ? { actor: q.actor } : {}),
       });
@@ -68,7 +75,7 @@ export const auditRoutes: FastifyPluginAsync<{ audit: AuditTrail }> = async (app
   app.get(
     '/audit/verify',
     {
-      preHandler: requireRole('auditor'),
+      onRequest: requireRole('auditor'),
       schema: { summary: 'Recompute every chain of the audit trail against its signed checkpoints and anchors; names the first bad entry', tags: ['audit'] },
     },
     async (req) => {

@@ -88,11 +88,16 @@ export function monthOf(t: number): string {
 /** The month after `month` (YYYY-MM). */
 export function nextMonth(month: string): string {
   const [y, m] = month.split('-').map(Number) as [number, number];
-  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  return m === 12 ? `${String(y + 1).padStart(4, '0')}-01` : `${String(y).padStart(4, '0')}-${String(m + 1).padStart(2, '0')}`;
 }
 
 export function monthStart(month: string): number {
   return Date.parse(`${month}-01T00:00:00Z`);
 }
 
-export const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+/**
+ * A month the store can hold (YYYY-MM, 1970-01 to 2299-12): ClickHouse's DateTime64 ends in 2299, and a month outside
+ * the range is refused as a bad request rather than reaching the engine as an impossible time.
+ */
+export const MONTH = /^(?:19[7-9]\d|2[0-2]\d\d)-(?:0[1-9]|1[0-2])$/;
+export const MONTH_RULE = 'YYYY-MM, from 1970-01 to 2299-12';

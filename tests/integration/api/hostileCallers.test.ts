@@ -141,10 +141,75 @@ describe('hostile callers', () => {
     assert.deepEqual(leaks, []);
   });
 
+  it('answers what an outside audit found to give a 500 (2026-12-02) with a 4xx and a message', async () => {
+    const as = (role: string) => ({ authorization: `Bearer ${tokenOf(role)}`, 'content-type': 'application/json' });
+    const probes: { method: InjectOptions['method']; url: string; role?: string; payload?: string; status: number; says?: RegExp }[] = [
+      // Months the engine cannot hold (a year below 1000 made an impossible time; 9999-12 has no month after it).
+      ...['0000-01', '0500-05', '9999-12', '1969-12', '2300-01'].map((m) => ({
+        method: 'GET' as const,
+        url: `/v1/billing/statements/acct-1/${m}`,
+        role: 'billing',
+        status: 400,
+      })),
+      { method: 'GET', url: '/v1/billing/providers/p1/costs/0000-01', role: 'billing', status: 400 },
+      { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{"month":"9999-12"}', status: 400, says: /1970-01 to 2299-12/ },
+      // A lone UTF-16 surrogate, spelled as JSON allows: refused before the audit chain or the engine sees it.
+      {
+        method: 'POST',
+        url: '/v1/lea/requests',
+        role: 'lea-officer',
+        payload:
+          '{"authority":"\\ud800","case_reference":"c","legal_basis":"b","identifier":{"type":"msisdn","value":"+60123456789"},"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
+        status: 400,
+        says: /surrogate/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/holds',
+        role: 'legal',
+        payload:
+          '{"case_reference":"c","identifier":{"type":"msisdn","value":"+60123456789"},"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z","reason":"x\\udc00"}',
+        status: 400,
+        says: /surrogate/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/billing/rerate',
+        role: 'billing',
+        payload: '{"plan_id":"\\ud800","from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
+        status: 400,
+      },
+      // A surrogate pair is text (an emoji): not refused for that.
+      { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{"month":"\\ud83d\\udcde"}', status: 400, says: /month/ },
+      // An audit cursor past 2^53, and a reversed range.
+      { method: 'GET', url: '/v1/audit?cursor=main:9999999999999999999', role: 'auditor', status: 400, says: /cursor/ },
+      { method: 'GET', url: '/v1/audit?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z', role: 'auditor', status: 400, says: /after/ },
+      // A wrong role learns nothing of a route's body schema: 403 before validation.
+      { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
+      { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },
+      // No token: nothing under /v1 is revealed, not even which paths exist.
+      { method: 'GET', url: '/v1/no-such-route', status: 401 },
+      { method: 'GET', url: '/v1/no-such-route', role: 'auditor', status: 404 },
+    ];
+    const wrong: string[] = [];
+    for (const p of probes) {
+      const res = await app.inject({
+        method: p.method,
+        url: p.url,
+        headers: p.role ? as(p.role) : {},
+        ...(p.payload !== undefined ? { payload: p.payload } : {}),
+      });
+      const body = res.json<{ error?: unknown; message?: unknown }>();
+      if (res.statusCode !== p.status || typeof body.error !== 'string' || typeof body.message !== 'string' || (p.says && !p.says.test(String(body.message))))
+        wrong.push(`${p.method} ${p.url} ${p.payload ?? ''} → ${res.statusCode} ${res.body.slice(0, 160)}`);
+    }
+    assert.deepEqual(wrong, []);
+  });
+
   it('answers 2,000 malformed requests over every route with a 4xx (or 2xx) and a message, never a 5xx', async () => {
     const rng = new Prng(20261201);
     const randomString = (): string => {
-      const alphabets = ['abcXYZ', '0123456789', ' \t\n', '"\\\'{}[]:,', 'é東京📞\u0000\u202e\ufeff', '%&?#/;='];
+      const alphabets = ['abcXYZ', '0123456789', ' \t\n', '"\\\'{}[]:,', 'é東京📞\u0000\u202e\ufeff', '%&?#/;=', '\ud800\udfff'];
       let s = '';
       const n = rng.pick([0, 1, 5, 40, 300, 70_000]);
       for (let i = 0; i < n; i++) s += rng.pick([...rng.pick(alphabets)]);
@@ -161,7 +226,7 @@ describe('hostile callers', () => {
         case 3:
           return randomString();
         case 4:
-          return rng.pick(['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '2026-12-01T00:00:00Z', 'yesterday', '1e400', '']);
+          return rng.pick(['2026-02-30T00:00:00Z', '0000-01-01T00:00:00Z', '2026-12-01T00:00:00Z', 'yesterday', '1e400', '', '0000-01', '9999-12']);
         case 5:
           return rng.pick(['false', 'true', '0', 'null', '{}']);
         case 6:
