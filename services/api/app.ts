@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -89,6 +90,28 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // No type coercion: `"false"`, `0` or `null` where a boolean belongs is a 400, not a silent false.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // What the router refuses before any route (a malformed percent-encoding, a path parameter over 100 characters)
+    // answers in the contract's error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      // The reply's types are the routes' (none here): this one is plain JSON.
+      const raw = reply as unknown as { code(n: number): { send(body: unknown): unknown } };
+      void raw.code(status).send({ error: FASTIFY_STATUS_CODES[status] ?? 'bad_request', message: err.message });
+    },
+    // And what Node's HTTP parser refuses (headers or a query string too large, a malformed request line).
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+      const [status, message] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request line and headers are over the size limit (a query string too long?)']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'the request was not received in time']
+            : [400, 'a malformed HTTP request'];
+      const body = JSON.stringify({ error: status === 408 ? 'unavailable' : 'bad_request', message });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   const tokens = deps.tokens ?? TokenRegistry.empty();
 

@@ -190,6 +190,9 @@ describe('hostile callers', () => {
       // No token: nothing under /v1 is revealed, not even which paths exist.
       { method: 'GET', url: '/v1/no-such-route', status: 401 },
       { method: 'GET', url: '/v1/no-such-route', role: 'auditor', status: 404 },
+      // What the router refuses before any route, in the contract's shape too.
+      { method: 'GET', url: `/v1/lea/requests/${'x'.repeat(120)}`, role: 'lea-officer', status: 414 },
+      { method: 'GET', url: '/v1/lea/requests/%ff%fe', role: 'lea-officer', status: 400 },
     ];
     const wrong: string[] = [];
     for (const p of probes) {
@@ -204,6 +207,16 @@ describe('hostile callers', () => {
         wrong.push(`${p.method} ${p.url} ${p.payload ?? ''} → ${res.statusCode} ${res.body.slice(0, 160)}`);
     }
     assert.deepEqual(wrong, []);
+  });
+
+  it('answers what Node’s HTTP parser refuses (a query string past the header limit) in the contract’s shape', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/v1/audit?from=${'9'.repeat(20_000)}`, { headers: { authorization: `Bearer ${tokenOf('auditor')}` } });
+    assert.equal(res.status, 431);
+    const body = (await res.json()) as { error?: unknown; message?: unknown };
+    assert.equal(body.error, 'bad_request');
+    assert.match(String(body.message), /over the size limit/);
   });
 
   it('answers 2,000 malformed requests over every route with a 4xx (or 2xx) and a message, never a 5xx', async () => {

@@ -2,15 +2,19 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testSetup } from '../../support/testEnv.ts';
 
 const bin = join(import.meta.dirname, '../../../bin/cdr.js');
 const setup = testSetup();
-const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 120_000 });
+/** `cdr …` with the test environment; an `env` value of undefined removes that variable. */
+const run = (args: string[], env: Record<string, string | undefined> = {}) => {
+  const merged: Record<string, string | undefined> = { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', ...env };
+  for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
+  return spawnSync(process.execPath, [bin, ...args], { env: merged, encoding: 'utf8', timeout: 120_000 });
+};
 
 describe('cdr command', () => {
   after(() => setup.cleanup());
@@ -52,6 +56,22 @@ describe('cdr command', () => {
     const r = run(['retention', 'run', '--dry-run'], { CDR_API_PORT: 'eighty' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CDR_API_PORT/);
+  });
+
+  it('audit verify creates nothing: no store in the data directory, or an unreadable key, is exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-nostore-'));
+    try {
+      // The embedded store (what `cdr start` makes in a data directory), whatever the test environment uses.
+      const r = run(['audit', 'verify', '--data-dir', dir], { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /no store in /);
+      assert.deepEqual(readdirSync(dir), [], 'no store, no key, no log made by a check');
+      const k = run(['audit', 'verify', '--public-key', join(dir, 'missing.pem'), '--data-dir', dir], { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined });
+      assert.equal(k.status, 2, k.stderr);
+      assert.match(k.stderr, /cannot read the key file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a data directory another process holds is named as in use, with exit 2 (not a raw engine error)', async () => {

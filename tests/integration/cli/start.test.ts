@@ -6,8 +6,8 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,6 +108,21 @@ describe('cdr start, end to end', () => {
     assert.equal(report.dry_run, true);
     assert.ok(Array.isArray(report.actions));
     assert.match(cliErr, /asking its API/);
+
+    // `cdr audit verify --public-key K` beside it: the running API would check with its own key, so K would be ignored;
+    // refused with exit 2 instead of a verdict that is no check against K.
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const keyDir = mkdtempSync(join(tmpdir(), 'cdr-other-key-'));
+    const keyFile = join(keyDir, 'someone-elses.pub.pem');
+    writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const verify = spawnSync(process.execPath, [bin, 'audit', 'verify', '--public-key', keyFile, '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: token },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(verify.status, 2, verify.stderr);
+    assert.match(verify.stderr, /--public-key: the store is held by a running cdr start/);
+    rmSync(keyDir, { recursive: true, force: true });
 
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
