@@ -17,10 +17,14 @@ import { fraudRoutes } from './routes/fraud.ts';
 import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
+import { FREE_TEXT_PATTERN, FREE_TEXT_RULE } from './routes/common.ts';
 import type { ApiServices } from './wiring.ts';
 
 /** Schema patterns, and how an error message says them. */
-const PATTERN_RULES = new Map<string, string>([[MONTH.source, MONTH_RULE]]);
+const PATTERN_RULES = new Map<string, string>([
+  [MONTH.source, MONTH_RULE],
+  [FREE_TEXT_PATTERN, FREE_TEXT_RULE],
+]);
 
 const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -23,6 +23,14 @@ export const identifierSchema = {
   },
 } as const;
 
+/**
+ * Free text a person writes (authority, case reference, legal basis, reason): at least one visible character and no
+ * control characters but tab and line breaks — it is signed, audited and shown to people, where a NUL or an ANSI escape
+ * has no business.
+ */
+export const FREE_TEXT_PATTERN = '^(?=[\\s\\S]*\\S)[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$';
+export const FREE_TEXT_RULE = 'text with a visible character and no control characters';
+
 export const isoString = { type: 'string', minLength: 1, maxLength: 64, description: 'ISO 8601 instant with a zone (Z or ±hh:mm)' } as const;
 
 export const errorSchema = {

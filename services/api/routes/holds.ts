@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
-import { audited, errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Legal holds over HTTP (role `legal`), with the semantics the retention pass implements (docs/retention.md):
@@ -36,11 +36,11 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
           additionalProperties: false,
           required: ['case_reference', 'identifier', 'from', 'to', 'reason'],
           properties: {
-            case_reference: { type: 'string', minLength: 1, maxLength: 256, pattern: '\\S' },
+            case_reference: { type: 'string', minLength: 1, maxLength: 256, pattern: FREE_TEXT_PATTERN },
             identifier: identifierSchema,
             from: isoString,
             to: isoString,
-            reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: '\\S' },
+            reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: FREE_TEXT_PATTERN },
             confidential: { type: 'boolean', description: 'the data subject must not learn of this hold' },
           },
         },

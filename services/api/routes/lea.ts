@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import { requireRole } from '../auth.ts';
 import { serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import { audited, errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Law-enforcement requests (role `lea-officer`), after ETSI TS 102 657: who asks (authority), under which legal basis
@@ -20,7 +20,7 @@ interface LeaRequestBody {
   confidential?: boolean;
 }
 
-const text = (max: number, description: string) => ({ type: 'string', minLength: 1, maxLength: max, pattern: '\\S', description }) as const;
+const text = (max: number, description: string) => ({ type: 'string', minLength: 1, maxLength: max, pattern: FREE_TEXT_PATTERN, description }) as const;
 
 export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc) => {
   app.post<{ Body: LeaRequestBody }>(

@@ -179,6 +179,25 @@ describe('hostile callers', () => {
         payload: '{"plan_id":"\\ud800","from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
         status: 400,
       },
+      // Free text of control characters only (a NUL, an ANSI escape): refused in words, not signed.
+      {
+        method: 'POST',
+        url: '/v1/lea/requests',
+        role: 'lea-officer',
+        payload:
+          '{"authority":"\\u001b[31m","case_reference":"c","legal_basis":"b","identifier":{"type":"msisdn","value":"+60123456789"},"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
+        status: 400,
+        says: /body\/authority must be text with a visible character and no control characters/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/holds',
+        role: 'legal',
+        payload:
+          '{"case_reference":"\\u0000","identifier":{"type":"msisdn","value":"+60123456789"},"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z","reason":"r"}',
+        status: 400,
+        says: /control characters/,
+      },
       // A surrogate pair is text (an emoji): not refused for that.
       { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{"month":"\\ud83d\\udcde"}', status: 400, says: /month/ },
       // An audit cursor past 2^53, and a reversed range.
