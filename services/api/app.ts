@@ -127,7 +127,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
       known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
-      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.onRequest) });
+      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preValidation) });
     }
   });
 
@@ -145,7 +145,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     hideUntagged: false,
     exposeHeadRoutes: false,
     transform: ({ schema, url, route }) => {
-      const roles = rolesOf(route.onRequest);
+      const roles = rolesOf(route.preValidation);
       const base = (schema ?? {}) as Record<string, unknown>;
       return {
         schema: { ...base, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
@@ -186,10 +186,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           });
       });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));
-      // Per token, after authentication: one caller cannot starve the others (or the engine).
+      // Per token, after authentication and before the route's role check (preValidation): one caller cannot starve
+      // the others (or the engine), nor flood the audit trail with forbidden requests.
       await v1.register(rateLimit, {
         global: true,
-        hook: 'preHandler',
+        hook: 'onRequest',
         max: deps.rateLimit?.max ?? 600,
         timeWindow: deps.rateLimit?.windowMs ?? 60_000,
         keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),

@@ -102,9 +102,9 @@ export function authenticate(tokens: TokenRegistry) {
 export const ROUTE_ROLES = Symbol('cdr.routeRoles');
 
 /**
- * A route's `onRequest` hook (after the scope's `authenticate`): the authenticated caller must hold one of `roles`.
- * Before the body is parsed and validated, so a caller without the role learns nothing about what the route accepts
- * (a 403, never a schema error) and is audited as forbidden.
+ * A route's `preValidation` hook: the authenticated caller must hold one of `roles`. After authentication and the
+ * per-token rate limit (onRequest), before the body is validated, so a caller without the role learns nothing about
+ * what the route accepts (a 403, never a schema error) and is audited as forbidden — at most at the rate limit.
  */
 export function requireRole(...roles: Role[]) {
   const check = async (req: FastifyRequest): Promise<void> => {
@@ -114,9 +114,9 @@ export function requireRole(...roles: Role[]) {
   return Object.assign(check, { [ROUTE_ROLES]: roles });
 }
 
-/** The roles of a route's onRequest hook made by requireRole, if any. */
-export function rolesOf(onRequest: unknown): readonly Role[] {
-  const list = Array.isArray(onRequest) ? onRequest : [onRequest];
+/** The roles of a route's preValidation hook made by requireRole, if any. */
+export function rolesOf(preValidation: unknown): readonly Role[] {
+  const list = Array.isArray(preValidation) ? preValidation : [preValidation];
   for (const h of list) {
     if (typeof h === 'function' && ROUTE_ROLES in h) return (h as { [ROUTE_ROLES]: Role[] })[ROUTE_ROLES];
   }

@@ -21,11 +21,13 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.post<{ Body: { now?: string; dry_run?: boolean } | undefined }>(
     '/admin/retention/run',
     {
-      onRequest: requireRole('admin'),
-      // No body at all is `{}`: every field is optional (a real run at the real clock).
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) req.body = {};
-      },
+      preValidation: [
+        requireRole('admin'),
+        // No body at all is `{}`: every field is optional (a real run at the real clock).
+        async (req) => {
+          if (req.body === undefined || req.body === null) req.body = {};
+        },
+      ],
       schema: {
         body: {
           type: 'object',
@@ -58,7 +60,7 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.get<{ Params: { month: string } }>(
     '/retention/reports/:month',
     {
-      onRequest: requireRole('dpo', 'auditor', 'admin'),
+      preValidation: requireRole('dpo', 'auditor', 'admin'),
       schema: { params: { type: 'object', required: ['month'], properties: { month: { type: 'string', pattern: MONTH.source, description: MONTH_RULE } } } },
     },
     async (req) => {

@@ -77,7 +77,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Querystring: UsageQuerystring }>(
     '/billing/usage',
     {
-      onRequest: requireRole('billing'),
+      preValidation: requireRole('billing'),
       schema: {
         summary: 'Usage aggregates per account and currency, by day or month, channel, destination country, provider (JSON or CSV)',
         tags: ['billing'],
@@ -118,7 +118,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Params: { account: string; month: string } }>(
     '/billing/statements/:account/:month',
     {
-      onRequest: requireRole('billing'),
+      preValidation: requireRole('billing'),
       schema: {
         summary: "An account's monthly statement: per currency records, segments, minutes, amount and cost, adjustments for closed months, digest",
         tags: ['billing'],
@@ -143,7 +143,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.post<{ Body: { month: string } }>(
     '/billing/close',
     {
-      onRequest: requireRole('billing'),
+      preValidation: requireRole('billing'),
       schema: {
         summary: "Close a month: freeze every account's statement with its digest; later changes become adjustments of the next open month",
         tags: ['billing'],
@@ -161,7 +161,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.post<{ Body: { from: string; to: string; account_id?: string; plan_id?: string } }>(
     '/billing/rerate',
     {
-      onRequest: requireRole('billing'),
+      preValidation: requireRole('billing'),
       schema: {
         summary: 'Rate a period again with the current tariff plans; the replaced figures and the run are kept',
         tags: ['billing'],
@@ -199,7 +199,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Params: { provider: string; month: string } }>(
     '/billing/providers/:provider/costs/:month',
     {
-      onRequest: requireRole('billing'),
+      preValidation: requireRole('billing'),
       schema: {
         summary: "Our cost of one provider's traffic in a month per day, destination country and currency (what reconciliation compares)",
         tags: ['billing'],

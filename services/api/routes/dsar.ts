@@ -88,7 +88,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
   app.post<{ Body: DsarBody }>(
     '/dsar',
     {
-      onRequest: requireRole('dpo'),
+      preValidation: requireRole('dpo'),
       schema: {
         summary: "Data-subject access export: one identifier's records in the identifier window and the disclosures made about it",
         tags: ['data protection'],

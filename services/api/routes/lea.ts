@@ -26,7 +26,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.post<{ Body: LeaRequestBody }>(
     '/lea/requests',
     {
-      onRequest: requireRole('lea-officer'),
+      preValidation: requireRole('lea-officer'),
       schema: {
         summary: 'A retained-data request: the records of one identifier in a range, identifiers restored, signed',
         tags: ['law enforcement'],
@@ -69,7 +69,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.get<{ Params: { id: string } }>(
     '/lea/requests/:id',
     {
-      onRequest: requireRole('lea-officer'),
+      preValidation: requireRole('lea-officer'),
       schema: {
         summary: 'A past request and its result summary (the signed receipt while the month key of the request lives); never its records',
         tags: ['law enforcement'],
@@ -94,7 +94,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.get(
     '/lea/signing-key',
     {
-      onRequest: requireRole('lea-officer', 'auditor'),
+      preValidation: requireRole('lea-officer', 'auditor'),
       schema: { summary: 'The public key that signs law-enforcement answers, data-subject exports and audit checkpoints', tags: ['law enforcement'] },
     },
     async () => ({

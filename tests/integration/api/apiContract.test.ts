@@ -45,7 +45,10 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
     await storeDirectly(rt, events);
     api = await openTestApi(rt, {
       rateLimit: { max: LIMIT, windowMs: 60_000 },
-      extraTokens: [{ name: 'busy-officer', token: 'busy-token', roles: ['lea-officer'] }],
+      extraTokens: [
+        { name: 'busy-officer', token: 'busy-token', roles: ['lea-officer'] },
+        { name: 'prober', token: 'prober-token', roles: ['billing'] },
+      ],
     });
   });
 
@@ -94,6 +97,13 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
     assert.equal(entries.length, 2);
     assert.equal(entries[0]!.status, 429);
     assert.equal(entries[0]!.route, '/v1/lea/signing-key');
+  });
+
+  it('limits a token flooding a route its role may not use: 403s up to the limit, then 429s (the audit trail stays bounded)', async () => {
+    const prober = { authorization: 'Bearer prober-token', 'content-type': 'application/json' };
+    const codes: number[] = [];
+    for (let i = 0; i < LIMIT + 2; i++) codes.push((await api.app.inject({ method: 'POST', url: '/v1/holds', headers: prober, payload: '{}' })).statusCode);
+    assert.deepEqual(codes, [...Array<number>(LIMIT).fill(403), 429, 429]);
   });
 
   it('cdr lea verify passes an untouched answer and fails a changed one, naming the record and the field', async () => {

@@ -119,6 +119,17 @@ describe('hostile callers', () => {
   it('never reaches a /v1 handler with a token of another role, whatever the spelling', async () => {
     const leaks: string[] = [];
     for (const r of routes.filter((x) => x.url.startsWith('/v1/'))) {
+      // Every /v1 route names its roles, and every other role gets a 403 (not a schema error, not an answer).
+      if (r.roles.length === 0) leaks.push(`${r.method} ${r.url} has no role check`);
+      for (const role of ROLES.filter((x) => !r.roles.includes(x))) {
+        const res = await app.inject({
+          method: r.method as InjectOptions['method'],
+          url: concrete(r.url),
+          headers: { authorization: `Bearer ${tokenOf(role)}`, 'content-type': 'application/json' },
+          payload: r.method === 'GET' ? undefined : '{"x":1}',
+        });
+        if (res.statusCode !== 403) leaks.push(`${role} on ${r.method} ${r.url} → ${res.statusCode}, not 403`);
+      }
       for (const role of ROLES) {
         const probe = await app.inject({
           method: r.method as InjectOptions['method'],
