@@ -115,14 +115,15 @@ export const FOREIGN_SPOOL_MIN_AGE_MS = 15 * 60_000;
  * hold its leftovers in RAM until the machine restarts. Never throws: another user's entries are skipped.
  */
 export function sweepSpools(ownBase: string, now = Date.now(), parent = SHARED_SPOOL_PARENT): void {
-  const removeGone = (base: string, minAgeMs: number): void => {
-    let entries: string[];
+  const entriesOf = (dir: string): string[] => {
     try {
-      entries = readdirSync(base);
+      return readdirSync(dir);
     } catch {
-      return;
+      return []; // gone, or not ours to read
     }
-    for (const entry of entries) {
+  };
+  const removeGone = (base: string, minAgeMs: number): void => {
+    for (const entry of entriesOf(base)) {
       if (entry === String(process.pid) || processAlive(Number(entry))) continue;
       try {
         if (minAgeMs > 0 && now - statSync(join(base, entry)).mtimeMs < minAgeMs) continue;
@@ -134,13 +135,7 @@ export function sweepSpools(ownBase: string, now = Date.now(), parent = SHARED_S
   };
   removeGone(ownBase, 0);
   if (dirname(ownBase) !== parent) return;
-  let names: string[];
-  try {
-    names = readdirSync(parent).filter((n) => n.startsWith(SPOOL_PREFIX));
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of entriesOf(parent).filter((n) => n.startsWith(SPOOL_PREFIX))) {
     const base = join(parent, name);
     if (base === ownBase) continue;
     removeGone(base, FOREIGN_SPOOL_MIN_AGE_MS);
