@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { CdrEvent } from '../../../services/core/index.ts';
@@ -23,21 +22,11 @@ import { openRuntime, requireStorage } from '../../../services/platform/runtime/
 import { exited, startChild } from '../../support/children.ts';
 import { storeDirectly } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
+import { freePort } from '../../support/ports.ts';
 
 const RECORDS = 200_000;
 const SUBJECT = '+60177654321';
 const MiB = 1024 * 1024;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -8,24 +8,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../../support/pipelineProbe.ts';
+import { freePort } from '../../support/ports.ts';
 
 const bin = join(import.meta.dirname, '../../../bin/cdr.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every file and directory below `path` with its mode (symbolic links, always 0777 and never followed, left out). */
 function walk(path: string, out: { path: string; mode: number }[] = []): { path: string; mode: number }[] {
@@ -72,9 +61,12 @@ describe('cdr start, end to end', () => {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
 
     let health: { status: string; components?: { ingest?: { stored?: number } } } = { status: '' };
+    // Not only a deadline: a cdr start that has exited fails the test at once, with what it printed.
     await waitFor(
       'cdr start to store traffic',
       async () => {
+        if (child!.exitCode !== null || child!.signalCode !== null)
+          throw new Error(`cdr start exited (${child!.exitCode ?? child!.signalCode}) before storing traffic:\n${stderr.slice(-3000)}`);
         try {
           health = (await (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).json()) as typeof health;
           return (health.components?.ingest?.stored ?? 0) > 200;
@@ -84,7 +76,12 @@ describe('cdr start, end to end', () => {
       },
       180_000,
       500,
-    );
+    ).catch((err: unknown) => {
+      const log = existsSync(join(dataDir, 'pipeline.log')) ? readFileSync(join(dataDir, 'pipeline.log'), 'utf8') : '(no pipeline.log)';
+      throw new Error(
+        `${(err as Error).message}; last /healthz: ${JSON.stringify(health)}; cdr start printed:\n${stderr.slice(-2000)}\npipeline.log ends:\n${log.slice(-4000)}`,
+      );
+    });
     assert.equal(health.status, 'ok');
     const dry = await fetch(`http://127.0.0.1:${apiPort}/v1/admin/retention/run`, {
       method: 'POST',

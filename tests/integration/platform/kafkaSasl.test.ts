@@ -6,7 +6,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
@@ -21,19 +20,9 @@ import { openRuntime, requireKafka, type PipelineRuntime } from '../../../servic
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { readTopic, waitFor } from '../../support/pipelineProbe.ts';
 import { testSetup } from '../../support/testEnv.ts';
+import { freePort } from '../../support/ports.ts';
 
 const { Partitioners } = kafkajs;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('Kafka with SASL/PLAIN', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-sasl-'));
