@@ -11,6 +11,7 @@ import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
 import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
 import { encodeRows, isEncodedRows, type EncodedRows } from './encodedRows.ts';
+import { repairDedupLogs, type DedupRepairReport } from './dedupLogRepair.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -38,6 +39,8 @@ export interface Storage {
   insert<T extends object>(table: string, rows: readonly T[] | EncodedRows, settings?: ClickHouseSettings, shape?: RowShape<T>): Promise<void>;
   /** How `insert` with a shape reaches the engine: `RowBinary` (embedded, through a spool file) or `JSONCompactEachRow` (a server). */
   readonly shapedInsertFormat: 'RowBinary' | 'JSONCompactEachRow';
+  /** What opening the embedded engine repaired in its deduplication logs (dedupLogRepair.ts); undefined otherwise. */
+  readonly dedupRepair?: DedupRepairReport;
   close(): Promise<void>;
 }
 
@@ -290,11 +293,14 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
   let binaryInserter: BinaryInserter | undefined;
   let embedded = false;
   let enginePath: string | undefined;
+  let dedupRepair: DedupRepairReport | undefined;
   if (config.url) {
     client = createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 300_000 });
   } else {
     const path = join(dataDir, 'clickhouse');
     mkdirSync(path, { recursive: true });
+    // Before the engine loads them: block ids a crash left without their part would drop a replay (dedupLogRepair.ts).
+    dedupRepair = repairDedupLogs(path);
     // Loaded lazily: a server deployment never loads the native engine.
     const { createChdbConnection } = await import('chdb/connection');
     try {
@@ -344,6 +350,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     embedded,
     path: enginePath,
     shapedInsertFormat,
+    ...(dedupRepair ? { dedupRepair } : {}),
     table: (name) => `\`${database}\`.\`${name}\``,
     onCluster: () => (cluster ? ` ON CLUSTER \`${cluster}\`` : ''),
     async query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {

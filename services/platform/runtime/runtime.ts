@@ -125,6 +125,14 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       storage = await openStorage(config.clickhouse, config.dataDir);
       const st = storage;
       closers.push(() => st.close());
+      const repaired = storage.dedupRepair;
+      if (repaired && repaired.dropped > 0)
+        log.warn(
+          { blockIds: repaired.dropped },
+          'dropped insert-deduplication records a crash left without their data part; the replay of that batch will be written',
+        );
+      if (repaired && repaired.unreadable.length > 0)
+        log.warn({ tables: repaired.unreadable }, "could not read these tables' insert-deduplication logs; left them as they are");
       const applied = await applyMigrations(storage, log, MIGRATIONS, { dedupHorizonSeconds: dedupHorizonSecondsFor(config.kafka?.rawRetentionHours ?? 72) });
       if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
       // A process that never touches identifiers (billing, fraud) loads no masterKey section and never holds the key.

@@ -1,0 +1,168 @@
+/**
+ * Repairs the embedded engine's insert-deduplication logs after a crash, before the engine loads them.
+ *
+ * Why: a plain MergeTree records an insert's block id in `deduplication_logs/` *before* it renames the block's
+ * temporary part into place (ClickHouse 26.7, chDB 3.4; seen with strace: the record's write(2), then rename(2)). A
+ * kill -9 between the two leaves a block id whose part never existed: the engine removes the `tmp_insert_*` directory
+ * at the next start but keeps the block id, so the replay of that batch — same range, same token — is "deduplicated"
+ * and its rows are never written. The consumer loop then commits the offset: a gap. `tests/integration/platform/
+ * dedupLogRepair.test.ts` builds exactly that state and shows both the loss and its repair; docs/decisions/0031.
+ *
+ * The repair: for every table with a deduplication log, each block id the log still holds is checked against the
+ * parts on disk; one that no part covers (same partition, its block number inside the part's range — merges and
+ * mutations keep the range) is dropped with the engine's own DROP record, appended to the newest log file. The
+ * engine then forgets it when it loads the log, and the replay is written. A part removed for good (a whole part past
+ * its TTL) also loses its block id this way; that only matters to a replay of that very range, which is years past.
+ */
+import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A data part's name as the engine writes it: `<partition>_<min block>_<max block>_<level>[_<mutation>]`. */
+export interface PartRange {
+  readonly partition: string;
+  readonly min: number;
+  readonly max: number;
+}
+
+const BLOCK_NUMBER = /^\d+$/;
+
+/** The partition and block range a part name covers; undefined for a name that is not a part's. */
+export function partRangeOf(name: string): PartRange | undefined {
+  const fields = name.split('_');
+  // partition_min_max_level (4) or partition_min_max_level_mutation (5); the partition id holds no underscore.
+  if (fields.length !== 4 && fields.length !== 5) return undefined;
+  if (!fields.slice(1).every((f) => BLOCK_NUMBER.test(f))) return undefined;
+  const [partition, min, max] = fields as [string, string, string];
+  if (partition === '' || partition.startsWith('tmp') || partition.startsWith('delete')) return undefined;
+  const range = { partition, min: Number(min), max: Number(max) };
+  return range.min <= range.max ? range : undefined;
+}
+
+export interface DedupRecord {
+  readonly op: 'add' | 'drop';
+  readonly part: string;
+  readonly blockId: string;
+}
+
+/** The records of one log file, in order; undefined if any line is not a record (then the table is left alone). */
+export function parseDedupLog(text: string): DedupRecord[] | undefined {
+  const out: DedupRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const fields = line.split('\t');
+    if (fields.length !== 3 || (fields[0] !== '1' && fields[0] !== '2')) return undefined;
+    out.push({ op: fields[0] === '1' ? 'add' : 'drop', part: fields[1]!, blockId: fields[2]! });
+  }
+  return out;
+}
+
+/**
+ * The block ids the engine would load from these records (in log order: an add, then a drop of the same id, forgets
+ * it) whose part no part on disk covers. Undefined when a name cannot be read: nothing is dropped then.
+ */
+export function staleBlocks(records: readonly DedupRecord[], partsOnDisk: readonly string[]): DedupRecord[] | undefined {
+  const live = new Map<string, DedupRecord>();
+  for (const r of records) {
+    if (r.op === 'add') live.set(r.blockId, r);
+    else live.delete(r.blockId);
+  }
+  const ranges: PartRange[] = [];
+  for (const name of partsOnDisk) {
+    const range = partRangeOf(name);
+    if (range) ranges.push(range);
+  }
+  const stale: DedupRecord[] = [];
+  for (const r of live.values()) {
+    const block = partRangeOf(r.part);
+    if (!block) return undefined;
+    const covered = ranges.some((p) => p.partition === block.partition && p.min <= block.min && block.max <= p.max);
+    if (!covered) stale.push(r);
+  }
+  return stale;
+}
+
+export interface DedupRepairReport {
+  /** Tables whose log was read. */
+  readonly tables: number;
+  /** Block ids dropped, none of them with a part on disk. */
+  readonly dropped: number;
+  /** Table directories left alone because a log or name could not be read. */
+  readonly unreadable: readonly string[];
+}
+
+/** The pid recorded in the engine's `status` file (the holder of its lock), if any. */
+function statusPid(enginePath: string): number | undefined {
+  try {
+    const m = /^PID:\s*(\d+)/m.exec(readFileSync(join(enginePath, 'status'), 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Repairs every table's deduplication log under an embedded engine's directory. Only while no engine holds it: the
+ * engine's `status` file names the pid that locked it last; if that process still lives (another one, or this one,
+ * whose engine has the logs loaded already) nothing is touched. Returns what it did.
+ */
+export function repairDedupLogs(enginePath: string): DedupRepairReport {
+  const holder = statusPid(enginePath);
+  if (holder !== undefined && alive(holder)) return { tables: 0, dropped: 0, unreadable: [] };
+  let tables = 0;
+  let dropped = 0;
+  const unreadable: string[] = [];
+  const store = join(enginePath, 'store');
+  for (const prefix of entries(store)) {
+    for (const uuid of entries(join(store, prefix))) {
+      const tableDir = join(store, prefix, uuid);
+      const logsDir = join(tableDir, 'deduplication_logs');
+      const logs = entries(logsDir)
+        .map((name) => ({ name, n: /^deduplication_log_(\d+)\.txt$/.exec(name)?.[1] }))
+        .filter((l): l is { name: string; n: string } => l.n !== undefined)
+        .sort((a, b) => Number(a.n) - Number(b.n));
+      if (logs.length === 0) continue;
+      tables++;
+      const records: DedupRecord[] = [];
+      let readable = true;
+      for (const l of logs) {
+        const parsed = parseDedupLog(readFileSync(join(logsDir, l.name), 'utf8'));
+        if (!parsed) readable = false;
+        else records.push(...parsed);
+      }
+      const parts = entries(tableDir).filter((name) => {
+        try {
+          return statSync(join(tableDir, name)).isDirectory();
+        } catch {
+          return false;
+        }
+      });
+      const stale = readable ? staleBlocks(records, parts) : undefined;
+      if (!stale) {
+        unreadable.push(tableDir);
+        continue;
+      }
+      if (stale.length === 0) continue;
+      // One write(2) with O_APPEND, in the engine's record format: "2<TAB>part<TAB>block id<LF>" per block.
+      appendFileSync(join(logsDir, logs[logs.length - 1]!.name), stale.map((r) => `2\t${r.part}\t${r.blockId}\n`).join(''));
+      dropped += stale.length;
+    }
+  }
+  return { tables, dropped, unreadable };
+}
