@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import {
   decimalToMicros,
@@ -41,6 +42,9 @@ async function withStore<T>(
   work: (store: BillingStore, audit: Awaited<ReturnType<typeof openProcessAudit>> | undefined) => Promise<T>,
   audited = false,
 ): Promise<T> {
+  // Billing works on what ingest stored: no store here is a wrong data directory, not a new empty store to create.
+  if (!config.clickhouse.url && !existsSync(resolve(config.dataDir, 'clickhouse')))
+    throw new PipelineError('config_invalid', `no store in ${resolve(config.dataDir)}: set --data-dir (or CDR_DATA_DIR) to the pipeline's data directory`);
   const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {
     const audit = audited ? await openProcessAudit(rt, 'cli') : undefined;

@@ -39,15 +39,24 @@ function readAnswer(path: string): { header?: Record<string, unknown>; integrity
   const text = readFileSync(path, 'utf8');
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{')) {
+    let notAnAnswer = false;
     try {
       const doc = JSON.parse(text) as unknown;
       if (isObject(doc) && Array.isArray(doc['records'])) {
         const { records, integrity, ...header } = doc;
         return { header, integrity, records: (records as unknown[]).filter(isObject), form: 'json' };
       }
+      // One JSON object that is neither an answer nor a record (`{}`, a receipt, a retention report): say so, rather
+      // than taking it for a streamed answer of one record.
+      if (isObject(doc) && !('cdr_id' in doc)) notAnAnswer = true;
     } catch {
       // Not one JSON document: one record per line.
     }
+    if (notAnAnswer)
+      throw new PipelineError(
+        'config_invalid',
+        `${path} is no law-enforcement answer: a JSON answer has "records", a streamed one a record with a cdr_id per line`,
+      );
     const records = text
       .split('\n')
       .filter((l) => l.trim() !== '')

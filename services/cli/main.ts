@@ -109,7 +109,7 @@ retention
 
 retention
   .command('verify-report')
-  .description('check a signed destruction report offline; exit 1 if anything in it changed')
+  .description('check a signed destruction report offline; exit 1 if anything in it changed, 2 if the file is no report')
   .argument('<file>', 'the report (cdr retention report --out FILE)')
   .option('--public-key <file>', 'PEM public key to trust (default: CDR_SIGNING_KEY_FILE, or the development key of the data directory)')
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
@@ -123,7 +123,8 @@ retention
       dataDir: config.dataDir,
     });
     process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : printReportCheck(result, file));
-    if (!result.ok) process.exitCode = 1;
+    // 1: a report that changed; 2: no report at all (another document: nothing could be checked).
+    if (!result.ok) process.exitCode = result.report ? 1 : 2;
   });
 
 program

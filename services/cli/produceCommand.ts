@@ -1,4 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
+import { PipelineError } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
@@ -23,7 +24,16 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   const brokers = config.kafka.brokers ?? [`127.0.0.1:${config.kafka.localPort}`];
   const kafka = createKafka(brokers, `${config.kafka.clientId}-producer`, log, recordLimitsOf(config.kafka), kafkaClientSecurity(config.kafka.security));
   const admin = kafka.admin();
-  await admin.connect();
+  try {
+    await admin.connect();
+  } catch (cause) {
+    // kafkajs says only "Connection error: connect ECONNREFUSED …" after its retries: say where and what to do.
+    throw new PipelineError(
+      'broker_unavailable',
+      `no Kafka broker answers at ${brokers.join(', ')}: start the pipeline first (cdr start) or set KAFKA_BROKERS (${cause instanceof Error ? cause.message : String(cause)})`,
+      { cause },
+    );
+  }
   await ensureTopics(admin, pipelineTopics(config.kafka));
   await admin.disconnect();
   const bar =

@@ -128,6 +128,8 @@ export function buildDestructionReport(input: {
 
 export interface DestructionReportCheck {
   readonly ok: boolean;
+  /** False when the document is no retention report at all (another document, a truncated file): nothing was checked. */
+  readonly report: boolean;
   readonly month: string | undefined;
   readonly entries: number;
   readonly key_id: string | undefined;
@@ -157,7 +159,15 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
   const parsed = destructionReportSchema.safeParse(doc);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || 'report'}: ${i.message}`);
-    return { ok: false, month: undefined, entries: 0, key_id: undefined, trusted_key: false, problems: [`not a retention report: ${problems.join('; ')}`] };
+    return {
+      ok: false,
+      report: false,
+      month: undefined,
+      entries: 0,
+      key_id: undefined,
+      trusted_key: false,
+      problems: [`not a retention report: ${problems.join('; ')}`],
+    };
   }
   const report = parsed.data;
   const problems: string[] = [];
@@ -205,7 +215,15 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
   }
   if (previous && report.chain_head.seq < previous.seq)
     problems.push(`the signed chain head (entry ${report.chain_head.seq}) is older than the report's newest entry ${previous.seq}`);
-  return { ok: problems.length === 0, month: report.month, entries: report.entries.length, key_id: report.key_id, trusted_key: trusted, problems };
+  return {
+    ok: problems.length === 0,
+    report: true,
+    month: report.month,
+    entries: report.entries.length,
+    key_id: report.key_id,
+    trusted_key: trusted,
+    problems,
+  };
 }
 
 /** Recomputes a stored chain (oldest first): every hash, every link, every signature. Returns the problems found. */

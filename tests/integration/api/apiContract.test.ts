@@ -191,5 +191,13 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       assert.equal(missing.status, 2, 'a streamed answer without its receipt cannot be checked');
       assert.match(missing.stderr, /--receipt/);
     }
+    // A JSON object that is no answer ({} or a receipt given as the answer) is named as such, not as a streamed answer.
+    const empty = join(setup.dataDir, 'empty.json');
+    writeFileSync(empty, '{}\n');
+    for (const f of [empty, join(setup.dataDir, 'receipt.csv.json')]) {
+      const notAnswer = spawnSync(process.execPath, [bin, 'lea', 'verify', f], { env: { ...process.env, ...setup.env }, encoding: 'utf8' });
+      assert.equal(notAnswer.status, 2, notAnswer.stderr);
+      assert.match(notAnswer.stderr, /is no law-enforcement answer/);
+    }
   });
 });

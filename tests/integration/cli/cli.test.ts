@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../support/ports.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 const bin = join(import.meta.dirname, '../../../bin/cdr.js');
@@ -37,6 +38,16 @@ describe('cdr command', () => {
     assert.equal((JSON.parse(r.stdout) as { sent: number }).sent, 3500);
   });
 
+  it('produce with no broker to reach says where it looked and what to do (exit 1), not a bare kafkajs error', async () => {
+    const port = await freePort(); // free now, so nothing answers there
+    const r = run(['produce', '--count', '1', '--quiet'], { KAFKA_BROKERS: undefined, CDR_LOCAL_KAFKA_PORT: String(port) });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`^cdr: no Kafka broker answers at 127\\.0\\.0\\.1:${port}: start the pipeline first \\(cdr start\\) or set KAFKA_BROKERS`, 'm'),
+    );
+  });
+
   it('retention run --dry-run prints the report and changes nothing', () => {
     const r = run(['retention', 'run', '--dry-run', '--now', '2030-01-01T00:00:00Z', '--data-dir', join(setup.dataDir, 'cli')]);
     assert.equal(r.status, 0, r.stderr);
@@ -58,7 +69,7 @@ describe('cdr command', () => {
     assert.match(r.stderr, /CDR_API_PORT/);
   });
 
-  it('audit verify creates nothing: no store in the data directory, or an unreadable key, is exit 2', () => {
+  it('audit verify and billing commands create nothing: no store in the data directory, or an unreadable key, is exit 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdr-nostore-'));
     try {
       // The embedded store (what `cdr start` makes in a data directory), whatever the test environment uses.
@@ -69,6 +80,11 @@ describe('cdr command', () => {
       const k = run(['audit', 'verify', '--public-key', join(dir, 'missing.pem'), '--data-dir', dir], { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined });
       assert.equal(k.status, 2, k.stderr);
       assert.match(k.stderr, /cannot read the key file/);
+      // Nor do billing's commands make a store where there is none.
+      const b = run(['billing', 'statement', '--account', 'acct-1', '--month', '2026-11', '--data-dir', dir], { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined });
+      assert.equal(b.status, 2, b.stderr);
+      assert.match(b.stderr, /no store in /);
+      assert.deepEqual(readdirSync(dir), [], 'no store made by a billing statement');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

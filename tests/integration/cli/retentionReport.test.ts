@@ -71,6 +71,21 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     assert.match(v.stdout, new RegExp(`entry ${entry.seq} \\(identifiers ${MONTH}\\): its content does not match its hash`));
   });
 
+  it('says exit 2 for a file that is no retention report (a law-enforcement answer, {}), not "changed"', () => {
+    for (const [name, doc] of [
+      ['lea-answer.json', { request_id: 'lea-1', records: [], receipt: { signature: 'x' } }],
+      ['empty.json', {}],
+    ] as const) {
+      const other = join(setup.dataDir, name);
+      writeFileSync(other, JSON.stringify(doc));
+      const v = run(['retention', 'verify-report', other, '--json']);
+      assert.equal(v.status, 2, v.stdout + v.stderr);
+      const result = JSON.parse(v.stdout) as { ok: boolean; report: boolean; problems: string[] };
+      assert.deepEqual([result.ok, result.report], [false, false]);
+      assert.match(result.problems[0]!, /^not a retention report/);
+    }
+  });
+
   it('refuses a month that is not YYYY-MM with exit 2', () => {
     const r = run(['retention', 'report', '--month', '2027-13']);
     assert.equal(r.status, 2);
