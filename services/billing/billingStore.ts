@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  MONTH,
-  MONTH_RULE,
+  requireMonth,
   monthStart,
   nextMonth,
   PipelineError,
@@ -325,7 +324,7 @@ export class BillingStore {
 
   /** A statement: the frozen one of a closed month, or the current figures of an open month (status `open`). */
   async statement(accountId: string, month: string): Promise<(Statement & { digest_verified?: boolean }) | null> {
-    if (!MONTH.test(month)) throw new PipelineError('bad_request', `month must be ${MONTH_RULE}`);
+    requireMonth(month, 'bad_request');
     const closed = await this.closedStatement(accountId, month);
     if (closed) return closed;
     if ((await this.closedMonths()).has(month)) return null; // closed, and this account had nothing that month
@@ -350,7 +349,7 @@ export class BillingStore {
    * since they closed becomes adjustments carried by this month's statements. A month closes once, after it ended.
    */
   async close(month: string, actor: string): Promise<{ month: string; accounts: number; adjustments: number; digest: string; statements: Statement[] }> {
-    if (!MONTH.test(month)) throw new PipelineError('bad_request', `month must be ${MONTH_RULE}`);
+    requireMonth(month, 'bad_request');
     const now = this.clock();
     if (now < monthStart(nextMonth(month)))
       throw new PipelineError('bad_request', `${month} has not ended yet (it ends ${new Date(monthStart(nextMonth(month))).toISOString()})`);
@@ -545,7 +544,7 @@ export class BillingStore {
 
   /** Our cost of one provider's traffic in a month, per day × destination country × currency. */
   async providerCost(provider: string, month: string): Promise<CostCell[]> {
-    if (!MONTH.test(month)) throw new PipelineError('bad_request', `month must be ${MONTH_RULE}`);
+    requireMonth(month, 'bad_request');
     const rows = await this.storage.query<CostCell>(
       `SELECT toString(toDate(event_time, 'UTC')) AS day, destination_country, currency, count() AS records, sum(cost_micros) AS cost_micros
        FROM ${this.t('billing_rated')} FINAL

@@ -6,8 +6,7 @@ import {
   decimalToMicros,
   ISO_3166_ALPHA2,
   ISO_4217,
-  MONTH,
-  MONTH_RULE,
+  requireMonth,
   PipelineError,
   isoInstantProblem,
   parseIsoInstant,
@@ -58,10 +57,7 @@ async function withStore<T>(
   }
 }
 
-function monthArg(month: string): string {
-  if (!MONTH.test(month)) throw new PipelineError('config_invalid', `--month: "${month.slice(0, 20)}" is not ${MONTH_RULE}`);
-  return month;
-}
+const monthArg = (month: string): string => requireMonth(month, 'config_invalid', '--month');
 
 function instantArg(flag: string, text: string): number {
   const at = parseIsoInstant(text);

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import {
-  MONTH,
-  MONTH_RULE,
+  requireMonth,
   PipelineError,
   isoInstantProblem,
   parseIsoInstant,
@@ -92,7 +91,7 @@ function safeUser(): string {
  * API (`GET /v1/retention/reports/{month}`) when it holds the store.
  */
 export async function retentionReport(config: PipelineConfig, args: { month: string; out?: string }): Promise<DestructionReport> {
-  if (!MONTH.test(args.month)) throw new PipelineError('config_invalid', `--month: "${args.month.slice(0, 20)}" is not ${MONTH_RULE}`);
+  requireMonth(args.month, 'config_invalid', '--month');
   const remote = config.clickhouse.url ? undefined : runningApi(config.dataDir, 'dpo');
   let report: DestructionReport;
   if (remote) {

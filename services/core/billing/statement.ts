@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Hex } from '../disclosure/canonical.ts';
+import { PipelineError } from '../errors/pipelineError.ts';
 
 /**
  * A monthly statement of one account: per currency what was used and what it costs, the adjustments it carries
@@ -101,3 +102,12 @@ export function monthStart(month: string): number {
  */
 export const MONTH = /^(?:19[7-9]\d|2[0-2]\d\d)-(?:0[1-9]|1[0-2])$/;
 export const MONTH_RULE = 'YYYY-MM, from 1970-01 to 2299-12';
+
+/**
+ * `month` when it is one (MONTH); else a PipelineError with `code` (a caller's `bad_request`, a command's
+ * `config_invalid`) naming `what` and the rule. Quotes at most 20 characters of what it was given.
+ */
+export function requireMonth(month: string, code: 'bad_request' | 'config_invalid', what = 'month'): string {
+  if (!MONTH.test(month)) throw new PipelineError(code, `${what}: "${month.slice(0, 20)}" is not ${MONTH_RULE}`);
+  return month;
+}
