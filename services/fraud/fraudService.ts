@@ -88,7 +88,7 @@ export class FraudService implements BatchHandler<PartitionState> {
   readonly loop: ConsumerLoop<PartitionState>;
   readonly detector: FraudDetector;
   private readonly seen = new RecentIds(400_000);
-  private readonly counts = { records: 0, alerts: 0 };
+  private readonly counts = { records: 0, late: 0, alerts: 0 };
   private readonly clock: () => number;
 
   constructor(private readonly deps: FraudDeps) {
@@ -152,6 +152,7 @@ export class FraudService implements BatchHandler<PartitionState> {
     let examined = 0;
     let last = state.observedUpTo;
     const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
+    const lateBefore = this.detector.lateIgnored;
     for (const message of messages) {
       if (slice.spent()) await slice.pause();
       const offset = Number(message.offset);
@@ -172,8 +173,11 @@ export class FraudService implements BatchHandler<PartitionState> {
       if (this.seen.has(event.cdr_id)) continue;
       this.seen.add(event.cdr_id);
       examined++;
-      changes.push(...this.detector.observe(event));
+      changes.push(...this.detector.observe(event, this.clock()));
     }
+    // Older than every live window behind the newest event time: not judged (counted apart, not as examined).
+    const late = this.detector.lateIgnored - lateBefore;
+    examined -= late;
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();
@@ -207,7 +211,9 @@ export class FraudService implements BatchHandler<PartitionState> {
       onDurable: () => {
         state.pending = [];
         this.counts.records += examined;
+        this.counts.late += late;
         metrics.fraudRecords.inc(examined);
+        metrics.fraudRecordsLate.inc(late);
         for (const c of changes) {
           if (c.change === 'opened') {
             this.counts.alerts++;

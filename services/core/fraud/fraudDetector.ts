@@ -72,6 +72,9 @@ const FAILED = new Set(['failed', 'rejected']);
 /** Event-time slack beyond the longest window before a record counts as too late to judge (s). */
 const LATE_SLACK_S = 15 * 60;
 
+/** A record dated further than this past the wall clock does not move a live detector's clock (see `observe`). */
+const FUTURE_SLACK_MS = 5 * 60_000;
+
 /** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
 class KeyWindow {
   readonly buckets: { at: number; n: number; delivered: number; failed: number; first: number }[] = [];
@@ -255,7 +258,15 @@ export class FraudDetector {
     for (const a of alerts) this.watermark = Math.max(this.watermark, a.ended_at);
   }
 
-  observe(e: FraudEvent): AlertChange[] {
+  /**
+   * Judges one event. `now`: the wall clock of a live detector. The detector's clock (the newest event time) never
+   * runs ahead of it: a record dated up to FUTURE_SLACK_MS ahead (a producer whose clock runs a little fast) moves it to
+   * `now` at most, and one dated further ahead does not move it at all. Uncapped, one record dated hours ahead (ingest
+   * accepts a day) made every other record "late" and closed every open alert until the wall clock caught up
+   * (2026-12-02 audit); moved to `now`, it would still make traffic that arrives an hour behind (a backlog) late. Such
+   * records are judged all the same. An offline replay of history (evaluate.ts) passes no `now`.
+   */
+  observe(e: FraudEvent, now?: number): AlertChange[] {
     const changes: AlertChange[] = [];
     const t = e.event_time;
     // A record older than the longest window behind the newest event time (plus slack for partitions read at different
@@ -265,7 +276,8 @@ export class FraudDetector {
       this.ignoredLate++;
       return changes;
     }
-    if (t > this.watermark) this.watermark = t;
+    const clock = now === undefined ? t : t > now + FUTURE_SLACK_MS ? this.watermark : Math.min(t, now);
+    if (clock > this.watermark) this.watermark = clock;
     const r = this.config.rules;
     const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';
     const delivered = e.status === 'delivered';

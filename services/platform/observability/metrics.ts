@@ -16,6 +16,7 @@ export interface PipelineMetrics {
   readonly fraudOpenAlerts: Gauge<'rule'>;
   readonly fraudLag: Gauge<'partition'>;
   readonly fraudRecords: Counter;
+  readonly fraudRecordsLate: Counter;
   readonly apiRequests: Counter<'route' | 'status'>;
 }
 
@@ -89,6 +90,11 @@ export function createMetrics(): PipelineMetrics {
       registers: [registry],
     }),
     fraudRecords: new Counter({ name: 'cdr_fraud_records_total', help: 'Pseudonymised records examined by the fraud rules', registers: [registry] }),
+    fraudRecordsLate: new Counter({
+      name: 'cdr_fraud_records_late_total',
+      help: 'Pseudonymised records not judged: older than every live rule window behind the newest event time',
+      registers: [registry],
+    }),
     apiRequests: new Counter({
       name: 'cdr_api_requests_total',
       help: 'Internal API requests by route and status',

@@ -2,8 +2,8 @@
  * The fraud service on the real broker and engine, fed by ingest: a range scan (one account, 300 distinct numbers
  * of one Malaysian range, mostly failing) among ordinary traffic raises one alert; the service is stopped in the
  * middle of the attack and a new one started, which continues the same alert instead of opening a second (and loses
- * nothing); when event time moves past the close delay, the alert closes with the attack's first and last event
- * times. The alert is in ClickHouse, on fraud.alerts and at GET /v1/fraud/alerts; no identifier appears in any of
+ * nothing), also after a record dated hours ahead has arrived; when event time moves past the close delay, the alert
+ * closes with the attack's first and last event times. The alert is in ClickHouse, on fraud.alerts and at GET /v1/fraud/alerts; no identifier appears in any of
  * them or in the service's logs.
  */
 import { after, before, describe, it } from 'node:test';
@@ -97,6 +97,10 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     await produce([...attack.slice(0, 150), ...background(t0 + 120_000, t0 + 170_000, 100)]);
     await waitFor('ingest stored the first half', () => stored() >= sent.length, 120_000);
     await waitFor('the scan is alerted', async () => (await rangeAlerts()).length > 0, 120_000);
+    // One record of another account dated 20 hours ahead (ingest accepts a day): it must not move the detector's clock
+    // past the wall clock, which closed the open alert and left every later record unjudged (2026-12-02 audit).
+    const ahead = Date.now() + 20 * 3_600_000;
+    await produce([{ ...gen.next(), account_id: 'acct-clock-ahead', event_time: ahead, submitted_at: ahead, delivered_at: ahead + 700 }]);
     // Stop in the middle of the attack; a new process takes over.
     await fraud.service.stop();
     fraud = await openFraud();

@@ -168,6 +168,44 @@ describe('fraud detector', () => {
     assert.equal(d.lateIgnored, 4 + 50);
   });
 
+  it('a record dated hours ahead of the wall clock neither blinds the rules nor closes open alerts (live detector)', () => {
+    // `now` is each event's own time: the wall clock while events arrive in real time.
+    const flood = (d: FraudDetector, account: string, from: number): AlertChange[] =>
+      Array.from({ length: 40 }, (_, i) => ev({ account_id: account, event_time: from + i * 1000, recipient_token: `victim-${account}` })).flatMap((e) =>
+        d.observe(e, e.event_time),
+      );
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const first = flood(d, 'acct-a', T0);
+    assert.equal(first.filter((c) => c.change === 'opened').length, 1, 'the first flood alerts');
+    // One record of another account dated 20 hours ahead (ingest accepts up to a day).
+    const future = d.observe(ev({ account_id: 'acct-fut', event_time: T0 + 20 * 3_600_000 }), T0 + 41_000);
+    assert.deepEqual(
+      future.filter((c) => c.change === 'closed'),
+      [],
+      'the open alert is not closed by a clock jumped ahead',
+    );
+    assert.equal(d.openAlerts().length, 1);
+    const second = flood(d, 'acct-b', T0 + 41_000);
+    assert.equal(second.filter((c) => c.change === 'opened').length, 1, 'the next flood still alerts');
+    assert.equal(d.lateIgnored, 0);
+
+    // Traffic an hour behind the wall clock (a backlog being read), with the record from the future among it: judged.
+    const backlog = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const wall = T0 + 3_600_000;
+    backlog.observe(ev({ account_id: 'acct-fut', event_time: wall + 20 * 3_600_000 }), wall);
+    const behind = Array.from({ length: 40 }, (_, i) => ev({ account_id: 'acct-c', event_time: T0 + i * 1000, recipient_token: 'victim-c' })).flatMap((e) =>
+      backlog.observe(e, wall),
+    );
+    assert.equal(behind.filter((c) => c.change === 'opened').length, 1, 'a flood an hour behind the wall clock is still judged');
+    assert.equal(backlog.lateIgnored, 0);
+
+    // Without a wall clock (an offline replay of history) the newest event time is the clock, as before.
+    const offline = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    offline.observe(ev({ account_id: 'acct-fut', event_time: T0 + 20 * 3_600_000 }));
+    assert.deepEqual(run(offline, [ev({ event_time: T0 })]), []);
+    assert.equal(offline.lateIgnored, 1);
+  });
+
   it('keys never carry more than account, country, range and a token', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
