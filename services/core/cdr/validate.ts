@@ -57,7 +57,11 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
     fail('duration_ms: must be an integer from 0 to 7 days');
   if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
   if (Math.abs(e.price) > MAX_MICROS || Math.abs(e.cost) > MAX_MICROS) fail('price/cost: beyond ±10^15 micro-units (a billion per record)');
-  if (!ISO_4217.has(e.currency)) fail('currency: must be an ISO 4217 code');
+  // No currency is a record without a price (billing rates it by its plan's lines, docs/billing.md); a price or a cost
+  // needs its currency.
+  if (e.currency === '') {
+    if (e.price !== 0 || e.cost !== 0) fail('currency: empty, but price or cost is not 0 (an amount needs its ISO 4217 currency)');
+  } else if (!ISO_4217.has(e.currency)) fail('currency: must be an ISO 4217 code, or empty for a record without a price');
   if (e.destination_country !== null && e.destination_country !== '' && !ISO_3166_ALPHA2.has(e.destination_country.toUpperCase()))
     fail('destination_country: must be an ISO 3166-1 alpha-2 country code');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');

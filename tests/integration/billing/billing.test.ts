@@ -151,6 +151,8 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         event_time: e.event_time + shift,
         submitted_at: e.submitted_at + shift,
         delivered_at: e.delivered_at === null ? null : e.delivered_at + shift,
+        // Every 97th carries no price at all (no currency): the plan's lines rate it (docs/billing.md).
+        ...(i % 97 === 0 ? { currency: '', price: 0, cost: 0 } : {}),
       });
     });
     assert.ok(events.every((e) => e.event_time >= OCT && e.event_time < NOV));
@@ -201,6 +203,20 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.match(metrics, new RegExp(`cdr_billing_records_total\\{outcome="rated"\\} ${rated.length - unrated.length}\\b`));
     assert.match(metrics, new RegExp(`cdr_billing_records_total\\{outcome="unrated"\\} ${unrated.length}\\b`));
     assert.match(metrics, /cdr_billing_records_total\{outcome="duplicate"\} [1-9]/);
+  });
+
+  it('stores a record without a price (no currency) and rates it by its plan’s line, like any other', async () => {
+    const priceless = events.filter((e) => e.currency === '');
+    assert.ok(priceless.length > 10);
+    const rated = new Map((await ratedOctober()).map((r) => [r.cdr_id, r]));
+    for (const e of priceless) {
+      const r = rated.get(e.cdr_id);
+      assert.ok(r, `${e.cdr_id} (no price) was stored and reached billing, not the DLQ`);
+      if (e.channel === 'sms' || e.channel === 'voice') {
+        assert.ok(r.rated, `${e.cdr_id} (${e.channel}) is rated by a line`);
+        assert.ok(['EUR', 'USD', 'MYR'].includes(r.currency) && r.amount_micros > 0);
+      }
+    }
   });
 
   it('prices records by the plan of their account, the longest range prefix and voice increments', async () => {

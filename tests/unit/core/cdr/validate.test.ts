@@ -62,6 +62,9 @@ describe('validateCdr', () => {
     ['a cost of -10^16 micro-units', { cost: -(10 ** 16) }, 'validation_failed'],
     ['a country that is not one (xx)', { destination_country: 'xx' }, 'validation_failed'],
     ['a currency that is not one (XYZ)', { currency: 'XYZ' }, 'validation_failed'],
+    ['no currency with a price', { currency: '', price: 25_000, cost: 0 }, 'validation_failed'],
+    ['no currency with a cost', { currency: '', price: 0, cost: 12_000 }, 'validation_failed'],
+    ['a currency of spaces', { currency: '   ' }, 'validation_failed'],
     ['delivered in 9999', { delivered_at: Date.UTC(9999, 11, 31) }, 'timestamp_out_of_range'],
     ['submitted beyond the skew', { submitted_at: now + 2 * 24 * 3600 * 1000 }, 'timestamp_out_of_range'],
     ['an account id that is an email address', { account_id: 'alice@example.com' }, 'validation_failed'],
@@ -78,6 +81,9 @@ describe('validateCdr', () => {
       );
     });
   }
+  it('accepts a record without a price: no currency, price and cost 0 (billing rates it by its plan)', () => {
+    assert.doesNotThrow(() => validateCdr({ ...ok, currency: '', price: 0, cost: 0 }, limits));
+  });
   it('reasons name the field, never the value', () => {
     try {
       validateCdr({ ...ok, recipient: '   ', sender: '+60199998888' }, limits);
