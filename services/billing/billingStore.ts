@@ -214,6 +214,16 @@ export class BillingStore {
     return out;
   }
 
+  /** The first month after `after` (exclusive; from the beginning without one) and before `before` holding rated records. */
+  private async firstOpenMonthWithRecords(after: string | undefined, before: string): Promise<string | undefined> {
+    const rows = await this.storage.query<{ m: string }>(
+      `SELECT formatDateTime(min(event_time), '%Y-%m', 'UTC') AS m, count() AS n FROM ${this.t('billing_rated')}
+       WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} HAVING n > 0`,
+      { from: chTime(after === undefined ? 0 : monthStart(nextMonth(after))), to: chTime(monthStart(before)) },
+    );
+    return rows[0]?.m;
+  }
+
   async closedMonths(): Promise<Set<string>> {
     const rows = await this.storage.query<{ month: string }>(`SELECT DISTINCT month FROM ${this.t('billing_closures')}`);
     return new Set(rows.map((r) => r.month));
@@ -357,6 +367,11 @@ export class BillingStore {
     if (closed.has(month)) throw new PipelineError('conflict', `${month} is already closed; later changes appear as adjustments in the next open month`);
     const later = [...closed].filter((m) => m > month);
     if (later.length > 0) throw new PipelineError('conflict', `a later month (${later.sort()[0]}) is already closed: months close in order`);
+    // Nor may a month be skipped: an earlier month with billed records after the last closed one (or, before the first
+    // close, any) is closed first — skipped, it could never be closed, and its late records would change it in place.
+    const lastClosed = [...closed].sort().pop();
+    const skipped = await this.firstOpenMonthWithRecords(lastClosed, month);
+    if (skipped !== undefined) throw new PipelineError('conflict', `${skipped} has billed records and is not closed: close it first (months close in order)`);
     const usage = await this.monthLines(month);
     const pending = await this.pendingAdjustments(month);
     const adjustmentRows: Record<string, unknown>[] = [];

@@ -346,7 +346,12 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   });
 
   let octoberDigest = '';
-  it('closes October: statements frozen with a digest; closing again or closing an unfinished month is refused', async () => {
+  it('closes October: statements frozen with a digest; skipping it, closing again or closing an unfinished month is refused', async () => {
+    // November first would skip October, which has records: refused (skipped, October could never be closed).
+    await assert.rejects(
+      billing.store.close('2026-11', 'test'),
+      (e: unknown) => e instanceof PipelineError && e.code === 'conflict' && /^2026-10 has billed records and is not closed: close it first/.test(e.message),
+    );
     const closed = await billing.store.close('2026-10', 'test');
     assert.equal(closed.accounts, 5);
     assert.equal(closed.adjustments, 0);
