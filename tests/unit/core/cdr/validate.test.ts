@@ -68,6 +68,8 @@ describe('validateCdr', () => {
     ['delivered in 9999', { delivered_at: Date.UTC(9999, 11, 31) }, 'timestamp_out_of_range'],
     ['submitted beyond the skew', { submitted_at: now + 2 * 24 * 3600 * 1000 }, 'timestamp_out_of_range'],
     ['an account id that is an email address', { account_id: 'alice@example.com' }, 'validation_failed'],
+    ['a cdr_id that is an email address', { cdr_id: 'bob@leak.example.com' }, 'validation_failed'],
+    ['a cdr_id that is a phone number', { cdr_id: '+60111222333' }, 'validation_failed'],
     ['an account id that is a phone number', { account_id: '+60123456789' }, 'validation_failed'],
     ['an account id with a space', { account_id: 'acct 1' }, 'validation_failed'],
     ['a provider id that is a tel: URI', { provider_id: 'tel:+60123456789' }, 'validation_failed'],
