@@ -14,8 +14,9 @@
  * engine then forgets it when it loads the log, and the replay is written. A part removed for good (a whole part past
  * its TTL) also loses its block id this way; that only matters to a replay of that very range, which is years past.
  */
-import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { entriesOrNone, processAlive } from './leftovers.ts';
 
 /** A data part's name as the engine writes it: `<partition>_<min block>_<max block>_<level>[_<mutation>]`. */
 export interface PartRange {
@@ -100,23 +101,6 @@ function statusPid(enginePath: string): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function entries(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Repairs every table's deduplication log under an embedded engine's directory. Only while no engine holds it: the
  * engine's `status` file names the pid that locked it last; if that process still lives (another one, or this one,
@@ -124,16 +108,16 @@ function entries(dir: string): string[] {
  */
 export function repairDedupLogs(enginePath: string): DedupRepairReport {
   const holder = statusPid(enginePath);
-  if (holder !== undefined && alive(holder)) return { tables: 0, dropped: 0, unreadable: [] };
+  if (holder !== undefined && processAlive(holder)) return { tables: 0, dropped: 0, unreadable: [] };
   let tables = 0;
   let dropped = 0;
   const unreadable: string[] = [];
   const store = join(enginePath, 'store');
-  for (const prefix of entries(store)) {
-    for (const uuid of entries(join(store, prefix))) {
+  for (const prefix of entriesOrNone(store)) {
+    for (const uuid of entriesOrNone(join(store, prefix))) {
       const tableDir = join(store, prefix, uuid);
       const logsDir = join(tableDir, 'deduplication_logs');
-      const logs = entries(logsDir)
+      const logs = entriesOrNone(logsDir)
         .map((name) => ({ name, n: /^deduplication_log_(\d+)\.txt$/.exec(name)?.[1] }))
         .filter((l): l is { name: string; n: string } => l.n !== undefined)
         .sort((a, b) => Number(a.n) - Number(b.n));
@@ -146,7 +130,7 @@ export function repairDedupLogs(enginePath: string): DedupRepairReport {
         if (!parsed) readable = false;
         else records.push(...parsed);
       }
-      const parts = entries(tableDir).filter((name) => {
+      const parts = entriesOrNone(tableDir).filter((name) => {
         try {
           return statSync(join(tableDir, name)).isDirectory();
         } catch {

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -12,6 +12,7 @@ import { storageError } from './errors.ts';
 import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
 import { encodeRows, isEncodedRows, type EncodedRows } from './encodedRows.ts';
 import { repairDedupLogs, type DedupRepairReport } from './dedupLogRepair.ts';
+import { entriesOrNone, processAlive } from './leftovers.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -118,15 +119,8 @@ export const FOREIGN_SPOOL_MIN_AGE_MS = 15 * 60_000;
  * hold its leftovers in RAM until the machine restarts. Never throws: another user's entries are skipped.
  */
 export function sweepSpools(ownBase: string, now = Date.now(), parent = SHARED_SPOOL_PARENT): void {
-  const entriesOf = (dir: string): string[] => {
-    try {
-      return readdirSync(dir);
-    } catch {
-      return []; // gone, or not ours to read
-    }
-  };
   const removeGone = (base: string, minAgeMs: number): void => {
-    for (const entry of entriesOf(base)) {
+    for (const entry of entriesOrNone(base)) {
       if (entry === String(process.pid) || processAlive(Number(entry))) continue;
       try {
         if (minAgeMs > 0 && now - statSync(join(base, entry)).mtimeMs < minAgeMs) continue;
@@ -138,7 +132,7 @@ export function sweepSpools(ownBase: string, now = Date.now(), parent = SHARED_S
   };
   removeGone(ownBase, 0);
   if (dirname(ownBase) !== parent) return;
-  for (const name of entriesOf(parent).filter((n) => n.startsWith(SPOOL_PREFIX))) {
+  for (const name of entriesOrNone(parent).filter((n) => n.startsWith(SPOOL_PREFIX))) {
     const base = join(parent, name);
     if (base === ownBase) continue;
     removeGone(base, FOREIGN_SPOOL_MIN_AGE_MS);
@@ -163,17 +157,6 @@ export const ONE_BLOCK = [
 function spoolError(cause: unknown): PipelineError {
   const code = (cause as NodeJS.ErrnoException).code ?? 'error';
   return new PipelineError('storage_unavailable', `the insert spool could not be written (${code})`, { cause });
-}
-
-/** True while a process with this pid exists (an entry that is not a pid counts as gone). */
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Spool files are numbered per process: several storages of one process may share the directory. */
