@@ -98,7 +98,7 @@ export class FraudService implements BatchHandler<PartitionState> {
       deps.metrics.fraudOpenAlerts.inc({ rule }, 0);
     }
     this.detector = new FraudDetector(deps.rules);
-    this.detector.adopt(deps.adopted);
+    this.detector.adopt(deps.adopted, this.clock());
     for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
     const { kafka, fraud } = deps.config;
     this.loop = new ConsumerLoop({
@@ -151,8 +151,8 @@ export class FraudService implements BatchHandler<PartitionState> {
     const changes: AlertChange[] = [...state.pending];
     let examined = 0;
     let last = state.observedUpTo;
+    let late = 0;
     const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
-    const lateBefore = this.detector.lateIgnored;
     for (const message of messages) {
       if (slice.spent()) await slice.pause();
       const offset = Number(message.offset);
@@ -172,12 +172,12 @@ export class FraudService implements BatchHandler<PartitionState> {
       // A record published twice (ingest publishes at least once) is counted once.
       if (this.seen.has(event.cdr_id)) continue;
       this.seen.add(event.cdr_id);
-      examined++;
+      // Counted around the call itself: the detector is shared by the partitions, whose batches interleave at pauses.
+      const notJudgedBefore = this.detector.lateIgnored;
       changes.push(...this.detector.observe(event, this.clock()));
+      if (this.detector.lateIgnored > notJudgedBefore) late++;
+      else examined++;
     }
-    // Older than every live window behind the newest event time: not judged (counted apart, not as examined).
-    const late = this.detector.lateIgnored - lateBefore;
-    examined -= late;
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();

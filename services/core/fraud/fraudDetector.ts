@@ -242,7 +242,7 @@ export class FraudDetector {
     this.lateToleranceMs = (longest + LATE_SLACK_S) * 1000;
   }
 
-  /** Events not judged because they were older than every live window (late arrivals). */
+  /** Events not judged: older than every live window (late arrivals), or dated far ahead of the wall clock. */
   get lateIgnored(): number {
     return this.ignoredLate;
   }
@@ -253,18 +253,18 @@ export class FraudDetector {
   }
 
   /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
-  adopt(alerts: readonly Alert[]): void {
+  adopt(alerts: readonly Alert[], now?: number): void {
     for (const a of alerts) if (a.state === 'open') this.open.set(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
-    for (const a of alerts) this.watermark = Math.max(this.watermark, a.ended_at);
+    // Never ahead of the wall clock (an alert stored before that rule could end in the future).
+    for (const a of alerts) this.watermark = Math.max(this.watermark, now === undefined ? a.ended_at : Math.min(a.ended_at, now));
   }
 
   /**
    * Judges one event. `now`: the wall clock of a live detector. The detector's clock (the newest event time) never
-   * runs ahead of it: a record dated up to FUTURE_SLACK_MS ahead (a producer whose clock runs a little fast) moves it to
-   * `now` at most, and one dated further ahead does not move it at all. Uncapped, one record dated hours ahead (ingest
-   * accepts a day) made every other record "late" and closed every open alert until the wall clock caught up
-   * (2026-12-02 audit); moved to `now`, it would still make traffic that arrives an hour behind (a backlog) late. Such
-   * records are judged all the same. An offline replay of history (evaluate.ts) passes no `now`.
+   * runs ahead of it: a record dated up to FUTURE_SLACK_MS ahead (a producer whose clock runs a little fast) is judged
+   * and moves the clock to `now` at most; one dated further ahead is not judged and counted with the late ones. Before,
+   * one record dated hours ahead (ingest accepts a day) made every other record "late" and closed every open alert
+   * until the wall clock caught up (2026-12-02 audit). An offline replay of history (evaluate.ts) passes no `now`.
    */
   observe(e: FraudEvent, now?: number): AlertChange[] {
     const changes: AlertChange[] = [];
@@ -276,7 +276,13 @@ export class FraudDetector {
       this.ignoredLate++;
       return changes;
     }
-    const clock = now === undefined ? t : t > now + FUTURE_SLACK_MS ? this.watermark : Math.min(t, now);
+    // Dated further ahead than a fast producer clock explains: not judged either. Judged, it would carry its alert's
+    // end (and the clock of a process that adopts that alert after a restart) hours into the future.
+    if (now !== undefined && t > now + FUTURE_SLACK_MS) {
+      this.ignoredLate++;
+      return changes;
+    }
+    const clock = now === undefined ? t : Math.min(t, now);
     if (clock > this.watermark) this.watermark = clock;
     const r = this.config.rules;
     const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';

@@ -92,7 +92,7 @@ export function createMetrics(): PipelineMetrics {
     fraudRecords: new Counter({ name: 'cdr_fraud_records_total', help: 'Pseudonymised records examined by the fraud rules', registers: [registry] }),
     fraudRecordsLate: new Counter({
       name: 'cdr_fraud_records_late_total',
-      help: 'Pseudonymised records not judged: older than every live rule window behind the newest event time',
+      help: 'Pseudonymised records not judged: older than every live rule window behind the newest event time, or dated over 5 min ahead of the wall clock',
       registers: [registry],
     }),
     apiRequests: new Counter({

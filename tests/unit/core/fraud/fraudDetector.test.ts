@@ -187,7 +187,18 @@ describe('fraud detector', () => {
     assert.equal(d.openAlerts().length, 1);
     const second = flood(d, 'acct-b', T0 + 41_000);
     assert.equal(second.filter((c) => c.change === 'opened').length, 1, 'the next flood still alerts');
-    assert.equal(d.lateIgnored, 0);
+    assert.equal(d.lateIgnored, 1, 'the record 20 h ahead is the one not judged');
+    // Nor does a record far ahead from the alerting account itself carry its alert's end into the future.
+    const open = d.openAlerts()[0]!;
+    const own = d.observe(ev({ account_id: open.key.account_id, event_time: T0 + 20 * 3_600_000, recipient_token: open.key.token ?? 'x' }), T0 + 90_000);
+    assert.deepEqual(own, []);
+    assert.ok(d.openAlerts().every((a) => a.ended_at < T0 + 10 * 60_000));
+    // A process adopting an alert that ends in the future (stored before this rule) keeps its clock at the wall clock.
+    const adopted = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    adopted.adopt([{ ...open, ended_at: T0 + 20 * 3_600_000 }], T0 + 100_000);
+    const afterRestart = flood(adopted, 'acct-d', T0 + 100_000);
+    assert.equal(afterRestart.filter((c) => c.change === 'opened').length, 1, 'a flood after the restart still alerts');
+    assert.equal(adopted.lateIgnored, 0);
 
     // Traffic an hour behind the wall clock (a backlog being read), with the record from the future among it: judged.
     const backlog = new FraudDetector(DEFAULT_FRAUD_CONFIG);
@@ -197,7 +208,7 @@ describe('fraud detector', () => {
       backlog.observe(e, wall),
     );
     assert.equal(behind.filter((c) => c.change === 'opened').length, 1, 'a flood an hour behind the wall clock is still judged');
-    assert.equal(backlog.lateIgnored, 0);
+    assert.equal(backlog.lateIgnored, 1, 'only the record from the future is not judged');
 
     // Without a wall clock (an offline replay of history) the newest event time is the clock, as before.
     const offline = new FraudDetector(DEFAULT_FRAUD_CONFIG);
