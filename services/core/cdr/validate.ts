@@ -31,8 +31,9 @@ export interface ValidationLimits {
 
 export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.cdr_id.length === 0 || e.cdr_id.length > MAX_ID || !PRINTABLE.test(e.cdr_id)) fail('cdr_id: must be 1-128 printable ASCII characters');
-  // The id is kept ten years and travels everywhere (topics, headers, answers): never a person's number or address.
-  if (identifierShaped(e.cdr_id)) fail('cdr_id: must not be a phone number or an email address');
+  // The id is kept ten years and travels everywhere (topics, headers, answers): never a person's +number. An address
+  // shape is allowed: a voice switch's id is often its SIP Call-ID (`a84b4c76e66710@pc33.atlanta.com`).
+  if (!e.cdr_id.includes('@') && identifierShaped(e.cdr_id)) fail('cdr_id: must not be a phone number');
   if (!PRINTABLE.test(e.account_id) || e.account_id.length > MAX_ID) fail('account_id: must be 1-128 printable ASCII characters');
   if (identifierShaped(e.account_id)) fail('account_id: must not be a phone number or an email address');
   if (e.sender.trim().length === 0) fail('sender: missing');
