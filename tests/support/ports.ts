@@ -9,15 +9,15 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** The first port the kernel hands out to outgoing connections (Linux; 32768 where it cannot be read). */
-function ephemeralFloor(): number {
+/** The ports the kernel hands out to outgoing connections (Linux; 32768–60999 where it cannot be read). */
+function ephemeralRange(): { low: number; high: number } {
   try {
-    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
-    const n = Number(low);
-    return Number.isInteger(n) && n > 12_000 ? n : 32_768;
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low! <= high!) return { low: low!, high: high! };
   } catch {
-    return 32_768;
+    // not Linux
   }
+  return { low: 32_768, high: 60_999 };
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -28,12 +28,17 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A port between 10000 and the ephemeral range, free now, and with room for a controller port above it. */
+/**
+ * A port outside the ephemeral range (below it, or above it where the range starts low), free now, with room for a
+ * controller port above it. Fails loudly when the machine leaves no such room.
+ */
 export async function freePort(): Promise<number> {
-  const top = ephemeralFloor() - 200;
+  const { low, high } = ephemeralRange();
+  const [from, to] = low - 200 > 10_000 ? [10_000, low - 200] : [high + 1, 65_000];
+  if (to - from < 1000) throw new Error(`no room for test ports outside the ephemeral range ${low}-${high} (/proc/sys/net/ipv4/ip_local_port_range)`);
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (top - 10_000));
+    const port = from + Math.floor(Math.random() * (to - from));
     if (await bindable(port)) return port;
   }
-  throw new Error('no free port found below the ephemeral range');
+  throw new Error(`no free port found between ${from} and ${to}`);
 }

@@ -67,19 +67,44 @@ export function staleBlocks(records: readonly DedupRecord[], partsOnDisk: readon
     if (r.op === 'add') live.set(r.blockId, r);
     else live.delete(r.blockId);
   }
-  const ranges: PartRange[] = [];
+  const ranges = new Map<string, PartRange[]>();
   for (const name of partsOnDisk) {
     const range = partRangeOf(name);
-    if (range) ranges.push(range);
+    if (!range) continue;
+    const list = ranges.get(range.partition) ?? [];
+    list.push(range);
+    ranges.set(range.partition, list);
   }
   const stale: DedupRecord[] = [];
   for (const r of live.values()) {
     const block = partRangeOf(r.part);
     if (!block) return undefined;
-    const covered = ranges.some((p) => p.partition === block.partition && p.min <= block.min && block.max <= p.max);
+    const covered = (ranges.get(block.partition) ?? []).some((p) => p.min <= block.min && block.max <= p.max);
     if (!covered) stale.push(r);
   }
   return stale;
+}
+
+/** The block ids of one table to drop; undefined when a log cannot be read as the engine would read it. */
+function staleOfTable(tableDir: string, logsDir: string, logs: readonly { name: string }[]): DedupRecord[] | undefined {
+  const records: DedupRecord[] = [];
+  for (const l of logs) {
+    const text = readFileSync(join(logsDir, l.name), 'utf8');
+    // A last line without its LF is a torn write: appending after it would glue a record onto it and make the engine
+    // stop reading the file there (it already ignores that fragment, and everything after it).
+    if (text !== '' && !text.endsWith('\n')) return undefined;
+    const parsed = parseDedupLog(text);
+    if (!parsed) return undefined;
+    records.push(...parsed);
+  }
+  const parts = entriesOrNone(tableDir).filter((name) => {
+    try {
+      return statSync(join(tableDir, name)).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  return staleBlocks(records, parts);
 }
 
 export interface DedupRepairReport {
@@ -89,15 +114,45 @@ export interface DedupRepairReport {
   readonly dropped: number;
   /** Table directories left alone because a log or name could not be read. */
   readonly unreadable: readonly string[];
+  /** Why nothing was looked at, when nothing was. */
+  readonly skipped?: string;
 }
 
-/** The pid recorded in the engine's `status` file (the holder of its lock), if any. */
-function statusPid(enginePath: string): number | undefined {
+/**
+ * Whether a live process holds the engine: its `status` file (written and flock-ed while an engine is open, removed on
+ * a clean close) appears in the kernel's lock table — whatever the holder's pid or pid namespace, and this process's
+ * own open engine included. Where there is no /proc/locks, the pid the file names is asked instead.
+ */
+export function engineHeld(enginePath: string, locksText?: string): boolean {
+  const statusFile = join(enginePath, 'status');
+  let st: { ino: number; dev: number };
   try {
-    const m = /^PID:\s*(\d+)/m.exec(readFileSync(join(enginePath, 'status'), 'utf8'));
-    return m ? Number(m[1]) : undefined;
+    st = statSync(statusFile);
   } catch {
-    return undefined;
+    return false; // no status file: no engine has it open
+  }
+  let locks = locksText;
+  if (locks === undefined) {
+    try {
+      locks = readFileSync('/proc/locks', 'utf8');
+    } catch {
+      locks = undefined;
+    }
+  }
+  if (locks !== undefined) {
+    const major = Math.floor(st.dev / 256) & 0xfff;
+    const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
+    for (const line of locks.split('\n')) {
+      const m = /\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+      if (m && Number(m[3]) === st.ino && parseInt(m[1]!, 16) === major && parseInt(m[2]!, 16) === minor) return true;
+    }
+    return false;
+  }
+  try {
+    const pid = /^PID:\s*(\d+)/m.exec(readFileSync(statusFile, 'utf8'))?.[1];
+    return pid !== undefined && processAlive(Number(pid));
+  } catch {
+    return false;
   }
 }
 
@@ -107,8 +162,7 @@ function statusPid(enginePath: string): number | undefined {
  * whose engine has the logs loaded already) nothing is touched. Returns what it did.
  */
 export function repairDedupLogs(enginePath: string): DedupRepairReport {
-  const holder = statusPid(enginePath);
-  if (holder !== undefined && processAlive(holder)) return { tables: 0, dropped: 0, unreadable: [] };
+  if (engineHeld(enginePath)) return { tables: 0, dropped: 0, unreadable: [], skipped: 'the engine is open in a live process' };
   let tables = 0;
   let dropped = 0;
   const unreadable: string[] = [];
@@ -123,29 +177,18 @@ export function repairDedupLogs(enginePath: string): DedupRepairReport {
         .sort((a, b) => Number(a.n) - Number(b.n));
       if (logs.length === 0) continue;
       tables++;
-      const records: DedupRecord[] = [];
-      let readable = true;
-      for (const l of logs) {
-        const parsed = parseDedupLog(readFileSync(join(logsDir, l.name), 'utf8'));
-        if (!parsed) readable = false;
-        else records.push(...parsed);
-      }
-      const parts = entriesOrNone(tableDir).filter((name) => {
-        try {
-          return statSync(join(tableDir, name)).isDirectory();
-        } catch {
-          return false;
+      // Anything unexpected leaves this table's log as it is (named in the report), never stops the store opening.
+      try {
+        const dropping = staleOfTable(tableDir, logsDir, logs);
+        if (dropping === undefined) unreadable.push(tableDir);
+        else if (dropping.length > 0) {
+          // One write(2) with O_APPEND, in the engine's record format: "2<TAB>part<TAB>block id<LF>" per block.
+          appendFileSync(join(logsDir, logs[logs.length - 1]!.name), dropping.map((r) => `2\t${r.part}\t${r.blockId}\n`).join(''));
+          dropped += dropping.length;
         }
-      });
-      const stale = readable ? staleBlocks(records, parts) : undefined;
-      if (!stale) {
+      } catch {
         unreadable.push(tableDir);
-        continue;
       }
-      if (stale.length === 0) continue;
-      // One write(2) with O_APPEND, in the engine's record format: "2<TAB>part<TAB>block id<LF>" per block.
-      appendFileSync(join(logsDir, logs[logs.length - 1]!.name), stale.map((r) => `2\t${r.part}\t${r.blockId}\n`).join(''));
-      dropped += stale.length;
     }
   }
   return { tables, dropped, unreadable };

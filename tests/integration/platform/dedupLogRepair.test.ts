@@ -10,11 +10,11 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repairDedupLogs } from '../../../services/platform/clickhouse/dedupLogRepair.ts';
+import { engineHeld, repairDedupLogs } from '../../../services/platform/clickhouse/dedupLogRepair.ts';
 
 const CHILD = join(import.meta.dirname, '../../support/fixtures/dedupChild.ts');
 
@@ -91,18 +91,61 @@ describe('deduplication log repaired after a crash between the record and the pa
     assert.deepEqual({ rows: again.rows, tokens: again.tokens }, { rows: 30, tokens: ['batch-a', 'batch-b', 'batch-c'] });
   });
 
-  it('leaves the logs alone while a live process holds the engine', () => {
+  it('leaves the logs alone while a live process holds the engine, whatever pid its status file names', async () => {
     const tableDir = probeTableDir(control);
     const part = lastAddedPart(tableDir);
-    // The control store: its replay was dropped, so the stale block id is there; a live holder (this process) is named.
+    // The control store: its replay was dropped, so the stale block id is there.
     assert.ok(!existsSync(join(tableDir, part)));
     const logs = join(tableDir, 'deduplication_logs');
     const before = readdirSync(logs).map((f) => readFileSync(join(logs, f), 'utf8'));
-    writeFileSync(join(control, 'clickhouse', 'status'), `PID: ${process.pid}\nStarted at: now\n`);
-    assert.deepEqual(repairDedupLogs(join(control, 'clickhouse')), { tables: 0, dropped: 0, unreadable: [] });
-    assert.deepEqual(
-      readdirSync(logs).map((f) => readFileSync(join(logs, f), 'utf8')),
-      before,
+    // Another process opens the engine and keeps it open (as a `cdr start` would).
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { Session } = require('chdb'); new Session(${JSON.stringify(join(control, 'clickhouse'))}).query('SELECT 1'); console.log('open'); setInterval(() => {}, 1000);`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
     );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.once('data', () => resolve());
+        holder.once('exit', (c) => reject(new Error(`holder exited ${c}`)));
+      });
+      // The pid in its status file is no proof (a restarted container reuses pids; another namespace sees other
+      // pids): point it at a process that is gone. The kernel's lock table still shows the holder.
+      writeFileSync(join(control, 'clickhouse', 'status'), 'PID: 999999999\nStarted at: 2026-12-02 00:00:00\n');
+      assert.equal(engineHeld(join(control, 'clickhouse')), true);
+      const report = repairDedupLogs(join(control, 'clickhouse'));
+      assert.deepEqual({ dropped: report.dropped, skipped: report.skipped }, { dropped: 0, skipped: 'the engine is open in a live process' });
+      assert.deepEqual(
+        readdirSync(logs).map((f) => readFileSync(join(logs, f), 'utf8')),
+        before,
+      );
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    // Once it is gone (killed: its status file stays), the same store is repaired.
+    assert.equal(engineHeld(join(control, 'clickhouse')), false);
+    assert.equal(repairDedupLogs(join(control, 'clickhouse')).dropped, 1);
+  });
+
+  it('leaves a log with a torn last line alone (appending would glue a record onto it), and says so', () => {
+    const store = join(root, 'torn', 'clickhouse');
+    const table = join(store, 'store', 'abc', 'abc12345-0000-4000-8000-000000000000');
+    mkdirSync(join(table, 'deduplication_logs'), { recursive: true });
+    mkdirSync(join(table, 'all_1_1_0'));
+    const torn = '1\tall_1_1_0\tall_1_2\n1\tall_2_2_0\tall_3_4\n1\tall_3_3_0\tall_5_6';
+    writeFileSync(join(table, 'deduplication_logs', 'deduplication_log_1.txt'), torn);
+    const report = repairDedupLogs(store);
+    assert.deepEqual({ dropped: report.dropped, unreadable: report.unreadable }, { dropped: 0, unreadable: [table] });
+    assert.equal(readFileSync(join(table, 'deduplication_logs', 'deduplication_log_1.txt'), 'utf8'), torn);
+    // The same log whole: the two blocks without a part are dropped.
+    writeFileSync(join(table, 'deduplication_logs', 'deduplication_log_1.txt'), `${torn}\n`);
+    assert.equal(repairDedupLogs(store).dropped, 2);
+    assert.match(readFileSync(join(table, 'deduplication_logs', 'deduplication_log_1.txt'), 'utf8'), /\n2\tall_2_2_0\tall_3_4\n2\tall_3_3_0\tall_5_6\n$/);
   });
 });
