@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { PipelineError, type ChainReport } from '../core/index.ts';
@@ -7,6 +6,7 @@ import type { PipelineConfig } from '../platform/config/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
 import { trustedPublicKey } from '../platform/signing/index.ts';
+import { requireStoreDir, runningApi, runningStart } from './runningApi.ts';
 
 /**
  * `cdr audit verify [--public-key K]`: recomputes every chain of the audit trail against its signed checkpoints and
@@ -24,29 +24,17 @@ function trustedKeys(config: PipelineConfig, publicKey: string | undefined): Key
 }
 
 async function viaRunningApi(config: PipelineConfig, keyGiven: boolean): Promise<AuditVerifyReport | undefined> {
-  const runFile = resolve(config.dataDir, 'api.json');
-  if (!existsSync(runFile)) return undefined;
-  const run = JSON.parse(readFileSync(runFile, 'utf8')) as { pid: number; url: string };
-  try {
-    process.kill(run.pid, 0);
-  } catch {
-    return undefined;
-  }
+  const run = runningStart(config.dataDir);
+  if (!run) return undefined;
   // The running process checks with its own key: its verdict is no check against the key given here.
   if (keyGiven)
     throw new PipelineError(
       'config_invalid',
       `--public-key: the store is held by a running cdr start (pid ${run.pid}), whose API checks the trail with its own key, not the one given; stop it to check against your key, or leave out --public-key to take its verdict`,
     );
-  let token = process.env['CDR_API_TOKEN'];
-  process.stderr.write(`cdr: the data directory is held by a running cdr start (pid ${run.pid}); asking its API at ${run.url}\n`);
-  const devSecrets = resolve(config.dataDir, 'api-tokens.dev-secrets.json');
-  if (!token && existsSync(devSecrets)) token = (JSON.parse(readFileSync(devSecrets, 'utf8')) as Record<string, string>)['auditor'];
-  if (!token)
-    throw new PipelineError('config_invalid', `the data directory is held by a running cdr start (${run.url}); set CDR_API_TOKEN to an auditor token`);
-  const res = await fetch(`${run.url}/v1/audit/verify`, { headers: { authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new PipelineError('unavailable', `GET ${run.url}/v1/audit/verify answered ${res.status}: ${await res.text()}`);
-  return { ...((await res.json()) as AuditVerifyReport), via: run.url };
+  const api = runningApi(config.dataDir, 'auditor');
+  if (!api) return undefined; // stopped meanwhile
+  return { ...(await api.call<AuditVerifyReport>('GET', '/v1/audit/verify')), via: api.url };
 }
 
 export async function verifyAudit(config: PipelineConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
@@ -54,8 +42,7 @@ export async function verifyAudit(config: PipelineConfig, args: { publicKey?: st
   const given = args.publicKey !== undefined ? trustedKeys(config, args.publicKey) : undefined;
   if (!config.clickhouse.url) {
     // A verify creates nothing: no store here is an error, not a new empty store (and a new development key).
-    if (!existsSync(resolve(config.dataDir, 'clickhouse')))
-      throw new PipelineError('config_invalid', `no store in ${resolve(config.dataDir)}: set --data-dir (or CDR_DATA_DIR) to the data directory to check`);
+    requireStoreDir(config.dataDir, 'the data directory to check');
     // The embedded store is held by a running `cdr start`: ask it (opening the store here would only fail).
     const remote = await viaRunningApi(config, given !== undefined);
     if (remote) return remote;

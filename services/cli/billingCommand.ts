@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import {
   decimalToMicros,
@@ -21,7 +20,7 @@ import { openProcessAudit } from '../platform/audit/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { openRuntime, requireStore } from '../platform/runtime/index.ts';
-import { runningApi } from './runningApi.ts';
+import { requireStoreDir, runningApi } from './runningApi.ts';
 
 /**
  * `cdr billing close | statement | rerate | reconcile`: JSON on stdout. Each opens the store itself, or — when a
@@ -42,8 +41,7 @@ async function withStore<T>(
   audited = false,
 ): Promise<T> {
   // Billing works on what ingest stored: no store here is a wrong data directory, not a new empty store to create.
-  if (!config.clickhouse.url && !existsSync(resolve(config.dataDir, 'clickhouse')))
-    throw new PipelineError('config_invalid', `no store in ${resolve(config.dataDir)}: set --data-dir (or CDR_DATA_DIR) to the pipeline's data directory`);
+  if (!config.clickhouse.url) requireStoreDir(config.dataDir, "the pipeline's data directory");
   const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
   try {
     const audit = audited ? await openProcessAudit(rt, 'cli') : undefined;

@@ -13,7 +13,8 @@ export interface RunningApi {
   call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
 }
 
-export function runningApi(dataDir: string, role: string): RunningApi | undefined {
+/** The live `cdr start` holding this data directory (its pid and API address), if one does. */
+export function runningStart(dataDir: string): { pid: number; url: string } | undefined {
   const runFile = resolve(dataDir, 'api.json');
   if (!existsSync(runFile)) return undefined;
   const run = JSON.parse(readFileSync(runFile, 'utf8')) as { pid: number; url: string };
@@ -22,6 +23,21 @@ export function runningApi(dataDir: string, role: string): RunningApi | undefine
   } catch {
     return undefined;
   }
+  return run;
+}
+
+/**
+ * For a command that only reads or works on what the pipeline stored: no embedded store in the data directory is a
+ * wrong directory, refused (exit 2), never a new empty store and development key made by a check.
+ */
+export function requireStoreDir(dataDir: string, what: string): void {
+  if (!existsSync(resolve(dataDir, 'clickhouse')))
+    throw new PipelineError('config_invalid', `no store in ${resolve(dataDir)}: set --data-dir (or CDR_DATA_DIR) to ${what}`);
+}
+
+export function runningApi(dataDir: string, role: string): RunningApi | undefined {
+  const run = runningStart(dataDir);
+  if (!run) return undefined;
   let token = process.env['CDR_API_TOKEN'];
   const devSecrets = resolve(dataDir, 'api-tokens.dev-secrets.json');
   if (!token && existsSync(devSecrets)) token = (JSON.parse(readFileSync(devSecrets, 'utf8')) as Record<string, string>)[role];
