@@ -123,7 +123,7 @@ export interface DedupRepairReport {
  * a clean close) appears in the kernel's lock table — whatever the holder's pid or pid namespace, and this process's
  * own open engine included. Where there is no /proc/locks, the pid the file names is asked instead.
  */
-export function engineHeld(enginePath: string, locksText?: string): boolean {
+export function engineHeld(enginePath: string): boolean {
   const statusFile = join(enginePath, 'status');
   let st: { ino: number; dev: number };
   try {
@@ -131,13 +131,11 @@ export function engineHeld(enginePath: string, locksText?: string): boolean {
   } catch {
     return false; // no status file: no engine has it open
   }
-  let locks = locksText;
-  if (locks === undefined) {
-    try {
-      locks = readFileSync('/proc/locks', 'utf8');
-    } catch {
-      locks = undefined;
-    }
+  let locks: string | undefined;
+  try {
+    locks = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    locks = undefined; // not Linux
   }
   if (locks !== undefined) {
     const major = Math.floor(st.dev / 256) & 0xfff;
@@ -157,9 +155,9 @@ export function engineHeld(enginePath: string, locksText?: string): boolean {
 }
 
 /**
- * Repairs every table's deduplication log under an embedded engine's directory. Only while no engine holds it: the
- * engine's `status` file names the pid that locked it last; if that process still lives (another one, or this one,
- * whose engine has the logs loaded already) nothing is touched. Returns what it did.
+ * Repairs every table's deduplication log under an embedded engine's directory. Only while no engine holds it
+ * (`engineHeld`: another process's, or this one's, whose engine has the logs loaded already): then nothing is touched,
+ * and the report says why. Returns what it did.
  */
 export function repairDedupLogs(enginePath: string): DedupRepairReport {
   if (engineHeld(enginePath)) return { tables: 0, dropped: 0, unreadable: [], skipped: 'the engine is open in a live process' };
