@@ -153,8 +153,13 @@ export class FraudService implements BatchHandler<PartitionState> {
     let last = state.observedUpTo;
     let late = 0;
     const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
+    // The wall clock for the detector: read once per slice of work, not per record.
+    let wall = this.clock();
     for (const message of messages) {
-      if (slice.spent()) await slice.pause();
+      if (slice.spent()) {
+        await slice.pause();
+        wall = this.clock();
+      }
       const offset = Number(message.offset);
       if (offset <= state.observedUpTo) continue;
       last = Math.max(last, offset);
@@ -174,7 +179,7 @@ export class FraudService implements BatchHandler<PartitionState> {
       this.seen.add(event.cdr_id);
       // Counted around the call itself: the detector is shared by the partitions, whose batches interleave at pauses.
       const notJudgedBefore = this.detector.lateIgnored;
-      changes.push(...this.detector.observe(event, this.clock()));
+      changes.push(...this.detector.observe(event, wall));
       if (this.detector.lateIgnored > notJudgedBefore) late++;
       else examined++;
     }
