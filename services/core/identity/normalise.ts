@@ -235,11 +235,34 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
 }
 
 /**
+ * A person's number or address sent as a sender id or a shortcode (a long number declared `alphanumeric`, a reply-to
+ * address) is still that person's identifier: it is tokenised as one, so that person's own request (data-subject
+ * access, law enforcement, a legal hold) finds it. Only unambiguous shapes are read: an email address, or a number
+ * written internationally (`+…`, `00…`, or 9 or more bare digits, longer than any shortcode) that is valid. A
+ * national form is not read: the sender's region is unknown (the destination country is the recipient's).
+ */
+function personalIdentifierIn(cleaned: string): NormalisedIdentifier | null {
+  if (cleaned.includes('@')) {
+    const email = normaliseEmail(cleaned);
+    return email.valid ? email : null;
+  }
+  const compact = cleaned.replace(NON_DIALLABLE, '');
+  if (!/^(?:\+\d{6,15}|00\d{6,15}|[1-9]\d{8,14})$/.test(compact)) return null;
+  const phone = normalisePhone(compact, null);
+  return phone.valid ? phone : null;
+}
+
+/**
  * Alphanumeric sender ids are cleaned (case kept: it is what recipients see); shortcodes are digits, per country
- * (the same digits are different services in different countries).
+ * (the same digits are different services in different countries). Either, when it is a person's number or address,
+ * is that person's identifier (`personalIdentifierIn`).
  */
 export function normaliseOther(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
   const cleaned = cleanIdentifier(raw);
+  if (type === 'alphanumeric' || type === 'shortcode') {
+    const person = personalIdentifierIn(cleaned);
+    if (person) return person;
+  }
   if (type === 'shortcode') {
     const digits = cleaned.replace(NON_DIALLABLE, '');
     const valid = DIGITS.test(digits) && digits.length >= 3 && digits.length <= 8;

@@ -87,6 +87,40 @@ describe('other identifiers and types', () => {
   it('alphanumeric sender ids are trimmed, case kept', () => {
     assert.equal(normaliseIdentifier(' MyBrand ', 'alphanumeric').value, 'MyBrand');
   });
+  describe("a person's number or address sent as a sender id is that person's identifier", () => {
+    for (const [raw, type, value] of [
+      ['+60 12-345 6789', 'alphanumeric', '+60123456789'],
+      ['0060123456789', 'alphanumeric', '+60123456789'],
+      ['60123456789', 'alphanumeric', '+60123456789'],
+      ['447911123456', 'shortcode', '+447911123456'],
+      ['+4915112345678', 'shortcode', '+4915112345678'],
+    ] as const)
+      it(`${JSON.stringify(raw)} as ${type} → msisdn ${value}`, () => {
+        assert.deepEqual({ type: normaliseIdentifier(raw, type, 'MY').type, value: normaliseIdentifier(raw, type, 'MY').value }, { type: 'msisdn', value });
+      });
+    it('an address as a sender id → the normalised email', () => {
+      assert.deepEqual(normaliseIdentifier(' Jörg@Bücher.example ', 'alphanumeric'), {
+        type: 'email',
+        value: 'jörg@xn--bcher-kva.example',
+        valid: true,
+        country: '',
+      });
+    });
+    // Brands, real shortcodes, national forms (the sender's region is unknown) and invalid numbers stay what they were.
+    for (const [raw, type] of [
+      ['ACMEBANK', 'alphanumeric'],
+      ['1-800-FLOWERS', 'alphanumeric'],
+      ['012-345 6789', 'alphanumeric'],
+      ['12345678', 'alphanumeric'],
+      ['12345678', 'shortcode'],
+      ['+999123456789', 'alphanumeric'],
+      ['info@localhost', 'alphanumeric'],
+      ['60123456789', 'other'],
+    ] as const)
+      it(`${JSON.stringify(raw)} as ${type} stays ${type}`, () => {
+        assert.equal(normaliseIdentifier(raw, type, 'MY').type, type);
+      });
+  });
   it('infers the recipient type from channel and shape', () => {
     assert.equal(recipientTypeOf('email', 'a@b.example'), 'email');
     assert.equal(recipientTypeOf('push', 'device-token'), 'other');
