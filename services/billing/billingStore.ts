@@ -224,6 +224,26 @@ export class BillingStore {
     return rows[0]?.m;
   }
 
+  /**
+   * Months before `before`'s last closed month that have no closure of their own, and hold rated records now. Such a
+   * month was passed over empty — a close refuses to skip a month with records — so it closed with nothing, and its
+   * records, all late, are adjustments of the next month that closes (it can never be closed itself: months close in
+   * order). Partition pruning keeps this to the passed-over months' parts (normally none).
+   */
+  private async passedOverMonthsWithRecords(closed: ReadonlySet<string>, before: string): Promise<string[]> {
+    const last = [...closed]
+      .filter((m) => m < before)
+      .sort()
+      .pop();
+    if (last === undefined) return [];
+    const rows = await this.storage.query<{ m: string }>(
+      `SELECT DISTINCT formatDateTime(event_time, '%Y-%m', 'UTC') AS m FROM ${this.t('billing_rated')}
+       WHERE event_time < {to:DateTime64(3, 'UTC')} AND toYYYYMM(event_time) NOT IN {closed:Array(UInt32)} ORDER BY m`,
+      { to: chTime(monthStart(last)), closed: [...closed].map((m) => Number(m.replace('-', ''))) },
+    );
+    return rows.map((r) => r.m);
+  }
+
   async closedMonths(): Promise<Set<string>> {
     const rows = await this.storage.query<{ month: string }>(`SELECT DISTINCT month FROM ${this.t('billing_closures')}`);
     return new Set(rows.map((r) => r.month));
@@ -245,7 +265,9 @@ export class BillingStore {
    * difference between the records as rated now and the frozen statement plus the adjustments already issued.
    */
   async pendingAdjustments(month: string, accountId?: string): Promise<Map<string, StatementAdjustment[]>> {
-    const closed = [...(await this.closedMonths())].filter((m) => m < month).sort();
+    const closedSet = await this.closedMonths();
+    const passedOver = await this.passedOverMonthsWithRecords(closedSet, month);
+    const closed = [...[...closedSet].filter((m) => m < month), ...passedOver].sort();
     const out = new Map<string, StatementAdjustment[]>();
     for (const c of closed) {
       const now = await this.monthLines(c, accountId);
@@ -337,7 +359,14 @@ export class BillingStore {
     requireMonth(month, 'bad_request');
     const closed = await this.closedStatement(accountId, month);
     if (closed) return closed;
-    if ((await this.closedMonths()).has(month)) return null; // closed, and this account had nothing that month
+    const closedMonths = await this.closedMonths();
+    if (closedMonths.has(month)) return null; // closed, and this account had nothing that month
+    const laterClosed = [...closedMonths].filter((m) => m > month).sort()[0];
+    if (laterClosed !== undefined)
+      throw new PipelineError(
+        'not_found',
+        `no statement for account ${accountId} in ${month}: it held no billed records when ${laterClosed} closed, so it closed empty; its late records are adjustments of the next month to close`,
+      );
     const lines = (await this.monthLines(month, accountId)).get(accountId);
     const pending = (await this.pendingAdjustments(month, accountId)).get(accountId) ?? [];
     const issued = await this.issuedAdjustments(month, accountId);

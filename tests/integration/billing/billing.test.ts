@@ -404,6 +404,32 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     );
   });
 
+  let septemberAmount = 0;
+  it('a record of September, passed over empty when October closed, is an adjustment of November: no month left that can never close', async () => {
+    const gen = new TrafficGenerator({ seed: 98, scenario: 'normal', startTime: Date.parse('2026-09-20T00:00:00Z'), ratePerSecond: 1, accounts: 5 });
+    const late = { ...gen.next(), account_id: 'acct-0003', channel: 'sms' as const, segments: 2, destination_country: 'MY' };
+    const stored = ingest.stats.stored;
+    await produce([late]);
+    const rated = async () => (await billing.store.ratedRecords(Date.parse('2026-09-01T00:00:00Z'), OCT)).find((r) => r.cdr_id === late.cdr_id);
+    await waitFor('the September record is rated', async () => ingest.stats.stored > stored && (await rated()) !== undefined, 120_000);
+    septemberAmount = (await rated())!.amount_micros;
+    assert.equal(septemberAmount, 2 * 90_000, 'myr-local: two segments');
+    // September cannot close (October did) and has no statement of its own, which says where its records went.
+    await assert.rejects(billing.store.close('2026-09', 'test'), (e: unknown) => e instanceof PipelineError && e.code === 'conflict');
+    const sep = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0003/2026-09', headers: auth('billing') });
+    assert.equal(sep.statusCode, 404);
+    assert.match(sep.json<{ message: string }>().message, /closed empty; its late records are adjustments of the next month to close/);
+    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0003/2026-11', headers: auth('billing') })).json<{
+      status: string;
+      adjustments: { concerns_month: string; currency: string; records: number; amount_micros: number; reason: string; final: boolean }[];
+    }>();
+    assert.equal(nov.status, 'open');
+    assert.deepEqual(
+      nov.adjustments.map((a) => [a.concerns_month, a.currency, a.records, a.amount_micros, a.reason, a.final]),
+      [['2026-09', 'MYR', 1, septemberAmount, 'late_records', false]],
+    );
+  });
+
   it('re-rating after a plan change gives the new totals, keeps the old figures and records who re-rated', async () => {
     const usdBefore = (await ratedOctober()).filter((r) => r.rated && r.currency === 'USD' && Date.parse(r.event_time) >= MID_OCT);
     writeFileSync(plansFile, PLANS_V2);
@@ -464,6 +490,13 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       [['2026-10', 1, lateAmount, true]],
     );
     assert.equal(nov.totals.find((t) => t.currency === 'EUR')!.adjustment_micros, lateAmount);
+    const myr = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0003/2026-11', headers: auth('billing') })).json<{
+      adjustments: { concerns_month: string; records: number; amount_micros: number; final: boolean }[];
+    }>();
+    assert.deepEqual(
+      myr.adjustments.map((a) => [a.concerns_month, a.records, a.amount_micros, a.final]),
+      [['2026-09', 1, septemberAmount, true]],
+    );
     const usd = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0001/2026-11', headers: auth('billing') })).json<{
       adjustments: { reason: string; records: number; amount_micros: number }[];
     }>();
