@@ -75,6 +75,24 @@ const LATE_SLACK_S = 15 * 60;
 /** A record dated further than this past the wall clock does not move a live detector's clock (see `observe`). */
 const FUTURE_SLACK_MS = 5 * 60_000;
 
+/**
+ * How far an account's traffic may run behind the newest event time seen and still be judged: a partition read
+ * behind the others (catch-up after an outage, uneven partitions). Older than this, a backlog is history, not a
+ * live attack; and the state kept for judging it (distinct sets) is pruned at this distance.
+ */
+const CATCH_UP_MS = 6 * 3_600_000;
+
+/**
+ * An account's own clock. Its traffic shares one partition (pseudonymised events are keyed by account), so its event
+ * times advance together even when that partition is read hours behind the others.
+ */
+interface AccountClock {
+  /** The newest event time judged for the account (at most the wall clock). */
+  latest: number;
+  /** The detector's clock when `latest` last moved. */
+  seenAt: number;
+}
+
 /** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
 class KeyWindow {
   readonly buckets: { at: number; n: number; delivered: number; failed: number; first: number }[] = [];
@@ -230,8 +248,14 @@ export class FraudDetector {
   /** Per account: the destination countries of its traffic before the current window (what it "usually" does). */
   private readonly history = new Map<string, AccountHistory>();
   private readonly open = new Map<string, OpenAlert>();
+  /** The newest event time judged over all accounts (at most the wall clock of a live detector). */
   private watermark = 0;
-  private lastSweep = 0;
+  /** Per account: its own clock (see AccountClock); lateness, windows and alert closing go by it. */
+  private readonly clocks = new Map<string, AccountClock>();
+  /** The clock of the account being judged: the time windows advance to. */
+  private current = 0;
+  /** How far the clocks (the detector's and the accounts') moved since the last sweep for closed alerts. */
+  private movedSinceSweep = 0;
   private lastPrune = 0;
   private ignoredLate = 0;
   /** How far behind the newest event time an event may be and still be judged (see `observe`). */
@@ -256,7 +280,23 @@ export class FraudDetector {
   adopt(alerts: readonly Alert[], now?: number): void {
     for (const a of alerts) if (a.state === 'open') this.open.set(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
     // Never ahead of the wall clock (an alert stored before that rule could end in the future).
-    for (const a of alerts) this.watermark = Math.max(this.watermark, now === undefined ? a.ended_at : Math.min(a.ended_at, now));
+    const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
+    for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
+    for (const a of alerts) {
+      const c = this.clocks.get(a.key.account_id);
+      const latest = Math.max(c?.latest ?? 0, endOf(a));
+      this.clocks.set(a.key.account_id, { latest, seenAt: this.watermark });
+    }
+  }
+
+  /**
+   * An account's clock for closing its alerts: its newest event time, moved on by the detector's clock since then.
+   * An account read behind the others keeps its own time while its records come (its alerts are not closed by the
+   * other partitions' clock, then reopened by its next record); a quiet one follows the detector's clock.
+   */
+  private closingClockOf(account: string): number {
+    const c = this.clocks.get(account);
+    return c === undefined ? this.watermark : c.latest + (this.watermark - c.seenAt);
   }
 
   /**
@@ -269,10 +309,13 @@ export class FraudDetector {
   observe(e: FraudEvent, now?: number): AlertChange[] {
     const changes: AlertChange[] = [];
     const t = e.event_time;
-    // A record older than the longest window behind the newest event time (plus slack for partitions read at different
-    // paces) belongs to no window being judged: a late arrival, back-dated hours or years. Judged, it would open or
-    // stretch an alert back to its own time (an alert "started" years before the activity: 2026-12-02 audit).
-    if (t < this.watermark - this.lateToleranceMs) {
+    const own = this.clocks.get(e.account_id);
+    // A record older than the longest window (plus slack) behind its account's newest event time belongs to no window
+    // being judged: a late arrival, back-dated hours or years. Judged, it would open or stretch an alert back to its
+    // own time (an alert "started" years before the activity: 2026-12-02 audit). Measured against the account's own
+    // clock, not the newest of all: a partition read hours behind the others is judged, not skipped (it was, until
+    // 2026-12-02). Over CATCH_UP_MS behind everything, it is history, not a live attack.
+    if ((own !== undefined && t < own.latest - this.lateToleranceMs) || t < this.watermark - CATCH_UP_MS) {
       this.ignoredLate++;
       return changes;
     }
@@ -283,7 +326,21 @@ export class FraudDetector {
       return changes;
     }
     const clock = now === undefined ? t : Math.min(t, now);
-    if (clock > this.watermark) this.watermark = clock;
+    if (clock > this.watermark) {
+      this.movedSinceSweep += clock - this.watermark;
+      this.watermark = clock;
+    }
+    if (own === undefined) this.clocks.set(e.account_id, { latest: clock, seenAt: this.watermark });
+    else {
+      // An account read behind the others moves its own alerts' closing clock (closingClockOf) without moving the
+      // detector's: that counts towards the next sweep too.
+      if (clock > own.latest) {
+        this.movedSinceSweep += clock - own.latest;
+        own.latest = clock;
+      }
+      own.seenAt = this.watermark;
+    }
+    this.current = own === undefined ? clock : own.latest;
     const r = this.config.rules;
     const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';
     const delivered = e.status === 'delivered';
@@ -524,17 +581,17 @@ export class FraudDetector {
   /** Closes alerts whose condition has not held for `close_after_s` before `now` (event time). */
   closeUpTo(now: number): AlertChange[] {
     if (now > this.watermark) this.watermark = now;
-    this.lastSweep = 0;
+    this.movedSinceSweep = BUCKET_MS;
     return this.sweep();
   }
 
   private sweep(): AlertChange[] {
-    if (this.watermark - this.lastSweep < BUCKET_MS) return [];
-    this.lastSweep = this.watermark;
+    if (this.movedSinceSweep < BUCKET_MS) return [];
+    this.movedSinceSweep = 0;
     const out: AlertChange[] = [];
-    const limit = this.watermark - this.config.closeAfterS * 1000;
+    const closeAfterMs = this.config.closeAfterS * 1000;
     for (const [k, o] of this.open) {
-      if (o.alert.ended_at < limit) {
+      if (o.alert.ended_at < this.closingClockOf(o.alert.key.account_id) - closeAfterMs) {
         this.open.delete(k);
         out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
       }
@@ -547,9 +604,15 @@ export class FraudDetector {
         const last = w.buckets[w.buckets.length - 1];
         if ((!last || last.at * BUCKET_MS < this.watermark - 86_400_000) && w.idleSince(this.watermark - 86_400_000)) this.windows.delete(k);
       }
-      for (const [k, d] of this.distinct) if (d.count(this.watermark) === 0) this.distinct.delete(k);
+      for (const [k, d] of this.distinct) if (d.count(this.watermark - CATCH_UP_MS) === 0) this.distinct.delete(k);
+      for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.hasOpenAlert(account)) this.clocks.delete(account);
     }
     return out;
+  }
+
+  private hasOpenAlert(account: string): boolean {
+    for (const o of this.open.values()) if (o.alert.key.account_id === account) return true;
+    return false;
   }
 
   /** An open alert of a range rule (pumping, scan, IRSF) names this account. */
@@ -614,7 +677,7 @@ export class FraudDetector {
       w = new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased);
       this.windows.set(key, w);
     }
-    w.advance(this.watermark, learning);
+    w.advance(this.current, learning);
     return w;
   }
 

@@ -217,6 +217,42 @@ describe('fraud detector', () => {
     assert.equal(offline.lateIgnored, 1);
   });
 
+  it("a partition read hours behind the others is judged by its own accounts' clocks: its attack alerts once, and closes after it", () => {
+    // Live: the wall clock is T0 + 2 h. acct-now's partition is caught up; acct-behind's partition is read two hours
+    // behind (catch-up after an outage). Their records interleave as the two partitions' batches do.
+    const wall = T0 + 2 * 3_600_000;
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const current = (i: number): FraudEvent => ev({ account_id: 'acct-now', event_time: wall - 600_000 + i * 5_000, recipient_token: `n${i}` });
+    // A flood of one number for 40 s, then the account's ordinary traffic: 2 minutes of its time, read in 10 of wall time.
+    const behind = (i: number): FraudEvent => ev({ account_id: 'acct-behind', event_time: T0 + i * 1000, recipient_token: i < 40 ? 'victim' : `b${i}` });
+    const changes: AlertChange[] = [];
+    for (let i = 0; i < 120; i++) changes.push(...d.observe(current(i), wall), ...d.observe(behind(i), wall));
+    const opened = changes.filter((c) => c.change === 'opened');
+    assert.deepEqual(
+      opened.map((c) => [c.alert.rule, c.alert.key.account_id]),
+      [['velocity', 'acct-behind']],
+      'the flood two hours behind is judged, once',
+    );
+    assert.equal(opened[0]!.alert.started_at, T0);
+    assert.equal(d.lateIgnored, 0);
+    assert.deepEqual(
+      changes.filter((c) => c.change === 'closed'),
+      [],
+      "not closed by the caught-up partition's clock while its own partition is read",
+    );
+    // The lagging account's own traffic moves past the alert's close delay: it closes, by its own clock.
+    const quiet = Array.from({ length: 10 }, (_, i) => ev({ account_id: 'acct-behind', event_time: T0 + 120_000 + i * 10_000, recipient_token: `q${i}` }));
+    const after = quiet.flatMap((e) => d.observe(e, wall));
+    assert.deepEqual(
+      after.filter((c) => c.change !== 'updated').map((c) => [c.change, c.alert.key.account_id]),
+      [['closed', 'acct-behind']],
+    );
+    // Still late: a record far behind its own account's traffic, and one further behind everything than a catch-up.
+    d.observe(ev({ account_id: 'acct-behind', event_time: T0 - 3_600_000 }), wall);
+    d.observe(ev({ account_id: 'acct-new', event_time: wall - 7 * 3_600_000 }), wall);
+    assert.equal(d.lateIgnored, 2);
+  });
+
   it('keys never carry more than account, country, range and a token', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
