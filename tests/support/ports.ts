@@ -29,16 +29,18 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /**
- * A port outside the ephemeral range (below it, or above it where the range starts low), free now, with room for a
- * controller port above it. Fails loudly when the machine leaves no such room.
+ * A port outside the ephemeral range (below it, or above it where the range starts low), free now, with its
+ * neighbour above free too (a broker's controller port), and not next to a port in `taken` (one the same test already
+ * drew: a broker on N takes N + 1). Fails loudly when the machine leaves no such room.
  */
-export async function freePort(): Promise<number> {
+export async function freePort(taken: readonly number[] = []): Promise<number> {
   const { low, high } = ephemeralRange();
   const [from, to] = low - 200 > 10_000 ? [10_000, low - 200] : [high + 1, 65_000];
   if (to - from < 1000) throw new Error(`no room for test ports outside the ephemeral range ${low}-${high} (/proc/sys/net/ipv4/ip_local_port_range)`);
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = from + Math.floor(Math.random() * (to - from));
-    if (await bindable(port)) return port;
+    if (taken.some((t) => Math.abs(t - port) <= 1)) continue;
+    if ((await bindable(port)) && (await bindable(port + 1))) return port;
   }
   throw new Error(`no free port found between ${from} and ${to}`);
 }

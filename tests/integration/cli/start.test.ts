@@ -48,7 +48,7 @@ describe('cdr start, end to end', () => {
     const apiPort = await freePort();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      CDR_LOCAL_KAFKA_PORT: String(await freePort()),
+      CDR_LOCAL_KAFKA_PORT: String(await freePort([apiPort])),
       CDR_API_PORT: String(apiPort),
       CDR_API_TOKENS_FILE: tokensFile,
       CDR_LOG_LEVEL: 'info',

@@ -33,8 +33,9 @@ describe('Kafka with SASL/PLAIN', () => {
   const passwordFile = join(dir, 'kafka.password');
 
   before(async () => {
-    const [port, controller] = [await freePort(), await freePort()];
-    saslPort = await freePort();
+    const port = await freePort();
+    const controller = await freePort([port]);
+    saslPort = await freePort([port, controller]);
     const saved = { extra: process.env['KAFKA_SERVER_PROPS_EXTRA'], cport: process.env['KAFKA_CONTROLLER_PORT'] };
     process.env['KAFKA_CONTROLLER_PORT'] = String(controller);
     process.env['KAFKA_SERVER_PROPS_EXTRA'] = [
