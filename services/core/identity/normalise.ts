@@ -237,19 +237,31 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
 /**
  * A person's number or address sent as a sender id or a shortcode (a long number declared `alphanumeric`, a reply-to
  * address) is still that person's identifier: it is tokenised as one, so that person's own request (data-subject
- * access, law enforcement, a legal hold) finds it. Only unambiguous shapes are read: an email address, or a number
- * written internationally (`+…`, `00…`, or 9 or more bare digits, longer than any shortcode) that is valid. A
- * national form is not read: the sender's region is unknown (the destination country is the recipient's).
+ * access, law enforcement, a legal hold) finds it. Only unambiguous shapes are read: an email address; a number
+ * written internationally (`+…`, `00…`) that is valid; or bare digits (9 or more, longer than any shortcode) that
+ * start with the destination country's calling code and are a valid number of that country — a peer that dropped the
+ * `+` of a local long number (read by the destination's rules, as an msisdn sender is). Other bare digits are not read: a national number written without its country code is
+ * often also a valid number of another country (`2015550123`, a US number, reads as Egypt's `+20…`), which would
+ * hand one person's records to another's request. A national form is never read: the sender's region is unknown.
  */
-function personalIdentifierIn(cleaned: string): NormalisedIdentifier | null {
+function personalIdentifierIn(cleaned: string, destination: string | null | undefined): NormalisedIdentifier | null {
   if (cleaned.includes('@')) {
     const email = normaliseEmail(cleaned);
     return email.valid ? email : null;
   }
   const compact = cleaned.replace(NON_DIALLABLE, '');
-  if (!/^(?:\+\d{6,15}|00\d{6,15}|[1-9]\d{8,14})$/.test(compact)) return null;
-  const phone = normalisePhone(compact, null);
-  return phone.valid ? phone : null;
+  if (/^(?:\+\d{6,15}|00\d{6,15})$/.test(compact)) {
+    const phone = normalisePhone(compact, null);
+    return phone.valid ? phone : null;
+  }
+  const region = destination ? destination.toUpperCase() : '';
+  const plan = isCountryCode(region) ? planOf(region) : null;
+  if (plan === null || !/^[1-9]\d{8,14}$/.test(compact) || !compact.startsWith(plan.callingCode)) return null;
+  // Read by the destination's own rules (as an msisdn sender would be), and kept only as the international number:
+  // where the digits are also a valid national number (no trunk prefix, as in Italy), that reading wins there, and
+  // here the digits stay a sender id.
+  const phone = normalisePhone(compact, region);
+  return phone.valid && phone.value === `+${compact}` ? phone : null;
 }
 
 /**
@@ -260,7 +272,7 @@ function personalIdentifierIn(cleaned: string): NormalisedIdentifier | null {
 export function normaliseOther(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
   const cleaned = cleanIdentifier(raw);
   if (type === 'alphanumeric' || type === 'shortcode') {
-    const person = personalIdentifierIn(cleaned);
+    const person = personalIdentifierIn(cleaned, defaultCountry);
     if (person) return person;
   }
   if (type === 'shortcode') {

@@ -88,15 +88,18 @@ describe('other identifiers and types', () => {
     assert.equal(normaliseIdentifier(' MyBrand ', 'alphanumeric').value, 'MyBrand');
   });
   describe("a person's number or address sent as a sender id is that person's identifier", () => {
-    for (const [raw, type, value] of [
-      ['+60 12-345 6789', 'alphanumeric', '+60123456789'],
-      ['0060123456789', 'alphanumeric', '+60123456789'],
-      ['60123456789', 'alphanumeric', '+60123456789'],
-      ['447911123456', 'shortcode', '+447911123456'],
-      ['+4915112345678', 'shortcode', '+4915112345678'],
+    for (const [raw, type, destination, value] of [
+      ['+60 12-345 6789', 'alphanumeric', 'MY', '+60123456789'],
+      ['0060123456789', 'alphanumeric', 'DE', '+60123456789'],
+      ['60123456789', 'alphanumeric', 'MY', '+60123456789'],
+      ['447911123456', 'shortcode', 'GB', '+447911123456'], // Guernsey's: the same calling code
+      ['12015550123', 'alphanumeric', 'US', '+12015550123'],
+      ['393471234567', 'alphanumeric', 'IT', '+393471234567'],
+      ['+4915112345678', 'shortcode', 'MY', '+4915112345678'],
     ] as const)
-      it(`${JSON.stringify(raw)} as ${type} → msisdn ${value}`, () => {
-        assert.deepEqual({ type: normaliseIdentifier(raw, type, 'MY').type, value: normaliseIdentifier(raw, type, 'MY').value }, { type: 'msisdn', value });
+      it(`${JSON.stringify(raw)} as ${type} to ${destination} → msisdn ${value}`, () => {
+        const n = normaliseIdentifier(raw, type, destination);
+        assert.deepEqual({ type: n.type, value: n.value }, { type: 'msisdn', value });
       });
     it('an address as a sender id → the normalised email', () => {
       assert.deepEqual(normaliseIdentifier(' Jörg@Bücher.example ', 'alphanumeric'), {
@@ -106,19 +109,28 @@ describe('other identifiers and types', () => {
         country: '',
       });
     });
-    // Brands, real shortcodes, national forms (the sender's region is unknown) and invalid numbers stay what they were.
-    for (const [raw, type] of [
-      ['ACMEBANK', 'alphanumeric'],
-      ['1-800-FLOWERS', 'alphanumeric'],
-      ['012-345 6789', 'alphanumeric'],
-      ['12345678', 'alphanumeric'],
-      ['12345678', 'shortcode'],
-      ['+999123456789', 'alphanumeric'],
-      ['info@localhost', 'alphanumeric'],
-      ['60123456789', 'other'],
+    // Brands, real shortcodes, national forms (the sender's region is unknown), invalid numbers, and bare digits that
+    // are not the destination country's own international form stay what they were: a national number written without
+    // its country code is often a valid number of another country (US 2015550123 reads as Egypt's +20…; a German
+    // national 17153420613 as a US +1…; an Italian 3222154681 as Belgium's +32…).
+    for (const [raw, type, destination] of [
+      ['ACMEBANK', 'alphanumeric', 'MY'],
+      ['1-800-FLOWERS', 'alphanumeric', 'US'],
+      ['012-345 6789', 'alphanumeric', 'MY'],
+      ['12345678', 'alphanumeric', 'MY'],
+      ['12345678', 'shortcode', 'MY'],
+      ['+999123456789', 'alphanumeric', 'MY'],
+      ['info@localhost', 'alphanumeric', 'MY'],
+      ['60123456789', 'other', 'MY'],
+      ['2015550123', 'alphanumeric', 'US'],
+      ['17153420613', 'alphanumeric', 'DE'],
+      ['3222154681', 'alphanumeric', 'IT'],
+      ['3912345678', 'alphanumeric', 'IT'], // an Italian mobile written nationally, though it starts with 39
+      ['447911123456', 'shortcode', 'MY'],
+      ['60123456789', 'alphanumeric', ''],
     ] as const)
-      it(`${JSON.stringify(raw)} as ${type} stays ${type}`, () => {
-        assert.equal(normaliseIdentifier(raw, type, 'MY').type, type);
+      it(`${JSON.stringify(raw)} as ${type} to ${destination || 'no country'} stays ${type}`, () => {
+        assert.equal(normaliseIdentifier(raw, type, destination || null).type, type);
       });
   });
   it('infers the recipient type from channel and shape', () => {
