@@ -91,6 +91,8 @@ interface AccountClock {
   latest: number;
   /** The detector's clock when `latest` last moved. */
   seenAt: number;
+  /** `latest` when the account's open alerts were last checked for closing. */
+  checkedAt: number;
 }
 
 /** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
@@ -182,7 +184,11 @@ class KeyWindow {
 /** Distinct values seen per key within a window (last-seen time per value). */
 class DistinctWindow {
   private readonly seen = new Map<string, number>();
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    /** The account the key belongs to: its clock says what has left the window. */
+    readonly account: string,
+  ) {}
   add(value: string, t: number): void {
     this.seen.delete(value);
     this.seen.set(value, t);
@@ -254,8 +260,9 @@ export class FraudDetector {
   private readonly clocks = new Map<string, AccountClock>();
   /** The clock of the account being judged: the time windows advance to. */
   private current = 0;
-  /** How far the clocks (the detector's and the accounts') moved since the last sweep for closed alerts. */
-  private movedSinceSweep = 0;
+  /** Open alert ids per account: an account's own clock closes its own alerts without a pass over all of them. */
+  private readonly openByAccount = new Map<string, Set<string>>();
+  private lastSweep = 0;
   private lastPrune = 0;
   private ignoredLate = 0;
   /** How far behind the newest event time an event may be and still be judged (see `observe`). */
@@ -278,15 +285,35 @@ export class FraudDetector {
 
   /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
   adopt(alerts: readonly Alert[], now?: number): void {
-    for (const a of alerts) if (a.state === 'open') this.open.set(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
+    for (const a of alerts) if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
     // Never ahead of the wall clock (an alert stored before that rule could end in the future).
     const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
     for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
     for (const a of alerts) {
       const c = this.clocks.get(a.key.account_id);
       const latest = Math.max(c?.latest ?? 0, endOf(a));
-      this.clocks.set(a.key.account_id, { latest, seenAt: this.watermark });
+      this.clocks.set(a.key.account_id, { latest, seenAt: this.watermark, checkedAt: latest });
     }
+  }
+
+  private markOpen(id: string, o: OpenAlert): void {
+    this.open.set(id, o);
+    const ids = this.openByAccount.get(o.alert.key.account_id);
+    if (ids) ids.add(id);
+    else this.openByAccount.set(o.alert.key.account_id, new Set([id]));
+  }
+
+  /** Closes the open alert `id` if its condition has not held for `close_after_s` by its account's clock. */
+  private closeIfDue(id: string, out: AlertChange[]): void {
+    const o = this.open.get(id);
+    if (!o) return;
+    const account = o.alert.key.account_id;
+    if (o.alert.ended_at >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return;
+    this.open.delete(id);
+    const ids = this.openByAccount.get(account);
+    ids?.delete(id);
+    if (ids?.size === 0) this.openByAccount.delete(account);
+    out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
   }
 
   /**
@@ -326,18 +353,10 @@ export class FraudDetector {
       return changes;
     }
     const clock = now === undefined ? t : Math.min(t, now);
-    if (clock > this.watermark) {
-      this.movedSinceSweep += clock - this.watermark;
-      this.watermark = clock;
-    }
-    if (own === undefined) this.clocks.set(e.account_id, { latest: clock, seenAt: this.watermark });
+    if (clock > this.watermark) this.watermark = clock;
+    if (own === undefined) this.clocks.set(e.account_id, { latest: clock, seenAt: this.watermark, checkedAt: clock });
     else {
-      // An account read behind the others moves its own alerts' closing clock (closingClockOf) without moving the
-      // detector's: that counts towards the next sweep too.
-      if (clock > own.latest) {
-        this.movedSinceSweep += clock - own.latest;
-        own.latest = clock;
-      }
+      if (clock > own.latest) own.latest = clock;
       own.seenAt = this.watermark;
     }
     this.current = own === undefined ? clock : own.latest;
@@ -372,10 +391,10 @@ export class FraudDetector {
     const knownCountry = (c: string): boolean => (hist.hours.get(c)?.size ?? 0) >= knownHours;
     const warmedUp = (rc: RuleConfig): boolean => t - hist.firstSeen >= Number(rc.params['warmup_s']) * 1000;
     const newCountryWindow = this.window(`an|${e.account_id}`, r.account_anomaly.windowS, false);
-    const acctDistinct = this.distinctOf(`ad|${e.account_id}`, r.velocity.windowS * 1000);
+    const acctDistinct = this.distinctOf(`ad|${e.account_id}`, r.velocity.windowS * 1000, e.account_id);
     acct.add(t, delivered, failed);
     acctShort.add(t, delivered, failed);
-    const freshRanges = this.distinctOf(`anr|${e.account_id}`, r.account_anomaly.windowS * 1000);
+    const freshRanges = this.distinctOf(`anr|${e.account_id}`, r.account_anomaly.windowS * 1000, e.account_id);
     if (!knownCountry(e.destination_country)) {
       newCountryWindow.add(t, delivered, failed);
       freshRanges.add(e.recipient_range || e.destination_country, t);
@@ -526,7 +545,7 @@ export class FraudDetector {
         const rc = r.range_scan;
         const w = this.window(`s|${keyText(rangeKey)}`, rc.windowS, false);
         w.add(t, delivered, failed);
-        const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000);
+        const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000, e.account_id);
         if (e.recipient_token) d.add(e.recipient_token, t);
         const s = w.totals();
         const distinct = d.count(t);
@@ -574,6 +593,14 @@ export class FraudDetector {
         }
       }
     }
+    // An account read behind the others moves its own alerts' closing clock without moving the detector's: every
+    // 10 s of its own time, its own open alerts are checked (the sweep below goes by the detector's clock).
+    const mine = this.clocks.get(e.account_id)!;
+    if (mine.latest - mine.checkedAt >= BUCKET_MS) {
+      mine.checkedAt = mine.latest;
+      const ids = this.openByAccount.get(e.account_id);
+      if (ids) for (const id of [...ids]) this.closeIfDue(id, changes);
+    }
     changes.push(...this.sweep());
     return changes;
   }
@@ -581,21 +608,15 @@ export class FraudDetector {
   /** Closes alerts whose condition has not held for `close_after_s` before `now` (event time). */
   closeUpTo(now: number): AlertChange[] {
     if (now > this.watermark) this.watermark = now;
-    this.movedSinceSweep = BUCKET_MS;
+    this.lastSweep = Number.NEGATIVE_INFINITY;
     return this.sweep();
   }
 
   private sweep(): AlertChange[] {
-    if (this.movedSinceSweep < BUCKET_MS) return [];
-    this.movedSinceSweep = 0;
+    if (this.watermark - this.lastSweep < BUCKET_MS) return [];
+    this.lastSweep = this.watermark;
     const out: AlertChange[] = [];
-    const closeAfterMs = this.config.closeAfterS * 1000;
-    for (const [k, o] of this.open) {
-      if (o.alert.ended_at < this.closingClockOf(o.alert.key.account_id) - closeAfterMs) {
-        this.open.delete(k);
-        out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
-      }
-    }
+    for (const id of [...this.open.keys()]) this.closeIfDue(id, out);
     // Once an hour of event time: windows of keys quiet for a day are forgotten (their baseline with them), and distinct
     // sets with nothing left in their window: memory stays bounded by activity.
     if (this.watermark - this.lastPrune >= 3_600_000) {
@@ -604,15 +625,10 @@ export class FraudDetector {
         const last = w.buckets[w.buckets.length - 1];
         if ((!last || last.at * BUCKET_MS < this.watermark - 86_400_000) && w.idleSince(this.watermark - 86_400_000)) this.windows.delete(k);
       }
-      for (const [k, d] of this.distinct) if (d.count(this.watermark - CATCH_UP_MS) === 0) this.distinct.delete(k);
-      for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.hasOpenAlert(account)) this.clocks.delete(account);
+      for (const [k, d] of this.distinct) if (d.count(this.closingClockOf(d.account)) === 0) this.distinct.delete(k);
+      for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.openByAccount.has(account)) this.clocks.delete(account);
     }
     return out;
-  }
-
-  private hasOpenAlert(account: string): boolean {
-    for (const o of this.open.values()) if (o.alert.key.account_id === account) return true;
-    return false;
   }
 
   /** An open alert of a range rule (pumping, scan, IRSF) names this account. */
@@ -645,7 +661,7 @@ export class FraudDetector {
         state: 'open',
         evidence: { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical },
       };
-      this.open.set(id, { alert, publishedAt: t });
+      this.markOpen(id, { alert, publishedAt: t });
       return [{ change: 'opened', alert }];
     }
     const a = existing.alert;
@@ -699,10 +715,10 @@ export class FraudDetector {
     return { n, first };
   }
 
-  private distinctOf(key: string, windowMs: number): DistinctWindow {
+  private distinctOf(key: string, windowMs: number, account: string): DistinctWindow {
     let d = this.distinct.get(key);
     if (!d) {
-      d = new DistinctWindow(windowMs);
+      d = new DistinctWindow(windowMs, account);
       this.distinct.set(key, d);
     }
     return d;

@@ -253,6 +253,31 @@ describe('fraud detector', () => {
     assert.equal(d.lateIgnored, 2);
   });
 
+  it("a quiet account's alert closes by the other accounts' traffic (its clock follows the detector's)", () => {
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const flood = Array.from({ length: 40 }, (_, i) => ev({ account_id: 'acct-q', event_time: T0 + i * 1000, recipient_token: 'victim' }));
+    const opened = flood.flatMap((e) => d.observe(e, e.event_time)).filter((c) => c.change === 'opened');
+    assert.equal(opened.length, 1);
+    // acct-q sends nothing more; another account's traffic carries event time on for 5 minutes.
+    const others = Array.from({ length: 60 }, (_, i) => ev({ account_id: 'acct-o', event_time: T0 + 40_000 + i * 5_000, recipient_token: `o${i}` }));
+    let closedAt = 0;
+    const closed: AlertChange[] = [];
+    for (const e of others)
+      for (const c of d.observe(e, e.event_time))
+        if (c.change === 'closed') {
+          closed.push(c);
+          closedAt = e.event_time;
+        }
+    assert.deepEqual(
+      closed.map((c) => c.alert.alert_id),
+      [opened[0]!.alert.alert_id],
+    );
+    // Closed once close_after_s (120 s) of event time had passed its last anomalous record, and within a sweep after.
+    const due = T0 + 39_000 + 120_000;
+    assert.ok(closedAt > due && closedAt <= due + 15_000, `closed at +${(closedAt - T0) / 1000} s`);
+    assert.equal(d.openAlerts().length, 0);
+  });
+
   it('keys never carry more than account, country, range and a token', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
