@@ -309,7 +309,9 @@ export class BillingStore {
       for (const [k, v] of base) {
         if (v.records === 0 && v.segments === 0 && v.amount === 0 && v.cost === 0) continue;
         const [account, currency] = k.split('\u0000') as [string, string];
-        const reasons = [v.records !== 0 ? 'late_records' : '', Number(rerated[0]?.n ?? 0) > 0 ? 'rerate' : ''].filter(Boolean);
+        // A passed-over month has no closure to date a re-rate against, and nothing frozen: all it holds is late.
+        const reruns = !passedOver.includes(c) && Number(rerated[0]?.n ?? 0) > 0;
+        const reasons = [v.records !== 0 ? 'late_records' : '', reruns ? 'rerate' : ''].filter(Boolean);
         const list = out.get(account) ?? [];
         list.push({
           adjustment_id: '',
