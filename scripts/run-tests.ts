@@ -22,10 +22,18 @@ function testFiles(dir: string): string[] {
   return out.sort();
 }
 
-const filter = process.argv.slice(2);
+// Arguments: paths (or parts of them) to run; `--except P` leaves out files whose path contains P (said on stderr).
+const args = process.argv.slice(2);
+const except = args.flatMap((a, i) => (args[i - 1] === '--except' ? [a] : []));
+const filter = args.filter((a, i) => a !== '--except' && args[i - 1] !== '--except');
 const files = testFiles(join(root, 'tests'))
   .map((f) => relative(root, f))
-  .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+  .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
+  .filter((f) => {
+    const left = except.some((x) => f.includes(x));
+    if (left) process.stderr.write(`left out of this run (--except): ${f}\n`);
+    return !left;
+  });
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 const cleanups: (() => Promise<void>)[] = [];
