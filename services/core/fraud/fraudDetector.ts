@@ -78,7 +78,7 @@ const FUTURE_SLACK_MS = 5 * 60_000;
 /**
  * How far an account's traffic may run behind the newest event time seen and still be judged: a partition read
  * behind the others (catch-up after an outage, uneven partitions). Older than this, a backlog is history, not a
- * live attack; and the state kept for judging it (distinct sets) is pruned at this distance.
+ * live attack.
  */
 const CATCH_UP_MS = 6 * 3_600_000;
 
