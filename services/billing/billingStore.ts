@@ -263,9 +263,10 @@ export class BillingStore {
   /**
    * What changed in closed months before `month` since they closed, per account × currency × closed month: the
    * difference between the records as rated now and the frozen statement plus the adjustments already issued.
+   * `closedMonths`: the closed months, when the caller has just read them.
    */
-  async pendingAdjustments(month: string, accountId?: string): Promise<Map<string, StatementAdjustment[]>> {
-    const closedSet = await this.closedMonths();
+  async pendingAdjustments(month: string, accountId?: string, closedMonths?: ReadonlySet<string>): Promise<Map<string, StatementAdjustment[]>> {
+    const closedSet = closedMonths ?? (await this.closedMonths());
     const passedOver = await this.passedOverMonthsWithRecords(closedSet, month);
     const closed = [...[...closedSet].filter((m) => m < month), ...passedOver].sort();
     const out = new Map<string, StatementAdjustment[]>();
@@ -370,7 +371,7 @@ export class BillingStore {
         `no statement for account ${accountId} in ${month}: it held no billed records when ${laterClosed} closed, so it closed empty; its late records are adjustments of the next month to close`,
       );
     const lines = (await this.monthLines(month, accountId)).get(accountId);
-    const pending = (await this.pendingAdjustments(month, accountId)).get(accountId) ?? [];
+    const pending = (await this.pendingAdjustments(month, accountId, closedMonths)).get(accountId) ?? [];
     const issued = await this.issuedAdjustments(month, accountId);
     if (!lines && pending.length === 0 && issued.length === 0) return null;
     return sealStatement({
@@ -404,7 +405,7 @@ export class BillingStore {
     const skipped = await this.firstOpenMonthWithRecords(lastClosed, month);
     if (skipped !== undefined) throw new PipelineError('conflict', `${skipped} has billed records and is not closed: close it first (months close in order)`);
     const usage = await this.monthLines(month);
-    const pending = await this.pendingAdjustments(month);
+    const pending = await this.pendingAdjustments(month, undefined, closed);
     const adjustmentRows: Record<string, unknown>[] = [];
     const issued = new Map<string, StatementAdjustment[]>();
     for (const [account, list] of pending) {
