@@ -354,12 +354,13 @@ export class FraudDetector {
     }
     const clock = now === undefined ? t : Math.min(t, now);
     if (clock > this.watermark) this.watermark = clock;
-    if (own === undefined) this.clocks.set(e.account_id, { latest: clock, seenAt: this.watermark, checkedAt: clock });
+    const mine = own ?? { latest: clock, seenAt: this.watermark, checkedAt: clock };
+    if (own === undefined) this.clocks.set(e.account_id, mine);
     else {
       if (clock > own.latest) own.latest = clock;
       own.seenAt = this.watermark;
     }
-    this.current = own === undefined ? clock : own.latest;
+    this.current = mine.latest;
     const r = this.config.rules;
     const network = e.mcc && e.mnc ? `${e.mcc}-${e.mnc}` : '';
     const delivered = e.status === 'delivered';
@@ -595,7 +596,6 @@ export class FraudDetector {
     }
     // An account read behind the others moves its own alerts' closing clock without moving the detector's: every
     // 10 s of its own time, its own open alerts are checked (the sweep below goes by the detector's clock).
-    const mine = this.clocks.get(e.account_id)!;
     if (mine.latest - mine.checkedAt >= BUCKET_MS) {
       mine.checkedAt = mine.latest;
       const ids = this.openByAccount.get(e.account_id);
