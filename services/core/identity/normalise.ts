@@ -239,10 +239,11 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
  * address) is still that person's identifier: it is tokenised as one, so that person's own request (data-subject
  * access, law enforcement, a legal hold) finds it. Only unambiguous shapes are read: an email address; a number
  * written internationally (`+…`, `00…`) that is valid; or bare digits (9 or more, longer than any shortcode) that
- * start with the destination country's calling code and are a valid number of that country — a peer that dropped the
- * `+` of a local long number (read by the destination's rules, as an msisdn sender is). Other bare digits are not read: a national number written without its country code is
- * often also a valid number of another country (`2015550123`, a US number, reads as Egypt's `+20…`), which would
- * hand one person's records to another's request. A national form is never read: the sender's region is unknown.
+ * start with the destination country's calling code and that this country's own rules (as for an msisdn sender) read
+ * as exactly that international number — a peer that dropped the `+` of a local long number. Other bare digits are
+ * not read: a national number written without its country code is often also a valid number of another country
+ * (`2015550123`, a US number, reads as Egypt's `+20…`), which would hand one person's records to another's request.
+ * A national form is never read: the sender's region is unknown.
  */
 function personalIdentifierIn(cleaned: string, destination: string | null | undefined): NormalisedIdentifier | null {
   if (cleaned.includes('@')) {
