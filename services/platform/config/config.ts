@@ -14,6 +14,9 @@ import { PipelineError } from '../../core/index.ts';
 
 /** Kafka compression codecs the pipeline reads (all of them) and may write (CDR_KAFKA_COMPRESSION). */
 export const COMPRESSION_NAMES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+/** CDR_KAFKA_PUBLISHER: `auto` takes librdkafka where it is installed and loads, kafkajs otherwise. */
+export const PUBLISHER_CHOICES = ['auto', 'native', 'kafkajs'] as const;
+export type PublisherChoice = (typeof PUBLISHER_CHOICES)[number];
 export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -38,6 +41,7 @@ const sectionSchemas = {
     CDR_TOPIC_PARTITIONS: intVar(1, 1024).default(4),
     CDR_RAW_RETENTION_HOURS: intVar(1, 24 * 30).default(72),
     CDR_KAFKA_COMPRESSION: z.enum(COMPRESSION_NAMES).default('lz4'),
+    CDR_KAFKA_PUBLISHER: z.enum(PUBLISHER_CHOICES).default('auto'),
     CDR_MAX_RECORD_BYTES: intVar(1024, 64 * 1024 * 1024).default(1024 * 1024),
     CDR_CONSUMER_STALL_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
     KAFKA_SSL: z.enum(['0', '1', '']).default('0'),
@@ -133,6 +137,8 @@ export interface KafkaConfig {
   readonly rawRetentionHours: number;
   /** The codec of everything the pipeline produces (every codec is read whatever this says). */
   readonly compression: CompressionName;
+  /** Which client publishes: librdkafka where installed (`auto`), or one of them by name. */
+  readonly publisher: PublisherChoice;
   /** Records larger than this (after decompression) are dead-lettered as a stub with a pointer, never processed. */
   readonly maxRecordBytes: number;
   /** A consumer that commits nothing for this long while records wait reports itself degraded. */
@@ -307,6 +313,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       partitions: e.CDR_TOPIC_PARTITIONS,
       rawRetentionHours: e.CDR_RAW_RETENTION_HOURS,
       compression: e.CDR_KAFKA_COMPRESSION,
+      publisher: e.CDR_KAFKA_PUBLISHER,
       maxRecordBytes: e.CDR_MAX_RECORD_BYTES,
       stallMs: e.CDR_CONSUMER_STALL_MS,
       security: kafkaSecurity(e, problems),

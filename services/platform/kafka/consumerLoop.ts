@@ -4,11 +4,11 @@ import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
 import { PipelineError, classifyError, type RowShape } from '../../core/index.ts';
 import { digestOf, isEncodedRows, rowCountOf, type EncodedRows, type Storage } from '../clickhouse/index.ts';
-import type { CompressionName } from '../config/config.ts';
+import type { CompressionName, PublisherChoice } from '../config/config.ts';
 import type { ComponentHealth } from '../http/index.ts';
 import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
 import { classifyKafkaError } from './errors.ts';
-import { ThreadPublisher, type TopicMessages } from './publisher.ts';
+import { createPublisher, type Publisher, type TopicMessages } from './publisher.ts';
 import type { KafkaClientSecurity } from './security.ts';
 
 /**
@@ -57,8 +57,10 @@ export interface ConsumerLoopSettings {
   readonly maxRecordBytes?: number;
   /** How often the broker's lag is read (ms). */
   readonly lagPollMs?: number;
-  /** TLS and SASL for the publisher thread's own client (the consumer's client comes in `kafka`). */
+  /** TLS and SASL for the publisher's own client (the consumer's client comes in `kafka`). */
   readonly security?: KafkaClientSecurity;
+  /** Which client publishes (CDR_KAFKA_PUBLISHER; default `auto`: librdkafka where installed, else kafkajs). */
+  readonly publisher?: PublisherChoice;
   /** With records waiting, no committed batch for this long makes health `degraded` (ms). */
   readonly stallMs?: number;
 }
@@ -205,7 +207,7 @@ class LoopStopped extends Error {
 export class ConsumerLoop<S> {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly publisher: ThreadPublisher;
+  private readonly publisher: Publisher;
   private readonly partitions = new Map<number, PartitionEntry<S>>();
   private readonly clock: () => number;
   private state: LoopState = 'idle';
@@ -234,13 +236,10 @@ export class ConsumerLoop<S> {
       retry: { retries: 10 },
     });
     this.admin = deps.kafka.admin();
-    this.publisher = new ThreadPublisher({
-      brokers: deps.brokers,
-      clientId: deps.clientId,
-      log: deps.log,
-      compression: s.compression ?? 'none',
-      security: s.security ?? {},
-    });
+    this.publisher = createPublisher(
+      { brokers: deps.brokers, clientId: deps.clientId, log: deps.log, compression: s.compression ?? 'none', security: s.security ?? {} },
+      s.publisher,
+    );
   }
 
   get topic(): string {
@@ -272,6 +271,7 @@ export class ConsumerLoop<S> {
     const { settings, log } = this.deps;
     try {
       await this.publisher.start();
+      log.info({ connector: settings.connector, publisher: this.publisher.implementation }, 'publisher ready');
       await this.admin.connect();
       await this.consumer.connect();
       await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });

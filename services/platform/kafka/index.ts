@@ -28,7 +28,8 @@ export type {
   LoopState,
   LoopStatus,
 } from './consumerLoop.ts';
-export { ThreadPublisher } from './publisher.ts';
+export { createPublisher, ThreadPublisher, type Publisher } from './publisher.ts';
+export { NativePublisher, nativeKafka } from './nativePublisher.ts';
 export { PartitionedSender, splitByPartition } from './partitionedSend.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';
 export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, DLQ_STUB_IDENTIFIERS_EXPIRED, messageBytes, oversizeOf } from './deadLetters.ts';

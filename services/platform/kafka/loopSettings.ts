@@ -19,6 +19,7 @@ export function loopSettingsFor(
     partitionsConcurrently: Math.min(4, kafka.partitions),
     dlqTopic: kafka.topics.dlq,
     compression: kafka.compression,
+    publisher: kafka.publisher,
     security: kafkaClientSecurity(kafka.security),
     maxRecordBytes: kafka.maxRecordBytes,
     stallMs: kafka.stallMs,

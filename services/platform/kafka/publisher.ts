@@ -1,10 +1,11 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { CompressionName } from '../config/config.ts';
+import type { CompressionName, PublisherChoice } from '../config/config.ts';
 import type { KafkaClientSecurity } from './security.ts';
 import { PipelineError, type PipelineErrorCode } from '../../core/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
+import { NativePublisher, nativeKafka } from './nativePublisher.ts';
 
 /**
  * Publishes ingest's output (cdr.pseudonymised, cdr.dlq) from a worker thread with its own kafkajs producer.
@@ -41,12 +42,43 @@ export interface PublisherOptions {
   readonly security?: KafkaClientSecurity;
 }
 
+/** What ingest and every consumer's DLQ publish through (see ThreadPublisher for the contract). */
+export interface Publisher {
+  /** Which client does the work, for the start-up log (`kafkajs (thread)`, `librdkafka 2.15.1`). */
+  readonly implementation: string;
+  start(): Promise<void>;
+  send(batches: readonly TopicMessages[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The publisher `choice` asks for. `native` where the library is missing or does not load is a configuration error
+ * naming the variable and the reason; `auto` then falls back to kafkajs (and says so in the log once).
+ */
+export function createPublisher(opts: PublisherOptions, choice: PublisherChoice = 'auto'): Publisher {
+  if (choice === 'kafkajs') return new ThreadPublisher(opts);
+  const native = nativeKafka();
+  if ('module' in native) return new NativePublisher(opts, native.module);
+  if (choice === 'native')
+    throw new PipelineError(
+      'config_invalid',
+      `CDR_KAFKA_PUBLISHER=native: @confluentinc/kafka-javascript cannot be used here (${native.error}); README "Native Kafka publisher"`,
+    );
+  if (!fallbackLogged) {
+    fallbackLogged = true;
+    opts.log.info({ reason: native.error }, 'librdkafka is not installed or does not load: publishing with kafkajs (README "Native Kafka publisher")');
+  }
+  return new ThreadPublisher(opts);
+}
+let fallbackLogged = false;
+
 interface Pending {
   resolve(): void;
   reject(err: Error): void;
 }
 
-export class ThreadPublisher {
+export class ThreadPublisher implements Publisher {
+  readonly implementation = 'kafkajs (thread)';
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
   /** Resolves when the current worker has exited (tracked from its start, so no exit is missed). */

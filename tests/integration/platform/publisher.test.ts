@@ -1,7 +1,12 @@
 /**
- * The publisher thread against the real broker: what goes in comes out byte for byte (values, string and
- * binary keys, headers, a null value passed on to the DLQ), across more messages than one produce slice,
- * and a closed publisher refuses further sends with a retryable error.
+ * Both publishers (kafkajs in its thread, librdkafka) against the real broker, with the same assertions: what goes in
+ * comes out byte for byte (values, string and binary keys, headers, a null value passed on to the DLQ), across more
+ * messages than one produce slice, every codec readable by the Java consumer, the size limits, and a closed publisher
+ * refuses further sends with a retryable error. The librdkafka one also puts each key on the partition kafkajs's
+ * DefaultPartitioner (Java's murmur2) picks.
+ *
+ * Where the optional librdkafka package is not installed its half is skipped, saying so; with
+ * CDR_TEST_NATIVE_KAFKA=required (CI) that is a failure instead.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,141 +15,220 @@ import type { Kafka } from 'kafkajs';
 import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
-import { ThreadPublisher, type OutgoingMessage } from '../../../services/platform/kafka/publisher.ts';
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { ThreadPublisher, type OutgoingMessage, type Publisher, type PublisherOptions } from '../../../services/platform/kafka/publisher.ts';
+import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
 import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
 
-describe('ThreadPublisher', () => {
-  const brokers = testBrokers().split(',');
-  const log = createLogger('warn');
-  let kafka: Kafka;
-  const topicA = uniqueName('pub.a');
-  const topicB = uniqueName('pub.b');
+const native = nativeKafka();
+if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native))
+  throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
 
-  before(async () => {
-    kafka = createKafka(brokers, 'publisher-test', log);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [
-        { topic: topicA, numPartitions: 3 },
-        { topic: topicB, numPartitions: 1 },
-      ],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
-  });
+const implementations: { name: string; skip: string | false; make: (o: PublisherOptions) => Publisher }[] = [
+  { name: 'kafkajs (thread)', skip: false, make: (o) => new ThreadPublisher(o) },
+  {
+    name: 'librdkafka',
+    skip: 'module' in native ? false : `@confluentinc/kafka-javascript is not installed here (${native.error})`,
+    make: (o) => {
+      if (!('module' in native)) throw new Error(native.error);
+      return new NativePublisher(o, native.module);
+    },
+  },
+];
 
-  it('delivers every message intact, in order per key, across several produce slices', async () => {
-    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
-    const many: OutgoingMessage[] = Array.from({ length: 4500 }, (_, i) => ({
-      key: `acct-${i % 7}`,
-      value: Buffer.concat([Buffer.from(`v${i}:`), randomBytes(i % 50)]),
-      headers: { cdr_id: `c-${i}` },
-    }));
-    const odd: OutgoingMessage[] = [
-      { key: null, value: null, headers: { '__connect.errors.stage': 'VALUE_CONVERTER', original: Buffer.from([0, 1, 2, 255]) } },
-      { key: Buffer.from([9, 8, 7]), value: Buffer.alloc(0) },
-    ];
-    try {
-      await publisher.start();
-      await publisher.send([
-        { topic: topicA, messages: many },
-        { topic: topicB, messages: odd },
-      ]);
-    } finally {
-      await publisher.close();
-    }
-    const a = await readTopic(kafka, topicA);
-    assert.equal(a.length, many.length);
-    const byCdr = new Map(a.map((m) => [String(m.headers!['cdr_id']), m]));
-    for (const [i, sent] of many.entries()) {
-      const got = byCdr.get(`c-${i}`);
-      assert.ok(got, `message c-${i} arrived`);
-      assert.equal(got.key!.toString(), sent.key);
-      assert.deepEqual(got.value, sent.value);
-    }
-    // Same key → same partition, in send order.
-    const perKey = new Map<string, number[]>();
-    for (const m of [...a].sort((x, y) => Number(x.offset) - Number(y.offset))) {
-      const list = perKey.get(m.key!.toString()) ?? [];
-      list.push(Number(String(m.headers!['cdr_id']).slice(2)));
-      perKey.set(m.key!.toString(), list);
-    }
-    for (const list of perKey.values())
-      assert.deepEqual(
-        list,
-        [...list].sort((x, y) => x - y),
-      );
+for (const impl of implementations)
+  describe(`publisher: ${impl.name}`, { skip: impl.skip }, () => {
+    const brokers = testBrokers().split(',');
+    const log = createLogger('warn');
+    let kafka: Kafka;
+    const topicA = uniqueName('pub.a');
+    const topicB = uniqueName('pub.b');
 
-    const b = (await readTopic(kafka, topicB)).sort((x, y) => Number(x.offset) - Number(y.offset));
-    assert.equal(b.length, 2);
-    assert.equal(b[0]!.value, null);
-    assert.equal(b[0]!.key, null);
-    assert.deepEqual(b[0]!.headers!['original'], Buffer.from([0, 1, 2, 255]));
-    assert.equal(String(b[0]!.headers!['__connect.errors.stage']), 'VALUE_CONVERTER');
-    assert.deepEqual(b[1]!.key, Buffer.from([9, 8, 7]));
-    assert.equal(b[1]!.value!.length, 0);
-  });
-
-  it('refuses to send after close, with a retryable error; close is idempotent', async () => {
-    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
-    await publisher.start();
-    await publisher.close();
-    await publisher.close();
-    await assert.rejects(
-      publisher.send([{ topic: topicB, messages: [{ key: 'k', value: Buffer.from('x') }] }]),
-      (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable',
-    );
-  });
-
-  it('compresses with each codec so that the Java consumer reads every message back', async () => {
-    for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
-      const topic = uniqueName(`pub.${codec}`);
+    before(async () => {
+      kafka = createKafka(brokers, 'publisher-test', log);
       const admin = kafka.admin();
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [
+          { topic: topicA, numPartitions: 3 },
+          { topic: topicB, numPartitions: 1 },
+        ],
+        waitForLeaders: true,
+      });
       await admin.disconnect();
-      const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log, compression: codec });
-      const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
-        key: `k${i % 13}`,
-        value: Buffer.from(`${codec}-${i}-${'z'.repeat(i % 400)}`),
+    });
+
+    it('delivers every message intact, in order per key, across several produce slices', async () => {
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      const many: OutgoingMessage[] = Array.from({ length: 4500 }, (_, i) => ({
+        key: `acct-${i % 7}`,
+        value: Buffer.concat([Buffer.from(`v${i}:`), randomBytes(i % 50)]),
+        headers: { cdr_id: `c-${i}` },
       }));
+      const odd: OutgoingMessage[] = [
+        { key: null, value: null, headers: { '__connect.errors.stage': 'VALUE_CONVERTER', original: Buffer.from([0, 1, 2, 255]) } },
+        { key: Buffer.from([9, 8, 7]), value: Buffer.alloc(0) },
+      ];
       try {
-        await publisher.send([{ topic, messages }]);
+        await publisher.start();
+        await publisher.send([
+          { topic: topicA, messages: many },
+          { topic: topicB, messages: odd },
+        ]);
       } finally {
         await publisher.close();
       }
-      const read = await javaConsume(brokers.join(','), topic, messages.length);
-      assert.equal(read.count, messages.length, codec);
-      assert.equal(read.digest, valuesDigest(messages.map((m) => m.value)), codec);
-    }
-  });
+      const a = await readTopic(kafka, topicA);
+      assert.equal(a.length, many.length);
+      const byCdr = new Map(a.map((m) => [String(m.headers!['cdr_id']), m]));
+      for (const [i, sent] of many.entries()) {
+        const got = byCdr.get(`c-${i}`);
+        assert.ok(got, `message c-${i} arrived`);
+        assert.equal(got.key!.toString(), sent.key);
+        assert.deepEqual(got.value, sent.value);
+      }
+      // Same key → same partition, in send order.
+      const perKey = new Map<string, number[]>();
+      for (const m of [...a].sort((x, y) => Number(x.offset) - Number(y.offset))) {
+        const list = perKey.get(m.key!.toString()) ?? [];
+        list.push(Number(String(m.headers!['cdr_id']).slice(2)));
+        perKey.set(m.key!.toString(), list);
+      }
+      for (const list of perKey.values())
+        assert.deepEqual(
+          list,
+          [...list].sort((x, y) => x - y),
+        );
 
-  it('slices by bytes, so large messages together never exceed the broker limit; one message over the limit is record_too_large', async () => {
-    const publisher = new ThreadPublisher({ brokers, clientId: 'publisher-test', log });
-    // 6 × 400 KB plus small ones: more than 2 MB in one send, to a broker whose message.max.bytes is 1 MiB.
-    const big: OutgoingMessage[] = Array.from({ length: 6 }, (_, i) => ({ key: 'same-partition', value: randomBytes(400 * 1024), headers: { n: String(i) } }));
-    const small: OutgoingMessage[] = Array.from({ length: 500 }, (_, i) => ({ key: 'same-partition', value: Buffer.from(`s${i}`) }));
-    try {
-      await publisher.send([{ topic: topicB, messages: [...big, ...small] }]);
-      await assert.rejects(
-        publisher.send([{ topic: topicB, messages: [{ key: 'x', value: randomBytes(950 * 1024) }] }]),
-        (err: unknown) => err instanceof PipelineError && err.code === 'record_too_large' && err.disposition === 'dead-letter',
-      );
-    } finally {
+      const b = (await readTopic(kafka, topicB)).sort((x, y) => Number(x.offset) - Number(y.offset));
+      assert.equal(b.length, 2);
+      assert.equal(b[0]!.value, null);
+      assert.equal(b[0]!.key, null);
+      assert.deepEqual(b[0]!.headers!['original'], Buffer.from([0, 1, 2, 255]));
+      assert.equal(String(b[0]!.headers!['__connect.errors.stage']), 'VALUE_CONVERTER');
+      assert.deepEqual(b[1]!.key, Buffer.from([9, 8, 7]));
+      assert.equal(b[1]!.value!.length, 0);
+    });
+
+    it("puts each key on the partition kafkajs's DefaultPartitioner (Java's murmur2) picks", async () => {
+      const topic = uniqueName('pub.keys');
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 5 }], waitForLeaders: true });
+      await admin.disconnect();
+      // Account-like keys, ASCII and not: the hash is over the key's UTF-8 bytes in both clients.
+      const keys = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `acct-${i}` : i % 3 === 1 ? `Kunde-Jürgen-${i}` : `${i}-日本`));
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      try {
+        await publisher.send([{ topic, messages: keys.map((key) => ({ key, value: Buffer.from(key) })) }]);
+      } finally {
+        await publisher.close();
+      }
+      const got = await partitionsOfKeys(kafka, topic, keys.length);
+      const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3, 4].map((partitionId) => ({
+        partitionId,
+        leader: 1,
+        replicas: [1],
+        isr: [1],
+        partitionErrorCode: 0,
+        offlineReplicas: [],
+      }));
+      const pick = Partitioners.DefaultPartitioner();
+      const expected = new Map(keys.map((key) => [key, pick({ topic, partitionMetadata, message: { key, value: null } })]));
+      assert.equal(got.size, keys.length);
+      assert.ok(new Set(got.values()).size > 1, 'keys spread over several partitions');
+      for (const key of keys) assert.equal(got.get(key), expected.get(key), key);
+    });
+
+    it('refuses to send after close, with a retryable error; close is idempotent', async () => {
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      await publisher.start();
       await publisher.close();
-    }
-    const b = await readTopic(kafka, topicB);
-    assert.equal(b.filter((m) => m.value?.length === 400 * 1024).length, 6);
-    assert.equal(b.filter((m) => m.value?.toString().startsWith('s')).length, 500);
+      await publisher.close();
+      await assert.rejects(
+        publisher.send([{ topic: topicB, messages: [{ key: 'k', value: Buffer.from('x') }] }]),
+        (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable',
+      );
+    });
+
+    it('compresses with each codec so that the Java consumer reads every message back', async () => {
+      for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+        const topic = uniqueName(`pub.${codec}`);
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+        await admin.disconnect();
+        const publisher = impl.make({ brokers, clientId: 'publisher-test', log, compression: codec });
+        const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
+          key: `k${i % 13}`,
+          value: Buffer.from(`${codec}-${i}-${'z'.repeat(i % 400)}`),
+        }));
+        try {
+          await publisher.send([{ topic, messages }]);
+        } finally {
+          await publisher.close();
+        }
+        const read = await javaConsume(brokers.join(','), topic, messages.length);
+        assert.equal(read.count, messages.length, codec);
+        assert.equal(read.digest, valuesDigest(messages.map((m) => m.value)), codec);
+      }
+    });
+
+    it('slices by bytes, so large messages together never exceed the broker limit; one message over the limit is record_too_large', async () => {
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      // 6 × 400 KB plus small ones: more than 2 MB in one send, to a broker whose message.max.bytes is 1 MiB.
+      const big: OutgoingMessage[] = Array.from({ length: 6 }, (_, i) => ({
+        key: 'same-partition',
+        value: randomBytes(400 * 1024),
+        headers: { n: String(i) },
+      }));
+      const small: OutgoingMessage[] = Array.from({ length: 500 }, (_, i) => ({ key: 'same-partition', value: Buffer.from(`s${i}`) }));
+      try {
+        await publisher.send([{ topic: topicB, messages: [...big, ...small] }]);
+        await assert.rejects(
+          publisher.send([{ topic: topicB, messages: [{ key: 'x', value: randomBytes(950 * 1024) }] }]),
+          (err: unknown) => err instanceof PipelineError && err.code === 'record_too_large' && err.disposition === 'dead-letter',
+        );
+      } finally {
+        await publisher.close();
+      }
+      const b = await readTopic(kafka, topicB);
+      assert.equal(b.filter((m) => m.value?.length === 400 * 1024).length, 6);
+      assert.equal(b.filter((m) => m.value?.toString().startsWith('s')).length, 500);
+    });
+
+    after(async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topicA, topicB] }).catch(() => undefined);
+      await admin.disconnect();
+    });
   });
 
-  after(async () => {
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topicA, topicB] }).catch(() => undefined);
-    await admin.disconnect();
-  });
-});
+/** Each message's key and the partition it landed on (every key sent once). */
+async function partitionsOfKeys(kafka: Kafka, topic: string, count: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const consumer = kafka.consumer({ groupId: `keys-${topic}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        void consumer.run({
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) out.set(m.key!.toString(), batch.partition);
+            if (out.size >= count) resolve();
+          },
+        });
+      }),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60_000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
+  }
+  return out;
+}

@@ -1,0 +1,300 @@
+import { createRequire } from 'node:module';
+import { PipelineError, classifyError } from '../../core/index.ts';
+import type { CompressionName } from '../config/config.ts';
+import { MAX_MESSAGE_BYTES } from './limits.ts';
+import type { KafkaClientSecurity } from './security.ts';
+import type { OutgoingMessage, Publisher, PublisherOptions, TopicMessages } from './publisher.ts';
+
+/**
+ * Publishes through librdkafka (npm `@confluentinc/kafka-javascript`, an optional dependency built from source where
+ * no prebuilt binary can be fetched: README "Native Kafka publisher"). The JavaScript side only hands each message to
+ * the library and counts the delivery reports; batching, record encoding, CRC and compression run in librdkafka's own
+ * threads. Measured against the kafkajs publisher thread: docs/decisions/0031-native-publisher.md.
+ *
+ * Same contract as ThreadPublisher: one idempotent producer with acks=all; `send` resolves once the broker has
+ * acknowledged every message of the call and rejects otherwise, classified by the error model. A message over
+ * MAX_MESSAGE_BYTES is refused before anything of the call is produced. Partitions are chosen as the Java client and
+ * kafkajs's DefaultPartitioner choose them (murmur2 of the key), so switching publishers keeps an account's records
+ * on its partition.
+ */
+
+/** The part of the library's producer this module uses (its own typings are not needed where it is absent). */
+interface RdError extends Error {
+  readonly code: number;
+  readonly isFatal?: boolean;
+  readonly isRetriable?: boolean;
+}
+interface RdProducer {
+  connect(opts: Record<string, never>, cb: (err: RdError | null) => void): void;
+  disconnect(timeoutMs: number, cb: (err: RdError | null) => void): void;
+  flush(timeoutMs: number, cb: (err: RdError | null) => void): void;
+  produce(
+    topic: string,
+    partition: number | null,
+    value: Buffer | null,
+    key: string | Buffer | null,
+    timestamp: number | null,
+    opaque: Delivery,
+    headers?: Record<string, string | Buffer>[],
+  ): unknown;
+  setPollInterval(ms: number): void;
+  on(event: 'delivery-report', cb: (err: RdError | null, report: { opaque: unknown }) => void): void;
+  on(event: 'event.error', cb: (err: RdError) => void): void;
+}
+interface RdModule {
+  readonly Producer: new (conf: Record<string, string | number | boolean>) => RdProducer;
+  readonly librdkafkaVersion: string;
+}
+
+/** librdkafka's error codes this module tells apart (lib/error.js of the package). */
+const ERR = {
+  FATAL: -150,
+  AUTHENTICATION: -169,
+  QUEUE_FULL: -184,
+  SSL: -181,
+  CORRUPT_MESSAGE: 2,
+  MSG_SIZE_TOO_LARGE: 10,
+  RECORD_LIST_TOO_LARGE: 18,
+  TOPIC_AUTHORIZATION_FAILED: 29,
+  CLUSTER_AUTHORIZATION_FAILED: 31,
+  SASL_AUTHENTICATION_FAILED: 58,
+  INVALID_RECORD: 87,
+} as const;
+const RECORD_CODES = new Set<number>([ERR.CORRUPT_MESSAGE, ERR.MSG_SIZE_TOO_LARGE, ERR.RECORD_LIST_TOO_LARGE, ERR.INVALID_RECORD]);
+const CONFIG_CODES = new Set<number>([
+  ERR.AUTHENTICATION,
+  ERR.SSL,
+  ERR.TOPIC_AUTHORIZATION_FAILED,
+  ERR.CLUSTER_AUTHORIZATION_FAILED,
+  ERR.SASL_AUTHENTICATION_FAILED,
+]);
+
+/**
+ * How long librdkafka keeps trying one message before it reports it failed: about what the kafkajs publisher's
+ * retries add up to, so a broker that stays away fails the batch (retried by the loop) instead of holding it.
+ */
+const MESSAGE_TIMEOUT_MS = 30_000;
+/** Delivery reports are collected this often; the wait adds at most this much to a batch's publish. */
+const POLL_INTERVAL_MS = 5;
+
+let loaded: { module: RdModule } | { error: string } | undefined;
+
+/** The library, or why it cannot be used here (not installed, its build failed, or it does not load). */
+export function nativeKafka(): { module: RdModule } | { error: string } {
+  if (!loaded) {
+    try {
+      const module = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as RdModule;
+      if (typeof module.Producer !== 'function') throw new Error('the package has no Producer');
+      loaded = { module };
+    } catch (err) {
+      loaded = { error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
+    }
+  }
+  return loaded;
+}
+
+/** librdkafka's properties for the pipeline's TLS and SASL settings (docs/operations.md "Security"). */
+export function librdkafkaSecurity(security: KafkaClientSecurity): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  const { ssl, sasl } = security;
+  out['security.protocol'] = ssl ? (sasl ? 'sasl_ssl' : 'ssl') : sasl ? 'sasl_plaintext' : 'plaintext';
+  if (ssl && ssl !== true) {
+    if (ssl.ca) out['ssl.ca.pem'] = ssl.ca;
+    if (ssl.cert) out['ssl.certificate.pem'] = ssl.cert;
+    if (ssl.key) out['ssl.key.pem'] = ssl.key;
+    if (!ssl.rejectUnauthorized) {
+      out['enable.ssl.certificate.verification'] = false;
+      out['ssl.endpoint.identification.algorithm'] = 'none';
+    }
+  }
+  if (sasl) {
+    if (!('username' in sasl) || !('password' in sasl))
+      throw new PipelineError('config_invalid', `SASL mechanism ${sasl.mechanism} is not supported by the native publisher`);
+    out['sasl.mechanisms'] = sasl.mechanism.toUpperCase();
+    out['sasl.username'] = sasl.username;
+    out['sasl.password'] = sasl.password;
+  }
+  return out;
+}
+
+/** The pipeline's codec name as librdkafka spells it. */
+function codecOf(c: CompressionName): string {
+  return c === 'none' ? 'none' : c;
+}
+
+/** One `send` call: its messages' delivery reports are counted down; the first failure is kept. */
+class Delivery {
+  outstanding = 0;
+  error: RdError | undefined;
+  produced = false;
+  constructor(
+    readonly resolve: () => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+
+  settleIfDone(): void {
+    if (!this.produced || this.outstanding > 0) return;
+    if (this.error) this.reject(classifyNativeError(this.error));
+    else this.resolve();
+  }
+}
+
+export function classifyNativeError(err: RdError): PipelineError {
+  const message = `Kafka: ${err.message.split('\n')[0]}`;
+  if (RECORD_CODES.has(err.code)) return new PipelineError('record_too_large', message, { cause: err });
+  if (CONFIG_CODES.has(err.code)) return new PipelineError('config_invalid', message, { cause: err });
+  // Everything else librdkafka reports for a message is about the cluster (timed out, transport, leader moved,
+  // producer fenced): sending again is the cure.
+  if (typeof err.code === 'number') return new PipelineError('broker_unavailable', message, { cause: err });
+  return classifyError(err, 'broker');
+}
+
+/**
+ * An empty buffer the binding passes on as empty, not as null: it hands librdkafka the buffer's data pointer, which is
+ * NULL for a zero-length buffer of its own (a null value, a tombstone). A zero-length view into a larger buffer has a
+ * real pointer.
+ */
+const EMPTY = Buffer.alloc(1).subarray(1);
+function nonNull<T extends Buffer | null>(b: T): T | Buffer {
+  return b !== null && b.length === 0 ? EMPTY : b;
+}
+
+function sizeOf(m: OutgoingMessage): number {
+  let n = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
+  for (const k in m.headers ?? {}) n += k.length + m.headers![k]!.length;
+  return n;
+}
+
+export class NativePublisher implements Publisher {
+  private producer: RdProducer | undefined;
+  private connecting: Promise<RdProducer> | undefined;
+  private readonly inFlight = new Set<Delivery>();
+  private closed = false;
+
+  constructor(
+    private readonly opts: PublisherOptions,
+    private readonly rd: RdModule,
+  ) {}
+
+  get implementation(): string {
+    return `librdkafka ${this.rd.librdkafkaVersion}`;
+  }
+
+  async start(): Promise<void> {
+    await this.connected();
+  }
+
+  async send(batches: readonly TopicMessages[]): Promise<void> {
+    for (const b of batches)
+      for (const m of b.messages) {
+        const size = sizeOf(m);
+        if (size > MAX_MESSAGE_BYTES)
+          throw new PipelineError('record_too_large', `Kafka: a ${size}-byte message for ${b.topic} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+      }
+    if (!batches.some((b) => b.messages.length > 0)) return;
+    const producer = await this.connected();
+    let delivery!: Delivery;
+    const done = new Promise<void>((resolve, reject) => (delivery = new Delivery(resolve, reject)));
+    this.inFlight.add(delivery);
+    try {
+      all: for (const b of batches)
+        for (const m of b.messages) {
+          const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+          try {
+            producer.produce(b.topic, null, nonNull(m.value), typeof m.key === 'string' ? m.key : nonNull(m.key), null, delivery, headers);
+          } catch (err) {
+            // Refused before it was queued (queue full, producer failed): what was queued is still awaited below.
+            delivery.error ??= err as RdError;
+            break all;
+          }
+          delivery.outstanding++;
+        }
+    } finally {
+      delivery.produced = true;
+      delivery.settleIfDone();
+    }
+    try {
+      await done;
+    } finally {
+      this.inFlight.delete(delivery);
+    }
+  }
+
+  /** Waits for what is in flight (up to 10 s), then disconnects; idempotent. A send still unanswered then fails. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
+    this.producer = undefined;
+    // The library's disconnect flushes first.
+    if (producer) await new Promise<void>((resolve) => producer.disconnect(10_000, () => resolve()));
+    this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: -172 }));
+  }
+
+  /** Ends every call in flight with `err` (their producer is gone: reports that still come are ignored). */
+  private failInFlight(err: RdError): void {
+    for (const d of this.inFlight) {
+      d.error ??= err;
+      d.outstanding = 0;
+      d.settleIfDone();
+    }
+  }
+
+  private connected(): Promise<RdProducer> {
+    if (this.closed) return Promise.reject(new PipelineError('broker_unavailable', 'publisher is closed'));
+    if (this.producer) return Promise.resolve(this.producer);
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<RdProducer> {
+    const { opts } = this;
+    const producer = new this.rd.Producer({
+      'bootstrap.servers': opts.brokers.join(','),
+      'client.id': opts.clientId,
+      'enable.idempotence': true,
+      acks: 'all',
+      'compression.codec': codecOf(opts.compression ?? 'none'),
+      // Java's and kafkajs's DefaultPartitioner: murmur2 of the key (null keys: any partition).
+      partitioner: 'murmur2_random',
+      'linger.ms': 5,
+      'message.timeout.ms': MESSAGE_TIMEOUT_MS,
+      'queue.buffering.max.messages': 1_000_000,
+      'socket.keepalive.enable': true,
+      dr_cb: true,
+      ...librdkafkaSecurity(opts.security ?? {}),
+    });
+    const log = opts.log.child({ component: 'librdkafka', thread: 'publisher' });
+    producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque));
+    producer.on('event.error', (err) => {
+      log.warn({ code: err.code, error: err.message }, 'Kafka client error');
+      // A fatal error (the idempotent producer was fenced or lost its sequence) ends this producer: the next send
+      // starts a new one, and what was in flight is reported failed by its delivery reports or the timeout.
+      if (err.isFatal && this.producer === producer) {
+        this.producer = undefined;
+        this.failInFlight(err);
+        producer.disconnect(5_000, () => undefined);
+      }
+    });
+    await new Promise<void>((resolve, reject) =>
+      producer.connect({}, (err) =>
+        err ? reject(new PipelineError('broker_unavailable', `publisher could not connect: ${err.message}`, { cause: err })) : resolve(),
+      ),
+    );
+    producer.setPollInterval(POLL_INTERVAL_MS);
+    if (this.closed) {
+      producer.disconnect(5_000, () => undefined);
+      throw new PipelineError('broker_unavailable', 'publisher is closed');
+    }
+    this.producer = producer;
+    return producer;
+  }
+
+  private delivered(err: RdError | null, opaque: unknown): void {
+    // A call already settled (its producer failed) ignores the reports that still come.
+    if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
+    opaque.outstanding--;
+    if (err) opaque.error ??= err;
+    opaque.settleIfDone();
+  }
+}
