@@ -46,4 +46,15 @@ describe('client_ip must be an IP address', () => {
   for (const raw of ['1.2.3', '0x7f.1', '999.1.1.1', "'; DROP TABLE cdr; --", 'x'.repeat(5000), '+60123456789', 'localhost']) {
     it(`drops ${JSON.stringify(raw.slice(0, 30))}`, () => assert.deepEqual(sanitiseClientIp(raw), { ip: null, dropped: true }));
   }
+  it('answers the same the second time and after its memory of parsed spellings filled and emptied', () => {
+    const first = kept.map(([raw]) => sanitiseClientIp(raw));
+    for (let i = 0; i < 5000; i++) sanitiseClientIp(`2001:db8::${i.toString(16)}`);
+    assert.deepEqual(
+      kept.map(([raw]) => sanitiseClientIp(raw)),
+      first,
+    );
+    assert.deepEqual(sanitiseClientIp('2001:DB8::0:1'), { ip: '2001:db8::1', dropped: false });
+    assert.deepEqual(sanitiseClientIp('2001:db8::g'), { ip: null, dropped: true });
+    assert.deepEqual(sanitiseClientIp('2001:db8::g'), { ip: null, dropped: true });
+  });
 });
