@@ -95,6 +95,7 @@ export class FraudService implements BatchHandler<PartitionState> {
     this.clock = deps.clock ?? Date.now;
     for (const rule of RULE_NAMES) {
       for (const severity of ['warning', 'critical']) deps.metrics.fraudAlerts.inc({ rule, severity }, 0);
+      deps.metrics.fraudAlertEscalations.inc({ rule }, 0);
       deps.metrics.fraudOpenAlerts.inc({ rule }, 0);
     }
     this.detector = new FraudDetector(deps.rules);
@@ -224,7 +225,7 @@ export class FraudService implements BatchHandler<PartitionState> {
             this.counts.alerts++;
             metrics.fraudAlerts.inc({ rule: c.alert.rule, severity: c.alert.severity });
             metrics.fraudOpenAlerts.inc({ rule: c.alert.rule });
-          } else if (c.change === 'escalated') metrics.fraudAlerts.inc({ rule: c.alert.rule, severity: 'critical' });
+          } else if (c.change === 'escalated') metrics.fraudAlertEscalations.inc({ rule: c.alert.rule });
           else if (c.change === 'closed') metrics.fraudOpenAlerts.dec({ rule: c.alert.rule });
           this.deps.log.info(
             { alert_id: c.alert.alert_id, rule: c.alert.rule, change: c.change, severity: c.alert.severity, account_id: c.alert.key.account_id },

@@ -13,6 +13,7 @@ export interface PipelineMetrics {
   readonly billingLag: Gauge<'partition'>;
   readonly billingBatchSeconds: Histogram;
   readonly fraudAlerts: Counter<'rule' | 'severity'>;
+  readonly fraudAlertEscalations: Counter<'rule'>;
   readonly fraudOpenAlerts: Gauge<'rule'>;
   readonly fraudLag: Gauge<'partition'>;
   readonly fraudRecords: Counter;
@@ -78,8 +79,14 @@ export function createMetrics(): PipelineMetrics {
     }),
     fraudAlerts: new Counter({
       name: 'cdr_fraud_alerts_total',
-      help: 'Fraud alerts raised (opened), by rule and severity at opening; escalations count under critical',
+      help: 'Fraud alerts raised (opened), by rule and severity at opening (an escalation is in cdr_fraud_alert_escalations_total)',
       labelNames: ['rule', 'severity'],
+      registers: [registry],
+    }),
+    fraudAlertEscalations: new Counter({
+      name: 'cdr_fraud_alert_escalations_total',
+      help: 'Open fraud alerts escalated from warning to critical, by rule',
+      labelNames: ['rule'],
       registers: [registry],
     }),
     fraudOpenAlerts: new Gauge({ name: 'cdr_fraud_open_alerts', help: 'Fraud alerts open now, by rule', labelNames: ['rule'], registers: [registry] }),

@@ -193,9 +193,15 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     }
   });
 
-  it('counts it in cdr_fraud_alerts_total{rule,severity}', async () => {
+  it('counts it in cdr_fraud_alerts_total{rule,severity} once, and an escalation in cdr_fraud_alert_escalations_total', async () => {
     const text = await rt.metrics.registry.getSingleMetricAsString('cdr_fraud_alerts_total');
     assert.match(text, /cdr_fraud_alerts_total\{rule="range_scan",severity="(warning|critical)"\} 1\b/);
+    // Summed over severity: the alerts opened, as on the topic; escalations apart, as on the topic.
+    const changes = (await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts)).map((m) => String(m.headers!['change']));
+    const sum = [...text.matchAll(/^cdr_fraud_alerts_total\{rule="range_scan",severity="\w+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.equal(sum, changes.filter((c) => c === 'opened').length, changes.join(','));
+    const escalations = await rt.metrics.registry.getSingleMetricAsString('cdr_fraud_alert_escalations_total');
+    assert.match(escalations, new RegExp(`cdr_fraud_alert_escalations_total\\{rule="range_scan"\\} ${changes.filter((c) => c === 'escalated').length}\\b`));
     // Every rule is served from the start: a rule that never fired is a 0, not a missing series.
     const series = [...text.matchAll(/^cdr_fraud_alerts_total\{rule="(\w+)",severity="(\w+)"\} (\d+)$/gm)].map((m) => `${m[1]}/${m[2]}`);
     for (const rule of ['sms_pumping', 'range_scan', 'velocity', 'irsf', 'account_anomaly'])
