@@ -177,7 +177,9 @@ function machine(kafka: string): Machine {
     java,
     kafka,
     clickhouse: '?',
-    packages: Object.fromEntries(['kafkajs', '@clickhouse/client', 'chdb', 'avsc', 'libphonenumber-js'].map((p) => [p, pkgVersion(p)])),
+    packages: Object.fromEntries(
+      ['kafkajs', '@confluentinc/kafka-javascript', '@clickhouse/client', 'chdb', 'avsc', 'libphonenumber-js'].map((p) => [p, pkgVersion(p)]),
+    ),
     load1AtStart: load1(),
     code: codeVersion(),
   };

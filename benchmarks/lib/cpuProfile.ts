@@ -83,6 +83,7 @@ function categoryOf(fn: string, url: string): string {
   if (fn === '(garbage collector)') return 'GC';
   if (fn === '(idle)' || fn === '(program)') return fn;
   if (url.includes('node_modules/kafkajs')) return 'kafkajs (fetch decode, produce encode, protocol)';
+  if (url.includes('node_modules/@confluentinc/kafka-javascript')) return 'librdkafka binding (produce calls, delivery reports)';
   if (url.includes('node_modules/avsc')) return 'avsc (Avro decode/encode)';
   if (url.includes('node_modules/libphonenumber-js')) return 'libphonenumber-js (normalisation)';
   if (url.includes('node_modules/@clickhouse') || url.includes('node_modules/chdb')) return '@clickhouse/client + chdb (insert path)';
