@@ -9,7 +9,7 @@ import type { OutgoingMessage, Publisher, PublisherOptions, TopicMessages } from
  * Publishes through librdkafka (npm `@confluentinc/kafka-javascript`, an optional dependency built from source where
  * no prebuilt binary can be fetched: README "Native Kafka publisher"). The JavaScript side only hands each message to
  * the library and counts the delivery reports; batching, record encoding, CRC and compression run in librdkafka's own
- * threads. Measured against the kafkajs publisher thread: docs/decisions/0031-native-publisher.md.
+ * threads. Measured against the kafkajs publisher thread: docs/decisions/0032-native-publisher.md.
  *
  * Same contract as ThreadPublisher: one idempotent producer with acks=all; `send` resolves once the broker has
  * acknowledged every message of the call and rejects otherwise, classified by the error model. A message over
@@ -19,12 +19,12 @@ import type { OutgoingMessage, Publisher, PublisherOptions, TopicMessages } from
  */
 
 /** The part of the library's producer this module uses (its own typings are not needed where it is absent). */
-interface RdError extends Error {
+export interface RdError extends Error {
   readonly code: number;
   readonly isFatal?: boolean;
   readonly isRetriable?: boolean;
 }
-interface RdProducer {
+export interface RdProducer {
   connect(opts: Record<string, never>, cb: (err: RdError | null) => void): void;
   disconnect(timeoutMs: number, cb: (err: RdError | null) => void): void;
   flush(timeoutMs: number, cb: (err: RdError | null) => void): void;
@@ -41,7 +41,7 @@ interface RdProducer {
   on(event: 'delivery-report', cb: (err: RdError | null, report: { opaque: unknown }) => void): void;
   on(event: 'event.error', cb: (err: RdError) => void): void;
 }
-interface RdModule {
+export interface RdModule {
   readonly Producer: new (conf: Record<string, string | number | boolean>) => RdProducer;
   readonly librdkafkaVersion: string;
 }
@@ -49,8 +49,8 @@ interface RdModule {
 /** librdkafka's error codes this module tells apart (lib/error.js of the package). */
 const ERR = {
   FATAL: -150,
+  STATE: -172,
   AUTHENTICATION: -169,
-  QUEUE_FULL: -184,
   SSL: -181,
   CORRUPT_MESSAGE: 2,
   MSG_SIZE_TOO_LARGE: 10,
@@ -68,6 +68,17 @@ const CONFIG_CODES = new Set<number>([
   ERR.CLUSTER_AUTHORIZATION_FAILED,
   ERR.SASL_AUTHENTICATION_FAILED,
 ]);
+/**
+ * The cluster away or in motion — sending again is the cure: local timeouts, transport, purged or fatal producer (a new
+ * one is started), unknown topic or partition (as kafkajs: metadata may lag), leaders moving, replicas short, sequence
+ * and epoch errors of the idempotent producer, throttling.
+ */
+const TRANSIENT_CODES = new Set<number>([
+  -197, -195, -193, -192, -190, -188, -187, -185, -184, -182, -180, -172, -166, -153, -152, -151, -150, -146, -137, 3, 5, 6, 7, 8, 9, 13, 14, 15, 19, 20, 41,
+  45, 46, 47, 49, 56, 59, 74, 75, 89, 90,
+]);
+/** What an `event.error` says when the brokers refuse the login or the TLS handshake (its code is not passed on). */
+const LOGIN_REFUSED = /SASL|authenticat|SSL handshake|certificate verify|unknown ca/i;
 
 /**
  * How long librdkafka keeps trying one message before it reports it failed: about what the kafkajs publisher's
@@ -125,6 +136,8 @@ function codecOf(c: CompressionName): string {
 /** One `send` call: its messages' delivery reports are counted down; the first failure is kept. */
 class Delivery {
   outstanding = 0;
+  /** The producer its messages went to. */
+  producer: RdProducer | undefined;
   error: RdError | undefined;
   produced = false;
   constructor(
@@ -143,9 +156,9 @@ export function classifyNativeError(err: RdError): PipelineError {
   const message = `Kafka: ${err.message.split('\n')[0]}`;
   if (RECORD_CODES.has(err.code)) return new PipelineError('record_too_large', message, { cause: err });
   if (CONFIG_CODES.has(err.code)) return new PipelineError('config_invalid', message, { cause: err });
-  // Everything else librdkafka reports for a message is about the cluster (timed out, transport, leader moved,
-  // producer fenced): sending again is the cure.
-  if (typeof err.code === 'number') return new PipelineError('broker_unavailable', message, { cause: err });
+  if (TRANSIENT_CODES.has(err.code) || err.isRetriable === true) return new PipelineError('broker_unavailable', message, { cause: err });
+  // Anything else is not cured by waiting (an invalid argument, a policy or version the broker refuses): the error
+  // model's default, which gives up after a few attempts and says why.
   return classifyError(err, 'broker');
 }
 
@@ -159,9 +172,17 @@ function nonNull<T extends Buffer | null>(b: T): T | Buffer {
   return b !== null && b.length === 0 ? EMPTY : b;
 }
 
+/**
+ * Strings as UTF-8 buffers: the binding copies a string through a C string, which ends at the first U+0000 (a key
+ * would land on another partition, a header would be cut).
+ */
+function bytesOf(v: string | Buffer): Buffer {
+  return typeof v === 'string' ? Buffer.from(v) : nonNull(v);
+}
+
 function sizeOf(m: OutgoingMessage): number {
-  let n = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
-  for (const k in m.headers ?? {}) n += k.length + m.headers![k]!.length;
+  let n = 64 + (m.value?.length ?? 0) + (m.key === null ? 0 : Buffer.byteLength(m.key));
+  for (const k in m.headers ?? {}) n += Buffer.byteLength(k) + Buffer.byteLength(m.headers![k]!);
   return n;
 }
 
@@ -169,6 +190,10 @@ export class NativePublisher implements Publisher {
   private producer: RdProducer | undefined;
   private connecting: Promise<RdProducer> | undefined;
   private readonly inFlight = new Set<Delivery>();
+  /** Producers being disconnected (the library's disconnect never calls back a second time). */
+  private readonly retired = new WeakSet<RdProducer>();
+  /** The client's last error event (librdkafka reports a refused login only there, as text). */
+  private lastClientError: string | undefined;
   private closed = false;
 
   constructor(
@@ -195,16 +220,22 @@ export class NativePublisher implements Publisher {
     const producer = await this.connected();
     let delivery!: Delivery;
     const done = new Promise<void>((resolve, reject) => (delivery = new Delivery(resolve, reject)));
+    delivery.producer = producer;
     this.inFlight.add(delivery);
     try {
       all: for (const b of batches)
         for (const m of b.messages) {
-          const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+          const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: bytesOf(v) })) : undefined;
           try {
-            producer.produce(b.topic, null, nonNull(m.value), typeof m.key === 'string' ? m.key : nonNull(m.key), null, delivery, headers);
-          } catch (err) {
-            // Refused before it was queued (queue full, producer failed): what was queued is still awaited below.
-            delivery.error ??= err as RdError;
+            producer.produce(b.topic, null, nonNull(m.value), m.key === null ? null : bytesOf(m.key), null, delivery, headers);
+          } catch (thrown) {
+            // Refused before it was queued (queue full, producer failed or gone): what was queued is still awaited below.
+            const err = thrown as RdError;
+            const coded = typeof err.code === 'number' ? err : Object.assign(new Error(err.message), { code: ERR.STATE });
+            delivery.error ??= coded;
+            // After a fatal error (an idempotent producer fenced or out of sequence) or with the client gone, this
+            // producer takes nothing more: the retry of the batch starts a new one.
+            if (coded.code === ERR.FATAL || coded.code === ERR.STATE) this.retire(producer, coded);
             break all;
           }
           delivery.outstanding++;
@@ -227,13 +258,27 @@ export class NativePublisher implements Publisher {
     const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
     this.producer = undefined;
     // The library's disconnect flushes first.
-    if (producer) await new Promise<void>((resolve) => producer.disconnect(10_000, () => resolve()));
-    this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: -172 }));
+    if (producer && !this.retired.has(producer)) {
+      this.retired.add(producer);
+      await new Promise<void>((resolve) => producer.disconnect(10_000, () => resolve()));
+    }
+    this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: ERR.STATE }));
   }
 
-  /** Ends every call in flight with `err` (their producer is gone: reports that still come are ignored). */
-  private failInFlight(err: RdError): void {
+  /** Takes a failed producer out of use: what it had in flight fails, the next send starts a new one. */
+  private retire(producer: RdProducer, err: RdError): void {
+    if (this.producer === producer) this.producer = undefined;
+    this.failInFlight(err, producer);
+    if (this.retired.has(producer)) return;
+    this.retired.add(producer);
+    this.opts.log.warn({ code: err.code, error: err.message }, 'Kafka producer failed for good: a new one takes over');
+    producer.disconnect(5_000, () => undefined);
+  }
+
+  /** Ends every call in flight (on `producer`, or on any) with `err`; reports that still come for them are ignored. */
+  private failInFlight(err: RdError, producer?: RdProducer): void {
     for (const d of this.inFlight) {
+      if (producer !== undefined && d.producer !== producer) continue;
       d.error ??= err;
       d.outstanding = 0;
       d.settleIfDone();
@@ -260,6 +305,9 @@ export class NativePublisher implements Publisher {
       'linger.ms': 5,
       'message.timeout.ms': MESSAGE_TIMEOUT_MS,
       'queue.buffering.max.messages': 1_000_000,
+      // As the kafkajs publisher: a missing topic is an error, never created with the broker's defaults (cdr.dlq
+      // carries identifiers and has its own retention).
+      'allow.auto.create.topics': false,
       'socket.keepalive.enable': true,
       dr_cb: true,
       ...librdkafkaSecurity(opts.security ?? {}),
@@ -267,19 +315,18 @@ export class NativePublisher implements Publisher {
     const log = opts.log.child({ component: 'librdkafka', thread: 'publisher' });
     producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque));
     producer.on('event.error', (err) => {
-      log.warn({ code: err.code, error: err.message }, 'Kafka client error');
-      // A fatal error (the idempotent producer was fenced or lost its sequence) ends this producer: the next send
-      // starts a new one, and what was in flight is reported failed by its delivery reports or the timeout.
-      if (err.isFatal && this.producer === producer) {
-        this.producer = undefined;
-        this.failInFlight(err);
-        producer.disconnect(5_000, () => undefined);
-      }
+      this.lastClientError = err.message;
+      log.warn({ error: err.message }, 'Kafka client error');
     });
     await new Promise<void>((resolve, reject) =>
-      producer.connect({}, (err) =>
-        err ? reject(new PipelineError('broker_unavailable', `publisher could not connect: ${err.message}`, { cause: err })) : resolve(),
-      ),
+      producer.connect({}, (err) => {
+        if (!err) return resolve();
+        // A refused login shows only as an error event before the connection gives up: a configuration error, as
+        // with kafkajs, not a broker to wait for.
+        const login = this.lastClientError !== undefined && LOGIN_REFUSED.test(this.lastClientError) ? this.lastClientError : undefined;
+        const detail = login ?? this.lastClientError ?? err.message;
+        reject(new PipelineError(login ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }));
+      }),
     );
     producer.setPollInterval(POLL_INTERVAL_MS);
     if (this.closed) {
@@ -295,6 +342,7 @@ export class NativePublisher implements Publisher {
     if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
     opaque.outstanding--;
     if (err) opaque.error ??= err;
+    if (err?.code === ERR.FATAL && opaque.producer) this.retire(opaque.producer, err);
     opaque.settleIfDone();
   }
 }

@@ -1,11 +1,21 @@
 /**
  * The native publisher's pure parts: how the pipeline's TLS and SASL settings become librdkafka properties, and how
- * librdkafka's error codes land in the error model. (The publishing itself is proven against the real broker in
- * tests/integration/platform/publisher.test.ts.)
+ * librdkafka's error codes land in the error model; and, against a stand-in for the binding, how a send settles on
+ * delivery reports, a fatal error, a close and a refused login. (The publishing itself is proven against the real
+ * broker in tests/integration/platform/publisher.test.ts.)
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyNativeError, librdkafkaSecurity } from '../../../../services/platform/kafka/nativePublisher.ts';
+import {
+  classifyNativeError,
+  librdkafkaSecurity,
+  NativePublisher,
+  type RdError,
+  type RdModule,
+  type RdProducer,
+} from '../../../../services/platform/kafka/nativePublisher.ts';
+import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
+import { createLogger } from '../../../../services/platform/observability/logger.ts';
 
 function rdError(code: number, message = 'x'): Error & { code: number } {
   return Object.assign(new Error(message), { code });
@@ -44,6 +54,10 @@ describe('librdkafkaSecurity', () => {
 });
 
 describe('classifyNativeError', () => {
+  it('what waiting does not cure (an invalid argument, a policy or version the broker refuses) is the model’s default', () => {
+    for (const code of [-186, -170, 35, 44, 76]) assert.equal(classifyNativeError(rdError(code)).code, 'unexpected', String(code));
+  });
+
   it('a record the broker refuses is the record’s problem (dead letter)', () => {
     for (const code of [2, 10, 18, 87]) {
       const e = classifyNativeError(rdError(code, 'Broker: Message size too large'));
@@ -63,5 +77,193 @@ describe('classifyNativeError', () => {
       assert.equal(e.disposition, 'retry');
       assert.equal(e.message, 'Kafka: Local: Message timed out');
     }
+  });
+});
+
+/** A stand-in for the binding's Producer: records what it is given, answers as told. */
+class FakeProducer implements RdProducer {
+  static made: FakeProducer[] = [];
+  static connectError: { event?: string; error?: Error & { code: number } } = {};
+  readonly produced: { topic: string; value: Buffer | null; key: string | Buffer | null; opaque: unknown; headers?: Record<string, string | Buffer>[] }[] = [];
+  disconnects = 0;
+  throwOnProduce: (Error & { code?: number }) | undefined;
+  private readonly handlers = new Map<string, (...args: never[]) => void>();
+  constructor(readonly conf: Record<string, string | number | boolean>) {
+    FakeProducer.made.push(this);
+  }
+  connect(_opts: Record<string, never>, cb: (err: RdError | null) => void): void {
+    const { event, error } = FakeProducer.connectError;
+    if (event) this.emit('event.error', Object.assign(new Error(event), { code: -1 }));
+    setImmediate(() => cb(error ?? null));
+  }
+  disconnect(_timeoutMs: number, cb: (err: RdError | null) => void): void {
+    this.disconnects++;
+    setImmediate(() => cb(null));
+  }
+  flush(_timeoutMs: number, cb: (err: RdError | null) => void): void {
+    setImmediate(() => cb(null));
+  }
+  produce(
+    topic: string,
+    _p: number | null,
+    value: Buffer | null,
+    key: string | Buffer | null,
+    _t: number | null,
+    opaque: unknown,
+    headers?: Record<string, string | Buffer>[],
+  ): unknown {
+    if (this.throwOnProduce) throw this.throwOnProduce;
+    this.produced.push({ topic, value, key, opaque, ...(headers ? { headers } : {}) });
+    return true;
+  }
+  setPollInterval(): void {}
+  on(event: string, cb: (...args: never[]) => void): void {
+    this.handlers.set(event, cb);
+  }
+  emit(event: string, ...args: unknown[]): void {
+    (this.handlers.get(event) as ((...a: unknown[]) => void) | undefined)?.(...args);
+  }
+  /** Delivery reports for everything produced so far, failing the ones `fail` picks. */
+  report(fail: (i: number) => (Error & { code: number }) | null = () => null): void {
+    this.produced.forEach((m, i) => this.emit('delivery-report', fail(i), { opaque: m.opaque }));
+    this.produced.length = 0;
+  }
+}
+
+const fakeModule: RdModule = { Producer: FakeProducer, librdkafkaVersion: 'fake' };
+const log = createLogger('silent');
+const opts = { brokers: ['127.0.0.1:9'], clientId: 't', log };
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('NativePublisher (against a stand-in for the binding)', () => {
+  it('configures an idempotent, acks=all producer that never creates topics and partitions as Java does', async () => {
+    FakeProducer.made = [];
+    FakeProducer.connectError = {};
+    const p = new NativePublisher({ ...opts, compression: 'zstd' }, fakeModule);
+    await p.start();
+    const conf = FakeProducer.made[0]!.conf;
+    assert.equal(conf['enable.idempotence'], true);
+    assert.equal(conf['acks'], 'all');
+    assert.equal(conf['allow.auto.create.topics'], false);
+    assert.equal(conf['partitioner'], 'murmur2_random');
+    assert.equal(conf['compression.codec'], 'zstd');
+    await p.close();
+  });
+
+  it('resolves a send only when every message is reported delivered; one failed report fails the send', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule);
+    await p.start();
+    const fake = FakeProducer.made[0]!;
+    let settled = false;
+    const ok = p
+      .send([
+        {
+          topic: 'a',
+          messages: [
+            { key: 'k', value: Buffer.from('1') },
+            { key: 'k', value: Buffer.from('2') },
+          ],
+        },
+      ])
+      .then(() => (settled = true));
+    await tick();
+    assert.equal(fake.produced.length, 2);
+    fake.emit('delivery-report', null, { opaque: fake.produced[0]!.opaque });
+    await tick();
+    assert.equal(settled, false, 'one of two reported: not yet');
+    fake.emit('delivery-report', null, { opaque: fake.produced[1]!.opaque });
+    await ok;
+    fake.produced.length = 0;
+    const failed = p.send([
+      {
+        topic: 'a',
+        messages: [
+          { key: 'k', value: Buffer.from('3') },
+          { key: 'k', value: Buffer.from('4') },
+        ],
+      },
+    ]);
+    await tick();
+    fake.report((i) => (i === 1 ? Object.assign(new Error('Local: Message timed out'), { code: -192 }) : null));
+    await assert.rejects(failed, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    const tooLarge = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('5') }] }]);
+    await tick();
+    fake.report(() => Object.assign(new Error('Broker: Message size too large'), { code: 10 }));
+    await assert.rejects(tooLarge, (e: unknown) => e instanceof PipelineError && e.code === 'record_too_large');
+    await p.close();
+  });
+
+  it('after a fatal error fails what is in flight and sends the retry through a new producer', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule);
+    await p.start();
+    const first = FakeProducer.made[0]!;
+    const inFlight = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
+    await assert.rejects(
+      p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]),
+      (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable',
+    );
+    await assert.rejects(inFlight, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(first.disconnects, 1);
+    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
+    await tick();
+    assert.equal(FakeProducer.made.length, 2, 'a new producer');
+    FakeProducer.made[1]!.report();
+    await retry;
+    // A late report for the old producer's message changes nothing.
+    first.emit('delivery-report', null, { opaque: undefined });
+    await p.close();
+    await p.close();
+    assert.equal(first.disconnects, 1);
+    assert.equal(FakeProducer.made[1]!.disconnects, 1);
+  });
+
+  it('fails a send still unacknowledged at close, and refuses sends after it', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule);
+    await p.start();
+    const pending = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    await p.close();
+    await assert.rejects(pending, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    await assert.rejects(
+      p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('x') }] }]),
+      (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable',
+    );
+  });
+
+  it('hands keys and header values over as UTF-8 bytes (a U+0000 inside is kept), empty values as empty', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule);
+    await p.start();
+    const fake = FakeProducer.made[0]!;
+    const sent = p.send([{ topic: 'a', messages: [{ key: 'a\u0000b-ü', value: Buffer.alloc(0), headers: { h: 'x\u0000y' } }] }]);
+    await tick();
+    const m = fake.produced[0]!;
+    assert.deepEqual(m.key, Buffer.from('a\u0000b-ü'));
+    assert.notEqual(m.value, null);
+    assert.equal(m.value!.length, 0);
+    assert.deepEqual(m.headers, [{ h: Buffer.from('x\u0000y') }]);
+    fake.report();
+    await sent;
+    await p.close();
+  });
+
+  it('a login the brokers refuse is a configuration error; a broker away is one to wait for', async () => {
+    FakeProducer.made = [];
+    FakeProducer.connectError = {
+      event: 'SASL authentication error: Authentication failed (after 2ms in state AUTH_REQ)',
+      error: Object.assign(new Error('broker transport failure'), { code: -195 }),
+    };
+    await assert.rejects(
+      new NativePublisher(opts, fakeModule).start(),
+      (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /SASL/.test(e.message),
+    );
+    FakeProducer.connectError = { error: Object.assign(new Error('broker transport failure'), { code: -195 }) };
+    await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    FakeProducer.connectError = {};
   });
 });
