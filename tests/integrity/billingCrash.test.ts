@@ -107,7 +107,11 @@ describe('billing survives kill -9 mid-stream', () => {
       assert.equal(await exited(child), 'SIGKILL');
       kills.push(latest.batches);
     }
-    const last = startChild<ChildStats>(BILLING_MAIN, setup, logFile, (s) => (latest = s));
+    // Its first stats message comes after its signal handlers are installed: a SIGTERM before that would kill it, not
+    // stop it (seen in CI when the children before had already rated the whole topic, so it was caught up at once).
+    let lastSpoke = false;
+    const last = startChild<ChildStats>(BILLING_MAIN, setup, logFile, (s) => ((latest = s), (lastSpoke = true)));
+    await waitFor('the last billing child to start', () => lastSpoke || last.exitCode !== null, 120_000, 20);
     await waitFor('the last billing child to catch up', () => caughtUp(kafka, setup.config.billing.groupId, topic), 240_000, 500);
     last.kill('SIGTERM');
     assert.equal(await exited(last), 0, 'graceful stop exits 0');

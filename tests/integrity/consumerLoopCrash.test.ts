@@ -72,7 +72,11 @@ describe('consumer loop survives kill -9 mid-stream', () => {
       assert.equal(await exited(child), 'SIGKILL');
       kills.push(latest.batches);
     }
-    const last = startChild<ChildStats>(LOOP_CHILD, setup, logFile, () => undefined, env);
+    // Its first stats message comes after its signal handlers are installed: a SIGTERM before that would kill it, not
+    // stop it (seen in CI when the children before had already rated the whole topic, so it was caught up at once).
+    let lastSpoke = false;
+    const last = startChild<ChildStats>(LOOP_CHILD, setup, logFile, () => (lastSpoke = true), env);
+    await waitFor('the last child to start', () => lastSpoke || last.exitCode !== null, 120_000, 20);
     await waitFor('the last child to catch up', () => caughtUp(kafka, setup.config.ingest.groupId, setup.config.kafka.topics.raw), 240_000, 300);
     last.kill('SIGTERM');
     assert.equal(await exited(last), 0, 'graceful stop exits 0');
