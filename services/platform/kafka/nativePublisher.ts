@@ -173,11 +173,13 @@ function nonNull<T extends Buffer | null>(b: T): T | Buffer {
 }
 
 /**
- * Strings as UTF-8 buffers: the binding copies a string through a C string, which ends at the first U+0000 (a key
- * would land on another partition, a header would be cut).
+ * A string with a U+0000 as a UTF-8 buffer: the binding copies a string through a C string, which ends at the first
+ * U+0000 (a key would land on another partition, a header would be cut).
  */
-function bytesOf(v: string | Buffer): Buffer {
-  return typeof v === 'string' ? Buffer.from(v) : nonNull(v);
+function bytesOf(v: string | Buffer): string | Buffer {
+  // Most strings hold no U+0000 and pass as they are: no buffer per message on the hot path.
+  if (typeof v === 'string') return v.includes('\u0000') ? Buffer.from(v) : v;
+  return nonNull(v);
 }
 
 function sizeOf(m: OutgoingMessage): number {

@@ -5,8 +5,8 @@
  * refuses further sends with a retryable error. The librdkafka one also puts each key on the partition kafkajs's
  * DefaultPartitioner (Java's murmur2) picks.
  *
- * Where the optional librdkafka package is not installed its half is skipped, saying so; with
- * CDR_TEST_NATIVE_KAFKA=required (CI) that is a failure instead.
+ * Where the optional librdkafka package is not installed, its half is replaced by the fallback's test (auto gives
+ * kafkajs, native a named error); with CDR_TEST_NATIVE_KAFKA=required (CI) a missing package is a failure instead.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
-import { ThreadPublisher, type OutgoingMessage, type Publisher, type PublisherOptions } from '../../../services/platform/kafka/publisher.ts';
+import { createPublisher, ThreadPublisher, type OutgoingMessage, type Publisher, type PublisherOptions } from '../../../services/platform/kafka/publisher.ts';
 import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
 import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
@@ -26,20 +26,25 @@ const native = nativeKafka();
 if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
 
-const implementations: { name: string; skip: string | false; make: (o: PublisherOptions) => Publisher }[] = [
-  { name: 'kafkajs (thread)', skip: false, make: (o) => new ThreadPublisher(o) },
-  {
-    name: 'librdkafka',
-    skip: 'module' in native ? false : `@confluentinc/kafka-javascript is not installed here (${native.error})`,
-    make: (o) => {
-      if (!('module' in native)) throw new Error(native.error);
-      return new NativePublisher(o, native.module);
-    },
-  },
-];
+const implementations: { name: string; make: (o: PublisherOptions) => Publisher }[] = [{ name: 'kafkajs (thread)', make: (o) => new ThreadPublisher(o) }];
+if ('module' in native) {
+  const rd = native.module;
+  implementations.push({ name: 'librdkafka', make: (o) => new NativePublisher(o, rd) });
+} else {
+  // Where the optional package is missing, what a user gets instead: kafkajs under `auto`, a named error under `native`.
+  describe('publisher choice without librdkafka', () => {
+    const opts = { brokers: testBrokers().split(','), clientId: 'publisher-test', log: createLogger('silent') };
+    it('auto falls back to the kafkajs publisher', () => assert.equal(createPublisher(opts, 'auto').implementation, 'kafkajs (thread)'));
+    it('native refuses, naming the variable', () =>
+      assert.throws(
+        () => createPublisher(opts, 'native'),
+        (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && e.message.includes('CDR_KAFKA_PUBLISHER=native'),
+      ));
+  });
+}
 
 for (const impl of implementations)
-  describe(`publisher: ${impl.name}`, { skip: impl.skip }, () => {
+  describe(`publisher: ${impl.name}`, () => {
     const brokers = testBrokers().split(',');
     const log = createLogger('warn');
     let kafka: Kafka;
