@@ -159,7 +159,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   void app.register(opsRoutes, { metrics: deps.metrics, health: deps.health });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Listed in itself, as every other route is (registered as a plugin, so after swagger's route collector is in place).
+  void app.register(async (root) => {
+    root.get(
+      '/openapi.json',
+      { schema: { summary: 'This OpenAPI 3 document (no token)', tags: ['operations'], response: { 200: { type: 'object', additionalProperties: true } } } },
+      async () => app.swagger(),
+    );
+  });
   const svc = deps.services;
   void app.register(
     async (v1) => {
