@@ -10,12 +10,17 @@
  *    usage queries for one random account-month (group_by day, and day,channel,country,provider) and statements.
  *    BENCH_INGEST_RATE (default 0): meanwhile a `cdr produce` child sends that many records/s and this process's
  *    ingest stores them into the same engine, as `cdr start` runs them side by side.
+ * 3. Month closes: every ended month of the fill is closed in order (BENCH_BILLING_CLOSE=0 skips this), 1,000 late
+ *    records then land in the oldest closed month, and the current (open) month's statement — which carries the
+ *    pending adjustments of every closed month — is read BENCH_BILLING_QUERIES times (at most 50). The fill spans
+ *    BENCH_BILLING_SPAN_DAYS (default 395: 13 months; 1830 gives the ~60 closed months of a five-year operator).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BillingStore } from '../services/billing/billingStore.ts';
+import { nextMonth } from '../services/core/index.ts';
 import { createBilling } from '../services/billing/createBilling.ts';
 import { createFraud } from '../services/fraud/createFraud.ts';
 import { produceTraffic } from '../services/generator/producer.ts';
@@ -31,6 +36,8 @@ const FILL = Number(process.env['BENCH_BILLING_FILL'] ?? 10_000_000);
 const QUERIES = Number(process.env['BENCH_BILLING_QUERIES'] ?? 100);
 const DAY = 86_400_000;
 const INGEST_RATE = Number(process.env['BENCH_INGEST_RATE'] ?? 0);
+const SPAN_DAYS = Number(process.env['BENCH_BILLING_SPAN_DAYS'] ?? 395);
+const CLOSE = process.env['BENCH_BILLING_CLOSE'] !== '0';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-billing-'));
 const id = randomBytes(3).toString('hex');
@@ -108,7 +115,7 @@ try {
 
   const storage = requireStore(rt);
   const now = Date.now();
-  const span = 395 * DAY;
+  const span = SPAN_DAYS * DAY;
   let t0 = performance.now();
   for (let done = 0; done < FILL; done += 2_000_000) {
     const n = Math.min(2_000_000, FILL - done);
@@ -153,6 +160,39 @@ try {
   }
   times.sort((a, b) => a - b);
   log(`statement of one account-month (open): p50 ${fmt(percentileSorted(times, 50))} ms, p99 ${fmt(percentileSorted(times, 99))} ms`);
+  if (CLOSE) {
+    const current = new Date(now).toISOString().slice(0, 7);
+    const ended: string[] = [];
+    for (let m = new Date(now - span).toISOString().slice(0, 7); m < current; m = nextMonth(m)) ended.push(m);
+    const closeTimes: number[] = [];
+    for (const m of ended) {
+      t0 = performance.now();
+      await store.close(m, 'bench');
+      closeTimes.push(performance.now() - t0);
+    }
+    log(
+      `closed ${ended.length} months in order: first ${fmt(closeTimes[0])} ms, last ${fmt(closeTimes[closeTimes.length - 1])} ms, all ${fmt(closeTimes.reduce((a, b) => a + b, 0) / 1000)} s`,
+    );
+    await storage.command(`INSERT INTO ${storage.table('billing_rated')}
+      (account_id, event_time, cdr_id, revision, channel, direction, status, destination_country, recipient_range, recipient_number_type, provider_id,
+       segments, duration_ms, event_price, event_cost, event_currency, rated, unrated_reason, currency, amount_micros, cost_micros, billable_seconds,
+       plan_id, plan_version, basis, rated_at, src_partition, src_offset)
+      SELECT concat('acct-', toString(number % 200)), toDateTime64('${ended[0]}-15 00:00:00', 3, 'UTC'), concat('late-', toString(number)), 0, 'sms', 'mt',
+        'delivered', 'MY', '6017', 'mobile', 'p0', 1, 0, 1000, 500, 'EUR', true, '', 'EUR', 1000, 500, 0, 'bench', 1, 'event', now64(3), 0, '0'
+      FROM numbers(1000)`);
+    const openTimes: number[] = [];
+    let adjustments = 0;
+    for (let i = 0; i < Math.min(QUERIES, 50); i++) {
+      t0 = performance.now();
+      const s = await store.statement(`acct-${(i * 13) % 200}`, current);
+      openTimes.push(performance.now() - t0);
+      adjustments += s?.adjustments.length ?? 0;
+    }
+    openTimes.sort((a, b) => a - b);
+    log(
+      `statement of the open month after ${ended.length} closes: p50 ${fmt(percentileSorted(openTimes, 50))} ms, p99 ${fmt(percentileSorted(openTimes, 99))} ms (${fmt(adjustments / openTimes.length, 1)} pending adjustments each)`,
+    );
+  }
   if (background) {
     const b = await background.stop();
     log(`background ingest during the queries: ${fmtInt(b.stored)} records stored in ${fmt(b.seconds)} s = ${fmtInt(b.perSecond)} records/s`);

@@ -552,6 +552,36 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     );
   });
 
+  it('late records of two closed months are one pending adjustment each; what November already carried is not counted again', async () => {
+    const gen = new TrafficGenerator({ seed: 97, scenario: 'normal', startTime: OCT + 25 * 86_400_000, ratePerSecond: 1, accounts: 5 });
+    const lateOct = { ...gen.next(), account_id: 'acct-0004', channel: 'sms' as const, segments: 1 };
+    const lateNov = { ...gen.next(), account_id: 'acct-0004', channel: 'sms' as const, segments: 2, event_time: NOV + 9 * 86_400_000 };
+    const stored = ingest.stats.stored;
+    await produce([lateOct, lateNov]);
+    const amountOf = async (id: string) => (await billing.store.ratedRecords(OCT, DEC)).find((r) => r.cdr_id === id)?.amount_micros;
+    await waitFor(
+      'both late records are rated',
+      async () => ingest.stats.stored >= stored + 2 && (await amountOf(lateOct.cdr_id)) !== undefined && (await amountOf(lateNov.cdr_id)) !== undefined,
+      120_000,
+    );
+    const res = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-12', headers: auth('billing') });
+    assert.equal(res.statusCode, 200);
+    const dec = res.json<{
+      status: string;
+      adjustments: { concerns_month: string; currency: string; records: number; amount_micros: number; reason: string; final: boolean }[];
+    }>();
+    assert.equal(dec.status, 'open');
+    // October's re-rate and first late record were settled when November closed: only the new records are pending,
+    // and the re-rate (before that close) is not named again.
+    assert.deepEqual(
+      dec.adjustments.map((a) => [a.concerns_month, a.currency, a.records, a.amount_micros, a.reason, a.final]),
+      [
+        ['2026-10', 'EUR', 1, await amountOf(lateOct.cdr_id), 'late_records', false],
+        ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
+      ],
+    );
+  });
+
   it('refuses to start on a plan file with an overlapping window, naming the line', async () => {
     const bad = join(setup.dataDir, 'bad-plans.yaml');
     writeFileSync(
