@@ -68,6 +68,15 @@ interface Totals {
   cost_micros: number;
 }
 
+/** One month's close: statements frozen, adjustments issued, and the digest over the statements' digests. */
+export interface CloseResult {
+  month: string;
+  accounts: number;
+  adjustments: number;
+  digest: string;
+  statements: Statement[];
+}
+
 export class BillingStore {
   constructor(
     private readonly storage: Storage,
@@ -417,7 +426,7 @@ export class BillingStore {
    * Closes a month: every account's statement is frozen with its digest, and what changed in earlier closed months
    * since they closed becomes adjustments carried by this month's statements. A month closes once, after it ended.
    */
-  async close(month: string, actor: string): Promise<{ month: string; accounts: number; adjustments: number; digest: string; statements: Statement[] }> {
+  async close(month: string, actor: string): Promise<CloseResult> {
     requireMonth(month, 'bad_request');
     const now = this.clock();
     if (now < monthStart(nextMonth(month)))
@@ -483,6 +492,28 @@ export class BillingStore {
     // Written last: a close that failed before this line is not a close, and can run again (its rows are ignored).
     await this.storage.insert('billing_closures', [{ month, closed_at: now, closed_by: actor, accounts: accounts.length, digest }]);
     return { month, accounts: accounts.length, adjustments: adjustmentRows.length, digest, statements };
+  }
+
+  /**
+   * Closes, in order, every month up to and including `through` that a close of `through` would otherwise refuse to
+   * skip (each still-open month with billed records), then `through` itself; months without records are passed over
+   * as a single close would. Nothing to do (through already closed, or before the last closed month) answers an empty
+   * list, so a monthly job can run it again safely. Each close is complete on its own: a failure leaves the months
+   * before it closed and reports the error.
+   */
+  async closeThrough(through: string, actor: string, onClosed?: (result: CloseResult) => Promise<void>): Promise<CloseResult[]> {
+    requireMonth(through, 'bad_request');
+    if (this.clock() < monthStart(nextMonth(through)))
+      throw new PipelineError('bad_request', `${through} has not ended yet (it ends ${new Date(monthStart(nextMonth(through))).toISOString()})`);
+    const results: CloseResult[] = [];
+    for (;;) {
+      const last = [...(await this.closedMonths())].sort().pop();
+      if (last !== undefined && last >= through) return results;
+      const next = (await this.firstOpenMonthWithRecords(last, through)) ?? through;
+      const result = await this.close(next, actor);
+      results.push(result);
+      await onClosed?.(result);
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ import {
   type InvoiceLine,
   type Statement,
 } from '../core/index.ts';
-import { BillingStore, type RerateReport } from '../billing/billingStore.ts';
+import { BillingStore, type CloseResult, type RerateReport } from '../billing/billingStore.ts';
 import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
 import { openProcessAudit } from '../platform/audit/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
@@ -65,22 +65,42 @@ function instantArg(flag: string, text: string): number {
 
 const api = (config: PipelineConfig) => (config.clickhouse.url ? undefined : runningApi(config.dataDir, 'billing'));
 
-export async function billingClose(config: PipelineConfig, args: { month: string }): Promise<unknown> {
-  const month = monthArg(args.month);
+const closeSummary = (r: CloseResult) => ({ month: r.month, accounts: r.accounts, adjustments: r.adjustments, digest: r.digest });
+
+/** `--month M` closes M; `--through M` closes every month a close of M would not skip, in order, then M (one only). */
+export async function billingClose(config: PipelineConfig, args: { month?: string; through?: string }): Promise<unknown> {
+  if ((args.month === undefined) === (args.through === undefined))
+    throw new PipelineError(
+      'config_invalid',
+      'billing close: give exactly one of --month YYYY-MM (that month) or --through YYYY-MM (every month up to it, in order)',
+    );
   const remote = api(config);
+  const audit = async (audit: Awaited<ReturnType<typeof openProcessAudit>> | undefined, result: CloseResult): Promise<void> => {
+    await audit?.append({
+      actor: actor(),
+      action: 'billing.close',
+      outcome: 'closed',
+      rows: result.accounts,
+      detail: `month ${result.month}, ${result.adjustments} adjustments, digest ${result.digest}`,
+    });
+  };
+  if (args.through !== undefined) {
+    const through = requireMonth(args.through, 'config_invalid', '--through');
+    if (remote) return remote.call('POST', '/v1/billing/close', { through });
+    return withStore(
+      config,
+      async (store, trail) => ({ through, closed: (await store.closeThrough(through, actor(), (r) => audit(trail, r))).map(closeSummary) }),
+      true,
+    );
+  }
+  const month = monthArg(args.month!);
   if (remote) return remote.call('POST', '/v1/billing/close', { month });
   return withStore(
     config,
-    async (store, audit) => {
+    async (store, trail) => {
       const result = await store.close(month, actor());
-      await audit?.append({
-        actor: actor(),
-        action: 'billing.close',
-        outcome: 'closed',
-        rows: result.accounts,
-        detail: `month ${month}, ${result.adjustments} adjustments, digest ${result.digest}`,
-      });
-      return { month: result.month, accounts: result.accounts, adjustments: result.adjustments, digest: result.digest };
+      await audit(trail, result);
+      return closeSummary(result);
     },
     true,
   );

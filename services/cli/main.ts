@@ -175,9 +175,10 @@ const printJson = (v: unknown): void => {
 billing
   .command('close')
   .description("freeze a month's statements (with digests); later changes to it appear as adjustments in the next open month")
-  .requiredOption('--month <YYYY-MM>', 'the month to close')
+  .option('--month <YYYY-MM>', 'the month to close')
+  .option('--through <YYYY-MM>', 'instead of --month: close every month up to this one that holds billed records, in order, then this one')
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
-  .action(async (opts: { month: string; dataDir?: string }) => printJson(await billingClose(loadConfig(withDataDir(opts.dataDir)), opts)));
+  .action(async (opts: { month?: string; through?: string; dataDir?: string }) => printJson(await billingClose(loadConfig(withDataDir(opts.dataDir)), opts)));
 billing
   .command('statement')
   .description("an account's monthly statement: counts, segments, minutes, amount per currency, adjustments, digest")

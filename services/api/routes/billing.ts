@@ -140,19 +140,38 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
 
   const actorOf = (req: { principal?: { name: string } | undefined }): string => `api:${req.principal?.name ?? 'unknown'}`;
 
-  app.post<{ Body: { month: string } }>(
+  app.post<{ Body: { month?: string; through?: string } }>(
     '/billing/close',
     {
       preValidation: requireRole('billing'),
       schema: {
-        summary: "Close a month: freeze every account's statement with its digest; later changes become adjustments of the next open month",
+        summary:
+          "Close a month (`month`): freeze every account's statement with its digest; later changes become adjustments of the next open month. `through` instead: close every month up to it that holds billed records, in order, then it",
         tags: ['billing'],
-        body: { type: 'object', additionalProperties: false, required: ['month'], properties: { month: { type: 'string', pattern: MONTH.source } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { month: { type: 'string', pattern: MONTH.source }, through: { type: 'string', pattern: MONTH.source } },
+        },
         response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 409: errorSchema },
       },
     },
     async (req) => {
-      const result = await store().close(req.body.month, actorOf(req));
+      const { month, through } = req.body;
+      if ((month === undefined) === (through === undefined))
+        throw new PipelineError('bad_request', 'body: give exactly one of "month" (close that month) or "through" (close every month up to it, in order)');
+      if (through !== undefined) {
+        const results = await store().closeThrough(through, actorOf(req));
+        audited(req, {
+          action: 'billing.close',
+          rows: results.reduce((n, r) => n + r.accounts, 0),
+          detail: results.length
+            ? `through ${through}: closed ${results.map((r) => r.month).join(', ')}; ${results.reduce((n, r) => n + r.adjustments, 0)} adjustments`
+            : `through ${through}: nothing to close`,
+        });
+        return { through, closed: results.map((r) => ({ month: r.month, accounts: r.accounts, adjustments: r.adjustments, digest: r.digest })) };
+      }
+      const result = await store().close(month!, actorOf(req));
       audited(req, { action: 'billing.close', rows: result.accounts });
       return { month: result.month, accounts: result.accounts, adjustments: result.adjustments, digest: result.digest };
     },

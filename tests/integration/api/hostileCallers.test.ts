@@ -164,6 +164,8 @@ describe('hostile callers', () => {
       })),
       { method: 'GET', url: '/v1/billing/providers/p1/costs/0000-01', role: 'billing', status: 400 },
       { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{"month":"9999-12"}', status: 400, says: /1970-01 to 2299-12/ },
+      { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{"through":"9999-12"}', status: 400, says: /1970-01 to 2299-12/ },
+      { method: 'POST', url: '/v1/billing/close', role: 'billing', payload: '{}', status: 400, says: /exactly one of "month"/ },
       // A lone UTF-16 surrogate, spelled as JSON allows: refused before the audit chain or the engine sees it.
       {
         method: 'POST',

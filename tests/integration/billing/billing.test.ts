@@ -14,6 +14,7 @@ import { billableSeconds, PipelineError, type CdrEvent } from '../../../services
 import { createBilling, type Billing } from '../../../services/billing/createBilling.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
+import { BillingStore } from '../../../services/billing/billingStore.ts';
 import { billingReconcile, billingRerate } from '../../../services/cli/billingCommand.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
@@ -580,6 +581,57 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
       ],
     );
+  });
+
+  it('close through a month closes, in order, each month a close of it would refuse to skip, then it; once done, nothing', async () => {
+    // Through the API on this suite's store: November is closed already, so there is nothing to do, and no error.
+    const again = await api.app.inject({ method: 'POST', url: '/v1/billing/close', headers: auth('billing'), payload: { through: '2026-11' } });
+    assert.equal(again.statusCode, 200, again.body);
+    assert.deepEqual(again.json(), { through: '2026-11', closed: [] });
+    const both = await api.app.inject({
+      method: 'POST',
+      url: '/v1/billing/close',
+      headers: auth('billing'),
+      payload: { month: '2026-11', through: '2026-11' },
+    });
+    assert.equal(both.statusCode, 400);
+    assert.match(both.json<{ message: string }>().message, /exactly one of "month"/);
+    // A store whose clock reads May 2027, with rated records in January and March 2027 (written as billing writes them:
+    // ingest refuses event times ahead of its clock): December and February hold none and are passed over.
+    const storage = requireStore(rt);
+    await storage.command(`INSERT INTO ${storage.table('billing_rated')}
+      (account_id, event_time, cdr_id, revision, channel, direction, status, destination_country, recipient_range, recipient_number_type, provider_id,
+       segments, duration_ms, event_price, event_cost, event_currency, rated, unrated_reason, currency, amount_micros, cost_micros, billable_seconds,
+       plan_id, plan_version, basis, rated_at, src_partition, src_offset)
+      SELECT concat('acct-000', toString(1 + number % 2)), toDateTime64(['2027-01-10 00:00:00', '2027-03-20 00:00:00'][1 + intDiv(number, 2)], 3, 'UTC'),
+        concat('through-', toString(number)), 0, 'sms', 'mt', 'delivered', 'MY', '6017', 'mobile', 'p0', 1, 0, 0, 0, '', true, '', 'EUR', 1000, 500, 0,
+        'eur-standard', 1, 'segment', now64(3), 0, '0'
+      FROM numbers(4)`);
+    const future = new BillingStore(storage, () => Date.parse('2027-05-01T00:00:00Z'));
+    await assert.rejects(
+      future.close('2027-04', 'test'),
+      (e: unknown) => e instanceof PipelineError && e.code === 'conflict' && /^2027-01 has billed records/.test(e.message),
+    );
+    await assert.rejects(future.closeThrough('2027-05', 'test'), (e: unknown) => e instanceof PipelineError && /not ended/.test(e.message));
+    const closed = await future.closeThrough('2027-04', 'test');
+    assert.deepEqual(
+      closed.map((c) => [c.month, c.accounts]),
+      [
+        ['2027-01', 3], // acct-0001 and -0002 with records, acct-0004 with the pending adjustments of October and November
+        ['2027-03', 2],
+        ['2027-04', 0],
+      ],
+    );
+    assert.deepEqual(
+      closed[0]!.statements.find((s) => s.account_id === 'acct-0004')!.adjustments.map((a) => [a.concerns_month, a.records, a.final]),
+      [
+        ['2026-10', 1, true],
+        ['2026-11', 1, true],
+      ],
+    );
+    assert.deepEqual(await future.closeThrough('2027-04', 'test'), []);
+    assert.deepEqual(await future.closeThrough('2027-02', 'test'), []);
+    assert.deepEqual([...(await future.closedMonths())].sort(), ['2026-10', '2026-11', '2027-01', '2027-03', '2027-04']);
   });
 
   it('refuses to start on a plan file with an overlapping window, naming the line', async () => {

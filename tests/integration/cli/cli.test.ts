@@ -126,6 +126,9 @@ describe('cdr command', () => {
       [['fraud', 'evaluate', '--seed', 'abc'], /--seed must be a non-negative integer/],
       [['no-such-command'], /unknown command 'no-such-command'/],
       [['retention', 'run', '--colour', 'red'], /unknown option '--colour'/],
+      [['billing', 'close'], /exactly one of --month YYYY-MM .* or --through YYYY-MM/],
+      [['billing', 'close', '--month', '2026-10', '--through', '2026-11'], /exactly one of --month/],
+      [['billing', 'close', '--through', '2026-13'], /--through/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);
