@@ -208,6 +208,18 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       for (const severity of ['warning', 'critical']) assert.ok(series.includes(`${rule}/${severity}`), `${rule}/${severity} in ${series.join(' ')}`);
   });
 
+  it('health counts the alerts open as stored: adopted at start, moved only by durable changes', async () => {
+    await waitFor('fraud is idle', () => fraud.service.status().lag === 0, 60_000);
+    const storage = requireStore(rt);
+    const stored = await storage.query<{ n: string }>(
+      `SELECT countIf(state = 'open') AS n FROM (SELECT alert_id, argMax(state, version) AS state FROM ${storage.table('fraud_alerts')} GROUP BY alert_id)`,
+    );
+    const detail = fraud.service.health().detail as { open_alerts: number; alerts: number };
+    // This process adopted the range-scan alert and closed it: not counted below zero, nor left open.
+    assert.equal(detail.open_alerts, Number(stored[0]!.n));
+    assert.equal(fraud.service.stats.open, detail.open_alerts);
+  });
+
   it('carries no identifier: alerts, evidence, the topic and the logs hold none of the numbers sent', async () => {
     const needles = [...new Set(sent.flatMap((e) => [e.recipient, e.sender].filter((x) => /\d{6,}|@/.test(x)).map((x) => x.replace(/^\+/, ''))))];
     assert.ok(needles.length > 300);
