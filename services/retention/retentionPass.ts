@@ -27,11 +27,13 @@ import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type Leftover
  *    names is copied even if it arrived after the last copy and its month is about to go;
  * 3. identifiers: for every month whose cutoff (startOfMonth + 13 months) has passed — write a tombstone (no process
  *    hands out the key again; a batch that fetched it re-checks before writing), wait `settleMs` for batches already
- *    past that check, destroy its identity-vault and subscriber-index partitions, clear its token columns in `cdr`,
- *    destroy its key partition (crypto-shredding); then verify — rows by SQL *and* parts in every state, detached
+ *    past that check, destroy its identity-vault and subscriber-index partitions, clear its token columns in `cdr`
+ *    and the token of its fraud alerts (`fraud_alerts.token`, by the month the alert started), destroy its key
+ *    partition (crypto-shredding); then verify — rows by SQL *and* parts in every state, detached
  *    parts and part directories on disk, waiting for the engine to remove superseded parts — and repeat the
  *    destruction if a straggling write put anything back;
- * 4. traffic: drop `cdr` partitions whose year is past startOfYear + 11 years;
+ * 4. traffic: drop the partitions whose year is past startOfYear + 11 years of every table of traffic data — `cdr` and
+ *    its copies `billing_rated`, `billing_rated_history` and `fraud_alerts` (TRAFFIC_TABLES);
  * 5. usage: clear `client_ip` older than 3 years (and wait for the superseded parts that still hold them);
  * 6. held: purge the copies and keys of released holds;
  * 7. append one signed, hash-chained entry per action and one for the pass to the destruction record
@@ -101,6 +103,17 @@ export interface RetentionAuditSink {
 export class RetentionError extends PipelineError {}
 
 const SYNC = { mutations_sync: '2' } as const;
+
+/**
+ * Identifier-free traffic data, each table partitioned by toYYYYMM of its time column: kept until startOfYear + 11
+ * years of that time, then dropped by the pass (their table TTLs are only the backstop).
+ */
+const TRAFFIC_TABLES = [
+  { table: 'cdr', time: 'event_time' },
+  { table: 'billing_rated', time: 'event_time' },
+  { table: 'billing_rated_history', time: 'event_time' },
+  { table: 'fraud_alerts', time: 'started_at' },
+] as const;
 
 function partitionOfMonth(month: string): string {
   return month.replace('-', '');
@@ -285,11 +298,16 @@ export class RetentionPass {
       const m = `${r.p.slice(0, 4)}-${r.p.slice(4, 6)}`;
       if (!verified.has(m)) months.add(m);
     }
+    // Fraud alerts keyed by a token (velocity): the alerts table is small, so every month still holding one is looked at.
+    for (const r of await storage.query<{ m: string }>(
+      `SELECT DISTINCT formatDateTime(started_at, '%Y-%m', 'UTC') m FROM ${storage.table('fraud_alerts')} WHERE token != ''`,
+    ))
+      months.add(r.m);
     for (let i = 0; i < 3; i++) months.add(monthKeyOf(addMonthsUtc(monthStartOf(last), -i)));
     return [...months].filter((m) => /^\d{4}-\d{2}$/.test(m) && now >= identifierCutoff(monthStartOf(m))).sort();
   }
 
-  private async countIdentifierMaterial(month: string): Promise<{ vault: number; index: number; tokens: number; keys: number }> {
+  private async countIdentifierMaterial(month: string): Promise<{ vault: number; index: number; tokens: number; alert_tokens: number; keys: number }> {
     const { storage } = this.deps;
     const m = { m: monthDateOf(month) };
     const start = monthStartOf(month);
@@ -300,7 +318,11 @@ export class RetentionPass {
       `SELECT count() n FROM ${storage.table('cdr')} WHERE event_time >= {a:DateTime64(3, 'UTC')} AND event_time < {b:DateTime64(3, 'UTC')} AND (sender_token != '' OR recipient_token != '')`,
       { a: chTime(start), b: chTime(addMonthsUtc(start, 1)) },
     );
-    return { vault: Number(v?.n ?? 0), index: Number(i?.n ?? 0), keys: Number(k?.n ?? 0), tokens: Number(t?.n ?? 0) };
+    const [a] = await storage.query<{ n: string }>(
+      `SELECT count() n FROM ${storage.table('fraud_alerts')} WHERE started_at >= {a:DateTime64(3, 'UTC')} AND started_at < {b:DateTime64(3, 'UTC')} AND token != ''`,
+      { a: chTime(start), b: chTime(addMonthsUtc(start, 1)) },
+    );
+    return { vault: Number(v?.n ?? 0), index: Number(i?.n ?? 0), keys: Number(k?.n ?? 0), tokens: Number(t?.n ?? 0), alert_tokens: Number(a?.n ?? 0) };
   }
 
   /**
@@ -313,9 +335,10 @@ export class RetentionPass {
     const { storage } = this.deps;
     const actions: RetentionAction[] = [];
     let tokensToClear = false;
+    let alertTokensToClear = false;
     for (const month of months) {
       const before = await this.countIdentifierMaterial(month);
-      const rows = before.vault + before.index + before.tokens;
+      const rows = before.vault + before.index + before.tokens + before.alert_tokens;
       if (rows === 0 && before.keys === 0) continue;
       const start = monthStartOf(month);
       const holds = await this.deps.holds.activeOverlapping(start, addMonthsUtc(start, 1));
@@ -335,6 +358,7 @@ export class RetentionPass {
         verification: { before },
       });
       if (before.tokens > 0) tokensToClear = true;
+      if (before.alert_tokens > 0) alertTokensToClear = true;
     }
     if (dryRun || actions.length === 0) return actions;
     // The key first becomes unusable for new writes (tombstone; this process forgets it now, others within
@@ -355,7 +379,8 @@ export class RetentionPass {
         partitions: actions.map((a) => partitionOfMonth(a.month)),
         mode: 'gone',
       })),
-      { table: 'cdr', partitions: await this.cdrPartitionsBefore(boundary), mode: 'rewritten' },
+      { table: 'cdr', partitions: await this.partitionsBefore('cdr', boundary), mode: 'rewritten' },
+      ...(alertTokensToClear ? [{ table: 'fraud_alerts', partitions: await this.partitionsBefore('fraud_alerts', boundary), mode: 'rewritten' } as const] : []),
     ];
     let snapshot = await snapshotParts(storage, targets);
     let rounds = 0;
@@ -367,12 +392,13 @@ export class RetentionPass {
         actions.map((a) => a.month),
         boundary,
         tokensToClear || round > 1,
+        alertTokensToClear || round > 1,
       );
       const onDisk = await this.leftovers(targets, snapshot);
       let clean = onDisk.every(isClean);
       for (const a of actions) {
         const after = await this.countIdentifierMaterial(a.month);
-        const rowsLeft = after.vault + after.index + after.tokens + after.keys;
+        const rowsLeft = after.vault + after.index + after.tokens + after.alert_tokens + after.keys;
         a.verified = rowsLeft === 0 && clean;
         a.verification = { ...a.verification, after, on_disk: onDisk, rounds: round, engine: storage.path === undefined ? 'server' : 'embedded' };
         if (rowsLeft > 0) clean = false;
@@ -386,7 +412,7 @@ export class RetentionPass {
     return actions;
   }
 
-  private async destroyIdentifierMaterial(months: readonly string[], boundary: number, clearTokens: boolean): Promise<void> {
+  private async destroyIdentifierMaterial(months: readonly string[], boundary: number, clearTokens: boolean, clearAlertTokens: boolean): Promise<void> {
     const { storage } = this.deps;
     for (const month of months) {
       const p = partitionOfMonth(month);
@@ -400,47 +426,77 @@ export class RetentionPass {
         SYNC,
       );
     }
+    if (clearAlertTokens) {
+      await storage.command(
+        `ALTER TABLE ${storage.table('fraud_alerts')}${storage.onCluster()} UPDATE token = '' WHERE started_at < {b:DateTime64(3, 'UTC')} AND token != ''`,
+        { b: chTime(boundary) },
+        SYNC,
+      );
+    }
     for (const month of months) await destroyPartition(storage, 'month_keys', `ID '${partitionOfMonth(month)}'`);
   }
 
-  /** Partition ids of `cdr` wholly before `boundary` (a month start, UTC). */
-  private async cdrPartitionsBefore(boundary: number): Promise<string[]> {
+  /** Partition ids of a table partitioned by month (`cdr`, `fraud_alerts`) wholly before `boundary` (a month start, UTC). */
+  private async partitionsBefore(table: string, boundary: number): Promise<string[]> {
     const { storage } = this.deps;
     const last = monthKeyOf(boundary - 1).replace('-', '');
     const rows = await storage.query<{ p: string }>(
-      `SELECT DISTINCT partition_id p FROM system.parts WHERE database = {db:String} AND table = 'cdr' AND partition_id <= {last:String}`,
-      { db: storage.database, last },
+      `SELECT DISTINCT partition_id p FROM system.parts WHERE database = {db:String} AND table = {t:String} AND partition_id <= {last:String}`,
+      { db: storage.database, t: table, last },
     );
     return rows.map((r) => r.p);
   }
 
+  /**
+   * Every table of traffic data (TRAFFIC_TABLES) loses its partitions of months past startOfYear + 11 years: one action
+   * per month, `rows` summed over the tables, and per table what was there and what is left, by SQL and on disk.
+   */
   private async expireTraffic(now: number, dryRun: boolean): Promise<RetentionAction[]> {
     const { storage } = this.deps;
-    const parts = await storage.query<{ p: string; n: string }>(
-      `SELECT partition p, sum(rows) n FROM system.parts WHERE database = {db:String} AND table = 'cdr' AND active GROUP BY p ORDER BY p`,
-      { db: storage.database },
+    const parts = await storage.query<{ table: string; p: string }>(
+      `SELECT DISTINCT table, partition p FROM system.parts WHERE database = {db:String} AND table IN {tables:Array(String)} AND active ORDER BY p, table`,
+      { db: storage.database, tables: TRAFFIC_TABLES.map((t) => t.table) },
     );
-    const out: { action: RetentionAction; p: string }[] = [];
+    const count = async (table: string, p: string): Promise<number> => {
+      const spec = TRAFFIC_TABLES.find((t) => t.table === table)!;
+      const [c] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table(table)} WHERE toYYYYMM(${spec.time}) = {p:UInt32}`, {
+        p: Number(p),
+      });
+      return Number(c?.n ?? 0);
+    };
+    const byMonth = new Map<string, { p: string; tables: Map<string, number> }>();
     for (const part of parts) {
       const month = `${part.p.slice(0, 4)}-${part.p.slice(4, 6)}`;
-      if (now < trafficCutoff(monthStartOf(month))) continue;
-      const [c] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
-        p: Number(part.p),
-      });
-      out.push({ action: { class: 'traffic', month, rows: Number(c?.n ?? 0), keys_destroyed: 0, holds_honoured: 0, verified: true }, p: part.p });
+      if (!/^\d{6}$/.test(part.p) || now < trafficCutoff(monthStartOf(month))) continue;
+      const entry = byMonth.get(month) ?? { p: part.p, tables: new Map<string, number>() };
+      entry.tables.set(part.table, await count(part.table, part.p));
+      byMonth.set(month, entry);
     }
+    const out = [...byMonth].map(([month, e]) => {
+      const action: RetentionAction = {
+        class: 'traffic',
+        month,
+        rows: [...e.tables.values()].reduce((a, b) => a + b, 0),
+        keys_destroyed: 0,
+        holds_honoured: 0,
+        verified: true,
+        verification: { before: Object.fromEntries(e.tables) },
+      };
+      return { action, ...e };
+    });
     if (dryRun || out.length === 0) return out.map((o) => o.action);
     // All expired partitions first, then one wait for the engine to remove what they left.
-    const targets = out.map((o): LeftoverTarget => ({ table: 'cdr', partitions: [o.p], mode: 'gone' }));
+    const targets = out.flatMap((o) => [...o.tables.keys()].map((table): LeftoverTarget => ({ table, partitions: [o.p], mode: 'gone' })));
     const snapshot = await snapshotParts(storage, targets);
-    for (const o of out) await destroyPartition(storage, 'cdr', `ID '${o.p}'`);
+    for (const t of targets) await destroyPartition(storage, t.table, `ID '${t.partitions[0]!}'`);
     const onDisk = await this.leftovers(targets, snapshot);
-    for (const [i, o] of out.entries()) {
-      const [after] = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE toYYYYMM(event_time) = {p:UInt32}`, {
-        p: Number(o.p),
-      });
-      o.action.verified = Number(after?.n ?? 0) === 0 && isClean(onDisk[i]!);
-      o.action.verification = { rows_left: Number(after?.n ?? 0), on_disk: [onDisk[i]] };
+    for (const o of out) {
+      const left: Record<string, number> = {};
+      for (const table of o.tables.keys()) left[table] = await count(table, o.p);
+      const mine = onDisk.filter((_, i) => targets[i]!.partitions[0] === o.p);
+      const rowsLeft = Object.values(left).reduce((a, b) => a + b, 0);
+      o.action.verified = rowsLeft === 0 && mine.every(isClean);
+      o.action.verification = { ...o.action.verification, rows_left: rowsLeft, after: left, on_disk: mine };
     }
     return out.map((o) => o.action);
   }

@@ -353,6 +353,19 @@ export const MIGRATIONS: readonly Migration[] = [
       SETTINGS non_replicated_deduplication_window = 1000`,
     ],
   },
+  {
+    version: 13,
+    name: 'retention: fraud alert tokens go with their month; the traffic copies in billing and fraud tables go with cdr',
+    statements: ({ t, on }) => [
+      // The retention pass now drops these tables' partitions past startOfYear + 11 years and clears fraud_alerts.token
+      // with its month's identifiers (a mutation): superseded parts go within seconds, as for cdr (migration 11).
+      ...['billing_rated', 'billing_rated_history', 'fraud_alerts'].map(
+        (table) => `ALTER TABLE ${t(table)}${on} MODIFY SETTING ${PROMPT_CLEANUP}, min_compressed_bytes_to_fsync_after_merge = 1`,
+      ),
+      // The backstop, as on cdr's token columns: a velocity alert's token is a subscriber's pseudonym of that month.
+      `ALTER TABLE ${t('fraud_alerts')}${on} MODIFY COLUMN token String TTL toStartOfMonth(started_at) + INTERVAL 13 MONTH`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -152,6 +152,22 @@ describe('retention pass', () => {
     ))
       countsBefore.set(r.m, Number(r.n));
 
+    // Copies of traffic data in billing and fraud tables (written as their services write them): fraud alerts keyed by a
+    // token in an expired month (R-3), a live one (R+5) and one of the expired traffic year; rated records of the
+    // traffic year (which go) and of R-3 (which stay: identifier-free, 10 years).
+    const ts = (t: number) => new Date(t).toISOString().replace('T', ' ').replace('Z', '');
+    const alert = (id: string, token: string, t: number) =>
+      `('${id}', 1, 'velocity', 'warning', 'closed', 'acct-0001', 'MY', '', '${token}', 'recipient', 50, '${ts(t)}', '${ts(t + 60_000)}', '${ts(t + 60_000)}', '{}', '${ts(t + 60_000)}')`;
+    await storage.command(`INSERT INTO ${storage.table('fraud_alerts')}
+      (alert_id, version, rule, severity, state, account_id, destination_country, range, token, token_role, risk_score, started_at, ended_at, detected_at, evidence, changed_at)
+      VALUES ${[alert('alert-expired', 'tok-expired', at(-3, 5)), alert('alert-live', 'tok-live', at(5, 5)), alert('alert-old', 'tok-old', Date.UTC(TRAFFIC_YEAR, 0, 15))].join(', ')}`);
+    const rated = (table: string, n: number, t: number) =>
+      storage.command(`INSERT INTO ${storage.table(table)} (account_id, event_time, cdr_id, revision, rated, currency, amount_micros, cost_micros, plan_id, plan_version)
+        SELECT 'acct-0001', toDateTime64('${ts(t)}', 3, 'UTC'), concat('${table}-${t}-', toString(number)), 0, true, 'EUR', 1000, 500, 'p', 1 FROM numbers(${n})`);
+    await rated('billing_rated', 3, Date.UTC(TRAFFIC_YEAR, 0, 15));
+    await rated('billing_rated', 2, at(-3, 5));
+    await rated('billing_rated_history', 2, Date.UTC(TRAFFIC_YEAR, 0, 15));
+
     // Hold placed while R-6 and R-5 were still inside their window.
     holdClock = at(-4, 10);
     const placed = await holds.place({
@@ -221,11 +237,45 @@ describe('retention pass', () => {
       else assert.equal(after.get(m), n, `month ${m} still has all its records`);
     }
     const traffic = first.actions.filter((a) => a.class === 'traffic');
-    assert.ok((countsBefore.get(`${TRAFFIC_YEAR}-01`) ?? 0) > 0);
+    const cdrRows = countsBefore.get(`${TRAFFIC_YEAR}-01`) ?? 0;
+    assert.ok(cdrRows > 0);
+    // The copies of that year's traffic in billing and fraud tables go with it, counted per table.
     assert.deepEqual(
-      traffic.map((a) => [a.month, a.rows]),
-      [[`${TRAFFIC_YEAR}-01`, countsBefore.get(`${TRAFFIC_YEAR}-01`)]],
+      traffic.map((a) => [a.month, a.rows, a.verified, a.verification?.['before'], a.verification?.['after']]),
+      [
+        [
+          `${TRAFFIC_YEAR}-01`,
+          cdrRows + 3 + 2 + 1,
+          true,
+          { billing_rated: 3, billing_rated_history: 2, cdr: cdrRows, fraud_alerts: 1 },
+          { billing_rated: 0, billing_rated_history: 0, cdr: 0, fraud_alerts: 0 },
+        ],
+      ],
     );
+    const p = { t: `${TRAFFIC_YEAR + 1}-01-01 00:00:00` };
+    for (const table of ['billing_rated', 'billing_rated_history'])
+      assert.equal(await q(`SELECT count() n FROM {db}.${table} WHERE event_time < {t:DateTime64(3, 'UTC')}`, p), 0, table);
+    assert.equal(await q(`SELECT count() n FROM {db}.fraud_alerts WHERE started_at < {t:DateTime64(3, 'UTC')}`, p), 0);
+    assert.equal(await q(`SELECT count() n FROM {db}.billing_rated WHERE event_time >= {t:DateTime64(3, 'UTC')}`, p), 2, 'R-3 is kept: 10 years');
+  });
+
+  it('clears the token of a fraud alert with its month’s identifiers, and keeps the alert', async () => {
+    const expired = first.actions.find((a) => a.class === 'identifiers' && a.month === M(-3))!;
+    assert.equal((expired.verification?.['before'] as { alert_tokens: number }).alert_tokens, 1);
+    assert.equal((expired.verification?.['after'] as { alert_tokens: number }).alert_tokens, 0);
+    const { storage } = requireStorage(rt);
+    const alerts = await storage.query<{ alert_id: string; token: string }>(
+      `SELECT alert_id, token FROM ${storage.table('fraud_alerts')} FINAL WHERE alert_id IN ('alert-expired', 'alert-live') ORDER BY alert_id`,
+    );
+    assert.deepEqual(alerts, [
+      { alert_id: 'alert-expired', token: '' },
+      { alert_id: 'alert-live', token: 'tok-live' },
+    ]);
+    // Nothing of the token is left in a part the mutation replaced (the pass waited for them, migration 13).
+    const onDisk = (expired.verification?.['on_disk'] as { table: string; parts: number; directories: number | null }[]).find(
+      (l) => l.table === 'fraud_alerts',
+    );
+    assert.deepEqual([onDisk?.parts, onDisk?.directories], [0, 0]);
   });
 
   it('cleared client IPs exactly 3 years old', async () => {
