@@ -8,6 +8,7 @@ import {
   rate,
   sealStatement,
   statementDigest,
+  trafficCutoff,
   type CostCell,
   type PlanBook,
   type Statement,
@@ -278,13 +279,16 @@ export class BillingStore {
   async pendingAdjustments(month: string, accountId?: string, closedMonths?: ReadonlySet<string>): Promise<Map<string, StatementAdjustment[]>> {
     const closedSet = closedMonths ?? (await this.closedMonths());
     const passedOver = new Set(await this.passedOverMonthsWithRecords(closedSet, month));
-    const months = [...[...closedSet].filter((m) => m < month), ...passedOver].sort();
+    // A month past its traffic retention (startOfYear + 11 years) has lost its rated records by design: nothing of it
+    // is late any more, and its frozen statement stays as it was.
+    const now = this.clock();
+    const months = [...[...closedSet].filter((m) => m < month), ...passedOver].filter((m) => now < trafficCutoff(monthStart(m))).sort();
     const out = new Map<string, StatementAdjustment[]>();
     if (months.length === 0) return out;
     const account = accountId !== undefined ? 'AND account_id = {account:String}' : '';
     const params = { months, yyyymm: months.map((m) => Number(m.replace('-', ''))), ...(accountId !== undefined ? { account: accountId } : {}) };
     type Figures = { records: number; segments: number; amount: number; cost: number };
-    const [now, frozen, issued, closures, rerates] = await Promise.all([
+    const [rated, frozen, issued, closures, rerates] = await Promise.all([
       // The partition key is toYYYYMM(event_time): the IN prunes to the closed months' parts.
       this.storage.query<Figures & { month: string; account_id: string; currency: string }>(
         `SELECT formatDateTime(event_time, '%Y-%m', 'UTC') AS month, account_id, currency, count() AS records, sum(segments) AS segments,
@@ -338,7 +342,7 @@ export class BillingStore {
       v.cost += sign * Number(d.cost);
       base.set(k, v);
     };
-    for (const r of now) add(r.month, r.account_id, r.currency, r, 1);
+    for (const r of rated) add(r.month, r.account_id, r.currency, r, 1);
     for (const f of frozen) {
       const s = JSON.parse(f.body) as Statement;
       for (const l of s.lines)
