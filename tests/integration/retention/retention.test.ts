@@ -245,7 +245,7 @@ describe('retention pass', () => {
       [
         [
           `${TRAFFIC_YEAR}-01`,
-          cdrRows + 3 + 2 + 1,
+          cdrRows,
           true,
           { billing_rated: 3, billing_rated_history: 2, cdr: cdrRows, fraud_alerts: 1 },
           { billing_rated: 0, billing_rated_history: 0, cdr: 0, fraud_alerts: 0 },
