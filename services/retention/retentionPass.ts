@@ -374,21 +374,28 @@ export class RetentionPass {
     await new Promise((r) => setTimeout(r, this.deps.settleMs ?? 1_000));
     const boundary = addMonthsUtc(monthStartOf(lastExpiredIdentifierMonth(now)), 1);
     // What holds the identifiers now — every part of these partitions, in any state, on disk too — must be gone after.
-    const targets: LeftoverTarget[] = [
-      ...['month_keys', 'identity_vault', 'subscriber_index'].map((table): LeftoverTarget => ({
-        table,
-        partitions: actions.map((a) => partitionOfMonth(a.month)),
-        mode: 'gone',
-      })),
-      { table: 'cdr', partitions: await this.partitionsBefore('cdr', boundary), mode: 'rewritten' },
-      ...(alertTokensToClear ? [{ table: 'fraud_alerts', partitions: await this.partitionsBefore('fraud_alerts', boundary), mode: 'rewritten' } as const] : []),
+    // A table's token columns are rewritten (and its old parts waited for) only in a round that clears them: waiting
+    // for parts no mutation replaces would stall the pass until the cleanup timeout.
+    const keyTargets = ['month_keys', 'identity_vault', 'subscriber_index'].map((table): LeftoverTarget => ({
+      table,
+      partitions: actions.map((a) => partitionOfMonth(a.month)),
+      mode: 'gone',
+    }));
+    const targetsFor = async (clearTokens: boolean, clearAlertTokens: boolean): Promise<LeftoverTarget[]> => [
+      ...keyTargets,
+      ...(clearTokens ? [{ table: 'cdr', partitions: await this.partitionsBefore('cdr', boundary), mode: 'rewritten' } as const] : []),
+      ...(clearAlertTokens ? [{ table: 'fraud_alerts', partitions: await this.partitionsBefore('fraud_alerts', boundary), mode: 'rewritten' } as const] : []),
     ];
+    let targets = await targetsFor(tokensToClear, alertTokensToClear);
     let snapshot = await snapshotParts(storage, targets);
     let rounds = 0;
     for (let round = 1; round <= 3; round++) {
       rounds = round;
       // A straggling write made parts after the first look: they hold identifiers too.
-      if (round > 1) snapshot = mergeSnapshots(snapshot, await snapshotParts(storage, targets));
+      if (round > 1) {
+        targets = await targetsFor(true, true);
+        snapshot = mergeSnapshots(snapshot, await snapshotParts(storage, targets));
+      }
       await this.destroyIdentifierMaterial(
         actions.map((a) => a.month),
         boundary,

@@ -363,7 +363,8 @@ export const MIGRATIONS: readonly Migration[] = [
         (table) => `ALTER TABLE ${t(table)}${on} MODIFY SETTING ${PROMPT_CLEANUP}, min_compressed_bytes_to_fsync_after_merge = 1`,
       ),
       // The backstop, as on cdr's token columns: a velocity alert's token is a subscriber's pseudonym of that month.
-      `ALTER TABLE ${t('fraud_alerts')}${on} MODIFY COLUMN token String TTL toStartOfMonth(started_at) + INTERVAL 13 MONTH`,
+      // Not materialised on the parts already written: the retention pass clears those tokens, and records it.
+      `ALTER TABLE ${t('fraud_alerts')}${on} MODIFY COLUMN token String TTL toStartOfMonth(started_at) + INTERVAL 13 MONTH SETTINGS materialize_ttl_after_modify = 0`,
     ],
   },
 ];

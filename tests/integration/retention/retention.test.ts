@@ -330,6 +330,28 @@ describe('retention pass', () => {
     assert.deepEqual(second.actions, []);
   });
 
+  it('a fraud alert token left in a month already destroyed is cleared alone, in one round, without waiting on cdr', async () => {
+    const { storage } = requireStorage(rt);
+    const t = new Date(at(-3, 7)).toISOString().replace('T', ' ').replace('Z', '');
+    await storage.command(`INSERT INTO ${storage.table('fraud_alerts')}
+      (alert_id, version, rule, severity, state, account_id, destination_country, range, token, token_role, risk_score, started_at, ended_at, detected_at, evidence, changed_at)
+      VALUES ('alert-straggler', 1, 'velocity', 'warning', 'open', 'acct-0002', 'MY', '', 'tok-straggler', 'recipient', 40, '${t}', '${t}', '${t}', '{}', '${t}')`);
+    const again = await pass.run({ now: NOW, dryRun: false });
+    assert.deepEqual(
+      again.actions.map((a) => [a.class, a.month, a.rows, a.keys_destroyed, a.verified]),
+      [['identifiers', M(-3), 0, 0, true]],
+    );
+    const v = again.actions[0]!.verification as { before: { alert_tokens: number }; rounds: number; on_disk: { table: string }[] };
+    assert.equal(v.before.alert_tokens, 1);
+    assert.equal(v.rounds, 1);
+    assert.deepEqual(
+      v.on_disk.map((l) => l.table),
+      ['month_keys', 'identity_vault', 'subscriber_index', 'fraud_alerts'],
+      'cdr had no tokens to clear: its parts are not waited for',
+    );
+    assert.equal(await q(`SELECT count() n FROM {db}.fraud_alerts WHERE token = 'tok-straggler'`), 0);
+  });
+
   it('never re-creates a destroyed key: a record for an expired month arriving now is stored as late', async () => {
     ingestClock = NOW;
     const before = ingest.stats.late;
