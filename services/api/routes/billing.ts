@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MONTH, monthKeyOf, monthStartOf, PipelineError, type PlanBook } from '../../core/index.ts';
-import type { BillingStore, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
+import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
 
@@ -161,15 +161,22 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       if ((month === undefined) === (through === undefined))
         throw new PipelineError('bad_request', 'body: give exactly one of "month" (close that month) or "through" (close every month up to it, in order)');
       if (through !== undefined) {
-        const results = await store().closeThrough(through, actorOf(req));
-        audited(req, {
-          action: 'billing.close',
-          rows: results.reduce((n, r) => n + r.accounts, 0),
-          detail: results.length
-            ? `through ${through}: closed ${results.map((r) => r.month).join(', ')}; ${results.reduce((n, r) => n + r.adjustments, 0)} adjustments`
-            : `through ${through}: nothing to close`,
+        // Audited after each month, so a failure part-way (409, 5xx) still leaves an entry naming what did close.
+        const done: CloseResult[] = [];
+        const note = (): void =>
+          audited(req, {
+            action: 'billing.close',
+            rows: done.reduce((n, r) => n + r.accounts, 0),
+            detail: done.length
+              ? `through ${through}: closed ${done.map((r) => r.month).join(', ')}; ${done.reduce((n, r) => n + r.adjustments, 0)} adjustments`
+              : `through ${through}: nothing closed`,
+          });
+        note();
+        await store().closeThrough(through, actorOf(req), (r) => {
+          done.push(r);
+          note();
         });
-        return { through, closed: results.map((r) => ({ month: r.month, accounts: r.accounts, adjustments: r.adjustments, digest: r.digest })) };
+        return { through, closed: done.map((r) => ({ month: r.month, accounts: r.accounts, adjustments: r.adjustments, digest: r.digest })) };
       }
       const result = await store().close(month!, actorOf(req));
       audited(req, { action: 'billing.close', rows: result.accounts });

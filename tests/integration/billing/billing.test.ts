@@ -353,7 +353,18 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       billing.store.close('2026-11', 'test'),
       (e: unknown) => e instanceof PipelineError && e.code === 'conflict' && /^2026-10 has billed records and is not closed: close it first/.test(e.message),
     );
-    const closed = await billing.store.close('2026-10', 'test');
+    // Two closes at once (a retried request, a second operator): one closes, the other is told it is closed.
+    const both = await Promise.allSettled([billing.store.close('2026-10', 'test'), billing.store.close('2026-10', 'test')]);
+    const [first, second] = both;
+    if (first.status !== 'fulfilled' || second.status !== 'rejected') throw new Error(`expected one close and one refusal: ${first.status}, ${second.status}`);
+    assert.ok(second.reason instanceof PipelineError && second.reason.code === 'conflict' && /already closed/.test(second.reason.message));
+    const closed = first.value;
+    const storage = requireStore(rt);
+    const [written] = await storage.query<{ closures: string; statements: string }>(
+      `SELECT (SELECT count() FROM ${storage.table('billing_closures')} WHERE month = '2026-10') AS closures,
+              (SELECT count() FROM ${storage.table('billing_statements')} WHERE month = '2026-10') AS statements`,
+    );
+    assert.deepEqual([Number(written!.closures), Number(written!.statements)], [1, 5]);
     assert.equal(closed.accounts, 5);
     assert.equal(closed.adjustments, 0);
     const res = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-10', headers: auth('billing') });
@@ -476,6 +487,27 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   });
 
   it('closing November carries the late record as one adjustment and the re-rate of closed October as others', async () => {
+    // What a close of November that failed before its closure row left: readers must not see it, and the retry must
+    // write November whole (before the fix, the orphan adjustment cancelled the late record's).
+    const failedAt = Date.parse('2026-12-01T00:05:00Z');
+    await requireStore(rt).insert('billing_adjustments', [
+      {
+        adjustment_id: 'orphan-of-a-failed-close',
+        account_id: 'acct-0004',
+        currency: 'EUR',
+        concerns_month: '2026-10',
+        applies_to_month: '2026-11',
+        records: 1,
+        segments: 3,
+        amount_micros: lateAmount,
+        cost_micros: 0,
+        reason: 'late_records',
+        created_at: failedAt,
+      },
+    ]);
+    await requireStore(rt).insert('billing_statements', [
+      { month: '2026-11', account_id: 'acct-0004', closed_at: failedAt, closed_by: 'failed', body: '{"lines":[],"adjustments":[]}', digest: 'orphan' },
+    ]);
     const closed = await billing.store.close('2026-11', 'test');
     assert.ok(closed.adjustments >= 2);
     const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-11', headers: auth('billing') })).json<{
