@@ -1,6 +1,17 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { FraudDetector, PipelineError, RecentIds, RULE_NAMES, type Alert, type AlertChange, type FraudConfig, type FraudEvent } from '../core/index.ts';
+import {
+  FraudDetector,
+  monthDateOf,
+  monthKeyOf,
+  PipelineError,
+  RecentIds,
+  RULE_NAMES,
+  type Alert,
+  type AlertChange,
+  type FraudConfig,
+  type FraudEvent,
+} from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { FraudConfigSection, KafkaConfig } from '../platform/config/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
@@ -149,6 +160,30 @@ export class FraudService implements BatchHandler<PartitionState> {
     this.deps.log.info({ ...this.stats }, 'fraud stopped');
   }
 
+  /**
+   * A velocity alert's token is a subscriber's pseudonym of the month the alert started in; once the retention pass has
+   * destroyed that month's identifiers (a tombstone in `destroyed_months`), the alert is written and published without
+   * it — an alert open across the cutoff, or a retention drill, must not put the token back. Asked of the database
+   * right before the write, as ingest does for its keys; only when a change carries a token.
+   */
+  private async withoutDestroyedTokens(changes: readonly AlertChange[]): Promise<readonly AlertChange[]> {
+    const months = [...new Set(changes.filter((c) => c.alert.key.token).map((c) => monthKeyOf(c.alert.started_at)))];
+    if (months.length === 0) return changes;
+    const { storage } = this.deps;
+    const destroyed = new Set(
+      (
+        await storage.query<{ m: string }>(
+          `SELECT DISTINCT formatDateTime(month, '%Y-%m') AS m FROM ${storage.table('destroyed_months')} WHERE month IN {ms:Array(Date)}`,
+          { ms: months.map(monthDateOf) },
+        )
+      ).map((r) => r.m),
+    );
+    if (destroyed.size === 0) return changes;
+    return changes.map((c) =>
+      c.alert.key.token && destroyed.has(monthKeyOf(c.alert.started_at)) ? { ...c, alert: { ...c.alert, key: { ...c.alert.key, token: '' } } } : c,
+    );
+  }
+
   async openPartition(partition: number, firstOffset: number): Promise<PartitionState> {
     return { partition, observedUpTo: firstOffset - 1, pending: [] };
   }
@@ -194,8 +229,9 @@ export class FraudService implements BatchHandler<PartitionState> {
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();
-    const rows = changes.map((c) => rowOf(c, now));
-    const published = changes.map((c) => ({
+    const written = await this.withoutDestroyedTokens(changes);
+    const rows = written.map((c) => rowOf(c, now));
+    const published = written.map((c) => ({
       key: c.alert.alert_id,
       value: encodeWith(FRAUD_ALERT_SCHEMA_ID, {
         alert_id: c.alert.alert_id,

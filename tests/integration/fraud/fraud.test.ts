@@ -27,6 +27,8 @@ import { testSetup } from '../../support/testEnv.ts';
 
 const { Partitioners } = kafkajs;
 const ATTACKER = 'acct-scanner';
+/** An open velocity alert of a month whose identifiers the retention pass destroyed (see before()). */
+const DESTROYED_ALERT = 'velocity-alert-of-a-destroyed-month';
 
 describe('fraud service: an attack across a restart, one alert, no identifier', () => {
   const setup = testSetup();
@@ -103,6 +105,21 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     await produce([{ ...gen.next(), account_id: 'acct-clock-ahead', event_time: ahead, submitted_at: ahead, delivered_at: ahead + 700 }]);
     // Stop in the middle of the attack; a new process takes over.
     await fraud.service.stop();
+    // Also left open: a velocity alert keyed by a token of a month two months back, whose identifiers the retention
+    // pass has since destroyed (its tombstone). The new process adopts it and closes it on that account's next record.
+    {
+      const storage = requireStore(rt);
+      const month = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 2, 10));
+      const ts = (t: number) => new Date(t).toISOString().replace('T', ' ').replace('Z', '');
+      const account = sent.find((e) => e.account_id !== ATTACKER)!.account_id;
+      await storage.command(`INSERT INTO ${storage.table('fraud_alerts')}
+        (alert_id, version, rule, severity, state, account_id, destination_country, range, token, token_role, risk_score, started_at, ended_at, detected_at, evidence, changed_at)
+        VALUES ('${DESTROYED_ALERT}', 1, 'velocity', 'warning', 'open', '${account}', '', '', 'tok-of-a-destroyed-month', 'recipient', 40,
+                '${ts(month.getTime())}', '${ts(month.getTime() + 60_000)}', '${ts(month.getTime() + 60_000)}', '{}', '${ts(month.getTime() + 60_000)}')`);
+      await storage.command(
+        `INSERT INTO ${storage.table('destroyed_months')} (month, destroyed_at, reason) VALUES ('${month.toISOString().slice(0, 7)}-01', now64(3), 'test')`,
+      );
+    }
     fraud = await openFraud();
     await fraud.service.start();
     await produce([...attack.slice(150), ...background(t0 + 170_000, t0 + 230_000, 100)]);
@@ -132,16 +149,16 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     // And no other rule took the scan or the ordinary traffic for an attack.
     const storage = requireStore(rt);
     const others = await storage.query<{ rule: string; account_id: string }>(
-      `SELECT rule, account_id FROM ${storage.table('fraud_alerts')} FINAL WHERE alert_id != {id:String}`,
-      {
-        id: a.alert_id,
-      },
+      `SELECT rule, account_id FROM ${storage.table('fraud_alerts')} FINAL WHERE alert_id NOT IN ({id:String}, {planted:String})`,
+      { id: a.alert_id, planted: DESTROYED_ALERT },
     );
     assert.deepEqual(others, []);
   });
 
   it('published it on fraud.alerts: opened once, closed once, in the Avro schema of the contract', async () => {
-    const messages = await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts);
+    const messages = (await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts)).filter(
+      (m) => String(m.headers!['alert_id']) !== DESTROYED_ALERT,
+    );
     const changes = messages.map((m) => String(m.headers!['change']));
     assert.equal(changes.filter((c) => c === 'opened').length, 1, changes.join(','));
     assert.equal(changes.filter((c) => c === 'closed').length, 1, changes.join(','));
@@ -218,6 +235,34 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     // This process adopted the range-scan alert and closed it: not counted below zero, nor left open.
     assert.equal(detail.open_alerts, Number(stored[0]!.n));
     assert.equal(fraud.service.stats.open, detail.open_alerts);
+  });
+
+  it('closes an adopted alert of a destroyed month without writing or publishing its token again', async () => {
+    await waitFor('the adopted alert closed', async () => {
+      const storage = requireStore(rt);
+      const rows = await storage.query<{ state: string }>(`SELECT state FROM ${storage.table('fraud_alerts')} FINAL WHERE alert_id = {id:String}`, {
+        id: DESTROYED_ALERT,
+      });
+      return rows[0]?.state === 'closed';
+    });
+    const storage = requireStore(rt);
+    const rows = await storage.query<{ state: string; token: string }>(
+      `SELECT state, token FROM ${storage.table('fraud_alerts')} WHERE alert_id = {id:String} ORDER BY version`,
+      { id: DESTROYED_ALERT },
+    );
+    // The row as it was before the destruction (the next retention pass clears it), then the close, without it.
+    assert.deepEqual(rows, [
+      { state: 'open', token: 'tok-of-a-destroyed-month' },
+      { state: 'closed', token: '' },
+    ]);
+    const schema = JSON.parse(readFileSync(new URL('../../../schemas/fraud-alert-v1.avsc', import.meta.url), 'utf8')) as avro.Schema;
+    const published = (await readTopic(requireKafka(rt), setup.config.kafka.topics.fraudAlerts))
+      .filter((m) => String(m.headers!['alert_id']) === DESTROYED_ALERT)
+      .map((m) => avro.Type.forSchema(schema).fromBuffer(m.value!.subarray(5)) as Record<string, unknown>);
+    assert.deepEqual(
+      published.map((d) => [d['change'], d['token'], d['token_role']]),
+      [['closed', '', 'recipient']],
+    );
   });
 
   it('carries no identifier: alerts, evidence, the topic and the logs hold none of the numbers sent', async () => {
