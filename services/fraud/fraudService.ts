@@ -2,7 +2,6 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import {
   FraudDetector,
-  monthDateOf,
   monthKeyOf,
   PipelineError,
   RecentIds,
@@ -26,6 +25,7 @@ import {
   type DeadLetter,
   type LoopStatus,
 } from '../platform/kafka/index.ts';
+import { destroyedAmong } from '../platform/keys/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { decodePseudonymised, encodeWith, FRAUD_ALERT_SCHEMA_ID } from '../platform/schemas/index.ts';
 import { rowOf } from './alertStore.ts';
@@ -168,16 +168,7 @@ export class FraudService implements BatchHandler<PartitionState> {
    */
   private async withoutDestroyedTokens(changes: readonly AlertChange[]): Promise<readonly AlertChange[]> {
     const months = [...new Set(changes.filter((c) => c.alert.key.token).map((c) => monthKeyOf(c.alert.started_at)))];
-    if (months.length === 0) return changes;
-    const { storage } = this.deps;
-    const destroyed = new Set(
-      (
-        await storage.query<{ m: string }>(
-          `SELECT DISTINCT formatDateTime(month, '%Y-%m') AS m FROM ${storage.table('destroyed_months')} WHERE month IN {ms:Array(Date)}`,
-          { ms: months.map(monthDateOf) },
-        )
-      ).map((r) => r.m),
-    );
+    const destroyed = new Set(await destroyedAmong(this.deps.storage, months));
     if (destroyed.size === 0) return changes;
     return changes.map((c) =>
       c.alert.key.token && destroyed.has(monthKeyOf(c.alert.started_at)) ? { ...c, alert: { ...c.alert, key: { ...c.alert.key, token: '' } } } : c,

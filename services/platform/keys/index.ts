@@ -3,4 +3,4 @@
  */
 export { loadMasterKey } from './masterKey.ts';
 export type { LoadedMasterKey } from './masterKey.ts';
-export { MonthKeyRing } from './monthKeyRing.ts';
+export { destroyedAmong, MonthKeyRing } from './monthKeyRing.ts';

@@ -83,13 +83,8 @@ export class MonthKeyRing {
   }
 
   /** Whether any of these months has a tombstone now (asked of the database, not of this ring's memory). */
-  async anyDestroyed(months: readonly string[]): Promise<string[]> {
-    if (months.length === 0) return [];
-    const rows = await this.storage.query<{ m: string }>(
-      `SELECT DISTINCT formatDateTime(month, '%Y-%m') AS m FROM ${this.storage.table('destroyed_months')} WHERE month IN {ms:Array(Date)}`,
-      { ms: months.map(monthDateOf) },
-    );
-    return rows.map((r) => r.m);
+  anyDestroyed(months: readonly string[]): Promise<string[]> {
+    return destroyedAmong(this.storage, months);
   }
 
   /**
@@ -163,4 +158,17 @@ export class MonthKeyRing {
     this.cache.set(month, key);
     return key;
   }
+}
+
+/**
+ * Which of these months (`YYYY-MM`) have a tombstone in `destroyed_months` now, asked of the database. For processes
+ * that hold no key ring too (fraud: a destroyed month's token is not written again).
+ */
+export async function destroyedAmong(storage: Storage, months: readonly string[]): Promise<string[]> {
+  if (months.length === 0) return [];
+  const rows = await storage.query<{ m: string }>(
+    `SELECT DISTINCT formatDateTime(month, '%Y-%m') AS m FROM ${storage.table('destroyed_months')} WHERE month IN {ms:Array(Date)}`,
+    { ms: months.map(monthDateOf) },
+  );
+  return rows.map((r) => r.m);
 }
