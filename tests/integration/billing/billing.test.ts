@@ -188,6 +188,19 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   });
 
   const ratedOctober = () => billing.store.ratedRecords(OCT, NOV);
+  /** A statement read through the API: its status and its adjustments as [concerns_month, currency, records, amount, reason, final]. */
+  const adjustmentsOf = async (account: string, month: string) => {
+    const res = await api.app.inject({ method: 'GET', url: `/v1/billing/statements/${account}/${month}`, headers: auth('billing') });
+    const s = res.json<{
+      status: string;
+      adjustments: { concerns_month: string; currency: string; records: number; amount_micros: number; reason: string; final: boolean }[];
+    }>();
+    return {
+      statusCode: res.statusCode,
+      status: s.status,
+      adjustments: s.adjustments.map((a) => [a.concerns_month, a.currency, a.records, a.amount_micros, a.reason, a.final]),
+    };
+  };
 
   it('rates every stored record once, in three currencies, and counts the unrated ones instead of pricing them at zero', async () => {
     const rated = await ratedOctober();
@@ -431,15 +444,9 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const sep = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0003/2026-09', headers: auth('billing') });
     assert.equal(sep.statusCode, 404);
     assert.match(sep.json<{ message: string }>().message, /closed empty; its late records are adjustments of the next month to close/);
-    const nov = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0003/2026-11', headers: auth('billing') })).json<{
-      status: string;
-      adjustments: { concerns_month: string; currency: string; records: number; amount_micros: number; reason: string; final: boolean }[];
-    }>();
+    const nov = await adjustmentsOf('acct-0003', '2026-11');
     assert.equal(nov.status, 'open');
-    assert.deepEqual(
-      nov.adjustments.map((a) => [a.concerns_month, a.currency, a.records, a.amount_micros, a.reason, a.final]),
-      [['2026-09', 'MYR', 1, septemberAmount, 'late_records', false]],
-    );
+    assert.deepEqual(nov.adjustments, [['2026-09', 'MYR', 1, septemberAmount, 'late_records', false]]);
   });
 
   it('re-rating after a plan change gives the new totals, keeps the old figures and records who re-rated', async () => {
@@ -597,22 +604,15 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       async () => ingest.stats.stored >= stored + 2 && (await amountOf(lateOct.cdr_id)) !== undefined && (await amountOf(lateNov.cdr_id)) !== undefined,
       120_000,
     );
-    const res = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-12', headers: auth('billing') });
-    assert.equal(res.statusCode, 200);
-    const dec = res.json<{
-      status: string;
-      adjustments: { concerns_month: string; currency: string; records: number; amount_micros: number; reason: string; final: boolean }[];
-    }>();
+    const dec = await adjustmentsOf('acct-0004', '2026-12');
+    assert.equal(dec.statusCode, 200);
     assert.equal(dec.status, 'open');
     // October's re-rate and first late record were settled when November closed: only the new records are pending,
     // and the re-rate (before that close) is not named again.
-    assert.deepEqual(
-      dec.adjustments.map((a) => [a.concerns_month, a.currency, a.records, a.amount_micros, a.reason, a.final]),
-      [
-        ['2026-10', 'EUR', 1, await amountOf(lateOct.cdr_id), 'late_records', false],
-        ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
-      ],
-    );
+    assert.deepEqual(dec.adjustments, [
+      ['2026-10', 'EUR', 1, await amountOf(lateOct.cdr_id), 'late_records', false],
+      ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
+    ]);
     // Once 2026's traffic retention is over (2037-01-01) its rated records go (retention pass, table TTL): its closed
     // months are then not compared with what is left, which would show every record as a negative adjustment.
     const in2037 = new BillingStore(requireStore(rt), () => Date.parse('2037-01-01T00:00:00Z'));
