@@ -453,10 +453,16 @@ export class BillingStore {
    * since they closed becomes adjustments carried by this month's statements. A month closes once, after it ended.
    */
   close(month: string, actor: string): Promise<CloseResult> {
-    return this.exclusive(() => this.closeOne(month, actor));
+    return this.exclusive(async () => {
+      const result = await this.closeOne(month, actor);
+      if ('skipped' in result)
+        throw new PipelineError('conflict', `${result.skipped} has billed records and is not closed: close it first (months close in order)`);
+      return result;
+    });
   }
 
-  private async closeOne(month: string, actor: string): Promise<CloseResult> {
+  /** Closes `month`, or names the earlier open month with billed records that must close first. */
+  private async closeOne(month: string, actor: string): Promise<CloseResult | { skipped: string }> {
     requireMonth(month, 'bad_request');
     const now = this.clock();
     if (now < monthStart(nextMonth(month)))
@@ -469,7 +475,7 @@ export class BillingStore {
     // close, any) is closed first — skipped, it could never be closed, and its late records would change it in place.
     const lastClosed = [...closed].sort().pop();
     const skipped = await this.firstOpenMonthWithRecords(lastClosed, month);
-    if (skipped !== undefined) throw new PipelineError('conflict', `${skipped} has billed records and is not closed: close it first (months close in order)`);
+    if (skipped !== undefined) return { skipped };
     const usage = await this.monthLines(month);
     const pending = await this.pendingAdjustments(month, undefined, closed);
     const adjustmentRows: Record<string, unknown>[] = [];
@@ -541,7 +547,7 @@ export class BillingStore {
         const last = [...(await this.closedMonths())].sort().pop();
         if (last !== undefined && last >= through) return results;
         const next = (await this.firstOpenMonthWithRecords(last, through)) ?? through;
-        let result: CloseResult;
+        let result: CloseResult | { skipped: string };
         try {
           result = await this.closeOne(next, actor);
         } catch (err) {
@@ -550,6 +556,8 @@ export class BillingStore {
           const closed = results.map((r) => r.month);
           throw new PipelineError(err.code, `closed ${closed.join(', ')}; then ${next} failed: ${err.message}`, { cause: err });
         }
+        // A late record of an earlier open month was rated since `next` was chosen (ingest runs on): close that first.
+        if ('skipped' in result) continue;
         results.push(result);
         await onClosed?.(result);
       }

@@ -670,6 +670,34 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.deepEqual(await future.closeThrough('2027-04', 'test'), []);
     assert.deepEqual(await future.closeThrough('2027-02', 'test'), []);
     assert.deepEqual([...(await future.closedMonths())].sort(), ['2026-10', '2026-11', '2027-01', '2027-03', '2027-04']);
+    // Ingest runs on: a late record of May is rated just after the run chose June as the next month to close. The run
+    // closes May first instead of failing (a stranger's kill -9 and restart, with the backlog being rated, hit this).
+    const rateOne = (day: string, id: string) =>
+      storage.command(`INSERT INTO ${storage.table('billing_rated')}
+        (account_id, event_time, cdr_id, revision, channel, direction, status, destination_country, recipient_range, recipient_number_type, provider_id,
+         segments, duration_ms, event_price, event_cost, event_currency, rated, unrated_reason, currency, amount_micros, cost_micros, billable_seconds,
+         plan_id, plan_version, basis, rated_at, src_partition, src_offset)
+        VALUES ('acct-0002', toDateTime64('${day} 00:00:00', 3, 'UTC'), '${id}', 0, 'sms', 'mt', 'delivered', 'MY', '6017', 'mobile', 'p0', 1, 0, 0, 0, '',
+                true, '', 'EUR', 1000, 500, 0, 'eur-standard', 1, 'segment', now64(3), 0, '0')`);
+    await rateOne('2027-06-10', 'through-june');
+    let armed = true;
+    const racing: typeof storage = {
+      ...storage,
+      query: async <T>(sql: string, params?: Record<string, unknown>, settings?: Parameters<typeof storage.query>[2]): Promise<T[]> => {
+        const rows = await storage.query<T>(sql, params, settings);
+        if (armed && sql.includes('min(event_time)')) {
+          armed = false;
+          await rateOne('2027-05-20', 'through-late-may');
+        }
+        return rows;
+      },
+    };
+    const raced = await new BillingStore(racing, () => Date.parse('2027-08-01T00:00:00Z')).closeThrough('2027-07', 'test');
+    assert.equal(armed, false, 'the late May record was rated mid-run');
+    assert.deepEqual(
+      raced.map((c) => c.month),
+      ['2027-05', '2027-06', '2027-07'],
+    );
   });
 
   it('refuses to start on a plan file with an overlapping window, naming the line', async () => {
