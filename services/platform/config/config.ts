@@ -79,7 +79,8 @@ const sectionSchemas = {
   }),
   ingest: z.object({
     CDR_INGEST_GROUP: name().default('cdr-ingest'),
-    CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
+    // 20,000: the engine's per-insert cost is then spread over 4× the rows (benchmarks/results/ab-batch-size-2026-12-03.md).
+    CDR_INGEST_MAX_BATCH: intVar(1, 1_000_000).default(20_000),
     CDR_INGEST_MAX_BYTES_PER_PARTITION: intVar(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
     CDR_DEDUP_WINDOW: intVar(0, 50_000_000).default(1_000_000),
     CDR_INGEST_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),

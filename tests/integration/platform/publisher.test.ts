@@ -204,6 +204,59 @@ for (const impl of implementations)
       assert.equal(b.filter((m) => m.value?.toString().startsWith('s')).length, 500);
     });
 
+    it('leaves the event loop free during a large send (an ingest batch of 20,000 and more), and delivers all of it', async () => {
+      const topic = uniqueName('pub.large');
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      await admin.disconnect();
+      const N = 80_000;
+      const messages: OutgoingMessage[] = Array.from({ length: N }, (_, i) => ({
+        key: `acct-${i % 31}`,
+        value: Buffer.from(`large-${i}`),
+        headers: { cdr_id: `c-${i}` },
+      }));
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      await publisher.start();
+      // The longest the event loop went without running a 2 ms timer while the send was under way.
+      let last = performance.now();
+      let longestGap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        longestGap = Math.max(longestGap, now - last);
+        last = now;
+      }, 2);
+      try {
+        await publisher.send([{ topic, messages }]);
+      } finally {
+        clearInterval(ticker);
+        await publisher.close();
+      }
+      // Queued in one piece, 80,000 produce calls hold the thread ~0.4 s or more here; in slices of ~8 ms, a request of
+      // `cdr start`'s API waits a slice at most. 150 ms leaves room for a loaded machine's garbage collections.
+      assert.ok(longestGap < 150, `the event loop was held ${longestGap.toFixed(0)} ms in one piece`);
+      const admin2 = kafka.admin();
+      await admin2.connect();
+      const offsets = await admin2.fetchTopicOffsets(topic);
+      await admin2.disconnect();
+      assert.equal(
+        offsets.reduce((n, p) => n + Number(p.high), 0),
+        N,
+      );
+    });
+
+    if (impl.name === 'librdkafka')
+      it('a close while a large send is still being queued fails that send retryably, and nothing hangs', async () => {
+        const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+        await publisher.start();
+        const messages: OutgoingMessage[] = Array.from({ length: 200_000 }, (_, i) => ({ key: `k${i % 5}`, value: Buffer.from(`c${i}`) }));
+        const sending = publisher.send([{ topic: topicB, messages }]);
+        // The first slice queued part of the batch; the close comes in at its first pause.
+        await new Promise((resolve) => setImmediate(resolve));
+        await publisher.close();
+        await assert.rejects(sending, (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable' && err.disposition === 'retry');
+      });
+
     after(async () => {
       const admin = kafka.admin();
       await admin.connect();
