@@ -107,11 +107,15 @@ export class AuditChainVerifier {
   private readonly chains = new Map<string, ChainState>();
   private readonly problems: ChainProblem[] = [];
   private total = 0;
+  /** The trusted keys by key id (an id costs a DER export and a hash: once, not once per checkpoint). */
+  private readonly keysById: ReadonlyMap<string, KeyObject>;
 
   constructor(
-    private readonly trustedKeys: readonly KeyObject[],
+    trustedKeys: readonly KeyObject[],
     private readonly now: number,
-  ) {}
+  ) {
+    this.keysById = new Map(trustedKeys.map((k) => [keyIdOf(k.export({ type: 'spki', format: 'der' })), k]));
+  }
 
   private state(chain: string): ChainState {
     let s = this.chains.get(chain);
@@ -143,7 +147,7 @@ export class AuditChainVerifier {
    */
   addCheckpoint(c: AuditCheckpoint, where: 'database' | 'anchor' = 'database'): void {
     const what = where === 'anchor' ? `the anchor kept outside the database (${c.at})` : `checkpoint at ${c.at}`;
-    const key = this.trustedKeys.find((k) => keyIdOf(k.export({ type: 'spki', format: 'der' })) === c.key_id);
+    const key = this.keysById.get(c.key_id);
     let valid = false;
     if (key) {
       try {

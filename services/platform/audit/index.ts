@@ -1,6 +1,6 @@
 /**
  * The audit trail: hash-chained entries, signed checkpoints, anchors outside the database, verification.
  */
-export { AuditTrail, entryFromRow, publicKeyFromPem, readAnchors, readEntries, verifyAuditTrail } from './auditTrail.ts';
+export { AuditTrail, DB_CHECKPOINT_INTERVAL_MS, entryFromRow, publicKeyFromPem, readAnchors, readEntries, verifyAuditTrail } from './auditTrail.ts';
 export type { AuditInput, AuditPageQuery, AuditTrailOptions } from './auditTrail.ts';
 export { openProcessAudit } from './processAudit.ts';

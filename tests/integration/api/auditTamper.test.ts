@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { entryHash, type AuditEntry } from '../../../services/core/index.ts';
-import { entryFromRow, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
+import { DB_CHECKPOINT_INTERVAL_MS, entryFromRow, readAnchors, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
 import { chTime } from '../../../services/platform/identity/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
@@ -72,6 +72,34 @@ describe('tampering with the audit trail is detected and named', () => {
     const res = await api.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth('auditor') });
     assert.equal(res.json<{ ok: boolean }>().ok, true);
     await snapshot();
+  });
+
+  it('anchors every request at once; the database row of its checkpoint follows within the interval', async () => {
+    const maxSeq = async (table: string): Promise<number> =>
+      Number((await q().query<{ n: string }>(`SELECT max(seq) AS n FROM ${t(table)} WHERE chain = 'test'`))[0]!.n);
+    // The trail grows here: whatever happens, the restores of the tests below start from what it is afterwards.
+    try {
+      const rowsBefore = (await q().query(`SELECT 1 FROM ${t('audit_checkpoints')}`)).length;
+      const requests = 12;
+      for (let i = 0; i < requests; i++) {
+        await api.app.inject({ method: 'GET', url: '/v1/holds', headers: auth('legal') });
+        // Answered means audited: the entry is stored, and the anchor outside the database already names it.
+        const newest = await maxSeq('audit_log');
+        await new Promise((resolve) => setImmediate(resolve));
+        const anchor = readAnchors(setup.dataDir).find((a) => a.chain === 'test');
+        assert.equal(anchor?.seq, newest, `the anchor after request ${i + 1}`);
+      }
+      // Requests a few ms apart: far fewer checkpoint rows than requests (one per request before).
+      const rowsAdded = (await q().query(`SELECT 1 FROM ${t('audit_checkpoints')}`)).length - rowsBefore;
+      assert.ok(rowsAdded < requests / 2, `${rowsAdded} checkpoint rows for ${requests} requests`);
+      // Without a flush, the newest checkpoint reaches the database within the interval.
+      await new Promise((resolve) => setTimeout(resolve, DB_CHECKPOINT_INTERVAL_MS + 500));
+      assert.equal(await maxSeq('audit_checkpoints'), await maxSeq('audit_log'));
+      const r = await verify();
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+    } finally {
+      await snapshot();
+    }
   });
 
   it('one changed field', async () => {
