@@ -262,20 +262,24 @@ export class AuditTrail {
         this.pending--;
       }
     });
-    this.queue = p.then(
-      async () => {
-        if (this.pending === 0) await this.checkpointNow('write');
-      },
-      () => undefined,
-    );
+    // The queue never rejects: a failed entry fails its own request (fail closed), and a failed checkpoint is logged
+    // and covered by the next one. (A rejected queue used to fail the next request, leave `pending` counted up for good
+    // — so no burst was ever checkpointed again — and surface as an unhandled rejection.)
+    this.queue = p
+      .then(
+        async () => {
+          if (this.pending === 0) await this.checkpointNow('write');
+        },
+        () => undefined,
+      )
+      .catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
     return p;
   }
 
   /** Waits for every entry and checkpoint asked for so far, the newest checkpoint stored in the database too. */
   async flush(): Promise<void> {
-    const p = this.queue.then(() => this.storeUnstored());
-    this.queue = p.catch(() => undefined);
-    await p;
+    this.queue = this.queue.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+    await this.queue;
   }
 
   private async subjectToken(id: NormalisedIdentifier | undefined, now: number): Promise<{ token: string; month: string }> {
@@ -344,15 +348,17 @@ export class AuditTrail {
     // (database or anchor). ADR 0022.
     this.writeAnchor(cp);
     this.checkpointedSeq = this.seq;
-    if (kind === 'write' && performance.now() - this.storedAt < DB_CHECKPOINT_INTERVAL_MS) {
+    // Deferred only while the trail is open: after close() (a write still in flight then) the row is stored at once.
+    if (kind === 'write' && !this.closed && performance.now() - this.storedAt < DB_CHECKPOINT_INTERVAL_MS) {
       this.unstored = cp;
       this.storeTimer ??= setTimeout(() => {
         this.storeTimer = undefined;
-        const p = this.queue.then(() => this.storeUnstored());
-        this.queue = p.catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+        if (this.closed) return; // the stop checkpoint, stored by close(), names the same entry or a newer one
+        this.queue = this.queue.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
       }, DB_CHECKPOINT_INTERVAL_MS).unref();
       return;
     }
+    this.unstored = cp; // until stored: a failed insert is retried by the next flush, or replaced by a newer checkpoint
     await this.store(cp);
   }
 

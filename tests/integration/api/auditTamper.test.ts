@@ -7,9 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { entryHash, type AuditEntry } from '../../../services/core/index.ts';
-import { DB_CHECKPOINT_INTERVAL_MS, entryFromRow, readAnchors, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
+import { AuditTrail, DB_CHECKPOINT_INTERVAL_MS, entryFromRow, readAnchors, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
+import type { Storage } from '../../../services/platform/clickhouse/index.ts';
 import { chTime } from '../../../services/platform/identity/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
@@ -98,6 +100,63 @@ describe('tampering with the audit trail is detected and named', () => {
       const r = await verify();
       assert.equal(r.ok, true, JSON.stringify(r.problems));
     } finally {
+      await snapshot();
+    }
+  });
+
+  it('a checkpoint the database refuses is logged: the next request is still served, checkpointed and anchored', async () => {
+    const { storage, keyRing } = requireStorage(rt);
+    let refuse = 0;
+    const flaky: Storage = new Proxy(storage, {
+      get(target, prop) {
+        if (prop === 'insert')
+          return async (table: string, ...rest: unknown[]) => {
+            if (table === 'audit_checkpoints' && refuse > 0) {
+              refuse--;
+              throw new Error('the database refused the checkpoint');
+            }
+            return (target.insert as (...a: unknown[]) => Promise<void>)(table, ...rest);
+          };
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown): void => void unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    const trail = await AuditTrail.open({
+      storage: flaky,
+      keyRing,
+      signer: api.signer,
+      chain: 'flaky',
+      anchorDir: setup.dataDir,
+      checkpointMs: 0,
+      log: createLogger('silent'),
+    });
+    try {
+      // Past the interval, so the burst's checkpoint row is written at once — and refused.
+      await new Promise((resolve) => setTimeout(resolve, DB_CHECKPOINT_INTERVAL_MS + 100));
+      refuse = 1;
+      await trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The next entry is written (it used to be refused with the checkpoint's error) and its burst checkpointed.
+      const second = await trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      await trail.flush();
+      assert.equal(refuse, 0, 'the refusal happened');
+      assert.equal(readAnchors(setup.dataDir).find((a) => a.chain === 'flaky')?.seq, second.seq);
+      const stored = await q().query<{ n: string }>(`SELECT max(seq) AS n FROM ${t('audit_checkpoints')} WHERE chain = 'flaky'`);
+      assert.equal(Number(stored[0]!.n), second.seq);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+      const r = await verify();
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await trail.close();
+      // The tests below count the entries of the chain `test` alone: this chain goes, with its anchor.
+      await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE chain = 'flaky'`);
+      await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE chain = 'flaky'`);
+      rmSync(join(setup.dataDir, 'audit-anchor-flaky.json'), { force: true });
       await snapshot();
     }
   });
