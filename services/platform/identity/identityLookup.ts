@@ -190,14 +190,15 @@ function indexBranches(
   id: NormalisedIdentifier,
   columns: string,
   extra: string,
+  tail = '',
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = {};
   const sql = keys
     .map((k, i) => {
       params[`m${i}`] = monthDateOf(k.month);
       params[`t${i}`] = tokenOf(k, id.type, id.value);
-      return `SELECT ${columns} FROM ${storage.table('subscriber_index')}
-       WHERE month = {m${i}:Date} AND token = {t${i}:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}${extra}`;
+      return `(SELECT ${columns} FROM ${storage.table('subscriber_index')}
+       WHERE month = {m${i}:Date} AND token = {t${i}:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}${extra}${tail})`;
     })
     .join(' UNION ALL ');
   return { sql, params };
@@ -240,7 +241,18 @@ export async function pageLive(
   limit: number,
 ): Promise<LivePage> {
   if (keys.length === 0) return { records: [], last: undefined };
-  const branches = indexBranches(storage, keys, id, 'cdr_id, account_id, event_time', ` AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`);
+  // Each month gives at most the page's first `limit` records after the position (one row each: there is an index row
+  // per role, and replayed rows may not be merged yet), so the union holds the page's records; `event_time >= at` lets the primary
+  // key skip what earlier pages read. Without both, every page read the rest of the identifier's index: a
+  // 200,000-record answer spent ~90 ms per page there, growing with the answer (benchmarks/results/lea-large-*.md).
+  const branches = indexBranches(
+    storage,
+    keys,
+    id,
+    'cdr_id, account_id, event_time',
+    ` AND event_time >= {at:DateTime64(3, 'UTC')} AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`,
+    ' ORDER BY event_time, cdr_id LIMIT 1 BY event_time, cdr_id LIMIT {n:UInt32}',
+  );
   const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
     `SELECT cdr_id, any(account_id) AS account_id, event_time FROM (${branches.sql})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
