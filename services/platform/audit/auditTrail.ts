@@ -265,18 +265,18 @@ export class AuditTrail {
     // The queue never rejects: a failed entry fails its own request (fail closed), and a failed checkpoint is logged
     // and covered by the next one. (A rejected queue used to fail the next request, leave `pending` counted up for good
     // — so no burst was ever checkpointed again — and surface as an unhandled rejection.)
-    this.queue = p
-      .then(
-        async () => {
-          if (this.pending === 0) await this.checkpointNow('write');
-        },
-        () => undefined,
-      )
-      .catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+    // The last entry of a burst checkpoints it, also when that entry itself failed (the ones before it were stored).
+    const checkpointIfIdle = async (): Promise<void> => {
+      if (this.pending === 0) await this.checkpointNow('write');
+    };
+    this.queue = p.then(checkpointIfIdle, checkpointIfIdle).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
     return p;
   }
 
-  /** Waits for every entry and checkpoint asked for so far, the newest checkpoint stored in the database too. */
+  /**
+   * Waits for every entry and checkpoint asked for so far, and stores the newest checkpoint in the database too (a row
+   * the database refuses is logged, not thrown: the anchor names that entry).
+   */
   async flush(): Promise<void> {
     this.queue = this.queue.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
     await this.queue;
@@ -346,10 +346,18 @@ export class AuditTrail {
     // to pay, and a verification checks every row's signature. Between rows the hash chain itself still names any
     // changed, missing or inserted entry; a rewrite of the chain from an entry on is caught by the next checkpoint
     // (database or anchor). ADR 0022.
-    this.writeAnchor(cp);
+    let anchored = true;
+    try {
+      this.writeAnchor(cp);
+    } catch (err) {
+      // The anchor directory cannot be written (full, permissions): said loudly, and the row is stored at once.
+      anchored = false;
+      this.opts.log.error({ err, chain: cp.chain, seq: cp.seq }, 'audit: the anchor file could not be written');
+    }
     this.checkpointedSeq = this.seq;
-    // Deferred only while the trail is open: after close() (a write still in flight then) the row is stored at once.
-    if (kind === 'write' && !this.closed && performance.now() - this.storedAt < DB_CHECKPOINT_INTERVAL_MS) {
+    // Deferred only while the trail is open and anchored: after close() (a write still in flight then) the row is
+    // stored at once.
+    if (kind === 'write' && anchored && !this.closed && performance.now() - this.storedAt < DB_CHECKPOINT_INTERVAL_MS) {
       this.unstored = cp;
       this.storeTimer ??= setTimeout(() => {
         this.storeTimer = undefined;

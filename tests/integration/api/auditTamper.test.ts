@@ -107,6 +107,8 @@ describe('tampering with the audit trail is detected and named', () => {
   it('a checkpoint the database refuses is logged: the next request is still served, checkpointed and anchored', async () => {
     const { storage, keyRing } = requireStorage(rt);
     let refuse = 0;
+    /** Entries let through before one is refused; -1: none refused. */
+    let entriesBeforeRefusal = -1;
     const flaky: Storage = new Proxy(storage, {
       get(target, prop) {
         if (prop === 'insert')
@@ -115,6 +117,7 @@ describe('tampering with the audit trail is detected and named', () => {
               refuse--;
               throw new Error('the database refused the checkpoint');
             }
+            if (table === 'audit_log' && entriesBeforeRefusal >= 0 && entriesBeforeRefusal-- === 0) throw new Error('the database refused the entry');
             return (target.insert as (...a: unknown[]) => Promise<void>)(table, ...rest);
           };
         const v = Reflect.get(target, prop, target) as unknown;
@@ -146,6 +149,14 @@ describe('tampering with the audit trail is detected and named', () => {
       assert.equal(readAnchors(setup.dataDir).find((a) => a.chain === 'flaky')?.seq, second.seq);
       const stored = await q().query<{ n: string }>(`SELECT max(seq) AS n FROM ${t('audit_checkpoints')} WHERE chain = 'flaky'`);
       assert.equal(Number(stored[0]!.n), second.seq);
+      // Two entries in one burst, the second refused: the first is still checkpointed (anchored) once the burst ends.
+      entriesBeforeRefusal = 1;
+      const first = trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      const refused = trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      const firstEntry = await first;
+      await assert.rejects(refused, /refused the entry/);
+      await trail.flush();
+      assert.equal(readAnchors(setup.dataDir).find((a) => a.chain === 'flaky')?.seq, firstEntry.seq);
       await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(unhandled, []);
       const r = await verify();
