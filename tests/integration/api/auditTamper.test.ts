@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { entryHash, type AuditEntry } from '../../../services/core/index.ts';
 import { AuditTrail, DB_CHECKPOINT_INTERVAL_MS, entryFromRow, readAnchors, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
@@ -168,6 +168,35 @@ describe('tampering with the audit trail is detected and named', () => {
       await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE chain = 'flaky'`);
       await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE chain = 'flaky'`);
       rmSync(join(setup.dataDir, 'audit-anchor-flaky.json'), { force: true });
+      await snapshot();
+    }
+  });
+
+  it('an anchor file that cannot be written is logged, and the checkpoint row is stored at once', async () => {
+    const { storage, keyRing } = requireStorage(rt);
+    // A directory where the chain's anchor file belongs: writing the file (a rename onto it) fails.
+    const blocked = join(setup.dataDir, 'audit-anchor-blocked.json');
+    mkdirSync(join(blocked, 'in-the-way'), { recursive: true });
+    const trail = await AuditTrail.open({
+      storage,
+      keyRing,
+      signer: api.signer,
+      chain: 'blocked',
+      anchorDir: setup.dataDir,
+      checkpointMs: 0,
+      log: createLogger('silent'),
+    });
+    try {
+      // Within the interval of the start checkpoint: with a working anchor this row would wait up to a second.
+      const entry = await trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stored = await q().query<{ n: string }>(`SELECT max(seq) AS n FROM ${t('audit_checkpoints')} WHERE chain = 'blocked'`);
+      assert.equal(Number(stored[0]!.n), entry.seq);
+    } finally {
+      await trail.close();
+      await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE chain = 'blocked'`);
+      await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE chain = 'blocked'`);
+      rmSync(blocked, { recursive: true, force: true });
       await snapshot();
     }
   });
