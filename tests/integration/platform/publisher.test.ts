@@ -251,10 +251,15 @@ for (const impl of implementations)
         await publisher.start();
         const messages: OutgoingMessage[] = Array.from({ length: 200_000 }, (_, i) => ({ key: `k${i % 5}`, value: Buffer.from(`c${i}`) }));
         const sending = publisher.send([{ topic: topicB, messages }]);
+        // Its outcome is awaited from now on: the send may fail while close() is still flushing.
+        const refused = assert.rejects(
+          sending,
+          (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable' && err.disposition === 'retry',
+        );
         // The first slice queued part of the batch; the close comes in at its first pause.
         await new Promise((resolve) => setImmediate(resolve));
         await publisher.close();
-        await assert.rejects(sending, (err: unknown) => err instanceof PipelineError && err.code === 'broker_unavailable' && err.disposition === 'retry');
+        await refused;
       });
 
     after(async () => {
