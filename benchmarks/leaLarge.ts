@@ -8,44 +8,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { CdrEvent } from '../services/core/index.ts';
-import { TrafficGenerator } from '../services/generator/index.ts';
 import { loadConfig } from '../services/platform/config/index.ts';
 import { createLogger } from '../services/platform/observability/index.ts';
-import { openRuntime, requireStorage } from '../services/platform/runtime/index.ts';
-import { storeDirectly } from '../tests/support/seed.ts';
+import { openRuntime } from '../services/platform/runtime/index.ts';
+import { seedOneSubjectMerged } from '../tests/support/seed.ts';
 import { auth, openTestApi } from '../tests/support/api.ts';
 const RECORDS = Number(process.env['N'] ?? 50_000);
 const SUBJECT = '+60177654321';
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-lealarge-'));
 const config = loadConfig({ CDR_DATA_DIR: dir, CDR_MASTER_KEY: randomBytes(32).toString('base64'), CDR_LOG_LEVEL: 'warn' });
 const rt = await openRuntime(config, { needKafka: false, log: createLogger('warn') });
-const gen = new TrafficGenerator({ seed: 61, scenario: 'normal', startTime: Date.now() - 3_600_000, ratePerSecond: 100 });
-const start = Date.now() - 20 * 3_600_000;
-for (let done = 0; done < RECORDS;) {
-  const chunk: CdrEvent[] = [];
-  for (let i = 0; i < 25_000 && done < RECORDS; i++, done++) {
-    const t = start + Math.floor((done * 19 * 3_600_000) / RECORDS);
-    chunk.push({
-      ...gen.next(),
-      event_time: t,
-      submitted_at: t,
-      delivered_at: t + 500,
-      channel: 'sms',
-      direction: 'mt',
-      sender_type: 'alphanumeric',
-      sender: 'BANK',
-      recipient: SUBJECT,
-      destination_country: 'MY',
-    });
-  }
-  await storeDirectly(rt, chunk);
-}
-const { storage } = requireStorage(rt);
-for (const { name } of await storage.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'`, {
-  db: storage.database,
-}))
-  await storage.command(`OPTIMIZE TABLE ${storage.table(name)} FINAL`);
+const start = await seedOneSubjectMerged(rt, SUBJECT, RECORDS);
 const api = await openTestApi(rt);
 const body = {
   authority: 'PDRM',

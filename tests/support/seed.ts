@@ -6,6 +6,7 @@ import type { CdrEvent } from '../../services/core/cdr/cdrEvent.ts';
 import { CDR_SHAPE, VAULT_SHAPE, Pseudonymiser, type VaultRow } from '../../services/core/pseudonym/pseudonymise.ts';
 import { identifiersExpired, monthKeyOf } from '../../services/core/retention/retentionCalendar.ts';
 import { requireStorage, type Runtime } from '../../services/platform/runtime/runtime.ts';
+import { TrafficGenerator } from '../../services/generator/index.ts';
 
 export async function storeDirectly(rt: Runtime, events: readonly CdrEvent[], now = Date.now()): Promise<void> {
   const { storage, keyRing } = requireStorage(rt);
@@ -22,4 +23,40 @@ export async function storeDirectly(rt: Runtime, events: readonly CdrEvent[], no
   }
   await storage.insert('identity_vault', [...vault.values()], {}, VAULT_SHAPE);
   await storage.insert('cdr', rows, { deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
+}
+
+/**
+ * One subscriber's `records` SMS from an alphanumeric sender, spread evenly over the 19 hours that end an hour before
+ * `now`, stored in chunks of 25,000; then every MergeTree table merged (`OPTIMIZE … FINAL`), so that background
+ * merges do not run while the answer is read. What a large law-enforcement answer is made of (leaStream.test.ts,
+ * benchmarks/leaLarge.ts). Returns the time of the first record.
+ */
+export async function seedOneSubjectMerged(rt: Runtime, subject: string, records: number, now = Date.now()): Promise<number> {
+  const gen = new TrafficGenerator({ seed: 61, scenario: 'normal', startTime: now - 3_600_000, ratePerSecond: 100 });
+  const start = now - 20 * 3_600_000;
+  for (let done = 0; done < records;) {
+    const chunk: CdrEvent[] = [];
+    for (let i = 0; i < 25_000 && done < records; i++, done++) {
+      const t = start + Math.floor((done * 19 * 3_600_000) / records);
+      chunk.push({
+        ...gen.next(),
+        event_time: t,
+        submitted_at: t,
+        delivered_at: t + 500,
+        channel: 'sms',
+        direction: 'mt',
+        sender_type: 'alphanumeric',
+        sender: 'BANK',
+        recipient: subject,
+        destination_country: 'MY',
+      });
+    }
+    await storeDirectly(rt, chunk, now);
+  }
+  const { storage } = requireStorage(rt);
+  const tables = await storage.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'`, {
+    db: storage.database,
+  });
+  for (const { name } of tables) await storage.command(`OPTIMIZE TABLE ${storage.table(name)} FINAL`);
+  return start;
 }

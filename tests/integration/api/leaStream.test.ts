@@ -15,12 +15,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { CdrEvent } from '../../../services/core/index.ts';
-import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
-import { openRuntime, requireStorage } from '../../../services/platform/runtime/index.ts';
+import { openRuntime } from '../../../services/platform/runtime/index.ts';
 import { exited, startChild } from '../../support/children.ts';
-import { storeDirectly } from '../../support/seed.ts';
+import { seedOneSubjectMerged } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
 import { freePort } from '../../support/ports.ts';
 
@@ -41,35 +39,9 @@ describe('a 200,000-record answer streams with bounded memory', () => {
 
   before(async () => {
     const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
-    const gen = new TrafficGenerator({ seed: 61, scenario: 'normal', startTime: Date.now() - 3_600_000, ratePerSecond: 100 });
-    const start = Date.now() - 20 * 3_600_000;
-    for (let done = 0; done < RECORDS;) {
-      const chunk: CdrEvent[] = [];
-      for (let i = 0; i < 25_000 && done < RECORDS; i++, done++) {
-        const t = start + Math.floor((done * 19 * 3_600_000) / RECORDS);
-        chunk.push({
-          ...gen.next(),
-          event_time: t,
-          submitted_at: t,
-          delivered_at: t + 500,
-          channel: 'sms',
-          direction: 'mt',
-          sender_type: 'alphanumeric',
-          sender: 'BANK',
-          recipient: SUBJECT,
-          destination_country: 'MY',
-        });
-      }
-      await storeDirectly(rt, chunk);
-    }
-    // Merge the seeded parts now: otherwise the API process merges them in the background while it answers, and the
-    // merges' memory (not the answer's) dominates what is measured.
-    const { storage } = requireStorage(rt);
-    for (const { name } of await storage.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'`, {
-      db: storage.database,
-    })) {
-      await storage.command(`OPTIMIZE TABLE ${storage.table(name)} FINAL`);
-    }
+    // Merged before the API opens: otherwise the API process merges the seeded parts in the background while it
+    // answers, and the merges' memory (not the answer's) dominates what is measured.
+    await seedOneSubjectMerged(rt, SUBJECT, RECORDS);
     await rt.close();
     port.value = await freePort();
     const tokensFile = join(setup.dataDir, 'tokens.json');

@@ -22,6 +22,16 @@ import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
 
+async function createTopics(kafka: Kafka, topics: { topic: string; numPartitions: number }[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics, waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 const native = nativeKafka();
 if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
@@ -53,16 +63,10 @@ for (const impl of implementations)
 
     before(async () => {
       kafka = createKafka(brokers, 'publisher-test', log);
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.createTopics({
-        topics: [
-          { topic: topicA, numPartitions: 3 },
-          { topic: topicB, numPartitions: 1 },
-        ],
-        waitForLeaders: true,
-      });
-      await admin.disconnect();
+      await createTopics(kafka, [
+        { topic: topicA, numPartitions: 3 },
+        { topic: topicB, numPartitions: 1 },
+      ]);
     });
 
     it('delivers every message intact, in order per key, across several produce slices', async () => {
@@ -119,10 +123,7 @@ for (const impl of implementations)
 
     it("puts each key on the partition kafkajs's DefaultPartitioner (Java's murmur2) picks", async () => {
       const topic = uniqueName('pub.keys');
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 5 }], waitForLeaders: true });
-      await admin.disconnect();
+      await createTopics(kafka, [{ topic, numPartitions: 5 }]);
       // Account-like keys, ASCII and not: the hash is over the key's UTF-8 bytes in both clients.
       const keys = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `acct-${i}` : i % 3 === 1 ? `Kunde-Jürgen-${i}` : `${i}-日本`));
       const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
@@ -161,10 +162,7 @@ for (const impl of implementations)
     it('compresses with each codec so that the Java consumer reads every message back', async () => {
       for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
         const topic = uniqueName(`pub.${codec}`);
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
-        await admin.disconnect();
+        await createTopics(kafka, [{ topic, numPartitions: 2 }]);
         const publisher = impl.make({ brokers, clientId: 'publisher-test', log, compression: codec });
         const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
           key: `k${i % 13}`,
@@ -206,10 +204,7 @@ for (const impl of implementations)
 
     it('leaves the event loop free during a large send (an ingest batch of 20,000 and more), and delivers all of it', async () => {
       const topic = uniqueName('pub.large');
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
-      await admin.disconnect();
+      await createTopics(kafka, [{ topic, numPartitions: 2 }]);
       const N = 80_000;
       const messages: OutgoingMessage[] = Array.from({ length: N }, (_, i) => ({
         key: `acct-${i % 31}`,
