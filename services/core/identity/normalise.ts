@@ -1,5 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { numberRangeOf } from './numberRange.ts';
+import { numberTypeOfParsed } from './numberPlan.ts';
 import { Metadata, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
 
 /**
@@ -129,14 +130,15 @@ function parsed(text: string, region?: CountryCode): PhoneNumber | undefined {
  * The number's type by the numbering plan (`MOBILE`, `FIXED_LINE`, …), or undefined when the number is not valid. With
  * the `max` metadata, libphonenumber's `isValid()` is exactly "getType() is defined" and each call matches the number
  * against every type's pattern again; the type is computed once per parsed number and remembered here, so validity and
- * type cost one matching (the per-new-identifier cost in ingest; benchmarks/stages.ts).
+ * type cost one matching (the per-new-identifier cost in ingest; benchmarks/stages.ts), with patterns compiled once
+ * (numberPlan.ts).
  */
 const typeOfParsed = new WeakMap<PhoneNumber, string | null>();
 function validType(n: PhoneNumber | undefined): string | undefined {
   if (!n) return undefined;
   let t = typeOfParsed.get(n);
   if (t === undefined) {
-    t = n.getType() ?? null;
+    t = numberTypeOfParsed(n) ?? null;
     typeOfParsed.set(n, t);
   }
   return t ?? undefined;

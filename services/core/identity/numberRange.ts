@@ -1,4 +1,5 @@
 import type { PhoneNumber } from 'libphonenumber-js/max';
+import { internationalGroupsOf, numberTypeOfParsed } from './numberPlan.ts';
 
 /**
  * Number ranges and number types: what billing rates by and fraud rules key on, without the number itself.
@@ -19,17 +20,14 @@ export const RANGE_HIDDEN_DIGITS = 4;
 
 export function numberRangeOf(n: PhoneNumber): string {
   const national = String(n.nationalNumber);
-  const groups = n
-    .formatInternational()
-    .split(/\D+/)
-    .filter((g) => g !== '');
-  // groups[0] is the country calling code; a national destination code exists when two or more groups follow.
-  const ndcLength = groups.length >= 3 ? groups[1]!.length : 0;
+  const groups = internationalGroupsOf(n);
+  // A national destination code exists when two or more groups follow the country calling code.
+  const ndcLength = groups.length >= 2 ? groups[0]!.length : 0;
   const keep = Math.max(0, Math.min(ndcLength, national.length - RANGE_HIDDEN_DIGITS));
   return `${n.countryCallingCode}${national.slice(0, keep)}`;
 }
 
 /** The phone library's number type, lower-cased (`mobile`, `fixed_line`, `premium_rate`, `toll_free`, …), or ''. */
 export function numberTypeOf(n: PhoneNumber): string {
-  return n.getType()?.toLowerCase() ?? '';
+  return numberTypeOfParsed(n)?.toLowerCase() ?? '';
 }

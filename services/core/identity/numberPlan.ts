@@ -1,0 +1,145 @@
+import { Metadata, type PhoneNumber } from 'libphonenumber-js/max';
+
+/**
+ * A parsed number's type and international grouping, computed as libphonenumber-js computes them (`getType()`,
+ * `formatInternational()`), from the same metadata, with its regular expressions compiled once.
+ *
+ * Why: the library builds a `new RegExp('^(?:' + pattern + ')$')` from the metadata's pattern text on every test, a
+ * new `Metadata` and new `Format` objects on every call, and the patterns of the `max` metadata run to kilobytes. For
+ * a subscriber never seen before (one-time passwords: most records) type and grouping were ~8 µs of the ~20 µs that
+ * normalising a number cost (benchmarks/stages.ts). Here each country's plan is read from the library's own metadata
+ * accessors once, and each pattern compiled once; the rules below are the library's, step for step (1.13:
+ * helpers/getNumberType.js, format.js `chooseFormatForNumber`, helpers/formatNationalNumberUsingFormat.js).
+ * numberPlan.test.ts compares both answers with the library's for numbers of every country and type.
+ */
+
+const NON_FIXED_LINE_TYPES = ['MOBILE', 'PREMIUM_RATE', 'TOLL_FREE', 'SHARED_COST', 'VOIP', 'PERSONAL_NUMBER', 'PAGER', 'UAN', 'VOICEMAIL'] as const;
+
+/** The parts of the library's metadata classes read here; its typings do not declare them. */
+interface TypeDefinition {
+  pattern(): string;
+  possibleLengths(): number[] | undefined;
+}
+interface FormatDefinition {
+  pattern(): string;
+  leadingDigitsPatterns(): string[];
+  internationalFormat(): string;
+}
+interface MetadataAccess {
+  selectNumberingPlan(countryOrCallingCode: string): void;
+  nationalNumberPattern(): string;
+  type(type: string): TypeDefinition | undefined;
+  formats(): FormatDefinition[];
+}
+
+interface TypeRule {
+  readonly type: string;
+  readonly lengths: readonly number[] | undefined;
+  readonly whole: RegExp;
+}
+
+interface FormatRule {
+  /** The last leading-digits pattern, unanchored (the library's `search(…) === 0`). */
+  readonly leading: RegExp | undefined;
+  readonly whole: RegExp;
+  /** The pattern unanchored, for the replacement (the library's `new RegExp(format.pattern())`). */
+  readonly groups: RegExp;
+  readonly international: string;
+}
+
+interface Plan {
+  readonly nationalNumber: RegExp;
+  readonly fixedLine: TypeRule | undefined;
+  /** How a fixed-line match is told from mobile: no mobile type, an empty mobile pattern (a duplicate removed), or a rule. */
+  readonly mobile: TypeRule | 'absent' | 'same-as-fixed-line';
+  readonly others: readonly TypeRule[];
+  readonly formats: readonly FormatRule[];
+}
+
+const compiled = new Map<string, RegExp>();
+function regex(source: string): RegExp {
+  let r = compiled.get(source);
+  if (r === undefined) compiled.set(source, (r = new RegExp(source)));
+  return r;
+}
+const whole = (pattern: string): RegExp => regex(`^(?:${pattern})$`);
+
+function typeRule(metadata: MetadataAccess, type: string): TypeRule | undefined {
+  const t = metadata.type(type);
+  // The library: a type without a definition or with an empty pattern never matches.
+  if (!t || !t.pattern()) return undefined;
+  return { type, lengths: t.possibleLengths(), whole: whole(t.pattern()) };
+}
+
+const plans = new Map<string, Plan | null>();
+function planOf(countryOrCallingCode: string): Plan | null {
+  let plan = plans.get(countryOrCallingCode);
+  if (plan !== undefined) return plan;
+  const metadata = new Metadata() as unknown as MetadataAccess;
+  try {
+    metadata.selectNumberingPlan(countryOrCallingCode);
+    const mobile = metadata.type('MOBILE');
+    plan = {
+      nationalNumber: whole(metadata.nationalNumberPattern()),
+      fixedLine: typeRule(metadata, 'FIXED_LINE'),
+      mobile: !mobile ? 'absent' : mobile.pattern() === '' ? 'same-as-fixed-line' : (typeRule(metadata, 'MOBILE') ?? 'absent'),
+      others: NON_FIXED_LINE_TYPES.map((t) => typeRule(metadata, t)).filter((r): r is TypeRule => r !== undefined),
+      formats: metadata.formats().map((f) => {
+        const leading = f.leadingDigitsPatterns();
+        const last = leading.length > 0 ? leading[leading.length - 1] : undefined;
+        return {
+          leading: last === undefined ? undefined : regex(last),
+          whole: whole(f.pattern()),
+          groups: regex(f.pattern()),
+          international: f.internationalFormat(),
+        };
+      }),
+    };
+  } catch {
+    plan = null; // a country or calling code the metadata does not know
+  }
+  plans.set(countryOrCallingCode, plan);
+  return plan;
+}
+
+function matches(rule: TypeRule, nationalNumber: string): boolean {
+  if (rule.lengths && !rule.lengths.includes(nationalNumber.length)) return false;
+  return rule.whole.test(nationalNumber);
+}
+
+/** `n.getType()`: the number's type by its plan (`MOBILE`, `FIXED_LINE_OR_MOBILE`, …), or undefined when it is not valid. */
+export function numberTypeOfParsed(n: PhoneNumber): string | undefined {
+  const key = n.country || n.countryCallingCode;
+  if (!key) return undefined;
+  const plan = planOf(key);
+  if (plan === null) return n.getType(); // let the library answer (and fail) as it does
+  const nationalNumber = n.nationalNumber || '';
+  if (!plan.nationalNumber.test(nationalNumber)) return undefined;
+  if (plan.fixedLine && matches(plan.fixedLine, nationalNumber)) {
+    if (plan.mobile === 'absent' || plan.mobile === 'same-as-fixed-line' || matches(plan.mobile, nationalNumber)) return 'FIXED_LINE_OR_MOBILE';
+    return 'FIXED_LINE';
+  }
+  for (const rule of plan.others) if (matches(rule, nationalNumber)) return rule.type;
+  return undefined;
+}
+
+/**
+ * The digit groups of `n.formatInternational()` after the country calling code: `+60 17-765 4321` → `['17', '765',
+ * '4321']`. Separators do not matter here, so the library's separator styling is not repeated.
+ */
+export function internationalGroupsOf(n: PhoneNumber): string[] {
+  const nationalNumber = n.nationalNumber;
+  // The library formats by the country, or by the calling code for a non-geographic number (its `country` is
+  // undefined; the library also treats the pseudo-region '001' so, which the typings do not name).
+  const country: string | undefined = n.country;
+  const key = country && country !== '001' ? country : n.countryCallingCode;
+  const plan = planOf(key);
+  let formatted: string;
+  if (plan === null) formatted = n.formatInternational().replace(/^\+\d+\s*/, '');
+  else if (!nationalNumber) formatted = '';
+  else {
+    const format = plan.formats.find((f) => (f.leading === undefined || nationalNumber.search(f.leading) === 0) && f.whole.test(nationalNumber));
+    formatted = format ? nationalNumber.replace(format.groups, format.international) : nationalNumber;
+  }
+  return formatted.split(/\D+/).filter((g) => g !== '');
+}

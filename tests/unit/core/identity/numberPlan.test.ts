@@ -1,0 +1,108 @@
+/**
+ * numberPlan.ts answers what libphonenumber-js answers — a number's type (`getType()`) and the digit groups of its
+ * international format (`formatInternational()`) — for numbers of every country and non-geographic calling code of
+ * the `max` metadata: each country's mobile example, variants of it (other last digits, other leading digits) and
+ * random national numbers of each length its plan allows, valid or not. Both are compared number by number; the
+ * test also checks that the numbers tried reach every kind of answer (valid and invalid, many types, grouped and not).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { parsePhoneNumberFromString, getCountryCallingCode, type CountryCode } from 'libphonenumber-js/max';
+import { internationalGroupsOf, numberTypeOfParsed } from '../../../../services/core/identity/numberPlan.ts';
+import { numberRangeOf } from '../../../../services/core/index.ts';
+
+const require = createRequire(import.meta.url);
+const metadata = require('libphonenumber-js/metadata.max.json') as {
+  countries: Record<string, [string, string, string, number[], ...unknown[]]>;
+  nonGeographic: Record<string, [string, string, string, number[], ...unknown[]]>;
+};
+const mobileExamples = require('libphonenumber-js/examples.mobile.json') as Record<string, string>;
+
+/** A small seeded generator: the same numbers on every run. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function digits(random: () => number, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String(Math.floor(random() * 10));
+  return s;
+}
+
+/** National numbers to try for one plan: its example, variants of it, and random numbers of its possible lengths. */
+function nationalNumbersFor(random: () => number, example: string | undefined, lengths: readonly number[]): string[] {
+  const out: string[] = [];
+  if (example) {
+    out.push(example);
+    for (let i = 0; i < 12; i++) out.push(example.slice(0, -4) + digits(random, 4));
+    for (let i = 0; i < 6; i++) out.push(digits(random, 1) + example.slice(1));
+    for (let i = 0; i < 6; i++) out.push(digits(random, 2) + example.slice(2, -3) + digits(random, 3));
+  }
+  for (const length of lengths) for (let i = 0; i < 25; i++) out.push(digits(random, length));
+  return out;
+}
+
+/** What the library itself gives: its type, and the digit groups of its international format after the calling code. */
+function library(n: NonNullable<ReturnType<typeof parsePhoneNumberFromString>>): { type: string | undefined; groups: string[] } {
+  const groups = n
+    .formatInternational()
+    .split(/\D+/)
+    .filter((g) => g !== '');
+  return { type: n.getType(), groups: groups.slice(1) };
+}
+
+describe('number plans compiled once answer as libphonenumber-js does', () => {
+  it('gives the same type and grouping for numbers of every country and non-geographic calling code', () => {
+    const random = prng(20261203);
+    const plans: { label: string; callingCode: string; example: string | undefined; lengths: number[] }[] = [];
+    for (const [country, plan] of Object.entries(metadata.countries))
+      plans.push({ label: country, callingCode: getCountryCallingCode(country as CountryCode), example: mobileExamples[country], lengths: plan[3] ?? [] });
+    for (const [callingCode, plan] of Object.entries(metadata.nonGeographic))
+      plans.push({ label: `+${callingCode}`, callingCode, example: undefined, lengths: plan[3] ?? [] });
+    assert.ok(plans.length > 240, `only ${plans.length} plans in the metadata`);
+
+    let compared = 0;
+    let valid = 0;
+    let grouped = 0;
+    const types = new Set<string>();
+    const mismatches: string[] = [];
+    for (const p of plans) {
+      for (const national of nationalNumbersFor(random, p.example, p.lengths)) {
+        const n = parsePhoneNumberFromString(`+${p.callingCode}${national}`);
+        if (!n) continue;
+        compared++;
+        const expected = library(n);
+        const type = numberTypeOfParsed(n);
+        const groups = internationalGroupsOf(n);
+        if (type !== expected.type || groups.join(' ') !== expected.groups.join(' '))
+          mismatches.push(`${p.label} ${n.number}: type ${type} / ${expected.type}, groups ${groups.join(' ')} / ${expected.groups.join(' ')}`);
+        if (expected.type !== undefined) valid++;
+        if (expected.groups.length >= 2) grouped++;
+        types.add(expected.type ?? 'invalid');
+      }
+    }
+    assert.deepEqual(mismatches.slice(0, 20), [], `${mismatches.length} of ${compared} numbers differ`);
+    // The numbers tried must reach the answers that matter, or the comparison proves little.
+    assert.ok(compared > 20_000, `only ${compared} numbers compared`);
+    assert.ok(valid > 5_000, `only ${valid} valid numbers among them`);
+    assert.ok(grouped > 5_000, `only ${grouped} numbers with two or more groups`);
+    for (const t of ['MOBILE', 'FIXED_LINE', 'FIXED_LINE_OR_MOBILE', 'TOLL_FREE', 'PREMIUM_RATE', 'invalid'])
+      assert.ok(types.has(t), `no ${t} number among the ${compared} tried (types seen: ${[...types].join(', ')})`);
+  });
+
+  it('keeps the number ranges of the documented examples', () => {
+    const range = (e164: string) => numberRangeOf(parsePhoneNumberFromString(e164)!);
+    assert.equal(range('+60177654321'), '6017');
+    assert.equal(range('+14155550123'), '1415');
+    assert.equal(range('+6591234567'), '659123');
+    assert.equal(range('+442079460958'), '4420');
+  });
+});
