@@ -18,6 +18,9 @@ import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import {
   chTime,
   countLive,
+  indexPage,
+  restoreHits,
+  type IndexHit,
   isoFromCh,
   monthKeyDestroyed,
   pageLive,
@@ -55,6 +58,11 @@ export interface AnswerPlan {
   readonly id: NormalisedIdentifier;
   readonly months: readonly MonthPlan[];
   readonly estimate: number;
+  /**
+   * Every live record of the range, read from the index while planning, when they fit one page (most answers): the
+   * pages restore these instead of reading the index again. Undefined when there are more (then pages read the index).
+   */
+  readonly liveHits?: readonly IndexHit[];
 }
 
 export type DisclosureKind = 'lea' | 'dsar';
@@ -197,7 +205,17 @@ export class DisclosureDesk {
       sources.push({ month, from: mFrom, to: mTo });
     }
     const liveKeys = sources.flatMap((m) => (m.key ? [m.key] : []));
-    const liveCounts = await countLive(this.deps.storage, liveKeys, id, from, to);
+    // The index's first page says how many records each month holds when it holds them all (most answers): then it is
+    // the count, and the pages restore these records without a second look. A larger answer is counted apart. The
+    // index gives positions and tokens only: no identifier is opened before the request is on record.
+    const first = liveKeys.length > 0 ? await indexPage(this.deps.storage, liveKeys, id, from, to, undefined, this.pageSize) : undefined;
+    let liveHits: readonly IndexHit[] | undefined;
+    let liveCounts: Map<string, number>;
+    if (first && first.last === undefined) {
+      liveHits = first.hits;
+      liveCounts = new Map();
+      for (const h of first.hits) liveCounts.set(h.event_time.slice(0, 7), (liveCounts.get(h.event_time.slice(0, 7)) ?? 0) + 1);
+    } else liveCounts = await countLive(this.deps.storage, liveKeys, id, from, to);
     const months: MonthPlan[] = [];
     let estimate = 0;
     for (const { month, from: mFrom, to: mTo, key, none } of sources) {
@@ -217,7 +235,7 @@ export class DisclosureDesk {
       months.push(plan);
       estimate += plan.estimate;
     }
-    return { id, months, estimate };
+    return { id, months, estimate, ...(liveHits ? { liveHits } : {}) };
   }
 
   /** The months a plan can already say are expired (before any record is read). */
@@ -237,7 +255,7 @@ export class DisclosureDesk {
         // A run of months answered from live data is paged as one range: three queries per page, not per month.
         let j = i;
         while (j < months.length && (months[j]!.source === 'live' || months[j]!.source === 'none')) j++;
-        yield* this.liveRun(plan.id, months.slice(i, j), onMonth);
+        yield* this.liveRun(plan.id, months.slice(i, j), onMonth, plan.liveHits);
         i = j;
         continue;
       }
@@ -268,22 +286,42 @@ export class DisclosureDesk {
   }
 
   /** The records of consecutive live (or traffic-less) months, page by page; then each month's count, in order. */
-  private async *liveRun(id: NormalisedIdentifier, run: readonly MonthPlan[], onMonth: (m: MonthAnswer) => void): AsyncGenerator<RestoredRecord[]> {
+  private async *liveRun(
+    id: NormalisedIdentifier,
+    run: readonly MonthPlan[],
+    onMonth: (m: MonthAnswer) => void,
+    planned: readonly IndexHit[] | undefined,
+  ): AsyncGenerator<RestoredRecord[]> {
     const keys = run.flatMap((m) => (m.source === 'live' && m.key ? [m.key] : []));
     const counts = new Map<string, number>();
+    const count = (records: readonly RestoredRecord[]): void => {
+      for (const r of records) {
+        const month = r.event_time.slice(0, 7);
+        counts.set(month, (counts.get(month) ?? 0) + 1);
+      }
+    };
     if (keys.length > 0) {
       const from = run[0]!.from;
       const to = run[run.length - 1]!.to;
-      let after: PagePosition | undefined;
-      for (;;) {
-        const page = await pageLive(this.deps.storage, keys, id, from, to, after, this.pageSize);
-        for (const r of page.records) {
-          const month = r.event_time.slice(0, 7);
-          counts.set(month, (counts.get(month) ?? 0) + 1);
+      if (planned) {
+        // The plan read every live record of the range already (one page): this run's are those of its months.
+        const months = new Set(keys.map((k) => k.month));
+        const records = await restoreHits(
+          this.deps.storage,
+          keys,
+          planned.filter((h) => months.has(h.event_time.slice(0, 7))),
+        );
+        count(records);
+        if (records.length > 0) yield records;
+      } else {
+        let after: PagePosition | undefined;
+        for (;;) {
+          const page = await pageLive(this.deps.storage, keys, id, from, to, after, this.pageSize);
+          count(page.records);
+          if (page.records.length > 0) yield page.records;
+          if (page.last === undefined) break;
+          after = page.last;
         }
-        if (page.records.length > 0) yield page.records;
-        if (page.last === undefined) break;
-        after = page.last;
       }
     }
     for (const m of run) {

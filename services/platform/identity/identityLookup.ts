@@ -225,11 +225,25 @@ export interface LivePage {
   readonly last: PagePosition | undefined;
 }
 
+/** One record an identifier's index names: enough to read its row by its exact primary key. No identifier. */
+export interface IndexHit {
+  readonly cdr_id: string;
+  readonly account_id: string;
+  /** ClickHouse DateTime64(3) text, UTC. */
+  readonly event_time: string;
+}
+
+export interface IndexPage {
+  readonly hits: readonly IndexHit[];
+  /** Where the next page starts; undefined when this page was the last. */
+  readonly last: PagePosition | undefined;
+}
+
 /**
  * One page of an identifier's records over the given months, in (event_time, cdr_id) order (so month order too),
- * both parties restored. Three queries per page whatever the number of months: the index gives the page's records,
- * then their rows (by their exact primary key), then their vault entries. Pages keep memory bounded whatever the
- * answer's size.
+ * both parties restored. Three queries per page whatever the number of months: the index gives the page's records
+ * (`indexPage`), then their rows (by their exact primary key), then their vault entries (`restoreHits`). Pages keep
+ * memory bounded whatever the answer's size.
  */
 export async function pageLive(
   storage: Storage,
@@ -240,7 +254,24 @@ export async function pageLive(
   after: PagePosition | undefined,
   limit: number,
 ): Promise<LivePage> {
-  if (keys.length === 0) return { records: [], last: undefined };
+  const page = await indexPage(storage, keys, id, from, to, after, limit);
+  return { records: await restoreHits(storage, keys, page.hits), last: page.last };
+}
+
+/**
+ * The index step of `pageLive`: which records the page holds, in order. It reads tokens and positions only, so a
+ * caller may look ahead with it (the disclosure desk counts a one-page answer from it) before any identifier is opened.
+ */
+export async function indexPage(
+  storage: Storage,
+  keys: readonly MonthKey[],
+  id: NormalisedIdentifier,
+  from: number,
+  to: number,
+  after: PagePosition | undefined,
+  limit: number,
+): Promise<IndexPage> {
+  if (keys.length === 0) return { hits: [], last: undefined };
   // Each month gives at most the page's first `limit` records after the position (one row each: there is an index row
   // per role, and replayed rows may not be merged yet), so the union holds the page's records; `event_time >= at` lets the primary
   // key skip what earlier pages read. Without both, every page read the rest of the identifier's index: a
@@ -253,7 +284,7 @@ export async function pageLive(
     ` AND event_time >= {at:DateTime64(3, 'UTC')} AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})`,
     ' ORDER BY event_time, cdr_id LIMIT 1 BY event_time, cdr_id LIMIT {n:UInt32}',
   );
-  const hits = await storage.query<{ cdr_id: string; account_id: string; event_time: string }>(
+  const hits = await storage.query<IndexHit>(
     `SELECT cdr_id, any(account_id) AS account_id, event_time FROM (${branches.sql})
      GROUP BY event_time, cdr_id ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
     {
@@ -265,9 +296,13 @@ export async function pageLive(
       n: limit,
     },
   );
-  if (hits.length === 0) return { records: [], last: undefined };
-  const lastHit = hits[hits.length - 1]!;
-  const last = hits.length < limit ? undefined : { eventTime: lastHit.event_time, cdrId: lastHit.cdr_id };
+  const lastHit = hits[hits.length - 1];
+  return { hits, last: lastHit === undefined || hits.length < limit ? undefined : { eventTime: lastHit.event_time, cdrId: lastHit.cdr_id } };
+}
+
+/** The records an index page names, in its order, both parties restored (under `keys`, the months' keys). */
+export async function restoreHits(storage: Storage, keys: readonly MonthKey[], hits: readonly IndexHit[]): Promise<RestoredRecord[]> {
+  if (hits.length === 0) return [];
   const rows = await storage.query<CdrRowForLookup>(
     `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
             duration_ms, provider_id, destination_country, mcc, mnc, segments
@@ -291,11 +326,15 @@ export async function pageLive(
   const records: RestoredRecord[] = [];
   for (const h of hits) {
     const r = byId.get(h.cdr_id);
-    // An index entry whose record is gone (its tokens cleared, or not yet merged away) is not part of the answer.
+    // An index entry whose record is gone (its tokens cleared, or not yet merged away) is not part of the answer; nor
+    // is a record whose vault entries went meanwhile (a retention pass destroying its month while the answer streams).
     if (!r || !r.sender_token) continue;
-    records.push(restoredRecord(r, identifiers.get(r.sender_token) ?? '', identifiers.get(r.recipient_token) ?? '', 'live'));
+    const sender = identifiers.get(r.sender_token);
+    const recipient = r.recipient_token ? identifiers.get(r.recipient_token) : '';
+    if (sender === undefined || recipient === undefined) continue;
+    records.push(restoredRecord(r, sender, recipient, 'live'));
   }
-  return { records, last };
+  return records;
 }
 
 /** A restored record's position, for the next page. */

@@ -140,13 +140,23 @@ describe('a request across expired, held and live months', () => {
     const id = normaliseIdentifier(SUBJECT, 'msisdn');
     const from = month(-13) + 15 * DAY;
     const to = month(-1) + 10 * DAY;
+    // Counts the queries that read the subscriber index (each page's lookup, and a separate count).
+    let indexReads = 0;
+    const counted: typeof storage = {
+      ...storage,
+      query: <T>(sql: string, params?: Record<string, unknown>, settings?: Parameters<typeof storage.query>[2]) => {
+        if (sql.includes(storage.table('subscriber_index'))) indexReads++;
+        return storage.query<T>(sql, params, settings);
+      },
+    };
     const answer = async (pageSize: number) => {
-      const desk = new DisclosureDesk({ storage, keyRing, holds, pageSize });
+      indexReads = 0;
+      const desk = new DisclosureDesk({ storage: counted, keyRing, holds, pageSize });
       const plan = await desk.plan(id, from, to, Date.now(), true);
       const months: MonthAnswer[] = [];
       const pages: { cdr_id: string; event_time: string; source: string }[][] = [];
       for await (const page of desk.pages(plan, (m) => months.push(m))) pages.push(page);
-      return { plan, months, pages };
+      return { plan, months, pages, indexReads };
     };
     const whole = await answer(2_000);
     const paged = await answer(3);
@@ -156,6 +166,17 @@ describe('a request across expired, held and live months', () => {
     assert.equal(estimates[monthKeyOf(month(-1))], 5);
     assert.equal(estimates[monthKeyOf(month(-5))], 0);
     assert.equal(paged.plan.estimate, 4 + 2 + 5);
+    // A one-page answer is counted from the index page the plan read, and its records restored from it: one index read.
+    // Several pages: the plan's first look, a count, then one read per page.
+    assert.deepEqual(
+      whole.plan.months.map((m) => [m.month, m.estimate]),
+      paged.plan.months.map((m) => [m.month, m.estimate]),
+      'the same estimates whether counted apart or from the one page',
+    );
+    assert.equal(whole.plan.liveHits?.length, 2 + 5);
+    assert.equal(paged.plan.liveHits, undefined);
+    assert.equal(whole.indexReads, 1);
+    assert.equal(paged.indexReads, 1 + 1 + Math.ceil((2 + 5 + 1) / 3));
     assert.ok(
       paged.pages.every((p) => p.length >= 1 && p.length <= 3),
       'no page larger than asked',
