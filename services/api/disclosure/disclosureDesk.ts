@@ -20,7 +20,7 @@ import {
   countLive,
   indexPage,
   restoreHits,
-  type IndexHit,
+  type IndexPage,
   isoFromCh,
   monthKeyDestroyed,
   pageLive,
@@ -59,10 +59,11 @@ export interface AnswerPlan {
   readonly months: readonly MonthPlan[];
   readonly estimate: number;
   /**
-   * Every live record of the range, read from the index while planning, when they fit one page (most answers): the
-   * pages restore these instead of reading the index again. Undefined when there are more (then pages read the index).
+   * The first index page over every live month, read while planning (undefined without live months). When it holds
+   * every live record (`last` undefined: most answers) the pages restore these instead of reading the index again;
+   * otherwise the answer starts with it and reads on from `last`.
    */
-  readonly liveHits?: readonly IndexHit[];
+  readonly liveFirst?: IndexPage;
 }
 
 export type DisclosureKind = 'lea' | 'dsar';
@@ -209,10 +210,8 @@ export class DisclosureDesk {
     // the count, and the pages restore these records without a second look. A larger answer is counted apart. The
     // index gives positions and tokens only: no identifier is opened before the request is on record.
     const first = liveKeys.length > 0 ? await indexPage(this.deps.storage, liveKeys, id, from, to, undefined, this.pageSize) : undefined;
-    let liveHits: readonly IndexHit[] | undefined;
     let liveCounts: Map<string, number>;
     if (first && first.last === undefined) {
-      liveHits = first.hits;
       liveCounts = new Map();
       for (const h of first.hits) liveCounts.set(h.event_time.slice(0, 7), (liveCounts.get(h.event_time.slice(0, 7)) ?? 0) + 1);
     } else liveCounts = await countLive(this.deps.storage, liveKeys, id, from, to);
@@ -235,7 +234,7 @@ export class DisclosureDesk {
       months.push(plan);
       estimate += plan.estimate;
     }
-    return { id, months, estimate, ...(liveHits ? { liveHits } : {}) };
+    return { id, months, estimate, ...(first ? { liveFirst: first } : {}) };
   }
 
   /** The months a plan can already say are expired (before any record is read). */
@@ -255,7 +254,7 @@ export class DisclosureDesk {
         // A run of months answered from live data is paged as one range: three queries per page, not per month.
         let j = i;
         while (j < months.length && (months[j]!.source === 'live' || months[j]!.source === 'none')) j++;
-        yield* this.liveRun(plan.id, months.slice(i, j), onMonth, plan.liveHits);
+        yield* this.liveRun(plan, months.slice(i, j), onMonth);
         i = j;
         continue;
       }
@@ -286,13 +285,11 @@ export class DisclosureDesk {
   }
 
   /** The records of consecutive live (or traffic-less) months, page by page; then each month's count, in order. */
-  private async *liveRun(
-    id: NormalisedIdentifier,
-    run: readonly MonthPlan[],
-    onMonth: (m: MonthAnswer) => void,
-    planned: readonly IndexHit[] | undefined,
-  ): AsyncGenerator<RestoredRecord[]> {
+  private async *liveRun(plan: AnswerPlan, run: readonly MonthPlan[], onMonth: (m: MonthAnswer) => void): AsyncGenerator<RestoredRecord[]> {
     const keys = run.flatMap((m) => (m.source === 'live' && m.key ? [m.key] : []));
+    const planned = plan.liveFirst;
+    // The plan's first page spans every live month; this run may be only some of them (a destroyed month between).
+    const wholeRange = keys.length === plan.months.filter((m) => m.source === 'live' && m.key).length;
     const counts = new Map<string, number>();
     const count = (records: readonly RestoredRecord[]): void => {
       for (const r of records) {
@@ -303,20 +300,27 @@ export class DisclosureDesk {
     if (keys.length > 0) {
       const from = run[0]!.from;
       const to = run[run.length - 1]!.to;
-      if (planned) {
+      if (planned && planned.last === undefined) {
         // The plan read every live record of the range already (one page): this run's are those of its months.
         const months = new Set(keys.map((k) => k.month));
         const records = await restoreHits(
           this.deps.storage,
           keys,
-          planned.filter((h) => months.has(h.event_time.slice(0, 7))),
+          planned.hits.filter((h) => months.has(h.event_time.slice(0, 7))),
         );
         count(records);
         if (records.length > 0) yield records;
       } else {
         let after: PagePosition | undefined;
+        if (planned && wholeRange) {
+          // A larger answer: its first page is the one the plan read; the index is read on from there.
+          const records = await restoreHits(this.deps.storage, keys, planned.hits);
+          count(records);
+          if (records.length > 0) yield records;
+          after = planned.last;
+        }
         for (;;) {
-          const page = await pageLive(this.deps.storage, keys, id, from, to, after, this.pageSize);
+          const page = await pageLive(this.deps.storage, keys, plan.id, from, to, after, this.pageSize);
           count(page.records);
           if (page.records.length > 0) yield page.records;
           if (page.last === undefined) break;

@@ -167,16 +167,19 @@ describe('a request across expired, held and live months', () => {
     assert.equal(estimates[monthKeyOf(month(-5))], 0);
     assert.equal(paged.plan.estimate, 4 + 2 + 5);
     // A one-page answer is counted from the index page the plan read, and its records restored from it: one index read.
-    // Several pages: the plan's first look, a count, then one read per page.
+    // Several pages: the plan's first page (which the answer starts with), a count, then the index from where it ended.
     assert.deepEqual(
       whole.plan.months.map((m) => [m.month, m.estimate]),
       paged.plan.months.map((m) => [m.month, m.estimate]),
       'the same estimates whether counted apart or from the one page',
     );
-    assert.equal(whole.plan.liveHits?.length, 2 + 5);
-    assert.equal(paged.plan.liveHits, undefined);
+    assert.equal(whole.plan.liveFirst?.hits.length, 2 + 5);
+    assert.equal(whole.plan.liveFirst?.last, undefined);
+    assert.equal(paged.plan.liveFirst?.hits.length, 3);
+    assert.notEqual(paged.plan.liveFirst?.last, undefined);
     assert.equal(whole.indexReads, 1);
-    assert.equal(paged.indexReads, 1 + 1 + Math.ceil((2 + 5 + 1) / 3));
+    // 7 live records in pages of 3: pages of 3, 3 and 1 — the first read while planning, the other two after the count.
+    assert.equal(paged.indexReads, 1 + 1 + 2);
     assert.ok(
       paged.pages.every((p) => p.length >= 1 && p.length <= 3),
       'no page larger than asked',
