@@ -300,32 +300,25 @@ export class DisclosureDesk {
     if (keys.length > 0) {
       const from = run[0]!.from;
       const to = run[run.length - 1]!.to;
-      if (planned && planned.last === undefined) {
-        // The plan read every live record of the range already (one page): this run's are those of its months.
+      let after: PagePosition | undefined;
+      let more = true;
+      if (planned && (planned.last === undefined || wholeRange)) {
+        // The plan's first page starts the answer: all of it when it holds every live record (this run's are those of
+        // its months), else the first page of a run that spans every live month, the index read on from its end.
         const months = new Set(keys.map((k) => k.month));
-        const records = await restoreHits(
-          this.deps.storage,
-          keys,
-          planned.hits.filter((h) => months.has(h.event_time.slice(0, 7))),
-        );
+        const hits = planned.last === undefined ? planned.hits.filter((h) => months.has(h.event_time.slice(0, 7))) : planned.hits;
+        const records = await restoreHits(this.deps.storage, keys, hits);
         count(records);
         if (records.length > 0) yield records;
-      } else {
-        let after: PagePosition | undefined;
-        if (planned && wholeRange) {
-          // A larger answer: its first page is the one the plan read; the index is read on from there.
-          const records = await restoreHits(this.deps.storage, keys, planned.hits);
-          count(records);
-          if (records.length > 0) yield records;
-          after = planned.last;
-        }
-        for (;;) {
-          const page = await pageLive(this.deps.storage, keys, plan.id, from, to, after, this.pageSize);
-          count(page.records);
-          if (page.records.length > 0) yield page.records;
-          if (page.last === undefined) break;
-          after = page.last;
-        }
+        after = planned.last;
+        more = after !== undefined;
+      }
+      while (more) {
+        const page = await pageLive(this.deps.storage, keys, plan.id, from, to, after, this.pageSize);
+        count(page.records);
+        if (page.records.length > 0) yield page.records;
+        after = page.last;
+        more = after !== undefined;
       }
     }
     for (const m of run) {
