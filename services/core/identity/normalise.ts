@@ -206,6 +206,14 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   if (isValidNumber(national)) return phoneResult(national);
   const n = international();
   if (isValidNumber(n)) return phoneResult(n);
+  // `00` and the region's own calling code: the international prefix ITU-T recommends, as routing systems write it
+  // whatever the region's own exit code (`0011` in AU, `011` in North America, `010` in JP). Only with the region's own
+  // calling code: after an exit code the metadata does not know (`001` in ID), other digits could read as another
+  // country's number, and that would hand one person's records to another's request.
+  if (compact.startsWith(`00${plan.callingCode}`)) {
+    const ituInternational = withoutMexicanMobileOne(parsed(`+${compact.slice(2)}`));
+    if (isValidNumber(ituInternational)) return phoneResult(ituInternational);
+  }
   return invalid;
 }
 

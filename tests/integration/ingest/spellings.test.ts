@@ -1,6 +1,6 @@
 /**
- * The identity lookup normalises exactly as ingest: one subscriber written six ways by a producer (national
- * format, an exit code of its country, country code without +, tel: URIs, NUL padding) is one token in the
+ * The identity lookup normalises exactly as ingest: one subscriber written seven ways by a producer (national
+ * format, an exit code of its country, `00` though Australia's is `0011`, country code without +, tel: URIs, NUL padding) is one token in the
  * vault and is found whole by a lookup or a legal hold under any spelling; a neighbour one digit away is not.
  */
 import { after, before, describe, it } from 'node:test';
@@ -22,7 +22,7 @@ import { testSetup } from '../../support/testEnv.ts';
 const { Partitioners } = kafkajs;
 
 /** One Australian mobile subscriber as different producers spell it, all sent with destination_country AU. */
-const SPELLINGS = ['+61 412 345 678', '0412 345 678', '0011 61 412 345 678', '61412345678', 'tel:+61-412-345-678', '0412345678\u0000\u0000'];
+const SPELLINGS = ['+61 412 345 678', '0412 345 678', '0011 61 412 345 678', '0061412345678', '61412345678', 'tel:+61-412-345-678', '0412345678\u0000\u0000'];
 const NEIGHBOUR = '0412 345 679';
 
 describe('the identity lookup normalises exactly as ingest', () => {

@@ -6,7 +6,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { cleanIdentifier, normaliseEmail, normaliseIdentifier, normalisePhone, normaliseOther } from '../../../../services/core/index.ts';
+
+const require = createRequire(import.meta.url);
+/** The phone library's mobile example number of every country it knows (national significant number). */
+const mobileExamples = require('libphonenumber-js/examples.mobile.json') as Record<string, string>;
 
 interface Person {
   readonly region: string;
@@ -97,6 +103,8 @@ function spellings(p: Person): [string, string | null][] {
     out.push([intl, p.region], [intl, null], [intl, 'US']);
   }
   for (const exit of p.exits) out.push([`${exit} ${p.cc} ${spaced}`, p.region], [`${exit}${p.cc}${p.nsn}`, p.region]);
+  // `00`, the prefix ITU-T recommends, as routing systems write it whatever the region's own exit code is.
+  out.push([`00${p.cc}${p.nsn}`, p.region], [`00 ${p.cc} ${spaced}`, p.region], [`00${p.cc}${p.nsn}`, null]);
   for (const n of p.national) out.push([n, p.region]);
   if (p.trunk) out.push([`${p.cc}${p.nsn}`, p.region], [`${p.cc} ${spaced}`, p.region]); // an SMPP peer dropped the +
   out.push([`${p.cc}${p.nsn}`, null]); // no region: digits long enough are read as international
@@ -141,6 +149,31 @@ describe('one subscriber, one token: every spelling of a number in many countrie
   });
 });
 
+describe('every country the phone library knows: its mobile example in six spellings, under its own destination country', () => {
+  // How a routing layer, an SMPP peer or a SIP switch writes a number: E.164, the international format with spaces,
+  // the national format, `00` + E.164 digits, the digits without `+`, and a tel: URI. A stranger's librdkafka
+  // producer found the `00` spelling unread in 54 of 244 countries (those whose own exit code is not 00).
+  const countries = Object.keys(mobileExamples).sort();
+  it(`covers ${countries.length} countries`, () => assert.ok(countries.length >= 240));
+  it("each spelling gives the example's E.164 number", () => {
+    const wrong: string[] = [];
+    let tried = 0;
+    for (const country of countries) {
+      const example = parsePhoneNumberFromString(mobileExamples[country]!, country as CountryCode);
+      if (!example?.isValid()) continue; // the library's own example, not valid by its own rules: nothing to compare
+      const e164 = example.number;
+      const spellingsOf = [e164, example.formatInternational(), example.formatNational(), `00${e164.slice(1)}`, e164.slice(1), example.getURI()];
+      for (const s of spellingsOf) {
+        tried++;
+        const got = normalisePhone(s, country);
+        if (!got.valid || got.value !== e164) wrong.push(`${country} ${JSON.stringify(s)} → ${got.valid ? got.value : 'invalid'}`);
+      }
+    }
+    assert.ok(tried >= 6 * 235, `only ${tried} spellings tried`);
+    assert.deepEqual(wrong, []);
+  });
+});
+
 describe('two subscribers, two tokens', () => {
   it('no two people share a number', () => {
     assert.equal(new Set(people.map((p) => p.e164)).size, people.length);
@@ -155,7 +188,10 @@ describe('two subscribers, two tokens', () => {
     const international = (p: Person, s: string): boolean => {
       const c = cleanIdentifier(s).replace(/\s/g, '');
       return (
-        c.startsWith('+') || /^tel:\+/i.test(c) || /phone-context=\+/i.test(c) || p.exits.some((e) => c.startsWith(e) && c.slice(e.length).startsWith(p.cc))
+        c.startsWith('+') ||
+        /^tel:\+/i.test(c) ||
+        /phone-context=\+/i.test(c) ||
+        [...p.exits, '00'].some((e) => c.startsWith(e) && c.slice(e.length).startsWith(p.cc))
       );
     };
     for (const p of people) {
@@ -173,6 +209,19 @@ describe('two subscribers, two tokens', () => {
     assert.equal(normalisePhone('001 65 9123 4567', 'SG').value, '+6591234567');
     assert.notEqual(normalisePhone('001 65 9123 4567', 'SG').country, 'US');
     assert.equal(normalisePhone('00700 60 12 345 6789', 'KR').value, '+60123456789');
+  });
+
+  it("00 is read as the international prefix only before the destination country's own calling code", () => {
+    // Indonesia's operator exit code 001 is not in the metadata: `001 65 9123 4567` dialled there is Singapore's
+    // +65 9234 5678, and read as `00` + 1 659 234 5678 it would be an Alabama number. Flagged, not guessed.
+    assert.equal(normalisePhone('+16592345678').valid, true, 'the misreading would be a valid number');
+    assert.equal(normalisePhone('001 65 9234 5678', 'ID').valid, false);
+    assert.equal(normalisePhone('0061412345678', 'ID').valid, false);
+    // Under the number's own country it is that number, where the country's exit code is not 00.
+    assert.equal(normalisePhone('0061412345678', 'AU').value, '+61412345678');
+    assert.equal(normalisePhone('00 1 415 555 2671', 'US').value, '+14155552671');
+    assert.equal(normalisePhone('0015062345678', 'US').value, '+15062345678', 'a Canadian number under a US destination: the same calling code');
+    assert.equal(normalisePhone('0081 90 1234 5678', 'JP').value, '+819012345678');
   });
 });
 
