@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import { parse } from 'csv-parse/sync';
 import {
   decimalToMicros,
-  ISO_3166_ALPHA2,
+  COUNTRY_CODES,
   ISO_4217,
   requireMonth,
   PipelineError,
@@ -180,7 +180,7 @@ export function readInvoice(file: string, month: string): InvoiceLine[] {
     const currency = (r['currency'] ?? '').toUpperCase();
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !day.startsWith(month))
       problems.push(`line ${line}: day "${day.slice(0, 20)}" is not a date (YYYY-MM-DD) of ${month}`);
-    if (!ISO_3166_ALPHA2.has(country)) problems.push(`line ${line}: destination_country "${country.slice(0, 10)}" is not an ISO 3166 code`);
+    if (!COUNTRY_CODES.has(country)) problems.push(`line ${line}: destination_country "${country.slice(0, 10)}" is not an ISO 3166 code`);
     if (!ISO_4217.has(currency)) problems.push(`line ${line}: currency "${currency.slice(0, 10)}" is not an ISO 4217 code`);
     let cost = 0;
     try {

@@ -9,7 +9,7 @@ export { EARLIEST_EVENT_TIME, validateCdr } from './cdr/validate.ts';
 export type { ValidationLimits } from './cdr/validate.ts';
 export { sanitiseCdr, sanitiseClientIp, sanitiseErrorCode } from './cdr/sanitise.ts';
 export type { DroppedField, Sanitised } from './cdr/sanitise.ts';
-export { ISO_3166_ALPHA2, ISO_4217 } from './cdr/codes.ts';
+export { COUNTRY_CODES, ISO_3166_ALPHA2, ISO_4217 } from './cdr/codes.ts';
 export {
   CDR_EVENT_SCHEMA_ID,
   CdrCodec,

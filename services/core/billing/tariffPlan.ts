@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { CHANNELS } from '../cdr/cdrEvent.ts';
-import { ISO_3166_ALPHA2, ISO_4217 } from '../cdr/codes.ts';
+import { COUNTRY_CODES, ISO_4217 } from '../cdr/codes.ts';
 import { PipelineError } from '../errors/pipelineError.ts';
 
 /**
@@ -163,8 +163,8 @@ export function parsePlanBook(text: string, source: string): PlanBook {
         if (typeof channel !== 'string' || (channel !== '*' && !(CHANNELS as readonly string[]).includes(channel)))
           problems.push(`line ${rl}: "channel" must be one of ${CHANNELS.join(', ')} or "*"`);
         const country = v['country'] ?? '*';
-        if (typeof country !== 'string' || (country !== '*' && !ISO_3166_ALPHA2.has(country)))
-          problems.push(`line ${rl}: "country" must be an ISO 3166 alpha-2 code or "*"`);
+        if (typeof country !== 'string' || (country !== '*' && !COUNTRY_CODES.has(country)))
+          problems.push(`line ${rl}: "country" must be an ISO 3166 alpha-2 code (or XK, AC, TA) or "*"`);
         const prefixValue = v['prefix'];
         const prefix = prefixValue === undefined ? '' : typeof prefixValue === 'string' || typeof prefixValue === 'number' ? String(prefixValue) : '?';
         if (!/^\d{0,15}$/.test(prefix)) problems.push(`line ${rl}: "prefix" must be digits of a number range (country code first, no +)`);

@@ -14,6 +14,14 @@ export const ISO_3166_ALPHA2: ReadonlySet<string> = new Set(
   ).split(' '),
 );
 
+/**
+ * The country codes a destination country may carry: ISO 3166-1 alpha-2, plus the three regions the phone numbering
+ * metadata (and so the routing layer that derives a destination from a number) uses outside it — XK (Kosovo, +383;
+ * user-assigned in ISO, used by the EU, CLDR and libphonenumber) and AC and TA (Ascension, +247, and Tristan da Cunha;
+ * codes ISO reserves for them). A record to Kosovo is a billable record, not a bad one.
+ */
+export const COUNTRY_CODES: ReadonlySet<string> = new Set([...ISO_3166_ALPHA2, 'XK', 'AC', 'TA']);
+
 export const ISO_4217: ReadonlySet<string> = new Set(
   (
     'AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF ' +

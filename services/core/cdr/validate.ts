@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors/pipelineError.ts';
-import { ISO_3166_ALPHA2, ISO_4217 } from './codes.ts';
+import { COUNTRY_CODES, ISO_4217 } from './codes.ts';
 import { trafficCutoff } from '../retention/retentionCalendar.ts';
 import type { CdrEvent } from './cdrEvent.ts';
 
@@ -65,8 +65,8 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.currency === '') {
     if (e.price !== 0 || e.cost !== 0) fail('currency: empty, but price or cost is not 0 (an amount needs its ISO 4217 currency)');
   } else if (!ISO_4217.has(e.currency)) fail('currency: must be an ISO 4217 code, or empty for a record without a price');
-  if (e.destination_country !== null && e.destination_country !== '' && !ISO_3166_ALPHA2.has(e.destination_country.toUpperCase()))
-    fail('destination_country: must be an ISO 3166-1 alpha-2 country code');
+  if (e.destination_country !== null && e.destination_country !== '' && !COUNTRY_CODES.has(e.destination_country.toUpperCase()))
+    fail('destination_country: must be an ISO 3166-1 alpha-2 country code (or XK, AC, TA)');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');
   if (e.mnc !== null && e.mnc !== '' && !/^\d{2,3}$/.test(e.mnc)) fail('mnc: must be 2 or 3 digits');
   if (!PRINTABLE.test(e.provider_id) || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 printable ASCII characters');

@@ -1,5 +1,5 @@
 import { isMap, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { ISO_3166_ALPHA2 } from '../cdr/codes.ts';
+import { COUNTRY_CODES } from '../cdr/codes.ts';
 import { PipelineError } from '../errors/pipelineError.ts';
 
 /**
@@ -181,8 +181,8 @@ export function parseFraudConfig(text: string, source: string): FraudConfig {
           if (!['country', 'network', 'warning', 'critical'].includes(k)) problems.push(`line ${line}: unknown override field "${k}"`);
         if ((r['country'] === undefined) === (r['network'] === undefined))
           problems.push(`line ${line}: an override names a country or a network (MCC-MNC), one of them`);
-        if (r['country'] !== undefined && (typeof r['country'] !== 'string' || !ISO_3166_ALPHA2.has(r['country'])))
-          problems.push(`line ${line}: override country must be an ISO 3166 alpha-2 code`);
+        if (r['country'] !== undefined && (typeof r['country'] !== 'string' || !COUNTRY_CODES.has(r['country'])))
+          problems.push(`line ${line}: override country must be an ISO 3166 alpha-2 code (or XK, AC, TA)`);
         if (r['network'] !== undefined && (typeof r['network'] !== 'string' || !/^\d{3}-\d{2,3}$/.test(r['network'])))
           problems.push(`line ${line}: override network must be MCC-MNC, e.g. 247-01`);
         for (const k of ['warning', 'critical'])

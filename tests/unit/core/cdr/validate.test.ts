@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
+import { getCountries } from 'libphonenumber-js/max';
 import { validateCdr } from '../../../../services/core/cdr/validate.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
@@ -36,6 +37,20 @@ const limits = { now, maxFutureSkewMs: 24 * 3600 * 1000 };
 describe('validateCdr', () => {
   it('accepts a good record', () => validateCdr(ok, limits));
   it('accepts a record 10 years and 11 months old (still inside its traffic window)', () => validateCdr({ ...ok, event_time: Date.UTC(2016, 0, 1) }, limits));
+  it('accepts every region the phone numbering metadata knows as the destination country, Kosovo included', () => {
+    // A routing layer that derives the destination from the number gets these codes; XK, AC and TA are not in ISO's list.
+    const refused = getCountries().filter((c) => {
+      try {
+        validateCdr({ ...ok, destination_country: c.toLowerCase() }, limits);
+        validateCdr({ ...ok, destination_country: c }, limits);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    assert.deepEqual(refused, []);
+    assert.ok(getCountries().includes('XK'));
+  });
 
   const bad: [string, Partial<CdrEvent>, string][] = [
     ['empty cdr_id', { cdr_id: '' }, 'validation_failed'],
@@ -61,6 +76,7 @@ describe('validateCdr', () => {
     ['a price of 10^16 micro-units', { price: 10 ** 16 }, 'validation_failed'],
     ['a cost of -10^16 micro-units', { cost: -(10 ** 16) }, 'validation_failed'],
     ['a country that is not one (xx)', { destination_country: 'xx' }, 'validation_failed'],
+    ['a region that is no country (EU)', { destination_country: 'EU' }, 'validation_failed'],
     ['a currency that is not one (XYZ)', { currency: 'XYZ' }, 'validation_failed'],
     ['no currency with a price', { currency: '', price: 25_000, cost: 0 }, 'validation_failed'],
     ['no currency with a cost', { currency: '', price: 0, cost: 12_000 }, 'validation_failed'],
