@@ -118,7 +118,7 @@ export function evaluate(o: EvaluateOptions): Evaluation {
       }
       return token;
     };
-    const id = normaliser.normalise(e.recipient, recipientTypeOf(e.channel, e.recipient), country);
+    const id = normaliser.normalise(e.recipient, recipientTypeOf(e.channel, e.recipient, e.direction, country), country);
     const token = tokenOf(id.value, id.type);
     const sender = normaliser.normalise(e.sender, e.sender_type, country);
     const fe: FraudEvent = {

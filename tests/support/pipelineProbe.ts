@@ -57,9 +57,10 @@ export function identifierNeedles(plan: readonly PlannedMessage[]): string[] {
     const e = m.event;
     if (!e) continue;
     const country = e.destination_country;
+    const recipientType = recipientTypeOf(e.channel, e.recipient, e.direction, country);
     const parts: [string, 'msisdn' | 'email' | 'other'][] = [
       [e.sender, e.sender_type === 'email' ? 'email' : e.sender_type === 'msisdn' ? 'msisdn' : 'other'],
-      [e.recipient, recipientTypeOf(e.channel, e.recipient) === 'email' ? 'email' : recipientTypeOf(e.channel, e.recipient) === 'msisdn' ? 'msisdn' : 'other'],
+      [e.recipient, recipientType === 'email' ? 'email' : recipientType === 'msisdn' ? 'msisdn' : 'other'],
     ];
     for (const [raw, type] of parts) {
       if (type === 'other') continue;

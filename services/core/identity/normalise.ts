@@ -308,13 +308,19 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
 
 /**
  * The type of a recipient, which schema v1 does not carry: email channel → email, push → device token ("other"),
- * a short all-digit number → shortcode, else a phone number.
+ * a short all-digit number → shortcode, else a phone number. Except: a message to a subscriber (`mt`) whose short
+ * digits are a valid number of the destination country is to that subscriber — where whole numbering plans are five or
+ * six digits long (Ascension, Cook Islands, Falklands, St Helena, Wallis and Futuna, Norfolk Island, Andorra, the
+ * Faroes, Greenland…), a national-format number is as short as a shortcode, and read as one it would be hidden from
+ * that person's own requests. An `mo` message's short recipient stays the service's shortcode.
  */
-export function recipientTypeOf(channel: string, recipient: string): IdentifierType {
+export function recipientTypeOf(channel: string, recipient: string, direction?: string, destination?: string | null): IdentifierType {
   if (channel === 'email') return 'email';
   if (channel === 'push') return 'other';
   const compact = cleanIdentifier(recipient).replace(NON_DIALLABLE, '');
-  if (DIGITS.test(compact) && compact.length <= 6) return 'shortcode';
+  if (DIGITS.test(compact) && compact.length <= 6) {
+    return direction === 'mt' && destination && normalisePhone(compact, destination).valid ? 'msisdn' : 'shortcode';
+  }
   return 'msisdn';
 }
 

@@ -355,7 +355,7 @@ export class Pseudonymiser {
   pseudonymise(e: CdrEvent, month: string, key: MonthKey | null, schemaId: number, src: SourcePosition, ingestedAt: number): PseudonymisedRecord {
     const country = e.destination_country ? e.destination_country.toUpperCase() : null;
     const senderType: IdentifierType = e.sender_type;
-    const recipientType = recipientTypeOf(e.channel, e.recipient);
+    const recipientType = recipientTypeOf(e.channel, e.recipient, e.direction, country);
     const late = key === null;
     let sender: NormalisedIdentifier;
     let recipient: NormalisedIdentifier;

@@ -123,7 +123,7 @@ describe('ingest end to end', () => {
     let checked = 0;
     for (const m of plan.filter((p) => p.kind === 'unique').slice(0, 60)) {
       const e = m.event!;
-      const type = recipientTypeOf(e.channel, e.recipient);
+      const type = recipientTypeOf(e.channel, e.recipient, e.direction, e.destination_country);
       const n = normaliseIdentifier(e.recipient, type, e.destination_country);
       const month = monthKeyOf(e.event_time);
       const key = await keyRing.existingKey(month);

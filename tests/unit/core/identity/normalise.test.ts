@@ -140,6 +140,18 @@ describe('other identifiers and types', () => {
     assert.equal(recipientTypeOf('sms', '+60123456789'), 'msisdn');
     assert.equal(recipientTypeOf('whatsapp', '0060123456789'), 'msisdn');
   });
+
+  it('a short recipient of a message to a subscriber is that subscriber where the plan has numbers that short', () => {
+    // Ascension (+247): five-digit numbers. A mobile-terminated SMS to `40123` there is to +247 40123.
+    assert.equal(recipientTypeOf('sms', '40123', 'mt', 'AC'), 'msisdn');
+    assert.equal(normaliseIdentifier('40123', recipientTypeOf('sms', '40123', 'mt', 'AC'), 'AC').value, '+24740123');
+    assert.equal(recipientTypeOf('sms', '71 234', 'mt', 'CK'), 'msisdn');
+    assert.equal(recipientTypeOf('sms', '312 345', 'mt', 'AD'), 'msisdn');
+    // An mo message's short recipient is the service; digits that are no number of the country stay a shortcode.
+    assert.equal(recipientTypeOf('sms', '40123', 'mo', 'AC'), 'shortcode');
+    assert.equal(recipientTypeOf('sms', '12345', 'mt', 'MY'), 'shortcode');
+    assert.equal(recipientTypeOf('sms', '40123', 'mt', null), 'shortcode');
+  });
 });
 
 describe('IdentifierNormaliser cache', () => {

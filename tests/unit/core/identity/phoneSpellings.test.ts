@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
-import { cleanIdentifier, normaliseEmail, normaliseIdentifier, normalisePhone, normaliseOther } from '../../../../services/core/index.ts';
+import { cleanIdentifier, normaliseEmail, normaliseIdentifier, normalisePhone, normaliseOther, recipientTypeOf } from '../../../../services/core/index.ts';
 
 const require = createRequire(import.meta.url);
 /** The phone library's mobile example number of every country it knows (national significant number). */
@@ -152,7 +152,8 @@ describe('one subscriber, one token: every spelling of a number in many countrie
 describe('every country the phone library knows: its mobile example in six spellings, under its own destination country', () => {
   // How a routing layer, an SMPP peer or a SIP switch writes a number: E.164, the international format with spaces,
   // the national format, `00` + E.164 digits, the digits without `+`, and a tel: URI. A stranger's librdkafka
-  // producer found the `00` spelling unread in 54 of 244 countries (those whose own exit code is not 00).
+  // producer found the `00` spelling unread in 54 of 244 countries (those whose own exit code is not 00), and the
+  // national spelling read as a shortcode where whole plans are five or six digits long.
   const countries = Object.keys(mobileExamples).sort();
   it(`covers ${countries.length} countries`, () => assert.ok(countries.length >= 240));
   it("each spelling gives the example's E.164 number", () => {
@@ -165,8 +166,10 @@ describe('every country the phone library knows: its mobile example in six spell
       const spellingsOf = [e164, example.formatInternational(), example.formatNational(), `00${e164.slice(1)}`, e164.slice(1), example.getURI()];
       for (const s of spellingsOf) {
         tried++;
-        const got = normalisePhone(s, country);
-        if (!got.valid || got.value !== e164) wrong.push(`${country} ${JSON.stringify(s)} → ${got.valid ? got.value : 'invalid'}`);
+        // As ingest reads a recipient of a message to a subscriber: its type from its shape, then normalised.
+        const got = normaliseIdentifier(s, recipientTypeOf('sms', s, 'mt', country), country);
+        if (got.type !== 'msisdn' || !got.valid || got.value !== e164)
+          wrong.push(`${country} ${JSON.stringify(s)} → ${got.type} ${got.valid ? got.value : 'invalid'}`);
       }
     }
     assert.ok(tried >= 6 * 235, `only ${tried} spellings tried`);
