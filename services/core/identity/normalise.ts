@@ -1,7 +1,7 @@
 import { domainToASCII } from 'node:url';
 import { numberRangeOf } from './numberRange.ts';
-import { numberTypeOfParsed } from './numberPlan.ts';
-import { Metadata, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
+import { numberTypeOfParsed, parsedE164, type ParsedPhone } from './numberPlan.ts';
+import { Metadata, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 
 /**
  * Identifier normalisation: one person, one normal form, one token; two people, two. Pure functions; the parse cost
@@ -118,12 +118,18 @@ function fromTelUri(text: string): string {
   return decoded;
 }
 
-function parsed(text: string, region?: CountryCode): PhoneNumber | undefined {
+function parsed(text: string, region?: CountryCode): ParsedPhone | undefined {
   try {
     return parsePhoneNumberFromString(text, region) ?? undefined;
   } catch {
     return undefined;
   }
+}
+
+/** `+` and digits: the E.164 fast path (numberPlan.ts), the library's parse where that path leaves it the answer. */
+function parsedInternational(text: string): ParsedPhone | undefined {
+  const fast = parsedE164(text);
+  return fast === undefined ? parsed(text) : (fast ?? undefined);
 }
 
 /**
@@ -133,8 +139,8 @@ function parsed(text: string, region?: CountryCode): PhoneNumber | undefined {
  * type cost one matching (the per-new-identifier cost in ingest; benchmarks/stages.ts), with patterns compiled once
  * (numberPlan.ts).
  */
-const typeOfParsed = new WeakMap<PhoneNumber, string | null>();
-function validType(n: PhoneNumber | undefined): string | undefined {
+const typeOfParsed = new WeakMap<ParsedPhone, string | null>();
+function validType(n: ParsedPhone | undefined): string | undefined {
   if (!n) return undefined;
   let t = typeOfParsed.get(n);
   if (t === undefined) {
@@ -144,19 +150,19 @@ function validType(n: PhoneNumber | undefined): string | undefined {
   return t ?? undefined;
 }
 
-function isValidNumber(n: PhoneNumber | undefined): n is PhoneNumber {
+function isValidNumber(n: ParsedPhone | undefined): n is ParsedPhone {
   return validType(n) !== undefined;
 }
 
 /** Mexico: mobile numbers used to carry a `1` after the country code (`+52 1 55…`); the plan has dropped it. */
-function withoutMexicanMobileOne(n: PhoneNumber | undefined): PhoneNumber | undefined {
+function withoutMexicanMobileOne(n: ParsedPhone | undefined): ParsedPhone | undefined {
   // The cheap tests first: most numbers are not Mexican, and need no validity check here.
   if (!n || n.countryCallingCode !== '52' || !/^1\d{10}$/.test(n.nationalNumber) || validType(n) !== undefined) return n;
-  const fixed = parsed(`+52${n.nationalNumber.slice(1)}`);
+  const fixed = parsedInternational(`+52${n.nationalNumber.slice(1)}`);
   return isValidNumber(fixed) ? fixed : n;
 }
 
-function phoneResult(n: PhoneNumber): NormalisedIdentifier {
+function phoneResult(n: ParsedPhone): NormalisedIdentifier {
   return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '', range: numberRangeOf(n), numberType: validType(n)?.toLowerCase() ?? '' };
 }
 
@@ -175,19 +181,19 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   if (compact === '' || !/^\+?\d+$/.test(compact)) return invalid;
 
   if (compact.startsWith('+')) {
-    const n = withoutMexicanMobileOne(parsed(compact));
+    const n = withoutMexicanMobileOne(parsedInternational(compact));
     return isValidNumber(n) ? phoneResult(n) : invalid;
   }
   if (!isCountryCode(region) || !planOf(region)) {
     // No region to read it by: `00` is the most common exit code, and bare digits may be international.
-    const n = withoutMexicanMobileOne(parsed(compact.startsWith('00') ? `+${compact.slice(2)}` : `+${compact}`));
+    const n = withoutMexicanMobileOne(parsedInternational(compact.startsWith('00') ? `+${compact.slice(2)}` : `+${compact}`));
     return isValidNumber(n) && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid;
   }
   const plan = planOf(region)!;
   // Mexico's retired domestic prefixes (`01` long distance, `044`/`045` mobile) before a 10-digit number.
   const mexican = region === 'MX' ? /^(?:01|04[45])(\d{10})$/.exec(compact) : null;
   if (mexican) {
-    const n = parsed(`+52${mexican[1]}`);
+    const n = parsedInternational(`+52${mexican[1]}`);
     if (isValidNumber(n)) return phoneResult(n);
   }
   const national = withoutMexicanMobileOne(parsed(compact, region));
@@ -195,9 +201,11 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   // libphonenumber answers an impossible number by throwing and catching an error, which cost more than the parse
   // itself for every national number (`0…`) a new subscriber arrives with (benchmarks/RESULTS.md, profile).
   const mayBeInternational = DIGITS.test(compact) && compact.length >= 8 && !compact.startsWith('0');
-  let asInternational: PhoneNumber | undefined | null = null;
-  const international = (): PhoneNumber | undefined =>
-    asInternational !== null ? asInternational : (asInternational = mayBeInternational ? withoutMexicanMobileOne(parsed(`+${compact}`)) : undefined);
+  let asInternational: ParsedPhone | undefined | null = null;
+  const international = (): ParsedPhone | undefined =>
+    asInternational !== null
+      ? asInternational
+      : (asInternational = mayBeInternational ? withoutMexicanMobileOne(parsedInternational(`+${compact}`)) : undefined);
   // The region's calling code without its trunk prefix in front: the international number, if it is one.
   if (compact.startsWith(plan.callingCode) && (!isValidNumber(national) || (plan.trunk !== undefined && !compact.startsWith(plan.trunk)))) {
     const n = international();
@@ -211,7 +219,7 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   // calling code: after an exit code the metadata does not know (`001` in ID), other digits could read as another
   // country's number, and that would hand one person's records to another's request.
   if (compact.startsWith(`00${plan.callingCode}`)) {
-    const ituInternational = withoutMexicanMobileOne(parsed(`+${compact.slice(2)}`));
+    const ituInternational = withoutMexicanMobileOne(parsedInternational(`+${compact.slice(2)}`));
     if (isValidNumber(ituInternational)) return phoneResult(ituInternational);
   }
   return invalid;

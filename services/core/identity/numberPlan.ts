@@ -30,6 +30,20 @@ interface MetadataAccess {
   nationalNumberPattern(): string;
   type(type: string): TypeDefinition | undefined;
   formats(): FormatDefinition[];
+  hasCallingCode(callingCode: string): boolean;
+  getCountryCodesForCallingCode(callingCode: string): string[] | undefined;
+  nationalPrefixForParsing(): string | undefined;
+  leadingDigits(): string | undefined;
+}
+
+/** What normalisation reads of a parsed number: the library's `PhoneNumber`, or the E.164 fast path's answer. */
+export interface ParsedPhone {
+  /** E.164: `+`, the calling code, the national (significant) number. */
+  readonly number: string;
+  readonly countryCallingCode: string;
+  readonly nationalNumber: string;
+  /** The country, or undefined for a non-geographic number or one no country of its calling code claims. */
+  readonly country?: string | undefined;
 }
 
 interface TypeRule {
@@ -107,13 +121,19 @@ function matches(rule: TypeRule, nationalNumber: string): boolean {
   return rule.whole.test(nationalNumber);
 }
 
+const isLibraryNumber = (n: ParsedPhone): n is PhoneNumber => typeof (n as Partial<PhoneNumber>).getType === 'function';
+
 /** `n.getType()`: the number's type by its plan (`MOBILE`, `FIXED_LINE_OR_MOBILE`, …), or undefined when it is not valid. */
-export function numberTypeOfParsed(n: PhoneNumber): string | undefined {
+export function numberTypeOfParsed(n: ParsedPhone): string | undefined {
   const key = n.country || n.countryCallingCode;
   if (!key) return undefined;
   const plan = planOf(key);
-  if (plan === null) return n.getType(); // let the library answer (and fail) as it does
-  const nationalNumber = n.nationalNumber || '';
+  if (plan === null) return isLibraryNumber(n) ? n.getType() : undefined; // let the library answer (and fail) as it does
+  return typeByPlan(plan, n.nationalNumber || '');
+}
+
+/** The library's `getNumberType` for a national number under one plan. */
+function typeByPlan(plan: Plan, nationalNumber: string): string | undefined {
   if (!plan.nationalNumber.test(nationalNumber)) return undefined;
   if (plan.fixedLine && matches(plan.fixedLine, nationalNumber)) {
     if (plan.mobile === 'absent' || plan.mobile === 'same-as-fixed-line' || matches(plan.mobile, nationalNumber)) return 'FIXED_LINE_OR_MOBILE';
@@ -127,7 +147,7 @@ export function numberTypeOfParsed(n: PhoneNumber): string | undefined {
  * The digit groups of `n.formatInternational()` after the country calling code: `+60 17-765 4321` → `['17', '765',
  * '4321']`. Separators do not matter here, so the library's separator styling is not repeated.
  */
-export function internationalGroupsOf(n: PhoneNumber): string[] {
+export function internationalGroupsOf(n: ParsedPhone): string[] {
   const nationalNumber = n.nationalNumber;
   // The library formats by the country, or by the calling code for a non-geographic number (its `country` is
   // undefined; the library also treats the pseudo-region '001' so, which the typings do not name).
@@ -135,11 +155,92 @@ export function internationalGroupsOf(n: PhoneNumber): string[] {
   const key = country && country !== '001' ? country : n.countryCallingCode;
   const plan = planOf(key);
   let formatted: string;
-  if (plan === null) formatted = n.formatInternational().replace(/^\+\d+\s*/, '');
+  if (plan === null) formatted = isLibraryNumber(n) ? n.formatInternational().replace(/^\+\d+\s*/, '') : nationalNumber;
   else if (!nationalNumber) formatted = '';
   else {
     const format = plan.formats.find((f) => (f.leading === undefined || nationalNumber.search(f.leading) === 0) && f.whole.test(nationalNumber));
     formatted = format ? nationalNumber.replace(format.groups, format.international) : nationalNumber;
   }
   return formatted.split(/\D+/).filter((g) => g !== '');
+}
+
+/** A calling code's countries and the parsing rules the library applies to a number written with it. */
+interface CallingCodePlan {
+  /** Its countries, main country first; undefined for a non-geographic calling code. */
+  readonly countries: readonly { readonly country: string; readonly leading: RegExp | undefined }[] | undefined;
+  /** The main country's national prefix for parsing, anchored at the start (the library strips it when it matches). */
+  readonly prefixForParsing: RegExp | undefined;
+}
+
+const callingCodePlans = new Map<string, CallingCodePlan | null>();
+const catalogue = new Metadata() as unknown as MetadataAccess;
+
+function callingCodePlanOf(callingCode: string): CallingCodePlan | null {
+  let plan = callingCodePlans.get(callingCode);
+  if (plan !== undefined) return plan;
+  plan = null;
+  if (catalogue.hasCallingCode(callingCode)) {
+    const metadata = new Metadata() as unknown as MetadataAccess;
+    metadata.selectNumberingPlan(callingCode);
+    const forParsing = metadata.nationalPrefixForParsing();
+    const countries = metadata.getCountryCodesForCallingCode(callingCode)?.map((country) => {
+      metadata.selectNumberingPlan(country);
+      const leading = metadata.leadingDigits();
+      return { country, leading: leading ? regex(leading) : undefined };
+    });
+    plan = { countries, prefixForParsing: forParsing ? regex(`^(?:${forParsing})`) : undefined };
+  }
+  callingCodePlans.set(callingCode, plan);
+  return plan;
+}
+
+const E164_DIGITS = /^\+[1-9]\d{3,19}$/;
+
+/**
+ * `parsePhoneNumberFromString('+<digits>')` for a number written in E.164, without the library's per-call costs (it
+ * compiles the national-prefix pattern, and for a shared calling code every candidate country's type patterns, on
+ * every parse). The library's steps (1.13: helpers/extractCountryCallingCode.js, extractNationalNumber.js,
+ * getCountryByCallingCode.js, getCountryByNationalNumber.js, parse.js), for the case that matters: the calling code is
+ * the first one to three digits the metadata knows; the rest is the national number, unless the main country's
+ * national prefix for parsing matches its start — then the library's own parse answers (`undefined` here), as it does
+ * for anything not `+` and digits. A shared calling code goes to the first of its countries whose leading digits
+ * start the number, or, for a country without them, whose plan gives the number a type. numberPlan.test.ts compares
+ * every answer with the library's.
+ */
+export function parsedE164(text: string): ParsedPhone | null | undefined {
+  if (!E164_DIGITS.test(text)) return undefined;
+  for (let length = 1; length <= 3; length++) {
+    const callingCode = text.slice(1, 1 + length);
+    const codePlan = callingCodePlanOf(callingCode);
+    if (codePlan === null) continue;
+    const nationalNumber = text.slice(1 + length);
+    if (codePlan.prefixForParsing) {
+      const m = codePlan.prefixForParsing.exec(nationalNumber);
+      if (m && (m[0] !== '' || m.slice(1).some((g) => g !== undefined && g !== ''))) return undefined;
+    }
+    // The library's limits on a national number (MIN_LENGTH_FOR_NSN, MAX_LENGTH_FOR_NSN): no number.
+    if (nationalNumber.length < 2 || nationalNumber.length > 17) return null;
+    let country: string | undefined;
+    if (codePlan.countries?.length === 1) country = codePlan.countries[0]!.country;
+    else if (codePlan.countries) {
+      for (const c of codePlan.countries) {
+        if (c.leading) {
+          if (nationalNumber.search(c.leading) === 0) {
+            country = c.country;
+            break;
+          }
+          continue;
+        }
+        const plan = planOf(c.country);
+        if (plan === null) return undefined;
+        if (typeByPlan(plan, nationalNumber) !== undefined) {
+          country = c.country;
+          break;
+        }
+      }
+    }
+    if (planOf(country ?? callingCode) === null) return undefined;
+    return { number: text, countryCallingCode: callingCode, nationalNumber, country };
+  }
+  return null; // no calling code: the library finds none either
 }

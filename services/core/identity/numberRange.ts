@@ -1,5 +1,4 @@
-import type { PhoneNumber } from 'libphonenumber-js/max';
-import { internationalGroupsOf, numberTypeOfParsed } from './numberPlan.ts';
+import { internationalGroupsOf, numberTypeOfParsed, type ParsedPhone } from './numberPlan.ts';
 
 /**
  * Number ranges and number types: what billing rates by and fraud rules key on, without the number itself.
@@ -18,7 +17,7 @@ import { internationalGroupsOf, numberTypeOfParsed } from './numberPlan.ts';
  */
 export const RANGE_HIDDEN_DIGITS = 4;
 
-export function numberRangeOf(n: PhoneNumber): string {
+export function numberRangeOf(n: ParsedPhone): string {
   const national = String(n.nationalNumber);
   const groups = internationalGroupsOf(n);
   // A national destination code exists when two or more groups follow the country calling code.
@@ -28,6 +27,6 @@ export function numberRangeOf(n: PhoneNumber): string {
 }
 
 /** The phone library's number type, lower-cased (`mobile`, `fixed_line`, `premium_rate`, `toll_free`, …), or ''. */
-export function numberTypeOf(n: PhoneNumber): string {
+export function numberTypeOf(n: ParsedPhone): string {
   return numberTypeOfParsed(n)?.toLowerCase() ?? '';
 }

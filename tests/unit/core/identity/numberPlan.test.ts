@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { parsePhoneNumberFromString, getCountryCallingCode, type CountryCode } from 'libphonenumber-js/max';
-import { internationalGroupsOf, numberTypeOfParsed } from '../../../../services/core/identity/numberPlan.ts';
+import { internationalGroupsOf, numberTypeOfParsed, parsedE164 } from '../../../../services/core/identity/numberPlan.ts';
 import { numberRangeOf } from '../../../../services/core/index.ts';
 
 const require = createRequire(import.meta.url);
@@ -96,6 +96,51 @@ describe('number plans compiled once answer as libphonenumber-js does', () => {
     assert.ok(grouped > 5_000, `only ${grouped} numbers with two or more groups`);
     for (const t of ['MOBILE', 'FIXED_LINE', 'FIXED_LINE_OR_MOBILE', 'TOLL_FREE', 'PREMIUM_RATE', 'invalid'])
       assert.ok(types.has(t), `no ${t} number among the ${compared} tried (types seen: ${[...types].join(', ')})`);
+  });
+
+  it('reads a number written in E.164 as the library parses it, or leaves it to the library', () => {
+    const random = prng(20261204);
+    let compared = 0;
+    let valid = 0;
+    let validLeftToLibrary = 0;
+    let shared = 0;
+    const mismatches: string[] = [];
+    const inputs: string[] = [];
+    for (const [country, plan] of Object.entries(metadata.countries)) {
+      const cc = getCountryCallingCode(country as CountryCode);
+      for (const national of nationalNumbersFor(random, mobileExamples[country], plan[3] ?? [])) {
+        inputs.push(`+${cc}${national}`);
+        // A national prefix left in, a digit too many or too few, a calling code alone.
+        if (random() < 0.2) inputs.push(`+${cc}0${national}`, `+${cc}${national}${digits(random, 1)}`, `+${cc}${national.slice(1)}`, `+${cc}`);
+      }
+    }
+    for (const [callingCode, plan] of Object.entries(metadata.nonGeographic))
+      for (const national of nationalNumbersFor(random, undefined, plan[3] ?? [])) inputs.push(`+${callingCode}${national}`);
+    for (let i = 0; i < 3_000; i++) inputs.push(`+${digits(random, 4 + Math.floor(random() * 17))}`); // any digits at all
+    for (const text of inputs) {
+      const fast = parsedE164(text);
+      const lib = parsePhoneNumberFromString(text);
+      if (lib?.isValid()) valid++;
+      if (fast === undefined) {
+        if (lib?.isValid()) validLeftToLibrary++;
+        continue;
+      }
+      compared++;
+      const got = fast === null ? 'none' : `${fast.number} ${fast.countryCallingCode} ${fast.nationalNumber} ${fast.country ?? '-'}`;
+      const expected = lib === undefined ? 'none' : `${lib.number} ${lib.countryCallingCode} ${lib.nationalNumber} ${lib.country ?? '-'}`;
+      if (got !== expected) mismatches.push(`${text}: ${got} / library ${expected}`);
+      if (fast && ['1', '7', '44', '47', '61', '262', '590', '599'].includes(fast.countryCallingCode)) shared++;
+    }
+    assert.deepEqual(mismatches.slice(0, 20), [], `${mismatches.length} of ${compared} numbers differ`);
+    assert.ok(compared > 25_000, `only ${compared} numbers compared`);
+    assert.ok(shared > 2_000, `only ${shared} numbers of shared calling codes`);
+    // The library answers only where the main country's national prefix for parsing matches the number's start (a
+    // trunk 0 left in, `1…` under +1, `8…` under +7): among the random numbers tried, some; among real ones, none.
+    assert.ok(validLeftToLibrary < valid * 0.15, `${validLeftToLibrary} of ${valid} valid numbers left to the library`);
+    const examplesLeft = Object.entries(mobileExamples)
+      .map(([country, national]) => `+${getCountryCallingCode(country as CountryCode)}${national}`)
+      .filter((e164) => parsedE164(e164) === undefined);
+    assert.deepEqual(examplesLeft, [], "every country's mobile example takes the fast path");
   });
 
   it('keeps the number ranges of the documented examples', () => {
