@@ -75,6 +75,19 @@ export function cleanIdentifier(raw: string): string {
   return raw.replace(INVISIBLE, '').trim();
 }
 
+/** Fullwidth forms (`＋６０ １２…`, as East Asian input methods type them) and Arabic-Indic and Eastern Arabic
+ * (Persian) digits (`٠١٠…`, `۰۹۱…`): the digits libphonenumber reads as digits (its `DIGITS` table), and the fullwidth
+ * `+`, brackets and hyphen. */
+const NON_ASCII_DIALLABLE = /[\uff01-\uff5e\u0660-\u0669\u06f0-\u06f9]/g;
+function asciiDiallable(text: string): string {
+  return text.replace(NON_ASCII_DIALLABLE, (c) => {
+    const code = c.charCodeAt(0);
+    if (code >= 0x0660 && code <= 0x0669) return String(code - 0x0660);
+    if (code >= 0x06f0 && code <= 0x06f9) return String(code - 0x06f0);
+    return String.fromCharCode(code - 0xfee0); // fullwidth ASCII variants: U+FF01..FF5E → U+0021..007E
+  });
+}
+
 function isCountryCode(c: string | null | undefined): c is CountryCode {
   return typeof c === 'string' && /^[A-Z]{2}$/.test(c);
 }
@@ -172,7 +185,8 @@ function phoneResult(n: ParsedPhone): NormalisedIdentifier {
  */
 export function normalisePhone(raw: string, defaultCountry?: string | null): NormalisedIdentifier {
   const cleaned = cleanIdentifier(raw);
-  let text = /^tel:/i.test(cleaned) ? fromTelUri(cleaned) : cleaned;
+  const ascii = asciiDiallable(cleaned);
+  let text = /^tel:/i.test(ascii) ? fromTelUri(ascii) : ascii;
   // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
   if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
   const compact = text.replace(NON_DIALLABLE, '');

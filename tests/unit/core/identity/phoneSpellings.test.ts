@@ -137,6 +137,21 @@ describe('one subscriber, one token: every spelling of a number in many countrie
     assert.equal(normalisePhone('tel:+52-1-55-1234-5678').value, '+525512345678');
   });
 
+  it('digits as other scripts and input methods write them are the same digits', () => {
+    // Fullwidth forms (Japanese, Chinese and Korean input methods), Arabic-Indic (Egypt, Iraq, the Gulf) and Eastern
+    // Arabic (Iran, Pakistan) digits: what libphonenumber reads as digits.
+    assert.equal(normalisePhone('＋６０ １２－３４５ ６７８９').value, '+60123456789');
+    assert.equal(normalisePhone('（０１２）３４５－６７８９', 'MY').value, '+60123456789');
+    assert.equal(normalisePhone('٠١٠٠ ١٢٣ ٤٥٦٧', 'EG').value, '+201001234567');
+    assert.equal(normalisePhone('+٢٠ ١٠٠ ١٢٣ ٤٥٦٧').value, '+201001234567');
+    assert.equal(normalisePhone('۰۹۱۲ ۳۴۵ ۶۷۸۹', 'IR').value, '+989123456789');
+    assert.equal(normaliseIdentifier('٠١٠٠١٢٣٤٥٦٧', recipientTypeOf('sms', '٠١٠٠١٢٣٤٥٦٧', 'mt', 'EG'), 'EG').value, '+201001234567');
+    // What is not a phone number stays as written, flagged.
+    const odd = normalisePhone('＋６０ ＡＢＣ');
+    assert.equal(odd.valid, false);
+    assert.equal(odd.value, '＋６０ ＡＢＣ');
+  });
+
   it('vanity letters dial as the keypad shows them', () => {
     assert.equal(normalisePhone('1-800-FLOWERS', 'US').value, '+18003569377');
     assert.equal(normalisePhone('+1 800 FLOWERS').value, '+18003569377');
