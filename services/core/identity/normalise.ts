@@ -39,7 +39,7 @@ export interface NormalisedIdentifier {
 /** C0 and C1 controls (NUL padding included), zero-width characters, direction marks and the BOM. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are removed.
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212]/g;
+const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212\u30fc]/g;
 const DIGITS = /^\d+$/;
 const KEYPAD: Record<string, string> = {
   A: '2',
@@ -210,6 +210,16 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
     const n = parsedInternational(`+52${mexican[1]}`);
     if (isValidNumber(n)) return phoneResult(n);
   }
+  // `00` and the region's own calling code: the international prefix ITU-T recommends, as routing systems write it
+  // whatever the region's own exit code (`0011` in AU, `011` in North America, `010` in JP). It comes first: where a
+  // region's exit codes start with `00` and a digit (`0055` in BR, `005` in CO, `006` in TH and SG, `008` in KR),
+  // reading them would turn `0066 63 851 8157` (TH) into another subscriber's +66 38 518 157. Only with the region's
+  // own calling code: after an exit code the metadata does not know (`001` in ID), other digits could read as another
+  // country's number, and that would hand one person's records to another's request.
+  if (compact.startsWith(`00${plan.callingCode}`)) {
+    const ituInternational = withoutMexicanMobileOne(parsedInternational(`+${compact.slice(2)}`));
+    if (isValidNumber(ituInternational)) return phoneResult(ituInternational);
+  }
   const national = withoutMexicanMobileOne(parsed(compact, region));
   // Read as international only where that can matter, and never from a leading 0 (no calling code starts with one):
   // libphonenumber answers an impossible number by throwing and catching an error, which cost more than the parse
@@ -228,14 +238,6 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   if (isValidNumber(national)) return phoneResult(national);
   const n = international();
   if (isValidNumber(n)) return phoneResult(n);
-  // `00` and the region's own calling code: the international prefix ITU-T recommends, as routing systems write it
-  // whatever the region's own exit code (`0011` in AU, `011` in North America, `010` in JP). Only with the region's own
-  // calling code: after an exit code the metadata does not know (`001` in ID), other digits could read as another
-  // country's number, and that would hand one person's records to another's request.
-  if (compact.startsWith(`00${plan.callingCode}`)) {
-    const ituInternational = withoutMexicanMobileOne(parsedInternational(`+${compact.slice(2)}`));
-    if (isValidNumber(ituInternational)) return phoneResult(ituInternational);
-  }
   return invalid;
 }
 
@@ -282,7 +284,7 @@ function personalIdentifierIn(cleaned: string, destination: string | null | unde
     const email = normaliseEmail(cleaned);
     return email.valid ? email : null;
   }
-  const compact = cleaned.replace(NON_DIALLABLE, '');
+  const compact = asciiDiallable(cleaned).replace(NON_DIALLABLE, '');
   if (/^(?:\+\d{6,15}|00\d{6,15})$/.test(compact)) {
     const phone = normalisePhone(compact, null);
     return phone.valid ? phone : null;
@@ -309,7 +311,7 @@ export function normaliseOther(raw: string, type: IdentifierType, defaultCountry
     if (person) return person;
   }
   if (type === 'shortcode') {
-    const digits = cleaned.replace(NON_DIALLABLE, '');
+    const digits = asciiDiallable(cleaned).replace(NON_DIALLABLE, '');
     const valid = DIGITS.test(digits) && digits.length >= 3 && digits.length <= 8;
     const country = defaultCountry && isCountryCode(defaultCountry.toUpperCase()) ? defaultCountry.toUpperCase() : '';
     return { type, value: valid && country ? `${country}:${digits}` : valid ? digits : cleaned, valid, country: valid ? country : '' };
@@ -339,9 +341,13 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
 export function recipientTypeOf(channel: string, recipient: string, direction?: string, destination?: string | null): IdentifierType {
   if (channel === 'email') return 'email';
   if (channel === 'push') return 'other';
-  const compact = cleanIdentifier(recipient).replace(NON_DIALLABLE, '');
+  const compact = asciiDiallable(cleanIdentifier(recipient)).replace(NON_DIALLABLE, '');
   if (DIGITS.test(compact) && compact.length <= 6) {
-    return direction === 'mt' && destination && normalisePhone(compact, destination).valid ? 'msisdn' : 'shortcode';
+    if (direction !== 'mt' || !destination) return 'shortcode';
+    // Only a number a message can reach a subscriber at: in Germany, Finland, Luxembourg, Austria or Jersey most short
+    // digit strings are also fixed-line or service numbers by the plan, and a shortcode must not become their holder's.
+    const n = normalisePhone(compact, destination);
+    return n.valid && (n.numberType === 'mobile' || n.numberType === 'fixed_line_or_mobile') ? 'msisdn' : 'shortcode';
   }
   return 'msisdn';
 }

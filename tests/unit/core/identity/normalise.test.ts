@@ -151,6 +151,16 @@ describe('other identifiers and types', () => {
     assert.equal(recipientTypeOf('sms', '40123', 'mo', 'AC'), 'shortcode');
     assert.equal(recipientTypeOf('sms', '12345', 'mt', 'MY'), 'shortcode');
     assert.equal(recipientTypeOf('sms', '40123', 'mt', null), 'shortcode');
+    // Where short strings are also fixed-line or service numbers by the plan, a shortcode stays a shortcode: only a
+    // number a subscriber receives messages on (mobile) is read as one (found by a review: DE, FI, AT, LU, JE).
+    for (const [digits, country] of [
+      ['246810', 'DE'],
+      ['19101', 'FI'],
+      ['12000', 'AT'],
+      ['2020', 'LU'],
+      ['847561', 'JE'],
+    ] as const)
+      assert.equal(recipientTypeOf('sms', digits, 'mt', country), 'shortcode', `${digits} in ${country}`);
   });
 });
 

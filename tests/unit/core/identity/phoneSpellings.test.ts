@@ -146,6 +146,11 @@ describe('one subscriber, one token: every spelling of a number in many countrie
     assert.equal(normalisePhone('+٢٠ ١٠٠ ١٢٣ ٤٥٦٧').value, '+201001234567');
     assert.equal(normalisePhone('۰۹۱۲ ۳۴۵ ۶۷۸۹', 'IR').value, '+989123456789');
     assert.equal(normaliseIdentifier('٠١٠٠١٢٣٤٥٦٧', recipientTypeOf('sms', '٠١٠٠١٢٣٤٥٦٧', 'mt', 'EG'), 'EG').value, '+201001234567');
+    assert.equal(normalisePhone('０９０ー１２３４ー５６７８', 'JP').value, '+819012345678', 'the long vowel mark as a hyphen');
+    // A fullwidth shortcode is the same shortcode; a fullwidth number sent as a sender id is the person's number.
+    assert.equal(recipientTypeOf('sms', '１９１０１', 'mo', 'FI'), 'shortcode');
+    assert.equal(normaliseIdentifier('１９１０１', 'shortcode', 'FI').value, normaliseIdentifier('19101', 'shortcode', 'FI').value);
+    assert.equal(normaliseIdentifier('＋６０１２３４５６７８９', 'alphanumeric', 'MY').value, '+60123456789');
     // What is not a phone number stays as written, flagged.
     const odd = normalisePhone('＋６０ ＡＢＣ');
     assert.equal(odd.valid, false);
@@ -227,6 +232,22 @@ describe('two subscribers, two tokens', () => {
     assert.equal(normalisePhone('001 65 9123 4567', 'SG').value, '+6591234567');
     assert.notEqual(normalisePhone('001 65 9123 4567', 'SG').country, 'US');
     assert.equal(normalisePhone('00700 60 12 345 6789', 'KR').value, '+60123456789');
+  });
+
+  it('00 + the own calling code is the ITU form even where a local exit code starts with 00 and a digit', () => {
+    // Found by a review: read by the region's exit codes (BR 0055, CO 005, TH and SG 006, KR 008), these were other
+    // people's valid numbers (+66 38 518 157, Russia's +7 302…, Luxembourg's +352 9377437, Paraguay, Liberia).
+    const cases: [string, string, string][] = [
+      ['0066638518157', 'TH', '+66638518157'],
+      ['00573029369965', 'CO', '+573029369965'],
+      ['00553529377437', 'BR', '+553529377437'],
+      ['006595302798', 'SG', '+6595302798'],
+      ['0082316123456', 'KR', '+82316123456'],
+    ];
+    for (const [written, region, e164] of cases) {
+      assert.equal(normalisePhone(e164).valid, true, `${e164} is a valid number`);
+      assert.equal(normalisePhone(written, region).value, e164, `${written} under ${region}`);
+    }
   });
 
   it("00 is read as the international prefix only before the destination country's own calling code", () => {
