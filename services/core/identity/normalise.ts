@@ -88,6 +88,11 @@ function asciiDiallable(text: string): string {
   });
 }
 
+/** What is dialled: other scripts' digits as ASCII, separators removed (the input already cleaned). */
+function dialString(cleaned: string): string {
+  return asciiDiallable(cleaned).replace(NON_DIALLABLE, '');
+}
+
 function isCountryCode(c: string | null | undefined): c is CountryCode {
   return typeof c === 'string' && /^[A-Z]{2}$/.test(c);
 }
@@ -284,7 +289,7 @@ function personalIdentifierIn(cleaned: string, destination: string | null | unde
     const email = normaliseEmail(cleaned);
     return email.valid ? email : null;
   }
-  const compact = asciiDiallable(cleaned).replace(NON_DIALLABLE, '');
+  const compact = dialString(cleaned);
   if (/^(?:\+\d{6,15}|00\d{6,15})$/.test(compact)) {
     const phone = normalisePhone(compact, null);
     return phone.valid ? phone : null;
@@ -311,7 +316,7 @@ export function normaliseOther(raw: string, type: IdentifierType, defaultCountry
     if (person) return person;
   }
   if (type === 'shortcode') {
-    const digits = asciiDiallable(cleaned).replace(NON_DIALLABLE, '');
+    const digits = dialString(cleaned);
     const valid = DIGITS.test(digits) && digits.length >= 3 && digits.length <= 8;
     const country = defaultCountry && isCountryCode(defaultCountry.toUpperCase()) ? defaultCountry.toUpperCase() : '';
     return { type, value: valid && country ? `${country}:${digits}` : valid ? digits : cleaned, valid, country: valid ? country : '' };
@@ -333,7 +338,7 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
 /**
  * The type of a recipient, which schema v1 does not carry: email channel → email, push → device token ("other"),
  * a short all-digit number → shortcode, else a phone number. Except: a message to a subscriber (`mt`) whose short
- * digits are a valid number of the destination country is to that subscriber — where whole numbering plans are five or
+ * digits are a valid mobile number of the destination country is to that subscriber — where whole numbering plans are five or
  * six digits long (Ascension, Cook Islands, Falklands, St Helena, Wallis and Futuna, Norfolk Island, Andorra, the
  * Faroes, Greenland…), a national-format number is as short as a shortcode, and read as one it would be hidden from
  * that person's own requests. An `mo` message's short recipient stays the service's shortcode.
@@ -341,7 +346,7 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
 export function recipientTypeOf(channel: string, recipient: string, direction?: string, destination?: string | null): IdentifierType {
   if (channel === 'email') return 'email';
   if (channel === 'push') return 'other';
-  const compact = asciiDiallable(cleanIdentifier(recipient)).replace(NON_DIALLABLE, '');
+  const compact = dialString(cleanIdentifier(recipient));
   if (DIGITS.test(compact) && compact.length <= 6) {
     if (direction !== 'mt' || !destination) return 'shortcode';
     // Only a number a message can reach a subscriber at: in Germany, Finland, Luxembourg, Austria or Jersey most short
