@@ -33,7 +33,7 @@ export interface ApiServices {
   readonly billingPlans: () => PlanBook;
   /** CDR_ALLOW_CLOCK_OVERRIDE: a real retention run may take `now` (tests and drills only). */
   readonly allowClockOverride: boolean;
-  /** Stops the audit's periodic checkpoints (with a closing one) and closes the API's own session. */
+  /** Waits for answers' closing records, stops the audit's periodic checkpoints (with a closing one), closes the API's own session. */
   close(): Promise<void>;
 }
 
@@ -51,6 +51,8 @@ export interface ApiServicesOptions {
   readonly queryMaxMemoryBytes?: number;
   /** Open a second session on the runtime's store for the API (default true). */
   readonly ownSession?: boolean;
+  /** Another handle on the same database instead (tests delay or fail its writes); the caller closes it. */
+  readonly storage?: Storage;
   /** The tariff plan file (CDR_BILLING_PLANS_FILE); undefined: the package's. */
   readonly billingPlansFile?: string | undefined;
   /** Records per page of an answer (memory per page against queries per answer). */
@@ -63,8 +65,8 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
   const { storage: shared, keyRing, masterKey } = requireStorage(rt);
   const log = opts.log ?? rt.log;
   let own: Storage | undefined;
-  if (opts.ownSession !== false && rt.config.clickhouse) own = await openStorage(rt.config.clickhouse, rt.config.dataDir);
-  const storage = withQueryLimits(own ?? shared, {
+  if (!opts.storage && opts.ownSession !== false && rt.config.clickhouse) own = await openStorage(rt.config.clickhouse, rt.config.dataDir);
+  const storage = withQueryLimits(opts.storage ?? own ?? shared, {
     max_execution_time: opts.queryTimeoutSeconds ?? 120,
     max_memory_usage: String(opts.queryMaxMemoryBytes ?? 2 * 1024 ** 3),
     // One subject's records are a few granules per page: parallel reads and 65k-row blocks buy nothing there and
@@ -97,6 +99,8 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     billingPlans: () => billingPlans.current(),
     allowClockOverride: opts.allowClockOverride ?? false,
     async close() {
+      // Answers that ended just before: their closing request rows and audit entries first.
+      await desk.settled();
       await audit.close();
       if (own) await own.close();
     },

@@ -171,6 +171,8 @@ export function identifierWindowStart(now: number): number {
 
 export class DisclosureDesk {
   private readonly pageSize: number;
+  /** How answers ended, still being written (see `recordEnd`): a request's receipt waits for its own. */
+  private readonly ending = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: DisclosureDeskDeps) {
     this.pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
@@ -349,8 +351,26 @@ export class DisclosureDesk {
     ]);
   }
 
+  /**
+   * Runs the writes that record how an answer ended without keeping its reader waiting: the answer's last byte
+   * leaves, then its request row and audit entry are written (the write-ahead `started` ones went before the first
+   * record). A receipt read in this process waits for them; `settled` waits for all (shutdown).
+   */
+  recordEnd(requestId: string, write: () => Promise<void>): void {
+    const done = write().finally(() => {
+      if (this.ending.get(requestId) === done) this.ending.delete(requestId);
+    });
+    this.ending.set(requestId, done);
+  }
+
+  /** Waits until every answer's end is recorded (or has failed and been logged by its writer). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.ending.values()]);
+  }
+
   /** A stored request (no identifier, no record); undefined when unknown or of another kind. */
   async receipt(requestId: string, kind: DisclosureKind): Promise<DisclosureReceipt | undefined> {
+    await this.ending.get(requestId)?.catch(() => undefined);
     const rows = await this.deps.storage.query<RequestRow>(
       `SELECT * FROM ${this.deps.storage.table('disclosure_requests')} FINAL WHERE request_id = {id:String} AND kind = {k:String}`,
       { id: requestId, k: kind },

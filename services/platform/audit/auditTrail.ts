@@ -175,6 +175,10 @@ export interface AuditPageQuery {
 
 export class AuditTrail {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The newest entry asked for, settled either way: reads wait for it (see `settled`). */
+  private lastAppend: Promise<unknown> = Promise.resolve();
+  /** A deferred checkpoint row being stored beside the queue (appends do not wait for it; `flush` does). */
+  private storing: Promise<void> = Promise.resolve();
   private pending = 0;
   private seq = 0;
   private lastHash = GENESIS_HASH;
@@ -270,7 +274,16 @@ export class AuditTrail {
       if (this.pending === 0) await this.checkpointNow('write');
     };
     this.queue = p.then(checkpointIfIdle, checkpointIfIdle).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+    this.lastAppend = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Waits for every entry asked for so far (stored or failed). Reads of the trail in this process call it first, so
+   * an entry appended without waiting (how a disclosure ended, written after its last byte) is found by the next read.
+   */
+  async settled(): Promise<void> {
+    await this.lastAppend;
   }
 
   /**
@@ -278,7 +291,11 @@ export class AuditTrail {
    * the database refuses is logged, not thrown: the anchor names that entry).
    */
   async flush(): Promise<void> {
-    this.queue = this.queue.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+    const storing = this.storing;
+    this.queue = this.queue
+      .then(() => storing)
+      .then(() => this.storeUnstored())
+      .catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
     await this.queue;
   }
 
@@ -362,7 +379,9 @@ export class AuditTrail {
       this.storeTimer ??= setTimeout(() => {
         this.storeTimer = undefined;
         if (this.closed) return; // the stop checkpoint, stored by close(), names the same entry or a newer one
-        this.queue = this.queue.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
+        // Beside the queue: the row names an entry already stored, so the next entries need not wait for it (under
+        // ingest this insert's p99 was ~0.3 s, and a request's write-ahead entry queued behind it).
+        this.storing = this.storing.then(() => this.storeUnstored()).catch((err: unknown) => this.opts.log.warn({ err }, 'audit checkpoint failed'));
       }, DB_CHECKPOINT_INTERVAL_MS).unref();
       return;
     }
@@ -398,16 +417,19 @@ export class AuditTrail {
     if (this.storeTimer) clearTimeout(this.storeTimer);
     this.storeTimer = undefined;
     await this.checkpoint('stop').catch((err: unknown) => this.opts.log.warn({ err }, 'audit: closing checkpoint failed'));
+    await this.storing;
   }
 
   /** A page of entries, oldest first. */
   async page(q: AuditPageQuery): Promise<AuditEntry[]> {
+    await this.settled();
     return readEntries(this.opts.storage, q);
   }
 
   /** Entries written about a subject while the given month keys lived (data-subject access). */
   async about(subjectTokens: readonly { month: string; token: string }[], actions: readonly string[]): Promise<AuditEntry[]> {
     if (subjectTokens.length === 0) return [];
+    await this.settled();
     const { storage } = this.opts;
     const rows = await storage.query<AuditRow>(
       `SELECT * FROM ${storage.table('audit_log')}
