@@ -4,6 +4,9 @@ import type { ConfigOf } from '../platform/config/index.ts';
 import { DEFAULT_SLICE_MS, requireKafka, requireStorage, type Runtime } from '../platform/runtime/index.ts';
 import { IngestService } from './ingestService.ts';
 
+/** The prepare workers' nice value in a process that serves the API too (`cdr start`), unless configured. */
+export const SHARED_PROCESS_WORKER_NICE = 10;
+
 export type IngestRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'masterKey' | 'ingest'>>;
 
 export interface IngestOverrides {
@@ -30,5 +33,8 @@ export function createIngest(rt: IngestRuntime, overrides: IngestOverrides = {})
     ...(overrides.clock ? { clock: overrides.clock } : {}),
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
     ...(overrides.sharesEventLoop ? { sliceMs: DEFAULT_SLICE_MS } : {}),
+    // Beside the API, the per-record work yields the CPU to requests someone waits for; Kafka holds what is not yet
+    // stored (ADR 0034).
+    workerNice: rt.config.ingest.workerNice ?? (overrides.sharesEventLoop ? SHARED_PROCESS_WORKER_NICE : 0),
   });
 }

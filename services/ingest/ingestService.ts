@@ -55,6 +55,8 @@ export interface IngestDeps {
    * (slicing cost a standalone ingest 2–8% CPU per record, benchmarks/results/queries-under-ingest-2026-12-02.md).
    */
   readonly sliceMs?: number;
+  /** The prepare workers' nice value (0: as the process); createIngest picks it (ADR 0034). */
+  readonly workerNice?: number;
 }
 
 export interface IngestStats {
@@ -112,6 +114,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       format: deps.storage.shapedInsertFormat,
       log: deps.log,
       ...(deps.sliceMs !== undefined ? { sliceMs: deps.sliceMs } : {}),
+      nice: deps.workerNice ?? 0,
     });
     // A month the ring learns was destroyed (here, or by another process: the ring re-reads the tombstones every
     // CDR_KEY_REFRESH_MS) leaves the prepare work too: its copies of the key are zeroed, its caches dropped.

@@ -4,7 +4,8 @@ import type { MonthKey } from '../core/index.ts';
 import { PipelineError } from '../core/index.ts';
 import { startTsWorker } from '../platform/runtime/index.ts';
 import { BatchWork, type BatchWorkOptions, type PackedValues, type ScreenReply, type TransformReply, type TransformRequest } from './batchWork.ts';
-import type { KeyMaterial, PrepareReply, PrepareRequest, PrepareWorkerData } from './prepareWorker.ts';
+import { NICE_REPORT } from './prepareMessages.ts';
+import type { KeyMaterial, PrepareReply, PrepareRequest, PrepareWorkerData, PrepareWorkerInput } from './prepareWorker.ts';
 
 /**
  * Where ingest's per-record work runs (batchWork.ts): in a pool of worker threads (`CDR_INGEST_WORKERS`, default
@@ -49,6 +50,8 @@ export interface PrepareWork {
 export interface PrepareWorkOptions extends Omit<BatchWorkOptions, 'ownsKeys'> {
   readonly threads: number;
   readonly log: Logger;
+  /** Each worker thread lowers its own priority to this nice value (Linux; 0: as the process). */
+  readonly nice?: number;
 }
 
 export function createPrepareWork(opts: PrepareWorkOptions): PrepareWork {
@@ -240,10 +243,17 @@ class WorkerPool implements PrepareWork {
 
   private workerOf(slot: Slot): Worker {
     if (slot.worker) return slot.worker;
-    const worker = startTsWorker(new URL('./prepareWorker.ts', import.meta.url), { prepare: this.data });
+    const worker = startTsWorker(new URL('./prepareWorker.ts', import.meta.url), {
+      prepare: this.data,
+      nice: this.opts.nice ?? 0,
+    } satisfies PrepareWorkerInput);
     slot.worker = worker;
     slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: PrepareReply) => {
+      if (m.id === NICE_REPORT) {
+        if (m.error) this.opts.log.warn({ nice: this.opts.nice }, `a prepare worker could not lower its priority: ${m.error.message}`);
+        return;
+      }
       const p = slot.pending.get(m.id);
       if (!p) return;
       slot.pending.delete(m.id);

@@ -6,9 +6,18 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MonthKey, PipelineErrorCode } from '../core/index.ts';
 import { PipelineError } from '../core/index.ts';
+import { lowerThreadPriority } from '../platform/runtime/threadPriority.ts';
+import { NICE_REPORT } from './prepareMessages.ts';
 import { BatchWork, type BatchWorkOptions, type KeyGrant, type ScreenRequest, type TransformReply, type TransformRequest } from './batchWork.ts';
 
 export type PrepareWorkerData = Omit<BatchWorkOptions, 'ownsKeys' | 'sliceMs'>;
+
+/** What a prepare worker is started with. */
+export interface PrepareWorkerInput {
+  readonly prepare: PrepareWorkerData;
+  /** Lower this thread's priority to it (0: leave it). */
+  readonly nice: number;
+}
 
 /** A month key as it crosses to the worker (its buffers arrive as plain Uint8Arrays). */
 export interface KeyMaterial {
@@ -32,7 +41,11 @@ export type PrepareReply = { id: number; result: unknown; error?: undefined } | 
 
 const port = parentPort;
 if (!port) throw new Error('prepareWorker.ts runs as a worker thread (services/ingest/preparePool.ts)');
-const work = new BatchWork({ ...(workerData as { prepare: PrepareWorkerData }).prepare, ownsKeys: true });
+const input = workerData as PrepareWorkerInput;
+const work = new BatchWork({ ...input.prepare, ownsKeys: true });
+if (input.nice > 0 && !lowerThreadPriority(input.nice)) {
+  port.postMessage({ id: NICE_REPORT, error: { code: 'unexpected', message: `nice ${input.nice} refused or not supported here` } } satisfies PrepareReply);
+}
 
 function keyOf(m: KeyMaterial): MonthKey {
   const view = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

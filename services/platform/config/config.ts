@@ -90,6 +90,8 @@ const sectionSchemas = {
     CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
     // Prepare worker threads (services/ingest/preparePool.ts); unset: one fewer than the cores, at least one.
     CDR_INGEST_WORKERS: intVar(0, 64).optional(),
+    // The prepare workers' nice value (Linux); unset: 10 where the process serves the API too (`cdr start`), else 0.
+    CDR_INGEST_WORKER_NICE: intVar(0, 19).optional(),
   }),
   api: z.object({
     CDR_API_HOST: name().default('127.0.0.1'),
@@ -186,6 +188,8 @@ export interface IngestConfig {
   readonly vaultRecent: number;
   /** Worker threads doing the per-record work (0: the main thread does it). */
   readonly workers: number;
+  /** Their nice value (0-19); undefined: the composition root decides (ADR 0034). */
+  readonly workerNice: number | undefined;
 }
 
 export interface ApiConfig {
@@ -351,6 +355,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       identifierCache: e.CDR_INGEST_IDENTIFIER_CACHE,
       vaultRecent: e.CDR_INGEST_VAULT_RECENT,
       workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
+      workerNice: e.CDR_INGEST_WORKER_NICE,
     };
   },
   api(env, problems) {

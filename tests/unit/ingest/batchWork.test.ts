@@ -1,5 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import pino from 'pino';
 import type { CdrEvent } from '../../../services/core/cdr/cdrEvent.ts';
 import { deriveMonthKey, generateMonthKey, type MonthKey } from '../../../services/core/pseudonym/monthKeys.ts';
@@ -315,6 +317,34 @@ describe('PrepareWork in worker threads', () => {
       keys: new Map<string, MonthKey | null>([...keys, ['2025-06', null]]),
     });
   }
+
+  it(
+    'runs its workers at the nice value asked for (Linux), and leaves the other threads as they were',
+    { skip: process.platform !== 'linux' && 'threads have their own nice value on Linux only' },
+    async () => {
+      const niceOf = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+      const threadsBefore = new Set(readdirSync('/proc/self/task'));
+      const mainBefore = getPriority(process.pid);
+      const pool = createPrepareWork({
+        identifierCache: 1_000,
+        vaultRecent: 1_000,
+        maxFutureSkewMs: 86_400_000,
+        format: 'RowBinary',
+        log,
+        threads: 2,
+        nice: 7,
+      });
+      pools.push(pool);
+      // Each partition's slot starts its worker on first use; a screened batch means it has started and set its priority.
+      await run(pool, 0, 2);
+      await run(pool, 1, 2);
+      const newThreads = readdirSync('/proc/self/task').filter((t) => !threadsBefore.has(t));
+      const atSeven = newThreads.filter((t) => niceOf(t) === 7);
+      assert.equal(atSeven.length, 2, `two worker threads at nice 7 (new threads: ${newThreads.map((t) => `${t}:${niceOf(t)}`).join(', ')})`);
+      assert.equal(getPriority(process.pid), mainBefore, 'the main thread keeps its priority');
+      for (const t of threadsBefore) if (existsSync(`/proc/self/task/${t}`)) assert.equal(niceOf(t), niceOf(String(process.pid)), `thread ${t} unchanged`);
+    },
+  );
 
   it('gives byte for byte what the main thread gives, over several partitions and repeated batches', async () => {
     const opts = { identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
