@@ -83,6 +83,7 @@ export class BillingService implements BatchHandler<PartitionState> {
         topic: kafka.topics.pseudonymised,
         connector: 'cdr-billing',
         maxBatchRecords: billing.maxBatchRecords,
+        sessionTimeoutMs: billing.sessionTimeoutMs,
       }),
     });
   }

@@ -130,7 +130,13 @@ export class FraudService implements BatchHandler<PartitionState> {
       onLag: (partition, lag) => deps.metrics.fraudLag.set({ partition: String(partition) }, lag),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
-      settings: loopSettingsFor(kafka, { groupId: fraud.groupId, topic: kafka.topics.pseudonymised, connector: 'cdr-fraud', maxBatchRecords: 2_000 }),
+      settings: loopSettingsFor(kafka, {
+        groupId: fraud.groupId,
+        topic: kafka.topics.pseudonymised,
+        connector: 'cdr-fraud',
+        maxBatchRecords: 2_000,
+        sessionTimeoutMs: fraud.sessionTimeoutMs,
+      }),
     });
   }
 

@@ -74,7 +74,7 @@ describe('billing survives kill -9 mid-stream', () => {
   const kills: number[] = [];
 
   before(async () => {
-    setup = testSetup({ CDR_BILLING_MAX_BATCH: '250' });
+    setup = testSetup({ CDR_BILLING_MAX_BATCH: '250', CDR_BILLING_SESSION_TIMEOUT_MS: '6000' });
     const logFile = join(setup.dataDir, 'billing-child.log');
     kafka = createKafka(setup.config.kafka.brokers!, 'billing-crash-test', createLogger('warn'));
     const admin = kafka.admin();

@@ -116,10 +116,12 @@ const sectionSchemas = {
     CDR_BILLING_GROUP: name().default('cdr-billing'),
     CDR_BILLING_PLANS_FILE: optionalString,
     CDR_BILLING_MAX_BATCH: intVar(1, 1_000_000).default(5_000),
+    CDR_BILLING_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
   }),
   fraud: z.object({
     CDR_FRAUD_GROUP: name().default('cdr-fraud'),
     CDR_FRAUD_RULES_FILE: optionalString,
+    CDR_FRAUD_SESSION_TIMEOUT_MS: intVar(6_000, 300_000).default(30_000),
   }),
   retention: z.object({
     CDR_RETENTION_INTERVAL_MS: intVar(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
@@ -222,12 +224,16 @@ export interface BillingConfig {
   /** The tariff plan file (YAML or JSON); undefined: config/billing-plans.yaml of the package. */
   readonly plansFile: string | undefined;
   readonly maxBatchRecords: number;
+  /** How long a crashed billing member holds its partitions before the group moves them. */
+  readonly sessionTimeoutMs: number;
 }
 
 export interface FraudConfigSection {
   readonly groupId: string;
   /** The rule thresholds file (YAML or JSON); undefined: config/fraud-rules.yaml of the package. */
   readonly rulesFile: string | undefined;
+  /** How long a crashed fraud member holds its partitions before the group moves them. */
+  readonly sessionTimeoutMs: number;
 }
 
 export interface RetentionConfig {
@@ -380,12 +386,17 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
   billing(env, problems) {
     const e = parseSection(sectionSchemas.billing, env, problems);
     if (!e) return undefined;
-    return { groupId: e.CDR_BILLING_GROUP, plansFile: e.CDR_BILLING_PLANS_FILE, maxBatchRecords: e.CDR_BILLING_MAX_BATCH };
+    return {
+      groupId: e.CDR_BILLING_GROUP,
+      plansFile: e.CDR_BILLING_PLANS_FILE,
+      maxBatchRecords: e.CDR_BILLING_MAX_BATCH,
+      sessionTimeoutMs: e.CDR_BILLING_SESSION_TIMEOUT_MS,
+    };
   },
   fraud(env, problems) {
     const e = parseSection(sectionSchemas.fraud, env, problems);
     if (!e) return undefined;
-    return { groupId: e.CDR_FRAUD_GROUP, rulesFile: e.CDR_FRAUD_RULES_FILE };
+    return { groupId: e.CDR_FRAUD_GROUP, rulesFile: e.CDR_FRAUD_RULES_FILE, sessionTimeoutMs: e.CDR_FRAUD_SESSION_TIMEOUT_MS };
   },
   retention(env, problems) {
     const e = parseSection(sectionSchemas.retention, env, problems);

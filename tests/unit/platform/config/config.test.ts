@@ -18,6 +18,12 @@ describe('loadConfig', () => {
     assert.deepEqual(c.kafka.brokers, ['a:9092', 'b:9093']);
     assert.equal(c.ingest.maxBatchRecords, 500);
   });
+  it('gives billing and fraud their own session timeouts, 30 s unless set', () => {
+    const d = loadConfig({});
+    assert.deepEqual([d.ingest.sessionTimeoutMs, d.billing.sessionTimeoutMs, d.fraud.sessionTimeoutMs], [30_000, 30_000, 30_000]);
+    const c = loadConfig({ CDR_BILLING_SESSION_TIMEOUT_MS: '6000', CDR_FRAUD_SESSION_TIMEOUT_MS: '45000' });
+    assert.deepEqual([c.ingest.sessionTimeoutMs, c.billing.sessionTimeoutMs, c.fraud.sessionTimeoutMs], [30_000, 6_000, 45_000]);
+  });
   const bad: [Record<string, string>, string][] = [
     [{ CDR_API_PORT: 'eighty' }, 'CDR_API_PORT'],
     [{ CDR_INGEST_MAX_BATCH: '0' }, 'CDR_INGEST_MAX_BATCH'],
@@ -26,6 +32,9 @@ describe('loadConfig', () => {
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS'],
     [{ CDR_MASTER_KEY: 'c2hvcnQ=' }, 'CDR_MASTER_KEY'],
     [{ CDR_LOG_LEVEL: 'loud' }, 'CDR_LOG_LEVEL'],
+    // Below the broker's group.min.session.timeout.ms (6 s by default), the join would be refused at run time.
+    [{ CDR_BILLING_SESSION_TIMEOUT_MS: '5999' }, 'CDR_BILLING_SESSION_TIMEOUT_MS'],
+    [{ CDR_FRAUD_SESSION_TIMEOUT_MS: '300001' }, 'CDR_FRAUD_SESSION_TIMEOUT_MS'],
   ];
   for (const [env, name] of bad) {
     it(`stops on a bad ${name} and names it`, () => {
