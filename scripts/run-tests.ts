@@ -66,8 +66,9 @@ if (unitOnly) {
   process.stderr.write(`test environment: KAFKA_BROKERS=${env['KAFKA_BROKERS']} CLICKHOUSE_URL=${env['CLICKHOUSE_URL'] ?? '(embedded)'}\n`);
 }
 
-// Unit and integration files two at a time; the integrity files (kill -9, broker loss, rebalances: each drives its
-// own processes or cluster and times faults) one at a time after them, so one's faults never land in another's timing.
+// Unit and integration files two at a time; then the integrity files (kill -9, broker loss, rebalances), also two at a
+// time: each drives its faults on its own broker, cluster or child processes — none stops the shared test broker — so
+// one's faults never reach another, and most of their time is spent waiting (session timeouts, broker restarts).
 const concurrency = env['CDR_TEST_CONCURRENCY'] ?? '2';
 // Bounds, so that a test file that never ends — or whose tests pass but which never exits, a handle left open — fails
 // the run in minutes with its name, not at CI's 90-minute limit. With the runner's process isolation,
@@ -120,7 +121,7 @@ const first = await run(
   files.filter((f) => !f.startsWith('tests/integrity/')),
   concurrency,
 );
-const second = await run(integrity, env['CDR_TEST_INTEGRITY_CONCURRENCY'] ?? '1');
+const second = await run(integrity, env['CDR_TEST_INTEGRITY_CONCURRENCY'] ?? '2');
 const code = first !== 0 ? first : second;
 for (const c of cleanups.reverse()) {
   try {
