@@ -25,6 +25,29 @@ export async function storeDirectly(rt: Runtime, events: readonly CdrEvent[], no
   await storage.insert('cdr', rows, { deduplicate_blocks_in_dependent_materialized_views: 1 }, CDR_SHAPE);
 }
 
+/** An SMS from the alphanumeric sender BANK to `subject` in Malaysia at `t`, the rest of it from `gen`. */
+export function bankSms(gen: TrafficGenerator, subject: string, t: number): CdrEvent {
+  return {
+    ...gen.next(),
+    event_time: t,
+    submitted_at: t,
+    delivered_at: t + 500,
+    channel: 'sms',
+    direction: 'mt',
+    sender_type: 'alphanumeric',
+    sender: 'BANK',
+    recipient: subject,
+    destination_country: 'MY',
+  };
+}
+
+/** `count` such SMS to `subject`, the i-th `spacingMs` × (i + 1) before `now`, stored as ingest stores them. */
+export async function seedBankSms(rt: Runtime, subject: string, opts: { count: number; spacingMs: number; seed: number; now: number }): Promise<void> {
+  const gen = new TrafficGenerator({ seed: opts.seed, scenario: 'normal', startTime: opts.now, ratePerSecond: 1 });
+  const events = Array.from({ length: opts.count }, (_, i) => bankSms(gen, subject, opts.now - opts.spacingMs * (i + 1)));
+  await storeDirectly(rt, events, opts.now);
+}
+
 /**
  * One subscriber's `records` SMS from an alphanumeric sender, spread evenly over the 19 hours that end an hour before
  * `now`, stored in chunks of 25,000; then every MergeTree table merged (`OPTIMIZE … FINAL`), so that background
@@ -37,19 +60,7 @@ export async function seedOneSubjectMerged(rt: Runtime, subject: string, records
   for (let done = 0; done < records;) {
     const chunk: CdrEvent[] = [];
     for (let i = 0; i < 25_000 && done < records; i++, done++) {
-      const t = start + Math.floor((done * 19 * 3_600_000) / records);
-      chunk.push({
-        ...gen.next(),
-        event_time: t,
-        submitted_at: t,
-        delivered_at: t + 500,
-        channel: 'sms',
-        direction: 'mt',
-        sender_type: 'alphanumeric',
-        sender: 'BANK',
-        recipient: subject,
-        destination_country: 'MY',
-      });
+      chunk.push(bankSms(gen, subject, start + Math.floor((done * 19 * 3_600_000) / records)));
     }
     await storeDirectly(rt, chunk, now);
   }

@@ -9,13 +9,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CdrEvent } from '../../../services/core/index.ts';
-import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { openStorage, storageError, type Storage } from '../../../services/platform/clickhouse/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
-import { storeDirectly } from '../../support/seed.ts';
+import { seedBankSms } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 const SUBJECT = '+60123456789';
@@ -61,23 +59,7 @@ describe('a disclosure on record: write-ahead before the answer, its end after t
 
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
-    const gen = new TrafficGenerator({ seed: 9, scenario: 'normal', startTime: now, ratePerSecond: 1 });
-    const events: CdrEvent[] = [];
-    for (let i = 0; i < 4; i++) {
-      const t = now - 3_600_000 * (i + 1);
-      events.push({
-        ...gen.next(),
-        event_time: t,
-        submitted_at: t,
-        delivered_at: t + 500,
-        channel: 'sms',
-        sender_type: 'alphanumeric',
-        sender: 'BANK',
-        recipient: SUBJECT,
-        destination_country: 'MY',
-      });
-    }
-    await storeDirectly(rt, events, now);
+    await seedBankSms(rt, SUBJECT, { count: 4, spacingMs: 3_600_000, seed: 9, now });
     session = await openStorage(setup.config.clickhouse, setup.config.dataDir);
     api = await openTestApi(rt, { storage: ruledStorage(session, rules) });
   });

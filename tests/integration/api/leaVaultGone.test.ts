@@ -5,14 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CdrEvent } from '../../../services/core/index.ts';
 import { monthKeyOf, normaliseIdentifier } from '../../../services/core/index.ts';
-import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { LegalHolds } from '../../../services/platform/holds/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { DisclosureDesk, type MonthAnswer } from '../../../services/api/disclosure/disclosureDesk.ts';
-import { storeDirectly } from '../../support/seed.ts';
+import { seedBankSms } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 const SUBJECT = '+60123456789';
@@ -24,23 +22,7 @@ describe('records whose vault entries go while an answer streams', () => {
 
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
-    const gen = new TrafficGenerator({ seed: 5, scenario: 'normal', startTime: now, ratePerSecond: 1 });
-    const events: CdrEvent[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t = now - 60_000 * (i + 1);
-      events.push({
-        ...gen.next(),
-        event_time: t,
-        submitted_at: t,
-        delivered_at: t + 500,
-        channel: 'sms',
-        sender_type: 'alphanumeric',
-        sender: 'BANK',
-        recipient: SUBJECT,
-        destination_country: 'MY',
-      });
-    }
-    await storeDirectly(rt, events, now);
+    await seedBankSms(rt, SUBJECT, { count: 3, spacingMs: 60_000, seed: 5, now });
   });
   after(async () => {
     await rt.close();
