@@ -10,7 +10,7 @@
  * subjects, over 30 days and over the whole 13-month window, in the JSON form; prints p50, p99 and max per shape.
  * BENCH_INGEST_RATE (default 0): while the requests run, a local broker, a `cdr produce` child at that many records/s
  * and this process's ingest storing them into the same engine, as `cdr start` runs them side by side (half of ingest's
- * throughput on this machine is about 5,000/s).
+ * throughput on this machine is about 5,000/s). CDR_INGEST_WORKER_NICE, if set, is passed to that ingest.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,8 @@ const config = loadConfig({
   CDR_TOPIC_DLQ: `bench${id}.cdr.dlq`,
   CDR_TOPIC_FRAUD_ALERTS: `bench${id}.fraud.alerts`,
   CDR_INGEST_GROUP: `bench${id}-ingest`,
+  // Passed through for A/B runs of the prepare workers' priority beside the API (ADR 0034).
+  ...(process.env['CDR_INGEST_WORKER_NICE'] ? { CDR_INGEST_WORKER_NICE: process.env['CDR_INGEST_WORKER_NICE'] } : {}),
 });
 const rt = await openRuntime(config, INGEST_RATE > 0 ? { startLocalKafka: true, log: createLogger('warn') } : { needKafka: false, log: createLogger('warn') });
 const log = (s: string) => console.log(`[bench:lea ${new Date().toISOString().slice(11, 19)}] ${s}`);
