@@ -66,7 +66,12 @@ export function createPublisher(opts: PublisherOptions, choice: PublisherChoice 
     );
   if (!fallbackLogged) {
     fallbackLogged = true;
-    opts.log.info({ reason: native.error }, 'librdkafka is not installed or does not load: publishing with kafkajs (README "Native Kafka publisher")');
+    // A warning, not a note: an `npm install` without the system libraries leaves librdkafka out silently, and kafkajs
+    // costs ~10 CPU-s per million records more (ADR 0032). CDR_KAFKA_PUBLISHER=kafkajs chooses it without this line.
+    opts.log.warn(
+      { reason: native.error },
+      'librdkafka is not installed or does not load: publishing with kafkajs, ~10 CPU-s per million records more; to install it: CKJS_LINKING=dynamic npm install (README "Native Kafka publisher")',
+    );
   }
   return new ThreadPublisher(opts);
 }
