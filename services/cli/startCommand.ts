@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { redactUrl, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
-import { compressionType } from '../platform/kafka/index.ts';
+import { compressionType, publisherInUse } from '../platform/kafka/index.ts';
 import { keepPrivate, openRuntime, permissionWarning, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApi } from '../api/app.ts';
@@ -149,7 +149,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   await billing.start();
   await fraud.start();
   process.stderr.write(
-    `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics\n` +
+    `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics | publisher ${publisherInUse(config.kafka.publisher)}\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +
       `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
       `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +

@@ -28,7 +28,7 @@ export type {
   LoopState,
   LoopStatus,
 } from './consumerLoop.ts';
-export { createPublisher, ThreadPublisher, type Publisher } from './publisher.ts';
+export { createPublisher, publisherInUse, ThreadPublisher, type Publisher } from './publisher.ts';
 export { NativePublisher, nativeKafka } from './nativePublisher.ts';
 export { PartitionedSender, splitByPartition } from './partitionedSend.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';

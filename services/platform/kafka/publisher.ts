@@ -77,6 +77,14 @@ export function createPublisher(opts: PublisherOptions, choice: PublisherChoice 
 }
 let fallbackLogged = false;
 
+/** Which client `createPublisher(…, choice)` publishes with here, in words for a start-up banner. */
+export function publisherInUse(choice: PublisherChoice): string {
+  if (choice === 'kafkajs') return 'kafkajs';
+  if ('module' in nativeKafka()) return 'librdkafka';
+  // `native` would not start; `auto` falls back, at a cost a newcomer should see without reading the log.
+  return 'kafkajs (librdkafka is not installed: CKJS_LINKING=dynamic npm install)';
+}
+
 interface Pending {
   resolve(): void;
   reject(err: Error): void;

@@ -16,7 +16,14 @@ import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
-import { createPublisher, ThreadPublisher, type OutgoingMessage, type Publisher, type PublisherOptions } from '../../../services/platform/kafka/publisher.ts';
+import {
+  createPublisher,
+  publisherInUse,
+  ThreadPublisher,
+  type OutgoingMessage,
+  type Publisher,
+  type PublisherOptions,
+} from '../../../services/platform/kafka/publisher.ts';
 import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
 import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
@@ -37,6 +44,13 @@ if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native)
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
 
 const implementations: { name: string; make: (o: PublisherOptions) => Publisher }[] = [{ name: 'kafkajs (thread)', make: (o) => new ThreadPublisher(o) }];
+describe('publisherInUse: the start-up banner', () => {
+  it('names the client each choice publishes with here', () => {
+    assert.equal(publisherInUse('kafkajs'), 'kafkajs');
+    if ('module' in native) assert.equal(publisherInUse('auto'), 'librdkafka');
+    else assert.match(publisherInUse('auto'), /^kafkajs \(librdkafka is not installed/);
+  });
+});
 if ('module' in native) {
   const rd = native.module;
   implementations.push({ name: 'librdkafka', make: (o) => new NativePublisher(o, rd) });
@@ -45,6 +59,8 @@ if ('module' in native) {
   describe('publisher choice without librdkafka', () => {
     const opts = { brokers: testBrokers().split(','), clientId: 'publisher-test', log: createLogger('silent') };
     it('auto falls back to the kafkajs publisher', () => assert.equal(createPublisher(opts, 'auto').implementation, 'kafkajs (thread)'));
+    it('the start-up banner says kafkajs, and how to install librdkafka', () =>
+      assert.equal(publisherInUse('auto'), 'kafkajs (librdkafka is not installed: CKJS_LINKING=dynamic npm install)'));
     it('native refuses, naming the variable', () =>
       assert.throws(
         () => createPublisher(opts, 'native'),
