@@ -26,7 +26,10 @@ export interface NormalisedIdentifier {
   readonly type: IdentifierType;
   /** E.164 for phone numbers, lower-case ASCII-domain emails, `CC:digits` shortcodes, cleaned input otherwise. */
   readonly value: string;
-  /** False when the input could not be parsed: it is then tokenised as given (cleaned) and flagged. */
+  /**
+   * False when the input could not be parsed: it is then tokenised as given (cleaned; a phone number written in digits
+   * and separators as its digits, a leading `+` kept) and flagged.
+   */
   readonly valid: boolean;
   /** ISO country of a phone number (or of a shortcode's network), when known. Not an identifier. */
   readonly country: string;
@@ -192,11 +195,16 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   const cleaned = cleanIdentifier(raw);
   const ascii = asciiDiallable(cleaned);
   let text = /^tel:/i.test(ascii) ? fromTelUri(ascii) : ascii;
+  // A number the metadata does not know (a range opened after it, a test range) is kept as its digits as written, a
+  // leading `+` kept, without separators: `+44 7700 900123` and `+44-7700-900123` are one token, and a request in
+  // either spelling finds both. Removing separators never changes which number is meant; nothing else is guessed (no
+  // country, trunk or exit code read, no letters dialled). Anything else is kept as given.
+  const written = text.replace(NON_DIALLABLE, '');
+  const invalid: NormalisedIdentifier = { type: 'msisdn', value: /^\+?\d+$/.test(written) ? written : cleaned, valid: false, country: '' };
   // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
   if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
   const compact = text.replace(NON_DIALLABLE, '');
   const region = defaultCountry ? defaultCountry.toUpperCase() : undefined;
-  const invalid: NormalisedIdentifier = { type: 'msisdn', value: cleaned, valid: false, country: '' };
   if (compact === '' || !/^\+?\d+$/.test(compact)) return invalid;
 
   if (compact.startsWith('+')) {

@@ -27,6 +27,8 @@ const ALICE_E164 = '+60123456789';
 const ALICE_NATIONAL = '012-345 6789';
 const BOB_EMAIL = 'jörg.müller@bücher.example';
 const BOB_NORMALISED = 'jörg.müller@xn--bcher-kva.example';
+/** A number in a range the phone metadata does not know (Ofcom's drama range): a number by its shape, valid nowhere. */
+const CAROL_SPELLINGS = ['+44 7700 900123', '+44-7700-900-123', '+447700900123', '＋４４ ７７００ ９００１２３'];
 
 interface Answer {
   request_id: string;
@@ -47,6 +49,7 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
   let api: TestApi;
   const alice: CdrEvent[] = [];
   const bob: CdrEvent[] = [];
+  const carol: CdrEvent[] = [];
   const from = new Date(now - 86_400_000).toISOString();
   const to = new Date(now + 60_000).toISOString();
   const lea = (identifier: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -82,18 +85,42 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       sender: 'JÖRG.Müller@bücher.example',
       recipient: 'shop@shop.example',
     });
+    // The routing layer writes an unknown-range number as it comes: each spelling once as recipient, once as sender.
+    for (const spelling of CAROL_SPELLINGS) {
+      carol.push({
+        ...base(),
+        destination_country: 'GB',
+        channel: 'sms',
+        direction: 'mt',
+        sender_type: 'alphanumeric',
+        sender: 'ACMEBANK',
+        recipient: spelling,
+      });
+      carol.push({
+        ...base(),
+        destination_country: 'GB',
+        channel: 'sms',
+        direction: 'mo',
+        sender_type: 'msisdn',
+        sender: spelling,
+        recipient: '+447400123456',
+      });
+    }
     const others = gen.take(40);
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({
       topic: setup.config.kafka.topics.raw,
       acks: -1,
-      messages: [...alice, ...bob, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+      messages: [...alice, ...bob, ...carol, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
     });
     await producer.disconnect();
     ingest = createIngest(rt);
     await ingest.start();
-    await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + others.length);
+    await waitFor(
+      'every record stored',
+      () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + carol.length + others.length,
+    );
     api = await openTestApi(rt);
   });
 
@@ -134,6 +161,22 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       for (const a of [national, international, idd]) assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), ids);
       // The four `mo` records were ingested with the national spelling, the six `mt` ones in E.164.
       assert.equal(national.records.filter((r) => r['direction'] === 'mo').length, 4);
+    });
+
+    it('finds a number the phone metadata does not know, whatever its separators, and restores it as its digits', async () => {
+      const ids = carol.map((e) => e.cdr_id).sort();
+      for (const value of [...CAROL_SPELLINGS, '(+44) 7700 900.123', 'tel:+44-7700-900123']) {
+        const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value, country: 'GB' }));
+        assert.equal(res.statusCode, 201, res.body);
+        const a = res.json<Answer>();
+        assert.deepEqual(a.records.map((r) => r['cdr_id']).sort(), ids, value);
+        for (const r of a.records) assert.ok(r['sender'] === '+447700900123' || r['recipient'] === '+447700900123', value);
+      }
+      // Written nationally it is not looked up: without the metadata its country cannot be checked, and the same
+      // national digits under another country would be someone else's number.
+      const national = await post('/v1/lea/requests', lea({ type: 'msisdn', value: '07700 900123', country: 'GB' }));
+      assert.equal(national.statusCode, 400, national.body);
+      assert.match(national.json<{ message: string }>().message, /not a valid phone number/);
     });
 
     it('finds an email in any case and IDN form', async () => {

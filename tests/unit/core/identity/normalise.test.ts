@@ -38,14 +38,41 @@ describe('normalisePhone', () => {
     assert.equal(normalisePhone('+14155552671', 'MY').country, 'US');
   });
 
-  const bad = ['abc', '12', '+999 123', '0000', '+60 12', ''];
-  for (const raw of bad) {
-    it(`flags ${JSON.stringify(raw)} as unparseable and keeps it as given (trimmed)`, () => {
+  const bad: [string, string][] = [
+    ['abc', 'abc'],
+    ['12', '12'],
+    ['+999 123', '+999123'],
+    ['0000', '0000'],
+    ['+60 12', '+6012'],
+    ['', ''],
+    ['+ 60 12 ext. 5', '+ 60 12 ext. 5'],
+    ['12#34', '12#34'],
+    ['+60 ABC', '+60 ABC'],
+  ];
+  for (const [raw, kept] of bad) {
+    it(`flags ${JSON.stringify(raw)} as unparseable and keeps ${JSON.stringify(kept)} (as given, or its digits when it is written in digits)`, () => {
       const n = normalisePhone(raw, 'MY');
       assert.equal(n.valid, false);
-      assert.equal(n.value, raw.trim());
+      assert.equal(n.value, kept);
+      assert.equal(n.country, '');
     });
   }
+
+  it('gives one value for every spelling of a number the metadata does not know (a test range), and guesses no country', () => {
+    // +44 7700 900xxx is Ofcom's drama range: a number by its shape, valid in no numbering plan.
+    const international = [
+      '+44 7700 900123',
+      '+44-7700-900-123',
+      '(+44) 7700 900.123',
+      '＋４４ ７７００ ９００１２３',
+      'tel:+44-7700-900123',
+      '+447700900123\u0000',
+    ];
+    for (const raw of international) assert.deepEqual(normalisePhone(raw, 'GB'), { type: 'msisdn', value: '+447700900123', valid: false, country: '' }, raw);
+    // Written nationally it stays national: reading the trunk prefix away would take the record's country on trust.
+    for (const raw of ['07700 900123', '07700-900-123', '(07700) 900123'])
+      assert.deepEqual(normalisePhone(raw, 'GB'), { type: 'msisdn', value: '07700900123', valid: false, country: '' }, raw);
+  });
 
   it('a national number without its country is unparseable, not guessed', () => {
     assert.equal(normalisePhone('012-345 6789', undefined).valid, false);
