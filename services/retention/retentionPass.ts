@@ -33,7 +33,8 @@ import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type Leftover
  *    parts and part directories on disk, waiting for the engine to remove superseded parts — and repeat the
  *    destruction if a straggling write put anything back;
  * 4. traffic: drop the partitions whose year is past startOfYear + 11 years of every table of traffic data — `cdr` and
- *    its copies `billing_rated`, `billing_rated_history` and `fraud_alerts` (TRAFFIC_TABLES);
+ *    its copies `billing_rated`, `billing_rated_history` and `fraud_alerts` (TRAFFIC_TABLES) — and delete those months'
+ *    billing documents: statements, closes, adjustments, re-rate runs (BILLING_DOCUMENTS);
  * 5. usage: clear `client_ip` older than 3 years (and wait for the superseded parts that still hold them);
  * 6. held: purge the copies and keys of released holds;
  * 7. append one signed, hash-chained entry per action and one for the pass to the destruction record
@@ -113,6 +114,22 @@ const TRAFFIC_TABLES = [
   { table: 'billing_rated', time: 'event_time' },
   { table: 'billing_rated_history', time: 'event_time' },
   { table: 'fraud_alerts', time: 'started_at' },
+] as const;
+
+/**
+ * A month's billing documents — the statements its close froze and the close itself, the adjustments those statements
+ * carry, the re-rate runs over it — are aggregates of its traffic data: kept as long as that, then deleted with it. They
+ * are small and not partitioned by month, so they go by a mutation (`ALTER TABLE … DELETE`), and the pass waits for the
+ * parts it replaced (migration 14). `month`: the SQL of the 'YYYY-MM' a row belongs to.
+ */
+const BILLING_DOCUMENTS = [
+  { table: 'billing_statements', month: 'month' },
+  { table: 'billing_closures', month: 'month' },
+  // An adjustment is a line of the statement it applies to (a later month than the one it concerns): it goes with that
+  // statement, so a statement that is kept stays whole.
+  { table: 'billing_adjustments', month: 'applies_to_month' },
+  // A re-rate run goes with the last month of the period it rated again (`to_time` is exclusive).
+  { table: 'billing_rerates', month: `formatDateTime(to_time - toIntervalMillisecond(1), '%Y-%m', 'UTC')` },
 ] as const;
 
 function partitionOfMonth(month: string): string {
@@ -456,11 +473,13 @@ export class RetentionPass {
   }
 
   /**
-   * Every table of traffic data (TRAFFIC_TABLES) loses its partitions of months past startOfYear + 11 years: one action
-   * per month, `rows` the `cdr` records, and per table what was there and what is left, by SQL and on disk.
+   * Every table of traffic data (TRAFFIC_TABLES) loses its partitions of months past startOfYear + 11 years, and the
+   * billing documents of those months (BILLING_DOCUMENTS) their rows: one action per month, `rows` the `cdr` records,
+   * and per table what was there and what is left, by SQL and on disk.
    */
   private async expireTraffic(now: number, dryRun: boolean): Promise<RetentionAction[]> {
     const { storage } = this.deps;
+    const expired = (month: string): boolean => /^\d{4}-\d{2}$/.test(month) && now >= trafficCutoff(monthStartOf(month));
     const parts = await storage.query<{ table: string; p: string }>(
       `SELECT DISTINCT table, partition p FROM system.parts WHERE database = {db:String} AND table IN {tables:Array(String)} AND active ORDER BY p, table`,
       { db: storage.database, tables: TRAFFIC_TABLES.map((t) => t.table) },
@@ -472,37 +491,78 @@ export class RetentionPass {
       });
       return Number(c?.n ?? 0);
     };
-    const byMonth = new Map<string, { p: string; tables: Map<string, number> }>();
+    // Every month before January of ten years ago is past startOfYear + 11 years (`expired` checks each again).
+    const keptFrom = `${new Date(now).getUTCFullYear() - 10}-01`;
+    const documents = async (): Promise<{ table: string; month: string; n: number }[]> => {
+      const rows: { table: string; month: string; n: number }[] = [];
+      for (const d of BILLING_DOCUMENTS) {
+        const found = await storage.query<{ m: string; n: string }>(
+          `SELECT ${d.month} AS m, count() n FROM ${storage.table(d.table)} WHERE ${d.month} < {kept:String} GROUP BY m ORDER BY m`,
+          { kept: keptFrom },
+        );
+        for (const r of found) if (expired(r.m)) rows.push({ table: d.table, month: r.m, n: Number(r.n) });
+      }
+      return rows;
+    };
+    const byMonth = new Map<string, { p: string | undefined; tables: Map<string, number> }>();
+    const entryOf = (month: string) => {
+      let e = byMonth.get(month);
+      if (!e) byMonth.set(month, (e = { p: undefined, tables: new Map<string, number>() }));
+      return e;
+    };
     for (const part of parts) {
       const month = `${part.p.slice(0, 4)}-${part.p.slice(4, 6)}`;
-      if (!/^\d{6}$/.test(part.p) || now < trafficCutoff(monthStartOf(month))) continue;
-      const entry = byMonth.get(month) ?? { p: part.p, tables: new Map<string, number>() };
+      if (!/^\d{6}$/.test(part.p) || !expired(month)) continue;
+      const entry = entryOf(month);
+      entry.p = part.p;
       entry.tables.set(part.table, await count(part.table, part.p));
-      byMonth.set(month, entry);
     }
-    const out = [...byMonth].map(([month, e]) => {
-      const action: RetentionAction = {
-        class: 'traffic',
-        month,
-        // `rows` keeps its meaning of the contract (the `cdr` records dropped); the copies are in `verification`.
-        rows: e.tables.get('cdr') ?? 0,
-        keys_destroyed: 0,
-        holds_honoured: 0,
-        verified: true,
-        verification: { before: Object.fromEntries(e.tables) },
-      };
-      return { action, ...e };
-    });
+    const docs = await documents();
+    for (const d of docs) entryOf(d.month).tables.set(d.table, d.n);
+    const out = [...byMonth]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([month, e]) => {
+        const action: RetentionAction = {
+          class: 'traffic',
+          month,
+          // `rows` keeps its meaning of the contract (the `cdr` records dropped); the copies are in `verification`.
+          rows: e.tables.get('cdr') ?? 0,
+          keys_destroyed: 0,
+          holds_honoured: 0,
+          verified: true,
+          verification: { before: Object.fromEntries([...e.tables].sort(([a], [b]) => (a < b ? -1 : 1))) },
+        };
+        return { action, month, ...e };
+      });
     if (dryRun || out.length === 0) return out.map((o) => o.action);
-    // All expired partitions first, then one wait for the engine to remove what they left.
-    const targets = out.flatMap((o) => [...o.tables.keys()].map((table): LeftoverTarget => ({ table, partitions: [o.p], mode: 'gone' })));
-    const snapshot = await snapshotParts(storage, targets);
+    // All expired partitions and documents first, then one wait for the engine to remove what they left.
+    const targets = out.flatMap((o) =>
+      o.p === undefined
+        ? []
+        : [...o.tables.keys()]
+            .filter((t) => TRAFFIC_TABLES.some((s) => s.table === t))
+            .map((table): LeftoverTarget => ({ table, partitions: [o.p!], mode: 'gone' })),
+    );
+    const docTables = BILLING_DOCUMENTS.filter((d) => docs.some((x) => x.table === d.table));
+    // Not partitioned: the whole table's parts are rewritten by the mutation, and none of the ones before it may stay.
+    const docTargets = docTables.map((d): LeftoverTarget => ({ table: d.table, partitions: ['all'], mode: 'rewritten' }));
+    const snapshot = await snapshotParts(storage, [...targets, ...docTargets]);
     for (const t of targets) await destroyPartition(storage, t.table, `ID '${t.partitions[0]!}'`);
-    const onDisk = await this.leftovers(targets, snapshot);
+    for (const d of docTables)
+      await storage.command(`ALTER TABLE ${storage.table(d.table)}${storage.onCluster()} DELETE WHERE ${d.month} < {kept:String}`, { kept: keptFrom }, SYNC);
+    const onDisk = await this.leftovers([...targets, ...docTargets], snapshot);
+    const docsLeft = await documents();
     for (const o of out) {
       const left: Record<string, number> = {};
-      for (const table of o.tables.keys()) left[table] = await count(table, o.p);
-      const mine = onDisk.filter((_, i) => targets[i]!.partitions[0] === o.p);
+      for (const table of [...o.tables.keys()].sort()) {
+        left[table] = TRAFFIC_TABLES.some((t) => t.table === table)
+          ? await count(table, o.p!)
+          : docsLeft.filter((d) => d.table === table && d.month === o.month).reduce((n, d) => n + d.n, 0);
+      }
+      const mine = onDisk.filter((_, i) => {
+        const t = i < targets.length ? targets[i]! : docTargets[i - targets.length]!;
+        return i < targets.length ? t.partitions[0] === o.p : o.tables.has(t.table);
+      });
       const rowsLeft = Object.values(left).reduce((a, b) => a + b, 0);
       o.action.verified = rowsLeft === 0 && mine.every(isClean);
       o.action.verification = { ...o.action.verification, rows_left: rowsLeft, after: left, on_disk: mine };

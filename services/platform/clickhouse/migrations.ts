@@ -367,6 +367,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t('fraud_alerts')}${on} MODIFY COLUMN token String TTL toStartOfMonth(started_at) + INTERVAL 13 MONTH SETTINGS materialize_ttl_after_modify = 0`,
     ],
   },
+  {
+    version: 14,
+    name: 'retention: a month’s billing documents go with its traffic data',
+    statements: ({ t, on }) => [
+      // The retention pass deletes the statements, closes, adjustments and re-rate runs of months past startOfYear + 11
+      // years by a mutation; the parts it replaces go within seconds, so the pass can say they are gone (migration 11).
+      ...['billing_statements', 'billing_closures', 'billing_adjustments', 'billing_rerates'].map(
+        (table) => `ALTER TABLE ${t(table)}${on} MODIFY SETTING ${PROMPT_CLEANUP}`,
+      ),
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -167,6 +167,23 @@ describe('retention pass', () => {
     await rated('billing_rated', 3, Date.UTC(TRAFFIC_YEAR, 0, 15));
     await rated('billing_rated', 2, at(-3, 5));
     await rated('billing_rated_history', 2, Date.UTC(TRAFFIC_YEAR, 0, 15));
+    // Billing documents of the expired traffic year's January (which go) and of the next year's (which stay), as a close
+    // and a re-rate write them; an adjustment goes with the statement it is a line of, whatever month it concerns.
+    const [old, kept, before] = [`${TRAFFIC_YEAR}-01`, `${TRAFFIC_YEAR + 1}-01`, `${TRAFFIC_YEAR - 1}-12`];
+    const closedAt = (m: string) => `toDateTime64('${m}-20 00:00:00', 3, 'UTC')`;
+    await storage.command(`INSERT INTO ${storage.table('billing_statements')} (month, account_id, closed_at, closed_by, body, digest) VALUES
+      ('${old}', 'acct-0001', ${closedAt(old)}, 'billing', '{}', 'd1'), ('${old}', 'acct-0002', ${closedAt(old)}, 'billing', '{}', 'd2'),
+      ('${kept}', 'acct-0001', ${closedAt(kept)}, 'billing', '{}', 'd3')`);
+    await storage.command(`INSERT INTO ${storage.table('billing_closures')} (month, closed_at, closed_by, accounts, digest) VALUES
+      ('${old}', ${closedAt(old)}, 'billing', 2, 'c1'), ('${kept}', ${closedAt(kept)}, 'billing', 1, 'c2')`);
+    await storage.command(`INSERT INTO ${storage.table('billing_adjustments')}
+      (adjustment_id, account_id, currency, concerns_month, applies_to_month, records, segments, amount_micros, cost_micros, reason, created_at) VALUES
+      ('adj-old', 'acct-0001', 'EUR', '${before}', '${old}', 1, 1, 10, 5, 'late_records', ${closedAt(old)}),
+      ('adj-kept', 'acct-0001', 'EUR', '${TRAFFIC_YEAR}-12', '${kept}', 1, 1, 10, 5, 'late_records', ${closedAt(kept)})`);
+    await storage.command(`INSERT INTO ${storage.table('billing_rerates')}
+      (rerate_id, at, actor, from_time, to_time, account_id, plan_id, records, changed, before, after) VALUES
+      ('rr-old', ${closedAt(old)}, 'billing', toDateTime64('${old}-01 00:00:00', 3, 'UTC'), toDateTime64('${TRAFFIC_YEAR}-02-01 00:00:00', 3, 'UTC'), '', 'p', 3, 1, '{}', '{}'),
+      ('rr-kept', ${closedAt(kept)}, 'billing', toDateTime64('${TRAFFIC_YEAR}-12-01 00:00:00', 3, 'UTC'), toDateTime64('${kept}-15 00:00:00', 3, 'UTC'), '', 'p', 3, 1, '{}', '{}')`);
 
     // Hold placed while R-6 and R-5 were still inside their window.
     holdClock = at(-4, 10);
@@ -247,11 +264,42 @@ describe('retention pass', () => {
           `${TRAFFIC_YEAR}-01`,
           cdrRows,
           true,
-          { billing_rated: 3, billing_rated_history: 2, cdr: cdrRows, fraud_alerts: 1 },
-          { billing_rated: 0, billing_rated_history: 0, cdr: 0, fraud_alerts: 0 },
+          {
+            billing_adjustments: 1,
+            billing_closures: 1,
+            billing_rated: 3,
+            billing_rated_history: 2,
+            billing_rerates: 1,
+            billing_statements: 2,
+            cdr: cdrRows,
+            fraud_alerts: 1,
+          },
+          {
+            billing_adjustments: 0,
+            billing_closures: 0,
+            billing_rated: 0,
+            billing_rated_history: 0,
+            billing_rerates: 0,
+            billing_statements: 0,
+            cdr: 0,
+            fraud_alerts: 0,
+          },
         ],
       ],
     );
+    // The billing documents of that month went, and nothing of the parts the deletion replaced is left on disk.
+    const onDisk = traffic[0]!.verification?.['on_disk'] as { table: string; parts: number; directories: number | null }[];
+    for (const table of ['billing_statements', 'billing_closures', 'billing_adjustments', 'billing_rerates'])
+      assert.deepEqual(
+        onDisk.filter((l) => l.table === table).map((l) => [l.parts, l.directories]),
+        [[0, 0]],
+        table,
+      );
+    const docs = async (sql: string) => (await storage.query<{ id: string }>(sql)).map((r) => r.id).sort();
+    assert.deepEqual(await docs(`SELECT concat(month, ' ', account_id) id FROM ${storage.table('billing_statements')}`), [`${TRAFFIC_YEAR + 1}-01 acct-0001`]);
+    assert.deepEqual(await docs(`SELECT month id FROM ${storage.table('billing_closures')}`), [`${TRAFFIC_YEAR + 1}-01`]);
+    assert.deepEqual(await docs(`SELECT adjustment_id id FROM ${storage.table('billing_adjustments')}`), ['adj-kept']);
+    assert.deepEqual(await docs(`SELECT rerate_id id FROM ${storage.table('billing_rerates')}`), ['rr-kept']);
     const p = { t: `${TRAFFIC_YEAR + 1}-01-01 00:00:00` };
     for (const table of ['billing_rated', 'billing_rated_history'])
       assert.equal(await q(`SELECT count() n FROM {db}.${table} WHERE event_time < {t:DateTime64(3, 'UTC')}`, p), 0, table);
