@@ -27,8 +27,8 @@ export interface NormalisedIdentifier {
   /** E.164 for phone numbers, lower-case ASCII-domain emails, `CC:digits` shortcodes, cleaned input otherwise. */
   readonly value: string;
   /**
-   * False when the input could not be parsed: it is then tokenised as given (cleaned; a phone number written in digits
-   * and separators as its digits, a leading `+` kept) and flagged.
+   * False when the input could not be parsed: it is then tokenised as given (cleaned; an international phone number
+   * written in digits and separators as `+` and its digits) and flagged.
    */
   readonly valid: boolean;
   /** ISO country of a phone number (or of a shortcode's network), when known. Not an identifier. */
@@ -43,6 +43,8 @@ export interface NormalisedIdentifier {
 // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are removed.
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212\u30fc]/g;
+/** The separators people write inside one number (not `/`, which may join two). */
+const WRITTEN_SEPARATORS = /[\s\-().\u00a0\u2010-\u2015\u2212\u30fc]/g;
 const DIGITS = /^\d+$/;
 const KEYPAD: Record<string, string> = {
   A: '2',
@@ -195,12 +197,13 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   const cleaned = cleanIdentifier(raw);
   const ascii = asciiDiallable(cleaned);
   let text = /^tel:/i.test(ascii) ? fromTelUri(ascii) : ascii;
-  // A number the metadata does not know (a range opened after it, a test range) is kept as its digits as written, a
-  // leading `+` kept, without separators: `+44 7700 900123` and `+44-7700-900123` are one token, and a request in
-  // either spelling finds both. Removing separators never changes which number is meant; nothing else is guessed (no
-  // country, trunk or exit code read, no letters dialled). Anything else is kept as given.
-  const written = text.replace(NON_DIALLABLE, '');
-  const invalid: NormalisedIdentifier = { type: 'msisdn', value: /^\+?\d+$/.test(written) ? written : cleaned, valid: false, country: '' };
+  // An international number the metadata does not know (a range opened after it, a test range) is kept as `+` and its
+  // digits: `+44 7700 900123` and `+44-7700-900123` are one token, and a request in either spelling finds both. Only
+  // spaces, hyphens, dots and brackets are removed, which never changes which number is meant; nothing is guessed (no
+  // country, trunk or exit code read, no letters dialled). A national or local spelling (`07700 900123`, a `tel:` URI
+  // with a domain context) stays as given: the same digits in another country or exchange are someone else's number.
+  const written = text.replace(WRITTEN_SEPARATORS, '');
+  const invalid: NormalisedIdentifier = { type: 'msisdn', value: /^\+\d+$/.test(written) ? written : cleaned, valid: false, country: '' };
   // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
   if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
   const compact = text.replace(NON_DIALLABLE, '');

@@ -15,6 +15,17 @@ import { chTime, isoFromCh, lookupLive, restoredRecord, type PagePosition, type 
 import type { MonthKeyRing } from '../keys/index.ts';
 
 /**
+ * The values a hold's identifier (as sealed when the hold was placed) is stored under now: itself, and — for a phone
+ * number the metadata does not know, sealed with its separators by a hold placed before 2026-12-04 — the value ingest
+ * gives it since (`+44 7700 900123` → `+447700900123`), so the hold still finds and preserves every record.
+ */
+function heldValues(type: string, value: string): string[] {
+  if (type !== 'msisdn') return [value];
+  const now = normaliseIdentifier(value, 'msisdn').value;
+  return now === value ? [value] : [value, now];
+}
+
+/**
  * Legal holds (privacy notice section 11). A hold names a case reference, one identifier and a time
  * range. Placing it copies the matching records, with both parties' identifiers, into `held_records`,
  * sealed under a key of the hold (wrapped under the master key in `hold_keys`), so the normal retention
@@ -155,13 +166,11 @@ export class LegalHolds {
     for (const row of (await this.rows()).filter((r) => r.state === 'active')) {
       const key = await this.holdKey(row.hold_id);
       if (!key) continue;
-      const id: NormalisedIdentifier = {
-        type: row.id_type as NormalisedIdentifier['type'],
-        value: openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')),
-        valid: true,
-        country: '',
-      };
-      total += (await this.syncWith(row, key, id, passNow)).copied;
+      const held = openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64'));
+      for (const value of heldValues(row.id_type, held)) {
+        const id: NormalisedIdentifier = { type: row.id_type as NormalisedIdentifier['type'], value, valid: true, country: '' };
+        total += (await this.syncWith(row, key, id, passNow)).copied;
+      }
     }
     return total;
   }
@@ -177,7 +186,7 @@ export class LegalHolds {
     for (const row of (await this.rows()).filter((r) => r.state === 'active' && r.id_type === id.type)) {
       const key = await this.holdKey(row.hold_id);
       if (!key) continue;
-      if (openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) !== id.value) continue;
+      if (!heldValues(row.id_type, openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64'))).includes(id.value)) continue;
       const rows = await this.storage.query<HeldRow>(
         `SELECT * FROM ${this.storage.table('held_records')} FINAL WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ORDER BY event_time, cdr_id`,
         { h: row.hold_id, from: chTime(from), to: chTime(to) },
@@ -193,7 +202,8 @@ export class LegalHolds {
     for (const row of (await this.rows()).filter((r) => r.state === 'active' && r.id_type === id.type)) {
       const key = await this.holdKey(row.hold_id);
       if (!key) continue;
-      if (openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) === id.value) out.push({ hold: toHold(row), key });
+      if (heldValues(row.id_type, openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64'))).includes(id.value))
+        out.push({ hold: toHold(row), key });
     }
     return out;
   }
@@ -203,7 +213,8 @@ export class LegalHolds {
     const out: LegalHold[] = [];
     for (const row of (await this.rows()).filter((r) => r.state !== 'purged' && r.id_type === id.type && r.identifier_sealed !== '')) {
       const key = await this.holdKey(row.hold_id);
-      if (key && openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64')) === id.value) out.push(toHold(row));
+      if (key && heldValues(row.id_type, openIdentifier(key, 'identifier', Buffer.from(row.identifier_sealed, 'base64'))).includes(id.value))
+        out.push(toHold(row));
     }
     return out;
   }

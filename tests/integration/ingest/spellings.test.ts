@@ -24,6 +24,8 @@ const { Partitioners } = kafkajs;
 /** One Australian mobile subscriber as different producers spell it, all sent with destination_country AU. */
 const SPELLINGS = ['+61 412 345 678', '0412 345 678', '0011 61 412 345 678', '0061412345678', '61412345678', 'tel:+61-412-345-678', '0412345678\u0000\u0000'];
 const NEIGHBOUR = '0412 345 679';
+/** A number in a range the phone metadata does not know (Ofcom's drama range), written internationally three ways. */
+const UNKNOWN_RANGE = ['+44 7700 900123', '+44-7700-900-123', '(+44) 7700.900.123'];
 
 describe('the identity lookup normalises exactly as ingest', () => {
   const setup = testSetup();
@@ -32,6 +34,7 @@ describe('the identity lookup normalises exactly as ingest', () => {
   let ingest: IngestService;
   const subscriber: CdrEvent[] = [];
   let neighbour: CdrEvent;
+  const unknownRange: CdrEvent[] = [];
 
   before(async () => {
     rt = await openRuntime(setup.config, { log: createLogger('silent') });
@@ -48,17 +51,18 @@ describe('the identity lookup normalises exactly as ingest', () => {
     });
     subscriber.push(...SPELLINGS.map(sms));
     neighbour = sms(NEIGHBOUR);
+    unknownRange.push(...UNKNOWN_RANGE.map((recipient) => ({ ...sms(recipient), destination_country: 'GB' })));
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({
       topic: setup.config.kafka.topics.raw,
       acks: -1,
-      messages: [...subscriber, neighbour].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+      messages: [...subscriber, neighbour, ...unknownRange].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
     });
     await producer.disconnect();
     ingest = createIngest(rt);
     await ingest.start();
-    await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq >= SPELLINGS.length + 1);
+    await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq >= SPELLINGS.length + 1 + UNKNOWN_RANGE.length);
   });
 
   after(async () => {
@@ -106,5 +110,39 @@ describe('the identity lookup normalises exactly as ingest', () => {
       to: Date.now() + 60_000,
     });
     assert.equal(placed.copied, SPELLINGS.length);
+  });
+
+  it('a hold placed before 2026-12-04 on an unknown-range number written with separators still finds and preserves its records', async () => {
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    const holds = new LegalHolds(storage, keyRing, masterKey);
+    // Such a hold sealed the number as it was normalised then: with its separators. Ingest now stores `+447700900123`.
+    const legacy = { type: 'msisdn', value: '+44 7700 900123', valid: false, country: '' } as const;
+    const placed = await holds.place(
+      {
+        caseReference: 'SPELLINGS-2',
+        reason: 'test',
+        actor: 'spellings-test',
+        identifier: { type: 'msisdn', value: legacy.value },
+        from: Date.now() - 86_400_000,
+        to: Date.now() + 60_000,
+      },
+      legacy,
+    );
+    assert.equal(placed.copied, 0, 'nothing is stored under the old spelling');
+    assert.equal(await holds.syncActive(), UNKNOWN_RANGE.length, 'the next sync copies the records stored under the new one');
+    const now = normaliseIdentifier(UNKNOWN_RANGE[1]!, 'msisdn', 'GB');
+    assert.equal(now.value, '+447700900123');
+    assert.deepEqual(
+      (await holds.activeFor(now)).map((h) => h.hold.hold_id),
+      [placed.hold.hold_id],
+    );
+    assert.deepEqual(
+      (await holds.heldRecords(now, Date.now() - 86_400_000, Date.now() + 60_000)).map((r) => r.cdr_id).sort(),
+      unknownRange.map((e) => e.cdr_id).sort(),
+    );
+    assert.deepEqual(
+      (await holds.about(now)).map((h) => h.hold_id),
+      [placed.hold.hold_id],
+    );
   });
 });

@@ -44,6 +44,7 @@ describe('normalisePhone', () => {
     ['+999 123', '+999123'],
     ['0000', '0000'],
     ['+60 12', '+6012'],
+    ['012 34', '012 34'],
     ['', ''],
     ['+ 60 12 ext. 5', '+ 60 12 ext. 5'],
     ['12#34', '12#34'],
@@ -69,9 +70,17 @@ describe('normalisePhone', () => {
       '+447700900123\u0000',
     ];
     for (const raw of international) assert.deepEqual(normalisePhone(raw, 'GB'), { type: 'msisdn', value: '+447700900123', valid: false, country: '' }, raw);
-    // Written nationally it stays national: reading the trunk prefix away would take the record's country on trust.
-    for (const raw of ['07700 900123', '07700-900-123', '(07700) 900123'])
-      assert.deepEqual(normalisePhone(raw, 'GB'), { type: 'msisdn', value: '07700900123', valid: false, country: '' }, raw);
+    // Written nationally or locally it stays as given: the same digits in another country (`0770 090 0123` in FR) or
+    // behind another exchange are someone else's number. A `/` may join two numbers: not a separator.
+    for (const [raw, region] of [
+      ['07700 900123', 'GB'],
+      ['0770 090 0123', 'FR'],
+      ['0044 7700 900123', 'GB'],
+      ['tel:1234;phone-context=pbx-a.example', 'GB'],
+      ['+447700900123/4', 'GB'],
+    ] as const)
+      assert.deepEqual(normalisePhone(raw, region), { type: 'msisdn', value: raw, valid: false, country: '' }, raw);
+    assert.notEqual(normalisePhone('tel:1234;phone-context=pbx-a.example').value, normalisePhone('tel:1234;phone-context=pbx-b.example').value);
   });
 
   it('a national number without its country is unparseable, not guessed', () => {
