@@ -424,6 +424,11 @@ export class BillingStore {
     requireMonth(month, 'bad_request');
     const closed = await this.closedStatement(accountId, month);
     if (closed) return closed;
+    if (this.clock() >= trafficCutoff(monthStart(month)))
+      throw new PipelineError(
+        'not_found',
+        `no statement for account ${accountId} in ${month}: the month is past its retention (10 years after its year), and its rated records and statements are deleted with its traffic data`,
+      );
     const closedMonths = await this.closedMonths();
     if (closedMonths.has(month)) return null; // closed, and this account had nothing that month
     const laterClosed = [...closedMonths].filter((m) => m > month).sort()[0];

@@ -123,8 +123,10 @@ const TRAFFIC_TABLES = [
  * parts it replaced (migration 14). `month`: the SQL of the 'YYYY-MM' a row belongs to.
  */
 const BILLING_DOCUMENTS = [
-  { table: 'billing_statements', month: 'month' },
+  // The close first: every reader counts only statements and adjustments of a completed close, so a pass that dies
+  // half-way leaves nothing that reads as a closed month with missing statements.
   { table: 'billing_closures', month: 'month' },
+  { table: 'billing_statements', month: 'month' },
   // An adjustment is a line of the statement it applies to (a later month than the one it concerns): it goes with that
   // statement, so a statement that is kept stays whole.
   { table: 'billing_adjustments', month: 'applies_to_month' },
@@ -546,11 +548,15 @@ export class RetentionPass {
     const docTables = BILLING_DOCUMENTS.filter((d) => docs.some((x) => x.table === d.table));
     // Not partitioned: the whole table's parts are rewritten by the mutation, and none of the ones before it may stay.
     const docTargets = docTables.map((d): LeftoverTarget => ({ table: d.table, partitions: ['all'], mode: 'rewritten' }));
-    const snapshot = await snapshotParts(storage, [...targets, ...docTargets]);
+    const snapshot = await snapshotParts(storage, targets);
     for (const t of targets) await destroyPartition(storage, t.table, `ID '${t.partitions[0]!}'`);
-    for (const d of docTables)
+    // Each table's parts are listed right before its deletion: a merge in between would make a part the list misses.
+    const docSnapshots: PartSnapshot[] = [];
+    for (const [i, d] of docTables.entries()) {
+      docSnapshots.push(await snapshotParts(storage, [docTargets[i]!]));
       await storage.command(`ALTER TABLE ${storage.table(d.table)}${storage.onCluster()} DELETE WHERE ${d.month} < {kept:String}`, { kept: keptFrom }, SYNC);
-    const onDisk = await this.leftovers([...targets, ...docTargets], snapshot);
+    }
+    const onDisk = await this.leftovers([...targets, ...docTargets], docSnapshots.reduce(mergeSnapshots, snapshot));
     const docsLeft = await documents();
     for (const o of out) {
       const left: Record<string, number> = {};

@@ -24,6 +24,7 @@ import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { LegalHolds } from '../../../services/platform/holds/legalHolds.ts';
 import { RetentionPass, type RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { DestructionLog } from '../../../services/retention/destructionLog.ts';
+import { BillingStore } from '../../../services/billing/billingStore.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
 import { testSetup, testSigner, type TestSetup } from '../../support/testEnv.ts';
 
@@ -300,6 +301,10 @@ describe('retention pass', () => {
     assert.deepEqual(await docs(`SELECT month id FROM ${storage.table('billing_closures')}`), [`${TRAFFIC_YEAR + 1}-01`]);
     assert.deepEqual(await docs(`SELECT adjustment_id id FROM ${storage.table('billing_adjustments')}`), ['adj-kept']);
     assert.deepEqual(await docs(`SELECT rerate_id id FROM ${storage.table('billing_rerates')}`), ['rr-kept']);
+    // Asked for, the deleted statement says why it is not there; the kept month's is still served.
+    const billing = new BillingStore(storage, () => NOW);
+    await assert.rejects(billing.statement('acct-0001', `${TRAFFIC_YEAR}-01`), /past its retention \(10 years after its year\)/);
+    assert.equal((await billing.statement('acct-0001', `${TRAFFIC_YEAR + 1}-01`))?.digest, 'd3');
     const p = { t: `${TRAFFIC_YEAR + 1}-01-01 00:00:00` };
     for (const table of ['billing_rated', 'billing_rated_history'])
       assert.equal(await q(`SELECT count() n FROM {db}.${table} WHERE event_time < {t:DateTime64(3, 'UTC')}`, p), 0, table);
