@@ -31,7 +31,12 @@ export interface PackedTopicMessages {
   nullValues: number[];
 }
 
-export type PublisherRequest = { type: 'send'; id: number; topics: PackedTopicMessages[] } | { type: 'stop' };
+/**
+ * A send arrives as zero or more `part`s and then its `send` (same id), in order: the worker sends all of them as one
+ * request and answers once.
+ */
+export type PublisherRequest =
+  { type: 'part'; id: number; topics: PackedTopicMessages[] } | { type: 'send'; id: number; topics: PackedTopicMessages[] } | { type: 'stop' };
 
 export type PublisherReply =
   | { type: 'ready' }
@@ -156,7 +161,14 @@ async function send(topics: PackedTopicMessages[]): Promise<void> {
 
 // Requests are handled one at a time, in order: one producer, one send in flight, as before the thread.
 let queue: Promise<void> = Promise.resolve();
+const partsOf = new Map<number, PackedTopicMessages[]>();
 port.on('message', (m: PublisherRequest) => {
+  if (m.type === 'part') {
+    const held = partsOf.get(m.id);
+    if (held) held.push(...m.topics);
+    else partsOf.set(m.id, [...m.topics]);
+    return;
+  }
   if (m.type === 'stop') {
     queue = queue.then(async () => {
       await producer.disconnect().catch(() => undefined);
@@ -165,9 +177,11 @@ port.on('message', (m: PublisherRequest) => {
     });
     return;
   }
+  const topics = [...(partsOf.get(m.id) ?? []), ...m.topics];
+  partsOf.delete(m.id);
   queue = queue.then(async () => {
     try {
-      await send(m.topics);
+      await send(topics);
       reply({ type: 'done', id: m.id });
     } catch (err) {
       if (desynchronised(err)) {
