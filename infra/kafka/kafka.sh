@@ -182,17 +182,21 @@ log_tail() {
 }
 
 # Send SIGTERM, wait up to <timeout> s, then SIGKILL and wait up to 10 s more.
+# Deadlines by the clock ($SECONDS), not by counting 0.1 s sleeps: each check forks, and on a loaded machine 300 of
+# them took over 2 minutes, longer than localBroker.ts waits for the whole stop (seen in the integrity suite).
 terminate() {
-  local pid="$1" timeout="$2" i
+  local pid="$1" timeout="$2" deadline
   pid_alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < timeout * 10; i++)); do
+  deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
     pid_alive "$pid" || return 0
     sleep 0.1
   done
   log "pid $pid still alive ${timeout}s after SIGTERM, sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
+  deadline=$((SECONDS + 10))
+  while ((SECONDS < deadline)); do
     pid_alive "$pid" || return 0
     sleep 0.1
   done
@@ -366,7 +370,8 @@ start_watchdog() {
       if ! alive "$owner" "$owner_start"; then
         echo "[$(date -Is)] kafka-watchdog: owner pid $owner is gone, stopping broker pid $broker"
         kill -TERM "$broker" 2>/dev/null || true
-        for ((i = 0; i < stop_timeout * 10; i++)); do
+        deadline=$((SECONDS + stop_timeout))
+        while ((SECONDS < deadline)); do
           alive "$broker" "$broker_start" || exit 0
           sleep 0.1
         done
