@@ -69,16 +69,17 @@ describe('Kafka broker restart mid-stream', () => {
     broker = await startLocalBroker({ dataDir: brokerDir, port: Number(broker.brokers[0]!.split(':')[1]) });
     assert.ok(stoppedAt < expectedOf(COUNT).stored, 'the broker went away before ingest had finished');
     const e = expectedOf(COUNT);
-    await waitFor('ingest to finish after the restart', () => ingest.stats.stored >= e.stored && ingest.stats.dlq >= e.malformed, 180_000, 200);
+    const state = (): unknown => ({ expected: { stored: e.stored, malformed: e.malformed }, stats: ingest.stats, health: ingest.health() });
+    await waitFor('ingest to finish after the restart', () => ingest.stats.stored >= e.stored && ingest.stats.dlq >= e.malformed, 180_000, 200, state);
 
     // Idle now: the broker goes away again and comes back with nothing left to fetch. Health says so while it is away,
     // and is ok again once the consumer is back in its group — with no batch to clear the reason.
     await broker.stop();
-    await waitFor('health to report the broker away', () => ingest.health().status !== 'ok', 120_000, 100);
+    await waitFor('health to report the broker away', () => ingest.health().status !== 'ok', 120_000, 100, state);
     whileAway = ingest.health();
     broker = await startLocalBroker({ dataDir: brokerDir, port: Number(broker.brokers[0]!.split(':')[1]) });
     const back = Date.now();
-    await waitFor('health ok again without traffic', () => ingest.health().status === 'ok', 180_000, 200);
+    await waitFor('health ok again without traffic', () => ingest.health().status === 'ok', 180_000, 200, state);
     okAfterMs = Date.now() - back;
   });
 

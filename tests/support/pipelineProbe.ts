@@ -6,11 +6,18 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import { normaliseIdentifier, recipientTypeOf } from '../../services/core/identity/normalise.ts';
 import type { PlannedMessage } from '../../services/generator/trafficPlan.ts';
 
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000, everyMs = 200): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 120_000,
+  everyMs = 200,
+  /** What to say about the state when it times out (a service's stats and health): CI's log is all there is then. */
+  state?: () => unknown,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `; state: ${JSON.stringify(state())}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
