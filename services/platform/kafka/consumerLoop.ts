@@ -63,6 +63,8 @@ export interface ConsumerLoopSettings {
   readonly publisher?: PublisherChoice;
   /** With records waiting, no committed batch for this long makes health `degraded` (ms). */
   readonly stallMs?: number;
+  /** How long `stop` waits for the consumer to let go (default: the session timeout, at least 30 s). */
+  readonly stopTimeoutMs?: number;
 }
 
 export interface BatchRange {
@@ -157,6 +159,15 @@ export interface LoopStatus {
   readonly problem: string | undefined;
   /** Milliseconds without a committed batch while records wait, once over the stall threshold; else 0. */
   readonly stalledMs: number;
+  /** What each batch in progress is waiting on, and since when (a batch that never finishes says where it is). */
+  readonly inFlight: readonly BatchInFlight[];
+}
+
+export interface BatchInFlight {
+  readonly partition: number;
+  /** `preparing`, `recording the batch`, `publishing`, `writing <table>`, `committing`, `waiting to retry`, … */
+  readonly stage: string;
+  readonly since: number;
 }
 
 export interface ConsumerLoopDeps<S> {
@@ -196,6 +207,8 @@ interface PartitionEntry<S> {
 }
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+/** How long `stop` waits for kafkajs to let go (its in-flight batch, the group leave) before it goes on without it. */
+const STOP_CONSUMER_MIN_MS = 30_000;
 const INTENT_TABLE = 'ingest_batches';
 
 /** Thrown out of eachBatch to make kafkajs stop (not retry, not restart) after the loop decided to stop. */
@@ -215,6 +228,8 @@ export class ConsumerLoop<S> {
   private startedAt: number | undefined;
   private lastProgressAt: number | undefined;
   private problem: string | undefined;
+  /** Per partition: the stage its batch in progress is at (see BatchInFlight). */
+  private readonly working = new Map<number, { stage: string; since: number }>();
   /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
   private membershipProblem: string | undefined;
   private fatal: PipelineError | undefined;
@@ -261,7 +276,12 @@ export class ConsumerLoop<S> {
       lastProgressAt: this.lastProgressAt,
       problem: this.state === 'failed' ? this.problem : [this.membershipProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
       stalledMs,
+      inFlight: [...this.working].map(([partition, w]) => ({ partition, stage: w.stage, since: w.since })),
     };
+  }
+
+  private at(partition: number, stage: string): void {
+    this.working.set(partition, { stage, since: this.clock() });
   }
 
   /** Joins the group and starts consuming; resolves once the consumer runs. */
@@ -309,7 +329,29 @@ export class ConsumerLoop<S> {
     this.state = 'stopping';
     if (this.lagTimer) clearTimeout(this.lagTimer);
     await this.lagPoll;
-    await this.consumer.disconnect().catch((err: unknown) => this.deps.log.warn({ err }, 'consumer disconnect failed'));
+    // kafkajs's disconnect waits for the batch in progress; one that never finishes (seen once in the integrity suite,
+    // cause unknown) must not wedge the shutdown: go on without it. Nothing of that batch was committed, so whoever
+    // owns the partition next replays it.
+    const deadlineMs = this.deps.settings.stopTimeoutMs ?? Math.max(STOP_CONSUMER_MIN_MS, this.deps.settings.sessionTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const disconnected = await Promise.race([
+      this.consumer
+        .disconnect()
+        .then(() => true)
+        .catch((err: unknown) => {
+          this.deps.log.warn({ err }, 'consumer disconnect failed');
+          return true;
+        }),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!disconnected)
+      this.deps.log.error(
+        { consumer: this.deps.settings.connector, inFlight: this.status().inFlight.map((b) => ({ ...b, since: new Date(b.since).toISOString() })) },
+        `consumer did not stop within ${deadlineMs / 1000} s; going on without it (its batch in progress stays uncommitted and is replayed by the next owner)`,
+      );
     await this.admin.disconnect().catch(() => undefined);
     await this.publisher.close();
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
@@ -420,6 +462,7 @@ export class ConsumerLoop<S> {
   private async unfinishedBatch(payload: EachBatchPayload, firstOffset: number): Promise<RecordedBatch | null | undefined> {
     const { storage, settings, log } = this.deps;
     const partition = payload.batch.partition;
+    this.at(partition, 'reading the last recorded batch');
     const intents = await this.withRetries(partition, payload, () =>
       storage.query<{ from_offset: string; to_offset: string; at: string; decisions: string }>(
         `SELECT from_offset, to_offset, toUnixTimestamp64Milli(created_at) AS at, decisions FROM ${storage.table(INTENT_TABLE)}
@@ -451,6 +494,16 @@ export class ConsumerLoop<S> {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    try {
+      await this.onBatchOfPartition(payload);
+    } finally {
+      this.working.delete(batch.partition);
+    }
+  }
+
+  private async onBatchOfPartition(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    this.at(batch.partition, 'opening the partition');
     const entry = await this.entryFor(payload, Number(batch.messages[0]!.offset));
     if (!entry) return;
 
@@ -479,6 +532,7 @@ export class ConsumerLoop<S> {
       const range = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
       const ok = await this.runBatch(payload, entry, chunk, range, null);
       if (!ok) return;
+      this.at(batch.partition, 'heartbeating');
       await payload.heartbeat();
     }
   }
@@ -505,6 +559,7 @@ export class ConsumerLoop<S> {
         await this.recordIntent(partition, range, at, decisions);
         record = { ...range, at, decisions };
       });
+      this.at(partition, 'committing');
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
       return true;
     });
@@ -556,8 +611,10 @@ export class ConsumerLoop<S> {
         const delay = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
         log.warn({ consumer: settings.connector, partition, attempt, code: e.code, err: e.message }, 'batch failed; retrying the same batch');
         if (!payload.isRunning() || payload.isStale()) return undefined;
+        this.at(partition, 'waiting to retry');
         await sleep(delay);
         try {
+          this.at(partition, 'heartbeating');
           await payload.heartbeat();
         } catch (hb) {
           const moved = membershipErrorIn(hb);
@@ -615,12 +672,16 @@ export class ConsumerLoop<S> {
         });
       } else forHandler.push(m);
     }
+    this.at(partition, 'preparing');
     const result = await handler.prepare(forHandler, { topic: this.topic, partition, range, state: entry.state, at, recorded });
     if (result.onAbandoned) abandon.push(result.onAbandoned);
     const decisions = recorded ?? result.decisions ?? '';
+    this.at(partition, 'recording the batch');
     if (recorded === undefined) await onFirstPrepare(decisions);
+    this.at(partition, 'publishing');
     await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
     const base = `${settings.groupId}/${this.topic}/${partition}/${range.from}-${range.to}`;
+    this.at(partition, 'checking keys');
     await result.beforeWrite?.();
     try {
       for (const w of result.writes) {
@@ -628,6 +689,7 @@ export class ConsumerLoop<S> {
         // Tokens name the range and what is in it (not when it was processed), so a replay of the same range with
         // the same content is dropped, and a replay whose content differs is written rather than lost.
         const token = `${base}/${w.label}/${isEncodedRows(w.rows) ? w.rows.digest : digestOf(w.rows, w.identity)}`;
+        this.at(partition, `writing ${w.table}`);
         await storage.insert(w.table, w.rows, { ...w.settings, insert_deduplication_token: token }, w.shape);
       }
     } catch (err) {
@@ -705,12 +767,18 @@ export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown
     lag_read_at: iso(s.lagAt),
     partitions: s.partitions,
     last_progress_at: iso(s.lastProgressAt),
+    in_flight: s.inFlight.map((b) => ({ partition: b.partition, stage: b.stage, since: iso(b.since) })),
   };
   switch (s.state) {
     case 'running': {
       const reasons: string[] = [];
       if (s.problem) reasons.push(s.problem);
-      if (s.stalledMs > 0) reasons.push(`no batch committed for ${Math.round(s.stalledMs / 1000)} s while ${s.lag} records wait`);
+      if (s.stalledMs > 0) {
+        // Where the oldest batch in progress is, if one is: what an operator needs first when nothing moves.
+        const oldest = [...s.inFlight].sort((a, b) => a.since - b.since)[0];
+        const where = oldest ? ` (partition ${oldest.partition}'s batch at '${oldest.stage}' since ${iso(oldest.since)})` : '';
+        reasons.push(`no batch committed for ${Math.round(s.stalledMs / 1000)} s while ${s.lag} records wait${where}`);
+      }
       return reasons.length > 0 ? { status: 'degraded', reasons, detail } : { status: 'ok', detail };
     }
     case 'idle':

@@ -13,6 +13,7 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   lastProgressAt: Date.UTC(2026, 0, 1),
   problem: undefined,
   stalledMs: 0,
+  inFlight: [],
   ...over,
 });
 
@@ -53,5 +54,22 @@ describe('health', () => {
     const stalled = loopHealth(status({ lag: 1234, stalledMs: 95_000 }));
     assert.equal(stalled.status, 'degraded');
     assert.deepEqual(stalled.reasons, ['no batch committed for 95 s while 1234 records wait']);
+  });
+
+  it('a stalled consumer names where its oldest batch in progress waits, and health lists every one', () => {
+    const inFlight = [
+      { partition: 4, stage: 'writing cdr', since: Date.UTC(2026, 0, 1, 0, 1) },
+      { partition: 1, stage: 'publishing', since: Date.UTC(2026, 0, 1, 0, 0, 30) },
+    ];
+    const stalled = loopHealth(status({ lag: 10, stalledMs: 120_000, inFlight }));
+    assert.deepEqual(stalled.reasons, [
+      "no batch committed for 120 s while 10 records wait (partition 1's batch at 'publishing' since 2026-01-01T00:00:30.000Z)",
+    ]);
+    assert.deepEqual(stalled.detail!['in_flight'], [
+      { partition: 4, stage: 'writing cdr', since: '2026-01-01T00:01:00.000Z' },
+      { partition: 1, stage: 'publishing', since: '2026-01-01T00:00:30.000Z' },
+    ]);
+    // Running and not stalled: the batches in progress are detail, not a reason.
+    assert.equal(loopHealth(status({ inFlight })).status, 'ok');
   });
 });
