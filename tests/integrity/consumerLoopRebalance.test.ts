@@ -7,13 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { openStorage, type Storage } from '../../services/platform/clickhouse/index.ts';
-import { ConsumerLoop, createKafka, ensureTopics, pipelineTopics } from '../../services/platform/kafka/index.ts';
+import { ConsumerLoop, createKafka } from '../../services/platform/kafka/index.ts';
 import { createLogger } from '../../services/platform/observability/index.ts';
-import { openRuntime, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
+import { requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
 import { caughtUp } from '../support/children.ts';
 import { assertNoGapNoRepeat } from '../support/integrity.ts';
 import { readTopic, waitFor } from '../support/pipelineProbe.ts';
-import { PROBE_TABLE, ProbeHandler, createProbeTable, probeValue } from '../support/probeHandler.ts';
+import { PROBE_TABLE, ProbeHandler, openProbeEnvironment, probeValue } from '../support/probeHandler.ts';
 import { testSetup } from '../support/testEnv.ts';
 
 const COUNT = 24_000;
@@ -25,7 +25,7 @@ describe('consumer loop under rebalances', () => {
     CDR_INGEST_MAX_BYTES_PER_PARTITION: '32768',
     CDR_INGEST_SESSION_TIMEOUT_MS: '10000',
   });
-  const output = `${setup.config.kafka.topics.raw}.probe-out`;
+  let output: string;
   const log = createLogger('warn');
   let rt: PipelineRuntime;
   let kafka: Kafka;
@@ -69,13 +69,7 @@ describe('consumer loop under rebalances', () => {
   const progress = (): number => [...members.values()].reduce((s, m) => s + m.handler.counts.stored, 0);
 
   before(async () => {
-    rt = await openRuntime(setup.config, { needKafka: false, log });
-    await createProbeTable(requireStorage(rt).storage);
-    kafka = createKafka(setup.config.kafka.brokers!, 'rebalance-test', log);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [...pipelineTopics(setup.config.kafka), { topic: output, partitions: 1, retentionMs: 3_600_000 }]);
-    await admin.disconnect();
+    ({ rt, kafka, output } = await openProbeEnvironment(setup, 'rebalance-test', log));
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();

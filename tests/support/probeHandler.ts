@@ -4,10 +4,16 @@
  * the output topic; "decode" poison is dead-lettered by the handler, "store" poison makes a row the engine
  * refuses (the loop must find it by splitting the batch and dead-letter it alone).
  */
-import type { KafkaMessage } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { PipelineError } from '../../services/core/index.ts';
 import type { Storage } from '../../services/platform/clickhouse/index.ts';
+import type { Logger } from '../../services/platform/observability/index.ts';
+import { openRuntime, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
+import type { TestSetup } from './testEnv.ts';
 import {
+  createKafka,
+  ensureTopics,
+  pipelineTopics,
   insertPlan,
   type BatchContext,
   type BatchHandler,
@@ -36,6 +42,22 @@ export async function createProbeTable(storage: Storage): Promise<void> {
     `CREATE TABLE IF NOT EXISTS ${storage.table(PROBE_TABLE)} (id String, partition UInt32, offset UInt64, n UInt32)
      ENGINE = MergeTree ORDER BY (partition, offset) SETTINGS non_replicated_deduplication_window = 10000`,
   );
+}
+
+/**
+ * What a consumer-loop test needs before its members start: a runtime without Kafka (the loops bring their own), the
+ * probe table, the pipeline's topics plus the probe's output topic, and a client for producing and reading.
+ */
+export async function openProbeEnvironment(setup: TestSetup, clientId: string, log: Logger): Promise<{ rt: PipelineRuntime; kafka: Kafka; output: string }> {
+  const output = `${setup.config.kafka.topics.raw}.probe-out`;
+  const rt = await openRuntime(setup.config, { needKafka: false, log });
+  await createProbeTable(requireStorage(rt).storage);
+  const kafka = createKafka(setup.config.kafka.brokers!, clientId, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [...pipelineTopics(setup.config.kafka), { topic: output, partitions: 1, retentionMs: 3_600_000 }]);
+  await admin.disconnect();
+  return { rt, kafka, output };
 }
 
 export function probeValue(m: ProbeMessage): Buffer {

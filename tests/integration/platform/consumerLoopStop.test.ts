@@ -5,21 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KafkaMessage } from 'kafkajs';
-import type { Kafka } from 'kafkajs';
-import {
-  ConsumerLoop,
-  createKafka,
-  ensureTopics,
-  loopHealth,
-  pipelineTopics,
-  type BatchContext,
-  type BatchResult,
-} from '../../../services/platform/kafka/index.ts';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { ConsumerLoop, createKafka, loopHealth, type BatchContext, type BatchResult } from '../../../services/platform/kafka/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
-import { openRuntime, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
-import { ProbeHandler, createProbeTable, probeValue } from '../../support/probeHandler.ts';
+import { ProbeHandler, openProbeEnvironment, probeValue } from '../../support/probeHandler.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 /** Prepares like the probe handler, except that a record whose id starts with `hang` is never done preparing. */
@@ -36,16 +27,10 @@ describe('consumer loop: a batch that never finishes', () => {
   let rt: PipelineRuntime;
   let kafka: Kafka;
   let loop: ConsumerLoop<{ opened: number }>;
-  const output = `${setup.config.kafka.topics.raw}.probe-out`;
+  let output: string;
 
   before(async () => {
-    rt = await openRuntime(setup.config, { needKafka: false, log });
-    await createProbeTable(requireStorage(rt).storage);
-    kafka = createKafka(setup.config.kafka.brokers!, 'stop-test', log);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [...pipelineTopics(setup.config.kafka), { topic: output, partitions: 1, retentionMs: 3_600_000 }]);
-    await admin.disconnect();
+    ({ rt, kafka, output } = await openProbeEnvironment(setup, 'stop-test', log));
     loop = new ConsumerLoop({
       kafka: createKafka(setup.config.kafka.brokers!, 'stop-test-member', log),
       brokers: setup.config.kafka.brokers!,
