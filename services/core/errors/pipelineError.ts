@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   storage_rejected: { disposition: 'stop', http: 500 },
   /** A capability the running code lacks (e.g. a compression codec); retrying cannot help. */
   unsupported: { disposition: 'stop', http: 500 },
+  /** Work waited far longer than any bounded wait inside it allows: a wedge. The service stops so it is restarted. */
+  stuck: { disposition: 'stop', http: 500 },
 
   // One record is at fault: dead-letter it alone.
   decode_failed: { disposition: 'dead-letter', http: 400 },

@@ -65,6 +65,8 @@ export interface ConsumerLoopSettings {
   readonly stallMs?: number;
   /** How long `stop` waits for the consumer to let go (default: the session timeout, at least 30 s). */
   readonly stopTimeoutMs?: number;
+  /** A batch at one stage this long is wedged: the loop fails so the process restarts (default 10 minutes). */
+  readonly stageDeadlineMs?: number;
 }
 
 export interface BatchRange {
@@ -209,6 +211,12 @@ interface PartitionEntry<S> {
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 /** How long `stop` waits for kafkajs to let go (its in-flight batch, the group leave) before it goes on without it. */
 const STOP_CONSUMER_MIN_MS = 30_000;
+/**
+ * Longer than any bounded wait a stage contains (a store request 300 s, a publish with its retries ~5 min, a prepare
+ * worker 120 s): a batch at one stage this long waits on something that will not answer. Retries do not count
+ * against it: each attempt starts its stage again.
+ */
+const STAGE_DEADLINE_MS = 10 * 60_000;
 const INTENT_TABLE = 'ingest_batches';
 
 /** Thrown out of eachBatch to make kafkajs stop (not retry, not restart) after the loop decided to stop. */
@@ -371,12 +379,35 @@ export class ConsumerLoop<S> {
   /** Reads the group's lag from the broker: high watermark − committed offset, per partition of the topic. */
   private scheduleLagPoll(delayMs: number): void {
     this.lagTimer = setTimeout(() => {
+      this.failIfWedged();
       this.lagPoll = this.readLag().finally(() => {
         if (this.state === 'running' || this.state === 'starting')
           this.scheduleLagPoll(this.deps.settings.lagPollMs ?? Math.min(5_000, (this.deps.settings.stallMs ?? 60_000) / 2));
       });
     }, delayMs);
     this.lagTimer.unref();
+  }
+
+  /**
+   * A batch stuck at one stage (seen in the integrity suite under load: an await inside a batch that never returned)
+   * holds its partition forever, and kafkajs cannot stop around it. Failing the loop stops the service, whose
+   * supervisor starts it again; the batch was not committed, so the partition's next owner replays it.
+   */
+  private failIfWedged(): void {
+    if (this.state !== 'running') return;
+    const limit = this.deps.settings.stageDeadlineMs ?? STAGE_DEADLINE_MS;
+    const now = this.clock();
+    for (const [partition, w] of this.working) {
+      if (now - w.since <= limit) continue;
+      this.fail(
+        new PipelineError(
+          'stuck',
+          `partition ${partition}'s batch has been at '${w.stage}' for ${Math.round((now - w.since) / 1000)} s (limit ${Math.round(limit / 1000)} s); ` +
+            'stopping so the service is restarted (the batch is uncommitted and will be replayed)',
+        ),
+      );
+      return;
+    }
   }
 
   private async readLag(): Promise<void> {
