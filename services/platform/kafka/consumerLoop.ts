@@ -212,9 +212,10 @@ const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 /** How long `stop` waits for kafkajs to let go (its in-flight batch, the group leave) before it goes on without it. */
 const STOP_CONSUMER_MIN_MS = 30_000;
 /**
- * Longer than any bounded wait a stage contains (a store request 300 s, a publish with its retries ~5 min, a prepare
- * worker 120 s): a batch at one stage this long waits on something that will not answer. Retries do not count
- * against it: each attempt starts its stage again.
+ * Longer than any bounded wait a stage contains (a request to a ClickHouse server 300 s, a publish with its retries
+ * ~5 min, a prepare worker 120 s): a batch at one stage this long waits on something that will not answer. The
+ * embedded engine's calls have no bound of their own (chdb cannot cancel a native query), so for them this is the
+ * only one. Retries do not count against it: each attempt starts its stage again.
  */
 const STAGE_DEADLINE_MS = 10 * 60_000;
 const INTENT_TABLE = 'ingest_batches';
