@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker.ts';
 
@@ -35,6 +36,8 @@ const files = testFiles(join(root, 'tests'))
     return !left;
   });
 
+// The test processes get the thread pool size `cdr start` runs with (bin/threadpool.cjs), unless the caller set one.
+createRequire(import.meta.url)('../bin/threadpool.cjs');
 const env: NodeJS.ProcessEnv = { ...process.env };
 const cleanups: (() => Promise<void>)[] = [];
 

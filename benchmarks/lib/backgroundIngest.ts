@@ -45,7 +45,7 @@ export async function startBackgroundIngest(rt: PipelineRuntime, rate: number, l
   const dir = mkdtempSync(path.join(tmpdir(), 'cdr-bench-producer-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    ['bin/cdr.js', 'produce', '--count', String(Math.round(rate * 3_600)), '--rate', String(rate), '--seed', String(Date.now() % 100_000), '--quiet'],
+    ['bin/cdr.cjs', 'produce', '--count', String(Math.round(rate * 3_600)), '--rate', String(rate), '--seed', String(Date.now() % 100_000), '--quiet'],
     {
       cwd: REPO_ROOT,
       env: {

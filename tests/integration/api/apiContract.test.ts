@@ -19,7 +19,7 @@ import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { storeDirectly } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
-const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
 const SUBJECT = '+6591234567';
 const LIMIT = 5;
 

@@ -18,7 +18,7 @@ import { openRuntime, requireStorage, type PipelineRuntime } from '../../../serv
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
-const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
 
 describe('tampering with the audit trail is detected and named', () => {
   const setup = testSetup({ CDR_AUDIT_CHAIN: 'test' });

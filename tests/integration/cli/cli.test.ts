@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { freePort } from '../../support/ports.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
-const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
 const setup = testSetup();
 /** `cdr …` with the test environment; an `env` value of undefined removes that variable. */
 const run = (args: string[], env: Record<string, string | undefined> = {}) => {

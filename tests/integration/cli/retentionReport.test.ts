@@ -15,7 +15,7 @@ import { TrafficGenerator } from '../../../services/generator/trafficGenerator.t
 import { storeDirectly } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
-const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
 const setup = testSetup();
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 300_000 });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { waitFor } from '../../support/pipelineProbe.ts';
 import { freePort } from '../../support/ports.ts';
 
-const bin = join(import.meta.dirname, '../../../bin/cdr.js');
+const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
 
 /** Every file and directory below `path` with its mode (symbolic links, always 0777 and never followed, left out). */
 function walk(path: string, out: { path: string; mode: number }[] = []): { path: string; mode: number }[] {

@@ -32,7 +32,7 @@ describe('a wrong master key', () => {
   });
 
   it('stops the command with exit code 2 and says why', () => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/cdr.js'), 'retention', 'run', '--dry-run'], {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/cdr.cjs'), 'retention', 'run', '--dry-run'], {
       env: { ...process.env, ...setup.env, CDR_MASTER_KEY: other, CDR_LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 120_000,
