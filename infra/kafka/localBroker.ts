@@ -310,8 +310,11 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
         );
       }
       const scriptOutput = err instanceof ScriptFailure ? err.stderr : '';
-      // An auto-picked port can be grabbed by someone else between picking and binding: retry.
-      if (autoPort && attempt < 3 && /already in use|BindException/.test(scriptOutput)) {
+      // An auto-picked port (or the controller port above it) can be grabbed by someone else between picking and
+      // binding — other brokers start side by side in the integrity suite: retry on fresh ports. A broker that exits
+      // during start-up counts too: one did in a CI rehearsal (2026-12-04) with no bind error in its log's tail.
+      if (autoPort && attempt < 3 && /already in use|BindException|exited during startup/.test(scriptOutput)) {
+        process.stderr.write(`local Kafka: start on 127.0.0.1:${port} failed (attempt ${attempt}); trying other ports\n`);
         port = await choosePort(dataDir, 0, false);
         continue;
       }
