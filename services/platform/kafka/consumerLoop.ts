@@ -271,7 +271,8 @@ export class ConsumerLoop<S> {
   }
 
   status(): LoopStatus {
-    const now = Date.now();
+    // The loop's own clock, which stamped lastProgressAt and startedAt: a stall is measured on one clock.
+    const now = this.clock();
     const since = Math.max(this.lastProgressAt ?? 0, this.startedAt ?? now);
     const stallMs = this.deps.settings.stallMs ?? 60_000;
     const stalledMs = this.state === 'running' && this.lag > 0 && now - since > stallMs ? now - since : 0;

@@ -50,8 +50,14 @@ describe('consumer loop: a batch that never finishes', () => {
   const loops: ConsumerLoop<{ opened: number }>[] = [];
 
   /** A member of its own group, reading the topic (and its one hanging record) from the beginning. */
-  function member(group: string, extra: Partial<ConsumerLoopSettings>, onFatal?: (err: PipelineError) => void): ConsumerLoop<{ opened: number }> {
+  function member(
+    group: string,
+    extra: Partial<ConsumerLoopSettings>,
+    onFatal?: (err: PipelineError) => void,
+    clock?: () => number,
+  ): ConsumerLoop<{ opened: number }> {
     const loop = new ConsumerLoop({
+      ...(clock ? { clock } : {}),
       kafka: createKafka(setup.config.kafka.brokers!, `stop-test-${group}`, log),
       brokers: setup.config.kafka.brokers!,
       clientId: `stop-test-${group}`,
@@ -122,6 +128,20 @@ describe('consumer loop: a batch that never finishes', () => {
       // 3 s for the consumer, plus the admin and publisher closing; without the bound this never returns.
       assert.ok(took < 20_000, `stop took ${took} ms`);
       assert.equal(loop.status().state, 'stopped');
+    });
+  });
+
+  describe('on a clock of its own', () => {
+    it('measures the stall on that clock, not on the host clock', async () => {
+      // An hour ahead of the host: measured against Date.now(), the stall would be negative and never reported.
+      const ahead = (): number => Date.now() + 3_600_000;
+      const loop = member('clock', {}, undefined, ahead);
+      await loop.start();
+      await waitFor('the batch to be preparing', () => loop.status().inFlight[0]?.stage === 'preparing', 60_000, 50);
+      await waitFor('health to call it stalled', () => loopHealth(loop.status()).status === 'degraded', 30_000, 100);
+      const { stalledMs } = loop.status();
+      assert.ok(stalledMs >= 1_000 && stalledMs < 600_000, `stalled ${stalledMs} ms`);
+      await loop.stop();
     });
   });
 
