@@ -464,6 +464,11 @@ export class ConsumerLoop<S> {
 
   private fail(e: PipelineError): void {
     if (this.state === 'failed') return;
+    if (this.state === 'stopped') {
+      // A batch that stop() gave up on, ending after all: the loop is stopped and stays so (and no restart is asked for).
+      this.deps.log.warn({ consumer: this.deps.settings.connector, code: e.code }, 'a batch abandoned at stop ended in an error; ignored');
+      return;
+    }
     this.state = 'failed';
     this.problem = `${e.code}: ${e.message}`;
     this.deps.log.error({ consumer: this.deps.settings.connector, code: e.code, err: e }, 'consumer stopped by an error it cannot get past');

@@ -30,9 +30,9 @@ import { testSetup } from '../../support/testEnv.ts';
 class HangingHandler extends ProbeHandler {
   private static readonly hanging: ((err: Error) => void)[] = [];
 
-  static release(): void {
-    // A transient error: the loop, already stopped, abandons the batch and kafkajs's pending disconnect completes.
-    for (const reject of HangingHandler.hanging.splice(0)) reject(new PipelineError('unavailable', 'released at the end of the test'));
+  /** By default a transient error: the loop, already stopped, abandons the batch and kafkajs's pending disconnect completes. */
+  static release(err: Error = new PipelineError('unavailable', 'released at the end of the test')): void {
+    for (const reject of HangingHandler.hanging.splice(0)) reject(err);
   }
 
   override prepare(messages: readonly KafkaMessage[], ctx: BatchContext<{ opened: number }>): Promise<BatchResult> {
@@ -101,8 +101,9 @@ describe('consumer loop: a batch that never finishes', () => {
 
   describe('before its stage deadline', () => {
     let loop: ConsumerLoop<{ opened: number }>;
+    const fatal: PipelineError[] = [];
     before(async () => {
-      loop = member('degraded', {});
+      loop = member('degraded', {}, (err) => fatal.push(err));
       await loop.start();
     });
 
@@ -128,6 +129,13 @@ describe('consumer loop: a batch that never finishes', () => {
       // 3 s for the consumer, plus the admin and publisher closing; without the bound this never returns.
       assert.ok(took < 20_000, `stop took ${took} ms`);
       assert.equal(loop.status().state, 'stopped');
+    });
+
+    it('stays stopped when the abandoned batch later ends in an error that would stop it', async () => {
+      HangingHandler.release(new PipelineError('invariant_broken', 'the abandoned batch woke with a stop error'));
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(loop.status().state, 'stopped');
+      assert.deepEqual(fatal, []);
     });
   });
 
