@@ -14,7 +14,7 @@
  * engine then forgets it when it loads the log, and the replay is written. A part removed for good (a whole part past
  * its TTL) also loses its block id this way; that only matters to a replay of that very range, which is years past.
  */
-import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { entriesOrNone, processAlive } from './leftovers.ts';
 
@@ -154,6 +154,18 @@ export function engineHeld(enginePath: string): boolean {
   }
 }
 
+/** Appends `text` with O_APPEND and waits for it to reach the disk. */
+function appendDurably(file: string, text: string): void {
+  const fd = openSync(file, 'a');
+  try {
+    const bytes = Buffer.from(text, 'utf8');
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Repairs every table's deduplication log under an embedded engine's directory. Only while no engine holds it
  * (`engineHeld`: another process's, or this one's, whose engine has the logs loaded already): then nothing is touched,
@@ -180,8 +192,9 @@ export function repairDedupLogs(enginePath: string): DedupRepairReport {
         const dropping = staleOfTable(tableDir, logsDir, logs);
         if (dropping === undefined) unreadable.push(tableDir);
         else if (dropping.length > 0) {
-          // One write(2) with O_APPEND, in the engine's record format: "2<TAB>part<TAB>block id<LF>" per block.
-          appendFileSync(join(logsDir, logs[logs.length - 1]!.name), dropping.map((r) => `2\t${r.part}\t${r.blockId}\n`).join(''));
+          // One write(2) with O_APPEND, in the engine's record format: "2<TAB>part<TAB>block id<LF>" per block, and
+          // fsync-ed before the engine opens and appends after it (else a power cut could keep its lines, not these).
+          appendDurably(join(logsDir, logs[logs.length - 1]!.name), dropping.map((r) => `2\t${r.part}\t${r.blockId}\n`).join(''));
           dropped += dropping.length;
         }
       } catch {
