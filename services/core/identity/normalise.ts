@@ -346,8 +346,11 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
   }
 }
 
+const SIP_URI = /^sips?:/i;
+
 /**
- * The type of a recipient, which schema v1 does not carry: email channel → email, push → device token ("other"),
+ * The type of a recipient, which schema v1 does not carry: an address (`@`) → email, push → device token ("other"),
+ * on the email channel a valid phone number → msisdn and anything else → email,
  * a short all-digit number → shortcode, else a phone number. Except: a message to a subscriber (`mt`) whose short
  * digits are a valid mobile number of the destination country is to that subscriber — where whole numbering plans are five or
  * six digits long (Ascension, Cook Islands, Falklands, St Helena, Wallis and Futuna, Norfolk Island, Andorra, the
@@ -355,8 +358,12 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
  * that person's own requests. An `mo` message's short recipient stays the service's shortcode.
  */
 export function recipientTypeOf(channel: string, recipient: string, direction?: string, destination?: string | null): IdentifierType {
-  if (channel === 'email') return 'email';
   if (channel === 'push') return 'other';
+  // The channel is only a default: an address is an address, a number a number, whatever the channel (an SMS to an
+  // email gateway, an email-to-SMS relay). Read under the channel's type they would be hidden from their holder's
+  // own requests. A `sip:` URI is neither (its user part is not read).
+  if (channel === 'email') return recipient.includes('@') || !normalisePhone(recipient, destination ?? null).valid ? 'email' : 'msisdn';
+  if (recipient.includes('@') && !SIP_URI.test(cleanIdentifier(recipient))) return 'email';
   const compact = dialString(cleanIdentifier(recipient));
   if (DIGITS.test(compact) && compact.length <= 6) {
     if (direction !== 'mt' || !destination) return 'shortcode';

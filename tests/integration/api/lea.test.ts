@@ -85,6 +85,9 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       sender: 'JÖRG.Müller@bücher.example',
       recipient: 'shop@shop.example',
     });
+    // An SMS to an address and an email to a number (gateways, relays): the channel does not make them someone else's.
+    bob.push({ ...base(), channel: 'sms', direction: 'mt', sender_type: 'alphanumeric', sender: 'ACMEBANK', recipient: 'Jörg.Müller@Bücher.example' });
+    alice.push({ ...base(), channel: 'email', direction: 'mt', sender_type: 'email', sender: 'noreply@shop.example', recipient: ALICE_NATIONAL });
     // The routing layer writes an unknown-range number as it comes: each spelling once as recipient, once as sender.
     for (const spelling of CAROL_SPELLINGS) {
       carol.push({

@@ -177,6 +177,28 @@ describe('other identifiers and types', () => {
     assert.equal(recipientTypeOf('whatsapp', '0060123456789'), 'msisdn');
   });
 
+  it("types an address as an email and a number as an msisdn whatever the channel (found from outside: the channel's type hid them)", () => {
+    // An SMS or a call to an address: read as a phone number it was an invalid msisdn, and the holder's request missed it.
+    assert.equal(recipientTypeOf('sms', 'Dave.Y@Example.org', 'mt', 'MY'), 'email');
+    assert.equal(recipientTypeOf('voice', ' mailto:dave.y@example.org ', 'mt', 'MY'), 'email');
+    assert.equal(normaliseIdentifier('Dave.Y@Example.org', recipientTypeOf('sms', 'Dave.Y@Example.org'), null).value, 'dave.y@example.org');
+    // Not a well-formed address: still an email, flagged invalid, not a "phone number" with an @ in it.
+    assert.equal(recipientTypeOf('sms', 'user@localhost'), 'email');
+    // A SIP URI is neither an address nor (as written) a number: it stays what the channel says.
+    assert.equal(recipientTypeOf('voice', 'sip:+60123456789@carrier.example'), 'msisdn');
+    assert.equal(recipientTypeOf('voice', 'SIPS:alice@carrier.example'), 'msisdn');
+    // An email to a number (an email-to-SMS relay): the number, read under the destination country like any other.
+    assert.equal(recipientTypeOf('email', '+60 12-340 0040', 'mt', 'MY'), 'msisdn');
+    assert.equal(recipientTypeOf('email', '012-340 0040', 'mt', 'MY'), 'msisdn');
+    assert.equal(normaliseIdentifier('012-340 0040', recipientTypeOf('email', '012-340 0040', 'mt', 'MY'), 'MY').value, '+60123400040');
+    // What is neither a valid number nor an address stays an (invalid) email on the email channel.
+    assert.equal(recipientTypeOf('email', 'not an address', 'mt', 'MY'), 'email');
+    assert.equal(recipientTypeOf('email', '12345', 'mt', 'MY'), 'email');
+    assert.equal(recipientTypeOf('email', '012-340 0040', 'mt', null), 'email');
+    // Push tokens are device tokens, whatever they contain.
+    assert.equal(recipientTypeOf('push', 'abc@def.example'), 'other');
+  });
+
   it('a short recipient of a message to a subscriber is that subscriber where the plan has numbers that short', () => {
     // Ascension (+247): five-digit numbers. A mobile-terminated SMS to `40123` there is to +247 40123.
     assert.equal(recipientTypeOf('sms', '40123', 'mt', 'AC'), 'msisdn');
