@@ -339,10 +339,22 @@ export class ConsumerLoop<S> {
     this.state = 'stopping';
     if (this.lagTimer) clearTimeout(this.lagTimer);
     await this.lagPoll;
+    const deadlineMs = this.deps.settings.stopTimeoutMs ?? Math.max(STOP_CONSUMER_MIN_MS, this.deps.settings.sessionTimeoutMs);
+    const deadline = Date.now() + deadlineMs;
+    // The batches in progress finish and commit while kafkajs still runs: once its runner stops, commitOffsets
+    // returns without committing, and the next owner would replay them (stored once, but published and counted
+    // again). No new batch starts meanwhile (onBatch), and one that retries gives up (withRetries).
+    if (!failed) {
+      try {
+        this.consumer.pause([{ topic: this.topic }]);
+      } catch {
+        // Not running any more: nothing to drain.
+      }
+      while (this.working.size > 0 && Date.now() < deadline) await sleep(20);
+    }
     // kafkajs's disconnect waits for the batch in progress; one that never finishes (seen once in the integrity suite,
     // cause unknown) must not wedge the shutdown: go on without it. Nothing of that batch was committed, so whoever
     // owns the partition next replays it.
-    const deadlineMs = this.deps.settings.stopTimeoutMs ?? Math.max(STOP_CONSUMER_MIN_MS, this.deps.settings.sessionTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const disconnected = await Promise.race([
       this.consumer
@@ -353,7 +365,7 @@ export class ConsumerLoop<S> {
           return true;
         }),
       new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), deadlineMs);
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
       }),
     ]);
     clearTimeout(timer);
@@ -367,6 +379,11 @@ export class ConsumerLoop<S> {
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
     this.state = failed ? 'failed' : 'stopped';
+  }
+
+  /** A method, not a field read: TypeScript would narrow `state` across the awaits in between. */
+  private isStopping(): boolean {
+    return this.state === 'stopping';
   }
 
   /** Stops fetching (the batch in progress completes); `resume` continues where it stopped. */
@@ -531,7 +548,8 @@ export class ConsumerLoop<S> {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    // While stopping, only the batches already in progress finish; this one is left uncommitted for the next owner.
+    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale() || this.isStopping()) return;
     try {
       await this.onBatchOfPartition(payload);
     } finally {
@@ -565,7 +583,7 @@ export class ConsumerLoop<S> {
       messages = messages.filter((m) => Number(m.offset) > replay.to);
     }
     const max = this.deps.settings.maxBatchRecords;
-    for (let i = 0; i < messages.length && payload.isRunning() && !payload.isStale(); i += max) {
+    for (let i = 0; i < messages.length && payload.isRunning() && !payload.isStale() && !this.isStopping(); i += max) {
       const chunk = messages.slice(i, i + max);
       const range = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
       const ok = await this.runBatch(payload, entry, chunk, range, null);
@@ -648,7 +666,7 @@ export class ConsumerLoop<S> {
         this.problem = `${e.code}: ${e.message}`;
         const delay = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
         log.warn({ consumer: settings.connector, partition, attempt, code: e.code, err: e.message }, 'batch failed; retrying the same batch');
-        if (!payload.isRunning() || payload.isStale()) return undefined;
+        if (!payload.isRunning() || payload.isStale() || this.isStopping()) return undefined;
         this.at(partition, 'waiting to retry');
         await sleep(delay);
         try {
@@ -659,7 +677,7 @@ export class ConsumerLoop<S> {
           if (moved !== undefined) throw moved;
           // Any other heartbeat failure: the broker is away; the next attempt finds out.
         }
-        if (!payload.isRunning() || payload.isStale()) return undefined;
+        if (!payload.isRunning() || payload.isStale() || this.isStopping()) return undefined;
       }
     }
   }
