@@ -38,6 +38,8 @@ function reasonOf(err: unknown): string {
   if (/trailing data/i.test(msg)) return 'trailing data after record';
   if (/truncated/i.test(msg)) return 'truncated buffer';
   if (/invalid/i.test(msg)) return 'invalid value for its type';
+  // avsc reads an Avro long into a JS number: one beyond ±2^53 cannot be read exactly.
+  if (/precision loss/i.test(msg)) return 'a long beyond ±2^53, which cannot be read exactly';
   return 'malformed Avro';
 }
 
@@ -96,7 +98,13 @@ export class CdrCodec {
       if (value.length < 6) throw new PipelineError('decode_failed', 'Confluent frame shorter than its header');
       const schemaId = value.readInt32BE(1);
       const resolver = this.resolverFor(schemaId);
-      if (!resolver) throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`);
+      if (!resolver) {
+        // A plain Avro record whose cdr_id is empty starts with 0x00 too (its length, zero). Read that way, validation
+        // names the real problem; it can never be stored (an empty cdr_id is refused), so nothing is let through.
+        const plain = this.plainOrUndefined(value);
+        if (plain) return plain;
+        throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`);
+      }
       try {
         return { event: this.cdrEventType.fromBuffer(value.subarray(5), resolver) as CdrEvent, schemaId };
       } catch (cause) {
@@ -107,6 +115,14 @@ export class CdrCodec {
       return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
     } catch (cause) {
       throw new PipelineError('decode_failed', `not a Confluent frame and not plain Avro cdr-event v1: ${reasonOf(cause)}`, { cause });
+    }
+  }
+
+  private plainOrUndefined(value: Buffer): { event: CdrEvent; schemaId: number } | undefined {
+    try {
+      return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
+    } catch {
+      return undefined;
     }
   }
 

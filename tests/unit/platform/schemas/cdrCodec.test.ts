@@ -108,6 +108,25 @@ describe('CDR Avro codec', () => {
     });
   }
 
+  it('reads a plain record with an empty cdr_id as plain Avro (its first byte is 0x00, like a frame), so validation names it', () => {
+    const buf = encodeCdrEvent({ ...event, cdr_id: '' }, 'plain');
+    assert.equal(buf[0], 0x00);
+    const got = decodeCdrEvent(buf);
+    assert.equal(got.schemaId, 0);
+    assert.equal(got.event.cdr_id, '');
+    assert.equal(got.event.account_id, 'acct-1');
+  });
+
+  it('names a long beyond ±2^53 as such, not as malformed Avro', () => {
+    // cdr_id "c", account_id "a", sender "s", recipient "r", sender_type 0, then event_time = 2^62 (zigzag varint).
+    const str = (t: string): number[] => [t.length * 2, ...Buffer.from(t)];
+    const bytes = Buffer.from([...str('c'), ...str('a'), ...str('s'), ...str('r'), 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+    assert.throws(
+      () => decodeCdrEvent(bytes),
+      (e: unknown) => e instanceof PipelineError && e.code === 'decode_failed' && /beyond ±2\^53/.test(e.message),
+    );
+  });
+
   it('rejection reasons never quote field values', () => {
     const withPhone = encodeCdrEvent({ ...event, recipient: '+60199999999' }).subarray(0, 40);
     try {
