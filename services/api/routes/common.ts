@@ -55,7 +55,9 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
     if (NUMBER_SHAPED.test(id.value) && digits >= 5 && digits <= 15 && (id.value.startsWith('+') || id.value.startsWith('00'))) return id;
     throw new PipelineError(
       'bad_request',
-      `identifier.value: not a valid phone number${body.country ? ` (read with default region ${body.country.toUpperCase()})` : ''}; a national-format number needs identifier.country`,
+      body.country
+        ? `identifier.value: not a valid phone number of ${body.country.toUpperCase()} (read as a national number there), nor an international one (+ or 00 and the country code)`
+        : 'identifier.value: not a valid phone number; a national-format number needs identifier.country',
     );
   }
   throw new PipelineError('bad_request', 'identifier.value: not a valid email address');

@@ -244,6 +244,8 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       const cases: [string, unknown, RegExp][] = [
         ['letters for a number', lea({ type: 'msisdn', value: 'not a number' }), /identifier\.value/],
         ['a national number without a country', lea({ type: 'msisdn', value: '012-345 6789' }), /identifier\.country/],
+        // With the country given, the message must not ask for it (found from outside).
+        ['digits that are no number of the country given', lea({ type: 'msisdn', value: '12345', country: 'MY' }), /not a valid phone number of MY \(/],
         ['an email without a domain', lea({ type: 'email', value: 'alice@' }), /email/],
         ['an unknown identifier type', lea({ type: 'imsi', value: '502120123456789' }), /type/],
         ['an inverted range', lea({ type: 'msisdn', value: ALICE_E164 }, { from: to, to: from }), /must be after/],
