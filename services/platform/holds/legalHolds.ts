@@ -15,6 +15,13 @@ import { chTime, isoFromCh, lookupLive, restoredRecord, type PagePosition, type 
 import type { MonthKeyRing } from '../keys/index.ts';
 
 /**
+ * `held_records` keeps one copy per hold (partition = hold) of each record (ORDER BY cdr_id): a record two holds cover
+ * is there twice. FINAL collapses equal sorting keys across partitions unless told not to, so one hold's copy hid the
+ * other's (found from outside: the second hold's answer said "expired" after the live record was gone).
+ */
+const FINAL_WITHIN_HOLD = { do_not_merge_across_partitions_select_final: 1 } as const;
+
+/**
  * The values a hold's identifier (as sealed when the hold was placed) is stored under now: itself, and — for a phone
  * number the metadata does not know, sealed with its separators by a hold placed before 2026-12-04 — the value ingest
  * gives it since (`+44 7700 900123` → `+447700900123`), so the hold still finds and preserves every record.
@@ -190,6 +197,7 @@ export class LegalHolds {
       const rows = await this.storage.query<HeldRow>(
         `SELECT * FROM ${this.storage.table('held_records')} FINAL WHERE hold_id = {h:String} AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ORDER BY event_time, cdr_id`,
         { h: row.hold_id, from: chTime(from), to: chTime(to) },
+        FINAL_WITHIN_HOLD,
       );
       for (const r of rows) out.push(fromHeld(r, key));
     }
@@ -236,6 +244,7 @@ export class LegalHolds {
          AND (event_time, cdr_id) > ({at:DateTime64(3, 'UTC')}, {id:String})
        ORDER BY event_time, cdr_id LIMIT {n:UInt32}`,
       { h: holdId, from: chTime(from), to: chTime(to), at: after ? after.eventTime : chTime(0), id: after ? after.cdrId : '', n: limit },
+      FINAL_WITHIN_HOLD,
     );
     return rows.map((r) => fromHeld(r, key));
   }
@@ -265,6 +274,7 @@ export class LegalHolds {
     const rows = await this.storage.query<{ m: string; n: string }>(
       `SELECT formatDateTime(event_time, '%Y-%m') m, count() n FROM ${this.storage.table('held_records')} FINAL WHERE hold_id = {h:String} GROUP BY m ORDER BY m`,
       { h: holdId },
+      FINAL_WITHIN_HOLD,
     );
     return new Map(rows.map((r) => [r.m, Number(r.n)]));
   }

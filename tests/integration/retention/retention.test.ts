@@ -74,6 +74,7 @@ describe('retention pass', () => {
   let produced = 0;
   const heldEvents: CdrEvent[] = [];
   const countsBefore = new Map<string, number>();
+  let otherHoldId = '';
   let holdId = '';
   let dry: RetentionReport;
   let first: RetentionReport;
@@ -198,6 +199,17 @@ describe('retention pass', () => {
     });
     holdId = placed.hold.hold_id;
     assert.equal(placed.copied, 6);
+    // A second hold over the same records, for the other party: each hold keeps its own copy of them.
+    const other = await holds.place({
+      caseReference: 'CASE-78',
+      reason: 'fraud investigation',
+      identifier: { type: 'msisdn', value: '+1 415 555 2671' },
+      from: at(-7),
+      to: at(-4),
+      actor: 'legal-test',
+    });
+    otherHoldId = other.hold.hold_id;
+    assert.equal(other.copied, 6);
     holdClock = NOW;
     const trace = (what: string, t0: number): void => {
       if (process.env['CDR_TEST_TRACE']) process.stderr.write(`${what}: ${Date.now() - t0} ms\n`);
@@ -368,7 +380,28 @@ describe('retention pass', () => {
     assert.ok(held.every((h) => h.sender === HELD_NUMBER && h.recipient === '+14155552671' && h.source === 'held'));
     const honoured = first.actions.filter((a) => a.class === 'identifiers' && (a.month === M(-6) || a.month === M(-5)));
     assert.equal(honoured.length, 2);
-    assert.ok(honoured.every((a) => a.holds_honoured === 1));
+    assert.ok(honoured.every((a) => a.holds_honoured === 2));
+  });
+
+  it('keeps each hold’s own copy of records two holds cover (found from outside: one hid the other)', async () => {
+    const heldIds = heldEvents
+      .filter((e) => monthKeyOf(e.event_time) <= LAST_EXPIRED)
+      .map((e) => e.cdr_id)
+      .sort();
+    for (const [id, hold] of [
+      [normaliseIdentifier(HELD_NUMBER, 'msisdn'), holdId],
+      [normaliseIdentifier('+14155552671', 'msisdn'), otherHoldId],
+    ] as const) {
+      const held = await holds.heldRecords(id, at(-7), at(-4));
+      assert.deepEqual(held.map((h) => h.cdr_id).sort(), heldIds, id.value);
+      assert.deepEqual(
+        [...(await holds.heldRowsByMonth(hold)).entries()],
+        [
+          [M(-6), 3],
+          [M(-5), 3],
+        ],
+      );
+    }
   });
 
   it('writes a verified report row per action to the retention log, and counts them', async () => {
