@@ -28,6 +28,12 @@ export interface AnswerStreamOptions {
 }
 
 export function answerStream(opts: AnswerStreamOptions): Readable {
+  let ended = false;
+  const end = (outcome: AnswerOutcome): Promise<void> => {
+    if (ended) return Promise.resolve();
+    ended = true;
+    return opts.onEnd(outcome);
+  };
   async function* body(): AsyncGenerator<string> {
     const writer = answerWriter(opts.format);
     const digester = new RecordDigester();
@@ -53,11 +59,16 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
       yield writer.close(trailer, integrity);
       status = 'answered';
     } catch (err) {
-      status = 'failed';
+      // Thrown in at a `yield` because the reader destroyed the stream (a client gone mid-answer): aborted, not failed.
+      status = stream.destroyed ? 'aborted' : 'failed';
       throw err;
     } finally {
-      await opts.onEnd({ status, recordCount: digester.recordCount, months, integrity });
+      await end({ status, recordCount: digester.recordCount, months, integrity });
     }
   }
-  return Readable.from(body(), { objectMode: false, highWaterMark: 64 * 1024 });
+  const stream = Readable.from(body(), { objectMode: false, highWaterMark: 64 * 1024 });
+  // A client gone before the first read: the generator never started, so its `finally` never runs (its return()
+  // completes it without entering the body). The stream's close says so instead; onEnd logs its own failures.
+  stream.once('close', () => void end({ status: 'aborted', recordCount: 0, months: [], integrity: null }).catch(() => undefined));
+  return stream;
 }
