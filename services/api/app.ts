@@ -218,6 +218,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     { prefix: '/v1' },
   );
 
+  // A /v1 request no route matched (404, 405, or the 401 before either) is answered by the not-found handler at the
+  // root, outside the /v1 scope's audit hook: audited here, so every /v1 request leaves its entry. Its route is
+  // recorded as `unmatched`, never the path as sent (a caller may put an identifier in it).
+  const auditUnmatched = auditHook(svc.audit, deps.log);
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.routeOptions.url !== undefined) return payload;
+    const path = req.url.split('?')[0]!;
+    return path === '/v1' || path.startsWith('/v1/') ? auditUnmatched(req, reply, payload) : payload;
+  });
   const authenticateV1 = authenticate(tokens);
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0]!;

@@ -35,7 +35,8 @@ export function auditHook(audit: AuditTrail, log: Logger) {
   return async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const d = req.auditDetail;
     if (d?.self) return payload;
-    const route = req.routeOptions.url ?? req.url.split('?')[0] ?? '';
+    // A route's template, never the path as sent (it may carry an identifier a caller put there).
+    const route = req.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
     try {
       await audit.append({

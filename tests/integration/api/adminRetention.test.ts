@@ -231,6 +231,36 @@ describe('admin retention API', () => {
     assert.match(String(none.headers['www-authenticate']), /^Bearer realm="cdr-pipeline"/);
   });
 
+  it('audits the /v1 requests no route matched (404, 405, and the 401 before them), never quoting the path', async () => {
+    const audited = async (): Promise<{ method: string; route: string; status: number; outcome: string }[]> => {
+      const res = await app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth(tokens.auditor) });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json<{ entries: { method: string; route: string; status: number; outcome: string }[] }>().entries;
+    };
+    const unmatched = (entries: { method: string; route: string; status: number; outcome: string }[]): string[] =>
+      entries.filter((e) => e.route === 'unmatched').map((e) => `${e.method} ${e.status} ${e.outcome}`);
+    const beforeEntries = await audited();
+    const before = beforeEntries.length;
+    const earlier = unmatched(beforeEntries);
+    const calls: [string, string, string | undefined, number][] = [
+      ['PUT', '/v1/admin/retention/run', tokens.admin, 405],
+      ['DELETE', '/v1/admin/retention/run', tokens.admin, 405],
+      ['GET', '/v1/nothing/+60123456789', tokens.admin, 404],
+      ['GET', '/v1/nothing', undefined, 401],
+    ];
+    for (const [method, url, token, status] of calls) {
+      const res = await app.inject({ method: method as 'GET', url, headers: token ? auth(token) : {} });
+      assert.equal(res.statusCode, status, `${method} ${url}`);
+    }
+    const after = await audited();
+    assert.ok(after.length >= before + calls.length, `${after.length - before} new entries`);
+    // What this test added: the unmatched entries now, less those of the tests before it (a 405 among them).
+    const added = unmatched(after);
+    for (const e of earlier) added.splice(added.indexOf(e), 1);
+    assert.deepEqual(added.sort(), ['DELETE 405 rejected', 'GET 401 unauthenticated', 'GET 404 rejected', 'PUT 405 rejected']);
+    assert.ok(!JSON.stringify(after).includes('60123456789'), 'no path as sent in the audit trail');
+  });
+
   it('serves liveness and metrics without a token', async () => {
     const health = await app.inject('/healthz');
     assert.equal(health.statusCode, 200);
