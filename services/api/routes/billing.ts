@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { MONTH, monthKeyOf, monthStartOf, PipelineError, type PlanBook } from '../../core/index.ts';
+import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -105,6 +105,8 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       if (to - from > MAX_RANGE_MS) throw new PipelineError('bad_request', 'range: at most 400 days per query');
       const groupBy = groupByOf(q.group_by);
       const csv = q.format === 'csv' || (q.format === undefined && /\btext\/csv\b/.test(req.headers.accept ?? ''));
+      if (q.account_id !== undefined && identifierShaped(q.account_id))
+        throw new PipelineError('bad_request', 'account_id: an account id is never a phone number or an email address');
       const rows = await store().usage({ ...(q.account_id !== undefined ? { accountId: q.account_id } : {}), from, to, groupBy });
       audited(req, { action: 'billing.usage', rows: rows.length });
       if (csv) {
@@ -131,6 +133,8 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       },
     },
     async (req) => {
+      // No account id is a phone number or an address (ingest refuses them): refused without quoting it back.
+      if (identifierShaped(req.params.account)) throw new PipelineError('bad_request', 'account: an account id is never a phone number or an email address');
       const s = await store().statement(req.params.account, req.params.month);
       if (!s) throw new PipelineError('not_found', `no statement for account ${req.params.account} in ${req.params.month}`);
       audited(req, { action: 'billing.statement', rows: s.lines.length });

@@ -15,7 +15,7 @@ const MAX_MICROS = 10 ** 15;
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
 /** An email address, or a phone number written internationally (`+` and 7-15 digits, or a `tel:` URI). */
-function identifierShaped(v: string): boolean {
+export function identifierShaped(v: string): boolean {
   if (v.includes('@')) return /[^@]+@[^@]+\.[^@]+/.test(v);
   return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:)?\+\d{7,15}$/i.test(v);
 }

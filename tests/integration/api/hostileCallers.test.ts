@@ -216,6 +216,15 @@ describe('hostile callers', () => {
       // An audit cursor past 2^53, and a reversed range.
       { method: 'GET', url: '/v1/audit?cursor=main:9999999999999999999', role: 'auditor', status: 400, says: /cursor/ },
       { method: 'GET', url: '/v1/audit?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z', role: 'auditor', status: 400, says: /after/ },
+      // An identifier where an account id goes: refused, never quoted back (found from outside: the 404 quoted it).
+      {
+        method: 'GET',
+        url: '/v1/billing/statements/%2B60129876543/2026-11',
+        role: 'billing',
+        status: 400,
+        says: /^account: an account id is never a phone number/,
+      },
+      { method: 'GET', url: '/v1/billing/usage?account_id=alice%40example.com', role: 'billing', status: 400, says: /^account_id: .*never/ },
       // A wrong role learns nothing of a route's body schema: 403 before validation.
       { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
       { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },

@@ -50,6 +50,7 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
   const alice: CdrEvent[] = [];
   const bob: CdrEvent[] = [];
   const carol: CdrEvent[] = [];
+  const dave: CdrEvent[] = [];
   const from = new Date(now - 86_400_000).toISOString();
   const to = new Date(now + 60_000).toISOString();
   const lea = (identifier: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -85,6 +86,8 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       sender: 'JÖRG.Müller@bücher.example',
       recipient: 'shop@shop.example',
     });
+    // A number longer than E.164 allows (16 digits): kept as sent, and its holder's request must still reach it.
+    dave.push({ ...base(), channel: 'sms', direction: 'mt', sender_type: 'alphanumeric', sender: 'ACMEBANK', recipient: '+60 1298 7654 312345' });
     // An SMS to an address and an email to a number (gateways, relays): the channel does not make them someone else's.
     bob.push({ ...base(), channel: 'sms', direction: 'mt', sender_type: 'alphanumeric', sender: 'ACMEBANK', recipient: 'Jörg.Müller@Bücher.example' });
     alice.push({ ...base(), channel: 'email', direction: 'mt', sender_type: 'email', sender: 'noreply@shop.example', recipient: ALICE_NATIONAL });
@@ -115,14 +118,14 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
     await producer.send({
       topic: setup.config.kafka.topics.raw,
       acks: -1,
-      messages: [...alice, ...bob, ...carol, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+      messages: [...alice, ...bob, ...carol, ...dave, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
     });
     await producer.disconnect();
     ingest = createIngest(rt);
     await ingest.start();
     await waitFor(
       'every record stored',
-      () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + carol.length + others.length,
+      () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + carol.length + dave.length + others.length,
     );
     api = await openTestApi(rt);
   });
@@ -180,6 +183,18 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       const national = await post('/v1/lea/requests', lea({ type: 'msisdn', value: '07700 900123', country: 'GB' }));
       assert.equal(national.statusCode, 400, national.body);
       assert.match(national.json<{ message: string }>().message, /not a valid phone number/);
+    });
+
+    it('finds a number longer than E.164 allows as ingest kept it (found from outside: refused as over 15 digits)', async () => {
+      for (const value of ['+6012987654312345', '+60 1298 7654 312345', 'tel:+60-1298-7654-312345']) {
+        const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value }));
+        assert.equal(res.statusCode, 201, `${value}: ${res.body}`);
+        assert.deepEqual(
+          res.json<Answer>().records.map((r) => r['cdr_id']),
+          dave.map((e) => e.cdr_id),
+          value,
+        );
+      }
     });
 
     it('finds an email in any case and IDN form', async () => {
