@@ -118,6 +118,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     },
   });
   const tokens = deps.tokens ?? TokenRegistry.empty();
+  /** Routes whose POST answers 201 Created (the rest answer 200). */
+  const CREATED = new Set(['/v1/lea/requests', '/v1/holds']);
 
   // Every route also goes into a second router, so that a known path asked with another method is a 405 with `Allow`.
   const known = FindMyWay({ ignoreTrailingSlash: false });
@@ -147,8 +149,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     transform: ({ schema, url, route }) => {
       const roles = rolesOf(route.preValidation);
       const base = (schema ?? {}) as Record<string, unknown>;
+      // Every operation names its success response (found from outside: only the errors were listed). Added to the
+      // document only: a response schema on the route itself would make fastify's serializer drop what it omits.
+      const responses = { ...((base['response'] as Record<string, unknown> | undefined) ?? {}) };
+      if (!Object.keys(responses).some((code) => code.startsWith('2'))) {
+        const methods = Array.isArray(route.method) ? route.method : [route.method];
+        const created = methods.includes('POST') && CREATED.has(url);
+        responses[created ? '201' : '200'] = {
+          description: created ? 'Created (`Location` names it)' : 'OK',
+          type: 'object',
+          additionalProperties: true,
+        };
+      }
       return {
-        schema: { ...base, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
+        schema: { ...base, response: responses, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
         url,
       };
     },

@@ -60,7 +60,10 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
   it('serves a valid OpenAPI 3 document listing every route with its roles', async () => {
     const res = await api.app.inject('/openapi.json');
     assert.equal(res.statusCode, 200);
-    const doc = res.json<{ openapi: string; paths: Record<string, Record<string, { 'x-roles'?: string[]; security?: unknown[] }>> }>();
+    const doc = res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, { 'x-roles'?: string[]; security?: unknown[]; responses?: Record<string, unknown> }>>;
+    }>();
     const result = await new Validator().validate(doc);
     assert.equal(result.valid, true, JSON.stringify(result.errors));
     assert.match(doc.openapi, /^3\./);
@@ -76,7 +79,15 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       assert.ok(op, `${r.method} ${path} is in the document`);
       assert.deepEqual(op['x-roles'], [...r.roles], `${r.method} ${path} roles`);
       if (r.roles.length > 0) assert.deepEqual(op.security, [{ bearer: [] }], `${r.method} ${path} needs a bearer token`);
+      // Its success response too, not only its errors (found from outside).
+      assert.ok(
+        Object.keys(op.responses ?? {}).some((code) => code.startsWith('2')),
+        `${r.method} ${path} names its success response: ${Object.keys(op.responses ?? {}).join(', ')}`,
+      );
     }
+    assert.ok(doc.paths['/v1/lea/requests']?.['post']?.responses?.['201'], 'a law-enforcement request answers 201');
+    assert.ok(doc.paths['/v1/holds']?.['post']?.responses?.['201'], 'placing a hold answers 201');
+    assert.ok(doc.paths['/v1/dsar']?.['post']?.responses?.['200'], 'an access request answers 200');
     assert.deepEqual(doc.paths['/v1/lea/requests']?.['post']?.['x-roles'], ['lea-officer']);
     assert.deepEqual(doc.paths['/v1/lea/signing-key']?.['get']?.['x-roles'], ['lea-officer', 'auditor']);
     assert.deepEqual(doc.paths['/v1/dsar']?.['post']?.['x-roles'], ['dpo']);
