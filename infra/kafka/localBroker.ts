@@ -153,6 +153,16 @@ function readIntFile(file: string): number | undefined {
   }
 }
 
+/**
+ * The port of the broker running for `dataDir` (its pid file names a live process), or undefined: how a client
+ * finds the broker a `cdr start` owns, whatever port that one was given.
+ */
+export function runningBrokerPort(dataDir: string): number | undefined {
+  const dir = path.resolve(dataDir);
+  const pid = readIntFile(path.join(dir, 'broker.pid'));
+  return pid !== undefined && isAlive(pid) ? readIntFile(path.join(dir, 'broker.port')) : undefined;
+}
+
 /** Alive and not a zombie (kill -0 succeeds on zombies until they are reaped). */
 function isAlive(pid: number): boolean {
   try {

@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { runningBrokerPort } from '../../infra/kafka/localBroker.ts';
 import { PipelineError } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
@@ -21,7 +23,9 @@ export interface ProduceArgs {
 /** `cdr produce`: to KAFKA_BROKERS, or the local broker a running `cdr start` owns. */
 export async function runProduce(config: PipelineConfig, args: ProduceArgs): Promise<void> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const brokers = config.kafka.brokers ?? [`127.0.0.1:${config.kafka.localPort}`];
+  // Without KAFKA_BROKERS: the broker running for this data directory, on whatever port its `cdr start` gave it
+  // (found from outside: one started with CDR_LOCAL_KAFKA_PORT was missed), else the configured local port.
+  const brokers = config.kafka.brokers ?? [`127.0.0.1:${runningBrokerPort(resolve(config.dataDir, 'kafka')) ?? config.kafka.localPort}`];
   const kafka = createKafka(brokers, `${config.kafka.clientId}-producer`, log, recordLimitsOf(config.kafka), kafkaClientSecurity(config.kafka.security));
   const admin = kafka.admin();
   try {
