@@ -24,11 +24,14 @@ export const identifierSchema = {
 } as const;
 
 /**
- * Free text a person writes (authority, case reference, legal basis, reason): at least one visible character and no
- * control characters but tab and line breaks — it is signed, audited and shown to people, where a NUL or an ANSI escape
- * has no business.
+ * Free text a person writes (authority, case reference, legal basis, reason): at least one visible character — not
+ * whitespace, a combining mark or an invisible format character (zero-width space, joiners) — and no control
+ * characters but tab and line breaks, nor the bidirectional embeddings, overrides and isolates that make people read
+ * a signed text in another order than it is stored ("Trojan Source"). It is signed, audited and shown to people, where
+ * a NUL, an ANSI escape or a reordering has no business. (Found from outside: a zero-width-only authority passed.)
  */
-export const FREE_TEXT_PATTERN = '^(?=[\\s\\S]*\\S)[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$';
+export const FREE_TEXT_PATTERN =
+  '^(?=[\\s\\S]*[^\\s\\p{M}\\p{Cf}])[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$';
 export const FREE_TEXT_RULE = 'text with a visible character and no control characters';
 
 export const isoString = { type: 'string', minLength: 1, maxLength: 64, description: 'ISO 8601 instant with a zone (Z or ±hh:mm)' } as const;

@@ -192,6 +192,16 @@ describe('hostile callers', () => {
         payload: '{"plan_id":"\\ud800","from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
         status: 400,
       },
+      // Free text that shows nothing (zero-width spaces, a lone combining mark) or reorders what is read (a
+      // right-to-left override): refused like control characters (found from outside).
+      ...['\\u200b\\u200b', '\\u0301', ' \\u2060 ', 'KL-1\\u202e1-LK'].map((authority) => ({
+        method: 'POST',
+        url: '/v1/lea/requests',
+        role: 'lea-officer',
+        payload: `{"authority":"${authority}","case_reference":"c","legal_basis":"b","identifier":{"type":"msisdn","value":"+60123456789"},"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}`,
+        status: 400,
+        says: /body\/authority must be text with a visible character and no control characters/,
+      })),
       // Free text of control characters only (a NUL, an ANSI escape): refused in words, not signed.
       {
         method: 'POST',

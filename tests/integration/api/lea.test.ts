@@ -185,6 +185,14 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.match(national.json<{ message: string }>().message, /not a valid phone number/);
     });
 
+    it('takes free text in any script, with marks and direction marks where they belong', async () => {
+      for (const authority of ['شرطة دبي', 'Polizei Mu\u0308nchen', '\u200fשטרת ישראל', '東京都 警視庁']) {
+        // About Dave, whose disclosures no other test reads (Alice's access request checks every authority).
+        const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value: '+6012987654312345' }, { authority }));
+        assert.equal(res.statusCode, 201, `${authority}: ${res.body}`);
+      }
+    });
+
     it('finds a number longer than E.164 allows as ingest kept it (found from outside: refused as over 15 digits)', async () => {
       for (const value of ['+6012987654312345', '+60 1298 7654 312345', 'tel:+60-1298-7654-312345']) {
         const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value }));
