@@ -39,6 +39,10 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.sender.trim().length === 0) fail('sender: missing');
   if (e.recipient.trim().length === 0) fail('recipient: missing');
   if (e.sender.length > 320 || e.recipient.length > 320) fail('sender/recipient: longer than 320 characters');
+  // U+FFFD is what the Avro decoder puts where the bytes were not UTF-8: different broken spellings would read the same
+  // and share one token. The record goes to the DLQ with its original bytes instead (found from outside).
+  if (e.sender.includes('\ufffd')) fail('sender: not valid UTF-8 (or holds U+FFFD)');
+  if (e.recipient.includes('\ufffd')) fail('recipient: not valid UTF-8 (or holds U+FFFD)');
   if (!Number.isSafeInteger(e.event_time) || e.event_time < EARLIEST_EVENT_TIME) {
     throw new PipelineError('timestamp_out_of_range', 'event_time: before 2000-01-01 or not an integer millisecond time');
   }
