@@ -335,18 +335,33 @@ export function normaliseOther(raw: string, type: IdentifierType, defaultCountry
   return { type, value: cleaned, valid: cleaned.length > 0, country: '' };
 }
 
+const SIP_URI = /^sips?:/i;
+
+/**
+ * An identifier under the type it was given — except that a person's address declared a number, or a person's number
+ * declared an address, is that person's (as a sender id is, `personalIdentifierIn`): an `msisdn` with a valid address
+ * in it is the email (a `sip:` URI is not); an `email` without `@` that is a number written internationally (or with
+ * the destination's calling code) is the msisdn. Read as declared they were flagged invalid and hidden from their
+ * holder's own requests (found from outside with a librdkafka producer).
+ */
 export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
   switch (type) {
-    case 'msisdn':
+    case 'msisdn': {
+      if (raw.includes('@') && !SIP_URI.test(cleanIdentifier(raw))) {
+        const email = normaliseEmail(raw);
+        if (email.valid) return email;
+      }
       return normalisePhone(raw, defaultCountry);
-    case 'email':
-      return normaliseEmail(raw);
+    }
+    case 'email': {
+      const email = normaliseEmail(raw);
+      if (email.valid || raw.includes('@')) return email;
+      return personalIdentifierIn(cleanIdentifier(raw), defaultCountry) ?? email;
+    }
     default:
       return normaliseOther(raw, type, defaultCountry);
   }
 }
-
-const SIP_URI = /^sips?:/i;
 
 /**
  * The type of a recipient, which schema v1 does not carry: an address (`@`) → email, push → device token ("other"),

@@ -86,6 +86,9 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       sender: 'JÖRG.Müller@bücher.example',
       recipient: 'shop@shop.example',
     });
+    // A sender whose declared type contradicts its value (an address sent as msisdn, a number sent as email).
+    bob.push({ ...base(), channel: 'sms', direction: 'mo', sender_type: 'msisdn', sender: 'JÖRG.Müller@Bücher.example', recipient: '+60198765432' });
+    alice.push({ ...base(), channel: 'email', direction: 'mt', sender_type: 'email', sender: '+60 12 345 6789', recipient: 'shop@shop.example' });
     // A number longer than E.164 allows (16 digits): kept as sent, and its holder's request must still reach it.
     dave.push({ ...base(), channel: 'sms', direction: 'mt', sender_type: 'alphanumeric', sender: 'ACMEBANK', recipient: '+60 1298 7654 312345' });
     // An SMS to an address and an email to a number (gateways, relays): the channel does not make them someone else's.

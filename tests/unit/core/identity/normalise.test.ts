@@ -177,6 +177,23 @@ describe('other identifiers and types', () => {
     assert.equal(recipientTypeOf('whatsapp', '0060123456789'), 'msisdn');
   });
 
+  it('reads an address declared a number as the email, and a number declared an address as the msisdn', () => {
+    assert.deepEqual(normaliseIdentifier('Carol.X+tag@Example.NET', 'msisdn', 'MY'), {
+      type: 'email',
+      value: 'carol.x+tag@example.net',
+      valid: true,
+      country: '',
+    });
+    assert.equal(normaliseIdentifier('sip:+60123456789@carrier.example', 'msisdn', 'MY').type, 'msisdn');
+    assert.equal(normaliseIdentifier('not@an-address', 'msisdn', 'MY').type, 'msisdn');
+    const n = normaliseIdentifier('+60 12-340 0032', 'email', 'MY');
+    assert.deepEqual([n.type, n.value, n.valid], ['msisdn', '+60123400032', true]);
+    assert.equal(normaliseIdentifier('0060123400042', 'email', 'MY').value, '+60123400042');
+    // As for sender ids: a national form is not read (whose region?), nor are other bare digits.
+    assert.deepEqual([normaliseIdentifier('012-340 0032', 'email', 'MY').type, normaliseIdentifier('012-340 0032', 'email', 'MY').valid], ['email', false]);
+    assert.deepEqual([normaliseIdentifier('nobody', 'email').type, normaliseIdentifier('nobody', 'email').valid], ['email', false]);
+  });
+
   it("types an address as an email and a number as an msisdn whatever the channel (found from outside: the channel's type hid them)", () => {
     // An SMS or a call to an address: read as a phone number it was an invalid msisdn, and the holder's request missed it.
     assert.equal(recipientTypeOf('sms', 'Dave.Y@Example.org', 'mt', 'MY'), 'email');
