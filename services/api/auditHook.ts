@@ -20,6 +20,14 @@ const ACTIONS: Record<string, string> = {
   'GET /v1/audit': 'audit.read',
   'GET /v1/audit/verify': 'audit.verify',
   'POST /v1/admin/retention/run': 'retention.run',
+  // Refused before their handler names them (401, 403, 400, 429): the same names their answers are audited under.
+  'GET /v1/billing/usage': 'billing.usage',
+  'GET /v1/billing/statements/:account/:month': 'billing.statement',
+  'POST /v1/billing/close': 'billing.close',
+  'POST /v1/billing/rerate': 'billing.rerate',
+  'GET /v1/billing/providers/:provider/costs/:month': 'billing.provider_costs',
+  'GET /v1/fraud/alerts': 'fraud.alerts',
+  'GET /v1/retention/reports/:month': 'retention.report',
 };
 
 export function outcomeOf(status: number): string {

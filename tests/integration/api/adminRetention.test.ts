@@ -231,6 +231,25 @@ describe('admin retention API', () => {
     assert.match(String(none.headers['www-authenticate']), /^Bearer realm="cdr-pipeline"/);
   });
 
+  it('names the action of a request refused before its handler ran, and of a destruction report read', async () => {
+    const refused = await app.inject({
+      method: 'GET',
+      url: '/v1/billing/usage?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z',
+      headers: auth(tokens.auditor),
+    });
+    assert.equal(refused.statusCode, 403);
+    await app.inject({ method: 'GET', url: '/v1/retention/reports/2026-01', headers: auth(tokens.admin) });
+    const res = await app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth(tokens.auditor) });
+    const entries = res.json<{ entries: { action: string; route: string; status: number }[] }>().entries;
+    const usage = entries.filter((e) => e.route === '/v1/billing/usage');
+    assert.deepEqual(
+      usage.map((e) => [e.action, e.status]),
+      [['billing.usage', 403]],
+    );
+    assert.ok(entries.some((e) => e.route === '/v1/retention/reports/:month' && e.action === 'retention.report'));
+    assert.ok(!entries.some((e) => e.action === 'api.request' && e.route !== 'unmatched'), 'every matched route has its own name');
+  });
+
   it('audits the /v1 requests no route matched (404, 405, and the 401 before them), never quoting the path', async () => {
     const audited = async (): Promise<{ method: string; route: string; status: number; outcome: string }[]> => {
       const res = await app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth(tokens.auditor) });
