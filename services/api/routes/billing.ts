@@ -71,6 +71,11 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
   return dims;
 }
 
+/** No account id is a phone number or an address (ingest refuses them): one given is refused without quoting it back. */
+function refuseIdentifierAsAccount(field: string, value: string): void {
+  if (identifierShaped(value)) throw new PipelineError('bad_request', `${field}: an account id is never a phone number or an email address`);
+}
+
 export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook }> = async (app, { billing, plans }) => {
   const store = (): BillingStore => billing;
 
@@ -105,8 +110,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       if (to - from > MAX_RANGE_MS) throw new PipelineError('bad_request', 'range: at most 400 days per query');
       const groupBy = groupByOf(q.group_by);
       const csv = q.format === 'csv' || (q.format === undefined && /\btext\/csv\b/.test(req.headers.accept ?? ''));
-      if (q.account_id !== undefined && identifierShaped(q.account_id))
-        throw new PipelineError('bad_request', 'account_id: an account id is never a phone number or an email address');
+      if (q.account_id !== undefined) refuseIdentifierAsAccount('account_id', q.account_id);
       const rows = await store().usage({ ...(q.account_id !== undefined ? { accountId: q.account_id } : {}), from, to, groupBy });
       audited(req, { action: 'billing.usage', rows: rows.length });
       if (csv) {
@@ -133,8 +137,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       },
     },
     async (req) => {
-      // No account id is a phone number or an address (ingest refuses them): refused without quoting it back.
-      if (identifierShaped(req.params.account)) throw new PipelineError('bad_request', 'account: an account id is never a phone number or an email address');
+      refuseIdentifierAsAccount('account', req.params.account);
       const s = await store().statement(req.params.account, req.params.month);
       if (!s) throw new PipelineError('not_found', `no statement for account ${req.params.account} in ${req.params.month}`);
       audited(req, { action: 'billing.statement', rows: s.lines.length });

@@ -337,6 +337,11 @@ export function normaliseOther(raw: string, type: IdentifierType, defaultCountry
 
 const SIP_URI = /^sips?:/i;
 
+/** Written as an address (an `@`), and not a `sip:` URI, whose user part may be a number. */
+function addressShaped(raw: string): boolean {
+  return raw.includes('@') && !SIP_URI.test(cleanIdentifier(raw));
+}
+
 /**
  * An identifier under the type it was given — except that a person's address declared a number, or a person's number
  * declared an address, is that person's (as a sender id is, `personalIdentifierIn`): an `msisdn` with a valid address
@@ -347,7 +352,7 @@ const SIP_URI = /^sips?:/i;
 export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCountry?: string | null): NormalisedIdentifier {
   switch (type) {
     case 'msisdn': {
-      if (raw.includes('@') && !SIP_URI.test(cleanIdentifier(raw))) {
+      if (addressShaped(raw)) {
         const email = normaliseEmail(raw);
         if (email.valid) return email;
       }
@@ -378,7 +383,7 @@ export function recipientTypeOf(channel: string, recipient: string, direction?: 
   // email gateway, an email-to-SMS relay). Read under the channel's type they would be hidden from their holder's
   // own requests. A `sip:` URI is neither (its user part is not read).
   if (channel === 'email') return recipient.includes('@') || !normalisePhone(recipient, destination ?? null).valid ? 'email' : 'msisdn';
-  if (recipient.includes('@') && !SIP_URI.test(cleanIdentifier(recipient))) return 'email';
+  if (addressShaped(recipient)) return 'email';
   const compact = dialString(cleanIdentifier(recipient));
   if (DIGITS.test(compact) && compact.length <= 6) {
     if (direction !== 'mt' || !destination) return 'shortcode';

@@ -381,9 +381,12 @@ export class ConsumerLoop<S> {
     this.state = failed ? 'failed' : 'stopped';
   }
 
-  /** A method, not a field read: TypeScript would narrow `state` across the awaits in between. */
-  private isStopping(): boolean {
-    return this.state === 'stopping';
+  /**
+   * Whether a batch in progress should be given up (uncommitted, for the next owner): kafkajs stopped or moved the
+   * partition, or this loop is stopping. A method, not a field read: TypeScript would narrow `state` across awaits.
+   */
+  private abandoning(payload: EachBatchPayload): boolean {
+    return !payload.isRunning() || payload.isStale() || this.state === 'stopping';
   }
 
   /** Stops fetching (the batch in progress completes); `resume` continues where it stopped. */
@@ -549,7 +552,7 @@ export class ConsumerLoop<S> {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     // While stopping, only the batches already in progress finish; this one is left uncommitted for the next owner.
-    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale() || this.isStopping()) return;
+    if (batch.messages.length === 0 || this.abandoning(payload)) return;
     try {
       await this.onBatchOfPartition(payload);
     } finally {
@@ -583,7 +586,7 @@ export class ConsumerLoop<S> {
       messages = messages.filter((m) => Number(m.offset) > replay.to);
     }
     const max = this.deps.settings.maxBatchRecords;
-    for (let i = 0; i < messages.length && payload.isRunning() && !payload.isStale() && !this.isStopping(); i += max) {
+    for (let i = 0; i < messages.length && !this.abandoning(payload); i += max) {
       const chunk = messages.slice(i, i + max);
       const range = { from: Number(chunk[0]!.offset), to: Number(chunk[chunk.length - 1]!.offset) };
       const ok = await this.runBatch(payload, entry, chunk, range, null);
@@ -666,7 +669,7 @@ export class ConsumerLoop<S> {
         this.problem = `${e.code}: ${e.message}`;
         const delay = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
         log.warn({ consumer: settings.connector, partition, attempt, code: e.code, err: e.message }, 'batch failed; retrying the same batch');
-        if (!payload.isRunning() || payload.isStale() || this.isStopping()) return undefined;
+        if (this.abandoning(payload)) return undefined;
         this.at(partition, 'waiting to retry');
         await sleep(delay);
         try {
@@ -677,7 +680,7 @@ export class ConsumerLoop<S> {
           if (moved !== undefined) throw moved;
           // Any other heartbeat failure: the broker is away; the next attempt finds out.
         }
-        if (!payload.isRunning() || payload.isStale() || this.isStopping()) return undefined;
+        if (this.abandoning(payload)) return undefined;
       }
     }
   }
