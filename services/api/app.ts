@@ -190,6 +190,25 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         const q = req.query as Record<string, unknown> | null | undefined;
         if (q && typeof q === 'object') for (const k of Object.keys(q)) if (q[k] === '') delete q[k];
       });
+      // A route that declares no query parameters takes none (found from outside: `POST /v1/admin/retention/run?dry_run=true`
+      // ran a real pass, the parameter silently ignored). After the role check and the body's validation, so a caller
+      // without the role learns nothing more. The names are not quoted back: a caller may put an identifier in one.
+      v1.addHook('preHandler', async (req) => {
+        const q = req.query as Record<string, unknown> | null | undefined;
+        const given = q && typeof q === 'object' ? Object.keys(q).length : 0;
+        if (given > 0 && req.routeOptions.schema?.querystring === undefined)
+          throw new PipelineError(
+            'bad_request',
+            `${req.method} ${req.routeOptions.url ?? ''} takes no query parameters (${given} given)${req.method === 'GET' || req.method === 'DELETE' ? '' : '; its fields go in the JSON body'}`,
+          );
+      });
+      // A compressed body is refused in words: the API reads JSON as sent, and a `Content-Encoding` it ignored would
+      // turn a gzip body into "not valid JSON" or, worse, read a body the header says is something else.
+      v1.addHook('preParsing', async (req) => {
+        const encoding = req.headers['content-encoding'];
+        if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding))
+          throw new PipelineError('unsupported_media_type', 'Content-Encoding is not supported: send the body uncompressed (identity)');
+      });
       // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before.
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {

@@ -23,9 +23,10 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
     {
       preValidation: [
         requireRole('admin'),
-        // No body at all is `{}`: every field is optional (a real run at the real clock).
+        // No body at all is `{}`: every field is optional (a real run at the real clock). A JSON `null` is a body, and
+        // not an object: refused like `[]` (found from outside: it started a real pass).
         async (req) => {
-          if (req.body === undefined || req.body === null) req.body = {};
+          if (req.body === undefined) req.body = {};
         },
       ],
       schema: {

@@ -60,6 +60,7 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  if (parts.length === 0) throw new PipelineError('bad_request', `group_by: no dimension given; use ${DIMENSIONS.join(', ')}`);
   const bad = parts.filter((p) => !(DIMENSIONS as readonly string[]).includes(p));
   if (bad.length > 0)
     throw new PipelineError(

@@ -19,7 +19,7 @@ interface HoldBody {
   confidential?: boolean;
 }
 
-const HOLD_ID = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } as const;
+const HOLD_ID = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } } as const;
 
 export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app, { holds }) => {
   const about = (h: LegalHold) => ({ caseReference: h.case_reference, legalBasis: h.reason, requestId: h.hold_id, confidential: h.confidential });

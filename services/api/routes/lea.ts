@@ -73,7 +73,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
       schema: {
         summary: 'A past request and its result summary (the signed receipt while the month key of the request lives); never its records',
         tags: ['law enforcement'],
-        params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] },
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['id'] },
         response: { 401: errorSchema, 403: errorSchema, 404: errorSchema },
       },
     },

@@ -154,7 +154,7 @@ describe('hostile callers', () => {
 
   it('answers what an outside audit found to give a 500 (2026-12-02) with a 4xx and a message', async () => {
     const as = (role: string) => ({ authorization: `Bearer ${tokenOf(role)}`, 'content-type': 'application/json' });
-    const probes: { method: InjectOptions['method']; url: string; role?: string; payload?: string; status: number; says?: RegExp }[] = [
+    const probes: { method: InjectOptions['method']; url: string; role?: string; payload?: string; encoding?: string; status: number; says?: RegExp }[] = [
       // Months the engine cannot hold (a year below 1000 made an impossible time; 9999-12 has no month after it).
       ...['0000-01', '0500-05', '9999-12', '1969-12', '2300-01'].map((m) => ({
         method: 'GET' as const,
@@ -235,6 +235,47 @@ describe('hostile callers', () => {
         says: /^account: an account id is never a phone number/,
       },
       { method: 'GET', url: '/v1/billing/usage?account_id=alice%40example.com', role: 'billing', status: 400, says: /^account_id: .*never/ },
+      // Query parameters a route does not declare are refused, not ignored (found from outside: `?dry_run=true` on a
+      // POST ran a real retention pass), without quoting their names; a blank one is no parameter.
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run?dry_run=true',
+        role: 'admin',
+        payload: '{"dry_run":"yes"}',
+        status: 400,
+        says: /dry_run must be boolean/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run?dry_run=true',
+        role: 'admin',
+        status: 400,
+        says: /^POST \/v1\/admin\/retention\/run takes no query parameters \(1 given\); its fields go in the JSON body$/,
+      },
+      {
+        method: 'GET',
+        url: '/v1/holds/h-1?%2B60123456789=1',
+        role: 'legal',
+        status: 400,
+        says: /^GET \/v1\/holds\/:id takes no query parameters \(1 given\)$/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/billing/close?month=2026-11',
+        role: 'billing',
+        payload: '{"month":"2026-11"}',
+        status: 400,
+        says: /takes no query parameters/,
+      },
+      // A JSON null is a body and not an object (found from outside: it started a real pass like no body at all).
+      { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: 'null', status: 400, says: /body must be object/ },
+      // A compressed body is refused in words, whatever it holds.
+      { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: '{"dry_run":true}', encoding: 'gzip', status: 415, says: /Content-Encoding/ },
+      // Empty or separator-only lists and ids.
+      { method: 'GET', url: '/v1/billing/usage?group_by=,,,', role: 'billing', status: 400, says: /^group_by: no dimension given/ },
+      { method: 'GET', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id must NOT have fewer than 1 characters/ },
+      { method: 'DELETE', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id/ },
+      { method: 'GET', url: '/v1/lea/requests/', role: 'lea-officer', status: 400, says: /params\/id/ },
       // A wrong role learns nothing of a route's body schema: 403 before validation.
       { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
       { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },
@@ -250,7 +291,7 @@ describe('hostile callers', () => {
       const res = await app.inject({
         method: p.method,
         url: p.url,
-        headers: p.role ? as(p.role) : {},
+        headers: { ...(p.role ? as(p.role) : {}), ...(p.encoding ? { 'content-encoding': p.encoding } : {}) },
         ...(p.payload !== undefined ? { payload: p.payload } : {}),
       });
       const body = res.json<{ error?: unknown; message?: unknown }>();
