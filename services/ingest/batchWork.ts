@@ -17,7 +17,7 @@ import {
 } from '../core/index.ts';
 import { digestOf, encodeRows, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
 import { RowBinaryValueError } from '../platform/clickhouse/rowBinary.ts';
-import { decodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
+import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
 
 /**
@@ -152,15 +152,16 @@ export class BatchWork {
     const indices: number[] = [];
     const failures: RecordFailure[] = [];
     const dropped = { error_code: 0, client_ip: 0 };
+    const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let from = 0;
     for (let i = 0; i < ends.length; i++) {
       if (slice.spent()) await slice.pause();
+      const start = from;
       const end = ends[i]!;
-      const value = isNull.has(i) ? null : Buffer.from(bytes.buffer, bytes.byteOffset + from, end - from);
       from = end;
       let decoded: { event: CdrEvent; schemaId: number };
       try {
-        decoded = decodeCdrEvent(value);
+        decoded = isNull.has(i) ? decodeCdrEvent(null) : decodeCdrEventIn(all, start, end);
       } catch (err) {
         failures.push(failureOf(i, err, 'decode_failed', 'VALUE_CONVERTER', false));
         continue;
@@ -212,7 +213,7 @@ export class BatchWork {
     const vault: VaultRow[] = [];
     const vaultKeys: string[] = [];
     const vaultInBatch = new Set<string>();
-    const published: Buffer[] = [];
+    const published = framedWriter(PSEUDONYMISED_SCHEMA_ID, chosen.length * 256);
     const positions: number[] = [];
     const failures: RecordFailure[] = [];
     let late = 0;
@@ -227,9 +228,8 @@ export class BatchWork {
       const month = monthKeyOf(event.event_time);
       const key = identifiersExpired(event.event_time, now) ? null : (keys.get(month) ?? null);
       const rec = this.pseudonymiser.pseudonymise(event, month, key, screened.schemaIds[p]!, { topic: req.topic, partition: req.partition, offset }, now);
-      let value: Buffer;
       try {
-        value = encodeWith(PSEUDONYMISED_SCHEMA_ID, rec.published);
+        published.append(rec.published);
       } catch (err) {
         // A record that decodes and validates but cannot be encoded for downstream goes to the DLQ alone.
         failures.push(failureOf(screened.indices[p]!, err, 'encode_failed', 'TRANSFORMATION', windowClosed(event.event_time, now)));
@@ -247,7 +247,6 @@ export class BatchWork {
         vault.push(v);
         vaultKeys.push(vk);
       }
-      published.push(value);
       positions.push(p);
     }
 
@@ -271,7 +270,7 @@ export class BatchWork {
     this.vaultReturned.set(req.batch, vaultKeys);
     // Bounded: a batch given up after its transform never says `written`.
     if (this.vaultReturned.size > MAX_BATCHES_AWAITING_WRITE) this.vaultReturned.delete(this.vaultReturned.keys().next().value!);
-    return { failures, late, cdr, vault: vaultRows, published: packBuffers(published, positions) };
+    return { failures, late, cdr, vault: vaultRows, published: { ...published.finish(), positions: Uint32Array.from(positions) } };
   }
 
   /**
@@ -342,21 +341,6 @@ export class BatchWork {
 
 function sameKey(a: MonthKey, b: MonthKey): boolean {
   return a === b || (a.keyId === b.keyId && a.tokenKey.equals(b.tokenKey) && a.vaultKey.equals(b.vaultKey));
-}
-
-/** Buffers back to back in one fresh buffer (safe to transfer), with end offsets and the positions they belong to. */
-function packBuffers(values: readonly Buffer[], positions: readonly number[]): TransformReply['published'] {
-  let total = 0;
-  for (const v of values) total += v.length;
-  const bytes = new Uint8Array(total);
-  const ends = new Uint32Array(values.length);
-  let at = 0;
-  for (let i = 0; i < values.length; i++) {
-    bytes.set(values[i]!, at);
-    at += values[i]!.length;
-    ends[i] = at;
-  }
-  return { bytes, ends, positions: Uint32Array.from(positions) };
 }
 
 /** The identifier window of a record at `eventTime` has closed at `now` (false for a time that is not a number). */

@@ -118,6 +118,34 @@ export class CdrCodec {
     }
   }
 
+  /**
+   * `decodeCdrEvent` of the bytes [start, end) of `bytes` (a batch's values back to back) without a buffer per value.
+   * A value that decodes to exactly its own bytes read only those bytes, so it is what the one-value path reads;
+   * any other (an error, bytes left over, or a read past `end` into the next value) goes through that path, whose
+   * errors name the problem.
+   */
+  decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
+    if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
+      const schemaId = bytes.readInt32BE(start + 1);
+      const resolver = this.resolverFor(schemaId);
+      const event = resolver ? this.decodedExactly(bytes, start + 5, end, resolver) : undefined;
+      if (event) return { event, schemaId };
+    } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
+      const event = this.decodedExactly(bytes, start, end, undefined);
+      if (event) return { event, schemaId: 0 };
+    }
+    return this.decodeCdrEvent(bytes.subarray(start, end));
+  }
+
+  private decodedExactly(bytes: Buffer, from: number, end: number, resolver: avro.Resolver | undefined): CdrEvent | undefined {
+    try {
+      const decoded: { value: unknown; offset: number } = this.cdrEventType.decode(bytes, from, resolver);
+      return decoded.offset === end ? (decoded.value as CdrEvent) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private plainOrUndefined(value: Buffer): { event: CdrEvent; schemaId: number } | undefined {
     try {
       return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
@@ -157,6 +185,13 @@ export class CdrCodec {
     return framing === 'plain' ? body : frameConfluent(CDR_EVENT_SCHEMA_ID, body);
   }
 
+  /** A writer of values Confluent-framed with a registered schema, back to back in one buffer (FramedValueWriter). */
+  framedWriter(schemaId: number, sizeHint?: number): FramedValueWriter {
+    const t = this.writerType(schemaId);
+    if (!t) throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered`);
+    return new FramedValueWriter(t, schemaId, sizeHint);
+  }
+
   /** Encodes a value with a registered schema, Confluent-framed. A value the schema refuses is `encode_failed`. */
   encodeWith(schemaId: number, value: unknown): Buffer {
     const t = this.writerType(schemaId);
@@ -168,5 +203,66 @@ export class CdrCodec {
       throw new PipelineError('encode_failed', `value does not fit schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
     }
     return frameConfluent(schemaId, body);
+  }
+}
+
+/**
+ * Values Confluent-framed with one schema, written back to back into one growing buffer of its own: per value no
+ * buffer of its own, no frame header allocated and concatenated, no copy into a batch afterwards (what `encodeWith`
+ * per value and packing the results cost ingest's prepare work; benchmarks/results/prepare-work-2026-12-04.md).
+ */
+export class FramedValueWriter {
+  private buf: Buffer;
+  private pos = 0;
+  private readonly ends: number[] = [];
+
+  constructor(
+    private readonly type: avro.Type,
+    private readonly schemaId: number,
+    sizeHint = 4096,
+  ) {
+    // Its own ArrayBuffer (never Node's shared pool): the bytes may be transferred to another thread.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(64, sizeHint));
+  }
+
+  /** Appends one value. A value the schema refuses is `encode_failed` and leaves nothing behind. */
+  append(value: unknown): void {
+    const start = this.pos;
+    for (;;) {
+      this.reserve(start + 6);
+      this.buf[start] = CONFLUENT_MAGIC;
+      this.buf.writeInt32BE(this.schemaId, start + 1);
+      let end: number;
+      try {
+        // avsc writes into the buffer given and returns the end, or minus the bytes it lacked (nothing is thrown).
+        end = this.type.encode(value, this.buf, start + 5);
+      } catch (cause) {
+        throw new PipelineError('encode_failed', `value does not fit schema id ${this.schemaId}: ${reasonOf(cause)}`, { cause });
+      }
+      if (end >= 0) {
+        this.pos = end;
+        this.ends.push(end);
+        return;
+      }
+      this.reserve(this.buf.length - end);
+    }
+  }
+
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** The values written (a view of this writer's own buffer) and each one's end offset in it. */
+  finish(): { bytes: Uint8Array; ends: Uint32Array } {
+    return { bytes: this.buf.subarray(0, this.pos), ends: Uint32Array.from(this.ends) };
+  }
+
+  private reserve(size: number): void {
+    if (size <= this.buf.length) return;
+    let next = this.buf.length * 2;
+    while (next < size) next *= 2;
+    const grown = Buffer.allocUnsafeSlow(next);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
   }
 }

@@ -70,9 +70,19 @@ class Writer {
     const most = s.length * 3;
     if (most < 128) {
       this.ensure(most + 1);
-      const n = this.buf.write(s, this.pos + 1, 'utf8');
-      this.buf[this.pos] = n;
-      this.pos += 1 + n;
+      // ASCII byte by byte: for strings this short a loop costs less than a call into the runtime (avsc does the
+      // same). The first other character hands the whole string to Buffer#write.
+      const buf = this.buf;
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i] = c;
+      }
+      const n = i === s.length ? i : buf.write(s, at, 'utf8');
+      buf[this.pos] = n;
+      this.pos = at + n;
       return;
     }
     const n = Buffer.byteLength(s, 'utf8');

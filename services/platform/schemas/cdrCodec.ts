@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type avro from 'avsc';
 import { CdrCodec, type RegisteredSchema } from '../../core/index.ts';
-import type { CdrEvent, PseudonymisedValue } from '../../core/index.ts';
+import type { CdrEvent, FramedValueWriter, PseudonymisedValue } from '../../core/index.ts';
 
 /**
  * The project's Avro schemas, read once from `schemas/` (registry.json: Confluent schema id → file), and the
@@ -32,6 +32,10 @@ export const pseudonymisedType = cdrCodec.pseudonymisedType;
 export function decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
   return cdrCodec.decodeCdrEvent(value);
 }
+/** decodeCdrEvent of the value at [start, end) of a batch's values back to back. */
+export function decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
+  return cdrCodec.decodeCdrEventIn(bytes, start, end);
+}
 export function encodeCdrEvent(event: CdrEvent, framing: 'confluent' | 'plain' = 'confluent'): Buffer {
   return cdrCodec.encodeCdrEvent(event, framing);
 }
@@ -41,6 +45,10 @@ export function decodePseudonymised(value: Buffer | null): PseudonymisedValue {
 }
 export function encodeWith(schemaId: number, value: unknown): Buffer {
   return cdrCodec.encodeWith(schemaId, value);
+}
+/** Values Confluent-framed with a registered schema, written back to back into one buffer. */
+export function framedWriter(schemaId: number, sizeHint?: number): FramedValueWriter {
+  return cdrCodec.framedWriter(schemaId, sizeHint);
 }
 export {
   CDR_EVENT_SCHEMA_ID,

@@ -39,6 +39,18 @@ describe('rowBinary', () => {
     }
   });
 
+  it('writes short strings with any character after ASCII ones as UTF-8 (the byte-by-byte path hands them over whole)', () => {
+    const samples = ['abc', 'abcé', 'é', 'ab\u007f', 'ab\u0080', 'x'.repeat(41) + 'é', '+49 030 1234567\u00a0', 'a📞', 'Zürich', '\ud800x'];
+    for (const s of samples) {
+      const bytes = Buffer.from(s, 'utf8');
+      assert.deepEqual(one('String', s), Buffer.concat([leb128(bytes.length), bytes]), JSON.stringify(s));
+    }
+    // Row after row, a non-ASCII string between ASCII ones leaves the others intact.
+    const rows = ['ab', 'cé', 'de'];
+    const out = rowBinary(rows, ['c'], ['String'], (v) => [v]);
+    assert.deepEqual(out, Buffer.concat(rows.map((r) => Buffer.concat([leb128(Buffer.byteLength(r)), Buffer.from(r, 'utf8')]))));
+  });
+
   it('writes Int64 and DateTime64 in two’s complement, negatives and the safe-integer ends included', () => {
     for (const v of [
       0,

@@ -12,6 +12,8 @@ import {
   PSEUDONYMISED_SCHEMA_ID,
   PSEUDONYMISED_V1_SCHEMA_ID,
   decodePseudonymised,
+  decodeCdrEventIn,
+  framedWriter,
 } from '../../../../services/platform/schemas/cdrCodec.ts';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
@@ -185,5 +187,101 @@ describe('CDR Avro codec', () => {
     const { sender_range: _a, sender_number_type: _b, recipient_range: _c, recipient_number_type: _d, ...v1Value } = value;
     const fromV1 = decodePseudonymised(encodeWith(PSEUDONYMISED_V1_SCHEMA_ID, v1Value));
     assert.deepEqual({ ...fromV1 }, { ...v1Value, sender_range: '', sender_number_type: '', recipient_range: '', recipient_number_type: '' });
+  });
+
+  describe('a batch of values back to back', () => {
+    /** What the one-value path says of a value: the event and schema id, or the error's class, code and message. */
+    function outcome(read: () => { event: CdrEvent; schemaId: number }): unknown {
+      try {
+        const { event: got, schemaId } = read();
+        return { event: { ...got }, schemaId };
+      } catch (err) {
+        return err instanceof PipelineError ? { code: err.code, message: err.message } : { thrown: String(err) };
+      }
+    }
+
+    it('reads each value of a batch exactly as decodeCdrEvent reads it alone, damaged values included', () => {
+      const good = [
+        encodeCdrEvent(event, 'confluent'),
+        encodeCdrEvent({ ...event, cdr_id: 'c-2', sender: 'Zürich ☎', delivered_at: Date.UTC(2026, 10, 1, 12, 0, 1) }, 'plain'),
+        frameConfluent(2, v11.toBuffer({ ...event, cdr_id: 'c-3', message_body: 'dropped' })),
+      ];
+      // Damaged: cut short, bytes left over, an unregistered schema id, a frame shorter than its header, an empty
+      // cdr_id in plain Avro (starts with 0x00, like a frame), and random single-byte changes of good values.
+      const values: Buffer[] = [...good];
+      for (const g of good) {
+        values.push(g.subarray(0, g.length - 1), g.subarray(0, Math.floor(g.length / 2)), Buffer.concat([g, Buffer.from([0])]));
+      }
+      values.push(frameConfluent(999, cdrEventType.toBuffer(event)), Buffer.from([0, 0, 0]), encodeCdrEvent({ ...event, cdr_id: '' }, 'plain'));
+      let seed = 7;
+      const random = (n: number): number => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return seed % n;
+      };
+      for (let i = 0; i < 300; i++) {
+        const g = Buffer.from(good[i % good.length]!);
+        g[random(g.length)] = random(256);
+        values.push(g);
+      }
+      // Every value once at the start, once in the middle and once at the end of the batch: a value cut short may
+      // read into the next one's bytes, and must still come out as it does alone.
+      for (let i = 0; i < values.length; i++) {
+        const order = [values[(i + 1) % values.length]!, values[i]!, values[(i + 2) % values.length]!];
+        const all = Buffer.concat(order);
+        const start = order[0]!.length;
+        const end = start + values[i]!.length;
+        assert.deepEqual(
+          outcome(() => decodeCdrEventIn(all, start, end)),
+          outcome(() => decodeCdrEvent(values[i]!)),
+          `value ${i}`,
+        );
+        assert.deepEqual(
+          outcome(() => decodeCdrEventIn(values[i]!, 0, values[i]!.length)),
+          outcome(() => decodeCdrEvent(values[i]!)),
+          `value ${i} alone`,
+        );
+      }
+    });
+
+    it('writes values Confluent-framed back to back, byte for byte as encodeWith writes each', () => {
+      const writer = framedWriter(PSEUDONYMISED_SCHEMA_ID, 1); // grows from the smallest buffer
+      const base = pseudonymisedType.fromBuffer(
+        encodeWith(PSEUDONYMISED_SCHEMA_ID, {
+          ...event,
+          sender_token: 'a'.repeat(32),
+          recipient_token: 'b'.repeat(32),
+          token_month: '2026-11',
+          sender_type: 'alphanumeric',
+          recipient_type: 'msisdn',
+          sender_country: '',
+          late: false,
+          error_code: '',
+          duration_ms: 0,
+          sender_range: '',
+          sender_number_type: '',
+          recipient_range: '+6012',
+          recipient_number_type: 'mobile',
+        }).subarray(5),
+      ) as Record<string, unknown>;
+      const values = [base, { ...base, cdr_id: 'x'.repeat(5_000) }, { ...base, cdr_id: 'ünï 東京 📞' }];
+      for (const v of values) writer.append(v);
+      // A value the schema refuses: encode_failed, nothing of it left behind, and the next one is written.
+      assert.throws(
+        () => writer.append({ ...base, segments: 'many' }),
+        (err: unknown) => err instanceof PipelineError && err.code === 'encode_failed' && !err.message.includes('many'),
+      );
+      writer.append(values[0]);
+      assert.equal(writer.count, 4);
+      const { bytes, ends } = writer.finish();
+      const expected = [...values, values[0]!].map((v) => encodeWith(PSEUDONYMISED_SCHEMA_ID, v));
+      assert.deepEqual(Buffer.from(bytes), Buffer.concat(expected));
+      let at = 0;
+      assert.deepEqual(
+        [...ends],
+        expected.map((e) => (at += e.length)),
+      );
+      // Its own ArrayBuffer, safe to transfer to another thread (never Node's shared pool).
+      assert.ok(bytes.buffer.byteLength >= bytes.byteLength && bytes.byteOffset === 0);
+    });
   });
 });
