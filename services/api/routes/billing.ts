@@ -17,6 +17,7 @@ const CSV_COLUMNS = [
   'channel',
   'destination_country',
   'provider_id',
+  'status',
   'records',
   'segments',
   'duration_ms',

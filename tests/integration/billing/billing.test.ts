@@ -277,6 +277,12 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       const cols = header!.split(',');
       const csvRows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i]!, v])));
       assert.equal(csvRows.length, rows.length);
+      // The CSV has the JSON's columns, every grouped-by dimension included (found from outside: `status` was missing),
+      // and the same values row by row.
+      assert.deepEqual([...cols].sort(), Object.keys(rows[0] ?? {}).sort(), `${groupBy}: CSV columns`);
+      rows.forEach((r, i) => {
+        for (const [k, v] of Object.entries(r)) assert.equal(csvRows[i]![k], String(v), `${groupBy}: row ${i} ${k}`);
+      });
       assert.deepEqual(
         byCurrency(
           csvRows.map((r) => ({
