@@ -141,6 +141,10 @@ class KeyWindow {
 
   add(t: number, delivered: boolean, failed: boolean): void {
     const b = Math.floor(t / BUCKET_MS);
+    // Older than the window at the key's clock (`advance` moved it to the account's newest time): not part of what is
+    // judged now. Counted, an ordinary record read out of order pulled an open alert's start back by its distance
+    // (found from outside: 20 minutes before a 60 s flood) and inflated its count.
+    if (this.lastBucket >= 0 && b <= this.lastBucket - this.windowBuckets) return;
     // Events come in time order almost always: the newest bucket is the one, or a new one goes at the end.
     const newest = this.buckets[this.buckets.length - 1];
     let bucket = newest && newest.at === b ? newest : this.buckets.find((x) => x.at === b);
@@ -183,19 +187,28 @@ class KeyWindow {
 
 /** Distinct values seen per key within a window (last-seen time per value). */
 class DistinctWindow {
+  /** Last-seen time per value, oldest first (a value seen again moves to the end). */
   private readonly seen = new Map<string, number>();
+  private newest = Number.NEGATIVE_INFINITY;
   constructor(
     private readonly windowMs: number,
     /** The account the key belongs to: its clock says what has left the window. */
     readonly account: string,
   ) {}
   add(value: string, t: number): void {
+    // A sighting older than the window, or older than the value's last one, changes nothing: appended with its old
+    // time it would stay counted behind newer entries (the map is pruned from the front).
+    if (t <= this.newest - this.windowMs) return;
+    const last = this.seen.get(value);
+    if (last !== undefined && last >= t) return;
+    if (t > this.newest) this.newest = t;
     this.seen.delete(value);
     this.seen.set(value, t);
   }
   count(now: number): number {
+    const at = Math.max(now, this.newest);
     for (const [v, t] of this.seen) {
-      if (t > now - this.windowMs) break;
+      if (t > at - this.windowMs) break;
       this.seen.delete(v);
     }
     return this.seen.size;

@@ -81,6 +81,37 @@ describe('fraud detector', () => {
     assert.equal(d.openAlerts().length, 0);
   });
 
+  it('a record read out of order from before the window neither moves an alert’s start back nor counts in it', () => {
+    // Found from outside: one ordinary record 20 minutes older than a 60 s flood, read after it, made the alert start
+    // 20 minutes early and counted in its evidence (velocity and range_scan alike).
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const start = T0 + 600_000;
+    const ordinary = Array.from({ length: 30 }, (_, i) => ev({ event_time: T0 + i * 20_000, recipient_range: '6019' }));
+    const flood = Array.from({ length: 40 }, (_, i) => ev({ event_time: start + i * 1000, recipient_token: 'victim', recipient_range: '6019' }));
+    const scan = Array.from({ length: 60 }, (_, i) => ev({ event_time: start + i * 1000, recipient_range: '6017', status: 'failed' }));
+    const stragglers = [
+      ev({ event_time: start - 300_000, recipient_token: 'victim', recipient_range: '6019' }), // 5 min before a 60 s window
+      ev({ event_time: start - 400_000, recipient_range: '6017' }), // 400 s before a 300 s window
+    ];
+    const changes = run(d, [...ordinary, ...flood.flatMap((f, i) => [f, scan[i]!]), ...scan.slice(40), ...stragglers]);
+    const closing = run(d, [
+      ev({ event_time: start + 60_000 + 400_000, account_id: 'acct-2' }),
+      ev({ event_time: start + 60_000 + 410_000, account_id: 'acct-2' }),
+    ]);
+    const last = new Map<string, AlertChange>();
+    for (const c of [...changes, ...closing]) last.set(`${c.alert.rule}|${c.alert.key.token ?? c.alert.key.range}`, c);
+    const victim = last.get('velocity|victim');
+    assert.ok(victim, 'the flood alerted');
+    assert.equal(victim.alert.started_at, start);
+    assert.equal(victim.alert.evidence['records_of_token'], 40);
+    const scanned = last.get('range_scan|6017');
+    assert.ok(scanned, 'the scan alerted');
+    assert.equal(scanned.alert.started_at, start);
+    assert.equal(scanned.alert.evidence['records'], 60);
+    assert.equal(scanned.alert.evidence['distinct_recipients'], 60);
+    assert.equal(d.lateIgnored, 0, 'within the late tolerance: judged, just not part of these windows');
+  });
+
   it('an adopted open alert is continued by its condition, not opened again', () => {
     const first = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const opened = run(
