@@ -32,11 +32,20 @@ export class TokenRegistry {
   private constructor(private readonly entries: { name: string; digest: Buffer; roles: Role[] }[]) {}
 
   static fromFile(path: string): TokenRegistry {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read: ${code ?? 'error'}`}`, {
+        cause,
+      });
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
+      parsed = JSON.parse(text);
     } catch (cause) {
-      throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: cannot read ${path} as JSON`, { cause });
+      throw new PipelineError('config_invalid', `CDR_API_TOKENS_FILE: ${path} is not valid JSON`, { cause });
     }
     const r = tokensFileSchema.safeParse(parsed);
     if (!r.success)

@@ -4,17 +4,24 @@
  * CDR_SIGNING_KEY_FILE (the development files exist only under `cdr start`).
  */
 import { PipelineError } from '../core/index.ts';
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { checkMasterKeyFile } from '../platform/keys/index.ts';
+import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, permissionWarning, startService } from '../platform/runtime/index.ts';
-import { loadSigner } from '../platform/signing/index.ts';
+import { checkSigningKeyFile, loadSigner } from '../platform/signing/index.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { buildApi } from './app.ts';
 import { TokenRegistry } from './auth.ts';
 import { createApiServices } from './wiring.ts';
 
 await startService('api', async () => {
-  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention']);
+  const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention'], {
+    CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+    CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
+    CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
+    CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+  });
   const missing = [
     ...(config.api.tokensFile ? [] : ['CDR_API_TOKENS_FILE: required for the API as its own process']),
     ...(config.audit.signingKeyFile || !config.clickhouse.url ? [] : ['CDR_SIGNING_KEY_FILE: required for the API as its own process']),

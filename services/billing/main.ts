@@ -3,13 +3,16 @@
  * touches an identifier) → billing on cdr.pseudonymised, /healthz and /metrics on CDR_API_HOST:CDR_API_PORT.
  * `cdr start` wires the same service in-process. A consumer that stops for good ends the process with exit code 1.
  */
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { createBilling } from './createBilling.ts';
+import { plansFileOf, readPlanFile } from './planFile.ts';
 
 await startService('billing', async () => {
-  const config = loadConfig(process.env, ['kafka', 'clickhouse', 'billing', 'api']);
+  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'billing', 'api'], {
+    CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+  });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();
   const { service: billing, plans } = await createBilling(rt, { onFatal: (err) => shutdown(`billing stopped: ${err.code}`, 1) });

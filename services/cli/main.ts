@@ -3,7 +3,8 @@
  * retention run, audit verify, lea verify. Parsing lives here; each command's work lives in its own module.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfig, loadConfigAndFiles } from '../platform/config/index.ts';
+import { START_FILE_CHECKS } from './fileChecks.ts';
 import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, scenarioOf, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { runProduce } from './produceCommand.ts';
@@ -51,7 +52,7 @@ program
   .addOption(new Option('--scenario <name>', `traffic scenario: ${SCENARIOS.join(', ')} (hyphens accepted)`).argParser(scenarioArg).default('mixed'))
   .action(async (opts: { rate: number; dataDir?: string; seed?: number; scenario: ScenarioName }) => {
     const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
-    await runStart(loadConfig(env), opts);
+    await runStart(loadConfigAndFiles(env, undefined, START_FILE_CHECKS), opts);
   });
 
 program

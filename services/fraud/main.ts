@@ -3,13 +3,13 @@
  * identifier) → fraud on cdr.pseudonymised, /healthz and /metrics on CDR_API_HOST:CDR_API_PORT. `cdr start` wires the
  * same service in-process. A consumer that stops for good ends the process with exit code 1.
  */
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
-import { createFraud } from './createFraud.ts';
+import { createFraud, readRulesFile } from './createFraud.ts';
 
 await startService('fraud', async () => {
-  const config = loadConfig(process.env, ['kafka', 'clickhouse', 'fraud', 'api']);
+  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'fraud', 'api'], { CDR_FRAUD_RULES_FILE: readRulesFile });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();
   const { service: fraud } = await createFraud(rt, { onFatal: (err) => shutdown(`fraud stopped: ${err.code}`, 1) });

@@ -4,13 +4,14 @@
  * service in-process. A consumer that stops for good ends the process with exit code 1; a start-up problem with
  * exit code 2 (configuration, master key) or 1.
  */
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { createIngest } from './createIngest.ts';
 
 await startService('ingest', async () => {
-  const config = loadConfig(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api']);
+  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api'], { CDR_MASTER_KEY_FILE: checkMasterKeyFile });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();
   const ingest = createIngest(rt, { onFatal: (err) => shutdown(`ingest stopped: ${err.code}`, 1) });

@@ -5,14 +5,19 @@
  * `cdr start` schedules the same pass in-process.
  */
 import { openProcessAudit } from '../platform/audit/index.ts';
-import { loadConfig } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { checkMasterKeyFile } from '../platform/keys/index.ts';
+import { checkSigningKeyFile } from '../platform/signing/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { RetentionSchedule } from './scheduler.ts';
 import { createRetention } from './wiring.ts';
 
 await startService('retention', async () => {
-  const config = loadConfig(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention']);
+  const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention'], {
+    CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+    CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
+  });
   const rt = await openRuntime(config, { needKafka: false });
   // Every pass is recorded in the audit trail (chain "retention" unless CDR_AUDIT_CHAIN says otherwise).
   const audit = await openProcessAudit(rt, 'retention');

@@ -424,6 +424,42 @@ export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.Proc
   return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, ...out }) as ConfigOf<K>;
 }
 
+/** A reader of a file a variable names, run for its checks: throws (naming the problem) when the file cannot be used. */
+export type FileCheck = (path: string) => unknown;
+
+/**
+ * `loadConfig`, then the files the variables name read by their own readers (`checks`, by variable), every problem of
+ * both in one `config_invalid` error — before anything starts (found from outside: each start named one file's
+ * problem, after starting the broker and the engine). An unset variable is not checked here: its default (a shipped
+ * file, a development key) is read where it is used.
+ */
+export function loadConfigAndFiles<K extends SectionName = SectionName>(
+  env: NodeJS.ProcessEnv,
+  sections: readonly K[] | undefined,
+  checks: Readonly<Record<string, FileCheck>>,
+): ConfigOf<K> {
+  const problems: string[] = [];
+  let config: ConfigOf<K> | undefined;
+  try {
+    config = loadConfig(env, sections);
+  } catch (err) {
+    if (!(err instanceof PipelineError && err.code === 'config_invalid')) throw err;
+    problems.push(err.message.replace(/^invalid configuration: /, ''));
+  }
+  for (const [name, check] of Object.entries(checks)) {
+    const path = env[name];
+    if (path === undefined || path.trim() === '') continue;
+    try {
+      check(path);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      problems.push(message.startsWith(name) ? message : `${name}: ${message}`);
+    }
+  }
+  if (problems.length > 0 || config === undefined) throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
+  return config;
+}
+
 /** A URL as it may be printed or logged: a password in its user info or its query is replaced by `***`. */
 export function redactUrl(url: string): string {
   try {

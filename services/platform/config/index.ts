@@ -1,7 +1,7 @@
 /**
  * Configuration from the environment, by section.
  */
-export { COMPRESSION_NAMES, loadConfig, redactUrl, SECTION_NAMES } from './config.ts';
+export { COMPRESSION_NAMES, loadConfig, loadConfigAndFiles, redactUrl, SECTION_NAMES } from './config.ts';
 export type {
   ApiConfig,
   AuditConfig,
@@ -10,6 +10,7 @@ export type {
   ClickHouseConfig,
   CompressionName,
   ConfigOf,
+  FileCheck,
   FraudConfigSection,
   IngestConfig,
   KafkaConfig,

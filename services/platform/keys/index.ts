@@ -1,6 +1,6 @@
 /**
  * Key storage: the master key and the ring of month keys wrapped under it.
  */
-export { loadMasterKey } from './masterKey.ts';
+export { checkMasterKeyFile, loadMasterKey } from './masterKey.ts';
 export type { LoadedMasterKey } from './masterKey.ts';
 export { destroyedAmong, MonthKeyRing } from './monthKeyRing.ts';

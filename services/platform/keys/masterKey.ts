@@ -40,6 +40,11 @@ export function devMasterKeyPath(config: Pick<MasterKeyConfig, 'devKeyDir'>, dat
   return join(dir, name);
 }
 
+/** CDR_MASTER_KEY_FILE read and checked as a start would (for `loadConfigAndFiles`). */
+export function checkMasterKeyFile(path: string): void {
+  loadMasterKey({ base64: undefined, file: path, devKeyDir: undefined, refreshMs: 0 }, '', false);
+}
+
 export function loadMasterKey(config: MasterKeyConfig, dataDir: string, allowGenerate: boolean): LoadedMasterKey {
   if (config.base64) return { key: Buffer.from(config.base64, 'base64'), source: 'env' };
   if (config.file) {

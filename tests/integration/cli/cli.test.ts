@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../support/ports.ts';
@@ -67,6 +67,56 @@ describe('cdr command', () => {
     const r = run(['retention', 'run', '--dry-run'], { CDR_API_PORT: 'eighty' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CDR_API_PORT/);
+  });
+
+  it('start with bad values and bad files names every one at once, before it starts anything (exit 2)', () => {
+    // Found from outside: the values were named together, then each start named one file, after starting the broker
+    // and the engine (~20 s each).
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-badfiles-'));
+    try {
+      const rules = join(dir, 'rules.yaml');
+      const plans = join(dir, 'plans.yaml');
+      const tokens = join(dir, 'tokens.json');
+      const masterKey = join(dir, 'master.key');
+      writeFileSync(rules, 'rules:\n  velocity:\n    warning: -1\n');
+      writeFileSync(plans, 'plans: [{ id: p, version: 1 }]\n');
+      writeFileSync(tokens, '{"tokens": [');
+      writeFileSync(masterKey, 'dG9vIHNob3J0\n');
+      const dataDir = join(dir, 'data');
+      const started = Date.now();
+      const r = run(['start', '--rate', '0', '--data-dir', dataDir], {
+        CDR_API_PORT: 'abc',
+        CDR_KAFKA_COMPRESSION: 'brotli',
+        CDR_MASTER_KEY_FILE: masterKey,
+        CDR_SIGNING_KEY_FILE: join(dir, 'no-such.pem'),
+        CDR_API_TOKENS_FILE: tokens,
+        CDR_BILLING_PLANS_FILE: plans,
+        CDR_FRAUD_RULES_FILE: rules,
+        KAFKA_BROKERS: undefined,
+        CLICKHOUSE_URL: undefined,
+      });
+      assert.equal(r.status, 2, r.stderr);
+      for (const name of [
+        'CDR_API_PORT',
+        'CDR_KAFKA_COMPRESSION',
+        'CDR_MASTER_KEY_FILE',
+        'CDR_SIGNING_KEY_FILE',
+        'CDR_API_TOKENS_FILE',
+        'CDR_BILLING_PLANS_FILE',
+        'CDR_FRAUD_RULES_FILE',
+      ])
+        assert.match(r.stderr, new RegExp(name), `${name} named: ${r.stderr}`);
+      assert.match(r.stderr, /CDR_SIGNING_KEY_FILE: \S+no-such\.pem does not exist/);
+      assert.match(r.stderr, /CDR_API_TOKENS_FILE: \S+tokens\.json is not valid JSON/);
+      assert.doesNotMatch(r.stderr, /starting Kafka broker/, 'nothing started');
+      assert.ok(Date.now() - started < 30_000, 'refused before the broker and the engine start');
+      // A file that does not exist is said so (not "cannot read as JSON").
+      const missing = run(['start', '--rate', '0', '--data-dir', dataDir], { CDR_API_TOKENS_FILE: join(dir, 'none.json') });
+      assert.equal(missing.status, 2, missing.stderr);
+      assert.match(missing.stderr, /CDR_API_TOKENS_FILE: \S+none\.json does not exist/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('audit verify and billing commands create nothing: no store in the data directory, or an unreadable key, is exit 2', () => {

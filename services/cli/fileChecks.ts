@@ -1,0 +1,19 @@
+import type { FileCheck } from '../platform/config/index.ts';
+import { checkMasterKeyFile } from '../platform/keys/index.ts';
+import { checkSigningKeyFile } from '../platform/signing/index.ts';
+import { readPlanFile, plansFileOf } from '../billing/planFile.ts';
+import { readRulesFile } from '../fraud/createFraud.ts';
+import { TokenRegistry } from '../api/auth.ts';
+
+/**
+ * Every file a variable of `cdr start` may name, read by the reader that uses it (so the checks are the real ones):
+ * `loadConfigAndFiles` runs them before the broker or the engine starts and names every problem at once. The
+ * services' own `main.ts` check the subset they read.
+ */
+export const START_FILE_CHECKS: Readonly<Record<string, FileCheck>> = {
+  CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+  CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
+  CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
+  CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+  CDR_FRAUD_RULES_FILE: (path) => readRulesFile(path),
+};
