@@ -75,7 +75,10 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     max_block_size: '8192',
   });
   const clock = opts.clock ?? Date.now;
-  const billingPlans = new PlanSource(plansFileOf(opts.billingPlansFile));
+  // The API re-rates with these plans: a changed file is taken only once billing_plans accepts it, as billing's own.
+  const billingStore = new BillingStore(storage, clock);
+  const plansFile = plansFileOf(opts.billingPlansFile);
+  const billingPlans = new PlanSource(plansFile, (book) => billingStore.recordPlans(book, plansFile)).watch();
   const audit = await AuditTrail.open({
     storage,
     keyRing,
@@ -93,12 +96,13 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
     holds,
     disclosure: { desk, audit, signer: opts.signer, maxAnswerRows: opts.maxAnswerRows ?? 1_000_000, clock, log },
     retention: opts.retention,
-    billing: new BillingStore(storage, clock),
+    billing: billingStore,
     fraudAlerts: new AlertStore(storage),
     clock,
     billingPlans: () => billingPlans.current(),
     allowClockOverride: opts.allowClockOverride ?? false,
     async close() {
+      billingPlans.unwatch();
       // Answers that ended just before: their closing request rows and audit entries first.
       await desk.settled();
       await audit.close();

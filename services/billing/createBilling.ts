@@ -30,15 +30,17 @@ export async function createBilling(rt: BillingRuntime, overrides: BillingOverri
   const storage = overrides.storage ?? requireStore(rt);
   const store = new BillingStore(storage, overrides.clock);
   const file = plansFileOf(rt.config.billing.plansFile);
+  // A changed file is taken once recorded: a version already in use with other prices is refused there, and the
+  // plans in force stay (found from outside: the change was rated with although it was refused).
   const plans = new PlanSource(file, async (book) => {
     try {
       await store.recordPlans(book, file);
       rt.log.info({ file, plans: book.plans.length }, 'tariff plans reloaded');
     } catch (err) {
-      plans.problem = err instanceof Error ? err.message : String(err);
-      rt.log.error({ err }, 'tariff plans changed but were not recorded');
+      rt.log.error({ err }, 'tariff plans changed but were not taken: the previous plans stay in force');
+      throw err;
     }
-  });
+  }).watch();
   await store.recordPlans(plans.current(), file);
   const service = new BillingService({
     kafka: requireKafka(rt),

@@ -22,6 +22,7 @@ await startService('billing', async () => {
   });
   const ops = await startOpsServer({ host: config.api.host, port: config.api.port, log: rt.log, metrics: rt.metrics, health });
   const shutdown = onShutdownSignal(rt.log, async () => {
+    plans.unwatch();
     await billing.stop();
     await ops.close();
     await rt.close();

@@ -22,18 +22,23 @@ export function readPlanFile(file: string): PlanBook {
 }
 
 /**
- * The plans billing rates with, re-read when the file changes (checked at most every `checkMs`). A changed file that
- * does not pass the checks is not taken: the previous plans stay in force and `problem` says why until it is fixed.
+ * The plans billing rates with, re-read when the file changes (checked at most every `checkMs`, and every `checkMs`
+ * by `watch()` while nothing asks). A changed file is taken only once it passes the checks and `admit` accepts it
+ * (billing records its plans in `billing_plans`, which refuses a version already in use with other prices): until then
+ * the previous plans stay in force, and when it is refused `problem` says why until the file changes again.
  */
 export class PlanSource {
   private book: PlanBook;
   private mtimeMs: number;
   private checkedAt = 0;
+  /** A changed file being admitted: no other check starts meanwhile. */
+  private admitting: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
   problem: string | undefined;
 
   constructor(
     readonly file: string,
-    private readonly onChange: (book: PlanBook) => Promise<void> | void = () => undefined,
+    private readonly admit: (book: PlanBook) => Promise<void> | void = () => undefined,
     private readonly checkMs = 5_000,
     private readonly clock: () => number = Date.now,
   ) {
@@ -43,21 +48,48 @@ export class PlanSource {
 
   current(): PlanBook {
     const now = this.clock();
-    if (now - this.checkedAt >= this.checkMs) {
+    if (this.admitting === undefined && now - this.checkedAt >= this.checkMs) {
       this.checkedAt = now;
+      let m: number | undefined;
       try {
-        const m = statSync(this.file).mtimeMs;
+        m = statSync(this.file).mtimeMs;
         if (m !== this.mtimeMs) {
           const next = readPlanFile(this.file);
-          this.mtimeMs = m;
-          this.book = next;
-          this.problem = undefined;
-          void this.onChange(next);
+          const seen = m;
+          this.admitting = (async () => {
+            try {
+              await this.admit(next);
+              this.book = next;
+              this.problem = undefined;
+            } catch (err) {
+              this.problem = err instanceof Error ? err.message : String(err);
+            } finally {
+              // Refused or taken, this version of the file is settled: the next change is looked at, not this one again.
+              this.mtimeMs = seen;
+              this.admitting = undefined;
+            }
+          })();
         }
       } catch (err) {
         this.problem = err instanceof Error ? err.message : String(err);
       }
     }
     return this.book;
+  }
+
+  /** Settles a change being admitted (tests; a caller that must see a change it just made). */
+  async settled(): Promise<void> {
+    await this.admitting;
+  }
+
+  /** Checks the file every `checkMs` even while nothing asks for the plans, so a bad change shows in health at once. */
+  watch(): this {
+    this.timer ??= setInterval(() => this.current(), this.checkMs).unref();
+    return this;
+  }
+
+  unwatch(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

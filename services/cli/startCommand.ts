@@ -133,6 +133,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await producing.catch(() => undefined);
     await schedule.stop();
     await ingest.stop();
+    billingPlans.unwatch();
     await billing.stop();
     await fraud.stop();
     await app.close();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { billableSeconds, PipelineError, type CdrEvent } from '../../../services/core/index.ts';
 import { createBilling, type Billing } from '../../../services/billing/createBilling.ts';
+import { readPlanFile } from '../../../services/billing/planFile.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { BillingStore } from '../../../services/billing/billingStore.ts';
@@ -704,6 +705,37 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       raced.map((c) => c.month),
       ['2027-05', '2027-06', '2027-07'],
     );
+  });
+
+  it('a version in use edited in place while running is refused: the plans in force stay, billing and API alike', async () => {
+    // Found from outside: the running billing and the API's re-rate took an edited version (6500 → 6600) although
+    // billing_plans refused it at the next start.
+    const digests = (book: { plans: readonly { id: string; version: number; digest: string }[] }): string =>
+      JSON.stringify(book.plans.map((p) => [p.id, p.version, p.digest]));
+    writeFileSync(plansFile, PLANS_V2);
+    const inForce = digests(readPlanFile(plansFile));
+    // Both watch the file (every 5 s): both take the current one, with nothing asking.
+    await waitFor(
+      'billing and the API took the current file',
+      () => digests(billing.plans.current()) === inForce && digests(api.services.billingPlans()) === inForce,
+      20_000,
+    );
+    writeFileSync(plansFile, PLANS_V2.replace('        price: 80000', '        price: 81000'));
+    await waitFor('the edit refused', () => billing.plans.problem !== undefined, 15_000);
+    assert.match(billing.plans.problem ?? '', /plan usd-partners version 2 differs from the version already in use/);
+    await new Promise((r) => setTimeout(r, 6_000)); // the API's watch has looked too
+    assert.equal(digests(billing.plans.current()), inForce);
+    assert.equal(digests(api.services.billingPlans()), inForce);
+    // Re-rating October's second half (rated at version 2 by the test before) changes nothing: the edit is not used.
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/billing/rerate',
+      headers: { ...auth('billing'), 'content-type': 'application/json' },
+      payload: { from: '2026-10-15T00:00:00Z', to: '2026-11-01T00:00:00Z', account_id: 'acct-0001' },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json<{ changed: number }>().changed, 0, 'nothing re-rated at the edited price');
+    writeFileSync(plansFile, PLANS_V2);
   });
 
   it('refuses to start on a plan file with an overlapping window, naming the line', async () => {
