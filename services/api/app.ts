@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
-import { MONTH, MONTH_RULE, PipelineError, type PipelineErrorCode } from '../core/index.ts';
+import { acceptsAnyOf, MONTH, MONTH_RULE, PipelineError, type PipelineErrorCode } from '../core/index.ts';
 import type { HealthRegistry } from '../platform/http/index.ts';
 import { opsRoutes } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
@@ -202,6 +202,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
             `${req.method} ${req.routeOptions.url ?? ''} takes no query parameters (${given} given)${req.method === 'GET' || req.method === 'DELETE' ? '' : '; its fields go in the JSON body'}`,
           );
       });
+      // What a route can answer (`config.produces`, else JSON): an Accept that admits none of it is a 406, not a JSON
+      // answer the caller said it cannot read (found from outside: `Accept: application/xml` got 200 JSON).
+      v1.addHook('preHandler', async (req) => {
+        const produces = req.routeOptions.config.produces ?? ['application/json'];
+        if (!acceptsAnyOf(req.headers.accept, produces)) throw new PipelineError('not_acceptable', `Accept: this route answers ${produces.join(', ')}`);
+      });
       // A compressed body is refused in words: the API reads JSON as sent, and a `Content-Encoding` it ignored would
       // turn a gzip body into "not valid JSON" or, worse, read a body the header says is something else.
       v1.addHook('preParsing', async (req) => {
@@ -268,10 +274,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const allowed = METHODS.filter((m) => known.find(m, path) !== null);
     if (allowed.length > 0) {
       reply.code(405).header('allow', allowed.join(', '));
-      return { error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}` };
+      // The path is not quoted back (here or below): a caller may have put an identifier in it.
+      return { error: 'method_not_allowed', message: `${req.method} is not allowed on this path; allowed: ${allowed.join(', ')}` };
     }
     reply.code(404);
-    return { error: 'not_found', message: `no route ${req.method} ${path}` };
+    return { error: 'not_found', message: `no route ${req.method} on this path (the routes: GET /openapi.json)` };
   });
   app.setErrorHandler(async (err: FastifyError | PipelineError | Error, req, reply) => {
     if (err instanceof PipelineError) {

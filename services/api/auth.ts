@@ -90,6 +90,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
   }
+  interface FastifyContextConfig {
+    /** The media types a route answers in (without parameters); unset: JSON only. An Accept admitting none is a 406. */
+    produces?: readonly string[];
+  }
 }
 
 /**

@@ -84,6 +84,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Querystring: UsageQuerystring }>(
     '/billing/usage',
     {
+      config: { produces: ['application/json', 'text/csv'] },
       preValidation: requireRole('billing'),
       schema: {
         summary: 'Usage aggregates per account and currency, by day or month, channel, destination country, provider (JSON or CSV)',

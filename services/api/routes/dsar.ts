@@ -3,7 +3,7 @@ import { monthsInRange, type AuditEntry, type NormalisedIdentifier } from '../..
 import type { LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
 import { identifierWindowStart } from '../disclosure/disclosureDesk.ts';
-import { serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
+import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
 import { errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
@@ -88,6 +88,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
   app.post<{ Body: DsarBody }>(
     '/dsar',
     {
+      config: { produces: ANSWER_TYPES },
       preValidation: requireRole('dpo'),
       schema: {
         summary: "Data-subject access export: one identifier's records in the identifier window and the disclosures made about it",

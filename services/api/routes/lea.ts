@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import { requireRole } from '../auth.ts';
-import { serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
+import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
 import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
@@ -26,6 +26,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.post<{ Body: LeaRequestBody }>(
     '/lea/requests',
     {
+      config: { produces: ANSWER_TYPES },
       preValidation: requireRole('lea-officer'),
       schema: {
         summary: 'A retained-data request: the records of one identifier in a range, identifiers restored, signed',

@@ -20,6 +20,22 @@ export const CONTENT_TYPES: Record<AnswerFormat, string> = {
 };
 
 /** The answer format an Accept header asks for: the first of ndjson, csv or json it names (json by default). */
+/**
+ * Whether an Accept header admits one of `types` (media ranges with q > 0: exact, `major/*` or `*\/*`); no header, or
+ * an empty one, admits anything.
+ */
+export function acceptsAnyOf(accept: string | undefined, types: readonly string[]): boolean {
+  if (!accept || accept.trim() === '') return true;
+  for (const part of accept.split(',')) {
+    const [range = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    if (range === '*/*') return true;
+    for (const t of types) if (range === t || (range.endsWith('/*') && t.startsWith(range.slice(0, -1)))) return true;
+  }
+  return false;
+}
+
 export function answerFormatOf(accept: string | undefined): AnswerFormat | undefined {
   if (!accept || accept.trim() === '') return 'json';
   const ranges = accept

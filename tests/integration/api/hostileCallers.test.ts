@@ -154,7 +154,16 @@ describe('hostile callers', () => {
 
   it('answers what an outside audit found to give a 500 (2026-12-02) with a 4xx and a message', async () => {
     const as = (role: string) => ({ authorization: `Bearer ${tokenOf(role)}`, 'content-type': 'application/json' });
-    const probes: { method: InjectOptions['method']; url: string; role?: string; payload?: string; encoding?: string; status: number; says?: RegExp }[] = [
+    const probes: {
+      method: InjectOptions['method'];
+      url: string;
+      role?: string;
+      payload?: string;
+      encoding?: string;
+      accept?: string;
+      status: number;
+      says?: RegExp;
+    }[] = [
       // Months the engine cannot hold (a year below 1000 made an impossible time; 9999-12 has no month after it).
       ...['0000-01', '0500-05', '9999-12', '1969-12', '2300-01'].map((m) => ({
         method: 'GET' as const,
@@ -276,6 +285,25 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id must NOT have fewer than 1 characters/ },
       { method: 'DELETE', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id/ },
       { method: 'GET', url: '/v1/lea/requests/', role: 'lea-officer', status: 400, says: /params\/id/ },
+      // An Accept the route cannot answer in is a 406 (found from outside: application/xml got 200 JSON); one that
+      // admits what it answers is not.
+      {
+        method: 'GET',
+        url: '/v1/billing/usage',
+        role: 'billing',
+        accept: 'application/xml',
+        status: 406,
+        says: /^Accept: this route answers application\/json, text\/csv$/,
+      },
+      { method: 'GET', url: '/v1/billing/usage', role: 'billing', accept: 'text/*', status: 200 },
+      { method: 'GET', url: '/v1/billing/usage', role: 'billing', accept: 'application/xml, application/json;q=0.1', status: 200 },
+      { method: 'GET', url: '/v1/billing/usage', role: 'billing', accept: 'application/json;q=0', status: 406 },
+      { method: 'GET', url: '/v1/holds', role: 'legal', accept: 'text/csv', status: 406, says: /answers application\/json$/ },
+      { method: 'GET', url: '/v1/holds', role: 'legal', accept: '*/*', status: 200 },
+      // Paths are not quoted back in a 404 or 405: a caller may put an identifier in one (found from outside).
+      { method: 'GET', url: '/nope/+60123456789', status: 404, says: /^no route GET on this path/ },
+      { method: 'GET', url: '/v1/nope/alice@example.com', role: 'auditor', status: 404, says: /^no route GET on this path/ },
+      { method: 'PUT', url: '/v1/holds/+60123456789', role: 'legal', payload: '{}', status: 405, says: /^PUT is not allowed on this path; allowed: / },
       // A wrong role learns nothing of a route's body schema: 403 before validation.
       { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
       { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },
@@ -291,11 +319,12 @@ describe('hostile callers', () => {
       const res = await app.inject({
         method: p.method,
         url: p.url,
-        headers: { ...(p.role ? as(p.role) : {}), ...(p.encoding ? { 'content-encoding': p.encoding } : {}) },
+        headers: { ...(p.role ? as(p.role) : {}), ...(p.encoding ? { 'content-encoding': p.encoding } : {}), ...(p.accept ? { accept: p.accept } : {}) },
         ...(p.payload !== undefined ? { payload: p.payload } : {}),
       });
       const body = res.json<{ error?: unknown; message?: unknown }>();
-      if (res.statusCode !== p.status || typeof body.error !== 'string' || typeof body.message !== 'string' || (p.says && !p.says.test(String(body.message))))
+      const errorShaped = typeof body.error === 'string' && typeof body.message === 'string';
+      if (res.statusCode !== p.status || (p.status >= 400 && !errorShaped) || (p.says && !p.says.test(String(body.message))))
         wrong.push(`${p.method} ${p.url} ${p.payload ?? ''} → ${res.statusCode} ${res.body.slice(0, 160)}`);
     }
     assert.deepEqual(wrong, []);

@@ -4,6 +4,7 @@ import type { createPublicKey } from 'node:crypto';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import {
   RecordDigester,
+  acceptsAnyOf,
   answerFormatOf,
   answerWriter,
   keyIdOf,
@@ -148,6 +149,15 @@ describe('signed answers', () => {
     const r = { ...records[0]!, account_id: 'a,"b"\nc' };
     const text = w.open({}) + w.record('', r);
     assert.deepEqual(recordsFromCsv(text), [r]);
+  });
+
+  it('says whether an Accept admits what a route answers (exact, major/*, */*, q=0 refuses)', () => {
+    const json = ['application/json'];
+    for (const a of [undefined, '', ' ', '*/*', 'application/*', 'application/json', 'APPLICATION/JSON; charset=utf-8', 'text/html, */*;q=0.1'])
+      assert.equal(acceptsAnyOf(a, json), true, String(a));
+    for (const a of ['application/xml', 'text/*', 'application/json;q=0', 'text/csv, application/xml;q=0.9', 'application/jsonx'])
+      assert.equal(acceptsAnyOf(a, json), false, a);
+    assert.equal(acceptsAnyOf('text/*', ['application/json', 'text/csv']), true);
   });
 
   it('reads the answer form from Accept', () => {
