@@ -161,6 +161,11 @@ export interface LoopStatus {
   readonly problem: string | undefined;
   /** Milliseconds without a committed batch while records wait, once over the stall threshold; else 0. */
   readonly stalledMs: number;
+  /**
+   * Milliseconds since the lag was last read from the broker (or since the start), once over the stall threshold;
+   * else 0. While it grows, `lag` says nothing about what waits: a broker that stopped answering looked idle.
+   */
+  readonly lagUnreadMs: number;
   /** What each batch in progress is waiting on, and since when (a batch that never finishes says where it is). */
   readonly inFlight: readonly BatchInFlight[];
 }
@@ -276,6 +281,8 @@ export class ConsumerLoop<S> {
     const since = Math.max(this.lastProgressAt ?? 0, this.startedAt ?? now);
     const stallMs = this.deps.settings.stallMs ?? 60_000;
     const stalledMs = this.state === 'running' && this.lag > 0 && now - since > stallMs ? now - since : 0;
+    const lagSince = this.lagAt ?? this.startedAt ?? now;
+    const lagUnreadMs = this.state === 'running' && now - lagSince > stallMs ? now - lagSince : 0;
     return {
       state: this.state,
       batches: this.batches,
@@ -286,6 +293,7 @@ export class ConsumerLoop<S> {
       lastProgressAt: this.lastProgressAt,
       problem: this.state === 'failed' ? this.problem : [this.membershipProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
       stalledMs,
+      lagUnreadMs,
       inFlight: [...this.working].map(([partition, w]) => ({ partition, stage: w.stage, since: w.since })),
     };
   }
@@ -838,6 +846,9 @@ export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown
         const where = oldest ? ` (partition ${oldest.partition}'s batch at '${oldest.stage}' since ${iso(oldest.since)})` : '';
         reasons.push(`no batch committed for ${Math.round(s.stalledMs / 1000)} s while ${s.lag} records wait${where}`);
       }
+      // Found from outside: with the broker frozen, health stayed ok (the last lag read said nothing waited).
+      if (s.lagUnreadMs > 0)
+        reasons.push(`consumer lag not read from the broker for ${Math.round(s.lagUnreadMs / 1000)} s: what waits is unknown (is the broker answering?)`);
       return reasons.length > 0 ? { status: 'degraded', reasons, detail } : { status: 'ok', detail };
     }
     case 'idle':

@@ -13,6 +13,7 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   lastProgressAt: Date.UTC(2026, 0, 1),
   problem: undefined,
   stalledMs: 0,
+  lagUnreadMs: 0,
   inFlight: [],
   ...over,
 });
@@ -54,6 +55,12 @@ describe('health', () => {
     const stalled = loopHealth(status({ lag: 1234, stalledMs: 95_000 }));
     assert.equal(stalled.status, 'degraded');
     assert.deepEqual(stalled.reasons, ['no batch committed for 95 s while 1234 records wait']);
+  });
+
+  it('a running consumer whose lag the broker has not answered for the stall threshold is degraded, not ok', () => {
+    const unread = loopHealth(status({ lag: 0, lagUnreadMs: 75_000 }));
+    assert.equal(unread.status, 'degraded');
+    assert.deepEqual(unread.reasons, ['consumer lag not read from the broker for 75 s: what waits is unknown (is the broker answering?)']);
   });
 
   it('a stalled consumer names where its oldest batch in progress waits, and health lists every one', () => {
