@@ -66,6 +66,7 @@ const FASTIFY_STATUS_CODES: Record<number, PipelineErrorCode> = {
   405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'rate_limited',
 };

@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   method_not_allowed: { disposition: 'dead-letter', http: 405 },
   conflict: { disposition: 'dead-letter', http: 409 },
   payload_too_large: { disposition: 'dead-letter', http: 413 },
+  /** A path (a parameter) over the router's length limit. */
+  uri_too_long: { disposition: 'dead-letter', http: 414 },
   unsupported_media_type: { disposition: 'dead-letter', http: 415 },
   rate_limited: { disposition: 'dead-letter', http: 429 },
   /** No answer form the request's Accept header allows. */

@@ -328,6 +328,9 @@ describe('hostile callers', () => {
         wrong.push(`${p.method} ${p.url} ${p.payload ?? ''} → ${res.statusCode} ${res.body.slice(0, 160)}`);
     }
     assert.deepEqual(wrong, []);
+    // A 414's code says what it is (found from outside: it was `bad_request`).
+    const long = await app.inject({ method: 'GET', url: `/v1/lea/requests/${'x'.repeat(120)}`, headers: as('lea-officer') });
+    assert.equal(long.json<{ error: string }>().error, 'uri_too_long');
   });
 
   it('answers what Node’s HTTP parser refuses (a query string past the header limit) in the contract’s shape', async () => {
