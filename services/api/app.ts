@@ -99,9 +99,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // answers in the contract's error shape too.
     frameworkErrors: (err, _req, reply) => {
       const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-      // The reply's types are the routes' (none here): this one is plain JSON.
+      // The reply's types are the routes' (none here): this one is plain JSON. Fastify's own message quotes the path,
+      // where a caller may have put an identifier: said in words instead.
       const raw = reply as unknown as { code(n: number): { send(body: unknown): unknown } };
-      void raw.code(status).send({ error: FASTIFY_STATUS_CODES[status] ?? 'bad_request', message: err.message });
+      const message = status === 414 ? 'a path parameter is over 100 characters' : 'the path is not a valid URL (a malformed percent-encoding?)';
+      void raw.code(status).send({ error: FASTIFY_STATUS_CODES[status] ?? 'bad_request', message });
     },
     // And what Node's HTTP parser refuses (headers or a query string too large, a malformed request line).
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
@@ -194,32 +196,42 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // A route that declares no query parameters takes none (found from outside: `POST /v1/admin/retention/run?dry_run=true`
       // ran a real pass, the parameter silently ignored). After the role check and the body's validation, so a caller
       // without the role learns nothing more. The names are not quoted back: a caller may put an identifier in one.
+      // Counted in the query string as sent: the hook above drops blank ones, and `?dry_run` (no `=`) is blank.
       v1.addHook('preHandler', async (req) => {
-        const q = req.query as Record<string, unknown> | null | undefined;
-        const given = q && typeof q === 'object' ? Object.keys(q).length : 0;
-        if (given > 0 && req.routeOptions.schema?.querystring === undefined)
+        if (req.routeOptions.schema?.querystring !== undefined) return;
+        const at = req.url.indexOf('?');
+        const given =
+          at < 0
+            ? 0
+            : req.url
+                .slice(at + 1)
+                .split('&')
+                .filter((p) => p !== '').length;
+        if (given > 0)
           throw new PipelineError(
             'bad_request',
             `${req.method} ${req.routeOptions.url ?? ''} takes no query parameters (${given} given)${req.method === 'GET' || req.method === 'DELETE' ? '' : '; its fields go in the JSON body'}`,
           );
       });
-      // What a route can answer (`config.produces`, else JSON): an Accept that admits none of it is a 406, not a JSON
-      // answer the caller said it cannot read (found from outside: `Accept: application/xml` got 200 JSON).
+      // A route that answers in several forms (`config.produces`: usage, disclosures) refuses an Accept that admits none
+      // of them with a 406, not a JSON answer the caller said it cannot read (found from outside: `Accept:
+      // application/xml` on usage got 200 JSON). A JSON-only route answers JSON whatever the Accept, as it always did:
+      // a script that reuses one set of headers for every call keeps working.
       v1.addHook('preHandler', async (req) => {
-        const produces = req.routeOptions.config.produces ?? ['application/json'];
-        if (!acceptsAnyOf(req.headers.accept, produces)) throw new PipelineError('not_acceptable', `Accept: this route answers ${produces.join(', ')}`);
+        const produces = req.routeOptions.config.produces;
+        if (produces && !acceptsAnyOf(req.headers.accept, produces))
+          throw new PipelineError('not_acceptable', `Accept: this route answers ${produces.join(', ')}`);
       });
-      // A compressed body is refused in words: the API reads JSON as sent, and a `Content-Encoding` it ignored would
-      // turn a gzip body into "not valid JSON" or, worse, read a body the header says is something else.
-      v1.addHook('preParsing', async (req) => {
-        const encoding = req.headers['content-encoding'];
-        if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding))
-          throw new PipelineError('unsupported_media_type', 'Content-Encoding is not supported: send the body uncompressed (identity)');
-      });
-      // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before.
+      // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before. A
+      // compressed body is refused in words here, where a body is read (a malformed one is refused here too): the API
+      // reads JSON as sent, and a `Content-Encoding` it ignored would make gzip "not valid JSON", or read a body the
+      // header says is something else.
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-        if (typeof body === 'string' && body.trim() === '') done(null, undefined);
+        const encoding = req.headers['content-encoding'];
+        if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding))
+          done(new PipelineError('unsupported_media_type', 'Content-Encoding is not supported: send the body uncompressed (identity)'), undefined);
+        else if (typeof body === 'string' && body.trim() === '') done(null, undefined);
         else
           void json(req, body as string, (err, value) => {
             // JSON may spell a lone UTF-16 surrogate (`"\ud800"`); no text holds one, and the audit chain's canonical

@@ -16,7 +16,7 @@ import { TokenRegistry } from './auth.ts';
 import { createApiServices } from './wiring.ts';
 
 await startService('api', async () => {
-  const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention'], {
+  const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention', 'billing'], {
     CDR_MASTER_KEY_FILE: checkMasterKeyFile,
     CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
     CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
@@ -46,6 +46,8 @@ await startService('api', async () => {
     maxAnswerRows: config.api.maxAnswerRows,
     queryTimeoutSeconds: config.api.queryTimeoutSeconds,
     queryMaxMemoryBytes: config.api.queryMaxMemoryBytes,
+    // The plans POST /v1/billing/rerate prices with: the operator's file, as billing's (it was the shipped example).
+    billingPlansFile: config.billing.plansFile,
   });
   const { pass } = createRetention(rt, { audit: services.audit, signer: services.audit.signer });
   const app = buildApi({

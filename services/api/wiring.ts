@@ -78,7 +78,7 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
   // The API re-rates with these plans: a changed file is taken only once billing_plans accepts it, as billing's own.
   const billingStore = new BillingStore(storage, clock);
   const plansFile = plansFileOf(opts.billingPlansFile);
-  const billingPlans = new PlanSource(plansFile, (book) => billingStore.recordPlans(book, plansFile)).watch();
+  const billingPlans = new PlanSource(plansFile, (book) => billingStore.recordPlans(book, plansFile));
   const audit = await AuditTrail.open({
     storage,
     keyRing,
@@ -91,6 +91,7 @@ export async function createApiServices(rt: Runtime & { config: { clickhouse?: C
   });
   const holds = new LegalHolds(storage, keyRing, masterKey, clock);
   const desk = new DisclosureDesk({ storage, keyRing, holds, ...(opts.pageSize ? { pageSize: opts.pageSize } : {}) });
+  billingPlans.watch();
   return {
     audit,
     holds,

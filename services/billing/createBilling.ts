@@ -40,8 +40,9 @@ export async function createBilling(rt: BillingRuntime, overrides: BillingOverri
       rt.log.error({ err }, 'tariff plans changed but were not taken: the previous plans stay in force');
       throw err;
     }
-  }).watch();
+  });
   await store.recordPlans(plans.current(), file);
+  plans.watch();
   const service = new BillingService({
     kafka: requireKafka(rt),
     brokers: rt.brokers,

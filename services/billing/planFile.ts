@@ -21,6 +21,17 @@ export function readPlanFile(file: string): PlanBook {
   return parsePlanBook(text, file);
 }
 
+/** How long recording a changed file may take before it counts as not taken (tried again at the next check). */
+const ADMIT_TIMEOUT_MS = 60_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PipelineError('unavailable', `recording the changed tariff plans took over ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * The plans billing rates with, re-read when the file changes (checked at most every `checkMs`, and every `checkMs`
  * by `watch()` while nothing asks). A changed file is taken only once it passes the checks and `admit` accepts it
@@ -58,14 +69,16 @@ export class PlanSource {
           const seen = m;
           this.admitting = (async () => {
             try {
-              await this.admit(next);
+              await withTimeout(Promise.resolve(this.admit(next)), ADMIT_TIMEOUT_MS);
               this.book = next;
               this.problem = undefined;
+              this.mtimeMs = seen;
             } catch (err) {
               this.problem = err instanceof Error ? err.message : String(err);
+              // Refused (the plans are wrong): settled until the file changes again. Anything else (the store did not
+              // answer) is tried again at the next check.
+              if (err instanceof PipelineError && err.code === 'config_invalid') this.mtimeMs = seen;
             } finally {
-              // Refused or taken, this version of the file is settled: the next change is looked at, not this one again.
-              this.mtimeMs = seen;
               this.admitting = undefined;
             }
           })();

@@ -82,7 +82,7 @@ export { isoInstantProblem, parseIsoInstant } from './time/isoInstant.ts';
 export { canonicalFlatJson, canonicalJson, sha256Hex } from './disclosure/canonical.ts';
 export { ANSWER_FORMAT, answerIntegritySchema, fieldDigests, keyIdOf, RecordDigester, signAnswer, verifyAnswer } from './disclosure/answerIntegrity.ts';
 export type { AnswerIntegrity, AnswerSigner, VerifyAnswerInput, VerifyAnswerReport } from './disclosure/answerIntegrity.ts';
-export { acceptsAnyOf, answerFormatOf, answerWriter, CONTENT_TYPES, CSV_COLUMNS, parseCsv, recordsFromCsv } from './disclosure/answerFormat.ts';
+export { acceptsAnyOf, answerFormatOf, answerWriter, preferredOf, CONTENT_TYPES, CSV_COLUMNS, parseCsv, recordsFromCsv } from './disclosure/answerFormat.ts';
 export type { AnswerFormat, AnswerWriter } from './disclosure/answerFormat.ts';
 export { AUDIT_RETENTION_MONTHS, AuditChainVerifier, CHECKPOINT_FORMAT, checkpointBytes, entryHash, GENESIS_HASH } from './audit/auditChain.ts';
 export type { AuditCheckpoint, AuditEntry, AuditEntryContent, ChainProblem, ChainReport } from './audit/auditChain.ts';

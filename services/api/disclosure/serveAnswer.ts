@@ -1,14 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { PipelineError, answerFormatOf, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
-
-/** The media types a disclosure answers in (the route's `config.produces`; answerFormatOf picks one). */
-export const ANSWER_TYPES: readonly string[] = ['application/json', 'application/x-ndjson', 'application/ndjson', 'text/csv'];
 import type { AuditTrail } from '../../platform/audit/index.ts';
 import type { LoadedSigner } from '../../platform/signing/index.ts';
 import { audited } from '../routes/common.ts';
 import { answerStream } from './answerStream.ts';
 import { DisclosureDesk, newRequestId, type DisclosureKind } from './disclosureDesk.ts';
+
+/** The media types a disclosure answers in (the route's `config.produces`; answerFormatOf picks one). */
+export const ANSWER_TYPES: readonly string[] = ['application/json', 'application/x-ndjson', 'application/ndjson', 'text/csv'];
 
 /**
  * Serves one disclosure (a law-enforcement answer or a data-subject export) the same way: plan it, refuse it while

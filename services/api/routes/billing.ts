@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, type PlanBook } from '../../core/index.ts';
+import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -10,6 +10,8 @@ import { audited, errorSchema, instantOf, isoString } from './common.ts';
  */
 const DIMENSIONS: readonly UsageDimension[] = ['day', 'month', 'channel', 'country', 'provider', 'status'];
 const MAX_RANGE_MS = 400 * 86_400_000;
+/** What usage answers in: JSON first (the default), or CSV. */
+const USAGE_TYPES: readonly string[] = ['application/json', 'text/csv'];
 const CSV_COLUMNS = [
   'account_id',
   'day',
@@ -57,11 +59,14 @@ export function usageCsv(rows: readonly UsageRow[], groupBy: readonly UsageDimen
 }
 
 export function groupByOf(text: string | undefined): UsageDimension[] {
+  // `none`: one row per account and currency over the whole range (what `group_by=,` gave by accident before).
+  if (text?.trim() === 'none') return [];
   const parts = (text ?? 'day')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (parts.length === 0) throw new PipelineError('bad_request', `group_by: no dimension given; use ${DIMENSIONS.join(', ')}`);
+  if (parts.length === 0)
+    throw new PipelineError('bad_request', `group_by: no dimension given; use ${DIMENSIONS.join(', ')}, or none for totals over the range`);
   const bad = parts.filter((p) => !(DIMENSIONS as readonly string[]).includes(p));
   if (bad.length > 0)
     throw new PipelineError(
@@ -84,7 +89,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Querystring: UsageQuerystring }>(
     '/billing/usage',
     {
-      config: { produces: ['application/json', 'text/csv'] },
+      config: { produces: USAGE_TYPES },
       preValidation: requireRole('billing'),
       schema: {
         summary: 'Usage aggregates per account and currency, by day or month, channel, destination country, provider (JSON or CSV)',
@@ -96,7 +101,11 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
             account_id: { type: 'string', minLength: 1, maxLength: 128 },
             from: isoString,
             to: isoString,
-            group_by: { type: 'string', maxLength: 64, description: 'comma-separated: day|month, channel, country, provider, status (default day)' },
+            group_by: {
+              type: 'string',
+              maxLength: 64,
+              description: 'comma-separated: day|month, channel, country, provider, status (default day); none: totals over the range',
+            },
             format: { type: 'string', enum: ['json', 'csv'] },
           },
         },
@@ -112,7 +121,8 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
         throw new PipelineError('bad_request', `range: "to" (${new Date(to).toISOString()}) must be after "from" (${new Date(from).toISOString()})`);
       if (to - from > MAX_RANGE_MS) throw new PipelineError('bad_request', 'range: at most 400 days per query');
       const groupBy = groupByOf(q.group_by);
-      const csv = q.format === 'csv' || (q.format === undefined && /\btext\/csv\b/.test(req.headers.accept ?? ''));
+      // `format` decides; else the Accept header, by its q-values (the same reading as the 406 check).
+      const csv = q.format === 'csv' || (q.format === undefined && preferredOf(req.headers.accept, USAGE_TYPES) === 'text/csv');
       if (q.account_id !== undefined) refuseIdentifierAsAccount('account_id', q.account_id);
       const rows = await store().usage({ ...(q.account_id !== undefined ? { accountId: q.account_id } : {}), from, to, groupBy });
       audited(req, { action: 'billing.usage', rows: rows.length });

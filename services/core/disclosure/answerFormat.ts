@@ -19,23 +19,46 @@ export const CONTENT_TYPES: Record<AnswerFormat, string> = {
   csv: 'text/csv; charset=utf-8',
 };
 
-/** The answer format an Accept header asks for: the first of ndjson, csv or json it names (json by default). */
 /**
- * Whether an Accept header admits one of `types` (media ranges with q > 0: exact, `major/*` or `*\/*`); no header, or
- * an empty one, admits anything.
+ * The q of `type` under an Accept header: that of the most specific range matching it (exact, then `major/*`, then
+ * `*\/*`), 0 when none does; 1 with no header.
  */
-export function acceptsAnyOf(accept: string | undefined, types: readonly string[]): boolean {
-  if (!accept || accept.trim() === '') return true;
+function qualityOf(accept: string | undefined, type: string): number {
+  if (!accept || accept.trim() === '') return 1;
+  let best = -1;
+  let q = 0;
   for (const part of accept.split(',')) {
-    const [range = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-    const q = params.find((p) => p.startsWith('q='));
-    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
-    if (range === '*/*') return true;
-    for (const t of types) if (range === t || (range.endsWith('/*') && t.startsWith(range.slice(0, -1)))) return true;
+    const [range = '', ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    const specificity = range === type ? 2 : range.endsWith('/*') && range !== '*/*' && type.startsWith(range.slice(0, -1)) ? 1 : range === '*/*' ? 0 : -1;
+    if (specificity <= best) continue;
+    best = specificity;
+    const given = params.find((p) => p.startsWith('q='));
+    const value = given === undefined ? 1 : Number(given.slice(2));
+    q = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
   }
-  return false;
+  return q;
 }
 
+/** Whether an Accept header admits one of `types` (q > 0 by its most specific range); no header admits anything. */
+export function acceptsAnyOf(accept: string | undefined, types: readonly string[]): boolean {
+  return types.some((t) => qualityOf(accept, t) > 0);
+}
+
+/** Of `types`, the one an Accept header prefers (highest q; the earlier on a tie), or undefined when it admits none. */
+export function preferredOf(accept: string | undefined, types: readonly string[]): string | undefined {
+  let chosen: string | undefined;
+  let top = 0;
+  for (const t of types) {
+    const q = qualityOf(accept, t);
+    if (q > top) {
+      top = q;
+      chosen = t;
+    }
+  }
+  return chosen;
+}
+
+/** The answer format an Accept header asks for: the first of ndjson, csv or json it names (json by default). */
 export function answerFormatOf(accept: string | undefined): AnswerFormat | undefined {
   if (!accept || accept.trim() === '') return 'json';
   const ranges = accept

@@ -447,8 +447,9 @@ export function loadConfigAndFiles<K extends SectionName = SectionName>(
     problems.push(err.message.replace(/^invalid configuration: /, ''));
   }
   for (const [name, check] of Object.entries(checks)) {
-    const path = env[name];
-    if (path === undefined || path.trim() === '') continue;
+    // Trimmed as the configuration reads it (a trailing space in an env file names the same file).
+    const path = env[name]?.trim();
+    if (path === undefined || path === '') continue;
     try {
       check(path);
     } catch (err) {

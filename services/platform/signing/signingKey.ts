@@ -41,12 +41,12 @@ function readPrivateKey(path: string): KeyObject {
   }
 }
 
-/** The configured signing key, or the development one in the data directory (created when `allowGenerate`). */
 /** CDR_SIGNING_KEY_FILE read and checked as a start would (for `loadConfigAndFiles`). */
 export function checkSigningKeyFile(path: string): void {
   loadSigner(path, '', false);
 }
 
+/** The configured signing key, or the development one in the data directory (created when `allowGenerate`). */
 export function loadSigner(file: string | undefined, dataDir: string, allowGenerate: boolean): LoadedSigner {
   if (file) {
     if (!existsSync(file)) throw new PipelineError('config_invalid', `CDR_SIGNING_KEY_FILE: ${file} does not exist`);

@@ -257,7 +257,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
   it('usage aggregates equal the sum over the rated records to the micro-unit, by day and by month, in JSON and CSV', async () => {
     const rated = (await ratedOctober()).filter((r) => r.rated);
     const expected = byCurrency(rated);
-    for (const groupBy of ['month', 'day', 'day,channel,country,provider', 'month,provider', 'day,status']) {
+    for (const groupBy of ['month', 'day', 'day,channel,country,provider', 'month,provider', 'day,status', 'none']) {
       const res = await api.app.inject({
         method: 'GET',
         url: `/v1/billing/usage?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=${groupBy}`,

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PlanSource } from '../../../services/billing/planFile.ts';
-import type { PlanBook } from '../../../services/core/index.ts';
+import { PipelineError, type PlanBook } from '../../../services/core/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdr-plansource-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,12 +43,14 @@ describe('PlanSource', () => {
     write(file, plans(6500));
     let now = 0;
     let refuse: string | undefined;
+    let storeDown = false;
     const admitted: PlanBook[] = [];
     const source = new PlanSource(
       file,
       async (book) => {
         await new Promise((r) => setTimeout(r, 5));
-        if (refuse) throw new Error(refuse);
+        if (storeDown) throw new Error('storage_unavailable: the engine did not answer');
+        if (refuse) throw new PipelineError('config_invalid', refuse);
         admitted.push(book);
       },
       5_000,
@@ -77,8 +79,10 @@ describe('PlanSource', () => {
     assert.equal(priceOf(source.current()), original);
     assert.ok(source.problem);
 
-    // A proper change (a new plan) is taken once admitted, and the problem clears.
+    // A proper change (a new plan) is taken once admitted, and the problem clears; the store failing to record it is
+    // not a refusal: the next check tries again.
     refuse = undefined;
+    storeDown = true;
     write(
       file,
       plans(
@@ -86,6 +90,14 @@ describe('PlanSource', () => {
         `  - id: q\n    version: 1\n    active_from: 2027-01-01T00:00:00Z\n    accounts: [acct-q]\n    currency: EUR\n    rates:\n      - channel: sms\n        country: '*'\n        price: 6600\n        cost: 1\n`,
       ),
     );
+    now += 5_000;
+    source.current();
+    await source.settled();
+    assert.equal(admitted.length, 0);
+    assert.match(source.problem ?? '', /storage_unavailable/);
+    assert.equal(priceOf(source.current()), original);
+    await source.settled();
+    storeDown = false;
     now += 5_000;
     source.current();
     await source.settled();

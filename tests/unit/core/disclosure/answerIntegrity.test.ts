@@ -6,6 +6,7 @@ import {
   RecordDigester,
   acceptsAnyOf,
   answerFormatOf,
+  preferredOf,
   answerWriter,
   keyIdOf,
   recordsFromCsv,
@@ -158,6 +159,15 @@ describe('signed answers', () => {
     for (const a of ['application/xml', 'text/*', 'application/json;q=0', 'text/csv, application/xml;q=0.9', 'application/jsonx'])
       assert.equal(acceptsAnyOf(a, json), false, a);
     assert.equal(acceptsAnyOf('text/*', ['application/json', 'text/csv']), true);
+    // The most specific range decides: `*/*` admits, `application/json;q=0` then refuses JSON.
+    assert.equal(acceptsAnyOf('*/*, application/json;q=0', json), false);
+    const both = ['application/json', 'text/csv'];
+    assert.equal(preferredOf(undefined, both), 'application/json');
+    assert.equal(preferredOf('text/*', both), 'text/csv');
+    assert.equal(preferredOf('text/csv;q=0, application/json', both), 'application/json');
+    assert.equal(preferredOf('application/json;q=0.5, text/csv', both), 'text/csv');
+    assert.equal(preferredOf('*/*', both), 'application/json');
+    assert.equal(preferredOf('application/xml', both), undefined);
   });
 
   it('reads the answer form from Accept', () => {

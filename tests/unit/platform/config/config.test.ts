@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, redactUrl } from '../../../../services/platform/config/config.ts';
+import { loadConfig, loadConfigAndFiles, redactUrl } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 describe('loadConfig', () => {
@@ -101,5 +101,32 @@ describe('loadConfig', () => {
     assert.equal(redactUrl('http://cdr:hunter2@clickhouse:8123/?password=x&database=cdr'), 'http://cdr:***@clickhouse:8123/?password=***&database=cdr');
     assert.equal(redactUrl('http://clickhouse:8123'), 'http://clickhouse:8123/');
     assert.equal(redactUrl('not a url'), '<a URL that does not parse>');
+  });
+});
+
+describe('loadConfigAndFiles', () => {
+  it('names every bad value and every bad file in one error; paths are read trimmed, unset ones not checked', () => {
+    const seen: string[] = [];
+    const check = (path: string): void => {
+      seen.push(path);
+      if (path.includes('bad')) throw new PipelineError('config_invalid', `${path} does not exist`);
+    };
+    assert.throws(
+      () =>
+        loadConfigAndFiles({ CDR_API_PORT: 'eighty', CDR_A_FILE: '/x/bad.json', CDR_B_FILE: ' /x/good.yaml ' }, undefined, {
+          CDR_A_FILE: check,
+          CDR_B_FILE: check,
+          CDR_C_FILE: check,
+        }),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'config_invalid' &&
+        /CDR_API_PORT/.test(e.message) &&
+        /CDR_A_FILE: \/x\/bad\.json does not exist/.test(e.message) &&
+        !/CDR_B_FILE/.test(e.message),
+    );
+    assert.deepEqual(seen, ['/x/bad.json', '/x/good.yaml']);
+    // Good values and files: the configuration.
+    assert.equal(loadConfigAndFiles({ CDR_B_FILE: '/x/good.yaml' }, ['api'], { CDR_B_FILE: check }).api.port, 8080);
   });
 });
