@@ -132,7 +132,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
       known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
-      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preValidation) });
+      if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preParsing) });
     }
   });
 
@@ -150,7 +150,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     hideUntagged: false,
     exposeHeadRoutes: false,
     transform: ({ schema, url, route }) => {
-      const roles = rolesOf(route.preValidation);
+      const roles = rolesOf(route.preParsing);
       const base = (schema ?? {}) as Record<string, unknown>;
       // Every operation names its success response (found from outside: only the errors were listed). Added to the
       // document only: a response schema on the route itself would make fastify's serializer drop what it omits.
@@ -245,7 +245,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           });
       });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));
-      // Per token, after authentication and before the route's role check (preValidation): one caller cannot starve
+      // Per token, after authentication and before the route's role check (preParsing): one caller cannot starve
       // the others (or the engine), nor flood the audit trail with forbidden requests.
       await v1.register(rateLimit, {
         global: true,

@@ -115,9 +115,10 @@ export function authenticate(tokens: TokenRegistry) {
 export const ROUTE_ROLES = Symbol('cdr.routeRoles');
 
 /**
- * A route's `preValidation` hook: the authenticated caller must hold one of `roles`. After authentication and the
- * per-token rate limit (onRequest), before the body is validated, so a caller without the role learns nothing about
- * what the route accepts (a 403, never a schema error) and is audited as forbidden — at most at the rate limit.
+ * A route's `preParsing` hook: the authenticated caller must hold one of `roles`. After authentication and the
+ * per-token rate limit (onRequest), before the body is even read, so a caller without the role learns nothing about
+ * what the route accepts (a 403, never a parse or schema error) and is audited as forbidden — at most at the rate
+ * limit. (In `preValidation` until 2026-12-04: a malformed or compressed body then answered 400/415 first.)
  */
 export function requireRole(...roles: Role[]) {
   const check = async (req: FastifyRequest): Promise<void> => {
@@ -127,9 +128,9 @@ export function requireRole(...roles: Role[]) {
   return Object.assign(check, { [ROUTE_ROLES]: roles });
 }
 
-/** The roles of a route's preValidation hook made by requireRole, if any. */
-export function rolesOf(preValidation: unknown): readonly Role[] {
-  const list = Array.isArray(preValidation) ? preValidation : [preValidation];
+/** The roles of a route's preParsing hook made by requireRole, if any. */
+export function rolesOf(preParsing: unknown): readonly Role[] {
+  const list = Array.isArray(preParsing) ? preParsing : [preParsing];
   for (const h of list) {
     if (typeof h === 'function' && ROUTE_ROLES in h) return (h as { [ROUTE_ROLES]: Role[] })[ROUTE_ROLES];
   }

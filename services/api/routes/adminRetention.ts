@@ -21,8 +21,8 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.post<{ Body: { now?: string; dry_run?: boolean } | undefined }>(
     '/admin/retention/run',
     {
+      preParsing: requireRole('admin'),
       preValidation: [
-        requireRole('admin'),
         // No body at all is `{}`: every field is optional (a real run at the real clock). A JSON `null` is a body, and
         // not an object: refused like `[]` (found from outside: it started a real pass).
         async (req) => {
@@ -61,7 +61,7 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
   app.get<{ Params: { month: string } }>(
     '/retention/reports/:month',
     {
-      preValidation: requireRole('dpo', 'auditor', 'admin'),
+      preParsing: requireRole('dpo', 'auditor', 'admin'),
       schema: { params: { type: 'object', required: ['month'], properties: { month: { type: 'string', pattern: MONTH.source, description: MONTH_RULE } } } },
     },
     async (req) => {

@@ -23,7 +23,7 @@ export const auditRoutes: FastifyPluginAsync<{ audit: AuditTrail }> = async (app
   app.get<{ Querystring: AuditQuery }>(
     '/audit',
     {
-      preValidation: requireRole('auditor'),
+      preParsing: requireRole('auditor'),
       schema: {
         summary: 'The audit trail, oldest first, a page at a time (follow next_cursor)',
         tags: ['audit'],
@@ -75,7 +75,7 @@ export const auditRoutes: FastifyPluginAsync<{ audit: AuditTrail }> = async (app
   app.get(
     '/audit/verify',
     {
-      preValidation: requireRole('auditor'),
+      preParsing: requireRole('auditor'),
       schema: { summary: 'Recompute every chain of the audit trail against its signed checkpoints and anchors; names the first bad entry', tags: ['audit'] },
     },
     async (req) => {

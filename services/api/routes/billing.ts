@@ -90,7 +90,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
     '/billing/usage',
     {
       config: { produces: USAGE_TYPES },
-      preValidation: requireRole('billing'),
+      preParsing: requireRole('billing'),
       schema: {
         summary: 'Usage aggregates per account and currency, by day or month, channel, destination country, provider (JSON or CSV)',
         tags: ['billing'],
@@ -137,7 +137,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Params: { account: string; month: string } }>(
     '/billing/statements/:account/:month',
     {
-      preValidation: requireRole('billing'),
+      preParsing: requireRole('billing'),
       schema: {
         summary: "An account's monthly statement: per currency records, segments, minutes, amount and cost, adjustments for closed months, digest",
         tags: ['billing'],
@@ -163,7 +163,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.post<{ Body: { month?: string; through?: string } }>(
     '/billing/close',
     {
-      preValidation: requireRole('billing'),
+      preParsing: requireRole('billing'),
       schema: {
         summary:
           "Close a month (`month`): freeze every account's statement with its digest; later changes become adjustments of the next open month. `through` instead: close every month up to it that holds billed records, in order, then it",
@@ -207,7 +207,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.post<{ Body: { from: string; to: string; account_id?: string; plan_id?: string } }>(
     '/billing/rerate',
     {
-      preValidation: requireRole('billing'),
+      preParsing: requireRole('billing'),
       schema: {
         summary: 'Rate a period again with the current tariff plans; the replaced figures and the run are kept',
         tags: ['billing'],
@@ -245,7 +245,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
   app.get<{ Params: { provider: string; month: string } }>(
     '/billing/providers/:provider/costs/:month',
     {
-      preValidation: requireRole('billing'),
+      preParsing: requireRole('billing'),
       schema: {
         summary: "Our cost of one provider's traffic in a month per day, destination country and currency (what reconciliation compares)",
         tags: ['billing'],

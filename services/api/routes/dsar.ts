@@ -89,7 +89,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
     '/dsar',
     {
       config: { produces: ANSWER_TYPES },
-      preValidation: requireRole('dpo'),
+      preParsing: requireRole('dpo'),
       schema: {
         summary: "Data-subject access export: one identifier's records in the identifier window and the disclosures made about it",
         tags: ['data protection'],

@@ -9,7 +9,7 @@ export const fraudRoutes: FastifyPluginAsync<{ alerts: AlertStore; clock: () => 
   app.get<{ Querystring: { from?: string; to?: string; rule?: string; limit?: string } }>(
     '/fraud/alerts',
     {
-      preValidation: requireRole('fraud'),
+      preParsing: requireRole('fraud'),
       schema: {
         summary: 'Fraud alerts whose anomalous activity overlaps [from, to) (default: the last 24 hours), newest first',
         tags: ['fraud'],

@@ -27,7 +27,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
   app.post<{ Body: HoldBody }>(
     '/holds',
     {
-      preValidation: requireRole('legal'),
+      preParsing: requireRole('legal'),
       schema: {
         summary: 'Place a legal hold: the records of one identifier in a range are preserved past the identifier window until released',
         tags: ['legal holds'],
@@ -76,7 +76,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
   app.get<{ Querystring: { state?: 'active' | 'released' | 'purged' } }>(
     '/holds',
     {
-      preValidation: requireRole('legal'),
+      preParsing: requireRole('legal'),
       schema: {
         summary: 'Every legal hold (no identifiers)',
         tags: ['legal holds'],
@@ -93,7 +93,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
 
   app.get<{ Params: { id: string } }>(
     '/holds/:id',
-    { preValidation: requireRole('legal'), schema: { summary: 'One legal hold', tags: ['legal holds'], params: HOLD_ID, response: { 404: errorSchema } } },
+    { preParsing: requireRole('legal'), schema: { summary: 'One legal hold', tags: ['legal holds'], params: HOLD_ID, response: { 404: errorSchema } } },
     async (req) => {
       const hold = await holds.get(req.params.id);
       if (!hold) throw new PipelineError('not_found', `no legal hold ${req.params.id}`);
@@ -105,7 +105,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
   app.delete<{ Params: { id: string } }>(
     '/holds/:id',
     {
-      preValidation: requireRole('legal'),
+      preParsing: requireRole('legal'),
       schema: {
         summary: 'Release a legal hold: its copy and key go in the next retention pass (releasing twice is harmless)',
         tags: ['legal holds'],

@@ -27,7 +27,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
     '/lea/requests',
     {
       config: { produces: ANSWER_TYPES },
-      preValidation: requireRole('lea-officer'),
+      preParsing: requireRole('lea-officer'),
       schema: {
         summary: 'A retained-data request: the records of one identifier in a range, identifiers restored, signed',
         tags: ['law enforcement'],
@@ -70,7 +70,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.get<{ Params: { id: string } }>(
     '/lea/requests/:id',
     {
-      preValidation: requireRole('lea-officer'),
+      preParsing: requireRole('lea-officer'),
       schema: {
         summary: 'A past request and its result summary (the signed receipt while the month key of the request lives); never its records',
         tags: ['law enforcement'],
@@ -95,7 +95,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.get(
     '/lea/signing-key',
     {
-      preValidation: requireRole('lea-officer', 'auditor'),
+      preParsing: requireRole('lea-officer', 'auditor'),
       schema: { summary: 'The public key that signs law-enforcement answers, data-subject exports and audit checkpoints', tags: ['law enforcement'] },
     },
     async () => ({

@@ -311,6 +311,10 @@ describe('hostile callers', () => {
       // A wrong role learns nothing of a route's body schema: 403 before validation.
       { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
       { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },
+      // Nor of how it reads a body: a malformed or compressed one from a caller without the role is a 403 too (found in
+      // review: 400/415 came first, audited `rejected` rather than `forbidden`).
+      { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":', status: 403 },
+      { method: 'POST', url: '/v1/admin/retention/run', role: 'billing', payload: '{"dry_run":true}', encoding: 'gzip', status: 403 },
       // No token: nothing under /v1 is revealed, not even which paths exist.
       { method: 'GET', url: '/v1/no-such-route', status: 401 },
       { method: 'GET', url: '/v1/no-such-route', role: 'auditor', status: 404 },
