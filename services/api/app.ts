@@ -226,6 +226,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // compressed body is refused in words here, where a body is read (a malformed one is refused here too): the API
       // reads JSON as sent, and a `Content-Encoding` it ignored would make gzip "not valid JSON", or read a body the
       // header says is something else.
+      // Bodies are JSON: anything else sent as text (Node's fetch labels a string body text/plain) is refused in words
+      // rather than read as a string the schema then calls "not an object", and a compressed one is a 415 here too.
+      v1.addContentTypeParser('text/plain', { parseAs: 'string' }, (req, _body, done) => {
+        const encoding = req.headers['content-encoding'];
+        done(
+          new PipelineError(
+            'unsupported_media_type',
+            encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)
+              ? 'Content-Encoding is not supported: send the body uncompressed (identity)'
+              : 'a request body is JSON: send it with Content-Type: application/json',
+          ),
+          undefined,
+        );
+      });
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
         const encoding = req.headers['content-encoding'];
@@ -311,6 +325,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const v = fe.validation[0];
       const rule = v?.keyword === 'pattern' ? PATTERN_RULES.get(String((v.params as { pattern?: unknown }).pattern)) : undefined;
       return { error: 'bad_request', message: rule && v ? `${fe.validationContext ?? 'request'}${v.instancePath} must be ${rule}` : fe.message };
+    }
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      // No Content-Type, or one no parser reads (a form body from `curl -d`): said in words.
+      reply.code(415);
+      return { error: 'unsupported_media_type', message: 'a request body is JSON: send it with Content-Type: application/json' };
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       reply.code(fe.statusCode);

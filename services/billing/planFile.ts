@@ -58,8 +58,14 @@ export class PlanSource {
   }
 
   current(): PlanBook {
+    if (this.clock() - this.checkedAt >= this.checkMs) this.check();
+    return this.book;
+  }
+
+  /** Looks at the file now (the watch's timer calls it directly: a tick a few ms early must not skip a check). */
+  private check(): void {
     const now = this.clock();
-    if (this.admitting === undefined && now - this.checkedAt >= this.checkMs) {
+    if (this.admitting === undefined) {
       this.checkedAt = now;
       let m: number | undefined;
       try {
@@ -87,7 +93,6 @@ export class PlanSource {
         this.problem = err instanceof Error ? err.message : String(err);
       }
     }
-    return this.book;
   }
 
   /** Settles a change being admitted (tests; a caller that must see a change it just made). */
@@ -97,7 +102,7 @@ export class PlanSource {
 
   /** Checks the file every `checkMs` even while nothing asks for the plans, so a bad change shows in health at once. */
   watch(): this {
-    this.timer ??= setInterval(() => this.current(), this.checkMs).unref();
+    this.timer ??= setInterval(() => this.check(), this.checkMs).unref();
     return this;
   }
 

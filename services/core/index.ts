@@ -78,7 +78,7 @@ export type { DestructionEntry, DestructionEntryContent, DestructionHead, Destru
 export { RecentIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
-export { isoInstantProblem, parseIsoInstant } from './time/isoInstant.ts';
+export { isoInstantProblem, parseIsoInstant, quotedValue } from './time/isoInstant.ts';
 export { canonicalFlatJson, canonicalJson, sha256Hex } from './disclosure/canonical.ts';
 export { ANSWER_FORMAT, answerIntegritySchema, fieldDigests, keyIdOf, RecordDigester, signAnswer, verifyAnswer } from './disclosure/answerIntegrity.ts';
 export type { AnswerIntegrity, AnswerSigner, VerifyAnswerInput, VerifyAnswerReport } from './disclosure/answerIntegrity.ts';

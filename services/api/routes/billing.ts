@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, type PlanBook } from '../../core/index.ts';
+import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -69,10 +69,7 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
     throw new PipelineError('bad_request', `group_by: no dimension given; use ${DIMENSIONS.join(', ')}, or none for totals over the range`);
   const bad = parts.filter((p) => !(DIMENSIONS as readonly string[]).includes(p));
   if (bad.length > 0)
-    throw new PipelineError(
-      'bad_request',
-      `group_by: unknown dimension ${bad.map((b) => JSON.stringify(b.slice(0, 32))).join(', ')}; use ${DIMENSIONS.join(', ')}`,
-    );
+    throw new PipelineError('bad_request', `group_by: unknown dimension ${bad.map((b) => quotedValue(b)).join(', ')}; use ${DIMENSIONS.join(', ')}`);
   const dims = [...new Set(parts)] as UsageDimension[];
   if (dims.includes('day') && dims.includes('month')) throw new PipelineError('bad_request', 'group_by: day or month, not both');
   return dims;

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError } from '../../core/index.ts';
+import { PipelineError, quotedValue } from '../../core/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
@@ -96,7 +96,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     { preParsing: requireRole('legal'), schema: { summary: 'One legal hold', tags: ['legal holds'], params: HOLD_ID, response: { 404: errorSchema } } },
     async (req) => {
       const hold = await holds.get(req.params.id);
-      if (!hold) throw new PipelineError('not_found', `no legal hold ${req.params.id}`);
+      if (!hold) throw new PipelineError('not_found', `no legal hold ${quotedValue(req.params.id)}`);
       audited(req, { action: 'hold.read', ...about(hold) });
       return hold;
     },
@@ -115,7 +115,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     },
     async (req) => {
       const hold = await holds.release(req.params.id, req.principal?.name ?? 'api').catch((err: unknown) => {
-        if (err instanceof PipelineError && err.code === 'not_found') throw new PipelineError('not_found', `no legal hold ${req.params.id}`);
+        if (err instanceof PipelineError && err.code === 'not_found') throw new PipelineError('not_found', `no legal hold ${quotedValue(req.params.id)}`);
         throw err;
       });
       audited(req, { action: 'hold.release', ...about(hold) });

@@ -29,7 +29,18 @@ export function parseIsoInstant(text: string): number | undefined {
   return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset;
 }
 
-/** What a caller is told about a value parseIsoInstant refused (never the value itself beyond 40 characters). */
+/**
+ * A refused value as a message may quote it: its first 40 characters, or "the value" when it may be a person's
+ * identifier — an address (`@`) or a number's shape (5 digits or more among only digits and separators) — which no
+ * message repeats (found from outside: `"from":"+60123456789"` came back in the 400).
+ */
+export function quotedValue(text: string): string {
+  const digits = text.replace(/\D/g, '').length;
+  if (text.includes('@') || (digits >= 5 && /^[\s+\d\-().\/]*$/.test(text))) return 'the value';
+  return JSON.stringify(text.slice(0, 40));
+}
+
+/** What a caller is told about a value parseIsoInstant refused (never a value that may be an identifier). */
 export function isoInstantProblem(field: string, text: string): string {
-  return `${field}: ${JSON.stringify(text.slice(0, 40))} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, a real calendar date, years 2000-9999)`;
+  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, a real calendar date, years 2000-9999)`;
 }

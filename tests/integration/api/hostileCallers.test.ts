@@ -161,6 +161,7 @@ describe('hostile callers', () => {
       payload?: string;
       encoding?: string;
       accept?: string;
+      contentType?: string | null;
       status: number;
       says?: RegExp;
     }[] = [
@@ -308,6 +309,53 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/nope/+60123456789', status: 404, says: /^no route GET on this path/ },
       { method: 'GET', url: '/v1/nope/alice@example.com', role: 'auditor', status: 404, says: /^no route GET on this path/ },
       { method: 'PUT', url: '/v1/holds/+60123456789', role: 'legal', payload: '{}', status: 405, says: /^PUT is not allowed on this path; allowed: / },
+      // No message repeats a value that may be an identifier: an unknown id, a refused instant or dimension (found from
+      // outside: the 404 of /v1/holds/+60123456789 and the 400 of "from":"+60123456789" quoted them).
+      { method: 'GET', url: '/v1/lea/requests/+60123456789', role: 'lea-officer', status: 404, says: /^no law-enforcement request the value$/ },
+      { method: 'GET', url: '/v1/holds/%2B60123456789', role: 'legal', status: 404, says: /^no legal hold the value$/ },
+      { method: 'DELETE', url: '/v1/holds/alice@example.com', role: 'legal', status: 404, says: /^no legal hold the value$/ },
+      { method: 'GET', url: '/v1/holds/h-404', role: 'legal', status: 404, says: /^no legal hold "h-404"$/ },
+      { method: 'GET', url: '/v1/billing/usage?from=%2B60123456789', role: 'billing', status: 400, says: /^from: the value is not an ISO 8601 instant/ },
+      { method: 'GET', url: '/v1/billing/usage?from=2026-13-01T00:00:00Z', role: 'billing', status: 400, says: /^from: "2026-13-01T00:00:00Z" is not/ },
+      { method: 'GET', url: '/v1/billing/usage?group_by=alice@example.com', role: 'billing', status: 400, says: /^group_by: unknown dimension the value;/ },
+      {
+        method: 'POST',
+        url: '/v1/dsar',
+        role: 'dpo',
+        payload: '{"identifier":{"type":"email","value":"alice@example.com"},"from":"+60123456789"}',
+        status: 400,
+        says: /^from: the value is not an ISO 8601 instant/,
+      },
+      // A body is JSON: text/plain (Node's fetch for a string body), no Content-Type or a form is a 415 in words, and
+      // a compressed text/plain body a 415 too (found from outside: 400 "body must be object").
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run',
+        role: 'admin',
+        payload: '{"dry_run":true}',
+        contentType: 'text/plain;charset=UTF-8',
+        status: 415,
+        says: /^a request body is JSON: send it with Content-Type: application\/json$/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run',
+        role: 'admin',
+        payload: '{"dry_run":true}',
+        contentType: 'text/plain',
+        encoding: 'gzip',
+        status: 415,
+        says: /Content-Encoding/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run',
+        role: 'admin',
+        payload: 'dry_run=true',
+        contentType: 'application/x-www-form-urlencoded',
+        status: 415,
+        says: /^a request body is JSON/,
+      },
       // A wrong role learns nothing of a route's body schema: 403 before validation.
       { method: 'POST', url: '/v1/lea/requests', role: 'billing', payload: '{}', status: 403 },
       { method: 'POST', url: '/v1/holds', role: 'fraud', payload: '{"x":1}', status: 403 },
@@ -322,12 +370,22 @@ describe('hostile callers', () => {
       { method: 'GET', url: `/v1/lea/requests/${'x'.repeat(120)}`, role: 'lea-officer', status: 414 },
       { method: 'GET', url: '/v1/lea/requests/%ff%fe', role: 'lea-officer', status: 400 },
     ];
+    const headersOf = (p: (typeof probes)[number]): Record<string, string> => {
+      const h: Record<string, string> = {
+        ...(p.role ? as(p.role) : {}),
+        ...(p.encoding ? { 'content-encoding': p.encoding } : {}),
+        ...(p.accept ? { accept: p.accept } : {}),
+      };
+      if (p.contentType === null) delete h['content-type'];
+      else if (p.contentType !== undefined) h['content-type'] = p.contentType;
+      return h;
+    };
     const wrong: string[] = [];
     for (const p of probes) {
       const res = await app.inject({
         method: p.method,
         url: p.url,
-        headers: { ...(p.role ? as(p.role) : {}), ...(p.encoding ? { 'content-encoding': p.encoding } : {}), ...(p.accept ? { accept: p.accept } : {}) },
+        headers: headersOf(p),
         ...(p.payload !== undefined ? { payload: p.payload } : {}),
       });
       const body = String(res.headers['content-type']).startsWith('application/json') ? res.json<{ error?: unknown; message?: unknown }>() : {};
