@@ -36,7 +36,7 @@ export function parseIsoInstant(text: string): number | undefined {
  */
 export function quotedValue(text: string): string {
   const digits = text.replace(/\D/g, '').length;
-  if (text.includes('@') || (digits >= 5 && /^[\s+\d\-().\/]*$/.test(text))) return 'the value';
+  if (text.includes('@') || (digits >= 5 && /^[\s+\d\-()./]*$/.test(text))) return 'the value';
   return JSON.stringify(text.slice(0, 40));
 }
 
