@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
@@ -84,6 +84,21 @@ const ROUTES = new WeakMap<FastifyInstance, ApiRoute[]>();
 /** Every route of an app built by buildApi (tests enumerate them: auth bypass attempts, fuzzing). */
 export function apiRoutes(app: FastifyInstance): readonly ApiRoute[] {
   return ROUTES.get(app) ?? [];
+}
+
+/** What a body that is not JSON (or has no Content-Type) is told. */
+const NOT_JSON = 'a request body is JSON: send it with Content-Type: application/json';
+
+/**
+ * The refusal of a compressed body, checked where a body is read (after the role check, like a malformed body): the
+ * API reads JSON as sent, and a `Content-Encoding` it ignored would make gzip "not valid JSON", or read a body the
+ * header says is something else.
+ */
+function compressedBody(req: FastifyRequest): PipelineError | undefined {
+  const encoding = req.headers['content-encoding'];
+  return encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)
+    ? new PipelineError('unsupported_media_type', 'Content-Encoding is not supported: send the body uncompressed (identity)')
+    : undefined;
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -222,29 +237,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         if (produces && !acceptsAnyOf(req.headers.accept, produces))
           throw new PipelineError('not_acceptable', `Accept: this route answers ${produces.join(', ')}`);
       });
-      // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before. A
-      // compressed body is refused in words here, where a body is read (a malformed one is refused here too): the API
-      // reads JSON as sent, and a `Content-Encoding` it ignored would make gzip "not valid JSON", or read a body the
-      // header says is something else.
       // Bodies are JSON: anything else sent as text (Node's fetch labels a string body text/plain) is refused in words
-      // rather than read as a string the schema then calls "not an object", and a compressed one is a 415 here too.
+      // rather than read as a string the schema then calls "not an object".
       v1.addContentTypeParser('text/plain', { parseAs: 'string' }, (req, _body, done) => {
-        const encoding = req.headers['content-encoding'];
-        done(
-          new PipelineError(
-            'unsupported_media_type',
-            encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)
-              ? 'Content-Encoding is not supported: send the body uncompressed (identity)'
-              : 'a request body is JSON: send it with Content-Type: application/json',
-          ),
-          undefined,
-        );
+        done(compressedBody(req) ?? new PipelineError('unsupported_media_type', NOT_JSON), undefined);
       });
+      // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before.
       const json = v1.getDefaultJsonParser('error', 'error');
       v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-        const encoding = req.headers['content-encoding'];
-        if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding))
-          done(new PipelineError('unsupported_media_type', 'Content-Encoding is not supported: send the body uncompressed (identity)'), undefined);
+        const compressed = compressedBody(req);
+        if (compressed) done(compressed, undefined);
         else if (typeof body === 'string' && body.trim() === '') done(null, undefined);
         else
           void json(req, body as string, (err, value) => {
@@ -329,7 +331,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       // No Content-Type, or one no parser reads (a form body from `curl -d`): said in words.
       reply.code(415);
-      return { error: 'unsupported_media_type', message: 'a request body is JSON: send it with Content-Type: application/json' };
+      return { error: 'unsupported_media_type', message: NOT_JSON };
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       reply.code(fe.statusCode);
