@@ -6,6 +6,9 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import { normaliseIdentifier, recipientTypeOf } from '../../services/core/identity/normalise.ts';
 import type { PlannedMessage } from '../../services/generator/trafficPlan.ts';
 
+/** A wait longer than this is reported on stderr (the test runner shows it beside the file's results). */
+const SLOW_WAIT_MS = 20_000;
+
 export async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
@@ -14,11 +17,28 @@ export async function waitFor(
   /** What to say about the state when it times out (a service's stats and health): CI's log is all there is then. */
   state?: () => unknown,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   for (;;) {
-    if (await check()) return;
+    if (await check()) {
+      // A wait that succeeds but takes this long is where a slow or crashed run spent its time: CI's log shows it.
+      const tookMs = Date.now() - started;
+      if (tookMs > SLOW_WAIT_MS) process.stderr.write(`slow wait: ${what} took ${(tookMs / 1000).toFixed(1)} s\n`);
+      return;
+    }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `; state: ${JSON.stringify(state())}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Runs one step of a test's set-up or tear-down; one that takes over 20 s is reported on stderr, as a slow wait is. */
+export async function timedStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await step();
+  } finally {
+    const tookMs = Date.now() - started;
+    if (tookMs > SLOW_WAIT_MS) process.stderr.write(`slow step: ${what} took ${(tookMs / 1000).toFixed(1)} s\n`);
   }
 }
 

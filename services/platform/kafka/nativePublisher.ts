@@ -38,7 +38,7 @@ export interface RdProducer {
     opaque: Delivery,
     headers?: Record<string, string | Buffer>[],
   ): unknown;
-  setPollInterval(ms: number): void;
+  setPollInBackground(set: boolean): unknown;
   on(event: 'delivery-report', cb: (err: RdError | null, report: { opaque: unknown }) => void): void;
   on(event: 'event.error', cb: (err: RdError) => void): void;
 }
@@ -86,8 +86,11 @@ const LOGIN_REFUSED = /SASL|authenticat|SSL handshake|certificate verify|unknown
  * retries add up to, so a broker that stays away fails the batch (retried by the loop) instead of holding it.
  */
 const MESSAGE_TIMEOUT_MS = 30_000;
-/** Delivery reports are collected this often; the wait adds at most this much to a batch's publish. */
-const POLL_INTERVAL_MS = 5;
+/**
+ * How long `close` waits for a disconnect's answer beyond its flush time. The library's disconnect never calls back in
+ * some states (a second disconnect, for one); a stop must not wait forever on it.
+ */
+const DISCONNECT_GRACE_MS = 15_000;
 
 let loaded: { module: RdModule } | { error: string } | undefined;
 
@@ -272,7 +275,8 @@ export class NativePublisher implements Publisher {
     // The library's disconnect flushes first.
     if (producer && !this.retired.has(producer)) {
       this.retired.add(producer);
-      await new Promise<void>((resolve) => producer.disconnect(10_000, () => resolve()));
+      const answered = await this.disconnect(producer, 10_000);
+      if (!answered) this.opts.log.warn({ waitedMs: 10_000 + DISCONNECT_GRACE_MS }, 'Kafka producer did not answer its disconnect; going on without it');
     }
     this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: ERR.STATE }));
   }
@@ -284,7 +288,28 @@ export class NativePublisher implements Publisher {
     if (this.retired.has(producer)) return;
     this.retired.add(producer);
     this.opts.log.warn({ code: err.code, error: err.message }, 'Kafka producer failed for good: a new one takes over');
-    producer.disconnect(5_000, () => undefined);
+    void this.disconnect(producer, 5_000);
+  }
+
+  /**
+   * Disconnects one producer (flushing up to `flushMs` first); resolves false if it has not answered within the flush
+   * time and DISCONNECT_GRACE_MS. Never throws: the library throws at once for a producer it already counts as
+   * disconnected, and that is a disconnected producer too.
+   */
+  private disconnect(producer: RdProducer, flushMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), flushMs + DISCONNECT_GRACE_MS);
+      timer.unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      try {
+        producer.disconnect(flushMs, done);
+      } catch {
+        done();
+      }
+    });
   }
 
   /** Ends every call in flight (on `producer`, or on any) with `err`; reports that still come for them are ignored. */
@@ -340,9 +365,14 @@ export class NativePublisher implements Publisher {
         reject(new PipelineError(login ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }));
       }),
     );
-    producer.setPollInterval(POLL_INTERVAL_MS);
+    // Delivery reports are served by librdkafka's own background thread, which hands them to this thread: nothing here
+    // calls into the client on a timer. The library's `setPollInterval` did, and a poll that lands while a disconnect
+    // (on a libuv thread) deletes the client crashes the process (SIGSEGV, or "pure virtual method called" and
+    // SIGABRT: seen once in CI at a test's tear-down; a poll loop during disconnects crashes within 20 cycles,
+    // tests/integration/platform/publisher.test.ts). The library's own KafkaJS-style producer polls the same way.
+    producer.setPollInBackground(true);
     if (this.closed) {
-      producer.disconnect(5_000, () => undefined);
+      void this.disconnect(producer, 5_000);
       throw new PipelineError('broker_unavailable', 'publisher is closed');
     }
     this.producer = producer;

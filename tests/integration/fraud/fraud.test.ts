@@ -22,7 +22,7 @@ import { createLogger } from '../../../services/platform/observability/index.ts'
 import { openRuntime, requireKafka, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
-import { readTopic, waitFor } from '../../support/pipelineProbe.ts';
+import { readTopic, timedStep, waitFor } from '../../support/pipelineProbe.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 const { Partitioners } = kafkajs;
@@ -104,7 +104,7 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     const ahead = Date.now() + 20 * 3_600_000;
     await produce([{ ...gen.next(), account_id: 'acct-clock-ahead', event_time: ahead, submitted_at: ahead, delivered_at: ahead + 700 }]);
     // Stop in the middle of the attack; a new process takes over.
-    await fraud.service.stop();
+    await timedStep('stopping the first fraud process', () => fraud.service.stop());
     // Also left open: a velocity alert keyed by a token of a month two months back, whose identifiers the retention
     // pass has since destroyed (its tombstone). The new process adopts it and closes it on that account's next record.
     {
@@ -133,10 +133,10 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
   });
 
   after(async () => {
-    await api?.close();
-    await fraud?.service.stop();
-    await ingest?.stop();
-    await rt?.close();
+    await timedStep('closing the API', async () => api?.close());
+    await timedStep('stopping fraud', async () => fraud?.service.stop());
+    await timedStep('stopping ingest', async () => ingest?.stop());
+    await timedStep('closing the runtime', async () => rt?.close());
   });
 
   it('raised one range-scan alert for the attack across the restart, closed with the attack’s own first and last event times', async () => {

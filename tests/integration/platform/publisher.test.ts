@@ -275,6 +275,37 @@ for (const impl of implementations)
         await refused;
       });
 
+    if (impl.name === 'librdkafka')
+      it('never polls the client from this thread: delivery reports come from librdkafka’s thread, so a disconnect races nothing (30 publishers opened, used, closed)', async () => {
+        // A poll from JavaScript that lands while a disconnect deletes the client (on a libuv thread) crashes the
+        // process: once in CI at a test's tear-down (SIGABRT, "pure virtual method called"), and within 20 cycles when
+        // polled in a loop (2026-12-04). The library's own poll is counted here, on the real producer.
+        const prototype = (native as { module: { Producer: { prototype: { poll: () => unknown } } } }).module.Producer.prototype;
+        const poll = prototype.poll;
+        let polls = 0;
+        prototype.poll = function (this: unknown) {
+          polls++;
+          return poll.call(this);
+        };
+        try {
+          for (let cycle = 0; cycle < 30; cycle++) {
+            const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+            await publisher.start();
+            const messages: OutgoingMessage[] = Array.from({ length: 2_000 }, (_, i) => ({
+              key: `k${i % 11}`,
+              value: Buffer.from(`cycle ${cycle} message ${i}`),
+            }));
+            // Half the cycles close with nothing in flight, half right after a send was answered.
+            await publisher.send([{ topic: topicA, messages }]);
+            if (cycle % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 20));
+            await publisher.close();
+          }
+        } finally {
+          prototype.poll = poll;
+        }
+        assert.equal(polls, 0, 'the producer was polled from the JavaScript thread');
+      });
+
     after(async () => {
       const admin = kafka.admin();
       await admin.connect();

@@ -86,6 +86,9 @@ class FakeProducer implements RdProducer {
   static connectError: { event?: string; error?: Error & { code: number } } = {};
   readonly produced: { topic: string; value: Buffer | null; key: string | Buffer | null; opaque: unknown; headers?: Record<string, string | Buffer>[] }[] = [];
   disconnects = 0;
+  /** How the next disconnect goes: answered, thrown at once (the library's "Producer not connected"), or never answered. */
+  disconnectAnswer: 'answer' | 'throw' | 'never' = 'answer';
+  backgroundPolling = false;
   throwOnProduce: (Error & { code?: number }) | undefined;
   private readonly handlers = new Map<string, (...args: never[]) => void>();
   constructor(readonly conf: Record<string, string | number | boolean>) {
@@ -98,7 +101,8 @@ class FakeProducer implements RdProducer {
   }
   disconnect(_timeoutMs: number, cb: (err: RdError | null) => void): void {
     this.disconnects++;
-    setImmediate(() => cb(null));
+    if (this.disconnectAnswer === 'throw') throw new Error('Producer not connected');
+    if (this.disconnectAnswer === 'answer') setImmediate(() => cb(null));
   }
   flush(_timeoutMs: number, cb: (err: RdError | null) => void): void {
     setImmediate(() => cb(null));
@@ -116,7 +120,9 @@ class FakeProducer implements RdProducer {
     this.produced.push({ topic, value, key, opaque, ...(headers ? { headers } : {}) });
     return true;
   }
-  setPollInterval(): void {}
+  setPollInBackground(set: boolean): void {
+    this.backgroundPolling = set;
+  }
   on(event: string, cb: (...args: never[]) => void): void {
     this.handlers.set(event, cb);
   }
@@ -147,6 +153,7 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     assert.equal(conf['allow.auto.create.topics'], false);
     assert.equal(conf['partitioner'], 'murmur2_random');
     assert.equal(conf['compression.codec'], 'zstd');
+    assert.equal(FakeProducer.made[0]!.backgroundPolling, true, 'delivery reports served by librdkafka, not polled from this thread');
     await p.close();
   });
 
@@ -218,6 +225,27 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     await p.close();
     await p.close();
     assert.equal(first.disconnects, 1);
+    assert.equal(FakeProducer.made[1]!.disconnects, 1);
+  });
+
+  it('a disconnect that throws or never answers does not hold close(): it goes on after the flush time and a grace', async (t) => {
+    FakeProducer.made = [];
+    const throwing = new NativePublisher(opts, fakeModule);
+    await throwing.start();
+    FakeProducer.made[0]!.disconnectAnswer = 'throw';
+    await throwing.close();
+    const silent = new NativePublisher(opts, fakeModule);
+    await silent.start();
+    FakeProducer.made[1]!.disconnectAnswer = 'never';
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let closed = false;
+    const closing = silent.close().then(() => (closed = true));
+    await tick();
+    t.mock.timers.tick(24_000);
+    await tick();
+    assert.equal(closed, false, 'still waiting within the flush time and grace');
+    t.mock.timers.tick(1_000);
+    await closing;
     assert.equal(FakeProducer.made[1]!.disconnects, 1);
   });
 
