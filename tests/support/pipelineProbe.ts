@@ -31,12 +31,16 @@ export async function waitFor(
   }
 }
 
-/** Runs one step of a test's set-up or tear-down; one that takes over 20 s is reported on stderr, as a slow wait is. */
+/** Runs one step of a test's set-up or tear-down; one that takes over 20 s is reported on stderr (when it passes 20 s and when it ends), as a slow wait is. */
 export async function timedStep<T>(what: string, step: () => Promise<T>): Promise<T> {
   const started = Date.now();
+  // Said while it runs too: a process that dies inside the step (the crash this was added for) says where it was.
+  const watch = setTimeout(() => process.stderr.write(`slow step: ${what} still running after ${SLOW_WAIT_MS / 1000} s\n`), SLOW_WAIT_MS);
+  watch.unref();
   try {
     return await step();
   } finally {
+    clearTimeout(watch);
     const tookMs = Date.now() - started;
     if (tookMs > SLOW_WAIT_MS) process.stderr.write(`slow step: ${what} took ${(tookMs / 1000).toFixed(1)} s\n`);
   }

@@ -90,7 +90,12 @@ const MESSAGE_TIMEOUT_MS = 30_000;
  * How long `close` waits for a disconnect's answer beyond its flush time. The library's disconnect never calls back in
  * some states (a second disconnect, for one); a stop must not wait forever on it.
  */
-const DISCONNECT_GRACE_MS = 15_000;
+export interface DisconnectTiming {
+  readonly closeFlushMs: number;
+  readonly retiredFlushMs: number;
+  readonly graceMs: number;
+}
+const DEFAULT_DISCONNECT_TIMING: DisconnectTiming = { closeFlushMs: 10_000, retiredFlushMs: 5_000, graceMs: 15_000 };
 
 let loaded: { module: RdModule } | { error: string } | undefined;
 
@@ -201,10 +206,15 @@ export class NativePublisher implements Publisher {
   /** The client's last error event (librdkafka reports a refused login only there, as text). */
   private lastClientError: string | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Disconnects under way (a retired producer's among them): `close` waits for them, so none is cut off by the exit. */
+  private readonly disconnecting = new Set<Promise<boolean>>();
 
   constructor(
     private readonly opts: PublisherOptions,
     private readonly rd: RdModule,
+    /** How long a disconnect flushes (at close; a failed producer's) and may then stay unanswered (tests shorten them). */
+    private readonly timing: DisconnectTiming = DEFAULT_DISCONNECT_TIMING,
   ) {}
 
   get implementation(): string {
@@ -266,18 +276,28 @@ export class NativePublisher implements Publisher {
     }
   }
 
-  /** Waits for what is in flight (up to 10 s), then disconnects; idempotent. A send still unanswered then fails. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Waits for what is in flight (up to 10 s), then disconnects, and waits for every disconnect under way (a process
+   * that exits while a libuv thread still deletes a client can crash). Idempotent: a second call waits for the first.
+   * A send still unanswered then fails.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
     this.producer = undefined;
     // The library's disconnect flushes first.
     if (producer && !this.retired.has(producer)) {
       this.retired.add(producer);
-      const answered = await this.disconnect(producer, 10_000);
-      if (!answered) this.opts.log.warn({ waitedMs: 10_000 + DISCONNECT_GRACE_MS }, 'Kafka producer did not answer its disconnect; going on without it');
+      void this.disconnect(producer, this.timing.closeFlushMs);
     }
+    const answers = await Promise.all([...this.disconnecting]);
+    const unanswered = answers.filter((a) => !a).length;
+    if (unanswered > 0) this.opts.log.warn({ unanswered, graceMs: this.timing.graceMs }, 'Kafka producer did not answer its disconnect; going on without it');
     this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: ERR.STATE }));
   }
 
@@ -288,18 +308,18 @@ export class NativePublisher implements Publisher {
     if (this.retired.has(producer)) return;
     this.retired.add(producer);
     this.opts.log.warn({ code: err.code, error: err.message }, 'Kafka producer failed for good: a new one takes over');
-    void this.disconnect(producer, 5_000);
+    void this.disconnect(producer, this.timing.retiredFlushMs);
   }
 
   /**
    * Disconnects one producer (flushing up to `flushMs` first); resolves false if it has not answered within the flush
-   * time and DISCONNECT_GRACE_MS. Never throws: the library throws at once for a producer it already counts as
+   * time and the grace. Never throws: the library throws at once for a producer it already counts as
    * disconnected, and that is a disconnected producer too.
    */
   private disconnect(producer: RdProducer, flushMs: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), flushMs + DISCONNECT_GRACE_MS);
-      timer.unref();
+    const answered = new Promise<boolean>((resolve) => {
+      // Not unref'd: a stop waits for the answer (or the bound), then goes on with its own clean-up.
+      const timer = setTimeout(() => resolve(false), flushMs + this.timing.graceMs);
       const done = (): void => {
         clearTimeout(timer);
         resolve(true);
@@ -310,6 +330,9 @@ export class NativePublisher implements Publisher {
         done();
       }
     });
+    this.disconnecting.add(answered);
+    void answered.then(() => this.disconnecting.delete(answered));
+    return answered;
   }
 
   /** Ends every call in flight (on `producer`, or on any) with `err`; reports that still come for them are ignored. */
@@ -366,13 +389,13 @@ export class NativePublisher implements Publisher {
       }),
     );
     // Delivery reports are served by librdkafka's own background thread, which hands them to this thread: nothing here
-    // calls into the client on a timer. The library's `setPollInterval` did, and a poll that lands while a disconnect
-    // (on a libuv thread) deletes the client crashes the process (SIGSEGV, or "pure virtual method called" and
-    // SIGABRT: seen once in CI at a test's tear-down; a poll loop during disconnects crashes within 20 cycles,
-    // tests/integration/platform/publisher.test.ts). The library's own KafkaJS-style producer polls the same way.
+    // polls the client. The library's `setPollInterval` did, from this thread, without the lock its disconnect holds
+    // while it deletes the client on a libuv thread: a poll landing then crashes the process (SIGSEGV, or "pure virtual
+    // method called" and SIGABRT — seen once in CI at a test's tear-down; a scratch loop polling during disconnects
+    // crashed within 20 cycles). The library's own KafkaJS-style producer polls the same way (docs/decisions/0032).
     producer.setPollInBackground(true);
     if (this.closed) {
-      void this.disconnect(producer, 5_000);
+      void this.disconnect(producer, this.timing.retiredFlushMs);
       throw new PipelineError('broker_unavailable', 'publisher is closed');
     }
     this.producer = producer;

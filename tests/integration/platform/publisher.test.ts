@@ -295,10 +295,17 @@ for (const impl of implementations)
               key: `k${i % 11}`,
               value: Buffer.from(`cycle ${cycle} message ${i}`),
             }));
-            // Half the cycles close with nothing in flight, half right after a send was answered.
-            await publisher.send([{ topic: topicA, messages }]);
-            if (cycle % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 20));
+            // Half the cycles close once the send is answered; half while it still waits for delivery reports (the
+            // disconnect then flushes with reports under way): that send either succeeds or fails retryably, never hangs.
+            const sending = publisher.send([{ topic: topicA, messages }]);
+            if (cycle % 2 === 0) await sending;
+            else void sending.catch(() => undefined);
             await publisher.close();
+            if (cycle % 2 === 1)
+              await sending.then(
+                () => undefined,
+                (err: unknown) => assert.ok(err instanceof PipelineError && err.disposition === 'retry', `cycle ${cycle}: ${String(err)}`),
+              );
           }
         } finally {
           prototype.poll = poll;

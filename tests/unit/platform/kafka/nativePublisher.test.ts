@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   classifyNativeError,
+  type DisconnectTiming,
   librdkafkaSecurity,
   NativePublisher,
   type RdError,
@@ -140,6 +141,7 @@ const fakeModule: RdModule = { Producer: FakeProducer, librdkafkaVersion: 'fake'
 const log = createLogger('silent');
 const opts = { brokers: ['127.0.0.1:9'], clientId: 't', log };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const quick: DisconnectTiming = { closeFlushMs: 200, retiredFlushMs: 300, graceMs: 100 };
 
 describe('NativePublisher (against a stand-in for the binding)', () => {
   it('configures an idempotent, acks=all producer that never creates topics and partitions as Java does', async () => {
@@ -228,25 +230,37 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     assert.equal(FakeProducer.made[1]!.disconnects, 1);
   });
 
-  it('a disconnect that throws or never answers does not hold close(): it goes on after the flush time and a grace', async (t) => {
+  it('a disconnect that throws or never answers does not hold close() past its flush time and grace; close waits for a retired producer’s', async () => {
     FakeProducer.made = [];
     const throwing = new NativePublisher(opts, fakeModule);
     await throwing.start();
     FakeProducer.made[0]!.disconnectAnswer = 'throw';
     await throwing.close();
-    const silent = new NativePublisher(opts, fakeModule);
+    // Flush and grace of 10 s and 15 s at close shortened: close() goes on 200 + 100 ms after it asked.
+    const silent = new NativePublisher(opts, fakeModule, quick);
     await silent.start();
     FakeProducer.made[1]!.disconnectAnswer = 'never';
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    let closed = false;
-    const closing = silent.close().then(() => (closed = true));
-    await tick();
-    t.mock.timers.tick(24_000);
-    await tick();
-    assert.equal(closed, false, 'still waiting within the flush time and grace');
-    t.mock.timers.tick(1_000);
-    await closing;
+    const started = Date.now();
+    await silent.close();
+    const waited = Date.now() - started;
+    assert.ok(waited >= 290 && waited < 2_000, `close() went on after ${waited} ms`);
     assert.equal(FakeProducer.made[1]!.disconnects, 1);
+    await silent.close();
+    assert.equal(FakeProducer.made[1]!.disconnects, 1, 'a second close asks nothing more');
+  });
+
+  it('close() waits for the disconnect of a producer retired just before it', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule, quick);
+    await p.start();
+    const first = FakeProducer.made[0]!;
+    first.disconnectAnswer = 'never';
+    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
+    await assert.rejects(p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]));
+    assert.equal(first.disconnects, 1, 'retired: its disconnect asked for');
+    const started = Date.now();
+    await p.close();
+    assert.ok(Date.now() - started >= 390, 'close() waited for the retired producer’s disconnect (its flush + grace)');
   });
 
   it('fails a send still unacknowledged at close, and refuses sends after it', async () => {
