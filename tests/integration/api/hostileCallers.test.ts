@@ -245,6 +245,8 @@ describe('hostile callers', () => {
         says: /^account: an account id is never a phone number/,
       },
       { method: 'GET', url: '/v1/billing/usage?account_id=alice%40example.com', role: 'billing', status: 400, says: /^account_id: .*never/ },
+      { method: 'GET', url: '/v1/billing/providers/%2B60129876543/costs/2026-11', role: 'billing', status: 400, says: /^provider: a provider id is never/ },
+      { method: 'GET', url: '/v1/billing/providers/noc%40carrier.example/costs/2026-11', role: 'billing', status: 400, says: /^provider: .*never/ },
       // Query parameters a route does not declare are refused, not ignored (found from outside: `?dry_run=true` on a
       // POST ran a real retention pass), without quoting their names; a blank one is no parameter.
       {
