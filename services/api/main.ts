@@ -16,22 +16,29 @@ import { TokenRegistry } from './auth.ts';
 import { createApiServices } from './wiring.ts';
 
 await startService('api', async () => {
-  const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention', 'billing'], {
-    CDR_MASTER_KEY_FILE: checkMasterKeyFile,
-    CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
-    CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
-    CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
-  });
-  const missing = [
-    ...(config.api.tokensFile ? [] : ['CDR_API_TOKENS_FILE: required for the API as its own process']),
-    ...(config.audit.signingKeyFile || !config.clickhouse.url ? [] : ['CDR_SIGNING_KEY_FILE: required for the API as its own process']),
-  ];
-  if (missing.length > 0) throw new PipelineError('config_invalid', `invalid configuration: ${missing.join('; ')}`);
-  const tokens = TokenRegistry.fromFile(config.api.tokensFile!);
+  const config = loadConfigAndFiles(
+    process.env,
+    ['clickhouse', 'masterKey', 'api', 'audit', 'retention', 'billing'],
+    {
+      CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+      CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
+      CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
+      CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+    },
+    // Named with every other problem in one message (they came in a second one, after the rest was fixed).
+    (env) => [
+      ...(env['CDR_API_TOKENS_FILE']?.trim() ? [] : ['CDR_API_TOKENS_FILE: required for the API as its own process']),
+      ...(env['CDR_SIGNING_KEY_FILE']?.trim() || !env['CLICKHOUSE_URL']?.trim()
+        ? []
+        : ['CDR_SIGNING_KEY_FILE: required for the API as its own process (with a ClickHouse server)']),
+    ],
+  );
+  if (!config.api.tokensFile) throw new PipelineError('invariant_broken', 'CDR_API_TOKENS_FILE was checked at start-up');
+  const tokens = TokenRegistry.fromFile(config.api.tokensFile);
   const signer = loadSigner(config.audit.signingKeyFile, config.dataDir, !config.clickhouse.url);
   const rt = await openRuntime(config, { needKafka: false });
   for (const [path, what] of [
-    [config.api.tokensFile!, 'the API tokens file'],
+    [config.api.tokensFile, 'the API tokens file'],
     [signer.path, 'the signing key file'],
   ] as const) {
     const exposed = permissionWarning(path, what);

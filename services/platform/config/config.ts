@@ -431,12 +431,14 @@ export type FileCheck = (path: string) => unknown;
  * `loadConfig`, then the files the variables name read by their own readers (`checks`, by variable), every problem of
  * both in one `config_invalid` error — before anything starts (found from outside: each start named one file's
  * problem, after starting the broker and the engine). An unset variable is not checked here: its default (a shipped
- * file, a development key) is read where it is used.
+ * file, a development key) is read where it is used. `requirements` adds what one process needs beyond the defaults
+ * (the API as its own process: a tokens file), named in the same message.
  */
 export function loadConfigAndFiles<K extends SectionName = SectionName>(
   env: NodeJS.ProcessEnv,
   sections: readonly K[] | undefined,
   checks: Readonly<Record<string, FileCheck>>,
+  requirements: (env: NodeJS.ProcessEnv) => readonly string[] = () => [],
 ): ConfigOf<K> {
   const problems: string[] = [];
   let config: ConfigOf<K> | undefined;
@@ -457,6 +459,7 @@ export function loadConfigAndFiles<K extends SectionName = SectionName>(
       problems.push(message.startsWith(name) ? message : `${name}: ${message}`);
     }
   }
+  problems.push(...requirements(env));
   if (problems.length > 0 || config === undefined) throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   return config;
 }

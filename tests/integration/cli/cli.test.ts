@@ -119,6 +119,38 @@ describe('cdr command', () => {
     }
   });
 
+  it('the API as its own process names its missing files with every other problem, in one message (exit 2)', () => {
+    // Its two requirements (a tokens file; a signing key beside a ClickHouse server) came in a second error, after the
+    // rest was fixed (noticed at stop 35).
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-apiproc-'));
+    try {
+      const masterKey = join(dir, 'master.key');
+      writeFileSync(masterKey, 'dG9vIHNob3J0\n');
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        CDR_API_TOKENS_FILE: undefined,
+        CDR_SIGNING_KEY_FILE: undefined,
+        CLICKHOUSE_URL: 'http://127.0.0.1:9',
+        CDR_MASTER_KEY_FILE: masterKey,
+        CDR_API_PORT: 'abc',
+        CDR_DATA_DIR: join(dir, 'data'),
+      };
+      for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../../services/api/main.ts')], {
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 2, r.stderr);
+      const said = r.stderr.split('\n').filter((l) => l.includes('invalid configuration'));
+      assert.equal(said.length, 1, `one message: ${r.stderr}`);
+      for (const name of ['CDR_API_PORT', 'CDR_MASTER_KEY_FILE', 'CDR_API_TOKENS_FILE: required', 'CDR_SIGNING_KEY_FILE: required'])
+        assert.ok(said[0]!.includes(name), `${name} named: ${r.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('audit verify and billing commands create nothing: no store in the data directory, or an unreadable key, is exit 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdr-nostore-'));
     try {
