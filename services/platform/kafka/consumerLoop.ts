@@ -2,12 +2,12 @@ import type { ClickHouseSettings } from '@clickhouse/client';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
-import { PipelineError, classifyError, type RowShape } from '../../core/index.ts';
+import { PipelineError, type RowShape } from '../../core/index.ts';
 import { digestOf, isEncodedRows, rowCountOf, type EncodedRows, type Storage } from '../clickhouse/index.ts';
 import type { CompressionName, PublisherChoice } from '../config/config.ts';
 import type { ComponentHealth } from '../http/index.ts';
 import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
-import { classifyKafkaError } from './errors.ts';
+import { classifyBatchFailure, classifyKafkaError } from './errors.ts';
 import { createPublisher, type Publisher, type TopicMessages } from './publisher.ts';
 import type { KafkaClientSecurity } from './security.ts';
 
@@ -619,13 +619,20 @@ export class ConsumerLoop<S> {
     const endTimer = this.deps.batchSeconds?.startTimer();
     let record: RecordedBatch | null = recorded;
     const abandon: (() => void)[] = [];
+    // Set once the batch's writes are durable: a retry then only commits again. Writing it again would store nothing
+    // (the inserts are deduplicated) but would publish again and count the batch twice in the handler's `onDurable`
+    // (found from outside: `cdr_ingest_records_total` over-counted after a broker freeze failed the commits).
+    let written = false;
     const done = await this.withRetries(partition, payload, async () => {
-      const at = record?.at ?? this.clock();
-      await this.writeBatch(partition, entry, messages, range, at, record?.decisions, abandon, async (decisions) => {
-        // The first prepare of a new batch: record its range, clock and decisions before anything is written.
-        await this.recordIntent(partition, range, at, decisions);
-        record = { ...range, at, decisions };
-      });
+      if (!written) {
+        const at = record?.at ?? this.clock();
+        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, abandon, async (decisions) => {
+          // The first prepare of a new batch: record its range, clock and decisions before anything is written.
+          await this.recordIntent(partition, range, at, decisions);
+          record = { ...range, at, decisions };
+        });
+        written = true;
+      }
       this.at(partition, 'committing');
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
       return true;
@@ -665,7 +672,7 @@ export class ConsumerLoop<S> {
         if (err instanceof LoopStopped) throw err;
         const moved = membershipErrorIn(err);
         if (moved !== undefined) throw moved;
-        const e = err instanceof PipelineError ? err : classifyError(err);
+        const e = classifyBatchFailure(err);
         const failures = (failuresByCode.get(e.code) ?? 0) + 1;
         failuresByCode.set(e.code, failures);
         if (e.disposition !== 'retry' || failures >= e.maxAttempts) {

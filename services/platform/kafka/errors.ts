@@ -56,3 +56,24 @@ export function classifyKafkaError(err: unknown): PipelineError {
   if (retriable || TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(rootName)) return new PipelineError('broker_unavailable', message, { cause: err });
   return classifyError(err, 'broker');
 }
+
+/** Whether kafkajs raised it (its errors are all named KafkaJS…), or wrapped it. */
+function fromKafkaJs(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 10 && e instanceof Error; i++) {
+    if (e.name.startsWith('KafkaJS')) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * A batch's failure sorted into the error model. The loop's own steps call kafkajs directly (the offset commit), so a
+ * kafkajs error is sorted as Kafka's: a broker away is `broker_unavailable`, waited out however long it lasts. Sorted
+ * by the generic rules it was `unexpected` (five attempts): a broker away for ~2 minutes stopped `cdr start` (found from
+ * outside, 2026-12-04: billing and ingest gave up on their offset commits).
+ */
+export function classifyBatchFailure(err: unknown): PipelineError {
+  if (err instanceof PipelineError) return err;
+  return fromKafkaJs(err) ? classifyKafkaError(err) : classifyError(err);
+}

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
-import { classifyKafkaError } from '../../../../services/platform/kafka/index.ts';
+import { classifyBatchFailure, classifyKafkaError } from '../../../../services/platform/kafka/index.ts';
+import { PipelineError } from '../../../../services/core/index.ts';
 
 // kafkajs is CommonJS: its error classes come off the default export.
 const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs;
@@ -16,6 +17,23 @@ describe('kafkajs errors in the error model', () => {
     assert.equal(classifyKafkaError(new KafkaJSConnectionError('Connection error: ECONNREFUSED')).code, 'broker_unavailable');
     assert.equal(classifyKafkaError(new KafkaJSNumberOfRetriesExceeded(new Error('x'), { retryCount: 5, retryTime: 100 })).code, 'broker_unavailable');
     assert.equal(classifyKafkaError(protocolError('LEADER_NOT_AVAILABLE', true)).code, 'broker_unavailable');
+  });
+
+  it('a batch failure from kafkajs (the loop’s offset commit) is sorted as Kafka’s: a broker away is waited out, not five attempts', () => {
+    // What commitOffsets threw while the broker was away (found from outside: sorted by the generic rules it was
+    // `unexpected`, and a ~2-minute outage stopped `cdr start`).
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:39392');
+    for (const err of [refused, new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 8, retryTime: 5000 })]) {
+      const e = classifyBatchFailure(err);
+      assert.equal(e.code, 'broker_unavailable', err.name);
+      assert.equal(e.disposition, 'retry');
+      assert.equal(e.maxAttempts, Number.POSITIVE_INFINITY);
+    }
+    // Anything else keeps the generic rules: a programming error stops, an unknown one gets its few attempts.
+    assert.equal(classifyBatchFailure(new TypeError('x is undefined')).code, 'invariant_broken');
+    assert.equal(classifyBatchFailure(new Error('something nobody classified')).code, 'unexpected');
+    const own = new PipelineError('storage_unavailable', 'engine away');
+    assert.equal(classifyBatchFailure(own), own);
   });
 
   it('a message the broker refuses for its size is about the record, not the broker', () => {
