@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redactUrl, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
@@ -18,6 +18,7 @@ import { createIngest } from '../ingest/createIngest.ts';
 import { createBilling } from '../billing/createBilling.ts';
 import { createFraud } from '../fraud/createFraud.ts';
 import { StatusLine, healthWords } from './statusLine.ts';
+import { claimDataDir, startPreflight } from './startPreflight.ts';
 
 export interface StartArgs {
   rate: number;
@@ -32,8 +33,21 @@ export interface StartArgs {
  */
 export async function runStart(config: PipelineConfig, args: StartArgs): Promise<void> {
   const dataDir = resolve(config.dataDir);
+  // Before anything starts or is written: the data directory, another cdr start holding it, the API's port.
+  await startPreflight(config);
   // Before the first file is written: the data directory holds identifiers (docs/data-protection.md).
   if (!config.clickhouse.url || !config.kafka.brokers) keepPrivate(dataDir);
+  else mkdirSync(dataDir, { recursive: true });
+  const releaseDataDir = claimDataDir(dataDir);
+  // Until the pipeline's own handler is in place (below, once everything is open), a signal ends start-up at once and
+  // says so: nothing has been consumed yet, and the local broker's watchdog ends it once this process is gone (found
+  // from outside: a Ctrl-C while the broker started exited 130 without a word).
+  const stopWhileOpening = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\ncdr start: ${signal} while starting: stopped before consuming anything (the local broker stops by itself)\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', stopWhileOpening);
+  process.once('SIGTERM', stopWhileOpening);
   const log = createLogger(config.logLevel, (await import('pino')).default.destination({ dest: resolve(dataDir, 'pipeline.log'), mkdir: true, sync: false }));
   process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
@@ -126,7 +140,11 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     health: healthWords(health.report()),
   }));
 
+  process.off('SIGINT', stopWhileOpening);
+  process.off('SIGTERM', stopWhileOpening);
+  let stopRequested = false;
   const shutdown = onShutdownSignal(log, async (reason) => {
+    stopRequested = true;
     status.stop();
     process.stderr.write(`\nstopping (${reason}): traffic, ingest (finishing the current batch), API, broker…\n`);
     producerAbort.abort();
@@ -143,12 +161,21 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     await billingStorage.close();
     await fraudStorage.close();
     await rt.close();
+    releaseDataDir();
     process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
   });
 
-  await ingest.start();
-  await billing.start();
-  await fraud.start();
+  try {
+    await ingest.start();
+    await billing.start();
+    await fraud.start();
+  } catch (err) {
+    // Stopped while the consumers started (a signal, or one of them failing for good): a start cut short by the stop
+    // is no failure of its own; the stop finishes and exits with its code (found from outside: SIGTERM here printed
+    // "cdr: publisher is closed" and exited 1).
+    if (stopRequested) await new Promise<never>(() => undefined);
+    throw err;
+  }
   process.stderr.write(
     `kafka ${rt.brokers.join(',')} | clickhouse ${config.clickhouse.url ? redactUrl(config.clickhouse.url) : 'embedded (chDB)'} | API ${address} | metrics ${address}/metrics | publisher ${publisherInUse(config.kafka.publisher)}\n` +
       `API tokens: ${tokensFile}${devSecrets ? ` (development bearer tokens per role: ${devSecrets})` : ''}\n` +

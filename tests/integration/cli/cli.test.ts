@@ -3,6 +3,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../support/ports.ts';
@@ -114,6 +115,55 @@ describe('cdr command', () => {
       const missing = run(['start', '--rate', '0', '--data-dir', dataDir], { CDR_API_TOKENS_FILE: join(dir, 'none.json') });
       assert.equal(missing.status, 2, missing.stderr);
       assert.match(missing.stderr, /CDR_API_TOKENS_FILE: \S+none\.json does not exist/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('start refuses a data directory that is a file and an API port in use, naming both, before it starts anything (exit 2)', async () => {
+    // Found from outside: raw EEXIST/ENOTDIR, and a bare EADDRINUSE (exit 1) after the broker and the engine had started.
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-preflight-'));
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    try {
+      const file = join(dir, 'not-a-directory');
+      writeFileSync(file, 'x');
+      const port = (server.address() as AddressInfo).port;
+      const r = run(['start', '--rate', '0', '--data-dir', file], { CDR_API_PORT: String(port), KAFKA_BROKERS: undefined, CLICKHOUSE_URL: undefined });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /CDR_DATA_DIR \(or --data-dir\): \S+not-a-directory is a file, not a directory/);
+      assert.match(r.stderr, new RegExp(`CDR_API_PORT: 127\\.0\\.0\\.1:${port} is in use by another program`));
+      assert.doesNotMatch(r.stderr, /starting Kafka broker/, 'nothing started');
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('start stopped by Ctrl-C while it opens the broker and the engine says so and exits 130', async () => {
+    // Found from outside: it exited 130 without a word (no handler yet).
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-early-stop-'));
+    try {
+      const apiPort = await freePort();
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        ...setup.env,
+        KAFKA_BROKERS: undefined,
+        CLICKHOUSE_URL: undefined,
+        CDR_LOCAL_KAFKA_PORT: String(await freePort([apiPort])),
+        CDR_API_PORT: String(apiPort),
+        CDR_DEV_KEY_DIR: join(dir, 'keys'),
+      };
+      for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+      const child = spawn(process.execPath, [bin, 'start', '--rate', '0', '--data-dir', join(dir, 'data')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      for (let i = 0; i < 200 && !/starting Kafka broker/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(stderr, /starting Kafka broker/);
+      child.kill('SIGINT');
+      assert.equal(await exited, 130, stderr);
+      assert.match(stderr, /cdr start: SIGINT while starting: stopped before consuming anything/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -121,6 +121,14 @@ describe('cdr start, end to end', () => {
     assert.match(verify.stderr, /--public-key: the store is held by a running cdr start/);
     rmSync(keyDir, { recursive: true, force: true });
 
+    // A second `cdr start` on the same data directory: refused before it starts anything, naming the running one (found
+    // from outside: it was told to stop "the" broker with kafka.sh — the running pipeline's).
+    const second = spawnSync(process.execPath, [bin, 'start', '--rate', '0', '--data-dir', dataDir], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(second.status, 2, second.stderr);
+    assert.match(second.stderr, /CDR_DATA_DIR \(or --data-dir\): \S+ is in use by a running cdr start \(pid \d+\): stop that one first/);
+    assert.match(second.stderr, /CDR_API_PORT: 127\.0\.0\.1:\d+ is in use by another program/);
+    assert.doesNotMatch(second.stderr, /starting Kafka broker|kafka\.sh stop/);
+
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
     assert.equal(code, 0, stderr.slice(-2000));

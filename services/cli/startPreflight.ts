@@ -1,0 +1,126 @@
+import { accessSync, constants, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { PipelineError } from '../core/index.ts';
+import type { PipelineConfig } from '../platform/config/index.ts';
+import { runningStart } from './runningApi.ts';
+
+/**
+ * What `cdr start` checks before it starts anything, beyond the variables' values and files (`loadConfigAndFiles`):
+ * the data directory can be used and no other `cdr start` holds it, and the API's port is free. Each problem names its
+ * variable; all of them in one `config_invalid` error (exit 2). Found from outside (2026-12-04): a port in use was a
+ * bare `EADDRINUSE` (exit 1) after the broker and the engine had started and keys had been written; a file as data
+ * directory a raw `EEXIST`/`ENOTDIR`; a second `cdr start` on the same directory was told to stop "the" broker with
+ * `kafka.sh stop` — the running pipeline's.
+ */
+export async function startPreflight(config: PipelineConfig): Promise<void> {
+  const problems: string[] = [];
+  const dataDir = resolve(config.dataDir);
+  const unusable = dataDirProblem(dataDir);
+  if (unusable) problems.push(`CDR_DATA_DIR (or --data-dir): ${unusable}`);
+  else {
+    const holder = startHolding(dataDir);
+    if (holder !== undefined)
+      problems.push(
+        `CDR_DATA_DIR (or --data-dir): ${dataDir} is in use by a running cdr start (pid ${holder}): stop that one first (Ctrl-C in its terminal, or kill -INT ${holder}), or choose another data directory`,
+      );
+  }
+  if (config.api.port !== 0) {
+    const taken = await portProblem(config.api.host, config.api.port);
+    if (taken) problems.push(`${taken.startsWith('CDR_API_HOST') ? '' : 'CDR_API_PORT: '}${taken}`);
+  }
+  if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
+}
+
+/** Why the data directory cannot be used (not a directory, not writable, cannot be created), or undefined. */
+export function dataDirProblem(dataDir: string): string | undefined {
+  let path = dataDir;
+  // The directory itself, or (not there yet) the nearest ancestor it would be created in.
+  for (;;) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(path).isDirectory();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && dirname(path) !== path) {
+        path = dirname(path);
+        continue;
+      }
+      if (code === 'ENOTDIR') return `${dataDir} cannot be created: a part of its path is a file`;
+      return `${dataDir} cannot be used (${code ?? 'error'})`;
+    }
+    const created = path === dataDir ? '' : ` (it would be created in ${path})`;
+    if (!isDirectory) return path === dataDir ? `${dataDir} is a file, not a directory` : `${dataDir} cannot be created: ${path} is a file`;
+    try {
+      accessSync(path, constants.W_OK | constants.X_OK);
+    } catch {
+      return `${path} is not writable by this user${created}`;
+    }
+    return undefined;
+  }
+}
+
+/** The pid of another live `cdr start` holding this data directory (its claim file, or its API receipt), if any. */
+function startHolding(dataDir: string): number | undefined {
+  const claimed = readPid(resolve(dataDir, CLAIM_FILE));
+  if (claimed !== undefined && claimed !== process.pid && isNodeProcess(claimed)) return claimed;
+  try {
+    const run = runningStart(dataDir);
+    if (run && run.pid !== process.pid && isNodeProcess(run.pid)) return run.pid;
+  } catch {
+    // An unreadable receipt is no running start.
+  }
+  return undefined;
+}
+
+const CLAIM_FILE = 'cdr-start.pid';
+
+/**
+ * Marks the data directory as held by this process from the start (the API receipt `api.json` comes only once the API
+ * listens, ~20 s later); the returned function removes the mark if it is still this process's. A mark left by a crash
+ * names a pid that is gone, or not a Node process, and is taken over.
+ */
+export function claimDataDir(dataDir: string): () => void {
+  const file = resolve(dataDir, CLAIM_FILE);
+  writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
+  return () => {
+    if (readPid(file) === process.pid) rmSync(file, { force: true });
+  };
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive, and (where /proc says) a Node process: a pid reused by something else is not a `cdr start`. */
+function isNodeProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return /node/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+  } catch {
+    return true;
+  }
+}
+
+/** Why the API cannot listen on host:port (in use, not permitted, no such address), or undefined. */
+function portProblem(host: string, port: number): Promise<string | undefined> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') done(`${host}:${port} is in use by another program; stop it or choose a free port`);
+      else if (err.code === 'EACCES') done(`${host}:${port} needs privileges this user does not have; choose a port above 1023`);
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') done(`CDR_API_HOST: ${host} is not an address of this machine`);
+      else done(`${host}:${port} cannot be listened on (${err.code ?? 'error'})`);
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => done(undefined)));
+  });
+}

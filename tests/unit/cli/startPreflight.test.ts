@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { claimDataDir, dataDirProblem } from '../../../services/cli/startPreflight.ts';
+
+describe('cdr start pre-flight: the data directory', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cdr-preflight-'));
+
+  it('takes a directory that exists, or one that can be created below a writable one', () => {
+    assert.equal(dataDirProblem(root), undefined);
+    assert.equal(dataDirProblem(join(root, 'new', 'deeper')), undefined);
+  });
+
+  it('names a file where the directory should be, or on its path', () => {
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'x');
+    assert.match(dataDirProblem(file)!, /a-file is a file, not a directory$/);
+    assert.match(dataDirProblem(join(file, 'data'))!, /cannot be created/);
+  });
+
+  it('names a directory this user cannot write (as root every directory is writable: then not asserted)', () => {
+    const locked = join(root, 'locked');
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    const problem = dataDirProblem(join(locked, 'data'));
+    if (process.getuid?.() === 0) assert.equal(problem, undefined);
+    else assert.match(problem!, /locked is not writable by this user \(it would be created in /);
+    chmodSync(locked, 0o700);
+  });
+
+  it('claims the directory with its pid and removes only its own claim', () => {
+    const dir = join(root, 'claimed');
+    mkdirSync(dir);
+    const release = claimDataDir(dir);
+    assert.equal(readFileSync(join(dir, 'cdr-start.pid'), 'utf8').trim(), String(process.pid));
+    release();
+    assert.throws(() => readFileSync(join(dir, 'cdr-start.pid')), /ENOENT/);
+    // Taken over meanwhile by another process: not removed.
+    const again = claimDataDir(dir);
+    writeFileSync(join(dir, 'cdr-start.pid'), '999999\n');
+    again();
+    assert.equal(readFileSync(join(dir, 'cdr-start.pid'), 'utf8').trim(), '999999');
+    rmSync(root, { recursive: true, force: true });
+  });
+});
