@@ -155,6 +155,11 @@ export interface LoopStatus {
   /** When `lag` was read from the broker; undefined before the first successful read. */
   readonly lagAt: number | undefined;
   readonly partitions: number;
+  /**
+   * Whether it has joined its consumer group since it started (kafkajs's GROUP_JOIN): until then it consumes nothing,
+   * and after an unclean stop the join waits for the old member's session to expire (tens of seconds).
+   */
+  readonly joined: boolean;
   readonly startedAt: number | undefined;
   readonly lastProgressAt: number | undefined;
   /** Why the loop failed or is retrying (a code and a sentence; never a record's value). */
@@ -246,6 +251,7 @@ export class ConsumerLoop<S> {
   private readonly working = new Map<number, { stage: string; since: number }>();
   /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
   private membershipProblem: string | undefined;
+  private joined = false;
   private fatal: PipelineError | undefined;
   private lag = 0;
   private lagAt: number | undefined;
@@ -289,6 +295,7 @@ export class ConsumerLoop<S> {
       lag: this.lag,
       lagAt: this.lagAt,
       partitions: this.partitions.size,
+      joined: this.joined,
       startedAt: this.startedAt,
       lastProgressAt: this.lastProgressAt,
       problem: this.state === 'failed' ? this.problem : [this.membershipProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
@@ -325,6 +332,7 @@ export class ConsumerLoop<S> {
       // Back in the group: a restart's reason no longer holds, even if no record comes to clear it (seen with
       // `cdr start --rate 0`: degraded with "coordinator is loading" long after the join).
       this.membershipProblem = undefined;
+      this.joined = true;
       this.onAssignment(e.payload.memberAssignment[this.topic] ?? []);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
@@ -846,6 +854,9 @@ export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown
   switch (s.state) {
     case 'running': {
       const reasons: string[] = [];
+      // Found from outside: after an unclean stop, health said ok with 0 partitions for ~40 s while the group waited
+      // for the old member's session to expire; nothing was consumed.
+      if (!s.joined) reasons.push('joining its consumer group: no partitions yet');
       if (s.problem) reasons.push(s.problem);
       if (s.stalledMs > 0) {
         // Where the oldest batch in progress is, if one is: what an operator needs first when nothing moves.

@@ -9,6 +9,7 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   lag: 0,
   lagAt: Date.UTC(2026, 0, 1),
   partitions: 2,
+  joined: true,
   startedAt: Date.UTC(2026, 0, 1),
   lastProgressAt: Date.UTC(2026, 0, 1),
   problem: undefined,
@@ -49,6 +50,15 @@ describe('health', () => {
     assert.equal(failed.status, 'down');
     assert.match(failed.reasons![0]!, /failed: unsupported: Snappy/);
     assert.equal(failed.detail!['last_progress_at'], '2026-01-01T00:00:00.000Z');
+  });
+
+  it('a running consumer not yet in its group is degraded, not ok with no partitions', () => {
+    // Found from outside: after an unclean stop, ok with 0 partitions for ~40 s while the join waited.
+    const joining = loopHealth(status({ joined: false, partitions: 0 }));
+    assert.equal(joining.status, 'degraded');
+    assert.deepEqual(joining.reasons, ['joining its consumer group: no partitions yet']);
+    // Joined with no partition of its own (more members than partitions): ok.
+    assert.equal(loopHealth(status({ partitions: 0 })).status, 'ok');
   });
 
   it('a running consumer that commits nothing while records wait is degraded, and says how long and how many', () => {
