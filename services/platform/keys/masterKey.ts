@@ -20,6 +20,8 @@ export interface LoadedMasterKey {
   readonly path?: string;
   /** Set when a development key was moved out of the data directory by this call. */
   readonly movedFrom?: string;
+  /** Set when this call made a new development key (none was there). */
+  readonly generated?: true;
 }
 
 function parseKeyFile(path: string): Buffer {
@@ -69,7 +71,7 @@ export function loadMasterKey(config: MasterKeyConfig, dataDir: string, allowGen
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   writeFileSync(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-  return { key, source: 'generated-dev', path };
+  return { key, source: 'generated-dev', path, generated: true };
 }
 
 /** Moves a file, across file systems too (copy, then overwrite and remove the original). */

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -152,9 +153,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         const ring = keyRing;
         ring.startRefresh(config.masterKey.refreshMs, (err: unknown) => log.warn({ err }, 'could not re-read destroyed months'));
         closers.push(() => Promise.resolve(ring.stopRefresh()));
-        await keyRing.verifyMasterKey(
-          master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
-        );
+        try {
+          await keyRing.verifyMasterKey(
+            master.source === 'file' ? `CDR_MASTER_KEY_FILE ${master.path}` : master.source === 'env' ? 'CDR_MASTER_KEY' : `the development key ${master.path}`,
+          );
+        } catch (err) {
+          // A development key made just now cannot be the one the stored data was written with: not left behind, where
+          // the next start would take it (found from outside: a run with another CDR_DEV_KEY_DIR left a new key there).
+          if (master.generated && master.path) rmSync(master.path, { force: true });
+          throw err;
+        }
       }
     }
     return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };

@@ -7,9 +7,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../../../services/core/index.ts';
 import { loadConfig } from '../../../services/platform/config/index.ts';
+import { devMasterKeyPath } from '../../../services/platform/keys/masterKey.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import { openRuntime, requireStorage } from '../../../services/platform/runtime/index.ts';
 import { testSetup } from '../../support/testEnv.ts';
@@ -29,6 +32,23 @@ describe('a wrong master key', () => {
     );
     const right = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
     await right.close();
+  });
+
+  it('a development key made for data written with another is refused, and not left behind', async () => {
+    // Found from outside: a run with another CDR_DEV_KEY_DIR was refused, but left its new key there for the next start.
+    const keyDir = mkdtempSync(join(tmpdir(), 'cdr-other-dev-keys-'));
+    try {
+      const env: Record<string, string> = { ...setup.env, CDR_DEV_KEY_DIR: keyDir };
+      delete env['CDR_MASTER_KEY'];
+      const config = loadConfig(env);
+      await assert.rejects(
+        openRuntime(config, { needKafka: false, log: createLogger('silent') }),
+        (err: unknown) => err instanceof PipelineError && err.code === 'key_invalid' && /the development key/.test(err.message),
+      );
+      assert.equal(existsSync(devMasterKeyPath(config.masterKey, config.dataDir)), false, 'the key made by the refused start is gone');
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
   });
 
   it('stops the command with exit code 2 and says why', () => {
