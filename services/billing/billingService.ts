@@ -86,6 +86,7 @@ export class BillingService implements BatchHandler<PartitionState> {
         sessionTimeoutMs: billing.sessionTimeoutMs,
       }),
     });
+    deps.metrics.watchLagAge('billing', () => this.loop.status().lagAgeMs);
   }
 
   get stats(): BillingStats {

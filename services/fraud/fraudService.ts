@@ -138,6 +138,7 @@ export class FraudService implements BatchHandler<PartitionState> {
         sessionTimeoutMs: fraud.sessionTimeoutMs,
       }),
     });
+    deps.metrics.watchLagAge('fraud', () => this.loop.status().lagAgeMs);
   }
 
   get stats(): FraudStats {

@@ -140,6 +140,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         sessionTimeoutMs: ingest.sessionTimeoutMs,
       }),
     });
+    deps.metrics.watchLagAge('ingest', () => this.loop.status().lagAgeMs);
   }
 
   get stats(): IngestStats {

@@ -154,6 +154,8 @@ export interface LoopStatus {
   readonly lag: number;
   /** When `lag` was read from the broker; undefined before the first successful read. */
   readonly lagAt: number | undefined;
+  /** How old `lag` is now, on the loop's clock (ms); undefined before the first successful read. */
+  readonly lagAgeMs: number | undefined;
   readonly partitions: number;
   /**
    * Whether it has joined its consumer group since it started (kafkajs's GROUP_JOIN): until then it consumes nothing,
@@ -294,6 +296,7 @@ export class ConsumerLoop<S> {
       batches: this.batches,
       lag: this.lag,
       lagAt: this.lagAt,
+      lagAgeMs: this.lagAt === undefined ? undefined : Math.max(0, now - this.lagAt),
       partitions: this.partitions.size,
       joined: this.joined,
       startedAt: this.startedAt,

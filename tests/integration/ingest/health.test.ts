@@ -105,6 +105,9 @@ describe('health tells the truth', () => {
     const metrics = await rt.metrics.registry.metrics();
     const lag = [...metrics.matchAll(/cdr_ingest_lag_records\{partition="\d+"\} (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
     assert.equal(lag, 250);
+    // And how old that reading is, at this scrape (the lag is read every few seconds while the broker answers).
+    const age = Number(/^cdr_consumer_lag_age_seconds\{consumer="ingest"\} (\S+)$/m.exec(metrics)?.[1]);
+    assert.ok(age >= 0 && age < 30, `lag age ${age} s`);
     ingest.loop.resume();
     await waitFor('ok again after catching up', async () => (await healthz()).code === 200, 30_000, 200);
   });

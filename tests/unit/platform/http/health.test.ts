@@ -8,6 +8,7 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   batches: 3,
   lag: 0,
   lagAt: Date.UTC(2026, 0, 1),
+  lagAgeMs: 0,
   partitions: 2,
   joined: true,
   startedAt: Date.UTC(2026, 0, 1),
