@@ -75,7 +75,7 @@ export {
   verifyDestructionReport,
 } from './retention/destructionRecord.ts';
 export type { DestructionEntry, DestructionEntryContent, DestructionHead, DestructionReport, DestructionReportCheck } from './retention/destructionRecord.ts';
-export { RecentIds } from './dedup/recentIds.ts';
+export { RecentIds, RecentScopedIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
 export { isoInstantProblem, parseIsoInstant, quotedValue } from './time/isoInstant.ts';

@@ -7,7 +7,7 @@ import {
   monthStartOf,
   PipelineError,
   Pseudonymiser,
-  RecentIds,
+  RecentScopedIds,
   sanitiseCdr,
   validateCdr,
   VAULT_SHAPE,
@@ -128,13 +128,13 @@ export class BatchWork {
   private readonly forgotten = new Set<string>();
   private readonly batches = new Map<number, Screened>();
   /** (month, token) of vault rows known durable in the store. */
-  private readonly vaultWritten: RecentIds;
-  /** Vault rows of transformed batches, until the main thread says they are durable (`written`); the oldest go first. */
-  private readonly vaultReturned = new Map<number, string[]>();
+  private readonly vaultWritten: RecentScopedIds;
+  /** Vault rows (month, token) of transformed batches, until the main thread says they are durable (`written`); the oldest go first. */
+  private readonly vaultReturned = new Map<number, { months: string[]; tokens: string[] }>();
 
   constructor(private readonly opts: BatchWorkOptions) {
     this.pseudonymiser = new Pseudonymiser(opts.identifierCache);
-    this.vaultWritten = new RecentIds(opts.vaultRecent);
+    this.vaultWritten = new RecentScopedIds(opts.vaultRecent);
   }
 
   /** Batches screened and not yet transformed or released (a leak shows here). */
@@ -211,8 +211,11 @@ export class BatchWork {
 
     const rows: CdrRow[] = [];
     const vault: VaultRow[] = [];
-    const vaultKeys: string[] = [];
-    const vaultInBatch = new Set<string>();
+    const vaultMonths: string[] = [];
+    const vaultTokens: string[] = [];
+    // token → month: no `${month}/${token}` string per lookup (tokens of different months differ anyway; a clash only
+    // writes a row again, which the vault takes idempotently).
+    const vaultInBatch = new Map<string, string>();
     const published = framedWriter(PSEUDONYMISED_SCHEMA_ID, chosen.length * 256);
     const positions: number[] = [];
     const failures: RecordFailure[] = [];
@@ -241,11 +244,11 @@ export class BatchWork {
       if (o < minOffset) minOffset = o;
       if (o > maxOffset) maxOffset = o;
       for (const v of rec.vault) {
-        const vk = vaultRowIdentity(v);
-        if (vaultInBatch.has(vk) || this.vaultWritten.has(vk)) continue;
-        vaultInBatch.add(vk);
+        if (vaultInBatch.get(v.token) === v.month || this.vaultWritten.has(v.month, v.token)) continue;
+        vaultInBatch.set(v.token, v.month);
         vault.push(v);
-        vaultKeys.push(vk);
+        vaultMonths.push(v.month);
+        vaultTokens.push(v.token);
       }
       positions.push(p);
     }
@@ -262,12 +265,12 @@ export class BatchWork {
     if (rows.length > 0) cdr = { ...cdr, offsets: { partition: req.partition, min: minOffset, max: maxOffset } };
     let vaultRows: EncodedRows;
     try {
-      vaultRows = { kind: 'encoded', format, body: encodeRows(vault, VAULT_SHAPE, format), count: vault.length, digest: digestOf(vaultKeys, (k) => k) };
+      vaultRows = { kind: 'encoded', format, body: encodeRows(vault, VAULT_SHAPE, format), count: vault.length, digest: digestOf(vault, vaultRowIdentity) };
     } catch (err) {
       if (!(err instanceof RowBinaryValueError)) throw err;
       vaultRows = { kind: 'encoded', format, body: new Uint8Array(0), count: vault.length, digest: '', rejected: err.message };
     }
-    this.vaultReturned.set(req.batch, vaultKeys);
+    this.vaultReturned.set(req.batch, { months: vaultMonths, tokens: vaultTokens });
     // Bounded: a batch given up after its transform never says `written`.
     if (this.vaultReturned.size > MAX_BATCHES_AWAITING_WRITE) this.vaultReturned.delete(this.vaultReturned.keys().next().value!);
     return { failures, late, cdr, vault: vaultRows, published: { ...published.finish(), positions: Uint32Array.from(positions) } };
@@ -278,10 +281,10 @@ export class BatchWork {
    * insert must carry its vault rows again.
    */
   written(batch: number): void {
-    const keys = this.vaultReturned.get(batch);
-    if (!keys) return;
+    const rows = this.vaultReturned.get(batch);
+    if (!rows) return;
     this.vaultReturned.delete(batch);
-    for (const k of keys) this.vaultWritten.add(k);
+    for (let i = 0; i < rows.tokens.length; i++) this.vaultWritten.add(rows.months[i]!, rows.tokens[i]!);
   }
 
   /** A month key was destroyed: drop it and everything derived from it. */

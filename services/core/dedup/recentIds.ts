@@ -29,3 +29,35 @@ export class RecentIds {
     return this.current.size + this.previous.size;
   }
 }
+
+/**
+ * RecentIds for (scope, id) pairs — e.g. (month, token) — without building a key string per lookup: a map from id to
+ * the scope it was last seen in, two generations as above. A pair whose id was since seen under another scope reads
+ * as absent, so callers may only use "absent" to do work again (never to skip it) — the vault's rows are written
+ * idempotently, so a second write is harmless.
+ */
+export class RecentScopedIds {
+  private current = new Map<string, string>();
+  private previous = new Map<string, string>();
+  private readonly generation: number;
+
+  constructor(capacity: number) {
+    this.generation = Math.max(1, Math.floor(capacity / 2));
+  }
+
+  has(scope: string, id: string): boolean {
+    return this.current.get(id) === scope || this.previous.get(id) === scope;
+  }
+
+  add(scope: string, id: string): void {
+    if (this.current.size >= this.generation) {
+      this.previous = this.current;
+      this.current = new Map<string, string>();
+    }
+    this.current.set(id, scope);
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}

@@ -32,7 +32,17 @@ export function rowCountOf(rows: readonly object[] | EncodedRows): number {
 /** A short digest of the rows' identities, in order: the content part of an insert's deduplication token. */
 export function digestOf<T>(rows: readonly T[], identity: (row: T) => string): string {
   const h = createHash('sha1');
-  for (const r of rows) h.update(identity(r)).update('\n');
+  // The same bytes as one `update(identity)` and one `update('\n')` per row, in a call per 512 rows (a call into the
+  // hash costs more than hashing one identity).
+  const chunk: string[] = [];
+  for (const r of rows) {
+    chunk.push(identity(r), '\n');
+    if (chunk.length >= 1024) {
+      h.update(chunk.join(''));
+      chunk.length = 0;
+    }
+  }
+  if (chunk.length > 0) h.update(chunk.join(''));
   return h.digest('hex').slice(0, 20);
 }
 

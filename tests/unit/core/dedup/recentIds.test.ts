@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RecentIds } from '../../../../services/core/dedup/recentIds.ts';
+import { RecentIds, RecentScopedIds } from '../../../../services/core/dedup/recentIds.ts';
 
 describe('RecentIds', () => {
   it('remembers what it saw', () => {
@@ -15,5 +15,20 @@ describe('RecentIds', () => {
     assert.ok(r.size <= 100);
     for (let i = 950; i < 1000; i++) assert.equal(r.has(`id-${i}`), true, `id-${i}`);
     assert.equal(r.has('id-0'), false);
+  });
+
+  it('RecentScopedIds: a pair is known only in the scope it was added under, within capacity', () => {
+    const r = new RecentScopedIds(100);
+    r.add('2026-11-01', 'tok');
+    assert.equal(r.has('2026-11-01', 'tok'), true);
+    assert.equal(r.has('2026-12-01', 'tok'), false);
+    assert.equal(r.has('2026-11-01', 'other'), false);
+    // The same id seen since under another scope: the first pair reads as absent (callers then only work again).
+    r.add('2026-12-01', 'tok');
+    assert.equal(r.has('2026-12-01', 'tok'), true);
+    for (let i = 0; i < 1000; i++) r.add('2026-12-01', `id-${i}`);
+    assert.ok(r.size <= 100);
+    for (let i = 950; i < 1000; i++) assert.equal(r.has('2026-12-01', `id-${i}`), true, `id-${i}`);
+    assert.equal(r.has('2026-12-01', 'id-0'), false);
   });
 });

@@ -5,6 +5,7 @@ import { PipelineError } from '../../../../services/core/index.ts';
 import { deadLetterMessage, digestOf } from '../../../../services/platform/kafka/index.ts';
 import { membershipErrorIn } from '../../../../services/platform/kafka/consumerLoop.ts';
 import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
 
 // kafkajs's own error classes and protocol-error constructor (CommonJS; the last is not in its typings).
 const requireCjs = createRequire(import.meta.url);
@@ -58,6 +59,19 @@ describe('consumer loop building blocks', () => {
       d,
     );
     assert.match(d, /^[0-9a-f]{20}$/);
+  });
+
+  it('digests many rows exactly as one hash update per identity and per separator would (its calls are batched)', () => {
+    for (const n of [0, 1, 511, 512, 513, 1024, 3001]) {
+      const rows = Array.from({ length: n }, (_, i) => ({ id: i % 7 === 0 ? `zürich-ø-${i}` : `2026-12-01/${i.toString(16).padStart(32, '0')}` }));
+      const h = createHash('sha1');
+      for (const r of rows) h.update(r.id).update('\n');
+      assert.equal(
+        digestOf(rows, (r) => r.id),
+        h.digest('hex').slice(0, 20),
+        `${n} rows`,
+      );
+    }
   });
 
   it('builds a dead letter with the original bytes and Kafka Connect error headers, reason without values', () => {
