@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { identifierShaped, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
+import { identifierShaped, MONTH, recordIdShaped, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -75,9 +75,22 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
   return dims;
 }
 
-/** No account id is a phone number or an address (ingest refuses them): one given is refused without quoting it back. */
-function refuseIdentifierAsAccount(field: string, value: string): void {
-  if (identifierShaped(value)) throw new PipelineError('bad_request', `${field}: an account id is never a phone number or an email address`);
+/**
+ * An account or provider id that ingest would have refused (core/cdr/validate.ts) can match nothing: a 400 that says
+ * why, never quoting the value back — an identifier in its place is personal data (found from outside: a statement's
+ * 404 quoted a phone number). A space in a query-string value is most often a raw `+` (found from outside:
+ * `?account_id=+6012…` read as " 6012…" answered 200 with no rows).
+ */
+function refuseImpossibleId(field: string, kind: 'account' | 'provider', value: string, from: 'query' | 'path' | 'body'): void {
+  if (identifierShaped(value))
+    throw new PipelineError('bad_request', `${field}: ${kind === 'account' ? 'an account' : 'a provider'} id is never a phone number or an email address`);
+  if (!recordIdShaped(value)) {
+    const plus = from === 'query' && value.includes(' ') ? "; in a query string a raw '+' reads as a space (send it as %2B)" : '';
+    throw new PipelineError(
+      'bad_request',
+      `${field}: ${kind === 'account' ? 'an account' : 'a provider'} id is 1-128 printable ASCII characters with no spaces${plus}`,
+    );
+  }
 }
 
 export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook }> = async (app, { billing, plans }) => {
@@ -120,7 +133,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       const groupBy = groupByOf(q.group_by);
       // `format` decides; else the Accept header, by its q-values (the same reading as the 406 check).
       const csv = q.format === 'csv' || (q.format === undefined && preferredOf(req.headers.accept, USAGE_TYPES) === 'text/csv');
-      if (q.account_id !== undefined) refuseIdentifierAsAccount('account_id', q.account_id);
+      if (q.account_id !== undefined) refuseImpossibleId('account_id', 'account', q.account_id, 'query');
       const rows = await store().usage({ ...(q.account_id !== undefined ? { accountId: q.account_id } : {}), from, to, groupBy });
       audited(req, { action: 'billing.usage', rows: rows.length });
       if (csv) {
@@ -147,7 +160,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       },
     },
     async (req) => {
-      refuseIdentifierAsAccount('account', req.params.account);
+      refuseImpossibleId('account', 'account', req.params.account, 'path');
       const s = await store().statement(req.params.account, req.params.month);
       if (!s) throw new PipelineError('not_found', `no statement for account ${req.params.account} in ${req.params.month}`);
       audited(req, { action: 'billing.statement', rows: s.lines.length });
@@ -226,6 +239,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       const from = instantOf('from', req.body.from);
       const to = instantOf('to', req.body.to);
       if (!(to > from)) throw new PipelineError('bad_request', 'range: "to" must be after "from"');
+      if (req.body.account_id !== undefined) refuseImpossibleId('account_id', 'account', req.body.account_id, 'body');
       const report = await store().rerate({
         from,
         to,
@@ -255,9 +269,8 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       },
     },
     async (req) => {
-      // As for an account id: ingest refuses an identifier-shaped provider id, so one given here is a mistake (found
-      // from outside: it answered 200 with no cells), refused without being quoted back.
-      if (identifierShaped(req.params.provider)) throw new PipelineError('bad_request', 'provider: a provider id is never a phone number or an email address');
+      // As for an account id (found from outside: an identifier-shaped one answered 200 with no cells).
+      refuseImpossibleId('provider', 'provider', req.params.provider, 'path');
       const cells = await store().providerCost(req.params.provider, req.params.month);
       audited(req, { action: 'billing.provider_costs', rows: cells.length });
       return { cells };

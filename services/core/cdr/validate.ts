@@ -20,6 +20,11 @@ export function identifierShaped(v: string): boolean {
   return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:)?\+\d{7,15}$/i.test(v);
 }
 
+/** What ingest takes as an account, provider or record id: 1-128 printable ASCII characters, no spaces. */
+export function recordIdShaped(v: string): boolean {
+  return v.length <= MAX_ID && PRINTABLE.test(v);
+}
+
 function fail(message: string): never {
   throw new PipelineError('validation_failed', message);
 }

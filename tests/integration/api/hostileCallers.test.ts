@@ -247,6 +247,37 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/v1/billing/usage?account_id=alice%40example.com', role: 'billing', status: 400, says: /^account_id: .*never/ },
       { method: 'GET', url: '/v1/billing/providers/%2B60129876543/costs/2026-11', role: 'billing', status: 400, says: /^provider: a provider id is never/ },
       { method: 'GET', url: '/v1/billing/providers/noc%40carrier.example/costs/2026-11', role: 'billing', status: 400, says: /^provider: .*never/ },
+      // A raw `+` in a query string reads as a space: no account id has one, so a 400 that says so (found from outside:
+      // `?account_id=+6012…` answered 200 with no rows). Anchored at both ends: nothing of the value is quoted.
+      {
+        method: 'GET',
+        url: '/v1/billing/usage?account_id=+60129876543',
+        role: 'billing',
+        status: 400,
+        says: /^account_id: an account id is 1-128 printable ASCII characters with no spaces; in a query string a raw '\+' reads as a space \(send it as %2B\)$/,
+      },
+      {
+        method: 'GET',
+        url: '/v1/billing/statements/acme%20ltd/2026-11',
+        role: 'billing',
+        status: 400,
+        says: /^account: an account id is 1-128 printable ASCII characters with no spaces$/,
+      },
+      {
+        method: 'GET',
+        url: '/v1/billing/providers/caf%C3%A9/costs/2026-11',
+        role: 'billing',
+        status: 400,
+        says: /^provider: a provider id is 1-128 printable ASCII characters with no spaces$/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/billing/rerate',
+        role: 'billing',
+        payload: '{"account_id":"+60129876543","from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}',
+        status: 400,
+        says: /^account_id: an account id is never a phone number or an email address$/,
+      },
       // Query parameters a route does not declare are refused, not ignored (found from outside: `?dry_run=true` on a
       // POST ran a real retention pass), without quoting their names; a blank one is no parameter.
       {
