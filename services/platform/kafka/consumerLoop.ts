@@ -356,6 +356,7 @@ export class ConsumerLoop<S> {
     if (this.state === 'idle' || this.state === 'stopped' || this.state === 'stopping') return;
     const failed = this.state === 'failed';
     this.state = 'stopping';
+    this.deps.log.info({ consumer: this.deps.settings.connector }, 'consumer stopping');
     if (this.lagTimer) clearTimeout(this.lagTimer);
     await this.lagPoll;
     const deadlineMs = this.deps.settings.stopTimeoutMs ?? Math.max(STOP_CONSUMER_MIN_MS, this.deps.settings.sessionTimeoutMs);

@@ -154,4 +154,58 @@ describe('cdr start, end to end', () => {
     const exposed = entries.filter((e) => (e.mode & 0o077) !== 0).map((e) => `${e.path.slice(dataDir.length)} ${e.mode.toString(8)}`);
     assert.deepEqual(exposed, [], 'nothing readable by group or others');
   });
+
+  it('stops its three consumers side by side when its broker has died (a stop took ~95 s one after another)', async () => {
+    const dir = join(root, 'data-broker-dies');
+    const apiPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CDR_LOCAL_KAFKA_PORT: String(await freePort([apiPort])),
+      CDR_API_PORT: String(apiPort),
+      CDR_LOG_LEVEL: 'info',
+      CDR_DEV_KEY_DIR: join(root, 'keys-broker-dies'),
+    };
+    for (const k of ['KAFKA_BROKERS', 'CLICKHOUSE_URL', 'CDR_MASTER_KEY', 'CDR_MASTER_KEY_FILE', 'CDR_DATA_DIR', 'CDR_API_TOKENS_FILE']) delete env[k];
+    let stderr = '';
+    const run = spawn(process.execPath, [bin, 'start', '--rate', '300', '--data-dir', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = run;
+    run.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const healthOf = async (): Promise<{ components?: Record<string, { stored?: number }> }> =>
+      (await (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).json()) as { components?: Record<string, { stored?: number }> };
+    await waitFor(
+      'cdr start to store traffic',
+      async () => {
+        if (run.exitCode !== null || run.signalCode !== null) throw new Error(`cdr start exited (${run.exitCode ?? run.signalCode}):\n${stderr.slice(-3000)}`);
+        try {
+          const c = (await healthOf()).components ?? {};
+          return (c['ingest']?.stored ?? 0) > 500;
+        } catch {
+          return false;
+        }
+      },
+      180_000,
+      500,
+    );
+    const brokerPid = Number(readFileSync(join(dir, 'kafka', 'broker.pid'), 'utf8').trim());
+    assert.ok(brokerPid > 0);
+    process.kill(brokerPid, 'SIGKILL');
+    // Long enough for every consumer to meet the dead broker (a batch failing, a commit refused).
+    await new Promise((r) => setTimeout(r, 8_000));
+    run.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr.slice(-2000));
+    assert.match(stderr, /stopped\. stored=\d+/);
+    // Each consumer's stop begins before any of them has stopped: side by side, not one after another.
+    const lines = readFileSync(join(dir, 'pipeline.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { time: number; msg: string; consumer?: string });
+    const stopping = lines.filter((l) => l.msg === 'consumer stopping');
+    const stopped = lines.filter((l) => /^(ingest|billing|fraud) stopped$/.test(l.msg));
+    assert.deepEqual(stopping.map((l) => l.consumer).sort(), ['cdr-billing', 'cdr-fraud', 'cdr-ingest'], JSON.stringify(stopping));
+    assert.equal(stopped.length, 3, JSON.stringify(stopped));
+    const lastStart = Math.max(...stopping.map((l) => l.time));
+    const firstEnd = Math.min(...stopped.map((l) => l.time));
+    assert.ok(lastStart <= firstEnd, `a consumer's stop began ${lastStart - firstEnd} ms after another had stopped`);
+  });
 });
