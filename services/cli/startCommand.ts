@@ -143,28 +143,32 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.off('SIGINT', stopWhileOpening);
   process.off('SIGTERM', stopWhileOpening);
   let stopRequested = false;
-  const shutdown = onShutdownSignal(log, async (reason) => {
-    stopRequested = true;
-    status.stop();
-    process.stderr.write(`\nstopping (${reason}): traffic, then ingest, billing and fraud (each finishing its batch in progress), API, broker…\n`);
-    producerAbort.abort();
-    await producing.catch(() => undefined);
-    await schedule.stop();
-    billingPlans.unwatch();
-    // Side by side: each consumer finishes and commits its own batch in progress (what one has not consumed yet stays
-    // in Kafka for the next start). One after another, a dead broker made each wait out its own deadline in turn
-    // (found from outside: a stop took ~95 s).
-    await Promise.all([ingest.stop(), billing.stop(), fraud.stop()]);
-    await app.close();
-    rmSync(runFile, { force: true });
-    await services.close();
-    await retentionStorage.close();
-    await billingStorage.close();
-    await fraudStorage.close();
-    await rt.close();
-    releaseDataDir();
-    process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
-  });
+  const shutdown = onShutdownSignal(
+    log,
+    async (reason) => {
+      stopRequested = true;
+      status.stop();
+      process.stderr.write(`\nstopping (${reason}): traffic, then ingest, billing and fraud (each finishing its batch in progress), API, broker…\n`);
+      producerAbort.abort();
+      await producing.catch(() => undefined);
+      await schedule.stop();
+      billingPlans.unwatch();
+      // Side by side: each consumer finishes and commits its own batch in progress (what one has not consumed yet stays
+      // in Kafka for the next start). One after another, a dead broker made each wait out its own deadline in turn
+      // (found from outside: a stop took ~95 s).
+      await Promise.all([ingest.stop(), billing.stop(), fraud.stop()]);
+      await app.close();
+      rmSync(runFile, { force: true });
+      await services.close();
+      await retentionStorage.close();
+      await billingStorage.close();
+      await fraudStorage.close();
+      await rt.close();
+      releaseDataDir();
+      process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
+    },
+    (line) => process.stderr.write(line),
+  );
 
   try {
     await ingest.start();

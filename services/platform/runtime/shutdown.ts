@@ -7,7 +7,11 @@ import type { Logger } from 'pino';
  */
 export type Shutdown = (reason: string, exitCode?: number) => void;
 
-export function onShutdownSignal(log: Logger, stop: (reason: string) => Promise<void>): Shutdown {
+/**
+ * `tell`: where a person watching sees the second signal's consequence (cdr start's terminal; its log is a file) —
+ * the services run alone log to stdout, which is their terminal already.
+ */
+export function onShutdownSignal(log: Logger, stop: (reason: string) => Promise<void>, tell?: (line: string) => void): Shutdown {
   let stopping = false;
   const shutdown: Shutdown = (reason, exitCode = 0) => {
     if (stopping) return;
@@ -24,6 +28,9 @@ export function onShutdownSignal(log: Logger, stop: (reason: string) => Promise<
   const handler = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now; the batch in progress will be replayed on next start');
+      tell?.(
+        `second ${signal}: exiting now without waiting for the stop; batches in progress are not committed and are replayed at the next start (nothing is lost)\n`,
+      );
       process.exit(130);
     }
     shutdown(signal, 0);
