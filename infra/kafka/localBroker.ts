@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -136,11 +136,21 @@ function lastLines(text: string, n: number): string {
   return lines.slice(-n).join('\n');
 }
 
-async function readLogTail(dataDir: string, n = LOG_TAIL_LINES): Promise<string | undefined> {
+/** The broker log's last lines written from byte `from` on (what this start attempt wrote), or undefined. */
+async function readLogTail(dataDir: string, n = LOG_TAIL_LINES, from = 0): Promise<string | undefined> {
   try {
-    return lastLines(await readFile(path.join(dataDir, 'broker.log'), 'utf8'), n);
+    const written = (await readFile(path.join(dataDir, 'broker.log'))).subarray(from).toString('utf8');
+    return written.trim() === '' ? undefined : lastLines(written, n);
   } catch {
     return undefined;
+  }
+}
+
+function logSize(dataDir: string): number {
+  try {
+    return statSync(path.join(dataDir, 'broker.log')).size;
+  } catch {
+    return 0;
   }
 }
 
@@ -305,6 +315,9 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
   const autoPort = opts.port === undefined || opts.port === 0;
   let port = await choosePort(dataDir, opts.port, true);
   for (let attempt = 1; ; attempt++) {
+    // Only what this attempt writes to the log explains its failure (found from outside: a port in use printed ~60
+    // lines of an earlier run's log after the right one-line reason).
+    const logFrom = logSize(dataDir);
     try {
       await runScript(['start', dataDir, String(port)], env, START_TIMEOUT_MS);
       break;
@@ -331,7 +344,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
       // The script prints the broker log tail on failure; otherwise add it ourselves.
       let logTail = lastLines(scriptOutput, LOG_TAIL_LINES + 10);
       if (!scriptOutput.includes('----- last ')) {
-        const brokerLog = await readLogTail(dataDir);
+        const brokerLog = await readLogTail(dataDir, LOG_TAIL_LINES, logFrom);
         if (brokerLog) logTail += `\n----- last lines of ${path.join(dataDir, 'broker.log')} -----\n${brokerLog}`;
       }
       throw new KafkaStartError(`Kafka ${version} broker failed to start in ${dataDir} on 127.0.0.1:${port}`, {

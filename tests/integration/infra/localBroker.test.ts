@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -226,6 +227,23 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
 
     await stop(broker2);
     phase('resumed with new messages, broker stopped');
+  });
+
+  void test("a port in use is refused in one line, without an earlier run's log (found from outside: ~60 lines of it)", async () => {
+    const dataDir = await tempDataDir();
+    writeFileSync(path.join(dataDir, 'broker.log'), 'EARLIER RUN: started\nEARLIER RUN: stopped\n');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      await assert.rejects(startLocalBroker({ dataDir, port }), (err: Error) => {
+        assert.match(err.message, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
+        assert.doesNotMatch(err.message, /EARLIER RUN/);
+        return true;
+      });
+    } finally {
+      server.close();
+    }
   });
 
   void test('watchdog stops the broker when the owner process dies', async () => {
