@@ -44,6 +44,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   // from outside: a Ctrl-C while the broker started exited 130 without a word).
   const stopWhileOpening = (signal: NodeJS.Signals): void => {
     process.stderr.write(`\ncdr start: ${signal} while starting: stopped before consuming anything (the local broker stops by itself)\n`);
+    releaseDataDir();
     process.exit(130);
   };
   process.once('SIGINT', stopWhileOpening);

@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +164,8 @@ describe('cdr command', () => {
       child.kill('SIGINT');
       assert.equal(await exited, 130, stderr);
       assert.match(stderr, /cdr start: SIGINT while starting: stopped before consuming anything/);
+      // Its claim on the data directory goes with it (it was left for the next start to take over).
+      assert.equal(existsSync(join(dir, 'data', 'cdr-start.pid')), false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
