@@ -27,7 +27,7 @@ export async function startPreflight(config: PipelineConfig): Promise<void> {
   }
   if (config.api.port !== 0) {
     const taken = await portProblem(config.api.host, config.api.port);
-    if (taken) problems.push(`${taken.startsWith('CDR_API_HOST') ? '' : 'CDR_API_PORT: '}${taken}`);
+    if (taken) problems.push(taken);
   }
   if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
 }
@@ -111,15 +111,15 @@ function isNodeProcess(pid: number): boolean {
   }
 }
 
-/** Why the API cannot listen on host:port (in use, not permitted, no such address), or undefined. */
+/** Why the API cannot listen on host:port (in use, not permitted, no such address), naming its variable, or undefined. */
 function portProblem(host: string, port: number): Promise<string | undefined> {
   return new Promise((done) => {
     const server = createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') done(`${host}:${port} is in use by another program; stop it or choose a free port`);
-      else if (err.code === 'EACCES') done(`${host}:${port} needs privileges this user does not have; choose a port above 1023`);
+      if (err.code === 'EADDRINUSE') done(`CDR_API_PORT: ${host}:${port} is in use by another program; stop it or choose a free port`);
+      else if (err.code === 'EACCES') done(`CDR_API_PORT: ${host}:${port} needs privileges this user does not have; choose a port above 1023`);
       else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') done(`CDR_API_HOST: ${host} is not an address of this machine`);
-      else done(`${host}:${port} cannot be listened on (${err.code ?? 'error'})`);
+      else done(`CDR_API_PORT: ${host}:${port} cannot be listened on (${err.code ?? 'error'})`);
     });
     server.listen({ host, port, exclusive: true }, () => server.close(() => done(undefined)));
   });
