@@ -139,7 +139,9 @@ function lastLines(text: string, n: number): string {
 /** The broker log's last lines written from byte `from` on (what this start attempt wrote), or undefined. */
 async function readLogTail(dataDir: string, n = LOG_TAIL_LINES, from = 0): Promise<string | undefined> {
   try {
-    const written = (await readFile(path.join(dataDir, 'broker.log'))).subarray(from).toString('utf8');
+    const log = await readFile(path.join(dataDir, 'broker.log'));
+    // Shorter than before: kafka.sh moved a large log aside and began a new one, all of it this attempt's.
+    const written = log.subarray(log.length >= from ? from : 0).toString('utf8');
     return written.trim() === '' ? undefined : lastLines(written, n);
   } catch {
     return undefined;

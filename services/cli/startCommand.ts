@@ -156,8 +156,9 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       billingPlans.unwatch();
       // Side by side: each consumer finishes and commits its own batch in progress (what one has not consumed yet stays
       // in Kafka for the next start). One after another, a dead broker made each wait out its own deadline in turn
-      // (found from outside: a stop took ~95 s).
-      await Promise.all([ingest.stop(), billing.stop(), fraud.stop()]);
+      // (found from outside: a stop took ~95 s). One stop that throws at once must not end the process while another
+      // still commits: all three end, the rest closes, and then the first failure fails the stop.
+      const stops = await Promise.allSettled([ingest.stop(), billing.stop(), fraud.stop()]);
       await app.close();
       rmSync(runFile, { force: true });
       await services.close();
@@ -166,6 +167,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       await fraudStorage.close();
       await rt.close();
       releaseDataDir();
+      const failedStop = stops.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failedStop) throw failedStop.reason;
       process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
     },
     (line) => process.stderr.write(line),

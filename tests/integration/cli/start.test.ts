@@ -188,11 +188,14 @@ describe('cdr start, end to end', () => {
     );
     const brokerPid = Number(readFileSync(join(dir, 'kafka', 'broker.pid'), 'utf8').trim());
     assert.ok(brokerPid > 0);
+    const exited = new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c)));
     process.kill(brokerPid, 'SIGKILL');
     // Long enough for every consumer to meet the dead broker (a batch failing, a commit refused).
     await new Promise((r) => setTimeout(r, 8_000));
+    assert.equal(run.exitCode, null, `cdr start exited on its own when its broker died:\n${stderr.slice(-2000)}`);
     run.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c)));
+    // Bounded: each consumer waits at most 30 s for kafkajs, side by side; a hang fails here, not at the suite's timeout.
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 150 s after Ctrl-C'), 150_000).unref())]);
     assert.equal(code, 0, stderr.slice(-2000));
     assert.match(stderr, /stopped\. stored=\d+/);
     // Each consumer's stop begins before any of them has stopped: side by side, not one after another.
