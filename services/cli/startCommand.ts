@@ -20,6 +20,9 @@ import { createFraud } from '../fraud/createFraud.ts';
 import { StatusLine, healthWords } from './statusLine.ts';
 import { claimDataDir, startPreflight } from './startPreflight.ts';
 
+/** How long a stop waits for the synthetic traffic's send in progress before it stops the consumers anyway. */
+const TRAFFIC_STOP_WAIT_MS = 5_000;
+
 export interface StartArgs {
   rate: number;
   seed?: number;
@@ -150,8 +153,12 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       stopRequested = true;
       status.stop();
       process.stderr.write(`\nstopping (${reason}): traffic, then ingest, billing and fraud (each finishing its batch in progress), API, broker…\n`);
+      log.info({ reason }, 'stopping');
       producerAbort.abort();
-      await producing.catch(() => undefined);
+      // Bounded: the synthetic producer's send in progress retries on its own clock (found from outside: with the
+      // broker frozen the stop waited ~4.5 min for it before the consumers even began to stop). What it has not sent
+      // is simply not sent; the process ends it.
+      await Promise.race([producing.catch(() => undefined), new Promise((r) => setTimeout(r, TRAFFIC_STOP_WAIT_MS).unref())]);
       await schedule.stop();
       billingPlans.unwatch();
       // Side by side: each consumer finishes and commits its own batch in progress (what one has not consumed yet stays
@@ -169,6 +176,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       releaseDataDir();
       const failedStop = stops.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failedStop) throw failedStop.reason;
+      log.info({ ...ingest.stats }, 'stopped');
       process.stderr.write(`stopped. stored=${ingest.stats.stored} duplicates=${ingest.stats.duplicate} late=${ingest.stats.late} dlq=${ingest.stats.dlq}\n`);
     },
     (line) => process.stderr.write(line),
@@ -211,7 +219,12 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       onProgress: (sent) => {
         produced = sent;
       },
-    }).catch((err: unknown) => log.error({ err }, 'synthetic traffic stopped'));
+    }).catch((err: unknown) =>
+      // Cut short by the stop (its send in progress failed): expected, not an error of the pipeline.
+      stopRequested
+        ? log.info({ err: (err as Error).message }, 'synthetic traffic stopped with the pipeline')
+        : log.error({ err }, 'synthetic traffic stopped'),
+    );
   }
   status.start();
 }
