@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,21 @@ import { freePort } from '../../support/ports.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
 const bin = join(import.meta.dirname, '../../../bin/cdr.cjs');
+
+/** Waits (at most `ms`) until no process has `path` in its command line (Linux /proc). */
+async function untilNoProcessNames(path: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  const naming = (): string[] =>
+    readdirSync('/proc').filter((pid) => {
+      if (!/^\d+$/.test(pid)) return false;
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(path);
+      } catch {
+        return false;
+      }
+    });
+  while (naming().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+}
 const setup = testSetup();
 /** `cdr …` with the test environment; an `env` value of undefined removes that variable. */
 const run = (args: string[], env: Record<string, string | undefined> = {}) => {
@@ -167,7 +182,10 @@ describe('cdr command', () => {
       // Its claim on the data directory goes with it (it was left for the next start to take over).
       assert.equal(existsSync(join(dir, 'data', 'cdr-start.pid')), false);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      // The broker's start script outlives the start it was cut from (its watchdog then ends the broker) and writes into
+      // the data directory meanwhile: removing it under them failed once in CI (ENOTEMPTY).
+      await untilNoProcessNames(dir, 90_000);
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     }
   });
 
