@@ -82,14 +82,11 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
  * `?account_id=+6012…` read as " 6012…" answered 200 with no rows).
  */
 function refuseImpossibleId(field: string, kind: 'account' | 'provider', value: string, from: 'query' | 'path' | 'body'): void {
-  if (identifierShaped(value))
-    throw new PipelineError('bad_request', `${field}: ${kind === 'account' ? 'an account' : 'a provider'} id is never a phone number or an email address`);
+  const what = kind === 'account' ? 'an account id' : 'a provider id';
+  if (identifierShaped(value)) throw new PipelineError('bad_request', `${field}: ${what} is never a phone number or an email address`);
   if (!recordIdShaped(value)) {
     const plus = from === 'query' && value.includes(' ') ? "; in a query string a raw '+' reads as a space (send it as %2B)" : '';
-    throw new PipelineError(
-      'bad_request',
-      `${field}: ${kind === 'account' ? 'an account' : 'a provider'} id is 1-128 printable ASCII characters with no spaces${plus}`,
-    );
+    throw new PipelineError('bad_request', `${field}: ${what} is 1-128 printable ASCII characters with no spaces${plus}`);
   }
 }
 

@@ -35,11 +35,11 @@ export interface ValidationLimits {
 }
 
 export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
-  if (e.cdr_id.length === 0 || e.cdr_id.length > MAX_ID || !PRINTABLE.test(e.cdr_id)) fail('cdr_id: must be 1-128 printable ASCII characters, no spaces');
+  if (!recordIdShaped(e.cdr_id)) fail('cdr_id: must be 1-128 printable ASCII characters, no spaces');
   // The id is kept ten years and travels everywhere (topics, headers, answers): never a person's +number. An address
   // shape is allowed: a voice switch's id is often its SIP Call-ID (`a84b4c76e66710@pc33.atlanta.com`).
   if (!e.cdr_id.includes('@') && identifierShaped(e.cdr_id)) fail('cdr_id: must not be a phone number');
-  if (!PRINTABLE.test(e.account_id) || e.account_id.length > MAX_ID) fail('account_id: must be 1-128 printable ASCII characters, no spaces');
+  if (!recordIdShaped(e.account_id)) fail('account_id: must be 1-128 printable ASCII characters, no spaces');
   if (identifierShaped(e.account_id)) fail('account_id: must not be a phone number or an email address');
   if (e.sender.trim().length === 0) fail('sender: missing');
   if (e.recipient.trim().length === 0) fail('recipient: missing');
@@ -78,6 +78,6 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
     fail('destination_country: must be an ISO 3166-1 alpha-2 country code (or XK, AC, TA)');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');
   if (e.mnc !== null && e.mnc !== '' && !/^\d{2,3}$/.test(e.mnc)) fail('mnc: must be 2 or 3 digits');
-  if (!PRINTABLE.test(e.provider_id) || e.provider_id.length > MAX_ID) fail('provider_id: must be 1-128 printable ASCII characters, no spaces');
+  if (!recordIdShaped(e.provider_id)) fail('provider_id: must be 1-128 printable ASCII characters, no spaces');
   if (identifierShaped(e.provider_id)) fail('provider_id: must not be a phone number or an email address');
 }
