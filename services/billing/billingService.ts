@@ -137,7 +137,7 @@ export class BillingService implements BatchHandler<PartitionState> {
         dead.push({ message, error, stage: 'VALUE_CONVERTER' });
       }
     }
-    const storedElsewhere = await this.storedElsewhere(events, ctx);
+    const { elsewhere: storedElsewhere, here: storedHere } = await this.storedBefore(events, ctx);
     const book = this.deps.plans();
     const rows: RatedRow[] = [];
     const seen = new Set<string>();
@@ -154,12 +154,17 @@ export class BillingService implements BatchHandler<PartitionState> {
       if (!rating.rated) unrated++;
       rows.push(ratedRowOf(event, rating, 0, now, ctx.partition, message.offset));
     }
+    // A replay whose every row is in the store at its own position was written (and counted) by the attempt whose
+    // commit was lost: the loop does not publish its dead letters again, and it is not counted again.
+    const alreadyDurable = ctx.attempt === 'replay' && rows.length > 0 && rows.every((r) => storedHere.has(r.cdr_id));
     const { metrics } = this.deps;
     return {
       deadLetters: dead,
       publish: [],
+      alreadyDurable,
       writes: [insertPlan({ table: 'billing_rated', label: 'billing_rated', rows, identity: (r) => `${r.cdr_id}|${r.revision}` })],
       onDurable: () => {
+        if (alreadyDurable) return;
         metrics.billingRecords.inc({ outcome: 'rated' }, rows.length - unrated);
         metrics.billingRecords.inc({ outcome: 'unrated' }, unrated);
         metrics.billingRecords.inc({ outcome: 'duplicate' }, duplicates);
@@ -172,14 +177,14 @@ export class BillingService implements BatchHandler<PartitionState> {
   }
 
   /**
-   * The cdr_ids of this batch already rated from another position (an earlier copy). A copy stored from this very
-   * position is this batch's own earlier attempt: it is written again, and the insert token makes that a no-op.
+   * The cdr_ids of this batch already rated: from another position (an earlier copy: `elsewhere`), or from this very
+   * position (this batch's own earlier attempt: `here`; it is written again, and the insert token makes that a no-op).
    */
-  private async storedElsewhere(
+  private async storedBefore(
     events: readonly { message: KafkaMessage; event: PseudonymisedValue }[],
     ctx: BatchContext<PartitionState>,
-  ): Promise<Set<string>> {
-    const out = new Set<string>();
+  ): Promise<{ elsewhere: Set<string>; here: Set<string> }> {
+    const out = { elsewhere: new Set<string>(), here: new Set<string>() };
     if (events.length === 0) return out;
     const byId = new Map(events.map((e) => [e.event.cdr_id, e]));
     let first = Number.POSITIVE_INFINITY;
@@ -202,7 +207,9 @@ export class BillingService implements BatchHandler<PartitionState> {
     );
     for (const r of found) {
       const mine = byId.get(r.cdr_id);
-      if (mine && !(r.src_partition === ctx.partition && r.src_offset === mine.message.offset)) out.add(r.cdr_id);
+      if (!mine) continue;
+      if (Number(r.src_partition) === ctx.partition && String(r.src_offset) === mine.message.offset) out.here.add(r.cdr_id);
+      else out.elsewhere.add(r.cdr_id);
     }
     return out;
   }

@@ -209,6 +209,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       }
 
       const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
+      const storedHere = ctx.attempt === 'replay' ? await this.storedAtTheirPositions(good, ctx) : 0;
 
       // Month keys for the months of this batch (created on first use, null when the window has closed).
       const keys = new Map<string, MonthKey | null>();
@@ -243,6 +244,9 @@ export class IngestService implements BatchHandler<PartitionState> {
       }
       const stored = out.cdr.count;
       const late = out.late;
+      // Every row of this replay is in the store at its own position: the attempt whose commit was lost wrote it (and
+      // published and counted it before that). The loop then publishes nothing again and the counts stay as they are.
+      const alreadyDurable = stored > 0 && storedHere === stored;
 
       // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
       const expired = new Set(candidates.filter((d) => windowClosed(d.eventTime, now)).map((d) => d.message.offset));
@@ -266,6 +270,7 @@ export class IngestService implements BatchHandler<PartitionState> {
           }),
         ],
         decisions,
+        alreadyDurable,
         // The retention pass may have destroyed a month this batch holds the key of (another process, or the pass of
         // this one, while the batch was being prepared and published): then nothing of it may be written with
         // identifiers. The tombstone is re-read from the database right before the writes; if it is there, the month is
@@ -287,6 +292,7 @@ export class IngestService implements BatchHandler<PartitionState> {
           // Stored: cdr_ids now answers for these ids, the claims can go.
           this.stored(ctx.partition, claimed);
           this.work.written(screened);
+          if (alreadyDurable) return;
           metrics.ingestRecords.inc({ outcome: 'stored' }, stored - late);
           metrics.ingestRecords.inc({ outcome: 'late' }, late);
           metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
@@ -302,6 +308,26 @@ export class IngestService implements BatchHandler<PartitionState> {
     } finally {
       if (!transformed) this.work.release(screened);
     }
+  }
+
+  /**
+   * How many of a replayed batch's records the store holds at their own position (cdr_ids, written by the engine
+   * from each cdr insert, so a row there means its cdr insert landed). One lookup per replayed batch, so once per
+   * partition after a crash or a rebalance.
+   */
+  private async storedAtTheirPositions(good: readonly Candidate[], ctx: BatchContext<PartitionState>): Promise<number> {
+    if (good.length === 0) return 0;
+    const { storage } = this.deps;
+    const offsets = new Map(good.map((d) => [d.cdrId, d.message.offset]));
+    const found = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
+      `SELECT DISTINCT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
+      { ids: [...offsets.keys()] },
+    );
+    let here = 0;
+    for (const r of found) {
+      if (r.src_topic === ctx.topic && Number(r.src_partition) === ctx.partition && String(r.src_offset) === offsets.get(r.cdr_id)) here++;
+    }
+    return here;
   }
 
   /**

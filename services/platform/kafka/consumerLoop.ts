@@ -87,6 +87,13 @@ export interface BatchContext<S> {
    * (other partitions' records) records that dependence here so that it decides the same way every time.
    */
   readonly recorded: string | undefined;
+  /**
+   * Which attempt at the range this is. `first`: a new batch. `again`: another attempt at a batch this loop began (a
+   * retry, a half of a split batch): no attempt before reached `onDurable`. `replay`: a recorded range this loop did
+   * not begin (after a crash, or a partition given up and taken over), and its retries: an earlier attempt may have
+   * written it, published it and counted it, all before its commit was lost. See `BatchResult.alreadyDurable`.
+   */
+  readonly attempt: 'first' | 'again' | 'replay';
 }
 
 /** Rows for one table. The deduplication token names the batch range, `label` and a digest of `identity` over the rows. */
@@ -129,6 +136,15 @@ export interface BatchResult {
    * a retryable error makes the loop prepare the batch again (ingest: a month key destroyed meanwhile).
    */
   readonly beforeWrite?: () => Promise<void>;
+  /**
+   * Set by a handler that found a `replay` already written whole by an earlier attempt (ingest: every row it stores is
+   * in the store at this very position). That attempt published the batch before writing it, so the loop publishes
+   * nothing of it again (its dead letters included) and reports none of its own dead letters to `onRejected`; the
+   * writes are still sent (deduplicated) and the handler counts nothing again in `onDurable`. Without it a batch whose
+   * commit was lost was published and counted twice (found from outside: after a broker kill the status line counted
+   * 132,000 records for 128,400 produced, and 41 records were in `cdr.dlq` twice).
+   */
+  readonly alreadyDurable?: boolean;
 }
 
 export interface BatchHandler<S> {
@@ -638,7 +654,8 @@ export class ConsumerLoop<S> {
     const done = await this.withRetries(partition, payload, async () => {
       if (!written) {
         const at = record?.at ?? this.clock();
-        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, abandon, async (decisions) => {
+        const attempt = recorded !== null ? 'replay' : record !== null ? 'again' : 'first';
+        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, attempt, abandon, async (decisions) => {
           // The first prepare of a new batch: record its range, clock and decisions before anything is written.
           await this.recordIntent(partition, range, at, decisions);
           record = { ...range, at, decisions };
@@ -740,6 +757,7 @@ export class ConsumerLoop<S> {
     range: BatchRange,
     at: number,
     recorded: string | undefined,
+    attempt: BatchContext<S>['attempt'],
     abandon: (() => void)[],
     onFirstPrepare: (decisions: string) => Promise<void>,
   ): Promise<void> {
@@ -759,13 +777,21 @@ export class ConsumerLoop<S> {
       } else forHandler.push(m);
     }
     this.at(partition, 'preparing');
-    const result = await handler.prepare(forHandler, { topic: this.topic, partition, range, state: entry.state, at, recorded });
+    const result = await handler.prepare(forHandler, { topic: this.topic, partition, range, state: entry.state, at, recorded, attempt });
     if (result.onAbandoned) abandon.push(result.onAbandoned);
     const decisions = recorded ?? result.decisions ?? '';
     this.at(partition, 'recording the batch');
     if (recorded === undefined) await onFirstPrepare(decisions);
-    this.at(partition, 'publishing');
-    await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
+    const alreadyDurable = attempt === 'replay' && result.alreadyDurable === true;
+    if (alreadyDurable) {
+      this.deps.log.info(
+        { consumer: settings.connector, partition, from: range.from, to: range.to },
+        'the replayed batch was written before its commit was lost: not published or counted again',
+      );
+    } else {
+      this.at(partition, 'publishing');
+      await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
+    }
     const base = `${settings.groupId}/${this.topic}/${partition}/${range.from}-${range.to}`;
     this.at(partition, 'checking keys');
     await result.beforeWrite?.();
@@ -795,12 +821,13 @@ export class ConsumerLoop<S> {
       const left = messages.slice(0, half);
       const right = messages.slice(half);
       const noRecord = async (): Promise<void> => undefined;
-      await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) }, at, decisions, abandon, noRecord);
-      await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to }, at, decisions, abandon, noRecord);
+      const halves = attempt === 'replay' ? 'replay' : 'again';
+      await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) }, at, decisions, halves, abandon, noRecord);
+      await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to }, at, decisions, halves, abandon, noRecord);
       return;
     }
     result.onDurable?.();
-    for (const d of tooLarge) handler.onRejected?.(d.message, d.error);
+    if (!alreadyDurable) for (const d of tooLarge) handler.onRejected?.(d.message, d.error);
   }
 
   private async publish(partition: number, deadLetters: readonly DeadLetter[], publish: readonly TopicMessages[]): Promise<void> {
