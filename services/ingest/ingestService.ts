@@ -209,7 +209,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       }
 
       const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
-      const storedHere = ctx.attempt === 'replay' ? await this.storedAtTheirPositions(good, ctx) : 0;
+      const storedHere = ctx.attempt === 'replay' ? await this.storedAtTheirPositions(good, ctx) : new Set<string>();
 
       // Month keys for the months of this batch (created on first use, null when the window has closed).
       const keys = new Map<string, MonthKey | null>();
@@ -246,7 +246,9 @@ export class IngestService implements BatchHandler<PartitionState> {
       const late = out.late;
       // Every row of this replay is in the store at its own position: the attempt whose commit was lost wrote it (and
       // published and counted it before that). The loop then publishes nothing again and the counts stay as they are.
-      const alreadyDurable = stored > 0 && storedHere === stored;
+      const failed = new Set(out.failures.map((f) => messages[f.index]?.offset));
+      const rows = good.filter((d) => !failed.has(d.message.offset));
+      const alreadyDurable = stored > 0 && rows.length === stored && rows.every((d) => storedHere.has(d.message.offset));
 
       // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
       const expired = new Set(candidates.filter((d) => windowClosed(d.eventTime, now)).map((d) => d.message.offset));
@@ -311,21 +313,22 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 
   /**
-   * How many of a replayed batch's records the store holds at their own position (cdr_ids, written by the engine
+   * The offsets of a replayed batch's records the store holds at their own position (cdr_ids, written by the engine
    * from each cdr insert, so a row there means its cdr insert landed). One lookup per replayed batch, so once per
    * partition after a crash or a rebalance.
    */
-  private async storedAtTheirPositions(good: readonly Candidate[], ctx: BatchContext<PartitionState>): Promise<number> {
-    if (good.length === 0) return 0;
+  private async storedAtTheirPositions(good: readonly Candidate[], ctx: BatchContext<PartitionState>): Promise<Set<string>> {
+    const here = new Set<string>();
+    if (good.length === 0) return here;
     const { storage } = this.deps;
     const offsets = new Map(good.map((d) => [d.cdrId, d.message.offset]));
     const found = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
-      `SELECT DISTINCT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
+      `SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
       { ids: [...offsets.keys()] },
     );
-    let here = 0;
     for (const r of found) {
-      if (r.src_topic === ctx.topic && Number(r.src_partition) === ctx.partition && String(r.src_offset) === offsets.get(r.cdr_id)) here++;
+      const offset = String(r.src_offset);
+      if (r.src_topic === ctx.topic && Number(r.src_partition) === ctx.partition && offset === offsets.get(r.cdr_id)) here.add(offset);
     }
     return here;
   }

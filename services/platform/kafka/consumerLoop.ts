@@ -90,8 +90,9 @@ export interface BatchContext<S> {
   /**
    * Which attempt at the range this is. `first`: a new batch. `again`: another attempt at a batch this loop began (a
    * retry, a half of a split batch): no attempt before reached `onDurable`. `replay`: a recorded range this loop did
-   * not begin (after a crash, or a partition given up and taken over), and its retries: an earlier attempt may have
-   * written it, published it and counted it, all before its commit was lost. See `BatchResult.alreadyDurable`.
+   * not begin (after a crash, or a partition given up and taken over): an earlier attempt may have written it,
+   * published it and counted it, all before its commit was lost (see `BatchResult.alreadyDurable`). Its retries stay
+   * `replay` while the first attempt found it written, and are `again` once that attempt published it.
    */
   readonly attempt: 'first' | 'again' | 'replay';
 }
@@ -216,6 +217,11 @@ export interface ConsumerLoopDeps<S> {
   /** Called once when the loop stops for good because of an error (the service decides whether the process exits). */
   readonly onFatal?: (err: PipelineError) => void;
   readonly clock?: () => number;
+}
+
+/** What the first attempt at a replayed range found: written whole before (`alreadyDurable`) or not; unset until then. */
+interface ReplayVerdict {
+  durable?: boolean;
 }
 
 /** A recorded batch: its range, its clock and the handler's decisions. */
@@ -651,11 +657,15 @@ export class ConsumerLoop<S> {
     // (the inserts are deduplicated) but would publish again and count the batch twice in the handler's `onDurable`
     // (found from outside: `cdr_ingest_records_total` over-counted after a broker freeze failed the commits).
     let written = false;
+    // A replay's verdict from its first attempt. Once that attempt found the batch not yet durable it published it, and
+    // counts it if it gets to; its retries are then `again`, so that a write that landed but reported a failure is not
+    // taken for an earlier run's (it would be counted by no one).
+    const replay: ReplayVerdict = {};
     const done = await this.withRetries(partition, payload, async () => {
       if (!written) {
         const at = record?.at ?? this.clock();
-        const attempt = recorded !== null ? 'replay' : record !== null ? 'again' : 'first';
-        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, attempt, abandon, async (decisions) => {
+        const attempt = recorded !== null && replay.durable !== false ? 'replay' : record !== null ? 'again' : 'first';
+        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, { attempt, replay }, abandon, async (decisions) => {
           // The first prepare of a new batch: record its range, clock and decisions before anything is written.
           await this.recordIntent(partition, range, at, decisions);
           record = { ...range, at, decisions };
@@ -757,7 +767,7 @@ export class ConsumerLoop<S> {
     range: BatchRange,
     at: number,
     recorded: string | undefined,
-    attempt: BatchContext<S>['attempt'],
+    { attempt, replay }: { attempt: BatchContext<S>['attempt']; replay: ReplayVerdict },
     abandon: (() => void)[],
     onFirstPrepare: (decisions: string) => Promise<void>,
   ): Promise<void> {
@@ -783,6 +793,7 @@ export class ConsumerLoop<S> {
     this.at(partition, 'recording the batch');
     if (recorded === undefined) await onFirstPrepare(decisions);
     const alreadyDurable = attempt === 'replay' && result.alreadyDurable === true;
+    if (attempt === 'replay') replay.durable ??= alreadyDurable;
     if (alreadyDurable) {
       this.deps.log.info(
         { consumer: settings.connector, partition, from: range.from, to: range.to },
@@ -821,7 +832,8 @@ export class ConsumerLoop<S> {
       const left = messages.slice(0, half);
       const right = messages.slice(half);
       const noRecord = async (): Promise<void> => undefined;
-      const halves = attempt === 'replay' ? 'replay' : 'again';
+      // This attempt published the whole batch (a batch found durable is not refused): its halves are `again`.
+      const halves = { attempt: 'again' as const, replay };
       await this.writeBatch(partition, entry, left, { from: range.from, to: Number(left[left.length - 1]!.offset) }, at, decisions, halves, abandon, noRecord);
       await this.writeBatch(partition, entry, right, { from: Number(right[0]!.offset), to: range.to }, at, decisions, halves, abandon, noRecord);
       return;
