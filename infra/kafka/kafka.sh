@@ -18,7 +18,7 @@
 #                                             java -cp "$(infra/kafka/kafka.sh classpath)" org.apache.kafka.tools.ConsumerPerformance ...
 #
 # Environment (all optional):
-#   KAFKA_OWNER_PID        start: a watchdog stops the broker once this pid is gone (tests pass their own pid)
+#   KAFKA_OWNER_PID        start: a watchdog stops the broker once this pid is gone (tests pass their own pid); 0 or unset: none
 #   KAFKA_CONTROLLER_PORT  start: controller listener port (default: the one saved in <dataDir>/controller.port
 #                          if still free, else the first free port above <port>)
 #   KAFKA_START_TIMEOUT    start: seconds to wait for readiness (default 90)
@@ -401,6 +401,8 @@ cmd_start() {
   fi
   rm -f "$data/broker.pid" "$data/watchdog.pid"
 
+  # 0 means no owner (no watchdog), as `ownerPid: 0` does for startLocalBroker.
+  [[ "${KAFKA_OWNER_PID:-}" == "0" ]] && KAFKA_OWNER_PID=""
   if [[ -n "${KAFKA_OWNER_PID:-}" ]]; then
     [[ "$KAFKA_OWNER_PID" =~ ^[0-9]+$ ]] || die "KAFKA_OWNER_PID must be a pid, got '$KAFKA_OWNER_PID'"
     pid_alive "$KAFKA_OWNER_PID" || die "KAFKA_OWNER_PID $KAFKA_OWNER_PID is not a running process"

@@ -199,7 +199,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
       `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +
       `fraud: rules ${fraudRules}; alerts at ${address}/v1/fraud/alerts\n` +
-      `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate}/s (${args.scenario}); Ctrl-C to stop\n`,
+      `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate > 0 ? `${args.rate}/s (${args.scenario})` : 'off'}; Ctrl-C to stop\n`,
   );
   schedule.start();
   if (args.rate > 0) {

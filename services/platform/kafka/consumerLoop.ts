@@ -800,6 +800,11 @@ export class ConsumerLoop<S> {
         'the replayed batch was written before its commit was lost: not published or counted again',
       );
     } else {
+      if (attempt === 'replay')
+        this.deps.log.info(
+          { consumer: settings.connector, partition, from: range.from, to: range.to },
+          'the replayed batch was not written whole before: publishing it again (at least once; consumers de-duplicate)',
+        );
       this.at(partition, 'publishing');
       await this.publish(partition, [...tooLarge, ...result.deadLetters], result.publish);
     }

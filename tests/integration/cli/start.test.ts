@@ -141,6 +141,7 @@ describe('cdr start, end to end', () => {
     const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
     assert.equal(code, 0, stderr.slice(-2000));
     assert.match(stderr, /stopped\. stored=\d+/);
+    assert.match(stderr, /synthetic traffic: 300\/s \(\w+\)/);
     // The banner names the publishing client; CI builds librdkafka and must see it used.
     assert.match(stderr, process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' ? /\| publisher librdkafka\n/ : /\| publisher (librdkafka|kafkajs)/);
     assert.match(stderr, /warning: the API tokens file .* is readable by others than its owner \(mode 0644\)/);

@@ -7,8 +7,8 @@
  * Needs Java >= 17, and Maven + Maven Central the first time (jars are cached in .cache/kafka).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -243,6 +243,27 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
       });
     } finally {
       server.close();
+    }
+  });
+
+  void test('kafka.sh with KAFKA_OWNER_PID=0 starts a broker without a watchdog, as ownerPid: 0 does (it refused 0)', async () => {
+    const dataDir = await tempDataDir();
+    const free = net.createServer();
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+    const port = (free.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => free.close(() => resolve()));
+    const script = path.join(import.meta.dirname, '../../../infra/kafka/kafka.sh');
+    const started = spawnSync('bash', [script, 'start', dataDir, String(port)], {
+      env: { ...process.env, KAFKA_OWNER_PID: '0' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    try {
+      assert.equal(started.status, 0, started.stderr);
+      assert.equal(existsSync(path.join(dataDir, 'broker.pid')), true);
+      assert.equal(existsSync(path.join(dataDir, 'watchdog.pid')), false, 'no watchdog without an owner');
+    } finally {
+      spawnSync('bash', [script, 'stop', dataDir], { encoding: 'utf8', timeout: 60_000 });
     }
   });
 
