@@ -246,9 +246,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       const late = out.late;
       // Every row of this replay is in the store at its own position: the attempt whose commit was lost wrote it (and
       // published and counted it before that). The loop then publishes nothing again and the counts stay as they are.
-      const failed = new Set(out.failures.map((f) => messages[f.index]?.offset));
-      const rows = good.filter((d) => !failed.has(d.message.offset));
-      const alreadyDurable = stored > 0 && rows.length === stored && rows.every((d) => storedHere.has(d.message.offset));
+      const alreadyDurable = ctx.attempt === 'replay' && stored > 0 && writtenWhole(good, out.failures, messages, storedHere, stored);
 
       // Should the store refuse one of these alone, its dead letter must not carry identifiers past their window.
       const expired = new Set(candidates.filter((d) => windowClosed(d.eventTime, now)).map((d) => d.message.offset));
@@ -435,6 +433,19 @@ export class IngestService implements BatchHandler<PartitionState> {
     const oldest = this.lookupsInFlight.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.lookupsInFlight.keys());
     for (const epoch of this.recentlyStored.keys()) if (epoch <= oldest) this.recentlyStored.delete(epoch);
   }
+}
+
+/** Whether every row a batch stores (its good records less those its transform failed) was found at its position. */
+function writtenWhole(
+  good: readonly Candidate[],
+  failures: readonly RecordFailure[],
+  messages: readonly KafkaMessage[],
+  found: ReadonlySet<string>,
+  stored: number,
+): boolean {
+  const failed = new Set(failures.map((f) => messages[f.index]?.offset));
+  const rows = good.filter((d) => !failed.has(d.message.offset));
+  return rows.length === stored && rows.every((d) => found.has(d.message.offset));
 }
 
 function deadLetterOf(messages: readonly KafkaMessage[], f: RecordFailure): DeadLetter {
