@@ -52,6 +52,13 @@ const NUMBER_SHAPED = /^\+?[\d\s\-().]+$/;
  */
 export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
   const id = normaliseIdentifier(body.value, body.type, body.country?.toUpperCase());
+  // Ingest reads a person's number declared an address (or the reverse) as what it is; a request is taken as written:
+  // a law-enforcement request or a hold names what it was authorised for, so another type is a 400, not a silent swap.
+  if (id.valid && id.type !== body.type)
+    throw new PipelineError(
+      'bad_request',
+      `identifier.type is '${body.type}' but identifier.value is ${id.type === 'email' ? 'an email address' : 'a phone number'}: send it with type '${id.type}'`,
+    );
   if (id.valid) return id;
   if (body.type === 'msisdn') {
     const digits = id.value.replace(/\D/g, '').length;

@@ -42,5 +42,5 @@ export function quotedValue(text: string): string {
 
 /** What a caller is told about a value parseIsoInstant refused (never a value that may be an identifier). */
 export function isoInstantProblem(field: string, text: string): string {
-  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, a real calendar date, years 2000-9999)`;
+  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, or YYYY-MM-DD for midnight UTC; a real calendar date, years 2000-9999)`;
 }

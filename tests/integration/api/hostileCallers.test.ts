@@ -345,8 +345,8 @@ describe('hostile callers', () => {
       // No message repeats a value that may be an identifier: an unknown id, a refused instant or dimension (found from
       // outside: the 404 of /v1/holds/+60123456789 and the 400 of "from":"+60123456789" quoted them).
       { method: 'GET', url: '/v1/lea/requests/+60123456789', role: 'lea-officer', status: 404, says: /^no law-enforcement request the value$/ },
-      { method: 'GET', url: '/v1/holds/%2B60123456789', role: 'legal', status: 404, says: /^no legal hold the value$/ },
-      { method: 'DELETE', url: '/v1/holds/alice@example.com', role: 'legal', status: 404, says: /^no legal hold the value$/ },
+      { method: 'GET', url: '/v1/holds/%2B60123456789', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
+      { method: 'DELETE', url: '/v1/holds/alice@example.com', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
       { method: 'GET', url: '/v1/holds/h-404', role: 'legal', status: 404, says: /^no legal hold "h-404"$/ },
       { method: 'GET', url: '/v1/billing/usage?from=%2B60123456789', role: 'billing', status: 400, says: /^from: the value is not an ISO 8601 instant/ },
       { method: 'GET', url: '/v1/billing/usage?from=2026-13-01T00:00:00Z', role: 'billing', status: 400, says: /^from: "2026-13-01T00:00:00Z" is not/ },

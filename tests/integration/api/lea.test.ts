@@ -273,6 +273,17 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         // With the country given, the message must not ask for it (found from outside).
         ['digits that are no number of the country given', lea({ type: 'msisdn', value: '12345', country: 'MY' }), /not a valid phone number of MY \(/],
         ['an email without a domain', lea({ type: 'email', value: 'alice@' }), /email/],
+        // Taken as written, not swapped to the type of what is in it (found from outside: a 201 whose answer said msisdn).
+        [
+          'a number declared an email',
+          lea({ type: 'email', value: ALICE_E164 }),
+          /^identifier\.type is 'email' but identifier\.value is a phone number: send it with type 'msisdn'$/,
+        ],
+        [
+          'an address declared a number',
+          lea({ type: 'msisdn', value: 'alice@example.com' }),
+          /^identifier\.type is 'msisdn' but identifier\.value is an email address/,
+        ],
         ['an unknown identifier type', lea({ type: 'imsi', value: '502120123456789' }), /type/],
         ['an inverted range', lea({ type: 'msisdn', value: ALICE_E164 }, { from: to, to: from }), /must be after/],
         [
