@@ -105,9 +105,21 @@ export const CSV_COLUMNS = [
 const NUMERIC_COLUMNS = new Set<string>(['duration_ms', 'segments']);
 const OPTIONAL_COLUMNS = new Set<string>(['hold_id']);
 
+/** A text a spreadsheet would run as a formula (or a text that starts like the escape itself). */
+const FORMULA_START = /^[=+\-@\t\r']/;
+/** A number as answers write it (`+` and digits, perhaps separators): a spreadsheet reads it as a number, runs nothing. */
+const WRITTEN_NUMBER = /^\+[\d\s\-().]*$/;
+
+/**
+ * A CSV cell. A text that starts like a formula (= + - @, a tab or carriage return) gets a leading `'`, as the billing
+ * CSV's cells do, so that opening the answer in a spreadsheet runs nothing (found from outside: a sender id
+ * `=HYPERLINK(…)` came back as is); so does a text that starts with `'`, so that `recordsFromCsv` can drop exactly one
+ * leading `'` and give back the very record the digest covers. Numbers written `+60…` are left as they are.
+ */
 function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : canonicalJson(value);
+  const raw = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : canonicalJson(value);
+  const text = typeof value === 'string' && FORMULA_START.test(raw) && !WRITTEN_NUMBER.test(raw) ? `'${raw}` : raw;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -201,7 +213,7 @@ export function recordsFromCsv(text: string): Record<string, unknown>[] {
       head.forEach((col, i) => {
         const v = cells[i] ?? '';
         if (v === '' && OPTIONAL_COLUMNS.has(col)) return;
-        rec[col] = NUMERIC_COLUMNS.has(col) && /^-?\d+$/.test(v) ? Number(v) : v;
+        rec[col] = NUMERIC_COLUMNS.has(col) && /^-?\d+$/.test(v) ? Number(v) : v.startsWith("'") ? v.slice(1) : v;
       });
       return rec;
     });

@@ -152,6 +152,23 @@ describe('signed answers', () => {
     assert.deepEqual(recordsFromCsv(text), [r]);
   });
 
+  it('neutralises cells a spreadsheet would run as formulas, and reads back the very records', () => {
+    const w = answerWriter('csv');
+    const texts = ['=HYPERLINK("http://x")', '@SUM(1)', '-2+3+cmd|x', '+cmd|x', '\tTAB', "'quoted", "''", '=', 'plain', '+60123456789', '+1 (415) 555-0100'];
+    const rs = texts.map((t, i) => ({ ...records[0]!, cdr_id: `c${i}`, sender: t, account_id: t }));
+    const text = w.open({}) + rs.map((r) => w.record('', r)).join('');
+    assert.deepEqual(recordsFromCsv(text), rs);
+    const cells = text
+      .split('\r\n')
+      .slice(1, -1)
+      .map((row) => row.split(',')[1]!);
+    for (const [i, t] of texts.entries()) {
+      const cell = cells[i]!.replace(/^"/, '');
+      if (t === 'plain' || t.startsWith('+6') || t.startsWith('+1')) assert.equal(cell.startsWith("'"), false, t);
+      else assert.equal(cell.startsWith("'"), true, `${t} is written behind a '`);
+    }
+  });
+
   it('says whether an Accept admits what a route answers (exact, major/*, */*, q=0 refuses)', () => {
     const json = ['application/json'];
     for (const a of [undefined, '', ' ', '*/*', 'application/*', 'application/json', 'APPLICATION/JSON; charset=utf-8', 'text/html, */*;q=0.1'])
