@@ -4,6 +4,7 @@ import {
   monthStart,
   nextMonth,
   PipelineError,
+  quotedValue,
   planBody,
   rate,
   sealStatement,
@@ -575,6 +576,15 @@ export class BillingStore {
    * with the run; the run is recorded in `billing_rerates` with the totals before and after per currency.
    */
   async rerate(opts: { from: number; to: number; accountId?: string; planId?: string; book: PlanBook; actor: string }): Promise<RerateReport> {
+    if (opts.planId !== undefined && !opts.book.plans.some((p) => p.id === opts.planId)) {
+      // Neither in force nor ever recorded: a typo, which would re-rate the range's unrated records alone and say
+      // nothing (found from outside: `--plan nosuchplan` answered 200 with 0 records, recorded and audited).
+      const [known] = await this.storage.query<{ n: string }>(`SELECT count() AS n FROM ${this.t('billing_plans')} WHERE plan_id = {plan:String}`, {
+        plan: opts.planId,
+      });
+      if (Number(known?.n ?? 0) === 0)
+        throw new PipelineError('bad_request', `plan_id: no tariff plan ${quotedValue(opts.planId)} in the plans file or on record`);
+    }
     const rerateId = randomUUID();
     const now = this.clock();
     const filters = [

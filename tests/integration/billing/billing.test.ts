@@ -579,6 +579,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       lines.push(`${c.day},${c.destination_country},${c.currency},${records},${toDecimal(cost)}`);
     });
     lines.push('2026-10-31,IS,EUR,4,1.250000'); // planted: a cell we have no traffic for
+    lines.push('2026-10-30,,EUR,1,0.100000'); // planted: traffic without a destination country (an empty cell)
     const invoice = join(setup.dataDir, 'invoice.csv');
     writeFileSync(invoice, `${lines.join('\n')}\n`);
     const report = await billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider, month: '2026-10', invoice });
@@ -590,6 +591,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         [key(ours[3]!), 'cost_differs', 500_000],
         [key(ours[5]!), 'records_differ', 0],
         ['2026-10-31|IS|EUR', 'missing_in_ours', 1_250_000],
+        ['2026-10-30||EUR', 'missing_in_ours', 100_000],
       ].sort(),
     );
     writeFileSync(invoice, 'day,destination_country,currency,cost\n2026-10-01,MY,EUR,1.5\n2026-10-02,MY,EUX,abc\n');
@@ -736,6 +738,17 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json<{ changed: number }>().changed, 0, 'nothing re-rated at the edited price');
     writeFileSync(plansFile, PLANS_V2);
+  });
+
+  it('refuses a re-rate naming a plan that is neither in force nor on record (a typo ran and was audited)', async () => {
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/billing/rerate',
+      headers: { ...auth('billing'), 'content-type': 'application/json' },
+      payload: { from: '2026-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z', plan_id: 'usd-partnerz' },
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json<{ message: string }>().message, 'plan_id: no tariff plan "usd-partnerz" in the plans file or on record');
   });
 
   it('refuses to start on a plan file with an overlapping window, naming the line', async () => {
