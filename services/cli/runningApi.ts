@@ -60,8 +60,20 @@ export function runningApi(dataDir: string, role: string): RunningApi | undefine
         } catch {
           /* not JSON */
         }
-        const code = res.status === 404 ? 'not_found' : res.status === 409 ? 'conflict' : res.status < 500 ? 'bad_request' : 'storage_unavailable';
-        throw new PipelineError(code, `${method} ${path}: ${res.status} ${parsed.message ?? text.slice(0, 200)}`);
+        // A token the API refuses is a setting to fix (exit 2), not an answer: `cdr audit verify` exited 1 — "the trail is
+        // broken" — for a mistyped CDR_API_TOKEN (found from outside).
+        const code =
+          res.status === 401 || res.status === 403
+            ? 'config_invalid'
+            : res.status === 404
+              ? 'not_found'
+              : res.status === 409
+                ? 'conflict'
+                : res.status < 500
+                  ? 'bad_request'
+                  : 'storage_unavailable';
+        const hint = code === 'config_invalid' ? ` (CDR_API_TOKEN: a token of the running API with the role ${role})` : '';
+        throw new PipelineError(code, `${method} ${path}: ${res.status} ${parsed.message ?? text.slice(0, 200)}${hint}`);
       }
       return JSON.parse(text) as T;
     },

@@ -3,11 +3,12 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { PipelineError } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
+import { runningBrokerPort } from '../../infra/kafka/localBroker.ts';
 import { runningStart } from './runningApi.ts';
 
 /**
  * What `cdr start` checks before it starts anything, beyond the variables' values and files (`loadConfigAndFiles`):
- * the data directory can be used and no other `cdr start` holds it, and the API's port is free. Each problem names its
+ * the data directory can be used and no other `cdr start` holds it, and the API's port (and the local broker's) is free. Each problem names its
  * variable; all of them in one `config_invalid` error (exit 2). Found from outside (2026-12-04): a port in use was a
  * bare `EADDRINUSE` (exit 1) after the broker and the engine had started and keys had been written; a file as data
  * directory a raw `EEXIST`/`ENOTDIR`; a second `cdr start` on the same directory was told to stop "the" broker with
@@ -27,6 +28,13 @@ export async function startPreflight(config: PipelineConfig): Promise<void> {
   }
   if (config.api.port !== 0) {
     const taken = await portProblem(config.api.host, config.api.port);
+    if (taken) problems.push(taken);
+  }
+  // The local broker's port, unless this data directory's own broker holds it (a killed run's, which the start reuses
+  // or replaces): found from outside, a port in use was found only once the engine had opened and the claim was taken.
+  const localBroker = !config.kafka.brokers && unusable === undefined;
+  if (localBroker && runningBrokerPort(resolve(dataDir, 'kafka')) !== config.kafka.localPort) {
+    const taken = await portProblem('127.0.0.1', config.kafka.localPort, 'CDR_LOCAL_KAFKA_PORT');
     if (taken) problems.push(taken);
   }
   if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
@@ -83,9 +91,13 @@ const CLAIM_FILE = 'cdr-start.pid';
 export function claimDataDir(dataDir: string): () => void {
   const file = resolve(dataDir, CLAIM_FILE);
   writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
-  return () => {
+  const release = (): void => {
     if (readPid(file) === process.pid) rmSync(file, { force: true });
   };
+  // Whatever ends the process — a start-up that fails after the claim included (found from outside: a broker that
+  // could not start left the mark) — takes the mark with it; only a kill -9 leaves it, to be taken over.
+  process.once('exit', release);
+  return release;
 }
 
 function readPid(file: string): number | undefined {
@@ -111,15 +123,15 @@ function isNodeProcess(pid: number): boolean {
   }
 }
 
-/** Why the API cannot listen on host:port (in use, not permitted, no such address), naming its variable, or undefined. */
-function portProblem(host: string, port: number): Promise<string | undefined> {
+/** Why nothing can listen on host:port (in use, not permitted, no such address), naming its variable, or undefined. */
+function portProblem(host: string, port: number, variable = 'CDR_API_PORT'): Promise<string | undefined> {
   return new Promise((done) => {
     const server = createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') done(`CDR_API_PORT: ${host}:${port} is in use by another program; stop it or choose a free port`);
-      else if (err.code === 'EACCES') done(`CDR_API_PORT: ${host}:${port} needs privileges this user does not have; choose a port above 1023`);
+      if (err.code === 'EADDRINUSE') done(`${variable}: ${host}:${port} is in use by another program; stop it or choose a free port`);
+      else if (err.code === 'EACCES') done(`${variable}: ${host}:${port} needs privileges this user does not have; choose a port above 1023`);
       else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') done(`CDR_API_HOST: ${host} is not an address of this machine`);
-      else done(`CDR_API_PORT: ${host}:${port} cannot be listened on (${err.code ?? 'error'})`);
+      else done(`${variable}: ${host}:${port} cannot be listened on (${err.code ?? 'error'})`);
     });
     server.listen({ host, port, exclusive: true }, () => server.close(() => done(undefined)));
   });

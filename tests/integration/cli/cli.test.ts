@@ -155,6 +155,31 @@ describe('cdr command', () => {
     }
   });
 
+  it('start refuses a local broker port in use before it starts anything, naming CDR_LOCAL_KAFKA_PORT, and leaves no claim', async () => {
+    // Found from outside: the port was found in use only once the engine had opened, and cdr-start.pid stayed behind.
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-preflight-kafka-'));
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const dataDir = join(dir, 'data');
+      const r = run(['start', '--rate', '0', '--data-dir', dataDir], {
+        CDR_LOCAL_KAFKA_PORT: String(port),
+        CDR_API_PORT: String(await freePort([port])),
+        CDR_DEV_KEY_DIR: join(dir, 'keys'),
+        KAFKA_BROKERS: undefined,
+        CLICKHOUSE_URL: undefined,
+      });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`CDR_LOCAL_KAFKA_PORT: 127\\.0\\.0\\.1:${port} is in use by another program`));
+      assert.doesNotMatch(r.stderr, /starting Kafka broker/, 'nothing started');
+      assert.equal(existsSync(join(dataDir, 'cdr-start.pid')), false, 'no claim left');
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('start stopped by Ctrl-C while it opens the broker and the engine says so and exits 130', async () => {
     // Found from outside: it exited 130 without a word (no handler yet).
     const dir = mkdtempSync(join(tmpdir(), 'cdr-early-stop-'));

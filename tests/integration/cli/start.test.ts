@@ -129,6 +129,15 @@ describe('cdr start, end to end', () => {
     assert.match(verify.stderr, /--public-key: the store is held by a running cdr start/);
     rmSync(keyDir, { recursive: true, force: true });
 
+    // A token the running API refuses is a setting to fix (exit 2), not a broken trail (exit 1, as it was).
+    const refused = spawnSync(process.execPath, [bin, 'audit', 'verify', '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: 'not-a-token-of-this-api' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /401 .*CDR_API_TOKEN/);
+
     // A second `cdr start` on the same data directory: refused before it starts anything, naming the running one (found
     // from outside: it was told to stop "the" broker with kafka.sh — the running pipeline's).
     const second = spawnSync(process.execPath, [bin, 'start', '--rate', '0', '--data-dir', dataDir], { env, encoding: 'utf8', timeout: 60_000 });
