@@ -253,6 +253,8 @@ const STOP_CONSUMER_MIN_MS = 30_000;
  */
 const STAGE_DEADLINE_MS = 10 * 60_000;
 const INTENT_TABLE = 'ingest_batches';
+/** The pause before the loop restarts a consumer kafkajs gave up on (a broker away: see `onCrash`). */
+const CRASH_RESTART_MS = 5_000;
 
 /** Thrown out of eachBatch to make kafkajs stop (not retry, not restart) after the loop decided to stop. */
 class LoopStopped extends Error {
@@ -363,12 +365,7 @@ export class ConsumerLoop<S> {
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     this.state = 'running';
     this.startedAt = this.clock();
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: settings.partitionsConcurrently,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.runConsumer();
     this.scheduleLagPoll(0);
     log.info({ topic: this.topic, group: settings.groupId, consumer: settings.connector }, 'consumer started');
   }
@@ -521,7 +518,39 @@ export class ConsumerLoop<S> {
       return;
     }
     const e = this.fatal ?? classifyKafkaError(error);
+    // kafkajs gives up for good on some errors of a broker that is away or just back: KafkaJSGroupCoordinatorNotFound is
+    // "non-retriable" to it, so it did not restart the consumer and the loop failed — `cdr start` exited 1 after a broker
+    // restart on a loaded machine (CI, 2026-12-05: "Failed to find group coordinator"). The error model waits out a
+    // broker away however long: restart the consumer here, after a pause, while the loop is not failed for a reason
+    // of its own.
+    if (this.fatal === undefined && e.code === 'broker_unavailable') {
+      this.restartAfterCrash(e);
+      return;
+    }
     this.fail(e);
+  }
+
+  private restartAfterCrash(e: PipelineError): void {
+    const { settings, log } = this.deps;
+    this.membershipProblem = `${e.code}: consumer restarting after: ${e.message}`;
+    this.joined = false;
+    log.warn({ consumer: settings.connector, code: e.code, err: e.message }, 'consumer crashed and kafkajs gave up on it; restarting it in 5 s');
+    setTimeout(() => {
+      if (this.state !== 'running') return;
+      this.consumer
+        .connect()
+        .then(() => this.runConsumer())
+        .catch((err: unknown) => this.onCrash(err instanceof Error ? err : new Error(String(err)), false));
+    }, CRASH_RESTART_MS).unref();
+  }
+
+  private runConsumer(): Promise<void> {
+    return this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.deps.settings.partitionsConcurrently,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
   }
 
   private fail(e: PipelineError): void {
