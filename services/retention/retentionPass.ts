@@ -641,7 +641,18 @@ export class RetentionPass {
       const { rowsByMonth, keysDestroyed } = await this.deps.holds.purge(hold.hold_id, actor);
       const remainingRows = await this.deps.holds.heldRowsByMonth(hold.hold_id);
       const onDisk = await this.leftovers(targets, snapshot);
-      const remaining = onDisk.every(isClean) ? remainingRows : new Map([...remainingRows, ['on disk', 1]]);
+      const [keys] = await this.deps.storage.query<{ n: string }>(`SELECT count() n FROM ${this.deps.storage.table('hold_keys')} WHERE hold_id = {h:String}`, {
+        h: hold.hold_id,
+      });
+      const keysLeft = Number(keys?.n ?? 0);
+      const remaining = onDisk.every(isClean) && keysLeft === 0 ? remainingRows : new Map([...remainingRows, ['left', 1]]);
+      // What was checked, in the signed record as for every other class (found by an auditor: a hold's purge said
+      // "verified" with nothing but the hold id behind it). The hold key has no id of its own: it is the hold's.
+      const verification = {
+        rows_left: [...remainingRows.values()].reduce((n, r) => n + r, 0),
+        hold_keys_left: keysLeft,
+        on_disk: onDisk,
+      };
       let first = true;
       for (const [month, rows] of rowsByMonth) {
         out.push({
@@ -652,6 +663,7 @@ export class RetentionPass {
           holds_honoured: 0,
           verified: remaining.size === 0,
           hold_id: hold.hold_id,
+          verification,
         });
         first = false;
       }
@@ -664,6 +676,7 @@ export class RetentionPass {
           holds_honoured: 0,
           verified: remaining.size === 0,
           hold_id: hold.hold_id,
+          verification,
         });
     }
     return out;

@@ -469,6 +469,13 @@ describe('retention pass', () => {
       heldActions.reduce((s, a) => s + a.keys_destroyed, 0),
       1,
     );
+    // The signed record says what was checked (an auditor found only the hold id there).
+    for (const a of heldActions) {
+      assert.equal(a.verified, true);
+      assert.equal(a.verification?.['hold_id'] ?? holdId, holdId);
+      assert.deepEqual([a.verification?.['rows_left'], a.verification?.['hold_keys_left']], [0, 0], JSON.stringify(a.verification));
+      assert.ok(Array.isArray(a.verification?.['on_disk']), JSON.stringify(a.verification));
+    }
     assert.equal(await q(`SELECT count() n FROM {db}.held_records WHERE hold_id = {h:String}`, { h: holdId }), 0);
     assert.equal(await q(`SELECT count() n FROM {db}.hold_keys WHERE hold_id = {h:String}`, { h: holdId }), 0);
     const events = await requireStorage(rt).storage.query<{ event: string }>(
