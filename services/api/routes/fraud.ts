@@ -19,8 +19,12 @@ export const fraudRoutes: FastifyPluginAsync<{ alerts: AlertStore; clock: () => 
           properties: {
             from: isoString,
             to: isoString,
-            rule: { type: 'string', enum: [...RULE_NAMES] },
-            limit: { type: 'string', pattern: '^[0-9]{1,5}$', description: 'at most this many alerts (default 1000, at most 10000)' },
+            rule: { type: 'string', maxLength: 64, description: `one of ${RULE_NAMES.join(', ')} (a hyphen reads as an underscore)` },
+            limit: {
+              type: 'string',
+              maxLength: 12,
+              description: 'at most this many alerts (default 1000, at most 10000); `truncated` says whether more matched',
+            },
           },
         },
         response: { 400: errorSchema, 401: errorSchema, 403: errorSchema },
@@ -30,12 +34,22 @@ export const fraudRoutes: FastifyPluginAsync<{ alerts: AlertStore; clock: () => 
       const now = clock();
       const to = req.query.to !== undefined ? instantOf('to', req.query.to) : now + 60_000;
       const from = req.query.from !== undefined ? instantOf('from', req.query.from) : to - 86_400_000;
-      if (!(to > from)) throw new PipelineError('bad_request', `range: "to" must be after "from"`);
-      const limit = req.query.limit !== undefined ? Number(req.query.limit) : 1000;
-      if (limit < 1 || limit > 10_000) throw new PipelineError('bad_request', 'limit: between 1 and 10000');
-      const list = await alerts.list(from, to, req.query.rule, limit);
-      audited(req, { action: 'fraud.alerts', rows: list.length });
-      return { alerts: list.map(alertView) };
+      if (!(to > from))
+        throw new PipelineError(
+          'bad_request',
+          req.query.to === undefined ? 'from: must be before now (without "to" the range ends now)' : 'range: "to" must be after "from"',
+        );
+      const limitText = req.query.limit ?? '1000';
+      const limit = /^\d{1,5}$/.test(limitText) ? Number(limitText) : Number.NaN;
+      if (!(limit >= 1 && limit <= 10_000)) throw new PipelineError('bad_request', 'limit: a whole number between 1 and 10000');
+      const rule = req.query.rule?.replace(/-/g, '_');
+      if (rule !== undefined && !(RULE_NAMES as readonly string[]).includes(rule))
+        throw new PipelineError('bad_request', `rule: one of ${RULE_NAMES.join(', ')}`);
+      // One more than asked: whether the list was cut is said, not left to guess (found from outside).
+      const list = await alerts.list(from, to, rule, limit + 1);
+      const shown = list.slice(0, limit);
+      audited(req, { action: 'fraud.alerts', rows: shown.length });
+      return { alerts: shown.map(alertView), truncated: list.length > limit };
     },
   );
 };

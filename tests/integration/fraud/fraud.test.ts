@@ -208,6 +208,22 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       const bad = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?${qs}`, headers: auth('fraud') });
       assert.equal(bad.statusCode, 400, qs);
     }
+    // Found from outside: a cut list was not said to be cut, `range-scan` was refused without naming the rules, raw
+    // validator wording for `limit`, and `from` alone in the future blamed a `to` that was not sent.
+    const one = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?from=${from}&to=${to}&rule=range-scan&limit=1`, headers: auth('fraud') });
+    assert.equal(one.statusCode, 200, one.body);
+    assert.equal(one.json<{ truncated: boolean }>().truncated, false);
+    assert.equal(one.json<{ alerts: { rule: string }[] }>().alerts[0]?.rule, 'range_scan');
+    const messages: [string, RegExp][] = [
+      ['rule=teleport', /^rule: one of sms_pumping, .*range_scan/],
+      ['limit=abc', /^limit: a whole number between 1 and 10000$/],
+      [`from=${new Date(Date.now() + 86_400_000).toISOString()}`, /^from: must be before now \(without "to" the range ends now\)$/],
+    ];
+    for (const [qs, says] of messages) {
+      const bad = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?${qs}`, headers: auth('fraud') });
+      assert.equal(bad.statusCode, 400, qs);
+      assert.match(bad.json<{ message: string }>().message, says, qs);
+    }
   });
 
   it('counts it in cdr_fraud_alerts_total{rule,severity} once, and an escalation in cdr_fraud_alert_escalations_total', async () => {
