@@ -318,17 +318,21 @@ export class IngestService implements BatchHandler<PartitionState> {
   private async storedAtTheirPositions(good: readonly Candidate[], ctx: BatchContext<PartitionState>): Promise<Set<string>> {
     const here = new Set<string>();
     if (good.length === 0) return here;
-    const { storage } = this.deps;
     const offsets = new Map(good.map((d) => [d.cdrId, d.message.offset]));
-    const found = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
-      `SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
-      { ids: [...offsets.keys()] },
-    );
+    const found = await this.storedPositions([...offsets.keys()]);
     for (const r of found) {
       const offset = String(r.src_offset);
       if (r.src_topic === ctx.topic && Number(r.src_partition) === ctx.partition && offset === offsets.get(r.cdr_id)) here.add(offset);
     }
     return here;
+  }
+
+  /** Where each of these cdr_ids was stored (cdr_ids, filled by the engine from every cdr insert), if it was. */
+  private storedPositions(ids: readonly string[]): Promise<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }[]> {
+    const { storage } = this.deps;
+    return storage.query(`SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`, {
+      ids: [...ids],
+    });
   }
 
   /**
@@ -353,11 +357,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       const since = this.storedEpoch;
       this.lookupsInFlight.set(since, (this.lookupsInFlight.get(since) ?? 0) + 1);
       try {
-        const { storage } = this.deps;
-        const stored = await storage.query<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }>(
-          `SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`,
-          { ids: [...firsts.keys()] },
-        );
+        const stored = await this.storedPositions([...firsts.keys()]);
         for (const r of stored) {
           const d = firsts.get(r.cdr_id);
           if (d && `${r.src_topic}/${r.src_partition}/${r.src_offset}` !== position(d)) elsewhere.add(d.message.offset);
