@@ -146,7 +146,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   ROUTES.set(app, table);
   app.addHook('onRoute', (route) => {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
-      known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined);
+      known.on(m.toUpperCase() as HTTPMethod, route.url, () => undefined, { url: route.url });
       if (m.toUpperCase() !== 'HEAD') table.push({ method: m.toUpperCase(), url: route.url, roles: rolesOf(route.preParsing) });
     }
   });
@@ -187,7 +187,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    deps.metrics.apiRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    deps.metrics.apiRequests.inc({ route: req.routeOptions.url ?? req.knownRoute ?? 'unmatched', status: String(reply.statusCode) });
   });
 
   void app.register(opsRoutes, { metrics: deps.metrics, health: deps.health });
@@ -288,7 +288,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   // A /v1 request no route matched (404, 405, or the 401 before either) is answered by the not-found handler at the
   // root, outside the /v1 scope's audit hook: audited here, so every /v1 request leaves its entry. Its route is
-  // recorded as `unmatched`, never the path as sent (a caller may put an identifier in it).
+  // recorded as the template of a path that exists with other methods (405), else `unmatched`; never the path as sent
+  // (a caller may put an identifier in it).
   const auditUnmatched = auditHook(svc.audit, deps.log);
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.routeOptions.url !== undefined) return payload;
@@ -300,8 +301,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const path = req.url.split('?')[0]!;
     // Under /v1 a caller without a token learns nothing, not even which paths exist: 401 first.
     if (path === '/v1' || path.startsWith('/v1/')) await authenticateV1(req);
-    const allowed = METHODS.filter((m) => known.find(m, path) !== null);
+    const found = METHODS.map((m) => [m, known.find(m, path)] as const).filter(([, f]) => f !== null);
+    const allowed = found.map(([m]) => m);
     if (allowed.length > 0) {
+      // Audited and counted under the route's template (never the path as sent): an auditor sees which route was tried.
+      const template = (found[0]![1]!.store as { url?: unknown } | null)?.url;
+      if (typeof template === 'string') req.knownRoute = template;
       reply.code(405).header('allow', allowed.join(', '));
       // The path is not quoted back (here or below): a caller may have put an identifier in it.
       return { error: 'method_not_allowed', message: `${req.method} is not allowed on this path; allowed: ${allowed.join(', ')}` };

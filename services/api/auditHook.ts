@@ -44,7 +44,7 @@ export function auditHook(audit: AuditTrail, log: Logger) {
     const d = req.auditDetail;
     if (d?.self) return payload;
     // A route's template, never the path as sent (it may carry an identifier a caller put there).
-    const route = req.routeOptions.url ?? 'unmatched';
+    const route = req.routeOptions.url ?? req.knownRoute ?? 'unmatched';
     const status = reply.statusCode;
     try {
       await audit.append({

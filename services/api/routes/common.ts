@@ -114,6 +114,8 @@ export interface AuditDetail {
 declare module 'fastify' {
   interface FastifyRequest {
     auditDetail?: AuditDetail;
+    /** The template of a known path asked with a method it does not have (a 405): audited and counted under it. */
+    knownRoute?: string;
   }
 }
 

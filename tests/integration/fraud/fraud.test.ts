@@ -214,6 +214,13 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     assert.equal(one.statusCode, 200, one.body);
     assert.equal(one.json<{ truncated: boolean }>().truncated, false);
     assert.equal(one.json<{ alerts: { rule: string }[] }>().alerts[0]?.rule, 'range_scan');
+    // Two alerts overlap a range that reaches back to the planted one: a limit of 1 cuts the list and says so.
+    const wide = `from=${new Date(Date.now() - 100 * 86_400_000).toISOString()}&to=${to}`;
+    const cut = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?${wide}&limit=1`, headers: auth('fraud') });
+    assert.equal(cut.statusCode, 200, cut.body);
+    assert.deepEqual([cut.json<{ alerts: unknown[] }>().alerts.length, cut.json<{ truncated: boolean }>().truncated], [1, true]);
+    const whole = await api.app.inject({ method: 'GET', url: `/v1/fraud/alerts?${wide}&limit=2`, headers: auth('fraud') });
+    assert.deepEqual([whole.json<{ alerts: unknown[] }>().alerts.length, whole.json<{ truncated: boolean }>().truncated], [2, false]);
     const messages: [string, RegExp][] = [
       ['rule=teleport', /^rule: one of sms_pumping, .*range_scan/],
       ['limit=abc', /^limit: a whole number between 1 and 10000$/],
