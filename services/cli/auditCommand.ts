@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { PipelineError, type ChainReport } from '../core/index.ts';
 import { verifyAuditTrail } from '../platform/audit/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
-import { createLogger } from '../platform/observability/index.ts';
+import { createCommandLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
 import { trustedPublicKey } from '../platform/signing/index.ts';
 import { requireStoreDir, runningApi, runningStart } from './runningApi.ts';
@@ -47,7 +47,7 @@ export async function verifyAudit(config: PipelineConfig, args: { publicKey?: st
     const remote = await viaRunningApi(config, given !== undefined);
     if (remote) return remote;
   }
-  const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+  const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
   try {
     const keys = given ?? trustedKeys(config, undefined);
     return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now());

@@ -18,7 +18,7 @@ import { BillingStore, type CloseResult, type RerateReport } from '../billing/bi
 import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
 import { openProcessAudit } from '../platform/audit/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
-import { createLogger } from '../platform/observability/index.ts';
+import { createCommandLogger } from '../platform/observability/index.ts';
 import { openRuntime, requireStore } from '../platform/runtime/index.ts';
 import { requireStoreDir, runningApi } from './runningApi.ts';
 
@@ -42,7 +42,7 @@ async function withStore<T>(
 ): Promise<T> {
   // Billing works on what ingest stored: no store here is a wrong data directory, not a new empty store to create.
   if (!config.clickhouse.url) requireStoreDir(config.dataDir, "the pipeline's data directory");
-  const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+  const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
   try {
     const audit = audited ? await openProcessAudit(rt, 'cli') : undefined;
     try {

@@ -4,7 +4,7 @@ import { runningBrokerPort } from '../../infra/kafka/localBroker.ts';
 import { PipelineError } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
-import { createLogger } from '../platform/observability/index.ts';
+import { createCommandLogger } from '../platform/observability/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
 import { produceTraffic } from '../generator/producer.ts';
 
@@ -22,7 +22,7 @@ export interface ProduceArgs {
 
 /** `cdr produce`: to KAFKA_BROKERS, or the local broker a running `cdr start` owns. */
 export async function runProduce(config: PipelineConfig, args: ProduceArgs): Promise<void> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const log = createCommandLogger(config.logLevel);
   // Without KAFKA_BROKERS: the broker running for this data directory, on whatever port its `cdr start` gave it
   // (found from outside: one started with CDR_LOCAL_KAFKA_PORT was missed), else the configured local port.
   const brokers = config.kafka.brokers ?? [`127.0.0.1:${runningBrokerPort(resolve(config.dataDir, 'kafka')) ?? config.kafka.localPort}`];

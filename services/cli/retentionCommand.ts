@@ -11,7 +11,7 @@ import {
 } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { openProcessAudit } from '../platform/audit/index.ts';
-import { createLogger } from '../platform/observability/index.ts';
+import { createCommandLogger } from '../platform/observability/index.ts';
 import { openRuntime, requireStorage } from '../platform/runtime/index.ts';
 import { loadSigner, trustedPublicKey } from '../platform/signing/index.ts';
 import { DestructionLog } from '../retention/destructionLog.ts';
@@ -48,7 +48,7 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return;
   }
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const log = createCommandLogger(config.logLevel);
   // With external brokers (KAFKA_BROKERS), the pass checks and corrects the topics that carry identifiers too; a
   // broker away must not stop the retention of the store, so it then runs without (and its report has no `topics`).
   let rt;
@@ -97,7 +97,7 @@ export async function retentionReport(config: PipelineConfig, args: { month: str
   if (remote) {
     report = await remote.call<DestructionReport>('GET', `/v1/retention/reports/${args.month}`);
   } else {
-    const rt = await openRuntime(config, { needKafka: false, log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+    const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
     try {
       const signer = loadSigner(config.audit.signingKeyFile, config.dataDir, !config.clickhouse.url);
       report = await new DestructionLog(requireStorage(rt).storage, signer).report(args.month);
@@ -131,6 +131,9 @@ export function verifyReportFile(args: { file: string; publicKey?: string; signi
 }
 
 export function printReportCheck(r: DestructionReportCheck & { trusted_key_from: string | null }, file: string): string {
+  // Not a report at all: said first, and nothing about keys or signatures that were never looked at.
+  if (!r.report)
+    return `${[`${file}: not a retention report — nothing was checked`, ...r.problems.map((p) => `  - ${p.replace(/^not a retention report: /, '')}`)].join('\n')}\n`;
   const lines = [
     `${file}: ${r.ok ? 'intact' : 'NOT intact'} — retention report of ${r.month ?? '?'}, ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}, signed by ${r.key_id ?? '?'}`,
     r.trusted_key

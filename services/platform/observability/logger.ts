@@ -62,3 +62,44 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination ?? pino.destination({ dest: 2, sync: false }),
   );
 }
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+const NOT_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'service', 'msg']);
+
+/**
+ * One pino record (already redacted) as a line for a person at a terminal: `cdr: warning: <message> (field=value, …)`.
+ * An error field gives its message only (its stack is for the services' JSON logs).
+ */
+export function commandLogLine(record: Record<string, unknown>): string {
+  const level = LEVEL_NAMES[Number(record['level'])] ?? 'log';
+  const fields = Object.entries(record)
+    .filter(([k, v]) => !NOT_FIELDS.has(k) && v !== undefined)
+    .map(([k, v]) => {
+      const err = v as { message?: unknown } | null;
+      const text =
+        k === 'err' && err !== null && typeof err === 'object' && typeof err.message === 'string' ? err.message : typeof v === 'string' ? v : JSON.stringify(v);
+      return `${k}=${text}`;
+    });
+  return `cdr: ${level}: ${typeof record['msg'] === 'string' ? record['msg'] : ''}${fields.length > 0 ? ` (${fields.join(', ')})` : ''}\n`;
+}
+
+/**
+ * The logger of the one-shot commands (`cdr retention run`, `cdr billing …`, `cdr audit verify`, `cdr produce`): the
+ * same redaction, warnings and errors only unless CDR_LOG_LEVEL asks for more, written to stderr as plain lines — their
+ * stdout carries the answer (often JSON), and a JSON log line among a person's output read as noise (found from
+ * outside). The services and `cdr start` keep JSON logs.
+ */
+export function createCommandLogger(level: string, write: (line: string) => void = (line) => void process.stderr.write(line)): Logger {
+  return createLogger(level === 'info' ? 'warn' : level, {
+    write(line: string): void {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        write(line);
+        return;
+      }
+      write(commandLogLine(record));
+    },
+  });
+}

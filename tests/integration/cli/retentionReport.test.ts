@@ -83,6 +83,11 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
       const result = JSON.parse(v.stdout) as { ok: boolean; report: boolean; problems: string[] };
       assert.deepEqual([result.ok, result.report], [false, false]);
       assert.match(result.problems[0]!, /^not a retention report/);
+      // In words, it says so first — not "NOT intact" and a line about keys it never looked at (found from outside).
+      const text = run(['retention', 'verify-report', other]);
+      assert.equal(text.status, 2, text.stdout + text.stderr);
+      assert.match(text.stdout, /^\S+: not a retention report — nothing was checked\n {2}- /);
+      assert.doesNotMatch(text.stdout, /NOT intact|signatures checked/);
     }
   });
 
