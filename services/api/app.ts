@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
@@ -9,7 +9,7 @@ import type { HealthRegistry } from '../platform/http/index.ts';
 import { opsRoutes } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { auditHook } from './auditHook.ts';
-import { TokenRegistry, authenticate, rolesOf } from './auth.ts';
+import { TokenRegistry, identify, refuseUnauthenticated, rolesOf } from './auth.ts';
 import { adminRetentionRoutes } from './routes/adminRetention.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { billingRoutes } from './routes/billing.ts';
@@ -200,9 +200,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     );
   });
   const svc = deps.services;
+  let limitUnmatched: ((req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) | undefined;
   void app.register(
     async (v1) => {
-      v1.addHook('onRequest', authenticate(tokens));
+      v1.addHook('onRequest', identify(tokens));
+      v1.addHook('preParsing', refuseUnauthenticated);
       // A blank query parameter (`?account_id=&from=`, the brief's own templates) is a parameter not given.
       v1.addHook('preValidation', async (req) => {
         const q = req.query as Record<string, unknown> | null | undefined;
@@ -272,9 +274,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         errorResponseBuilder: (_req, ctx) =>
           new PipelineError(
             'rate_limited',
-            `rate limit: at most ${ctx.max} requests per ${Math.round((deps.rateLimit?.windowMs ?? 60_000) / 1000)} s per token; retry in ${ctx.after}`,
+            `rate limit: at most ${ctx.max} requests per ${Math.round((deps.rateLimit?.windowMs ?? 60_000) / 1000)} s per token (per address without a valid one); retry in ${ctx.after}`,
           ),
       });
+      // The same counters for /v1 requests no route matches (answered by the root's not-found handler below).
+      limitUnmatched = v1.rateLimit();
       await v1.register(adminRetentionRoutes, { retention: svc.retention, allowClockOverride: svc.allowClockOverride });
       await v1.register(leaRoutes, svc.disclosure);
       await v1.register(holdRoutes, { holds: svc.holds });
@@ -296,11 +300,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const path = req.url.split('?')[0]!;
     return path === '/v1' || path.startsWith('/v1/') ? auditUnmatched(req, reply, payload) : payload;
   });
-  const authenticateV1 = authenticate(tokens);
+  const identifyV1 = identify(tokens);
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0]!;
-    // Under /v1 a caller without a token learns nothing, not even which paths exist: 401 first.
-    if (path === '/v1' || path.startsWith('/v1/')) await authenticateV1(req);
+    // Under /v1 a caller without a token learns nothing, not even which paths exist: 401 first — after the caller's
+    // rate limit, as on the routes (a flood of 404s, 405s or 401s leaves an audit entry each).
+    if (path === '/v1' || path.startsWith('/v1/')) {
+      await identifyV1(req);
+      if (limitUnmatched) await limitUnmatched(req, reply);
+      await refuseUnauthenticated(req);
+    }
     const found = METHODS.map((m) => [m, known.find(m, path)] as const).filter(([, f]) => f !== null);
     const allowed = found.map(([m]) => m);
     if (allowed.length > 0) {

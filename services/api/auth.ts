@@ -89,6 +89,8 @@ export function ensureDevTokens(dataDir: string): { tokensFile: string; secretsF
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Why a /v1 request has no principal (no or an unknown bearer token): refused after the rate limit counted it. */
+    authRefusal?: string;
   }
   interface FastifyContextConfig {
     /** The media types a route answers in (without parameters); unset: JSON only. An Accept admitting none is a 406. */
@@ -97,18 +99,32 @@ declare module 'fastify' {
 }
 
 /**
- * The `onRequest` hook of the `/v1` scope: every route registered inside it needs a known bearer token. Bound to
- * the scope (not to a URL prefix test), so no spelling of a path reaches a /v1 route around it.
+ * The `onRequest` hook of the `/v1` scope: who is calling. A known bearer token sets `principal`; anything else only
+ * records why not, so that the per-caller rate limit (the routes' own onRequest hooks, after this one) counts callers
+ * without a valid token too — by address — before `refuseUnauthenticated` turns them away (found from outside: 401s
+ * were never limited, and each leaves an audit entry).
  */
-export function authenticate(tokens: TokenRegistry) {
+export function identify(tokens: TokenRegistry) {
   return async (req: FastifyRequest): Promise<void> => {
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) throw new PipelineError('unauthenticated', 'send Authorization: Bearer <token>');
+    if (!m) {
+      req.authRefusal = 'send Authorization: Bearer <token>';
+      return;
+    }
     const principal = tokens.authenticate(m[1]!);
-    if (!principal) throw new PipelineError('unauthenticated', 'unknown bearer token');
-    req.principal = principal;
+    if (!principal) req.authRefusal = 'unknown bearer token';
+    else req.principal = principal;
   };
+}
+
+/**
+ * The `preParsing` hook of the `/v1` scope (scope hooks run before a route's own, and after every onRequest hook, the
+ * rate limit among them): every route registered there needs a known bearer token. Bound to the scope (not to a URL
+ * prefix test), so no spelling of a path reaches a /v1 route around it.
+ */
+export async function refuseUnauthenticated(req: FastifyRequest): Promise<void> {
+  if (!req.principal) throw new PipelineError('unauthenticated', req.authRefusal ?? 'send Authorization: Bearer <token>');
 }
 
 /** The roles each route was registered with (`requireRole`), for the OpenAPI document. */

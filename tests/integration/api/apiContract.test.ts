@@ -121,6 +121,22 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
     assert.deepEqual(codes, [...Array<number>(LIMIT).fill(403), 429, 429]);
   });
 
+  it('limits callers without a valid token by address: 401s up to the limit, then 429s (the audit trail stays bounded)', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const headers = i % 2 === 0 ? {} : { authorization: `Bearer guess-${i}` };
+      codes.push((await api.app.inject({ method: 'GET', url: '/v1/audit', headers, remoteAddress: '192.0.2.7' })).statusCode);
+    }
+    assert.deepEqual(codes, [...Array<number>(LIMIT).fill(401), 429, 429]);
+    // Another address, and a valid token from the flooded one, are not limited by it.
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit', remoteAddress: '192.0.2.8' })).statusCode, 401);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/v1/audit', headers: auth('auditor'), remoteAddress: '192.0.2.7' })).statusCode, 200);
+    // Paths no route matches (answered outside the routes) are counted alike.
+    const probes: number[] = [];
+    for (let i = 0; i < LIMIT + 1; i++) probes.push((await api.app.inject({ method: 'GET', url: `/v1/nothing-${i}`, remoteAddress: '192.0.2.9' })).statusCode);
+    assert.deepEqual(probes, [...Array<number>(LIMIT).fill(401), 429]);
+  });
+
   it('cdr lea verify passes an untouched answer and fails a changed one, naming the record and the field', async () => {
     const res = await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body, headers: auth('lea-officer') });
     assert.equal(res.statusCode, 201, res.body);
