@@ -1,6 +1,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConfig } from '../config/index.ts';
+import { RepeatedLines } from '../observability/index.ts';
 import { DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
 import type { RecordLimits } from './recordStream.ts';
 import type { KafkaClientSecurity } from './security.ts';
@@ -20,6 +21,14 @@ export function createKafka(brokers: readonly string[], clientId: string, log: L
   // Every codec, with decompression capped (codecs.ts); kafkajs alone reads gzip only.
   registerCodecs(recordLimits ?? DEFAULT_RECORD_LIMITS);
   const kafkaLog = log.child({ component: 'kafkajs' });
+  // The same line within 30 s is counted, not written again (a dead broker makes every client log each retry).
+  const lines = new RepeatedLines<{ level: KafkaLogLevel; message: string; fields: Record<string, unknown> }>(30_000, (l, repeated) => {
+    const fields = repeated === undefined ? l.fields : { ...l.fields, repeated };
+    const message = repeated === undefined ? l.message : `${l.message} (${repeated} more like this in the last 30 s)`;
+    if (l.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message);
+    else if (l.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message);
+    else kafkaLog.debug(fields, message);
+  });
   return new Kafka({
     clientId,
     brokers: [...brokers],
@@ -30,9 +39,7 @@ export function createKafka(brokers: readonly string[], clientId: string, log: L
     logCreator: () => (entry: LogEntry) => {
       const { message, ...rest } = entry.log as { message: string } & Record<string, unknown>;
       const fields = { broker: rest['broker'], groupId: rest['groupId'], error: rest['error'] };
-      if (entry.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message);
-      else if (entry.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message);
-      else kafkaLog.debug(fields, message);
+      lines.note(JSON.stringify([entry.level, message, fields]), { level: entry.level, message, fields });
     },
   });
 }

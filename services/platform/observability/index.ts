@@ -3,5 +3,6 @@
  */
 export { createLogger, createCommandLogger, commandLogLine, REDACTED_PATHS } from './logger.ts';
 export { createMetrics } from './metrics.ts';
+export { RepeatedLines } from './repeats.ts';
 export type { IngestOutcome, PipelineMetrics } from './metrics.ts';
 export type { Logger } from './logger.ts';

@@ -1,0 +1,42 @@
+/**
+ * Collapses a log line that repeats: the first of a kind is written at once; the same kind again within `windowMs`
+ * is only counted, and the count is written when the window ends (`repeated: N` on a line of its own). kafkajs logs
+ * every failed connect and retry of every client: a stop with the broker gone wrote ~230 error lines in a minute
+ * (found from outside), burying the lines that said what happened.
+ */
+export class RepeatedLines<Line> {
+  private readonly open = new Map<string, { line: Line; count: number; timer: ReturnType<typeof setTimeout> }>();
+
+  constructor(
+    private readonly windowMs: number,
+    /** Writes one line; `repeated` is set on the summary of a window's repeats (the kind's first line again). */
+    private readonly write: (line: Line, repeated: number | undefined) => void,
+  ) {}
+
+  /** One occurrence of `kind` (whatever makes two lines the same: level, message, broker, error). */
+  note(kind: string, line: Line): void {
+    const seen = this.open.get(kind);
+    if (seen) {
+      seen.count++;
+      return;
+    }
+    this.write(line, undefined);
+    const timer = setTimeout(() => this.close(kind), this.windowMs);
+    timer.unref();
+    this.open.set(kind, { line, count: 0, timer });
+  }
+
+  private close(kind: string): void {
+    const seen = this.open.get(kind);
+    this.open.delete(kind);
+    if (seen && seen.count > 0) this.write(seen.line, seen.count);
+  }
+
+  /** Writes what is still counted (at shutdown), so no repeat goes unsaid. */
+  flush(): void {
+    for (const [kind, seen] of [...this.open]) {
+      clearTimeout(seen.timer);
+      this.close(kind);
+    }
+  }
+}
