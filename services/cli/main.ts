@@ -232,7 +232,9 @@ try {
 } catch (err) {
   // Commander has already printed its message (and the help); --help and --version end here with 0.
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (err instanceof PipelineError && (err.code === 'config_invalid' || err.code === 'key_invalid')) {
+  // A request the command refused as it stands (a month not ended, an unknown plan; the running API's 400) is a bad
+  // argument too (found from outside: `cdr billing close --month <this month>` exited 1).
+  if (err instanceof PipelineError && (err.code === 'config_invalid' || err.code === 'key_invalid' || err.code === 'bad_request')) {
     process.stderr.write(`cdr: ${err.message}\n`);
     process.exit(2);
   }

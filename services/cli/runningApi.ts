@@ -69,9 +69,11 @@ export function runningApi(dataDir: string, role: string): RunningApi | undefine
               ? 'not_found'
               : res.status === 409
                 ? 'conflict'
-                : res.status < 500
-                  ? 'bad_request'
-                  : 'storage_unavailable';
+                : res.status === 429
+                  ? 'rate_limited'
+                  : res.status < 500
+                    ? 'bad_request'
+                    : 'storage_unavailable';
         const hint = code === 'config_invalid' ? ` (CDR_API_TOKEN: a token of the running API with the role ${role})` : '';
         throw new PipelineError(code, `${method} ${path}: ${res.status} ${parsed.message ?? text.slice(0, 200)}${hint}`);
       }

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { PipelineError, isoInstantProblem, normaliseIdentifier, parseIsoInstant, type NormalisedIdentifier } from '../../core/index.ts';
+import { COUNTRY_CODES, PipelineError, isoInstantProblem, normaliseIdentifier, parseIsoInstant, type NormalisedIdentifier } from '../../core/index.ts';
 import { latestRangeEnd, MAX_DISCLOSURE_MONTHS } from '../disclosure/disclosureDesk.ts';
 
 /**
@@ -51,6 +51,9 @@ const NUMBER_SHAPED = /^\+?[\d\s\-().]+$/;
  * looked up as ingest stored it (cleaned, flagged invalid), so nothing ingest kept is out of reach.
  */
 export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
+  // Checked whatever the number's form (found from outside: "XX" was refused for a national number only).
+  if (body.country !== undefined && !COUNTRY_CODES.has(body.country.toUpperCase()))
+    throw new PipelineError('bad_request', `identifier.country: ${body.country} is not an ISO 3166-1 alpha-2 country code`);
   const id = normaliseIdentifier(body.value, body.type, body.country?.toUpperCase());
   // Ingest reads a person's number declared an address (or the reverse) as what it is; a request is taken as written:
   // a law-enforcement request or a hold names what it was authorised for, so another type is a 400, not a silent swap.

@@ -273,6 +273,12 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         // With the country given, the message must not ask for it (found from outside).
         ['digits that are no number of the country given', lea({ type: 'msisdn', value: '12345', country: 'MY' }), /not a valid phone number of MY \(/],
         ['an email without a domain', lea({ type: 'email', value: 'alice@' }), /email/],
+        // Whatever the number's form (found from outside: refused for a national number only).
+        [
+          'a country code that is none, with an international number',
+          lea({ type: 'msisdn', value: ALICE_E164, country: 'XX' }),
+          /^identifier\.country: XX is not an ISO 3166-1 alpha-2 country code$/,
+        ],
         // Taken as written, not swapped to the type of what is in it (found from outside: a 201 whose answer said msisdn).
         [
           'a number declared an email',

@@ -267,6 +267,19 @@ describe('cdr command', () => {
     }
   });
 
+  it('a request the store refuses as it stands (a month not ended) is a bad argument too: exit 2, not 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-refused-'));
+    try {
+      const env = { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined };
+      assert.equal(run(['retention', 'run', '--dry-run', '--data-dir', dir], env).status, 0, 'a dry run makes the store');
+      const r = run(['billing', 'close', '--month', new Date().toISOString().slice(0, 7), '--data-dir', dir], env);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^cdr: \d{4}-\d{2} has not ended yet/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a data directory another process holds is named as in use, with exit 2 (not a raw engine error)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdr-held-'));
     // Another process holds the embedded engine's directory (as a `cdr start` does, minus its API file).
