@@ -17,7 +17,7 @@ import { fraudRoutes } from './routes/fraud.ts';
 import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
-import { FREE_TEXT_PATTERN, FREE_TEXT_RULE } from './routes/common.ts';
+import { errorSchema, FREE_TEXT_PATTERN, FREE_TEXT_RULE } from './routes/common.ts';
 import type { ApiServices } from './wiring.ts';
 
 /** Schema patterns, and how an error message says them. */
@@ -179,6 +179,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           additionalProperties: true,
         };
       }
+      // And the errors every /v1 route can answer (found from outside: several listed only their success): a query
+      // parameter it does not take is a 400 on every route; the token, role and rate limit apply to each.
+      if (roles.length > 0)
+        for (const [code, description] of [
+          ['400', 'Bad request (the message names the problem)'],
+          ['401', 'No or an unknown bearer token'],
+          ['403', `The token lacks the role (${roles.join(' or ')})`],
+          ['429', 'Rate limit reached (`Retry-After` says when to try again)'],
+        ] as const)
+          responses[code] ??= { description, ...errorSchema };
       return {
         schema: { ...base, response: responses, 'x-roles': roles, ...(roles.length > 0 ? { security: [{ bearer: [] }] } : {}) } as typeof schema,
         url,

@@ -79,6 +79,8 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       assert.ok(op, `${r.method} ${path} is in the document`);
       assert.deepEqual(op['x-roles'], [...r.roles], `${r.method} ${path} roles`);
       if (r.roles.length > 0) assert.deepEqual(op.security, [{ bearer: [] }], `${r.method} ${path} needs a bearer token`);
+      // And the errors every /v1 route can give (found from outside: several listed only their success).
+      if (r.roles.length > 0) for (const code of ['400', '401', '403', '429']) assert.ok(op.responses?.[code], `${r.method} ${path} lists ${code}`);
       // Its success response too, not only its errors (found from outside).
       assert.ok(
         Object.keys(op.responses ?? {}).some((code) => code.startsWith('2')),
