@@ -95,7 +95,7 @@ function staleOfTable(tableDir: string, logsDir: string, logs: readonly { name: 
     if (text !== '' && !text.endsWith('\n')) return undefined;
     const parsed = parseDedupLog(text);
     if (!parsed) return undefined;
-    records.push(...parsed);
+    for (const r of parsed) records.push(r); // a log can hold more entries than a call's arguments
   }
   const parts = entriesOrNone(tableDir).filter((name) => {
     try {
