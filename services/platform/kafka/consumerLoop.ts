@@ -275,6 +275,8 @@ export class ConsumerLoop<S> {
   private problem: string | undefined;
   /** Per partition: the stage its batch in progress is at (see BatchInFlight). */
   private readonly working = new Map<number, { stage: string; since: number }>();
+  /** Commits past a filtered-out batch under way, by partition (commitPastFiltered). */
+  private readonly skipping = new Map<number, Promise<void>>();
   /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
   private membershipProblem: string | undefined;
   private joined = false;
@@ -363,6 +365,17 @@ export class ConsumerLoop<S> {
       this.onAssignment(e.payload.memberAssignment[this.topic] ?? []);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
+    // A fetched batch of nothing but aborted records and transaction markers reaches no handler: kafkajs resolves its
+    // offset itself and commits it only with autoCommit (off here). Left so, a transaction aborted as the last thing on
+    // a partition held its committed offset below the end for good — lag 2 and health degraded (found from outside).
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => {
+      if (e.payload.topic !== this.topic || e.payload.batchSize !== 0) return;
+      const partition = e.payload.partition;
+      const skip = this.commitPastFiltered(partition, Number(e.payload.lastOffset)).finally(() => {
+        if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
+      });
+      this.skipping.set(partition, skip);
+    });
     this.state = 'running';
     this.startedAt = this.clock();
     await this.runConsumer();
@@ -631,8 +644,29 @@ export class ConsumerLoop<S> {
     }
   }
 
+  /**
+   * Commits past a batch kafkajs filtered to nothing (aborted records, transaction markers), when nothing of this
+   * partition is in progress or waiting to be replayed; the partition's next batch waits for it (onBatchOfPartition), so
+   * the committed offset never goes back. A failure is only logged: the next batch's commit goes past it anyway.
+   */
+  private async commitPastFiltered(partition: number, lastOffset: number): Promise<void> {
+    const entry = this.partitions.get(partition);
+    if (this.state !== 'running' || this.working.has(partition) || !Number.isSafeInteger(lastOffset)) return;
+    if (entry && (entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1)) return;
+    try {
+      await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(lastOffset + 1) }]);
+      if (entry) {
+        entry.committed = lastOffset + 1;
+        entry.expectedNext = lastOffset + 1;
+      }
+    } catch (err) {
+      this.deps.log.warn({ consumer: this.deps.settings.connector, partition, err }, 'could not commit past aborted records; the next batch will');
+    }
+  }
+
   private async onBatchOfPartition(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    await this.skipping.get(batch.partition);
     this.at(batch.partition, 'opening the partition');
     const entry = await this.entryFor(payload, Number(batch.messages[0]!.offset));
     if (!entry) return;
@@ -640,7 +674,9 @@ export class ConsumerLoop<S> {
     let messages = batch.messages;
     if (entry.replay) {
       const replay = entry.replay;
-      entry.buffer.push(...messages.filter((m) => Number(m.offset) >= replay.from && Number(m.offset) <= replay.to));
+      // A loop, not a spread: a fetched batch can hold more records than a call's arguments (a producer's 150,000-record
+      // batch overflowed the stack in kafkajs itself, patches/kafkajs+2.2.4.patch).
+      for (const m of messages) if (Number(m.offset) >= replay.from && Number(m.offset) <= replay.to) entry.buffer.push(m);
       const last = entry.buffer[entry.buffer.length - 1];
       if (!last || Number(last.offset) < replay.to) {
         // Not all of the recorded range has arrived yet: keep it, move the fetch position on, commit nothing.
