@@ -55,6 +55,8 @@ export interface ConsumerLoopSettings {
   readonly compression?: CompressionName;
   /** Larger records (key + value + headers) are dead-lettered as stubs without reaching the handler. */
   readonly maxRecordBytes?: number;
+  /** What one producer batch may decompress to (recordLimitsOf): records past it arrive as stand-ins (codecs.ts). */
+  readonly maxBatchBytes?: number;
   /** How often the broker's lag is read (ms). */
   readonly lagPollMs?: number;
   /** TLS and SASL for the publisher's own client (the consumer's client comes in `kafka`). */
@@ -844,11 +846,13 @@ export class ConsumerLoop<S> {
       const size = standIn ?? messageBytes(m);
       if (standIn !== undefined || size > (settings.maxRecordBytes ?? Number.POSITIVE_INFINITY)) {
         const limit = settings.maxRecordBytes ?? 0;
-        tooLarge.push({
-          message: m,
-          error: new PipelineError('record_too_large', `record of ${size} bytes (decompressed) is over the ${limit}-byte limit`),
-          stage: 'VALUE_CONVERTER',
-        });
+        // A stand-in within the record limit was cut by the batch's cap, not its own size: said so (found from outside:
+        // "record of 900139 bytes is over the 1048576-byte limit" contradicted itself).
+        const byBatch = standIn !== undefined && size <= limit;
+        const message = byBatch
+          ? `record of ${size} bytes (decompressed) came in a producer batch that decompresses past the ${settings.maxBatchBytes ?? 0}-byte limit per batch: not read (send smaller producer batches)`
+          : `record of ${size} bytes (decompressed) is over the ${limit}-byte limit`;
+        tooLarge.push({ message: m, error: new PipelineError('record_too_large', message), stage: 'VALUE_CONVERTER' });
       } else forHandler.push(m);
     }
     this.at(partition, 'preparing');

@@ -1,5 +1,6 @@
 import type { KafkaConfig } from '../config/config.ts';
 import type { ConsumerLoopSettings } from './consumerLoop.ts';
+import { recordLimitsOf } from './kafkaClient.ts';
 import { kafkaClientSecurity } from './security.ts';
 
 /**
@@ -22,6 +23,7 @@ export function loopSettingsFor(
     publisher: kafka.publisher,
     security: kafkaClientSecurity(kafka.security),
     maxRecordBytes: kafka.maxRecordBytes,
+    maxBatchBytes: recordLimitsOf(kafka).maxBatchBytes,
     stallMs: kafka.stallMs,
   };
 }

@@ -146,6 +146,7 @@ describe('poison records never wedge ingest', () => {
     assert.equal(String(bomb.headers!['__connect.errors.exception.class.name']), 'PipelineError:record_too_large');
     assert.equal(bomb.value, null);
     assert.ok(Number(bomb.headers!['cdr-pipeline.original.bytes']) > 200 * 1024 * 1024, 'the stub says how large the original was');
+    assert.match(String(bomb.headers!['__connect.errors.exception.message']), /^record of \d+ bytes \(decompressed\) is over the \d+-byte limit$/);
   });
 
   it('caps a batch that decompresses to 40 MB: what fits is processed, the rest dead-lettered as stubs', async () => {
@@ -155,6 +156,14 @@ describe('poison records never wedge ingest', () => {
     const tooLarge = small.filter((m) => String(m.headers!['__connect.errors.exception.class.name']) === 'PipelineError:record_too_large');
     assert.ok(tooLarge.length > 1000, `${tooLarge.length} records past the 32 MiB batch cap became stubs`);
     assert.ok(tooLarge.every((m) => m.value === null));
+    // Each small record was cut by the batch's cap, and says so (not "over the 1048576-byte limit": found from outside).
+    const said = new Set(tooLarge.map((m) => String(m.headers!['__connect.errors.exception.message']).replace(/\d+ bytes/, 'N bytes')));
+    assert.deepEqual(
+      [...said],
+      [
+        'record of N bytes (decompressed) came in a producer batch that decompresses past the 33554432-byte limit per batch: not read (send smaller producer batches)',
+      ],
+    );
   });
 
   it('kept its memory bounded and stayed healthy', (t) => {
