@@ -155,7 +155,7 @@ describe('hostile callers', () => {
   it('answers what an outside audit found to give a 500 (2026-12-02) with a 4xx and a message', async () => {
     const as = (role: string) => ({ authorization: `Bearer ${tokenOf(role)}`, 'content-type': 'application/json' });
     const probes: {
-      method: InjectOptions['method'];
+      method: string;
       url: string;
       role?: string;
       payload?: string;
@@ -416,7 +416,7 @@ describe('hostile callers', () => {
     const wrong: string[] = [];
     for (const p of probes) {
       const res = await app.inject({
-        method: p.method,
+        method: p.method as InjectOptions['method'],
         url: p.url,
         headers: headersOf(p),
         ...(p.payload !== undefined ? { payload: p.payload } : {}),
