@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConfig } from '../config/index.ts';
@@ -6,6 +8,28 @@ import { DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
 import type { RecordLimits } from './recordStream.ts';
 import type { KafkaClientSecurity } from './security.ts';
 import { identifierTopicConfigs, planConfigEntries } from './topicPolicy.ts';
+
+/** kafkajs's files that patches/kafkajs+2.2.4.patch changes (ADR 0036), each carrying the patch's marker. */
+export const PATCHED_KAFKAJS_FILES = [
+  'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js',
+  'kafkajs/src/protocol/recordBatch/record/v0/decoder.js',
+  'kafkajs/src/protocol/messageSet/decoder.js',
+] as const;
+
+/**
+ * The patched kafkajs files that do not carry the patch (an install with --ignore-scripts skips the postinstall that
+ * applies it): then a producer batch of ~125,000 records crashes ingest and a record with thousands of headers holds
+ * the main thread (ADR 0036). `read` is for tests.
+ */
+export function unpatchedKafkajsFiles(read: (file: string) => string = (f) => readFileSync(createRequire(import.meta.url).resolve(f), 'utf8')): string[] {
+  return PATCHED_KAFKAJS_FILES.filter((f) => {
+    try {
+      return !read(f).includes('cdr-pipeline patch');
+    } catch {
+      return true;
+    }
+  });
+}
 
 /** The decompression caps that follow from the configuration: a record, and a batch of them. */
 export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {

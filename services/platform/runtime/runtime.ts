@@ -4,7 +4,16 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyMigrations, dedupHorizonSecondsFor, MIGRATIONS, openStorage, type Storage } from '../clickhouse/index.ts';
 import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
-import { checkTopicPolicy, classifyKafkaError, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../kafka/index.ts';
+import {
+  checkTopicPolicy,
+  classifyKafkaError,
+  createKafka,
+  ensureTopics,
+  kafkaClientSecurity,
+  pipelineTopics,
+  recordLimitsOf,
+  unpatchedKafkajsFiles,
+} from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
 import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
@@ -96,6 +105,12 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         brokers = [`127.0.0.1:${config.kafka.localPort}`];
       }
       kafka = createKafka(brokers, config.kafka.clientId, log, recordLimitsOf(config.kafka), kafkaClientSecurity(config.kafka.security));
+      const unpatched = unpatchedKafkajsFiles();
+      if (unpatched.length > 0)
+        log.warn(
+          { files: unpatched },
+          'kafkajs is not patched (npm install ran without its postinstall script): a producer batch of ~125,000 records or a record with thousands of headers will stall ingest; run `npx patch-package` (docs/decisions/0036-kafkajs-patched.md)',
+        );
       const admin = kafka.admin();
       try {
         await admin.connect();

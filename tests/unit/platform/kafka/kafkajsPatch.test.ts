@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { unpatchedKafkajsFiles } from '../../../../services/platform/kafka/index.ts';
 
 const require = createRequire(import.meta.url);
 type Headers = Record<string, Buffer | Buffer[]>;
@@ -58,5 +59,23 @@ describe('kafkajs fetch decoding, patched', () => {
     assert.ok(Object.hasOwn(odd!.headers, '__proto__'));
     assert.equal(String(odd!.headers['__proto__']), 'x');
     assert.equal(Object.getPrototypeOf(odd!.headers), Object.prototype);
+  });
+});
+
+describe('the start-up check that the patch is applied', () => {
+  it('finds every patched file patched in this install, and names a file that is not', () => {
+    assert.deepEqual(unpatchedKafkajsFiles(), []);
+    const unpatched = 'kafkajs/src/protocol/messageSet/decoder.js';
+    assert.deepEqual(
+      unpatchedKafkajsFiles((f) => (f === unpatched ? 'records.push(...batch)' : '// cdr-pipeline patch')),
+      [unpatched],
+    );
+    assert.equal(
+      unpatchedKafkajsFiles(() => {
+        throw new Error('ENOENT');
+      }).length,
+      3,
+      'an unreadable file counts as unpatched',
+    );
   });
 });
