@@ -31,6 +31,26 @@ export function unpatchedKafkajsFiles(read: (file: string) => string = (f) => re
   });
 }
 
+/** One kafkajs log line, as the consumer's client and the publisher thread (publisherWorker.ts) pass it on. */
+export interface KafkajsLogLine {
+  readonly level: 'error' | 'warn' | 'debug';
+  readonly message: string;
+  readonly fields: Record<string, unknown>;
+}
+
+/**
+ * Where kafkajs's lines go: into pino, the same line within 30 s counted rather than written again (a dead broker makes
+ * every client log each retry), the count written as one line when the 30 s end.
+ */
+export function kafkajsLogLines(kafkaLog: Logger): { note(line: KafkajsLogLine): void } {
+  const lines = new RepeatedLines<KafkajsLogLine>(30_000, (l, repeated) => {
+    const fields = repeated === undefined ? l.fields : { ...l.fields, repeated };
+    const message = repeated === undefined ? l.message : `${l.message} (${repeated} more like this in the last 30 s)`;
+    kafkaLog[l.level](fields, message);
+  });
+  return { note: (l) => lines.note(JSON.stringify([l.level, l.message, l.fields]), l) };
+}
+
 /** The decompression caps that follow from the configuration: a record, and a batch of them. */
 export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {
   return { maxRecordBytes: k.maxRecordBytes, maxBatchBytes: Math.max(32 * 1024 * 1024, 4 * k.maxRecordBytes) };
@@ -44,15 +64,7 @@ export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLi
 export function createKafka(brokers: readonly string[], clientId: string, log: Logger, recordLimits?: RecordLimits, security: KafkaClientSecurity = {}): Kafka {
   // Every codec, with decompression capped (codecs.ts); kafkajs alone reads gzip only.
   registerCodecs(recordLimits ?? DEFAULT_RECORD_LIMITS);
-  const kafkaLog = log.child({ component: 'kafkajs' });
-  // The same line within 30 s is counted, not written again (a dead broker makes every client log each retry).
-  const lines = new RepeatedLines<{ level: KafkaLogLevel; message: string; fields: Record<string, unknown> }>(30_000, (l, repeated) => {
-    const fields = repeated === undefined ? l.fields : { ...l.fields, repeated };
-    const message = repeated === undefined ? l.message : `${l.message} (${repeated} more like this in the last 30 s)`;
-    if (l.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message);
-    else if (l.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message);
-    else kafkaLog.debug(fields, message);
-  });
+  const lines = kafkajsLogLines(log.child({ component: 'kafkajs' }));
   return new Kafka({
     clientId,
     brokers: [...brokers],
@@ -63,7 +75,8 @@ export function createKafka(brokers: readonly string[], clientId: string, log: L
     logCreator: () => (entry: LogEntry) => {
       const { message, ...rest } = entry.log as { message: string } & Record<string, unknown>;
       const fields = { broker: rest['broker'], groupId: rest['groupId'], error: rest['error'] };
-      lines.note(JSON.stringify([entry.level, message, fields]), { level: entry.level, message, fields });
+      const level = entry.level <= KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+      lines.note({ level, message, fields });
     },
   });
 }

@@ -4,7 +4,7 @@ import type { CompressionName, PublisherChoice } from '../config/config.ts';
 import type { KafkaClientSecurity } from './security.ts';
 import { PipelineError, type PipelineErrorCode } from '../../core/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
-import { RepeatedLines } from '../observability/index.ts';
+import { kafkajsLogLines } from './kafkaClient.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
 import { NativePublisher, nativeKafka } from './nativePublisher.ts';
 
@@ -165,19 +165,12 @@ export class ThreadPublisher implements Publisher {
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const kafkaLog = this.opts.log.child({ component: 'kafkajs', thread: 'publisher' });
-    // As kafkaClient.ts: the same line within 30 s is counted, not written again.
-    const lines = new RepeatedLines<Extract<PublisherReply, { type: 'log' }>>(30_000, (m, repeated) => {
-      const fields = repeated === undefined ? m.fields : { ...m.fields, repeated };
-      const message = repeated === undefined ? m.message : `${m.message} (${repeated} more like this in the last 30 s)`;
-      if (m.level === 'error') kafkaLog.error(fields, message);
-      else if (m.level === 'warn') kafkaLog.warn(fields, message);
-      else kafkaLog.debug(fields, message);
-    });
+    const lines = kafkajsLogLines(kafkaLog);
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: PublisherReply) => {
         if (m.type === 'ready') resolve();
         else if (m.type === 'done') this.settle(m.id, m.error, m.code);
-        else if (m.type === 'log') lines.note(JSON.stringify([m.level, m.message, m.fields]), m);
+        else if (m.type === 'log') lines.note(m);
         else if (m.type === 'failed') reject(new PipelineError('broker_unavailable', `publisher could not connect: ${m.error}`));
       });
       worker.once('error', (err) => {

@@ -1,11 +1,12 @@
 /**
  * Collapses a log line that repeats: the first of a kind is written at once; the same kind again within `windowMs`
- * is only counted, and the count is written when the window ends (`repeated: N` on a line of its own). kafkajs logs
+ * is only counted, and the count is written when the window ends (`repeated: N` on a line of its own; a process that
+exits inside a window does not write that window's count). kafkajs logs
  * every failed connect and retry of every client: a stop with the broker gone wrote ~230 error lines in a minute
  * (found from outside), burying the lines that said what happened.
  */
 export class RepeatedLines<Line> {
-  private readonly open = new Map<string, { line: Line; count: number; timer: ReturnType<typeof setTimeout> }>();
+  private readonly open = new Map<string, { line: Line; count: number }>();
 
   constructor(
     private readonly windowMs: number,
@@ -21,22 +22,13 @@ export class RepeatedLines<Line> {
       return;
     }
     this.write(line, undefined);
-    const timer = setTimeout(() => this.close(kind), this.windowMs);
-    timer.unref();
-    this.open.set(kind, { line, count: 0, timer });
+    setTimeout(() => this.close(kind), this.windowMs).unref();
+    this.open.set(kind, { line, count: 0 });
   }
 
   private close(kind: string): void {
     const seen = this.open.get(kind);
     this.open.delete(kind);
     if (seen && seen.count > 0) this.write(seen.line, seen.count);
-  }
-
-  /** Writes what is still counted (at shutdown), so no repeat goes unsaid. */
-  flush(): void {
-    for (const [kind, seen] of [...this.open]) {
-      clearTimeout(seen.timer);
-      this.close(kind);
-    }
   }
 }
