@@ -101,7 +101,8 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   const header: Record<string, unknown> = {
     request_id: requestId,
     ...(ask.kind === 'lea' ? { authority: ask.authority, case_reference: ask.caseReference, legal_basis: ask.legalBasis } : {}),
-    identifier: { type: ask.subject.type, value: ask.subject.value },
+    // `flagged`: the value is no number or address ingest could read, looked up as it was kept (see subjectOf).
+    identifier: { type: ask.subject.type, value: ask.subject.value, flagged: !ask.subject.valid },
     from: new Date(ask.from).toISOString(),
     to: new Date(ask.to).toISOString(),
     answered_at: new Date(now).toISOString(),

@@ -10,6 +10,8 @@ export interface IdentifierBody {
   type: 'msisdn' | 'email';
   value: string;
   country?: string;
+  /** Look the spelling up as ingest kept it when it could not read it (flagged), rather than refuse it. */
+  as_sent?: boolean;
 }
 
 export const identifierSchema = {
@@ -20,6 +22,11 @@ export const identifierSchema = {
     type: { type: 'string', enum: ['msisdn', 'email'] },
     value: { type: 'string', minLength: 1, maxLength: 320 },
     country: { type: 'string', pattern: '^[A-Za-z]{2}$', description: 'default region (ISO 3166-1 alpha-2) for a national-format number' },
+    as_sent: {
+      type: 'boolean',
+      description:
+        'a value that is no valid number or address is looked up as ingest kept it (cleaned, flagged) instead of refused: the records that carried exactly this spelling, whatever their country',
+    },
   },
 } as const;
 
@@ -48,7 +55,11 @@ const NUMBER_SHAPED = /^\+?[\d\s\-().]+$/;
 /**
  * The identifier of a body, normalised exactly as ingest does; a 400 naming the problem when it is not one. A number
  * the numbering-plan metadata does not know (a new range, a test range) but that is a number — digits only — is
- * looked up as ingest stored it (cleaned, flagged invalid), so nothing ingest kept is out of reach.
+ * looked up as ingest stored it (cleaned, flagged invalid), so nothing ingest kept is out of reach. Any other value
+ * ingest could not read (a national number of an unknown range, `alice＠example.com`, a display name with an address)
+ * was kept flagged under its spelling as sent: `as_sent: true` looks exactly that spelling up, where a request without
+ * it is refused, since a typo would otherwise be answered "no records" (found from outside: such records were stored
+ * 13 months and no request could reach them).
  */
 export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
   // Checked whatever the number's form (found from outside: "XX" was refused for a national number only).
@@ -63,6 +74,11 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
       `identifier.type is '${body.type}' but identifier.value is ${id.type === 'email' ? 'an email address' : 'a phone number'}: send it with type '${id.type}'`,
     );
   if (id.valid) return id;
+  if (body.as_sent === true) {
+    if (id.value === '') throw new PipelineError('bad_request', 'identifier.value: nothing is left of it once control and invisible characters are removed');
+    return id;
+  }
+  const asSent = '; to look up the records that carried exactly this spelling (kept flagged, as sent), send identifier.as_sent: true';
   if (body.type === 'msisdn') {
     const digits = id.value.replace(/\D/g, '').length;
     // Up to what ingest accepts (320 characters), not E.164's 15 digits: ingest keeps a longer `+digits` as sent, and
@@ -70,12 +86,12 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
     if (NUMBER_SHAPED.test(id.value) && digits >= 5 && id.value.length <= 320 && (id.value.startsWith('+') || id.value.startsWith('00'))) return id;
     throw new PipelineError(
       'bad_request',
-      body.country
+      (body.country
         ? `identifier.value: not a valid phone number of ${body.country.toUpperCase()} (read as a national number there), nor an international one (+ or 00 and the country code)`
-        : 'identifier.value: not a valid phone number; a national-format number needs identifier.country',
+        : 'identifier.value: not a valid phone number; a national-format number needs identifier.country') + asSent,
     );
   }
-  throw new PipelineError('bad_request', 'identifier.value: not a valid email address');
+  throw new PipelineError('bad_request', `identifier.value: not a valid email address${asSent}`);
 }
 
 /** An ISO instant of a body field, or a 400 naming it. */

@@ -1,0 +1,219 @@
+/**
+ * Identifiers ingest could not read are kept flagged under their spelling as sent ("never dropped silently"); with
+ * `identifier.as_sent: true` a law-enforcement request, a data-subject export and a legal hold reach exactly those
+ * records, on the real broker and engine. Without it the same spelling is a 400 that says how (a typo must not be
+ * answered "no records"). Spellings a stranger's producer sent (2026-12-05): a national number of a range the metadata
+ * does not know, a full-width `@`, a display name around an address, a `tel:` URI with a domain context, a national
+ * number without a destination country.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import kafkajs from 'kafkajs';
+import type { CdrEvent } from '../../../services/core/index.ts';
+import { verifyAnswer } from '../../../services/core/index.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { createIngest } from '../../../services/ingest/createIngest.ts';
+import type { IngestService } from '../../../services/ingest/ingestService.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireKafka, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
+import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { waitFor } from '../../support/pipelineProbe.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const { Partitioners } = kafkajs;
+
+interface Flagged {
+  readonly name: string;
+  /** As the request names it: type, and the spelling (the producer's, or the same with invisible characters). */
+  readonly type: 'msisdn' | 'email';
+  readonly value: string;
+  readonly country?: string;
+  /** What the answer's header says was looked up: the spelling as ingest kept it (cleaned). */
+  readonly kept: string;
+  /** The records, as a producer sent them. */
+  readonly records: (gen: () => CdrEvent) => CdrEvent[];
+}
+
+describe('identifier.as_sent: records whose identifier ingest could not read are reachable', () => {
+  const setup = testSetup();
+  const now = Date.now();
+  const gen = new TrafficGenerator({ seed: 77, scenario: 'normal', startTime: now - 3_600_000, ratePerSecond: 5 });
+  const next = (): CdrEvent => gen.next();
+  const from = new Date(now - 86_400_000).toISOString();
+  const to = new Date(now + 60_000).toISOString();
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  let api: TestApi;
+
+  const sms = (recipient: string, destination: string | null): CdrEvent => ({
+    ...next(),
+    channel: 'sms',
+    direction: 'mt',
+    sender_type: 'alphanumeric',
+    sender: 'ACMEBANK',
+    recipient,
+    destination_country: destination,
+  });
+  const email = (recipient: string): CdrEvent => ({
+    ...next(),
+    channel: 'email',
+    direction: 'mt',
+    sender_type: 'email',
+    sender: 'noreply@shop.example',
+    recipient,
+    destination_country: null,
+  });
+  const FLAGGED: Flagged[] = [
+    {
+      name: 'a national number of a range the metadata does not know (GB drama range), sent to GB and without a country',
+      type: 'msisdn',
+      value: '07700 900123',
+      country: 'GB',
+      kept: '07700 900123',
+      records: () => [sms('07700 900123', 'GB'), sms('07700 900123', 'GB'), sms('07700 900123\u0000', null)],
+    },
+    {
+      name: 'a full-width @ (an East Asian input method)',
+      type: 'email',
+      value: 'alice＠example.com',
+      kept: 'alice＠example.com',
+      records: () => [email('alice＠example.com'), email('alice＠example.com')],
+    },
+    {
+      name: 'a display name around an address, asked with a zero-width space the producer did not send',
+      type: 'email',
+      value: '"Bob" <bob@example.com>\u200b',
+      kept: '"Bob" <bob@example.com>',
+      records: () => [email('"Bob" <bob@example.com>')],
+    },
+    {
+      name: 'a tel: URI with a domain context (a PBX extension)',
+      type: 'msisdn',
+      value: 'tel:1234;phone-context=pbx.example',
+      kept: 'tel:1234;phone-context=pbx.example',
+      records: () => [{ ...sms('tel:1234;phone-context=pbx.example', 'GB'), channel: 'voice', duration_ms: 61_000 }],
+    },
+    {
+      name: 'a national number sent by the subscriber (mo) without a destination country',
+      type: 'msisdn',
+      value: '012-345 6782',
+      kept: '012-345 6782',
+      records: () => [{ ...sms('+60198765432', null), direction: 'mo', sender_type: 'msisdn', sender: '012-345 6782' }],
+    },
+  ];
+  const sent = new Map<string, CdrEvent[]>();
+  /** The same national digits written another way, and a neighbour: other tokens, never in an answer above. */
+  const others: CdrEvent[] = [];
+
+  const body = (identifier: Record<string, unknown>) => ({
+    authority: 'Metropolitan Police',
+    case_reference: 'MP-2026-0777',
+    legal_basis: 'Investigatory Powers Act 2016 s.61',
+    identifier,
+    from,
+    to,
+  });
+  const post = (url: string, payload: unknown, role: string) => api.app.inject({ method: 'POST', url, payload: payload as object, headers: auth(role) });
+  const idsOf = (records: readonly { cdr_id?: unknown }[]) => records.map((r) => String(r.cdr_id)).sort();
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    for (const f of FLAGGED) sent.set(f.name, f.records(next));
+    others.push(sms('07700900123', 'GB'), sms('07700 900124', 'GB'), email('alice@example.com'), sms('+60123456782', 'MY'));
+    const all = [...[...sent.values()].flat(), ...others, ...gen.take(20)];
+    const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: all.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
+    await producer.disconnect();
+    ingest = createIngest(rt);
+    await ingest.start();
+    await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq >= all.length);
+    assert.equal(ingest.stats.dlq, 0, 'flagged identifiers are stored, not dead-lettered');
+    api = await openTestApi(rt);
+  });
+
+  after(async () => {
+    await api?.close();
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  for (const f of FLAGGED) {
+    const identifier = { type: f.type, value: f.value, ...(f.country ? { country: f.country } : {}) };
+    describe(f.name, () => {
+      it('without as_sent: a 400 that says how, and does not quote the value', async () => {
+        const res = await post('/v1/lea/requests', body(identifier), 'lea-officer');
+        assert.equal(res.statusCode, 400, res.body);
+        const err = res.json<{ error: string; message: string }>();
+        assert.equal(err.error, 'bad_request');
+        assert.match(err.message, /identifier\.as_sent: true/);
+        assert.ok(!err.message.includes(f.kept), err.message);
+      });
+
+      it('a law-enforcement request with as_sent finds exactly its records, flagged in the signed header', async () => {
+        const res = await post('/v1/lea/requests', body({ ...identifier, as_sent: true }), 'lea-officer');
+        assert.equal(res.statusCode, 201, res.body);
+        const a = res.json<{ identifier: Record<string, unknown>; records: Record<string, unknown>[]; integrity: unknown }>();
+        assert.deepEqual(idsOf(a.records), idsOf(sent.get(f.name)!));
+        assert.deepEqual(a.identifier, { type: f.type, value: f.kept, flagged: true });
+        for (const r of a.records) assert.ok(r['sender'] === f.kept || r['recipient'] === f.kept, 'the spelling is restored as kept');
+        const report = verifyAnswer({ header: a, records: a.records, integrity: a.integrity, trustedKeys: [api.signer.publicKeyObject] });
+        assert.deepEqual(report.problems, []);
+      });
+
+      it('a data-subject export with as_sent finds the same records', async () => {
+        const res = await post('/v1/dsar', { identifier: { ...identifier, as_sent: true }, from, to }, 'dpo');
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(idsOf(res.json<{ records: Record<string, unknown>[] }>().records), idsOf(sent.get(f.name)!));
+      });
+    });
+  }
+
+  it('a legal hold with as_sent copies exactly the records of the spelling', async () => {
+    const f = FLAGGED[0]!;
+    const res = await post(
+      '/v1/holds',
+      { case_reference: 'MP-2026-0777', identifier: { type: f.type, value: f.value, country: f.country, as_sent: true }, from, to, reason: 'preserve' },
+      'legal',
+    );
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json<{ copied: number }>().copied, sent.get(f.name)!.length);
+  });
+
+  it('as_sent with a value ingest reads (a valid number) answers as without it, not flagged', async () => {
+    const plain = await post('/v1/lea/requests', body({ type: 'msisdn', value: '+60 12-345 6782' }), 'lea-officer');
+    const asSent = await post('/v1/lea/requests', body({ type: 'msisdn', value: '+60 12-345 6782', as_sent: true }), 'lea-officer');
+    assert.equal(asSent.statusCode, 201, asSent.body);
+    const a = asSent.json<{ identifier: Record<string, unknown>; records: Record<string, unknown>[] }>();
+    assert.deepEqual(idsOf(a.records), idsOf(plain.json<{ records: Record<string, unknown>[] }>().records));
+    assert.deepEqual(idsOf(a.records), [others[3]!.cdr_id]);
+    assert.deepEqual(a.identifier, { type: 'msisdn', value: '+60123456782', flagged: false });
+  });
+
+  it('as_sent under a country where the spelling is a valid number reads it as that number (as ingest would)', async () => {
+    // `07700 900123` is a valid German number: records sent to DE with it are stored as +49…, not flagged.
+    const res = await post('/v1/lea/requests', body({ type: 'msisdn', value: '07700 900123', country: 'DE', as_sent: true }), 'lea-officer');
+    assert.equal(res.statusCode, 201, res.body);
+    const a = res.json<{ identifier: Record<string, unknown>; records: unknown[] }>();
+    assert.deepEqual(a.identifier, { type: 'msisdn', value: '+497700900123', flagged: false });
+    assert.equal(a.records.length, 0);
+  });
+
+  it('as_sent still refuses a value of the other type, a value that is only invisible characters, and a non-boolean', async () => {
+    for (const [identifier, pattern] of [
+      [{ type: 'msisdn', value: 'bob@example.com', as_sent: true }, /send it with type 'email'/],
+      [{ type: 'msisdn', value: '\u200b\u200b', as_sent: true }, /nothing is left of it/],
+      [{ type: 'email', value: 'alice＠example.com', as_sent: 'yes' }, /as_sent/],
+    ] as const) {
+      const res = await post('/v1/lea/requests', body(identifier), 'lea-officer');
+      assert.equal(res.statusCode, 400, res.body);
+      assert.match(res.json<{ message: string }>().message, pattern);
+    }
+  });
+
+  it('the OpenAPI document describes as_sent', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).body;
+    assert.match(doc, /"as_sent":\{"type":"boolean"/);
+  });
+});
