@@ -92,6 +92,8 @@ export function claimDataDir(dataDir: string): () => void {
   const file = resolve(dataDir, CLAIM_FILE);
   writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
   const release = (): void => {
+    // Released by hand (a stop): the exit listener goes too, so a process that claims again and again holds one.
+    process.removeListener('exit', release);
     if (readPid(file) === process.pid) rmSync(file, { force: true });
   };
   // Whatever ends the process — a start-up that fails after the claim included (found from outside: a broker that

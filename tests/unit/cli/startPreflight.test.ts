@@ -33,10 +33,13 @@ describe('cdr start pre-flight: the data directory', () => {
   it('claims the directory with its pid and removes only its own claim', () => {
     const dir = join(root, 'claimed');
     mkdirSync(dir);
+    const listeners = process.listenerCount('exit');
     const release = claimDataDir(dir);
     assert.equal(readFileSync(join(dir, 'cdr-start.pid'), 'utf8').trim(), String(process.pid));
+    assert.equal(process.listenerCount('exit'), listeners + 1, 'an exit takes the claim with it');
     release();
     assert.throws(() => readFileSync(join(dir, 'cdr-start.pid')), /ENOENT/);
+    assert.equal(process.listenerCount('exit'), listeners, 'a release removes its exit listener');
     // Taken over meanwhile by another process: not removed.
     const again = claimDataDir(dir);
     writeFileSync(join(dir, 'cdr-start.pid'), '999999\n');
