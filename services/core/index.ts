@@ -21,6 +21,7 @@ export {
 } from './cdr/avroCodec.ts';
 export type { FramedValueWriter, PseudonymisedValue, RegisteredSchema } from './cdr/avroCodec.ts';
 export {
+  blankIdentifier,
   cleanIdentifier,
   IdentifierNormaliser,
   normaliseEmail,

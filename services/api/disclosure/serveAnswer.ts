@@ -83,11 +83,13 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     confidential: ask.confidential,
     clientIp: req.ip,
   };
+  // An unreadable identifier looked up by its spelling (identifier.as_sent): the trail says so, as the answer does.
+  const asSentNote = ask.subject.valid ? '' : '; identifier looked up as sent (unreadable, flagged)';
   // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent. The audit
   // entry and the request row are written side by side (one round trip under load instead of two); a request row
   // without its audit entry is closed as failed, so no receipt says "started" for an answer that never began.
   const [startEntry, startRow] = await Promise.allSettled([
-    svc.audit.append({ ...auditBase, status, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned` }),
+    svc.audit.append({ ...auditBase, status, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned${asSentNote}` }),
     svc.desk.begin(meta),
   ]);
   if (startEntry.status === 'rejected' || startRow.status === 'rejected') {
@@ -121,7 +123,13 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
       // (under ingest these were 0.1-0.2 s of a whole-window request). The audit entry is queued now, so an audit read
       // that follows in this process finds it (AuditTrail.settled); the receipt waits for its row (DisclosureDesk).
       const ended = svc.clock();
-      const entry = svc.audit.append({ ...auditBase, status, outcome: outcome.status, rows: outcome.recordCount });
+      const entry = svc.audit.append({
+        ...auditBase,
+        status,
+        outcome: outcome.status,
+        rows: outcome.recordCount,
+        ...(asSentNote ? { detail: asSentNote.slice(2) } : {}),
+      });
       svc.desk.recordEnd(requestId, async () => {
         const [row, audit] = await Promise.allSettled([svc.desk.finish(meta, outcome, ended), entry]);
         for (const r of [row, audit]) {
@@ -136,6 +144,8 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     .header('content-type', CONTENT_TYPES[format])
     .header('x-request-id', requestId)
     .header('x-expired-months', DisclosureDesk.expiredMonths(plan).join(','))
+    // Also for NDJSON and CSV, which carry no header members: the match was by spelling (the signed header says it too).
+    .header('x-identifier-flagged', String(!ask.subject.valid))
     .header('cache-control', 'no-store');
   if (receiptUrl) reply.header('location', receiptUrl);
   // From here the stream's end writes the closing entry; the audit hook writes none for this request.

@@ -1,6 +1,7 @@
 import { PipelineError } from '../errors/pipelineError.ts';
 import { COUNTRY_CODES, ISO_4217 } from './codes.ts';
 import { trafficCutoff } from '../retention/retentionCalendar.ts';
+import { blankIdentifier } from '../identity/normalise.ts';
 import type { CdrEvent } from './cdrEvent.ts';
 
 /**
@@ -41,8 +42,10 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (!e.cdr_id.includes('@') && identifierShaped(e.cdr_id)) fail('cdr_id: must not be a phone number');
   if (!recordIdShaped(e.account_id)) fail('account_id: must be 1-128 printable ASCII characters, no spaces');
   if (identifierShaped(e.account_id)) fail('account_id: must not be a phone number or an email address');
-  if (e.sender.trim().length === 0) fail('sender: missing');
-  if (e.recipient.trim().length === 0) fail('recipient: missing');
+  // Blank once control and invisible characters are gone: every such value would share one token (the empty one), so
+  // different people's records would answer one request. Found from outside: a recipient of nothing but U+3164.
+  if (blankIdentifier(e.sender)) fail('sender: missing (empty, or only spaces, control or invisible characters)');
+  if (blankIdentifier(e.recipient)) fail('recipient: missing (empty, or only spaces, control or invisible characters)');
   if (e.sender.length > 320 || e.recipient.length > 320) fail('sender/recipient: longer than 320 characters');
   // U+FFFD is what the Avro decoder puts where the bytes were not UTF-8: different broken spellings would read the same
   // and share one token. The record goes to the DLQ with its original bytes instead (found from outside).

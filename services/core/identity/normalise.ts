@@ -39,9 +39,16 @@ export interface NormalisedIdentifier {
   readonly numberType?: string;
 }
 
-/** C0 and C1 controls (NUL padding included), zero-width characters, direction marks and the BOM. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are removed.
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+/**
+ * C0 and C1 controls (NUL padding included) and every Unicode default-ignorable code point: zero-width characters,
+ * direction marks (the Arabic letter mark U+061C too), the BOM, variation selectors, Hangul fillers, tag characters.
+ * Nothing a person reads: two spellings that differ only by them look the same, and are one identifier. The whole
+ * Unicode property, not a hand-kept list (found from outside: U+061C before a number, and values of nothing but
+ * U+3164, were kept as their own spellings).
+ */
+const INVISIBLE = /[\p{Cc}\p{Default_Ignorable_Code_Point}]/gu;
+/** Some character that is not white space and not invisible (above). */
+const VISIBLE = /[^\s\p{Cc}\p{Default_Ignorable_Code_Point}]/u;
 const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212\u30fc]/g;
 /** The separators people write inside one number (not `/`, which may join two). */
 const WRITTEN_SEPARATORS = /[\s\-().\u00a0\u2010-\u2015\u2212\u30fc]/g;
@@ -78,6 +85,11 @@ const KEYPAD: Record<string, string> = {
 /** Removes what no person types: NULs and other controls, zero-width characters and direction marks; trims. */
 export function cleanIdentifier(raw: string): string {
   return raw.replace(INVISIBLE, '').trim();
+}
+
+/** True when nothing would be left of `raw` by `cleanIdentifier` (stops at the first visible character). */
+export function blankIdentifier(raw: string): boolean {
+  return !VISIBLE.test(raw);
 }
 
 /** Fullwidth forms (`＋６０ １２…`, as East Asian input methods type them) and Arabic-Indic and Eastern Arabic
@@ -185,6 +197,25 @@ function withoutMexicanMobileOne(n: ParsedPhone | undefined): ParsedPhone | unde
   return isValidNumber(fixed) ? fixed : n;
 }
 
+/** A cleaned value in ASCII digits, a `tel:` URI read as the number it names. */
+function telText(cleaned: string): string {
+  const ascii = asciiDiallable(cleaned);
+  return /^tel:/i.test(ascii) ? fromTelUri(ascii) : ascii;
+}
+
+/**
+ * A phone number that cannot be read, flagged. An international number the metadata does not know (a range opened
+ * after it, a test range) is kept as `+` and its digits: `+44 7700 900123` and `+44-7700-900123` are one token, and a
+ * request in either spelling finds both. Only spaces, hyphens, dots and brackets are removed, which never changes which
+ * number is meant; nothing is guessed (no country, trunk or exit code read, no letters dialled). A national or local
+ * spelling (`07700 900123`, a `tel:` URI with a domain context) stays as given: the same digits in another country or
+ * exchange are someone else's number.
+ */
+function unreadablePhone(cleaned: string, text = telText(cleaned)): NormalisedIdentifier {
+  const written = text.replace(WRITTEN_SEPARATORS, '');
+  return { type: 'msisdn', value: /^\+\d+$/.test(written) ? written : cleaned, valid: false, country: '' };
+}
+
 function phoneResult(n: ParsedPhone): NormalisedIdentifier {
   return { type: 'msisdn', value: n.number, valid: true, country: n.country ?? '', range: numberRangeOf(n), numberType: validType(n)?.toLowerCase() ?? '' };
 }
@@ -195,15 +226,8 @@ function phoneResult(n: ParsedPhone): NormalisedIdentifier {
  */
 export function normalisePhone(raw: string, defaultCountry?: string | null): NormalisedIdentifier {
   const cleaned = cleanIdentifier(raw);
-  const ascii = asciiDiallable(cleaned);
-  let text = /^tel:/i.test(ascii) ? fromTelUri(ascii) : ascii;
-  // An international number the metadata does not know (a range opened after it, a test range) is kept as `+` and its
-  // digits: `+44 7700 900123` and `+44-7700-900123` are one token, and a request in either spelling finds both. Only
-  // spaces, hyphens, dots and brackets are removed, which never changes which number is meant; nothing is guessed (no
-  // country, trunk or exit code read, no letters dialled). A national or local spelling (`07700 900123`, a `tel:` URI
-  // with a domain context) stays as given: the same digits in another country or exchange are someone else's number.
-  const written = text.replace(WRITTEN_SEPARATORS, '');
-  const invalid: NormalisedIdentifier = { type: 'msisdn', value: /^\+\d+$/.test(written) ? written : cleaned, valid: false, country: '' };
+  let text = telText(cleaned);
+  const invalid = unreadablePhone(cleaned, text);
   // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
   if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
   const compact = text.replace(NON_DIALLABLE, '');
@@ -328,6 +352,12 @@ export function normaliseOther(raw: string, type: IdentifierType, defaultCountry
   }
   if (type === 'shortcode') {
     const digits = dialString(cleaned);
+    // Longer than any shortcode, a number: someone's, written in a form that cannot be read here (national, or a range
+    // the metadata does not know). Kept as an msisdn would be, flagged, so that the holder's request reaches it
+    // (`identifier.as_sent`); as a flagged shortcode no request could (found from outside). Not where the digits read
+    // as a valid number without a country (`447911123456`): a request would be read as that number, never reach this
+    // spelling, and taking it for that number is what personalIdentifierIn refuses.
+    if (/^\+?\d{9,}$/.test(digits) && !normalisePhone(cleaned, null).valid) return unreadablePhone(cleaned);
     const valid = DIGITS.test(digits) && digits.length >= 3 && digits.length <= 8;
     const country = defaultCountry && isCountryCode(defaultCountry.toUpperCase()) ? defaultCountry.toUpperCase() : '';
     return { type, value: valid && country ? `${country}:${digits}` : valid ? digits : cleaned, valid, country: valid ? country : '' };

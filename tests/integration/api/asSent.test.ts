@@ -15,7 +15,7 @@ import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
-import { openRuntime, requireKafka, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
@@ -95,6 +95,13 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
       records: () => [{ ...sms('tel:1234;phone-context=pbx.example', 'GB'), channel: 'voice', duration_ms: 61_000 }],
     },
     {
+      name: 'a national number sent as a shortcode (longer than any): a number, kept as one',
+      type: 'msisdn',
+      value: '07700 900777',
+      kept: '07700 900777',
+      records: () => [{ ...sms('+447400123456', 'GB'), direction: 'mo', sender_type: 'shortcode', sender: '07700 900777' }],
+    },
+    {
       name: 'a national number sent by the subscriber (mo) without a destination country',
       type: 'msisdn',
       value: '012-345 6782',
@@ -105,6 +112,10 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
   const sent = new Map<string, CdrEvent[]>();
   /** The same national digits written another way, and a neighbour: other tokens, never in an answer above. */
   const others: CdrEvent[] = [];
+  /** A recipient of nothing but invisible characters (Hangul fillers): refused, as a blank one is. */
+  const blank = sms('\u3164\u3164', 'GB');
+  /** A number behind an Arabic letter mark (U+061C): the number, like any other direction mark. */
+  const marked = sms('\u061c+60 12 345 6711', 'MY');
 
   const body = (identifier: Record<string, unknown>) => ({
     authority: 'Metropolitan Police',
@@ -121,7 +132,7 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     rt = await openRuntime(setup.config, { log: createLogger('silent') });
     for (const f of FLAGGED) sent.set(f.name, f.records(next));
     others.push(sms('07700900123', 'GB'), sms('07700 900124', 'GB'), email('alice@example.com'), sms('+60123456782', 'MY'));
-    const all = [...[...sent.values()].flat(), ...others, ...gen.take(20)];
+    const all = [...[...sent.values()].flat(), ...others, blank, marked, ...gen.take(20)];
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: all.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
@@ -129,7 +140,7 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     ingest = createIngest(rt);
     await ingest.start();
     await waitFor('every record stored', () => ingest.stats.stored + ingest.stats.dlq >= all.length);
-    assert.equal(ingest.stats.dlq, 0, 'flagged identifiers are stored, not dead-lettered');
+    assert.equal(ingest.stats.dlq, 1, 'flagged identifiers are stored, not dead-lettered; only the blank recipient is');
     api = await openTestApi(rt);
   });
 
@@ -154,6 +165,7 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
       it('a law-enforcement request with as_sent finds exactly its records, flagged in the signed header', async () => {
         const res = await post('/v1/lea/requests', body({ ...identifier, as_sent: true }), 'lea-officer');
         assert.equal(res.statusCode, 201, res.body);
+        assert.equal(res.headers['x-identifier-flagged'], 'true');
         const a = res.json<{ identifier: Record<string, unknown>; records: Record<string, unknown>[]; integrity: unknown }>();
         assert.deepEqual(idsOf(a.records), idsOf(sent.get(f.name)!));
         assert.deepEqual(a.identifier, { type: f.type, value: f.kept, flagged: true });
@@ -210,6 +222,34 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
       assert.equal(res.statusCode, 400, res.body);
       assert.match(res.json<{ message: string }>().message, pattern);
     }
+  });
+
+  it('a recipient of nothing but invisible characters is dead-lettered, not stored under the empty spelling', async () => {
+    const res = await post('/v1/lea/requests', body({ type: 'msisdn', value: '\u3164', as_sent: true }), 'lea-officer');
+    assert.equal(res.statusCode, 400, res.body);
+    assert.match(res.json<{ message: string }>().message, /nothing is left of it/);
+    const { storage } = requireStorage(rt);
+    const rows = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE cdr_id = {id:String}`, { id: blank.cdr_id });
+    assert.equal(Number(rows[0]?.n), 0);
+  });
+
+  it('a number behind an Arabic letter mark is that number (as behind any direction mark)', async () => {
+    const res = await post('/v1/lea/requests', body({ type: 'msisdn', value: '+60 12 345 6711' }), 'lea-officer');
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.headers['x-identifier-flagged'], 'false');
+    assert.deepEqual(idsOf(res.json<{ records: { cdr_id: string }[] }>().records), [marked.cdr_id]);
+  });
+
+  it('the audit trail says which disclosures were looked up as sent, and holds no spelling', async () => {
+    const page = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+    assert.equal(page.statusCode, 200);
+    const entries = page.json<{ entries: Record<string, unknown>[] }>().entries;
+    const asSent = entries.filter((e) => e['action'] === 'lea.request' && String(e['detail']).includes('looked up as sent'));
+    assert.ok(asSent.some((e) => e['outcome'] === 'started') && asSent.some((e) => e['outcome'] === 'answered'), JSON.stringify(asSent.slice(0, 2)));
+    assert.ok(entries.some((e) => e['action'] === 'dsar.export' && String(e['detail']).includes('looked up as sent')));
+    const plain = entries.find((e) => e['action'] === 'lea.request' && e['outcome'] === 'answered' && !String(e['detail']).includes('looked up as sent'));
+    assert.ok(plain, 'a readable identifier is not marked');
+    for (const f of FLAGGED) assert.ok(!page.body.includes(JSON.stringify(f.kept).slice(1, -1)), f.name);
   });
 
   it('the OpenAPI document describes as_sent', async () => {

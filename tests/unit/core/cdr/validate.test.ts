@@ -58,6 +58,10 @@ describe('validateCdr', () => {
     ['empty account', { account_id: '' }, 'validation_failed'],
     ['blank recipient', { recipient: '  ' }, 'validation_failed'],
     ['blank sender', { sender: '' }, 'validation_failed'],
+    // Nothing left once invisible characters go: every such value would share one token (found from outside: U+3164).
+    ['a recipient of Hangul fillers', { recipient: '\u3164\u3164' }, 'validation_failed'],
+    ['a sender of zero-width spaces and NULs', { sender: '\u200b\u0000 \u200b' }, 'validation_failed'],
+    ['a sender of an Arabic letter mark and a variation selector', { sender: '\u061c\ufe0f' }, 'validation_failed'],
     ['event_time before 2000', { event_time: Date.UTC(1999, 11, 31) }, 'timestamp_out_of_range'],
     ['event_time beyond the skew', { event_time: now + 25 * 3600 * 1000 }, 'timestamp_out_of_range'],
     ['event_time in 2200', { event_time: Date.UTC(2200, 0, 1) }, 'timestamp_out_of_range'],

@@ -1,6 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IdentifierNormaliser, normaliseEmail, normaliseIdentifier, normalisePhone, recipientTypeOf } from '../../../../services/core/identity/normalise.ts';
+import {
+  blankIdentifier,
+  cleanIdentifier,
+  IdentifierNormaliser,
+  normaliseEmail,
+  normaliseIdentifier,
+  normalisePhone,
+  recipientTypeOf,
+} from '../../../../services/core/identity/normalise.ts';
 
 describe('normalisePhone', () => {
   const same: [string, string | undefined, string][] = [
@@ -168,6 +176,35 @@ describe('other identifiers and types', () => {
       it(`${JSON.stringify(raw)} as ${type} to ${destination || 'no country'} stays ${type}`, () => {
         assert.equal(normaliseIdentifier(raw, type, destination || null).type, type);
       });
+    // A "shortcode" longer than any, that reads as no number without a country: someone's number in a form that cannot
+    // be read (national, an unknown range). Flagged as an msisdn is, so that `identifier.as_sent` reaches it.
+    for (const [raw, destination, kept] of [
+      ['07700 900777', 'GB', '07700 900777'],
+      ['07700 900777', null, '07700 900777'],
+      ['+44 7700 900777', 'MY', '+447700900777'],
+      ['012-345 6789', 'MY', '012-345 6789'],
+    ] as const)
+      it(`${JSON.stringify(raw)} as shortcode to ${destination ?? 'no country'} is a flagged msisdn, as an msisdn request reads it`, () => {
+        const stored = normaliseIdentifier(raw, 'shortcode', destination);
+        assert.deepEqual(stored, { type: 'msisdn', value: kept, valid: false, country: '' });
+        assert.deepEqual(normaliseIdentifier(raw, 'msisdn', null), stored);
+      });
+  });
+
+  describe('invisible characters', () => {
+    // Every default-ignorable code point, not a hand-kept list (found from outside: U+061C, U+3164, U+FE0F, tags).
+    for (const mark of ['\u200b', '\u061c', '\u034f', '\u3164', '\ufe0f', '\u180e', '\uffa0', '\u115f', '\u{e0020}', '\u2066', '\u00ad', '\u0000'])
+      it(`U+${mark.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} in a number or an address changes nothing`, () => {
+        assert.deepEqual(normaliseIdentifier(`${mark}+60 12${mark}-345 6789${mark}`, 'msisdn'), normaliseIdentifier('+60123456789', 'msisdn'));
+        assert.equal(normaliseIdentifier(`ali${mark}ce@example.com`, 'email').value, 'alice@example.com');
+        assert.equal(cleanIdentifier(`${mark}${mark} `), '');
+        assert.equal(blankIdentifier(`${mark} ${mark}\t`), true);
+      });
+    it('a visible character anywhere is not blank', () => {
+      assert.equal(blankIdentifier('\u3164\u3164x'), false);
+      assert.equal(blankIdentifier('\u200b.'), false);
+      assert.equal(blankIdentifier(''), true);
+    });
   });
   it('infers the recipient type from channel and shape', () => {
     assert.equal(recipientTypeOf('email', 'a@b.example'), 'email');
