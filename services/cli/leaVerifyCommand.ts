@@ -99,7 +99,7 @@ export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { fo
   } else if (answer.form !== 'json') {
     throw new PipelineError(
       'config_invalid',
-      `${args.file} is a streamed (${answer.form}) answer: give its receipt too (--receipt, from GET /v1/lea/requests/{id})`,
+      `${args.file} is a streamed (${answer.form}) answer: give its receipt too (--receipt, from GET /v1/lea/requests/{id}, or GET /v1/dsar/{id} for a data-subject export)`,
     );
   }
   const { keys, from } = trustedKeys(args);

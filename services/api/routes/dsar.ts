@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { monthsInRange, type AuditEntry, type NormalisedIdentifier } from '../../core/index.ts';
+import { monthsInRange, PipelineError, quotedValue, type AuditEntry, type NormalisedIdentifier } from '../../core/index.ts';
 import type { LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
 import { identifierWindowStart } from '../disclosure/disclosureDesk.ts';
 import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import { errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Data-subject access (role `dpo`; privacy notice section 9): everything held about one identifier in the identifier
@@ -121,6 +121,28 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
         allowHeld: false,
         extraHeader: async () => aboutSubject(subject, now),
       });
+    },
+  );
+
+  // The export's receipt, as a law-enforcement request has one: an NDJSON or CSV export carries records only, and its
+  // signed header (the integrity block) is here, so `cdr lea verify FILE --receipt R` can check it offline (found from
+  // outside: a streamed export could not be verified at all). Never the records or the identifier.
+  app.get<{ Params: { id: string } }>(
+    '/dsar/:id',
+    {
+      preParsing: requireRole('dpo'),
+      schema: {
+        summary: 'A past data-subject export and its result summary (the signed receipt while the month key of the request lives); never its records',
+        tags: ['data protection'],
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['id'] },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema },
+      },
+    },
+    async (req) => {
+      const receipt = await svc.desk.receipt(req.params.id, 'dsar');
+      if (!receipt) throw new PipelineError('not_found', `no data-subject export ${quotedValue(req.params.id)}`);
+      audited(req, { action: 'dsar.receipt', requestId: receipt.request_id });
+      return receipt;
     },
   );
 };

@@ -224,6 +224,46 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       assert.equal(missing.status, 2, 'a streamed answer without its receipt cannot be checked');
       assert.match(missing.stderr, /--receipt/);
     }
+    // A streamed data-subject export: its receipt at GET /v1/dsar/{id} (X-Request-Id) checks it the same way.
+    for (const [accept, ext] of [
+      ['application/x-ndjson', 'ndjson'],
+      ['text/csv', 'csv'],
+    ] as const) {
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/v1/dsar',
+        payload: { identifier: body.identifier, from: body.from, to: body.to },
+        headers: { ...auth('dpo'), accept },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const id = String(res.headers['x-request-id']);
+      assert.match(id, /^dsar-/);
+      assert.ok(res.body.split('\n').filter(Boolean).length > 1, 'records in the export');
+      const receipt = await api.app.inject({ method: 'GET', url: `/v1/dsar/${id}`, headers: auth('dpo') });
+      assert.equal(receipt.statusCode, 200, receipt.body);
+      assert.equal(receipt.json<{ kind: string }>().kind, 'dsar');
+      assert.ok(!receipt.body.includes('9123') && !receipt.body.includes('+65'), 'no identifier in a receipt');
+      if (ext === 'csv') {
+        // Another role, an unknown id (the law-enforcement route refusing it: asSent.test.ts; this file's limit is 5/min).
+        assert.equal((await api.app.inject({ method: 'GET', url: `/v1/dsar/${id}`, headers: auth('auditor') })).statusCode, 403);
+        assert.equal((await api.app.inject({ method: 'GET', url: '/v1/dsar/dsar-none', headers: auth('dpo') })).statusCode, 404);
+      }
+      const file = join(setup.dataDir, `export.${ext}`);
+      const receiptFile = join(setup.dataDir, `export-receipt.${ext}.json`);
+      writeFileSync(file, res.body);
+      writeFileSync(receiptFile, receipt.body);
+      const run = (f: string) =>
+        spawnSync(process.execPath, [bin, 'lea', 'verify', f, '--receipt', receiptFile], {
+          env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
+          encoding: 'utf8',
+        });
+      const ok = run(file);
+      assert.equal(ok.status, 0, `dsar ${ext}: ${ok.stdout}${ok.stderr}`);
+      assert.match(ok.stdout, /not checked \(absent from the receipt\): .*identifier/);
+      const tampered = join(setup.dataDir, `export-tampered.${ext}`);
+      writeFileSync(tampered, res.body.replace(/\n[^\n]+\n$/, '\n'));
+      assert.equal(run(tampered).status, 1, `dsar ${ext}: a record removed`);
+    }
     // A JSON object that is no answer ({} or a receipt given as the answer) is named as such, not as a streamed answer.
     const empty = join(setup.dataDir, 'empty.json');
     writeFileSync(empty, '{}\n');

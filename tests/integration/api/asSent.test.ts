@@ -174,10 +174,17 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
         assert.deepEqual(report.problems, []);
       });
 
-      it('a data-subject export with as_sent finds the same records', async () => {
+      it('a data-subject export with as_sent finds the same records; its receipt is at GET /v1/dsar/{id} only', async () => {
         const res = await post('/v1/dsar', { identifier: { ...identifier, as_sent: true }, from, to }, 'dpo');
         assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.headers['x-identifier-flagged'], 'true');
         assert.deepEqual(idsOf(res.json<{ records: Record<string, unknown>[] }>().records), idsOf(sent.get(f.name)!));
+        const id = String(res.headers['x-request-id']);
+        const receipt = await api.app.inject({ method: 'GET', url: `/v1/dsar/${id}`, headers: auth('dpo') });
+        assert.equal(receipt.statusCode, 200, receipt.body);
+        assert.equal(receipt.json<{ record_count: number }>().record_count, sent.get(f.name)!.length);
+        assert.ok(!receipt.body.includes(f.kept), 'no identifier in a receipt');
+        assert.equal((await api.app.inject({ method: 'GET', url: `/v1/lea/requests/${id}`, headers: auth('lea-officer') })).statusCode, 404);
       });
     });
   }
