@@ -255,10 +255,12 @@ interface MonthCache {
 
 /**
  * The cache key of a raw identifier: unambiguous (NUL-separated; the type has no NUL, the default country is
- * two validated letters or empty) and with the country only where normalisation uses it (phone numbers).
+ * two validated letters or empty), and with the country for every type: sender ids and address-less emails are read
+ * under it too (`personalIdentifierIn`: `60123456789` is a person's number to MY, a sender id to GB). Without it the
+ * token depended on which destination the cache saw first (found in review).
  */
 function rawKey(raw: string, type: IdentifierType, country: string | null): string {
-  return type === 'msisdn' || type === 'shortcode' ? `${type}\u0000${country ?? ''}\u0000${raw}` : `${type}\u0000${raw}`;
+  return `${type}\u0000${country ?? ''}\u0000${raw}`;
 }
 
 /**

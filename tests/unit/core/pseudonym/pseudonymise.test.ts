@@ -55,6 +55,18 @@ describe('Pseudonymiser', () => {
     assert.equal(openIdentifier(key, r.token, Buffer.from(r.sealed, 'base64')), '+60123456789');
     assert.equal(r.month, '2026-11-01');
   });
+  it("a sender id's token does not depend on which destination the cache saw first", () => {
+    // `60123456789` as a sender id is a person's number sent to MY (its own calling code), a sender id to GB.
+    const to = (country: string): CdrEvent => ({ ...e, sender: '60123456789', sender_type: 'alphanumeric', destination_country: country });
+    const expected = { MY: tokenOf(key, 'msisdn', '+60123456789'), GB: tokenOf(key, 'alphanumeric', '60123456789') };
+    for (const order of [
+      ['MY', 'GB', 'MY', 'GB'],
+      ['GB', 'MY', 'GB', 'MY'],
+    ] as const) {
+      const q = new Pseudonymiser(100, 'always');
+      for (const c of order) assert.equal(q.pseudonymise(to(c), '2026-11', key, 1, src, t).row.sender_token, expected[c], `${order.join(',')}: ${c}`);
+    }
+  });
   it('a late record (no key) has no tokens and no vault entries', () => {
     const late = p.pseudonymise(e, '2026-11', null, 1, src, t);
     assert.equal(late.row.late, true);
