@@ -17,6 +17,7 @@ const ACTIONS: Record<string, string> = {
   'GET /v1/holds/:id': 'hold.read',
   'DELETE /v1/holds/:id': 'hold.release',
   'POST /v1/dsar': 'dsar.export',
+  'GET /v1/dsar/:id': 'dsar.receipt',
   'GET /v1/audit': 'audit.read',
   'GET /v1/audit/verify': 'audit.verify',
   'POST /v1/admin/retention/run': 'retention.run',

@@ -24,6 +24,7 @@ export {
   blankIdentifier,
   cleanIdentifier,
   IdentifierNormaliser,
+  keptAsSent,
   normaliseEmail,
   normaliseIdentifier,
   normaliseOther,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { PipelineError, answerFormatOf, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
 import type { AuditTrail } from '../../platform/audit/index.ts';
 import type { LoadedSigner } from '../../platform/signing/index.ts';
-import { audited } from '../routes/common.ts';
+import { audited, FLAGGED_LOOKUP } from '../routes/common.ts';
 import { answerStream } from './answerStream.ts';
 import { DisclosureDesk, newRequestId, type DisclosureKind } from './disclosureDesk.ts';
 
@@ -83,8 +83,9 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     confidential: ask.confidential,
     clientIp: req.ip,
   };
-  // An unreadable identifier looked up by its spelling (identifier.as_sent): the trail says so, as the answer does.
-  const asSentNote = ask.subject.valid ? '' : '; identifier looked up as sent (unreadable, flagged)';
+  // An identifier looked up in the form ingest keeps what it cannot read (identifier.as_sent, or a `+digits` number the
+  // metadata does not know): the trail says so, as the answer does.
+  const asSentNote = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
   // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent. The audit
   // entry and the request row are written side by side (one round trip under load instead of two); a request row
   // without its audit entry is closed as failed, so no receipt says "started" for an answer that never began.
@@ -103,7 +104,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   const header: Record<string, unknown> = {
     request_id: requestId,
     ...(ask.kind === 'lea' ? { authority: ask.authority, case_reference: ask.caseReference, legal_basis: ask.legalBasis } : {}),
-    // `flagged`: the value is no number or address ingest could read, looked up as it was kept (see subjectOf).
+    // `flagged`: looked up in the form ingest keeps what it cannot read (see subjectOf).
     identifier: { type: ask.subject.type, value: ask.subject.value, flagged: !ask.subject.valid },
     from: new Date(ask.from).toISOString(),
     to: new Date(ask.to).toISOString(),

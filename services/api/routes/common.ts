@@ -1,5 +1,14 @@
 import type { FastifyRequest } from 'fastify';
-import { COUNTRY_CODES, PipelineError, isoInstantProblem, normaliseIdentifier, parseIsoInstant, type NormalisedIdentifier } from '../../core/index.ts';
+import {
+  COUNTRY_CODES,
+  PipelineError,
+  isoInstantProblem,
+  keptAsSent,
+  normaliseIdentifier,
+  parseIsoInstant,
+  quotedValue,
+  type NormalisedIdentifier,
+} from '../../core/index.ts';
 import { latestRangeEnd, MAX_DISCLOSURE_MONTHS } from '../disclosure/disclosureDesk.ts';
 
 /**
@@ -25,7 +34,7 @@ export const identifierSchema = {
     as_sent: {
       type: 'boolean',
       description:
-        'a value that is no valid number or address is looked up as ingest kept it (cleaned, flagged) instead of refused: the records that carried exactly this spelling, whatever their country',
+        'looks the value up as ingest keeps what it cannot read (cleaned, flagged), instead of refusing it: the records whose identifier could not be read and carried exactly this spelling, whatever their country (country is not used)',
     },
   },
 } as const;
@@ -73,11 +82,14 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
       'bad_request',
       `identifier.type is '${body.type}' but identifier.value is ${id.type === 'email' ? 'an email address' : 'a phone number'}: send it with type '${id.type}'`,
     );
-  if (id.valid) return id;
+  // As sent: the spelling as ingest keeps what it cannot read, whatever the country (such a spelling has none; read
+  // under the country given, a national spelling would become a number, which is the request without as_sent).
   if (body.as_sent === true) {
-    if (id.value === '') throw new PipelineError('bad_request', 'identifier.value: nothing is left of it once control and invisible characters are removed');
-    return id;
+    const kept = keptAsSent(body.value, body.type);
+    if (kept.value === '') throw new PipelineError('bad_request', 'identifier.value: nothing is left of it once control and invisible characters are removed');
+    return kept;
   }
+  if (id.valid) return id;
   const asSent = '; to look up the records that carried exactly this spelling (kept flagged, as sent), send identifier.as_sent: true';
   if (body.type === 'msisdn') {
     const digits = id.value.replace(/\D/g, '').length;
@@ -92,6 +104,15 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
     );
   }
   throw new PipelineError('bad_request', `identifier.value: not a valid email address${asSent}`);
+}
+
+/** What an audit entry's detail says of a lookup in the unreadable (flagged) form of an identifier. */
+export const FLAGGED_LOOKUP = 'identifier looked up in its unreadable (flagged) form';
+
+/** A 404's message for an id no request or export has: the id quoted only when it cannot be an identifier. */
+export function unknownId(what: string, id: string): string {
+  const quoted = quotedValue(id);
+  return quoted === 'the value' ? `no ${what} has the id given` : `no ${what} ${quoted}`;
 }
 
 /** An ISO instant of a body field, or a 400 naming it. */

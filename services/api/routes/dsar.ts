@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { monthsInRange, PipelineError, quotedValue, type AuditEntry, type NormalisedIdentifier } from '../../core/index.ts';
+import { monthsInRange, PipelineError, type AuditEntry, type NormalisedIdentifier } from '../../core/index.ts';
 import type { LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
 import { identifierWindowStart } from '../disclosure/disclosureDesk.ts';
 import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import { audited, errorSchema, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, unknownId, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Data-subject access (role `dpo`; privacy notice section 9): everything held about one identifier in the identifier
@@ -140,7 +140,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
     },
     async (req) => {
       const receipt = await svc.desk.receipt(req.params.id, 'dsar');
-      if (!receipt) throw new PipelineError('not_found', `no data-subject export ${quotedValue(req.params.id)}`);
+      if (!receipt) throw new PipelineError('not_found', unknownId('data-subject export', req.params.id));
       audited(req, { action: 'dsar.receipt', requestId: receipt.request_id });
       return receipt;
     },

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError, quotedValue } from '../../core/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
-import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, FLAGGED_LOOKUP, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Legal holds over HTTP (role `legal`), with the semantics the retention pass implements (docs/retention.md):
@@ -67,7 +67,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
         },
         subject,
       );
-      audited(req, { action: 'hold.place', subject, rows: placed.copied, ...about(placed.hold) });
+      audited(req, { action: 'hold.place', subject, rows: placed.copied, ...about(placed.hold), ...(subject.valid ? {} : { detail: FLAGGED_LOOKUP }) });
       reply.code(201).header('location', `/v1/holds/${placed.hold.hold_id}`);
       return { ...placed.hold, copied: placed.copied, expired_months: placed.expiredMonths };
     },

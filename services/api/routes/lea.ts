@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError, quotedValue } from '../../core/index.ts';
+import { PipelineError } from '../../core/index.ts';
 import { requireRole } from '../auth.ts';
 import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import { audited, errorSchema, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import { audited, errorSchema, unknownId, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Law-enforcement requests (role `lea-officer`), after ETSI TS 102 657: who asks (authority), under which legal basis
@@ -80,7 +80,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
     },
     async (req) => {
       const receipt = await svc.desk.receipt(req.params.id, 'lea');
-      if (!receipt) throw new PipelineError('not_found', `no law-enforcement request ${quotedValue(req.params.id)}`);
+      if (!receipt) throw new PipelineError('not_found', unknownId('law-enforcement request', req.params.id));
       audited(req, {
         action: 'lea.receipt',
         requestId: receipt.request_id,

@@ -41,14 +41,17 @@ export interface NormalisedIdentifier {
 
 /**
  * C0 and C1 controls (NUL padding included) and every Unicode default-ignorable code point: zero-width characters,
- * direction marks (the Arabic letter mark U+061C too), the BOM, variation selectors, Hangul fillers, tag characters.
- * Nothing a person reads: two spellings that differ only by them look the same, and are one identifier. The whole
- * Unicode property, not a hand-kept list (found from outside: U+061C before a number, and values of nothing but
- * U+3164, were kept as their own spellings).
+ * direction marks (the Arabic letter mark U+061C too), the BOM, variation selectors, Hangul fillers — but not tag
+ * characters, which make emoji flags differ. Nothing a person reads: two spellings that differ only by them look the
+ * same, and are one identifier. The Unicode property, not a hand-kept list (found from outside: U+061C before a number,
+ * and values of nothing but U+3164, were kept as their own spellings).
  */
-const INVISIBLE = /[\p{Cc}\p{Default_Ignorable_Code_Point}]/gu;
-/** Some character that is not white space and not invisible (above). */
-const VISIBLE = /[^\s\p{Cc}\p{Default_Ignorable_Code_Point}]/u;
+const INVISIBLE = /(?![\u{e0000}-\u{e0fff}])[\p{Cc}\p{Default_Ignorable_Code_Point}]/gu;
+/**
+ * Some character that is not white space and not invisible (above). Tag characters (U+E0000–E0FFF) are not removed:
+ * they tell emoji flags apart (Scotland's from Wales's), and two addresses that differ by one are two addresses.
+ */
+const VISIBLE = /[^\s\p{Cc}\p{Default_Ignorable_Code_Point}]|[\u{e0000}-\u{e0fff}]/u;
 const NON_DIALLABLE = /[\s\-().\u00a0/\u2010-\u2015\u2212\u30fc]/g;
 /** The separators people write inside one number (not `/`, which may join two). */
 const WRITTEN_SEPARATORS = /[\s\-().\u00a0\u2010-\u2015\u2212\u30fc]/g;
@@ -85,6 +88,16 @@ const KEYPAD: Record<string, string> = {
 /** Removes what no person types: NULs and other controls, zero-width characters and direction marks; trims. */
 export function cleanIdentifier(raw: string): string {
   return raw.replace(INVISIBLE, '').trim();
+}
+
+/**
+ * An identifier as ingest keeps it when it cannot read it (flagged): an msisdn as `normalisePhone` keeps an unreadable
+ * number, an email cleaned. What `identifier.as_sent` looks up: whatever the country, since such a spelling has none.
+ * For `+` and digits this is also a readable number's own form (`+60123456789`), so both share one token.
+ */
+export function keptAsSent(raw: string, type: 'msisdn' | 'email'): NormalisedIdentifier {
+  const cleaned = cleanIdentifier(raw);
+  return type === 'msisdn' ? unreadablePhone(cleaned) : { type: 'email', value: cleaned, valid: false, country: '' };
 }
 
 /** True when nothing would be left of `raw` by `cleanIdentifier` (stops at the first visible character). */

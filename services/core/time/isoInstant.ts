@@ -35,8 +35,11 @@ export function parseIsoInstant(text: string): number | undefined {
  * message repeats (found from outside: `"from":"+60123456789"` came back in the 400).
  */
 export function quotedValue(text: string): string {
-  const digits = text.replace(/\D/g, '').length;
-  if (text.includes('@') || (digits >= 5 && /^[\s+\d\-()./]*$/.test(text))) return 'the value';
+  // Compatibility forms first: a full-width `＠` or full-width digits are an address or a number all the same (found in
+  // review: `alice＠example.com` came back in a 404); so is a `tel:`, `sip:` or `mailto:` URI.
+  const plain = text.normalize('NFKC');
+  const digits = plain.replace(/\D/g, '').length;
+  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\d\-()./]*$/.test(plain))) return 'the value';
   return JSON.stringify(text.slice(0, 40));
 }
 

@@ -28,8 +28,11 @@ const FINAL_WITHIN_HOLD = { do_not_merge_across_partitions_select_final: 1 } as 
  */
 function heldValues(type: string, value: string): string[] {
   if (type !== 'msisdn') return [value];
-  const now = normaliseIdentifier(value, 'msisdn').value;
-  return now === value ? [value] : [value, now];
+  // Only to another unreadable form: a spelling held as sent (`identifier.as_sent`, `0044 7911 123456` flagged under
+  // its destination) must not grow, read without a country, into a valid number — someone else's records (found in
+  // review: a hold placed with as_sent copied a GB subscriber's records at the next retention pass).
+  const now = normaliseIdentifier(value, 'msisdn');
+  return now.value === value || now.valid ? [value] : [value, now.value];
 }
 
 /**

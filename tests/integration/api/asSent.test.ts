@@ -15,6 +15,7 @@ import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
+import { LegalHolds } from '../../../services/platform/holds/legalHolds.ts';
 import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
@@ -116,6 +117,14 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
   const blank = sms('\u3164\u3164', 'GB');
   /** A number behind an Arabic letter mark (U+061C): the number, like any other direction mark. */
   const marked = sms('\u061c+60 12 345 6711', 'MY');
+  /** `0044 7911 123456` is no number under US or AU rules (flagged), but read without a country it is GB's +447911123456. */
+  const exitCoded = [
+    { ...sms('+12025550143', 'US'), direction: 'mo' as const, sender_type: 'msisdn' as const, sender: '0044 7911 123456' },
+    { ...sms('+61412345678', 'AU'), direction: 'mo' as const, sender_type: 'msisdn' as const, sender: '0044 7911 123456' },
+  ];
+  const gbSubscriber = sms('+447911123456', 'GB');
+  /** A French mobile written nationally and declared a shortcode: never read under the destination, kept as sent. */
+  const frenchShortcode = { ...sms('+33612345679', 'FR'), direction: 'mo' as const, sender_type: 'shortcode' as const, sender: '06 12 34 56 78' };
 
   const body = (identifier: Record<string, unknown>) => ({
     authority: 'Metropolitan Police',
@@ -132,7 +141,7 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     rt = await openRuntime(setup.config, { log: createLogger('silent') });
     for (const f of FLAGGED) sent.set(f.name, f.records(next));
     others.push(sms('07700900123', 'GB'), sms('07700 900124', 'GB'), email('alice@example.com'), sms('+60123456782', 'MY'));
-    const all = [...[...sent.values()].flat(), ...others, blank, marked, ...gen.take(20)];
+    const all = [...[...sent.values()].flat(), ...others, blank, marked, ...exitCoded, gbSubscriber, frenchShortcode, ...gen.take(20)];
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: all.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
@@ -200,23 +209,50 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     assert.equal(res.json<{ copied: number }>().copied, sent.get(f.name)!.length);
   });
 
-  it('as_sent with a value ingest reads (a valid number) answers as without it, not flagged', async () => {
+  it('as_sent with + and digits: the kept form is the number itself, so a readable number answers as without it', async () => {
     const plain = await post('/v1/lea/requests', body({ type: 'msisdn', value: '+60 12-345 6782' }), 'lea-officer');
+    assert.equal(plain.json<{ identifier: Record<string, unknown> }>().identifier['flagged'], false);
     const asSent = await post('/v1/lea/requests', body({ type: 'msisdn', value: '+60 12-345 6782', as_sent: true }), 'lea-officer');
     assert.equal(asSent.statusCode, 201, asSent.body);
     const a = asSent.json<{ identifier: Record<string, unknown>; records: Record<string, unknown>[] }>();
-    assert.deepEqual(idsOf(a.records), idsOf(plain.json<{ records: Record<string, unknown>[] }>().records));
     assert.deepEqual(idsOf(a.records), [others[3]!.cdr_id]);
-    assert.deepEqual(a.identifier, { type: 'msisdn', value: '+60123456782', flagged: false });
+    assert.deepEqual(idsOf(a.records), idsOf(plain.json<{ records: Record<string, unknown>[] }>().records));
+    assert.deepEqual(a.identifier, { type: 'msisdn', value: '+60123456782', flagged: true });
   });
 
-  it('as_sent under a country where the spelling is a valid number reads it as that number (as ingest would)', async () => {
-    // `07700 900123` is a valid German number: records sent to DE with it are stored as +49…, not flagged.
+  it('as_sent does not read the spelling under the country given: a flagged spelling has none', async () => {
+    // `07700 900123` is a valid German number, but as sent it is the spelling GB's and country-less records kept.
     const res = await post('/v1/lea/requests', body({ type: 'msisdn', value: '07700 900123', country: 'DE', as_sent: true }), 'lea-officer');
     assert.equal(res.statusCode, 201, res.body);
-    const a = res.json<{ identifier: Record<string, unknown>; records: unknown[] }>();
-    assert.deepEqual(a.identifier, { type: 'msisdn', value: '+497700900123', flagged: false });
-    assert.equal(a.records.length, 0);
+    const a = res.json<{ identifier: Record<string, unknown>; records: { cdr_id: string }[] }>();
+    assert.deepEqual(a.identifier, { type: 'msisdn', value: '07700 900123', flagged: true });
+    assert.deepEqual(idsOf(a.records), idsOf(sent.get(FLAGGED[0]!.name)!));
+    // A national number declared a shortcode is never read under its destination (FR), so as sent is how to reach it.
+    const fr = await post('/v1/lea/requests', body({ type: 'msisdn', value: '06 12 34 56 78', country: 'FR', as_sent: true }), 'lea-officer');
+    assert.deepEqual(idsOf(fr.json<{ records: { cdr_id: string }[] }>().records), [frenchShortcode.cdr_id]);
+    // A spelling that reads as a number without a country (`00` + GB's code) is still looked up as sent.
+    const kept = await post('/v1/lea/requests', body({ type: 'msisdn', value: '0044 7911 123456', as_sent: true }), 'lea-officer');
+    assert.deepEqual(idsOf(kept.json<{ records: { cdr_id: string }[] }>().records), idsOf(exitCoded));
+    const read = await post('/v1/lea/requests', body({ type: 'msisdn', value: '0044 7911 123456' }), 'lea-officer');
+    assert.deepEqual(idsOf(read.json<{ records: { cdr_id: string }[] }>().records), [gbSubscriber.cdr_id]);
+  });
+
+  it('a hold placed as sent keeps to its spelling: a retention pass does not grow it into the number it reads as', async () => {
+    const res = await post(
+      '/v1/holds',
+      { case_reference: 'MP-2026-0778', identifier: { type: 'msisdn', value: '0044 7911 123456', country: 'US', as_sent: true }, from, to, reason: 'preserve' },
+      'legal',
+    );
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json<{ copied: number }>().copied, exitCoded.length);
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    await new LegalHolds(storage, keyRing, masterKey).syncActive();
+    const held = await storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${storage.table('held_records')} FINAL WHERE hold_id = {h:String}`, {
+      h: res.json<{ hold_id: string }>().hold_id,
+    });
+    assert.deepEqual(idsOf(held), idsOf(exitCoded), "the GB subscriber's record is not held");
+    const dsar = await post('/v1/dsar', { identifier: { type: 'msisdn', value: '+447911123456' }, from, to }, 'dpo');
+    assert.deepEqual(dsar.json<{ holds: unknown[] }>().holds, [], 'the GB subscriber is not named in that hold');
   });
 
   it('as_sent still refuses a value of the other type, a value that is only invisible characters, and a non-boolean', async () => {
@@ -247,14 +283,19 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     assert.deepEqual(idsOf(res.json<{ records: { cdr_id: string }[] }>().records), [marked.cdr_id]);
   });
 
-  it('the audit trail says which disclosures were looked up as sent, and holds no spelling', async () => {
+  it('the audit trail says which disclosures and holds were looked up in the flagged form, and holds no spelling', async () => {
     const page = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
     assert.equal(page.statusCode, 200);
     const entries = page.json<{ entries: Record<string, unknown>[] }>().entries;
-    const asSent = entries.filter((e) => e['action'] === 'lea.request' && String(e['detail']).includes('looked up as sent'));
+    const asSent = entries.filter((e) => e['action'] === 'lea.request' && String(e['detail']).includes('unreadable (flagged) form'));
     assert.ok(asSent.some((e) => e['outcome'] === 'started') && asSent.some((e) => e['outcome'] === 'answered'), JSON.stringify(asSent.slice(0, 2)));
-    assert.ok(entries.some((e) => e['action'] === 'dsar.export' && String(e['detail']).includes('looked up as sent')));
-    const plain = entries.find((e) => e['action'] === 'lea.request' && e['outcome'] === 'answered' && !String(e['detail']).includes('looked up as sent'));
+    assert.ok(entries.some((e) => e['action'] === 'dsar.export' && String(e['detail']).includes('unreadable (flagged) form')));
+    assert.ok(entries.some((e) => e['action'] === 'hold.place' && String(e['detail']).includes('unreadable (flagged) form')));
+    // The receipt route's refusals are audited under its own name.
+    assert.ok(entries.some((e) => e['action'] === 'dsar.receipt' && e['outcome'] === 'ok'));
+    const plain = entries.find(
+      (e) => e['action'] === 'lea.request' && e['outcome'] === 'answered' && !String(e['detail']).includes('unreadable (flagged) form'),
+    );
     assert.ok(plain, 'a readable identifier is not marked');
     for (const f of FLAGGED) assert.ok(!page.body.includes(JSON.stringify(f.kept).slice(1, -1)), f.name);
   });

@@ -344,7 +344,7 @@ describe('hostile callers', () => {
       { method: 'PUT', url: '/v1/holds/+60123456789', role: 'legal', payload: '{}', status: 405, says: /^PUT is not allowed on this path; allowed: / },
       // No message repeats a value that may be an identifier: an unknown id, a refused instant or dimension (found from
       // outside: the 404 of /v1/holds/+60123456789 and the 400 of "from":"+60123456789" quoted them).
-      { method: 'GET', url: '/v1/lea/requests/+60123456789', role: 'lea-officer', status: 404, says: /^no law-enforcement request the value$/ },
+      { method: 'GET', url: '/v1/lea/requests/+60123456789', role: 'lea-officer', status: 404, says: /^no law-enforcement request has the id given$/ },
       { method: 'GET', url: '/v1/holds/%2B60123456789', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
       { method: 'DELETE', url: '/v1/holds/alice@example.com', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
       { method: 'GET', url: '/v1/holds/h-404', role: 'legal', status: 404, says: /^no legal hold "h-404"$/ },

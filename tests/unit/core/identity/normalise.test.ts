@@ -4,6 +4,7 @@ import {
   blankIdentifier,
   cleanIdentifier,
   IdentifierNormaliser,
+  keptAsSent,
   normaliseEmail,
   normaliseIdentifier,
   normalisePhone,
@@ -193,13 +194,34 @@ describe('other identifiers and types', () => {
 
   describe('invisible characters', () => {
     // Every default-ignorable code point, not a hand-kept list (found from outside: U+061C, U+3164, U+FE0F, tags).
-    for (const mark of ['\u200b', '\u061c', '\u034f', '\u3164', '\ufe0f', '\u180e', '\uffa0', '\u115f', '\u{e0020}', '\u2066', '\u00ad', '\u0000'])
+    for (const mark of ['\u200b', '\u061c', '\u034f', '\u3164', '\ufe0f', '\u180e', '\uffa0', '\u115f', '\u2066', '\u00ad', '\u0000'])
       it(`U+${mark.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} in a number or an address changes nothing`, () => {
         assert.deepEqual(normaliseIdentifier(`${mark}+60 12${mark}-345 6789${mark}`, 'msisdn'), normaliseIdentifier('+60123456789', 'msisdn'));
         assert.equal(normaliseIdentifier(`ali${mark}ce@example.com`, 'email').value, 'alice@example.com');
         assert.equal(cleanIdentifier(`${mark}${mark} `), '');
         assert.equal(blankIdentifier(`${mark} ${mark}\t`), true);
       });
+    it('tag characters stay: they tell emoji flags apart (Scotland and Wales are two addresses)', () => {
+      const flag = (tags: string) => `\u{1f3f4}${[...tags].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{e007f}@example.com`;
+      const scotland = normaliseIdentifier(flag('gbsct'), 'email');
+      const wales = normaliseIdentifier(flag('gbwls'), 'email');
+      assert.equal(scotland.valid, true);
+      assert.notEqual(scotland.value, wales.value);
+      assert.equal(blankIdentifier('\u{e0067}\u{e0062}'), false);
+    });
+    it('keptAsSent is the form ingest keeps an unreadable identifier in, whatever the country', () => {
+      for (const [raw, country] of [
+        ['07700 900123', 'GB'],
+        ['0044 7911 123456', 'US'],
+        ['tel:1234;phone-context=pbx.example', null],
+        ['+44 7700 900123', 'GB'],
+      ] as const)
+        assert.deepEqual(keptAsSent(`\u200b${raw}`, 'msisdn'), normaliseIdentifier(raw, 'msisdn', country), raw);
+      assert.deepEqual(keptAsSent(' "Bob" <bob@example.com> ', 'email'), normaliseIdentifier('"Bob" <bob@example.com>', 'email'));
+      assert.deepEqual(keptAsSent('alice＠example.com', 'email'), normaliseIdentifier('alice＠example.com', 'email'));
+      // `+` and digits: the kept form is the number's own (one token for a readable and an unreadable reading).
+      assert.equal(keptAsSent('+60 12-345 6789', 'msisdn').value, normaliseIdentifier('+60123456789', 'msisdn').value);
+    });
     it('a visible character anywhere is not blank', () => {
       assert.equal(blankIdentifier('\u3164\u3164x'), false);
       assert.equal(blankIdentifier('\u200b.'), false);

@@ -35,6 +35,9 @@ describe('strict ISO 8601 instants', () => {
 describe('what a refusal quotes', () => {
   it('quotes a refused value unless it may be an identifier (an address, or a number in any spelling)', () => {
     for (const v of ['+60123456789', '0060 12-345 6789', '(030) 1234567', 'alice@example.com', 'x@y', '12345']) assert.equal(quotedValue(v), 'the value', v);
+    // Compatibility forms and URIs are identifiers all the same (found in review: a full-width @ came back in a 404).
+    for (const v of ['alice＠example.com', '＋６０ １２３ ４５６７８９', 'tel:1234;phone-context=pbx.example', 'SIP:alice', ' mailto:bob'])
+      assert.equal(quotedValue(v), 'the value', v);
     for (const v of ['2026-13-01T00:00:00Z', 'yesterday', '1234', 'day,week', 'h-404']) assert.equal(quotedValue(v), JSON.stringify(v), v);
     assert.equal(quotedValue('x'.repeat(100)), JSON.stringify('x'.repeat(40)));
     assert.doesNotMatch(isoInstantProblem('from', '+60123456789'), /6012/);
