@@ -1,7 +1,7 @@
 /**
  * Kafka: client wiring and topics (and their retention policy), the shared consumer loop, the publisher thread, dead letters.
  */
-export { createKafka, ensureTopics, pipelineTopics, recordLimitsOf, unpatchedKafkajsFiles } from './kafkaClient.ts';
+export { createKafka, ensureTopics, pipelineTopics, PATCHED_KAFKAJS_FILES, recordLimitsOf, unpatchedKafkajsFiles } from './kafkaClient.ts';
 export type { TopicPlan } from './kafkaClient.ts';
 export {
   ASSUMED_RETENTION_CHECK_INTERVAL_MS,

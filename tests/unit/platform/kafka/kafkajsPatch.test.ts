@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { unpatchedKafkajsFiles } from '../../../../services/platform/kafka/index.ts';
+import { PATCHED_KAFKAJS_FILES, unpatchedKafkajsFiles } from '../../../../services/platform/kafka/index.ts';
 
 const require = createRequire(import.meta.url);
 type Headers = Record<string, Buffer | Buffer[]>;
@@ -65,6 +65,8 @@ describe('kafkajs fetch decoding, patched', () => {
 describe('the start-up check that the patch is applied', () => {
   it('finds every patched file patched in this install, and names a file that is not', () => {
     assert.deepEqual(unpatchedKafkajsFiles(), []);
+    // The decoders and the consumer's coordinator lookup (ADR 0036 and its addendum).
+    assert.ok(PATCHED_KAFKAJS_FILES.includes('kafkajs/src/consumer/offsetManager/index.js'));
     const unpatched = 'kafkajs/src/protocol/messageSet/decoder.js';
     assert.deepEqual(
       unpatchedKafkajsFiles((f) => (f === unpatched ? 'records.push(...batch)' : '// cdr-pipeline patch')),
@@ -74,7 +76,7 @@ describe('the start-up check that the patch is applied', () => {
       unpatchedKafkajsFiles(() => {
         throw new Error('ENOENT');
       }).length,
-      3,
+      PATCHED_KAFKAJS_FILES.length,
       'an unreadable file counts as unpatched',
     );
   });
