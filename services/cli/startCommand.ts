@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { redactUrl, type PipelineConfig } from '../platform/config/index.ts';
+import { redactUrl, unknownCdrVariableWarnings, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { compressionType, publisherInUse } from '../platform/kafka/index.ts';
@@ -54,6 +54,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   process.once('SIGTERM', stopWhileOpening);
   const log = createLogger(config.logLevel, (await import('pino')).default.destination({ dest: resolve(dataDir, 'pipeline.log'), mkdir: true, sync: false }));
   process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
+  for (const warning of unknownCdrVariableWarnings()) process.stderr.write(`warning: ${warning}\n`);
   process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
   const rt = await openRuntime(config, { startLocalKafka: true, log });
   const kafka = requireKafka(rt);

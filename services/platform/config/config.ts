@@ -424,6 +424,63 @@ export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.Proc
   return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, ...out }) as ConfigOf<K>;
 }
 
+/** `CDR_` variables read outside the section schemas (by the CLI, the dev set-up and the test runner). */
+const OTHER_CDR_VARIABLES = new Set(['CDR_API_TOKEN', 'CDR_INGEST_WORKER_NICE']);
+
+/** Every `CDR_` variable the project reads. */
+export function knownCdrVariables(): Set<string> {
+  const known = new Set<string>([...Object.keys(baseSchema.shape), ...OTHER_CDR_VARIABLES]);
+  for (const schema of Object.values(sectionSchemas)) for (const name of Object.keys(schema.shape)) if (name.startsWith('CDR_')) known.add(name);
+  return known;
+}
+
+/**
+ * `CDR_` variables set in the environment that the project does not read — a misspelt one is otherwise silently
+ * ignored, and its default applies (found from outside: `CDR_RAW_RETENTION_HOUR=1` left identifiers 72 h on
+ * cdr.raw with no word) — each with the known name it most likely meant. Warned about, not refused: another tool's
+ * `CDR_` variable must not stop the pipeline. `CDR_TEST_*` belongs to the test runner.
+ */
+export function unknownCdrVariables(env: NodeJS.ProcessEnv = process.env): { name: string; meant?: string }[] {
+  const known = knownCdrVariables();
+  return Object.keys(env)
+    .filter((name) => name.startsWith('CDR_') && !name.startsWith('CDR_TEST_') && !known.has(name))
+    .sort()
+    .map((name) => {
+      const meant = closestName(name, known);
+      return meant ? { name, meant } : { name };
+    });
+}
+
+/** The known name within a small edit distance (a typo, a missing or extra letter), if exactly one is closest. */
+function closestName(name: string, known: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 6)) + 1;
+  let tie = false;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestDistance) [best, bestDistance, tie] = [k, d, false];
+    else if (d === bestDistance) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The warning line for each unknown `CDR_` variable (empty when there is none). */
+export function unknownCdrVariableWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  return unknownCdrVariables(env).map(
+    ({ name, meant }) => `${name} is set but no part of cdr-pipeline reads it${meant ? ` (did you mean ${meant}?)` : ''}; its setting has no effect`,
+  );
+}
+
 /** A reader of a file a variable names, run for its checks: throws (naming the problem) when the file cannot be used. */
 export type FileCheck = (path: string) => unknown;
 

@@ -1,7 +1,7 @@
 /**
  * Configuration from the environment, by section.
  */
-export { COMPRESSION_NAMES, loadConfig, loadConfigAndFiles, redactUrl, SECTION_NAMES } from './config.ts';
+export { COMPRESSION_NAMES, loadConfig, loadConfigAndFiles, redactUrl, SECTION_NAMES, unknownCdrVariables, unknownCdrVariableWarnings } from './config.ts';
 export type {
   ApiConfig,
   AuditConfig,

@@ -3,7 +3,14 @@ import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { applyMigrations, dedupHorizonSecondsFor, MIGRATIONS, openStorage, type Storage } from '../clickhouse/index.ts';
-import type { BaseConfig, ClickHouseConfig, KafkaConfig, MasterKeyConfig, PipelineConfig } from '../config/index.ts';
+import {
+  unknownCdrVariableWarnings,
+  type BaseConfig,
+  type ClickHouseConfig,
+  type KafkaConfig,
+  type MasterKeyConfig,
+  type PipelineConfig,
+} from '../config/index.ts';
 import {
   checkTopicPolicy,
   classifyKafkaError,
@@ -69,6 +76,8 @@ export function requireStorage(rt: Runtime<RuntimeConfig>): { storage: Storage; 
 
 export async function openRuntime<C extends RuntimeConfig>(config: C, opts: RuntimeOptions = {}): Promise<Runtime<C>> {
   const log = opts.log ?? createLogger(config.logLevel);
+  // A misspelt CDR_ variable is otherwise ignored without a word (its default applies).
+  for (const warning of unknownCdrVariableWarnings()) log.warn(warning);
   const metrics = createMetrics();
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
@@ -109,7 +118,7 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       if (unpatched.length > 0)
         log.warn(
           { files: unpatched },
-          'kafkajs is not patched (npm install ran without its postinstall script): a producer batch of ~125,000 records or a record with thousands of headers will stall ingest; run `npx patch-package` (docs/decisions/0036-kafkajs-patched.md)',
+          "kafkajs is not patched (npm install ran without its postinstall script): a producer batch of ~125,000 records or a record with thousands of headers will stall ingest, and so will the loss of a group coordinator's broker; run `npx patch-package` (docs/decisions/0036-kafkajs-patched.md)",
         );
       const admin = kafka.admin();
       try {

@@ -1,6 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, loadConfigAndFiles, redactUrl } from '../../../../services/platform/config/config.ts';
+import {
+  knownCdrVariables,
+  loadConfig,
+  loadConfigAndFiles,
+  redactUrl,
+  unknownCdrVariables,
+  unknownCdrVariableWarnings,
+} from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 describe('loadConfig', () => {
@@ -128,5 +135,30 @@ describe('loadConfigAndFiles', () => {
     assert.deepEqual(seen, ['/x/bad.json', '/x/good.yaml']);
     // Good values and files: the configuration.
     assert.equal(loadConfigAndFiles({ CDR_B_FILE: '/x/good.yaml' }, ['api'], { CDR_B_FILE: check }).api.port, 8080);
+  });
+});
+
+describe('CDR_ variables nothing reads', () => {
+  it('names each one, with the variable it most likely meant (found from outside: a misspelt retention went unnoticed)', () => {
+    assert.deepEqual(
+      unknownCdrVariables({ CDR_RAW_RETENTION_HOUR: '1', CDR_INGEST_MAXBATCH: '500', CDR_LOG_LEVLE: 'debug', CDR_SOMETHING_ELSE: 'x', CDR_DATA_DIR: '/d' }),
+      [
+        { name: 'CDR_INGEST_MAXBATCH', meant: 'CDR_INGEST_MAX_BATCH' },
+        { name: 'CDR_LOG_LEVLE', meant: 'CDR_LOG_LEVEL' },
+        { name: 'CDR_RAW_RETENTION_HOUR', meant: 'CDR_RAW_RETENTION_HOURS' },
+        { name: 'CDR_SOMETHING_ELSE' },
+      ],
+    );
+    const [line] = unknownCdrVariableWarnings({ CDR_RAW_RETENTION_HOUR: '1' });
+    assert.match(line!, /^CDR_RAW_RETENTION_HOUR is set but no part of cdr-pipeline reads it \(did you mean CDR_RAW_RETENTION_HOURS\?\)/);
+    assert.ok(!line!.includes('=1'), 'the value is not repeated (it may be a secret)');
+  });
+
+  it('knows every variable the configuration reads, and leaves the test runner’s CDR_TEST_* and other prefixes alone', () => {
+    const known = knownCdrVariables();
+    for (const name of ['CDR_DATA_DIR', 'CDR_LOG_LEVEL', 'CDR_RAW_RETENTION_HOURS', 'CDR_MASTER_KEY_FILE', 'CDR_API_TOKENS_FILE', 'CDR_INGEST_WORKER_NICE'])
+      assert.ok(known.has(name), name);
+    const env = Object.fromEntries([...known].map((n) => [n, 'x']));
+    assert.deepEqual(unknownCdrVariables({ ...env, CDR_TEST_TIMEOUT_S: '9', KAFKA_BROKERS: 'b:1', CDRX: '1' }), []);
   });
 });
