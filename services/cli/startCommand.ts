@@ -46,7 +46,9 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   // says so: nothing has been consumed yet, and the local broker's watchdog ends it once this process is gone (found
   // from outside: a Ctrl-C while the broker started exited 130 without a word).
   const stopWhileOpening = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`\ncdr start: ${signal} while starting: stopped before consuming anything (the local broker stops by itself)\n`);
+    process.stderr.write(
+      `\ncdr start: ${signal} while starting: stopped before consuming anything${config.kafka.brokers ? '' : ' (the local broker stops by itself)'}\n`,
+    );
     releaseDataDir();
     process.exit(130);
   };
@@ -55,7 +57,13 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   const log = createLogger(config.logLevel, (await import('pino')).default.destination({ dest: resolve(dataDir, 'pipeline.log'), mkdir: true, sync: false }));
   process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
   for (const warning of unknownCdrVariableWarnings()) process.stderr.write(`warning: ${warning}\n`);
-  process.stderr.write('starting Kafka broker and embedded ClickHouse…\n');
+  // With KAFKA_BROKERS / CLICKHOUSE_URL set, nothing of that is started here (found from outside: the line said so anyway).
+  const starting = [config.kafka.brokers ? undefined : 'Kafka broker', config.clickhouse.url ? undefined : 'embedded ClickHouse'].filter(Boolean);
+  process.stderr.write(
+    starting.length > 0
+      ? `starting ${starting.join(' and ')}${config.kafka.brokers ? ` (Kafka at ${config.kafka.brokers.join(',')})` : ''}…\n`
+      : `connecting to Kafka at ${config.kafka.brokers!.join(',')} and ClickHouse at ${redactUrl(config.clickhouse.url!)}…\n`,
+  );
   const rt = await openRuntime(config, { startLocalKafka: true, log });
   const kafka = requireKafka(rt);
   // One process, one event loop: ingest, billing and fraud prepare their batches in slices so API requests are not kept waiting.
@@ -153,7 +161,9 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     async (reason) => {
       stopRequested = true;
       status.stop();
-      process.stderr.write(`\nstopping (${reason}): traffic, then ingest, billing and fraud (each finishing its batch in progress), API, broker…\n`);
+      process.stderr.write(
+        `\nstopping (${reason}): traffic, then ingest, billing and fraud (each finishing its batch in progress), API${config.kafka.brokers ? '' : ', broker'}…\n`,
+      );
       log.info({ reason }, 'stopping');
       producerAbort.abort();
       // Bounded: the synthetic producer's send in progress retries on its own clock (found from outside: with the

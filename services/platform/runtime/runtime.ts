@@ -134,8 +134,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
           if (r.error !== undefined || !r.compliant) log.warn({ ...fields, reasons: r.reasons, error: r.error }, 'topic settings exceed the retention policy');
         }
       } catch (err) {
-        // A refused login is configuration (exit 2), a broker away is transient: say which.
-        throw classifyKafkaError(err);
+        // A refused login is configuration (exit 2), a broker away is transient: say which — and, for brokers the
+        // operator named, which variable named them (found from outside: only the first broker's ECONNREFUSED was said).
+        const classified = classifyKafkaError(err);
+        if (config.kafka.brokers && classified.code === 'broker_unavailable')
+          throw new PipelineError(
+            'broker_unavailable',
+            `no Kafka broker answers at ${config.kafka.brokers.join(', ')} (KAFKA_BROKERS): ${classified.message}`,
+            { cause: err },
+          );
+        throw classified;
       } finally {
         await admin.disconnect();
       }
