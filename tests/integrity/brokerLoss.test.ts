@@ -17,9 +17,8 @@ import type { IngestService } from '../../services/ingest/ingestService.ts';
 import { PartitionedSender } from '../../services/platform/kafka/index.ts';
 import { createLogger } from '../../services/platform/observability/index.ts';
 import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
-import { encodeCdrEvent } from '../../services/platform/schemas/index.ts';
 import { caughtUp } from '../support/children.ts';
-import { assertIndexExactlyTwice, assertNoGapNoRepeat } from '../support/integrity.ts';
+import { assertIndexExactlyTwice, assertNoGapNoRepeat, sendThroughLeaderChanges } from '../support/integrity.ts';
 import { readTopic, waitFor } from '../support/pipelineProbe.ts';
 import { testSetup } from '../support/testEnv.ts';
 
@@ -75,20 +74,7 @@ describe('ingest on a 3-node cluster survives the loss of a partition leader', (
     for (let b = 0; b < BURSTS; b++) {
       const events = gen.take(PER_BURST);
       ids.push(...events.map((e) => e.cdr_id));
-      // A send that fails outright while leadership moves is sent again: a copy in Kafka is a duplicate ingest drops.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await sender.send(
-            raw,
-            events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
-            { acks: -1 },
-          );
-          break;
-        } catch (err) {
-          if (attempt >= 10) throw err;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      await sendThroughLeaderChanges(sender, raw, events, 10);
       if (b === 12) {
         await waitFor('ingest under way', () => ingest.stats.stored > 2000, 60_000, 50);
         const leaders = await admin.fetchTopicMetadata({ topics: [raw] });

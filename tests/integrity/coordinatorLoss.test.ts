@@ -20,9 +20,8 @@ import type { IngestService } from '../../services/ingest/ingestService.ts';
 import { PartitionedSender } from '../../services/platform/kafka/index.ts';
 import { createLogger } from '../../services/platform/observability/index.ts';
 import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../services/platform/runtime/index.ts';
-import { encodeCdrEvent } from '../../services/platform/schemas/index.ts';
 import { caughtUp } from '../support/children.ts';
-import { assertNoGapNoRepeat } from '../support/integrity.ts';
+import { assertNoGapNoRepeat, sendThroughLeaderChanges } from '../support/integrity.ts';
 import { waitFor } from '../support/pipelineProbe.ts';
 import { testSetup } from '../support/testEnv.ts';
 
@@ -82,20 +81,7 @@ describe("ingest follows its group's coordinator to another broker when the brok
     const burst = async (): Promise<void> => {
       const events = gen.take(PER_BURST);
       ids.push(...events.map((e) => e.cdr_id));
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await sender.send(
-            raw,
-            events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
-            { acks: -1 },
-          );
-          return;
-        } catch (err) {
-          // Leadership moves after the kill: a send that fails outright is sent again (a copy is a duplicate ingest drops).
-          if (attempt >= 20) throw err;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      await sendThroughLeaderChanges(sender, raw, events, 20);
     };
     try {
       await burst();

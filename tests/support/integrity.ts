@@ -3,7 +3,10 @@
  * exactly once — no gap (every expected id is there), no repeat (no id twice, no extra id).
  */
 import assert from 'node:assert/strict';
+import type { CdrEvent } from '../../services/core/index.ts';
 import type { Storage } from '../../services/platform/clickhouse/storage.ts';
+import type { PartitionedSender } from '../../services/platform/kafka/index.ts';
+import { encodeCdrEvent } from '../../services/platform/schemas/index.ts';
 
 /**
  * `ids` (the distinct records that must be stored) against `column` of `table` (active rows, no FINAL: a repeat
@@ -28,4 +31,25 @@ export async function assertIndexExactlyTwice(storage: Storage, records: number)
   const [ix] = await storage.query<{ n: string; u: string }>(`SELECT count() n, uniqExact(cdr_id, role) u FROM ${storage.table('subscriber_index')}`);
   assert.equal(Number(ix!.n), 2 * records, 'index rows = 2 × records');
   assert.equal(Number(ix!.u), Number(ix!.n), 'no index row twice');
+}
+
+/**
+ * Sends CDRs to a cluster whose leaders may be moving (a broker killed): one send per partition (ADR 0030), and a send
+ * that fails outright is sent again after half a second, up to `attempts` times — a copy in Kafka is a duplicate that
+ * ingest drops, so the test's ids stay exactly what it sent.
+ */
+export async function sendThroughLeaderChanges(sender: PartitionedSender, topic: string, events: readonly CdrEvent[], attempts: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sender.send(
+        topic,
+        events.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+        { acks: -1 },
+      );
+      return;
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
