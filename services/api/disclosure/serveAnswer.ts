@@ -85,12 +85,12 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   };
   // An identifier looked up in the form ingest keeps what it cannot read (identifier.as_sent, or a `+digits` number the
   // metadata does not know): the trail says so, as the answer does.
-  const asSentNote = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
+  const flaggedNote = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
   // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent. The audit
   // entry and the request row are written side by side (one round trip under load instead of two); a request row
   // without its audit entry is closed as failed, so no receipt says "started" for an answer that never began.
   const [startEntry, startRow] = await Promise.allSettled([
-    svc.audit.append({ ...auditBase, status, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned${asSentNote}` }),
+    svc.audit.append({ ...auditBase, status, outcome: 'started', rows: 0, detail: `about ${plan.estimate} records planned${flaggedNote}` }),
     svc.desk.begin(meta),
   ]);
   if (startEntry.status === 'rejected' || startRow.status === 'rejected') {
@@ -129,7 +129,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
         status,
         outcome: outcome.status,
         rows: outcome.recordCount,
-        ...(asSentNote ? { detail: asSentNote.slice(2) } : {}),
+        ...(ask.subject.valid ? {} : { detail: FLAGGED_LOOKUP }),
       });
       svc.desk.recordEnd(requestId, async () => {
         const [row, audit] = await Promise.allSettled([svc.desk.finish(meta, outcome, ended), entry]);

@@ -1,8 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PipelineError, quotedValue } from '../../core/index.ts';
+import { PipelineError } from '../../core/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
-import { audited, errorSchema, FLAGGED_LOOKUP, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import {
+  audited,
+  errorSchema,
+  FLAGGED_LOOKUP,
+  unknownId,
+  FREE_TEXT_PATTERN,
+  identifierSchema,
+  isoString,
+  rangeOf,
+  subjectOf,
+  type IdentifierBody,
+} from './common.ts';
 
 /**
  * Legal holds over HTTP (role `legal`), with the semantics the retention pass implements (docs/retention.md):
@@ -96,7 +107,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     { preParsing: requireRole('legal'), schema: { summary: 'One legal hold', tags: ['legal holds'], params: HOLD_ID, response: { 404: errorSchema } } },
     async (req) => {
       const hold = await holds.get(req.params.id);
-      if (!hold) throw new PipelineError('not_found', unknownHold(req.params.id));
+      if (!hold) throw new PipelineError('not_found', unknownId('legal hold', req.params.id));
       audited(req, { action: 'hold.read', ...about(hold) });
       return hold;
     },
@@ -115,7 +126,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     },
     async (req) => {
       const hold = await holds.release(req.params.id, req.principal?.name ?? 'api').catch((err: unknown) => {
-        if (err instanceof PipelineError && err.code === 'not_found') throw new PipelineError('not_found', unknownHold(req.params.id));
+        if (err instanceof PipelineError && err.code === 'not_found') throw new PipelineError('not_found', unknownId('legal hold', req.params.id));
         throw err;
       });
       audited(req, { action: 'hold.release', ...about(hold) });
@@ -123,9 +134,3 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     },
   );
 };
-
-/** The 404 of a hold id: quoted, unless it may be an identifier ("no legal hold the value" read as a typo). */
-function unknownHold(id: string): string {
-  const quoted = quotedValue(id);
-  return quoted === 'the value' ? 'no legal hold has the id given' : `no legal hold ${quoted}`;
-}

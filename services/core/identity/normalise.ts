@@ -96,8 +96,12 @@ export function cleanIdentifier(raw: string): string {
  * For `+` and digits this is also a readable number's own form (`+60123456789`), so both share one token.
  */
 export function keptAsSent(raw: string, type: 'msisdn' | 'email'): NormalisedIdentifier {
-  const cleaned = cleanIdentifier(raw);
-  return type === 'msisdn' ? unreadablePhone(cleaned) : { type: 'email', value: cleaned, valid: false, country: '' };
+  return type === 'msisdn' ? unreadablePhone(cleanIdentifier(raw)) : unreadableEmail(raw);
+}
+
+/** An email address that cannot be read, flagged: cleaned, otherwise as sent. */
+function unreadableEmail(raw: string): NormalisedIdentifier {
+  return { type: 'email', value: cleanIdentifier(raw), valid: false, country: '' };
 }
 
 /** True when nothing would be left of `raw` by `cleanIdentifier` (stops at the first visible character). */
@@ -311,7 +315,7 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
     }
     text = cleanIdentifier(text);
   }
-  const invalid: NormalisedIdentifier = { type: 'email', value: cleanIdentifier(raw), valid: false, country: '' };
+  const invalid = unreadableEmail(raw);
   const lower = text.normalize('NFC').toLowerCase();
   const at = lower.lastIndexOf('@');
   if (at <= 0 || at === lower.length - 1 || !EMAIL_SHAPE.test(lower)) return invalid;

@@ -188,6 +188,19 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
   });
 
   it('cdr lea verify checks a streamed answer (NDJSON, CSV) against its receipt', async () => {
+    /** Writes a streamed answer and its receipt; `run(f)` is `cdr lea verify f --receipt <that receipt>`. */
+    const saveStreamed = (name: string, answer: string, receiptName: string, receiptBody: string) => {
+      const file = join(setup.dataDir, name);
+      const receiptFile = join(setup.dataDir, receiptName);
+      writeFileSync(file, answer);
+      writeFileSync(receiptFile, receiptBody);
+      const run = (f: string) =>
+        spawnSync(process.execPath, [bin, 'lea', 'verify', f, '--receipt', receiptFile], {
+          env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
+          encoding: 'utf8',
+        });
+      return { file, run };
+    };
     for (const [accept, ext] of [
       ['application/x-ndjson', 'ndjson'],
       ['text/csv', 'csv'],
@@ -195,15 +208,7 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       const res = await api.app.inject({ method: 'POST', url: '/v1/lea/requests', payload: body, headers: { ...auth('lea-officer'), accept } });
       assert.equal(res.statusCode, 201);
       const receipt = await api.app.inject({ method: 'GET', url: String(res.headers['location']), headers: auth('lea-officer') });
-      const file = join(setup.dataDir, `answer.${ext}`);
-      const receiptFile = join(setup.dataDir, `receipt.${ext}.json`);
-      writeFileSync(file, res.body);
-      writeFileSync(receiptFile, receipt.body);
-      const run = (f: string) =>
-        spawnSync(process.execPath, [bin, 'lea', 'verify', f, '--receipt', receiptFile], {
-          env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
-          encoding: 'utf8',
-        });
+      const { file, run } = saveStreamed(`answer.${ext}`, res.body, `receipt.${ext}.json`, receipt.body);
       const ok = run(file);
       assert.equal(ok.status, 0, `${ext}: ${ok.stdout}${ok.stderr}`);
       assert.match(ok.stdout, /not checked \(absent from the receipt\): identifier/);
@@ -248,15 +253,7 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
         assert.equal((await api.app.inject({ method: 'GET', url: `/v1/dsar/${id}`, headers: auth('auditor') })).statusCode, 403);
         assert.equal((await api.app.inject({ method: 'GET', url: '/v1/dsar/dsar-none', headers: auth('dpo') })).statusCode, 404);
       }
-      const file = join(setup.dataDir, `export.${ext}`);
-      const receiptFile = join(setup.dataDir, `export-receipt.${ext}.json`);
-      writeFileSync(file, res.body);
-      writeFileSync(receiptFile, receipt.body);
-      const run = (f: string) =>
-        spawnSync(process.execPath, [bin, 'lea', 'verify', f, '--receipt', receiptFile], {
-          env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn' },
-          encoding: 'utf8',
-        });
+      const { file, run } = saveStreamed(`export.${ext}`, res.body, `export-receipt.${ext}.json`, receipt.body);
       const ok = run(file);
       assert.equal(ok.status, 0, `dsar ${ext}: ${ok.stdout}${ok.stderr}`);
       assert.match(ok.stdout, /not checked \(absent from the receipt\): .*identifier/);
