@@ -175,6 +175,7 @@ export interface LoopStatus {
   readonly lagAt: number | undefined;
   /** How old `lag` is now, on the loop's clock (ms); undefined before the first successful read. */
   readonly lagAgeMs: number | undefined;
+  /** How many partitions of the topic the group gave this member at its last join (with or without traffic since). */
   readonly partitions: number;
   /**
    * Whether it has joined its consumer group since it started (kafkajs's GROUP_JOIN): until then it consumes nothing,
@@ -282,6 +283,11 @@ export class ConsumerLoop<S> {
   /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
   private membershipProblem: string | undefined;
   private joined = false;
+  /**
+   * The partitions of the topic the group gave this member at its last join. Not `partitions.size`: an entry is built
+   * at a partition's first batch, so an idle member that held partitions said `partitions: 0` (found from outside).
+   */
+  private assigned: readonly number[] = [];
   private fatal: PipelineError | undefined;
   private lag = 0;
   private lagAt: number | undefined;
@@ -325,7 +331,7 @@ export class ConsumerLoop<S> {
       lag: this.lag,
       lagAt: this.lagAt,
       lagAgeMs: this.lagAt === undefined ? undefined : Math.max(0, now - this.lagAt),
-      partitions: this.partitions.size,
+      partitions: this.assigned.length,
       joined: this.joined,
       startedAt: this.startedAt,
       lastProgressAt: this.lastProgressAt,
@@ -432,6 +438,7 @@ export class ConsumerLoop<S> {
     await this.publisher.close();
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
+    this.assigned = [];
     this.state = failed ? 'failed' : 'stopped';
   }
 
@@ -509,6 +516,7 @@ export class ConsumerLoop<S> {
   }
 
   private onAssignment(assigned: readonly number[]): void {
+    this.assigned = [...assigned];
     const keep = new Set(assigned);
     for (const [p, e] of this.partitions) {
       if (!keep.has(p)) {
@@ -549,6 +557,7 @@ export class ConsumerLoop<S> {
     const { settings, log } = this.deps;
     this.membershipProblem = `${e.code}: consumer restarting after: ${e.message}`;
     this.joined = false;
+    this.assigned = [];
     log.warn({ consumer: settings.connector, code: e.code, err: e.message }, 'consumer crashed and kafkajs gave up on it; restarting it in 5 s');
     setTimeout(() => {
       if (this.state !== 'running') return;

@@ -143,6 +143,30 @@ describe('health tells the truth', () => {
   });
 });
 
+describe('an idle consumer', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  after(async () => {
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  it('says how many partitions it holds before any record of them arrives', async () => {
+    // Found from outside: `partitions: 0` for a member that held every partition but had fetched nothing yet.
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    ingest = createIngest(rt);
+    await ingest.start();
+    await waitFor('the group join', () => ingest.status().joined, 60_000, 100);
+    const h = ingest.health();
+    assert.equal(ingest.status().batches, 0, 'nothing was consumed');
+    assert.equal((h.detail as { partitions: number }).partitions, setup.config.kafka.partitions);
+    assert.ok(setup.config.kafka.partitions > 1, 'the check means something only with several partitions');
+    await ingest.stop();
+    assert.equal(ingest.status().partitions, 0, 'a stopped member holds nothing');
+  });
+});
+
 describe('an ingest process that cannot go on', () => {
   const setup = testSetup();
   it('exits non-zero, and says why', async () => {
