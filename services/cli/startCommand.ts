@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redactUrl, unknownCdrVariableWarnings, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
-import { createLogger } from '../platform/observability/index.ts';
+import { createLogger, logDestination, logDestinationName } from '../platform/observability/index.ts';
 import { compressionType, publisherInUse } from '../platform/kafka/index.ts';
 import { keepPrivate, openRuntime, permissionWarning, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
@@ -54,8 +54,9 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   };
   process.once('SIGINT', stopWhileOpening);
   process.once('SIGTERM', stopWhileOpening);
-  const log = createLogger(config.logLevel, (await import('pino')).default.destination({ dest: resolve(dataDir, 'pipeline.log'), mkdir: true, sync: false }));
-  process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${resolve(dataDir, 'pipeline.log')})\n`);
+  const defaultLogFile = resolve(dataDir, 'pipeline.log');
+  const log = createLogger(config.logLevel, logDestination(config.logFile, defaultLogFile));
+  process.stderr.write(`cdr-pipeline: data in ${dataDir} (logs: ${logDestinationName(config.logFile, defaultLogFile)})\n`);
   for (const warning of unknownCdrVariableWarnings()) process.stderr.write(`warning: ${warning}\n`);
   // With KAFKA_BROKERS / CLICKHOUSE_URL set, nothing of that is started here (found from outside: the line said so anyway).
   const starting = [config.kafka.brokers ? undefined : 'Kafka broker', config.clickhouse.url ? undefined : 'embedded ClickHouse'].filter(Boolean);

@@ -27,6 +27,8 @@ const baseSchema = z.object({
   /** Embedded ClickHouse, the local Kafka broker, the development master key and tokens, `pipeline.log`. */
   CDR_DATA_DIR: name().default('.data'),
   CDR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the JSON log lines go: a file, `-` for stdout, `stderr`; unset: `cdr start` → `<data dir>/pipeline.log`, services → stderr. */
+  CDR_LOG_FILE: optionalString,
 });
 
 const sectionSchemas = {
@@ -258,6 +260,8 @@ export interface BaseConfig {
   /** Directory for the embedded ClickHouse, the local Kafka broker and the development master key. */
   readonly dataDir: string;
   readonly logLevel: z.infer<typeof baseSchema>['CDR_LOG_LEVEL'];
+  /** CDR_LOG_FILE as given (a path, `-` for stdout, `stderr`); undefined: each process's default. */
+  readonly logFile: string | undefined;
 }
 
 /** The configuration of a process that parsed the sections K. */
@@ -421,7 +425,7 @@ export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.Proc
   if (problems.length > 0 || !base) {
     throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   }
-  return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, ...out }) as ConfigOf<K>;
+  return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, logFile: base.CDR_LOG_FILE, ...out }) as ConfigOf<K>;
 }
 
 /** `CDR_` variables read outside the section schemas (by the CLI, the dev set-up and the test runner). */

@@ -22,7 +22,7 @@ import {
   unpatchedKafkajsFiles,
 } from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
-import { createLogger, createMetrics, type PipelineMetrics } from '../observability/index.ts';
+import { createLogger, createMetrics, logDestination, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
 import { PipelineError } from '../../core/index.ts';
 import { keepPrivate, permissionWarning } from './privacy.ts';
@@ -75,7 +75,7 @@ export function requireStorage(rt: Runtime<RuntimeConfig>): { storage: Storage; 
 }
 
 export async function openRuntime<C extends RuntimeConfig>(config: C, opts: RuntimeOptions = {}): Promise<Runtime<C>> {
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, logDestination(config.logFile));
   // A misspelt CDR_ variable is otherwise ignored without a word (its default applies).
   for (const warning of unknownCdrVariableWarnings()) log.warn(warning);
   const metrics = createMetrics();
