@@ -71,7 +71,10 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   if (e.duration_ms !== null && (!Number.isSafeInteger(e.duration_ms) || e.duration_ms < 0 || e.duration_ms > 7 * 24 * 3600 * 1000))
     fail('duration_ms: must be an integer from 0 to 7 days');
   if (!Number.isSafeInteger(e.price) || !Number.isSafeInteger(e.cost)) fail('price/cost: must be integer micro-units');
-  if (Math.abs(e.price) > MAX_MICROS || Math.abs(e.cost) > MAX_MICROS) fail('price/cost: beyond ±10^15 micro-units (a billion per record)');
+  // A record's charge is never a credit: plans refuse negative money too (docs/billing.md), and billing bills a record's
+  // own price when the plan trusts it. Refunds and credits are billing adjustments, not traffic.
+  if (e.price < 0 || e.cost < 0) fail('price/cost: negative (a credit or refund is a billing adjustment, not a record)');
+  if (e.price > MAX_MICROS || e.cost > MAX_MICROS) fail('price/cost: beyond 10^15 micro-units (a billion per record)');
   // No currency is a record without a price (billing rates it by its plan's lines, docs/billing.md); a price or a cost
   // needs its currency.
   if (e.currency === '') {

@@ -109,6 +109,15 @@ describe('validateCdr', () => {
     for (const id of ['a84b4c76e66710@pc33.atlanta.com', 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6@10.0.0.1'])
       assert.doesNotThrow(() => validateCdr({ ...ok, cdr_id: id }, limits));
   });
+  it('rejects a negative price or cost, saying a credit is an adjustment (it lowered invoices and reconciliations)', () => {
+    for (const patch of [{ price: -1 }, { cost: -25_000 }, { price: -25_000, cost: -12_000 }]) {
+      assert.throws(
+        () => validateCdr({ ...ok, ...patch }, limits),
+        (e: unknown) => e instanceof PipelineError && e.code === 'validation_failed' && /price\/cost: negative .*billing adjustment/.test(e.message),
+      );
+    }
+    assert.doesNotThrow(() => validateCdr({ ...ok, price: 0, cost: 0 }, limits));
+  });
   it('accepts a record without a price: no currency, price and cost 0 (billing rates it by its plan)', () => {
     assert.doesNotThrow(() => validateCdr({ ...ok, currency: '', price: 0, cost: 0 }, limits));
   });
