@@ -737,23 +737,43 @@ export class ConsumerLoop<S> {
     // counts it if it gets to; its retries are then `again`, so that a write that landed but reported a failure is not
     // taken for an earlier run's (it would be counted by no one).
     const replay: ReplayVerdict = {};
-    const done = await this.withRetries(partition, payload, async () => {
-      if (!written) {
-        const at = record?.at ?? this.clock();
-        const attempt = recorded !== null && replay.durable !== false ? 'replay' : record !== null ? 'again' : 'first';
-        await this.writeBatch(partition, entry, messages, range, at, record?.decisions, { attempt, replay }, abandon, async (decisions) => {
-          // The first prepare of a new batch: record its range, clock and decisions before anything is written.
-          await this.recordIntent(partition, range, at, decisions);
-          record = { ...range, at, decisions };
-        });
-        written = true;
-      }
-      this.at(partition, 'committing');
-      await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
-      return true;
-    });
-    if (done !== true) {
+    // Given up (abandoned, or the group's error handed to kafkajs): the batch may be durable, even counted and
+    // published, without its commit, and kafkajs may hand the same records to this member again without a rejoin
+    // (after NOT_COORDINATOR_FOR_GROUP it fetches again from the last resolved offset).
+    const giveUp = (): void => {
       for (const undo of abandon) undo();
+      if (recorded === null) {
+        // A new batch: its next fetch must be checked against the recorded range as a replay, not taken for a new
+        // batch (found in tests/integrity/coordinatorLoss.test.ts: a batch stored once, counted and published twice).
+        entry.expectedNext = -1;
+      } else {
+        // The replay: what earlier fetches buffered stays; this fetch's records come again (not twice in the buffer).
+        entry.buffer = entry.buffer.filter((m) => Number(m.offset) < entry.expectedNext);
+      }
+    };
+    let done: boolean | undefined;
+    try {
+      done = await this.withRetries(partition, payload, async () => {
+        if (!written) {
+          const at = record?.at ?? this.clock();
+          const attempt = recorded !== null && replay.durable !== false ? 'replay' : record !== null ? 'again' : 'first';
+          await this.writeBatch(partition, entry, messages, range, at, record?.decisions, { attempt, replay }, abandon, async (decisions) => {
+            // The first prepare of a new batch: record its range, clock and decisions before anything is written.
+            await this.recordIntent(partition, range, at, decisions);
+            record = { ...range, at, decisions };
+          });
+          written = true;
+        }
+        this.at(partition, 'committing');
+        await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(range.to + 1) }]);
+        return true;
+      });
+    } catch (err) {
+      giveUp();
+      throw err;
+    }
+    if (done !== true) {
+      giveUp();
       return false;
     }
     payload.resolveOffset(String(range.to));
