@@ -197,6 +197,12 @@ export interface LoopStatus {
   readonly inFlight: readonly BatchInFlight[];
 }
 
+/**
+ * Loops of this process that store into an embedded engine, by consumer group: any other member of such a group is
+ * another process, with another store.
+ */
+const EMBEDDED_MEMBERS_HERE = new Map<string, number>();
+
 export interface BatchInFlight {
   readonly partition: number;
   /** `preparing`, `recording the batch`, `publishing`, `writing <table>`, `committing`, `waiting to retry`, … */
@@ -288,11 +294,15 @@ export class ConsumerLoop<S> {
    * at a partition's first batch, so an idle member that held partitions said `partitions: 0` (found from outside).
    */
   private assigned: readonly number[] = [];
+  /** Set while members of other processes share this group although this process's store is embedded (checkSoleStore). */
+  private sharedStoreProblem: string | undefined;
+  private countedHere = false;
   private fatal: PipelineError | undefined;
   private lag = 0;
   private lagAt: number | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private lagPoll: Promise<void> = Promise.resolve();
+  private groupCheck: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ConsumerLoopDeps<S>) {
     this.clock = deps.clock ?? Date.now;
@@ -335,7 +345,10 @@ export class ConsumerLoop<S> {
       joined: this.joined,
       startedAt: this.startedAt,
       lastProgressAt: this.lastProgressAt,
-      problem: this.state === 'failed' ? this.problem : [this.membershipProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
+      problem:
+        this.state === 'failed'
+          ? this.problem
+          : [this.membershipProblem, this.sharedStoreProblem, this.problem].filter((p) => p !== undefined).join('; ') || undefined,
       stalledMs,
       lagUnreadMs,
       inFlight: [...this.working].map(([partition, w]) => ({ partition, stage: w.stage, since: w.since })),
@@ -351,6 +364,7 @@ export class ConsumerLoop<S> {
     if (this.state !== 'idle') throw new PipelineError('invariant_broken', `consumer loop ${this.deps.settings.connector} was already started`);
     this.state = 'starting';
     const { settings, log } = this.deps;
+    this.countHere(+1);
     try {
       await this.publisher.start();
       log.info({ connector: settings.connector, publisher: this.publisher.implementation }, 'publisher ready');
@@ -359,6 +373,7 @@ export class ConsumerLoop<S> {
       await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     } catch (err) {
       this.state = 'failed';
+      this.countHere(-1);
       // Not running yet, so stop() would do nothing: end the publisher thread here, or it keeps the process alive.
       await this.publisher.close();
       await this.consumer.disconnect().catch(() => undefined);
@@ -371,6 +386,7 @@ export class ConsumerLoop<S> {
       this.membershipProblem = undefined;
       this.joined = true;
       this.onAssignment(e.payload.memberAssignment[this.topic] ?? []);
+      this.groupCheck = this.checkSoleStore();
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     // A fetched batch of nothing but aborted records and transaction markers reaches no handler: kafkajs resolves its
@@ -439,6 +455,9 @@ export class ConsumerLoop<S> {
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
     this.assigned = [];
+    await this.groupCheck;
+    this.sharedStoreProblem = undefined;
+    this.countHere(-1);
     this.state = failed ? 'failed' : 'stopped';
   }
 
@@ -512,6 +531,45 @@ export class ConsumerLoop<S> {
       this.lagAt = this.clock();
     } catch (err) {
       this.deps.log.debug({ err: (err as Error).message }, 'reading consumer lag failed; keeping the last value');
+    }
+  }
+
+  private countHere(delta: 1 | -1): void {
+    if (!this.deps.storage.embedded || this.countedHere === delta > 0) return;
+    this.countedHere = delta > 0;
+    const group = this.deps.settings.groupId;
+    const n = (EMBEDDED_MEMBERS_HERE.get(group) ?? 0) + delta;
+    if (n > 0) EMBEDDED_MEMBERS_HERE.set(group, n);
+    else EMBEDDED_MEMBERS_HERE.delete(group);
+  }
+
+  /**
+   * With an embedded engine the group must be this process's alone: a member elsewhere (a second `cdr start` with
+   * another data directory on the same KAFKA_BROKERS) takes part of the partitions into its own store, and each store
+   * — and the API answering from it — then holds part of the traffic, silently (found from outside). Checked at each
+   * join: a member coming or going rebalances the group.
+   */
+  private async checkSoleStore(): Promise<void> {
+    if (!this.deps.storage.embedded) return;
+    const { settings, log } = this.deps;
+    try {
+      const { groups } = await this.admin.describeGroups([settings.groupId]);
+      const members = groups[0]?.members.length ?? 0;
+      const here = EMBEDDED_MEMBERS_HERE.get(settings.groupId) ?? 1;
+      const elsewhere = members - here;
+      if (elsewhere <= 0) {
+        this.sharedStoreProblem = undefined;
+        return;
+      }
+      const hosts = [...new Set(groups[0]!.members.map((m) => m.clientHost.replace(/^\//, '')))].join(', ');
+      this.sharedStoreProblem =
+        `consumer group ${settings.groupId} has ${elsewhere} member(s) in other processes (hosts ${hosts}) but this ` +
+        `process stores into an embedded ClickHouse: their partitions go to another store, and each holds part of the ` +
+        `traffic. Give each embedded store its own groups (CDR_INGEST_GROUP, CDR_BILLING_GROUP, CDR_FRAUD_GROUP) or ` +
+        `share one ClickHouse (CLICKHOUSE_URL)`;
+      log.warn({ consumer: settings.connector, group: settings.groupId, members, here }, this.sharedStoreProblem);
+    } catch (err) {
+      log.debug({ consumer: settings.connector, err: (err as Error).message }, 'could not describe the consumer group; checked again at the next join');
     }
   }
 

@@ -167,6 +167,52 @@ describe('an idle consumer', () => {
   });
 });
 
+describe('a consumer group shared with another process', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let ingest: IngestService;
+  let foreign: kafkajs.Consumer | undefined;
+  after(async () => {
+    await foreign?.disconnect();
+    await ingest?.stop();
+    await rt?.close();
+  });
+
+  it('is degraded, naming the cause, while this process stores into an embedded engine; ok again once it is alone', async () => {
+    // Found from outside: a second `cdr start` with another data directory on the same KAFKA_BROKERS joined the same
+    // groups and took half the partitions into its own store; both said ok.
+    rt = await openRuntime(setup.config, { log: createLogger('silent') });
+    ingest = createIngest(rt);
+    await ingest.start();
+    await waitFor('the group join', () => ingest.status().joined, 60_000, 100);
+    assert.equal(ingest.health().status, 'ok');
+    const embedded = requireStorage(rt).storage.embedded;
+    // Another process's member, as a second `cdr start` would add it.
+    foreign = createKafkaFor(setup.config.kafka.brokers!).consumer({ groupId: setup.config.ingest.groupId, sessionTimeout: 10_000 });
+    await foreign.connect();
+    await foreign.subscribe({ topic: setup.config.kafka.topics.raw, fromBeginning: true });
+    let foreignJoined = false;
+    foreign.on(foreign.events.GROUP_JOIN, () => (foreignJoined = true));
+    await foreign.run({ eachBatch: async () => undefined, autoCommit: false });
+    await waitFor('the other member to join', () => foreignJoined, 60_000, 100);
+    if (embedded) {
+      await waitFor('health to say the group is shared', () => ingest.health().status === 'degraded', 30_000, 200);
+      const reasons = ingest.health().reasons ?? [];
+      assert.ok(
+        reasons.some((r) => r.includes(`consumer group ${setup.config.ingest.groupId} has 1 member(s) in other processes`) && r.includes('CDR_INGEST_GROUP')),
+        reasons.join(' | '),
+      );
+      await foreign.disconnect();
+      foreign = undefined;
+      await waitFor('ok once alone again', () => ingest.health().status === 'ok', 60_000, 200);
+    } else {
+      // A ClickHouse server is one store for every member: sharing the group is how ingest scales out.
+      await waitFor('the rebalance to settle', () => ingest.status().joined && ingest.status().partitions < setup.config.kafka.partitions, 30_000, 200);
+      assert.equal(ingest.health().status, 'ok', JSON.stringify(ingest.health()));
+    }
+  });
+});
+
 describe('an ingest process that cannot go on', () => {
   const setup = testSetup();
   it('exits non-zero, and says why', async () => {
