@@ -6,7 +6,7 @@ import type { PipelineConfig } from '../platform/config/index.ts';
 import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
 import { createCommandLogger } from '../platform/observability/index.ts';
 import type { ScenarioName } from '../generator/trafficGenerator.ts';
-import { produceTraffic } from '../generator/producer.ts';
+import { produceTraffic, ProduceInterrupted, type ProduceCounts } from '../generator/producer.ts';
 
 export interface ProduceArgs {
   count: number;
@@ -60,28 +60,42 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   };
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
-  const counts = await produceTraffic(kafka, {
-    topic: config.kafka.topics.raw,
-    count: args.count,
-    rate: args.rate,
-    seed: args.seed,
-    scenario: args.scenario,
-    duplicates: args.duplicates,
-    malformed: args.malformed,
-    late: args.late,
-    startTime: Date.now() - 60_000,
-    eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
-    ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
-    signal: ac.signal,
-    compression: compressionType(config.kafka.compression),
-    onProgress: (sent) => {
-      bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) });
-      progressLine(sent);
-    },
-  });
+  const summary = (counts: ProduceCounts, extra: Record<string, unknown> = {}): void => {
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(
+      `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds), ...extra })}\n`,
+    );
+  };
+  let counts: ProduceCounts;
+  try {
+    counts = await produceTraffic(kafka, {
+      topic: config.kafka.topics.raw,
+      count: args.count,
+      rate: args.rate,
+      seed: args.seed,
+      scenario: args.scenario,
+      duplicates: args.duplicates,
+      malformed: args.malformed,
+      late: args.late,
+      startTime: Date.now() - 60_000,
+      eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
+      ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
+      signal: ac.signal,
+      compression: compressionType(config.kafka.compression),
+      onProgress: (sent) => {
+        bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) });
+        progressLine(sent);
+      },
+    });
+  } catch (err) {
+    bar?.stop();
+    if (!(err instanceof ProduceInterrupted)) throw err;
+    // What the broker acknowledged before the failure, on stdout as a complete run's summary is (`complete: false`),
+    // so a script knows where to resume; the error itself goes to stderr and the exit code is non-zero.
+    summary(err.counts, { complete: false });
+    throw err.cause;
+  }
   bar?.stop();
-  const seconds = (Date.now() - started) / 1000;
-  process.stdout.write(
-    `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds) })}\n`,
-  );
+  // Ctrl-C ends the run early, with what was acknowledged until then.
+  summary(counts, { complete: !ac.signal.aborted });
 }

@@ -19,6 +19,17 @@ export interface ProduceOptions extends PlanOptions {
 
 export type ProduceCounts = Record<PlannedKind, number> & { sent: number };
 
+/** A send failed part-way: `counts.sent` is what the broker acknowledged before (the other counts: what was planned). */
+export class ProduceInterrupted extends Error {
+  constructor(
+    readonly counts: ProduceCounts,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'ProduceInterrupted';
+  }
+}
+
 const BATCH = 500;
 const IN_FLIGHT = 4;
 
@@ -61,6 +72,11 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
     }
     await flush();
     await Promise.all(inFlight);
+  } catch (err) {
+    // Let the sends still in flight end, so that `sent` is what the broker took (found from outside: a run that failed
+    // part-way said nothing of what had been acknowledged).
+    await Promise.allSettled(inFlight);
+    throw new ProduceInterrupted(counts, err);
   } finally {
     await sender.close();
     await producer.disconnect();
