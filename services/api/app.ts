@@ -101,23 +101,29 @@ function compressedBody(req: FastifyRequest): PipelineError | undefined {
     : undefined;
 }
 
+const MAX_PARAM_LENGTH = 512;
+
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
   // Unknown body fields are an error, not silently dropped (fastify's default would remove them).
   const app = Fastify({
     loggerInstance,
+    // Ids are up to 128 characters, each up to 3 when percent-encoded; the route schemas hold them to 128. Fastify's
+    // default of 100 refused a statement for a 120-character account id that usage answered for (found from outside).
+    maxParamLength: MAX_PARAM_LENGTH,
     logController: new LogController({ disableRequestLogging: true }),
     // No type coercion: `"false"`, `0` or `null` where a boolean belongs is a 400, not a silent false.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    // What the router refuses before any route (a malformed percent-encoding, a path parameter over 100 characters)
+    // What the router refuses before any route (a malformed percent-encoding, a path parameter over MAX_PARAM_LENGTH)
     // answers in the contract's error shape too.
     frameworkErrors: (err, _req, reply) => {
       const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
       // The reply's types are the routes' (none here): this one is plain JSON. Fastify's own message quotes the path,
       // where a caller may have put an identifier: said in words instead.
       const raw = reply as unknown as { code(n: number): { send(body: unknown): unknown } };
-      const message = status === 414 ? 'a path parameter is over 100 characters' : 'the path is not a valid URL (a malformed percent-encoding?)';
+      const message =
+        status === 414 ? `a path parameter is over ${MAX_PARAM_LENGTH} characters` : 'the path is not a valid URL (a malformed percent-encoding?)';
       void raw.code(status).send({ error: FASTIFY_STATUS_CODES[status] ?? 'bad_request', message });
     },
     // And what Node's HTTP parser refuses (headers or a query string too large, a malformed request line).

@@ -4,6 +4,7 @@ import { parse } from 'csv-parse/sync';
 import {
   decimalToMicros,
   COUNTRY_CODES,
+  impossibleIdProblem,
   ISO_4217,
   requireMonth,
   PipelineError,
@@ -57,6 +58,17 @@ async function withStore<T>(
 
 const monthArg = (month: string): string => requireMonth(month, 'config_invalid', '--month');
 
+/**
+ * An `--account`/`--provider` the API would refuse is refused here too, whether or not a `cdr start` answers (found
+ * from outside: `--account ""` re-rated every account, and a phone number was stored as a re-rate's account).
+ */
+function idArg(flag: string, kind: 'account' | 'provider', value: string): string {
+  if (value.trim() === '') throw new PipelineError('config_invalid', `${flag}: empty (leave the option out to mean every ${kind})`);
+  const problem = impossibleIdProblem(flag, kind, value, 'option');
+  if (problem !== undefined) throw new PipelineError('config_invalid', problem);
+  return value;
+}
+
 function instantArg(flag: string, text: string): number {
   const at = parseIsoInstant(text);
   if (at === undefined) throw new PipelineError('config_invalid', isoInstantProblem(flag, text));
@@ -108,6 +120,7 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
 
 export async function billingStatement(config: PipelineConfig, args: { account: string; month: string }): Promise<Statement> {
   const month = monthArg(args.month);
+  idArg('--account', 'account', args.account);
   const remote = api(config);
   if (remote) return remote.call<Statement>('GET', `/v1/billing/statements/${encodeURIComponent(args.account)}/${month}`);
   const s = await withStore(config, (store) => store.statement(args.account, month));
@@ -119,13 +132,15 @@ export async function billingRerate(config: PipelineConfig, args: { from: string
   const from = instantArg('--from', args.from);
   const to = instantArg('--to', args.to);
   if (!(to > from)) throw new PipelineError('config_invalid', '--to must be after --from');
+  if (args.account !== undefined) idArg('--account', 'account', args.account);
+  if (args.plan !== undefined && args.plan.trim() === '') throw new PipelineError('config_invalid', '--plan: empty (leave the option out to mean every plan)');
   const remote = api(config);
   if (remote)
     return remote.call<RerateReport>('POST', '/v1/billing/rerate', {
       from: args.from,
       to: args.to,
-      ...(args.account ? { account_id: args.account } : {}),
-      ...(args.plan ? { plan_id: args.plan } : {}),
+      ...(args.account !== undefined ? { account_id: args.account } : {}),
+      ...(args.plan !== undefined ? { plan_id: args.plan } : {}),
     });
   const file = plansFileOf(config.billing.plansFile);
   const book = readPlanFile(file);
@@ -138,8 +153,8 @@ export async function billingRerate(config: PipelineConfig, args: { from: string
         to,
         book,
         actor: actor(),
-        ...(args.account ? { accountId: args.account } : {}),
-        ...(args.plan ? { planId: args.plan } : {}),
+        ...(args.account !== undefined ? { accountId: args.account } : {}),
+        ...(args.plan !== undefined ? { planId: args.plan } : {}),
       });
       await audit?.append({
         actor: actor(),
@@ -178,8 +193,7 @@ export function readInvoice(file: string, month: string): InvoiceLine[] {
     const day = r['day'] ?? r['date'] ?? '';
     const country = (r['destination_country'] ?? r['country'] ?? '').toUpperCase();
     const currency = (r['currency'] ?? '').toUpperCase();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !day.startsWith(month))
-      problems.push(`line ${line}: day "${day.slice(0, 20)}" is not a date (YYYY-MM-DD) of ${month}`);
+    if (!calendarDayOf(day, month)) problems.push(`line ${line}: day "${day.slice(0, 20)}" is not a date (YYYY-MM-DD) of ${month}`);
     // Empty: traffic without a destination country, which our cost cells carry as "" (found from outside: such a cell
     // could never be matched, so the provider always reconciled with a difference).
     if (country !== '' && !COUNTRY_CODES.has(country))
@@ -191,10 +205,10 @@ export function readInvoice(file: string, month: string): InvoiceLine[] {
     } catch (err) {
       problems.push((err as Error).message);
     }
-    const recordsText = r['records'];
-    const records = recordsText === undefined || recordsText === '' ? null : Number(recordsText);
-    if (records !== null && (!Number.isSafeInteger(records) || records < 0))
-      problems.push(`line ${line}: records "${String(recordsText).slice(0, 20)}" is not a count`);
+    const recordsText = r['records']?.trim();
+    // Digits only: Number() read `0x2` as 2 and `1e1` as 10 (found from outside).
+    const records = recordsText === undefined || recordsText === '' ? null : /^\d{1,15}$/.test(recordsText) ? Number(recordsText) : NaN;
+    if (records !== null && !Number.isSafeInteger(records)) problems.push(`line ${line}: records "${String(recordsText).slice(0, 20)}" is not a count`);
     out.push({ day, destination_country: country, currency, records, cost_micros: cost, line });
   });
   if (problems.length > 0) throw new PipelineError('config_invalid', `invoice ${file} is invalid:\n  ${problems.slice(0, 50).join('\n  ')}`);
@@ -213,6 +227,7 @@ export interface ReconcileReport {
 
 export async function billingReconcile(config: PipelineConfig, args: { provider: string; month: string; invoice: string }): Promise<ReconcileReport> {
   const month = monthArg(args.month);
+  idArg('--provider', 'provider', args.provider);
   const invoice = readInvoice(args.invoice, month);
   const remote = api(config);
   const ours = remote
@@ -241,4 +256,12 @@ export async function billingReconcile(config: PipelineConfig, args: { provider:
     ours_total: total(ours),
     invoice_total: total(invoice),
   };
+}
+
+/** Whether `day` is `YYYY-MM-DD` of `month` and on the calendar (not 2026-11-31, -00 or 2026-02-30). */
+function calendarDayOf(day: string, month: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !day.startsWith(`${month}-`)) return false;
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const at = new Date(Date.UTC(y, m - 1, d));
+  return at.getUTCFullYear() === y && at.getUTCMonth() === m - 1 && at.getUTCDate() === d;
 }

@@ -96,6 +96,7 @@ export type { Rating, RatingInput } from './billing/rating.ts';
 export { MONTH, MONTH_RULE, monthOf, requireMonth, monthStart, nextMonth, sealStatement, statementDigest, totalsOf } from './billing/statement.ts';
 export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
 export { decimalToMicros, reconcile } from './billing/reconcile.ts';
+export { impossibleIdProblem } from './billing/ids.ts';
 export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';
 export { DEFAULT_FRAUD_CONFIG, DEFAULT_RULES, parseFraudConfig, RULE_NAMES, thresholdsFor } from './fraud/fraudConfig.ts';
 export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudConfig.ts';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { identifierShaped, MONTH, recordIdShaped, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
+import { impossibleIdProblem, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -75,19 +75,9 @@ export function groupByOf(text: string | undefined): UsageDimension[] {
   return dims;
 }
 
-/**
- * An account or provider id that ingest would have refused (core/cdr/validate.ts) can match nothing: a 400 that says
- * why, never quoting the value back — an identifier in its place is personal data (found from outside: a statement's
- * 404 quoted a phone number). A space in a query-string value is most often a raw `+` (found from outside:
- * `?account_id=+6012…` read as " 6012…" answered 200 with no rows).
- */
 function refuseImpossibleId(field: string, kind: 'account' | 'provider', value: string, from: 'query' | 'path' | 'body'): void {
-  const what = kind === 'account' ? 'an account id' : 'a provider id';
-  if (identifierShaped(value)) throw new PipelineError('bad_request', `${field}: ${what} is never a phone number or an email address`);
-  if (!recordIdShaped(value)) {
-    const plus = from === 'query' && value.includes(' ') ? "; in a query string a raw '+' reads as a space (send it as %2B)" : '';
-    throw new PipelineError('bad_request', `${field}: ${what} is 1-128 printable ASCII characters with no spaces${plus}`);
-  }
+  const problem = impossibleIdProblem(field, kind, value, from);
+  if (problem !== undefined) throw new PipelineError('bad_request', problem);
 }
 
 export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook }> = async (app, { billing, plans }) => {

@@ -33,12 +33,20 @@ export interface InvoiceLine {
   readonly line: number;
 }
 
-/** A decimal amount in major units (`12.345678`, `-0.5`, `1e3` refused) → integer micro-units, exactly. */
+/** The most one invoice line may cost: 10^15 micro-units, as for a record (core/cdr/validate.ts). */
+const MAX_LINE_MICROS = 10n ** 15n;
+
+/**
+ * A decimal amount in major units (`12.345678`, `-0.5`; `1e3` refused) → integer micro-units, exactly: digits are
+ * joined as text, never scaled in floating point (found from outside: 9007199254.740993 came out …992). At most a
+ * billion major units a line, so that the sums of a month's lines stay exact too.
+ */
 export function decimalToMicros(text: string, where: string): number {
   const m = /^(-)?(\d{1,12})(?:\.(\d{1,6}))?$/.exec(text.trim());
   if (!m) throw new PipelineError('config_invalid', `${where}: "${text.slice(0, 40)}" is not a decimal amount with at most 6 decimals`);
-  const micros = Number(m[2]) * 1_000_000 + Number((m[3] ?? '').padEnd(6, '0'));
-  return m[1] ? -micros : micros;
+  const micros = BigInt(m[2]!) * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0'));
+  if (micros > MAX_LINE_MICROS) throw new PipelineError('config_invalid', `${where}: "${text.slice(0, 40)}" is over a billion (10^9) major units`);
+  return Number(m[1] ? -micros : micros);
 }
 
 function cellKey(c: { day: string; destination_country: string; currency: string }): string {

@@ -26,21 +26,24 @@ export interface AnswerSigner {
   sign(data: Buffer): Buffer;
 }
 
-export const answerIntegritySchema = z.object({
-  format: z.literal(ANSWER_FORMAT),
-  hash: z.literal('SHA-256'),
-  canonicalization: z.literal('RFC 8785'),
-  signature_algorithm: z.literal('Ed25519'),
-  key_id: z.string(),
-  public_key: z.string(),
-  signed_at: z.string(),
-  fields: z.record(z.string(), z.string()),
-  record_count: z.number().int().min(0),
-  records_sha256: z.string(),
-  record_digests: z.string(),
-  record_fields: z.record(z.string(), z.string()),
-  signature: z.string(),
-});
+export const answerIntegritySchema = z
+  .object({
+    format: z.literal(ANSWER_FORMAT),
+    hash: z.literal('SHA-256'),
+    canonicalization: z.literal('RFC 8785'),
+    signature_algorithm: z.literal('Ed25519'),
+    key_id: z.string(),
+    public_key: z.string(),
+    signed_at: z.string(),
+    fields: z.record(z.string(), z.string()),
+    record_count: z.number().int().min(0),
+    records_sha256: z.string(),
+    record_digests: z.string(),
+    record_fields: z.record(z.string(), z.string()),
+    signature: z.string(),
+  })
+  // A key the signature does not cover is a change, not something to drop before checking (as for retention reports).
+  .strict();
 export type AnswerIntegrity = z.infer<typeof answerIntegritySchema>;
 
 /** The key id of a public key (SPKI DER). */

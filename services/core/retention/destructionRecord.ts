@@ -19,31 +19,35 @@ export const DESTRUCTION_ENTRY_FORMAT = 'cdr-pipeline/retention-entry/1';
 export const DESTRUCTION_REPORT_FORMAT = 'cdr-pipeline/retention-report/1';
 export const DESTRUCTION_GENESIS = '0'.repeat(64);
 
-export const destructionEntrySchema = z.object({
-  seq: z.number().int().min(1),
-  prev_hash: z.string(),
-  /** The real time the entry was written, after what it records was done and checked (never the pass's `now`). */
-  destroyed_at: z.string(),
-  /** The pass's clock: the instant the retention rules were applied at (a drill may move it). */
-  pass_now: z.string(),
-  run_id: z.string(),
-  actor: z.string(),
-  /** identifiers | traffic | usage | held | pass (one per pass: what it checked, including the Kafka topics). */
-  class: z.string(),
-  month: z.string(),
-  /** Ids of the keys destroyed (month keys, a hold's key); never key material. */
-  key_ids: z.array(z.string()),
-  rows: z.number().int().min(0),
-  keys_destroyed: z.number().int().min(0),
-  holds_honoured: z.number().int().min(0),
-  verified: z.boolean(),
-  /** What verification checked, with the numbers it found (rows left, parts on disk, …). */
-  verification: z.record(z.string(), z.unknown()),
-  verification_sha256: z.string(),
-  signer_key_id: z.string(),
-  hash: z.string(),
-  signature: z.string(),
-});
+export const destructionEntrySchema = z
+  .object({
+    seq: z.number().int().min(1),
+    prev_hash: z.string(),
+    /** The real time the entry was written, after what it records was done and checked (never the pass's `now`). */
+    destroyed_at: z.string(),
+    /** The pass's clock: the instant the retention rules were applied at (a drill may move it). */
+    pass_now: z.string(),
+    run_id: z.string(),
+    actor: z.string(),
+    /** identifiers | traffic | usage | held | pass (one per pass: what it checked, including the Kafka topics). */
+    class: z.string(),
+    month: z.string(),
+    /** Ids of the keys destroyed (month keys, a hold's key); never key material. */
+    key_ids: z.array(z.string()),
+    rows: z.number().int().min(0),
+    keys_destroyed: z.number().int().min(0),
+    holds_honoured: z.number().int().min(0),
+    verified: z.boolean(),
+    /** What verification checked, with the numbers it found (rows left, parts on disk, …). */
+    verification: z.record(z.string(), z.unknown()),
+    verification_sha256: z.string(),
+    signer_key_id: z.string(),
+    hash: z.string(),
+    signature: z.string(),
+  })
+  // Strict, as the other two: a key the signature does not cover is a change, not something to drop before checking
+  // (found from outside: a report with an added `note` verified "intact").
+  .strict();
 export type DestructionEntry = z.infer<typeof destructionEntrySchema>;
 export type DestructionEntryContent = Omit<DestructionEntry, 'hash' | 'signature' | 'verification_sha256' | 'signer_key_id'>;
 
@@ -62,30 +66,32 @@ export function signDestructionEntry(content: DestructionEntryContent, signer: A
   return { ...body, hash, signature: signer.sign(entrySigningBytes(hash)).toString('base64') };
 }
 
-export const destructionHeadSchema = z.object({ seq: z.number().int().min(0), hash: z.string(), at: z.string(), signature: z.string() });
+export const destructionHeadSchema = z.object({ seq: z.number().int().min(0), hash: z.string(), at: z.string(), signature: z.string() }).strict();
 export type DestructionHead = z.infer<typeof destructionHeadSchema>;
 
 function headSigningBytes(h: Omit<DestructionHead, 'signature'>): Buffer {
   return Buffer.from(canonicalJson({ format: `${DESTRUCTION_REPORT_FORMAT}#head`, ...h }));
 }
 
-export const destructionReportSchema = z.object({
-  format: z.literal(DESTRUCTION_REPORT_FORMAT),
-  month: z.string().regex(/^\d{4}-\d{2}$/),
-  generated_at: z.string(),
-  hash: z.literal('SHA-256'),
-  canonicalization: z.literal('RFC 8785'),
-  signature_algorithm: z.literal('Ed25519'),
-  key_id: z.string(),
-  public_key: z.string(),
-  /** Every entry of the chain about this month, oldest first. */
-  entries: z.array(destructionEntrySchema),
-  /** The newest entry of the whole chain when the report was made, signed. */
-  chain_head: destructionHeadSchema,
-  /** A sentence a reader can act on: what the report says and how to check it. */
-  summary: z.string(),
-  signature: z.string(),
-});
+export const destructionReportSchema = z
+  .object({
+    format: z.literal(DESTRUCTION_REPORT_FORMAT),
+    month: z.string().regex(/^\d{4}-\d{2}$/),
+    generated_at: z.string(),
+    hash: z.literal('SHA-256'),
+    canonicalization: z.literal('RFC 8785'),
+    signature_algorithm: z.literal('Ed25519'),
+    key_id: z.string(),
+    public_key: z.string(),
+    /** Every entry of the chain about this month, oldest first. */
+    entries: z.array(destructionEntrySchema),
+    /** The newest entry of the whole chain when the report was made, signed. */
+    chain_head: destructionHeadSchema,
+    /** A sentence a reader can act on: what the report says and how to check it. */
+    summary: z.string(),
+    signature: z.string(),
+  })
+  .strict();
 export type DestructionReport = z.infer<typeof destructionReportSchema>;
 
 function reportSigningBytes(r: Omit<DestructionReport, 'signature'>): Buffer {

@@ -400,7 +400,7 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/v1/no-such-route', status: 401 },
       { method: 'GET', url: '/v1/no-such-route', role: 'auditor', status: 404 },
       // What the router refuses before any route, in the contract's shape too.
-      { method: 'GET', url: `/v1/lea/requests/${'x'.repeat(120)}`, role: 'lea-officer', status: 414 },
+      { method: 'GET', url: `/v1/lea/requests/${'x'.repeat(600)}`, role: 'lea-officer', status: 414 },
       { method: 'GET', url: '/v1/lea/requests/%ff%fe', role: 'lea-officer', status: 400 },
     ];
     const headersOf = (p: (typeof probes)[number]): Record<string, string> => {
@@ -429,9 +429,15 @@ describe('hostile callers', () => {
     assert.deepEqual(wrong, []);
     // A 414's code says what it is (found from outside: it was `bad_request`), and neither it nor a bad URL quotes the
     // path, where a caller may have put an identifier (found in review).
-    const long = await app.inject({ method: 'GET', url: `/v1/holds/+60123456789${'x'.repeat(120)}`, headers: as('legal') });
+    const long = await app.inject({ method: 'GET', url: `/v1/holds/+60123456789${'x'.repeat(600)}`, headers: as('legal') });
     assert.equal(long.statusCode, 414);
-    assert.deepEqual(long.json(), { error: 'uri_too_long', message: 'a path parameter is over 100 characters' });
+    assert.deepEqual(long.json(), { error: 'uri_too_long', message: 'a path parameter is over 512 characters' });
+    // An id as long as ingest takes (128) reaches its route, percent-encoded too (found from outside: a 120-character
+    // account's statement was a 414 while its usage answered).
+    for (const account of ['L'.repeat(128), encodeURIComponent('a/'.repeat(64))]) {
+      const statement = await app.inject({ method: 'GET', url: `/v1/billing/statements/${account}/2026-11`, headers: as('billing') });
+      assert.equal(statement.statusCode, 404, statement.body);
+    }
     const badUrl = await app.inject({ method: 'GET', url: '/v1/holds/+60123456789%ff', headers: as('legal') });
     assert.equal(badUrl.statusCode, 400);
     assert.doesNotMatch(badUrl.body, /60123456789/);

@@ -462,6 +462,13 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const config = { ...setup.config, billing: { ...setup.config.billing, plansFile } };
     // The CLI's own path (opening the store) — this test process holds the embedded store in the same process, which
     // chDB allows (several sessions per process).
+    // Found from outside: `--account ""` re-rated every account, and a phone number was stored as a run's account.
+    for (const args of [{ account: '' }, { plan: ' ' }, { account: '+60123456789' }, { account: 'alice@example.com' }])
+      await assert.rejects(
+        billingRerate(config, { from: '2026-10-15T00:00:00Z', to: '2026-11-01T00:00:00Z', ...args }),
+        (e: unknown) =>
+          e instanceof PipelineError && e.code === 'config_invalid' && /^--(account|plan): /.test(e.message) && !/60123456789|alice/.test(e.message),
+      );
     const report = await billingRerate(config, { from: '2026-10-15T00:00:00Z', to: '2026-11-01T00:00:00Z' });
     // Changed: every USD record after the change (new prices), and the unrated records of those accounts (their plan
     // version changed, their figures stay zero).
@@ -599,6 +606,30 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider, month: '2026-10', invoice }),
       (e: unknown) => e instanceof PipelineError && /line 3: currency "EUX"/.test(e.message) && /line 3: cost/.test(e.message),
     );
+    // Found from outside: days not on the calendar were read as days without our traffic, `0x2` records as 2, and
+    // costs past 2^53 micro-units were rounded.
+    writeFileSync(
+      invoice,
+      'day,destination_country,currency,cost,records\n2026-10-31,MY,EUR,1.5,2\n2026-10-32,MY,EUR,1,1\n2026-10-00,MY,EUR,1,1\n2026-10-05,MY,EUR,1,0x2\n2026-10-06,MY,EUR,1,1e1\n2026-10-07,MY,EUR,9007199254.740993,1\n',
+    );
+    await assert.rejects(
+      billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider, month: '2026-10', invoice }),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'config_invalid' &&
+        /line 3: day "2026-10-32" is not a date/.test(e.message) &&
+        /line 4: day "2026-10-00" is not a date/.test(e.message) &&
+        /line 5: records "0x2" is not a count/.test(e.message) &&
+        /line 6: records "1e1" is not a count/.test(e.message) &&
+        /line 7: cost: "9007199254.740993" is over a billion/.test(e.message) &&
+        !/line 2:/.test(e.message),
+    );
+    // An empty or impossible --provider is a usage error, whichever way the command reaches the store.
+    for (const bad of ['', '+60123456789', 'a b'])
+      await assert.rejects(
+        billingReconcile({ ...setup.config, billing: { ...setup.config.billing, plansFile } }, { provider: bad, month: '2026-10', invoice }),
+        (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /^--provider: /.test(e.message) && !e.message.includes('60123456789'),
+      );
   });
 
   it('late records of two closed months are one pending adjustment each; what November already carried is not counted again', async () => {

@@ -9,7 +9,10 @@ describe('provider reconciliation', () => {
     assert.equal(decimalToMicros('0.1', 'x'), 100_000);
     assert.equal(decimalToMicros('-3', 'x'), -3_000_000);
     assert.equal(decimalToMicros('1234567.000001', 'x'), 1_234_567_000_001);
-    for (const bad of ['1e3', '1.2345678', '', 'abc', '1,5'])
+    // Past 2^53 micro-units as text, not through floating point; a line over a billion major units is refused.
+    assert.equal(decimalToMicros('999999999.999999', 'x'), 999_999_999_999_999);
+    assert.equal(decimalToMicros('1000000000', 'x'), 10 ** 15);
+    for (const bad of ['1e3', '1.2345678', '', 'abc', '1,5', '1000000000.000001', '9007199254.740993', '123456789012.345678'])
       assert.throws(
         () => decimalToMicros(bad, 'line 3: cost'),
         (e: unknown) => e instanceof PipelineError && /line 3: cost/.test(e.message),

@@ -124,6 +124,10 @@ describe('signed answers', () => {
       verifyAnswer({ header: doc, records: doc.records, integrity: { nonsense: true }, trustedKeys: trusted }).problems[0]!,
       /integrity: missing or malformed/,
     );
+    // A member added to the block, which its signature does not cover, is named, not dropped before the check.
+    const added = verifyAnswer({ header: doc, records: doc.records, integrity: { ...doc.integrity, approved_by: 'x' }, trustedKeys: trusted });
+    assert.equal(added.ok, false);
+    assert.match(added.problems[0]!, /integrity: missing or malformed .*approved_by/);
   });
 
   it('NDJSON and CSV answers hold the records alone and verify against the receipt', () => {

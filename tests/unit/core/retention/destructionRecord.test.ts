@@ -104,6 +104,23 @@ describe('destruction record', () => {
     }
   });
 
+  it('refuses a field the signatures do not cover, naming it, at the top, in an entry or in the chain head', () => {
+    // Found from outside: an added `"note":"approved by DPO"` was dropped before checking, and the report verified.
+    const r = reportOf(s, entries);
+    const added: [string, (x: Record<string, unknown> & DestructionReport) => void, RegExp][] = [
+      ['top', (x) => (x['note'] = 'approved by DPO'), /not a retention report: .*note/],
+      ['entry', (x) => ((x.entries[0] as unknown as Record<string, unknown>)['comment'] = 'x'), /not a retention report: entries\.0: .*comment/],
+      ['head', (x) => ((x.chain_head as unknown as Record<string, unknown>)['by'] = 'x'), /not a retention report: chain_head: .*by/],
+    ];
+    for (const [where, add, expected] of added) {
+      const x = clone(r) as Record<string, unknown> & DestructionReport;
+      add(x);
+      const check = verifyDestructionReport(x, [s.publicKeyObject]);
+      assert.equal(check.ok, false, where);
+      assert.match(check.problems.join(' | '), expected, where);
+    }
+  });
+
   it('detects a removed entry and a report re-signed by another key', () => {
     const x = clone(reportOf(s, entries));
     x.entries = [];
