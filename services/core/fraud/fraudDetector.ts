@@ -96,8 +96,33 @@ interface AccountClock {
 }
 
 /** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
+interface Bucket {
+  at: number;
+  n: number;
+  delivered: number;
+  failed: number;
+  first: number;
+  last: number;
+  /** Records of the bucket that are the rule's anomalous kind (undelivered for pumping, failed for a scan, …). */
+  hits: number;
+  hitFirst: number;
+  hitLast: number;
+}
+
+/** What a window holds: counts, and the first and last event times of all its records and of its hits. */
+interface WindowTotals {
+  n: number;
+  delivered: number;
+  failed: number;
+  first: number;
+  last: number;
+  hits: number;
+  hitFirst: number;
+  hitLast: number;
+}
+
 class KeyWindow {
-  readonly buckets: { at: number; n: number; delivered: number; failed: number; first: number }[] = [];
+  readonly buckets: Bucket[] = [];
   baselinePerBucket = 0;
   /** 1 − (1 − α)^k after k buckets: the weight the mean has gathered (bias correction, so a young key is not "quiet"). */
   private weight = 0;
@@ -108,7 +133,7 @@ class KeyWindow {
    * key is not taken for a quiet one); otherwise a new key starts quiet (a number range nobody sent to before).
    */
   constructor(
-    private readonly windowBuckets: number,
+    readonly windowBuckets: number,
     private readonly unbiased = false,
   ) {}
 
@@ -139,7 +164,8 @@ class KeyWindow {
     while (this.buckets.length > 0 && this.buckets[0]!.at <= b - this.windowBuckets) this.buckets.shift();
   }
 
-  add(t: number, delivered: boolean, failed: boolean): void {
+  /** `hit`: the record is of the rule's anomalous kind, so it may begin or end the anomalous activity. */
+  add(t: number, delivered: boolean, failed: boolean, hit = true): void {
     const b = Math.floor(t / BUCKET_MS);
     // Older than the window at the key's clock (`advance` moved it to the account's newest time): not part of what is
     // judged now. Counted, an ordinary record read out of order pulled an open alert's start back by its distance
@@ -149,7 +175,7 @@ class KeyWindow {
     const newest = this.buckets[this.buckets.length - 1];
     let bucket = newest && newest.at === b ? newest : this.buckets.find((x) => x.at === b);
     if (!bucket) {
-      bucket = { at: b, n: 0, delivered: 0, failed: 0, first: t };
+      bucket = { at: b, n: 0, delivered: 0, failed: 0, first: t, last: t, hits: 0, hitFirst: Number.POSITIVE_INFINITY, hitLast: Number.NEGATIVE_INFINITY };
       this.buckets.push(bucket);
       if (newest && newest.at > b) this.buckets.sort((x, y) => x.at - y.at);
     }
@@ -157,6 +183,12 @@ class KeyWindow {
     if (delivered) bucket.delivered++;
     if (failed) bucket.failed++;
     if (t < bucket.first) bucket.first = t;
+    if (t > bucket.last) bucket.last = t;
+    if (hit) {
+      bucket.hits++;
+      if (t < bucket.hitFirst) bucket.hitFirst = t;
+      if (t > bucket.hitLast) bucket.hitLast = t;
+    }
   }
 
   /** No bucket since `t`. */
@@ -164,18 +196,40 @@ class KeyWindow {
     return this.lastBucket * BUCKET_MS < t;
   }
 
-  totals(): { n: number; delivered: number; failed: number; first: number } {
-    let n = 0;
-    let delivered = 0;
-    let failed = 0;
-    let first = Number.POSITIVE_INFINITY;
+  totals(): WindowTotals {
+    const t: WindowTotals = {
+      n: 0,
+      delivered: 0,
+      failed: 0,
+      first: Number.POSITIVE_INFINITY,
+      last: Number.NEGATIVE_INFINITY,
+      hits: 0,
+      hitFirst: Number.POSITIVE_INFINITY,
+      hitLast: Number.NEGATIVE_INFINITY,
+    };
     for (const b of this.buckets) {
-      n += b.n;
-      delivered += b.delivered;
-      failed += b.failed;
-      if (b.first < first) first = b.first;
+      t.n += b.n;
+      t.delivered += b.delivered;
+      t.failed += b.failed;
+      t.hits += b.hits;
+      if (b.first < t.first) t.first = b.first;
+      if (b.last > t.last) t.last = b.last;
+      if (b.hitFirst < t.hitFirst) t.hitFirst = b.hitFirst;
+      if (b.hitLast > t.hitLast) t.hitLast = b.hitLast;
     }
-    return { n, delivered, failed, first };
+    return t;
+  }
+
+  /** First and last event times of the buckets holding at least `perBucket` records (a surge); infinite when none. */
+  surgeSpan(perBucket: number): { first: number; last: number } {
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    for (const b of this.buckets) {
+      if (b.n < perBucket) continue;
+      if (b.first < first) first = b.first;
+      if (b.last > last) last = b.last;
+    }
+    return { first, last };
   }
 
   /** The baseline count of a whole window. */
@@ -232,6 +286,12 @@ interface AccountHistory {
 interface OpenAlert {
   alert: Alert;
   publishedAt: number;
+  /**
+   * The newest event time at which the condition held: what closing goes by. Not `ended_at`, the last event of the
+   * anomalous activity itself — the condition holds on while the window still holds that activity, and an alert
+   * closed then would open again at the next record.
+   */
+  heldAt: number;
 }
 
 interface Verdict {
@@ -239,7 +299,9 @@ interface Verdict {
   readonly figure: number;
   readonly warning: number;
   readonly critical: number;
+  /** The first and last event times of the anomalous activity in the window (not of ordinary traffic beside it). */
   readonly started: number;
+  readonly lastActivity: number;
   readonly evidence: Record<string, number | string>;
 }
 
@@ -298,7 +360,7 @@ export class FraudDetector {
 
   /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
   adopt(alerts: readonly Alert[], now?: number): void {
-    for (const a of alerts) if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at });
+    for (const a of alerts) if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at, heldAt: a.ended_at });
     // Never ahead of the wall clock (an alert stored before that rule could end in the future).
     const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
     for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
@@ -321,7 +383,7 @@ export class FraudDetector {
     const o = this.open.get(id);
     if (!o) return;
     const account = o.alert.key.account_id;
-    if (o.alert.ended_at >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return;
+    if (o.heldAt >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return;
     this.open.delete(id);
     const ids = this.openByAccount.get(account);
     ids?.delete(id);
@@ -455,6 +517,7 @@ export class FraudDetector {
           warning: th.warning,
           critical: th.critical,
           started: fresh.first,
+          lastActivity: fresh.last,
           evidence: {
             window_s: rc.windowS,
             records: all.n,
@@ -475,6 +538,11 @@ export class FraudDetector {
       const distinctShare = all.n > 0 ? acctDistinct.count(t) / all.n : 1;
       const fresh = this.windowTotals(`an|${e.account_id}`, rc.windowS, t);
       const th = thresholdsFor(rc, e.destination_country, network);
+      // The surge itself: the buckets over the warning level of a bucket's share of the baseline (ordinary traffic
+      // before and after it is not the activity); spread too evenly for any bucket to stand out, the window's records.
+      const span = acctShort.surgeSpan((baseline / acctShort.windowBuckets) * th.warning);
+      const surgeFirst = Number.isFinite(span.first) ? span.first : all.first;
+      const surgeLast = Number.isFinite(span.last) ? span.last : t;
       // A surge that repeats recipients (flooding) rather than reaching new ones (a campaign), in the usual destinations.
       changes.push(
         ...this.judge('velocity', accountKey, t, {
@@ -487,7 +555,8 @@ export class FraudDetector {
           figure: surge,
           warning: th.warning,
           critical: th.critical,
-          started: all.first,
+          started: surgeFirst,
+          lastActivity: surgeLast,
           evidence: { window_s: rc.windowS, records: all.n, baseline: round(baseline), surge: round(surge), distinct_recipient_share: round(distinctShare) },
         }),
       );
@@ -510,6 +579,7 @@ export class FraudDetector {
             warning: tokenWarning,
             critical: tokenCritical,
             started: n.first,
+            lastActivity: n.last,
             evidence: { window_s: rc.windowS, records_of_token: n.n, token_role: role },
           }),
         );
@@ -522,7 +592,8 @@ export class FraudDetector {
       if (r.sms_pumping.enabled && (e.channel === 'sms' || e.channel === 'mms')) {
         const rc = r.sms_pumping;
         const w = this.window(`p|${keyText(rangeKey)}`, rc.windowS, !this.isOpen('sms_pumping', rangeKey));
-        w.add(t, delivered, failed);
+        // Pumped traffic is what is never confirmed: delivered records beside it are not the activity.
+        w.add(t, delivered, failed, !delivered);
         const s = w.totals();
         const baseline = w.baseline(Number(rc.params['baseline_floor']));
         const deliveredRatio = s.n > 0 ? s.delivered / s.n : 1;
@@ -543,7 +614,8 @@ export class FraudDetector {
             figure: surge,
             warning: th.warning,
             critical: th.critical,
-            started: s.first,
+            started: s.hitFirst,
+            lastActivity: s.hitLast,
             evidence: {
               window_s: rc.windowS,
               records: s.n,
@@ -558,7 +630,8 @@ export class FraudDetector {
       if (r.range_scan.enabled) {
         const rc = r.range_scan;
         const w = this.window(`s|${keyText(rangeKey)}`, rc.windowS, false);
-        w.add(t, delivered, failed);
+        // A scan is its failures: records that reached someone are not the activity.
+        w.add(t, delivered, failed, failed);
         const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000, e.account_id);
         if (e.recipient_token) d.add(e.recipient_token, t);
         const s = w.totals();
@@ -577,7 +650,8 @@ export class FraudDetector {
             figure: distinct,
             warning: th.warning,
             critical: th.critical,
-            started: s.first,
+            started: s.hitFirst,
+            lastActivity: s.hitLast,
             evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
           }),
         );
@@ -601,6 +675,7 @@ export class FraudDetector {
               warning: th.warning,
               critical: th.critical,
               started: s.first,
+              lastActivity: s.last,
               evidence: { window_s: rc.windowS, calls_to_high_risk_range: s.n, short_calls: s.delivered, number_type: e.recipient_number_type || 'unknown' },
             }),
           );
@@ -662,6 +737,8 @@ export class FraudDetector {
     const risk = riskScore(v.figure, v.warning, v.critical);
     if (!existing) {
       const started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
+      // The activity's last event so far: the record that tipped the condition may be ordinary traffic beside it.
+      const ended = Number.isFinite(v.lastActivity) ? Math.min(Math.max(v.lastActivity, started), t) : t;
       const alert: Alert = {
         alert_id: alertIdOf(rule, key, started),
         rule,
@@ -669,14 +746,15 @@ export class FraudDetector {
         key,
         risk_score: risk,
         started_at: started,
-        ended_at: t,
+        ended_at: ended,
         detected_at: t,
         state: 'open',
         evidence: { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical },
       };
-      this.markOpen(id, { alert, publishedAt: t });
+      this.markOpen(id, { alert, publishedAt: t, heldAt: t });
       return [{ change: 'opened', alert }];
     }
+    if (t > existing.heldAt) existing.heldAt = t;
     const a = existing.alert;
     const escalated = severity === 'critical' && a.severity === 'warning';
     const next: Alert = {
@@ -685,7 +763,9 @@ export class FraudDetector {
       risk_score: Math.max(a.risk_score, risk),
       // Records of one key can arrive a little out of event-time order (they come from several raw partitions).
       started_at: Number.isFinite(v.started) ? Math.min(a.started_at, v.started) : a.started_at,
-      ended_at: Math.max(a.ended_at, t),
+      // Moved on only by the activity's own records: ordinary traffic while the window still holds the activity made
+      // an alert end minutes after the attack did (found from outside).
+      ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, Math.min(v.lastActivity, t)) : a.ended_at,
       evidence: risk >= a.risk_score ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical } : a.evidence,
     };
     existing.alert = next;

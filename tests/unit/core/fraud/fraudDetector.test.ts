@@ -112,6 +112,46 @@ describe('fraud detector', () => {
     assert.equal(d.lateIgnored, 0, 'within the late tolerance: judged, just not part of these windows');
   });
 
+  it('an alert spans the attack itself, not the ordinary traffic of the same key around it', () => {
+    // Found from outside: with ordinary delivered SMS to the same ranges before and after a 60 s burst, pumping and
+    // scan alerts started 4 minutes early (the window's first record) and ended 3 minutes late (every later record
+    // while the window still held the burst); the account's velocity alert likewise.
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const burst = T0 + 130 * 60_000;
+    const events: FraudEvent[] = [];
+    // Ordinary traffic of the accounts, every 5 s for 140 minutes (a destination is usual after 2 hours), to the very
+    // ranges attacked.
+    for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) {
+      events.push(ev({ event_time: t, account_id: 'acct-pump', recipient_range: '6017' }));
+      events.push(ev({ event_time: t, account_id: 'acct-scan', recipient_range: '6019' }));
+      events.push(ev({ event_time: t, account_id: 'acct-flood', recipient_range: '6011' }));
+    }
+    // The attacks, 60 s (the flood 30 s), started on a bucket boundary: pumped SMS never confirmed, a scan that fails,
+    // and a flood repeating three recipients.
+    for (let i = 0; i < 480; i++) events.push(ev({ event_time: burst + i * 125, account_id: 'acct-pump', recipient_range: '6017', status: 'expired' }));
+    for (let i = 0; i < 120; i++) events.push(ev({ event_time: burst + i * 500, account_id: 'acct-scan', recipient_range: '6019', status: 'failed' }));
+    for (let i = 0; i < 300; i++)
+      events.push(ev({ event_time: burst + i * 99, account_id: 'acct-flood', recipient_range: '6011', recipient_token: `victim-${i % 3}` }));
+    events.sort((a, b) => a.event_time - b.event_time);
+    const changes = run(d, events);
+    const last = new Map<string, AlertChange>();
+    for (const c of changes) if (!c.alert.key.token) last.set(`${c.alert.rule}|${c.alert.key.account_id}`, c);
+    const span = (id: string): [string, string] => {
+      const c = last.get(id);
+      assert.ok(c, `${id} alerted (${[...last.keys()].join(', ')})`);
+      return [new Date(c.alert.started_at).toISOString(), new Date(c.alert.ended_at).toISOString()];
+    };
+    const iso = (t: number): string => new Date(t).toISOString();
+    assert.deepEqual(span('sms_pumping|acct-pump'), [iso(burst), iso(burst + 479 * 125)]);
+    assert.deepEqual(span('range_scan|acct-scan'), [iso(burst), iso(burst + 119 * 500)]);
+    assert.deepEqual(span('velocity|acct-flood'), [iso(burst), iso(burst + 299 * 99)]);
+    // And they close once the condition no longer holds, each once.
+    for (const id of ['sms_pumping|acct-pump', 'range_scan|acct-scan', 'velocity|acct-flood']) {
+      assert.equal(last.get(id)!.change, 'closed', id);
+      assert.equal(changes.filter((c) => `${c.alert.rule}|${c.alert.key.account_id}` === id && !c.alert.key.token && c.change === 'opened').length, 1, id);
+    }
+  });
+
   it('an adopted open alert is continued by its condition, not opened again', () => {
     const first = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const opened = run(
