@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { answerWriter, RecordDigester, signAnswer, type AnswerFormat, type AnswerIntegrity, type AnswerSigner } from '../../core/index.ts';
-import type { AnswerPlan, DisclosureDesk, MonthAnswer } from './disclosureDesk.ts';
+import { expiredMonthsOf, type AnswerPlan, type DisclosureDesk, type MonthAnswer } from './disclosureDesk.ts';
 
 /**
  * An answer as a byte stream: the header members, the records page by page (each digested as it goes), then the
@@ -52,7 +52,7 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
       }
       const trailer = {
         months,
-        expired_months: months.filter((m) => m.status === 'expired').map((m) => m.month),
+        expired_months: expiredMonthsOf(months),
         record_count: digester.recordCount,
       };
       integrity = signAnswer({ ...opts.header, ...trailer }, digester.finish(), opts.signer, new Date(opts.clock()).toISOString());

@@ -42,6 +42,35 @@ export interface MonthAnswer {
   readonly month: string;
   readonly status: MonthStatus;
   readonly records: number;
+  /**
+   * A `held` month that holds cover only in part: the spans of the asked range (ISO instants, from inclusive, to
+   * exclusive) no hold covers, whose records expired. Such a month is in `expired_months` too.
+   */
+  readonly expired_parts?: readonly { readonly from: string; readonly to: string }[];
+}
+
+/**
+ * The months an answer could not answer in whole because their records expired: wholly, or in part beside a hold
+ * (found from outside: a hold over a month's last day made the whole month "held" and hid that the rest had expired).
+ */
+export function expiredMonthsOf(months: readonly MonthAnswer[]): string[] {
+  return months.filter((m) => m.status === 'expired' || (m.expired_parts?.length ?? 0) > 0).map((m) => m.month);
+}
+
+/** The parts of [from, to) that none of the spans covers, in order. */
+export function uncoveredParts(from: number, to: number, spans: readonly { from: number; to: number }[]): { from: number; to: number }[] {
+  const sorted = [...spans].sort((a, b) => a.from - b.from);
+  const out: { from: number; to: number }[] = [];
+  let at = from;
+  for (const sp of sorted) {
+    if (sp.to <= at) continue;
+    if (sp.from >= to) break;
+    if (sp.from > at) out.push({ from: at, to: Math.min(sp.from, to) });
+    at = Math.max(at, sp.to);
+    if (at >= to) break;
+  }
+  if (at < to) out.push({ from: at, to });
+  return out;
 }
 
 interface MonthPlan {
@@ -51,6 +80,8 @@ interface MonthPlan {
   readonly source: 'live' | 'held' | 'expired' | 'none';
   readonly key?: MonthKey;
   readonly holds?: readonly { hold: LegalHold; key: MonthKey }[];
+  /** Of a `held` month: what no hold covers. */
+  readonly expiredParts?: readonly { from: number; to: number }[];
   readonly estimate: number;
 }
 
@@ -228,9 +259,14 @@ export class DisclosureDesk {
         let n = 0;
         for (const h of covering)
           n += await this.deps.holds.countHeld(h.hold.hold_id, Math.max(mFrom, Date.parse(h.hold.from)), Math.min(mTo, Date.parse(h.hold.to)));
+        const expiredParts = uncoveredParts(
+          mFrom,
+          mTo,
+          covering.map((h) => ({ from: Date.parse(h.hold.from), to: Date.parse(h.hold.to) })),
+        );
         plan =
           n > 0
-            ? { month, from: mFrom, to: mTo, source: 'held', holds: covering, estimate: n }
+            ? { month, from: mFrom, to: mTo, source: 'held', holds: covering, expiredParts, estimate: n }
             : { month, from: mFrom, to: mTo, source: 'expired', estimate: 0 };
       }
       months.push(plan);
@@ -241,7 +277,7 @@ export class DisclosureDesk {
 
   /** The months a plan can already say are expired (before any record is read). */
   static expiredMonths(plan: AnswerPlan): string[] {
-    return plan.months.filter((m) => m.source === 'expired').map((m) => m.month);
+    return plan.months.filter((m) => m.source === 'expired' || (m.source === 'held' && (m.expiredParts?.length ?? 0) > 0)).map((m) => m.month);
   }
 
   /**
@@ -278,7 +314,12 @@ export class DisclosureDesk {
             if (page.length < this.pageSize) break;
           }
         }
-        onMonth({ month: m.month, status: count > 0 ? 'held' : 'expired', records: count });
+        const parts = (m.expiredParts ?? []).map((p) => ({ from: new Date(p.from).toISOString(), to: new Date(p.to).toISOString() }));
+        onMonth(
+          count > 0
+            ? { month: m.month, status: 'held', records: count, ...(parts.length > 0 ? { expired_parts: parts } : {}) }
+            : { month: m.month, status: 'expired', records: 0 },
+        );
       } else {
         onMonth({ month: m.month, status: 'expired', records: 0 });
       }
@@ -398,7 +439,7 @@ export class DisclosureDesk {
       confidential: r.confidential === true || r.confidential === 1,
       format: r.answer_format,
       months,
-      expired_months: months.filter((m) => m.status === 'expired').map((m) => m.month),
+      expired_months: expiredMonthsOf(months),
       record_count: Number(r.record_count),
       finished_at: r.finished_at ? isoFromCh(r.finished_at) : null,
       integrity,
