@@ -174,6 +174,7 @@ export class BillingStore {
       { output_format_json_quote_64bit_integers: 0 },
     );
     const splits = q.groupBy.some((d) => d === 'channel' || d === 'country' || d === 'provider' || d === 'status');
+    let added = false;
     for (const a of adjustments) {
       const start = monthStart(a.applies_to_month);
       if (start < q.from || start >= q.to) continue;
@@ -185,23 +186,37 @@ export class BillingStore {
         : rows.find((r) => r.account_id === a.account_id && r.currency === a.currency && r.month === period.month && r.day === period.day);
       if (match) match.adjustment_micros += Number(a.amount);
       else {
-        const extra: UsageRow = {
-          account_id: a.account_id,
-          ...period,
+        // Fields in the order of the traffic rows' (found from outside: they came in another order in JSON).
+        const extra: Record<string, string | number> = { account_id: a.account_id };
+        for (const d of q.groupBy) extra[DIMENSION_SQL[d].as] = d === 'month' ? (period.month ?? '') : d === 'day' ? (period.day ?? '') : '';
+        Object.assign(extra, {
+          currency: a.currency,
           records: 0,
           segments: 0,
           duration_ms: 0,
-          currency: a.currency,
           amount_micros: 0,
           cost_micros: 0,
           adjustment_micros: Number(a.amount),
-        };
-        if (q.groupBy.includes('channel')) extra.channel = '';
-        if (q.groupBy.includes('country')) extra.destination_country = '';
-        if (q.groupBy.includes('provider')) extra.provider_id = '';
-        if (q.groupBy.includes('status')) extra.status = '';
-        rows.push(extra);
+        });
+        rows.push(extra as unknown as UsageRow);
+        added = true;
       }
+    }
+    // In the traffic rows' order, each after the traffic rows of its key (found from outside: appended at the end).
+    if (added) {
+      const keys = ['account_id', ...q.groupBy.map((d) => DIMENSION_SQL[d].as), 'currency'];
+      const field = (r: UsageRow, k: string): string => {
+        const v = (r as unknown as Record<string, string | number | undefined>)[k];
+        return v === undefined ? '' : String(v);
+      };
+      rows.sort((x, y) => {
+        for (const k of keys) {
+          const a = field(x, k);
+          const b = field(y, k);
+          if (a !== b) return a < b ? -1 : 1;
+        }
+        return Number(y.records) - Number(x.records);
+      });
     }
     return rows.map((r) => ({
       ...r,
@@ -310,9 +325,9 @@ export class BillingStore {
     type Figures = { records: number; segments: number; amount: number; cost: number };
     const [rated, frozen, issued, closures, rerates] = await Promise.all([
       // The partition key is toYYYYMM(event_time): the IN prunes to the closed months' parts.
-      this.storage.query<Figures & { month: string; account_id: string; currency: string }>(
+      this.storage.query<Figures & { month: string; account_id: string; currency: string; plans: string[] }>(
         `SELECT formatDateTime(event_time, '%Y-%m', 'UTC') AS month, account_id, currency, count() AS records, sum(segments) AS segments,
-                sum(amount_micros) AS amount, sum(cost_micros) AS cost
+                sum(amount_micros) AS amount, sum(cost_micros) AS cost, groupUniqArray(plan_id) AS plans
          FROM ${this.t('billing_rated')} FINAL
          WHERE rated AND toYYYYMM(event_time) IN {yyyymm:Array(UInt32)} ${account}
          GROUP BY month, account_id, currency`,
@@ -339,21 +354,36 @@ export class BillingStore {
         {},
         { output_format_json_quote_64bit_integers: 0 },
       ),
-      this.storage.query<{ from_time: number; to_time: number; at: number }>(
-        `SELECT toUnixTimestamp64Milli(from_time) AS from_time, toUnixTimestamp64Milli(to_time) AS to_time, toUnixTimestamp64Milli(at) AS at
+      this.storage.query<{ from_time: number; to_time: number; at: number; account_id: string; plan_id: string }>(
+        `SELECT toUnixTimestamp64Milli(from_time) AS from_time, toUnixTimestamp64Milli(to_time) AS to_time, toUnixTimestamp64Milli(at) AS at,
+                account_id, plan_id
          FROM ${this.t('billing_rerates')} WHERE changed > 0`,
         {},
         { output_format_json_quote_64bit_integers: 0 },
       ),
     ]);
     // A close settles every earlier month as it stands then, so a closed month's differences are what changed since the
-    // last close of it or a later month; a re-rate overlapping the month after that is (part of) the reason.
-    const rerun = new Set(
-      months.filter((m) => {
-        const settled = Math.max(...closures.filter((c) => c.month >= m).map((c) => Number(c.closed_at)));
-        return rerates.some((r) => Number(r.at) > settled && Number(r.from_time) < monthStart(nextMonth(m)) && Number(r.to_time) > monthStart(m));
-      }),
-    );
+    // last close of it or a later month; a re-rate overlapping the month after that is (part of) the reason — for the
+    // accounts it re-rated only: its account, or the accounts with records of its plan (found from outside: an account
+    // no run touched got "late_records+rerate").
+    const plansOf = new Map<string, Set<string>>();
+    for (const r of rated) {
+      const k = `${r.month}\u0000${r.account_id}`;
+      const set = plansOf.get(k) ?? new Set<string>();
+      for (const p of r.plans ?? []) set.add(p);
+      plansOf.set(k, set);
+    }
+    const rerun = (m: string, account: string): boolean => {
+      const settled = Math.max(...closures.filter((c) => c.month >= m).map((c) => Number(c.closed_at)));
+      return rerates.some(
+        (r) =>
+          Number(r.at) > settled &&
+          Number(r.from_time) < monthStart(nextMonth(m)) &&
+          Number(r.to_time) > monthStart(m) &&
+          (r.account_id === '' || r.account_id === account) &&
+          (r.plan_id === '' || (plansOf.get(`${m}\u0000${account}`)?.has(r.plan_id) ?? false)),
+      );
+    };
     const base = new Map<string, Figures & { month: string; account: string; currency: string }>();
     const add = (m: string, acct: string, currency: string, d: Figures, sign: number): void => {
       const k = `${m}\u0000${acct}\u0000${currency}`;
@@ -375,7 +405,7 @@ export class BillingStore {
       .filter((v) => v.records !== 0 || v.segments !== 0 || v.amount !== 0 || v.cost !== 0)
       .sort((a, b) => (a.month < b.month ? -1 : a.month > b.month ? 1 : a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0));
     for (const v of changed) {
-      const reasons = [v.records !== 0 ? 'late_records' : '', rerun.has(v.month) ? 'rerate' : ''].filter(Boolean);
+      const reasons = [v.records !== 0 ? 'late_records' : '', rerun(v.month, v.account) ? 'rerate' : ''].filter(Boolean);
       const list = out.get(v.account) ?? [];
       list.push({
         adjustment_id: '',

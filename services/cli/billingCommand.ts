@@ -8,6 +8,7 @@ import {
   ISO_4217,
   requireMonth,
   PipelineError,
+  statementForReaders,
   isoInstantProblem,
   parseIsoInstant,
   reconcile,
@@ -125,7 +126,7 @@ export async function billingStatement(config: PipelineConfig, args: { account: 
   if (remote) return remote.call<Statement>('GET', `/v1/billing/statements/${encodeURIComponent(args.account)}/${month}`);
   const s = await withStore(config, (store) => store.statement(args.account, month));
   if (!s) throw new PipelineError('not_found', `no statement for account ${args.account} in ${month}`);
-  return s;
+  return statementForReaders(s);
 }
 
 export async function billingRerate(config: PipelineConfig, args: { from: string; to: string; account?: string; plan?: string }): Promise<RerateReport> {

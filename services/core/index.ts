@@ -93,7 +93,18 @@ export { parsePlanBook, planBody } from './billing/tariffPlan.ts';
 export type { PlanBook, RateLine, TariffPlan } from './billing/tariffPlan.ts';
 export { billableSeconds, planFor, rate, rateLineFor } from './billing/rating.ts';
 export type { Rating, RatingInput } from './billing/rating.ts';
-export { MONTH, MONTH_RULE, monthOf, requireMonth, monthStart, nextMonth, sealStatement, statementDigest, totalsOf } from './billing/statement.ts';
+export {
+  MONTH,
+  MONTH_RULE,
+  monthOf,
+  requireMonth,
+  monthStart,
+  nextMonth,
+  sealStatement,
+  statementDigest,
+  statementForReaders,
+  totalsOf,
+} from './billing/statement.ts';
 export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
 export { decimalToMicros, reconcile } from './billing/reconcile.ts';
 export { impossibleIdProblem } from './billing/ids.ts';

@@ -1,5 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { impossibleIdProblem, MONTH, monthKeyOf, monthStartOf, PipelineError, preferredOf, quotedValue, type PlanBook } from '../../core/index.ts';
+import {
+  impossibleIdProblem,
+  MONTH,
+  statementForReaders,
+  monthKeyOf,
+  monthStartOf,
+  PipelineError,
+  preferredOf,
+  quotedValue,
+  type PlanBook,
+} from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
@@ -151,7 +161,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       const s = await store().statement(req.params.account, req.params.month);
       if (!s) throw new PipelineError('not_found', `no statement for account ${req.params.account} in ${req.params.month}`);
       audited(req, { action: 'billing.statement', rows: s.lines.length });
-      return { ...s, lines: s.lines.map((l) => ({ ...l, minutes: Math.round((l.billable_seconds / 60) * 100) / 100 })) };
+      return statementForReaders(s);
     },
   );
 

@@ -81,6 +81,15 @@ export function statementDigest(s: Omit<Statement, 'digest'> | Statement): strin
   return sha256Hex(canonicalJson(rest));
 }
 
+/**
+ * A statement as readers get it (API and CLI alike): each line with `minutes` (billable seconds ÷ 60, two decimals).
+ * Derived for reading, so not covered by `digest` — a verifier drops it with `digest` and `digest_verified` (found from
+ * outside: the API added it after sealing, undocumented, and the CLI reading the store itself did not add it).
+ */
+export function statementForReaders<S extends Statement>(s: S): Omit<S, 'lines'> & { lines: (StatementLine & { minutes: number })[] } {
+  return { ...s, lines: s.lines.map((l) => ({ ...l, minutes: Math.round((l.billable_seconds / 60) * 100) / 100 })) };
+}
+
 /** YYYY-MM of an instant, in UTC. */
 export function monthOf(t: number): string {
   return new Date(t).toISOString().slice(0, 7);

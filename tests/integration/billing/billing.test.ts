@@ -570,6 +570,24 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     });
     const rows = usage.json<{ rows: { currency: string; adjustment_micros: number }[] }>().rows;
     assert.equal(rows.find((r) => r.currency === 'EUR')?.adjustment_micros, lateAmount);
+    // Split by country: the adjustments are a row of their own (records 0), with the traffic rows' fields in their
+    // order, in place after the traffic rows of its key (found from outside: appended at the end, fields reordered).
+    const split = (
+      await api.app.inject({
+        method: 'GET',
+        url: '/v1/billing/usage?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z&group_by=month,country',
+        headers: auth('billing'),
+      })
+    ).json<{ rows: Record<string, string | number>[] }>().rows;
+    const adjustmentRows = split.filter((r) => r['records'] === 0);
+    assert.ok(adjustmentRows.length >= 1 && adjustmentRows.every((r) => Number(r['adjustment_micros']) !== 0));
+    for (const r of split) assert.deepEqual(Object.keys(r), Object.keys(split[0]!));
+    const keyOf = (r: Record<string, string | number>) => [r['account_id'], r['month'], r['destination_country'], r['currency']].join('\u0000');
+    const order = split.map((r) => [keyOf(r), r['records'] === 0 ? 1 : 0] as const);
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])),
+    );
     assert.ok(DEC > NOV);
   });
 
@@ -653,6 +671,34 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       ['2026-10', 'EUR', 1, await amountOf(lateOct.cdr_id), 'late_records', false],
       ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
     ]);
+    // A re-rate of October after November closed is a reason only for the accounts it re-rated (found from outside: an
+    // account no run touched got "late_records+rerate"): one run for another account, then one of acct-0004's plan.
+    const rerun = (id: string, account: string, plan: string) => ({
+      rerate_id: id,
+      at: Date.now(),
+      actor: 'test',
+      from_time: OCT,
+      to_time: NOV,
+      account_id: account,
+      plan_id: plan,
+      records: 1,
+      changed: 1,
+      before: '',
+      after: '',
+    });
+    await requireStore(rt).insert('billing_rerates', [
+      rerun('rerate-of-another-account', 'acct-0001', ''),
+      rerun('rerate-of-another-plan', '', 'usd-partners'),
+    ]);
+    assert.deepEqual(
+      (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
+      ['late_records', 'late_records'],
+    );
+    await requireStore(rt).insert('billing_rerates', [rerun('rerate-of-its-plan', '', 'eur-standard')]);
+    assert.deepEqual(
+      (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
+      ['late_records+rerate', 'late_records'],
+    );
     // Once 2026's traffic retention is over (2037-01-01) its rated records go (retention pass, table TTL): its closed
     // months are then not compared with what is left, which would show every record as a negative adjustment.
     const in2037 = new BillingStore(requireStore(rt), () => Date.parse('2037-01-01T00:00:00Z'));
