@@ -61,6 +61,8 @@ export function totalsOf(lines: readonly StatementLine[], adjustments: readonly 
     byCurrency.set(l.currency, t);
   }
   for (const a of adjustments) {
+    // Late unrated records (currency "", no amount) are listed, not priced: they add no total.
+    if (a.currency === '') continue;
     const t = byCurrency.get(a.currency) ?? { amount: 0, adj: 0 };
     t.adj += a.amount_micros;
     byCurrency.set(a.currency, t);

@@ -654,12 +654,18 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const gen = new TrafficGenerator({ seed: 97, scenario: 'normal', startTime: OCT + 25 * 86_400_000, ratePerSecond: 1, accounts: 5 });
     const lateOct = { ...gen.next(), account_id: 'acct-0004', channel: 'sms' as const, segments: 1 };
     const lateNov = { ...gen.next(), account_id: 'acct-0004', channel: 'sms' as const, segments: 2, event_time: NOV + 9 * 86_400_000 };
+    // And one its plan has no rate for: unrated, in closed October (found from outside: on no statement at all).
+    const lateUnrated = { ...gen.next(), account_id: 'acct-0004', channel: 'whatsapp' as const, segments: 1, currency: '', price: 0, cost: 0 };
     const stored = ingest.stats.stored;
-    await produce([lateOct, lateNov]);
+    await produce([lateOct, lateNov, lateUnrated]);
     const amountOf = async (id: string) => (await billing.store.ratedRecords(OCT, DEC)).find((r) => r.cdr_id === id)?.amount_micros;
     await waitFor(
       'both late records are rated',
-      async () => ingest.stats.stored >= stored + 2 && (await amountOf(lateOct.cdr_id)) !== undefined && (await amountOf(lateNov.cdr_id)) !== undefined,
+      async () =>
+        ingest.stats.stored >= stored + 3 &&
+        (await amountOf(lateOct.cdr_id)) !== undefined &&
+        (await amountOf(lateNov.cdr_id)) !== undefined &&
+        (await amountOf(lateUnrated.cdr_id)) !== undefined,
       120_000,
     );
     const dec = await adjustmentsOf('acct-0004', '2026-12');
@@ -668,9 +674,18 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     // October's re-rate and first late record were settled when November closed: only the new records are pending,
     // and the re-rate (before that close) is not named again.
     assert.deepEqual(dec.adjustments, [
+      ['2026-10', '', 1, 0, 'unrated_records', false],
       ['2026-10', 'EUR', 1, await amountOf(lateOct.cdr_id), 'late_records', false],
       ['2026-11', 'EUR', 1, await amountOf(lateNov.cdr_id), 'late_records', false],
     ]);
+    // Listed, not priced: no total without a currency.
+    const decStatement = (await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2026-12', headers: auth('billing') })).json<{
+      totals: { currency: string }[];
+    }>();
+    assert.deepEqual(
+      decStatement.totals.map((t) => t.currency),
+      ['EUR'],
+    );
     // A re-rate of October after November closed is a reason only for the accounts it re-rated (found from outside: an
     // account no run touched got "late_records+rerate"): one run for another account, then one of acct-0004's plan.
     const rerun = (id: string, account: string, plan: string) => ({
@@ -692,19 +707,19 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     ]);
     assert.deepEqual(
       (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
-      ['late_records', 'late_records'],
+      ['unrated_records', 'late_records', 'late_records'],
     );
     await requireStore(rt).insert('billing_rerates', [rerun('rerate-of-its-plan', '', 'eur-standard')]);
     assert.deepEqual(
       (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
-      ['late_records+rerate', 'late_records'],
+      ['unrated_records', 'late_records+rerate', 'late_records'],
     );
     // Once 2026's traffic retention is over (2037-01-01) its rated records go (retention pass, table TTL): its closed
     // months are then not compared with what is left, which would show every record as a negative adjustment.
     const in2037 = new BillingStore(requireStore(rt), () => Date.parse('2037-01-01T00:00:00Z'));
     assert.deepEqual([...(await in2037.pendingAdjustments('2037-01')).values()].flat(), []);
     const in2036 = new BillingStore(requireStore(rt), () => Date.parse('2036-12-31T23:59:59Z'));
-    assert.equal([...(await in2036.pendingAdjustments('2036-12')).values()].flat().length, 2, 'kept until then');
+    assert.equal([...(await in2036.pendingAdjustments('2036-12')).values()].flat().length, 3, 'kept until then');
   });
 
   it('close through a month closes, in order, each month a close of it would refuse to skip, then it; once done, nothing', async () => {
@@ -749,6 +764,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.deepEqual(
       closed[0]!.statements.find((s) => s.account_id === 'acct-0004')!.adjustments.map((a) => [a.concerns_month, a.records, a.final]),
       [
+        ['2026-10', 1, true],
         ['2026-10', 1, true],
         ['2026-11', 1, true],
       ],
