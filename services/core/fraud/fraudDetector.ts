@@ -132,9 +132,16 @@ class KeyWindow {
    * `unbiased`: the baseline is the bias-corrected mean (for keys that exist from the start, like accounts, so a young
    * key is not taken for a quiet one); otherwise a new key starts quiet (a number range nobody sent to before).
    */
+  /**
+   * `lateBuckets`: how far behind its newest record the window keeps buckets, so that a record read out of order (from
+   * another raw partition, up to the detector's late tolerance) is judged in the window ending at its own time, with
+   * the records around it — dropped instead, a flood whose records came in out of order was never seen whole (found
+   * from outside: five flooded recipients, no alert).
+   */
   constructor(
     readonly windowBuckets: number,
     private readonly unbiased = false,
+    private readonly lateBuckets = 0,
   ) {}
 
   /** Moves to the bucket of `t`, folding completed buckets into the baseline (unless the key is alerting). */
@@ -161,16 +168,17 @@ class KeyWindow {
       }
       this.lastBucket = b;
     }
-    while (this.buckets.length > 0 && this.buckets[0]!.at <= b - this.windowBuckets) this.buckets.shift();
+    while (this.buckets.length > 0 && this.buckets[0]!.at <= b - this.windowBuckets - this.lateBuckets) this.buckets.shift();
   }
 
   /** `hit`: the record is of the rule's anomalous kind, so it may begin or end the anomalous activity. */
   add(t: number, delivered: boolean, failed: boolean, hit = true): void {
     const b = Math.floor(t / BUCKET_MS);
-    // Older than the window at the key's clock (`advance` moved it to the account's newest time): not part of what is
-    // judged now. Counted, an ordinary record read out of order pulled an open alert's start back by its distance
-    // (found from outside: 20 minutes before a 60 s flood) and inflated its count.
-    if (this.lastBucket >= 0 && b <= this.lastBucket - this.windowBuckets) return;
+    // Older than what the window keeps (its width and the late tolerance) behind the key's clock: the detector does
+    // not judge such records at all. Within it, a record counts in the windows ending at its time and later ones that
+    // reach back to it — never in one that ends before it begins (found from outside: one ordinary record 20 minutes
+    // older than a 60 s flood, counted in the window at the flood, pulled the alert's start back 20 minutes).
+    if (this.lastBucket >= 0 && b <= this.lastBucket - this.windowBuckets - this.lateBuckets) return;
     // Events come in time order almost always: the newest bucket is the one, or a new one goes at the end.
     const newest = this.buckets[this.buckets.length - 1];
     let bucket = newest && newest.at === b ? newest : this.buckets.find((x) => x.at === b);
@@ -196,7 +204,10 @@ class KeyWindow {
     return this.lastBucket * BUCKET_MS < t;
   }
 
-  totals(): WindowTotals {
+  /** What the window ending at `at` (its bucket and the `windowBuckets - 1` before) holds. */
+  totals(at: number): WindowTotals {
+    const to = Math.floor(at / BUCKET_MS);
+    const from = to - this.windowBuckets;
     const t: WindowTotals = {
       n: 0,
       delivered: 0,
@@ -207,7 +218,11 @@ class KeyWindow {
       hitFirst: Number.POSITIVE_INFINITY,
       hitLast: Number.NEGATIVE_INFINITY,
     };
-    for (const b of this.buckets) {
+    // Newest first (buckets are in time order): the late buckets kept behind the window cost nothing here.
+    for (let i = this.buckets.length - 1; i >= 0; i--) {
+      const b = this.buckets[i]!;
+      if (b.at > to) continue;
+      if (b.at <= from) break;
       t.n += b.n;
       t.delivered += b.delivered;
       t.failed += b.failed;
@@ -221,11 +236,15 @@ class KeyWindow {
   }
 
   /** First and last event times of the buckets holding at least `perBucket` records (a surge); infinite when none. */
-  surgeSpan(perBucket: number): { first: number; last: number } {
+  surgeSpan(perBucket: number, at: number): { first: number; last: number } {
+    const to = Math.floor(at / BUCKET_MS);
+    const from = to - this.windowBuckets;
     let first = Number.POSITIVE_INFINITY;
     let last = Number.NEGATIVE_INFINITY;
-    for (const b of this.buckets) {
-      if (b.n < perBucket) continue;
+    for (let i = this.buckets.length - 1; i >= 0; i--) {
+      const b = this.buckets[i]!;
+      if (b.at <= from) break;
+      if (b.n < perBucket || b.at > to) continue;
       if (b.first < first) first = b.first;
       if (b.last > last) last = b.last;
     }
@@ -259,13 +278,25 @@ class DistinctWindow {
     this.seen.delete(value);
     this.seen.set(value, t);
   }
-  count(now: number): number {
+  /**
+   * Distinct values seen in the window at `now`; with `since`, only those last seen at or after it (the start of a
+   * bucket-aligned count window, so that the distinct count never covers more time than the count it is read with —
+   * found from outside: a scan's evidence said 248 distinct recipients of 247 records). Values come oldest first, so
+   * the ones before `since` are at the front (a sighting read out of order may sit behind them: then counted).
+   */
+  count(now: number, since = Number.NEGATIVE_INFINITY): number {
     const at = Math.max(now, this.newest);
     for (const [v, t] of this.seen) {
       if (t > at - this.windowMs) break;
       this.seen.delete(v);
     }
-    return this.seen.size;
+    let before = 0;
+    if (since > Number.NEGATIVE_INFINITY)
+      for (const t of this.seen.values()) {
+        if (t >= since) break;
+        before++;
+      }
+    return this.seen.size - before;
   }
 }
 
@@ -481,14 +512,14 @@ export class FraudDetector {
       // A surge of the account's volume (either short or long window): its buckets are kept out of what is learned.
       const longVolume =
         this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n / acct.baseline(Number(r.account_anomaly.params['baseline_floor']));
-      const shortVolume = acctShort.totals().n / acctShort.baseline(Number(r.velocity.params['baseline_floor']));
+      const shortVolume = acctShort.totals(t).n / acctShort.baseline(Number(r.velocity.params['baseline_floor']));
       // The surge is seen some seconds after it began: the minute before is kept out too.
       const surging = longVolume >= Number(r.account_anomaly.params['volume_ratio']) || shortVolume >= r.velocity.warning;
       if (surging) for (let k = 0; k <= 6; k++) hist.surge.add(bucket - k);
       // What the account usually does is learned from ordinary moments only: not in a surge, and a country it does not
       // usually reach is learned only while most of its traffic goes to usual ones.
       const mix = this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n;
-      const freshShare = mix > 0 ? newCountryWindow.totals().n / mix : 0;
+      const freshShare = mix > 0 ? newCountryWindow.totals(t).n / mix : 0;
       const warming = t - hist.firstSeen < Number(r.account_anomaly.params['warmup_s']) * 1000;
       if (!accountAlerting && !surging && (warming || knownCountry(e.destination_country) || freshShare < 0.25))
         hist.recent.push({ t, country: e.destination_country });
@@ -497,7 +528,7 @@ export class FraudDetector {
     if (r.account_anomaly.enabled) {
       const rc = r.account_anomaly;
       const all = this.windowTotals(`a|${e.account_id}`, rc.windowS, t);
-      const fresh = newCountryWindow.totals();
+      const fresh = newCountryWindow.totals(t);
       const share = all.n > 0 ? fresh.n / all.n : 0;
       const volume = all.n / this.windowOf(`a|${e.account_id}`)!.baseline(Number(rc.params['baseline_floor']));
       const th = thresholdsFor(rc, e.destination_country, network);
@@ -532,7 +563,7 @@ export class FraudDetector {
 
     if (r.velocity.enabled) {
       const rc = r.velocity;
-      const all = acctShort.totals();
+      const all = acctShort.totals(t);
       const baseline = acctShort.baseline(Number(rc.params['baseline_floor']));
       const surge = all.n / baseline;
       const distinctShare = all.n > 0 ? acctDistinct.count(t) / all.n : 1;
@@ -540,7 +571,7 @@ export class FraudDetector {
       const th = thresholdsFor(rc, e.destination_country, network);
       // The surge itself: the buckets over the warning level of a bucket's share of the baseline (ordinary traffic
       // before and after it is not the activity); spread too evenly for any bucket to stand out, the window's records.
-      const span = acctShort.surgeSpan((baseline / acctShort.windowBuckets) * th.warning);
+      const span = acctShort.surgeSpan((baseline / acctShort.windowBuckets) * th.warning, t);
       const surgeFirst = Number.isFinite(span.first) ? span.first : all.first;
       const surgeLast = Number.isFinite(span.last) ? span.last : t;
       // A surge that repeats recipients (flooding) rather than reaching new ones (a campaign), in the usual destinations.
@@ -569,7 +600,7 @@ export class FraudDetector {
         const tokenKey: AlertKey = { account_id: e.account_id, token, token_role: role };
         const tw = this.window(`t|${role}|${e.account_id}|${token}`, rc.windowS, false);
         tw.add(t, delivered, failed);
-        const n = tw.totals();
+        const n = tw.totals(t);
         const tokenWarning = Number(rc.params['token_warning']);
         const tokenCritical = Number(rc.params['token_critical']);
         changes.push(
@@ -594,7 +625,7 @@ export class FraudDetector {
         const w = this.window(`p|${keyText(rangeKey)}`, rc.windowS, !this.isOpen('sms_pumping', rangeKey));
         // Pumped traffic is what is never confirmed: delivered records beside it are not the activity.
         w.add(t, delivered, failed, !delivered);
-        const s = w.totals();
+        const s = w.totals(t);
         const baseline = w.baseline(Number(rc.params['baseline_floor']));
         const deliveredRatio = s.n > 0 ? s.delivered / s.n : 1;
         const th = thresholdsFor(rc, e.destination_country, network);
@@ -634,8 +665,8 @@ export class FraudDetector {
         w.add(t, delivered, failed, failed);
         const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000, e.account_id);
         if (e.recipient_token) d.add(e.recipient_token, t);
-        const s = w.totals();
-        const distinct = d.count(t);
+        const s = w.totals(t);
+        const distinct = d.count(t, (Math.floor(t / BUCKET_MS) - w.windowBuckets + 1) * BUCKET_MS);
         const failureRatio = s.n > 0 ? s.failed / s.n : 0;
         const th = thresholdsFor(rc, e.destination_country, network);
         // Pumping takes precedence: a pumped range is also scanned, and one alert says more than two.
@@ -666,7 +697,7 @@ export class FraudDetector {
           const w = this.window(`i|${keyText(rangeKey)}`, rc.windowS, false);
           const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
           w.add(t, short, failed);
-          const s = w.totals();
+          const s = w.totals(t);
           const th = thresholdsFor(rc, e.destination_country, network);
           changes.push(
             ...this.judge('irsf', rangeKey, t, {
@@ -738,7 +769,7 @@ export class FraudDetector {
     if (!existing) {
       const started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
       // The activity's last event so far: the record that tipped the condition may be ordinary traffic beside it.
-      const ended = Number.isFinite(v.lastActivity) ? Math.min(Math.max(v.lastActivity, started), t) : t;
+      const ended = Number.isFinite(v.lastActivity) ? Math.max(v.lastActivity, started) : t;
       const alert: Alert = {
         alert_id: alertIdOf(rule, key, started),
         rule,
@@ -765,7 +796,7 @@ export class FraudDetector {
       started_at: Number.isFinite(v.started) ? Math.min(a.started_at, v.started) : a.started_at,
       // Moved on only by the activity's own records: ordinary traffic while the window still holds the activity made
       // an alert end minutes after the attack did (found from outside).
-      ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, Math.min(v.lastActivity, t)) : a.ended_at,
+      ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, v.lastActivity) : a.ended_at,
       evidence: risk >= a.risk_score ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical } : a.evidence,
     };
     existing.alert = next;
@@ -783,7 +814,7 @@ export class FraudDetector {
   private window(key: string, windowS: number, learning: boolean, unbiased = false): KeyWindow {
     let w = this.windows.get(key);
     if (!w) {
-      w = new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased);
+      w = new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased, Math.ceil(this.lateToleranceMs / BUCKET_MS));
       this.windows.set(key, w);
     }
     w.advance(this.current, learning);
@@ -800,11 +831,14 @@ export class FraudDetector {
     let n = 0;
     let first = Number.POSITIVE_INFINITY;
     const from = Math.floor((now - windowS * 1000) / BUCKET_MS);
-    for (const b of w.buckets)
-      if (b.at > from) {
-        n += b.n;
-        if (b.first < first) first = b.first;
-      }
+    const to = Math.floor(now / BUCKET_MS);
+    for (let i = w.buckets.length - 1; i >= 0; i--) {
+      const b = w.buckets[i]!;
+      if (b.at <= from) break;
+      if (b.at > to) continue;
+      n += b.n;
+      if (b.first < first) first = b.first;
+    }
     return { n, first };
   }
 
