@@ -150,7 +150,9 @@ class KeyWindow {
     if (this.lastBucket < 0) this.lastBucket = b;
     if (b > this.lastBucket) {
       if (learning) {
-        let i = 0;
+        // From the first bucket not yet folded, found from the end: the buckets kept for late records lie before it.
+        let i = this.buckets.length;
+        while (i > 0 && this.buckets[i - 1]!.at >= this.lastBucket) i--;
         for (let k = this.lastBucket; k < b; k++) {
           while (i < this.buckets.length && this.buckets[i]!.at < k) i++;
           const bucket = i < this.buckets.length && this.buckets[i]!.at === k ? this.buckets[i] : undefined;
