@@ -415,6 +415,9 @@ export class ConsumerLoop<S> {
     this.deps.log.info({ consumer: this.deps.settings.connector }, 'consumer stopping');
     if (this.lagTimer) clearTimeout(this.lagTimer);
     await this.lagPoll;
+    // Before the admin client disconnects: a check still asking the broker would connect it again, and its sockets
+    // kept the process alive after the stop (a CI rehearsal hung on tests/integration/platform/consumerLoopStop.test.ts).
+    await this.groupCheck;
     const deadlineMs = this.deps.settings.stopTimeoutMs ?? Math.max(STOP_CONSUMER_MIN_MS, this.deps.settings.sessionTimeoutMs);
     const deadline = Date.now() + deadlineMs;
     // The batches in progress finish and commit while kafkajs still runs: once its runner stops, commitOffsets
@@ -455,7 +458,6 @@ export class ConsumerLoop<S> {
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
     this.assigned = [];
-    await this.groupCheck;
     this.sharedStoreProblem = undefined;
     this.countHere(-1);
     this.state = failed ? 'failed' : 'stopped';
@@ -550,7 +552,8 @@ export class ConsumerLoop<S> {
    * join: a member coming or going rebalances the group.
    */
   private async checkSoleStore(): Promise<void> {
-    if (!this.deps.storage.embedded) return;
+    // Only while running: a join seen while stopping (or after a failure) must not use the admin client stop() closes.
+    if (!this.deps.storage.embedded || this.state !== 'running') return;
     const { settings, log } = this.deps;
     try {
       const { groups } = await this.admin.describeGroups([settings.groupId]);
