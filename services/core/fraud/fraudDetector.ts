@@ -95,7 +95,7 @@ interface AccountClock {
   checkedAt: number;
 }
 
-/** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
+/** One 10-second bucket of a key's window. */
 interface Bucket {
   at: number;
   n: number;
@@ -110,17 +110,9 @@ interface Bucket {
 }
 
 /** What a window holds: counts, and the first and last event times of all its records and of its hits. */
-interface WindowTotals {
-  n: number;
-  delivered: number;
-  failed: number;
-  first: number;
-  last: number;
-  hits: number;
-  hitFirst: number;
-  hitLast: number;
-}
+type WindowTotals = Omit<Bucket, 'at'>;
 
+/** Counts of one key in 10-second buckets over a window, with a baseline of its own past. */
 class KeyWindow {
   readonly buckets: Bucket[] = [];
   baselinePerBucket = 0;
