@@ -67,19 +67,22 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  * Where a process's JSON log lines go (CDR_LOG_FILE): `-` or `stdout` → stdout (containers collect it), `stderr` →
  * stderr, anything else a file (appended, its directory created); unset → `fallback` (a file), or stderr without one.
  */
-export function logDestination(logFile: string | undefined, fallback?: string): DestinationStream {
+function logTarget(logFile: string | undefined, fallback: string | undefined): 1 | 2 | string {
   const where = logFile ?? fallback;
-  if (where === undefined || where === 'stderr') return pino.destination({ dest: 2, sync: false });
-  if (where === '-' || where === 'stdout') return pino.destination({ dest: 1, sync: false });
-  return pino.destination({ dest: where, mkdir: true, sync: false });
+  if (where === undefined || where === 'stderr') return 2;
+  if (where === '-' || where === 'stdout') return 1;
+  return where;
+}
+
+export function logDestination(logFile: string | undefined, fallback?: string): DestinationStream {
+  const target = logTarget(logFile, fallback);
+  return pino.destination(typeof target === 'number' ? { dest: target, sync: false } : { dest: target, mkdir: true, sync: false });
 }
 
 /** What `logDestination` writes to, in words for a start-up line. */
 export function logDestinationName(logFile: string | undefined, fallback?: string): string {
-  const where = logFile ?? fallback;
-  if (where === undefined || where === 'stderr') return 'stderr';
-  if (where === '-' || where === 'stdout') return 'stdout';
-  return where;
+  const target = logTarget(logFile, fallback);
+  return target === 1 ? 'stdout' : target === 2 ? 'stderr' : target;
 }
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
