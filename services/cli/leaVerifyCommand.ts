@@ -34,7 +34,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** The records of an answer file, and its header and integrity when the file carries them (the JSON form). */
-function readAnswer(path: string): { header?: Record<string, unknown>; integrity?: unknown; records: Record<string, unknown>[]; form: string } {
+function readAnswer(path: string): {
+  header?: Record<string, unknown>;
+  integrity?: unknown;
+  records: Record<string, unknown>[];
+  form: string;
+  /** CSV only: the records as answers signed before absent fields were null wrote them (empty cells as ""). */
+  legacyRecords?: Record<string, unknown>[];
+} {
   if (!existsSync(path)) throw new PipelineError('config_invalid', `no such file: ${path}`);
   const text = readFileSync(path, 'utf8');
   const trimmed = text.trimStart();
@@ -71,7 +78,7 @@ function readAnswer(path: string): { header?: Record<string, unknown>; integrity
       });
     return { records, form: 'ndjson' };
   }
-  if (trimmed.startsWith('cdr_id,')) return { records: recordsFromCsv(text), form: 'csv' };
+  if (trimmed.startsWith('cdr_id,')) return { records: recordsFromCsv(text), form: 'csv', legacyRecords: recordsFromCsv(text, { emptyAsNull: false }) };
   throw new PipelineError('config_invalid', `${path} is neither a JSON answer, nor NDJSON, nor CSV`);
 }
 
@@ -103,7 +110,13 @@ export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { fo
     );
   }
   const { keys, from } = trustedKeys(args);
-  const report = verifyAnswer({ header: header ?? {}, records: answer.records, integrity, trustedKeys: keys, receipt });
+  let report = verifyAnswer({ header: header ?? {}, records: answer.records, integrity, trustedKeys: keys, receipt });
+  // A CSV answer signed before absent fields were null (2026-12) wrote them as "": it verifies when read so. A changed
+  // answer verifies neither way, and its report is the one of the current reading.
+  if (!report.ok && answer.legacyRecords) {
+    const legacy = verifyAnswer({ header: header ?? {}, records: answer.legacyRecords, integrity, trustedKeys: keys, receipt });
+    if (legacy.ok) report = legacy;
+  }
   return { ...report, form: answer.form, trusted_key_from: from ?? null };
 }
 

@@ -46,7 +46,7 @@ export {
   wrapMonthKey,
 } from './pseudonym/monthKeys.ts';
 export type { MonthKey } from './pseudonym/monthKeys.ts';
-export { CDR_SHAPE, cdrRowIdentity, VAULT_SHAPE, vaultRowIdentity, Pseudonymiser } from './pseudonym/pseudonymise.ts';
+export { CDR_SHAPE, cdrRowIdentity, VAULT_SHAPE, vaultRowIdentity, Pseudonymiser, NULL_FIELD, nullFieldsOf } from './pseudonym/pseudonymise.ts';
 export type { CdrRow, PseudonymisedEvent, PseudonymisedRecord, SourcePosition, VaultRow } from './pseudonym/pseudonymise.ts';
 export type { RowShape, RowBinaryType } from './pseudonym/rowShape.ts';
 export {

@@ -80,7 +80,8 @@ export function answerFormatOf(accept: string | undefined): AnswerFormat | undef
 
 /**
  * Record columns of the CSV form, in order. Numbers are written as digits; `hold_id` (present only on records answered
- * from a legal hold's copy) as an empty cell when absent, every other column is always present.
+ * from a legal hold's copy) as an empty cell when absent, every other column is always present. A null (a record without
+ * `duration_ms`, `destination_country`, `mcc` or `mnc`) is an empty cell.
  */
 export const CSV_COLUMNS = [
   'cdr_id',
@@ -104,6 +105,8 @@ export const CSV_COLUMNS = [
 ] as const;
 const NUMERIC_COLUMNS = new Set<string>(['duration_ms', 'segments']);
 const OPTIONAL_COLUMNS = new Set<string>(['hold_id']);
+/** Columns whose empty cell is null: the record had none (answers give null, never "", for these). */
+const NULLABLE_COLUMNS = new Set<string>(['duration_ms', 'destination_country', 'mcc', 'mnc']);
 
 /** A text a spreadsheet would run as a formula (or a text that starts like the escape itself). */
 const FORMULA_START = /^[=+\-@\t\r']/;
@@ -203,7 +206,11 @@ export function parseCsv(text: string): string[][] {
 }
 
 /** The records of a CSV answer, typed as in the JSON form (numbers as numbers; an empty hold_id absent). */
-export function recordsFromCsv(text: string): Record<string, unknown>[] {
+export function recordsFromCsv(
+  text: string,
+  /** false: read an empty cell of a nullable column as "" (answers signed before absent fields were null). */
+  { emptyAsNull = true }: { readonly emptyAsNull?: boolean } = {},
+): Record<string, unknown>[] {
   const [head, ...rows] = parseCsv(text);
   if (!head) return [];
   return rows
@@ -213,6 +220,10 @@ export function recordsFromCsv(text: string): Record<string, unknown>[] {
       head.forEach((col, i) => {
         const v = cells[i] ?? '';
         if (v === '' && OPTIONAL_COLUMNS.has(col)) return;
+        if (v === '' && emptyAsNull && NULLABLE_COLUMNS.has(col)) {
+          rec[col] = null;
+          return;
+        }
         rec[col] = NUMERIC_COLUMNS.has(col) && /^-?\d+$/.test(v) ? Number(v) : v.startsWith("'") ? v.slice(1) : v;
       });
       return rec;

@@ -54,6 +54,34 @@ export interface CdrRow {
   src_partition: number;
   src_offset: string;
   ingested_at: number;
+  /** Which of the record's nullable fields were absent (null): bits of NULL_FIELD. Their columns hold 0 or "". */
+  null_fields: number;
+}
+
+/**
+ * Bits of the cdr row's `null_fields`: the event's nullable fields that the row stores as 0 or "" (the table's columns
+ * are not Nullable: migration 16 added this mask as a metadata-only change instead of rewriting 10 years of data).
+ * Rows written before it have 0: their absent fields read as stored.
+ */
+export const NULL_FIELD = {
+  duration_ms: 1,
+  mcc: 2,
+  mnc: 4,
+  destination_country: 8,
+  error_code: 16,
+  client_ip: 32,
+} as const;
+
+/** The `null_fields` mask of an event's absent fields (an empty destination country counts as absent, as ingest reads it). */
+export function nullFieldsOf(e: Pick<CdrEvent, 'duration_ms' | 'mcc' | 'mnc' | 'destination_country' | 'error_code' | 'client_ip'>): number {
+  return (
+    (e.duration_ms === null ? NULL_FIELD.duration_ms : 0) |
+    (e.mcc === null ? NULL_FIELD.mcc : 0) |
+    (e.mnc === null ? NULL_FIELD.mnc : 0) |
+    (e.destination_country ? 0 : NULL_FIELD.destination_country) |
+    (e.error_code === null ? NULL_FIELD.error_code : 0) |
+    (e.client_ip === null ? NULL_FIELD.client_ip : 0)
+  );
 }
 
 /**
@@ -96,6 +124,7 @@ export const CDR_SHAPE: RowShape<CdrRow> = {
     'src_partition',
     'src_offset',
     'ingested_at',
+    'null_fields',
   ],
   types: [
     'String', // cdr_id
@@ -132,6 +161,7 @@ export const CDR_SHAPE: RowShape<CdrRow> = {
     'UInt32', // src_partition
     'UInt64', // src_offset
     'DateTime64', // ingested_at
+    'UInt8', // null_fields
   ],
   tuple: (r) => [
     r.cdr_id,
@@ -168,6 +198,7 @@ export const CDR_SHAPE: RowShape<CdrRow> = {
     r.src_partition,
     r.src_offset,
     r.ingested_at,
+    r.null_fields,
   ],
 };
 
@@ -424,6 +455,7 @@ export class Pseudonymiser {
       src_partition: src.partition,
       src_offset: src.offset,
       ingested_at: ingestedAt,
+      null_fields: nullFieldsOf(e),
     };
     const published: PseudonymisedEvent = {
       cdr_id: e.cdr_id,

@@ -390,6 +390,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ),
     ],
   },
+  {
+    version: 16,
+    name: 'records keep which of their nullable fields were absent (null), not only the 0 or "" stored in their place',
+    statements: ({ t, on }) => [
+      // A mask (core/pseudonym NULL_FIELD) rather than Nullable columns: adding a column with a default is a metadata
+      // change, while making a column Nullable rewrites it in every part of ten years of data. Rows before it read 0.
+      ...['cdr', 'held_records'].map((table) => `ALTER TABLE ${t(table)}${on} ADD COLUMN IF NOT EXISTS null_fields UInt8 DEFAULT 0`),
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

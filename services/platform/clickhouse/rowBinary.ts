@@ -151,6 +151,10 @@ export function rowBinary<T>(
           if (typeof v !== 'boolean') throw new RowBinaryValueError(columns[c]!, type);
           w.byte(v ? 1 : 0);
           break;
+        case 'UInt8':
+          if (!isSafeInteger(v) || v < 0 || v > 0xff) throw new RowBinaryValueError(columns[c]!, type);
+          w.byte(v);
+          break;
         case 'UInt32':
           if (!isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RowBinaryValueError(columns[c]!, type);
           w.uint32(v);

@@ -9,6 +9,7 @@ import {
   sealIdentifier,
   unwrapMonthKey,
   wrapMonthKey,
+  nullFieldsOf,
   type MonthKey,
 } from '../../core/index.ts';
 import { chTime, isoFromCh, lookupLive, restoredRecord, type PagePosition, type RecordMetadataRow, type RestoredRecord } from '../identity/index.ts';
@@ -309,13 +310,15 @@ export class LegalHolds {
         sender_sealed: sealIdentifier(holdKey, `${r.cdr_id}:sender`, r.sender).toString('base64'),
         recipient_sealed: sealIdentifier(holdKey, `${r.cdr_id}:recipient`, r.recipient).toString('base64'),
         status: r.status,
-        duration_ms: r.duration_ms,
+        duration_ms: r.duration_ms ?? 0,
         provider_id: r.provider_id,
-        destination_country: r.destination_country,
-        mcc: r.mcc,
-        mnc: r.mnc,
+        destination_country: r.destination_country ?? '',
+        mcc: r.mcc ?? '',
+        mnc: r.mnc ?? '',
         segments: r.segments,
         copied_at: now,
+        // The copy keeps which fields the record did not have, as the live row does (error_code and client_ip are not copied).
+        null_fields: nullFieldsOf({ ...r, error_code: '', client_ip: '' }),
       }));
     if (copies.length > 0) {
       await this.storage.insert('held_records', copies);

@@ -1,7 +1,7 @@
 import { TupleParam } from '@clickhouse/client';
 import type { Storage } from '../clickhouse/index.ts';
 import type { MonthKeyRing } from '../keys/index.ts';
-import { openIdentifier, tokenOf, type MonthKey, identifierCutoff, monthDateOf, monthStartOf, monthsInRange } from '../../core/index.ts';
+import { openIdentifier, tokenOf, type MonthKey, identifierCutoff, monthDateOf, monthStartOf, monthsInRange, NULL_FIELD } from '../../core/index.ts';
 import type { NormalisedIdentifier } from '../../core/index.ts';
 
 /**
@@ -21,11 +21,13 @@ export interface RestoredRecord {
   sender_type: string;
   recipient_type: string;
   status: string;
-  duration_ms: number;
+  /** null when the record had none (rows stored before migration 16 give the 0 stored in its place). */
+  duration_ms: number | null;
   provider_id: string;
-  destination_country: string;
-  mcc: string;
-  mnc: string;
+  /** null when the record had none (ingest stores an absent or empty one as ""). */
+  destination_country: string | null;
+  mcc: string | null;
+  mnc: string | null;
   segments: number;
   /** Where the answer came from: live data, or a legal hold's preserved copy. */
   source: 'live' | 'held';
@@ -114,7 +116,12 @@ export interface RecordMetadataRow {
   mcc: string;
   mnc: string;
   segments: number;
+  /** core/pseudonym NULL_FIELD bits (0 in rows stored before migration 16). */
+  null_fields: number;
 }
+
+/** A stored text field that is empty: the record had none (validation takes "" as absent for these fields). */
+const orNull = (text: string): string | null => (text === '' ? null : text);
 
 /** One restored record from its metadata row and its two opened identifiers. */
 export function restoredRecord(r: RecordMetadataRow, sender: string, recipient: string, source: 'live' | 'held', holdId?: string): RestoredRecord {
@@ -129,11 +136,11 @@ export function restoredRecord(r: RecordMetadataRow, sender: string, recipient: 
     sender_type: r.sender_type,
     recipient_type: r.recipient_type,
     status: r.status,
-    duration_ms: Number(r.duration_ms),
+    duration_ms: Number(r.null_fields) & NULL_FIELD.duration_ms ? null : Number(r.duration_ms),
     provider_id: r.provider_id,
-    destination_country: r.destination_country,
-    mcc: r.mcc,
-    mnc: r.mnc,
+    destination_country: orNull(r.destination_country),
+    mcc: orNull(r.mcc),
+    mnc: orNull(r.mnc),
     segments: Number(r.segments),
     source,
     ...(holdId !== undefined ? { hold_id: holdId } : {}),
@@ -305,7 +312,7 @@ export async function restoreHits(storage: Storage, keys: readonly MonthKey[], h
   if (hits.length === 0) return [];
   const rows = await storage.query<CdrRowForLookup>(
     `SELECT cdr_id, account_id, event_time, channel, direction, sender_token, recipient_token, sender_type, recipient_type, status,
-            duration_ms, provider_id, destination_country, mcc, mnc, segments
+            duration_ms, provider_id, destination_country, mcc, mnc, segments, null_fields
      FROM ${storage.table('cdr')} FINAL
      WHERE (account_id, event_time, cdr_id) IN {keys:Array(Tuple(String, DateTime64(3, 'UTC'), String))}`,
     { keys: hits.map((h) => new TupleParam([h.account_id, h.event_time, h.cdr_id])) },

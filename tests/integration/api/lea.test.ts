@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import type { CdrEvent } from '../../../services/core/index.ts';
-import { monthKeyOf, verifyAnswer } from '../../../services/core/index.ts';
+import { monthKeyOf, recordsFromCsv, verifyAnswer } from '../../../services/core/index.ts';
 import { identifierWindowStart } from '../../../services/api/disclosure/disclosureDesk.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
@@ -25,6 +25,7 @@ const { Partitioners } = kafkajs;
 
 const ALICE_E164 = '+60123456789';
 const ALICE_NATIONAL = '012-345 6789';
+const ERIN_E164 = '+60134567890';
 const BOB_EMAIL = 'jörg.müller@bücher.example';
 const BOB_NORMALISED = 'jörg.müller@xn--bcher-kva.example';
 /** A number in a range the phone metadata does not know (Ofcom's drama range): a number by its shape, valid nowhere. */
@@ -51,6 +52,7 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
   const bob: CdrEvent[] = [];
   const carol: CdrEvent[] = [];
   const dave: CdrEvent[] = [];
+  const erin: CdrEvent[] = [];
   const from = new Date(now - 86_400_000).toISOString();
   const to = new Date(now + 60_000).toISOString();
   const lea = (identifier: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -115,20 +117,45 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         recipient: '+447400123456',
       });
     }
+    // Calls without a duration, MCC, MNC or destination country (absent, not 0 or ""), and one of 0 ms with empty codes.
+    erin.push({
+      ...base(),
+      channel: 'voice',
+      direction: 'mt',
+      sender_type: 'msisdn',
+      sender: '+60198765432',
+      recipient: ERIN_E164,
+      duration_ms: null,
+      mcc: null,
+      mnc: null,
+      destination_country: null,
+    });
+    erin.push({
+      ...base(),
+      channel: 'voice',
+      direction: 'mt',
+      sender_type: 'msisdn',
+      sender: '+60198765432',
+      recipient: ERIN_E164,
+      duration_ms: 0,
+      mcc: '',
+      mnc: '',
+    });
     const others = gen.take(40);
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({
       topic: setup.config.kafka.topics.raw,
       acks: -1,
-      messages: [...alice, ...bob, ...carol, ...dave, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+      messages: [...alice, ...bob, ...carol, ...dave, ...erin, ...others].map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
     });
     await producer.disconnect();
     ingest = createIngest(rt);
     await ingest.start();
     await waitFor(
       'every record stored',
-      () => ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + carol.length + dave.length + others.length,
+      () =>
+        ingest.stats.stored + ingest.stats.dlq + ingest.stats.duplicate >= alice.length + bob.length + carol.length + dave.length + erin.length + others.length,
     );
     api = await openTestApi(rt);
   });
@@ -264,6 +291,33 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.match(rows[0]!, /^cdr_id,account_id,event_time,/);
       const odd = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'application/xml' });
       assert.equal(odd.statusCode, 406);
+    });
+
+    it('gives null for a duration, MCC, MNC or destination country the record did not have, in every form, and 0 ms as 0', async () => {
+      const [absent, zero] = erin;
+      const json = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ERIN_E164 }));
+      assert.equal(json.statusCode, 201, json.body);
+      const a = json.json<Answer>();
+      const pick = (r: Record<string, unknown> | undefined) => ({
+        duration_ms: r?.['duration_ms'],
+        mcc: r?.['mcc'],
+        mnc: r?.['mnc'],
+        destination_country: r?.['destination_country'],
+      });
+      const byId = (records: readonly Record<string, unknown>[], id: string | undefined) => pick(records.find((r) => r['cdr_id'] === id));
+      const want = [
+        { duration_ms: null, mcc: null, mnc: null, destination_country: null },
+        { duration_ms: 0, mcc: null, mnc: null, destination_country: 'MY' },
+      ];
+      assert.deepEqual([byId(a.records, absent?.cdr_id), byId(a.records, zero?.cdr_id)], want);
+      const csv = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ERIN_E164 }), 'lea-officer', { accept: 'text/csv' });
+      assert.equal(csv.statusCode, 201);
+      const fromCsv = recordsFromCsv(csv.body);
+      assert.deepEqual([byId(fromCsv, absent?.cdr_id), byId(fromCsv, zero?.cdr_id)], want);
+      const receipt = await api.app.inject({ method: 'GET', url: String(csv.headers['location']), headers: auth('lea-officer') });
+      const body = receipt.json<Record<string, unknown>>();
+      const report = verifyAnswer({ header: body, records: fromCsv, integrity: body['integrity'], trustedKeys: [api.signer.publicKeyObject], receipt: true });
+      assert.deepEqual(report.problems, [], 'the CSV answer read back verifies: an empty cell of these columns is the null that was signed');
     });
 
     it('refuses malformed identifiers, inverted or too-long ranges and unknown fields with a 400 that names the problem', async () => {

@@ -127,7 +127,10 @@ describe('retention pass', () => {
             event_time: t0 + k * 3600_000,
             submitted_at: t0 + k * 3600_000,
             delivered_at: t0 + k * 3600_000 + 2000,
-            duration_ms: 60_000,
+            // The first call of a month without a duration, MCC or MNC (absent, not 0 or ""); the second one of 0 ms.
+            duration_ms: k === 0 ? null : k === 1 ? 0 : 60_000,
+            mcc: k === 0 ? null : '310',
+            mnc: k === 0 ? null : '260',
             client_ip: null,
           };
           heldEvents.push(e);
@@ -378,6 +381,18 @@ describe('retention pass', () => {
         .sort(),
     );
     assert.ok(held.every((h) => h.sender === HELD_NUMBER && h.recipient === '+14155552671' && h.source === 'held'));
+    // The copy keeps what the record did not have: null, not the 0 or "" stored in its place; 0 ms stays 0.
+    const fields = (suffix: string) =>
+      held.filter((h) => h.cdr_id.endsWith(suffix)).map((h) => ({ duration_ms: h.duration_ms, mcc: h.mcc, mnc: h.mnc, country: h.destination_country }));
+    assert.deepEqual(fields('-0'), [
+      { duration_ms: null, mcc: null, mnc: null, country: 'US' },
+      { duration_ms: null, mcc: null, mnc: null, country: 'US' },
+    ]);
+    assert.deepEqual(fields('-1'), [
+      { duration_ms: 0, mcc: '310', mnc: '260', country: 'US' },
+      { duration_ms: 0, mcc: '310', mnc: '260', country: 'US' },
+    ]);
+    assert.ok(fields('-2').every((f) => f.duration_ms === 60_000));
     const honoured = first.actions.filter((a) => a.class === 'identifiers' && (a.month === M(-6) || a.month === M(-5)));
     assert.equal(honoured.length, 2);
     assert.ok(honoured.every((a) => a.holds_honoured === 2));

@@ -44,23 +44,28 @@ const records = Array.from({ length: 25 }, (_, i) => ({
   sender_type: i % 2 ? 'msisdn' : 'alphanumeric',
   recipient_type: 'msisdn',
   status: 'delivered',
-  duration_ms: i * 1000,
+  // Absent fields are null (an empty cell in CSV): a call without a duration, a record without codes or country.
+  duration_ms: i % 4 === 1 ? null : i * 1000,
   provider_id: 'p1',
-  destination_country: 'MY',
-  mcc: '502',
-  mnc: '',
+  destination_country: i === 5 ? null : 'MY',
+  mcc: i % 3 === 0 ? null : '502',
+  mnc: i % 3 === 0 ? null : '12',
   segments: 1,
   source: i < 3 ? 'held' : 'live',
   ...(i < 3 ? { hold_id: 'hold-x' } : {}),
 }));
 
 /** An answer in each form, built as the API builds it. */
-function answer(format: AnswerFormat, s: AnswerSigner): { text: string; integrity: ReturnType<typeof signAnswer>; trailer: Record<string, unknown> } {
+function answer(
+  format: AnswerFormat,
+  s: AnswerSigner,
+  recs: readonly Record<string, unknown>[] = records,
+): { text: string; integrity: ReturnType<typeof signAnswer>; trailer: Record<string, unknown> } {
   const w = answerWriter(format);
   const d = new RecordDigester();
   let text = w.open(header);
-  for (const r of records) text += w.record(d.add(r), r);
-  const trailer = { months: [{ month: '2026-11', status: 'answered', records: records.length }], expired_months: [], record_count: records.length };
+  for (const r of recs) text += w.record(d.add(r), r);
+  const trailer = { months: [{ month: '2026-11', status: 'answered', records: recs.length }], expired_months: [], record_count: recs.length };
   const integrity = signAnswer({ ...header, ...trailer }, d.finish(), s, '2026-12-01T10:00:01.000Z');
   text += w.close(trailer, integrity);
   return { text, integrity, trailer };
@@ -147,6 +152,26 @@ describe('signed answers', () => {
       assert.deepEqual(r.problems, [], format);
       assert.deepEqual(r.unchecked, ['identifier']);
     }
+  });
+
+  it('a CSV answer signed when absent fields were "" verifies when read so, and only so', () => {
+    const legacy = records.map((r) => ({
+      ...r,
+      duration_ms: r.duration_ms ?? 0,
+      destination_country: r.destination_country ?? '',
+      mcc: r.mcc ?? '',
+      mnc: r.mnc ?? '',
+    }));
+    const { text, integrity, trailer } = answer('csv', s, legacy);
+    const { identifier: _id, ...receiptHeader } = header;
+    const receipt = { ...receiptHeader, ...trailer, status: 'answered', identifier_type: 'msisdn' };
+    const now = verifyAnswer({ header: receipt, records: recordsFromCsv(text), integrity, trustedKeys: trusted, receipt: true });
+    assert.equal(now.ok, false, 'read as today, the empty cells are nulls the old answer did not sign');
+    assert.match(now.problems.join('\n'), /fields destination_country, mcc, mnc/);
+    const old = verifyAnswer({ header: receipt, records: recordsFromCsv(text, { emptyAsNull: false }), integrity, trustedKeys: trusted, receipt: true });
+    assert.deepEqual(old.problems, []);
+    // duration_ms 0 was written as 0, not as an empty cell: it reads back as 0 both ways.
+    assert.equal(recordsFromCsv(text)[1]!['duration_ms'], 0);
   });
 
   it('writes a record with commas, quotes and line breaks as one CSV row that reads back the same', () => {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { deriveMonthKey, generateMonthKey, openIdentifier, tokenOf } from '../../../../services/core/pseudonym/monthKeys.ts';
-import { CDR_SHAPE, Pseudonymiser } from '../../../../services/core/pseudonym/pseudonymise.ts';
+import { CDR_SHAPE, NULL_FIELD, Pseudonymiser } from '../../../../services/core/pseudonym/pseudonymise.ts';
 
 const t = Date.UTC(2026, 10, 15, 9);
 const e: CdrEvent = {
@@ -81,6 +81,27 @@ describe('Pseudonymiser', () => {
     assert.equal(rec.row.src_offset, '42');
     assert.equal(rec.row.destination_country, 'MY');
   });
+  it('marks which nullable fields the record did not have (null or an empty country), apart from the 0 or "" stored', () => {
+    assert.equal(rec.row.null_fields, NULL_FIELD.duration_ms | NULL_FIELD.error_code, 'this record has no duration and no error code');
+    assert.equal(rec.row.duration_ms, 0);
+    const all = p.pseudonymise(
+      { ...e, cdr_id: 'c-2', mcc: null, mnc: null, destination_country: null, client_ip: null, duration_ms: null },
+      '2026-11',
+      key,
+      1,
+      src,
+      t,
+    ).row;
+    assert.equal(all.null_fields, 0b111111);
+    assert.deepEqual([all.mcc, all.mnc, all.destination_country, all.client_ip, all.duration_ms], ['', '', '', '', 0]);
+    const none = p.pseudonymise({ ...e, cdr_id: 'c-3', duration_ms: 0, error_code: '', mcc: '', mnc: '' }, '2026-11', key, 1, src, t).row;
+    assert.equal(none.null_fields, 0, 'zero and empty values are values, not absences');
+    assert.equal(
+      p.pseudonymise({ ...e, cdr_id: 'c-4', destination_country: '' }, '2026-11', key, 1, src, t).row.null_fields & NULL_FIELD.destination_country,
+      NULL_FIELD.destination_country,
+    );
+  });
+
   it('stores no client IP for a record that arrives after its 3-year usage window', () => {
     const old = Date.UTC(2023, 10, 15, 9);
     const justIn = p.pseudonymise(

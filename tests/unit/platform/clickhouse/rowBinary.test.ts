@@ -82,7 +82,9 @@ describe('rowBinary', () => {
     assert.deepEqual(one('UInt64', '18446744073709551615'), expect(18446744073709551615n));
   });
 
-  it('writes UInt32, Bool, nullable timestamps and dates', () => {
+  it('writes UInt8, UInt32, Bool, nullable timestamps and dates', () => {
+    assert.deepEqual(one('UInt8', 0), Buffer.from([0]));
+    assert.deepEqual(one('UInt8', 255), Buffer.from([0xff]));
     assert.deepEqual(one('UInt32', 0xffffffff), Buffer.from([0xff, 0xff, 0xff, 0xff]));
     assert.deepEqual(one('Bool', true), Buffer.from([1]));
     assert.deepEqual(one('Bool', false), Buffer.from([0]));
@@ -112,6 +114,9 @@ describe('rowBinary', () => {
       ['String', 12],
       ['String', null],
       ['Bool', 'true'],
+      ['UInt8', 256],
+      ['UInt8', -1],
+      ['UInt8', 1.5],
       ['UInt32', -1],
       ['UInt32', 2 ** 32],
       ['UInt32', 1.5],
