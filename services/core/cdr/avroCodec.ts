@@ -43,6 +43,78 @@ function reasonOf(err: unknown): string {
   return 'malformed Avro';
 }
 
+/** How values of one writer schema are read: the reader type to decode with, its resolver, and what to check after. */
+interface CdrReader {
+  readonly type: avro.Type;
+  readonly resolver: avro.Resolver;
+  /**
+   * Set when the writer's enums have symbols v1 lacks (read with v1's enums widened by them): each enum field with the
+   * symbols v1 has. A value with another symbol is dead-lettered alone; the writer's other values are read as usual.
+   */
+  readonly enumFields?: readonly { readonly field: string; readonly symbols: ReadonlySet<string> }[];
+}
+
+type JsonSchema = { type?: unknown; name?: unknown; symbols?: unknown; fields?: unknown; items?: unknown; values?: unknown };
+
+/** Every enum definition in a schema (JSON form), by its name as written. */
+function enumsOf(schema: unknown, out = new Map<string, readonly string[]>()): Map<string, readonly string[]> {
+  if (Array.isArray(schema)) for (const s of schema) enumsOf(s, out);
+  else if (typeof schema === 'object' && schema !== null) {
+    const s = schema as JsonSchema;
+    if (s.type === 'enum' && typeof s.name === 'string' && Array.isArray(s.symbols)) out.set(s.name, s.symbols as string[]);
+    if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) enumsOf(f.type, out);
+    enumsOf(typeof s.type === 'object' ? s.type : undefined, out);
+    enumsOf(s.items, out);
+    enumsOf(s.values, out);
+  }
+  return out;
+}
+
+/**
+ * The reader schema with each enum that the writer also defines (same name) given the writer's extra symbols after
+ * its own, or undefined when no enum of the writer has one the reader lacks. Avro's resolution refuses a whole writer
+ * schema whose enum has a symbol the reader lacks (without a reader default); the specification makes that an error
+ * of the values that carry such a symbol, and only of them.
+ */
+function widenedEnums(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
+  const writerEnums = enumsOf(writer);
+  let widened = false;
+  const copy = JSON.parse(JSON.stringify(reader)) as unknown;
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) for (const n of node) visit(n);
+    else if (typeof node === 'object' && node !== null) {
+      const s = node as JsonSchema;
+      if (s.type === 'enum' && typeof s.name === 'string' && Array.isArray(s.symbols)) {
+        const own = s.symbols as string[];
+        const extra = (writerEnums.get(s.name) ?? []).filter((x) => !own.includes(x));
+        if (extra.length > 0) {
+          (s as { symbols: string[] }).symbols = [...own, ...extra];
+          widened = true;
+        }
+      }
+      if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) visit(f.type);
+      if (typeof s.type === 'object') visit(s.type);
+      visit(s.items);
+      visit(s.values);
+    }
+  };
+  visit(copy);
+  return widened ? (copy as avro.Schema) : undefined;
+}
+
+/** The top-level enum fields of a record schema (JSON form), with their symbols. */
+function enumFieldsOf(schema: avro.Schema): { field: string; symbols: ReadonlySet<string> }[] {
+  const fields = (schema as JsonSchema).fields;
+  if (!Array.isArray(fields)) return [];
+  const out: { field: string; symbols: ReadonlySet<string> }[] = [];
+  for (const f of fields as { name: string; type: unknown }[]) {
+    const t = f.type as JsonSchema;
+    if (typeof t === 'object' && t !== null && t.type === 'enum' && Array.isArray(t.symbols))
+      out.push({ field: f.name, symbols: new Set(t.symbols as string[]) });
+  }
+  return out;
+}
+
 export class CdrCodec {
   /** The reader schema of the raw topic (cdr-event v1). */
   readonly cdrEventType: avro.Type;
@@ -50,7 +122,7 @@ export class CdrCodec {
   readonly pseudonymisedType: avro.Type;
   private readonly schemas: Map<number, avro.Schema>;
   private readonly writerTypes = new Map<number, avro.Type>();
-  private readonly resolvers = new Map<number, avro.Resolver | null>();
+  private readonly readers = new Map<number, CdrReader | null>();
   private readonly pseudonymisedResolvers = new Map<number, avro.Resolver | null>();
 
   constructor(registered: readonly RegisteredSchema[]) {
@@ -76,19 +148,43 @@ export class CdrCodec {
     return t;
   }
 
-  private resolverFor(id: number): avro.Resolver | undefined {
-    let r = this.resolvers.get(id);
+  private readerFor(id: number): CdrReader | undefined {
+    let r = this.readers.get(id);
     if (r === undefined) {
-      const writer = this.writerType(id);
-      if (!writer) return undefined;
-      try {
-        r = this.cdrEventType.createResolver(writer);
-      } catch {
-        r = null;
-      }
-      this.resolvers.set(id, r);
+      r = this.newReader(id);
+      this.readers.set(id, r);
     }
     return r ?? undefined;
+  }
+
+  private newReader(id: number): CdrReader | null {
+    const writer = this.writerType(id);
+    if (!writer) return null;
+    try {
+      return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer) };
+    } catch {
+      // Perhaps only enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
+    }
+    const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
+    const widened = widenedEnums(readerSchema, this.schemas.get(id)!);
+    if (!widened) return null;
+    try {
+      const type = avro.Type.forSchema(widened);
+      return { type, resolver: type.createResolver(writer), enumFields: enumFieldsOf(readerSchema) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A value read with widened enums, refused when one of its enum fields holds a symbol v1 lacks. */
+  private checked(event: CdrEvent, reader: CdrReader, schemaId: number): CdrEvent {
+    if (reader.enumFields)
+      for (const { field, symbols } of reader.enumFields) {
+        const v = (event as unknown as Record<string, unknown>)[field];
+        if (typeof v === 'string' && !symbols.has(v))
+          throw new PipelineError('validation_failed', `${field}: a symbol cdr-event v1 does not have (schema id ${schemaId} adds it)`);
+      }
+    return event;
   }
 
   /** Decodes a raw-topic value. Throws PipelineError (dead-letter) with a reason that never quotes field values. */
@@ -97,19 +193,21 @@ export class CdrCodec {
     if (value[0] === CONFLUENT_MAGIC) {
       if (value.length < 6) throw new PipelineError('decode_failed', 'Confluent frame shorter than its header');
       const schemaId = value.readInt32BE(1);
-      const resolver = this.resolverFor(schemaId);
-      if (!resolver) {
+      const reader = this.readerFor(schemaId);
+      if (!reader) {
         // A plain Avro record whose cdr_id is empty starts with 0x00 too (its length, zero). Read that way, validation
         // names the real problem; it can never be stored (an empty cdr_id is refused), so nothing is let through.
         const plain = this.plainOrUndefined(value);
         if (plain) return plain;
         throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`);
       }
+      let event: CdrEvent;
       try {
-        return { event: this.cdrEventType.fromBuffer(value.subarray(5), resolver) as CdrEvent, schemaId };
+        event = reader.type.fromBuffer(value.subarray(5), reader.resolver) as CdrEvent;
       } catch (cause) {
         throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
       }
+      return { event: this.checked(event, reader, schemaId), schemaId };
     }
     try {
       return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
@@ -127,8 +225,9 @@ export class CdrCodec {
   decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
-      const resolver = this.resolverFor(schemaId);
-      const event = resolver ? this.decodedExactly(bytes, start + 5, end, resolver) : undefined;
+      const reader = this.readerFor(schemaId);
+      // A reader with widened enums goes the one-value way, which checks the symbols.
+      const event = reader && !reader.enumFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
       if (event) return { event, schemaId };
     } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
       const event = this.decodedExactly(bytes, start, end, undefined);

@@ -8,6 +8,7 @@ import {
   encodeWith,
   frameConfluent,
   loadSchemaFile,
+  loadRegisteredSchemas,
   pseudonymisedType,
   PSEUDONYMISED_SCHEMA_ID,
   PSEUDONYMISED_V1_SCHEMA_ID,
@@ -17,6 +18,7 @@ import {
 } from '../../../../services/platform/schemas/cdrCodec.ts';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
+import { CdrCodec } from '../../../../services/core/cdr/avroCodec.ts';
 
 const event: CdrEvent = {
   cdr_id: 'c-1',
@@ -66,6 +68,51 @@ describe('CDR Avro codec', () => {
     assert.deepEqual({ ...got }, event);
     assert.equal(Object.hasOwn(got, 'body'), false);
     assert.equal(Object.hasOwn(got, 'route_hops'), false);
+  });
+
+  it('reads a writer whose enums have symbols v1 lacks, and dead-letters only the values that use one', () => {
+    // The routing layer adds a channel and a status (and reorders): Avro resolution fails only for values that carry
+    // a symbol the reader lacks (found from outside: every value of such a writer went to the DLQ as an unknown id).
+    const v1 = loadSchemaFile('cdr-event-v1.avsc') as { fields: { name: string; type: unknown }[] };
+    const widen = (name: string, extra: string[]) => {
+      const f = v1.fields.find((x) => x.name === name)!;
+      const t = f.type as { symbols: string[] };
+      return { ...f, type: { ...t, symbols: [...extra, ...t.symbols.slice().reverse()] } };
+    };
+    const writerSchema = {
+      ...v1,
+      fields: v1.fields.map((f) => (f.name === 'channel' ? widen('channel', ['telegram']) : f.name === 'status' ? widen('status', ['queued']) : f)),
+    };
+    const writer = avro.Type.forSchema(writerSchema as avro.Schema);
+    const codec = new CdrCodec([...loadRegisteredSchemas(), { id: 8, schema: writerSchema as avro.Schema }]);
+    const framed = (e: Record<string, unknown>) => frameConfluent(8, writer.toBuffer(e));
+    const ok = codec.decodeCdrEvent(framed({ ...event }));
+    assert.equal(ok.schemaId, 8);
+    assert.deepEqual({ ...ok.event }, event);
+    // The batch path reads it the same way.
+    const batch = Buffer.concat([framed({ ...event, cdr_id: 'c-a' }), framed({ ...event, cdr_id: 'c-b', channel: 'voice' })]);
+    const first = framed({ ...event, cdr_id: 'c-a' }).length;
+    assert.equal(codec.decodeCdrEventIn(batch, 0, first).event.cdr_id, 'c-a');
+    assert.equal(codec.decodeCdrEventIn(batch, first, batch.length).event.channel, 'voice');
+    for (const [bad, field] of [
+      [{ ...event, channel: 'telegram' }, 'channel'],
+      [{ ...event, status: 'queued' }, 'status'],
+    ] as const) {
+      assert.throws(
+        () => codec.decodeCdrEvent(framed(bad)),
+        (e: unknown) =>
+          e instanceof PipelineError && e.code === 'validation_failed' && e.message === `${field}: a symbol cdr-event v1 does not have (schema id 8 adds it)`,
+      );
+      const one = framed(bad);
+      assert.throws(() => codec.decodeCdrEventIn(Buffer.concat([one, one]), 0, one.length), PipelineError);
+    }
+    // A writer that differs otherwise (a field of another type) is still refused as a whole, as before.
+    const incompatible = { ...v1, fields: v1.fields.map((f) => (f.name === 'segments' ? { name: 'segments', type: 'string' } : f)) };
+    const refusing = new CdrCodec([...loadRegisteredSchemas(), { id: 9, schema: incompatible as avro.Schema }]);
+    assert.throws(
+      () => refusing.decodeCdrEvent(frameConfluent(9, avro.Type.forSchema(incompatible as avro.Schema).toBuffer({ ...event, segments: 'one' }))),
+      (e: unknown) => e instanceof PipelineError && e.code === 'unknown_schema_id',
+    );
   });
 
   it('resolves a v1 writer for a v1.1 reader: new fields take their defaults', () => {
