@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
+  addMicros,
+  exactMicros,
   requireMonth,
   monthStart,
   nextMonth,
@@ -150,7 +152,7 @@ export class BillingStore {
     const rows = await this.storage.query<UsageRow>(
       `SELECT account_id, ${select.length ? `${select.join(', ')}, ` : ''}currency,
               count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms,
-              sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros, toInt64(0) AS adjustment_micros
+              sum(toInt128(amount_micros)) AS amount_micros, sum(toInt128(cost_micros)) AS cost_micros, toInt64(0) AS adjustment_micros
        FROM ${this.t('billing_rated')} FINAL
        WHERE rated AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
          ${q.accountId !== undefined ? 'AND account_id = {account:String}' : ''}
@@ -162,7 +164,7 @@ export class BillingStore {
     // Adjustments belong to the statement month that carries them: shown on month rows (or, grouped by day, on the
     // first day of that month) in a row of their own when the grouping splits by channel, country or provider.
     const adjustments = await this.storage.query<{ account_id: string; applies_to_month: string; currency: string; amount: number }>(
-      `SELECT account_id, applies_to_month, currency, sum(amount_micros) AS amount FROM ${this.t('billing_adjustments')}
+      `SELECT account_id, applies_to_month, currency, sum(toInt128(amount_micros)) AS amount FROM ${this.t('billing_adjustments')}
        WHERE applies_to_month >= {fromMonth:String} AND applies_to_month <= {toMonth:String} AND ${this.completedClose('applies_to_month', 'created_at')}
          AND currency != ''
          ${q.accountId !== undefined ? 'AND account_id = {account:String}' : ''}
@@ -185,7 +187,7 @@ export class BillingStore {
       const match = splits
         ? undefined
         : rows.find((r) => r.account_id === a.account_id && r.currency === a.currency && r.month === period.month && r.day === period.day);
-      if (match) match.adjustment_micros += Number(a.amount);
+      if (match) match.adjustment_micros = addMicros(match.adjustment_micros, exactMicros(a.amount, 'an adjustment'), 'an adjustment total');
       else {
         // Fields in the order of the traffic rows' (found from outside: they came in another order in JSON).
         const extra: Record<string, string | number> = { account_id: a.account_id };
@@ -197,7 +199,7 @@ export class BillingStore {
           duration_ms: 0,
           amount_micros: 0,
           cost_micros: 0,
-          adjustment_micros: Number(a.amount),
+          adjustment_micros: exactMicros(a.amount, 'an adjustment'),
         });
         rows.push(extra as unknown as UsageRow);
         added = true;
@@ -224,15 +226,15 @@ export class BillingStore {
       records: Number(r.records),
       segments: Number(r.segments),
       duration_ms: Number(r.duration_ms),
-      amount_micros: Number(r.amount_micros),
-      cost_micros: Number(r.cost_micros),
+      amount_micros: exactMicros(r.amount_micros, 'a usage amount'),
+      cost_micros: exactMicros(r.cost_micros, 'a usage cost'),
     }));
   }
 
   private async monthLines(month: string, accountId?: string): Promise<Map<string, { lines: StatementLine[]; unrated: number }>> {
     const rows = await this.storage.query<Totals & { account_id: string; currency: string; rated: boolean }>(
       `SELECT account_id, rated, currency, count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms,
-              sum(billable_seconds) AS billable_seconds, sum(amount_micros) AS amount_micros, sum(cost_micros) AS cost_micros
+              sum(billable_seconds) AS billable_seconds, sum(toInt128(amount_micros)) AS amount_micros, sum(toInt128(cost_micros)) AS cost_micros
        FROM ${this.t('billing_rated')} FINAL
        WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')} ${accountId !== undefined ? 'AND account_id = {account:String}' : ''}
        GROUP BY account_id, rated, currency ORDER BY account_id, currency`,
@@ -250,8 +252,8 @@ export class BillingStore {
           segments: Number(r.segments),
           duration_ms: Number(r.duration_ms),
           billable_seconds: Number(r.billable_seconds),
-          amount_micros: Number(r.amount_micros),
-          cost_micros: Number(r.cost_micros),
+          amount_micros: exactMicros(r.amount_micros, `the ${r.currency} amount of account ${r.account_id} in ${month}`),
+          cost_micros: exactMicros(r.cost_micros, `the ${r.currency} cost of account ${r.account_id} in ${month}`),
         });
       out.set(r.account_id, entry);
     }
@@ -328,7 +330,7 @@ export class BillingStore {
       // The partition key is toYYYYMM(event_time): the IN prunes to the closed months' parts.
       this.storage.query<Figures & { month: string; account_id: string; currency: string; plans: string[] }>(
         `SELECT formatDateTime(event_time, '%Y-%m', 'UTC') AS month, account_id, currency, count() AS records, sum(segments) AS segments,
-                sum(amount_micros) AS amount, sum(cost_micros) AS cost, groupUniqArray(plan_id) AS plans
+                sum(toInt128(amount_micros)) AS amount, sum(toInt128(cost_micros)) AS cost, groupUniqArray(plan_id) AS plans
          FROM ${this.t('billing_rated')} FINAL
          WHERE rated AND toYYYYMM(event_time) IN {yyyymm:Array(UInt32)} ${account}
          GROUP BY month, account_id, currency`,
@@ -352,7 +354,7 @@ export class BillingStore {
       ),
       this.storage.query<Figures & { month: string; account_id: string; currency: string }>(
         `SELECT concerns_month AS month, account_id, currency, sum(records) AS records, sum(segments) AS segments,
-                sum(amount_micros) AS amount, sum(cost_micros) AS cost
+                sum(toInt128(amount_micros)) AS amount, sum(toInt128(cost_micros)) AS cost
          FROM ${this.t('billing_adjustments')}
          WHERE concerns_month IN {months:Array(String)} AND ${this.completedClose('applies_to_month', 'created_at')} ${account}
          GROUP BY month, account_id, currency`,
@@ -401,8 +403,8 @@ export class BillingStore {
       const v = base.get(k) ?? { month: m, account: acct, currency, records: 0, segments: 0, amount: 0, cost: 0 };
       v.records += sign * Number(d.records);
       v.segments += sign * Number(d.segments);
-      v.amount += sign * Number(d.amount);
-      v.cost += sign * Number(d.cost);
+      v.amount = addMicros(v.amount, sign * exactMicros(d.amount, 'an amount'), `the ${currency} adjustment of account ${acct} for ${m}`);
+      v.cost = addMicros(v.cost, sign * exactMicros(d.cost, 'a cost'), `the ${currency} cost adjustment of account ${acct} for ${m}`);
       base.set(k, v);
     };
     for (const r of rated) add(r.month, r.account_id, r.currency, r, 1);
@@ -459,8 +461,8 @@ export class BillingStore {
       ...r,
       records: Number(r.records),
       segments: Number(r.segments),
-      amount_micros: Number(r.amount_micros),
-      cost_micros: Number(r.cost_micros),
+      amount_micros: exactMicros(r.amount_micros, 'an adjustment'),
+      cost_micros: exactMicros(r.cost_micros, 'an adjustment'),
       final: true,
     }));
   }
@@ -652,8 +654,8 @@ export class BillingStore {
       const k = r.rated ? r.currency : '(unrated)';
       const v = m.get(k) ?? { records: 0, amount: 0, cost: 0 };
       v.records++;
-      v.amount += r.amount_micros;
-      v.cost += r.cost_micros;
+      v.amount = addMicros(v.amount, r.amount_micros, `the ${k} amount of the re-rated period`);
+      v.cost = addMicros(v.cost, r.cost_micros, `the ${k} cost of the re-rated period`);
       m.set(k, v);
     };
     let records = 0;
@@ -759,14 +761,18 @@ export class BillingStore {
   async providerCost(provider: string, month: string): Promise<CostCell[]> {
     requireMonth(month, 'bad_request');
     const rows = await this.storage.query<CostCell>(
-      `SELECT toString(toDate(event_time, 'UTC')) AS day, destination_country, currency, count() AS records, sum(cost_micros) AS cost_micros
+      `SELECT toString(toDate(event_time, 'UTC')) AS day, destination_country, currency, count() AS records, sum(toInt128(cost_micros)) AS cost_micros
        FROM ${this.t('billing_rated')} FINAL
        WHERE provider_id = {provider:String} AND rated AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}
        GROUP BY day, destination_country, currency ORDER BY day, destination_country, currency`,
       { provider, from: chTime(monthStart(month)), to: chTime(monthStart(nextMonth(month))) },
       { output_format_json_quote_64bit_integers: 0 },
     );
-    return rows.map((r) => ({ ...r, records: Number(r.records), cost_micros: Number(r.cost_micros) }));
+    return rows.map((r) => ({
+      ...r,
+      records: Number(r.records),
+      cost_micros: exactMicros(r.cost_micros, `the ${r.currency} cost of ${r.day}, ${r.destination_country || 'no country'}`),
+    }));
   }
 
   /** The individually rated records of a period (tests and disputes): one row per CDR, newest revision. */

@@ -108,6 +108,7 @@ export {
 export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
 export { decimalToMicros, reconcile } from './billing/reconcile.ts';
 export { impossibleIdProblem } from './billing/ids.ts';
+export { addMicros, beyondExactRange, exactMicros, MAX_EXACT_MICROS } from './billing/money.ts';
 export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';
 export { DEFAULT_FRAUD_CONFIG, DEFAULT_RULES, parseFraudConfig, RULE_NAMES, thresholdsFor } from './fraud/fraudConfig.ts';
 export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudConfig.ts';

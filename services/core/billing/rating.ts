@@ -40,7 +40,13 @@ export type Rating =
       /** `event` when the event's own price was used, else the rate line's file line. */
       readonly basis: string;
     }
-  | { readonly rated: false; readonly reason: 'no_plan' | 'no_rate' | 'no_event_price'; readonly planId: string; readonly planVersion: number };
+  | {
+      readonly rated: false;
+      /** `amount_out_of_range`: the price or cost of this one record would be beyond 2^53 − 1 micro-units (never rounded). */
+      readonly reason: 'no_plan' | 'no_rate' | 'no_event_price' | 'amount_out_of_range';
+      readonly planId: string;
+      readonly planVersion: number;
+    };
 
 export function planFor(book: PlanBook, account: string, at: number): TariffPlan | undefined {
   let wildcard: TariffPlan | undefined;
@@ -88,6 +94,14 @@ function perMinute(microsPerMinute: number, seconds: number): number {
 }
 
 export function rate(book: PlanBook, r: RatingInput): Rating {
+  const rating = rateOnce(book, r);
+  // A plan's price (≤ 10^12) times 100,000 segments or a week of minutes can pass 2^53: refused, not rounded.
+  if (rating.rated && !(Number.isSafeInteger(rating.amountMicros) && Number.isSafeInteger(rating.costMicros)))
+    return { rated: false, reason: 'amount_out_of_range', planId: rating.planId, planVersion: rating.planVersion };
+  return rating;
+}
+
+function rateOnce(book: PlanBook, r: RatingInput): Rating {
   const plan = planFor(book, r.account_id, r.event_time);
   if (!plan) return { rated: false, reason: 'no_plan', planId: '', planVersion: 0 };
   if (plan.trustEventPrice && r.currency !== '') {

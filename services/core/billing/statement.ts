@@ -1,5 +1,6 @@
 import { canonicalJson, sha256Hex } from '../disclosure/canonical.ts';
 import { PipelineError } from '../errors/pipelineError.ts';
+import { addMicros } from './money.ts';
 
 /**
  * A monthly statement of one account: per currency what was used and what it costs, the adjustments it carries
@@ -57,19 +58,24 @@ export function totalsOf(lines: readonly StatementLine[], adjustments: readonly 
   const byCurrency = new Map<string, { amount: number; adj: number }>();
   for (const l of lines) {
     const t = byCurrency.get(l.currency) ?? { amount: 0, adj: 0 };
-    t.amount += l.amount_micros;
+    t.amount = addMicros(t.amount, l.amount_micros, `the ${l.currency} amount`);
     byCurrency.set(l.currency, t);
   }
   for (const a of adjustments) {
     // Late unrated records (currency "", no amount) are listed, not priced: they add no total.
     if (a.currency === '') continue;
     const t = byCurrency.get(a.currency) ?? { amount: 0, adj: 0 };
-    t.adj += a.amount_micros;
+    t.adj = addMicros(t.adj, a.amount_micros, `the ${a.currency} adjustments`);
     byCurrency.set(a.currency, t);
   }
   return [...byCurrency.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([currency, t]) => ({ currency, amount_micros: t.amount, adjustment_micros: t.adj, total_micros: t.amount + t.adj }));
+    .map(([currency, t]) => ({
+      currency,
+      amount_micros: t.amount,
+      adjustment_micros: t.adj,
+      total_micros: addMicros(t.amount, t.adj, `the ${currency} total`),
+    }));
 }
 
 /** The statement with its totals and digest (SHA-256 of the canonical JSON of everything but the digest). */

@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   not_acceptable: { disposition: 'dead-letter', http: 406 },
   /** The answer would exceed the most records one answer may hold (CDR_API_MAX_ANSWER_ROWS). */
   answer_too_large: { disposition: 'dead-letter', http: 422 },
+  /** A money figure the API cannot give exactly (beyond ±2^53 − 1 micro-units): refused, never rounded. */
+  amount_out_of_range: { disposition: 'dead-letter', http: 422 },
 
   // Transient: retry.
   storage_unavailable: { disposition: 'retry', http: 503 },
