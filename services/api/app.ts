@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
-import { acceptsAnyOf, MONTH, MONTH_RULE, PipelineError, type PipelineErrorCode } from '../core/index.ts';
+import { acceptsAnyOf, duplicateMemberOf, MONTH, MONTH_RULE, PipelineError, quotedValue, type PipelineErrorCode } from '../core/index.ts';
 import type { HealthRegistry } from '../platform/http/index.ts';
 import { opsRoutes } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
@@ -275,7 +275,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
                 new PipelineError('bad_request', 'body strings must be well-formed Unicode: a lone UTF-16 surrogate (\\ud800–\\udfff) is not text'),
                 undefined,
               );
-            else done(err, value);
+            else {
+              // A field given twice says two things; JSON.parse would keep the last silently (found from outside:
+              // {"dry_run":true,"dry_run":false} ran a real retention pass).
+              const twice = err ? undefined : duplicateMemberOf(body as string);
+              if (twice !== undefined) done(new PipelineError('bad_request', `body: ${quotedValue(twice)} is given twice in one object`), undefined);
+              else done(err, value);
+            }
           });
       });
       v1.addHook('onSend', auditHook(svc.audit, deps.log));

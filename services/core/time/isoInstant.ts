@@ -18,7 +18,10 @@ export function parseIsoInstant(text: string): number | undefined {
   const minute = Number(mi);
   const second = s === undefined ? 0 : Number(s);
   if (hour > 23 || minute > 59 || second > 59) return undefined;
-  const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  // Instants are kept to the millisecond: a finer fraction is refused rather than cut, which would move a range's edge
+  // (found from outside: `from` …00.0009Z answered a record at …00.000Z, before it). Trailing zeros are fine.
+  if (frac !== undefined && /[1-9]/.test(frac.slice(3))) return undefined;
+  const ms = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'));
   let offset = 0;
   if (zone && zone !== 'Z') {
     const oh = Number(zone.slice(1, 3));
@@ -30,20 +33,25 @@ export function parseIsoInstant(text: string): number | undefined {
 }
 
 /**
- * A refused value as a message may quote it: its first 40 characters, or "the value" when it may be a person's
+ * A refused value as a message may quote it: up to 64 characters, or "the value" when it may be a person's
  * identifier — an address (`@`) or a number's shape (5 digits or more among only digits and separators) — which no
  * message repeats (found from outside: `"from":"+60123456789"` came back in the 400).
  */
+const QUOTED_MAX = 64;
+
 export function quotedValue(text: string): string {
   // Compatibility forms first: a full-width `＠` or full-width digits are an address or a number all the same (found in
   // review: `alice＠example.com` came back in a 404); so is a `tel:`, `sip:` or `mailto:` URI.
   const plain = text.normalize('NFKC');
   const digits = plain.replace(/\D/g, '').length;
   if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\d\-()./]*$/.test(plain))) return 'the value';
-  return JSON.stringify(text.slice(0, 40));
+  // A number inside other text (`x60123456789x`, `hold-60123456789`) too: a run of 7 digits or more (found from outside).
+  if (/\d{7}/.test(plain)) return 'the value';
+  // Long enough for the ids the API gives (41 characters); a longer value says that it was cut.
+  return text.length > QUOTED_MAX ? `${JSON.stringify(text.slice(0, QUOTED_MAX))} (cut at ${QUOTED_MAX} characters)` : JSON.stringify(text);
 }
 
 /** What a caller is told about a value parseIsoInstant refused (never a value that may be an identifier). */
 export function isoInstantProblem(field: string, text: string): string {
-  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, or YYYY-MM-DD for midnight UTC; a real calendar date, years 2000-9999)`;
+  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, or YYYY-MM-DD for midnight UTC; a real calendar date, years 2000-9999, to the millisecond at most)`;
 }

@@ -348,6 +348,40 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/v1/holds/%2B60123456789', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
       { method: 'DELETE', url: '/v1/holds/alice@example.com', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
       { method: 'GET', url: '/v1/holds/h-404', role: 'legal', status: 404, says: /^no legal hold "h-404"$/ },
+      // A number inside an id is not repeated; an id as long as the API's own is quoted whole (found from outside).
+      { method: 'GET', url: '/v1/holds/x60123456789x', role: 'legal', status: 404, says: /^no legal hold has the id given$/ },
+      {
+        method: 'GET',
+        url: '/v1/lea/requests/dsar-b70895a4-97d0-4fbe-99dd-0e2dcdb43233',
+        role: 'lea-officer',
+        status: 404,
+        says: /^no law-enforcement request "dsar-b70895a4-97d0-4fbe-99dd-0e2dcdb43233"$/,
+      },
+      // A field given twice is refused, not read as its last value (found from outside: a real retention pass ran).
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run',
+        role: 'admin',
+        payload: '{"dry_run":true,"dry_run":false}',
+        status: 400,
+        says: /^body: "dry_run" is given twice in one object$/,
+      },
+      {
+        method: 'POST',
+        url: '/v1/dsar',
+        role: 'dpo',
+        payload: '{"identifier":{"type":"email","value":"alice@example.com","value":"bob@example.com"}}',
+        status: 400,
+        says: /^body: "value" is given twice in one object$/,
+      },
+      // Finer than a millisecond is refused, not cut (found from outside: the range's edge moved).
+      {
+        method: 'GET',
+        url: '/v1/billing/usage?from=2026-01-01T00:00:00.0009Z',
+        role: 'billing',
+        status: 400,
+        says: /^from: "2026-01-01T00:00:00.0009Z" is not an ISO 8601 instant .*to the millisecond at most\)$/,
+      },
       { method: 'GET', url: '/v1/billing/usage?from=%2B60123456789', role: 'billing', status: 400, says: /^from: the value is not an ISO 8601 instant/ },
       { method: 'GET', url: '/v1/billing/usage?from=2026-13-01T00:00:00Z', role: 'billing', status: 400, says: /^from: "2026-13-01T00:00:00Z" is not/ },
       { method: 'GET', url: '/v1/billing/usage?group_by=alice@example.com', role: 'billing', status: 400, says: /^group_by: unknown dimension the value;/ },

@@ -11,6 +11,10 @@ describe('strict ISO 8601 instants', () => {
     ['2026-12-01T00:20:30-10:00', '2026-12-01T10:20:30.000Z'],
     ['2028-02-29T00:00:00Z', '2028-02-29T00:00:00.000Z'],
     ['2026-12-01', '2026-12-01T00:00:00.000Z'],
+    // Finer digits that are zeros say nothing more.
+    ['2026-12-01T10:20:30.5Z', '2026-12-01T10:20:30.500Z'],
+    ['2026-12-01T10:20:30.123000Z', '2026-12-01T10:20:30.123Z'],
+    ['2026-12-31T23:59:59.999000000Z', '2026-12-31T23:59:59.999Z'],
   ];
   for (const [text, iso] of good) it(`reads ${text}`, () => assert.equal(new Date(parseIsoInstant(text)!).toISOString(), iso));
 
@@ -27,6 +31,10 @@ describe('strict ISO 8601 instants', () => {
     '1733050000000',
     '2026-12-01T10:20:30+25:00',
     ' 2026-12-01T10:20:30Z',
+    // Finer than a millisecond: cut, it would move a range's edge (found from outside), so refused.
+    '2026-01-01T00:00:00.0009Z',
+    '2025-12-31T23:59:59.9999Z',
+    '2026-12-01T10:20:30.123000001Z',
   ]) {
     it(`refuses ${JSON.stringify(text)}`, () => assert.equal(parseIsoInstant(text), undefined));
   }
@@ -39,7 +47,12 @@ describe('what a refusal quotes', () => {
     for (const v of ['alice＠example.com', '＋６０ １２３ ４５６７８９', 'tel:1234;phone-context=pbx.example', 'SIP:alice', ' mailto:bob'])
       assert.equal(quotedValue(v), 'the value', v);
     for (const v of ['2026-13-01T00:00:00Z', 'yesterday', '1234', 'day,week', 'h-404']) assert.equal(quotedValue(v), JSON.stringify(v), v);
-    assert.equal(quotedValue('x'.repeat(100)), JSON.stringify('x'.repeat(40)));
+    // A number inside other text is not repeated either (found from outside: `x60123456789x` came back in a 404).
+    for (const v of ['x60123456789x', 'hold-60123456789', 'a1234567']) assert.equal(quotedValue(v), 'the value', v);
+    // An id the API gives is quoted whole (found from outside: a 41-character id lost its last character, unsaid).
+    const id = 'dsar-b70895a4-97d0-4fbe-99dd-0e2dcdb43233';
+    assert.equal(quotedValue(id), JSON.stringify(id));
+    assert.equal(quotedValue('x'.repeat(100)), `${JSON.stringify('x'.repeat(64))} (cut at 64 characters)`);
     assert.doesNotMatch(isoInstantProblem('from', '+60123456789'), /6012/);
   });
 });
