@@ -211,12 +211,13 @@ export class DisclosureDesk {
 
   /**
    * Plans the answer: for each month of [from, to), where its records come from and about how many there are.
-   * `allowHeld`: months past the window are answered from active legal holds' copies (law enforcement; a data-subject
-   * export covers the live window only).
+   * `allowHeld`: months past the window are answered from active legal holds' copies (law enforcement), or from those
+   * of holds not flagged confidential (a data-subject export: the data held about the subject includes a hold's copy,
+   * found from outside; a confidential hold must not tip them off).
    */
-  async plan(id: NormalisedIdentifier, from: number, to: number, now: number, allowHeld: boolean): Promise<AnswerPlan> {
+  async plan(id: NormalisedIdentifier, from: number, to: number, now: number, allowHeld: boolean | 'not-confidential'): Promise<AnswerPlan> {
     await this.deps.keyRing.refreshDestroyed();
-    const holds = allowHeld ? await this.deps.holds.activeFor(id) : [];
+    const holds = allowHeld ? (await this.deps.holds.activeFor(id)).filter((h) => allowHeld === true || !h.hold.confidential) : [];
     // First where each month's records would come from; then one count over all live months (one query, not one
     // per month: a whole-window request spans 14 months).
     const sources: { month: string; from: number; to: number; key?: MonthKey; none?: true }[] = [];

@@ -34,8 +34,11 @@ export interface DisclosureAsk {
   readonly caseReference: string;
   readonly legalBasis: string;
   readonly confidential: boolean;
-  /** Months past the identifier window are answered from legal holds' copies. */
-  readonly allowHeld: boolean;
+  /**
+   * Months past the identifier window are answered from active legal holds' copies: every hold's (law enforcement), or
+   * those of holds not flagged confidential (a data-subject export: a confidential hold is counted in `withheld`).
+   */
+  readonly allowHeld: boolean | 'not-confidential';
   /** Members of the answer after the request's own (data-subject exports: disclosures, holds). */
   readonly extraHeader?: (requestId: string) => Promise<Record<string, unknown>>;
 }

@@ -105,9 +105,15 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
     async (req, reply) => {
       const now = svc.clock();
       const subject = subjectOf(req.body.identifier);
-      const { from, to } = rangeOf(req.body.from ?? new Date(identifierWindowStart(now)).toISOString(), req.body.to ?? new Date(now).toISOString(), {
-        windowBound: true,
-      });
+      // By default up to a week ahead too: ingest stores records up to CDR_MAX_FUTURE_SKEW_MS (at most 7 days) ahead of
+      // its clock, and they are the subject's as well (found from outside: one 6 h ahead was left out).
+      const { from, to } = rangeOf(
+        req.body.from ?? new Date(identifierWindowStart(now)).toISOString(),
+        req.body.to ?? new Date(now + 7 * 86_400_000).toISOString(),
+        {
+          windowBound: true,
+        },
+      );
       return serveDisclosure(svc, req, reply, {
         kind: 'dsar',
         action: 'dsar.export',
@@ -118,7 +124,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
         caseReference: '',
         legalBasis: 'data-subject access (privacy notice section 9)',
         confidential: false,
-        allowHeld: false,
+        allowHeld: 'not-confidential',
         extraHeader: async () => aboutSubject(subject, now),
       });
     },

@@ -20,6 +20,8 @@ import { normaliseIdentifier } from '../../../services/core/index.ts';
 import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const SUBJECT = '+447911123456';
+/** A second subject, whose R-12 records only a confidential hold keeps. */
+const SECRET = '+447911654321';
 const DAY = 86_400_000;
 
 describe('a request across expired, held and live months', () => {
@@ -73,6 +75,22 @@ describe('a request across expired, held and live months', () => {
       from: month(-12) + 20 * DAY + 3_600_000,
       to: month(-11) + DAY,
       actor: 'legal-test',
+    });
+    // One record 6 hours ahead of the clock (ingest takes up to CDR_MAX_FUTURE_SKEW_MS ahead).
+    const ahead = at(Date.now() + 6 * 3_600_000);
+    byMonth.set(100, [ahead]);
+    await storeDirectly(rt, [ahead]);
+    const secret = Array.from({ length: 2 }, (_, i) => ({ ...at(month(-12) + 21 * DAY + i * 3_600_000), recipient: SECRET }));
+    byMonth.set(-120, secret);
+    await storeDirectly(rt, secret, month(-12) + 25 * DAY);
+    await new LegalHolds(storage, keyRing, masterKey).place({
+      caseReference: 'SECRET-12',
+      reason: 'investigation',
+      identifier: { type: 'msisdn', value: SECRET },
+      from: month(-12),
+      to: month(-11),
+      actor: 'legal-test',
+      confidential: true,
     });
     // The retention pass at the start of next month destroys the keys of R-13 and R-12 (the hold keeps its copy of
     // R-12): the state a request finds once R-12 has expired too. (The clock is moved for the pass only; the API
@@ -139,6 +157,63 @@ describe('a request across expired, held and live months', () => {
     assert.deepEqual(live.sort(), [...byMonth.get(-11)!, ...byMonth.get(-1)!].map((e) => e.cdr_id).sort());
     assert.ok(!a.records.some((r) => byMonth.get(-13)!.some((e) => e.cdr_id === r.cdr_id)), 'nothing of the expired month');
     assert.deepEqual(verifyAnswer({ header: a, records: a.records, integrity: a.integrity, trustedKeys: [api.signer.publicKeyObject] }).problems, []);
+  });
+
+  it('a data-subject export answers held months from a hold’s copy, but not from a confidential hold’s', async () => {
+    const dsar = async (value: string) => {
+      const res = await api.app.inject({ method: 'POST', url: '/v1/dsar', headers: auth('dpo'), payload: { identifier: { type: 'msisdn', value } } });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json<{
+        records: { cdr_id: string; source: string }[];
+        months: { month: string; status: string; records: number }[];
+        withheld: { holds: number };
+        holds: { case_reference: string }[];
+      }>();
+    };
+    // The data held about the subject includes a hold's copy (found from outside: the export said "expired" for
+    // months a hold kept, while a law-enforcement request at the same moment answered them).
+    const open = await dsar(SUBJECT);
+    const status = Object.fromEntries(open.months.map((m) => [m.month, `${m.status}:${m.records}`]));
+    assert.equal(status[monthKeyOf(month(-12))], 'held:3');
+    assert.deepEqual(
+      open.records
+        .filter((r) => r.source === 'held')
+        .map((r) => r.cdr_id)
+        .sort(),
+      byMonth
+        .get(-12)!
+        .slice(1)
+        .map((e) => e.cdr_id)
+        .sort(),
+    );
+    // By default up to a week ahead: a record ahead of the clock is the subject's too (found from outside: left out).
+    assert.ok(open.records.some((r) => r.cdr_id === byMonth.get(100)![0]!.cdr_id));
+    assert.deepEqual(
+      open.holds.map((h) => h.case_reference),
+      ['HOLD-12'],
+    );
+    // A confidential hold must not tip the subject off: its copy is not exported, and it is counted as withheld.
+    const secret = await dsar(SECRET);
+    assert.equal(secret.months.find((m) => m.month === monthKeyOf(month(-12)))?.status, 'expired');
+    assert.deepEqual(secret.records, []);
+    assert.equal(secret.withheld.holds, 1);
+    assert.deepEqual(secret.holds, []);
+    // Law enforcement gets that copy.
+    const lea = await api.app.inject({
+      method: 'POST',
+      url: '/v1/lea/requests',
+      headers: auth('lea-officer'),
+      payload: {
+        authority: 'Metropolitan Police',
+        case_reference: 'MP-78',
+        legal_basis: 'Investigatory Powers Act 2016 s.61',
+        identifier: { type: 'msisdn', value: SECRET },
+        from: new Date(month(-12)).toISOString(),
+        to: new Date(month(-11)).toISOString(),
+      },
+    });
+    assert.equal(lea.statusCode, 201, lea.body);
+    assert.equal(lea.json<{ records: unknown[] }>().records.length, 2);
   });
 
   it('pages live months as one range: pages cross month boundaries, order and per-month counts stay exact', async () => {
