@@ -79,7 +79,7 @@ export function validateCdr(e: CdrEvent, limits: ValidationLimits): void {
   // needs its currency.
   if (e.currency === '') {
     if (e.price !== 0 || e.cost !== 0) fail('currency: empty, but price or cost is not 0 (an amount needs its ISO 4217 currency)');
-  } else if (!ISO_4217.has(e.currency)) fail('currency: must be an ISO 4217 code, or empty for a record without a price');
+  } else if (!ISO_4217.has(e.currency.toUpperCase())) fail('currency: must be an ISO 4217 code (any case), or empty for a record without a price');
   if (e.destination_country !== null && e.destination_country !== '' && !COUNTRY_CODES.has(e.destination_country.toUpperCase()))
     fail('destination_country: must be an ISO 3166-1 alpha-2 country code (or XK, AC, TA)');
   if (e.mcc !== null && e.mcc !== '' && !/^\d{3}$/.test(e.mcc)) fail('mcc: must be 3 digits');

@@ -418,6 +418,8 @@ export class Pseudonymiser {
     const destination = country ?? '';
     const errorCode = e.error_code ?? '';
     const duration = e.duration_ms ?? 0;
+    // Any case is read, as for the country (found from outside: `eur` was dead-lettered while `my` was taken).
+    const currency = e.currency.toUpperCase();
     const row: CdrRow = {
       cdr_id: e.cdr_id,
       account_id: e.account_id,
@@ -445,7 +447,7 @@ export class Pseudonymiser {
       duration_ms: duration,
       price: e.price,
       cost: e.cost,
-      currency: e.currency,
+      currency,
       // A record that arrives after its usage window (3 years) is stored without the IP, as a late record is
       // without identifiers: otherwise a retention pass that just cleared the month would find it again.
       client_ip: e.client_ip && !usageExpired(e.event_time, ingestedAt) ? e.client_ip : '',
@@ -483,7 +485,7 @@ export class Pseudonymiser {
       duration_ms: duration,
       price: e.price,
       cost: e.cost,
-      currency: e.currency,
+      currency,
       late,
       sender_range: sender.range ?? '',
       sender_number_type: sender.numberType ?? '',

@@ -36,6 +36,9 @@ const limits = { now, maxFutureSkewMs: 24 * 3600 * 1000 };
 
 describe('validateCdr', () => {
   it('accepts a good record', () => validateCdr(ok, limits));
+  it('accepts a currency code in any case, as the destination country (found from outside: eur was dead-lettered)', () => {
+    for (const currency of ['eur', 'Eur', 'vnd']) validateCdr({ ...ok, currency }, limits);
+  });
   it('accepts a record 10 years and 11 months old (still inside its traffic window)', () => validateCdr({ ...ok, event_time: Date.UTC(2016, 0, 1) }, limits));
   it('accepts every region the phone numbering metadata knows as the destination country, Kosovo included', () => {
     // A routing layer that derives the destination from the number gets these codes; XK, AC and TA are not in ISO's list.

@@ -102,6 +102,12 @@ describe('Pseudonymiser', () => {
     );
   });
 
+  it('stores and publishes a currency code in upper case, whatever case it came in', () => {
+    const lower = p.pseudonymise({ ...e, cdr_id: 'c-5', currency: 'eur' }, '2026-11', key, 1, src, t);
+    assert.equal(lower.row.currency, 'EUR');
+    assert.equal(lower.published.currency, 'EUR');
+  });
+
   it('stores no client IP for a record that arrives after its 3-year usage window', () => {
     const old = Date.UTC(2023, 10, 15, 9);
     const justIn = p.pseudonymise(
