@@ -19,6 +19,7 @@ import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
 import { errorSchema, FREE_TEXT_PATTERN, FREE_TEXT_RULE } from './routes/common.ts';
 import type { ApiServices } from './wiring.ts';
+import { documentedSuccess } from './responseDocs.ts';
 
 /** Schema patterns, and how an error message says them. */
 const PATTERN_RULES = new Map<string, string>([
@@ -176,8 +177,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Every operation names its success response (found from outside: only the errors were listed). Added to the
       // document only: a response schema on the route itself would make fastify's serializer drop what it omits.
       const responses = { ...((base['response'] as Record<string, unknown> | undefined) ?? {}) };
-      if (!Object.keys(responses).some((code) => code.startsWith('2'))) {
-        const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      // What the route sends on success, by content type (services/api/responseDocs.ts; a contract test holds real
+      // responses to it — found from outside: every success was documented as "any object").
+      const documented = documentedSuccess(methods.find((m) => m !== 'HEAD') ?? 'GET', route.url);
+      if (documented) {
+        for (const code of Object.keys(responses)) if (code.startsWith('2')) delete responses[code];
+        responses[documented.status] = documented.response;
+      } else if (!Object.keys(responses).some((code) => code.startsWith('2'))) {
         const created = methods.includes('POST') && CREATED.has(url);
         responses[created ? '201' : '200'] = {
           description: created ? 'Created (`Location` names it)' : 'OK',
@@ -193,6 +200,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           ['401', 'No or an unknown bearer token'],
           ['403', `The token lacks the role (${roles.join(' or ')})`],
           ['429', 'Rate limit reached (`Retry-After` says when to try again)'],
+          ['503', 'The store or the audit trail cannot be reached now (retry)'],
+          ...(route.url.includes(':')
+            ? ([
+                ['404', 'No such item'],
+                ['414', 'A path parameter over 512 characters'],
+              ] as const)
+            : []),
+          ...(methods.includes('POST')
+            ? ([
+                ['413', 'The body is over the limit'],
+                ['415', 'The body is not JSON (`Content-Type: application/json`), or is compressed'],
+              ] as const)
+            : []),
         ] as const)
           responses[code] ??= { description, ...errorSchema };
       return {
@@ -212,7 +232,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     root.get(
       '/openapi.json',
       { schema: { summary: 'This OpenAPI 3 document (no token)', tags: ['operations'], response: { 200: { type: 'object', additionalProperties: true } } } },
-      async () => app.swagger(),
+      async () => {
+        const doc = app.swagger() as { paths?: Record<string, Record<string, { requestBody?: { required?: boolean } }>> };
+        // Every field of a retention run is optional and an empty POST runs it (docs/api.md): its body is not required.
+        const run = doc.paths?.['/v1/admin/retention/run']?.['post'];
+        if (run?.requestBody) run.requestBody.required = false;
+        return doc;
+      },
     );
   });
   const svc = deps.services;

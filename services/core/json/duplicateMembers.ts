@@ -4,7 +4,7 @@
  * such objects' meaning open, and a request that says two things is refused instead. Names are compared decoded
  * (`"a"` and `"\u0061"` are one name). `text` must be valid JSON (call it after JSON.parse succeeded): the scanner
  * only follows strings, objects and arrays. A hand-written scan of a few lines rather than a parser dependency
- * (docs/decisions/0023-api-limits.md).
+ * (docs/decisions.md, libraries).
  */
 export function duplicateMemberOf(text: string): string | undefined {
   // One entry per open object (its names so far) or array (null).

@@ -22,6 +22,7 @@ import { createLogger } from '../../../services/platform/observability/index.ts'
 import { openRuntime, requireKafka, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
+import { assertDocumented } from '../../support/documented.ts';
 import { readTopic, waitFor } from '../../support/pipelineProbe.ts';
 import { testSetup } from '../../support/testEnv.ts';
 
@@ -727,6 +728,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const again = await api.app.inject({ method: 'POST', url: '/v1/billing/close', headers: auth('billing'), payload: { through: '2026-11' } });
     assert.equal(again.statusCode, 200, again.body);
     assert.deepEqual(again.json(), { through: '2026-11', closed: [] });
+    await assertDocumented(api.app, 'POST', '/v1/billing/close', again);
     const both = await api.app.inject({
       method: 'POST',
       url: '/v1/billing/close',
@@ -830,6 +832,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json<{ changed: number }>().changed, 0, 'nothing re-rated at the edited price');
+    await assertDocumented(api.app, 'POST', '/v1/billing/rerate', res);
     writeFileSync(plansFile, PLANS_V2);
   });
 
