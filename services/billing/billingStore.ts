@@ -252,8 +252,10 @@ export class BillingStore {
           segments: Number(r.segments),
           duration_ms: Number(r.duration_ms),
           billable_seconds: Number(r.billable_seconds),
-          amount_micros: exactMicros(r.amount_micros, `the ${r.currency} amount of account ${r.account_id} in ${month}`),
-          cost_micros: exactMicros(r.cost_micros, `the ${r.currency} cost of account ${r.account_id} in ${month}`),
+          // Not refused here: a statement must exist for every account, and a close must not stop for one of them.
+          // A figure past 2^53 marks its statement `exact: false` (core/billing/statement.ts sealStatement).
+          amount_micros: Number(r.amount_micros),
+          cost_micros: Number(r.cost_micros),
         });
       out.set(r.account_id, entry);
     }
@@ -403,8 +405,8 @@ export class BillingStore {
       const v = base.get(k) ?? { month: m, account: acct, currency, records: 0, segments: 0, amount: 0, cost: 0 };
       v.records += sign * Number(d.records);
       v.segments += sign * Number(d.segments);
-      v.amount = addMicros(v.amount, sign * exactMicros(d.amount, 'an amount'), `the ${currency} adjustment of account ${acct} for ${m}`);
-      v.cost = addMicros(v.cost, sign * exactMicros(d.cost, 'a cost'), `the ${currency} cost adjustment of account ${acct} for ${m}`);
+      v.amount += sign * Number(d.amount);
+      v.cost += sign * Number(d.cost);
       base.set(k, v);
     };
     for (const r of rated) add(r.month, r.account_id, r.currency, r, 1);
@@ -461,8 +463,8 @@ export class BillingStore {
       ...r,
       records: Number(r.records),
       segments: Number(r.segments),
-      amount_micros: exactMicros(r.amount_micros, 'an adjustment'),
-      cost_micros: exactMicros(r.cost_micros, 'an adjustment'),
+      amount_micros: Number(r.amount_micros),
+      cost_micros: Number(r.cost_micros),
       final: true,
     }));
   }
@@ -654,8 +656,10 @@ export class BillingStore {
       const k = r.rated ? r.currency : '(unrated)';
       const v = m.get(k) ?? { records: 0, amount: 0, cost: 0 };
       v.records++;
-      v.amount = addMicros(v.amount, r.amount_micros, `the ${k} amount of the re-rated period`);
-      v.cost = addMicros(v.cost, r.cost_micros, `the ${k} cost of the re-rated period`);
+      // Never refused here: the run's writes are under way (found in review: a refusal mid-run left records re-rated
+      // and no run on record). A total past 2^53 marks the report `exact: false`.
+      v.amount += r.amount_micros;
+      v.cost += r.cost_micros;
       m.set(k, v);
     };
     let records = 0;
@@ -739,6 +743,8 @@ export class BillingStore {
       before: summary(before),
       after: summary(after),
     };
+    const inexact = [...report.before, ...report.after].some((t) => !Number.isSafeInteger(t.amount_micros) || !Number.isSafeInteger(t.cost_micros));
+    if (inexact) (report as { exact?: false }).exact = false;
     await this.storage.insert('billing_rerates', [
       {
         rerate_id: rerateId,
@@ -814,4 +820,6 @@ export interface RerateReport {
   readonly changed: number;
   readonly before: readonly { currency: string; records: number; amount_micros: number; cost_micros: number }[];
   readonly after: readonly { currency: string; records: number; amount_micros: number; cost_micros: number }[];
+  /** Present (false) when a total is past ±(2^53 − 1) micro-units: it is the nearest number, not the exact sum. */
+  readonly exact?: false;
 }

@@ -90,7 +90,10 @@ export function billableSeconds(durationMs: number, firstIncrementS: number, inc
 
 /** micro-units per minute × seconds, rounded half up, in integers. */
 function perMinute(microsPerMinute: number, seconds: number): number {
-  return Math.floor((microsPerMinute * seconds + 30) / 60);
+  const product = microsPerMinute * seconds + 30;
+  // Past 2^53 the product is already rounded, and so would be the result (found in review: off by one micro-unit):
+  // NaN makes `rate` refuse the record as amount_out_of_range.
+  return Number.isSafeInteger(product) ? Math.floor(product / 60) : Number.NaN;
 }
 
 export function rate(book: PlanBook, r: RatingInput): Rating {

@@ -1,3 +1,4 @@
+import { addMicros } from './money.ts';
 import { PipelineError } from '../errors/pipelineError.ts';
 
 /**
@@ -65,7 +66,7 @@ export function reconcile(ours: readonly CostCell[], invoice: readonly InvoiceLi
       destination_country: l.destination_country,
       currency: l.currency,
       records: prev ? (prev.records === null || l.records === null ? null : prev.records + l.records) : l.records,
-      cost_micros: (prev?.cost_micros ?? 0) + l.cost_micros,
+      cost_micros: addMicros(prev?.cost_micros ?? 0, l.cost_micros, `the invoice's ${l.currency} cost of ${l.day}, ${l.destination_country || 'no country'}`),
     });
   }
   const out: Difference[] = [];
@@ -78,7 +79,7 @@ export function reconcile(ours: readonly CostCell[], invoice: readonly InvoiceLi
     const invoiceSide = b ? { records: b.records, cost_micros: b.cost_micros } : null;
     if (!b) out.push({ ...base, kind: 'missing_in_invoice', ours: oursSide, invoice: null, delta_micros: -(a?.cost_micros ?? 0) });
     else if (!a) out.push({ ...base, kind: 'missing_in_ours', ours: null, invoice: invoiceSide, delta_micros: b.cost_micros });
-    else if (Math.abs(b.cost_micros - a.cost_micros) > toleranceMicros)
+    else if (Math.abs(addMicros(b.cost_micros, -a.cost_micros, `the ${cell.currency} difference of ${cell.day}`)) > toleranceMicros)
       out.push({ ...base, kind: 'cost_differs', ours: oursSide, invoice: invoiceSide, delta_micros: b.cost_micros - a.cost_micros });
     else if (b.records !== null && b.records !== a.records)
       out.push({ ...base, kind: 'records_differ', ours: oursSide, invoice: invoiceSide, delta_micros: b.cost_micros - a.cost_micros });

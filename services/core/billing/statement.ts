@@ -1,6 +1,5 @@
 import { canonicalJson, sha256Hex } from '../disclosure/canonical.ts';
 import { PipelineError } from '../errors/pipelineError.ts';
-import { addMicros } from './money.ts';
 
 /**
  * A monthly statement of one account: per currency what was used and what it costs, the adjustments it carries
@@ -49,23 +48,29 @@ export interface Statement {
   readonly unrated_records: number;
   readonly adjustments: readonly StatementAdjustment[];
   readonly totals: readonly StatementTotal[];
+  /**
+   * Present (false) only when a figure is past ±(2^53 − 1) micro-units: it is then the nearest number to the exact sum
+   * (a few micro-units off at most below 2^63), not the sum itself. A statement is never refused for it: a close must
+   * not stop for one account. Covered by the digest.
+   */
+  readonly exact?: false;
   readonly digest: string;
 }
 
-export type StatementBody = Omit<Statement, 'digest' | 'totals'>;
+export type StatementBody = Omit<Statement, 'digest' | 'totals' | 'exact'>;
 
 export function totalsOf(lines: readonly StatementLine[], adjustments: readonly StatementAdjustment[]): StatementTotal[] {
   const byCurrency = new Map<string, { amount: number; adj: number }>();
   for (const l of lines) {
     const t = byCurrency.get(l.currency) ?? { amount: 0, adj: 0 };
-    t.amount = addMicros(t.amount, l.amount_micros, `the ${l.currency} amount`);
+    t.amount += l.amount_micros;
     byCurrency.set(l.currency, t);
   }
   for (const a of adjustments) {
     // Late unrated records (currency "", no amount) are listed, not priced: they add no total.
     if (a.currency === '') continue;
     const t = byCurrency.get(a.currency) ?? { amount: 0, adj: 0 };
-    t.adj = addMicros(t.adj, a.amount_micros, `the ${a.currency} adjustments`);
+    t.adj += a.amount_micros;
     byCurrency.set(a.currency, t);
   }
   return [...byCurrency.entries()]
@@ -74,13 +79,18 @@ export function totalsOf(lines: readonly StatementLine[], adjustments: readonly 
       currency,
       amount_micros: t.amount,
       adjustment_micros: t.adj,
-      total_micros: addMicros(t.amount, t.adj, `the ${currency} total`),
+      total_micros: t.amount + t.adj,
     }));
 }
 
 /** The statement with its totals and digest (SHA-256 of the canonical JSON of everything but the digest). */
 export function sealStatement(body: StatementBody): Statement {
-  const withTotals = { ...body, totals: totalsOf(body.lines, body.adjustments) };
+  const totals = totalsOf(body.lines, body.adjustments);
+  const figures = [...body.lines, ...body.adjustments, ...totals].flatMap((f) =>
+    'total_micros' in f ? [f.amount_micros, f.adjustment_micros, f.total_micros] : [f.amount_micros, f.cost_micros],
+  );
+  const exact = figures.every((v) => Number.isSafeInteger(v));
+  const withTotals = { ...body, totals, ...(exact ? {} : { exact: false as const }) };
   return { ...withTotals, digest: statementDigest(withTotals) };
 }
 

@@ -399,6 +399,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ...['cdr', 'held_records'].map((table) => `ALTER TABLE ${t(table)}${on} ADD COLUMN IF NOT EXISTS null_fields UInt8 DEFAULT 0`),
     ],
   },
+  {
+    version: 17,
+    name: 'billing: the daily views sum money in Int128, as the API does (no total wraps past Int64)',
+    statements: ({ t, on }) => [
+      `CREATE OR REPLACE VIEW ${t('billing_usage_daily')}${on} AS
+       SELECT account_id, toDate(event_time, 'UTC') AS day, channel, destination_country, status, currency,
+              count() AS records, sum(segments) AS segments, sum(duration_ms) AS duration_ms, sum(billable_seconds) AS billable_seconds,
+              sum(toInt128(amount_micros)) AS amount_micros, sum(toInt128(cost_micros)) AS cost_micros
+       FROM ${t('billing_rated')} FINAL WHERE rated
+       GROUP BY account_id, day, channel, destination_country, status, currency`,
+      `CREATE OR REPLACE VIEW ${t('billing_provider_daily')}${on} AS
+       SELECT provider_id, toDate(event_time, 'UTC') AS day, destination_country, currency,
+              count() AS records, sum(segments) AS segments, sum(billable_seconds) AS billable_seconds, sum(toInt128(cost_micros)) AS cost_micros
+       FROM ${t('billing_rated')} FINAL WHERE rated
+       GROUP BY provider_id, day, destination_country, currency`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

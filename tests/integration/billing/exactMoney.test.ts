@@ -1,5 +1,5 @@
 /**
- * Money figures are exact or refused, never rounded or wrapped (found from outside: eleven records of
+ * Money figures are exact or refused, never wrapped, and a statement past the exact range says so (found from outside: eleven records of
  * 999,999,999.999999 VND summed to …988 instead of …989 in usage, statements and the CLI, and 9,300 records at the
  * largest price a record may carry summed past Int64 to a negative total). Rated rows are written straight into
  * billing_rated on the real engine; usage, statements and provider costs are read through the store and the API.
@@ -92,15 +92,13 @@ describe('billing money: exact to the micro-unit, or refused', () => {
     assert.equal(s?.totals[0]?.total_micros, Number.MAX_SAFE_INTEGER);
   });
 
-  it('refuses, never rounds, a total past 2^53 or past Int64: store, usage API (JSON and CSV), statement, provider costs', async () => {
+  it('refuses, never rounds, a total past 2^53 or past Int64: store, usage API (JSON and CSV), provider costs', async () => {
     for (const account of ['acct-big', 'acct-wrap']) {
       await assert.rejects(usage(account), (e: unknown) => e instanceof PipelineError && e.code === 'amount_out_of_range', account);
-      await assert.rejects(store.statement(account, MONTH), (e: unknown) => e instanceof PipelineError && e.code === 'amount_out_of_range', account);
       for (const url of [
         `/v1/billing/usage?account_id=${account}&group_by=month`,
         `/v1/billing/usage?account_id=${account}&group_by=month&format=csv`,
         `/v1/billing/usage?account_id=${account}&group_by=day,channel,country,provider`,
-        `/v1/billing/statements/${account}/${MONTH}`,
         `/v1/billing/providers/prov-${account}/costs/${MONTH}`,
       ]) {
         const res = await api.app.inject({ method: 'GET', url, headers: auth('billing') });
@@ -111,6 +109,35 @@ describe('billing money: exact to the micro-unit, or refused', () => {
         assert.ok(!res.body.includes('10999999999999988') && !res.body.includes('-9146744073709552'), 'no rounded or wrapped figure');
       }
     }
+  });
+
+  it('gives a statement past 2^53 all the same, marked exact: false, and never wrapped (a close must not stop for one account)', async () => {
+    const big = await store.statement('acct-big', MONTH);
+    assert.equal(big?.exact, false);
+    // The nearest number to 10,999,999,999,999,989: within a few micro-units, never a wrapped or negative total.
+    assert.ok(
+      BigInt(big?.totals[0]?.total_micros ?? 0) - 10_999_999_999_999_989n <= 2n && BigInt(big?.totals[0]?.total_micros ?? 0) - 10_999_999_999_999_989n >= -2n,
+    );
+    const wrap = await store.statement('acct-wrap', MONTH);
+    assert.equal(wrap?.exact, false);
+    assert.ok(Math.abs((wrap?.totals[0]?.total_micros ?? 0) - 9.3e18) / 9.3e18 < 1e-12, 'past Int64, not wrapped');
+    const res = await api.app.inject({ method: 'GET', url: `/v1/billing/statements/acct-big/${MONTH}`, headers: auth('billing') });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.match(res.body, /"exact":false/);
+    const edge = await store.statement('acct-edge', MONTH);
+    assert.equal(edge?.exact, undefined);
+  });
+
+  it('the daily views SQL users read sum in Int128 too: exact digits, no wrap (migration 17)', async () => {
+    const { storage } = requireStorage(rt);
+    const view = await storage.query<{ amount: string; cost: string }>(
+      `SELECT toString(sum(amount_micros)) AS amount, toString(sum(cost_micros)) AS cost FROM ${storage.table('billing_usage_daily')} WHERE account_id = 'acct-wrap'`,
+    );
+    assert.equal(view[0]?.amount, String(9_300n * 10n ** 15n));
+    const provider = await storage.query<{ cost: string }>(
+      `SELECT toString(sum(cost_micros)) AS cost FROM ${storage.table('billing_provider_daily')} WHERE provider_id = 'prov-acct-big'`,
+    );
+    assert.equal(provider[0]?.cost, '10999999999999989');
   });
 
   it('other accounts are not held back by one whose totals are out of range', async () => {
