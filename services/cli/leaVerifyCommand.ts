@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { PipelineError, recordsFromCsv, verifyAnswer, type VerifyAnswerReport } from '../core/index.ts';
+import { PipelineError, duplicateMemberOf, recordsFromCsv, verifyAnswer, type VerifyAnswerReport } from '../core/index.ts';
 import { trustedPublicKey } from '../platform/signing/index.ts';
 
 /**
@@ -40,7 +40,9 @@ function readAnswer(path: string): {
   records: Record<string, unknown>[];
   form: string;
   /** CSV only: the records as answers signed before absent fields were null wrote them (empty cells as ""). */
-  legacyRecords?: Record<string, unknown>[];
+  legacyRecords?: () => Record<string, unknown>[];
+  /** A member given twice in one object of the file (JSON or NDJSON): a reader may see either value. */
+  twice?: string;
 } {
   if (!existsSync(path)) throw new PipelineError('config_invalid', `no such file: ${path}`);
   const text = readFileSync(path, 'utf8');
@@ -51,7 +53,10 @@ function readAnswer(path: string): {
       const doc = JSON.parse(text) as unknown;
       if (isObject(doc) && Array.isArray(doc['records'])) {
         const { records, integrity, ...header } = doc;
-        return { header, integrity, records: (records as unknown[]).filter(isObject), form: 'json' };
+        // JSON.parse keeps the last of a member given twice; another reader (or a person) may see the first: such a file
+        // is not the one that was signed, whatever its values verify to (found in review).
+        const twice = duplicateMemberOf(text);
+        return { header, integrity, records: (records as unknown[]).filter(isObject), form: 'json', ...(twice !== undefined ? { twice } : {}) };
       }
       // One JSON object that is neither an answer nor a record (`{}`, a receipt, a retention report): say so, rather
       // than taking it for a streamed answer of one record.
@@ -64,21 +69,25 @@ function readAnswer(path: string): {
         'config_invalid',
         `${path} is no law-enforcement answer: a JSON answer has "records", a streamed one a record with a cdr_id per line`,
       );
+    let twice: string | undefined;
     const records = text
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l, i) => {
         try {
           const r = JSON.parse(l) as unknown;
-          if (isObject(r)) return r;
+          if (isObject(r)) {
+            twice ??= duplicateMemberOf(l);
+            return r;
+          }
         } catch {
           // fall through
         }
         throw new PipelineError('config_invalid', `${path}: line ${i + 1} is not a JSON record`);
       });
-    return { records, form: 'ndjson' };
+    return { records, form: 'ndjson', ...(twice !== undefined ? { twice } : {}) };
   }
-  if (trimmed.startsWith('cdr_id,')) return { records: recordsFromCsv(text), form: 'csv', legacyRecords: recordsFromCsv(text, { emptyAsNull: false }) };
+  if (trimmed.startsWith('cdr_id,')) return { records: recordsFromCsv(text), form: 'csv', legacyRecords: () => recordsFromCsv(text, { emptyAsNull: false }) };
   throw new PipelineError('config_invalid', `${path} is neither a JSON answer, nor NDJSON, nor CSV`);
 }
 
@@ -112,11 +121,18 @@ export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { fo
   const { keys, from } = trustedKeys(args);
   let report = verifyAnswer({ header: header ?? {}, records: answer.records, integrity, trustedKeys: keys, receipt });
   // A CSV answer signed before absent fields were null (2026-12) wrote them as "": it verifies when read so. A changed
-  // answer verifies neither way, and its report is the one of the current reading.
+  // answer verifies neither way; its report is the reading's that names fewer problems, so an old answer with one
+  // changed cell names that cell, not every record with an empty one (found in review).
   if (!report.ok && answer.legacyRecords) {
-    const legacy = verifyAnswer({ header: header ?? {}, records: answer.legacyRecords, integrity, trustedKeys: keys, receipt });
-    if (legacy.ok) report = legacy;
+    const legacy = verifyAnswer({ header: header ?? {}, records: answer.legacyRecords(), integrity, trustedKeys: keys, receipt });
+    if (legacy.ok || legacy.problems.length < report.problems.length) report = legacy;
   }
+  if (answer.twice !== undefined)
+    report = {
+      ...report,
+      ok: false,
+      problems: [`the file gives ${JSON.stringify(answer.twice)} twice in one object: a reader may see either value`, ...report.problems],
+    };
   return { ...report, form: answer.form, trusted_key_from: from ?? null };
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import {
+  duplicateMemberOf,
   requireMonth,
   PipelineError,
   isoInstantProblem,
@@ -121,13 +122,21 @@ export function verifyReportFile(args: { file: string; publicKey?: string; signi
 } {
   if (!existsSync(args.file)) throw new PipelineError('config_invalid', `no such file: ${args.file}`);
   let doc: unknown;
+  const text = readFileSync(args.file, 'utf8');
   try {
-    doc = JSON.parse(readFileSync(args.file, 'utf8'));
+    doc = JSON.parse(text);
   } catch (cause) {
     throw new PipelineError('config_invalid', `${args.file} is not JSON`, { cause });
   }
   const trusted = trustedPublicKey(args);
-  return { ...verifyDestructionReport(doc, trusted ? [trusted.key] : []), trusted_key_from: trusted?.from ?? null };
+  const check = verifyDestructionReport(doc, trusted ? [trusted.key] : []);
+  // A member given twice: JSON.parse keeps the last, another reader the first; not the report that was signed.
+  const twice = duplicateMemberOf(text);
+  const checked =
+    twice === undefined
+      ? check
+      : { ...check, ok: false, problems: [`the file gives ${JSON.stringify(twice)} twice in one object: a reader may see either value`, ...check.problems] };
+  return { ...checked, trusted_key_from: trusted?.from ?? null };
 }
 
 export function printReportCheck(r: DestructionReportCheck & { trusted_key_from: string | null }, file: string): string {

@@ -8,8 +8,9 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordDigester, answerWriter, keyIdOf, signAnswer, type AnswerSigner } from '../../../services/core/index.ts';
+import { RecordDigester, answerWriter, buildDestructionReport, keyIdOf, signAnswer, type AnswerSigner } from '../../../services/core/index.ts';
 import { verifyAnswerFile } from '../../../services/cli/leaVerifyCommand.ts';
+import { verifyReportFile } from '../../../services/cli/retentionCommand.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const der = publicKey.export({ type: 'spki', format: 'der' });
@@ -89,6 +90,18 @@ describe('cdr lea verify, CSV answers with absent fields', () => {
     assert.equal(r.ok, true);
   });
 
+  it('names only the changed record of an old answer, not every record with an empty cell (found in review)', () => {
+    const r = verify(
+      writeAnswer(
+        dir,
+        [0, 1, 2].map((i) => record(i, '')),
+        (t) => t.replace('+60198765432', '+60111111111'),
+      ),
+    );
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.problems.filter((p) => p.startsWith('record ')).length, 1, r.problems.join('\n'));
+  });
+
   it('names a changed field of either kind of answer', () => {
     for (const absent of [null, ''] as const) {
       const r = verify(
@@ -101,5 +114,46 @@ describe('cdr lea verify, CSV answers with absent fields', () => {
       assert.equal(r.ok, false, String(absent));
       assert.match(r.problems.join('\n'), /record 1 \(cdr_id c0\): changed/);
     }
+  });
+});
+
+describe('offline checks refuse a file that gives a member twice (a reader may see either value)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cdr-twice-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a JSON answer with a forged header member placed before the signed one', () => {
+    const w = answerWriter('json');
+    const d = new RecordDigester();
+    const r = record(1, null);
+    let text = w.open(header) + w.record(d.add(r), r);
+    const trailer = { expired_months: [], record_count: 1 };
+    text += w.close(trailer, signAnswer({ ...header, ...trailer }, d.finish(), signer, '2026-12-01T10:00:01.000Z'));
+    const file = join(dir, 'answer.json');
+    writeFileSync(file, text);
+    const args = { file, signingKeyFile: undefined, dataDir: join(dir, 'none') };
+    assert.equal(verifyAnswerFile(args).ok, true);
+    writeFileSync(file, text.replace('{', '{"authority":"FORGED",'));
+    const forged = verifyAnswerFile(args);
+    assert.equal(forged.ok, false);
+    assert.match(forged.problems[0]!, /"authority" twice in one object/);
+  });
+
+  it('a retention report with a member given twice', () => {
+    const report = buildDestructionReport({
+      month: '2025-11',
+      entries: [],
+      head: { seq: 1, hash: '0'.repeat(64) },
+      generatedAt: Date.UTC(2026, 11, 1),
+      signer,
+    });
+    const file = join(dir, 'report.json');
+    const text = JSON.stringify(report);
+    writeFileSync(file, text);
+    const args = { file, signingKeyFile: undefined, dataDir: join(dir, 'none') };
+    assert.equal(verifyReportFile(args).ok, true);
+    writeFileSync(file, text.replace('{', '{"summary":"All destroyed, approved.",'));
+    const twice = verifyReportFile(args);
+    assert.equal(twice.ok, false);
+    assert.match(twice.problems[0]!, /"summary" twice in one object/);
   });
 });
