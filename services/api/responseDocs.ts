@@ -2,7 +2,7 @@
  * What each route answers on success, for the OpenAPI document only (found from outside: every success response was
  * `{"type":"object","additionalProperties":true}`, so "the responses match the document" said nothing). Kept off the
  * routes themselves: a response schema there would make fastify's serializer drop whatever it does not list.
- * `tests/integration/api/apiContract.test.ts` validates real responses of every route against these schemas, so the
+ * `tests/integration/api/responseShapes.test.ts` validates real responses of every route against these schemas, so the
  * document cannot drift from what the API sends. OpenAPI 3.0 schemas (`nullable`); members beyond those listed may
  * be added (the contract: "more fields are welcome").
  */
@@ -196,7 +196,7 @@ const statement = object(
     totals: { type: 'array', items: object({ currency: str, amount_micros: int, adjustment_micros: int, total_micros: int }) },
     digest: str,
   },
-  { digest_verified: bool },
+  { digest_verified: bool, exact: { type: 'boolean', description: 'present (false) only when a figure is past ±(2^53 − 1) micro-units' } },
 );
 
 const alert = object(

@@ -18,10 +18,11 @@ export function parseIsoInstant(text: string): number | undefined {
   const minute = Number(mi);
   const second = s === undefined ? 0 : Number(s);
   if (hour > 23 || minute > 59 || second > 59) return undefined;
-  // Instants are kept to the millisecond: a finer fraction is refused rather than cut, which would move a range's edge
-  // (found from outside: `from` …00.0009Z answered a record at …00.000Z, before it). Trailing zeros are fine.
-  if (frac !== undefined && /[1-9]/.test(frac.slice(3))) return undefined;
-  const ms = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'));
+  // Instants are kept to the millisecond, and a finer fraction is rounded up, never cut: records have whole milliseconds
+  // and ranges are [from, to), so t ≥ from ⇔ t ≥ ⌈from⌉ and t < to ⇔ t < ⌈to⌉ — the range selects exactly what was
+  // asked (found from outside: cut, `from` …00.0009Z answered a record at …00.000Z, before it). Python's and Java's
+  // clocks write microseconds, so such instants are common.
+  const ms = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0')) + (/[1-9]/.test(frac.slice(3)) ? 1 : 0);
   let offset = 0;
   if (zone && zone !== 'Z') {
     const oh = Number(zone.slice(1, 3));
@@ -34,24 +35,30 @@ export function parseIsoInstant(text: string): number | undefined {
 
 /**
  * A refused value as a message may quote it: up to 64 characters, or "the value" when it may be a person's
- * identifier — an address (`@`) or a number's shape (5 digits or more among only digits and separators) — which no
- * message repeats (found from outside: `"from":"+60123456789"` came back in the 400).
+ * identifier — an address (`@`), a URI of one, a number's shape (5 digits or more among only digits and separators),
+ * or a number inside other text (7 digits in a row, or 9 with separators), in any script — which no message repeats (found from
+ * outside: `"from":"+60123456789"` came back in a 400, `x60123456789x` in a 404). The API's own ids are quoted whole.
  */
 const QUOTED_MAX = 64;
+/** The ids the API gives (`lea-`, `dsar-`, `hold-` + a UUID): never an identifier, and what a caller needs to see. */
+const API_ID = /^(?:lea|dsar|hold)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function quotedValue(text: string): string {
+  if (API_ID.test(text)) return JSON.stringify(text);
   // Compatibility forms first: a full-width `＠` or full-width digits are an address or a number all the same (found in
-  // review: `alice＠example.com` came back in a 404); so is a `tel:`, `sip:` or `mailto:` URI.
+  // review: `alice＠example.com` came back in a 404); so is a `tel:`, `sip:` or `mailto:` URI. Digits of any script
+  // (Arabic-Indic, Devanagari…) count as digits.
   const plain = text.normalize('NFKC');
-  const digits = plain.replace(/\D/g, '').length;
-  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\d\-()./]*$/.test(plain))) return 'the value';
-  // A number inside other text (`x60123456789x`, `hold-60123456789`) too: a run of 7 digits or more (found from outside).
-  if (/\d{7}/.test(plain)) return 'the value';
-  // Long enough for the ids the API gives (41 characters); a longer value says that it was cut.
+  const digits = plain.replace(/\P{Nd}/gu, '').length;
+  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\p{Nd}\-()./\u200e\u200f]*$/u.test(plain))) return 'the value';
+  // Inside other text: 7 digits in a row, or 9 and more with single separators between them (`+60 12-345 6789x`);
+  // a date's 8 (`2026-13-01`) stay quotable.
+  if (/\p{Nd}{7}/u.test(plain)) return 'the value';
+  for (const run of plain.match(/\p{Nd}(?:[\s\-()./\u200e\u200f]?\p{Nd})*/gu) ?? []) if (run.replace(/\P{Nd}/gu, '').length >= 9) return 'the value';
   return text.length > QUOTED_MAX ? `${JSON.stringify(text.slice(0, QUOTED_MAX))} (cut at ${QUOTED_MAX} characters)` : JSON.stringify(text);
 }
 
 /** What a caller is told about a value parseIsoInstant refused (never a value that may be an identifier). */
 export function isoInstantProblem(field: string, text: string): string {
-  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, or YYYY-MM-DD for midnight UTC; a real calendar date, years 2000-9999, to the millisecond at most)`;
+  return `${field}: ${quotedValue(text)} is not an ISO 8601 instant (YYYY-MM-DDThh:mm:ss[.sss]Z or ±hh:mm, or YYYY-MM-DD for midnight UTC; a real calendar date, years 2000-9999)`;
 }

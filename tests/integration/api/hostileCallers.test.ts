@@ -374,14 +374,6 @@ describe('hostile callers', () => {
         status: 400,
         says: /^body: "value" is given twice in one object$/,
       },
-      // Finer than a millisecond is refused, not cut (found from outside: the range's edge moved).
-      {
-        method: 'GET',
-        url: '/v1/billing/usage?from=2026-01-01T00:00:00.0009Z',
-        role: 'billing',
-        status: 400,
-        says: /^from: "2026-01-01T00:00:00.0009Z" is not an ISO 8601 instant .*to the millisecond at most\)$/,
-      },
       { method: 'GET', url: '/v1/billing/usage?from=%2B60123456789', role: 'billing', status: 400, says: /^from: the value is not an ISO 8601 instant/ },
       { method: 'GET', url: '/v1/billing/usage?from=2026-13-01T00:00:00Z', role: 'billing', status: 400, says: /^from: "2026-13-01T00:00:00Z" is not/ },
       { method: 'GET', url: '/v1/billing/usage?group_by=alice@example.com', role: 'billing', status: 400, says: /^group_by: unknown dimension the value;/ },
