@@ -349,7 +349,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return path === '/v1' || path.startsWith('/v1/') ? auditUnmatched(req, reply, payload) : payload;
   });
   const identifyV1 = identify(tokens);
-  app.setNotFoundHandler(async (req, reply) => {
+  const answerUnmatched = async (req: FastifyRequest, reply: FastifyReply): Promise<{ error: string; message: string }> => {
     const path = req.url.split('?')[0]!;
     // Under /v1 a caller without a token learns nothing, not even which paths exist: 401 first — after the caller's
     // rate limit, as on the routes (a flood of 404s, 405s or 401s leaves an audit entry each).
@@ -370,8 +370,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     reply.code(404);
     return { error: 'not_found', message: `no route ${req.method} on this path (the routes: GET /openapi.json)` };
-  });
+  };
+  app.setNotFoundHandler(answerUnmatched);
   app.setErrorHandler(async (err: FastifyError | PipelineError | Error, req, reply) => {
+    // A request no route matched fails its body's parsing before the not-found handler runs when its method carries a
+    // body (found from outside: `QUERY` without a Content-Type got a 400 about the header): answered as unmatched.
+    const code = (err as FastifyError).code;
+    const contentTypeProblem = typeof code === 'string' && (code.startsWith('FST_ERR_CTP') || code === 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE');
+    if (req.routeOptions.url === undefined && contentTypeProblem) return answerUnmatched(req, reply);
     if (err instanceof PipelineError) {
       if (err.httpStatus >= 500) deps.log.error({ err, code: err.code, request: req.id }, 'API request failed');
       // RFC 6750: a 401 says which scheme it wants.
@@ -390,7 +396,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const rule = v?.keyword === 'pattern' ? PATTERN_RULES.get(String((v.params as { pattern?: unknown }).pattern)) : undefined;
       return { error: 'bad_request', message: rule && v ? `${fe.validationContext ?? 'request'}${v.instancePath} must be ${rule}` : fe.message };
     }
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe.code === 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE') {
       // No Content-Type, or one no parser reads (a form body from `curl -d`): said in words.
       reply.code(415);
       return { error: 'unsupported_media_type', message: NOT_JSON };

@@ -342,6 +342,20 @@ describe('hostile callers', () => {
       { method: 'GET', url: '/nope/+60123456789', status: 404, says: /^no route GET on this path/ },
       { method: 'GET', url: '/v1/nope/alice@example.com', role: 'auditor', status: 404, says: /^no route GET on this path/ },
       { method: 'PUT', url: '/v1/holds/+60123456789', role: 'legal', payload: '{}', status: 405, says: /^PUT is not allowed on this path; allowed: / },
+      // A method no route has, sent without a Content-Type, is a 405 like any other (found from outside: a 400 about the
+      // missing header), and a 404 on a path that does not exist.
+      {
+        method: 'QUERY',
+        url: '/v1/lea/requests',
+        role: 'lea-officer',
+        payload: 'x',
+        contentType: null,
+        status: 405,
+        says: /^QUERY is not allowed on this path; allowed: POST$/,
+      },
+      { method: 'QUERY', url: '/v1/nope', role: 'lea-officer', payload: 'x', contentType: null, status: 404, says: /^no route QUERY on this path/ },
+      // A body without a Content-Type on a route that takes one: the 415 the document lists, in words.
+      { method: 'POST', url: '/v1/holds', role: 'legal', payload: '{}', contentType: null, status: 415 },
       // No message repeats a value that may be an identifier: an unknown id, a refused instant or dimension (found from
       // outside: the 404 of /v1/holds/+60123456789 and the 400 of "from":"+60123456789" quoted them).
       { method: 'GET', url: '/v1/lea/requests/+60123456789', role: 'lea-officer', status: 404, says: /^no law-enforcement request has the id given$/ },
