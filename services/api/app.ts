@@ -288,15 +288,24 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       });
       // An empty JSON body is no body (a POST whose fields are all optional); anything else parses as before.
       const json = v1.getDefaultJsonParser('error', 'error');
-      v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+      const utf8 = new TextDecoder('utf-8', { fatal: true });
+      v1.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw, done) => {
         const compressed = compressedBody(req);
-        if (compressed) done(compressed, undefined);
-        else if (typeof body === 'string' && body.trim() === '') done(null, undefined);
+        if (compressed) return done(compressed, undefined);
+        // Bytes that are not UTF-8 are refused, not read as U+FFFD (found from outside: \xff\xfe in a case reference
+        // was stored and signed as "��").
+        let body: string;
+        try {
+          body = utf8.decode(raw as Buffer);
+        } catch {
+          return done(new PipelineError('bad_request', 'body: not valid UTF-8 (JSON is UTF-8 text)'), undefined);
+        }
+        if (body.trim() === '') done(null, undefined);
         else
-          void json(req, body as string, (err, value) => {
+          void json(req, body, (err, value) => {
             // JSON may spell a lone UTF-16 surrogate (`"\ud800"`); no text holds one, and the audit chain's canonical
             // form and the engine's JSON reader refuse it: a 400 here rather than a 500 there.
-            if (!err && ESCAPED_SURROGATE.test(body as string) && hasLoneSurrogate(value))
+            if (!err && ESCAPED_SURROGATE.test(body) && hasLoneSurrogate(value))
               done(
                 new PipelineError('bad_request', 'body strings must be well-formed Unicode: a lone UTF-16 surrogate (\\ud800–\\udfff) is not text'),
                 undefined,
@@ -304,7 +313,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
             else {
               // A field given twice says two things; JSON.parse would keep the last silently (found from outside:
               // {"dry_run":true,"dry_run":false} ran a real retention pass).
-              const twice = err ? undefined : duplicateMemberOf(body as string);
+              const twice = err ? undefined : duplicateMemberOf(body);
               if (twice !== undefined) done(new PipelineError('bad_request', `body: ${quotedValue(twice)} is given twice in one object`), undefined);
               else done(err, value);
             }

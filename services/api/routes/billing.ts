@@ -116,7 +116,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
             format: { type: 'string', enum: ['json', 'csv'] },
           },
         },
-        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 406: errorSchema, 422: errorSchema, 429: errorSchema },
       },
     },
     async (req, reply) => {
@@ -262,7 +262,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
           required: ['provider', 'month'],
           properties: { provider: { type: 'string', minLength: 1, maxLength: 128 }, month: { type: 'string', pattern: MONTH.source } },
         },
-        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema },
+        response: { 400: errorSchema, 401: errorSchema, 403: errorSchema, 422: errorSchema },
       },
     },
     async (req) => {

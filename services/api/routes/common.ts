@@ -126,7 +126,15 @@ export function instantOf(field: string, text: string): number {
 export function rangeOf(fromText: string, toText: string, opts: { windowBound: boolean }): { from: number; to: number } {
   const from = instantOf('from', fromText);
   const to = instantOf('to', toText);
-  if (!(to > from)) throw new PipelineError('bad_request', `range: "to" (${toText}) must be after "from" (${fromText})`);
+  if (!(to > from)) {
+    // Said as read when reading moved an instant (a finer fraction rounded up; found from outside: "to" …00.124Z was
+    // "not after" from …00.1231Z, which reads as …00.124Z).
+    const read = new Date(from).toISOString() !== fromText || new Date(to).toISOString() !== toText;
+    throw new PipelineError(
+      'bad_request',
+      `range: "to" (${toText}) must be after "from" (${fromText})${read ? `; read to the millisecond, from ${new Date(from).toISOString()} and to ${new Date(to).toISOString()}` : ''}`,
+    );
+  }
   if (opts.windowBound && to > latestRangeEnd(from)) {
     throw new PipelineError(
       'bad_request',

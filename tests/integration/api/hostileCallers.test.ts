@@ -354,6 +354,22 @@ describe('hostile callers', () => {
         says: /^QUERY is not allowed on this path; allowed: POST$/,
       },
       { method: 'QUERY', url: '/v1/nope', role: 'lea-officer', payload: 'x', contentType: null, status: 404, says: /^no route QUERY on this path/ },
+      // A range emptied by reading a finer fraction to the millisecond says so (found from outside: "to" looked after "from").
+      {
+        method: 'POST',
+        url: '/v1/lea/requests',
+        role: 'lea-officer',
+        payload: JSON.stringify({
+          authority: 'A',
+          case_reference: 'C',
+          legal_basis: 'L',
+          identifier: { type: 'msisdn', value: '+60123456789' },
+          from: '2026-12-05T10:00:00.1231Z',
+          to: '2026-12-05T10:00:00.124Z',
+        }),
+        status: 400,
+        says: /must be after .*; read to the millisecond, from 2026-12-05T10:00:00\.124Z and to 2026-12-05T10:00:00\.124Z$/,
+      },
       // A body without a Content-Type on a route that takes one: the 415 the document lists, in words.
       { method: 'POST', url: '/v1/holds', role: 'legal', payload: '{}', contentType: null, status: 415 },
       // No message repeats a value that may be an identifier: an unknown id, a refused instant or dimension (found from
@@ -469,6 +485,16 @@ describe('hostile callers', () => {
     assert.deepEqual(wrong, []);
     // A 414's code says what it is (found from outside: it was `bad_request`), and neither it nor a bad URL quotes the
     // path, where a caller may have put an identifier (found in review).
+    // Bytes that are not UTF-8 are refused, not stored as U+FFFD (found from outside: a case reference of \xff\xfe was
+    // stored and signed as "��").
+    const notUtf8 = await app.inject({
+      method: 'POST',
+      url: '/v1/holds',
+      headers: as('legal'),
+      payload: Buffer.concat([Buffer.from('{"case_reference":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    });
+    assert.equal(notUtf8.statusCode, 400, notUtf8.body);
+    assert.deepEqual(notUtf8.json(), { error: 'bad_request', message: 'body: not valid UTF-8 (JSON is UTF-8 text)' });
     const long = await app.inject({ method: 'GET', url: `/v1/holds/+60123456789${'x'.repeat(600)}`, headers: as('legal') });
     assert.equal(long.statusCode, 414);
     assert.deepEqual(long.json(), { error: 'uri_too_long', message: 'a path parameter is over 512 characters' });
