@@ -316,6 +316,9 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
 
   const autoPort = opts.port === undefined || opts.port === 0;
   let port = await choosePort(dataDir, opts.port, true);
+  // A restart on a data directory starts on the port of its last run when that is free.
+  const previousPort = readIntFile(path.join(dataDir, 'broker.port'));
+  let samePortWaits = 0;
   for (let attempt = 1; ; attempt++) {
     // Only what this attempt writes to the log explains its failure (found from outside: a port in use printed ~60
     // lines of an earlier run's log after the right one-line reason).
@@ -338,7 +341,18 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
       // An auto-picked port (or the controller port above it) can be grabbed by someone else between picking and
       // binding — other brokers start side by side in the integrity suite: retry on fresh ports. A broker that exits
       // during start-up counts too: one did in a CI rehearsal (2026-12-04) with no bind error in its log's tail.
-      if (autoPort && attempt < 3 && /already in use|BindException|exited during startup/.test(scriptOutput)) {
+      const bindFailed = /already in use|BindException|exited during startup/.test(scriptOutput);
+      // The ports of the run that just stopped can be held a moment longer (its sockets closing, or a client's
+      // connection on the controller port above): wait for them before moving a restart elsewhere (a CI rehearsal,
+      // 2026-12-05: a restart's controller port was "already in use", and the two fresh ports tried next failed too).
+      if (autoPort && bindFailed && port === previousPort && samePortWaits < 5) {
+        samePortWaits++;
+        process.stderr.write(`local Kafka: 127.0.0.1:${port} (or the controller port above it) still in use; trying it again in 2 s\n`);
+        await new Promise((r) => setTimeout(r, 2_000));
+        attempt--;
+        continue;
+      }
+      if (autoPort && attempt < 3 && bindFailed) {
         process.stderr.write(`local Kafka: start on 127.0.0.1:${port} failed (attempt ${attempt}); trying other ports\n`);
         port = await choosePort(dataDir, 0, false);
         continue;
