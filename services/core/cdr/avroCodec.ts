@@ -56,18 +56,17 @@ interface CdrReader {
 
 type JsonSchema = { type?: unknown; name?: unknown; symbols?: unknown; fields?: unknown; items?: unknown; values?: unknown };
 
-/** Every enum definition in a schema (JSON form), by its name as written. */
-function enumsOf(schema: unknown, out = new Map<string, readonly string[]>()): Map<string, readonly string[]> {
-  if (Array.isArray(schema)) for (const s of schema) enumsOf(s, out);
-  else if (typeof schema === 'object' && schema !== null) {
-    const s = schema as JsonSchema;
-    if (s.type === 'enum' && typeof s.name === 'string' && Array.isArray(s.symbols)) out.set(s.name, s.symbols as string[]);
-    if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) enumsOf(f.type, out);
-    enumsOf(typeof s.type === 'object' ? s.type : undefined, out);
-    enumsOf(s.items, out);
-    enumsOf(s.values, out);
+/** Calls `visit` with every enum definition of a schema (JSON form), at any depth. */
+function eachEnum(node: unknown, visit: (e: JsonSchema & { name: string; symbols: string[] }) => void): void {
+  if (Array.isArray(node)) for (const n of node) eachEnum(n, visit);
+  else if (typeof node === 'object' && node !== null) {
+    const s = node as JsonSchema;
+    if (s.type === 'enum' && typeof s.name === 'string' && Array.isArray(s.symbols)) visit(s as JsonSchema & { name: string; symbols: string[] });
+    if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) eachEnum(f.type, visit);
+    if (typeof s.type === 'object') eachEnum(s.type, visit);
+    eachEnum(s.items, visit);
+    eachEnum(s.values, visit);
   }
-  return out;
 }
 
 /**
@@ -77,28 +76,17 @@ function enumsOf(schema: unknown, out = new Map<string, readonly string[]>()): M
  * of the values that carry such a symbol, and only of them.
  */
 function widenedEnums(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
-  const writerEnums = enumsOf(writer);
+  const writerEnums = new Map<string, readonly string[]>();
+  eachEnum(writer, (e) => writerEnums.set(e.name, e.symbols));
   let widened = false;
   const copy = JSON.parse(JSON.stringify(reader)) as unknown;
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) for (const n of node) visit(n);
-    else if (typeof node === 'object' && node !== null) {
-      const s = node as JsonSchema;
-      if (s.type === 'enum' && typeof s.name === 'string' && Array.isArray(s.symbols)) {
-        const own = s.symbols as string[];
-        const extra = (writerEnums.get(s.name) ?? []).filter((x) => !own.includes(x));
-        if (extra.length > 0) {
-          (s as { symbols: string[] }).symbols = [...own, ...extra];
-          widened = true;
-        }
-      }
-      if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) visit(f.type);
-      if (typeof s.type === 'object') visit(s.type);
-      visit(s.items);
-      visit(s.values);
+  eachEnum(copy, (e) => {
+    const extra = (writerEnums.get(e.name) ?? []).filter((x) => !e.symbols.includes(x));
+    if (extra.length > 0) {
+      e.symbols = [...e.symbols, ...extra];
+      widened = true;
     }
-  };
-  visit(copy);
+  });
   return widened ? (copy as avro.Schema) : undefined;
 }
 
