@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { PipelineError, duplicateMemberOf, recordsFromCsv, verifyAnswer, type VerifyAnswerReport } from '../core/index.ts';
+import { PipelineError, duplicateMemberOf, givenTwiceProblem, recordsFromCsv, verifyAnswer, type VerifyAnswerReport } from '../core/index.ts';
 import { trustedPublicKey } from '../platform/signing/index.ts';
 
 /**
@@ -131,7 +131,7 @@ export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { fo
     report = {
       ...report,
       ok: false,
-      problems: [`the file gives ${JSON.stringify(answer.twice)} twice in one object: a reader may see either value`, ...report.problems],
+      problems: [givenTwiceProblem(answer.twice), ...report.problems],
     };
   return { ...report, form: answer.form, trusted_key_from: from ?? null };
 }

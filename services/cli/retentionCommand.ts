@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import {
   duplicateMemberOf,
+  givenTwiceProblem,
   requireMonth,
   PipelineError,
   isoInstantProblem,
@@ -132,10 +133,7 @@ export function verifyReportFile(args: { file: string; publicKey?: string; signi
   const check = verifyDestructionReport(doc, trusted ? [trusted.key] : []);
   // A member given twice: JSON.parse keeps the last, another reader the first; not the report that was signed.
   const twice = duplicateMemberOf(text);
-  const checked =
-    twice === undefined
-      ? check
-      : { ...check, ok: false, problems: [`the file gives ${JSON.stringify(twice)} twice in one object: a reader may see either value`, ...check.problems] };
+  const checked = twice === undefined ? check : { ...check, ok: false, problems: [givenTwiceProblem(twice), ...check.problems] };
   return { ...checked, trusted_key_from: trusted?.from ?? null };
 }
 

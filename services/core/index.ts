@@ -114,4 +114,4 @@ export { DEFAULT_FRAUD_CONFIG, DEFAULT_RULES, parseFraudConfig, RULE_NAMES, thre
 export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudConfig.ts';
 export { alertIdOf, FraudDetector } from './fraud/fraudDetector.ts';
 export type { Alert, AlertChange, AlertKey, FraudEvent, Severity } from './fraud/fraudDetector.ts';
-export { duplicateMemberOf } from './json/duplicateMembers.ts';
+export { duplicateMemberOf, givenTwiceProblem } from './json/duplicateMembers.ts';

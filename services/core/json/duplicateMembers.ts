@@ -34,3 +34,8 @@ export function duplicateMemberOf(text: string): string | undefined {
   }
   return undefined;
 }
+
+/** What an offline check says of a file that gives a member twice (a signed answer, a retention report). */
+export function givenTwiceProblem(name: string): string {
+  return `the file gives ${JSON.stringify(name)} twice in one object: a reader may see either value`;
+}
