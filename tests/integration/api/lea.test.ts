@@ -118,29 +118,9 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       });
     }
     // Calls without a duration, MCC, MNC or destination country (absent, not 0 or ""), and one of 0 ms with empty codes.
-    erin.push({
-      ...base(),
-      channel: 'voice',
-      direction: 'mt',
-      sender_type: 'msisdn',
-      sender: '+60198765432',
-      recipient: ERIN_E164,
-      duration_ms: null,
-      mcc: null,
-      mnc: null,
-      destination_country: null,
-    });
-    erin.push({
-      ...base(),
-      channel: 'voice',
-      direction: 'mt',
-      sender_type: 'msisdn',
-      sender: '+60198765432',
-      recipient: ERIN_E164,
-      duration_ms: 0,
-      mcc: '',
-      mnc: '',
-    });
+    const call = (): CdrEvent => ({ ...base(), channel: 'voice', direction: 'mt', sender_type: 'msisdn', sender: '+60198765432', recipient: ERIN_E164 });
+    erin.push({ ...call(), duration_ms: null, mcc: null, mnc: null, destination_country: null });
+    erin.push({ ...call(), duration_ms: 0, mcc: '', mnc: '' });
     const others = gen.take(40);
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
