@@ -15,6 +15,9 @@ import { deriveMonthKey, monthKeyOf, type MonthKey } from '../services/core/inde
 import { BatchWork, type PackedValues } from '../services/ingest/batchWork.ts';
 import { planTraffic } from '../services/generator/trafficPlan.ts';
 import { benchDataset, benchPlan } from './lib/kafkaUtil.ts';
+import { sealerFor } from '../services/platform/keys/nativeSealer.ts';
+import type { SealerChoice } from '../services/platform/config/config.ts';
+import pino from 'pino';
 
 const N = Number(process.env['BENCH_RECORDS'] ?? 200_000);
 const PASSES = Number(process.env['BENCH_PASSES'] ?? 5);
@@ -54,7 +57,9 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ['gc'] });
 
-const work = new BatchWork({ identifierCache: 100_000, vaultRecent: 200_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', ownsKeys: false });
+// The sealer ingest would pick (CDR_NATIVE_SEALER, default auto: native where built; ADR 0040).
+const sealer = sealerFor((process.env['CDR_NATIVE_SEALER'] ?? 'auto') as SealerChoice, pino({ level: 'silent' }));
+const work = new BatchWork({ identifierCache: 100_000, vaultRecent: 200_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', ownsKeys: false, sealer });
 let batchNo = 0;
 let stored = 0;
 async function pass(batches: readonly PackedValues[]): Promise<number> {
@@ -97,5 +102,5 @@ for (let p = 0; p < PASSES; p++) {
 results.sort((a, b) => a - b);
 const median = results[Math.floor(results.length / 2)]!;
 console.log(
-  `${dataset}: median ${median.toFixed(0)} ns CPU per record (${(median / 1000).toFixed(1)} CPU-s per 1M) over ${results.length} passes of ${N} records; GC ${((gcMeasured * 1e6) / (N * results.length)).toFixed(0)} ns per record; stored ${stored}`,
+  `${dataset}, ${sealer} sealer: median ${median.toFixed(0)} ns CPU per record (${(median / 1000).toFixed(1)} CPU-s per 1M) over ${results.length} passes of ${N} records; GC ${((gcMeasured * 1e6) / (N * results.length)).toFixed(0)} ns per record; stored ${stored}`,
 );

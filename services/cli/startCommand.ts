@@ -11,6 +11,7 @@ import { HealthRegistry } from '../platform/http/index.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
 import { createApiServices } from '../api/wiring.ts';
 import { loadSigner } from '../platform/signing/index.ts';
+import { sealerInUse } from '../platform/keys/index.ts';
 import { RetentionSchedule } from '../retention/scheduler.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { produceTraffic } from '../generator/producer.ts';
@@ -211,6 +212,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       `signing key: ${signer.path}${signer.source === 'generated-dev' ? ' (development key)' : ''}; public key ${signer.keyId} at ${address}/v1/lea/signing-key; OpenAPI ${address}/openapi.json\n` +
       `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +
       `fraud: rules ${fraudRules}; alerts at ${address}/v1/fraud/alerts\n` +
+      `ingest: identifiers sealed by ${sealerInUse(config.ingest.sealer)} (CDR_NATIVE_SEALER)\n` +
       `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate > 0 ? `${args.rate}/s (${args.scenario})` : 'off'}; Ctrl-C to stop\n`,
   );
   schedule.start();

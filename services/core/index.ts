@@ -35,6 +35,7 @@ export type { IdentifierType, NormalisedIdentifier } from './identity/normalise.
 export {
   deriveMonthKey,
   generateMonthKey,
+  jsSealer,
   KEY_BYTES,
   KeyWrapError,
   openIdentifier,
@@ -45,7 +46,7 @@ export {
   unwrapMonthKey,
   wrapMonthKey,
 } from './pseudonym/monthKeys.ts';
-export type { MonthKey } from './pseudonym/monthKeys.ts';
+export type { MonthKey, MonthSealer, SealerFactory } from './pseudonym/monthKeys.ts';
 export { CDR_SHAPE, cdrRowIdentity, VAULT_SHAPE, vaultRowIdentity, Pseudonymiser, NULL_FIELD, nullFieldsOf } from './pseudonym/pseudonymise.ts';
 export type { CdrRow, PseudonymisedEvent, PseudonymisedRecord, SourcePosition, VaultRow } from './pseudonym/pseudonymise.ts';
 export type { RowShape, RowBinaryType } from './pseudonym/rowShape.ts';

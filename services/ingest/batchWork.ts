@@ -19,6 +19,7 @@ import { digestOf, encodeRows, type EncodedRows } from '../platform/clickhouse/e
 import { RowBinaryValueError } from '../platform/clickhouse/rowBinary.ts';
 import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
+import { sealerFactory } from '../platform/keys/nativeSealer.ts';
 
 /**
  * Ingest's per-record work on one batch, in two steps around the main thread's decisions:
@@ -113,6 +114,8 @@ export interface BatchWorkOptions {
   readonly ownsKeys: boolean;
   /** Give the event loop a turn every this many ms (on the main thread under `cdr start`); unset: never. */
   readonly sliceMs?: number;
+  /** Who tokenises and seals new identifiers (`sealerFor` on the main thread decided; ADR 0040). */
+  readonly sealer: 'native' | 'js';
 }
 
 interface Screened {
@@ -133,7 +136,7 @@ export class BatchWork {
   private readonly vaultReturned = new Map<number, { months: string[]; tokens: string[] }>();
 
   constructor(private readonly opts: BatchWorkOptions) {
-    this.pseudonymiser = new Pseudonymiser(opts.identifierCache);
+    this.pseudonymiser = new Pseudonymiser(opts.identifierCache, 'second-sight', sealerFactory(opts.sealer));
     this.vaultWritten = new RecentScopedIds(opts.vaultRecent);
   }
 
@@ -297,6 +300,7 @@ export class BatchWork {
   /** Drops every key (the work is ending). */
   close(): void {
     for (const month of [...this.keys.keys()]) this.drop(month);
+    this.pseudonymiser.close();
     this.batches.clear();
     this.vaultReturned.clear();
   }

@@ -4,7 +4,7 @@ import type { MonthKey } from '../core/index.ts';
 import { PipelineError, CDR_SHAPE, VAULT_SHAPE, cdrRowIdentity, vaultRowIdentity, monthKeyOf } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
-import type { MonthKeyRing } from '../platform/keys/index.ts';
+import { sealerFor, type MonthKeyRing } from '../platform/keys/index.ts';
 import {
   ConsumerLoop,
   insertPlan,
@@ -112,6 +112,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       vaultRecent: settings.vaultRecent,
       maxFutureSkewMs: settings.maxFutureSkewMs,
       format: deps.storage.shapedInsertFormat,
+      sealer: sealerFor(settings.sealer, deps.log),
       log: deps.log,
       ...(deps.sliceMs !== undefined ? { sliceMs: deps.sliceMs } : {}),
       nice: deps.workerNice ?? 0,

@@ -140,6 +140,7 @@ class WorkerPool implements PrepareWork {
       vaultRecent: Math.ceil(opts.vaultRecent / opts.threads),
       maxFutureSkewMs: opts.maxFutureSkewMs,
       format: opts.format,
+      sealer: opts.sealer,
     };
     this.slots = Array.from({ length: opts.threads }, () => ({ worker: undefined, pending: new Map(), exited: Promise.resolve() }));
   }

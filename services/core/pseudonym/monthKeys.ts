@@ -111,6 +111,27 @@ export function tokenAndSeal(key: MonthKey, type: string, normalisedValue: strin
   return { token, sealed: sealWithNonce(key, token, normalisedValue, mac.subarray(TOKEN_BYTES, TOKEN_BYTES + NONCE_BYTES)) };
 }
 
+/**
+ * Token and sealed form (base64) of new identifiers under one month key, as `tokenAndSeal` gives them. The JavaScript
+ * one below, or the native sealer of services/platform/keys/nativeSealer.ts (ADR 0040): the same bytes, with both keys
+ * scheduled once per month instead of once per identifier. `close` lets go of the key material it holds.
+ */
+export interface MonthSealer {
+  tokenAndSeal(type: string, normalisedValue: string): { token: string; sealed: string };
+  close(): void;
+}
+
+export type SealerFactory = (key: MonthKey) => MonthSealer;
+
+/** node:crypto per identifier (the sealer where the native one is not built, and the reference it is tested against). */
+export const jsSealer: SealerFactory = (key) => ({
+  tokenAndSeal(type, normalisedValue) {
+    const { token, sealed } = tokenAndSeal(key, type, normalisedValue);
+    return { token, sealed: sealed.toString('base64') };
+  },
+  close() {},
+});
+
 export function openIdentifier(key: MonthKey, token: string, sealed: Buffer): string {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.vaultKey, sealed.subarray(0, NONCE_BYTES));

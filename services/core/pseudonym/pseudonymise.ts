@@ -2,7 +2,7 @@ import type { CdrEvent } from '../cdr/cdrEvent.ts';
 import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
-import { tokenAndSeal, type MonthKey } from './monthKeys.ts';
+import { jsSealer, type MonthKey, type MonthSealer, type SealerFactory } from './monthKeys.ts';
 import { RecentIds } from '../dedup/recentIds.ts';
 
 /**
@@ -280,6 +280,7 @@ interface Derived {
 /** Derivations under one month key, keyed by the raw input (type, default country, spelling). */
 interface MonthCache {
   readonly key: MonthKey;
+  readonly sealer: MonthSealer;
   readonly monthDate: string;
   readonly derived: Map<string, Derived>;
 }
@@ -309,6 +310,7 @@ export class Pseudonymiser {
   constructor(
     private readonly capacity = 200_000,
     admission: 'second-sight' | 'always' = 'second-sight',
+    private readonly sealerFor: SealerFactory = jsSealer,
   ) {
     this.normaliser = new IdentifierNormaliser(capacity);
     this.seenOnce = admission === 'second-sight' && capacity > 0 ? new RecentIds(capacity) : undefined;
@@ -319,7 +321,7 @@ export class Pseudonymiser {
     // A different key object for the same month (a rotation in tests, or the ring reloaded it) starts afresh.
     if (m === undefined || m.key !== key) {
       if (m) this.forgetMonth(month);
-      m = { key, monthDate: monthDateOf(month), derived: new Map() };
+      m = { key, sealer: this.sealerFor(key), monthDate: monthDateOf(month), derived: new Map() };
       this.months.set(month, m);
     }
     return m;
@@ -330,8 +332,8 @@ export class Pseudonymiser {
     let d = m.derived.get(cacheKey);
     if (d === undefined) {
       const id = normaliseIdentifier(raw, type, country);
-      const { token, sealed } = tokenAndSeal(m.key, id.type, id.value);
-      d = { id, token, sealed: sealed.toString('base64') };
+      const { token, sealed } = m.sealer.tokenAndSeal(id.type, id.value);
+      d = { id, token, sealed };
       if (this.capacity === 0) return d;
       // Admission on the second sighting: traffic to one-off numbers (one-time passwords, notifications) would
       // otherwise push every entry through the cache — each a few hundred bytes that outlive the young generation
@@ -357,7 +359,10 @@ export class Pseudonymiser {
         m.derived.delete(oldest.value);
         this.size--;
       }
-      if (m.derived.size === 0) this.months.delete(month);
+      if (m.derived.size === 0) {
+        this.months.delete(month);
+        m.sealer.close();
+      }
       if (!oldest.done) return;
     }
     const oldest = current.derived.keys().next();
@@ -373,6 +378,12 @@ export class Pseudonymiser {
     if (!m) return;
     this.size -= m.derived.size;
     this.months.delete(month);
+    m.sealer.close();
+  }
+
+  /** Drops every month's derivations and lets go of their keys (the work is ending). */
+  close(): void {
+    for (const month of [...this.months.keys()]) this.forgetMonth(month);
   }
 
   /** Drops the derivations of every month whose identifier window has closed at `now` (their key is no longer used). */

@@ -17,6 +17,9 @@ export const COMPRESSION_NAMES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as co
 /** CDR_KAFKA_PUBLISHER: `auto` takes librdkafka where it is installed and loads, kafkajs otherwise. */
 export const PUBLISHER_CHOICES = ['auto', 'native', 'kafkajs'] as const;
 export type PublisherChoice = (typeof PUBLISHER_CHOICES)[number];
+/** CDR_NATIVE_SEALER: `auto` takes the native sealer where it is built and passes its self-test, JavaScript otherwise (ADR 0040). */
+export const SEALER_CHOICES = ['auto', 'native', 'js'] as const;
+export type SealerChoice = (typeof SEALER_CHOICES)[number];
 export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -94,6 +97,7 @@ const sectionSchemas = {
     CDR_INGEST_WORKERS: intVar(0, 64).optional(),
     // The prepare workers' nice value (Linux); unset: 10 where the process serves the API too (`cdr start`), else 0.
     CDR_INGEST_WORKER_NICE: intVar(0, 19).optional(),
+    CDR_NATIVE_SEALER: z.enum(SEALER_CHOICES).default('auto'),
   }),
   api: z.object({
     CDR_API_HOST: name().default('127.0.0.1'),
@@ -194,6 +198,8 @@ export interface IngestConfig {
   readonly workers: number;
   /** Their nice value (0-19); undefined: the composition root decides (ADR 0034). */
   readonly workerNice: number | undefined;
+  /** Who computes tokens and vault seals of new identifiers (ADR 0040). */
+  readonly sealer: SealerChoice;
 }
 
 export interface ApiConfig {
@@ -366,6 +372,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       vaultRecent: e.CDR_INGEST_VAULT_RECENT,
       workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
       workerNice: e.CDR_INGEST_WORKER_NICE,
+      sealer: e.CDR_NATIVE_SEALER,
     };
   },
   api(env, problems) {

@@ -4,3 +4,4 @@
 export { checkMasterKeyFile, loadMasterKey } from './masterKey.ts';
 export type { LoadedMasterKey } from './masterKey.ts';
 export { destroyedAmong, MonthKeyRing } from './monthKeyRing.ts';
+export { nativeSealer, sealerFactory, sealerFor, sealerInUse } from './nativeSealer.ts';

@@ -21,6 +21,10 @@ import { jsonCompactEachRow } from '../../../services/platform/clickhouse/storag
 import { decodePseudonymised, encodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../../../services/platform/schemas/cdrCodec.ts';
 import { BatchWork, type KeyGrant, type ShapedFormat, type TransformReply } from '../../../services/ingest/batchWork.ts';
 import { createPrepareWork, packValues, type PrepareWork } from '../../../services/ingest/preparePool.ts';
+import { sealerFor } from '../../../services/platform/keys/nativeSealer.ts';
+
+/** The sealer ingest takes here: native where it is built (ADR 0040), else JavaScript. */
+const SEALER = sealerFor('auto', pino({ level: 'silent' }));
 
 const now = Date.UTC(2026, 11, 2, 6);
 const nov = Date.UTC(2026, 10, 20, 9);
@@ -113,7 +117,7 @@ function copyOf(k: MonthKey): MonthKey {
 }
 
 function newWork(format: ShapedFormat = 'RowBinary', ownsKeys = false): BatchWork {
-  return new BatchWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format, ownsKeys });
+  return new BatchWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format, ownsKeys, sealer: SEALER });
 }
 
 function slices(bytes: Uint8Array, ends: Uint32Array): Buffer[] {
@@ -333,6 +337,7 @@ describe('PrepareWork in worker threads', () => {
       log,
       threads: 2,
       nice: 7,
+      sealer: SEALER,
     });
     pools.push(pool);
     // Each partition's slot starts its worker on first use; a screened batch means it has started and set its priority.
@@ -352,10 +357,11 @@ describe('PrepareWork in worker threads', () => {
     for (const t of threadsBefore) if (existsSync(`/proc/self/task/${t}`)) assert.equal(niceOf(t), niceOf(String(process.pid)), `thread ${t} unchanged`);
   });
 
-  it('gives byte for byte what the main thread gives, over several partitions and repeated batches', async () => {
+  it('gives byte for byte what the main thread gives (sealing in JavaScript), over several partitions and repeated batches', async () => {
     const opts = { identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
-    const pool = createPrepareWork({ ...opts, threads: 2 });
-    const inline = createPrepareWork({ ...opts, threads: 0 });
+    // The workers with the sealer ingest would take here (native where built, ADR 0040), the main thread with node:crypto.
+    const pool = createPrepareWork({ ...opts, threads: 2, sealer: SEALER });
+    const inline = createPrepareWork({ ...opts, threads: 0, sealer: 'js' });
     pools.push(pool, inline);
     assert.equal(pool.threads, 2);
     assert.equal(inline.threads, 0);
@@ -372,7 +378,15 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a month forgotten reaches every worker: a key of it handed over afterwards is refused, the other months go on', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 2 });
+    const pool = createPrepareWork({
+      identifierCache: 1_000,
+      vaultRecent: 1_000,
+      maxFutureSkewMs: 86_400_000,
+      format: 'RowBinary',
+      log,
+      threads: 2,
+      sealer: SEALER,
+    });
     pools.push(pool);
     await run(pool, 0, 2);
     await run(pool, 1, 2);
@@ -396,7 +410,15 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a released batch is dropped by its worker; a batch the worker no longer has fails retryably', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    const pool = createPrepareWork({
+      identifierCache: 1_000,
+      vaultRecent: 1_000,
+      maxFutureSkewMs: 86_400_000,
+      format: 'RowBinary',
+      log,
+      threads: 1,
+      sealer: SEALER,
+    });
     pools.push(pool);
     const s = await pool.screen(0, batch(), now);
     pool.release(s);
@@ -409,7 +431,15 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a worker that dies fails its batch in flight retryably and is replaced', async () => {
-    const pool = createPrepareWork({ identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary', log, threads: 1 });
+    const pool = createPrepareWork({
+      identifierCache: 1_000,
+      vaultRecent: 1_000,
+      maxFutureSkewMs: 86_400_000,
+      format: 'RowBinary',
+      log,
+      threads: 1,
+      sealer: SEALER,
+    });
     pools.push(pool);
     const s = await pool.screen(0, batch(), now);
     const worker = (pool as unknown as { slots: { worker?: { terminate(): Promise<number> } }[] }).slots[0]!.worker!;

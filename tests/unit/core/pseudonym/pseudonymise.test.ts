@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
-import { deriveMonthKey, generateMonthKey, openIdentifier, tokenOf } from '../../../../services/core/pseudonym/monthKeys.ts';
+import { deriveMonthKey, generateMonthKey, jsSealer, openIdentifier, tokenOf, type SealerFactory } from '../../../../services/core/pseudonym/monthKeys.ts';
 import { CDR_SHAPE, NULL_FIELD, Pseudonymiser } from '../../../../services/core/pseudonym/pseudonymise.ts';
 
 const t = Date.UTC(2026, 10, 15, 9);
@@ -214,5 +214,57 @@ describe('CDR_SHAPE (the cdr insert: columns, RowBinary types, values)', () => {
     const tuple = CDR_SHAPE.tuple(row);
     assert.equal(tuple.length, CDR_SHAPE.columns.length);
     CDR_SHAPE.columns.forEach((c, i) => assert.equal(tuple[i], row[c], c));
+  });
+});
+
+describe('Pseudonymiser: the month sealers it opens (ADR 0040)', () => {
+  /** A sealer factory that records what it opened and closed (the JavaScript sealer does the work). */
+  function countingSealers(): { factory: SealerFactory; open: () => string[] } {
+    const opened: { month: string; closed: boolean }[] = [];
+    const factory: SealerFactory = (k) => {
+      const inner = jsSealer(k);
+      const entry = { month: k.month, closed: false };
+      opened.push(entry);
+      return {
+        tokenAndSeal(type, value) {
+          assert.equal(entry.closed, false, `a closed sealer of ${k.month} was used`);
+          return inner.tokenAndSeal(type, value);
+        },
+        close() {
+          entry.closed = true;
+        },
+      };
+    };
+    return { factory, open: () => opened.filter((o) => !o.closed).map((o) => o.month) };
+  }
+  const oct = deriveMonthKey('2026-10', 'k10', generateMonthKey());
+  const t10 = Date.UTC(2026, 9, 15);
+
+  it('gives what the default sealer gives', () => {
+    const { factory } = countingSealers();
+    const a = new Pseudonymiser(100, 'always', factory).pseudonymise(e, '2026-11', key, 1, src, t);
+    const b = new Pseudonymiser(100, 'always').pseudonymise(e, '2026-11', key, 1, src, t);
+    assert.deepEqual(a.row, b.row);
+    assert.deepEqual(a.vault, b.vault);
+  });
+  it('closes a month sealer when the month is forgotten, replaced by another key, expired, evicted empty, or the whole is closed', () => {
+    const { factory, open } = countingSealers();
+    const q = new Pseudonymiser(4, 'always', factory);
+    q.pseudonymise(e, '2026-11', key, 1, src, t);
+    q.pseudonymise({ ...e, event_time: t10 }, '2026-10', oct, 1, src, t);
+    assert.deepEqual(open().sort(), ['2026-10', '2026-11']);
+    q.forgetMonth('2026-10');
+    assert.deepEqual(open(), ['2026-11'], 'forgotten');
+    q.pseudonymise(e, '2026-11', deriveMonthKey('2026-11', 'k2', generateMonthKey()), 1, src, t);
+    assert.deepEqual(open(), ['2026-11'], 'the old key of November closed, the new one open');
+    q.pseudonymise({ ...e, event_time: t10 }, '2026-10', oct, 1, src, t);
+    q.forgetExpired(Date.UTC(2027, 10, 1));
+    assert.deepEqual(open(), ['2026-11'], 'October expired');
+    // November holds two entries; October's new ones (sender, then one recipient each) evict them one by one.
+    for (const n of ['7', '8', '9']) q.pseudonymise({ ...e, event_time: t10, recipient: `+60 12-000 000${n}` }, '2026-10', oct, 1, src, t);
+    assert.deepEqual(open(), ['2026-10'], 'November emptied by eviction');
+    q.close();
+    assert.deepEqual(open(), []);
+    assert.equal(q.cachedIdentifiers, 0);
   });
 });
