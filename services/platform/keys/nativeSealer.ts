@@ -22,29 +22,32 @@ let loaded: { factory: SealerFactory } | { error: string } | undefined;
  * per thread (each worker thread loads its own instance of the addon).
  */
 export function nativeSealer(): { factory: SealerFactory } | { error: string } {
-  if (!loaded) {
-    try {
-      if (!existsSync(ADDON_PATH)) throw new Error(`${ADDON_PATH} is not built (npm install builds it: scripts/build-native.mjs)`);
-      const addon = createRequire(import.meta.url)(ADDON_PATH) as SealerAddon;
-      const factory: SealerFactory = (key: MonthKey) => {
-        const month = addon.open(key.tokenKey, key.vaultKey, key.month);
-        return {
-          tokenAndSeal(type, normalisedValue) {
-            const both = addon.seal(month, type, normalisedValue);
-            return { token: both[0], sealed: both[1] };
-          },
-          close() {
-            addon.close(month);
-          },
-        };
-      };
-      selfTest(factory);
-      loaded = { factory };
-    } catch (err) {
-      loaded = { error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
-    }
-  }
+  loaded ??= loadNativeSealer(ADDON_PATH);
   return loaded;
+}
+
+/** `nativeSealer` for an addon at `path` (not remembered). */
+export function loadNativeSealer(path: string): { factory: SealerFactory } | { error: string } {
+  try {
+    if (!existsSync(path)) throw new Error(`${path} is not built (npm install builds it: scripts/build-native.mjs)`);
+    const addon = createRequire(import.meta.url)(path) as SealerAddon;
+    const factory: SealerFactory = (key: MonthKey) => {
+      const month = addon.open(key.tokenKey, key.vaultKey, key.month);
+      return {
+        tokenAndSeal(type, normalisedValue) {
+          const both = addon.seal(month, type, normalisedValue);
+          return { token: both[0], sealed: both[1] };
+        },
+        close() {
+          addon.close(month);
+        },
+      };
+    };
+    selfTest(factory);
+    return { factory };
+  } catch (err) {
+    return { error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
+  }
 }
 
 const SELF_TEST_VALUES: readonly (readonly [string, string])[] = [
@@ -55,7 +58,8 @@ const SELF_TEST_VALUES: readonly (readonly [string, string])[] = [
   ['device', 'x'.repeat(300)],
 ];
 
-function selfTest(factory: SealerFactory): void {
+/** Throws unless `factory` gives node:crypto's bytes for a fixed key and identifiers of several shapes. */
+export function selfTest(factory: SealerFactory): void {
   const key: MonthKey = { month: '2026-01', keyId: 'self-test', tokenKey: Buffer.alloc(32, 7), vaultKey: Buffer.alloc(32, 9) };
   const native = factory(key);
   const reference = jsSealer(key);
@@ -75,9 +79,9 @@ function selfTest(factory: SealerFactory): void {
  * fails its self-test is a configuration error naming the variable and the reason; `auto` then seals in JavaScript
  * and says so in the log once.
  */
-export function sealerFor(choice: SealerChoice, log: Logger): 'native' | 'js' {
+export function sealerFor(choice: SealerChoice, log: Logger, loaded?: { factory: SealerFactory } | { error: string }): 'native' | 'js' {
   if (choice === 'js') return 'js';
-  const native = nativeSealer();
+  const native = loaded ?? nativeSealer();
   if ('factory' in native) return 'native';
   if (choice === 'native') throw new PipelineError('config_invalid', `CDR_NATIVE_SEALER=native: the native sealer cannot be used here (${native.error})`);
   if (!fallbackLogged) {

@@ -153,6 +153,13 @@ describe('cdr start, end to end', () => {
     assert.match(stderr, /synthetic traffic: 300\/s \(\w+\)/);
     // The banner names the publishing client; CI builds librdkafka and must see it used.
     assert.match(stderr, process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' ? /\| publisher librdkafka\n/ : /\| publisher (librdkafka|kafkajs)/);
+    // And the sealer (ADR 0040); CI installs with CDR_NATIVE_SEALER=native, which the child inherits.
+    assert.match(
+      stderr,
+      process.env['CDR_NATIVE_SEALER'] === 'native'
+        ? /\ningest: identifiers sealed by native \(CDR_NATIVE_SEALER\)\n/
+        : /\ningest: identifiers sealed by (native|JavaScript)/,
+    );
     assert.match(stderr, /warning: the API tokens file .* is readable by others than its owner \(mode 0644\)/);
 
     const entries = walk(dataDir);

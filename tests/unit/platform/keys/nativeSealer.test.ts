@@ -6,9 +6,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { deriveMonthKey, generateMonthKey, jsSealer, openIdentifier, type MonthKey } from '../../../../services/core/pseudonym/monthKeys.ts';
+import {
+  deriveMonthKey,
+  generateMonthKey,
+  jsSealer,
+  openIdentifier,
+  type MonthKey,
+  type SealerFactory,
+} from '../../../../services/core/pseudonym/monthKeys.ts';
+import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { Pseudonymiser } from '../../../../services/core/pseudonym/pseudonymise.ts';
-import { nativeSealer, sealerFactory, sealerFor } from '../../../../services/platform/keys/nativeSealer.ts';
+import { loadNativeSealer, nativeSealer, sealerFactory, sealerFor, selfTest } from '../../../../services/platform/keys/nativeSealer.ts';
 import { planTraffic } from '../../../../services/generator/trafficPlan.ts';
 import pino from 'pino';
 
@@ -115,5 +123,30 @@ describe('native sealer', { skip }, () => {
     assert.equal(sealerFor('native', log), 'native');
     assert.equal(sealerFactory('js'), jsSealer);
     assert.equal(sealerFactory('native'), factory);
+  });
+});
+
+describe('native sealer: when it cannot be used', () => {
+  it('an addon that is not there is named, and `auto` then seals in JavaScript with one warning; `native` refuses to start', () => {
+    const missing = loadNativeSealer('/nonexistent/sealer.node');
+    assert.ok('error' in missing);
+    assert.match(missing.error, /\/nonexistent\/sealer\.node is not built \(npm install builds it/);
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(l) });
+    assert.equal(sealerFor('auto', log, missing), 'js');
+    assert.equal(sealerFor('auto', log, missing), 'js');
+    assert.equal(lines.length, 1, 'one warning per process');
+    assert.match(lines[0]!, /sealing identifiers in JavaScript/);
+    assert.throws(
+      () => sealerFor('native', log, missing),
+      (err: unknown) => err instanceof PipelineError && err.code === 'config_invalid' && /CDR_NATIVE_SEALER=native: .*is not built/.test(err.message),
+    );
+    assert.equal(sealerFor('js', log, missing), 'js');
+  });
+  it('the self-test refuses a sealer whose bytes differ from node:crypto', () => {
+    // Right shape, wrong bytes: the JavaScript sealer under another key.
+    const wrong: SealerFactory = () => jsSealer(deriveMonthKey('2026-01', 'other', generateMonthKey()));
+    assert.throws(() => selfTest(wrong), /other bytes than node:crypto/);
+    assert.doesNotThrow(() => selfTest(jsSealer));
   });
 });
