@@ -70,6 +70,7 @@ export {
   DESTRUCTION_GENESIS,
   DESTRUCTION_REPORT_FORMAT,
   buildDestructionReport,
+  isBegun,
   destructionEntryHash,
   destructionEntrySchema,
   destructionReportSchema,

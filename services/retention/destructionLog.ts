@@ -6,6 +6,7 @@ import {
   PipelineError,
   buildDestructionReport,
   canonicalJson,
+  isBegun,
   signDestructionEntry,
   verifyDestructionChain,
   type AnswerSigner,
@@ -137,6 +138,21 @@ export class DestructionLog {
 
   async all(): Promise<DestructionEntry[]> {
     return (await this.storage.query<RecordRow>(`SELECT * FROM ${this.storage.table('retention_records')} ORDER BY seq`)).map(entryOf);
+  }
+
+  /**
+   * Entries of `cls` that a pass wrote before destroying (`stage: "begun"`) with no entry of a finished action for the
+   * same month (and hold) after them: a pass stopped part-way that no pass has followed up yet. Only that class's
+   * entries are read (a small table: a few per month).
+   */
+  async notFollowedUp(cls: string): Promise<DestructionEntry[]> {
+    const entries = (
+      await this.storage.query<RecordRow>(`SELECT * FROM ${this.storage.table('retention_records')} WHERE class = {c:String} ORDER BY seq`, { c: cls })
+    ).map(entryOf);
+    const scope = (e: DestructionEntry): string => `${e.month}\u0000${JSON.stringify(e.verification['hold_id'] ?? null)}`;
+    const lastDone = new Map<string, number>();
+    for (const e of entries) if (!isBegun(e)) lastDone.set(scope(e), e.seq);
+    return entries.filter((e) => isBegun(e) && (lastDone.get(scope(e)) ?? 0) < e.seq);
   }
 
   /** The signed report of one month (`cdr retention report --month M`). */

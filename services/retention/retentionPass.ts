@@ -103,6 +103,9 @@ export interface RetentionAuditSink {
 
 export class RetentionError extends PipelineError {}
 
+/** Records what a real pass is about to destroy (`recordBegun`); nothing in a dry run. */
+type BeginDestruction = (planned: readonly RetentionAction[]) => Promise<void>;
+
 const SYNC = { mutations_sync: '2' } as const;
 
 /**
@@ -160,8 +163,13 @@ export class RetentionPass {
   private async runAudited(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
     const audit = this.deps.audit;
     const actor = opts.actor ?? 'retention';
+    const runId = randomUUID();
     try {
-      const report = await this.runExclusive(opts);
+      // A real pass is in the audit trail before it destroys anything: one stopped part-way (killed) leaves this entry
+      // without its `done`, and its begun entries in the destruction record say what it was about to destroy.
+      if (!opts.dryRun)
+        await audit?.append({ actor, action: 'retention.pass', outcome: 'started', requestId: runId, detail: `now ${new Date(opts.now).toISOString()}` });
+      const report = await this.runExclusive({ ...opts, runId });
       await audit?.append({
         actor,
         action: 'retention.pass',
@@ -176,24 +184,37 @@ export class RetentionPass {
       return report;
     } catch (err) {
       await audit
-        ?.append({ actor, action: 'retention.pass', outcome: 'failed', detail: err instanceof Error ? err.message : String(err) })
+        ?.append({ actor, action: 'retention.pass', outcome: 'failed', requestId: runId, detail: err instanceof Error ? err.message : String(err) })
         .catch((e: unknown) => this.deps.log.error({ err: e }, 'could not record a failed retention pass in the audit trail'));
       throw err;
     }
   }
 
-  private async runExclusive({ now, dryRun, actor = 'retention' }: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
+  private async runExclusive({
+    now,
+    dryRun,
+    actor = 'retention',
+    runId,
+  }: {
+    now: number;
+    dryRun: boolean;
+    actor?: string;
+    runId: string;
+  }): Promise<RetentionReport> {
     const started = Date.now();
-    const runId = randomUUID();
     const actions: RetentionAction[] = [];
     const topics = await this.checkTopics(!dryRun);
     const months = await this.expiredIdentifierMonths(now);
     // Immediately before anything is destroyed, on the pass's own clock (not the wall clock).
     const holdsSynced = dryRun ? 0 : await this.deps.holds.syncActive(now);
-    actions.push(...(await this.expireIdentifiers(months, now, dryRun)));
-    actions.push(...(await this.expireTraffic(now, dryRun)));
-    actions.push(...(await this.expireUsage(now, dryRun)));
-    actions.push(...(await this.purgeReleasedHolds(dryRun, actor)));
+    // Write-ahead: what a real pass is about to destroy is in the signed record before it destroys it, so a pass
+    // stopped part-way (killed, a crash) leaves a trace of what it may have destroyed and when (found from outside: a
+    // pass killed after its deletes left no entry, and the next pass recorded 0 rows at its own time).
+    const begin: BeginDestruction = dryRun ? async () => undefined : (planned) => this.recordBegun(planned, runId, new Date(now).toISOString(), actor);
+    actions.push(...(await this.expireIdentifiers(months, now, dryRun, begin)));
+    actions.push(...(await this.expireTraffic(now, dryRun, begin)));
+    actions.push(...(await this.expireUsage(now, dryRun, begin)));
+    actions.push(...(await this.purgeReleasedHolds(dryRun, actor, begin)));
     const report: RetentionReport = {
       run_id: runId,
       now: new Date(now).toISOString(),
@@ -291,6 +312,36 @@ export class RetentionPass {
     return awaitNoLeftovers(this.deps.storage, targets, snapshot, this.deps.cleanupTimeoutMs ?? 120_000);
   }
 
+  /**
+   * One `stage: "begun"` entry per action about to be taken: nothing destroyed yet (`rows` and `keys_destroyed` 0,
+   * `verified` false), what is planned and the counts before in `verification`. The pass's own entries follow when
+   * it is done; a begun entry without them is a pass that stopped part-way.
+   */
+  private async recordBegun(planned: readonly RetentionAction[], runId: string, passNow: string, actor: string): Promise<void> {
+    if (planned.length === 0) return;
+    await this.deps.record.append(
+      planned.map((a) => ({
+        pass_now: passNow,
+        run_id: runId,
+        actor,
+        class: a.class,
+        month: a.month,
+        key_ids: a.key_ids ?? [],
+        rows: 0,
+        keys_destroyed: 0,
+        holds_honoured: a.holds_honoured,
+        verified: false,
+        verification: {
+          stage: 'begun',
+          planned_rows: a.rows,
+          planned_keys: a.keys_destroyed,
+          ...(a.verification?.['before'] ? { before: a.verification['before'] } : {}),
+          ...(a.hold_id ? { hold_id: a.hold_id } : {}),
+        },
+      })),
+    );
+  }
+
   /** Months that still have any identifier material (key, vault, index, tokens) and whose cutoff has passed. */
   private async expiredIdentifierMonths(now: number): Promise<string[]> {
     const { storage } = this.deps;
@@ -350,16 +401,21 @@ export class RetentionPass {
    * whatever its size). Verified by SQL and on disk; a straggling write (a batch that passed its tombstone check just
    * before the tombstone) is destroyed by a second round.
    */
-  private async expireIdentifiers(months: string[], now: number, dryRun: boolean): Promise<RetentionAction[]> {
+  private async expireIdentifiers(months: string[], now: number, dryRun: boolean, begin: BeginDestruction): Promise<RetentionAction[]> {
     const { storage } = this.deps;
     const actions: RetentionAction[] = [];
     let tokensToClear = false;
     let alertTokensToClear = false;
-    for (const month of months) {
+    // A month whose destruction a stopped pass began, and no pass has recorded since, is taken again even with nothing
+    // left, so that the record gets an entry verifying it is gone (naming the stopped passes it follows).
+    const unfinished = new Map<string, string[]>();
+    for (const e of await this.deps.record.notFollowedUp('identifiers')) unfinished.set(e.month, [...(unfinished.get(e.month) ?? []), e.run_id]);
+    for (const month of [...new Set([...months, ...unfinished.keys()])].sort()) {
       const before = await this.countIdentifierMaterial(month);
       // `rows` keeps its meaning of the contract (vault + index + cdr rows cleared); alert tokens are in `verification`.
       const rows = before.vault + before.index + before.tokens;
-      if (rows === 0 && before.keys === 0 && before.alert_tokens === 0) continue;
+      const stopped = unfinished.get(month);
+      if (rows === 0 && before.keys === 0 && before.alert_tokens === 0 && !stopped) continue;
       const start = monthStartOf(month);
       const holds = await this.deps.holds.activeOverlapping(start, addMonthsUtc(start, 1));
       const keyIds = (
@@ -375,12 +431,13 @@ export class RetentionPass {
         holds_honoured: holds.length,
         verified: true,
         key_ids: keyIds,
-        verification: { before },
+        verification: { before, ...(stopped ? { after_stopped_runs: stopped } : {}) },
       });
       if (before.tokens > 0) tokensToClear = true;
       if (before.alert_tokens > 0) alertTokensToClear = true;
     }
     if (dryRun || actions.length === 0) return actions;
+    await begin(actions);
     // The key first becomes unusable for new writes (tombstone; this process forgets it now, others within
     // CDR_KEY_REFRESH_MS, and every ingest batch re-checks the tombstones just before it writes).
     for (const a of actions) {
@@ -479,7 +536,7 @@ export class RetentionPass {
    * billing documents of those months (BILLING_DOCUMENTS) their rows: one action per month, `rows` the `cdr` records,
    * and per table what was there and what is left, by SQL and on disk.
    */
-  private async expireTraffic(now: number, dryRun: boolean): Promise<RetentionAction[]> {
+  private async expireTraffic(now: number, dryRun: boolean, begin: BeginDestruction): Promise<RetentionAction[]> {
     const { storage } = this.deps;
     const expired = (month: string): boolean => /^\d{4}-\d{2}$/.test(month) && now >= trafficCutoff(monthStartOf(month));
     const parts = await storage.query<{ table: string; p: string }>(
@@ -537,6 +594,7 @@ export class RetentionPass {
         return { action, month, ...e };
       });
     if (dryRun || out.length === 0) return out.map((o) => o.action);
+    await begin(out.map((o) => o.action));
     // All expired partitions and documents first, then one wait for the engine to remove what they left.
     const targets = out.flatMap((o) =>
       o.p === undefined
@@ -576,7 +634,7 @@ export class RetentionPass {
     return out.map((o) => o.action);
   }
 
-  private async expireUsage(now: number, dryRun: boolean): Promise<RetentionAction[]> {
+  private async expireUsage(now: number, dryRun: boolean, begin: BeginDestruction): Promise<RetentionAction[]> {
     const { storage } = this.deps;
     // addYears clamps 29 Feb to 28 Feb, as usageCutoff does; the coarse bound lets ClickHouse prune partitions.
     const coarse = chTime(Date.UTC(new Date(now).getUTCFullYear() - 3, new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 2));
@@ -597,6 +655,7 @@ export class RetentionPass {
       verified: true,
     }));
     if (dryRun || out.length === 0) return out;
+    await begin(out);
     const target: LeftoverTarget = { table: 'cdr', partitions: out.map((a) => partitionOfMonth(a.month)), mode: 'rewritten' };
     const snapshot = await snapshotParts(storage, [target]);
     await storage.command(`ALTER TABLE ${storage.table('cdr')}${storage.onCluster()} UPDATE client_ip = '' WHERE ${where}`, params, SYNC);
@@ -610,20 +669,23 @@ export class RetentionPass {
     return out;
   }
 
-  private async purgeReleasedHolds(dryRun: boolean, actor: string): Promise<RetentionAction[]> {
+  private async purgeReleasedHolds(dryRun: boolean, actor: string, begin: BeginDestruction): Promise<RetentionAction[]> {
     const out: RetentionAction[] = [];
     for (const hold of await this.deps.holds.releasedUnpurged()) {
+      const byMonth = await this.deps.holds.heldRowsByMonth(hold.hold_id);
+      const planned: RetentionAction[] = [];
+      let firstPlanned = true;
+      for (const [month, rows] of byMonth) {
+        planned.push({ class: 'held', month, rows, keys_destroyed: firstPlanned ? 1 : 0, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
+        firstPlanned = false;
+      }
+      if (byMonth.size === 0)
+        planned.push({ class: 'held', month: holdMonth(hold), rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
       if (dryRun) {
-        const byMonth = await this.deps.holds.heldRowsByMonth(hold.hold_id);
-        let first = true;
-        for (const [month, rows] of byMonth) {
-          out.push({ class: 'held', month, rows, keys_destroyed: first ? 1 : 0, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
-          first = false;
-        }
-        if (byMonth.size === 0)
-          out.push({ class: 'held', month: holdMonth(hold), rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
+        out.push(...planned);
         continue;
       }
+      await begin(planned);
       // A String partition key is named by its hash: find the ids while the parts are there.
       const ids = (
         await this.deps.storage.query<{ t: string; id: string }>(

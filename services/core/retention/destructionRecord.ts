@@ -99,6 +99,15 @@ function reportSigningBytes(r: Omit<DestructionReport, 'signature'>): Buffer {
 }
 
 /** A month's report: its entries, the signed head of the chain, signed as a whole. */
+/** An entry a pass wrote before destroying (`verification.stage` "begun"): what it was about to do, nothing done yet. */
+export function isBegun(e: Pick<DestructionEntry, 'verification'>): boolean {
+  return e.verification['stage'] === 'begun';
+}
+
+function holdOf(e: Pick<DestructionEntry, 'verification'>): unknown {
+  return e.verification['hold_id'];
+}
+
 export function buildDestructionReport(input: {
   month: string;
   entries: readonly DestructionEntry[];
@@ -109,12 +118,19 @@ export function buildDestructionReport(input: {
   const { month, entries, signer } = input;
   const at = new Date(input.generatedAt).toISOString();
   const headBody = { seq: input.head.seq, hash: input.head.hash, at };
-  const destroyed = entries.filter((e) => e.class === 'identifiers' && e.verified);
+  const begun = entries.filter(isBegun);
+  const done = entries.filter((e) => !isBegun(e));
+  const destroyed = done.filter((e) => e.class === 'identifiers' && e.verified);
+  const unfinished = begun.filter((b) => !done.some((d) => d.run_id === b.run_id && d.class === b.class && d.month === b.month && holdOf(d) === holdOf(b)));
   const summary =
     entries.length === 0
       ? `No retention action is recorded for ${month}.`
-      : `${entries.length} retention action(s) recorded for ${month}` +
+      : `${done.length} retention action(s) recorded for ${month}` +
         (destroyed.length > 0 ? `; identifiers destroyed and verified at ${destroyed[destroyed.length - 1]!.destroyed_at}` : '') +
+        (unfinished.length > 0
+          ? `; ${unfinished.length} action(s) begun by a pass that did not record its end (stopped part-way), first at ${unfinished[0]!.destroyed_at}: ` +
+            `what it was about to destroy is in their \`planned_rows\`, what was left in the \`before\` counts of the entries after them`
+          : '') +
         `. Check offline with: cdr retention verify-report FILE --public-key KEY.pem (the key of ${signer.keyId}).`;
   const body: Omit<DestructionReport, 'signature'> = {
     format: DESTRUCTION_REPORT_FORMAT,
@@ -216,7 +232,8 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
       if (e.seq <= previous.seq) problems.push(`${name}: out of order after entry ${previous.seq}`);
       else if (e.seq === previous.seq + 1 && e.prev_hash !== previous.hash) problems.push(`${name}: does not follow entry ${previous.seq} (chain broken)`);
     }
-    if (!e.verified && e.class !== 'pass') problems.push(`${name}: the pass recorded that its verification failed`);
+    // A begun entry is written before anything is destroyed: nothing verified yet, by design.
+    if (!e.verified && e.class !== 'pass' && !isBegun(e)) problems.push(`${name}: the pass recorded that its verification failed`);
     previous = e;
   }
   if (previous && report.chain_head.seq < previous.seq)

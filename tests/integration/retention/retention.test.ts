@@ -566,7 +566,19 @@ describe('retention pass', () => {
 
   it('recorded every action in the signed destruction record, and the chain verifies', async () => {
     const all = await record.all();
-    const forFirst = all.filter((e) => e.run_id === first.run_id);
+    const ofFirst = all.filter((e) => e.run_id === first.run_id);
+    // Before destroying, one "begun" entry per action (docs/retention.md "The destruction record"), each before all the
+    // closing ones.
+    const begun = ofFirst.filter((e) => e.verification['stage'] === 'begun');
+    const forFirst = ofFirst.filter((e) => e.verification['stage'] !== 'begun');
+    assert.equal(begun.length, first.actions.length, 'one begun entry per action');
+    assert.ok(Math.max(...begun.map((e) => e.seq)) < Math.min(...forFirst.map((e) => e.seq)), 'begun entries come first');
+    assert.ok(begun.every((e) => e.rows === 0 && e.keys_destroyed === 0 && !e.verified));
+    assert.deepEqual(
+      begun.map((e) => `${e.class} ${e.month} ${String(e.verification['planned_rows'])}`).sort(),
+      first.actions.map((a) => `${a.class} ${a.month} ${a.rows}`).sort(),
+      'each planned what it then did',
+    );
     assert.equal(forFirst.length, first.actions.length + 1, 'one entry per action and one for the pass');
     assert.ok(forFirst.every((e) => e.signer_key_id === signer.keyId && e.verified));
     assert.ok(

@@ -161,3 +161,61 @@ describe('destruction record', () => {
     assert.ok(verifyDestructionChain(entries, [signer().publicKeyObject]).some((p) => /unknown key/.test(p)));
   });
 });
+
+describe('destruction record: begun entries (written before a pass destroys)', () => {
+  const s = signer();
+  /** A chain of `items` (verified unless said), all of month 2025-11. */
+  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean }[]): DestructionEntry[] {
+    const out: DestructionEntry[] = [];
+    let prev = DESTRUCTION_GENESIS;
+    for (const [i, it] of items.entries()) {
+      const begun = it.stage === 'begun';
+      const e = signDestructionEntry(
+        {
+          class: 'identifiers',
+          month: '2025-11',
+          rows: begun ? 0 : 1200,
+          key_ids: ['k-1'],
+          keys_destroyed: begun ? 0 : 1,
+          seq: i + 1,
+          prev_hash: prev,
+          destroyed_at: new Date(Date.UTC(2026, 11, 1, 0, i)).toISOString(),
+          pass_now: '2026-12-01T00:00:00.000Z',
+          run_id: it.run,
+          actor: 'schedule',
+          holds_honoured: 0,
+          verified: it.verified ?? !begun,
+          verification: begun ? { stage: 'begun', planned_rows: 1200, planned_keys: 1 } : { after: { vault: 0 } },
+        },
+        s,
+      );
+      out.push(e);
+      prev = e.hash;
+    }
+    return out;
+  }
+
+  it('a begun entry followed by its own pass is no problem and no extra action in the summary', () => {
+    const r = reportOf(s, chainOf([{ run: 'a', stage: 'begun' }, { run: 'a' }]));
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
+    assert.match(r.summary, /^1 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:01:00.000Z\. Check/);
+  });
+  it('a begun entry its pass never closed is named in the summary with its time, and the report still verifies', () => {
+    const r = reportOf(s, chainOf([{ run: 'a', stage: 'begun' }, { run: 'b', stage: 'begun' }, { run: 'b' }]));
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
+    assert.match(r.summary, /^1 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:02:00.000Z; /);
+    assert.match(r.summary, /; 1 action\(s\) begun by a pass that did not record its end \(stopped part-way\), first at 2026-12-01T00:00:00.000Z: /);
+  });
+  it('an entry that is not begun and says its verification failed is still a problem', () => {
+    const r = reportOf(
+      s,
+      chainOf([
+        { run: 'a', stage: 'begun' },
+        { run: 'a', verified: false },
+      ]),
+    );
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, [
+      'entry 2 (identifiers 2025-11): the pass recorded that its verification failed',
+    ]);
+  });
+});
