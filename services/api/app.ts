@@ -340,7 +340,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       await v1.register(leaRoutes, svc.disclosure);
       await v1.register(holdRoutes, { holds: svc.holds });
       await v1.register(dsarRoutes, { ...svc.disclosure, holds: svc.holds });
-      await v1.register(billingRoutes, { billing: svc.billing, plans: svc.billingPlans });
+      await v1.register(billingRoutes, { billing: svc.billing, plans: svc.billingPlans, audit: svc.audit });
       await v1.register(fraudRoutes, { alerts: svc.fraudAlerts, clock: svc.clock });
       await v1.register(auditRoutes, { audit: svc.audit });
     },

@@ -97,12 +97,32 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
       detail: `month ${result.month}, ${result.adjustments} adjustments, digest ${result.digest}`,
     });
   };
+  // In the trail before any statement is frozen (a close killed part-way leaves this entry), and how it ended when it
+  // did not close: `closed` entries per month otherwise.
+  const recorded = async <T>(trail: Awaited<ReturnType<typeof openProcessAudit>> | undefined, what: string, close: () => Promise<T>): Promise<T> => {
+    await trail?.append({ actor: actor(), action: 'billing.close', outcome: 'started', detail: what });
+    try {
+      return await close();
+    } catch (err) {
+      await trail?.append({
+        actor: actor(),
+        action: 'billing.close',
+        outcome: 'failed',
+        detail: `${what}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      throw err;
+    }
+  };
   if (args.through !== undefined) {
     const through = requireMonth(args.through, 'config_invalid', '--through');
     if (remote) return remote.call('POST', '/v1/billing/close', { through });
     return withStore(
       config,
-      async (store, trail) => ({ through, closed: (await store.closeThrough(through, actor(), (r) => audit(trail, r))).map(closeSummary) }),
+      (store, trail) =>
+        recorded(trail, `through ${through}`, async () => ({
+          through,
+          closed: (await store.closeThrough(through, actor(), (r) => audit(trail, r))).map(closeSummary),
+        })),
       true,
     );
   }
@@ -110,11 +130,12 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
   if (remote) return remote.call('POST', '/v1/billing/close', { month });
   return withStore(
     config,
-    async (store, trail) => {
-      const result = await store.close(month, actor());
-      await audit(trail, result);
-      return closeSummary(result);
-    },
+    (store, trail) =>
+      recorded(trail, `month ${month}`, async () => {
+        const result = await store.close(month, actor());
+        await audit(trail, result);
+        return closeSummary(result);
+      }),
     true,
   );
 }

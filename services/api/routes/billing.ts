@@ -11,6 +11,7 @@ import {
   type PlanBook,
 } from '../../core/index.ts';
 import type { BillingStore, CloseResult, UsageDimension, UsageRow } from '../../billing/billingStore.ts';
+import type { AuditInput } from '../../platform/audit/index.ts';
 import { requireRole } from '../auth.ts';
 import { audited, errorSchema, instantOf, isoString } from './common.ts';
 
@@ -90,7 +91,15 @@ function refuseImpossibleId(field: string, kind: 'account' | 'provider', value: 
   if (problem !== undefined) throw new PipelineError('bad_request', problem);
 }
 
-export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook }> = async (app, { billing, plans }) => {
+/** Where a close says, before it changes anything, that it started (the route's own entry is written after it ends). */
+interface CloseAuditSink {
+  append(entry: AuditInput): Promise<unknown>;
+}
+
+export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: () => PlanBook; audit: CloseAuditSink }> = async (
+  app,
+  { billing, plans, audit },
+) => {
   const store = (): BillingStore => billing;
 
   app.get<{ Querystring: UsageQuerystring }>(
@@ -187,6 +196,18 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
       const { month, through } = req.body;
       if ((month === undefined) === (through === undefined))
         throw new PipelineError('bad_request', 'body: give exactly one of "month" (close that month) or "through" (close every month up to it, in order)');
+      // In the trail before any statement is frozen: a process killed part-way leaves this entry (the route's own,
+      // with what closed, is written when the response goes out; found from outside: a killed close left none).
+      await audit.append({
+        actor: req.principal?.name ?? 'anonymous',
+        roles: req.principal?.roles ?? [],
+        action: 'billing.close',
+        method: req.method,
+        route: req.routeOptions.url ?? '/v1/billing/close',
+        outcome: 'started',
+        detail: month !== undefined ? `month ${month}` : `through ${through!}`,
+        clientIp: req.ip,
+      });
       if (through !== undefined) {
         // Audited after each month, so a failure part-way (409, 5xx) still leaves an entry naming what did close.
         const done: CloseResult[] = [];

@@ -729,6 +729,22 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.equal(again.statusCode, 200, again.body);
     assert.deepEqual(again.json(), { through: '2026-11', closed: [] });
     await assertDocumented(api.app, 'POST', '/v1/billing/close', again);
+    // The audit trail has the close `started` before it changed anything (a process killed part-way leaves it), then
+    // the route's own entry; a refused body (below) starts nothing.
+    const trail = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+    const closes = trail
+      .json<{ entries: Record<string, unknown>[] }>()
+      .entries.filter((e) => e['action'] === 'billing.close')
+      .map((e) => [e['seq'], e['outcome'], e['detail']] as const)
+      .sort((a, b) => Number(a[0]) - Number(b[0]));
+    assert.deepEqual(
+      closes.slice(-2).map(([, outcome, detail]) => [outcome, detail]),
+      [
+        ['started', 'through 2026-11'],
+        ['ok', 'through 2026-11: nothing closed'],
+      ],
+      JSON.stringify(closes),
+    );
     const both = await api.app.inject({
       method: 'POST',
       url: '/v1/billing/close',
@@ -737,6 +753,12 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     });
     assert.equal(both.statusCode, 400);
     assert.match(both.json<{ message: string }>().message, /exactly one of "month"/);
+    const afterRefusal = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+    assert.equal(
+      afterRefusal.json<{ entries: Record<string, unknown>[] }>().entries.filter((e) => e['action'] === 'billing.close' && e['outcome'] === 'started').length,
+      closes.filter(([, outcome]) => outcome === 'started').length,
+      'a refused close starts nothing',
+    );
     // A store whose clock reads May 2027, with rated records in January and March 2027 (written as billing writes them:
     // ingest refuses event times ahead of its clock): December and February hold none and are passed over.
     const storage = requireStore(rt);

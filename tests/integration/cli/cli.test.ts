@@ -272,9 +272,13 @@ describe('cdr command', () => {
     try {
       const env = { CDR_DATA_DIR: dir, CLICKHOUSE_URL: undefined };
       assert.equal(run(['retention', 'run', '--dry-run', '--data-dir', dir], env).status, 0, 'a dry run makes the store');
+      const entriesNow = (): number => (JSON.parse(run(['audit', 'verify', '--data-dir', dir], env).stdout) as { entries: number }).entries;
+      const before = entriesNow();
       const r = run(['billing', 'close', '--month', new Date().toISOString().slice(0, 7), '--data-dir', dir], env);
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /^cdr: \d{4}-\d{2} has not ended yet/m);
+      // The close said it started before it tried, and how it ended (a killed one would leave `started` alone).
+      assert.equal(entriesNow(), before + 2, 'billing.close started, then failed, in the audit trail');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
