@@ -15,6 +15,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -50,6 +51,8 @@ void finalizeMonth(napi_env, void *data, void *) {
 }
 
 napi_value fail(napi_env env, const char *what) {
+  // OpenSSL's error queue is this thread's, shared with node:crypto: leave nothing of ours in it.
+  ERR_clear_error();
   napi_throw_error(env, "ERR_CDR_NATIVE_SEALER", what);
   return nullptr;
 }

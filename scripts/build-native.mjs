@@ -18,6 +18,8 @@ const required = process.env.CDR_NATIVE_SEALER === 'native';
 const skip = process.env.CDR_NATIVE_SEALER === 'js';
 
 function giveUp(why) {
+  // An addon left from an earlier install (another Node, say) must not be loaded in place of the one not built now.
+  rmSync(target, { force: true });
   const line = `build-native: native sealer not built (${why}); ingest seals identifiers in JavaScript (ADR 0040)`;
   if (required) {
     console.error(`${line}, but CDR_NATIVE_SEALER=native`);
@@ -34,8 +36,11 @@ const include = [process.env.CDR_NODE_INCLUDE_DIR, resolve(dirname(process.execP
 if (!include) giveUp(`no node_api.h and openssl/evp.h under ${resolve(dirname(process.execPath), '..', 'include', 'node')}`);
 const compiler = process.env.CXX || 'c++';
 const args = ['-std=c++17', '-O2', '-fPIC', '-shared', '-fvisibility=hidden', '-Wall', '-Wextra', '-Werror', `-I${include}`, source, '-o', `${target}.tmp`];
-// Undefined symbols (N-API, OpenSSL) are the host's: allowed by default on Linux, asked for on macOS.
+// Undefined symbols (N-API, OpenSSL) are the host's: allowed by default on Linux, asked for on macOS. Bound at load
+// on Linux (-z now), so a node without one of them fails the load, and `auto` seals in JavaScript, instead of the
+// process dying at the first call.
 if (process.platform === 'darwin') args.splice(4, 0, '-undefined', 'dynamic_lookup');
+if (process.platform === 'linux') args.splice(4, 0, '-Wl,-z,now');
 mkdirSync(outDir, { recursive: true });
 try {
   execFileSync(compiler, args, { stdio: ['ignore', 'inherit', 'inherit'] });

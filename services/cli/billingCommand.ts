@@ -97,21 +97,21 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
       detail: `month ${result.month}, ${result.adjustments} adjustments, digest ${result.digest}`,
     });
   };
-  // In the trail before any statement is frozen (a close killed part-way leaves this entry), and how it ended when it
-  // did not close: `closed` entries per month otherwise.
+  // In the trail before any statement is frozen (a close killed part-way leaves this entry), and `failed` when the
+  // store refused or failed the close itself (not when only a later audit entry could not be written); `closed` per
+  // month otherwise.
   const recorded = async <T>(trail: Awaited<ReturnType<typeof openProcessAudit>> | undefined, what: string, close: () => Promise<T>): Promise<T> => {
     await trail?.append({ actor: actor(), action: 'billing.close', outcome: 'started', detail: what });
-    try {
-      return await close();
-    } catch (err) {
-      await trail?.append({
-        actor: actor(),
-        action: 'billing.close',
-        outcome: 'failed',
-        detail: `${what}: ${err instanceof Error ? err.message : String(err)}`,
-      });
-      throw err;
-    }
+    return close();
+  };
+  const failed = async (trail: Awaited<ReturnType<typeof openProcessAudit>> | undefined, what: string, err: unknown): Promise<never> => {
+    // The close's own error is what the caller must see, even when this entry cannot be written.
+    await trail
+      ?.append({ actor: actor(), action: 'billing.close', outcome: 'failed', detail: `${what}: ${err instanceof Error ? err.message : String(err)}` })
+      .catch((e: unknown) =>
+        process.stderr.write(`cdr: could not record the failed close in the audit trail: ${e instanceof Error ? e.message : String(e)}\n`),
+      );
+    throw err;
   };
   if (args.through !== undefined) {
     const through = requireMonth(args.through, 'config_invalid', '--through');
@@ -119,10 +119,10 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
     return withStore(
       config,
       (store, trail) =>
-        recorded(trail, `through ${through}`, async () => ({
-          through,
-          closed: (await store.closeThrough(through, actor(), (r) => audit(trail, r))).map(closeSummary),
-        })),
+        recorded(trail, `through ${through}`, async () => {
+          const closed = await store.closeThrough(through, actor(), (r) => audit(trail, r)).catch((err: unknown) => failed(trail, `through ${through}`, err));
+          return { through, closed: closed.map(closeSummary) };
+        }),
       true,
     );
   }
@@ -132,7 +132,7 @@ export async function billingClose(config: PipelineConfig, args: { month?: strin
     config,
     (store, trail) =>
       recorded(trail, `month ${month}`, async () => {
-        const result = await store.close(month, actor());
+        const result = await store.close(month, actor()).catch((err: unknown) => failed(trail, `month ${month}`, err));
         await audit(trail, result);
         return closeSummary(result);
       }),

@@ -140,6 +140,11 @@ export class BatchWork {
     this.vaultWritten = new RecentScopedIds(opts.vaultRecent);
   }
 
+  /** Months with identifiers derived (and a sealer open) under their key, for tests. */
+  get monthsDerived(): string[] {
+    return this.pseudonymiser.monthsHeld;
+  }
+
   /** Batches screened and not yet transformed or released (a leak shows here). */
   get batchesHeld(): number {
     return this.batches.size;
@@ -343,6 +348,8 @@ export class BatchWork {
     if (!key) return;
     this.keys.delete(month);
     this.discard(key);
+    // What was derived under it goes with it, the native sealer's key schedules included (ADR 0040).
+    this.pseudonymiser.forgetMonth(month);
   }
 }
 

@@ -16,7 +16,8 @@ import type { PipelineMetrics } from '../platform/observability/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
 import type { LegalHold, LegalHolds } from '../platform/holds/index.ts';
 import type { TopicPolicyReport } from '../platform/kafka/index.ts';
-import type { DestructionLog, NewDestructionEntry } from './destructionLog.ts';
+import type { DestructionLog } from './destructionLog.ts';
+import type { DestructionEntry } from '../core/index.ts';
 import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type LeftoverTarget, type Leftovers, type PartSnapshot } from './partsOnDisk.ts';
 
 /**
@@ -94,6 +95,11 @@ export interface RetentionDeps {
   readonly settleMs?: number;
   /** How long to wait for the engine to remove superseded parts before calling a month unverified (default 120 s). */
   readonly cleanupTimeoutMs?: number;
+  /**
+   * How long after its begun entry a pass that recorded no end counts as stopped, so that a pass follows its months up
+   * (default 30 min: before that, a pass of another process may still be at work).
+   */
+  readonly stoppedAfterMs?: number;
 }
 
 /** The part of the audit trail a retention pass writes to. */
@@ -211,10 +217,19 @@ export class RetentionPass {
     // stopped part-way (killed, a crash) leaves a trace of what it may have destroyed and when (found from outside: a
     // pass killed after its deletes left no entry, and the next pass recorded 0 rows at its own time).
     const begin: BeginDestruction = dryRun ? async () => undefined : (planned) => this.recordBegun(planned, runId, new Date(now).toISOString(), actor);
-    actions.push(...(await this.expireIdentifiers(months, now, dryRun, begin)));
-    actions.push(...(await this.expireTraffic(now, dryRun, begin)));
-    actions.push(...(await this.expireUsage(now, dryRun, begin)));
-    actions.push(...(await this.purgeReleasedHolds(dryRun, actor, begin)));
+    // And each class's closing entries as soon as that class is done (not at the end of the pass): a later class that
+    // fails must not leave finished, verified work without its entry (found in review: the next passes would begin the
+    // same months again at every interval).
+    const written: { seq: number; hash: string }[] = [];
+    const finish = async (done: RetentionAction[]): Promise<void> => {
+      actions.push(...done);
+      if (dryRun || done.length === 0) return;
+      written.push(...(await this.recordDone(done, runId, new Date(now).toISOString(), actor, now)));
+    };
+    await finish(await this.expireIdentifiers(months, now, dryRun, begin));
+    await finish(await this.expireTraffic(now, dryRun, begin));
+    await finish(await this.expireUsage(now, dryRun, begin));
+    await finish(await this.purgeReleasedHolds(dryRun, actor, begin));
     const report: RetentionReport = {
       run_id: runId,
       now: new Date(now).toISOString(),
@@ -226,64 +241,34 @@ export class RetentionPass {
       ...(topics ? { topics } : {}),
     };
     if (!dryRun) {
-      const entries: NewDestructionEntry[] = actions.map((a) => ({
-        pass_now: report.now,
-        run_id: runId,
-        actor,
-        class: a.class,
-        month: a.month,
-        key_ids: a.key_ids ?? [],
-        rows: a.rows,
-        keys_destroyed: a.keys_destroyed,
-        holds_honoured: a.holds_honoured,
-        verified: a.verified,
-        verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
-      }));
-      entries.push({
-        pass_now: report.now,
-        run_id: runId,
-        actor,
-        class: 'pass',
-        month: '',
-        key_ids: [],
-        rows: actions.reduce((n, a) => n + a.rows, 0),
-        keys_destroyed: actions.reduce((n, a) => n + a.keys_destroyed, 0),
-        holds_honoured: holdsSynced,
-        verified: actions.every((a) => a.verified) && (topics ?? []).every((t) => t.compliant),
-        verification: {
-          actions: actions.length,
-          months: actions.map((a) => `${a.class} ${a.month}`),
-          topics: (topics ?? []).map((t) => ({
-            topic: t.topic,
-            compliant: t.compliant,
-            max_age_ms: t.max_age_ms,
-            policy_ms: t.policy_ms,
-            corrected: t.corrected,
-          })),
-          kafka_checked: topics !== undefined,
-        },
-      });
-      const written = await this.deps.record.append(entries);
-      const first = written[0]!;
-      const last = written[written.length - 1]!;
-      report.record = { first_seq: first.seq, last_seq: last.seq, head_hash: last.hash, key_id: this.deps.record.keyId };
-      await this.deps.storage.insert(
-        'retention_log',
-        actions.map((a) => ({
+      const [passEntry] = await this.deps.record.append([
+        {
+          pass_now: report.now,
           run_id: runId,
-          run_at: Date.now(),
-          pass_now: now,
-          class: a.class,
-          month: a.month,
-          rows: a.rows,
-          keys_destroyed: a.keys_destroyed,
-          holds_honoured: a.holds_honoured,
-          verified: a.verified,
-          detail: a.hold_id ?? '',
           actor,
-        })),
-      );
-      for (const a of actions) this.deps.metrics.retentionDeleted.inc({ class: a.class }, a.rows);
+          class: 'pass',
+          month: '',
+          key_ids: [],
+          rows: actions.reduce((n, a) => n + a.rows, 0),
+          keys_destroyed: actions.reduce((n, a) => n + a.keys_destroyed, 0),
+          holds_honoured: holdsSynced,
+          verified: actions.every((a) => a.verified) && (topics ?? []).every((t) => t.compliant),
+          verification: {
+            actions: actions.length,
+            months: actions.map((a) => `${a.class} ${a.month}`),
+            topics: (topics ?? []).map((t) => ({
+              topic: t.topic,
+              compliant: t.compliant,
+              max_age_ms: t.max_age_ms,
+              policy_ms: t.policy_ms,
+              corrected: t.corrected,
+            })),
+            kafka_checked: topics !== undefined,
+          },
+        },
+      ]);
+      const first = written[0] ?? passEntry!;
+      report.record = { first_seq: first.seq, last_seq: passEntry!.seq, head_hash: passEntry!.hash, key_id: this.deps.record.keyId };
     }
     report.duration_ms = Date.now() - started;
     this.deps.log.info({ runId, now: report.now, dryRun, actor, actions: actions.length, durationMs: report.duration_ms }, 'retention pass finished');
@@ -340,6 +325,43 @@ export class RetentionPass {
         },
       })),
     );
+  }
+
+  /** The closing entries of finished actions (signed record, `retention_log`, the deletion counter). */
+  private async recordDone(done: readonly RetentionAction[], runId: string, passNow: string, actor: string, now: number): Promise<DestructionEntry[]> {
+    const written = await this.deps.record.append(
+      done.map((a) => ({
+        pass_now: passNow,
+        run_id: runId,
+        actor,
+        class: a.class,
+        month: a.month,
+        key_ids: a.key_ids ?? [],
+        rows: a.rows,
+        keys_destroyed: a.keys_destroyed,
+        holds_honoured: a.holds_honoured,
+        verified: a.verified,
+        verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
+      })),
+    );
+    await this.deps.storage.insert(
+      'retention_log',
+      done.map((a) => ({
+        run_id: runId,
+        run_at: Date.now(),
+        pass_now: now,
+        class: a.class,
+        month: a.month,
+        rows: a.rows,
+        keys_destroyed: a.keys_destroyed,
+        holds_honoured: a.holds_honoured,
+        verified: a.verified,
+        detail: a.hold_id ?? '',
+        actor,
+      })),
+    );
+    for (const a of done) this.deps.metrics.retentionDeleted.inc({ class: a.class }, a.rows);
+    return written;
   }
 
   /** Months that still have any identifier material (key, vault, index, tokens) and whose cutoff has passed. */
@@ -408,8 +430,14 @@ export class RetentionPass {
     let alertTokensToClear = false;
     // A month whose destruction a stopped pass began, and no pass has recorded since, is taken again even with nothing
     // left, so that the record gets an entry verifying it is gone (naming the stopped passes it follows).
+    // Only a month past its cutoff at this pass's `now` (a drill at a later `now` may have begun one), and only once the
+    // begun entry is older than `stoppedAfterMs` (a pass of another process may still be at work on it).
     const unfinished = new Map<string, string[]>();
-    for (const e of await this.deps.record.notFollowedUp('identifiers')) unfinished.set(e.month, [...(unfinished.get(e.month) ?? []), e.run_id]);
+    const stoppedBefore = Date.now() - (this.deps.stoppedAfterMs ?? 30 * 60_000);
+    for (const e of await this.deps.record.notFollowedUp('identifiers')) {
+      if (Date.parse(e.destroyed_at) > stoppedBefore || now < identifierCutoff(monthStartOf(e.month))) continue;
+      unfinished.set(e.month, [...(unfinished.get(e.month) ?? []), e.run_id]);
+    }
     for (const month of [...new Set([...months, ...unfinished.keys()])].sort()) {
       const before = await this.countIdentifierMaterial(month);
       // `rows` keeps its meaning of the contract (vault + index + cdr rows cleared); alert tokens are in `verification`.

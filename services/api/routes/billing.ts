@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   impossibleIdProblem,
@@ -198,7 +199,9 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
         throw new PipelineError('bad_request', 'body: give exactly one of "month" (close that month) or "through" (close every month up to it, in order)');
       // In the trail before any statement is frozen: a process killed part-way leaves this entry (the route's own,
       // with what closed, is written when the response goes out; found from outside: a killed close left none).
+      const requestId = randomUUID();
       await audit.append({
+        requestId,
         actor: req.principal?.name ?? 'anonymous',
         roles: req.principal?.roles ?? [],
         action: 'billing.close',
@@ -214,6 +217,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
         const note = (): void =>
           audited(req, {
             action: 'billing.close',
+            requestId,
             rows: done.reduce((n, r) => n + r.accounts, 0),
             detail: done.length
               ? `through ${through}: closed ${done.map((r) => r.month).join(', ')}; ${done.reduce((n, r) => n + r.adjustments, 0)} adjustments`
@@ -227,7 +231,7 @@ export const billingRoutes: FastifyPluginAsync<{ billing: BillingStore; plans: (
         return { through, closed: done.map((r) => ({ month: r.month, accounts: r.accounts, adjustments: r.adjustments, digest: r.digest })) };
       }
       const result = await store().close(month!, actorOf(req));
-      audited(req, { action: 'billing.close', rows: result.accounts });
+      audited(req, { action: 'billing.close', requestId, rows: result.accounts });
       return { month: result.month, accounts: result.accounts, adjustments: result.adjustments, digest: result.digest };
     },
   );

@@ -391,6 +391,11 @@ export class Pseudonymiser {
     for (const month of [...this.months.keys()]) if (identifiersExpired(monthStartOf(month), now)) this.forgetMonth(month);
   }
 
+  /** Months with derivations (and an open sealer) under their key, in order (for tests). */
+  get monthsHeld(): string[] {
+    return [...this.months.keys()].sort();
+  }
+
   /** Entries cached over all months (for tests and metrics). */
   get cachedIdentifiers(): number {
     return this.size;

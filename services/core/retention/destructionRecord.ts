@@ -99,9 +99,12 @@ function reportSigningBytes(r: Omit<DestructionReport, 'signature'>): Buffer {
 }
 
 /** A month's report: its entries, the signed head of the chain, signed as a whole. */
-/** An entry a pass wrote before destroying (`verification.stage` "begun"): what it was about to do, nothing done yet. */
-export function isBegun(e: Pick<DestructionEntry, 'verification'>): boolean {
-  return e.verification['stage'] === 'begun';
+/**
+ * An entry a pass wrote before destroying (`verification.stage` "begun"): what it was about to do, nothing done yet —
+ * so it claims no rows or keys (one that does is no begun entry, and the offline check treats it as any other).
+ */
+export function isBegun(e: Pick<DestructionEntry, 'verification' | 'rows' | 'keys_destroyed'>): boolean {
+  return e.verification['stage'] === 'begun' && e.rows === 0 && e.keys_destroyed === 0;
 }
 
 function holdOf(e: Pick<DestructionEntry, 'verification'>): unknown {

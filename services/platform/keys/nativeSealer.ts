@@ -109,5 +109,5 @@ export function sealerInUse(choice: SealerChoice): string {
   if (choice === 'js') return 'JavaScript (CDR_NATIVE_SEALER=js)';
   const native = nativeSealer();
   if ('factory' in native) return 'native';
-  return 'JavaScript (the native sealer is not built: npm install builds it with a C++ compiler)';
+  return `JavaScript (the native sealer cannot be used: ${native.error})`;
 }

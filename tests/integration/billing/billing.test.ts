@@ -735,7 +735,7 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const closes = trail
       .json<{ entries: Record<string, unknown>[] }>()
       .entries.filter((e) => e['action'] === 'billing.close')
-      .map((e) => [e['seq'], e['outcome'], e['detail']] as const)
+      .map((e) => [e['seq'], e['outcome'], e['detail'], e['request_id']] as const)
       .sort((a, b) => Number(a[0]) - Number(b[0]));
     assert.deepEqual(
       closes.slice(-2).map(([, outcome, detail]) => [outcome, detail]),
@@ -745,6 +745,9 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       ],
       JSON.stringify(closes),
     );
+    const [startedId, endedId] = closes.slice(-2).map((c) => c[3]);
+    assert.match(String(startedId), /^[0-9a-f-]{36}$/);
+    assert.equal(endedId, startedId, 'the started entry and the closing one share a request id');
     const both = await api.app.inject({
       method: 'POST',
       url: '/v1/billing/close',

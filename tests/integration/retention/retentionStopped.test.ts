@@ -45,6 +45,8 @@ describe('a retention pass stopped after destroying, before recording', { timeou
   let ingest: IngestService;
   let stoppedError: unknown;
   let followUp: RetentionReport;
+  let tooSoon: RetentionReport;
+  let notExpired: RetentionReport;
   let third: RetentionReport;
   const audit: { action: string; outcome: string; requestId?: string }[] = [];
   const signer = testSigner();
@@ -73,13 +75,17 @@ describe('a retention pass stopped after destroying, before recording', { timeou
 
     const holds = new LegalHolds(storage, keyRing, masterKey, () => CUTOFF);
     const sink = { append: async (e: { action: string; outcome: string; requestId?: string }) => audit.push(e) };
-    const deps = { storage, keyRing, holds, metrics: rt.metrics, log, audit: sink, settleMs: 100 };
+    const deps = { storage, keyRing, holds, metrics: rt.metrics, log, audit: sink, settleMs: 100, stoppedAfterMs: 0 };
     const stopped = new RetentionPass({ ...deps, record: new DiesBeforeClosingEntries(storage, signer) });
     stoppedError = await stopped.run({ now: CUTOFF, dryRun: false, actor: 'stopped-pass' }).then(
       () => undefined,
       (err: unknown) => err,
     );
     record = new DestructionLog(storage, signer);
+    // Not followed up by a pass right away under the default (a pass of another process may still be at work), nor
+    // by one whose `now` has the month still open.
+    tooSoon = await new RetentionPass({ ...deps, stoppedAfterMs: undefined, record }).run({ now: CUTOFF, dryRun: false, actor: 'too-soon' });
+    notExpired = await new RetentionPass({ ...deps, record }).run({ now: CUTOFF - 1, dryRun: false, actor: 'not-expired' });
     const pass = new RetentionPass({ ...deps, record });
     followUp = await pass.run({ now: CUTOFF, dryRun: false, actor: 'follow-up' });
     third = await pass.run({ now: CUTOFF, dryRun: false, actor: 'third' });
@@ -118,7 +124,7 @@ describe('a retention pass stopped after destroying, before recording', { timeou
 
   it('the audit trail has the stopped pass started (its run id) before anything was destroyed', () => {
     const started = audit.filter((e) => e.action === 'retention.pass' && e.outcome === 'started');
-    assert.equal(started.length, 3, 'every real pass says it started');
+    assert.equal(started.length, 5, 'every real pass says it started');
     const stoppedRun = started[0]!.requestId;
     assert.ok(stoppedRun);
     // In this test the error reaches the pass, which records `failed`; a killed process records nothing more.
@@ -130,6 +136,10 @@ describe('a retention pass stopped after destroying, before recording', { timeou
       audit.filter((e) => e.requestId === followUp.run_id).map((e) => e.outcome),
       ['started', 'done'],
     );
+  });
+
+  it('no pass follows it up within stoppedAfterMs of its begun entry, nor with the month still open at its `now`', () => {
+    for (const r of [tooSoon, notExpired]) assert.deepEqual(r.actions, [], `${r.actor}: ${JSON.stringify(r.actions)}`);
   });
 
   it('the next pass verifies the month, with nothing left to count, and names the stopped pass', async () => {

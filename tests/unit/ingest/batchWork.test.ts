@@ -247,6 +247,7 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
       first.tokenKey.every((v) => v === 0),
       'a null grant drops (and zeroes) the key held',
     );
+    assert.deepEqual(work.monthsDerived, ['2026-12'], "and what was derived under it, the sealer's key schedules with it");
   });
 
   it('leaves out vault rows of batches said durable, and only those', async () => {

@@ -165,7 +165,7 @@ describe('destruction record', () => {
 describe('destruction record: begun entries (written before a pass destroys)', () => {
   const s = signer();
   /** A chain of `items` (verified unless said), all of month 2025-11. */
-  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean }[]): DestructionEntry[] {
+  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean; rows?: number }[]): DestructionEntry[] {
     const out: DestructionEntry[] = [];
     let prev = DESTRUCTION_GENESIS;
     for (const [i, it] of items.entries()) {
@@ -174,7 +174,7 @@ describe('destruction record: begun entries (written before a pass destroys)', (
         {
           class: 'identifiers',
           month: '2025-11',
-          rows: begun ? 0 : 1200,
+          rows: it.rows ?? (begun ? 0 : 1200),
           key_ids: ['k-1'],
           keys_destroyed: begun ? 0 : 1,
           seq: i + 1,
@@ -205,6 +205,12 @@ describe('destruction record: begun entries (written before a pass destroys)', (
     assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
     assert.match(r.summary, /^1 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:02:00.000Z; /);
     assert.match(r.summary, /; 1 action\(s\) begun by a pass that did not record its end \(stopped part-way\), first at 2026-12-01T00:00:00.000Z: /);
+  });
+  it('an entry marked begun that claims rows is no begun entry: its failed verification is a problem', () => {
+    const r = reportOf(s, chainOf([{ run: 'a', stage: 'begun', rows: 5 }, { run: 'a' }]));
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, [
+      'entry 1 (identifiers 2025-11): the pass recorded that its verification failed',
+    ]);
   });
   it('an entry that is not begun and says its verification failed is still a problem', () => {
     const r = reportOf(
