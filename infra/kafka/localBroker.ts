@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -143,6 +143,25 @@ async function readLogTail(dataDir: string, n = LOG_TAIL_LINES, from = 0): Promi
     // Shorter than before: kafka.sh moved a large log aside and began a new one, all of it this attempt's.
     const written = log.subarray(log.length >= from ? from : 0).toString('utf8');
     return written.trim() === '' ? undefined : lastLines(written, n);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The lines of what this start attempt wrote to the broker log (from byte `from`) that say what went wrong: ERROR and
+ * FATAL lines and exceptions, at most `n`. A broker that exits during start-up can log its reason long before its last
+ * lines (seen in a CI rehearsal, 2026-12-05: the tail showed only INFO lines).
+ */
+async function readLogErrors(dataDir: string, from: number, n = 15): Promise<string | undefined> {
+  try {
+    const log = await readFile(path.join(dataDir, 'broker.log'));
+    const lines = log
+      .subarray(log.length >= from ? from : 0)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => /\b(ERROR|FATAL)\b|Exception|Error:/.test(l));
+    return lines.length === 0 ? undefined : lines.slice(0, n).join('\n');
   } catch {
     return undefined;
   }
@@ -353,8 +372,12 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
         continue;
       }
       if (autoPort && attempt < 3 && bindFailed) {
-        process.stderr.write(`local Kafka: start on 127.0.0.1:${port} failed (attempt ${attempt}); trying other ports\n`);
+        const errors = await readLogErrors(dataDir, logFrom, 5);
+        process.stderr.write(`local Kafka: start on 127.0.0.1:${port} failed (attempt ${attempt}); trying other ports${errors ? `\n${errors}` : ''}\n`);
         port = await choosePort(dataDir, 0, false);
+        // And another controller port: the script would take the saved one again when nothing listens on it, though
+        // it may be what could not be bound (both retries of two CI rehearsals failed the way the first one did).
+        rmSync(path.join(dataDir, 'controller.port'), { force: true });
         continue;
       }
       // The script prints the broker log tail on failure; otherwise add it ourselves.
@@ -363,6 +386,8 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
         const brokerLog = await readLogTail(dataDir, LOG_TAIL_LINES, logFrom);
         if (brokerLog) logTail += `\n----- last lines of ${path.join(dataDir, 'broker.log')} -----\n${brokerLog}`;
       }
+      const errors = await readLogErrors(dataDir, logFrom);
+      if (errors) logTail = `----- errors this attempt logged -----\n${errors}\n${logTail}`;
       throw new KafkaStartError(`Kafka ${version} broker failed to start in ${dataDir} on 127.0.0.1:${port}`, {
         cause: err,
         logTail,

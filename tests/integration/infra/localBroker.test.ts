@@ -267,6 +267,30 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
     }
   });
 
+  // Two CI rehearsals (2026-12-05) failed three start attempts in a row. A port that a client connection holds as its
+  // local port is bound without listening: the start script's probe (a connect) finds it free, the broker cannot bind
+  // it, and the retries took the saved controller port again. Here a connection of our own holds the saved one.
+  void test('a saved controller port held by a connection (bound, not listening) is left for another on the retry', async () => {
+    const dataDir = await tempDataDir();
+    const listener = net.createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+    const held = client.localPort!;
+    writeFileSync(path.join(dataDir, 'controller.port'), `${held}\n`);
+    try {
+      const broker = await start(dataDir);
+      const controllerPort = Number(readFileSync(path.join(dataDir, 'controller.port'), 'utf8').trim());
+      assert.notEqual(controllerPort, held, 'the retry chose another controller port');
+      const log = readFileSync(path.join(dataDir, 'broker.log'), 'utf8');
+      assert.match(log, new RegExp(`controller 127\\.0\\.0\\.1:${held} =====`), 'the first attempt did try the held port');
+      await stop(broker);
+    } finally {
+      client.destroy();
+      listener.close();
+    }
+  });
+
   void test('watchdog stops the broker when the owner process dies', async () => {
     const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
     const ownerPid = owner.pid;
