@@ -16,7 +16,7 @@ import type { PipelineMetrics } from '../platform/observability/index.ts';
 import type { MonthKeyRing } from '../platform/keys/index.ts';
 import type { LegalHold, LegalHolds } from '../platform/holds/index.ts';
 import type { TopicPolicyReport } from '../platform/kafka/index.ts';
-import type { DestructionLog } from './destructionLog.ts';
+import type { DestructionLog, NewDestructionEntry } from './destructionLog.ts';
 import type { DestructionEntry } from '../core/index.ts';
 import { awaitNoLeftovers, isClean, mergeSnapshots, snapshotParts, type LeftoverTarget, type Leftovers, type PartSnapshot } from './partsOnDisk.ts';
 
@@ -305,44 +305,34 @@ export class RetentionPass {
   private async recordBegun(planned: readonly RetentionAction[], runId: string, passNow: string, actor: string): Promise<void> {
     if (planned.length === 0) return;
     await this.deps.record.append(
-      planned.map((a) => ({
-        pass_now: passNow,
-        run_id: runId,
-        actor,
-        class: a.class,
-        month: a.month,
-        key_ids: a.key_ids ?? [],
-        rows: 0,
-        keys_destroyed: 0,
-        holds_honoured: a.holds_honoured,
-        verified: false,
-        verification: {
-          stage: 'begun',
-          planned_rows: a.rows,
-          planned_keys: a.keys_destroyed,
-          ...(a.verification?.['before'] ? { before: a.verification['before'] } : {}),
-          ...(a.hold_id ? { hold_id: a.hold_id } : {}),
-        },
-      })),
+      planned.map((a) =>
+        entryOf(a, runId, passNow, actor, {
+          rows: 0,
+          keys_destroyed: 0,
+          verified: false,
+          verification: {
+            stage: 'begun',
+            planned_rows: a.rows,
+            planned_keys: a.keys_destroyed,
+            ...(a.verification?.['before'] ? { before: a.verification['before'] } : {}),
+            ...(a.hold_id ? { hold_id: a.hold_id } : {}),
+          },
+        }),
+      ),
     );
   }
 
   /** The closing entries of finished actions (signed record, `retention_log`, the deletion counter). */
   private async recordDone(done: readonly RetentionAction[], runId: string, passNow: string, actor: string, now: number): Promise<DestructionEntry[]> {
     const written = await this.deps.record.append(
-      done.map((a) => ({
-        pass_now: passNow,
-        run_id: runId,
-        actor,
-        class: a.class,
-        month: a.month,
-        key_ids: a.key_ids ?? [],
-        rows: a.rows,
-        keys_destroyed: a.keys_destroyed,
-        holds_honoured: a.holds_honoured,
-        verified: a.verified,
-        verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
-      })),
+      done.map((a) =>
+        entryOf(a, runId, passNow, actor, {
+          rows: a.rows,
+          keys_destroyed: a.keys_destroyed,
+          verified: a.verified,
+          verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
+        }),
+      ),
     );
     await this.deps.storage.insert(
       'retention_log',
@@ -771,6 +761,17 @@ export class RetentionPass {
     }
     return out;
   }
+}
+
+/** An action's entry in the destruction record; what it says it did (begun: nothing yet; done: what it did) is given. */
+function entryOf(
+  a: RetentionAction,
+  runId: string,
+  passNow: string,
+  actor: string,
+  outcome: Pick<NewDestructionEntry, 'rows' | 'keys_destroyed' | 'verified' | 'verification'>,
+): NewDestructionEntry {
+  return { pass_now: passNow, run_id: runId, actor, class: a.class, month: a.month, key_ids: a.key_ids ?? [], holds_honoured: a.holds_honoured, ...outcome };
 }
 
 /** The month a released hold that copied nothing is reported under (an action always names a YYYY-MM): its range's first. */
