@@ -20,7 +20,7 @@ import { digestOf, encodeRows } from '../../../services/platform/clickhouse/enco
 import { jsonCompactEachRow } from '../../../services/platform/clickhouse/storage.ts';
 import { decodePseudonymised, encodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_ID } from '../../../services/platform/schemas/cdrCodec.ts';
 import { BatchWork, type KeyGrant, type ShapedFormat, type TransformReply } from '../../../services/ingest/batchWork.ts';
-import { createPrepareWork, packValues, type PrepareWork } from '../../../services/ingest/preparePool.ts';
+import { createPrepareWork, packValues, type PrepareWork, type PrepareWorkOptions } from '../../../services/ingest/preparePool.ts';
 import { sealerFor } from '../../../services/platform/keys/nativeSealer.ts';
 
 /** The sealer ingest takes here: native where it is built (ADR 0040), else JavaScript. */
@@ -310,6 +310,13 @@ describe('PrepareWork in worker threads', () => {
   after(async () => {
     for (const p of pools) await p.close();
   });
+  const opts = { identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const };
+  /** A pool of this suite's settings (closed after it), with `threads` workers and the sealer ingest would take here. */
+  const poolOf = (threads: number, more: Partial<PrepareWorkOptions> = {}): PrepareWork => {
+    const pool = createPrepareWork({ ...opts, log, threads, sealer: SEALER, ...more });
+    pools.push(pool);
+    return pool;
+  };
 
   async function run(work: PrepareWork, partition: number, n: number): Promise<TransformReply> {
     const s = await work.screen(partition, batch(), now);
@@ -330,17 +337,7 @@ describe('PrepareWork in worker threads', () => {
     const niceOf = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
     const threadsBefore = new Set(linux ? readdirSync('/proc/self/task') : []);
     const mainBefore = getPriority(process.pid);
-    const pool = createPrepareWork({
-      identifierCache: 1_000,
-      vaultRecent: 1_000,
-      maxFutureSkewMs: 86_400_000,
-      format: 'RowBinary',
-      log,
-      threads: 2,
-      nice: 7,
-      sealer: SEALER,
-    });
-    pools.push(pool);
+    const pool = poolOf(2, { nice: 7 });
     // Each partition's slot starts its worker on first use; a screened batch means it has started and set its priority.
     const answered = [await run(pool, 0, 2), await run(pool, 1, 2)];
     assert.deepEqual(
@@ -359,11 +356,9 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('gives byte for byte what the main thread gives (sealing in JavaScript), over several partitions and repeated batches', async () => {
-    const opts = { identifierCache: 1_000, vaultRecent: 1_000, maxFutureSkewMs: 86_400_000, format: 'RowBinary' as const, log };
     // The workers with the sealer ingest would take here (native where built, ADR 0040), the main thread with node:crypto.
-    const pool = createPrepareWork({ ...opts, threads: 2, sealer: SEALER });
-    const inline = createPrepareWork({ ...opts, threads: 0, sealer: 'js' });
-    pools.push(pool, inline);
+    const pool = poolOf(2);
+    const inline = poolOf(0, { sealer: 'js' });
     assert.equal(pool.threads, 2);
     assert.equal(inline.threads, 0);
     for (const partition of [0, 1, 2, 0]) {
@@ -379,16 +374,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a month forgotten reaches every worker: a key of it handed over afterwards is refused, the other months go on', async () => {
-    const pool = createPrepareWork({
-      identifierCache: 1_000,
-      vaultRecent: 1_000,
-      maxFutureSkewMs: 86_400_000,
-      format: 'RowBinary',
-      log,
-      threads: 2,
-      sealer: SEALER,
-    });
-    pools.push(pool);
+    const pool = poolOf(2);
     await run(pool, 0, 2);
     await run(pool, 1, 2);
     pool.forgetMonth('2026-11');
@@ -411,16 +397,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a released batch is dropped by its worker; a batch the worker no longer has fails retryably', async () => {
-    const pool = createPrepareWork({
-      identifierCache: 1_000,
-      vaultRecent: 1_000,
-      maxFutureSkewMs: 86_400_000,
-      format: 'RowBinary',
-      log,
-      threads: 1,
-      sealer: SEALER,
-    });
-    pools.push(pool);
+    const pool = poolOf(1);
     const s = await pool.screen(0, batch(), now);
     pool.release(s);
     await assert.rejects(
@@ -432,16 +409,7 @@ describe('PrepareWork in worker threads', () => {
   });
 
   it('a worker that dies fails its batch in flight retryably and is replaced', async () => {
-    const pool = createPrepareWork({
-      identifierCache: 1_000,
-      vaultRecent: 1_000,
-      maxFutureSkewMs: 86_400_000,
-      format: 'RowBinary',
-      log,
-      threads: 1,
-      sealer: SEALER,
-    });
-    pools.push(pool);
+    const pool = poolOf(1);
     const s = await pool.screen(0, batch(), now);
     const worker = (pool as unknown as { slots: { worker?: { terminate(): Promise<number> } }[] }).slots[0]!.worker!;
     const transform = pool.transform(s, { chosen: Uint32Array.from([0]), offsets: ['1'], topic: 't', partition: 0, now, keys: new Map([...keys]) });
