@@ -69,6 +69,7 @@ export {
   DESTRUCTION_ENTRY_FORMAT,
   DESTRUCTION_GENESIS,
   DESTRUCTION_REPORT_FORMAT,
+  actionScope,
   buildDestructionReport,
   isBegun,
   destructionEntryHash,

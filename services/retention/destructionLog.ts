@@ -5,6 +5,7 @@ import {
   DESTRUCTION_GENESIS,
   PipelineError,
   buildDestructionReport,
+  actionScope,
   canonicalJson,
   isBegun,
   signDestructionEntry,
@@ -149,10 +150,9 @@ export class DestructionLog {
     const entries = (
       await this.storage.query<RecordRow>(`SELECT * FROM ${this.storage.table('retention_records')} WHERE class = {c:String} ORDER BY seq`, { c: cls })
     ).map(entryOf);
-    const scope = (e: DestructionEntry): string => `${e.month}\u0000${JSON.stringify(e.verification['hold_id'] ?? null)}`;
     const lastDone = new Map<string, number>();
-    for (const e of entries) if (!isBegun(e)) lastDone.set(scope(e), e.seq);
-    return entries.filter((e) => isBegun(e) && (lastDone.get(scope(e)) ?? 0) < e.seq);
+    for (const e of entries) if (!isBegun(e)) lastDone.set(actionScope(e), e.seq);
+    return entries.filter((e) => isBegun(e) && (lastDone.get(actionScope(e)) ?? 0) < e.seq);
   }
 
   /** The signed report of one month (`cdr retention report --month M`). */

@@ -107,8 +107,9 @@ export function isBegun(e: Pick<DestructionEntry, 'verification' | 'rows' | 'key
   return e.verification['stage'] === 'begun' && e.rows === 0 && e.keys_destroyed === 0;
 }
 
-function holdOf(e: Pick<DestructionEntry, 'verification'>): unknown {
-  return e.verification['hold_id'];
+/** What an action acts on: its class, month and (for a released hold) hold. A begun entry and its closing one share it. */
+export function actionScope(e: Pick<DestructionEntry, 'class' | 'month' | 'verification'>): string {
+  return `${e.class}\u0000${e.month}\u0000${JSON.stringify(e.verification['hold_id'] ?? null)}`;
 }
 
 export function buildDestructionReport(input: {
@@ -124,7 +125,8 @@ export function buildDestructionReport(input: {
   const begun = entries.filter(isBegun);
   const done = entries.filter((e) => !isBegun(e));
   const destroyed = done.filter((e) => e.class === 'identifiers' && e.verified);
-  const unfinished = begun.filter((b) => !done.some((d) => d.run_id === b.run_id && d.class === b.class && d.month === b.month && holdOf(d) === holdOf(b)));
+  const closed = new Set(done.map((d) => `${d.run_id}\u0000${actionScope(d)}`));
+  const unfinished = begun.filter((b) => !closed.has(`${b.run_id}\u0000${actionScope(b)}`));
   const summary =
     entries.length === 0
       ? `No retention action is recorded for ${month}.`
