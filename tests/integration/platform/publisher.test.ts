@@ -265,6 +265,56 @@ for (const impl of implementations)
       );
     });
 
+    it('a message the broker refuses fails its send as record_too_large every time, while sends beside it deliver all of theirs', async () => {
+      // The topic takes 2,000-byte messages at most; the client's own limit (1 MiB) lets a 5,000-byte one through, so
+      // only the broker's answer can fail the send. librdkafka reports failures only, and a send learns of success from
+      // its flush: this is the race that must always end with the failure seen (ADR 0032).
+      const strict = uniqueName('pub.strict');
+      const roomy = uniqueName('pub.roomy');
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({
+          topics: [
+            { topic: strict, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
+            { topic: roomy, numPartitions: 3 },
+          ],
+          waitForLeaders: true,
+        });
+      } finally {
+        await admin.disconnect();
+      }
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      await publisher.start();
+      const rounds = 12;
+      const perRound = 400;
+      try {
+        for (let round = 0; round < rounds; round++) {
+          const good = Array.from({ length: perRound }, (_, i) => ({ key: `acct-${i % 13}`, value: Buffer.from(`r${round}-m${i}`) }));
+          const bad = [{ key: 'x', value: randomBytes(5_000) }];
+          const sends = Promise.allSettled([publisher.send([{ topic: roomy, messages: good }]), publisher.send([{ topic: strict, messages: bad }])]);
+          // This thread busy while the broker answers (as under ingest's load): the flush's answer and the failure
+          // report are then both waiting when the event loop next looks, and are served in one turn.
+          await new Promise((resolve) => setImmediate(resolve));
+          const until = performance.now() + 150;
+          while (performance.now() < until);
+          const [ok, refused] = await sends;
+          assert.equal(ok.status, 'fulfilled', `round ${round}: ${ok.status === 'rejected' ? String(ok.reason) : ''}`);
+          assert.equal(refused.status, 'rejected', `round ${round}: the refused message's send succeeded`);
+          const err: unknown = refused.reason;
+          assert.ok(err instanceof PipelineError && err.code === 'record_too_large', `round ${round}: ${String(err)}`);
+        }
+      } finally {
+        await publisher.close();
+      }
+      const got = new Set((await readTopic(kafka, roomy)).map((m) => m.value!.toString()));
+      assert.equal(got.size, rounds * perRound, 'every message of the sends beside the refused ones arrived');
+      const admin2 = kafka.admin();
+      await admin2.connect();
+      await admin2.deleteTopics({ topics: [strict, roomy] }).catch(() => undefined);
+      await admin2.disconnect();
+    });
+
     if (impl.name === 'librdkafka')
       it('a close while a large send is still being queued fails that send retryably, and nothing hangs', async () => {
         const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
