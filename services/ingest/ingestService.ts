@@ -331,9 +331,7 @@ export class IngestService implements BatchHandler<PartitionState> {
   /** Where each of these cdr_ids was stored (cdr_ids, filled by the engine from every cdr insert), if it was. */
   private storedPositions(ids: readonly string[]): Promise<{ cdr_id: string; src_topic: string; src_partition: number; src_offset: string }[]> {
     const { storage } = this.deps;
-    return storage.query(`SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`, {
-      ids: [...ids],
-    });
+    return storage.queryByIds(`SELECT cdr_id, src_topic, src_partition, src_offset FROM ${storage.table('cdr_ids')} WHERE cdr_id IN {ids:Array(String)}`, ids);
   }
 
   /**

@@ -33,6 +33,12 @@ export interface Storage {
   query<T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]>;
   command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void>;
   /**
+   * `query` with many strings: `sql` names them `{ids:Array(String)}` (in an `IN`). A server gets them as that query
+   * parameter. The embedded engine reads them from a spool file as RowBinary instead — a parameter of 20,000 ids is
+   * escaped in JavaScript and parsed by the engine as text, ~2 µs per id (benchmarks/results/ab-id-lookups-2026-12-05.md).
+   */
+  queryByIds<T>(sql: string, ids: readonly string[]): Promise<T[]>;
+  /**
    * Inserts rows, as JSONEachRow objects, or with `shape` (the hot tables) as RowBinary into the embedded engine and
    * as JSONCompactEachRow tuples into a server: no JSON for the engine to parse (benchmarks/RESULTS.md). Rows already
    * serialised (`EncodedRows`, in `shapedInsertFormat`, with `shape` naming their columns) go in as they are.
@@ -87,9 +93,14 @@ interface ChdbRawInserter {
  */
 interface BinaryInserter {
   insert(table: string, columns: readonly string[], settingsSql: string, payload: Buffer): Promise<void>;
+  /** Runs `read` with a spool file of `payload` (the SQL literal of its path), removed when `read` is done. */
+  withFile<T>(payload: Buffer, read: (pathLiteral: string) => Promise<T>): Promise<T>;
   /** Removes this process's spool directory and the data directory's, if empty (never a file in use). */
   close(): void;
 }
+
+/** How a `queryByIds` query names its ids. */
+export const IDS_PARAMETER = '{ids:Array(String)}';
 
 const SHARED_SPOOL_PARENT = '/dev/shm';
 const SPOOL_PREFIX = 'cdr-pipeline-spool-';
@@ -168,28 +179,32 @@ function openBinaryInserter(enginePath: string, command: (sql: string) => Promis
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // What a process that is gone left behind (a crash between writing a file and removing it) goes now.
   sweepSpools(base);
+  const withFile = async <T>(payload: Buffer, read: (pathLiteral: string) => Promise<T>): Promise<T> => {
+    const file = join(dir, `${spoolSequence++}.rowbinary`);
+    try {
+      await writeFile(file, payload, { mode: 0o600 });
+    } catch (err) {
+      // The directory removed under us (a tmp cleaner) is made again; a full or read-only spool is an outage of
+      // the store as far as the caller can tell: retried, not dead-lettered.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolError(err);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      await writeFile(file, payload, { mode: 0o600 }).catch((again: unknown) => {
+        throw spoolError(again);
+      });
+    }
+    try {
+      return await read(literal(file));
+    } finally {
+      await rm(file, { force: true });
+    }
+  };
   return {
-    async insert(table, columns, settingsSql, payload) {
-      const file = join(dir, `${spoolSequence++}.rowbinary`);
-      try {
-        await writeFile(file, payload, { mode: 0o600 });
-      } catch (err) {
-        // The directory removed under us (a tmp cleaner) is made again; a full or read-only spool is an outage of
-        // the store as far as the caller can tell: retried, not dead-lettered.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolError(err);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        await writeFile(file, payload, { mode: 0o600 }).catch((again: unknown) => {
-          throw spoolError(again);
-        });
-      }
-      try {
-        // One thread and one block: the block a replay produces is the block the first run produced, so the
-        // deduplication token (which names blocks) matches.
-        const settings = `${settingsSql ? `${settingsSql}, ` : ''}${ONE_BLOCK}`;
-        await command(`INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${settings} SELECT * FROM file(${literal(file)}, 'RowBinary')`);
-      } finally {
-        await rm(file, { force: true });
-      }
+    withFile,
+    insert(table, columns, settingsSql, payload) {
+      // One thread and one block: the block a replay produces is the block the first run produced, so the
+      // deduplication token (which names blocks) matches.
+      const settings = `${settingsSql ? `${settingsSql}, ` : ''}${ONE_BLOCK}`;
+      return withFile(payload, (file) => command(`INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${settings} SELECT * FROM file(${file}, 'RowBinary')`));
     },
     close() {
       for (const d of [dir, base]) {
@@ -344,6 +359,15 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
         throw storageError(cause, 'query', false);
       }
     },
+    async queryByIds<T>(sql: string, ids: readonly string[]): Promise<T[]> {
+      if (!sql.includes(IDS_PARAMETER)) throw new PipelineError('invariant_broken', `queryByIds: the query names no ${IDS_PARAMETER}`);
+      if (!binaryInserter || ids.length === 0) return storage.query<T>(sql, { ids: [...ids] });
+      const read = (file: string): Promise<T[]> => storage.query<T>(sql.replaceAll(IDS_PARAMETER, `(SELECT id FROM file(${file}, 'RowBinary', 'id String'))`));
+      return binaryInserter.withFile(
+        rowBinary(ids, ['id'], ['String'], (id) => [id], 40),
+        read,
+      );
+    },
     async command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void> {
       try {
         await client.command({ query: sql, query_params: params, clickhouse_settings: settings });
@@ -445,6 +469,8 @@ export function withQueryLimits(storage: Storage, limits: ClickHouseSettings): S
     table: (name) => storage.table(name),
     onCluster: () => storage.onCluster(),
     query: <T>(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings) => storage.query<T>(sql, params, { ...limits, ...settings }),
+    // Ingest's and billing's lookups, never the API's reads: no limits needed.
+    queryByIds: <T>(sql: string, ids: readonly string[]) => storage.queryByIds<T>(sql, ids),
     command: (sql, params, settings) => storage.command(sql, params, settings),
     insert: (table, rows, settings, shape) => storage.insert(table, rows, settings, shape),
     shapedInsertFormat: storage.shapedInsertFormat,

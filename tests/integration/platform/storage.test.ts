@@ -186,3 +186,64 @@ describe('storage.insert', () => {
     });
   });
 });
+
+describe('storage.queryByIds', () => {
+  let storage: Storage;
+  let dataDir: string;
+  const table = 'ids_probe';
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'cdr-storage-ids-'));
+    const config = loadConfig({
+      CLICKHOUSE_DATABASE: `cdr_storage_ids_${randomBytes(4).toString('hex')}`,
+      ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
+    });
+    storage = await openStorage(config.clickhouse, dataDir);
+    await storage.command(`CREATE TABLE ${storage.table(table)} (id String, n UInt32) ENGINE = MergeTree ORDER BY id`);
+  });
+  after(async () => {
+    await storage.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const sql = (): string => `SELECT id, n FROM ${storage.table(table)} WHERE id IN {ids:Array(String)} ORDER BY n`;
+
+  it('finds exactly the ids asked for, whatever their bytes, as the query parameter does', async () => {
+    // Every printable ASCII character (quotes and backslashes included), the escapes a text parameter needs, non-ASCII,
+    // a string longer than 127 bytes (two-byte length), and the empty string.
+    const odd = ["it's", 'back\\slash', 'tab\there', 'new\nline', 'nul\u0000byte', 'ünï-€-😀', 'x'.repeat(300), '', "'); DROP TABLE x; --"];
+    const printable = Array.from({ length: 95 }, (_, i) => `p${String.fromCharCode(32 + i)}`);
+    const stored = [...odd, ...printable, ...Array.from({ length: 3_000 }, (_, i) => `cdr-${i}`)];
+    await storage.insert(
+      table,
+      stored.map((id, n) => ({ id, n })),
+    );
+    const asked = [...odd, ...printable, ...Array.from({ length: 30_000 }, (_, i) => `cdr-${i * 7}`), 'absent', "absent'"];
+    const got = await storage.queryByIds<{ id: string; n: number }>(sql(), asked);
+    const expected = stored.map((id, n) => ({ id, n })).filter((r) => asked.includes(r.id));
+    assert.equal(got.length, expected.length);
+    assert.deepEqual(
+      got.map((r) => [r.id, Number(r.n)]),
+      expected.map((r) => [r.id, r.n]),
+    );
+    // The same answer as the ids sent as a query parameter.
+    const byParameter = await storage.query<{ id: string; n: number }>(sql(), { ids: asked });
+    assert.deepEqual(got, byParameter);
+  });
+
+  it('answers nothing for no ids, and refuses a query that does not name them', async () => {
+    assert.deepEqual(await storage.queryByIds(sql(), []), []);
+    await assert.rejects(storage.queryByIds(`SELECT 1 AS one`, ['a']), (err: unknown) => err instanceof PipelineError && err.code === 'invariant_broken');
+  });
+
+  it('leaves no spool file behind (the ids are not kept anywhere)', async () => {
+    if (!storage.embedded) return;
+    const { readdirSync, existsSync } = await import('node:fs');
+    await storage.queryByIds(sql(), ['cdr-1', 'cdr-2']);
+    const spools = ['/dev/shm', join(dataDir, 'insert-spool')].filter((d) => existsSync(d));
+    const left = spools.flatMap((d) =>
+      readdirSync(d, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.rowbinary') && f.includes(String(process.pid))),
+    );
+    assert.deepEqual(left, []);
+  });
+});
