@@ -35,7 +35,7 @@ export interface RdProducer {
     value: Buffer | null,
     key: string | Buffer | null,
     timestamp: number | null,
-    opaque: undefined,
+    opaque: Delivery,
     headers?: Record<string, string | Buffer>[],
   ): unknown;
   setPollInBackground(set: boolean): unknown;
@@ -51,7 +51,6 @@ export interface RdModule {
 const ERR = {
   FATAL: -150,
   STATE: -172,
-  TIMED_OUT: -185,
   AUTHENTICATION: -169,
   SSL: -181,
   CORRUPT_MESSAGE: 2,
@@ -138,34 +137,25 @@ export function librdkafkaSecurity(security: KafkaClientSecurity): Record<string
   return out;
 }
 
-/** An error with librdkafka's code; one the binding raised itself ("Producer is disconnected") counts as the client gone. */
-function coded(err: RdError | null): RdError | null {
-  if (err === null || typeof err.code === 'number') return err;
-  return Object.assign(new Error(err.message), { code: ERR.STATE });
-}
-
 /** The pipeline's codec name as librdkafka spells it. */
 function codecOf(c: CompressionName): string {
   return c === 'none' ? 'none' : c;
 }
 
-/**
- * One `send` call, on a producer of its own: it succeeds when that producer's flush finds nothing left in flight and no
- * report of a failed message came (librdkafka reports only failures here); the first failure is kept.
- */
+/** One `send` call: its messages' delivery reports are counted down; the first failure is kept. */
 class Delivery {
+  outstanding = 0;
+  /** The producer its messages went to. */
+  producer: RdProducer | undefined;
   error: RdError | undefined;
-  settled = false;
+  produced = false;
   constructor(
-    /** The producer its messages went to, which serves no other call until this one is settled. */
-    readonly producer: RdProducer,
-    private readonly resolve: () => void,
-    private readonly reject: (err: Error) => void,
+    readonly resolve: () => void,
+    readonly reject: (err: Error) => void,
   ) {}
 
-  settle(): void {
-    if (this.settled) return;
-    this.settled = true;
+  settleIfDone(): void {
+    if (!this.produced || this.outstanding > 0) return;
     if (this.error) this.reject(classifyNativeError(this.error));
     else this.resolve();
   }
@@ -207,29 +197,10 @@ function sizeOf(m: OutgoingMessage): number {
   return n;
 }
 
-/**
- * How many producers one publisher opens at most: one per `send` in flight, so that a flush waits for that call's
- * messages only. A consumer loop sends for up to four partitions at once (loopSettings.ts).
- */
-export const MAX_PRODUCERS = 4;
-/**
- * One flush call's bound: a send flushes again until its messages are settled, so that a close's disconnect (which
- * waits for a flush under way) is never held longer than this.
- */
-const FLUSH_STEP_MS = 1_000;
-/** Past librdkafka's own message timeout a send gives up on its flush, and its producer, whatever is left. */
-const FLUSH_GIVE_UP_MS = MESSAGE_TIMEOUT_MS + 5_000;
-
 export class NativePublisher implements Publisher {
-  /** Producers connected and serving no call. */
-  private readonly idle: RdProducer[] = [];
-  /** Producers serving a call, with it. */
-  private readonly serving = new Map<RdProducer, Delivery>();
-  /** Producers alive or connecting (retired ones not counted): never more than `maxProducers`. */
-  private opened = 0;
-  /** Sends waiting for a producer while `maxProducers` serve others. */
-  private readonly waiting: (() => void)[] = [];
-  private readonly connecting = new Set<Promise<RdProducer>>();
+  private producer: RdProducer | undefined;
+  private connecting: Promise<RdProducer> | undefined;
+  private readonly inFlight = new Set<Delivery>();
   /** Producers being disconnected (the library's disconnect never calls back a second time). */
   private readonly retired = new WeakSet<RdProducer>();
   /** The client's last error event (librdkafka reports a refused login only there, as text). */
@@ -244,16 +215,14 @@ export class NativePublisher implements Publisher {
     private readonly rd: RdModule,
     /** How long a disconnect flushes (at close; a failed producer's) and may then stay unanswered (tests shorten them). */
     private readonly timing: DisconnectTiming = DEFAULT_DISCONNECT_TIMING,
-    private readonly maxProducers: number = MAX_PRODUCERS,
   ) {}
 
   get implementation(): string {
     return `librdkafka ${this.rd.librdkafkaVersion}`;
   }
 
-  /** Connects the first producer: a broker away or a refused login shows at start-up, not at the first batch. */
   async start(): Promise<void> {
-    this.release(await this.lease());
+    await this.connected();
   }
 
   async send(batches: readonly TopicMessages[]): Promise<void> {
@@ -264,12 +233,13 @@ export class NativePublisher implements Publisher {
           throw new PipelineError('record_too_large', `Kafka: a ${size}-byte message for ${b.topic} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
       }
     if (!batches.some((b) => b.messages.length > 0)) return;
-    const producer = await this.lease();
+    const producer = await this.connected();
     let delivery!: Delivery;
-    const done = new Promise<void>((resolve, reject) => (delivery = new Delivery(producer, resolve, reject)));
-    this.serving.set(producer, delivery);
-    // `produce()` costs about a µs per message on this thread; a 20,000-record batch would still hold it in one piece
-    // for tens of ms, and the API of `cdr start` shares it. Between slices the event loop runs.
+    const done = new Promise<void>((resolve, reject) => (delivery = new Delivery(resolve, reject)));
+    delivery.producer = producer;
+    this.inFlight.add(delivery);
+    // `produce()` costs a few µs per message on this thread; a 20,000-record batch would hold it ~100 ms in one
+    // piece, and the API of `cdr start` shares it. Between slices the event loop runs (delivery reports included).
     const slice = new EventLoopSlice();
     try {
       all: for (const b of batches)
@@ -278,102 +248,32 @@ export class NativePublisher implements Publisher {
             await slice.pause();
             // Meanwhile the producer may have failed or the publisher closed: the call fails, nothing more is queued.
             if (this.closed) delivery.error ??= Object.assign(new Error('publisher closed while the batch was being queued'), { code: ERR.STATE });
-            if (delivery.error !== undefined || delivery.settled) break all;
+            if (delivery.error !== undefined) break all;
           }
           const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: bytesOf(v) })) : undefined;
           try {
-            // No opaque: the binding would keep a persistent handle per message, freed only by a report that, for a
-            // message delivered, librdkafka does not send here (`delivery.report.only.error`).
-            producer.produce(b.topic, null, nonNull(m.value), m.key === null ? null : bytesOf(m.key), null, undefined, headers);
+            producer.produce(b.topic, null, nonNull(m.value), m.key === null ? null : bytesOf(m.key), null, delivery, headers);
           } catch (thrown) {
             // Refused before it was queued (queue full, producer failed or gone): what was queued is still awaited below.
-            const err = coded(thrown as RdError)!;
-            delivery.error ??= err;
+            const err = thrown as RdError;
+            const coded = typeof err.code === 'number' ? err : Object.assign(new Error(err.message), { code: ERR.STATE });
+            delivery.error ??= coded;
             // After a fatal error (an idempotent producer fenced or out of sequence) or with the client gone, this
             // producer takes nothing more: the retry of the batch starts a new one.
-            if (err.code === ERR.FATAL || err.code === ERR.STATE) this.retire(producer, err);
+            if (coded.code === ERR.FATAL || coded.code === ERR.STATE) this.retire(producer, coded);
             break all;
           }
+          delivery.outstanding++;
         }
     } finally {
-      if (!delivery.settled) void this.settleWhenFlushed(delivery);
+      delivery.produced = true;
+      delivery.settleIfDone();
     }
-    await done;
-  }
-
-  /**
-   * Waits until the call's producer holds nothing in flight, then settles the call. librdkafka counts a message out
-   * only after its failure report was handed to the binding's dispatcher (which wakes this thread through its own
-   * libuv async handle, created after libuv's thread-pool handle and so served after it in the same loop turn); the
-   * flush's answer comes through the thread pool's handle. Settling one `setImmediate` after the answer — in the
-   * check phase, after every async handle of that turn — sees every failure report of the call (ADR 0032).
-   */
-  private async settleWhenFlushed(delivery: Delivery): Promise<void> {
-    const { producer } = delivery;
-    const started = Date.now();
-    let err: RdError | null = null;
-    for (;;) {
-      err = await new Promise<RdError | null>((resolve) => {
-        try {
-          producer.flush(FLUSH_STEP_MS, (e) => resolve(e ?? null));
-        } catch (thrown) {
-          resolve(thrown as RdError);
-        }
-      }).then(coded);
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      // Flushed, failed, or given up by a close or a retirement meanwhile.
-      if (err === null || err.code !== ERR.TIMED_OUT || delivery.settled || this.closed || this.retired.has(producer)) break;
-      if (Date.now() - started >= FLUSH_GIVE_UP_MS) break;
+    try {
+      await done;
+    } finally {
+      this.inFlight.delete(delivery);
     }
-    if (err !== null) {
-      delivery.error ??= err;
-      // Messages still in flight on it would be counted against the next call: a producer that did not flush is not
-      // used again.
-      this.retire(producer, err);
-    }
-    delivery.settle();
-    if (this.serving.get(producer) === delivery) this.serving.delete(producer);
-    this.release(producer);
-  }
-
-  /** An idle producer, a new one while fewer than `maxProducers` are open, or the next one another call releases. */
-  private async lease(): Promise<RdProducer> {
-    for (;;) {
-      if (this.closed) throw new PipelineError('broker_unavailable', 'publisher is closed');
-      const idle = this.idle.pop();
-      if (idle) return idle;
-      if (this.opened < this.maxProducers) {
-        this.opened++;
-        const connecting = this.connect();
-        this.connecting.add(connecting);
-        try {
-          return await connecting;
-        } catch (err) {
-          this.opened--;
-          this.wakeOne();
-          throw err;
-        } finally {
-          this.connecting.delete(connecting);
-        }
-      }
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
-  }
-
-  /** Back to the pool, unless it was retired or the publisher closed (then it is being disconnected). */
-  private release(producer: RdProducer): void {
-    if (this.retired.has(producer)) return;
-    if (this.closed) {
-      this.retired.add(producer);
-      void this.disconnect(producer, this.timing.retiredFlushMs);
-      return;
-    }
-    this.idle.push(producer);
-    this.wakeOne();
-  }
-
-  private wakeOne(): void {
-    this.waiting.shift()?.();
   }
 
   /**
@@ -388,39 +288,25 @@ export class NativePublisher implements Publisher {
 
   private async closeOnce(): Promise<void> {
     this.closed = true;
-    // Sends waiting for a producer find the publisher closed.
-    for (const wake of this.waiting.splice(0)) wake();
-    const connected = await Promise.all([...this.connecting].map((c) => c.catch(() => undefined)));
+    const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
+    this.producer = undefined;
     // The library's disconnect flushes first.
-    for (const producer of new Set([...this.idle.splice(0), ...this.serving.keys(), ...connected])) {
-      if (!producer || this.retired.has(producer)) continue;
+    if (producer && !this.retired.has(producer)) {
       this.retired.add(producer);
       void this.disconnect(producer, this.timing.closeFlushMs);
     }
     const answers = await Promise.all([...this.disconnecting]);
     const unanswered = answers.filter((a) => !a).length;
     if (unanswered > 0) this.opts.log.warn({ unanswered, graceMs: this.timing.graceMs }, 'Kafka producer did not answer its disconnect; going on without it');
-    const closedErr = Object.assign(new Error('publisher closed with the message unacknowledged'), { code: ERR.STATE });
-    for (const d of this.serving.values()) {
-      d.error ??= closedErr;
-      d.settle();
-    }
-    this.serving.clear();
+    this.failInFlight(Object.assign(new Error('publisher closed with the message unacknowledged'), { code: ERR.STATE }));
   }
 
-  /** Takes a failed producer out of use: the call it serves fails, the next send starts a new one. */
+  /** Takes a failed producer out of use: what it had in flight fails, the next send starts a new one. */
   private retire(producer: RdProducer, err: RdError): void {
-    const delivery = this.serving.get(producer);
-    if (delivery) {
-      delivery.error ??= err;
-      delivery.settle();
-    }
+    if (this.producer === producer) this.producer = undefined;
+    this.failInFlight(err, producer);
     if (this.retired.has(producer)) return;
     this.retired.add(producer);
-    const at = this.idle.indexOf(producer);
-    if (at >= 0) this.idle.splice(at, 1);
-    this.opened--;
-    this.wakeOne();
     this.opts.log.warn({ code: err.code, error: err.message }, 'Kafka producer failed for good: a new one takes over');
     void this.disconnect(producer, this.timing.retiredFlushMs);
   }
@@ -449,6 +335,23 @@ export class NativePublisher implements Publisher {
     return answered;
   }
 
+  /** Ends every call in flight (on `producer`, or on any) with `err`; reports that still come for them are ignored. */
+  private failInFlight(err: RdError, producer?: RdProducer): void {
+    for (const d of this.inFlight) {
+      if (producer !== undefined && d.producer !== producer) continue;
+      d.error ??= err;
+      d.outstanding = 0;
+      d.settleIfDone();
+    }
+  }
+
+  private connected(): Promise<RdProducer> {
+    if (this.closed) return Promise.reject(new PipelineError('broker_unavailable', 'publisher is closed'));
+    if (this.producer) return Promise.resolve(this.producer);
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
   private async connect(): Promise<RdProducer> {
     const { opts } = this;
     const producer = new this.rd.Producer({
@@ -467,13 +370,10 @@ export class NativePublisher implements Publisher {
       'allow.auto.create.topics': false,
       'socket.keepalive.enable': true,
       dr_cb: true,
-      // A report per failed message only: a send learns of success from its flush (settleWhenFlushed). A report per
-      // delivered message cost this thread ~2.8 µs per message (an object of seven fields, a key copy, an event).
-      'delivery.report.only.error': true,
       ...librdkafkaSecurity(opts.security ?? {}),
     });
     const log = opts.log.child({ component: 'librdkafka', thread: 'publisher' });
-    producer.on('delivery-report', (err) => this.failed(producer, err));
+    producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque));
     producer.on('event.error', (err) => {
       this.lastClientError = err.message;
       log.warn({ error: err.message }, 'Kafka client error');
@@ -495,18 +395,19 @@ export class NativePublisher implements Publisher {
     // crashed within 20 cycles). The library's own KafkaJS-style producer polls the same way (docs/decisions/0032).
     producer.setPollInBackground(true);
     if (this.closed) {
-      this.retired.add(producer);
       void this.disconnect(producer, this.timing.retiredFlushMs);
       throw new PipelineError('broker_unavailable', 'publisher is closed');
     }
+    this.producer = producer;
     return producer;
   }
 
-  /** A failed message's report: it fails the call its producer serves (a report comes for nothing else). */
-  private failed(producer: RdProducer, err: RdError | null): void {
-    if (!err) return;
-    const delivery = this.serving.get(producer);
-    if (delivery && !delivery.settled) delivery.error ??= err;
-    if (err.code === ERR.FATAL) this.retire(producer, err);
+  private delivered(err: RdError | null, opaque: unknown): void {
+    // A call already settled (its producer failed) ignores the reports that still come.
+    if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
+    opaque.outstanding--;
+    if (err) opaque.error ??= err;
+    if (err?.code === ERR.FATAL && opaque.producer) this.retire(opaque.producer, err);
+    opaque.settleIfDone();
   }
 }

@@ -267,8 +267,8 @@ for (const impl of implementations)
 
     it('a message the broker refuses fails its send as record_too_large every time, while sends beside it deliver all of theirs', async () => {
       // The topic takes 2,000-byte messages at most; the client's own limit (1 MiB) lets a 5,000-byte one through, so
-      // only the broker's answer can fail the send. librdkafka reports failures only, and a send learns of success from
-      // its flush: this is the race that must always end with the failure seen (ADR 0032).
+      // only the broker's answer can fail the send. A publisher that learnt of success from a flush rather than from
+      // each message's report let such a send succeed (ADR 0032, addendum of 2026-12-05): the failure must be seen.
       const strict = uniqueName('pub.strict');
       const roomy = uniqueName('pub.roomy');
       const admin = kafka.admin();

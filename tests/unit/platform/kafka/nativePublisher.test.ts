@@ -105,16 +105,8 @@ class FakeProducer implements RdProducer {
     if (this.disconnectAnswer === 'throw') throw new Error('Producer not connected');
     if (this.disconnectAnswer === 'answer') setImmediate(() => cb(null));
   }
-  /** Flushes waiting for `report`; `flushAnswer` answers them at once instead (a timed-out step, a client gone). */
-  readonly flushes: ((err: RdError | null) => void)[] = [];
-  flushCalls = 0;
-  flushAnswer: (() => (Error & { code?: number }) | null) | undefined;
   flush(_timeoutMs: number, cb: (err: RdError | null) => void): void {
-    this.flushCalls++;
-    const answer = this.flushAnswer;
-    if (answer) setImmediate(() => cb(answer() as RdError | null));
-    else if (this.produced.length === 0) setImmediate(() => cb(null));
-    else this.flushes.push(cb);
+    setImmediate(() => cb(null));
   }
   produce(
     topic: string,
@@ -138,19 +130,10 @@ class FakeProducer implements RdProducer {
   emit(event: string, ...args: unknown[]): void {
     (this.handlers.get(event) as ((...a: unknown[]) => void) | undefined)?.(...args);
   }
-  /**
-   * Settles everything produced so far, failing the ones `fail` picks. As librdkafka is configured here, only failures
-   * are reported; and in the order the real binding may hand them over: the waiting flushes' answers first, the
-   * failure reports after them in the same phase of the event loop.
-   */
+  /** Delivery reports for everything produced so far, failing the ones `fail` picks. */
   report(fail: (i: number) => (Error & { code: number }) | null = () => null): void {
-    const failures = this.produced.map((m, i) => [fail(i), m.opaque] as const).filter(([err]) => err !== null);
+    this.produced.forEach((m, i) => this.emit('delivery-report', fail(i), { opaque: m.opaque }));
     this.produced.length = 0;
-    // Two callbacks of one loop phase, as the thread pool's async handle and the report dispatcher's are: promise
-    // continuations run between them.
-    const flushes = this.flushes.splice(0);
-    setImmediate(() => flushes.forEach((cb) => cb(null)));
-    setImmediate(() => failures.forEach(([err, opaque]) => this.emit('delivery-report', err, { opaque })));
   }
 }
 
@@ -176,12 +159,11 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     await p.close();
   });
 
-  it('resolves a send only when its producer has flushed; a failure reported after the flush answered still fails it', async () => {
+  it('resolves a send only when every message is reported delivered; one failed report fails the send', async () => {
     FakeProducer.made = [];
     const p = new NativePublisher(opts, fakeModule);
     await p.start();
     const fake = FakeProducer.made[0]!;
-    assert.equal(fake.conf['delivery.report.only.error'], true, 'no report per delivered message');
     let settled = false;
     const ok = p
       .send([
@@ -196,11 +178,12 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
       .then(() => (settled = true));
     await tick();
     assert.equal(fake.produced.length, 2);
-    assert.equal(fake.produced[0]!.opaque, undefined, 'no opaque: the binding would hold a handle per message');
+    fake.emit('delivery-report', null, { opaque: fake.produced[0]!.opaque });
     await tick();
-    assert.equal(settled, false, 'in flight: not yet');
-    fake.report();
+    assert.equal(settled, false, 'one of two reported: not yet');
+    fake.emit('delivery-report', null, { opaque: fake.produced[1]!.opaque });
     await ok;
+    fake.produced.length = 0;
     const failed = p.send([
       {
         topic: 'a',
@@ -211,113 +194,40 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
       },
     ]);
     await tick();
-    // The flush answers first, the failure report right after it in the same turn (FakeProducer.report).
     fake.report((i) => (i === 1 ? Object.assign(new Error('Local: Message timed out'), { code: -192 }) : null));
     await assert.rejects(failed, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
     const tooLarge = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('5') }] }]);
     await tick();
     fake.report(() => Object.assign(new Error('Broker: Message size too large'), { code: 10 }));
     await assert.rejects(tooLarge, (e: unknown) => e instanceof PipelineError && e.code === 'record_too_large');
-    assert.equal(FakeProducer.made.length, 1, 'failed messages do not cost the producer');
     await p.close();
   });
 
-  it('gives each send in flight a producer of its own, up to the bound; a further send waits for one to be free', async () => {
-    FakeProducer.made = [];
-    const p = new NativePublisher(opts, fakeModule, undefined, 2);
-    await p.start();
-    const one = (v: string): Promise<void> => p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from(v) }] }]);
-    let thirdDone = false;
-    const first = one('1');
-    const second = one('2');
-    const third = one('3').then(() => (thirdDone = true));
-    for (let i = 0; i < 5; i++) await tick();
-    assert.equal(FakeProducer.made.length, 2, 'two producers, no more');
-    assert.deepEqual(
-      FakeProducer.made.map((f) => f.produced.map((m) => m.value!.toString())),
-      [['1'], ['2']],
-    );
-    // A failure on one producer fails only the send it serves.
-    FakeProducer.made[1]!.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
-    await assert.rejects(second);
-    for (let i = 0; i < 3; i++) await tick();
-    assert.deepEqual(
-      FakeProducer.made[1]!.produced.map((m) => m.value!.toString()),
-      ['3'],
-      'the third send took the producer freed',
-    );
-    assert.equal(thirdDone, false);
-    FakeProducer.made[0]!.report();
-    await first;
-    FakeProducer.made[1]!.report();
-    await third;
-    await p.close();
-    assert.deepEqual(
-      FakeProducer.made.map((f) => f.disconnects),
-      [1, 1],
-    );
-  });
-
-  it('flushes again while a flush step times out; any other flush error fails the send and retires its producer', async () => {
-    FakeProducer.made = [];
-    const p = new NativePublisher(opts, fakeModule);
-    await p.start();
-    const fake = FakeProducer.made[0]!;
-    let steps = 0;
-    fake.flushAnswer = () => (++steps < 3 ? Object.assign(new Error('Local: Timed out'), { code: -185 }) : null);
-    await p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
-    assert.equal(fake.flushCalls, 3, 'two timed-out steps, then flushed');
-    assert.equal(fake.disconnects, 0);
-    fake.flushAnswer = () => new Error('Producer is disconnected');
-    await assert.rejects(
-      p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]),
-      (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable',
-    );
-    assert.equal(fake.disconnects, 1, 'a producer that did not flush is not used again');
-    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
-    await tick();
-    assert.equal(FakeProducer.made.length, 2, 'a new producer');
-    FakeProducer.made[1]!.report();
-    await retry;
-    await p.close();
-  });
-
-  it('after a fatal error fails what is in flight on that producer and sends the retry through a new producer', async () => {
+  it('after a fatal error fails what is in flight and sends the retry through a new producer', async () => {
     FakeProducer.made = [];
     const p = new NativePublisher(opts, fakeModule);
     await p.start();
     const first = FakeProducer.made[0]!;
     const inFlight = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
     await tick();
-    first.emit('delivery-report', Object.assign(new Error('Fatal idempotent producer error'), { code: -150 }), { opaque: undefined });
-    await assert.rejects(inFlight, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
-    assert.equal(first.disconnects, 1);
-    const second = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
-    await tick();
-    const next = FakeProducer.made[1]!;
-    assert.ok(next, 'a new producer');
-    next.report();
-    await second;
-    // A producer that refuses to produce (a fatal error found at produce()) is retired too.
-    next.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
+    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
     await assert.rejects(
-      p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('3') }] }]),
+      p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]),
       (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable',
     );
-    assert.equal(next.disconnects, 1);
-    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('3') }] }]);
+    await assert.rejects(inFlight, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(first.disconnects, 1);
+    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
     await tick();
-    assert.equal(FakeProducer.made.length, 3, 'a third producer');
-    FakeProducer.made[2]!.report();
+    assert.equal(FakeProducer.made.length, 2, 'a new producer');
+    FakeProducer.made[1]!.report();
     await retry;
-    // A late report for an old producer changes nothing.
-    first.emit('delivery-report', Object.assign(new Error('late'), { code: -192 }), { opaque: undefined });
+    // A late report for the old producer's message changes nothing.
+    first.emit('delivery-report', null, { opaque: undefined });
     await p.close();
     await p.close();
-    assert.deepEqual(
-      FakeProducer.made.map((f) => f.disconnects),
-      [1, 1, 1],
-    );
+    assert.equal(first.disconnects, 1);
+    assert.equal(FakeProducer.made[1]!.disconnects, 1);
   });
 
   it('a disconnect that throws or never answers does not hold close() past its flush time and grace; close waits for a retired producer’s', async () => {
