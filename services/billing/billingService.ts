@@ -19,7 +19,7 @@ import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { chTime } from '../platform/identity/index.ts';
 import { decodePseudonymised } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/index.ts';
-import { inputOf, ratedRowOf, ratingInputOf, type RatedRow } from './ratedRow.ts';
+import { inputOf, RATED_SHAPE, ratedRowOf, ratingInputOf, type RatedRow } from './ratedRow.ts';
 
 /**
  * The billing service: cdr.pseudonymised → rate each record (core/billing/rating.ts) → `billing_rated` in ClickHouse.
@@ -162,7 +162,7 @@ export class BillingService implements BatchHandler<PartitionState> {
       deadLetters: dead,
       publish: [],
       alreadyDurable,
-      writes: [insertPlan({ table: 'billing_rated', label: 'billing_rated', rows, identity: (r) => `${r.cdr_id}|${r.revision}` })],
+      writes: [insertPlan({ table: 'billing_rated', label: 'billing_rated', rows, identity: (r) => `${r.cdr_id}|${r.revision}`, shape: RATED_SHAPE })],
       onDurable: () => {
         if (alreadyDurable) return;
         metrics.billingRecords.inc({ outcome: 'rated' }, rows.length - unrated);

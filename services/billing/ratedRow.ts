@@ -1,4 +1,4 @@
-import type { PseudonymisedValue, Rating } from '../core/index.ts';
+import type { PseudonymisedValue, Rating, RowShape } from '../core/index.ts';
 
 /** One row of `billing_rated` (migration 8): the rating inputs of a record, its rating, and where it came from. */
 export interface RatedRow {
@@ -32,6 +32,104 @@ export interface RatedRow {
   src_partition: number;
   src_offset: string;
 }
+
+/**
+ * `billing_rated`'s insert shape: RowBinary into the embedded engine, JSONCompactEachRow tuples into a server, instead
+ * of JSON objects the engine parses (benchmarks/results/ab-billing-rowbinary-2026-12-05.md). A unit test keeps columns
+ * and values in step with RatedRow; an integration test keeps the types in step with the table.
+ */
+export const RATED_SHAPE: RowShape<RatedRow> = {
+  columns: [
+    'account_id',
+    'event_time',
+    'cdr_id',
+    'revision',
+    'channel',
+    'direction',
+    'status',
+    'destination_country',
+    'recipient_range',
+    'recipient_number_type',
+    'provider_id',
+    'segments',
+    'duration_ms',
+    'event_price',
+    'event_cost',
+    'event_currency',
+    'rated',
+    'unrated_reason',
+    'currency',
+    'amount_micros',
+    'cost_micros',
+    'billable_seconds',
+    'plan_id',
+    'plan_version',
+    'basis',
+    'rated_at',
+    'src_partition',
+    'src_offset',
+  ],
+  types: [
+    'String',
+    'DateTime64',
+    'String',
+    'UInt64',
+    'String',
+    'String',
+    'String',
+    'String',
+    'String',
+    'String',
+    'String',
+    'UInt32',
+    'UInt64',
+    'Int64',
+    'Int64',
+    'String',
+    'Bool',
+    'String',
+    'String',
+    'Int64',
+    'Int64',
+    'UInt64',
+    'String',
+    'UInt32',
+    'String',
+    'DateTime64',
+    'Int32',
+    'String',
+  ],
+  tuple: (r) => [
+    r.account_id,
+    r.event_time,
+    r.cdr_id,
+    r.revision,
+    r.channel,
+    r.direction,
+    r.status,
+    r.destination_country,
+    r.recipient_range,
+    r.recipient_number_type,
+    r.provider_id,
+    r.segments,
+    r.duration_ms,
+    r.event_price,
+    r.event_cost,
+    r.event_currency,
+    r.rated,
+    r.unrated_reason,
+    r.currency,
+    r.amount_micros,
+    r.cost_micros,
+    r.billable_seconds,
+    r.plan_id,
+    r.plan_version,
+    r.basis,
+    r.rated_at,
+    r.src_partition,
+    r.src_offset,
+  ],
+};
 
 /** What rating reads, as `billing_rated` keeps it (a re-rate rates the stored inputs again). */
 export type RatingInputRow = Pick<

@@ -13,4 +13,4 @@ export interface RowShape<T> {
  * The RowBinary encodings the hot tables need (`DateTime64` = DateTime64(3), milliseconds since the epoch;
  * a LowCardinality(String) column is a `String` in RowBinary).
  */
-export type RowBinaryType = 'String' | 'Bool' | 'UInt8' | 'UInt32' | 'UInt64' | 'Int64' | 'DateTime64' | 'Nullable(DateTime64)' | 'Date';
+export type RowBinaryType = 'String' | 'Bool' | 'UInt8' | 'UInt32' | 'Int32' | 'UInt64' | 'Int64' | 'DateTime64' | 'Nullable(DateTime64)' | 'Date';

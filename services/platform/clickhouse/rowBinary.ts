@@ -159,6 +159,12 @@ export function rowBinary<T>(
           if (!isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RowBinaryValueError(columns[c]!, type);
           w.uint32(v);
           break;
+        case 'Int32':
+          if (!isSafeInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RowBinaryValueError(columns[c]!, type);
+          w.ensure(4);
+          w.buf.writeInt32LE(v, w.pos);
+          w.pos += 4;
+          break;
         case 'UInt64': {
           const n = uint64Of(v);
           if (n === null) throw new RowBinaryValueError(columns[c]!, type);

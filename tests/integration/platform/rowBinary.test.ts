@@ -15,6 +15,7 @@ import { loadConfig } from '../../../services/platform/config/config.ts';
 import { openStorage, type RowShape, type Storage } from '../../../services/platform/clickhouse/storage.ts';
 import { applyMigrations } from '../../../services/platform/clickhouse/migrations.ts';
 import { CDR_SHAPE, VAULT_SHAPE, Pseudonymiser, type CdrRow, type VaultRow } from '../../../services/core/pseudonym/pseudonymise.ts';
+import { RATED_SHAPE } from '../../../services/billing/ratedRow.ts';
 import { deriveMonthKey } from '../../../services/core/pseudonym/monthKeys.ts';
 import { monthKeyOf } from '../../../services/core/retention/retentionCalendar.ts';
 import { planTraffic } from '../../../services/generator/trafficPlan.ts';
@@ -54,6 +55,7 @@ describe('RowBinary inserts into the real tables', () => {
   for (const [table, shape] of [
     ['cdr', CDR_SHAPE],
     ['identity_vault', VAULT_SHAPE],
+    ['billing_rated', RATED_SHAPE],
   ] as const) {
     it(`${table}: the shape's columns and types are the table's`, async () => {
       const columns = await storage.query<{ name: string; type: string }>(

@@ -82,10 +82,14 @@ describe('rowBinary', () => {
     assert.deepEqual(one('UInt64', '18446744073709551615'), expect(18446744073709551615n));
   });
 
-  it('writes UInt8, UInt32, Bool, nullable timestamps and dates', () => {
+  it('writes UInt8, UInt32, Int32, Bool, nullable timestamps and dates', () => {
     assert.deepEqual(one('UInt8', 0), Buffer.from([0]));
     assert.deepEqual(one('UInt8', 255), Buffer.from([0xff]));
     assert.deepEqual(one('UInt32', 0xffffffff), Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    assert.deepEqual(one('Int32', -1), Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    assert.deepEqual(one('Int32', 2 ** 31 - 1), Buffer.from([0xff, 0xff, 0xff, 0x7f]));
+    assert.deepEqual(one('Int32', -(2 ** 31)), Buffer.from([0, 0, 0, 0x80]));
+    assert.deepEqual(one('Int32', 258), Buffer.from([2, 1, 0, 0]));
     assert.deepEqual(one('Bool', true), Buffer.from([1]));
     assert.deepEqual(one('Bool', false), Buffer.from([0]));
     assert.deepEqual(one('Nullable(DateTime64)', null), Buffer.from([1]));
@@ -120,6 +124,10 @@ describe('rowBinary', () => {
       ['UInt32', -1],
       ['UInt32', 2 ** 32],
       ['UInt32', 1.5],
+      ['Int32', 2 ** 31],
+      ['Int32', -(2 ** 31) - 1],
+      ['Int32', 0.5],
+      ['Int32', '7'],
       ['UInt64', -3],
       ['UInt64', '18446744073709551616'],
       ['UInt64', '12a'],
