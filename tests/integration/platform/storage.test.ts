@@ -14,25 +14,38 @@ import { insertJsonCompactBytes, jsonEachRow, openStorage, type RowShape, type S
 import { encodeRows, type EncodedRows } from '../../../services/platform/clickhouse/encodedRows.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 
+/** A storage on a fresh data directory (or CLICKHOUSE_URL) and database, with one table; `close` removes them. */
+async function openProbe(table: string, definition: string): Promise<{ storage: Storage; dataDir: string; close: () => Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cdr-storage-'));
+  const config = loadConfig({
+    CLICKHOUSE_DATABASE: `cdr_storage_${randomBytes(4).toString('hex')}`,
+    ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
+  });
+  const storage = await openStorage(config.clickhouse, dataDir);
+  await storage.command(`CREATE TABLE ${storage.table(table)} ${definition}`);
+  return {
+    storage,
+    dataDir,
+    close: async () => {
+      await storage.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('storage.insert', () => {
   let storage: Storage;
-  let dataDir: string;
+  let close: () => Promise<void>;
   const table = 'insert_probe';
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'cdr-storage-'));
-    const config = loadConfig({
-      CLICKHOUSE_DATABASE: `cdr_storage_${randomBytes(4).toString('hex')}`,
-      ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
-    });
-    storage = await openStorage(config.clickhouse, dataDir);
-    await storage.command(`CREATE TABLE ${storage.table(table)} (id UInt32, text String, at DateTime64(3, 'UTC'), maybe Nullable(Int64), ok Bool)
-      ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100`);
+    ({ storage, close } = await openProbe(
+      table,
+      `(id UInt32, text String, at DateTime64(3, 'UTC'), maybe Nullable(Int64), ok Bool)
+      ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100`,
+    ));
   });
-  after(async () => {
-    await storage.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => close());
 
   const count = async (): Promise<number> => Number((await storage.query<{ n: string }>(`SELECT count() AS n FROM ${storage.table(table)}`))[0]!.n);
 
@@ -190,21 +203,13 @@ describe('storage.insert', () => {
 describe('storage.queryByIds', () => {
   let storage: Storage;
   let dataDir: string;
+  let close: () => Promise<void>;
   const table = 'ids_probe';
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'cdr-storage-ids-'));
-    const config = loadConfig({
-      CLICKHOUSE_DATABASE: `cdr_storage_ids_${randomBytes(4).toString('hex')}`,
-      ...(process.env['CLICKHOUSE_URL'] ? { CLICKHOUSE_URL: process.env['CLICKHOUSE_URL'] } : {}),
-    });
-    storage = await openStorage(config.clickhouse, dataDir);
-    await storage.command(`CREATE TABLE ${storage.table(table)} (id String, n UInt32) ENGINE = MergeTree ORDER BY id`);
+    ({ storage, dataDir, close } = await openProbe(table, `(id String, n UInt32) ENGINE = MergeTree ORDER BY id`));
   });
-  after(async () => {
-    await storage.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => close());
 
   const sql = (): string => `SELECT id, n FROM ${storage.table(table)} WHERE id IN {ids:Array(String)} ORDER BY n`;
 
