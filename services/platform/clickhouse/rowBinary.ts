@@ -203,3 +203,10 @@ export function rowBinary<T>(
   }
   return w.buf.subarray(0, w.pos);
 }
+
+/** Strings as one-column RowBinary rows (a `String` column): no tuple per value, as `rowBinary` would make. */
+export function rowBinaryStrings(values: readonly string[], bytesPerValueHint = 40): Buffer {
+  const w = new Writer(values.length * bytesPerValueHint);
+  for (const v of values) w.string(v);
+  return w.buf.subarray(0, w.pos);
+}

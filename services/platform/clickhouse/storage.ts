@@ -9,7 +9,7 @@ import type { ClickHouseConfig } from '../config/index.ts';
 import { PipelineError } from '../../core/index.ts';
 import type { RowShape } from '../../core/index.ts';
 import { storageError } from './errors.ts';
-import { rowBinary, RowBinaryValueError } from './rowBinary.ts';
+import { rowBinary, rowBinaryStrings, RowBinaryValueError } from './rowBinary.ts';
 import { encodeRows, isEncodedRows, type EncodedRows } from './encodedRows.ts';
 import { repairDedupLogs, type DedupRepairReport } from './dedupLogRepair.ts';
 import { entriesOrNone, processAlive } from './leftovers.ts';
@@ -363,10 +363,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
       if (!sql.includes(IDS_PARAMETER)) throw new PipelineError('invariant_broken', `queryByIds: the query names no ${IDS_PARAMETER}`);
       if (!binaryInserter || ids.length === 0) return storage.query<T>(sql, { ids: [...ids] });
       const read = (file: string): Promise<T[]> => storage.query<T>(sql.replaceAll(IDS_PARAMETER, `(SELECT id FROM file(${file}, 'RowBinary', 'id String'))`));
-      return binaryInserter.withFile(
-        rowBinary(ids, ['id'], ['String'], (id) => [id], 40),
-        read,
-      );
+      return binaryInserter.withFile(rowBinaryStrings(ids), read);
     },
     async command(sql: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void> {
       try {

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rowBinary, RowBinaryValueError, type RowBinaryType } from '../../../../services/platform/clickhouse/rowBinary.ts';
+import { rowBinary, rowBinaryStrings, RowBinaryValueError, type RowBinaryType } from '../../../../services/platform/clickhouse/rowBinary.ts';
 
 function one(type: RowBinaryType, value: unknown): Buffer {
   return rowBinary([value], ['c'], [type], (v) => [v]);
@@ -96,6 +96,15 @@ describe('rowBinary', () => {
     assert.deepEqual(one('Nullable(DateTime64)', 1000), Buffer.concat([Buffer.from([0]), int64(1000n)]));
     assert.deepEqual(one('Date', '1970-01-01'), Buffer.from([0, 0]));
     assert.deepEqual(one('Date', '2028-02-01'), Buffer.from([(Date.UTC(2028, 1, 1) / 86_400_000) & 0xff, (Date.UTC(2028, 1, 1) / 86_400_000) >> 8]));
+  });
+
+  it('rowBinaryStrings gives what rowBinary gives for a one-column String table (any length, any script)', () => {
+    const values = ['', 'a', "it's \\ back", 'ünï-😀', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(20_000)];
+    assert.deepEqual(
+      rowBinaryStrings(values, 1),
+      rowBinary(values, ['id'], ['String'], (v) => [v]),
+    );
+    assert.equal(rowBinaryStrings([]).length, 0);
   });
 
   it('writes the columns of a row in order, row after row', () => {
