@@ -204,6 +204,8 @@ export const DEFAULT_FRAUD_CONFIG: FraudConfig = parseFraudConfig('rules: {}\n',
 
 /** Thresholds of a rule for one destination country and network: a network override first, then a country one. */
 export function thresholdsFor(rule: RuleConfig, country: string, network: string): { warning: number; critical: number } {
+  // Most rules have no override: their own thresholds, with no search and no new object per record.
+  if (rule.overrides.length === 0) return rule;
   const byNetwork = network ? rule.overrides.find((o) => o.network === network) : undefined;
   const byCountry = rule.overrides.find((o) => o.country === country);
   const o = byNetwork ?? byCountry;

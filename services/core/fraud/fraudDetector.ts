@@ -173,9 +173,11 @@ class KeyWindow {
     // reach back to it — never in one that ends before it begins (found from outside: one ordinary record 20 minutes
     // older than a 60 s flood, counted in the window at the flood, pulled the alert's start back 20 minutes).
     if (this.lastBucket >= 0 && b <= this.lastBucket - this.windowBuckets - this.lateBuckets) return;
-    // Events come in time order almost always: the newest bucket is the one, or a new one goes at the end.
+    // Events come in time order almost always: the newest bucket is the one, or a new one goes at the end. Buckets are
+    // in time order, so only a record older than the newest bucket needs a search (a sparse key's window holds up to
+    // a few hundred buckets: searched for every new bucket, that was a tenth of fraud's time).
     const newest = this.buckets[this.buckets.length - 1];
-    let bucket = newest && newest.at === b ? newest : this.buckets.find((x) => x.at === b);
+    let bucket = newest && newest.at === b ? newest : newest && newest.at > b ? this.bucketAt(b) : undefined;
     if (!bucket) {
       bucket = { at: b, n: 0, delivered: 0, failed: 0, first: t, last: t, hits: 0, hitFirst: Number.POSITIVE_INFINITY, hitLast: Number.NEGATIVE_INFINITY };
       this.buckets.push(bucket);
@@ -191,6 +193,16 @@ class KeyWindow {
       if (t < bucket.hitFirst) bucket.hitFirst = t;
       if (t > bucket.hitLast) bucket.hitLast = t;
     }
+  }
+
+  /** The bucket numbered `b`, if the window holds it (searched from the newest end: late records are recent ones). */
+  private bucketAt(b: number): Bucket | undefined {
+    for (let i = this.buckets.length - 1; i >= 0; i--) {
+      const x = this.buckets[i]!;
+      if (x.at === b) return x;
+      if (x.at < b) return undefined;
+    }
+    return undefined;
   }
 
   /** No bucket since `t`. */
@@ -308,6 +320,44 @@ interface AccountHistory {
   surge: Set<number>;
 }
 
+/**
+ * An account's own windows, found by one lookup of its id rather than by a key string built for each window and record
+ * (`a|…`, `t|…`, `p|…` as they were: building and hashing those strings was a fifth of fraud's time). Each window is
+ * created when first needed and forgotten when quiet (`sweep`); the entry goes when it holds none.
+ */
+interface AccountWindows {
+  /** Ids of the account's own alerts (velocity, account anomaly), as `judge` spells them. */
+  readonly velocityId: string;
+  readonly anomalyId: string;
+  /** Volume over the longer of the velocity and account-anomaly windows (baseline: bias-corrected). */
+  volume?: KeyWindow;
+  /** Volume over the velocity window. */
+  short?: KeyWindow;
+  /** Traffic to countries the account does not usually reach. */
+  newCountries?: KeyWindow;
+  /** Distinct recipients over the velocity window. */
+  recipients?: DistinctWindow;
+  /** Distinct ranges (or countries) of the traffic to new countries, over the account-anomaly window. */
+  newRanges?: DistinctWindow;
+  /** Velocity per token: records to each recipient, and from each subscriber's number (mobile-originated). */
+  readonly recipientTokens: Map<string, KeyWindow>;
+  readonly senderTokens: Map<string, KeyWindow>;
+  /** The range rules' windows, by destination country and number range. */
+  readonly ranges: Map<string, RangeWindows>;
+}
+
+/** The windows of one (account, destination country, number range) key. */
+interface RangeWindows {
+  /** The key's text (`keyText`) and the id of its pumping alert. */
+  readonly text: string;
+  readonly pumpingId: string;
+  pumping?: KeyWindow;
+  scan?: KeyWindow;
+  /** Distinct recipients of the scan window. */
+  scanRecipients?: DistinctWindow;
+  irsf?: KeyWindow;
+}
+
 interface OpenAlert {
   alert: Alert;
   publishedAt: number;
@@ -319,8 +369,8 @@ interface OpenAlert {
   heldAt: number;
 }
 
+/** What a rule found for a key whose condition holds. */
 interface Verdict {
-  readonly anomalous: boolean;
   readonly figure: number;
   readonly warning: number;
   readonly critical: number;
@@ -338,7 +388,7 @@ function riskScore(figure: number, warning: number, critical: number): number {
 }
 
 function keyText(k: AlertKey): string {
-  return [k.account_id, k.destination_country ?? '', k.range ?? '', k.token ?? '', k.token_role ?? ''].join('|');
+  return `${k.account_id}|${k.destination_country ?? ''}|${k.range ?? ''}|${k.token ?? ''}|${k.token_role ?? ''}`;
 }
 
 export function alertIdOf(rule: RuleName, key: AlertKey, startedAt: number): string {
@@ -349,8 +399,8 @@ export function alertIdOf(rule: RuleName, key: AlertKey, startedAt: number): str
 }
 
 export class FraudDetector {
-  private readonly windows = new Map<string, KeyWindow>();
-  private readonly distinct = new Map<string, DistinctWindow>();
+  /** Every window, by account (see AccountWindows). */
+  private readonly accountWindows = new Map<string, AccountWindows>();
   /** Per account: the destination countries of its traffic before the current window (what it "usually" does). */
   private readonly history = new Map<string, AccountHistory>();
   private readonly open = new Map<string, OpenAlert>();
@@ -472,10 +522,23 @@ export class FraudDetector {
     const hist = this.history.get(e.account_id) ?? { firstSeen: t, total: 0, hours: new Map<string, Set<number>>(), recent: [], surge: new Set<number>() };
     this.history.set(e.account_id, hist);
     const bucket = Math.floor(t / BUCKET_MS);
-    const accountAlerting =
-      this.isOpen('velocity', accountKey) || this.isOpen('account_anomaly', accountKey) || hist.surge.has(bucket - 1) || hist.surge.has(bucket);
-    const acct = this.window(`a|${e.account_id}`, Math.max(r.velocity.windowS, r.account_anomaly.windowS), !accountAlerting, true);
-    const acctShort = this.window(`as|${e.account_id}`, r.velocity.windowS, !accountAlerting, true);
+    let windows = this.accountWindows.get(e.account_id);
+    if (!windows) {
+      const text = keyText(accountKey);
+      windows = {
+        velocityId: `velocity|${text}`,
+        anomalyId: `account_anomaly|${text}`,
+        recipientTokens: new Map(),
+        senderTokens: new Map(),
+        ranges: new Map(),
+      };
+      this.accountWindows.set(e.account_id, windows);
+    }
+    const accountAlerting = this.open.has(windows.velocityId) || this.open.has(windows.anomalyId) || hist.surge.has(bucket - 1) || hist.surge.has(bucket);
+    const acct = (windows.volume ??= this.newWindow(Math.max(r.velocity.windowS, r.account_anomaly.windowS), true));
+    acct.advance(this.current, !accountAlerting);
+    const acctShort = (windows.short ??= this.newWindow(r.velocity.windowS, true));
+    acctShort.advance(this.current, !accountAlerting);
     // History learns with a delay of one anomaly window: traffic enters it only once it is older than the window being
     // judged, so a burst to new countries is judged against what came before it, not against itself.
     const learnBefore = t - r.account_anomaly.windowS * 1000;
@@ -489,55 +552,57 @@ export class FraudDetector {
     }
     for (const b of hist.surge) if ((b + 1) * BUCKET_MS < learnBefore) hist.surge.delete(b);
     const knownHours = Number(r.account_anomaly.params['known_after_hours']);
-    const knownCountry = (c: string): boolean => (hist.hours.get(c)?.size ?? 0) >= knownHours;
-    const warmedUp = (rc: RuleConfig): boolean => t - hist.firstSeen >= Number(rc.params['warmup_s']) * 1000;
-    const newCountryWindow = this.window(`an|${e.account_id}`, r.account_anomaly.windowS, false);
-    const acctDistinct = this.distinctOf(`ad|${e.account_id}`, r.velocity.windowS * 1000, e.account_id);
+    const newCountryWindow = (windows.newCountries ??= this.newWindow(r.account_anomaly.windowS));
+    newCountryWindow.advance(this.current, false);
+    const acctDistinct = (windows.recipients ??= new DistinctWindow(r.velocity.windowS * 1000, e.account_id));
     acct.add(t, delivered, failed);
     acctShort.add(t, delivered, failed);
-    const freshRanges = this.distinctOf(`anr|${e.account_id}`, r.account_anomaly.windowS * 1000, e.account_id);
-    if (!knownCountry(e.destination_country)) {
+    const freshRanges = (windows.newRanges ??= new DistinctWindow(r.account_anomaly.windowS * 1000, e.account_id));
+    if (!knownCountry(hist, e.destination_country, knownHours)) {
       newCountryWindow.add(t, delivered, failed);
       freshRanges.add(e.recipient_range || e.destination_country, t);
     }
     if (e.recipient_token) acctDistinct.add(e.recipient_token, t);
 
+    // What the account's windows hold now. Nothing below adds to them, so every rule reads these.
+    const longTotals = spanTotals(acct, r.account_anomaly.windowS, t);
+    const shortTotals = acctShort.totals(t);
+    const newCountryTotals = newCountryWindow.totals(t);
     {
       // A surge of the account's volume (either short or long window): its buckets are kept out of what is learned.
-      const longVolume =
-        this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n / acct.baseline(Number(r.account_anomaly.params['baseline_floor']));
-      const shortVolume = acctShort.totals(t).n / acctShort.baseline(Number(r.velocity.params['baseline_floor']));
+      const longVolume = longTotals.n / acct.baseline(Number(r.account_anomaly.params['baseline_floor']));
+      const shortVolume = shortTotals.n / acctShort.baseline(Number(r.velocity.params['baseline_floor']));
       // The surge is seen some seconds after it began: the minute before is kept out too.
       const surging = longVolume >= Number(r.account_anomaly.params['volume_ratio']) || shortVolume >= r.velocity.warning;
       if (surging) for (let k = 0; k <= 6; k++) hist.surge.add(bucket - k);
       // What the account usually does is learned from ordinary moments only: not in a surge, and a country it does not
       // usually reach is learned only while most of its traffic goes to usual ones.
-      const mix = this.windowTotals(`a|${e.account_id}`, r.account_anomaly.windowS, t).n;
-      const freshShare = mix > 0 ? newCountryWindow.totals(t).n / mix : 0;
+      const mix = longTotals.n;
+      const freshShare = mix > 0 ? newCountryTotals.n / mix : 0;
       const warming = t - hist.firstSeen < Number(r.account_anomaly.params['warmup_s']) * 1000;
-      if (!accountAlerting && !surging && (warming || knownCountry(e.destination_country) || freshShare < 0.25))
+      if (!accountAlerting && !surging && (warming || knownCountry(hist, e.destination_country, knownHours) || freshShare < 0.25))
         hist.recent.push({ t, country: e.destination_country });
     }
 
     if (r.account_anomaly.enabled) {
       const rc = r.account_anomaly;
-      const all = this.windowTotals(`a|${e.account_id}`, rc.windowS, t);
-      const fresh = newCountryWindow.totals(t);
+      const all = longTotals;
+      const fresh = newCountryTotals;
       const share = all.n > 0 ? fresh.n / all.n : 0;
-      const volume = all.n / this.windowOf(`a|${e.account_id}`)!.baseline(Number(rc.params['baseline_floor']));
+      const volume = all.n / acct.baseline(Number(rc.params['baseline_floor']));
       const th = thresholdsFor(rc, e.destination_country, network);
-      changes.push(
-        ...this.judge('account_anomaly', accountKey, t, {
-          // A shift spread over several ranges: traffic concentrated on one range is the range rules' business
-          // (a scan, pumping, IRSF), and an open alert of one of those already explains the account's traffic.
-          anomalous:
-            warmedUp(rc) &&
-            freshRanges.count(t) >= Number(rc.params['min_new_ranges']) &&
-            !this.specificOpen(e.account_id) &&
-            hist.total >= Number(rc.params['history_min_records']) &&
-            all.n >= rc.minRecords &&
-            share >= th.warning &&
-            volume >= Number(rc.params['volume_ratio']),
+      // A shift spread over several ranges: traffic concentrated on one range is the range rules' business
+      // (a scan, pumping, IRSF), and an open alert of one of those already explains the account's traffic.
+      const anomalous =
+        warmedUp(hist, rc, t) &&
+        freshRanges.count(t) >= Number(rc.params['min_new_ranges']) &&
+        !this.specificOpen(e.account_id) &&
+        hist.total >= Number(rc.params['history_min_records']) &&
+        all.n >= rc.minRecords &&
+        share >= th.warning &&
+        volume >= Number(rc.params['volume_ratio']);
+      if (anomalous)
+        this.judge(changes, 'account_anomaly', accountKey, t, {
           figure: share,
           warning: th.warning,
           critical: th.critical,
@@ -551,17 +616,16 @@ export class FraudDetector {
             volume_ratio: round(volume),
             history_records: hist.total,
           },
-        }),
-      );
+        });
     }
 
     if (r.velocity.enabled) {
       const rc = r.velocity;
-      const all = acctShort.totals(t);
+      const all = shortTotals;
       const baseline = acctShort.baseline(Number(rc.params['baseline_floor']));
       const surge = all.n / baseline;
       const distinctShare = all.n > 0 ? acctDistinct.count(t) / all.n : 1;
-      const fresh = this.windowTotals(`an|${e.account_id}`, rc.windowS, t);
+      const fresh = spanTotals(newCountryWindow, rc.windowS, t);
       const th = thresholdsFor(rc, e.destination_country, network);
       // The surge itself: the buckets over the warning level of a bucket's share of the baseline (ordinary traffic
       // before and after it is not the activity); spread too evenly for any bucket to stand out, the window's records.
@@ -569,54 +633,45 @@ export class FraudDetector {
       const surgeFirst = Number.isFinite(span.first) ? span.first : all.first;
       const surgeLast = Number.isFinite(span.last) ? span.last : t;
       // A surge that repeats recipients (flooding) rather than reaching new ones (a campaign), in the usual destinations.
-      changes.push(
-        ...this.judge('velocity', accountKey, t, {
-          anomalous:
-            warmedUp(rc) &&
-            all.n >= rc.minRecords &&
-            surge >= th.warning &&
-            distinctShare < Number(rc.params['max_distinct_share']) &&
-            (all.n > 0 ? fresh.n / all.n : 0) < Number(rc.params['max_new_country_share']),
+      const anomalous =
+        warmedUp(hist, rc, t) &&
+        all.n >= rc.minRecords &&
+        surge >= th.warning &&
+        distinctShare < Number(rc.params['max_distinct_share']) &&
+        (all.n > 0 ? fresh.n / all.n : 0) < Number(rc.params['max_new_country_share']);
+      if (anomalous)
+        this.judge(changes, 'velocity', accountKey, t, {
           figure: surge,
           warning: th.warning,
           critical: th.critical,
           started: surgeFirst,
           lastActivity: surgeLast,
           evidence: { window_s: rc.windowS, records: all.n, baseline: round(baseline), surge: round(surge), distinct_recipient_share: round(distinctShare) },
-        }),
-      );
+        });
       // Per token: one recipient receiving (or one subscriber's number sending) this many records in a window.
-      const perToken: [string, 'recipient' | 'sender'][] = [];
-      if (e.recipient_token && outbound) perToken.push([e.recipient_token, 'recipient']);
+      if (e.recipient_token && outbound)
+        this.tokenVelocity(changes, windows.recipientTokens, e.account_id, e.recipient_token, 'recipient', t, delivered, failed);
       // A sending number is a subscriber's only on mobile-originated traffic (A2P long numbers send thousands by design).
-      if (e.sender_token && e.sender_type === 'msisdn' && e.direction === 'mo') perToken.push([e.sender_token, 'sender']);
-      for (const [token, role] of perToken) {
-        const tokenKey: AlertKey = { account_id: e.account_id, token, token_role: role };
-        const tw = this.window(`t|${role}|${e.account_id}|${token}`, rc.windowS, false);
-        tw.add(t, delivered, failed);
-        const n = tw.totals(t);
-        const tokenWarning = Number(rc.params['token_warning']);
-        const tokenCritical = Number(rc.params['token_critical']);
-        changes.push(
-          ...this.judge('velocity', tokenKey, t, {
-            anomalous: n.n >= tokenWarning,
-            figure: n.n,
-            warning: tokenWarning,
-            critical: tokenCritical,
-            started: n.first,
-            lastActivity: n.last,
-            evidence: { window_s: rc.windowS, records_of_token: n.n, token_role: role },
-          }),
-        );
-      }
+      if (e.sender_token && e.sender_type === 'msisdn' && e.direction === 'mo')
+        this.tokenVelocity(changes, windows.senderTokens, e.account_id, e.sender_token, 'sender', t, delivered, failed);
     }
 
     if (outbound && e.recipient_range) {
       const rangeKey = { account_id: e.account_id, destination_country: e.destination_country, range: e.recipient_range };
+      const within = `${e.destination_country}|${e.recipient_range}`;
+      let range = windows.ranges.get(within);
+      if (!range) {
+        const text = keyText(rangeKey);
+        range = { text, pumpingId: `sms_pumping|${text}` };
+        windows.ranges.set(within, range);
+      }
+      const rangeText = range.text;
+      const pumpingId = range.pumpingId;
       let pumping = false;
       if (r.sms_pumping.enabled && (e.channel === 'sms' || e.channel === 'mms')) {
         const rc = r.sms_pumping;
-        const w = this.window(`p|${keyText(rangeKey)}`, rc.windowS, !this.isOpen('sms_pumping', rangeKey));
+        const w = (range.pumping ??= this.newWindow(rc.windowS));
+        w.advance(this.current, !this.open.has(pumpingId));
         // Pumped traffic is what is never confirmed: delivered records beside it are not the activity.
         w.add(t, delivered, failed, !delivered);
         const s = w.totals(t);
@@ -633,82 +688,95 @@ export class FraudDetector {
           surge >= th.warning &&
           deliveredRatio <= Number(rc.params['max_delivery_ratio']) &&
           (riskyDestination || failureRatio < Number(r.range_scan.params['min_failure_ratio']));
-        changes.push(
-          ...this.judge('sms_pumping', rangeKey, t, {
-            anomalous: pumping,
-            figure: surge,
-            warning: th.warning,
-            critical: th.critical,
-            started: s.hitFirst,
-            lastActivity: s.hitLast,
-            evidence: {
-              window_s: rc.windowS,
-              records: s.n,
-              baseline: round(baseline),
-              surge: round(surge),
-              delivered_ratio: round(deliveredRatio),
-              failure_ratio: round(failureRatio),
+        if (pumping)
+          this.judge(
+            changes,
+            'sms_pumping',
+            rangeKey,
+            t,
+            {
+              figure: surge,
+              warning: th.warning,
+              critical: th.critical,
+              started: s.hitFirst,
+              lastActivity: s.hitLast,
+              evidence: {
+                window_s: rc.windowS,
+                records: s.n,
+                baseline: round(baseline),
+                surge: round(surge),
+                delivered_ratio: round(deliveredRatio),
+                failure_ratio: round(failureRatio),
+              },
             },
-          }),
-        );
+            rangeText,
+          );
       }
       if (r.range_scan.enabled) {
         const rc = r.range_scan;
-        const w = this.window(`s|${keyText(rangeKey)}`, rc.windowS, false);
+        const w = (range.scan ??= this.newWindow(rc.windowS));
+        w.advance(this.current, false);
         // A scan is its failures: records that reached someone are not the activity.
         w.add(t, delivered, failed, failed);
-        const d = this.distinctOf(`s|${keyText(rangeKey)}`, rc.windowS * 1000, e.account_id);
+        const d = (range.scanRecipients ??= new DistinctWindow(rc.windowS * 1000, e.account_id));
         if (e.recipient_token) d.add(e.recipient_token, t);
         const s = w.totals(t);
         const distinct = d.count(t, (Math.floor(t / BUCKET_MS) - w.windowBuckets + 1) * BUCKET_MS);
         const failureRatio = s.n > 0 ? s.failed / s.n : 0;
         const th = thresholdsFor(rc, e.destination_country, network);
         // Pumping takes precedence: a pumped range is also scanned, and one alert says more than two.
-        changes.push(
-          ...this.judge('range_scan', rangeKey, t, {
-            anomalous:
-              !pumping &&
-              !this.isOpen('sms_pumping', rangeKey) &&
-              s.n >= rc.minRecords &&
-              distinct >= th.warning &&
-              failureRatio >= Number(rc.params['min_failure_ratio']),
-            figure: distinct,
-            warning: th.warning,
-            critical: th.critical,
-            started: s.hitFirst,
-            lastActivity: s.hitLast,
-            evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
-          }),
-        );
+        const anomalous =
+          !pumping && !this.open.has(pumpingId) && s.n >= rc.minRecords && distinct >= th.warning && failureRatio >= Number(rc.params['min_failure_ratio']);
+        if (anomalous)
+          this.judge(
+            changes,
+            'range_scan',
+            rangeKey,
+            t,
+            {
+              figure: distinct,
+              warning: th.warning,
+              critical: th.critical,
+              started: s.hitFirst,
+              lastActivity: s.hitLast,
+              evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
+            },
+            rangeText,
+          );
       }
       if (r.irsf.enabled && e.channel === 'voice') {
         const rc = r.irsf;
         const countries = rc.params['high_risk_countries'] as readonly string[];
         const ranges = rc.params['high_risk_ranges'] as readonly string[];
-        const risky =
-          countries.includes(e.destination_country) || ranges.some((p) => e.recipient_range.startsWith(p)) || e.recipient_number_type === 'premium_rate';
+        const risky = countries.includes(e.destination_country) || startsWithAny(e.recipient_range, ranges) || e.recipient_number_type === 'premium_rate';
         if (risky) {
-          const w = this.window(`i|${keyText(rangeKey)}`, rc.windowS, false);
+          const w = (range.irsf ??= this.newWindow(rc.windowS));
+          w.advance(this.current, false);
           const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
           w.add(t, short, failed);
           const s = w.totals(t);
           const th = thresholdsFor(rc, e.destination_country, network);
-          changes.push(
-            ...this.judge('irsf', rangeKey, t, {
-              anomalous: s.n >= Math.max(rc.minRecords, th.warning),
-              figure: s.n,
-              warning: th.warning,
-              critical: th.critical,
-              started: s.first,
-              lastActivity: s.last,
-              evidence: { window_s: rc.windowS, calls_to_high_risk_range: s.n, short_calls: s.delivered, number_type: e.recipient_number_type || 'unknown' },
-            }),
-          );
+          if (s.n >= Math.max(rc.minRecords, th.warning))
+            this.judge(
+              changes,
+              'irsf',
+              rangeKey,
+              t,
+              {
+                figure: s.n,
+                warning: th.warning,
+                critical: th.critical,
+                started: s.first,
+                lastActivity: s.last,
+                evidence: { window_s: rc.windowS, calls_to_high_risk_range: s.n, short_calls: s.delivered, number_type: e.recipient_number_type || 'unknown' },
+              },
+              rangeText,
+            );
         }
       }
     }
-    // An account read behind the others moves its own alerts' closing clock without moving the detector's: every
-    // 10 s of its own time, its own open alerts are checked (the sweep below goes by the detector's clock).
+    // An account read behind the others moves its windows alerts' closing clock without moving the detector's: every
+    // 10 s of its windows time, its windows open alerts are checked (the sweep below goes by the detector's clock).
     if (mine.latest - mine.checkedAt >= BUCKET_MS) {
       mine.checkedAt = mine.latest;
       const ids = this.openByAccount.get(e.account_id);
@@ -734,11 +802,26 @@ export class FraudDetector {
     // sets with nothing left in their window: memory stays bounded by activity.
     if (this.watermark - this.lastPrune >= 3_600_000) {
       this.lastPrune = this.watermark;
-      for (const [k, w] of this.windows) {
-        const last = w.buckets[w.buckets.length - 1];
-        if ((!last || last.at * BUCKET_MS < this.watermark - 86_400_000) && w.idleSince(this.watermark - 86_400_000)) this.windows.delete(k);
+      const now = this.watermark;
+      for (const [account, own] of this.accountWindows) {
+        const clock = this.closingClockOf(account);
+        if (own.volume && quietForADay(own.volume, now)) delete own.volume;
+        if (own.short && quietForADay(own.short, now)) delete own.short;
+        if (own.newCountries && quietForADay(own.newCountries, now)) delete own.newCountries;
+        if (own.recipients && own.recipients.count(clock) === 0) delete own.recipients;
+        if (own.newRanges && own.newRanges.count(clock) === 0) delete own.newRanges;
+        for (const [token, w] of own.recipientTokens) if (quietForADay(w, now)) own.recipientTokens.delete(token);
+        for (const [token, w] of own.senderTokens) if (quietForADay(w, now)) own.senderTokens.delete(token);
+        for (const [k, range] of own.ranges) {
+          if (range.pumping && quietForADay(range.pumping, now)) delete range.pumping;
+          if (range.scan && quietForADay(range.scan, now)) delete range.scan;
+          if (range.scanRecipients && range.scanRecipients.count(clock) === 0) delete range.scanRecipients;
+          if (range.irsf && quietForADay(range.irsf, now)) delete range.irsf;
+          if (!range.pumping && !range.scan && !range.scanRecipients && !range.irsf) own.ranges.delete(k);
+        }
+        const empty = !own.volume && !own.short && !own.newCountries && !own.recipients && !own.newRanges;
+        if (empty && own.recipientTokens.size === 0 && own.senderTokens.size === 0 && own.ranges.size === 0) this.accountWindows.delete(account);
       }
-      for (const [k, d] of this.distinct) if (d.count(this.closingClockOf(d.account)) === 0) this.distinct.delete(k);
       for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.openByAccount.has(account)) this.clocks.delete(account);
     }
     return out;
@@ -750,14 +833,14 @@ export class FraudDetector {
     return false;
   }
 
-  private isOpen(rule: RuleName, key: AlertKey): boolean {
-    return this.open.has(`${rule}|${keyText(key)}`);
-  }
-
-  private judge(rule: RuleName, key: AlertKey, t: number, v: Verdict): AlertChange[] {
-    const id = `${rule}|${keyText(key)}`;
+  /**
+   * Opens, escalates or updates the alert of `rule` and `key` for a verdict whose condition holds at `t`, pushing the
+   * change (if any) to `out`. Called only when the condition holds: a condition that does not hold changes nothing
+   * (closing goes by `heldAt`), so callers build no verdict for the usual, ordinary record.
+   */
+  private judge(out: AlertChange[], rule: RuleName, key: AlertKey, t: number, v: Verdict, keyId = keyText(key)): void {
+    const id = `${rule}|${keyId}`;
     const existing = this.open.get(id);
-    if (!v.anomalous) return [];
     const severity: Severity = v.figure >= v.critical ? 'critical' : 'warning';
     const risk = riskScore(v.figure, v.warning, v.critical);
     if (!existing) {
@@ -777,7 +860,8 @@ export class FraudDetector {
         evidence: { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical },
       };
       this.markOpen(id, { alert, publishedAt: t, heldAt: t });
-      return [{ change: 'opened', alert }];
+      out.push({ change: 'opened', alert });
+      return;
     }
     if (t > existing.heldAt) existing.heldAt = t;
     const a = existing.alert;
@@ -796,54 +880,85 @@ export class FraudDetector {
     existing.alert = next;
     if (escalated) {
       existing.publishedAt = t;
-      return [{ change: 'escalated', alert: next }];
+      out.push({ change: 'escalated', alert: next });
+      return;
     }
     if (t - existing.publishedAt >= UPDATE_EVERY_MS) {
       existing.publishedAt = t;
-      return [{ change: 'updated', alert: next }];
+      out.push({ change: 'updated', alert: next });
     }
-    return [];
   }
 
-  private window(key: string, windowS: number, learning: boolean, unbiased = false): KeyWindow {
-    let w = this.windows.get(key);
-    if (!w) {
-      w = new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased, Math.ceil(this.lateToleranceMs / BUCKET_MS));
-      this.windows.set(key, w);
-    }
-    w.advance(this.current, learning);
-    return w;
+  private newWindow(windowS: number, unbiased = false): KeyWindow {
+    return new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased, Math.ceil(this.lateToleranceMs / BUCKET_MS));
   }
 
-  private windowOf(key: string): KeyWindow | undefined {
-    return this.windows.get(key);
+  /** Velocity of one token (a recipient's, or a subscriber's sending number): its records in the velocity window. */
+  private tokenVelocity(
+    out: AlertChange[],
+    byToken: Map<string, KeyWindow>,
+    account: string,
+    token: string,
+    role: 'recipient' | 'sender',
+    t: number,
+    delivered: boolean,
+    failed: boolean,
+  ): void {
+    const rc = this.config.rules.velocity;
+    let tw = byToken.get(token);
+    if (!tw) byToken.set(token, (tw = this.newWindow(rc.windowS)));
+    tw.advance(this.current, false);
+    tw.add(t, delivered, failed);
+    const n = tw.totals(t);
+    const tokenWarning = Number(rc.params['token_warning']);
+    if (n.n < tokenWarning) return;
+    const tokenKey: AlertKey = { account_id: account, token, token_role: role };
+    this.judge(out, 'velocity', tokenKey, t, {
+      figure: n.n,
+      warning: tokenWarning,
+      critical: Number(rc.params['token_critical']),
+      started: n.first,
+      lastActivity: n.last,
+      evidence: { window_s: rc.windowS, records_of_token: n.n, token_role: role },
+    });
   }
+}
 
-  private windowTotals(key: string, windowS: number, now: number): { n: number; first: number } {
-    const w = this.windows.get(key);
-    if (!w) return { n: 0, first: now };
-    let n = 0;
-    let first = Number.POSITIVE_INFINITY;
-    const from = Math.floor((now - windowS * 1000) / BUCKET_MS);
-    const to = Math.floor(now / BUCKET_MS);
-    for (let i = w.buckets.length - 1; i >= 0; i--) {
-      const b = w.buckets[i]!;
-      if (b.at <= from) break;
-      if (b.at > to) continue;
-      n += b.n;
-      if (b.first < first) first = b.first;
-    }
-    return { n, first };
-  }
+/** A country the account's traffic reached in at least `knownHours` distinct hours (before the current window). */
+function knownCountry(hist: AccountHistory, country: string, knownHours: number): boolean {
+  return (hist.hours.get(country)?.size ?? 0) >= knownHours;
+}
 
-  private distinctOf(key: string, windowMs: number, account: string): DistinctWindow {
-    let d = this.distinct.get(key);
-    if (!d) {
-      d = new DistinctWindow(windowMs, account);
-      this.distinct.set(key, d);
-    }
-    return d;
+/** The account has been seen for the rule's warm-up (its baseline means something). */
+function warmedUp(hist: AccountHistory, rc: RuleConfig, t: number): boolean {
+  return t - hist.firstSeen >= Number(rc.params['warmup_s']) * 1000;
+}
+
+function startsWithAny(text: string, prefixes: readonly string[]): boolean {
+  for (const p of prefixes) if (text.startsWith(p)) return true;
+  return false;
+}
+
+/** Records of a window's buckets within the `windowS` seconds ending at `now` (a window read over another span). */
+function spanTotals(w: KeyWindow, windowS: number, now: number): { n: number; first: number } {
+  let n = 0;
+  let first = Number.POSITIVE_INFINITY;
+  const from = Math.floor((now - windowS * 1000) / BUCKET_MS);
+  const to = Math.floor(now / BUCKET_MS);
+  for (let i = w.buckets.length - 1; i >= 0; i--) {
+    const b = w.buckets[i]!;
+    if (b.at <= from) break;
+    if (b.at > to) continue;
+    n += b.n;
+    if (b.first < first) first = b.first;
   }
+  return { n, first };
+}
+
+/** A window with no bucket in the day before `now`, and none since: forgotten (its baseline with it). */
+function quietForADay(w: KeyWindow, now: number): boolean {
+  const last = w.buckets[w.buckets.length - 1];
+  return (!last || last.at * BUCKET_MS < now - 86_400_000) && w.idleSince(now - 86_400_000);
 }
 
 function round(x: number): number {
