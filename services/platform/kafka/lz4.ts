@@ -10,6 +10,8 @@ const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MIN = 0x184d2a50;
 const SKIPPABLE_MAX = 0x184d2a5f;
 const HISTORY = 64 * 1024;
+/** Copies up to this many bytes are made byte by byte (cheaper than a native call). */
+const SHORT_COPY = 32;
 const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
 
 export class Lz4FormatError extends Error {
@@ -90,7 +92,10 @@ export function decodeBlock(src: Buffer, from: number, to: number, dst: Buffer, 
       } while (b === 255);
     }
     if (i + literals > to || o + literals > limit) throw new Lz4FormatError('literals overrun');
-    src.copy(dst, o, i, i + literals);
+    // Short runs byte by byte: most sequences of record data are a few bytes, and Buffer#copy costs a native call
+    // (a sixth of fraud's time went to it; benchmarks/results/ab-fraud-detector-2026-12-05.md).
+    if (literals > SHORT_COPY) src.copy(dst, o, i, i + literals);
+    else for (let k = 0; k < literals; k++) dst[o + k] = src[i + k]!;
     i += literals;
     o += literals;
     if (i >= to) break; // the last sequence has literals only
@@ -110,11 +115,11 @@ export function decodeBlock(src: Buffer, from: number, to: number, dst: Buffer, 
     let m = o - offset;
     if (offset === 0 || m < lowest) throw new Lz4FormatError('match offset outside the window');
     if (o + match > limit) throw new Lz4FormatError('match overrun');
-    if (offset >= match) {
+    if (offset >= match && match > SHORT_COPY) {
       dst.copy(dst, o, m, m + match);
       o += match;
     } else {
-      // Overlapping copy (a repeated pattern): byte by byte, as the format defines it.
+      // A short or overlapping copy (a repeated pattern): byte by byte, as the format defines it.
       for (let k = 0; k < match; k++) dst[o++] = dst[m++]!;
     }
   }
