@@ -260,6 +260,7 @@ export class FraudService implements BatchHandler<PartitionState> {
         this.counts.records += examined;
         this.counts.late += late;
         metrics.fraudRecords.inc(examined);
+        metrics.fraudWindows.set(this.detector.windowCount);
         metrics.fraudRecordsLate.inc(late);
         for (const c of changes) {
           if (c.change === 'opened') {

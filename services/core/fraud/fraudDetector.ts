@@ -69,6 +69,9 @@ const ALPHA = 1 - Math.pow(0.5, 1 / 360);
 const UPDATE_EVERY_MS = 60_000;
 const FAILED = new Set(['failed', 'rejected']);
 
+/** How often (event time) token windows that can no longer count are forgotten (see `forgetSpentTokens`). */
+const TOKEN_PRUNE_MS = 10 * 60_000;
+
 /** Event-time slack beyond the longest window before a record counts as too late to judge (s). */
 const LATE_SLACK_S = 15 * 60;
 
@@ -205,6 +208,15 @@ class KeyWindow {
     return undefined;
   }
 
+  /**
+   * Holds no bucket that a window advanced to `clock` would keep. A window that never learns (its baseline stays 0) then
+   * reads exactly as a new one would from `clock` on: advancing either sets its last bucket to `clock`'s.
+   */
+  spentAt(clock: number): boolean {
+    const last = this.buckets[this.buckets.length - 1];
+    return last === undefined || last.at <= Math.floor(clock / BUCKET_MS) - this.windowBuckets - this.lateBuckets;
+  }
+
   /** No bucket since `t`. */
   idleSince(t: number): boolean {
     return this.lastBucket * BUCKET_MS < t;
@@ -326,6 +338,7 @@ interface AccountHistory {
  * created when first needed and forgotten when quiet (`sweep`); the entry goes when it holds none.
  */
 interface AccountWindows {
+  readonly account: string;
   /** Ids of the account's own alerts (velocity, account anomaly), as `judge` spells them. */
   readonly velocityId: string;
   readonly anomalyId: string;
@@ -340,11 +353,24 @@ interface AccountWindows {
   /** Distinct ranges (or countries) of the traffic to new countries, over the account-anomaly window. */
   newRanges?: DistinctWindow;
   /** Velocity per token: records to each recipient, and from each subscriber's number (mobile-originated). */
-  readonly recipientTokens: Map<string, KeyWindow>;
-  readonly senderTokens: Map<string, KeyWindow>;
+  readonly recipientTokens: Map<string, TokenWindow>;
+  readonly senderTokens: Map<string, TokenWindow>;
   /** The range rules' windows, by destination country and number range. */
   readonly ranges: Map<string, RangeWindows>;
 }
+
+/**
+ * A token seen once: the record a window would hold, without the window. Most tokens of one-time-password traffic are
+ * seen once; a window for each (its bucket array and bucket) was ~0.5 KB of heap. A second record makes it a KeyWindow
+ * holding both, exactly as if it had been one from the first (see `tokenVelocity`).
+ */
+interface TokenSighting {
+  readonly t: number;
+  readonly delivered: boolean;
+  readonly failed: boolean;
+}
+
+type TokenWindow = KeyWindow | TokenSighting;
 
 /** The windows of one (account, destination country, number range) key. */
 interface RangeWindows {
@@ -414,6 +440,7 @@ export class FraudDetector {
   private readonly openByAccount = new Map<string, Set<string>>();
   private lastSweep = 0;
   private lastPrune = 0;
+  private lastTokenPrune = 0;
   private ignoredLate = 0;
   /** How far behind the newest event time an event may be and still be judged (see `observe`). */
   private readonly lateToleranceMs: number;
@@ -426,6 +453,29 @@ export class FraudDetector {
   /** Events not judged: older than every live window (late arrivals), or dated far ahead of the wall clock. */
   get lateIgnored(): number {
     return this.ignoredLate;
+  }
+
+  /**
+   * Windows held now (key windows and distinct sets, every rule): what the detector's memory grows with. Counted by
+   * walking them, for a gauge read once per batch.
+   */
+  get windowCount(): number {
+    let n = 0;
+    for (const own of this.accountWindows.values()) {
+      if (own.volume) n++;
+      if (own.short) n++;
+      if (own.newCountries) n++;
+      if (own.recipients) n++;
+      if (own.newRanges) n++;
+      n += own.recipientTokens.size + own.senderTokens.size;
+      for (const range of own.ranges.values()) {
+        if (range.pumping) n++;
+        if (range.scan) n++;
+        if (range.scanRecipients) n++;
+        if (range.irsf) n++;
+      }
+    }
+    return n;
   }
 
   /** Alerts open now (their latest state). */
@@ -526,6 +576,7 @@ export class FraudDetector {
     if (!windows) {
       const text = keyText(accountKey);
       windows = {
+        account: e.account_id,
         velocityId: `velocity|${text}`,
         anomalyId: `account_anomaly|${text}`,
         recipientTokens: new Map(),
@@ -798,9 +849,14 @@ export class FraudDetector {
     this.lastSweep = this.watermark;
     const out: AlertChange[] = [];
     for (const id of [...this.open.keys()]) this.closeIfDue(id, out);
+    const hourly = this.watermark - this.lastPrune >= 3_600_000;
+    if (hourly || this.watermark - this.lastTokenPrune >= TOKEN_PRUNE_MS) {
+      this.lastTokenPrune = this.watermark;
+      this.forgetSpentTokens();
+    }
     // Once an hour of event time: windows of keys quiet for a day are forgotten (their baseline with them), and distinct
     // sets with nothing left in their window: memory stays bounded by activity.
-    if (this.watermark - this.lastPrune >= 3_600_000) {
+    if (hourly) {
       this.lastPrune = this.watermark;
       const now = this.watermark;
       for (const [account, own] of this.accountWindows) {
@@ -810,8 +866,6 @@ export class FraudDetector {
         if (own.newCountries && quietForADay(own.newCountries, now)) delete own.newCountries;
         if (own.recipients && own.recipients.count(clock) === 0) delete own.recipients;
         if (own.newRanges && own.newRanges.count(clock) === 0) delete own.newRanges;
-        for (const [token, w] of own.recipientTokens) if (quietForADay(w, now)) own.recipientTokens.delete(token);
-        for (const [token, w] of own.senderTokens) if (quietForADay(w, now)) own.senderTokens.delete(token);
         for (const [k, range] of own.ranges) {
           if (range.pumping && quietForADay(range.pumping, now)) delete range.pumping;
           if (range.scan && quietForADay(range.scan, now)) delete range.scan;
@@ -825,6 +879,28 @@ export class FraudDetector {
       for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.openByAccount.has(account)) this.clocks.delete(account);
     }
     return out;
+  }
+
+  /**
+   * Forgets token windows that hold nothing a later record could be counted with (~26 minutes after their last record
+   * with the default rules), every TOKEN_PRUNE_MS of event time. One-time-password traffic brings a new recipient with
+   * nearly every record: kept a day like other windows, they were millions at a few hundred records/s (1.9 GB of heap
+   * after 6 hours at 100/s, benchmarks/results/ab-fraud-detector-2026-12-05.md). A token window never learns, so one
+   * made anew reads exactly as the forgotten one would have: the account's clock, which it advances to, never goes back
+   * (see AccountClock).
+   */
+  private forgetSpentTokens(): void {
+    const keep = Math.ceil((this.config.rules.velocity.windowS * 1000) / BUCKET_MS) + Math.ceil(this.lateToleranceMs / BUCKET_MS);
+    for (const own of this.accountWindows.values()) {
+      // The clock the account's windows will next advance to is at least its own, and at least 6 hours behind the
+      // newest event time: an older record is not judged (`observe`, CATCH_UP_MS). An account without a clock (quiet
+      // for a day, forgotten by the hourly sweep) has only the second.
+      const latest = Math.max(this.clocks.get(own.account)?.latest ?? Number.NEGATIVE_INFINITY, this.watermark - CATCH_UP_MS);
+      const horizon = Math.floor(latest / BUCKET_MS) - keep;
+      const spent = (w: TokenWindow): boolean => (w instanceof KeyWindow ? w.spentAt(latest) : Math.floor(w.t / BUCKET_MS) <= horizon);
+      for (const [token, w] of own.recipientTokens) if (spent(w)) own.recipientTokens.delete(token);
+      for (const [token, w] of own.senderTokens) if (spent(w)) own.senderTokens.delete(token);
+    }
   }
 
   /** An open alert of a range rule (pumping, scan, IRSF) names this account. */
@@ -896,7 +972,7 @@ export class FraudDetector {
   /** Velocity of one token (a recipient's, or a subscriber's sending number): its records in the velocity window. */
   private tokenVelocity(
     out: AlertChange[],
-    byToken: Map<string, KeyWindow>,
+    byToken: Map<string, TokenWindow>,
     account: string,
     token: string,
     role: 'recipient' | 'sender',
@@ -905,11 +981,28 @@ export class FraudDetector {
     failed: boolean,
   ): void {
     const rc = this.config.rules.velocity;
-    let tw = byToken.get(token);
-    if (!tw) byToken.set(token, (tw = this.newWindow(rc.windowS)));
-    tw.advance(this.current, false);
-    tw.add(t, delivered, failed);
-    const n = tw.totals(t);
+    const held = byToken.get(token);
+    let n: { n: number; first: number; last: number };
+    if (held === undefined) {
+      // What a new window would read after this one record: it is never too old for it (the detector judges nothing
+      // older than its late tolerance, and a window keeps its width beyond that), and it is the window's only bucket.
+      byToken.set(token, { t, delivered, failed });
+      n = { n: 1, first: t, last: t };
+    } else {
+      let tw: KeyWindow;
+      if (held instanceof KeyWindow) tw = held;
+      else {
+        // The sighting becomes the window it stood for. Advanced to the clock first, then given the earlier record: the
+        // same buckets as a window made at that record and advanced now (a bucket the advance would drop, add drops).
+        tw = this.newWindow(rc.windowS);
+        tw.advance(this.current, false);
+        tw.add(held.t, held.delivered, held.failed);
+        byToken.set(token, tw);
+      }
+      tw.advance(this.current, false);
+      tw.add(t, delivered, failed);
+      n = tw.totals(t);
+    }
     const tokenWarning = Number(rc.params['token_warning']);
     if (n.n < tokenWarning) return;
     const tokenKey: AlertKey = { account_id: account, token, token_role: role };

@@ -15,6 +15,7 @@ export interface PipelineMetrics {
   readonly fraudAlerts: Counter<'rule' | 'severity'>;
   readonly fraudAlertEscalations: Counter<'rule'>;
   readonly fraudOpenAlerts: Gauge<'rule'>;
+  readonly fraudWindows: Gauge;
   readonly fraudLag: Gauge<'partition'>;
   readonly fraudRecords: Counter;
   readonly fraudRecordsLate: Counter;
@@ -97,6 +98,11 @@ export function createMetrics(): PipelineMetrics {
       registers: [registry],
     }),
     fraudOpenAlerts: new Gauge({ name: 'cdr_fraud_open_alerts', help: 'Fraud alerts open now, by rule', labelNames: ['rule'], registers: [registry] }),
+    fraudWindows: new Gauge({
+      name: 'cdr_fraud_windows',
+      help: 'Sliding windows the fraud detector holds (per account, number range and token): what its memory grows with',
+      registers: [registry],
+    }),
     fraudLag: new Gauge({
       name: 'cdr_fraud_lag_records',
       help: 'Records of cdr.pseudonymised the fraud group has not yet handled, per partition',

@@ -251,6 +251,14 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       for (const severity of ['warning', 'critical']) assert.ok(series.includes(`${rule}/${severity}`), `${rule}/${severity} in ${series.join(' ')}`);
   });
 
+  it('serves cdr_fraud_windows: the windows its detector holds after judging the scan', async () => {
+    const text = await rt.metrics.registry.getSingleMetricAsString('cdr_fraud_windows');
+    const held = Number(/^cdr_fraud_windows (\d+)$/m.exec(text)?.[1]);
+    // At least the scanning account's own windows and its range's; at most a few per record judged.
+    const judged = Number((fraud.service.health().detail as { records: number }).records);
+    assert.ok(held >= 3 && held <= 4 * judged + 10, `${text} (${judged} records judged)`);
+  });
+
   it('health counts the alerts open as stored: adopted at start, moved only by durable changes', async () => {
     await waitFor('fraud is idle', () => fraud.service.status().lag === 0, 60_000);
     const storage = requireStore(rt);

@@ -383,6 +383,51 @@ describe('fraud detector', () => {
     assert.equal(d.openAlerts().length, 0);
   });
 
+  it('holds a window per recipient only while it can still count: one-time-password traffic does not pile up for a day', () => {
+    // A new recipient with every record, 5 per second of event time for 3 hours (54,000 recipients), as OTP traffic is.
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    let most = 0;
+    for (let i = 0; i < 54_000; i++) {
+      d.observe(ev({ event_time: T0 + i * 200, recipient_token: `otp-${i}` }));
+      if (i % 1_000 === 0) most = Math.max(most, d.windowCount);
+    }
+    // A token window keeps its records for the velocity window plus the late tolerance (60 s + 1,500 s) and goes at the
+    // next hourly sweep after that: at most ~1.5 h of recipients (~27,000), never all 54,000 (nor a day's worth).
+    assert.ok(most < 30_000, `${most} windows at the most`);
+    assert.ok(d.windowCount < 30_000, `${d.windowCount} windows at the end`);
+    assert.ok(d.windowCount > 7_000, `${d.windowCount}: the last 26 minutes of recipients are still held`);
+  });
+
+  it('a token window kept over the sweeps still counts late records with the records before it', () => {
+    // The first record makes the first sweep; the next one runs an hour of event time later. 29 records to one number
+    // 40 minutes in, ordinary traffic on to 60 minutes 20 seconds (the sweep), then the 30th record to that number, dated
+    // 29 s after the first (a partition read behind): 30 records in 60 s, so the alert opens — the sweep must not have
+    // forgotten the 29 (they are 20 minutes old, inside the 25-minute late tolerance).
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const start = T0;
+    const flood = start + 40 * 60_000;
+    const events: FraudEvent[] = [ev({ event_time: start, recipient_token: 'first' })];
+    for (let i = 0; i < 29; i++) events.push(ev({ event_time: flood + i * 1000, recipient_token: 'victim' }));
+    // And one record to another number, whose 29 others come late: a token seen once is held as well.
+    events.push(ev({ event_time: flood, recipient_token: 'once' }));
+    for (let t = flood + 60_000; t <= start + 60 * 60_000 + 20_000; t += 5_000) events.push(ev({ event_time: t, recipient_token: `other-${t}` }));
+    assert.deepEqual(
+      run(d, events).filter((c) => c.change === 'opened'),
+      [],
+    );
+    const late = run(d, [
+      ev({ event_time: flood + 29_000, recipient_token: 'victim' }),
+      ...Array.from({ length: 29 }, (_, i) => ev({ event_time: flood + 1_000 + i * 1000, recipient_token: 'once' })),
+    ]);
+    assert.deepEqual(
+      late.filter((c) => c.change === 'opened').map((c) => [c.alert.key.token, c.alert.started_at - flood, c.alert.evidence['records_of_token']]),
+      [
+        ['victim', 0, 30],
+        ['once', 0, 30],
+      ],
+    );
+  });
+
   it('keys never carry more than account, country, range and a token', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
