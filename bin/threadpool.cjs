@@ -5,4 +5,6 @@
 // set before the pool's first use, which in an ES module process comes before the entry module's first line: hence
 // CommonJS, loaded first (bin/cdr.cjs, or `node --require ./bin/threadpool.cjs`). A value already set is kept.
 'use strict';
+// Also detaches stdin before the engine can read it (detach-stdin.cjs says why).
+require('./detach-stdin.cjs');
 if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';

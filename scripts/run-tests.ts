@@ -7,7 +7,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker.ts';
 
@@ -36,9 +35,13 @@ const files = testFiles(join(root, 'tests'))
     return !left;
   });
 
-// The test processes get the thread pool size `cdr start` runs with (bin/threadpool.cjs), unless the caller set one.
-createRequire(import.meta.url)('../bin/threadpool.cjs');
+// The test processes get the thread pool size `cdr start` runs with (bin/threadpool.cjs), unless the caller set one,
+// and start with stdin on /dev/null (bin/detach-stdin.cjs: the engine reads fd 0 as INSERT data, and node:test gives
+// each file's process a socket there). Through NODE_OPTIONS, so that the file processes node:test spawns, and theirs,
+// load it first, before any thread exists; not in this process, where loader threads already run.
 const env: NodeJS.ProcessEnv = { ...process.env };
+env['UV_THREADPOOL_SIZE'] ??= '16';
+env['NODE_OPTIONS'] = [env['NODE_OPTIONS'], `--require ${JSON.stringify(join(root, 'bin', 'detach-stdin.cjs'))}`].filter(Boolean).join(' ');
 const cleanups: (() => Promise<void>)[] = [];
 
 async function dockerEnvironment(): Promise<boolean> {
