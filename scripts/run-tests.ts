@@ -8,9 +8,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker.ts';
 
-const root = new URL('..', import.meta.url).pathname;
+// A path, not a URL's pathname: a checkout path with a space stays a space (cwd, the preload in NODE_OPTIONS).
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 function testFiles(dir: string): string[] {
   const out: string[] = [];
@@ -40,7 +42,7 @@ const files = testFiles(join(root, 'tests'))
 // each file's process a socket there). Through NODE_OPTIONS, so that the file processes node:test spawns, and theirs,
 // load it first, before any thread exists; not in this process, where loader threads already run.
 const env: NodeJS.ProcessEnv = { ...process.env };
-env['UV_THREADPOOL_SIZE'] ??= '16';
+env['UV_THREADPOOL_SIZE'] ||= '16';
 env['NODE_OPTIONS'] = [env['NODE_OPTIONS'], `--require ${JSON.stringify(join(root, 'bin', 'detach-stdin.cjs'))}`].filter(Boolean).join(' ');
 const cleanups: (() => Promise<void>)[] = [];
 

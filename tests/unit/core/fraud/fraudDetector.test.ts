@@ -392,17 +392,18 @@ describe('fraud detector', () => {
       if (i % 1_000 === 0) most = Math.max(most, d.windowCount);
     }
     // A token window keeps its records for the velocity window plus the late tolerance (60 s + 1,500 s) and goes at the
-    // next hourly sweep after that: at most ~1.5 h of recipients (~27,000), never all 54,000 (nor a day's worth).
-    assert.ok(most < 30_000, `${most} windows at the most`);
-    assert.ok(d.windowCount < 30_000, `${d.windowCount} windows at the end`);
+    // next 10-minute sweep after that: at most ~36 minutes of recipients (~10,800), never all 54,000 (nor a day's
+    // worth). Forgotten only hourly, ~26,000 would be held: the bound tells the two apart.
+    assert.ok(most < 13_000, `${most} windows at the most`);
+    assert.ok(d.windowCount < 13_000, `${d.windowCount} windows at the end`);
     assert.ok(d.windowCount > 7_000, `${d.windowCount}: the last 26 minutes of recipients are still held`);
   });
 
   it('a token window kept over the sweeps still counts late records with the records before it', () => {
-    // The first record makes the first sweep; the next one runs an hour of event time later. 29 records to one number
-    // 40 minutes in, ordinary traffic on to 60 minutes 20 seconds (the sweep), then the 30th record to that number, dated
-    // 29 s after the first (a partition read behind): 30 records in 60 s, so the alert opens — the sweep must not have
-    // forgotten the 29 (they are 20 minutes old, inside the 25-minute late tolerance).
+    // Token windows are swept every 10 minutes of event time (the first record makes the first sweep). 29 records to
+    // one number 40 minutes in, ordinary traffic on to 60 minutes 20 seconds (sweeps at 50 and 60), then the 30th record
+    // to that number, dated 29 s after the first (a partition read behind): 30 records in 60 s, so the alert opens —
+    // the sweeps must not have forgotten the 29 (they are 20 minutes old, inside the 25-minute late tolerance).
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const start = T0;
     const flood = start + 40 * 60_000;

@@ -129,7 +129,11 @@ describe('LZ4 frames decoded block by block', () => {
       refuse([0xf0]); // literal length byte missing
       refuse([0x30, 0x61]); // three literals announced, one present
       refuse([0x10, 0x61, 0x01]); // offset cut short
-      assert.throws(() => decodeBlock(Buffer.from([0x40, 1, 2, 3, 4]), 0, 5, Buffer.alloc(2), 0, 2, 0), Lz4FormatError); // output overrun
+      assert.throws(() => decodeBlock(Buffer.from([0x40, 1, 2, 3, 4]), 0, 5, Buffer.alloc(2), 0, 2, 0), Lz4FormatError); // literals overrun the output
+      // A match longer than the output has room for: 1 literal, then offset 1 for 4 + 15 + 10 bytes into 16.
+      assert.throws(() => decodeBlock(Buffer.from([0x1f, 0x61, 0x01, 0x00, 0x0a]), 0, 5, Buffer.alloc(16), 0, 16, 0), Lz4FormatError);
+      // A short match (byte by byte) just past the end: 1 literal, offset 1, 4 bytes, into 4.
+      assert.throws(() => decodeBlock(Buffer.from([0x10, 0x61, 0x01, 0x00]), 0, 4, Buffer.alloc(4), 0, 4, 0), Lz4FormatError);
     });
   });
 });
