@@ -420,7 +420,20 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
  * Parses the base variables and the given sections (default: all). Throws one `config_invalid` error naming
  * every bad variable of those sections.
  */
-export function loadConfig<K extends SectionName = SectionName>(env: NodeJS.ProcessEnv = process.env, sections?: readonly K[]): ConfigOf<K> {
+/**
+ * The environment with every variable set to nothing (empty, or only spaces) left out: such a variable reads as unset,
+ * so its default applies. A compose file's `KAFKA_BROKERS: ${KAFKA_BROKERS:-}` or a script's `env KAFKA_BROKERS=` means
+ * "none" (found from outside: `KAFKA_BROKERS=` stopped `cdr start` with "expected host:port" instead of starting the
+ * local broker, which is what an unset one does).
+ */
+export function withoutBlankVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value.trim() !== '') out[name] = value;
+  return out;
+}
+
+export function loadConfig<K extends SectionName = SectionName>(rawEnv: NodeJS.ProcessEnv = process.env, sections?: readonly K[]): ConfigOf<K> {
+  const env = withoutBlankVariables(rawEnv);
   const problems: Problems = [];
   const base = parseSection(baseSchema, env, problems);
   const wanted = (sections ?? SECTION_NAMES) as readonly SectionName[];

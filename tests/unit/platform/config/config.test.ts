@@ -25,6 +25,33 @@ describe('loadConfig', () => {
     assert.deepEqual(c.kafka.brokers, ['a:9092', 'b:9093']);
     assert.equal(c.ingest.maxBatchRecords, 500);
   });
+  it('reads a variable set to nothing (empty or blank) as unset: its default applies (found from outside: KAFKA_BROKERS= stopped start-up)', () => {
+    const blank = {
+      KAFKA_BROKERS: '',
+      CLICKHOUSE_URL: '',
+      CDR_API_TOKENS_FILE: '  ',
+      CDR_API_PORT: '',
+      CDR_INGEST_MAX_BATCH: ' ',
+      CDR_LOG_LEVEL: '',
+      CDR_DATA_DIR: '',
+      CDR_MASTER_KEY: '',
+      CLICKHOUSE_DATABASE: '',
+    };
+    const c = loadConfig(blank);
+    const d = loadConfig({});
+    assert.equal(c.kafka.brokers, undefined);
+    assert.equal(c.clickhouse.url, undefined);
+    assert.equal(c.api.tokensFile, undefined);
+    assert.deepEqual(
+      [c.api.port, c.ingest.maxBatchRecords, c.logLevel, c.dataDir, c.masterKey.base64, c.clickhouse.database],
+      [d.api.port, d.ingest.maxBatchRecords, d.logLevel, d.dataDir, undefined, d.clickhouse.database],
+    );
+    // A value with something in it is still read, and still refused when wrong.
+    assert.throws(
+      () => loadConfig({ ...blank, KAFKA_BROKERS: ' nohost ' }),
+      (e: unknown) => e instanceof PipelineError && /KAFKA_BROKERS/.test(e.message) && !/CLICKHOUSE_URL|CDR_API_PORT/.test(e.message),
+    );
+  });
   it('gives billing and fraud their own session timeouts, 30 s unless set', () => {
     const d = loadConfig({});
     assert.deepEqual([d.ingest.sessionTimeoutMs, d.billing.sessionTimeoutMs, d.fraud.sessionTimeoutMs], [30_000, 30_000, 30_000]);

@@ -60,9 +60,10 @@ describe('where the log lines go (CDR_LOG_FILE)', () => {
     }
   });
 
-  it('is read by the one config module, and a blank value is refused', () => {
+  it('is read by the one config module, and a blank value is the default destination (a blank variable is unset)', () => {
     assert.equal(loadConfig({ CDR_LOG_FILE: '-' }, []).logFile, '-');
     assert.equal(loadConfig({}, []).logFile, undefined);
-    assert.throws(() => loadConfig({ CDR_LOG_FILE: '  ' }, []), /CDR_LOG_FILE/);
+    assert.equal(loadConfig({ CDR_LOG_FILE: '  ' }, []).logFile, undefined);
+    assert.equal(loadConfig({ CDR_LOG_FILE: '' }, []).logFile, undefined);
   });
 });
