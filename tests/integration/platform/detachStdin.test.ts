@@ -49,10 +49,38 @@ function run(preload: string[]): { onDevNull: boolean; rows?: number[]; error?: 
   }
 }
 
+/** The environment without what the test runner adds for its own children. */
+function withoutRunner(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: '' };
+  for (const name of ['NODE_TEST_CONTEXT', 'KAFKA_BROKERS', 'CLICKHOUSE_URL', 'CDR_MASTER_KEY', 'CDR_MASTER_KEY_FILE', 'CDR_DATA_DIR']) delete out[name];
+  return out;
+}
+
 describe('stdin detached before the embedded engine opens', () => {
   it('with bin/threadpool.cjs loaded first, an insert stores exactly its own row whatever waits on stdin', () => {
     const out = run(['--require', path.join(root, 'bin/threadpool.cjs')]);
     assert.deepEqual(out, { onDevNull: true, rows: [1] });
+  });
+
+  it('`node bin/cdr.js …` run directly (no bin/cdr.cjs) detaches it too: a command that writes succeeds', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cdr-stdin-cli-'));
+    try {
+      const child = spawnSync(process.execPath, [path.join(root, 'bin/cdr.js'), 'retention', 'run', '--dry-run', '--data-dir', path.join(dir, 'data')], {
+        cwd: root,
+        // Without the runner's broker: with one, a first open that failed on stdin was retried without Kafka, and the
+        // retry found stdin drained and passed.
+        env: { ...withoutRunner(process.env), CDR_DEV_KEY_DIR: path.join(dir, 'keys') },
+        input: '9999\n{"a":9999}\n',
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      // Before 2026-12-06 this exited 1: "insert into schema_migrations failed: Code: 48 … external data (from stdin …)".
+      assert.equal(child.status, 0, `${child.stdout}\n${child.stderr}`);
+      assert.doesNotMatch(child.stderr, /Code: 48|external data/);
+      assert.equal((JSON.parse(child.stdout) as { dry_run: boolean }).dry_run, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without it, the engine takes stdin as the insert’s data and refuses it (the defect guarded against)', () => {
