@@ -1,3 +1,4 @@
+import { dropUnreadFields, type ObjectSchema } from './bodyFields.ts';
 import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
@@ -251,6 +252,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       v1.addHook('preValidation', async (req) => {
         const q = req.query as Record<string, unknown> | null | undefined;
         if (q && typeof q === 'object') for (const k of Object.keys(q)) if (q[k] === '') delete q[k];
+      });
+      // Body fields a route does not read: ignored and removed before the handler, or refused when they look like a
+      // misspelling of one it reads (ADR 0041). Before validation, so a misspelt optional field is named as such.
+      v1.addHook('preValidation', async (req) => {
+        const problem = dropUnreadFields(req.body, req.routeOptions.schema?.body as ObjectSchema | undefined);
+        if (problem !== undefined) throw new PipelineError('bad_request', problem);
       });
       // A route that declares no query parameters takes none (found from outside: `POST /v1/admin/retention/run?dry_run=true`
       // ran a real pass, the parameter silently ignored). After the role check and the body's validation, so a caller

@@ -25,7 +25,8 @@ export interface IdentifierBody {
 
 export const identifierSchema = {
   type: 'object',
-  additionalProperties: false,
+  // Fields it does not read are welcome and ignored; a misspelt one is refused (services/api/bodyFields.ts).
+  additionalProperties: true,
   required: ['type', 'value'],
   properties: {
     type: { type: 'string', enum: ['msisdn', 'email'] },

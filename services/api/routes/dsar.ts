@@ -95,7 +95,8 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
         tags: ['data protection'],
         body: {
           type: 'object',
-          additionalProperties: false,
+          // Fields it does not read are welcome and ignored; a misspelt one is refused (services/api/bodyFields.ts).
+          additionalProperties: true,
           required: ['identifier'],
           properties: { identifier: identifierSchema, from: isoString, to: isoString },
         },

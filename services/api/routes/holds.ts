@@ -44,7 +44,8 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
         tags: ['legal holds'],
         body: {
           type: 'object',
-          additionalProperties: false,
+          // Fields it does not read are welcome and ignored; a misspelt one is refused (services/api/bodyFields.ts).
+          additionalProperties: true,
           required: ['case_reference', 'identifier', 'from', 'to', 'reason'],
           properties: {
             case_reference: { type: 'string', minLength: 1, maxLength: 256, pattern: FREE_TEXT_PATTERN },

@@ -33,7 +33,8 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
         tags: ['law enforcement'],
         body: {
           type: 'object',
-          additionalProperties: false,
+          // Fields it does not read are welcome and ignored; a misspelt one is refused (services/api/bodyFields.ts).
+          additionalProperties: true,
           required: ['authority', 'case_reference', 'legal_basis', 'identifier', 'from', 'to'],
           properties: {
             authority: text(256, 'the requesting authority'),

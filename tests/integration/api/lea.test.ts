@@ -300,6 +300,73 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.deepEqual(report.problems, [], 'the CSV answer read back verifies: an empty cell of these columns is the null that was signed');
     });
 
+    it('welcomes fields it does not read (the brief: "more fields are welcome"), answers as without them, and keeps none of them', async () => {
+      const marker = 'ZQX-unread-field-7731';
+      const plain = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }));
+      // What another request's body holds (a hold's reason), a caller's own note, nested objects, in the identifier too.
+      const extra = await post(
+        '/v1/lea/requests',
+        lea({ type: 'msisdn', value: ALICE_E164, label: marker }, { reason: marker, note: { by: marker, tags: [marker] }, requested_by: marker }),
+      );
+      assert.equal(plain.statusCode, 201, plain.body);
+      assert.equal(extra.statusCode, 201, extra.body);
+      const ids = (res: typeof plain) =>
+        res
+          .json<Answer>()
+          .records.map((r) => r['cdr_id'])
+          .sort();
+      assert.deepEqual(ids(extra), ids(plain));
+      assert.ok(!extra.body.includes(marker), 'the answer (and the signed header) carries none of them');
+      const receipt = await api.app.inject({ method: 'GET', url: String(extra.headers['location']), headers: auth('lea-officer') });
+      assert.equal(receipt.statusCode, 200);
+      assert.ok(!receipt.body.includes(marker), 'nor does the receipt');
+      // A hold copied from a law-enforcement body (authority, legal basis) is placed as the hold it names.
+      const held = await post(
+        '/v1/holds',
+        {
+          authority: marker,
+          legal_basis: marker,
+          case_reference: 'KL-2026-0042-H',
+          identifier: { type: 'msisdn', value: ERIN_E164 },
+          from,
+          to,
+          reason: 'preserve for trial',
+        },
+        'legal',
+      );
+      assert.equal(held.statusCode, 201, held.body);
+      assert.ok(!held.body.includes(marker));
+      const release = await api.app.inject({ method: 'DELETE', url: `/v1/holds/${held.json<{ hold_id: string }>().hold_id}`, headers: auth('legal') });
+      assert.equal(release.statusCode, 200);
+      const dsar = await post('/v1/dsar', { identifier: { type: 'msisdn', value: ERIN_E164 }, note: marker }, 'dpo');
+      assert.equal(dsar.statusCode, 200, dsar.body);
+      assert.ok(!dsar.body.includes(marker));
+      // Nothing of them is stored: the audit trail, the request log and the holds are searched for the marker.
+      await api.services.disclosure.desk.settled();
+      await api.services.audit.flush();
+      const { storage } = requireStorage(rt);
+      for (const table of ['audit_log', 'disclosure_requests', 'legal_holds', 'legal_hold_events']) {
+        const rows = await storage.query<{ n: string }>(`SELECT count() AS n FROM ${storage.table(table)} WHERE position(toString(tuple(*)), {m:String}) > 0`, {
+          m: marker,
+        });
+        assert.equal(Number(rows[0]?.n), 0, table);
+      }
+      // The same scan finds what these requests did store (so it reads the rows it searches).
+      const found = async (table: string, text: string) =>
+        Number(
+          (
+            await storage.query<{ n: string }>(`SELECT count() AS n FROM ${storage.table(table)} WHERE position(toString(tuple(*)), {m:String}) > 0`, {
+              m: text,
+            })
+          )[0]?.n,
+        );
+      assert.ok((await found('legal_holds', 'KL-2026-0042-H')) > 0);
+      assert.ok((await found('audit_log', 'KL-2026-0042-H')) > 0);
+      // The retention pass's body stays strict: an unread field there could turn a dry run into a real one.
+      const strict = await post('/v1/admin/retention/run', { dryRun: true }, 'admin');
+      assert.equal(strict.statusCode, 400, strict.body);
+    });
+
     it('refuses malformed identifiers, inverted or too-long ranges and unknown fields with a 400 that names the problem', async () => {
       const cases: [string, unknown, RegExp][] = [
         ['letters for a number', lea({ type: 'msisdn', value: 'not a number' }), /identifier\.value/],
@@ -332,7 +399,19 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
           /longer than 15 years/,
         ],
         ['a date not on the calendar', lea({ type: 'msisdn', value: ALICE_E164 }, { from: '2026-02-30T00:00:00Z' }), /from/],
-        ['an unknown field', lea({ type: 'msisdn', value: ALICE_E164 }, { all_records: true }), /additional/],
+        // Fields a request does not read are welcome (the brief's shapes), but one that looks like a misspelling of one
+        // it reads is refused: read as welcome, it would change the answer unnoticed (ADR 0041).
+        [
+          'a misspelt optional field',
+          lea({ type: 'msisdn', value: ALICE_E164 }, { confidental: true }),
+          /^body: "confidental" .*did you mean "confidential"\?/,
+        ],
+        [
+          'a misspelt field of the identifier',
+          lea({ type: 'msisdn', value: '012 345 6789', contry: 'MY' }),
+          /^body\.identifier: "contry" .*did you mean "country"\?/,
+        ],
+        ['another name of the range', lea({ type: 'msisdn', value: ALICE_E164 }, { start: from }), /did you mean "from"\?/],
         ['a missing legal basis', { ...lea({ type: 'msisdn', value: ALICE_E164 }), legal_basis: undefined }, /legal_basis/],
         ['a blank authority', lea({ type: 'msisdn', value: ALICE_E164 }, { authority: '   ' }), /authority/],
         ['confidential as a string', lea({ type: 'msisdn', value: ALICE_E164 }, { confidential: 'yes' }), /confidential/],
@@ -435,7 +514,7 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       for (const [what, body] of [
         ['a malformed identifier', hold({ identifier: { type: 'msisdn', value: '12' } })],
         ['an inverted range', hold({ from: to, to: from })],
-        ['an unknown field', hold({ everything: true })],
+        ['a misspelt field', hold({ resaon: 'typo' })],
         ['no reason', { ...hold(), reason: undefined }],
       ] as const) {
         const res = await post('/v1/holds', body, 'legal');
@@ -483,7 +562,8 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
 
     it('refuses malformed requests (400) and other roles (401/403)', async () => {
       assert.equal((await post('/v1/dsar', { identifier: { type: 'email', value: 'nobody' } }, 'dpo')).statusCode, 400);
-      assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 }, extra: 1 }, 'dpo')).statusCode, 400);
+      // A field it does not read is welcome; one that looks like a misspelt one is refused.
+      assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 }, form: from }, 'dpo')).statusCode, 400);
       assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 }, from: to, to: from }, 'dpo')).statusCode, 400);
       assert.equal((await api.app.inject({ method: 'POST', url: '/v1/dsar', payload: { identifier: { type: 'msisdn', value: ALICE_E164 } } })).statusCode, 401);
       assert.equal((await post('/v1/dsar', { identifier: { type: 'msisdn', value: ALICE_E164 } }, 'lea-officer')).statusCode, 403);
