@@ -62,6 +62,8 @@ describe('cdr start, end to end', () => {
       CDR_LOG_LEVEL: 'info',
       // The development master key goes here, outside the data directory.
       CDR_DEV_KEY_DIR: join(root, 'keys'),
+      // The server takes a real pass's `now` (a drill); the CLI asking it below need not (the server decides).
+      CDR_ALLOW_CLOCK_OVERRIDE: '1',
     };
     for (const k of ['KAFKA_BROKERS', 'CLICKHOUSE_URL', 'CDR_MASTER_KEY', 'CDR_MASTER_KEY_FILE', 'CDR_DATA_DIR']) delete env[k];
     let stderr = '';
@@ -113,6 +115,19 @@ describe('cdr start, end to end', () => {
     assert.equal(report.dry_run, true);
     assert.ok(Array.isArray(report.actions));
     assert.match(cliErr, /asking its API/);
+    // A real pass at a given `now` from a CLI without CDR_ALLOW_CLOCK_OVERRIDE: the running server allows it, and it
+    // decides (before 2026-12-06 the CLI refused it on its own environment's setting). At the present instant nothing
+    // of this fresh store is due.
+    const drillAt = new Date().toISOString();
+    const drill = spawnSync(process.execPath, [bin, 'retention', 'run', '--now', drillAt, '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: token, CDR_ALLOW_CLOCK_OVERRIDE: '0' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(drill.status, 0, drill.stderr.slice(-2000));
+    const drillReport = JSON.parse(drill.stdout) as { dry_run: boolean; now: string };
+    assert.deepEqual([drillReport.dry_run, drillReport.now], [false, drillAt]);
+    assert.match(drill.stderr, /asking its API/);
 
     // `cdr audit verify --public-key K` beside it: the running API would check with its own key, so K would be ignored;
     // refused with exit 2 instead of a verdict that is no check against K.
