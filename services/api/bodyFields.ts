@@ -6,8 +6,9 @@
  * welcome, `{"confidental": true}` would disclose a confidential request to the data subject and `{"form": …}` would
  * answer another range — each silently.
  *
- * Only objects whose schema opts in (`additionalProperties: true` with `properties`) are treated so; the others keep
- * the schema's own rule (the retention pass's body stays strict: an unread `dryRun` would run a real pass).
+ * Only objects whose schema opts in (`additionalProperties: true` with `properties`) are treated so. A strict one
+ * (`additionalProperties: false`: the retention pass's body, where an unread `dryRun` would run a real pass) refuses
+ * any other field, and the refusal names it and the field it likely meant.
  */
 
 /** The part of a JSON schema this module reads. */
@@ -74,8 +75,9 @@ const quotable = (name: string): boolean => /^[A-Za-z0-9_ .-]{1,40}$/.test(name)
 
 /**
  * Removes from `body` (in place) the fields of opted-in objects that the schema does not name, at any depth the
- * schema describes. Returns the refusal's message when one of them looks like a misspelling of a named field (the
- * body is then left as it was sent); undefined otherwise.
+ * schema describes. Returns the refusal's message when one of them looks like a misspelling of a named field, or
+ * when an object that takes no other fields (`additionalProperties: false`) has one (the body is then left as it was
+ * sent); undefined otherwise.
  */
 export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined, at = 'body'): string | undefined {
   if (!schema || typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
@@ -83,14 +85,18 @@ export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined
   const record = body as Record<string, unknown>;
   const known = Object.keys(properties);
   const unread: string[] = [];
-  if (schema.additionalProperties === true && schema.properties) {
+  const welcoming = schema.additionalProperties === true;
+  if (schema.properties && (welcoming || schema.additionalProperties === false)) {
     for (const name of Object.keys(record)) {
       if (Object.hasOwn(properties, name)) continue;
       const meant = meantField(name, known);
-      if (meant !== undefined) {
-        const what = quotable(name) ? `"${name}" is not a field of this request` : "a field name that is not one of this request's was sent";
+      const what = quotable(name) ? `"${name}" is not a field of this request` : "a field name that is not one of this request's was sent";
+      if (meant !== undefined && welcoming) {
         return `${at}: ${what}: did you mean "${meant}"? (fields a request does not read are ignored; one that looks like a misspelt field is refused, so that a typo never changes an answer unnoticed)`;
       }
+      // A strict object (the schema would refuse it as "must NOT have additional properties"): said with the field.
+      if (!welcoming)
+        return `${at}: ${what}${meant !== undefined ? `: did you mean "${meant}"?` : ''} (it takes ${known.map((k) => `"${k}"`).join(', ')} only)`;
       unread.push(name);
     }
   }

@@ -365,6 +365,7 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       // The retention pass's body stays strict: an unread field there could turn a dry run into a real one.
       const strict = await post('/v1/admin/retention/run', { dryRun: true }, 'admin');
       assert.equal(strict.statusCode, 400, strict.body);
+      assert.match(strict.json<{ message: string }>().message, /^body: "dryRun" is not a field of this request: did you mean "dry_run"\?/);
     });
 
     it('refuses malformed identifiers, inverted or too-long ranges and unknown fields with a 400 that names the problem', async () => {

@@ -96,11 +96,18 @@ describe('dropUnreadFields', () => {
     assert.match(near ?? '', /^body: a field name that is not one of this request's was sent: did you mean "case_ref_60123x"\?/);
   });
 
-  it('leaves objects that did not opt in to their own schema (strict bodies stay strict)', () => {
+  it('refuses any other field of a strict object (the retention pass), naming it and the field it likely meant', () => {
     const strict: ObjectSchema = { type: 'object', additionalProperties: false, properties: { now: {}, dry_run: {} } };
     const b = { dryRun: true, other: 1 };
-    assert.equal(dropUnreadFields(b, strict), undefined);
-    assert.deepEqual(b, { dryRun: true, other: 1 }, 'left for the schema to refuse');
+    assert.equal(dropUnreadFields(b, strict), 'body: "dryRun" is not a field of this request: did you mean "dry_run"? (it takes "now", "dry_run" only)');
+    assert.deepEqual(b, { dryRun: true, other: 1 }, 'left as sent');
+    assert.equal(dropUnreadFields({ dry_run: true, note: 'x' }, strict), 'body: "note" is not a field of this request (it takes "now", "dry_run" only)');
+    assert.equal(dropUnreadFields({ dry_run: true }, strict), undefined);
+  });
+
+  it('leaves what it cannot read to the schema', () => {
+    // An object whose schema says nothing about other fields.
+    assert.equal(dropUnreadFields({ b: 1 }, { type: 'object', properties: { a: {} } }), undefined);
     assert.equal(dropUnreadFields(undefined, lea), undefined);
     assert.equal(dropUnreadFields([1, 2], lea), undefined);
     assert.equal(dropUnreadFields('text', lea), undefined);
