@@ -62,6 +62,9 @@ export function meantField(name: string, known: readonly string[]): string | und
   for (const k of known) {
     const target = normalised(k);
     const allowed = Math.max(n.length, target.length) >= 8 ? 2 : Math.min(n.length, target.length) >= 3 ? 1 : 0;
+    // The distance is at least the difference in length: a long name (a body may hold a megabyte-long one) is not
+    // compared letter by letter.
+    if (Math.abs(n.length - target.length) > allowed) continue;
     const d = alignmentDistance(n, target);
     if (d > allowed) continue;
     if (d < bestDistance) [best, bestDistance, tie] = [k, d, false];

@@ -54,6 +54,9 @@ describe('meantField', () => {
     for (const name of ['note', 'reason', 'requested_by', 'officer', 'ticket', 'x', '', '___', 'tag', 'priority']) {
       assert.equal(meantField(name, leaKnown), undefined, name);
     }
+    // A name far longer than any field is no misspelling of one (and is not compared letter by letter).
+    assert.equal(meantField('from'.repeat(250_000), leaKnown), undefined);
+    assert.equal(meantField(`case_reference${'x'.repeat(3)}`, leaKnown), undefined);
     // Short names need the exact letters: one slip from a two-letter name is too easy to hit by chance.
     assert.equal(meantField('tp', leaKnown), undefined);
     assert.equal(meantField('ab', ['ac', 'ad']), undefined);
