@@ -256,7 +256,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Body fields a route does not read: ignored and removed before the handler, or refused when they look like a
       // misspelling of one it reads (ADR 0041). Before validation, so a misspelt optional field is named as such.
       v1.addHook('preValidation', async (req) => {
-        const problem = dropUnreadFields(req.body, req.routeOptions.schema?.body as ObjectSchema | undefined);
+        const strictUnless = req.routeOptions.config.strictUnless;
+        const problem = dropUnreadFields(req.body, req.routeOptions.schema?.body as ObjectSchema | undefined, strictUnless ? { strictUnless } : {});
         if (problem !== undefined) throw new PipelineError('bad_request', problem);
       });
       // A route that declares no query parameters takes none (found from outside: `POST /v1/admin/retention/run?dry_run=true`

@@ -95,6 +95,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The media types a route answers in (without parameters); unset: JSON only. An Accept admitting none is a 406. */
     produces?: readonly string[];
+    /** A body field whose absence makes the body strict: other fields are then refused, not ignored (ADR 0041). */
+    strictUnless?: string;
   }
 }
 

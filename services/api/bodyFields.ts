@@ -1,14 +1,21 @@
+import { quotedValue } from '../core/index.ts';
+
 /**
  * Fields of a request body that the route does not read (ADR 0041). The brief's shapes say "more fields are welcome,
  * these must be there": a body may carry fields of its own (a caller's note, a field copied from another request's
  * body) and is answered as if they were not there. They are removed before the handler runs, so nothing unread is
- * stored, audited or signed. A field that looks like a misspelling of one the route reads is refused instead: read as
- * welcome, `{"confidental": true}` would disclose a confidential request to the data subject and `{"form": …}` would
- * answer another range — each silently.
+ * stored, audited or signed.
+ *
+ * A field that looks meant as one the route reads but does not find is refused instead: read as welcome,
+ * `{"confidental": true}` or `{"identifier": {…, "confidential": true}}` would disclose a confidential request to the
+ * data subject, and `{"form": …}` would answer another range — each silently. "Looks meant" (`meantFields`): a
+ * misspelling, another spelling or another name of a field absent from its object, or an optional field of another
+ * object of the body (misplaced); for `confidential`, any name that speaks of secrecy.
  *
  * Only objects whose schema opts in (`additionalProperties: true` with `properties`) are treated so. A strict one
- * (`additionalProperties: false`: the retention pass's body, where an unread `dryRun` would run a real pass) refuses
- * any other field, and the refusal names it and the field it likely meant.
+ * (`additionalProperties: false`: billing's close and re-rate) refuses any other field, naming it and the field it
+ * likely meant. The retention pass (route config `strictUnless: 'dry_run'`) welcomes other fields only when the body
+ * says `dry_run` itself: without it the pass is real, and an unread `dryRun` must not make it so.
  */
 
 /** The part of a JSON schema this module reads. */
@@ -16,100 +23,216 @@ export interface ObjectSchema {
   readonly type?: unknown;
   readonly additionalProperties?: unknown;
   readonly properties?: Readonly<Record<string, unknown>>;
+  readonly required?: readonly string[];
 }
+
+/** A body may carry this many fields its route does not read; more is a 400 (each one is compared with the fields). */
+export const MAX_UNREAD_FIELDS = 64;
 
 /** Other names a caller may give a field, normalised (lower case, letters and digits only). */
 const ALIASES: Readonly<Record<string, readonly string[]>> = {
-  from: ['start', 'since', 'begin', 'after', 'startdate', 'fromdate', 'datefrom', 'starttime', 'fromtime', 'timefrom', 'startat', 'fromts'],
-  to: ['end', 'until', 'till', 'before', 'enddate', 'todate', 'dateto', 'endtime', 'totime', 'timeto', 'endat', 'tots'],
+  from: [
+    'start',
+    'since',
+    'begin',
+    'after',
+    'startdate',
+    'fromdate',
+    'datefrom',
+    'starttime',
+    'fromtime',
+    'timefrom',
+    'startat',
+    'fromts',
+    'startts',
+    'fromdatetime',
+    'startdatetime',
+    'periodstart',
+    'rangefrom',
+    'rangestart',
+  ],
+  to: [
+    'end',
+    'until',
+    'till',
+    'upto',
+    'through',
+    'before',
+    'enddate',
+    'todate',
+    'dateto',
+    'endtime',
+    'totime',
+    'timeto',
+    'endat',
+    'tots',
+    'endts',
+    'todatetime',
+    'enddatetime',
+    'periodend',
+    'rangeto',
+    'rangeend',
+  ],
   country: ['region', 'countrycode', 'cc', 'iso', 'defaultregion', 'defaultcountry'],
-  confidential: ['secret', 'private', 'covert', 'sealed', 'nondisclosure', 'nodisclosure', 'gag'],
   reason: ['justification', 'grounds', 'why'],
   case_reference: ['case', 'caseref', 'caseid', 'casenumber', 'reference', 'ref', 'warrant'],
   legal_basis: ['basis', 'legalground', 'legalgrounds', 'law', 'statute'],
-  as_sent: ['verbatim', 'raw', 'exact', 'literal'],
+  as_sent: ['verbatim', 'raw', 'exact', 'literal', 'assent', 'sentas', 'asis'],
+  dry_run: ['dry', 'simulate', 'simulation', 'preview', 'whatif', 'test', 'plan'],
+  now: ['at', 'asof', 'asat', 'time', 'clock', 'instant', 'date', 'when'],
 };
+
+/** Names that speak of keeping a request from its subject: never dropped while `confidential` itself is absent. */
+const SECRECY_STEMS = ['confiden', 'secre', 'disclos', 'gag', 'seal', 'classif', 'restrict', 'covert', 'privat', 'sensitiv', 'hidden', 'embargo', 'tipoff'];
 
 const normalised = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
 
 /** Optimal string alignment distance (a transposition of two neighbours counts once: `form` is 1 from `from`). */
 export function alignmentDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  let before: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, before[j - 2]! + 1);
+      cur[j] = v;
     }
+    [before, prev] = [prev, cur];
   }
-  return d[a.length]![b.length]!;
+  return prev[b.length]!;
+}
+
+/** What, after a field's name, makes another field of it (`authority_id`, `case_reference_no`, `identifier2`). */
+const SUFFIXES = new Set([
+  'id',
+  'ids',
+  'ref',
+  'refs',
+  'no',
+  'num',
+  'number',
+  'code',
+  'name',
+  'type',
+  'kind',
+  'label',
+  'text',
+  'note',
+  'notes',
+  'url',
+  'uri',
+  'key',
+  'hash',
+  'version',
+]);
+
+/** `name` is `field` with something after it (`authority_id`, `identifier2`, `caseReferenceId`): another field. */
+function extends_(n: string, field: string): boolean {
+  if (n.length <= field.length || !n.startsWith(field)) return false;
+  const rest = n.slice(field.length);
+  return /^\d+$/.test(rest) || SUFFIXES.has(rest);
+}
+
+/** Whether `name` is a slip of `field` (one or two edits by length; for a two-letter field, a swap or one letter more). */
+function slipOf(n: string, target: string): boolean {
+  if (target.length <= 2) {
+    if (n.length === 2) return n === `${target[1]}${target[0]}`;
+    return n.length === 3 && n !== target && new RegExp(`^.?${target[0]}.?${target[1]}.?$`).test(n);
+  }
+  const allowed = Math.max(n.length, target.length) >= 8 ? 2 : Math.min(n.length, target.length) >= 3 ? 1 : 0;
+  // The distance is at least the difference in length: a long name is not compared letter by letter.
+  if (Math.abs(n.length - target.length) > allowed) return false;
+  return alignmentDistance(n, target) <= allowed;
 }
 
 /**
- * The field of `known` that `name` most likely meant, when it looks like a misspelling or another name of one: the
- * same letters in another case or with other separators (`dryRun`, `Case-Reference`), a known other name (`start`
- * for `from`), or one or two typing slips (one for names of up to 7 letters, two from 8). Undefined when nothing is
- * that close, or two fields are equally close.
+ * The fields of `known` that `name` looks meant as: the same letters in another case or with other separators
+ * (`dryRun`, `Case-Reference`), a known other name (`start` for `from`), a slip (one edit for names of 3 to 7
+ * letters, two from 8; for a two-letter name a swap or one letter more: `ot`, `too`), and for `confidential` any
+ * name that speaks of secrecy (`confidentiality`, `gag_order`, `do_not_disclose`). A name that is a field with
+ * something after it (`authority_id`) is another field. Empty when nothing is that close; two or more when two are.
  */
-export function meantField(name: string, known: readonly string[]): string | undefined {
+export function meantFields(name: string, known: readonly string[]): string[] {
   const n = normalised(name);
-  if (n === '') return undefined;
-  for (const k of known) if (normalised(k) === n || ALIASES[k]?.includes(n)) return k;
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  let tie = false;
+  if (n === '') return [];
+  const exact = known.filter((k) => normalised(k) === n || (Object.hasOwn(ALIASES, k) && ALIASES[k]!.includes(n)));
+  if (exact.length > 0) return exact;
+  const out: string[] = [];
   for (const k of known) {
-    const target = normalised(k);
-    const allowed = Math.max(n.length, target.length) >= 8 ? 2 : Math.min(n.length, target.length) >= 3 ? 1 : 0;
-    // The distance is at least the difference in length: a long name (a body may hold a megabyte-long one) is not
-    // compared letter by letter.
-    if (Math.abs(n.length - target.length) > allowed) continue;
-    const d = alignmentDistance(n, target);
-    if (d > allowed) continue;
-    if (d < bestDistance) [best, bestDistance, tie] = [k, d, false];
-    else if (d === bestDistance) tie = true;
+    if (k === 'confidential' && SECRECY_STEMS.some((stem) => n.includes(stem))) out.push(k);
+    else if (!extends_(n, normalised(k)) && slipOf(n, normalised(k))) out.push(k);
   }
-  return tie ? undefined : best;
+  return out;
 }
 
-/** A field name fit to quote back: short, plain, and not a number someone may have put there. */
-const quotable = (name: string): boolean => /^[A-Za-z0-9_ .-]{1,40}$/.test(name) && !/\d{5}/.test(name);
+/** `meantFields` when exactly one field is meant (for callers that want one answer). */
+export function meantField(name: string, known: readonly string[]): string | undefined {
+  const fields = meantFields(name, known);
+  return fields.length === 1 ? fields[0] : undefined;
+}
+
+const quotedName = (name: string): string => {
+  const q = quotedValue(name);
+  return q === 'the value' ? 'a field name' : q;
+};
+const listed = (names: readonly string[]): string => names.map((k) => `"${k}"`).join(' or ');
+
+interface Place {
+  readonly at: string;
+  readonly schema: ObjectSchema;
+  readonly record: Record<string, unknown>;
+}
+
+/** The body's objects the schema describes, with where each is (`body`, `body.identifier`). */
+function placesOf(body: unknown, schema: ObjectSchema | undefined, at: string, out: Place[]): Place[] {
+  if (!schema?.properties || typeof body !== 'object' || body === null || Array.isArray(body)) return out;
+  const record = body as Record<string, unknown>;
+  out.push({ at, schema, record });
+  for (const [name, inner] of Object.entries(schema.properties)) {
+    if (inner && typeof inner === 'object' && Object.hasOwn(record, name)) placesOf(record[name], inner, `${at}.${name}`, out);
+  }
+  return out;
+}
 
 /**
  * Removes from `body` (in place) the fields of opted-in objects that the schema does not name, at any depth the
- * schema describes. Returns the refusal's message when one of them looks like a misspelling of a named field, or
- * when an object that takes no other fields (`additionalProperties: false`) has one (the body is then left as it was
- * sent); undefined otherwise.
+ * schema describes. Returns the refusal's message, with the body left as it was sent, when one of them looks meant
+ * as a field the body lacks, when there are more than MAX_UNREAD_FIELDS, or when an object that takes no other fields
+ * has one (`additionalProperties: false`, or the route's `strictUnless` field absent); undefined otherwise.
  */
-export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined, at = 'body'): string | undefined {
-  if (!schema || typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const properties = schema.properties ?? {};
-  const record = body as Record<string, unknown>;
-  const known = Object.keys(properties);
-  const unread: string[] = [];
-  const welcoming = schema.additionalProperties === true;
-  if (schema.properties && (welcoming || schema.additionalProperties === false)) {
+export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined, options: { readonly strictUnless?: string } = {}): string | undefined {
+  const places = placesOf(body, schema, 'body', []);
+  // Optional fields of every object, for a field sent in the wrong one (`confidential` inside `identifier`).
+  const optional = places.flatMap((p) =>
+    Object.keys(p.schema.properties!)
+      .filter((k) => !(p.schema.required ?? []).includes(k) && !Object.hasOwn(p.record, k))
+      .map((k) => ({ at: p.at, k })),
+  );
+  const unread: { place: Place; name: string }[] = [];
+  for (const place of places) {
+    const { at, schema: s, record } = place;
+    const welcoming = s.additionalProperties === true && !(at === 'body' && options.strictUnless !== undefined && !Object.hasOwn(record, options.strictUnless));
+    if (!welcoming && s.additionalProperties !== false && s.additionalProperties !== true) continue;
+    const known = Object.keys(s.properties!);
+    const absent = known.filter((k) => !Object.hasOwn(record, k));
     for (const name of Object.keys(record)) {
-      if (Object.hasOwn(properties, name)) continue;
-      const meant = meantField(name, known);
-      const what = quotable(name) ? `"${name}" is not a field of this request` : "a field name that is not one of this request's was sent";
-      if (meant !== undefined && welcoming) {
-        return `${at}: ${what}: did you mean "${meant}"? (fields a request does not read are ignored; one that looks like a misspelt field is refused, so that a typo never changes an answer unnoticed)`;
+      if (Object.hasOwn(s.properties!, name)) continue;
+      const meant = meantFields(name, welcoming ? absent : known);
+      if (!welcoming) {
+        const why = options.strictUnless && s.additionalProperties === true ? `without "${options.strictUnless}" it takes ` : 'it takes ';
+        return `${at}: ${quotedName(name)} is not a field of this request${meant.length > 0 ? `: did you mean ${listed(meant)}?` : ''} (${why}${known.map((k) => `"${k}"`).join(', ')} only)`;
       }
-      // A strict object (the schema would refuse it as "must NOT have additional properties"): said with the field.
-      if (!welcoming)
-        return `${at}: ${what}${meant !== undefined ? `: did you mean "${meant}"?` : ''} (it takes ${known.map((k) => `"${k}"`).join(', ')} only)`;
-      unread.push(name);
+      if (meant.length > 0) {
+        return `${at}: ${quotedName(name)} is not a field of this request: did you mean ${listed(meant)}? (fields a request does not read are ignored; one that looks meant as a field it reads is refused, so that a typo never changes an answer unnoticed)`;
+      }
+      const elsewhere = optional.filter((o) => o.at !== at && meantFields(name, [o.k]).length > 0).map((o) => `${o.at}.${o.k}`);
+      if (elsewhere.length > 0) return `${at}: ${quotedName(name)} is not a field here: did you mean ${listed(elsewhere)}?`;
+      unread.push({ place, name });
+      if (unread.length > MAX_UNREAD_FIELDS)
+        return `body: more than ${MAX_UNREAD_FIELDS} fields this request does not read (they are welcome, but not without end): send the request's own fields`;
     }
   }
-  for (const name of known) {
-    const inner = properties[name] as ObjectSchema | undefined;
-    if (inner && typeof inner === 'object' && inner.properties) {
-      const problem = dropUnreadFields(record[name], inner, `${at}.${name}`);
-      if (problem !== undefined) return problem;
-    }
-  }
-  for (const name of unread) delete record[name];
+  for (const { place, name } of unread) delete place.record[name];
   return undefined;
 }

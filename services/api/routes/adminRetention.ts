@@ -29,10 +29,13 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
           if (req.body === undefined) req.body = {};
         },
       ],
+      // Other fields are welcome only beside an explicit `dry_run` (ADR 0041): without it the pass is real, and an
+      // unread `dryRun` must not make it so.
+      config: { strictUnless: 'dry_run' },
       schema: {
         body: {
           type: 'object',
-          additionalProperties: false,
+          additionalProperties: true,
           properties: { now: { type: 'string', maxLength: 64 }, dry_run: { type: 'boolean' } },
         },
       },

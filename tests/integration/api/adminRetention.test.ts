@@ -174,6 +174,27 @@ describe('admin retention API', () => {
     assert.equal(unknown.json<{ error: string }>().error, 'not_found');
   });
 
+  it('takes fields it does not read only beside an explicit dry_run (ADR 0041): an unread "dryRun" never makes a pass real', async () => {
+    const { storage } = requireStorage(rt);
+    const keys = async () => Number((await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('month_keys')}`))[0]!.n);
+    const before = await keys();
+    const future = new Date(addMonthsUtc(R, 14)).toISOString();
+    const drill = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/retention/run',
+      payload: { now: future, dry_run: true, note: 'drill of the week', ticket: 7 },
+      headers: auth(tokens.admin),
+    });
+    assert.equal(drill.statusCode, 200, drill.body);
+    assert.equal(drill.json<RetentionReport>().dry_run, true);
+    assert.ok(!drill.body.includes('drill of the week'));
+    // Without dry_run the pass would be real: any other field is refused, a misspelt dry_run named.
+    const typo = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: future, dryRun: true }, headers: auth(tokens.admin) });
+    assert.equal(typo.statusCode, 400);
+    assert.match(typo.json<{ message: string }>().message, /^body: "dryRun" is not a field of this request: did you mean "dry_run"\? \(without "dry_run"/);
+    assert.equal(await keys(), before, 'nothing was destroyed');
+  });
+
   it('a real run cannot move the clock: `now` is for dry runs (or drills with CDR_ALLOW_CLOCK_OVERRIDE=1)', async () => {
     const future = new Date(addMonthsUtc(R, 14)).toISOString();
     for (const payload of [{ now: future }, { now: future, dry_run: false }]) {
