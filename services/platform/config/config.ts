@@ -417,14 +417,11 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
 };
 
 /**
- * Parses the base variables and the given sections (default: all). Throws one `config_invalid` error naming
- * every bad variable of those sections.
- */
-/**
  * The environment with every variable set to nothing (empty, or only spaces) left out: such a variable reads as unset,
  * so its default applies. A compose file's `KAFKA_BROKERS: ${KAFKA_BROKERS:-}` or a script's `env KAFKA_BROKERS=` means
  * "none" (found from outside: `KAFKA_BROKERS=` stopped `cdr start` with "expected host:port" instead of starting the
- * local broker, which is what an unset one does).
+ * local broker, which is what an unset one does). Before 2026-12-06 a blank number read as 0, which for some means
+ * something else than the default (`CDR_RETENTION_INTERVAL_MS=` turned the scheduled retention pass off).
  */
 export function withoutBlankVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -432,6 +429,10 @@ export function withoutBlankVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv
   return out;
 }
 
+/**
+ * Parses the base variables and the given sections (default: all). Throws one `config_invalid` error naming
+ * every bad variable of those sections. A variable set to nothing is unset (`withoutBlankVariables`).
+ */
 export function loadConfig<K extends SectionName = SectionName>(rawEnv: NodeJS.ProcessEnv = process.env, sections?: readonly K[]): ConfigOf<K> {
   const env = withoutBlankVariables(rawEnv);
   const problems: Problems = [];

@@ -46,6 +46,10 @@ describe('loadConfig', () => {
       [c.api.port, c.ingest.maxBatchRecords, c.logLevel, c.dataDir, c.masterKey.base64, c.clickhouse.database],
       [d.api.port, d.ingest.maxBatchRecords, d.logLevel, d.dataDir, undefined, d.clickhouse.database],
     );
+    // A blank number read as 0 before 2026-12-06, which here meant "no scheduled retention pass": now the default.
+    assert.equal(loadConfig({ CDR_RETENTION_INTERVAL_MS: '' }).retention.intervalMs, d.retention.intervalMs);
+    assert.ok(d.retention.intervalMs > 0);
+    assert.equal(loadConfig({ CDR_RETENTION_INTERVAL_MS: '0' }).retention.intervalMs, 0, 'an explicit 0 still means never');
     // A value with something in it is still read, and still refused when wrong.
     assert.throws(
       () => loadConfig({ ...blank, KAFKA_BROKERS: ' nohost ' }),
