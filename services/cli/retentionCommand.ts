@@ -56,9 +56,10 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
     try {
       rt = await openRuntime(config, { log });
     } catch (err) {
-      // Only the brokers may be away: a store or key that cannot be opened is not "Kafka unreachable" (found
-      // 2026-12-06: an insert the engine refused was reported so, then the pass ran on a second open).
-      if (err instanceof PipelineError && /^(storage_|key_)/.test(err.code)) throw err;
+      // Only brokers that do not answer are passed over: anything else (a store or key that cannot be opened, a login
+      // refused) is not "Kafka unreachable" (found 2026-12-06: an insert the engine refused was reported so, then the
+      // pass ran on a second open).
+      if (!(err instanceof PipelineError && err.code === 'broker_unavailable')) throw err;
       log.warn({ err }, 'Kafka unreachable: the retention pass runs without checking the topics');
     }
   }
