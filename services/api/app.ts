@@ -105,6 +105,16 @@ function compressedBody(req: FastifyRequest): PipelineError | undefined {
 
 const MAX_PARAM_LENGTH = 512;
 
+/** Whether `text` is JSON by the letter (JSON.parse makes `__proto__` an own member: nothing is reached through it). */
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
@@ -323,6 +333,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
               // {"dry_run":true,"dry_run":false} ran a real retention pass).
               const twice = err ? undefined : duplicateMemberOf(body);
               if (twice !== undefined) done(new PipelineError('bad_request', `body: ${quotedValue(twice)} is given twice in one object`), undefined);
+              else if (err && parsesAsJson(body))
+                // The parser refuses a member that could reach objects' prototypes, and says the JSON is invalid: it is
+                // not, so say what it is (found from outside).
+                done(new PipelineError('bad_request', 'body: a member named "__proto__", or "constructor" holding "prototype", is not taken'), undefined);
               else done(err, value);
             }
           });

@@ -315,6 +315,16 @@ describe('hostile callers', () => {
       },
       // A JSON null is a body and not an object (found from outside: it started a real pass like no body at all).
       { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: 'null', status: 400, says: /body must be object/ },
+      // Valid JSON whose member could reach a prototype: refused as that, not as "not valid JSON" (found from outside).
+      {
+        method: 'POST',
+        url: '/v1/admin/retention/run',
+        role: 'admin',
+        payload: '{"dry_run":true,"__proto__":{"dry_run":false}}',
+        status: 400,
+        says: /^body: a member named "__proto__", or "constructor" holding "prototype", is not taken$/,
+      },
+      { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: '{"dry_run":', status: 400, says: /not valid JSON/ },
       // A compressed body is refused in words, whatever it holds.
       { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: '{"dry_run":true}', encoding: 'gzip', status: 415, says: /Content-Encoding/ },
       // Empty or separator-only lists and ids.
