@@ -1,4 +1,4 @@
-import { quotedValue } from '../core/index.ts';
+import { alignmentDistance, quotedValue } from '../core/index.ts';
 
 /**
  * Fields of a request body that the route does not read (ADR 0041). The brief's shapes say "more fields are welcome,
@@ -86,22 +86,6 @@ const ALIASES: Readonly<Record<string, readonly string[]>> = {
 const SECRECY_STEMS = ['confiden', 'secre', 'disclos', 'gag', 'seal', 'classif', 'restrict', 'covert', 'privat', 'sensitiv', 'hidden', 'embargo', 'tipoff'];
 
 const normalised = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
-
-/** Optimal string alignment distance (a transposition of two neighbours counts once: `form` is 1 from `from`). */
-export function alignmentDistance(a: string, b: string): number {
-  let before: number[] = [];
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, before[j - 2]! + 1);
-      cur[j] = v;
-    }
-    [before, prev] = [prev, cur];
-  }
-  return prev[b.length]!;
-}
 
 /** What, after a field's name, makes another field of it (`authority_id`, `case_reference_no`, `identifier2`). */
 const SUFFIXES = new Set([

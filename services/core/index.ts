@@ -118,3 +118,4 @@ export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudC
 export { alertIdOf, FraudDetector } from './fraud/fraudDetector.ts';
 export type { Alert, AlertChange, AlertKey, FraudEvent, Severity } from './fraud/fraudDetector.ts';
 export { duplicateMemberOf, givenTwiceProblem } from './json/duplicateMembers.ts';
+export { alignmentDistance } from './text/alignmentDistance.ts';

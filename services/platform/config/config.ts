@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
-import { PipelineError } from '../../core/index.ts';
+import { alignmentDistance, PipelineError } from '../../core/index.ts';
 
 /**
  * Configuration from environment variables, parsed and validated once at start-up into a frozen typed object.
@@ -482,21 +482,11 @@ function closestName(name: string, known: ReadonlySet<string>): string | undefin
   let bestDistance = Math.max(2, Math.floor(name.length / 6)) + 1;
   let tie = false;
   for (const k of known) {
-    const d = editDistance(name, k);
+    const d = alignmentDistance(name, k);
     if (d < bestDistance) [best, bestDistance, tie] = [k, d, false];
     else if (d === bestDistance) tie = true;
   }
   return tie ? undefined : best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 /** The warning line for each unknown `CDR_` variable (empty when there is none). */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { alignmentDistance, dropUnreadFields, MAX_UNREAD_FIELDS, meantField, meantFields, type ObjectSchema } from '../../../services/api/bodyFields.ts';
+import { dropUnreadFields, MAX_UNREAD_FIELDS, meantField, meantFields, type ObjectSchema } from '../../../services/api/bodyFields.ts';
 
 const identifier: ObjectSchema = {
   type: 'object',
@@ -17,18 +17,6 @@ const lea: ObjectSchema = {
 const dsar: ObjectSchema = { type: 'object', additionalProperties: true, required: ['identifier'], properties: { identifier, from: {}, to: {} } };
 const retention: ObjectSchema = { type: 'object', additionalProperties: true, properties: { now: {}, dry_run: {} } };
 const leaKnown = Object.keys(lea.properties!);
-
-describe('alignmentDistance', () => {
-  it('counts edits, a swap of neighbours as one', () => {
-    assert.equal(alignmentDistance('from', 'from'), 0);
-    assert.equal(alignmentDistance('form', 'from'), 1);
-    assert.equal(alignmentDistance('fro', 'from'), 1);
-    assert.equal(alignmentDistance('confidental', 'confidential'), 1);
-    assert.equal(alignmentDistance('kitten', 'sitting'), 3);
-    assert.equal(alignmentDistance('', 'to'), 2);
-    assert.equal(alignmentDistance('ca', 'abc'), 3);
-  });
-});
 
 describe('meantFields', () => {
   it('names the field a misspelling, another spelling or another name of it meant', () => {
