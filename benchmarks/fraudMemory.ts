@@ -4,9 +4,11 @@
  * time (default 100) for BENCH_FRAUD_HOURS hours (default 6), 20 accounts, 97 number ranges; prints the heap the
  * detector holds after a full collection, and how many windows (`windowCount`, where the detector has it).
  *
- * For a before/after, copy this file into a checkout of the earlier commit and run it there.
+ * For a before/after, copy this file and tests/support/fraudEvents.ts into a checkout of the earlier commit and run it
+ * there.
  */
-import { DEFAULT_FRAUD_CONFIG, FraudDetector, type FraudEvent } from '../services/core/index.ts';
+import { DEFAULT_FRAUD_CONFIG, FraudDetector } from '../services/core/index.ts';
+import { smsFraudEvent } from '../tests/support/fraudEvents.ts';
 
 const RATE = Number(process.env['BENCH_FRAUD_RATE'] ?? 100);
 const HOURS = Number(process.env['BENCH_FRAUD_HOURS'] ?? 6);
@@ -20,24 +22,15 @@ gc();
 const before = process.memoryUsage().heapUsed;
 const started = process.cpuUsage();
 for (let i = 0; i < records; i++) {
-  const e: FraudEvent = {
+  const e = smsFraudEvent({
     cdr_id: `c${i}`,
     account_id: `acct-${i % 20}`,
     event_time: T0 + Math.floor((i * 1000) / RATE),
-    channel: 'sms',
-    direction: 'mt',
-    status: 'delivered',
-    destination_country: 'MY',
-    mcc: '502',
-    mnc: '12',
     recipient_range: `601${i % 97}`,
-    recipient_number_type: 'mobile',
     // A token per record, 32 hex characters like the pipeline's.
     recipient_token: (i * 2654435761).toString(16).padStart(32, '0').slice(-32),
     sender_token: '',
-    sender_type: 'alphanumeric',
-    duration_ms: 0,
-  };
+  });
   detector.observe(e);
 }
 const cpu = process.cpuUsage(started);

@@ -1,28 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_FRAUD_CONFIG, FraudDetector, type AlertChange, type FraudEvent } from '../../../../services/core/index.ts';
+import { smsFraudEvent } from '../../../support/fraudEvents.ts';
 
 const T0 = Date.UTC(2026, 10, 10, 12);
 let seq = 0;
 function ev(over: Partial<FraudEvent>): FraudEvent {
-  return {
-    cdr_id: `c${seq++}`,
-    account_id: 'acct-1',
-    event_time: T0,
-    channel: 'sms',
-    direction: 'mt',
-    status: 'delivered',
-    destination_country: 'MY',
-    mcc: '502',
-    mnc: '12',
-    recipient_range: '6012',
-    recipient_number_type: 'mobile',
-    recipient_token: `r${seq}`,
-    sender_token: 's-brand',
-    sender_type: 'alphanumeric',
-    duration_ms: 0,
-    ...over,
-  };
+  const cdr_id = `c${seq++}`;
+  return smsFraudEvent({ cdr_id, event_time: T0, recipient_token: `r${seq}`, ...over });
 }
 
 function run(d: FraudDetector, events: readonly FraudEvent[]): AlertChange[] {
