@@ -37,13 +37,12 @@ const files = testFiles(join(root, 'tests'))
     return !left;
   });
 
-// The test processes get the thread pool size `cdr start` runs with (bin/threadpool.cjs), unless the caller set one,
-// and start with stdin on /dev/null (bin/detach-stdin.cjs: the engine reads fd 0 as INSERT data, and node:test gives
-// each file's process a socket there). Through NODE_OPTIONS, so that the file processes node:test spawns, and theirs,
-// load it first, before any thread exists; not in this process, where loader threads already run.
+// The test processes start as `cdr start` does (bin/threadpool.cjs): libuv's pool at 16 threads unless the caller set a
+// size, and stdin on /dev/null (bin/detach-stdin.cjs: the engine reads fd 0 as INSERT data, and node:test gives each
+// file's process a socket there). Through NODE_OPTIONS, so that the file processes node:test spawns, and theirs, load
+// it first, before any thread exists; not in this process, where loader threads already run.
 const env: NodeJS.ProcessEnv = { ...process.env };
-env['UV_THREADPOOL_SIZE'] ||= '16';
-env['NODE_OPTIONS'] = [env['NODE_OPTIONS'], `--require ${JSON.stringify(join(root, 'bin', 'detach-stdin.cjs'))}`].filter(Boolean).join(' ');
+env['NODE_OPTIONS'] = [env['NODE_OPTIONS'], `--require ${JSON.stringify(join(root, 'bin', 'threadpool.cjs'))}`].filter(Boolean).join(' ');
 const cleanups: (() => Promise<void>)[] = [];
 
 async function dockerEnvironment(): Promise<boolean> {
