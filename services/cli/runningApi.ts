@@ -38,7 +38,8 @@ export function requireStoreDir(dataDir: string, what: string): void {
 export function runningApi(dataDir: string, role: string): RunningApi | undefined {
   const run = runningStart(dataDir);
   if (!run) return undefined;
-  let token = process.env['CDR_API_TOKEN'];
+  // Blank (set to nothing or spaces, as a compose file's `${CDR_API_TOKEN:-}` gives) is unset, as for every variable.
+  let token = process.env['CDR_API_TOKEN']?.trim() || undefined;
   const devSecrets = resolve(dataDir, 'api-tokens.dev-secrets.json');
   if (!token && existsSync(devSecrets)) token = (JSON.parse(readFileSync(devSecrets, 'utf8')) as Record<string, string>)[role];
   if (!token) throw new PipelineError('config_invalid', `the data directory is held by a running cdr start (${run.url}); set CDR_API_TOKEN to a ${role} token`);

@@ -152,6 +152,14 @@ describe('cdr start, end to end', () => {
     });
     assert.equal(refused.status, 2, refused.stderr);
     assert.match(refused.stderr, /401 .*CDR_API_TOKEN/);
+    // A blank one is unset (this store has no development tokens to fall back on): named as missing, not sent.
+    const blank = spawnSync(process.execPath, [bin, 'audit', 'verify', '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: '   ' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(blank.status, 2, blank.stderr);
+    assert.match(blank.stderr, /set CDR_API_TOKEN to a auditor token/);
 
     // A second `cdr start` on the same data directory: refused before it starts anything, naming the running one (found
     // from outside: it was told to stop "the" broker with kafka.sh — the running pipeline's).
