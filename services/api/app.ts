@@ -57,6 +57,8 @@ export interface ApiDeps {
   readonly services: ApiServices;
   /** Requests per token in each window (CDR_API_RATE_LIMIT, CDR_API_RATE_WINDOW_MS). */
   readonly rateLimit?: { readonly max: number; readonly windowMs: number };
+  /** How long a client has to send its whole request, headers and body (default REQUEST_TIMEOUT_MS); tests shorten it. */
+  readonly requestTimeoutMs?: number;
 }
 
 /** fastify's own 4xx (bad JSON, wrong content type, body too large) as the error table's codes. */
@@ -105,6 +107,13 @@ function compressedBody(req: FastifyRequest): PipelineError | undefined {
 
 const MAX_PARAM_LENGTH = 512;
 
+/**
+ * Fastify's default is no limit: a caller that sends its headers and then a byte a minute held its socket for ever, and
+ * enough of them every socket the process may open. 30 s receives the largest body (1 MiB) on any link an internal
+ * caller has; the answer's time is not counted (a long law-enforcement stream is not cut).
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** Whether `text` is JSON by the letter (JSON.parse makes `__proto__` an own member: nothing is reached through it). */
 function parsesAsJson(text: string): boolean {
   try {
@@ -119,8 +128,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'api' });
   // Per-request access lines are off: client addresses are usage data, recorded only where audited.
   // Unknown body fields are an error, not silently dropped (fastify's default would remove them).
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
     loggerInstance,
+    requestTimeout,
+    // Node checks the timeout every `connectionsCheckingInterval` (30 s by default): a late 408 doubles the wait.
+    http: { headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(requestTimeout / 4))) },
     // Ids are up to 128 characters, each up to 3 when percent-encoded; the route schemas hold them to 128. Fastify's
     // default of 100 refused a statement for a 120-character account id that usage answered for (found from outside).
     maxParamLength: MAX_PARAM_LENGTH,
@@ -141,13 +154,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // And what Node's HTTP parser refuses (headers or a query string too large, a malformed request line).
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+      // A response already under way on this socket (a 401 or 403 answered before the body was read, and the caller
+      // still sending it): a second status line would corrupt the stream, so the socket is closed, as Node's own
+      // handler does (its private `_httpMessage` is the only way to the response from here).
+      if ((socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true) {
+        socket.destroy();
+        return;
+      }
       const [status, message] =
         err.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'the request line and headers are over the size limit (a query string too long?)']
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? [408, 'the request was not received in time']
             : [400, 'a malformed HTTP request'];
-      const body = JSON.stringify({ error: status === 408 ? 'unavailable' : 'bad_request', message });
+      const body = JSON.stringify({ error: status === 408 ? 'request_timeout' : 'bad_request', message });
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
@@ -231,6 +251,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         url,
       };
     },
+  });
+
+  // Answered before the body was all received (a 401 or 403 before it is read, a 413 on its length): the connection is
+  // closed after the answer. Kept open, Node read the rest of that body for the next request, and a caller still
+  // sending it got a second, unasked status line (the request timeout's 408) on the same socket (found from outside).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.raw.complete) void reply.header('connection', 'close');
+    return payload;
   });
 
   app.addHook('onResponse', async (req, reply) => {

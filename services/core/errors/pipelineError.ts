@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   uri_too_long: { disposition: 'dead-letter', http: 414 },
   unsupported_media_type: { disposition: 'dead-letter', http: 415 },
   rate_limited: { disposition: 'dead-letter', http: 429 },
+  /** The client did not send its whole request in time (the API's request timeout). */
+  request_timeout: { disposition: 'dead-letter', http: 408 },
   /** No answer form the request's Accept header allows. */
   not_acceptable: { disposition: 'dead-letter', http: 406 },
   /** The answer would exceed the most records one answer may hold (CDR_API_MAX_ANSWER_ROWS). */

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Prng } from '../../../services/generator/index.ts';
@@ -32,6 +33,7 @@ describe('hostile callers', () => {
   let app: FastifyInstance;
   let services: ApiServices | undefined;
   let routes: readonly ApiRoute[];
+  let tokens: TokenRegistry;
 
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
@@ -50,7 +52,7 @@ describe('hostile callers', () => {
       log: rt.log,
       metrics: rt.metrics,
       health: new HealthRegistry(),
-      tokens: TokenRegistry.fromFile(tokensFile),
+      tokens: (tokens = TokenRegistry.fromFile(tokensFile)),
       services: (services = await createApiServices(rt, {
         signer: loadSigner(undefined, setup.dataDir, true),
         chain: 'test',
@@ -541,6 +543,48 @@ describe('hostile callers', () => {
     const body = (await res.json()) as { error?: unknown; message?: unknown };
     assert.equal(body.error, 'bad_request');
     assert.match(String(body.message), /over the size limit/);
+  });
+
+  it('cuts off a caller that trickles its request (a 408 in the contract’s shape) and keeps answering others', async () => {
+    const slowApp = buildApi({ log: rt.log, metrics: rt.metrics, health: new HealthRegistry(), tokens, services: services!, requestTimeoutMs: 800 });
+    /** Headers whole, then one byte of the body every 150 ms (without a request timeout this never ends): all it got. */
+    const trickle = (port: number, token: string): Promise<{ text: string; waited: number }> => {
+      const started = Date.now();
+      return new Promise((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        const drip = setInterval(() => socket.writable && socket.write(' '), 150);
+        socket.on('close', () => {
+          clearInterval(drip);
+          resolve({ text, waited: Date.now() - started });
+        });
+        socket.on('error', () => undefined);
+        socket.write(`POST /v1/holds HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+        setTimeout(() => reject(new Error(`not closed after 20 s; got ${JSON.stringify(text)}`)), 20_000).unref();
+      });
+    };
+    try {
+      await slowApp.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = slowApp.server.address() as { port: number };
+      const slow = await trickle(port, tokenOf('legal'));
+      assert.match(slow.text, /^HTTP\/1\.1 408 /, slow.text);
+      const body = JSON.parse(slow.text.slice(slow.text.indexOf('\r\n\r\n') + 4)) as unknown;
+      assert.deepEqual(body, { error: 'request_timeout', message: 'the request was not received in time' });
+      assert.ok(slow.waited >= 700 && slow.waited < 10_000, `cut after ${slow.waited} ms`);
+      // Refused before its body is read (an unknown token): one 401, then the socket closes at the timeout, with no
+      // second status line written after the first.
+      const refused = await trickle(port, 'not-a-token');
+      assert.match(refused.text, /^HTTP\/1\.1 401 /, refused.text);
+      assert.equal(refused.text.match(/HTTP\/1\.1 /g)?.length, 1, refused.text);
+      assert.ok(refused.waited < 10_000, `closed after ${refused.waited} ms`);
+      // The server still answers a caller that sends its request at once.
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.ok(ok.status === 200 || ok.status === 503, String(ok.status));
+    } finally {
+      await slowApp.close();
+    }
   });
 
   it('answers 2,000 malformed requests over every route with a 4xx (or 2xx) and a message, never a 5xx', async () => {
