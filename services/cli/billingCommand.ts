@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { parse } from 'csv-parse/sync';
 import {
-  decimalToMicros,
-  COUNTRY_CODES,
   impossibleIdProblem,
-  ISO_4217,
   requireMonth,
   PipelineError,
   statementForReaders,
   isoInstantProblem,
   parseIsoInstant,
+  readInvoiceText,
   reconcile,
   type Difference,
   type InvoiceLine,
@@ -192,49 +189,11 @@ export async function billingRerate(config: PipelineConfig, args: { from: string
   );
 }
 
-/**
- * Reads an operator's invoice: CSV with a header naming `day` (YYYY-MM-DD), `destination_country` (or `country`),
- * `currency`, `cost` (decimal in major units, e.g. 12.345678) and optionally `records`. Every bad line is named.
- */
+/** Reads an operator's invoice (core/billing/invoice.ts says what it takes); every bad line is named. */
 export function readInvoice(file: string, month: string): InvoiceLine[] {
-  let rows: Record<string, string>[];
-  try {
-    rows = parse<Record<string, string>>(readFileSync(file, 'utf8'), {
-      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
-      skip_empty_lines: true,
-      trim: true,
-      bom: true,
-    });
-  } catch (cause) {
-    throw new PipelineError('config_invalid', `invoice ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
-  const problems: string[] = [];
-  const out: InvoiceLine[] = [];
-  rows.forEach((r, i) => {
-    const line = i + 2;
-    const day = r['day'] ?? r['date'] ?? '';
-    const country = (r['destination_country'] ?? r['country'] ?? '').toUpperCase();
-    const currency = (r['currency'] ?? '').toUpperCase();
-    if (!calendarDayOf(day, month)) problems.push(`line ${line}: day "${day.slice(0, 20)}" is not a date (YYYY-MM-DD) of ${month}`);
-    // Empty: traffic without a destination country, which our cost cells carry as "" (found from outside: such a cell
-    // could never be matched, so the provider always reconciled with a difference).
-    if (country !== '' && !COUNTRY_CODES.has(country))
-      problems.push(`line ${line}: destination_country "${country.slice(0, 10)}" is not an ISO 3166 code (or empty: no country)`);
-    if (!ISO_4217.has(currency)) problems.push(`line ${line}: currency "${currency.slice(0, 10)}" is not an ISO 4217 code`);
-    let cost = 0;
-    try {
-      cost = decimalToMicros(r['cost'] ?? '', `line ${line}: cost`);
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-    const recordsText = r['records']?.trim();
-    // Digits only: Number() read `0x2` as 2 and `1e1` as 10 (found from outside).
-    const records = recordsText === undefined || recordsText === '' ? null : /^\d{1,15}$/.test(recordsText) ? Number(recordsText) : NaN;
-    if (records !== null && !Number.isSafeInteger(records)) problems.push(`line ${line}: records "${String(recordsText).slice(0, 20)}" is not a count`);
-    out.push({ day, destination_country: country, currency, records, cost_micros: cost, line });
-  });
-  if (problems.length > 0) throw new PipelineError('config_invalid', `invoice ${file} is invalid:\n  ${problems.slice(0, 50).join('\n  ')}`);
-  return out;
+  const reading = readInvoiceText(readFileSync(file), month);
+  if (!reading.ok) throw new PipelineError('config_invalid', `invoice ${file} is invalid:\n  ${reading.problems.join('\n  ')}`);
+  return reading.lines;
 }
 
 export interface ReconcileReport {
@@ -278,12 +237,4 @@ export async function billingReconcile(config: PipelineConfig, args: { provider:
     ours_total: total(ours),
     invoice_total: total(invoice),
   };
-}
-
-/** Whether `day` is `YYYY-MM-DD` of `month` and on the calendar (not 2026-11-31, -00 or 2026-02-30). */
-function calendarDayOf(day: string, month: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !day.startsWith(`${month}-`)) return false;
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const at = new Date(Date.UTC(y, m - 1, d));
-  return at.getUTCFullYear() === y && at.getUTCMonth() === m - 1 && at.getUTCDate() === d;
 }
