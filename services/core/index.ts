@@ -52,6 +52,7 @@ export type { CdrRow, PseudonymisedEvent, PseudonymisedRecord, SourcePosition, V
 export type { RowShape, RowBinaryType } from './pseudonym/rowShape.ts';
 export {
   addMonthsUtc,
+  CalendarMemo,
   identifierCutoff,
   identifiersExpired,
   lastExpiredIdentifierMonth,

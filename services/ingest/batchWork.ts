@@ -1,9 +1,9 @@
 import type { CdrEvent, MonthKey, PipelineErrorCode } from '../core/index.ts';
 import {
+  CalendarMemo,
   CDR_SHAPE,
   cdrRowIdentity,
   identifiersExpired,
-  monthKeyOf,
   monthStartOf,
   PipelineError,
   Pseudonymiser,
@@ -127,6 +127,8 @@ interface Screened {
 export class BatchWork {
   private readonly pseudonymiser: Pseudonymiser;
   private readonly keys = new Map<string, MonthKey>();
+  /** A batch's records are mostly of one month: its key and window read without a Date per record. */
+  private readonly calendar = new CalendarMemo();
   /** Months whose key was destroyed: a key for one of them is refused (it can only be a copy taken before). */
   private readonly forgotten = new Set<string>();
   private readonly batches = new Map<number, Screened>();
@@ -236,8 +238,8 @@ export class BatchWork {
       const event = screened.events[p];
       const offset = offsets[i];
       if (event === undefined || offset === undefined) throw new PipelineError('invariant_broken', `transform: no screened record at ${p}`);
-      const month = monthKeyOf(event.event_time);
-      const key = identifiersExpired(event.event_time, now) ? null : (keys.get(month) ?? null);
+      const month = this.calendar.monthOf(event.event_time);
+      const key = this.calendar.identifiersExpired(event.event_time, now) ? null : (keys.get(month) ?? null);
       const rec = this.pseudonymiser.pseudonymise(event, month, key, screened.schemaIds[p]!, { topic: req.topic, partition: req.partition, offset }, now);
       try {
         published.append(rec.published);

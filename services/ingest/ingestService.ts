@@ -1,7 +1,7 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { MonthKey } from '../core/index.ts';
-import { PipelineError, CDR_SHAPE, VAULT_SHAPE, cdrRowIdentity, vaultRowIdentity, monthKeyOf } from '../core/index.ts';
+import { PipelineError, CDR_SHAPE, VAULT_SHAPE, CalendarMemo, cdrRowIdentity, vaultRowIdentity } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import { sealerFor, type MonthKeyRing } from '../platform/keys/index.ts';
@@ -88,6 +88,8 @@ export class IngestService implements BatchHandler<PartitionState> {
   /** Where the per-record work runs: worker threads, or this thread (CDR_INGEST_WORKERS=0). */
   private readonly work: PrepareWork;
   private readonly clock: () => number;
+  /** Each record's month without a Date per record (a batch is mostly one month). */
+  private readonly calendar = new CalendarMemo();
   private readonly counts = { stored: 0, duplicate: 0, dlq: 0, late: 0 };
   /** cdr_id → position (topic/partition/offset) of the in-flight batch of this process that is storing it. */
   private readonly claims = new Map<string, string>();
@@ -215,7 +217,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       // Month keys for the months of this batch (created on first use, null when the window has closed).
       const keys = new Map<string, MonthKey | null>();
       for (const d of good) {
-        const month = monthKeyOf(d.eventTime);
+        const month = this.calendar.monthOf(d.eventTime);
         if (!keys.has(month)) keys.set(month, null);
       }
       for (const month of keys.keys()) keys.set(month, await keyRing.keyForWriting(month, now));

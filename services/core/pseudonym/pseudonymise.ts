@@ -1,7 +1,7 @@
 import type { CdrEvent } from '../cdr/cdrEvent.ts';
 import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
-import { identifiersExpired, monthDateOf, monthStartOf, usageExpired } from '../retention/retentionCalendar.ts';
+import { CalendarMemo, identifiersExpired, monthDateOf, monthStartOf } from '../retention/retentionCalendar.ts';
 import { jsSealer, type MonthKey, type MonthSealer, type SealerFactory } from './monthKeys.ts';
 import { RecentIds } from '../dedup/recentIds.ts';
 
@@ -306,6 +306,7 @@ export class Pseudonymiser {
   private readonly normaliser: IdentifierNormaliser;
   /** Raw identifiers seen once recently: only a second sighting earns a cache entry (see `derive`). */
   private readonly seenOnce: RecentIds | undefined;
+  private readonly calendar = new CalendarMemo();
   private size = 0;
   constructor(
     private readonly capacity = 200_000,
@@ -466,7 +467,7 @@ export class Pseudonymiser {
       currency,
       // A record that arrives after its usage window (3 years) is stored without the IP, as a late record is
       // without identifiers: otherwise a retention pass that just cleared the month would find it again.
-      client_ip: e.client_ip && !usageExpired(e.event_time, ingestedAt) ? e.client_ip : '',
+      client_ip: e.client_ip && !this.calendar.usageExpired(e.event_time, ingestedAt) ? e.client_ip : '',
       late,
       schema_id: schemaId,
       src_topic: src.topic,

@@ -88,3 +88,48 @@ export function monthsInRange(from: number, to: number): string[] {
   for (let m = startOfMonthUtc(from); m < to; m = addMonthsUtc(m, 1)) out.push(monthKeyOf(m));
   return out;
 }
+
+/**
+ * `monthKeyOf`, `identifiersExpired` and `usageExpired` for a run of nearby instants (a batch's records: mostly the
+ * same month and day), without the Dates each call makes: the last month's and day's bounds are kept, and an instant
+ * inside them is answered from those. The same answers as the functions above, for every instant (a unit test
+ * compares them).
+ */
+export class CalendarMemo {
+  private monthFrom = 1;
+  private monthTo = 0;
+  private month = '';
+  private identifiersCutoff = 0;
+  private dayFrom = 1;
+  private dayTo = 0;
+  /** usageCutoff(dayFrom): within a UTC day, usageCutoff(t) = this + (t − dayFrom) (the same time of day 3 years on). */
+  private dayUsageCutoff = 0;
+
+  private inMonth(t: number): void {
+    if (t >= this.monthFrom && t < this.monthTo) return;
+    this.monthFrom = startOfMonthUtc(t);
+    this.monthTo = addMonthsUtc(this.monthFrom, 1);
+    this.month = monthKeyOf(t);
+    this.identifiersCutoff = identifierCutoff(t);
+  }
+
+  monthOf(t: number): string {
+    this.inMonth(t);
+    return this.month;
+  }
+
+  identifiersExpired(t: number, now: number): boolean {
+    this.inMonth(t);
+    return now >= this.identifiersCutoff;
+  }
+
+  usageExpired(t: number, now: number): boolean {
+    if (!(t >= this.dayFrom && t < this.dayTo)) {
+      const d = new Date(t);
+      this.dayFrom = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+      this.dayTo = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+      this.dayUsageCutoff = usageCutoff(this.dayFrom);
+    }
+    return now >= this.dayUsageCutoff + (t - this.dayFrom);
+  }
+}

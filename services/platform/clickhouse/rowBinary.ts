@@ -137,6 +137,9 @@ export function rowBinary<T>(
 ): Buffer {
   if (types.length !== columns.length) throw new Error(`rowBinary: ${columns.length} columns but ${types.length} types`);
   const w = new Writer(rows.length * bytesPerRowHint);
+  // A batch's Date values are mostly one month's first day: the last one's days are kept, not parsed again per row.
+  let lastDate: unknown;
+  let lastDays: number | null = null;
   for (const row of rows) {
     const values = tuple(row);
     for (let c = 0; c < types.length; c++) {
@@ -190,7 +193,11 @@ export function rowBinary<T>(
           }
           break;
         case 'Date': {
-          const days = daysOf(v);
+          if (v !== lastDate) {
+            lastDays = daysOf(v);
+            lastDate = v;
+          }
+          const days = lastDays;
           if (days === null) throw new RowBinaryValueError(columns[c]!, type);
           w.ensure(2);
           w.buf.writeUInt16LE(days, w.pos);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CalendarMemo,
   identifierCutoff,
   identifiersExpired,
   lastExpiredIdentifierMonth,
@@ -89,5 +90,44 @@ describe('months', () => {
     const t = iso('2024-02-29T08:00:00.000Z');
     assert.equal(usageExpired(t, iso('2027-02-28T07:59:59.999Z')), false);
     assert.equal(usageExpired(t, iso('2027-02-28T08:00:00.000Z')), true);
+  });
+});
+
+describe('CalendarMemo: the functions above, answered from the last month and day', () => {
+  it('gives what monthKeyOf, identifiersExpired and usageExpired give, for every instant and any order', () => {
+    const memo = new CalendarMemo();
+    const day = 86_400_000;
+    // Instants at and around the edges that matter: month ends (31st, 30th, Feb 28/29 of leap and common years), the
+    // year end, before 1970, and the millisecond either side; then random instants in runs (as a batch) and alone.
+    const edges: number[] = [];
+    for (const at of ['2024-02-29', '2023-02-28', '2026-12-31', '2026-11-30', '2027-01-01', '1969-12-31', '2000-02-29', '2100-02-28', '2028-02-29']) {
+      const start = Date.parse(`${at}T00:00:00Z`);
+      for (const t of [start - 1, start, start + 1, start + day / 2, start + day - 1, start + day, start + day + 1]) edges.push(t);
+    }
+    let seed = 20261206;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const instants = [...edges];
+    for (let run = 0; run < 400; run++) {
+      const base = Date.parse('1960-01-01T00:00:00Z') + Math.floor(rand() * 150 * 365 * day);
+      const length = 1 + Math.floor(rand() * 30);
+      for (let i = 0; i < length; i++) instants.push(base + Math.floor((rand() - 0.3) * 3 * day));
+    }
+    instants.push(Number.NaN);
+    const nows = [Date.parse('2026-12-06T04:00:00Z'), Date.parse('2029-03-01T00:00:00Z'), Date.parse('2100-01-01T00:00:00Z')];
+    let checked = 0;
+    for (const t of instants)
+      for (const now of nows) {
+        assert.equal(memo.monthOf(t), monthKeyOf(t), `month of ${t}`);
+        assert.equal(memo.identifiersExpired(t, now), identifiersExpired(t, now), `identifiers of ${t} at ${now}`);
+        assert.equal(memo.usageExpired(t, now), usageExpired(t, now), `usage of ${t} at ${now}`);
+        // At the cutoff itself, to the millisecond: the boundaries agree exactly.
+        const cut = usageCutoff(t);
+        if (Number.isFinite(cut)) for (const n of [cut - 1, cut]) assert.equal(memo.usageExpired(t, n), usageExpired(t, n), `usage of ${t} at ${n}`);
+        const idCut = identifierCutoff(t);
+        if (Number.isFinite(idCut))
+          for (const n of [idCut - 1, idCut]) assert.equal(memo.identifiersExpired(t, n), identifiersExpired(t, n), `identifiers of ${t} at ${n}`);
+        checked++;
+      }
+    assert.ok(checked > 3_000, String(checked));
   });
 });

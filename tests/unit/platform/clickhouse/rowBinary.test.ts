@@ -98,6 +98,23 @@ describe('rowBinary', () => {
     assert.deepEqual(one('Date', '2028-02-01'), Buffer.from([(Date.UTC(2028, 1, 1) / 86_400_000) & 0xff, (Date.UTC(2028, 1, 1) / 86_400_000) >> 8]));
   });
 
+  it('writes each row’s Date, however the values repeat or change between rows (the last one is kept)', () => {
+    const dates = ['2026-12-01', '2026-12-01', '2026-11-01', '2026-12-01', '1970-01-01', '2026-11-01', '2026-11-01'];
+    const days = (d: string): Buffer => {
+      const b = Buffer.alloc(2);
+      b.writeUInt16LE(Date.parse(`${d}T00:00:00Z`) / 86_400_000);
+      return b;
+    };
+    assert.deepEqual(
+      rowBinary(dates, ['month'], ['Date'], (d) => [d]),
+      Buffer.concat(dates.map(days)),
+    );
+    // A bad value after good ones is refused, even right after the same good one; and a good one after a bad one.
+    assert.throws(() => rowBinary(['2026-12-01', '2026-12-01', '2026-13-01'], ['month'], ['Date'], (d) => [d]), RowBinaryValueError);
+    assert.throws(() => rowBinary(['2026-12-01', 'x', '2026-12-01'], ['month'], ['Date'], (d) => [d]), RowBinaryValueError);
+    assert.throws(() => rowBinary(['2026-12-01', null], ['month'], ['Date'], (d) => [d]), RowBinaryValueError);
+  });
+
   it('rowBinaryStrings gives what rowBinary gives for a one-column String table (any length, any script)', () => {
     const values = ['', 'a', "it's \\ back", 'ünï-😀', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(20_000)];
     assert.deepEqual(
