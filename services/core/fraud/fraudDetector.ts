@@ -198,6 +198,27 @@ class KeyWindow {
     }
   }
 
+  /**
+   * The window ends at which a record at `t` is judged: its own time, and — when it was read out of order, before newer
+   * records — each later bucket's newest record up to a window after it: every window that holds it. An in-order
+   * reading would have judged those windows with this record in them. Judged at its own time alone, calls read
+   * partition by partition (a backlog, or records keyed by cdr_id over several raw partitions) could each see fewer
+   * than the threshold: eight calls to a satellite range in 140 s raised no alert, or one missing the first and last
+   * calls (found from outside, 2026-12-06). Only out-of-order records cost more than one window's totals.
+   */
+  endsFor(t: number): readonly number[] {
+    const newest = this.buckets[this.buckets.length - 1];
+    if (newest === undefined || newest.last <= t) return [t];
+    const own = Math.floor(t / BUCKET_MS);
+    const ends = [t];
+    for (let i = this.buckets.length - 1; i >= 0; i--) {
+      const x = this.buckets[i]!;
+      if (x.at <= own) break;
+      if (x.at < own + this.windowBuckets) ends.push(x.last);
+    }
+    return ends;
+  }
+
   /** The bucket numbered `b`, if the window holds it (searched from the newest end: late records are recent ones). */
   private bucketAt(b: number): Bucket | undefined {
     for (let i = this.buckets.length - 1; i >= 0; i--) {
@@ -805,14 +826,15 @@ export class FraudDetector {
           w.advance(this.current, false);
           const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
           w.add(t, short, failed);
-          const s = w.totals(t);
           const th = thresholdsFor(rc, e.destination_country, network);
-          if (s.n >= Math.max(rc.minRecords, th.warning))
+          for (const at of w.endsFor(t)) {
+            const s = w.totals(at);
+            if (s.n < Math.max(rc.minRecords, th.warning)) continue;
             this.judge(
               changes,
               'irsf',
               rangeKey,
-              t,
+              at,
               {
                 figure: s.n,
                 warning: th.warning,
@@ -823,6 +845,7 @@ export class FraudDetector {
               },
               rangeText,
             );
+          }
         }
       }
     }
@@ -1001,12 +1024,30 @@ export class FraudDetector {
       }
       tw.advance(this.current, false);
       tw.add(t, delivered, failed);
+      // Judged where an out-of-order record also counts (KeyWindow.endsFor), as IRSF is.
+      const ends = tw.endsFor(t);
+      if (ends.length > 1) {
+        for (const at of ends) this.judgeToken(out, account, token, role, at, tw.totals(at));
+        return;
+      }
       n = tw.totals(t);
     }
+    this.judgeToken(out, account, token, role, t, n);
+  }
+
+  private judgeToken(
+    out: AlertChange[],
+    account: string,
+    token: string,
+    role: 'recipient' | 'sender',
+    at: number,
+    n: { n: number; first: number; last: number },
+  ): void {
+    const rc = this.config.rules.velocity;
     const tokenWarning = Number(rc.params['token_warning']);
     if (n.n < tokenWarning) return;
     const tokenKey: AlertKey = { account_id: account, token, token_role: role };
-    this.judge(out, 'velocity', tokenKey, t, {
+    this.judge(out, 'velocity', tokenKey, at, {
       figure: n.n,
       warning: tokenWarning,
       critical: Number(rc.params['token_critical']),

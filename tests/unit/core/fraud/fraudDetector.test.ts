@@ -153,11 +153,71 @@ describe('fraud detector', () => {
     for (const a of d.openAlerts().filter((x) => x.key.token !== undefined)) {
       const mine = flood.filter((e) => e.recipient_token === a.key.token);
       assert.equal(a.started_at, mine[0]!.event_time, `${a.key.token}: its first record`);
-      // Its last record, or the one before when the last came in the half read first, in a later bucket than any of
-      // the second half's (the window at a record reaches no further than the end of its bucket).
-      assert.ok(a.ended_at <= mine[mine.length - 1]!.event_time && a.ended_at >= mine[mine.length - 2]!.event_time, `${a.key.token} ended ${a.ended_at}`);
+      // Its last record, wherever it came: a late record also counts in the window ending at the newest one (before
+      // 2026-12-06 it could end at the one before, when the last came in the half read first).
+      assert.equal(a.ended_at, mine[mine.length - 1]!.event_time, `${a.key.token} ended ${a.ended_at}`);
+      assert.equal(a.evidence['records_of_token'], 50, `${a.key.token}: every record`);
     }
     assert.equal(d.lateIgnored, 0);
+  });
+
+  it('calls read partition by partition, in any order, make one IRSF alert of every call, first to last', () => {
+    // Found from outside (2026-12-06): eight calls 20 s apart to a satellite range, produced at once keyed by cdr_id over
+    // four raw partitions, reached fraud partition by partition. Each call was judged only in the window ending at its
+    // own time: some orders raised no alert, others one of 5 calls from the 2nd to the 7th.
+    let seed = 20261206;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const calls = Array.from({ length: 8 }, (_, i) =>
+      ev({
+        event_time: T0 + i * 20_000,
+        account_id: 'acct-sat',
+        channel: 'voice',
+        destination_country: '',
+        recipient_range: '8816',
+        recipient_number_type: 'unknown',
+        duration_ms: 3000,
+      }),
+    );
+    for (let k = 0; k < 200; k++) {
+      const partitions: FraudEvent[][] = [[], [], [], []];
+      for (const c of calls) partitions[Math.floor(rand() * 4)]!.push(c);
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      const order = partitions.flat();
+      const changes = run(d, order);
+      const where = order.map((c) => (c.event_time - T0) / 20_000).join(',');
+      assert.equal(changes.filter((c) => c.change === 'opened').length, 1, `order ${where}`);
+      const [a] = d.openAlerts();
+      assert.deepEqual([a!.rule, a!.evidence['calls_to_high_risk_range'], a!.started_at, a!.ended_at], ['irsf', 8, T0, T0 + 140_000], `order ${where}`);
+      // And what is stored when it closes.
+      const closed = d.closeUpTo(T0 + 140_000 + 121_000).filter((c) => c.change === 'closed');
+      assert.deepEqual(
+        [closed.length, closed[0]!.alert.evidence['calls_to_high_risk_range'], closed[0]!.alert.started_at, closed[0]!.alert.ended_at],
+        [1, 8, T0, T0 + 140_000],
+      );
+    }
+  });
+
+  it('a record read out of order counts in every window that holds it, and in none that does not', () => {
+    // Four calls, a fifth 11 minutes later, then — read last — a call from just before the first four: no window that
+    // ends at or after the fifth holds it, but the one ending at the fourth does (five calls in 70 s).
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const call = (at: number): FraudEvent =>
+      ev({ event_time: at, account_id: 'acct-lv', channel: 'voice', destination_country: 'LV', recipient_range: '37129', duration_ms: 60_000 });
+    const changes = run(d, [...[60, 80, 100, 120].map((s) => call(T0 + s * 1000)), call(T0 + 780_000), call(T0 + 50_000)]);
+    const opened = changes.filter((c) => c.change === 'opened');
+    assert.deepEqual(
+      opened.map((c) => [c.alert.evidence['calls_to_high_risk_range'], c.alert.started_at, c.alert.ended_at]),
+      [[5, T0 + 50_000, T0 + 120_000]],
+    );
+    // The same calls in time order give the same alert.
+    const inOrder = run(
+      new FraudDetector(DEFAULT_FRAUD_CONFIG),
+      [50, 60, 80, 100, 120, 780].map((s) => call(T0 + s * 1000)),
+    );
+    assert.deepEqual(
+      inOrder.filter((c) => c.change === 'opened').map((c) => [c.alert.evidence['calls_to_high_risk_range'], c.alert.started_at, c.alert.ended_at]),
+      [[5, T0 + 50_000, T0 + 120_000]],
+    );
   });
 
   it('a scan’s evidence never counts more distinct recipients than records (both over the same span)', () => {
