@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   addMicros,
+  sortUsageRows,
   exactMicros,
   requireMonth,
   monthStart,
@@ -205,21 +206,11 @@ export class BillingStore {
         added = true;
       }
     }
-    // In the traffic rows' order, each after the traffic rows of its key (found from outside: appended at the end).
+    // In the traffic rows' order, each after the traffic rows of its account and period (found from outside: appended
+    // at the end; then, on 2026-12-06, before them, its empty channel or country sorting first).
     if (added) {
-      const keys = ['account_id', ...q.groupBy.map((d) => DIMENSION_SQL[d].as), 'currency'];
-      const field = (r: UsageRow, k: string): string => {
-        const v = (r as unknown as Record<string, string | number | undefined>)[k];
-        return v === undefined ? '' : String(v);
-      };
-      rows.sort((x, y) => {
-        for (const k of keys) {
-          const a = field(x, k);
-          const b = field(y, k);
-          if (a !== b) return a < b ? -1 : 1;
-        }
-        return Number(y.records) - Number(x.records);
-      });
+      const splitFields = new Set<string>(q.groupBy.filter((d) => d !== 'month' && d !== 'day').map((d) => DIMENSION_SQL[d].as));
+      sortUsageRows(rows, ['account_id', ...q.groupBy.map((d) => DIMENSION_SQL[d].as), 'currency'], splitFields);
     }
     return rows.map((r) => ({
       ...r,

@@ -112,6 +112,7 @@ export {
 export type { Statement, StatementAdjustment, StatementBody, StatementLine, StatementTotal } from './billing/statement.ts';
 export { decimalToMicros, reconcile } from './billing/reconcile.ts';
 export { readInvoiceText, type InvoiceReading } from './billing/invoice.ts';
+export { sortUsageRows } from './billing/usageOrder.ts';
 export { impossibleIdProblem } from './billing/ids.ts';
 export { addMicros, beyondExactRange, exactMicros, MAX_EXACT_MICROS } from './billing/money.ts';
 export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';

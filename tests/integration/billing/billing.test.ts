@@ -572,7 +572,8 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const rows = usage.json<{ rows: { currency: string; adjustment_micros: number }[] }>().rows;
     assert.equal(rows.find((r) => r.currency === 'EUR')?.adjustment_micros, lateAmount);
     // Split by country: the adjustments are a row of their own (records 0), with the traffic rows' fields in their
-    // order, in place after the traffic rows of its key (found from outside: appended at the end, fields reordered).
+    // order, in place after the traffic rows of its account and month (found from outside: appended at the end, fields
+    // reordered; then before those rows, its empty country sorting first).
     const split = (
       await api.app.inject({
         method: 'GET',
@@ -583,12 +584,19 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     const adjustmentRows = split.filter((r) => r['records'] === 0);
     assert.ok(adjustmentRows.length >= 1 && adjustmentRows.every((r) => Number(r['adjustment_micros']) !== 0));
     for (const r of split) assert.deepEqual(Object.keys(r), Object.keys(split[0]!));
-    const keyOf = (r: Record<string, string | number>) => [r['account_id'], r['month'], r['destination_country'], r['currency']].join('\u0000');
-    const order = split.map((r) => [keyOf(r), r['records'] === 0 ? 1 : 0] as const);
-    assert.deepEqual(
-      order,
-      [...order].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])),
-    );
+    const keyOf = (r: Record<string, string | number>) =>
+      [r['account_id'], r['month'], r['records'] === 0 ? '\uffff' : r['destination_country'], r['currency']].join('\u0000');
+    const order = split.map((r) => keyOf(r));
+    assert.deepEqual(order, [...order].sort());
+    // Each adjustment row is the last of its account and month.
+    split.forEach((r, i) => {
+      if (r['records'] !== 0) return;
+      const next = split[i + 1];
+      assert.ok(
+        next === undefined || next['account_id'] !== r['account_id'] || next['month'] !== r['month'] || next['records'] === 0,
+        JSON.stringify([r, next]),
+      );
+    });
     assert.ok(DEC > NOV);
   });
 
