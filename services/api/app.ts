@@ -150,6 +150,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const message =
         status === 414 ? `a path parameter is over ${MAX_PARAM_LENGTH} characters` : 'the path is not a valid URL (a malformed percent-encoding?)';
       void raw.code(status).send({ error: FASTIFY_STATUS_CODES[status] ?? 'bad_request', message });
+      // No route's hooks run for these: counted here (found from outside: 414s and malformed URLs were in no series).
+      deps.metrics.apiRequests.inc({ route: 'unmatched', status: String(status) });
     },
     // And what Node's HTTP parser refuses (headers or a query string too large, a malformed request line).
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
@@ -168,6 +170,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
             ? [408, 'the request was not received in time']
             : [400, 'a malformed HTTP request'];
       const body = JSON.stringify({ error: status === 408 ? 'request_timeout' : 'bad_request', message });
+      deps.metrics.apiRequests.inc({ route: 'unmatched', status: String(status) });
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );

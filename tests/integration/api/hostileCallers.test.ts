@@ -535,8 +535,33 @@ describe('hostile callers', () => {
     }
   });
 
+  it('counts what is refused before any route in cdr_api_requests_total (route "unmatched")', async () => {
+    if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const count = async (status: string): Promise<number> => {
+      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const m = new RegExp(`^cdr_api_requests_total\\{route="unmatched",status="${status}"\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = { 414: await count('414'), 400: await count('400'), 431: await count('431') };
+    // Found from outside: a path parameter over the limit (414) and a malformed percent-encoding (400) were in no series.
+    const long = await fetch(`http://127.0.0.1:${port}/v1/billing/statements/${'a'.repeat(600)}/2026-11`, {
+      headers: { authorization: `Bearer ${tokenOf('billing')}` },
+    });
+    assert.equal(long.status, 414);
+    const malformed = await fetch(`http://127.0.0.1:${port}/v1/billing/statements/%ZZ/2026-11`, { headers: { authorization: `Bearer ${tokenOf('billing')}` } });
+    assert.equal(malformed.status, 400);
+    // Refused by Node's parser (headers over the limit): no request object at all.
+    const huge = await fetch(`http://127.0.0.1:${port}/v1/audit?from=${'9'.repeat(20_000)}`);
+    assert.equal(huge.status, 431);
+    assert.deepEqual(
+      { 414: await count('414'), 400: await count('400'), 431: await count('431') },
+      { 414: before[414] + 1, 400: before[400] + 1, 431: before[431] + 1 },
+    );
+  });
+
   it('answers what Node’s HTTP parser refuses (a query string past the header limit) in the contract’s shape', async () => {
-    await app.listen({ host: '127.0.0.1', port: 0 });
+    if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as { port: number };
     const res = await fetch(`http://127.0.0.1:${port}/v1/audit?from=${'9'.repeat(20_000)}`, { headers: { authorization: `Bearer ${tokenOf('auditor')}` } });
     assert.equal(res.status, 431);
