@@ -60,7 +60,11 @@ program
   .description('send synthetic routing-layer traffic as Avro to cdr.raw')
   .requiredOption('--count <n>', 'number of records', nonNegativeInt('--count'))
   .option('--rate <r>', 'records per second (0: as fast as possible)', nonNegativeInt('--rate'), 0)
-  .option('--seed <s>', 'seed; the same seed gives the same records', nonNegativeInt('--seed'), 1)
+  .option(
+    '--seed <s>',
+    'seed (default: time-based, printed in the summary); the same seed gives the same cdr_ids, which ingest then drops as duplicates',
+    nonNegativeInt('--seed'),
+  )
   .addOption(new Option('--scenario <name>', `traffic scenario: ${SCENARIOS.join(', ')} (hyphens accepted)`).argParser(scenarioArg).default('normal'))
   .option('--duplicates <f>', 'fraction of records re-sent (same cdr_id)', fraction('--duplicates'), 0)
   .option('--malformed <f>', 'fraction of malformed records (go to the DLQ)', fraction('--malformed'), 0)
@@ -71,7 +75,7 @@ program
     async (opts: {
       count: number;
       rate: number;
-      seed: number;
+      seed?: number;
       scenario: ScenarioName;
       duplicates: number;
       malformed: number;
@@ -79,7 +83,9 @@ program
       spreadMonths: number;
       quiet?: boolean;
     }) => {
-      await runProduce(loadConfig(), opts);
+      // Time-based by default, as `cdr start`'s: two runs without --seed are two runs of traffic, not the second one's
+      // records all dropped as duplicates of the first's (its cdr_ids were the same: found from outside).
+      await runProduce(loadConfig(), { ...opts, seed: opts.seed ?? Date.now() % 2_147_483_647 });
     },
   );
 

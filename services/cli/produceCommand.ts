@@ -63,7 +63,7 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   const summary = (counts: ProduceCounts, extra: Record<string, unknown> = {}): void => {
     const seconds = (Date.now() - started) / 1000;
     process.stdout.write(
-      `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds), ...extra })}\n`,
+      `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds), seed: args.seed, scenario: args.scenario, ...extra })}\n`,
     );
   };
   let counts: ProduceCounts;

@@ -46,6 +46,20 @@ describe('cdr command', () => {
     assert.ok(Number(summary['duplicate']) > 0 && Number(summary['malformed']) > 0);
   });
 
+  it('produce without --seed sends new records each run (time-based seed, printed); with one, the same again', () => {
+    // Found from outside: the default seed was 1, so a second `cdr produce` sent the first one's cdr_ids again, and ingest
+    // dropped every record as a duplicate.
+    const seedOf = (args: string[]): unknown => {
+      const r = run(['produce', '--count', '5', '--quiet', ...args]);
+      assert.equal(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { seed?: unknown }).seed;
+    };
+    const first = seedOf([]);
+    const second = seedOf([]);
+    assert.ok(Number.isSafeInteger(first) && Number.isSafeInteger(second) && first !== second, `${String(first)} ${String(second)}`);
+    assert.deepEqual([seedOf(['--seed', '42']), seedOf(['--seed', '42'])], [42, 42]);
+  });
+
   it('produce shows progress on stderr when it is not a terminal (a script, a log), the summary alone on stdout', () => {
     const r = run(['produce', '--count', '3500', '--rate', '500', '--seed', '4']);
     assert.equal(r.status, 0, r.stderr);
