@@ -32,7 +32,9 @@ export function rowOf(c: AlertChange, changedAt: number): AlertRow {
   const a = c.alert;
   return {
     alert_id: a.alert_id,
-    version: Math.max(a.ended_at, a.detected_at) * 8 + ORDER[c.change],
+    // A closed alert amended by records read late (`updated`, state still `closed`: fraudDetector's amendClosed) comes
+    // after its `closed` row of the same instant: slot 4 of the 8.
+    version: Math.max(a.ended_at, a.detected_at) * 8 + (c.change === 'updated' && a.state === 'closed' ? 4 : ORDER[c.change]),
     rule: a.rule,
     severity: a.severity,
     state: a.state,

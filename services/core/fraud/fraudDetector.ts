@@ -210,13 +210,16 @@ class KeyWindow {
     const newest = this.buckets[this.buckets.length - 1];
     if (newest === undefined || newest.last <= t) return [t];
     const own = Math.floor(t / BUCKET_MS);
-    const ends = [t];
+    const later: number[] = [];
     for (let i = this.buckets.length - 1; i >= 0; i--) {
       const x = this.buckets[i]!;
       if (x.at <= own) break;
-      if (x.at < own + this.windowBuckets) ends.push(x.last);
+      if (x.at < own + this.windowBuckets) later.push(x.last);
     }
-    return ends;
+    // Oldest first, as an in-order reading meets them: the first window over the threshold opens the alert, with the
+    // start (and so the alert id) and detection time an in-order reading gives (found in review: newest first, both
+    // depended on the order records were read in).
+    return [t, ...later.reverse()];
   }
 
   /** The bucket numbered `b`, if the window holds it (searched from the newest end: late records are recent ones). */
@@ -465,6 +468,8 @@ export class FraudDetector {
   private ignoredLate = 0;
   /** How far behind the newest event time an event may be and still be judged (see `observe`). */
   private readonly lateToleranceMs: number;
+  /** The last closed alert of each rule and key, while a late record could still fall in its span (`judge`). */
+  private readonly closedAlerts = new Map<string, Alert>();
 
   constructor(private readonly config: FraudConfig) {
     const longest = Math.max(...Object.values(config.rules).map((r) => r.windowS));
@@ -535,6 +540,7 @@ export class FraudDetector {
     ids?.delete(id);
     if (ids?.size === 0) this.openByAccount.delete(account);
     out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
+    this.closedAlerts.set(id, { ...o.alert, state: 'closed' });
   }
 
   /**
@@ -900,6 +906,8 @@ export class FraudDetector {
         if (empty && own.recipientTokens.size === 0 && own.senderTokens.size === 0 && own.ranges.size === 0) this.accountWindows.delete(account);
       }
       for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.openByAccount.has(account)) this.clocks.delete(account);
+      // No record older than the late tolerance behind the newest is judged (CATCH_UP_MS at most): spans before that go.
+      for (const [id, a] of this.closedAlerts) if (a.ended_at < this.watermark - CATCH_UP_MS - this.lateToleranceMs) this.closedAlerts.delete(id);
     }
     return out;
   }
@@ -937,11 +945,43 @@ export class FraudDetector {
    * change (if any) to `out`. Called only when the condition holds: a condition that does not hold changes nothing
    * (closing goes by `heldAt`), so callers build no verdict for the usual, ordinary record.
    */
+  /**
+   * A condition that holds in a window read late — ended longer than the close delay before the account's closing
+   * clock — over activity an alert of this rule and key closed since covers: that alert is amended (its span, figures
+   * and evidence), published as `updated` with its state still `closed`, instead of being opened again. Before, a late
+   * record reopened it (a second `opened` of the same id) or opened a partial second one (found in review, 2026-12-06).
+   * Activity no closed alert covers opens an alert as usual (closed at the next sweep): skipping it would miss an attack
+   * read late.
+   */
+  private amendClosed(out: AlertChange[], id: string, account: string, t: number, v: Verdict, severity: Severity, risk: number): boolean {
+    const closed = this.closedAlerts.get(id);
+    if (closed === undefined || t >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return false;
+    const first = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
+    const last = Number.isFinite(v.lastActivity) ? v.lastActivity : t;
+    if (first > closed.ended_at + this.config.closeAfterS * 1000 || last < closed.started_at) return false;
+    const amended: Alert = {
+      ...closed,
+      severity: severity === 'critical' ? 'critical' : closed.severity,
+      risk_score: Math.max(closed.risk_score, risk),
+      started_at: Math.min(closed.started_at, first),
+      ended_at: Math.max(closed.ended_at, last),
+      evidence: !(round(v.figure) < Number(closed.evidence['figure']))
+        ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical }
+        : closed.evidence,
+    };
+    if (JSON.stringify(amended) !== JSON.stringify(closed)) {
+      this.closedAlerts.set(id, amended);
+      out.push({ change: 'updated', alert: amended });
+    }
+    return true;
+  }
+
   private judge(out: AlertChange[], rule: RuleName, key: AlertKey, t: number, v: Verdict, keyId = keyText(key)): void {
     const id = `${rule}|${keyId}`;
     const existing = this.open.get(id);
     const severity: Severity = v.figure >= v.critical ? 'critical' : 'warning';
     const risk = riskScore(v.figure, v.warning, v.critical);
+    if (!existing && this.amendClosed(out, id, key.account_id, t, v, severity, risk)) return;
     if (!existing) {
       const started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
       // The activity's last event so far: the record that tipped the condition may be ordinary traffic beside it.
@@ -974,7 +1014,11 @@ export class FraudDetector {
       // Moved on only by the activity's own records: ordinary traffic while the window still holds the activity made
       // an alert end minutes after the attack did (found from outside).
       ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, v.lastActivity) : a.ended_at,
-      evidence: risk >= a.risk_score ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical } : a.evidence,
+      // The evidence of the highest figure seen (ties: the latest), not of the highest risk: risk scores are rounded, so
+      // neighbouring figures share one, and the evidence kept depended on the order records were read in (found in review).
+      evidence: !(round(v.figure) < Number(a.evidence['figure']))
+        ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical }
+        : a.evidence,
     };
     existing.alert = next;
     if (escalated) {

@@ -197,6 +197,58 @@ describe('fraud detector', () => {
     }
   });
 
+  it('a closed alert is amended by a call read late, not opened again; its evidence is of its highest figure', () => {
+    // Found in review: calls at 0–40 s read with the 0 s call after an SMS at 400 s, then the 50 s call after one at
+    // 420 s: the alert opened (0–40 s), closed as the account's clock passed its close delay, and the 50 s call opened it
+    // again — a second `opened` of the same id, counted twice.
+    const call = (s: number): FraudEvent =>
+      ev({
+        event_time: T0 + s * 1000,
+        account_id: 'acct-sat',
+        channel: 'voice',
+        destination_country: '',
+        recipient_range: '8816',
+        recipient_number_type: 'unknown',
+        duration_ms: 3000,
+      });
+    const sms = (s: number): FraudEvent => ev({ event_time: T0 + s * 1000, account_id: 'acct-sat' });
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const changes = [...run(d, [call(10), call(20), call(30), call(40), sms(400), call(0), sms(420), call(50)]), ...d.closeUpTo(T0 + 3_600_000)].filter(
+      (c) => c.alert.rule === 'irsf',
+    );
+    assert.deepEqual(
+      changes.map((c) => [
+        c.change,
+        c.alert.state,
+        c.alert.evidence['calls_to_high_risk_range'],
+        (c.alert.started_at - T0) / 1000,
+        (c.alert.ended_at - T0) / 1000,
+      ]),
+      [
+        ['opened', 'open', 5, 0, 40],
+        ['closed', 'closed', 5, 0, 40],
+        ['updated', 'closed', 6, 0, 50],
+      ],
+    );
+    assert.equal(new Set(changes.map((c) => c.alert.alert_id)).size, 1);
+    // The evidence kept is of the highest figure, whatever the order: 34 records of one token in a window, read with
+    // the first two last, kept 33 before (risk scores are rounded, and the last judgment of the top score won).
+    const rec = (ms: number): FraudEvent => ev({ event_time: T0 + ms, account_id: 'acct-v', recipient_token: 'victim' });
+    const body = Array.from({ length: 32 }, (_, i) => rec(10_000 + i * 1_500));
+    const early = [rec(1_000), rec(2_000)];
+    for (const order of [
+      [...early, ...body, rec(65_000)],
+      [...body, rec(65_000), ...early],
+    ]) {
+      const v = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      const closed = [...run(v, order), ...v.closeUpTo(T0 + 3_600_000)].filter((c) => c.change === 'closed');
+      assert.deepEqual(
+        closed.map((c) => c.alert.evidence['records_of_token']),
+        [34],
+      );
+    }
+  });
+
   it('a record read out of order counts in every window that holds it, and in none that does not', () => {
     // Four calls, a fifth 11 minutes later, then — read last — a call from just before the first four: no window that
     // ends at or after the fifth holds it, but the one ending at the fourth does (five calls in 70 s).
