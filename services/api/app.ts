@@ -256,8 +256,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     },
   });
 
-  // Answered before the body was all received (a 401 or 403 before it is read, a 413 on its length): the connection is
-  // closed after the answer. Kept open, Node read the rest of that body for the next request, and a caller still
+  // Answered before the body was read (a 401 or 403 before it is read, a 413 on its length; `complete` is false until
+  // the body is read, even when all of it has arrived): the connection is closed after the answer. Kept open, Node read the rest of that body for the next request, and a caller still
   // sending it got a second, unasked status line (the request timeout's 408) on the same socket (found writing its test).
   app.addHook('onSend', async (req, reply, payload) => {
     if (!req.raw.complete) void reply.header('connection', 'close');

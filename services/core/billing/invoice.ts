@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { COUNTRY_CODES, ISO_4217 } from '../cdr/codes.ts';
+import { quotedValue } from '../time/isoInstant.ts';
 import { decimalToMicros, type InvoiceLine } from './reconcile.ts';
 
 /**
@@ -43,7 +44,9 @@ export function readInvoiceText(bytes: Uint8Array, month: string): InvoiceReadin
   }
   const missing = REQUIRED.filter((names) => !names.some((n) => header.includes(n))).map((names) => names.join('" or "'));
   if (missing.length > 0) {
-    const shown = header.slice(0, 12).map((c) => quoted(c.slice(0, 40)));
+    // Quoted as any refused value is (never a number's or an address's shape): a file without its header line has a
+    // record there, which may hold an identifier (found in review).
+    const shown = header.slice(0, 12).map((c) => quotedValue(c.slice(0, 60)));
     return {
       ok: false,
       problems: [
@@ -52,6 +55,10 @@ export function readInvoiceText(bytes: Uint8Array, month: string): InvoiceReadin
     };
   }
   // With each record the line it ends on (a blank line skipped or a quoted field over two lines keeps the count true).
+  // A column named twice: csv-parse would keep the last silently, so which cost was compared would be a guess.
+  const known = new Set(REQUIRED.flat().concat('records'));
+  const twice = [...new Set(header.filter((c, i) => known.has(c) && header.indexOf(c) !== i))];
+  if (twice.length > 0) return { ok: false, problems: [`the header names ${twice.map((c) => `"${c}"`).join(', ')} more than once`] };
   let rows: InfoRow[];
   try {
     rows = parse<InfoRow>(text, { columns: (h: string[]) => h.map((c) => c.toLowerCase()), skip_empty_lines: true, trim: true, bom: true, info: true });

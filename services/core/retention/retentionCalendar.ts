@@ -92,8 +92,9 @@ export function monthsInRange(from: number, to: number): string[] {
 /**
  * `monthKeyOf`, `identifiersExpired` and `usageExpired` for a run of nearby instants (a batch's records: mostly the
  * same month and day), without the Dates each call makes: the last month's and day's bounds are kept, and an instant
- * inside them is answered from those. The same answers as the functions above, for every instant (a unit test
- * compares them).
+ * inside them is answered from those. The same answers as the functions above for every instant from the year 100
+ * on (before it, Date.UTC reads a two-digit year as 19xx; event times are from 2000: core/cdr/validate.ts); a unit
+ * test compares them.
  */
 export class CalendarMemo {
   private monthFrom = 1;

@@ -45,6 +45,12 @@ describe('an invoice as reconciliation reads it', () => {
       problemsOf(read('day,country,currency,amount\n2026-12-06,ID,USD,1\n')),
       /names no "cost" column \(it has: "day", "country", "currency", "amount"\)/,
     );
+    // Without its header line, the first record is read as one: a number or a date there is not quoted back.
+    const headless = problemsOf(read('2026-12-01,+60123456789,USD,1\n'));
+    assert.match(headless, /it has: the value, the value, "usd", "1"\)/);
+    assert.doesNotMatch(headless, /60123456789/);
+    // A column named twice is refused, not read as its last copy (found in review).
+    assert.match(problemsOf(read('day,destination_country,currency,cost,Cost\n2026-12-06,ID,USD,1,2\n')), /names "cost" more than once/);
   });
 
   it('names every bad line, escaped, and stops listing at 50', () => {
