@@ -3,7 +3,7 @@ import type { RowShape } from './rowShape.ts';
 import { IdentifierNormaliser, normaliseIdentifier, recipientTypeOf, type IdentifierType, type NormalisedIdentifier } from '../identity/normalise.ts';
 import { CalendarMemo, identifiersExpired, monthDateOf, monthStartOf } from '../retention/retentionCalendar.ts';
 import { jsSealer, type MonthKey, type MonthSealer, type SealerFactory } from './monthKeys.ts';
-import { RecentIds } from '../dedup/recentIds.ts';
+import { RecentSightings } from '../dedup/sightings.ts';
 
 /**
  * Splits a CDR into its identifier-free metadata (with tokens) and the vault entries (identifiers sealed
@@ -305,7 +305,7 @@ export class Pseudonymiser {
   private readonly months = new Map<string, MonthCache>();
   private readonly normaliser: IdentifierNormaliser;
   /** Raw identifiers seen once recently: only a second sighting earns a cache entry (see `derive`). */
-  private readonly seenOnce: RecentIds | undefined;
+  private readonly seenOnce: RecentSightings | undefined;
   private readonly calendar = new CalendarMemo();
   private size = 0;
   constructor(
@@ -314,7 +314,7 @@ export class Pseudonymiser {
     private readonly sealerFor: SealerFactory = jsSealer,
   ) {
     this.normaliser = new IdentifierNormaliser(capacity);
-    this.seenOnce = admission === 'second-sight' && capacity > 0 ? new RecentIds(capacity) : undefined;
+    this.seenOnce = admission === 'second-sight' && capacity > 0 ? new RecentSightings(capacity) : undefined;
   }
 
   private monthCache(month: string, key: MonthKey): MonthCache {
@@ -340,10 +340,7 @@ export class Pseudonymiser {
       // otherwise push every entry through the cache — each a few hundred bytes that outlive the young generation
       // and die in the old one — and evict the subscribers that do come back. A returning identifier costs one
       // extra derivation. (benchmarks/results/ab-identifier-cache-2026-12-02.md)
-      if (this.seenOnce && !this.seenOnce.has(cacheKey)) {
-        this.seenOnce.add(cacheKey);
-        return d;
-      }
+      if (this.seenOnce && !this.seenOnce.sawBefore(cacheKey)) return d;
       if (this.size >= this.capacity) this.evictOne(m);
       m.derived.set(cacheKey, d);
       this.size++;
