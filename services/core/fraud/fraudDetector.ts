@@ -941,11 +941,6 @@ export class FraudDetector {
   }
 
   /**
-   * Opens, escalates or updates the alert of `rule` and `key` for a verdict whose condition holds at `t`, pushing the
-   * change (if any) to `out`. Called only when the condition holds: a condition that does not hold changes nothing
-   * (closing goes by `heldAt`), so callers build no verdict for the usual, ordinary record.
-   */
-  /**
    * A condition that holds in a window read late — ended longer than the close delay before the account's closing
    * clock — over activity an alert of this rule and key closed since covers: that alert is amended (its span, figures
    * and evidence), published as `updated` with its state still `closed`, instead of being opened again. Before, a late
@@ -965,9 +960,7 @@ export class FraudDetector {
       risk_score: Math.max(closed.risk_score, risk),
       started_at: Math.min(closed.started_at, first),
       ended_at: Math.max(closed.ended_at, last),
-      evidence: !(round(v.figure) < Number(closed.evidence['figure']))
-        ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical }
-        : closed.evidence,
+      evidence: keptEvidence(closed.evidence, v),
     };
     if (JSON.stringify(amended) !== JSON.stringify(closed)) {
       this.closedAlerts.set(id, amended);
@@ -976,6 +969,11 @@ export class FraudDetector {
     return true;
   }
 
+  /**
+   * Opens, escalates or updates the alert of `rule` and `key` for a verdict whose condition holds at `t`, pushing the
+   * change (if any) to `out`. Called only when the condition holds: a condition that does not hold changes nothing
+   * (closing goes by `heldAt`), so callers build no verdict for the usual, ordinary record.
+   */
   private judge(out: AlertChange[], rule: RuleName, key: AlertKey, t: number, v: Verdict, keyId = keyText(key)): void {
     const id = `${rule}|${keyId}`;
     const existing = this.open.get(id);
@@ -996,7 +994,7 @@ export class FraudDetector {
         ended_at: ended,
         detected_at: t,
         state: 'open',
-        evidence: { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical },
+        evidence: evidenceOf(v),
       };
       this.markOpen(id, { alert, publishedAt: t, heldAt: t });
       out.push({ change: 'opened', alert });
@@ -1014,11 +1012,7 @@ export class FraudDetector {
       // Moved on only by the activity's own records: ordinary traffic while the window still holds the activity made
       // an alert end minutes after the attack did (found from outside).
       ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, v.lastActivity) : a.ended_at,
-      // The evidence of the highest figure seen (ties: the latest), not of the highest risk: risk scores are rounded, so
-      // neighbouring figures share one, and the evidence kept depended on the order records were read in (found in review).
-      evidence: !(round(v.figure) < Number(a.evidence['figure']))
-        ? { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical }
-        : a.evidence,
+      evidence: keptEvidence(a.evidence, v),
     };
     existing.alert = next;
     if (escalated) {
@@ -1137,6 +1131,20 @@ function spanTotals(w: KeyWindow, windowS: number, now: number): { n: number; fi
 function quietForADay(w: KeyWindow, now: number): boolean {
   const last = w.buckets[w.buckets.length - 1];
   return (!last || last.at * BUCKET_MS < now - 86_400_000) && w.idleSince(now - 86_400_000);
+}
+
+/** What an alert shows of a verdict: the rule's evidence with the figure and its thresholds. */
+function evidenceOf(v: Verdict): Alert['evidence'] {
+  return { ...v.evidence, figure: round(v.figure), warning: v.warning, critical: v.critical };
+}
+
+/**
+ * The evidence of the highest figure seen (ties: the latest), not of the highest risk: risk scores are rounded, so
+ * neighbouring figures share one, and the evidence kept depended on the order records were read in (found in review).
+ * Evidence without a figure (an alert adopted from an older version) is replaced.
+ */
+function keptEvidence(held: Alert['evidence'], v: Verdict): Alert['evidence'] {
+  return round(v.figure) < Number(held['figure']) ? held : evidenceOf(v);
 }
 
 function round(x: number): number {

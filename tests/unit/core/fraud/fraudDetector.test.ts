@@ -10,6 +10,19 @@ function ev(over: Partial<FraudEvent>): FraudEvent {
   return smsFraudEvent({ cdr_id, event_time: T0, recipient_token: `r${seq}`, ...over });
 }
 
+/** A 3 s voice call from `acct-sat` to a satellite range (an IRSF destination by its prefix, no country). */
+function satelliteCall(at: number): FraudEvent {
+  return ev({
+    event_time: at,
+    account_id: 'acct-sat',
+    channel: 'voice',
+    destination_country: '',
+    recipient_range: '8816',
+    recipient_number_type: 'unknown',
+    duration_ms: 3000,
+  });
+}
+
 function run(d: FraudDetector, events: readonly FraudEvent[]): AlertChange[] {
   return events.flatMap((e) => d.observe(e));
 }
@@ -167,17 +180,7 @@ describe('fraud detector', () => {
     // own time: some orders raised no alert, others one of 5 calls from the 2nd to the 7th.
     let seed = 20261206;
     const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const calls = Array.from({ length: 8 }, (_, i) =>
-      ev({
-        event_time: T0 + i * 20_000,
-        account_id: 'acct-sat',
-        channel: 'voice',
-        destination_country: '',
-        recipient_range: '8816',
-        recipient_number_type: 'unknown',
-        duration_ms: 3000,
-      }),
-    );
+    const calls = Array.from({ length: 8 }, (_, i) => satelliteCall(T0 + i * 20_000));
     for (let k = 0; k < 200; k++) {
       const partitions: FraudEvent[][] = [[], [], [], []];
       for (const c of calls) partitions[Math.floor(rand() * 4)]!.push(c);
@@ -201,16 +204,7 @@ describe('fraud detector', () => {
     // Found in review: calls at 0–40 s read with the 0 s call after an SMS at 400 s, then the 50 s call after one at
     // 420 s: the alert opened (0–40 s), closed as the account's clock passed its close delay, and the 50 s call opened it
     // again — a second `opened` of the same id, counted twice.
-    const call = (s: number): FraudEvent =>
-      ev({
-        event_time: T0 + s * 1000,
-        account_id: 'acct-sat',
-        channel: 'voice',
-        destination_country: '',
-        recipient_range: '8816',
-        recipient_number_type: 'unknown',
-        duration_ms: 3000,
-      });
+    const call = (s: number): FraudEvent => satelliteCall(T0 + s * 1000);
     const sms = (s: number): FraudEvent => ev({ event_time: T0 + s * 1000, account_id: 'acct-sat' });
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = [...run(d, [call(10), call(20), call(30), call(40), sms(400), call(0), sms(420), call(50)]), ...d.closeUpTo(T0 + 3_600_000)].filter(
