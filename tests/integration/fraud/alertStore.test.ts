@@ -1,0 +1,94 @@
+/**
+ * Fraud alerts in the real engine: an alert whose start moved back into the month before (a record of the attack read
+ * late, across a month's end) has rows in two partitions of `fraud_alerts` (by `started_at`), which background merges
+ * never combine. The newest version is still the alert — listed once, as it is now, and not adopted as open after it
+ * closed — because `FINAL` merges across partitions (ClickHouse's default; `do_not_merge_across_partitions_select_final`
+ * would break it, and this test would say so).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Alert, AlertChange } from '../../../services/core/index.ts';
+import { AlertStore, rowOf } from '../../../services/fraud/alertStore.ts';
+import { createLogger } from '../../../services/platform/observability/index.ts';
+import { openRuntime, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { testSetup } from '../../support/testEnv.ts';
+
+const MIDNIGHT = Date.UTC(2026, 11, 1); // 2026-12-01T00:00:00Z
+const opened: Alert = {
+  alert_id: 'irsf-across-months',
+  rule: 'irsf',
+  severity: 'warning',
+  key: { account_id: 'acct-1', destination_country: 'LV', range: '37129' },
+  risk_score: 40,
+  started_at: MIDNIGHT + 10_000,
+  ended_at: MIDNIGHT + 90_000,
+  detected_at: MIDNIGHT + 90_000,
+  state: 'open',
+  evidence: { calls_to_high_risk_range: 5 },
+};
+// A call of 23:59:50 on 30 November, read after the others: the alert now starts in November.
+const stretched: Alert = { ...opened, started_at: MIDNIGHT - 10_000, evidence: { calls_to_high_risk_range: 6 } };
+const closed: Alert = { ...stretched, state: 'closed' };
+const other: Alert = { ...opened, alert_id: 'velocity-in-december', rule: 'velocity', key: { account_id: 'acct-2' } };
+
+describe('fraud alert store', () => {
+  const setup = testSetup();
+  let rt: PipelineRuntime;
+  let store: AlertStore;
+  const write = async (changes: AlertChange[]): Promise<void> => {
+    const rows = changes.map((c, i) => rowOf(c, MIDNIGHT + 200_000 + i));
+    await requireStore(rt).insert('fraud_alerts', rows);
+  };
+
+  before(async () => {
+    rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    store = new AlertStore(requireStore(rt));
+  });
+  after(async () => {
+    await rt?.close();
+    setup.cleanup();
+  });
+
+  it('lists an alert whose start moved into the month before once, in its newest state', async () => {
+    await write([
+      { change: 'opened', alert: opened },
+      { change: 'opened', alert: other },
+    ]);
+    await write([{ change: 'updated', alert: stretched }]);
+    const partitions = await requireStore(rt).query<{ n: number }>(
+      `SELECT uniqExact(_partition_id) n FROM ${requireStore(rt).table('fraud_alerts')} WHERE alert_id = 'irsf-across-months'`,
+    );
+    assert.equal(Number(partitions[0]?.n), 2, 'the test needs the alert in two partitions');
+    const listed = await store.list(MIDNIGHT - 3_600_000, MIDNIGHT + 3_600_000);
+    assert.deepEqual(
+      listed.map((a) => [a.alert_id, a.started_at, a.evidence['calls_to_high_risk_range'] ?? null]),
+      [
+        ['velocity-in-december', MIDNIGHT + 10_000, 5],
+        ['irsf-across-months', MIDNIGHT - 10_000, 6],
+      ],
+    );
+    // A span that only the alert's older version overlaps does not find it: the newest version is the alert.
+    assert.deepEqual(
+      (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT - 20_000)).map((a) => a.alert_id),
+      [],
+    );
+    assert.deepEqual(
+      (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT + 3_600_000, 'irsf')).map((a) => a.alert_id),
+      ['irsf-across-months'],
+    );
+  });
+
+  it('does not adopt it as open once it closed, with its open row left in the later month', async () => {
+    assert.deepEqual((await store.openAlerts()).map((a) => a.alert_id).sort(), ['irsf-across-months', 'velocity-in-december']);
+    await write([{ change: 'closed', alert: closed }]);
+    assert.deepEqual(
+      (await store.openAlerts()).map((a) => a.alert_id),
+      ['velocity-in-december'],
+    );
+    const listed = await store.list(MIDNIGHT - 3_600_000, MIDNIGHT + 3_600_000, 'irsf');
+    assert.deepEqual(
+      listed.map((a) => [a.alert_id, a.state]),
+      [['irsf-across-months', 'closed']],
+    );
+  });
+});
