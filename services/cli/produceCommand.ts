@@ -5,8 +5,12 @@ import { PipelineError } from '../core/index.ts';
 import type { PipelineConfig } from '../platform/config/index.ts';
 import { compressionType, createKafka, ensureTopics, kafkaClientSecurity, pipelineTopics, recordLimitsOf } from '../platform/kafka/index.ts';
 import { createCommandLogger } from '../platform/observability/index.ts';
-import type { ScenarioName } from '../generator/trafficGenerator.ts';
+import { SUBSCRIBER_GAP_MS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { produceTraffic, ProduceInterrupted, type ProduceCounts } from '../generator/producer.ts';
+import { firstAttackIndex, type PlanOptions } from '../generator/trafficPlan.ts';
+
+/** How far ahead `cdr produce` looks for a scenario's first attack when a run held none (~5 s of generation). */
+const ATTACK_SEARCH_RECORDS = 1_000_000;
 
 export interface ProduceArgs {
   count: number;
@@ -66,20 +70,24 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
       `${JSON.stringify({ topic: config.kafka.topics.raw, ...counts, seconds: Number(seconds.toFixed(2)), per_second: Math.round(counts.sent / seconds), seed: args.seed, scenario: args.scenario, ...extra })}\n`,
     );
   };
+  const plan: PlanOptions = {
+    count: args.count,
+    seed: args.seed,
+    scenario: args.scenario,
+    duplicates: args.duplicates,
+    malformed: args.malformed,
+    late: args.late,
+    startTime: Date.now() - 60_000,
+    eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
+    ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
+    subscriberGapMs: SUBSCRIBER_GAP_MS,
+  };
   let counts: ProduceCounts;
   try {
     counts = await produceTraffic(kafka, {
+      ...plan,
       topic: config.kafka.topics.raw,
-      count: args.count,
       rate: args.rate,
-      seed: args.seed,
-      scenario: args.scenario,
-      duplicates: args.duplicates,
-      malformed: args.malformed,
-      late: args.late,
-      startTime: Date.now() - 60_000,
-      eventsPerSecond: args.rate > 0 ? args.rate : 10_000,
-      ...(args.spreadMonths > 0 ? { spreadMs: args.spreadMonths * 30 * 24 * 3600 * 1000 } : {}),
       signal: ac.signal,
       compression: compressionType(config.kafka.compression),
       onProgress: (sent) => {
@@ -98,4 +106,23 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
   bar?.stop();
   // Ctrl-C ends the run early, with what was acknowledged until then.
   summary(counts, { complete: !ac.signal.aborted });
+  if (!ac.signal.aborted && args.scenario !== 'normal' && counts.attack_records === 0) process.stderr.write(`${noAttackWarning(plan, args.rate)}\n`);
+}
+
+/**
+ * Found from outside: `cdr produce --scenario range_scan --count 20000` sent no record of a scan, and nothing said so.
+ * Scenarios that date their attacks in event time need minutes of it; an unpaced run dates 10,000 records a second.
+ */
+function noAttackWarning(plan: PlanOptions, rate: number): string {
+  const spanS = plan.count / plan.eventsPerSecond;
+  const first = firstAttackIndex(plan, ATTACK_SEARCH_RECORDS);
+  const where =
+    first === undefined
+      ? `none is within the first ${ATTACK_SEARCH_RECORDS.toLocaleString('en')} records of this seed at this rate`
+      : `with this seed and rate the first is record ${(first + 1).toLocaleString('en')}, and an attack lasts minutes of event time beyond it`;
+  return (
+    `cdr produce: none of these ${plan.count.toLocaleString('en')} records is part of a ${plan.scenario} attack ("attack_records": 0). ` +
+    `They span ${spanS < 10 ? spanS.toFixed(1) : Math.round(spanS)} s of event time (${rate > 0 ? `--rate ${rate} dates ${rate} a second` : '--rate 0 dates 10,000 a second'}); ${where}. ` +
+    `Send more records, or at a lower --rate (more event time each), or replay hours of it through the rules: cdr fraud evaluate --scenario ${plan.scenario}`
+  );
 }

@@ -5,7 +5,7 @@ import { openStorage } from '../platform/clickhouse/index.ts';
 import { createLogger, logDestination, logDestinationName } from '../platform/observability/index.ts';
 import { compressionType, publisherInUse } from '../platform/kafka/index.ts';
 import { keepPrivate, openRuntime, permissionWarning, requireKafka, onShutdownSignal } from '../platform/runtime/index.ts';
-import type { ScenarioName } from '../generator/trafficGenerator.ts';
+import { SUBSCRIBER_GAP_MS, type ScenarioName } from '../generator/trafficGenerator.ts';
 import { buildApi } from '../api/app.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
 import { TokenRegistry, ensureDevTokens } from '../api/auth.ts';
@@ -228,6 +228,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       late: 0.002,
       startTime: Date.now(),
       eventsPerSecond: args.rate,
+      subscriberGapMs: SUBSCRIBER_GAP_MS,
       signal: producerAbort.signal,
       compression: compressionType(config.kafka.compression),
       onProgress: (sent) => {

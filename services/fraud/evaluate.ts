@@ -34,6 +34,8 @@ export interface EvaluateOptions {
   readonly slackMs?: number;
   /** Event time before which nothing is scored: the rules' warm-up (baselines, usual destinations). Default 2 hours in. */
   readonly warmupMs?: number;
+  /** The generator's `subscriberGapMs` (default 0: off, the traffic the documented results were measured on). */
+  readonly subscriberGapMs?: number;
 }
 
 export interface RuleEvaluation {
@@ -76,6 +78,7 @@ export function evaluate(o: EvaluateOptions): Evaluation {
     ratePerSecond: o.ratePerSecond,
     diurnal: o.diurnal,
     ...(o.campaign ? { campaign: o.campaign } : {}),
+    ...(o.subscriberGapMs ? { subscriberGapMs: o.subscriberGapMs } : {}),
   });
   const key = randomBytes(32);
   const normaliser = new IdentifierNormaliser(500_000);

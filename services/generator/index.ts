@@ -21,7 +21,7 @@ export {
   rangesOf,
 } from './catalog.ts';
 export type { CurrencyCode, Destination, ErrorFamily, NonDeliveredStatus, NumberRange, Operator, Region } from './catalog.ts';
-export { ATTACK_SCENARIOS, SCENARIOS, TrafficGenerator, identifierFormatOf, scenarioOf } from './trafficGenerator.ts';
+export { ATTACK_SCENARIOS, SCENARIOS, SUBSCRIBER_GAP_MS, TrafficGenerator, identifierFormatOf, scenarioOf } from './trafficGenerator.ts';
 export type {
   AttackLabel,
   AttackScenario,

@@ -17,7 +17,8 @@ export interface ProduceOptions extends PlanOptions {
   readonly compression?: number;
 }
 
-export type ProduceCounts = Record<PlannedKind, number> & { sent: number };
+/** `attack_records`: the `unique` records that belong to the scenario's attacks (what the fraud rules could see). */
+export type ProduceCounts = Record<PlannedKind, number> & { sent: number; attack_records: number };
 
 /** A send failed part-way: `counts.sent` is what the broker acknowledged before (the other counts: what was planned). */
 export class ProduceInterrupted extends Error {
@@ -38,7 +39,7 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
   await producer.connect();
   // One send per partition: kafkajs's multi-partition send can drop a partition whose leader moves mid-send.
   const sender = new PartitionedSender(kafka, () => producer);
-  const counts: ProduceCounts = { sent: 0, unique: 0, duplicate: 0, malformed: 0, late: 0 };
+  const counts: ProduceCounts = { sent: 0, unique: 0, duplicate: 0, malformed: 0, late: 0, attack_records: 0 };
   const inFlight = new Set<Promise<void>>();
   const started = Date.now();
   let batch: Message[] = [];
@@ -59,6 +60,7 @@ export async function produceTraffic(kafka: Kafka, opts: ProduceOptions): Promis
     for (const m of planTraffic(opts)) {
       if (opts.signal?.aborted) break;
       counts[m.kind]++;
+      if (m.kind === 'unique' && m.attack !== undefined) counts.attack_records++;
       planned++;
       batch.push({ key: m.key, value: m.value });
       if (batch.length >= (opts.rate > 0 ? Math.max(1, Math.min(BATCH, Math.ceil(opts.rate / 10))) : BATCH)) {

@@ -115,7 +115,17 @@ export interface GeneratorOptions {
   diurnal?: boolean;
   /** Extra, legitimate campaign traffic interleaved into the stream. Default: none. */
   campaign?: CampaignOptions;
+  /**
+   * Rate mode, ordinary traffic: an end user takes part in at most one record per this many ms of event time (another
+   * is drawn; the pool grows when every draw is busy). Default 0: off, the streams the tests pin. `cdr start` and `cdr
+   * produce` space them (SUBSCRIBER_GAP_MS): unspaced, the zipf pool gave one number ~250 records a minute at 1,000
+   * records/s — a per-token velocity alert no real subscriber would earn — and ordinary traffic raised ~80 a minute.
+   */
+  subscriberGapMs?: number;
 }
+
+/** The spacing of one end user's records in the traffic of `cdr start` and `cdr produce`: at most 10 a minute. */
+export const SUBSCRIBER_GAP_MS = 6_000;
 
 export interface GeneratedCdr {
   event: CdrEvent;
@@ -397,6 +407,8 @@ class Subscriber extends PhoneNumber {
   emailLocal = '';
   emailDomain = '';
   emailDomainAscii: string | null = null;
+  /** Event time before which ordinary traffic does not pick this user again (`subscriberGapMs`). */
+  busyUntil = Number.NEGATIVE_INFINITY;
   private eCanon: string | null = null;
   private eTitle: string | null = null;
   private eUpper: string | null = null;
@@ -618,6 +630,7 @@ export class TrafficGenerator {
       velocityOnset: opts.velocityOnset ?? 1000,
       diurnal: opts.diurnal ?? false,
       campaign: opts.campaign === undefined ? undefined : { ...opts.campaign },
+      subscriberGapMs: opts.subscriberGapMs ?? 0,
     };
     if (!SCENARIOS.includes(o.scenario)) throw new RangeError(`unknown scenario ${String(o.scenario)}`);
     if (!Number.isFinite(o.startTime)) throw new RangeError('startTime must be epoch milliseconds');
@@ -626,6 +639,7 @@ export class TrafficGenerator {
     if (!(Number.isInteger(o.subscribers) && o.subscribers >= 1)) throw new RangeError('subscribers must be an integer ≥ 1');
     if (!(o.timeSpreadMs >= 0)) throw new RangeError('timeSpreadMs must be ≥ 0');
     if (!(o.duplicateRate >= 0 && o.duplicateRate < 1)) throw new RangeError('duplicateRate must be in [0, 1)');
+    if (!(Number.isFinite(o.subscriberGapMs) && o.subscriberGapMs >= 0)) throw new RangeError('subscriberGapMs must be ≥ 0');
     const camp = o.campaign;
     if (camp !== undefined) {
       if (!Number.isFinite(camp.at)) throw new RangeError('campaign.at must be epoch milliseconds');
@@ -935,7 +949,7 @@ export class TrafficGenerator {
     if (fraud === null) {
       const t = this.normalTime();
       const acct = this.accounts[this.accountPicker.pick(rng)]!;
-      this.fillNormal(acct, -1, t);
+      this.fillNormal(acct, -1, t, -1, true);
       ev = this.emit();
       this.lastKind = 'normal';
     } else {
@@ -1068,7 +1082,7 @@ export class TrafficGenerator {
   }
 
   /** Normal traffic of `acct` (channel forced when chIdxForced ≥ 0, destination when destForced ≥ 0). */
-  private fillNormal(acct: Account, chIdxForced: number, t: number, destForced = -1): void {
+  private fillNormal(acct: Account, chIdxForced: number, t: number, destForced = -1, ordinary = false): void {
     const rng = this.rng;
     const w = this.draft;
     const ch = chIdxForced >= 0 ? chIdxForced : this.channelPicker.pick(rng);
@@ -1082,7 +1096,7 @@ export class TrafficGenerator {
       if (acct === this.anomalyGuard && this.anomalyDestMask[destIdx] === 1) destIdx = acct.home;
     }
     const d = DESTINATIONS[destIdx]!;
-    const sub = this.pickSubscriber(destIdx);
+    const sub = this.pickSubscriber(destIdx, t, ordinary);
 
     w.account = acct;
     w.chIdx = ch;
@@ -1261,7 +1275,9 @@ export class TrafficGenerator {
     let lat: number;
     if (mo) lat = clamp(rng.lognormal(150, 0.8), 5, 60_000);
     else if ((ch === CH_SMS || ch === CH_MMS) && rng.next() < 0.04)
-      lat = clamp(rng.lognormal(900_000, 1.2), 60_000, 259_200_000); // handset was off
+      // handset was off — for up to 20 h: ingest refuses a delivered_at over a day (CDR_MAX_FUTURE_SKEW_MS) ahead of its
+      // clock, and live traffic (`cdr start`, `cdr produce`) is sent at its event time, so a longer one went to the DLQ
+      lat = clamp(rng.lognormal(900_000, 1.2), 60_000, 72_000_000);
     else lat = clamp(rng.lognormal(LATENCY_MEDIAN[ch]!, LATENCY_SIGMA[ch]!), 20, 3_600_000);
     w.delivered = w.submitted + Math.round(lat);
   }
@@ -1506,9 +1522,27 @@ export class TrafficGenerator {
     return '\t' + e;
   }
 
-  private pickSubscriber(destIdx: number): Subscriber {
+  /** An end user of `destIdx` for a record at `t`; `ordinary` (not an attack's record): spaced by `subscriberGapMs`. */
+  private pickSubscriber(destIdx: number, t: number, ordinary: boolean): Subscriber {
     if (this.options.freshSubscribers) return this.makeSubscriber(destIdx);
     const pool = this.pools[destIdx]!;
+    let sub = this.zipfSubscriber(destIdx, pool);
+    const gap = this.options.subscriberGapMs;
+    if (!ordinary || gap === 0 || this.spread) return sub;
+    // A busy one is drawn again: by popularity first, then evenly; when all draws are busy, a new user joins the pool.
+    for (let tries = 0; sub.busyUntil > t; tries++) {
+      if (tries === 8) {
+        sub = this.makeSubscriber(destIdx);
+        pool.push(sub);
+        break;
+      }
+      sub = tries < 4 ? this.zipfSubscriber(destIdx, pool) : pool[Math.floor(this.rng.next() * pool.length)]!;
+    }
+    sub.busyUntil = t + gap;
+    return sub;
+  }
+
+  private zipfSubscriber(destIdx: number, pool: readonly Subscriber[]): Subscriber {
     // zipf-like rank: continuous power-law inverse CDF with exponent ZIPF_S
     const k = Math.pow(this.rng.next() * this.poolZipfC[destIdx]! + 1, 1 / (1 - ZIPF_S)) - 1;
     const i = Math.floor(k);

@@ -1,7 +1,7 @@
 import { cdrEventType, encodeCdrEvent, frameConfluent } from '../platform/schemas/index.ts';
 import type { CdrEvent } from '../core/index.ts';
 import { Prng } from './prng.ts';
-import { TrafficGenerator, type ScenarioName } from './trafficGenerator.ts';
+import { TrafficGenerator, type AttackScenario, type ScenarioName } from './trafficGenerator.ts';
 
 /**
  * What `cdr produce` sends, as a pure deterministic sequence: generated CDRs plus a chosen fraction of
@@ -26,6 +26,8 @@ export interface PlanOptions {
   readonly spreadMs?: number;
   /** The generator's subscriber pool size (default 20,000), or `fresh`: a new subscriber for every event (OTP-like). */
   readonly subscribers?: number | 'fresh';
+  /** The generator's `subscriberGapMs` (default 0: off). */
+  readonly subscriberGapMs?: number;
 }
 
 export type PlannedKind = 'unique' | 'duplicate' | 'malformed' | 'late';
@@ -39,6 +41,8 @@ export interface PlannedMessage {
   readonly eventTime?: number;
   /** For tests only: the event as generated (never logged). */
   readonly event?: CdrEvent;
+  /** The attack pattern a `unique` record belongs to (the generator's label); absent for ordinary traffic. */
+  readonly attack?: AttackScenario;
 }
 
 export const MALFORMED_KINDS = ['garbage', 'truncated', 'unknown_schema', 'bad_currency', 'future_time', 'empty_recipient'] as const;
@@ -53,6 +57,7 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
     ratePerSecond: opts.eventsPerSecond,
     ...(opts.spreadMs ? { timeSpreadMs: opts.spreadMs } : {}),
     ...(opts.subscribers === 'fresh' ? { freshSubscribers: true } : opts.subscribers !== undefined ? { subscribers: opts.subscribers } : {}),
+    ...(opts.subscriberGapMs ? { subscriberGapMs: opts.subscriberGapMs } : {}),
   });
   const rnd = new Prng(opts.seed ^ 0x5eed);
   const recent: PlannedMessage[] = [];
@@ -60,7 +65,7 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
   for (let i = 0; i < opts.count; i++) {
     const r = rnd.next();
     if (r < opts.duplicates && recent.length > 0) {
-      const original = recent[rnd.int(0, recent.length - 1)]!;
+      const { attack: _attack, ...original } = recent[rnd.int(0, recent.length - 1)]!;
       yield { ...original, kind: 'duplicate' };
       continue;
     }
@@ -68,7 +73,8 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
       yield malformedMessage(gen.next(), MALFORMED_KINDS[malformedIndex++ % MALFORMED_KINDS.length]!, rnd, i);
       continue;
     }
-    let event = gen.next();
+    const labeled = gen.nextLabeled();
+    let event = labeled.event;
     let kind: PlannedKind = 'unique';
     if (r < opts.duplicates + opts.malformed + opts.late) {
       // 14 to 100 months back: identifiers expired, traffic data still within its 10 years.
@@ -85,6 +91,8 @@ export function* planTraffic(opts: PlanOptions): Generator<PlannedMessage> {
       cdrId: event.cdr_id,
       eventTime: event.event_time,
       event,
+      // A record moved months back is history to the fraud rules, not part of an attack they could see.
+      ...(labeled.attack && kind === 'unique' ? { attack: labeled.attack.scenario } : {}),
     };
     recent.push(msg);
     if (recent.length > 2000) recent.shift();
@@ -114,4 +122,18 @@ function malformedMessage(event: CdrEvent, kind: (typeof MALFORMED_KINDS)[number
     case 'empty_recipient':
       return { kind: 'malformed', key, value: encodeCdrEvent({ ...event, recipient: '   ' }) };
   }
+}
+
+/**
+ * The position (0-based) of the plan's first record that belongs to an attack, looking at most `within` records ahead;
+ * undefined if none is there. `cdr produce` says it when a run held no attack: scenarios that date their attacks in event
+ * time (range_scan, account_anomaly, fraud_mix) need minutes of it, which a short or unpaced run does not cover.
+ */
+export function firstAttackIndex(opts: PlanOptions, within: number): number | undefined {
+  let i = 0;
+  for (const m of planTraffic({ ...opts, count: within })) {
+    if (m.kind === 'unique' && m.attack !== undefined) return i;
+    i++;
+  }
+  return undefined;
 }

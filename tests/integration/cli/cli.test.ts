@@ -60,6 +60,23 @@ describe('cdr command', () => {
     assert.deepEqual([seedOf(['--seed', '42']), seedOf(['--seed', '42'])], [42, 42]);
   });
 
+  it("produce counts the records of the scenario's attacks, and says so when a run held none and where the first is", () => {
+    // Found from outside: `cdr produce --scenario range_scan` sent no scan at all (its scans are dated minutes apart in
+    // event time; an unpaced run dates 10,000 records a second), and nothing said so.
+    const scan = run(['produce', '--count', '300', '--seed', '3', '--scenario', 'range_scan', '--quiet']);
+    assert.equal(scan.status, 0, scan.stderr);
+    assert.equal((JSON.parse(scan.stdout) as { attack_records: number }).attack_records, 0);
+    assert.match(
+      scan.stderr,
+      /none of these 300 records is part of a range_scan attack \("attack_records": 0\)\. They span 0\.0 s of event time \(--rate 0 dates 10,000 a second\); with this seed and rate the first is record [1-9][\d,]+/,
+    );
+    assert.match(scan.stderr, /cdr fraud evaluate --scenario range_scan/);
+    const irsf = run(['produce', '--count', '600', '--seed', '3', '--scenario', 'irsf', '--quiet']);
+    assert.equal(irsf.status, 0, irsf.stderr);
+    assert.ok((JSON.parse(irsf.stdout) as { attack_records: number }).attack_records > 0, irsf.stdout);
+    assert.doesNotMatch(irsf.stderr, /attack_records/);
+  });
+
   it('produce shows progress on stderr when it is not a terminal (a script, a log), the summary alone on stdout', () => {
     const r = run(['produce', '--count', '3500', '--rate', '500', '--seed', '4']);
     assert.equal(r.status, 0, r.stderr);

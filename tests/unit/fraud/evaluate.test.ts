@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_FRAUD_CONFIG } from '../../../services/core/index.ts';
 import { evaluate, evaluationTable } from '../../../services/fraud/evaluate.ts';
+import { SUBSCRIBER_GAP_MS } from '../../../services/generator/index.ts';
 
 const START = Date.UTC(2026, 10, 10);
 const campaign = { at: START + 2 * 3_600_000, durationMs: 30 * 60_000, count: 20_000 };
@@ -50,6 +51,30 @@ describe('fraud rules, measured on labelled traffic', () => {
     process.stdout.write(`# normal with a campaign, seed 3:\n${evaluationTable(ev).replace(/^/gm, '# ')}\n`);
     assert.equal(ev.campaign_events, 20_000);
     for (const r of ev.rules) assert.equal(r.alerts, 0, `${r.rule}: ${JSON.stringify(r.false_positives.slice(0, 3))}`);
+  });
+
+  it('stays silent on the ordinary traffic of `cdr start` at its default 1,000 records/s; every velocity alert of `mixed` is an attack', () => {
+    // Found from outside: a minute of `cdr produce --rate 1000` raised ~130 per-token velocity alerts on normal traffic
+    // (the generator's zipf pool gave one number ~250 records a minute). `cdr start` and `cdr produce` now space one end
+    // user's ordinary records (SUBSCRIBER_GAP_MS); the same traffic unspaced is the check that this test can fail.
+    const run = (scenario: 'normal' | 'mixed', subscriberGapMs: number) =>
+      evaluate({
+        seed: 22,
+        events: 60_000,
+        ratePerSecond: 1000,
+        scenario,
+        diurnal: false,
+        startTime: START,
+        rules: DEFAULT_FRAUD_CONFIG,
+        warmupMs: 0,
+        subscriberGapMs,
+      });
+    const velocity = (ev: ReturnType<typeof evaluate>) => ev.rules.find((r) => r.rule === 'velocity')!;
+    assert.ok(velocity(run('normal', 0)).alerts > 20, 'unspaced, the zipf pool alone raises velocity alerts');
+    const normal = run('normal', SUBSCRIBER_GAP_MS);
+    for (const r of normal.rules) assert.equal(r.alerts, 0, `${r.rule}: ${JSON.stringify(r.false_positives.slice(0, 3))}`);
+    const mixed = velocity(run('mixed', SUBSCRIBER_GAP_MS));
+    assert.ok(mixed.alerts > 0 && mixed.true_positives === mixed.alerts, JSON.stringify({ ...mixed, false_positives: mixed.false_positives.slice(0, 3) }));
   });
 
   it('finds a range scan and an account anomaly run on their own', () => {
