@@ -277,14 +277,29 @@ export type PipelineConfig = ConfigOf<SectionName>;
 
 type Problems = string[];
 
-function parseSection<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv, problems: Problems): z.infer<S> | undefined {
+/**
+ * A section's variables: all of them (`ok`), or, when any is bad, the ones that are good — so that the section's
+ * checks across variables still run and their problems join the one message. Found from outside: a bad
+ * CDR_KEY_REFRESH_MS hid a 5-byte CDR_MASTER_KEY, and a bad CDR_KAFKA_COMPRESSION hid a SASL mechanism without a login.
+ */
+function parseSection<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+  problems: Problems,
+): { ok: true; e: z.infer<S> } | { ok: false; e: Partial<z.infer<S>> } {
   const r = schema.safeParse(env);
-  if (r.success) return r.data;
+  if (r.success) return { ok: true, e: r.data };
   for (const i of r.error.issues) problems.push(`${i.path.join('.')}: ${i.message}`);
-  return undefined;
+  const good: Record<string, unknown> = {};
+  const fields: Record<string, z.ZodType> = schema.shape;
+  for (const [name, field] of Object.entries(fields)) {
+    const one = field.safeParse(env[name]);
+    if (one.success) good[name] = one.data;
+  }
+  return { ok: false, e: good as Partial<z.infer<S>> };
 }
 
-function kafkaSecurity(e: z.infer<(typeof sectionSchemas)['kafka']>, problems: Problems): KafkaSecurityConfig {
+function kafkaSecurity(e: Partial<z.infer<(typeof sectionSchemas)['kafka']>>, problems: Problems): KafkaSecurityConfig {
   const files = { caFile: e.KAFKA_SSL_CA_FILE, certFile: e.KAFKA_SSL_CERT_FILE, keyFile: e.KAFKA_SSL_KEY_FILE };
   const anyFile = Object.values(files).some((f) => f !== undefined);
   if ((e.KAFKA_SSL_CERT_FILE === undefined) !== (e.KAFKA_SSL_KEY_FILE === undefined))
@@ -317,7 +332,8 @@ function kafkaSecurity(e: z.infer<(typeof sectionSchemas)['kafka']>, problems: P
 
 const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problems) => Sections[K] | undefined } = {
   kafka(env, problems) {
-    const e = parseSection(sectionSchemas.kafka, env, problems);
+    const section = parseSection(sectionSchemas.kafka, env, problems);
+    const security = kafkaSecurity(section.e, problems);
     const brokers = env['KAFKA_BROKERS']
       ?.split(',')
       .map((b) => b.trim())
@@ -325,7 +341,8 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     if (env['KAFKA_BROKERS'] !== undefined && (!brokers || brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b)))) {
       problems.push('KAFKA_BROKERS: expected host:port[,host:port...]');
     }
-    if (!e) return undefined;
+    if (!section.ok) return undefined;
+    const e = section.e;
     return {
       brokers: brokers && brokers.length > 0 ? Object.freeze(brokers) : undefined,
       clientId: e.KAFKA_CLIENT_ID,
@@ -337,30 +354,34 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       publisher: e.CDR_KAFKA_PUBLISHER,
       maxRecordBytes: e.CDR_MAX_RECORD_BYTES,
       stallMs: e.CDR_CONSUMER_STALL_MS,
-      security: kafkaSecurity(e, problems),
+      security,
     };
   },
   clickhouse(env, problems) {
-    const e = parseSection(sectionSchemas.clickhouse, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.clickhouse, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return { url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE, cluster: e.CLICKHOUSE_CLUSTER };
   },
   masterKey(env, problems) {
-    const e = parseSection(sectionSchemas.masterKey, env, problems);
-    if (!e) return undefined;
-    if (e.CDR_MASTER_KEY !== undefined && e.CDR_MASTER_KEY_FILE !== undefined) {
+    const section = parseSection(sectionSchemas.masterKey, env, problems);
+    const given = section.e;
+    if (given.CDR_MASTER_KEY !== undefined && given.CDR_MASTER_KEY_FILE !== undefined) {
       problems.push('CDR_MASTER_KEY / CDR_MASTER_KEY_FILE: set one of them, not both (which key wraps the month keys must never be a guess)');
     }
-    if (e.CDR_MASTER_KEY !== undefined && Buffer.from(e.CDR_MASTER_KEY, 'base64').length !== 32) {
+    if (given.CDR_MASTER_KEY !== undefined && Buffer.from(given.CDR_MASTER_KEY, 'base64').length !== 32) {
       problems.push('CDR_MASTER_KEY: expected 32 bytes, base64-encoded');
     }
+    if (!section.ok) return undefined;
+    const e = section.e;
     const configHome = e.XDG_CONFIG_HOME ?? (e.HOME !== undefined ? `${e.HOME}/.config` : undefined);
     const devKeyDir = e.CDR_DEV_KEY_DIR ?? (configHome !== undefined ? `${configHome}/cdr-pipeline/dev-keys` : undefined);
     return { base64: e.CDR_MASTER_KEY, file: e.CDR_MASTER_KEY_FILE, devKeyDir, refreshMs: e.CDR_KEY_REFRESH_MS };
   },
   ingest(env, problems) {
-    const e = parseSection(sectionSchemas.ingest, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.ingest, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return {
       groupId: e.CDR_INGEST_GROUP,
       maxBatchRecords: e.CDR_INGEST_MAX_BATCH,
@@ -376,8 +397,9 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     };
   },
   api(env, problems) {
-    const e = parseSection(sectionSchemas.api, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.api, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return {
       host: e.CDR_API_HOST,
       port: e.CDR_API_PORT,
@@ -390,13 +412,15 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     };
   },
   audit(env, problems) {
-    const e = parseSection(sectionSchemas.audit, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.audit, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return { signingKeyFile: e.CDR_SIGNING_KEY_FILE, chain: e.CDR_AUDIT_CHAIN, anchorDir: e.CDR_AUDIT_ANCHOR_DIR, checkpointMs: e.CDR_AUDIT_CHECKPOINT_MS };
   },
   billing(env, problems) {
-    const e = parseSection(sectionSchemas.billing, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.billing, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return {
       groupId: e.CDR_BILLING_GROUP,
       plansFile: e.CDR_BILLING_PLANS_FILE,
@@ -405,13 +429,15 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
     };
   },
   fraud(env, problems) {
-    const e = parseSection(sectionSchemas.fraud, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.fraud, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return { groupId: e.CDR_FRAUD_GROUP, rulesFile: e.CDR_FRAUD_RULES_FILE, sessionTimeoutMs: e.CDR_FRAUD_SESSION_TIMEOUT_MS };
   },
   retention(env, problems) {
-    const e = parseSection(sectionSchemas.retention, env, problems);
-    if (!e) return undefined;
+    const section = parseSection(sectionSchemas.retention, env, problems);
+    if (!section.ok) return undefined;
+    const e = section.e;
     return { intervalMs: e.CDR_RETENTION_INTERVAL_MS, allowClockOverride: e.CDR_ALLOW_CLOCK_OVERRIDE === '1' };
   },
 };
@@ -443,10 +469,11 @@ export function loadConfig<K extends SectionName = SectionName>(rawEnv: NodeJS.P
     const v = BUILDERS[s](env, problems);
     if (v) out[s] = Object.freeze(v);
   }
-  if (problems.length > 0 || !base) {
+  if (problems.length > 0 || !base.ok) {
     throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   }
-  return Object.freeze({ dataDir: base.CDR_DATA_DIR, logLevel: base.CDR_LOG_LEVEL, logFile: base.CDR_LOG_FILE, ...out }) as ConfigOf<K>;
+  const b = base.e;
+  return Object.freeze({ dataDir: b.CDR_DATA_DIR, logLevel: b.CDR_LOG_LEVEL, logFile: b.CDR_LOG_FILE, ...out }) as ConfigOf<K>;
 }
 
 /** `CDR_` variables read outside the section schemas (by the CLI, the dev set-up and the test runner). */

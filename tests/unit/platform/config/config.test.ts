@@ -95,6 +95,33 @@ describe('loadConfig', () => {
         e instanceof Error && ['CDR_API_PORT', 'KAFKA_BROKERS', 'CDR_MASTER_KEY', 'CLICKHOUSE_URL', 'CDR_INGEST_MAX_BATCH'].every((v) => e.message.includes(v)),
     );
   });
+  it("runs a section's checks across variables even when another variable of it is bad", () => {
+    // Found from outside: a bad CDR_KEY_REFRESH_MS hid a short CDR_MASTER_KEY; a bad CDR_KAFKA_COMPRESSION hid a SASL
+    // mechanism without a login and a client certificate without its key.
+    const message = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    const keys = message({ CDR_MASTER_KEY: 'short', CDR_KEY_REFRESH_MS: 'abc' });
+    assert.match(keys, /CDR_KEY_REFRESH_MS/);
+    assert.match(keys, /CDR_MASTER_KEY: expected 32 bytes/);
+    const kafka = message({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SSL_CERT_FILE: '/etc/hostname', CDR_KAFKA_COMPRESSION: 'brotli' });
+    assert.match(kafka, /CDR_KAFKA_COMPRESSION/);
+    assert.match(kafka, /KAFKA_SASL_USERNAME: required/);
+    assert.match(kafka, /KAFKA_SASL_PASSWORD \/ KAFKA_SASL_PASSWORD_FILE/);
+    assert.match(kafka, /KAFKA_SSL_CERT_FILE \/ KAFKA_SSL_KEY_FILE: a client certificate needs both/);
+    const both = message({
+      CDR_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
+      CDR_MASTER_KEY_FILE: '/run/k',
+      CDR_DEV_KEY_DIR: '',
+      CDR_KEY_REFRESH_MS: '-5',
+    });
+    assert.match(both, /set one of them, not both/);
+  });
   it('refuses CDR_MASTER_KEY together with CDR_MASTER_KEY_FILE', () => {
     const key = Buffer.alloc(32, 1).toString('base64');
     assert.throws(
