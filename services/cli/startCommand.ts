@@ -18,7 +18,7 @@ import { produceTraffic } from '../generator/producer.ts';
 import { createIngest } from '../ingest/createIngest.ts';
 import { createBilling } from '../billing/createBilling.ts';
 import { createFraud } from '../fraud/createFraud.ts';
-import { StatusLine, healthWords } from './statusLine.ts';
+import { StatusLine, healthWords, retentionSchedule } from './statusLine.ts';
 import { claimDataDir, startPreflight } from './startPreflight.ts';
 
 /** How long a stop waits for the synthetic traffic's send in progress before it stops the consumers anyway. */
@@ -213,7 +213,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       `billing: tariff plans ${billingPlans.file}; statements at ${address}/v1/billing/statements/{account}/{month}\n` +
       `fraud: rules ${fraudRules}; alerts at ${address}/v1/fraud/alerts\n` +
       `ingest: identifiers sealed by ${sealerInUse(config.ingest.sealer)} (CDR_NATIVE_SEALER)\n` +
-      `retention pass: every ${Math.round(config.retention.intervalMs / 60000)} min; synthetic traffic: ${args.rate > 0 ? `${args.rate}/s (${args.scenario})` : 'off'}; Ctrl-C to stop\n`,
+      `retention pass: ${retentionSchedule(config.retention.intervalMs)}; synthetic traffic: ${args.rate > 0 ? `${args.rate}/s (${args.scenario})` : 'off'}; Ctrl-C to stop\n`,
   );
   schedule.start();
   if (args.rate > 0) {

@@ -60,3 +60,11 @@ export class StatusLine {
     else if (this.ticks % 5 === 0 || s.health !== 'ok') this.out.write(`${line}\n`);
   }
 }
+
+/** The status banner's word on the retention schedule: "every 0 min" said nothing of a pass turned off (found from outside). */
+export function retentionSchedule(intervalMs: number): string {
+  if (intervalMs === 0) return 'off (CDR_RETENTION_INTERVAL_MS=0; run it with cdr retention run)';
+  if (intervalMs < 60_000) return `every ${Math.round(intervalMs / 100) / 10} s`;
+  if (intervalMs % 60_000 === 0) return `every ${intervalMs / 60_000} min`;
+  return `every ${Math.round(intervalMs / 6_000) / 10} min`;
+}

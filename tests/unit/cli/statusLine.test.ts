@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatStatus, healthWords, type StatusSnapshot } from '../../../services/cli/statusLine.ts';
+import { formatStatus, healthWords, retentionSchedule, type StatusSnapshot } from '../../../services/cli/statusLine.ts';
 
 const snap = (over: Partial<StatusSnapshot>): StatusSnapshot => ({ stored: 0, duplicate: 0, late: 0, dlq: 0, lag: 0, produced: 0, health: 'ok', ...over });
 
@@ -15,5 +15,16 @@ describe('the status line of cdr start', () => {
     assert.equal(down, 'DOWN: ingest: failed: unsupported: Snappy compression not implemented');
     assert.match(formatStatus(snap({}), snap({ health: down }), 1), /\| DOWN: ingest: failed: unsupported/);
     assert.equal(healthWords({ status: 'ok', reasons: [] }), 'ok');
+  });
+});
+
+describe('retention schedule in the start banner', () => {
+  it('says off when the pass is off, and seconds under a minute', () => {
+    // Found from outside: CDR_RETENTION_INTERVAL_MS=0 (never) printed "every 0 min", as did any interval under 30 s.
+    assert.match(retentionSchedule(0), /^off \(CDR_RETENTION_INTERVAL_MS=0/);
+    assert.equal(retentionSchedule(20_000), 'every 20 s');
+    assert.equal(retentionSchedule(1_500), 'every 1.5 s');
+    assert.equal(retentionSchedule(3_600_000), 'every 60 min');
+    assert.equal(retentionSchedule(90_000), 'every 1.5 min');
   });
 });
