@@ -447,7 +447,8 @@ export class RetentionPass {
         rows,
         keys_destroyed: keyIds.length,
         holds_honoured: holds.length,
-        verified: true,
+        // Until checked (a dry run checks nothing: found from outside, it said `verified: true`).
+        verified: false,
         key_ids: keyIds,
         verification: { before, ...(stopped ? { after_stopped_runs: stopped } : {}) },
       });
@@ -606,7 +607,7 @@ export class RetentionPass {
           rows: e.tables.get('cdr') ?? 0,
           keys_destroyed: 0,
           holds_honoured: 0,
-          verified: true,
+          verified: false,
           verification: { before: Object.fromEntries([...e.tables].sort(([a], [b]) => (a < b ? -1 : 1))) },
         };
         return { action, month, ...e };
@@ -670,7 +671,7 @@ export class RetentionPass {
       rows: Number(r.n),
       keys_destroyed: 0,
       holds_honoured: 0,
-      verified: true,
+      verified: false,
     }));
     if (dryRun || out.length === 0) return out;
     await begin(out);
@@ -694,11 +695,11 @@ export class RetentionPass {
       const planned: RetentionAction[] = [];
       let firstPlanned = true;
       for (const [month, rows] of byMonth) {
-        planned.push({ class: 'held', month, rows, keys_destroyed: firstPlanned ? 1 : 0, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
+        planned.push({ class: 'held', month, rows, keys_destroyed: firstPlanned ? 1 : 0, holds_honoured: 0, verified: false, hold_id: hold.hold_id });
         firstPlanned = false;
       }
       if (byMonth.size === 0)
-        planned.push({ class: 'held', month: holdMonth(hold), rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: true, hold_id: hold.hold_id });
+        planned.push({ class: 'held', month: holdMonth(hold), rows: 0, keys_destroyed: 1, holds_honoured: 0, verified: false, hold_id: hold.hold_id });
       if (dryRun) {
         out.push(...planned);
         continue;

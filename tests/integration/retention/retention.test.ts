@@ -235,6 +235,13 @@ describe('retention pass', () => {
     const sig = (r: RetentionReport) => r.actions.map((a) => `${a.class}:${a.month}:${a.rows}:${a.keys_destroyed}`).sort();
     assert.deepEqual(sig(dry), sig(first));
     assert.equal(dry.dry_run, true);
+    // A dry run checks nothing, so it claims nothing (found from outside: it said `verified: true`); the pass does.
+    assert.ok(dry.actions.length >= 3);
+    assert.deepEqual(
+      dry.actions.filter((a) => a.verified),
+      [],
+    );
+    assert.ok(first.actions.every((a) => a.verified));
   });
 
   it('destroyed the keys and identifiers of exactly the expired months (R+1 and before)', async () => {
