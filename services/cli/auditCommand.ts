@@ -50,7 +50,7 @@ export async function verifyAudit(config: PipelineConfig, args: { publicKey?: st
   const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
   try {
     const keys = given ?? trustedKeys(config, undefined);
-    return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now());
+    return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now(), config.audit.chain);
   } finally {
     await rt.close();
   }

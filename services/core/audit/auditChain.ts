@@ -95,6 +95,8 @@ interface ChainState {
   checkpoints: Map<number, AuditCheckpoint[]>;
   checkpointCount: number;
   lastCheckpoint: AuditCheckpoint | undefined;
+  /** A valid anchor (the newest checkpoint kept outside the database) was given for the chain. */
+  anchored: boolean;
 }
 
 const MAX_PROBLEMS = 50;
@@ -130,6 +132,7 @@ export class AuditChainVerifier {
         checkpoints: new Map(),
         checkpointCount: 0,
         lastCheckpoint: undefined,
+        anchored: false,
       };
       this.chains.set(chain, s);
     }
@@ -166,6 +169,7 @@ export class AuditChainVerifier {
     list.push(cp);
     s.checkpoints.set(c.seq, list);
     s.checkpointCount++;
+    if (where === 'anchor') s.anchored = true;
     if (!s.lastCheckpoint || cp.seq > s.lastCheckpoint.seq || (cp.seq === s.lastCheckpoint.seq && cp.at > s.lastCheckpoint.at)) s.lastCheckpoint = cp;
   }
 
@@ -213,6 +217,22 @@ export class AuditChainVerifier {
     s.lastSeq = e.seq;
     s.lastHash = hash;
     s.lastAt = e.at;
+  }
+
+  /**
+   * Requires an anchor for `chain` (the chain whose process keeps its anchor in the directory given) once the database
+   * holds a checkpoint of it: the process writes the anchor before any checkpoint row, and again at each start. Without
+   * it, deleting the newest entries with their checkpoints leaves nothing past the end (found by an outside audit:
+   * `rm` of the anchor file, then of the tail, verified ok). Call after the checkpoints and anchors, before `finish`.
+   */
+  requireAnchor(chain: string, where: string): void {
+    const s = this.chains.get(chain);
+    if (!s || s.anchored || s.checkpointCount === 0) return;
+    this.problem(
+      chain,
+      (s.lastCheckpoint?.seq ?? 0) + 1,
+      `no anchor of chain ${chain} in ${where}, though the database holds ${s.checkpointCount} signed checkpoint(s) of it: the anchor was deleted (or the anchor directory is not the one this chain's process writes), and entries after ${s.lastCheckpoint?.seq ?? 0} cannot be vouched for`,
+    );
   }
 
   /** Ends verification: a checkpoint past the last entry means the newest entries were deleted. */

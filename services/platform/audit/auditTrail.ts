@@ -236,7 +236,22 @@ export class AuditTrail {
         c: chain,
       },
     );
-    const newest = [...cps.map(checkpointFromRow), ...readAnchors(this.opts.anchorDir).filter((a) => a.chain === chain)].sort((a, b) => b.seq - a.seq)[0];
+    const anchors = readAnchors(this.opts.anchorDir).filter((a) => a.chain === chain);
+    const newest = [...cps.map(checkpointFromRow), ...anchors].sort((a, b) => b.seq - a.seq)[0];
+    // The anchor is written before any checkpoint row: checkpoints without it mean it was deleted, and with it the only
+    // record outside the database of how far the chain went. Written down before this start writes a new one.
+    if (this.opts.anchorDir !== undefined && anchors.length === 0 && cps.length > 0) {
+      this.opts.log.error(
+        { chain, anchor_dir: this.opts.anchorDir },
+        'audit trail: the anchor file is missing though the database holds checkpoints (deleted?)',
+      );
+      await this.append({
+        actor: 'system',
+        action: 'audit.break_detected',
+        outcome: 'break',
+        detail: `at start-up no anchor of the chain was found outside the database, though a signed checkpoint of ${cps[0] ? checkpointFromRow(cps[0]).at : '?'} names entry ${cps[0]?.seq ?? '?'}: entries after it cannot be vouched for`,
+      });
+    }
     if (newest && newest.seq > this.seq) {
       this.opts.log.error({ chain, checkpoint_seq: newest.seq, tail_seq: this.seq }, 'audit trail: entries after the tail are missing (deleted?)');
       await this.append({
@@ -453,7 +468,7 @@ export class AuditTrail {
   /** Recomputes every chain in the database against its checkpoints and the anchors. */
   async verify(now = this.clock()): Promise<ChainReport & { anchors: number }> {
     await this.flush();
-    return verifyAuditTrail(this.opts.storage, [this.opts.signer.publicKeyObject], this.opts.anchorDir, now);
+    return verifyAuditTrail(this.opts.storage, [this.opts.signer.publicKeyObject], this.opts.anchorDir, now, this.opts.chain);
   }
 }
 
@@ -500,12 +515,15 @@ export async function verifyAuditTrail(
   trustedKeys: readonly KeyObject[],
   anchorDir: string | undefined,
   now: number,
+  /** The chain whose process keeps its anchor in `anchorDir`: an anchor is required for it (`requireAnchor`). */
+  anchoredChain?: string,
 ): Promise<ChainReport & { anchors: number }> {
   const verifier = new AuditChainVerifier(trustedKeys, now);
   const cps = await storage.query<CheckpointRow>(`SELECT * FROM ${storage.table('audit_checkpoints')} ORDER BY chain, seq, at`);
   for (const c of cps) verifier.addCheckpoint(checkpointFromRow(c));
   const anchors = readAnchors(anchorDir);
   for (const a of anchors) verifier.addCheckpoint(a, 'anchor');
+  if (anchorDir !== undefined && anchoredChain !== undefined) verifier.requireAnchor(anchoredChain, anchorDir);
   const chains = await storage.query<{ chain: string }>(`SELECT DISTINCT chain FROM ${storage.table('audit_log')} ORDER BY chain`);
   for (const { chain } of chains) {
     let after = -1;

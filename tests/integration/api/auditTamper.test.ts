@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { entryHash, type AuditEntry } from '../../../services/core/index.ts';
 import { AuditTrail, DB_CHECKPOINT_INTERVAL_MS, entryFromRow, readAnchors, verifyAuditTrail } from '../../../services/platform/audit/index.ts';
@@ -253,6 +253,55 @@ describe('tampering with the audit trail is detected and named', () => {
     assert.equal(r.first_bad_entry?.seq, last - 2);
     assert.match(r.first_bad_entry.problem, /anchor kept outside the database/);
     await restore();
+  });
+
+  it('the newest entries deleted with their checkpoints and the anchor file: the missing anchor is named', async () => {
+    // Found by an outside audit: with the anchor file removed too (it lives in the data directory by default), the
+    // truncated trail verified ok. The anchor is written before any checkpoint row, so checkpoints without it say so.
+    const anchorFile = join(setup.dataDir, 'audit-anchor-test.json');
+    const kept = readFileSync(anchorFile);
+    const own = () => verifyAuditTrail(q(), [api.signer.publicKeyObject], setup.dataDir, Date.now(), 'test');
+    try {
+      assert.equal((await own()).ok, true, 'the untouched trail with its anchor');
+      rmSync(anchorFile);
+      const alone = await own();
+      assert.equal(alone.ok, false, 'the anchor alone deleted');
+      assert.match(alone.first_bad_entry?.problem ?? '', /no anchor of chain test in .*signed checkpoint\(s\) of it: the anchor was deleted/);
+      await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE seq > {n:UInt64}`, { n: last - 3 });
+      await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE seq > {n:UInt64}`, { n: last - 3 });
+      const r = await own();
+      assert.equal(r.ok, false);
+      assert.match(r.first_bad_entry?.problem ?? '', /no anchor of chain test/);
+      // A chain anchored elsewhere (another process's) is not required here.
+      assert.equal((await verifyAuditTrail(q(), [api.signer.publicKeyObject], setup.dataDir, Date.now(), 'another-chain')).ok, true);
+    } finally {
+      writeFileSync(anchorFile, kept);
+      await restore();
+    }
+  });
+
+  it('a start that finds checkpoints but no anchor writes the break into the chain', async () => {
+    const { storage, keyRing } = requireStorage(rt);
+    const open = () =>
+      AuditTrail.open({ storage, keyRing, signer: api.signer, chain: 'unanchored', anchorDir: setup.dataDir, checkpointMs: 0, log: createLogger('silent') });
+    let trail = await open();
+    try {
+      await trail.append({ actor: 'test', action: 'probe', outcome: 'ok' });
+      await trail.close();
+      rmSync(join(setup.dataDir, 'audit-anchor-unanchored.json'));
+      trail = await open();
+      const breaks = await q().query<{ detail: string }>(
+        `SELECT detail FROM ${t('audit_log')} WHERE chain = 'unanchored' AND action = 'audit.break_detected' ORDER BY seq`,
+      );
+      assert.equal(breaks.length, 1);
+      assert.match(breaks[0]!.detail, /no anchor of the chain was found outside the database/);
+    } finally {
+      await trail.close();
+      await mutate(`ALTER TABLE ${t('audit_log')} DELETE WHERE chain = 'unanchored'`);
+      await mutate(`ALTER TABLE ${t('audit_checkpoints')} DELETE WHERE chain = 'unanchored'`);
+      rmSync(join(setup.dataDir, 'audit-anchor-unanchored.json'), { force: true });
+      await snapshot();
+    }
   });
 
   it('the chain rewritten from an entry on, with fresh hashes (checkpoints need the signing key)', async () => {
