@@ -97,7 +97,20 @@ const dsarExport = object({
   answered_at: instant,
   disclosures: {
     type: 'array',
-    items: object({ request_id: str, authority: str, case_reference: str, legal_basis: str, at: instant, records: int, outcome: str }),
+    items: object({
+      request_id: str,
+      authority: str,
+      case_reference: str,
+      legal_basis: str,
+      at: instant,
+      records: int,
+      outcome: str,
+      as: {
+        type: 'string',
+        enum: ['subject', 'party'],
+        description: 'subject: the request was about this identifier; party: its answer gave it out as the other party of `records` records',
+      },
+    }),
   },
   holds: { type: 'array', items: object({ case_reference: str, reason: str, from: instant, to: instant, state: str }) },
   withheld: object({ disclosures: int, holds: int }),

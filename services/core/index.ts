@@ -27,6 +27,7 @@ export {
   keptAsSent,
   normaliseEmail,
   normaliseIdentifier,
+  isIdentifierType,
   normaliseOther,
   normalisePhone,
   recipientTypeOf,

@@ -1,5 +1,15 @@
 import { Readable } from 'node:stream';
-import { answerWriter, RecordDigester, signAnswer, type AnswerFormat, type AnswerIntegrity, type AnswerSigner } from '../../core/index.ts';
+import {
+  answerWriter,
+  isIdentifierType,
+  normaliseIdentifier,
+  RecordDigester,
+  signAnswer,
+  type AnswerFormat,
+  type AnswerIntegrity,
+  type AnswerSigner,
+} from '../../core/index.ts';
+import type { DisclosedParty } from '../../platform/audit/index.ts';
 import { expiredMonthsOf, type AnswerPlan, type DisclosureDesk, type MonthAnswer } from './disclosureDesk.ts';
 
 /**
@@ -25,6 +35,42 @@ export interface AnswerStreamOptions {
   readonly signer: AnswerSigner;
   readonly clock: () => number;
   readonly onEnd: (outcome: AnswerOutcome) => Promise<void>;
+  /**
+   * Law-enforcement answers: called with each page's parties (`partiesOf`) before the page leaves, so what was
+   * disclosed about them is on record first; a failure fails the answer there.
+   */
+  readonly recordParties?: { readonly subject: DisclosedParty; readonly record: (parties: DisclosedParty[]) => Promise<void> };
+}
+
+/**
+ * The parties of these records that are people's numbers or addresses, other than `subject`, each with the number of
+ * these records it is a party of: whom an answer about `subject` also discloses, and how much. Read as ingest reads
+ * them (`normaliseIdentifier`): a person's number sent as an alphanumeric sender id is that person's msisdn, as a data-
+ * subject export looks it up; a brand name or a shortcode is no one's.
+ */
+export function partiesOf(
+  records: readonly { sender: string; sender_type: string; recipient: string; recipient_type: string; destination_country: string | null }[],
+  subject: DisclosedParty,
+): DisclosedParty[] {
+  const counts = new Map<string, { type: string; value: string; records: number }>();
+  const consider = (type: string, value: string, country: string | null, mark: Set<string>): void => {
+    if (value === '' || !isIdentifierType(type)) return;
+    const id = normaliseIdentifier(value, type, country);
+    if ((id.type !== 'msisdn' && id.type !== 'email') || (id.type === subject.type && id.value === subject.value)) return;
+    const k = `${id.type}\u0000${id.value}`;
+    // A record from someone to themselves counts once.
+    if (mark.has(k)) return;
+    mark.add(k);
+    const seen = counts.get(k);
+    if (seen) seen.records++;
+    else counts.set(k, { type: id.type, value: id.value, records: 1 });
+  };
+  for (const r of records) {
+    const mark = new Set<string>();
+    consider(r.sender_type, r.sender, r.destination_country, mark);
+    consider(r.recipient_type, r.recipient, r.destination_country, mark);
+  }
+  return [...counts.values()];
 }
 
 export function answerStream(opts: AnswerStreamOptions): Readable {
@@ -43,6 +89,7 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
     try {
       yield writer.open(opts.header);
       for await (const page of opts.desk.pages(opts.plan, (m) => months.push(m))) {
+        if (opts.recordParties) await opts.recordParties.record(partiesOf(page, opts.recordParties.subject));
         let chunk = '';
         for (const record of page) {
           const r = record as unknown as Record<string, unknown>;

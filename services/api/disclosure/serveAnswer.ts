@@ -122,6 +122,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     desk: svc.desk,
     signer: svc.signer,
     clock: svc.clock,
+    ...(ask.kind === 'lea' ? { recordParties: { subject: ask.subject, record: (parties) => svc.audit.recordParties(requestId, parties, svc.clock()) } } : {}),
     onEnd: async (outcome) => {
       // Recorded after the answer's last byte rather than before it: the reader is not kept waiting on two inserts
       // (under ingest these were 0.1-0.2 s of a whole-window request). The audit entry is queued now, so an audit read

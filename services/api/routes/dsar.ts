@@ -30,10 +30,15 @@ interface Disclosure {
   at: string;
   records: number;
   outcome: string;
+  /**
+   * `subject`: the request was about this identifier; `party`: about someone else, and its answer gave out this
+   * identifier as the other party of `records` of its records.
+   */
+  as: 'subject' | 'party';
 }
 
 /** The law-enforcement disclosures in the audit trail, one per request (its last entry says how it ended). */
-export function disclosuresFrom(entries: readonly AuditEntry[]): { listed: Disclosure[]; withheld: number } {
+export function disclosuresFrom(entries: readonly AuditEntry[], asParty?: ReadonlyMap<string, number>): { listed: Disclosure[]; withheld: number } {
   const byRequest = new Map<string, { first: AuditEntry; last: AuditEntry }>();
   for (const e of entries) {
     if (e.request_id === '') continue;
@@ -54,8 +59,9 @@ export function disclosuresFrom(entries: readonly AuditEntry[]): { listed: Discl
       case_reference: first.case_reference,
       legal_basis: first.legal_basis,
       at: first.at,
-      records: last.rows,
+      records: asParty ? (asParty.get(first.request_id) ?? 0) : last.rows,
       outcome: last.outcome === 'started' ? 'interrupted' : last.outcome,
+      as: asParty ? 'party' : 'subject',
     });
   }
   return { listed, withheld };
@@ -65,7 +71,17 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
   async function aboutSubject(subject: NormalisedIdentifier, now: number): Promise<Record<string, unknown>> {
     const months = monthsInRange(identifierWindowStart(now), now + 1);
     const tokens = await svc.audit.subjectTokensOf(subject, months);
-    const disclosures = disclosuresFrom(await svc.audit.about(tokens, ['lea.request']));
+    const aboutIt = await svc.audit.about(tokens, ['lea.request']);
+    const asSubject = disclosuresFrom(aboutIt);
+    // Requests about someone else whose answers gave this identifier out as the other party (found from outside: an
+    // export listed only the requests about the identifier itself). A request about it is listed once, as `subject`.
+    const asked = new Set(aboutIt.map((e) => e.request_id));
+    const asPartyIn = new Map([...(await svc.audit.requestsDisclosing(tokens))].filter(([id]) => !asked.has(id)));
+    const asParty = disclosuresFrom(await svc.audit.ofRequests([...asPartyIn.keys()], ['lea.request']), asPartyIn);
+    const disclosures = {
+      listed: [...asSubject.listed, ...asParty.listed].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)),
+      withheld: asSubject.withheld + asParty.withheld,
+    };
     const holds = await svc.holds.about(subject);
     const listedHolds = holds
       .filter((h) => !h.confidential)

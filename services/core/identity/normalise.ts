@@ -22,6 +22,12 @@ import { Metadata, parsePhoneNumberFromString, type CountryCode } from 'libphone
 
 export type IdentifierType = 'msisdn' | 'email' | 'alphanumeric' | 'shortcode' | 'other';
 
+const IDENTIFIER_TYPES: ReadonlySet<string> = new Set<IdentifierType>(['msisdn', 'email', 'alphanumeric', 'shortcode', 'other']);
+
+export function isIdentifierType(t: string): t is IdentifierType {
+  return IDENTIFIER_TYPES.has(t);
+}
+
 export interface NormalisedIdentifier {
   readonly type: IdentifierType;
   /** E.164 for phone numbers, lower-case ASCII-domain emails, `CC:digits` shortcodes, cleaned input otherwise. */

@@ -8,6 +8,7 @@ import {
   entryHash,
   GENESIS_HASH,
   monthKeyOf,
+  PipelineError,
   tokenOf,
   type AuditCheckpoint,
   type AuditEntry,
@@ -160,6 +161,14 @@ export function readAnchors(dir: string | undefined): AuditCheckpoint[] {
     }
   }
   return out;
+}
+
+/** A party of disclosed records (its normalised identifier), other than the subject asked about. */
+export interface DisclosedParty {
+  readonly type: string;
+  readonly value: string;
+  /** How many of the records it is a party of. */
+  readonly records?: number;
 }
 
 export interface AuditPageQuery {
@@ -439,6 +448,52 @@ export class AuditTrail {
   async page(q: AuditPageQuery): Promise<AuditEntry[]> {
     await this.settled();
     return readEntries(this.opts.storage, q);
+  }
+
+  /**
+   * Records that the answer of `requestId` gave out these parties (the other parties of the subject's records): a
+   * keyed token of each under the month key of `at`, as an entry's subject token, so a data-subject export finds the
+   * disclosure by the same tokens. Called before those records leave.
+   */
+  async recordParties(requestId: string, parties: readonly DisclosedParty[], at: number): Promise<void> {
+    if (parties.length === 0) return;
+    const month = monthKeyOf(at);
+    const key = await this.opts.keyRing.keyForWriting(month, at);
+    if (!key) throw new PipelineError('key_invalid', `no month key of ${month} to record the parties of a disclosure with`);
+    const rows = parties.map((p) => ({
+      request_id: requestId,
+      at: chTime(at),
+      party_type: p.type,
+      party_token: tokenOf(key, `audit:${p.type}`, p.value),
+      party_month: month,
+      records: p.records ?? 0,
+    }));
+    await this.opts.storage.insert('disclosure_parties', rows);
+  }
+
+  /** Requests whose answers gave out a party with one of these tokens (`recordParties`), with its records there. */
+  async requestsDisclosing(partyTokens: readonly { month: string; token: string }[]): Promise<Map<string, number>> {
+    if (partyTokens.length === 0) return new Map();
+    const { storage } = this.opts;
+    const rows = await storage.query<{ request_id: string; records: string }>(
+      `SELECT request_id, sum(records) records FROM ${storage.table('disclosure_parties')}
+       WHERE has(arrayZip({months:Array(String)}, {tokens:Array(String)}), (party_month, party_token))
+       GROUP BY request_id ORDER BY min(at), request_id`,
+      { months: partyTokens.map((t) => t.month), tokens: partyTokens.map((t) => t.token) },
+    );
+    return new Map(rows.map((r) => [r.request_id, Number(r.records)]));
+  }
+
+  /** The entries of these requests (by request id) with these actions, oldest first. */
+  async ofRequests(requestIds: readonly string[], actions: readonly string[]): Promise<AuditEntry[]> {
+    if (requestIds.length === 0) return [];
+    await this.settled();
+    const { storage } = this.opts;
+    const rows = await storage.query<AuditRow>(
+      `SELECT * FROM ${storage.table('audit_log')} WHERE request_id IN {ids:Array(String)} AND action IN {actions:Array(String)} ORDER BY at, chain, seq`,
+      { ids: [...requestIds], actions: [...actions] },
+    );
+    return rows.map(entryFromRow);
   }
 
   /** Entries written about a subject while the given month keys lived (data-subject access). */

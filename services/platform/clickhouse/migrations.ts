@@ -416,6 +416,19 @@ export const MIGRATIONS: readonly Migration[] = [
        GROUP BY provider_id, day, destination_country, currency`,
     ],
   },
+  {
+    version: 18,
+    name: 'disclosures: the other parties of the records a law-enforcement answer gave out',
+    statements: ({ t, on, engine }) => [
+      // A data-subject export lists what was disclosed about the person, also as the other party of someone else's
+      // records. No identifier: a keyed token of each party, as the audit's subject token (same key, same month), so it
+      // can be found while that month key lives and is unlinkable after. Kept as the audit trail is.
+      `CREATE TABLE IF NOT EXISTS ${t('disclosure_parties')}${on} (
+        request_id String, at ${utc}, party_type LowCardinality(String), party_token String, party_month String, records UInt32
+      ) ENGINE = ${engine('MergeTree', 'disclosure_parties')} PARTITION BY toYYYYMM(at) ORDER BY (party_month, party_token, request_id)
+      TTL toStartOfMonth(at) + INTERVAL 36 MONTH`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -15,7 +15,7 @@ import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
-import { openRuntime, requireKafka, requireStorage, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
+import { openRuntime, requireKafka, requireStorage, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
 import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { auth, openTestApi, type TestApi } from '../../support/api.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
@@ -572,6 +572,52 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.ok(!res.body.includes('SECRET'));
       const report = verifyAnswer({ header: d, records: d.records, integrity: d.integrity, trustedKeys: [api.signer.publicKeyObject] });
       assert.deepEqual(report.problems, []);
+    });
+
+    it('lists the requests about someone else whose answers gave the subject out as the other party, with how many records', async () => {
+      // Found from outside: a request about the number Alice writes to gave her number to the police, and her export
+      // did not list it. Zed (+60198765432) is the other party of Alice's, Bob's and Erin's records.
+      type Listed = { case_reference: string; records: number; as: string };
+      const exportOf = async (identifier: Record<string, unknown>) => {
+        const res = await post('/v1/dsar', { identifier }, 'dpo');
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json<Answer & { disclosures: Listed[]; withheld: { disclosures: number } }>();
+      };
+      const withheldBefore = (await exportOf({ type: 'msisdn', value: ALICE_E164 })).withheld.disclosures;
+      const zed = await post('/v1/lea/requests', lea({ type: 'msisdn', value: '+60198765432' }, { case_reference: 'ABOUT-ZED-1' }));
+      assert.equal(zed.statusCode, 201, zed.body);
+      const given = zed.json<Answer>().records;
+      const partyOf = (value: string) => given.filter((r) => r['sender'] === value || r['recipient'] === value).length;
+      assert.ok(partyOf(ALICE_E164) >= 4 && partyOf(ERIN_E164) === 2, `${partyOf(ALICE_E164)} ${partyOf(ERIN_E164)}`);
+      await post('/v1/lea/requests', lea({ type: 'msisdn', value: '+60198765432' }, { case_reference: 'ABOUT-ZED-SECRET', confidential: true }));
+
+      const alice = await exportOf({ type: 'msisdn', value: '012-345 6789', country: 'MY' });
+      assert.deepEqual(
+        alice.disclosures.filter((x) => x.case_reference.startsWith('ABOUT-ZED')).map((x) => [x.case_reference, x.as, x.records]),
+        [['ABOUT-ZED-1', 'party', partyOf(ALICE_E164)]],
+      );
+      assert.ok(alice.disclosures.filter((x) => x.as === 'subject').length > 0 && alice.disclosures.every((x) => x.as === 'subject' || x.as === 'party'));
+      assert.equal(alice.withheld.disclosures, withheldBefore + 1, 'the confidential request about Zed is counted, not described');
+      assert.ok(!JSON.stringify(alice.disclosures).includes('SECRET'));
+      const erin = await exportOf({ type: 'msisdn', value: ERIN_E164 });
+      assert.deepEqual(
+        erin.disclosures.filter((x) => x.as === 'party' && x.case_reference.startsWith('ABOUT-ZED')).map((x) => [x.case_reference, x.records]),
+        [['ABOUT-ZED-1', 2]],
+      );
+      // Zed's own export lists the request about Zed once, as its subject.
+      const own = await exportOf({ type: 'msisdn', value: '+60198765432' });
+      assert.deepEqual(
+        own.disclosures.filter((x) => x.case_reference === 'ABOUT-ZED-1').map((x) => x.as),
+        ['subject'],
+      );
+      // Dave is in no answer about Zed.
+      assert.deepEqual(
+        (await exportOf({ type: 'msisdn', value: '+60 1298 7654 312345', as_sent: true })).disclosures.filter((x) => x.case_reference.startsWith('ABOUT-ZED')),
+        [],
+      );
+      // The record of it holds tokens, never the numbers.
+      const stored = JSON.stringify(await requireStore(rt).query(`SELECT * FROM ${requireStore(rt).table('disclosure_parties')}`));
+      for (const n of [ALICE_E164, ERIN_E164, '60123456789', '60134567890']) assert.ok(!stored.includes(n), n);
     });
 
     it('refuses malformed requests (400) and other roles (401/403)', async () => {
