@@ -97,11 +97,18 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
     // Up to what ingest accepts (320 characters), not E.164's 15 digits: ingest keeps a longer `+digits` as sent, and
     // its holder's request must reach it (found from outside: a 16-digit number was stored and could not be asked for).
     if (NUMBER_SHAPED.test(id.value) && digits >= 5 && id.value.length <= 320 && (id.value.startsWith('+') || id.value.startsWith('00'))) return id;
+    // Found from outside: `+60123456789x` was told to give a country, which would not have helped.
+    const odd = /[^\d\s+().\-/]/.test(body.value.trim().replace(/^tel:/i, ''));
+    const international = /^\s*(tel:)?\s*(\+|00)/i.test(body.value);
     throw new PipelineError(
       'bad_request',
-      (body.country
-        ? `identifier.value: not a valid phone number of ${body.country.toUpperCase()} (read as a national number there), nor an international one (+ or 00 and the country code)`
-        : 'identifier.value: not a valid phone number; a national-format number needs identifier.country') + asSent,
+      (odd
+        ? 'identifier.value: not a valid phone number: it holds characters no phone number has (digits, spaces, + ( ) . - / only)'
+        : body.country
+          ? `identifier.value: not a valid phone number of ${body.country.toUpperCase()} (read as a national number there), nor an international one (+ or 00 and the country code)`
+          : international
+            ? 'identifier.value: not a valid international phone number (+ or 00, the country code, then the number)'
+            : 'identifier.value: not a valid phone number; a national-format number needs identifier.country') + asSent,
     );
   }
   throw new PipelineError('bad_request', `identifier.value: not a valid email address${asSent}`);

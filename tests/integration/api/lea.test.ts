@@ -370,8 +370,15 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
 
     it('refuses malformed identifiers, inverted or too-long ranges and unknown fields with a 400 that names the problem', async () => {
       const cases: [string, unknown, RegExp][] = [
-        ['letters for a number', lea({ type: 'msisdn', value: 'not a number' }), /identifier\.value/],
+        ['letters for a number', lea({ type: 'msisdn', value: 'not a number' }), /identifier\.value: not a valid phone number: it holds characters/],
         ['a national number without a country', lea({ type: 'msisdn', value: '012-345 6789' }), /identifier\.country/],
+        // Found from outside: an international number with a stray letter was told to give a country.
+        [
+          'an international number with a letter',
+          lea({ type: 'msisdn', value: '+60123456789x' }),
+          /^identifier\.value: not a valid phone number: it holds characters no phone number has/,
+        ],
+        ['an international number too short', lea({ type: 'msisdn', value: '+6012' }), /^identifier\.value: not a valid international phone number/],
         // With the country given, the message must not ask for it (found from outside).
         ['digits that are no number of the country given', lea({ type: 'msisdn', value: '12345', country: 'MY' }), /not a valid phone number of MY \(/],
         ['an email without a domain', lea({ type: 'email', value: 'alice@' }), /email/],
