@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { PipelineError, type ChainReport } from '../core/index.ts';
 import { verifyAuditTrail } from '../platform/audit/index.ts';
-import type { PipelineConfig } from '../platform/config/index.ts';
+import type { ConfigOf } from '../platform/config/index.ts';
 import { createCommandLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
 import { trustedPublicKey } from '../platform/signing/index.ts';
@@ -17,13 +17,19 @@ import { requireStoreDir, runningApi, runningStart } from './runningApi.ts';
  */
 export type AuditVerifyReport = ChainReport & { anchors: number; via?: string };
 
-function trustedKeys(config: PipelineConfig, publicKey: string | undefined): KeyObject[] {
+/**
+ * What a verification reads: the trail, its signing key and anchors. Not the master key: hash chains and signatures need
+ * none, and an auditor given a copy of the store need not hold it (found from outside: it was asked for).
+ */
+export type AuditVerifyConfig = ConfigOf<'audit' | 'clickhouse' | 'kafka'>;
+
+function trustedKeys(config: AuditVerifyConfig, publicKey: string | undefined): KeyObject[] {
   const trusted = trustedPublicKey({ publicKey, signingKeyFile: config.audit.signingKeyFile, dataDir: config.dataDir });
   if (trusted) return [trusted.key];
   throw new PipelineError('config_invalid', 'no key to check the audit checkpoints with: --public-key, or CDR_SIGNING_KEY_FILE');
 }
 
-async function viaRunningApi(config: PipelineConfig, keyGiven: boolean): Promise<AuditVerifyReport | undefined> {
+async function viaRunningApi(config: AuditVerifyConfig, keyGiven: boolean): Promise<AuditVerifyReport | undefined> {
   const run = runningStart(config.dataDir);
   if (!run) return undefined;
   // The running process checks with its own key: its verdict is no check against the key given here.
@@ -37,7 +43,7 @@ async function viaRunningApi(config: PipelineConfig, keyGiven: boolean): Promise
   return { ...(await api.call<AuditVerifyReport>('GET', '/v1/audit/verify')), via: api.url };
 }
 
-export async function verifyAudit(config: PipelineConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
+export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
   // A key given is the trust anchor of the check: read it first, so a missing or unreadable one is said at once.
   const given = args.publicKey !== undefined ? trustedKeys(config, args.publicKey) : undefined;
   if (!config.clickhouse.url) {

@@ -142,7 +142,10 @@ program
   .option('--public-key <file>', 'PEM public (or private) key the checkpoints are signed with (default: CDR_SIGNING_KEY_FILE, or the development key)')
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
   .action(async (opts: { publicKey?: string; dataDir?: string }) => {
-    const report = await verifyAudit(loadConfig(withDataDir(opts.dataDir)), opts.publicKey ? { publicKey: opts.publicKey } : {});
+    const report = await verifyAudit(
+      loadConfig(withDataDir(opts.dataDir), ['audit', 'clickhouse', 'kafka']),
+      opts.publicKey ? { publicKey: opts.publicKey } : {},
+    );
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     if (!report.ok) {
       process.stderr.write(
