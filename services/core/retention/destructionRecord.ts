@@ -112,6 +112,35 @@ export function actionScope(e: Pick<DestructionEntry, 'class' | 'month' | 'verif
   return `${e.class}\u0000${e.month}\u0000${JSON.stringify(e.verification['hold_id'] ?? null)}`;
 }
 
+/**
+ * What the finished actions did, class by class, and which were not verified. Before 2026-12-06 it named identifiers
+ * alone: a month whose released hold's copies were purged read as if nothing else had happened (found by an auditor).
+ */
+function doneWords(done: readonly DestructionEntry[]): string {
+  const verifiedAt = (cls: string): { n: number; at: string } | undefined => {
+    const v = done.filter((e) => e.class === cls && e.verified);
+    return v.length > 0 ? { n: v.length, at: v[v.length - 1]!.destroyed_at } : undefined;
+  };
+  const parts: string[] = [];
+  const ids = verifiedAt('identifiers');
+  if (ids) parts.push(`identifiers destroyed and verified at ${ids.at}`);
+  const held = done.filter((e) => e.class === 'held' && e.verified);
+  if (held.length > 0) {
+    const holds = new Set(held.map((e) => JSON.stringify(e.verification['hold_id'] ?? e.seq))).size;
+    parts.push(`the copies of ${holds} released legal hold(s) purged and verified at ${held[held.length - 1]!.destroyed_at}`);
+  }
+  const traffic = verifiedAt('traffic');
+  if (traffic) parts.push(`traffic records dropped and verified at ${traffic.at}`);
+  const usage = verifiedAt('usage');
+  if (usage) parts.push(`client addresses cleared and verified at ${usage.at}`);
+  const unverified = done.filter((e) => !e.verified && e.class !== 'pass');
+  if (unverified.length > 0)
+    parts.push(
+      `${unverified.length} action(s) NOT verified (${[...new Set(unverified.map((e) => `${e.class} ${e.month}`))].join(', ')}): see their verification`,
+    );
+  return parts.map((p) => `; ${p}`).join('');
+}
+
 export function buildDestructionReport(input: {
   month: string;
   entries: readonly DestructionEntry[];
@@ -124,14 +153,13 @@ export function buildDestructionReport(input: {
   const headBody = { seq: input.head.seq, hash: input.head.hash, at };
   const begun = entries.filter(isBegun);
   const done = entries.filter((e) => !isBegun(e));
-  const destroyed = done.filter((e) => e.class === 'identifiers' && e.verified);
   const closed = new Set(done.map((d) => `${d.run_id}\u0000${actionScope(d)}`));
   const unfinished = begun.filter((b) => !closed.has(`${b.run_id}\u0000${actionScope(b)}`));
   const summary =
     entries.length === 0
       ? `No retention action is recorded for ${month}.`
       : `${done.length} retention action(s) recorded for ${month}` +
-        (destroyed.length > 0 ? `; identifiers destroyed and verified at ${destroyed[destroyed.length - 1]!.destroyed_at}` : '') +
+        doneWords(done) +
         (unfinished.length > 0
           ? `; ${unfinished.length} action(s) begun by a pass that did not record its end (stopped part-way), first at ${unfinished[0]!.destroyed_at}: ` +
             `what it was about to destroy is in their \`planned_rows\`, what was left in the \`before\` counts of the entries after them`

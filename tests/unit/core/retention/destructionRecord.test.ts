@@ -165,14 +165,14 @@ describe('destruction record', () => {
 describe('destruction record: begun entries (written before a pass destroys)', () => {
   const s = signer();
   /** A chain of `items` (verified unless said), all of month 2025-11. */
-  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean; rows?: number }[]): DestructionEntry[] {
+  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean; rows?: number; class?: string; holdId?: string }[]): DestructionEntry[] {
     const out: DestructionEntry[] = [];
     let prev = DESTRUCTION_GENESIS;
     for (const [i, it] of items.entries()) {
       const begun = it.stage === 'begun';
       const e = signDestructionEntry(
         {
-          class: 'identifiers',
+          class: it.class ?? 'identifiers',
           month: '2025-11',
           rows: it.rows ?? (begun ? 0 : 1200),
           key_ids: ['k-1'],
@@ -185,7 +185,10 @@ describe('destruction record: begun entries (written before a pass destroys)', (
           actor: 'schedule',
           holds_honoured: 0,
           verified: it.verified ?? !begun,
-          verification: begun ? { stage: 'begun', planned_rows: 1200, planned_keys: 1 } : { after: { vault: 0 } },
+          verification: {
+            ...(begun ? { stage: 'begun', planned_rows: 1200, planned_keys: 1 } : { after: { vault: 0 } }),
+            ...(it.holdId ? { hold_id: it.holdId } : {}),
+          },
         },
         s,
       );
@@ -199,6 +202,25 @@ describe('destruction record: begun entries (written before a pass destroys)', (
     const r = reportOf(s, chainOf([{ run: 'a', stage: 'begun' }, { run: 'a' }]));
     assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
     assert.match(r.summary, /^1 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:01:00.000Z\. Check/);
+  });
+  it('the summary names what each class did, and what was not verified', () => {
+    // Found by an auditor: a month whose released hold's copies were purged read "identifiers destroyed" alone.
+    const r = reportOf(
+      s,
+      chainOf([
+        { run: 'a' },
+        { run: 'a', class: 'held', holdId: 'hold-1' },
+        { run: 'a', class: 'held', holdId: 'hold-2' },
+        { run: 'a', class: 'traffic', verified: false },
+      ]),
+    );
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, [
+      'entry 4 (traffic 2025-11): the pass recorded that its verification failed',
+    ]);
+    assert.match(
+      r.summary,
+      /^4 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:00:00\.000Z; the copies of 2 released legal hold\(s\) purged and verified at 2026-12-01T00:02:00\.000Z; 1 action\(s\) NOT verified \(traffic 2025-11\): see their verification\. Check/,
+    );
   });
   it('a begun entry its pass never closed is named in the summary with its time, and the report still verifies', () => {
     const r = reportOf(s, chainOf([{ run: 'a', stage: 'begun' }, { run: 'b', stage: 'begun' }, { run: 'b' }]));
