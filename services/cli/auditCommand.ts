@@ -43,7 +43,7 @@ async function viaRunningApi(config: AuditVerifyConfig, keyGiven: boolean): Prom
   return { ...(await api.call<AuditVerifyReport>('GET', '/v1/audit/verify')), via: api.url };
 }
 
-export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?: string }): Promise<AuditVerifyReport> {
+export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?: string; chain?: string }): Promise<AuditVerifyReport> {
   // A key given is the trust anchor of the check: read it first, so a missing or unreadable one is said at once.
   const given = args.publicKey !== undefined ? trustedKeys(config, args.publicKey) : undefined;
   if (!config.clickhouse.url) {
@@ -56,7 +56,10 @@ export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?:
   const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
   try {
     const keys = given ?? trustedKeys(config, undefined);
-    return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now(), config.audit.chain);
+    // The chain whose process keeps its anchor here: on the embedded store, that of this data directory's cdr start
+    // (found in review: without CDR_AUDIT_CHAIN none was required, and a deleted anchor went unnoticed by default).
+    const anchoredChain = args.chain ?? config.audit.chain ?? (config.clickhouse.url ? undefined : 'main');
+    return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now(), anchoredChain);
   } finally {
     await rt.close();
   }

@@ -141,11 +141,15 @@ program
   .description("recompute the audit trail's hash chains against their signed checkpoints; exit 1 on any break")
   .option('--public-key <file>', 'PEM public (or private) key the checkpoints are signed with (default: CDR_SIGNING_KEY_FILE, or the development key)')
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
-  .action(async (opts: { publicKey?: string; dataDir?: string }) => {
-    const report = await verifyAudit(
-      loadConfig(withDataDir(opts.dataDir), ['audit', 'clickhouse', 'kafka']),
-      opts.publicKey ? { publicKey: opts.publicKey } : {},
-    );
+  .option(
+    '--chain <name>',
+    "the chain whose anchor the anchor directory must hold (default: CDR_AUDIT_CHAIN, else 'main', the chain of cdr start, on the embedded store; none against a ClickHouse server)",
+  )
+  .action(async (opts: { publicKey?: string; dataDir?: string; chain?: string }) => {
+    const report = await verifyAudit(loadConfig(withDataDir(opts.dataDir), ['audit', 'clickhouse', 'kafka']), {
+      ...(opts.publicKey ? { publicKey: opts.publicKey } : {}),
+      ...(opts.chain ? { chain: opts.chain } : {}),
+    });
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     if (!report.ok) {
       process.stderr.write(

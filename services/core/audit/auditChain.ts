@@ -228,10 +228,12 @@ export class AuditChainVerifier {
   requireAnchor(chain: string, where: string): void {
     const s = this.chains.get(chain);
     if (!s || s.anchored || s.checkpointCount === 0) return;
+    // Its newest checkpoint says its anchor could not be written (an unwritable directory): absent, not deleted.
+    if (s.lastCheckpoint?.kind.endsWith(' (not anchored)')) return;
     this.problem(
       chain,
       (s.lastCheckpoint?.seq ?? 0) + 1,
-      `no anchor of chain ${chain} in ${where}, though the database holds ${s.checkpointCount} signed checkpoint(s) of it: the anchor was deleted (or the anchor directory is not the one this chain's process writes), and entries after ${s.lastCheckpoint?.seq ?? 0} cannot be vouched for`,
+      `no anchor of chain ${chain} in ${where}, though the database holds ${s.checkpointCount} signed checkpoint(s) of it: the anchor was deleted, or this is not the directory that chain's process anchors in; entries after ${s.lastCheckpoint?.seq ?? 0} cannot be vouched for`,
     );
   }
 

@@ -104,6 +104,8 @@ interface CheckpointRow {
 }
 
 const ANCHOR_PREFIX = 'audit-anchor-';
+/** Ends the kind of a checkpoint whose anchor file could not be written. */
+const NOT_ANCHORED = ' (not anchored)';
 /** Bounded text fields: an entry never carries free text of unbounded size. */
 const MAX_TEXT = 512;
 
@@ -247,20 +249,15 @@ export class AuditTrail {
     );
     const anchors = readAnchors(this.opts.anchorDir).filter((a) => a.chain === chain);
     const newest = [...cps.map(checkpointFromRow), ...anchors].sort((a, b) => b.seq - a.seq)[0];
-    // The anchor is written before any checkpoint row: checkpoints without it mean it was deleted, and with it the only
-    // record outside the database of how far the chain went. Written down before this start writes a new one.
-    if (this.opts.anchorDir !== undefined && anchors.length === 0 && cps.length > 0) {
-      this.opts.log.error(
-        { chain, anchor_dir: this.opts.anchorDir },
-        'audit trail: the anchor file is missing though the database holds checkpoints (deleted?)',
+    // The anchor is written before any checkpoint row: checkpoints without it mean it was deleted — or that the anchor
+    // directory changed, or (a chain shared by CLI runs) that this host never held it. Said in the log, not written into
+    // the chain, where a false alarm would stay for 36 months (found in review); `verify` names it for its own chain.
+    const newestRow = cps[0] ? checkpointFromRow(cps[0]) : undefined;
+    if (this.opts.anchorDir !== undefined && anchors.length === 0 && newestRow && !newestRow.kind.endsWith(NOT_ANCHORED))
+      this.opts.log.warn(
+        { chain, anchor_dir: this.opts.anchorDir, checkpoint_seq: newestRow.seq },
+        'audit trail: no anchor of this chain in the anchor directory, though the database holds its checkpoints (deleted, or the directory changed)',
       );
-      await this.append({
-        actor: 'system',
-        action: 'audit.break_detected',
-        outcome: 'break',
-        detail: `at start-up no anchor of the chain was found outside the database, though a signed checkpoint of ${cps[0] ? checkpointFromRow(cps[0]).at : '?'} names entry ${cps[0]?.seq ?? '?'}: entries after it cannot be vouched for`,
-      });
-    }
     if (newest && newest.seq > this.seq) {
       this.opts.log.error({ chain, checkpoint_seq: newest.seq, tail_seq: this.seq }, 'audit trail: entries after the tail are missing (deleted?)');
       await this.append({
@@ -379,8 +376,11 @@ export class AuditTrail {
   private async checkpointNow(kind: string): Promise<void> {
     if (kind === 'write' && this.checkpointedSeq === this.seq) return;
     const at = new Date(Math.max(this.clock(), this.lastAtMs)).toISOString();
-    const body = { chain: this.opts.chain, seq: this.seq, hash: this.lastHash, at, kind };
-    const cp: AuditCheckpoint = { ...body, key_id: this.opts.signer.keyId, signature: this.opts.signer.sign(checkpointBytes(body)).toString('base64') };
+    const signed = (k: string): AuditCheckpoint => {
+      const body = { chain: this.opts.chain, seq: this.seq, hash: this.lastHash, at, kind: k };
+      return { ...body, key_id: this.opts.signer.keyId, signature: this.opts.signer.sign(checkpointBytes(body)).toString('base64') };
+    };
+    let cp = signed(kind);
     // The anchor outside the database names the newest entry after every burst: deleting the newest entries is
     // detected whatever the database holds. The database row of a `write` checkpoint waits up to
     // DB_CHECKPOINT_INTERVAL_MS for the next burst's: each row is a small insert (~15 ms here) that every request used
@@ -391,9 +391,11 @@ export class AuditTrail {
     try {
       this.writeAnchor(cp);
     } catch (err) {
-      // The anchor directory cannot be written (full, permissions): said loudly, and the row is stored at once.
+      // The anchor directory cannot be written (full, permissions): said loudly, and the row is stored at once — marked
+      // as not anchored, so that a verification does not read the anchor's absence as its deletion (found in review).
       anchored = false;
       this.opts.log.error({ err, chain: cp.chain, seq: cp.seq }, 'audit: the anchor file could not be written');
+      cp = signed(`${kind}${NOT_ANCHORED}`);
     }
     this.checkpointedSeq = this.seq;
     // Deferred only while the trail is open and anchored: after close() (a write still in flight then) the row is
