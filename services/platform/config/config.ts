@@ -299,10 +299,11 @@ function parseSection<S extends z.ZodObject>(
   return { ok: false, e: good as Partial<z.infer<S>> };
 }
 
-function kafkaSecurity(e: Partial<z.infer<(typeof sectionSchemas)['kafka']>>, problems: Problems): KafkaSecurityConfig {
+/** `env`: what was given, so a check never asks to set a variable that was set, only wrongly (found in review). */
+function kafkaSecurity(e: Partial<z.infer<(typeof sectionSchemas)['kafka']>>, problems: Problems, env: NodeJS.ProcessEnv): KafkaSecurityConfig {
   const files = { caFile: e.KAFKA_SSL_CA_FILE, certFile: e.KAFKA_SSL_CERT_FILE, keyFile: e.KAFKA_SSL_KEY_FILE };
   const anyFile = Object.values(files).some((f) => f !== undefined);
-  if ((e.KAFKA_SSL_CERT_FILE === undefined) !== (e.KAFKA_SSL_KEY_FILE === undefined))
+  if ((env['KAFKA_SSL_CERT_FILE'] === undefined) !== (env['KAFKA_SSL_KEY_FILE'] === undefined))
     problems.push('KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE: a client certificate needs both');
   const ssl =
     e.KAFKA_SSL === '1' || anyFile
@@ -324,7 +325,7 @@ function kafkaSecurity(e: Partial<z.infer<(typeof sectionSchemas)['kafka']>>, pr
       ...(e.KAFKA_SASL_PASSWORD !== undefined ? { password: e.KAFKA_SASL_PASSWORD } : {}),
       ...(e.KAFKA_SASL_PASSWORD_FILE !== undefined ? { passwordFile: e.KAFKA_SASL_PASSWORD_FILE } : {}),
     };
-  } else if (e.KAFKA_SASL_USERNAME || e.KAFKA_SASL_PASSWORD || e.KAFKA_SASL_PASSWORD_FILE) {
+  } else if (env['KAFKA_SASL_MECHANISM'] === undefined && (e.KAFKA_SASL_USERNAME || e.KAFKA_SASL_PASSWORD || e.KAFKA_SASL_PASSWORD_FILE)) {
     problems.push('KAFKA_SASL_MECHANISM: set it (plain, scram-sha-256 or scram-sha-512) with the SASL username and password');
   }
   return { ssl, sasl };
@@ -333,7 +334,7 @@ function kafkaSecurity(e: Partial<z.infer<(typeof sectionSchemas)['kafka']>>, pr
 const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problems) => Sections[K] | undefined } = {
   kafka(env, problems) {
     const section = parseSection(sectionSchemas.kafka, env, problems);
-    const security = kafkaSecurity(section.e, problems);
+    const security = kafkaSecurity(section.e, problems, env);
     const brokers = env['KAFKA_BROKERS']
       ?.split(',')
       .map((b) => b.trim())

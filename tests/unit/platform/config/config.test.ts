@@ -121,6 +121,10 @@ describe('loadConfig', () => {
       CDR_KEY_REFRESH_MS: '-5',
     });
     assert.match(both, /set one of them, not both/);
+    // A mechanism given but misspelt is named as such, not asked for (found in review).
+    const misspelt = message({ KAFKA_SASL_MECHANISM: 'scram-sha512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' });
+    assert.match(misspelt, /KAFKA_SASL_MECHANISM: Invalid option/);
+    assert.doesNotMatch(misspelt, /KAFKA_SASL_MECHANISM: set it/);
   });
   it('refuses CDR_MASTER_KEY together with CDR_MASTER_KEY_FILE', () => {
     const key = Buffer.alloc(32, 1).toString('base64');
