@@ -9,8 +9,8 @@ import { SUBSCRIBER_GAP_MS, type ScenarioName } from '../generator/trafficGenera
 import { produceTraffic, ProduceInterrupted, type ProduceCounts } from '../generator/producer.ts';
 import { firstAttackIndex, type PlanOptions } from '../generator/trafficPlan.ts';
 
-/** How far ahead `cdr produce` looks for a scenario's first attack when a run held none (~5 s of generation). */
-const ATTACK_SEARCH_RECORDS = 1_000_000;
+/** How far ahead `cdr produce` looks for a scenario's first attack when a run held none (~1-2 s of generation). */
+const ATTACK_SEARCH_RECORDS = 500_000;
 
 export interface ProduceArgs {
   count: number;
