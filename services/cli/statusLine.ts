@@ -64,7 +64,7 @@ export class StatusLine {
 /** The status banner's word on the retention schedule: "every 0 min" said nothing of a pass turned off (found from outside). */
 export function retentionSchedule(intervalMs: number): string {
   if (intervalMs === 0) return 'off (CDR_RETENTION_INTERVAL_MS=0; run it with cdr retention run)';
-  if (intervalMs < 60_000) return `every ${Math.round(intervalMs / 100) / 10} s`;
   if (intervalMs % 60_000 === 0) return `every ${intervalMs / 60_000} min`;
+  if (intervalMs < 600_000) return `every ${Math.round(intervalMs / 100) / 10} s`;
   return `every ${Math.round(intervalMs / 6_000) / 10} min`;
 }

@@ -67,10 +67,10 @@ describe('fraud alert store', () => {
         ['irsf-across-months', MIDNIGHT - 10_000, 6],
       ],
     );
-    // A span that only the alert's older version overlaps does not find it: the newest version is the alert.
+    // A span that only the alert's newest version overlaps (its late start, in November) finds it, as it is now.
     assert.deepEqual(
-      (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT - 20_000)).map((a) => a.alert_id),
-      [],
+      (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT - 5_000)).map((a) => [a.alert_id, a.started_at]),
+      [['irsf-across-months', MIDNIGHT - 10_000]],
     );
     assert.deepEqual(
       (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT + 3_600_000, 'irsf')).map((a) => a.alert_id),

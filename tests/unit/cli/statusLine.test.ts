@@ -25,6 +25,8 @@ describe('retention schedule in the start banner', () => {
     assert.equal(retentionSchedule(20_000), 'every 20 s');
     assert.equal(retentionSchedule(1_500), 'every 1.5 s');
     assert.equal(retentionSchedule(3_600_000), 'every 60 min');
-    assert.equal(retentionSchedule(90_000), 'every 1.5 min');
+    assert.equal(retentionSchedule(90_000), 'every 90 s');
+    assert.equal(retentionSchedule(61_000), 'every 61 s');
+    assert.equal(retentionSchedule(630_000), 'every 10.5 min');
   });
 });
