@@ -18,7 +18,9 @@ const SUBJECT = '+60177654321';
 const dir = mkdtempSync(path.join(tmpdir(), 'cdr-lealarge-'));
 const config = loadConfig({ CDR_DATA_DIR: dir, CDR_MASTER_KEY: randomBytes(32).toString('base64'), CDR_LOG_LEVEL: 'warn' });
 const rt = await openRuntime(config, { needKafka: false, log: createLogger('warn') });
-const start = await seedOneSubjectMerged(rt, SUBJECT, RECORDS);
+// BENCH_LEA_PARTIES=K: the subject's records come from K people (their numbers are given out: disclosure_parties).
+const PARTIES = Number(process.env['BENCH_LEA_PARTIES'] ?? 0);
+const start = await seedOneSubjectMerged(rt, SUBJECT, RECORDS, Date.now(), PARTIES);
 const api = await openTestApi(rt);
 const body = {
   authority: 'PDRM',

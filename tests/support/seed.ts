@@ -54,13 +54,18 @@ export async function seedBankSms(rt: Runtime, subject: string, opts: { count: n
  * merges do not run while the answer is read. What a large law-enforcement answer is made of (leaStream.test.ts,
  * benchmarks/leaLarge.ts). Returns the time of the first record.
  */
-export async function seedOneSubjectMerged(rt: Runtime, subject: string, records: number, now = Date.now()): Promise<number> {
+/**
+ * `records` SMS to `subject` over 19 hours, stored and merged. `counterparts` > 0: sent by that many people (mobile
+ * numbers, mobile-originated) instead of a bank's sender id, so an answer gives out other parties (disclosure_parties).
+ */
+export async function seedOneSubjectMerged(rt: Runtime, subject: string, records: number, now = Date.now(), counterparts = 0): Promise<number> {
   const gen = new TrafficGenerator({ seed: 61, scenario: 'normal', startTime: now - 3_600_000, ratePerSecond: 100 });
   const start = now - 20 * 3_600_000;
   for (let done = 0; done < records;) {
     const chunk: CdrEvent[] = [];
     for (let i = 0; i < 25_000 && done < records; i++, done++) {
-      chunk.push(bankSms(gen, subject, start + Math.floor((done * 19 * 3_600_000) / records)));
+      const sms = bankSms(gen, subject, start + Math.floor((done * 19 * 3_600_000) / records));
+      chunk.push(counterparts > 0 ? { ...sms, direction: 'mo', sender_type: 'msisdn', sender: `+60199${String(done % counterparts).padStart(6, '0')}` } : sms);
     }
     await storeDirectly(rt, chunk, now);
   }

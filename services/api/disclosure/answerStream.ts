@@ -39,8 +39,16 @@ export interface AnswerStreamOptions {
    * Law-enforcement answers: called with each page's parties (`partiesOf`) before the page leaves, so what was
    * disclosed about them is on record first; a failure fails the answer there.
    */
-  readonly recordParties?: { readonly subject: DisclosedParty; readonly record: (parties: DisclosedParty[]) => Promise<void> };
+  readonly recordParties?: {
+    readonly subject: DisclosedParty;
+    /** Parties seen for the first time in this answer, with their records in the page: awaited before it leaves. */
+    readonly record: (parties: DisclosedParty[]) => Promise<void>;
+    /** A failure to record, at the answer's end, the records of parties in later pages (those records have left). */
+    readonly onLateFailure: (err: unknown) => void;
+  };
 }
+
+const E164 = /^\+[1-9]\d{6,14}$/;
 
 /**
  * The parties of these records that are people's numbers or addresses, other than `subject`, each with the number of
@@ -55,7 +63,9 @@ export function partiesOf(
   const counts = new Map<string, { type: string; value: string; records: number }>();
   const consider = (type: string, value: string, country: string | null, mark: Set<string>): void => {
     if (value === '' || !isIdentifierType(type)) return;
-    const id = normaliseIdentifier(value, type, country);
+    // Restored values are stored normalised: an international number or an address given as such needs no new reading.
+    const id =
+      (type === 'msisdn' && E164.test(value)) || (type === 'email' && value.includes('@')) ? { type, value } : normaliseIdentifier(value, type, country);
     if ((id.type !== 'msisdn' && id.type !== 'email') || (id.type === subject.type && id.value === subject.value)) return;
     const k = `${id.type}\u0000${id.value}`;
     // A record from someone to themselves counts once.
@@ -88,14 +98,52 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
     let integrity: AnswerIntegrity | null = null;
     try {
       yield writer.open(opts.header);
-      for await (const page of opts.desk.pages(opts.plan, (m) => months.push(m))) {
-        if (opts.recordParties) await opts.recordParties.record(partiesOf(page, opts.recordParties.subject));
-        let chunk = '';
-        for (const record of page) {
-          const r = record as unknown as Record<string, unknown>;
-          chunk += writer.record(digester.add(r), r);
+      const pages = opts.desk.pages(opts.plan, (m) => months.push(m));
+      const parties = opts.recordParties;
+      /** Parties given out so far, with their records after the page that first gave them out. */
+      const partiesSeen = new Map<string, { type: string; value: string; records: number }>();
+      try {
+        let next = pages.next();
+        for (;;) {
+          const step = await next;
+          if (step.done) break;
+          const page = step.value;
+          // A party is on record (an insert) the first time a page gives it out; its records in later pages are
+          // counted here and written at the end. Found in review: an insert of every page's parties made an answer
+          // of 200,000 records from 2,000 people 30-60% slower; now only pages with someone new pay it.
+          let recording: Promise<void> | undefined;
+          if (parties) {
+            const fresh: DisclosedParty[] = [];
+            for (const p of partiesOf(page, parties.subject)) {
+              const k = `${p.type}\u0000${p.value}`;
+              const known = partiesSeen.get(k);
+              if (known) known.records += p.records ?? 0;
+              else {
+                partiesSeen.set(k, { type: p.type, value: p.value, records: 0 });
+                fresh.push(p);
+              }
+            }
+            if (fresh.length > 0) recording = parties.record(fresh);
+          }
+          // The next page is read while this one's parties are recorded (an insert per page: found in review to add
+          // 20-45% to a 200,000-record answer when awaited alone); awaited (or failed) in the next round.
+          next = pages.next();
+          next.catch(() => undefined);
+          let chunk = '';
+          for (const record of page) {
+            const r = record as unknown as Record<string, unknown>;
+            chunk += writer.record(digester.add(r), r);
+          }
+          // Nothing of the page leaves before its parties are on record.
+          if (recording) await recording;
+          yield chunk;
         }
-        yield chunk;
+      } finally {
+        await pages.return(undefined);
+        if (parties) {
+          const later = [...partiesSeen.values()].filter((p) => p.records > 0);
+          if (later.length > 0) await parties.record(later).catch(parties.onLateFailure);
+        }
       }
       const trailer = {
         months,

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { PipelineError, answerFormatOf, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
-import type { AuditTrail } from '../../platform/audit/index.ts';
+import type { AuditTrail, DisclosedParty } from '../../platform/audit/index.ts';
 import type { LoadedSigner } from '../../platform/signing/index.ts';
 import { audited, FLAGGED_LOOKUP } from '../routes/common.ts';
 import { answerStream } from './answerStream.ts';
@@ -122,7 +122,16 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     desk: svc.desk,
     signer: svc.signer,
     clock: svc.clock,
-    ...(ask.kind === 'lea' ? { recordParties: { subject: ask.subject, record: (parties) => svc.audit.recordParties(requestId, parties, svc.clock()) } } : {}),
+    ...(ask.kind === 'lea'
+      ? {
+          recordParties: {
+            subject: ask.subject,
+            record: (parties: DisclosedParty[]) => svc.audit.recordParties(requestId, parties, svc.clock()),
+            onLateFailure: (err: unknown) =>
+              svc.log.error({ err, request_id: requestId }, 'could not record how many records of its parties a disclosure gave out after their first page'),
+          },
+        }
+      : {}),
     onEnd: async (outcome) => {
       // Recorded after the answer's last byte rather than before it: the reader is not kept waiting on two inserts
       // (under ingest these were 0.1-0.2 s of a whole-window request). The audit entry is queued now, so an audit read

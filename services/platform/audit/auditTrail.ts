@@ -478,8 +478,11 @@ export class AuditTrail {
     if (partyTokens.length === 0) return new Map();
     const { storage } = this.opts;
     const rows = await storage.query<{ request_id: string; records: string }>(
+      // The IN conditions use the table's key (party_month, party_token); has() keeps the pairs exact (found in review:
+      // has() alone read the whole table).
       `SELECT request_id, sum(records) records FROM ${storage.table('disclosure_parties')}
-       WHERE has(arrayZip({months:Array(String)}, {tokens:Array(String)}), (party_month, party_token))
+       WHERE party_month IN {months:Array(String)} AND party_token IN {tokens:Array(String)}
+         AND has(arrayZip({months:Array(String)}, {tokens:Array(String)}), (party_month, party_token))
        GROUP BY request_id ORDER BY min(at), request_id`,
       { months: partyTokens.map((t) => t.month), tokens: partyTokens.map((t) => t.token) },
     );

@@ -106,3 +106,74 @@ describe('answer stream: how it ended, recorded once', () => {
     assert.equal(outcomes[0]!.status, 'aborted');
   });
 });
+
+describe('answer stream: the parties it gives out, on record before they leave', () => {
+  /** Pages of records from `senders` people in turn to the subject. */
+  function partyDesk(pages: readonly (readonly string[])[], sent: string[][]): DisclosureDesk {
+    return {
+      async *pages() {
+        for (const [p, senders] of pages.entries()) {
+          sent.push([`page ${p} read`]);
+          yield senders.map((s, i) => ({
+            cdr_id: `c-${p}-${i}`,
+            event_time: '2026-11-01T00:00:00.000Z',
+            sender: s,
+            sender_type: 'msisdn',
+            recipient: '+60198765432',
+            recipient_type: 'msisdn',
+            destination_country: 'MY',
+          }));
+        }
+      },
+    } as unknown as DisclosureDesk;
+  }
+
+  it('records a party when a page first gives it out, before that page leaves, and its later records at the end', async () => {
+    const log: string[][] = [];
+    const recorded: { type: string; value: string; records?: number }[][] = [];
+    const stream = answerStream({
+      format: 'ndjson',
+      header: { request_id: 'r-p', answered_at: '2026-12-04T00:00:00.000Z' },
+      plan: {} as AnswerPlan,
+      desk: partyDesk(
+        [
+          ['+60111111111', '+60111111111', '+60122222222'],
+          ['+60111111111', '+60198765432'],
+          ['+60133333333', '+60122222222'],
+        ],
+        log,
+      ),
+      signer: signer(),
+      clock: () => Date.UTC(2026, 11, 4),
+      onEnd: async () => undefined,
+      recordParties: {
+        subject: { type: 'msisdn', value: '+60198765432' },
+        record: async (parties) => {
+          log.push(['recorded', ...parties.map((p) => `${p.value}×${p.records}`)]);
+          recorded.push(parties);
+        },
+        onLateFailure: (err) => assert.fail(String(err)),
+      },
+    });
+    let records = 0;
+    for await (const chunk of stream) {
+      for (const line of String(chunk).split('\n')) if (line.includes('"cdr_id"')) records++;
+      log.push([`sent, ${records} records so far`]);
+    }
+    assert.deepEqual(
+      log.filter((l) => l[0] === 'recorded'),
+      [
+        ['recorded', '+60111111111×2', '+60122222222×1'],
+        ['recorded', '+60133333333×1'],
+        ['recorded', '+60111111111×1', '+60122222222×1'],
+      ],
+    );
+    // Each page's new parties are recorded before any of its records is sent.
+    const firstSent = log.findIndex((l) => l[0]!.startsWith('sent') && l[0] !== 'sent, 0 records so far');
+    assert.ok(log.findIndex((l) => l[0] === 'recorded') < firstSent);
+    // Summed, what a data-subject export would read: each party's records in the whole answer.
+    const sums = new Map<string, number>();
+    for (const p of recorded.flat()) sums.set(p.value, (sums.get(p.value) ?? 0) + (p.records ?? 0));
+    assert.deepEqual(Object.fromEntries(sums), { '+60111111111': 3, '+60122222222': 2, '+60133333333': 1 });
+  });
+});
