@@ -130,6 +130,12 @@ const first = await run(
 );
 const second = await run(integrity, env['CDR_TEST_INTEGRITY_CONCURRENCY'] ?? '2');
 const code = first !== 0 ? first : second;
+// node's summary counts a test cancelled by its suite's failing before/after hook under `# cancelled`, not `# fail`:
+// say plainly that the run failed (found reading a summary that said `# fail 0`).
+if (code !== 0)
+  process.stderr.write(
+    `\ntest run: FAILED (exit ${code}): a test failed, was cancelled (a failing before/after hook cancels its suite) or timed out; see "not ok" above\n`,
+  );
 for (const c of cleanups.reverse()) {
   try {
     await c();
