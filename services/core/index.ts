@@ -91,7 +91,7 @@ export { ANSWER_FORMAT, answerIntegritySchema, fieldDigests, keyIdOf, RecordDige
 export type { AnswerIntegrity, AnswerSigner, VerifyAnswerInput, VerifyAnswerReport } from './disclosure/answerIntegrity.ts';
 export { acceptsAnyOf, answerFormatOf, answerWriter, preferredOf, CONTENT_TYPES, CSV_COLUMNS, parseCsv, recordsFromCsv } from './disclosure/answerFormat.ts';
 export type { AnswerFormat, AnswerWriter } from './disclosure/answerFormat.ts';
-export { AUDIT_RETENTION_MONTHS, AuditChainVerifier, CHECKPOINT_FORMAT, checkpointBytes, entryHash, GENESIS_HASH } from './audit/auditChain.ts';
+export { AUDIT_RETENTION_MONTHS, AuditChainVerifier, CHECKPOINT_FORMAT, checkpointBytes, entryHash, GENESIS_HASH, NOT_ANCHORED } from './audit/auditChain.ts';
 export type { AuditCheckpoint, AuditEntry, AuditEntryContent, ChainProblem, ChainReport } from './audit/auditChain.ts';
 export { numberRangeOf, numberTypeOf, RANGE_HIDDEN_DIGITS } from './identity/numberRange.ts';
 export { parsePlanBook, planBody } from './billing/tariffPlan.ts';

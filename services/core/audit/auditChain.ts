@@ -101,6 +101,9 @@ interface ChainState {
 
 const MAX_PROBLEMS = 50;
 
+/** Ends the kind of a checkpoint whose anchor file could not be written (AuditTrail signs it so; `requireAnchor`). */
+export const NOT_ANCHORED = ' (not anchored)';
+
 /**
  * Verifies chains fed in order: checkpoints and anchors first (`addCheckpoint`), then entries of each chain by
  * ascending seq (`addEntry`, any number of pages), then `finish`.
@@ -229,7 +232,7 @@ export class AuditChainVerifier {
     const s = this.chains.get(chain);
     if (!s || s.anchored || s.checkpointCount === 0) return;
     // Its newest checkpoint says its anchor could not be written (an unwritable directory): absent, not deleted.
-    if (s.lastCheckpoint?.kind.endsWith(' (not anchored)')) return;
+    if (s.lastCheckpoint?.kind.endsWith(NOT_ANCHORED)) return;
     this.problem(
       chain,
       (s.lastCheckpoint?.seq ?? 0) + 1,

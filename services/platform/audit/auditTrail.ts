@@ -8,12 +8,14 @@ import {
   entryHash,
   GENESIS_HASH,
   monthKeyOf,
+  NOT_ANCHORED,
   PipelineError,
   tokenOf,
   type AuditCheckpoint,
   type AuditEntry,
   type AuditEntryContent,
   type ChainReport,
+  type MonthKey,
   type NormalisedIdentifier,
 } from '../../core/index.ts';
 import type { Storage } from '../clickhouse/index.ts';
@@ -104,8 +106,6 @@ interface CheckpointRow {
 }
 
 const ANCHOR_PREFIX = 'audit-anchor-';
-/** Ends the kind of a checkpoint whose anchor file could not be written. */
-const NOT_ANCHORED = ' (not anchored)';
 /** Bounded text fields: an entry never carries free text of unbounded size. */
 const MAX_TEXT = 512;
 
@@ -163,6 +163,14 @@ export function readAnchors(dir: string | undefined): AuditCheckpoint[] {
     }
   }
   return out;
+}
+
+/**
+ * The keyed token of an identifier in the audit's records (entries' subjects, disclosed parties): one derivation, so a
+ * data-subject export finds both by the same tokens.
+ */
+function auditTokenOf(key: MonthKey, id: { readonly type: string; readonly value: string }): string {
+  return tokenOf(key, `audit:${id.type}`, id.value);
 }
 
 /** A party of disclosed records (its normalised identifier), other than the subject asked about. */
@@ -325,7 +333,7 @@ export class AuditTrail {
     const month = monthKeyOf(now);
     const key = await this.opts.keyRing.keyForWriting(month, now);
     if (!key) return { token: '', month: '' };
-    return { token: tokenOf(key, `audit:${id.type}`, id.value), month };
+    return { token: auditTokenOf(key, id), month };
   }
 
   private async write(input: AuditInput): Promise<AuditEntry> {
@@ -466,7 +474,7 @@ export class AuditTrail {
       request_id: requestId,
       at: chTime(at),
       party_type: p.type,
-      party_token: tokenOf(key, `audit:${p.type}`, p.value),
+      party_token: auditTokenOf(key, p),
       party_month: month,
       records: p.records ?? 0,
     }));
@@ -520,7 +528,7 @@ export class AuditTrail {
     const out: { month: string; token: string }[] = [];
     for (const month of months) {
       const key = await this.opts.keyRing.existingKey(month);
-      if (key) out.push({ month, token: tokenOf(key, `audit:${id.type}`, id.value) });
+      if (key) out.push({ month, token: auditTokenOf(key, id) });
     }
     return out;
   }
