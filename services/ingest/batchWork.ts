@@ -12,11 +12,8 @@ import {
   validateCdr,
   VAULT_SHAPE,
   vaultRowIdentity,
-  type CdrRow,
-  type VaultRow,
 } from '../core/index.ts';
-import { digestOf, encodeRows, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
-import { RowBinaryValueError } from '../platform/clickhouse/rowBinary.ts';
+import { RowsEncoder, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
 import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
 import { sealerFactory } from '../platform/keys/nativeSealer.ts';
@@ -219,8 +216,10 @@ export class BatchWork {
     for (const month of [...this.keys.keys()]) if (identifiersExpired(monthStartOf(month), now)) this.drop(month);
     const keys = this.grant(req.keys);
 
-    const rows: CdrRow[] = [];
-    const vault: VaultRow[] = [];
+    // Each row is encoded as it is made: a batch's row objects would otherwise outlive the young generation together.
+    const { format } = this.opts;
+    const cdrRows = new RowsEncoder(CDR_SHAPE, format, cdrRowIdentity, chosen.length * 256);
+    const vaultRows = new RowsEncoder(VAULT_SHAPE, format, vaultRowIdentity, chosen.length * 128);
     const vaultMonths: string[] = [];
     const vaultTokens: string[] = [];
     // token → month: no `${month}/${token}` string per lookup (tokens of different months differ anyway; a clash only
@@ -249,41 +248,28 @@ export class BatchWork {
         continue;
       }
       if (rec.row.late) late++;
-      rows.push(rec.row);
+      cdrRows.add(rec.row);
       const o = Number(offset);
       if (o < minOffset) minOffset = o;
       if (o > maxOffset) maxOffset = o;
       for (const v of rec.vault) {
         if (vaultInBatch.get(v.token) === v.month || this.vaultWritten.has(v.month, v.token)) continue;
         vaultInBatch.set(v.token, v.month);
-        vault.push(v);
+        vaultRows.add(v);
         vaultMonths.push(v.month);
         vaultTokens.push(v.token);
       }
       positions.push(p);
     }
 
-    const { format } = this.opts;
-    let cdr: EncodedRows;
-    try {
-      cdr = { kind: 'encoded', format, body: encodeRows(rows, CDR_SHAPE, format), count: rows.length, digest: digestOf(rows, cdrRowIdentity) };
-    } catch (err) {
-      // A value that does not fit its column: the insert is refused for its data and the loop splits the batch.
-      if (!(err instanceof RowBinaryValueError)) throw err;
-      cdr = { kind: 'encoded', format, body: new Uint8Array(0), count: rows.length, digest: '', rejected: err.message };
-    }
-    if (rows.length > 0) cdr = { ...cdr, offsets: { partition: req.partition, min: minOffset, max: maxOffset } };
-    let vaultRows: EncodedRows;
-    try {
-      vaultRows = { kind: 'encoded', format, body: encodeRows(vault, VAULT_SHAPE, format), count: vault.length, digest: digestOf(vault, vaultRowIdentity) };
-    } catch (err) {
-      if (!(err instanceof RowBinaryValueError)) throw err;
-      vaultRows = { kind: 'encoded', format, body: new Uint8Array(0), count: vault.length, digest: '', rejected: err.message };
-    }
+    let cdr = cdrRows.finish();
+    // A value that does not fit its column (`rejected`): the insert is refused for its data and the loop splits the batch.
+    if (cdr.count > 0) cdr = { ...cdr, offsets: { partition: req.partition, min: minOffset, max: maxOffset } };
+    const vault = vaultRows.finish();
     this.vaultReturned.set(req.batch, { months: vaultMonths, tokens: vaultTokens });
     // Bounded: a batch given up after its transform never says `written`.
     if (this.vaultReturned.size > MAX_BATCHES_AWAITING_WRITE) this.vaultReturned.delete(this.vaultReturned.keys().next().value!);
-    return { failures, late, cdr, vault: vaultRows, published: { ...published.finish(), positions: Uint32Array.from(positions) } };
+    return { failures, late, cdr, vault, published: { ...published.finish(), positions: Uint32Array.from(positions) } };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RowShape } from '../../core/index.ts';
-import { rowBinary } from './rowBinary.ts';
+import { RowBinaryEncoder, RowBinaryValueError, rowBinary } from './rowBinary.ts';
 
 /**
  * Rows serialised before they reach the storage handle: ingest's prepare workers turn a batch into the bytes the
@@ -31,19 +31,33 @@ export function rowCountOf(rows: readonly object[] | EncodedRows): number {
 
 /** A short digest of the rows' identities, in order: the content part of an insert's deduplication token. */
 export function digestOf<T>(rows: readonly T[], identity: (row: T) => string): string {
-  const h = createHash('sha1');
+  const digest = new RowDigest();
+  for (const r of rows) digest.add(identity(r));
+  return digest.finish();
+}
+
+/** `digestOf` one identity at a time (the same digest for the same identities in the same order). */
+export class RowDigest {
+  private readonly h = createHash('sha1');
   // The same bytes as one `update(identity)` and one `update('\n')` per row, in a call per 512 rows (a call into the
   // hash costs more than hashing one identity).
-  const chunk: string[] = [];
-  for (const r of rows) {
-    chunk.push(identity(r), '\n');
-    if (chunk.length >= 1024) {
-      h.update(chunk.join(''));
-      chunk.length = 0;
-    }
+  private readonly chunk: string[] = [];
+
+  add(identity: string): void {
+    this.chunk.push(identity, '\n');
+    if (this.chunk.length >= 1024) this.flush();
   }
-  if (chunk.length > 0) h.update(chunk.join(''));
-  return h.digest('hex').slice(0, 20);
+
+  finish(): string {
+    this.flush();
+    return this.h.digest('hex').slice(0, 20);
+  }
+
+  private flush(): void {
+    if (this.chunk.length === 0) return;
+    this.h.update(this.chunk.join(''));
+    this.chunk.length = 0;
+  }
 }
 
 /**
@@ -62,4 +76,48 @@ export function encodeRows<T>(rows: readonly T[], shape: RowShape<T>, format: En
     ends?.push(at);
   }
   return Buffer.from(lines.join(''));
+}
+
+/**
+ * Rows of one shape encoded as they are made, for `EncodedRows`: `encodeRows`' bytes and `digestOf`'s digest, without
+ * the rows kept until the end (they die young; benchmarks/results/rows-die-young-2026-12-06.md). The first value a
+ * column cannot hold (RowBinaryValueError) marks the whole insert refused, as `encodeRows` throwing did: the rows after
+ * it are counted, not encoded.
+ */
+export class RowsEncoder<T> {
+  private readonly binary: RowBinaryEncoder<T> | undefined;
+  private readonly lines: string[] = [];
+  private readonly digest = new RowDigest();
+  private count = 0;
+  private rejected: string | undefined;
+
+  constructor(
+    private readonly shape: RowShape<T>,
+    private readonly format: EncodedRows['format'],
+    private readonly identity: (row: T) => string,
+    sizeHint = 1024,
+  ) {
+    this.binary = format === 'RowBinary' ? new RowBinaryEncoder(shape.columns, shape.types, shape.tuple, sizeHint) : undefined;
+  }
+
+  add(row: T): void {
+    this.count++;
+    if (this.rejected !== undefined) return;
+    try {
+      if (this.binary) this.binary.append(row);
+      else this.lines.push(`${JSON.stringify(this.shape.tuple(row))}\n`);
+    } catch (err) {
+      if (!(err instanceof RowBinaryValueError)) throw err;
+      this.rejected = err.message;
+      return;
+    }
+    this.digest.add(this.identity(row));
+  }
+
+  finish(): EncodedRows {
+    const { format, count } = this;
+    if (this.rejected !== undefined) return { kind: 'encoded', format, body: new Uint8Array(0), count, digest: '', rejected: this.rejected };
+    const body = this.binary ? this.binary.finish() : Buffer.from(this.lines.join(''));
+    return { kind: 'encoded', format, body, count, digest: this.digest.finish() };
+  }
 }

@@ -135,80 +135,123 @@ export function rowBinary<T>(
   /** When given, receives each row's end offset in the output (rows can then be cut apart without parsing). */
   ends?: number[],
 ): Buffer {
-  if (types.length !== columns.length) throw new Error(`rowBinary: ${columns.length} columns but ${types.length} types`);
-  const w = new Writer(rows.length * bytesPerRowHint);
-  // A batch's Date values are mostly one month's first day: the last one's days are kept, not parsed again per row.
-  let lastDate: unknown;
-  let lastDays: number | null = null;
+  const encoder = new RowBinaryEncoder(columns, types, tuple, rows.length * bytesPerRowHint);
   for (const row of rows) {
-    const values = tuple(row);
-    for (let c = 0; c < types.length; c++) {
-      const v = values[c];
-      const type = types[c]!;
-      switch (type) {
-        case 'String':
-          if (typeof v !== 'string') throw new RowBinaryValueError(columns[c]!, type);
-          w.string(v);
-          break;
-        case 'Bool':
-          if (typeof v !== 'boolean') throw new RowBinaryValueError(columns[c]!, type);
-          w.byte(v ? 1 : 0);
-          break;
-        case 'UInt8':
-          if (!isSafeInteger(v) || v < 0 || v > 0xff) throw new RowBinaryValueError(columns[c]!, type);
-          w.byte(v);
-          break;
-        case 'UInt32':
-          if (!isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RowBinaryValueError(columns[c]!, type);
-          w.uint32(v);
-          break;
-        case 'Int32':
-          if (!isSafeInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RowBinaryValueError(columns[c]!, type);
-          w.ensure(4);
-          w.buf.writeInt32LE(v, w.pos);
-          w.pos += 4;
-          break;
-        case 'UInt64': {
-          const n = uint64Of(v);
-          if (n === null) throw new RowBinaryValueError(columns[c]!, type);
-          if (typeof n === 'number') w.int64(n);
-          else {
-            w.ensure(8);
-            w.buf.writeBigUInt64LE(n, w.pos);
-            w.pos += 8;
+    encoder.append(row);
+    ends?.push(encoder.length);
+  }
+  return encoder.finish();
+}
+
+/**
+ * `rowBinary` one row at a time: a caller that makes its rows one by one writes each as it is made, and the row object
+ * dies young instead of living, with a whole batch of others, until the batch is encoded (ingest's prepare work:
+ * benchmarks/results/rows-die-young-2026-12-06.md).
+ */
+export class RowBinaryEncoder<T> {
+  private readonly w: Writer;
+  /** A batch's Date values are mostly one month's first day: the last one's days are kept, not parsed again per row. */
+  private lastDate: unknown;
+  private lastDays: number | null = null;
+
+  constructor(
+    private readonly columns: readonly string[],
+    private readonly types: readonly RowBinaryType[],
+    private readonly tuple: (row: T) => unknown[],
+    sizeHint = 1024,
+  ) {
+    if (types.length !== columns.length) throw new Error(`rowBinary: ${columns.length} columns but ${types.length} types`);
+    this.w = new Writer(sizeHint);
+  }
+
+  /** Bytes written so far (the end offset of the last row appended). */
+  get length(): number {
+    return this.w.pos;
+  }
+
+  /**
+   * Writes one row. A value its column cannot hold throws RowBinaryValueError and leaves the output as it was before
+   * the row (no half row).
+   */
+  append(row: T): void {
+    const { w, types, columns } = this;
+    const rowStart = w.pos;
+    const values = this.tuple(row);
+    try {
+      for (let c = 0; c < types.length; c++) {
+        const v = values[c];
+        const type = types[c]!;
+        switch (type) {
+          case 'String':
+            if (typeof v !== 'string') throw new RowBinaryValueError(columns[c]!, type);
+            w.string(v);
+            break;
+          case 'Bool':
+            if (typeof v !== 'boolean') throw new RowBinaryValueError(columns[c]!, type);
+            w.byte(v ? 1 : 0);
+            break;
+          case 'UInt8':
+            if (!isSafeInteger(v) || v < 0 || v > 0xff) throw new RowBinaryValueError(columns[c]!, type);
+            w.byte(v);
+            break;
+          case 'UInt32':
+            if (!isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RowBinaryValueError(columns[c]!, type);
+            w.uint32(v);
+            break;
+          case 'Int32':
+            if (!isSafeInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RowBinaryValueError(columns[c]!, type);
+            w.ensure(4);
+            w.buf.writeInt32LE(v, w.pos);
+            w.pos += 4;
+            break;
+          case 'UInt64': {
+            const n = uint64Of(v);
+            if (n === null) throw new RowBinaryValueError(columns[c]!, type);
+            if (typeof n === 'number') w.int64(n);
+            else {
+              w.ensure(8);
+              w.buf.writeBigUInt64LE(n, w.pos);
+              w.pos += 8;
+            }
+            break;
           }
-          break;
-        }
-        case 'Int64':
-        case 'DateTime64':
-          if (!isSafeInteger(v)) throw new RowBinaryValueError(columns[c]!, type);
-          w.int64(v);
-          break;
-        case 'Nullable(DateTime64)':
-          if (v === null || v === undefined) w.byte(1);
-          else {
+          case 'Int64':
+          case 'DateTime64':
             if (!isSafeInteger(v)) throw new RowBinaryValueError(columns[c]!, type);
-            w.byte(0);
             w.int64(v);
+            break;
+          case 'Nullable(DateTime64)':
+            if (v === null || v === undefined) w.byte(1);
+            else {
+              if (!isSafeInteger(v)) throw new RowBinaryValueError(columns[c]!, type);
+              w.byte(0);
+              w.int64(v);
+            }
+            break;
+          case 'Date': {
+            if (v !== this.lastDate) {
+              this.lastDays = daysOf(v);
+              this.lastDate = v;
+            }
+            const days = this.lastDays;
+            if (days === null) throw new RowBinaryValueError(columns[c]!, type);
+            w.ensure(2);
+            w.buf.writeUInt16LE(days, w.pos);
+            w.pos += 2;
+            break;
           }
-          break;
-        case 'Date': {
-          if (v !== lastDate) {
-            lastDays = daysOf(v);
-            lastDate = v;
-          }
-          const days = lastDays;
-          if (days === null) throw new RowBinaryValueError(columns[c]!, type);
-          w.ensure(2);
-          w.buf.writeUInt16LE(days, w.pos);
-          w.pos += 2;
-          break;
         }
       }
+    } catch (err) {
+      w.pos = rowStart;
+      throw err;
     }
-    ends?.push(w.pos);
   }
-  return w.buf.subarray(0, w.pos);
+
+  /** The rows written, as one buffer (a view of the encoder's own: append nothing after). */
+  finish(): Buffer {
+    return this.w.buf.subarray(0, this.w.pos);
+  }
 }
 
 /** Strings as one-column RowBinary rows (a `String` column): no tuple per value, as `rowBinary` would make. */
