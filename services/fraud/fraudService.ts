@@ -224,6 +224,9 @@ export class FraudService implements BatchHandler<PartitionState> {
       if (this.detector.lateIgnored > notJudgedBefore) late++;
       else examined++;
     }
+    // Each alert these records moved, once, with its latest state: stored with this batch's offsets, so a stop or a crash
+    // loses none of its activity (the windows refill from live traffic; the alert does not).
+    changes.push(...this.detector.flushUpdates());
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();

@@ -65,8 +65,6 @@ export interface AlertChange {
 const BUCKET_MS = 10_000;
 /** EWMA weight per bucket: a half-life of ~1 hour of event time (360 buckets). */
 const ALPHA = 1 - Math.pow(0.5, 1 / 360);
-/** An open alert's last-event time is re-published at most this often. */
-const UPDATE_EVERY_MS = 60_000;
 const FAILED = new Set(['failed', 'rejected']);
 
 /** How often (event time) token windows that can no longer count are forgotten (see `forgetSpentTokens`). */
@@ -304,6 +302,8 @@ class KeyWindow {
 class DistinctWindow {
   /** Last-seen time per value, oldest first (a value seen again moves to the end). */
   private readonly seen = new Map<string, number>();
+  /** How many values were last seen in each 10-second bucket: a count over buckets reads these, not every value. */
+  private readonly lastSeenIn = new Map<number, number>();
   private newest = Number.NEGATIVE_INFINITY;
   constructor(
     private readonly windowMs: number,
@@ -317,28 +317,36 @@ class DistinctWindow {
     const last = this.seen.get(value);
     if (last !== undefined && last >= t) return;
     if (t > this.newest) this.newest = t;
+    if (last !== undefined) this.uncount(last);
     this.seen.delete(value);
     this.seen.set(value, t);
+    const b = Math.floor(t / BUCKET_MS);
+    this.lastSeenIn.set(b, (this.lastSeenIn.get(b) ?? 0) + 1);
   }
   /**
-   * Distinct values seen in the window at `now`; with `since`, only those last seen at or after it (the start of a
-   * bucket-aligned count window, so that the distinct count never covers more time than the count it is read with —
-   * found from outside: a scan's evidence said 248 distinct recipients of 247 records). Values come oldest first, so
-   * the ones before `since` are at the front (a sighting read out of order may sit behind them: then counted).
+   * Distinct values seen in the window at `now`; with `since` and `until` (bucket-aligned), only those last seen at or
+   * after `since` and before `until`: the values of a window's own records, so that the distinct count never covers more
+   * time than the count it is read with (found from outside: "248 distinct recipients of 247 records" when more time
+   * was covered before; "160 of 68" when records read out of order counted recipients seen after the window). A value
+   * seen in the window and again after it is left out: fewer distinct values than records, never more.
    */
-  count(now: number, since = Number.NEGATIVE_INFINITY): number {
+  count(now: number, since = Number.NEGATIVE_INFINITY, until = Number.POSITIVE_INFINITY): number {
     const at = Math.max(now, this.newest);
     for (const [v, t] of this.seen) {
       if (t > at - this.windowMs) break;
       this.seen.delete(v);
+      this.uncount(t);
     }
-    let before = 0;
-    if (since > Number.NEGATIVE_INFINITY)
-      for (const t of this.seen.values()) {
-        if (t >= since) break;
-        before++;
-      }
-    return this.seen.size - before;
+    if (since === Number.NEGATIVE_INFINITY && until === Number.POSITIVE_INFINITY) return this.seen.size;
+    let n = 0;
+    for (const [b, c] of this.lastSeenIn) if (b * BUCKET_MS >= since && b * BUCKET_MS < until) n += c;
+    return n;
+  }
+  private uncount(t: number): void {
+    const b = Math.floor(t / BUCKET_MS);
+    const c = (this.lastSeenIn.get(b) ?? 0) - 1;
+    if (c > 0) this.lastSeenIn.set(b, c);
+    else this.lastSeenIn.delete(b);
   }
 }
 
@@ -410,7 +418,15 @@ interface RangeWindows {
 
 interface OpenAlert {
   alert: Alert;
-  publishedAt: number;
+  /**
+   * Its state moved (span, figures, evidence) since it was last handed out as a change: `flushUpdates` hands it out as
+   * `updated`. The consumer calls that at the end of each batch, so the stored state always covers every record whose
+   * offset is committed (before 2026-12-06 it was re-published at most once a minute of event time: a stop or a crash
+   * lost up to a minute of its activity, and an open alert showed a figure behind its own `ended_at`).
+   */
+  changed: boolean;
+  /** It became critical since it was last handed out: `flushUpdates` hands it out as `escalated` (with its latest state). */
+  escalated: boolean;
   /**
    * The newest event time at which the condition held: what closing goes by. Not `ended_at`, the last event of the
    * anomalous activity itself — the condition holds on while the window still holds that activity, and an alert
@@ -446,6 +462,17 @@ export function alertIdOf(rule: RuleName, key: AlertKey, startedAt: number): str
     .update(`${rule}\u0000${keyText(key)}\u0000${startedAt}`)
     .digest('hex')
     .slice(0, 32);
+}
+
+/** The same span, severity, risk and evidence (an update that changes none of them is not one). */
+function sameState(a: Alert, b: Alert): boolean {
+  return (
+    a.started_at === b.started_at &&
+    a.ended_at === b.ended_at &&
+    a.risk_score === b.risk_score &&
+    a.severity === b.severity &&
+    (a.evidence === b.evidence || JSON.stringify(a.evidence) === JSON.stringify(b.evidence))
+  );
 }
 
 export class FraudDetector {
@@ -511,7 +538,8 @@ export class FraudDetector {
 
   /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
   adopt(alerts: readonly Alert[], now?: number): void {
-    for (const a of alerts) if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, publishedAt: a.ended_at, heldAt: a.ended_at });
+    for (const a of alerts)
+      if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, changed: false, escalated: false, heldAt: a.ended_at });
     // Never ahead of the wall clock (an alert stored before that rule could end in the future).
     const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
     for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
@@ -539,6 +567,8 @@ export class FraudDetector {
     const ids = this.openByAccount.get(account);
     ids?.delete(id);
     if (ids?.size === 0) this.openByAccount.delete(account);
+    // An escalation not yet handed out goes first (its metric, and consumers see it); a mere update is in `closed`.
+    if (o.escalated) out.push({ change: 'escalated', alert: o.alert });
     out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
     this.closedAlerts.set(id, { ...o.alert, state: 'closed' });
   }
@@ -798,29 +828,38 @@ export class FraudDetector {
         w.add(t, delivered, failed, failed);
         const d = (range.scanRecipients ??= new DistinctWindow(rc.windowS * 1000, e.account_id));
         if (e.recipient_token) d.add(e.recipient_token, t);
-        const s = w.totals(t);
-        const distinct = d.count(t, (Math.floor(t / BUCKET_MS) - w.windowBuckets + 1) * BUCKET_MS);
-        const failureRatio = s.n > 0 ? s.failed / s.n : 0;
         const th = thresholdsFor(rc, e.destination_country, network);
-        // Pumping takes precedence: a pumped range is also scanned, and one alert says more than two.
-        const anomalous =
-          !pumping && !this.open.has(pumpingId) && s.n >= rc.minRecords && distinct >= th.warning && failureRatio >= Number(rc.params['min_failure_ratio']);
-        if (anomalous)
-          this.judge(
-            changes,
-            'range_scan',
-            rangeKey,
-            t,
-            {
-              figure: distinct,
-              warning: th.warning,
-              critical: th.critical,
-              started: s.hitFirst,
-              lastActivity: s.hitLast,
-              evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
-            },
-            rangeText,
-          );
+        // Judged at its own time and, read out of order, also in the window ending at the range's newest record, which an
+        // in-order reading would have judged with it (the windows between are skipped: every SMS passes here, and a scan
+        // shorter than the window peaks at its newest record). Each window's distinct recipients are those of its own
+        // records, never ones seen after it (found from outside: records read out of order, keyed by cdr_id, gave "160
+        // distinct recipients" of 68 records).
+        const ends = w.endsFor(t);
+        for (const at of ends.length > 2 ? [ends[0]!, ends[ends.length - 1]!] : ends) {
+          const s = w.totals(at);
+          const bucket = Math.floor(at / BUCKET_MS);
+          const distinct = d.count(at, (bucket - w.windowBuckets + 1) * BUCKET_MS, (bucket + 1) * BUCKET_MS);
+          const failureRatio = s.n > 0 ? s.failed / s.n : 0;
+          // Pumping takes precedence: a pumped range is also scanned, and one alert says more than two.
+          const anomalous =
+            !pumping && !this.open.has(pumpingId) && s.n >= rc.minRecords && distinct >= th.warning && failureRatio >= Number(rc.params['min_failure_ratio']);
+          if (anomalous)
+            this.judge(
+              changes,
+              'range_scan',
+              rangeKey,
+              at,
+              {
+                figure: distinct,
+                warning: th.warning,
+                critical: th.critical,
+                started: s.hitFirst,
+                lastActivity: s.hitLast,
+                evidence: { window_s: rc.windowS, records: s.n, distinct_recipients: distinct, failure_ratio: round(failureRatio) },
+              },
+              rangeText,
+            );
+        }
       }
       if (r.irsf.enabled && e.channel === 'voice') {
         const rc = r.irsf;
@@ -996,7 +1035,7 @@ export class FraudDetector {
         state: 'open',
         evidence: evidenceOf(v),
       };
-      this.markOpen(id, { alert, publishedAt: t, heldAt: t });
+      this.markOpen(id, { alert, changed: false, escalated: false, heldAt: t });
       out.push({ change: 'opened', alert });
       return;
     }
@@ -1014,16 +1053,33 @@ export class FraudDetector {
       ended_at: Number.isFinite(v.lastActivity) ? Math.max(a.ended_at, v.lastActivity) : a.ended_at,
       evidence: keptEvidence(a.evidence, v),
     };
-    existing.alert = next;
-    if (escalated) {
-      existing.publishedAt = t;
-      out.push({ change: 'escalated', alert: next });
-      return;
+    if (escalated) existing.escalated = true;
+    if (!sameState(a, next)) {
+      existing.alert = next;
+      existing.changed = true;
     }
-    if (t - existing.publishedAt >= UPDATE_EVERY_MS) {
-      existing.publishedAt = t;
-      out.push({ change: 'updated', alert: next });
-    }
+  }
+
+  /**
+   * Open alerts whose state moved since they were last handed out, as `updated` changes (each once, with its latest
+   * state). Called at the end of each batch of records.
+   */
+  flushUpdates(): AlertChange[] {
+    const out: AlertChange[] = [];
+    for (const o of this.open.values()) this.handOut(o, out);
+    return out;
+  }
+
+  /**
+   * An open alert's pending change, if any: `escalated` (one per alert, counted by the metrics) or `updated`. Escalation
+   * is handed out here, not when it happens, so that it carries the batch's latest state: a later `updated` of the same
+   * instant would rank below it in `fraud_alerts` (alertStore.ts) and be lost.
+   */
+  private handOut(o: OpenAlert, out: AlertChange[]): void {
+    if (o.escalated) out.push({ change: 'escalated', alert: o.alert });
+    else if (o.changed) out.push({ change: 'updated', alert: o.alert });
+    o.escalated = false;
+    o.changed = false;
   }
 
   private newWindow(windowS: number, unbiased = false): KeyWindow {

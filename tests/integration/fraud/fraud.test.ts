@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
-import type { CdrEvent } from '../../../services/core/index.ts';
+import type { Alert, CdrEvent } from '../../../services/core/index.ts';
 import { createFraud, type Fraud } from '../../../services/fraud/createFraud.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
@@ -83,6 +83,18 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       { a: ATTACKER },
     );
   };
+  /** The open scan alert's state in `fraud_alerts` (what a new process adopts). */
+  const openScanAsStored = async () => {
+    const storage = requireStore(rt);
+    const rows = await storage.query<{ ended_at: number; evidence: string; risk_score: number; severity: string }>(
+      `SELECT toUnixTimestamp64Milli(ended_at) AS ended_at, evidence, risk_score, severity FROM ${storage.table('fraud_alerts')} FINAL
+       WHERE rule = 'range_scan' AND account_id = {a:String} AND state = 'open'`,
+      { a: ATTACKER },
+    );
+    return rows.map((r) => ({ ...r, ended_at: Number(r.ended_at), evidence: JSON.parse(r.evidence) as Record<string, unknown> }));
+  };
+  let heldBeforeStop: Alert | undefined;
+  let storedAtStop: Awaited<ReturnType<typeof openScanAsStored>> = [];
   const openFraud = async (): Promise<Fraud> => {
     const log = createLogger('info', pino.destination({ dest: logFile, sync: true, append: true }));
     return createFraud({ ...rt, log });
@@ -96,15 +108,18 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     await fraud.service.start();
     // Ordinary traffic, then the first half of the scan.
     await produce(background(t0, t0 + 120_000, 400));
-    await produce([...attack.slice(0, 150), ...background(t0 + 120_000, t0 + 170_000, 100)]);
+    await produce([...attack.slice(0, 140), ...background(t0 + 120_000, t0 + 170_000, 100)]);
     await waitFor('ingest stored the first half', () => stored() >= sent.length, 120_000);
     await waitFor('the scan is alerted', async () => (await rangeAlerts()).length > 0, 120_000);
+    await waitFor('fraud judged the first half', () => fraud.service.stats.records >= 640, 120_000);
     // One record of another account dated 20 hours ahead (ingest accepts a day): it must not move the detector's clock
     // past the wall clock, which closed the open alert and left every later record unjudged (2026-12-02 audit).
     const ahead = Date.now() + 20 * 3_600_000;
     await produce([{ ...gen.next(), account_id: 'acct-clock-ahead', event_time: ahead, submitted_at: ahead, delivered_at: ahead + 700 }]);
     // Stop in the middle of the attack; a new process takes over.
+    heldBeforeStop = fraud.service.detector.openAlerts().find((a) => a.rule === 'range_scan');
     await timedStep('stopping the first fraud process', () => fraud.service.stop());
+    storedAtStop = await openScanAsStored();
     // Also left open: a velocity alert keyed by a token of a month two months back, whose identifiers the retention
     // pass has since destroyed (its tombstone). The new process adopts it and closes it on that account's next record.
     {
@@ -122,7 +137,7 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     }
     fraud = await openFraud();
     await fraud.service.start();
-    await produce([...attack.slice(150), ...background(t0 + 170_000, t0 + 230_000, 100)]);
+    await produce([...attack.slice(140), ...background(t0 + 170_000, t0 + 230_000, 100)]);
     await waitFor('ingest stored the second half', () => stored() >= sent.length, 120_000);
     await waitFor('fraud saw the second half', () => fraud.service.stats.records >= 250, 120_000);
     // Event time moves on past the close delay (120 s) with ordinary traffic.
@@ -156,6 +171,18 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       { id: a.alert_id, planted: DESTROYED_ALERT },
     );
     assert.deepEqual(others, []);
+  });
+
+  it('a stop in the middle of the attack leaves the alert stored as the process held it: every record it judged', async () => {
+    // Found from outside (2026-12-06): an open alert was re-published at most once a minute of event time, so a clean
+    // stop lost its latest activity and evidence, and the new process adopted and closed it with them missing.
+    assert.ok(heldBeforeStop, 'the first process held the scan alert');
+    assert.equal(storedAtStop.length, 1, JSON.stringify(storedAtStop));
+    const stored = storedAtStop[0]!;
+    assert.deepEqual(
+      [stored.ended_at, stored.evidence, stored.risk_score, stored.severity],
+      [heldBeforeStop.ended_at, heldBeforeStop.evidence, heldBeforeStop.risk_score, heldBeforeStop.severity],
+    );
   });
 
   it('published it on fraud.alerts: opened once, closed once, in the Avro schema of the contract', async () => {
