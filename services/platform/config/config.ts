@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { alignmentDistance, PipelineError } from '../../core/index.ts';
@@ -25,6 +26,16 @@ export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
+const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+/**
+ * An address to listen on: an IPv4 or IPv6 address or a host name. Checked with the other variables, so a malformed one
+ * (`999.1.1.1`) is named beside them; whether it is an address of this machine is known only when listening (found
+ * from outside: it was reported alone, on the run after the others were fixed).
+ */
+const listenHost = () =>
+  name().refine((v) => (/^[\d.]+$/.test(v) ? ipaddr.IPv4.isValidFourPartDecimal(v) : v.includes(':') ? ipaddr.IPv6.isValid(v) : HOST_NAME.test(v)), {
+    message: 'not an IP address or host name',
+  });
 
 const baseSchema = z.object({
   /** Embedded ClickHouse, the local Kafka broker, the development master key and tokens, `pipeline.log`. */
@@ -100,7 +111,7 @@ const sectionSchemas = {
     CDR_NATIVE_SEALER: z.enum(SEALER_CHOICES).default('auto'),
   }),
   api: z.object({
-    CDR_API_HOST: name().default('127.0.0.1'),
+    CDR_API_HOST: listenHost().default('127.0.0.1'),
     CDR_API_PORT: intVar(0, 65535).default(8080),
     CDR_API_TOKENS_FILE: optionalString,
     CDR_API_RATE_LIMIT: intVar(1, 1_000_000).default(600),

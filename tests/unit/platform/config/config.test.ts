@@ -95,6 +95,16 @@ describe('loadConfig', () => {
         e instanceof Error && ['CDR_API_PORT', 'KAFKA_BROKERS', 'CDR_MASTER_KEY', 'CLICKHOUSE_URL', 'CDR_INGEST_MAX_BATCH'].every((v) => e.message.includes(v)),
     );
   });
+  it('names a malformed CDR_API_HOST with the other bad variables; takes addresses and host names', () => {
+    // Found from outside: CDR_API_HOST=999.1.1.1 beside 14 bad variables was reported alone, on the run after.
+    assert.throws(
+      () => loadConfig({ CDR_API_HOST: '999.1.1.1', CDR_API_PORT: 'x' }),
+      (e: unknown) => e instanceof Error && /CDR_API_HOST: not an IP address or host name/.test(e.message) && e.message.includes('CDR_API_PORT'),
+    );
+    for (const bad of ['1.2.3', 'bad host', '-lead.example', '300.0.0.1']) assert.throws(() => loadConfig({ CDR_API_HOST: bad }), /CDR_API_HOST/, bad);
+    for (const good of ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', 'api-1.internal.example.org'])
+      assert.equal(loadConfig({ CDR_API_HOST: good }).api.host, good);
+  });
   it("runs a section's checks across variables even when another variable of it is bad", () => {
     // Found from outside: a bad CDR_KEY_REFRESH_MS hid a short CDR_MASTER_KEY; a bad CDR_KAFKA_COMPRESSION hid a SASL
     // mechanism without a login and a client certificate without its key.
