@@ -179,7 +179,8 @@ export class CdrCodec {
   decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
     if (!value || value.length === 0) throw new PipelineError('decode_failed', 'empty message value');
     if (value[0] === CONFLUENT_MAGIC) {
-      if (value.length < 6) throw new PipelineError('decode_failed', 'Confluent frame shorter than its header');
+      if (value.length < 5) throw new PipelineError('decode_failed', `Confluent frame shorter than its 5-byte header (${value.length} bytes)`);
+      if (value.length === 5) throw new PipelineError('decode_failed', 'Confluent frame with no Avro body (the 5-byte header alone)');
       const schemaId = value.readInt32BE(1);
       const reader = this.readerFor(schemaId);
       if (!reader) {

@@ -247,6 +247,12 @@ describe('CDR Avro codec', () => {
       }
     }
 
+    it('says what a frame lacks: a header cut short, or the header alone with no Avro body', () => {
+      // Found from outside: the 5-byte header alone was "shorter than its header", though it is exactly that long.
+      assert.throws(() => decodeCdrEvent(Buffer.from([0, 0, 0])), /Confluent frame shorter than its 5-byte header \(3 bytes\)/);
+      assert.throws(() => decodeCdrEvent(Buffer.from([0, 0, 0, 0, 1])), /Confluent frame with no Avro body/);
+    });
+
     it('reads each value of a batch exactly as decodeCdrEvent reads it alone, damaged values included', () => {
       const good = [
         encodeCdrEvent(event, 'confluent'),
@@ -259,7 +265,12 @@ describe('CDR Avro codec', () => {
       for (const g of good) {
         values.push(g.subarray(0, g.length - 1), g.subarray(0, Math.floor(g.length / 2)), Buffer.concat([g, Buffer.from([0])]));
       }
-      values.push(frameConfluent(999, cdrEventType.toBuffer(event)), Buffer.from([0, 0, 0]), encodeCdrEvent({ ...event, cdr_id: '' }, 'plain'));
+      values.push(
+        frameConfluent(999, cdrEventType.toBuffer(event)),
+        Buffer.from([0, 0, 0]),
+        Buffer.from([0, 0, 0, 0, 1]),
+        encodeCdrEvent({ ...event, cdr_id: '' }, 'plain'),
+      );
       let seed = 7;
       const random = (n: number): number => {
         seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
