@@ -319,7 +319,7 @@ export class BillingStore {
     const account = accountId !== undefined ? 'AND account_id = {account:String}' : '';
     const params = { months, yyyymm: months.map((m) => Number(m.replace('-', ''))), ...(accountId !== undefined ? { account: accountId } : {}) };
     type Figures = { records: number; segments: number; amount: number; cost: number };
-    const [rated, unrated, frozen, issued, closures, rerates] = await Promise.all([
+    const [rated, unrated, frozen, issued, closures, rerates, touched] = await Promise.all([
       // The partition key is toYYYYMM(event_time): the IN prunes to the closed months' parts.
       this.storage.query<Figures & { month: string; account_id: string; currency: string; plans: string[] }>(
         `SELECT formatDateTime(event_time, '%Y-%m', 'UTC') AS month, account_id, currency, count() AS records, sum(segments) AS segments,
@@ -360,35 +360,27 @@ export class BillingStore {
         {},
         { output_format_json_quote_64bit_integers: 0 },
       ),
-      this.storage.query<{ from_time: number; to_time: number; at: number; account_id: string; plan_id: string }>(
-        `SELECT toUnixTimestamp64Milli(from_time) AS from_time, toUnixTimestamp64Milli(to_time) AS to_time, toUnixTimestamp64Milli(at) AS at,
-                account_id, plan_id
-         FROM ${this.t('billing_rerates')} WHERE changed > 0`,
+      this.storage.query<{ rerate_id: string; at: number }>(
+        `SELECT rerate_id, toUnixTimestamp64Milli(at) AS at FROM ${this.t('billing_rerates')} WHERE changed > 0`,
         {},
         { output_format_json_quote_64bit_integers: 0 },
       ),
+      // Which run changed which account's figures in which month: the figures each run replaced are on record.
+      this.storage.query<{ rerate_id: string; account_id: string; month: string }>(
+        `SELECT DISTINCT rerate_id, account_id, formatDateTime(event_time, '%Y-%m', 'UTC') AS month
+         FROM ${this.t('billing_rated_history')}
+         WHERE toYYYYMM(event_time) IN {yyyymm:Array(UInt32)} ${account}`,
+        params,
+      ),
     ]);
     // A close settles every earlier month as it stands then, so a closed month's differences are what changed since the
-    // last close of it or a later month; a re-rate overlapping the month after that is (part of) the reason — for the
-    // accounts it re-rated only: its account, or the accounts with records of its plan (found from outside: an account
-    // no run touched got "late_records+rerate").
-    const plansOf = new Map<string, Set<string>>();
-    for (const r of rated) {
-      const k = `${r.month}\u0000${r.account_id}`;
-      const set = plansOf.get(k) ?? new Set<string>();
-      for (const p of r.plans ?? []) set.add(p);
-      plansOf.set(k, set);
-    }
+    // last close of it or a later month; a re-rate run after that is (part of) the reason — for the accounts whose
+    // figures of that month it changed only (found from outside: an account no run touched got "late_records+rerate";
+    // then an account whose records of the month all arrived after the only run that covered it, 2026-12-06).
+    const changedBy = new Set(touched.map((r) => `${r.rerate_id}\u0000${r.account_id}\u0000${r.month}`));
     const rerun = (m: string, account: string): boolean => {
       const settled = Math.max(...closures.filter((c) => c.month >= m).map((c) => Number(c.closed_at)));
-      return rerates.some(
-        (r) =>
-          Number(r.at) > settled &&
-          Number(r.from_time) < monthStart(nextMonth(m)) &&
-          Number(r.to_time) > monthStart(m) &&
-          (r.account_id === '' || r.account_id === account) &&
-          (r.plan_id === '' || (plansOf.get(`${m}\u0000${account}`)?.has(r.plan_id) ?? false)),
-      );
+      return rerates.some((r) => Number(r.at) > settled && changedBy.has(`${r.rerate_id}\u0000${account}\u0000${m}`));
     };
     const base = new Map<string, Figures & { month: string; account: string; currency: string }>();
     const add = (m: string, acct: string, currency: string, d: Figures, sign: number): void => {

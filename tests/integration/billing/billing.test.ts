@@ -695,8 +695,9 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       decStatement.totals.map((t) => t.currency),
       ['EUR'],
     );
-    // A re-rate of October after November closed is a reason only for the accounts it re-rated (found from outside: an
-    // account no run touched got "late_records+rerate"): one run for another account, then one of acct-0004's plan.
+    // A re-rate of October after November closed is a reason only for the accounts whose October figures it changed
+    // (found from outside: an account no run touched got "late_records+rerate"; then, 2026-12-06, one whose October
+    // records all arrived after the only run over October, for all accounts, that changed others').
     const rerun = (id: string, account: string, plan: string) => ({
       rerate_id: id,
       at: Date.now(),
@@ -710,15 +711,35 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       before: '',
       after: '',
     });
+    // What a run replaced: one record's figures of `account` in October.
+    const replaced = (id: string, account: string) => ({
+      rerate_id: id,
+      account_id: account,
+      event_time: OCT + 86_400_000,
+      cdr_id: `replaced-by-${id}`,
+      revision: 1,
+      rated: true,
+      currency: 'EUR',
+      amount_micros: 1,
+      cost_micros: 1,
+      plan_id: 'eur-standard',
+      plan_version: 1,
+    });
     await requireStore(rt).insert('billing_rerates', [
       rerun('rerate-of-another-account', 'acct-0001', ''),
       rerun('rerate-of-another-plan', '', 'usd-partners'),
+      rerun('rerate-of-all-that-changed-others', '', ''),
+    ]);
+    await requireStore(rt).insert('billing_rated_history', [
+      replaced('rerate-of-another-account', 'acct-0001'),
+      replaced('rerate-of-all-that-changed-others', 'acct-0002'),
     ]);
     assert.deepEqual(
       (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
       ['unrated_records', 'late_records', 'late_records'],
     );
     await requireStore(rt).insert('billing_rerates', [rerun('rerate-of-its-plan', '', 'eur-standard')]);
+    await requireStore(rt).insert('billing_rated_history', [replaced('rerate-of-its-plan', 'acct-0004')]);
     assert.deepEqual(
       (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
       ['unrated_records', 'late_records+rerate', 'late_records'],
