@@ -26,7 +26,12 @@ export interface AlertRow {
   changed_at: number;
 }
 
-const ORDER: Record<AlertChange['change'], number> = { opened: 0, updated: 1, escalated: 2, closed: 3 };
+/**
+ * A change's rank among the changes of the same instant. `updated` and `escalated` share one: each carries the alert's
+ * latest state when a batch hands it out, so of two at one instant the one inserted later is the newer (found in review:
+ * ranked below `escalated`, a later batch's `updated` that moved the evidence but not `ended_at` was lost).
+ */
+const ORDER: Record<AlertChange['change'], number> = { opened: 0, updated: 1, escalated: 1, closed: 3 };
 
 export function rowOf(c: AlertChange, changedAt: number): AlertRow {
   const a = c.alert;

@@ -193,6 +193,8 @@ export class FraudService implements BatchHandler<PartitionState> {
     let examined = 0;
     let last = state.observedUpTo;
     let late = 0;
+    /** The accounts of the records observed: their alerts are the ones this batch moved. */
+    const accounts = new Set<string>();
     const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
     // The wall clock for the detector: read once per slice of work, not per record.
     let wall = this.clock();
@@ -218,6 +220,7 @@ export class FraudService implements BatchHandler<PartitionState> {
       // A record published twice (ingest publishes at least once) is counted once.
       if (this.seen.has(event.cdr_id)) continue;
       this.seen.add(event.cdr_id);
+      accounts.add(event.account_id);
       // Counted around the call itself: the detector is shared by the partitions, whose batches interleave at pauses.
       const notJudgedBefore = this.detector.lateIgnored;
       changes.push(...this.detector.observe(event, wall));
@@ -226,33 +229,36 @@ export class FraudService implements BatchHandler<PartitionState> {
     }
     // Each alert these records moved, once, with its latest state: stored with this batch's offsets, so a stop or a crash
     // loses none of its activity (the windows refill from live traffic; the alert does not).
-    changes.push(...this.detector.flushUpdates());
+    changes.push(...this.detector.flushUpdates(accounts));
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();
     const written = await this.withoutDestroyedTokens(changes);
     const rows = written.map((c) => rowOf(c, now));
-    const published = written.map((c) => ({
-      key: c.alert.alert_id,
-      value: encodeWith(FRAUD_ALERT_SCHEMA_ID, {
-        alert_id: c.alert.alert_id,
-        change: c.change,
-        rule: c.alert.rule,
-        severity: c.alert.severity,
-        state: c.alert.state,
-        account_id: c.alert.key.account_id,
-        destination_country: c.alert.key.destination_country ?? '',
-        range: c.alert.key.range ?? '',
-        token: c.alert.key.token ?? '',
-        token_role: c.alert.key.token_role ?? '',
-        risk_score: c.alert.risk_score,
-        started_at: c.alert.started_at,
-        ended_at: c.alert.ended_at,
-        detected_at: c.alert.detected_at,
-        evidence: JSON.stringify(c.alert.evidence),
-      }),
-      headers: { alert_id: c.alert.alert_id, change: c.change },
-    }));
+    // `updated` changes of an open alert reach the topic at most once a minute of its event time (`storeOnly`).
+    const published = written
+      .filter((c) => c.storeOnly !== true)
+      .map((c) => ({
+        key: c.alert.alert_id,
+        value: encodeWith(FRAUD_ALERT_SCHEMA_ID, {
+          alert_id: c.alert.alert_id,
+          change: c.change,
+          rule: c.alert.rule,
+          severity: c.alert.severity,
+          state: c.alert.state,
+          account_id: c.alert.key.account_id,
+          destination_country: c.alert.key.destination_country ?? '',
+          range: c.alert.key.range ?? '',
+          token: c.alert.key.token ?? '',
+          token_role: c.alert.key.token_role ?? '',
+          risk_score: c.alert.risk_score,
+          started_at: c.alert.started_at,
+          ended_at: c.alert.ended_at,
+          detected_at: c.alert.detected_at,
+          evidence: JSON.stringify(c.alert.evidence),
+        }),
+        headers: { alert_id: c.alert.alert_id, change: c.change },
+      }));
     const { metrics } = this.deps;
     return {
       deadLetters: dead,

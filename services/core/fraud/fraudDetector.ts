@@ -60,7 +60,15 @@ export interface Alert {
 export interface AlertChange {
   readonly change: 'opened' | 'escalated' | 'updated' | 'closed';
   readonly alert: Alert;
+  /**
+   * An `updated` for `fraud_alerts` only (what the API reads and a new process adopts), not for the `fraud.alerts`
+   * topic: the topic gets an open alert's updates at most once a minute of its event time.
+   */
+  readonly storeOnly?: boolean;
 }
+
+/** How often (event time) an open alert's `updated` goes to the topic; `fraud_alerts` gets every batch's. */
+const PUBLISH_UPDATES_EVERY_MS = 60_000;
 
 const BUCKET_MS = 10_000;
 /** EWMA weight per bucket: a half-life of ~1 hour of event time (360 buckets). */
@@ -427,6 +435,8 @@ interface OpenAlert {
   changed: boolean;
   /** It became critical since it was last handed out: `flushUpdates` hands it out as `escalated` (with its latest state). */
   escalated: boolean;
+  /** `heldAt` when a change of it last went to the topic (see `PUBLISH_UPDATES_EVERY_MS`). */
+  publishedAt: number;
   /**
    * The newest event time at which the condition held: what closing goes by. Not `ended_at`, the last event of the
    * anomalous activity itself — the condition holds on while the window still holds that activity, and an alert
@@ -539,7 +549,8 @@ export class FraudDetector {
   /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
   adopt(alerts: readonly Alert[], now?: number): void {
     for (const a of alerts)
-      if (a.state === 'open') this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, changed: false, escalated: false, heldAt: a.ended_at });
+      if (a.state === 'open')
+        this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, changed: false, escalated: false, publishedAt: a.ended_at, heldAt: a.ended_at });
     // Never ahead of the wall clock (an alert stored before that rule could end in the future).
     const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
     for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
@@ -1035,7 +1046,7 @@ export class FraudDetector {
         state: 'open',
         evidence: evidenceOf(v),
       };
-      this.markOpen(id, { alert, changed: false, escalated: false, heldAt: t });
+      this.markOpen(id, { alert, changed: false, escalated: false, publishedAt: t, heldAt: t });
       out.push({ change: 'opened', alert });
       return;
     }
@@ -1061,23 +1072,40 @@ export class FraudDetector {
   }
 
   /**
-   * Open alerts whose state moved since they were last handed out, as `updated` changes (each once, with its latest
-   * state). Called at the end of each batch of records.
+   * The open alerts of `accounts` whose state moved since they were last handed out, each once with its latest state
+   * (`escalated` if it became critical meanwhile, else `updated`). The fraud consumer calls it at the end of each batch
+   * with the batch's accounts: an alert's key holds its account, and an account's records come on one partition, so a
+   * batch stores only what its own records moved, with its own offsets (found in review: handing out every open alert,
+   * a batch of one partition stored another's, whose offsets could be committed while that batch was dropped). Without
+   * `accounts`, every open alert.
    */
-  flushUpdates(): AlertChange[] {
+  flushUpdates(accounts?: Iterable<string>): AlertChange[] {
     const out: AlertChange[] = [];
-    for (const o of this.open.values()) this.handOut(o, out);
+    if (accounts === undefined) {
+      for (const o of this.open.values()) this.handOut(o, out);
+      return out;
+    }
+    for (const account of accounts) {
+      const ids = this.openByAccount.get(account);
+      if (ids) for (const id of ids) this.handOut(this.open.get(id)!, out);
+    }
     return out;
   }
 
   /**
-   * An open alert's pending change, if any: `escalated` (one per alert, counted by the metrics) or `updated`. Escalation
-   * is handed out here, not when it happens, so that it carries the batch's latest state: a later `updated` of the same
-   * instant would rank below it in `fraud_alerts` (alertStore.ts) and be lost.
+   * An open alert's pending change, if any: `escalated` (one per alert, counted by the metrics) or `updated` (for the
+   * topic at most once a minute of its event time, `storeOnly` otherwise). Escalation is handed out here, not when it
+   * happens, so that it carries the batch's latest state.
    */
   private handOut(o: OpenAlert, out: AlertChange[]): void {
-    if (o.escalated) out.push({ change: 'escalated', alert: o.alert });
-    else if (o.changed) out.push({ change: 'updated', alert: o.alert });
+    if (o.escalated) {
+      out.push({ change: 'escalated', alert: o.alert });
+      o.publishedAt = o.heldAt;
+    } else if (o.changed) {
+      const publish = o.heldAt - o.publishedAt >= PUBLISH_UPDATES_EVERY_MS;
+      if (publish) o.publishedAt = o.heldAt;
+      out.push(publish ? { change: 'updated', alert: o.alert } : { change: 'updated', alert: o.alert, storeOnly: true });
+    }
     o.escalated = false;
     o.changed = false;
   }

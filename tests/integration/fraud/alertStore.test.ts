@@ -91,4 +91,14 @@ describe('fraud alert store', () => {
       [['irsf-across-months', 'closed']],
     );
   });
+
+  it('keeps a later batch’s update of the same instant over an escalation (each carries the alert’s latest state)', async () => {
+    // Found in review (2026-12-06): `escalated` ranked above `updated`, so an update that moved the evidence but not
+    // `ended_at` (a late call, delivered records of a scan) lost to the escalation stored before it.
+    const base: Alert = { ...other, alert_id: 'escalated-then-updated', severity: 'critical', risk_score: 85, evidence: { figure: 25 } };
+    await write([{ change: 'escalated', alert: base }]);
+    await write([{ change: 'updated', alert: { ...base, risk_score: 86, evidence: { figure: 26 } }, storeOnly: true }]);
+    const [a] = (await store.openAlerts()).filter((x) => x.alert_id === 'escalated-then-updated');
+    assert.deepEqual([a?.risk_score, a?.evidence['figure']], [86, 26]);
+  });
 });

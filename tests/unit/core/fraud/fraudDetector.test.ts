@@ -208,7 +208,10 @@ describe('fraud detector', () => {
     const calls = Array.from({ length: 10 }, (_, i) => satelliteCall(T0 + i * 5_000));
     const summary = (cs: AlertChange[]) => cs.map((c) => [c.change, c.alert.evidence['calls_to_high_risk_range'], (c.alert.ended_at - T0) / 1000]);
     assert.deepEqual(summary(run(d, calls.slice(0, 5))), [['opened', 5, 20]]);
-    assert.deepEqual(summary(run(d, calls.slice(5))), [['updated', 10, 45]]);
+    const second = run(d, calls.slice(5));
+    assert.deepEqual(summary(second), [['updated', 10, 45]]);
+    // Stored, not published: the topic gets an open alert's updates at most once a minute of its event time.
+    assert.equal(second[0]!.storeOnly, true);
     // Ordinary traffic of another account: the alert did not move, nothing is handed out.
     assert.deepEqual(run(d, [ev({ event_time: T0 + 50_000, account_id: 'acct-other' })]), []);
     assert.deepEqual(summary(run(d, [])), []);
@@ -218,6 +221,31 @@ describe('fraud detector', () => {
     next.adopt([held!]);
     const closed = next.closeUpTo(T0 + 45_000 + 121_000);
     assert.deepEqual(summary(closed), [['closed', 10, 45]]);
+  });
+
+  it('a batch hands out the alerts of its own accounts only; the topic gets an update once a minute of event time', () => {
+    // Found in review: handing out every open alert, one partition's batch could store another partition's alert with
+    // its own offsets; dropped then (a stop while it waited to retry), the alert moved by the other's committed records
+    // was stored by neither.
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const callOf = (account: string, at: number): FraudEvent => ({ ...satelliteCall(at), account_id: account });
+    const a = Array.from({ length: 12 }, (_, i) => callOf('acct-a', T0 + i * 10_000));
+    const b = Array.from({ length: 12 }, (_, i) => callOf('acct-b', T0 + i * 10_000));
+    const observe = (events: FraudEvent[]) => events.flatMap((e) => d.observe(e));
+    const of = (cs: AlertChange[]) => cs.map((c) => [c.change, c.alert.key.account_id, c.alert.evidence['calls_to_high_risk_range'], c.storeOnly ?? false]);
+    assert.deepEqual(of([...observe(a.slice(0, 6)), ...observe(b.slice(0, 6)), ...d.flushUpdates(['acct-a'])]), [
+      ['opened', 'acct-a', 5, false],
+      ['opened', 'acct-b', 5, false],
+      ['updated', 'acct-a', 6, true],
+    ]);
+    // acct-b's move is handed out by acct-b's own batch, once.
+    assert.deepEqual(of(d.flushUpdates(['acct-b'])), [['updated', 'acct-b', 6, true]]);
+    assert.deepEqual(of(d.flushUpdates(['acct-a', 'acct-b'])), []);
+    // A minute of event time after it opened (at 40 s), acct-a's update goes to the topic too; then quiet again.
+    observe(a.slice(6, 11));
+    assert.deepEqual(of(d.flushUpdates(['acct-a'])), [['updated', 'acct-a', 11, false]]);
+    observe(a.slice(11));
+    assert.deepEqual(of(d.flushUpdates(['acct-a'])), [['updated', 'acct-a', 12, true]]);
   });
 
   it('an escalation is handed out at the end of its batch with the batch’s latest state; before its close if both', () => {
