@@ -26,16 +26,19 @@ export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
-const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+// Labels of letters, digits, `-` and `_` (container names such as `proj_api_1` resolve, though RFC 1123 has no `_`).
+const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 /**
- * An address to listen on: an IPv4 or IPv6 address or a host name. Checked with the other variables, so a malformed one
- * (`999.1.1.1`) is named beside them; whether it is an address of this machine is known only when listening (found
- * from outside: it was reported alone, on the run after the others were fixed).
+ * An address to listen on: an IPv6 address, an IPv4 one, or a host name. Checked with the other variables, so a
+ * malformed one (`999.1.1.1`) is named beside them; whether it is an address of this machine is known only when
+ * listening (found from outside: it was reported alone, on the run after the others were fixed). The shorter numeric
+ * forms the resolver takes (`127.1`, `0`) pass.
  */
 const listenHost = () =>
-  name().refine((v) => (/^[\d.]+$/.test(v) ? ipaddr.IPv4.isValidFourPartDecimal(v) : v.includes(':') ? ipaddr.IPv6.isValid(v) : HOST_NAME.test(v)), {
-    message: 'not an IP address or host name',
-  });
+  name().refine(
+    (v) => (v.includes(':') ? ipaddr.IPv6.isValid(v) : /^\d+(?:\.\d+){3}$/.test(v) ? v.split('.').every((part) => Number(part) <= 255) : HOST_NAME.test(v)),
+    { message: 'not an IP address or host name' },
+  );
 
 const baseSchema = z.object({
   /** Embedded ClickHouse, the local Kafka broker, the development master key and tokens, `pipeline.log`. */

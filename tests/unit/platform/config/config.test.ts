@@ -101,8 +101,23 @@ describe('loadConfig', () => {
       () => loadConfig({ CDR_API_HOST: '999.1.1.1', CDR_API_PORT: 'x' }),
       (e: unknown) => e instanceof Error && /CDR_API_HOST: not an IP address or host name/.test(e.message) && e.message.includes('CDR_API_PORT'),
     );
-    for (const bad of ['1.2.3', 'bad host', '-lead.example', '300.0.0.1']) assert.throws(() => loadConfig({ CDR_API_HOST: bad }), /CDR_API_HOST/, bad);
-    for (const good of ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', 'api-1.internal.example.org'])
+    for (const bad of ['bad host', '-lead.example', '300.0.0.1', '1.2.3.256', 'a..b', '::g'])
+      assert.throws(() => loadConfig({ CDR_API_HOST: bad }), /CDR_API_HOST/, bad);
+    // Found in review: forms Node listens on — container names with `_`, the resolver's short numeric forms, a zone id.
+    for (const good of [
+      '127.0.0.1',
+      '0.0.0.0',
+      '::',
+      '::1',
+      'localhost',
+      'localhost.',
+      'api-1.internal.example.org',
+      'proj_api_1',
+      '127.1',
+      '0',
+      '127.000.000.001',
+      'fe80::1%eth0',
+    ])
       assert.equal(loadConfig({ CDR_API_HOST: good }).api.host, good);
   });
   it("runs a section's checks across variables even when another variable of it is bad", () => {
