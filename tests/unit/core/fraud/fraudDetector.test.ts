@@ -294,6 +294,32 @@ describe('fraud detector', () => {
     }
   });
 
+  it('pumping read out of order gives the in-order alert', () => {
+    // Found from outside (2026-12-06): 40 never-confirmed SMS to one Indonesian range over 60 s, read over four
+    // partitions, kept 34 of them (surge 17 of 20): a late record was judged only in the window ending at its own time.
+    const pump = Array.from({ length: 40 }, (_, i) =>
+      ev({ event_time: T0 + i * 1500, account_id: 'acct-pump', destination_country: 'ID', recipient_range: '62812', status: 'pending' }),
+    );
+    const alertOf = (d: FraudDetector) =>
+      d
+        .openAlerts()
+        .filter((a) => a.rule === 'sms_pumping')
+        .map((a) => [a.severity, a.started_at, a.ended_at, a.evidence['records'], a.evidence['surge']]);
+    const inOrder = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    run(inOrder, pump);
+    const want = alertOf(inOrder);
+    assert.deepEqual(want, [['critical', T0, T0 + 39 * 1500, 40, 20]]);
+    let seed = 3;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let k = 0; k < 40; k++) {
+      const partitions: FraudEvent[][] = [[], [], [], []];
+      for (const e of pump) partitions[Math.floor(rand() * 4)]!.push(e);
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      run(d, partitions.flat());
+      assert.deepEqual(alertOf(d), want, `partitioning ${k}`);
+    }
+  });
+
   it('a closed alert is amended by a call read late, not opened again; its evidence is of its highest figure', () => {
     // Found in review: calls at 0–40 s read with the 0 s call after an SMS at 400 s, then the 50 s call after one at
     // 420 s: the alert opened (0–40 s), closed as the account's clock passed its close delay, and the 50 s call opened it
