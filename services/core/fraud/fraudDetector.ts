@@ -568,11 +568,18 @@ export class FraudDetector {
     else this.openByAccount.set(o.alert.key.account_id, new Set([id]));
   }
 
-  /** Closes the open alert `id` if its condition has not held for `close_after_s` by its account's clock. */
-  private closeIfDue(id: string, out: AlertChange[]): void {
+  /**
+   * Closes the open alert `id` if its condition has not held for `close_after_s` by its account's clock. `judging`: the
+   * account of the record being judged (the sweep's caller); an alert of another account with a change not yet handed
+   * out waits for a later sweep, so that its own partition's batch stores that change — closed here, it would go with
+   * the other partition's batch, and be lost with it if that batch were given up after its own had committed (found in
+   * review, 2026-12-06).
+   */
+  private closeIfDue(id: string, out: AlertChange[], judging?: string): void {
     const o = this.open.get(id);
     if (!o) return;
     const account = o.alert.key.account_id;
+    if (judging !== undefined && account !== judging && (o.changed || o.escalated)) return;
     if (o.heldAt >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return;
     this.open.delete(id);
     const ids = this.openByAccount.get(account);
@@ -918,7 +925,7 @@ export class FraudDetector {
       const ids = this.openByAccount.get(e.account_id);
       if (ids) for (const id of [...ids]) this.closeIfDue(id, changes);
     }
-    changes.push(...this.sweep());
+    changes.push(...this.sweep(e.account_id));
     return changes;
   }
 
@@ -929,11 +936,11 @@ export class FraudDetector {
     return this.sweep();
   }
 
-  private sweep(): AlertChange[] {
+  private sweep(judging?: string): AlertChange[] {
     if (this.watermark - this.lastSweep < BUCKET_MS) return [];
     this.lastSweep = this.watermark;
     const out: AlertChange[] = [];
-    for (const id of [...this.open.keys()]) this.closeIfDue(id, out);
+    for (const id of [...this.open.keys()]) this.closeIfDue(id, out, judging);
     const hourly = this.watermark - this.lastPrune >= 3_600_000;
     if (hourly || this.watermark - this.lastTokenPrune >= TOKEN_PRUNE_MS) {
       this.lastTokenPrune = this.watermark;

@@ -248,6 +248,25 @@ describe('fraud detector', () => {
     assert.deepEqual(of(d.flushUpdates(['acct-a'])), [['updated', 'acct-a', 12, true]]);
   });
 
+  it('another account’s sweep leaves an alert whose change is not handed out yet to its own batch, then closes it', () => {
+    // Found in review (2026-12-06): partition A's batch moved acct-x's alert (a late call) and paused; partition B's
+    // batch of acct-y closed it, carrying A's move with B's offsets; A's batch then handed out nothing. Given up after
+    // A committed, B's batch would have taken the late call's effect with it.
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const call = (at: number): FraudEvent => ({ ...satelliteCall(at), account_id: 'acct-x' });
+    const of = (cs: AlertChange[]) => cs.map((c) => [c.change, c.alert.key.account_id, c.alert.evidence['calls_to_high_risk_range']]);
+    run(
+      d,
+      Array.from({ length: 10 }, (_, i) => call(T0 + 10_000 + i * 5_000)),
+    );
+    const a2 = d.observe(call(T0 + 5_000)); // A's second batch, paused after a late call
+    const b = [T0 + 100_000, T0 + 200_000].flatMap((t) => d.observe(ev({ account_id: 'acct-y', event_time: t })));
+    assert.deepEqual(of([...b, ...d.flushUpdates(['acct-y'])]), [], 'B closes nothing of acct-x');
+    assert.deepEqual(of([...a2, ...d.flushUpdates(['acct-x'])]), [['updated', 'acct-x', 11]], 'A stores its own move');
+    // The next sweep closes it, with the move.
+    assert.deepEqual(of(d.observe(ev({ account_id: 'acct-y', event_time: T0 + 210_000 }))), [['closed', 'acct-x', 11]]);
+  });
+
   it('an escalation is handed out at the end of its batch with the batch’s latest state; before its close if both', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const calls = Array.from({ length: 25 }, (_, i) => satelliteCall(T0 + i * 2_000));
@@ -574,6 +593,8 @@ describe('fraud detector', () => {
     const flood = Array.from({ length: 40 }, (_, i) => ev({ account_id: 'acct-q', event_time: T0 + i * 1000, recipient_token: 'victim' }));
     const opened = flood.flatMap((e) => d.observe(e, e.event_time)).filter((c) => c.change === 'opened');
     assert.equal(opened.length, 1);
+    // The end of acct-q's batch: its alert's latest state is handed out (until then another account's sweep leaves it).
+    d.flushUpdates(['acct-q']);
     // acct-q sends nothing more; another account's traffic carries event time on for 5 minutes.
     const others = Array.from({ length: 60 }, (_, i) => ev({ account_id: 'acct-o', event_time: T0 + 40_000 + i * 5_000, recipient_token: `o${i}` }));
     let closedAt = 0;
