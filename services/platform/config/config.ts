@@ -31,14 +31,14 @@ const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9
 /**
  * An address to listen on: an IPv6 address, an IPv4 one, or a host name. Checked with the other variables, so a
  * malformed one (`999.1.1.1`) is named beside them; whether it is an address of this machine is known only when
- * listening (found from outside: it was reported alone, on the run after the others were fixed). The shorter numeric
- * forms the resolver takes (`127.1`, `0`) pass.
+ * listening (found from outside: it was reported alone, on the run after the others were fixed). Digits and dots are
+ * an IPv4 address as the resolver reads it (`127.1` and `0` pass, `300.1` does not), without a part led by 0, which it
+ * would read as octal (`010.0.0.1` is 8.0.0.1).
  */
 const listenHost = () =>
-  name().refine(
-    (v) => (v.includes(':') ? ipaddr.IPv6.isValid(v) : /^\d+(?:\.\d+){3}$/.test(v) ? v.split('.').every((part) => Number(part) <= 255) : HOST_NAME.test(v)),
-    { message: 'not an IP address or host name' },
-  );
+  name().refine((v) => (v.includes(':') ? ipaddr.IPv6.isValid(v) : /^[\d.]+$/.test(v) ? ipaddr.IPv4.isValid(v) && !/(?:^|\.)0\d/.test(v) : HOST_NAME.test(v)), {
+    message: 'not an IP address or host name',
+  });
 
 const baseSchema = z.object({
   /** Embedded ClickHouse, the local Kafka broker, the development master key and tokens, `pipeline.log`. */

@@ -101,7 +101,8 @@ describe('loadConfig', () => {
       () => loadConfig({ CDR_API_HOST: '999.1.1.1', CDR_API_PORT: 'x' }),
       (e: unknown) => e instanceof Error && /CDR_API_HOST: not an IP address or host name/.test(e.message) && e.message.includes('CDR_API_PORT'),
     );
-    for (const bad of ['bad host', '-lead.example', '300.0.0.1', '1.2.3.256', 'a..b', '::g'])
+    // And numeric forms the resolver refuses or reads as octal (found in review).
+    for (const bad of ['bad host', '-lead.example', '300.0.0.1', '1.2.3.256', 'a..b', '::g', '300.1', '1.2.3.4.5', '4294967296', '010.0.0.1', '127.0.0.1.'])
       assert.throws(() => loadConfig({ CDR_API_HOST: bad }), /CDR_API_HOST/, bad);
     // Found in review: forms Node listens on — container names with `_`, the resolver's short numeric forms, a zone id.
     for (const good of [
@@ -115,7 +116,7 @@ describe('loadConfig', () => {
       'proj_api_1',
       '127.1',
       '0',
-      '127.000.000.001',
+      '1.2.3',
       'fe80::1%eth0',
     ])
       assert.equal(loadConfig({ CDR_API_HOST: good }).api.host, good);
