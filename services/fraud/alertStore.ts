@@ -98,16 +98,27 @@ function alertOf(r: StoredRow): Alert {
 export class AlertStore {
   constructor(private readonly storage: Storage) {}
 
+  /**
+   * Each alert's newest row: the highest version, then the latest `changed_at` (the wall time of its batch). Not `FINAL`:
+   * the table is partitioned by the month of `started_at`, which a late record can move back, and of two rows of one
+   * version in two partitions `FINAL` keeps the later month's — the older state — whichever was inserted later
+   * (verified on the engine, 2026-12-06: a late record moves an alert's start and evidence, not its end, so its
+   * version). A replayed batch's rows are dropped by its insert token, so a later `changed_at` is a later change.
+   */
+  private newest(): string {
+    return `(SELECT * FROM ${this.storage.table('fraud_alerts')} ORDER BY alert_id, version DESC, changed_at DESC LIMIT 1 BY alert_id)`;
+  }
+
   /** Alerts open now (a restarted detector adopts them: their condition continues them rather than opening new ones). */
   async openAlerts(): Promise<Alert[]> {
-    const rows = await this.storage.query<StoredRow>(`SELECT * FROM ${this.storage.table('fraud_alerts')} FINAL WHERE state = 'open'`);
+    const rows = await this.storage.query<StoredRow>(`SELECT * FROM ${this.newest()} WHERE state = 'open'`);
     return rows.map(alertOf);
   }
 
   /** Alerts whose activity overlaps [from, to), newest first. */
   async list(from: number, to: number, rule?: string, limit = 1000): Promise<Alert[]> {
     const rows = await this.storage.query<StoredRow>(
-      `SELECT * FROM ${this.storage.table('fraud_alerts')} FINAL
+      `SELECT * FROM ${this.newest()}
        WHERE started_at < {to:DateTime64(3, 'UTC')} AND ended_at >= {from:DateTime64(3, 'UTC')} ${rule ? 'AND rule = {rule:String}' : ''}
        ORDER BY started_at DESC, alert_id LIMIT {limit:UInt32}`,
       { from: chTime(from), to: chTime(to), limit, ...(rule ? { rule } : {}) },

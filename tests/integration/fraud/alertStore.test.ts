@@ -35,8 +35,10 @@ describe('fraud alert store', () => {
   const setup = testSetup();
   let rt: PipelineRuntime;
   let store: AlertStore;
+  // Each write a later wall time, as each batch of the fraud consumer has.
+  let tick = 0;
   const write = async (changes: AlertChange[]): Promise<void> => {
-    const rows = changes.map((c, i) => rowOf(c, MIDNIGHT + 200_000 + i));
+    const rows = changes.map((c) => rowOf(c, MIDNIGHT + 200_000 + tick++));
     await requireStore(rt).insert('fraud_alerts', rows);
   };
 
@@ -100,5 +102,22 @@ describe('fraud alert store', () => {
     await write([{ change: 'updated', alert: { ...base, risk_score: 86, evidence: { figure: 26 } }, storeOnly: true }]);
     const [a] = (await store.openAlerts()).filter((x) => x.alert_id === 'escalated-then-updated');
     assert.deepEqual([a?.risk_score, a?.evidence['figure']], [86, 26]);
+  });
+
+  it('keeps a later update of the same version whose start moved back into the month before (another partition)', async () => {
+    // Found in review, verified on the engine (2026-12-06): of two rows of one version in November's and December's
+    // partitions, FINAL keeps December's — the older state here — whichever was inserted later.
+    const first: Alert = { ...opened, alert_id: 'moved-back', started_at: MIDNIGHT + 10_000, evidence: { figure: 5 } };
+    const later: Alert = { ...first, started_at: MIDNIGHT - 10_000, evidence: { figure: 6 } };
+    await write([{ change: 'updated', alert: first }]);
+    await write([{ change: 'updated', alert: later, storeOnly: true }]);
+    assert.equal(rowOf({ change: 'updated', alert: first }, 0).version, rowOf({ change: 'updated', alert: later }, 0).version, 'one version');
+    const [a] = (await store.openAlerts()).filter((x) => x.alert_id === 'moved-back');
+    assert.deepEqual([a?.started_at, a?.evidence['figure']], [MIDNIGHT - 10_000, 6]);
+    const listed = (await store.list(MIDNIGHT - 3_600_000, MIDNIGHT + 3_600_000)).filter((x) => x.alert_id === 'moved-back');
+    assert.deepEqual(
+      listed.map((x) => [x.started_at, x.evidence['figure']]),
+      [[MIDNIGHT - 10_000, 6]],
+    );
   });
 });
