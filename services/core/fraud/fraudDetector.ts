@@ -228,6 +228,17 @@ class KeyWindow {
     return [t, ...later.reverse()];
   }
 
+  /**
+   * `endsFor` cut to its first and last: the record's own window and, read out of order, the one ending at the key's
+   * newest record. For the rules every SMS passes (range_scan, sms_pumping), where judging every window between cost
+   * +25% of the detector's time on traffic read over four partitions; an attack shorter than the window peaks at the
+   * newest record.
+   */
+  ownAndNewestEnd(t: number): readonly number[] {
+    const ends = this.endsFor(t);
+    return ends.length > 2 ? [ends[0]!, ends[ends.length - 1]!] : ends;
+  }
+
   /** The bucket numbered `b`, if the window holds it (searched from the newest end: late records are recent ones). */
   private bucketAt(b: number): Bucket | undefined {
     for (let i = this.buckets.length - 1; i >= 0; i--) {
@@ -805,8 +816,7 @@ export class FraudDetector {
         const riskyDestination = (rc.params['high_risk_countries'] as readonly string[]).includes(e.destination_country);
         // As range_scan (below): a record read out of order is also judged in the window ending at the range's newest
         // record (found from outside, 2026-12-06: 40 pumped records read over four partitions kept 34 of them).
-        const ends = w.endsFor(t);
-        for (const at of ends.length > 2 ? [ends[0]!, ends[ends.length - 1]!] : ends) {
+        for (const at of w.ownAndNewestEnd(t)) {
           const s = w.totals(at);
           const deliveredRatio = s.n > 0 ? s.delivered / s.n : 1;
           const surge = s.n / baseline;
@@ -853,13 +863,10 @@ export class FraudDetector {
         const d = (range.scanRecipients ??= new DistinctWindow(rc.windowS * 1000, e.account_id));
         if (e.recipient_token) d.add(e.recipient_token, t);
         const th = thresholdsFor(rc, e.destination_country, network);
-        // Judged at its own time and, read out of order, also in the window ending at the range's newest record, which an
-        // in-order reading would have judged with it (the windows between are skipped: every SMS passes here, and a scan
-        // shorter than the window peaks at its newest record). Each window's distinct recipients are those of its own
-        // records, never ones seen after it (found from outside: records read out of order, keyed by cdr_id, gave "160
-        // distinct recipients" of 68 records).
-        const ends = w.endsFor(t);
-        for (const at of ends.length > 2 ? [ends[0]!, ends[ends.length - 1]!] : ends) {
+        // Judged in its own window and the range's newest one (KeyWindow.ownAndNewestEnd). Each window's distinct
+        // recipients are those of its own records, never ones seen after it (found from outside: records read out of
+        // order, keyed by cdr_id, gave "160 distinct recipients" of 68 records).
+        for (const at of w.ownAndNewestEnd(t)) {
           const s = w.totals(at);
           const bucket = Math.floor(at / BUCKET_MS);
           const distinct = d.count(at, (bucket - w.windowBuckets + 1) * BUCKET_MS, (bucket + 1) * BUCKET_MS);

@@ -28,6 +28,19 @@ function run(d: FraudDetector, events: readonly FraudEvent[]): AlertChange[] {
   return [...events.flatMap((e) => d.observe(e)), ...d.flushUpdates()];
 }
 
+/**
+ * `count` orders in which fraud reads `events` produced keyed by cdr_id over four raw partitions: each event on a
+ * partition drawn from a seeded generator, the partitions read one after another, each in order.
+ */
+function partitionOrders(events: readonly FraudEvent[], count: number, seed: number): FraudEvent[][] {
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  return Array.from({ length: count }, () => {
+    const partitions: FraudEvent[][] = [[], [], [], []];
+    for (const e of events) partitions[Math.floor(rand() * 4)]!.push(e);
+    return partitions.flat();
+  });
+}
+
 describe('fraud detector', () => {
   it('velocity per recipient token: one number flooded from one account', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
@@ -179,14 +192,9 @@ describe('fraud detector', () => {
     // Found from outside (2026-12-06): eight calls 20 s apart to a satellite range, produced at once keyed by cdr_id over
     // four raw partitions, reached fraud partition by partition. Each call was judged only in the window ending at its
     // own time: some orders raised no alert, others one of 5 calls from the 2nd to the 7th.
-    let seed = 20261206;
-    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const calls = Array.from({ length: 8 }, (_, i) => satelliteCall(T0 + i * 20_000));
-    for (let k = 0; k < 200; k++) {
-      const partitions: FraudEvent[][] = [[], [], [], []];
-      for (const c of calls) partitions[Math.floor(rand() * 4)]!.push(c);
+    for (const order of partitionOrders(calls, 200, 20261206)) {
       const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-      const order = partitions.flat();
       const changes = run(d, order);
       const where = order.map((c) => (c.event_time - T0) / 20_000).join(',');
       assert.equal(changes.filter((c) => c.change === 'opened').length, 1, `order ${where}`);
@@ -303,13 +311,9 @@ describe('fraud detector', () => {
     const inOrder = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const want = evidenceOf(inOrder, run(inOrder, scan));
     assert.deepEqual(want.slice(0, 3), [1, 160, 160]);
-    let seed = 7;
-    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let k = 0; k < 40; k++) {
-      const partitions: FraudEvent[][] = [[], [], [], []];
-      for (const e of scan) partitions[Math.floor(rand() * 4)]!.push(e);
+    for (const [k, order] of partitionOrders(scan, 40, 7).entries()) {
       const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-      assert.deepEqual(evidenceOf(d, run(d, partitions.flat())), want, `partitioning ${k}`);
+      assert.deepEqual(evidenceOf(d, run(d, order)), want, `partitioning ${k}`);
     }
   });
 
@@ -328,13 +332,9 @@ describe('fraud detector', () => {
     run(inOrder, pump);
     const want = alertOf(inOrder);
     assert.deepEqual(want, [['critical', T0, T0 + 39 * 1500, 40, 20]]);
-    let seed = 3;
-    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let k = 0; k < 40; k++) {
-      const partitions: FraudEvent[][] = [[], [], [], []];
-      for (const e of pump) partitions[Math.floor(rand() * 4)]!.push(e);
+    for (const [k, order] of partitionOrders(pump, 40, 3).entries()) {
       const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-      run(d, partitions.flat());
+      run(d, order);
       assert.deepEqual(alertOf(d), want, `partitioning ${k}`);
     }
   });
