@@ -136,7 +136,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     http: { headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(requestTimeout / 4))) },
     // Ids are up to 128 characters, each up to 3 when percent-encoded; the route schemas hold them to 128. Fastify's
     // default of 100 refused a statement for a 120-character account id that usage answered for (found from outside).
-    maxParamLength: MAX_PARAM_LENGTH,
+    // (Under routerOptions: top-level router options are deprecated in fastify 5, FSTDEP022.)
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logController: new LogController({ disableRequestLogging: true }),
     // No type coercion: `"false"`, `0` or `null` where a boolean belongs is a 400, not a silent false.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
