@@ -72,7 +72,10 @@ export interface FraudStats {
 interface PartitionState {
   readonly partition: number;
   observedUpTo: number;
+  /** The changes of this partition's batch in flight, in order: carried into a retry, cleared once durable. */
   pending: AlertChange[];
+  /** Those of them made for other accounts (closes by the sweep, and what an abandoned batch left): see `unstored`. */
+  readonly foreign: Set<AlertChange>;
 }
 
 export function fraudEventOf(e: ReturnType<typeof decodePseudonymised>): FraudEvent {
@@ -106,6 +109,14 @@ export class FraudService implements BatchHandler<PartitionState> {
    * alerts open than were ever raised.
    */
   private openDurable = 0;
+  /**
+   * Changes the detector made for another partition's accounts (the closing sweep runs inside any record's judgement)
+   * whose batch was then abandoned: the next batch of any partition stores them. Without this, a close handed out with
+   * a batch that was given up (its partition moved, the store away at a stop) was lost while the detector had moved
+   * on: the alert stayed `open` in `fraud_alerts` until a new process adopted and closed it. The batch's own accounts'
+   * changes are not put here: their records are read again, by whichever member gets the partition.
+   */
+  private readonly unstored: AlertChange[] = [];
   private readonly clock: () => number;
 
   constructor(private readonly deps: FraudDeps) {
@@ -183,13 +194,17 @@ export class FraudService implements BatchHandler<PartitionState> {
   }
 
   async openPartition(partition: number, firstOffset: number): Promise<PartitionState> {
-    return { partition, observedUpTo: firstOffset - 1, pending: [] };
+    return { partition, observedUpTo: firstOffset - 1, pending: [], foreign: new Set() };
   }
 
   async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
     const dead: DeadLetter[] = [];
     const state = ctx.state;
-    const changes: AlertChange[] = [...state.pending];
+    // What abandoned batches left first (older), then what an earlier attempt of this batch made.
+    const left = this.unstored.splice(0);
+    for (const c of left) state.foreign.add(c);
+    const changes: AlertChange[] = [...left, ...state.pending];
+    const made = changes.length;
     let examined = 0;
     let last = state.observedUpTo;
     let late = 0;
@@ -230,6 +245,7 @@ export class FraudService implements BatchHandler<PartitionState> {
     // Each alert these records moved, once, with its latest state: stored with this batch's offsets, so a stop or a crash
     // loses none of its activity (the windows refill from live traffic; the alert does not).
     changes.push(...this.detector.flushUpdates(accounts));
+    for (let i = made; i < changes.length; i++) if (!accounts.has(changes[i]!.alert.key.account_id)) state.foreign.add(changes[i]!);
     state.observedUpTo = last;
     state.pending = changes;
     const now = this.clock();
@@ -264,8 +280,17 @@ export class FraudService implements BatchHandler<PartitionState> {
       deadLetters: dead,
       publish: published.length > 0 ? [{ topic: this.deps.config.kafka.topics.fraudAlerts, messages: published }] : [],
       writes: [insertPlan({ table: 'fraud_alerts', label: 'fraud_alerts', rows, identity: (r) => `${r.alert_id}|${r.version}` })],
+      // Given up uncommitted: other accounts' changes go to the next batch of any partition (idempotent: the loop may
+      // call each attempt's callback; the first moves them). A retry of this batch keeps its own.
+      onAbandoned: () => {
+        if (state.foreign.size === 0) return;
+        this.unstored.push(...state.pending.filter((c) => state.foreign.has(c)));
+        state.pending = state.pending.filter((c) => !state.foreign.has(c));
+        state.foreign.clear();
+      },
       onDurable: () => {
         state.pending = [];
+        state.foreign.clear();
         this.counts.records += examined;
         this.counts.late += late;
         metrics.fraudRecords.inc(examined);
