@@ -83,7 +83,48 @@ const ALIASES: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Names that speak of keeping a request from its subject: never dropped while `confidential` itself is absent. */
-const SECRECY_STEMS = ['confiden', 'secre', 'disclos', 'gag', 'seal', 'classif', 'restrict', 'covert', 'privat', 'sensitiv', 'hidden', 'embargo', 'tipoff'];
+const SECRECY_STEMS = [
+  'confiden',
+  'secre',
+  'disclos',
+  'gag',
+  'seal',
+  'classif',
+  'restrict',
+  'covert',
+  'privat',
+  'sensitiv',
+  'hidden',
+  'hide',
+  'embargo',
+  'tipoff',
+  // Found from outside (2026-12-06): each of these was welcome, and the request went to its subject's export.
+  'tipping',
+  'conceal',
+  'discre',
+  'incamera',
+  'judice',
+  'quiet',
+  'anonym',
+  // And their kin: keeping it back, not telling or notifying the subject (not `notification_email` or `information`).
+  'silen',
+  'hush',
+  'stealth',
+  'clandestin',
+  'withh',
+  'suppress',
+  'nottell',
+  'notinform',
+  'noinform',
+  'informsubject',
+  'notnotif',
+  'nonotif',
+  'notifysubject',
+  'notifythesubject',
+  'subjectnotif',
+  'eyesonly',
+  'needtoknow',
+];
 
 const normalised = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -179,6 +220,33 @@ function placesOf(body: unknown, schema: ObjectSchema | undefined, at: string, o
   return out;
 }
 
+/** How many names inside one unread field are compared with the body's fields (a caller's note may be large). */
+const MAX_NAMES_INSIDE = 1_000;
+
+/**
+ * The first name inside an unread field's value (objects and arrays, depth first) that looks meant as one of
+ * `optional` (fields the body lacks), with its path; undefined when none among the first MAX_NAMES_INSIDE names.
+ */
+function meantInside(value: unknown, optional: readonly { readonly at: string; readonly k: string }[]): { path: string[]; meant: string[] } | undefined {
+  if (optional.length === 0 || value === null || typeof value !== 'object') return undefined;
+  let budget = MAX_NAMES_INSIDE;
+  const walk = (v: unknown, path: string[], depth: number): { path: string[]; meant: string[] } | undefined => {
+    if (v === null || typeof v !== 'object' || depth > 32) return undefined;
+    const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+    for (const [k, inner] of entries) {
+      if (!Array.isArray(v)) {
+        if (--budget < 0) return undefined;
+        const meant = optional.filter((o) => meantFields(k, [o.k]).length > 0).map((o) => `${o.at}.${o.k}`);
+        if (meant.length > 0) return { path: [...path, k], meant };
+      }
+      const found = walk(inner, [...path, k], depth + 1);
+      if (found || budget < 0) return found;
+    }
+    return undefined;
+  };
+  return walk(value, [], 0);
+}
+
 /**
  * Removes from `body` (in place) the fields of opted-in objects that the schema does not name, at any depth the
  * schema describes. Returns the refusal's message, with the body left as it was sent, when one of them looks meant
@@ -212,6 +280,16 @@ export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined
       }
       const elsewhere = optional.filter((o) => o.at !== at && meantFields(name, [o.k]).length > 0).map((o) => `${o.at}.${o.k}`);
       if (elsewhere.length > 0) return `${at}: ${quotedName(name)} is not a field here: did you mean ${listed(elsewhere)}?`;
+      // Inside an object the schema does not describe (`"options": {"confidential": true}`): a name meant as
+      // `confidential`, which the body lacks, would be dropped with it (found from outside: the request went to its
+      // subject's export). Only secrecy is looked for there: `"officer": {"country": "FR"}` is the caller's own.
+      const nested = meantInside(
+        record[name],
+        optional.filter((o) => o.k === 'confidential'),
+      );
+      if (nested) {
+        return `${at}: ${quotedName(name)} holds ${quotedName(nested.path[nested.path.length - 1]!)}, which is not read there: did you mean ${listed(nested.meant)}? (a field a request does not read is ignored with all it holds)`;
+      }
       unread.push({ place, name });
       if (unread.length > MAX_UNREAD_FIELDS)
         return `body: more than ${MAX_UNREAD_FIELDS} fields this request does not read (they are welcome, but not without end): send the request's own fields`;

@@ -69,13 +69,50 @@ describe('meantFields', () => {
       'sensitive',
       'hidden',
       'no_tipoff',
+      // Found from outside (2026-12-06): each of these was welcome, and the request went to its subject's export.
+      'tipping_off',
+      'tipping-off',
+      'tippingOff',
+      'conceal',
+      'concealed',
+      'discreet',
+      'in_camera',
+      'sub_judice',
+      'quiet',
+      'anonymous',
+      'silent',
+      'withhold_from_subject',
+      'do_not_notify_subject',
+      'notify_subject',
+      'do_not_inform',
+      'hush',
+      'eyes_only',
     ]) {
       assert.deepEqual(meantFields(name, leaKnown), ['confidential'], name);
     }
   });
 
   it('leaves alone what is no field of the request, or is a field with something after its name', () => {
-    for (const name of ['note', 'reason', 'requested_by', 'officer', 'ticket', 'x', '', '___', 'tag', 'priority', 'tz', 't', 'lang', 'channel']) {
+    for (const name of [
+      'note',
+      'reason',
+      'requested_by',
+      'officer',
+      'ticket',
+      'x',
+      '',
+      '___',
+      'tag',
+      'priority',
+      'tz',
+      't',
+      'lang',
+      'channel',
+      'notification_email',
+      'information',
+      'contact_info',
+      'camera_id',
+    ]) {
       assert.deepEqual(meantFields(name, leaKnown), [], name);
     }
     for (const name of ['authority_id', 'authorityId', 'case_reference_id', 'caseReferenceNo', 'identifier2', 'legal_basis_text', 'from_id']) {
@@ -137,6 +174,29 @@ describe('dropUnreadFields', () => {
     assert.match(dropUnreadFields(body({ as_sent: true }), lea) ?? '', /did you mean "body\.identifier\.as_sent"/);
     // Required fields are not looked for elsewhere: a top-level "type" is the caller's own.
     assert.equal(dropUnreadFields(body({ type: 'lea' }), lea), undefined);
+  });
+
+  it('refuses a name meant as "confidential" inside an object it does not read, at any depth, when the body lacks it', () => {
+    // Found from outside (2026-12-06): `"options": {"confidential": true}` was dropped with "options", and the request
+    // went to its subject's export.
+    assert.equal(
+      dropUnreadFields(body({ options: { confidential: true } }), lea),
+      'body: "options" holds "confidential", which is not read there: did you mean "body.confidential"? (a field a request does not read is ignored with all it holds)',
+    );
+    assert.match(dropUnreadFields(body({ meta: [{ flags: { tipping_off: true } }] }), lea) ?? '', /"meta" holds "tipping_off".*"body\.confidential"/);
+    // Only secrecy is looked for inside: another field's name there is the caller's own.
+    const officer = body({ officer: { name: 'J. Doe', country: 'FR' } });
+    assert.equal(dropUnreadFields(officer, lea), undefined);
+    assert.deepEqual(officer, body());
+    const deep = body({ note: Object.fromEntries([...Array.from({ length: 500 }, (_, i) => [`k${i}`, i]), ['secret', true]]) });
+    assert.match(dropUnreadFields(deep, lea) ?? '', /"note" holds "secret"/);
+    // Never quoted back where a name could hold a number.
+    const problem = dropUnreadFields(body({ options: { '+60 12 345 6789': { confidential: true } } }), lea);
+    assert.ok(problem !== undefined && !/6789/.test(problem), problem);
+    // With the field itself in its place, what the unread object holds is the caller's own, and dropped with it.
+    const sent = body({ confidential: true, options: { confidential: true }, note: { from: 'the desk', to: 'legal' } });
+    assert.equal(dropUnreadFields(sent, lea), undefined);
+    assert.deepEqual(sent, body({ confidential: true }));
   });
 
   it(`takes at most ${MAX_UNREAD_FIELDS} fields it does not read`, () => {
