@@ -44,11 +44,23 @@ export interface DisclosureAsk {
 }
 
 export async function serveDisclosure(svc: DisclosureServices, req: FastifyRequest, reply: FastifyReply, ask: DisclosureAsk): Promise<FastifyReply> {
+  // A request refused before its answer begins (406, 422, a store error) is audited by the /v1 hook: with its case and
+  // subject, as an answered one is (found from outside: a 422 that told the caller how many records the subject has left
+  // an entry with no case and no subject).
+  audited(req, {
+    action: ask.action,
+    subject: ask.subject,
+    authority: ask.authority,
+    caseReference: ask.caseReference,
+    legalBasis: ask.legalBasis,
+    confidential: ask.confidential,
+  });
   const format = answerFormatOf(req.headers.accept);
   if (!format) throw new PipelineError('not_acceptable', `Accept: this route answers ${Object.values(CONTENT_TYPES).join(', ')}`);
   const now = svc.clock();
   const plan = await svc.desk.plan(ask.subject, ask.from, ask.to, now, ask.allowHeld);
   if (plan.estimate > svc.maxAnswerRows) {
+    audited(req, { detail: `refused: about ${plan.estimate} records planned, over the ${svc.maxAnswerRows} of one answer` });
     throw new PipelineError(
       'answer_too_large',
       `the answer would hold about ${plan.estimate} records, more than this API gives in one answer (${svc.maxAnswerRows}, CDR_API_MAX_ANSWER_ROWS); ask for a shorter range`,

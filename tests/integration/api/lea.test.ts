@@ -169,6 +169,33 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.equal(report.key_trusted, true);
     });
 
+    it('refuses an answer over the row limit (422), audited with its case and subject as an answer is', async () => {
+      // Found from outside (2026-12-06): the 422, which tells the caller about how many records the subject has, left
+      // an audit entry with no case, legal basis or subject.
+      const small = await openTestApi(rt, { maxAnswerRows: 2, chain: 'test-small' });
+      try {
+        const res = await small.app.inject({
+          method: 'POST',
+          url: '/v1/lea/requests',
+          payload: lea({ type: 'msisdn', value: ALICE_E164 }, { case_reference: 'KL-2026-0422' }),
+          headers: auth('lea-officer'),
+        });
+        assert.equal(res.statusCode, 422, res.body);
+        assert.match(res.json<{ message: string }>().message, /about \d+ records, more than this API gives in one answer \(2,/);
+        const page = await small.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+        const entry = page.json<{ entries: Record<string, unknown>[] }>().entries.find((e) => e['case_reference'] === 'KL-2026-0422');
+        assert.ok(entry, 'the refusal is in the trail under its case');
+        assert.deepEqual([entry['action'], entry['status'], entry['outcome']], ['lea.request', 422, 'rejected']);
+        assert.equal(entry['authority'], 'Royal Malaysia Police');
+        assert.equal(entry['legal_basis'], 'Criminal Procedure Code s.116B');
+        assert.match(String(entry['subject_token']), /^[0-9a-f]{32}$/);
+        assert.match(String(entry['detail']), /^refused: about \d+ records planned, over the 2 of one answer$/);
+        assert.ok(!page.body.includes('60123456789'));
+      } finally {
+        await small.close();
+      }
+    });
+
     it('finds records ingested in international format from a national number, and the reverse', async () => {
       const national = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '012 345 6789', country: 'my' }))).json<Answer>();
       const international = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: 'tel:+60-12-345-6789' }))).json<Answer>();
