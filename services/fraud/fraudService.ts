@@ -110,13 +110,16 @@ export class FraudService implements BatchHandler<PartitionState> {
    */
   private openDurable = 0;
   /**
-   * Changes the detector made for another partition's accounts (the closing sweep runs inside any record's judgement)
-   * whose batch was then abandoned: the next batch of any partition stores them. Without this, a close handed out with
-   * a batch that was given up (its partition moved, the store away at a stop) was lost while the detector had moved
-   * on: the alert stayed `open` in `fraud_alerts` until a new process adopted and closed it. The batch's own accounts'
-   * changes are not put here: their records are read again, by whichever member gets the partition.
+   * Changes the detector handed out with a batch that was not stored, and that no retry of that batch will carry: the
+   * next batch of any partition stores them. The detector has moved on and will not make them again — a replay of the
+   * batch's records is skipped (`seen`) — so without this a close handed out with a given-up batch whose partition then
+   * left (a rebalance; the store away) was lost, and the alert stayed `open` in `fraud_alerts` until a restart; an
+   * `opened` was lost the same way (found in review, 2026-12-06). Filled when a batch is given up (its other accounts'
+   * changes, which need no wait for a retry) and when a partition's state is dropped (all it still held).
    */
   private readonly unstored: AlertChange[] = [];
+  /** The changes whose storing was counted (the gauge, the counters, the log line). */
+  private readonly counted = new WeakSet<AlertChange>();
   private readonly clock: () => number;
 
   constructor(private readonly deps: FraudDeps) {
@@ -175,6 +178,9 @@ export class FraudService implements BatchHandler<PartitionState> {
 
   async stop(): Promise<void> {
     await this.loop.stop();
+    // Said, not lost silently: the next process adopts these alerts as last stored and closes or continues them.
+    if (this.unstored.length > 0)
+      this.deps.log.warn({ changes: this.unstored.length }, 'fraud alert changes not stored at the stop: the next process adopts those alerts as last stored');
     this.deps.log.info({ ...this.stats }, 'fraud stopped');
   }
 
@@ -197,13 +203,25 @@ export class FraudService implements BatchHandler<PartitionState> {
     return { partition, observedUpTo: firstOffset - 1, pending: [], foreign: new Set() };
   }
 
+  /**
+   * The partition went elsewhere (or the loop re-opened or stopped it): what its batch in flight had not stored goes to
+   * the next batch of any partition. A prepare that failed (the store away) returned no result to give up, so this is
+   * where its changes would otherwise be dropped. If another process now reads the partition, both may store a change
+   * of its alerts; a duplicate is harmless (same version), a loss is not.
+   */
+  closePartition(_partition: number, state: PartitionState): void {
+    this.unstored.push(...state.pending);
+    state.pending = [];
+    state.foreign.clear();
+  }
+
   async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
     const dead: DeadLetter[] = [];
     const state = ctx.state;
-    // What abandoned batches left first (older), then what an earlier attempt of this batch made.
+    // What an earlier attempt of this batch made, what given-up batches left, then this attempt's own.
     const left = this.unstored.splice(0);
     for (const c of left) state.foreign.add(c);
-    const changes: AlertChange[] = [...left, ...state.pending];
+    const changes: AlertChange[] = [...state.pending, ...left];
     const made = changes.length;
     let examined = 0;
     let last = state.observedUpTo;
@@ -291,12 +309,21 @@ export class FraudService implements BatchHandler<PartitionState> {
       onDurable: () => {
         state.pending = [];
         state.foreign.clear();
+        // A partition dropped while this batch was in flight put its changes in `unstored` too: stored now, not again.
+        if (this.unstored.length > 0) {
+          const stored = new Set(changes);
+          const rest = this.unstored.filter((c) => !stored.has(c));
+          this.unstored.splice(0, this.unstored.length, ...rest);
+        }
         this.counts.records += examined;
         this.counts.late += late;
         metrics.fraudRecords.inc(examined);
         metrics.fraudWindows.set(this.detector.windowCount);
         metrics.fraudRecordsLate.inc(late);
         for (const c of changes) {
+          // Counted once, whichever batch stores it first: a change may be stored twice (a duplicate row is harmless).
+          if (this.counted.has(c)) continue;
+          this.counted.add(c);
           if (c.change === 'opened') {
             this.counts.alerts++;
             this.openDurable++;
