@@ -123,7 +123,16 @@ function doneWords(done: readonly DestructionEntry[]): string {
   };
   const parts: string[] = [];
   const ids = verifiedAt('identifiers');
-  if (ids) parts.push(`identifiers destroyed and verified at ${ids.at}`);
+  if (ids) {
+    // Active holds' copies outlive the month's key (each sealed under its hold's own key): said, so that "destroyed"
+    // is not read as "no copy anywhere" (found from outside).
+    const latest = done.filter((e) => e.class === 'identifiers' && e.verified).at(-1)!;
+    const kept =
+      latest.holds_honoured > 0
+        ? `, except the copies kept under ${latest.holds_honoured} active legal hold(s) (each sealed under its hold's own key, until the hold is released and a pass purges them)`
+        : '';
+    parts.push(`identifiers destroyed and verified at ${ids.at}${kept}`);
+  }
   const held = done.filter((e) => e.class === 'held' && e.verified);
   if (held.length > 0) {
     const holds = new Set(held.map((e) => JSON.stringify(e.verification['hold_id'] ?? e.seq))).size;

@@ -165,7 +165,9 @@ describe('destruction record', () => {
 describe('destruction record: begun entries (written before a pass destroys)', () => {
   const s = signer();
   /** A chain of `items` (verified unless said), all of month 2025-11. */
-  function chainOf(items: { run: string; stage?: 'begun'; verified?: boolean; rows?: number; class?: string; holdId?: string }[]): DestructionEntry[] {
+  function chainOf(
+    items: { run: string; stage?: 'begun'; verified?: boolean; rows?: number; class?: string; holdId?: string; holds?: number }[],
+  ): DestructionEntry[] {
     const out: DestructionEntry[] = [];
     let prev = DESTRUCTION_GENESIS;
     for (const [i, it] of items.entries()) {
@@ -183,7 +185,7 @@ describe('destruction record: begun entries (written before a pass destroys)', (
           pass_now: '2026-12-01T00:00:00.000Z',
           run_id: it.run,
           actor: 'schedule',
-          holds_honoured: 0,
+          holds_honoured: it.holds ?? 0,
           verified: it.verified ?? !begun,
           verification: {
             ...(begun ? { stage: 'begun', planned_rows: 1200, planned_keys: 1 } : { after: { vault: 0 } }),
@@ -220,6 +222,15 @@ describe('destruction record: begun entries (written before a pass destroys)', (
     assert.match(
       r.summary,
       /^4 retention action\(s\) recorded for 2025-11; identifiers destroyed and verified at 2026-12-01T00:00:00\.000Z; the copies of 2 released legal hold\(s\) purged and verified at 2026-12-01T00:02:00\.000Z; 1 action\(s\) NOT verified \(traffic 2025-11\): see their verification\. Check/,
+    );
+  });
+  it('the summary says when active legal holds keep copies of the month’s identifiers past their destruction', () => {
+    // Found from outside (2026-12-06): a month with holds honoured read "identifiers destroyed and verified" alone.
+    const r = reportOf(s, chainOf([{ run: 'a', holds: 2 }]));
+    assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
+    assert.match(
+      r.summary,
+      /identifiers destroyed and verified at 2026-12-01T00:00:00\.000Z, except the copies kept under 2 active legal hold\(s\) \(each sealed under its hold's own key, until the hold is released and a pass purges them\)\. Check/,
     );
   });
   it('a begun entry its pass never closed is named in the summary with its time, and the report still verifies', () => {
