@@ -5,7 +5,7 @@
  */
 export { CHANNELS, DIRECTIONS, SENDER_TYPES, STATUSES } from './cdr/cdrEvent.ts';
 export type { CdrEvent, Channel, Direction, SenderType, Status } from './cdr/cdrEvent.ts';
-export { EARLIEST_EVENT_TIME, identifierShaped, recordIdShaped, validateCdr } from './cdr/validate.ts';
+export { EARLIEST_EVENT_TIME, identifierInText, identifierShaped, recordIdShaped, validateCdr } from './cdr/validate.ts';
 export type { ValidationLimits } from './cdr/validate.ts';
 export { sanitiseCdr, sanitiseClientIp, sanitiseErrorCode } from './cdr/sanitise.ts';
 export type { DroppedField, Sanitised } from './cdr/sanitise.ts';

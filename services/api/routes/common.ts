@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import {
   COUNTRY_CODES,
+  identifierInText,
   PipelineError,
   isoInstantProblem,
   keptAsSent,
@@ -121,6 +122,22 @@ export const FLAGGED_LOOKUP = 'identifier looked up in its unreadable (flagged) 
 export function unknownId(what: string, id: string): string {
   const quoted = quotedValue(id);
   return quoted === 'the value' ? `no ${what} has the id given` : `no ${what} ${quoted}`;
+}
+
+/**
+ * A 400 when a free-text field holds an identifier (an email address, a `+` number): free text is kept with the audit
+ * trail for 36 months and with a hold until it is purged, identifiers 12 months under their month's key — the subject
+ * goes in `identifier`, where it is tokenised (found from outside: `"case_reference": "re +60 12-345 6789"` was
+ * stored in clear). Never quotes the text.
+ */
+export function refuseIdentifiersIn(fields: Readonly<Record<string, string | undefined>>): void {
+  for (const [name, text] of Object.entries(fields)) {
+    if (text !== undefined && identifierInText(text))
+      throw new PipelineError(
+        'bad_request',
+        `${name}: holds what looks like a phone number or an email address; free text is kept in the audit trail for 36 months, identifiers only 12: name the subject in "identifier" only`,
+      );
+  }
 }
 
 /** An ISO instant of a body field, or a 400 naming it. */

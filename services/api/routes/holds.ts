@@ -8,6 +8,7 @@ import {
   FLAGGED_LOOKUP,
   unknownId,
   FREE_TEXT_PATTERN,
+  refuseIdentifiersIn,
   identifierSchema,
   isoString,
   rangeOf,
@@ -61,6 +62,7 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     },
     async (req, reply) => {
       const b = req.body;
+      refuseIdentifiersIn({ case_reference: b.case_reference, reason: b.reason });
       const subject = subjectOf(b.identifier);
       // A hold may reach into the future (records still to come), but not beyond what the traffic data is kept for.
       const { from, to } = rangeOf(b.from, b.to, { windowBound: false });

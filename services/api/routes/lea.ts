@@ -2,7 +2,18 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import { requireRole } from '../auth.ts';
 import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import { audited, errorSchema, unknownId, FREE_TEXT_PATTERN, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
+import {
+  audited,
+  errorSchema,
+  unknownId,
+  FREE_TEXT_PATTERN,
+  identifierSchema,
+  isoString,
+  rangeOf,
+  refuseIdentifiersIn,
+  subjectOf,
+  type IdentifierBody,
+} from './common.ts';
 
 /**
  * Law-enforcement requests (role `lea-officer`), after ETSI TS 102 657: who asks (authority), under which legal basis
@@ -51,6 +62,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
     },
     async (req, reply) => {
       const b = req.body;
+      refuseIdentifiersIn({ authority: b.authority, case_reference: b.case_reference, legal_basis: b.legal_basis });
       const subject = subjectOf(b.identifier);
       const { from, to } = rangeOf(b.from, b.to, { windowBound: true });
       return serveDisclosure(svc, req, reply, {

@@ -21,6 +21,20 @@ export function identifierShaped(v: string): boolean {
   return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:)?\+\d{7,15}$/i.test(v);
 }
 
+const EMAIL_IN_TEXT = /[^\s@]+@[^\s@]+\.[^\s@.]{2,}/u;
+/** `+` (or `tel:`) then 7-15 digits of any script, with the separators people write between them. */
+const NUMBER_IN_TEXT = /(?:\+|tel:)[\s\u00a0]?\p{Nd}(?:[\s\u00a0\-.()/]{0,3}\p{Nd}){6,14}/iu;
+
+/**
+ * Whether free text (a case reference, a reason) holds an email address or a phone number written internationally,
+ * in any width or script (`＋６０…`, `alice＠example.com`). Bare digit runs are not taken for numbers: case and
+ * warrant numbers are those.
+ */
+export function identifierInText(text: string): boolean {
+  const t = text.normalize('NFKC');
+  return EMAIL_IN_TEXT.test(t) || NUMBER_IN_TEXT.test(t);
+}
+
 /** What ingest takes as an account, provider or record id: 1-128 printable ASCII characters, no spaces. */
 export function recordIdShaped(v: string): boolean {
   return v.length <= MAX_ID && PRINTABLE.test(v);

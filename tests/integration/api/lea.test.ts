@@ -196,6 +196,29 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       }
     });
 
+    it('refuses free text that holds an identifier (400), never quoting it, and audits none of it', async () => {
+      // Found from outside (2026-12-06): a number in case_reference, an address as the authority were stored in clear in
+      // the audit trail (36 months) and in the request row.
+      for (const [field, text] of [
+        ['case_reference', 're +60 12-345 6789'],
+        ['authority', 'alice@example.com'],
+        ['legal_basis', 'order about ＋６０１２３４５６７８９'],
+      ] as const) {
+        const res = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { [field]: text }));
+        assert.equal(res.statusCode, 400, res.body);
+        assert.match(res.json<{ message: string }>().message, new RegExp(`^${field}: holds what looks like a phone number or an email address`));
+        assert.ok(!/6789|alice|６７８９/.test(res.body), res.body);
+      }
+      const trail = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+      assert.ok(!/345 6789|alice@|６７８９/.test(trail.body));
+      // Case numbers and statutes are no identifiers.
+      const ok = await post(
+        '/v1/lea/requests',
+        lea({ type: 'msisdn', value: ALICE_E164 }, { case_reference: 'Warrant 0012345678 / 2026', legal_basis: 'Art. 15(1) Directive 2002/58/EC' }),
+      );
+      assert.equal(ok.statusCode, 201, ok.body);
+    });
+
     it('finds records ingested in international format from a national number, and the reverse', async () => {
       const national = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: '012 345 6789', country: 'my' }))).json<Answer>();
       const international = (await post('/v1/lea/requests', lea({ type: 'msisdn', value: 'tel:+60-12-345-6789' }))).json<Answer>();
@@ -564,6 +587,9 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         ['an inverted range', hold({ from: to, to: from })],
         ['a misspelt field', { ...hold(), reason: undefined, resaon: 'typo' }],
         ['no reason', { ...hold(), reason: undefined }],
+        // Found from outside: kept in legal_holds and the audit trail past the identifier window.
+        ['an address in the reason', hold({ reason: 'dispute with bob.party@example.org' })],
+        ['a number in the case reference', hold({ case_reference: 'CIV +40 721 234 567' })],
       ] as const) {
         const res = await post('/v1/holds', body, 'legal');
         assert.equal(res.statusCode, 400, what);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { getCountries } from 'libphonenumber-js/max';
-import { validateCdr } from '../../../../services/core/cdr/validate.ts';
+import { identifierInText, validateCdr } from '../../../../services/core/cdr/validate.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 const now = Date.UTC(2026, 10, 29, 12);
@@ -132,6 +132,42 @@ describe('validateCdr', () => {
       assert.ok(e instanceof PipelineError);
       assert.match(e.message, /^recipient/);
       assert.ok(!e.message.includes('60199998888'));
+    }
+  });
+});
+
+describe('identifierInText', () => {
+  it('finds an email address or an internationally written number anywhere in free text, in any width or script', () => {
+    for (const text of [
+      're +60 12-345 6789',
+      'caller +60123456789 said',
+      '+44 (0) 7700 900 123',
+      'tel:+1-202-555-0143',
+      'TEL:+33612345678',
+      '＋６０１２３４５６７８９',
+      '+٦٠١٢٣٤٥٦٧٨٩',
+      'dispute with bob.party@example.org',
+      'alice＠example.com',
+      'Jörg@Bücher.example',
+      'x@y.co',
+    ]) {
+      assert.equal(identifierInText(text), true, text);
+    }
+  });
+  it('leaves alone case numbers, statutes and sums', () => {
+    for (const text of [
+      'KL-2026-0042',
+      'Warrant 0012345678',
+      '2026/123456789',
+      'Art. 15(1) Directive 2002/58/EC',
+      'Criminal Procedure Code s.116B',
+      'Europol + Interpol (2 agencies)',
+      'case +12345',
+      'a@b',
+      '@handle',
+      'price 1+1',
+    ]) {
+      assert.equal(identifierInText(text), false, text);
     }
   });
 });
