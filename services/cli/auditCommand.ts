@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { PipelineError, type ChainReport } from '../core/index.ts';
-import { verifyAuditTrail } from '../platform/audit/index.ts';
+import { readAnchors, verifyAuditTrail } from '../platform/audit/index.ts';
 import type { ConfigOf } from '../platform/config/index.ts';
 import { createCommandLogger } from '../platform/observability/index.ts';
 import { openRuntime } from '../platform/runtime/index.ts';
@@ -59,7 +59,29 @@ export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?:
     // The chain whose process keeps its anchor here: on the embedded store, that of this data directory's cdr start
     // (found in review: without CDR_AUDIT_CHAIN none was required, and a deleted anchor went unnoticed by default).
     const anchoredChain = args.chain ?? config.audit.chain ?? (config.clickhouse.url ? undefined : 'main');
-    return await verifyAuditTrail(rt.storage!, keys, config.audit.anchorDir ?? resolve(config.dataDir), Date.now(), anchoredChain);
+    const anchorDir = config.audit.anchorDir ?? resolve(config.dataDir);
+    if (args.chain !== undefined) {
+      // A chain named on the command line is the one whose anchor is required: a misspelt one (`--chain mian`) would
+      // leave main's unchecked and say ok (found from outside).
+      const storage = rt.storage!;
+      const chains = new Set([
+        ...(await storage.query<{ chain: string }>(`SELECT DISTINCT chain FROM ${storage.table('audit_log')}`)).map((r) => r.chain),
+        ...readAnchors(anchorDir).map((a) => a.chain),
+      ]);
+      if (!chains.has(args.chain))
+        throw new PipelineError(
+          'bad_request',
+          `--chain: the audit trail has no chain ${JSON.stringify(args.chain)} (it has ${
+            chains.size > 0
+              ? [...chains]
+                  .sort()
+                  .map((c) => JSON.stringify(c))
+                  .join(', ')
+              : 'none'
+          })`,
+        );
+    }
+    return await verifyAuditTrail(rt.storage!, keys, anchorDir, Date.now(), anchoredChain);
   } finally {
     await rt.close();
   }

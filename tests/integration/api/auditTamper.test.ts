@@ -374,6 +374,14 @@ describe('tampering with the audit trail is detected and named', () => {
         timeout: 120_000,
       });
       assert.equal(named.status, 1, named.stdout);
+      // A misspelt chain would leave the real one's anchor unchecked and say ok (found from outside): refused, exit 2.
+      const misspelt = spawnSync(process.execPath, [bin, 'audit', 'verify', '--chain', 'tset'], {
+        env: { ...process.env, ...setup.env, CDR_LOG_LEVEL: 'warn', CDR_AUDIT_CHAIN: '' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.equal(misspelt.status, 2, misspelt.stdout + misspelt.stderr);
+      assert.match(misspelt.stderr, /--chain: the audit trail has no chain "tset" \(it has .*"test"/);
     } finally {
       writeFileSync(anchorFile, kept);
     }
