@@ -82,49 +82,69 @@ const ALIASES: Readonly<Record<string, readonly string[]>> = {
   now: ['at', 'asof', 'asat', 'time', 'clock', 'instant', 'date', 'when'],
 };
 
-/** Names that speak of keeping a request from its subject: never dropped while `confidential` itself is absent. */
-const SECRECY_STEMS = [
+/**
+ * Words that speak of keeping a request from its subject: a name with a part (snake_case, kebab-case and camelCase
+ * pieces) that starts with one of these is meant as `confidential`, never dropped while `confidential` itself is
+ * absent. Parts, not substrings: `without_prejudice`, `discrepancy`, `secretary` and `mortgage` are no secrecy (found in
+ * review), `sub_judice`, `discreet`, `secret` and `gag_order` are.
+ */
+const SECRECY_PART_PREFIXES = [
   'confiden',
-  'secre',
+  'secret',
+  'secrecy',
   'disclos',
+  'nondisclos',
   'gag',
   'seal',
   'classif',
   'restrict',
   'covert',
+  'undercover',
   'privat',
   'sensitiv',
   'hidden',
   'hide',
   'embargo',
-  'tipoff',
-  // Found from outside (2026-12-06): each of these was welcome, and the request went to its subject's export.
-  'tipping',
   'conceal',
-  'discre',
-  'incamera',
-  'judice',
+  'discreet',
+  'discretion',
   'quiet',
   'anonym',
-  // And their kin: keeping it back, not telling or notifying the subject (not `notification_email` or `information`).
   'silen',
   'hush',
   'stealth',
   'clandestin',
   'withh',
   'suppress',
-  'nottell',
-  'notinform',
-  'noinform',
-  'informsubject',
-  'notnotif',
-  'nonotif',
-  'notifysubject',
-  'notifythesubject',
-  'subjectnotif',
-  'eyesonly',
-  'needtoknow',
+  'tipoff',
 ];
+/** Parts that start with a secrecy prefix but are not secrecy. */
+const NOT_SECRECY_PARTS = /^(?:secretar|sealant)/;
+/** Secrecy written as several words, looked for in the name without separators (`tipping_off`, `in camera`, `eyes_only`). */
+const SECRECY_PHRASES = ['tipoff', 'tippingoff', 'incamera', 'subjudice', 'eyesonly', 'needtoknow', 'nottell', 'donttell'];
+/** Telling the subject: secrecy when the name is about the subject (`notify_subject`) or only says not to (`do_not_inform`). */
+const TELLING = /^(?:notif|inform$|tell$|alert$|warn$)/;
+const ABOUT_SUBJECT = /^(?:subject|subjects|target|person|individual|holder|datasubject)$/;
+const ONLY_NEGATION = /^(?:do|dont|not|no|never)$/;
+
+/** The name's parts, lower case: `doNotNotify_subject` → do, not, notify, subject. */
+function nameParts(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((p) => p !== '');
+}
+
+/** Whether a name (or a one-word value) speaks of keeping a request from its subject. */
+export function speaksOfSecrecy(name: string): boolean {
+  const parts = nameParts(name);
+  if (parts.some((p) => SECRECY_PART_PREFIXES.some((stem) => p.startsWith(stem)) && !NOT_SECRECY_PARTS.test(p))) return true;
+  const joined = parts.join('');
+  if (SECRECY_PHRASES.some((phrase) => joined.includes(phrase))) return true;
+  if (parts.some((p) => TELLING.test(p))) return parts.some((p) => ABOUT_SUBJECT.test(p)) || parts.every((p) => TELLING.test(p) || ONLY_NEGATION.test(p));
+  return false;
+}
 
 const normalised = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -185,7 +205,7 @@ export function meantFields(name: string, known: readonly string[]): string[] {
   if (exact.length > 0) return exact;
   const out: string[] = [];
   for (const k of known) {
-    if (k === 'confidential' && SECRECY_STEMS.some((stem) => n.includes(stem))) out.push(k);
+    if (k === 'confidential' && speaksOfSecrecy(name)) out.push(k);
     else if (!extends_(n, normalised(k)) && slipOf(n, normalised(k))) out.push(k);
   }
   return out;
@@ -220,31 +240,42 @@ function placesOf(body: unknown, schema: ObjectSchema | undefined, at: string, o
   return out;
 }
 
-/** How many names inside one unread field are compared with the body's fields (a caller's note may be large). */
-const MAX_NAMES_INSIDE = 1_000;
+/** How many names and values inside one unread field are looked at (a caller's note may be large), and how deep. */
+const MAX_INSIDE = 1_000;
+const MAX_DEPTH_INSIDE = 32;
+
+type SecrecyInside = { readonly found: 'name' | 'value'; readonly word: string } | { readonly found: 'too_large' };
 
 /**
- * The first name inside an unread field's value (objects and arrays, depth first) that looks meant as one of
- * `optional` (fields the body lacks), with its path; undefined when none among the first MAX_NAMES_INSIDE names.
+ * Where an unread field's value (itself, or objects and arrays in it, depth first) speaks of secrecy: a name meant as
+ * `confidential` (`"options": {"confidential": true}`), or a one-word string value (`"tags": ["confidential"]`,
+ * `"handling": "secret"`; a sentence is a note, not a flag). `too_large` past MAX_INSIDE names and values or
+ * MAX_DEPTH_INSIDE levels: not looked through, refused rather than dropped — confidentiality is not lost to a size.
  */
-function meantInside(value: unknown, optional: readonly { readonly at: string; readonly k: string }[]): { path: string[]; meant: string[] } | undefined {
-  if (optional.length === 0 || value === null || typeof value !== 'object') return undefined;
-  let budget = MAX_NAMES_INSIDE;
-  const walk = (v: unknown, path: string[], depth: number): { path: string[]; meant: string[] } | undefined => {
-    if (v === null || typeof v !== 'object' || depth > 32) return undefined;
-    const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
-    for (const [k, inner] of entries) {
-      if (!Array.isArray(v)) {
-        if (--budget < 0) return undefined;
-        const meant = optional.filter((o) => meantFields(k, [o.k]).length > 0).map((o) => `${o.at}.${o.k}`);
-        if (meant.length > 0) return { path: [...path, k], meant };
+function secrecyInside(value: unknown): SecrecyInside | undefined {
+  let budget = MAX_INSIDE;
+  const oneWordOfSecrecy = (v: unknown): v is string => typeof v === 'string' && v.length <= 40 && !/\s/.test(v.trim()) && speaksOfSecrecy(v);
+  const walk = (v: unknown, depth: number): SecrecyInside | undefined => {
+    if (--budget < 0) return { found: 'too_large' };
+    if (oneWordOfSecrecy(v)) return { found: 'value', word: v };
+    if (v === null || typeof v !== 'object') return undefined;
+    if (depth >= MAX_DEPTH_INSIDE) return { found: 'too_large' };
+    if (Array.isArray(v)) {
+      for (const inner of v as unknown[]) {
+        const found = walk(inner, depth + 1);
+        if (found) return found;
       }
-      const found = walk(inner, [...path, k], depth + 1);
-      if (found || budget < 0) return found;
+      return undefined;
+    }
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      if (meantFields(k, ['confidential']).length > 0) return { found: 'name', word: k };
+      const found = walk((v as Record<string, unknown>)[k], depth + 1);
+      if (found) return found;
     }
     return undefined;
   };
-  return walk(value, [], 0);
+  return walk(value, 0);
 }
 
 /**
@@ -280,15 +311,19 @@ export function dropUnreadFields(body: unknown, schema: ObjectSchema | undefined
       }
       const elsewhere = optional.filter((o) => o.at !== at && meantFields(name, [o.k]).length > 0).map((o) => `${o.at}.${o.k}`);
       if (elsewhere.length > 0) return `${at}: ${quotedName(name)} is not a field here: did you mean ${listed(elsewhere)}?`;
-      // Inside an object the schema does not describe (`"options": {"confidential": true}`): a name meant as
-      // `confidential`, which the body lacks, would be dropped with it (found from outside: the request went to its
-      // subject's export). Only secrecy is looked for there: `"officer": {"country": "FR"}` is the caller's own.
-      const nested = meantInside(
-        record[name],
-        optional.filter((o) => o.k === 'confidential'),
-      );
-      if (nested) {
-        return `${at}: ${quotedName(name)} holds ${quotedName(nested.path[nested.path.length - 1]!)}, which is not read there: did you mean ${listed(nested.meant)}? (a field a request does not read is ignored with all it holds)`;
+      // What an unread field holds: a name or a one-word value meant as `confidential`, which the body lacks, would be
+      // dropped with it (found from outside: `"options": {"confidential": true}` went to its subject's export). Only
+      // secrecy is looked for there: `"officer": {"country": "FR"}` is the caller's own.
+      const confidentialAt = optional.find((o) => o.k === 'confidential');
+      const inside = confidentialAt ? secrecyInside(record[name]) : undefined;
+      if (inside) {
+        const meant = `"${confidentialAt!.at}.confidential"`;
+        const why = '(a field a request does not read is ignored with all it holds)';
+        if (inside.found === 'too_large')
+          return `${at}: ${quotedName(name)} holds more than ${MAX_INSIDE} names and values or is nested deeper than ${MAX_DEPTH_INSIDE}: not looked through for a word of secrecy, which would be ignored with it; send ${meant} itself, or less`;
+        if (inside.found === 'name')
+          return `${at}: ${quotedName(name)} holds ${quotedName(inside.word)}, which is not read there: did you mean ${meant}? ${why}`;
+        return `${at}: ${quotedName(name)} holds the word ${quotedName(inside.word)}, which is not read: did you mean ${meant}: true? ${why}`;
       }
       unread.push({ place, name });
       if (unread.length > MAX_UNREAD_FIELDS)

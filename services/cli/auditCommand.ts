@@ -29,9 +29,15 @@ function trustedKeys(config: AuditVerifyConfig, publicKey: string | undefined): 
   throw new PipelineError('config_invalid', 'no key to check the audit checkpoints with: --public-key, or CDR_SIGNING_KEY_FILE');
 }
 
-async function viaRunningApi(config: AuditVerifyConfig, keyGiven: boolean): Promise<AuditVerifyReport | undefined> {
+async function viaRunningApi(config: AuditVerifyConfig, keyGiven: boolean, chainGiven: string | undefined): Promise<AuditVerifyReport | undefined> {
   const run = runningStart(config.dataDir);
   if (!run) return undefined;
+  // Nor with another chain's anchor than its own (found in review: `--chain nosuch` was ignored here and said ok).
+  if (chainGiven !== undefined)
+    throw new PipelineError(
+      'config_invalid',
+      `--chain: the store is held by a running cdr start (pid ${run.pid}), whose API requires the anchor of its own chain only; stop it to check chain ${JSON.stringify(chainGiven)}'s anchor, or leave out --chain to take its verdict`,
+    );
   // The running process checks with its own key: its verdict is no check against the key given here.
   if (keyGiven)
     throw new PipelineError(
@@ -50,7 +56,7 @@ export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?:
     // A verify creates nothing: no store here is an error, not a new empty store (and a new development key).
     requireStoreDir(config.dataDir, 'the data directory to check');
     // The embedded store is held by a running `cdr start`: ask it (opening the store here would only fail).
-    const remote = await viaRunningApi(config, given !== undefined);
+    const remote = await viaRunningApi(config, given !== undefined, args.chain);
     if (remote) return remote;
   }
   const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
@@ -60,25 +66,20 @@ export async function verifyAudit(config: AuditVerifyConfig, args: { publicKey?:
     // (found in review: without CDR_AUDIT_CHAIN none was required, and a deleted anchor went unnoticed by default).
     const anchoredChain = args.chain ?? config.audit.chain ?? (config.clickhouse.url ? undefined : 'main');
     const anchorDir = config.audit.anchorDir ?? resolve(config.dataDir);
-    if (args.chain !== undefined) {
-      // A chain named on the command line is the one whose anchor is required: a misspelt one (`--chain mian`) would
-      // leave main's unchecked and say ok (found from outside).
+    const named = args.chain !== undefined ? '--chain' : config.audit.chain !== undefined ? 'CDR_AUDIT_CHAIN' : undefined;
+    if (named !== undefined && anchoredChain !== undefined) {
+      // A chain named (option or environment) is the one whose anchor is required: a misspelt one (`--chain mian`)
+      // would leave main's unchecked and say ok (found from outside).
       const storage = rt.storage!;
       const chains = new Set([
         ...(await storage.query<{ chain: string }>(`SELECT DISTINCT chain FROM ${storage.table('audit_log')}`)).map((r) => r.chain),
         ...readAnchors(anchorDir).map((a) => a.chain),
       ]);
-      if (!chains.has(args.chain))
+      const known = [...chains].sort().map((c) => JSON.stringify(c));
+      if (!chains.has(anchoredChain))
         throw new PipelineError(
           'bad_request',
-          `--chain: the audit trail has no chain ${JSON.stringify(args.chain)} (it has ${
-            chains.size > 0
-              ? [...chains]
-                  .sort()
-                  .map((c) => JSON.stringify(c))
-                  .join(', ')
-              : 'none'
-          })`,
+          `${named}: the audit trail has no chain ${JSON.stringify(anchoredChain)} (it has ${known.length > 0 ? known.join(', ') : 'none'})`,
         );
     }
     return await verifyAuditTrail(rt.storage!, keys, anchorDir, Date.now(), anchoredChain);

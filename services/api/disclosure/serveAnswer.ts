@@ -44,7 +44,7 @@ export interface DisclosureAsk {
 }
 
 export async function serveDisclosure(svc: DisclosureServices, req: FastifyRequest, reply: FastifyReply, ask: DisclosureAsk): Promise<FastifyReply> {
-  // A request refused before its answer begins (406, 422, a store error) is audited by the /v1 hook: with its case and
+  // A request refused before its answer begins (422, a store error) is audited by the /v1 hook: with its case and
   // subject, as an answered one is (found from outside: a 422 that told the caller how many records the subject has left
   // an entry with no case and no subject).
   audited(req, {
@@ -60,7 +60,8 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   const now = svc.clock();
   const plan = await svc.desk.plan(ask.subject, ask.from, ask.to, now, ask.allowHeld);
   if (plan.estimate > svc.maxAnswerRows) {
-    audited(req, { detail: `refused: about ${plan.estimate} records planned, over the ${svc.maxAnswerRows} of one answer` });
+    const flagged = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
+    audited(req, { detail: `refused: about ${plan.estimate} records planned, over the ${svc.maxAnswerRows} of one answer${flagged}` });
     throw new PipelineError(
       'answer_too_large',
       `the answer would hold about ${plan.estimate} records, more than this API gives in one answer (${svc.maxAnswerRows}, CDR_API_MAX_ANSWER_ROWS); ask for a shorter range`,

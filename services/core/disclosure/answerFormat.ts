@@ -72,7 +72,8 @@ export function answerFormatOf(accept: string | undefined): AnswerFormat | undef
     .sort((a, b) => b.q - a.q);
   for (const r of ranges) {
     if (r.type === 'application/x-ndjson' || r.type === 'application/ndjson') return 'ndjson';
-    if (r.type === 'text/csv') return 'csv';
+    // `text/*`: of the text types only CSV is answered (acceptsAnyOf lets it through: it was a 406, found in review).
+    if (r.type === 'text/csv' || r.type === 'text/*') return 'csv';
     if (r.type === 'application/json' || r.type === 'application/*' || r.type === '*/*') return 'json';
   }
   return undefined;

@@ -129,7 +129,7 @@ function doneWords(done: readonly DestructionEntry[]): string {
     const latest = done.filter((e) => e.class === 'identifiers' && e.verified).at(-1)!;
     const kept =
       latest.holds_honoured > 0
-        ? `, except the copies kept under ${latest.holds_honoured} active legal hold(s) (each sealed under its hold's own key, until the hold is released and a pass purges them)`
+        ? `; ${latest.holds_honoured} legal hold(s) covering the month were active at that pass: their copies of its records, if any, are kept under each hold's own key until the hold is released and a pass purges them`
         : '';
     parts.push(`identifiers destroyed and verified at ${ids.at}${kept}`);
   }

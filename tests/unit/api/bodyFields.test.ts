@@ -112,6 +112,13 @@ describe('meantFields', () => {
       'information',
       'contact_info',
       'camera_id',
+      // Found in review: secrecy words inside other words are no secrecy.
+      'without_prejudice',
+      'discrepancy_note',
+      'secretary',
+      'mortgage',
+      'do_not_notify_officer',
+      'hotel',
     ]) {
       assert.deepEqual(meantFields(name, leaKnown), [], name);
     }
@@ -193,6 +200,20 @@ describe('dropUnreadFields', () => {
     // Never quoted back where a name could hold a number.
     const problem = dropUnreadFields(body({ options: { '+60 12 345 6789': { confidential: true } } }), lea);
     assert.ok(problem !== undefined && !/6789/.test(problem), problem);
+    // Found in review: a secrecy word as a one-word value was dropped too; a sentence is a note.
+    assert.match(
+      dropUnreadFields(body({ tags: ['urgent', 'confidential'] }), lea) ?? '',
+      /^body: "tags" holds the word "confidential", which is not read: did you mean "body\.confidential": true\?/,
+    );
+    assert.match(dropUnreadFields(body({ handling: 'Tipping-Off' }), lea) ?? '', /holds the word "Tipping-Off"/);
+    const note = body({ note: 'this one is not confidential', meta: { without_prejudice: true, discrepancy_note: 'x', officer: { secretary: 'A. B.' } } });
+    assert.equal(dropUnreadFields(note, lea), undefined);
+    // Too large to look through: refused, not dropped unread.
+    const wide = body({ note: Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`k${i}`, 0])) });
+    assert.match(dropUnreadFields(wide, lea) ?? '', /^body: "note" holds more than 1000 names and values or is nested deeper than 32: not looked through/);
+    let deepest: Record<string, unknown> = { x: 1 };
+    for (let i = 0; i < 40; i++) deepest = { d: deepest };
+    assert.match(dropUnreadFields(body({ note: deepest }), lea) ?? '', /not looked through/);
     // With the field itself in its place, what the unread object holds is the caller's own, and dropped with it.
     const sent = body({ confidential: true, options: { confidential: true }, note: { from: 'the desk', to: 'legal' } });
     assert.equal(dropUnreadFields(sent, lea), undefined);

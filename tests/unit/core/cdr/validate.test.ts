@@ -150,6 +150,15 @@ describe('identifierInText', () => {
       'alice＠example.com',
       'Jörg@Bücher.example',
       'x@y.co',
+      '(contact: alice@example.com)',
+      // Found in review: invisible characters, typographic dashes, brackets.
+      'ZW +6\u200b0123456789',
+      '+60 12\u2013345\u20136789',
+      '+60 12\u00ad345 6789',
+      '+60\u2060123456789',
+      '+60 12\u2011345\u22126789',
+      '+(60) 12-345 6789',
+      '+  60 12 345 6789',
     ]) {
       assert.equal(identifierInText(text), true, text);
     }
@@ -166,6 +175,15 @@ describe('identifierInText', () => {
       'a@b',
       '@handle',
       'price 1+1',
+      // Found in review: legal references joined with +, a time zone, a word ending in "tel", sections with @.
+      'D.Lgs. 196/2003 + 101/2018',
+      'KL-2026-0042+2026-0043',
+      'Regulation (EU) 2016/679 + 2018/1725',
+      'Case 12345/2026 + 12346/2026',
+      'Hotel:1234567',
+      'issued GMT+8 2026.12.06',
+      'Order 12@p.34',
+      'ref@2026.05',
     ]) {
       assert.equal(identifierInText(text), false, text);
     }

@@ -223,5 +223,8 @@ describe('signed answers', () => {
     assert.equal(answerFormatOf('text/html, */*;q=0.1'), 'json');
     assert.equal(answerFormatOf('application/xml'), undefined);
     assert.equal(answerFormatOf('text/csv;q=0'), undefined);
+    // The route's Accept check lets `text/*` through (it admits text/csv): CSV, not a 406 (found in review).
+    assert.equal(answerFormatOf('text/*'), 'csv');
+    assert.equal(answerFormatOf('text/*;q=0.2, application/json'), 'json');
   });
 });

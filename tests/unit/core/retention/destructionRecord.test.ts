@@ -230,7 +230,7 @@ describe('destruction record: begun entries (written before a pass destroys)', (
     assert.deepEqual(verifyDestructionReport(clone(r), [s.publicKeyObject]).problems, []);
     assert.match(
       r.summary,
-      /identifiers destroyed and verified at 2026-12-01T00:00:00\.000Z, except the copies kept under 2 active legal hold\(s\) \(each sealed under its hold's own key, until the hold is released and a pass purges them\)\. Check/,
+      /identifiers destroyed and verified at 2026-12-01T00:00:00\.000Z; 2 legal hold\(s\) covering the month were active at that pass: their copies of its records, if any, are kept under each hold's own key until the hold is released and a pass purges them\. Check/,
     );
   });
   it('a begun entry its pass never closed is named in the summary with its time, and the report still verifies', () => {
