@@ -9,8 +9,10 @@ import type { CdrEvent } from './cdrEvent.ts';
  * - `error_code`: a bounded code — letters, digits, `_ . : -` and single spaces, at most 40 characters, as operators
  *   write them (`MAP:27`, `SMPP:0x0000000B`, `SMTP:550 5.1.1`, `SIP:486 Busy Here`). Anything after the first other
  *   character is dropped (an `@`, a `+`, brackets…), and at an `@` the word before it too (an email's local part); a
- *   code that still holds a run of 7 or more digits (a phone number; hexadecimal `0x…` codes excepted) is dropped
- *   whole. A name written in plain words is not recognised: error texts are the operator's, not the subscriber's.
+ *   code that still holds a phone number is dropped whole: a run of 7 or more digits, digit groups joined by spaces,
+ *   dots or dashes with 8 or more digits in all (`012-345 6789`), or the last 7 digits of the record's own sender or
+ *   recipient among its digits (hexadecimal codes of up to 32 bits, `0x0000000B`, excepted). A name written in plain
+ *   words is not recognised: error texts are the operator's, not the subscriber's.
  * - `client_ip`: must parse as an IPv4 dotted quad or an IPv6 address; stored in canonical form (an IPv4-mapped
  *   IPv6 address as IPv4, no zone id). Anything else is dropped.
  *
@@ -25,10 +27,28 @@ export interface Sanitised {
 
 const CODE_PREFIX = /^[A-Za-z0-9_.:-]+(?: [A-Za-z0-9_.:-]+)*/;
 const MAX_CODE = 40;
-const HEX = /0x[0-9a-f]+/gi;
+/** A hexadecimal code of up to 32 bits (`0x0000000B`); a longer `0x…` run may be a number behind a prefix. */
+const HEX = /0x[0-9a-f]{1,8}(?![0-9a-f])/gi;
 const PHONE_RUN = /\d{7,}/;
+/** Digit groups joined by single spaces, dots or dashes: `012-345 6789`, `60.12.345.6789`. */
+const SEPARATED_DIGITS = /\d+(?:[ .-]\d+)+/g;
+/** From this many digits a separated run is taken for a phone number (`SMTP:550 5.1.1` has 6, a national number 8+). */
+const SEPARATED_PHONE_DIGITS = 8;
+/** The last digits of a party's number that, found among a code's digits, mean the code holds that number. */
+const PARTY_TAIL = 7;
 
-export function sanitiseErrorCode(raw: string | null): { code: string | null; dropped: boolean } {
+function numberShaped(code: string): boolean {
+  if (PHONE_RUN.test(code)) return true;
+  for (const m of code.matchAll(SEPARATED_DIGITS)) if (m[0].replace(/\D/g, '').length >= SEPARATED_PHONE_DIGITS) return true;
+  return false;
+}
+
+/**
+ * `parties`: the record's sender and recipient as sent. A code whose digits hold the last 7 digits of either is that
+ * party's number, however it is written (found from outside: `MAP:27 60 12 345 6789`, `invalid dest 012-345 6789` were
+ * stored for ten years and published).
+ */
+export function sanitiseErrorCode(raw: string | null, parties: readonly string[] = []): { code: string | null; dropped: boolean } {
   if (raw === null) return { code: null, dropped: false };
   const trimmed = raw.trim();
   if (trimmed === '') return { code: null, dropped: raw.length > 0 };
@@ -36,7 +56,15 @@ export function sanitiseErrorCode(raw: string | null): { code: string | null; dr
   // Cut at an `@`: the word before it is the local part of an email address, so it goes too.
   if (trimmed[prefix.length] === '@') prefix = prefix.replace(/\s*\S+$/, '');
   prefix = prefix.slice(0, MAX_CODE).trim();
-  if (prefix === '' || PHONE_RUN.test(prefix.replace(HEX, ''))) return { code: null, dropped: true };
+  const withoutHex = prefix.replace(HEX, '');
+  if (prefix === '' || numberShaped(withoutHex)) return { code: null, dropped: true };
+  const digits = withoutHex.replace(/\D/g, '');
+  if (digits.length >= PARTY_TAIL) {
+    for (const party of parties) {
+      const partyDigits = party.replace(/\D/g, '');
+      if (partyDigits.length >= PARTY_TAIL && digits.includes(partyDigits.slice(-PARTY_TAIL))) return { code: null, dropped: true };
+    }
+  }
   return { code: prefix, dropped: prefix !== trimmed };
 }
 
@@ -75,7 +103,7 @@ function parseClientIp(raw: string): { ip: string | null; dropped: boolean } {
 
 export function sanitiseCdr(e: CdrEvent): Sanitised {
   const dropped: DroppedField[] = [];
-  const code = sanitiseErrorCode(e.error_code);
+  const code = sanitiseErrorCode(e.error_code, [e.sender, e.recipient]);
   if (code.dropped) dropped.push('error_code');
   const ip = sanitiseClientIp(e.client_ip);
   if (ip.dropped) dropped.push('client_ip');

@@ -20,7 +20,18 @@ import { testSetup } from '../../support/testEnv.ts';
 const { Partitioners } = kafkajs;
 
 /** The identifiers the hostile records smuggle, in the spellings a leak would show. */
-const NEEDLES = ['60123456789', '+60 12-345 6789', '4915112345678', 'alice@example.com', 'Bob.Smith', 'bob.smith@corp.example', '0123456789'];
+const NEEDLES = [
+  '60123456789',
+  '+60 12-345 6789',
+  '4915112345678',
+  'alice@example.com',
+  'Bob.Smith',
+  'bob.smith@corp.example',
+  '0123456789',
+  '012-345 6789',
+  '60 12 345 6789',
+  '60.12.345.6789',
+];
 
 describe('free text carries no identifier into long-lived storage', () => {
   const setup = testSetup();
@@ -43,6 +54,10 @@ describe('free text carries no identifier into long-lived storage', () => {
       hostile({ client_ip: '+60123456789' }),
       hostile({ client_ip: 'alice@example.com' }),
       hostile({ error_code: 'MAP:27', client_ip: '2001:DB8::0:1' }),
+      // Found from outside (2026-12-06): the record's own recipient written with separators, kept ten years.
+      hostile({ status: 'failed', recipient: '+60123456789', error_code: 'SMPP:11 invalid dest 012-345 6789' }),
+      hostile({ status: 'failed', recipient: '+60123456789', error_code: 'MAP:27 60 12 345 6789' }),
+      hostile({ status: 'failed', recipient: '+60123456789', error_code: 'UNKNOWN_SUB 60.12.345.6789' }),
     );
     rejected.push(
       hostile({ account_id: 'alice@example.com' }),
@@ -93,10 +108,13 @@ describe('free text carries no identifier into long-lived storage', () => {
         [stored[4]!.error_code ?? '', ''],
         [stored[5]!.error_code ?? '', ''],
         ['MAP:27', '2001:db8::1'],
+        ['', e0(stored[7]!)],
+        ['', e0(stored[8]!)],
+        ['', e0(stored[9]!)],
       ],
     );
     const metrics = await rt.metrics.registry.metrics();
-    assert.match(metrics, /cdr_ingest_fields_dropped_total\{field="error_code"\} 3/);
+    assert.match(metrics, /cdr_ingest_fields_dropped_total\{field="error_code"\} 6/);
     assert.match(metrics, /cdr_ingest_fields_dropped_total\{field="client_ip"\} 3/);
   });
 

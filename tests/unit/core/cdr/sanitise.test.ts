@@ -9,6 +9,8 @@ describe('error_code is a bounded code, never free text', () => {
     ['SMTP:550 5.1.1', 'SMTP:550 5.1.1'],
     ['SIP:486 Busy Here', 'SIP:486 Busy Here'],
     ['  WA:131026 ', 'WA:131026'],
+    ['DIAMETER:5030 3.2.1', 'DIAMETER:5030 3.2.1'],
+    ['Q.850:16', 'Q.850:16'],
   ];
   for (const [raw, code] of kept) {
     it(`keeps ${JSON.stringify(raw)}`, () => assert.deepEqual(sanitiseErrorCode(raw).code, code));
@@ -21,6 +23,11 @@ describe('error_code is a bounded code, never free text', () => {
     ['E1\nCaller: +60123456789', 'E1'],
     ['<script>', null],
     ['X'.repeat(100), 'X'.repeat(40)],
+    // Found from outside (2026-12-06): numbers written with separators, or behind a hex prefix.
+    ['SMPP:11 invalid dest 012-345 6789', null],
+    ['MAP:27 60 12 345 6789', null],
+    ['UNKNOWN_SUB 60.12.345.6789', null],
+    ['ERR 0x60123456789', null],
   ];
   for (const [raw, code] of scrubbed) {
     it(`cuts ${JSON.stringify(raw.slice(0, 40))} to ${JSON.stringify(code)} and reports it`, () => {
@@ -31,6 +38,14 @@ describe('error_code is a bounded code, never free text', () => {
     });
   }
   it('null stays null and is not counted', () => assert.deepEqual(sanitiseErrorCode(null), { code: null, dropped: false }));
+  it("drops a code that holds the record's own sender or recipient, however it is written", () => {
+    const parties = ['+60123456789', 'ACMEBANK'];
+    assert.deepEqual(sanitiseErrorCode('ERR 345-67 89', parties), { code: null, dropped: true });
+    assert.deepEqual(sanitiseErrorCode('E 3 4 5 6 7 8 9', parties), { code: null, dropped: true });
+    // Another record's code with the same shape stays; so does a code with fewer digits than the tail.
+    assert.deepEqual(sanitiseErrorCode('ERR 345-67 88', parties), { code: 'ERR 345-67 88', dropped: false });
+    assert.deepEqual(sanitiseErrorCode('MAP:27', parties), { code: 'MAP:27', dropped: false });
+  });
 });
 
 describe('client_ip must be an IP address', () => {
