@@ -392,9 +392,17 @@ export class ConsumerLoop<S> {
     // A fetched batch of nothing but aborted records and transaction markers reaches no handler: kafkajs resolves its
     // offset itself and commits it only with autoCommit (off here). Left so, a transaction aborted as the last thing on
     // a partition held its committed offset below the end for good — lag 2 and health degraded (found from outside).
+    // Likewise a batch of records followed by markers only: a committed transaction's records and its commit marker
+    // come in one fetch, the batch commits past its last record, and the marker after it reaches no handler either —
+    // lag 1 and health degraded until a new record came (found from outside, 2026-12-06). Committed past only when this
+    // member owes nothing before it (`commitPastFiltered`).
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => {
-      if (e.payload.topic !== this.topic || e.payload.batchSize !== 0) return;
+      if (e.payload.topic !== this.topic) return;
       const partition = e.payload.partition;
+      if (e.payload.batchSize !== 0) {
+        const entry = this.partitions.get(partition);
+        if (!entry || entry.expectedNext > Number(e.payload.lastOffset)) return;
+      }
       const skip = this.commitPastFiltered(partition, Number(e.payload.lastOffset)).finally(() => {
         if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
       });
@@ -724,7 +732,9 @@ export class ConsumerLoop<S> {
   private async commitPastFiltered(partition: number, lastOffset: number): Promise<void> {
     const entry = this.partitions.get(partition);
     if (this.state !== 'running' || this.working.has(partition) || !Number.isSafeInteger(lastOffset)) return;
-    if (entry && (entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1)) return;
+    // Only where everything handed out before is committed: not past a batch given up uncommitted (its `expectedNext`
+    // is -1 then), a replay being assembled, or records still to come.
+    if (entry && (entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1 || entry.committed !== entry.expectedNext)) return;
     try {
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(lastOffset + 1) }]);
       if (entry) {

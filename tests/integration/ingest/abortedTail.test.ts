@@ -1,9 +1,11 @@
 /**
- * A transaction aborted as the last thing on a partition. kafkajs filters aborted records and transaction markers out
+ * A transaction aborted, or committed, as the last thing on a partition. kafkajs filters aborted records and transaction markers out
  * of a fetched batch and, when nothing is left, calls no handler: it resolves the offset itself and commits it only
  * with autoCommit, which the consumer loop keeps off. Found from outside (librdkafka transactional producer): the
  * group's committed offset stayed 2 below the end for good, `cdr_ingest_lag_records` said 2 and /healthz went 503
- * ("no batch committed for 70 s while 2 records wait") until a new record came to that partition. Real broker,
+ * ("no batch committed for 70 s while 2 records wait") until a new record came to that partition. Found again from
+ * outside (2026-12-06) for a *committed* transaction: its records and its commit marker come in one fetch, the loop
+ * committed past the records only, and the marker held lag 1 and health 503 until a new record came. Real broker,
  * real engine, a kafkajs transactional producer.
  */
 import { after, before, describe, it } from 'node:test';
@@ -15,12 +17,14 @@ import { openRuntime, requireKafka, type PipelineRuntime } from '../../../servic
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
 import { produceTraffic } from '../../../services/generator/producer.ts';
+import { TrafficGenerator } from '../../../services/generator/index.ts';
+import { encodeCdrEvent } from '../../../services/platform/schemas/index.ts';
 import { waitFor } from '../../support/pipelineProbe.ts';
 import { testSetup, type TestSetup } from '../../support/testEnv.ts';
 
 const plan = { seed: 9, scenario: 'normal' as const, duplicates: 0, malformed: 0, late: 0, startTime: Date.now() - 3_600_000, eventsPerSecond: 20 };
 
-describe('a transaction aborted at the end of a partition', () => {
+describe('a transaction aborted or committed at the end of a partition', () => {
   let setup: TestSetup;
   let rt: PipelineRuntime;
   let ingest: IngestService;
@@ -64,6 +68,20 @@ describe('a transaction aborted at the end of a partition', () => {
     try {
       const end0 = async (): Promise<number> => Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === 0)!.high);
       await waitFor('the abort marker written', async () => (await end0()) >= before0 + 2, 30_000, 200, end0);
+      // Five records in a transaction that is committed, on partition 1: six offsets (the records and the commit marker).
+      const end1 = async (): Promise<number> => Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === 1)!.high);
+      const before1 = await end1();
+      const gen = new TrafficGenerator({ seed: 10, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 10 });
+      const committer = requireKafka(rt).producer({ transactionalId: `committed-tail-${process.pid}`, idempotent: true, maxInFlightRequests: 1 });
+      await committer.connect();
+      try {
+        const tx = await committer.transaction();
+        await tx.send({ topic, messages: gen.take(5).map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e), partition: 1 })) });
+        await tx.commit();
+      } finally {
+        await committer.disconnect();
+      }
+      await waitFor('the commit marker written', async () => (await end1()) >= before1 + 6, 30_000, 200, end1);
     } finally {
       await admin.disconnect();
     }
@@ -75,7 +93,7 @@ describe('a transaction aborted at the end of a partition', () => {
     setup?.cleanup();
   });
 
-  it('commits past it: the group is at the end of every partition, lag 0, health ok, nothing stored or dead-lettered', async () => {
+  it('commits past them: the group is at the end of every partition, lag 0, health ok; the committed records stored', async () => {
     const admin = requireKafka(rt).admin();
     await admin.connect();
     try {
@@ -105,6 +123,6 @@ describe('a transaction aborted at the end of a partition', () => {
       () => ingest.status(),
     );
     assert.equal(ingest.health().status, 'ok', JSON.stringify(ingest.health()));
-    assert.deepEqual([ingest.stats.stored, ingest.stats.dlq], [40, 0]);
+    assert.deepEqual([ingest.stats.stored, ingest.stats.dlq], [45, 0]);
   });
 });
