@@ -5,6 +5,7 @@
  */
 import { PipelineError } from '../core/index.ts';
 import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
 import { HealthRegistry } from '../platform/http/index.ts';
@@ -24,6 +25,7 @@ await startService('api', async () => {
       CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
       CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
       CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+      ...LOG_FILE_CHECKS,
     },
     // Named with every other problem in one message (they came in a second one, after the rest was fixed).
     (env) => [

@@ -4,6 +4,8 @@
  * `cdr start` wires the same service in-process. A consumer that stops for good ends the process with exit code 1.
  */
 import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { KAFKA_FILE_CHECKS } from '../platform/kafka/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { createBilling } from './createBilling.ts';
@@ -12,6 +14,8 @@ import { plansFileOf, readPlanFile } from './planFile.ts';
 await startService('billing', async () => {
   const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'billing', 'api'], {
     CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
+    ...KAFKA_FILE_CHECKS,
+    ...LOG_FILE_CHECKS,
   });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();

@@ -4,6 +4,8 @@ import { checkSigningKeyFile } from '../platform/signing/index.ts';
 import { readPlanFile, plansFileOf } from '../billing/planFile.ts';
 import { readRulesFile } from '../fraud/createFraud.ts';
 import { TokenRegistry } from '../api/auth.ts';
+import { KAFKA_FILE_CHECKS } from '../platform/kafka/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 
 /**
  * Every file a variable of `cdr start` may name, read by the reader that uses it (so the checks are the real ones):
@@ -16,4 +18,6 @@ export const START_FILE_CHECKS: Readonly<Record<string, FileCheck>> = {
   CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
   CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),
   CDR_FRAUD_RULES_FILE: (path) => readRulesFile(path),
+  ...KAFKA_FILE_CHECKS,
+  ...LOG_FILE_CHECKS,
 };

@@ -4,12 +4,18 @@
  * same service in-process. A consumer that stops for good ends the process with exit code 1.
  */
 import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { KAFKA_FILE_CHECKS } from '../platform/kafka/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { createFraud, readRulesFile } from './createFraud.ts';
 
 await startService('fraud', async () => {
-  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'fraud', 'api'], { CDR_FRAUD_RULES_FILE: readRulesFile });
+  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'fraud', 'api'], {
+    CDR_FRAUD_RULES_FILE: readRulesFile,
+    ...KAFKA_FILE_CHECKS,
+    ...LOG_FILE_CHECKS,
+  });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();
   const { service: fraud } = await createFraud(rt, { onFatal: (err) => shutdown(`fraud stopped: ${err.code}`, 1) });

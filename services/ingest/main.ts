@@ -5,13 +5,19 @@
  * exit code 2 (configuration, master key) or 1.
  */
 import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { KAFKA_FILE_CHECKS } from '../platform/kafka/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
 import { onShutdownSignal, openRuntime, startService } from '../platform/runtime/index.ts';
 import { createIngest } from './createIngest.ts';
 
 await startService('ingest', async () => {
-  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api'], { CDR_MASTER_KEY_FILE: checkMasterKeyFile });
+  const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api'], {
+    CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+    ...KAFKA_FILE_CHECKS,
+    ...LOG_FILE_CHECKS,
+  });
   const rt = await openRuntime(config, { startLocalKafka: false });
   const health = new HealthRegistry();
   const ingest = createIngest(rt, { onFatal: (err) => shutdown(`ingest stopped: ${err.code}`, 1) });

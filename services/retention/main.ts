@@ -6,6 +6,7 @@
  */
 import { openProcessAudit } from '../platform/audit/index.ts';
 import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { checkSigningKeyFile } from '../platform/signing/index.ts';
 import { HealthRegistry, startOpsServer } from '../platform/http/index.ts';
@@ -16,6 +17,7 @@ import { createRetention } from './wiring.ts';
 await startService('retention', async () => {
   const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention'], {
     CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+    ...LOG_FILE_CHECKS,
     CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
   });
   const rt = await openRuntime(config, { needKafka: false });

@@ -26,6 +26,12 @@ export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
+/** Kafka's rule for a topic name: 1-249 of letters, digits, `.`, `_` and `-`, not `.` or `..` (found from outside: a bad
+ * one failed at topic creation, after the broker started, naming no variable). */
+const topicName = () =>
+  name().refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v) && v !== '.' && v !== '..', {
+    message: "not a Kafka topic name (1-249 letters, digits, '.', '_' or '-')",
+  });
 // Labels of letters, digits, `-` and `_` (container names such as `proj_api_1` resolve, though RFC 1123 has no `_`).
 const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 /**
@@ -53,10 +59,10 @@ const sectionSchemas = {
     KAFKA_BROKERS: optionalString,
     KAFKA_CLIENT_ID: name().default('cdr-pipeline'),
     CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
-    CDR_TOPIC_RAW: name().default('cdr.raw'),
-    CDR_TOPIC_PSEUDONYMISED: name().default('cdr.pseudonymised'),
-    CDR_TOPIC_DLQ: name().default('cdr.dlq'),
-    CDR_TOPIC_FRAUD_ALERTS: name().default('fraud.alerts'),
+    CDR_TOPIC_RAW: topicName().default('cdr.raw'),
+    CDR_TOPIC_PSEUDONYMISED: topicName().default('cdr.pseudonymised'),
+    CDR_TOPIC_DLQ: topicName().default('cdr.dlq'),
+    CDR_TOPIC_FRAUD_ALERTS: topicName().default('fraud.alerts'),
     CDR_TOPIC_PARTITIONS: intVar(1, 1024).default(4),
     CDR_RAW_RETENTION_HOURS: intVar(1, 24 * 30).default(72),
     CDR_KAFKA_COMPRESSION: z.enum(COMPRESSION_NAMES).default('lz4'),
@@ -484,11 +490,44 @@ export function loadConfig<K extends SectionName = SectionName>(rawEnv: NodeJS.P
     const v = BUILDERS[s](env, problems);
     if (v) out[s] = Object.freeze(v);
   }
+  for (const [what, names] of MUST_DIFFER) differ(env, names, what, problems);
   if (problems.length > 0 || !base.ok) {
     throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   }
   const b = base.e;
   return Object.freeze({ dataDir: b.CDR_DATA_DIR, logLevel: b.CDR_LOG_LEVEL, logFile: b.CDR_LOG_FILE, ...out }) as ConfigOf<K>;
+}
+
+/**
+ * Names that must differ (found from outside): two services in one consumer group split its partitions between them —
+ * with `CDR_FRAUD_GROUP=cdr-billing` billing rated none of the records fraud took, with `cdr-ingest` half of cdr.raw
+ * was never stored, and health named neither; two topics of one name fail at creation, after the broker started.
+ */
+const MUST_DIFFER: readonly (readonly [string, readonly string[]])[] = [
+  ['consumer groups', ['CDR_INGEST_GROUP', 'CDR_BILLING_GROUP', 'CDR_FRAUD_GROUP']],
+  ['topics', ['CDR_TOPIC_RAW', 'CDR_TOPIC_PSEUDONYMISED', 'CDR_TOPIC_DLQ', 'CDR_TOPIC_FRAUD_ALERTS']],
+];
+
+/** The value a variable takes (given, or its default); undefined when it is invalid (named elsewhere). */
+function effectiveValue(env: NodeJS.ProcessEnv, name: string): unknown {
+  for (const schema of Object.values(sectionSchemas) as z.ZodObject[]) {
+    const field = (schema.shape as Record<string, z.ZodType>)[name];
+    if (field) {
+      const r = field.safeParse(env[name]);
+      return r.success ? r.data : undefined;
+    }
+  }
+  return undefined;
+}
+
+function differ(env: NodeJS.ProcessEnv, names: readonly string[], what: string, problems: Problems): void {
+  const byValue = new Map<unknown, string[]>();
+  for (const name of names) {
+    const v = effectiveValue(env, name);
+    if (v !== undefined) byValue.set(v, [...(byValue.get(v) ?? []), name]);
+  }
+  for (const [v, same] of byValue)
+    if (same.length > 1) problems.push(`${same.join(' / ')}: the same name (${JSON.stringify(v)}); the ${what} must differ (set or default)`);
 }
 
 /** `CDR_` variables read outside the section schemas (by the CLI, the dev set-up and the test runner). */

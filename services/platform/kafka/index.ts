@@ -39,7 +39,7 @@ export { compressionType, DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs
 export { OVERSIZE_HEADER, readVarint, RecordStream, writeZigzag, zigzag } from './recordStream.ts';
 export type { RecordLimits } from './recordStream.ts';
 export { decodeBlock, Lz4FormatError } from './lz4.ts';
-export { kafkaClientSecurity } from './security.ts';
+export { KAFKA_FILE_CHECKS, kafkaClientSecurity } from './security.ts';
 export { loopSettingsFor } from './loopSettings.ts';
 export type { KafkaClientSecurity } from './security.ts';
 export { MAX_MESSAGE_BYTES, PUBLISH_SLICE, SLICE_BYTES } from './limits.ts';

@@ -21,6 +21,18 @@ function read(path: string, variable: string): string {
   }
 }
 
+/**
+ * The files the Kafka security variables name, read as the client will read them: for `loadConfigAndFiles`, so that a
+ * missing one is named with every other problem before anything starts (found from outside: `KAFKA_SSL_CA_FILE` was
+ * named alone, after the broker and the engine had started).
+ */
+export const KAFKA_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>> = {
+  KAFKA_SSL_CA_FILE: (path) => read(path, 'KAFKA_SSL_CA_FILE'),
+  KAFKA_SSL_CERT_FILE: (path) => read(path, 'KAFKA_SSL_CERT_FILE'),
+  KAFKA_SSL_KEY_FILE: (path) => read(path, 'KAFKA_SSL_KEY_FILE'),
+  KAFKA_SASL_PASSWORD_FILE: (path) => read(path, 'KAFKA_SASL_PASSWORD_FILE'),
+};
+
 export function kafkaClientSecurity(s: KafkaSecurityConfig | undefined): KafkaClientSecurity {
   if (!s) return {};
   const out: { ssl?: KafkaClientSecurity['ssl']; sasl?: SASLOptions } = {};

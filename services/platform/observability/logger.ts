@@ -1,3 +1,5 @@
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 
 /**
@@ -73,6 +75,28 @@ function logTarget(logFile: string | undefined, fallback: string | undefined): 1
   if (where === '-' || where === 'stdout') return 1;
   return where;
 }
+
+/**
+ * CDR_LOG_FILE as `logDestination` will open it (its directory created, the file appended to): for
+ * `loadConfigAndFiles`. Found from outside: an unwritable one was taken silently — no log at all — and the stop
+ * crashed ("sonic boom is not ready yet").
+ */
+export const LOG_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>> = {
+  CDR_LOG_FILE: (path) => {
+    const target = logTarget(path, undefined);
+    if (typeof target === 'number') return;
+    try {
+      // Each missing directory made one at a time: Node's recursive mkdir loops for ever where the file system refuses
+      // with ENOENT (`/proc/x`, seen here: the check spun at 100% CPU).
+      const missing: string[] = [];
+      for (let dir = dirname(resolve(target)); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+      for (const dir of missing) mkdirSync(dir);
+      closeSync(openSync(target, 'a'));
+    } catch (err) {
+      throw new Error(`CDR_LOG_FILE: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  },
+};
 
 export function logDestination(logFile: string | undefined, fallback?: string): DestinationStream {
   const target = logTarget(logFile, fallback);

@@ -9,6 +9,10 @@ import {
   unknownCdrVariableWarnings,
 } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
+import { START_FILE_CHECKS } from '../../../../services/cli/fileChecks.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('loadConfig', () => {
   it('works with no variables at all (embedded defaults)', () => {
@@ -87,6 +91,30 @@ describe('loadConfig', () => {
       () => loadConfig({ CDR_API_PORT: 'x', CDR_TOPIC_PARTITIONS: '-1' }),
       (e: unknown) => e instanceof Error && e.message.includes('CDR_API_PORT') && e.message.includes('CDR_TOPIC_PARTITIONS'),
     );
+  });
+  it('refuses two services in one consumer group, two topics of one name, and names Kafka would not take', () => {
+    // Found from outside (2026-12-06): CDR_FRAUD_GROUP=cdr-billing split billing's records with fraud (none billed);
+    // a bad or repeated topic name failed at creation, after the broker started, naming no variable.
+    const problems = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    assert.match(
+      problems({ CDR_FRAUD_GROUP: 'cdr-billing' }),
+      /CDR_BILLING_GROUP \/ CDR_FRAUD_GROUP: the same name \("cdr-billing"\); the consumer groups must differ/,
+    );
+    assert.match(problems({ CDR_FRAUD_GROUP: 'cdr-ingest' }), /CDR_INGEST_GROUP \/ CDR_FRAUD_GROUP: the same name/);
+    assert.match(problems({ CDR_TOPIC_DLQ: 'cdr.raw' }), /CDR_TOPIC_RAW \/ CDR_TOPIC_DLQ: the same name \("cdr\.raw"\); the topics must differ/);
+    assert.match(
+      problems({ CDR_TOPIC_RAW: 'bad topic!', CDR_API_PORT: 'x' }),
+      /CDR_TOPIC_RAW: not a Kafka topic name.*CDR_API_PORT|CDR_API_PORT.*CDR_TOPIC_RAW: not a Kafka topic name/,
+    );
+    assert.match(problems({ CDR_TOPIC_FRAUD_ALERTS: '..' }), /CDR_TOPIC_FRAUD_ALERTS: not a Kafka topic name/);
+    assert.equal(problems({ CDR_INGEST_GROUP: 'g-ingest', CDR_BILLING_GROUP: 'g-billing', CDR_FRAUD_GROUP: 'g-fraud', CDR_TOPIC_RAW: 'My_Topic-1.raw' }), '');
   });
   it('names every bad variable at once, across sections and checks', () => {
     assert.throws(
@@ -223,6 +251,27 @@ describe('loadConfigAndFiles', () => {
     assert.deepEqual(seen, ['/x/bad.json', '/x/good.yaml']);
     // Good values and files: the configuration.
     assert.equal(loadConfigAndFiles({ CDR_B_FILE: '/x/good.yaml' }, ['api'], { CDR_B_FILE: check }).api.port, 8080);
+  });
+  it("cdr start's checks name a missing Kafka certificate and an unwritable log file with the other problems", () => {
+    // Found from outside (2026-12-06): KAFKA_SSL_CA_FILE was named alone, after the broker and engine started; an
+    // unwritable CDR_LOG_FILE was taken silently (no log at all) and the stop crashed.
+    assert.throws(
+      () =>
+        loadConfigAndFiles(
+          { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem', CDR_LOG_FILE: '/proc/nope/x.log', CDR_INGEST_MAX_BATCH: '0' },
+          undefined,
+          START_FILE_CHECKS,
+        ),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        /CDR_INGEST_MAX_BATCH/.test(e.message) &&
+        /KAFKA_SSL_CA_FILE: cannot read \/nonexistent\/ca\.pem/.test(e.message) &&
+        /CDR_LOG_FILE: cannot write \/proc\/nope\/x\.log/.test(e.message),
+    );
+    // stdout, stderr and a writable file pass.
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-log-'));
+    for (const logFile of ['-', 'stderr', join(dir, 'sub', 'pipeline.log')])
+      assert.ok(loadConfigAndFiles({ CDR_LOG_FILE: logFile }, ['api'], START_FILE_CHECKS));
   });
 });
 
