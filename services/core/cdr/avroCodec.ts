@@ -177,7 +177,10 @@ export class CdrCodec {
 
   /** Decodes a raw-topic value. Throws PipelineError (dead-letter) with a reason that never quotes field values. */
   decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
-    if (!value || value.length === 0) throw new PipelineError('decode_failed', 'empty message value');
+    // A null value is a tombstone (a delete marker for compacted topics), not a record: said so (found from outside:
+    // it read as an empty value).
+    if (value === null) throw new PipelineError('decode_failed', 'null message value (a tombstone: a delete marker, not a record)');
+    if (value.length === 0) throw new PipelineError('decode_failed', 'empty message value');
     if (value[0] === CONFLUENT_MAGIC) {
       if (value.length < 5) throw new PipelineError('decode_failed', `Confluent frame shorter than its 5-byte header (${value.length} bytes)`);
       if (value.length === 5) throw new PipelineError('decode_failed', 'Confluent frame with no Avro body (the 5-byte header alone)');

@@ -34,7 +34,8 @@ export function compressionType(name: CompressionName): number {
   }
 }
 
-export const DEFAULT_RECORD_LIMITS: RecordLimits = { maxRecordBytes: 1024 * 1024, maxBatchBytes: 32 * 1024 * 1024 };
+/** As `recordLimitsOf` gives for the defaults (1 MiB and its framing slack). */
+export const DEFAULT_RECORD_LIMITS: RecordLimits = { maxRecordBytes: 1024 * 1024 + 64 * 1024, maxBatchBytes: 32 * 1024 * 1024 };
 let limits: RecordLimits = DEFAULT_RECORD_LIMITS;
 
 interface Codec {

@@ -53,9 +53,17 @@ export function kafkajsLogLines(kafkaLog: Logger): { note(line: KafkajsLogLine):
   return { note: (l) => lines.note(JSON.stringify([l.level, l.message, l.fields]), l) };
 }
 
-/** The decompression caps that follow from the configuration: a record, and a batch of them. */
+/**
+ * What a record's encoded form holds beyond its key, value and headers (lengths, deltas, attributes: a few bytes, and
+ * two varints per header), allowed for by the decompression cap: `CDR_MAX_RECORD_BYTES` counts key, value and headers,
+ * and the consumer loop checks exactly that on what the cap lets through. Found from outside: records of 1,048,575 and
+ * 1,048,576 bytes were cut while decompressing, as "1048585 bytes".
+ */
+export const RECORD_FRAMING_SLACK = 64 * 1024;
+
+/** The decompression caps that follow from the configuration: a record (with its framing), and a batch of them. */
 export function recordLimitsOf(k: Pick<KafkaConfig, 'maxRecordBytes'>): RecordLimits {
-  return { maxRecordBytes: k.maxRecordBytes, maxBatchBytes: Math.max(32 * 1024 * 1024, 4 * k.maxRecordBytes) };
+  return { maxRecordBytes: k.maxRecordBytes + RECORD_FRAMING_SLACK, maxBatchBytes: Math.max(32 * 1024 * 1024, 4 * k.maxRecordBytes) };
 }
 
 /**

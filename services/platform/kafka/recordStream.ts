@@ -13,7 +13,7 @@
 export const OVERSIZE_HEADER = 'cdr-pipeline.oversize';
 
 export interface RecordLimits {
-  /** Largest record (key + value + headers, as encoded) passed on as it is. */
+  /** Largest record as encoded (key, value, headers and their framing) passed on as it is (`recordLimitsOf`). */
   readonly maxRecordBytes: number;
   /** Largest total of passed-on records per batch; later records become stand-ins. */
   readonly maxBatchBytes: number;

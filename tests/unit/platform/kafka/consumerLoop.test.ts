@@ -94,7 +94,11 @@ describe('consumer loop building blocks', () => {
   it('passes a null value (tombstone) on as null', () => {
     const d = deadLetterMessage(
       { topic: 't', partition: 0, connector: 'c' },
-      { message: message({ value: null }), error: new PipelineError('decode_failed', 'empty message value'), stage: 'VALUE_CONVERTER' },
+      {
+        message: message({ value: null }),
+        error: new PipelineError('decode_failed', 'null message value (a tombstone: a delete marker, not a record)'),
+        stage: 'VALUE_CONVERTER',
+      },
     );
     assert.equal(d.value, null);
   });

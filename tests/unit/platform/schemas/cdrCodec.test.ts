@@ -157,6 +157,11 @@ describe('CDR Avro codec', () => {
     });
   }
 
+  it('names a null value a tombstone, apart from an empty one (found from outside: both read "empty")', () => {
+    assert.throws(() => decodeCdrEvent(null), /^PipelineError: null message value \(a tombstone/);
+    assert.throws(() => decodeCdrEvent(Buffer.alloc(0)), /^PipelineError: empty message value$/);
+  });
+
   it('reads a plain record with an empty cdr_id as plain Avro (its first byte is 0x00, like a frame), so validation names it', () => {
     const buf = encodeCdrEvent({ ...event, cdr_id: '' }, 'plain');
     assert.equal(buf[0], 0x00);
