@@ -118,13 +118,34 @@ export function blankIdentifier(raw: string): boolean {
 /** Fullwidth forms (`＋６０ １２…`, as East Asian input methods type them) and Arabic-Indic and Eastern Arabic
  * (Persian) digits (`٠١٠…`, `۰۹۱…`): the digits libphonenumber reads as digits (its `DIGITS` table), and the fullwidth
  * `+`, brackets and hyphen. */
-const NON_ASCII_DIALLABLE = /[\uff01-\uff5e\u0660-\u0669\u06f0-\u06f9]/g;
+const NON_ASCII_DIALLABLE = /[\uff01-\uff5e]|(?![0-9])\p{Nd}/gu;
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
+const ALL_ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * A decimal digit of any script (Devanagari `९`, Thai `๘`, Bengali `৭`, Arabic-Indic `٣`…) as its value. Unicode
+ * keeps each script's digits as a run of ten from its zero, runs sometimes back to back (mathematical digits): the
+ * value is the distance from the run's start, modulo ten. Found from outside: `+९१ ९८७६५ ४३२१०` was kept flagged and
+ * not found by `+919876543210`; only Arabic-Indic and full-width digits were read before.
+ */
+function digitValue(c: string): number {
+  let start = c.codePointAt(0)!;
+  while (start > 0 && DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+  return (c.codePointAt(0)! - start) % 10;
+}
+
+const FULL_WIDTH_ASCII = /[\uff01-\uff5e]/g;
+/** Full-width ASCII variants (U+FF01..FF5E) as the ASCII characters they are. */
+function fullWidthAsAscii(text: string): string {
+  return ALL_ASCII.test(text) ? text : text.replace(FULL_WIDTH_ASCII, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+}
+
 function asciiDiallable(text: string): string {
+  if (ALL_ASCII.test(text)) return text;
   return text.replace(NON_ASCII_DIALLABLE, (c) => {
     const code = c.charCodeAt(0);
-    if (code >= 0x0660 && code <= 0x0669) return String(code - 0x0660);
-    if (code >= 0x06f0 && code <= 0x06f9) return String(code - 0x06f0);
-    return String.fromCharCode(code - 0xfee0); // fullwidth ASCII variants: U+FF01..FF5E → U+0021..007E
+    if (code >= 0xff01 && code <= 0xff5e) return String.fromCharCode(code - 0xfee0); // fullwidth ASCII: U+FF01..FF5E → U+0021..007E
+    return String(digitValue(c));
   });
 }
 
@@ -322,7 +343,9 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
     text = cleanIdentifier(text);
   }
   const invalid = unreadableEmail(raw);
-  const lower = text.normalize('NFC').toLowerCase();
+  // Full-width forms (`ａｌｉｃｅ＠example.com`, an East Asian keyboard's) are the same letters: read as ASCII, as a
+  // full-width domain already was (found from outside: the local part gave another token, `＠` a flagged one).
+  const lower = fullWidthAsAscii(text).normalize('NFC').toLowerCase();
   const at = lower.lastIndexOf('@');
   if (at <= 0 || at === lower.length - 1 || !EMAIL_SHAPE.test(lower)) return invalid;
   const domainPart = lower.slice(at + 1).replace(/\.+$/, '');

@@ -75,11 +75,11 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
       records: () => [sms('07700 900123', 'GB'), sms('07700 900123', 'GB'), sms('07700 900123\u0000', null)],
     },
     {
-      name: 'a full-width @ (an East Asian input method)',
+      name: 'an address with its @ typed twice',
       type: 'email',
-      value: 'alice＠example.com',
-      kept: 'alice＠example.com',
-      records: () => [email('alice＠example.com'), email('alice＠example.com')],
+      value: 'alice@@example.com',
+      kept: 'alice@@example.com',
+      records: () => [email('alice@@example.com'), email('alice@@example.com')],
     },
     {
       name: 'a display name around an address, asked with a zero-width space the producer did not send',
@@ -113,6 +113,8 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
   const sent = new Map<string, CdrEvent[]>();
   /** The same national digits written another way, and a neighbour: other tokens, never in an answer above. */
   const others: CdrEvent[] = [];
+  /** The same address in full-width letters, and with a full-width @: read as alice@example.com. */
+  const fullWidth: CdrEvent[] = [];
   /** A recipient of nothing but invisible characters (Hangul fillers): refused, as a blank one is. */
   const blank = sms('\u3164\u3164', 'GB');
   /** A number behind an Arabic letter mark (U+061C): the number, like any other direction mark. */
@@ -141,7 +143,8 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     rt = await openRuntime(setup.config, { log: createLogger('silent') });
     for (const f of FLAGGED) sent.set(f.name, f.records(next));
     others.push(sms('07700900123', 'GB'), sms('07700 900124', 'GB'), email('alice@example.com'), sms('+60123456782', 'MY'));
-    const all = [...[...sent.values()].flat(), ...others, blank, marked, ...exitCoded, gbSubscriber, frenchShortcode, ...gen.take(20)];
+    fullWidth.push(email('alice＠example.com'), email('ａｌｉｃｅ@example.com'));
+    const all = [...[...sent.values()].flat(), ...others, ...fullWidth, blank, marked, ...exitCoded, gbSubscriber, frenchShortcode, ...gen.take(20)];
     const producer = requireKafka(rt).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic: setup.config.kafka.topics.raw, acks: -1, messages: all.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })) });
@@ -274,6 +277,17 @@ describe('identifier.as_sent: records whose identifier ingest could not read are
     const { storage } = requireStorage(rt);
     const rows = await storage.query<{ n: string }>(`SELECT count() n FROM ${storage.table('cdr')} WHERE cdr_id = {id:String}`, { id: blank.cdr_id });
     assert.equal(Number(rows[0]?.n), 0);
+  });
+
+  it('an address typed in full-width letters or with a full-width @ is that address (an East Asian input method)', async () => {
+    // Before 2026-12-06 `alice＠example.com` was kept flagged and `ａｌｉｃｅ@example.com` under a token of its own: a
+    // request for alice@example.com found neither (found from outside).
+    for (const value of ['alice@example.com', 'alice＠example.com', 'ＡＬＩＣＥ@example.com']) {
+      const res = await post('/v1/lea/requests', body({ type: 'email', value }), 'lea-officer');
+      assert.equal(res.statusCode, 201, res.body);
+      const plain = others.filter((e) => e.recipient === 'alice@example.com');
+      assert.deepEqual(idsOf(res.json<{ records: { cdr_id: string }[] }>().records), idsOf([...fullWidth, ...plain]), value);
+    }
   });
 
   it('a number behind an Arabic letter mark is that number (as behind any direction mark)', async () => {

@@ -92,6 +92,22 @@ describe('normalisePhone', () => {
     assert.notEqual(normalisePhone('tel:1234;phone-context=pbx-a.example').value, normalisePhone('tel:1234;phone-context=pbx-b.example').value);
   });
 
+  it('reads the decimal digits of every script (found from outside: Devanagari, Thai and Bengali were kept flagged)', () => {
+    for (const [raw, country, e164] of [
+      ['+९१ ९८७६५ ४३२१०', null, '+919876543210'],
+      ['०९८७६५४३२१०', 'IN', '+919876543210'],
+      ['๐๘๑ ๒๓๔ ๕๖๗๘', 'TH', '+66812345678'],
+      ['০১৭১২-৩৪৫৬৭৮', 'BD', '+8801712345678'],
+      ['+٦٠١٢٣٤٥٦٧٨٩', null, '+60123456789'],
+      ['+۶۰۱۲۳۴۵۶۷۸۹', null, '+60123456789'],
+      ['＋６０ １２-３４５ ６７８９', null, '+60123456789'],
+      ['+𝟔𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗', null, '+60123456789'],
+      ['+၆၀၁၂၃၄၅၆၇၈၉', null, '+60123456789'],
+    ] as const) {
+      const n = normalisePhone(raw, country);
+      assert.deepEqual([n.value, n.valid], [e164, true], raw);
+    }
+  });
   it('a national number without its country is unparseable, not guessed', () => {
     assert.equal(normalisePhone('012-345 6789', undefined).valid, false);
   });
@@ -113,6 +129,10 @@ describe('normaliseEmail', () => {
       assert.equal(n.value, want);
     });
   }
+  it('reads full-width letters and a full-width @ as the ASCII address (found from outside, 2026-12-06)', () => {
+    for (const raw of ['ａｌｉｃｅ.tester@example.com', 'alice.tester＠example.com', 'ＡＬＩＣＥ.ＴＥＳＴＥＲ＠ｅｘａｍｐｌｅ.ｃｏｍ'])
+      assert.deepEqual(normaliseIdentifier(raw, 'email'), { type: 'email', value: 'alice.tester@example.com', valid: true, country: '' }, raw);
+  });
   it('IDN in Unicode and in punycode give one value', () => {
     assert.equal(normaliseEmail('user@münchen.example').value, normaliseEmail('USER@xn--mnchen-3ya.example').value);
   });
@@ -218,7 +238,7 @@ describe('other identifiers and types', () => {
       ] as const)
         assert.deepEqual(keptAsSent(`\u200b${raw}`, 'msisdn'), normaliseIdentifier(raw, 'msisdn', country), raw);
       assert.deepEqual(keptAsSent(' "Bob" <bob@example.com> ', 'email'), normaliseIdentifier('"Bob" <bob@example.com>', 'email'));
-      assert.deepEqual(keptAsSent('alice＠example.com', 'email'), normaliseIdentifier('alice＠example.com', 'email'));
+      assert.deepEqual(keptAsSent('alice@@example.com', 'email'), normaliseIdentifier('alice@@example.com', 'email'));
       // `+` and digits: the kept form is the number's own (one token for a readable and an unreadable reading).
       assert.equal(keptAsSent('+60 12-345 6789', 'msisdn').value, normaliseIdentifier('+60123456789', 'msisdn').value);
     });
