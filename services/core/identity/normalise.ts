@@ -120,7 +120,7 @@ export function blankIdentifier(raw: string): boolean {
  * `+`, brackets and hyphen. */
 const NON_ASCII_DIALLABLE = /[\uff01-\uff5e]|(?![0-9])\p{Nd}/gu;
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
-const ALL_ASCII = /^[\x00-\x7f]*$/;
+const ALL_ASCII = /^[ -~]*$/; // printable ASCII (a control character takes the slow path, which leaves it as it is)
 
 /**
  * A decimal digit of any script (Devanagari `९`, Thai `๘`, Bengali `৭`, Arabic-Indic `٣`…) as its value. Unicode
