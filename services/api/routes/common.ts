@@ -99,7 +99,8 @@ export function subjectOf(body: IdentifierBody): NormalisedIdentifier {
     // its holder's request must reach it (found from outside: a 16-digit number was stored and could not be asked for).
     if (NUMBER_SHAPED.test(id.value) && digits >= 5 && id.value.length <= 320 && (id.value.startsWith('+') || id.value.startsWith('00'))) return id;
     // Found from outside: `+60123456789x` was told to give a country, which would not have helped.
-    const odd = /[^\d\s+().\-/]/.test(body.value.trim().replace(/^tel:/i, ''));
+    // Digits of any script are digits (`+९१ …` is refused for what it is, not for its characters).
+    const odd = /[^\p{Nd}\s+().\-/\uff0b]/u.test(body.value.trim().replace(/^tel:/i, ''));
     const international = /^\s*(tel:)?\s*(\+|00)/i.test(body.value);
     throw new PipelineError(
       'bad_request',

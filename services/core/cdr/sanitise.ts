@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { CdrEvent } from './cdrEvent.ts';
+import { asciiDigits } from '../identity/normalise.ts';
 
 /**
  * Free-text fields that outlive the identifier window (the 10-year `cdr` table, downstream topics) must not carry
@@ -10,7 +11,7 @@ import type { CdrEvent } from './cdrEvent.ts';
  *   write them (`MAP:27`, `SMPP:0x0000000B`, `SMTP:550 5.1.1`, `SIP:486 Busy Here`). Anything after the first other
  *   character is dropped (an `@`, a `+`, brackets…), and at an `@` the word before it too (an email's local part); a
  *   code that still holds a phone number is dropped whole: a run of 7 or more digits, digit groups joined by spaces,
- *   dots or dashes with 8 or more digits in all (`012-345 6789`), or the last 7 digits of the record's own sender or
+ *   dots or dashes as a number is written (`012-345 6789`: see `numberShaped`), or the last 7 digits of the record's own sender or
  *   recipient among its digits (hexadecimal codes of up to 32 bits, `0x0000000B`, excepted). A name written in plain
  *   words is not recognised: error texts are the operator's, not the subscriber's.
  * - `client_ip`: must parse as an IPv4 dotted quad or an IPv6 address; stored in canonical form (an IPv4-mapped
@@ -37,9 +38,21 @@ const SEPARATED_PHONE_DIGITS = 8;
 /** The last digits of a party's number that, found among a code's digits, mean the code holds that number. */
 const PARTY_TAIL = 7;
 
+/** Separated digits that are codes, not numbers: a dotted quad (`10.20.30.40`), a date (`2024-11-30`). */
+const NOT_A_NUMBER = /^(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\d{4}-\d{2}-\d{2})$/;
+
+/**
+ * A run of 7+ digits, or separated digit groups written as a phone number is: 8+ digits in 3 or more groups, none of
+ * a single digit. Not SMTP's enhanced codes (`550 5.7.133`: single digits), a vendor and result code
+ * (`10415 5030`: two groups), an address or a date (found in review: these were dropped).
+ */
 function numberShaped(code: string): boolean {
   if (PHONE_RUN.test(code)) return true;
-  for (const m of code.matchAll(SEPARATED_DIGITS)) if (m[0].replace(/\D/g, '').length >= SEPARATED_PHONE_DIGITS) return true;
+  for (const m of code.matchAll(SEPARATED_DIGITS)) {
+    const groups = m[0].split(/[ .-]/);
+    if (groups.length < 3 || groups.some((g) => g.length === 1) || NOT_A_NUMBER.test(m[0])) continue;
+    if (groups.join('').length >= SEPARATED_PHONE_DIGITS) return true;
+  }
   return false;
 }
 
@@ -61,7 +74,7 @@ export function sanitiseErrorCode(raw: string | null, parties: readonly string[]
   const digits = withoutHex.replace(/\D/g, '');
   if (digits.length >= PARTY_TAIL) {
     for (const party of parties) {
-      const partyDigits = party.replace(/\D/g, '');
+      const partyDigits = asciiDigits(party).replace(/\D/g, '');
       if (partyDigits.length >= PARTY_TAIL && digits.includes(partyDigits.slice(-PARTY_TAIL))) return { code: null, dropped: true };
     }
   }

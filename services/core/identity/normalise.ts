@@ -140,6 +140,16 @@ function fullWidthAsAscii(text: string): string {
   return ALL_ASCII.test(text) ? text : text.replace(FULL_WIDTH_ASCII, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
 }
 
+/** Digits of any script, and full-width forms, as ASCII (what is dialled); other characters left as they are. */
+export function asciiDigits(text: string): string {
+  return asciiDiallable(text);
+}
+
+/** Whether a text has an `@`, ASCII or full-width (an East Asian input method's). */
+function hasAt(text: string): boolean {
+  return text.includes('@') || text.includes('\uff20');
+}
+
 function asciiDiallable(text: string): string {
   if (ALL_ASCII.test(text)) return text;
   return text.replace(NON_ASCII_DIALLABLE, (c) => {
@@ -366,7 +376,7 @@ export function normaliseEmail(raw: string): NormalisedIdentifier {
  * A national form is never read: the sender's region is unknown.
  */
 function personalIdentifierIn(cleaned: string, destination: string | null | undefined): NormalisedIdentifier | null {
-  if (cleaned.includes('@')) {
+  if (hasAt(cleaned)) {
     const email = normaliseEmail(cleaned);
     return email.valid ? email : null;
   }
@@ -415,7 +425,7 @@ const SIP_URI = /^sips?:/i;
 
 /** Written as an address (an `@`), and not a `sip:` URI, whose user part may be a number. */
 function addressShaped(raw: string): boolean {
-  return raw.includes('@') && !SIP_URI.test(cleanIdentifier(raw));
+  return hasAt(raw) && !SIP_URI.test(cleanIdentifier(raw));
 }
 
 /**
@@ -436,7 +446,7 @@ export function normaliseIdentifier(raw: string, type: IdentifierType, defaultCo
     }
     case 'email': {
       const email = normaliseEmail(raw);
-      if (email.valid || raw.includes('@')) return email;
+      if (email.valid || hasAt(raw)) return email;
       return personalIdentifierIn(cleanIdentifier(raw), defaultCountry) ?? email;
     }
     default:
@@ -458,7 +468,7 @@ export function recipientTypeOf(channel: string, recipient: string, direction?: 
   // The channel is only a default: an address is an address, a number a number, whatever the channel (an SMS to an
   // email gateway, an email-to-SMS relay). Read under the channel's type they would be hidden from their holder's
   // own requests. A `sip:` URI is neither (its user part is not read).
-  if (channel === 'email') return recipient.includes('@') || !normalisePhone(recipient, destination ?? null).valid ? 'email' : 'msisdn';
+  if (channel === 'email') return hasAt(recipient) || !normalisePhone(recipient, destination ?? null).valid ? 'email' : 'msisdn';
   if (addressShaped(recipient)) return 'email';
   const compact = dialString(cleanIdentifier(recipient));
   if (DIGITS.test(compact) && compact.length <= 6) {

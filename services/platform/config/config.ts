@@ -490,7 +490,7 @@ export function loadConfig<K extends SectionName = SectionName>(rawEnv: NodeJS.P
     const v = BUILDERS[s](env, problems);
     if (v) out[s] = Object.freeze(v);
   }
-  for (const [what, names] of MUST_DIFFER) differ(env, names, what, problems);
+  for (const [what, names] of MUST_DIFFER) differ(env, names, what, problems, wanted);
   if (problems.length > 0 || !base.ok) {
     throw new PipelineError('config_invalid', `invalid configuration: ${problems.join('; ')}`);
   }
@@ -520,9 +520,21 @@ function effectiveValue(env: NodeJS.ProcessEnv, name: string): unknown {
   return undefined;
 }
 
-function differ(env: NodeJS.ProcessEnv, names: readonly string[], what: string, problems: Problems): void {
+/** The section whose schema reads a variable. */
+function sectionOf(name: string): SectionName | undefined {
+  return (Object.keys(sectionSchemas) as SectionName[]).find((s) => Object.hasOwn(sectionSchemas[s].shape, name));
+}
+
+/**
+ * Compared: the variables of the sections this process loads, and any set explicitly — not the default of a service
+ * the process does not run (found in review: a billing process with `CDR_BILLING_GROUP=cdr-fraud`, fraud running
+ * elsewhere under another name, was refused against fraud's default).
+ */
+function differ(env: NodeJS.ProcessEnv, names: readonly string[], what: string, problems: Problems, wanted: readonly SectionName[]): void {
   const byValue = new Map<unknown, string[]>();
   for (const name of names) {
+    const section = sectionOf(name);
+    if (env[name] === undefined && (section === undefined || !wanted.includes(section))) continue;
     const v = effectiveValue(env, name);
     if (v !== undefined) byValue.set(v, [...(byValue.get(v) ?? []), name]);
   }

@@ -249,6 +249,11 @@ interface PartitionEntry<S> {
   replay: RecordedBatch | null;
   /** Messages held while a replay range is re-assembled across fetches. */
   buffer: KafkaMessage[];
+  /**
+   * A batch was given up uncommitted since the last commit: records before the next fetch may not be stored, so
+   * nothing is committed past them until a batch of them commits (`commitPastFiltered`).
+   */
+  owes: boolean;
 }
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
@@ -403,9 +408,14 @@ export class ConsumerLoop<S> {
         const entry = this.partitions.get(partition);
         if (!entry || entry.expectedNext > Number(e.payload.lastOffset)) return;
       }
-      const skip = this.commitPastFiltered(partition, Number(e.payload.lastOffset)).finally(() => {
-        if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
-      });
+      // After the partition's commit of this kind still under way, never beside it: an older offset committed after a
+      // newer one would move the group back (found in review).
+      const before = this.skipping.get(partition) ?? Promise.resolve();
+      const skip = before
+        .then(() => this.commitPastFiltered(partition, Number(e.payload.lastOffset)))
+        .finally(() => {
+          if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
+        });
       this.skipping.set(partition, skip);
     });
     this.state = 'running';
@@ -675,7 +685,7 @@ export class ConsumerLoop<S> {
     const replay = await this.unfinishedBatch(payload, firstOffset);
     if (replay === undefined) return undefined;
     if (known && known.state !== state) this.deps.handler.closePartition?.(partition, known.state);
-    const entry: PartitionEntry<S> = { state, committed: firstOffset, expectedNext: firstOffset, replay, buffer: [] };
+    const entry: PartitionEntry<S> = { state, committed: firstOffset, expectedNext: firstOffset, replay, buffer: [], owes: false };
     this.partitions.set(partition, entry);
     return entry;
   }
@@ -732,12 +742,15 @@ export class ConsumerLoop<S> {
   private async commitPastFiltered(partition: number, lastOffset: number): Promise<void> {
     const entry = this.partitions.get(partition);
     if (this.state !== 'running' || this.working.has(partition) || !Number.isSafeInteger(lastOffset)) return;
-    // Only where everything handed out before is committed: not past a batch given up uncommitted (its `expectedNext`
-    // is -1 then), a replay being assembled, or records still to come.
-    if (entry && (entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1 || entry.committed !== entry.expectedNext)) return;
+    // Only where everything handed out before is committed: not past a batch given up uncommitted (`owes`), a replay
+    // being assembled, or records still to come. (A partition kept across a rebalance has `expectedNext` -1 and owes
+    // nothing: its fetch starts at this member's own commit.)
+    if (entry && (entry.owes || entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1)) return;
+    const expected = entry?.expectedNext;
     try {
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(lastOffset + 1) }]);
-      if (entry) {
+      // Unless the partition moved on meanwhile (a rebalance re-checks the position: -1; a new entry).
+      if (entry && this.partitions.get(partition) === entry && entry.expectedNext === expected) {
         entry.committed = lastOffset + 1;
         entry.expectedNext = lastOffset + 1;
       }
@@ -813,6 +826,7 @@ export class ConsumerLoop<S> {
     // (after NOT_COORDINATOR_FOR_GROUP it fetches again from the last resolved offset).
     const giveUp = (): void => {
       for (const undo of abandon) undo();
+      entry.owes = true;
       if (recorded === null) {
         // A new batch: its next fetch must be checked against the recorded range as a replay, not taken for a new
         // batch (found in tests/integrity/coordinatorLoss.test.ts: a batch stored once, counted and published twice).
@@ -850,6 +864,7 @@ export class ConsumerLoop<S> {
     payload.resolveOffset(String(range.to));
     entry.committed = range.to + 1;
     entry.expectedNext = range.to + 1;
+    entry.owes = false;
     endTimer?.();
     this.batches++;
     this.lastProgressAt = this.clock();

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 
@@ -86,12 +86,19 @@ export const LOG_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>
     const target = logTarget(path, undefined);
     if (typeof target === 'number') return;
     try {
+      // A file that exists is only checked, not opened: a FIFO would block start-up until a reader came, and its
+      // close would end that reader.
+      if (existsSync(target)) {
+        accessSync(target, constants.W_OK);
+        return;
+      }
       // Each missing directory made one at a time: Node's recursive mkdir loops for ever where the file system refuses
-      // with ENOENT (`/proc/x`, seen here: the check spun at 100% CPU).
+      // with ENOENT (`/proc/x`, seen here: the check spun at 100% CPU). Private (0700, 0600), as `cdr start` keeps
+      // what it writes: made here, before its umask is set (found in review).
       const missing: string[] = [];
       for (let dir = dirname(resolve(target)); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
-      for (const dir of missing) mkdirSync(dir);
-      closeSync(openSync(target, 'a'));
+      for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
+      closeSync(openSync(target, 'a', 0o600));
     } catch (err) {
       throw new Error(`CDR_LOG_FILE: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }

@@ -11,6 +11,13 @@ describe('error_code is a bounded code, never free text', () => {
     ['  WA:131026 ', 'WA:131026'],
     ['DIAMETER:5030 3.2.1', 'DIAMETER:5030 3.2.1'],
     ['Q.850:16', 'Q.850:16'],
+    // Found in review: SMTP enhanced codes, a vendor and result code, an address, a date, a version are no numbers.
+    ['SMTP:550 5.7.133', 'SMTP:550 5.7.133'],
+    ['451 4.7.500', '451 4.7.500'],
+    ['DIAMETER 10415 5030', 'DIAMETER 10415 5030'],
+    ['SMSC 10.20.30.40 timeout', 'SMSC 10.20.30.40 timeout'],
+    ['ERR 2024-11-30', 'ERR 2024-11-30'],
+    ['V1.2.3-45678', 'V1.2.3-45678'],
   ];
   for (const [raw, code] of kept) {
     it(`keeps ${JSON.stringify(raw)}`, () => assert.deepEqual(sanitiseErrorCode(raw).code, code));
@@ -45,6 +52,8 @@ describe('error_code is a bounded code, never free text', () => {
     // Another record's code with the same shape stays; so does a code with fewer digits than the tail.
     assert.deepEqual(sanitiseErrorCode('ERR 345-67 88', parties), { code: 'ERR 345-67 88', dropped: false });
     assert.deepEqual(sanitiseErrorCode('MAP:27', parties), { code: 'MAP:27', dropped: false });
+    // A party written in another script's digits is the same number.
+    assert.deepEqual(sanitiseErrorCode('dest:9876:543:210', ['+९१ ९८७६५ ४३२१०']), { code: null, dropped: true });
   });
 });
 

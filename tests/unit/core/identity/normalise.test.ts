@@ -133,6 +133,12 @@ describe('normaliseEmail', () => {
     for (const raw of ['ａｌｉｃｅ.tester@example.com', 'alice.tester＠example.com', 'ＡＬＩＣＥ.ＴＥＳＴＥＲ＠ｅｘａｍｐｌｅ.ｃｏｍ'])
       assert.deepEqual(normaliseIdentifier(raw, 'email'), { type: 'email', value: 'alice.tester@example.com', valid: true, country: '' }, raw);
   });
+  it('takes a full-width @ for an address wherever an @ is looked for (a type, a sender id, the recipient type)', () => {
+    const address = { type: 'email', value: 'alice.tester@example.com', valid: true, country: '' };
+    assert.deepEqual(normaliseIdentifier('alice.tester＠example.com', 'msisdn'), address);
+    assert.deepEqual(normaliseIdentifier('alice.tester＠example.com', 'alphanumeric'), address);
+    assert.equal(recipientTypeOf('sms', 'alice.tester＠example.com'), 'email');
+  });
   it('IDN in Unicode and in punycode give one value', () => {
     assert.equal(normaliseEmail('user@münchen.example').value, normaliseEmail('USER@xn--mnchen-3ya.example').value);
   });

@@ -115,6 +115,9 @@ describe('loadConfig', () => {
     );
     assert.match(problems({ CDR_TOPIC_FRAUD_ALERTS: '..' }), /CDR_TOPIC_FRAUD_ALERTS: not a Kafka topic name/);
     assert.equal(problems({ CDR_INGEST_GROUP: 'g-ingest', CDR_BILLING_GROUP: 'g-billing', CDR_FRAUD_GROUP: 'g-fraud', CDR_TOPIC_RAW: 'My_Topic-1.raw' }), '');
+    // A process compares the groups it runs, and those set: not the default of a service it does not run (review).
+    assert.ok(loadConfig({ CDR_BILLING_GROUP: 'cdr-fraud' }, ['kafka', 'clickhouse', 'billing', 'api']));
+    assert.throws(() => loadConfig({ CDR_BILLING_GROUP: 'cdr-fraud', CDR_FRAUD_GROUP: 'cdr-fraud' }, ['kafka', 'billing']), /the consumer groups must differ/);
   });
   it('names every bad variable at once, across sections and checks', () => {
     assert.throws(
