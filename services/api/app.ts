@@ -327,8 +327,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // application/xml` on usage got 200 JSON). A JSON-only route answers JSON whatever the Accept, as it always did:
       // a script that reuses one set of headers for every call keeps working.
       v1.addHook('preHandler', async (req) => {
-        const produces = req.routeOptions.config.produces;
-        if (produces && !acceptsAnyOf(req.headers.accept, produces))
+        const { produces, acceptCheckedByHandler } = req.routeOptions.config;
+        if (produces && acceptCheckedByHandler !== true && !acceptsAnyOf(req.headers.accept, produces))
           throw new PipelineError('not_acceptable', `Accept: this route answers ${produces.join(', ')}`);
       });
       // Bodies are JSON: anything else sent as text (Node's fetch labels a string body text/plain) is refused in words

@@ -95,6 +95,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The media types a route answers in (without parameters); unset: JSON only. An Accept admitting none is a 406. */
     produces?: readonly string[];
+    /**
+     * The handler refuses an Accept that admits none of `produces` itself (a disclosure: after naming its case and
+     * subject, so that the 406 is audited with them), not the /v1 scope's check before it.
+     */
+    acceptCheckedByHandler?: boolean;
     /** A body field whose absence makes the body strict: other fields are then refused, not ignored (ADR 0041). */
     strictUnless?: string;
   }

@@ -44,7 +44,7 @@ export interface DisclosureAsk {
 }
 
 export async function serveDisclosure(svc: DisclosureServices, req: FastifyRequest, reply: FastifyReply, ask: DisclosureAsk): Promise<FastifyReply> {
-  // A request refused before its answer begins (422, a store error) is audited by the /v1 hook: with its case and
+  // A request refused before its answer begins (406, 422, a store error) is audited by the /v1 hook: with its case and
   // subject, as an answered one is (found from outside: a 422 that told the caller how many records the subject has left
   // an entry with no case and no subject).
   audited(req, {
@@ -56,7 +56,10 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     confidential: ask.confidential,
   });
   const format = answerFormatOf(req.headers.accept);
-  if (!format) throw new PipelineError('not_acceptable', `Accept: this route answers ${Object.values(CONTENT_TYPES).join(', ')}`);
+  if (!format) {
+    audited(req, { detail: 'refused: no form of the answer the Accept header admits' });
+    throw new PipelineError('not_acceptable', `Accept: this route answers ${ANSWER_TYPES.join(', ')}`);
+  }
   const now = svc.clock();
   const plan = await svc.desk.plan(ask.subject, ask.from, ask.to, now, ask.allowHeld);
   if (plan.estimate > svc.maxAnswerRows) {

@@ -104,7 +104,7 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
   app.post<{ Body: DsarBody }>(
     '/dsar',
     {
-      config: { produces: ANSWER_TYPES },
+      config: { produces: ANSWER_TYPES, acceptCheckedByHandler: true },
       preParsing: requireRole('dpo'),
       schema: {
         summary: "Data-subject access export: one identifier's records in the identifier window and the disclosures made about it",

@@ -37,7 +37,7 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
   app.post<{ Body: LeaRequestBody }>(
     '/lea/requests',
     {
-      config: { produces: ANSWER_TYPES },
+      config: { produces: ANSWER_TYPES, acceptCheckedByHandler: true },
       preParsing: requireRole('lea-officer'),
       schema: {
         summary: 'A retained-data request: the records of one identifier in a range, identifiers restored, signed',

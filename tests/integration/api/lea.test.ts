@@ -319,8 +319,22 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       const rows = csv.body.trim().split('\r\n');
       assert.equal(rows.length, alice.length + 1);
       assert.match(rows[0]!, /^cdr_id,account_id,event_time,/);
-      const odd = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'application/xml' });
+      const odd = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }, { case_reference: 'KL-2026-0406' }), 'lea-officer', {
+        accept: 'application/xml',
+      });
       assert.equal(odd.statusCode, 406);
+      assert.equal(odd.json<{ message: string }>().message, 'Accept: this route answers application/json, application/x-ndjson, application/ndjson, text/csv');
+      // Audited with its case and subject, as a 422 is (found in review: the scope's check before the handler left
+      // them out).
+      const page = await api.app.inject({ method: 'GET', url: '/v1/audit?limit=1000', headers: auth('auditor') });
+      const entry = page.json<{ entries: Record<string, unknown>[] }>().entries.find((e) => e['case_reference'] === 'KL-2026-0406');
+      assert.ok(entry, 'the 406 is in the trail under its case');
+      assert.deepEqual([entry['status'], entry['outcome'], entry['detail']], [406, 'rejected', 'refused: no form of the answer the Accept header admits']);
+      assert.match(String(entry['subject_token']), /^[0-9a-f]{32}$/);
+      // `text/*` admits CSV.
+      const anyText = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'text/*' });
+      assert.equal(anyText.statusCode, 201);
+      assert.match(String(anyText.headers['content-type']), /^text\/csv/);
     });
 
     it('gives null for a duration, MCC, MNC or destination country the record did not have, in every form, and 0 ms as 0', async () => {
