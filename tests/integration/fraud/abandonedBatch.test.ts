@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KafkaMessage } from 'kafkajs';
 import { createFraud, type Fraud } from '../../../services/fraud/createFraud.ts';
-import { PipelineError } from '../../../services/core/index.ts';
+import { PipelineError, type PseudonymisedEvent } from '../../../services/core/index.ts';
+import { pseudonymisedEvent } from '../../support/pseudonymisedEvents.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
 import type { Storage } from '../../../services/platform/clickhouse/index.ts';
 import { openRuntime, requireStore, type PipelineRuntime } from '../../../services/platform/runtime/index.ts';
@@ -28,43 +29,30 @@ const NOW = Date.UTC(2026, 10, 20, 12);
 const T0 = NOW - 3_600_000;
 
 /** A cdr.pseudonymised value: an SMS of `account` at `at`, or what `over` makes of it. */
-function pseudonymised(n: number, account: string, at: number, over: Record<string, unknown> = {}): Buffer {
-  return encodeWith(PSEUDONYMISED_SCHEMA_ID, {
-    cdr_id: `c-${account}-${n}`,
-    account_id: account,
-    sender_token: 'ab'.repeat(16),
-    recipient_token: String(n).padStart(32, '0'),
-    token_month: '2026-11',
-    sender_type: 'alphanumeric',
-    recipient_type: 'msisdn',
-    event_time: at,
-    submitted_at: at,
-    delivered_at: at + 700,
-    channel: 'sms',
-    direction: 'mt',
-    provider_id: 'p',
-    mcc: '502',
-    mnc: '12',
-    destination_country: 'MY',
-    sender_country: 'MY',
-    ported: false,
-    status: 'delivered',
-    error_code: '',
-    segments: 1,
-    size_bytes: 100,
-    duration_ms: 0,
-    price: 1,
-    cost: 1,
-    currency: 'EUR',
-    late: false,
-    sender_range: '',
-    sender_number_type: '',
-    recipient_range: '6017',
-    recipient_number_type: 'mobile',
-    ...over,
-  });
+function pseudonymised(n: number, account: string, at: number, over: Partial<PseudonymisedEvent> = {}): Buffer {
+  return encodeWith(
+    PSEUDONYMISED_SCHEMA_ID,
+    pseudonymisedEvent({
+      cdr_id: `c-${account}-${n}`,
+      account_id: account,
+      recipient_token: String(n).padStart(32, '0'),
+      event_time: at,
+      submitted_at: at,
+      delivered_at: at + 700,
+      mcc: '502',
+      mnc: '12',
+      size_bytes: 100,
+      ...over,
+    }),
+  );
 }
-const satelliteCallFields = { channel: 'voice', destination_country: '', recipient_range: '8816', recipient_number_type: 'unknown', duration_ms: 3000 };
+const satelliteCallFields: Partial<PseudonymisedEvent> = {
+  channel: 'voice',
+  destination_country: '',
+  recipient_range: '8816',
+  recipient_number_type: 'unknown',
+  duration_ms: 3000,
+};
 const satelliteCall = (n: number, at: number): Buffer => pseudonymised(n, 'acct-sat', at, satelliteCallFields);
 
 const messagesOf = (values: readonly Buffer[]): KafkaMessage[] =>

@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { pseudonymisedEvent } from '../../../support/pseudonymisedEvents.ts';
 import assert from 'node:assert/strict';
 import avro from 'avsc';
 import {
@@ -193,39 +194,7 @@ describe('CDR Avro codec', () => {
   });
 
   it('pseudonymised schema round-trips through its registry id', () => {
-    const value = {
-      cdr_id: 'c-1',
-      account_id: 'a',
-      sender_token: 'ab'.repeat(16),
-      recipient_token: 'cd'.repeat(16),
-      token_month: '2026-11',
-      sender_type: 'msisdn',
-      recipient_type: 'msisdn',
-      event_time: 1,
-      submitted_at: 1,
-      delivered_at: null,
-      channel: 'sms',
-      direction: 'mt',
-      provider_id: 'p',
-      mcc: '',
-      mnc: '',
-      destination_country: 'MY',
-      sender_country: 'MY',
-      ported: false,
-      status: 'delivered',
-      error_code: '',
-      segments: 1,
-      size_bytes: 1,
-      duration_ms: 0,
-      price: 1,
-      cost: 1,
-      currency: 'EUR',
-      late: false,
-      sender_range: '',
-      sender_number_type: '',
-      recipient_range: '6017',
-      recipient_number_type: 'mobile',
-    };
+    const value = pseudonymisedEvent({ sender_type: 'msisdn' });
     const buf = encodeWith(PSEUDONYMISED_SCHEMA_ID, value);
     assert.equal(buf[0], 0);
     assert.equal(buf.readInt32BE(1), PSEUDONYMISED_SCHEMA_ID);
