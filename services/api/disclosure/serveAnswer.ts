@@ -55,6 +55,9 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     legalBasis: ask.legalBasis,
     confidential: ask.confidential,
   });
+  // A lookup in the form ingest keeps what it cannot read (identifier.as_sent, or a `+digits` number the metadata does
+  // not know): the trail says so, as the answer does.
+  const flaggedNote = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
   const format = answerFormatOf(req.headers.accept);
   if (!format) {
     audited(req, { detail: 'refused: no form of the answer the Accept header admits' });
@@ -63,8 +66,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
   const now = svc.clock();
   const plan = await svc.desk.plan(ask.subject, ask.from, ask.to, now, ask.allowHeld);
   if (plan.estimate > svc.maxAnswerRows) {
-    const flagged = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
-    audited(req, { detail: `refused: about ${plan.estimate} records planned, over the ${svc.maxAnswerRows} of one answer${flagged}` });
+    audited(req, { detail: `refused: about ${plan.estimate} records planned, over the ${svc.maxAnswerRows} of one answer${flaggedNote}` });
     throw new PipelineError(
       'answer_too_large',
       `the answer would hold about ${plan.estimate} records, more than this API gives in one answer (${svc.maxAnswerRows}, CDR_API_MAX_ANSWER_ROWS); ask for a shorter range`,
@@ -102,9 +104,6 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     confidential: ask.confidential,
     clientIp: req.ip,
   };
-  // An identifier looked up in the form ingest keeps what it cannot read (identifier.as_sent, or a `+digits` number the
-  // metadata does not know): the trail says so, as the answer does.
-  const flaggedNote = ask.subject.valid ? '' : `; ${FLAGGED_LOOKUP}`;
   // Write-ahead: the disclosure is on record before any identifier leaves. If this fails, nothing is sent. The audit
   // entry and the request row are written side by side (one round trip under load instead of two); a request row
   // without its audit entry is closed as failed, so no receipt says "started" for an answer that never began.

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { CdrEvent } from './cdrEvent.ts';
-import { asciiDigits } from '../identity/normalise.ts';
+import { asciiDiallable } from '../identity/normalise.ts';
 
 /**
  * Free-text fields that outlive the identifier window (the 10-year `cdr` table, downstream topics) must not carry
@@ -74,7 +74,7 @@ export function sanitiseErrorCode(raw: string | null, parties: readonly string[]
   const digits = withoutHex.replace(/\D/g, '');
   if (digits.length >= PARTY_TAIL) {
     for (const party of parties) {
-      const partyDigits = asciiDigits(party).replace(/\D/g, '');
+      const partyDigits = asciiDiallable(party).replace(/\D/g, '');
       if (partyDigits.length >= PARTY_TAIL && digits.includes(partyDigits.slice(-PARTY_TAIL))) return { code: null, dropped: true };
     }
   }

@@ -140,17 +140,13 @@ function fullWidthAsAscii(text: string): string {
   return ALL_ASCII.test(text) ? text : text.replace(FULL_WIDTH_ASCII, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
 }
 
-/** Digits of any script, and full-width forms, as ASCII (what is dialled); other characters left as they are. */
-export function asciiDigits(text: string): string {
-  return asciiDiallable(text);
-}
-
 /** Whether a text has an `@`, ASCII or full-width (an East Asian input method's). */
 function hasAt(text: string): boolean {
   return text.includes('@') || text.includes('\uff20');
 }
 
-function asciiDiallable(text: string): string {
+/** Digits of any script, and full-width forms, as ASCII (what is dialled); other characters left as they are. */
+export function asciiDiallable(text: string): string {
   if (ALL_ASCII.test(text)) return text;
   return text.replace(NON_ASCII_DIALLABLE, (c) => {
     const code = c.charCodeAt(0);

@@ -510,14 +510,10 @@ const MUST_DIFFER: readonly (readonly [string, readonly string[]])[] = [
 
 /** The value a variable takes (given, or its default); undefined when it is invalid (named elsewhere). */
 function effectiveValue(env: NodeJS.ProcessEnv, name: string): unknown {
-  for (const schema of Object.values(sectionSchemas) as z.ZodObject[]) {
-    const field = (schema.shape as Record<string, z.ZodType>)[name];
-    if (field) {
-      const r = field.safeParse(env[name]);
-      return r.success ? r.data : undefined;
-    }
-  }
-  return undefined;
+  const section = sectionOf(name);
+  if (section === undefined) return undefined;
+  const r = (sectionSchemas[section].shape as Record<string, z.ZodType>)[name]!.safeParse(env[name]);
+  return r.success ? r.data : undefined;
 }
 
 /** The section whose schema reads a variable. */
