@@ -18,7 +18,7 @@ import { fraudRoutes } from './routes/fraud.ts';
 import { dsarRoutes } from './routes/dsar.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { leaRoutes } from './routes/lea.ts';
-import { errorSchema, FREE_TEXT_PATTERN, FREE_TEXT_RULE } from './routes/common.ts';
+import { errorSchema, FREE_TEXT_FORMAT, FREE_TEXT_PATTERN, FREE_TEXT_RULE, freeTextFormat, IDENTIFIER_IN_FREE_TEXT } from './routes/common.ts';
 import type { ApiServices } from './wiring.ts';
 import { documentedSuccess } from './responseDocs.ts';
 
@@ -140,7 +140,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logController: new LogController({ disableRequestLogging: true }),
     // No type coercion: `"false"`, `0` or `null` where a boolean belongs is a 400, not a silent false.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Free text is checked for identifiers by a format of its own (routes/common.ts `freeText`).
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false },
+      plugins: [(ajv) => ajv.addFormat(FREE_TEXT_FORMAT, freeTextFormat)],
+    },
     // What the router refuses before any route (a malformed percent-encoding, a path parameter over MAX_PARAM_LENGTH)
     // answers in the contract's error shape too.
     frameworkErrors: (err, _req, reply) => {
@@ -457,6 +461,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // A pattern the caller cannot be expected to read as a regular expression is said in words.
       const v = fe.validation[0];
       const rule = v?.keyword === 'pattern' ? PATTERN_RULES.get(String((v.params as { pattern?: unknown }).pattern)) : undefined;
+      if (v?.keyword === 'format' && (v.params as { format?: unknown }).format === FREE_TEXT_FORMAT)
+        return { error: 'bad_request', message: `${v.instancePath.slice(1).replaceAll('/', '.')}: ${IDENTIFIER_IN_FREE_TEXT}` };
       return { error: 'bad_request', message: rule && v ? `${fe.validationContext ?? 'request'}${v.instancePath} must be ${rule}` : fe.message };
     }
     if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe.code === 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE') {

@@ -52,6 +52,31 @@ export const FREE_TEXT_PATTERN =
   '^(?=[\\s\\S]*[^\\s\\p{M}\\p{Cf}])[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$';
 export const FREE_TEXT_RULE = 'text with a visible character and no control characters';
 
+/**
+ * The ajv format every free-text field carries with FREE_TEXT_PATTERN (`freeText`): no email address or number written
+ * internationally in it. Free text is kept with the audit trail for 36 months and with a hold until it is purged,
+ * identifiers 12 months under their month's key — the subject goes in `identifier`, where it is tokenised (found from
+ * outside: `"case_reference": "re +60 12-345 6789"` was stored in clear). A format rather than a check in each route,
+ * so a free-text field added later cannot have the pattern without it (a test walks every route's schema).
+ */
+export const FREE_TEXT_FORMAT = 'free-text';
+export const freeTextFormat = { type: 'string', validate: (text: string): boolean => !identifierInText(text) } as const;
+/** What a 400 says of a free-text field that fails `FREE_TEXT_FORMAT` (after the field's name); never quotes it. */
+export const IDENTIFIER_IN_FREE_TEXT =
+  'holds what looks like a phone number or an email address; free text is kept in the audit trail for 36 months, identifiers only 12: name the subject in "identifier" only';
+
+/** A free-text field's schema: 1 to `max` characters of FREE_TEXT_PATTERN, with no identifier (FREE_TEXT_FORMAT). */
+export function freeText(max: number, description?: string) {
+  return {
+    type: 'string',
+    minLength: 1,
+    maxLength: max,
+    pattern: FREE_TEXT_PATTERN,
+    format: FREE_TEXT_FORMAT,
+    ...(description === undefined ? {} : { description }),
+  } as const;
+}
+
 export const isoString = { type: 'string', minLength: 1, maxLength: 64, description: 'ISO 8601 instant with a zone (Z or ±hh:mm)' } as const;
 
 export const errorSchema = {
@@ -123,22 +148,6 @@ export const FLAGGED_LOOKUP = 'identifier looked up in its unreadable (flagged) 
 export function unknownId(what: string, id: string): string {
   const quoted = quotedValue(id);
   return quoted === 'the value' ? `no ${what} has the id given` : `no ${what} ${quoted}`;
-}
-
-/**
- * A 400 when a free-text field holds an identifier (an email address, a `+` number): free text is kept with the audit
- * trail for 36 months and with a hold until it is purged, identifiers 12 months under their month's key — the subject
- * goes in `identifier`, where it is tokenised (found from outside: `"case_reference": "re +60 12-345 6789"` was
- * stored in clear). Never quotes the text.
- */
-export function refuseIdentifiersIn(fields: Readonly<Record<string, string | undefined>>): void {
-  for (const [name, text] of Object.entries(fields)) {
-    if (text !== undefined && identifierInText(text))
-      throw new PipelineError(
-        'bad_request',
-        `${name}: holds what looks like a phone number or an email address; free text is kept in the audit trail for 36 months, identifiers only 12: name the subject in "identifier" only`,
-      );
-  }
 }
 
 /** An ISO instant of a body field, or a 400 naming it. */

@@ -2,19 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import type { LegalHold, LegalHolds } from '../../platform/holds/index.ts';
 import { requireRole } from '../auth.ts';
-import {
-  audited,
-  errorSchema,
-  FLAGGED_LOOKUP,
-  unknownId,
-  FREE_TEXT_PATTERN,
-  refuseIdentifiersIn,
-  identifierSchema,
-  isoString,
-  rangeOf,
-  subjectOf,
-  type IdentifierBody,
-} from './common.ts';
+import { audited, errorSchema, FLAGGED_LOOKUP, unknownId, freeText, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Legal holds over HTTP (role `legal`), with the semantics the retention pass implements (docs/retention.md):
@@ -49,11 +37,11 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
           additionalProperties: true,
           required: ['case_reference', 'identifier', 'from', 'to', 'reason'],
           properties: {
-            case_reference: { type: 'string', minLength: 1, maxLength: 256, pattern: FREE_TEXT_PATTERN },
+            case_reference: freeText(256, 'the case the hold is for'),
             identifier: identifierSchema,
             from: isoString,
             to: isoString,
-            reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: FREE_TEXT_PATTERN },
+            reason: freeText(1024, 'why the records are held'),
             confidential: { type: 'boolean', description: 'the data subject must not learn of this hold' },
           },
         },
@@ -62,7 +50,6 @@ export const holdRoutes: FastifyPluginAsync<{ holds: LegalHolds }> = async (app,
     },
     async (req, reply) => {
       const b = req.body;
-      refuseIdentifiersIn({ case_reference: b.case_reference, reason: b.reason });
       const subject = subjectOf(b.identifier);
       // A hold may reach into the future (records still to come), but not beyond what the traffic data is kept for.
       const { from, to } = rangeOf(b.from, b.to, { windowBound: false });

@@ -2,18 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PipelineError } from '../../core/index.ts';
 import { requireRole } from '../auth.ts';
 import { ANSWER_TYPES, serveDisclosure, type DisclosureServices } from '../disclosure/serveAnswer.ts';
-import {
-  audited,
-  errorSchema,
-  unknownId,
-  FREE_TEXT_PATTERN,
-  identifierSchema,
-  isoString,
-  rangeOf,
-  refuseIdentifiersIn,
-  subjectOf,
-  type IdentifierBody,
-} from './common.ts';
+import { audited, errorSchema, unknownId, freeText, identifierSchema, isoString, rangeOf, subjectOf, type IdentifierBody } from './common.ts';
 
 /**
  * Law-enforcement requests (role `lea-officer`), after ETSI TS 102 657: who asks (authority), under which legal basis
@@ -31,8 +20,6 @@ interface LeaRequestBody {
   confidential?: boolean;
 }
 
-const text = (max: number, description: string) => ({ type: 'string', minLength: 1, maxLength: max, pattern: FREE_TEXT_PATTERN, description }) as const;
-
 export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc) => {
   app.post<{ Body: LeaRequestBody }>(
     '/lea/requests',
@@ -48,9 +35,9 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
           additionalProperties: true,
           required: ['authority', 'case_reference', 'legal_basis', 'identifier', 'from', 'to'],
           properties: {
-            authority: text(256, 'the requesting authority'),
-            case_reference: text(256, 'warrant or case reference'),
-            legal_basis: text(512, 'the legal basis of the request'),
+            authority: freeText(256, 'the requesting authority'),
+            case_reference: freeText(256, 'warrant or case reference'),
+            legal_basis: freeText(512, 'the legal basis of the request'),
             identifier: identifierSchema,
             from: isoString,
             to: isoString,
@@ -62,7 +49,6 @@ export const leaRoutes: FastifyPluginAsync<DisclosureServices> = async (app, svc
     },
     async (req, reply) => {
       const b = req.body;
-      refuseIdentifiersIn({ authority: b.authority, case_reference: b.case_reference, legal_basis: b.legal_basis });
       const subject = subjectOf(b.identifier);
       const { from, to } = rangeOf(b.from, b.to, { windowBound: true });
       return serveDisclosure(svc, req, reply, {

@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { apiRoutes } from '../../../services/api/app.ts';
+import { FREE_TEXT_FORMAT, FREE_TEXT_PATTERN } from '../../../services/api/routes/common.ts';
 import type { CdrEvent } from '../../../services/core/index.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
@@ -93,6 +94,23 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
     assert.deepEqual(doc.paths['/v1/lea/requests']?.['post']?.['x-roles'], ['lea-officer']);
     assert.deepEqual(doc.paths['/v1/lea/signing-key']?.['get']?.['x-roles'], ['lea-officer', 'auditor']);
     assert.deepEqual(doc.paths['/v1/dsar']?.['post']?.['x-roles'], ['dpo']);
+    // Every free-text field carries the identifier check with its pattern (one format, not a list kept in each route).
+    const freeTextFields: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (node === null || typeof node !== 'object') return;
+      const schema = node as { pattern?: unknown; format?: unknown };
+      if (schema.pattern === FREE_TEXT_PATTERN) {
+        freeTextFields.push(at);
+        assert.equal(schema.format, FREE_TEXT_FORMAT, `${at} has the free-text pattern without the identifier check`);
+      }
+      for (const [k, v] of Object.entries(node)) walk(v, `${at}/${k}`);
+    };
+    walk(doc.paths, '');
+    for (const field of ['authority', 'case_reference', 'legal_basis', 'reason'])
+      assert.ok(
+        freeTextFields.some((at) => at.endsWith(`/properties/${field}`)),
+        `${field} is free text: ${freeTextFields.join(', ')}`,
+      );
   });
 
   it('limits each token: the request after the limit gets a 429 with a message, is audited, and other tokens go on', async () => {
