@@ -4,7 +4,7 @@
  * as NDJSON, JSON and NDJSON again; prints the time and µs per record of each. What a large law-enforcement answer
  * costs page after page (2,000 records per page; results/lea-large-*.md).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -43,3 +43,5 @@ for (const accept of ['application/x-ndjson', 'application/json', 'application/x
 }
 await api.close();
 await rt.close();
+// The data directory is the benchmark's own: removed when it is done.
+rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import {
 } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { START_FILE_CHECKS } from '../../../../services/cli/fileChecks.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -273,8 +273,12 @@ describe('loadConfigAndFiles', () => {
     );
     // stdout, stderr and a writable file pass.
     const dir = mkdtempSync(join(tmpdir(), 'cdr-log-'));
-    for (const logFile of ['-', 'stderr', join(dir, 'sub', 'pipeline.log')])
-      assert.ok(loadConfigAndFiles({ CDR_LOG_FILE: logFile }, ['api'], START_FILE_CHECKS));
+    try {
+      for (const logFile of ['-', 'stderr', join(dir, 'sub', 'pipeline.log')])
+        assert.ok(loadConfigAndFiles({ CDR_LOG_FILE: logFile }, ['api'], START_FILE_CHECKS));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
