@@ -32,7 +32,7 @@ export interface LocalBrokerOptions {
 export interface LocalBroker {
   /** Bootstrap servers for clients, e.g. ["127.0.0.1:41234"]. */
   readonly brokers: string[];
-  /** pid of the broker JVM. */
+  /** pid of the broker JVM (the current one, after a supervised restart). */
   readonly pid: number;
   /** Absolute data dir. */
   readonly dataDir: string;
@@ -40,9 +40,21 @@ export interface LocalBroker {
   readonly logFile: string;
   /** Kafka version running. */
   readonly version: string;
-  /** SIGTERM, wait for exit (SIGKILL after 30 s). Idempotent. */
+  /** SIGTERM, wait for exit (SIGKILL after 30 s). Idempotent. Ends a supervision first. */
   stop(): Promise<void>;
+  /**
+   * Starts the broker again, on the same port and data, whenever its JVM ends other than by stop() (killed, out of
+   * memory, crashed), and tells `onEvent` of each exit and restart. A restart that fails is tried again with a
+   * growing wait (2 s up to 30 s) for as long as the supervision runs. Returns a function that ends it.
+   */
+  supervise(onEvent: (event: BrokerEvent) => void, options?: { checkEveryMs?: number }): () => void;
 }
+
+/** What a supervised broker went through (LocalBroker.supervise). */
+export type BrokerEvent =
+  | { readonly kind: 'exited'; readonly pid: number }
+  | { readonly kind: 'restarted'; readonly pid: number; readonly downMs: number }
+  | { readonly kind: 'restart_failed'; readonly attempt: number; readonly retryInMs: number; readonly error: Error };
 
 export interface LocalKafkaErrorOptions {
   cause?: unknown;
@@ -402,9 +414,15 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     });
   }
 
+  let currentPid = pid;
+  let supervision: { readonly end: () => void; restarting: Promise<void> | undefined } | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // Not restarted while (or after) it is stopped; a restart under way finishes first, so it is the one stopped.
+      const restarting = supervision?.restarting;
+      supervision?.end();
+      await restarting?.catch(() => undefined);
       try {
         await runScript(['stop', dataDir], process.env, STOP_TIMEOUT_MS);
       } catch (err) {
@@ -419,13 +437,76 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     return stopping;
   };
 
+  const supervise = (onEvent: (event: BrokerEvent) => void, options: { checkEveryMs?: number } = {}): (() => void) => {
+    supervision?.end();
+    let ended = false;
+    let timer: NodeJS.Timeout | undefined;
+    const self = {
+      end: () => {
+        ended = true;
+        if (timer) clearTimeout(timer);
+        if (supervision === self) supervision = undefined;
+      },
+      restarting: undefined as Promise<void> | undefined,
+    };
+    supervision = self;
+    const every = options.checkEveryMs ?? 1_000;
+    const next = (ms: number): void => {
+      if (ended) return;
+      timer = setTimeout(check, ms);
+      // The supervision alone keeps no process alive.
+      timer.unref();
+    };
+    const restart = async (downSince: number): Promise<void> => {
+      for (let attempt = 1; !ended; attempt++) {
+        try {
+          // The same port: clients know the broker by it. KAFKA_OWNER_PID (env) starts the watchdog again with it.
+          await runScript(['start', dataDir, String(port)], env, START_TIMEOUT_MS);
+        } catch (err) {
+          // Started by someone else meanwhile (exit 3): that broker is the one watched now.
+          if (!(err instanceof ScriptFailure && err.exitCode === SCRIPT_EXIT_ALREADY_RUNNING)) {
+            const retryInMs = Math.min(30_000, 2_000 * 2 ** Math.min(attempt - 1, 4));
+            const stderr = err instanceof ScriptFailure ? lastLines(err.stderr, 5) : '';
+            const error = new KafkaStartError(`the local Kafka broker did not start again in ${dataDir} on 127.0.0.1:${port}`, {
+              cause: err,
+              ...(stderr ? { logTail: stderr } : {}),
+            });
+            onEvent({ kind: 'restart_failed', attempt, retryInMs, error });
+            await new Promise((r) => setTimeout(r, retryInMs).unref());
+            continue;
+          }
+        }
+        const restarted = readIntFile(path.join(dataDir, 'broker.pid'));
+        if (restarted !== undefined && isAlive(restarted)) {
+          currentPid = restarted;
+          onEvent({ kind: 'restarted', pid: restarted, downMs: Date.now() - downSince });
+          return;
+        }
+      }
+    };
+    const check = (): void => {
+      if (ended || stopping) return;
+      if (isAlive(currentPid)) return next(every);
+      onEvent({ kind: 'exited', pid: currentPid });
+      self.restarting = restart(Date.now()).finally(() => {
+        self.restarting = undefined;
+        next(every);
+      });
+    };
+    next(every);
+    return self.end;
+  };
+
   return {
     brokers: [`127.0.0.1:${port}`],
-    pid,
+    get pid() {
+      return currentPid;
+    },
     dataDir,
     logFile: path.join(dataDir, 'broker.log'),
     version,
     stop,
+    supervise,
   };
 }
 

@@ -110,6 +110,13 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         closers.push(() => lb.stop());
         brokers = localBroker.brokers;
         log.info({ brokers, pid: localBroker.pid }, 'local Kafka broker started');
+        // Its JVM killed or crashed: started again on the same port and data (found from outside: after a kill -9 of
+        // the broker, `cdr start` ran on with /healthz 503 for ever). The consumers reconnect by themselves.
+        localBroker.supervise((event) => {
+          if (event.kind === 'exited') log.error({ pid: event.pid }, 'the local Kafka broker exited unexpectedly: starting it again');
+          else if (event.kind === 'restarted') log.warn({ pid: event.pid, down_ms: event.downMs }, 'the local Kafka broker runs again');
+          else log.error({ err: event.error, attempt: event.attempt, retry_in_ms: event.retryInMs }, 'the local Kafka broker did not start again');
+        });
       } else {
         brokers = [`127.0.0.1:${config.kafka.localPort}`];
       }

@@ -21,6 +21,7 @@ import {
   ensureKafkaInstalled,
   kafkaToolClasspath,
   startLocalBroker,
+  type BrokerEvent,
   type LocalBroker,
 } from '../../../infra/kafka/localBroker.ts';
 
@@ -227,6 +228,61 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
 
     await stop(broker2);
     phase('resumed with new messages, broker stopped');
+  });
+
+  void test('a supervised broker killed with SIGKILL is started again on its port with its data; stop() ends the supervision', async () => {
+    // Found from outside: after a kill -9 of its broker, `cdr start` ran on with /healthz 503 for ever.
+    const dataDir = await tempDataDir();
+    const broker = await start(dataDir);
+    const events: BrokerEvent[] = [];
+    broker.supervise((e) => events.push(e), { checkEveryMs: 200 });
+    const kafka = client(broker);
+    const topic = 'cdr.supervised';
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ value: 'before the kill' }] });
+    await producer.disconnect();
+
+    const first = broker.pid;
+    process.kill(first, 'SIGKILL');
+    await waitFor('the broker to run again', () => events.some((e) => e.kind === 'restarted'), 120_000);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['exited', 'restarted'],
+    );
+    assert.equal(events[0]?.kind === 'exited' && events[0].pid, first);
+    assert.notEqual(broker.pid, first);
+    assert.equal(isAlive(broker.pid), true);
+
+    // The same address, the same data: what was written before the kill is read after it, and a new record goes in.
+    const again = client(broker);
+    const producer2 = again.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+    await producer2.connect();
+    await producer2.send({ topic, acks: -1, messages: [{ value: 'after the restart' }] });
+    await producer2.disconnect();
+    const seen: string[] = [];
+    const consumer = again.consumer({ groupId: 'cdr-supervised', maxWaitTimeInMs: 500 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message.value?.toString() ?? '');
+      },
+    });
+    await waitFor('both records', () => seen.length >= 2, 60_000);
+    await consumer.disconnect();
+    assert.deepEqual(seen, ['before the kill', 'after the restart']);
+
+    // Stopped on purpose: not started again.
+    const last = broker.pid;
+    await stop(broker);
+    await sleep(1_000);
+    assert.equal(isAlive(last), false);
+    assert.equal(events.length, 2, JSON.stringify(events.map((e) => e.kind)));
   });
 
   void test("a port in use is refused in one line, without an earlier run's log (found from outside: ~60 lines of it)", async () => {
