@@ -143,6 +143,14 @@ describe('cdr start, end to end', () => {
     assert.equal(verify.status, 2, verify.stderr);
     assert.match(verify.stderr, /--public-key: the store is held by a running cdr start/);
     rmSync(keyDir, { recursive: true, force: true });
+    // Nor with `--chain`: the running API checks its own chain's anchor only (found in review: `--chain nosuch` said ok).
+    const chained = spawnSync(process.execPath, [bin, 'audit', 'verify', '--chain', 'nosuch', '--data-dir', dataDir], {
+      env: { ...env, CDR_API_TOKEN: token },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(chained.status, 2, chained.stderr);
+    assert.match(chained.stderr, /--chain: the store is held by a running cdr start \(pid \d+\)/);
 
     // A token the running API refuses is a setting to fix (exit 2), not a broken trail (exit 1, as it was).
     const refused = spawnSync(process.execPath, [bin, 'audit', 'verify', '--data-dir', dataDir], {
