@@ -294,6 +294,8 @@ export class ConsumerLoop<S> {
   /** Why kafkajs is restarting the consumer; cleared when it has joined the group again (with or without traffic). */
   private membershipProblem: string | undefined;
   private joined = false;
+  /** Joins of the group since start (GROUP_JOIN): a retried commit past filtered offsets is valid within one only. */
+  private joins = 0;
   /**
    * The partitions of the topic the group gave this member at its last join. Not `partitions.size`: an entry is built
    * at a partition's first batch, so an idle member that held partitions said `partitions: 0` (found from outside).
@@ -386,6 +388,7 @@ export class ConsumerLoop<S> {
       throw classifyKafkaError(err);
     }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.joins++;
       // Back in the group: a restart's reason no longer holds, even if no record comes to clear it (seen with
       // `cdr start --rate 0`: degraded with "coordinator is loading" long after the join).
       this.membershipProblem = undefined;
@@ -408,15 +411,7 @@ export class ConsumerLoop<S> {
         const entry = this.partitions.get(partition);
         if (!entry || entry.expectedNext > Number(e.payload.lastOffset)) return;
       }
-      // After the partition's commit of this kind still under way, never beside it: an older offset committed after a
-      // newer one would move the group back (found in review).
-      const before = this.skipping.get(partition) ?? Promise.resolve();
-      const skip = before
-        .then(() => this.commitPastFiltered(partition, Number(e.payload.lastOffset)))
-        .finally(() => {
-          if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
-        });
-      this.skipping.set(partition, skip);
+      this.queueCommitPast(partition, Number(e.payload.lastOffset), 1, this.joins);
     });
     this.state = 'running';
     this.startedAt = this.clock();
@@ -739,9 +734,24 @@ export class ConsumerLoop<S> {
    * partition is in progress or waiting to be replayed; the partition's next batch waits for it (onBatchOfPartition), so
    * the committed offset never goes back. A failure is only logged: the next batch's commit goes past it anyway.
    */
-  private async commitPastFiltered(partition: number, lastOffset: number): Promise<void> {
+  private queueCommitPast(partition: number, lastOffset: number, attempt: number, join: number): void {
+    // After the partition's commit of this kind still under way, never beside it: an older offset committed after a
+    // newer one would move the group back (found in review).
+    const before = this.skipping.get(partition) ?? Promise.resolve();
+    const skip = before
+      .then(() => this.commitPastFiltered(partition, lastOffset, attempt, join))
+      .finally(() => {
+        if (this.skipping.get(partition) === skip) this.skipping.delete(partition);
+      });
+    this.skipping.set(partition, skip);
+  }
+
+  private async commitPastFiltered(partition: number, lastOffset: number, attempt: number, join: number): Promise<void> {
     const entry = this.partitions.get(partition);
     if (this.state !== 'running' || this.working.has(partition) || !Number.isSafeInteger(lastOffset)) return;
+    // A retry only within the membership it began in, for a partition still this member's: the group coordinator does
+    // not check who owns a partition, and a late commit could move another member's position back.
+    if (attempt > 1 && (join !== this.joins || !this.assigned.includes(partition))) return;
     // Only where everything handed out before is committed: not past a batch given up uncommitted (`owes`), a replay
     // being assembled, or records still to come. (A partition kept across a rebalance has `expectedNext` -1 and owes
     // nothing: its fetch starts at this member's own commit.)
@@ -755,7 +765,15 @@ export class ConsumerLoop<S> {
         entry.expectedNext = lastOffset + 1;
       }
     } catch (err) {
-      this.deps.log.warn({ consumer: this.deps.settings.connector, partition, err }, 'could not commit past aborted records; the next batch will');
+      // kafkajs has moved its fetch position past these offsets: no batch comes for them again, and without a new record
+      // the partition's lag would stay above 0 and health degraded. Tried again, with a growing wait, until it is
+      // committed, a batch commits past it, or the partition is no longer this member's.
+      const retryInMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
+      this.deps.log.warn(
+        { consumer: this.deps.settings.connector, partition, err, retry_in_ms: retryInMs },
+        'could not commit past aborted records or transaction markers; trying again',
+      );
+      setTimeout(() => this.queueCommitPast(partition, lastOffset, attempt + 1, join), retryInMs).unref();
     }
   }
 
