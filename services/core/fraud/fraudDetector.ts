@@ -1051,7 +1051,13 @@ export class FraudDetector {
     const risk = riskScore(v.figure, v.warning, v.critical);
     if (!existing && this.amendClosed(out, id, key.account_id, t, v, severity, risk)) return;
     if (!existing) {
-      const started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
+      let started = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
+      // The condition holds again after an alert of this rule and key closed, while the window still holds that alert's
+      // activity: a new episode, which starts after the closed one ended — from its start, the new alert took the
+      // closed one's id and was published `opened` a second time and counted twice (found from outside, 2026-12-06:
+      // opened, escalated, closed, opened). The record that tipped the condition is the first event it can name.
+      const closed = this.closedAlerts.get(id);
+      if (closed !== undefined && started <= closed.ended_at) started = Math.max(t, closed.ended_at + 1);
       // The activity's last event so far: the record that tipped the condition may be ordinary traffic beside it.
       const ended = Number.isFinite(v.lastActivity) ? Math.max(v.lastActivity, started) : t;
       const alert: Alert = {

@@ -382,6 +382,28 @@ describe('fraud detector', () => {
     }
   });
 
+  it('a condition that holds again after its alert closed opens a new alert, from after the closed one: never a second `opened` of one id', () => {
+    // Found from outside (2026-12-06): pumping opened, escalated, closed, then opened again under the same id while its
+    // window still held the first activity; cdr_fraud_alerts_total counted the one alert twice.
+    const call = (s: number): FraudEvent => satelliteCall(T0 + s * 1000);
+    const sms = (s: number): FraudEvent => ev({ event_time: T0 + s * 1000, account_id: 'acct-sat' });
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const changes = [...run(d, [call(0), call(10), call(20), call(30), call(40), sms(200), call(250)]), ...d.closeUpTo(T0 + 3_600_000)].filter(
+      (c) => c.alert.rule === 'irsf',
+    );
+    assert.deepEqual(
+      changes.map((c) => [c.change, c.alert.state, (c.alert.started_at - T0) / 1000, (c.alert.ended_at - T0) / 1000]),
+      [
+        ['opened', 'open', 0, 40],
+        ['closed', 'closed', 0, 40],
+        ['opened', 'open', 250, 250],
+        ['closed', 'closed', 250, 250],
+      ],
+    );
+    const opened = changes.filter((c) => c.change === 'opened').map((c) => c.alert.alert_id);
+    assert.equal(new Set(opened).size, 2, 'two alerts, each opened once');
+  });
+
   it('a record read out of order counts in every window that holds it, and in none that does not', () => {
     // Four calls, a fifth 11 minutes later, then — read last — a call from just before the first four: no window that
     // ends at or after the fifth holds it, but the one ending at the fourth does (five calls in 70 s).
