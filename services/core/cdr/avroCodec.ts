@@ -38,8 +38,9 @@ function reasonOf(err: unknown): string {
   if (/trailing data/i.test(msg)) return 'trailing data after record';
   if (/truncated/i.test(msg)) return 'truncated buffer';
   if (/invalid/i.test(msg)) return 'invalid value for its type';
-  // avsc reads an Avro long into a JS number: one beyond ±2^53 cannot be read exactly.
-  if (/precision loss/i.test(msg)) return 'a long beyond ±2^53, which cannot be read exactly';
+  // avsc reads an Avro long into a JS number and refuses one at or past ±(2^53 − 1) (its bound is 2^53 − 2): found
+  // from outside, 2^53 − 1 was said to be "beyond ±2^53".
+  if (/precision loss/i.test(msg)) return 'a long at or past ±(2^53 − 1), which cannot be read exactly';
   return 'malformed Avro';
 }
 

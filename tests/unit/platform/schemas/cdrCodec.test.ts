@@ -172,14 +172,25 @@ describe('CDR Avro codec', () => {
     assert.equal(got.event.account_id, 'acct-1');
   });
 
-  it('names a long beyond ±2^53 as such, not as malformed Avro', () => {
-    // cdr_id "c", account_id "a", sender "s", recipient "r", sender_type 0, then event_time = 2^62 (zigzag varint).
+  it('names a long past what a JS number holds exactly as such, not as malformed Avro, and says the bound right', () => {
+    // cdr_id "c", account_id "a", sender "s", recipient "r", sender_type 0, then event_time (zigzag varint): 2^62, and
+    // 2^53 − 1 (found from outside: told it was "beyond ±2^53").
     const str = (t: string): number[] => [t.length * 2, ...Buffer.from(t)];
-    const bytes = Buffer.from([...str('c'), ...str('a'), ...str('s'), ...str('r'), 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
-    assert.throws(
-      () => decodeCdrEvent(bytes),
-      (e: unknown) => e instanceof PipelineError && e.code === 'decode_failed' && /beyond ±2\^53/.test(e.message),
-    );
+    const varint = (n: bigint): number[] => {
+      const out: number[] = [];
+      for (let z = n * 2n; ; z >>= 7n) {
+        if (z < 0x80n) return [...out, Number(z)];
+        out.push(Number(z & 0x7fn) | 0x80);
+      }
+    };
+    for (const long of [2n ** 62n, 2n ** 53n - 1n]) {
+      const bytes = Buffer.from([...str('c'), ...str('a'), ...str('s'), ...str('r'), 0, ...varint(long)]);
+      assert.throws(
+        () => decodeCdrEvent(bytes),
+        (e: unknown) => e instanceof PipelineError && e.code === 'decode_failed' && /a long at or past ±\(2\^53 − 1\)/.test(e.message),
+        String(long),
+      );
+    }
   });
 
   it('rejection reasons never quote field values', () => {
