@@ -120,6 +120,6 @@ export type { CostCell, Difference, InvoiceLine } from './billing/reconcile.ts';
 export { DEFAULT_FRAUD_CONFIG, DEFAULT_RULES, parseFraudConfig, RULE_NAMES, thresholdsFor } from './fraud/fraudConfig.ts';
 export type { FraudConfig, Override, RuleConfig, RuleName } from './fraud/fraudConfig.ts';
 export { alertIdOf, FraudDetector } from './fraud/fraudDetector.ts';
-export type { Alert, AlertChange, AlertKey, FraudEvent, Severity } from './fraud/fraudDetector.ts';
+export type { Alert, AlertChange, AlertKey, FraudEvent, LearnedAccount, LearnedBaseline, LearnedState, Severity } from './fraud/fraudDetector.ts';
 export { duplicateMemberOf, givenTwiceProblem } from './json/duplicateMembers.ts';
 export { alignmentDistance } from './text/alignmentDistance.ts';

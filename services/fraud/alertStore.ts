@@ -1,4 +1,4 @@
-import type { Alert, AlertChange, RuleName } from '../core/index.ts';
+import type { Alert, AlertChange, LearnedState, RuleName } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import { chTime, isoFromCh } from '../platform/identity/index.ts';
 
@@ -113,6 +113,22 @@ export class AlertStore {
   async openAlerts(): Promise<Alert[]> {
     const rows = await this.storage.query<StoredRow>(`SELECT * FROM ${this.newest()} WHERE state = 'open'`);
     return rows.map(alertOf);
+  }
+
+  /** What the detector of `groupId` had learned when it last saved it (`saveLearned`), or undefined. */
+  async learned(groupId: string): Promise<LearnedState | undefined> {
+    const [row] = await this.storage.query<{ state: string }>(
+      `SELECT state FROM ${this.storage.table('fraud_learned')} WHERE group_id = {g:String} ORDER BY saved_at DESC LIMIT 1`,
+      { g: groupId },
+    );
+    if (row === undefined) return undefined;
+    const state = JSON.parse(row.state) as LearnedState;
+    return state.version === 1 && Array.isArray(state.accounts) ? state : undefined;
+  }
+
+  /** Keeps what the detector has learned (the newest row per group wins; older ones merge away). */
+  async saveLearned(groupId: string, state: LearnedState, at: number): Promise<void> {
+    await this.storage.insert('fraud_learned', [{ group_id: groupId, saved_at: at, accounts: state.accounts.length, state: JSON.stringify(state) }]);
   }
 
   /** Alerts whose activity overlaps [from, to), newest first. */

@@ -41,6 +41,12 @@ export async function createFraud(
   const { file, rules } = readRulesFile(rt.config.fraud.rulesFile);
   const alerts = new AlertStore(storage);
   const adopted = await alerts.openAlerts();
+  // What an unreadable state cost is a warm-up, not the start: said, and started without it.
+  const learned = await alerts.learned(rt.config.fraud.groupId).catch((err: unknown) => {
+    if (err instanceof SyntaxError) rt.log.warn({ err }, 'the fraud detector’s learned state cannot be read: starting without it (its rules warm up again)');
+    else throw err;
+    return undefined;
+  });
   const service = new FraudService({
     kafka: requireKafka(rt),
     brokers: rt.brokers,
@@ -48,6 +54,8 @@ export async function createFraud(
     config: rt.config,
     rules,
     adopted,
+    ...(learned ? { learned } : {}),
+    learnedStore: alerts,
     log: rt.log,
     metrics: rt.metrics,
     ...(overrides.clock ? { clock: overrides.clock } : {}),

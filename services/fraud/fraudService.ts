@@ -10,6 +10,7 @@ import {
   type AlertChange,
   type FraudConfig,
   type FraudEvent,
+  type LearnedState,
 } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { FraudConfigSection, KafkaConfig } from '../platform/config/index.ts';
@@ -31,6 +32,9 @@ import { decodePseudonymised, encodeWith, FRAUD_ALERT_SCHEMA_ID } from '../platf
 import { rowOf } from './alertStore.ts';
 import { EventLoopSlice } from '../platform/runtime/index.ts';
 
+/** How often the detector's learned state is saved (wall clock), after a stored batch: what a crash can lose of it. */
+export const LEARNED_SAVE_EVERY_MS = 60_000;
+
 /**
  * The fraud service: cdr.pseudonymised → the streaming rules (core/fraud/fraudDetector.ts) → alert changes to
  * `fraud_alerts` (ClickHouse) and `fraud.alerts` (Avro). It never sees an identifier.
@@ -48,6 +52,12 @@ export interface FraudDeps {
   readonly config: { readonly kafka: KafkaConfig; readonly fraud: FraudConfigSection };
   readonly rules: FraudConfig;
   readonly adopted: readonly Alert[];
+  /** What the detector of the last process had learned (`AlertStore.learned`), taken up before the first record. */
+  readonly learned?: LearnedState;
+  /** Where the detector's learned state is kept; none: not kept (tests of the rules alone). */
+  readonly learnedStore?: { saveLearned(groupId: string, state: LearnedState, at: number): Promise<void> };
+  /** How often (wall clock) the learned state is saved after a stored batch; default LEARNED_SAVE_EVERY_MS. */
+  readonly learnedSaveEveryMs?: number;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   readonly clock?: () => number;
@@ -121,6 +131,9 @@ export class FraudService implements BatchHandler<PartitionState> {
   /** The changes whose storing was counted (the gauge, the counters, the log line). */
   private readonly counted = new WeakSet<AlertChange>();
   private readonly clock: () => number;
+  /** Wall time of the last save of the learned state, and the save under way. */
+  private lastLearnedSave = 0;
+  private savingLearned: Promise<void> | undefined;
 
   constructor(private readonly deps: FraudDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -130,6 +143,8 @@ export class FraudService implements BatchHandler<PartitionState> {
       deps.metrics.fraudOpenAlerts.inc({ rule }, 0);
     }
     this.detector = new FraudDetector(deps.rules);
+    if (deps.learned) this.detector.restoreLearned(deps.learned);
+    this.lastLearnedSave = this.clock();
     this.detector.adopt(deps.adopted, this.clock());
     for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
     this.openDurable = deps.adopted.length;
@@ -171,17 +186,39 @@ export class FraudService implements BatchHandler<PartitionState> {
   async start(): Promise<void> {
     await this.loop.start();
     this.deps.log.info(
-      { topic: this.deps.config.kafka.topics.pseudonymised, group: this.deps.config.fraud.groupId, adopted: this.deps.adopted.length },
+      {
+        topic: this.deps.config.kafka.topics.pseudonymised,
+        group: this.deps.config.fraud.groupId,
+        adopted: this.deps.adopted.length,
+        learned_accounts: this.deps.learned?.accounts.length ?? 0,
+      },
       'fraud started',
     );
   }
 
   async stop(): Promise<void> {
     await this.loop.stop();
+    await this.savingLearned;
+    await this.saveLearned('stop');
     // Said, not lost silently: the next process adopts these alerts as last stored and closes or continues them.
     if (this.unstored.length > 0)
       this.deps.log.warn({ changes: this.unstored.length }, 'fraud alert changes not stored at the stop: the next process adopts those alerts as last stored');
     this.deps.log.info({ ...this.stats }, 'fraud stopped');
+  }
+
+  /**
+   * Keeps what the detector has learned (warm-up, usual destinations, baselines) for the next process: every minute
+   * after a stored batch and at the stop. A failure is logged and tried again next time: the state is statistics, and
+   * one a minute old is as good.
+   */
+  private async saveLearned(why: 'interval' | 'stop'): Promise<void> {
+    if (!this.deps.learnedStore) return;
+    this.lastLearnedSave = this.clock();
+    try {
+      await this.deps.learnedStore.saveLearned(this.deps.config.fraud.groupId, this.detector.learned(), this.lastLearnedSave);
+    } catch (err) {
+      this.deps.log.warn({ err, why }, 'could not keep what the fraud detector has learned; trying again later');
+    }
   }
 
   /**
@@ -319,6 +356,8 @@ export class FraudService implements BatchHandler<PartitionState> {
         this.counts.late += late;
         metrics.fraudRecords.inc(examined);
         metrics.fraudWindows.set(this.detector.windowCount);
+        if (this.savingLearned === undefined && this.clock() - this.lastLearnedSave >= (this.deps.learnedSaveEveryMs ?? LEARNED_SAVE_EVERY_MS))
+          this.savingLearned = this.saveLearned('interval').finally(() => (this.savingLearned = undefined));
         metrics.fraudRecordsLate.inc(late);
         for (const c of changes) {
           // Counted once, whichever batch stores it first: a change may be stored twice (a duplicate row is harmless).

@@ -104,6 +104,33 @@ interface AccountClock {
   checkedAt: number;
 }
 
+/** A window's baseline (KeyWindow.learned): its mean per bucket, the weight gathered, the last bucket folded in. */
+export interface LearnedBaseline {
+  readonly per_bucket: number;
+  readonly weight: number;
+  readonly last_bucket: number;
+}
+
+/**
+ * What the detector has learned of one account: when it was first seen (the rules' warm-up), its usual destinations
+ * (the hours in which its traffic reached each country) and its volume baselines. Statistics of enterprise traffic: an
+ * account id, countries and counts — no token, no identifier.
+ */
+export interface LearnedAccount {
+  readonly account_id: string;
+  readonly first_seen: number;
+  readonly total: number;
+  readonly hours: Readonly<Record<string, readonly number[]>>;
+  readonly volume?: LearnedBaseline;
+  readonly short?: LearnedBaseline;
+}
+
+/** The detector's learned state (`FraudDetector.learned`), kept by the fraud service across restarts. */
+export interface LearnedState {
+  readonly version: 1;
+  readonly accounts: readonly LearnedAccount[];
+}
+
 /** One 10-second bucket of a key's window. */
 interface Bucket {
   at: number;
@@ -308,6 +335,18 @@ class KeyWindow {
       if (b.last > last) last = b.last;
     }
     return { first, last };
+  }
+
+  /** What the window has learned of its key's past (its baseline), to be carried across a restart (`restore`). */
+  learned(): LearnedBaseline {
+    return { per_bucket: this.baselinePerBucket, weight: this.weight, last_bucket: this.lastBucket };
+  }
+
+  /** Takes up a baseline `learned` gave: the window then folds the buckets after `last_bucket` into it as it goes on. */
+  restore(l: LearnedBaseline): void {
+    this.baselinePerBucket = l.per_bucket;
+    this.weight = l.weight;
+    this.lastBucket = l.last_bucket;
   }
 
   /** The baseline count of a whole window. */
@@ -572,6 +611,47 @@ export class FraudDetector {
     }
   }
 
+  /**
+   * What it has learned of every account (warm-up, usual destinations, volume baselines): the fraud service stores it
+   * now and then and hands it to the next process (`restoreLearned`). Without it every restart blinded the account
+   * velocity (30 min) and account anomaly (2 h) rules for every account already known (found from outside).
+   */
+  learned(): LearnedState {
+    const accounts: LearnedAccount[] = [];
+    for (const [account, hist] of this.history) {
+      const windows = this.accountWindows.get(account);
+      const hours: Record<string, number[]> = {};
+      for (const [country, set] of hist.hours) hours[country] = [...set];
+      accounts.push({
+        account_id: account,
+        first_seen: hist.firstSeen,
+        total: hist.total,
+        hours,
+        ...(windows?.volume ? { volume: windows.volume.learned() } : {}),
+        ...(windows?.short ? { short: windows.short.learned() } : {}),
+      });
+    }
+    return { version: 1, accounts };
+  }
+
+  /**
+   * Takes up what an earlier process had learned (`learned`), for the accounts this one has not seen yet. Its windows'
+   * contents (the last minutes' records) are not carried: a condition that was building up at a stop starts again.
+   */
+  restoreLearned(state: LearnedState): void {
+    const r = this.config.rules;
+    for (const a of state.accounts) {
+      if (this.history.has(a.account_id)) continue;
+      const hours = new Map<string, Set<number>>();
+      for (const [country, list] of Object.entries(a.hours)) hours.set(country, new Set(list));
+      this.history.set(a.account_id, { firstSeen: a.first_seen, total: a.total, hours, recent: [], surge: new Set<number>() });
+      if (!a.volume && !a.short) continue;
+      const windows = this.windowsOf(a.account_id);
+      if (a.volume) (windows.volume ??= this.newWindow(Math.max(r.velocity.windowS, r.account_anomaly.windowS), true)).restore(a.volume);
+      if (a.short) (windows.short ??= this.newWindow(r.velocity.windowS, true)).restore(a.short);
+    }
+  }
+
   private markOpen(id: string, o: OpenAlert): void {
     this.open.set(id, o);
     const ids = this.openByAccount.get(o.alert.key.account_id);
@@ -658,19 +738,7 @@ export class FraudDetector {
     const hist = this.history.get(e.account_id) ?? { firstSeen: t, total: 0, hours: new Map<string, Set<number>>(), recent: [], surge: new Set<number>() };
     this.history.set(e.account_id, hist);
     const bucket = Math.floor(t / BUCKET_MS);
-    let windows = this.accountWindows.get(e.account_id);
-    if (!windows) {
-      const text = keyText(accountKey);
-      windows = {
-        account: e.account_id,
-        velocityId: `velocity|${text}`,
-        anomalyId: `account_anomaly|${text}`,
-        recipientTokens: new Map(),
-        senderTokens: new Map(),
-        ranges: new Map(),
-      };
-      this.accountWindows.set(e.account_id, windows);
-    }
+    const windows = this.windowsOf(e.account_id);
     const accountAlerting = this.open.has(windows.velocityId) || this.open.has(windows.anomalyId) || hist.surge.has(bucket - 1) || hist.surge.has(bucket);
     const acct = (windows.volume ??= this.newWindow(Math.max(r.velocity.windowS, r.account_anomaly.windowS), true));
     acct.advance(this.current, !accountAlerting);
@@ -1134,6 +1202,24 @@ export class FraudDetector {
     }
     o.escalated = false;
     o.changed = false;
+  }
+
+  /** The account's windows, created (empty) on first need. */
+  private windowsOf(account: string): AccountWindows {
+    let windows = this.accountWindows.get(account);
+    if (!windows) {
+      const text = keyText({ account_id: account });
+      windows = {
+        account,
+        velocityId: `velocity|${text}`,
+        anomalyId: `account_anomaly|${text}`,
+        recipientTokens: new Map(),
+        senderTokens: new Map(),
+        ranges: new Map(),
+      };
+      this.accountWindows.set(account, windows);
+    }
+    return windows;
   }
 
   private newWindow(windowS: number, unbiased = false): KeyWindow {

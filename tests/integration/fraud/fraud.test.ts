@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
-import type { Alert, CdrEvent } from '../../../services/core/index.ts';
+import type { Alert, CdrEvent, LearnedState } from '../../../services/core/index.ts';
 import { createFraud, type Fraud } from '../../../services/fraud/createFraud.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
 import type { IngestService } from '../../../services/ingest/ingestService.ts';
@@ -94,6 +94,8 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     return rows.map((r) => ({ ...r, ended_at: Number(r.ended_at), evidence: JSON.parse(r.evidence) as Record<string, unknown> }));
   };
   let heldBeforeStop: Alert | undefined;
+  let learnedAtStop: LearnedState | undefined;
+  let learnedAtStart: LearnedState | undefined;
   let storedAtStop: Awaited<ReturnType<typeof openScanAsStored>> = [];
   const openFraud = async (): Promise<Fraud> => {
     const log = createLogger('info', pino.destination({ dest: logFile, sync: true, append: true }));
@@ -119,6 +121,7 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
     // Stop in the middle of the attack; a new process takes over.
     heldBeforeStop = fraud.service.detector.openAlerts().find((a) => a.rule === 'range_scan');
     await timedStep('stopping the first fraud process', () => fraud.service.stop());
+    learnedAtStop = fraud.service.detector.learned();
     storedAtStop = await openScanAsStored();
     // Also left open: a velocity alert keyed by a token of a month two months back, whose identifiers the retention
     // pass has since destroyed (its tombstone). The new process adopts it and closes it on that account's next record.
@@ -136,6 +139,7 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       );
     }
     fraud = await openFraud();
+    learnedAtStart = fraud.service.detector.learned();
     await fraud.service.start();
     await produce([...attack.slice(140), ...background(t0 + 170_000, t0 + 230_000, 100)]);
     await waitFor('ingest stored the second half', () => stored() >= sent.length, 120_000);
@@ -171,6 +175,15 @@ describe('fraud service: an attack across a restart, one alert, no identifier', 
       { id: a.alert_id, planted: DESTROYED_ALERT },
     );
     assert.deepEqual(others, []);
+  });
+
+  it('the second process takes up what the first had learned of every account (warm-up, usual destinations, baselines)', () => {
+    // Found from outside (2026-12-06): each restart blinded the account rules for 30 min to 2 h for every known account.
+    const byAccount = (s: LearnedState | undefined) => new Map((s?.accounts ?? []).map((a) => [a.account_id, a]));
+    const stopped = byAccount(learnedAtStop);
+    assert.ok(stopped.size >= 2, `accounts learned before the stop: ${stopped.size}`);
+    const started = byAccount(learnedAtStart);
+    for (const [account, a] of stopped) assert.deepEqual(started.get(account), a, account);
   });
 
   it('a stop in the middle of the attack leaves the alert stored as the process held it: every record it judged', async () => {

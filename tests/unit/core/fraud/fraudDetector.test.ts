@@ -404,6 +404,42 @@ describe('fraud detector', () => {
     assert.equal(new Set(opened).size, 2, 'two alerts, each opened once');
   });
 
+  it('what it learned of an account survives a restart (learned → JSON → restoreLearned): a known account’s flood alerts at once', () => {
+    // Found from outside (2026-12-06): every restart, clean or crash, blinded the account velocity (30 min warm-up) and
+    // account anomaly (2 h) rules for every account already known: the same flood alerted before a restart, not after.
+    const before = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const history: FraudEvent[] = [];
+    for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) history.push(ev({ event_time: t, account_id: 'acct-flood', recipient_range: '6011' }));
+    run(before, history);
+    const state = JSON.parse(JSON.stringify(before.learned())) as ReturnType<FraudDetector['learned']>;
+    const account = state.accounts.find((a) => a.account_id === 'acct-flood');
+    assert.ok(account, 'the account is in the learned state');
+    assert.equal(account.first_seen, T0);
+    assert.ok((account.hours['MY']?.length ?? 0) >= 2, 'its usual destination');
+    assert.ok(account.volume && account.short, 'its baselines');
+    assert.doesNotMatch(JSON.stringify(state), /r\d+|s-brand/, 'no token in it');
+
+    const restored = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    restored.restoreLearned(state);
+    const fresh = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const burst = T0 + 150 * 60_000;
+    const flood = (): FraudEvent[] =>
+      Array.from({ length: 300 }, (_, i) =>
+        ev({ event_time: burst + i * 99, account_id: 'acct-flood', recipient_range: '6011', recipient_token: `victim-${i % 3}` }),
+      );
+    const accountAlerts = (d: FraudDetector): AlertChange[] =>
+      run(d, flood()).filter((c) => c.change === 'opened' && c.alert.rule === 'velocity' && c.alert.key.token === undefined);
+    const continued = accountAlerts(before);
+    const afterRestart = accountAlerts(restored);
+    assert.equal(continued.length, 1, 'the detector that saw the history alerts');
+    assert.deepEqual(
+      afterRestart.map((c) => [c.alert.started_at, c.alert.severity]),
+      continued.map((c) => [c.alert.started_at, c.alert.severity]),
+      'one restored from its learned state alerts alike',
+    );
+    assert.deepEqual(accountAlerts(fresh), [], 'one without it is still warming up (what every restart did before)');
+  });
+
   it('a record read out of order counts in every window that holds it, and in none that does not', () => {
     // Four calls, a fifth 11 minutes later, then — read last — a call from just before the first four: no window that
     // ends at or after the fifth holds it, but the one ending at the fourth does (five calls in 70 s).
