@@ -19,13 +19,25 @@ export interface Principal {
 }
 
 const tokensFileSchema = z.object({
-  tokens: z.array(
-    z.object({
-      name: z.string().min(1),
-      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits (the SHA-256 of the token)'),
-      roles: z.array(z.enum(ROLES)).min(1),
+  tokens: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits (the SHA-256 of the token)'),
+        roles: z.array(z.enum(ROLES)).min(1),
+      }),
+    )
+    // One token, one entry: with two, the token had the roles of one of them only, and which one was not said (found
+    // from outside: an admin entry silently lost to a later legal one). A person may hold several tokens (rotation).
+    .superRefine((tokens, ctx) => {
+      const first = new Map<string, number>();
+      tokens.forEach((t, i) => {
+        const digest = t.sha256.toLowerCase();
+        const j = first.get(digest);
+        if (j === undefined) first.set(digest, i);
+        else ctx.addIssue({ code: 'custom', path: [i, 'sha256'], message: `the same token as tokens.${j} (${tokens[j]!.name}): give one entry all its roles` });
+      });
     }),
-  ),
 });
 
 export class TokenRegistry {

@@ -40,6 +40,32 @@ describe('the tokens file (CDR_API_TOKENS_FILE)', () => {
         (err: unknown) => err instanceof PipelineError && err.code === 'config_invalid' && message.test(err.message),
       );
     }
+  });
+
+  it('refuses one token listed twice (in either case), naming both entries; one person may hold two tokens', () => {
+    // Found from outside: the later entry's roles won without a word (an admin token became a legal one).
+    assert.throws(
+      () =>
+        TokenRegistry.fromFile(
+          file({
+            tokens: [
+              { name: 'a', sha256: digest('same'), roles: ['admin'] },
+              { name: 'b', sha256: digest('same').toUpperCase(), roles: ['legal'] },
+            ],
+          }),
+        ),
+      (err: unknown) =>
+        err instanceof PipelineError && err.code === 'config_invalid' && /tokens\.1\.sha256: the same token as tokens\.0 \(a\)/.test(err.message),
+    );
+    const rotating = TokenRegistry.fromFile(
+      file({
+        tokens: [
+          { name: 'alice', sha256: digest('old'), roles: ['dpo'] },
+          { name: 'alice', sha256: digest('new'), roles: ['dpo'] },
+        ],
+      }),
+    );
+    assert.deepEqual(rotating.authenticate('new'), { name: 'alice', roles: ['dpo'] });
     rmSync(dir, { recursive: true, force: true });
   });
 });
