@@ -400,6 +400,10 @@ class DistinctWindow {
     for (const [b, c] of this.lastSeenIn) if (b * BUCKET_MS >= since && b * BUCKET_MS < until) n += c;
     return n;
   }
+  /** Whether every value last seen at or after `since` is still held (nothing from then on was pruned or refused). */
+  holdsSince(since: number): boolean {
+    return since > this.newest - this.windowMs;
+  }
   private uncount(t: number): void {
     const b = Math.floor(t / BUCKET_MS);
     const c = (this.lastSeenIn.get(b) ?? 0) - 1;
@@ -829,7 +833,15 @@ export class FraudDetector {
       const all = shortTotals;
       const baseline = acctShort.baseline(Number(rc.params['baseline_floor']));
       const surge = all.n / baseline;
-      const distinctShare = all.n > 0 ? acctDistinct.count(t) / all.n : 1;
+      // The distinct recipients of the window's own records (the span `totals` read), as the scan rule counts them.
+      // Counted against the newest window instead, a window read late (a backlog: records keyed by cdr_id reach fraud
+      // partition by partition) saw few of its recipients: a 2,000-recipient campaign read late showed a share of 0.008
+      // and was alerted as a flood (found from outside, 2026-12-06). A window older than what the distinct set still
+      // holds cannot tell a campaign from a flood: it raises no account velocity alert (the per-token rule, which
+      // keeps late records, still judges floods to a few numbers).
+      const windowFrom = (Math.floor(t / BUCKET_MS) - acctShort.windowBuckets + 1) * BUCKET_MS;
+      const distinctShare =
+        all.n > 0 && acctDistinct.holdsSince(windowFrom) ? acctDistinct.count(t, windowFrom, windowFrom + acctShort.windowBuckets * BUCKET_MS) / all.n : 1;
       const fresh = spanTotals(newCountryWindow, rc.windowS, t);
       const th = thresholdsFor(rc, e.destination_country, network);
       // The surge itself: the buckets over the warning level of a bucket's share of the baseline (ordinary traffic

@@ -440,6 +440,32 @@ describe('fraud detector', () => {
     assert.deepEqual(accountAlerts(fresh), [], 'one without it is still warming up (what every restart did before)');
   });
 
+  it('a campaign read late (a backlog) is no flood: its window’s distinct recipients are its own, and a window older than the set holds raises nothing', () => {
+    // Found from outside (2026-12-06): 2,000 SMS to 2,000 recipients, read after minutes of the account's later traffic
+    // (records keyed by cdr_id reach fraud partition by partition), were alerted as a flood twice, with a "distinct
+    // recipient share" of 0.008: the share counted the recipients of the newest window against the late window's records.
+    const history: FraudEvent[] = [];
+    for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) history.push(ev({ event_time: t, account_id: 'acct-camp', recipient_range: '6011' }));
+    const burst = T0 + 150 * 60_000;
+    const campaign = Array.from({ length: 2_000 }, (_, i) => ev({ event_time: burst + i * 20, account_id: 'acct-camp', recipient_token: `camp-${i}` }));
+    const later: FraudEvent[] = [];
+    for (let t = burst + 60_000; t < burst + 5 * 60_000; t += 5_000) later.push(ev({ event_time: t, account_id: 'acct-camp', recipient_range: '6011' }));
+    const velocity = (changes: AlertChange[]) => changes.filter((c) => c.alert.rule === 'velocity' && c.alert.key.token === undefined);
+    for (const [name, order] of [
+      ['in order', [...campaign, ...later]],
+      ['read late', [...later, ...campaign]],
+    ] as const) {
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      run(d, history);
+      assert.deepEqual(velocity(run(d, order)), [], name);
+    }
+    // A flood read in order still alerts (recipients repeat).
+    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    run(d, history);
+    const flood = Array.from({ length: 300 }, (_, i) => ev({ event_time: burst + i * 99, account_id: 'acct-camp', recipient_token: `victim-${i % 3}` }));
+    assert.equal(velocity(run(d, flood)).filter((c) => c.change === 'opened').length, 1);
+  });
+
   it('a record read out of order counts in every window that holds it, and in none that does not', () => {
     // Four calls, a fifth 11 minutes later, then — read last — a call from just before the first four: no window that
     // ends at or after the fifth holds it, but the one ending at the fourth does (five calls in 70 s).
