@@ -560,7 +560,7 @@ export class FraudDetector {
   /** How far behind the newest event time an event may be and still be judged (see `observe`). */
   private readonly lateToleranceMs: number;
   /** The last closed alert of each rule and key, while a late record could still fall in its span (`judge`). */
-  private readonly closedAlerts = new Map<string, Alert>();
+  private readonly closedAlerts = new Map<string, Alert[]>();
 
   constructor(private readonly config: FraudConfig) {
     const longest = Math.max(...Object.values(config.rules).map((r) => r.windowS));
@@ -683,7 +683,11 @@ export class FraudDetector {
     // An escalation not yet handed out goes first (its metric, and consumers see it); a mere update is in `closed`.
     if (o.escalated) out.push({ change: 'escalated', alert: o.alert });
     out.push({ change: 'closed', alert: { ...o.alert, state: 'closed' } });
-    this.closedAlerts.set(id, { ...o.alert, state: 'closed' });
+    // Every closed episode of the rule and key, oldest first: a late record amends the one its activity touches (with
+    // the last one only, a record read late after a second episode closed opened a third alert spanning both).
+    const episodes = this.closedAlerts.get(id);
+    if (episodes) episodes.push({ ...o.alert, state: 'closed' });
+    else this.closedAlerts.set(id, [{ ...o.alert, state: 'closed' }]);
   }
 
   /**
@@ -1057,7 +1061,11 @@ export class FraudDetector {
       }
       for (const [account, c] of this.clocks) if (c.latest < this.watermark - 86_400_000 && !this.openByAccount.has(account)) this.clocks.delete(account);
       // No record older than the late tolerance behind the newest is judged (CATCH_UP_MS at most): spans before that go.
-      for (const [id, a] of this.closedAlerts) if (a.ended_at < this.watermark - CATCH_UP_MS - this.lateToleranceMs) this.closedAlerts.delete(id);
+      for (const [id, episodes] of this.closedAlerts) {
+        const kept = episodes.filter((a) => a.ended_at >= this.watermark - CATCH_UP_MS - this.lateToleranceMs);
+        if (kept.length === 0) this.closedAlerts.delete(id);
+        else if (kept.length < episodes.length) this.closedAlerts.set(id, kept);
+      }
     }
     return out;
   }
@@ -1099,21 +1107,37 @@ export class FraudDetector {
    * read late.
    */
   private amendClosed(out: AlertChange[], id: string, account: string, t: number, v: Verdict, severity: Severity, risk: number): boolean {
-    const closed = this.closedAlerts.get(id);
-    if (closed === undefined || t >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return false;
+    const episodes = this.closedAlerts.get(id);
+    if (episodes === undefined || t >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return false;
     const first = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
     const last = Number.isFinite(v.lastActivity) ? v.lastActivity : t;
-    if (first > closed.ended_at + this.config.closeAfterS * 1000 || last < closed.started_at) return false;
+    const gap = this.config.closeAfterS * 1000;
+    // The episode the record itself falls in (or within the close delay of); else the newest one the activity touches.
+    let at = episodes.findIndex((e) => t >= e.started_at - gap && t <= e.ended_at + gap);
+    if (at < 0)
+      for (let i = episodes.length - 1; i >= 0; i--) {
+        const e = episodes[i]!;
+        if (first <= e.ended_at + gap && last >= e.started_at) {
+          at = i;
+          break;
+        }
+      }
+    if (at < 0) return false;
+    const closed = episodes[at]!;
+    // A window can hold neighbouring episodes too: the amended span stays between them (the episodes stay apart, and an
+    // alert's span never swallows another alert's).
+    const after = episodes[at - 1]?.ended_at ?? Number.NEGATIVE_INFINITY;
+    const before = episodes[at + 1]?.started_at ?? Number.POSITIVE_INFINITY;
     const amended: Alert = {
       ...closed,
       severity: severity === 'critical' ? 'critical' : closed.severity,
       risk_score: Math.max(closed.risk_score, risk),
-      started_at: Math.min(closed.started_at, first),
-      ended_at: Math.max(closed.ended_at, last),
+      started_at: first > after ? Math.min(closed.started_at, first) : closed.started_at,
+      ended_at: last < before ? Math.max(closed.ended_at, last) : closed.ended_at,
       evidence: keptEvidence(closed.evidence, v),
     };
     if (JSON.stringify(amended) !== JSON.stringify(closed)) {
-      this.closedAlerts.set(id, amended);
+      episodes[at] = amended;
       out.push({ change: 'updated', alert: amended });
     }
     return true;
@@ -1136,8 +1160,10 @@ export class FraudDetector {
       // activity: a new episode, which starts after the closed one ended — from its start, the new alert took the
       // closed one's id and was published `opened` a second time and counted twice (found from outside, 2026-12-06:
       // opened, escalated, closed, opened). The record that tipped the condition is the first event it can name.
-      const closed = this.closedAlerts.get(id);
-      if (closed !== undefined && started <= closed.ended_at) started = Math.max(t, closed.ended_at + 1);
+      // Only for a record after the last closed episode (one read late that touches an episode amended it above).
+      const episodes = this.closedAlerts.get(id);
+      const closed = episodes?.[episodes.length - 1];
+      if (closed !== undefined && started <= closed.ended_at && t > closed.ended_at) started = Math.max(t, closed.ended_at + 1);
       // The activity's last event so far: the record that tipped the condition may be ordinary traffic beside it.
       const ended = Number.isFinite(v.lastActivity) ? Math.max(v.lastActivity, started) : t;
       const alert: Alert = {

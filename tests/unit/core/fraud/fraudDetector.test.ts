@@ -402,6 +402,26 @@ describe('fraud detector', () => {
     );
     const opened = changes.filter((c) => c.change === 'opened').map((c) => c.alert.alert_id);
     assert.equal(new Set(opened).size, 2, 'two alerts, each opened once');
+    // Found in review: a call read late after the second episode closed opened a third alert spanning both. It amends
+    // the episode it falls in, within its neighbours.
+    const r = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const late = [...run(r, [call(0), call(10), call(20), call(30), call(40), sms(200), call(250), sms(400), call(45)]), ...r.closeUpTo(T0 + 3_600_000)].filter(
+      (c) => c.alert.rule === 'irsf',
+    );
+    assert.deepEqual(
+      late.map((c) => [c.change, c.alert.state, (c.alert.started_at - T0) / 1000, (c.alert.ended_at - T0) / 1000]),
+      [
+        ['opened', 'open', 0, 40],
+        ['closed', 'closed', 0, 40],
+        ['opened', 'open', 250, 250],
+        ['closed', 'closed', 250, 250],
+        ['updated', 'closed', 0, 45],
+        // The second one's window holds the late call too (its evidence moves; its span does not).
+        ['updated', 'closed', 250, 250],
+      ],
+    );
+    assert.equal(late[4]!.alert.alert_id, late[0]!.alert.alert_id, 'the first alert amended');
+    assert.equal(late[5]!.alert.alert_id, late[2]!.alert.alert_id);
   });
 
   it('what it learned of an account survives a restart (learned → JSON → restoreLearned): a known account’s flood alerts at once', () => {
