@@ -367,11 +367,13 @@ class DistinctWindow {
     private readonly windowMs: number,
     /** The account the key belongs to: its clock says what has left the window. */
     readonly account: string,
+    /** How far behind the newest sighting values are kept (≥ the window): windows read that late are counted whole. */
+    private readonly keepMs = windowMs,
   ) {}
   add(value: string, t: number): void {
-    // A sighting older than the window, or older than the value's last one, changes nothing: appended with its old
+    // A sighting older than what is kept, or older than the value's last one, changes nothing: appended with its old
     // time it would stay counted behind newer entries (the map is pruned from the front).
-    if (t <= this.newest - this.windowMs) return;
+    if (t <= this.newest - this.keepMs) return;
     const last = this.seen.get(value);
     if (last !== undefined && last >= t) return;
     if (t > this.newest) this.newest = t;
@@ -391,18 +393,21 @@ class DistinctWindow {
   count(now: number, since = Number.NEGATIVE_INFINITY, until = Number.POSITIVE_INFINITY): number {
     const at = Math.max(now, this.newest);
     for (const [v, t] of this.seen) {
-      if (t > at - this.windowMs) break;
+      if (t > at - this.keepMs) break;
       this.seen.delete(v);
       this.uncount(t);
     }
-    if (since === Number.NEGATIVE_INFINITY && until === Number.POSITIVE_INFINITY) return this.seen.size;
+    if (since === Number.NEGATIVE_INFINITY && until === Number.POSITIVE_INFINITY) {
+      if (this.keepMs === this.windowMs) return this.seen.size;
+      since = at - this.windowMs;
+    }
     let n = 0;
     for (const [b, c] of this.lastSeenIn) if (b * BUCKET_MS >= since && b * BUCKET_MS < until) n += c;
     return n;
   }
   /** Whether every value last seen at or after `since` is still held (nothing from then on was pruned or refused). */
   holdsSince(since: number): boolean {
-    return since > this.newest - this.windowMs;
+    return since > this.newest - this.keepMs;
   }
   private uncount(t: number): void {
     const b = Math.floor(t / BUCKET_MS);
@@ -767,7 +772,9 @@ export class FraudDetector {
     const knownHours = Number(r.account_anomaly.params['known_after_hours']);
     const newCountryWindow = (windows.newCountries ??= this.newWindow(r.account_anomaly.windowS));
     newCountryWindow.advance(this.current, false);
-    const acctDistinct = (windows.recipients ??= new DistinctWindow(r.velocity.windowS * 1000, e.account_id));
+    // Kept two windows: a window read up to a window late (records of one account from several raw partitions, read a
+    // little apart) is still counted whole; later ones raise no account velocity alert (below).
+    const acctDistinct = (windows.recipients ??= new DistinctWindow(r.velocity.windowS * 1000, e.account_id, 2 * r.velocity.windowS * 1000));
     acct.add(t, delivered, failed);
     acctShort.add(t, delivered, failed);
     const freshRanges = (windows.newRanges ??= new DistinctWindow(r.account_anomaly.windowS * 1000, e.account_id));
