@@ -33,7 +33,9 @@ import { rowOf } from './alertStore.ts';
 import { EventLoopSlice } from '../platform/runtime/index.ts';
 
 /** How often the detector's learned state is saved (wall clock), after a stored batch: what a crash can lose of it. */
-export const LEARNED_SAVE_EVERY_MS = 60_000;
+export const LEARNED_SAVE_EVERY_MS = 5 * 60_000;
+/** How long a stop waits for the last save of the learned state (a store that hangs must not hold the stop). */
+const LEARNED_SAVE_AT_STOP_MS = 10_000;
 
 /**
  * The fraud service: cdr.pseudonymised → the streaming rules (core/fraud/fraudDetector.ts) → alert changes to
@@ -143,7 +145,12 @@ export class FraudService implements BatchHandler<PartitionState> {
       deps.metrics.fraudOpenAlerts.inc({ rule }, 0);
     }
     this.detector = new FraudDetector(deps.rules);
-    if (deps.learned) this.detector.restoreLearned(deps.learned);
+    if (deps.learned)
+      try {
+        this.detector.restoreLearned(deps.learned);
+      } catch (err) {
+        deps.log.warn({ err }, 'the fraud detector’s learned state cannot be taken up: starting without it (its rules warm up again)');
+      }
     this.lastLearnedSave = this.clock();
     this.detector.adopt(deps.adopted, this.clock());
     for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
@@ -198,8 +205,11 @@ export class FraudService implements BatchHandler<PartitionState> {
 
   async stop(): Promise<void> {
     await this.loop.stop();
-    await this.savingLearned;
-    await this.saveLearned('stop');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), LEARNED_SAVE_AT_STOP_MS)));
+    const saved = await Promise.race([(async () => (await this.savingLearned, await this.saveLearned('stop'), 'saved' as const))(), deadline]);
+    clearTimeout(timer);
+    if (saved === 'late') this.deps.log.warn({ waitedMs: LEARNED_SAVE_AT_STOP_MS }, 'the fraud detector’s learned state was not saved at the stop in time');
     // Said, not lost silently: the next process adopts these alerts as last stored and closes or continues them.
     if (this.unstored.length > 0)
       this.deps.log.warn({ changes: this.unstored.length }, 'fraud alert changes not stored at the stop: the next process adopts those alerts as last stored');
