@@ -269,15 +269,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return payload;
   });
 
-  // A malformed percent-encoding in the path (`%ZZ`) is a 400 wherever it is: the router refuses some (frameworkErrors)
-  // but hands a path parameter on as it is, and it was answered as an id no item has (found from outside: a 404).
-  app.addHook('onRequest', async (req, reply) => {
-    const url = req.raw.url ?? '';
-    const q = url.indexOf('?');
-    if (/%(?![0-9A-Fa-f]{2})/.test(q < 0 ? url : url.slice(0, q)))
-      return reply.code(400).send({ error: 'bad_request', message: 'the path is not a valid URL (a malformed percent-encoding?)' });
-  });
-
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.apiRequests.inc({ route: req.routeOptions.url ?? req.knownRoute ?? 'unmatched', status: String(reply.statusCode) });
   });
