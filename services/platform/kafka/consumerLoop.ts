@@ -296,6 +296,8 @@ export class ConsumerLoop<S> {
   private joined = false;
   /** Joins of the group since start (GROUP_JOIN): a retried commit past filtered offsets is valid within one only. */
   private joins = 0;
+  /** Per partition, the offset the last commit past filtered offsets moved it to, in this membership. */
+  private readonly committedPast = new Map<number, number>();
   /**
    * The partitions of the topic the group gave this member at its last join. Not `partitions.size`: an entry is built
    * at a partition's first batch, so an idle member that held partitions said `partitions: 0` (found from outside).
@@ -389,6 +391,7 @@ export class ConsumerLoop<S> {
     }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joins++;
+      this.committedPast.clear();
       // Back in the group: a restart's reason no longer holds, even if no record comes to clear it (seen with
       // `cdr start --rate 0`: degraded with "coordinator is loading" long after the join).
       this.membershipProblem = undefined;
@@ -732,7 +735,7 @@ export class ConsumerLoop<S> {
   /**
    * Commits past a batch kafkajs filtered to nothing (aborted records, transaction markers), when nothing of this
    * partition is in progress or waiting to be replayed; the partition's next batch waits for it (onBatchOfPartition), so
-   * the committed offset never goes back. A failure is only logged: the next batch's commit goes past it anyway.
+   * the committed offset never goes back. A failure is tried again (below) until it is committed or moot.
    */
   private queueCommitPast(partition: number, lastOffset: number, attempt: number, join: number): void {
     // After the partition's commit of this kind still under way, never beside it: an older offset committed after a
@@ -756,9 +759,14 @@ export class ConsumerLoop<S> {
     // being assembled, or records still to come. (A partition kept across a rebalance has `expectedNext` -1 and owes
     // nothing: its fetch starts at this member's own commit.)
     if (entry && (entry.owes || entry.replay !== null || entry.buffer.length > 0 || entry.expectedNext > lastOffset + 1)) return;
+    // Never at or below what a commit of this kind already moved the partition to (in this membership): a retry of an
+    // older one after a newer one succeeded would move the group back — for a partition with no entry (nothing but
+    // aborted records and markers so far) nothing else stops it (found in review).
+    if ((this.committedPast.get(partition) ?? -1) >= lastOffset + 1) return;
     const expected = entry?.expectedNext;
     try {
       await this.consumer.commitOffsets([{ topic: this.topic, partition, offset: String(lastOffset + 1) }]);
+      if (join === this.joins) this.committedPast.set(partition, Math.max(this.committedPast.get(partition) ?? -1, lastOffset + 1));
       // Unless the partition moved on meanwhile (a rebalance re-checks the position: -1; a new entry).
       if (entry && this.partitions.get(partition) === entry && entry.expectedNext === expected) {
         entry.committed = lastOffset + 1;
