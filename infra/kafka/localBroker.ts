@@ -441,10 +441,22 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     supervision?.end();
     let ended = false;
     let timer: NodeJS.Timeout | undefined;
+    // The wait between failed starts, cut short by end(): a stop does not wait out a 30 s back-off (found in review).
+    let wakeUp: (() => void) | undefined;
+    const pause = (ms: number): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        t.unref();
+        wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
     const self = {
       end: () => {
         ended = true;
         if (timer) clearTimeout(timer);
+        wakeUp?.();
         if (supervision === self) supervision = undefined;
       },
       restarting: undefined as Promise<void> | undefined,
@@ -472,7 +484,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
               ...(stderr ? { logTail: stderr } : {}),
             });
             onEvent({ kind: 'restart_failed', attempt, retryInMs, error });
-            await new Promise((r) => setTimeout(r, retryInMs).unref());
+            await pause(retryInMs);
             continue;
           }
         }
@@ -482,6 +494,12 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
           onEvent({ kind: 'restarted', pid: restarted, downMs: Date.now() - downSince });
           return;
         }
+        // Started, and gone already: a failed start like the others (said, and waited for), not a retry at once.
+        const retryInMs = Math.min(30_000, 2_000 * 2 ** Math.min(attempt - 1, 4));
+        const tail = await readLogTail(dataDir, 10);
+        const error = new KafkaStartError(`the local Kafka broker started again in ${dataDir} but exited at once`, tail ? { logTail: tail } : {});
+        onEvent({ kind: 'restart_failed', attempt, retryInMs, error });
+        await pause(retryInMs);
       }
     };
     const check = (): void => {
