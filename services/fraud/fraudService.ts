@@ -207,7 +207,12 @@ export class FraudService implements BatchHandler<PartitionState> {
     await this.loop.stop();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), LEARNED_SAVE_AT_STOP_MS)));
-    const saved = await Promise.race([(async () => (await this.savingLearned, await this.saveLearned('stop'), 'saved' as const))(), deadline]);
+    const save = async (): Promise<'saved'> => {
+      await this.savingLearned;
+      await this.saveLearned('stop');
+      return 'saved';
+    };
+    const saved = await Promise.race([save(), deadline]);
     clearTimeout(timer);
     if (saved === 'late') this.deps.log.warn({ waitedMs: LEARNED_SAVE_AT_STOP_MS }, 'the fraud detector’s learned state was not saved at the stop in time');
     // Said, not lost silently: the next process adopts these alerts as last stored and closes or continues them.

@@ -23,6 +23,13 @@ function satelliteCall(at: number): FraudEvent {
   });
 }
 
+/** An account's ordinary SMS, one every 5 s for 140 minutes from T0: past every warm-up, MY a usual destination. */
+function ordinaryTraffic(account: string): FraudEvent[] {
+  const out: FraudEvent[] = [];
+  for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) out.push(ev({ event_time: t, account_id: account, recipient_range: '6011' }));
+  return out;
+}
+
 /** The events as one batch of the fraud consumer: observed in order, then the batch's pending updates handed out. */
 function run(d: FraudDetector, events: readonly FraudEvent[]): AlertChange[] {
   return [...events.flatMap((e) => d.observe(e)), ...d.flushUpdates()];
@@ -387,39 +394,34 @@ describe('fraud detector', () => {
     // window still held the first activity; cdr_fraud_alerts_total counted the one alert twice.
     const call = (s: number): FraudEvent => satelliteCall(T0 + s * 1000);
     const sms = (s: number): FraudEvent => ev({ event_time: T0 + s * 1000, account_id: 'acct-sat' });
-    const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-    const changes = [...run(d, [call(0), call(10), call(20), call(30), call(40), sms(200), call(250)]), ...d.closeUpTo(T0 + 3_600_000)].filter(
-      (c) => c.alert.rule === 'irsf',
-    );
-    assert.deepEqual(
-      changes.map((c) => [c.change, c.alert.state, (c.alert.started_at - T0) / 1000, (c.alert.ended_at - T0) / 1000]),
-      [
-        ['opened', 'open', 0, 40],
-        ['closed', 'closed', 0, 40],
-        ['opened', 'open', 250, 250],
-        ['closed', 'closed', 250, 250],
-      ],
-    );
+    // A fresh detector's IRSF changes for the events, every alert closed at the end.
+    const irsf = (events: readonly FraudEvent[]): AlertChange[] => {
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      return [...run(d, events), ...d.closeUpTo(T0 + 3_600_000)].filter((c) => c.alert.rule === 'irsf');
+    };
+    const spans = (changes: readonly AlertChange[]) =>
+      changes.map((c) => [c.change, c.alert.state, (c.alert.started_at - T0) / 1000, (c.alert.ended_at - T0) / 1000]);
+    const changes = irsf([call(0), call(10), call(20), call(30), call(40), sms(200), call(250)]);
+    assert.deepEqual(spans(changes), [
+      ['opened', 'open', 0, 40],
+      ['closed', 'closed', 0, 40],
+      ['opened', 'open', 250, 250],
+      ['closed', 'closed', 250, 250],
+    ]);
     const opened = changes.filter((c) => c.change === 'opened').map((c) => c.alert.alert_id);
     assert.equal(new Set(opened).size, 2, 'two alerts, each opened once');
     // Found in review: a call read late after the second episode closed opened a third alert spanning both. It amends
     // the episode it falls in, within its neighbours.
-    const r = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-    const late = [...run(r, [call(0), call(10), call(20), call(30), call(40), sms(200), call(250), sms(400), call(45)]), ...r.closeUpTo(T0 + 3_600_000)].filter(
-      (c) => c.alert.rule === 'irsf',
-    );
-    assert.deepEqual(
-      late.map((c) => [c.change, c.alert.state, (c.alert.started_at - T0) / 1000, (c.alert.ended_at - T0) / 1000]),
-      [
-        ['opened', 'open', 0, 40],
-        ['closed', 'closed', 0, 40],
-        ['opened', 'open', 250, 250],
-        ['closed', 'closed', 250, 250],
-        ['updated', 'closed', 0, 45],
-        // The second one's window holds the late call too (its evidence moves; its span does not).
-        ['updated', 'closed', 250, 250],
-      ],
-    );
+    const late = irsf([call(0), call(10), call(20), call(30), call(40), sms(200), call(250), sms(400), call(45)]);
+    assert.deepEqual(spans(late), [
+      ['opened', 'open', 0, 40],
+      ['closed', 'closed', 0, 40],
+      ['opened', 'open', 250, 250],
+      ['closed', 'closed', 250, 250],
+      ['updated', 'closed', 0, 45],
+      // The second one's window holds the late call too (its evidence moves; its span does not).
+      ['updated', 'closed', 250, 250],
+    ]);
     assert.equal(late[4]!.alert.alert_id, late[0]!.alert.alert_id, 'the first alert amended');
     assert.equal(late[5]!.alert.alert_id, late[2]!.alert.alert_id);
   });
@@ -428,9 +430,7 @@ describe('fraud detector', () => {
     // Found from outside (2026-12-06): every restart, clean or crash, blinded the account velocity (30 min warm-up) and
     // account anomaly (2 h) rules for every account already known: the same flood alerted before a restart, not after.
     const before = new FraudDetector(DEFAULT_FRAUD_CONFIG);
-    const history: FraudEvent[] = [];
-    for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) history.push(ev({ event_time: t, account_id: 'acct-flood', recipient_range: '6011' }));
-    run(before, history);
+    run(before, ordinaryTraffic('acct-flood'));
     const state = JSON.parse(JSON.stringify(before.learned())) as ReturnType<FraudDetector['learned']>;
     const account = state.accounts.find((a) => a.account_id === 'acct-flood');
     assert.ok(account, 'the account is in the learned state');
@@ -464,8 +464,7 @@ describe('fraud detector', () => {
     // Found from outside (2026-12-06): 2,000 SMS to 2,000 recipients, read after minutes of the account's later traffic
     // (records keyed by cdr_id reach fraud partition by partition), were alerted as a flood twice, with a "distinct
     // recipient share" of 0.008: the share counted the recipients of the newest window against the late window's records.
-    const history: FraudEvent[] = [];
-    for (let t = T0; t < T0 + 140 * 60_000; t += 5_000) history.push(ev({ event_time: t, account_id: 'acct-camp', recipient_range: '6011' }));
+    const history = ordinaryTraffic('acct-camp');
     const burst = T0 + 150 * 60_000;
     const campaign = Array.from({ length: 2_000 }, (_, i) => ev({ event_time: burst + i * 20, account_id: 'acct-camp', recipient_token: `camp-${i}` }));
     const later: FraudEvent[] = [];
