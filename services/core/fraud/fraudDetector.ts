@@ -481,6 +481,8 @@ interface RangeWindows {
   /** Distinct recipients of the scan window. */
   scanRecipients?: DistinctWindow;
   irsf?: KeyWindow;
+  /** Distinct number ranges of the IRSF window, on a listed country's key (the evidence's `distinct_ranges`). */
+  irsfRanges?: DistinctWindow;
 }
 
 interface OpenAlert {
@@ -521,6 +523,9 @@ function riskScore(figure: number, warning: number, critical: number): number {
   if (figure < critical) return Math.round(50 + (30 * (figure - warning)) / Math.max(critical - warning, 1e-9));
   return Math.min(100, Math.round(80 + (20 * (figure - critical)) / Math.max(critical, 1e-9)));
 }
+
+/** The rules about a destination rather than the account as a whole. */
+const RANGE_RULES: ReadonlySet<RuleName> = new Set(['sms_pumping', 'range_scan', 'irsf']);
 
 function keyText(k: AlertKey): string {
   return `${k.account_id}|${k.destination_country ?? ''}|${k.range ?? ''}|${k.token ?? ''}|${k.token_role ?? ''}`;
@@ -595,6 +600,7 @@ export class FraudDetector {
         if (range.scan) n++;
         if (range.scanRecipients) n++;
         if (range.irsf) n++;
+        if (range.irsfRanges) n++;
       }
     }
     return n;
@@ -994,30 +1000,39 @@ export class FraudDetector {
         const rc = r.irsf;
         const countries = rc.params['high_risk_countries'] as readonly string[];
         const ranges = rc.params['high_risk_ranges'] as readonly string[];
-        const risky = countries.includes(e.destination_country) || startsWithAny(e.recipient_range, ranges) || e.recipient_number_type === 'premium_rate';
+        const listedCountry = countries.includes(e.destination_country);
+        const risky = listedCountry || startsWithAny(e.recipient_range, ranges) || e.recipient_number_type === 'premium_rate';
         if (risky) {
-          const w = (range.irsf ??= this.newWindow(rc.windowS));
+          // A listed country is one destination whatever its number ranges: IRSF numbers are hired across a country's
+          // ranges, and a key per range let 8 short calls to LV in 7 ranges through while the same 8 in one range
+          // alerted (found from outside, 2026-12-06). Listed prefixes and premium-rate numbers stay keyed per range.
+          const irsfKey = listedCountry ? { account_id: e.account_id, destination_country: e.destination_country } : rangeKey;
+          const keyed = listedCountry ? this.countryWindows(windows, irsfKey) : range;
+          const w = (keyed.irsf ??= this.newWindow(rc.windowS));
           w.advance(this.current, false);
           const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
           w.add(t, short, failed);
+          const distinct = listedCountry ? (keyed.irsfRanges ??= new DistinctWindow(rc.windowS * 1000, e.account_id)) : undefined;
+          distinct?.add(e.recipient_range, t);
           const th = thresholdsFor(rc, e.destination_country, network);
           for (const at of w.endsFor(t)) {
             const s = w.totals(at);
             if (s.n < Math.max(rc.minRecords, th.warning)) continue;
+            const bucket = Math.floor(at / BUCKET_MS);
+            const evidence: Record<string, string | number> = {
+              window_s: rc.windowS,
+              calls_to_high_risk_range: s.n,
+              short_calls: s.delivered,
+              number_type: e.recipient_number_type || 'unknown',
+            };
+            if (distinct) evidence['distinct_ranges'] = distinct.count(at, (bucket - w.windowBuckets + 1) * BUCKET_MS, (bucket + 1) * BUCKET_MS);
             this.judge(
               changes,
               'irsf',
-              rangeKey,
+              irsfKey,
               at,
-              {
-                figure: s.n,
-                warning: th.warning,
-                critical: th.critical,
-                started: s.first,
-                lastActivity: s.last,
-                evidence: { window_s: rc.windowS, calls_to_high_risk_range: s.n, short_calls: s.delivered, number_type: e.recipient_number_type || 'unknown' },
-              },
-              rangeText,
+              { figure: s.n, warning: th.warning, critical: th.critical, started: s.first, lastActivity: s.last, evidence },
+              keyed.text,
             );
           }
         }
@@ -1068,7 +1083,8 @@ export class FraudDetector {
           if (range.scan && quietForADay(range.scan, now)) delete range.scan;
           if (range.scanRecipients && range.scanRecipients.count(clock) === 0) delete range.scanRecipients;
           if (range.irsf && quietForADay(range.irsf, now)) delete range.irsf;
-          if (!range.pumping && !range.scan && !range.scanRecipients && !range.irsf) own.ranges.delete(k);
+          if (range.irsfRanges && range.irsfRanges.count(clock) === 0) delete range.irsfRanges;
+          if (!range.pumping && !range.scan && !range.scanRecipients && !range.irsf && !range.irsfRanges) own.ranges.delete(k);
         }
         const empty = !own.volume && !own.short && !own.newCountries && !own.recipients && !own.newRanges;
         if (empty && own.recipientTokens.size === 0 && own.senderTokens.size === 0 && own.ranges.size === 0) this.accountWindows.delete(account);
@@ -1106,9 +1122,9 @@ export class FraudDetector {
     }
   }
 
-  /** An open alert of a range rule (pumping, scan, IRSF) names this account. */
+  /** An open alert of a range rule (pumping, scan, IRSF, whose listed-country key has no range) names this account. */
   private specificOpen(account: string): boolean {
-    for (const o of this.open.values()) if (o.alert.key.account_id === account && o.alert.key.range !== undefined) return true;
+    for (const o of this.open.values()) if (o.alert.key.account_id === account && RANGE_RULES.has(o.alert.rule)) return true;
     return false;
   }
 
@@ -1272,6 +1288,21 @@ export class FraudDetector {
       this.accountWindows.set(account, windows);
     }
     return windows;
+  }
+
+  /**
+   * The windows of an (account, destination country) key: a listed country's IRSF. Kept beside the range keys under
+   * `country|` (no range: every range key has one, so the two never meet).
+   */
+  private countryWindows(windows: AccountWindows, key: AlertKey): RangeWindows {
+    const within = `${key.destination_country ?? ''}|`;
+    let found = windows.ranges.get(within);
+    if (!found) {
+      const text = keyText(key);
+      found = { text, pumpingId: `sms_pumping|${text}` };
+      windows.ranges.set(within, found);
+    }
+    return found;
   }
 
   private newWindow(windowS: number, unbiased = false): KeyWindow {

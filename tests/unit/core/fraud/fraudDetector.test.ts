@@ -549,6 +549,44 @@ describe('fraud detector', () => {
     assert.equal(second.openAlerts()[0]!.ended_at, T0 + 79_000);
   });
 
+  it('IRSF to a listed country spread over its number ranges: one alert for the country, in any reading order', () => {
+    // Found from outside (2026-12-06): 8 short calls to LV in 7 different ranges raised nothing (the key was account ×
+    // country × range, 5 calls per range); the same 8 in one range a warning.
+    const ranges = ['37120', '37121', '37122', '37123', '37124', '37125', '37126', '37120'];
+    const calls = ranges.map((range, i) =>
+      ev({ event_time: T0 + i * 20_000, account_id: 'acct-lv', channel: 'voice', destination_country: 'LV', recipient_range: range, duration_ms: 4_000 }),
+    );
+    for (const order of [calls, ...partitionOrders(calls, 40, 20261207)]) {
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      const opened = run(d, order).filter((c) => c.change === 'opened');
+      const where = order.map((c) => (c.event_time - T0) / 20_000).join(',');
+      assert.deepEqual(
+        opened.map((c) => [c.alert.rule, c.alert.key]),
+        [['irsf', { account_id: 'acct-lv', destination_country: 'LV' }]],
+        `order ${where}`,
+      );
+      const [a] = d.openAlerts();
+      assert.deepEqual(
+        [a!.evidence['calls_to_high_risk_range'], a!.evidence['distinct_ranges'], a!.evidence['short_calls'], a!.started_at, a!.ended_at],
+        [8, 7, 8, T0, T0 + 140_000],
+        `order ${where}`,
+      );
+    }
+    // A listed prefix and premium-rate numbers outside a listed country stay per range: 4 + 4 premium calls to two GB
+    // ranges are two quiet keys.
+    const premium = (range: string, i: number): FraudEvent =>
+      ev({
+        event_time: T0 + i * 20_000,
+        channel: 'voice',
+        destination_country: 'GB',
+        recipient_range: range,
+        recipient_number_type: 'premium_rate',
+        duration_ms: 4_000,
+      });
+    const twoRanges = Array.from({ length: 8 }, (_, i) => premium(i % 2 === 0 ? '44871' : '44872', i));
+    assert.deepEqual(run(new FraudDetector(DEFAULT_FRAUD_CONFIG), twoRanges), []);
+  });
+
   it('IRSF: calls to a listed high-risk destination, and to premium-rate numbers anywhere', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const calls = run(
@@ -557,9 +595,10 @@ describe('fraud detector', () => {
         ev({ event_time: T0 + i * 20_000, channel: 'voice', destination_country: 'LV', recipient_range: '37129', duration_ms: 900_000 }),
       ),
     );
+    // A listed country is keyed as a whole (no range).
     assert.deepEqual(
-      calls.filter((c) => c.change === 'opened').map((c) => [c.alert.rule, c.alert.key.range]),
-      [['irsf', '37129']],
+      calls.filter((c) => c.change === 'opened').map((c) => [c.alert.rule, c.alert.key]),
+      [['irsf', { account_id: 'acct-1', destination_country: 'LV' }]],
     );
     const premium = run(
       new FraudDetector(DEFAULT_FRAUD_CONFIG),
