@@ -420,8 +420,12 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       // Not restarted while (or after) it is stopped; a restart under way finishes first, so it is the one stopped.
+      // Its JVM is stopped at once too: a start that hangs (a JVM that never answers) would otherwise hold the stop
+      // for kafka.sh's whole start timeout (90 s; found in review). Before the JVM is launched there is nothing to
+      // stop yet, and the stop below, after the restart ends, takes what it launched.
       const restarting = supervision?.restarting;
       supervision?.end();
+      if (restarting) await runScript(['stop', dataDir], process.env, STOP_TIMEOUT_MS).catch(() => undefined);
       await restarting?.catch(() => undefined);
       try {
         await runScript(['stop', dataDir], process.env, STOP_TIMEOUT_MS);
@@ -445,6 +449,8 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
     let wakeUp: (() => void) | undefined;
     const pause = (ms: number): Promise<void> =>
       new Promise<void>((resolve) => {
+        // Ended while the start ran (a stop): no wait at all — the wake-up was spent before this pause began.
+        if (ended) return resolve();
         const t = setTimeout(resolve, ms);
         t.unref();
         wakeUp = () => {

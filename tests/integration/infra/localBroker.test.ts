@@ -285,6 +285,47 @@ void describe('local Kafka broker', { timeout: 240_000 }, () => {
     assert.equal(events.length, 2, JSON.stringify(events.map((e) => e.kind)));
   });
 
+  void test('stop() during a restart that hangs stops the new JVM at once, not after the start timeout', async () => {
+    // Found in review: a restart whose JVM never answered held a stop for kafka.sh's whole start timeout (90 s).
+    const dataDir = await tempDataDir();
+    const broker = await start(dataDir);
+    const events: BrokerEvent[] = [];
+    broker.supervise((e) => events.push(e), { checkEveryMs: 200 });
+    const first = broker.pid;
+    process.kill(first, 'SIGKILL');
+    // The restart's JVM, frozen as soon as its pid file names it: it never answers, and SIGTERM waits (KAFKA_STOP_TIMEOUT).
+    let frozen = 0;
+    await waitFor(
+      'the restart to launch a JVM',
+      () => {
+        const pid = Number(existsSync(path.join(dataDir, 'broker.pid')) ? readFileSync(path.join(dataDir, 'broker.pid'), 'utf8').trim() : 0);
+        if (pid > 0 && pid !== first && isAlive(pid)) {
+          process.kill(pid, 'SIGSTOP');
+          frozen = pid;
+        }
+        return frozen > 0;
+      },
+      60_000,
+    );
+    const before = process.env['KAFKA_STOP_TIMEOUT'];
+    process.env['KAFKA_STOP_TIMEOUT'] = '2';
+    const began = Date.now();
+    try {
+      await broker.stop();
+    } finally {
+      if (before === undefined) delete process.env['KAFKA_STOP_TIMEOUT'];
+      else process.env['KAFKA_STOP_TIMEOUT'] = before;
+    }
+    const tookMs = Date.now() - began;
+    brokersToStop.delete(broker);
+    assert.equal(isAlive(frozen), false, 'the hung JVM is gone');
+    assert.ok(tookMs < 30_000, `stop took ${tookMs} ms`);
+    assert.equal(
+      events.some((e) => e.kind === 'restarted'),
+      false,
+    );
+  });
+
   void test("a port in use is refused in one line, without an earlier run's log (found from outside: ~60 lines of it)", async () => {
     const dataDir = await tempDataDir();
     writeFileSync(path.join(dataDir, 'broker.log'), 'EARLIER RUN: started\nEARLIER RUN: stopped\n');
