@@ -9,7 +9,7 @@ import { asciiDiallable } from '../identity/normalise.ts';
  *
  * - `error_code`: a bounded code — letters, digits, `_ . : -` and single spaces, at most 40 characters, as operators
  *   write them (`MAP:27`, `SMPP:0x0000000B`, `SMTP:550 5.1.1`, `SIP:486 Busy Here`). Anything after the first other
- *   character is dropped (an `@`, a `+`, brackets…), and at an `@` the word before it too (an email's local part); a
+ *   character is dropped (an `@`, a `+`, brackets…), and when that character is in a word holding an `@`, the word's start too (an email's local part); a
  *   code that still holds a phone number is dropped whole: a run of 7 or more digits, digit groups joined by spaces,
  *   dots or dashes as a number is written (`012-345 6789`: see `numberShaped`), or the last 7 digits of the record's own sender or
  *   recipient among its digits (hexadecimal codes of up to 32 bits, `0x0000000B`, excepted). A name written in plain
@@ -66,8 +66,11 @@ export function sanitiseErrorCode(raw: string | null, parties: readonly string[]
   const trimmed = raw.trim();
   if (trimmed === '') return { code: null, dropped: raw.length > 0 };
   let prefix = CODE_PREFIX.exec(trimmed)?.[0] ?? '';
-  // Cut at an `@`: the word before it is the local part of an email address, so it goes too.
-  if (trimmed[prefix.length] === '@') prefix = prefix.replace(/\s*\S+$/, '');
+  // The cut falls inside a word with an `@` in it: the word is an email address, and what the cut left of it (all of
+  // it up to the `@`, or up to a `+`, `%`, `/` or a letter outside ASCII in its local part) goes too (found from
+  // outside, 2026-12-06: `bounce alice.smith+tag@example.com` kept `alice.smith` for ten years).
+  const restOfWord = /^\S*/.exec(trimmed.slice(prefix.length))?.[0] ?? '';
+  if (restOfWord.includes('@')) prefix = prefix.replace(/\s*\S+$/, '');
   prefix = prefix.slice(0, MAX_CODE).trim();
   const withoutHex = prefix.replace(HEX, '');
   if (prefix === '' || numberShaped(withoutHex)) return { code: null, dropped: true };

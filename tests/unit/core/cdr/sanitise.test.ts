@@ -35,6 +35,13 @@ describe('error_code is a bounded code, never free text', () => {
     ['MAP:27 60 12 345 6789', null],
     ['UNKNOWN_SUB 60.12.345.6789', null],
     ['ERR 0x60123456789', null],
+    // Found from outside (2026-12-06): a cut inside an email's local part kept the part before it.
+    ['bounce alice.smith+tag@example.com', 'bounce'],
+    ['550 mailbox john.doe%work@example.com', '550 mailbox'],
+    ['user bob.jones/x@example.com', 'user'],
+    ['bounce jörg@bücher.de', 'bounce'],
+    ['rcpt=dave.brown@example.com', null],
+    ['alice.smith+tag@example.com', null],
   ];
   for (const [raw, code] of scrubbed) {
     it(`cuts ${JSON.stringify(raw.slice(0, 40))} to ${JSON.stringify(code)} and reports it`, () => {
@@ -42,6 +49,7 @@ describe('error_code is a bounded code, never free text', () => {
       assert.equal(r.code, code);
       assert.equal(r.dropped, true);
       assert.ok(!/\d{7,}/.test(r.code ?? '') && !(r.code ?? '').includes('@'), 'nothing phone- or email-shaped remains');
+      assert.ok(!/alice|smith|john|doe|bob|jones|dave|brown|j$/i.test(r.code ?? ''), 'no part of a local part remains');
     });
   }
   it('null stays null and is not counted', () => assert.deepEqual(sanitiseErrorCode(null), { code: null, dropped: false }));
