@@ -30,9 +30,11 @@ const EMAIL_IN_TEXT = /(?<![^\s])[^\s@]+@[^\s@]+\.(?:\p{L}{2,}|xn--[a-z0-9-]+)(?
 /**
  * A number written internationally: `+` (not inside a word or a number: `GMT+8`, `0042+0043`) or `tel:` starting a
  * word, an opening bracket or a space or two, then 7 or more digits of any script with the separators people write
- * between them — spaces, dashes of any kind, the minus sign, dots and brackets; not `/` (`196/2003 + 101/2018`).
+ * between them — spaces, dashes of any kind, the minus sign, dots and brackets; `/` too only right after a `+` that a
+ * digit follows (`+60/12/345/6789`, found from outside), not after `+ ` (`196/2003 + 101/2018`).
  */
-const NUMBER_IN_TEXT = /(?:(?<![\p{L}\p{N}])\+|(?<![\p{L}\p{N}])tel:\s*\+?)[\s(]{0,2}\p{Nd}(?:[\s\p{Pd}\u2212.()]{0,3}\p{Nd}){6,}/iu;
+const NUMBER_IN_TEXT =
+  /(?:(?:(?<![\p{L}\p{N}])\+|(?<![\p{L}\p{N}])tel:\s*\+?)[\s(]{0,2}\p{Nd}(?:[\s\p{Pd}\u2212.()]{0,3}\p{Nd}){6,}|(?<![\p{L}\p{N}])\+\p{Nd}(?:[\s\p{Pd}\u2212.()/]{0,3}\p{Nd}){6,})/iu;
 /** Invisible format characters (zero-width space, word joiner, soft hyphen…): removed before looking. */
 const FORMAT_CHARACTERS = /\p{Cf}/gu;
 

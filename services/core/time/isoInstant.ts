@@ -48,13 +48,16 @@ export function quotedValue(text: string): string {
   // Compatibility forms first: a full-width `＠` or full-width digits are an address or a number all the same (found in
   // review: `alice＠example.com` came back in a 404); so is a `tel:`, `sip:` or `mailto:` URI. Digits of any script
   // (Arabic-Indic, Devanagari…) count as digits.
-  const plain = text.normalize('NFKC');
+  // Invisible format characters (zero-width space, direction marks, soft hyphen) go first; a dash of any kind (en, em,
+  // the minus sign) separates digits as `-` does (found from outside: `012–345–6789` was quoted in a 404, and the
+  // law-enforcement route reads it as the number).
+  const plain = text.normalize('NFKC').replace(/\p{Cf}/gu, '');
   const digits = plain.replace(/\P{Nd}/gu, '').length;
-  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\p{Nd}\-()./\u200e\u200f]*$/u.test(plain))) return 'the value';
+  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\p{Nd}\p{Pd}\u2212()./]*$/u.test(plain))) return 'the value';
   // Inside other text: 7 digits in a row, or 9 and more with single separators between them (`+60 12-345 6789x`);
   // a date's 8 (`2026-13-01`) stay quotable.
   if (/\p{Nd}{7}/u.test(plain)) return 'the value';
-  for (const run of plain.match(/\p{Nd}(?:[\s\-()./\u200e\u200f]?\p{Nd})*/gu) ?? []) if (run.replace(/\P{Nd}/gu, '').length >= 9) return 'the value';
+  for (const run of plain.match(/\p{Nd}(?:[\s\p{Pd}\u2212()./]?\p{Nd})*/gu) ?? []) if (run.replace(/\P{Nd}/gu, '').length >= 9) return 'the value';
   return text.length > QUOTED_MAX ? `${JSON.stringify(text.slice(0, QUOTED_MAX))} (cut at ${QUOTED_MAX} characters)` : JSON.stringify(text);
 }
 

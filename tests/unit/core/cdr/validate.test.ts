@@ -159,6 +159,9 @@ describe('identifierInText', () => {
       '+60 12\u2011345\u22126789',
       '+(60) 12-345 6789',
       '+  60 12 345 6789',
+      // Found from outside (2026-12-06): slashes, which a law-enforcement request reads as the number.
+      're +60/12/345/6789',
+      '+60/123456789',
     ]) {
       assert.equal(identifierInText(text), true, text);
     }
@@ -184,6 +187,8 @@ describe('identifierInText', () => {
       'issued GMT+8 2026.12.06',
       'Order 12@p.34',
       'ref@2026.05',
+      'Directive 2002/58 +2/3',
+      'ref 2016/679 + 2018/1725/2019',
     ]) {
       assert.equal(identifierInText(text), false, text);
     }

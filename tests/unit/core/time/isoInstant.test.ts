@@ -52,6 +52,11 @@ describe('what a refusal quotes', () => {
     // A number inside other text is not repeated either (found from outside: `x60123456789x` came back in a 404).
     for (const v of ['x60123456789x', 'hold-60123456789', 'a1234567', '+60 12-345 6789x', 'h-60-123-456-789', '+٦٠١٢٣٤٥٦٧٨٩', '٠١٢٣٤'])
       assert.equal(quotedValue(v), 'the value', v);
+    // Any dash, the minus sign and invisible characters separate digits too (found from outside: `012–345–6789` was
+    // quoted in a 404, and a law-enforcement request reads it as the number).
+    for (const v of ['012–345–6789', '012—345—6789', '012\u2212345\u22126789', '012\u200b345\u200b6789', 'x012–345–6789', '+60\u2011123\u2011456']) {
+      assert.equal(quotedValue(v), 'the value', v);
+    }
     // The API's own ids are quoted whole, whatever digits their UUID has.
     for (const v of ['lea-12345678-1234-4123-8123-123456789012', 'hold-00000000-0000-0000-0000-000000000000'])
       assert.equal(quotedValue(v), JSON.stringify(v), v);
