@@ -150,6 +150,9 @@ export function printReportCheck(r: DestructionReportCheck & { trusted_key_from:
       : r.trusted_key_from
         ? `the signing key is not the trusted key in ${r.trusted_key_from}`
         : 'signatures checked against the key the report carries only: no trusted key given (--public-key, CDR_SIGNING_KEY_FILE); compare the key id with GET /v1/lea/signing-key',
+    r.whole_chain
+      ? "the whole chain's links followed, first entry to the signed head: an entry removed from any month is named"
+      : "the report carries its month's entries only (made before 2026-12-06): an entry removed from the stored record between them is not seen",
     ...r.problems.map((p) => `  - ${p}`),
   ];
   return `${lines.join('\n')}\n`;

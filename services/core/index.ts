@@ -81,7 +81,14 @@ export {
   verifyDestructionChain,
   verifyDestructionReport,
 } from './retention/destructionRecord.ts';
-export type { DestructionEntry, DestructionEntryContent, DestructionHead, DestructionReport, DestructionReportCheck } from './retention/destructionRecord.ts';
+export type {
+  DestructionEntry,
+  DestructionEntryContent,
+  DestructionHead,
+  DestructionLink,
+  DestructionReport,
+  DestructionReportCheck,
+} from './retention/destructionRecord.ts';
 export { RecentIds, RecentScopedIds } from './dedup/recentIds.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';

@@ -157,9 +157,33 @@ export class DestructionLog {
 
   /** The signed report of one month (`cdr retention report --month M`). */
   async report(month: string): Promise<DestructionReport> {
-    const entries = await this.entriesOf(month);
-    const head = await this.head();
-    return buildDestructionReport({ month, entries, head, generatedAt: this.clock(), signer: this.signer });
+    // The whole chain's links first, and the head from them: an entry appended meanwhile is in neither (nor in the
+    // month's entries, which stop at the head), so the report is of one moment of the log.
+    const links = (
+      await this.storage.query<{ seq: string; month: string; prev_hash: string; hash: string; signer_key_id: string; signature: string }>(
+        `SELECT seq, month, prev_hash, hash, signer_key_id, signature FROM ${this.storage.table('retention_records')} ORDER BY seq`,
+      )
+    ).map((r) => ({ seq: Number(r.seq), month: r.month, prev_hash: r.prev_hash, hash: r.hash, signer_key_id: r.signer_key_id, signature: r.signature }));
+    const last = links.at(-1);
+    const head = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: DESTRUCTION_GENESIS };
+    const entries = (await this.entriesOf(month)).filter((e) => e.seq <= head.seq);
+    const auditedHead = await this.auditedHead();
+    return buildDestructionReport({ month, entries, head, links, ...(auditedHead ? { auditedHead } : {}), generatedAt: this.clock(), signer: this.signer });
+  }
+
+  /**
+   * The head of this record that the audit trail last named: the newest `retention.pass` `done` entry's
+   * "retention_records A-B, head H" (retentionPass.ts). Its chain is anchored outside the database, so entries removed
+   * from the end of this record are seen against it. Undefined when no pass is in the trail (36 months kept).
+   */
+  private async auditedHead(): Promise<{ seq: number; hash: string; at: string } | undefined> {
+    const rows = await this.storage.query<{ detail: string; at: string }>(
+      `SELECT detail, at FROM ${this.storage.table('audit_log')} WHERE action = 'retention.pass' AND outcome = 'done' AND position(detail, 'retention_records ') > 0
+       ORDER BY at DESC, seq DESC LIMIT 1`,
+    );
+    const r = rows[0];
+    const m = r ? /retention_records \d+-(\d+), head ([0-9a-f]{64})/.exec(r.detail) : null;
+    return r && m ? { seq: Number(m[1]), hash: m[2]!, at: isoFromCh(r.at) } : undefined;
   }
 
   /** Recomputes the whole stored chain against the given public keys. */

@@ -73,25 +73,48 @@ function headSigningBytes(h: Omit<DestructionHead, 'signature'>): Buffer {
   return Buffer.from(canonicalJson({ format: `${DESTRUCTION_REPORT_FORMAT}#head`, ...h }));
 }
 
-export const destructionReportSchema = z
-  .object({
-    format: z.literal(DESTRUCTION_REPORT_FORMAT),
-    month: z.string().regex(/^\d{4}-\d{2}$/),
-    generated_at: z.string(),
-    hash: z.literal('SHA-256'),
-    canonicalization: z.literal('RFC 8785'),
-    signature_algorithm: z.literal('Ed25519'),
-    key_id: z.string(),
-    public_key: z.string(),
-    /** Every entry of the chain about this month, oldest first. */
-    entries: z.array(destructionEntrySchema),
-    /** The newest entry of the whole chain when the report was made, signed. */
-    chain_head: destructionHeadSchema,
-    /** A sentence a reader can act on: what the report says and how to check it. */
-    summary: z.string(),
-    signature: z.string(),
-  })
+/**
+ * One entry of the whole chain as a report carries it: enough to follow the links from the first entry to the head
+ * and to check each one's signature, without the content of other months' entries.
+ */
+export const destructionLinkSchema = z
+  .object({ seq: z.number().int().min(1), month: z.string(), prev_hash: z.string(), hash: z.string(), signer_key_id: z.string(), signature: z.string() })
   .strict();
+export type DestructionLink = z.infer<typeof destructionLinkSchema>;
+
+const reportMembers = {
+  format: z.literal(DESTRUCTION_REPORT_FORMAT),
+  month: z.string().regex(/^\d{4}-\d{2}$/),
+  generated_at: z.string(),
+  hash: z.literal('SHA-256'),
+  canonicalization: z.literal('RFC 8785'),
+  signature_algorithm: z.literal('Ed25519'),
+  key_id: z.string(),
+  public_key: z.string(),
+  /** Every entry of the chain about this month, oldest first. */
+  entries: z.array(destructionEntrySchema),
+  /** The newest entry of the whole chain when the report was made, signed. */
+  chain_head: destructionHeadSchema,
+  /**
+   * Every entry of the whole chain, first to head, as links (reports made since 2026-12-06): a removed entry of any
+   * month breaks them. Before, a report carried its month's entries alone, and an entry deleted from the stored log
+   * went unseen (found from outside: a deleted "held purge" entry, report and check both "intact").
+   */
+  chain_links: z.array(destructionLinkSchema).optional(),
+  /**
+   * The chain's head as the audit trail last named it (a real pass's `retention.pass` `done` entry), when the report
+   * was made: entries removed from the end of the stored record leave a shorter whole chain, which the links alone
+   * cannot tell; the audit trail, chained and anchored outside the database, still names the head they came to.
+   */
+  audited_head: z
+    .object({ seq: z.number().int().min(0), hash: z.string(), at: z.string() })
+    .strict()
+    .optional(),
+  /** A sentence a reader can act on: what the report says and how to check it. */
+  summary: z.string(),
+  signature: z.string(),
+};
+export const destructionReportSchema = z.object(reportMembers).strict();
 export type DestructionReport = z.infer<typeof destructionReportSchema>;
 
 function reportSigningBytes(r: Omit<DestructionReport, 'signature'>): Buffer {
@@ -154,10 +177,16 @@ export function buildDestructionReport(input: {
   month: string;
   entries: readonly DestructionEntry[];
   head: { seq: number; hash: string };
+  /** Every entry of the stored chain as a link, oldest first (DestructionLog.report reads them). */
+  links?: readonly DestructionLink[];
+  /** The head the audit trail last named (DestructionLog.report reads it). */
+  auditedHead?: { seq: number; hash: string; at: string };
   generatedAt: number;
   signer: AnswerSigner;
 }): DestructionReport {
   const { month, entries, signer } = input;
+  // Said in the summary too, not left to the check: the stored record this report was made from is not whole.
+  const broken = input.links ? linkProblems(input.links, input.head, entries, month, input.auditedHead) : [];
   const at = new Date(input.generatedAt).toISOString();
   const headBody = { seq: input.head.seq, hash: input.head.hash, at };
   const begun = entries.filter(isBegun);
@@ -166,13 +195,14 @@ export function buildDestructionReport(input: {
   const unfinished = begun.filter((b) => !closed.has(`${b.run_id}\u0000${actionScope(b)}`));
   const summary =
     entries.length === 0
-      ? `No retention action is recorded for ${month}.`
+      ? `No retention action is recorded for ${month}${broken.length > 0 ? `. THE STORED RECORD IS NOT WHOLE: ${broken.join('; ')}` : ''}.`
       : `${done.length} retention action(s) recorded for ${month}` +
         doneWords(done) +
         (unfinished.length > 0
           ? `; ${unfinished.length} action(s) begun by a pass that did not record its end (stopped part-way), first at ${unfinished[0]!.destroyed_at}: ` +
             `what it was about to destroy is in their \`planned_rows\`, what was left in the \`before\` counts of the entries after them`
           : '') +
+        (broken.length > 0 ? `. THE STORED RECORD IS NOT WHOLE: ${broken.join('; ')}` : '') +
         `. Check offline with: cdr retention verify-report FILE --public-key KEY.pem (the key of ${signer.keyId}).`;
   const body: Omit<DestructionReport, 'signature'> = {
     format: DESTRUCTION_REPORT_FORMAT,
@@ -185,6 +215,8 @@ export function buildDestructionReport(input: {
     public_key: signer.publicKey,
     entries: [...entries],
     chain_head: { ...headBody, signature: signer.sign(headSigningBytes(headBody)).toString('base64') },
+    ...(input.links ? { chain_links: [...input.links] } : {}),
+    ...(input.auditedHead ? { audited_head: { ...input.auditedHead } } : {}),
     summary,
   };
   return { ...body, signature: signer.sign(reportSigningBytes(body)).toString('base64') };
@@ -199,6 +231,8 @@ export interface DestructionReportCheck {
   readonly key_id: string | undefined;
   /** Whether the signatures were checked against a key the verifier trusts (not only the one the report carries). */
   readonly trusted_key: boolean;
+  /** Whether the report carried the whole chain's links (reports made since 2026-12-06), and they were followed. */
+  readonly whole_chain?: boolean;
   readonly problems: string[];
 }
 
@@ -220,7 +254,26 @@ function verifies(data: Buffer, key: KeyObject, signature: string): boolean {
  * `trustedKeys`: public keys to check against; without one, the key the report carries is used and the answer says so.
  */
 export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyObject[] = []): DestructionReportCheck {
-  const parsed = destructionReportSchema.safeParse(doc);
+  // A report with a member added after signing is a changed report (exit 1, the member named), not "no report" (found
+  // from outside: an added `note` said "not a retention report — nothing was checked", exit 2).
+  const added: string[] = [];
+  if (typeof doc === 'object' && doc !== null && (doc as { format?: unknown }).format === DESTRUCTION_REPORT_FORMAT) {
+    for (const name of Object.keys(doc))
+      if (!(name in reportMembers)) added.push(`member \`${name}\` is not part of the signed report (added after it was signed)`);
+    const head = (doc as { chain_head?: unknown }).chain_head;
+    if (typeof head === 'object' && head !== null)
+      for (const name of Object.keys(head))
+        if (!(name in destructionHeadSchema.shape)) added.push(`chain_head: member \`${name}\` is not part of the signed head (added after it was signed)`);
+    const entries = (doc as { entries?: unknown }).entries;
+    if (Array.isArray(entries))
+      entries.forEach((e: unknown, i) => {
+        if (typeof e !== 'object' || e === null) return;
+        for (const name of Object.keys(e))
+          if (!(name in destructionEntrySchema.shape))
+            added.push(`entries[${i}]: member \`${name}\` is not part of the signed entry (added after it was signed)`);
+      });
+  }
+  const parsed = added.length > 0 ? destructionReportSchema.safeParse(stripAdded(doc)) : destructionReportSchema.safeParse(doc);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || 'report'}: ${i.message}`);
     return {
@@ -234,7 +287,7 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
     };
   }
   const report = parsed.data;
-  const problems: string[] = [];
+  const problems: string[] = [...added];
   let key: KeyObject | undefined;
   let trusted = false;
   if (trustedKeys.length > 0) {
@@ -280,6 +333,14 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
   }
   if (previous && report.chain_head.seq < previous.seq)
     problems.push(`the signed chain head (entry ${report.chain_head.seq}) is older than the report's newest entry ${previous.seq}`);
+  if (report.chain_links) {
+    problems.push(...linkProblems(report.chain_links, report.chain_head, report.entries, report.month, report.audited_head));
+    for (const link of report.chain_links) {
+      const linkKey = link.signer_key_id === report.key_id ? key : trustedKeys.find((k) => idOf(k) === link.signer_key_id);
+      if (linkKey && !verifies(entrySigningBytes(link.hash), linkKey, link.signature))
+        problems.push(`entry ${link.seq} of the chain: its signature does not verify`);
+    }
+  }
   return {
     ok: problems.length === 0,
     report: true,
@@ -287,8 +348,72 @@ export function verifyDestructionReport(doc: unknown, trustedKeys: readonly KeyO
     entries: report.entries.length,
     key_id: report.key_id,
     trusted_key: trusted,
+    whole_chain: report.chain_links !== undefined,
     problems,
   };
+}
+
+/** The document without members that are not the report's (or its entries'): what was signed, to check it as such. */
+function stripAdded(doc: unknown): unknown {
+  if (typeof doc !== 'object' || doc === null) return doc;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(doc)) {
+    if (!(name in reportMembers)) continue;
+    const only = (v: unknown, shape: object): unknown =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).filter(([k]) => k in shape)) : v;
+    out[name] =
+      name === 'entries' && Array.isArray(value)
+        ? value.map((e: unknown) => only(e, destructionEntrySchema.shape))
+        : name === 'chain_head'
+          ? only(value, destructionHeadSchema.shape)
+          : value;
+  }
+  return out;
+}
+
+/**
+ * The links of the whole chain, followed from the first entry to the head: none missing, each naming the one before,
+ * the last the head; the month's entries among them, with the same hashes, and no entry of the month left out.
+ */
+export function linkProblems(
+  links: readonly DestructionLink[],
+  head: { readonly seq: number; readonly hash: string },
+  entries: readonly Pick<DestructionEntry, 'seq' | 'hash'>[],
+  month: string,
+  audited?: { readonly seq: number; readonly hash: string; readonly at: string },
+): string[] {
+  const problems: string[] = [];
+  let prev = DESTRUCTION_GENESIS;
+  let expected = 1;
+  for (const link of links) {
+    if (link.seq > expected)
+      problems.push(`entry ${expected}${link.seq > expected + 1 ? `–${link.seq - 1}` : ''} of the chain is missing (removed from the stored record)`);
+    else if (link.seq < expected) problems.push(`entry ${link.seq} of the chain is out of order`);
+    if (link.prev_hash !== prev) problems.push(`entry ${link.seq} of the chain does not follow the entry before it (chain broken)`);
+    prev = link.hash;
+    expected = link.seq + 1;
+  }
+  const last = links.at(-1);
+  if ((last?.seq ?? 0) !== head.seq || (last?.hash ?? DESTRUCTION_GENESIS) !== head.hash)
+    problems.push(`the chain's links end at entry ${last?.seq ?? 0}, not at the signed head (entry ${head.seq})`);
+  const linked = new Map(links.map((l) => [l.seq, l]));
+  for (const e of entries) {
+    const l = linked.get(e.seq);
+    if (!l) problems.push(`entry ${e.seq} of the report is not in the chain`);
+    else if (l.hash !== e.hash) problems.push(`entry ${e.seq} of the report is not the one in the chain (another hash)`);
+  }
+  const end = last?.seq ?? 0;
+  if (audited && audited.seq > end) {
+    const gone = audited.seq > end + 1 ? `entries ${end + 1}–${audited.seq}` : `entry ${audited.seq}`;
+    problems.push(
+      `${gone} of the chain, which the audit trail names (retention pass done at ${audited.at}), missing (removed from the end of the stored record)`,
+    );
+  } else if (audited && audited.seq > 0 && linked.get(audited.seq)?.hash !== audited.hash)
+    problems.push(`entry ${audited.seq} of the chain is not the one the audit trail names (another hash)`);
+  const inReport = new Set(entries.map((e) => e.seq));
+  for (const l of links)
+    if (l.month === month && !inReport.has(l.seq)) problems.push(`entry ${l.seq} of the chain is about ${month} and missing from the report`);
+  return problems;
 }
 
 /** Recomputes a stored chain (oldest first): every hash, every link, every signature. Returns the problems found. */

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
-import { openRuntime } from '../../../services/platform/runtime/runtime.ts';
+import { openRuntime, requireStore } from '../../../services/platform/runtime/runtime.ts';
 import { TrafficGenerator } from '../../../services/generator/trafficGenerator.ts';
 import { storeDirectly } from '../../support/seed.ts';
 import { testSetup } from '../../support/testEnv.ts';
@@ -69,6 +69,64 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     assert.equal(v.status, 1, v.stdout + v.stderr);
     assert.match(v.stdout, /NOT intact/);
     assert.match(v.stdout, new RegExp(`entry ${entry.seq} \\(identifiers ${MONTH}\\): its content does not match its hash`));
+  });
+
+  it('a member added to the report is a change (exit 1, named), not "no report" (found from outside)', () => {
+    const report = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    report['note'] = 'all fine';
+    const edited = join(setup.dataDir, 'report-noted.json');
+    writeFileSync(edited, JSON.stringify(report, null, 2));
+    const v = run(['retention', 'verify-report', edited]);
+    assert.equal(v.status, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /NOT intact/);
+    assert.match(v.stdout, /member `note` is not part of the signed report/);
+  });
+
+  it('an entry deleted from the stored record is named by the next report of any month, and by its check', async () => {
+    // Found from outside (2026-12-06): a deleted entry of the month, report and check both "intact".
+    const entries = (JSON.parse(readFileSync(file, 'utf8')) as { entries: { seq: number }[] }).entries;
+    const gone = entries[0]!.seq;
+    const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    try {
+      const store = requireStore(rt);
+      await store.command(`ALTER TABLE ${store.table('retention_records')} DELETE WHERE seq = ${gone} SETTINGS mutations_sync = 2`);
+    } finally {
+      await rt.close();
+    }
+    const after = join(setup.dataDir, 'report-after-delete.json');
+    // Another month's report sees it too: the links are of the whole chain.
+    for (const month of [MONTH, '2020-01']) {
+      const r = run(['retention', 'report', '--month', month, '--out', after]);
+      assert.equal(r.status, 0, r.stderr);
+      const report = JSON.parse(readFileSync(after, 'utf8')) as { summary: string };
+      assert.match(report.summary, new RegExp(`THE STORED RECORD IS NOT WHOLE: entry ${gone} of the chain is missing`), month);
+      const v = run(['retention', 'verify-report', after]);
+      assert.equal(v.status, 1, v.stdout + v.stderr);
+      assert.match(v.stdout, new RegExp(`entry ${gone} of the chain is missing \\(removed from the stored record\\)`), month);
+    }
+  });
+
+  it('the newest entry deleted from the stored record is named against the head the audit trail names', async () => {
+    const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    let newest: number;
+    try {
+      const store = requireStore(rt);
+      newest = Number((await store.query<{ n: string }>(`SELECT max(seq) n FROM ${store.table('retention_records')}`))[0]!.n);
+      await store.command(`ALTER TABLE ${store.table('retention_records')} DELETE WHERE seq = ${newest} SETTINGS mutations_sync = 2`);
+    } finally {
+      await rt.close();
+    }
+    const after = join(setup.dataDir, 'report-after-tail.json');
+    const r = run(['retention', 'report', '--month', MONTH, '--out', after]);
+    assert.equal(r.status, 0, r.stderr);
+    const v = run(['retention', 'verify-report', after]);
+    assert.equal(v.status, 1, v.stdout + v.stderr);
+    assert.match(
+      v.stdout,
+      new RegExp(
+        `entry ${newest} of the chain, which the audit trail names \\(retention pass done at [^)]+\\), missing \\(removed from the end of the stored record\\)`,
+      ),
+    );
   });
 
   it('says exit 2 for a file that is no retention report (a law-enforcement answer, {}), not "changed"', () => {

@@ -15,6 +15,7 @@ import {
   verifyDestructionReport,
   type AnswerSigner,
   type DestructionEntry,
+  type DestructionLink,
   type DestructionReport,
 } from '../../../../services/core/index.ts';
 
@@ -55,12 +56,18 @@ function chain(s: AnswerSigner): DestructionEntry[] {
   return out;
 }
 
-function reportOf(s: AnswerSigner, entries: DestructionEntry[], month = '2025-11'): DestructionReport {
+/** The whole chain as a report carries it (DestructionLog.report). */
+function linksOf(entries: readonly DestructionEntry[]): DestructionLink[] {
+  return entries.map((e) => ({ seq: e.seq, month: e.month, prev_hash: e.prev_hash, hash: e.hash, signer_key_id: e.signer_key_id, signature: e.signature }));
+}
+
+function reportOf(s: AnswerSigner, entries: DestructionEntry[], month = '2025-11', links: DestructionLink[] | null = linksOf(entries)): DestructionReport {
   const head = entries[entries.length - 1]!;
   return buildDestructionReport({
     month,
     entries: entries.filter((e) => e.month === month),
     head: { seq: head.seq, hash: head.hash },
+    ...(links ? { links } : {}),
     generatedAt: Date.UTC(2026, 11, 2),
     signer: s,
   });
@@ -107,18 +114,31 @@ describe('destruction record', () => {
   it('refuses a field the signatures do not cover, naming it, at the top, in an entry or in the chain head', () => {
     // Found from outside: an added `"note":"approved by DPO"` was dropped before checking, and the report verified.
     const r = reportOf(s, entries);
+    // And found from outside (2026-12-06): then it said "not a retention report — nothing was checked" (exit 2). It is a
+    // report that was changed: named, and the rest checked.
     const added: [string, (x: Record<string, unknown> & DestructionReport) => void, RegExp][] = [
-      ['top', (x) => (x['note'] = 'approved by DPO'), /not a retention report: .*note/],
-      ['entry', (x) => ((x.entries[0] as unknown as Record<string, unknown>)['comment'] = 'x'), /not a retention report: entries\.0: .*comment/],
-      ['head', (x) => ((x.chain_head as unknown as Record<string, unknown>)['by'] = 'x'), /not a retention report: chain_head: .*by/],
+      ['top', (x) => (x['note'] = 'approved by DPO'), /^member `note` is not part of the signed report/],
+      [
+        'entry',
+        (x) => ((x.entries[0] as unknown as Record<string, unknown>)['comment'] = 'x'),
+        /^entries\[0\]: member `comment` is not part of the signed entry/,
+      ],
+      ['head', (x) => ((x.chain_head as unknown as Record<string, unknown>)['by'] = 'x'), /^chain_head: member `by` is not part of the signed head/],
     ];
     for (const [where, add, expected] of added) {
       const x = clone(r) as Record<string, unknown> & DestructionReport;
       add(x);
       const check = verifyDestructionReport(x, [s.publicKeyObject]);
       assert.equal(check.ok, false, where);
-      assert.match(check.problems.join(' | '), expected, where);
+      assert.equal(check.report, true, where);
+      assert.equal(check.problems.length, 1, `${where}: ${check.problems.join(' | ')}`);
+      assert.match(check.problems[0]!, expected, where);
     }
+    // An added member beside another change: both named.
+    const both = clone(r) as Record<string, unknown> & DestructionReport;
+    both['note'] = 'x';
+    both.entries[0]!.rows += 1;
+    assert.equal(verifyDestructionReport(both, [s.publicKeyObject]).problems.length, 3, 'the member, the entry hash and the report signature');
   });
 
   it('detects a removed entry and a report re-signed by another key', () => {
@@ -143,6 +163,82 @@ describe('destruction record', () => {
     assert.ok(verifyDestructionReport(wrongMonth, [s.publicKeyObject]).problems.some((p) => /another month/.test(p)));
     const oldHead = buildDestructionReport({ month: '2025-12', entries: [entries[3]!], head: { seq: 2, hash: entries[1]!.hash }, generatedAt: 0, signer: s });
     assert.ok(verifyDestructionReport(oldHead, [s.publicKeyObject]).problems.some((p) => /chain head .* older/.test(p)));
+  });
+
+  it('carries the whole chain: an entry of any month removed from the stored record is named, in the check and the summary', () => {
+    // Found from outside (2026-12-06): the "held purge" entry deleted from retention_records; the month's report and
+    // its check both said "intact" (entries of one month are not consecutive in the chain, so no link was followed).
+    const intact = verifyDestructionReport(reportOf(s, entries), [s.publicKeyObject]);
+    assert.deepEqual([intact.ok, intact.whole_chain, intact.problems], [true, true, []]);
+    // Entries 1 to 3 (the newest, 4, taken away leaves a shorter whole chain: see the test of the audit trail's head).
+    for (const removed of [0, 1, 2]) {
+      const left = entries.filter((e) => e.seq !== removed + 1);
+      // The report is made by the system from what is stored: honest about the gap, signed.
+      const r = reportOf(s, left, '2025-11');
+      const check = verifyDestructionReport(clone(r), [s.publicKeyObject]);
+      assert.equal(check.ok, false, `entry ${removed + 1} removed`);
+      assert.ok(
+        check.problems.some((p) => p.startsWith(`entry ${removed + 1} of the chain is missing`)),
+        check.problems.join(' | '),
+      );
+      assert.match(r.summary, new RegExp(`THE STORED RECORD IS NOT WHOLE: entry ${removed + 1} of the chain is missing`));
+    }
+    // A link left out of the report file by hand breaks its signature and the links.
+    const x = clone(reportOf(s, entries));
+    x.chain_links = x.chain_links!.filter((l) => l.seq !== 2);
+    const edited = verifyDestructionReport(x, [s.publicKeyObject]);
+    assert.ok(edited.problems.some((p) => /report signature does not verify/.test(p)));
+    assert.ok(edited.problems.some((p) => p.startsWith('entry 2 of the chain is missing')));
+    // A link whose signature is not the key's (made up to fill a gap) is named.
+    const forged = signer();
+    const filled = linksOf(entries);
+    filled[1] = { ...filled[1]!, signature: forged.sign(Buffer.from(`cdr-pipeline/retention-entry/1\n${filled[1]!.hash}`)).toString('base64') };
+    assert.ok(
+      verifyDestructionReport(reportOf(s, entries, '2025-11', filled), [s.publicKeyObject]).problems.includes(
+        'entry 2 of the chain: its signature does not verify',
+      ),
+    );
+    // An entry of the month in the chain but not in the report.
+    const short = buildDestructionReport({
+      month: '2025-12',
+      entries: [],
+      head: { seq: 4, hash: entries[3]!.hash },
+      links: linksOf(entries),
+      generatedAt: 0,
+      signer: s,
+    });
+    assert.ok(verifyDestructionReport(short, [s.publicKeyObject]).problems.includes('entry 4 of the chain is about 2025-12 and missing from the report'));
+    // The newest entries taken away leave a shorter whole chain: the head the audit trail names says they are missing.
+    const tail = entries.slice(0, 2);
+    const audited = { seq: 4, hash: entries[3]!.hash, at: '2026-12-01T00:05:00.000Z' };
+    const cut = buildDestructionReport({
+      month: '2025-11',
+      entries: [entries[0]!],
+      head: { seq: 2, hash: entries[1]!.hash },
+      links: linksOf(tail),
+      auditedHead: audited,
+      generatedAt: 0,
+      signer: s,
+    });
+    const cutCheck = verifyDestructionReport(clone(cut), [s.publicKeyObject]);
+    assert.deepEqual(cutCheck.problems, [
+      'entries 3–4 of the chain, which the audit trail names (retention pass done at 2026-12-01T00:05:00.000Z), missing (removed from the end of the stored record)',
+    ]);
+    assert.match(cut.summary, /THE STORED RECORD IS NOT WHOLE: entries 3–4/);
+    // The whole chain with the same audited head: nothing to say.
+    const whole = buildDestructionReport({
+      month: '2025-11',
+      entries: [entries[0]!],
+      head: { seq: 4, hash: entries[3]!.hash },
+      links: linksOf(entries),
+      auditedHead: audited,
+      generatedAt: 0,
+      signer: s,
+    });
+    assert.deepEqual(verifyDestructionReport(whole, [s.publicKeyObject]).problems, []);
+    // A report made before the links were carried still verifies (and says it could not follow the whole chain).
+    const old = verifyDestructionReport(reportOf(s, entries, '2025-11', null), [s.publicKeyObject]);
+    assert.deepEqual([old.ok, old.whole_chain], [true, false]);
   });
 
   it('is not fooled by a document of another kind', () => {
