@@ -167,7 +167,7 @@ describe('cdr start, end to end', () => {
       timeout: 60_000,
     });
     assert.equal(blank.status, 2, blank.stderr);
-    assert.match(blank.stderr, /set CDR_API_TOKEN to a auditor token/);
+    assert.match(blank.stderr, /set CDR_API_TOKEN to an auditor token/);
 
     // A second `cdr start` on the same data directory: refused before it starts anything, naming the running one (found
     // from outside: it was told to stop "the" broker with kafka.sh — the running pipeline's).
