@@ -42,7 +42,11 @@ export function runningApi(dataDir: string, role: string): RunningApi | undefine
   let token = process.env['CDR_API_TOKEN']?.trim() || undefined;
   const devSecrets = resolve(dataDir, 'api-tokens.dev-secrets.json');
   if (!token && existsSync(devSecrets)) token = (JSON.parse(readFileSync(devSecrets, 'utf8')) as Record<string, string>)[role];
-  if (!token) throw new PipelineError('config_invalid', `the data directory is held by a running cdr start (${run.url}); set CDR_API_TOKEN to ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} token`);
+  if (!token)
+    throw new PipelineError(
+      'config_invalid',
+      `the data directory is held by a running cdr start (${run.url}); set CDR_API_TOKEN to ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} token`,
+    );
   process.stderr.write(`cdr: the data directory is held by a running cdr start (pid ${run.pid}); asking its API at ${run.url}\n`);
   return {
     url: run.url,
