@@ -94,7 +94,18 @@ export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipe
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
 export { isoInstantProblem, parseIsoInstant, quotedValue } from './time/isoInstant.ts';
 export { canonicalFlatJson, canonicalJson, sha256Hex } from './disclosure/canonical.ts';
-export { ANSWER_FORMAT, answerIntegritySchema, fieldDigests, keyIdOf, RecordDigester, signAnswer, verifyAnswer } from './disclosure/answerIntegrity.ts';
+export {
+  ANSWER_FORMAT,
+  ANSWER_FORMAT_1,
+  answerIntegritySchema,
+  answerSalt,
+  fieldDigests,
+  keyIdOf,
+  RecordDigester,
+  SALT_MEMBER,
+  signAnswer,
+  verifyAnswer,
+} from './disclosure/answerIntegrity.ts';
 export type { AnswerIntegrity, AnswerSigner, VerifyAnswerInput, VerifyAnswerReport } from './disclosure/answerIntegrity.ts';
 export { acceptsAnyOf, answerFormatOf, answerWriter, preferredOf, CONTENT_TYPES, CSV_COLUMNS, parseCsv, recordsFromCsv } from './disclosure/answerFormat.ts';
 export type { AnswerFormat, AnswerWriter } from './disclosure/answerFormat.ts';

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { PipelineError, answerFormatOf, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
+import { PipelineError, SALT_MEMBER, answerFormatOf, answerSalt, CONTENT_TYPES, type NormalisedIdentifier } from '../../core/index.ts';
 import type { AuditTrail, DisclosedParty } from '../../platform/audit/index.ts';
 import type { LoadedSigner } from '../../platform/signing/index.ts';
 import { audited, FLAGGED_LOOKUP } from '../routes/common.ts';
@@ -129,6 +129,8 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
     answered_at: new Date(now).toISOString(),
     confidential: ask.confidential,
     ...(ask.extraHeader ? await ask.extraHeader(requestId) : {}),
+    // The identifier's digest is taken behind it: in the answer, never in its receipt (answerIntegrity.ts).
+    [SALT_MEMBER]: answerSalt(),
   };
   const stream = answerStream({
     format,

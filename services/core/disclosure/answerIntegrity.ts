@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, hash, verify as verifySignature, type Hash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, hash, randomBytes, verify as verifySignature, type Hash, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalFlatJson, canonicalJson, sha256Hex } from './canonical.ts';
 
@@ -14,7 +14,23 @@ import { canonicalFlatJson, canonicalJson, sha256Hex } from './canonical.ts';
  *
  * Pure: the signer is passed in, verification takes public keys.
  */
-export const ANSWER_FORMAT = 'cdr-pipeline/signed-answer/1';
+export const ANSWER_FORMAT = 'cdr-pipeline/signed-answer/2';
+/** Answers signed before 2026-12-06: digests of the identifier and of the parties' columns unsalted (still verified). */
+export const ANSWER_FORMAT_1 = 'cdr-pipeline/signed-answer/1';
+/**
+ * The header member holding an answer's salt (format 2): random, in the answer itself, never in its receipt. The
+ * identifier's digest is taken over it, so a receipt's digest cannot be reversed by trying numbers (found from outside:
+ * `integrity.fields.identifier` was a plain SHA-256 of the identifier, found from a receipt in 6,790 guesses).
+ */
+export const SALT_MEMBER = 'integrity_salt';
+/** Header members digested with the salt. */
+const SALTED_MEMBERS: ReadonlySet<string> = new Set(['identifier']);
+/**
+ * Record fields that hold a party's identifier: in format 2 each value is digested behind its record's `cdr_id` and
+ * `event_time`, so a receipt's column digest (over one subscriber's number in every record, say) cannot be reversed
+ * by trying numbers without the records themselves — while a verifier holding them (any answer form) recomputes it.
+ */
+const IDENTIFIER_COLUMNS: ReadonlySet<string> = new Set(['sender', 'recipient']);
 /** Bytes of each per-record digest (a SHA-256 prefix): enough to say which record changed; the full digest protects. */
 const RECORD_DIGEST_BYTES = 8;
 
@@ -28,7 +44,7 @@ export interface AnswerSigner {
 
 export const answerIntegritySchema = z
   .object({
-    format: z.literal(ANSWER_FORMAT),
+    format: z.enum([ANSWER_FORMAT, ANSWER_FORMAT_1]),
     hash: z.literal('SHA-256'),
     canonicalization: z.literal('RFC 8785'),
     signature_algorithm: z.literal('Ed25519'),
@@ -61,14 +77,25 @@ export class RecordDigester {
   private digests = Buffer.alloc(RECORD_DIGEST_BYTES * 1024);
   private count = 0;
 
+  /** `format`: of the answer being signed or checked (ANSWER_FORMAT for a new one). */
+  constructor(private readonly format: string = ANSWER_FORMAT) {}
+
   add(record: Readonly<Record<string, unknown>>): string {
     const index = this.count;
+    const salted = this.format !== ANSWER_FORMAT_1;
+    // The record's own cdr_id and event_time, before its parties' values in their column digests. Members come in
+    // canonical (sorted) order: `cdr_id` and `event_time` before `recipient` and `sender`.
+    let behind = '';
     // Each member's value text feeds its column digest (its values in answer order) as the canonical line is built.
     const line = canonicalFlatJson(record, (field, valueText) => {
       let h = this.columns.get(field);
       if (!h) {
         h = createHash('sha256');
         this.columns.set(field, h);
+      }
+      if (salted) {
+        if (field === 'cdr_id' || field === 'event_time') behind += `${valueText}\u0000`;
+        else if (IDENTIFIER_COLUMNS.has(field)) h.update(behind);
       }
       h.update(valueText).update('\n');
     });
@@ -101,14 +128,25 @@ export class RecordDigester {
   }
 }
 
+/** The digest of one header member: the identifier behind the answer's salt (format 2), the others as they are. */
+function memberDigest(name: string, value: unknown, salt: unknown, format: string): string {
+  const text = canonicalJson(value ?? null);
+  return format !== ANSWER_FORMAT_1 && SALTED_MEMBERS.has(name) ? sha256Hex(`${typeof salt === 'string' ? salt : ''}\u0000${text}`) : sha256Hex(text);
+}
+
 /** The digest of each header member (everything but `records` and `integrity`). */
-export function fieldDigests(header: Readonly<Record<string, unknown>>): Record<string, string> {
+export function fieldDigests(header: Readonly<Record<string, unknown>>, format: string = ANSWER_FORMAT): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(header).sort()) {
     if (name === 'records' || name === 'integrity') continue;
-    out[name] = sha256Hex(canonicalJson(header[name] ?? null));
+    out[name] = memberDigest(name, header[name], header[SALT_MEMBER], format);
   }
   return out;
+}
+
+/** A fresh salt for an answer's header (`SALT_MEMBER`): 128 random bits. */
+export function answerSalt(): string {
+  return randomBytes(16).toString('hex');
 }
 
 /** Signs an answer: its header members and the digests of its records, as digested. */
@@ -117,16 +155,18 @@ export function signAnswer(
   records: ReturnType<RecordDigester['finish']>,
   signer: AnswerSigner,
   signedAt: string,
+  /** ANSWER_FORMAT_1 only to make an answer as it was signed before 2026-12-06 (tests of the verifier). */
+  format: typeof ANSWER_FORMAT | typeof ANSWER_FORMAT_1 = ANSWER_FORMAT,
 ): AnswerIntegrity {
   const unsigned: Omit<AnswerIntegrity, 'signature'> = {
-    format: ANSWER_FORMAT,
+    format,
     hash: 'SHA-256',
     canonicalization: 'RFC 8785',
     signature_algorithm: 'Ed25519',
     key_id: signer.keyId,
     public_key: signer.publicKey,
     signed_at: signedAt,
-    fields: fieldDigests(header),
+    fields: fieldDigests(header, format),
     ...records,
   };
   return { ...unsigned, signature: signer.sign(Buffer.from(canonicalJson(unsigned))).toString('base64') };
@@ -214,7 +254,13 @@ export function verifyAnswer(input: VerifyAnswerInput): VerifyAnswerReport {
       else problems.push(`${name}: missing (it is part of the signed answer)`);
       continue;
     }
-    if (sha256Hex(canonicalJson(header[name] ?? null)) !== digest) problems.push(`${name}: changed`);
+    // A salted member read beside a receipt (which never carries the salt) cannot be checked: said, not failed.
+    if (integrity.format !== ANSWER_FORMAT_1 && SALTED_MEMBERS.has(name) && !(SALT_MEMBER in header)) {
+      if (input.receipt) unchecked.push(name);
+      else problems.push(`${name}: cannot be checked without ${SALT_MEMBER}`);
+      continue;
+    }
+    if (memberDigest(name, header[name], header[SALT_MEMBER], integrity.format) !== digest) problems.push(`${name}: changed`);
   }
   if (!input.receipt) {
     for (const name of Object.keys(header)) {
@@ -224,7 +270,7 @@ export function verifyAnswer(input: VerifyAnswerInput): VerifyAnswerReport {
   }
 
   // 3. Records: which changed, which field, added or removed.
-  const digester = new RecordDigester();
+  const digester = new RecordDigester(integrity.format);
   for (const r of input.records) digester.add(r);
   const got = digester.finish();
   const width = RECORD_DIGEST_BYTES * 2;
@@ -242,7 +288,15 @@ export function verifyAnswer(input: VerifyAnswerInput): VerifyAnswerReport {
     const fields = Object.keys({ ...integrity.record_fields, ...got.record_fields })
       .filter((f) => integrity.record_fields[f] !== got.record_fields[f])
       .sort();
-    const fieldWords = fields.length > 0 ? `field${fields.length > 1 ? 's' : ''} ${fields.join(', ')}` : 'fields unknown';
+    // The parties' digests are taken behind cdr_id and event_time (format 2): with either changed, theirs differ too,
+    // whether or not they were changed themselves.
+    const behindChanged = integrity.format !== ANSWER_FORMAT_1 && (fields.includes('cdr_id') || fields.includes('event_time'));
+    const sure = behindChanged ? fields.filter((f) => !IDENTIFIER_COLUMNS.has(f)) : fields;
+    const maybe = behindChanged ? fields.filter((f) => IDENTIFIER_COLUMNS.has(f)) : [];
+    const fieldWords =
+      sure.length > 0
+        ? `field${sure.length > 1 ? 's' : ''} ${sure.join(', ')}${maybe.length > 0 ? `, perhaps ${maybe.join(', ')} (digested behind cdr_id and event_time)` : ''}`
+        : 'fields unknown';
     for (const i of changed.slice(0, MAX_NAMED_RECORDS)) {
       const id = input.records[i]?.['cdr_id'];
       problems.push(

@@ -242,7 +242,7 @@ describe('the API contract: OpenAPI, rate limit, offline verification of answers
       );
       const bad = run(tampered);
       assert.equal(bad.status, 1, ext);
-      assert.match(bad.stdout, /record 1 .*changed \(field event_time\)/, ext);
+      assert.match(bad.stdout, /record 1 .*changed \(field event_time, perhaps recipient, sender \(digested behind cdr_id and event_time\)\)/, ext);
       const missing = spawnSync(process.execPath, [bin, 'lea', 'verify', file], { env: { ...process.env, ...setup.env }, encoding: 'utf8' });
       assert.equal(missing.status, 2, 'a streamed answer without its receipt cannot be checked');
       assert.match(missing.stderr, /--receipt/);

@@ -7,9 +7,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { CdrEvent } from '../../../services/core/index.ts';
-import { monthKeyOf, recordsFromCsv, verifyAnswer } from '../../../services/core/index.ts';
+import { canonicalJson, monthKeyOf, recordsFromCsv, verifyAnswer } from '../../../services/core/index.ts';
 import { identifierWindowStart } from '../../../services/api/disclosure/disclosureDesk.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { createIngest } from '../../../services/ingest/createIngest.ts';
@@ -313,7 +314,13 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
       assert.ok(!JSON.stringify(body).includes('60123456789'), 'a receipt holds no identifier');
       const report = verifyAnswer({ header: body, records, integrity: body['integrity'], trustedKeys: [api.signer.publicKeyObject], receipt: true });
       assert.deepEqual(report.problems, []);
-      assert.deepEqual(report.unchecked, ['identifier']);
+      assert.deepEqual(report.unchecked, ['identifier', 'integrity_salt']);
+      // Nothing in the receipt gives the number away to someone trying numbers (found from outside: a plain SHA-256).
+      const integrity = body['integrity'] as { format: string; fields: Record<string, string> };
+      assert.equal(integrity.format, 'cdr-pipeline/signed-answer/2');
+      assert.ok(!('integrity_salt' in body), 'the salt stays in the answer');
+      const plainDigest = (v: unknown): string => createHash('sha256').update(canonicalJson(v)).digest('hex');
+      assert.notEqual(integrity.fields['identifier'], plainDigest({ type: 'msisdn', value: ALICE_E164, flagged: false }));
       const csv = await post('/v1/lea/requests', lea({ type: 'msisdn', value: ALICE_E164 }), 'lea-officer', { accept: 'text/csv' });
       assert.equal(csv.statusCode, 201);
       const rows = csv.body.trim().split('\r\n');

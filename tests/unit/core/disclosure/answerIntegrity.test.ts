@@ -1,9 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { createPublicKey } from 'node:crypto';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import {
+  ANSWER_FORMAT_1,
   RecordDigester,
+  canonicalJson,
   acceptsAnyOf,
   answerFormatOf,
   preferredOf,
@@ -32,6 +34,7 @@ const header = {
   to: '2026-12-01T00:00:00.000Z',
   answered_at: '2026-12-01T10:00:00.000Z',
   confidential: false,
+  integrity_salt: '5a17'.repeat(8),
 };
 const records = Array.from({ length: 25 }, (_, i) => ({
   cdr_id: `id-${i}`,
@@ -146,12 +149,60 @@ describe('signed answers', () => {
               .map((l) => JSON.parse(l) as Record<string, unknown>)
           : recordsFromCsv(text);
       assert.deepEqual(got, records, format);
-      const { identifier: _id, ...receiptHeader } = header;
+      // A receipt carries neither the identifier nor the salt (disclosureDesk.receipt).
+      const { identifier: _id, integrity_salt: _salt, ...receiptHeader } = header;
       const receipt = { ...receiptHeader, ...trailer, status: 'answered', identifier_type: 'msisdn' };
       const r = verifyAnswer({ header: receipt, records: got, integrity, trustedKeys: trusted, receipt: true });
       assert.deepEqual(r.problems, [], format);
-      assert.deepEqual(r.unchecked, ['identifier']);
+      assert.deepEqual(r.unchecked, ['identifier', 'integrity_salt']);
     }
+  });
+
+  it('a receipt’s digests cannot be reversed by trying numbers: the identifier behind the salt, the parties behind their records', () => {
+    // Found from outside (2026-12-06): integrity.fields.identifier was SHA-256 of the identifier's canonical JSON; a
+    // receipt gave the number away in 6,790 guesses. And one subscriber in every record made the recipient column's
+    // digest as easy to reverse.
+    const subject = { type: 'msisdn', value: '+60123456789' };
+    const plain = (v: unknown): string => createHash('sha256').update(canonicalJson(v)).digest('hex');
+    const one = [{ ...records[0]!, recipient: '+60123456789' }];
+    const { integrity } = answer('ndjson', s, one);
+    assert.notEqual(integrity.fields['identifier'], plain(subject));
+    assert.notEqual(integrity.fields['identifier'], plain({ ...subject, flagged: false }));
+    assert.notEqual(integrity.record_fields['recipient'], createHash('sha256').update('"+60123456789"\n').digest('hex'));
+    // Columns of no party are as before: a verifier names them from the records alone.
+    assert.equal(integrity.record_fields['channel'], createHash('sha256').update('"sms"\n').digest('hex'));
+    // The answer itself (the salt in its header) verifies the identifier; a changed identifier is named.
+    const doc = JSON.parse(answer('json', s).text) as Record<string, unknown> & { records: Record<string, unknown>[] };
+    assert.deepEqual(verifyAnswer({ header: doc, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted }).problems, []);
+    const other = { ...doc, identifier: { type: 'msisdn', value: '+60123456788' } };
+    assert.deepEqual(verifyAnswer({ header: other, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted }).problems, [
+      'identifier: changed',
+    ]);
+    // A changed event_time shows in the parties' digests too (taken behind it): said as "perhaps".
+    const moved = doc.records.map((r, i) => (i === 2 ? { ...r, event_time: '2026-11-03T10:00:00.001Z' } : r));
+    assert.deepEqual(verifyAnswer({ header: doc, records: moved, integrity: doc['integrity'], trustedKeys: trusted }).problems, [
+      'record 3 (cdr_id id-2): changed (field event_time, perhaps recipient, sender (digested behind cdr_id and event_time))',
+    ]);
+    // Without the salt the identifier cannot be checked, and that is said.
+    const { integrity_salt: _salt, ...noSalt } = doc;
+    assert.deepEqual(verifyAnswer({ header: noSalt, records: doc.records, integrity: doc['integrity'], trustedKeys: trusted }).problems, [
+      'identifier: cannot be checked without integrity_salt',
+      'integrity_salt: missing (it is part of the signed answer)',
+    ]);
+  });
+
+  it('an answer signed before 2026-12-06 (format 1, unsalted) still verifies, and an edit in it is still named', () => {
+    const { integrity_salt: _salt, ...oldHeader } = header;
+    const d = new RecordDigester(ANSWER_FORMAT_1);
+    for (const r of records) d.add(r);
+    const trailer = { months: [], expired_months: [], record_count: records.length };
+    const integrity = signAnswer({ ...oldHeader, ...trailer }, d.finish(), s, '2026-12-01T10:00:01.000Z', ANSWER_FORMAT_1);
+    assert.equal(integrity.format, ANSWER_FORMAT_1);
+    assert.deepEqual(verifyAnswer({ header: { ...oldHeader, ...trailer }, records, integrity, trustedKeys: trusted }).problems, []);
+    const edited = records.map((r, i) => (i === 4 ? { ...r, sender: '+60100000000' } : r));
+    assert.deepEqual(verifyAnswer({ header: { ...oldHeader, ...trailer }, records: edited, integrity, trustedKeys: trusted }).problems, [
+      'record 5 (cdr_id id-4): changed (field sender)',
+    ]);
   });
 
   it('a CSV answer signed when absent fields were "" verifies when read so, and only so', () => {
