@@ -170,8 +170,21 @@ function doneWords(done: readonly DestructionEntry[]): string {
     parts.push(
       `${unverified.length} action(s) NOT verified (${[...new Set(unverified.map((e) => `${e.class} ${e.month}`))].join(', ')}): see their verification`,
     );
+  // A drill moves the pass's clock (`cdr retention run --now`, CDR_ALLOW_CLOCK_OVERRIDE): said in the summary, so that
+  // a drill's signed report is not read as destruction on schedule (found from outside: "destroyed and verified at"
+  // a month before the month's cutoff, the moved clock only inside the entries).
+  const moved = done.filter((e) => Math.abs(Date.parse(e.pass_now) - Date.parse(e.destroyed_at)) > MOVED_CLOCK_MS);
+  if (moved.length > 0) {
+    const last = moved.at(-1)!;
+    parts.push(
+      `${moved.length} action(s) by a pass whose clock was MOVED (a drill): rules applied as at ${last.pass_now}, carried out at ${last.destroyed_at} — not destruction on schedule`,
+    );
+  }
   return parts.map((p) => `; ${p}`).join('');
 }
+
+/** A pass's clock this far from when its entry was written was moved (`--now`): no pass runs for a day. */
+const MOVED_CLOCK_MS = 24 * 3_600_000;
 
 export function buildDestructionReport(input: {
   month: string;

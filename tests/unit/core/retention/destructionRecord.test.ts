@@ -241,6 +241,19 @@ describe('destruction record', () => {
     assert.deepEqual([old.ok, old.whole_chain], [true, false]);
   });
 
+  it('the summary says when the pass’s clock was moved (a drill), with the clock and the real time', () => {
+    // Found from outside (2026-12-06): a drill's report said "identifiers destroyed and verified at <real time>", a month
+    // before the month's cutoff; the moved clock was only inside the entries.
+    const drill = entries.map((e) => ({ ...e, pass_now: '2027-01-01T00:00:00.000Z' }));
+    const r = reportOf(s, drill, '2025-11');
+    assert.match(
+      r.summary,
+      /1 action\(s\) by a pass whose clock was MOVED \(a drill\): rules applied as at 2027-01-01T00:00:00\.000Z, carried out at 2026-12-01T00:00:00\.000Z/,
+    );
+    // The chain's own entries (passes on the real clock): nothing said.
+    assert.doesNotMatch(reportOf(s, entries).summary, /MOVED/);
+  });
+
   it('is not fooled by a document of another kind', () => {
     const check = verifyDestructionReport({ records: [] }, [s.publicKeyObject]);
     assert.equal(check.ok, false);
