@@ -436,7 +436,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return { error: 'method_not_allowed', message: `${req.method} is not allowed on this path; allowed: ${allowed.join(', ')}` };
     }
     reply.code(404);
-    return { error: 'not_found', message: `no route ${req.method} on this path (the routes: GET /openapi.json)` };
+    // A near miss — a trailing or doubled slash, capitals, `;params` — is pointed at the route it resembles, by its
+    // template (found from outside: `GET /v1/audit/` only got "the routes: GET /openapi.json").
+    const near = path
+      .replace(/;[^/]*/g, '')
+      .replace(/\/{2,}/g, '/')
+      .replace(/(.)\/$/, '$1')
+      .toLowerCase();
+    const method = METHODS.find((m) => m === req.method);
+    const resembles = method && near !== path ? (known.find(method, near)?.store as { url?: unknown } | null | undefined)?.url : undefined;
+    const hint = typeof resembles === 'string' ? `; did you mean ${req.method} ${resembles}? paths are lower-case, without a trailing slash or parameters` : '';
+    return { error: 'not_found', message: `no route ${req.method} on this path${hint} (the routes: GET /openapi.json)` };
   };
   app.setNotFoundHandler(answerUnmatched);
   app.setErrorHandler(async (err: FastifyError | PipelineError | Error, req, reply) => {

@@ -378,6 +378,16 @@ describe('hostile callers', () => {
         says: /^QUERY is not allowed on this path; allowed: POST$/,
       },
       { method: 'QUERY', url: '/v1/nope', role: 'lea-officer', payload: 'x', contentType: null, status: 404, says: /^no route QUERY on this path/ },
+      { method: 'QUERY', url: '/v1/Audit/', role: 'auditor', payload: 'x', contentType: null, status: 404, says: /^no route QUERY on this path \(the routes/ },
+      // A near miss is pointed at the route it resembles, by its template (found from outside: only "the routes: GET /openapi.json").
+      ...['/v1/audit/', '//v1/audit', '/V1/AUDIT', '/v1/audit;x=1'].map((url) => ({
+        method: 'GET',
+        url,
+        role: 'auditor',
+        status: 404,
+        says: /^no route GET on this path; did you mean GET \/v1\/audit\? paths are lower-case, without a trailing slash or parameters \(the routes: GET \/openapi\.json\)$/,
+      })),
+      { method: 'GET', url: '/v1/lea/requests/X/', role: 'lea-officer', status: 404, says: /did you mean GET \/v1\/lea\/requests\/:id\?/ },
       // A range emptied by reading a finer fraction to the millisecond says so (found from outside: "to" looked after "from").
       {
         method: 'POST',
