@@ -44,6 +44,12 @@ export interface ConsumerLoopSettings {
   readonly topic: string;
   /** Records per batch: a fetch is cut into batches of at most this many. */
   readonly maxBatchRecords: number;
+  /**
+   * A fetch waits at the broker for this many bytes, or `maxWaitTimeInMs` (default 1 byte, 250 ms): a consumer that
+   * wants what arrives close together in one batch (fraud reorders a batch by event time) waits a little longer.
+   */
+  readonly minBytes?: number;
+  readonly maxWaitTimeInMs?: number;
   readonly maxBytesPerPartition: number;
   readonly sessionTimeoutMs: number;
   readonly partitionsConcurrently: number;
@@ -322,7 +328,8 @@ export class ConsumerLoop<S> {
       maxBytes: s.maxBytesPerPartition * 4,
       sessionTimeout: s.sessionTimeoutMs,
       heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
-      maxWaitTimeInMs: 250,
+      maxWaitTimeInMs: s.maxWaitTimeInMs ?? 250,
+      ...(s.minBytes !== undefined ? { minBytes: s.minBytes } : {}),
       retry: { retries: 10 },
     });
     this.admin = deps.kafka.admin();

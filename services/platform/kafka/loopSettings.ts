@@ -11,7 +11,7 @@ import { kafkaClientSecurity } from './security.ts';
 export function loopSettingsFor(
   kafka: KafkaConfig,
   own: Pick<ConsumerLoopSettings, 'groupId' | 'topic' | 'connector' | 'maxBatchRecords'> &
-    Partial<Pick<ConsumerLoopSettings, 'maxBytesPerPartition' | 'sessionTimeoutMs'>>,
+    Partial<Pick<ConsumerLoopSettings, 'maxBytesPerPartition' | 'sessionTimeoutMs' | 'minBytes' | 'maxWaitTimeInMs'>>,
 ): ConsumerLoopSettings {
   return {
     maxBytesPerPartition: 4 * 1024 * 1024,
