@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { PipelineError } from '../core/index.ts';
+import { makeDirectories } from '../platform/config/directories.ts';
 
 /**
  * Bearer-token authentication for the internal API. The tokens file (CDR_API_TOKENS_FILE) holds only
@@ -86,7 +87,7 @@ export function ensureDevTokens(dataDir: string): { tokensFile: string; secretsF
   const tokensFile = join(dataDir, 'api-tokens.json');
   const secretsFile = join(dataDir, 'api-tokens.dev-secrets.json');
   if (existsSync(tokensFile)) return { tokensFile, secretsFile };
-  mkdirSync(dirname(tokensFile), { recursive: true });
+  makeDirectories(dirname(tokensFile));
   const secrets: Record<string, string> = {};
   const tokens = ROLES.map((role) => {
     const token = randomBytes(24).toString('base64url');

@@ -1,4 +1,4 @@
-import type { FileCheck } from '../platform/config/index.ts';
+import { checkDirectory, type FileCheck } from '../platform/config/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { checkSigningKeyFile } from '../platform/signing/index.ts';
 import { readPlanFile, plansFileOf } from '../billing/planFile.ts';
@@ -20,4 +20,9 @@ export const START_FILE_CHECKS: Readonly<Record<string, FileCheck>> = {
   CDR_FRAUD_RULES_FILE: (path) => readRulesFile(path),
   ...KAFKA_FILE_CHECKS,
   ...LOG_FILE_CHECKS,
+  // Directories too (found from outside: a file or /proc/x given for one started the broker and the engine, then
+  // failed with a raw ENOTDIR / EEXIST, or hung for good).
+  CDR_DATA_DIR: checkDirectory,
+  CDR_AUDIT_ANCHOR_DIR: checkDirectory,
+  CDR_DEV_KEY_DIR: checkDirectory,
 };

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redactUrl, unknownCdrVariableWarnings, type PipelineConfig } from '../platform/config/index.ts';
 import { openStorage } from '../platform/clickhouse/index.ts';
@@ -20,6 +20,7 @@ import { createBilling } from '../billing/createBilling.ts';
 import { createFraud } from '../fraud/createFraud.ts';
 import { StatusLine, healthWords, retentionSchedule } from './statusLine.ts';
 import { claimDataDir, startPreflight } from './startPreflight.ts';
+import { makeDirectories } from '../platform/config/directories.ts';
 
 /** How long a stop waits for the synthetic traffic's send in progress before it stops the consumers anyway. */
 const TRAFFIC_STOP_WAIT_MS = 5_000;
@@ -41,7 +42,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   await startPreflight(config);
   // Before the first file is written: the data directory holds identifiers (docs/data-protection.md).
   if (!config.clickhouse.url || !config.kafka.brokers) keepPrivate(dataDir);
-  else mkdirSync(dataDir, { recursive: true });
+  else makeDirectories(dataDir);
   const releaseDataDir = claimDataDir(dataDir);
   // Until the pipeline's own handler is in place (below, once everything is open), a signal ends start-up at once and
   // says so: nothing has been consumed yet, and the local broker's watchdog ends it once this process is gone (found

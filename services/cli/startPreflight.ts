@@ -1,8 +1,8 @@
-import { accessSync, constants, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { PipelineError } from '../core/index.ts';
-import type { PipelineConfig } from '../platform/config/index.ts';
+import { directoryProblem, type PipelineConfig } from '../platform/config/index.ts';
 import { runningBrokerPort } from '../../infra/kafka/localBroker.ts';
 import { runningStart } from './runningApi.ts';
 
@@ -42,30 +42,7 @@ export async function startPreflight(config: PipelineConfig): Promise<void> {
 
 /** Why the data directory cannot be used (not a directory, not writable, cannot be created), or undefined. */
 export function dataDirProblem(dataDir: string): string | undefined {
-  let path = dataDir;
-  // The directory itself, or (not there yet) the nearest ancestor it would be created in.
-  for (;;) {
-    let isDirectory: boolean;
-    try {
-      isDirectory = statSync(path).isDirectory();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && dirname(path) !== path) {
-        path = dirname(path);
-        continue;
-      }
-      if (code === 'ENOTDIR') return `${dataDir} cannot be created: a part of its path is a file`;
-      return `${dataDir} cannot be used (${code ?? 'error'})`;
-    }
-    const created = path === dataDir ? '' : ` (it would be created in ${path})`;
-    if (!isDirectory) return path === dataDir ? `${dataDir} is a file, not a directory` : `${dataDir} cannot be created: ${path} is a file`;
-    try {
-      accessSync(path, constants.W_OK | constants.X_OK);
-    } catch {
-      return `${path} is not writable by this user${created}`;
-    }
-    return undefined;
-  }
+  return directoryProblem(dataDir);
 }
 
 /** The pid of another live `cdr start` holding this data directory (its claim file, or its API receipt), if any. */

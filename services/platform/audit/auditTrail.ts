@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -22,6 +22,7 @@ import type { Storage } from '../clickhouse/index.ts';
 import { chTime, isoFromCh } from '../identity/index.ts';
 import type { MonthKeyRing } from '../keys/index.ts';
 import type { LoadedSigner } from '../signing/index.ts';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * The audit trail: one append-only, hash-chained log of every API request, hold, export, retention run and denied or
@@ -436,7 +437,7 @@ export class AuditTrail {
   private writeAnchor(cp: AuditCheckpoint): void {
     const dir = this.opts.anchorDir;
     if (!dir) return;
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
     const path = join(dir, `${ANCHOR_PREFIX}${cp.chain}.json`);
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(cp)}\n`, { mode: 0o600 });

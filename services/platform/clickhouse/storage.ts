@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, rmdirSync, rmSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -13,6 +13,7 @@ import { rowBinary, rowBinaryStrings, RowBinaryValueError } from './rowBinary.ts
 import { encodeRows, isEncodedRows, type EncodedRows } from './encodedRows.ts';
 import { repairDedupLogs, type DedupRepairReport } from './dedupLogRepair.ts';
 import { entriesOrNone, processAlive } from './leftovers.ts';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * The ClickHouse handle every service uses. Embedded chDB (in-process, one process per data directory)
@@ -176,7 +177,7 @@ let spoolSequence = 0;
 function openBinaryInserter(enginePath: string, command: (sql: string) => Promise<void>): BinaryInserter {
   const base = spoolBaseFor(enginePath);
   const dir = join(base, String(process.pid));
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectories(dir, 0o700);
   // What a process that is gone left behind (a crash between writing a file and removing it) goes now.
   sweepSpools(base);
   const withFile = async <T>(payload: Buffer, read: (pathLiteral: string) => Promise<T>): Promise<T> => {
@@ -187,7 +188,7 @@ function openBinaryInserter(enginePath: string, command: (sql: string) => Promis
       // The directory removed under us (a tmp cleaner) is made again; a full or read-only spool is an outage of
       // the store as far as the caller can tell: retried, not dead-lettered.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolError(err);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirectories(dir, 0o700);
       await writeFile(file, payload, { mode: 0o600 }).catch((again: unknown) => {
         throw spoolError(again);
       });
@@ -296,7 +297,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     client = createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 300_000 });
   } else {
     const path = join(dataDir, 'clickhouse');
-    mkdirSync(path, { recursive: true });
+    makeDirectories(path);
     // Before the engine loads them: block ids a crash left without their part would drop a replay (dedupLogRepair.ts).
     dedupRepair = repairDedupLogs(path);
     // Loaded lazily: a server deployment never loads the native engine.

@@ -23,7 +23,17 @@ export const SEALER_CHOICES = ['auto', 'native', 'js'] as const;
 export type SealerChoice = (typeof SEALER_CHOICES)[number];
 export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 
-const intVar = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A whole number written in decimal digits: not `0x10`, `1e3` or `Infinity`, which a number coercion took (found from
+ * outside: `CDR_INGEST_MAX_BATCH=0x10` ran with 16; `1e99` was named twice).
+ */
+const intVar = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[+-]?\d+$/, { message: 'expected a whole number in decimal digits' })
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
 /** Kafka's rule for a topic name: 1-249 of letters, digits, `.`, `_` and `-`, not `.` or `..` (found from outside: a bad
@@ -59,6 +69,8 @@ const sectionSchemas = {
     KAFKA_BROKERS: optionalString,
     KAFKA_CLIENT_ID: name().default('cdr-pipeline'),
     CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
+    /** The local broker's controller port (infra/kafka/kafka.sh reads it); checked here with the rest (found from outside: `abc` reached Java). */
+    KAFKA_CONTROLLER_PORT: intVar(1, 65535).optional(),
     CDR_TOPIC_RAW: topicName().default('cdr.raw'),
     CDR_TOPIC_PSEUDONYMISED: topicName().default('cdr.pseudonymised'),
     CDR_TOPIC_DLQ: topicName().default('cdr.dlq'),
@@ -359,9 +371,18 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       ?.split(',')
       .map((b) => b.trim())
       .filter((b) => b.length > 0);
-    if (env['KAFKA_BROKERS'] !== undefined && (!brokers || brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b)))) {
-      problems.push('KAFKA_BROKERS: expected host:port[,host:port...]');
+    if (env['KAFKA_BROKERS'] !== undefined) {
+      // Each bad entry named (found from outside: `notahost,:::,h:99999` said only what was expected).
+      const bad = (brokers ?? []).filter((b) => {
+        const m = /^([^\s:]+):(\d+)$/.exec(b);
+        return !m || Number(m[2]) < 1 || Number(m[2]) > 65535;
+      });
+      if (!brokers || brokers.length === 0) problems.push('KAFKA_BROKERS: expected host:port[,host:port...]');
+      else if (bad.length > 0)
+        problems.push(`KAFKA_BROKERS: expected host:port[,host:port...] with ports 1-65535; not so: ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
     }
+    if (section.ok && section.e.KAFKA_CONTROLLER_PORT !== undefined && section.e.KAFKA_CONTROLLER_PORT === section.e.CDR_LOCAL_KAFKA_PORT)
+      problems.push('KAFKA_CONTROLLER_PORT: must differ from CDR_LOCAL_KAFKA_PORT (the broker port)');
     if (!section.ok) return undefined;
     const e = section.e;
     return {

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { MasterKeyConfig } from '../config/index.ts';
 import { PipelineError } from '../../core/index.ts';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * The master key wraps every month key. It comes from CDR_MASTER_KEY (base64) or CDR_MASTER_KEY_FILE; in the embedded
@@ -62,13 +63,13 @@ export function loadMasterKey(config: MasterKeyConfig, dataDir: string, allowGen
         `two development master keys: ${legacy} (inside the data directory) and ${path}. Keep the one this data was written with outside the data directory and delete the other`,
       );
     }
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makeDirectories(dirname(path), 0o700);
     renameOrCopy(legacy, path);
     return { key: parseKeyFile(path), source: 'generated-dev', path, movedFrom: legacy };
   }
   if (existsSync(path)) return { key: parseKeyFile(path), source: 'generated-dev', path };
   if (!allowGenerate) throw new PipelineError('config_invalid', 'CDR_MASTER_KEY / CDR_MASTER_KEY_FILE: no master key configured');
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirectories(dirname(path), 0o700);
   const key = randomBytes(32);
   writeFileSync(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   return { key, source: 'generated-dev', path, generated: true };

@@ -1,5 +1,6 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * The embedded mode keeps identifiers on local disk: chDB's vault and index parts, the local broker's `cdr.raw` and
@@ -9,7 +10,7 @@ import { join } from 'node:path';
  */
 export function keepPrivate(dataDir: string): void {
   process.umask(0o077);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectories(dataDir, 0o700);
   tighten(dataDir, 0);
 }
 

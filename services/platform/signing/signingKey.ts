@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PipelineError, keyIdOf, type AnswerSigner } from '../../core/index.ts';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * The Ed25519 key that signs law-enforcement answers, data-subject exports and audit checkpoints. It comes from
@@ -55,7 +56,7 @@ export function loadSigner(file: string | undefined, dataDir: string, allowGener
   const path = join(dataDir, DEV_SIGNING_KEY);
   if (existsSync(path)) return signerFromPrivateKey(readPrivateKey(path), 'generated-dev', path);
   if (!allowGenerate) throw new PipelineError('config_invalid', 'CDR_SIGNING_KEY_FILE: no signing key configured (an Ed25519 private key, PKCS#8 PEM)');
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectories(dirname(path));
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   writeFileSync(join(dataDir, DEV_SIGNING_PUBLIC_KEY), publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });

@@ -10,7 +10,8 @@ import {
 } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { START_FILE_CHECKS } from '../../../../services/cli/fileChecks.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { makeDirectories } from '../../../../services/platform/config/directories.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -276,6 +277,83 @@ describe('loadConfigAndFiles', () => {
     try {
       for (const logFile of ['-', 'stderr', join(dir, 'sub', 'pipeline.log')])
         assert.ok(loadConfigAndFiles({ CDR_LOG_FILE: logFile }, ['api'], START_FILE_CHECKS));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('numbers, brokers and the controller port (found from outside, 2026-12-06)', () => {
+  it('takes whole numbers in decimal digits only, each bad one named once', () => {
+    assert.equal(loadConfig({ CDR_INGEST_MAX_BATCH: ' 500 ' }).ingest.maxBatchRecords, 500);
+    for (const v of ['0x10', '1e3', 'Infinity', '12.5', '']) {
+      if (v === '') continue;
+      assert.throws(
+        () => loadConfig({ CDR_INGEST_MAX_BATCH: v }),
+        (e: unknown) => e instanceof PipelineError && /CDR_INGEST_MAX_BATCH: expected a whole number in decimal digits/.test(e.message),
+        v,
+      );
+    }
+    assert.throws(
+      () => loadConfig({ CDR_CONSUMER_STALL_MS: '1e99' }),
+      (e: unknown) => e instanceof PipelineError && (e.message.match(/CDR_CONSUMER_STALL_MS/g) ?? []).length === 1,
+    );
+  });
+  it('names each bad broker entry, and a bad or clashing KAFKA_CONTROLLER_PORT', () => {
+    assert.throws(
+      () => loadConfig({ KAFKA_BROKERS: 'good:9092,notahost,:::,h:99999' }),
+      (e: unknown) => e instanceof PipelineError && /not so: "notahost", ":::", "h:99999"/.test(e.message) && !/"good:9092"/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ KAFKA_CONTROLLER_PORT: 'abc' }),
+      (e: unknown) => e instanceof PipelineError && /KAFKA_CONTROLLER_PORT: expected a whole number/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ KAFKA_CONTROLLER_PORT: '19092' }),
+      (e: unknown) => e instanceof PipelineError && /KAFKA_CONTROLLER_PORT: must differ from CDR_LOCAL_KAFKA_PORT/.test(e.message),
+    );
+    assert.ok(loadConfig({ KAFKA_CONTROLLER_PORT: '19093' }));
+  });
+});
+
+describe('directories named by variables', () => {
+  it('are checked with the rest, every problem in one message, and none hangs (found from outside: /proc/nope spun for good)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-dirs-'));
+    try {
+      const file = join(dir, 'afile');
+      writeFileSync(file, 'x');
+      const began = Date.now();
+      assert.throws(
+        () =>
+          loadConfigAndFiles(
+            { CDR_AUDIT_ANCHOR_DIR: '/proc/nope', CDR_DEV_KEY_DIR: file, CDR_DATA_DIR: join(file, 'sub'), CDR_TOPIC_PARTITIONS: '0' },
+            undefined,
+            START_FILE_CHECKS,
+          ),
+        (e: unknown) =>
+          e instanceof PipelineError &&
+          /CDR_TOPIC_PARTITIONS/.test(e.message) &&
+          /CDR_AUDIT_ANCHOR_DIR: \/proc\/nope cannot be created \(ENOENT\)/.test(e.message) &&
+          new RegExp(`CDR_DEV_KEY_DIR: ${file} is a file, not a directory`).test(e.message) &&
+          new RegExp(`CDR_DATA_DIR: ${file}/sub cannot be created: a part of its path is a file`).test(e.message),
+      );
+      assert.ok(Date.now() - began < 5_000);
+      // A missing directory whose parents can be made passes, and is made (private).
+      const nested = join(dir, 'a', 'b', 'anchors');
+      assert.ok(loadConfigAndFiles({ CDR_AUDIT_ANCHOR_DIR: nested }, ['api'], START_FILE_CHECKS));
+      assert.equal(statSync(nested).isDirectory(), true);
+      assert.equal(statSync(nested).mode & 0o777, 0o700);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('makeDirectories refuses where the file system does, at once, and takes a directory made meanwhile', () => {
+    assert.throws(() => makeDirectories('/proc/nope/deeper'), /ENOENT/);
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-dirs-'));
+    try {
+      makeDirectories(join(dir, 'x', 'y'));
+      makeDirectories(join(dir, 'x', 'y'));
+      assert.equal(statSync(join(dir, 'x', 'y')).isDirectory(), true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
