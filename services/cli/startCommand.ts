@@ -126,6 +126,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     }
   }
   const health = new HealthRegistry();
+  const brokerHealth = rt.brokerHealth();
+  if (brokerHealth) health.register('kafka_broker', () => rt.brokerHealth() ?? { status: 'ok' });
   health.register('ingest', () => ingest.health());
   health.register('retention', () => schedule.health());
   health.register('fraud', () => fraud.health());

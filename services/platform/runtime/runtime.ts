@@ -22,6 +22,7 @@ import {
   unpatchedKafkajsFiles,
 } from '../kafka/index.ts';
 import type { LocalBroker } from '../../../infra/kafka/localBroker.ts';
+import type { ComponentHealth } from '../http/index.ts';
 import { createLogger, createMetrics, logDestination, type PipelineMetrics } from '../observability/index.ts';
 import { loadMasterKey, MonthKeyRing } from '../keys/index.ts';
 import { PipelineError } from '../../core/index.ts';
@@ -55,6 +56,11 @@ export interface Runtime<C extends RuntimeConfig = RuntimeConfig> {
   readonly masterKeySource: string | undefined;
   /** Only for wrapping keys (month keys, hold keys); never log or export it. */
   readonly masterKey: Buffer | undefined;
+  /**
+   * The local broker's state for `/healthz` (undefined without one): `degraded` while its JVM is gone and being started
+   * again. Found from outside: with the broker killed, an idle `cdr start` said 200 "ok" for the whole outage.
+   */
+  brokerHealth(): ComponentHealth | undefined;
   close(): Promise<void>;
 }
 
@@ -98,6 +104,8 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
     let kafka: Kafka | undefined;
     let brokers: readonly string[] = [];
     let localBroker: LocalBroker | undefined;
+    /** Since when the supervised local broker is gone, and how many starts failed since. */
+    let brokerDown: { since: number; attempts: number } | undefined;
     if (opts.needKafka !== false) {
       if (!config.kafka) throw new PipelineError('invariant_broken', 'openRuntime: Kafka needed but the kafka configuration section was not loaded');
       if (config.kafka.brokers) {
@@ -113,9 +121,16 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         // Its JVM killed or crashed: started again on the same port and data (found from outside: after a kill -9 of
         // the broker, `cdr start` ran on with /healthz 503 for ever). The consumers reconnect by themselves.
         localBroker.supervise((event) => {
-          if (event.kind === 'exited') log.error({ pid: event.pid }, 'the local Kafka broker exited unexpectedly: starting it again');
-          else if (event.kind === 'restarted') log.warn({ pid: event.pid, down_ms: event.downMs }, 'the local Kafka broker runs again');
-          else log.error({ err: event.error, attempt: event.attempt, retry_in_ms: event.retryInMs }, 'the local Kafka broker did not start again');
+          if (event.kind === 'exited') {
+            brokerDown = { since: Date.now(), attempts: 0 };
+            log.error({ pid: event.pid }, 'the local Kafka broker exited unexpectedly: starting it again');
+          } else if (event.kind === 'restarted') {
+            brokerDown = undefined;
+            log.warn({ pid: event.pid, down_ms: event.downMs }, 'the local Kafka broker runs again');
+          } else {
+            if (brokerDown) brokerDown = { since: brokerDown.since, attempts: event.attempt };
+            log.error({ err: event.error, attempt: event.attempt, retry_in_ms: event.retryInMs }, 'the local Kafka broker did not start again');
+          }
         });
       } else {
         brokers = [`127.0.0.1:${config.kafka.localPort}`];
@@ -204,7 +219,18 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
         }
       }
     }
-    return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, close };
+    const brokerHealth = (): ComponentHealth | undefined => {
+      if (!localBroker) return undefined;
+      const down = brokerDown;
+      if (!down) return { status: 'ok', detail: { pid: localBroker.pid } };
+      const failed = down.attempts > 0 ? `; ${down.attempts} start(s) failed so far` : '';
+      return {
+        status: 'degraded',
+        reasons: [`the local Kafka broker is down since ${new Date(down.since).toISOString()} and is being started again${failed}`],
+        detail: { down_since: new Date(down.since).toISOString() },
+      };
+    };
+    return { config, log, metrics, kafka, brokers, localBroker, storage, keyRing, masterKeySource, masterKey, brokerHealth, close };
   } catch (err) {
     await close();
     throw err;
