@@ -316,6 +316,8 @@ export class ConsumerLoop<S> {
   private lag = 0;
   private lagAt: number | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
+  /** When the records now waiting began to wait, at the earliest (the lag read before the one that first saw them). */
+  private waitingSince: number | undefined;
   private lagPoll: Promise<void> = Promise.resolve();
   private groupCheck: Promise<void> = Promise.resolve();
 
@@ -346,7 +348,9 @@ export class ConsumerLoop<S> {
   status(): LoopStatus {
     // The loop's own clock, which stamped lastProgressAt and startedAt: a stall is measured on one clock.
     const now = this.clock();
-    const since = Math.max(this.lastProgressAt ?? 0, this.startedAt ?? now);
+    // Since the last commit, or since records began to wait if they came later: an idle spell is no stall (found from
+    // outside, 2026-12-06: the first burst after 72 s idle was "no batch committed for 72 s" 2 s after it arrived).
+    const since = Math.max(this.lastProgressAt ?? 0, this.startedAt ?? now, this.waitingSince ?? 0);
     const stallMs = this.deps.settings.stallMs ?? 60_000;
     const stalledMs = this.state === 'running' && this.lag > 0 && now - since > stallMs ? now - since : 0;
     const lagSince = this.lagAt ?? this.startedAt ?? now;
@@ -425,8 +429,11 @@ export class ConsumerLoop<S> {
     });
     this.state = 'running';
     this.startedAt = this.clock();
-    await this.runConsumer();
+    // Read from the broker before the join, not after: after an unclean stop the join waits out the old member's
+    // session (30-45 s), and the lag was absent from /metrics and 0 in /healthz meanwhile while records waited (found
+    // from outside, 2026-12-06).
     this.scheduleLagPoll(0);
+    await this.runConsumer();
     log.info({ topic: this.topic, group: settings.groupId, consumer: settings.connector }, 'consumer started');
   }
 
@@ -552,8 +559,12 @@ export class ConsumerLoop<S> {
         total += lag;
         this.deps.onLag?.(h.partition, lag);
       }
+      const readAt = this.clock();
+      // Records waiting that did not at the read before came after it: they wait since then at the earliest.
+      if (total === 0) this.waitingSince = undefined;
+      else if (this.lag === 0 && this.waitingSince === undefined) this.waitingSince = this.lagAt ?? readAt;
       this.lag = total;
-      this.lagAt = this.clock();
+      this.lagAt = readAt;
     } catch (err) {
       this.deps.log.debug({ err: (err as Error).message }, 'reading consumer lag failed; keeping the last value');
     }

@@ -112,6 +112,21 @@ describe('health tells the truth', () => {
     await waitFor('ok again after catching up', async () => (await healthz()).code === 200, 30_000, 200);
   });
 
+  it('counts a stall from when records began to wait, not from the last commit before an idle spell', async () => {
+    // Found from outside (2026-12-06): the first burst after 72 s idle was "no batch committed for 72 s while 73658
+    // records wait" 2 s after it arrived. Here: 6 s idle (the stall threshold is 1.5 s), then records that wait.
+    await waitFor('caught up', () => ingest.status().lag === 0, 20_000, 100);
+    await new Promise((r) => setTimeout(r, 6_000));
+    ingest.loop.pause();
+    await produce(40);
+    await waitFor('the stall to show', async () => (await healthz()).code === 503, 20_000, 100);
+    const reason = (await healthz()).body.reasons.find((r) => /no batch committed for/.test(r)) ?? '';
+    const seconds = Number(/no batch committed for (\d+) s/.exec(reason)?.[1]);
+    assert.ok(seconds <= 3, reason);
+    ingest.loop.resume();
+    await waitFor('ok again after catching up', async () => (await healthz()).code === 200, 30_000, 200);
+  });
+
   it('is degraded with the reason during a storage outage, ok again after it', async () => {
     mode = 'outage';
     await produce(50);
