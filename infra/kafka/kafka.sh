@@ -328,7 +328,7 @@ name = kafka-local
 appender.out.type = Console
 appender.out.name = STDOUT
 appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
+appender.out.layout.pattern = [%d{yyyy-MM-dd'T'HH:mm:ss.SSS'Z'}{UTC}] %p %m (%c)%n
 rootLogger.level = ${KAFKA_LOG_LEVEL:-INFO}
 rootLogger.appenderRef.out.ref = STDOUT
 logger.request.name = kafka.request.logger
@@ -346,7 +346,8 @@ jvm_opts() {
   read -r -a heap <<<"${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
   read -r -a perf <<<"${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
   read -r -a extra <<<"${KAFKA_OPTS:-}"
-  JVM_OPTS=("${heap[@]}" "${perf[@]}" "-Dlog4j2.configurationFile=$data/log4j2.properties" "-Dkafka.logs.dir=$data" "${extra[@]}")
+  # UTC in the broker's log, as everywhere else (found from outside: its lines were in the machine's zone).
+  JVM_OPTS=("${heap[@]}" "${perf[@]}" "-Duser.timezone=UTC" "-Dlog4j2.configurationFile=$data/log4j2.properties" "-Dkafka.logs.dir=$data" "${extra[@]}")
 }
 
 start_watchdog() {
@@ -368,14 +369,14 @@ start_watchdog() {
     }
     while alive "$broker" "$broker_start"; do
       if ! alive "$owner" "$owner_start"; then
-        echo "[$(date -Is)] kafka-watchdog: owner pid $owner is gone, stopping broker pid $broker"
+        echo "[$(date -u -Is)] kafka-watchdog: owner pid $owner is gone, stopping broker pid $broker"
         kill -TERM "$broker" 2>/dev/null || true
         deadline=$((SECONDS + stop_timeout))
         while ((SECONDS < deadline)); do
           alive "$broker" "$broker_start" || exit 0
           sleep 0.1
         done
-        echo "[$(date -Is)] kafka-watchdog: broker pid $broker ignored SIGTERM for ${stop_timeout}s, sending SIGKILL"
+        echo "[$(date -u -Is)] kafka-watchdog: broker pid $broker ignored SIGTERM for ${stop_timeout}s, sending SIGKILL"
         kill -KILL "$broker" 2>/dev/null || true
         exit 0
       fi
@@ -431,7 +432,7 @@ cmd_start() {
   if [[ -f "$logf" ]] && (($(stat -c %s "$logf" 2>/dev/null || echo 0) > 50 * 1024 * 1024)); then
     mv -f "$logf" "$logf.1"
   fi
-  echo "===== [$(date -Is)] kafka.sh start: Kafka $v, broker 127.0.0.1:$port, controller 127.0.0.1:$cport =====" >>"$logf"
+  echo "===== [$(date -u -Is)] kafka.sh start: Kafka $v, broker 127.0.0.1:$port, controller 127.0.0.1:$cport =====" >>"$logf"
 
   if [[ ! -f "$data/kraft-logs/meta.properties" ]]; then
     if [[ -s "$data/cluster.id" ]]; then
@@ -520,7 +521,7 @@ cmd_stop() {
     die "broker pid $pid did not exit even after SIGKILL"
   fi
   rm -f "$data/broker.pid"
-  echo "[$(date -Is)] kafka.sh stop: broker pid $pid stopped" >>"$data/broker.log"
+  echo "[$(date -u -Is)] kafka.sh stop: broker pid $pid stopped" >>"$data/broker.log"
   log "stopped broker pid $pid"
 }
 
