@@ -209,33 +209,26 @@ describe('destruction record', () => {
     });
     assert.ok(verifyDestructionReport(short, [s.publicKeyObject]).problems.includes('entry 4 of the chain is about 2025-12 and missing from the report'));
     // The newest entries taken away leave a shorter whole chain: the head the audit trail names says they are missing.
-    const tail = entries.slice(0, 2);
     const audited = { seq: 4, hash: entries[3]!.hash, at: '2026-12-01T00:05:00.000Z' };
-    const cut = buildDestructionReport({
-      month: '2025-11',
-      entries: [entries[0]!],
-      head: { seq: 2, hash: entries[1]!.hash },
-      links: linksOf(tail),
-      auditedHead: audited,
-      generatedAt: 0,
-      signer: s,
-    });
+    /** The report of 2025-11 over the chain's first `n` entries, with the audit trail's head after all four. */
+    const over = (n: number) =>
+      buildDestructionReport({
+        month: '2025-11',
+        entries: [entries[0]!],
+        head: { seq: n, hash: entries[n - 1]!.hash },
+        links: linksOf(entries.slice(0, n)),
+        auditedHead: audited,
+        generatedAt: 0,
+        signer: s,
+      });
+    const cut = over(2);
     const cutCheck = verifyDestructionReport(clone(cut), [s.publicKeyObject]);
     assert.deepEqual(cutCheck.problems, [
       'entries 3–4 of the chain, which the audit trail names (retention pass done at 2026-12-01T00:05:00.000Z), missing (removed from the end of the stored record)',
     ]);
     assert.match(cut.summary, /THE STORED RECORD IS NOT WHOLE: entries 3–4/);
     // The whole chain with the same audited head: nothing to say.
-    const whole = buildDestructionReport({
-      month: '2025-11',
-      entries: [entries[0]!],
-      head: { seq: 4, hash: entries[3]!.hash },
-      links: linksOf(entries),
-      auditedHead: audited,
-      generatedAt: 0,
-      signer: s,
-    });
-    assert.deepEqual(verifyDestructionReport(whole, [s.publicKeyObject]).problems, []);
+    assert.deepEqual(verifyDestructionReport(over(4), [s.publicKeyObject]).problems, []);
     // A report made before the links were carried still verifies (and says it could not follow the whole chain).
     const old = verifyDestructionReport(reportOf(s, entries, '2025-11', null), [s.publicKeyObject]);
     assert.deepEqual([old.ok, old.whole_chain], [true, false]);
