@@ -73,6 +73,7 @@ export {
   DESTRUCTION_REPORT_FORMAT,
   actionScope,
   buildDestructionReport,
+  linkOf,
   isBegun,
   destructionEntryHash,
   destructionEntrySchema,

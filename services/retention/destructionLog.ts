@@ -3,6 +3,7 @@ import type { Storage } from '../platform/clickhouse/index.ts';
 import { chTime, isoFromCh } from '../platform/identity/index.ts';
 import {
   DESTRUCTION_GENESIS,
+  linkOf,
   PipelineError,
   buildDestructionReport,
   actionScope,
@@ -157,17 +158,18 @@ export class DestructionLog {
 
   /** The signed report of one month (`cdr retention report --month M`). */
   async report(month: string): Promise<DestructionReport> {
-    // The whole chain's links first, and the head from them: an entry appended meanwhile is in neither (nor in the
-    // month's entries, which stop at the head), so the report is of one moment of the log.
-    const links = (
-      await this.storage.query<{ seq: string; month: string; prev_hash: string; hash: string; signer_key_id: string; signature: string }>(
-        `SELECT seq, month, prev_hash, hash, signer_key_id, signature FROM ${this.storage.table('retention_records')} ORDER BY seq`,
-      )
-    ).map((r) => ({ seq: Number(r.seq), month: r.month, prev_hash: r.prev_hash, hash: r.hash, signer_key_id: r.signer_key_id, signature: r.signature }));
-    const last = links.at(-1);
-    const head = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: DESTRUCTION_GENESIS };
-    const entries = (await this.entriesOf(month)).filter((e) => e.seq <= head.seq);
+    // The audit trail's head first: a pass writes its entries, then its `done` entry, so the links read after it always
+    // reach the head it names (read the other way round, a pass finishing in between made a signed false alarm; found
+    // in review). Then the whole chain's links, and the head from them: an entry appended meanwhile is in neither (nor
+    // in the month's entries, which stop at the head), so the report is of one moment of the log.
     const auditedHead = await this.auditedHead();
+    const rows = await this.storage.query<{ seq: string; month: string; prev_hash: string; hash: string }>(
+      `SELECT seq, month, prev_hash, hash FROM ${this.storage.table('retention_records')} ORDER BY seq`,
+    );
+    const links = rows.map((r) => linkOf({ seq: Number(r.seq), month: r.month, prev_hash: r.prev_hash, hash: r.hash }));
+    const last = rows.at(-1);
+    const head = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: DESTRUCTION_GENESIS };
+    const entries = (await this.entriesOf(month)).filter((e) => e.seq <= head.seq);
     return buildDestructionReport({ month, entries, head, links, ...(auditedHead ? { auditedHead } : {}), generatedAt: this.clock(), signer: this.signer });
   }
 

@@ -9,6 +9,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
   DESTRUCTION_GENESIS,
   buildDestructionReport,
+  linkOf,
   keyIdOf,
   signDestructionEntry,
   verifyDestructionChain,
@@ -58,7 +59,7 @@ function chain(s: AnswerSigner): DestructionEntry[] {
 
 /** The whole chain as a report carries it (DestructionLog.report). */
 function linksOf(entries: readonly DestructionEntry[]): DestructionLink[] {
-  return entries.map((e) => ({ seq: e.seq, month: e.month, prev_hash: e.prev_hash, hash: e.hash, signer_key_id: e.signer_key_id, signature: e.signature }));
+  return entries.map(linkOf);
 }
 
 function reportOf(s: AnswerSigner, entries: DestructionEntry[], month = '2025-11', links: DestructionLink[] | null = linksOf(entries)): DestructionReport {
@@ -124,6 +125,13 @@ describe('destruction record', () => {
         /^entries\[0\]: member `comment` is not part of the signed entry/,
       ],
       ['head', (x) => ((x.chain_head as unknown as Record<string, unknown>)['by'] = 'x'), /^chain_head: member `by` is not part of the signed head/],
+      // Found in review: inside the links too, and names an `in` check took for members.
+      [
+        'link',
+        (x) => ((x.chain_links![1] as unknown as Record<string, unknown>)['ok'] = true),
+        /^chain_links\[1\]: member `ok` is not part of the signed link/,
+      ],
+      ['constructor', (x) => ((x as Record<string, unknown>)['constructor'] = 'x'), /^member `constructor` is not part of the signed report/],
     ];
     for (const [where, add, expected] of added) {
       const x = clone(r) as Record<string, unknown> & DestructionReport;
@@ -189,15 +197,17 @@ describe('destruction record', () => {
     const edited = verifyDestructionReport(x, [s.publicKeyObject]);
     assert.ok(edited.problems.some((p) => /report signature does not verify/.test(p)));
     assert.ok(edited.problems.some((p) => p.startsWith('entry 2 of the chain is missing')));
-    // A link whose signature is not the key's (made up to fill a gap) is named.
-    const forged = signer();
+    // An entry made up to fill the gap (another content, so another hash) does not link to the entry after it.
     const filled = linksOf(entries);
-    filled[1] = { ...filled[1]!, signature: forged.sign(Buffer.from(`cdr-pipeline/retention-entry/1\n${filled[1]!.hash}`)).toString('base64') };
+    filled[1] = { ...filled[1]!, hash: 'f'.repeat(16) };
     assert.ok(
       verifyDestructionReport(reportOf(s, entries, '2025-11', filled), [s.publicKeyObject]).problems.includes(
-        'entry 2 of the chain: its signature does not verify',
+        'entry 3 of the chain does not follow the entry before it (chain broken)',
       ),
     );
+    // A link is small: 16 hex digits of each hash.
+    assert.deepEqual(Object.keys(linksOf(entries)[0]!).sort(), ['hash', 'month', 'prev', 'seq']);
+    assert.equal(linksOf(entries)[0]!.hash.length, 16);
     // An entry of the month in the chain but not in the report.
     const short = buildDestructionReport({
       month: '2025-12',
