@@ -996,47 +996,20 @@ export class FraudDetector {
             );
         }
       }
-      if (r.irsf.enabled && e.channel === 'voice') {
-        const rc = r.irsf;
-        const countries = rc.params['high_risk_countries'] as readonly string[];
-        const ranges = rc.params['high_risk_ranges'] as readonly string[];
-        const listedCountry = countries.includes(e.destination_country);
-        const risky = listedCountry || startsWithAny(e.recipient_range, ranges) || e.recipient_number_type === 'premium_rate';
-        if (risky) {
-          // A listed country is one destination whatever its number ranges: IRSF numbers are hired across a country's
-          // ranges, and a key per range let 8 short calls to LV in 7 ranges through while the same 8 in one range
-          // alerted (found from outside, 2026-12-06). Listed prefixes and premium-rate numbers stay keyed per range.
-          const irsfKey = listedCountry ? { account_id: e.account_id, destination_country: e.destination_country } : rangeKey;
-          const keyed = listedCountry ? this.countryWindows(windows, irsfKey) : range;
-          const w = (keyed.irsf ??= this.newWindow(rc.windowS));
-          w.advance(this.current, false);
-          const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
-          w.add(t, short, failed);
-          const distinct = listedCountry ? (keyed.irsfRanges ??= new DistinctWindow(rc.windowS * 1000, e.account_id)) : undefined;
-          distinct?.add(e.recipient_range, t);
-          const th = thresholdsFor(rc, e.destination_country, network);
-          for (const at of w.endsFor(t)) {
-            const s = w.totals(at);
-            if (s.n < Math.max(rc.minRecords, th.warning)) continue;
-            const bucket = Math.floor(at / BUCKET_MS);
-            const evidence: Record<string, string | number> = {
-              window_s: rc.windowS,
-              calls_to_high_risk_range: s.n,
-              short_calls: s.delivered,
-              number_type: e.recipient_number_type || 'unknown',
-            };
-            if (distinct) evidence['distinct_ranges'] = distinct.count(at, (bucket - w.windowBuckets + 1) * BUCKET_MS, (bucket + 1) * BUCKET_MS);
-            this.judge(
-              changes,
-              'irsf',
-              irsfKey,
-              at,
-              { figure: s.n, warning: th.warning, critical: th.critical, started: s.first, lastActivity: s.last, evidence },
-              keyed.text,
-            );
-          }
-        }
+      // Listed prefixes and premium-rate numbers, per range (a listed country's calls below, whatever their range).
+      if (r.irsf.enabled && e.channel === 'voice' && !this.listedForIrsf(e.destination_country)) {
+        const ranges = r.irsf.params['high_risk_ranges'] as readonly string[];
+        if (startsWithAny(e.recipient_range, ranges) || e.recipient_number_type === 'premium_rate')
+          this.irsf(changes, e, t, failed, network, rangeKey, range, false);
       }
+    }
+    // A listed country is one destination whatever its number ranges — with none too: a number the numbering plan does
+    // not know has no range, and unallocated ranges are what IRSF hires (found in review). IRSF numbers are spread over
+    // a country's ranges: a key per range let 8 short calls to LV in 7 ranges through while the same 8 in one range
+    // alerted (found from outside, 2026-12-06).
+    if (outbound && r.irsf.enabled && e.channel === 'voice' && this.listedForIrsf(e.destination_country)) {
+      const countryKey = { account_id: e.account_id, destination_country: e.destination_country };
+      this.irsf(changes, e, t, failed, network, countryKey, this.countryWindows(windows, countryKey), true);
     }
     // An account read behind the others moves its windows alerts' closing clock without moving the detector's: every
     // 10 s of its windows time, its windows open alerts are checked (the sweep below goes by the detector's clock).
@@ -1288,6 +1261,51 @@ export class FraudDetector {
       this.accountWindows.set(account, windows);
     }
     return windows;
+  }
+
+  private listedForIrsf(country: string): boolean {
+    return (this.config.rules.irsf.params['high_risk_countries'] as readonly string[]).includes(country);
+  }
+
+  /** Counts an IRSF call in its key's window and judges the windows that hold it. */
+  private irsf(
+    changes: AlertChange[],
+    e: FraudEvent,
+    t: number,
+    failed: boolean,
+    network: string,
+    key: AlertKey,
+    keyed: RangeWindows,
+    byCountry: boolean,
+  ): void {
+    const rc = this.config.rules.irsf;
+    const w = (keyed.irsf ??= this.newWindow(rc.windowS));
+    w.advance(this.current, false);
+    const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
+    w.add(t, short, failed);
+    const distinct = byCountry ? (keyed.irsfRanges ??= new DistinctWindow(rc.windowS * 1000, e.account_id)) : undefined;
+    if (e.recipient_range) distinct?.add(e.recipient_range, t);
+    const th = thresholdsFor(rc, e.destination_country, network);
+    for (const at of w.endsFor(t)) {
+      const s = w.totals(at);
+      if (s.n < Math.max(rc.minRecords, th.warning)) continue;
+      const bucket = Math.floor(at / BUCKET_MS);
+      const evidence: Record<string, string | number> = {
+        window_s: rc.windowS,
+        calls_to_high_risk_range: s.n,
+        short_calls: s.delivered,
+        number_type: e.recipient_number_type || 'unknown',
+      };
+      if (distinct) evidence['distinct_ranges'] = distinct.count(at, (bucket - w.windowBuckets + 1) * BUCKET_MS, (bucket + 1) * BUCKET_MS);
+      this.judge(
+        changes,
+        'irsf',
+        key,
+        at,
+        { figure: s.n, warning: th.warning, critical: th.critical, started: s.first, lastActivity: s.last, evidence },
+        keyed.text,
+      );
+    }
   }
 
   /**

@@ -572,6 +572,17 @@ describe('fraud detector', () => {
         `order ${where}`,
       );
     }
+    // And with no range at all: a number the numbering plan does not know (unallocated ranges are what IRSF hires).
+    const unranged = Array.from({ length: 6 }, (_, i) =>
+      ev({ event_time: T0 + i * 20_000, account_id: 'acct-lv2', channel: 'voice', destination_country: 'LV', recipient_range: '', duration_ms: 4_000 }),
+    );
+    const d2 = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    assert.deepEqual(
+      run(d2, unranged)
+        .filter((c) => c.change === 'opened')
+        .map((c) => [c.alert.rule, c.alert.key, c.alert.evidence['distinct_ranges']]),
+      [['irsf', { account_id: 'acct-lv2', destination_country: 'LV' }, 0]],
+    );
     // A listed prefix and premium-rate numbers outside a listed country stay per range: 4 + 4 premium calls to two GB
     // ranges are two quiet keys.
     const premium = (range: string, i: number): FraudEvent =>
