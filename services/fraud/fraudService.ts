@@ -34,8 +34,12 @@ import { EventLoopSlice } from '../platform/runtime/index.ts';
 
 /** How often the detector's learned state is saved (wall clock), after a stored batch: what a crash can lose of it. */
 export const LEARNED_SAVE_EVERY_MS = 5 * 60_000;
-/** Records per fraud batch: more than a fetch holds (4 MiB per partition of ~150-byte events), so a fetch is one batch. */
-const FRAUD_BATCH_RECORDS = 50_000;
+/**
+ * Records per fraud batch: about what a fetch holds (4 MiB per partition of ~150-200-byte events), so a fetch is one
+ * batch or two. Not more: the loop heartbeats between batches, and a batch of a loaded `cdr start` must end well
+ * within the session timeout (found in review).
+ */
+const FRAUD_BATCH_RECORDS = 25_000;
 /** A fetch waits at the broker up to FRAUD_FETCH_WAIT_MS for this much: what ingest publishes side by side, together. */
 const FRAUD_FETCH_MIN_BYTES = 1024 * 1024;
 const FRAUD_FETCH_WAIT_MS = 1_000;
