@@ -481,6 +481,8 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
           // The same port: clients know the broker by it. KAFKA_OWNER_PID (env) starts the watchdog again with it.
           await runScript(['start', dataDir, String(port)], env, START_TIMEOUT_MS);
         } catch (err) {
+          // Stopped meanwhile (a stop ends the start it finds under way): not a failure to tell anyone of.
+          if (ended) return;
           // Started by someone else meanwhile (exit 3): that broker is the one watched now.
           if (!(err instanceof ScriptFailure && err.exitCode === SCRIPT_EXIT_ALREADY_RUNNING)) {
             const retryInMs = Math.min(30_000, 2_000 * 2 ** Math.min(attempt - 1, 4));

@@ -445,7 +445,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       .toLowerCase();
     const method = METHODS.find((m) => m === req.method);
     const resembles = method && near !== path ? (known.find(method, near)?.store as { url?: unknown } | null | undefined)?.url : undefined;
-    const hint = typeof resembles === 'string' ? `; did you mean ${req.method} ${resembles}? paths are lower-case, without a trailing slash or parameters` : '';
+    const hint =
+      typeof resembles === 'string'
+        ? `; did you mean ${req.method} ${resembles}? route names are lower-case, with no trailing or doubled slash and no ;parameters`
+        : '';
     return { error: 'not_found', message: `no route ${req.method} on this path${hint} (the routes: GET /openapi.json)` };
   };
   app.setNotFoundHandler(answerUnmatched);

@@ -69,6 +69,10 @@ const answerIntegrity = object({
 });
 
 const answerTail = {
+  integrity_salt: {
+    type: 'string',
+    description: '128 random bits (hex): integrity.fields.identifier is SHA-256 over it and the identifier; in the answer, never in its receipt',
+  },
   records: { type: 'array', items: restoredRecord },
   months: { type: 'array', items: monthStatus },
   expired_months: { type: 'array', items: monthText },

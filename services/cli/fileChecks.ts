@@ -21,8 +21,7 @@ export const START_FILE_CHECKS: Readonly<Record<string, FileCheck>> = {
   ...KAFKA_FILE_CHECKS,
   ...LOG_FILE_CHECKS,
   // Directories too (found from outside: a file or /proc/x given for one started the broker and the engine, then
-  // failed with a raw ENOTDIR / EEXIST, or hung for good).
-  CDR_DATA_DIR: checkDirectory,
+  // failed with a raw ENOTDIR / EEXIST, or hung for good). The data directory is startPreflight's, with the ports.
   CDR_AUDIT_ANCHOR_DIR: checkDirectory,
   CDR_DEV_KEY_DIR: checkDirectory,
 };

@@ -70,7 +70,12 @@ const sectionSchemas = {
     KAFKA_CLIENT_ID: name().default('cdr-pipeline'),
     CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
     /** The local broker's controller port (infra/kafka/kafka.sh reads it); checked here with the rest (found from outside: `abc` reached Java). */
-    KAFKA_CONTROLLER_PORT: intVar(1, 65535).optional(),
+    KAFKA_CONTROLLER_PORT: z
+      .string()
+      .regex(/^\d+$/, { message: 'expected a port in decimal digits, as written (no spaces or sign: kafka.sh reads it so)' })
+      .transform(Number)
+      .pipe(z.number().min(1).max(65535))
+      .optional(),
     CDR_TOPIC_RAW: topicName().default('cdr.raw'),
     CDR_TOPIC_PSEUDONYMISED: topicName().default('cdr.pseudonymised'),
     CDR_TOPIC_DLQ: topicName().default('cdr.dlq'),
@@ -381,7 +386,8 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       else if (bad.length > 0)
         problems.push(`KAFKA_BROKERS: expected host:port[,host:port...] with ports 1-65535; not so: ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
     }
-    if (section.ok && section.e.KAFKA_CONTROLLER_PORT !== undefined && section.e.KAFKA_CONTROLLER_PORT === section.e.CDR_LOCAL_KAFKA_PORT)
+    // Only for the local broker (with KAFKA_BROKERS there is none to clash with).
+    if (section.ok && !brokers?.length && section.e.KAFKA_CONTROLLER_PORT !== undefined && section.e.KAFKA_CONTROLLER_PORT === section.e.CDR_LOCAL_KAFKA_PORT)
       problems.push('KAFKA_CONTROLLER_PORT: must differ from CDR_LOCAL_KAFKA_PORT (the broker port)');
     if (!section.ok) return undefined;
     const e = section.e;

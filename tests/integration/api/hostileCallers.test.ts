@@ -385,7 +385,7 @@ describe('hostile callers', () => {
         url,
         role: 'auditor',
         status: 404,
-        says: /^no route GET on this path; did you mean GET \/v1\/audit\? paths are lower-case, without a trailing slash or parameters \(the routes: GET \/openapi\.json\)$/,
+        says: /^no route GET on this path; did you mean GET \/v1\/audit\? route names are lower-case, with no trailing or doubled slash and no ;parameters \(the routes: GET \/openapi\.json\)$/,
       })),
       { method: 'GET', url: '/v1/lea/requests/X/', role: 'lea-officer', status: 404, says: /did you mean GET \/v1\/lea\/requests\/:id\?/ },
       // A range emptied by reading a finer fraction to the millisecond says so (found from outside: "to" looked after "from").

@@ -11,7 +11,7 @@ import {
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { START_FILE_CHECKS } from '../../../../services/cli/fileChecks.ts';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { makeDirectories } from '../../../../services/platform/config/directories.ts';
+import { directoryProblem, makeDirectories } from '../../../../services/platform/config/directories.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -306,13 +306,16 @@ describe('numbers, brokers and the controller port (found from outside, 2026-12-
     );
     assert.throws(
       () => loadConfig({ KAFKA_CONTROLLER_PORT: 'abc' }),
-      (e: unknown) => e instanceof PipelineError && /KAFKA_CONTROLLER_PORT: expected a whole number/.test(e.message),
+      (e: unknown) => e instanceof PipelineError && /KAFKA_CONTROLLER_PORT: expected a port in decimal digits/.test(e.message),
     );
     assert.throws(
       () => loadConfig({ KAFKA_CONTROLLER_PORT: '19092' }),
       (e: unknown) => e instanceof PipelineError && /KAFKA_CONTROLLER_PORT: must differ from CDR_LOCAL_KAFKA_PORT/.test(e.message),
     );
     assert.ok(loadConfig({ KAFKA_CONTROLLER_PORT: '19093' }));
+    // As kafka.sh reads it: no sign or spaces. And no clash to check with an external Kafka.
+    assert.throws(() => loadConfig({ KAFKA_CONTROLLER_PORT: '+19093' }), /KAFKA_CONTROLLER_PORT: expected a port in decimal digits/);
+    assert.ok(loadConfig({ KAFKA_BROKERS: 'k:9092', KAFKA_CONTROLLER_PORT: '19092' }));
   });
 });
 
@@ -324,19 +327,16 @@ describe('directories named by variables', () => {
       writeFileSync(file, 'x');
       const began = Date.now();
       assert.throws(
-        () =>
-          loadConfigAndFiles(
-            { CDR_AUDIT_ANCHOR_DIR: '/proc/nope', CDR_DEV_KEY_DIR: file, CDR_DATA_DIR: join(file, 'sub'), CDR_TOPIC_PARTITIONS: '0' },
-            undefined,
-            START_FILE_CHECKS,
-          ),
+        () => loadConfigAndFiles({ CDR_AUDIT_ANCHOR_DIR: '/proc/nope', CDR_DEV_KEY_DIR: file, CDR_TOPIC_PARTITIONS: '0' }, undefined, START_FILE_CHECKS),
         (e: unknown) =>
           e instanceof PipelineError &&
           /CDR_TOPIC_PARTITIONS/.test(e.message) &&
           /CDR_AUDIT_ANCHOR_DIR: \/proc\/nope cannot be created \(ENOENT\)/.test(e.message) &&
-          new RegExp(`CDR_DEV_KEY_DIR: ${file} is a file, not a directory`).test(e.message) &&
-          new RegExp(`CDR_DATA_DIR: ${file}/sub cannot be created: a part of its path is a file`).test(e.message),
+          new RegExp(`CDR_DEV_KEY_DIR: ${file} is a file, not a directory`).test(e.message),
       );
+      // The data directory is checked by `cdr start`'s preflight, with the ports (startPreflight.ts), the same way.
+      assert.equal(directoryProblem(join(file, 'sub')), `${join(file, 'sub')} cannot be created: a part of its path is a file`);
+      assert.equal(directoryProblem('/proc/nope'), '/proc/nope cannot be created (ENOENT)');
       assert.ok(Date.now() - began < 5_000);
       // A missing directory whose parents can be made passes, and is made (private).
       const nested = join(dir, 'a', 'b', 'anchors');
