@@ -117,7 +117,8 @@ describe('poison records never wedge ingest', () => {
   it('stores every canary, within seconds of its sending', async () => {
     const rows = await storage.query<{ cdr_id: string }>(`SELECT cdr_id FROM ${storage.table('cdr')} WHERE cdr_id IN {ids:Array(String)}`, { ids: canaries });
     assert.equal(rows.length, canaries.length);
-    assert.ok(canaryLatencyMs < 20_000, `canaries stored and committed ${canaryLatencyMs} ms after sending`);
+    // 4.5-12 s in CI runs, 21.5 s once with another test file beside it (2026-12-06); a wedged ingest is minutes.
+    assert.ok(canaryLatencyMs < 30_000, `canaries stored and committed ${canaryLatencyMs} ms after sending`);
   });
 
   it('stores and publishes the 2,000 records with long (valid) ids: the publisher slices by bytes', async () => {
