@@ -126,8 +126,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
     }
   }
   const health = new HealthRegistry();
-  const brokerHealth = rt.brokerHealth();
-  if (brokerHealth) health.register('kafka_broker', () => rt.brokerHealth() ?? { status: 'ok' });
+  if (rt.localBroker) health.register('kafka_broker', () => rt.brokerHealth() ?? { status: 'ok' });
   health.register('ingest', () => ingest.health());
   health.register('retention', () => schedule.health());
   health.register('fraud', () => fraud.health());

@@ -23,17 +23,14 @@ export const SEALER_CHOICES = ['auto', 'native', 'js'] as const;
 export type SealerChoice = (typeof SEALER_CHOICES)[number];
 export type CompressionName = (typeof COMPRESSION_NAMES)[number];
 
+/** A number written in the digits `pattern` allows, between `min` and `max`. */
+const decimal = (text: z.ZodString, pattern: RegExp, message: string, min: number, max: number) =>
+  text.regex(pattern, { message }).transform(Number).pipe(z.number().min(min).max(max));
 /**
  * A whole number written in decimal digits: not `0x10`, `1e3` or `Infinity`, which a number coercion took (found from
  * outside: `CDR_INGEST_MAX_BATCH=0x10` ran with 16; `1e99` was named twice).
  */
-const intVar = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^[+-]?\d+$/, { message: 'expected a whole number in decimal digits' })
-    .transform(Number)
-    .pipe(z.number().min(min).max(max));
+const intVar = (min: number, max: number) => decimal(z.string().trim(), /^[+-]?\d+$/, 'expected a whole number in decimal digits', min, max);
 const name = () => z.string().trim().min(1);
 const optionalString = z.string().trim().min(1).optional();
 /** Kafka's rule for a topic name: 1-249 of letters, digits, `.`, `_` and `-`, not `.` or `..` (found from outside: a bad
@@ -70,12 +67,13 @@ const sectionSchemas = {
     KAFKA_CLIENT_ID: name().default('cdr-pipeline'),
     CDR_LOCAL_KAFKA_PORT: intVar(1, 65535).default(19092),
     /** The local broker's controller port (infra/kafka/kafka.sh reads it); checked here with the rest (found from outside: `abc` reached Java). */
-    KAFKA_CONTROLLER_PORT: z
-      .string()
-      .regex(/^\d+$/, { message: 'expected a port in decimal digits, as written (no spaces or sign: kafka.sh reads it so)' })
-      .transform(Number)
-      .pipe(z.number().min(1).max(65535))
-      .optional(),
+    KAFKA_CONTROLLER_PORT: decimal(
+      z.string(),
+      /^\d+$/,
+      'expected a port in decimal digits, as written (no spaces or sign: kafka.sh reads it so)',
+      1,
+      65535,
+    ).optional(),
     CDR_TOPIC_RAW: topicName().default('cdr.raw'),
     CDR_TOPIC_PSEUDONYMISED: topicName().default('cdr.pseudonymised'),
     CDR_TOPIC_DLQ: topicName().default('cdr.dlq'),

@@ -1,6 +1,7 @@
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { makeDirectories } from '../config/directories.ts';
 
 /**
  * Central logger. Redaction is configured here once: any field that could carry an identifier, a key
@@ -92,12 +93,9 @@ export const LOG_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>
         accessSync(target, constants.W_OK);
         return;
       }
-      // Each missing directory made one at a time: Node's recursive mkdir loops for ever where the file system refuses
-      // with ENOENT (`/proc/x`, seen here: the check spun at 100% CPU). Private (0700, 0600), as `cdr start` keeps
-      // what it writes: made here, before its umask is set (found in review).
-      const missing: string[] = [];
-      for (let dir = dirname(resolve(target)); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
-      for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
+      // One level at a time (makeDirectories: `/proc/x` made the check spin at 100% CPU). Private (0700, 0600), as
+      // `cdr start` keeps what it writes: made here, before its umask is set (found in review).
+      makeDirectories(dirname(resolve(target)), 0o700);
       closeSync(openSync(target, 'a', 0o600));
     } catch (err) {
       throw new Error(`CDR_LOG_FILE: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
