@@ -70,7 +70,7 @@ export async function runRetention(config: PipelineConfig, args: { now?: string;
       const { pass } = createRetention(rt, { audit, signer: audit.signer });
       // Without KAFKA_BROKERS (the local broker runs with cdr start), the topics are checked by cdr start and by the
       // passes it runs; this report then has no "topics".
-      const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}` });
+      const report = await pass.run({ now, dryRun: args.dryRun, actor: `cli:${safeUser()}`, clockMoved: at !== undefined });
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } finally {
       await audit.close();

@@ -17,7 +17,7 @@ import { runningStart } from './runningApi.ts';
 export async function startPreflight(config: PipelineConfig): Promise<void> {
   const problems: string[] = [];
   const dataDir = resolve(config.dataDir);
-  const unusable = dataDirProblem(dataDir);
+  const unusable = directoryProblem(dataDir);
   if (unusable) problems.push(`CDR_DATA_DIR (or --data-dir): ${unusable}`);
   else {
     const holder = startHolding(dataDir);
@@ -38,11 +38,6 @@ export async function startPreflight(config: PipelineConfig): Promise<void> {
     if (taken) problems.push(taken);
   }
   if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
-}
-
-/** Why the data directory cannot be used (not a directory, not writable, cannot be created), or undefined. */
-export function dataDirProblem(dataDir: string): string | undefined {
-  return directoryProblem(dataDir);
 }
 
 /** The pid of another live `cdr start` holding this data directory (its claim file, or its API receipt), if any. */

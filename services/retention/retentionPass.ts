@@ -66,6 +66,8 @@ export interface RetentionReport {
   run_id: string;
   now: string;
   dry_run: boolean;
+  /** A drill: the pass ran on a clock its caller moved (`--now`, `now` with CDR_ALLOW_CLOCK_OVERRIDE=1); absent otherwise. */
+  clock_moved?: true;
   /** Who ran the pass: the API caller's token name, `cli:<user>`, or `schedule`. */
   actor: string;
   actions: RetentionAction[];
@@ -76,6 +78,17 @@ export interface RetentionReport {
   /** Where this pass is in the signed destruction record (`cdr retention report --month M` exports it). */
   record?: { first_seq: number; last_seq: number; head_hash: string; key_id: string };
 }
+
+export interface RunOptions {
+  readonly now: number;
+  readonly dryRun: boolean;
+  readonly actor?: string;
+  /** `now` is not the real clock but one the caller was given (a drill); every entry of the pass records it. */
+  readonly clockMoved?: boolean;
+}
+
+/** What marks a drill's entries (their `verification`): nothing, or `clock_moved: true`. */
+type Drill = { clock_moved?: true };
 
 export interface RetentionDeps {
   readonly storage: Storage;
@@ -160,13 +173,13 @@ export class RetentionPass {
   }
 
   /** Runs a pass; concurrent calls run one after the other, never interleaved. */
-  run(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
+  run(opts: RunOptions): Promise<RetentionReport> {
     const next = this.queue.then(() => this.runAudited(opts));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async runAudited(opts: { now: number; dryRun: boolean; actor?: string }): Promise<RetentionReport> {
+  private async runAudited(opts: RunOptions): Promise<RetentionReport> {
     const audit = this.deps.audit;
     const actor = opts.actor ?? 'retention';
     const runId = randomUUID();
@@ -196,18 +209,12 @@ export class RetentionPass {
     }
   }
 
-  private async runExclusive({
-    now,
-    dryRun,
-    actor = 'retention',
-    runId,
-  }: {
-    now: number;
-    dryRun: boolean;
-    actor?: string;
-    runId: string;
-  }): Promise<RetentionReport> {
+  private async runExclusive({ now, dryRun, actor = 'retention', runId, clockMoved = false }: RunOptions & { runId: string }): Promise<RetentionReport> {
     const started = Date.now();
+    // Every entry of a drill says so, however little the clock moved (found in review: the report's summary guessed
+    // a drill from a day's difference between the pass's clock and the real time, so a drill an hour ahead read as
+    // destruction on schedule).
+    const drill: Drill = clockMoved ? { clock_moved: true } : {};
     const actions: RetentionAction[] = [];
     const topics = await this.checkTopics(!dryRun);
     const months = await this.expiredIdentifierMonths(now);
@@ -216,7 +223,7 @@ export class RetentionPass {
     // Write-ahead: what a real pass is about to destroy is in the signed record before it destroys it, so a pass
     // stopped part-way (killed, a crash) leaves a trace of what it may have destroyed and when (found from outside: a
     // pass killed after its deletes left no entry, and the next pass recorded 0 rows at its own time).
-    const begin: BeginDestruction = dryRun ? async () => undefined : (planned) => this.recordBegun(planned, runId, new Date(now).toISOString(), actor);
+    const begin: BeginDestruction = dryRun ? async () => undefined : (planned) => this.recordBegun(planned, runId, new Date(now).toISOString(), actor, drill);
     // And each class's closing entries as soon as that class is done (not at the end of the pass): a later class that
     // fails must not leave finished, verified work without its entry (found in review: the next passes would begin the
     // same months again at every interval).
@@ -224,7 +231,7 @@ export class RetentionPass {
     const finish = async (done: RetentionAction[]): Promise<void> => {
       actions.push(...done);
       if (dryRun || done.length === 0) return;
-      written.push(...(await this.recordDone(done, runId, new Date(now).toISOString(), actor, now)));
+      written.push(...(await this.recordDone(done, runId, new Date(now).toISOString(), actor, now, drill)));
     };
     await finish(await this.expireIdentifiers(months, now, dryRun, begin));
     await finish(await this.expireTraffic(now, dryRun, begin));
@@ -234,6 +241,7 @@ export class RetentionPass {
       run_id: runId,
       now: new Date(now).toISOString(),
       dry_run: dryRun,
+      ...(clockMoved ? { clock_moved: true } : {}),
       actor,
       actions,
       holds_synced: holdsSynced,
@@ -254,6 +262,7 @@ export class RetentionPass {
           holds_honoured: holdsSynced,
           verified: actions.every((a) => a.verified) && (topics ?? []).every((t) => t.compliant),
           verification: {
+            ...drill,
             actions: actions.length,
             months: actions.map((a) => `${a.class} ${a.month}`),
             topics: (topics ?? []).map((t) => ({
@@ -302,7 +311,7 @@ export class RetentionPass {
    * `verified` false), what is planned and the counts before in `verification`. The pass's own entries follow when
    * it is done; a begun entry without them is a pass that stopped part-way.
    */
-  private async recordBegun(planned: readonly RetentionAction[], runId: string, passNow: string, actor: string): Promise<void> {
+  private async recordBegun(planned: readonly RetentionAction[], runId: string, passNow: string, actor: string, drill: Drill): Promise<void> {
     if (planned.length === 0) return;
     await this.deps.record.append(
       planned.map((a) =>
@@ -311,6 +320,7 @@ export class RetentionPass {
           keys_destroyed: 0,
           verified: false,
           verification: {
+            ...drill,
             stage: 'begun',
             planned_rows: a.rows,
             planned_keys: a.keys_destroyed,
@@ -323,14 +333,21 @@ export class RetentionPass {
   }
 
   /** The closing entries of finished actions (signed record, `retention_log`, the deletion counter). */
-  private async recordDone(done: readonly RetentionAction[], runId: string, passNow: string, actor: string, now: number): Promise<DestructionEntry[]> {
+  private async recordDone(
+    done: readonly RetentionAction[],
+    runId: string,
+    passNow: string,
+    actor: string,
+    now: number,
+    drill: Drill,
+  ): Promise<DestructionEntry[]> {
     const written = await this.deps.record.append(
       done.map((a) =>
         entryOf(a, runId, passNow, actor, {
           rows: a.rows,
           keys_destroyed: a.keys_destroyed,
           verified: a.verified,
-          verification: { ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
+          verification: { ...drill, ...(a.verification ?? {}), ...(a.hold_id ? { hold_id: a.hold_id } : {}) },
         }),
       ),
     );

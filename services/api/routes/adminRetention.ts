@@ -44,6 +44,7 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
       if (!opts.retention) throw new PipelineError('unavailable', 'retention is not wired in this process');
       const dryRun = req.body?.dry_run ?? false;
       let now = Date.now();
+      const clockMoved = req.body?.now !== undefined;
       if (req.body?.now !== undefined) {
         const at = parseIsoInstant(req.body.now);
         if (at === undefined) throw new PipelineError('bad_request', isoInstantProblem('now', req.body.now));
@@ -55,7 +56,7 @@ export const adminRetentionRoutes: FastifyPluginAsync<AdminRetentionOptions> = a
         }
         now = at;
       }
-      return opts.retention.run({ now, dryRun, actor: req.principal?.name ?? 'api' });
+      return opts.retention.run({ now, dryRun, actor: req.principal?.name ?? 'api', clockMoved });
     },
   );
 

@@ -183,8 +183,9 @@ function doneWords(done: readonly DestructionEntry[]): string {
     );
   // A drill moves the pass's clock (`cdr retention run --now`, CDR_ALLOW_CLOCK_OVERRIDE): said in the summary, so that
   // a drill's signed report is not read as destruction on schedule (found from outside: "destroyed and verified at"
-  // a month before the month's cutoff, the moved clock only inside the entries).
-  const moved = done.filter((e) => Math.abs(Date.parse(e.pass_now) - Date.parse(e.destroyed_at)) > MOVED_CLOCK_MS);
+  // a month before the month's cutoff, the moved clock only inside the entries). Entries written since late 2026-12-06 say
+  // so themselves (`verification.clock_moved`), however little the clock moved; older ones are told by a day's gap.
+  const moved = done.filter((e) => e.verification['clock_moved'] === true || Math.abs(Date.parse(e.pass_now) - Date.parse(e.destroyed_at)) > MOVED_CLOCK_MS);
   if (moved.length > 0) {
     const last = moved.at(-1)!;
     parts.push(
@@ -194,7 +195,7 @@ function doneWords(done: readonly DestructionEntry[]): string {
   return parts.map((p) => `; ${p}`).join('');
 }
 
-/** A pass's clock this far from when its entry was written was moved (`--now`): no pass runs for a day. */
+/** An entry without `clock_moved` (written before late 2026-12-06) whose pass's clock is this far from when it was written was moved: no pass runs for a day. */
 const MOVED_CLOCK_MS = 24 * 3_600_000;
 
 export function buildDestructionReport(input: {

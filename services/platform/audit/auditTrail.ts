@@ -437,7 +437,7 @@ export class AuditTrail {
   private writeAnchor(cp: AuditCheckpoint): void {
     const dir = this.opts.anchorDir;
     if (!dir) return;
-    makeDirectories(dir);
+    makeDirectories(dir, 0o700);
     const path = join(dir, `${ANCHOR_PREFIX}${cp.chain}.json`);
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(cp)}\n`, { mode: 0o600 });

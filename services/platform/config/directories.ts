@@ -1,13 +1,13 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
  * Makes `dir` and its missing parents one at a time. Node's `mkdirSync(dir, { recursive: true })` loops for ever, at
  * 100% CPU and deaf to signals, where the file system answers a mkdir with ENOENT though the parent exists (`/proc/x`;
  * found from outside: `CDR_AUDIT_ANCHOR_DIR=/proc/nope` hung `cdr start` for good, Ctrl-C ignored). Here the refusal is
- * an error like any other.
+ * an error like any other. `made` collects the directories this call made, in order (a probe removes them again).
  */
-export function makeDirectories(dir: string, mode?: number): void {
+export function makeDirectories(dir: string, mode?: number, made: string[] = []): void {
   const missing: string[] = [];
   for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
     missing.unshift(d);
@@ -16,6 +16,7 @@ export function makeDirectories(dir: string, mode?: number): void {
   for (const d of missing) {
     try {
       mkdirSync(d, mode === undefined ? undefined : { mode });
+      made.push(d);
     } catch (err) {
       // Made meanwhile by another process: as good.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw err;
@@ -25,8 +26,9 @@ export function makeDirectories(dir: string, mode?: number): void {
 
 /**
  * Why `dir` cannot be a directory this process writes in — a file, a part of its path a file, not writable, or not
- * creatable — or undefined. A missing directory is made (private, 0700) to find out: a check by permissions alone
- * passes for root where the file system still refuses (`/proc/x`).
+ * creatable — or undefined. A missing directory is made to find out, then removed again: a check by permissions alone
+ * passes for root where the file system still refuses (`/proc/x`), and a check must leave nothing behind when start-up
+ * then stops on another variable (found in review: every checked directory stayed, made 0700, after a refused start).
  */
 export function directoryProblem(dir: string): string | undefined {
   const target = resolve(dir);
@@ -53,10 +55,13 @@ export function directoryProblem(dir: string): string | undefined {
       return `${path} is not writable by this user${created}`;
     }
     if (path === target) return undefined;
+    const made: string[] = [];
     try {
-      makeDirectories(target, 0o700);
+      makeDirectories(target, 0o700, made);
     } catch (err) {
       return `${target} cannot be created (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    } finally {
+      removeMade(made);
     }
     return undefined;
   }
@@ -66,4 +71,15 @@ export function directoryProblem(dir: string): string | undefined {
 export function checkDirectory(path: string): void {
   const problem = directoryProblem(path);
   if (problem) throw new Error(problem);
+}
+
+/** Removes the directories a probe made, deepest first; one that is no longer empty (in use meanwhile) stays. */
+function removeMade(made: readonly string[]): void {
+  for (const d of [...made].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
 }

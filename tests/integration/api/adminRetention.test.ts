@@ -17,7 +17,7 @@ import { buildApi } from '../../../services/api/app.ts';
 import { TokenRegistry } from '../../../services/api/auth.ts';
 import { createApiServices, type ApiServices } from '../../../services/api/wiring.ts';
 import { loadSigner } from '../../../services/platform/signing/index.ts';
-import type { RetentionReport } from '../../../services/retention/retentionPass.ts';
+import type { RetentionPass, RetentionReport } from '../../../services/retention/retentionPass.ts';
 import { createRetention } from '../../../services/retention/wiring.ts';
 import { storeDirectly } from '../../support/seed.ts';
 import { testSetup, testSigner } from '../../support/testEnv.ts';
@@ -31,8 +31,10 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
   let rt: PipelineRuntime;
   let app: FastifyInstance;
   let services: ApiServices | undefined;
+  let pass: RetentionPass;
   before(async () => {
     rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('warn') });
+    pass = createRetention(rt, { signer: testSigner() }).pass;
     const tokensFile = join(setup.dataDir, 'tokens.json');
     writeFileSync(
       tokensFile,
@@ -47,7 +49,7 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
         signer: loadSigner(undefined, setup.dataDir, true),
         chain: 'test',
         checkpointMs: 0,
-        retention: createRetention(rt, { signer: testSigner() }).pass,
+        retention: pass,
         allowClockOverride: true,
       })),
     });
@@ -63,6 +65,19 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
     assert.equal(res.statusCode, 200);
     assert.equal(res.json<RetentionReport>().now, at);
     assert.equal(res.json<RetentionReport>().actor, 'drill');
+    // A drill says so in its report and in every entry of the signed record, however little the clock moved (found in
+    // review: a destruction report guessed a drill from a day's gap alone).
+    assert.equal(res.json<RetentionReport>().clock_moved, true);
+    const hourAhead = new Date(Date.now() + 3_600_000).toISOString();
+    const near = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: { now: hourAhead }, headers: auth(tokens.admin) });
+    assert.equal(near.json<RetentionReport>().clock_moved, true);
+    const onTheClock = await app.inject({ method: 'POST', url: '/v1/admin/retention/run', payload: {}, headers: auth(tokens.admin) });
+    assert.equal(onTheClock.json<RetentionReport>().clock_moved, undefined);
+    const passes = (await pass.record.all()).filter((e) => e.class === 'pass');
+    assert.deepEqual(
+      passes.map((e) => e.verification['clock_moved']),
+      [true, true, undefined],
+    );
   });
 });
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { claimDataDir, dataDirProblem } from '../../../services/cli/startPreflight.ts';
+import { claimDataDir } from '../../../services/cli/startPreflight.ts';
+import { directoryProblem as dataDirProblem } from '../../../services/platform/config/directories.ts';
 
 describe('cdr start pre-flight: the data directory', () => {
   const root = mkdtempSync(join(tmpdir(), 'cdr-preflight-'));

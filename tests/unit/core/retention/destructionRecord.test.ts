@@ -255,6 +255,14 @@ describe('destruction record', () => {
     );
     // The chain's own entries (passes on the real clock): nothing said.
     assert.doesNotMatch(reportOf(s, entries).summary, /MOVED/);
+    // A drill an hour ahead: its entries say so themselves (found in review: under a day's gap it read as on schedule).
+    const hourAhead = entries.map((e) => ({ ...e, pass_now: '2026-12-01T01:00:00.000Z' }));
+    assert.doesNotMatch(reportOf(s, hourAhead, '2025-11').summary, /MOVED/);
+    const marked = hourAhead.map((e) => ({ ...e, verification: { ...e.verification, clock_moved: true } }));
+    assert.match(
+      reportOf(s, marked, '2025-11').summary,
+      /1 action\(s\) by a pass whose clock was MOVED \(a drill\): rules applied as at 2026-12-01T01:00:00\.000Z/,
+    );
   });
 
   it('is not fooled by a document of another kind', () => {

@@ -10,7 +10,7 @@ import {
 } from '../../../../services/platform/config/config.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { START_FILE_CHECKS } from '../../../../services/cli/fileChecks.ts';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { directoryProblem, makeDirectories } from '../../../../services/platform/config/directories.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -338,11 +338,23 @@ describe('directories named by variables', () => {
       assert.equal(directoryProblem(join(file, 'sub')), `${join(file, 'sub')} cannot be created: a part of its path is a file`);
       assert.equal(directoryProblem('/proc/nope'), '/proc/nope cannot be created (ENOENT)');
       assert.ok(Date.now() - began < 5_000);
-      // A missing directory whose parents can be made passes, and is made (private).
+      // A missing directory whose parents can be made passes, and the check leaves nothing behind: not when start-up
+      // goes on (the directory is made where it is used), nor when it stops on another variable (found in review:
+      // every checked directory stayed, made 0700, after a refused start).
       const nested = join(dir, 'a', 'b', 'anchors');
       assert.ok(loadConfigAndFiles({ CDR_AUDIT_ANCHOR_DIR: nested }, ['api'], START_FILE_CHECKS));
-      assert.equal(statSync(nested).isDirectory(), true);
-      assert.equal(statSync(nested).mode & 0o777, 0o700);
+      assert.equal(existsSync(join(dir, 'a')), false);
+      assert.throws(
+        () => loadConfigAndFiles({ CDR_AUDIT_ANCHOR_DIR: nested, CDR_DEV_KEY_DIR: join(dir, 'keys'), CDR_TOPIC_PARTITIONS: '0' }, undefined, START_FILE_CHECKS),
+        /CDR_TOPIC_PARTITIONS/,
+      );
+      assert.deepEqual(readdirSync(dir), ['afile']);
+      // One that is there already stays, with what it holds.
+      mkdirSync(join(dir, 'kept'));
+      writeFileSync(join(dir, 'kept', 'k'), 'x');
+      assert.equal(directoryProblem(join(dir, 'kept')), undefined);
+      assert.equal(directoryProblem(join(dir, 'kept', 'new', 'deeper')), undefined);
+      assert.deepEqual(readdirSync(join(dir, 'kept')), ['k']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
