@@ -297,14 +297,12 @@ export class FraudService implements BatchHandler<PartitionState> {
     /** The accounts of the records observed: their alerts are the ones this batch moved. */
     const accounts = new Set<string>();
     const slice = new EventLoopSlice(this.deps.sliceMs ?? Number.POSITIVE_INFINITY);
-    // The wall clock for the detector: read once per slice of work, not per record.
-    let wall = this.clock();
     // Decoded first, then judged in event-time order. One account's records share a partition, in the order ingest
     // published them; ingest reads the raw partitions (keyed by cdr_id) side by side, so in a backlog or a back-dated
     // load an account's records come as one raw partition's span after another's, each hours long: all but the first
     // were behind the account's newest record by more than the late tolerance, and never judged (found from outside,
     // 2026-12-06: 6,002 of 13,968). Sorted within the batch (and the fetch waits a moment for what ingest publishes
-    // close together: loop settings below), they are judged in order.
+    // close together: the loop settings in the constructor), they are judged in order.
     const events: FraudEvent[] = [];
     for (const message of messages) {
       if (slice.spent()) await slice.pause();
@@ -323,7 +321,8 @@ export class FraudService implements BatchHandler<PartitionState> {
     }
     // Stable: records of one time keep their partition order.
     events.sort((a, b) => a.event_time - b.event_time);
-    wall = this.clock();
+    // The wall clock for the detector: read once per slice of work, not per record.
+    let wall = this.clock();
     for (const event of events) {
       if (slice.spent()) {
         await slice.pause();
