@@ -1,6 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { numberRangeOf } from './numberRange.ts';
-import { numberTypeOfParsed, parsedE164, type ParsedPhone } from './numberPlan.ts';
+import { numberTypeOfParsed, parsedE164, parsedNational, type ParsedPhone } from './numberPlan.ts';
 import { Metadata, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 
 /**
@@ -217,6 +217,12 @@ function parsedInternational(text: string): ParsedPhone | undefined {
   return fast === undefined ? parsed(text) : (fast ?? undefined);
 }
 
+/** Digits read with a region: the national fast path (numberPlan.ts), the library's parse where it leaves the answer. */
+function parsedInRegion(text: string, region: CountryCode): ParsedPhone | undefined {
+  const fast = parsedNational(text, region);
+  return fast === undefined ? parsed(text, region) : (fast ?? undefined);
+}
+
 /**
  * The number's type by the numbering plan (`MOBILE`, `FIXED_LINE`, …), or undefined when the number is not valid. With
  * the `max` metadata, libphonenumber's `isValid()` is exactly "getType() is defined" and each call matches the number
@@ -277,21 +283,23 @@ function phoneResult(n: ParsedPhone): NormalisedIdentifier {
 export function normalisePhone(raw: string, defaultCountry?: string | null): NormalisedIdentifier {
   const cleaned = cleanIdentifier(raw);
   let text = telText(cleaned);
-  const invalid = unreadablePhone(cleaned, text);
+  // Built only when the answer is no number: most are numbers.
+  const written = text;
+  const invalid = (): NormalisedIdentifier => unreadablePhone(cleaned, written);
   // Vanity numbers: letters dial as the keypad shows them, when the rest is a phone number.
   if (/[A-Za-z]/.test(text) && /\d/.test(text) && /^\+?[\dA-Za-z\s\-().\u00a0/]+$/.test(text)) text = text.toUpperCase().replace(/[A-Z]/g, (c) => KEYPAD[c]!);
   const compact = text.replace(NON_DIALLABLE, '');
   const region = defaultCountry ? defaultCountry.toUpperCase() : undefined;
-  if (compact === '' || !/^\+?\d+$/.test(compact)) return invalid;
+  if (compact === '' || !/^\+?\d+$/.test(compact)) return invalid();
 
   if (compact.startsWith('+')) {
     const n = withoutMexicanMobileOne(parsedInternational(compact));
-    return isValidNumber(n) ? phoneResult(n) : invalid;
+    return isValidNumber(n) ? phoneResult(n) : invalid();
   }
   if (!isCountryCode(region) || !planOf(region)) {
     // No region to read it by: `00` is the most common exit code, and bare digits may be international.
     const n = withoutMexicanMobileOne(parsedInternational(compact.startsWith('00') ? `+${compact.slice(2)}` : `+${compact}`));
-    return isValidNumber(n) && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid;
+    return isValidNumber(n) && (compact.startsWith('00') || compact.length >= 8) ? phoneResult(n) : invalid();
   }
   const plan = planOf(region)!;
   // Mexico's retired domestic prefixes (`01` long distance, `044`/`045` mobile) before a 10-digit number.
@@ -310,7 +318,7 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
     const ituInternational = withoutMexicanMobileOne(parsedInternational(`+${compact.slice(2)}`));
     if (isValidNumber(ituInternational)) return phoneResult(ituInternational);
   }
-  const national = withoutMexicanMobileOne(parsed(compact, region));
+  const national = withoutMexicanMobileOne(parsedInRegion(compact, region));
   // Read as international only where that can matter, and never from a leading 0 (no calling code starts with one):
   // libphonenumber answers an impossible number by throwing and catching an error, which cost more than the parse
   // itself for every national number (`0…`) a new subscriber arrives with (benchmarks/RESULTS.md, profile).
@@ -328,7 +336,7 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
   if (isValidNumber(national)) return phoneResult(national);
   const n = international();
   if (isValidNumber(n)) return phoneResult(n);
-  return invalid;
+  return invalid();
 }
 
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;

@@ -9,7 +9,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { parsePhoneNumberFromString, getCountryCallingCode, type CountryCode } from 'libphonenumber-js/max';
-import { internationalGroupsOf, numberTypeOfParsed, parsedE164 } from '../../../../services/core/identity/numberPlan.ts';
+import { internationalGroupsOf, numberTypeOfParsed, parsedE164, parsedNational } from '../../../../services/core/identity/numberPlan.ts';
+import { Metadata } from 'libphonenumber-js/max';
+import { TrafficGenerator } from '../../../../services/generator/trafficGenerator.ts';
 import { numberRangeOf } from '../../../../services/core/index.ts';
 
 const require = createRequire(import.meta.url);
@@ -141,6 +143,82 @@ describe('number plans compiled once answer as libphonenumber-js does', () => {
       .map(([country, national]) => `+${getCountryCallingCode(country as CountryCode)}${national}`)
       .filter((e164) => parsedE164(e164) === undefined);
     assert.deepEqual(examplesLeft, [], "every country's mobile example takes the fast path");
+  });
+
+  it('reads a number written nationally as the library parses it with the region, or leaves it to the library', () => {
+    const random = prng(20261207);
+    const inputs: [text: string, region: string][] = [];
+    const plan = new Metadata() as unknown as {
+      selectNumberingPlan(c: string): void;
+      numberingPlan: { nationalPrefix(): string | undefined; IDDPrefix(): string | undefined };
+    };
+    for (const [country, lengths] of Object.entries(metadata.countries).map(([c, p]) => [c, p[3] ?? []] as const)) {
+      const cc = getCountryCallingCode(country as CountryCode);
+      plan.selectNumberingPlan(country);
+      const trunk = plan.numberingPlan.nationalPrefix() ?? '0';
+      for (const national of nationalNumbersFor(random, mobileExamples[country], lengths)) {
+        inputs.push([`${trunk}${national}`, country], [national, country]);
+        // A digit too many or too few, another prefix, an exit code, the calling code, the calling code after the trunk.
+        if (random() < 0.3)
+          inputs.push(
+            [`${trunk}${national}${digits(random, 1)}`, country],
+            [`${trunk}${national.slice(1)}`, country],
+            [`${digits(random, 1)}${national}`, country],
+            [`00${cc}${national}`, country],
+            [`${cc}${national}`, country],
+            [`${trunk}${cc}${national}`, country],
+          );
+      }
+      for (let i = 0; i < 20; i++) inputs.push([digits(random, 3 + Math.floor(random() * 14)), country]);
+    }
+    // What the traffic generator writes nationally (what the benchmarks' high-cardinality set carries).
+    const generated = new TrafficGenerator({
+      seed: 20261207,
+      scenario: 'normal',
+      startTime: Date.UTC(2026, 11, 1),
+      ratePerSecond: 100,
+      freshSubscribers: true,
+    });
+    let generatedNational = 0;
+    for (const r of generated.take(6_000)) {
+      const compact = r.recipient.replace(/\D/g, '');
+      if (!r.recipient.trim().startsWith('+') && r.destination_country) {
+        inputs.push([compact, r.destination_country]);
+        generatedNational++;
+      }
+    }
+    assert.ok(generatedNational > 1_000, `only ${generatedNational} national numbers from the generator`);
+
+    let compared = 0;
+    let validFast = 0;
+    let validLeft = 0;
+    let trunkValidFast = 0;
+    let trunkValid = 0;
+    const mismatches: string[] = [];
+    for (const [text, region] of inputs) {
+      const fast = parsedNational(text, region);
+      const lib = parsePhoneNumberFromString(text, region as CountryCode);
+      const isValid = lib?.isValid() === true;
+      if (fast === undefined) {
+        if (isValid) validLeft++;
+        continue;
+      }
+      compared++;
+      if (isValid) validFast++;
+      const got = fast === null ? 'none' : `${fast.number} ${fast.countryCallingCode} ${fast.nationalNumber} ${fast.country ?? '-'}`;
+      const expected = lib === undefined ? 'none' : `${lib.number} ${lib.countryCallingCode} ${lib.nationalNumber} ${lib.country ?? '-'}`;
+      if (got !== expected) mismatches.push(`${region} ${text}: ${got} / library ${expected}`);
+    }
+    for (const [text, region] of inputs.slice(-generatedNational)) {
+      if (!parsePhoneNumberFromString(text, region as CountryCode)?.isValid()) continue;
+      trunkValid++;
+      if (parsedNational(text, region) !== undefined) trunkValidFast++;
+    }
+    assert.deepEqual(mismatches.slice(0, 20), [], `${mismatches.length} of ${compared} numbers differ`);
+    assert.ok(compared > 40_000, `only ${compared} numbers compared`);
+    assert.ok(validFast > 10_000, `only ${validFast} valid numbers took the fast path (${validLeft} left to the library)`);
+    // The point of it: the national numbers traffic carries take the fast path.
+    assert.ok(trunkValidFast > trunkValid * 0.8, `${trunkValidFast} of ${trunkValid} valid generated national numbers took the fast path`);
   });
 
   it('keeps the number ranges of the documented examples', () => {
