@@ -71,6 +71,22 @@ export interface AlertChange {
 const PUBLISH_UPDATES_EVERY_MS = 60_000;
 
 const BUCKET_MS = 10_000;
+/**
+ * The buckets a window of `windowS` seconds counts where its figure is a count held against a fixed threshold (velocity
+ * per token, IRSF, a range scan's distinct recipients): its own and enough before it to reach back `windowS` from any
+ * time within its own — so every record within `windowS` of the judged one counts, and at most 10 s more. Before
+ * 2026-12-06 (evening) such a window was `windowS / 10` buckets, its own included: only the last 50 s of a 60 s window
+ * were sure to count (found from outside: 30 records in 55 s to one recipient raised no alert when they began late in
+ * a bucket; 5 calls in 595 s to a satellite range, none). Windows held against a baseline (surges) keep `windowS / 10`:
+ * the baseline is per bucket, and a ratio of whole buckets has no edge to fall off.
+ */
+function windowBucketsOf(windowS: number): number {
+  return Math.ceil((windowS * 1000) / BUCKET_MS) + 1;
+}
+/** The same window in milliseconds: distinct values are kept and counted over it. */
+function windowMsOf(windowS: number): number {
+  return windowBucketsOf(windowS) * BUCKET_MS;
+}
 /** EWMA weight per bucket: a half-life of ~1 hour of event time (360 buckets). */
 const ALPHA = 1 - Math.pow(0.5, 1 / 360);
 const FAILED = new Set(['failed', 'rejected']);
@@ -897,8 +913,14 @@ export class FraudDetector {
         this.tokenVelocity(changes, windows.senderTokens, e.account_id, e.sender_token, 'sender', t, delivered, failed);
     }
 
-    if (outbound && e.recipient_range) {
-      const rangeKey = { account_id: e.account_id, destination_country: e.destination_country, range: e.recipient_range };
+    // Numbers without a range — ones the numbering plan does not know, unallocated ones — are judged together per
+    // account and country: a scan of unallocated numbers, or pumping to them, is the activity these rules are for
+    // (found from outside, 2026-12-06: 40 failed SMS to 40 reserved +44 7700 900… numbers raised nothing, the same to
+    // allocated ones a range_scan alert).
+    if (outbound) {
+      const rangeKey: AlertKey = e.recipient_range
+        ? { account_id: e.account_id, destination_country: e.destination_country, range: e.recipient_range }
+        : { account_id: e.account_id, destination_country: e.destination_country };
       const within = `${e.destination_country}|${e.recipient_range}`;
       let range = windows.ranges.get(within);
       if (!range) {
@@ -960,11 +982,11 @@ export class FraudDetector {
       }
       if (r.range_scan.enabled) {
         const rc = r.range_scan;
-        const w = (range.scan ??= this.newWindow(rc.windowS));
+        const w = (range.scan ??= this.newCountWindow(rc.windowS));
         w.advance(this.current, false);
         // A scan is its failures: records that reached someone are not the activity.
         w.add(t, delivered, failed, failed);
-        const d = (range.scanRecipients ??= new DistinctWindow(rc.windowS * 1000, e.account_id));
+        const d = (range.scanRecipients ??= new DistinctWindow(windowMsOf(rc.windowS), e.account_id));
         if (e.recipient_token) d.add(e.recipient_token, t);
         const th = thresholdsFor(rc, e.destination_country, network);
         // Judged in its own window and the range's newest one (KeyWindow.ownAndNewestEnd). Each window's distinct
@@ -1082,7 +1104,7 @@ export class FraudDetector {
    * (see AccountClock).
    */
   private forgetSpentTokens(): void {
-    const keep = Math.ceil((this.config.rules.velocity.windowS * 1000) / BUCKET_MS) + Math.ceil(this.lateToleranceMs / BUCKET_MS);
+    const keep = windowBucketsOf(this.config.rules.velocity.windowS) + Math.ceil(this.lateToleranceMs / BUCKET_MS);
     for (const own of this.accountWindows.values()) {
       // The clock the account's windows will next advance to is at least its own, and at least 6 hours behind the
       // newest event time: an older record is not judged (`observe`, CATCH_UP_MS). An account without a clock (quiet
@@ -1279,11 +1301,11 @@ export class FraudDetector {
     byCountry: boolean,
   ): void {
     const rc = this.config.rules.irsf;
-    const w = (keyed.irsf ??= this.newWindow(rc.windowS));
+    const w = (keyed.irsf ??= this.newCountWindow(rc.windowS));
     w.advance(this.current, false);
     const short = e.duration_ms > 0 && e.duration_ms < Number(rc.params['short_call_s']) * 1000;
     w.add(t, short, failed);
-    const distinct = byCountry ? (keyed.irsfRanges ??= new DistinctWindow(rc.windowS * 1000, e.account_id)) : undefined;
+    const distinct = byCountry ? (keyed.irsfRanges ??= new DistinctWindow(windowMsOf(rc.windowS), e.account_id)) : undefined;
     if (e.recipient_range) distinct?.add(e.recipient_range, t);
     const th = thresholdsFor(rc, e.destination_country, network);
     for (const at of w.endsFor(t)) {
@@ -1323,8 +1345,14 @@ export class FraudDetector {
     return found;
   }
 
+  /** A window judged against its key's baseline (a surge): `windowS / 10` buckets, its own included. */
   private newWindow(windowS: number, unbiased = false): KeyWindow {
     return new KeyWindow(Math.ceil((windowS * 1000) / BUCKET_MS), unbiased, Math.ceil(this.lateToleranceMs / BUCKET_MS));
+  }
+
+  /** A window whose count is judged against a fixed threshold (N in `windowS`): windowBucketsOf's. */
+  private newCountWindow(windowS: number): KeyWindow {
+    return new KeyWindow(windowBucketsOf(windowS), false, Math.ceil(this.lateToleranceMs / BUCKET_MS));
   }
 
   /** Velocity of one token (a recipient's, or a subscriber's sending number): its records in the velocity window. */
@@ -1352,7 +1380,7 @@ export class FraudDetector {
       else {
         // The sighting becomes the window it stood for. Advanced to the clock first, then given the earlier record: the
         // same buckets as a window made at that record and advanced now (a bucket the advance would drop, add drops).
-        tw = this.newWindow(rc.windowS);
+        tw = this.newCountWindow(rc.windowS);
         tw.advance(this.current, false);
         tw.add(held.t, held.delivered, held.failed);
         byToken.set(token, tw);
@@ -1408,7 +1436,7 @@ function startsWithAny(text: string, prefixes: readonly string[]): boolean {
   return false;
 }
 
-/** Records of a window's buckets within the `windowS` seconds ending at `now` (a window read over another span). */
+/** Records of a window's buckets reaching back `windowS` seconds from `now` (a window read over another span): windowBucketsOf's. */
 function spanTotals(w: KeyWindow, windowS: number, now: number): { n: number; first: number } {
   let n = 0;
   let first = Number.POSITIVE_INFINITY;

@@ -49,6 +49,62 @@ function partitionOrders(events: readonly FraudEvent[], count: number, seed: num
 }
 
 describe('fraud detector', () => {
+  it('numbers without a range (unknown to the numbering plan, unallocated) are scanned and pumped per account and country', () => {
+    // Found from outside (2026-12-06): 40 SMS to 40 reserved +44 7700 900… numbers, 60% failed, raised no range_scan (the
+    // same to allocated numbers did); 20 never-confirmed SMS to them, no sms_pumping.
+    const scan = Array.from({ length: 40 }, (_, i) =>
+      ev({
+        event_time: T0 + i * 3_000,
+        account_id: 'acct-unranged',
+        destination_country: 'GB',
+        recipient_range: '',
+        recipient_number_type: '',
+        status: i % 5 < 3 ? 'failed' : 'delivered',
+      }),
+    );
+    const scanned = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), scan).filter((c) => c.change === 'opened' && c.alert.rule === 'range_scan');
+    assert.equal(scanned.length, 1);
+    assert.deepEqual(scanned[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
+    assert.equal(scanned[0]!.alert.evidence['distinct_recipients'], 40);
+    const pumped = Array.from({ length: 20 }, (_, i) =>
+      ev({
+        event_time: T0 + i * 5_000,
+        account_id: 'acct-unranged',
+        destination_country: 'GB',
+        recipient_range: '',
+        recipient_number_type: '',
+        status: i % 2 ? 'expired' : 'pending',
+      }),
+    );
+    const pumping = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), pumped).filter((c) => c.change === 'opened' && c.alert.rule === 'sms_pumping');
+    assert.equal(pumping.length, 1);
+    assert.deepEqual(pumping[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
+  });
+
+  it('a count rule counts every record within its window of the judged one, wherever the 10-second buckets fall', () => {
+    // Found from outside (2026-12-06): 30 records to one recipient in 55.1 s alerted when they began at a bucket's start
+    // and not when they began 7 s into one; 5 calls to a satellite range in 595 s, the same (the windows were whole
+    // buckets, their own included: only 50 of 60 s, and 590 of 600 s, were sure to count).
+    for (const offset of [0, 3_000, 7_000, 9_900]) {
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      const flood = Array.from({ length: 30 }, (_, i) => ev({ event_time: T0 + offset + i * 1_900, account_id: 'acct-v', recipient_token: 'victim' }));
+      const opened = run(d, flood).filter((c) => c.change === 'opened' && c.alert.rule === 'velocity' && c.alert.key.token === 'victim');
+      assert.equal(opened.length, 1, `30 records in 55.1 s from ${offset} ms into a bucket`);
+      assert.equal(opened[0]!.alert.evidence['records_of_token'], 30);
+      assert.equal(opened[0]!.alert.started_at, T0 + offset);
+      // 29 are under the threshold wherever they fall.
+      const under = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      assert.deepEqual(
+        run(under, flood.slice(1)).filter((c) => c.alert.rule === 'velocity' && c.alert.key.token === 'victim'),
+        [],
+      );
+      const calls = Array.from({ length: 5 }, (_, i) => satelliteCall(T0 + offset + i * 148_750));
+      const irsf = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), calls).filter((c) => c.change === 'opened' && c.alert.rule === 'irsf');
+      assert.equal(irsf.length, 1, `5 calls in 595 s from ${offset} ms into a bucket`);
+      assert.deepEqual([irsf[0]!.alert.started_at, irsf[0]!.alert.ended_at], [T0 + offset, T0 + offset + 595_000]);
+    }
+  });
+
   it('velocity per recipient token: one number flooded from one account', () => {
     const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
     const changes = run(
@@ -371,8 +427,10 @@ describe('fraud detector', () => {
       ],
     );
     assert.equal(new Set(changes.map((c) => c.alert.alert_id)).size, 1);
-    // The evidence kept is of the highest figure, whatever the order: 34 records of one token in a window, read with
-    // the first two last, kept 33 before (risk scores are rounded, and the last judgment of the top score won).
+    // The evidence kept is of the highest figure, whatever the order: 35 records of one token in a window, read with
+    // the first two last, kept 33 before (risk scores are rounded, and the last judgment of the top score won). 35: the
+    // window at 65 s reaches back to the bucket of the first two (1 s, 2 s) — every record within 60 s counts, and
+    // those up to 10 s more that share a bucket with one (34 before 2026-12-06, when the window was six buckets).
     const rec = (ms: number): FraudEvent => ev({ event_time: T0 + ms, account_id: 'acct-v', recipient_token: 'victim' });
     const body = Array.from({ length: 32 }, (_, i) => rec(10_000 + i * 1_500));
     const early = [rec(1_000), rec(2_000)];
@@ -384,7 +442,7 @@ describe('fraud detector', () => {
       const closed = [...run(v, order), ...v.closeUpTo(T0 + 3_600_000)].filter((c) => c.change === 'closed');
       assert.deepEqual(
         closed.map((c) => c.alert.evidence['records_of_token']),
-        [34],
+        [35],
       );
     }
   });
