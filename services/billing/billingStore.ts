@@ -371,7 +371,7 @@ export class BillingStore {
       this.storage.query<{ rerate_id: string; account_id: string; month: string }>(
         `SELECT DISTINCT rerate_id, account_id, formatDateTime(event_time, '%Y-%m', 'UTC') AS month
          FROM ${this.t('billing_rated_history')}
-         WHERE toYYYYMM(event_time) IN {yyyymm:Array(UInt32)} ${account}
+         WHERE toYYYYMM(event_time) IN {yyyymm:Array(UInt32)} ${account} AND figures_changed
            AND rerate_id IN (SELECT rerate_id FROM ${this.t('billing_rerates')} WHERE changed > 0
                              AND at > (SELECT max(closed_at) FROM ${this.t('billing_closures')} WHERE month >= {latest:String}))`,
         { ...params, latest: months[months.length - 1]! },
@@ -380,7 +380,8 @@ export class BillingStore {
     // A close settles every earlier month as it stands then, so a closed month's differences are what changed since the
     // last close of it or a later month; a re-rate run after that is (part of) the reason — for the accounts whose
     // figures of that month it changed only (found from outside: an account no run touched got "late_records+rerate";
-    // then an account whose records of the month all arrived after the only run that covered it, 2026-12-06).
+    // then an account whose records of the month all arrived after the only run that covered it, 2026-12-06; then one
+    // whose records carry their own prices, where a run moved only the plan version, 2026-12-06 evening).
     const changedBy = new Set(touched.map((r) => `${r.rerate_id}\u0000${r.account_id}\u0000${r.month}`));
     const rerun = (m: string, account: string): boolean => {
       const settled = Math.max(...closures.filter((c) => c.month >= m).map((c) => Number(c.closed_at)));
@@ -475,7 +476,18 @@ export class BillingStore {
         `no statement for account ${accountId} in ${month}: it held no billed records when ${laterClosed} closed, so it closed empty; its late records are adjustments of the next month to close`,
       );
     const lines = (await this.monthLines(month, accountId)).get(accountId);
-    const pending = (await this.pendingAdjustments(month, accountId, closedMonths)).get(accountId) ?? [];
+    // A month that has not begun holds nothing to bill (a record dated ahead of the clock aside).
+    if (!lines && this.clock() < monthStart(month))
+      throw new PipelineError(
+        'not_found',
+        `no statement for account ${accountId} in ${month}: the month has not begun (it begins ${new Date(monthStart(month)).toISOString()})`,
+      );
+    // What changed in closed months is carried by the next month to close, and by no later open month: shown on every
+    // open month, the same adjustments were owed on each, and a sum of open statements counted them again and again
+    // (found from outside: 2031-07 "open" with December's 777,819 adjustments).
+    const latestClosed = [...closedMonths].sort().at(-1);
+    const carriesPending = latestClosed === undefined || month === nextMonth(latestClosed);
+    const pending = carriesPending ? ((await this.pendingAdjustments(month, accountId, closedMonths)).get(accountId) ?? []) : [];
     const issued = await this.issuedAdjustments(month, accountId);
     if (!lines && pending.length === 0 && issued.length === 0) return null;
     return sealStatement({
@@ -694,6 +706,9 @@ export class BillingStore {
         changed++;
         fresh.push(next);
         replaced.push({
+          // A plan version moved alone (prices the record carries itself) is on record, but no reason `rerate`.
+          figures_changed:
+            next.rated !== old.rated || next.currency !== old.currency || next.amount_micros !== old.amount_micros || next.cost_micros !== old.cost_micros,
           rerate_id: rerateId,
           account_id: old.account_id,
           event_time: old.event_time,

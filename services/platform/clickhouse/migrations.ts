@@ -440,6 +440,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE = ${engine('ReplacingMergeTree', 'fraud_learned', 'saved_at')} ORDER BY group_id`,
     ],
   },
+  {
+    version: 20,
+    name: "billing: a re-rate's replaced row says whether its figures changed (not only its plan version)",
+    statements: ({ t, on }) => [
+      // Rows written before say true: the reason `rerate` stays as it was given for them.
+      `ALTER TABLE ${t('billing_rated_history')}${on} ADD COLUMN IF NOT EXISTS figures_changed Bool DEFAULT true`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

@@ -738,6 +738,14 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
       (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
       ['unrated_records', 'late_records', 'late_records'],
     );
+    // A run that moved only the plan version of acct-0004's October records (they carry their own prices): on record,
+    // and no reason (found from outside, 2026-12-06: "late_records+rerate" for an account whose figures no run changed).
+    await requireStore(rt).insert('billing_rerates', [rerun('rerate-of-its-plan-version', '', 'eur-standard')]);
+    await requireStore(rt).insert('billing_rated_history', [{ ...replaced('rerate-of-its-plan-version', 'acct-0004'), figures_changed: false }]);
+    assert.deepEqual(
+      (await adjustmentsOf('acct-0004', '2026-12')).adjustments.map((a) => a[4]),
+      ['unrated_records', 'late_records', 'late_records'],
+    );
     await requireStore(rt).insert('billing_rerates', [rerun('rerate-of-its-plan', '', 'eur-standard')]);
     await requireStore(rt).insert('billing_rated_history', [replaced('rerate-of-its-plan', 'acct-0004')]);
     assert.deepEqual(
@@ -750,6 +758,14 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.deepEqual([...(await in2037.pendingAdjustments('2037-01')).values()].flat(), []);
     const in2036 = new BillingStore(requireStore(rt), () => Date.parse('2036-12-31T23:59:59Z'));
     assert.equal([...(await in2036.pendingAdjustments('2036-12')).values()].flat().length, 3, 'kept until then');
+    // Only the next month to close carries them (found from outside: every open month, 2031-07 too, showed the same
+    // pending adjustments, owed again on each): a later open month shows none, and a month not begun is a 404.
+    const inMarch = new BillingStore(requireStore(rt), () => Date.parse('2027-03-15T00:00:00Z'));
+    assert.equal((await inMarch.statement('acct-0004', '2026-12'))!.adjustments.length, 3);
+    assert.equal(await inMarch.statement('acct-0004', '2027-02'), null);
+    const notBegun = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2031-07', headers: auth('billing') });
+    assert.equal(notBegun.statusCode, 404);
+    assert.match(notBegun.json<{ message: string }>().message, /2031-07: the month has not begun \(it begins 2031-07-01T00:00:00\.000Z\)/);
   });
 
   it('close through a month closes, in order, each month a close of it would refuse to skip, then it; once done, nothing', async () => {
