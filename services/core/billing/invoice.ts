@@ -17,7 +17,7 @@ export type InvoiceReading = { readonly ok: true; readonly lines: InvoiceLine[] 
 /** A line as csv-parse gives it with `info: true`. */
 interface InfoRow {
   readonly record: Record<string, string>;
-  readonly info: { readonly lines: number };
+  readonly info: { readonly lines: number; readonly invalid_field_length: number };
 }
 
 const REQUIRED: readonly (readonly [string, ...string[]])[] = [['day', 'date'], ['destination_country', 'country'], ['currency'], ['cost']];
@@ -61,14 +61,29 @@ export function readInvoiceText(bytes: Uint8Array, month: string): InvoiceReadin
   if (twice.length > 0) return { ok: false, problems: [`the header names ${twice.map((c) => `"${c}"`).join(', ')} more than once`] };
   let rows: InfoRow[];
   try {
-    rows = parse<InfoRow>(text, { columns: (h: string[]) => h.map((c) => c.toLowerCase()), skip_empty_lines: true, trim: true, bom: true, info: true });
+    // Ragged lines are named with the rest, not alone (found from outside: one line of 5 fields hid 8 other bad lines).
+    rows = parse<InfoRow>(text, {
+      columns: (h: string[]) => h.map((c) => c.toLowerCase()),
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      info: true,
+      relax_column_count: true,
+    });
   } catch (cause) {
     return { ok: false, problems: [csvProblem(cause)] };
   }
   const problems: string[] = [];
   const lines: InvoiceLine[] = [];
+  let ragged = 0;
   for (const { record: r, info } of rows) {
     const line = info.lines;
+    if (info.invalid_field_length > ragged) {
+      ragged = info.invalid_field_length;
+      // Its fields cannot be told apart: named, and not read further.
+      problems.push(`line ${line}: not as many fields as the header has columns (comma-separated, one value per column)`);
+      continue;
+    }
     const day = r['day'] ?? r['date'] ?? '';
     const country = (r['destination_country'] ?? r['country'] ?? '').toUpperCase();
     const currency = (r['currency'] ?? '').toUpperCase();

@@ -37,6 +37,18 @@ describe('an invoice as reconciliation reads it', () => {
     assert.match(problemsOf(read('day,destination_country,currency,cost\n2026-12-06,ID,USD,1,2\n')), /^line 2: not as many fields as the header has columns/);
   });
 
+  it('names a ragged line with every other bad line, not alone (found from outside: one hid eight)', () => {
+    const p = problemsOf(
+      read('day,destination_country,currency,cost\n2026-12-31,MY,EUR,1\n2026-12-06,ZZ,EUR,1\n2026-12-06,MY,EUR,1,2\n2026-12-06,MY\n2026-12-06,MY,XXX,1\n'),
+    );
+    assert.deepEqual(p.split('\n'), [
+      'line 3: destination_country "ZZ" is not an ISO 3166 code (or empty: no country)',
+      'line 4: not as many fields as the header has columns (comma-separated, one value per column)',
+      'line 5: not as many fields as the header has columns (comma-separated, one value per column)',
+      'line 6: currency "XXX" is not an ISO 4217 code',
+    ]);
+  });
+
   it('names the columns a header lacks, and what it has (a semicolon-separated export)', () => {
     const p = problemsOf(read('day;destination_country;currency;cost\n2026-12-06;ID;USD;36,5\n'));
     assert.match(p, /names no "day" or "date", no "destination_country" or "country", no "currency", no "cost" column/);
