@@ -476,6 +476,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const rule = v?.keyword === 'pattern' ? PATTERN_RULES.get(String((v.params as { pattern?: unknown }).pattern)) : undefined;
       if (v?.keyword === 'format' && (v.params as { format?: unknown }).format === FREE_TEXT_FORMAT)
         return { error: 'bad_request', message: `${v.instancePath.slice(1).replaceAll('/', '.')}: ${IDENTIFIER_IN_FREE_TEXT}` };
+      // A query parameter given twice arrives as a list (found from outside: "querystring/group_by must be string").
+      const given =
+        v && fe.validationContext === 'querystring' && v.keyword === 'type' ? (req.query as Record<string, unknown>)[v.instancePath.slice(1)] : undefined;
+      if (v && Array.isArray(given))
+        return {
+          error: 'bad_request',
+          message: `${v.instancePath.slice(1)}: given ${given.length} times; give it once (where a parameter takes several values, as one comma-separated list)`,
+        };
       return { error: 'bad_request', message: rule && v ? `${fe.validationContext ?? 'request'}${v.instancePath} must be ${rule}` : fe.message };
     }
     if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe.code === 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE') {

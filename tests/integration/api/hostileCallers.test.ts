@@ -343,6 +343,15 @@ describe('hostile callers', () => {
       { method: 'POST', url: '/v1/admin/retention/run', role: 'admin', payload: '{"dry_run":true}', encoding: 'gzip', status: 415, says: /Content-Encoding/ },
       // Empty or separator-only lists and ids.
       { method: 'GET', url: '/v1/billing/usage?group_by=,,,', role: 'billing', status: 400, says: /^group_by: no dimension given/ },
+      // A parameter given twice (found from outside: "querystring/group_by must be string").
+      {
+        method: 'GET',
+        url: '/v1/billing/usage?group_by=day&group_by=channel',
+        role: 'billing',
+        status: 400,
+        says: /^group_by: given 2 times; give it once \(where a parameter takes several values, as one comma-separated list\)$/,
+      },
+      { method: 'GET', url: '/v1/fraud/alerts?rule=irsf&rule=velocity', role: 'fraud', status: 400, says: /^rule: given 2 times; give it once/ },
       { method: 'GET', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id must NOT have fewer than 1 characters/ },
       { method: 'DELETE', url: '/v1/holds/', role: 'legal', status: 400, says: /params\/id/ },
       { method: 'GET', url: '/v1/lea/requests/', role: 'lea-officer', status: 400, says: /params\/id/ },

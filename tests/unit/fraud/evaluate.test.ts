@@ -8,13 +8,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_FRAUD_CONFIG } from '../../../services/core/index.ts';
-import { evaluate, evaluationTable } from '../../../services/fraud/evaluate.ts';
+import { evaluate, evaluationTable, medianOf } from '../../../services/fraud/evaluate.ts';
 import { SUBSCRIBER_GAP_MS } from '../../../services/generator/index.ts';
 
 const START = Date.UTC(2026, 10, 10);
 const campaign = { at: START + 2 * 3_600_000, durationMs: 30 * 60_000, count: 20_000 };
 
 describe('fraud rules, measured on labelled traffic', () => {
+  it('reports the median of an even count as the mean of its two middle values (found from outside: two episodes gave the max)', () => {
+    assert.equal(medianOf([12.5, 47.766]), 30.133);
+    assert.equal(medianOf([1, 2, 3]), 2);
+    assert.equal(medianOf([4]), 4);
+    assert.equal(medianOf([1, 2, 3, 10]), 2.5);
+  });
   it('each rule finds its own attacks (precision and recall ≥ 0.9, median time to detect < 60 s) in a seeded mixed run', () => {
     const ev = evaluate({
       seed: 7,
