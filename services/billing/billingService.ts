@@ -205,10 +205,13 @@ export class BillingService implements BatchHandler<PartitionState> {
         ids: [...byId.keys()],
       },
     );
+    // At its own position on a first attempt (offsets no recorded batch holds): the record read again after the group
+    // was rewound past what was committed — a copy, counted `duplicate` (found from outside: counted `rated` again).
+    const reread = ctx.attempt === 'first';
     for (const r of found) {
       const mine = byId.get(r.cdr_id);
       if (!mine) continue;
-      if (Number(r.src_partition) === ctx.partition && String(r.src_offset) === mine.message.offset) out.here.add(r.cdr_id);
+      if (!reread && Number(r.src_partition) === ctx.partition && String(r.src_offset) === mine.message.offset) out.here.add(r.cdr_id);
       else out.elsewhere.add(r.cdr_id);
     }
     return out;

@@ -365,6 +365,9 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     await billing.service.start();
     await waitFor('billing read the topic again', () => billing.service.stats.duplicate + billed() >= seen, 120_000);
     assert.deepEqual(byCurrency((await ratedOctober()).filter((r) => r.rated)), before);
+    // Every record read again is a copy (found from outside: a rewound group's records were counted `rated` again).
+    assert.equal(billed(), 0);
+    assert.equal(billing.service.stats.duplicate, seen);
   });
 
   let octoberDigest = '';

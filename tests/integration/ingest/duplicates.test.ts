@@ -1,7 +1,8 @@
 /**
  * Exactly once by cdr_id, whatever the partition: copies of stored records sent again under other keys (so other
- * partitions), copies that arrive on two partitions in the same moment, and copies sent after an ingest restart are
- * each counted `duplicate` — not stored, not published again.
+ * partitions), copies that arrive on two partitions in the same moment, copies sent after an ingest restart, and
+ * every record read again after an operator rewound the group are each counted `duplicate` — not stored, not
+ * published again.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +30,9 @@ describe('duplicates by cdr_id on any partition', () => {
   const originals: CdrEvent[] = gen.take(2000);
   let duplicatesSent = 0;
   let handled = 0;
+  let restartedDuplicates = 0;
+  /** Every message on the raw topic: the originals, the re-keyed copies, both twins, the late copies. */
+  const messagesSent = (): number => 2000 + 500 + 2 * 200 + 300;
 
   const send = async (messages: Message[]): Promise<void> => {
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
@@ -80,6 +84,18 @@ describe('duplicates by cdr_id on any partition', () => {
     await send(after);
     duplicatesSent += after.length;
     await waitFor('the restarted ingest to handle the copies', () => ingest.stats.duplicate >= after.length);
+    restartedDuplicates = ingest.stats.duplicate;
+
+    // 4. An operator rewinds the group to the start (found from outside: records read again were stored, counted
+    // and published again): every message is read again, and each is a copy.
+    await ingest.stop();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.resetOffsets({ groupId: setup.config.ingest.groupId, topic: setup.config.kafka.topics.raw, earliest: true });
+    await admin.disconnect();
+    ingest = createIngest(rt);
+    await ingest.start();
+    await waitFor('the rewound ingest to read every message again', () => ingest.stats.duplicate + ingest.stats.stored >= messagesSent());
   });
 
   after(async () => {
@@ -98,8 +114,10 @@ describe('duplicates by cdr_id on any partition', () => {
 
   it('counts each copy as a duplicate', () => {
     // The first instance counted the re-keyed copies and the twins; the restarted one counted the late copies.
-    assert.equal(ingest.stats.duplicate, 300);
+    assert.equal(restartedDuplicates, 300);
     assert.equal(duplicatesSent, 500 + 200 + 300);
+    // After the rewind, every message read again is a copy: nothing stored or counted stored again.
+    assert.deepEqual([ingest.stats.stored, ingest.stats.late, ingest.stats.duplicate], [0, 0, messagesSent()]);
   });
 
   it('publishes each cdr_id once', async () => {
