@@ -115,6 +115,20 @@ export class AlertStore {
     return rows.map(alertOf);
   }
 
+  /**
+   * Alerts closed within `spanMs` of event time before the newest alert's end, at most `limit` (the newest): a restarted
+   * detector adopts them, so a record published again and judged again amends its episode rather than opening it anew.
+   */
+  async recentlyClosed(spanMs: number, limit = 10_000): Promise<Alert[]> {
+    const rows = await this.storage.query<StoredRow>(
+      `SELECT * FROM ${this.newest()} WHERE state = 'closed'
+         AND ended_at >= (SELECT max(ended_at) FROM ${this.storage.table('fraud_alerts')}) - toIntervalMillisecond({span:UInt64})
+       ORDER BY ended_at DESC LIMIT {limit:UInt32}`,
+      { span: spanMs, limit },
+    );
+    return rows.map(alertOf);
+  }
+
   /** What the detector of `groupId` had learned when it last saved it (`saveLearned`), or undefined. */
   async learned(groupId: string): Promise<LearnedState | undefined> {
     const [row] = await this.storage.query<{ state: string }>(

@@ -40,7 +40,9 @@ export async function createFraud(
   const storage = overrides.storage ?? requireStore(rt);
   const { file, rules } = readRulesFile(rt.config.fraud.rulesFile);
   const alerts = new AlertStore(storage);
-  const adopted = await alerts.openAlerts();
+  // Open alerts, and those closed within the span a record can still be judged in (the detector's catch-up of 6 h and
+  // its late tolerance, under 2 h): records published again after a crash then amend their episode, not open it again.
+  const adopted = [...(await alerts.openAlerts()), ...(await alerts.recentlyClosed(8 * 3_600_000))];
   // What an unreadable state cost is a warm-up, not the start: said, and started without it.
   const learned = await alerts.learned(rt.config.fraud.groupId).catch((err: unknown) => {
     if (err instanceof SyntaxError) rt.log.warn({ err }, 'the fraud detector’s learned state cannot be read: starting without it (its rules warm up again)');

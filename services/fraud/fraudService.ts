@@ -62,6 +62,7 @@ export interface FraudDeps {
   readonly storage: Storage;
   readonly config: { readonly kafka: KafkaConfig; readonly fraud: FraudConfigSection };
   readonly rules: FraudConfig;
+  /** Alerts open when the last process stopped, and those it closed recently (AlertStore.recentlyClosed). */
   readonly adopted: readonly Alert[];
   /** What the detector of the last process had learned (`AlertStore.learned`), taken up before the first record. */
   readonly learned?: LearnedState;
@@ -164,8 +165,9 @@ export class FraudService implements BatchHandler<PartitionState> {
       }
     this.lastLearnedSave = this.clock();
     this.detector.adopt(deps.adopted, this.clock());
-    for (const a of deps.adopted) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
-    this.openDurable = deps.adopted.length;
+    const adoptedOpen = deps.adopted.filter((a) => a.state === 'open');
+    for (const a of adoptedOpen) deps.metrics.fraudOpenAlerts.inc({ rule: a.rule });
+    this.openDurable = adoptedOpen.length;
     const { kafka, fraud } = deps.config;
     this.loop = new ConsumerLoop({
       kafka: deps.kafka,
@@ -212,7 +214,8 @@ export class FraudService implements BatchHandler<PartitionState> {
       {
         topic: this.deps.config.kafka.topics.pseudonymised,
         group: this.deps.config.fraud.groupId,
-        adopted: this.deps.adopted.length,
+        adopted: this.deps.adopted.filter((a) => a.state === 'open').length,
+        adopted_closed: this.deps.adopted.filter((a) => a.state === 'closed').length,
         learned_accounts: this.deps.learned?.accounts.length ?? 0,
       },
       'fraud started',

@@ -627,15 +627,28 @@ export class FraudDetector {
     return [...this.open.values()].map((o) => o.alert);
   }
 
-  /** Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. */
+  /**
+   * Adopts alerts that were open when a previous process stopped: their condition continues them, not a new alert. And
+   * the recently closed ones: records published again after a crash (ingest publishes at least once) are judged again
+   * by the new process, and amend their closed episode instead of opening it again (found from outside: a closed
+   * alert `opened` and `escalated` again on the topic, the gauge counting it open while the API said closed).
+   */
   adopt(alerts: readonly Alert[], now?: number): void {
     for (const a of alerts)
       if (a.state === 'open')
         this.markOpen(`${a.rule}|${keyText(a.key)}`, { alert: a, changed: false, escalated: false, publishedAt: a.ended_at, heldAt: a.ended_at });
-    // Never ahead of the wall clock (an alert stored before that rule could end in the future).
+    for (const a of [...alerts].filter((x) => x.state === 'closed').sort((x, y) => x.started_at - y.started_at)) {
+      const id = `${a.rule}|${keyText(a.key)}`;
+      const episodes = this.closedAlerts.get(id);
+      if (episodes) episodes.push(a);
+      else this.closedAlerts.set(id, [a]);
+    }
+    // Never ahead of the wall clock (an alert stored before that rule could end in the future). Open alerts only set
+    // the clocks, as before closed ones were adopted.
     const endOf = (a: Alert): number => (now === undefined ? a.ended_at : Math.min(a.ended_at, now));
-    for (const a of alerts) this.watermark = Math.max(this.watermark, endOf(a));
-    for (const a of alerts) {
+    const open = alerts.filter((a) => a.state === 'open');
+    for (const a of open) this.watermark = Math.max(this.watermark, endOf(a));
+    for (const a of open) {
       const c = this.clocks.get(a.key.account_id);
       const latest = Math.max(c?.latest ?? 0, endOf(a));
       this.clocks.set(a.key.account_id, { latest, seenAt: this.watermark, checkedAt: latest });
@@ -1133,10 +1146,14 @@ export class FraudDetector {
    */
   private amendClosed(out: AlertChange[], id: string, account: string, t: number, v: Verdict, severity: Severity, risk: number): boolean {
     const episodes = this.closedAlerts.get(id);
-    if (episodes === undefined || t >= this.closingClockOf(account) - this.config.closeAfterS * 1000) return false;
+    if (episodes === undefined) return false;
+    const gap = this.config.closeAfterS * 1000;
+    // A record read late (behind the account's closing clock), or one within a closed episode's own span: read again
+    // (published twice, judged again after a restart), it is that episode's, never a new one.
+    const within = episodes.some((e) => t >= e.started_at && t <= e.ended_at);
+    if (!within && t >= this.closingClockOf(account) - gap) return false;
     const first = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
     const last = Number.isFinite(v.lastActivity) ? v.lastActivity : t;
-    const gap = this.config.closeAfterS * 1000;
     // The episode the record itself falls in (or within the close delay of); else the newest one the activity touches.
     let at = episodes.findIndex((e) => t >= e.started_at - gap && t <= e.ended_at + gap);
     if (at < 0)

@@ -92,6 +92,19 @@ describe('fraud alert store', () => {
       listed.map((a) => [a.alert_id, a.state]),
       [['irsf-across-months', 'closed']],
     );
+    // A restarted detector adopts it as closed (its records, published again, amend it rather than open it again):
+    // within the span before the newest alert's end, in its newest state; one that ended longer before, not.
+    assert.deepEqual(
+      (await store.recentlyClosed(3_600_000)).map((a) => [a.alert_id, a.state, a.started_at]),
+      [['irsf-across-months', 'closed', MIDNIGHT - 10_000]],
+    );
+    await write([
+      { change: 'closed', alert: { ...other, alert_id: 'long-ago', ended_at: MIDNIGHT - 7_200_000, started_at: MIDNIGHT - 7_300_000, state: 'closed' } },
+    ]);
+    assert.deepEqual(
+      (await store.recentlyClosed(3_600_000)).map((a) => a.alert_id),
+      ['irsf-across-months'],
+    );
   });
 
   it('keeps a later batch’s update of the same instant over an escalation (each carries the alert’s latest state)', async () => {

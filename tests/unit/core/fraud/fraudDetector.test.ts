@@ -81,6 +81,30 @@ describe('fraud detector', () => {
     assert.deepEqual(pumping[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
   });
 
+  it('records judged again by a new process (published twice around a crash) amend their closed alert, never open it again', () => {
+    // Found from outside (2026-12-06): after a restart, re-published records of a closed velocity alert made it `opened`
+    // and `escalated` again on the topic (the gauge counted it open, the API said closed); a full rewind, a second alert.
+    const flood = Array.from({ length: 100 }, (_, i) => ev({ event_time: T0 + i * 500, account_id: 'acct-again', recipient_token: 'victim' }));
+    const first = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const changes = [...run(first, flood), ...first.closeUpTo(T0 + 3_600_000)].filter((c) => c.alert.key.token === 'victim');
+    const closed = changes.filter((c) => c.change === 'closed').map((c) => c.alert);
+    assert.equal(closed.length, 1);
+    const again = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    again.adopt(closed, T0 + 3_600_000);
+    const replayed = run(again, flood).filter((c) => c.alert.key.token === 'victim');
+    assert.deepEqual(
+      replayed.map((c) => c.change),
+      [],
+    );
+    // Without the closed alert adopted (before 2026-12-06), the same records opened it again under its own id.
+    const unaware = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const reopened = run(unaware, flood).filter((c) => c.change === 'opened' && c.alert.key.token === 'victim');
+    assert.deepEqual(
+      reopened.map((c) => c.alert.alert_id),
+      [closed[0]!.alert_id],
+    );
+  });
+
   it('a count rule counts every record within its window of the judged one, wherever the 10-second buckets fall', () => {
     // Found from outside (2026-12-06): 30 records to one recipient in 55.1 s alerted when they began at a bucket's start
     // and not when they began 7 s into one; 5 calls to a satellite range in 595 s, the same (the windows were whole
