@@ -282,6 +282,9 @@ class LoopStopped extends Error {
   readonly retriable = false;
 }
 
+/** How old the consumer's topic metadata may get (kafkajs: 5 min): how soon partitions added to the topic are read. */
+export const CONSUMER_METADATA_MAX_AGE_MS = 30_000;
+
 export class ConsumerLoop<S> {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
@@ -333,6 +336,9 @@ export class ConsumerLoop<S> {
       maxWaitTimeInMs: s.maxWaitTimeInMs ?? 250,
       ...(s.minBytes !== undefined ? { minBytes: s.minBytes } : {}),
       retry: { retries: 10 },
+      // Partitions added to the topic are found when metadata is next read: kafkajs's 5 minutes left them unconsumed
+      // for ~4 min (found from outside, 2026-12-06); 30 s is well within the stall threshold (CDR_CONSUMER_STALL_MS).
+      metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
     });
     this.admin = deps.kafka.admin();
     this.publisher = createPublisher(
