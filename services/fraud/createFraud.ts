@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseFraudConfig, PipelineError, type FraudConfig, type PipelineError as PipelineErrorType } from '../core/index.ts';
+import { FraudDetector, parseFraudConfig, PipelineError, type FraudConfig, type PipelineError as PipelineErrorType } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 import type { ConfigOf } from '../platform/config/index.ts';
 import { DEFAULT_SLICE_MS, requireKafka, requireStore, type Runtime } from '../platform/runtime/index.ts';
 import { AlertStore } from './alertStore.ts';
 import { FraudService } from './fraudService.ts';
+
+/** At most this many recently closed alerts are taken up at start (the newest). */
+const ADOPTED_CLOSED_LIMIT = 10_000;
 
 export type FraudRuntime = Runtime<ConfigOf<'kafka' | 'clickhouse' | 'fraud'>>;
 
@@ -40,9 +43,15 @@ export async function createFraud(
   const storage = overrides.storage ?? requireStore(rt);
   const { file, rules } = readRulesFile(rt.config.fraud.rulesFile);
   const alerts = new AlertStore(storage);
-  // Open alerts, and those closed within the span a record can still be judged in (the detector's catch-up of 6 h and
-  // its late tolerance, under 2 h): records published again after a crash then amend their episode, not open it again.
-  const adopted = [...(await alerts.openAlerts()), ...(await alerts.recentlyClosed(8 * 3_600_000))];
+  // Open alerts, and those closed within the span a record can still be judged in (the detector's catch-up and late
+  // tolerance): records published again after a crash then amend their episode, not open it again.
+  const closed = await alerts.recentlyClosed(FraudDetector.closedAlertSpanMs(rules), ADOPTED_CLOSED_LIMIT);
+  if (closed.length >= ADOPTED_CLOSED_LIMIT)
+    rt.log.warn(
+      { adopted_closed: closed.length },
+      'more recently closed fraud alerts than are taken up: records of the older ones published again could open them again',
+    );
+  const adopted = [...(await alerts.openAlerts()), ...closed];
   // What an unreadable state cost is a warm-up, not the start: said, and started without it.
   const learned = await alerts.learned(rt.config.fraud.groupId).catch((err: unknown) => {
     if (err instanceof SyntaxError) rt.log.warn({ err }, 'the fraud detector’s learned state cannot be read: starting without it (its rules warm up again)');

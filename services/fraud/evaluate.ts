@@ -136,6 +136,7 @@ export function evaluate(o: EvaluateOptions): Evaluation {
       mnc: e.mnc ?? '',
       recipient_range: id.range ?? '',
       recipient_number_type: id.numberType ?? '',
+      recipient_type: id.type,
       recipient_token: token,
       sender_token: tokenOf(sender.value, sender.type),
       sender_type: e.sender_type,

@@ -115,6 +115,7 @@ export function fraudEventOf(e: ReturnType<typeof decodePseudonymised>): FraudEv
     mnc: e.mnc,
     recipient_range: e.recipient_range,
     recipient_number_type: e.recipient_number_type,
+    recipient_type: e.recipient_type,
     recipient_token: e.recipient_token,
     sender_token: e.sender_token,
     sender_type: e.sender_type,

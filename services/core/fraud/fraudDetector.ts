@@ -24,6 +24,8 @@ export interface FraudEvent {
   readonly mnc: string;
   readonly recipient_range: string;
   readonly recipient_number_type: string;
+  /** What the recipient is (`msisdn`, `email`, `device`, …); absent: taken for a number (older callers). */
+  readonly recipient_type?: string;
   readonly recipient_token: string;
   /** The sender's token, judged for velocity only when the sender is a subscriber's number (`sender_type` msisdn). */
   readonly sender_token: string;
@@ -106,6 +108,12 @@ const FUTURE_SLACK_MS = 5 * 60_000;
  * live attack.
  */
 const CATCH_UP_MS = 6 * 3_600_000;
+
+/** How far behind its account's newest record a record is still judged: the longest window and a slack. */
+function lateToleranceMsOf(config: FraudConfig): number {
+  const longest = Math.max(...Object.values(config.rules).map((r) => r.windowS));
+  return (longest + LATE_SLACK_S) * 1000;
+}
 
 /**
  * An account's own clock. Its traffic shares one partition (pseudonymised events are keyed by account), so its event
@@ -589,8 +597,15 @@ export class FraudDetector {
   private readonly closedAlerts = new Map<string, Alert[]>();
 
   constructor(private readonly config: FraudConfig) {
-    const longest = Math.max(...Object.values(config.rules).map((r) => r.windowS));
-    this.lateToleranceMs = (longest + LATE_SLACK_S) * 1000;
+    this.lateToleranceMs = lateToleranceMsOf(config);
+  }
+
+  /**
+   * How far (event time) before the newest alert's end a closed alert can still be amended by a record judged again:
+   * the catch-up and the late tolerance. A restarted detector adopts the alerts closed within it (`adopt`).
+   */
+  static closedAlertSpanMs(config: FraudConfig): number {
+    return CATCH_UP_MS + lateToleranceMsOf(config);
   }
 
   /** Events not judged: older than every live window (late arrivals), or dated far ahead of the wall clock. */
@@ -930,7 +945,9 @@ export class FraudDetector {
     // account and country: a scan of unallocated numbers, or pumping to them, is the activity these rules are for
     // (found from outside, 2026-12-06: 40 failed SMS to 40 reserved +44 7700 900… numbers raised nothing, the same to
     // allocated ones a range_scan alert).
-    if (outbound) {
+    // Only numbers: email, push and other recipients have no range by nature, and one country's numbers at least.
+    const unrangedNumber = !e.recipient_range && (e.recipient_type ?? 'msisdn') === 'msisdn' && e.destination_country !== '';
+    if (outbound && (e.recipient_range || unrangedNumber)) {
       const rangeKey: AlertKey = e.recipient_range
         ? { account_id: e.account_id, destination_country: e.destination_country, range: e.recipient_range }
         : { account_id: e.account_id, destination_country: e.destination_country };
@@ -1148,12 +1165,15 @@ export class FraudDetector {
     const episodes = this.closedAlerts.get(id);
     if (episodes === undefined) return false;
     const gap = this.config.closeAfterS * 1000;
-    // A record read late (behind the account's closing clock), or one within a closed episode's own span: read again
-    // (published twice, judged again after a restart), it is that episode's, never a new one.
-    const within = episodes.some((e) => t >= e.started_at && t <= e.ended_at);
-    if (!within && t >= this.closingClockOf(account) - gap) return false;
     const first = Number.isFinite(v.started) ? Math.min(v.started, t) : t;
     const last = Number.isFinite(v.lastActivity) ? v.lastActivity : t;
+    // A record read late (behind the account's closing clock), or one whose window's activity lies within a closed
+    // episode (the record itself inside its span, or an ordinary record after it while the window still holds only its
+    // activity): read again — published twice, judged again after a restart — it is that episode's, never a new one.
+    // The activity, not the record alone: a scan's delivered records after its last failure kept its condition, and
+    // opened a second alert over the closed one (found in review).
+    const within = episodes.some((e) => (t >= e.started_at && t <= e.ended_at) || (first >= e.started_at - gap && last <= e.ended_at));
+    if (!within && t >= this.closingClockOf(account) - gap) return false;
     // The episode the record itself falls in (or within the close delay of); else the newest one the activity touches.
     let at = episodes.findIndex((e) => t >= e.started_at - gap && t <= e.ended_at + gap);
     if (at < 0)
@@ -1349,7 +1369,8 @@ export class FraudDetector {
 
   /**
    * The windows of an (account, destination country) key: a listed country's IRSF. Kept beside the range keys under
-   * `country|` (no range: every range key has one, so the two never meet).
+   * `country|` — the same entry as that country's numbers without a range (pumping and scan windows): their fields
+   * differ (`irsf`, `irsfRanges` against `pumping`, `scan`, `scanRecipients`), so the two share it without meeting.
    */
   private countryWindows(windows: AccountWindows, key: AlertKey): RangeWindows {
     const within = `${key.destination_country ?? ''}|`;
@@ -1453,7 +1474,7 @@ function startsWithAny(text: string, prefixes: readonly string[]): boolean {
   return false;
 }
 
-/** Records of a window's buckets reaching back `windowS` seconds from `now` (a window read over another span): windowBucketsOf's. */
+/** Records of a surge window's buckets within the `windowS` seconds ending at `now` (a window read over another span). */
 function spanTotals(w: KeyWindow, windowS: number, now: number): { n: number; first: number } {
   let n = 0;
   let first = Number.POSITIVE_INFINITY;

@@ -79,6 +79,26 @@ describe('fraud detector', () => {
     const pumping = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), pumped).filter((c) => c.change === 'opened' && c.alert.rule === 'sms_pumping');
     assert.equal(pumping.length, 1);
     assert.deepEqual(pumping[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
+    // Email and push recipients have no range by nature, and numbers with no country are no one country's: no scan
+    // (found in review: a bulk email to a stale list opened range_scan).
+    for (const over of [{ channel: 'email', recipient_type: 'email' }, { channel: 'push', recipient_type: 'device' }, { destination_country: '' }] as const) {
+      const bulk = Array.from({ length: 200 }, (_, i) =>
+        ev({
+          event_time: T0 + i * 1_000,
+          account_id: 'acct-bulk',
+          destination_country: 'DE',
+          recipient_range: '',
+          recipient_number_type: '',
+          status: i % 2 ? 'failed' : 'delivered',
+          ...over,
+        }),
+      );
+      assert.deepEqual(
+        run(new FraudDetector(DEFAULT_FRAUD_CONFIG), bulk).filter((c) => c.alert.rule === 'range_scan' || c.alert.rule === 'sms_pumping'),
+        [],
+        JSON.stringify(over),
+      );
+    }
   });
 
   it('records judged again by a new process (published twice around a crash) amend their closed alert, never open it again', () => {
@@ -94,6 +114,22 @@ describe('fraud detector', () => {
     const replayed = run(again, flood).filter((c) => c.alert.key.token === 'victim');
     assert.deepEqual(
       replayed.map((c) => c.change),
+      [],
+    );
+    // A scan whose last records were delivered (its condition held after its last failure): judged again, no second alert
+    // (found in review: a new id opened at 96 s, its span over the closed one's).
+    const scan = Array.from({ length: 60 }, (_, i) =>
+      ev({ event_time: T0 + i * 2_000, account_id: 'acct-scan-again', recipient_range: '447700', status: i < 48 ? 'failed' : 'delivered' }),
+    );
+    const scanner = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    const scanClosed = [...run(scanner, scan), ...scanner.closeUpTo(T0 + 3_600_000)].filter((c) => c.change === 'closed').map((c) => c.alert);
+    assert.equal(scanClosed.filter((a) => a.rule === 'range_scan').length, 1);
+    const rescan = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+    rescan.adopt(scanClosed, T0 + 3_600_000);
+    assert.deepEqual(
+      run(rescan, scan)
+        .filter((c) => c.change !== 'updated')
+        .map((c) => [c.change, c.alert.rule]),
       [],
     );
     // Without the closed alert adopted (before 2026-12-06), the same records opened it again under its own id.
