@@ -397,7 +397,12 @@ export const SUCCESS_DOCS: Readonly<Record<string, SuccessDoc>> = {
   'POST /v1/admin/retention/run': {
     status: '200',
     description: 'What the pass deleted (or, dry, would delete)',
-    content: { 'application/json': object({ now: instant, dry_run: bool, actions: { type: 'array', items: retentionAction } }, { run_id: str, actor: str }) },
+    content: {
+      'application/json': object(
+        { now: instant, dry_run: bool, actions: { type: 'array', items: retentionAction } },
+        { run_id: str, actor: str, clock_moved: { type: 'boolean', description: 'true when the pass ran on a clock given to it (a drill)' } },
+      ),
+    },
   },
   'GET /v1/retention/reports/:month': {
     status: '200',

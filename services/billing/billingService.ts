@@ -197,7 +197,7 @@ export class BillingService implements BatchHandler<PartitionState> {
     const found = await storage.query<{ cdr_id: string; src_partition: number; src_offset: string }>(
       `SELECT cdr_id, src_partition, src_offset FROM ${storage.table('billing_rated')}
        WHERE account_id IN {accounts:Array(String)} AND event_time >= {first:DateTime64(3, 'UTC')} AND event_time <= {last:DateTime64(3, 'UTC')}
-         AND cdr_id IN {ids:Array(String)} AND revision = 0`,
+         AND cdr_id IN {ids:Array(String)}`,
       {
         accounts: [...new Set(events.map((e) => e.event.account_id))],
         first: chTime(first),

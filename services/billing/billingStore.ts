@@ -482,11 +482,16 @@ export class BillingStore {
         'not_found',
         `no statement for account ${accountId} in ${month}: the month has not begun (it begins ${new Date(monthStart(month)).toISOString()})`,
       );
-    // What changed in closed months is carried by the next month to close, and by no later open month: shown on every
-    // open month, the same adjustments were owed on each, and a sum of open statements counted them again and again
-    // (found from outside: 2031-07 "open" with December's 777,819 adjustments).
+    // What changed in closed months is carried by the month whose close comes next: shown on every open month, the same
+    // adjustments were owed on each, and a sum of open statements counted them again and again (found from outside:
+    // 2031-07 "open" with December's 777,819 adjustments). Shown on each open month a close of which would carry them:
+    // the first after the last close, and later ones while every month between holds no billed record (a close passes
+    // those over, found in review).
     const latestClosed = [...closedMonths].sort().at(-1);
-    const carriesPending = latestClosed === undefined || month === nextMonth(latestClosed);
+    const carriesPending =
+      latestClosed === undefined ||
+      month === nextMonth(latestClosed) ||
+      (month > latestClosed && (await this.firstOpenMonthWithRecords(latestClosed, month)) === undefined);
     const pending = carriesPending ? ((await this.pendingAdjustments(month, accountId, closedMonths)).get(accountId) ?? []) : [];
     const issued = await this.issuedAdjustments(month, accountId);
     if (!lines && pending.length === 0 && issued.length === 0) return null;

@@ -42,7 +42,7 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
   await startPreflight(config);
   // Before the first file is written: the data directory holds identifiers (docs/data-protection.md).
   if (!config.clickhouse.url || !config.kafka.brokers) keepPrivate(dataDir);
-  else makeDirectories(dataDir);
+  else makeDirectories(dataDir, 0o700);
   const releaseDataDir = claimDataDir(dataDir);
   // Until the pipeline's own handler is in place (below, once everything is open), a signal ends start-up at once and
   // says so: nothing has been consumed yet, and the local broker's watchdog ends it once this process is gone (found

@@ -361,23 +361,19 @@ export class IngestService implements BatchHandler<PartitionState> {
       const since = this.storedEpoch;
       this.lookupsInFlight.set(since, (this.lookupsInFlight.get(since) ?? 0) + 1);
       try {
-        // Stored at its own position is this batch's own earlier write on a retry or a replay — but on a first attempt
-        // (offsets no recorded batch of this partition holds) it is the record read again: an operator rewound the
-        // group past what was committed (found from outside: 100 records re-read were stored, counted and published
-        // again; a full rewind doubled cdr.pseudonymised). A copy like any other, then.
-        const reread = ctx.attempt === 'first';
+        // Looked up only on a first attempt (a retry or a replay uses the recorded decisions): a record stored anywhere —
+        // at its own position too — is a copy. At its own position it was read again: an operator rewound the group past
+        // what was committed (found from outside: 100 records read again were stored, counted and published again; a
+        // full rewind doubled cdr.pseudonymised, when a record stored at its own position was taken for this batch's).
         const stored = await this.storedPositions([...firsts.keys()]);
         for (const r of stored) {
           const d = firsts.get(r.cdr_id);
-          if (d && (reread || `${r.src_topic}/${r.src_partition}/${r.src_offset}` !== position(d))) elsewhere.add(d.message.offset);
+          if (d) elsewhere.add(d.message.offset);
         }
         // From here to the claims below there is no await: no other batch of this process can claim in between.
         for (const [epoch, ids] of this.recentlyStored) {
           if (epoch <= since) continue;
-          for (const [id, d] of firsts) {
-            const at = ids.get(id);
-            if (at !== undefined && (reread || at !== position(d))) elsewhere.add(d.message.offset);
-          }
+          for (const [id, d] of firsts) if (ids.has(id)) elsewhere.add(d.message.offset);
         }
         for (const [id, d] of firsts) {
           const claim = this.claims.get(id);
