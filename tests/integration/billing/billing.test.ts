@@ -761,11 +761,12 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
     assert.deepEqual([...(await in2037.pendingAdjustments('2037-01')).values()].flat(), []);
     const in2036 = new BillingStore(requireStore(rt), () => Date.parse('2036-12-31T23:59:59Z'));
     assert.equal([...(await in2036.pendingAdjustments('2036-12')).values()].flat().length, 3, 'kept until then');
-    // Only the next month to close carries them (found from outside: every open month, 2031-07 too, showed the same
-    // pending adjustments, owed again on each): a later open month shows none, and a month not begun is a 404.
+    // Only a month whose close would carry them (found from outside: every open month, 2031-07 too, showed the same
+    // pending adjustments, owed again on each): December, and February only while December and January hold no billed
+    // record (a close of February passes them over; found in review); a month not begun is a 404.
     const inMarch = new BillingStore(requireStore(rt), () => Date.parse('2027-03-15T00:00:00Z'));
     assert.equal((await inMarch.statement('acct-0004', '2026-12'))!.adjustments.length, 3);
-    assert.equal(await inMarch.statement('acct-0004', '2027-02'), null);
+    assert.equal((await inMarch.statement('acct-0004', '2027-02'))!.adjustments.length, 3);
     const notBegun = await api.app.inject({ method: 'GET', url: '/v1/billing/statements/acct-0004/2031-07', headers: auth('billing') });
     assert.equal(notBegun.statusCode, 404);
     assert.match(notBegun.json<{ message: string }>().message, /2031-07: the month has not begun \(it begins 2031-07-01T00:00:00\.000Z\)/);
@@ -822,6 +823,9 @@ describe('billing: rated records, exact aggregates, month close, re-rating, reco
         'eur-standard', 1, 'segment', now64(3), 0, '0'
       FROM numbers(4)`);
     const future = new BillingStore(storage, () => Date.parse('2027-05-01T00:00:00Z'));
+    // The pending adjustments are on the months a close of which would carry them: not past January, which has records.
+    const pendingOn = async (m: string) => (await future.statement('acct-0004', m))?.adjustments.filter((a) => !a.final).length ?? 0;
+    assert.deepEqual([await pendingOn('2026-12'), await pendingOn('2027-01'), await pendingOn('2027-02'), await pendingOn('2027-04')], [3, 3, 0, 0]);
     await assert.rejects(
       future.close('2027-04', 'test'),
       (e: unknown) => e instanceof PipelineError && e.code === 'conflict' && /^2027-01 has billed records/.test(e.message),
