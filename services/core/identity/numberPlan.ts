@@ -222,29 +222,7 @@ export function parsedE164(text: string): ParsedPhone | null | undefined {
       const m = codePlan.prefixForParsing.exec(nationalNumber);
       if (m && (m[0] !== '' || m.slice(1).some((g) => g !== undefined && g !== ''))) return undefined;
     }
-    // The library's limits on a national number (MIN_LENGTH_FOR_NSN, MAX_LENGTH_FOR_NSN): no number.
-    if (nationalNumber.length < 2 || nationalNumber.length > 17) return null;
-    let country: string | undefined;
-    if (codePlan.countries?.length === 1) country = codePlan.countries[0]!.country;
-    else if (codePlan.countries) {
-      for (const c of codePlan.countries) {
-        if (c.leading) {
-          if (nationalNumber.search(c.leading) === 0) {
-            country = c.country;
-            break;
-          }
-          continue;
-        }
-        const plan = planOf(c.country);
-        if (plan === null) return undefined;
-        if (typeByPlan(plan, nationalNumber) !== undefined) {
-          country = c.country;
-          break;
-        }
-      }
-    }
-    if (planOf(country ?? callingCode) === null) return undefined;
-    return { number: text, countryCallingCode: callingCode, nationalNumber, country };
+    return parsedAnswer(callingCode, codePlan, nationalNumber, undefined);
   }
   return null; // no calling code: the library finds none either
 }
