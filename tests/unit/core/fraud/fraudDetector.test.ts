@@ -52,47 +52,32 @@ describe('fraud detector', () => {
   it('numbers without a range (unknown to the numbering plan, unallocated) are scanned and pumped per account and country', () => {
     // Found from outside (2026-12-06): 40 SMS to 40 reserved +44 7700 900… numbers, 60% failed, raised no range_scan (the
     // same to allocated numbers did); 20 never-confirmed SMS to them, no sms_pumping.
-    const scan = Array.from({ length: 40 }, (_, i) =>
-      ev({
-        event_time: T0 + i * 3_000,
-        account_id: 'acct-unranged',
-        destination_country: 'GB',
-        recipient_range: '',
-        recipient_number_type: '',
-        status: i % 5 < 3 ? 'failed' : 'delivered',
-      }),
-    );
+    /** `count` SMS `spacingMs` apart to numbers without a range, each with the status `statusOf` gives. */
+    const unranged = (count: number, spacingMs: number, statusOf: (i: number) => string, over: Partial<FraudEvent> = {}): FraudEvent[] =>
+      Array.from({ length: count }, (_, i) =>
+        ev({
+          event_time: T0 + i * spacingMs,
+          account_id: 'acct-unranged',
+          destination_country: 'GB',
+          recipient_range: '',
+          recipient_number_type: '',
+          status: statusOf(i),
+          ...over,
+        }),
+      );
+    const scan = unranged(40, 3_000, (i) => (i % 5 < 3 ? 'failed' : 'delivered'));
     const scanned = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), scan).filter((c) => c.change === 'opened' && c.alert.rule === 'range_scan');
     assert.equal(scanned.length, 1);
     assert.deepEqual(scanned[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
     assert.equal(scanned[0]!.alert.evidence['distinct_recipients'], 40);
-    const pumped = Array.from({ length: 20 }, (_, i) =>
-      ev({
-        event_time: T0 + i * 5_000,
-        account_id: 'acct-unranged',
-        destination_country: 'GB',
-        recipient_range: '',
-        recipient_number_type: '',
-        status: i % 2 ? 'expired' : 'pending',
-      }),
-    );
+    const pumped = unranged(20, 5_000, (i) => (i % 2 ? 'expired' : 'pending'));
     const pumping = run(new FraudDetector(DEFAULT_FRAUD_CONFIG), pumped).filter((c) => c.change === 'opened' && c.alert.rule === 'sms_pumping');
     assert.equal(pumping.length, 1);
     assert.deepEqual(pumping[0]!.alert.key, { account_id: 'acct-unranged', destination_country: 'GB' });
     // Email and push recipients have no range by nature, and numbers with no country are no one country's: no scan
     // (found in review: a bulk email to a stale list opened range_scan).
     for (const over of [{ channel: 'email', recipient_type: 'email' }, { channel: 'push', recipient_type: 'device' }, { destination_country: '' }] as const) {
-      const bulk = Array.from({ length: 200 }, (_, i) =>
-        ev({
-          event_time: T0 + i * 1_000,
-          account_id: 'acct-bulk',
-          destination_country: 'DE',
-          recipient_range: '',
-          recipient_number_type: '',
-          status: i % 2 ? 'failed' : 'delivered',
-          ...over,
-        }),
-      );
+      const bulk = unranged(200, 1_000, (i) => (i % 2 ? 'failed' : 'delivered'), { account_id: 'acct-bulk', destination_country: 'DE', ...over });
       assert.deepEqual(
         run(new FraudDetector(DEFAULT_FRAUD_CONFIG), bulk).filter((c) => c.alert.rule === 'range_scan' || c.alert.rule === 'sms_pumping'),
         [],
