@@ -76,6 +76,7 @@ export class BillingService implements BatchHandler<PartitionState> {
       handler: this,
       batchSeconds: deps.metrics.billingBatchSeconds,
       onLag: (partition, lag) => deps.metrics.billingLag.set({ partition: String(partition) }, lag),
+      onUnstable: (partition, records) => deps.metrics.consumerPastStableOffset.set({ consumer: 'billing', partition: String(partition) }, records),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
       settings: loopSettingsFor(kafka, {

@@ -178,6 +178,7 @@ export class FraudService implements BatchHandler<PartitionState> {
       log: deps.log,
       handler: this,
       onLag: (partition, lag) => deps.metrics.fraudLag.set({ partition: String(partition) }, lag),
+      onUnstable: (partition, records) => deps.metrics.consumerPastStableOffset.set({ consumer: 'fraud', partition: String(partition) }, records),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
       settings: loopSettingsFor(kafka, {

@@ -132,6 +132,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       handler: this,
       batchSeconds: deps.metrics.ingestBatchSeconds,
       onLag: (partition, lag) => deps.metrics.ingestLag.set({ partition: String(partition) }, lag),
+      onUnstable: (partition, records) => deps.metrics.consumerPastStableOffset.set({ consumer: 'ingest', partition: String(partition) }, records),
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
       clock: this.clock,
       settings: loopSettingsFor(kafka, {

@@ -1,5 +1,5 @@
 import type { ClickHouseSettings } from '@clickhouse/client';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, AdminConfig, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
 import { PipelineError, type RowShape } from '../../core/index.ts';
@@ -8,6 +8,7 @@ import type { CompressionName, PublisherChoice } from '../config/config.ts';
 import type { ComponentHealth } from '../http/index.ts';
 import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './deadLetters.ts';
 import { classifyBatchFailure, classifyKafkaError } from './errors.ts';
+import { PartitionWatch, alarmReasons, type PartitionAlarm, type PartitionOffsets } from './partitionWatch.ts';
 import { createPublisher, type Publisher, type TopicMessages } from './publisher.ts';
 import type { KafkaClientSecurity } from './security.ts';
 
@@ -175,8 +176,15 @@ export type LoopState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
 export interface LoopStatus {
   readonly state: LoopState;
   readonly batches: number;
-  /** Records behind the high watermark over the topic's partitions, as the broker sees the group (polled). */
+  /**
+   * Records the group can read and has not committed, over the topic's partitions, as the broker sees it (polled): up
+   * to each partition's last stable offset, the end a read-committed consumer reads to.
+   */
   readonly lag: number;
+  /** Records past the last stable offsets: in, or behind, producer transactions still open (not in `lag`). */
+  readonly unstable: number;
+  /** Partitions waiting past the stall threshold: behind an open transaction, or held here without a commit. */
+  readonly partitionAlarms: readonly PartitionAlarm[];
   /** When `lag` was read from the broker; undefined before the first successful read. */
   readonly lagAt: number | undefined;
   /** How old `lag` is now, on the loop's clock (ms); undefined before the first successful read. */
@@ -229,6 +237,8 @@ export interface ConsumerLoopDeps<S> {
   readonly batchSeconds?: Histogram;
   /** Per-partition lag, as read from the broker. */
   readonly onLag?: (partition: number, lag: number) => void;
+  /** Per-partition records past the last stable offset (behind an open transaction), as read from the broker. */
+  readonly onUnstable?: (partition: number, records: number) => void;
   /** Called once when the loop stops for good because of an error (the service decides whether the process exits). */
   readonly onFatal?: (err: PipelineError) => void;
   readonly clock?: () => number;
@@ -287,7 +297,12 @@ export const CONSUMER_METADATA_MAX_AGE_MS = 30_000;
 
 export class ConsumerLoop<S> {
   private readonly consumer: Consumer;
+  /** Lists offsets at READ_COMMITTED (kafkajs's only level before the patch): the last stable offsets. */
   private readonly admin: Admin;
+  /** Lists offsets at READ_UNCOMMITTED (patches/kafkajs+2.2.4.patch): the high watermarks. */
+  private readonly endAdmin: Admin;
+  private readonly watch = new PartitionWatch();
+  private unstable = 0;
   private readonly publisher: Publisher;
   private readonly partitions = new Map<number, PartitionEntry<S>>();
   private readonly clock: () => number;
@@ -341,6 +356,8 @@ export class ConsumerLoop<S> {
       metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
     });
     this.admin = deps.kafka.admin();
+    const readUncommitted: AdminConfig & { readonly isolationLevel: number } = { isolationLevel: 0 };
+    this.endAdmin = deps.kafka.admin(readUncommitted);
     this.publisher = createPublisher(
       { brokers: deps.brokers, clientId: deps.clientId, log: deps.log, compression: s.compression ?? 'none', security: s.security ?? {} },
       s.publisher,
@@ -365,6 +382,8 @@ export class ConsumerLoop<S> {
       state: this.state,
       batches: this.batches,
       lag: this.lag,
+      unstable: this.unstable,
+      partitionAlarms: this.state === 'running' ? this.watch.alarms(now, stallMs, new Set(this.assigned)) : [],
       lagAt: this.lagAt,
       lagAgeMs: this.lagAt === undefined ? undefined : Math.max(0, now - this.lagAt),
       partitions: this.assigned.length,
@@ -395,6 +414,7 @@ export class ConsumerLoop<S> {
       await this.publisher.start();
       log.info({ connector: settings.connector, publisher: this.publisher.implementation }, 'publisher ready');
       await this.admin.connect();
+      await this.endAdmin.connect();
       await this.consumer.connect();
       await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     } catch (err) {
@@ -404,6 +424,7 @@ export class ConsumerLoop<S> {
       await this.publisher.close();
       await this.consumer.disconnect().catch(() => undefined);
       await this.admin.disconnect().catch(() => undefined);
+      await this.endAdmin.disconnect().catch(() => undefined);
       throw classifyKafkaError(err);
     }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -490,6 +511,7 @@ export class ConsumerLoop<S> {
         `consumer did not stop within ${deadlineMs / 1000} s; going on without it (its batch in progress stays uncommitted and is replayed by the next owner)`,
       );
     await this.admin.disconnect().catch(() => undefined);
+    await this.endAdmin.disconnect().catch(() => undefined);
     await this.publisher.close();
     for (const [p, e] of this.partitions) this.deps.handler.closePartition?.(p, e.state);
     this.partitions.clear();
@@ -552,20 +574,31 @@ export class ConsumerLoop<S> {
 
   private async readLag(): Promise<void> {
     try {
-      const [high, committed] = await Promise.all([
+      const [stable, ends, committed] = await Promise.all([
         this.admin.fetchTopicOffsets(this.topic),
+        this.endAdmin.fetchTopicOffsets(this.topic),
         this.admin.fetchOffsets({ groupId: this.deps.settings.groupId, topics: [this.topic] }),
       ]);
       const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-      let total = 0;
-      for (const h of high) {
-        const c = byPartition.get(h.partition) ?? -1;
-        // Nothing committed yet: everything the partition still holds is waiting.
-        const lag = Math.max(0, Number(h.high) - (c >= 0 ? c : Number(h.low)));
-        total += lag;
-        this.deps.onLag?.(h.partition, lag);
-      }
+      const endOf = new Map(ends.map((e) => [e.partition, Number(e.high)]));
+      const offsets: PartitionOffsets[] = stable.map((h) => ({
+        partition: h.partition,
+        // Nothing committed yet: everything the partition still holds is waiting (PartitionWatch counts from `low`).
+        committed: byPartition.get(h.partition) ?? -1,
+        low: Number(h.low),
+        stable: Number(h.high),
+        high: endOf.get(h.partition) ?? Number(h.high),
+      }));
       const readAt = this.clock();
+      let total = 0;
+      let unstable = 0;
+      for (const r of this.watch.observe(offsets, readAt)) {
+        total += r.lag;
+        unstable += r.unstable;
+        this.deps.onLag?.(r.partition, r.lag);
+        this.deps.onUnstable?.(r.partition, r.unstable);
+      }
+      this.unstable = unstable;
       // Records waiting that did not at the read before came after it: they wait since then at the earliest.
       if (total === 0) this.waitingSince = undefined;
       else if (this.lag === 0 && this.waitingSince === undefined) this.waitingSince = this.lagAt ?? readAt;
@@ -618,6 +651,8 @@ export class ConsumerLoop<S> {
 
   private onAssignment(assigned: readonly number[]): void {
     this.assigned = [...assigned];
+    // A partition that waited unassigned (or under another member) is this member's to move from now on.
+    this.watch.heldFrom(assigned, this.clock());
     const keep = new Set(assigned);
     for (const [p, e] of this.partitions) {
       if (!keep.has(p)) {
@@ -1128,6 +1163,7 @@ export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown
     state: s.state,
     batches: s.batches,
     lag: s.lag,
+    past_last_stable_offset: s.unstable,
     lag_read_at: iso(s.lagAt),
     partitions: s.partitions,
     last_progress_at: iso(s.lastProgressAt),
@@ -1149,6 +1185,10 @@ export function loopHealth(s: LoopStatus, extra: Readonly<Record<string, unknown
       // Found from outside: with the broker frozen, health stayed ok (the last lag read said nothing waited).
       if (s.lagUnreadMs > 0)
         reasons.push(`consumer lag not read from the broker for ${Math.round(s.lagUnreadMs / 1000)} s: what waits is unknown (is the broker answering?)`);
+      // Per partition (found from outside, 2026-12-06): behind an open transaction, and — unless the member as a whole
+      // is stalled, said above — a partition of its own that does not move while the others do.
+      const alarms = s.stalledMs > 0 ? s.partitionAlarms.filter((a) => a.kind !== 'no_commit') : s.partitionAlarms;
+      reasons.push(...alarmReasons(alarms));
       return reasons.length > 0 ? { status: 'degraded', reasons, detail } : { status: 'ok', detail };
     }
     case 'idle':

@@ -16,12 +16,14 @@ export const PATCHED_KAFKAJS_FILES = [
   'kafkajs/src/protocol/messageSet/decoder.js',
   'kafkajs/src/consumer/offsetManager/index.js',
   'kafkajs/src/consumer/consumerGroup.js',
+  'kafkajs/src/index.js',
 ] as const;
 
 /**
  * The patched kafkajs files that do not carry the patch (an install with --ignore-scripts skips the postinstall that
  * applies it): then a producer batch of ~125,000 records crashes ingest and a record with thousands of headers holds
- * the main thread, and a lost group coordinator stalls commits until that broker is back (ADR 0036). `read` is for tests.
+ * the main thread, a lost group coordinator stalls commits until that broker is back, and records behind an open
+ * transaction go unseen by lag and health (ADR 0036). `read` is for tests.
  */
 export function unpatchedKafkajsFiles(read: (file: string) => string = (f) => readFileSync(createRequire(import.meta.url).resolve(f), 'utf8')): string[] {
   return PATCHED_KAFKAJS_FILES.filter((f) => {

@@ -21,6 +21,7 @@ export interface PipelineMetrics {
   readonly fraudRecordsLate: Counter;
   readonly apiRequests: Counter<'route' | 'status'>;
   readonly consumerLagAge: Gauge<'consumer'>;
+  readonly consumerPastStableOffset: Gauge<'consumer' | 'partition'>;
   /**
    * Has `cdr_consumer_lag_age_seconds{consumer}` report, at each scrape, how old that consumer's lag gauges are (`ageMs`
    * undefined: not read yet, no sample).
@@ -119,6 +120,14 @@ export function createMetrics(): PipelineMetrics {
       name: 'cdr_api_requests_total',
       help: 'Internal API requests by route and status',
       labelNames: ['route', 'status'],
+      registers: [registry],
+    }),
+    // Found from outside (2026-12-06): the lag gauges count to the last stable offset, so a producer that died inside a
+    // transaction held a partition for up to 15 min while they said 0. Read with them.
+    consumerPastStableOffset: new Gauge({
+      name: 'cdr_consumer_records_past_stable_offset',
+      help: "Records past a partition's last stable offset, per consumer: in, or behind, a producer transaction still open (not in the cdr_*_lag_records gauges; read when it ends)",
+      labelNames: ['consumer', 'partition'],
       registers: [registry],
     }),
     // Read at each scrape: the lag gauges keep their last value while the broker does not answer (found from outside:

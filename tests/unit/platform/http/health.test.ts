@@ -7,6 +7,8 @@ const status = (over: Partial<LoopStatus>): LoopStatus => ({
   state: 'running',
   batches: 3,
   lag: 0,
+  unstable: 0,
+  partitionAlarms: [],
   lagAt: Date.UTC(2026, 0, 1),
   lagAgeMs: 0,
   partitions: 2,
@@ -89,5 +91,29 @@ describe('health', () => {
     ]);
     // Running and not stalled: the batches in progress are detail, not a reason.
     assert.equal(loopHealth(status({ inFlight })).status, 'ok');
+  });
+
+  it('names records behind an open transaction and a partition of its own that does not move, each once', () => {
+    const since = Date.UTC(2026, 0, 1);
+    const partitionAlarms = [
+      { kind: 'open_transaction', partition: 2, records: 300, since, forMs: 75_000 },
+      { kind: 'open_transaction', partition: 5, records: 12, since, forMs: 62_000 },
+      { kind: 'no_commit', partition: 6, records: 40, since, forMs: 90_000 },
+    ] as const;
+    const h = loopHealth(status({ lag: 40, unstable: 312, partitionAlarms }));
+    assert.equal(h.status, 'degraded');
+    assert.deepEqual(h.reasons, [
+      "312 records wait behind a producer's transaction open for at least 75 s on partitions 2, 5 (the last stable offset has not moved); " +
+        "they are read when the producer commits or aborts it, at the latest when the broker's transaction timeout ends it",
+      'no commit for up to 90 s on partition 6 while 40 records wait there',
+    ]);
+    assert.equal(h.detail!['past_last_stable_offset'], 312);
+    // The member as a whole stalled: said once, by the group-wide reason; the open transaction is still named.
+    const all = loopHealth(status({ lag: 40, stalledMs: 90_000, partitionAlarms }));
+    assert.equal(all.reasons!.length, 2);
+    assert.match(all.reasons![0]!, /^no batch committed for 90 s while 40 records wait$/);
+    assert.match(all.reasons![1]!, /behind a producer's transaction/);
+    // Records past the LSO with no alarm (a transaction open for a moment) are detail, not a reason.
+    assert.equal(loopHealth(status({ unstable: 50 })).status, 'ok');
   });
 });
