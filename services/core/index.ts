@@ -19,7 +19,7 @@ export {
   PSEUDONYMISED_SCHEMA_ID,
   PSEUDONYMISED_V1_SCHEMA_ID,
 } from './cdr/avroCodec.ts';
-export type { FramedValueWriter, PseudonymisedValue, RegisteredSchema } from './cdr/avroCodec.ts';
+export type { FramedValueWriter, PseudonymisedValue, RegisteredSchema, RegistryAnswers } from './cdr/avroCodec.ts';
 export {
   blankIdentifier,
   cleanIdentifier,

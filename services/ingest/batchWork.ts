@@ -1,4 +1,4 @@
-import type { CdrEvent, MonthKey, PipelineErrorCode } from '../core/index.ts';
+import type { CdrEvent, MonthKey, PipelineErrorCode, RegistryAnswers } from '../core/index.ts';
 import {
   CalendarMemo,
   CDR_SHAPE,
@@ -14,7 +14,7 @@ import {
   vaultRowIdentity,
 } from '../core/index.ts';
 import { RowsEncoder, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
-import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID } from '../platform/schemas/index.ts';
+import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID, useRegistryAnswers } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
 import { sealerFactory } from '../platform/keys/nativeSealer.ts';
 
@@ -58,6 +58,8 @@ export interface ScreenRequest {
   readonly batch: number;
   readonly values: PackedValues;
   readonly now: number;
+  /** What the schema registry said of the batch's schema ids (a few small documents): given to this thread's codec. */
+  readonly registry?: RegistryAnswers;
 }
 
 export interface ScreenReply {
@@ -152,6 +154,7 @@ export class BatchWork {
   async screen(req: ScreenRequest): Promise<ScreenReply> {
     const { bytes, ends, nulls } = req.values;
     const now = req.now;
+    if (req.registry) useRegistryAnswers(req.registry);
     const slice = new EventLoopSlice(this.opts.sliceMs ?? Number.POSITIVE_INFINITY);
     const isNull = new Set(nulls);
     const events: CdrEvent[] = [];

@@ -18,6 +18,7 @@ import {
 import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
+import { confluentSchemaIds, SchemaRegistryClient } from '../platform/schemas/index.ts';
 import type { RecordFailure } from './batchWork.ts';
 import { createPrepareWork, type PrepareWork } from './preparePool.ts';
 
@@ -102,8 +103,13 @@ export class IngestService implements BatchHandler<PartitionState> {
   /** Ids (→ position) stored at each epoch since the oldest lookup in flight began. */
   private readonly recentlyStored = new Map<number, Map<string, string>>();
 
+  /** Where cdr.raw's writer schemas are looked up by id, if configured (CDR_SCHEMA_REGISTRY_URL). */
+  private readonly schemaRegistry: SchemaRegistryClient | undefined;
+
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
+    const registry = deps.config.ingest.schemaRegistry;
+    this.schemaRegistry = registry ? new SchemaRegistryClient({ url: registry.url, basicAuth: registry.basicAuth }) : undefined;
     // Every outcome is served from the start (0 until it happens): a missing series is not a zero to a dashboard.
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
     for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
@@ -163,7 +169,12 @@ export class IngestService implements BatchHandler<PartitionState> {
   async start(): Promise<void> {
     await this.loop.start();
     this.deps.log.info(
-      { topic: this.deps.config.kafka.topics.raw, group: this.deps.config.ingest.groupId, prepareThreads: this.work.threads },
+      {
+        topic: this.deps.config.kafka.topics.raw,
+        group: this.deps.config.ingest.groupId,
+        prepareThreads: this.work.threads,
+        ...(this.schemaRegistry ? { schemaRegistry: this.schemaRegistry.where } : {}),
+      },
       'ingest started',
     );
   }
@@ -198,12 +209,12 @@ export class IngestService implements BatchHandler<PartitionState> {
   async prepare(messages: readonly KafkaMessage[], ctx: BatchContext<PartitionState>): Promise<BatchResult> {
     const { config, keyRing, metrics } = this.deps;
     const now = ctx.at;
+    const values = messages.map((m) => m.value);
+    // The writer schemas of ids this batch carries that the schema registry has not been asked about yet; a registry
+    // that cannot answer holds the batch (retried), it dead-letters nothing.
+    const registry = this.schemaRegistry ? await this.schemaRegistry.answersFor(confluentSchemaIds(values)) : undefined;
     // Step one on the prepare work (a worker thread, preparePool.ts): decode, validate, sanitise.
-    const screened = await this.work.screen(
-      ctx.partition,
-      messages.map((m) => m.value),
-      now,
-    );
+    const screened = await this.work.screen(ctx.partition, values, now, registry);
     let transformed = false;
     try {
       const dead: DeadLetter[] = screened.failures.map((f) => deadLetterOf(messages, f));

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { MonthKey } from '../core/index.ts';
+import type { MonthKey, RegistryAnswers } from '../core/index.ts';
 import { PipelineError } from '../core/index.ts';
 import { startTsWorker } from '../platform/runtime/index.ts';
 import { BatchWork, type BatchWorkOptions, type PackedValues, type ScreenReply, type TransformReply, type TransformRequest } from './batchWork.ts';
@@ -36,7 +36,8 @@ export interface TransformInput extends Omit<TransformRequest, 'batch' | 'keys'>
 export interface PrepareWork {
   /** Worker threads doing the work (0: the main thread). */
   readonly threads: number;
-  screen(partition: number, values: readonly (Buffer | null)[], now: number): Promise<ScreenedBatch>;
+  /** `registry`: what the schema registry said of the batch's schema ids (CDR_SCHEMA_REGISTRY_URL), if one is used. */
+  screen(partition: number, values: readonly (Buffer | null)[], now: number, registry?: RegistryAnswers): Promise<ScreenedBatch>;
   /** Step two for a screened batch (at most once; call `release` instead if it will not be transformed). */
   transform(screened: ScreenedBatch, input: TransformInput): Promise<TransformReply>;
   release(screened: ScreenedBatch): void;
@@ -88,9 +89,9 @@ class InlineWork implements PrepareWork {
     this.work = new BatchWork({ ...opts, ownsKeys: false });
   }
 
-  async screen(_partition: number, values: readonly (Buffer | null)[], now: number): Promise<ScreenedBatch> {
+  async screen(_partition: number, values: readonly (Buffer | null)[], now: number, registry?: RegistryAnswers): Promise<ScreenedBatch> {
     const batch = this.nextBatch++;
-    return { ...(await this.work.screen({ batch, values: packValues(values), now })), batch, slot: 0 };
+    return { ...(await this.work.screen({ batch, values: packValues(values), now, ...(registry ? { registry } : {}) })), batch, slot: 0 };
   }
 
   transform(screened: ScreenedBatch, input: TransformInput): Promise<TransformReply> {
@@ -145,11 +146,11 @@ class WorkerPool implements PrepareWork {
     this.slots = Array.from({ length: opts.threads }, () => ({ worker: undefined, pending: new Map(), exited: Promise.resolve() }));
   }
 
-  async screen(partition: number, values: readonly (Buffer | null)[], now: number): Promise<ScreenedBatch> {
+  async screen(partition: number, values: readonly (Buffer | null)[], now: number, registry?: RegistryAnswers): Promise<ScreenedBatch> {
     const slotIndex = partition % this.slots.length;
     const batch = this.nextId++;
     const packed = packValues(values);
-    const reply = (await this.call(slotIndex, { type: 'screen', id: 0, batch, values: packed, now }, [
+    const reply = (await this.call(slotIndex, { type: 'screen', id: 0, batch, values: packed, now, ...(registry ? { registry } : {}) }, [
       packed.bytes.buffer as ArrayBuffer,
       packed.ends.buffer as ArrayBuffer,
     ])) as ScreenReply;

@@ -16,6 +16,15 @@ export interface RegisteredSchema {
   readonly schema: avro.Schema;
 }
 
+/**
+ * What a schema registry (CDR_SCHEMA_REGISTRY_URL) said of the schema ids a batch of cdr.raw carries: the writer
+ * schemas it holds (JSON text, as it serves them), and why others cannot be used (not Avro, references, not there).
+ */
+export interface RegistryAnswers {
+  readonly found: readonly { readonly id: number; readonly schema: string }[];
+  readonly notes: readonly { readonly id: number; readonly reason: string }[];
+}
+
 export const CONFLUENT_MAGIC = 0;
 export const CDR_EVENT_SCHEMA_ID = 1;
 /** The schema ingest writes cdr.pseudonymised with (v1.1: v1 plus number ranges and types). */
@@ -112,6 +121,10 @@ export class CdrCodec {
   private readonly schemas: Map<number, avro.Schema>;
   private readonly writerTypes = new Map<number, avro.Type>();
   private readonly readers = new Map<number, CdrReader | null>();
+  /** cdr.raw writer schemas a schema registry served, by id (JSON text): they come before `schemas` for that topic. */
+  private readonly registrySchemas = new Map<number, string>();
+  /** Why a schema id the registry was asked about cannot be used (said in the dead letter). */
+  private readonly registryNotes = new Map<number, string>();
   private readonly pseudonymisedResolvers = new Map<number, avro.Resolver | null>();
 
   constructor(registered: readonly RegisteredSchema[]) {
@@ -146,16 +159,48 @@ export class CdrCodec {
     return r ?? undefined;
   }
 
+  /**
+   * Takes what a schema registry said of cdr.raw's schema ids: a served schema is the writer schema of that id on the
+   * raw topic from now on (ids are the registry's, whatever `schemas/registry.json` numbers its own files with); an
+   * id it does not hold is read with the local file of that id, if there is one. Repeating an answer changes nothing.
+   */
+  useRegistryAnswers(answers: RegistryAnswers): void {
+    for (const { id, schema } of answers.found) {
+      if (this.registrySchemas.get(id) === schema) continue;
+      this.registrySchemas.set(id, schema);
+      this.registryNotes.delete(id);
+      this.readers.delete(id);
+    }
+    for (const { id, reason } of answers.notes) if (!this.registrySchemas.has(id)) this.registryNotes.set(id, reason);
+  }
+
+  /** The writer schema of a cdr.raw value framed with `id`: the registry's, else the local file's. */
+  private rawWriterSchema(id: number): avro.Schema | undefined {
+    const served = this.registrySchemas.get(id);
+    if (served === undefined) return this.schemas.get(id);
+    try {
+      return JSON.parse(served) as avro.Schema;
+    } catch {
+      return undefined;
+    }
+  }
+
   private newReader(id: number): CdrReader | null {
-    const writer = this.writerType(id);
-    if (!writer) return null;
+    const writerSchema = this.rawWriterSchema(id);
+    if (!writerSchema) return null;
+    let writer: avro.Type;
+    try {
+      writer = this.registrySchemas.has(id) ? avro.Type.forSchema(writerSchema) : this.writerType(id)!;
+    } catch {
+      return null;
+    }
     try {
       return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer) };
     } catch {
       // Perhaps only enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
     }
     const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
-    const widened = widenedEnums(readerSchema, this.schemas.get(id)!);
+    const widened = widenedEnums(readerSchema, writerSchema);
     if (!widened) return null;
     try {
       const type = avro.Type.forSchema(widened);
@@ -163,6 +208,13 @@ export class CdrCodec {
     } catch {
       return null;
     }
+  }
+
+  private unknownIdReason(schemaId: number): string {
+    const note = this.registryNotes.get(schemaId);
+    if (note !== undefined) return `schema id ${schemaId}: ${note}`;
+    if (this.registrySchemas.has(schemaId)) return `schema id ${schemaId} (from the schema registry) cannot be resolved to cdr-event v1`;
+    return `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
   }
 
   /** A value read with widened enums, refused when one of its enum fields holds a symbol v1 lacks. */
@@ -192,7 +244,7 @@ export class CdrCodec {
         // names the real problem; it can never be stored (an empty cdr_id is refused), so nothing is let through.
         const plain = this.plainOrUndefined(value);
         if (plain) return plain;
-        throw new PipelineError('unknown_schema_id', `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`);
+        throw new PipelineError('unknown_schema_id', this.unknownIdReason(schemaId));
       }
       let event: CdrEvent;
       try {

@@ -73,6 +73,8 @@ export const ERROR_CODES = {
   /** A month key was destroyed while a batch that uses it was in flight: the batch is prepared again, without it. */
   key_destroyed: { disposition: 'retry', http: 503 },
   unavailable: { disposition: 'retry', http: 503 },
+  /** The schema registry (CDR_SCHEMA_REGISTRY_URL) could not say what a batch's schema id is: the batch waits. */
+  schema_registry_unavailable: { disposition: 'retry', http: 503 },
   /** Nobody classified it: a few retries (it may be transient), then stop loudly rather than loop forever. */
   unexpected: { disposition: 'retry', http: 500, maxAttempts: 5 },
 } as const satisfies Record<string, CodeRule>;

@@ -133,6 +133,18 @@ const sectionSchemas = {
     // The prepare workers' nice value (Linux); unset: 10 where the process serves the API too (`cdr start`), else 0.
     CDR_INGEST_WORKER_NICE: intVar(0, 19).optional(),
     CDR_NATIVE_SEALER: z.enum(SEALER_CHOICES).default('auto'),
+    // A Confluent-compatible schema registry that cdr.raw's writer schemas are read from (services/platform/schemas/
+    // schemaRegistry.ts). http(s) only, and no credentials in it: the URL is said in messages.
+    CDR_SCHEMA_REGISTRY_URL: z
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+      .refine((v) => !/^[a-z]+:\/\/[^/?#]*@/i.test(v), {
+        message: 'put credentials in CDR_SCHEMA_REGISTRY_BASIC_AUTH, not in the URL (it is said in messages)',
+      })
+      .optional(),
+    CDR_SCHEMA_REGISTRY_BASIC_AUTH: z
+      .string()
+      .regex(/^[^:]*:/, 'expected user:password')
+      .optional(),
   }),
   api: z.object({
     CDR_API_HOST: listenHost().default('127.0.0.1'),
@@ -235,6 +247,8 @@ export interface IngestConfig {
   readonly workerNice: number | undefined;
   /** Who computes tokens and vault seals of new identifiers (ADR 0040). */
   readonly sealer: SealerChoice;
+  /** Where cdr.raw's writer schemas are looked up by id (besides schemas/registry.json); undefined: nowhere else. */
+  readonly schemaRegistry: { readonly url: string; readonly basicAuth: string | undefined } | undefined;
 }
 
 export interface ApiConfig {
@@ -426,6 +440,8 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
   },
   ingest(env, problems) {
     const section = parseSection(sectionSchemas.ingest, env, problems);
+    if (env['CDR_SCHEMA_REGISTRY_BASIC_AUTH'] !== undefined && env['CDR_SCHEMA_REGISTRY_URL'] === undefined)
+      problems.push('CDR_SCHEMA_REGISTRY_BASIC_AUTH: set without CDR_SCHEMA_REGISTRY_URL (credentials for no registry)');
     if (!section.ok) return undefined;
     const e = section.e;
     return {
@@ -440,6 +456,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
       workerNice: e.CDR_INGEST_WORKER_NICE,
       sealer: e.CDR_NATIVE_SEALER,
+      schemaRegistry: e.CDR_SCHEMA_REGISTRY_URL === undefined ? undefined : { url: e.CDR_SCHEMA_REGISTRY_URL, basicAuth: e.CDR_SCHEMA_REGISTRY_BASIC_AUTH },
     };
   },
   api(env, problems) {

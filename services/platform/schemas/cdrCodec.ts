@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type avro from 'avsc';
 import { CdrCodec, type RegisteredSchema } from '../../core/index.ts';
-import type { CdrEvent, FramedValueWriter, PseudonymisedValue } from '../../core/index.ts';
+import type { CdrEvent, FramedValueWriter, PseudonymisedValue, RegistryAnswers } from '../../core/index.ts';
 
 /**
  * The project's Avro schemas, read once from `schemas/` (registry.json: Confluent schema id → file), and the
@@ -35,6 +35,10 @@ export function decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaI
 /** decodeCdrEvent of the value at [start, end) of a batch's values back to back. */
 export function decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
   return cdrCodec.decodeCdrEventIn(bytes, start, end);
+}
+/** What a schema registry said of a batch's schema ids, for this thread's codec (each prepare worker has its own). */
+export function useRegistryAnswers(answers: RegistryAnswers): void {
+  cdrCodec.useRegistryAnswers(answers);
 }
 export function encodeCdrEvent(event: CdrEvent, framing: 'confluent' | 'plain' = 'confluent'): Buffer {
   return cdrCodec.encodeCdrEvent(event, framing);

@@ -13,7 +13,9 @@ export {
   loadRegisteredSchemas,
   loadSchemaFile,
   pseudonymisedType,
+  useRegistryAnswers,
 } from './cdrCodec.ts';
+export { confluentSchemaIds, SchemaRegistryClient, type SchemaRegistrySettings } from './schemaRegistry.ts';
 export {
   CDR_EVENT_SCHEMA_ID,
   CONFLUENT_MAGIC,
