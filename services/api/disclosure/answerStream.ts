@@ -21,7 +21,10 @@ import { expiredMonthsOf, type AnswerPlan, type DisclosureDesk, type MonthAnswer
  */
 export interface AnswerOutcome {
   readonly status: 'answered' | 'failed' | 'aborted';
+  /** Records the answer gave out: all of them once answered; before a failure or an abort, those of the pages sent. */
   readonly recordCount: number;
+  /** Why a failed answer stopped (for the log: found from outside, a failure part-way left no line anywhere). */
+  readonly error?: unknown;
   readonly months: MonthAnswer[];
   readonly integrity: AnswerIntegrity | null;
 }
@@ -96,6 +99,9 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
     const months: MonthAnswer[] = [];
     let status: AnswerOutcome['status'] = 'aborted';
     let integrity: AnswerIntegrity | null = null;
+    let failure: unknown;
+    /** Records of the pages handed to the stream (a page's records are digested before its parties are on record). */
+    let sent = 0;
     try {
       yield writer.open(opts.header);
       const pages = opts.desk.pages(opts.plan, (m) => months.push(m));
@@ -137,6 +143,7 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
           // Nothing of the page leaves before its parties are on record.
           if (recording) await recording;
           yield chunk;
+          sent += page.length;
         }
       } finally {
         await pages.return(undefined);
@@ -156,9 +163,12 @@ export function answerStream(opts: AnswerStreamOptions): Readable {
     } catch (err) {
       // Thrown in at a `yield` because the reader destroyed the stream (a client gone mid-answer): aborted, not failed.
       status = stream.destroyed ? 'aborted' : 'failed';
+      if (status === 'failed') failure = err;
       throw err;
     } finally {
-      await end({ status, recordCount: digester.recordCount, months, integrity });
+      // Found from outside: a failure before a page left said `record_count: 1` in the receipt, though none had.
+      const recordCount = status === 'answered' ? digester.recordCount : sent;
+      await end({ status, recordCount, months, integrity, ...(failure === undefined ? {} : { error: failure }) });
     }
   }
   const stream = Readable.from(body(), { objectMode: false, highWaterMark: 64 * 1024 });

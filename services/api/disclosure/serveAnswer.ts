@@ -72,6 +72,16 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
       `the answer would hold about ${plan.estimate} records, more than this API gives in one answer (${svc.maxAnswerRows}, CDR_API_MAX_ANSWER_ROWS); ask for a shorter range`,
     );
   }
+  // A law-enforcement answer puts each party it gives out on record under this month's key before their records leave
+  // (recordParties). Without that key (destroyed by a retention pass whose clock was moved past this month) it would
+  // fail at its first page with someone in it, after the 201 (found from outside): said now, before anything starts.
+  if (ask.kind === 'lea' && !(await svc.audit.canRecordParties(now))) {
+    audited(req, { detail: "refused: this month's key, which the parties an answer discloses are recorded under, was destroyed" });
+    throw new PipelineError(
+      'key_unavailable',
+      `this month's identifier key (${new Date(now).toISOString().slice(0, 7)}) was destroyed, by a retention pass whose clock was moved past it: the parties an answer discloses cannot be put on record, so no answer is given this month (a drill with a moved clock belongs on a copy of the store)`,
+    );
+  }
   const requestId = newRequestId(ask.kind);
   const actor = req.principal?.name ?? 'anonymous';
   const meta = {
@@ -150,6 +160,11 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
         }
       : {}),
     onEnd: async (outcome) => {
+      if (outcome.status === 'failed')
+        svc.log.error(
+          { err: outcome.error, request_id: requestId, records_sent: outcome.recordCount },
+          'a disclosure failed part-way: its answer was cut off (the receipt and the audit trail say failed)',
+        );
       // Recorded after the answer's last byte rather than before it: the reader is not kept waiting on two inserts
       // (under ingest these were 0.1-0.2 s of a whole-window request). The audit entry is queued now, so an audit read
       // that follows in this process finds it (AuditTrail.settled); the receipt waits for its row (DisclosureDesk).

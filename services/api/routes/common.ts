@@ -63,7 +63,7 @@ export const FREE_TEXT_FORMAT = 'free-text';
 export const freeTextFormat = { type: 'string', validate: (text: string): boolean => !identifierInText(text) } as const;
 /** What a 400 says of a free-text field that fails `FREE_TEXT_FORMAT` (after the field's name); never quotes it. */
 export const IDENTIFIER_IN_FREE_TEXT =
-  'holds what looks like a phone number or an email address; free text is kept in the audit trail for 36 months, identifiers only 12: name the subject in "identifier" only';
+  'holds what looks like a phone number or an email address; free text is kept in the audit trail for 36 months, identifiers only 12: name the subject in "identifier" only (a reference of 10 or more bare digits can read as a mobile number: write it with a prefix or separators, e.g. CASE-2026-…)';
 
 /** A free-text field's schema: 1 to `max` characters of FREE_TEXT_PATTERN, with no identifier (FREE_TEXT_FORMAT). */
 export function freeText(max: number, description?: string) {

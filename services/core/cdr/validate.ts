@@ -1,7 +1,8 @@
 import { PipelineError } from '../errors/pipelineError.ts';
 import { COUNTRY_CODES, ISO_4217 } from './codes.ts';
 import { trafficCutoff } from '../retention/retentionCalendar.ts';
-import { blankIdentifier } from '../identity/normalise.ts';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { asciiDiallable, blankIdentifier, normalisePhone } from '../identity/normalise.ts';
 import type { CdrEvent } from './cdrEvent.ts';
 
 /**
@@ -35,6 +36,14 @@ const EMAIL_IN_TEXT = /(?<![^\s])[^\s@]+@[^\s@]+\.(?:\p{L}{2,}|xn--[a-z0-9-]+)(?
  */
 const NUMBER_IN_TEXT =
   /(?:(?:(?<![\p{L}\p{N}])\+|(?<![\p{L}\p{N}])tel:\s*\+?)[\s(]{0,2}\p{Nd}(?:[\s\p{Pd}\u2212.()]{0,3}\p{Nd}){6,}|(?<![\p{L}\p{N}])\+\p{Nd}(?:[\s\p{Pd}\u2212.()/]{0,3}\p{Nd}){6,})/iu;
+/**
+ * A number written with an exit code instead of `+` (`0060 12 345 6789`, `011 44 20 7946 0000`), as a word: the exit code
+ * and groups of digits with the separators people write. Which of it is a number is for the numbering plan to say
+ * (`numberAfterExitCode`): case numbers start with zeros too (`Warrant 0012345678`).
+ */
+const EXIT_CODE_NUMBER = /(?<![\p{L}\p{N}])(?:00|011)[\s(]{0,2}\p{Nd}+(?:[\s\p{Pd}\u2212.()]{1,3}\p{Nd}+){0,7}/gu;
+/** A number written internationally without its `+`: 10 to 15 digits in a row, as a word, not led by 0 (`60123456789`). */
+const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}/+\p{Pd}.])[1-9]\p{Nd}{9,14}(?![\p{L}\p{N}/]|[\p{Pd}.]\p{Nd})/gu;
 /** Invisible format characters (zero-width space, word joiner, soft hyphen…): removed before looking. */
 const FORMAT_CHARACTERS = /\p{Cf}/gu;
 
@@ -45,8 +54,42 @@ const FORMAT_CHARACTERS = /\p{Cf}/gu;
  */
 export function identifierInText(text: string): boolean {
   const t = text.normalize('NFKC').replace(FORMAT_CHARACTERS, '');
-  return EMAIL_IN_TEXT.test(t) || NUMBER_IN_TEXT.test(t);
+  if (EMAIL_IN_TEXT.test(t) || NUMBER_IN_TEXT.test(t) || OBFUSCATED_EMAIL.test(t)) return true;
+  // Found from outside (2026-12-07): `0060123456789` and `60123456789` in a case reference were kept 36 months in the
+  // audit trail, and shown in another subject's data-subject export. Digit runs are case numbers too, so only those
+  // the numbering plan reads as a valid number are taken for one.
+  const digits = asciiDiallable(t); // digits of every script as ASCII, for the exit code too
+  for (const m of digits.matchAll(EXIT_CODE_NUMBER)) if (numberAfterExitCode(m[0])) return true;
+  for (const m of digits.matchAll(BARE_INTERNATIONAL)) if (mobileNumber(m[0])) return true;
+  return false;
 }
+
+/**
+ * Whether bare digits are a valid mobile number read internationally: a person's, most likely. Not any valid number:
+ * references that start with a year (`20261207001`) read as a Cairo landline (+20 2…).
+ */
+function mobileNumber(digits: string): boolean {
+  const type = parsePhoneNumberFromString(`+${digits}`)?.getType();
+  return type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE';
+}
+
+/** Whether an exit code and the groups after it begin with a valid international number (7-15 digits, whole groups). */
+function numberAfterExitCode(written: string): boolean {
+  const groups = written.match(/\d+/g) ?? [];
+  const first = groups[0] ?? '';
+  let digits = first.startsWith('011') ? first.slice(3) : first.slice(2);
+  for (let g = 1; ; g++) {
+    if (digits.length >= 7 && digits.length <= 15 && normalisePhone(`+${digits}`, null).valid) return true;
+    if (g >= groups.length || digits.length > 15) return false;
+    digits += groups[g];
+  }
+}
+
+/**
+ * An address written to dodge a filter: `alice (at) example.com`, `alice [at] example [dot] com`, `alice at example dot
+ * com` is left alone (words). Found from outside (2026-12-07).
+ */
+const OBFUSCATED_EMAIL = /(?<![^\s])[^\s@()[\]{}<>]+\s*[([{<]\s*at\s*[)\]}>]\s*[\p{L}\p{N}-]+(?:\s*(?:\.|[([{<]\s*dot\s*[)\]}>])\s*[\p{L}\p{N}-]+)+/iu;
 
 /** What ingest takes as an account, provider or record id: 1-128 printable ASCII characters, no spaces. */
 export function recordIdShaped(v: string): boolean {

@@ -23,7 +23,7 @@ import { storeDirectly } from '../../support/seed.ts';
 import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const R = startOfMonthUtc(Date.now());
-const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token' };
+const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token', lea: 'lea-secret-token' };
 const auth = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
 describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill)', () => {
@@ -38,7 +38,12 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
     const tokensFile = join(setup.dataDir, 'tokens.json');
     writeFileSync(
       tokensFile,
-      JSON.stringify({ tokens: [{ name: 'drill', sha256: createHash('sha256').update(tokens.admin).digest('hex'), roles: ['admin'] }] }),
+      JSON.stringify({
+        tokens: [
+          { name: 'drill', sha256: createHash('sha256').update(tokens.admin).digest('hex'), roles: ['admin'] },
+          { name: 'officer', sha256: createHash('sha256').update(tokens.lea).digest('hex'), roles: ['lea-officer'] },
+        ],
+      }),
     );
     app = buildApi({
       log: rt.log,
@@ -78,6 +83,40 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
       passes.map((e) => e.verification['clock_moved']),
       [true, true, undefined],
     );
+  });
+
+  it("refuses a law-enforcement request before it starts once a drill destroyed this month's key, and says why", async () => {
+    // Found from outside (2026-12-07): the answer began (201, headers, `"records":[`) and was cut off at its first page
+    // with a party, which it could not put on record; the receipt said failed with 1 record, the log nothing.
+    await storeDirectly(rt, new TrafficGenerator({ seed: 8, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 10 }).take(20));
+    const [row] = await requireStorage(rt).storage.query<{ n: string }>(`SELECT count() n FROM ${requireStorage(rt).storage.table('cdr')}`);
+    assert.equal(Number(row!.n), 20);
+    const drill = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/retention/run',
+      payload: { now: new Date(addMonthsUtc(R, 13)).toISOString(), dry_run: false },
+      headers: auth(tokens.admin),
+    });
+    assert.equal(drill.statusCode, 200);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/lea/requests',
+      payload: {
+        authority: 'Royal Malaysia Police',
+        case_reference: 'KL-2026-0042',
+        legal_basis: 'Criminal Procedure Code s.116B',
+        identifier: { type: 'msisdn', value: '+60123456789' },
+        from: new Date(R).toISOString(),
+        to: new Date(Date.now() + 60_000).toISOString(),
+      },
+      headers: auth(tokens.lea),
+    });
+    assert.equal(res.statusCode, 503, res.body);
+    assert.match(
+      res.json<{ message: string }>().message,
+      /^this month's identifier key \(\d{4}-\d{2}\) was destroyed, by a retention pass whose clock was moved past it/,
+    );
+    assert.equal(res.headers['location'], undefined);
   });
 });
 

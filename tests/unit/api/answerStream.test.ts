@@ -128,6 +128,37 @@ describe('answer stream: the parties it gives out, on record before they leave',
     } as unknown as DisclosureDesk;
   }
 
+  it("failed: recording a page's parties failed, so nothing of the page left: 0 records given out, and the cause passed on", async () => {
+    const outcomes: AnswerOutcome[] = [];
+    const stream = answerStream({
+      format: 'json',
+      header: { request_id: 'r-k', answered_at: '2026-12-04T00:00:00.000Z' },
+      plan: {} as AnswerPlan,
+      desk: partyDesk([['+60111111111', '+60198765432']], []),
+      signer: signer(),
+      clock: () => Date.UTC(2026, 11, 4),
+      onEnd: async (o) => {
+        outcomes.push(o);
+      },
+      recordParties: {
+        subject: { type: 'msisdn', value: '+60198765432' },
+        record: () => Promise.reject(new Error('no month key of 2026-12')),
+        onLateFailure: () => undefined,
+      },
+    });
+    let text = '';
+    await assert.rejects(async () => {
+      for await (const chunk of stream) text += String(chunk);
+    }, /no month key/);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(outcomes.length, 1);
+    // Found from outside: the receipt said record_count 1 though the answer stopped at `"records":[`.
+    assert.equal(outcomes[0]!.status, 'failed');
+    assert.equal(outcomes[0]!.recordCount, 0);
+    assert.match(String(outcomes[0]!.error), /no month key of 2026-12/);
+    assert.ok(!text.includes('+60111111111'));
+  });
+
   it('records a party when a page first gives it out, before that page leaves, and its later records at the end', async () => {
     const log: string[][] = [];
     const recorded: { type: string; value: string; records?: number }[][] = [];

@@ -162,6 +162,18 @@ describe('identifierInText', () => {
       // Found from outside (2026-12-06): slashes, which a law-enforcement request reads as the number.
       're +60/12/345/6789',
       '+60/123456789',
+      // Found from outside (2026-12-07): an exit code for the +, the + left out, an address spelt to dodge a filter.
+      '0060123456789',
+      'ref 0060 12 345 6789 2026',
+      '011 44 20 7946 0018',
+      'case 00 44 7911 123456',
+      '60123456789',
+      'caller 447911123456 said',
+      '14155552671',
+      '٠٠٦٠١٢٣٤٥٦٧٨٩',
+      'alice (at) example.com',
+      'alice [at] example [dot] com',
+      'bob {at} mail . example . org',
     ]) {
       assert.equal(identifierInText(text), true, text);
     }
@@ -189,6 +201,16 @@ describe('identifierInText', () => {
       'ref@2026.05',
       'Directive 2002/58 +2/3',
       'ref 2016/679 + 2018/1725/2019',
+      // Digit runs the numbering plan does not take for a (mobile) number, and references written with separators.
+      'Warrant 00123',
+      'invoice 20261207001',
+      'Docket 2025000012345',
+      'No. 1234567890',
+      'CR-2026-1234-567',
+      'CASE-60123456789',
+      '2026/60123456789',
+      'meeting at example.com',
+      'subscriber 0123456789 case',
     ]) {
       assert.equal(identifierInText(text), false, text);
     }

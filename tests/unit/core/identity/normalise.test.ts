@@ -149,6 +149,44 @@ describe('normaliseEmail', () => {
       assert.equal(n.value, raw.trim());
     });
   }
+  it('flags what mail systems do not deliver to (found from outside, 2026-12-07: each was read as an address)', () => {
+    for (const raw of [
+      'alice.müller@bücher.example,',
+      'alice.müller@bücher..example',
+      'alice.müller@.bücher.example',
+      'alice..müller@bücher.example',
+      '.alice.müller@bücher.example',
+      'alice.@bücher.example',
+      'x@\u0000.com',
+      'a@-bad-.example',
+      'a@bad-.example',
+      `a@${'b'.repeat(64)}.example`,
+      `${'a'.repeat(65)}@x.example`,
+      `${'ü'.repeat(33)}@x.example`,
+      'a@1.2.3.4',
+      'a@[192.0.2.1]',
+      'a@x.123',
+      'a@localhost',
+      '"john doe"@example.com',
+      'a,b@example.com',
+      'a(b)@example.com',
+      'a@exa_mple.com',
+    ])
+      assert.equal(normaliseEmail(raw).valid, false, raw);
+  });
+  it('reads the addresses at those limits and the characters a local part may hold', () => {
+    for (const raw of [
+      `${'a'.repeat(64)}@x.example`,
+      `${'ü'.repeat(32)}@x.example`,
+      `a@${'b'.repeat(63)}.example`,
+      "o'brien+tag@x-y.example",
+      'first_last!#$%&*=?^`{|}~-@a1.example',
+      'a@1x.example',
+      'a@x.y2k',
+      'a@b.c',
+    ])
+      assert.equal(normaliseEmail(raw).valid, true, raw);
+  });
 });
 
 describe('other identifiers and types', () => {
