@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { makeDirectories } from '../config/directories.ts';
@@ -105,7 +105,66 @@ export const LOG_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>
 
 export function logDestination(logFile: string | undefined, fallback?: string): DestinationStream {
   const target = logTarget(logFile, fallback);
-  return pino.destination(typeof target === 'number' ? { dest: target, sync: false } : { dest: target, mkdir: true, sync: false });
+  return typeof target === 'number' ? pino.destination({ dest: target, sync: false }) : new LogFile(target);
+}
+
+/**
+ * A log file written line by line, that never stops the process. Found from outside (2026-12-07): with pino's
+ * asynchronous file destination, a full disk (ENOSPC) froze a service before it served anything — the failed write's
+ * error went unhandled and the exit handler's flush retried it for ever — with nothing said anywhere. Here a line that
+ * cannot be written is dropped and counted; stderr is told once when the file stops taking lines, and the file itself
+ * when it takes them again. Lines are few (status and batch events, not one per record), so a write each costs little.
+ */
+export class LogFile implements DestinationStream {
+  private readonly fd: number;
+  private dropped = 0;
+  private failing: string | undefined;
+  /** A line was cut off by the failure: the next one written starts on a line of its own. */
+  private partial = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly warn: (text: string) => void = (text) => void process.stderr.write(text),
+    private readonly writeBytes: (fd: number, bytes: Buffer, offset: number, length: number) => number = writeSync,
+  ) {
+    makeDirectories(dirname(resolve(path)), 0o700);
+    this.fd = openSync(path, 'a', 0o600);
+  }
+
+  write(line: string): void {
+    if (
+      this.failing !== undefined &&
+      !this.put(
+        `${this.partial ? '\n' : ''}${JSON.stringify({ level: 40, time: Date.now(), service: 'cdr-pipeline', dropped_lines: this.dropped, msg: `the log file takes lines again after ${this.failing}` })}\n`,
+      )
+    ) {
+      this.dropped++;
+      return;
+    }
+    if (this.failing !== undefined) {
+      this.failing = undefined;
+      this.dropped = 0;
+      this.partial = false;
+    }
+    if (!this.put(line)) this.dropped++;
+  }
+
+  /** Writes the whole line, or says why not (once per spell of failures). */
+  private put(line: string): boolean {
+    const bytes = Buffer.from(line, 'utf8');
+    let at = 0;
+    try {
+      while (at < bytes.length) at += this.writeBytes(this.fd, bytes, at, bytes.length - at);
+      return true;
+    } catch (err) {
+      if (at > 0) this.partial = true;
+      if (this.failing === undefined) {
+        this.failing = (err as NodeJS.ErrnoException).code ?? 'an error';
+        this.warn(`cdr-pipeline: cannot write the log file ${this.path} (${this.failing}): its lines are dropped until it can be written again\n`);
+      }
+      return false;
+    }
+  }
 }
 
 /** What `logDestination` writes to, in words for a start-up line. */

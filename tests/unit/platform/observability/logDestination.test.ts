@@ -5,11 +5,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../../services/platform/config/index.ts';
 import { logDestinationName } from '../../../../services/platform/observability/index.ts';
+import { LogFile } from '../../../../services/platform/observability/logger.ts';
 
 const LOGGER = new URL('../../../../services/platform/observability/index.ts', import.meta.url).href;
 
@@ -55,6 +56,46 @@ describe('where the log lines go (CDR_LOG_FILE)', () => {
       assert.match(readFileSync(join(dir, 'fallback.log'), 'utf8'), /"msg":"consumer started"/);
       assert.equal(logDestinationName(undefined, join(dir, 'fallback.log')), join(dir, 'fallback.log'));
       assert.equal(logDestinationName('-', 'x'), 'stdout');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a log file on a full disk neither stops nor freezes the process: its lines are dropped and counted, and it says so', () => {
+    // Found from outside (2026-12-07): a service whose CDR_LOG_FILE was on a full disk froze before serving anything.
+    const full = logFrom('/dev/full');
+    assert.equal(full.stdout, '');
+    assert.match(full.stderr, /^cdr-pipeline: cannot write the log file \/dev\/full \(ENOSPC\): its lines are dropped until it can be written again\n$/);
+  });
+
+  it('says once that lines are dropped, keeps a line the failure cut off apart from the next, and says how many when the file takes them again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-logfile-'));
+    try {
+      const warned: string[] = [];
+      let room = 10_000;
+      const file = new LogFile(
+        join(dir, 'p.log'),
+        (t) => warned.push(t),
+        (fd, bytes, offset, length) => {
+          if (room <= 0) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+          const n = Math.min(room, length);
+          room -= n;
+          return writeSync(fd, bytes, offset, n);
+        },
+      );
+      file.write('{"msg":"one"}\n');
+      room = 5; // the next line is cut off after 5 bytes
+      file.write('{"msg":"two"}\n');
+      file.write('{"msg":"three"}\n');
+      assert.equal(warned.length, 1);
+      room = 10_000;
+      file.write('{"msg":"four"}\n');
+      const lines = readFileSync(join(dir, 'p.log'), 'utf8').split('\n');
+      assert.equal(lines[0], '{"msg":"one"}');
+      assert.equal(lines[1], '{"msg');
+      const note = JSON.parse(lines[2]!) as { dropped_lines: number; msg: string };
+      assert.deepEqual([note.dropped_lines, note.msg], [2, 'the log file takes lines again after ENOSPC']);
+      assert.equal(lines[3], '{"msg":"four"}');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
