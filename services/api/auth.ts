@@ -127,6 +127,12 @@ declare module 'fastify' {
 export function identify(tokens: TokenRegistry) {
   return async (req: FastifyRequest): Promise<void> => {
     const header = req.headers.authorization;
+    // Node keeps the first of several Authorization headers and drops the rest unseen (found from outside: a request
+    // with two was judged by the first, silently): such a request has no one caller, and is refused as unauthenticated.
+    if (header !== undefined && authorizationHeaders(req.raw.rawHeaders) > 1) {
+      req.authRefusal = 'send one Authorization header, not several';
+      return;
+    }
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m) {
       req.authRefusal = 'send Authorization: Bearer <token>';
@@ -136,6 +142,12 @@ export function identify(tokens: TokenRegistry) {
     if (!principal) req.authRefusal = 'unknown bearer token';
     else req.principal = principal;
   };
+}
+
+function authorizationHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') n++;
+  return n;
 }
 
 /**

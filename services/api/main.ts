@@ -4,7 +4,7 @@
  * CDR_SIGNING_KEY_FILE (the development files exist only under `cdr start`).
  */
 import { PipelineError } from '../core/index.ts';
-import { loadConfigAndFiles } from '../platform/config/index.ts';
+import { checkDirectory, loadConfigAndFiles } from '../platform/config/index.ts';
 import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { plansFileOf, readPlanFile } from '../billing/planFile.ts';
@@ -22,6 +22,9 @@ await startService('api', async () => {
     ['clickhouse', 'masterKey', 'api', 'audit', 'retention', 'billing'],
     {
       CDR_MASTER_KEY_FILE: checkMasterKeyFile,
+      // Directories as cdr start checks them (found from outside: a file as the anchor directory failed after the migrations, ENOTDIR, exit 1).
+      CDR_AUDIT_ANCHOR_DIR: checkDirectory,
+      CDR_DEV_KEY_DIR: checkDirectory,
       CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
       CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
       CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),

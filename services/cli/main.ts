@@ -3,7 +3,7 @@
  * retention run, audit verify, lea verify. Parsing lives here; each command's work lives in its own module.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, loadConfigAndFiles } from '../platform/config/index.ts';
+import { loadConfig, loadConfigAndFiles, type PipelineConfig } from '../platform/config/index.ts';
 import { START_FILE_CHECKS } from './fileChecks.ts';
 import { PipelineError } from '../core/index.ts';
 import { SCENARIOS, scenarioOf, type ScenarioName } from '../generator/trafficGenerator.ts';
@@ -14,6 +14,7 @@ import { printEvaluation, runFraudEvaluate } from './fraudCommand.ts';
 import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
 import { printReportCheck, retentionReport, runRetention, verifyReportFile } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
+import { preflightInputsOf, startPreflightProblems } from './startPreflight.ts';
 
 function nonNegativeInt(name: string) {
   return (v: string): number => {
@@ -52,7 +53,16 @@ program
   .addOption(new Option('--scenario <name>', `traffic scenario: ${SCENARIOS.join(', ')} (hyphens accepted)`).argParser(scenarioArg).default('mixed'))
   .action(async (opts: { rate: number; dataDir?: string; seed?: number; scenario: ScenarioName }) => {
     const env = opts.dataDir ? { ...process.env, CDR_DATA_DIR: opts.dataDir } : process.env;
-    await runStart(loadConfigAndFiles(env, undefined, START_FILE_CHECKS), opts);
+    let config: PipelineConfig;
+    try {
+      config = loadConfigAndFiles(env, undefined, START_FILE_CHECKS);
+    } catch (err) {
+      // The data directory and the ports too, in the same message (startPreflight would only say them once the rest is fixed).
+      if (!(err instanceof PipelineError && err.code === 'config_invalid')) throw err;
+      const more = await startPreflightProblems(preflightInputsOf(env));
+      throw more.length > 0 ? new PipelineError('config_invalid', `${err.message}; ${more.join('; ')}`) : err;
+    }
+    await runStart(config, opts);
   });
 
 program

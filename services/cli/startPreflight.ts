@@ -15,8 +15,50 @@ import { runningStart } from './runningApi.ts';
  * `kafka.sh stop` — the running pipeline's.
  */
 export async function startPreflight(config: PipelineConfig): Promise<void> {
+  const problems = await startPreflightProblems({
+    dataDir: config.dataDir,
+    apiHost: config.api.host,
+    apiPort: config.api.port,
+    localBroker: !config.kafka.brokers,
+    localKafkaPort: config.kafka.localPort,
+  });
+  if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
+}
+
+/** What the preflight looks at; a value left out was itself invalid (named by the configuration's own message). */
+export interface PreflightInputs {
+  readonly dataDir: string;
+  readonly apiHost: string | undefined;
+  readonly apiPort: number | undefined;
+  readonly localBroker: boolean;
+  readonly localKafkaPort: number | undefined;
+}
+
+/**
+ * The preflight's inputs read from the environment as the configuration reads them, each left out when it does not
+ * parse: for a configuration that failed, so that its message names these problems too, in one round (found from
+ * outside, 2026-12-07: a data directory that was a file and a port in use came in a second message, after the first
+ * one's problems were fixed).
+ */
+export function preflightInputsOf(env: NodeJS.ProcessEnv): PreflightInputs {
+  const text = (name: string): string | undefined => (env[name]?.trim() ? env[name].trim() : undefined);
+  const port = (name: string, otherwise: number): number | undefined => {
+    const v = text(name);
+    if (v === undefined) return otherwise;
+    return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? Number(v) : undefined;
+  };
+  return {
+    dataDir: text('CDR_DATA_DIR') ?? '.data',
+    apiHost: text('CDR_API_HOST') ?? '127.0.0.1',
+    apiPort: port('CDR_API_PORT', 8080),
+    localBroker: text('KAFKA_BROKERS') === undefined,
+    localKafkaPort: port('CDR_LOCAL_KAFKA_PORT', 19092),
+  };
+}
+
+export async function startPreflightProblems(inputs: PreflightInputs): Promise<string[]> {
   const problems: string[] = [];
-  const dataDir = resolve(config.dataDir);
+  const dataDir = resolve(inputs.dataDir);
   const unusable = directoryProblem(dataDir);
   if (unusable) problems.push(`CDR_DATA_DIR (or --data-dir): ${unusable}`);
   else {
@@ -26,18 +68,18 @@ export async function startPreflight(config: PipelineConfig): Promise<void> {
         `CDR_DATA_DIR (or --data-dir): ${dataDir} is in use by a running cdr start (pid ${holder}): stop that one first (Ctrl-C in its terminal, or kill -INT ${holder}), or choose another data directory`,
       );
   }
-  if (config.api.port !== 0) {
-    const taken = await portProblem(config.api.host, config.api.port);
+  if (inputs.apiPort !== undefined && inputs.apiPort !== 0 && inputs.apiHost !== undefined) {
+    const taken = await portProblem(inputs.apiHost, inputs.apiPort).catch(() => undefined);
     if (taken) problems.push(taken);
   }
   // The local broker's port, unless this data directory's own broker holds it (a killed run's, which the start reuses
   // or replaces): found from outside, a port in use was found only once the engine had opened and the claim was taken.
-  const localBroker = !config.kafka.brokers && unusable === undefined;
-  if (localBroker && runningBrokerPort(resolve(dataDir, 'kafka')) !== config.kafka.localPort) {
-    const taken = await portProblem('127.0.0.1', config.kafka.localPort, 'CDR_LOCAL_KAFKA_PORT');
+  const localBroker = inputs.localBroker && unusable === undefined && inputs.localKafkaPort !== undefined;
+  if (localBroker && runningBrokerPort(resolve(dataDir, 'kafka')) !== inputs.localKafkaPort) {
+    const taken = await portProblem('127.0.0.1', inputs.localKafkaPort, 'CDR_LOCAL_KAFKA_PORT');
     if (taken) problems.push(taken);
   }
-  if (problems.length > 0) throw new PipelineError('config_invalid', `cannot start: ${problems.join('; ')}`);
+  return problems;
 }
 
 /** The pid of another live `cdr start` holding this data directory (its claim file, or its API receipt), if any. */

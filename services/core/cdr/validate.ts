@@ -42,6 +42,11 @@ const NUMBER_IN_TEXT =
  * (`numberAfterExitCode`): case numbers start with zeros too (`Warrant 0012345678`).
  */
 const EXIT_CODE_NUMBER = /(?<![\p{L}\p{N}])(?:00|011)[\s(]{0,2}\p{Nd}+(?:[\s\p{Pd}\u2212.()]{1,3}\p{Nd}+){0,7}/gu;
+/**
+ * A `+` glued to what comes before it (`ref+60123456789`, `1+60…`), which NUMBER_IN_TEXT leaves alone for `GMT+8` and
+ * `0042+0043`: a number when the numbering plan reads the groups after it as one (found from outside, 2026-12-07).
+ */
+const GLUED_PLUS_NUMBER = /(?<=[\p{L}\p{N}])\+[\s(]{0,2}\p{Nd}+(?:[\s\p{Pd}\u2212.()]{1,3}\p{Nd}+){0,7}/gu;
 /** A number written internationally without its `+`: 10 to 15 digits in a row, as a word, not led by 0 (`60123456789`). */
 const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}/+\p{Pd}.])[1-9]\p{Nd}{9,14}(?![\p{L}\p{N}/]|[\p{Pd}.]\p{Nd})/gu;
 /** Invisible format characters (zero-width space, word joiner, soft hyphen…): removed before looking. */
@@ -55,11 +60,14 @@ const FORMAT_CHARACTERS = /\p{Cf}/gu;
 export function identifierInText(text: string): boolean {
   const t = text.normalize('NFKC').replace(FORMAT_CHARACTERS, '');
   if (EMAIL_IN_TEXT.test(t) || NUMBER_IN_TEXT.test(t) || OBFUSCATED_EMAIL.test(t)) return true;
+  // An address percent-encoded (`mailto:bob%40example.com`) is still one.
+  if (/%40/i.test(t) && EMAIL_IN_TEXT.test(t.replace(/%40/gi, '@'))) return true;
   // Found from outside (2026-12-07): `0060123456789` and `60123456789` in a case reference were kept 36 months in the
   // audit trail, and shown in another subject's data-subject export. Digit runs are case numbers too, so only those
   // the numbering plan reads as a valid number are taken for one.
   const digits = asciiDiallable(t); // digits of every script as ASCII, for the exit code too
   for (const m of digits.matchAll(EXIT_CODE_NUMBER)) if (numberAfterExitCode(m[0])) return true;
+  for (const m of digits.matchAll(GLUED_PLUS_NUMBER)) if (numberAfterExitCode(m[0])) return true;
   for (const m of digits.matchAll(BARE_INTERNATIONAL)) if (mobileNumber(m[0])) return true;
   return false;
 }
@@ -73,11 +81,11 @@ function mobileNumber(digits: string): boolean {
   return type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE';
 }
 
-/** Whether an exit code and the groups after it begin with a valid international number (7-15 digits, whole groups). */
+/** Whether an exit code (or a `+`) and the groups after it begin with a valid international number (7-15 digits, whole groups). */
 function numberAfterExitCode(written: string): boolean {
   const groups = written.match(/\d+/g) ?? [];
   const first = groups[0] ?? '';
-  let digits = first.startsWith('011') ? first.slice(3) : first.slice(2);
+  let digits = written.startsWith('+') ? first : first.startsWith('011') ? first.slice(3) : first.slice(2);
   for (let g = 1; ; g++) {
     if (digits.length >= 7 && digits.length <= 15 && normalisePhone(`+${digits}`, null).valid) return true;
     if (g >= groups.length || digits.length > 15) return false;

@@ -53,11 +53,12 @@ export function quotedValue(text: string): string {
   // law-enforcement route reads it as the number).
   const plain = text.normalize('NFKC').replace(/\p{Cf}/gu, '');
   const digits = plain.replace(/\P{Nd}/gu, '').length;
-  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\p{Nd}\p{Pd}\u2212()./]*$/u.test(plain))) return 'the value';
-  // Inside other text: 7 digits in a row, or 9 and more with single separators between them (`+60 12-345 6789x`);
+  if (plain.includes('@') || /^\s*(?:tel|sips?|mailto):/i.test(plain) || (digits >= 5 && /^[\s+\p{Nd}\p{Pd}\u2212()./_,;]*$/u.test(plain))) return 'the value';
+  // Inside other text: 7 digits in a row, or 9 and more with single separators between them (`+60 12-345 6789x`; `_`,
+  // `,` and `;` too since 2026-12-07: `lea-0123_456_789` was quoted in a 404, found from outside);
   // a date's 8 (`2026-13-01`) stay quotable.
   if (/\p{Nd}{7}/u.test(plain)) return 'the value';
-  for (const run of plain.match(/\p{Nd}(?:[\s\p{Pd}\u2212()./]?\p{Nd})*/gu) ?? []) if (run.replace(/\P{Nd}/gu, '').length >= 9) return 'the value';
+  for (const run of plain.match(/\p{Nd}(?:[\s\p{Pd}\u2212()./_,;]?\p{Nd})*/gu) ?? []) if (run.replace(/\P{Nd}/gu, '').length >= 9) return 'the value';
   return text.length > QUOTED_MAX ? `${JSON.stringify(text.slice(0, QUOTED_MAX))} (cut at ${QUOTED_MAX} characters)` : JSON.stringify(text);
 }
 

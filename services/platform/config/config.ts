@@ -95,7 +95,7 @@ const sectionSchemas = {
     KAFKA_SASL_PASSWORD_FILE: optionalString,
   }),
   clickhouse: z.object({
-    CLICKHOUSE_URL: z.url().optional(),
+    CLICKHOUSE_URL: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL (the ClickHouse HTTP interface)' }).optional(),
     CLICKHOUSE_USER: z.string().default('default'),
     CLICKHOUSE_PASSWORD: z.string().default(''),
     CLICKHOUSE_DATABASE: z

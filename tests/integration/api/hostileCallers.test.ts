@@ -624,6 +624,30 @@ describe('hostile callers', () => {
     assert.match(String(body.message), /over the size limit/);
   });
 
+  it('refuses a request with two Authorization headers (Node drops the second unseen), whatever their order', async () => {
+    // Found from outside (2026-12-07): the first header won silently — a bad one then a good one was a 401, a billing
+    // token then an auditor's a 403 on /v1/audit — so one request carried two callers, judged by whichever came first.
+    if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const ask = (headers: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+        socket.write(`GET /v1/audit HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`);
+      });
+    const both = await ask(`Authorization: Bearer ${tokenOf('auditor')}\r\nauthorization: Bearer ${tokenOf('billing')}\r\n`);
+    assert.match(both, /^HTTP\/1\.1 401 /, both);
+    assert.match(both, /send one Authorization header, not several/);
+    const reversed = await ask(`Authorization: Bearer ${tokenOf('billing')}\r\nAuthorization: Bearer ${tokenOf('auditor')}\r\n`);
+    assert.match(reversed, /^HTTP\/1\.1 401 /, reversed);
+    const one = await ask(`Authorization: Bearer ${tokenOf('auditor')}\r\n`);
+    assert.match(one, /^HTTP\/1\.1 200 /, one);
+  });
+
   it('cuts off a caller that trickles its request (a 408 in the contract’s shape) and keeps answering others', async () => {
     const slowApp = buildApi({ log: rt.log, metrics: rt.metrics, health: new HealthRegistry(), tokens, services: services!, requestTimeoutMs: 800 });
     /** Headers whole, then one byte of the body every 150 ms (without a request timeout this never ends): all it got. */

@@ -180,6 +180,24 @@ describe('cdr command', () => {
       assert.match(r.stderr, /CDR_DATA_DIR \(or --data-dir\): \S+not-a-directory is a file, not a directory/);
       assert.match(r.stderr, new RegExp(`CDR_API_PORT: 127\\.0\\.0\\.1:${port} is in use by another program`));
       assert.doesNotMatch(r.stderr, /starting Kafka broker/, 'nothing started');
+      // With bad variables beside them: one message names them all (found from outside, 2026-12-07: the directory and
+      // the port came in a second message, once the variables were fixed; CLICKHOUSE_URL=ftp://x in none).
+      const all = run(['start', '--rate', '0', '--data-dir', file], {
+        CDR_API_PORT: String(port),
+        KAFKA_BROKERS: undefined,
+        CLICKHOUSE_URL: 'ftp://x',
+        CDR_RETENTION_INTERVAL_MS: '-5',
+      });
+      assert.equal(all.status, 2, all.stderr);
+      const said = all.stderr.split('\n').filter((l) => l.includes('invalid configuration'));
+      assert.equal(said.length, 1, all.stderr);
+      for (const name of [
+        'CLICKHOUSE_URL: expected an http:// or https:// URL',
+        'CDR_RETENTION_INTERVAL_MS',
+        'CDR_DATA_DIR (or --data-dir)',
+        `CDR_API_PORT: 127.0.0.1:${port} is in use`,
+      ])
+        assert.ok(said[0]!.includes(name), `${name} named: ${all.stderr}`);
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });
@@ -260,6 +278,8 @@ describe('cdr command', () => {
         CDR_MASTER_KEY_FILE: masterKey,
         CDR_API_PORT: 'abc',
         CDR_DATA_DIR: join(dir, 'data'),
+        // Found from outside (2026-12-07): a file as the anchor directory failed after the migrations (ENOTDIR, exit 1).
+        CDR_AUDIT_ANCHOR_DIR: masterKey,
       };
       for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../../services/api/main.ts')], {
@@ -270,7 +290,7 @@ describe('cdr command', () => {
       assert.equal(r.status, 2, r.stderr);
       const said = r.stderr.split('\n').filter((l) => l.includes('invalid configuration'));
       assert.equal(said.length, 1, `one message: ${r.stderr}`);
-      for (const name of ['CDR_API_PORT', 'CDR_MASTER_KEY_FILE', 'CDR_API_TOKENS_FILE: required', 'CDR_SIGNING_KEY_FILE: required'])
+      for (const name of ['CDR_API_PORT', 'CDR_MASTER_KEY_FILE', 'CDR_API_TOKENS_FILE: required', 'CDR_SIGNING_KEY_FILE: required', 'CDR_AUDIT_ANCHOR_DIR'])
         assert.ok(said[0]!.includes(name), `${name} named: ${r.stderr}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });

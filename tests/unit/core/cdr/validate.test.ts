@@ -174,6 +174,12 @@ describe('identifierInText', () => {
       'alice (at) example.com',
       'alice [at] example [dot] com',
       'bob {at} mail . example . org',
+      'ref+60123456789',
+      'A+60123456789',
+      '1+60123456789',
+      'x+60123456789y',
+      'case1+44 7911 123456',
+      'mailto:bob%40example.com',
     ]) {
       assert.equal(identifierInText(text), true, text);
     }

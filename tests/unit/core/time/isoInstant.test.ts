@@ -57,6 +57,8 @@ describe('what a refusal quotes', () => {
     for (const v of ['012–345–6789', '012—345—6789', '012\u2212345\u22126789', '012\u200b345\u200b6789', 'x012–345–6789', '+60\u2011123\u2011456']) {
       assert.equal(quotedValue(v), 'the value', v);
     }
+    // Underscores, commas and semicolons separate digits too (found from outside, 2026-12-07: `lea-0123_456_789`).
+    for (const v of ['lea-0123_456_789', '012,345,6789', 'x012;345;6789x', '0123_456_789']) assert.equal(quotedValue(v), 'the value', v);
     // The API's own ids are quoted whole, whatever digits their UUID has.
     for (const v of ['lea-12345678-1234-4123-8123-123456789012', 'hold-00000000-0000-0000-0000-000000000000'])
       assert.equal(quotedValue(v), JSON.stringify(v), v);
