@@ -90,6 +90,8 @@ export async function runProduce(config: PipelineConfig, args: ProduceArgs): Pro
       rate: args.rate,
       signal: ac.signal,
       compression: compressionType(config.kafka.compression),
+      // Beside a schema registry its ids are the producer's, not schemas/registry.json's: plain Avro is read by v1 alone.
+      ...(config.ingest.schemaRegistry ? { plainShare: 1 } : {}),
       onProgress: (sent) => {
         bar?.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) });
         progressLine(sent);

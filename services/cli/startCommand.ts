@@ -231,6 +231,8 @@ export async function runStart(config: PipelineConfig, args: StartArgs): Promise
       startTime: Date.now(),
       eventsPerSecond: args.rate,
       subscriberGapMs: SUBSCRIBER_GAP_MS,
+      // Beside a schema registry its ids are the producer's, not schemas/registry.json's: plain Avro is read by v1 alone.
+      ...(config.ingest.schemaRegistry ? { plainShare: 1 } : {}),
       signal: producerAbort.signal,
       compression: compressionType(config.kafka.compression),
       onProgress: (sent) => {

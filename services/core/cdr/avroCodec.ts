@@ -26,6 +26,8 @@ export interface RegistryAnswers {
 }
 
 export const CONFLUENT_MAGIC = 0;
+/** Reasons kept for ids a registry could not serve. */
+const MAX_REGISTRY_NOTES = 10_000;
 export const CDR_EVENT_SCHEMA_ID = 1;
 /** The schema ingest writes cdr.pseudonymised with (v1.1: v1 plus number ranges and types). */
 export const PSEUDONYMISED_SCHEMA_ID = 12;
@@ -79,6 +81,48 @@ function eachEnum(node: unknown, visit: (e: JsonSchema & { name: string; symbols
   }
 }
 
+/** Calls `visit` with every named type (record, enum, fixed) of a schema (JSON form) and its full name. */
+function eachNamed(node: unknown, namespace: string, visit: (t: { name: string; aliases?: unknown }, fullName: string) => void): void {
+  if (Array.isArray(node)) {
+    for (const n of node) eachNamed(n, namespace, visit);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const s = node as JsonSchema & { namespace?: unknown; aliases?: unknown };
+  let ns = namespace;
+  if ((s.type === 'record' || s.type === 'enum' || s.type === 'fixed' || s.type === 'error') && typeof s.name === 'string') {
+    const full = s.name.includes('.')
+      ? s.name
+      : `${typeof s.namespace === 'string' ? s.namespace : namespace}${(typeof s.namespace === 'string' ? s.namespace : namespace) ? '.' : ''}${s.name}`;
+    ns = full.includes('.') ? full.slice(0, full.lastIndexOf('.')) : '';
+    visit(s as { name: string; aliases?: unknown }, full);
+  }
+  if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) eachNamed(f.type, ns, visit);
+  if (typeof s.type === 'object') eachNamed(s.type, ns, visit);
+  eachNamed(s.items, ns, visit);
+  eachNamed(s.values, ns, visit);
+}
+
+const unqualified = (name: string): string => name.slice(name.lastIndexOf('.') + 1);
+
+/**
+ * The reader schema with the full name of each writer type of the same unqualified name (in another namespace) among
+ * its aliases — Avro's rule for matching named types; undefined when no name differs.
+ */
+function withWriterNamesAsAliases(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
+  const writerNames = new Map<string, string>();
+  eachNamed(writer, '', (_t, full) => writerNames.set(unqualified(full), full));
+  let changed = false;
+  const copy = JSON.parse(JSON.stringify(reader)) as unknown;
+  eachNamed(copy, '', (t, full) => {
+    const theirs = writerNames.get(unqualified(full));
+    if (theirs === undefined || theirs === full) return;
+    t.aliases = [...(Array.isArray(t.aliases) ? (t.aliases as string[]) : []), theirs];
+    changed = true;
+  });
+  return changed ? (copy as avro.Schema) : undefined;
+}
+
 /**
  * The reader schema with each enum that the writer also defines (same name) given the writer's extra symbols after
  * its own, or undefined when no enum of the writer has one the reader lacks. Avro's resolution refuses a whole writer
@@ -87,11 +131,11 @@ function eachEnum(node: unknown, visit: (e: JsonSchema & { name: string; symbols
  */
 function widenedEnums(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
   const writerEnums = new Map<string, readonly string[]>();
-  eachEnum(writer, (e) => writerEnums.set(e.name, e.symbols));
+  eachEnum(writer, (e) => writerEnums.set(unqualified(e.name), e.symbols));
   let widened = false;
   const copy = JSON.parse(JSON.stringify(reader)) as unknown;
   eachEnum(copy, (e) => {
-    const extra = (writerEnums.get(e.name) ?? []).filter((x) => !e.symbols.includes(x));
+    const extra = (writerEnums.get(unqualified(e.name)) ?? []).filter((x) => !e.symbols.includes(x));
     if (extra.length > 0) {
       e.symbols = [...e.symbols, ...extra];
       widened = true;
@@ -125,6 +169,8 @@ export class CdrCodec {
   private readonly registrySchemas = new Map<number, string>();
   /** Why a schema id the registry was asked about cannot be used (said in the dead letter). */
   private readonly registryNotes = new Map<number, string>();
+  /** Set by the first registry answer: from then on cdr.raw's framed ids are the registry's alone. */
+  private registryInUse = false;
   private readonly pseudonymisedResolvers = new Map<number, avro.Resolver | null>();
 
   constructor(registered: readonly RegisteredSchema[]) {
@@ -154,30 +200,42 @@ export class CdrCodec {
     let r = this.readers.get(id);
     if (r === undefined) {
       r = this.newReader(id);
-      this.readers.set(id, r);
+      // An id with no schema at all is not remembered: hostile values with random ids would grow the map for ever.
+      if (r !== null || this.rawWriterSchema(id) !== undefined) this.readers.set(id, r);
     }
     return r ?? undefined;
   }
 
   /**
    * Takes what a schema registry said of cdr.raw's schema ids: a served schema is the writer schema of that id on the
-   * raw topic from now on (ids are the registry's, whatever `schemas/registry.json` numbers its own files with); an
-   * id it does not hold is read with the local file of that id, if there is one. Repeating an answer changes nothing.
+   * raw topic from now on. From the first answer on, the registry is the only source of cdr.raw's framed schemas: its
+   * ids are the producer's, and a registry numbers from 1, so `schemas/registry.json`'s ids 1 and 2 are not its (found
+   * from outside: a registry's id 1 with sender and recipient in the other order, read by the local file, stored them
+   * swapped). Repeating an answer changes nothing.
    */
   useRegistryAnswers(answers: RegistryAnswers): void {
+    if (!this.registryInUse) {
+      this.registryInUse = true;
+      this.readers.clear();
+    }
     for (const { id, schema } of answers.found) {
       if (this.registrySchemas.get(id) === schema) continue;
       this.registrySchemas.set(id, schema);
       this.registryNotes.delete(id);
       this.readers.delete(id);
     }
-    for (const { id, reason } of answers.notes) if (!this.registrySchemas.has(id)) this.registryNotes.set(id, reason);
+    for (const { id, reason } of answers.notes) {
+      if (this.registrySchemas.has(id)) continue;
+      // Bounded (hostile values with random ids): the oldest go; each batch brings the notes of its own ids again.
+      if (this.registryNotes.size >= MAX_REGISTRY_NOTES && !this.registryNotes.has(id)) this.registryNotes.delete(this.registryNotes.keys().next().value!);
+      this.registryNotes.set(id, reason);
+    }
   }
 
-  /** The writer schema of a cdr.raw value framed with `id`: the registry's, else the local file's. */
+  /** The writer schema of a cdr.raw value framed with `id`: the registry's where one is used, else the local file's. */
   private rawWriterSchema(id: number): avro.Schema | undefined {
     const served = this.registrySchemas.get(id);
-    if (served === undefined) return this.schemas.get(id);
+    if (served === undefined) return this.registryInUse ? undefined : this.schemas.get(id);
     try {
       return JSON.parse(served) as avro.Schema;
     } catch {
@@ -197,10 +255,22 @@ export class CdrCodec {
     try {
       return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer) };
     } catch {
-      // Perhaps only enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
+      // Perhaps only names in another namespace, or enum symbols v1 lacks: tried below.
     }
     const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
-    const widened = widenedEnums(readerSchema, writerSchema);
+    // Avro matches named types by their unqualified names; avsc by their full ones, so a writer in its own namespace
+    // was refused whole (found from outside: `"namespace": "com.routing.cdr"` dead-lettered every record). The
+    // writer's full names become the reader's aliases.
+    const aliased = withWriterNamesAsAliases(readerSchema, writerSchema);
+    if (aliased)
+      try {
+        const type = avro.Type.forSchema(aliased);
+        return { type, resolver: type.createResolver(writer) };
+      } catch {
+        // Enum symbols too, perhaps.
+      }
+    // Enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
+    const widened = widenedEnums(aliased ?? readerSchema, writerSchema);
     if (!widened) return null;
     try {
       const type = avro.Type.forSchema(widened);
@@ -214,6 +284,7 @@ export class CdrCodec {
     const note = this.registryNotes.get(schemaId);
     if (note !== undefined) return `schema id ${schemaId}: ${note}`;
     if (this.registrySchemas.has(schemaId)) return `schema id ${schemaId} (from the schema registry) cannot be resolved to cdr-event v1`;
+    if (this.registryInUse) return `schema id ${schemaId} is not in the schema registry (with CDR_SCHEMA_REGISTRY_URL set, cdr.raw's ids are the registry's)`;
     return `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
   }
 

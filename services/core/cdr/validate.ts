@@ -41,7 +41,7 @@ const NUMBER_IN_TEXT =
  * and groups of digits with the separators people write. Which of it is a number is for the numbering plan to say
  * (`numberAfterExitCode`): case numbers start with zeros too (`Warrant 0012345678`).
  */
-const EXIT_CODE_NUMBER = /(?<![\p{L}\p{N}])(?:00|011)[\s(]{0,2}\p{Nd}+(?:[\s\p{Pd}\u2212.()]{1,3}\p{Nd}+){0,7}/gu;
+const EXIT_CODE_NUMBER = /(?<![\p{L}\p{N}])(?:0011|00|011)[\s(]{0,2}\p{Nd}+(?:[\s\p{Pd}\u2212.()]{1,3}\p{Nd}+){0,7}/gu;
 /**
  * A `+` glued to what comes before it (`ref+60123456789`, `1+60…`), which NUMBER_IN_TEXT leaves alone for `GMT+8` and
  * `0042+0043`: a number when the numbering plan reads the groups after it as one (found from outside, 2026-12-07).
@@ -85,7 +85,16 @@ function mobileNumber(digits: string): boolean {
 function numberAfterExitCode(written: string): boolean {
   const groups = written.match(/\d+/g) ?? [];
   const first = groups[0] ?? '';
-  let digits = written.startsWith('+') ? first : first.startsWith('011') ? first.slice(3) : first.slice(2);
+  if (written.startsWith('+')) return validFrom(first, groups);
+  // Each exit code it may start with (`0011` Australia's, `011` North America's, `00` the ITU's): `0011 44…` is `+44…`.
+  return [4, 3, 2].some(
+    (n) => first.length >= n && (n !== 4 || first.startsWith('0011')) && (n !== 3 || first.startsWith('011')) && validFrom(first.slice(n), groups),
+  );
+}
+
+/** Whether `start` and the groups after the first begin with a valid international number (7-15 digits, whole groups). */
+function validFrom(start: string, groups: readonly string[]): boolean {
+  let digits = start;
   for (let g = 1; ; g++) {
     if (digits.length >= 7 && digits.length <= 15 && normalisePhone(`+${digits}`, null).valid) return true;
     if (g >= groups.length || digits.length > 15) return false;
@@ -97,7 +106,8 @@ function numberAfterExitCode(written: string): boolean {
  * An address written to dodge a filter: `alice (at) example.com`, `alice [at] example [dot] com`, `alice at example dot
  * com` is left alone (words). Found from outside (2026-12-07).
  */
-const OBFUSCATED_EMAIL = /(?<![^\s])[^\s@()[\]{}<>]+\s*[([{<]\s*at\s*[)\]}>]\s*[\p{L}\p{N}-]+(?:\s*(?:\.|[([{<]\s*dot\s*[)\]}>])\s*[\p{L}\p{N}-]+)+/iu;
+const OBFUSCATED_EMAIL =
+  /(?<![^\s])[^\s@()[\]{}<>]+\s*[([{<]\s*at\s*[)\]}>]\s*[\p{L}\p{N}-]+(?:(?:\.|\s*[([{<]\s*dot\s*[)\]}>]\s*)[\p{L}\p{N}-]+)*(?:\.|\s*[([{<]\s*dot\s*[)\]}>]\s*)\p{L}{2,}(?![\p{L}\p{N}])/iu;
 
 /** What ingest takes as an account, provider or record id: 1-128 printable ASCII characters, no spaces. */
 export function recordIdShaped(v: string): boolean {

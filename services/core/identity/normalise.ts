@@ -341,12 +341,12 @@ export function normalisePhone(raw: string, defaultCountry?: string | null): Nor
 
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;
 /**
- * A local part as mail systems deliver to it (RFC 5321 dot-atom, with RFC 6531's non-ASCII letters): no dot at either
- * end or twice in a row, none of the characters that only a quoted local part may hold. Quoted local parts
- * (`"john doe"@…`) are not read (kept as sent, flagged). Found from outside (2026-12-07): `alice..müller@…`,
- * `.alice@…` were read as addresses, and a request for such a typo was answered "no records".
+ * A local part: none of the characters that only a quoted local part may hold (quoted local parts, `"john doe"@…`, are
+ * not read: kept as sent, flagged). Dots anywhere are allowed, as mail systems deliver to them: Japanese carriers' older
+ * addresses have two in a row or one before the `@` (`taro..yamada.@docomo.ne.jp`, found in review: RFC 5321 refuses
+ * them, and they are someone's).
  */
-const LOCAL_PART = /^(?!\.)(?!.*\.\.)(?!.*\.$)[^\s@",:;<>()[\]\\]+$/u;
+const LOCAL_PART = /^[^\s@",:;<>()[\]\\]+$/u;
 /** A host name after IDNA: labels of 1-63 letters, digits and inner hyphens, at least two, the last not all digits. */
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** RFC 5321's limit on a local part, in octets. */

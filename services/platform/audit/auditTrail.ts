@@ -461,16 +461,16 @@ export class AuditTrail {
     return readEntries(this.opts.storage, q);
   }
 
-  /**
-   * Records that the answer of `requestId` gave out these parties (the other parties of the subject's records): a
-   * keyed token of each under the month key of `at`, as an entry's subject token, so a data-subject export finds the
-   * disclosure by the same tokens. Called before those records leave.
-   */
   /** Whether parties disclosed at `at` can be recorded: that month's key exists or can be made (not destroyed). */
   async canRecordParties(at: number): Promise<boolean> {
     return (await this.opts.keyRing.keyForWriting(monthKeyOf(at), at)) !== null;
   }
 
+  /**
+   * Records that the answer of `requestId` gave out these parties (the other parties of the subject's records): a
+   * keyed token of each under the month key of `at`, as an entry's subject token, so a data-subject export finds the
+   * disclosure by the same tokens. Called before those records leave.
+   */
   async recordParties(requestId: string, parties: readonly DisclosedParty[], at: number): Promise<void> {
     if (parties.length === 0) return;
     const month = monthKeyOf(at);

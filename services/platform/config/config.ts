@@ -84,6 +84,9 @@ const sectionSchemas = {
     CDR_KAFKA_PUBLISHER: z.enum(PUBLISHER_CHOICES).default('auto'),
     CDR_MAX_RECORD_BYTES: intVar(1024, 64 * 1024 * 1024).default(1024 * 1024),
     CDR_CONSUMER_STALL_MS: intVar(1_000, 24 * 3600 * 1000).default(60_000),
+    // Longer than a routing layer's own transactions may last (exactly-once writers commit at their checkpoints, often
+    // minutes apart); a producer that died inside one holds the partition for up to the broker's 15 min.
+    CDR_OPEN_TRANSACTION_ALARM_MS: intVar(1_000, 24 * 3600 * 1000).default(300_000),
     KAFKA_SSL: z.enum(['0', '1', '']).default('0'),
     KAFKA_SSL_CA_FILE: optionalString,
     KAFKA_SSL_CERT_FILE: optionalString,
@@ -140,6 +143,7 @@ const sectionSchemas = {
       .refine((v) => !/^[a-z]+:\/\/[^/?#]*@/i.test(v), {
         message: 'put credentials in CDR_SCHEMA_REGISTRY_BASIC_AUTH, not in the URL (it is said in messages)',
       })
+      .refine((v) => !/[?#]/.test(v), { message: "the registry's base URL, without a query or fragment (they would not be sent)" })
       .optional(),
     CDR_SCHEMA_REGISTRY_BASIC_AUTH: z
       .string()
@@ -201,6 +205,8 @@ export interface KafkaConfig {
   readonly maxRecordBytes: number;
   /** A consumer that commits nothing for this long while records wait reports itself degraded. */
   readonly stallMs: number;
+  /** Records behind a last stable offset that has not moved for this long make a consumer report itself degraded. */
+  readonly openTransactionAlarmMs: number;
   /** TLS and SASL towards the brokers (file paths; platform/kafka reads them). Undefined: plain TCP, no authentication. */
   readonly security: KafkaSecurityConfig;
 }
@@ -414,6 +420,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       publisher: e.CDR_KAFKA_PUBLISHER,
       maxRecordBytes: e.CDR_MAX_RECORD_BYTES,
       stallMs: e.CDR_CONSUMER_STALL_MS,
+      openTransactionAlarmMs: e.CDR_OPEN_TRANSACTION_ALARM_MS,
       security,
     };
   },

@@ -72,6 +72,8 @@ export interface ConsumerLoopSettings {
   readonly publisher?: PublisherChoice;
   /** With records waiting, no committed batch for this long makes health `degraded` (ms). */
   readonly stallMs?: number;
+  /** How long records may wait behind a last stable offset that does not move before health says so (default 5 min). */
+  readonly openTransactionAlarmMs?: number;
   /** How long `stop` waits for the consumer to let go (default: the session timeout, at least 30 s). */
   readonly stopTimeoutMs?: number;
   /** A batch at one stage this long is wedged: the loop fails so the process restarts (default 10 minutes). */
@@ -383,7 +385,10 @@ export class ConsumerLoop<S> {
       batches: this.batches,
       lag: this.lag,
       unstable: this.unstable,
-      partitionAlarms: this.state === 'running' ? this.watch.alarms(now, stallMs, new Set(this.assigned)) : [],
+      partitionAlarms:
+        this.state === 'running'
+          ? this.watch.alarms(now, { stallMs, openTransactionMs: this.deps.settings.openTransactionAlarmMs ?? 300_000 }, new Set(this.assigned))
+          : [],
       lagAt: this.lagAt,
       lagAgeMs: this.lagAt === undefined ? undefined : Math.max(0, now - this.lagAt),
       partitions: this.assigned.length,
@@ -650,9 +655,15 @@ export class ConsumerLoop<S> {
   }
 
   private onAssignment(assigned: readonly number[]): void {
+    // A partition that waited unassigned (or under another member) is this member's to move from now on; one it held
+    // before the join keeps its clock (kafkajs rejoins hand the same partitions back: a member rejoining again and
+    // again must not hide a partition it never moves, found in review).
+    const before = new Set(this.assigned);
+    this.watch.heldFrom(
+      assigned.filter((p) => !before.has(p)),
+      this.clock(),
+    );
     this.assigned = [...assigned];
-    // A partition that waited unassigned (or under another member) is this member's to move from now on.
-    this.watch.heldFrom(assigned, this.clock());
     const keep = new Set(assigned);
     for (const [p, e] of this.partitions) {
       if (!keep.has(p)) {

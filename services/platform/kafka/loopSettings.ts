@@ -25,5 +25,6 @@ export function loopSettingsFor(
     maxRecordBytes: kafka.maxRecordBytes,
     maxBatchBytes: recordLimitsOf(kafka).maxBatchBytes,
     stallMs: kafka.stallMs,
+    openTransactionAlarmMs: kafka.openTransactionAlarmMs,
   };
 }

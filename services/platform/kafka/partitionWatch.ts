@@ -96,14 +96,16 @@ export class PartitionWatch {
   }
 
   /**
-   * The partitions waiting longer than `stallMs`: any partition whose LSO holds still with records past it, and those
-   * of `held` (this member's) whose committed offset holds still with records to read. Others' partitions are theirs
+   * The partitions waiting too long: any partition whose LSO holds still with records past it for `openTransactionMs`
+   * (a writer's transactions may last minutes: a stall threshold of its own), and those of `held` (this member's) whose
+   * committed offset holds still with records to read for `stallMs`. Others' partitions are theirs
    * to report: in a group of several processes each would otherwise call the whole group unhealthy.
    */
-  alarms(now: number, stallMs: number, held: ReadonlySet<number>): PartitionAlarm[] {
+  alarms(now: number, limits: { readonly stallMs: number; readonly openTransactionMs: number }, held: ReadonlySet<number>): PartitionAlarm[] {
+    const { stallMs, openTransactionMs } = limits;
     const alarms: PartitionAlarm[] = [];
     for (const [partition, s] of [...this.seen].sort((a, b) => a[0] - b[0])) {
-      if (s.unstable > 0 && now - s.stableSince > stallMs)
+      if (s.unstable > 0 && now - s.stableSince > openTransactionMs)
         alarms.push({ kind: 'open_transaction', partition, records: s.unstable, since: s.stableSince, forMs: now - s.stableSince });
       if (held.has(partition) && s.lag > 0 && now - s.progressSince > stallMs)
         alarms.push({ kind: 'no_commit', partition, records: s.lag, since: s.progressSince, forMs: now - s.progressSince });

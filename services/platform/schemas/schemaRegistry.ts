@@ -8,11 +8,15 @@ import { CONFLUENT_MAGIC, PipelineError, type RegistryAnswers } from '../../core
  * 2026-12-06) unless `schemas/registry.json` was edited to match.
  *
  * Asked per batch, before the batch is decoded, about the ids it carries that are not known yet (`GET
- * /schemas/ids/{id}`, the registry's REST API). An id's schema never changes once given, so a schema served is kept
- * for good; an id the registry does not hold (404) is asked about again after `absentRecheckMs`. A registry that does
- * not answer is `schema_registry_unavailable`: the batch waits and is tried again (the loop's backoff), nothing is
- * dead-lettered for it. At most `maxLookupsPerBatch` new ids are asked about per batch: a batch of hostile values with
- * a random id each would otherwise cost a request per record (the others are dead-lettered, saying so).
+ * /schemas/ids/{id}`, the registry's REST API). Every answer is kept for the life of the process: a served schema
+ * because an id's schema never changes; an absent or unusable id so that a batch tried again is decided as its first
+ * attempt was (its dead letters are out by then). An absent id (the registry's own 404, error code 40403) is asked
+ * ABSENT_ASKS times, ABSENT_RETRY_MS apart, first: a schema just registered may not have reached the node that answers.
+ * A registry that does not answer — or answers a 404 that is not its own, a URL without the registry's path — is
+ * `schema_registry_unavailable`: the batch waits and is tried again (the loop's backoff), nothing is dead-lettered for
+ * it. At most `maxLookupsPerBatch` new ids are asked about per batch, those carrying the most values first: a batch of
+ * hostile values with a random id each would otherwise cost a request per record (the rest are dead-lettered, saying
+ * so, and asked about in a later batch).
  */
 export interface SchemaRegistrySettings {
   /** The registry's base URL (no credentials in it: they would be logged with it). */
@@ -21,28 +25,37 @@ export interface SchemaRegistrySettings {
   readonly basicAuth?: string | undefined;
   readonly timeoutMs?: number;
   readonly maxLookupsPerBatch?: number;
-  readonly absentRecheckMs?: number;
+  /** The pause between the asks about an id the registry says it does not have. */
+  readonly absentRetryMs?: number;
 }
 
-type Known = { readonly kind: 'found'; readonly schema: string } | { readonly kind: 'note'; readonly reason: string; readonly until: number };
+type Known = { readonly kind: 'found'; readonly schema: string } | { readonly kind: 'note'; readonly reason: string };
 
 /** The largest schema document taken from a registry (cdr-event v1.1 is ~6 KB). */
 const MAX_SCHEMA_BYTES = 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_LOOKUPS = 32;
-const DEFAULT_ABSENT_RECHECK_MS = 60_000;
+const ABSENT_ASKS = 3;
+const ABSENT_RETRY_MS = 500;
 /** Requests under way at once when a batch brings several new ids. */
 const CONCURRENCY = 4;
+/** Ids remembered as unusable (absent, not Avro…): beyond this the oldest are forgotten (hostile random ids). */
+const MAX_NOTES = 10_000;
 
-/** The schema ids of the Confluent-framed values among `values` (a plain Avro value has none). */
-export function confluentSchemaIds(values: Iterable<Buffer | null>): Set<number> {
-  const ids = new Set<number>();
-  for (const v of values) if (v && v.length >= 6 && v[0] === CONFLUENT_MAGIC) ids.add(v.readInt32BE(1));
+/** The schema ids of the Confluent-framed values among `values`, with how many values carry each (plain Avro: none). */
+export function confluentSchemaIds(values: Iterable<Buffer | null>): Map<number, number> {
+  const ids = new Map<number, number>();
+  for (const v of values)
+    if (v && v.length >= 6 && v[0] === CONFLUENT_MAGIC) {
+      const id = v.readInt32BE(1);
+      ids.set(id, (ids.get(id) ?? 0) + 1);
+    }
   return ids;
 }
 
 export class SchemaRegistryClient {
   private readonly known = new Map<number, Known>();
+  private notes = 0;
   /** Lookups under way: batches of several partitions that bring the same new id wait for one request. */
   private readonly asking = new Map<number, Promise<void>>();
   private readonly base: string;
@@ -50,10 +63,7 @@ export class SchemaRegistryClient {
   readonly where: string;
   private readonly headers: Record<string, string>;
 
-  constructor(
-    private readonly settings: SchemaRegistrySettings,
-    private readonly clock: () => number = Date.now,
-  ) {
+  constructor(private readonly settings: SchemaRegistrySettings) {
     const url = new URL(settings.url);
     this.base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
     this.where = this.base;
@@ -61,21 +71,19 @@ export class SchemaRegistryClient {
     if (settings.basicAuth !== undefined) this.headers['authorization'] = `Basic ${Buffer.from(settings.basicAuth, 'utf8').toString('base64')}`;
   }
 
-  /** What the registry says of `ids`: asks about those not known yet (or absent long enough ago), within the cap. */
-  async answersFor(ids: ReadonlySet<number>): Promise<RegistryAnswers> {
-    const now = this.clock();
+  /** What the registry says of `ids` (id → how many of the batch's values carry it): asks about those not known yet. */
+  async answersFor(ids: ReadonlyMap<number, number>): Promise<RegistryAnswers> {
     const toAsk: number[] = [];
-    for (const id of ids) {
-      const k = this.known.get(id);
-      if (!k || (k.kind === 'note' && k.until <= now)) toAsk.push(id);
-    }
+    for (const id of ids.keys()) if (!this.known.has(id)) toAsk.push(id);
+    // The routing layer's schema carries many values of a batch, a hostile value's random id one: asked first.
+    toAsk.sort((a, b) => ids.get(b)! - ids.get(a)!);
     const cap = this.settings.maxLookupsPerBatch ?? DEFAULT_MAX_LOOKUPS;
     const asked = toAsk.slice(0, cap);
     const skipped = new Set(toAsk.slice(cap));
     for (let i = 0; i < asked.length; i += CONCURRENCY) await Promise.all(asked.slice(i, i + CONCURRENCY).map((id) => this.ask(id)));
     const found: { id: number; schema: string }[] = [];
     const notes: { id: number; reason: string }[] = [];
-    for (const id of ids) {
+    for (const id of ids.keys()) {
       if (skipped.has(id)) {
         notes.push({ id, reason: `not looked up in the schema registry: one batch brought more than ${cap} schema ids it had not been asked about` });
         continue;
@@ -99,33 +107,45 @@ export class SchemaRegistryClient {
   private async lookUp(id: number): Promise<void> {
     // Negative ids cannot be the registry's (it numbers from 1); asking would only cost a request.
     if (id < 0) {
-      this.note(id, 'not a schema registry id (negative)', Number.POSITIVE_INFINITY);
+      this.note(id, 'not a schema registry id (negative)');
       return;
     }
-    let res: Response;
-    let text: string;
+    for (let ask = 1; ; ask++) {
+      const { status, text } = await this.get(id);
+      if (status !== 404) {
+        this.take(id, status, text);
+        return;
+      }
+      // Any server answers 404 for a path it lacks: only the registry's own "schema not found" means the id is absent.
+      if (!isSchemaNotFound(text))
+        throw this.unavailable(id, `HTTP 404 without the registry's "schema not found" (is CDR_SCHEMA_REGISTRY_URL the registry's base URL?)`);
+      if (ask >= ABSENT_ASKS) {
+        this.note(id, 'not in the schema registry (it answered "schema not found")');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.settings.absentRetryMs ?? ABSENT_RETRY_MS));
+    }
+  }
+
+  /** One GET of an id: its status and body (undefined when longer than MAX_SCHEMA_BYTES, read no further). */
+  private async get(id: number): Promise<{ status: number; text: string | undefined }> {
     try {
-      res = await fetch(`${this.base}/schemas/ids/${id}`, {
+      const res = await fetch(`${this.base}/schemas/ids/${id}`, {
         headers: this.headers,
         signal: AbortSignal.timeout(this.settings.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
-      text = await res.text();
+      return { status: res.status, text: await boundedText(res) };
     } catch (err) {
       throw this.unavailable(id, err instanceof Error && err.name === 'TimeoutError' ? 'no answer in time' : causeOf(err));
     }
-    if (res.status === 404) {
-      this.note(
-        id,
-        'neither the schema registry nor schemas/registry.json has it',
-        this.clock() + (this.settings.absentRecheckMs ?? DEFAULT_ABSENT_RECHECK_MS),
-      );
-      return;
-    }
-    if (res.status === 401 || res.status === 403)
-      throw this.unavailable(id, `it refused our credentials (HTTP ${res.status}): check CDR_SCHEMA_REGISTRY_BASIC_AUTH`);
-    if (!res.ok) throw this.unavailable(id, `HTTP ${res.status}`);
-    if (text.length > MAX_SCHEMA_BYTES) {
-      this.note(id, `the schema registry's document for it is over ${MAX_SCHEMA_BYTES} bytes`, Number.POSITIVE_INFINITY);
+  }
+
+  /** An answer other than 404: the schema kept, a note of why it cannot be used, or the registry unavailable. */
+  private take(id: number, status: number, text: string | undefined): void {
+    if (status === 401 || status === 403) throw this.unavailable(id, `it refused our credentials (HTTP ${status}): check CDR_SCHEMA_REGISTRY_BASIC_AUTH`);
+    if (status < 200 || status > 299) throw this.unavailable(id, `HTTP ${status}`);
+    if (text === undefined) {
+      this.note(id, `the schema registry's document for it is over ${MAX_SCHEMA_BYTES} bytes`);
       return;
     }
     let body: { schema?: unknown; schemaType?: unknown; references?: unknown };
@@ -136,30 +156,65 @@ export class SchemaRegistryClient {
     }
     const type = typeof body.schemaType === 'string' ? body.schemaType : 'AVRO';
     if (type !== 'AVRO') {
-      this.note(id, `a ${type} schema in the schema registry, not Avro`, Number.POSITIVE_INFINITY);
+      this.note(id, `a ${type} schema in the schema registry, not Avro`);
       return;
     }
     if (Array.isArray(body.references) && body.references.length > 0) {
-      this.note(id, 'its schema in the registry refers to other schemas (schema references), which this reader does not follow', Number.POSITIVE_INFINITY);
+      this.note(id, 'its schema in the registry refers to other schemas (schema references), which this reader does not follow');
       return;
     }
     if (typeof body.schema !== 'string') throw this.unavailable(id, 'its answer has no schema (is CDR_SCHEMA_REGISTRY_URL a schema registry?)');
     try {
       avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema);
     } catch {
-      this.note(id, 'its schema in the registry is not a valid Avro schema', Number.POSITIVE_INFINITY);
+      this.note(id, 'its schema in the registry is not a valid Avro schema');
       return;
     }
     this.known.set(id, { kind: 'found', schema: body.schema });
   }
 
-  private note(id: number, reason: string, until: number): void {
-    this.known.set(id, { kind: 'note', reason, until });
+  private note(id: number, reason: string): void {
+    if (this.notes >= MAX_NOTES) {
+      // The oldest note goes (a Map iterates in insertion order); served schemas are never forgotten.
+      for (const [old, k] of this.known)
+        if (k.kind === 'note') {
+          this.known.delete(old);
+          this.notes--;
+          break;
+        }
+    }
+    this.known.set(id, { kind: 'note', reason });
+    this.notes++;
   }
 
   private unavailable(id: number, why: string): PipelineError {
     return new PipelineError('schema_registry_unavailable', `schema registry ${this.where} could not say what schema id ${id} is: ${why}`);
   }
+}
+
+/** Whether a 404's body is the registry's own "schema not found" (error code 40403), not any server's 404. */
+function isSchemaNotFound(text: string | undefined): boolean {
+  try {
+    return (JSON.parse(text ?? '') as { error_code?: unknown }).error_code === 40403;
+  } catch {
+    return false;
+  }
+}
+
+/** The body as text, or undefined once it passes MAX_SCHEMA_BYTES (read no further: a hostile or broken server). */
+async function boundedText(res: Response): Promise<string | undefined> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of res.body) {
+    length += chunk.byteLength;
+    if (length > MAX_SCHEMA_BYTES) {
+      await res.body.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A fetch failure's cause in words (undici hides the system error one level down). */

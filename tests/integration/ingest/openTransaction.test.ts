@@ -35,7 +35,7 @@ describe('records behind a transaction a producer left open', () => {
     gen.take(n).map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e), partition }));
 
   before(async () => {
-    setup = testSetup({ CDR_CONSUMER_STALL_MS: String(STALL_MS) });
+    setup = testSetup({ CDR_CONSUMER_STALL_MS: String(STALL_MS), CDR_OPEN_TRANSACTION_ALARM_MS: String(STALL_MS) });
     rt = await openRuntime(setup.config, { log: createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true })) });
     ingest = createIngest(rt);
     await ingest.start();

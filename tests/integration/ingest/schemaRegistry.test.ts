@@ -107,33 +107,39 @@ describe('cdr.raw written with a schema registry', () => {
     assert.equal(asked.filter((a) => a === '/schemas/ids/100042').length >= 2, true, 'asked while it failed, then once it answered');
   });
 
-  it('dead-letters what it cannot read, each saying why; an id the registry lacks is read by the local file', async () => {
+  it('dead-letters what it cannot read, each saying why; a local file is no writer schema beside a registry; plain Avro is read', async () => {
     const before = asked.length;
-    const [proto, unknown, local] = [gen.take(4), gen.take(3), gen.take(5)];
+    const [proto, unknown, local, plain] = [gen.take(4), gen.take(3), gen.take(5), gen.take(6)];
     await producer.send({
       topic: setup.config.kafka.topics.raw,
       messages: [
         ...proto.map((e) => ({ key: `proto-${e.cdr_id}`, value: frameConfluent(100_043, Buffer.from([2, 0x41])) })),
         ...unknown.map((e) => ({ key: `unknown-${e.cdr_id}`, value: frameConfluent(100_099, writer.toBuffer({ ...e, route_hops: 0 })) })),
-        // The project's own generator frames with schemas/registry.json's id 1, which this registry does not hold.
-        ...local.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e) })),
+        // schemas/registry.json's id 1, which this registry does not hold: its ids are the registry's alone (a real
+        // registry numbers from 1; found from outside: its id 1 read by the local file stored sender and recipient swapped).
+        ...local.map((e) => ({ key: `local-${e.cdr_id}`, value: encodeCdrEvent(e) })),
+        // Plain Avro (what `cdr produce` writes beside a registry): read by v1.
+        ...plain.map((e) => ({ key: e.cdr_id, value: encodeCdrEvent(e, 'plain') })),
         // 100042 again: known, not asked about again.
         ...gen.take(2).map((e) => ({ key: e.cdr_id, value: frameConfluent(100_042, writer.toBuffer({ ...e, route_hops: 9 })) })),
       ],
     });
     await waitFor(
       'read',
-      () => ingest.stats.stored === 37 && ingest.stats.dlq === 7,
+      () => ingest.stats.stored === 38 && ingest.stats.dlq === 12,
       60_000,
       200,
       () => ingest.stats,
     );
-    assert.deepEqual(asked.slice(before).sort(), ['/schemas/ids/1', '/schemas/ids/100043', '/schemas/ids/100099']);
+    // An absent id is asked three times (a schema just registered may not have reached the node that answers yet).
+    assert.deepEqual([...new Set(asked.slice(before))].sort(), ['/schemas/ids/1', '/schemas/ids/100043', '/schemas/ids/100099']);
+    assert.equal(asked.slice(before).filter((a) => a === '/schemas/ids/100099').length, 3);
     const dlq = await readTopic(requireKafka(rt), setup.config.kafka.topics.dlq);
     const reasons = new Set(dlq.map((m) => `${String(m.key).split('-')[0]}: ${String(m.headers!['__connect.errors.exception.message'])}`));
     assert.deepEqual([...reasons].sort(), [
+      'local: schema id 1: not in the schema registry (it answered "schema not found")',
       'proto: schema id 100043: a PROTOBUF schema in the schema registry, not Avro',
-      'unknown: schema id 100099: neither the schema registry nor schemas/registry.json has it',
+      'unknown: schema id 100099: not in the schema registry (it answered "schema not found")',
     ]);
     assert.equal(ingest.health().status, 'ok', JSON.stringify(ingest.health()));
   });

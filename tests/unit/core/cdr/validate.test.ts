@@ -173,7 +173,8 @@ describe('identifierInText', () => {
       '٠٠٦٠١٢٣٤٥٦٧٨٩',
       'alice (at) example.com',
       'alice [at] example [dot] com',
-      'bob {at} mail . example . org',
+      'bob {at} mail.example.org',
+      '0011 44 20 7946 0018',
       'ref+60123456789',
       'A+60123456789',
       '1+60123456789',
@@ -217,6 +218,10 @@ describe('identifierInText', () => {
       '2026/60123456789',
       'meeting at example.com',
       'subscriber 0123456789 case',
+      // Found in review: Austria's code in brackets in legal text, a time.
+      'StPO § 135 (AT) Abs. 2',
+      'Bundeskriminalamt (AT) Wien. Referat 3',
+      'meeting (at) 10.30',
     ]) {
       assert.equal(identifierInText(text), false, text);
     }

@@ -154,9 +154,6 @@ describe('normaliseEmail', () => {
       'alice.müller@bücher.example,',
       'alice.müller@bücher..example',
       'alice.müller@.bücher.example',
-      'alice..müller@bücher.example',
-      '.alice.müller@bücher.example',
-      'alice.@bücher.example',
       'x@\u0000.com',
       'a@-bad-.example',
       'a@bad-.example',
@@ -174,8 +171,12 @@ describe('normaliseEmail', () => {
     ])
       assert.equal(normaliseEmail(raw).valid, false, raw);
   });
-  it('reads the addresses at those limits and the characters a local part may hold', () => {
+  it('reads the addresses at those limits and the characters a local part may hold, dots anywhere in it', () => {
     for (const raw of [
+      // Japanese carriers' older addresses (found in review): RFC 5321 refuses them, and they are someone's.
+      'taro..yamada@docomo.ne.jp',
+      'taro.@ezweb.ne.jp',
+      '.alice.müller@bücher.example',
       `${'a'.repeat(64)}@x.example`,
       `${'ü'.repeat(32)}@x.example`,
       `a@${'b'.repeat(63)}.example`,

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PartitionWatch, type PartitionOffsets } from '../../../../services/platform/kafka/partitionWatch.ts';
 
-const STALL = 60_000;
+const STALL = { stallMs: 60_000, openTransactionMs: 60_000 };
 const at = (s: number): number => Date.UTC(2026, 11, 7) + s * 1000;
 const p = (partition: number, committed: number, stable: number, high = stable, low = 0): PartitionOffsets => ({ partition, committed, low, stable, high });
 
@@ -30,6 +30,19 @@ describe('PartitionWatch', () => {
     // It commits: the LSO moves to the end, the alarm ends.
     w.observe([p(0, 100, 171, 171)], at(70));
     assert.deepEqual(w.alarms(at(70), STALL, new Set([0])), []);
+  });
+
+  it("gives a writer's transactions their own threshold, apart from the stall threshold (exactly-once writers commit minutes apart)", () => {
+    const w = new PartitionWatch();
+    w.observe([p(0, 100, 100, 100)], at(0));
+    for (let s = 5; s <= 240; s += 5) w.observe([p(0, 100, 100, 100 + s)], at(s));
+    const limits = { stallMs: 60_000, openTransactionMs: 300_000 };
+    assert.deepEqual(w.alarms(at(240), limits, new Set([0])), []);
+    w.observe([p(0, 100, 100, 400)], at(305));
+    assert.deepEqual(
+      w.alarms(at(305), limits, new Set([0])).map((a) => [a.kind, a.records]),
+      [['open_transaction', 300]],
+    );
   });
 
   it('does not alarm while transactions come and go, the LSO moving each time', () => {
