@@ -22,9 +22,8 @@ await startService('api', async () => {
     ['clickhouse', 'masterKey', 'api', 'audit', 'retention', 'billing'],
     {
       CDR_MASTER_KEY_FILE: checkMasterKeyFile,
-      // Directories as cdr start checks them (found from outside: a file as the anchor directory failed after the migrations, ENOTDIR, exit 1).
+      // As cdr start checks it (found from outside: a file as the anchor directory failed after the migrations, ENOTDIR, exit 1).
       CDR_AUDIT_ANCHOR_DIR: checkDirectory,
-      CDR_DEV_KEY_DIR: checkDirectory,
       CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
       CDR_API_TOKENS_FILE: (path) => TokenRegistry.fromFile(path),
       CDR_BILLING_PLANS_FILE: (path) => readPlanFile(plansFileOf(path)),

@@ -4,7 +4,7 @@
  * service in-process. A consumer that stops for good ends the process with exit code 1; a start-up problem with
  * exit code 2 (configuration, master key) or 1.
  */
-import { checkDirectory, loadConfigAndFiles } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
 import { KAFKA_FILE_CHECKS } from '../platform/kafka/index.ts';
 import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
@@ -15,7 +15,6 @@ import { createIngest } from './createIngest.ts';
 await startService('ingest', async () => {
   const config = loadConfigAndFiles(process.env, ['kafka', 'clickhouse', 'masterKey', 'ingest', 'api'], {
     CDR_MASTER_KEY_FILE: checkMasterKeyFile,
-    CDR_DEV_KEY_DIR: checkDirectory,
     ...KAFKA_FILE_CHECKS,
     ...LOG_FILE_CHECKS,
   });

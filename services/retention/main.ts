@@ -5,7 +5,7 @@
  * `cdr start` schedules the same pass in-process.
  */
 import { openProcessAudit } from '../platform/audit/index.ts';
-import { checkDirectory, loadConfigAndFiles } from '../platform/config/index.ts';
+import { loadConfigAndFiles } from '../platform/config/index.ts';
 import { LOG_FILE_CHECKS } from '../platform/observability/index.ts';
 import { checkMasterKeyFile } from '../platform/keys/index.ts';
 import { checkSigningKeyFile } from '../platform/signing/index.ts';
@@ -17,7 +17,6 @@ import { createRetention } from './wiring.ts';
 await startService('retention', async () => {
   const config = loadConfigAndFiles(process.env, ['clickhouse', 'masterKey', 'api', 'audit', 'retention'], {
     CDR_MASTER_KEY_FILE: checkMasterKeyFile,
-    CDR_DEV_KEY_DIR: checkDirectory,
     ...LOG_FILE_CHECKS,
     CDR_SIGNING_KEY_FILE: checkSigningKeyFile,
   });

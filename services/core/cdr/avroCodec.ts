@@ -81,47 +81,7 @@ function eachEnum(node: unknown, visit: (e: JsonSchema & { name: string; symbols
   }
 }
 
-/** Calls `visit` with every named type (record, enum, fixed) of a schema (JSON form) and its full name. */
-function eachNamed(node: unknown, namespace: string, visit: (t: { name: string; aliases?: unknown }, fullName: string) => void): void {
-  if (Array.isArray(node)) {
-    for (const n of node) eachNamed(n, namespace, visit);
-    return;
-  }
-  if (typeof node !== 'object' || node === null) return;
-  const s = node as JsonSchema & { namespace?: unknown; aliases?: unknown };
-  let ns = namespace;
-  if ((s.type === 'record' || s.type === 'enum' || s.type === 'fixed' || s.type === 'error') && typeof s.name === 'string') {
-    const full = s.name.includes('.')
-      ? s.name
-      : `${typeof s.namespace === 'string' ? s.namespace : namespace}${(typeof s.namespace === 'string' ? s.namespace : namespace) ? '.' : ''}${s.name}`;
-    ns = full.includes('.') ? full.slice(0, full.lastIndexOf('.')) : '';
-    visit(s as { name: string; aliases?: unknown }, full);
-  }
-  if (Array.isArray(s.fields)) for (const f of s.fields as { type?: unknown }[]) eachNamed(f.type, ns, visit);
-  if (typeof s.type === 'object') eachNamed(s.type, ns, visit);
-  eachNamed(s.items, ns, visit);
-  eachNamed(s.values, ns, visit);
-}
-
 const unqualified = (name: string): string => name.slice(name.lastIndexOf('.') + 1);
-
-/**
- * The reader schema with the full name of each writer type of the same unqualified name (in another namespace) among
- * its aliases — Avro's rule for matching named types; undefined when no name differs.
- */
-function withWriterNamesAsAliases(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
-  const writerNames = new Map<string, string>();
-  eachNamed(writer, '', (_t, full) => writerNames.set(unqualified(full), full));
-  let changed = false;
-  const copy = JSON.parse(JSON.stringify(reader)) as unknown;
-  eachNamed(copy, '', (t, full) => {
-    const theirs = writerNames.get(unqualified(full));
-    if (theirs === undefined || theirs === full) return;
-    t.aliases = [...(Array.isArray(t.aliases) ? (t.aliases as string[]) : []), theirs];
-    changed = true;
-  });
-  return changed ? (copy as avro.Schema) : undefined;
-}
 
 /**
  * The reader schema with each enum that the writer also defines (same name) given the writer's extra symbols after
@@ -252,29 +212,23 @@ export class CdrCodec {
     } catch {
       return null;
     }
+    // Avro matches named types by their unqualified names; avsc by their full ones unless told (found from outside: a
+    // writer in its own namespace, `"namespace": "com.routing.cdr"`, or none, was refused whole).
+    // A new options object per call: avsc keeps its resolvers under construction in it (`registry`), and a failed
+    // attempt's half-built ones, reused, decoded every value wrongly.
+    const byShortNames = (): { ignoreNamespaces: true } => ({ ignoreNamespaces: true });
     try {
-      return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer) };
+      return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer, byShortNames()) };
     } catch {
-      // Perhaps only names in another namespace, or enum symbols v1 lacks: tried below.
+      // Perhaps enum symbols v1 lacks: tried below.
     }
-    const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
-    // Avro matches named types by their unqualified names; avsc by their full ones, so a writer in its own namespace
-    // was refused whole (found from outside: `"namespace": "com.routing.cdr"` dead-lettered every record). The
-    // writer's full names become the reader's aliases.
-    const aliased = withWriterNamesAsAliases(readerSchema, writerSchema);
-    if (aliased)
-      try {
-        const type = avro.Type.forSchema(aliased);
-        return { type, resolver: type.createResolver(writer) };
-      } catch {
-        // Enum symbols too, perhaps.
-      }
     // Enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
-    const widened = widenedEnums(aliased ?? readerSchema, writerSchema);
+    const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
+    const widened = widenedEnums(readerSchema, writerSchema);
     if (!widened) return null;
     try {
       const type = avro.Type.forSchema(widened);
-      return { type, resolver: type.createResolver(writer), enumFields: enumFieldsOf(readerSchema) };
+      return { type, resolver: type.createResolver(writer, byShortNames()), enumFields: enumFieldsOf(readerSchema) };
     } catch {
       return null;
     }

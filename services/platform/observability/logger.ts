@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { makeDirectories } from '../config/directories.ts';
@@ -105,7 +105,17 @@ export const LOG_FILE_CHECKS: Readonly<Record<string, (path: string) => unknown>
 
 export function logDestination(logFile: string | undefined, fallback?: string): DestinationStream {
   const target = logTarget(logFile, fallback);
-  return typeof target === 'number' ? pino.destination({ dest: target, sync: false }) : new LogFile(target);
+  if (typeof target === 'number') return pino.destination({ dest: target, sync: false });
+  // A regular file (or one to be made) is written line by line (LogFile). Anything else — a FIFO, /dev/stdout on a
+  // pipe — keeps the asynchronous destination: opening a FIFO without a reader, or writing to a slow pipe, would hold
+  // the event loop (found in review).
+  let regular = true;
+  try {
+    regular = statSync(target).isFile();
+  } catch {
+    // Not there yet: made as a regular file.
+  }
+  return regular ? new LogFile(target) : pino.destination({ dest: target, mkdir: true, sync: false });
 }
 
 /**

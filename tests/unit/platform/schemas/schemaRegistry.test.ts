@@ -97,6 +97,16 @@ describe('the codec with a schema registry', () => {
       notes: [],
     });
     assert.deepEqual({ ...codec.decodeCdrEvent(frameConfluent(7, avro.Type.forSchema(renamed as avro.Schema).toBuffer(event))).event }, event);
+    // No namespace at all (found in review: an alias of the bare name was read in the reader's namespace), or an empty one.
+    for (const [id, schema] of [
+      [9, (({ namespace: _n, ...rest }) => rest)(v1)],
+      [10, { ...v1, namespace: '' }],
+    ] as const) {
+      codec.useRegistryAnswers({ found: [{ id, schema: JSON.stringify(schema) }], notes: [] });
+      const value = frameConfluent(id, avro.Type.forSchema(schema as avro.Schema).toBuffer(event));
+      assert.deepEqual({ ...codec.decodeCdrEvent(value).event }, event, `id ${id}`);
+      assert.deepEqual({ ...codec.decodeCdrEventIn(value, 0, value.length).event }, event, `id ${id}, a batch's way`);
+    }
     const eight = avro.Type.forSchema(enums);
     assert.deepEqual({ ...codec.decodeCdrEvent(frameConfluent(8, eight.toBuffer(event))).event }, event);
     assert.throws(
