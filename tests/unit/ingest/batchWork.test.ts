@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import pino from 'pino';
 import type { CdrEvent } from '../../../services/core/cdr/cdrEvent.ts';
+import { cdrEvent } from '../../support/cdrEvents.ts';
 import { deriveMonthKey, generateMonthKey, type MonthKey } from '../../../services/core/pseudonym/monthKeys.ts';
 import {
   CDR_SHAPE,
@@ -33,33 +34,14 @@ const dec = Date.UTC(2026, 11, 1, 9);
 const old = Date.UTC(2025, 5, 3, 9);
 
 function cdr(i: number, over: Partial<CdrEvent> = {}): CdrEvent {
-  return {
+  return cdrEvent({
     cdr_id: `c-${i}`,
     account_id: `acct-${i % 3}`,
-    sender: 'BRAND',
     recipient: i % 2 === 0 ? '012-345 6789' : `+4915112345${String(i).padStart(3, '0')}`,
-    sender_type: 'alphanumeric',
     event_time: i % 2 === 0 ? nov : dec,
     submitted_at: i % 2 === 0 ? nov : dec,
-    delivered_at: null,
-    channel: 'sms',
-    direction: 'mt',
-    provider_id: 'op-my-maxis',
-    mcc: '502',
-    mnc: '12',
-    destination_country: 'MY',
-    ported: false,
-    status: 'delivered',
-    error_code: null,
-    segments: 1,
-    size_bytes: 140,
-    duration_ms: null,
-    price: 25_000,
-    cost: 12_000,
-    currency: 'EUR',
-    client_ip: '192.0.2.1',
     ...over,
-  };
+  });
 }
 
 const keys = new Map<string, MonthKey>([

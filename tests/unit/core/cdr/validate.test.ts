@@ -3,35 +3,11 @@ import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { getCountries } from 'libphonenumber-js/max';
 import { identifierInText, validateCdr } from '../../../../services/core/cdr/validate.ts';
+import { cdrEvent } from '../../../support/cdrEvents.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 
 const now = Date.UTC(2026, 10, 29, 12);
-const ok: CdrEvent = {
-  cdr_id: 'c-1',
-  account_id: 'acct-1',
-  sender: 'BRAND',
-  recipient: '+60123456789',
-  sender_type: 'alphanumeric',
-  event_time: now - 1000,
-  submitted_at: now - 1000,
-  delivered_at: now,
-  channel: 'sms',
-  direction: 'mt',
-  provider_id: 'op-my-maxis',
-  mcc: '502',
-  mnc: '12',
-  destination_country: 'MY',
-  ported: false,
-  status: 'delivered',
-  error_code: null,
-  segments: 1,
-  size_bytes: 140,
-  duration_ms: null,
-  price: 25_000,
-  cost: 12_000,
-  currency: 'EUR',
-  client_ip: null,
-};
+const ok: CdrEvent = cdrEvent({ event_time: now - 1000, submitted_at: now - 1000, delivered_at: now, client_ip: null });
 const limits = { now, maxFutureSkewMs: 24 * 3600 * 1000 };
 
 describe('validateCdr', () => {

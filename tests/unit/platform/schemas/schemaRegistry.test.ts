@@ -9,37 +9,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import avro from 'avsc';
 import { CdrCodec, frameConfluent } from '../../../../services/core/cdr/avroCodec.ts';
-import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
+import { cdrEvent } from '../../../support/cdrEvents.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { loadRegisteredSchemas, loadSchemaFile } from '../../../../services/platform/schemas/cdrCodec.ts';
 import { confluentSchemaIds, SchemaRegistryClient } from '../../../../services/platform/schemas/schemaRegistry.ts';
 
-const event: CdrEvent = {
-  cdr_id: 'c-7',
-  account_id: 'acct-7',
-  sender: 'BRAND',
-  recipient: '+353863098317',
-  sender_type: 'alphanumeric',
-  event_time: Date.UTC(2026, 11, 1, 12),
-  submitted_at: Date.UTC(2026, 11, 1, 12),
-  delivered_at: null,
-  channel: 'sms',
-  direction: 'mt',
-  provider_id: 'op-ie-1',
-  mcc: '272',
-  mnc: '01',
-  destination_country: 'IE',
-  ported: false,
-  status: 'delivered',
-  error_code: null,
-  segments: 1,
-  size_bytes: 140,
-  duration_ms: null,
-  price: 25_000,
-  cost: 12_000,
-  currency: 'EUR',
-  client_ip: '192.0.2.1',
-};
+const event = cdrEvent({ cdr_id: 'c-7', recipient: '+353863098317', destination_country: 'IE', mcc: '272', mnc: '01', provider_id: 'op-ie-1' });
 
 /** The routing layer's own writer schema: v1's fields in another order, and one field more. */
 function routingLayerSchema(): avro.Schema {
