@@ -1,8 +1,7 @@
 import { PipelineError } from '../errors/pipelineError.ts';
 import { COUNTRY_CODES, ISO_4217 } from './codes.ts';
 import { trafficCutoff } from '../retention/retentionCalendar.ts';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { asciiDiallable, blankIdentifier, normalisePhone } from '../identity/normalise.ts';
+import { asciiDiallable, blankIdentifier, normalisePhone, typeOfInternational } from '../identity/normalise.ts';
 import type { CdrEvent } from './cdrEvent.ts';
 
 /**
@@ -77,7 +76,7 @@ export function identifierInText(text: string): boolean {
  * references that start with a year (`20261207001`) read as a Cairo landline (+20 2…).
  */
 function mobileNumber(digits: string): boolean {
-  const type = parsePhoneNumberFromString(`+${digits}`)?.getType();
+  const type = typeOfInternational(`+${digits}`);
   return type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE';
 }
 

@@ -241,6 +241,11 @@ function validType(n: ParsedPhone | undefined): string | undefined {
   return t ?? undefined;
 }
 
+/** The type of a number written `+digits` by the numbering plan (`MOBILE`, …), or undefined when it is not valid. */
+export function typeOfInternational(e164: string): string | undefined {
+  return validType(parsedInternational(e164));
+}
+
 function isValidNumber(n: ParsedPhone | undefined): n is ParsedPhone {
   return validType(n) !== undefined;
 }
