@@ -7,6 +7,7 @@ import { startTsWorker } from '../runtime/index.ts';
 import { kafkajsLogLines } from './kafkaClient.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
 import { NativePublisher, nativeKafka } from './nativePublisher.ts';
+import { batchKafka } from './batchProducer.ts';
 
 /**
  * Publishes ingest's output (cdr.pseudonymised, cdr.dlq) from a worker thread with its own kafkajs producer.
@@ -59,7 +60,12 @@ export interface Publisher {
 export function createPublisher(opts: PublisherOptions, choice: PublisherChoice = 'auto'): Publisher {
   if (choice === 'kafkajs') return new ThreadPublisher(opts);
   const native = nativeKafka();
-  if ('module' in native) return new NativePublisher(opts, native.module);
+  if ('module' in native) {
+    // The project's binding, where it was built (against the package's librdkafka): the same producer, a fraction of
+    // the package's cost per message on this thread (ADR 0043).
+    const batch = batchKafka();
+    return new NativePublisher(opts, 'module' in batch ? batch.module : native.module);
+  }
   if (choice === 'native')
     throw new PipelineError(
       'config_invalid',

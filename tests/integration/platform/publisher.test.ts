@@ -25,6 +25,7 @@ import {
   type PublisherOptions,
 } from '../../../services/platform/kafka/publisher.ts';
 import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
+import { batchKafka } from '../../../services/platform/kafka/batchProducer.ts';
 import { testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
@@ -40,8 +41,12 @@ async function createTopics(kafka: Kafka, topics: { topic: string; numPartitions
 }
 
 const native = nativeKafka();
+const batch = batchKafka();
 if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
+// The project's binding is built against the package's librdkafka by `npm install` (scripts/build-native.mjs).
+if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in batch))
+  throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but the batch binding (native/build/producer.node) does not load: ${batch.error}`);
 
 const implementations: { name: string; make: (o: PublisherOptions) => Publisher }[] = [{ name: 'kafkajs (thread)', make: (o) => new ThreadPublisher(o) }];
 describe('publisherInUse: the start-up banner', () => {
@@ -54,6 +59,17 @@ describe('publisherInUse: the start-up banner', () => {
 if ('module' in native) {
   const rd = native.module;
   implementations.push({ name: 'librdkafka', make: (o) => new NativePublisher(o, rd) });
+  if ('module' in batch) {
+    const binding = batch.module;
+    implementations.push({ name: 'librdkafka, batch binding', make: (o) => new NativePublisher(o, binding) });
+    describe('createPublisher with librdkafka installed', () => {
+      it('publishes through the batch binding where it was built', async () => {
+        const publisher = createPublisher({ brokers: testBrokers().split(','), clientId: 'publisher-test', log: createLogger('silent') }, 'native');
+        assert.match(publisher.implementation, /^librdkafka .*batch binding/);
+        await publisher.close();
+      });
+    });
+  }
 } else {
   // Where the optional package is missing, what a user gets instead: kafkajs under `auto`, a named error under `native`.
   describe('publisher choice without librdkafka', () => {
@@ -315,7 +331,7 @@ for (const impl of implementations)
       await admin2.disconnect();
     });
 
-    if (impl.name === 'librdkafka')
+    if (impl.name.startsWith('librdkafka'))
       it('a close while a large send is still being queued fails that send retryably, and nothing hangs', async () => {
         const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
         await publisher.start();
@@ -332,7 +348,7 @@ for (const impl of implementations)
         await refused;
       });
 
-    if (impl.name === 'librdkafka')
+    if (impl.name.startsWith('librdkafka'))
       it('never polls the client from this thread: delivery reports come from librdkafka’s thread, so a disconnect races nothing (30 publishers opened, used, closed)', async () => {
         // A poll from JavaScript that lands while a disconnect deletes the client (on a libuv thread) crashes the
         // process: once in CI at a test's tear-down (SIGABRT, "pure virtual method called"), and within 20 cycles when
