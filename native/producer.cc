@@ -45,6 +45,10 @@ struct Producer {
   // function keeps the event loop alive, so a process awaiting a send does not end before its answer.
   uint32_t awaited = 0;
   bool closing = false;
+  // Set when the thread-safe function may no longer be called: released after `close`, or the environment tearing down
+  // (a process that ends without closing, while the poller still reports errors).
+  std::mutex emitting;
+  bool gone = false;
 };
 
 /** One slice of messages: counted down by the delivery reports; the first failure is kept. */
@@ -59,7 +63,16 @@ struct Slice {
 };
 
 void emit(Producer *p, Event *e) {
-  if (napi_call_threadsafe_function(p->tsfn, e, napi_tsfn_nonblocking) != napi_ok) delete e;
+  std::lock_guard<std::mutex> guard(p->emitting);
+  if (p->gone || napi_call_threadsafe_function(p->tsfn, e, napi_tsfn_nonblocking) != napi_ok) delete e;
+}
+
+// Runs on the JavaScript thread when its environment tears down, before Node frees the thread-safe function (cleanup
+// hooks run in reverse order of registration, and the function registered its own first).
+void environmentGone(void *arg) {
+  Producer *p = static_cast<Producer *>(arg);
+  std::lock_guard<std::mutex> guard(p->emitting);
+  p->gone = true;
 }
 
 void finishSlice(Slice *s) {
@@ -85,7 +98,11 @@ void onDelivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *) {
     std::lock_guard<std::mutex> guard(s->lock);
     if (s->code == 0) {
       s->code = m->err;
-      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char ignored[8];
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(rk, ignored, sizeof ignored) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // After a fatal error librdkafka fails what it still held (as purged, -152): the publisher must see the
+        // client is gone for good, as the package's binding shows it (code -150), and start a new one.
+        s->code = RD_KAFKA_RESP_ERR__FATAL;
         s->fatal = true;
         s->message = fatalReason(rk);
       } else {
@@ -194,6 +211,7 @@ napi_value construct(napi_env env, napi_callback_info info) {
     return throwError(env, "onEvent must be a function");
   }
   napi_unref_threadsafe_function(env, p->tsfn);
+  napi_add_env_cleanup_hook(env, environmentGone, p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (p->rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -257,8 +275,11 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     headerEnds = static_cast<uint32_t *>(data);
   }
 
+  uint32_t queued = 0, headerFrom = 0;
+  int code = 0;
+  std::string message;
+  bool fatal = false;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic.c_str(), nullptr);
-  if (rkt == nullptr) return throwError(env, std::string("topic: ") + rd_kafka_err2str(rd_kafka_last_error()));
   Slice *slice = new Slice();
   slice->producer = p;
   slice->id = id;
@@ -267,10 +288,12 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
   std::string key;
   std::vector<std::string> headerNames, headerStrings;
   std::vector<rd_kafka_vu_t> vus;
-  uint32_t queued = 0, headerFrom = 0;
-  int code = 0;
-  std::string message;
-  bool fatal = false;
+  if (rkt == nullptr) {
+    // An answer, not a throw: the publisher would take a throw for a client gone and retire a healthy one.
+    code = rd_kafka_last_error();
+    message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
+    count = 0;
+  }
   for (uint32_t i = 0; i < count; i++) {
     vus.clear();
     rd_kafka_vu_t vu;
@@ -386,12 +409,15 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
       code = rd_kafka_error_code(error);
       message = rd_kafka_error_string(error);
       fatal = rd_kafka_error_is_fatal(error);
+      // librdkafka refuses to produce after a fatal error with the original code (an out-of-order sequence, 45, say),
+      // where the package's binding gives -150: the publisher's signal to retire this client and start a new one.
+      if (fatal) code = RD_KAFKA_RESP_ERR__FATAL;
       rd_kafka_error_destroy(error);
       break;
     }
     queued++;
   }
-  rd_kafka_topic_destroy(rkt);
+  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
   if (queued > 0) {
     awaitAnswer(env, p);
     releaseSlice(slice);
@@ -436,8 +462,27 @@ napi_value closeProducer(napi_env env, napi_callback_info info) {
     rd_kafka_destroy(p->rk);
     p->rk = nullptr;
     emit(p, new Event{kClosed, 0, 0, "", false});
+    std::lock_guard<std::mutex> guard(p->emitting);
+    p->gone = true;
     napi_release_threadsafe_function(p->tsfn, napi_tsfn_release);
   }).detach();
+  return nullptr;
+}
+
+/**
+ * injectFatalError(code, reason): librdkafka's own test hook (rd_kafka_test_fatal_error) — the client fails for good as
+ * after a real idempotence failure. Tests only: the fatal path cannot be provoked from a healthy broker.
+ */
+napi_value injectFatalError(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Producer *p = producerOf(env, info, &argc, argv);
+  if (p == nullptr || p->closing) return throwError(env, "not an open producer");
+  int32_t code = RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+  std::string reason = "injected";
+  if (argc >= 1) napi_get_value_int32(env, argv[0], &code);
+  if (argc >= 2) stringOf(env, argv[1], reason);
+  rd_kafka_test_fatal_error(p->rk, static_cast<rd_kafka_resp_err_t>(code), reason.c_str());
   return nullptr;
 }
 
@@ -446,9 +491,10 @@ napi_value init(napi_env env, napi_value exports) {
       {"connect", nullptr, connectProducer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"produce", nullptr, produceSlice, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, closeProducer, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"injectFatalError", nullptr, injectFatalError, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value cls, version;
-  napi_define_class(env, "Producer", NAPI_AUTO_LENGTH, construct, nullptr, 3, methods, &cls);
+  napi_define_class(env, "Producer", NAPI_AUTO_LENGTH, construct, nullptr, 4, methods, &cls);
   napi_set_named_property(env, exports, "Producer", cls);
   napi_create_string_utf8(env, rd_kafka_version_str(), NAPI_AUTO_LENGTH, &version);
   napi_set_named_property(env, exports, "librdkafkaVersion", version);

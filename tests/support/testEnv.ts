@@ -4,7 +4,7 @@
  * file runs in its own process), and `cleanup()` removes it earlier. Topics live on the broker `npm test` starts
  * for the run and go with it; against an external KAFKA_BROKERS they stay, prefixed `t<random>.`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -19,6 +19,19 @@ export function testBrokers(): string {
   const b = process.env['KAFKA_BROKERS'];
   if (!b) throw new Error('KAFKA_BROKERS is not set: run the integration tests through `npm test`, which starts a local broker');
   return b;
+}
+
+/**
+ * Whether the project's librdkafka binding (ADR 0043) must load here: with CDR_TEST_NATIVE_KAFKA=required (CI), where
+ * `npm install` had the package's librdkafka to build it against (scripts/build-native.mjs decides the same way).
+ */
+export function batchBindingRequired(): boolean {
+  const deps = new URL('../../node_modules/@confluentinc/kafka-javascript/build/deps/', import.meta.url);
+  return (
+    process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' &&
+    existsSync(new URL('librdkafka.so.1', deps)) &&
+    existsSync(new URL('include/librdkafka/rdkafka.h', deps))
+  );
 }
 
 export interface TestSetup {

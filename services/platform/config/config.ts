@@ -15,8 +15,11 @@ import { alignmentDistance, PipelineError } from '../../core/index.ts';
 
 /** Kafka compression codecs the pipeline reads (all of them) and may write (CDR_KAFKA_COMPRESSION). */
 export const COMPRESSION_NAMES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
-/** CDR_KAFKA_PUBLISHER: `auto` takes librdkafka where it is installed and loads, kafkajs otherwise. */
-export const PUBLISHER_CHOICES = ['auto', 'native', 'kafkajs'] as const;
+/**
+ * CDR_KAFKA_PUBLISHER: `auto` takes librdkafka where it is installed and loads (through the project's batch binding
+ * where it was built, ADR 0043), kafkajs otherwise; `native-package` takes librdkafka through the package's own binding.
+ */
+export const PUBLISHER_CHOICES = ['auto', 'native', 'native-package', 'kafkajs'] as const;
 export type PublisherChoice = (typeof PUBLISHER_CHOICES)[number];
 /** CDR_NATIVE_SEALER: `auto` takes the native sealer where it is built and passes its self-test, JavaScript otherwise (ADR 0040). */
 export const SEALER_CHOICES = ['auto', 'native', 'js'] as const;

@@ -23,6 +23,7 @@ interface RawProducer {
     id: number,
   ): RdSliceAnswer;
   close(flushMs: number): void;
+  injectFatalError(code: number, reason: string): void;
 }
 interface RawModule {
   readonly Producer: new (
@@ -36,8 +37,6 @@ const DELIVERED = 1;
 const ERROR = 2;
 const CONNECTED = 3;
 const CLOSED = 4;
-/** As long as kafka-javascript's connect waits for the cluster's first answer (its metadata request). */
-const CONNECT_TIMEOUT_MS = 30_000;
 
 const PACKAGE_SWITCHES = new Set(['dr_cb', 'dr_msg_cb', 'event_cb', 'rebalance_cb', 'offset_commit_cb']);
 const ADDON = fileURLToPath(new URL('../../../native/build/producer.node', import.meta.url));
@@ -52,8 +51,9 @@ export function batchKafka(): { module: RdModule } | { error: string } {
       loaded = {
         module: {
           Producer: class extends BatchProducer {
-            constructor(conf: Record<string, string | number | boolean>) {
-              super(raw, conf);
+            /** `connectTimeoutMs`: tests shorten it. */
+            constructor(conf: Record<string, string | number | boolean>, connectTimeoutMs?: number) {
+              super(raw, conf, connectTimeoutMs);
             }
           },
           librdkafkaVersion: `${raw.librdkafkaVersion}, batch binding`,
@@ -79,7 +79,12 @@ export class BatchProducer implements RdProducer {
   private connected: ((err: RdError | null) => void) | undefined;
   private closed: ((err: RdError | null) => void) | undefined;
 
-  constructor(native: RawModule, conf: Record<string, string | number | boolean>) {
+  constructor(
+    native: RawModule,
+    conf: Record<string, string | number | boolean>,
+    /** As long as kafka-javascript's connect waits for the cluster's first answer (its metadata request). */
+    private readonly connectTimeoutMs = 30_000,
+  ) {
     const strings: Record<string, string> = {};
     // The package's own switches (delivery reports on, and the like) are not librdkafka properties: this binding always
     // counts every report.
@@ -89,7 +94,7 @@ export class BatchProducer implements RdProducer {
 
   connect(_opts: Record<string, never>, cb: (err: RdError | null) => void): void {
     this.connected = cb;
-    this.raw.connect(CONNECT_TIMEOUT_MS);
+    this.raw.connect(this.connectTimeoutMs);
   }
 
   /** Flushes up to `timeoutMs`, then ends the client; throws if it was already asked to. */
@@ -98,9 +103,18 @@ export class BatchProducer implements RdProducer {
     this.closed = cb;
   }
 
-  /** One message: a slice of one. */
-  produce(topic: string, _partition: number | null, value: Buffer | null, key: string | Buffer | null, _timestamp: number | null, opaque: unknown): unknown {
-    const answer = this.produceSlice(topic, [{ key, value }], 0, 1, opaque);
+  /** One message: a slice of one (headers as the package takes them: one single-entry object per header). */
+  produce(
+    topic: string,
+    _partition: number | null,
+    value: Buffer | null,
+    key: string | Buffer | null,
+    _timestamp: number | null,
+    opaque: unknown,
+    headers?: Record<string, string | Buffer>[],
+  ): unknown {
+    const message: OutgoingMessage = headers ? { key, value, headers: Object.assign({}, ...headers) as Record<string, string | Buffer> } : { key, value };
+    const answer = this.produceSlice(topic, [message], 0, 1, opaque);
     if (answer.queued === 0) throw rdError(answer.code, answer.message, answer.fatal);
     return true;
   }
@@ -127,10 +141,17 @@ export class BatchProducer implements RdProducer {
         }
       headerEnds[i] = headerNames.length;
     }
-    const id = this.nextSlice++;
+    const id = this.nextSlice;
+    // The binding takes the id as a 32-bit number.
+    this.nextSlice = this.nextSlice === 0xffff_ffff ? 1 : this.nextSlice + 1;
     const answer = this.raw.produce(topic, keys, values, headerNames, headerValues, headerEnds, id);
     if (answer.queued > 0) this.slices.set(id, opaque);
     return answer;
+  }
+
+  /** librdkafka's test hook: the client fails for good, as after an idempotence failure (tests only). */
+  injectFatalError(code: number, reason: string): void {
+    this.raw.injectFatalError(code, reason);
   }
 
   /** Delivery reports and error events come from the binding's own polling thread. */
@@ -155,6 +176,9 @@ export class BatchProducer implements RdProducer {
     } else if (kind === CONNECTED) {
       const cb = this.connected;
       this.connected = undefined;
+      // A client that could not connect is ended here, as the package's connect does: nothing else would, and each
+      // retry makes a new one (found in review: five failed connects left 20 threads reporting errors).
+      if (code !== 0) this.raw.close(0);
       cb?.(code === 0 ? null : rdError(code, message, false));
     } else if (kind === CLOSED) {
       this.slices.clear();

@@ -283,11 +283,11 @@ export class NativePublisher implements Publisher {
             // Refused before it was queued (queue full, producer failed or gone): what was queued is still awaited
             // below, nothing more is queued.
             const err = thrown as RdError;
-            const coded = typeof err.code === 'number' ? err : Object.assign(new Error(err.message), { code: ERR.STATE });
+            const coded: RdError = typeof err.code === 'number' ? err : Object.assign(new Error(err.message), { code: ERR.STATE });
             delivery.error ??= coded;
             // After a fatal error (an idempotent producer fenced or out of sequence) or with the client gone, this
             // producer takes nothing more: the retry of the batch starts a new one.
-            if (coded.code === ERR.FATAL || coded.code === ERR.STATE) this.retire(producer, coded);
+            if (coded.code === ERR.FATAL || coded.code === ERR.STATE || coded.isFatal === true) this.retire(producer, coded);
             break all;
           }
         }
@@ -434,7 +434,7 @@ export class NativePublisher implements Publisher {
     if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
     opaque.outstanding--;
     if (err) opaque.error ??= err;
-    if (err?.code === ERR.FATAL && opaque.producer) this.retire(opaque.producer, err);
+    if ((err?.code === ERR.FATAL || err?.isFatal === true) && opaque.producer) this.retire(opaque.producer, err);
     opaque.settleIfDone();
   }
 }

@@ -62,14 +62,14 @@ export function createPublisher(opts: PublisherOptions, choice: PublisherChoice 
   const native = nativeKafka();
   if ('module' in native) {
     // The project's binding, where it was built (against the package's librdkafka): the same producer, a fraction of
-    // the package's cost per message on this thread (ADR 0043).
-    const batch = batchKafka();
-    return new NativePublisher(opts, 'module' in batch ? batch.module : native.module);
+    // the package's cost per message on this thread (ADR 0043). `native-package` keeps the package's own.
+    const batch = choice === 'native-package' ? undefined : batchKafka();
+    return new NativePublisher(opts, batch && 'module' in batch ? batch.module : native.module);
   }
-  if (choice === 'native')
+  if (choice === 'native' || choice === 'native-package')
     throw new PipelineError(
       'config_invalid',
-      `CDR_KAFKA_PUBLISHER=native: @confluentinc/kafka-javascript cannot be used here (${native.error}); README "Native Kafka publisher"`,
+      `CDR_KAFKA_PUBLISHER=${choice}: @confluentinc/kafka-javascript cannot be used here (${native.error}); README "Native Kafka publisher"`,
     );
   if (!fallbackLogged) {
     fallbackLogged = true;

@@ -1,25 +1,27 @@
 /**
  * The project's librdkafka binding (native/producer.cc, ADR 0043) on its own, against the real broker: what the
  * publisher test (publisher.test.ts, which runs every publisher through the same assertions) cannot reach through
- * NativePublisher — a slice librdkafka refuses part-way, strings with a U+0000 handed over by length, and a process
- * that sends and ends without closing. Skipped only where the binding is not built; CI requires it
- * (CDR_TEST_NATIVE_KAFKA=required).
+ * NativePublisher — a slice librdkafka refuses part-way, strings with a U+0000 handed over by length, a fatal error
+ * (librdkafka's own test hook), a client that cannot connect, and a process that sends and ends without closing. Skipped only where the binding is not built; CI requires it
+ * where the package's librdkafka was built (CDR_TEST_NATIVE_KAFKA=required, batchBindingRequired).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
-import { batchKafka } from '../../../services/platform/kafka/batchProducer.ts';
-import { NativePublisher, type RdError } from '../../../services/platform/kafka/nativePublisher.ts';
+import { readdirSync } from 'node:fs';
+import { batchKafka, type BatchProducer } from '../../../services/platform/kafka/batchProducer.ts';
+import { NativePublisher, type RdError, type RdModule } from '../../../services/platform/kafka/nativePublisher.ts';
+import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import type { OutgoingMessage } from '../../../services/platform/kafka/publisher.ts';
-import { testBrokers, uniqueName } from '../../support/testEnv.ts';
+import { batchBindingRequired, testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 
 const batch = batchKafka();
-if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in batch))
+if (batchBindingRequired() && !('module' in batch))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but the batch binding does not load: ${'error' in batch ? batch.error : ''}`);
 
 describe('batch producer binding', { skip: 'module' in batch ? false : `not built here: ${'error' in batch ? batch.error : ''}` }, () => {
@@ -82,6 +84,56 @@ describe('batch producer binding', { skip: 'module' in batch ? false : `not buil
     assert.ok(m.value !== null && m.value.length === 0, 'empty, not null');
     assert.deepEqual(m.headers!['h'], Buffer.from('x\u0000y'));
     assert.deepEqual(m.headers!['ü-name'], Buffer.from([0, 255]));
+  });
+
+  it("after a fatal error (librdkafka's own test hook) the send fails retryably, the client is retired, and the retry goes through a new one", async () => {
+    if (!('module' in batch)) return;
+    const made: BatchProducer[] = [];
+    const Base = batch.module.Producer as unknown as new (conf: Record<string, string | number | boolean>) => BatchProducer;
+    const recording: RdModule = {
+      librdkafkaVersion: batch.module.librdkafkaVersion,
+      Producer: class extends Base {
+        constructor(conf: Record<string, string | number | boolean>) {
+          super(conf);
+          made.push(this);
+        }
+      },
+    };
+    const publisher = new NativePublisher({ brokers: brokers.split(','), clientId: 'batch-binding-test', log: createLogger('silent') }, recording);
+    const batchOf = (tag: string): OutgoingMessage[] => Array.from({ length: 50 }, (_, i) => ({ key: `k${i % 3}`, value: Buffer.from(`${tag}-${i}`) }));
+    try {
+      await publisher.send([{ topic, messages: batchOf('before') }]);
+      assert.equal(made.length, 1);
+      // An idempotence failure as librdkafka reports one: it refuses to produce with the original code (45), fatal.
+      made[0]!.injectFatalError(45, 'out of order sequence');
+      await assert.rejects(
+        publisher.send([{ topic, messages: batchOf('refused') }]),
+        (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable' && e.disposition === 'retry',
+      );
+      await publisher.send([{ topic, messages: batchOf('after') }]);
+      assert.equal(made.length, 2, 'the retry went through a new client');
+    } finally {
+      await publisher.close();
+    }
+    const got = new Set((await readTopic(kafka, topic)).map((m) => m.value!.toString()));
+    for (const tag of ['before', 'after']) for (let i = 0; i < 50; i++) assert.ok(got.has(`${tag}-${i}`), `${tag}-${i} arrived`);
+    assert.ok(![...got].some((v) => v.startsWith('refused-')), 'nothing of the refused send was produced');
+  });
+
+  it('a client that cannot connect is ended: failed connects leave no threads behind', async () => {
+    if (!('module' in batch)) return;
+    const Quick = batch.module.Producer as unknown as new (conf: Record<string, string | number | boolean>, connectTimeoutMs: number) => BatchProducer;
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    for (let i = 0; i < 4; i++) {
+      const producer = new Quick({ 'bootstrap.servers': '127.0.0.1:1' }, 500);
+      const err = await new Promise<RdError | null>((resolve) => producer.connect({}, resolve));
+      assert.ok(err && err.code !== 0, 'the connect fails');
+    }
+    // Each client's close runs on a thread of its own: give them a moment to end.
+    const until = Date.now() + 10_000;
+    while (threads() > before + 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(threads() <= before + 1, `${threads() - before} threads more than before four failed connects`);
   });
 
   it('a process that awaits a send stays until it is answered, and one that ends without closing exits cleanly', () => {

@@ -26,7 +26,7 @@ import {
 } from '../../../services/platform/kafka/publisher.ts';
 import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
 import { batchKafka } from '../../../services/platform/kafka/batchProducer.ts';
-import { testBrokers, uniqueName } from '../../support/testEnv.ts';
+import { batchBindingRequired, testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
 
@@ -45,7 +45,7 @@ const batch = batchKafka();
 if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in native))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but @confluentinc/kafka-javascript does not load: ${native.error}`);
 // The project's binding is built against the package's librdkafka by `npm install` (scripts/build-native.mjs).
-if (process.env['CDR_TEST_NATIVE_KAFKA'] === 'required' && !('module' in batch))
+if (batchBindingRequired() && !('module' in batch))
   throw new Error(`CDR_TEST_NATIVE_KAFKA=required, but the batch binding (native/build/producer.node) does not load: ${batch.error}`);
 
 const implementations: { name: string; make: (o: PublisherOptions) => Publisher }[] = [{ name: 'kafkajs (thread)', make: (o) => new ThreadPublisher(o) }];
@@ -66,6 +66,11 @@ if ('module' in native) {
       it('publishes through the batch binding where it was built', async () => {
         const publisher = createPublisher({ brokers: testBrokers().split(','), clientId: 'publisher-test', log: createLogger('silent') }, 'native');
         assert.match(publisher.implementation, /^librdkafka .*batch binding/);
+        await publisher.close();
+      });
+      it("CDR_KAFKA_PUBLISHER=native-package keeps the package's own binding", async () => {
+        const publisher = createPublisher({ brokers: testBrokers().split(','), clientId: 'publisher-test', log: createLogger('silent') }, 'native-package');
+        assert.match(publisher.implementation, /^librdkafka [0-9.]+$/);
         await publisher.close();
       });
     });

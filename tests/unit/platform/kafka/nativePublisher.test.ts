@@ -1,7 +1,8 @@
 /**
  * The native publisher's pure parts: how the pipeline's TLS and SASL settings become librdkafka properties, and how
  * librdkafka's error codes land in the error model; and, against a stand-in for the binding, how a send settles on
- * delivery reports, a fatal error, a close and a refused login. (The publishing itself is proven against the real
+ * delivery reports, a fatal error, a close and a refused login — and, against a stand-in for the project's batch
+ * binding (ADR 0043), how it settles on one report per slice, a slice queued part-way and a fatal refusal. (The publishing itself is proven against the real
  * broker in tests/integration/platform/publisher.test.ts.)
  */
 import { describe, it } from 'node:test';
@@ -14,7 +15,9 @@ import {
   type RdError,
   type RdModule,
   type RdProducer,
+  type RdSliceAnswer,
 } from '../../../../services/platform/kafka/nativePublisher.ts';
+import type { OutgoingMessage } from '../../../../services/platform/kafka/publisher.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
 import { createLogger } from '../../../../services/platform/observability/logger.ts';
 
@@ -307,5 +310,103 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     FakeProducer.connectError = { error: Object.assign(new Error('broker transport failure'), { code: -195 }) };
     await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
     FakeProducer.connectError = {};
+  });
+});
+
+/** A stand-in for the project's batch binding (ADR 0043): a slice of messages per call, one report per slice. */
+class FakeSliceProducer extends FakeProducer {
+  readonly slices: { topic: string; from: number; to: number; opaque: unknown }[] = [];
+  /** What the next call answers for a slice of `n` messages. */
+  answer: (n: number, call: number) => RdSliceAnswer = (n) => ({ queued: n, code: 0, message: '', fatal: false });
+  private calls = 0;
+  produceSlice(topic: string, _messages: readonly OutgoingMessage[], from: number, to: number, opaque: unknown): RdSliceAnswer {
+    const a = this.answer(to - from, this.calls++);
+    if (a.queued > 0) this.slices.push({ topic, from, to: from + a.queued, opaque });
+    return a;
+  }
+  reportSlices(fail: (i: number) => (Error & { code: number }) | null = () => null): void {
+    this.slices.forEach((s, i) => this.emit('delivery-report', fail(i), { opaque: s.opaque }));
+    this.slices.length = 0;
+  }
+}
+const sliceModule: RdModule = { Producer: FakeSliceProducer, librdkafkaVersion: 'fake, batch binding' };
+const messagesOf = (n: number): OutgoingMessage[] => Array.from({ length: n }, (_, i) => ({ key: `k${i % 3}`, value: Buffer.from(`m${i}`) }));
+
+describe('NativePublisher with a binding that takes slices (against a stand-in)', () => {
+  it('queues 4,500 messages in calls of at most 2,000 and resolves once every slice is answered', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, sliceModule);
+    await p.start();
+    const fake = FakeProducer.made[0] as FakeSliceProducer;
+    let settled = false;
+    const sent = p.send([{ topic: 'a', messages: messagesOf(4_500) }]).then(() => (settled = true));
+    await tick();
+    assert.deepEqual(
+      fake.slices.map((s) => [s.from, s.to]),
+      [
+        [0, 2_000],
+        [2_000, 4_000],
+        [4_000, 4_500],
+      ],
+    );
+    assert.equal(fake.produced.length, 0, 'no message one by one');
+    const last = fake.slices.pop()!;
+    fake.reportSlices();
+    await tick();
+    assert.equal(settled, false, 'two of three slices answered: not yet');
+    fake.emit('delivery-report', null, { opaque: last.opaque });
+    await sent;
+    await p.close();
+  });
+
+  it('a slice queued part-way (queue full) fails the send retryably once what was queued is answered, and keeps the client', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, sliceModule);
+    await p.start();
+    const fake = FakeProducer.made[0] as FakeSliceProducer;
+    fake.answer = (n, call) =>
+      call === 1 ? { queued: 700, code: -184, message: 'Local: Queue full', fatal: false } : { queued: n, code: 0, message: '', fatal: false };
+    let settled = false;
+    const sent = p.send([{ topic: 'a', messages: messagesOf(4_500) }]);
+    void sent.catch(() => (settled = true));
+    await tick();
+    assert.deepEqual(
+      fake.slices.map((s) => [s.from, s.to]),
+      [
+        [0, 2_000],
+        [2_000, 2_700],
+      ],
+      'nothing after the refusal',
+    );
+    fake.emit('delivery-report', null, { opaque: fake.slices[0]!.opaque });
+    await tick();
+    assert.equal(settled, false, 'the part queued is still awaited');
+    fake.emit('delivery-report', null, { opaque: fake.slices[1]!.opaque });
+    await assert.rejects(sent, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(fake.disconnects, 0, 'a full queue does not retire the client');
+    await p.close();
+  });
+
+  it('a refusal marked fatal with its original code (45, as librdkafka gives it) retires the client; the retry goes through a new one', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, sliceModule);
+    await p.start();
+    const first = FakeProducer.made[0] as FakeSliceProducer;
+    first.answer = () => ({ queued: 0, code: 45, message: 'test_fatal_error: out of order sequence', fatal: true });
+    await assert.rejects(p.send([{ topic: 'a', messages: messagesOf(10) }]), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(first.disconnects, 1, 'retired');
+    const retry = p.send([{ topic: 'a', messages: messagesOf(10) }]);
+    await tick();
+    assert.equal(FakeProducer.made.length, 2, 'a new client');
+    (FakeProducer.made[1] as FakeSliceProducer).reportSlices();
+    await retry;
+    // A report marked fatal retires the client as well.
+    const second = FakeProducer.made[1] as FakeSliceProducer;
+    const failing = p.send([{ topic: 'a', messages: messagesOf(10) }]);
+    await tick();
+    second.reportSlices(() => Object.assign(new Error('Local: Purged in queue'), { code: -152, isFatal: true }));
+    await assert.rejects(failing, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(second.disconnects, 1, 'retired after a fatal report');
+    await p.close();
   });
 });
