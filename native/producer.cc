@@ -461,8 +461,11 @@ napi_value closeProducer(napi_env env, napi_callback_info info) {
     p->poller.join();
     rd_kafka_destroy(p->rk);
     p->rk = nullptr;
-    emit(p, new Event{kClosed, 0, 0, "", false});
+    // The last call, then the release, unless the environment went first (Node has freed the function then).
     std::lock_guard<std::mutex> guard(p->emitting);
+    if (p->gone) return;
+    Event *closed = new Event{kClosed, 0, 0, "", false};
+    if (napi_call_threadsafe_function(p->tsfn, closed, napi_tsfn_nonblocking) != napi_ok) delete closed;
     p->gone = true;
     napi_release_threadsafe_function(p->tsfn, napi_tsfn_release);
   }).detach();
