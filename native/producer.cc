@@ -157,6 +157,35 @@ bool stringOf(napi_env env, napi_value v, std::string &out) {
   return true;
 }
 
+enum class Allow { kBuffer, kStringOrBuffer };
+enum class Bytes { kNull, kSome, kInvalid };
+char empty[1] = {0};
+
+/**
+ * The bytes of `v` for librdkafka: null/undefined → kNull; a Buffer → its memory; a string (where allowed) → its UTF-8
+ * in `scratch` (by length, so a U+0000 inside is kept). Zero-length bytes get a real pointer (`empty`).
+ */
+Bytes bytesOf(napi_env env, napi_value v, Allow allow, std::string &scratch, const void **data, size_t *len) {
+  napi_valuetype type;
+  napi_typeof(env, v, &type);
+  *data = nullptr;
+  *len = 0;
+  if (type == napi_null || type == napi_undefined) return Bytes::kNull;
+  if (type == napi_string) {
+    if (allow != Allow::kStringOrBuffer || !stringOf(env, v, scratch)) return Bytes::kInvalid;
+    *data = scratch.empty() ? empty : scratch.data();
+    *len = scratch.size();
+    return Bytes::kSome;
+  }
+  bool isBuffer = false;
+  napi_is_buffer(env, v, &isBuffer);
+  if (!isBuffer) return Bytes::kInvalid;
+  void *memory = nullptr;
+  napi_get_buffer_info(env, v, &memory, len);
+  *data = *len == 0 ? empty : memory;
+  return Bytes::kSome;
+}
+
 Producer *producerOf(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
   napi_value self;
   void *data = nullptr;
@@ -284,8 +313,7 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
   slice->producer = p;
   slice->id = id;
 
-  static char empty[1] = {0};
-  std::string key;
+  std::string key, valueBytes;
   std::vector<std::string> headerNames, headerStrings;
   std::vector<rd_kafka_vu_t> vus;
   if (rkt == nullptr) {
@@ -307,52 +335,31 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     vu.u.ptr = slice;
     vus.push_back(vu);
 
+    // A zero-length value, key or header value is empty, not null: librdkafka tells them apart by the pointer.
     napi_value v;
-    napi_valuetype type;
+    const void *data = nullptr;
+    size_t len = 0;
     napi_get_element(env, argv[2], i, &v);
-    napi_typeof(env, v, &type);
-    vu.vtype = RD_KAFKA_VTYPE_VALUE;
-    if (type == napi_null || type == napi_undefined) {
-      vu.u.mem.ptr = nullptr;
-      vu.u.mem.size = 0;
-    } else {
-      void *data = nullptr;
-      size_t len = 0;
-      bool isBuffer = false;
-      napi_is_buffer(env, v, &isBuffer);
-      if (!isBuffer) {
-        code = RD_KAFKA_RESP_ERR__INVALID_ARG;
-        message = "a message value must be a Buffer or null";
-        break;
-      }
-      napi_get_buffer_info(env, v, &data, &len);
-      // A zero-length value is an empty value, not a null one (librdkafka tells them apart by the pointer).
-      vu.u.mem.ptr = len == 0 ? empty : data;
-      vu.u.mem.size = len;
+    if (bytesOf(env, v, Allow::kBuffer, valueBytes, &data, &len) == Bytes::kInvalid) {
+      code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      message = "a message value must be a Buffer or null";
+      break;
     }
+    vu.vtype = RD_KAFKA_VTYPE_VALUE;
+    vu.u.mem.ptr = const_cast<void *>(data);
+    vu.u.mem.size = len;
     vus.push_back(vu);
 
     napi_get_element(env, argv[1], i, &v);
-    napi_typeof(env, v, &type);
-    if (type == napi_string) {
-      stringOf(env, v, key);
+    const Bytes keyKind = bytesOf(env, v, Allow::kStringOrBuffer, key, &data, &len);
+    if (keyKind == Bytes::kInvalid) {
+      code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      message = "a message key must be a string, a Buffer or null";
+      break;
+    }
+    if (keyKind == Bytes::kSome) {
       vu.vtype = RD_KAFKA_VTYPE_KEY;
-      vu.u.mem.ptr = key.data();
-      vu.u.mem.size = key.size();
-      vus.push_back(vu);
-    } else if (type != napi_null && type != napi_undefined) {
-      void *data = nullptr;
-      size_t len = 0;
-      bool isBuffer = false;
-      napi_is_buffer(env, v, &isBuffer);
-      if (!isBuffer) {
-        code = RD_KAFKA_RESP_ERR__INVALID_ARG;
-        message = "a message key must be a string, a Buffer or null";
-        break;
-      }
-      napi_get_buffer_info(env, v, &data, &len);
-      vu.vtype = RD_KAFKA_VTYPE_KEY;
-      vu.u.mem.ptr = len == 0 ? empty : data;
+      vu.u.mem.ptr = const_cast<void *>(data);
       vu.u.mem.size = len;
       vus.push_back(vu);
     }
@@ -368,31 +375,14 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
       napi_get_element(env, argv[3], h, &n);
       napi_get_element(env, argv[4], h, &hv);
       std::string &name = headerNames[h - headerFrom];
-      if (!stringOf(env, n, name)) {
+      if (!stringOf(env, n, name) || bytesOf(env, hv, Allow::kStringOrBuffer, headerStrings[h - headerFrom], &data, &len) != Bytes::kSome) {
         badHeader = true;
         break;
       }
       vu.vtype = RD_KAFKA_VTYPE_HEADER;
       vu.u.header.name = name.c_str();
-      napi_typeof(env, hv, &type);
-      if (type == napi_string) {
-        std::string &s = headerStrings[h - headerFrom];
-        stringOf(env, hv, s);
-        vu.u.header.val = s.empty() ? empty : s.data();
-        vu.u.header.size = static_cast<ssize_t>(s.size());
-      } else {
-        void *data = nullptr;
-        size_t len = 0;
-        bool isBuffer = false;
-        napi_is_buffer(env, hv, &isBuffer);
-        if (!isBuffer) {
-          badHeader = true;
-          break;
-        }
-        napi_get_buffer_info(env, hv, &data, &len);
-        vu.u.header.val = len == 0 ? empty : data;
-        vu.u.header.size = static_cast<ssize_t>(len);
-      }
+      vu.u.header.val = data;
+      vu.u.header.size = static_cast<ssize_t>(len);
       vus.push_back(vu);
     }
     if (badHeader) {
