@@ -240,7 +240,6 @@ napi_value construct(napi_env env, napi_callback_info info) {
     return throwError(env, "onEvent must be a function");
   }
   napi_unref_threadsafe_function(env, p->tsfn);
-  napi_add_env_cleanup_hook(env, environmentGone, p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (p->rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -248,6 +247,9 @@ napi_value construct(napi_env env, napi_callback_info info) {
     delete p;
     return throwError(env, errstr);
   }
+  // Only for a client that exists: a hook left for a struct deleted above ran on freed memory at exit (found from
+  // outside: a certificate librdkafka refuses, then SIGABRT at the process's end).
+  napi_add_env_cleanup_hook(env, environmentGone, p);
   p->poller = std::thread([p]() {
     while (!p->stopping.load()) rd_kafka_poll(p->rk, 200);
   });

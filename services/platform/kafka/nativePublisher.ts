@@ -221,6 +221,12 @@ export class NativePublisher implements Publisher {
   private readonly retired = new WeakSet<RdProducer>();
   /** The client's last error event (librdkafka reports a refused login only there, as text). */
   private lastClientError: string | undefined;
+  /**
+   * The last refused login (SASL, TLS) the client reported, until a message is delivered again: librdkafka goes on to
+   * report "1/1 brokers are down", which must not hide it (found from outside: a wrong password was retried as a
+   * broker outage, 30 s per attempt, instead of stopping as a configuration error).
+   */
+  private loginRefused: string | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Disconnects under way (a retired producer's among them): `close` waits for them, so none is cut off by the exit. */
@@ -402,15 +408,21 @@ export class NativePublisher implements Publisher {
     const log = opts.log.child({ component: 'librdkafka', thread: 'publisher' });
     producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque));
     producer.on('event.error', (err) => {
+      // A retired client's last words (a disconnect under way) are not this publisher's state any more.
+      if (this.retired.has(producer)) return;
       this.lastClientError = err.message;
+      if (LOGIN_REFUSED.test(err.message)) this.loginRefused = err.message;
       log.warn({ error: err.message }, 'Kafka client error');
     });
     await new Promise<void>((resolve, reject) =>
       producer.connect({}, (err) => {
-        if (!err) return resolve();
+        if (!err) {
+          this.loginRefused = undefined;
+          return resolve();
+        }
         // A refused login shows only as an error event before the connection gives up: a configuration error, as
         // with kafkajs, not a broker to wait for.
-        const login = this.lastClientError !== undefined && LOGIN_REFUSED.test(this.lastClientError) ? this.lastClientError : undefined;
+        const login = this.loginRefused;
         const detail = login ?? this.lastClientError ?? err.message;
         reject(new PipelineError(login ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }));
       }),
@@ -433,6 +445,11 @@ export class NativePublisher implements Publisher {
     // A call already settled (its producer failed) ignores the reports that still come.
     if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
     opaque.outstanding--;
+    if (!err) this.loginRefused = undefined;
+    // Messages that time out while the brokers refuse the login (a password rotated under a running pipeline) failed
+    // for that reason: a configuration error, which stops the consumer as kafkajs's refusal does, not an outage.
+    else if (this.loginRefused !== undefined && !RECORD_CODES.has(err.code))
+      err = Object.assign(new Error(`the brokers refuse the login: ${this.loginRefused}`), { code: ERR.AUTHENTICATION });
     if (err) opaque.error ??= err;
     if ((err?.code === ERR.FATAL || err?.isFatal === true) && opaque.producer) this.retire(opaque.producer, err);
     opaque.settleIfDone();

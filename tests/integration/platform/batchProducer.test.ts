@@ -136,6 +136,24 @@ describe('batch producer binding', { skip: 'module' in batch ? false : `not buil
     assert.ok(threads() <= before + 1, `${threads() - before} threads more than before four failed connects`);
   });
 
+  it('settings librdkafka refuses when it makes the client are an error at once, and the process still ends cleanly', () => {
+    const binding = fileURLToPath(new URL('../../../services/platform/kafka/batchProducer.ts', import.meta.url));
+    // A CA that is not PEM passes the property check and fails in rd_kafka_new; before, the process aborted at exit
+    // (SIGABRT: a clean-up hook left for the client that was never made).
+    const script = `
+      import { batchKafka } from ${JSON.stringify(binding)};
+      const { module } = batchKafka();
+      try {
+        new module.Producer({ 'bootstrap.servers': '127.0.0.1:1', 'security.protocol': 'ssl', 'ssl.ca.pem': 'not a certificate' });
+        console.log('made');
+      } catch (err) {
+        console.log('refused: ' + err.message.split('\\n')[0]);
+      }
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(out.trim(), /^refused: .*certificate/);
+  });
+
   it('a process that awaits a send stays until it is answered, and one that ends without closing exits cleanly', () => {
     const binding = fileURLToPath(new URL('../../../services/platform/kafka/batchProducer.ts', import.meta.url));
     const script = `

@@ -87,7 +87,7 @@ describe('classifyNativeError', () => {
 /** A stand-in for the binding's Producer: records what it is given, answers as told. */
 class FakeProducer implements RdProducer {
   static made: FakeProducer[] = [];
-  static connectError: { event?: string; error?: Error & { code: number } } = {};
+  static connectError: { event?: string; events?: string[]; error?: Error & { code: number } } = {};
   readonly produced: { topic: string; value: Buffer | null; key: string | Buffer | null; opaque: unknown; headers?: Record<string, string | Buffer>[] }[] = [];
   disconnects = 0;
   /** How the next disconnect goes: answered, thrown at once (the library's "Producer not connected"), or never answered. */
@@ -99,8 +99,8 @@ class FakeProducer implements RdProducer {
     FakeProducer.made.push(this);
   }
   connect(_opts: Record<string, never>, cb: (err: RdError | null) => void): void {
-    const { event, error } = FakeProducer.connectError;
-    if (event) this.emit('event.error', Object.assign(new Error(event), { code: -1 }));
+    const { event, events, error } = FakeProducer.connectError;
+    for (const e of [...(event ? [event] : []), ...(events ?? [])]) this.emit('event.error', Object.assign(new Error(e), { code: -1 }));
     setImmediate(() => cb(error ?? null));
   }
   disconnect(_timeoutMs: number, cb: (err: RdError | null) => void): void {
@@ -307,9 +307,41 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
       new NativePublisher(opts, fakeModule).start(),
       (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /SASL/.test(e.message),
     );
+    // librdkafka goes on to say the brokers are down: the refusal before it still decides (found from outside).
+    FakeProducer.connectError = {
+      events: ['SASL authentication error: Authentication failed: Invalid username or password (after 3ms in state AUTH_REQ)', '1/1 brokers are down'],
+      error: Object.assign(new Error('broker transport failure'), { code: -195 }),
+    };
+    await assert.rejects(
+      new NativePublisher(opts, fakeModule).start(),
+      (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /Invalid username or password/.test(e.message),
+    );
     FakeProducer.connectError = { error: Object.assign(new Error('broker transport failure'), { code: -195 }) };
     await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
     FakeProducer.connectError = {};
+  });
+
+  it('messages that time out while the brokers refuse the login (a password rotated mid-run) fail as a configuration error; a delivery clears it', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule);
+    await p.start();
+    const fake = FakeProducer.made[0]!;
+    fake.emit('event.error', Object.assign(new Error('SASL authentication error: Authentication failed: Invalid username or password'), { code: -1 }));
+    fake.emit('event.error', Object.assign(new Error('1/1 brokers are down'), { code: -1 }));
+    const refused = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    fake.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
+    await assert.rejects(refused, (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /refuse the login/.test(e.message));
+    // The login works again: a delivered message clears the refusal; a later timeout is an outage again.
+    const ok = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
+    await tick();
+    fake.report();
+    await ok;
+    const timedOut = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('3') }] }]);
+    await tick();
+    fake.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
+    await assert.rejects(timedOut, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    await p.close();
   });
 });
 
