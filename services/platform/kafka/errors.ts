@@ -39,6 +39,41 @@ function originalCause(err: unknown): unknown {
   return e;
 }
 
+/**
+ * Node's codes for a broker certificate this client does not trust (an unknown CA, a name that does not match, expired):
+ * no retry cures them.
+ */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * Why the brokers could not be used at start-up, when the cause is the client's own settings, naming the variables to
+ * fix (found from outside: a CA file that does not sign the brokers' certificates was "no Kafka broker answers", exit
+ * 1, and a refused login named no variable); undefined for anything else.
+ */
+export function kafkaSettingsRefused(err: unknown): string | undefined {
+  const chain: unknown[] = [];
+  for (let e: unknown = err; chain.length < 10 && e instanceof Error; e = (e as { cause?: unknown }).cause) chain.push(e);
+  const codeOf = (e: unknown): string => (typeof e === 'object' && e !== null && 'code' in e ? String((e as { code?: unknown }).code) : '');
+  const certificate = chain.find((e) => UNTRUSTED_CERTIFICATE.has(codeOf(e)));
+  if (certificate instanceof Error)
+    return `the brokers' TLS certificate is not trusted (${certificate.message.split('\n')[0]}): check KAFKA_SSL_CA_FILE (the CA that signed the brokers' certificates) and KAFKA_SSL_REJECT_UNAUTHORIZED`;
+  if (chain.some((e) => e instanceof Error && e.name === 'KafkaJSSASLAuthenticationError'))
+    return `the brokers refuse the login (${(err as Error).message.split('\n')[0]}): check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD / KAFKA_SASL_PASSWORD_FILE`;
+  return undefined;
+}
+
 export function classifyKafkaError(err: unknown): PipelineError {
   if (err instanceof PipelineError) return err;
   const root = originalCause(err);

@@ -34,7 +34,7 @@ export { PartitionedSender, splitByPartition } from './partitionedSend.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';
 export { deadLetterMessage, DLQ_ORIGINAL_BYTES_HEADER, DLQ_STUB_HEADER, DLQ_STUB_IDENTIFIERS_EXPIRED, messageBytes, oversizeOf } from './deadLetters.ts';
 export type { DeadLetter, DeadLetterSource, DeadLetterStage } from './deadLetters.ts';
-export { classifyBatchFailure, classifyKafkaError } from './errors.ts';
+export { classifyBatchFailure, classifyKafkaError, kafkaSettingsRefused } from './errors.ts';
 export { compressionType, DEFAULT_RECORD_LIMITS, registerCodecs } from './codecs.ts';
 export { OVERSIZE_HEADER, readVarint, RecordStream, writeZigzag, zigzag } from './recordStream.ts';
 export type { RecordLimits } from './recordStream.ts';

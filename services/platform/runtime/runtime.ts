@@ -14,6 +14,7 @@ import {
 import {
   checkTopicPolicy,
   classifyKafkaError,
+  kafkaSettingsRefused,
   createKafka,
   ensureTopics,
   kafkaClientSecurity,
@@ -158,6 +159,8 @@ export async function openRuntime<C extends RuntimeConfig>(config: C, opts: Runt
       } catch (err) {
         // A refused login is configuration (exit 2), a broker away is transient: say which — and, for brokers the
         // operator named, which variable named them (found from outside: only the first broker's ECONNREFUSED was said).
+        const settings = kafkaSettingsRefused(err);
+        if (settings !== undefined) throw new PipelineError('config_invalid', `Kafka: ${settings}`, { cause: err });
         const classified = classifyKafkaError(err);
         if (config.kafka.brokers && classified.code === 'broker_unavailable')
           throw new PipelineError(

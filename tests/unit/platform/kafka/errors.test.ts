@@ -1,11 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
-import { classifyBatchFailure, classifyKafkaError } from '../../../../services/platform/kafka/index.ts';
+import { classifyBatchFailure, classifyKafkaError, kafkaSettingsRefused } from '../../../../services/platform/kafka/index.ts';
 import { PipelineError } from '../../../../services/core/index.ts';
 
 // kafkajs is CommonJS: its error classes come off the default export.
-const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs;
+const {
+  KafkaJSConnectionError,
+  KafkaJSNonRetriableError,
+  KafkaJSNotImplemented,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  KafkaJSSASLAuthenticationError,
+} = kafkajs;
 
 /** kafkajs protocol errors as the library builds them (type, retriable) from a broker's error code. */
 const protocolError = (type: string, retriable: boolean): Error => new KafkaJSProtocolError(Object.assign(new Error(type), { type, code: 1, retriable }));
@@ -50,5 +57,31 @@ describe('kafkajs errors in the error model', () => {
 
   it('authorisation failures are configuration', () => {
     assert.equal(classifyKafkaError(protocolError('TOPIC_AUTHORIZATION_FAILED', false)).code, 'config_invalid');
+  });
+});
+
+describe("kafkaSettingsRefused: start-up failures that are the client's own settings", () => {
+  it('a broker certificate this client does not trust names the TLS variables, however kafkajs wrapped it', () => {
+    const tls = new KafkaJSConnectionError('Connection error: self-signed certificate in certificate chain', {
+      broker: 'b:1',
+      code: 'SELF_SIGNED_CERT_IN_CHAIN',
+    });
+    for (const err of [tls, new KafkaJSNumberOfRetriesExceeded(tls, { retryCount: 5, retryTime: 100 }), new NonRetriable(tls, { cause: tls })]) {
+      const why = kafkaSettingsRefused(err);
+      assert.ok(why?.includes('KAFKA_SSL_CA_FILE') && why.includes('self-signed certificate'), String(why));
+    }
+  });
+
+  it("a refused login names the SASL variables and echoes nothing but the broker's words", () => {
+    const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
+    const sasl = new SaslError('SASL PLAIN authentication failed: Authentication failed: Invalid username or password');
+    const why = kafkaSettingsRefused(new NonRetriable(sasl, { cause: sasl }));
+    assert.match(String(why), /refuse the login .*KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD \/ KAFKA_SASL_PASSWORD_FILE/);
+  });
+
+  it('a broker away, or any other error, is not a settings problem', () => {
+    assert.equal(kafkaSettingsRefused(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9', { code: 'ECONNREFUSED' })), undefined);
+    assert.equal(kafkaSettingsRefused(new Error('x')), undefined);
+    assert.equal(kafkaSettingsRefused('text'), undefined);
   });
 });
