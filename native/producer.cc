@@ -62,6 +62,8 @@ struct Slice {
   bool fatal = false;
 };
 
+// Holding the lock while calling is safe only because the call never blocks (nonblocking, an unbounded queue): the
+// JavaScript thread may be waiting for this lock in environmentGone.
 void emit(Producer *p, Event *e) {
   std::lock_guard<std::mutex> guard(p->emitting);
   if (p->gone || napi_call_threadsafe_function(p->tsfn, e, napi_tsfn_nonblocking) != napi_ok) delete e;
@@ -320,7 +322,8 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
   std::vector<rd_kafka_vu_t> vus;
   if (rkt == nullptr) {
     // An answer, not a throw: the publisher would take a throw for a client gone and retire a healthy one.
-    code = rd_kafka_last_error();
+    // librdkafka always says why; should it not, the slice must still fail, never look sent.
+    code = rd_kafka_last_error() != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_last_error() : RD_KAFKA_RESP_ERR__INVALID_ARG;
     message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
     count = 0;
   }

@@ -40,8 +40,9 @@ function originalCause(err: unknown): unknown {
 }
 
 /**
- * Node's codes for a broker certificate this client does not trust (an unknown CA, a name that does not match, expired):
- * no retry cures them.
+ * Node's codes for a broker certificate this client does not trust (an unknown CA, a name that does not match). Not
+ * the dates (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID): this host's clock or a certificate being rotated on the broker, which
+ * no variable here fixes and which may pass (found in review).
  */
 const UNTRUSTED_CERTIFICATE = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -49,12 +50,19 @@ const UNTRUSTED_CERTIFICATE = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
   'CERT_SIGNATURE_FAILURE',
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'CERT_CHAIN_TOO_LONG',
   'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+/** The brokers refusing this client's certificate (or asking for one it did not send). */
+const CLIENT_CERTIFICATE_REFUSED = new Set([
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
 ]);
 
 /**
@@ -66,11 +74,19 @@ export function kafkaSettingsRefused(err: unknown): string | undefined {
   const chain: unknown[] = [];
   for (let e: unknown = err; chain.length < 10 && e instanceof Error; e = (e as { cause?: unknown }).cause) chain.push(e);
   const codeOf = (e: unknown): string => (typeof e === 'object' && e !== null && 'code' in e ? String((e as { code?: unknown }).code) : '');
+  const firstLine = (e: Error): string => e.message.split('\n')[0]!;
   const certificate = chain.find((e) => UNTRUSTED_CERTIFICATE.has(codeOf(e)));
   if (certificate instanceof Error)
-    return `the brokers' TLS certificate is not trusted (${certificate.message.split('\n')[0]}): check KAFKA_SSL_CA_FILE (the CA that signed the brokers' certificates) and KAFKA_SSL_REJECT_UNAUTHORIZED`;
-  if (chain.some((e) => e instanceof Error && e.name === 'KafkaJSSASLAuthenticationError'))
-    return `the brokers refuse the login (${(err as Error).message.split('\n')[0]}): check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD / KAFKA_SASL_PASSWORD_FILE`;
+    return `the brokers' TLS certificate is not trusted (${firstLine(certificate)}): check KAFKA_SSL_CA_FILE (the CA that signed the brokers' certificates), KAFKA_SSL_REJECT_UNAUTHORIZED, and that KAFKA_BROKERS names the brokers as their certificates do`;
+  const client = chain.find((e) => CLIENT_CERTIFICATE_REFUSED.has(codeOf(e)));
+  if (client instanceof Error) return `the brokers refuse this client's certificate (${firstLine(client)}): check KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE`;
+  const plain = chain.find((e) => codeOf(e) === 'ERR_SSL_WRONG_VERSION_NUMBER');
+  if (plain instanceof Error) return `TLS to a listener that does not speak it (${firstLine(plain)}): check KAFKA_SSL and KAFKA_BROKERS`;
+  // kafkajs raises its SASL error for a connection closed or timed out during the exchange too: a broker restarting
+  // then is not a wrong password (found in review).
+  const sasl = chain.find((e) => e instanceof Error && e.name === 'KafkaJSSASLAuthenticationError');
+  if (sasl instanceof Error && !/connection closed|timed? ?out/i.test(sasl.message))
+    return `the brokers refuse the login (${firstLine(sasl)}): check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD / KAFKA_SASL_PASSWORD_FILE`;
   return undefined;
 }
 

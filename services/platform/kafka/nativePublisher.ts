@@ -89,8 +89,20 @@ const TRANSIENT_CODES = new Set<number>([
   -197, -195, -193, -192, -190, -188, -187, -185, -184, -182, -180, -172, -166, -153, -152, -151, -150, -146, -137, 3, 5, 6, 7, 8, 9, 13, 14, 15, 19, 20, 41,
   45, 46, 47, 49, 56, 59, 74, 75, 89, 90,
 ]);
-/** What an `event.error` says when the brokers refuse the login or the TLS handshake (its code is not passed on). */
-const LOGIN_REFUSED = /SASL|authenticat|SSL handshake|certificate verify|unknown ca/i;
+/**
+ * Whether an `event.error` is the brokers refusing this client's login or certificate. The project's binding passes
+ * librdkafka's code (-169 authentication; -181 TLS, a refusal only with "certificate verify failed") and its text with
+ * the broker's name in front (`sasl_ssl://host:9093/1: …`: the name alone must not decide — a review found every
+ * "Connect … refused" of a SASL listener read as a refused login); the package's passes -1 and only the words after
+ * the broker's name, lower-cased ("sasl authentication error").
+ */
+export function isLoginRefusal(err: { readonly code: number; readonly message: string }): boolean {
+  if (err.code === ERR.AUTHENTICATION || err.code === ERR.SASL_AUTHENTICATION_FAILED) return true;
+  if (err.code === ERR.SSL) return /certificate verify failed/i.test(err.message);
+  return err.code === -1 && /^sasl authentication error/i.test(err.message);
+}
+/** Codes of a message that never got through: with a refused login remembered, that is the likely reason. */
+const UNDELIVERED_CODES = new Set<number>([-192, -195, -187]);
 
 /**
  * How long librdkafka keeps trying one message before it reports it failed: about what the kafkajs publisher's
@@ -222,11 +234,11 @@ export class NativePublisher implements Publisher {
   /** The client's last error event (librdkafka reports a refused login only there, as text). */
   private lastClientError: string | undefined;
   /**
-   * The last refused login (SASL, TLS) the client reported, until a message is delivered again: librdkafka goes on to
-   * report "1/1 brokers are down", which must not hide it (found from outside: a wrong password was retried as a
-   * broker outage, 30 s per attempt, instead of stopping as a configuration error).
+   * The last refused login (SASL, TLS) a client reported, and which client, until a message of it is delivered or it
+   * connects: librdkafka goes on to say "1/1 brokers are down", which must not hide it at start-up (found from outside:
+   * a wrong password was retried as a broker outage, 30 s per attempt, instead of stopping as a configuration error).
    */
-  private loginRefused: string | undefined;
+  private loginRefused: { readonly producer: RdProducer; readonly message: string } | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Disconnects under way (a retired producer's among them): `close` waits for them, so none is cut off by the exit. */
@@ -411,18 +423,18 @@ export class NativePublisher implements Publisher {
       // A retired client's last words (a disconnect under way) are not this publisher's state any more.
       if (this.retired.has(producer)) return;
       this.lastClientError = err.message;
-      if (LOGIN_REFUSED.test(err.message)) this.loginRefused = err.message;
+      if (isLoginRefusal(err)) this.loginRefused = { producer, message: err.message };
       log.warn({ error: err.message }, 'Kafka client error');
     });
     await new Promise<void>((resolve, reject) =>
       producer.connect({}, (err) => {
         if (!err) {
-          this.loginRefused = undefined;
+          if (this.loginRefused?.producer === producer) this.loginRefused = undefined;
           return resolve();
         }
         // A refused login shows only as an error event before the connection gives up: a configuration error, as
         // with kafkajs, not a broker to wait for.
-        const login = this.loginRefused;
+        const login = this.loginRefused?.producer === producer ? this.loginRefused.message : undefined;
         const detail = login ?? this.lastClientError ?? err.message;
         reject(new PipelineError(login ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }));
       }),
@@ -445,11 +457,13 @@ export class NativePublisher implements Publisher {
     // A call already settled (its producer failed) ignores the reports that still come.
     if (!(opaque instanceof Delivery) || opaque.outstanding === 0) return;
     opaque.outstanding--;
-    if (!err) this.loginRefused = undefined;
-    // Messages that time out while the brokers refuse the login (a password rotated under a running pipeline) failed
-    // for that reason: a configuration error, which stops the consumer as kafkajs's refusal does, not an outage.
-    else if (this.loginRefused !== undefined && !RECORD_CODES.has(err.code))
-      err = Object.assign(new Error(`the brokers refuse the login: ${this.loginRefused}`), { code: ERR.AUTHENTICATION });
+    const refusal = this.loginRefused?.producer === opaque.producer ? this.loginRefused : undefined;
+    if (!err && refusal) this.loginRefused = undefined;
+    // Messages that never got through while this client's login is refused (a password rotated under a running
+    // pipeline) say so; they stay an outage to wait out (a refusal seen once may pass; stopping the service on it was
+    // judged too eager in review), and the reason is in the error the loop logs and health shows.
+    if (err && refusal && UNDELIVERED_CODES.has(err.code))
+      err = Object.assign(new Error(`${err.message} (the brokers refused this client's login: ${refusal.message})`), { code: err.code, isFatal: err.isFatal });
     if (err) opaque.error ??= err;
     if ((err?.code === ERR.FATAL || err?.isFatal === true) && opaque.producer) this.retire(opaque.producer, err);
     opaque.settleIfDone();

@@ -120,6 +120,21 @@ describe('batch producer binding', { skip: 'module' in batch ? false : `not buil
     assert.ok(![...got].some((v) => v.startsWith('refused-')), 'nothing of the refused send was produced');
   });
 
+  it('a fatal error while a slice is in flight answers it as -150, marked fatal (librdkafka itself says purged)', async () => {
+    if (!('module' in batch)) return;
+    const producer = new batch.module.Producer({ 'bootstrap.servers': brokers, 'linger.ms': 5_000 }) as BatchProducer;
+    const report = new Promise<RdError | null>((resolve) => producer.on('delivery-report', (err) => resolve(err)));
+    await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+    const answer = producer.produceSlice(topic, [{ key: 'k', value: Buffer.from('held by linger') }], 0, 1, 'in-flight');
+    assert.equal(answer.queued, 1);
+    producer.injectFatalError(45, 'out of order sequence');
+    const err = await report;
+    await new Promise<void>((resolve) => producer.disconnect(1_000, () => resolve()));
+    assert.ok(err, 'the queued message fails');
+    assert.equal(err.code, -150, `${err.code} ${err.message}`);
+    assert.equal(err.isFatal, true);
+  });
+
   it('a client that cannot connect is ended: failed connects leave no threads behind', async () => {
     if (!('module' in batch)) return;
     const Quick = batch.module.Producer as unknown as new (conf: Record<string, string | number | boolean>, connectTimeoutMs: number) => BatchProducer;

@@ -196,25 +196,28 @@ for (const impl of implementations)
       );
     });
 
-    it('compresses with each codec so that the Java consumer reads every message back', async () => {
-      for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
-        const topic = uniqueName(`pub.${codec}`);
-        await createTopics(kafka, [{ topic, numPartitions: 2 }]);
-        const publisher = impl.make({ brokers, clientId: 'publisher-test', log, compression: codec });
-        const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
-          key: `k${i % 13}`,
-          value: Buffer.from(`${codec}-${i}-${'z'.repeat(i % 400)}`),
-        }));
-        try {
-          await publisher.send([{ topic, messages }]);
-        } finally {
-          await publisher.close();
+    // The codecs are librdkafka's, configured alike for both of its bindings: proven through the batch binding (the
+    // one `auto` uses), not again through the package's (15 s of Java consumers per run).
+    if (impl.name !== 'librdkafka' || !('module' in batch))
+      it('compresses with each codec so that the Java consumer reads every message back', async () => {
+        for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+          const topic = uniqueName(`pub.${codec}`);
+          await createTopics(kafka, [{ topic, numPartitions: 2 }]);
+          const publisher = impl.make({ brokers, clientId: 'publisher-test', log, compression: codec });
+          const messages: OutgoingMessage[] = Array.from({ length: 3000 }, (_, i) => ({
+            key: `k${i % 13}`,
+            value: Buffer.from(`${codec}-${i}-${'z'.repeat(i % 400)}`),
+          }));
+          try {
+            await publisher.send([{ topic, messages }]);
+          } finally {
+            await publisher.close();
+          }
+          const read = await javaConsume(brokers.join(','), topic, messages.length);
+          assert.equal(read.count, messages.length, codec);
+          assert.equal(read.digest, valuesDigest(messages.map((m) => m.value)), codec);
         }
-        const read = await javaConsume(brokers.join(','), topic, messages.length);
-        assert.equal(read.count, messages.length, codec);
-        assert.equal(read.digest, valuesDigest(messages.map((m) => m.value)), codec);
-      }
-    });
+      });
 
     it('slices by bytes, so large messages together never exceed the broker limit; one message over the limit is record_too_large', async () => {
       const publisher = impl.make({ brokers, clientId: 'publisher-test', log });

@@ -79,6 +79,21 @@ describe("kafkaSettingsRefused: start-up failures that are the client's own sett
     assert.match(String(why), /refuse the login .*KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD \/ KAFKA_SASL_PASSWORD_FILE/);
   });
 
+  it('a client certificate the brokers refuse, and TLS to a plaintext listener, name their variables', () => {
+    const refused = new KafkaJSConnectionError('Connection error: tlsv1 alert unknown ca', { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' });
+    assert.match(String(kafkaSettingsRefused(refused)), /KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE/);
+    const plain = new KafkaJSConnectionError('Connection error: wrong version number', { code: 'ERR_SSL_WRONG_VERSION_NUMBER' });
+    assert.match(String(kafkaSettingsRefused(plain)), /KAFKA_SSL and KAFKA_BROKERS/);
+  });
+
+  it("a certificate out of its dates, or a SASL exchange cut by the connection, is not read as the client's settings", () => {
+    for (const code of ['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID'])
+      assert.equal(kafkaSettingsRefused(new KafkaJSConnectionError('Connection error: certificate has expired', { code })), undefined, code);
+    const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
+    assert.equal(kafkaSettingsRefused(new SaslError('SASL PLAIN authentication failed: Connection closed by the server')), undefined);
+    assert.equal(kafkaSettingsRefused(new SaslError('SASL SCRAM SHA256 authentication failed: Request timed out')), undefined);
+  });
+
   it('a broker away, or any other error, is not a settings problem', () => {
     assert.equal(kafkaSettingsRefused(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9', { code: 'ECONNREFUSED' })), undefined);
     assert.equal(kafkaSettingsRefused(new Error('x')), undefined);

@@ -16,6 +16,7 @@ import {
   type RdModule,
   type RdProducer,
   type RdSliceAnswer,
+  isLoginRefusal,
 } from '../../../../services/platform/kafka/nativePublisher.ts';
 import type { OutgoingMessage } from '../../../../services/platform/kafka/publisher.ts';
 import { PipelineError } from '../../../../services/core/errors/pipelineError.ts';
@@ -87,7 +88,7 @@ describe('classifyNativeError', () => {
 /** A stand-in for the binding's Producer: records what it is given, answers as told. */
 class FakeProducer implements RdProducer {
   static made: FakeProducer[] = [];
-  static connectError: { event?: string; events?: string[]; error?: Error & { code: number } } = {};
+  static connectError: { event?: string; events?: (string | { message: string; code: number })[]; error?: Error & { code: number } } = {};
   readonly produced: { topic: string; value: Buffer | null; key: string | Buffer | null; opaque: unknown; headers?: Record<string, string | Buffer>[] }[] = [];
   disconnects = 0;
   /** How the next disconnect goes: answered, thrown at once (the library's "Producer not connected"), or never answered. */
@@ -100,7 +101,8 @@ class FakeProducer implements RdProducer {
   }
   connect(_opts: Record<string, never>, cb: (err: RdError | null) => void): void {
     const { event, events, error } = FakeProducer.connectError;
-    for (const e of [...(event ? [event] : []), ...(events ?? [])]) this.emit('event.error', Object.assign(new Error(e), { code: -1 }));
+    for (const e of [...(event ? [event] : []), ...(events ?? [])])
+      this.emit('event.error', typeof e === 'string' ? Object.assign(new Error(e), { code: -1 }) : Object.assign(new Error(e.message), { code: e.code }));
     setImmediate(() => cb(error ?? null));
   }
   disconnect(_timeoutMs: number, cb: (err: RdError | null) => void): void {
@@ -318,10 +320,39 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     );
     FakeProducer.connectError = { error: Object.assign(new Error('broker transport failure'), { code: -195 }) };
     await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    // The project's binding passes librdkafka's words with the broker's name in front: a SASL listener that does not
+    // answer is an outage, not a refused login (found in review: the name alone matched "SASL").
+    FakeProducer.connectError = {
+      events: [
+        { message: 'sasl_ssl://127.0.0.1:9093/bootstrap: Connect to ipv4#127.0.0.1:9093 failed: Connection refused', code: -195 },
+        { message: '1/1 brokers are down', code: -187 },
+      ],
+      error: Object.assign(new Error('Local: Broker transport failure'), { code: -195 }),
+    };
+    await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    FakeProducer.connectError = {
+      events: [{ message: 'sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: Authentication failed: Invalid username or password', code: -169 }],
+      error: Object.assign(new Error('Local: Broker transport failure'), { code: -195 }),
+    };
+    await assert.rejects(new NativePublisher(opts, fakeModule).start(), (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid');
     FakeProducer.connectError = {};
   });
 
-  it('messages that time out while the brokers refuse the login (a password rotated mid-run) fail as a configuration error; a delivery clears it', async () => {
+  it("isLoginRefusal: librdkafka's code decides where the binding passes it; the package's words where it does not", () => {
+    const cases: [number, string, boolean][] = [
+      [-169, 'sasl_ssl://b:9093/1: SASL authentication error: Authentication failed', true],
+      [-195, 'sasl_ssl://b:9093/1: Connect to ipv4#10.0.0.1:9093 failed: Connection refused', false],
+      [-195, 'sasl_plaintext://b:9092/1: Disconnected: verify that security.protocol is correctly configured, broker might require SASL authentication', false],
+      [-181, 'ssl://b:9093/1: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified', true],
+      [-181, 'ssl://b:9093/1: SSL handshake failed: Disconnected: connecting to a PLAINTEXT broker listener?', false],
+      [-187, '1/1 brokers are down', false],
+      [-1, 'sasl authentication error', true],
+      [-1, 'ssl handshake failed', false],
+    ];
+    for (const [code, message, expected] of cases) assert.equal(isLoginRefusal({ code, message }), expected, message);
+  });
+
+  it("messages that time out while the brokers refuse this client's login (a password rotated mid-run) say so and stay an outage; a delivery clears it", async () => {
     FakeProducer.made = [];
     const p = new NativePublisher(opts, fakeModule);
     await p.start();
@@ -331,7 +362,10 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     const refused = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
     await tick();
     fake.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
-    await assert.rejects(refused, (e: unknown) => e instanceof PipelineError && e.code === 'config_invalid' && /refuse the login/.test(e.message));
+    await assert.rejects(
+      refused,
+      (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable' && /refused this client's login: SASL authentication error/.test(e.message),
+    );
     // The login works again: a delivered message clears the refusal; a later timeout is an outage again.
     const ok = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
     await tick();
@@ -340,7 +374,7 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     const timedOut = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('3') }] }]);
     await tick();
     fake.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
-    await assert.rejects(timedOut, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    await assert.rejects(timedOut, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable' && !/login/.test(e.message));
     await p.close();
   });
 });
