@@ -3,34 +3,18 @@ import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../../services/core/cdr/cdrEvent.ts';
 import { deriveMonthKey, generateMonthKey, jsSealer, openIdentifier, tokenOf, type SealerFactory } from '../../../../services/core/pseudonym/monthKeys.ts';
 import { CDR_SHAPE, NULL_FIELD, Pseudonymiser } from '../../../../services/core/pseudonym/pseudonymise.ts';
+import { cdrEvent } from '../../../support/cdrEvents.ts';
 
 const t = Date.UTC(2026, 10, 15, 9);
-const e: CdrEvent = {
-  cdr_id: 'c-1',
-  account_id: 'acct-1',
-  sender: 'BRAND',
+const e: CdrEvent = cdrEvent({
   recipient: '012-345 6789',
-  sender_type: 'alphanumeric',
   event_time: t,
   submitted_at: t,
   delivered_at: t + 2000,
-  channel: 'sms',
-  direction: 'mt',
-  provider_id: 'op-my-maxis',
-  mcc: '502',
-  mnc: '12',
-  destination_country: 'MY',
-  ported: false,
-  status: 'delivered',
-  error_code: null,
   segments: 2,
   size_bytes: 200,
-  duration_ms: null,
-  price: 25_000,
-  cost: 12_000,
-  currency: 'EUR',
   client_ip: '192.0.2.7',
-};
+});
 const key = deriveMonthKey('2026-11', 'k', generateMonthKey());
 const src = { topic: 'cdr.raw', partition: 1, offset: '42' };
 
