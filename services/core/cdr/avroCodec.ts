@@ -64,6 +64,11 @@ interface CdrReader {
    * symbols v1 has. A value with another symbol is dead-lettered alone; the writer's other values are read as usual.
    */
   readonly enumFields?: readonly { readonly field: string; readonly symbols: ReadonlySet<string> }[];
+  /**
+   * Set when the writer makes fields nullable that v1 does not (read with those fields made nullable): a value whose
+   * field is null is dead-lettered alone; the writer's other values are read as usual.
+   */
+  readonly nullFields?: readonly string[];
 }
 
 type JsonSchema = { type?: unknown; name?: unknown; symbols?: unknown; fields?: unknown; items?: unknown; values?: unknown };
@@ -84,24 +89,48 @@ function eachEnum(node: unknown, visit: (e: JsonSchema & { name: string; symbols
 const unqualified = (name: string): string => name.slice(name.lastIndexOf('.') + 1);
 
 /**
- * The reader schema with each enum that the writer also defines (same name) given the writer's extra symbols after
- * its own, or undefined when no enum of the writer has one the reader lacks. Avro's resolution refuses a whole writer
- * schema whose enum has a symbol the reader lacks (without a reader default); the specification makes that an error
- * of the values that carry such a symbol, and only of them.
+ * Gives each enum of the reader copy that the writer also defines (same name) the writer's extra symbols after its
+ * own; true if any had one the reader lacks. avsc refuses a whole writer schema whose enum has a symbol the reader
+ * lacks (without a reader default); the specification makes that an error of the values that carry such a symbol,
+ * and only of them.
  */
-function widenedEnums(reader: avro.Schema, writer: avro.Schema): avro.Schema | undefined {
+function widenEnums(readerCopy: unknown, writer: avro.Schema): boolean {
   const writerEnums = new Map<string, readonly string[]>();
   eachEnum(writer, (e) => writerEnums.set(unqualified(e.name), e.symbols));
   let widened = false;
-  const copy = JSON.parse(JSON.stringify(reader)) as unknown;
-  eachEnum(copy, (e) => {
+  eachEnum(readerCopy, (e) => {
     const extra = (writerEnums.get(unqualified(e.name)) ?? []).filter((x) => !e.symbols.includes(x));
     if (extra.length > 0) {
       e.symbols = [...e.symbols, ...extra];
       widened = true;
     }
   });
-  return widened ? (copy as avro.Schema) : undefined;
+  return widened;
+}
+
+const isNullBranch = (t: unknown): boolean => t === 'null' || (typeof t === 'object' && t !== null && (t as JsonSchema).type === 'null');
+
+/**
+ * Gives each top-level field of the reader copy that is not a union a `null` branch (after its own, so that its
+ * default stays valid) where the writer's field of that name is a union with `null`; returns those fields. Avro's
+ * resolution of a writer union against a reader that is not one is decided value by value (a branch the reader can
+ * read is read, another is an error), but avsc refuses the whole writer schema when any branch cannot be read:
+ * the usual way to write an optional field, `["null", "string"]`, made every value of such a writer undecodable.
+ */
+function widenNullables(readerCopy: unknown, writer: avro.Schema): string[] {
+  const writerFields = (writer as JsonSchema).fields;
+  const readerFields = (readerCopy as JsonSchema).fields;
+  if (!Array.isArray(writerFields) || !Array.isArray(readerFields)) return [];
+  const nullableInWriter = new Set<string>();
+  for (const f of writerFields as { name?: unknown; type?: unknown }[])
+    if (typeof f.name === 'string' && Array.isArray(f.type) && f.type.some(isNullBranch)) nullableInWriter.add(f.name);
+  const made: string[] = [];
+  for (const f of readerFields as { name: string; type: unknown }[]) {
+    if (Array.isArray(f.type) || isNullBranch(f.type) || !nullableInWriter.has(f.name)) continue;
+    f.type = [f.type, 'null'];
+    made.push(f.name);
+  }
+  return made;
 }
 
 /** The top-level enum fields of a record schema (JSON form), with their symbols. */
@@ -222,13 +251,21 @@ export class CdrCodec {
     } catch {
       // Perhaps enum symbols v1 lacks: tried below.
     }
-    // Enum symbols v1 lacks: read with v1's enums widened, and refuse the values that use one.
+    // Enum symbols v1 lacks, or fields v1 does not let be null: read with v1 widened to take them, and refuse the values
+    // that use one.
     const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
-    const widened = widenedEnums(readerSchema, writerSchema);
-    if (!widened) return null;
+    const widened = JSON.parse(JSON.stringify(readerSchema)) as avro.Schema;
+    const enumsWidened = widenEnums(widened, writerSchema);
+    const nullFields = widenNullables(widened, writerSchema);
+    if (!enumsWidened && nullFields.length === 0) return null;
     try {
       const type = avro.Type.forSchema(widened);
-      return { type, resolver: type.createResolver(writer, byShortNames()), enumFields: enumFieldsOf(readerSchema) };
+      return {
+        type,
+        resolver: type.createResolver(writer, byShortNames()),
+        ...(enumsWidened ? { enumFields: enumFieldsOf(readerSchema) } : {}),
+        ...(nullFields.length > 0 ? { nullFields } : {}),
+      };
     } catch {
       return null;
     }
@@ -242,8 +279,12 @@ export class CdrCodec {
     return `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
   }
 
-  /** A value read with widened enums, refused when one of its enum fields holds a symbol v1 lacks. */
+  /** A value read with a widened v1, refused when a field holds a symbol v1 lacks or a null v1 does not allow. */
   private checked(event: CdrEvent, reader: CdrReader, schemaId: number): CdrEvent {
+    if (reader.nullFields)
+      for (const field of reader.nullFields)
+        if ((event as unknown as Record<string, unknown>)[field] === null)
+          throw new PipelineError('validation_failed', `${field}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes it nullable)`);
     if (reader.enumFields)
       for (const { field, symbols } of reader.enumFields) {
         const v = (event as unknown as Record<string, unknown>)[field];
@@ -296,8 +337,8 @@ export class CdrCodec {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
       const reader = this.readerFor(schemaId);
-      // A reader with widened enums goes the one-value way, which checks the symbols.
-      const event = reader && !reader.enumFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
+      // A reader with a widened v1 goes the one-value way, which checks the values.
+      const event = reader && !reader.enumFields && !reader.nullFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
       if (event) return { event, schemaId };
     } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
       const event = this.decodedExactly(bytes, start, end, undefined);

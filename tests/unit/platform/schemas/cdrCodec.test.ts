@@ -92,6 +92,58 @@ describe('CDR Avro codec', () => {
     );
   });
 
+  it('reads a writer that makes v1 fields optional (["null", T]), and dead-letters only the values that are null', () => {
+    // The usual Avro idiom for an optional field. Resolution decides a writer union against a reader that is not one
+    // value by value; before, avsc refused the whole writer, so every value of such a routing layer was dead-lettered.
+    const v1 = loadSchemaFile('cdr-event-v1.avsc') as { fields: { name: string; type: unknown; default?: unknown }[] };
+    const optional = new Set(['provider_id', 'segments', 'ported', 'channel']);
+    const writerSchema = {
+      ...v1,
+      namespace: 'com.routing.cdr',
+      fields: v1.fields.map((f) => {
+        if (!optional.has(f.name)) return f;
+        // channel: nullable and with a symbol v1 lacks, both at once.
+        const t = f.name === 'channel' ? { ...(f.type as object), symbols: [...(f.type as { symbols: string[] }).symbols, 'telegram'] } : f.type;
+        return { name: f.name, type: ['null', t], default: null };
+      }),
+    };
+    const writer = avro.Type.forSchema(writerSchema as avro.Schema);
+    const codec = new CdrCodec([...loadRegisteredSchemas(), { id: 8, schema: writerSchema as avro.Schema }]);
+    const framed = (e: Record<string, unknown>) => frameConfluent(8, writer.toBuffer(e));
+    const ok = codec.decodeCdrEvent(framed({ ...event }));
+    assert.equal(ok.schemaId, 8);
+    assert.deepEqual({ ...ok.event }, event);
+    // Values back to back read the same way, one after another.
+    const a = framed({ ...event, cdr_id: 'c-a', segments: 3 });
+    const b = framed({ ...event, cdr_id: 'c-b', ported: true, channel: 'voice' });
+    const both = Buffer.concat([a, b]);
+    assert.deepEqual({ ...codec.decodeCdrEventIn(both, 0, a.length).event }, { ...event, cdr_id: 'c-a', segments: 3 });
+    assert.deepEqual({ ...codec.decodeCdrEventIn(both, a.length, both.length).event }, { ...event, cdr_id: 'c-b', ported: true, channel: 'voice' });
+    for (const field of ['provider_id', 'segments', 'ported', 'channel']) {
+      const bad = framed({ ...event, [field]: null });
+      const named = (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'validation_failed' &&
+        e.message === `${field}: null, which cdr-event v1 does not allow (schema id 8 makes it nullable)`;
+      assert.throws(() => codec.decodeCdrEvent(bad), named);
+      assert.throws(() => codec.decodeCdrEventIn(Buffer.concat([bad, a]), 0, bad.length), named);
+    }
+    assert.throws(
+      () => codec.decodeCdrEvent(framed({ ...event, channel: 'telegram' })),
+      (e: unknown) => e instanceof PipelineError && e.message === 'channel: a symbol cdr-event v1 does not have (schema id 8 adds it)',
+    );
+    // A null where v1 already allows one (destination_country) is read as before; a union with a branch v1 cannot read
+    // (segments as null or a string) still refuses the writer as a whole.
+    const withCountry = codec.decodeCdrEvent(framed({ ...event, destination_country: null }));
+    assert.equal(withCountry.event.destination_country, null);
+    const stringy = { ...v1, fields: v1.fields.map((f) => (f.name === 'segments' ? { name: 'segments', type: ['null', 'string'], default: null } : f)) };
+    const refusing = new CdrCodec([...loadRegisteredSchemas(), { id: 9, schema: stringy as avro.Schema }]);
+    assert.throws(
+      () => refusing.decodeCdrEvent(frameConfluent(9, avro.Type.forSchema(stringy as avro.Schema).toBuffer({ ...event, segments: '1' }))),
+      (e: unknown) => e instanceof PipelineError && e.code === 'unknown_schema_id',
+    );
+  });
+
   it('resolves a v1 writer for a v1.1 reader: new fields take their defaults', () => {
     const resolver = v11.createResolver(cdrEventType);
     const got = v11.fromBuffer(cdrEventType.toBuffer(event), resolver) as Record<string, unknown>;
