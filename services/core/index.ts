@@ -95,6 +95,8 @@ export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipe
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
 export { isoInstantProblem, parseIsoInstant, quotedValue } from './time/isoInstant.ts';
 export { canonicalFlatJson, canonicalJson, sha256Hex } from './disclosure/canonical.ts';
+export { openReceipt, sealReceipt } from './disclosure/receiptSeal.ts';
+export type { SealedReceipt } from './disclosure/receiptSeal.ts';
 export {
   ANSWER_FORMAT,
   ANSWER_FORMAT_1,

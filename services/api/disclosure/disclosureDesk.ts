@@ -7,9 +7,11 @@ import {
   monthsInRange,
   addMonthsUtc,
   openIdentifier,
-  sealIdentifier,
+  openReceipt,
+  sealReceipt,
   tokenOf,
   type AnswerIntegrity,
+  type SealedReceipt,
   type MonthKey,
   type NormalisedIdentifier,
 } from '../../core/index.ts';
@@ -34,7 +36,8 @@ import type { MonthKeyRing } from '../../platform/keys/index.ts';
  * The disclosure desk: the only door through which identifiers leave the vault. It plans an answer month by month
  * (live data while the identifier window is open and the month key lives; a legal hold's copy after that; otherwise
  * expired), streams its records page by page, and keeps each request (no identifier: a token under the month key,
- * the signed receipt sealed under the same key) so the request can be shown again without its records.
+ * the signed receipt sealed under every key whose identifiers it digests) so the request can be shown again without
+ * its records.
  */
 export type MonthStatus = 'answered' | 'no_traffic' | 'expired' | 'held';
 
@@ -156,6 +159,8 @@ interface RequestRow {
   subject_token: string;
   subject_month: string;
   receipt_sealed: string;
+  /** The shares of the receipt's sealing key, each under its key (core/disclosure/receiptSeal.ts); '' before 2026-12-07. */
+  receipt_keys?: string;
   finished_at: string | null;
   version: string | number;
 }
@@ -379,17 +384,49 @@ export class DisclosureDesk {
     ]);
   }
 
-  /** Records how a request ended, with its signed receipt sealed under the month key of the request. */
+  /** The legal holds whose copies a plan answers from (their keys seal the receipt too). */
+  static holdsOf(plan: AnswerPlan): string[] {
+    return [...new Set(plan.months.flatMap((m) => (m.source === 'held' ? (m.holds ?? []).map((h) => h.hold.hold_id) : [])))].sort();
+  }
+
+  /**
+   * Records how a request ended, with its signed receipt sealed under every key whose identifiers it digests: the
+   * request month's, each month it gave records of, each hold in `holdIds` (DisclosureDesk.holdsOf the plan). A key
+   * already gone (a month destroyed while the answer streamed) leaves the receipt without its block.
+   */
   async finish(
     meta: DisclosureRequestMeta,
     outcome: { status: 'answered' | 'failed' | 'aborted'; recordCount: number; months: MonthAnswer[]; integrity: AnswerIntegrity | null },
     now: number,
+    holdIds: readonly string[] = [],
   ): Promise<void> {
     const subject = await this.subjectOf(meta.identifier, meta.requestedAt);
-    const receipt =
-      outcome.integrity && subject.key ? sealIdentifier(subject.key, `receipt:${meta.requestId}`, canonicalJson(outcome.integrity)).toString('base64') : '';
+    let receipt: SealedReceipt | undefined;
+    if (outcome.integrity && subject.key) {
+      const keys: { name: string; key: MonthKey }[] = [{ name: subject.month, key: subject.key }];
+      let complete = true;
+      for (const m of outcome.months) {
+        if (m.status !== 'answered' || m.month === subject.month) continue;
+        const key = await this.deps.keyRing.existingKey(m.month);
+        if (key) keys.push({ name: m.month, key });
+        else complete = false;
+      }
+      for (const holdId of holdIds) {
+        const key = await this.deps.holds.keyOf(holdId);
+        if (key) keys.push({ name: `hold:${holdId}`, key });
+        else complete = false;
+      }
+      if (complete) receipt = sealReceipt(meta.requestId, canonicalJson(outcome.integrity), keys);
+    }
     await this.deps.storage.insert('disclosure_requests', [
-      this.row(meta, subject, { status: outcome.status, recordCount: outcome.recordCount, months: outcome.months, receipt, finishedAt: now }),
+      this.row(meta, subject, {
+        status: outcome.status,
+        recordCount: outcome.recordCount,
+        months: outcome.months,
+        receipt: receipt?.sealed ?? '',
+        receiptKeys: receipt ? JSON.stringify(receipt.shares) : '',
+        finishedAt: now,
+      }),
     ]);
   }
 
@@ -420,7 +457,16 @@ export class DisclosureDesk {
     const r = rows[0];
     if (!r) return undefined;
     let integrity: AnswerIntegrity | null = null;
-    if (r.receipt_sealed !== '' && r.subject_month !== '') {
+    if (r.receipt_sealed !== '' && r.receipt_keys) {
+      // Opens only while every key whose identifiers it digests lives (the request month's, each answered month's, each
+      // hold's whose copy it gave).
+      const shares = JSON.parse(r.receipt_keys) as SealedReceipt['shares'];
+      const text = await openReceipt(r.request_id, { sealed: r.receipt_sealed, shares }, (name) =>
+        name.startsWith('hold:') ? this.deps.holds.keyOf(name.slice('hold:'.length)) : this.deps.keyRing.existingKey(name),
+      );
+      if (text !== undefined) integrity = JSON.parse(text) as AnswerIntegrity;
+    } else if (r.receipt_sealed !== '' && r.subject_month !== '') {
+      // Sealed before 2026-12-07: under the request month's key alone.
       const key = await this.deps.keyRing.existingKey(r.subject_month);
       if (key) integrity = JSON.parse(openIdentifier(key, `receipt:${r.request_id}`, Buffer.from(r.receipt_sealed, 'base64'))) as AnswerIntegrity;
     }
@@ -457,7 +503,7 @@ export class DisclosureDesk {
   private row(
     meta: DisclosureRequestMeta,
     subject: { token: string; month: string },
-    state: { status: string; recordCount: number; months: MonthAnswer[]; receipt: string; finishedAt: number | null },
+    state: { status: string; recordCount: number; months: MonthAnswer[]; receipt: string; receiptKeys?: string; finishedAt: number | null },
   ): RequestRow {
     return {
       request_id: meta.requestId,
@@ -478,6 +524,7 @@ export class DisclosureDesk {
       subject_token: subject.token,
       subject_month: subject.month,
       receipt_sealed: state.receipt,
+      receipt_keys: state.receiptKeys ?? '',
       finished_at: state.finishedAt === null ? null : chTime(state.finishedAt),
       // Later states win (ReplacingMergeTree on version): started, then how it ended.
       version: state.status === 'started' ? 1 : 2,

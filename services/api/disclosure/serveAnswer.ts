@@ -177,7 +177,7 @@ export async function serveDisclosure(svc: DisclosureServices, req: FastifyReque
         ...(ask.subject.valid ? {} : { detail: FLAGGED_LOOKUP }),
       });
       svc.desk.recordEnd(requestId, async () => {
-        const [row, audit] = await Promise.allSettled([svc.desk.finish(meta, outcome, ended), entry]);
+        const [row, audit] = await Promise.allSettled([svc.desk.finish(meta, outcome, ended, DisclosureDesk.holdsOf(plan)), entry]);
         for (const r of [row, audit]) {
           if (r.status === 'rejected') svc.log.error({ err: r.reason as unknown, request_id: requestId }, 'could not record how a disclosure ended');
         }

@@ -448,6 +448,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t('billing_rated_history')}${on} ADD COLUMN IF NOT EXISTS figures_changed Bool DEFAULT true`,
     ],
   },
+  {
+    version: 21,
+    name: 'disclosure receipts sealed under every key whose identifiers they digest',
+    statements: ({ t, on }) => [
+      // The shares of a receipt's sealing key, one under each key (core/disclosure/receiptSeal.ts). Rows before: '', their
+      // receipt sealed under the request month's key alone.
+      `ALTER TABLE ${t('disclosure_requests')}${on} ADD COLUMN IF NOT EXISTS receipt_keys String DEFAULT ''`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

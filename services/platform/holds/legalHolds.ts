@@ -327,6 +327,11 @@ export class LegalHolds {
     return { copied: copies.length, expiredMonths: live.expiredMonths };
   }
 
+  /** A hold's key while it exists (its copy is readable), undefined once the hold is purged. */
+  keyOf(holdId: string): Promise<MonthKey | undefined> {
+    return this.holdKey(holdId);
+  }
+
   private async holdKey(holdId: string): Promise<MonthKey | undefined> {
     const rows = await this.storage.query<{ wrapped_key: string }>(
       `SELECT wrapped_key FROM ${this.storage.table('hold_keys')} WHERE hold_id = {h:String} LIMIT 1`,

@@ -288,4 +288,53 @@ describe('a request across expired, held and live months', () => {
     );
     assert.equal(paged.months.find((m) => m.month === monthKeyOf(month(-1)))?.records, 5);
   });
+
+  it('keeps a receipt’s integrity block only while every key it digests lives: each answered month’s and each hold’s', async () => {
+    // Found from outside (2026-12-07): the block's record digests are taken over the identifiers, and the rest of each
+    // record stays in the 10-year table; sealed under the request month's key alone, a receipt outlived the answered
+    // months' keys, and a number came back from it in under 10,000 guesses.
+    const ask = async (ref: string, from: number, to: number) => {
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/v1/lea/requests',
+        headers: auth('lea-officer'),
+        payload: {
+          authority: 'Metropolitan Police',
+          case_reference: ref,
+          legal_basis: 'Investigatory Powers Act 2016 s.61',
+          identifier: { type: 'msisdn', value: SUBJECT },
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+        },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      return res.json<{ request_id: string; integrity: unknown; records: { source: string; hold_id?: string }[] }>();
+    };
+    const receipt = async (id: string) => {
+      const res = await api.app.inject({ method: 'GET', url: `/v1/lea/requests/${id}`, headers: auth('lea-officer') });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json<{ integrity: unknown }>().integrity;
+    };
+    const live11 = await ask('R-11', month(-11), month(-10)); // answered from R-11's live records
+    const held12 = await ask('R-12', month(-12), month(-11)); // answered from HOLD-12's copy alone
+    const live1 = await ask('R-1', month(-1), month(0)); // answered from R-1's live records
+    assert.deepEqual([live11.records.length, held12.records.length, live1.records.length], [2, 3, 5]);
+    for (const a of [live11, held12, live1]) assert.deepEqual(await receipt(a.request_id), a.integrity, 'the receipt carries the answer’s block');
+
+    // R-11's key destroyed (a pass a month on): the receipt that digests its numbers loses its block; the others keep theirs.
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    const report = await createRetention(rt, { signer: testSigner() }).pass.run({ now: month(2) + DAY, dryRun: false, actor: 'test' });
+    assert.ok(report.actions.some((x) => x.class === 'identifiers' && x.month === monthKeyOf(month(-11))));
+    assert.equal(await receipt(live11.request_id), null);
+    assert.deepEqual(await receipt(held12.request_id), held12.integrity);
+    assert.deepEqual(await receipt(live1.request_id), live1.integrity);
+
+    // The hold released and its copy purged (with its key): the receipt answered from that copy loses its block too.
+    const holdId = held12.records[0]!.hold_id!;
+    await new LegalHolds(storage, keyRing, masterKey).release(holdId, 'legal-test');
+    await createRetention(rt, { signer: testSigner() }).pass.run({ now: month(2) + 2 * DAY, dryRun: false, actor: 'test' });
+    assert.equal(await new LegalHolds(storage, keyRing, masterKey).keyOf(holdId), undefined, 'the hold’s key is gone');
+    assert.equal(await receipt(held12.request_id), null);
+    assert.deepEqual(await receipt(live1.request_id), live1.integrity);
+  });
 });

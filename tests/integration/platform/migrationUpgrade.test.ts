@@ -74,7 +74,7 @@ describe('migrations over a populated store (16: null_fields)', () => {
        VALUES ('hold-1', 'old-1', '2026-11-10 10:00:00.000', 'acct-1', 'voice', 'mt', 'alphanumeric', 'msisdn', 's', 'r', 'delivered', 0, 'op-1', 'MY', '', '', 1,
          '2026-11-11 00:00:00.000')`,
     );
-    assert.deepEqual(await applyMigrations(storage), [16, 17, 18, 19, 20]);
+    assert.deepEqual(await applyMigrations(storage), [16, 17, 18, 19, 20, 21]);
   });
 
   after(async () => {
