@@ -71,6 +71,17 @@ interface CdrReader {
   readonly nullFields?: readonly string[];
 }
 
+/**
+ * How values of a writer whose top-level schema is a union are read: its union index first, then the branch's reader;
+ * a branch that is not a cdr-event (a `null`, another record) is described, and its values dead-lettered alone.
+ */
+interface UnionReader {
+  readonly branches: readonly (CdrReader | { readonly not: string })[];
+}
+
+/** What is known of a schema id: how to read its values, or why its writer cannot be read at all. */
+type IdReader = CdrReader | UnionReader | { readonly refused: string };
+
 type JsonSchema = { type?: unknown; name?: unknown; symbols?: unknown; fields?: unknown; items?: unknown; values?: unknown };
 
 /** Calls `visit` with every enum definition of a schema (JSON form), at any depth. */
@@ -146,6 +157,54 @@ function enumFieldsOf(schema: avro.Schema): { field: string; symbols: ReadonlySe
   return out;
 }
 
+function isUnion(t: avro.Type): t is avro.types.UnwrappedUnionType | avro.types.WrappedUnionType {
+  return t.typeName === 'union:unwrapped' || t.typeName === 'union:wrapped';
+}
+
+/** A type as a schema author would name it in a message: `null`, `string`, a record's or enum's unqualified name. */
+function describeType(t: avro.Type): string {
+  if (isUnion(t)) return `[${t.types.map(describeType).join(', ')}]`;
+  const name = (t as avro.Type & { name?: string }).name;
+  return name ? unqualified(name) : t.typeName.replace(/^logical:/, '');
+}
+
+/**
+ * Why a record writer cannot be read as `reader` (v1, widened where it could be): the first thing that stops it, named
+ * — its record's name, a field of v1 it lacks with no default, a field of a type v1's cannot read. Schemas hold no
+ * personal data; a value is never quoted.
+ */
+function whyUnreadable(reader: avro.Type, writer: avro.Type, v1: avro.Type): string {
+  if (writer.typeName !== 'record') return `it is ${describeType(writer)}, not a record`;
+  const readerName = unqualified((reader as avro.types.RecordType).name ?? '');
+  const writerName = unqualified((writer as avro.types.RecordType).name ?? '');
+  if (readerName !== writerName) return `its record is named ${writerName}, v1's ${readerName} (Avro reads a record of the same name or an alias)`;
+  const writerFields = new Map((writer as avro.types.RecordType).fields.map((f) => [f.name, f.type]));
+  for (const f of (reader as avro.types.RecordType).fields) {
+    const w = writerFields.get(f.name);
+    if (w === undefined) {
+      if (f.defaultValue() === undefined) return `field ${f.name}: missing, and v1 gives it no default`;
+      continue;
+    }
+    try {
+      f.type.createResolver(w, { ignoreNamespaces: true });
+    } catch {
+      return `field ${f.name}: ${describeType(w)}, which v1's ${describeType((v1 as avro.types.RecordType).field(f.name)?.type ?? f.type)} cannot read`;
+    }
+  }
+  return 'Avro resolution refused it';
+}
+
+/** The union branch index a value starts with (a zig-zag varint) and where the branch's bytes begin. */
+function unionIndexOf(bytes: Buffer, at: number): { index: number; next: number } | undefined {
+  let n = 0;
+  for (let shift = 0, i = at; i < bytes.length && shift <= 28; shift += 7, i++) {
+    const b = bytes[i]!;
+    n |= (b & 0x7f) << shift;
+    if ((b & 0x80) === 0) return n & 1 ? undefined : { index: n >>> 1, next: i + 1 };
+  }
+  return undefined;
+}
+
 export class CdrCodec {
   /** The reader schema of the raw topic (cdr-event v1). */
   readonly cdrEventType: avro.Type;
@@ -153,7 +212,7 @@ export class CdrCodec {
   readonly pseudonymisedType: avro.Type;
   private readonly schemas: Map<number, avro.Schema>;
   private readonly writerTypes = new Map<number, avro.Type>();
-  private readonly readers = new Map<number, CdrReader | null>();
+  private readonly readers = new Map<number, IdReader | null>();
   /** cdr.raw writer schemas a schema registry served, by id (JSON text): they come before `schemas` for that topic. */
   private readonly registrySchemas = new Map<number, string>();
   /** Why a schema id the registry was asked about cannot be used (said in the dead letter). */
@@ -185,7 +244,7 @@ export class CdrCodec {
     return t;
   }
 
-  private readerFor(id: number): CdrReader | undefined {
+  private readerFor(id: number): IdReader | undefined {
     let r = this.readers.get(id);
     if (r === undefined) {
       r = this.newReader(id);
@@ -232,15 +291,27 @@ export class CdrCodec {
     }
   }
 
-  private newReader(id: number): CdrReader | null {
+  private newReader(id: number): IdReader | null {
     const writerSchema = this.rawWriterSchema(id);
     if (!writerSchema) return null;
     let writer: avro.Type;
     try {
       writer = this.registrySchemas.has(id) ? avro.Type.forSchema(writerSchema) : this.writerType(id)!;
     } catch {
-      return null;
+      return { refused: 'not a valid Avro schema' };
     }
+    if (!isUnion(writer)) return this.recordReader(writer);
+    // A union at the top (several event types on one topic, or `["null", CdrEvent]`): Avro resolves a writer union
+    // value by value, against the branch the value took (found from outside: such a writer was refused whole).
+    const branches = writer.types.map((branch) => {
+      const r = branch.typeName === 'record' ? this.recordReader(branch) : undefined;
+      return r && !('refused' in r) ? r : { not: describeType(branch) };
+    });
+    return branches.some((b) => !('not' in b)) ? { branches } : { refused: 'a union none of whose branches is a cdr-event record' };
+  }
+
+  /** How to read a record writer as cdr-event v1, or why it cannot be (naming the field or the name that stops it). */
+  private recordReader(writer: avro.Type): CdrReader | { refused: string } {
     // Avro matches named types by their unqualified names; avsc by their full ones unless told (found from outside: a
     // writer in its own namespace, `"namespace": "com.routing.cdr"`, or none, was refused whole).
     // A new options object per call: avsc keeps its resolvers under construction in it (`registry`), and a failed
@@ -249,17 +320,18 @@ export class CdrCodec {
     try {
       return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer, byShortNames()) };
     } catch {
-      // Perhaps enum symbols v1 lacks: tried below.
+      // Perhaps enum symbols v1 lacks, or nullable fields: tried below.
     }
     // Enum symbols v1 lacks, or fields v1 does not let be null: read with v1 widened to take them, and refuse the values
     // that use one.
+    const writerSchema = writer.schema({ exportAttrs: true });
     const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
     const widened = JSON.parse(JSON.stringify(readerSchema)) as avro.Schema;
     const enumsWidened = widenEnums(widened, writerSchema);
     const nullFields = widenNullables(widened, writerSchema);
-    if (!enumsWidened && nullFields.length === 0) return null;
+    const type = enumsWidened || nullFields.length > 0 ? avro.Type.forSchema(widened) : this.cdrEventType;
     try {
-      const type = avro.Type.forSchema(widened);
+      if (type === this.cdrEventType) throw new Error('not widened');
       return {
         type,
         resolver: type.createResolver(writer, byShortNames()),
@@ -267,16 +339,20 @@ export class CdrCodec {
         ...(nullFields.length > 0 ? { nullFields } : {}),
       };
     } catch {
-      return null;
+      return { refused: whyUnreadable(type, writer, this.cdrEventType) };
     }
   }
 
   private unknownIdReason(schemaId: number): string {
     const note = this.registryNotes.get(schemaId);
     if (note !== undefined) return `schema id ${schemaId}: ${note}`;
-    if (this.registrySchemas.has(schemaId)) return `schema id ${schemaId} (from the schema registry) cannot be resolved to cdr-event v1`;
+    const known = this.readers.get(schemaId);
+    const why = known && 'refused' in known ? `: ${known.refused}` : '';
+    if (this.registrySchemas.has(schemaId)) return `schema id ${schemaId} (from the schema registry) cannot be resolved to cdr-event v1${why}`;
     if (this.registryInUse) return `schema id ${schemaId} is not in the schema registry (with CDR_SCHEMA_REGISTRY_URL set, cdr.raw's ids are the registry's)`;
-    return `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
+    return why
+      ? `schema id ${schemaId} cannot be resolved to cdr-event v1${why}`
+      : `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
   }
 
   /** A value read with a widened v1, refused when a field holds a symbol v1 lacks or a null v1 does not allow. */
@@ -305,20 +381,33 @@ export class CdrCodec {
       if (value.length === 5) throw new PipelineError('decode_failed', 'Confluent frame with no Avro body (the 5-byte header alone)');
       const schemaId = value.readInt32BE(1);
       const reader = this.readerFor(schemaId);
-      if (!reader) {
-        // A plain Avro record whose cdr_id is empty starts with 0x00 too (its length, zero). Read that way, validation
-        // names the real problem; it can never be stored (an empty cdr_id is refused), so nothing is let through.
+      if (!reader || 'refused' in reader) {
+        // A plain Avro record whose cdr_id is empty starts with 0x00 too (its length, zero): it can never be stored (an
+        // empty cdr_id is refused), so both readings are said (found from outside: garbage with an unknown id was
+        // dead-lettered for its cdr_id alone, which hid the id).
         const plain = this.plainOrUndefined(value);
-        if (plain) return plain;
-        throw new PipelineError('unknown_schema_id', this.unknownIdReason(schemaId));
+        const also = plain ? '; read as plain Avro cdr-event v1 instead, its cdr_id is empty' : '';
+        throw new PipelineError('unknown_schema_id', this.unknownIdReason(schemaId) + also);
       }
+      let branch: CdrReader;
+      let body = value.subarray(5);
+      if ('branches' in reader) {
+        const at = unionIndexOf(value, 5);
+        const taken = at === undefined ? undefined : reader.branches[at.index];
+        if (at === undefined || taken === undefined)
+          throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: invalid union index`);
+        if ('not' in taken)
+          throw new PipelineError('validation_failed', `schema id ${schemaId}: a value of its union's branch ${taken.not}, not a cdr-event record`);
+        branch = taken;
+        body = value.subarray(at.next);
+      } else branch = reader;
       let event: CdrEvent;
       try {
-        event = reader.type.fromBuffer(value.subarray(5), reader.resolver) as CdrEvent;
+        event = branch.type.fromBuffer(body, branch.resolver) as CdrEvent;
       } catch (cause) {
         throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: ${reasonOf(cause)}`, { cause });
       }
-      return { event: this.checked(event, reader, schemaId), schemaId };
+      return { event: this.checked(event, branch, schemaId), schemaId };
     }
     try {
       return { event: this.cdrEventType.fromBuffer(value) as CdrEvent, schemaId: 0 };
@@ -337,8 +426,9 @@ export class CdrCodec {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
       const reader = this.readerFor(schemaId);
-      // A reader with a widened v1 goes the one-value way, which checks the values.
-      const event = reader && !reader.enumFields && !reader.nullFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
+      // A reader with a widened v1 or of a union goes the one-value way, which checks the values.
+      const event =
+        reader && 'resolver' in reader && !reader.enumFields && !reader.nullFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
       if (event) return { event, schemaId };
     } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
       const event = this.decodedExactly(bytes, start, end, undefined);

@@ -191,13 +191,96 @@ describe('CDR Avro codec', () => {
     assert.throws(() => decodeCdrEvent(Buffer.alloc(0)), /^PipelineError: empty message value$/);
   });
 
-  it('reads a plain record with an empty cdr_id as plain Avro (its first byte is 0x00, like a frame), so validation names it', () => {
+  it('says both readings of a plain record with an empty cdr_id (its first byte is 0x00, like a frame): an unknown id, or an empty cdr_id', () => {
+    // Found from outside: garbage framed with an unknown id that also read as plain Avro was dead-lettered for its
+    // cdr_id alone, which hid the id. Either way it can never be stored.
     const buf = encodeCdrEvent({ ...event, cdr_id: '' }, 'plain');
     assert.equal(buf[0], 0x00);
-    const got = decodeCdrEvent(buf);
-    assert.equal(got.schemaId, 0);
-    assert.equal(got.event.cdr_id, '');
-    assert.equal(got.event.account_id, 'acct-1');
+    const id = buf.readInt32BE(1);
+    assert.throws(
+      () => decodeCdrEvent(buf),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'unknown_schema_id' &&
+        e.message === `schema id ${id} is not registered or cannot be resolved to cdr-event v1; read as plain Avro cdr-event v1 instead, its cdr_id is empty`,
+    );
+  });
+
+  it('reads a writer whose top-level schema is a union value by value: its cdr-event branch read, other branches dead-lettered alone', () => {
+    // Found from outside: `[CdrEvent, Heartbeat]` (several event types on one topic) and `["null", CdrEvent]` were
+    // refused whole.
+    const v1 = loadSchemaFile('cdr-event-v1.avsc') as { fields: { name: string; type: unknown }[] };
+    const own = { ...v1, namespace: 'com.routing.cdr', fields: [...v1.fields].reverse() };
+    const heartbeat = { type: 'record', name: 'Heartbeat', namespace: 'com.routing.cdr', fields: [{ name: 'at', type: 'long' }] };
+    const twoTypes = [own, heartbeat];
+    const nullable = ['null', own];
+    const codec = new CdrCodec([
+      ...loadRegisteredSchemas(),
+      { id: 30, schema: twoTypes as unknown as avro.Schema },
+      { id: 31, schema: nullable as unknown as avro.Schema },
+    ]);
+    const cdrOf = avro.Type.forSchema(own as avro.Schema);
+    const hb = avro.Type.forSchema(heartbeat as avro.Schema);
+    // Confluent framing, the union index (zig-zag varint), then the branch's bytes.
+    const framed = (id: number, index: number, body: Buffer) => frameConfluent(id, Buffer.concat([Buffer.from([index * 2]), body]));
+    for (const id of [30, 31]) {
+      const cdrIndex = id === 30 ? 0 : 1;
+      const one = framed(id, cdrIndex, cdrOf.toBuffer(event));
+      assert.deepEqual({ ...codec.decodeCdrEvent(one).event }, event);
+      assert.equal(codec.decodeCdrEvent(one).schemaId, id);
+      const batch = Buffer.concat([one, one]);
+      assert.deepEqual({ ...codec.decodeCdrEventIn(batch, one.length, batch.length).event }, event);
+      const other = id === 30 ? framed(30, 1, hb.toBuffer({ at: 1 })) : framed(31, 0, Buffer.alloc(0));
+      const branch = id === 30 ? 'Heartbeat' : 'null';
+      assert.throws(
+        () => codec.decodeCdrEvent(other),
+        (e: unknown) =>
+          e instanceof PipelineError &&
+          e.code === 'validation_failed' &&
+          e.message === `schema id ${id}: a value of its union's branch ${branch}, not a cdr-event record`,
+      );
+      for (const index of [2, 7]) {
+        assert.throws(
+          () => codec.decodeCdrEvent(framed(id, index, cdrOf.toBuffer(event))),
+          (e: unknown) => e instanceof PipelineError && e.code === 'decode_failed' && /invalid union index/.test(e.message),
+        );
+      }
+    }
+    // A union none of whose branches is a cdr-event is refused whole, saying so.
+    const none = new CdrCodec([...loadRegisteredSchemas(), { id: 32, schema: ['null', heartbeat] as unknown as avro.Schema }]);
+    assert.throws(
+      () => none.decodeCdrEvent(framed(32, 1, hb.toBuffer({ at: 1 }))),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'unknown_schema_id' &&
+        e.message === 'schema id 32 cannot be resolved to cdr-event v1: a union none of whose branches is a cdr-event record',
+    );
+  });
+
+  it('names what stops a writer it cannot read: the record’s name, a field v1 needs, a field of a type v1 cannot read', () => {
+    const v1 = loadSchemaFile('cdr-event-v1.avsc') as { name: string; fields: { name: string; type: unknown }[] };
+    const cases: [string, unknown, string][] = [
+      [
+        'renamed',
+        { ...v1, name: 'CallDetailRecord' },
+        "its record is named CallDetailRecord, v1's CdrEvent (Avro reads a record of the same name or an alias)",
+      ],
+      ['without price', { ...v1, fields: v1.fields.filter((f) => f.name !== 'price') }, 'field price: missing, and v1 gives it no default'],
+      [
+        'segments as text',
+        { ...v1, fields: v1.fields.map((f) => (f.name === 'segments' ? { name: 'segments', type: ['null', 'string'] } : f)) },
+        "field segments: [null, string], which v1's int cannot read",
+      ],
+      ['a string', 'string', 'it is string, not a record'],
+    ];
+    for (const [what, schema, why] of cases) {
+      const codec = new CdrCodec([...loadRegisteredSchemas(), { id: 40, schema: schema as avro.Schema }]);
+      assert.throws(
+        () => codec.decodeCdrEvent(frameConfluent(40, Buffer.from([2, 0x41, 0, 0]))),
+        (e: unknown) => e instanceof PipelineError && e.code === 'unknown_schema_id' && e.message === `schema id 40 cannot be resolved to cdr-event v1: ${why}`,
+        what,
+      );
+    }
   });
 
   it('names a long past what a JS number holds exactly as such, not as malformed Avro, and says the bound right', () => {
