@@ -18,7 +18,9 @@ const PRINTABLE = /^[\x21-\x7e]+$/;
 /** An email address, or a phone number written internationally (`+` and 7-15 digits, or a `tel:` URI). */
 export function identifierShaped(v: string): boolean {
   if (v.includes('@')) return /[^@]+@[^@]+\.[^@]+/.test(v);
-  return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:)?\+\d{7,15}$/i.test(v);
+  // `tel:` marks a telephone number with or without the `+` (found from outside: `tel:60123456789` was taken as an
+  // account id and quoted back in a 404).
+  return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:\+?|\+)\d{7,15}$/i.test(v);
 }
 
 /**

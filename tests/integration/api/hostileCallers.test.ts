@@ -259,6 +259,16 @@ describe('hostile callers', () => {
         says: /^account: an account id is never a phone number/,
       },
       { method: 'GET', url: '/v1/billing/usage?account_id=alice%40example.com', role: 'billing', status: 400, says: /^account_id: .*never/ },
+      // `tel:` without its `+` is a number all the same (found from outside: quoted back in a 404).
+      {
+        method: 'GET',
+        url: '/v1/billing/statements/tel:60129876543/2026-11',
+        role: 'billing',
+        status: 400,
+        says: /^account: an account id is never a phone number or an email address$/,
+      },
+      { method: 'GET', url: '/v1/billing/usage?account_id=tel:60129876543', role: 'billing', status: 400, says: /^account_id: .*never/ },
+      { method: 'GET', url: '/v1/billing/providers/TEL:60129876543/costs/2026-11', role: 'billing', status: 400, says: /^provider: a provider id is never/ },
       { method: 'GET', url: '/v1/billing/providers/%2B60129876543/costs/2026-11', role: 'billing', status: 400, says: /^provider: a provider id is never/ },
       { method: 'GET', url: '/v1/billing/providers/noc%40carrier.example/costs/2026-11', role: 'billing', status: 400, says: /^provider: .*never/ },
       // A raw `+` in a query string reads as a space: no account id has one, so a 400 that says so (found from outside:

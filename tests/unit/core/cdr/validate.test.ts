@@ -71,6 +71,8 @@ describe('validateCdr', () => {
     ['an account id that is a phone number', { account_id: '+60123456789' }, 'validation_failed'],
     ['an account id with a space', { account_id: 'acct 1' }, 'validation_failed'],
     ['a provider id that is a tel: URI', { provider_id: 'tel:+60123456789' }, 'validation_failed'],
+    ['an account id that is a tel: URI without its +', { account_id: 'tel:60123456789' }, 'validation_failed'],
+    ['a provider id that is a TEL: URI without its +', { provider_id: 'TEL:60123456789' }, 'validation_failed'],
     ['a provider id with a control character', { provider_id: 'op\u0000my' }, 'validation_failed'],
     // Bytes that were not UTF-8, as the Avro decoder gives them: 0xff 0xfe 0xc3 '(' and 0xc0 0xaf.
     ['a sender that was not UTF-8', { sender: Buffer.from([0xff, 0xfe, 0xc3, 0x28]).toString('utf8') }, 'validation_failed'],
