@@ -1016,7 +1016,10 @@ export class FraudDetector {
         w.advance(this.current, false);
         // A scan is its failures: records that reached someone are not the activity.
         w.add(t, delivered, failed, failed);
-        const d = (range.scanRecipients ??= new DistinctWindow(windowMsOf(rc.windowS), e.account_id));
+        // Recipients kept a window further back than the window itself: a scan whose older records are read up to a
+        // window after its newer ones (a backlog over several partitions) is counted whole in the windows of its older
+        // records (found from outside, 2026-12-07: newer half first, the alert started 70 s after the scan did).
+        const d = (range.scanRecipients ??= new DistinctWindow(windowMsOf(rc.windowS), e.account_id, 2 * windowMsOf(rc.windowS)));
         if (e.recipient_token) d.add(e.recipient_token, t);
         const th = thresholdsFor(rc, e.destination_country, network);
         // Judged in its own window and the range's newest one (KeyWindow.ownAndNewestEnd). Each window's distinct

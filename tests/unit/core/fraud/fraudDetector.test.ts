@@ -425,6 +425,26 @@ describe('fraud detector', () => {
     }
   });
 
+  it('a scan longer than its window, its newer half read first or read backwards, starts where it started', () => {
+    // Found from outside (2026-12-07): 300 failed SMS 2 s apart to distinct numbers of one range (10 minutes), the newer
+    // half produced first: the alert started 70 s after the scan did (the older recipients, over a window behind the
+    // newest, were no longer counted in their own windows).
+    const scan = Array.from({ length: 300 }, (_, i) =>
+      ev({ event_time: T0 + i * 2000, account_id: 'acct-long-scan', recipient_range: '6017', recipient_token: `m${i}`, status: 'failed' }),
+    );
+    const spanOf = (order: readonly FraudEvent[]) => {
+      const d = new FraudDetector(DEFAULT_FRAUD_CONFIG);
+      run(d, order);
+      return d
+        .openAlerts()
+        .filter((a) => a.rule === 'range_scan')
+        .map((a) => [a.started_at - T0, a.ended_at - T0]);
+    };
+    assert.deepEqual(spanOf(scan), [[0, 598_000]]);
+    assert.deepEqual(spanOf([...scan.slice(150), ...scan.slice(0, 150)]), [[0, 598_000]], 'newer half first');
+    assert.deepEqual(spanOf([...scan].reverse()), [[0, 598_000]], 'backwards');
+  });
+
   it('pumping read out of order gives the in-order alert', () => {
     // Found from outside (2026-12-06): 40 never-confirmed SMS to one Indonesian range over 60 s, read over four
     // partitions, kept 34 of them (surge 17 of 20): a late record was judged only in the window ending at its own time.
