@@ -12,7 +12,7 @@ import { verifyAudit } from './auditCommand.ts';
 import { billingClose, billingReconcile, billingRerate, billingStatement } from './billingCommand.ts';
 import { printEvaluation, runFraudEvaluate } from './fraudCommand.ts';
 import { printAnswerReport, verifyAnswerFile } from './leaVerifyCommand.ts';
-import { printReportCheck, retentionReport, runRetention, verifyReportFile } from './retentionCommand.ts';
+import { printReportCheck, retentionReport, runRetention, storedRecordProblems, verifyReportFile } from './retentionCommand.ts';
 import { runStart } from './startCommand.ts';
 import { preflightInputsOf, startPreflightProblems } from './startPreflight.ts';
 
@@ -122,6 +122,14 @@ retention
   .action(async (opts: { month: string; out?: string; dataDir?: string }) => {
     const report = await retentionReport(loadConfig(withDataDir(opts.dataDir)), { month: opts.month, ...(opts.out ? { out: opts.out } : {}) });
     if (opts.out) process.stderr.write(`cdr: ${report.entries.length} entries for ${report.month} written to ${opts.out} (signed by ${report.key_id})\n`);
+    // The report is made all the same (it is the evidence), but a record that does not verify is said, and exits 1.
+    const problems = storedRecordProblems(report);
+    if (problems.length > 0) {
+      process.stderr.write(
+        `cdr: THE STORED DESTRUCTION RECORD DOES NOT VERIFY; the report carries it as stored (cdr retention verify-report names the same):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+      );
+      process.exitCode = 1;
+    }
   });
 
 retention

@@ -116,6 +116,16 @@ export async function retentionReport(config: PipelineConfig, args: { month: str
 }
 
 /**
+ * What the offline check finds wrong in a report just made (`verify-report`'s problems): none when the stored record is
+ * whole and unchanged. The report carries the record as stored, tampering included; this says so where the maker sees
+ * it (found from outside: with entries changed or deleted, `report` said "N entries … signed" and exited 0).
+ */
+export function storedRecordProblems(report: DestructionReport): string[] {
+  const check = verifyDestructionReport(report, []);
+  return check.ok ? [] : check.problems;
+}
+
+/**
  * `cdr retention verify-report FILE [--public-key K]`: checks a destruction report offline. The signatures are checked
  * against a trusted key — --public-key, else CDR_SIGNING_KEY_FILE, else the development key of the data directory —
  * or, with none, against the key the report carries, and the answer says so. Exit 0: intact; 1: changed or failed.

@@ -97,7 +97,10 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     // Another month's report sees it too: the links are of the whole chain.
     for (const month of [MONTH, '2020-01']) {
       const r = run(['retention', 'report', '--month', month, '--out', after]);
-      assert.equal(r.status, 0, r.stderr);
+      // Made all the same (the evidence), said on stderr and exit 1 (found from outside: exit 0, "N entries … signed").
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /THE STORED DESTRUCTION RECORD DOES NOT VERIFY/);
+      assert.match(r.stderr, new RegExp(`entry ${gone} of the chain is missing \\(removed from the stored record\\)`));
       const report = JSON.parse(readFileSync(after, 'utf8')) as { summary: string };
       assert.match(report.summary, new RegExp(`THE STORED RECORD IS NOT WHOLE: entry ${gone} of the chain is missing`), month);
       const v = run(['retention', 'verify-report', after]);
@@ -118,7 +121,8 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     }
     const after = join(setup.dataDir, 'report-after-tail.json');
     const r = run(['retention', 'report', '--month', MONTH, '--out', after]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`entry ${newest} of the chain, which the audit trail names`));
     const v = run(['retention', 'verify-report', after]);
     assert.equal(v.status, 1, v.stdout + v.stderr);
     assert.match(
