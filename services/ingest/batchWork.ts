@@ -155,6 +155,8 @@ export class BatchWork {
     const { bytes, ends, nulls } = req.values;
     const now = req.now;
     if (req.registry) useRegistryAnswers(req.registry);
+    // Per batch, not in the codec: the worker screens batches of several partitions side by side.
+    const unreadable = req.registry?.unreadable?.length ? new Set(req.registry.unreadable) : undefined;
     const slice = new EventLoopSlice(this.opts.sliceMs ?? Number.POSITIVE_INFINITY);
     const isNull = new Set(nulls);
     const events: CdrEvent[] = [];
@@ -171,7 +173,7 @@ export class BatchWork {
       from = end;
       let decoded: { event: CdrEvent; schemaId: number };
       try {
-        decoded = isNull.has(i) ? decodeCdrEvent(null) : decodeCdrEventIn(all, start, end);
+        decoded = isNull.has(i) ? decodeCdrEvent(null) : decodeCdrEventIn(all, start, end, unreadable);
       } catch (err) {
         failures.push(failureOf(i, err, 'decode_failed', 'VALUE_CONVERTER', false));
         continue;

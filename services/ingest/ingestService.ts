@@ -109,7 +109,9 @@ export class IngestService implements BatchHandler<PartitionState> {
   constructor(private readonly deps: IngestDeps) {
     this.clock = deps.clock ?? Date.now;
     const registry = deps.config.ingest.schemaRegistry;
-    this.schemaRegistry = registry ? new SchemaRegistryClient({ url: registry.url, basicAuth: registry.basicAuth }) : undefined;
+    this.schemaRegistry = registry
+      ? new SchemaRegistryClient({ url: registry.url, basicAuth: registry.basicAuth, reaskAbsentMs: registry.absentRecheckMs })
+      : undefined;
     // Every outcome is served from the start (0 until it happens): a missing series is not a zero to a dashboard.
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
     for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
@@ -212,7 +214,9 @@ export class IngestService implements BatchHandler<PartitionState> {
     const values = messages.map((m) => m.value);
     // The writer schemas of ids this batch carries that the schema registry has not been asked about yet; a registry
     // that cannot answer holds the batch (retried), it dead-letters nothing.
-    const registry = this.schemaRegistry ? await this.schemaRegistry.answersFor(confluentSchemaIds(values)) : undefined;
+    // A batch seen before reads the schema ids its first attempt read as unusable so again (recorded with it).
+    const recorded = recordedDecisions(ctx.recorded);
+    const registry = this.schemaRegistry ? await this.schemaRegistry.answersFor(confluentSchemaIds(values), recorded?.unreadable) : undefined;
     // Step one on the prepare work (a worker thread, preparePool.ts): decode, validate, sanitise.
     const screened = await this.work.screen(ctx.partition, values, now, registry);
     let transformed = false;
@@ -223,7 +227,8 @@ export class IngestService implements BatchHandler<PartitionState> {
         candidates.push({ position: p, message: messages[screened.indices[p]!]!, cdrId: screened.cdrIds[p]!, eventTime: screened.eventTimes[p]! });
       }
 
-      const { good, duplicates, decisions, claimed } = await this.dropDuplicates(candidates, ctx);
+      const { good, duplicates, decisions: duplicateDecisions, claimed } = await this.dropDuplicates(candidates, ctx, recorded?.offsets);
+      const decisions = decisionsText(duplicateDecisions, registry?.unreadable ?? []);
       const storedHere = ctx.attempt === 'replay' ? await this.storedAtTheirPositions(good, ctx) : new Set<string>();
 
       // Month keys for the months of this batch (created on first use, null when the window has closed).
@@ -359,14 +364,15 @@ export class IngestService implements BatchHandler<PartitionState> {
   private async dropDuplicates(
     candidates: readonly Candidate[],
     ctx: BatchContext<PartitionState>,
+    recordedOffsets: string | undefined,
   ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; claimed: string[] }> {
     const prefix = `${ctx.topic}/${ctx.partition}/`;
     const position = (d: Candidate): string => prefix + d.message.offset;
     const firsts = new Map<string, Candidate>();
     for (const d of candidates) if (!firsts.has(d.cdrId)) firsts.set(d.cdrId, d);
     const elsewhere = new Set<string>();
-    if (ctx.recorded !== undefined) {
-      for (const offset of ctx.recorded === '' ? [] : ctx.recorded.split(',')) elsewhere.add(offset);
+    if (recordedOffsets !== undefined) {
+      for (const offset of recordedOffsets === '' ? [] : recordedOffsets.split(',')) elsewhere.add(offset);
     } else if (firsts.size > 0) {
       // Look the ids up in the store; records other batches of this process store while the lookup is in flight are
       // in `recentlyStored` (kept until no lookup that started before them is still running).
@@ -467,4 +473,25 @@ function deadLetterOf(messages: readonly KafkaMessage[], f: RecordFailure): Dead
   const message = messages[f.index];
   if (!message) throw new PipelineError('invariant_broken', `prepare work named record ${f.index} of a batch of ${messages.length}`);
   return { message, error: new PipelineError(f.code, f.message), stage: f.stage, identifiersExpired: f.identifiersExpired };
+}
+
+/** Where a batch's recorded decisions name the schema ids it read as unusable (after its duplicates' offsets). */
+const UNREADABLE_IDS = ';unreadable=';
+
+/**
+ * The decisions recorded with a batch: the offsets of its records that were duplicates of others stored elsewhere,
+ * then — when a schema registry is used — the schema ids it read as unusable (dead-lettered), so that a retry or a
+ * replay reads them so again though the registry holds them by then (ids found absent are asked again after a minute).
+ */
+function decisionsText(duplicateOffsets: string, unreadable: readonly number[]): string {
+  return unreadable.length === 0 ? duplicateOffsets : `${duplicateOffsets}${UNREADABLE_IDS}${unreadable.join(',')}`;
+}
+
+/** `decisionsText` read back; a batch recorded before 2026-12-07 has offsets only. */
+function recordedDecisions(recorded: string | undefined): { offsets: string; unreadable: ReadonlySet<number> } | undefined {
+  if (recorded === undefined) return undefined;
+  const at = recorded.indexOf(UNREADABLE_IDS);
+  if (at < 0) return { offsets: recorded, unreadable: new Set() };
+  const ids = recorded.slice(at + UNREADABLE_IDS.length);
+  return { offsets: recorded.slice(0, at), unreadable: new Set(ids === '' ? [] : ids.split(',').map(Number)) };
 }

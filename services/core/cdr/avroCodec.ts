@@ -23,6 +23,11 @@ export interface RegisteredSchema {
 export interface RegistryAnswers {
   readonly found: readonly { readonly id: number; readonly schema: string }[];
   readonly notes: readonly { readonly id: number; readonly reason: string }[];
+  /**
+   * The batch's ids it reads as unusable (those of `notes`), whatever the codec knows of them by now: a batch tried
+   * again reads an id as its first attempt did, though a later batch found it registered meanwhile.
+   */
+  readonly unreadable?: readonly number[];
 }
 
 export const CONFLUENT_MAGIC = 0;
@@ -269,11 +274,11 @@ export class CdrCodec {
     for (const { id, schema } of answers.found) {
       if (this.registrySchemas.get(id) === schema) continue;
       this.registrySchemas.set(id, schema);
-      this.registryNotes.delete(id);
       this.readers.delete(id);
     }
+    // A note is kept though the id has a schema by now: a batch that read it as unusable is read so again (`unreadable`)
+    // and says the same.
     for (const { id, reason } of answers.notes) {
-      if (this.registrySchemas.has(id)) continue;
       // Bounded (hostile values with random ids): the oldest go; each batch brings the notes of its own ids again.
       if (this.registryNotes.size >= MAX_REGISTRY_NOTES && !this.registryNotes.has(id)) this.registryNotes.delete(this.registryNotes.keys().next().value!);
       this.registryNotes.set(id, reason);
@@ -343,9 +348,10 @@ export class CdrCodec {
     }
   }
 
-  private unknownIdReason(schemaId: number): string {
+  /** `pinned`: read as unusable because the batch's first attempt did (its note then says why, though a schema came since). */
+  private unknownIdReason(schemaId: number, pinned = false): string {
     const note = this.registryNotes.get(schemaId);
-    if (note !== undefined) return `schema id ${schemaId}: ${note}`;
+    if (note !== undefined && (pinned || !this.registrySchemas.has(schemaId))) return `schema id ${schemaId}: ${note}`;
     const known = this.readers.get(schemaId);
     const why = known && 'refused' in known ? `: ${known.refused}` : '';
     if (this.registrySchemas.has(schemaId)) return `schema id ${schemaId} (from the schema registry) cannot be resolved to cdr-event v1${why}`;
@@ -370,8 +376,11 @@ export class CdrCodec {
     return event;
   }
 
-  /** Decodes a raw-topic value. Throws PipelineError (dead-letter) with a reason that never quotes field values. */
-  decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
+  /**
+   * Decodes a raw-topic value. Throws PipelineError (dead-letter) with a reason that never quotes field values.
+   * `unreadable`: schema ids this batch reads as unusable whatever is known of them now (RegistryAnswers.unreadable).
+   */
+  decodeCdrEvent(value: Buffer | null, unreadable?: ReadonlySet<number>): { event: CdrEvent; schemaId: number } {
     // A null value is a tombstone (a delete marker for compacted topics), not a record: said so (found from outside:
     // it read as an empty value).
     if (value === null) throw new PipelineError('decode_failed', 'null message value (a tombstone: a delete marker, not a record)');
@@ -380,14 +389,14 @@ export class CdrCodec {
       if (value.length < 5) throw new PipelineError('decode_failed', `Confluent frame shorter than its 5-byte header (${value.length} bytes)`);
       if (value.length === 5) throw new PipelineError('decode_failed', 'Confluent frame with no Avro body (the 5-byte header alone)');
       const schemaId = value.readInt32BE(1);
-      const reader = this.readerFor(schemaId);
+      const reader = unreadable?.has(schemaId) ? undefined : this.readerFor(schemaId);
       if (!reader || 'refused' in reader) {
         // A plain Avro record whose cdr_id is empty starts with 0x00 too (its length, zero): it can never be stored (an
         // empty cdr_id is refused), so both readings are said (found from outside: garbage with an unknown id was
         // dead-lettered for its cdr_id alone, which hid the id).
         const plain = this.plainOrUndefined(value);
         const also = plain ? '; read as plain Avro cdr-event v1 instead, its cdr_id is empty' : '';
-        throw new PipelineError('unknown_schema_id', this.unknownIdReason(schemaId) + also);
+        throw new PipelineError('unknown_schema_id', this.unknownIdReason(schemaId, unreadable?.has(schemaId) === true) + also);
       }
       let branch: CdrReader;
       let body = value.subarray(5);
@@ -422,10 +431,10 @@ export class CdrCodec {
    * any other (an error, bytes left over, or a read past `end` into the next value) goes through that path, whose
    * errors name the problem.
    */
-  decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
+  decodeCdrEventIn(bytes: Buffer, start: number, end: number, unreadable?: ReadonlySet<number>): { event: CdrEvent; schemaId: number } {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
-      const reader = this.readerFor(schemaId);
+      const reader = unreadable?.has(schemaId) ? undefined : this.readerFor(schemaId);
       // A reader with a widened v1 or of a union goes the one-value way, which checks the values.
       const event =
         reader && 'resolver' in reader && !reader.enumFields && !reader.nullFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
@@ -434,7 +443,7 @@ export class CdrCodec {
       const event = this.decodedExactly(bytes, start, end, undefined);
       if (event) return { event, schemaId: 0 };
     }
-    return this.decodeCdrEvent(bytes.subarray(start, end));
+    return this.decodeCdrEvent(bytes.subarray(start, end), unreadable);
   }
 
   private decodedExactly(bytes: Buffer, from: number, end: number, resolver: avro.Resolver | undefined): CdrEvent | undefined {

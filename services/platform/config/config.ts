@@ -152,6 +152,8 @@ const sectionSchemas = {
       .string()
       .regex(/^[^:]*:/, 'expected user:password')
       .optional(),
+    // How long an id the registry said it does not hold stays absent before a new batch asks again (once).
+    CDR_SCHEMA_REGISTRY_ABSENT_RECHECK_S: intVar(0, 86_400).default(60),
   }),
   api: z.object({
     CDR_API_HOST: listenHost().default('127.0.0.1'),
@@ -257,7 +259,7 @@ export interface IngestConfig {
   /** Who computes tokens and vault seals of new identifiers (ADR 0040). */
   readonly sealer: SealerChoice;
   /** Where cdr.raw's writer schemas are looked up by id (besides schemas/registry.json); undefined: nowhere else. */
-  readonly schemaRegistry: { readonly url: string; readonly basicAuth: string | undefined } | undefined;
+  readonly schemaRegistry: { readonly url: string; readonly basicAuth: string | undefined; readonly absentRecheckMs: number } | undefined;
 }
 
 export interface ApiConfig {
@@ -466,7 +468,10 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
       workerNice: e.CDR_INGEST_WORKER_NICE,
       sealer: e.CDR_NATIVE_SEALER,
-      schemaRegistry: e.CDR_SCHEMA_REGISTRY_URL === undefined ? undefined : { url: e.CDR_SCHEMA_REGISTRY_URL, basicAuth: e.CDR_SCHEMA_REGISTRY_BASIC_AUTH },
+      schemaRegistry:
+        e.CDR_SCHEMA_REGISTRY_URL === undefined
+          ? undefined
+          : { url: e.CDR_SCHEMA_REGISTRY_URL, basicAuth: e.CDR_SCHEMA_REGISTRY_BASIC_AUTH, absentRecheckMs: e.CDR_SCHEMA_REGISTRY_ABSENT_RECHECK_S * 1000 },
     };
   },
   api(env, problems) {

@@ -29,12 +29,12 @@ export const cdrCodec = new CdrCodec(loadRegisteredSchemas());
 export const cdrEventType = cdrCodec.cdrEventType;
 export const pseudonymisedType = cdrCodec.pseudonymisedType;
 
-export function decodeCdrEvent(value: Buffer | null): { event: CdrEvent; schemaId: number } {
-  return cdrCodec.decodeCdrEvent(value);
+export function decodeCdrEvent(value: Buffer | null, unreadable?: ReadonlySet<number>): { event: CdrEvent; schemaId: number } {
+  return cdrCodec.decodeCdrEvent(value, unreadable);
 }
 /** decodeCdrEvent of the value at [start, end) of a batch's values back to back. */
-export function decodeCdrEventIn(bytes: Buffer, start: number, end: number): { event: CdrEvent; schemaId: number } {
-  return cdrCodec.decodeCdrEventIn(bytes, start, end);
+export function decodeCdrEventIn(bytes: Buffer, start: number, end: number, unreadable?: ReadonlySet<number>): { event: CdrEvent; schemaId: number } {
+  return cdrCodec.decodeCdrEventIn(bytes, start, end, unreadable);
 }
 /** What a schema registry said of a batch's schema ids, for this thread's codec (each prepare worker has its own). */
 export function useRegistryAnswers(answers: RegistryAnswers): void {

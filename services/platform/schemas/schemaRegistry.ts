@@ -27,9 +27,17 @@ export interface SchemaRegistrySettings {
   readonly maxLookupsPerBatch?: number;
   /** The pause between the asks about an id the registry says it does not have. */
   readonly absentRetryMs?: number;
+  /** How long an absent id stays absent before a new batch asks again (REASK_ABSENT_MS; CDR_SCHEMA_REGISTRY_ABSENT_RECHECK_S). */
+  readonly reaskAbsentMs?: number;
 }
 
-type Known = { readonly kind: 'found'; readonly schema: string } | { readonly kind: 'note'; readonly reason: string };
+/**
+ * What the registry said of an id: its schema (and, if it was absent before, why it was then, for batches that read it
+ * so), or why it cannot be used (`absentAt`: when it was last found absent — asked again after REASK_ABSENT_MS).
+ */
+type Known =
+  | { readonly kind: 'found'; readonly schema: string; readonly earlier?: string }
+  | { readonly kind: 'note'; readonly reason: string; readonly absentAt?: number };
 
 /** The largest schema document taken from a registry (cdr-event v1.1 is ~6 KB). */
 const MAX_SCHEMA_BYTES = 1024 * 1024;
@@ -37,6 +45,13 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_LOOKUPS = 32;
 const ABSENT_ASKS = 3;
 const ABSENT_RETRY_MS = 500;
+/**
+ * An id found absent is asked about again (once) by a new batch after this long: a producer framing values with an id
+ * before registering it (or with a registry not yet replicated) had every later value of that schema dead-lettered
+ * until ingest restarted (found from outside, 2026-12-07). A batch tried again reads it as its first attempt did
+ * (`answersFor`'s `pinned`, recorded with the batch).
+ */
+const REASK_ABSENT_MS = 60_000;
 /** Ids remembered as unusable (absent, not Avro…): beyond this the oldest are forgotten (hostile random ids). */
 const MAX_NOTES = 10_000;
 
@@ -69,10 +84,22 @@ export class SchemaRegistryClient {
     if (settings.basicAuth !== undefined) this.headers['authorization'] = `Basic ${Buffer.from(settings.basicAuth, 'utf8').toString('base64')}`;
   }
 
-  /** What the registry says of `ids` (id → how many of the batch's values carry it): asks about those not known yet. */
-  async answersFor(ids: ReadonlyMap<number, number>): Promise<RegistryAnswers> {
+  /**
+   * What the registry says of `ids` (id → how many of the batch's values carry it): asks about those not known yet, and
+   * again about those found absent more than REASK_ABSENT_MS ago. `pinned`: ids the batch read as unusable at its first
+   * attempt (recorded with it): read so again, never asked about, whatever the registry says now — a retry after its
+   * dead letters went out must not store them. `unreadable` of the answer: every id of the batch it cannot read, to
+   * record with the batch.
+   */
+  async answersFor(ids: ReadonlyMap<number, number>, pinned: ReadonlySet<number> = new Set()): Promise<RegistryAnswers> {
     const toAsk: number[] = [];
-    for (const id of ids.keys()) if (!this.known.has(id)) toAsk.push(id);
+    const now = Date.now();
+    for (const id of ids.keys()) {
+      if (pinned.has(id)) continue;
+      const k = this.known.get(id);
+      if (k === undefined || (k.kind === 'note' && k.absentAt !== undefined && now - k.absentAt >= (this.settings.reaskAbsentMs ?? REASK_ABSENT_MS)))
+        toAsk.push(id);
+    }
     // The routing layer's schema carries many values of a batch, a hostile value's random id one: asked first.
     toAsk.sort((a, b) => ids.get(b)! - ids.get(a)!);
     const cap = this.settings.maxLookupsPerBatch ?? DEFAULT_MAX_LOOKUPS;
@@ -84,6 +111,12 @@ export class SchemaRegistryClient {
     const found: { id: number; schema: string }[] = [];
     const notes: { id: number; reason: string }[] = [];
     for (const id of ids.keys()) {
+      if (pinned.has(id)) {
+        const k = this.known.get(id);
+        const reason = k?.kind === 'note' ? k.reason : k?.kind === 'found' && k.earlier !== undefined ? k.earlier : 'unreadable when this batch was first read';
+        notes.push({ id, reason });
+        continue;
+      }
       if (skipped.has(id)) {
         notes.push({ id, reason: `not looked up in the schema registry: one batch brought more than ${cap} schema ids it had not been asked about` });
         continue;
@@ -92,19 +125,21 @@ export class SchemaRegistryClient {
       if (k?.kind === 'found') found.push({ id, schema: k.schema });
       else if (k?.kind === 'note') notes.push({ id, reason: k.reason });
     }
-    return { found, notes };
+    return { found, notes, unreadable: notes.map((n) => n.id) };
   }
 
   private ask(id: number): Promise<void> {
     let asking = this.asking.get(id);
     if (!asking) {
-      asking = this.lookUp(id).finally(() => this.asking.delete(id));
+      // Asked again after REASK_ABSENT_MS: once (it was asked ABSENT_ASKS times when first seen).
+      const again = this.known.get(id)?.kind === 'note';
+      asking = this.lookUp(id, again ? 1 : ABSENT_ASKS).finally(() => this.asking.delete(id));
       this.asking.set(id, asking);
     }
     return asking;
   }
 
-  private async lookUp(id: number): Promise<void> {
+  private async lookUp(id: number, asks: number): Promise<void> {
     // Negative ids cannot be the registry's (it numbers from 1); asking would only cost a request.
     if (id < 0) {
       this.note(id, 'not a schema registry id (negative)');
@@ -119,8 +154,8 @@ export class SchemaRegistryClient {
       // Any server answers 404 for a path it lacks: only the registry's own "schema not found" means the id is absent.
       if (!isSchemaNotFound(text))
         throw this.unavailable(id, `HTTP 404 without the registry's "schema not found" (is CDR_SCHEMA_REGISTRY_URL the registry's base URL?)`);
-      if (ask >= ABSENT_ASKS) {
-        this.note(id, 'not in the schema registry (it answered "schema not found")');
+      if (ask >= asks) {
+        this.note(id, 'not in the schema registry (it answered "schema not found")', Date.now());
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, this.settings.absentRetryMs ?? ABSENT_RETRY_MS));
@@ -170,10 +205,17 @@ export class SchemaRegistryClient {
       this.note(id, 'its schema in the registry is not a valid Avro schema');
       return;
     }
-    this.known.set(id, { kind: 'found', schema: body.schema });
+    const before = this.known.get(id);
+    if (before?.kind === 'note') this.notes--;
+    this.known.set(id, before?.kind === 'note' ? { kind: 'found', schema: body.schema, earlier: before.reason } : { kind: 'found', schema: body.schema });
   }
 
-  private note(id: number, reason: string): void {
+  private note(id: number, reason: string, absentAt?: number): void {
+    if (this.known.get(id)?.kind === 'note') {
+      // Asked again and still absent: the same note, its time moved on.
+      this.known.delete(id);
+      this.notes--;
+    }
     if (this.notes >= MAX_NOTES) {
       // The oldest note goes (a Map iterates in insertion order); served schemas are never forgotten.
       for (const [old, k] of this.known)
@@ -183,7 +225,7 @@ export class SchemaRegistryClient {
           break;
         }
     }
-    this.known.set(id, { kind: 'note', reason });
+    this.known.set(id, absentAt === undefined ? { kind: 'note', reason } : { kind: 'note', reason, absentAt });
     this.notes++;
   }
 

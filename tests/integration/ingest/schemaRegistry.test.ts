@@ -45,6 +45,8 @@ describe('cdr.raw written with a schema registry', () => {
   let producer: Producer;
   let registry: Server;
   let registryUp = false;
+  /** Whether id 100046 is registered yet. */
+  let registered = false;
   const asked: string[] = [];
   const gen = new TrafficGenerator({ seed: 41, scenario: 'normal', startTime: Date.now() - 600_000, ratePerSecond: 10 });
   const writer = avro.Type.forSchema(routingLayerSchema());
@@ -59,14 +61,18 @@ describe('cdr.raw written with a schema registry', () => {
           ? { schema: JSON.stringify(routingLayerSchema()) }
           : id === 100_043
             ? { schemaType: 'PROTOBUF', schema: 'syntax = "proto3"; message Cdr { string cdr_id = 1; }' }
-            : id === 100_044
+            : id === 100_044 || (id === 100_046 && registered)
               ? { schema: JSON.stringify(optionalFieldsSchema()) }
               : undefined;
       if (body) res.writeHead(200, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end(JSON.stringify(body));
       else res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' }).end('{"error_code":40403,"message":"Schema not found"}');
     });
     await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
-    setup = testSetup({ CDR_SCHEMA_REGISTRY_URL: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`, CDR_CONSUMER_STALL_MS: '5000' });
+    setup = testSetup({
+      CDR_SCHEMA_REGISTRY_URL: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`,
+      CDR_CONSUMER_STALL_MS: '5000',
+      CDR_SCHEMA_REGISTRY_ABSENT_RECHECK_S: '2',
+    });
     rt = await openRuntime(setup.config, { log: createLogger('warn', pino.destination({ dest: join(setup.dataDir, 'test.log'), sync: true })) });
     ingest = createIngest(rt);
     await ingest.start();
@@ -188,5 +194,38 @@ describe('cdr.raw written with a schema registry', () => {
       dlq.map((m) => String(m.headers!['__connect.errors.exception.message'])),
       bad.map(() => 'segments: null, which cdr-event v1 does not allow (schema id 100044 makes it nullable)'),
     );
+  });
+
+  it('an id used before its schema was registered is read once the registry has it, after the recheck time, without a restart', async () => {
+    // Found from outside (2026-12-07): the id stayed absent for the life of the process, so every later value of the
+    // producer's new schema version was dead-lettered until ingest restarted.
+    const writer = avro.Type.forSchema(optionalFieldsSchema());
+    const [early, late] = [gen.take(3), gen.take(4)];
+    const before = { stored: ingest.stats.stored, dlq: ingest.stats.dlq };
+    await producer.send({
+      topic: setup.config.kafka.topics.raw,
+      messages: early.map((e) => ({ key: `early-${e.cdr_id}`, value: frameConfluent(100_046, writer.toBuffer(e)) })),
+    });
+    await waitFor(
+      'the early ones dead-lettered',
+      () => ingest.stats.dlq === before.dlq + 3,
+      60_000,
+      200,
+      () => ingest.stats,
+    );
+    registered = true;
+    await new Promise((r) => setTimeout(r, 2_100));
+    await producer.send({
+      topic: setup.config.kafka.topics.raw,
+      messages: late.map((e) => ({ key: e.cdr_id, value: frameConfluent(100_046, writer.toBuffer(e)) })),
+    });
+    await waitFor(
+      'the later ones stored',
+      () => ingest.stats.stored === before.stored + 4,
+      60_000,
+      200,
+      () => ingest.stats,
+    );
+    assert.equal(ingest.stats.dlq, before.dlq + 3);
   });
 });

@@ -55,6 +55,19 @@ describe('the codec with a schema registry', () => {
     assert.deepEqual({ ...codec.decodeCdrEvent(codec.encodeCdrEvent(event, 'plain')).event }, event);
   });
 
+  it('reads an id a batch pinned as unusable so, with the reason of then, though its schema came since', () => {
+    const codec = new CdrCodec(loadRegisteredSchemas());
+    const schema = routingLayerSchema();
+    const value = frameConfluent(100_050, avro.Type.forSchema(schema).toBuffer({ ...event, route_hops: 1 }));
+    const absent = 'not in the schema registry (it answered "schema not found")';
+    codec.useRegistryAnswers({ found: [], notes: [{ id: 100_050, reason: absent }] });
+    codec.useRegistryAnswers({ found: [{ id: 100_050, schema: JSON.stringify(schema) }], notes: [] });
+    assert.deepEqual({ ...codec.decodeCdrEvent(value).event }, event, 'a new batch reads it');
+    const pinned = new Set([100_050]);
+    for (const read of [() => codec.decodeCdrEvent(value, pinned), () => codec.decodeCdrEventIn(value, 0, value.length, pinned)])
+      assert.throws(read, (e: unknown) => e instanceof PipelineError && e.code === 'unknown_schema_id' && e.message === `schema id 100050: ${absent}`);
+  });
+
   it('reads a writer whose names are in its own namespace, as Avro matches named types (by their unqualified names)', () => {
     // Found from outside: `"namespace": "com.routing.cdr"` alone dead-lettered every record ("cannot be resolved").
     const codec = new CdrCodec(loadRegisteredSchemas());
@@ -162,6 +175,41 @@ describe('SchemaRegistryClient', () => {
     assert.equal(requests.length, 7);
     assert.deepEqual(again.notes, [{ id: 100_046, reason: 'not in the schema registry (it answered "schema not found")' }]);
     served.delete(100_046);
+  });
+
+  it('asks again about an absent id after the recheck time, once; a batch tried again reads it as its first attempt did', async () => {
+    // Found from outside (2026-12-07): a record framed with the next id before the schema was registered had every later
+    // value of that schema dead-lettered until ingest restarted.
+    const client = new SchemaRegistryClient({ url, absentRetryMs: 1, reaskAbsentMs: 50 });
+    requests.length = 0;
+    const first = await client.answersFor(batch(100_047));
+    const absent = 'not in the schema registry (it answered "schema not found")';
+    assert.deepEqual(first.notes, [{ id: 100_047, reason: absent }]);
+    assert.deepEqual(first.unreadable, [100_047], 'recorded with the batch');
+    assert.equal(requests.length, 3);
+    served.set(100_047, { schema: JSON.stringify(routingLayerSchema()) });
+    try {
+      // Within the recheck time: not asked.
+      assert.deepEqual((await client.answersFor(batch(100_047))).notes, [{ id: 100_047, reason: absent }]);
+      assert.equal(requests.length, 3);
+      await new Promise((r) => setTimeout(r, 60));
+      // A retry of the first batch (its id pinned): not asked, read as before though the registry has it now.
+      const retry = await client.answersFor(batch(100_047), new Set([100_047]));
+      assert.deepEqual([retry.found, retry.notes, retry.unreadable], [[], [{ id: 100_047, reason: absent }], [100_047]]);
+      assert.equal(requests.length, 3);
+      // A new batch after the recheck time: asked once, found.
+      const later = await client.answersFor(batch(100_047));
+      assert.deepEqual(
+        later.found.map((f) => f.id),
+        [100_047],
+      );
+      assert.deepEqual(later.unreadable, []);
+      assert.equal(requests.length, 4);
+      // The first batch tried again once more: still as its first attempt, with the reason it had then.
+      assert.deepEqual((await client.answersFor(batch(100_047), new Set([100_047]))).notes, [{ id: 100_047, reason: absent }]);
+    } finally {
+      served.delete(100_047);
+    }
   });
 
   it('finds a schema that reached the answering node only at the second ask', async () => {
