@@ -403,20 +403,31 @@ export class DisclosureDesk {
     const subject = await this.subjectOf(meta.identifier, meta.requestedAt);
     let receipt: SealedReceipt | undefined;
     if (outcome.integrity && subject.key) {
-      const keys: { name: string; key: MonthKey }[] = [{ name: subject.month, key: subject.key }];
+      // Copies: the ring zeroes a destroyed month's key in place (MonthKeyRing.forget), and a share sealed under a
+      // zeroed key would open for anyone (found in review).
+      const copy = (key: MonthKey): MonthKey => ({ ...key, tokenKey: Buffer.from(key.tokenKey), vaultKey: Buffer.from(key.vaultKey) });
+      const keys: { name: string; key: MonthKey }[] = [{ name: subject.month, key: copy(subject.key) }];
+      const months = [subject.month];
       let complete = true;
       for (const m of outcome.months) {
         if (m.status !== 'answered' || m.month === subject.month) continue;
         const key = await this.deps.keyRing.existingKey(m.month);
-        if (key) keys.push({ name: m.month, key });
+        if (key) keys.push({ name: m.month, key: copy(key) });
         else complete = false;
+        months.push(m.month);
       }
       for (const holdId of holdIds) {
         const key = await this.deps.holds.keyOf(holdId);
         if (key) keys.push({ name: `hold:${holdId}`, key });
         else complete = false;
       }
-      if (complete) receipt = sealReceipt(meta.requestId, canonicalJson(outcome.integrity), keys);
+      // None destroyed meanwhile (by this process's pass, or another's): else no block is kept.
+      if (complete && keys.every((k) => k.key.vaultKey.some((b) => b !== 0)) && (await this.deps.keyRing.anyDestroyed(months)).length === 0)
+        receipt = sealReceipt(meta.requestId, canonicalJson(outcome.integrity), keys);
+      for (const k of keys) {
+        k.key.tokenKey.fill(0);
+        k.key.vaultKey.fill(0);
+      }
     }
     await this.deps.storage.insert('disclosure_requests', [
       this.row(meta, subject, {
@@ -457,6 +468,9 @@ export class DisclosureDesk {
     const r = rows[0];
     if (!r) return undefined;
     let integrity: AnswerIntegrity | null = null;
+    const months = JSON.parse(r.months || '[]') as MonthAnswer[];
+    // A key another process destroyed since this one last looked is gone here too before the block is opened.
+    if (r.receipt_sealed !== '') await this.deps.keyRing.refreshDestroyed();
     if (r.receipt_sealed !== '' && r.receipt_keys) {
       // Opens only while every key whose identifiers it digests lives (the request month's, each answered month's, each
       // hold's whose copy it gave).
@@ -465,12 +479,11 @@ export class DisclosureDesk {
         name.startsWith('hold:') ? this.deps.holds.keyOf(name.slice('hold:'.length)) : this.deps.keyRing.existingKey(name),
       );
       if (text !== undefined) integrity = JSON.parse(text) as AnswerIntegrity;
-    } else if (r.receipt_sealed !== '' && r.subject_month !== '') {
+    } else if (r.receipt_sealed !== '' && r.subject_month !== '' && (await this.legacyReceiptLives(months))) {
       // Sealed before 2026-12-07: under the request month's key alone.
       const key = await this.deps.keyRing.existingKey(r.subject_month);
       if (key) integrity = JSON.parse(openIdentifier(key, `receipt:${r.request_id}`, Buffer.from(r.receipt_sealed, 'base64'))) as AnswerIntegrity;
     }
-    const months = JSON.parse(r.months || '[]') as MonthAnswer[];
     return {
       request_id: r.request_id,
       kind: r.kind,
@@ -491,6 +504,20 @@ export class DisclosureDesk {
       finished_at: r.finished_at ? isoFromCh(r.finished_at) : null,
       integrity,
     };
+  }
+
+  /**
+   * Whether a receipt sealed before 2026-12-07 (under the request month's key alone) may still give its block out:
+   * while every month it answered keeps its key, and only if it answered no month from a hold's copy (which holds it
+   * used was not kept). Its digests give the answered numbers away once their months' keys are gone (found from
+   * outside), so such a block is withheld from then on, as a new receipt's no longer opens.
+   */
+  private async legacyReceiptLives(months: readonly MonthAnswer[]): Promise<boolean> {
+    for (const m of months) {
+      if (m.status === 'held' && m.records > 0) return false;
+      if (m.status === 'answered' && !(await this.deps.keyRing.existingKey(m.month))) return false;
+    }
+    return true;
   }
 
   /** The token of a subject under the month key of `at` (created if needed: the month is inside the window). */

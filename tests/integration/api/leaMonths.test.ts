@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CdrEvent } from '../../../services/core/index.ts';
-import { addMonthsUtc, monthKeyOf, startOfMonthUtc, verifyAnswer } from '../../../services/core/index.ts';
+import { addMonthsUtc, canonicalJson, monthKeyOf, sealIdentifier, startOfMonthUtc, verifyAnswer } from '../../../services/core/index.ts';
 import { TrafficGenerator } from '../../../services/generator/index.ts';
 import { LegalHolds } from '../../../services/platform/holds/index.ts';
 import { createLogger } from '../../../services/platform/observability/index.ts';
@@ -320,12 +320,29 @@ describe('a request across expired, held and live months', () => {
     const live1 = await ask('R-1', month(-1), month(0)); // answered from R-1's live records
     assert.deepEqual([live11.records.length, held12.records.length, live1.records.length], [2, 3, 5]);
     for (const a of [live11, held12, live1]) assert.deepEqual(await receipt(a.request_id), a.integrity, 'the receipt carries the answer’s block');
+    // A receipt as it was stored before 2026-12-07 (under the request month's key alone): R-11's again, copied.
+    const { storage, keyRing, masterKey } = requireStorage(rt);
+    const [row] = await storage.query<Record<string, unknown> & { subject_month: string }>(
+      `SELECT * FROM ${storage.table('disclosure_requests')} FINAL WHERE request_id = {id:String}`,
+      { id: live11.request_id },
+    );
+    const legacyId = `${live11.request_id}-legacy`;
+    const subjectKey = (await keyRing.existingKey(row!.subject_month))!;
+    await storage.insert('disclosure_requests', [
+      {
+        ...row,
+        request_id: legacyId,
+        receipt_sealed: sealIdentifier(subjectKey, `receipt:${legacyId}`, canonicalJson(live11.integrity)).toString('base64'),
+        receipt_keys: '',
+      },
+    ]);
+    assert.deepEqual(await receipt(legacyId), live11.integrity, 'an old receipt still opens while its months live');
 
     // R-11's key destroyed (a pass a month on): the receipt that digests its numbers loses its block; the others keep theirs.
-    const { storage, keyRing, masterKey } = requireStorage(rt);
     const report = await createRetention(rt, { signer: testSigner() }).pass.run({ now: month(2) + DAY, dryRun: false, actor: 'test' });
     assert.ok(report.actions.some((x) => x.class === 'identifiers' && x.month === monthKeyOf(month(-11))));
     assert.equal(await receipt(live11.request_id), null);
+    assert.equal(await receipt(legacyId), null, 'an old receipt, sealed under the request month alone, is withheld too');
     assert.deepEqual(await receipt(held12.request_id), held12.integrity);
     assert.deepEqual(await receipt(live1.request_id), live1.integrity);
 
