@@ -429,6 +429,19 @@ class DistinctWindow {
     for (const [b, c] of this.lastSeenIn) if (b * BUCKET_MS >= since && b * BUCKET_MS < until) n += c;
     return n;
   }
+  /**
+   * Holds nothing within `keepMs` of `now` (what it keeps, not only the window counted): the sweep may drop it (found in
+   * review: a window kept two windows back was dropped when its last window was empty, losing what a late record needs).
+   */
+  holdsNothing(now: number): boolean {
+    const at = Math.max(now, this.newest);
+    for (const [v, t] of this.seen) {
+      if (t > at - this.keepMs) break;
+      this.seen.delete(v);
+      this.uncount(t);
+    }
+    return this.seen.size === 0;
+  }
   /** Whether every value last seen at or after `since` is still held (nothing from then on was pruned or refused). */
   holdsSince(since: number): boolean {
     return since > this.newest - this.keepMs;
@@ -1104,14 +1117,14 @@ export class FraudDetector {
         if (own.volume && quietForADay(own.volume, now)) delete own.volume;
         if (own.short && quietForADay(own.short, now)) delete own.short;
         if (own.newCountries && quietForADay(own.newCountries, now)) delete own.newCountries;
-        if (own.recipients && own.recipients.count(clock) === 0) delete own.recipients;
-        if (own.newRanges && own.newRanges.count(clock) === 0) delete own.newRanges;
+        if (own.recipients && own.recipients.holdsNothing(clock)) delete own.recipients;
+        if (own.newRanges && own.newRanges.holdsNothing(clock)) delete own.newRanges;
         for (const [k, range] of own.ranges) {
           if (range.pumping && quietForADay(range.pumping, now)) delete range.pumping;
           if (range.scan && quietForADay(range.scan, now)) delete range.scan;
-          if (range.scanRecipients && range.scanRecipients.count(clock) === 0) delete range.scanRecipients;
+          if (range.scanRecipients && range.scanRecipients.holdsNothing(clock)) delete range.scanRecipients;
           if (range.irsf && quietForADay(range.irsf, now)) delete range.irsf;
-          if (range.irsfRanges && range.irsfRanges.count(clock) === 0) delete range.irsfRanges;
+          if (range.irsfRanges && range.irsfRanges.holdsNothing(clock)) delete range.irsfRanges;
           if (!range.pumping && !range.scan && !range.scanRecipients && !range.irsf && !range.irsfRanges) own.ranges.delete(k);
         }
         const empty = !own.volume && !own.short && !own.newCountries && !own.recipients && !own.newRanges;
