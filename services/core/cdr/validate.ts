@@ -18,9 +18,13 @@ const PRINTABLE = /^[\x21-\x7e]+$/;
 /** An email address, or a phone number written internationally (`+` and 7-15 digits, or a `tel:` URI). */
 export function identifierShaped(v: string): boolean {
   if (v.includes('@')) return /[^@]+@[^@]+\.[^@]+/.test(v);
-  // `tel:` marks a telephone number with or without the `+` (found from outside: `tel:60123456789` was taken as an
-  // account id and quoted back in a 404).
-  return (v.startsWith('+') || v.startsWith('tel:') || v.startsWith('TEL:')) && /^(?:tel:\+?|\+)\d{7,15}$/i.test(v);
+  // `tel:` (any case: URI schemes are case-insensitive) marks a telephone number with or without the `+`, and RFC 3966's
+  // visual separators (`-`, `.`, `(`, `)`) may come between its digits (found from outside: `tel:60123456789` was taken
+  // as an account id and quoted back in a 404; in review: `Tel:…`, `tel:+60-12-345-6789`).
+  const m = /^(?:tel:\+?|\+)([\d\-.()]+)$/i.exec(v);
+  if (!m) return false;
+  const digits = m[1]!.replace(/\D/g, '').length;
+  return digits >= 7 && digits <= 15;
 }
 
 /**

@@ -73,6 +73,10 @@ describe('validateCdr', () => {
     ['a provider id that is a tel: URI', { provider_id: 'tel:+60123456789' }, 'validation_failed'],
     ['an account id that is a tel: URI without its +', { account_id: 'tel:60123456789' }, 'validation_failed'],
     ['a provider id that is a TEL: URI without its +', { provider_id: 'TEL:60123456789' }, 'validation_failed'],
+    ['an account id that is a Tel: URI', { account_id: 'Tel:60123456789' }, 'validation_failed'],
+    ['an account id that is a tel: URI with separators', { account_id: 'tel:+60-12-345-6789' }, 'validation_failed'],
+    ['an account id that is a number with dots', { account_id: '+60.123.456.789' }, 'validation_failed'],
+    ['a cdr_id that is a number in brackets', { cdr_id: 'tel:(60)123456789' }, 'validation_failed'],
     ['a provider id with a control character', { provider_id: 'op\u0000my' }, 'validation_failed'],
     // Bytes that were not UTF-8, as the Avro decoder gives them: 0xff 0xfe 0xc3 '(' and 0xc0 0xaf.
     ['a sender that was not UTF-8', { sender: Buffer.from([0xff, 0xfe, 0xc3, 0x28]).toString('utf8') }, 'validation_failed'],
