@@ -126,7 +126,7 @@ retention
     const problems = storedRecordProblems(report);
     if (problems.length > 0) {
       process.stderr.write(
-        `cdr: THE STORED DESTRUCTION RECORD DOES NOT VERIFY; the report carries it as stored (cdr retention verify-report names the same):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+        `cdr: THE REPORT'S CHECK FOUND PROBLEMS in the stored destruction record (a change, a removed entry, or a verification a pass recorded as failed); the report carries the record as stored, and cdr retention verify-report names the same:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
       );
       process.exitCode = 1;
     }

@@ -308,11 +308,15 @@ export class CdrCodec {
     if (!isUnion(writer)) return this.recordReader(writer);
     // A union at the top (several event types on one topic, or `["null", CdrEvent]`): Avro resolves a writer union
     // value by value, against the branch the value took (found from outside: such a writer was refused whole).
+    const refusedRecords: string[] = [];
     const branches = writer.types.map((branch) => {
       const r = branch.typeName === 'record' ? this.recordReader(branch) : undefined;
+      if (r && 'refused' in r) refusedRecords.push(`${describeType(branch)}: ${r.refused}`);
       return r && !('refused' in r) ? r : { not: describeType(branch) };
     });
-    return branches.some((b) => !('not' in b)) ? { branches } : { refused: 'a union none of whose branches is a cdr-event record' };
+    if (branches.some((b) => !('not' in b))) return { branches };
+    // Its record branches' reasons said (found in review: `["null", CdrEvent]` with a field v1 cannot read said none).
+    return { refused: `a union none of whose branches is a cdr-event record${refusedRecords.length > 0 ? ` (${refusedRecords.join('; ')})` : ''}` };
   }
 
   /** How to read a record writer as cdr-event v1, or why it cannot be (naming the field or the name that stops it). */

@@ -253,7 +253,18 @@ describe('CDR Avro codec', () => {
       (e: unknown) =>
         e instanceof PipelineError &&
         e.code === 'unknown_schema_id' &&
-        e.message === 'schema id 32 cannot be resolved to cdr-event v1: a union none of whose branches is a cdr-event record',
+        e.message ===
+          "schema id 32 cannot be resolved to cdr-event v1: a union none of whose branches is a cdr-event record (Heartbeat: its record is named Heartbeat, v1's CdrEvent (Avro reads a record of the same name or an alias))",
+    );
+    // A record branch that cannot be read says why.
+    const priceless = { ...own, fields: own.fields.filter((f) => f.name !== 'price') };
+    const refusedBranch = new CdrCodec([...loadRegisteredSchemas(), { id: 33, schema: ['null', priceless] as unknown as avro.Schema }]);
+    assert.throws(
+      () => refusedBranch.decodeCdrEvent(framed(33, 0, Buffer.alloc(0))),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.message ===
+          'schema id 33 cannot be resolved to cdr-event v1: a union none of whose branches is a cdr-event record (CdrEvent: field price: missing, and v1 gives it no default)',
     );
   });
 
