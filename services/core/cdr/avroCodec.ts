@@ -74,6 +74,12 @@ interface CdrReader {
    * field is null is dead-lettered alone; the writer's other values are read as usual.
    */
   readonly nullFields?: readonly string[];
+  /**
+   * Set when the writer keeps instants in a finer unit than v1's milliseconds (`timestamp-micros`): per field, what its
+   * values are divided by. Avro's resolution ignores logical types, so a micros writer's times were read as milliseconds
+   * 1,000 times too large and dead-lettered as "in the future" (found from outside).
+   */
+  readonly timeScales?: readonly { readonly field: string; readonly divisor: number }[];
 }
 
 /**
@@ -158,6 +164,35 @@ function enumFieldsOf(schema: avro.Schema): { field: string; symbols: ReadonlySe
     const t = f.type as JsonSchema;
     if (typeof t === 'object' && t !== null && t.type === 'enum' && Array.isArray(t.symbols))
       out.push({ field: f.name, symbols: new Set(t.symbols as string[]) });
+  }
+  return out;
+}
+
+/** The logical type of a field's type as written (of its non-null branch for a union), if any. */
+function logicalTypeOf(type: unknown): string | undefined {
+  const branches = Array.isArray(type) ? type.filter((b) => !isNullBranch(b)) : [type];
+  const t = branches.length === 1 ? (branches[0] as JsonSchema & { logicalType?: unknown }) : undefined;
+  return typeof t === 'object' && t !== null && typeof t.logicalType === 'string' ? t.logicalType : undefined;
+}
+
+/**
+ * For each field v1 keeps as a `timestamp-millis` instant: what a writer's values must be divided by to be milliseconds
+ * (1,000 for `timestamp-micros`), or why the writer cannot be read (a local time carries no zone; nanoseconds since
+ * 1970 do not fit a JS number exactly).
+ */
+function timeScalesOf(reader: avro.Schema, writer: avro.Schema): { field: string; divisor: number }[] | string {
+  const readerFields = (reader as JsonSchema).fields;
+  const writerFields = (writer as JsonSchema).fields;
+  if (!Array.isArray(readerFields) || !Array.isArray(writerFields)) return [];
+  const written = new Map((writerFields as { name?: unknown; type?: unknown }[]).map((f) => [f.name, f.type]));
+  const out: { field: string; divisor: number }[] = [];
+  for (const f of readerFields as { name: string; type: unknown }[]) {
+    if (logicalTypeOf(f.type) !== 'timestamp-millis' || !written.has(f.name)) continue;
+    const lt = logicalTypeOf(written.get(f.name));
+    if (lt === 'timestamp-micros') out.push({ field: f.name, divisor: 1000 });
+    else if (lt === 'timestamp-nanos') return `field ${f.name}: timestamp-nanos, which a JS number cannot hold exactly (v1 takes timestamp-millis)`;
+    else if (lt !== undefined && lt.startsWith('local-timestamp'))
+      return `field ${f.name}: ${lt}, a local time with no zone (v1 takes UTC instants, timestamp-millis)`;
   }
   return out;
 }
@@ -305,12 +340,14 @@ export class CdrCodec {
     } catch {
       return { refused: 'not a valid Avro schema' };
     }
-    if (!isUnion(writer)) return this.recordReader(writer);
+    if (!isUnion(writer)) return this.recordReader(writer, writerSchema);
     // A union at the top (several event types on one topic, or `["null", CdrEvent]`): Avro resolves a writer union
     // value by value, against the branch the value took (found from outside: such a writer was refused whole).
     const refusedRecords: string[] = [];
-    const branches = writer.types.map((branch) => {
-      const r = branch.typeName === 'record' ? this.recordReader(branch) : undefined;
+    const branches = writer.types.map((branch, i) => {
+      // The branch as written (its logical types: avsc's schema() leaves them out), else as avsc holds it.
+      const written = Array.isArray(writerSchema) && typeof writerSchema[i] === 'object' ? (writerSchema[i] as avro.Schema) : branch.schema();
+      const r = branch.typeName === 'record' ? this.recordReader(branch, written) : undefined;
       if (r && 'refused' in r) refusedRecords.push(`${describeType(branch)}: ${r.refused}`);
       return r && !('refused' in r) ? r : { not: describeType(branch) };
     });
@@ -320,20 +357,22 @@ export class CdrCodec {
   }
 
   /** How to read a record writer as cdr-event v1, or why it cannot be (naming the field or the name that stops it). */
-  private recordReader(writer: avro.Type): CdrReader | { refused: string } {
+  private recordReader(writer: avro.Type, writerSchema: avro.Schema): CdrReader | { refused: string } {
+    const times = timeScalesOf(this.schemas.get(CDR_EVENT_SCHEMA_ID)!, writerSchema);
+    if (typeof times === 'string') return { refused: times };
+    const scaled = times.length > 0 ? { timeScales: times } : {};
     // Avro matches named types by their unqualified names; avsc by their full ones unless told (found from outside: a
     // writer in its own namespace, `"namespace": "com.routing.cdr"`, or none, was refused whole).
     // A new options object per call: avsc keeps its resolvers under construction in it (`registry`), and a failed
     // attempt's half-built ones, reused, decoded every value wrongly.
     const byShortNames = (): { ignoreNamespaces: true } => ({ ignoreNamespaces: true });
     try {
-      return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer, byShortNames()) };
+      return { type: this.cdrEventType, resolver: this.cdrEventType.createResolver(writer, byShortNames()), ...scaled };
     } catch {
       // Perhaps enum symbols v1 lacks, or nullable fields: tried below.
     }
     // Enum symbols v1 lacks, or fields v1 does not let be null: read with v1 widened to take them, and refuse the values
     // that use one.
-    const writerSchema = writer.schema({ exportAttrs: true });
     const readerSchema = this.schemas.get(CDR_EVENT_SCHEMA_ID)!;
     const widened = JSON.parse(JSON.stringify(readerSchema)) as avro.Schema;
     const enumsWidened = widenEnums(widened, writerSchema);
@@ -346,6 +385,7 @@ export class CdrCodec {
         resolver: type.createResolver(writer, byShortNames()),
         ...(enumsWidened ? { enumFields: enumFieldsOf(readerSchema) } : {}),
         ...(nullFields.length > 0 ? { nullFields } : {}),
+        ...scaled,
       };
     } catch {
       return { refused: whyUnreadable(type, writer, this.cdrEventType) };
@@ -365,8 +405,17 @@ export class CdrCodec {
       : `schema id ${schemaId} is not registered or cannot be resolved to cdr-event v1`;
   }
 
-  /** A value read with a widened v1, refused when a field holds a symbol v1 lacks or a null v1 does not allow. */
+  /**
+   * A value read with a widened v1, refused when a field holds a symbol v1 lacks or a null v1 does not allow; its finer
+   * instants brought to milliseconds.
+   */
   private checked(event: CdrEvent, reader: CdrReader, schemaId: number): CdrEvent {
+    if (reader.timeScales)
+      for (const { field, divisor } of reader.timeScales) {
+        const record = event as unknown as Record<string, unknown>;
+        const v = record[field];
+        if (typeof v === 'number') record[field] = Math.floor(v / divisor);
+      }
     if (reader.nullFields)
       for (const field of reader.nullFields)
         if ((event as unknown as Record<string, unknown>)[field] === null)
@@ -439,9 +488,11 @@ export class CdrCodec {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
       const reader = unreadable?.has(schemaId) ? undefined : this.readerFor(schemaId);
-      // A reader with a widened v1 or of a union goes the one-value way, which checks the values.
+      // A reader with a widened v1, finer instants or of a union goes the one-value way, which checks the values.
       const event =
-        reader && 'resolver' in reader && !reader.enumFields && !reader.nullFields ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
+        reader && 'resolver' in reader && !reader.enumFields && !reader.nullFields && !reader.timeScales
+          ? this.decodedExactly(bytes, start + 5, end, reader.resolver)
+          : undefined;
       if (event) return { event, schemaId };
     } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
       const event = this.decodedExactly(bytes, start, end, undefined);

@@ -144,6 +144,51 @@ describe('CDR Avro codec', () => {
     );
   });
 
+  it('reads instants a writer keeps in microseconds as milliseconds, and refuses a writer of local times, saying why', () => {
+    // Found from outside: Avro's resolution ignores logical types, so timestamp-micros values were read as milliseconds
+    // (1,000 times too large) and dead-lettered as "in the future"; local-timestamp-millis was read as if UTC.
+    const v1 = loadSchemaFile('cdr-event-v1.avsc') as { fields: { name: string; type: unknown }[] };
+    const withTimes = (logicalType: string) => ({
+      ...v1,
+      fields: v1.fields.map((f) =>
+        f.name === 'event_time' || f.name === 'submitted_at'
+          ? { name: f.name, type: { type: 'long', logicalType } }
+          : f.name === 'delivered_at'
+            ? { name: f.name, type: ['null', { type: 'long', logicalType }], default: null }
+            : f,
+      ),
+    });
+    const micros = withTimes('timestamp-micros');
+    const codec = new CdrCodec([
+      ...loadRegisteredSchemas(),
+      { id: 50, schema: micros as avro.Schema },
+      { id: 51, schema: withTimes('local-timestamp-millis') as avro.Schema },
+      { id: 52, schema: withTimes('timestamp-nanos') as avro.Schema },
+    ]);
+    const writer = avro.Type.forSchema(micros as avro.Schema);
+    const delivered = { ...event, delivered_at: event.submitted_at + 1500 };
+    const sent = {
+      ...delivered,
+      event_time: event.event_time * 1000 + 999,
+      submitted_at: event.submitted_at * 1000,
+      delivered_at: delivered.delivered_at * 1000 + 1,
+    };
+    const one = frameConfluent(50, writer.toBuffer(sent));
+    assert.deepEqual({ ...codec.decodeCdrEvent(one).event }, delivered);
+    const both = Buffer.concat([one, one]);
+    assert.deepEqual({ ...codec.decodeCdrEventIn(both, one.length, both.length).event }, delivered);
+    assert.equal(codec.decodeCdrEvent(frameConfluent(50, writer.toBuffer({ ...sent, delivered_at: null }))).event.delivered_at, null);
+    for (const [id, why] of [
+      [51, 'field event_time: local-timestamp-millis, a local time with no zone (v1 takes UTC instants, timestamp-millis)'],
+      [52, 'field event_time: timestamp-nanos, which a JS number cannot hold exactly (v1 takes timestamp-millis)'],
+    ] as const)
+      assert.throws(
+        () => codec.decodeCdrEvent(frameConfluent(id, Buffer.from([2, 0x41, 0, 0]))),
+        (e: unknown) =>
+          e instanceof PipelineError && e.code === 'unknown_schema_id' && e.message === `schema id ${id} cannot be resolved to cdr-event v1: ${why}`,
+      );
+  });
+
   it('resolves a v1 writer for a v1.1 reader: new fields take their defaults', () => {
     const resolver = v11.createResolver(cdrEventType);
     const got = v11.fromBuffer(cdrEventType.toBuffer(event), resolver) as Record<string, unknown>;
