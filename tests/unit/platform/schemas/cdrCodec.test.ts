@@ -26,6 +26,15 @@ const event: CdrEvent = cdrEvent();
 
 const v11 = avro.Type.forSchema(loadSchemaFile('cdr-event-v1_1.avsc'));
 
+/** A codec that knows `schema` as schema id `id`, and a framer of values written with it. */
+function writerCodec(id: number, schema: unknown): { codec: CdrCodec; framed: (e: Record<string, unknown>) => Buffer } {
+  const writer = avro.Type.forSchema(schema as avro.Schema);
+  return {
+    codec: new CdrCodec([...loadRegisteredSchemas(), { id, schema: schema as avro.Schema }]),
+    framed: (e) => frameConfluent(id, writer.toBuffer(e)),
+  };
+}
+
 describe('CDR Avro codec', () => {
   it('decodes Confluent-framed v1 (schema id 1)', () => {
     const { event: got, schemaId } = decodeCdrEvent(encodeCdrEvent(event, 'confluent'));
@@ -60,9 +69,7 @@ describe('CDR Avro codec', () => {
       ...v1,
       fields: v1.fields.map((f) => (f.name === 'channel' ? widen('channel', ['telegram']) : f.name === 'status' ? widen('status', ['queued']) : f)),
     };
-    const writer = avro.Type.forSchema(writerSchema as avro.Schema);
-    const codec = new CdrCodec([...loadRegisteredSchemas(), { id: 8, schema: writerSchema as avro.Schema }]);
-    const framed = (e: Record<string, unknown>) => frameConfluent(8, writer.toBuffer(e));
+    const { codec, framed } = writerCodec(8, writerSchema);
     const ok = codec.decodeCdrEvent(framed({ ...event }));
     assert.equal(ok.schemaId, 8);
     assert.deepEqual({ ...ok.event }, event);
@@ -107,9 +114,7 @@ describe('CDR Avro codec', () => {
         return { name: f.name, type: ['null', t], default: null };
       }),
     };
-    const writer = avro.Type.forSchema(writerSchema as avro.Schema);
-    const codec = new CdrCodec([...loadRegisteredSchemas(), { id: 8, schema: writerSchema as avro.Schema }]);
-    const framed = (e: Record<string, unknown>) => frameConfluent(8, writer.toBuffer(e));
+    const { codec, framed } = writerCodec(8, writerSchema);
     const ok = codec.decodeCdrEvent(framed({ ...event }));
     assert.equal(ok.schemaId, 8);
     assert.deepEqual({ ...ok.event }, event);
