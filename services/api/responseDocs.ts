@@ -142,7 +142,12 @@ const receipt = object(
     months: { type: 'array', items: monthStatus },
     expired_months: { type: 'array', items: monthText },
     record_count: int,
-    integrity: { ...answerIntegrity, nullable: true, description: 'null once the month key of the request is gone' },
+    integrity: {
+      ...answerIntegrity,
+      nullable: true,
+      description:
+        "null once a key it was sealed under is gone (the request month's, a month it answered, a legal hold's whose copy it gave), or when the answer did not finish",
+    },
   },
 );
 

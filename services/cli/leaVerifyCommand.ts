@@ -110,7 +110,7 @@ export function verifyAnswerFile(args: LeaVerifyArgs): VerifyAnswerReport & { fo
     if (integrity === null || integrity === undefined)
       throw new PipelineError(
         'config_invalid',
-        `receipt ${args.receipt} holds no integrity block (the month key of the request is gone, or the answer did not finish)`,
+        `receipt ${args.receipt} holds no integrity block (a key it was sealed under is gone — the request month's, a month it answered, or a legal hold's whose copy it gave — or the answer did not finish)`,
       );
   } else if (answer.form !== 'json') {
     throw new PipelineError(

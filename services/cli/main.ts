@@ -120,10 +120,13 @@ retention
   .option('--out <file>', 'write the report to a file instead of stdout')
   .option('--data-dir <dir>', 'data directory (overrides CDR_DATA_DIR)')
   .action(async (opts: { month: string; out?: string; dataDir?: string }) => {
-    const report = await retentionReport(loadConfig(withDataDir(opts.dataDir)), { month: opts.month, ...(opts.out ? { out: opts.out } : {}) });
+    const { report, recordProblems } = await retentionReport(loadConfig(withDataDir(opts.dataDir)), {
+      month: opts.month,
+      ...(opts.out ? { out: opts.out } : {}),
+    });
     if (opts.out) process.stderr.write(`cdr: ${report.entries.length} entries for ${report.month} written to ${opts.out} (signed by ${report.key_id})\n`);
     // The report is made all the same (it is the evidence), but a record that does not verify is said, and exits 1.
-    const problems = storedRecordProblems(report);
+    const problems = storedRecordProblems(report, recordProblems);
     if (problems.length > 0) {
       process.stderr.write(
         `cdr: THE REPORT'S CHECK FOUND PROBLEMS in the stored destruction record (a change, a removed entry, or a verification a pass recorded as failed); the report carries the record as stored, and cdr retention verify-report names the same:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,

@@ -94,17 +94,25 @@ function safeUser(): string {
  * the chain and a signature over the whole, to hand to a third party. From the store, or from a running `cdr start`'s
  * API (`GET /v1/retention/reports/{month}`) when it holds the store.
  */
-export async function retentionReport(config: PipelineConfig, args: { month: string; out?: string }): Promise<DestructionReport> {
+export async function retentionReport(
+  config: PipelineConfig,
+  args: { month: string; out?: string },
+): Promise<{ report: DestructionReport; recordProblems: string[] }> {
   requireMonth(args.month, 'config_invalid', '--month');
   const remote = config.clickhouse.url ? undefined : runningApi(config.dataDir, 'dpo');
   let report: DestructionReport;
+  // Every stored entry recomputed, not only the month's (found from outside: an entry moved to another month, or a
+  // pass entry changed, left this month's report "intact"). Read from the store; through a running API, the report alone.
+  let recordProblems: string[] = [];
   if (remote) {
     report = await remote.call<DestructionReport>('GET', `/v1/retention/reports/${args.month}`);
   } else {
     const rt = await openRuntime(config, { needKafka: false, log: createCommandLogger(config.logLevel) });
     try {
       const signer = loadSigner(config.audit.signingKeyFile, config.dataDir, !config.clickhouse.url);
-      report = await new DestructionLog(requireStorage(rt).storage, signer).report(args.month);
+      const log = new DestructionLog(requireStorage(rt).storage, signer);
+      report = await log.report(args.month);
+      recordProblems = (await log.verify([signer.publicKeyObject])).problems;
     } finally {
       await rt.close();
     }
@@ -112,7 +120,7 @@ export async function retentionReport(config: PipelineConfig, args: { month: str
   const text = `${JSON.stringify(report, null, 2)}\n`;
   if (args.out) writeFileSync(args.out, text, { mode: 0o644 });
   else process.stdout.write(text);
-  return report;
+  return { report, recordProblems };
 }
 
 /**
@@ -120,9 +128,12 @@ export async function retentionReport(config: PipelineConfig, args: { month: str
  * whole and unchanged. The report carries the record as stored, tampering included; this says so where the maker sees
  * it (found from outside: with entries changed or deleted, `report` said "N entries … signed" and exited 0).
  */
-export function storedRecordProblems(report: DestructionReport): string[] {
+export function storedRecordProblems(report: DestructionReport, recordProblems: readonly string[] = []): string[] {
   const check = verifyDestructionReport(report, []);
-  return check.ok ? [] : check.problems;
+  const problems = check.ok ? [] : [...check.problems];
+  // The whole stored record's own problems, each once (a problem of the month's entries is in both).
+  for (const p of recordProblems) if (!problems.includes(p)) problems.push(`stored record: ${p}`);
+  return problems;
 }
 
 /**

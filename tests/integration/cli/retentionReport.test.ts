@@ -133,6 +133,23 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     );
   });
 
+  it('an entry moved to another month is named by the report of the month it left (the whole stored record is checked)', async () => {
+    // Found from outside (2026-12-07): with an entry's month changed, that month's report and its check both said
+    // "intact" (the entry was no longer among the month's entries, and the links carry hashes only).
+    const entries = (JSON.parse(readFileSync(file, 'utf8')) as { entries: { seq: number }[] }).entries;
+    const moved = entries.at(-1)!.seq;
+    const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    try {
+      const store = requireStore(rt);
+      await store.command(`ALTER TABLE ${store.table('retention_records')} UPDATE month = '2020-01' WHERE seq = ${moved} SETTINGS mutations_sync = 2`);
+    } finally {
+      await rt.close();
+    }
+    const r = run(['retention', 'report', '--month', MONTH, '--out', join(setup.dataDir, 'report-after-move.json')]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`stored record: entry ${moved} was changed after it was written`));
+  });
+
   it('says exit 2 for a file that is no retention report (a law-enforcement answer, {}), not "changed"', () => {
     for (const [name, doc] of [
       ['lea-answer.json', { request_id: 'lea-1', records: [], receipt: { signature: 'x' } }],
