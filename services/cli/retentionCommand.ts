@@ -19,6 +19,7 @@ import { loadSigner, trustedPublicKey } from '../platform/signing/index.ts';
 import { DestructionLog } from '../retention/destructionLog.ts';
 import { createRetention } from '../retention/wiring.ts';
 import { runningApi } from './runningApi.ts';
+import { verifyAudit } from './auditCommand.ts';
 
 /**
  * `cdr retention run [--now ISO] [--dry-run]`: one pass, JSON report on stdout. Opens the storage itself, or, when a
@@ -115,6 +116,19 @@ export async function retentionReport(
       recordProblems = (await log.verify([signer.publicKeyObject])).problems;
     } finally {
       await rt.close();
+    }
+  }
+  if (!remote) {
+    // The record's newest entries are checked against the head the audit trail names: with the trail's own tail
+    // removed as well, both agreed (found from outside). The trail's chain, checkpoints and anchors say so.
+    try {
+      const audit = await verifyAudit(config, {});
+      if (!audit.ok && audit.first_bad_entry)
+        recordProblems.push(
+          `the audit trail, which names the record's newest entries, does not verify (chain ${audit.first_bad_entry.chain}, entry ${audit.first_bad_entry.seq}: ${audit.first_bad_entry.problem}); see cdr audit verify`,
+        );
+    } catch (err) {
+      process.stderr.write(`cdr: the audit trail was not checked with the report: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   }
   const text = `${JSON.stringify(report, null, 2)}\n`;

@@ -87,7 +87,7 @@ interface CdrReader {
  * a branch that is not a cdr-event (a `null`, another record) is described, and its values dead-lettered alone.
  */
 interface UnionReader {
-  readonly branches: readonly (CdrReader | { readonly not: string })[];
+  readonly branches: readonly (CdrReader | { readonly not: string; readonly why?: string })[];
 }
 
 /** What is known of a schema id: how to read its values, or why its writer cannot be read at all. */
@@ -349,7 +349,10 @@ export class CdrCodec {
       const written = Array.isArray(writerSchema) && typeof writerSchema[i] === 'object' ? (writerSchema[i] as avro.Schema) : branch.schema();
       const r = branch.typeName === 'record' ? this.recordReader(branch, written) : undefined;
       if (r && 'refused' in r) refusedRecords.push(`${describeType(branch)}: ${r.refused}`);
-      return r && !('refused' in r) ? r : { not: describeType(branch) };
+      if (r && !('refused' in r)) return r;
+      // A branch named as v1's record that cannot be read as it says why; another record or type is simply another event.
+      const named = describeType(branch) === unqualified((this.cdrEventType as avro.types.RecordType).name ?? '');
+      return r && named ? { not: describeType(branch), why: r.refused } : { not: describeType(branch) };
     });
     if (branches.some((b) => !('not' in b))) return { branches };
     // Its record branches' reasons said (found in review: `["null", CdrEvent]` with a field v1 cannot read said none).
@@ -459,7 +462,13 @@ export class CdrCodec {
         if (at === undefined || taken === undefined)
           throw new PipelineError('decode_failed', `Avro body does not match schema id ${schemaId}: invalid union index`);
         if ('not' in taken)
-          throw new PipelineError('validation_failed', `schema id ${schemaId}: a value of its union's branch ${taken.not}, not a cdr-event record`);
+          throw new PipelineError(
+            'validation_failed',
+            taken.why === undefined
+              ? `schema id ${schemaId}: a value of its union's branch ${taken.not}, not a cdr-event record`
+              : // A record branch that cannot be read as v1 says why (found from outside: "not a cdr-event record" of a CdrEvent).
+                `schema id ${schemaId}: a value of its union's branch ${taken.not}, which cannot be read as cdr-event v1: ${taken.why}`,
+          );
         branch = taken;
         body = value.subarray(at.next);
       } else branch = reader;

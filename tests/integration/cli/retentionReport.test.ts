@@ -150,6 +150,22 @@ describe('cdr retention report / verify-report', { timeout: 600_000 }, () => {
     assert.match(r.stderr, new RegExp(`stored record: entry ${moved} was changed after it was written`));
   });
 
+  it('the newest entries deleted with the audit trail’s tail are named through the audit trail’s own check', async () => {
+    // Found from outside (2026-12-07): with the audit trail's newest entries removed too, the head it names agreed with
+    // the shortened record, and the report said "intact"; only cdr audit verify told.
+    const rt = await openRuntime(setup.config, { needKafka: false, log: createLogger('silent') });
+    try {
+      const store = requireStore(rt);
+      const newest = Number((await store.query<{ n: string }>(`SELECT max(seq) n FROM ${store.table('audit_log')}`))[0]!.n);
+      await store.command(`ALTER TABLE ${store.table('audit_log')} DELETE WHERE seq >= ${newest - 1} SETTINGS mutations_sync = 2`);
+    } finally {
+      await rt.close();
+    }
+    const r = run(['retention', 'report', '--month', MONTH, '--out', join(setup.dataDir, 'report-after-audit-tail.json')]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /stored record: the audit trail, which names the record's newest entries, does not verify \(chain \S+, entry \d+: /);
+  });
+
   it('says exit 2 for a file that is no retention report (a law-enforcement answer, {}), not "changed"', () => {
     for (const [name, doc] of [
       ['lea-answer.json', { request_id: 'lea-1', records: [], receipt: { signature: 'x' } }],

@@ -306,6 +306,24 @@ describe('CDR Avro codec', () => {
         e.message ===
           "schema id 32 cannot be resolved to cdr-event v1: a union none of whose branches is a cdr-event record (Heartbeat: its record is named Heartbeat, v1's CdrEvent (Avro reads a record of the same name or an alias))",
     );
+    // A record branch that cannot be read, beside one that can: its values say why (found from outside: "not a cdr-event
+    // record" of a CdrEvent without price).
+    const mixed = new CdrCodec([
+      ...loadRegisteredSchemas(),
+      { id: 34, schema: [own, { ...own, namespace: 'com.routing.legacy', fields: own.fields.filter((f) => f.name !== 'price') }] as unknown as avro.Schema },
+    ]);
+    assert.deepEqual({ ...mixed.decodeCdrEvent(framed(34, 0, cdrOf.toBuffer(event))).event }, event);
+    assert.throws(
+      () => mixed.decodeCdrEvent(framed(34, 1, Buffer.alloc(0))),
+      (e: unknown) =>
+        e instanceof PipelineError &&
+        e.code === 'validation_failed' &&
+        e.message ===
+          'schema id 34: a value of its union’s branch CdrEvent, which cannot be read as cdr-event v1: field price: missing, and v1 gives it no default'.replace(
+            '’',
+            "'",
+          ),
+    );
     // A record branch that cannot be read says why.
     const priceless = { ...own, fields: own.fields.filter((f) => f.name !== 'price') };
     const refusedBranch = new CdrCodec([...loadRegisteredSchemas(), { id: 33, schema: ['null', priceless] as unknown as avro.Schema }]);
