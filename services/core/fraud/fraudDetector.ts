@@ -415,12 +415,7 @@ class DistinctWindow {
    * seen in the window and again after it is left out: fewer distinct values than records, never more.
    */
   count(now: number, since = Number.NEGATIVE_INFINITY, until = Number.POSITIVE_INFINITY): number {
-    const at = Math.max(now, this.newest);
-    for (const [v, t] of this.seen) {
-      if (t > at - this.keepMs) break;
-      this.seen.delete(v);
-      this.uncount(t);
-    }
+    const at = this.prune(now);
     if (since === Number.NEGATIVE_INFINITY && until === Number.POSITIVE_INFINITY) {
       if (this.keepMs === this.windowMs) return this.seen.size;
       since = at - this.windowMs;
@@ -434,13 +429,18 @@ class DistinctWindow {
    * review: a window kept two windows back was dropped when its last window was empty, losing what a late record needs).
    */
   holdsNothing(now: number): boolean {
+    this.prune(now);
+    return this.seen.size === 0;
+  }
+  /** Forgets the values last seen more than `keepMs` before `now` (or the newest sighting); returns that moment. */
+  private prune(now: number): number {
     const at = Math.max(now, this.newest);
     for (const [v, t] of this.seen) {
       if (t > at - this.keepMs) break;
       this.seen.delete(v);
       this.uncount(t);
     }
-    return this.seen.size === 0;
+    return at;
   }
   /** Whether every value last seen at or after `since` is still held (nothing from then on was pruned or refused). */
   holdsSince(since: number): boolean {
