@@ -168,6 +168,11 @@ function enumFieldsOf(schema: avro.Schema): { field: string; symbols: ReadonlySe
   return out;
 }
 
+/** A reader whose values are v1 as decoded: nothing to check or convert after (`CdrCodec.checked` would do nothing). */
+function readsAsIs(r: CdrReader): boolean {
+  return r.enumFields === undefined && r.nullFields === undefined && r.timeScales === undefined;
+}
+
 /** The logical type of a field's type as written (of its non-null branch for a union), if any. */
 function logicalTypeOf(type: unknown): string | undefined {
   const branches = Array.isArray(type) ? type.filter((b) => !isNullBranch(b)) : [type];
@@ -380,9 +385,9 @@ export class CdrCodec {
     const widened = JSON.parse(JSON.stringify(readerSchema)) as avro.Schema;
     const enumsWidened = widenEnums(widened, writerSchema);
     const nullFields = widenNullables(widened, writerSchema);
-    const type = enumsWidened || nullFields.length > 0 ? avro.Type.forSchema(widened) : this.cdrEventType;
+    if (!enumsWidened && nullFields.length === 0) return { refused: whyUnreadable(this.cdrEventType, writer, this.cdrEventType) };
+    const type = avro.Type.forSchema(widened);
     try {
-      if (type === this.cdrEventType) throw new Error('not widened');
       return {
         type,
         resolver: type.createResolver(writer, byShortNames()),
@@ -497,11 +502,8 @@ export class CdrCodec {
     if (end - start >= 6 && bytes[start] === CONFLUENT_MAGIC) {
       const schemaId = bytes.readInt32BE(start + 1);
       const reader = unreadable?.has(schemaId) ? undefined : this.readerFor(schemaId);
-      // A reader with a widened v1, finer instants or of a union goes the one-value way, which checks the values.
-      const event =
-        reader && 'resolver' in reader && !reader.enumFields && !reader.nullFields && !reader.timeScales
-          ? this.decodedExactly(bytes, start + 5, end, reader.resolver)
-          : undefined;
+      // A reader whose values need checking (a widened v1, finer instants) or of a union goes the one-value way.
+      const event = reader && 'resolver' in reader && readsAsIs(reader) ? this.decodedExactly(bytes, start + 5, end, reader.resolver) : undefined;
       if (event) return { event, schemaId };
     } else if (end > start && bytes[start] !== CONFLUENT_MAGIC) {
       const event = this.decodedExactly(bytes, start, end, undefined);
