@@ -106,20 +106,24 @@ describe('a request across expired, held and live months', () => {
     await rt?.close();
   });
 
-  it('answers live months, answers the held month from the hold, names the expired one, and says where there was no traffic', async () => {
-    const res = await api.app.inject({
+  /** A law-enforcement request of case `caseReference` about `identifier`, over [from, to). */
+  const askLea = (caseReference: string, identifier: Record<string, string>, from: number, to: number) =>
+    api.app.inject({
       method: 'POST',
       url: '/v1/lea/requests',
       headers: auth('lea-officer'),
       payload: {
         authority: 'Metropolitan Police',
-        case_reference: 'MP-77',
+        case_reference: caseReference,
         legal_basis: 'Investigatory Powers Act 2016 s.61',
-        identifier: { type: 'msisdn', value: '07911 123456', country: 'GB' },
-        from: new Date(month(-13) + 15 * DAY).toISOString(),
-        to: new Date(month(-1) + 10 * DAY).toISOString(),
+        identifier,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
       },
     });
+
+  it('answers live months, answers the held month from the hold, names the expired one, and says where there was no traffic', async () => {
+    const res = await askLea('MP-77', { type: 'msisdn', value: '07911 123456', country: 'GB' }, month(-13) + 15 * DAY, month(-1) + 10 * DAY);
     assert.equal(res.statusCode, 201, res.body);
     const a = res.json<{
       records: { cdr_id: string; source: string; hold_id?: string; recipient: string }[];
@@ -199,19 +203,7 @@ describe('a request across expired, held and live months', () => {
     assert.equal(secret.withheld.holds, 1);
     assert.deepEqual(secret.holds, []);
     // Law enforcement gets that copy.
-    const lea = await api.app.inject({
-      method: 'POST',
-      url: '/v1/lea/requests',
-      headers: auth('lea-officer'),
-      payload: {
-        authority: 'Metropolitan Police',
-        case_reference: 'MP-78',
-        legal_basis: 'Investigatory Powers Act 2016 s.61',
-        identifier: { type: 'msisdn', value: SECRET },
-        from: new Date(month(-12)).toISOString(),
-        to: new Date(month(-11)).toISOString(),
-      },
-    });
+    const lea = await askLea('MP-78', { type: 'msisdn', value: SECRET }, month(-12), month(-11));
     assert.equal(lea.statusCode, 201, lea.body);
     assert.equal(lea.json<{ records: unknown[] }>().records.length, 2);
   });
@@ -294,19 +286,7 @@ describe('a request across expired, held and live months', () => {
     // record stays in the 10-year table; sealed under the request month's key alone, a receipt outlived the answered
     // months' keys, and a number came back from it in under 10,000 guesses.
     const ask = async (ref: string, from: number, to: number) => {
-      const res = await api.app.inject({
-        method: 'POST',
-        url: '/v1/lea/requests',
-        headers: auth('lea-officer'),
-        payload: {
-          authority: 'Metropolitan Police',
-          case_reference: ref,
-          legal_basis: 'Investigatory Powers Act 2016 s.61',
-          identifier: { type: 'msisdn', value: SUBJECT },
-          from: new Date(from).toISOString(),
-          to: new Date(to).toISOString(),
-        },
-      });
+      const res = await askLea(ref, { type: 'msisdn', value: SUBJECT }, from, to);
       assert.equal(res.statusCode, 201, res.body);
       return res.json<{ request_id: string; integrity: unknown; records: { source: string; hold_id?: string }[] }>();
     };
