@@ -17,17 +17,36 @@ interface Encoded {
   buffer: Buffer;
 }
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as {
-  RecordBatch: (batch: { records: Encoded[]; lastOffsetDelta: number }) => Promise<Encoded>;
+  RecordBatch: (batch: {
+    records: Encoded[];
+    lastOffsetDelta: number;
+    firstOffset?: unknown;
+    firstTimestamp?: unknown;
+    maxTimestamp?: unknown;
+  }) => Promise<Encoded>;
 };
-const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (r: { offsetDelta: number; key: Buffer; value: Buffer; headers?: Headers }) => Encoded;
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (r: {
+  offsetDelta: number;
+  timestampDelta?: unknown;
+  key: Buffer;
+  value: Buffer;
+  headers?: Headers;
+}) => Encoded;
+const Long = require('kafkajs/src/utils/long') as { fromString(s: string): unknown; fromValue(v: unknown): unknown };
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
 const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (
   decoder: unknown,
-) => Promise<{ offset: string; key: Buffer; value: Buffer; headers: Record<string, unknown> }[]>;
+) => Promise<{ offset: string; timestamp: string; key: Buffer; value: Buffer; headers: Record<string, unknown> }[]>;
 
 /** A fetch response's message set: its size, then the batch. */
-async function fetched(records: Encoded[]): Promise<unknown> {
-  const batch = (await RecordBatch({ records, lastOffsetDelta: records.length - 1 })).buffer;
+async function fetched(
+  records: Encoded[],
+  { logAppendTime = false, ...batchFields }: { firstOffset?: unknown; firstTimestamp?: unknown; maxTimestamp?: unknown; logAppendTime?: boolean } = {},
+): Promise<unknown> {
+  const batch = (await RecordBatch({ records, lastOffsetDelta: records.length - 1, ...batchFields })).buffer;
+  // kafkajs's encoder always writes create time; the attributes' timestamp-type bit (base offset 8, length 4, leader
+  // epoch 4, magic 1, crc 4, then attributes int16: its low byte at 22). The decoder does not check the crc.
+  if (logAppendTime) batch[22]! |= 0x08;
   const size = Buffer.alloc(4);
   size.writeInt32BE(batch.length);
   return new Decoder(Buffer.concat([size, batch]));
@@ -59,6 +78,58 @@ describe('kafkajs fetch decoding, patched', () => {
     assert.ok(Object.hasOwn(odd!.headers, '__proto__'));
     assert.equal(String(odd!.headers['__proto__']), 'x');
     assert.equal(Object.getPrototypeOf(odd!.headers), Object.prototype);
+  });
+});
+
+describe('kafkajs record offsets and timestamps, patched (doubles where exact, kafkajs Longs elsewhere)', () => {
+  const one = (offsetDelta: number, timestampDelta: bigint, headers?: Headers): Encoded =>
+    Record({ offsetDelta, timestampDelta: Long.fromValue(timestampDelta), key: Buffer.from('k'), value: Buffer.from('v'), ...(headers ? { headers } : {}) });
+
+  it('gives every record the exact offset and timestamp: small, negative and 64-bit deltas, bases past 2^53', async () => {
+    const deltas = [0n, 1n, -1n, 63n, 64n, -64n, 127n, 128n, -5_000n, 2n ** 40n, -(2n ** 45n), 2n ** 47n - 1n, 2n ** 48n, 2n ** 55n, -(2n ** 62n)];
+    const cases = [
+      { firstOffset: 0n, firstTimestamp: 1_765_000_000_000n },
+      { firstOffset: 123_456_789n, firstTimestamp: -1n },
+      // The sums cross 2^53: the first records' are exact doubles, the later ones must come from the Long path.
+      { firstOffset: 2n ** 53n - 3n, firstTimestamp: 2n ** 53n - 2n },
+      { firstOffset: 2n ** 62n, firstTimestamp: 2n ** 62n },
+    ];
+    for (const c of cases) {
+      const records = deltas.map((d, i) => one(i, d));
+      const decoded = await decodeMessages(
+        await fetched(records, { firstOffset: Long.fromString(String(c.firstOffset)), firstTimestamp: Long.fromString(String(c.firstTimestamp)) }),
+      );
+      assert.deepEqual(
+        decoded.map((m) => [m.offset, m.timestamp]),
+        deltas.map((d, i) => [String(c.firstOffset + BigInt(i)), String(c.firstTimestamp + d)]),
+        `first offset ${c.firstOffset}, first timestamp ${c.firstTimestamp}`,
+      );
+    }
+  });
+
+  it('reads the key, value and headers after a delta of any length, and gives log-append time as the batch says', async () => {
+    const records = [one(0, 2n ** 56n, { a: Buffer.from('1') }), one(1, 3n, {}), one(2, -(2n ** 20n), { b: [Buffer.from('x'), Buffer.from('y')] })];
+    const createTime = await decodeMessages(await fetched(records, { firstOffset: Long.fromString('10'), firstTimestamp: Long.fromString('1000') }));
+    assert.deepEqual(
+      createTime.map((m) => m.timestamp),
+      [String(1000n + 2n ** 56n), '1003', String(1000n - 2n ** 20n)],
+    );
+    const logAppend = await decodeMessages(
+      await fetched(records, {
+        firstOffset: Long.fromString('10'),
+        firstTimestamp: Long.fromString('1000'),
+        maxTimestamp: Long.fromString('5000'),
+        logAppendTime: true,
+      }),
+    );
+    assert.deepEqual(
+      logAppend.map((m) => [m.offset, m.timestamp, m.key.toString(), m.value.toString(), JSON.stringify(m.headers)]),
+      [
+        ['10', '5000', 'k', 'v', JSON.stringify({ a: Buffer.from('1') })],
+        ['11', '5000', 'k', 'v', '{}'],
+        ['12', '5000', 'k', 'v', JSON.stringify({ b: [Buffer.from('x'), Buffer.from('y')] })],
+      ],
+    );
   });
 });
 
