@@ -118,6 +118,11 @@ const dsarExport = object({
   },
   holds: { type: 'array', items: object({ case_reference: str, reason: str, from: instant, to: instant, state: str }) },
   withheld: object({ disclosures: int, holds: int }),
+  disclosures_unsearchable_months: {
+    type: 'array',
+    items: str,
+    description: 'months (YYYY-MM) of the identifier window whose key was destroyed early: disclosures made in them could not be searched for',
+  },
   ...answerTail,
 });
 

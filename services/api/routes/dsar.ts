@@ -71,6 +71,10 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
   async function aboutSubject(subject: NormalisedIdentifier, now: number): Promise<Record<string, unknown>> {
     const months = monthsInRange(identifierWindowStart(now), now + 1);
     const tokens = await svc.audit.subjectTokensOf(subject, months);
+    // A month of the window whose key was destroyed early (a drill with a moved clock) cannot be searched: said, so an
+    // empty list is not read as "nothing disclosed" (found from outside: `disclosures: []` while requests were on record).
+    const searched = new Set(tokens.map((t) => t.month));
+    const unsearchable = (await svc.audit.destroyedMonths(months.filter((m) => !searched.has(m)))).sort();
     const aboutIt = await svc.audit.about(tokens, ['lea.request']);
     const asSubject = disclosuresFrom(aboutIt);
     // Requests about someone else whose answers gave this identifier out as the other party (found from outside: an
@@ -98,6 +102,8 @@ export const dsarRoutes: FastifyPluginAsync<DsarOptions> = async (app, svc) => {
       disclosures: disclosures.listed,
       holds: listedHolds,
       withheld: { disclosures: disclosures.withheld, holds: holds.length - listedHolds.length },
+      // Months of the identifier window in which disclosures could not be searched for (their key is destroyed).
+      disclosures_unsearchable_months: unsearchable,
     };
   }
 

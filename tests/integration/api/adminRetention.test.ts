@@ -23,7 +23,7 @@ import { storeDirectly } from '../../support/seed.ts';
 import { testSetup, testSigner } from '../../support/testEnv.ts';
 
 const R = startOfMonthUtc(Date.now());
-const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token', lea: 'lea-secret-token' };
+const tokens = { admin: 'admin-secret-token', auditor: 'auditor-secret-token', lea: 'lea-secret-token', dpo: 'dpo-secret-token' };
 const auth = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
 describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill)', () => {
@@ -42,6 +42,7 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
         tokens: [
           { name: 'drill', sha256: createHash('sha256').update(tokens.admin).digest('hex'), roles: ['admin'] },
           { name: 'officer', sha256: createHash('sha256').update(tokens.lea).digest('hex'), roles: ['lea-officer'] },
+          { name: 'dpo', sha256: createHash('sha256').update(tokens.dpo).digest('hex'), roles: ['dpo'] },
         ],
       }),
     );
@@ -117,6 +118,22 @@ describe('admin retention API with CDR_ALLOW_CLOCK_OVERRIDE=1 (a retention drill
       /^this month's identifier key \(\d{4}-\d{2}\) was destroyed, by a retention pass whose clock was moved past it/,
     );
     assert.equal(res.headers['location'], undefined);
+  });
+
+  it('a data-subject export after the drill names the months it could not search for disclosures', async () => {
+    // Found from outside (2026-12-07): the export said `disclosures: []`, `withheld: 0` while law enforcement answered
+    // 503 — an empty list read as "nothing was disclosed". Runs after the test above: this month's key is destroyed.
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/dsar',
+      payload: { identifier: { type: 'msisdn', value: '+60123456789' } },
+      headers: auth(tokens.dpo),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json<{ disclosures: unknown[]; disclosures_unsearchable_months: string[] }>();
+    const thisMonth = new Date(R).toISOString().slice(0, 7);
+    assert.ok(body.disclosures_unsearchable_months.includes(thisMonth), JSON.stringify(body.disclosures_unsearchable_months));
+    assert.deepEqual(body.disclosures_unsearchable_months, [...body.disclosures_unsearchable_months].sort(), 'oldest first');
   });
 });
 

@@ -640,9 +640,11 @@ describe('the internal API: law enforcement, holds, data-subject access, audit',
         Answer & {
           disclosures: { case_reference: string; authority: string; legal_basis: string; at: string }[];
           withheld: { disclosures: number; holds: number };
+          disclosures_unsearchable_months: string[];
         }
       >();
       assert.deepEqual(d.records.map((r) => r['cdr_id']).sort(), alice.map((e) => e.cdr_id).sort());
+      assert.deepEqual(d.disclosures_unsearchable_months, [], 'every month of the window searched');
       assert.ok(d.records.some((r) => r['sender'] === ALICE_E164) && d.records.some((r) => r['recipient'] === ALICE_E164), 'both directions');
       const cases = d.disclosures.map((x) => x.case_reference);
       assert.ok(cases.includes('OPEN-1'));
