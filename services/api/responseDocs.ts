@@ -120,7 +120,7 @@ const dsarExport = object({
   withheld: object({ disclosures: int, holds: int }),
   disclosures_unsearchable_months: {
     type: 'array',
-    items: str,
+    items: monthText,
     description: 'months (YYYY-MM) of the identifier window whose key was destroyed early: disclosures made in them could not be searched for',
   },
   ...answerTail,

@@ -529,15 +529,15 @@ export class AuditTrail {
     return rows.map(entryFromRow);
   }
 
-  /** The subject tokens an identifier has under every live month key (for finding entries about it). */
   /**
    * Which of these months (YYYY-MM) have had their key destroyed (a tombstone, asked of the database): requests made in
-   * them are kept under that key, so none of them can be found by an identifier any more.
+   * them carry a subject token under that key, or none once it is gone, so none of them can be found by an identifier.
    */
   destroyedMonths(months: readonly string[]): Promise<string[]> {
     return months.length === 0 ? Promise.resolve([]) : this.opts.keyRing.anyDestroyed(months);
   }
 
+  /** The subject tokens an identifier has under every live month key (for finding entries about it). */
   async subjectTokensOf(id: NormalisedIdentifier, months: readonly string[]): Promise<{ month: string; token: string }[]> {
     const out: { month: string; token: string }[] = [];
     for (const month of months) {

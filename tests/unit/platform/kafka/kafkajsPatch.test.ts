@@ -133,6 +133,24 @@ describe('kafkajs record offsets and timestamps, patched (doubles where exact, k
   });
 });
 
+describe('kafkajs record header counts, patched (as readVarIntArray read them)', () => {
+  const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder') as (
+    decoder: unknown,
+    batchContext: Record<string, unknown>,
+  ) => { offset: string; key: unknown; headers: Record<string, unknown> };
+  // attributes 0, timestamp delta 0, offset delta 0, key null, value null (zigzag -1 = 1), then the header count.
+  const recordWithCount = (zigzagCount: number): unknown => new Decoder(Buffer.from([0, 0, 0, 1, 1, zigzagCount]));
+  const batch = { firstOffset: '7', firstTimestamp: '1000' };
+
+  it('reads a count of 0 or -1 (null) as no headers, and refuses a count below -1 as kafkajs did', () => {
+    assert.deepEqual(decodeRecord(recordWithCount(0), batch).headers, {});
+    assert.deepEqual(decodeRecord(recordWithCount(1), batch).headers, {});
+    assert.equal(decodeRecord(recordWithCount(1), batch).offset, '7');
+    // Found in review: `count <= 0` took -2 for no headers; the unpatched decoder threw (new Array(-2)).
+    assert.throws(() => decodeRecord(recordWithCount(3), batch), RangeError);
+  });
+});
+
 describe('the start-up check that the patch is applied', () => {
   it('finds every patched file patched in this install, and names a file that is not', () => {
     assert.deepEqual(unpatchedKafkajsFiles(), []);
