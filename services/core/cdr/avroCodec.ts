@@ -424,10 +424,17 @@ export class CdrCodec {
         const v = record[field];
         if (typeof v === 'number') record[field] = Math.floor(v / divisor);
       }
-    if (reader.nullFields)
-      for (const field of reader.nullFields)
-        if ((event as unknown as Record<string, unknown>)[field] === null)
-          throw new PipelineError('validation_failed', `${field}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes it nullable)`);
+    if (reader.nullFields) {
+      // Every null named, not the first alone: the routing layer fixes its writer once, not once per field.
+      const nulls = reader.nullFields.filter((field) => (event as unknown as Record<string, unknown>)[field] === null);
+      if (nulls.length === 1)
+        throw new PipelineError('validation_failed', `${nulls[0]!}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes it nullable)`);
+      if (nulls.length > 1)
+        throw new PipelineError(
+          'validation_failed',
+          `${nulls.join(', ')}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes them nullable)`,
+        );
+    }
     if (reader.enumFields)
       for (const { field, symbols } of reader.enumFields) {
         const v = (event as unknown as Record<string, unknown>)[field];

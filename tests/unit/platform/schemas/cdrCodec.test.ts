@@ -133,6 +133,12 @@ describe('CDR Avro codec', () => {
       assert.throws(() => codec.decodeCdrEvent(bad), named);
       assert.throws(() => codec.decodeCdrEventIn(Buffer.concat([bad, a]), 0, bad.length), named);
     }
+    // Two nulls in one value: both named (found in review: only the first was).
+    assert.throws(
+      () => codec.decodeCdrEvent(framed({ ...event, segments: null, provider_id: null })),
+      (e: unknown) =>
+        e instanceof PipelineError && e.message === 'provider_id, segments: null, which cdr-event v1 does not allow (schema id 8 makes them nullable)',
+    );
     assert.throws(
       () => codec.decodeCdrEvent(framed({ ...event, channel: 'telegram' })),
       (e: unknown) => e instanceof PipelineError && e.message === 'channel: a symbol cdr-event v1 does not have (schema id 8 adds it)',
