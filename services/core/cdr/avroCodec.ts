@@ -418,26 +418,28 @@ export class CdrCodec {
    * instants brought to milliseconds.
    */
   private checked(event: CdrEvent, reader: CdrReader, schemaId: number): CdrEvent {
+    const record = event as unknown as Record<string, unknown>;
     if (reader.timeScales)
       for (const { field, divisor } of reader.timeScales) {
-        const record = event as unknown as Record<string, unknown>;
         const v = record[field];
         if (typeof v === 'number') record[field] = Math.floor(v / divisor);
       }
-    if (reader.nullFields) {
-      // Every null named, not the first alone: the routing layer fixes its writer once, not once per field.
-      const nulls = reader.nullFields.filter((field) => (event as unknown as Record<string, unknown>)[field] === null);
-      if (nulls.length === 1)
-        throw new PipelineError('validation_failed', `${nulls[0]!}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes it nullable)`);
-      if (nulls.length > 1)
-        throw new PipelineError(
-          'validation_failed',
-          `${nulls.join(', ')}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes them nullable)`,
-        );
-    }
+    if (reader.nullFields)
+      for (const field of reader.nullFields)
+        if (record[field] === null) {
+          // Every null named, not the first alone: the routing layer fixes its writer once, not once per field. (The list
+          // is made only for a value that has one: every value of a nullable writer comes through here.)
+          const nulls = reader.nullFields.filter((f) => record[f] === null);
+          throw new PipelineError(
+            'validation_failed',
+            nulls.length === 1
+              ? `${field}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes it nullable)`
+              : `${nulls.join(', ')}: null, which cdr-event v1 does not allow (schema id ${schemaId} makes them nullable)`,
+          );
+        }
     if (reader.enumFields)
       for (const { field, symbols } of reader.enumFields) {
-        const v = (event as unknown as Record<string, unknown>)[field];
+        const v = record[field];
         if (typeof v === 'string' && !symbols.has(v))
           throw new PipelineError('validation_failed', `${field}: a symbol cdr-event v1 does not have (schema id ${schemaId} adds it)`);
       }
