@@ -278,6 +278,30 @@ napi_value connectProducer(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** Ends a producing call: the slice awaits its reports if anything was queued; the call's answer. */
+napi_value finishSlice(napi_env env, Producer *p, rd_kafka_topic_t *rkt, Slice *slice, uint32_t queued, int code, const std::string &message,
+                       bool fatal) {
+  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  if (queued > 0) {
+    awaitAnswer(env, p);
+    releaseSlice(slice);
+  } else {
+    delete slice;
+  }
+
+  napi_value result, v;
+  napi_create_object(env, &result);
+  napi_create_uint32(env, queued, &v);
+  napi_set_named_property(env, result, "queued", v);
+  napi_create_int32(env, code, &v);
+  napi_set_named_property(env, result, "code", v);
+  napi_create_string_utf8(env, message.data(), message.size(), &v);
+  napi_set_named_property(env, result, "message", v);
+  napi_get_boolean(env, fatal, &v);
+  napi_set_named_property(env, result, "fatal", v);
+  return result;
+}
+
 /**
  * produce(topic, keys, values, headerNames, headerValues, headerEnds, id) → { queued, code, message, fatal }
  * keys[i]: string | Buffer | null; values[i]: Buffer | null; the headers of message i are headerNames/headerValues
@@ -412,25 +436,119 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     }
     queued++;
   }
-  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
-  if (queued > 0) {
-    awaitAnswer(env, p);
-    releaseSlice(slice);
-  } else {
-    delete slice;
-  }
+  return finishSlice(env, p, rkt, slice, queued, code, message, fatal);
+}
 
-  napi_value result, v;
-  napi_create_object(env, &result);
-  napi_create_uint32(env, queued, &v);
-  napi_set_named_property(env, result, "queued", v);
-  napi_create_int32(env, code, &v);
-  napi_set_named_property(env, result, "code", v);
-  napi_create_string_utf8(env, message.data(), message.size(), &v);
-  napi_set_named_property(env, result, "message", v);
-  napi_get_boolean(env, fatal, &v);
-  napi_set_named_property(env, result, "fatal", v);
-  return result;
+/** A typed array's elements, if `v` is one of `type`. */
+template <typename T>
+bool typedArrayOf(napi_env env, napi_value v, napi_typedarray_type type, T **data, size_t *length) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  if (!is) return false;
+  napi_typedarray_type actual;
+  void *raw = nullptr;
+  if (napi_get_typedarray_info(env, v, &actual, length, &raw, nullptr, nullptr) != napi_ok || actual != type) return false;
+  *data = static_cast<T *>(raw);
+  return true;
+}
+
+/**
+ * producePacked(topic, values, valueEnds, keys, keyEnds, headerName, headerValues, headerEnds, from, to, id)
+ *   → { queued, code, message, fatal }
+ * Messages [from, to) of a packed batch (services/platform/kafka/packedMessages.ts, ADR 0044): message i's value, key
+ * and header value are bytes [ends[i-1], ends[i]) of `values`, `keys`, `headerValues` (Uint8Array; ends Uint32Array),
+ * every message with the one header `headerName`. Read straight from those buffers (librdkafka copies them): no
+ * JavaScript value per message. Queued in order until one is refused, answered as `produce` is.
+ */
+napi_value producePacked(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  Producer *p = producerOf(env, info, &argc, argv);
+  if (p == nullptr) return throwError(env, "not a producer");
+  if (argc < 11)
+    return throwError(env, "producePacked(topic, values, valueEnds, keys, keyEnds, headerName, headerValues, headerEnds, from, to, id)");
+  if (p->closing) return throwError(env, "producer is closed");
+  std::string topic, headerName;
+  if (!stringOf(env, argv[0], topic)) return throwError(env, "topic must be a string");
+  if (!stringOf(env, argv[5], headerName)) return throwError(env, "headerName must be a string");
+  uint8_t *values = nullptr, *keys = nullptr, *headers = nullptr;
+  uint32_t *valueEnds = nullptr, *keyEnds = nullptr, *headerEnds = nullptr;
+  size_t valuesLength = 0, keysLength = 0, headersLength = 0, count = 0, keyCount = 0, headerCount = 0;
+  if (!typedArrayOf(env, argv[1], napi_uint8_array, &values, &valuesLength) || !typedArrayOf(env, argv[3], napi_uint8_array, &keys, &keysLength) ||
+      !typedArrayOf(env, argv[6], napi_uint8_array, &headers, &headersLength))
+    return throwError(env, "values, keys and headerValues must be Uint8Arrays");
+  if (!typedArrayOf(env, argv[2], napi_uint32_array, &valueEnds, &count) || !typedArrayOf(env, argv[4], napi_uint32_array, &keyEnds, &keyCount) ||
+      !typedArrayOf(env, argv[7], napi_uint32_array, &headerEnds, &headerCount) || keyCount != count || headerCount != count)
+    return throwError(env, "valueEnds, keyEnds and headerEnds must be Uint32Arrays, one end per message");
+  uint32_t from = 0, to = 0, id = 0;
+  napi_get_value_uint32(env, argv[8], &from);
+  napi_get_value_uint32(env, argv[9], &to);
+  napi_get_value_uint32(env, argv[10], &id);
+  if (from > to || to > count) return throwError(env, "from and to must satisfy 0 <= from <= to <= the number of messages");
+  // Every end in range and in order, before anything is queued: a bad array fails the call, never half a slice.
+  auto ordered = [count](const uint32_t *ends, size_t length) {
+    uint32_t last = 0;
+    for (size_t i = 0; i < count; i++) {
+      if (ends[i] < last || ends[i] > length) return false;
+      last = ends[i];
+    }
+    return true;
+  };
+  if (!ordered(valueEnds, valuesLength) || !ordered(keyEnds, keysLength) || !ordered(headerEnds, headersLength))
+    return throwError(env, "an end offset is out of order or past its buffer");
+
+  uint32_t queued = 0;
+  int code = 0;
+  std::string message;
+  bool fatal = false;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic.c_str(), nullptr);
+  Slice *slice = new Slice();
+  slice->producer = p;
+  slice->id = id;
+  if (rkt == nullptr) {
+    code = rd_kafka_last_error() != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_last_error() : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
+    to = from;
+  }
+  // A zero-length value, key or header value is empty, not null: librdkafka tells them apart by the pointer.
+  auto at = [](uint8_t *base, const uint32_t *ends, uint32_t i) -> void * {
+    const uint32_t start = i == 0 ? 0 : ends[i - 1];
+    return ends[i] == start ? static_cast<void *>(empty) : static_cast<void *>(base + start);
+  };
+  auto span = [](const uint32_t *ends, uint32_t i) -> size_t { return ends[i] - (i == 0 ? 0 : ends[i - 1]); };
+  rd_kafka_vu_t vus[7];
+  for (uint32_t i = from; i < to; i++) {
+    vus[0].vtype = RD_KAFKA_VTYPE_RKT;
+    vus[0].u.rkt = rkt;
+    vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[1].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[2].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[2].u.ptr = slice;
+    vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[3].u.mem.ptr = at(values, valueEnds, i);
+    vus[3].u.mem.size = span(valueEnds, i);
+    vus[4].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[4].u.mem.ptr = at(keys, keyEnds, i);
+    vus[4].u.mem.size = span(keyEnds, i);
+    vus[5].vtype = RD_KAFKA_VTYPE_HEADER;
+    vus[5].u.header.name = headerName.c_str();
+    vus[5].u.header.val = at(headers, headerEnds, i);
+    vus[5].u.header.size = static_cast<ssize_t>(span(headerEnds, i));
+
+    slice->remaining.fetch_add(1);
+    rd_kafka_error_t *error = rd_kafka_produceva(p->rk, vus, 6);
+    if (error != nullptr) {
+      slice->remaining.fetch_sub(1);
+      code = rd_kafka_error_code(error);
+      message = rd_kafka_error_string(error);
+      fatal = rd_kafka_error_is_fatal(error);
+      if (fatal) code = RD_KAFKA_RESP_ERR__FATAL;
+      rd_kafka_error_destroy(error);
+      break;
+    }
+    queued++;
+  }
+  return finishSlice(env, p, rkt, slice, queued, code, message, fatal);
 }
 
 /**
@@ -488,11 +606,12 @@ napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"connect", nullptr, connectProducer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"produce", nullptr, produceSlice, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"producePacked", nullptr, producePacked, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, closeProducer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"injectFatalError", nullptr, injectFatalError, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value cls, version;
-  napi_define_class(env, "Producer", NAPI_AUTO_LENGTH, construct, nullptr, 4, methods, &cls);
+  napi_define_class(env, "Producer", NAPI_AUTO_LENGTH, construct, nullptr, sizeof(methods) / sizeof(methods[0]), methods, &cls);
   napi_set_named_property(env, exports, "Producer", cls);
   napi_create_string_utf8(env, rd_kafka_version_str(), NAPI_AUTO_LENGTH, &version);
   napi_set_named_property(env, exports, "librdkafkaVersion", version);

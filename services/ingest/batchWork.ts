@@ -14,6 +14,7 @@ import {
   vaultRowIdentity,
 } from '../core/index.ts';
 import { RowsEncoder, type EncodedRows } from '../platform/clickhouse/encodedRows.ts';
+import { PackedStrings, type PackedMessages } from '../platform/kafka/packedMessages.ts';
 import { decodeCdrEvent, decodeCdrEventIn, framedWriter, PSEUDONYMISED_SCHEMA_ID, useRegistryAnswers } from '../platform/schemas/index.ts';
 import { EventLoopSlice } from '../platform/runtime/eventLoopSlice.ts';
 import { sealerFactory } from '../platform/keys/nativeSealer.ts';
@@ -98,8 +99,11 @@ export interface TransformReply {
   readonly cdr: EncodedRows;
   /** The batch's vault rows, each (month, token) once and none this work knows written (see `written`). */
   readonly vault: EncodedRows;
-  /** The Avro values for cdr.pseudonymised, back to back, and for each the screened position it belongs to. */
-  readonly published: { readonly bytes: Uint8Array; readonly ends: Uint32Array; readonly positions: Uint32Array };
+  /**
+   * The messages for cdr.pseudonymised, packed (Avro value, key = account_id, header cdr_id), and for each the screened
+   * position it belongs to.
+   */
+  readonly published: PackedMessages & { readonly positions: Uint32Array };
 }
 
 export interface BatchWorkOptions {
@@ -231,6 +235,9 @@ export class BatchWork {
     // writes a row again, which the vault takes idempotently).
     const vaultInBatch = new Map<string, string>();
     const published = framedWriter(PSEUDONYMISED_SCHEMA_ID, chosen.length * 256);
+    // The messages' keys and cdr_id headers as bytes too: the main thread queues them without an object each.
+    const publishedKeys = new PackedStrings(chosen.length, 16);
+    const publishedIds = new PackedStrings(chosen.length, 40);
     const positions: number[] = [];
     const failures: RecordFailure[] = [];
     let late = 0;
@@ -252,6 +259,8 @@ export class BatchWork {
         failures.push(failureOf(screened.indices[p]!, err, 'encode_failed', 'TRANSFORMATION', windowClosed(event.event_time, now)));
         continue;
       }
+      publishedKeys.add(event.account_id);
+      publishedIds.add(event.cdr_id);
       if (rec.row.late) late++;
       cdrRows.add(rec.row);
       const o = Number(offset);
@@ -274,7 +283,25 @@ export class BatchWork {
     this.vaultReturned.set(req.batch, { months: vaultMonths, tokens: vaultTokens });
     // Bounded: a batch given up after its transform never says `written`.
     if (this.vaultReturned.size > MAX_BATCHES_AWAITING_WRITE) this.vaultReturned.delete(this.vaultReturned.keys().next().value!);
-    return { failures, late, cdr, vault, published: { ...published.finish(), positions: Uint32Array.from(positions) } };
+    const values = published.finish();
+    const keysOut = publishedKeys.finish();
+    const idsOut = publishedIds.finish();
+    return {
+      failures,
+      late,
+      cdr,
+      vault,
+      published: {
+        values: values.bytes,
+        valueEnds: values.ends,
+        keys: keysOut.bytes,
+        keyEnds: keysOut.ends,
+        headerName: 'cdr_id',
+        headerValues: idsOut.bytes,
+        headerEnds: idsOut.ends,
+        positions: Uint32Array.from(positions),
+      },
+    };
   }
 
   /**

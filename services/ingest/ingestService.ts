@@ -15,7 +15,7 @@ import {
   type BatchResult,
   type LoopStatus,
 } from '../platform/kafka/index.ts';
-import type { DeadLetter, OutgoingMessage } from '../platform/kafka/index.ts';
+import type { DeadLetter } from '../platform/kafka/index.ts';
 import type { ComponentHealth } from '../platform/http/index.ts';
 import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { confluentSchemaIds, SchemaRegistryClient } from '../platform/schemas/index.ts';
@@ -259,17 +259,9 @@ export class IngestService implements BatchHandler<PartitionState> {
       });
       for (const f of out.failures) dead.push(deadLetterOf(messages, f));
 
-      const published: OutgoingMessage[] = [];
-      const { bytes, ends, positions } = out.published;
-      for (let i = 0, from = 0; i < ends.length; i++) {
-        const p = positions[i]!;
-        published.push({
-          key: screened.accountIds[p]!,
-          value: Buffer.from(bytes.buffer, bytes.byteOffset + from, ends[i]! - from),
-          headers: { cdr_id: screened.cdrIds[p]! },
-        });
-        from = ends[i]!;
-      }
+      // Packed by the worker (value, key, cdr_id header): no object per message on this thread (ADR 0044).
+      const { positions: _positions, ...published } = out.published;
+      const publishedCount = published.valueEnds.length;
       const stored = out.cdr.count;
       const late = out.late;
       // Every row of this replay is in the store at its own position: the attempt whose commit was lost wrote it (and
@@ -285,7 +277,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         identifiersExpired: expired,
         // Kafka first (the loop publishes before it writes): a record is in ClickHouse only if it was already
         // published, so a replay that finds it stored never has to publish it again.
-        publish: [{ topic: config.kafka.topics.pseudonymised, messages: published }],
+        publish: [{ topic: config.kafka.topics.pseudonymised, packed: published }],
         writes: [
           insertPlan({ table: 'identity_vault', label: 'vault', rows: out.vault, identity: vaultRowIdentity, shape: VAULT_SHAPE, settings: INGEST_INSERT }),
           // The subscriber index is written by the engine from this insert (migration 4); on a replay the view runs
@@ -327,7 +319,7 @@ export class IngestService implements BatchHandler<PartitionState> {
           metrics.ingestRecords.inc({ outcome: 'late' }, late);
           metrics.ingestRecords.inc({ outcome: 'duplicate' }, duplicates);
           metrics.ingestRecords.inc({ outcome: 'dlq' }, dead.length);
-          metrics.pseudonymisedPublished.inc(published.length);
+          metrics.pseudonymisedPublished.inc(publishedCount);
           for (const [field, n] of Object.entries(screened.dropped)) if (n > 0) metrics.ingestFieldsDropped.inc({ field }, n);
           this.counts.stored += stored - late;
           this.counts.late += late;

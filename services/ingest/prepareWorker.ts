@@ -63,7 +63,8 @@ function transferable(r: TransformReply): { result: TransformReply; transfer: Ar
     cdr: { ...r.cdr, body: new Uint8Array(r.cdr.body) },
     vault: { ...r.vault, body: new Uint8Array(r.vault.body) },
   };
-  const buffers = [result.cdr.body, result.vault.body, result.published.bytes, result.published.ends, result.published.positions];
+  const p = result.published;
+  const buffers = [result.cdr.body, result.vault.body, p.values, p.valueEnds, p.keys, p.keyEnds, p.headerValues, p.headerEnds, p.positions];
   return { result, transfer: buffers.map((b) => b.buffer as ArrayBuffer).filter((b) => b.byteLength > 0) };
 }
 

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { OutgoingMessage } from './publisher.ts';
+import { unpackMessages, type PackedMessages } from './packedMessages.ts';
 import type { RdError, RdModule, RdProducer, RdSliceAnswer } from './nativePublisher.ts';
 
 /**
@@ -20,6 +21,20 @@ interface RawProducer {
     headerNames: readonly string[],
     headerValues: readonly (string | Buffer)[],
     headerEnds: Uint32Array,
+    id: number,
+  ): RdSliceAnswer;
+  /** Absent from a binding built before 2026-12-07 (then the slice is unpacked for `produce`). */
+  producePacked?(
+    topic: string,
+    values: Uint8Array,
+    valueEnds: Uint32Array,
+    keys: Uint8Array,
+    keyEnds: Uint32Array,
+    headerName: string,
+    headerValues: Uint8Array,
+    headerEnds: Uint32Array,
+    from: number,
+    to: number,
     id: number,
   ): RdSliceAnswer;
   close(flushMs: number): void;
@@ -141,12 +156,29 @@ export class BatchProducer implements RdProducer {
         }
       headerEnds[i] = headerNames.length;
     }
-    const id = this.nextSlice;
-    // The binding takes the id as a 32-bit number.
-    this.nextSlice = this.nextSlice === 0xffff_ffff ? 1 : this.nextSlice + 1;
+    const id = this.sliceId();
     const answer = this.raw.produce(topic, keys, values, headerNames, headerValues, headerEnds, id);
     if (answer.queued > 0) this.slices.set(id, opaque);
     return answer;
+  }
+
+  /**
+   * Queues messages [from, to) of a packed batch straight from its buffers (ADR 0044); answered as `produceSlice`.
+   */
+  producePacked(topic: string, packed: PackedMessages, from: number, to: number, opaque: unknown): RdSliceAnswer {
+    if (!this.raw.producePacked) return this.produceSlice(topic, unpackMessages(packed, from, to), 0, to - from, opaque);
+    const id = this.sliceId();
+    const p = packed;
+    const answer = this.raw.producePacked(topic, p.values, p.valueEnds, p.keys, p.keyEnds, p.headerName, p.headerValues, p.headerEnds, from, to, id);
+    if (answer.queued > 0) this.slices.set(id, opaque);
+    return answer;
+  }
+
+  private sliceId(): number {
+    const id = this.nextSlice;
+    // The binding takes the id as a 32-bit number.
+    this.nextSlice = this.nextSlice === 0xffff_ffff ? 1 : this.nextSlice + 1;
+    return id;
   }
 
   /** librdkafka's test hook: the client fails for good, as after an idempotence failure (tests only). */

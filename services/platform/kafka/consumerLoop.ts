@@ -10,6 +10,7 @@ import { deadLetterMessage, messageBytes, oversizeOf, type DeadLetter } from './
 import { classifyBatchFailure, classifyKafkaError } from './errors.ts';
 import { PartitionWatch, alarmReasons, type PartitionAlarm, type PartitionOffsets } from './partitionWatch.ts';
 import { createPublisher, type Publisher, type TopicMessages } from './publisher.ts';
+import { messageCount } from './packedMessages.ts';
 import type { KafkaClientSecurity } from './security.ts';
 
 /**
@@ -1136,7 +1137,7 @@ export class ConsumerLoop<S> {
       batches.push({ topic: settings.dlqTopic, messages: deadLetters.map((d) => deadLetterMessage(src, d)) });
     }
     batches.push(...publish);
-    if (batches.every((b) => b.messages.length === 0)) return;
+    if (batches.every((b) => messageCount(b) === 0)) return;
     await this.publisher.send(batches);
   }
 }

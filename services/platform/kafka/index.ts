@@ -29,6 +29,8 @@ export type {
   LoopStatus,
 } from './consumerLoop.ts';
 export { createPublisher, publisherInUse, ThreadPublisher, type Publisher } from './publisher.ts';
+export { largestPackedMessage, messageCount, messagesOf, PackedStrings, unpackMessages } from './packedMessages.ts';
+export type { PackedMessages } from './packedMessages.ts';
 export { NativePublisher, nativeKafka } from './nativePublisher.ts';
 export { PartitionedSender, splitByPartition } from './partitionedSend.ts';
 export type { OutgoingMessage, PublisherOptions, TopicMessages } from './publisher.ts';

@@ -5,6 +5,7 @@ import { MAX_MESSAGE_BYTES } from './limits.ts';
 import { EventLoopSlice } from '../runtime/eventLoopSlice.ts';
 import type { KafkaClientSecurity } from './security.ts';
 import type { OutgoingMessage, Publisher, PublisherOptions, TopicMessages } from './publisher.ts';
+import { largestPackedMessage, messageCount, messagesOf, type PackedMessages } from './packedMessages.ts';
 
 /**
  * Publishes through librdkafka (npm `@confluentinc/kafka-javascript`, an optional dependency built from source where
@@ -49,6 +50,8 @@ export interface RdProducer {
    * `opaque` covers every message it queued.
    */
   produceSlice?(topic: string, messages: readonly OutgoingMessage[], from: number, to: number, opaque: unknown): RdSliceAnswer;
+  /** The project's binding only: `produceSlice` for messages [from, to) of a packed batch (ADR 0044). */
+  producePacked?(topic: string, packed: PackedMessages, from: number, to: number, opaque: unknown): RdSliceAnswer;
   setPollInBackground(set: boolean): unknown;
   on(event: 'delivery-report', cb: (err: RdError | null, report: { opaque: unknown }) => void): void;
   on(event: 'event.error', cb: (err: RdError) => void): void;
@@ -260,13 +263,14 @@ export class NativePublisher implements Publisher {
   }
 
   async send(batches: readonly TopicMessages[]): Promise<void> {
-    for (const b of batches)
-      for (const m of b.messages) {
-        const size = sizeOf(m);
-        if (size > MAX_MESSAGE_BYTES)
-          throw new PipelineError('record_too_large', `Kafka: a ${size}-byte message for ${b.topic} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
-      }
-    if (!batches.some((b) => b.messages.length > 0)) return;
+    for (const b of batches) {
+      let size = 0;
+      if (b.packed) size = largestPackedMessage(b.packed);
+      else for (const m of b.messages) size = Math.max(size, sizeOf(m));
+      if (size > MAX_MESSAGE_BYTES)
+        throw new PipelineError('record_too_large', `Kafka: a ${size}-byte message for ${b.topic} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+    }
+    if (!batches.some((b) => messageCount(b) > 0)) return;
     const producer = await this.connected();
     let delivery!: Delivery;
     const done = new Promise<void>((resolve, reject) => (delivery = new Delivery(resolve, reject)));
@@ -278,8 +282,12 @@ export class NativePublisher implements Publisher {
     const slice = new EventLoopSlice();
     try {
       all: for (const b of batches) {
-        const step = producer.produceSlice ? SLICE_MESSAGES : 1;
-        for (let from = 0; from < b.messages.length; from += step) {
+        // Packed messages go to the binding as they are; to the package's binding (one at a time) as objects.
+        const packed = b.packed && producer.producePacked ? b.packed : undefined;
+        const messages = packed ? undefined : messagesOf(b);
+        const count = messageCount(b);
+        const step = packed || producer.produceSlice ? SLICE_MESSAGES : 1;
+        for (let from = 0; from < count; from += step) {
           if (slice.spent()) {
             await slice.pause();
             // Meanwhile the producer may have failed or the publisher closed: the call fails, nothing more is queued.
@@ -287,12 +295,15 @@ export class NativePublisher implements Publisher {
             if (delivery.error !== undefined) break all;
           }
           try {
-            if (producer.produceSlice) {
-              const answer = producer.produceSlice(b.topic, b.messages, from, Math.min(from + step, b.messages.length), delivery);
+            if (packed || producer.produceSlice) {
+              const to = Math.min(from + step, count);
+              const answer = packed
+                ? producer.producePacked!(b.topic, packed, from, to, delivery)
+                : producer.produceSlice!(b.topic, messages!, from, to, delivery);
               if (answer.queued > 0) delivery.outstanding++;
               if (answer.code !== 0) throw Object.assign(new Error(answer.message), { code: answer.code, isFatal: answer.fatal });
             } else {
-              const m = b.messages[from]!;
+              const m = messages![from]!;
               const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: bytesOf(v) })) : undefined;
               producer.produce(b.topic, null, nonNull(m.value), m.key === null ? null : bytesOf(m.key), null, delivery, headers);
               delivery.outstanding++;

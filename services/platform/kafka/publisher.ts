@@ -8,6 +8,7 @@ import { kafkajsLogLines } from './kafkaClient.ts';
 import type { PackedTopicMessages, PublisherReply, PublisherRequest, PublisherWorkerData } from './publisherWorker.ts';
 import { NativePublisher, nativeKafka } from './nativePublisher.ts';
 import { batchKafka } from './batchProducer.ts';
+import { messageCount, messagesOf, type PackedMessages } from './packedMessages.ts';
 
 /**
  * Publishes ingest's output (cdr.pseudonymised, cdr.dlq) from a worker thread with its own kafkajs producer.
@@ -30,10 +31,10 @@ export interface OutgoingMessage {
   readonly headers?: Readonly<Record<string, string | Buffer>>;
 }
 
-export interface TopicMessages {
-  readonly topic: string;
-  readonly messages: readonly OutgoingMessage[];
-}
+/** A topic's messages, as objects or packed as bytes (ingest's hot path; packedMessages.ts). */
+export type TopicMessages =
+  | { readonly topic: string; readonly messages: readonly OutgoingMessage[]; readonly packed?: undefined }
+  | { readonly topic: string; readonly packed: PackedMessages; readonly messages?: undefined };
 
 export interface PublisherOptions {
   readonly brokers: readonly string[];
@@ -115,7 +116,7 @@ export class ThreadPublisher implements Publisher {
   }
 
   async send(batches: readonly TopicMessages[]): Promise<void> {
-    const parts = handOffParts(batches.filter((b) => b.messages.length > 0));
+    const parts = handOffParts(batches.filter((b) => messageCount(b) > 0).map((b) => ({ topic: b.topic, messages: messagesOf(b) })));
     if (parts.length === 0) return;
     const worker = await this.ensureWorker();
     const id = this.nextId++;
@@ -217,9 +218,11 @@ export class ThreadPublisher implements Publisher {
  */
 const HAND_OFF_MESSAGES = 4096;
 
-function handOffParts(batches: readonly TopicMessages[]): TopicMessages[][] {
-  const parts: TopicMessages[][] = [];
-  let part: TopicMessages[] = [];
+type ObjectMessages = { readonly topic: string; readonly messages: readonly OutgoingMessage[] };
+
+function handOffParts(batches: readonly ObjectMessages[]): ObjectMessages[][] {
+  const parts: ObjectMessages[][] = [];
+  let part: ObjectMessages[] = [];
   let inPart = 0;
   for (const b of batches) {
     for (let at = 0; at < b.messages.length;) {
@@ -239,7 +242,7 @@ function handOffParts(batches: readonly TopicMessages[]): TopicMessages[][] {
 }
 
 /** One topic's messages as one values buffer with end offsets, plus keys and headers. */
-function pack(batch: TopicMessages): PackedTopicMessages {
+function pack(batch: ObjectMessages): PackedTopicMessages {
   const n = batch.messages.length;
   let bytes = 0;
   for (const m of batch.messages) bytes += m.value?.length ?? 0;

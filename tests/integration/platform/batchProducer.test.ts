@@ -17,6 +17,7 @@ import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
 import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import type { OutgoingMessage } from '../../../services/platform/kafka/publisher.ts';
+import { PackedStrings, type PackedMessages } from '../../../services/platform/kafka/packedMessages.ts';
 import { batchBindingRequired, testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 
@@ -84,6 +85,50 @@ describe('batch producer binding', { skip: 'module' in batch ? false : `not buil
     assert.ok(m.value !== null && m.value.length === 0, 'empty, not null');
     assert.deepEqual(m.headers!['h'], Buffer.from('x\u0000y'));
     assert.deepEqual(m.headers!['ü-name'], Buffer.from([0, 255]));
+  });
+
+  it('queues messages [from, to) of a packed batch by length (a U+0000 in a key kept), and refuses ends that do not fit before queuing any', async () => {
+    if (!('module' in batch)) return;
+    const producer = new batch.module.Producer({ 'bootstrap.servers': brokers, 'linger.ms': 5, dr_cb: true });
+    const reports: unknown[] = [];
+    const reported = new Promise<void>((resolve) =>
+      producer.on('delivery-report', (err, report) => {
+        reports.push([err, report.opaque]);
+        resolve();
+      }),
+    );
+    await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+    const keys = new PackedStrings();
+    const ids = new PackedStrings();
+    for (const k of ['k0', 'a\u0000b', '', 'k3']) keys.add(k);
+    for (const id of ['c0', 'c1', 'c2-ü', 'c3']) ids.add(id);
+    const k = keys.finish();
+    const h = ids.finish();
+    const packed: PackedMessages = {
+      values: Buffer.from('v0v1v3'),
+      valueEnds: Uint32Array.from([2, 4, 4, 6]),
+      keys: k.bytes,
+      keyEnds: k.ends,
+      headerName: 'cdr_id',
+      headerValues: h.bytes,
+      headerEnds: h.ends,
+    };
+    const badEnds = { ...packed, valueEnds: Uint32Array.from([2, 4, 40, 6]) };
+    assert.throws(() => producer.producePacked!(topic, badEnds, 0, 4, 'bad'), /out of order or past its buffer/);
+    assert.throws(() => producer.producePacked!(topic, packed, 3, 5, 'bad'), /from and to/);
+    const answer = producer.producePacked!(topic, packed, 1, 3, 'packed-1');
+    assert.deepEqual(answer, { queued: 2, code: 0, message: '', fatal: false });
+    await reported;
+    await new Promise<void>((resolve) => producer.disconnect(5_000, () => resolve()));
+    assert.deepEqual(reports, [[null, 'packed-1']], 'one answer for the slice; nothing of the refused calls');
+    const got = (await readTopic(kafka, topic)).slice(-2);
+    assert.deepEqual(
+      got.map((m) => [m.key, m.value, m.headers]),
+      [
+        [Buffer.from('a\u0000b'), Buffer.from('v1'), { cdr_id: Buffer.from('c1') }],
+        [Buffer.alloc(0), Buffer.alloc(0), { cdr_id: Buffer.from('c2-ü') }],
+      ],
+    );
   });
 
   it("after a fatal error (librdkafka's own test hook) the send fails retryably, the client is retired, and the retry goes through a new one", async () => {

@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { createKafka } from '../../../services/platform/kafka/kafkaClient.ts';
 import { createLogger } from '../../../services/platform/observability/logger.ts';
 import { PipelineError } from '../../../services/core/errors/pipelineError.ts';
@@ -26,6 +26,7 @@ import {
 } from '../../../services/platform/kafka/publisher.ts';
 import { NativePublisher, nativeKafka } from '../../../services/platform/kafka/nativePublisher.ts';
 import { batchKafka } from '../../../services/platform/kafka/batchProducer.ts';
+import { PackedStrings, type PackedMessages } from '../../../services/platform/kafka/packedMessages.ts';
 import { batchBindingRequired, testBrokers, uniqueName } from '../../support/testEnv.ts';
 import { readTopic } from '../../support/pipelineProbe.ts';
 import { javaConsume, valuesDigest } from '../../support/javaKafka.ts';
@@ -156,6 +157,45 @@ for (const impl of implementations)
       assert.equal(String(b[0]!.headers!['__connect.errors.stage']), 'VALUE_CONVERTER');
       assert.deepEqual(b[1]!.key, Buffer.from([9, 8, 7]));
       assert.equal(b[1]!.value!.length, 0);
+    });
+
+    it('a packed batch (ingest’s form) arrives as its messages would: values, keys, cdr_id headers, each key on its partition', async () => {
+      const topic = uniqueName('pub.packed');
+      await createTopics(kafka, [{ topic, numPartitions: 5 }]);
+      // More than one produce slice; keys and header values with multi-byte characters, an empty key, an empty value.
+      const sent: OutgoingMessage[] = Array.from({ length: 4500 }, (_, i) => ({
+        key: i === 7 ? '' : i % 3 === 0 ? `acct-${i % 11}` : i % 3 === 1 ? `Kunde-Jürgen-${i % 5}` : `${i % 4}-日本`,
+        value: i === 8 ? Buffer.alloc(0) : Buffer.concat([Buffer.from(`v${i}:`), randomBytes(i % 50)]),
+        headers: { cdr_id: i % 2 === 0 ? `c-${i}` : `c-${i}-ü` },
+      }));
+      const publisher = impl.make({ brokers, clientId: 'publisher-test', log });
+      try {
+        await publisher.send([{ topic, packed: packedOf(sent) }]);
+      } finally {
+        await publisher.close();
+      }
+      const got = await readWithPartitions(kafka, topic, sent.length);
+      assert.equal(got.length, sent.length);
+      const byCdr = new Map(got.map((m) => [String(m.headers!['cdr_id']), m]));
+      const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3, 4].map((partitionId) => ({
+        partitionId,
+        leader: 1,
+        replicas: [1],
+        isr: [1],
+        partitionErrorCode: 0,
+        offlineReplicas: [],
+      }));
+      const pick = Partitioners.DefaultPartitioner();
+      for (const m of sent) {
+        const id = m.headers!['cdr_id'] as string;
+        const one = byCdr.get(id);
+        assert.ok(one, `${id} arrived`);
+        assert.equal(Object.keys(one.headers!).length, 1, 'one header');
+        assert.notEqual(one.key, null, 'an empty key stays a key');
+        assert.equal(one.key!.toString(), m.key);
+        assert.deepEqual(one.value ?? null, m.value, id);
+        assert.equal(one.partition, pick({ topic, partitionMetadata, message: { key: m.key, value: null } }), `${id}: partition of its key`);
+      }
     });
 
     it("puts each key on the partition kafkajs's DefaultPartitioner (Java's murmur2) picks", async () => {
@@ -402,9 +442,32 @@ for (const impl of implementations)
     });
   });
 
+/** Messages with string keys and one string header, packed as ingest's prepare worker packs them. */
+function packedOf(messages: readonly OutgoingMessage[]): PackedMessages {
+  const keys = new PackedStrings();
+  const ids = new PackedStrings();
+  const values = Buffer.concat(messages.map((m) => m.value!));
+  const valueEnds = new Uint32Array(messages.length);
+  let at = 0;
+  messages.forEach((m, i) => {
+    keys.add(m.key as string);
+    ids.add(m.headers!['cdr_id'] as string);
+    at += m.value!.length;
+    valueEnds[i] = at;
+  });
+  const k = keys.finish();
+  const h = ids.finish();
+  return { values, valueEnds, keys: k.bytes, keyEnds: k.ends, headerName: 'cdr_id', headerValues: h.bytes, headerEnds: h.ends };
+}
+
 /** Each message's key and the partition it landed on (every key sent once). */
 async function partitionsOfKeys(kafka: Kafka, topic: string, count: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+  return new Map((await readWithPartitions(kafka, topic, count)).map((m) => [m.key!.toString(), m.partition]));
+}
+
+/** The first `count` messages of a topic, each with its partition. */
+async function readWithPartitions(kafka: Kafka, topic: string, count: number): Promise<(KafkaMessage & { partition: number })[]> {
+  const out: (KafkaMessage & { partition: number })[] = [];
   const consumer = kafka.consumer({ groupId: `keys-${topic}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -414,8 +477,8 @@ async function partitionsOfKeys(kafka: Kafka, topic: string, count: number): Pro
       new Promise<void>((resolve) => {
         void consumer.run({
           eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) out.set(m.key!.toString(), batch.partition);
-            if (out.size >= count) resolve();
+            for (const m of batch.messages) out.push({ ...m, partition: batch.partition });
+            if (out.length >= count) resolve();
           },
         });
       }),

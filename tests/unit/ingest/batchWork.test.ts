@@ -23,6 +23,7 @@ import { decodePseudonymised, encodeCdrEvent, encodeWith, PSEUDONYMISED_SCHEMA_I
 import { BatchWork, type KeyGrant, type ShapedFormat, type TransformReply } from '../../../services/ingest/batchWork.ts';
 import { createPrepareWork, packValues, type PrepareWork, type PrepareWorkOptions } from '../../../services/ingest/preparePool.ts';
 import { sealerFor } from '../../../services/platform/keys/nativeSealer.ts';
+import { unpackMessages } from '../../../services/platform/kafka/packedMessages.ts';
 
 /** The sealer ingest takes here: native where it is built (ADR 0040), else JavaScript. */
 const SEALER = sealerFor('auto', pino({ level: 'silent' }));
@@ -159,8 +160,14 @@ describe('BatchWork (ingest per-record work, as the prepare workers run it)', ()
       assert.equal(new Set(want.vault.map(vaultRowIdentity)).size, want.vault.length, 'no vault row twice in one batch');
       // Published: the same Avro values, each tagged with its screened position (the main thread keys it by account).
       assert.deepEqual([...out.published.positions], [0, 2, 3, 4]);
-      assert.deepEqual(slices(out.published.bytes, out.published.ends), want.published);
-      const late = decodePseudonymised(slices(out.published.bytes, out.published.ends)[1]!);
+      assert.deepEqual(slices(out.published.values, out.published.valueEnds), want.published);
+      // Packed with each its key (account_id) and cdr_id header, as the main thread once made them.
+      const messages = unpackMessages(out.published);
+      assert.deepEqual(
+        messages.map((m) => [m.key, m.headers]),
+        events.map((e) => [e.account_id, { cdr_id: e.cdr_id }]),
+      );
+      const late = decodePseudonymised(slices(out.published.values, out.published.valueEnds)[1]!);
       assert.equal((late as { sender_token: string }).sender_token, '', 'a late record carries no token');
       assert.equal(work.batchesHeld, 0, 'a transformed batch is not kept');
     });
@@ -350,7 +357,7 @@ describe('PrepareWork in worker threads', () => {
       assert.equal(a.cdr.digest, b.cdr.digest);
       assert.equal(a.vault.digest, b.vault.digest);
       assert.deepEqual(Buffer.from(a.vault.body), Buffer.from(b.vault.body));
-      assert.deepEqual(Buffer.from(a.published.bytes), Buffer.from(b.published.bytes));
+      assert.deepEqual(unpackMessages(a.published), unpackMessages(b.published));
       assert.deepEqual(a.failures, b.failures);
     }
   });
