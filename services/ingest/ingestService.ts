@@ -87,6 +87,8 @@ interface PartitionState {
 interface Candidate {
   /** Its position among the screened records. */
   readonly position: number;
+  /** `topic/partition/` of its batch (one string per batch): with the message's offset, where it is in Kafka. */
+  readonly at: string;
   readonly message: KafkaMessage;
   readonly cdrId: string;
   readonly eventTime: number;
@@ -100,16 +102,19 @@ export class IngestService implements BatchHandler<PartitionState> {
   /** Each record's month without a Date per record (a batch is mostly one month). */
   private readonly calendar = new CalendarMemo();
   private readonly counts = { stored: 0, duplicate: 0, dlq: 0, late: 0 };
-  /** cdr_id → position (topic/partition/offset) of the in-flight batch of this process that is storing it. */
-  private readonly claims = new Map<string, string>();
-  /** The claimed ids per partition, released when a partition leaves this member. */
-  private readonly claimsByPartition = new Map<number, Set<string>>();
+  /**
+   * cdr_id → the record of the in-flight batch of this process that is storing it (its position: `at` and offset; no
+   * position string per record).
+   */
+  private readonly claims = new Map<string, Candidate>();
+  /** The claimed ids of each partition's batches in flight (one array per batch), released when a partition leaves this member. */
+  private readonly claimsByPartition = new Map<number, Set<readonly string[]>>();
   /** Counts stored batches; a lookup remembers the count it started at. */
   private storedEpoch = 0;
   /** Lookups in flight, by the epoch they started at (with how many started then). */
   private readonly lookupsInFlight = new Map<number, number>();
-  /** Ids (→ position) stored at each epoch since the oldest lookup in flight began. */
-  private readonly recentlyStored = new Map<number, Map<string, string>>();
+  /** Ids stored at each epoch since the oldest lookup in flight began. */
+  private readonly recentlyStored = new Map<number, ReadonlySet<string>>();
 
   /** Where cdr.raw's writer schemas are looked up by id, if configured (CDR_SCHEMA_REGISTRY_URL). */
   private readonly schemaRegistry: SchemaRegistryClient | undefined;
@@ -207,7 +212,7 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 
   closePartition(partition: number): void {
-    for (const id of this.claimsByPartition.get(partition) ?? []) this.claims.delete(id);
+    for (const ids of this.claimsByPartition.get(partition) ?? []) for (const id of ids) this.claims.delete(id);
     this.claimsByPartition.delete(partition);
   }
 
@@ -231,8 +236,9 @@ export class IngestService implements BatchHandler<PartitionState> {
     try {
       const dead: DeadLetter[] = screened.failures.map((f) => deadLetterOf(messages, f));
       const candidates: Candidate[] = [];
+      const at = `${ctx.topic}/${ctx.partition}/`;
       for (let p = 0; p < screened.indices.length; p++) {
-        candidates.push({ position: p, message: messages[screened.indices[p]!]!, cdrId: screened.cdrIds[p]!, eventTime: screened.eventTimes[p]! });
+        candidates.push({ position: p, at, message: messages[screened.indices[p]!]!, cdrId: screened.cdrIds[p]!, eventTime: screened.eventTimes[p]! });
       }
 
       const { good, duplicates, decisions: duplicateDecisions, claimed } = await this.dropDuplicates(candidates, ctx, recorded?.offsets);
@@ -366,8 +372,6 @@ export class IngestService implements BatchHandler<PartitionState> {
     ctx: BatchContext<PartitionState>,
     recordedOffsets: string | undefined,
   ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; claimed: string[] }> {
-    const prefix = `${ctx.topic}/${ctx.partition}/`;
-    const position = (d: Candidate): string => prefix + d.message.offset;
     const firsts = new Map<string, Candidate>();
     for (const d of candidates) if (!firsts.has(d.cdrId)) firsts.set(d.cdrId, d);
     const elsewhere = new Set<string>();
@@ -395,7 +399,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         }
         for (const [id, d] of firsts) {
           const claim = this.claims.get(id);
-          if (claim !== undefined && claim !== position(d)) elsewhere.add(d.message.offset);
+          if (claim !== undefined && !samePosition(claim, d)) elsewhere.add(d.message.offset);
         }
       } finally {
         const left = (this.lookupsInFlight.get(since) ?? 1) - 1;
@@ -417,35 +421,27 @@ export class IngestService implements BatchHandler<PartitionState> {
       good.push(d);
       const claim = this.claims.get(id);
       if (claim === undefined) {
-        this.claims.set(id, position(d));
+        this.claims.set(id, d);
         claimed.push(id);
-      } else if (claim === position(d)) claimed.push(id);
+      } else if (samePosition(claim, d)) claimed.push(id);
     }
     let byPartition = this.claimsByPartition.get(ctx.partition);
     if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Set()));
-    for (const id of claimed) byPartition.add(id);
+    byPartition.add(claimed);
     return { good, duplicates, decisions: [...elsewhere].join(','), claimed };
   }
 
   /** Claims of a batch that was given up: nothing was stored. */
   private release(partition: number, ids: readonly string[]): void {
-    const byPartition = this.claimsByPartition.get(partition);
-    for (const id of ids) {
-      this.claims.delete(id);
-      byPartition?.delete(id);
-    }
+    for (const id of ids) this.claims.delete(id);
+    this.claimsByPartition.get(partition)?.delete(ids);
   }
 
   /** Claims of a batch now stored: kept as recently stored for lookups that were in flight meanwhile. */
   private stored(partition: number, ids: readonly string[]): void {
     if (ids.length > 0) {
-      const positions = new Map<string, string>();
-      for (const id of ids) {
-        const at = this.claims.get(id);
-        if (at !== undefined) positions.set(id, at);
-      }
       this.storedEpoch++;
-      if (this.lookupsInFlight.size > 0) this.recentlyStored.set(this.storedEpoch, positions);
+      if (this.lookupsInFlight.size > 0) this.recentlyStored.set(this.storedEpoch, new Set(ids));
     }
     this.release(partition, ids);
   }
@@ -454,6 +450,11 @@ export class IngestService implements BatchHandler<PartitionState> {
     const oldest = this.lookupsInFlight.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.lookupsInFlight.keys());
     for (const epoch of this.recentlyStored.keys()) if (epoch <= oldest) this.recentlyStored.delete(epoch);
   }
+}
+
+/** Two records at the same place in Kafka (topic, partition, offset). */
+function samePosition(a: Candidate, b: Candidate): boolean {
+  return a === b || (a.message.offset === b.message.offset && a.at === b.at);
 }
 
 /** Whether every row a batch stores (its good records less those its transform failed) was found at its position. */
