@@ -107,8 +107,11 @@ export class IngestService implements BatchHandler<PartitionState> {
    * position string per record).
    */
   private readonly claims = new Map<string, Candidate>();
-  /** The claimed ids of each partition's batches in flight (one array per batch), released when a partition leaves this member. */
-  private readonly claimsByPartition = new Map<number, Set<readonly string[]>>();
+  /**
+   * The claimed ids of each partition's batches in flight, one array per batch range (a retry or a replay of the range
+   * replaces its earlier attempt's), released when a partition leaves this member.
+   */
+  private readonly claimsByPartition = new Map<number, Map<number, readonly string[]>>();
   /** Counts stored batches; a lookup remembers the count it started at. */
   private storedEpoch = 0;
   /** Lookups in flight, by the epoch they started at (with how many started then). */
@@ -212,7 +215,7 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 
   closePartition(partition: number): void {
-    for (const ids of this.claimsByPartition.get(partition) ?? []) for (const id of ids) this.claims.delete(id);
+    for (const ids of this.claimsByPartition.get(partition)?.values() ?? []) for (const id of ids) this.claims.delete(id);
     this.claimsByPartition.delete(partition);
   }
 
@@ -315,10 +318,10 @@ export class IngestService implements BatchHandler<PartitionState> {
             `the key of ${destroyed.join(', ')} was destroyed while this batch was in flight; preparing it again without`,
           );
         },
-        onAbandoned: () => this.release(ctx.partition, claimed),
+        onAbandoned: () => this.release(ctx, claimed),
         onDurable: () => {
           // Stored: cdr_ids now answers for these ids, the claims can go.
-          this.stored(ctx.partition, claimed);
+          this.stored(ctx, claimed);
           this.work.written(screened);
           if (alreadyDurable) return;
           metrics.ingestRecords.inc({ outcome: 'stored' }, stored - late);
@@ -426,24 +429,31 @@ export class IngestService implements BatchHandler<PartitionState> {
       } else if (samePosition(claim, d)) claimed.push(id);
     }
     let byPartition = this.claimsByPartition.get(ctx.partition);
-    if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Set()));
-    byPartition.add(claimed);
+    if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Map<number, readonly string[]>()));
+    // An earlier attempt at this range (one whose write failed, or whose prepare threw) is replaced, not kept beside.
+    byPartition.set(ctx.range.from, claimed);
     return { good, duplicates, decisions: [...elsewhere].join(','), claimed };
   }
 
   /** Claims of a batch that was given up: nothing was stored. */
-  private release(partition: number, ids: readonly string[]): void {
+  private release(ctx: BatchContext<PartitionState>, ids: readonly string[]): void {
     for (const id of ids) this.claims.delete(id);
-    this.claimsByPartition.get(partition)?.delete(ids);
+    const byPartition = this.claimsByPartition.get(ctx.partition);
+    if (byPartition?.get(ctx.range.from) === ids) byPartition.delete(ctx.range.from);
+  }
+
+  /** Ranges whose claimed ids this process tracks for a partition (for tests: no attempt's ids linger). */
+  claimedRanges(partition: number): number {
+    return this.claimsByPartition.get(partition)?.size ?? 0;
   }
 
   /** Claims of a batch now stored: kept as recently stored for lookups that were in flight meanwhile. */
-  private stored(partition: number, ids: readonly string[]): void {
+  private stored(ctx: BatchContext<PartitionState>, ids: readonly string[]): void {
     if (ids.length > 0) {
       this.storedEpoch++;
       if (this.lookupsInFlight.size > 0) this.recentlyStored.set(this.storedEpoch, new Set(ids));
     }
-    this.release(partition, ids);
+    this.release(ctx, ids);
   }
 
   private pruneRecentlyStored(): void {

@@ -98,7 +98,7 @@ async function send(setup: TestSetup, rt: PipelineRuntime, seed: number): Promis
   return e;
 }
 
-async function runToTheEnd(setup: TestSetup, rt: PipelineRuntime, ingest: IngestService): Promise<void> {
+async function runToTheEnd(setup: TestSetup, rt: PipelineRuntime, ingest: IngestService, beforeStop?: () => void): Promise<void> {
   const kafka = requireKafka(rt);
   await ingest.start();
   await waitFor(
@@ -108,6 +108,7 @@ async function runToTheEnd(setup: TestSetup, rt: PipelineRuntime, ingest: Ingest
     200,
     () => ingest.stats,
   );
+  beforeStop?.();
   await ingest.stop();
 }
 
@@ -210,6 +211,7 @@ describe('a replayed batch is published and counted once', () => {
     let landedButFailed = 0;
     let pseudonymisedIds = new Set<string>();
     let deadLetterOffsets = new Set<string>();
+    let lingeringClaims = -1;
 
     before(async () => {
       setup = testSetup({ CDR_TOPIC_PARTITIONS: String(PARTITIONS), CDR_INGEST_MAX_BATCH: '300' });
@@ -256,7 +258,11 @@ describe('a replayed batch is published and counted once', () => {
         },
       };
       const two = createIngest(rt, { storage: landsButFails });
-      await runToTheEnd(setup, rt, two);
+      // Every batch is stored by now: no attempt's claims may be left behind (the failed attempt's among them).
+      await runToTheEnd(setup, rt, two, () => {
+        lingeringClaims = 0;
+        for (let p = 0; p < PARTITIONS; p++) lingeringClaims += two.claimedRanges(p);
+      });
       second = two.stats;
       const { topics } = setup.config.kafka;
       pseudonymisedIds = new Set((await readTopic(requireKafka(rt), topics.pseudonymised)).map((m) => String(m.headers?.['cdr_id'])));
@@ -275,6 +281,7 @@ describe('a replayed batch is published and counted once', () => {
     it('stopped the first run short of the end, and the replay met a write that landed but failed', () => {
       assert.equal(refused, 1);
       assert.equal(landedButFailed, 1, 'the replayed batch was written by the second run');
+      assert.equal(lingeringClaims, 0, 'the attempt whose write failed left no claims behind once its retry was stored');
       assert.ok(first.stored < expected.stored, `the first run stored ${first.stored} of ${expected.stored}`);
     });
 
