@@ -278,26 +278,69 @@ napi_value connectProducer(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/**
+ * One producing call (`produce`, `producePacked`): the topic handle, the slice its messages carry, and what the call
+ * answers. A topic librdkafka cannot open is an answer, not a throw: the publisher would take a throw for a client gone
+ * and retire a healthy one; librdkafka always says why, and should it not, the slice must still fail, never look sent.
+ */
+struct SliceCall {
+  Producer *p;
+  rd_kafka_topic_t *rkt;
+  Slice *slice;
+  uint32_t queued = 0;
+  int code = 0;
+  std::string message;
+  bool fatal = false;
+
+  SliceCall(Producer *producer, const std::string &topic, uint32_t id) : p(producer), rkt(rd_kafka_topic_new(producer->rk, topic.c_str(), nullptr)) {
+    slice = new Slice();
+    slice->producer = producer;
+    slice->id = id;
+    if (rkt == nullptr) {
+      code = rd_kafka_last_error() != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_last_error() : RD_KAFKA_RESP_ERR__INVALID_ARG;
+      message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
+    }
+  }
+
+  /** Queues one message; false (and the answer set) if librdkafka refused it. */
+  bool queue(const rd_kafka_vu_t *vus, size_t n) {
+    slice->remaining.fetch_add(1);
+    rd_kafka_error_t *error = rd_kafka_produceva(p->rk, vus, n);
+    if (error == nullptr) {
+      queued++;
+      return true;
+    }
+    slice->remaining.fetch_sub(1);
+    code = rd_kafka_error_code(error);
+    message = rd_kafka_error_string(error);
+    fatal = rd_kafka_error_is_fatal(error);
+    // librdkafka refuses to produce after a fatal error with the original code (an out-of-order sequence, 45, say),
+    // where the package's binding gives -150: the publisher's signal to retire this client and start a new one.
+    if (fatal) code = RD_KAFKA_RESP_ERR__FATAL;
+    rd_kafka_error_destroy(error);
+    return false;
+  }
+};
+
 /** Ends a producing call: the slice awaits its reports if anything was queued; the call's answer. */
-napi_value finishSlice(napi_env env, Producer *p, rd_kafka_topic_t *rkt, Slice *slice, uint32_t queued, int code, const std::string &message,
-                       bool fatal) {
-  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
-  if (queued > 0) {
-    awaitAnswer(env, p);
-    releaseSlice(slice);
+napi_value finishSlice(napi_env env, SliceCall &call) {
+  if (call.rkt != nullptr) rd_kafka_topic_destroy(call.rkt);
+  if (call.queued > 0) {
+    awaitAnswer(env, call.p);
+    releaseSlice(call.slice);
   } else {
-    delete slice;
+    delete call.slice;
   }
 
   napi_value result, v;
   napi_create_object(env, &result);
-  napi_create_uint32(env, queued, &v);
+  napi_create_uint32(env, call.queued, &v);
   napi_set_named_property(env, result, "queued", v);
-  napi_create_int32(env, code, &v);
+  napi_create_int32(env, call.code, &v);
   napi_set_named_property(env, result, "code", v);
-  napi_create_string_utf8(env, message.data(), message.size(), &v);
+  napi_create_string_utf8(env, call.message.data(), call.message.size(), &v);
   napi_set_named_property(env, result, "message", v);
-  napi_get_boolean(env, fatal, &v);
+  napi_get_boolean(env, call.fatal, &v);
   napi_set_named_property(env, result, "fatal", v);
   return result;
 }
@@ -332,36 +375,23 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     headerEnds = static_cast<uint32_t *>(data);
   }
 
-  uint32_t queued = 0, headerFrom = 0;
-  int code = 0;
-  std::string message;
-  bool fatal = false;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic.c_str(), nullptr);
-  Slice *slice = new Slice();
-  slice->producer = p;
-  slice->id = id;
-
+  uint32_t headerFrom = 0;
+  SliceCall call(p, topic, id);
   std::string key, valueBytes;
   std::vector<std::string> headerNames, headerStrings;
   std::vector<rd_kafka_vu_t> vus;
-  if (rkt == nullptr) {
-    // An answer, not a throw: the publisher would take a throw for a client gone and retire a healthy one.
-    // librdkafka always says why; should it not, the slice must still fail, never look sent.
-    code = rd_kafka_last_error() != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_last_error() : RD_KAFKA_RESP_ERR__INVALID_ARG;
-    message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
-    count = 0;
-  }
+  if (call.rkt == nullptr) count = 0;
   for (uint32_t i = 0; i < count; i++) {
     vus.clear();
     rd_kafka_vu_t vu;
     vu.vtype = RD_KAFKA_VTYPE_RKT;
-    vu.u.rkt = rkt;
+    vu.u.rkt = call.rkt;
     vus.push_back(vu);
     vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vu.u.i = RD_KAFKA_MSG_F_COPY;
     vus.push_back(vu);
     vu.vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vu.u.ptr = slice;
+    vu.u.ptr = call.slice;
     vus.push_back(vu);
 
     // A zero-length value, key or header value is empty, not null: librdkafka tells them apart by the pointer.
@@ -370,8 +400,8 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     size_t len = 0;
     napi_get_element(env, argv[2], i, &v);
     if (bytesOf(env, v, Allow::kBuffer, valueBytes, &data, &len) == Bytes::kInvalid) {
-      code = RD_KAFKA_RESP_ERR__INVALID_ARG;
-      message = "a message value must be a Buffer or null";
+      call.code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      call.message = "a message value must be a Buffer or null";
       break;
     }
     vu.vtype = RD_KAFKA_VTYPE_VALUE;
@@ -382,8 +412,8 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[1], i, &v);
     const Bytes keyKind = bytesOf(env, v, Allow::kStringOrBuffer, key, &data, &len);
     if (keyKind == Bytes::kInvalid) {
-      code = RD_KAFKA_RESP_ERR__INVALID_ARG;
-      message = "a message key must be a string, a Buffer or null";
+      call.code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      call.message = "a message key must be a string, a Buffer or null";
       break;
     }
     if (keyKind == Bytes::kSome) {
@@ -415,28 +445,14 @@ napi_value produceSlice(napi_env env, napi_callback_info info) {
       vus.push_back(vu);
     }
     if (badHeader) {
-      code = RD_KAFKA_RESP_ERR__INVALID_ARG;
-      message = "a header name must be a string and its value a string or a Buffer";
+      call.code = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      call.message = "a header name must be a string and its value a string or a Buffer";
       break;
     }
     headerFrom = headerTo;
-
-    slice->remaining.fetch_add(1);
-    rd_kafka_error_t *error = rd_kafka_produceva(p->rk, vus.data(), vus.size());
-    if (error != nullptr) {
-      slice->remaining.fetch_sub(1);
-      code = rd_kafka_error_code(error);
-      message = rd_kafka_error_string(error);
-      fatal = rd_kafka_error_is_fatal(error);
-      // librdkafka refuses to produce after a fatal error with the original code (an out-of-order sequence, 45, say),
-      // where the package's binding gives -150: the publisher's signal to retire this client and start a new one.
-      if (fatal) code = RD_KAFKA_RESP_ERR__FATAL;
-      rd_kafka_error_destroy(error);
-      break;
-    }
-    queued++;
+    if (!call.queue(vus.data(), vus.size())) break;
   }
-  return finishSlice(env, p, rkt, slice, queued, code, message, fatal);
+  return finishSlice(env, call);
 }
 
 /** A typed array's elements, if `v` is one of `type`. */
@@ -497,33 +513,22 @@ napi_value producePacked(napi_env env, napi_callback_info info) {
   if (!ordered(valueEnds, valuesLength) || !ordered(keyEnds, keysLength) || !ordered(headerEnds, headersLength))
     return throwError(env, "an end offset is out of order or past its buffer");
 
-  uint32_t queued = 0;
-  int code = 0;
-  std::string message;
-  bool fatal = false;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic.c_str(), nullptr);
-  Slice *slice = new Slice();
-  slice->producer = p;
-  slice->id = id;
-  if (rkt == nullptr) {
-    code = rd_kafka_last_error() != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_last_error() : RD_KAFKA_RESP_ERR__INVALID_ARG;
-    message = std::string("topic ") + topic + ": " + rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
-    to = from;
-  }
+  SliceCall call(p, topic, id);
+  if (call.rkt == nullptr) to = from;
   // A zero-length value, key or header value is empty, not null: librdkafka tells them apart by the pointer.
   auto at = [](uint8_t *base, const uint32_t *ends, uint32_t i) -> void * {
     const uint32_t start = i == 0 ? 0 : ends[i - 1];
     return ends[i] == start ? static_cast<void *>(empty) : static_cast<void *>(base + start);
   };
   auto span = [](const uint32_t *ends, uint32_t i) -> size_t { return ends[i] - (i == 0 ? 0 : ends[i - 1]); };
-  rd_kafka_vu_t vus[7];
+  rd_kafka_vu_t vus[6];
   for (uint32_t i = from; i < to; i++) {
     vus[0].vtype = RD_KAFKA_VTYPE_RKT;
-    vus[0].u.rkt = rkt;
+    vus[0].u.rkt = call.rkt;
     vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vus[1].u.i = RD_KAFKA_MSG_F_COPY;
     vus[2].vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vus[2].u.ptr = slice;
+    vus[2].u.ptr = call.slice;
     vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
     vus[3].u.mem.ptr = at(values, valueEnds, i);
     vus[3].u.mem.size = span(valueEnds, i);
@@ -534,21 +539,9 @@ napi_value producePacked(napi_env env, napi_callback_info info) {
     vus[5].u.header.name = headerName.c_str();
     vus[5].u.header.val = at(headers, headerEnds, i);
     vus[5].u.header.size = static_cast<ssize_t>(span(headerEnds, i));
-
-    slice->remaining.fetch_add(1);
-    rd_kafka_error_t *error = rd_kafka_produceva(p->rk, vus, 6);
-    if (error != nullptr) {
-      slice->remaining.fetch_sub(1);
-      code = rd_kafka_error_code(error);
-      message = rd_kafka_error_string(error);
-      fatal = rd_kafka_error_is_fatal(error);
-      if (fatal) code = RD_KAFKA_RESP_ERR__FATAL;
-      rd_kafka_error_destroy(error);
-      break;
-    }
-    queued++;
+    if (!call.queue(vus, 6)) break;
   }
-  return finishSlice(env, p, rkt, slice, queued, code, message, fatal);
+  return finishSlice(env, call);
 }
 
 /**

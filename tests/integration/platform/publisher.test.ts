@@ -177,15 +177,7 @@ for (const impl of implementations)
       const got = await readWithPartitions(kafka, topic, sent.length);
       assert.equal(got.length, sent.length);
       const byCdr = new Map(got.map((m) => [String(m.headers!['cdr_id']), m]));
-      const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3, 4].map((partitionId) => ({
-        partitionId,
-        leader: 1,
-        replicas: [1],
-        isr: [1],
-        partitionErrorCode: 0,
-        offlineReplicas: [],
-      }));
-      const pick = Partitioners.DefaultPartitioner();
+      const partitionOf = javaPartitioner(topic, 5);
       for (const m of sent) {
         const id = m.headers!['cdr_id'] as string;
         const one = byCdr.get(id);
@@ -194,7 +186,7 @@ for (const impl of implementations)
         assert.notEqual(one.key, null, 'an empty key stays a key');
         assert.equal(one.key!.toString(), m.key);
         assert.deepEqual(one.value ?? null, m.value, id);
-        assert.equal(one.partition, pick({ topic, partitionMetadata, message: { key: m.key, value: null } }), `${id}: partition of its key`);
+        assert.equal(one.partition, partitionOf(m.key as string), `${id}: partition of its key`);
       }
     });
 
@@ -210,16 +202,8 @@ for (const impl of implementations)
         await publisher.close();
       }
       const got = await partitionsOfKeys(kafka, topic, keys.length);
-      const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3, 4].map((partitionId) => ({
-        partitionId,
-        leader: 1,
-        replicas: [1],
-        isr: [1],
-        partitionErrorCode: 0,
-        offlineReplicas: [],
-      }));
-      const pick = Partitioners.DefaultPartitioner();
-      const expected = new Map(keys.map((key) => [key, pick({ topic, partitionMetadata, message: { key, value: null } })]));
+      const partitionOf = javaPartitioner(topic, 5);
+      const expected = new Map(keys.map((key) => [key, partitionOf(key)]));
       assert.equal(got.size, keys.length);
       assert.ok(new Set(got.values()).size > 1, 'keys spread over several partitions');
       for (const key of keys) assert.equal(got.get(key), expected.get(key), key);
@@ -441,6 +425,20 @@ for (const impl of implementations)
       await admin.disconnect();
     });
   });
+
+/** The partition kafkajs's DefaultPartitioner (Java's murmur2) picks for a key, on a topic of `count` partitions. */
+function javaPartitioner(topic: string, count: number): (key: string) => number {
+  const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
+    partitionId,
+    leader: 1,
+    replicas: [1],
+    isr: [1],
+    partitionErrorCode: 0,
+    offlineReplicas: [],
+  }));
+  const pick = Partitioners.DefaultPartitioner();
+  return (key) => pick({ topic, partitionMetadata, message: { key, value: null } });
+}
 
 /** Messages with string keys and one string header, packed as ingest's prepare worker packs them. */
 function packedOf(messages: readonly OutgoingMessage[]): PackedMessages {
