@@ -68,7 +68,6 @@ export interface ScreenReply {
   readonly indices: Uint32Array;
   readonly cdrIds: readonly string[];
   readonly eventTimes: Float64Array;
-  readonly accountIds: readonly string[];
   readonly failures: readonly RecordFailure[];
   /** Optional fields dropped as unusable (counted in a metric). */
   readonly dropped: { readonly error_code: number; readonly client_ip: number };
@@ -202,7 +201,6 @@ export class BatchWork {
       indices: Uint32Array.from(screened.indices),
       cdrIds: events.map((e) => e.cdr_id),
       eventTimes: Float64Array.from(events, (e) => e.event_time),
-      accountIds: events.map((e) => e.account_id),
       failures,
       dropped,
     };
