@@ -27,6 +27,12 @@ export interface Storage {
   readonly embedded: boolean;
   /** The embedded engine's directory (its tables' files live under it); undefined for a server. */
   readonly path: string | undefined;
+  /**
+   * This process's hold on the embedded engine's directory: the same for every storage of the process while any of
+   * them has it open (no other process can write it meanwhile: the engine locks it), a new one once all were closed
+   * and it is opened again (another process may have written it in between). Undefined for a server.
+   */
+  readonly lease: string | undefined;
   /** `db.table`, quoted. */
   table(name: string): string;
   /** ` ON CLUSTER x` or ''. */
@@ -286,12 +292,35 @@ function insertSettings(settings: ClickHouseSettings | undefined): Record<string
   return out;
 }
 
+/** Open storages of this process per embedded engine directory, and the lease they share (`Storage.lease`). */
+const leases = new Map<string, { open: number; lease: string }>();
+let leaseSequence = 0;
+
+function takeLease(enginePath: string): string {
+  const key = resolve(enginePath);
+  const held = leases.get(key);
+  if (held) {
+    held.open++;
+    return held.lease;
+  }
+  const lease = `${key}#${++leaseSequence}`;
+  leases.set(key, { open: 1, lease });
+  return lease;
+}
+
+function returnLease(enginePath: string): void {
+  const key = resolve(enginePath);
+  const held = leases.get(key);
+  if (held && --held.open <= 0) leases.delete(key);
+}
+
 export async function openStorage(config: ClickHouseConfig, dataDir: string): Promise<Storage> {
   let client: ClickHouseClient;
   let rawInserter: ChdbRawInserter | undefined;
   let binaryInserter: BinaryInserter | undefined;
   let embedded = false;
   let enginePath: string | undefined;
+  let lease: string | undefined;
   let dedupRepair: DedupRepairReport | undefined;
   if (config.url) {
     client = createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 300_000 });
@@ -311,6 +340,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     }
     embedded = true;
     enginePath = path;
+    lease = takeLease(path);
     const engine = rawInserter;
     binaryInserter = openBinaryInserter(path, async (sql) => {
       await engine.chdb.queryAsync(sql);
@@ -342,12 +372,14 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
       throw storageError(cause, `insert into ${table}`, true);
     }
   };
+  let closed = false;
   const storage: Storage = {
     client,
     database,
     cluster,
     embedded,
     path: enginePath,
+    lease,
     shapedInsertFormat,
     ...(dedupRepair ? { dedupRepair } : {}),
     table: (name) => `\`${database}\`.\`${name}\``,
@@ -421,14 +453,21 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
       }
     },
     async close(): Promise<void> {
-      await client.close();
-      binaryInserter?.close();
+      try {
+        await client.close();
+        binaryInserter?.close();
+      } finally {
+        if (enginePath !== undefined && !closed) returnLease(enginePath);
+        closed = true;
+      }
     },
   };
   try {
     await client.ping();
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`${storage.onCluster()}` });
   } catch (cause) {
+    if (enginePath !== undefined && !closed) returnLease(enginePath);
+    closed = true;
     if (embedded) throw inUseOr(cause, join(dataDir, 'clickhouse'));
     throw storageError(cause, 'connect', false);
   }
