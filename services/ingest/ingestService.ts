@@ -2,7 +2,7 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { MonthKey } from '../core/index.ts';
 import { PipelineError, CDR_SHAPE, VAULT_SHAPE, CalendarMemo, cdrRowIdentity, vaultRowIdentity } from '../core/index.ts';
-import type { Storage } from '../platform/clickhouse/index.ts';
+import { dedupHorizonSecondsFor, type Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
 import { sealerFor, type MonthKeyRing } from '../platform/keys/index.ts';
 import {
@@ -21,6 +21,7 @@ import type { PipelineMetrics } from '../platform/observability/index.ts';
 import { confluentSchemaIds, SchemaRegistryClient } from '../platform/schemas/index.ts';
 import type { RecordFailure } from './batchWork.ts';
 import { createPrepareWork, type PrepareWork } from './preparePool.ts';
+import { storedIdsFor, type StoredIds } from './storedIds.ts';
 
 /**
  * Ingest's inserts skip the Replacing engines' merge of each inserted block with itself (optimize_on_insert): a batch
@@ -119,6 +120,9 @@ export class IngestService implements BatchHandler<PartitionState> {
   /** Ids stored at each epoch since the oldest lookup in flight began. */
   private readonly recentlyStored = new Map<number, ReadonlySet<string>>();
 
+  /** The ids the store holds, as a filter that spares the lookup of ids never stored (ADR 0045); embedded store only. */
+  private readonly storedIds: StoredIds | undefined;
+
   /** Where cdr.raw's writer schemas are looked up by id, if configured (CDR_SCHEMA_REGISTRY_URL). */
   private readonly schemaRegistry: SchemaRegistryClient | undefined;
 
@@ -132,6 +136,11 @@ export class IngestService implements BatchHandler<PartitionState> {
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
     for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
     const { ingest: settings } = deps.config;
+    this.storedIds = storedIdsFor(
+      deps.storage,
+      { capacity: settings.idFilter, horizonMs: dedupHorizonSecondsFor(deps.config.kafka.rawRetentionHours) * 1000 },
+      deps.log,
+    );
     this.work = createPrepareWork({
       threads: settings.workers,
       identifierCache: settings.identifierCache,
@@ -176,6 +185,12 @@ export class IngestService implements BatchHandler<PartitionState> {
     return { ...this.counts, batches: s.batches, lag: s.lag, partitions: s.partitions };
   }
 
+  /** The duplicate filter (ADR 0045): absent (a server, or CDR_INGEST_ID_FILTER=0), or whether it has read the store in. */
+  get duplicateFilter(): { readonly ready: boolean } | undefined {
+    const f = this.storedIds;
+    return f === undefined ? undefined : { ready: f.ready };
+  }
+
   status(): LoopStatus {
     return this.loop.status();
   }
@@ -201,6 +216,7 @@ export class IngestService implements BatchHandler<PartitionState> {
   async stop(): Promise<void> {
     await this.loop.stop();
     await this.work.close();
+    this.storedIds?.release();
     this.deps.log.info({ ...this.stats }, 'ingest stopped');
   }
 
@@ -377,6 +393,11 @@ export class IngestService implements BatchHandler<PartitionState> {
   ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; claimed: string[] }> {
     const firsts = new Map<string, Candidate>();
     for (const d of candidates) if (!firsts.has(d.cdrId)) firsts.set(d.cdrId, d);
+    // The filter (ADR 0045) learns every id before any row with it can be written (a write that fails after landing
+    // leaves it stored too), and says which ids the store may hold: only those are looked up.
+    const filter = this.storedIds;
+    const maybe: string[] = [];
+    for (const id of firsts.keys()) if (filter === undefined || filter.addAndTell(id)) maybe.push(id);
     const elsewhere = new Set<string>();
     if (recordedOffsets !== undefined) {
       for (const offset of recordedOffsets === '' ? [] : recordedOffsets.split(',')) elsewhere.add(offset);
@@ -390,7 +411,8 @@ export class IngestService implements BatchHandler<PartitionState> {
         // at its own position too — is a copy. At its own position it was read again: an operator rewound the group past
         // what was committed (found from outside: 100 records read again were stored, counted and published again; a
         // full rewind doubled cdr.pseudonymised, when a record stored at its own position was taken for this batch's).
-        const stored = await this.storedPositions([...firsts.keys()]);
+        // Only ids the filter may have seen: one it never saw is not in cdr_ids.
+        const stored = maybe.length === 0 ? [] : await this.storedPositions(maybe);
         for (const r of stored) {
           const d = firsts.get(r.cdr_id);
           if (d) elsewhere.add(d.message.offset);

@@ -133,6 +133,8 @@ const sectionSchemas = {
     // Memory bounds (docs/operations.md "Memory"): identifiers derived under a month key and vault rows known written.
     CDR_INGEST_IDENTIFIER_CACHE: intVar(0, 10_000_000).default(100_000),
     CDR_INGEST_VAULT_RECENT: intVar(0, 20_000_000).default(200_000),
+    // cdr_ids remembered in a filter in front of the duplicate lookup (ADR 0045), ~1.25 bytes each; 0: none.
+    CDR_INGEST_ID_FILTER: intVar(0, 1_000_000_000).default(8_000_000),
     CDR_MAX_FUTURE_SKEW_MS: intVar(0, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
     // Prepare worker threads (services/ingest/preparePool.ts); unset: one fewer than the cores, at least one.
     CDR_INGEST_WORKERS: intVar(0, 64).optional(),
@@ -252,6 +254,8 @@ export interface IngestConfig {
   readonly identifierCache: number;
   /** Most (month, token) vault rows remembered as written, so a known subscriber's row is not sent again (0: none). */
   readonly vaultRecent: number;
+  /** cdr_ids a filter in front of the duplicate lookup remembers (embedded store only; 0: no filter, ADR 0045). */
+  readonly idFilter: number;
   /** Worker threads doing the per-record work (0: the main thread does it). */
   readonly workers: number;
   /** Their nice value (0-19); undefined: the composition root decides (ADR 0034). */
@@ -465,6 +469,7 @@ const BUILDERS: { [K in SectionName]: (env: NodeJS.ProcessEnv, problems: Problem
       maxFutureSkewMs: e.CDR_MAX_FUTURE_SKEW_MS,
       identifierCache: e.CDR_INGEST_IDENTIFIER_CACHE,
       vaultRecent: e.CDR_INGEST_VAULT_RECENT,
+      idFilter: e.CDR_INGEST_ID_FILTER,
       workers: e.CDR_INGEST_WORKERS ?? Math.max(1, availableParallelism() - 1),
       workerNice: e.CDR_INGEST_WORKER_NICE,
       sealer: e.CDR_NATIVE_SEALER,

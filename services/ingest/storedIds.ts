@@ -1,0 +1,153 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { StoredIdFilter } from '../core/index.ts';
+import type { Storage } from '../platform/clickhouse/index.ts';
+
+/**
+ * The cdr_ids an embedded store holds, as a filter in front of ingest's duplicate lookup (ADR 0045): an id the filter
+ * has never seen is not in `cdr_ids`, so it needs no lookup. Complete only because nothing but this process writes
+ * the store while it holds it (the engine locks its directory), so it is one filter per lease on the directory
+ * (`Storage.lease`), shared by every ingest of the process, and not used with a ClickHouse server (other processes
+ * write there).
+ */
+export interface StoredIds {
+  /** False until the ids the store held when it was opened are read in; until then every id is a "maybe". */
+  readonly ready: boolean;
+  mightContain(id: string): boolean;
+  /** Remembers an id (before any row with it can be written); whether it may be in the store (as `mightContain`). */
+  addAndTell(id: string): boolean;
+  /** This ingest no longer uses it (the last one lets it go). */
+  release(): void;
+}
+
+export interface StoredIdsOptions {
+  /** Ids remembered at the nominal false-"maybe" rate (CDR_INGEST_ID_FILTER); 0: no filter. */
+  readonly capacity: number;
+  /** The store's duplicate horizon (how long cdr_ids keeps an id), ms. */
+  readonly horizonMs: number;
+}
+
+interface Shared {
+  readonly filter: StoredIdFilter;
+  ready: boolean;
+  users: number;
+}
+
+const byLease = new Map<string, Shared>();
+
+/** The filter for this storage, loading it on first use; undefined when there is none (a server, or capacity 0). */
+export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: Logger): StoredIds | undefined {
+  const lease = storage.lease;
+  if (lease === undefined || storage.path === undefined || options.capacity <= 0) return undefined;
+  let shared = byLease.get(lease);
+  if (!shared) {
+    const created: Shared = { filter: new StoredIdFilter(options), ready: false, users: 0 };
+    shared = created;
+    byLease.set(lease, created);
+    const started = performance.now();
+    // In the background: ingest looks every id up meanwhile, as it did without the filter.
+    void readStoredIds(storage, created.filter).then(
+      (count) => {
+        created.ready = true;
+        log.info(
+          { ids: count, ms: Math.round(performance.now() - started), filterBytes: created.filter.bytes },
+          'stored cdr_ids read into the duplicate filter',
+        );
+      },
+      (err: unknown) =>
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the stored cdr_ids; every batch looks all its ids up'),
+    );
+  }
+  const s = shared;
+  s.users++;
+  let released = false;
+  return {
+    get ready() {
+      return s.ready;
+    },
+    mightContain: (id) => !s.ready || s.filter.mightContain(id),
+    addAndTell: (id) => s.filter.addAndTell(id, performance.now()) || !s.ready,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--s.users <= 0 && byLease.get(lease) === s) byLease.delete(lease);
+    },
+  };
+}
+
+/**
+ * Every cdr_id in `cdr_ids`, streamed: the engine writes them to a file beside its directory (RowBinary, not into
+ * shared memory: tens of millions of ids are gigabytes), read back in 1 MiB pieces.
+ */
+async function readStoredIds(storage: Storage, filter: StoredIdFilter): Promise<number> {
+  // The table keeps ids as long as it was made to (its TTL, fixed when it was made), perhaps longer than the setting now.
+  const [table] = await storage.query<{ engine_full: string }>(`SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'cdr_ids'`, {
+    db: storage.database,
+  });
+  const ttl = /EmbeddedRocksDB\((\d+)/.exec(table?.engine_full ?? '');
+  if (!ttl) throw new Error(`cdr_ids is not the embedded key-value table (${table?.engine_full ?? 'absent'})`);
+  if (Number(ttl[1]) > 0) filter.holdAtLeast(Number(ttl[1]) * 1000);
+  else filter.holdAtLeast(Number.POSITIVE_INFINITY);
+  const each = (id: string): void => filter.add(id, performance.now());
+  const dir = `${storage.path}.scan`;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // What a process that crashed while reading left (only one process holds the directory, so not another's).
+  const mine = `cdr_ids-${process.pid}-`;
+  for (const name of await readdir(dir)) if (!name.startsWith(mine)) await rm(join(dir, name), { force: true });
+  const file = join(dir, `${mine}${Date.now()}.rowbinary`);
+  try {
+    await storage.command(`SELECT cdr_id FROM ${storage.table('cdr_ids')} INTO OUTFILE ${sqlString(file)} FORMAT RowBinary`);
+    let count = 0;
+    const reader = new RowBinaryStrings((id) => {
+      count++;
+      each(id);
+    });
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) reader.push(chunk as Buffer);
+    reader.end();
+    return count;
+  } finally {
+    await rm(file, { force: true });
+    await rmdir(dir).catch(() => undefined); // only when empty
+  }
+}
+
+/** Reads RowBinary `String` values (LEB128 length, bytes) across chunk boundaries. */
+export class RowBinaryStrings {
+  private rest: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly each: (value: string) => void) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
+    let at = 0;
+    for (;;) {
+      let length = 0;
+      let shift = 0;
+      let p = at;
+      let complete = false;
+      while (p < buf.length) {
+        const byte = buf[p++]!;
+        length += (byte & 0x7f) * 2 ** shift;
+        shift += 7;
+        if ((byte & 0x80) === 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete || p + length > buf.length) break;
+      this.each(buf.toString('utf8', p, p + length));
+      at = p + length;
+    }
+    this.rest = at === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(at));
+  }
+
+  end(): void {
+    if (this.rest.length > 0) throw new Error(`RowBinary strings: ${this.rest.length} bytes left after the last value`);
+  }
+}
+
+function sqlString(v: string): string {
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
