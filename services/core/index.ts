@@ -91,7 +91,7 @@ export type {
   DestructionReportCheck,
 } from './retention/destructionRecord.ts';
 export { RecentIds, RecentScopedIds } from './dedup/recentIds.ts';
-export { StoredIdFilter, type StoredIdFilterOptions } from './dedup/storedIdFilter.ts';
+export { StoredIdFilter, type FilterHold, type StoredIdFilterOptions } from './dedup/storedIdFilter.ts';
 export { classifyError, ERROR_CODES, PipelineError, ruleOf } from './errors/pipelineError.ts';
 export type { Disposition, PipelineErrorCode } from './errors/pipelineError.ts';
 export { isoInstantProblem, parseIsoInstant, quotedValue } from './time/isoInstant.ts';

@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { MonthKey } from '../core/index.ts';
+import type { FilterHold, MonthKey } from '../core/index.ts';
 import { PipelineError, CDR_SHAPE, VAULT_SHAPE, CalendarMemo, cdrRowIdentity, vaultRowIdentity } from '../core/index.ts';
 import { dedupHorizonSecondsFor, type Storage } from '../platform/clickhouse/index.ts';
 import type { IngestConfig, KafkaConfig } from '../platform/config/index.ts';
@@ -112,7 +112,7 @@ export class IngestService implements BatchHandler<PartitionState> {
    * The claimed ids of each partition's batches in flight, one array per batch range (a retry or a replay of the range
    * replaces its earlier attempt's), released when a partition leaves this member.
    */
-  private readonly claimsByPartition = new Map<number, Map<number, readonly string[]>>();
+  private readonly claimsByPartition = new Map<number, Map<number, Attempt>>();
   /** Counts stored batches; a lookup remembers the count it started at. */
   private storedEpoch = 0;
   /** Lookups in flight, by the epoch they started at (with how many started then). */
@@ -136,11 +136,6 @@ export class IngestService implements BatchHandler<PartitionState> {
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
     for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
     const { ingest: settings } = deps.config;
-    this.storedIds = storedIdsFor(
-      deps.storage,
-      { capacity: settings.idFilter, horizonMs: dedupHorizonSecondsFor(deps.config.kafka.rawRetentionHours) * 1000 },
-      deps.log,
-    );
     this.work = createPrepareWork({
       threads: settings.workers,
       identifierCache: settings.identifierCache,
@@ -178,6 +173,12 @@ export class IngestService implements BatchHandler<PartitionState> {
       }),
     });
     deps.metrics.watchLagAge('ingest', () => this.loop.status().lagAgeMs);
+    // Last: nothing after it can fail and leave the shared filter counting a user that never stops.
+    this.storedIds = storedIdsFor(
+      deps.storage,
+      { capacity: settings.idFilter, horizonMs: dedupHorizonSecondsFor(deps.config.kafka.rawRetentionHours) * 1000 },
+      deps.log,
+    );
   }
 
   get stats(): IngestStats {
@@ -214,9 +215,12 @@ export class IngestService implements BatchHandler<PartitionState> {
 
   /** Stops after the batch in progress finishes (or is abandoned uncommitted if storage is down); idempotent. */
   async stop(): Promise<void> {
-    await this.loop.stop();
-    await this.work.close();
-    this.storedIds?.release();
+    try {
+      await this.loop.stop();
+      await this.work.close();
+    } finally {
+      this.storedIds?.release();
+    }
     this.deps.log.info({ ...this.stats }, 'ingest stopped');
   }
 
@@ -231,7 +235,10 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 
   closePartition(partition: number): void {
-    for (const ids of this.claimsByPartition.get(partition)?.values() ?? []) for (const id of ids) this.claims.delete(id);
+    for (const attempt of this.claimsByPartition.get(partition)?.values() ?? []) {
+      for (const id of attempt.ids) this.claims.delete(id);
+      this.releaseHold(attempt);
+    }
     this.claimsByPartition.delete(partition);
   }
 
@@ -260,7 +267,7 @@ export class IngestService implements BatchHandler<PartitionState> {
         candidates.push({ position: p, at, message: messages[screened.indices[p]!]!, cdrId: screened.cdrIds[p]!, eventTime: screened.eventTimes[p]! });
       }
 
-      const { good, duplicates, decisions: duplicateDecisions, claimed } = await this.dropDuplicates(candidates, ctx, recorded?.offsets);
+      const { good, duplicates, decisions: duplicateDecisions, attempt: claimed } = await this.dropDuplicates(candidates, ctx, recorded?.offsets);
       const decisions = decisionsText(duplicateDecisions, registry?.unreadable ?? []);
       const storedHere = ctx.attempt === 'replay' ? await this.storedAtTheirPositions(good, ctx) : new Set<string>();
 
@@ -390,12 +397,15 @@ export class IngestService implements BatchHandler<PartitionState> {
     candidates: readonly Candidate[],
     ctx: BatchContext<PartitionState>,
     recordedOffsets: string | undefined,
-  ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; claimed: string[] }> {
+  ): Promise<{ good: Candidate[]; duplicates: number; decisions: string; attempt: Attempt }> {
     const firsts = new Map<string, Candidate>();
     for (const d of candidates) if (!firsts.has(d.cdrId)) firsts.set(d.cdrId, d);
     // The filter (ADR 0045) learns every id before any row with it can be written (a write that fails after landing
-    // leaves it stored too), and says which ids the store may hold: only those are looked up.
+    // leaves it stored too), and says which ids the store may hold: only those are looked up. The attempt holds the
+    // filter's generation until its rows are written or it is given up (rows written late count from then).
     const filter = this.storedIds;
+    const attempt: Attempt = { ids: [], hold: filter?.hold(), holdReleased: false };
+    this.track(ctx, attempt);
     const maybe: string[] = [];
     for (const id of firsts.keys()) if (filter === undefined || filter.addAndTell(id)) maybe.push(id);
     const elsewhere = new Set<string>();
@@ -434,7 +444,7 @@ export class IngestService implements BatchHandler<PartitionState> {
       }
     }
     const good: Candidate[] = [];
-    const claimed: string[] = [];
+    const claimed = attempt.ids;
     let duplicates = 0;
     for (const d of candidates) {
       const id = d.cdrId;
@@ -450,18 +460,32 @@ export class IngestService implements BatchHandler<PartitionState> {
         claimed.push(id);
       } else if (samePosition(claim, d)) claimed.push(id);
     }
+    // Again: the partition may have left this member during the lookup (its claims are then tracked until it does again).
+    this.track(ctx, attempt);
+    return { good, duplicates, decisions: [...elsewhere].join(','), attempt };
+  }
+
+  /** An attempt at a range; an earlier one (its write failed, or its prepare threw) is replaced, not kept beside. */
+  private track(ctx: BatchContext<PartitionState>, attempt: Attempt): void {
     let byPartition = this.claimsByPartition.get(ctx.partition);
-    if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Map<number, readonly string[]>()));
-    // An earlier attempt at this range (one whose write failed, or whose prepare threw) is replaced, not kept beside.
-    byPartition.set(ctx.range.from, claimed);
-    return { good, duplicates, decisions: [...elsewhere].join(','), claimed };
+    if (!byPartition) this.claimsByPartition.set(ctx.partition, (byPartition = new Map<number, Attempt>()));
+    const earlier = byPartition.get(ctx.range.from);
+    if (earlier !== undefined && earlier !== attempt) this.releaseHold(earlier);
+    byPartition.set(ctx.range.from, attempt);
+  }
+
+  private releaseHold(attempt: Attempt): void {
+    if (attempt.hold === undefined || attempt.holdReleased) return;
+    attempt.holdReleased = true;
+    this.storedIds?.releaseHold(attempt.hold);
   }
 
   /** Claims of a batch that was given up: nothing was stored. */
-  private release(ctx: BatchContext<PartitionState>, ids: readonly string[]): void {
-    for (const id of ids) this.claims.delete(id);
+  private release(ctx: BatchContext<PartitionState>, attempt: Attempt): void {
+    for (const id of attempt.ids) this.claims.delete(id);
     const byPartition = this.claimsByPartition.get(ctx.partition);
-    if (byPartition?.get(ctx.range.from) === ids) byPartition.delete(ctx.range.from);
+    if (byPartition?.get(ctx.range.from) === attempt) byPartition.delete(ctx.range.from);
+    this.releaseHold(attempt);
   }
 
   /** Ranges whose claimed ids this process tracks for a partition (for tests: no attempt's ids linger). */
@@ -470,18 +494,26 @@ export class IngestService implements BatchHandler<PartitionState> {
   }
 
   /** Claims of a batch now stored: kept as recently stored for lookups that were in flight meanwhile. */
-  private stored(ctx: BatchContext<PartitionState>, ids: readonly string[]): void {
+  private stored(ctx: BatchContext<PartitionState>, attempt: Attempt): void {
+    const ids = attempt.ids;
     if (ids.length > 0) {
       this.storedEpoch++;
       if (this.lookupsInFlight.size > 0) this.recentlyStored.set(this.storedEpoch, new Set(ids));
     }
-    this.release(ctx, ids);
+    this.release(ctx, attempt);
   }
 
   private pruneRecentlyStored(): void {
     const oldest = this.lookupsInFlight.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.lookupsInFlight.keys());
     for (const epoch of this.recentlyStored.keys()) if (epoch <= oldest) this.recentlyStored.delete(epoch);
   }
+}
+
+/** One prepare of a batch range: the ids it claimed, and its hold on the duplicate filter's generation (ADR 0045). */
+interface Attempt {
+  readonly ids: string[];
+  readonly hold: FilterHold | undefined;
+  holdReleased: boolean;
 }
 
 /** Two records at the same place in Kafka (topic, partition, offset). */

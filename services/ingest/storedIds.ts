@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { StoredIdFilter } from '../core/index.ts';
+import { StoredIdFilter, type FilterHold } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
 
 /**
@@ -18,6 +19,9 @@ export interface StoredIds {
   mightContain(id: string): boolean;
   /** Remembers an id (before any row with it can be written); whether it may be in the store (as `mightContain`). */
   addAndTell(id: string): boolean;
+  /** Taken by a batch before it adds its ids, released once its rows are written or it was given up. */
+  hold(): FilterHold;
+  releaseHold(hold: FilterHold): void;
   /** This ingest no longer uses it (the last one lets it go). */
   release(): void;
 }
@@ -30,8 +34,14 @@ export interface StoredIdsOptions {
 }
 
 interface Shared {
-  readonly filter: StoredIdFilter;
+  /** Absent where an ingest of the process runs without a filter on this hold (CDR_INGEST_ID_FILTER=0). */
+  readonly filter: StoredIdFilter | undefined;
   ready: boolean;
+  /**
+   * An ingest of the process wrote, or may write, without telling a filter (it has none): ids may be stored that no
+   * filter learnt, so none on this hold is ever used (every id is looked up) until the hold ends.
+   */
+  blind: boolean;
   users: number;
 }
 
@@ -40,39 +50,48 @@ const byLease = new Map<string, Shared>();
 /** The filter for this storage, loading it on first use; undefined when there is none (a server, or capacity 0). */
 export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: Logger): StoredIds | undefined {
   const lease = storage.lease;
-  if (lease === undefined || storage.path === undefined || options.capacity <= 0) return undefined;
+  if (lease === undefined || storage.path === undefined) return undefined;
   let shared = byLease.get(lease);
+  if (options.capacity <= 0) {
+    // This ingest adds ids no filter learns: any other ingest of the process on this hold must look every id up.
+    if (shared) shared.blind = true;
+    else byLease.set(lease, { filter: undefined, ready: false, blind: true, users: 1 });
+    return undefined;
+  }
   if (!shared) {
-    const created: Shared = { filter: new StoredIdFilter(options), ready: false, users: 0 };
+    const created: Shared = { filter: new StoredIdFilter(options), ready: false, blind: false, users: 0 };
     shared = created;
     byLease.set(lease, created);
+    const filter = created.filter!;
     const started = performance.now();
     // In the background: ingest looks every id up meanwhile, as it did without the filter.
-    void readStoredIds(storage, created.filter).then(
+    void readStoredIds(storage, filter).then(
       (count) => {
         created.ready = true;
-        log.info(
-          { ids: count, ms: Math.round(performance.now() - started), filterBytes: created.filter.bytes },
-          'stored cdr_ids read into the duplicate filter',
-        );
+        log.info({ ids: count, ms: Math.round(performance.now() - started), filterBytes: filter.bytes }, 'stored cdr_ids read into the duplicate filter');
       },
       (err: unknown) =>
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the stored cdr_ids; every batch looks all its ids up'),
     );
   }
   const s = shared;
+  const filter = s.filter;
+  if (filter === undefined) return undefined; // a blind marker: this hold has an ingest without a filter
   s.users++;
   let released = false;
+  const usable = (): boolean => s.ready && !s.blind;
   return {
     get ready() {
-      return s.ready;
+      return usable();
     },
-    mightContain: (id) => !s.ready || s.filter.mightContain(id),
-    addAndTell: (id) => s.filter.addAndTell(id, performance.now()) || !s.ready,
+    mightContain: (id) => !usable() || filter.mightContain(id),
+    addAndTell: (id) => filter.addAndTell(id, performance.now()) || !usable(),
+    hold: () => filter.hold(),
+    releaseHold: (hold) => filter.release(hold, performance.now()),
     release: () => {
       if (released) return;
       released = true;
-      if (--s.users <= 0 && byLease.get(lease) === s) byLease.delete(lease);
+      if (--s.users <= 0 && byLease.get(lease) === s && !s.blind) byLease.delete(lease);
     },
   };
 }
@@ -93,10 +112,11 @@ async function readStoredIds(storage: Storage, filter: StoredIdFilter): Promise<
   const each = (id: string): void => filter.add(id, performance.now());
   const dir = `${storage.path}.scan`;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // What a process that crashed while reading left (only one process holds the directory, so not another's).
-  const mine = `cdr_ids-${process.pid}-`;
+  // What a process that crashed while reading left (only one process holds the directory, so not another's; a pid is
+  // no name for a process here: in a container it is often 1 every time).
+  const mine = `cdr_ids-${SCAN_TOKEN}-`;
   for (const name of await readdir(dir)) if (!name.startsWith(mine)) await rm(join(dir, name), { force: true });
-  const file = join(dir, `${mine}${Date.now()}.rowbinary`);
+  const file = join(dir, `${mine}${++scanSequence}.rowbinary`);
   try {
     await storage.command(`SELECT cdr_id FROM ${storage.table('cdr_ids')} INTO OUTFILE ${sqlString(file)} FORMAT RowBinary`);
     let count = 0;
@@ -109,11 +129,17 @@ async function readStoredIds(storage: Storage, filter: StoredIdFilter): Promise<
     return count;
   } finally {
     await rm(file, { force: true });
-    await rmdir(dir).catch(() => undefined); // only when empty
   }
 }
 
-/** Reads RowBinary `String` values (LEB128 length, bytes) across chunk boundaries. */
+/** This process's scan files are named by it (and numbered): anything else in the directory is a crashed one's. */
+const SCAN_TOKEN = randomBytes(6).toString('hex');
+let scanSequence = 0;
+
+/**
+ * Reads RowBinary `String` values (LEB128 length, bytes) across chunk boundaries. Decoded as UTF-8: a cdr_id is
+ * printable ASCII (validated before it is stored), so it reads back as the string the main thread compares.
+ */
 export class RowBinaryStrings {
   private rest: Buffer = Buffer.alloc(0);
 

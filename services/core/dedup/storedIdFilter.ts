@@ -1,3 +1,9 @@
+/** A batch's claim on the generations its ids went to, until its rows are written or given up (`StoredIdFilter.hold`). */
+export interface FilterHold {
+  /** @internal the generation current when the batch began adding. */
+  readonly generation: object;
+}
+
 /**
  * A Bloom filter of the cdr_ids a store holds, in front of ingest's duplicate lookup (ADR 0045). It may answer "maybe"
  * for an id that was never stored (about 1% of them while within capacity, more beyond), never "no" for one that was:
@@ -5,9 +11,12 @@
  * So an id it answers "no" for needs no lookup, and the lookup's answer for the others is what decides.
  *
  * Bounded memory: two generations of `capacity / 2` ids each. The current one becomes the previous when it is full,
- * but only once nothing was added to the previous one for the store's horizon (the store forgets an id after it; a
- * generation dropped sooner would forget ids the store still holds). Until then ids keep going into the current
- * generation, which only raises how often it answers "maybe" (more lookups, never a wrong answer).
+ * but only once nothing was added to the previous one, and no batch that added ids to it was still writing, for the
+ * store's horizon and an hour (the store forgets an id a horizon after its row was written; a generation dropped sooner
+ * would forget ids the store still holds). Until then ids keep going into the current generation, which only raises
+ * how often it answers "maybe" (more lookups, never a wrong answer). A batch takes a `hold` before it adds its ids and
+ * releases it once its rows are written or given up: rows are written after their ids were added, sometimes much
+ * later (a store away for an hour, and the batch retried meanwhile).
  */
 
 /**
@@ -19,13 +28,21 @@ const PROBES = 7;
 /** 32-bit words per block: 16 × 32 = 512 bits, one cache line. */
 const BLOCK_WORDS = 16;
 
+/**
+ * Beyond the horizon, before a generation is dropped: the store counts its horizon from each row's write by the wall
+ * clock, the filter from the last add or write by a monotonic one; an hour covers a slow insert and a wall clock set back.
+ */
+const SLACK_MS = 3_600_000;
+
 class Generation {
   readonly bits: Uint32Array;
   /** Blocks − 1 (a power of two). */
   readonly blockMask: number;
   count = 0;
-  /** When an id was last added (the caller's monotonic clock, ms). */
+  /** When an id was last added, or a batch that added ids was last done writing (the caller's monotonic clock, ms). */
   lastAddedAt = Number.NEGATIVE_INFINITY;
+  /** Batches that added ids here (or may add) and are not yet done writing: the generation is kept while any is. */
+  holds = 0;
 
   constructor(ids: number) {
     let blocks = 2;
@@ -105,7 +122,7 @@ export class StoredIdFilter {
    * before): one hash and one block for both.
    */
   addAndTell(id: string, now: number): boolean {
-    if (this.current.count >= this.generationIds && now - this.previous.lastAddedAt > this.horizonMs) {
+    if (this.current.count >= this.generationIds && this.previous.holds === 0 && now - this.previous.lastAddedAt > this.horizonMs + SLACK_MS) {
       // The previous generation's newest id is past the horizon: the store forgot all of its ids too.
       this.previous = this.current;
       this.current = new Generation(this.generationIds);
@@ -114,6 +131,24 @@ export class StoredIdFilter {
     const inCurrent = this.current.testAndSet(this.h1, this.h2);
     this.current.lastAddedAt = now;
     return inCurrent || this.previous.has(this.h1, this.h2);
+  }
+
+  /** Before a batch adds its ids: its generation is kept until `release`. */
+  hold(): FilterHold {
+    this.current.holds++;
+    return { generation: this.current };
+  }
+
+  /**
+   * The batch's rows are written, or it was given up: its generation may go a horizon from now (and the current one,
+   * if the filter rotated since the hold: some of the batch's ids may be there).
+   */
+  release(hold: FilterHold, now: number): void {
+    const g = hold.generation as Generation;
+    g.holds--;
+    if (g.lastAddedAt < now) g.lastAddedAt = now;
+    // Rotated since the hold: some of its ids may be in the new generation.
+    if (g !== this.current && this.current.lastAddedAt < now) this.current.lastAddedAt = now;
   }
 
   /** The store keeps ids longer than it was told (its table was made with a longer horizon): keep them as long. */

@@ -1,4 +1,4 @@
-import { accessSync, constants, rmdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -296,8 +296,17 @@ function insertSettings(settings: ClickHouseSettings | undefined): Record<string
 const leases = new Map<string, { open: number; lease: string }>();
 let leaseSequence = 0;
 
+/** One key per directory however it is named (a symbolic link, a relative path). */
+function leaseKey(enginePath: string): string {
+  try {
+    return realpathSync(enginePath);
+  } catch {
+    return resolve(enginePath);
+  }
+}
+
 function takeLease(enginePath: string): string {
-  const key = resolve(enginePath);
+  const key = leaseKey(enginePath);
   const held = leases.get(key);
   if (held) {
     held.open++;
@@ -309,7 +318,7 @@ function takeLease(enginePath: string): string {
 }
 
 function returnLease(enginePath: string): void {
-  const key = resolve(enginePath);
+  const key = leaseKey(enginePath);
   const held = leases.get(key);
   if (held && --held.open <= 0) leases.delete(key);
 }
@@ -340,11 +349,12 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     }
     embedded = true;
     enginePath = path;
-    lease = takeLease(path);
     const engine = rawInserter;
     binaryInserter = openBinaryInserter(path, async (sql) => {
       await engine.chdb.queryAsync(sql);
     });
+    // Last before the storage exists: a throw above leaves no lease counted that nothing would return.
+    lease = takeLease(path);
   }
   const database = config.database;
   const cluster = config.cluster;
@@ -457,7 +467,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
         await client.close();
         binaryInserter?.close();
       } finally {
-        if (enginePath !== undefined && !closed) returnLease(enginePath);
+        if (lease !== undefined && enginePath !== undefined && !closed) returnLease(enginePath);
         closed = true;
       }
     },
@@ -466,7 +476,7 @@ export async function openStorage(config: ClickHouseConfig, dataDir: string): Pr
     await client.ping();
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database}\`${storage.onCluster()}` });
   } catch (cause) {
-    if (enginePath !== undefined && !closed) returnLease(enginePath);
+    if (lease !== undefined && enginePath !== undefined && !closed) returnLease(enginePath);
     closed = true;
     if (embedded) throw inUseOr(cause, join(dataDir, 'clickhouse'));
     throw storageError(cause, 'connect', false);

@@ -2,7 +2,8 @@
  * The duplicate filter (ADR 0045) with the real engine and broker: it reads the ids a store holds when the store is
  * opened again, so a copy of a record stored before a restart is still a duplicate once lookups are filtered; it is
  * shared by every storage of the process on one directory while any is open, and made anew when all were closed;
- * and it spares the lookup of ids never stored (what it is for).
+ * it is not used beside an ingest of the process without one; and it spares the lookup of ids never stored (what it
+ * is for).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,6 +133,18 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
       await other.close();
     }
     assert.equal(storedIdsFor({ ...storage, lease: undefined }, options, log), undefined, 'no filter for a server');
+    // An ingest of the process on this hold without a filter writes ids no filter learns: any other one there must
+    // look every id up from then on.
+    const withFilter = storedIdsFor(storage, options, log)!;
+    await waitFor('a new filter to be read in', () => withFilter.ready);
+    const unseen = `unseen-${randomUUID()}`;
+    assert.equal(withFilter.mightContain(unseen), false);
     assert.equal(storedIdsFor(storage, { ...options, capacity: 0 }, log), undefined, 'none when set to 0');
+    assert.equal(withFilter.ready, false, 'a filter beside an ingest without one is not used');
+    assert.equal(withFilter.mightContain(unseen), true);
+    withFilter.release();
+    const next = storedIdsFor(storage, options, log)!;
+    assert.equal(next.ready, false, 'nor one made later on the same hold');
+    next.release();
   });
 });
