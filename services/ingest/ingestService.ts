@@ -135,6 +135,7 @@ export class IngestService implements BatchHandler<PartitionState> {
     // Every outcome is served from the start (0 until it happens): a missing series is not a zero to a dashboard.
     for (const outcome of ['stored', 'duplicate', 'dlq', 'late'] as const) deps.metrics.ingestRecords.inc({ outcome }, 0);
     for (const field of ['error_code', 'client_ip'] as const) deps.metrics.ingestFieldsDropped.inc({ field }, 0);
+    for (const result of ['looked_up', 'ruled_out'] as const) deps.metrics.ingestIdLookups.inc({ result }, 0);
     const { ingest: settings } = deps.config;
     this.work = createPrepareWork({
       threads: settings.workers,
@@ -422,6 +423,9 @@ export class IngestService implements BatchHandler<PartitionState> {
         // what was committed (found from outside: 100 records read again were stored, counted and published again; a
         // full rewind doubled cdr.pseudonymised, when a record stored at its own position was taken for this batch's).
         // Only ids the filter may have seen: one it never saw is not in cdr_ids.
+        // Counted before the lookup: the filter said so whether the lookup then succeeds or is retried.
+        this.deps.metrics.ingestIdLookups.inc({ result: 'looked_up' }, maybe.length);
+        this.deps.metrics.ingestIdLookups.inc({ result: 'ruled_out' }, firsts.size - maybe.length);
         const stored = maybe.length === 0 ? [] : await this.storedPositions(maybe);
         for (const r of stored) {
           const d = firsts.get(r.cdr_id);

@@ -7,6 +7,7 @@ export interface PipelineMetrics {
   readonly ingestFieldsDropped: Counter<'field'>;
   readonly ingestBatchSeconds: Histogram;
   readonly ingestLag: Gauge<'partition'>;
+  readonly ingestIdLookups: Counter<'result'>;
   readonly pseudonymisedPublished: Counter;
   readonly retentionDeleted: Counter<'class'>;
   readonly billingRecords: Counter<'outcome'>;
@@ -59,6 +60,12 @@ export function createMetrics(): PipelineMetrics {
       name: 'cdr_ingest_lag_records',
       help: 'Records behind the partition high watermark',
       labelNames: ['partition'],
+      registers: [registry],
+    }),
+    ingestIdLookups: new Counter({
+      name: 'cdr_ingest_id_lookups_total',
+      help: 'cdr_ids of batches judged for duplicates the first time: looked_up in the store, or ruled_out by the filter of the stored ids (ADR 0045)',
+      labelNames: ['result'],
       registers: [registry],
     }),
     pseudonymisedPublished: new Counter({ name: 'cdr_pseudonymised_published_total', help: 'Pseudonymised events published', registers: [registry] }),

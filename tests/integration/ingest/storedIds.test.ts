@@ -38,6 +38,8 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
   let copiesCounted = 0;
   let storedSecond = 0;
   const leases: (string | undefined)[] = [];
+  /** cdr_ingest_id_lookups_total of run 2, by result. */
+  const lookupsCounted = new Map<string, number>();
 
   const send = async (kafka: Kafka, messages: Message[]): Promise<void> => {
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
@@ -86,6 +88,8 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
     await send(requireKafka(rt), messages);
     await waitFor('run 2 handled', () => second.stats.stored + second.stats.late + second.stats.duplicate >= messages.length);
     copiesCounted = second.stats.duplicate;
+    const counter = await rt.metrics.registry.getSingleMetric('cdr_ingest_id_lookups_total')?.get();
+    for (const v of counter?.values ?? []) lookupsCounted.set(String(v.labels['result']), v.value);
     storedSecond = second.stats.stored + second.stats.late;
   });
 
@@ -110,6 +114,9 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
     // The 1,500 copies must be looked up (they are in the store); of the 1,500 new ids ~1% pass the filter.
     assert.ok(asked >= 1500, `looked up ${asked} ids`);
     assert.ok(asked < 1500 + 200, `looked up ${asked} ids: the filter let most new ids through to the store`);
+    // The metric says the same: what was asked, and what the filter spared.
+    assert.equal(lookupsCounted.get('looked_up'), asked);
+    assert.equal((lookupsCounted.get('looked_up') ?? 0) + (lookupsCounted.get('ruled_out') ?? 0), 3000);
   });
 
   it('is one filter per hold on the directory: shared while any storage is open, made anew after all were closed', async () => {
