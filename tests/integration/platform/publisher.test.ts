@@ -278,7 +278,7 @@ for (const impl of implementations)
     it('leaves the event loop free during a large send (an ingest batch of 20,000 and more), and delivers all of it', async () => {
       const topic = uniqueName('pub.large');
       await createTopics(kafka, [{ topic, numPartitions: 2 }]);
-      const N = 80_000;
+      const N = 200_000;
       const messages: OutgoingMessage[] = Array.from({ length: N }, (_, i) => ({
         key: `acct-${i % 31}`,
         value: Buffer.from(`large-${i}`),
@@ -300,9 +300,10 @@ for (const impl of implementations)
         clearInterval(ticker);
         await publisher.close();
       }
-      // Queued in one piece, 80,000 produce calls hold the thread ~0.4 s or more here; in slices of ~8 ms, a request of
-      // `cdr start`'s API waits a slice at most. 150 ms leaves room for a loaded machine's garbage collections.
-      assert.ok(longestGap < 150, `the event loop was held ${longestGap.toFixed(0)} ms in one piece`);
+      // Queued in one piece, 80,000 produce calls held the thread ~0.4 s or more here, so 200,000 hold it ~1 s; in slices
+      // of ~8 ms, a request of `cdr start`'s API waits a slice at most. 300 ms leaves room for a loaded machine's garbage
+      // collections and a busy host's scheduling (150 ms failed once at 163 ms, the host's load ~4, 2026-12-07).
+      assert.ok(longestGap < 300, `the event loop was held ${longestGap.toFixed(0)} ms in one piece`);
       const admin2 = kafka.admin();
       await admin2.connect();
       const offsets = await admin2.fetchTopicOffsets(topic);
