@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { StoredIdFilter, type FilterHold } from '../core/index.ts';
 import type { Storage } from '../platform/clickhouse/index.ts';
+import { readVarint } from '../platform/kafka/index.ts';
 
 /**
  * The cdr_ids an embedded store holds, as a filter in front of ingest's duplicate lookup (ADR 0045): an id the filter
@@ -149,22 +150,11 @@ export class RowBinaryStrings {
     const buf = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
     let at = 0;
     for (;;) {
-      let length = 0;
-      let shift = 0;
-      let p = at;
-      let complete = false;
-      while (p < buf.length) {
-        const byte = buf[p++]!;
-        length += (byte & 0x7f) * 2 ** shift;
-        shift += 7;
-        if ((byte & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || p + length > buf.length) break;
-      this.each(buf.toString('utf8', p, p + length));
-      at = p + length;
+      const length = readVarint(buf, at);
+      if (length === undefined || at + length.size + length.value > buf.length) break;
+      const from = at + length.size;
+      this.each(buf.toString('utf8', from, from + length.value));
+      at = from + length.value;
     }
     this.rest = at === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(at));
   }
