@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -69,7 +69,10 @@ describe('Kafka broker restart mid-stream', () => {
     broker = await startLocalBroker({ dataDir: brokerDir, port: Number(broker.brokers[0]!.split(':')[1]) });
     assert.ok(stoppedAt < expectedOf(COUNT).stored, 'the broker went away before ingest had finished');
     const e = expectedOf(COUNT);
-    const state = (): unknown => ({ expected: { stored: e.stored, malformed: e.malformed }, stats: ingest.stats, health: ingest.health() });
+    // The log's last warnings too (the clients' errors, the loop's retries): CI's output is all there is of a failed run
+    // (once, 2026-12-07, ingest published nothing for 3 minutes after the restart, and the log was gone with the test).
+    const logTail = (): string[] => readFileSync(join(setup.dataDir, 'test.log'), 'utf8').trimEnd().split('\n').slice(-25);
+    const state = (): unknown => ({ expected: { stored: e.stored, malformed: e.malformed }, stats: ingest.stats, health: ingest.health(), log: logTail() });
     await waitFor('ingest to finish after the restart', () => ingest.stats.stored >= e.stored && ingest.stats.dlq >= e.malformed, 180_000, 200, state);
 
     // Idle now: the broker goes away again and comes back with nothing left to fetch. Health says so while it is away,

@@ -67,6 +67,7 @@ const ERR = {
   STATE: -172,
   AUTHENTICATION: -169,
   SSL: -181,
+  MSG_TIMED_OUT: -192,
   CORRUPT_MESSAGE: 2,
   MSG_SIZE_TOO_LARGE: 10,
   RECORD_LIST_TOO_LARGE: 18,
@@ -316,7 +317,7 @@ export class NativePublisher implements Publisher {
             delivery.error ??= coded;
             // After a fatal error (an idempotent producer fenced or out of sequence) or with the client gone, this
             // producer takes nothing more: the retry of the batch starts a new one.
-            if (coded.code === ERR.FATAL || coded.code === ERR.STATE || coded.isFatal === true) this.retire(producer, coded);
+            if (coded.code === ERR.FATAL || coded.code === ERR.STATE || coded.isFatal === true) this.retire(producer, coded, 'failed for good');
             break all;
           }
         }
@@ -358,12 +359,12 @@ export class NativePublisher implements Publisher {
   }
 
   /** Takes a failed producer out of use: what it had in flight fails, the next send starts a new one. */
-  private retire(producer: RdProducer, err: RdError): void {
+  private retire(producer: RdProducer, err: RdError, why: 'failed for good' | 'left a message unacknowledged past its timeout'): void {
     if (this.producer === producer) this.producer = undefined;
     this.failInFlight(err, producer);
     if (this.retired.has(producer)) return;
     this.retired.add(producer);
-    this.opts.log.warn({ code: err.code, error: err.message }, 'Kafka producer failed for good: a new one takes over');
+    this.opts.log.warn({ code: err.code, error: err.message }, `Kafka producer ${why}: a new one takes over`);
     void this.disconnect(producer, this.timing.retiredFlushMs);
   }
 
@@ -476,7 +477,15 @@ export class NativePublisher implements Publisher {
     if (err && refusal && UNDELIVERED_CODES.has(err.code))
       err = Object.assign(new Error(`${err.message} (the brokers refused this client's login: ${refusal.message})`), { code: err.code, isFatal: err.isFatal });
     if (err) opaque.error ??= err;
-    if ((err?.code === ERR.FATAL || err?.isFatal === true) && opaque.producer) this.retire(opaque.producer, err);
+    if (err && opaque.producer) {
+      if (err.code === ERR.FATAL || err.isFatal === true) this.retire(opaque.producer, err, 'failed for good');
+      // A message not acknowledged within its timeout (30 s): the client may be wedged, not the cluster. Seen in CI
+      // once after a broker restart (2026-12-07): every retry on the same client timed out again for minutes, each
+      // partition's, while a new client reconnects at once. The retry goes through a new client (new connections,
+      // metadata and producer id); what the old one still delivers is at least once, as for any retry. Not while the
+      // brokers refuse this client's login: a new client would only meet the refusal at connect and stop the service.
+      else if (err.code === ERR.MSG_TIMED_OUT && !refusal) this.retire(opaque.producer, err, 'left a message unacknowledged past its timeout');
+    }
     opaque.settleIfDone();
   }
 }

@@ -199,7 +199,7 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
       },
     ]);
     await tick();
-    fake.report((i) => (i === 1 ? Object.assign(new Error('Local: Message timed out'), { code: -192 }) : null));
+    fake.report((i) => (i === 1 ? Object.assign(new Error('Broker: Not enough in-sync replicas'), { code: 19 }) : null));
     await assert.rejects(failed, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
     const tooLarge = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('5') }] }]);
     await tick();
@@ -233,6 +233,28 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     await p.close();
     assert.equal(first.disconnects, 1);
     assert.equal(FakeProducer.made[1]!.disconnects, 1);
+  });
+
+  it('a message timed out retires the client: what it had in flight fails, the retry goes through a new one', async () => {
+    FakeProducer.made = [];
+    const p = new NativePublisher(opts, fakeModule, quick);
+    await p.start();
+    const first = FakeProducer.made[0]!;
+    const a = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    const b = p.send([{ topic: 'b', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
+    await tick();
+    // Only the first message's report comes, a timeout; the other call's would never come from a wedged client.
+    first.emit('delivery-report', Object.assign(new Error('Local: Message timed out'), { code: -192 }), { opaque: first.produced[0]!.opaque });
+    await assert.rejects(a, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable' && /timed out/.test(e.message));
+    await assert.rejects(b, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    assert.equal(first.disconnects, 1, 'the wedged client is let go');
+    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    assert.equal(FakeProducer.made.length, 2, 'a new client');
+    FakeProducer.made[1]!.report();
+    await retry;
+    await p.close();
+    assert.equal(first.disconnects, 1);
   });
 
   it('a disconnect that throws or never answers does not hold close() past its flush time and grace; close waits for a retired producer’s', async () => {
@@ -375,6 +397,10 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     await tick();
     fake.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
     await assert.rejects(timedOut, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable' && !/login/.test(e.message));
+    // That timeout (no refusal known) retired the client; the one refused before it was kept (a new client would meet
+    // the refusal at connect and stop the service).
+    assert.equal(fake.disconnects, 1);
+    assert.equal(FakeProducer.made.length, 1);
     await p.close();
   });
 });
