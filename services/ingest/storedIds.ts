@@ -32,6 +32,8 @@ export interface StoredIdsOptions {
   readonly capacity: number;
   /** The store's duplicate horizon (how long cdr_ids keeps an id), ms. */
   readonly horizonMs: number;
+  /** Wait before reading the stored ids again after a failed read (doubling, at most 16 times that); default 60 s. */
+  readonly loadRetryMs?: number;
 }
 
 interface Shared {
@@ -64,16 +66,32 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
     shared = created;
     byLease.set(lease, created);
     const filter = created.filter!;
-    const started = performance.now();
-    // In the background: ingest looks every id up meanwhile, as it did without the filter.
-    void readStoredIds(storage, filter).then(
-      (count) => {
-        created.ready = true;
-        log.info({ ids: count, ms: Math.round(performance.now() - started), filterBytes: filter.bytes }, 'stored cdr_ids read into the duplicate filter');
-      },
-      (err: unknown) =>
-        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the stored cdr_ids; every batch looks all its ids up'),
-    );
+    const retryMs = options.loadRetryMs ?? 60_000;
+    // In the background: ingest looks every id up meanwhile, as it did without the filter. A failed read (the engine
+    // busy or short of disk for the scan file) is tried again while the hold is in use: before, the filter then
+    // stayed unused until the process restarted. Ids read in twice are harmless (adding is idempotent).
+    const load = (attempt: number): void => {
+      const started = performance.now();
+      void readStoredIds(storage, filter).then(
+        (count) => {
+          created.ready = true;
+          log.info(
+            { ids: count, ms: Math.round(performance.now() - started), filterBytes: filter.bytes, attempt },
+            'stored cdr_ids read into the duplicate filter',
+          );
+        },
+        (err: unknown) => {
+          const inUse = byLease.get(lease) === created && created.users > 0 && !created.blind;
+          const retryInMs = retryMs * 2 ** Math.min(attempt - 1, 4);
+          log.warn(
+            { err: err instanceof Error ? err.message : String(err), attempt, ...(inUse ? { retry_in_ms: retryInMs } : {}) },
+            'could not read the stored cdr_ids; every batch looks all its ids up meanwhile',
+          );
+          if (inUse) setTimeout(() => byLease.get(lease) === created && created.users > 0 && !created.blind && load(attempt + 1), retryInMs).unref();
+        },
+      );
+    };
+    load(1);
   }
   const s = shared;
   const filter = s.filter;

@@ -2,8 +2,8 @@
  * The duplicate filter (ADR 0045) with the real engine and broker: it reads the ids a store holds when the store is
  * opened again, so a copy of a record stored before a restart is still a duplicate once lookups are filtered; it is
  * shared by every storage of the process on one directory while any is open, and made anew when all were closed;
- * it is not used beside an ingest of the process without one; and it spares the lookup of ids never stored (what it
- * is for).
+ * it is not used beside an ingest of the process without one; it reads the store again after a failed read; and it
+ * spares the lookup of ids never stored (what it is for).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -153,5 +153,28 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
     const next = storedIdsFor(storage, options, log)!;
     assert.equal(next.ready, false, 'nor one made later on the same hold');
     next.release();
+  });
+
+  it('reads the stored ids again after a failed read, and is used once it has', async () => {
+    const storage = requireStorage(rt!).storage;
+    let scans = 0;
+    // The real engine under a hold of its own (the runtime's has an ingest without a filter by now), whose first scan
+    // is refused.
+    const flaky: Storage = {
+      ...storage,
+      lease: `flaky-${randomUUID()}`,
+      command: async (sql, params, settings) => {
+        if (/INTO OUTFILE/.test(sql) && scans++ === 0) throw new Error('injected: the scan was refused');
+        return storage.command(sql, params, settings);
+      },
+    };
+    const filter = storedIdsFor(flaky, { capacity: 100_000, horizonMs: 96 * 3_600_000, loadRetryMs: 300 }, log)!;
+    assert.equal(filter.ready, false);
+    assert.equal(filter.mightContain(`never-${randomUUID()}`), true, 'every id a "maybe" until it has read the store');
+    await waitFor('the filter to be read in on a second try', () => filter.ready, 30_000, 50);
+    assert.equal(scans, 2, 'one refused scan, then one that was read');
+    for (const e of firstRun.slice(0, 50)) assert.equal(filter.mightContain(e.cdr_id), true, 'a stored id');
+    assert.equal(filter.mightContain(`never-${randomUUID()}`), false, 'an id never stored is ruled out');
+    filter.release();
   });
 });
