@@ -243,6 +243,11 @@ export class NativePublisher implements Publisher {
    * a wrong password was retried as a broker outage, 30 s per attempt, instead of stopping as a configuration error).
    */
   private loginRefused: { readonly producer: RdProducer; readonly message: string } | undefined;
+  /**
+   * Whether a client of this publisher ever connected: a login refused after that (a client replaced mid-run, while a
+   * password was rotated) is an outage to wait out, as for the client it replaced; only at start-up is it a stop.
+   */
+  private connectedOnce = false;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Disconnects under way (a retired producer's among them): `close` waits for them, so none is cut off by the exit. */
@@ -442,13 +447,18 @@ export class NativePublisher implements Publisher {
       producer.connect({}, (err) => {
         if (!err) {
           if (this.loginRefused?.producer === producer) this.loginRefused = undefined;
+          this.connectedOnce = true;
           return resolve();
         }
-        // A refused login shows only as an error event before the connection gives up: a configuration error, as
-        // with kafkajs, not a broker to wait for.
+        // A refused login shows only as an error event before the connection gives up: at start-up a configuration
+        // error, as with kafkajs, not a broker to wait for. Mid-run (a client replaced after a fault) it stays an
+        // outage, as for the client it replaces (found in review: a password rotated while the broker was away for
+        // over 30 s stopped the service once timed-out messages replaced the client).
         const login = this.loginRefused?.producer === producer ? this.loginRefused.message : undefined;
-        const detail = login ?? this.lastClientError ?? err.message;
-        reject(new PipelineError(login ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }));
+        const detail = login ? (this.connectedOnce ? `the brokers refused this client's login: ${login}` : login) : (this.lastClientError ?? err.message);
+        reject(
+          new PipelineError(login && !this.connectedOnce ? 'config_invalid' : 'broker_unavailable', `publisher could not connect: ${detail}`, { cause: err }),
+        );
       }),
     );
     // Delivery reports are served by librdkafka's own background thread, which hands them to this thread: nothing here

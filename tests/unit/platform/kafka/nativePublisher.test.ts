@@ -360,6 +360,38 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     FakeProducer.connectError = {};
   });
 
+  it('a login refused to a client that replaces one mid-run (a password rotated while the broker was away) is an outage, not a stop', async () => {
+    FakeProducer.made = [];
+    FakeProducer.connectError = {};
+    const p = new NativePublisher(opts, fakeModule, quick);
+    await p.start();
+    const first = FakeProducer.made[0]!;
+    const timedOut = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    first.report(() => Object.assign(new Error('Local: Message timed out'), { code: -192 }));
+    await assert.rejects(timedOut, (e: unknown) => e instanceof PipelineError && e.code === 'broker_unavailable');
+    FakeProducer.connectError = {
+      events: [{ message: 'sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: Authentication failed: Invalid username or password', code: -169 }],
+      error: Object.assign(new Error('Local: Broker transport failure'), { code: -195 }),
+    };
+    try {
+      await assert.rejects(
+        p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]),
+        (e: unknown) =>
+          e instanceof PipelineError && e.code === 'broker_unavailable' && /refused this client's login: .*Invalid username or password/.test(e.message),
+      );
+    } finally {
+      FakeProducer.connectError = {};
+    }
+    // The login works again: the next try connects and delivers.
+    const retry = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]);
+    await tick();
+    await tick();
+    FakeProducer.made.at(-1)!.report();
+    await retry;
+    await p.close();
+  });
+
   it("isLoginRefusal: librdkafka's code decides where the binding passes it; the package's words where it does not", () => {
     const cases: [number, string, boolean][] = [
       [-169, 'sasl_ssl://b:9093/1: SASL authentication error: Authentication failed', true],
