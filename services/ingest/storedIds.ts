@@ -46,6 +46,8 @@ interface Shared {
    */
   blind: boolean;
   users: number;
+  /** The storages of the ingests using it (a later read goes through one still in use, not the first one's). */
+  readonly sources: Storage[];
 }
 
 const byLease = new Map<string, Shared>();
@@ -58,21 +60,23 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
   if (options.capacity <= 0) {
     // This ingest adds ids no filter learns: any other ingest of the process on this hold must look every id up.
     if (shared) shared.blind = true;
-    else byLease.set(lease, { filter: undefined, ready: false, blind: true, users: 1 });
+    else byLease.set(lease, { filter: undefined, ready: false, blind: true, users: 1, sources: [] });
     return undefined;
   }
   if (!shared) {
-    const created: Shared = { filter: new StoredIdFilter(options), ready: false, blind: false, users: 0 };
+    const created: Shared = { filter: new StoredIdFilter(options), ready: false, blind: false, users: 0, sources: [] };
     shared = created;
     byLease.set(lease, created);
     const filter = created.filter!;
     const retryMs = options.loadRetryMs ?? 60_000;
     // In the background: ingest looks every id up meanwhile, as it did without the filter. A failed read (the engine
     // busy or short of disk for the scan file) is tried again while the hold is in use: before, the filter then
-    // stayed unused until the process restarted. Ids read in twice are harmless (adding is idempotent).
-    const load = (attempt: number): void => {
+    // stayed unused until the process restarted. An id read in twice changes no answer (the filter counts it twice,
+    // and turns over a little sooner). A retry reads through the storage of an ingest still using the filter: the one
+    // that made it may have been closed since (found in review).
+    const load = (attempt: number, source: Storage): void => {
       const started = performance.now();
-      void readStoredIds(storage, filter).then(
+      void readStoredIds(source, filter).then(
         (count) => {
           created.ready = true;
           log.info(
@@ -81,22 +85,23 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
           );
         },
         (err: unknown) => {
-          const inUse = byLease.get(lease) === created && created.users > 0 && !created.blind;
+          const inUse = (): boolean => byLease.get(lease) === created && created.users > 0 && !created.blind && created.sources.length > 0;
           const retryInMs = retryMs * 2 ** Math.min(attempt - 1, 4);
           log.warn(
-            { err: err instanceof Error ? err.message : String(err), attempt, ...(inUse ? { retry_in_ms: retryInMs } : {}) },
+            { err: err instanceof Error ? err.message : String(err), attempt, ...(inUse() ? { retry_in_ms: retryInMs } : {}) },
             'could not read the stored cdr_ids; every batch looks all its ids up meanwhile',
           );
-          if (inUse) setTimeout(() => byLease.get(lease) === created && created.users > 0 && !created.blind && load(attempt + 1), retryInMs).unref();
+          if (inUse()) setTimeout(() => inUse() && load(attempt + 1, created.sources.at(-1)!), retryInMs).unref();
         },
       );
     };
-    load(1);
+    load(1, storage);
   }
   const s = shared;
   const filter = s.filter;
   if (filter === undefined) return undefined; // a blind marker: this hold has an ingest without a filter
   s.users++;
+  s.sources.push(storage);
   let released = false;
   const usable = (): boolean => s.ready && !s.blind;
   return {
@@ -110,6 +115,8 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
     release: () => {
       if (released) return;
       released = true;
+      const at = s.sources.indexOf(storage);
+      if (at >= 0) s.sources.splice(at, 1);
       if (--s.users <= 0 && byLease.get(lease) === s && !s.blind) byLease.delete(lease);
     },
   };

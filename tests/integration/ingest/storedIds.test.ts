@@ -155,26 +155,42 @@ describe('the duplicate filter in front of the lookup (ADR 0045)', () => {
     next.release();
   });
 
-  it('reads the stored ids again after a failed read, and is used once it has', async () => {
+  it('reads the stored ids again after a failed read, through a storage still in use, and is used once it has', async () => {
     const storage = requireStorage(rt!).storage;
-    let scans = 0;
-    // The real engine under a hold of its own (the runtime's has an ingest without a filter by now), whose first scan
-    // is refused.
-    const flaky: Storage = {
+    const scans: string[] = [];
+    let firstClosed = false;
+    // The real engine under a hold of its own (the runtime's has an ingest without a filter by now). The first
+    // ingest's scan is refused, then it stops and its storage is closed; the second's storage works.
+    const lease = `flaky-${randomUUID()}`;
+    const first: Storage = {
       ...storage,
-      lease: `flaky-${randomUUID()}`,
+      lease,
       command: async (sql, params, settings) => {
-        if (/INTO OUTFILE/.test(sql) && scans++ === 0) throw new Error('injected: the scan was refused');
+        if (!/INTO OUTFILE/.test(sql)) return storage.command(sql, params, settings);
+        scans.push('first');
+        throw new Error(firstClosed ? 'injected: this storage is closed' : 'injected: the scan was refused');
+      },
+    };
+    const second: Storage = {
+      ...storage,
+      lease,
+      command: async (sql, params, settings) => {
+        if (/INTO OUTFILE/.test(sql)) scans.push('second');
         return storage.command(sql, params, settings);
       },
     };
-    const filter = storedIdsFor(flaky, { capacity: 100_000, horizonMs: 96 * 3_600_000, loadRetryMs: 300 }, log)!;
-    assert.equal(filter.ready, false);
-    assert.equal(filter.mightContain(`never-${randomUUID()}`), true, 'every id a "maybe" until it has read the store');
-    await waitFor('the filter to be read in on a second try', () => filter.ready, 30_000, 50);
-    assert.equal(scans, 2, 'one refused scan, then one that was read');
-    for (const e of firstRun.slice(0, 50)) assert.equal(filter.mightContain(e.cdr_id), true, 'a stored id');
-    assert.equal(filter.mightContain(`never-${randomUUID()}`), false, 'an id never stored is ruled out');
-    filter.release();
+    const options = { capacity: 100_000, horizonMs: 96 * 3_600_000, loadRetryMs: 300 };
+    const a = storedIdsFor(first, options, log)!;
+    const b = storedIdsFor(second, options, log)!;
+    assert.equal(b.ready, false);
+    assert.equal(b.mightContain(`never-${randomUUID()}`), true, 'every id a "maybe" until it has read the store');
+    await waitFor('the first read to be refused', () => scans.length > 0, 30_000, 10);
+    a.release();
+    firstClosed = true;
+    await waitFor('the filter to be read in on a second try', () => b.ready, 30_000, 50);
+    assert.deepEqual(scans, ['first', 'second'], 'the retry went through the storage still in use');
+    for (const e of firstRun.slice(0, 50)) assert.equal(b.mightContain(e.cdr_id), true, 'a stored id');
+    assert.equal(b.mightContain(`never-${randomUUID()}`), false, 'an id never stored is ruled out');
+    b.release();
   });
 });
