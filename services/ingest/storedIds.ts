@@ -74,6 +74,8 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
     // stayed unused until the process restarted. An id read in twice changes no answer (the filter counts it twice,
     // and turns over a little sooner). A retry reads through the storage of an ingest still using the filter: the one
     // that made it may have been closed since (found in review).
+    // Still wanted: this filter is the hold's, no ingest without one joined it, and an ingest (its storage) uses it.
+    const inUse = (): boolean => byLease.get(lease) === created && !created.blind && created.sources.length > 0;
     const load = (attempt: number, source: Storage): void => {
       const started = performance.now();
       void readStoredIds(source, filter).then(
@@ -85,7 +87,6 @@ export function storedIdsFor(storage: Storage, options: StoredIdsOptions, log: L
           );
         },
         (err: unknown) => {
-          const inUse = (): boolean => byLease.get(lease) === created && created.users > 0 && !created.blind && created.sources.length > 0;
           const retryInMs = retryMs * 2 ** Math.min(attempt - 1, 4);
           log.warn(
             { err: err instanceof Error ? err.message : String(err), attempt, ...(inUse() ? { retry_in_ms: retryInMs } : {}) },

@@ -493,7 +493,7 @@ export class NativePublisher implements Publisher {
       // once after a broker restart (2026-12-07): every retry on the same client timed out again for minutes, each
       // partition's, while a new client reconnects at once. The retry goes through a new client (new connections,
       // metadata and producer id); what the old one still delivers is at least once, as for any retry. Not while the
-      // brokers refuse this client's login: a new client would only meet the refusal at connect and stop the service.
+      // brokers refuse this client's login: the refusal is the reason, and a new client would only meet it again.
       else if (err.code === ERR.MSG_TIMED_OUT && !refusal) this.retire(opaque.producer, err, 'left a message unacknowledged past its timeout');
     }
     opaque.settleIfDone();
