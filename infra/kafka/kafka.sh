@@ -95,7 +95,11 @@ pid_alive() {
   kill -0 "$pid" 2>/dev/null || return 1
   if [[ -r "/proc/$pid/stat" ]]; then
     state="$(sed -E 's/^.*\) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-    [[ "$state" != "Z" && "$state" != "X" ]]
+    [[ "$state" != "Z" && "$state" != "X" ]] && return 0
+    # A main thread that shows Z while other threads are left: still exiting, and its files (the listening port, the
+    # log directory's lock) are open until the last thread is gone. A killed JVM's threads tear down its memory first.
+    local tasks=("/proc/$pid/task/"*)
+    ((${#tasks[@]} > 1))
   else
     state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
     [[ -n "$state" && "$state" != Z* ]]
@@ -596,4 +600,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (tests read its helpers), it runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -206,7 +206,12 @@ export function runningBrokerPort(dataDir: string): number | undefined {
   return pid !== undefined && isAlive(pid) ? readIntFile(path.join(dir, 'broker.port')) : undefined;
 }
 
-/** Alive and not a zombie (kill -0 succeeds on zombies until they are reaped). */
+/**
+ * Alive and not a zombie (kill -0 succeeds on zombies until they are reaped). A process whose main thread shows Z
+ * while other threads are left is still exiting: a killed JVM's threads tear down its memory and only then close
+ * its files, the listening port among them. Taking it for gone let a supervised restart meet "port already in use"
+ * (seen in CI after a SIGKILL on a busy host).
+ */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -216,9 +221,14 @@ function isAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    if (state !== 'Z' && state !== 'X') return true;
   } catch {
     return process.platform !== 'linux';
+  }
+  try {
+    return readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
   }
 }
 
