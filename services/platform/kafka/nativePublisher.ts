@@ -370,7 +370,16 @@ export class NativePublisher implements Publisher {
     if (this.retired.has(producer)) return;
     this.retired.add(producer);
     this.opts.log.warn({ code: err.code, error: err.message }, `Kafka producer ${why}: a new one takes over`);
-    void this.disconnect(producer, this.timing.retiredFlushMs);
+    const boundMs = this.timing.retiredFlushMs + this.timing.graceMs;
+    void this.disconnect(producer, this.timing.retiredFlushMs).then((answered) => {
+      // Said, so that an operator can tell: the library keeps such a client's threads and connections for good (found
+      // in review: a long outage may retire a client a minute, and nothing showed what was left behind).
+      if (!answered)
+        this.opts.log.warn(
+          { waitedMs: boundMs },
+          'a retired Kafka producer did not answer its disconnect: its threads and connections may stay until the process exits',
+        );
+    });
   }
 
   /**

@@ -5,6 +5,7 @@
  * binding (ADR 0043), how it settles on one report per slice, a slice queued part-way and a fatal refusal. (The publishing itself is proven against the real
  * broker in tests/integration/platform/publisher.test.ts.)
  */
+import pino from 'pino';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -288,6 +289,31 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     const started = Date.now();
     await p.close();
     assert.ok(Date.now() - started >= 390, 'close() waited for the retired producer’s disconnect (its flush + grace)');
+  });
+
+  it('a retired producer that never answers its disconnect is said in the log once its flush and grace are over', async () => {
+    FakeProducer.made = [];
+    const lines: string[] = [];
+    const p = new NativePublisher({ ...opts, log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }) }, fakeModule, quick);
+    await p.start();
+    const first = FakeProducer.made[0]!;
+    first.disconnectAnswer = 'never';
+    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
+    await assert.rejects(p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]));
+    const unanswered = (): string[] => lines.filter((l) => l.includes('did not answer its disconnect'));
+    assert.deepEqual(unanswered(), [], 'not before its flush time and grace');
+    await new Promise((r) => setTimeout(r, 450));
+    assert.equal(unanswered().length, 1, lines.join(''));
+    assert.match(unanswered()[0]!, /"waitedMs":400/);
+    // A retired producer that answers says nothing more.
+    const second = FakeProducer.made.length;
+    const next = p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('2') }] }]);
+    await tick();
+    FakeProducer.made[second]!.report(() => Object.assign(new Error('fatal'), { code: -150 }));
+    await assert.rejects(next);
+    await new Promise((r) => setTimeout(r, 450));
+    assert.equal(unanswered().length, 1);
+    await p.close();
   });
 
   it('fails a send still unacknowledged at close, and refuses sends after it', async () => {
