@@ -374,7 +374,8 @@ export class NativePublisher implements Publisher {
     void this.disconnect(producer, this.timing.retiredFlushMs).then((answered) => {
       // Said, so that an operator can tell: the library keeps such a client's threads and connections for good (found
       // in review: a long outage may retire a client a minute, and nothing showed what was left behind).
-      if (!answered)
+      // A close under way says it for every client it waited for (close(), above): once is enough.
+      if (!answered && !this.closed)
         this.opts.log.warn(
           { waitedMs: boundMs },
           'a retired Kafka producer did not answer its disconnect: its threads and connections may stay until the process exits',

@@ -72,14 +72,26 @@ function kafkaShPidAlive(pid: number): boolean {
   return spawnSync('bash', ['-c', 'source "$1"; pid_alive "$2"', '_', script, String(pid)]).status === 0;
 }
 
-describe('a process whose main thread exited before its other threads', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+/** Python 3 with ctypes runs the process above (the machine's Python; CI installs one for its librdkafka client). */
+const withoutPython =
+  process.platform !== 'linux'
+    ? 'reads /proc'
+    : spawnSync('python3', ['-c', 'import ctypes, threading'], { stdio: 'ignore' }).status !== 0 && 'needs python3 (with ctypes) on PATH';
+
+describe('a process whose main thread exited before its other threads', { skip: withoutPython }, () => {
   it('is alive until its last thread is gone, for runningBrokerPort and for kafka.sh', async () => {
     const child = spawn('python3', ['-c', EXITING_PROCESS], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const pid = child.pid ?? 0;
-    const [line] = (await once(child.stdout, 'data')) as [Buffer];
-    const port = Number(line.toString().trim());
+    // Its port, or why there is none: a Python that ends at once (glibc's thread exit without libgcc_s aborts) says so.
+    const line = await Promise.race([
+      once(child.stdout, 'data').then(([data]) => String(data)),
+      once(child, 'exit').then(([code, signal]) => assert.fail(`python3 ended before printing its port (${String(code ?? signal)})`)),
+      once(child, 'error').then(([err]) => assert.fail(`python3 did not start: ${String(err)}`)),
+    ]);
+    const port = Number(line.trim());
     const deadline = Date.now() + 10_000;
+    // Polled until the main thread is a zombie; a process gone meanwhile fails the read, and the test, with ENOENT.
     while (state(pid) !== 'Z') {
       assert.ok(Date.now() < deadline, `main thread of ${pid} did not exit (state ${state(pid)})`);
       await sleep(20);

@@ -279,7 +279,8 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
 
   it('close() waits for the disconnect of a producer retired just before it', async () => {
     FakeProducer.made = [];
-    const p = new NativePublisher(opts, fakeModule, quick);
+    const lines: string[] = [];
+    const p = new NativePublisher({ ...opts, log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }) }, fakeModule, quick);
     await p.start();
     const first = FakeProducer.made[0]!;
     first.disconnectAnswer = 'never';
@@ -289,6 +290,8 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
     const started = Date.now();
     await p.close();
     assert.ok(Date.now() - started >= 390, 'close() waited for the retired producer’s disconnect (its flush + grace)');
+    await tick();
+    assert.equal(lines.filter((l) => l.includes('did not answer its disconnect')).length, 1, `said once, by close(): ${lines.join('')}`);
   });
 
   it('a retired producer that never answers its disconnect is said in the log once its flush and grace are over', async () => {
