@@ -483,6 +483,14 @@ class FakeSliceProducer extends FakeProducer {
   }
 }
 const sliceModule: RdModule = { Producer: FakeSliceProducer, librdkafkaVersion: 'fake, batch binding' };
+/**
+ * Event-loop turns until `done` holds (at most 200). The publisher queues for 8 ms, then lets the loop run
+ * (EventLoopSlice): on a loaded machine a 2,000-message slice can take longer, and the rest comes a turn later (one
+ * turn was assumed, and failed in CI).
+ */
+async function turnsUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await tick();
+}
 const messagesOf = (n: number): OutgoingMessage[] => Array.from({ length: n }, (_, i) => ({ key: `k${i % 3}`, value: Buffer.from(`m${i}`) }));
 
 describe('NativePublisher with a binding that takes slices (against a stand-in)', () => {
@@ -493,7 +501,7 @@ describe('NativePublisher with a binding that takes slices (against a stand-in)'
     const fake = FakeProducer.made[0] as FakeSliceProducer;
     let settled = false;
     const sent = p.send([{ topic: 'a', messages: messagesOf(4_500) }]).then(() => (settled = true));
-    await tick();
+    await turnsUntil(() => fake.slices.length >= 3);
     assert.deepEqual(
       fake.slices.map((s) => [s.from, s.to]),
       [
@@ -522,7 +530,9 @@ describe('NativePublisher with a binding that takes slices (against a stand-in)'
     let settled = false;
     const sent = p.send([{ topic: 'a', messages: messagesOf(4_500) }]);
     void sent.catch(() => (settled = true));
-    await tick();
+    await turnsUntil(() => fake.slices.length >= 2);
+    // A few turns more: a slice queued after the refusal would show now.
+    for (let i = 0; i < 5; i++) await tick();
     assert.deepEqual(
       fake.slices.map((s) => [s.from, s.to]),
       [
