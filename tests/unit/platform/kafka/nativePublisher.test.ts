@@ -149,6 +149,19 @@ const opts = { brokers: ['127.0.0.1:9'], clientId: 't', log };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const quick: DisconnectTiming = { closeFlushMs: 200, retiredFlushMs: 300, graceMs: 100 };
 
+/** A publisher (its warnings kept in `lines`) whose first producer failed for good and never answers its disconnect. */
+async function retiredSilently(): Promise<{ p: NativePublisher; first: FakeProducer; lines: string[] }> {
+  FakeProducer.made = [];
+  const lines: string[] = [];
+  const p = new NativePublisher({ ...opts, log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }) }, fakeModule, quick);
+  await p.start();
+  const first = FakeProducer.made[0]!;
+  first.disconnectAnswer = 'never';
+  first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
+  await assert.rejects(p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]));
+  return { p, first, lines };
+}
+
 describe('NativePublisher (against a stand-in for the binding)', () => {
   it('configures an idempotent, acks=all producer that never creates topics and partitions as Java does', async () => {
     FakeProducer.made = [];
@@ -278,14 +291,7 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
   });
 
   it('close() waits for the disconnect of a producer retired just before it', async () => {
-    FakeProducer.made = [];
-    const lines: string[] = [];
-    const p = new NativePublisher({ ...opts, log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }) }, fakeModule, quick);
-    await p.start();
-    const first = FakeProducer.made[0]!;
-    first.disconnectAnswer = 'never';
-    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
-    await assert.rejects(p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]));
+    const { p, first, lines } = await retiredSilently();
     assert.equal(first.disconnects, 1, 'retired: its disconnect asked for');
     const started = Date.now();
     await p.close();
@@ -295,14 +301,7 @@ describe('NativePublisher (against a stand-in for the binding)', () => {
   });
 
   it('a retired producer that never answers its disconnect is said in the log once its flush and grace are over', async () => {
-    FakeProducer.made = [];
-    const lines: string[] = [];
-    const p = new NativePublisher({ ...opts, log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }) }, fakeModule, quick);
-    await p.start();
-    const first = FakeProducer.made[0]!;
-    first.disconnectAnswer = 'never';
-    first.throwOnProduce = Object.assign(new Error('Producing not allowed since a previous fatal error'), { code: -150 });
-    await assert.rejects(p.send([{ topic: 'a', messages: [{ key: 'k', value: Buffer.from('1') }] }]));
+    const { p, lines } = await retiredSilently();
     const unanswered = (): string[] => lines.filter((l) => l.includes('did not answer its disconnect'));
     assert.deepEqual(unanswered(), [], 'not before its flush time and grace');
     await new Promise((r) => setTimeout(r, 450));
