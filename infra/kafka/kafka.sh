@@ -132,9 +132,15 @@ read_pid_file() {
 
 # Is <pid> the Kafka broker started for <dataDir>? (guards against killing a reused pid)
 is_our_broker() {
-  local pid="$1" data="$2"
+  local pid="$1" data="$2" cmdline saved
   pid_alive "$pid" || return 1
-  [[ "$(pid_cmdline "$pid")" == *"kafka.Kafka $data/server.properties"* ]]
+  cmdline="$(pid_cmdline "$pid")"
+  [[ "$cmdline" == *"kafka.Kafka $data/server.properties"* ]] && return 0
+  # A killed JVM whose other threads are still exiting (pid_alive) has no command line to read: its start time, saved
+  # beside the pid at start, tells it from a reused pid. Without that proof (a pid file from before) it is not ours.
+  [[ -z "$cmdline" ]] || return 1
+  saved="$(tr -dc '0-9' <"$data/broker.started" 2>/dev/null)" || return 1
+  [[ -n "$saved" && "$saved" == "$(pid_start_time "$pid")" ]]
 }
 
 is_our_watchdog() {
@@ -404,7 +410,7 @@ cmd_start() {
     log "Not starting a second one. Stop it first: infra/kafka/kafka.sh stop $data"
     exit 3
   fi
-  rm -f "$data/broker.pid" "$data/watchdog.pid"
+  rm -f "$data/broker.pid" "$data/broker.started" "$data/watchdog.pid"
 
   # 0 means no owner (no watchdog), as `ownerPid: 0` does for startLocalBroker.
   [[ "${KAFKA_OWNER_PID:-}" == "0" ]] && KAFKA_OWNER_PID=""
@@ -461,6 +467,7 @@ cmd_start() {
     </dev/null >>"$logf" 2>&1 &
   pid=$!
   echo "$pid" >"$data/broker.pid"
+  pid_start_time "$pid" >"$data/broker.started"
 
   if [[ -n "${KAFKA_OWNER_PID:-}" ]]; then
     start_watchdog "$KAFKA_OWNER_PID" "$pid" "$data"
@@ -472,7 +479,7 @@ cmd_start() {
     if ! pid_alive "$pid"; then
       rc=0
       wait "$pid" 2>/dev/null || rc=$?
-      rm -f "$data/broker.pid"
+      rm -f "$data/broker.pid" "$data/broker.started"
       log_tail "$logf"
       die "Kafka broker (pid $pid) exited during startup with code $rc; log: $logf"
     fi
@@ -482,7 +489,7 @@ cmd_start() {
     if ((SECONDS >= deadline)); then
       log "Kafka broker (pid $pid) did not answer on 127.0.0.1:$port within ${timeout}s; stopping it"
       terminate "$pid" 10 || true
-      rm -f "$data/broker.pid"
+      rm -f "$data/broker.pid" "$data/broker.started"
       log_tail "$logf"
       die "Kafka broker start timed out; log: $logf"
     fi
@@ -513,18 +520,18 @@ cmd_stop() {
   fi
   if ! pid_alive "$pid"; then
     log "broker pid $pid is not running (stale pid file removed)"
-    rm -f "$data/broker.pid"
+    rm -f "$data/broker.pid" "$data/broker.started"
     return 0
   fi
   if ! is_our_broker "$pid" "$data"; then
     log "pid $pid from $data/broker.pid is not the Kafka broker of $data (pid reused?); not killing it, removing the stale pid file"
-    rm -f "$data/broker.pid"
+    rm -f "$data/broker.pid" "$data/broker.started"
     return 0
   fi
   if ! terminate "$pid" "${KAFKA_STOP_TIMEOUT:-30}"; then
     die "broker pid $pid did not exit even after SIGKILL"
   fi
-  rm -f "$data/broker.pid"
+  rm -f "$data/broker.pid" "$data/broker.started"
   echo "[$(date -u -Is)] kafka.sh stop: broker pid $pid stopped" >>"$data/broker.log"
   log "stopped broker pid $pid"
 }

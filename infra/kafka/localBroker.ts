@@ -218,13 +218,31 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = mainThreadState(pid);
+  if (state === undefined) return process.platform !== 'linux';
+  return (state !== 'Z' && state !== 'X') || otherThreadsLeft(pid);
+}
+
+/**
+ * A process still exiting: its main thread has (a zombie), other threads are left and hold its files. Its command line
+ * then reads empty, so a check by command line takes it for something else (`cdr start`'s claim on its data directory).
+ */
+export function isExiting(pid: number): boolean {
+  const state = mainThreadState(pid);
+  return (state === 'Z' || state === 'X') && otherThreadsLeft(pid);
+}
+
+/** The main thread's state letter from /proc (R, S, Z…), or undefined where there is no /proc entry. */
+function mainThreadState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state !== 'Z' && state !== 'X') return true;
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return process.platform !== 'linux';
+    return undefined;
   }
+}
+
+function otherThreadsLeft(pid: number): boolean {
   try {
     return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { PipelineError } from '../core/index.ts';
 import { directoryProblem, type PipelineConfig } from '../platform/config/index.ts';
-import { runningBrokerPort } from '../../infra/kafka/localBroker.ts';
+import { isExiting, runningBrokerPort } from '../../infra/kafka/localBroker.ts';
 import { runningStart } from './runningApi.ts';
 
 /**
@@ -125,18 +125,24 @@ function readPid(file: string): number | undefined {
   }
 }
 
-/** Alive, and (where /proc says) a Node process: a pid reused by something else is not a `cdr start`. */
+/**
+ * Alive, and (where /proc says) a Node process: a pid reused by something else is not a `cdr start`. One still
+ * exiting has no command line to read, and still holds the engine and the API port: it counts (a pid cannot be reused
+ * before its process is gone).
+ */
 function isNodeProcess(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  let cmdline: string;
   try {
-    return /node/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
   } catch {
     return true;
   }
+  return /node/.test(cmdline) || (cmdline === '' && isExiting(pid));
 }
 
 /** Why nothing can listen on host:port (in use, not permitted, no such address), naming its variable, or undefined. */

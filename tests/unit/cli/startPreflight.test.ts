@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { claimDataDir } from '../../../services/cli/startPreflight.ts';
+import { claimDataDir, startPreflightProblems } from '../../../services/cli/startPreflight.ts';
+import { startExitingProcess } from '../../support/exitingProcess.ts';
 import { directoryProblem as dataDirProblem } from '../../../services/platform/config/directories.ts';
 
 describe('cdr start pre-flight: the data directory', () => {
@@ -47,5 +48,28 @@ describe('cdr start pre-flight: the data directory', () => {
     again();
     assert.equal(readFileSync(join(dir, 'cdr-start.pid'), 'utf8').trim(), '999999');
     rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('cdr start pre-flight: another cdr start still exiting', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  it('counts a claim whose process is still exiting (no command line to read) as held', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-preflight-exiting-'));
+    const dying = await startExitingProcess();
+    const inputs = { dataDir: dir, apiHost: undefined, apiPort: undefined, localBroker: false, localKafkaPort: undefined };
+    try {
+      writeFileSync(join(dir, 'cdr-start.pid'), `${dying.pid}\n`);
+      assert.deepEqual(
+        (await startPreflightProblems(inputs)).map((p) => p.replace(dir, '<dir>')),
+        [
+          `CDR_DATA_DIR (or --data-dir): <dir> is in use by a running cdr start (pid ${dying.pid}): stop that one first (Ctrl-C in its terminal, or kill -INT ${dying.pid}), or choose another data directory`,
+        ],
+      );
+      dying.child.stdin?.end();
+      await dying.exited;
+      assert.deepEqual(await startPreflightProblems(inputs), [], 'taken over once it is gone');
+    } finally {
+      dying.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
