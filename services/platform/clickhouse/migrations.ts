@@ -457,6 +457,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t('disclosure_requests')}${on} ADD COLUMN IF NOT EXISTS receipt_keys String DEFAULT ''`,
     ],
   },
+  {
+    version: 22,
+    name: 'cdr: fewer merges (merge_selector_base 25)',
+    statements: ({ t, on }) => [
+      // The engine merges a part set once it adds up to ~base × its largest part (default 5), so each row is rewritten
+      // ~log_base(parts) times: 25 rewrites cdr's rows less often, the engine's merge threads ~18% less work per
+      // record ingested (benchmarks/results/cdr-merges-2026-12-08.md, ADR 0046). On cdr only: the same on subscriber_index left
+      // the month being written with three times the parts, and the law-enforcement request, which reads every part of
+      // that month, slower (fewer-merges-2026-12-07.md). Metadata only; ClickHouse ≥ 24.11.
+      `ALTER TABLE ${t('cdr')}${on} MODIFY SETTING merge_selector_base = 25`,
+    ],
+  },
 ];
 
 export function ddlContext(storage: Storage, options: MigrationOptions = DEFAULT_MIGRATION_OPTIONS): DdlContext {

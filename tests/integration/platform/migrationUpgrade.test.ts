@@ -74,12 +74,25 @@ describe('migrations over a populated store (16: null_fields)', () => {
        VALUES ('hold-1', 'old-1', '2026-11-10 10:00:00.000', 'acct-1', 'voice', 'mt', 'alphanumeric', 'msisdn', 's', 'r', 'delivered', 0, 'op-1', 'MY', '', '', 1,
          '2026-11-11 00:00:00.000')`,
     );
-    assert.deepEqual(await applyMigrations(storage), [16, 17, 18, 19, 20, 21]);
+    assert.deepEqual(await applyMigrations(storage), [16, 17, 18, 19, 20, 21, 22]);
   });
 
   after(async () => {
     await storage?.close();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('cdr merges less eagerly (22: merge_selector_base 25); the tables the law-enforcement request reads keep the default', async () => {
+    const settings = async (table: string): Promise<string> => {
+      const rows = await storage.query<{ engine_full: string }>(`SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {name:String}`, {
+        db: storage.database,
+        name: table,
+      });
+      assert.equal(rows.length, 1, table);
+      return rows[0]!.engine_full;
+    };
+    assert.match(await settings('cdr'), /merge_selector_base = 25/);
+    for (const table of ['subscriber_index', 'identity_vault']) assert.doesNotMatch(await settings(table), /merge_selector_base/, table);
   });
 
   it('old rows read null_fields 0: an absent duration stays the 0 it was stored as; empty codes read null', async () => {
