@@ -7,6 +7,7 @@
 #   infra/kafka/kafka.sh start <dataDir> <port>   format (first time), start, wait until the broker answers
 #   infra/kafka/kafka.sh stop <dataDir>           SIGTERM the broker in <dataDir>/broker.pid, SIGKILL after a timeout
 #   infra/kafka/kafka.sh status <dataDir>         exit 0 and print "running pid=.. port=.." if it runs, else exit 1
+#                                                 ("exiting pid=.. port=.." while a killed or stopping broker still exits)
 #   infra/kafka/kafka.sh cluster-start <dir> <nodes> <first-port>
 #                                             a KRaft cluster of <nodes> combined broker+controller nodes on
 #                                             127.0.0.1:<first-port>.. (controllers on <first-port>+100..), data in
@@ -139,8 +140,25 @@ is_our_broker() {
   # A killed JVM whose other threads are still exiting (pid_alive) has no command line to read: its start time, saved
   # beside the pid at start, tells it from a reused pid. Without that proof (a pid file from before) it is not ours.
   [[ -z "$cmdline" ]] || return 1
-  saved="$(tr -dc '0-9' <"$data/broker.started" 2>/dev/null)" || return 1
+  [[ -r "$data/broker.started" ]] || return 1
+  saved="$(tr -dc '0-9' <"$data/broker.started")" || return 1
   [[ -n "$saved" && "$saved" == "$(pid_start_time "$pid")" ]]
+}
+
+# Is <pid> (our broker, by is_our_broker) exiting: killed or stopping, its other threads still holding its port?
+broker_exiting() {
+  [[ -z "$(pid_cmdline "$1")" ]]
+}
+
+# Wait up to <timeout> s for <pid> to be gone, without signalling it.
+wait_gone() {
+  local pid="$1" timeout="$2" deadline
+  deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 is_our_watchdog() {
@@ -405,6 +423,11 @@ cmd_start() {
   data="$(cd "$data" && pwd -P)"
   local logf="$data/broker.log"
 
+  # Its own broker still exiting (killed a moment ago): started again once gone, as it would be a moment later.
+  if pid="$(read_pid_file "$data/broker.pid")" && is_our_broker "$pid" "$data" && broker_exiting "$pid"; then
+    log "the Kafka broker of $data (pid $pid) is exiting; waiting for it"
+    wait_gone "$pid" "${KAFKA_STOP_TIMEOUT:-30}" || die "the Kafka broker of $data (pid $pid) was still exiting after ${KAFKA_STOP_TIMEOUT:-30}s"
+  fi
   if pid="$(read_pid_file "$data/broker.pid")" && is_our_broker "$pid" "$data"; then
     log "a Kafka broker is already running for $data (pid $pid, port $(cat "$data/broker.port" 2>/dev/null || echo '?'))."
     log "Not starting a second one. Stop it first: infra/kafka/kafka.sh stop $data"
@@ -466,8 +489,9 @@ cmd_start() {
   setsid nohup "$java" "${JVM_OPTS[@]}" -cp "$libs/*" kafka.Kafka "$data/server.properties" \
     </dev/null >>"$logf" 2>&1 &
   pid=$!
-  echo "$pid" >"$data/broker.pid"
+  # The start time first: a pid file is never there without it.
   pid_start_time "$pid" >"$data/broker.started"
+  echo "$pid" >"$data/broker.pid"
 
   if [[ -n "${KAFKA_OWNER_PID:-}" ]]; then
     start_watchdog "$KAFKA_OWNER_PID" "$pid" "$data"
@@ -544,6 +568,10 @@ cmd_status() {
   pid="$(read_pid_file "$data/broker.pid")" || exit 1
   is_our_broker "$pid" "$data" || exit 1
   port="$(read_pid_file "$data/broker.port" || true)"
+  if broker_exiting "$pid"; then
+    echo "exiting pid=$pid port=${port:-?}"
+    exit 1
+  fi
   if [[ -n "$port" ]] && kafka_answers "$port"; then
     echo "running pid=$pid port=$port"
   else

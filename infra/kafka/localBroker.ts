@@ -224,7 +224,7 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * A process still exiting: its main thread has (a zombie), other threads are left and hold its files. Its command line
+ * A process still exiting: its main thread has exited (a zombie), other threads are left and hold its files. Its command line
  * then reads empty, so a check by command line takes it for something else (`cdr start`'s claim on its data directory).
  */
 export function isExiting(pid: number): boolean {

@@ -63,7 +63,9 @@ export async function startPreflightProblems(inputs: PreflightInputs): Promise<s
   if (unusable) problems.push(`CDR_DATA_DIR (or --data-dir): ${unusable}`);
   else {
     const holder = startHolding(dataDir);
-    if (holder !== undefined)
+    if (holder !== undefined && isExiting(holder))
+      problems.push(`CDR_DATA_DIR (or --data-dir): ${dataDir} is still held by a cdr start that is exiting (pid ${holder}): try again in a moment`);
+    else if (holder !== undefined)
       problems.push(
         `CDR_DATA_DIR (or --data-dir): ${dataDir} is in use by a running cdr start (pid ${holder}): stop that one first (Ctrl-C in its terminal, or kill -INT ${holder}), or choose another data directory`,
       );
@@ -127,8 +129,9 @@ function readPid(file: string): number | undefined {
 
 /**
  * Alive, and (where /proc says) a Node process: a pid reused by something else is not a `cdr start`. One still
- * exiting has no command line to read, and still holds the engine and the API port: it counts (a pid cannot be reused
- * before its process is gone).
+ * exiting has no command line to read, and still holds the engine and the API port: it counts. (Any process exiting
+ * under the claim's pid counts, a stranger that reused it too: then the start is refused for the milliseconds it
+ * takes to exit.)
  */
 function isNodeProcess(pid: number): boolean {
   try {

@@ -42,18 +42,24 @@ export async function startExitingProcess(): Promise<ExitingProcess> {
   const child = spawn('python3', ['-c', EXITING_PROCESS], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pid = child.pid ?? 0;
-  // Its port, or why there is none: a Python that ends at once (glibc's thread exit without libgcc_s aborts) says so.
-  const line = await Promise.race([
-    once(child.stdout, 'data').then(([data]) => String(data)),
-    once(child, 'exit').then(([code, signal]) => assert.fail(`python3 ended before printing its port (${String(code ?? signal)})`)),
-    once(child, 'error').then(([err]) => assert.fail(`python3 did not start: ${String(err)}`)),
-  ]);
-  const deadline = Date.now() + 10_000;
-  // Polled until the main thread is a zombie; a process gone meanwhile fails the read, and the test, with ENOENT.
-  while (state(pid) !== 'Z') {
-    assert.ok(Date.now() < deadline, `main thread of ${pid} did not exit (state ${state(pid)})`);
-    await sleep(20);
+  try {
+    // Its port, or why there is none: a Python that ends at once (glibc's thread exit without libgcc_s aborts) says so.
+    const line = await Promise.race([
+      once(child.stdout, 'data').then(([data]) => String(data)),
+      once(child, 'exit').then(([code, signal]) => assert.fail(`python3 ended before printing its port (${String(code ?? signal)})`)),
+      once(child, 'error').then(([err]) => assert.fail(`python3 did not start: ${String(err)}`)),
+    ]);
+    const deadline = Date.now() + 10_000;
+    // Polled until the main thread is a zombie; a process gone meanwhile fails the read, and the test, with ENOENT.
+    while (state(pid) !== 'Z') {
+      assert.ok(Date.now() < deadline, `main thread of ${pid} did not exit (state ${state(pid)})`);
+      await sleep(20);
+    }
+    assert.ok(readdirSync(`/proc/${pid}/task`).length > 1, 'another thread is left');
+    return { child, pid, port: Number(line.trim()), exited };
+  } catch (err) {
+    // Not left behind holding the test's event loop open through its stdin.
+    child.kill('SIGKILL');
+    throw err;
   }
-  assert.ok(readdirSync(`/proc/${pid}/task`).length > 1, 'another thread is left');
-  return { child, pid, port: Number(line.trim()), exited };
 }

@@ -45,7 +45,7 @@ const event: CdrEvent = {
   client_ip: null,
 };
 
-describe('migrations over a populated store (16: null_fields)', () => {
+describe('migrations over a populated store (16: null_fields; 22: cdr merges)', () => {
   let storage: Storage;
   let dataDir: string;
 

@@ -53,16 +53,14 @@ describe('cdr start pre-flight: the data directory', () => {
 
 describe('cdr start pre-flight: another cdr start still exiting', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
   it('counts a claim whose process is still exiting (no command line to read) as held', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cdr-preflight-exiting-'));
     const dying = await startExitingProcess();
+    const dir = mkdtempSync(join(tmpdir(), 'cdr-preflight-exiting-'));
     const inputs = { dataDir: dir, apiHost: undefined, apiPort: undefined, localBroker: false, localKafkaPort: undefined };
     try {
       writeFileSync(join(dir, 'cdr-start.pid'), `${dying.pid}\n`);
       assert.deepEqual(
         (await startPreflightProblems(inputs)).map((p) => p.replace(dir, '<dir>')),
-        [
-          `CDR_DATA_DIR (or --data-dir): <dir> is in use by a running cdr start (pid ${dying.pid}): stop that one first (Ctrl-C in its terminal, or kill -INT ${dying.pid}), or choose another data directory`,
-        ],
+        [`CDR_DATA_DIR (or --data-dir): <dir> is still held by a cdr start that is exiting (pid ${dying.pid}): try again in a moment`],
       );
       dying.child.stdin?.end();
       await dying.exited;

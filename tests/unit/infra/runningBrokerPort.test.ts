@@ -43,9 +43,9 @@ describe('runningBrokerPort', () => {
 });
 
 /** kafka.sh's answer to a shell call on its own helpers, read by sourcing the script. */
-function kafkaSh(call: string, ...args: string[]): ReturnType<typeof spawnSync> {
+function kafkaSh(call: string, args: readonly string[], env: Record<string, string> = {}): ReturnType<typeof spawnSync> {
   const script = path.resolve(import.meta.dirname, '../../../infra/kafka/kafka.sh');
-  return spawnSync('bash', ['-c', `source "$1"; shift; ${call} "$@"`, '_', script, ...args], { encoding: 'utf8' });
+  return spawnSync('bash', ['-c', `source "$1"; shift; ${call} "$@"`, '_', script, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
 /** The start time /proc gives a process (clock ticks since boot), as kafka.sh saves it in broker.started. */
@@ -60,12 +60,12 @@ describe('a process whose main thread exited before its other threads', { skip: 
     const d = dir({ 'broker.pid': String(pid), 'broker.port': String(port) });
     try {
       assert.equal(runningBrokerPort(d), port, 'a process still holding its port is not gone');
-      assert.equal(kafkaSh('pid_alive', String(pid)).status, 0, "kafka.sh's pid_alive agrees");
+      assert.equal(kafkaSh('pid_alive', [String(pid)]).status, 0, "kafka.sh's pid_alive agrees");
 
       child.stdin?.end();
       await exited;
       assert.equal(runningBrokerPort(d), undefined, 'gone once its last thread has exited');
-      assert.equal(kafkaSh('pid_alive', String(pid)).status, 1);
+      assert.equal(kafkaSh('pid_alive', [String(pid)]).status, 1);
     } finally {
       child.kill('SIGKILL');
       rmSync(d, { recursive: true });
@@ -77,18 +77,23 @@ describe('a process whose main thread exited before its other threads', { skip: 
     const d = dir({ 'broker.pid': String(pid) });
     try {
       assert.equal(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), '', 'a zombie main thread shows no command line');
-      assert.equal(kafkaSh('is_our_broker', String(pid), d).status, 1, 'without a saved start time: no proof it is ours');
+      assert.equal(kafkaSh('is_our_broker', [String(pid), d]).status, 1, 'without a saved start time: no proof it is ours');
       writeFileSync(path.join(d, 'broker.started'), `${Number(startTime(pid)) + 1}\n`);
-      assert.equal(kafkaSh('is_our_broker', String(pid), d).status, 1, 'another start time: a reused pid');
+      assert.equal(kafkaSh('is_our_broker', [String(pid), d]).status, 1, 'another start time: a reused pid');
       writeFileSync(path.join(d, 'broker.started'), `${startTime(pid)}\n`);
-      assert.equal(kafkaSh('is_our_broker', String(pid), d).status, 0, 'its own start time: ours');
-      assert.match(String(kafkaSh('cmd_status', d).stdout), new RegExp(`^starting pid=${pid} `));
+      assert.equal(kafkaSh('is_our_broker', [String(pid), d]).status, 0, 'its own start time: ours');
+      const status = kafkaSh('cmd_status', [d]);
+      assert.deepEqual([status.status, String(status.stdout)], [1, `exiting pid=${pid} port=?\n`], 'status: not running, exiting');
+      // start waits for it to be gone (here it is not within the second allowed) rather than refusing (exit 3).
+      const start = kafkaSh('cmd_start', [d, '1'], { KAFKA_STOP_TIMEOUT: '1' });
+      assert.equal(start.status, 1, String(start.stderr));
+      assert.match(String(start.stderr), new RegExp(`\\(pid ${pid}\\) is exiting; waiting for it\n.*still exiting after 1s`));
 
       // stop signals it and returns once it is gone (before, it removed the pid file and returned at once).
-      const stop = kafkaSh('cmd_stop', d);
+      const stop = kafkaSh('cmd_stop', [d]);
       assert.equal(stop.status, 0, String(stop.stderr));
       assert.match(String(stop.stderr), new RegExp(`stopped broker pid ${pid}$`, 'm'));
-      assert.equal(kafkaSh('pid_alive', String(pid)).status, 1, 'gone when stop returns');
+      assert.equal(kafkaSh('pid_alive', [String(pid)]).status, 1, 'gone when stop returns');
       await exited;
       assert.equal(child.signalCode, 'SIGTERM');
     } finally {
