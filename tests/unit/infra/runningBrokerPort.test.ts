@@ -54,6 +54,21 @@ function startTime(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
 }
 
+describe('kafka.sh stop', () => {
+  it('says a broker whose last thread exited between its checks is gone, not a reused pid', () => {
+    // pid_alive answers "alive" once, then "gone", as for a killed broker that finishes exiting during the stop.
+    const d = dir({ 'broker.pid': `${process.pid}\n` });
+    try {
+      const stop = kafkaSh('calls=0; pid_alive() { calls=$((calls + 1)); ((calls == 1)); }; cmd_stop', [d]);
+      assert.equal(stop.status, 0, String(stop.stderr));
+      assert.match(String(stop.stderr), new RegExp(`broker pid ${process.pid} is not running \\(stale pid file removed\\)`));
+      assert.doesNotMatch(String(stop.stderr), /pid reused/);
+    } finally {
+      rmSync(d, { recursive: true });
+    }
+  });
+});
+
 describe('a process whose main thread exited before its other threads', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
   it('is alive until its last thread is gone, for runningBrokerPort and for kafka.sh', async () => {
     const { child, pid, port, exited } = await startExitingProcess();
