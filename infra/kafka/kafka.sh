@@ -213,22 +213,13 @@ log_tail() {
 # Deadlines by the clock ($SECONDS), not by counting 0.1 s sleeps: each check forks, and on a loaded machine 300 of
 # them took over 2 minutes, longer than localBroker.ts waits for the whole stop (seen in the integrity suite).
 terminate() {
-  local pid="$1" timeout="$2" deadline
+  local pid="$1" timeout="$2"
   pid_alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + timeout))
-  while ((SECONDS < deadline)); do
-    pid_alive "$pid" || return 0
-    sleep 0.1
-  done
+  wait_gone "$pid" "$timeout" && return 0
   log "pid $pid still alive ${timeout}s after SIGTERM, sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 10))
-  while ((SECONDS < deadline)); do
-    pid_alive "$pid" || return 0
-    sleep 0.1
-  done
-  return 1
+  wait_gone "$pid" 10
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -542,20 +533,14 @@ cmd_stop() {
     log "no pid file in $data; nothing to stop"
     return 0
   fi
-  if ! pid_alive "$pid"; then
-    log "broker pid $pid is not running (stale pid file removed)"
-    rm -f "$data/broker.pid" "$data/broker.started"
-    return 0
-  fi
   if ! is_our_broker "$pid" "$data"; then
-    # Gone meanwhile: a killed broker's last thread can exit between the two checks (found from outside, 2026-12-08:
-    # a stop run at a kill -9 called the broker a reused pid).
-    if ! pid_alive "$pid"; then
+    # Alive after the check, so not gone during it: a killed broker's last thread can exit while it looks (found from
+    # outside, 2026-12-08: a stop run at a kill -9 called the broker a reused pid).
+    if pid_alive "$pid"; then
+      log "pid $pid from $data/broker.pid is not the Kafka broker of $data (pid reused?); not killing it, removing the stale pid file"
+    else
       log "broker pid $pid is not running (stale pid file removed)"
-      rm -f "$data/broker.pid" "$data/broker.started"
-      return 0
     fi
-    log "pid $pid from $data/broker.pid is not the Kafka broker of $data (pid reused?); not killing it, removing the stale pid file"
     rm -f "$data/broker.pid" "$data/broker.started"
     return 0
   fi
